@@ -1,0 +1,14 @@
+# clang targeting wasm32-wasi with Debian's WASI sysroot (wasi-libc, libc++-dev-wasm32,
+# libclang-rt-dev-wasm32 install under /usr with a wasm32-wasi multiarch layout).
+set(CMAKE_SYSTEM_NAME Generic)  # CMake 3.25 has no WASI platform module
+set(CMAKE_SYSTEM_PROCESSOR wasm32)
+set(CMAKE_C_COMPILER clang)
+set(CMAKE_CXX_COMPILER clang++)
+set(CMAKE_C_COMPILER_TARGET wasm32-wasi)
+set(CMAKE_CXX_COMPILER_TARGET wasm32-wasi)
+set(CMAKE_SYSROOT /usr)
+set(CMAKE_EXECUTABLE_SUFFIX ".wasm")
+# Nothing of the build machine may leak into the target.
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)

@@ -1,0 +1,37 @@
+# The WebAssembly bundle: every module in one qv.wasm per flavour, optimised by wasm-opt
+# and written to dist/<flavour>/qv.wasm.
+#
+# One bundle rather than one .wasm per module: simdjson and the C++ runtime are most of
+# the code, and each module would carry its own copy; one bundle keeps the whole edge
+# function well inside Vercel's gzipped size limits and instantiates once per isolate.
+if(EMSCRIPTEN)
+  set(QV_FLAVOUR emscripten)
+else()
+  set(QV_FLAVOUR wasi)
+endif()
+
+add_executable(qv_wasm $<TARGET_OBJECTS:qv_bundle>)
+target_link_libraries(qv_wasm PRIVATE qv_bundle qv_tiers qv_core qv_simdjson)
+set_target_properties(qv_wasm PROPERTIES OUTPUT_NAME qv SUFFIX ".wasm")
+
+if(EMSCRIPTEN)
+  target_link_options(qv_wasm PRIVATE
+    -sSTANDALONE_WASM               # a plain .wasm: no Emscripten JS glue at run time
+    --no-entry                      # a reactor: no main, the host calls the exports
+    -sALLOW_MEMORY_GROWTH=1         # caches grow with their content
+    -sERROR_ON_UNDEFINED_SYMBOLS=0  # qv_host.* are imports, declared in qv_abi.h
+    -fno-exceptions)
+else()
+  target_link_options(qv_wasm PRIVATE
+    -mexec-model=reactor  # exports _initialize instead of _start: the host drives calls
+    -fno-exceptions)
+endif()
+
+find_program(QV_WASM_OPT wasm-opt REQUIRED)
+set(QV_DIST_WASM "${PROJECT_SOURCE_DIR}/dist/${QV_FLAVOUR}/qv.wasm")
+add_custom_command(TARGET qv_wasm POST_BUILD
+  COMMAND ${CMAKE_COMMAND} -E make_directory "${PROJECT_SOURCE_DIR}/dist/${QV_FLAVOUR}"
+  # -O3 for speed: the bundle is small next to the size budget; strip debug names
+  COMMAND ${QV_WASM_OPT} -O3 --strip-debug "$<TARGET_FILE:qv_wasm>" -o "${QV_DIST_WASM}"
+  COMMENT "wasm-opt -> dist/${QV_FLAVOUR}/qv.wasm"
+  VERBATIM)

@@ -1,0 +1,165 @@
+/* qv_abi.h — the one contract between Quantum Voice Edge modules and their hosts.
+ *
+ * Everything that crosses the WebAssembly boundary is declared here, with C types only.
+ * The JavaScript shim (host-shims/js) and the native shim (host-shims/native) implement
+ * the host side of this contract; modules/core implements the module side.
+ *
+ * Model: sans-IO. A module never performs I/O and never blocks. A call either finishes
+ * at once (QV_OK, answer in qv_call_output) or stops with a batch of operations for the
+ * host to perform (QV_PENDING: KV get/set/incr/del, HTTP fetch). The host performs them
+ * in any order, reports each result with qv_call_complete_op, and resumes the call with
+ * qv_call_resume; the call then finishes or asks for another batch. Many calls may be in
+ * flight on one instance at once; each is an integer handle, and their operations may
+ * complete in any interleaving.
+ *
+ * Encoding: method names are ASCII ("tiers.evaluate"); call inputs and answers are UTF-8
+ * JSON. On error the output is a JSON object {"error": CODE, "message": TEXT} where TEXT
+ * names the field and the problem.
+ *
+ * Memory ownership:
+ *  - Buffers the host passes in (method, input, op results) are owned by the host and
+ *    only read during the call that receives them; the module copies what it keeps. In
+ *    WebAssembly the host puts them in module memory with qv_alloc and releases them with
+ *    qv_free after the call returns.
+ *  - Buffers the module hands out (qv_call_output, the ops of qv_call_ops and everything
+ *    they point to) are owned by the module and stay valid until the next qv_call_resume
+ *    or qv_call_free on the same call handle. The host copies what it keeps.
+ *
+ * Versioning: a host must call qv_abi_version() first and refuse the module when it
+ * differs from the QV_ABI_VERSION it was built for.
+ */
+#ifndef QV_ABI_H
+#define QV_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QV_ABI_VERSION 1u
+
+#if defined(__wasm__)
+#define QV_EXPORT(name) __attribute__((export_name(#name), visibility("default")))
+#define QV_IMPORT(name) __attribute__((import_module("qv_host"), import_name(#name)))
+#else
+#define QV_EXPORT(name)
+#define QV_IMPORT(name)
+#endif
+
+/* ---- Status ------------------------------------------------------------------------
+ * One enum for every call and every operation result. */
+typedef enum qv_status {
+  QV_OK = 0,             /* call finished, answer ready; or: operation succeeded */
+  QV_PENDING = 1,        /* call waits for the operations listed by qv_call_ops */
+  QV_INVALID_INPUT = 2,  /* the caller's input is wrong; the output says which field */
+  QV_NOT_FOUND = 3,      /* unknown method, tier, key (a kv.get miss is QV_NOT_FOUND) */
+  QV_BAD_HANDLE = 4,     /* no such call handle */
+  QV_BAD_STATE = 5,      /* e.g. resume while an operation still has no result */
+  QV_UNAVAILABLE = 6,    /* a dependency (KV, origin) failed */
+  QV_TIMEOUT = 7,        /* a dependency did not answer in time */
+  QV_TOO_LARGE = 8,      /* input above the module's size limit */
+  QV_INTERNAL = 9        /* a bug in the module; the output describes it */
+} qv_status;
+
+/* ---- Operations the module asks the host to perform -------------------------------- */
+typedef enum qv_op_kind {
+  QV_OP_KV_GET = 1,  /* key. Result: QV_OK + data = value, or QV_NOT_FOUND */
+  QV_OP_KV_SET = 2,  /* key, value, duration_ms = TTL (0: none). Result: QV_OK */
+  QV_OP_KV_INCR = 3, /* key, delta, duration_ms = TTL set when the key is created (0: none).
+                        Result: QV_OK + number = value after the increment */
+  QV_OP_KV_DEL = 4,  /* key. Result: QV_OK + number = keys removed (0 or 1) */
+  QV_OP_FETCH = 5    /* key = URL, meta = "METHOD\n" then "name: value\n" per header,
+                        value = body, duration_ms = timeout. Result: QV_OK + number = HTTP
+                        status, data = body, meta = "name: value\n" per response header
+                        (names lower-case); QV_TIMEOUT or QV_UNAVAILABLE + data = message */
+} qv_op_kind;
+
+/* One operation. Pointers refer to module memory. In wasm32 the layout is fixed:
+ * kind@0 duration_ms@4 delta@8 key@16 key_len@20 value@24 value_len@28 meta@32
+ * meta_len@36, size 40. */
+typedef struct qv_op {
+  uint32_t kind;        /* a qv_op_kind */
+  uint32_t duration_ms; /* TTL for kv.set / kv.incr, timeout for fetch */
+  int64_t delta;        /* kv.incr amount */
+  const uint8_t* key;
+  uint32_t key_len;
+  const uint8_t* value;
+  uint32_t value_len;
+  const uint8_t* meta;
+  uint32_t meta_len;
+} qv_op;
+
+/* ---- Exports: implemented by the module -------------------------------------------- */
+
+/* Returns QV_ABI_VERSION of the module. */
+QV_EXPORT(qv_abi_version) uint32_t qv_abi_version(void);
+
+/* Returns a buffer of len bytes in module memory for the host to fill, or NULL when out
+ * of memory. Release it with qv_free. */
+QV_EXPORT(qv_alloc) void* qv_alloc(uint32_t len);
+
+/* Releases a buffer returned by qv_alloc. Returns nothing. */
+QV_EXPORT(qv_free) void qv_free(void* ptr);
+
+/* Starts method with a JSON input and runs it until it finishes or needs operations.
+ * Writes a new call handle to *out_call whatever the status (an unknown method or bad
+ * input too), so the host always reads qv_call_output and then calls qv_call_free; only
+ * when memory runs out is the handle 0 and the status QV_INTERNAL.
+ * Returns: QV_OK (answer ready), QV_PENDING (read qv_call_ops), or an error status with
+ * the message in qv_call_output. */
+QV_EXPORT(qv_call_start)
+qv_status qv_call_start(const char* method, uint32_t method_len, const uint8_t* input,
+                        uint32_t input_len, uint32_t* out_call);
+
+/* Writes the call's pending operations to *out_ops / *out_count.
+ * Returns: QV_OK, QV_BAD_HANDLE, QV_BAD_STATE (the call is not pending). */
+QV_EXPORT(qv_call_ops)
+qv_status qv_call_ops(uint32_t call, const qv_op** out_ops, uint32_t* out_count);
+
+/* Reports the result of pending operation op_index of the call (see qv_op_kind for what
+ * number, data and meta mean per kind). Each operation is completed exactly once.
+ * Returns: QV_OK, QV_BAD_HANDLE, QV_BAD_STATE (not pending, index out of range or
+ * already completed). */
+QV_EXPORT(qv_call_complete_op)
+qv_status qv_call_complete_op(uint32_t call, uint32_t op_index, qv_status op_status,
+                              int64_t number, const uint8_t* data, uint32_t data_len,
+                              const uint8_t* meta, uint32_t meta_len);
+
+/* Resumes a call whose operations all have results.
+ * Returns: as qv_call_start; QV_BAD_HANDLE; QV_BAD_STATE (an operation lacks a result). */
+QV_EXPORT(qv_call_resume) qv_status qv_call_resume(uint32_t call);
+
+/* Writes the finished call's answer (or error object) to *out_ptr / *out_len.
+ * Returns: QV_OK, QV_BAD_HANDLE, QV_BAD_STATE (the call is still pending). */
+QV_EXPORT(qv_call_output)
+qv_status qv_call_output(uint32_t call, const uint8_t** out_ptr, uint32_t* out_len);
+
+/* Ends a call at any point and releases everything it holds; a pending call's operations
+ * are abandoned. Returns: QV_OK, QV_BAD_HANDLE. */
+QV_EXPORT(qv_call_free) qv_status qv_call_free(uint32_t call);
+
+/* ---- Imports: implemented by the host (WebAssembly module "qv_host") --------------- */
+
+/* Returns wall-clock time in milliseconds since the Unix epoch (fractions allowed).
+ * Modules read time only through this call, so tests can inject a clock. */
+QV_IMPORT(now_ms) double qv_host_now_ms(void);
+
+/* Fills buf with len random bytes. Modules read randomness only through this call. */
+QV_IMPORT(random_bytes) void qv_host_random_bytes(uint8_t* buf, uint32_t len);
+
+/* Emits one log line at level 0 debug, 1 info, 2 warn, 3 error. Returns nothing. */
+QV_IMPORT(log) void qv_host_log(uint32_t level, const char* msg, uint32_t len);
+
+/* The complete list of imports a module may declare, as "module.name". A test checks
+ * every .wasm in dist/ against it. The Emscripten flavour additionally announces memory
+ * growth through env.emscripten_notify_memory_growth (hosts may ignore it). */
+#define QV_ALLOWED_IMPORTS \
+  "qv_host.now_ms", "qv_host.random_bytes", "qv_host.log", "env.emscripten_notify_memory_growth"
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* QV_ABI_H */

@@ -1,0 +1,95 @@
+// What a module method sees of its call: its input, the host's clock and random bytes,
+// and the operations it may ask the host to perform.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "qv/json.h"
+#include "qv/result.h"
+#include "qv/task.h"
+#include "qv_abi.h"
+
+namespace qv {
+
+// The host's answer to one operation (see qv_op_kind in qv_abi.h for what the fields mean).
+struct OpResult {
+  qv_status status = QV_BAD_STATE;
+  int64_t number = 0;
+  std::string data;
+  std::string meta;
+};
+
+// A finished call: an answer (status QV_OK, body JSON) or an error.
+struct Outcome {
+  qv_status status = QV_OK;
+  std::string body;
+
+  static Outcome answer(std::string json) { return {QV_OK, std::move(json)}; }
+  static Outcome failure(const Error& error) { return {error.status, error_json(error)}; }
+};
+
+class CallContext;
+
+// co_await ctx.perform(): suspends until the host has completed every queued operation.
+struct PerformAwaiter {
+  CallContext* ctx;
+  bool await_ready() const noexcept;
+  void await_suspend(coro::coroutine_handle<>) noexcept;
+  void await_resume() const noexcept {}
+};
+
+class CallContext {
+ public:
+  explicit CallContext(std::string input) : input_(std::move(input)) {}
+
+  std::string_view input() const { return input_; }
+
+  // Queue an operation; returns its id for result(). Nothing happens until perform().
+  size_t kv_get(std::string key);
+  size_t kv_set(std::string key, std::string value, uint32_t ttl_ms);
+  size_t kv_incr(std::string key, int64_t delta, uint32_t ttl_ms);
+  size_t kv_del(std::string key);
+  // headers: "name: value\n" per header.
+  size_t fetch(std::string method, std::string url, std::string headers, std::string body,
+               uint32_t timeout_ms);
+
+  PerformAwaiter perform() { return PerformAwaiter{this}; }
+  // The result of an operation of the last performed batch.
+  const OpResult& result(size_t op_id) const { return ops_[op_id].result; }
+
+  // ---- for the ABI layer ----
+  struct PendingOp {
+    qv_op_kind kind;
+    uint32_t duration_ms = 0;
+    int64_t delta = 0;
+    std::string key, value, meta;
+    bool completed = false;
+    OpResult result;
+  };
+  bool waiting() const { return waiting_; }
+  const std::vector<PendingOp>& ops() const { return ops_; }
+  // The ops as qv_op records pointing into this context; valid until the batch changes.
+  const std::vector<qv_op>& op_records();
+  qv_status complete(uint32_t index, qv_status status, int64_t number, std::string_view data,
+                     std::string_view meta);
+  bool all_completed() const;
+  // The batch is complete: its results stay readable until the next operation is queued.
+  void seal_batch();
+
+ private:
+  friend struct PerformAwaiter;
+  size_t queue(PendingOp op);
+
+  std::string input_;
+  std::vector<PendingOp> ops_;
+  std::vector<qv_op> records_;
+  bool batch_sealed_ = false;  // results of ops_ are being read; the next queue() starts anew
+  bool waiting_ = false;
+};
+
+using MethodTask = Task<Outcome>;
+
+}  // namespace qv

@@ -1,0 +1,129 @@
+// JSON for module inputs and answers. Reading goes through simdjson's DOM with a path
+// kept beside every value, so an error names the field ("history[2].date: expected a
+// string, got a number"). Writing goes through JsonWriter, a small append-only builder.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "qv/result.h"
+#include "simdjson.h"
+
+namespace qv {
+
+// Inputs above this size are refused with QV_TOO_LARGE before they are parsed.
+inline constexpr size_t kMaxInputBytes = 1u << 20;
+
+class JsonObject;
+class JsonArray;
+
+// A JSON value and where it sits in the document ("" for the root).
+class JsonValue {
+ public:
+  JsonValue(simdjson::dom::element element, std::string path)
+      : element_(element), path_(std::move(path)) {}
+
+  const std::string& path() const { return path_; }
+  // The path for messages: "input" for the root.
+  std::string where() const { return path_.empty() ? "input" : path_; }
+  bool is_null() const { return element_.is_null(); }
+  // "an object", "a string", ... for messages.
+  const char* type_name() const;
+
+  Result<JsonObject> object() const;
+  Result<JsonArray> array() const;
+  Result<std::string_view> string() const;
+  Result<double> number() const;
+  Result<bool> boolean() const;
+  // A number that is an integer in [min, max].
+  Result<int64_t> integer(int64_t min, int64_t max) const;
+
+  simdjson::dom::element raw() const { return element_; }
+
+ private:
+  Error type_error(const char* expected) const;
+  simdjson::dom::element element_;
+  std::string path_;
+};
+
+class JsonObject {
+ public:
+  JsonObject(simdjson::dom::object object, std::string path)
+      : object_(object), path_(std::move(path)) {}
+
+  const std::string& path() const { return path_; }
+  std::optional<JsonValue> find(std::string_view key) const;
+  // The field, or an error "PATH.key: is required".
+  Result<JsonValue> required(std::string_view key) const;
+  // Fails naming the first field not in allowed (a typo must not pass silently).
+  Status only_fields(std::initializer_list<std::string_view> allowed) const;
+  simdjson::dom::object raw() const { return object_; }
+  std::string child_path(std::string_view key) const;
+
+ private:
+  simdjson::dom::object object_;
+  std::string path_;
+};
+
+class JsonArray {
+ public:
+  JsonArray(simdjson::dom::array array, std::string path)
+      : array_(array), path_(std::move(path)) {}
+  size_t size() const { return array_.size(); }
+  // The elements in order, each with its path ("history[3]").
+  std::vector<JsonValue> items() const;
+
+ private:
+  simdjson::dom::array array_;
+  std::string path_;
+};
+
+// Parses call inputs. The returned root is valid until the next parse on the same
+// parser, so a method converts what it needs into its own types before it suspends.
+class JsonParser {
+ public:
+  Result<JsonValue> parse(std::string_view text);
+
+ private:
+  simdjson::dom::parser parser_;
+};
+
+// Appends JSON text. Callers produce well-formed nesting; the writer handles commas,
+// escaping and number formatting.
+class JsonWriter {
+ public:
+  JsonWriter& begin_object();
+  JsonWriter& end_object();
+  JsonWriter& begin_array();
+  JsonWriter& end_array();
+  JsonWriter& key(std::string_view name);
+  JsonWriter& value(std::string_view text);
+  JsonWriter& value(const char* text) { return value(std::string_view(text)); }
+  JsonWriter& value(double number);
+  JsonWriter& value(int64_t number);
+  JsonWriter& value(int number) { return value(static_cast<int64_t>(number)); }
+  JsonWriter& value(uint32_t number) { return value(static_cast<int64_t>(number)); }
+  JsonWriter& value(bool flag);
+  JsonWriter& null();
+  // Inserts already-serialised JSON as one value.
+  JsonWriter& raw(std::string_view json);
+
+  const std::string& str() const { return out_; }
+  std::string take() { return std::move(out_); }
+
+ private:
+  void separate();
+  std::string out_;
+  bool need_comma_ = false;
+};
+
+// Appends text as a JSON string literal (with quotes) to out.
+void append_json_string(std::string& out, std::string_view text);
+
+// {"error": "<status name>", "message": "<message>"}
+std::string error_json(const Error& error);
+
+}  // namespace qv

@@ -1,0 +1,154 @@
+// The module side of qv_abi.h: exported C functions over the current Instance.
+#include <cstdlib>
+#include <cstring>
+
+#include "qv/instance.h"
+#include "qv_abi.h"
+
+namespace qv {
+
+const char* status_name(qv_status status) {
+  switch (status) {
+    case QV_OK: return "ok";
+    case QV_PENDING: return "pending";
+    case QV_INVALID_INPUT: return "invalid_input";
+    case QV_NOT_FOUND: return "not_found";
+    case QV_BAD_HANDLE: return "bad_handle";
+    case QV_BAD_STATE: return "bad_state";
+    case QV_UNAVAILABLE: return "unavailable";
+    case QV_TIMEOUT: return "timeout";
+    case QV_TOO_LARGE: return "too_large";
+    case QV_INTERNAL: return "internal";
+  }
+  return "unknown";
+}
+
+namespace {
+
+Instance*& current_slot() {
+  static Instance default_instance;
+  static Instance* current = &default_instance;
+  return current;
+}
+
+Instance::Call* find_call(uint32_t handle) {
+  auto& calls = Instance::current().calls();
+  auto found = calls.find(handle);
+  return found == calls.end() ? nullptr : found->second.get();
+}
+
+// Runs the call's tasks until the method finishes or waits for the host.
+qv_status run(Instance::Call& call) {
+  if (call.driver.run() == Driver::State::kWaiting) return QV_PENDING;
+  call.outcome = std::move(call.task.result());
+  call.finished = true;
+  return call.outcome.status;
+}
+
+}  // namespace
+
+Instance& Instance::current() { return *current_slot(); }
+
+Instance::Scope::Scope(Instance& instance) : previous_(current_slot()) {
+  current_slot() = &instance;
+}
+
+Instance::Scope::~Scope() { current_slot() = previous_; }
+
+uint32_t Instance::next_handle() {
+  do {
+    ++last_handle_;
+  } while (last_handle_ == 0 || calls_.count(last_handle_) != 0);
+  return last_handle_;
+}
+
+}  // namespace qv
+
+using qv::Instance;
+
+extern "C" {
+
+uint32_t qv_abi_version(void) { return QV_ABI_VERSION; }
+
+void* qv_alloc(uint32_t len) { return std::malloc(len == 0 ? 1 : len); }
+
+void qv_free(void* ptr) { std::free(ptr); }
+
+qv_status qv_call_start(const char* method, uint32_t method_len, const uint8_t* input,
+                        uint32_t input_len, uint32_t* out_call) {
+  auto& instance = Instance::current();
+  auto call = std::make_unique<Instance::Call>();
+  std::string_view name(method, method_len);
+  const qv::Method* found = nullptr;
+  for (const auto& candidate : qv::bundle_methods()) {
+    if (candidate.name == name) found = &candidate;
+  }
+  qv_status status;
+  if (!found) {
+    call->outcome = qv::Outcome::failure(qv::not_found("method: unknown method '" +
+                                                       std::string(name) + "'"));
+    call->finished = true;
+    status = QV_NOT_FOUND;
+  } else if (input_len > qv::kMaxInputBytes) {
+    call->outcome = qv::Outcome::failure(
+        {QV_TOO_LARGE, "input: " + std::to_string(input_len) + " bytes is above the limit of " +
+                           std::to_string(qv::kMaxInputBytes) + " bytes"});
+    call->finished = true;
+    status = QV_TOO_LARGE;
+  } else {
+    call->ctx = std::make_unique<qv::CallContext>(
+        std::string(reinterpret_cast<const char*>(input), input_len));
+    call->task = found->run(*call->ctx, instance);
+    call->driver.start(call->task.handle());
+    status = qv::run(*call);
+  }
+  uint32_t handle = instance.next_handle();
+  instance.calls().emplace(handle, std::move(call));
+  *out_call = handle;
+  return status;
+}
+
+qv_status qv_call_ops(uint32_t handle, const qv_op** out_ops, uint32_t* out_count) {
+  auto* call = qv::find_call(handle);
+  if (!call) return QV_BAD_HANDLE;
+  if (call->finished || !call->ctx->waiting()) return QV_BAD_STATE;
+  const auto& records = call->ctx->op_records();
+  *out_ops = records.data();
+  *out_count = static_cast<uint32_t>(records.size());
+  return QV_OK;
+}
+
+qv_status qv_call_complete_op(uint32_t handle, uint32_t op_index, qv_status op_status,
+                              int64_t number, const uint8_t* data, uint32_t data_len,
+                              const uint8_t* meta, uint32_t meta_len) {
+  auto* call = qv::find_call(handle);
+  if (!call) return QV_BAD_HANDLE;
+  if (call->finished) return QV_BAD_STATE;
+  return call->ctx->complete(op_index, op_status, number,
+                             {reinterpret_cast<const char*>(data), data_len},
+                             {reinterpret_cast<const char*>(meta), meta_len});
+}
+
+qv_status qv_call_resume(uint32_t handle) {
+  auto* call = qv::find_call(handle);
+  if (!call) return QV_BAD_HANDLE;
+  if (call->finished || !call->ctx->waiting() || !call->ctx->all_completed()) return QV_BAD_STATE;
+  call->ctx->seal_batch();
+  return qv::run(*call);
+}
+
+qv_status qv_call_output(uint32_t handle, const uint8_t** out_ptr, uint32_t* out_len) {
+  auto* call = qv::find_call(handle);
+  if (!call) return QV_BAD_HANDLE;
+  if (!call->finished) return QV_BAD_STATE;
+  *out_ptr = reinterpret_cast<const uint8_t*>(call->outcome.body.data());
+  *out_len = static_cast<uint32_t>(call->outcome.body.size());
+  return QV_OK;
+}
+
+qv_status qv_call_free(uint32_t handle) {
+  auto& calls = Instance::current().calls();
+  return calls.erase(handle) ? QV_OK : QV_BAD_HANDLE;
+}
+
+}  // extern "C"

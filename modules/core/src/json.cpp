@@ -1,0 +1,246 @@
+#include "qv/json.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+namespace qv {
+
+const char* JsonValue::type_name() const {
+  switch (element_.type()) {
+    case simdjson::dom::element_type::ARRAY: return "an array";
+    case simdjson::dom::element_type::OBJECT: return "an object";
+    case simdjson::dom::element_type::INT64:
+    case simdjson::dom::element_type::UINT64:
+    case simdjson::dom::element_type::DOUBLE: return "a number";
+    case simdjson::dom::element_type::STRING: return "a string";
+    case simdjson::dom::element_type::BOOL: return "a boolean";
+    case simdjson::dom::element_type::NULL_VALUE: return "null";
+  }
+  return "an unknown value";
+}
+
+Error JsonValue::type_error(const char* expected) const {
+  return invalid_input(where() + ": expected " + expected + ", got " + type_name());
+}
+
+Result<JsonObject> JsonValue::object() const {
+  simdjson::dom::object object;
+  if (element_.get_object().get(object)) return type_error("an object");
+  return JsonObject(object, path_);
+}
+
+Result<JsonArray> JsonValue::array() const {
+  simdjson::dom::array array;
+  if (element_.get_array().get(array)) return type_error("an array");
+  return JsonArray(array, path_);
+}
+
+Result<std::string_view> JsonValue::string() const {
+  std::string_view text;
+  if (element_.get_string().get(text)) return type_error("a string");
+  return text;
+}
+
+Result<double> JsonValue::number() const {
+  if (!element_.is_number()) return type_error("a number");
+  double number = 0;
+  if (element_.get_double().get(number)) return type_error("a number");
+  return number;
+}
+
+Result<bool> JsonValue::boolean() const {
+  bool flag = false;
+  if (element_.get_bool().get(flag)) return type_error("a boolean");
+  return flag;
+}
+
+Result<int64_t> JsonValue::integer(int64_t min, int64_t max) const {
+  auto number = this->number();
+  if (!number.ok()) return number.take_error();
+  double n = number.value();
+  if (n != std::floor(n)) return invalid_input(where() + ": expected an integer, got " + std::to_string(n));
+  if (n < static_cast<double>(min) || n > static_cast<double>(max)) {
+    return invalid_input(where() + ": must be between " + std::to_string(min) + " and " +
+                         std::to_string(max));
+  }
+  return static_cast<int64_t>(n);
+}
+
+std::string JsonObject::child_path(std::string_view key) const {
+  std::string path = path_;
+  if (!path.empty()) path += '.';
+  path += key;
+  return path;
+}
+
+std::optional<JsonValue> JsonObject::find(std::string_view key) const {
+  simdjson::dom::element element;
+  if (object_.at_key(key).get(element)) return std::nullopt;
+  return JsonValue(element, child_path(key));
+}
+
+Result<JsonValue> JsonObject::required(std::string_view key) const {
+  auto found = find(key);
+  if (!found) return invalid_input(child_path(key) + ": is required");
+  return *found;
+}
+
+Status JsonObject::only_fields(std::initializer_list<std::string_view> allowed) const {
+  for (auto field : object_) {
+    bool known = false;
+    for (auto name : allowed) known = known || name == field.key;
+    if (!known) {
+      std::string names;
+      for (auto name : allowed) names += (names.empty() ? "" : ", ") + std::string(name);
+      return invalid_input(child_path(field.key) + ": unknown field (expected one of: " + names +
+                           ")");
+    }
+  }
+  return ok_status();
+}
+
+std::vector<JsonValue> JsonArray::items() const {
+  std::vector<JsonValue> items;
+  items.reserve(array_.size());
+  size_t index = 0;
+  for (auto element : array_) {
+    items.emplace_back(element, path_ + "[" + std::to_string(index++) + "]");
+  }
+  return items;
+}
+
+Result<JsonValue> JsonParser::parse(std::string_view text) {
+  if (text.size() > kMaxInputBytes) {
+    return Error{QV_TOO_LARGE, "input: " + std::to_string(text.size()) +
+                                   " bytes is above the limit of " +
+                                   std::to_string(kMaxInputBytes) + " bytes"};
+  }
+  simdjson::dom::element root;
+  auto error = parser_.parse(text.data(), text.size()).get(root);
+  if (error) {
+    return invalid_input(std::string("input: malformed JSON (") + simdjson::error_message(error) +
+                         ")");
+  }
+  return JsonValue(root, "");
+}
+
+void append_json_string(std::string& out, std::string_view text) {
+  static const char* kHex = "0123456789abcdef";
+  out += '"';
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 15];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+}
+
+void JsonWriter::separate() {
+  if (need_comma_) out_ += ',';
+  need_comma_ = true;
+}
+
+JsonWriter& JsonWriter::begin_object() {
+  separate();
+  out_ += '{';
+  need_comma_ = false;
+  return *this;
+}
+
+JsonWriter& JsonWriter::end_object() {
+  out_ += '}';
+  need_comma_ = true;
+  return *this;
+}
+
+JsonWriter& JsonWriter::begin_array() {
+  separate();
+  out_ += '[';
+  need_comma_ = false;
+  return *this;
+}
+
+JsonWriter& JsonWriter::end_array() {
+  out_ += ']';
+  need_comma_ = true;
+  return *this;
+}
+
+JsonWriter& JsonWriter::key(std::string_view name) {
+  separate();
+  append_json_string(out_, name);
+  out_ += ':';
+  need_comma_ = false;
+  return *this;
+}
+
+JsonWriter& JsonWriter::value(std::string_view text) {
+  separate();
+  append_json_string(out_, text);
+  return *this;
+}
+
+JsonWriter& JsonWriter::value(double number) {
+  separate();
+  if (!std::isfinite(number)) {
+    out_ += "null";  // JSON has no NaN or infinity
+    return *this;
+  }
+  // Shortest of %.15g and %.17g that reads back to the same double: "0.8" rather than
+  // "0.80000000000000004", exact when it matters.
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.15g", number);
+  if (std::strtod(buffer, nullptr) != number) std::snprintf(buffer, sizeof buffer, "%.17g", number);
+  out_ += buffer;
+  return *this;
+}
+
+JsonWriter& JsonWriter::value(int64_t number) {
+  separate();
+  out_ += std::to_string(number);
+  return *this;
+}
+
+JsonWriter& JsonWriter::value(bool flag) {
+  separate();
+  out_ += flag ? "true" : "false";
+  return *this;
+}
+
+JsonWriter& JsonWriter::null() {
+  separate();
+  out_ += "null";
+  return *this;
+}
+
+JsonWriter& JsonWriter::raw(std::string_view json) {
+  separate();
+  out_ += json;
+  return *this;
+}
+
+std::string error_json(const Error& error) {
+  JsonWriter writer;
+  writer.begin_object()
+      .key("error")
+      .value(status_name(error.status))
+      .key("message")
+      .value(error.message)
+      .end_object();
+  return writer.take();
+}
+
+}  // namespace qv

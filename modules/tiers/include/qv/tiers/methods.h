@@ -1,0 +1,17 @@
+// The methods the tiers module serves through the ABI:
+//   tiers.configure        catalogue JSON -> the catalogue now in force (invalid: unchanged)
+//   tiers.catalogue        {} -> the catalogue in force
+//   tiers.evaluate         {organizationId, currentTier, history, lastTierChange?} -> decision
+//   tiers.features         {tier} -> {tier, features}
+//   tiers.feature_enabled  {tier, feature} -> {tier, feature, enabled, lowestTier}
+//   tiers.autoscale        as evaluate, with the tier and last change read from KV; applies
+//                          a scale decision to KV -> {decision, applied, tierChanges?}
+#pragma once
+
+#include <span>
+
+#include "qv/instance.h"
+
+namespace qv::tiers {
+std::span<const Method> methods();
+}

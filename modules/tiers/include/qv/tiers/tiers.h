@@ -1,0 +1,104 @@
+// Tier evaluation: the tier catalogue, utilisation of an organisation's daily metrics
+// against its tier, the autoscale decision with hysteresis, and feature gates.
+//
+// Pure functions over plain types; methods.cpp exposes them through the ABI.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "qv/json.h"
+#include "qv/result.h"
+
+namespace qv::tiers {
+
+// The three metrics a tier limits, in the order used everywhere below.
+enum Metric { kConcurrentCalls = 0, kApiRequestsPerSecond = 1, kActiveUsers = 2, kMetricCount = 3 };
+const char* metric_name(int metric);  // "concurrentCalls", "apiRequestsPerSecond", "activeUsers"
+
+struct Tier {
+  std::string id;    // "tier-1"
+  std::string name;  // "Startup"
+  // Per metric; nullopt: no limit on that metric (never counts towards utilisation).
+  std::optional<double> limits[kMetricCount];
+  double cost_estimate = 0;             // USD per month
+  std::vector<std::string> features;    // enabled feature names
+  std::string sla;                      // "" when the tier has no SLA
+};
+
+// Hysteresis rules (Kubernetes HPA plays the same role with its stabilisation windows).
+struct Policy {
+  double scale_up_threshold = 0.8;    // any utilisation above this ...
+  int scale_up_days = 3;              // ... on this many consecutive days: scale up
+  double scale_down_threshold = 0.4;  // every utilisation below this ...
+  int scale_down_days = 7;            // ... on this many consecutive days: scale down
+  int cooldown_days = 7;              // no change within this many days of the last one
+};
+
+struct Catalogue {
+  std::vector<Tier> tiers;  // lowest first
+  Policy policy;
+
+  // By id or by name; nullptr when unknown.
+  const Tier* find(std::string_view id_or_name) const;
+  int index_of(const Tier& tier) const { return static_cast<int>(&tier - tiers.data()); }
+  std::string names() const;  // "Startup, Growth, Enterprise" for messages
+  // Every feature name some tier enables, in catalogue order.
+  std::vector<std::string> all_features() const;
+};
+
+// The spec's three tiers (Startup, Growth, Enterprise) and its policy.
+const Catalogue& default_catalogue();
+
+// Validates a catalogue JSON object; errors name the field ("tiers[1].maxUsers: ...").
+Result<Catalogue> parse_catalogue(const JsonValue& json);
+void write_catalogue(JsonWriter& out, const Catalogue& catalogue);
+
+// One day of an organisation's peak metrics. A metric not reported is nullopt.
+struct Day {
+  int64_t day = 0;  // days since 1970-01-01
+  std::optional<double> values[kMetricCount];
+};
+
+// "YYYY-MM-DD" to days since 1970-01-01, and back.
+std::optional<int64_t> parse_date(std::string_view text);
+std::string format_date(int64_t day);
+
+struct EvaluateInput {
+  std::string organization_id;
+  const Tier* current = nullptr;
+  std::vector<Day> history;             // sorted by day, no duplicates
+  std::optional<int64_t> last_change;   // day of the last tier change
+};
+
+// Parses {"organizationId", "currentTier", "history": [...], "lastTierChange"?}.
+Result<EvaluateInput> parse_evaluate_input(const JsonValue& json, const Catalogue& catalogue);
+
+struct Decision {
+  std::string organization_id;
+  const Tier* current = nullptr;
+  const Tier* recommended = nullptr;
+  bool scale_up = false;
+  bool scale_down = false;
+  std::string reason;       // code: scale_up, scale_down, no_change, at_top_tier, ...
+  std::string detail;       // a sentence saying why
+  std::optional<double> utilization[kMetricCount];  // on the latest day
+  int high_days = 0;        // consecutive days ending at the latest day above the up threshold
+  int low_days = 0;         // ... below the down threshold on every metric
+  std::optional<int64_t> as_of;
+};
+
+Decision evaluate(const EvaluateInput& input, const Catalogue& catalogue);
+void write_decision(JsonWriter& out, const Decision& decision);
+
+// Feature gates.
+struct FeatureCheck {
+  bool enabled = false;
+  const Tier* lowest_tier = nullptr;  // the lowest tier that has the feature, if any
+};
+Result<FeatureCheck> check_feature(const Catalogue& catalogue, const Tier& tier,
+                                   std::string_view feature);
+
+}  // namespace qv::tiers

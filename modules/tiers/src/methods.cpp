@@ -1,0 +1,219 @@
+// The tiers methods as the ABI serves them. Each parses its JSON input with errors that
+// name the field, calls the pure functions of tiers.h and writes a JSON answer.
+#include <memory>
+
+#include "qv/instance.h"
+#include "qv/tiers/methods.h"
+#include "qv/tiers/tiers.h"
+
+namespace qv::tiers {
+
+namespace {
+
+// The catalogue in force for this instance. Calls hold a reference while they run, so a
+// reconfiguration never changes the tiers under a call that is waiting for the host.
+struct TiersState {
+  std::shared_ptr<const Catalogue> catalogue =
+      std::make_shared<const Catalogue>(default_catalogue());
+};
+
+// Parses the call's input as a JSON object restricted to the given fields.
+Result<JsonObject> input_object(CallContext& ctx, Instance& instance,
+                                std::initializer_list<std::string_view> fields) {
+  auto root = instance.parser().parse(ctx.input());
+  if (!root.ok()) return root.take_error();
+  auto object = root.value().object();
+  if (!object.ok()) return object.take_error();
+  if (auto s = object.value().only_fields(fields); !s.ok()) return s.take_error();
+  return object;
+}
+
+Result<const Tier*> required_tier(const JsonObject& object, const Catalogue& catalogue) {
+  auto value = object.required("tier");
+  if (!value.ok()) return value.take_error();
+  auto name = value.value().string();
+  if (!name.ok()) return name.take_error();
+  const Tier* tier = catalogue.find(name.value());
+  if (!tier) {
+    return not_found("tier: unknown tier '" + std::string(name.value()) +
+                     "' (known: " + catalogue.names() + ")");
+  }
+  return tier;
+}
+
+Result<std::string> required_string(const JsonObject& object, std::string_view field) {
+  auto value = object.required(field);
+  if (!value.ok()) return value.take_error();
+  auto text = value.value().string();
+  if (!text.ok()) return text.take_error();
+  return std::string(text.value());
+}
+
+MethodTask configure_method(CallContext& ctx, Instance& instance) {
+  auto root = instance.parser().parse(ctx.input());
+  if (!root.ok()) co_return Outcome::failure(root.error());
+  auto catalogue = parse_catalogue(root.value());
+  if (!catalogue.ok()) co_return Outcome::failure(catalogue.error());
+  auto& state = instance.state<TiersState>();
+  state.catalogue = std::make_shared<const Catalogue>(std::move(catalogue.value()));
+  JsonWriter out;
+  write_catalogue(out, *state.catalogue);
+  co_return Outcome::answer(out.take());
+}
+
+MethodTask catalogue_method(CallContext&, Instance& instance) {
+  JsonWriter out;
+  write_catalogue(out, *instance.state<TiersState>().catalogue);
+  co_return Outcome::answer(out.take());
+}
+
+MethodTask evaluate_method(CallContext& ctx, Instance& instance) {
+  auto catalogue = instance.state<TiersState>().catalogue;
+  auto root = instance.parser().parse(ctx.input());
+  if (!root.ok()) co_return Outcome::failure(root.error());
+  auto input = parse_evaluate_input(root.value(), *catalogue);
+  if (!input.ok()) co_return Outcome::failure(input.error());
+  JsonWriter out;
+  write_decision(out, evaluate(input.value(), *catalogue));
+  co_return Outcome::answer(out.take());
+}
+
+MethodTask features_method(CallContext& ctx, Instance& instance) {
+  auto catalogue = instance.state<TiersState>().catalogue;
+  auto object = input_object(ctx, instance, {"tier"});
+  if (!object.ok()) co_return Outcome::failure(object.error());
+  auto tier = required_tier(object.value(), *catalogue);
+  if (!tier.ok()) co_return Outcome::failure(tier.error());
+  JsonWriter out;
+  out.begin_object().key("tier").value(tier.value()->name).key("features").begin_array();
+  for (const auto& feature : tier.value()->features) out.value(feature);
+  out.end_array().end_object();
+  co_return Outcome::answer(out.take());
+}
+
+MethodTask feature_enabled_method(CallContext& ctx, Instance& instance) {
+  auto catalogue = instance.state<TiersState>().catalogue;
+  auto object = input_object(ctx, instance, {"tier", "feature"});
+  if (!object.ok()) co_return Outcome::failure(object.error());
+  auto tier = required_tier(object.value(), *catalogue);
+  if (!tier.ok()) co_return Outcome::failure(tier.error());
+  auto feature = required_string(object.value(), "feature");
+  if (!feature.ok()) co_return Outcome::failure(feature.error());
+  auto check = check_feature(*catalogue, *tier.value(), feature.value());
+  if (!check.ok()) co_return Outcome::failure(check.error());
+  JsonWriter out;
+  out.begin_object()
+      .key("tier").value(tier.value()->name)
+      .key("feature").value(feature.value())
+      .key("enabled").value(check.value().enabled)
+      .key("lowestTier").value(check.value().lowest_tier->name)
+      .end_object();
+  co_return Outcome::answer(out.take());
+}
+
+// Organisation ids become KV keys: keep them to a plain alphabet so no id can forge
+// another's key.
+Status check_organization_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) {
+    return invalid_input("organizationId: must be 1 to 128 characters");
+  }
+  for (char c : id) {
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_' || c == '.';
+    if (!plain) {
+      return invalid_input("organizationId: may hold only letters, digits, '-', '_' and '.'");
+    }
+  }
+  return ok_status();
+}
+
+// The stored tier of an organisation: {"tier": NAME, "changedOn": "YYYY-MM-DD" | null}.
+Status read_stored_state(std::string_view json, const Catalogue& catalogue, EvaluateInput& input) {
+  JsonParser parser;  // the stored value is parsed after a suspension: use a private parser
+  auto root = parser.parse(json);
+  auto fail = [&](const std::string& why) {
+    return Error{QV_INTERNAL, "kv: stored state of organisation '" + input.organization_id +
+                                  "' is unreadable (" + why + ")"};
+  };
+  if (!root.ok()) return fail(root.error().message);
+  auto object = root.value().object();
+  if (!object.ok()) return fail(object.error().message);
+  auto tier = required_tier(object.value(), catalogue);
+  if (!tier.ok()) return fail(tier.error().message);
+  input.current = tier.value();
+  if (auto changed = object.value().find("changedOn"); changed && !changed->is_null()) {
+    auto text = changed->string();
+    if (!text.ok()) return fail(text.error().message);
+    input.last_change = parse_date(text.value());
+  }
+  return ok_status();
+}
+
+MethodTask autoscale_method(CallContext& ctx, Instance& instance) {
+  auto catalogue = instance.state<TiersState>().catalogue;
+  auto root = instance.parser().parse(ctx.input());
+  if (!root.ok()) co_return Outcome::failure(root.error());
+  auto parsed = parse_evaluate_input(root.value(), *catalogue);
+  if (!parsed.ok()) co_return Outcome::failure(parsed.error());
+  EvaluateInput input = std::move(parsed.value());
+  if (auto s = check_organization_id(input.organization_id); !s.ok()) {
+    co_return Outcome::failure(s.error());
+  }
+
+  const std::string key = "qv:tiers:org:" + input.organization_id;
+  const size_t get = ctx.kv_get(key);
+  co_await ctx.perform();
+  const OpResult& stored = ctx.result(get);
+  if (stored.status == QV_OK) {
+    if (auto s = read_stored_state(stored.data, *catalogue, input); !s.ok()) {
+      co_return Outcome::failure(s.error());
+    }
+  } else if (stored.status != QV_NOT_FOUND) {
+    co_return Outcome::failure({QV_UNAVAILABLE, "kv: could not read the tier of organisation '" +
+                                                    input.organization_id + "': " + stored.data});
+  }
+
+  Decision decision = evaluate(input, *catalogue);
+  int64_t changes = -1;
+  if (decision.scale_up || decision.scale_down) {
+    JsonWriter state;
+    state.begin_object()
+        .key("tier").value(decision.recommended->name)
+        .key("changedOn").value(format_date(*decision.as_of))
+        .end_object();
+    const size_t set = ctx.kv_set(key, state.take(), 0);
+    const size_t incr = ctx.kv_incr(key + ":changes", 1, 0);
+    co_await ctx.perform();
+    for (size_t op : {set, incr}) {
+      if (ctx.result(op).status != QV_OK) {
+        co_return Outcome::failure({QV_UNAVAILABLE, "kv: the decision for organisation '" +
+                                                        input.organization_id +
+                                                        "' was not applied: " +
+                                                        ctx.result(op).data});
+      }
+    }
+    changes = ctx.result(incr).number;
+  }
+  JsonWriter out;
+  out.begin_object().key("decision");
+  write_decision(out, decision);
+  out.key("applied").value(changes >= 0);
+  if (changes >= 0) out.key("tierChanges").value(changes);
+  out.end_object();
+  co_return Outcome::answer(out.take());
+}
+
+}  // namespace
+
+const Method kTiersMethods[] = {
+    {"tiers.configure", configure_method},
+    {"tiers.catalogue", catalogue_method},
+    {"tiers.evaluate", evaluate_method},
+    {"tiers.features", features_method},
+    {"tiers.feature_enabled", feature_enabled_method},
+    {"tiers.autoscale", autoscale_method},
+};
+
+std::span<const Method> methods() { return kTiersMethods; }
+
+}  // namespace qv::tiers

@@ -1,0 +1,562 @@
+#include "qv/tiers/tiers.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace qv::tiers {
+
+namespace {
+
+// JSON field names of the limits, in Metric order.
+constexpr const char* kLimitFields[kMetricCount] = {"maxConcurrentCalls", "maxAPIRPS",
+                                                    "maxUsers"};
+
+Catalogue make_default_catalogue() {
+  Catalogue catalogue;
+  Tier startup{"tier-1", "Startup", {50, 100, 100}, 500,
+               {"voiceAI", "basicAnalytics", "knowledgeBase", "asanaIntegration",
+                "realTimeDashboard"}, ""};
+  Tier growth{"tier-2", "Growth", {500, 1000, 1000}, 2000,
+              {"voiceAI", "advancedAnalytics", "knowledgeBase", "allIntegrations",
+               "realTimeDashboard", "A_BTesting", "bulkOperations"}, ""};
+  Tier enterprise{"tier-3", "Enterprise", {5000, 10000, 10000}, 10000,
+                  {"voiceAI", "enterpriseAnalytics", "advancedKnowledgeBase", "allIntegrations",
+                   "realTimeDashboard", "A_BTesting", "bulkOperations", "customModels",
+                   "dedicatedSupport"}, "99.95%"};
+  catalogue.tiers = {startup, growth, enterprise};
+  return catalogue;
+}
+
+std::string percent(double ratio) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.1f%%", ratio * 100);
+  return buffer;
+}
+
+Result<double> non_negative(const JsonValue& value) {
+  auto number = value.number();
+  if (!number.ok()) return number.take_error();
+  if (number.value() < 0) return invalid_input(value.where() + ": must not be negative");
+  return number.value();
+}
+
+Status parse_policy(const JsonValue& json, Policy& policy) {
+  auto object = json.object();
+  if (!object.ok()) return object.take_error();
+  auto& fields = object.value();
+  if (auto s = fields.only_fields({"scaleUpThreshold", "scaleUpDays", "scaleDownThreshold",
+                                   "scaleDownDays", "cooldownDays"});
+      !s.ok()) {
+    return s;
+  }
+  auto read_ratio = [&](const char* name, double& out) -> Status {
+    auto value = fields.find(name);
+    if (!value) return ok_status();
+    auto number = value->number();
+    if (!number.ok()) return number.take_error();
+    if (!(number.value() > 0 && number.value() <= 1)) {
+      return invalid_input(value->where() + ": must be above 0 and at most 1");
+    }
+    out = number.value();
+    return ok_status();
+  };
+  auto read_days = [&](const char* name, int& out, int64_t min) -> Status {
+    auto value = fields.find(name);
+    if (!value) return ok_status();
+    auto days = value->integer(min, 3650);
+    if (!days.ok()) return days.take_error();
+    out = static_cast<int>(days.value());
+    return ok_status();
+  };
+  Policy parsed = policy;
+  for (auto status : {read_ratio("scaleUpThreshold", parsed.scale_up_threshold),
+                      read_days("scaleUpDays", parsed.scale_up_days, 1),
+                      read_ratio("scaleDownThreshold", parsed.scale_down_threshold),
+                      read_days("scaleDownDays", parsed.scale_down_days, 1),
+                      read_days("cooldownDays", parsed.cooldown_days, 0)}) {
+    if (!status.ok()) return status;
+  }
+  if (parsed.scale_down_threshold >= parsed.scale_up_threshold) {
+    return invalid_input(fields.child_path("scaleDownThreshold") +
+                         ": must be below scaleUpThreshold, or a tier could scale both ways");
+  }
+  policy = parsed;
+  return ok_status();
+}
+
+Result<Tier> parse_tier(const JsonValue& json) {
+  auto object = json.object();
+  if (!object.ok()) return object.take_error();
+  auto& fields = object.value();
+  if (auto s = fields.only_fields({"id", "name", "maxConcurrentCalls", "maxAPIRPS", "maxUsers",
+                                   "costEstimate", "features", "sla"});
+      !s.ok()) {
+    return s.take_error();
+  }
+  Tier tier;
+  for (auto [name, out] : {std::pair{"id", &tier.id}, std::pair{"name", &tier.name}}) {
+    auto value = fields.required(name);
+    if (!value.ok()) return value.take_error();
+    auto text = value.value().string();
+    if (!text.ok()) return text.take_error();
+    if (text.value().empty()) return invalid_input(value.value().where() + ": must not be empty");
+    out->assign(text.value());
+  }
+  for (int m = 0; m < kMetricCount; ++m) {
+    auto value = fields.find(kLimitFields[m]);
+    if (!value || value->is_null()) continue;  // no limit on this metric
+    auto number = value->number();
+    if (!number.ok()) return number.take_error();
+    if (!(number.value() > 0)) {
+      return invalid_input(value->where() + ": must be greater than 0 (omit it for no limit)");
+    }
+    tier.limits[m] = number.value();
+  }
+  if (auto cost = fields.find("costEstimate")) {
+    auto number = non_negative(*cost);
+    if (!number.ok()) return number.take_error();
+    tier.cost_estimate = number.value();
+  }
+  if (auto features = fields.find("features")) {
+    auto map = features->object();
+    if (!map.ok()) return map.take_error();
+    for (auto field : map.value().raw()) {
+      JsonValue flag(field.value, map.value().child_path(field.key));
+      auto enabled = flag.boolean();
+      if (!enabled.ok()) return enabled.take_error();
+      if (enabled.value()) tier.features.emplace_back(field.key);
+    }
+  }
+  if (auto sla = fields.find("sla"); sla && !sla->is_null()) {
+    auto text = sla->string();
+    if (!text.ok()) return text.take_error();
+    tier.sla.assign(text.value());
+  }
+  return tier;
+}
+
+}  // namespace
+
+const char* metric_name(int metric) {
+  static constexpr const char* kNames[kMetricCount] = {"concurrentCalls", "apiRequestsPerSecond",
+                                                       "activeUsers"};
+  return kNames[metric];
+}
+
+const Tier* Catalogue::find(std::string_view id_or_name) const {
+  for (const auto& tier : tiers) {
+    if (tier.id == id_or_name || tier.name == id_or_name) return &tier;
+  }
+  return nullptr;
+}
+
+std::string Catalogue::names() const {
+  std::string names;
+  for (const auto& tier : tiers) names += (names.empty() ? "" : ", ") + tier.name;
+  return names;
+}
+
+std::vector<std::string> Catalogue::all_features() const {
+  std::vector<std::string> all;
+  for (const auto& tier : tiers) {
+    for (const auto& feature : tier.features) {
+      if (std::find(all.begin(), all.end(), feature) == all.end()) all.push_back(feature);
+    }
+  }
+  return all;
+}
+
+const Catalogue& default_catalogue() {
+  static const Catalogue catalogue = make_default_catalogue();
+  return catalogue;
+}
+
+Result<Catalogue> parse_catalogue(const JsonValue& json) {
+  auto object = json.object();
+  if (!object.ok()) return object.take_error();
+  auto& fields = object.value();
+  if (auto s = fields.only_fields({"tiers", "policy"}); !s.ok()) return s.take_error();
+  auto tiers_json = fields.required("tiers");
+  if (!tiers_json.ok()) return tiers_json.take_error();
+  auto tiers = tiers_json.value().array();
+  if (!tiers.ok()) return tiers.take_error();
+  if (tiers.value().size() == 0) {
+    return invalid_input(tiers_json.value().where() + ": needs at least one tier");
+  }
+  Catalogue catalogue;
+  for (const auto& item : tiers.value().items()) {
+    auto tier = parse_tier(item);
+    if (!tier.ok()) return tier.take_error();
+    for (const auto& earlier : catalogue.tiers) {
+      for (const auto& label : {tier.value().id, tier.value().name}) {
+        if (earlier.id == label || earlier.name == label) {
+          return invalid_input(item.where() + ": '" + label +
+                               "' is already used by an earlier tier");
+        }
+      }
+    }
+    catalogue.tiers.push_back(std::move(tier.value()));
+  }
+  if (auto policy = fields.find("policy")) {
+    if (auto s = parse_policy(*policy, catalogue.policy); !s.ok()) return s.take_error();
+  }
+  return catalogue;
+}
+
+void write_catalogue(JsonWriter& out, const Catalogue& catalogue) {
+  out.begin_object().key("tiers").begin_array();
+  for (const auto& tier : catalogue.tiers) {
+    out.begin_object().key("id").value(tier.id).key("name").value(tier.name);
+    for (int m = 0; m < kMetricCount; ++m) {
+      out.key(kLimitFields[m]);
+      if (tier.limits[m]) {
+        out.value(*tier.limits[m]);
+      } else {
+        out.null();
+      }
+    }
+    out.key("costEstimate").value(tier.cost_estimate).key("features").begin_object();
+    for (const auto& feature : tier.features) out.key(feature).value(true);
+    out.end_object().key("sla");
+    if (tier.sla.empty()) {
+      out.null();
+    } else {
+      out.value(tier.sla);
+    }
+    out.end_object();
+  }
+  const Policy& p = catalogue.policy;
+  out.end_array()
+      .key("policy")
+      .begin_object()
+      .key("scaleUpThreshold").value(p.scale_up_threshold)
+      .key("scaleUpDays").value(p.scale_up_days)
+      .key("scaleDownThreshold").value(p.scale_down_threshold)
+      .key("scaleDownDays").value(p.scale_down_days)
+      .key("cooldownDays").value(p.cooldown_days)
+      .end_object()
+      .end_object();
+}
+
+// Civil-calendar conversion (proleptic Gregorian), by eras of 400 years.
+std::optional<int64_t> parse_date(std::string_view text) {
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
+  int64_t parts[3] = {0, 0, 0};
+  size_t starts[3] = {0, 5, 8}, lengths[3] = {4, 2, 2};
+  for (int i = 0; i < 3; ++i) {
+    for (size_t k = 0; k < lengths[i]; ++k) {
+      char c = text[starts[i] + k];
+      if (c < '0' || c > '9') return std::nullopt;
+      parts[i] = parts[i] * 10 + (c - '0');
+    }
+  }
+  int64_t y = parts[0], m = parts[1], d = parts[2];
+  static constexpr int kDaysIn[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (m < 1 || m > 12 || d < 1 || d > kDaysIn[m - 1] || (m == 2 && d == 29 && !leap)) {
+    return std::nullopt;
+  }
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t year_of_era = y - era * 400;
+  const int64_t day_of_year = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+  return era * 146097 + day_of_era - 719468;
+}
+
+std::string format_date(int64_t day) {
+  const int64_t z = day + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t day_of_era = z - era * 146097;
+  const int64_t year_of_era =
+      (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+  const int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  const int64_t mp = (5 * day_of_year + 2) / 153;
+  const int64_t d = day_of_year - (153 * mp + 2) / 5 + 1;
+  const int64_t m = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t y = year_of_era + era * 400 + (m <= 2);
+  char buffer[16];
+  std::snprintf(buffer, sizeof buffer, "%04lld-%02lld-%02lld", static_cast<long long>(y),
+                static_cast<long long>(m), static_cast<long long>(d));
+  return buffer;
+}
+
+Result<EvaluateInput> parse_evaluate_input(const JsonValue& json, const Catalogue& catalogue) {
+  auto object = json.object();
+  if (!object.ok()) return object.take_error();
+  auto& fields = object.value();
+  if (auto s = fields.only_fields({"organizationId", "currentTier", "history", "lastTierChange"});
+      !s.ok()) {
+    return s.take_error();
+  }
+  EvaluateInput input;
+  auto org = fields.required("organizationId");
+  if (!org.ok()) return org.take_error();
+  auto org_text = org.value().string();
+  if (!org_text.ok()) return org_text.take_error();
+  if (org_text.value().empty()) return invalid_input("organizationId: must not be empty");
+  input.organization_id.assign(org_text.value());
+
+  auto tier_json = fields.required("currentTier");
+  if (!tier_json.ok()) return tier_json.take_error();
+  auto tier_name = tier_json.value().string();
+  if (!tier_name.ok()) return tier_name.take_error();
+  input.current = catalogue.find(tier_name.value());
+  if (!input.current) {
+    return not_found("currentTier: unknown tier '" + std::string(tier_name.value()) +
+                     "' (known: " + catalogue.names() + ")");
+  }
+
+  if (auto last = fields.find("lastTierChange"); last && !last->is_null()) {
+    auto text = last->string();
+    if (!text.ok()) return text.take_error();
+    input.last_change = parse_date(text.value());
+    if (!input.last_change) {
+      return invalid_input(last->where() + ": expected a date YYYY-MM-DD, got '" +
+                           std::string(text.value()) + "'");
+    }
+  }
+
+  auto history_json = fields.required("history");
+  if (!history_json.ok()) return history_json.take_error();
+  auto history = history_json.value().array();
+  if (!history.ok()) return history.take_error();
+  std::vector<std::pair<Day, std::string>> days;  // with the path, for duplicate messages
+  for (const auto& item : history.value().items()) {
+    auto entry = item.object();
+    if (!entry.ok()) return entry.take_error();
+    auto& entry_fields = entry.value();
+    if (auto s = entry_fields.only_fields({"date", "concurrentCalls", "apiRequestsPerSecond",
+                                           "activeUsers"});
+        !s.ok()) {
+      return s.take_error();
+    }
+    Day day;
+    auto date = entry_fields.required("date");
+    if (!date.ok()) return date.take_error();
+    auto date_text = date.value().string();
+    if (!date_text.ok()) return date_text.take_error();
+    auto parsed = parse_date(date_text.value());
+    if (!parsed) {
+      return invalid_input(date.value().where() + ": expected a date YYYY-MM-DD, got '" +
+                           std::string(date_text.value()) + "'");
+    }
+    day.day = *parsed;
+    for (int m = 0; m < kMetricCount; ++m) {
+      auto value = entry_fields.find(metric_name(m));
+      if (!value || value->is_null()) continue;  // not reported that day
+      auto number = non_negative(*value);
+      if (!number.ok()) return number.take_error();
+      day.values[m] = number.value();
+    }
+    days.emplace_back(day, item.where());
+  }
+  std::stable_sort(days.begin(), days.end(),
+                   [](const auto& a, const auto& b) { return a.first.day < b.first.day; });
+  for (size_t i = 1; i < days.size(); ++i) {
+    if (days[i].first.day == days[i - 1].first.day) {
+      return invalid_input(days[i].second + ".date: " + format_date(days[i].first.day) +
+                           " appears twice (also at " + days[i - 1].second + ")");
+    }
+  }
+  for (auto& entry : days) input.history.push_back(entry.first);
+  return input;
+}
+
+namespace {
+
+// Utilisation of a day's metrics against a tier; nullopt where either side is missing.
+void utilisation(const Day& day, const Tier& tier, std::optional<double> (&out)[kMetricCount]) {
+  for (int m = 0; m < kMetricCount; ++m) {
+    out[m] = (day.values[m] && tier.limits[m]) ? std::optional(*day.values[m] / *tier.limits[m])
+                                               : std::nullopt;
+  }
+}
+
+bool is_high(const Day& day, const Tier& tier, const Policy& policy) {
+  std::optional<double> u[kMetricCount];
+  utilisation(day, tier, u);
+  for (const auto& value : u) {
+    if (value && *value > policy.scale_up_threshold) return true;
+  }
+  return false;
+}
+
+// Low only when every limited metric was reported and is below the threshold: a day
+// with a metric missing cannot prove the tier is oversized.
+bool is_low(const Day& day, const Tier& tier, const Policy& policy) {
+  std::optional<double> u[kMetricCount];
+  utilisation(day, tier, u);
+  bool any_limit = false;
+  for (int m = 0; m < kMetricCount; ++m) {
+    if (!tier.limits[m]) continue;
+    any_limit = true;
+    if (!u[m] || *u[m] >= policy.scale_down_threshold) return false;
+  }
+  return any_limit;
+}
+
+// Days in the run of consecutive calendar days ending at the latest entry that satisfy pred.
+template <typename Pred>
+int streak(const std::vector<Day>& history, Pred pred) {
+  int count = 0;
+  for (size_t i = history.size(); i-- > 0;) {
+    if (i + 1 < history.size() && history[i].day + 1 != history[i + 1].day) break;  // a gap
+    if (!pred(history[i])) break;
+    ++count;
+  }
+  return count;
+}
+
+// Whether the peak of the last `days` days stays at or under the scale-up threshold on
+// every limited metric of tier: a tier that fits would not scale straight back up.
+bool fits(const std::vector<Day>& history, int days, const Tier& tier, const Policy& policy) {
+  for (size_t i = history.size() - static_cast<size_t>(days); i < history.size(); ++i) {
+    if (is_high(history[i], tier, policy)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Decision evaluate(const EvaluateInput& input, const Catalogue& catalogue) {
+  const Policy& policy = catalogue.policy;
+  Decision decision;
+  decision.organization_id = input.organization_id;
+  decision.current = decision.recommended = input.current;
+  decision.reason = "no_change";
+  if (input.history.empty()) {
+    decision.reason = "no_history";
+    decision.detail = "no daily metrics were given";
+    return decision;
+  }
+  const Tier& current = *input.current;
+  const auto& history = input.history;
+  const Day& latest = history.back();
+  decision.as_of = latest.day;
+  utilisation(latest, current, decision.utilization);
+  decision.high_days = streak(history, [&](const Day& d) { return is_high(d, current, policy); });
+  decision.low_days = streak(history, [&](const Day& d) { return is_low(d, current, policy); });
+
+  const int index = catalogue.index_of(current);
+  const int top = static_cast<int>(catalogue.tiers.size()) - 1;
+  const bool wants_up = decision.high_days >= policy.scale_up_days;
+  const bool wants_down = decision.low_days >= policy.scale_down_days;
+
+  if (input.last_change && latest.day - *input.last_change < policy.cooldown_days &&
+      (wants_up || wants_down)) {
+    decision.reason = "cooldown";
+    decision.detail = "the tier changed on " + format_date(*input.last_change) +
+                      "; no change within " + std::to_string(policy.cooldown_days) + " days of it";
+    return decision;
+  }
+  if (wants_up) {
+    if (index == top) {
+      decision.reason = "at_top_tier";
+      decision.detail = current.name + " is the top tier; utilisation has been above " +
+                        percent(policy.scale_up_threshold) + " for " +
+                        std::to_string(decision.high_days) + " days";
+      return decision;
+    }
+    // The lowest higher tier that holds the recent peak, or the top tier.
+    int target = top;
+    for (int t = index + 1; t < top; ++t) {
+      if (fits(history, policy.scale_up_days, catalogue.tiers[t], policy)) {
+        target = t;
+        break;
+      }
+    }
+    decision.recommended = &catalogue.tiers[target];
+    decision.scale_up = true;
+    decision.reason = "scale_up";
+    std::string over;
+    for (int m = 0; m < kMetricCount; ++m) {
+      if (decision.utilization[m] && *decision.utilization[m] > policy.scale_up_threshold) {
+        over += (over.empty() ? "" : ", ") + std::string(metric_name(m)) + " at " +
+                percent(*decision.utilization[m]);
+      }
+    }
+    decision.detail = "utilisation above " + percent(policy.scale_up_threshold) + " of " +
+                      current.name + " for " + std::to_string(decision.high_days) +
+                      " consecutive days (" + over + ")";
+    return decision;
+  }
+  if (wants_down) {
+    if (index == 0) {
+      decision.reason = "at_bottom_tier";
+      decision.detail = current.name + " is the lowest tier";
+      return decision;
+    }
+    const Tier& lower = catalogue.tiers[index - 1];
+    if (!fits(history, policy.scale_down_days, lower, policy)) {
+      decision.detail = "utilisation has been below " + percent(policy.scale_down_threshold) +
+                        " for " + std::to_string(decision.low_days) + " days, but the peak of the "
+                        "last " + std::to_string(policy.scale_down_days) + " days would exceed " +
+                        percent(policy.scale_up_threshold) + " of " + lower.name;
+      return decision;
+    }
+    decision.recommended = &lower;
+    decision.scale_down = true;
+    decision.reason = "scale_down";
+    decision.detail = "every utilisation below " + percent(policy.scale_down_threshold) + " of " +
+                      current.name + " for " + std::to_string(decision.low_days) +
+                      " consecutive days";
+    return decision;
+  }
+  decision.detail = "high utilisation on " + std::to_string(decision.high_days) + " of " +
+                    std::to_string(policy.scale_up_days) + " days needed, low on " +
+                    std::to_string(decision.low_days) + " of " +
+                    std::to_string(policy.scale_down_days);
+  return decision;
+}
+
+void write_decision(JsonWriter& out, const Decision& decision) {
+  out.begin_object()
+      .key("organizationId").value(decision.organization_id)
+      .key("currentTier").value(decision.current->name)
+      .key("recommendedTier").value(decision.recommended->name)
+      .key("scaleUp").value(decision.scale_up)
+      .key("scaleDown").value(decision.scale_down)
+      .key("reason").value(decision.reason)
+      .key("detail").value(decision.detail)
+      .key("utilization").begin_object();
+  for (int m = 0; m < kMetricCount; ++m) {
+    out.key(metric_name(m));
+    if (decision.utilization[m]) {
+      out.value(*decision.utilization[m]);
+    } else {
+      out.null();
+    }
+  }
+  out.end_object()
+      .key("highUtilizationDays").value(decision.high_days)
+      .key("lowUtilizationDays").value(decision.low_days)
+      .key("asOf");
+  if (decision.as_of) {
+    out.value(format_date(*decision.as_of));
+  } else {
+    out.null();
+  }
+  out.end_object();
+}
+
+Result<FeatureCheck> check_feature(const Catalogue& catalogue, const Tier& tier,
+                                   std::string_view feature) {
+  FeatureCheck check;
+  for (const auto& candidate : catalogue.tiers) {
+    if (std::find(candidate.features.begin(), candidate.features.end(), feature) !=
+        candidate.features.end()) {
+      if (!check.lowest_tier) check.lowest_tier = &candidate;
+      if (&candidate == &tier) check.enabled = true;
+    }
+  }
+  if (!check.lowest_tier) {
+    std::string known;
+    for (const auto& name : catalogue.all_features()) known += (known.empty() ? "" : ", ") + name;
+    return not_found("feature: unknown feature '" + std::string(feature) + "' (known: " + known +
+                     ")");
+  }
+  return check;
+}
+
+}  // namespace qv::tiers
