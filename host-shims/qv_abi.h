@@ -152,11 +152,22 @@ QV_IMPORT(random_bytes) void qv_host_random_bytes(uint8_t* buf, uint32_t len);
 /* Emits one log line at level 0 debug, 1 info, 2 warn, 3 error. Returns nothing. */
 QV_IMPORT(log) void qv_host_log(uint32_t level, const char* msg, uint32_t len);
 
+/* The C and C++ runtimes of the two flavours reach the host through a few WASI calls
+ * (stdio of an abort message, exit on abort). Hosts provide them without a file system:
+ *   wasi_snapshot_preview1.fd_write(fd, iovs, iovs_len, out_written) -> errno: fd 1 and 2
+ *     go to the log, others fail with EBADF (8);
+ *   wasi_snapshot_preview1.fd_seek(...) -> ESPIPE (70); fd_close(fd) -> EBADF (8);
+ *   wasi_snapshot_preview1.proc_exit(code): the module aborted; the host discards the
+ *     instance and fails every call in flight on it.
+ * The Emscripten flavour also announces memory growth with
+ *   env.emscripten_notify_memory_growth(memory_index), which hosts may ignore. */
+
 /* The complete list of imports a module may declare, as "module.name". A test checks
- * every .wasm in dist/ against it. The Emscripten flavour additionally announces memory
- * growth through env.emscripten_notify_memory_growth (hosts may ignore it). */
-#define QV_ALLOWED_IMPORTS \
-  "qv_host.now_ms", "qv_host.random_bytes", "qv_host.log", "env.emscripten_notify_memory_growth"
+ * every .wasm in dist/ against it. */
+#define QV_ALLOWED_IMPORTS                                                                \
+  "qv_host.now_ms", "qv_host.random_bytes", "qv_host.log", "wasi_snapshot_preview1.fd_write", \
+      "wasi_snapshot_preview1.fd_seek", "wasi_snapshot_preview1.fd_close",                    \
+      "wasi_snapshot_preview1.proc_exit", "env.emscripten_notify_memory_growth"
 
 #ifdef __cplusplus
 } /* extern "C" */

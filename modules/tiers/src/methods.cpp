@@ -132,7 +132,7 @@ Status read_stored_state(std::string_view json, const Catalogue& catalogue, Eval
   JsonParser parser;  // the stored value is parsed after a suspension: use a private parser
   auto root = parser.parse(json);
   auto fail = [&](const std::string& why) {
-    return Error{QV_INTERNAL, "kv: stored state of organisation '" + input.organization_id +
+    return Error{QV_UNAVAILABLE, "kv: stored state of organisation '" + input.organization_id +
                                   "' is unreadable (" + why + ")"};
   };
   if (!root.ok()) return fail(root.error().message);

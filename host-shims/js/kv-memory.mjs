@@ -1,0 +1,65 @@
+// An in-memory KV for one isolate or process: the default KV of the shim and of the local
+// edge server. Values are bytes; TTLs run on the injected clock, so tests control expiry.
+
+const encoder = new TextEncoder();
+const toBytes = (value) => (typeof value === 'string' ? encoder.encode(value) : new Uint8Array(value));
+
+export class MemoryKv {
+  #entries = new Map(); // key -> {value: Uint8Array, expiresAt: ms | Infinity}
+  #now;
+
+  /** options.now: clock in ms (default Date.now). */
+  constructor(options = {}) {
+    this.#now = options.now ?? (() => Date.now());
+  }
+
+  #live(key) {
+    const entry = this.#entries.get(key);
+    if (entry && entry.expiresAt <= this.#now()) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  #expiry(ttlMs) {
+    return ttlMs > 0 ? this.#now() + ttlMs : Infinity;
+  }
+
+  /** Resolves to the value's bytes, or null when absent or expired. */
+  async get(key) {
+    return this.#live(key)?.value ?? null;
+  }
+
+  /** Stores value (bytes or string) with a TTL in ms (0: none). */
+  async set(key, value, ttlMs = 0) {
+    this.#entries.set(key, { value: toBytes(value), expiresAt: this.#expiry(ttlMs) });
+  }
+
+  /** Adds delta to the integer at key (absent: 0); a new key gets the TTL. Resolves to the new value. */
+  async incr(key, delta = 1, ttlMs = 0) {
+    const entry = this.#live(key);
+    let current = 0;
+    if (entry) {
+      const text = new TextDecoder().decode(entry.value);
+      if (!/^-?\d+$/.test(text)) throw new Error(`value at ${key} is not an integer`);
+      current = Number(text);
+    }
+    const next = current + delta;
+    this.#entries.set(key, {
+      value: encoder.encode(String(next)),
+      expiresAt: entry ? entry.expiresAt : this.#expiry(ttlMs),
+    });
+    return next;
+  }
+
+  /** Removes key; resolves to the number of keys removed (0 or 1). */
+  async del(key) {
+    return this.#live(key) && this.#entries.delete(key) ? 1 : 0;
+  }
+
+  /** Live keys (for tests and stats). */
+  keys() {
+    return [...this.#entries.keys()].filter((key) => this.#live(key));
+  }
+}

@@ -1,0 +1,333 @@
+// The JavaScript host of qv_abi.h: instantiates a Quantum Voice Edge WebAssembly bundle
+// from a WebAssembly.Module and drives module calls to completion by performing the
+// operations they ask for (KV, fetch). Runs unchanged in edge runtimes (Vercel Edge,
+// Next.js middleware, workerd) and in Node.js: no file system, no eval, no require.
+//
+// Many calls may be in flight on one instance: each awaits its own operations, and the
+// module keeps every call's state behind its handle.
+
+import { MemoryKv } from './kv-memory.mjs';
+
+/** The ABI version this shim implements (QV_ABI_VERSION in qv_abi.h). */
+export const ABI_VERSION = 1;
+
+/** Status names by qv_status value, as qv_abi.h defines them. */
+export const STATUS = Object.freeze([
+  'ok', 'pending', 'invalid_input', 'not_found', 'bad_handle', 'bad_state', 'unavailable',
+  'timeout', 'too_large', 'internal',
+]);
+const S = Object.freeze(Object.fromEntries(STATUS.map((name, value) => [name, value])));
+
+/** Operation kinds (qv_op_kind). */
+export const OP = Object.freeze({ KV_GET: 1, KV_SET: 2, KV_INCR: 3, KV_DEL: 4, FETCH: 5 });
+const OP_NAMES = { 1: 'kv.get', 2: 'kv.set', 3: 'kv.incr', 4: 'kv.del', 5: 'fetch' };
+
+/** Imports the ABI allows (QV_ALLOWED_IMPORTS in qv_abi.h). */
+export const ALLOWED_IMPORTS = Object.freeze([
+  'qv_host.now_ms', 'qv_host.random_bytes', 'qv_host.log', 'wasi_snapshot_preview1.fd_write',
+  'wasi_snapshot_preview1.fd_seek', 'wasi_snapshot_preview1.fd_close',
+  'wasi_snapshot_preview1.proc_exit', 'env.emscripten_notify_memory_growth',
+]);
+
+const OP_RECORD_SIZE = 40; // sizeof(qv_op) in wasm32
+const DEFAULT_KV_TIMEOUT_MS = 1000;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A module call that ended with an error status; message names the field and problem. */
+export class QvError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.name = 'QvError';
+    this.status = status; // a STATUS name
+  }
+}
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error'];
+function defaultLog(level, message) {
+  if (level >= 2) console[LOG_LEVELS[level]](`[qv] ${message}`);
+}
+
+/**
+ * Instantiates a bundle. `module` is a WebAssembly.Module: what an edge runtime's import
+ * of a .wasm gives, or what node.mjs compiles from the file once per process.
+ * Options: kv (default: a new MemoryKv), fetch (default: globalThis.fetch), now (ms since
+ * the epoch), randomBytes(Uint8Array), log(level, message), kvTimeoutMs, fetchTimeoutMs.
+ */
+export async function instantiate(module, options = {}) {
+  if (!(module instanceof WebAssembly.Module) && module?.constructor?.name !== 'Module') {
+    throw new TypeError('instantiate: expected a WebAssembly.Module (compile the .wasm first)');
+  }
+  const host = new QvInstance(options);
+  const instance = await WebAssembly.instantiate(module, host.imports());
+  host.attach(instance);
+  return host;
+}
+
+export class QvInstance {
+  #exports = null;
+  #memory = null;
+  #scratch = 0; // 8 bytes of module memory for out-parameters
+  #failure = null; // set when the module aborted: the instance is unusable
+  #now;
+  #randomBytes;
+  #log;
+  #fetch;
+  #kvTimeoutMs;
+  #fetchTimeoutMs;
+
+  constructor(options = {}) {
+    this.kv = options.kv ?? new MemoryKv({ now: options.now });
+    this.#now = options.now ?? (() => Date.now());
+    this.#randomBytes = options.randomBytes ?? ((buffer) => crypto.getRandomValues(buffer));
+    this.#log = options.log ?? defaultLog;
+    this.#fetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
+    this.#kvTimeoutMs = options.kvTimeoutMs ?? DEFAULT_KV_TIMEOUT_MS;
+    this.#fetchTimeoutMs = options.fetchTimeoutMs; // default: the module's per-op timeout
+  }
+
+  /** The import object for WebAssembly.instantiate (see qv_abi.h, "Imports"). */
+  imports() {
+    const bytes = (ptr, len) => new Uint8Array(this.#memory.buffer, ptr, len);
+    const view = () => new DataView(this.#memory.buffer);
+    return {
+      qv_host: {
+        now_ms: () => this.#now(),
+        random_bytes: (ptr, len) => {
+          // getRandomValues fills at most 65536 bytes per call
+          for (let offset = 0; offset < len; offset += 65536) {
+            this.#randomBytes(bytes(ptr + offset, Math.min(65536, len - offset)));
+          }
+        },
+        log: (level, ptr, len) => this.#log(level, decoder.decode(bytes(ptr, len))),
+      },
+      wasi_snapshot_preview1: {
+        fd_write: (fd, iovs, iovsLen, outWritten) => {
+          if (fd !== 1 && fd !== 2) return 8; // EBADF
+          let text = '';
+          let written = 0;
+          for (let i = 0; i < iovsLen; i++) {
+            const ptr = view().getUint32(iovs + i * 8, true);
+            const len = view().getUint32(iovs + i * 8 + 4, true);
+            text += decoder.decode(bytes(ptr, len));
+            written += len;
+          }
+          view().setUint32(outWritten, written, true);
+          if (text.trim()) this.#log(fd === 2 ? 3 : 1, text.trimEnd());
+          return 0;
+        },
+        fd_seek: () => 70, // ESPIPE
+        fd_close: () => 8, // EBADF
+        proc_exit: (code) => {
+          throw new QvError('internal', `module aborted (exit code ${code})`);
+        },
+      },
+      env: { emscripten_notify_memory_growth: () => {} },
+    };
+  }
+
+  /** Binds to the instantiated module and checks its ABI version. */
+  attach(instance) {
+    const exports = instance.exports;
+    for (const name of ['qv_abi_version', 'qv_alloc', 'qv_free', 'qv_call_start', 'qv_call_ops',
+      'qv_call_complete_op', 'qv_call_resume', 'qv_call_output', 'qv_call_free', 'memory']) {
+      if (!(name in exports)) throw new Error(`qv: the module does not export ${name}: not a Quantum Voice Edge bundle`);
+    }
+    this.#exports = exports;
+    this.#memory = exports.memory;
+    exports._initialize?.();
+    const version = exports.qv_abi_version();
+    if (version !== ABI_VERSION) {
+      throw new Error(`qv: ABI version mismatch: the module implements version ${version}, this shim version ${ABI_VERSION}; rebuild the module and the shim together`);
+    }
+    this.#scratch = exports.qv_alloc(8);
+  }
+
+  /** True once the module aborted; a new instance must be made. */
+  get failed() {
+    return this.#failure !== null;
+  }
+
+  /**
+   * Runs method with input (an object, serialised to JSON, or a string used as is) to
+   * completion. Resolves to {status, body}: status a STATUS name, body the parsed JSON
+   * answer (on errors: {error, message}). Never rejects for errors the module reports.
+   */
+  async invoke(method, input = {}) {
+    const text = typeof input === 'string' ? input : JSON.stringify(input);
+    const handle = this.#start(method, encoder.encode(text));
+    try {
+      let status = handle.status;
+      while (status === S.pending) {
+        const ops = this.#readOps(handle.id);
+        const results = await Promise.all(ops.map((op) => this.#perform(op)));
+        this.#guard(() => {
+          results.forEach((result, index) => this.#complete(handle.id, index, result));
+          status = this.#exports.qv_call_resume(handle.id);
+        });
+      }
+      const body = this.#output(handle.id);
+      return { status: STATUS[status] ?? `status_${status}`, body: JSON.parse(body) };
+    } finally {
+      if (!this.#failure) this.#exports.qv_call_free(handle.id);
+    }
+  }
+
+  /** As invoke, but resolves to the answer and rejects with a QvError on an error status. */
+  async call(method, input = {}) {
+    const { status, body } = await this.invoke(method, input);
+    if (status !== 'ok') throw new QvError(status, body?.message ?? `${method} failed: ${status}`);
+    return body;
+  }
+
+  // Runs fn, turning a trap or abort of the module into a failed instance.
+  #guard(fn) {
+    if (this.#failure) throw new QvError('internal', `qv: the module instance failed earlier (${this.#failure}); make a new instance`);
+    try {
+      return fn();
+    } catch (error) {
+      this.#failure = error?.message ?? String(error);
+      throw new QvError('internal', `qv: the module failed (${this.#failure}); the instance is discarded`);
+    }
+  }
+
+  // Copies bytes into module memory for the duration of fn(ptr, len).
+  #withBytes(data, fn) {
+    const ptr = this.#exports.qv_alloc(data.length);
+    if (ptr === 0) throw new Error('qv: module out of memory');
+    try {
+      new Uint8Array(this.#memory.buffer, ptr, data.length).set(data);
+      return fn(ptr, data.length);
+    } finally {
+      this.#exports.qv_free(ptr);
+    }
+  }
+
+  #start(method, input) {
+    return this.#guard(() => this.#withBytes(encoder.encode(method), (mPtr, mLen) =>
+      this.#withBytes(input, (iPtr, iLen) => {
+        const status = this.#exports.qv_call_start(mPtr, mLen, iPtr, iLen, this.#scratch);
+        const id = new DataView(this.#memory.buffer).getUint32(this.#scratch, true);
+        if (id === 0) throw new Error(`qv_call_start failed with ${STATUS[status]}`);
+        return { id, status };
+      })));
+  }
+
+  #readOps(id) {
+    return this.#guard(() => {
+      const status = this.#exports.qv_call_ops(id, this.#scratch, this.#scratch + 4);
+      if (status !== S.ok) throw new Error(`qv_call_ops returned ${STATUS[status]}`);
+      const view = new DataView(this.#memory.buffer);
+      const base = view.getUint32(this.#scratch, true);
+      const count = view.getUint32(this.#scratch + 4, true);
+      const slice = (ptr, len) => new Uint8Array(this.#memory.buffer, ptr, len).slice();
+      const ops = [];
+      for (let i = 0; i < count; i++) {
+        const at = base + i * OP_RECORD_SIZE;
+        ops.push({
+          kind: view.getUint32(at, true),
+          durationMs: view.getUint32(at + 4, true),
+          delta: Number(view.getBigInt64(at + 8, true)),
+          key: decoder.decode(slice(view.getUint32(at + 16, true), view.getUint32(at + 20, true))),
+          value: slice(view.getUint32(at + 24, true), view.getUint32(at + 28, true)),
+          meta: decoder.decode(slice(view.getUint32(at + 32, true), view.getUint32(at + 36, true))),
+        });
+      }
+      return ops;
+    });
+  }
+
+  #complete(id, index, { status, number = 0, data = EMPTY, meta = EMPTY }) {
+    const dataBytes = typeof data === 'string' ? encoder.encode(data) : data;
+    const metaBytes = typeof meta === 'string' ? encoder.encode(meta) : meta;
+    const result = this.#withBytes(dataBytes, (dPtr, dLen) => this.#withBytes(metaBytes,
+      (mPtr, mLen) => this.#exports.qv_call_complete_op(id, index, status, BigInt(number), dPtr, dLen, mPtr, mLen)));
+    if (result !== S.ok) throw new Error(`qv_call_complete_op returned ${STATUS[result]}`);
+  }
+
+  #output(id) {
+    return this.#guard(() => {
+      const status = this.#exports.qv_call_output(id, this.#scratch, this.#scratch + 4);
+      if (status !== S.ok) throw new Error(`qv_call_output returned ${STATUS[status]}`);
+      const view = new DataView(this.#memory.buffer);
+      const ptr = view.getUint32(this.#scratch, true);
+      const len = view.getUint32(this.#scratch + 4, true);
+      return decoder.decode(new Uint8Array(this.#memory.buffer, ptr, len));
+    });
+  }
+
+  // Performs one operation; never throws: failures become op results.
+  async #perform(op) {
+    try {
+      switch (op.kind) {
+        case OP.KV_GET: {
+          const value = await this.#withTimeout(this.kv.get(op.key), op);
+          return value == null ? { status: S.not_found } : { status: S.ok, data: value };
+        }
+        case OP.KV_SET:
+          await this.#withTimeout(this.kv.set(op.key, op.value, op.durationMs), op);
+          return { status: S.ok };
+        case OP.KV_INCR:
+          return { status: S.ok, number: await this.#withTimeout(this.kv.incr(op.key, op.delta, op.durationMs), op) };
+        case OP.KV_DEL:
+          return { status: S.ok, number: await this.#withTimeout(this.kv.del(op.key), op) };
+        case OP.FETCH:
+          return await this.#performFetch(op);
+        default:
+          return { status: S.bad_state, data: `unknown operation kind ${op.kind}` };
+      }
+    } catch (error) {
+      const timedOut = error?.name === 'TimeoutError';
+      return {
+        status: timedOut ? S.timeout : S.unavailable,
+        data: `${OP_NAMES[op.kind] ?? 'op'} ${op.key}: ${error?.message ?? error}`,
+      };
+    }
+  }
+
+  // KV calls are bounded: a slow store degrades the call, it never hangs it.
+  #withTimeout(promise, op) {
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new Error(`no answer within ${this.#kvTimeoutMs} ms`);
+        error.name = 'TimeoutError';
+        reject(error);
+      }, this.#kvTimeoutMs);
+    });
+    return Promise.race([Promise.resolve(promise), timeout]).finally(() => clearTimeout(timer));
+  }
+
+  async #performFetch(op) {
+    const [method, ...headerLines] = op.meta.split('\n');
+    const headers = new Headers();
+    for (const line of headerLines) {
+      const colon = line.indexOf(':');
+      if (colon > 0) headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+    }
+    const timeoutMs = this.#fetchTimeoutMs ?? (op.durationMs || 10000);
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    try {
+      const response = await this.#fetch(op.key, {
+        method: method || 'GET',
+        headers,
+        body: op.value.length && method !== 'GET' && method !== 'HEAD' ? op.value : undefined,
+        signal: controller.signal,
+      });
+      const body = new Uint8Array(await response.arrayBuffer());
+      let meta = '';
+      response.headers.forEach((value, name) => { meta += `${name.toLowerCase()}: ${value}\n`; });
+      return { status: S.ok, number: response.status, data: body, meta };
+    } catch (error) {
+      if (controller.signal.aborted) {
+        return { status: S.timeout, data: `fetch ${op.key}: no answer within ${timeoutMs} ms` };
+      }
+      return { status: S.unavailable, data: `fetch ${op.key}: ${error?.message ?? error}` };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+const EMPTY = new Uint8Array(0);
