@@ -7,6 +7,9 @@
 // module keeps every call's state behind its handle.
 
 import { MemoryKv } from './kv-memory.mjs';
+import { HostOps, OP } from './host-ops.mjs';
+
+export { HostOps, OP };
 
 /** The ABI version this shim implements (QV_ABI_VERSION in qv_abi.h). */
 export const ABI_VERSION = 1;
@@ -18,9 +21,6 @@ export const STATUS = Object.freeze([
 ]);
 const S = Object.freeze(Object.fromEntries(STATUS.map((name, value) => [name, value])));
 
-/** Operation kinds (qv_op_kind). */
-export const OP = Object.freeze({ KV_GET: 1, KV_SET: 2, KV_INCR: 3, KV_DEL: 4, FETCH: 5 });
-const OP_NAMES = { 1: 'kv.get', 2: 'kv.set', 3: 'kv.incr', 4: 'kv.del', 5: 'fetch' };
 
 /** Imports the ABI allows (QV_ALLOWED_IMPORTS in qv_abi.h). */
 export const ALLOWED_IMPORTS = Object.freeze([
@@ -30,7 +30,6 @@ export const ALLOWED_IMPORTS = Object.freeze([
 ]);
 
 const OP_RECORD_SIZE = 40; // sizeof(qv_op) in wasm32
-const DEFAULT_KV_TIMEOUT_MS = 1000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -72,18 +71,14 @@ export class QvInstance {
   #now;
   #randomBytes;
   #log;
-  #fetch;
-  #kvTimeoutMs;
-  #fetchTimeoutMs;
+  #ops; // performs kv.* and fetch operations
 
   constructor(options = {}) {
     this.kv = options.kv ?? new MemoryKv({ now: options.now });
     this.#now = options.now ?? (() => Date.now());
     this.#randomBytes = options.randomBytes ?? ((buffer) => crypto.getRandomValues(buffer));
     this.#log = options.log ?? defaultLog;
-    this.#fetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
-    this.#kvTimeoutMs = options.kvTimeoutMs ?? DEFAULT_KV_TIMEOUT_MS;
-    this.#fetchTimeoutMs = options.fetchTimeoutMs; // default: the module's per-op timeout
+    this.#ops = new HostOps({ ...options, kv: this.kv });
   }
 
   /** The import object for WebAssembly.instantiate (see qv_abi.h, "Imports"). */
@@ -160,7 +155,7 @@ export class QvInstance {
       let status = handle.status;
       while (status === S.pending) {
         const ops = this.#readOps(handle.id);
-        const results = await Promise.all(ops.map((op) => this.#perform(op)));
+        const results = await Promise.all(ops.map((op) => this.#ops.perform(op)));
         this.#guard(() => {
           results.forEach((result, index) => this.#complete(handle.id, index, result));
           status = this.#exports.qv_call_resume(handle.id);
@@ -254,79 +249,6 @@ export class QvInstance {
       const len = view.getUint32(this.#scratch + 4, true);
       return decoder.decode(new Uint8Array(this.#memory.buffer, ptr, len));
     });
-  }
-
-  // Performs one operation; never throws: failures become op results.
-  async #perform(op) {
-    try {
-      switch (op.kind) {
-        case OP.KV_GET: {
-          const value = await this.#withTimeout(this.kv.get(op.key), op);
-          return value == null ? { status: S.not_found } : { status: S.ok, data: value };
-        }
-        case OP.KV_SET:
-          await this.#withTimeout(this.kv.set(op.key, op.value, op.durationMs), op);
-          return { status: S.ok };
-        case OP.KV_INCR:
-          return { status: S.ok, number: await this.#withTimeout(this.kv.incr(op.key, op.delta, op.durationMs), op) };
-        case OP.KV_DEL:
-          return { status: S.ok, number: await this.#withTimeout(this.kv.del(op.key), op) };
-        case OP.FETCH:
-          return await this.#performFetch(op);
-        default:
-          return { status: S.bad_state, data: `unknown operation kind ${op.kind}` };
-      }
-    } catch (error) {
-      const timedOut = error?.name === 'TimeoutError';
-      return {
-        status: timedOut ? S.timeout : S.unavailable,
-        data: `${OP_NAMES[op.kind] ?? 'op'} ${op.key}: ${error?.message ?? error}`,
-      };
-    }
-  }
-
-  // KV calls are bounded: a slow store degrades the call, it never hangs it.
-  #withTimeout(promise, op) {
-    let timer;
-    const timeout = new Promise((_, reject) => {
-      timer = setTimeout(() => {
-        const error = new Error(`no answer within ${this.#kvTimeoutMs} ms`);
-        error.name = 'TimeoutError';
-        reject(error);
-      }, this.#kvTimeoutMs);
-    });
-    return Promise.race([Promise.resolve(promise), timeout]).finally(() => clearTimeout(timer));
-  }
-
-  async #performFetch(op) {
-    const [method, ...headerLines] = op.meta.split('\n');
-    const headers = new Headers();
-    for (const line of headerLines) {
-      const colon = line.indexOf(':');
-      if (colon > 0) headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
-    }
-    const timeoutMs = this.#fetchTimeoutMs ?? (op.durationMs || 10000);
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), timeoutMs);
-    try {
-      const response = await this.#fetch(op.key, {
-        method: method || 'GET',
-        headers,
-        body: op.value.length && method !== 'GET' && method !== 'HEAD' ? op.value : undefined,
-        signal: controller.signal,
-      });
-      const body = new Uint8Array(await response.arrayBuffer());
-      let meta = '';
-      response.headers.forEach((value, name) => { meta += `${name.toLowerCase()}: ${value}\n`; });
-      return { status: S.ok, number: response.status, data: body, meta };
-    } catch (error) {
-      if (controller.signal.aborted) {
-        return { status: S.timeout, data: `fetch ${op.key}: no answer within ${timeoutMs} ms` };
-      }
-      return { status: S.unavailable, data: `fetch ${op.key}: ${error?.message ?? error}` };
-    } finally {
-      clearTimeout(timer);
-    }
   }
 }
 

@@ -1,0 +1,111 @@
+// Performs the operations a module call asks for (qv_op_kind in qv_abi.h) against a KV
+// and fetch, bounded in time. Never throws: a failure or a timeout becomes the op's
+// result (status unavailable or timeout, with a message), so a failing dependency
+// degrades the call instead of hanging or crashing it.
+
+/** Operation kinds (qv_op_kind). */
+export const OP = Object.freeze({ KV_GET: 1, KV_SET: 2, KV_INCR: 3, KV_DEL: 4, FETCH: 5 });
+const OP_NAMES = { 1: 'kv.get', 2: 'kv.set', 3: 'kv.incr', 4: 'kv.del', 5: 'fetch' };
+
+// qv_status values used in results.
+const OK = 0;
+const NOT_FOUND = 3;
+const BAD_STATE = 5;
+const UNAVAILABLE = 6;
+const TIMEOUT = 7;
+
+const DEFAULT_KV_TIMEOUT_MS = 1000;
+const DEFAULT_FETCH_TIMEOUT_MS = 10000;
+
+class TimeoutError extends Error {
+  name = 'TimeoutError';
+}
+
+export class HostOps {
+  #kv;
+  #fetch;
+  #kvTimeoutMs;
+  #fetchTimeoutMs;
+
+  /**
+   * options.kv: the KV; options.fetch (default globalThis.fetch); options.kvTimeoutMs
+   * (default 1000); options.fetchTimeoutMs overrides the op's own timeout.
+   */
+  constructor(options) {
+    this.#kv = options.kv;
+    this.#fetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
+    this.#kvTimeoutMs = options.kvTimeoutMs ?? DEFAULT_KV_TIMEOUT_MS;
+    this.#fetchTimeoutMs = options.fetchTimeoutMs;
+  }
+
+  /**
+   * op: {kind, key, value: Uint8Array, meta: string, durationMs, delta}. Resolves to
+   * {status, number?, data?, meta?} as qv_call_complete_op takes them.
+   */
+  async perform(op) {
+    try {
+      switch (op.kind) {
+        case OP.KV_GET: {
+          const value = await this.#kvCall(() => this.#kv.get(op.key));
+          return value == null ? { status: NOT_FOUND } : { status: OK, data: value };
+        }
+        case OP.KV_SET:
+          await this.#kvCall(() => this.#kv.set(op.key, op.value, op.durationMs));
+          return { status: OK };
+        case OP.KV_INCR:
+          return { status: OK, number: await this.#kvCall(() => this.#kv.incr(op.key, op.delta, op.durationMs)) };
+        case OP.KV_DEL:
+          return { status: OK, number: await this.#kvCall(() => this.#kv.del(op.key)) };
+        case OP.FETCH:
+          return await this.#performFetch(op);
+        default:
+          return { status: BAD_STATE, data: `unknown operation kind ${op.kind}` };
+      }
+    } catch (error) {
+      return {
+        status: error instanceof TimeoutError ? TIMEOUT : UNAVAILABLE,
+        data: `${OP_NAMES[op.kind] ?? 'op'} ${op.key}: ${error?.message ?? error}`,
+      };
+    }
+  }
+
+  // A slow store degrades the call; it never hangs it.
+  #kvCall(run) {
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError(`no answer within ${this.#kvTimeoutMs} ms`)), this.#kvTimeoutMs);
+    });
+    return Promise.race([Promise.resolve().then(run), timeout]).finally(() => clearTimeout(timer));
+  }
+
+  async #performFetch(op) {
+    const [method, ...headerLines] = op.meta.split('\n');
+    const headers = new Headers();
+    for (const line of headerLines) {
+      const colon = line.indexOf(':');
+      if (colon > 0) headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+    }
+    const timeoutMs = this.#fetchTimeoutMs ?? (op.durationMs || DEFAULT_FETCH_TIMEOUT_MS);
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    try {
+      const response = await this.#fetch(op.key, {
+        method: method || 'GET',
+        headers,
+        body: op.value.length && method !== 'GET' && method !== 'HEAD' ? op.value : undefined,
+        signal: controller.signal,
+      });
+      const body = new Uint8Array(await response.arrayBuffer());
+      let meta = '';
+      response.headers.forEach((value, name) => { meta += `${name.toLowerCase()}: ${value}\n`; });
+      return { status: OK, number: response.status, data: body, meta };
+    } catch (error) {
+      if (controller.signal.aborted) {
+        return { status: TIMEOUT, data: `fetch ${op.key}: no answer within ${timeoutMs} ms` };
+      }
+      return { status: UNAVAILABLE, data: `fetch ${op.key}: ${error?.message ?? error}` };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,11 @@
+import type { Kv } from './qv.mjs';
+
+/** In-memory KV with TTLs on an injectable clock. */
+export declare class MemoryKv implements Kv {
+  constructor(options?: { now?: () => number });
+  get(key: string): Promise<Uint8Array | null>;
+  set(key: string, value: Uint8Array | string, ttlMs?: number): Promise<void>;
+  incr(key: string, delta?: number, ttlMs?: number): Promise<number>;
+  del(key: string): Promise<number>;
+  keys(): string[];
+}

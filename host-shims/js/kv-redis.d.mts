@@ -1,0 +1,12 @@
+import type { Kv } from './qv.mjs';
+
+/** KV on a Redis server (Node.js hosts). Fails fast while the server is down. */
+export declare class RedisKv implements Kv {
+  static connect(url: string, options?: { prefix?: string; connectTimeoutMs?: number }): Promise<RedisKv>;
+  readonly connected: boolean;
+  get(key: string): Promise<Uint8Array | null>;
+  set(key: string, value: Uint8Array | string, ttlMs?: number): Promise<void>;
+  incr(key: string, delta?: number, ttlMs?: number): Promise<number>;
+  del(key: string): Promise<number>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,61 @@
+// Types of qv.mjs: the JavaScript host of qv_abi.h.
+
+export declare const ABI_VERSION: number;
+export type StatusName =
+  | 'ok' | 'pending' | 'invalid_input' | 'not_found' | 'bad_handle' | 'bad_state'
+  | 'unavailable' | 'timeout' | 'too_large' | 'internal';
+export declare const STATUS: readonly StatusName[];
+export { OP, HostOps } from './host-ops.mjs';
+export declare const ALLOWED_IMPORTS: readonly string[];
+
+/** The KV a shim performs kv.* operations on (MemoryKv, RedisKv, or your own). */
+export interface Kv {
+  /** The value's bytes, or null when absent or expired. */
+  get(key: string): Promise<Uint8Array | string | null>;
+  /** Stores the value with a TTL in ms (0: none). */
+  set(key: string, value: Uint8Array | string, ttlMs?: number): Promise<void>;
+  /** Adds delta to the integer at key (absent: 0); a new key gets the TTL. The new value. */
+  incr(key: string, delta?: number, ttlMs?: number): Promise<number>;
+  /** Removes the key; the number of keys removed (0 or 1). */
+  del(key: string): Promise<number>;
+}
+
+export interface ShimOptions {
+  /** Default: a new MemoryKv on the same clock. */
+  kv?: Kv;
+  /** Default: globalThis.fetch. */
+  fetch?: typeof fetch;
+  /** Clock in ms since the epoch (default Date.now). */
+  now?: () => number;
+  /** Fills the array with random bytes (default crypto.getRandomValues). */
+  randomBytes?: (buffer: Uint8Array) => void;
+  /** Log sink; level 0 debug, 1 info, 2 warn, 3 error. Default: warn and above to console. */
+  log?: (level: number, message: string) => void;
+  /** A KV operation without an answer by then fails with 'timeout' (default 1000). */
+  kvTimeoutMs?: number;
+  /** Overrides the module's per-fetch timeout. */
+  fetchTimeoutMs?: number;
+}
+
+export interface Invocation<T = unknown> {
+  status: StatusName;
+  /** The answer, or {error, message} for an error status. */
+  body: T | { error: StatusName; message: string };
+}
+
+export declare class QvError extends Error {
+  readonly status: StatusName;
+}
+
+export declare class QvInstance {
+  readonly kv: Kv;
+  /** True once the module aborted; make a new instance. */
+  readonly failed: boolean;
+  /** Runs method to completion; never rejects for errors the module reports. */
+  invoke<T = unknown>(method: string, input?: unknown): Promise<Invocation<T>>;
+  /** Runs method to completion; rejects with QvError on an error status. */
+  call<T = unknown>(method: string, input?: unknown): Promise<T>;
+}
+
+/** Instantiates a bundle from a WebAssembly.Module (what an edge runtime's .wasm import gives). */
+export declare function instantiate(module: WebAssembly.Module, options?: ShimOptions): Promise<QvInstance>;

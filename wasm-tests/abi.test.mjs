@@ -1,0 +1,82 @@
+// The ABI contract as the JS shim sees it: what every bundle in dist/ imports and
+// exports, the version check, and refusals of what is not a bundle.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir, readFile, mkdtemp, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ALLOWED_IMPORTS, ABI_VERSION, instantiate } from '../dist/js/node.mjs';
+
+const root = new URL('../', import.meta.url);
+const header = await readFile(new URL('host-shims/qv_abi.h', root), 'utf8');
+
+async function wasmFiles(dir = new URL('dist/', root)) {
+  const found = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const url = new URL(entry.name + (entry.isDirectory() ? '/' : ''), dir);
+    if (entry.isDirectory()) found.push(...await wasmFiles(url));
+    else if (entry.name.endsWith('.wasm')) found.push(url);
+  }
+  return found;
+}
+
+test('the shim allows exactly the imports the header declares', () => {
+  const macro = header.match(/#define QV_ALLOWED_IMPORTS([\s\S]*?)\n\n/)[1];
+  const declared = [...macro.matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+  assert.deepEqual([...ALLOWED_IMPORTS].sort(), declared.sort());
+});
+
+test('the shim and the header agree on the ABI version', () => {
+  assert.equal(Number(header.match(/#define QV_ABI_VERSION (\d+)u/)[1]), ABI_VERSION);
+});
+
+test('every .wasm in dist/ imports only what the header declares and exports the ABI', async () => {
+  const files = await wasmFiles();
+  assert.ok(files.length >= 2, `expected both flavours in dist/, found ${files.length} .wasm files`);
+  const exportedByHeader = [...header.matchAll(/QV_EXPORT\((qv_\w+)\)/g)].map((m) => m[1]);
+  for (const file of files) {
+    const module = await WebAssembly.compile(await readFile(file));
+    const imports = WebAssembly.Module.imports(module).map((i) => `${i.module}.${i.name}`);
+    const undeclared = imports.filter((name) => !ALLOWED_IMPORTS.includes(name));
+    assert.deepEqual(undeclared, [], `${file.pathname} imports what qv_abi.h does not declare`);
+    const exports = WebAssembly.Module.exports(module).map((e) => e.name);
+    for (const name of [...exportedByHeader, 'memory']) {
+      assert.ok(exports.includes(name), `${file.pathname} does not export ${name}`);
+    }
+  }
+});
+
+// Builds a small module from WebAssembly text with wabt's wat2wasm.
+async function wat(text) {
+  const dir = await mkdtemp(join(tmpdir(), 'qv-abi-'));
+  await writeFile(join(dir, 'm.wat'), text);
+  execFileSync('wat2wasm', [join(dir, 'm.wat'), '-o', join(dir, 'm.wasm')]);
+  return WebAssembly.compile(await readFile(join(dir, 'm.wasm')));
+}
+
+const fakeBundle = (version) => `(module
+  (memory (export "memory") 1)
+  (func (export "qv_abi_version") (result i32) i32.const ${version})
+  (func (export "qv_alloc") (param i32) (result i32) i32.const 1024)
+  (func (export "qv_free") (param i32))
+  (func (export "qv_call_start") (param i32 i32 i32 i32 i32) (result i32) i32.const 9)
+  (func (export "qv_call_ops") (param i32 i32 i32) (result i32) i32.const 5)
+  (func (export "qv_call_complete_op") (param i32 i32 i32 i64 i32 i32 i32 i32) (result i32) i32.const 5)
+  (func (export "qv_call_resume") (param i32) (result i32) i32.const 5)
+  (func (export "qv_call_output") (param i32 i32 i32) (result i32) i32.const 5)
+  (func (export "qv_call_free") (param i32) (result i32) i32.const 0))`;
+
+test('a module of another ABI version is refused with a clear error', async () => {
+  const module = await wat(fakeBundle(ABI_VERSION + 1));
+  await assert.rejects(instantiate(module), /ABI version mismatch: the module implements version 2, this shim version 1/);
+});
+
+test('a module that is not a bundle is refused, naming the missing export', async () => {
+  const module = await wat('(module (memory (export "memory") 1))');
+  await assert.rejects(instantiate(module), /does not export qv_abi_version: not a Quantum Voice Edge bundle/);
+});
+
+test('bytes instead of a compiled module are refused', async () => {
+  await assert.rejects(instantiate(new Uint8Array([0, 97, 115, 109])), /expected a WebAssembly.Module/);
+});

@@ -1,0 +1,204 @@
+// The JS shim driving real module calls: many calls in flight on one instance with their
+// KV operations completing in shuffled order, KV failures and timeouts, fetch
+// operations against a local HTTP server, and configuration that fails atomically.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { loadModule, instantiate, FLAVOURS, MemoryKv, HostOps, OP } from '../dist/js/node.mjs';
+
+const NOW = 1764115200000;
+const now = () => NOW;
+const quiet = () => {};
+
+// A KV whose operations wait until the test releases them, in an order it chooses.
+class ShuffledKv {
+  #inner = new MemoryKv({ now });
+  pending = [];
+  #queue(run) {
+    return new Promise((resolve, reject) => this.pending.push({ run, resolve, reject }));
+  }
+  get(key) { return this.#queue(() => this.#inner.get(key)); }
+  set(key, value, ttl) { return this.#queue(() => this.#inner.set(key, value, ttl)); }
+  incr(key, delta, ttl) { return this.#queue(() => this.#inner.incr(key, delta, ttl)); }
+  del(key) { return this.#queue(() => this.#inner.del(key)); }
+  keys() { return this.#inner.keys(); }
+  inner() { return this.#inner; }
+  // Completes one pending operation chosen by random().
+  async releaseOne(random) {
+    const [op] = this.pending.splice(Math.floor(random() * this.pending.length), 1);
+    try { op.resolve(await op.run()); } catch (error) { op.reject(error); }
+  }
+}
+
+// A small deterministic generator (mulberry32) so a failure can be replayed.
+function seeded(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function history(calls, days = 3) {
+  return Array.from({ length: days }, (_, i) => ({
+    date: `2026-11-0${i + 1}`, concurrentCalls: calls, apiRequestsPerSecond: 10, activeUsers: 10,
+  }));
+}
+
+// Org i: a third scale up, the rest stay; some have a stored tier already.
+function autoscaleInput(i) {
+  return { organizationId: `org_${i}`, currentTier: 'Startup', history: history(i % 3 === 0 ? 45 : 20) };
+}
+const seededState = (i) => (i % 5 === 0 ? { [`qv:tiers:org:org_${i}`]: '{"tier":"Growth","changedOn":"2026-01-01"}' } : {});
+
+const decoder = new TextDecoder();
+async function dump(kv) {
+  const entries = {};
+  for (const key of kv.keys().sort()) entries[key] = decoder.decode(await kv.get(key));
+  return entries;
+}
+
+for (const flavour of FLAVOURS) {
+  describe(`shim on ${flavour}`, () => {
+    let module;
+    before(async () => { module = await loadModule(flavour); });
+
+    test('150 calls in flight on one instance, KV operations completing in shuffled order', async () => {
+      const calls = 150;
+      // Expected: each call run alone, in sequence, on its own instance.
+      const expected = [];
+      const expectedKv = {};
+      for (let i = 0; i < calls; i++) {
+        const kv = new MemoryKv({ now });
+        for (const [k, v] of Object.entries(seededState(i))) await kv.set(k, v);
+        const qv = await instantiate(module, { kv, now, log: quiet });
+        expected.push(await qv.invoke('tiers.autoscale', autoscaleInput(i)));
+        Object.assign(expectedKv, await dump(kv));
+      }
+
+      const kv = new ShuffledKv();
+      for (let i = 0; i < calls; i++) {
+        for (const [k, v] of Object.entries(seededState(i))) await kv.inner().set(k, v);
+      }
+      const qv = await instantiate(module, { kv, now, log: quiet });
+      const random = seeded(20261126);
+      let finished = 0;
+      const inFlight = Array.from({ length: calls }, (_, i) =>
+        qv.invoke('tiers.autoscale', autoscaleInput(i)).finally(() => { finished++; }));
+      let released = 0;
+      let maxPending = 0;
+      while (finished < calls) {
+        maxPending = Math.max(maxPending, kv.pending.length);
+        if (kv.pending.length) {
+          await kv.releaseOne(random);
+          released++;
+        }
+        await new Promise((resolve) => setImmediate(resolve)); // let resumed calls queue more
+      }
+      const actual = await Promise.all(inFlight);
+      assert.ok(maxPending >= calls, `expected all ${calls} calls to wait at once, saw ${maxPending}`);
+      assert.ok(released > calls, 'expected second batches (set + incr) for the calls that scale');
+      for (let i = 0; i < calls; i++) assert.deepEqual(actual[i], expected[i], `call ${i}`);
+      assert.deepEqual(await dump(kv.inner()), expectedKv);
+    });
+
+    test('a KV that fails makes autoscale unavailable and writes nothing', async () => {
+      const kv = new MemoryKv({ now });
+      const failing = { ...kv, get: async () => { throw new Error('connection refused'); }, set: kv.set.bind(kv), incr: kv.incr.bind(kv), del: kv.del.bind(kv) };
+      const qv = await instantiate(module, { kv: failing, now, log: quiet });
+      const { status, body } = await qv.invoke('tiers.autoscale', autoscaleInput(0));
+      assert.equal(status, 'unavailable');
+      assert.match(body.message, /kv: could not read the tier of organisation 'org_0': kv.get qv:tiers:org:org_0: connection refused/);
+      assert.deepEqual(kv.keys(), []);
+    });
+
+    test('a KV that never answers times out instead of hanging the call', async () => {
+      const silent = { get: () => new Promise(() => {}), set: async () => {}, incr: async () => 1, del: async () => 0 };
+      const qv = await instantiate(module, { kv: silent, now, log: quiet, kvTimeoutMs: 30 });
+      const { status, body } = await qv.invoke('tiers.autoscale', autoscaleInput(0));
+      assert.equal(status, 'unavailable');
+      assert.match(body.message, /no answer within 30 ms/);
+    });
+
+    test('a failed write reports the decision as not applied', async () => {
+      const kv = new MemoryKv({ now });
+      const readOnly = { get: kv.get.bind(kv), set: async () => { throw new Error('READONLY replica'); }, incr: kv.incr.bind(kv), del: kv.del.bind(kv) };
+      const qv = await instantiate(module, { kv: readOnly, now, log: quiet });
+      const { status, body } = await qv.invoke('tiers.autoscale', autoscaleInput(0));
+      assert.equal(status, 'unavailable');
+      assert.match(body.message, /was not applied: kv.set qv:tiers:org:org_0: READONLY replica/);
+    });
+
+    test('an invalid configuration changes nothing', async () => {
+      const qv = await instantiate(module, { now, log: quiet });
+      const custom = { tiers: [{ id: 'solo', name: 'Solo', maxConcurrentCalls: 5 }] };
+      await qv.call('tiers.configure', custom);
+      const { status, body } = await qv.invoke('tiers.configure', { tiers: [{ id: 'x', name: 'X', maxUsers: -3 }] });
+      assert.equal(status, 'invalid_input');
+      assert.match(body.message, /tiers\[0\]\.maxUsers: must be greater than 0/);
+      const catalogue = await qv.call('tiers.catalogue');
+      assert.deepEqual(catalogue.tiers.map((t) => t.name), ['Solo']);
+    });
+
+    test('instances are isolated from each other', async () => {
+      const a = await instantiate(module, { now, log: quiet });
+      const b = await instantiate(module, { now, log: quiet });
+      await a.call('tiers.configure', { tiers: [{ id: 'solo', name: 'Solo' }] });
+      assert.deepEqual((await b.call('tiers.catalogue')).tiers.map((t) => t.name), ['Startup', 'Growth', 'Enterprise']);
+    });
+  });
+}
+
+describe('fetch operations', () => {
+  let server;
+  let base;
+  before(async () => {
+    server = createServer((request, response) => {
+      if (request.url === '/slow') return; // never answers
+      let body = '';
+      request.on('data', (chunk) => { body += chunk; });
+      request.on('end', () => {
+        response.setHeader('X-Echo-Method', request.method);
+        response.setHeader('X-Echo-Header', request.headers['x-test'] ?? '');
+        response.statusCode = request.url === '/missing' ? 404 : 200;
+        response.end(`body=${body}`);
+      });
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${server.address().port}`;
+  });
+  after(() => { server.closeAllConnections(); server.close(); });
+
+  const ops = new HostOps({ kv: new MemoryKv() });
+  const encoder = new TextEncoder();
+  const fetchOp = (path, meta, body = '', durationMs = 2000) =>
+    ({ kind: OP.FETCH, key: `${base}${path}`, value: encoder.encode(body), meta, durationMs, delta: 0 });
+
+  test('method, headers and body go out; status, body and lower-case headers come back', async () => {
+    const result = await ops.perform(fetchOp('/echo', 'POST\nX-Test: yes\ncontent-type: text/plain\n', 'hello'));
+    assert.equal(result.status, 0);
+    assert.equal(result.number, 200);
+    assert.equal(new TextDecoder().decode(result.data), 'body=hello');
+    assert.match(result.meta, /^x-echo-method: POST$/m);
+    assert.match(result.meta, /^x-echo-header: yes$/m);
+  });
+
+  test('an HTTP error status is a result, not a failure', async () => {
+    const result = await ops.perform(fetchOp('/missing', 'GET\n'));
+    assert.equal(result.status, 0);
+    assert.equal(result.number, 404);
+  });
+
+  test('an origin that does not answer times out at the op timeout', async () => {
+    const result = await ops.perform(fetchOp('/slow', 'GET\n', '', 50));
+    assert.equal(result.status, 7);
+    assert.match(String(result.data), /no answer within 50 ms/);
+  });
+
+  test('an unreachable origin is unavailable', async () => {
+    const result = await ops.perform({ ...fetchOp('/', 'GET\n'), key: 'http://127.0.0.1:1/' });
+    assert.equal(result.status, 6);
+    assert.match(String(result.data), /fetch http:\/\/127.0.0.1:1\//);
+  });
+});
