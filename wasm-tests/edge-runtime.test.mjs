@@ -1,0 +1,134 @@
+// The shim and the modules inside Vercel's edge-runtime with code generation off and the
+// bundle handed in precompiled, as production runs them: the behavioural vectors, the
+// refusal to compile code, and the edge function's HTTP routes.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { build } from 'esbuild';
+import { runServer } from 'edge-runtime';
+import { FLAVOURS } from '../dist/js/node.mjs';
+import { createEdgeRuntime } from '../edge/runtime.mjs';
+import { loadVectorFiles } from './vector-files.mjs';
+
+const files = await loadVectorFiles();
+const bundled = await build({
+  entryPoints: [new URL('edge-vectors-entry.mjs', import.meta.url).pathname],
+  bundle: true, format: 'iife', platform: 'neutral', target: 'es2022', write: false, logLevel: 'warning',
+});
+const vectorCode = bundled.outputFiles[0].text;
+
+for (const flavour of FLAVOURS) {
+  describe(`vectors inside edge-runtime on ${flavour}`, () => {
+    let results;
+    before(async () => {
+      const runtime = await createEdgeRuntime({ flavour, code: vectorCode });
+      results = await runtime.context.runVectors(files);
+    });
+    for (const { file, data } of files) {
+      describe(file, () => {
+        for (const testCase of data.cases) {
+          test(testCase.name, () => {
+            const result = results.find((r) => r.file === file && r.name === testCase.name);
+            assert.ok(result, 'the case ran');
+            assert.deepEqual([...result.problems], [], result.problems.join('\n'));
+          });
+        }
+      });
+    }
+  });
+}
+
+describe('edge-runtime refuses code generation, as production does', () => {
+  let runtime;
+  before(async () => { runtime = await createEdgeRuntime({ code: vectorCode }); });
+
+  test('compiling WebAssembly from bytes is refused', async () => {
+    const bytes = await readFile(new URL('../dist/emscripten/qv.wasm', import.meta.url));
+    runtime.context.BYTES = new Uint8Array(bytes);
+    await assert.rejects(runtime.evaluate('WebAssembly.compile(BYTES)'), /Wasm code generation disallowed by embedder/);
+  });
+
+  test('eval is refused', () => {
+    assert.throws(() => runtime.evaluate('eval("1 + 1")'), /Code generation from strings disallowed/);
+  });
+});
+
+describe('edge function routes', () => {
+  let server;
+  before(async () => {
+    server = await runServer({ runtime: await createEdgeRuntime(), port: 0, host: '127.0.0.1' });
+  });
+  after(() => server?.close());
+
+  const request = (path, init) => fetch(new URL(path, server.url), init);
+  const history = [1, 2, 3].map((d) => ({ date: `2026-11-0${d}`, concurrentCalls: 45, apiRequestsPerSecond: 20, activeUsers: 10 }));
+
+  test('GET /healthz', async () => {
+    const response = await request('/healthz');
+    assert.equal(response.status, 200);
+    assert.deepEqual(await response.json(), { status: 'ok' });
+  });
+
+  test('POST /api/tiers/evaluate answers the decision', async () => {
+    const response = await request('/api/tiers/evaluate', {
+      method: 'POST', body: JSON.stringify({ organizationId: 'org_1', currentTier: 'Startup', history }),
+    });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('content-type'), 'application/json; charset=utf-8');
+    const decision = await response.json();
+    assert.equal(decision.recommendedTier, 'Growth');
+    assert.equal(decision.scaleUp, true);
+  });
+
+  test('a malformed body is a 400 naming the problem', async () => {
+    const response = await request('/api/tiers/evaluate', { method: 'POST', body: '{"organizationId": ' });
+    assert.equal(response.status, 400);
+    const body = await response.json();
+    assert.equal(body.error, 'invalid_input');
+    assert.match(body.message, /^input: malformed JSON/);
+  });
+
+  test('a wrong type is a 400 naming the field', async () => {
+    const response = await request('/api/tiers/evaluate', {
+      method: 'POST', body: JSON.stringify({ organizationId: 'o', currentTier: 'Startup', history: [{ date: 20261101 }] }),
+    });
+    assert.equal(response.status, 400);
+    assert.match((await response.json()).message, /history\[0\]\.date: expected a string, got a number/);
+  });
+
+  test('an empty body is a 400', async () => {
+    const response = await request('/api/tiers/evaluate', { method: 'POST' });
+    assert.equal(response.status, 400);
+    assert.match((await response.json()).message, /empty body/);
+  });
+
+  test('a body above 1 MiB is a 413', async () => {
+    const response = await request('/api/tiers/evaluate', { method: 'POST', body: 'x'.repeat((1 << 20) + 1) });
+    assert.equal(response.status, 413);
+    assert.equal((await response.json()).error, 'too_large');
+  });
+
+  test('GET /api/tiers/:tier/features', async () => {
+    const response = await request('/api/tiers/Startup/features');
+    assert.equal(response.status, 200);
+    assert.ok((await response.json()).features.includes('voiceAI'));
+  });
+
+  test('an unknown tier is a 404 naming the known ones', async () => {
+    const response = await request('/api/tiers/Platinum%20Plus/features');
+    assert.equal(response.status, 404);
+    assert.match((await response.json()).message, /unknown tier 'Platinum Plus' \(known: Startup, Growth, Enterprise\)/);
+  });
+
+  test('a wrong method is a 405 with Allow', async () => {
+    const response = await request('/api/tiers/evaluate');
+    assert.equal(response.status, 405);
+    assert.equal(response.headers.get('allow'), 'POST');
+  });
+
+  test('an unknown route is a 404', async () => {
+    const response = await request('/api/nothing-here');
+    assert.equal(response.status, 404);
+    assert.equal((await response.json()).error, 'not_found');
+  });
+});

@@ -1,0 +1,101 @@
+// RedisKv against a real redis-server: the KV that every isolate shares. The test
+// command starts one and sets QV_REDIS_URL; the fault test runs a server of its own so
+// it can stop and restart it.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { instantiateFlavour } from '../dist/js/node.mjs';
+import { RedisKv } from '../dist/js/kv-redis.mjs';
+import { RedisServer } from './redis-server.mjs';
+
+const url = process.env.QV_REDIS_URL;
+const decoder = new TextDecoder();
+const text = (bytes) => (bytes == null ? null : decoder.decode(bytes));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const quiet = () => {};
+
+test('QV_REDIS_URL names the Redis server that npm test starts', () => {
+  assert.ok(url, 'QV_REDIS_URL is not set: run the tests with npm test, which starts redis-server');
+});
+
+describe('RedisKv', { skip: !url && 'no QV_REDIS_URL (the test above fails)' }, () => {
+  let kv;
+  const prefix = `qv-test-${process.pid}-${Date.now()}:`;
+  before(async () => { kv = await RedisKv.connect(url, { prefix }); });
+  after(() => kv?.close());
+
+  test('set, get and del', async () => {
+    await kv.set('a', 'one');
+    assert.equal(text(await kv.get('a')), 'one');
+    assert.equal(await kv.del('a'), 1);
+    assert.equal(await kv.get('a'), null);
+    assert.equal(await kv.del('a'), 0);
+  });
+
+  test('values are binary-safe', async () => {
+    const bytes = new Uint8Array([0, 255, 10, 13, 0, 128]);
+    await kv.set('bin', bytes);
+    assert.deepEqual([...await kv.get('bin')], [...bytes]);
+  });
+
+  test('a TTL expires the key', async () => {
+    await kv.set('short', 'x', 120);
+    assert.equal(text(await kv.get('short')), 'x');
+    await sleep(250);
+    assert.equal(await kv.get('short'), null);
+  });
+
+  test('incr counts and sets the TTL only when the key is new', async () => {
+    assert.equal(await kv.incr('n', 5, 200), 5);
+    await sleep(120);
+    assert.equal(await kv.incr('n', 2, 10000), 7); // must not push the expiry out
+    await sleep(150);
+    assert.equal(await kv.get('n'), null);
+    assert.equal(await kv.incr('m', 1, 0), 1);
+  });
+
+  test('two instances (two isolates) share tier state through Redis', async () => {
+    const shared = { kv, now: () => 1764115200000, log: quiet };
+    const a = await instantiateFlavour('emscripten', shared);
+    const b = await instantiateFlavour('wasi', shared);
+    const history = [1, 2, 3].map((d) => ({ date: `2026-11-0${d}`, concurrentCalls: 45 }));
+    const input = { organizationId: 'org_shared', currentTier: 'Startup', history };
+    const first = await a.call('tiers.autoscale', input);
+    assert.equal(first.applied, true);
+    assert.equal(first.decision.recommendedTier, 'Growth');
+    const second = await b.call('tiers.autoscale', input);
+    assert.equal(second.decision.currentTier, 'Growth', 'the second isolate reads the stored tier');
+    assert.equal(second.applied, false);
+    assert.equal(text(await kv.get('qv:tiers:org:org_shared:changes')), '1');
+  });
+});
+
+describe('Redis outage', () => {
+  let server;
+  let kv;
+  before(async () => {
+    server = await RedisServer.start();
+    kv = await RedisKv.connect(server.url, { connectTimeoutMs: 300 });
+  });
+  after(async () => { await kv?.close(); await server?.stop(); });
+
+  test('calls degrade to unavailable while Redis is down, and recover when it is back', async () => {
+    const qv = await instantiateFlavour('emscripten', { kv, log: quiet, kvTimeoutMs: 500 });
+    const input = { organizationId: 'org_outage', currentTier: 'Startup', history: [{ date: '2026-11-01', concurrentCalls: 10 }] };
+    assert.equal((await qv.invoke('tiers.autoscale', input)).status, 'ok');
+
+    await server.stop();
+    const started = Date.now();
+    const down = await qv.invoke('tiers.autoscale', input);
+    assert.equal(down.status, 'unavailable');
+    assert.match(down.body.message, /kv: could not read the tier of organisation 'org_outage'/);
+    assert.ok(Date.now() - started < 2000, 'an outage must fail fast, not hang');
+
+    await server.start();
+    let recovered = null;
+    for (let i = 0; i < 50 && recovered !== 'ok'; i++) {
+      await sleep(100);
+      recovered = (await qv.invoke('tiers.autoscale', input)).status;
+    }
+    assert.equal(recovered, 'ok', 'calls succeed again once Redis is back');
+  });
+});
