@@ -51,16 +51,16 @@ extern "C" {
 /* ---- Status ------------------------------------------------------------------------
  * One enum for every call and every operation result. */
 typedef enum qv_status {
-  QV_OK = 0,             /* call finished, answer ready; or: operation succeeded */
-  QV_PENDING = 1,        /* call waits for the operations listed by qv_call_ops */
-  QV_INVALID_INPUT = 2,  /* the caller's input is wrong; the output says which field */
-  QV_NOT_FOUND = 3,      /* unknown method, tier, key (a kv.get miss is QV_NOT_FOUND) */
-  QV_BAD_HANDLE = 4,     /* no such call handle */
-  QV_BAD_STATE = 5,      /* e.g. resume while an operation still has no result */
-  QV_UNAVAILABLE = 6,    /* a dependency (KV, origin) failed */
-  QV_TIMEOUT = 7,        /* a dependency did not answer in time */
-  QV_TOO_LARGE = 8,      /* input above the module's size limit */
-  QV_INTERNAL = 9        /* a bug in the module; the output describes it */
+  QV_OK = 0,            /* call finished, answer ready; or: operation succeeded */
+  QV_PENDING = 1,       /* call waits for the operations listed by qv_call_ops */
+  QV_INVALID_INPUT = 2, /* the caller's input is wrong; the output says which field */
+  QV_NOT_FOUND = 3,     /* unknown method, tier, key (a kv.get miss is QV_NOT_FOUND) */
+  QV_BAD_HANDLE = 4,    /* no such call handle */
+  QV_BAD_STATE = 5,     /* e.g. resume while an operation still has no result */
+  QV_UNAVAILABLE = 6,   /* a dependency (KV, origin) failed */
+  QV_TIMEOUT = 7,       /* a dependency did not answer in time */
+  QV_TOO_LARGE = 8,     /* input above the module's size limit */
+  QV_INTERNAL = 9       /* a bug in the module; the output describes it */
 } qv_status;
 
 /* ---- Operations the module asks the host to perform -------------------------------- */
@@ -123,9 +123,9 @@ qv_status qv_call_ops(uint32_t call, const qv_op** out_ops, uint32_t* out_count)
  * Returns: QV_OK, QV_BAD_HANDLE, QV_BAD_STATE (not pending, index out of range or
  * already completed). */
 QV_EXPORT(qv_call_complete_op)
-qv_status qv_call_complete_op(uint32_t call, uint32_t op_index, qv_status op_status,
-                              int64_t number, const uint8_t* data, uint32_t data_len,
-                              const uint8_t* meta, uint32_t meta_len);
+qv_status qv_call_complete_op(uint32_t call, uint32_t op_index, qv_status op_status, int64_t number,
+                              const uint8_t* data, uint32_t data_len, const uint8_t* meta,
+                              uint32_t meta_len);
 
 /* Resumes a call whose operations all have results.
  * Returns: as qv_call_start; QV_BAD_HANDLE; QV_BAD_STATE (an operation lacks a result). */
@@ -164,7 +164,7 @@ QV_IMPORT(log) void qv_host_log(uint32_t level, const char* msg, uint32_t len);
 
 /* The complete list of imports a module may declare, as "module.name". A test checks
  * every .wasm in dist/ against it. */
-#define QV_ALLOWED_IMPORTS                                                                \
+#define QV_ALLOWED_IMPORTS                                                                    \
   "qv_host.now_ms", "qv_host.random_bytes", "qv_host.log", "wasi_snapshot_preview1.fd_write", \
       "wasi_snapshot_preview1.fd_seek", "wasi_snapshot_preview1.fd_close",                    \
       "wasi_snapshot_preview1.proc_exit", "env.emscripten_notify_memory_growth"

@@ -10,7 +10,8 @@ namespace qv {
 std::span<const Method> bundle_methods() {
   static const std::vector<Method> all = [] {
     std::vector<Method> methods;
-    for (auto module : {tiers::methods()}) methods.insert(methods.end(), module.begin(), module.end());
+    for (auto module : {tiers::methods()})
+      methods.insert(methods.end(), module.begin(), module.end());
     return methods;
   }();
   return all;

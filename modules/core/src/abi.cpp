@@ -9,16 +9,26 @@ namespace qv {
 
 const char* status_name(qv_status status) {
   switch (status) {
-    case QV_OK: return "ok";
-    case QV_PENDING: return "pending";
-    case QV_INVALID_INPUT: return "invalid_input";
-    case QV_NOT_FOUND: return "not_found";
-    case QV_BAD_HANDLE: return "bad_handle";
-    case QV_BAD_STATE: return "bad_state";
-    case QV_UNAVAILABLE: return "unavailable";
-    case QV_TIMEOUT: return "timeout";
-    case QV_TOO_LARGE: return "too_large";
-    case QV_INTERNAL: return "internal";
+    case QV_OK:
+      return "ok";
+    case QV_PENDING:
+      return "pending";
+    case QV_INVALID_INPUT:
+      return "invalid_input";
+    case QV_NOT_FOUND:
+      return "not_found";
+    case QV_BAD_HANDLE:
+      return "bad_handle";
+    case QV_BAD_STATE:
+      return "bad_state";
+    case QV_UNAVAILABLE:
+      return "unavailable";
+    case QV_TIMEOUT:
+      return "timeout";
+    case QV_TOO_LARGE:
+      return "too_large";
+    case QV_INTERNAL:
+      return "internal";
   }
   return "unknown";
 }
@@ -47,13 +57,17 @@ qv_status run(Instance::Call& call) {
 
 }  // namespace
 
-Instance& Instance::current() { return *current_slot(); }
+Instance& Instance::current() {
+  return *current_slot();
+}
 
 Instance::Scope::Scope(Instance& instance) : previous_(current_slot()) {
   current_slot() = &instance;
 }
 
-Instance::Scope::~Scope() { current_slot() = previous_; }
+Instance::Scope::~Scope() {
+  current_slot() = previous_;
+}
 
 uint32_t Instance::next_handle() {
   do {
@@ -68,11 +82,17 @@ using qv::Instance;
 
 extern "C" {
 
-uint32_t qv_abi_version(void) { return QV_ABI_VERSION; }
+uint32_t qv_abi_version(void) {
+  return QV_ABI_VERSION;
+}
 
-void* qv_alloc(uint32_t len) { return std::malloc(len == 0 ? 1 : len); }
+void* qv_alloc(uint32_t len) {
+  return std::malloc(len == 0 ? 1 : len);
+}
 
-void qv_free(void* ptr) { std::free(ptr); }
+void qv_free(void* ptr) {
+  std::free(ptr);
+}
 
 qv_status qv_call_start(const char* method, uint32_t method_len, const uint8_t* input,
                         uint32_t input_len, uint32_t* out_call) {
@@ -85,8 +105,8 @@ qv_status qv_call_start(const char* method, uint32_t method_len, const uint8_t* 
   }
   qv_status status;
   if (!found) {
-    call->outcome = qv::Outcome::failure(qv::not_found("method: unknown method '" +
-                                                       std::string(name) + "'"));
+    call->outcome =
+        qv::Outcome::failure(qv::not_found("method: unknown method '" + std::string(name) + "'"));
     call->finished = true;
     status = QV_NOT_FOUND;
   } else if (input_len > qv::kMaxInputBytes) {

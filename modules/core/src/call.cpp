@@ -45,8 +45,8 @@ size_t CallContext::fetch(std::string method, std::string url, std::string heade
   std::string meta = std::move(method);
   meta += '\n';
   meta += headers;
-  return queue({QV_OP_FETCH, timeout_ms, 0, std::move(url), std::move(body), std::move(meta),
-                false, {}});
+  return queue(
+      {QV_OP_FETCH, timeout_ms, 0, std::move(url), std::move(body), std::move(meta), false, {}});
 }
 
 const std::vector<qv_op>& CallContext::op_records() {
@@ -97,7 +97,9 @@ namespace {
 Driver* current_driver = nullptr;
 }
 
-Driver* Driver::current() { return current_driver; }
+Driver* Driver::current() {
+  return current_driver;
+}
 
 Driver::State Driver::run() {
   Driver* outer = current_driver;

@@ -8,14 +8,20 @@ namespace qv {
 
 const char* JsonValue::type_name() const {
   switch (element_.type()) {
-    case simdjson::dom::element_type::ARRAY: return "an array";
-    case simdjson::dom::element_type::OBJECT: return "an object";
+    case simdjson::dom::element_type::ARRAY:
+      return "an array";
+    case simdjson::dom::element_type::OBJECT:
+      return "an object";
     case simdjson::dom::element_type::INT64:
     case simdjson::dom::element_type::UINT64:
-    case simdjson::dom::element_type::DOUBLE: return "a number";
-    case simdjson::dom::element_type::STRING: return "a string";
-    case simdjson::dom::element_type::BOOL: return "a boolean";
-    case simdjson::dom::element_type::NULL_VALUE: return "null";
+    case simdjson::dom::element_type::DOUBLE:
+      return "a number";
+    case simdjson::dom::element_type::STRING:
+      return "a string";
+    case simdjson::dom::element_type::BOOL:
+      return "a boolean";
+    case simdjson::dom::element_type::NULL_VALUE:
+      return "null";
   }
   return "an unknown value";
 }
@@ -59,7 +65,8 @@ Result<int64_t> JsonValue::integer(int64_t min, int64_t max) const {
   auto number = this->number();
   if (!number.ok()) return number.take_error();
   double n = number.value();
-  if (n != std::floor(n)) return invalid_input(where() + ": expected an integer, got " + std::to_string(n));
+  if (n != std::floor(n))
+    return invalid_input(where() + ": expected an integer, got " + std::to_string(n));
   if (n < static_cast<double>(min) || n > static_cast<double>(max)) {
     return invalid_input(where() + ": must be between " + std::to_string(min) + " and " +
                          std::to_string(max));
@@ -130,11 +137,21 @@ void append_json_string(std::string& out, std::string_view text) {
   out += '"';
   for (unsigned char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += "\\u00";

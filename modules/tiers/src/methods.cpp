@@ -103,10 +103,14 @@ MethodTask feature_enabled_method(CallContext& ctx, Instance& instance) {
   if (!check.ok()) co_return Outcome::failure(check.error());
   JsonWriter out;
   out.begin_object()
-      .key("tier").value(tier.value()->name)
-      .key("feature").value(feature.value())
-      .key("enabled").value(check.value().enabled)
-      .key("lowestTier").value(check.value().lowest_tier->name)
+      .key("tier")
+      .value(tier.value()->name)
+      .key("feature")
+      .value(feature.value())
+      .key("enabled")
+      .value(check.value().enabled)
+      .key("lowestTier")
+      .value(check.value().lowest_tier->name)
       .end_object();
   co_return Outcome::answer(out.take());
 }
@@ -133,7 +137,7 @@ Status read_stored_state(std::string_view json, const Catalogue& catalogue, Eval
   auto root = parser.parse(json);
   auto fail = [&](const std::string& why) {
     return Error{QV_UNAVAILABLE, "kv: stored state of organisation '" + input.organization_id +
-                                  "' is unreadable (" + why + ")"};
+                                     "' is unreadable (" + why + ")"};
   };
   if (!root.ok()) return fail(root.error().message);
   auto object = root.value().object();
@@ -178,18 +182,19 @@ MethodTask autoscale_method(CallContext& ctx, Instance& instance) {
   if (decision.scale_up || decision.scale_down) {
     JsonWriter state;
     state.begin_object()
-        .key("tier").value(decision.recommended->name)
-        .key("changedOn").value(format_date(*decision.as_of))
+        .key("tier")
+        .value(decision.recommended->name)
+        .key("changedOn")
+        .value(format_date(*decision.as_of))
         .end_object();
     const size_t set = ctx.kv_set(key, state.take(), 0);
     const size_t incr = ctx.kv_incr(key + ":changes", 1, 0);
     co_await ctx.perform();
     for (size_t op : {set, incr}) {
       if (ctx.result(op).status != QV_OK) {
-        co_return Outcome::failure({QV_UNAVAILABLE, "kv: the decision for organisation '" +
-                                                        input.organization_id +
-                                                        "' was not applied: " +
-                                                        ctx.result(op).data});
+        co_return Outcome::failure(
+            {QV_UNAVAILABLE, "kv: the decision for organisation '" + input.organization_id +
+                                 "' was not applied: " + ctx.result(op).data});
       }
     }
     changes = ctx.result(incr).number;
@@ -214,6 +219,8 @@ const Method kTiersMethods[] = {
     {"tiers.autoscale", autoscale_method},
 };
 
-std::span<const Method> methods() { return kTiersMethods; }
+std::span<const Method> methods() {
+  return kTiersMethods;
+}
 
 }  // namespace qv::tiers

@@ -8,21 +8,32 @@ namespace qv::tiers {
 namespace {
 
 // JSON field names of the limits, in Metric order.
-constexpr const char* kLimitFields[kMetricCount] = {"maxConcurrentCalls", "maxAPIRPS",
-                                                    "maxUsers"};
+constexpr const char* kLimitFields[kMetricCount] = {"maxConcurrentCalls", "maxAPIRPS", "maxUsers"};
 
 Catalogue make_default_catalogue() {
   Catalogue catalogue;
-  Tier startup{"tier-1", "Startup", {50, 100, 100}, 500,
-               {"voiceAI", "basicAnalytics", "knowledgeBase", "asanaIntegration",
-                "realTimeDashboard"}, ""};
-  Tier growth{"tier-2", "Growth", {500, 1000, 1000}, 2000,
+  Tier startup{
+      "tier-1",
+      "Startup",
+      {50, 100, 100},
+      500,
+      {"voiceAI", "basicAnalytics", "knowledgeBase", "asanaIntegration", "realTimeDashboard"},
+      ""};
+  Tier growth{"tier-2",
+              "Growth",
+              {500, 1000, 1000},
+              2000,
               {"voiceAI", "advancedAnalytics", "knowledgeBase", "allIntegrations",
-               "realTimeDashboard", "A_BTesting", "bulkOperations"}, ""};
-  Tier enterprise{"tier-3", "Enterprise", {5000, 10000, 10000}, 10000,
-                  {"voiceAI", "enterpriseAnalytics", "advancedKnowledgeBase", "allIntegrations",
-                   "realTimeDashboard", "A_BTesting", "bulkOperations", "customModels",
-                   "dedicatedSupport"}, "99.95%"};
+               "realTimeDashboard", "A_BTesting", "bulkOperations"},
+              ""};
+  Tier enterprise{
+      "tier-3",
+      "Enterprise",
+      {5000, 10000, 10000},
+      10000,
+      {"voiceAI", "enterpriseAnalytics", "advancedKnowledgeBase", "allIntegrations",
+       "realTimeDashboard", "A_BTesting", "bulkOperations", "customModels", "dedicatedSupport"},
+      "99.95%"};
   catalogue.tiers = {startup, growth, enterprise};
   return catalogue;
 }
@@ -229,11 +240,16 @@ void write_catalogue(JsonWriter& out, const Catalogue& catalogue) {
   out.end_array()
       .key("policy")
       .begin_object()
-      .key("scaleUpThreshold").value(p.scale_up_threshold)
-      .key("scaleUpDays").value(p.scale_up_days)
-      .key("scaleDownThreshold").value(p.scale_down_threshold)
-      .key("scaleDownDays").value(p.scale_down_days)
-      .key("cooldownDays").value(p.cooldown_days)
+      .key("scaleUpThreshold")
+      .value(p.scale_up_threshold)
+      .key("scaleUpDays")
+      .value(p.scale_up_days)
+      .key("scaleDownThreshold")
+      .value(p.scale_down_threshold)
+      .key("scaleDownDays")
+      .value(p.scale_down_days)
+      .key("cooldownDays")
+      .value(p.cooldown_days)
       .end_object()
       .end_object();
 }
@@ -270,7 +286,8 @@ std::string format_date(int64_t day) {
   const int64_t day_of_era = z - era * 146097;
   const int64_t year_of_era =
       (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
-  const int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  const int64_t day_of_year =
+      day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
   const int64_t mp = (5 * day_of_year + 2) / 153;
   const int64_t d = day_of_year - (153 * mp + 2) / 5 + 1;
   const int64_t m = mp < 10 ? mp + 3 : mp - 9;
@@ -326,8 +343,8 @@ Result<EvaluateInput> parse_evaluate_input(const JsonValue& json, const Catalogu
     auto entry = item.object();
     if (!entry.ok()) return entry.take_error();
     auto& entry_fields = entry.value();
-    if (auto s = entry_fields.only_fields({"date", "concurrentCalls", "apiRequestsPerSecond",
-                                           "activeUsers"});
+    if (auto s = entry_fields.only_fields(
+            {"date", "concurrentCalls", "apiRequestsPerSecond", "activeUsers"});
         !s.ok()) {
       return s.take_error();
     }
@@ -490,8 +507,10 @@ Decision evaluate(const EvaluateInput& input, const Catalogue& catalogue) {
     const Tier& lower = catalogue.tiers[index - 1];
     if (!fits(history, policy.scale_down_days, lower, policy)) {
       decision.detail = "utilisation has been below " + percent(policy.scale_down_threshold) +
-                        " for " + std::to_string(decision.low_days) + " days, but the peak of the "
-                        "last " + std::to_string(policy.scale_down_days) + " days would exceed " +
+                        " for " + std::to_string(decision.low_days) +
+                        " days, but the peak of the "
+                        "last " +
+                        std::to_string(policy.scale_down_days) + " days would exceed " +
                         percent(policy.scale_up_threshold) + " of " + lower.name;
       return decision;
     }
@@ -512,14 +531,22 @@ Decision evaluate(const EvaluateInput& input, const Catalogue& catalogue) {
 
 void write_decision(JsonWriter& out, const Decision& decision) {
   out.begin_object()
-      .key("organizationId").value(decision.organization_id)
-      .key("currentTier").value(decision.current->name)
-      .key("recommendedTier").value(decision.recommended->name)
-      .key("scaleUp").value(decision.scale_up)
-      .key("scaleDown").value(decision.scale_down)
-      .key("reason").value(decision.reason)
-      .key("detail").value(decision.detail)
-      .key("utilization").begin_object();
+      .key("organizationId")
+      .value(decision.organization_id)
+      .key("currentTier")
+      .value(decision.current->name)
+      .key("recommendedTier")
+      .value(decision.recommended->name)
+      .key("scaleUp")
+      .value(decision.scale_up)
+      .key("scaleDown")
+      .value(decision.scale_down)
+      .key("reason")
+      .value(decision.reason)
+      .key("detail")
+      .value(decision.detail)
+      .key("utilization")
+      .begin_object();
   for (int m = 0; m < kMetricCount; ++m) {
     out.key(metric_name(m));
     if (decision.utilization[m]) {
@@ -529,8 +556,10 @@ void write_decision(JsonWriter& out, const Decision& decision) {
     }
   }
   out.end_object()
-      .key("highUtilizationDays").value(decision.high_days)
-      .key("lowUtilizationDays").value(decision.low_days)
+      .key("highUtilizationDays")
+      .value(decision.high_days)
+      .key("lowUtilizationDays")
+      .value(decision.low_days)
       .key("asOf");
   if (decision.as_of) {
     out.value(format_date(*decision.as_of));

@@ -70,8 +70,7 @@ class JsonObject {
 
 class JsonArray {
  public:
-  JsonArray(simdjson::dom::array array, std::string path)
-      : array_(array), path_(std::move(path)) {}
+  JsonArray(simdjson::dom::array array, std::string path) : array_(array), path_(std::move(path)) {}
   size_t size() const { return array_.size(); }
   // The elements in order, each with its path ("history[3]").
   std::vector<JsonValue> items() const;

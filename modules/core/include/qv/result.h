@@ -19,14 +19,18 @@ struct Error {
   std::string message;  // names the field and the problem, e.g. "history[2].date: ..."
 };
 
-inline Error invalid_input(std::string message) { return {QV_INVALID_INPUT, std::move(message)}; }
-inline Error not_found(std::string message) { return {QV_NOT_FOUND, std::move(message)}; }
+inline Error invalid_input(std::string message) {
+  return {QV_INVALID_INPUT, std::move(message)};
+}
+inline Error not_found(std::string message) {
+  return {QV_NOT_FOUND, std::move(message)};
+}
 
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::move(value)) {}          // NOLINT: implicit by design
-  Result(Error error) : state_(std::move(error)) {}      // NOLINT: implicit by design
+  Result(T value) : state_(std::move(value)) {}      // NOLINT: implicit by design
+  Result(Error error) : state_(std::move(error)) {}  // NOLINT: implicit by design
 
   bool ok() const { return state_.index() == 0; }
   // Returns QV_OK or the error's status.
@@ -50,6 +54,8 @@ class [[nodiscard]] Result {
 // For operations that produce nothing but may fail.
 struct Unit {};
 using Status = Result<Unit>;
-inline Status ok_status() { return Unit{}; }
+inline Status ok_status() {
+  return Unit{};
+}
 
 }  // namespace qv

@@ -23,9 +23,9 @@ struct Tier {
   std::string name;  // "Startup"
   // Per metric; nullopt: no limit on that metric (never counts towards utilisation).
   std::optional<double> limits[kMetricCount];
-  double cost_estimate = 0;             // USD per month
-  std::vector<std::string> features;    // enabled feature names
-  std::string sla;                      // "" when the tier has no SLA
+  double cost_estimate = 0;           // USD per month
+  std::vector<std::string> features;  // enabled feature names
+  std::string sla;                    // "" when the tier has no SLA
 };
 
 // Hysteresis rules (Kubernetes HPA plays the same role with its stabilisation windows).
@@ -69,8 +69,8 @@ std::string format_date(int64_t day);
 struct EvaluateInput {
   std::string organization_id;
   const Tier* current = nullptr;
-  std::vector<Day> history;             // sorted by day, no duplicates
-  std::optional<int64_t> last_change;   // day of the last tier change
+  std::vector<Day> history;            // sorted by day, no duplicates
+  std::optional<int64_t> last_change;  // day of the last tier change
 };
 
 // Parses {"organizationId", "currentTier", "history": [...], "lastTierChange"?}.
@@ -82,11 +82,11 @@ struct Decision {
   const Tier* recommended = nullptr;
   bool scale_up = false;
   bool scale_down = false;
-  std::string reason;       // code: scale_up, scale_down, no_change, at_top_tier, ...
-  std::string detail;       // a sentence saying why
+  std::string reason;  // code: scale_up, scale_down, no_change, at_top_tier, ...
+  std::string detail;  // a sentence saying why
   std::optional<double> utilization[kMetricCount];  // on the latest day
-  int high_days = 0;        // consecutive days ending at the latest day above the up threshold
-  int low_days = 0;         // ... below the down threshold on every metric
+  int high_days = 0;  // consecutive days ending at the latest day above the up threshold
+  int low_days = 0;   // ... below the down threshold on every metric
   std::optional<int64_t> as_of;
 };
 
