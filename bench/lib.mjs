@@ -1,0 +1,51 @@
+// Shared helpers of the benchmarks: timing, native binaries, bundle sizes.
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { FLAVOURS } from '../dist/js/node.mjs';
+
+export const root = new URL('../', import.meta.url);
+export const RUNS = 5;
+export const TARGET_MS = 300; // per run
+
+export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+// ns per call of an async function: iterations scaled to about TARGET_MS per run,
+// RUNS runs, the median reported.
+export async function measure(fn) {
+  let iterations = 1;
+  for (;;) {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < iterations; i++) await fn();
+    const ms = Number(process.hrtime.bigint() - start) / 1e6;
+    if (ms >= TARGET_MS / 4) {
+      iterations = Math.max(1, Math.round(iterations * TARGET_MS / ms));
+      break;
+    }
+    iterations *= 4;
+  }
+  const runs = [];
+  for (let r = 0; r < RUNS; r++) {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < iterations; i++) await fn();
+    runs.push(Number(process.hrtime.bigint() - start) / iterations);
+  }
+  return { ns_per_call: median(runs), iterations, runs };
+}
+
+export function nativeBinary(name) {
+  for (const candidate of [`build/native/bench/${name}`, `build/native/${name}`]) {
+    if (existsSync(new URL(candidate, root))) return new URL(candidate, root).pathname;
+  }
+  throw new Error(`${name} not built: run npm run build -- native`);
+}
+
+export async function wasmSizes() {
+  const sizes = {};
+  for (const flavour of FLAVOURS) {
+    const bytes = await readFile(new URL(`dist/${flavour}/qv.wasm`, root));
+    sizes[flavour] = { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+  }
+  return sizes;
+}
+
