@@ -6,11 +6,11 @@
  *
  * Model: sans-IO. A module never performs I/O and never blocks. A call either finishes
  * at once (QV_OK, answer in qv_call_output) or stops with a batch of operations for the
- * host to perform (QV_PENDING: KV get/set/incr/del, HTTP fetch). The host performs them
- * in any order, reports each result with qv_call_complete_op, and resumes the call with
- * qv_call_resume; the call then finishes or asks for another batch. Many calls may be in
- * flight on one instance at once; each is an integer handle, and their operations may
- * complete in any interleaving.
+ * host to perform (QV_PENDING: KV get/set/incr/del/compare-and-set, HTTP fetch). The host
+ * performs them in any order, reports each result with qv_call_complete_op, and resumes
+ * the call with qv_call_resume; the call then finishes or asks for another batch. Many
+ * calls may be in flight on one instance at once; each is an integer handle, and their
+ * operations may complete in any interleaving.
  *
  * Encoding: method names are ASCII ("tiers.evaluate"); call inputs and answers are UTF-8
  * JSON. On error the output is a JSON object {"error": CODE, "message": TEXT} where TEXT
@@ -70,10 +70,17 @@ typedef enum qv_op_kind {
   QV_OP_KV_INCR = 3, /* key, delta, duration_ms = TTL set when the key is created (0: none).
                         Result: QV_OK + number = value after the increment */
   QV_OP_KV_DEL = 4,  /* key. Result: QV_OK + number = keys removed (0 or 1) */
-  QV_OP_FETCH = 5    /* key = URL, meta = "METHOD\n" then "name: value\n" per header,
+  QV_OP_FETCH = 5,   /* key = URL, meta = "METHOD\n" then "name: value\n" per header,
                         value = body, duration_ms = timeout. Result: QV_OK + number = HTTP
                         status, data = body, meta = "name: value\n" per response header
                         (names lower-case); QV_TIMEOUT or QV_UNAVAILABLE + data = message */
+  QV_OP_KV_CAS = 6,  /* compare-and-set, atomic: key, value = the new value, duration_ms = its
+                        TTL (0: none); delta = 1: set only if the key is absent; delta = 0:
+                        set only if the key holds exactly meta. Result: QV_OK + number = 1
+                        (set), 0 (not set; data = the current value) or -1 (not set; the key
+                        is absent) */
+  QV_OP_SLEEP = 7    /* duration_ms: complete after that long, e.g. a back-off before a retry
+                        of a contended compare-and-set. Result: QV_OK */
 } qv_op_kind;
 
 /* One operation. Pointers refer to module memory. In wasm32 the layout is fixed:

@@ -173,7 +173,7 @@ describe('fetch operations', () => {
   const ops = new HostOps({ kv: new MemoryKv() });
   const encoder = new TextEncoder();
   const fetchOp = (path, meta, body = '', durationMs = 2000) =>
-    ({ kind: OP.FETCH, key: `${base}${path}`, value: encoder.encode(body), meta, durationMs, delta: 0 });
+    ({ kind: OP.FETCH, key: `${base}${path}`, value: encoder.encode(body), meta: encoder.encode(meta), durationMs, delta: 0 });
 
   test('method, headers and body go out; status, body and lower-case headers come back', async () => {
     const result = await ops.perform(fetchOp('/echo', 'POST\nX-Test: yes\ncontent-type: text/plain\n', 'hello'));

@@ -225,7 +225,7 @@ export class QvInstance {
           delta: Number(view.getBigInt64(at + 8, true)),
           key: decoder.decode(slice(view.getUint32(at + 16, true), view.getUint32(at + 20, true))),
           value: slice(view.getUint32(at + 24, true), view.getUint32(at + 28, true)),
-          meta: decoder.decode(slice(view.getUint32(at + 32, true), view.getUint32(at + 36, true))),
+          meta: slice(view.getUint32(at + 32, true), view.getUint32(at + 36, true)),
         });
       }
       return ops;

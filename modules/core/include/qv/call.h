@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +53,11 @@ class CallContext {
   size_t kv_set(std::string key, std::string value, uint32_t ttl_ms);
   size_t kv_incr(std::string key, int64_t delta, uint32_t ttl_ms);
   size_t kv_del(std::string key);
+  // Sets key to value only if it holds `expected` (nullopt: only if it is absent).
+  size_t kv_cas(std::string key, const std::optional<std::string>& expected, std::string value,
+                uint32_t ttl_ms);
+  // Completes after duration_ms: a back-off before retrying a contended update.
+  size_t sleep(uint32_t duration_ms);
   // headers: "name: value\n" per header.
   size_t fetch(std::string method, std::string url, std::string headers, std::string body,
                uint32_t timeout_ms);
