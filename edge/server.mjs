@@ -1,8 +1,11 @@
-// The local edge server: the edge function on Vercel's edge-runtime with the in-memory
-// KV, at http://localhost:3000 (PORT and HOST override; QV_FLAVOUR=wasi picks the WASI
-// bundle). Ctrl-C stops it.
+// The local edge server: the edge function on Vercel's edge-runtime at
+// http://localhost:3000. Environment: PORT, HOST; QV_FLAVOUR=wasi for the WASI bundle;
+// QV_EDGE_CONFIG=FILE for API keys and feature routes (default edge/config/demo.json);
+// QV_REDIS_URL=redis://... for a shared Redis KV (default: the in-memory KV).
+// Ctrl-C stops it.
 import { runServer } from 'edge-runtime';
-import { createEdgeRuntime } from './runtime.mjs';
+import { createEdgeRuntime, loadEdgeConfig } from './runtime.mjs';
+import { RedisKv } from '../dist/js/kv-redis.mjs';
 
 const port = Number(process.env.PORT ?? 3000);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -11,10 +14,12 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 const flavour = process.env.QV_FLAVOUR ?? 'emscripten';
 
-const runtime = await createEdgeRuntime({ flavour });
+const config = await loadEdgeConfig(process.env.QV_EDGE_CONFIG);
+const kv = process.env.QV_REDIS_URL ? await RedisKv.connect(process.env.QV_REDIS_URL) : undefined;
+const runtime = await createEdgeRuntime({ flavour, config, kv });
 const server = await runServer({ runtime, port, host: process.env.HOST });
 const shown = process.env.HOST ? server.url : `http://localhost:${new URL(server.url).port}`;
-console.log(`qv edge server (${flavour} bundle on edge-runtime) listening on ${shown}`);
+console.log(`qv edge server (${flavour} bundle on edge-runtime, ${kv ? 'Redis' : 'in-memory'} KV) listening on ${shown}`);
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM']) {
@@ -23,6 +28,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
     stopping = true;
     console.log('qv edge server: stopping');
     await server.close();
+    await kv?.close();
     process.exit(0);
   });
 }

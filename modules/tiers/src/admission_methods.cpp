@@ -101,6 +101,9 @@ struct RateDecision {
 };
 
 void write_rate_decision(JsonWriter& out, const RateDecision& decision, const GcraLimit& limit) {
+  // Leased tokens plus what the bucket we last saw holds can exceed the capacity when that
+  // view is old; never report more than a full bucket.
+  const int64_t remaining = std::min(decision.gcra.remaining, decision.gcra.limit);
   out.begin_object()
       .key("allowed")
       .value(!decision.gcra.limited)
@@ -109,7 +112,7 @@ void write_rate_decision(JsonWriter& out, const RateDecision& decision, const Gc
       .key("limit")
       .value(decision.gcra.limit)
       .key("remaining")
-      .value(decision.gcra.remaining)
+      .value(remaining)
       .key("retryAfterMs")
       .value(decision.gcra.retry_after_ms)
       .key("resetAfterMs")
