@@ -38,6 +38,8 @@ struct RateLease {
   std::optional<std::string> stored;  // the KV value last seen (nullopt: absent or unknown)
   int64_t tokens = 0;                 // leased, not yet spent
   double lease_expires = 0;
+  double lease_taken_at = 0;        // when the last lease was taken (0: never)
+  int64_t spent_since_lease = 0;    // tokens this isolate spent since then
   double limited_until = 0;         // refused without asking KV until then
   std::optional<double> local_tat;  // the per-isolate bucket used while KV is down
 };
@@ -264,6 +266,7 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
   if (org->lease_expires <= now) org->tokens = 0;  // an unspent lease lapses
   if (org->tokens >= cost) {
     org->tokens -= cost;
+    org->spent_since_lease += cost;
     decision.gcra = gcra_take(limit, parse_number(org->stored), now, 0, true);
     decision.gcra.limited = false;
     decision.gcra.retry_after_ms = -1;
@@ -279,9 +282,20 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
   }
 
   const std::string key = "qv:rl:" + org_key;
-  const int64_t lease = std::clamp<int64_t>(
-      static_cast<int64_t>(std::ceil(limit.rate_per_second * policy.lease_fraction)), cost,
-      static_cast<int64_t>(limit.burst));
+  // Lease what this isolate is likely to spend within lease_ms at the rate it spent the
+  // last lease, at most lease_fraction of a second's limit: a busy isolate asks KV about
+  // once per lease_ms, a quiet one leases little and lets little lapse.
+  const int64_t max_lease = std::max<int64_t>(
+      cost, std::min<int64_t>(
+                static_cast<int64_t>(limit.burst),
+                static_cast<int64_t>(std::ceil(limit.rate_per_second * policy.lease_fraction))));
+  int64_t lease = cost;
+  if (org->lease_taken_at > 0 && now > org->lease_taken_at) {
+    const double local_rate = static_cast<double>(org->spent_since_lease + cost) /
+                              (now - org->lease_taken_at);  // tokens per ms
+    lease = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(local_rate * policy.lease_ms)), cost,
+                                max_lease);
+  }
   for (int attempt = 0; attempt < kMaxCasAttempts; ++attempt) {
     const std::optional<double> tat = parse_number(org->stored);
     GcraOutcome g = gcra_take(limit, tat, now, lease, true);
@@ -308,6 +322,8 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
       org->stored = next;
       org->tokens += g.granted - cost;
       org->lease_expires = now + policy.lease_ms;
+      org->lease_taken_at = now;
+      org->spent_since_lease = 0;
       decision.gcra = g;
       decision.gcra.granted = cost;
       decision.gcra.remaining = g.remaining + org->tokens;
