@@ -4,7 +4,8 @@
 // upper bound, and an outage in the middle of a run.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { instantiateFlavour, loadModule, instantiate, MemoryKv } from '../dist/js/node.mjs';
+import { instantiateFlavour } from '../dist/js/node.mjs';
+import { simulateAdmission } from './admission-sim.mjs';
 import { RedisKv } from '../dist/js/kv-redis.mjs';
 import { RedisServer } from './redis-server.mjs';
 import { createEdgeRuntime } from '../edge/runtime.mjs';
@@ -13,40 +14,10 @@ const quiet = () => {};
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const STARTUP = { rate: 100, burst: 100, lease: 10, calls: 50 };
 
-// A KV that counts the operations it performs.
-class CountingKv {
-  constructor(inner) { this.inner = inner; this.ops = 0; }
-  get(...a) { this.ops++; return this.inner.get(...a); }
-  set(...a) { this.ops++; return this.inner.set(...a); }
-  incr(...a) { this.ops++; return this.inner.incr(...a); }
-  del(...a) { this.ops++; return this.inner.del(...a); }
-  cas(...a) { this.ops++; return this.inner.cas(...a); }
-}
-
 describe('rate limit on a simulated clock (4 isolates, one in-memory KV)', () => {
-  // Offers `perSecond` requests per simulated second, evenly, round-robin over the isolates.
-  async function run({ isolates = 4, seconds, perSecond, tier = 'Startup' }) {
-    let now = 1764115200000;
-    const clock = () => now;
-    const kv = new CountingKv(new MemoryKv({ now: clock }));
-    const module = await loadModule('emscripten');
-    const instances = await Promise.all(Array.from({ length: isolates }, () =>
-      instantiate(module, { kv, now: clock, log: quiet })));
-    let admitted = 0;
-    let offered = 0;
-    for (let ms = 0; ms < seconds * 1000; ms++, now++) {
-      const due = Math.floor(((ms + 1) * perSecond) / 1000) - Math.floor((ms * perSecond) / 1000);
-      for (let i = 0; i < due; i++) {
-        const decision = await instances[offered++ % isolates].call('tiers.admit', { organizationId: 'org_sim', tier });
-        if (decision.allowed) admitted++;
-      }
-    }
-    return { admitted, offered, kvOps: kv.ops };
-  }
-
   test('3x the limit offered: admitted within the stated bound and within 5% of the limit', async () => {
     const seconds = 10;
-    const { admitted, offered } = await run({ seconds, perSecond: 300 });
+    const { admitted, offered } = await simulateAdmission({ seconds, perSecond: 300 });
     const allowance = STARTUP.burst + STARTUP.rate * seconds; // what GCRA itself allows
     assert.equal(offered, 3000);
     assert.ok(admitted <= allowance + 4 * STARTUP.lease, `admitted ${admitted} > ${allowance} + 4 leases`);
@@ -54,7 +25,7 @@ describe('rate limit on a simulated clock (4 isolates, one in-memory KV)', () =>
   });
 
   test('below the limit: everything is admitted with at most 0.1 KV operations per request', async () => {
-    const { admitted, offered, kvOps } = await run({ seconds: 10, perSecond: 600, tier: 'Growth' });
+    const { admitted, offered, kvOps } = await simulateAdmission({ seconds: 10, perSecond: 600, tier: 'Growth' });
     assert.equal(admitted, offered);
     assert.ok(kvOps / admitted <= 0.1, `${kvOps} KV operations for ${admitted} requests`);
   });
