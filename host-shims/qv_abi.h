@@ -79,8 +79,12 @@ typedef enum qv_op_kind {
                         set only if the key holds exactly meta. Result: QV_OK + number = 1
                         (set), 0 (not set; data = the current value) or -1 (not set; the key
                         is absent) */
-  QV_OP_SLEEP = 7    /* duration_ms: complete after that long, e.g. a back-off before a retry
+  QV_OP_SLEEP = 7,   /* duration_ms: complete after that long, e.g. a back-off before a retry
                         of a contended compare-and-set. Result: QV_OK */
+  QV_OP_WAIT = 8     /* the call waits for another call on this instance (e.g. one origin
+                        fetch shared by many cache misses). The host performs nothing and
+                        must not complete it: the module completes it itself and reports
+                        the call through qv_woken_calls */
 } qv_op_kind;
 
 /* One operation. Pointers refer to module memory. In wasm32 the layout is fixed:
@@ -146,6 +150,12 @@ qv_status qv_call_output(uint32_t call, const uint8_t** out_ptr, uint32_t* out_l
 /* Ends a call at any point and releases everything it holds; a pending call's operations
  * are abandoned. Returns: QV_OK, QV_BAD_HANDLE. */
 QV_EXPORT(qv_call_free) qv_status qv_call_free(uint32_t call);
+
+/* Writes the handles of the calls whose QV_OP_WAIT operations the module completed since
+ * the last qv_woken_calls, and forgets them. A host calls it after every qv_call_start and
+ * qv_call_resume, and resumes a woken call once its other operations have results too.
+ * The array stays valid until the next qv_woken_calls. Returns: QV_OK. */
+QV_EXPORT(qv_woken_calls) qv_status qv_woken_calls(const uint32_t** out_calls, uint32_t* out_count);
 
 /* ---- Imports: implemented by the host (WebAssembly module "qv_host") --------------- */
 

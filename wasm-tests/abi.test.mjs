@@ -65,7 +65,8 @@ const fakeBundle = (version) => `(module
   (func (export "qv_call_complete_op") (param i32 i32 i32 i64 i32 i32 i32 i32) (result i32) i32.const 5)
   (func (export "qv_call_resume") (param i32) (result i32) i32.const 5)
   (func (export "qv_call_output") (param i32 i32 i32) (result i32) i32.const 5)
-  (func (export "qv_call_free") (param i32) (result i32) i32.const 0))`;
+  (func (export "qv_call_free") (param i32) (result i32) i32.const 0)
+  (func (export "qv_woken_calls") (param i32 i32) (result i32) i32.const 0))`;
 
 test('a module of another ABI version is refused with a clear error', async () => {
   const module = await wat(fakeBundle(ABI_VERSION + 1));

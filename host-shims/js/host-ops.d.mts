@@ -1,6 +1,6 @@
 import type { Kv } from './qv.mjs';
 
-export declare const OP: Readonly<{ KV_GET: 1; KV_SET: 2; KV_INCR: 3; KV_DEL: 4; FETCH: 5; KV_CAS: 6; SLEEP: 7 }>;
+export declare const OP: Readonly<{ KV_GET: 1; KV_SET: 2; KV_INCR: 3; KV_DEL: 4; FETCH: 5; KV_CAS: 6; SLEEP: 7; WAIT: 8 }>;
 
 export interface HostOp {
   kind: number;

@@ -4,8 +4,8 @@
 // degrades the call instead of hanging or crashing it.
 
 /** Operation kinds (qv_op_kind). */
-export const OP = Object.freeze({ KV_GET: 1, KV_SET: 2, KV_INCR: 3, KV_DEL: 4, FETCH: 5, KV_CAS: 6, SLEEP: 7 });
-const OP_NAMES = { 1: 'kv.get', 2: 'kv.set', 3: 'kv.incr', 4: 'kv.del', 5: 'fetch', 6: 'kv.cas', 7: 'sleep' };
+export const OP = Object.freeze({ KV_GET: 1, KV_SET: 2, KV_INCR: 3, KV_DEL: 4, FETCH: 5, KV_CAS: 6, SLEEP: 7, WAIT: 8 });
+const OP_NAMES = { 1: 'kv.get', 2: 'kv.set', 3: 'kv.incr', 4: 'kv.del', 5: 'fetch', 6: 'kv.cas', 7: 'sleep', 8: 'wait' };
 const decoder = new TextDecoder();
 
 // qv_status values used in results.

@@ -56,6 +56,12 @@ size_t CallContext::sleep(uint32_t duration_ms) {
   return queue({QV_OP_SLEEP, duration_ms, 0, {}, {}, {}, false, {}});
 }
 
+size_t CallContext::wait(Signal& signal) {
+  const size_t op = queue({QV_OP_WAIT, 0, 0, {}, {}, {}, false, {}});
+  signal.add_waiter(handle_, op);
+  return op;
+}
+
 size_t CallContext::fetch(std::string method, std::string url, std::string headers,
                           std::string body, uint32_t timeout_ms) {
   std::string meta = std::move(method);

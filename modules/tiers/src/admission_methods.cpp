@@ -42,6 +42,8 @@ struct RateLease {
   int64_t spent_since_lease = 0;    // tokens this isolate spent since then
   double limited_until = 0;         // refused without asking KV until then
   std::optional<double> local_tat;  // the per-isolate bucket used while KV is down
+  std::unique_ptr<Signal> leasing;  // set while a call of this isolate takes a lease
+  int64_t queued = 0;               // tokens wanted by the calls waiting for that lease
 };
 
 // What this isolate knows of one organisation's active calls.
@@ -254,32 +256,46 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
   JsonWriter out;
   RateDecision decision;
 
-  if (now < org->limited_until) {  // refused recently: the bucket has not refilled yet
-    decision.gcra = gcra_take(limit, parse_number(org->stored), now, cost, false);
-    decision.gcra.limited = true;
-    decision.gcra.granted = 0;
-    decision.gcra.retry_after_ms = org->limited_until - now;
-    decision.source = "cached";
-    write_rate_decision(out, decision, limit);
-    co_return Outcome::answer(out.take());
+  // Calls of this isolate for the same organisation share one lease: while one leases,
+  // the others wait for it instead of racing it for the same KV value.
+  for (;;) {
+    if (now < org->limited_until) {  // refused recently: the bucket has not refilled yet
+      decision.gcra = gcra_take(limit, parse_number(org->stored), now, cost, false);
+      decision.gcra.limited = true;
+      decision.gcra.granted = 0;
+      decision.gcra.retry_after_ms = org->limited_until - now;
+      decision.source = "cached";
+      write_rate_decision(out, decision, limit);
+      co_return Outcome::answer(out.take());
+    }
+    if (org->lease_expires <= now) org->tokens = 0;  // an unspent lease lapses
+    if (org->tokens >= cost) {
+      org->tokens -= cost;
+      org->spent_since_lease += cost;
+      decision.gcra = gcra_take(limit, parse_number(org->stored), now, 0, true);
+      decision.gcra.limited = false;
+      decision.gcra.retry_after_ms = -1;
+      decision.gcra.remaining += org->tokens;
+      decision.source = "lease";
+      write_rate_decision(out, decision, limit);
+      co_return Outcome::answer(out.take());
+    }
+    if (now < state.kv_retry_at) {
+      decision = local_rate_decision(*org, limit, policy, now, cost, "waiting to retry KV");
+      write_rate_decision(out, decision, limit);
+      co_return Outcome::answer(out.take());
+    }
+    if (!org->leasing) break;
+    ctx.wait(*org->leasing);
+    org->queued += cost;
+    co_await ctx.perform();
+    org->queued -= cost;
   }
-  if (org->lease_expires <= now) org->tokens = 0;  // an unspent lease lapses
-  if (org->tokens >= cost) {
-    org->tokens -= cost;
-    org->spent_since_lease += cost;
-    decision.gcra = gcra_take(limit, parse_number(org->stored), now, 0, true);
-    decision.gcra.limited = false;
-    decision.gcra.retry_after_ms = -1;
-    decision.gcra.remaining += org->tokens;
-    decision.source = "lease";
-    write_rate_decision(out, decision, limit);
-    co_return Outcome::answer(out.take());
-  }
-  if (now < state.kv_retry_at) {
-    decision = local_rate_decision(*org, limit, policy, now, cost, "waiting to retry KV");
-    write_rate_decision(out, decision, limit);
-    co_return Outcome::answer(out.take());
-  }
+  org->leasing = std::make_unique<Signal>();
+  struct LeaseGuard {  // whatever way this call ends, its waiters are woken
+    RateLease& org;
+    ~LeaseGuard() { org.leasing.reset(); }
+  } lease_guard{*org};
 
   const std::string key = "qv:rl:" + org_key;
   // Lease what this isolate is likely to spend within lease_ms at the rate it spent the
@@ -289,12 +305,13 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
       cost, std::min<int64_t>(
                 static_cast<int64_t>(limit.burst),
                 static_cast<int64_t>(std::ceil(limit.rate_per_second * policy.lease_fraction))));
-  int64_t lease = cost;
+  // At least what the calls queued behind this one want, so they need no lease of their own.
+  int64_t lease = std::min(max_lease, cost + org->queued);
   if (org->lease_taken_at > 0 && now > org->lease_taken_at) {
     const double local_rate = static_cast<double>(org->spent_since_lease + cost) /
                               (now - org->lease_taken_at);  // tokens per ms
-    lease = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(local_rate * policy.lease_ms)), cost,
-                                max_lease);
+    lease = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(local_rate * policy.lease_ms)),
+                                lease, max_lease);
   }
   for (int attempt = 0; attempt < kMaxCasAttempts; ++attempt) {
     const std::optional<double> tat = parse_number(org->stored);
