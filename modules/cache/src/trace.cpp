@@ -1,0 +1,233 @@
+#include "qv/cache/trace.h"
+
+#include <lzma.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+namespace qv::cache {
+
+Result<TraceFormat> parse_trace_format(std::string_view name) {
+  if (name == "lirs") return TraceFormat::kLirs;
+  if (name == "cache2k") return TraceFormat::kCache2k;
+  if (name == "scarab") return TraceFormat::kScarab;
+  return invalid_input("format: unknown trace format '" + std::string(name) +
+                       "' (known: lirs, cache2k, scarab)");
+}
+
+// ---- parsing ---------------------------------------------------------------------------
+
+Status TraceParser::end_line() {
+  std::string_view line = pending_;
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
+    line.remove_suffix(1);
+  while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+  if (!line.empty() && line != "*") {
+    uint64_t key = 0;
+    for (char c : line) {
+      const uint64_t digit = static_cast<uint64_t>(c - '0');
+      if (c < '0' || c > '9' || key > (UINT64_MAX - digit) / 10) {
+        return invalid_input("line " + std::to_string(line_) + ": expected a decimal key, got '" +
+                             std::string(line.substr(0, 40)) + "'");
+      }
+      key = key * 10 + digit;
+    }
+    out_.push_back(key);
+  }
+  pending_.clear();
+  ++line_;
+  return ok_status();
+}
+
+Status TraceParser::feed(std::string_view bytes) {
+  if (format_ == TraceFormat::kLirs) {
+    for (;;) {
+      const size_t newline = bytes.find('\n');
+      if (newline == std::string_view::npos) {
+        pending_.append(bytes);
+        if (pending_.size() > 256)
+          return invalid_input("line " + std::to_string(line_) + ": longer than 256 bytes");
+        return ok_status();
+      }
+      pending_.append(bytes.substr(0, newline));
+      if (auto s = end_line(); !s.ok()) return s;
+      bytes.remove_prefix(newline + 1);
+    }
+  }
+  const size_t width = format_ == TraceFormat::kCache2k ? 4 : 8;
+  auto read_key = [&](const unsigned char* p) {
+    uint64_t key = 0;
+    for (size_t i = 0; i < width; ++i) key = key << 8 | p[i];
+    out_.push_back(key);
+  };
+  while (!pending_.empty() && !bytes.empty()) {  // complete a key split across chunks
+    pending_.push_back(bytes.front());
+    bytes.remove_prefix(1);
+    if (pending_.size() == width) {
+      read_key(reinterpret_cast<const unsigned char*>(pending_.data()));
+      pending_.clear();
+    }
+  }
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t whole = bytes.size() / width;
+  for (size_t i = 0; i < whole; ++i) read_key(p + i * width);
+  pending_.append(bytes.substr(whole * width));
+  offset_ += bytes.size();
+  return ok_status();
+}
+
+Status TraceParser::finish() {
+  if (format_ == TraceFormat::kLirs) return pending_.empty() ? ok_status() : end_line();
+  if (!pending_.empty()) {
+    return invalid_input("the input ends inside a key: " + std::to_string(pending_.size()) +
+                         " bytes left over, keys are " +
+                         (format_ == TraceFormat::kCache2k ? "4" : "8") + " bytes");
+  }
+  return ok_status();
+}
+
+// ---- decompression ---------------------------------------------------------------------
+
+namespace {
+
+constexpr size_t kChunk = 1 << 16;
+
+Error read_error(std::string_view name) {
+  return {QV_UNAVAILABLE, std::string(name) + ": cannot read (" + std::strerror(errno) + ")"};
+}
+
+Error in_file(std::string_view name, const Error& error) {
+  return {error.status, std::string(name) + ": " + error.message};
+}
+
+// Feeds everything from `file` (starting with `head`, the bytes already read) through
+// `inflate`, a function that decompresses one input chunk into the parser.
+template <typename Decoder>
+Status pump(std::FILE* file, std::string_view name, std::string_view head, Decoder&& decode) {
+  std::vector<char> in(kChunk);
+  if (auto s = decode(head, false); !s.ok()) return s;
+  for (;;) {
+    const size_t got = std::fread(in.data(), 1, in.size(), file);
+    if (got == 0) {
+      if (std::ferror(file)) return read_error(name);
+      return decode({}, true);
+    }
+    if (auto s = decode(std::string_view(in.data(), got), false); !s.ok()) return s;
+  }
+}
+
+Status gunzip(std::FILE* file, std::string_view name, std::string_view head, TraceParser& parser) {
+  z_stream stream{};
+  if (inflateInit2(&stream, 15 + 32) != Z_OK)  // 15: largest window; +32: gzip or zlib header
+    return Error{QV_INTERNAL, "zlib: cannot initialise"};
+  std::unique_ptr<z_stream, int (*)(z_stream*)> guard(&stream, inflateEnd);
+  std::vector<char> out(4 * kChunk);
+  bool ended = false;
+  return pump(file, name, head, [&](std::string_view chunk, bool last) -> Status {
+    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(chunk.data()));
+    stream.avail_in = static_cast<uInt>(chunk.size());
+    for (;;) {
+      if (ended) {
+        if (stream.avail_in == 0) return ok_status();
+        // Concatenated gzip members (as `cat a.gz b.gz` makes them) continue the stream.
+        if (inflateReset(&stream) != Z_OK) return Error{QV_INTERNAL, "zlib: cannot reset"};
+        ended = false;
+      }
+      if (stream.avail_in == 0 && !last) return ok_status();  // wants the next chunk
+      stream.next_out = reinterpret_cast<Bytef*>(out.data());
+      stream.avail_out = static_cast<uInt>(out.size());
+      const int rc = inflate(&stream, Z_NO_FLUSH);
+      const size_t produced = out.size() - stream.avail_out;
+      if (auto s = parser.feed(std::string_view(out.data(), produced)); !s.ok())
+        return in_file(name, s.error());
+      if (rc == Z_STREAM_END) {
+        ended = true;
+      } else if (rc == Z_BUF_ERROR || (rc == Z_OK && last && produced == 0)) {
+        if (last) return invalid_input(std::string(name) + ": truncated gzip data");
+        return ok_status();
+      } else if (rc != Z_OK) {
+        return invalid_input(std::string(name) + ": corrupt gzip data (" +
+                             (stream.msg ? stream.msg : "zlib error " + std::to_string(rc)) + ")");
+      }
+    }
+  });
+}
+
+Status unxz(std::FILE* file, std::string_view name, std::string_view head, TraceParser& parser) {
+  lzma_stream stream = LZMA_STREAM_INIT;
+  if (lzma_stream_decoder(&stream, UINT64_MAX, LZMA_CONCATENATED) != LZMA_OK)
+    return Error{QV_INTERNAL, "liblzma: cannot initialise"};
+  std::unique_ptr<lzma_stream, void (*)(lzma_stream*)> guard(&stream, lzma_end);
+  std::vector<char> out(4 * kChunk);
+  bool ended = false;
+  return pump(file, name, head, [&](std::string_view chunk, bool last) -> Status {
+    stream.next_in = reinterpret_cast<const uint8_t*>(chunk.data());
+    stream.avail_in = chunk.size();
+    const lzma_action action = last ? LZMA_FINISH : LZMA_RUN;
+    while (!ended) {
+      stream.next_out = reinterpret_cast<uint8_t*>(out.data());
+      stream.avail_out = out.size();
+      const lzma_ret rc = lzma_code(&stream, action);
+      const size_t produced = out.size() - stream.avail_out;
+      if (auto s = parser.feed(std::string_view(out.data(), produced)); !s.ok())
+        return in_file(name, s.error());
+      if (rc == LZMA_STREAM_END) {
+        ended = true;
+        break;
+      }
+      if (rc != LZMA_OK) {
+        return invalid_input(std::string(name) + (rc == LZMA_BUF_ERROR && last
+                                                      ? ": truncated xz data"
+                                                      : ": corrupt xz data (liblzma error " +
+                                                            std::to_string(rc) + ")"));
+      }
+      if (stream.avail_in == 0 && stream.avail_out != 0) break;  // needs more input
+    }
+    if (last && !ended) return invalid_input(std::string(name) + ": truncated xz data");
+    return ok_status();
+  });
+}
+
+}  // namespace
+
+Result<std::vector<uint64_t>> read_trace(std::FILE* file, std::string_view name,
+                                         TraceFormat format) {
+  std::vector<uint64_t> keys;
+  TraceParser parser(format, keys);
+  char head[6];
+  const size_t got = std::fread(head, 1, sizeof head, file);
+  if (got < sizeof head && std::ferror(file)) return read_error(name);
+  const std::string_view start(head, got);
+  Status status = ok_status();
+  if (got >= 2 && static_cast<unsigned char>(head[0]) == 0x1f &&
+      static_cast<unsigned char>(head[1]) == 0x8b) {
+    status = gunzip(file, name, start, parser);
+  } else if (got == 6 && start == std::string_view("\xFD"
+                                                   "7zXZ\0",
+                                                   6)) {
+    status = unxz(file, name, start, parser);
+  } else {
+    status = pump(file, name, start, [&](std::string_view chunk, bool) -> Status {
+      if (auto s = parser.feed(chunk); !s.ok()) return in_file(name, s.error());
+      return ok_status();
+    });
+  }
+  if (!status.ok()) return status.take_error();
+  if (auto s = parser.finish(); !s.ok()) return in_file(name, s.error());
+  return keys;
+}
+
+Result<std::vector<uint64_t>> read_trace(const std::string& path, TraceFormat format) {
+  if (path == "-") return read_trace(stdin, "standard input", format);
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (!file) {
+    return Error{errno == ENOENT ? QV_NOT_FOUND : QV_UNAVAILABLE,
+                 path + ": cannot open (" + std::strerror(errno) + ")"};
+  }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> guard(file, std::fclose);
+  return read_trace(file, path, format);
+}
+
+}  // namespace qv::cache
