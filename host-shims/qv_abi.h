@@ -157,6 +157,51 @@ QV_EXPORT(qv_call_free) qv_status qv_call_free(uint32_t call);
  * The array stays valid until the next qv_woken_calls. Returns: QV_OK. */
 QV_EXPORT(qv_woken_calls) qv_status qv_woken_calls(const uint32_t** out_calls, uint32_t* out_count);
 
+/* ---- Exports: the cache's L1, read and written directly ---------------------------
+ * The cache module's L1 lives in the instance's memory and never needs the host, so a
+ * host may read and write it synchronously, without a call handle or JSON: for values it
+ * caches itself (these keys are a space of their own, apart from the responses cache.*
+ * methods keep) and the L1 benchmark. The same store, bounds and W-TinyLFU eviction serve
+ * both. A stored value has a version unique in the instance: a host may keep its own
+ * decoded copy of a value and ask with (slot, version) whether it is still the live one.
+ * now_ms is the host's clock as qv_host_now_ms() reads it, passed in so that a host may
+ * read its clock once for a burst of lookups. Keys and values are bytes, read during the
+ * call only. These exports are additive to ABI version 1: hosts that do not use them
+ * need not check for them. */
+
+/* Where a value sits: its slot, version and bytes. In wasm32: slot@0 version@4 data@8
+ * len@12, size 16. data stays valid until the next qv_l1_* or qv_call_* call. */
+typedef struct qv_l1_ref {
+  uint32_t slot;
+  uint32_t version;
+  const uint8_t* data;
+  uint32_t len;
+} qv_l1_ref;
+
+/* Looks key up. Returns: QV_OK (fresh; *out describes the value, the access counts for
+ * eviction), QV_NOT_FOUND (absent or expired). */
+QV_EXPORT(qv_l1_get)
+qv_status qv_l1_get(const uint8_t* key, uint32_t key_len, double now_ms, qv_l1_ref* out);
+
+/* Stores value under key until now_ms + ttl_ms (ttl_ms 0: the L1 TTL of the cache's
+ * configuration). Returns: QV_OK (*out describes it), QV_TOO_LARGE (above the L1's entry
+ * limit: nothing stored, an older value of the key removed), QV_NOT_FOUND (the eviction
+ * policy let the value go at once: nothing stored). */
+QV_EXPORT(qv_l1_set)
+qv_status qv_l1_set(const uint8_t* key, uint32_t key_len, const uint8_t* value, uint32_t value_len,
+                    uint32_t ttl_ms, double now_ms, qv_l1_ref* out);
+
+/* The access of a value the host found by (slot, version). Returns: QV_OK (still that
+ * value and fresh; the access counts for eviction), QV_NOT_FOUND (replaced, evicted,
+ * deleted or expired). */
+QV_EXPORT(qv_l1_touch) qv_status qv_l1_touch(uint32_t slot, uint32_t version, double now_ms);
+
+/* Returns 1 when (slot, version) is still a live, fresh value, else 0; counts nothing. */
+QV_EXPORT(qv_l1_alive) uint32_t qv_l1_alive(uint32_t slot, uint32_t version, double now_ms);
+
+/* Removes key. Returns: QV_OK (removed), QV_NOT_FOUND. */
+QV_EXPORT(qv_l1_delete) qv_status qv_l1_delete(const uint8_t* key, uint32_t key_len);
+
 /* ---- Imports: implemented by the host (WebAssembly module "qv_host") --------------- */
 
 /* Returns wall-clock time in milliseconds since the Unix epoch (fractions allowed).

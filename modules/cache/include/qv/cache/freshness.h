@@ -1,0 +1,66 @@
+// Whether an origin response may be stored in a shared cache, and for how long it is fresh
+// and may then be served stale: RFC 9111 (HTTP caching) for Cache-Control, RFC 5861 for
+// stale-while-revalidate and stale-if-error.
+//
+// Every layer of this cache is shared — L2 by every isolate and organisation's users, L1
+// by every request an isolate serves — so "private" responses are never stored, nor are
+// responses with no-store, no-cache (this cache does not revalidate conditionally), a
+// Set-Cookie header, "Vary: *", or a status other than 200.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace qv::cache {
+
+// Response headers as (lower-case name, value) pairs, in the order received.
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// The Cache-Control directives this cache acts on. Durations in ms; -1 when absent.
+struct CacheControl {
+  bool no_store = false;
+  bool no_cache = false;
+  bool is_private = false;
+  bool is_public = false;
+  bool must_revalidate = false;  // must-revalidate or proxy-revalidate: never serve stale
+  int64_t max_age_ms = -1;
+  int64_t s_maxage_ms = -1;
+  int64_t stale_while_revalidate_ms = -1;
+  int64_t stale_if_error_ms = -1;
+  std::string malformed;  // the first directive whose value could not be read, if any
+};
+
+// Parses one or more Cache-Control field values (joined by commas). Unknown directives
+// are ignored, as RFC 9111 requires; names are case-insensitive.
+CacheControl parse_cache_control(std::string_view value);
+
+// What the cache assumes when the origin says nothing.
+struct FreshnessDefaults {
+  int64_t origin_ttl_ms = 3600000;        // the freshness of a response without max-age
+  int64_t stale_while_revalidate_ms = 0;  // used when the response has no such directive
+  int64_t stale_if_error_ms = 0;
+};
+
+struct Freshness {
+  bool storable = false;
+  std::string reason;     // why not storable ("no-store", "private", "set-cookie", ...)
+  bool personal = false;  // private, no-store or Set-Cookie: for its requester only
+  int64_t fresh_ms = 0;   // how long after the fetch it is fresh
+  std::string source;     // "s-maxage", "max-age" or "default"
+  int64_t stale_while_revalidate_ms = 0;
+  int64_t stale_if_error_ms = 0;
+};
+
+Freshness decide_freshness(int status, const Headers& headers, const FreshnessDefaults& defaults);
+
+// The values of one header joined by ", " (HTTP's rule for repeated fields); "" if absent.
+std::string header_value(const Headers& headers, std::string_view lower_name);
+
+// Surrogate keys the origin attached: "Surrogate-Key" (space-separated, Fastly) and
+// "Cache-Tag" (comma-separated, Cloudflare).
+std::vector<std::string> response_tags(const Headers& headers);
+
+}  // namespace qv::cache

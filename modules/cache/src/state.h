@@ -1,0 +1,79 @@
+// What the cache keeps per instance (one isolate): its configuration, the L1, the fetches
+// in flight that other calls wait for, the isolate's view of the invalidation journals,
+// and the metrics. Shared by methods.cpp and the direct L1 exports (direct.cpp).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "qv/cache/config.h"
+#include "qv/cache/entry.h"
+#include "qv/cache/invalidation.h"
+#include "qv/cache/l1_store.h"
+#include "qv/call.h"
+#include "qv/instance.h"
+
+namespace qv::cache::detail {
+
+// What one read of the cache served.
+struct Served {
+  std::string x_cache;      // HIT-L1, HIT-L2, MISS, STALE
+  std::string layer;        // where the response came from: L1, L2, origin ("" for none)
+  EntryPtr entry;           // the response (cached or passed through); null when none was found
+  bool stored = false;      // the response is (now) held by the cache
+  bool revalidate = false;  // stale: the host should run cache.refresh in the background
+  bool shareable = true;    // calls that waited for this fetch may serve it too
+  std::string reason;       // why not stored, or why stale, or what failed
+  int error_status = 0;     // 502/504 when the origin failed and nothing stale could stand in
+};
+
+// One fetch (L2 read, then the origin) for one key, shared by the calls that miss the same
+// key meanwhile: they wait on `done` and serve `result`.
+struct Flight {
+  Signal done;
+  bool finished = false;
+  Served result;
+};
+
+// This isolate's view of one journal ("" = the journal of changes to every organisation).
+struct JournalView {
+  Journal journal;
+  bool known = false;               // read at least once
+  double checked_at = -1e300;       // when it was last read
+  std::unique_ptr<Signal> polling;  // set while a call of this isolate reads it
+};
+
+struct Metrics {
+  uint64_t l1_stale = 0;
+  uint64_t l2_hits = 0, l2_misses = 0, l2_stale = 0, l2_errors = 0, l2_writes = 0,
+           l2_write_errors = 0, l2_rejected = 0, l2_invalidated = 0;
+  uint64_t origin_fetches = 0, origin_errors = 0, origin_not_stored = 0, stale_if_error = 0;
+  uint64_t coalesced_waits = 0, passes = 0, refreshes = 0;
+  uint64_t invalidations = 0, journal_writes = 0, journal_polls = 0, journal_poll_errors = 0,
+           l1_invalidated = 0, l2_deleted = 0;
+};
+
+// Per encoded key: the fetch in flight, and until when the key skips coalescing because
+// its origin answered with a response the cache may not keep ("hit-for-pass").
+struct KeyState {
+  std::shared_ptr<Flight> flight;
+  double pass_until = 0;
+};
+
+struct CacheState {
+  std::shared_ptr<const CacheConfig> config = std::make_shared<const CacheConfig>();
+  std::unique_ptr<L1Store> l1_store;
+  std::unordered_map<std::string, KeyState> keys;
+  std::unordered_map<std::string, std::shared_ptr<JournalView>> views;  // by organisation
+  Metrics metrics;
+  double kv_retry_at = 0;  // KV failed: skip it until then
+
+  // The L1, made on first use (its hashes are seeded by the host's random bytes).
+  L1Store& l1();
+  std::shared_ptr<JournalView> view(const std::string& organization);
+};
+
+}  // namespace qv::cache::detail
