@@ -157,50 +157,67 @@ QV_EXPORT(qv_call_free) qv_status qv_call_free(uint32_t call);
  * The array stays valid until the next qv_woken_calls. Returns: QV_OK. */
 QV_EXPORT(qv_woken_calls) qv_status qv_woken_calls(const uint32_t** out_calls, uint32_t* out_count);
 
-/* ---- Exports: the cache's L1, read and written directly ---------------------------
+/* ---- Exports: the cache's L1, for values the host keeps --------------------------
  * The cache module's L1 lives in the instance's memory and never needs the host, so a
- * host may read and write it synchronously, without a call handle or JSON: for values it
- * caches itself (these keys are a space of their own, apart from the responses cache.*
- * methods keep) and the L1 benchmark. The same store, bounds and W-TinyLFU eviction serve
- * both. A stored value has a version unique in the instance: a host may keep its own
- * decoded copy of a value and ask with (slot, version) whether it is still the live one.
+ * host may use it synchronously, without a call handle or JSON, for values it keeps
+ * itself (and for the L1 benchmark). The host keeps the value and a 64-bit hash of its
+ * key; the module keeps, per value, that hash, a size counted against the L1's byte
+ * bound and an expiry, in the same store, bounds and W-TinyLFU eviction as the responses
+ * of the cache.* methods (a space of its own: these never meet those). The module decides
+ * what stays and for how long; the host asks it with (slot, version) whether a value is
+ * still live, and must compare its keys itself (two keys of one hash share one entry).
  * now_ms is the host's clock as qv_host_now_ms() reads it, passed in so that a host may
- * read its clock once for a burst of lookups. Keys and values are bytes, read during the
- * call only. These exports are additive to ABI version 1: hosts that do not use them
- * need not check for them. */
+ * read its clock once for a burst of lookups. These exports are additive to ABI version 1:
+ * hosts that do not use them need not check for them. */
 
-/* Where a value sits: its slot, version and bytes. In wasm32: slot@0 version@4 data@8
- * len@12, size 16. data stays valid until the next qv_l1_* or qv_call_* call. */
+/* Where a value is registered, and what qv_l1_released would say now (so a host needs no
+ * second call after a put). In wasm32: slot@0 version@4 expires_at_ms@8 released@16
+ * released_count@20, size 24. */
 typedef struct qv_l1_ref {
   uint32_t slot;
-  uint32_t version;
-  const uint8_t* data;
-  uint32_t len;
+  uint32_t version;         /* unique among every value the instance ever registered */
+  double expires_at_ms;     /* the value is not served at or after this time */
+  const uint32_t* released; /* as qv_l1_released: (slot, version) pairs let go, */
+  uint32_t released_count;  /* their count, or UINT32_MAX when the list overflowed */
 } qv_l1_ref;
 
-/* Looks key up. Returns: QV_OK (fresh; *out describes the value, the access counts for
- * eviction), QV_NOT_FOUND (absent or expired). */
-QV_EXPORT(qv_l1_get)
-qv_status qv_l1_get(const uint8_t* key, uint32_t key_len, double now_ms, qv_l1_ref* out);
+/* Registers (or replaces) the value of the key whose hash is hash_hi:hash_lo, of `size`
+ * bytes, fresh until now_ms + ttl_ms (ttl_ms 0: the L1 TTL of the cache's configuration).
+ * Whatever it returns, out->released / released_count list the values let go, as
+ * qv_l1_released does. Returns: QV_OK (*out says where), QV_TOO_LARGE (above the L1's
+ * entry limit: nothing registered, an older value of the key removed), QV_NOT_FOUND (the
+ * eviction policy let it go at once). */
+QV_EXPORT(qv_l1_put)
+qv_status qv_l1_put(uint32_t hash_lo, uint32_t hash_hi, uint32_t size, uint32_t ttl_ms,
+                    double now_ms, qv_l1_ref* out);
 
-/* Stores value under key until now_ms + ttl_ms (ttl_ms 0: the L1 TTL of the cache's
- * configuration). Returns: QV_OK (*out describes it), QV_TOO_LARGE (above the L1's entry
- * limit: nothing stored, an older value of the key removed), QV_NOT_FOUND (the eviction
- * policy let the value go at once: nothing stored). */
-QV_EXPORT(qv_l1_set)
-qv_status qv_l1_set(const uint8_t* key, uint32_t key_len, const uint8_t* value, uint32_t value_len,
-                    uint32_t ttl_ms, double now_ms, qv_l1_ref* out);
-
-/* The access of a value the host found by (slot, version). Returns: QV_OK (still that
- * value and fresh; the access counts for eviction), QV_NOT_FOUND (replaced, evicted,
- * deleted or expired). */
+/* An access of the value at (slot, version). Returns: QV_OK (still that value and fresh;
+ * the access counts for eviction), QV_NOT_FOUND (replaced, evicted, removed or expired). */
 QV_EXPORT(qv_l1_touch) qv_status qv_l1_touch(uint32_t slot, uint32_t version, double now_ms);
+
+/* Accesses of many values at once, in order, as qv_l1_touch would count them one by one:
+ * refs holds count (slot, version) pairs. A host may buffer the accesses it served from
+ * its own copies and hand them over before its next qv_l1_put (as Caffeine buffers reads
+ * and replays them on its policy), so eviction decides on every access. Sets the version
+ * of each pair that is no longer live and fresh to 0. Returns the number of such pairs. */
+QV_EXPORT(qv_l1_touch_batch)
+uint32_t qv_l1_touch_batch(uint32_t* refs, uint32_t count, double now_ms);
+
+/* The hosted values the module let go (evicted, expired, replaced or removed, by any
+ * call) since the last qv_l1_released: writes a pointer to (slot, version) pairs and their
+ * count to *out_pairs / *out_count, and forgets them. The array stays valid until the next
+ * qv_l1_* or qv_call_* call. A host that serves values from its own copies calls it after
+ * every qv_l1_put and every qv_call_start / qv_call_resume, and drops those copies.
+ * Returns: QV_OK; QV_BAD_STATE when more were let go than the module could list since the
+ * last call (the host must then check every copy with qv_l1_alive). */
+QV_EXPORT(qv_l1_released)
+qv_status qv_l1_released(const uint32_t** out_pairs, uint32_t* out_count);
 
 /* Returns 1 when (slot, version) is still a live, fresh value, else 0; counts nothing. */
 QV_EXPORT(qv_l1_alive) uint32_t qv_l1_alive(uint32_t slot, uint32_t version, double now_ms);
 
-/* Removes key. Returns: QV_OK (removed), QV_NOT_FOUND. */
-QV_EXPORT(qv_l1_delete) qv_status qv_l1_delete(const uint8_t* key, uint32_t key_len);
+/* Removes the value at (slot, version). Returns: QV_OK (removed), QV_NOT_FOUND. */
+QV_EXPORT(qv_l1_remove) qv_status qv_l1_remove(uint32_t slot, uint32_t version);
 
 /* ---- Imports: implemented by the host (WebAssembly module "qv_host") --------------- */
 

@@ -53,8 +53,31 @@ export declare class QvError extends Error {
   readonly status: StatusName;
 }
 
+/** The cache module's L1 for values the host keeps (qv_l1_* in qv_abi.h). */
+export declare class DirectL1 {
+  /** The value stored under key, or undefined when absent, evicted or expired. */
+  get(key: string): unknown;
+  /** Whether key holds a live value (the access is not counted). */
+  has(key: string): boolean;
+  /**
+   * Stores value for ttlMs (0: the cache's L1 TTL), counting `size` bytes (default: a
+   * string's length or a view's byteLength); false when too large or not admitted.
+   */
+  set(key: string, value: unknown, ttlMs?: number, size?: number): boolean;
+  /** Removes key; true when it held a value. */
+  delete(key: string): boolean;
+  /** Hands the buffered accesses to the module now (sets, deletes and has() do it too). */
+  flush(): void;
+  /** Forgets values the module let go (the shim calls it after sets and module calls). */
+  sync(): void;
+  /** Keys the shim's mirror holds (some may have been evicted since). */
+  readonly mirrored: number;
+}
+
 export declare class QvInstance {
   readonly kv: Kv;
+  /** The cache module's L1, or null when the bundle has no cache module. */
+  readonly l1: DirectL1 | null;
   /** True once the module aborted; make a new instance. */
   readonly failed: boolean;
   /** Runs method to completion; never rejects for errors the module reports. */

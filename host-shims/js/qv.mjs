@@ -8,8 +8,9 @@
 
 import { MemoryKv } from './kv-memory.mjs';
 import { HostOps, OP } from './host-ops.mjs';
+import { DirectL1, coarseClock } from './l1.mjs';
 
-export { HostOps, OP };
+export { HostOps, OP, DirectL1 };
 
 /** The ABI version this shim implements (QV_ABI_VERSION in qv_abi.h). */
 export const ABI_VERSION = 1;
@@ -73,10 +74,13 @@ export class QvInstance {
   #log;
   #ops; // performs kv.* and fetch operations
   #wakes = new Map(); // call handle -> {pending: waits not yet woken, resolve}
+  #l1 = null; // DirectL1, when the bundle has the cache module
+  #l1Clock; // the clock of the direct L1: the host clock, read at most once per ms by default
 
   constructor(options = {}) {
     this.kv = options.kv ?? new MemoryKv({ now: options.now });
     this.#now = options.now ?? (() => Date.now());
+    this.#l1Clock = options.now ?? coarseClock(() => Date.now());
     this.#randomBytes = options.randomBytes ?? ((buffer) => crypto.getRandomValues(buffer));
     this.#log = options.log ?? defaultLog;
     this.#ops = new HostOps({ ...options, kv: this.kv });
@@ -137,6 +141,17 @@ export class QvInstance {
       throw new Error(`qv: ABI version mismatch: the module implements version ${version}, this shim version ${ABI_VERSION}; rebuild the module and the shim together`);
     }
     this.#scratch = exports.qv_alloc(8);
+    if (typeof exports.qv_l1_put === 'function' && typeof exports.qv_l1_released === 'function') {
+      this.#l1 = new DirectL1(exports, this.#l1Clock, (error) => this.#guard(() => { throw error; }));
+    }
+  }
+
+  /**
+   * The cache module's L1, read and written directly (get, set, has, delete; see l1.mjs),
+   * or null when the bundle has no cache module.
+   */
+  get l1() {
+    return this.#l1;
   }
 
   /** True once the module aborted; a new instance must be made. */
@@ -166,6 +181,7 @@ export class QvInstance {
           results.forEach((result, index) => { if (result) this.#complete(handle.id, index, result); });
           status = this.#exports.qv_call_resume(handle.id);
           this.#drainWoken();
+          this.#l1?.sync();
         });
       }
       const body = this.#output(handle.id);
@@ -243,6 +259,7 @@ export class QvInstance {
         const status = this.#exports.qv_call_start(mPtr, mLen, iPtr, iLen, this.#scratch);
         const id = new DataView(this.#memory.buffer).getUint32(this.#scratch, true);
         this.#drainWoken();
+        this.#l1?.sync();
         if (id === 0) throw new Error(`qv_call_start failed with ${STATUS[status]}`);
         return { id, status };
       })));

@@ -92,19 +92,26 @@ bool L1Store::touch(uint32_t slot, uint32_t version, double now) {
 uint32_t L1Store::put_response(std::string_view key, EntryPtr entry, double fresh_until,
                                double expires_at, double now) {
   const uint64_t bytes = key.size() + entry->bytes() + kSlotOverhead;
-  return put(Space::kResponses, key, {}, std::move(entry), bytes, fresh_until, expires_at, now);
+  return put(Space::kResponses, key, hash_of(Space::kResponses, key), std::move(entry), bytes,
+             fresh_until, expires_at, now);
 }
 
-uint32_t L1Store::put_direct(std::string_view key, std::string_view value, double expires_at,
-                             double now) {
-  const uint64_t bytes = key.size() + value.size() + kSlotOverhead;
-  return put(Space::kDirect, key, value, nullptr, bytes, expires_at, expires_at, now);
+uint32_t L1Store::put_hosted(uint64_t key_hash, uint64_t size, double expires_at, double now) {
+  // The host's hash is mixed with this store's seed, so hosts' keys cannot be aimed at one
+  // bucket or sketch counter by knowing the host's hash function.
+  const uint64_t hash = mix64(key_hash ^ seed_);
+  return put(Space::kHosted, {}, hash, nullptr, size + kSlotOverhead, expires_at, expires_at, now);
 }
 
-uint32_t L1Store::put(Space space, std::string_view key, std::string_view value, EntryPtr response,
+bool L1Store::remove(uint32_t slot, uint32_t version) {
+  if (slot >= slots_.size() || !slots_[slot].live || slots_[slot].version != version) return false;
+  release(slot);
+  return true;
+}
+
+uint32_t L1Store::put(Space space, std::string_view key, uint64_t hash, EntryPtr response,
                       uint64_t bytes, double fresh_until, double expires_at, double now) {
   sweep(now, kSweepPerWrite);
-  const uint64_t hash = hash_of(space, key);
   uint32_t slot = find(space, key, hash);
   if (bytes > limits_.max_entry_bytes || bytes > limits_.max_bytes || expires_at <= now) {
     if (slot != kNone) release(slot);
@@ -115,7 +122,10 @@ uint32_t L1Store::put(Space space, std::string_view key, std::string_view value,
   if (slot != kNone) {  // a new value for a key held: same slot, new version
     Slot& s = slots_[slot];
     bytes_ -= s.bytes;
-    s.value.assign(value);
+    if (s.space == Space::kHosted && released_.size() < 2 * kMaxReleased) {
+      released_.push_back(slot);  // the old version is gone
+      released_.push_back(s.version);
+    }
     s.response = std::move(response);
     s.bytes = bytes;
     s.fresh_until = fresh_until;
@@ -136,7 +146,6 @@ uint32_t L1Store::put(Space space, std::string_view key, std::string_view value,
     s.hash = hash;
     s.space = space;
     s.live = true;
-    s.value.assign(value);
     s.response = std::move(response);
     s.bytes = bytes;
     s.fresh_until = fresh_until;
@@ -163,17 +172,31 @@ void L1Store::evict_over_bytes() {
   }
 }
 
+bool L1Store::take_released(std::vector<uint32_t>& into) {
+  into.clear();
+  into.swap(released_);
+  const bool overflow = released_overflow_;
+  released_overflow_ = false;
+  return overflow;
+}
+
 void L1Store::release(uint32_t slot) {
   Slot& s = slots_[slot];
   if (!s.live) return;
+  if (s.space == Space::kHosted) {  // the host serves copies of these: it must hear of it
+    if (released_.size() < 2 * kMaxReleased) {
+      released_.push_back(slot);
+      released_.push_back(s.version);
+    } else {
+      released_overflow_ = true;
+    }
+  }
   policy_.remove(slot);
   index_.erase(s.hash, slot);
   bytes_ -= s.bytes;
   s.live = false;
   s.key.clear();
   s.key.shrink_to_fit();
-  s.value.clear();
-  s.value.shrink_to_fit();
   s.response.reset();
   s.bytes = 0;
   free_.push_back(slot);

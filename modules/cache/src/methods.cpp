@@ -998,7 +998,10 @@ Outcome configure(CallContext& ctx, Instance& instance) {
                        before.max_bytes != after.max_bytes ||
                        before.max_entry_bytes != after.max_entry_bytes;
   state.config = std::make_shared<const CacheConfig>(std::move(config));
-  if (rebuild) state.l1_store.reset();  // the next use builds it with the new bounds
+  if (rebuild) {  // the next use builds it with the new bounds; hosts must hear of it
+    state.l1_store.reset();
+    state.l1_replaced = true;
+  }
   JsonWriter out;
   write_config(out, *state.config);
   return Outcome::answer(out.take());
@@ -1098,66 +1101,74 @@ std::span<const Method> methods() {
 
 }  // namespace qv::cache
 
-// ---- the direct L1 exports (qv_abi.h, "the cache's L1, read and written directly") -------
+// ---- the L1 exports for values hosts keep (qv_abi.h) -----------------------------------
 // In this file so that linking the cache's methods links them too.
 
 namespace {
 
-qv::cache::L1Store& direct_l1() {
+qv::cache::L1Store& hosted_l1() {
   return qv::Instance::current().state<qv::cache::detail::CacheState>().l1();
-}
-
-void describe(qv::cache::L1Store& l1, uint32_t slot, qv_l1_ref* out) {
-  const std::string_view value = l1.direct(slot);
-  out->slot = slot;
-  out->version = l1.version(slot);
-  out->data = reinterpret_cast<const uint8_t*>(value.data());
-  out->len = static_cast<uint32_t>(value.size());
 }
 
 }  // namespace
 
 extern "C" {
 
-qv_status qv_l1_get(const uint8_t* key, uint32_t key_len, double now_ms, qv_l1_ref* out) {
-  auto& l1 = direct_l1();
-  const uint32_t slot = l1.get(qv::cache::L1Store::Space::kDirect,
-                               {reinterpret_cast<const char*>(key), key_len}, now_ms);
-  if (slot == qv::cache::L1Store::kNone) return QV_NOT_FOUND;
-  describe(l1, slot, out);
-  return QV_OK;
+qv_status qv_l1_released(const uint32_t** out_pairs, uint32_t* out_count) {
+  auto& state = qv::Instance::current().state<qv::cache::detail::CacheState>();
+  bool overflow = state.l1_replaced;
+  state.l1_replaced = false;
+  if (state.l1_store) {
+    overflow = state.l1_store->take_released(state.released) || overflow;
+  } else {
+    state.released.clear();
+  }
+  *out_pairs = state.released.data();
+  *out_count = static_cast<uint32_t>(state.released.size() / 2);
+  return overflow ? QV_BAD_STATE : QV_OK;
 }
 
-qv_status qv_l1_set(const uint8_t* key, uint32_t key_len, const uint8_t* value, uint32_t value_len,
-                    uint32_t ttl_ms, double now_ms, qv_l1_ref* out) {
+qv_status qv_l1_put(uint32_t hash_lo, uint32_t hash_hi, uint32_t size, uint32_t ttl_ms,
+                    double now_ms, qv_l1_ref* out) {
   auto& state = qv::Instance::current().state<qv::cache::detail::CacheState>();
   auto& l1 = state.l1();
-  const std::string_view k(reinterpret_cast<const char*>(key), key_len);
   const double ttl =
       ttl_ms ? static_cast<double>(ttl_ms) : static_cast<double>(state.config->l1_ttl_ms);
-  const uint64_t size = key_len + static_cast<uint64_t>(value_len);
-  const uint32_t slot =
-      l1.put_direct(k, {reinterpret_cast<const char*>(value), value_len}, now_ms + ttl, now_ms);
+  const uint64_t hash = static_cast<uint64_t>(hash_hi) << 32 | hash_lo;
+  const uint32_t slot = l1.put_hosted(hash, size, now_ms + ttl, now_ms);
+  if (qv_l1_released(&out->released, &out->released_count) != QV_OK)
+    out->released_count = UINT32_MAX;
   if (slot == qv::cache::L1Store::kNone) {
-    return size > l1.limits().max_entry_bytes ? QV_TOO_LARGE : QV_NOT_FOUND;
+    return size >= l1.limits().max_entry_bytes ? QV_TOO_LARGE : QV_NOT_FOUND;
   }
-  describe(l1, slot, out);
+  out->slot = slot;
+  out->version = l1.version(slot);
+  out->expires_at_ms = l1.expires_at(slot);
   return QV_OK;
 }
 
 qv_status qv_l1_touch(uint32_t slot, uint32_t version, double now_ms) {
-  return direct_l1().touch(slot, version, now_ms) ? QV_OK : QV_NOT_FOUND;
+  return hosted_l1().touch(slot, version, now_ms) ? QV_OK : QV_NOT_FOUND;
+}
+
+uint32_t qv_l1_touch_batch(uint32_t* refs, uint32_t count, double now_ms) {
+  auto& l1 = hosted_l1();
+  uint32_t gone = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    if (!l1.touch(refs[2 * i], refs[2 * i + 1], now_ms)) {
+      refs[2 * i + 1] = 0;
+      ++gone;
+    }
+  }
+  return gone;
 }
 
 uint32_t qv_l1_alive(uint32_t slot, uint32_t version, double now_ms) {
-  return direct_l1().alive(slot, version, now_ms) ? 1 : 0;
+  return hosted_l1().alive(slot, version, now_ms) ? 1 : 0;
 }
 
-qv_status qv_l1_delete(const uint8_t* key, uint32_t key_len) {
-  return direct_l1().erase(qv::cache::L1Store::Space::kDirect,
-                           {reinterpret_cast<const char*>(key), key_len})
-             ? QV_OK
-             : QV_NOT_FOUND;
+qv_status qv_l1_remove(uint32_t slot, uint32_t version) {
+  return hosted_l1().remove(slot, version) ? QV_OK : QV_NOT_FOUND;
 }
 
 }  // extern "C"

@@ -69,7 +69,9 @@ struct CacheState {
   std::unordered_map<std::string, KeyState> keys;
   std::unordered_map<std::string, std::shared_ptr<JournalView>> views;  // by organisation
   Metrics metrics;
-  double kv_retry_at = 0;  // KV failed: skip it until then
+  double kv_retry_at = 0;          // KV failed: skip it until then
+  std::vector<uint32_t> released;  // what qv_l1_released last handed out
+  bool l1_replaced = false;        // a reconfiguration dropped every hosted value at once
 
   // The L1, made on first use (its hashes are seeded by the host's random bytes).
   L1Store& l1();

@@ -4,13 +4,13 @@
 // sweep on every write).
 //
 // Two key spaces share the store and its bounds: responses of the multi-layer cache
-// (kResponses, keyed by encoded cache key, holding a CachedEntry) and the direct byte
-// values hosts read and write through qv_l1_get / qv_l1_set (kDirect). A key of one space
-// never meets a key of the other.
+// (kResponses, keyed by encoded cache key, holding a CachedEntry) and values a host keeps
+// itself (kHosted, keyed by a 64-bit hash the host gives, holding only their size: see
+// qv_l1_put). A key of one space never meets a key of the other.
 //
 // Each stored value gets a version, unique in the process (so across stores that replace
-// each other after a reconfiguration too), so a host may keep a decoded copy
-// of a direct value and ask with (slot, version) whether it is still the live, fresh one.
+// each other after a reconfiguration too), so a host may ask with (slot, version) whether
+// the value it registered is still the live, fresh one.
 #pragma once
 
 #include <cstdint>
@@ -41,7 +41,7 @@ struct L1Stats {
 
 class L1Store {
  public:
-  enum class Space : uint8_t { kResponses = 1, kDirect = 2 };
+  enum class Space : uint8_t { kResponses = 1, kHosted = 2 };
   static constexpr uint32_t kNone = HashIndex::kNone;
 
   L1Store(const L1Limits& limits, uint64_t seed);
@@ -54,8 +54,7 @@ class L1Store {
   // Counts a hit (an access for the policy) or a miss for a lookup done with peek().
   void record_hit(uint32_t slot);
   void record_miss() { ++stats_.misses; }
-  // A direct value's slot if it is still the live one of that version and unexpired;
-  // counts the access as get() does.
+  // Whether (slot, version) is still live and unexpired; counts the access as get() does.
   bool touch(uint32_t slot, uint32_t version, double now);
   // Whether the slot still holds that version (no access counted).
   bool alive(uint32_t slot, uint32_t version, double now) const;
@@ -65,8 +64,10 @@ class L1Store {
   // key is removed then) or the policy let it go at once.
   uint32_t put_response(std::string_view key, EntryPtr entry, double fresh_until, double expires_at,
                         double now);
-  // Stores a direct value; as put_response.
-  uint32_t put_direct(std::string_view key, std::string_view value, double expires_at, double now);
+  // Registers a host's value of `size` bytes under its key's hash; as put_response.
+  uint32_t put_hosted(uint64_t key_hash, uint64_t size, double expires_at, double now);
+  // Removes (slot, version); false when it is not live.
+  bool remove(uint32_t slot, uint32_t version);
 
   bool erase(Space space, std::string_view key);
   // Drops every response entry for which `match` holds; returns how many.
@@ -74,7 +75,13 @@ class L1Store {
 
   // Slot contents (valid until the next write).
   const EntryPtr& response(uint32_t slot) const { return slots_[slot].response; }
-  std::string_view direct(uint32_t slot) const { return slots_[slot].value; }
+  // (slot, version) of the hosted values released since take_released(), and whether more
+  // were released than kMaxReleased (then the list is incomplete).
+  static constexpr size_t kMaxReleased = 4096;
+  const std::vector<uint32_t>& released() const { return released_; }
+  bool released_overflow() const { return released_overflow_; }
+  // Moves the list into `into` (cleared first) and starts a new one; returns the overflow.
+  bool take_released(std::vector<uint32_t>& into);
   uint32_t version(uint32_t slot) const { return slots_[slot].version; }
   double expires_at(uint32_t slot) const { return slots_[slot].expires_at; }
   double fresh_until(uint32_t slot) const { return slots_[slot].fresh_until; }
@@ -97,7 +104,6 @@ class L1Store {
     double fresh_until = 0;
     double expires_at = 0;
     uint64_t bytes = 0;
-    std::string value;  // kDirect
     EntryPtr response;  // kResponses
   };
 
@@ -105,8 +111,8 @@ class L1Store {
   uint32_t find(Space space, std::string_view key, uint64_t hash) const;
   // find() of the key's own hash; one copy of the probe loop for every caller.
   uint32_t lookup(Space space, std::string_view key) const;
-  uint32_t put(Space space, std::string_view key, std::string_view value, EntryPtr response,
-               uint64_t bytes, double fresh_until, double expires_at, double now);
+  uint32_t put(Space space, std::string_view key, uint64_t hash, EntryPtr response, uint64_t bytes,
+               double fresh_until, double expires_at, double now);
   void release(uint32_t slot);
   void sweep(double now, int budget);
   void evict_over_bytes();
@@ -120,6 +126,8 @@ class L1Store {
   std::vector<uint32_t> evicted_;
   uint64_t bytes_ = 0;
   size_t sweep_at_ = 0;
+  std::vector<uint32_t> released_;  // (slot, version) pairs of released hosted values
+  bool released_overflow_ = false;
   L1Stats stats_;
 };
 

@@ -58,8 +58,8 @@ struct ClimberOptions {
   // kMiniSim: window shares of the shadow caches; keys sampled at a rate that gives each
   // shadow at least min_shadow entries, and at least min_rate of the keys (large caches
   // estimate better from more samples); one period every `period_share` x maximum accesses.
-  std::vector<double> shadow_shares = {0.01, 0.05, 0.2, 0.5, 0.8, 0.99};
-  uint64_t min_shadow = 256;
+  std::vector<double> shadow_shares = {0.01, 0.1, 0.4, 0.8};
+  uint64_t min_shadow = 128;
   double min_rate = 1.0 / 48;
   double period_share = 1.0;
   uint64_t min_period = 256;
