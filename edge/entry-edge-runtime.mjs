@@ -2,12 +2,21 @@
 // dist/edge/handler.js). The host hands in, as globals: QV_WASM_MODULE, the bundle
 // precompiled (as production edge runtimes do with an imported .wasm); QV_EDGE_CONFIG,
 // the API keys and feature routes; and optionally QV_KV, a KV shared by every isolate
-// (as a KV binding is), else each isolate keeps an in-memory KV.
+// (as a KV binding is), else each isolate keeps an in-memory KV; optionally QV_ORIGIN_URL,
+// the origin behind the cache, and QV_CACHE_SECRET, the invalidation webhook's secret.
 import { createEdgeHandler } from './handler.mjs';
 
+let pending = null; // the fetch event whose waitUntil keeps background work alive
 const handle = createEdgeHandler({
   wasmModule: globalThis.QV_WASM_MODULE,
   config: globalThis.QV_EDGE_CONFIG ?? {},
+  originUrl: globalThis.QV_ORIGIN_URL,
+  cacheSecret: globalThis.QV_CACHE_SECRET,
+  waitUntil: (promise) => pending?.waitUntil(promise),
   ...(globalThis.QV_KV ? { kv: globalThis.QV_KV } : {}),
 });
-addEventListener('fetch', (event) => event.respondWith(handle(event.request)));
+globalThis.qvCacheWarmed = () => handle.warmed();
+addEventListener('fetch', (event) => {
+  pending = event;
+  event.respondWith(handle(event.request));
+});

@@ -11,9 +11,15 @@
 //   POST /api/calls/start                admit a call under the concurrent-call limit
 //   POST /api/calls/:id/heartbeat        renew the call's lease
 //   POST /api/calls/:id/end              release the call's slot
+//   GET  /api/campaigns, /api/leads, /api/dashboard/metrics, /api/analytics/overview,
+//        /api/knowledge/search?q=        through the cache, in front of the origin
+//   GET  /api/cache/stats                the isolate's cache metrics
+// And, signed with the cache's shared secret instead of an API key (cache-routes.mjs):
+//   POST /api/cache/invalidate           a Supabase change payload invalidates what it touches
 
 import { instantiate } from '../host-shims/js/qv.mjs';
 import { identify, parseApiKeys, presentedKey } from './identity.mjs';
+import { createCacheRoutes } from './cache-routes.mjs';
 
 /** Largest request body accepted; the module refuses more than this too. */
 export const MAX_BODY_BYTES = 1 << 20;
@@ -34,8 +40,8 @@ function error(status, code, message, headers) {
   return json(status, { error: code, message }, headers);
 }
 
-// Reads the body as text, refusing more than MAX_BODY_BYTES without reading it all.
-async function readBody(request) {
+// Reads the body's bytes, refusing more than MAX_BODY_BYTES without reading it all.
+async function readBytes(request) {
   const declared = Number(request.headers.get('content-length') ?? 0);
   if (declared > MAX_BODY_BYTES) return { tooLarge: declared };
   if (!request.body) return { text: '' };
@@ -58,7 +64,27 @@ async function readBody(request) {
     bytes.set(chunk, offset);
     offset += chunk.length;
   }
-  return { text: new TextDecoder('utf-8', { fatal: true }).decode(bytes) };
+  return { bytes };
+}
+
+// Reads the body as text (UTF-8), refusing more than MAX_BODY_BYTES.
+async function readBody(request) {
+  const body = await readBytes(request);
+  if (body.tooLarge) return body;
+  return { text: new TextDecoder('utf-8', { fatal: true }).decode(body.bytes) };
+}
+
+// The raw body for routes that check a signature over it: {bytes} or {response}.
+async function rawBody(request) {
+  try {
+    const body = await readBytes(request);
+    if (body.tooLarge) {
+      return { response: error(413, 'too_large', `body: ${body.tooLarge} bytes is above the limit of ${MAX_BODY_BYTES} bytes`) };
+    }
+    return body;
+  } catch {
+    return { response: error(400, 'invalid_input', 'body: could not be read') };
+  }
 }
 
 // A JSON body as text, or an error Response.
@@ -95,9 +121,13 @@ const retryAfterSeconds = (ms) => String(Math.max(1, Math.ceil(ms / 1000)));
 /**
  * Makes the request handler. options.wasmModule: the bundle as a WebAssembly.Module;
  * options.config: {apiKeys: [{sha256, organizationId, tier}], featureRoutes: [{pattern,
- * feature}]}; the other options go to the shim's instantiate() (kv, now, log, ...).
+ * feature}], cache?: {config?: the cache module's configuration, critical?: [{organizationId,
+ * path, query?}] warmed at start}}; options.originUrl: the origin behind the cache (one
+ * base URL); options.cacheSecret: the shared secret of POST /api/cache/invalidate;
+ * options.waitUntil(promise): keeps background work alive where the runtime needs it; the
+ * other options go to the shim's instantiate() (kv, now, log, ...).
  */
-export function createEdgeHandler({ wasmModule, config = {}, ...shimOptions }) {
+export function createEdgeHandler({ wasmModule, config = {}, originUrl, cacheSecret, waitUntil, ...shimOptions }) {
   if (!wasmModule) throw new Error('createEdgeHandler: wasmModule is required (the qv.wasm bundle as a WebAssembly.Module)');
   let instance = null; // Promise<QvInstance>, one per isolate
   let settings = null; // Promise<{keys, featureRoutes}>, validated against the catalogue
@@ -125,7 +155,31 @@ export function createEdgeHandler({ wasmModule, config = {}, ...shimOptions }) {
       }
       return { pattern: new RegExp(route.pattern), feature: route.feature };
     });
-    return { keys: parseApiKeys(config.apiKeys ?? [], tiers), featureRoutes };
+    const keys = parseApiKeys(config.apiKeys ?? [], tiers);
+    if (config.cache?.config !== undefined) {
+      const { status, body } = await qv.invoke('cache.configure', config.cache.config);
+      if (status !== 'ok') throw new Error(`config.cache.config: ${body.message}`);
+    }
+    warmCritical(keys);
+    return { keys, featureRoutes };
+  }
+
+  // The spec's warmCriticalCaches: the configured critical keys, fetched once per isolate
+  // in the background (a request never waits for it).
+  let warming = null;
+  function warmCritical(keys) {
+    const critical = config.cache?.critical ?? [];
+    if (warming || !originUrl || critical.length === 0) return;
+    const entries = critical.map((entry) => ({
+      ...entry, tier: keys.find((key) => key.organizationId === entry.organizationId)?.tier ?? 'none',
+    }));
+    warming = cache.warm(entries).then((result) => {
+      for (const failure of result.failed) {
+        shimOptions.log?.(2, `cache warm-up of ${failure.path} for ${failure.organizationId} failed: ${failure.message}`);
+      }
+      return result;
+    }, () => ({ warmed: 0, failed: entries }));
+    waitUntil?.(warming);
   }
 
   function getSettings() {
@@ -204,7 +258,10 @@ export function createEdgeHandler({ wasmModule, config = {}, ...shimOptions }) {
     return json(action === 'start' && !answer.alreadyActive ? 201 : 200, answer, headers);
   }
 
+  const cache = createCacheRoutes({ module, originUrl, cacheSecret, json, error, waitUntil });
+
   const routes = [
+    ...cache.routes,
     {
       pattern: /^\/healthz$/, methods: ['GET'], open: true,
       run: async () => {
@@ -256,26 +313,33 @@ export function createEdgeHandler({ wasmModule, config = {}, ...shimOptions }) {
     },
   ];
 
-  return async function handle(request) {
+  async function handle(request) {
     const url = new URL(request.url);
     try {
+      let match = null;
+      const route = routes.find((candidate) => (match = candidate.pattern.exec(url.pathname)));
+      // Routes marked open authenticate otherwise (or not at all); every other /api/*
+      // request, even to an unknown path, passes identity and admission first.
       let admitted = { caller: null, headers: {} };
-      if (url.pathname.startsWith('/api/')) {
+      if (url.pathname.startsWith('/api/') && !route?.open) {
         admitted = await admit(request, url.pathname);
         if (admitted.response) return admitted.response;
       }
-      for (const route of routes) {
-        const match = route.pattern.exec(url.pathname);
-        if (!match) continue;
-        if (!route.methods.includes(request.method)) {
-          return error(405, 'method_not_allowed', `${request.method} ${url.pathname}: use ${route.methods.join(', ')}`,
-            { ...admitted.headers, allow: route.methods.join(', ') });
-        }
-        return await route.run(request, match, admitted.caller, admitted.headers);
+      if (!route) return error(404, 'not_found', `no route for ${request.method} ${url.pathname}`, admitted.headers);
+      if (!route.methods.includes(request.method)) {
+        return error(405, 'method_not_allowed', `${request.method} ${url.pathname}: use ${route.methods.join(', ')}`,
+          { ...admitted.headers, allow: route.methods.join(', ') });
       }
-      return error(404, 'not_found', `no route for ${request.method} ${url.pathname}`, admitted.headers);
+      return await route.run(request, match, admitted.caller, admitted.headers, rawBody);
     } catch (failure) {
       return error(500, 'internal', `internal error: ${failure?.message ?? failure}`);
     }
+  }
+
+  /** Resolves once the critical keys were warmed (or at once when there are none). */
+  handle.warmed = async () => {
+    await getSettings();
+    return warming ?? { warmed: 0, failed: [] };
   };
+  return handle;
 }

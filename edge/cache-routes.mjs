@@ -1,0 +1,155 @@
+// The edge function's cached routes: GET requests answered through the cache module
+// (L1 in this isolate, L2 in the shared KV, then the origin), the signed invalidation
+// webhook and the cache's metrics. Edge-runtime rules: no file system, no eval.
+//
+//   GET  /api/campaigns, /api/leads, /api/dashboard/metrics, /api/analytics/overview,
+//        /api/knowledge/search?q=    through the cache; x-cache: HIT-L1 | HIT-L2 | MISS | STALE,
+//                                    server-timing, age
+//   POST /api/cache/invalidate        a Supabase change payload (realtime or webhook form),
+//                                    signed: x-qv-signature: sha256=<hex HMAC-SHA256 of the
+//                                    raw body with the shared secret>; else 401, nothing done
+//   GET  /api/cache/stats             the isolate's cache metrics
+
+/** The GET routes served through the cache (path patterns of the spec's dashboard API). */
+export const CACHED_PATHS = Object.freeze([
+  '/api/campaigns', '/api/leads', '/api/dashboard/metrics', '/api/analytics/overview', '/api/knowledge/search',
+]);
+
+/** The header that carries the invalidation webhook's signature. */
+export const SIGNATURE_HEADER = 'x-qv-signature';
+
+const encoder = new TextEncoder();
+
+// The query as the cache key sees it: parameters sorted, so ?a=1&b=2 and ?b=2&a=1 share
+// an entry; repeated names keep their order.
+export function normalizedQuery(searchParams) {
+  const pairs = [...searchParams].map(([name, value], i) => [name, value, i]);
+  pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[2] - b[2]));
+  return new URLSearchParams(pairs.map(([name, value]) => [name, value])).toString();
+}
+
+/** HMAC-SHA256 of body with secret, as lower-case hex (what a webhook sender computes). */
+export async function signBody(secret, body) {
+  const key = await crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, typeof body === 'string' ? encoder.encode(body) : body));
+  return [...mac].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+// Whether header is "sha256=<64 hex digits>" and matches the body's HMAC. Web Crypto's
+// verify compares in constant time.
+async function verifySignature(key, header, bytes) {
+  const match = /^sha256=([0-9a-fA-F]{64})$/.exec(header ?? '');
+  if (!match) return false;
+  const mac = new Uint8Array(32);
+  for (let i = 0; i < 32; i++) mac[i] = parseInt(match[1].slice(2 * i, 2 * i + 2), 16);
+  return crypto.subtle.verify('HMAC', key, mac, bytes);
+}
+
+// server-timing entries from the module's timing (ms).
+function serverTiming(timing) {
+  const entries = [`total;dur=${timing.totalMs.toFixed(1)}`];
+  for (const [name, value] of [['journal', timing.journalMs], ['l2', timing.l2Ms], ['origin', timing.originMs], ['wait', timing.waitMs]]) {
+    if (value > 0) entries.push(`${name};dur=${value.toFixed(1)}`);
+  }
+  return entries.join(', ');
+}
+
+const PASSED_HEADERS = ['content-type', 'content-language', 'etag', 'last-modified', 'cache-control'];
+
+/**
+ * The cache's routes for createEdgeHandler. module(): the isolate's QvInstance (a
+ * promise); originUrl: where misses go (one configurable base URL); cacheSecret: the
+ * invalidation webhook's shared secret (no secret: the route answers 503); json/error:
+ * the handler's response helpers; waitUntil(promise): keeps background revalidation alive
+ * where the runtime needs telling (optional).
+ */
+export function createCacheRoutes({ module, originUrl, cacheSecret, json, error, waitUntil = () => {} }) {
+  const origin = originUrl ? new URL(originUrl) : null;
+  let keyPromise = null;
+  const hmacKey = () => (keyPromise ??= crypto.subtle.importKey('raw', encoder.encode(cacheSecret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']));
+
+  // The cache.get input of a request: the organisation, the route, what varies the answer.
+  function cacheInput(url, caller) {
+    const query = normalizedQuery(url.searchParams);
+    const target = new URL(url.pathname + (query ? `?${query}` : ''), origin);
+    return {
+      organizationId: caller.organizationId,
+      key: `GET ${url.pathname}`,
+      vary: { scope: caller.tier, query },
+      origin: { url: target.href, headers: { 'x-qv-organization': caller.organizationId, accept: 'application/json' } },
+    };
+  }
+
+  async function cached(request, match, caller, headers) {
+    if (!origin) return error(503, 'unavailable', 'the cache has no origin configured (ORIGIN_URL)', headers);
+    const url = new URL(request.url);
+    const input = cacheInput(url, caller);
+    const qv = await module();
+    const { status, body } = await qv.invoke('cache.get', input);
+    if (status !== 'ok') return json(status === 'invalid_input' ? 400 : 503, body, headers);
+    const out = { ...headers, 'x-cache': body.xCache, 'server-timing': serverTiming(body.timing) };
+    if (body.revalidate) {
+      // Stale-while-revalidate: this answer goes now; one refresh per key runs behind it.
+      const refresh = qv.invoke('cache.refresh', input).catch(() => {});
+      waitUntil(refresh);
+    }
+    if (!body.found) {
+      return error(body.status ?? 502, body.status === 504 ? 'timeout' : 'unavailable', body.reason ?? 'origin unavailable', out);
+    }
+    for (const name of PASSED_HEADERS) if (body.headers[name] !== undefined) out[name] = body.headers[name];
+    out.age = String(Math.floor(body.ageMs / 1000));
+    return new Response(body.body, { status: body.status, headers: out });
+  }
+
+  const routes = CACHED_PATHS.map((path) => ({
+    pattern: new RegExp(`^${path.replace(/\//g, '\\/')}$`), methods: ['GET'], run: cached,
+  }));
+
+  routes.push({
+    pattern: /^\/api\/cache\/invalidate$/, methods: ['POST'], open: true,
+    run: async (request, match, caller, headers, readRaw) => {
+      if (!cacheSecret) return error(503, 'unavailable', 'cache invalidation is not configured (no shared secret)', headers);
+      const body = await readRaw(request);
+      if (body.response) return body.response;
+      if (!(await verifySignature(await hmacKey(), request.headers.get(SIGNATURE_HEADER), body.bytes))) {
+        return error(401, 'unauthorized', `${SIGNATURE_HEADER}: missing or wrong signature (expected sha256=<hex HMAC-SHA256 of the body>)`, headers);
+      }
+      let text;
+      try {
+        text = new TextDecoder('utf-8', { fatal: true }).decode(body.bytes);
+      } catch {
+        return error(400, 'invalid_input', 'body: not valid UTF-8', headers);
+      }
+      const { status, body: answer } = await (await module()).invoke('cache.change', text);
+      return json(status === 'ok' ? 200 : status === 'invalid_input' || status === 'too_large' ? 400 : 503, answer, headers);
+    },
+  });
+
+  routes.push({
+    pattern: /^\/api\/cache\/stats$/, methods: ['GET'],
+    run: async (request, match, caller, headers) => {
+      const { status, body } = await (await module()).invoke('cache.stats', {});
+      return json(status === 'ok' ? 200 : 503, body, headers);
+    },
+  });
+
+  /**
+   * Warms the critical keys (the spec's warmCriticalCaches): entries of {organizationId,
+   * tier, path, query?}, fetched through the cache as a request would be. Resolves to
+   * {warmed, failed: [{path, organizationId, message}]}.
+   */
+  async function warm(entries) {
+    if (!origin || !entries?.length) return { warmed: 0, failed: [] };
+    const qv = await module();
+    const results = await Promise.all(entries.map(async (entry) => {
+      const url = new URL(entry.path + (entry.query ? `?${entry.query}` : ''), 'http://edge.local');
+      const { status, body } = await qv.invoke('cache.get', cacheInput(url, { organizationId: entry.organizationId, tier: entry.tier }));
+      const ok = status === 'ok' && body.found && body.stored;
+      return ok ? null : { path: entry.path, organizationId: entry.organizationId, message: body.reason ?? body.message ?? status };
+    }));
+    const failed = results.filter(Boolean);
+    return { warmed: entries.length - failed.length, failed };
+  }
+
+  return { routes, warm };
+}

@@ -1,0 +1,176 @@
+// The demo origin: a small HTTP server standing in for the platform's API and database
+// behind the edge cache, with seeded data for the demo organisations. The edge tells it
+// whose data to serve with the x-qv-organization header (the origin trusts the edge, as an
+// origin behind a CDN does). Node.js only; `npm start` runs it unless ORIGIN_URL is set.
+//
+//   GET /api/campaigns                  the organisation's campaigns
+//   GET /api/leads?campaignId=&page=    its leads, 20 per page
+//   GET /api/dashboard/metrics          calls, leads and conversion per campaign
+//   GET /api/analytics/overview         totals and a 7-day series
+//   GET /api/knowledge/search?q=        knowledge-base articles matching q
+//   GET /_origin/stats                  requests served per path (for tests and demos)
+//   POST /_origin/control               {delayMs?, failing?}: slow down or fail (tests)
+//
+// Responses carry Cache-Control (max-age, stale-while-revalidate, stale-if-error) and
+// Surrogate-Key tags by the conventions of modules/cache (<table>, <table>:list,
+// <table>:<id>, campaigns:<id>:leads|analytics|calls), so the edge cache keeps them and
+// database changes invalidate exactly what they touch.
+import { createServer } from 'node:http';
+
+const ORGANIZATIONS = ['org_startup', 'org_growth', 'org_enterprise'];
+const PAGE_SIZE = 20;
+const CACHE_CONTROL = 'public, max-age=60, stale-while-revalidate=30, stale-if-error=300';
+
+// Deterministic data: the same seed gives the same organisations every start.
+function seed() {
+  const data = new Map();
+  const names = ['Spring renewal', 'Webinar follow-up', 'Churn save', 'Upsell Q3', 'Trial nurture', 'Win-back'];
+  const firstNames = ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Frances', 'Ken', 'Radia', 'Tim'];
+  const topics = [
+    ['Pricing and plans', 'Startup, Growth and Enterprise tiers: limits, prices and what each includes.'],
+    ['Call recording consent', 'How recorded calls announce consent, and how to disable recording per campaign.'],
+    ['Voicemail detection', 'The agent detects voicemail within two seconds and leaves the campaign message.'],
+    ['CRM integrations', 'Sync leads and call outcomes with HubSpot, Salesforce and Asana.'],
+    ['Business hours', 'Campaigns call only within the lead\'s local business hours.'],
+    ['Transfer to a human', 'Warm transfer hands the caller to an agent with the transcript so far.'],
+  ];
+  ORGANIZATIONS.forEach((org, o) => {
+    const campaigns = names.slice(0, 3 + o).map((name, c) => ({
+      id: `${org}_c${c + 1}`, organization_id: org, name, status: c % 3 === 2 ? 'paused' : 'active',
+      created_at: `2025-0${1 + c}-1${o}T09:00:00Z`,
+    }));
+    const leads = [];
+    for (let i = 0; i < 30 * (o + 1); i++) {
+      const campaign = campaigns[i % campaigns.length];
+      leads.push({
+        id: `${org}_l${i + 1}`, organization_id: org, campaign_id: campaign.id,
+        name: `${firstNames[i % firstNames.length]} ${String.fromCharCode(65 + (i % 26))}.`,
+        status: ['new', 'contacted', 'qualified', 'converted'][i % 4], score: (i * 37) % 100,
+      });
+    }
+    const articles = topics.map(([title, body], a) => ({ id: `${org}_k${a + 1}`, title, body }));
+    data.set(org, { campaigns, leads, articles });
+  });
+  return data;
+}
+
+function tags(...lists) {
+  return [...new Set(lists.flat())].join(' ');
+}
+
+function metrics(org) {
+  return org.campaigns.map((campaign) => {
+    const leads = org.leads.filter((lead) => lead.campaign_id === campaign.id);
+    const converted = leads.filter((lead) => lead.status === 'converted').length;
+    return { campaignId: campaign.id, leads: leads.length, calls: leads.length * 3, converted, conversion: leads.length ? converted / leads.length : 0 };
+  });
+}
+
+// The answer to one GET: {status, body, tags}.
+function answer(data, organization, url) {
+  const org = data.get(organization);
+  if (!org) return { status: 404, body: { error: 'not_found', message: `x-qv-organization: unknown organisation '${organization}'` } };
+  const params = url.searchParams;
+  const campaignTags = (suffix) => org.campaigns.map((c) => `campaigns:${c.id}:${suffix}`);
+  switch (url.pathname) {
+    case '/api/campaigns':
+      return {
+        status: 200, body: { campaigns: org.campaigns },
+        tags: tags('campaigns', 'campaigns:list', org.campaigns.map((c) => `campaigns:${c.id}`)),
+      };
+    case '/api/leads': {
+      const campaignId = params.get('campaignId');
+      const page = Number(params.get('page') ?? 1);
+      if (!Number.isInteger(page) || page < 1) return { status: 400, body: { error: 'invalid_input', message: `page: expected a positive integer, got '${params.get('page')}'` } };
+      const matching = campaignId ? org.leads.filter((lead) => lead.campaign_id === campaignId) : org.leads;
+      const leads = matching.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE);
+      return {
+        status: 200, body: { leads, page, pageSize: PAGE_SIZE, total: matching.length },
+        tags: tags('leads', 'leads:list', leads.map((l) => `leads:${l.id}`),
+          campaignId ? [`campaigns:${campaignId}:leads`] : campaignTags('leads')),
+      };
+    }
+    case '/api/dashboard/metrics':
+      return {
+        status: 200, body: { campaigns: metrics(org) },
+        tags: tags('dashboard', 'campaigns:list', campaignTags('leads'), campaignTags('analytics'), campaignTags('calls')),
+      };
+    case '/api/analytics/overview': {
+      const all = metrics(org);
+      const totals = all.reduce((sum, m) => ({ leads: sum.leads + m.leads, calls: sum.calls + m.calls, converted: sum.converted + m.converted }), { leads: 0, calls: 0, converted: 0 });
+      const series = Array.from({ length: 7 }, (_, d) => ({ day: d, calls: Math.round(totals.calls / 7 + ((d * 13) % 5)) }));
+      return {
+        status: 200, body: { totals, conversion: totals.leads ? totals.converted / totals.leads : 0, series },
+        tags: tags('analytics', campaignTags('analytics'), campaignTags('calls'), campaignTags('transcripts')),
+      };
+    }
+    case '/api/knowledge/search': {
+      const q = (params.get('q') ?? '').trim().toLowerCase();
+      if (!q) return { status: 400, body: { error: 'invalid_input', message: 'q: a search text is required' } };
+      const articles = org.articles.filter((a) => `${a.title} ${a.body}`.toLowerCase().includes(q));
+      return {
+        status: 200, body: { q, articles },
+        tags: tags('knowledge_base', 'knowledge_base:list', articles.map((a) => `knowledge_base:${a.id}`)),
+      };
+    }
+    default:
+      return { status: 404, body: { error: 'not_found', message: `no route for GET ${url.pathname}` } };
+  }
+}
+
+/**
+ * Starts the demo origin on host:port (port 0: any free port). Resolves to {url, close(),
+ * stats(), control({delayMs, failing})}. options.delayMs: added latency per request
+ * (default 20, as a database query would take).
+ */
+export async function startDemoOrigin({ port = 0, host = '127.0.0.1', delayMs = 20 } = {}) {
+  const data = seed();
+  const served = new Map(); // path -> requests served
+  const settings = { delayMs, failing: false };
+  const server = createServer(async (request, response) => {
+    const url = new URL(request.url, 'http://origin.local');
+    const send = (status, body, headers = {}) => {
+      response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+      response.end(JSON.stringify(body));
+    };
+    if (url.pathname === '/_origin/stats' && request.method === 'GET') {
+      return send(200, { served: Object.fromEntries(served), total: [...served.values()].reduce((a, b) => a + b, 0) }, { 'cache-control': 'no-store' });
+    }
+    if (url.pathname === '/_origin/control' && request.method === 'POST') {
+      let text = '';
+      for await (const chunk of request) text += chunk;
+      try {
+        const change = JSON.parse(text || '{}');
+        if (change.delayMs !== undefined) settings.delayMs = Number(change.delayMs);
+        if (change.failing !== undefined) settings.failing = Boolean(change.failing);
+      } catch {
+        return send(400, { error: 'invalid_input', message: 'body: expected JSON {delayMs?, failing?}' });
+      }
+      return send(200, settings, { 'cache-control': 'no-store' });
+    }
+    if (request.method !== 'GET') return send(405, { error: 'method_not_allowed', message: 'the demo origin serves GET only' }, { allow: 'GET' });
+    served.set(url.pathname, (served.get(url.pathname) ?? 0) + 1);
+    if (settings.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, settings.delayMs));
+    if (settings.failing) return send(503, { error: 'unavailable', message: 'the demo origin is failing on purpose' }, { 'cache-control': 'no-store' });
+    const organization = request.headers['x-qv-organization'];
+    if (!organization) return send(400, { error: 'invalid_input', message: 'x-qv-organization: the edge must name the organisation' }, { 'cache-control': 'no-store' });
+    const { status, body, tags: surrogateKeys } = answer(data, organization, url);
+    send(status, body, status === 200
+      ? { 'cache-control': CACHE_CONTROL, 'surrogate-key': surrogateKeys }
+      : { 'cache-control': 'no-store' });
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  const address = server.address();
+  return {
+    url: `http://${address.address}:${address.port}`,
+    close: () => new Promise((resolve) => {
+      server.close(resolve);
+      server.closeAllConnections(); // keep-alive connections of the edge's fetches
+    }),
+    stats: () => ({ served: Object.fromEntries(served), total: [...served.values()].reduce((a, b) => a + b, 0) }),
+    control: (change) => Object.assign(settings, change),
+  };
+}
