@@ -1,0 +1,202 @@
+// The edge function's cached routes over HTTP, on Vercel's edge-runtime with code
+// generation off, in front of the demo origin: x-cache and server-timing, one origin fetch
+// per key, organisations kept apart, the signed invalidation webhook, stats, warming.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { runServer } from 'edge-runtime';
+import { createEdgeRuntime, loadEdgeConfig } from '../edge/runtime.mjs';
+import { startDemoOrigin } from '../edge/demo-origin.mjs';
+import { signBody, SIGNATURE_HEADER } from '../edge/cache-routes.mjs';
+
+const SECRET = 'test-secret';
+
+describe('cached routes on edge-runtime', () => {
+  let origin;
+  let server;
+  let config;
+  before(async () => {
+    origin = await startDemoOrigin({ delayMs: 5 });
+    config = await loadEdgeConfig();
+    const runtime = await createEdgeRuntime({ originUrl: origin.url, cacheSecret: SECRET, config: { ...config, cache: { ...config.cache, critical: [] } } });
+    server = await runServer({ runtime, port: 0, host: '127.0.0.1' });
+  });
+  after(async () => {
+    await server?.close();
+    await origin?.close();
+  });
+
+  const get = (path, key = 'qv_demo_growth') => fetch(new URL(path, server.url), { headers: { 'x-api-key': key } });
+  const invalidate = async (body, signature) => fetch(new URL('/api/cache/invalidate', server.url), {
+    method: 'POST', body, headers: signature === undefined ? {} : { [SIGNATURE_HEADER]: signature },
+  });
+
+  test('a first request misses, the next hits L1; x-cache, server-timing and age are set', async () => {
+    const first = await get('/api/campaigns');
+    assert.equal(first.status, 200);
+    assert.equal(first.headers.get('x-cache'), 'MISS');
+    assert.match(first.headers.get('server-timing'), /total;dur=[\d.]+, l2;dur=[\d.]+, origin;dur=[\d.]+/);
+    assert.equal(first.headers.get('content-type'), 'application/json; charset=utf-8');
+    assert.equal(first.headers.get('surrogate-key'), null, 'surrogate keys stay inside');
+    const body = await first.json();
+    assert.ok(body.campaigns.every((c) => c.organization_id === 'org_growth'));
+    const second = await get('/api/campaigns');
+    assert.equal(second.headers.get('x-cache'), 'HIT-L1');
+    assert.match(second.headers.get('age'), /^\d+$/);
+    assert.deepEqual(await second.json(), body);
+  });
+
+  test('every cached route answers, each key fetched from the origin once', async () => {
+    const paths = ['/api/leads?page=2', '/api/dashboard/metrics', '/api/analytics/overview', '/api/knowledge/search?q=pricing'];
+    const before = origin.stats().total;
+    for (const path of paths) {
+      const responses = await Promise.all([1, 2, 3, 4, 5].map(() => get(path, 'qv_demo_enterprise')));
+      assert.ok(responses.every((r) => r.status === 200), `${path}: ${responses.map((r) => r.status)}`);
+      await Promise.all(responses.map((r) => r.arrayBuffer()));
+    }
+    assert.equal(origin.stats().total - before, paths.length, 'concurrent requests for a key share one origin fetch');
+    const hit = await get('/api/leads?page=2', 'qv_demo_enterprise');
+    assert.equal(hit.headers.get('x-cache'), 'HIT-L1');
+    await hit.arrayBuffer();
+  });
+
+  test('query parameters in another order are the same entry; another query is another', async () => {
+    const a = await get('/api/leads?page=1&campaignId=org_startup_c1', 'qv_demo_startup');
+    await a.arrayBuffer();
+    const b = await get('/api/leads?campaignId=org_startup_c1&page=1', 'qv_demo_startup');
+    assert.equal(b.headers.get('x-cache'), 'HIT-L1');
+    await b.arrayBuffer();
+    const c = await get('/api/leads?page=2&campaignId=org_startup_c1', 'qv_demo_startup');
+    assert.equal(c.headers.get('x-cache'), 'MISS');
+    await c.arrayBuffer();
+  });
+
+  test('one organisation never sees another\'s cached data', async () => {
+    for (const key of ['qv_demo_startup', 'qv_demo_growth', 'qv_demo_enterprise']) {
+      const org = key.replace('qv_demo_', 'org_');
+      for (let i = 0; i < 2; i++) {
+        const response = await get('/api/dashboard/metrics', key);
+        const body = await response.json();
+        assert.ok(body.campaigns.every((c) => c.campaignId.startsWith(`${org}_`)), `${key}: ${JSON.stringify(body).slice(0, 120)}`);
+      }
+    }
+  });
+
+  test('an error from the origin passes through uncached', async () => {
+    const response = await get('/api/knowledge/search');
+    assert.equal(response.status, 400);
+    assert.match((await response.json()).message, /q: a search text is required/);
+  });
+
+  test('an unsigned or wrongly signed invalidation is a 401 and invalidates nothing', async () => {
+    const warm = await get('/api/campaigns', 'qv_demo_startup');
+    await warm.arrayBuffer();
+    const payload = JSON.stringify({ type: 'UPDATE', table: 'campaigns', record: { id: 'org_startup_c1', organization_id: 'org_startup' }, old_record: null });
+    for (const signature of [undefined, 'sha256=' + '0'.repeat(64), 'nonsense', `sha256=${await signBody('other-secret', payload)}`]) {
+      const response = await invalidate(payload, signature);
+      assert.equal(response.status, 401, `signature ${signature}`);
+      assert.match((await response.json()).message, /x-qv-signature: missing or wrong signature/);
+    }
+    // A signature over another body does not carry over.
+    const response = await invalidate(payload.replace('c1', 'c2'), `sha256=${await signBody(SECRET, payload)}`);
+    assert.equal(response.status, 401);
+    await response.arrayBuffer();
+    const still = await get('/api/campaigns', 'qv_demo_startup');
+    assert.equal(still.headers.get('x-cache'), 'HIT-L1');
+    await still.arrayBuffer();
+  });
+
+  test('a signed change payload invalidates what it touches, in both Supabase forms', async () => {
+    for (const path of ['/api/campaigns', '/api/dashboard/metrics', '/api/knowledge/search?q=pricing']) {
+      await (await get(path, 'qv_demo_startup')).arrayBuffer();
+    }
+    const payload = JSON.stringify({ schema: 'public', table: 'leads', eventType: 'INSERT', new: { id: 'l900', organization_id: 'org_startup', campaign_id: 'org_startup_c1' }, old: {} });
+    const response = await invalidate(payload, `sha256=${await signBody(SECRET, payload)}`);
+    assert.equal(response.status, 200);
+    const answer = await response.json();
+    assert.equal(answer.strategy, 'related');
+    assert.deepEqual(answer.tags, ['leads:l900', 'leads:list', 'campaigns:org_startup_c1:leads', 'campaigns:org_startup_c1:analytics']);
+    const metrics = await get('/api/dashboard/metrics', 'qv_demo_startup');
+    assert.equal(metrics.headers.get('x-cache'), 'MISS', 'the dashboard shows campaign aggregates: invalidated');
+    await metrics.arrayBuffer();
+    const campaigns = await get('/api/campaigns', 'qv_demo_startup');
+    assert.equal(campaigns.headers.get('x-cache'), 'HIT-L1', 'the campaign list holds no lead: kept');
+    await campaigns.arrayBuffer();
+
+    const webhook = JSON.stringify({ type: 'UPDATE', table: 'campaigns', schema: 'public', record: { id: 'org_startup_c1', organization_id: 'org_startup' }, old_record: null });
+    const signed = await invalidate(webhook, `sha256=${await signBody(SECRET, webhook)}`);
+    assert.equal(signed.status, 200);
+    await signed.arrayBuffer();
+    const after = await get('/api/campaigns', 'qv_demo_startup');
+    assert.equal(after.headers.get('x-cache'), 'MISS');
+    await after.arrayBuffer();
+  });
+
+  test('a signed payload that is not a change is a 400 naming the problem', async () => {
+    const payload = JSON.stringify({ eventType: 'TRUNCATE', table: 'leads', new: {}, old: {} });
+    const response = await invalidate(payload, `sha256=${await signBody(SECRET, payload)}`);
+    assert.equal(response.status, 400);
+    assert.match((await response.json()).message, /eventType: expected one of INSERT, UPDATE, DELETE, got 'TRUNCATE'/);
+  });
+
+  test('GET /api/cache/stats reports the layers', async () => {
+    const response = await get('/api/cache/stats');
+    assert.equal(response.status, 200);
+    const stats = await response.json();
+    for (const field of ['hits', 'misses', 'stale', 'entries', 'bytes', 'evictions']) assert.equal(typeof stats.l1[field], 'number', field);
+    for (const field of ['hits', 'misses', 'stale', 'errors']) assert.equal(typeof stats.l2[field], 'number', field);
+    assert.ok(stats.origin.fetches >= 1);
+    assert.ok(stats.invalidations.received >= 2);
+    assert.equal(typeof stats.coalescedWaits, 'number');
+  });
+
+  test('the cached routes still need an API key', async () => {
+    const response = await fetch(new URL('/api/campaigns', server.url));
+    assert.equal(response.status, 401);
+    await response.arrayBuffer();
+  });
+
+  test('a failing origin is covered by the stale copy (stale-if-error)', async () => {
+    // A short-lived entry: configure through a fresh runtime with an L2 TTL of 50 ms.
+    const runtime = await createEdgeRuntime({
+      originUrl: origin.url, cacheSecret: SECRET,
+      config: { ...config, cache: { config: { l2: { ttlMs: 50 } }, critical: [] } },
+    });
+    const local = await runServer({ runtime, port: 0, host: '127.0.0.1' });
+    try {
+      const url = new URL('/api/analytics/overview', local.url);
+      const first = await fetch(url, { headers: { 'x-api-key': 'qv_demo_growth' } });
+      const body = await first.text();
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      origin.control({ failing: true });
+      const stale = await fetch(url, { headers: { 'x-api-key': 'qv_demo_growth' } });
+      assert.equal(stale.status, 200);
+      assert.equal(stale.headers.get('x-cache'), 'STALE');
+      assert.equal(await stale.text(), body);
+    } finally {
+      origin.control({ failing: false });
+      await local.close();
+    }
+  });
+});
+
+describe('warming at start', () => {
+  test('the configured critical keys are in L1 before the first request', async () => {
+    const origin = await startDemoOrigin({ delayMs: 1 });
+    const config = await loadEdgeConfig();
+    const runtime = await createEdgeRuntime({ originUrl: origin.url, cacheSecret: SECRET, config });
+    try {
+      const warmed = await runtime.context.qvCacheWarmed();
+      assert.equal(warmed.warmed, config.cache.critical.length);
+      assert.deepEqual([...warmed.failed], []);
+      const fetchedAtStart = origin.stats().total;
+      const server = await runServer({ runtime, port: 0, host: '127.0.0.1' });
+      const response = await fetch(new URL('/api/campaigns', server.url), { headers: { 'x-api-key': 'qv_demo_enterprise' } });
+      assert.equal(response.headers.get('x-cache'), 'HIT-L1');
+      await response.arrayBuffer();
+      assert.equal(origin.stats().total, fetchedAtStart);
+      await server.close();
+    } finally {
+      await origin.close();
+    }
+  });
+});

@@ -1,0 +1,104 @@
+// Cross-isolate invalidation over a real Redis: several module instances (each one
+// isolate, both flavours) share one KV. An invalidation made in one isolate reaches every
+// other within the stated bound (pollMs, default 500 ms, plus a KV round trip: under 1 s),
+// while L1 hits in between cost no KV read per hit (at most one journal read per pollMs).
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { instantiateFlavour } from '../dist/js/node.mjs';
+import { RedisKv } from '../dist/js/kv-redis.mjs';
+
+const quiet = () => {};
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const BOUND_MS = 1000;
+
+// Counts the KV operations one isolate makes.
+function counted(kv) {
+  const counts = { get: 0 };
+  return {
+    counts,
+    kv: {
+      get: (key) => { counts.get++; return kv.get(key); },
+      set: (...args) => kv.set(...args),
+      del: (...args) => kv.del(...args),
+      cas: (...args) => kv.cas(...args),
+      incr: (...args) => kv.incr(...args),
+    },
+  };
+}
+
+describe('invalidation across isolates over a real Redis', { skip: !process.env.QV_REDIS_URL && 'no QV_REDIS_URL (redis.test.mjs fails for it)' }, () => {
+  const prefix = `qv-cache-${process.pid}-${Date.now()}:`;
+  let connections = [];
+  let isolates = [];
+  let version = 1;
+  const fetch = async () => new Response(JSON.stringify({ version }), {
+    status: 200, headers: { 'cache-control': 'public, max-age=300', 'surrogate-key': 'campaigns campaigns:c1' },
+  });
+  const input = { organizationId: 'org_x', key: 'GET /api/campaigns', origin: { url: 'http://origin.test/api/campaigns' } };
+
+  before(async () => {
+    connections = await Promise.all([0, 1, 2, 3].map(() => RedisKv.connect(process.env.QV_REDIS_URL, { prefix })));
+    isolates = await Promise.all(connections.map(async (connection, i) => {
+      const { kv, counts } = counted(connection);
+      const qv = await instantiateFlavour(i % 2 ? 'wasi' : 'emscripten', { kv, fetch, log: quiet });
+      return { qv, counts };
+    }));
+  });
+  after(() => Promise.all(connections.map((kv) => kv.close())));
+
+  test(`a change in one isolate reaches the others within ${BOUND_MS} ms, without a KV read per hit`, async (t) => {
+    // Every isolate holds the entry in L1.
+    for (const { qv } of isolates) assert.equal((await qv.call('cache.get', input)).body, '{"version":1}');
+    for (const { qv } of isolates) assert.equal((await qv.call('cache.get', input)).xCache, 'HIT-L1');
+
+    // Many hits over 1.2 s: at most one journal read (two gets: the organisation's journal
+    // and everyone's) per isolate per pollMs (500 ms), whatever the number of hits.
+    const before = isolates.map(({ counts }) => counts.get);
+    const started = Date.now();
+    let hits = 0;
+    while (Date.now() - started < 1200) {
+      for (const { qv } of isolates) if ((await qv.call('cache.get', input)).xCache === 'HIT-L1') hits++;
+    }
+    const reads = isolates.map(({ counts }, i) => counts.get - before[i]);
+    assert.ok(hits > 100, `${hits} hits`);
+    assert.ok(reads.every((n) => n <= 6), `KV reads per isolate during ${hits} hits: ${reads}`);
+    t.diagnostic(`${hits} L1 hits in 1.2 s over 4 isolates; KV reads per isolate: ${reads}`);
+
+    // The data changes at the origin and isolate 0 is told (as the webhook would).
+    version = 2;
+    const changed = Date.now();
+    const answer = await isolates[0].qv.call('cache.change', {
+      type: 'UPDATE', table: 'campaigns', record: { id: 'c1', organization_id: 'org_x' }, old_record: null,
+    });
+    assert.equal(answer.tags[0], 'campaigns:c1');
+    assert.equal((await isolates[0].qv.call('cache.get', input)).body, '{"version":2}', 'at once in the isolate that was told');
+
+    // Every other isolate serves version 2 within the bound.
+    const seen = await Promise.all(isolates.slice(1).map(async ({ qv }) => {
+      for (;;) {
+        const { body } = await qv.call('cache.get', input);
+        if (body === '{"version":2}') return Date.now() - changed;
+        if (Date.now() - changed > 3 * BOUND_MS) return Infinity;
+        await sleep(10);
+      }
+    }));
+    assert.ok(seen.every((ms) => ms <= BOUND_MS), `ms until each isolate served the change: ${seen}`);
+    t.diagnostic(`ms until each other isolate served the change: ${seen}`);
+  });
+
+  test('an invalidation by key in one isolate removes the L2 copy for all', async () => {
+    const key = { organizationId: 'org_y', key: 'GET /api/leads', origin: { url: 'http://origin.test/api/leads' } };
+    await isolates[1].qv.call('cache.get', key);
+    assert.equal((await isolates[2].qv.call('cache.get', key)).xCache, 'HIT-L2');
+    const result = await isolates[3].qv.call('cache.invalidate', { organizationId: 'org_y', keys: [{ key: 'GET /api/leads' }] });
+    assert.equal(result.l2Deleted, 1);
+    assert.equal(await connections[0].get('qvc:e:org_y:GET%20%2Fapi%2Fleads'), null);
+  });
+
+  test('concurrent invalidations from every isolate all land in the journal', async () => {
+    await Promise.all(isolates.map(({ qv }, i) => qv.call('cache.invalidate', { organizationId: 'org_z', tags: [`t${i}`] })));
+    const journal = new TextDecoder().decode(await connections[0].get('qvc:j:org_z'));
+    for (let i = 0; i < isolates.length; i++) assert.match(journal, new RegExp(`\\tt(t${i})(\\t|\\n)`));
+    assert.match(journal, /^qvj1 4 /);
+  });
+});

@@ -1,0 +1,333 @@
+// The cache module through the JS shim, on both WebAssembly flavours, with an origin that
+// counts its fetches and a KV that counts its operations: coalescing, the layers and their
+// TTLs, Cache-Control and stale serving, what is never shared, failures of KV and origin,
+// and the L1 for values the host keeps.
+import { describe, test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadModule, instantiate, FLAVOURS, MemoryKv } from '../dist/js/node.mjs';
+
+const START = 1764115200000;
+const ORG = 'org_a';
+const quiet = () => {};
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// A KV that counts operations by kind and can be made to fail.
+class CountingKv extends MemoryKv {
+  counts = { get: 0, set: 0, del: 0, cas: 0, incr: 0 };
+  failing = false;
+  #check(kind) {
+    this.counts[kind]++;
+    if (this.failing) throw new Error('kv down');
+  }
+  async get(key) { this.#check('get'); return super.get(key); }
+  async set(key, value, ttl) { this.#check('set'); return super.set(key, value, ttl); }
+  async del(key) { this.#check('del'); return super.del(key); }
+  async cas(...args) { this.#check('cas'); return super.cas(...args); }
+  async incr(...args) { this.#check('incr'); return super.incr(...args); }
+}
+
+// An origin as a fetch function: answers with `reply` after `delayMs`, counting requests.
+function fakeOrigin({ delayMs = 5, reply } = {}) {
+  const origin = {
+    fetches: 0,
+    failing: null, // 'timeout' | 'status' | null
+    headers: { 'cache-control': 'public, max-age=60', 'content-type': 'application/json' },
+    body: (n) => JSON.stringify({ version: n }),
+    async fetch(url, init) {
+      origin.fetches++;
+      const n = origin.fetches;
+      await sleep(delayMs);
+      if (origin.failing === 'status') return new Response('{"error":"down"}', { status: 503 });
+      if (origin.failing === 'network') throw new TypeError('fetch failed');
+      return reply ? reply(url, init, n) : new Response(origin.body(n), { status: 200, headers: origin.headers });
+    },
+  };
+  return origin;
+}
+
+const input = (extra = {}) => ({
+  organizationId: ORG, key: 'GET /api/campaigns', vary: { scope: 'Growth' },
+  origin: { url: 'http://origin.test/api/campaigns' }, ...extra,
+});
+
+for (const flavour of FLAVOURS) {
+  describe(`cache on ${flavour}`, () => {
+    let module;
+    before(async () => { module = await loadModule(flavour); });
+
+    async function isolate({ kv = new CountingKv(), origin = fakeOrigin(), clock = { t: START }, config } = {}) {
+      const now = () => clock.t;
+      kv = kv ?? new CountingKv({ now });
+      const qv = await instantiate(module, { kv, now, fetch: origin.fetch, log: quiet, kvTimeoutMs: 200 });
+      if (config) await qv.call('cache.configure', config);
+      return { qv, kv, origin, clock };
+    }
+
+    test('100 concurrent misses for one key: exactly one origin fetch and one KV read', async () => {
+      const { qv, kv, origin } = await isolate({ kv: new CountingKv() });
+      const answers = await Promise.all(Array.from({ length: 100 }, () => qv.call('cache.get', input())));
+      assert.equal(origin.fetches, 1);
+      assert.equal(kv.counts.get, 1, `KV reads: ${kv.counts.get}`);
+      assert.equal(kv.counts.set, 1);
+      assert.ok(answers.every((a) => a.found && a.body === '{"version":1}'));
+      assert.equal(answers.filter((a) => a.coalesced).length, 99);
+      assert.ok(answers.every((a) => a.xCache === 'MISS'));
+      const stats = await qv.call('cache.stats', {});
+      assert.equal(stats.coalescedWaits, 99);
+      assert.equal(stats.origin.fetches, 1);
+    });
+
+    test('a hit in L2 fills L1: a second isolate on the same KV reads L2 once, then L1', async () => {
+      const kv = new CountingKv();
+      const clock = { t: START };
+      const first = await isolate({ kv, clock });
+      await first.qv.call('cache.get', input());
+      const second = await isolate({ kv, clock, origin: first.origin });
+      assert.equal((await second.qv.call('cache.get', input())).xCache, 'HIT-L2');
+      const reads = kv.counts.get;
+      assert.equal((await second.qv.call('cache.get', input())).xCache, 'HIT-L1');
+      assert.equal(kv.counts.get, reads, 'an L1 hit needs no KV read');
+      assert.equal(first.origin.fetches, 1);
+    });
+
+    test('layer TTLs: L1 keeps a copy 1 min, L2 5 min at most, the origin says less', async () => {
+      const origin = fakeOrigin();
+      origin.headers = { 'content-type': 'application/json' }; // no max-age: the origin TTL (1 h)
+      const { qv, clock } = await isolate({ origin });
+      assert.equal((await qv.call('cache.get', input())).xCache, 'MISS');
+      clock.t = START + 59_000;
+      assert.equal((await qv.call('cache.get', input())).xCache, 'HIT-L1');
+      clock.t = START + 61_000; // L1's copy is done; L2's is fresh
+      assert.equal((await qv.call('cache.get', input())).xCache, 'HIT-L2');
+      clock.t = START + 301_000; // past the L2 TTL: back to the origin
+      assert.equal((await qv.call('cache.get', input())).xCache, 'MISS');
+      assert.equal(origin.fetches, 2);
+
+      const short = fakeOrigin();
+      short.headers = { 'cache-control': 'max-age=10' };
+      const other = await isolate({ origin: short });
+      await other.qv.call('cache.get', input());
+      other.clock.t = START + 11_000;
+      assert.equal((await other.qv.call('cache.get', input())).xCache, 'MISS', 'max-age=10 ends freshness in every layer');
+    });
+
+    test('stale-while-revalidate: a stale copy is served at once and one refresh fetches', async () => {
+      const origin = fakeOrigin();
+      origin.headers = { 'cache-control': 'max-age=10, stale-while-revalidate=30' };
+      const { qv, clock } = await isolate({ origin });
+      await qv.call('cache.get', input());
+      clock.t = START + 15_000;
+      const stale = await Promise.all([1, 2, 3].map(() => qv.call('cache.get', input())));
+      assert.ok(stale.every((a) => a.xCache === 'STALE' && a.revalidate && a.body === '{"version":1}'));
+      assert.equal(origin.fetches, 1, 'stale answers wait for nothing');
+      const refreshes = await Promise.all([1, 2].map(() => qv.call('cache.refresh', input())));
+      assert.equal(refreshes.filter((r) => r.refreshed).length, 1, JSON.stringify(refreshes));
+      assert.equal(origin.fetches, 2);
+      const fresh = await qv.call('cache.get', input());
+      assert.equal(fresh.xCache, 'HIT-L1');
+      assert.equal(fresh.body, '{"version":2}');
+      clock.t = START + 15_000 + 41_000; // past freshness and the stale window of the new copy
+      assert.equal((await qv.call('cache.get', input())).xCache, 'MISS');
+    });
+
+    test('stale-if-error: a failing origin gets the stale copy in its place, within the window only', async () => {
+      const origin = fakeOrigin();
+      origin.headers = { 'cache-control': 'max-age=10, stale-if-error=60' };
+      const { qv, clock } = await isolate({ origin });
+      await qv.call('cache.get', input());
+      origin.failing = 'status';
+      clock.t = START + 20_000;
+      const answer = await qv.call('cache.get', input());
+      assert.equal(answer.xCache, 'STALE');
+      assert.equal(answer.body, '{"version":1}');
+      assert.match(answer.reason, /stale-if-error: the origin failed \(status 503\)/);
+      origin.failing = 'network';
+      assert.equal((await qv.call('cache.get', input())).xCache, 'STALE');
+      clock.t = START + 71_000; // beyond stale-if-error
+      const failed = await qv.call('cache.get', input());
+      assert.equal(failed.found, false);
+      assert.equal(failed.status, 502);
+      assert.match(failed.reason, /origin failed: unavailable/);
+    });
+
+    test('an origin error without a stale copy passes through, uncached', async () => {
+      const origin = fakeOrigin();
+      origin.failing = 'status';
+      const { qv, kv } = await isolate({ origin });
+      const answer = await qv.call('cache.get', input());
+      assert.equal(answer.status, 503);
+      assert.equal(answer.stored, false);
+      assert.equal(kv.counts.set, 0);
+    });
+
+    for (const [what, headers] of [
+      ['private', { 'cache-control': 'private, max-age=60' }],
+      ['no-store', { 'cache-control': 'no-store' }],
+      ['Set-Cookie', { 'cache-control': 'public, max-age=60', 'set-cookie': 'session=abc' }],
+    ]) {
+      test(`a ${what} response is stored nowhere and never handed to other waiting calls`, async () => {
+        const origin = fakeOrigin({ reply: (url, init, n) => new Response(`{"user":${n}}`, { status: 200, headers }) });
+        const { qv, kv } = await isolate({ origin });
+        const answers = await Promise.all(Array.from({ length: 5 }, () => qv.call('cache.get', input())));
+        const bodies = new Set(answers.map((a) => a.body));
+        assert.equal(bodies.size, 5, `each call got its own response: ${[...bodies]}`);
+        assert.equal(origin.fetches, 5);
+        assert.ok(answers.every((a) => a.stored === false && a.xCache === 'MISS'));
+        assert.equal(kv.counts.set, 0, 'nothing written to L2');
+        assert.deepEqual(kv.keys().filter((k) => k.startsWith('qvc:e:')), []);
+        const again = await qv.call('cache.get', input());
+        assert.equal(again.xCache, 'MISS', 'nothing kept in L1 either');
+      });
+    }
+
+    test('a failing KV degrades to the origin; the answer still comes', async () => {
+      const kv = new CountingKv();
+      kv.failing = true;
+      const { qv, origin } = await isolate({ kv });
+      const answer = await qv.call('cache.get', input());
+      assert.equal(answer.found, true);
+      assert.equal(answer.xCache, 'MISS');
+      assert.equal(origin.fetches, 1);
+      assert.equal((await qv.call('cache.get', input())).xCache, 'HIT-L1', 'L1 still serves');
+      const stats = await qv.call('cache.stats', {});
+      assert.ok(stats.l2.errors >= 1);
+    });
+
+    test('an invalidation with a failing KV is an error and invalidates nothing', async () => {
+      const kv = new CountingKv();
+      const { qv } = await isolate({ kv });
+      await qv.call('cache.get', input({ tags: ['campaigns'] }));
+      kv.failing = true;
+      const { status, body } = await qv.invoke('cache.invalidate', { organizationId: ORG, tags: ['campaigns'] });
+      assert.equal(status, 'unavailable');
+      assert.match(body.message, /kv: cannot read the invalidation journal .*nothing invalidated/);
+    });
+
+    test('a tag the origin attaches (Surrogate-Key) invalidates the entry; a change payload does too', async () => {
+      const origin = fakeOrigin();
+      origin.headers = { 'cache-control': 'max-age=60', 'surrogate-key': 'campaigns campaigns:list campaigns:c1' };
+      const { qv } = await isolate({ origin });
+      await qv.call('cache.get', input());
+      const change = await qv.call('cache.change', { type: 'UPDATE', table: 'campaigns', record: { id: 'c1', organization_id: ORG }, old_record: null });
+      assert.equal(change.l1Dropped, 1);
+      const after = await qv.call('cache.get', input());
+      assert.equal(after.xCache, 'MISS');
+      assert.equal(after.body, '{"version":2}');
+    });
+
+    test('an entry fetched before an invalidation it did not see is not kept afterwards', async () => {
+      // The fetch starts, an invalidation lands in the KV meanwhile (written by another
+      // isolate), then the fetch completes: the next read must not trust the entry.
+      const kv = new CountingKv();
+      let release;
+      const gate = new Promise((resolve) => { release = resolve; });
+      const origin = fakeOrigin({
+        reply: async (url, init, n) => {
+          if (n === 1) await gate;
+          return new Response(`{"version":${n}}`, { status: 200, headers: { 'cache-control': 'max-age=60', 'surrogate-key': 'campaigns:c1' } });
+        },
+      });
+      const clock = { t: START };
+      const a = await isolate({ kv, origin, clock });
+      const b = await isolate({ kv, origin, clock });
+      await a.qv.call('cache.get', { organizationId: ORG, key: 'other' }); // a has read nothing yet
+      const pending = a.qv.call('cache.get', input());
+      await sleep(20);
+      clock.t = START + 100;
+      await b.qv.call('cache.invalidate', { organizationId: ORG, tags: ['campaigns:c1'] });
+      release();
+      assert.equal((await pending).body, '{"version":1}');
+      clock.t = START + 1_000; // past pollMs: a reads the journal before serving a hit
+      const next = await a.qv.call('cache.get', input());
+      assert.equal(next.xCache, 'MISS');
+      assert.equal(next.body, '{"version":2}');
+    });
+
+    test('L1 holds at most its entry bound; W-TinyLFU keeps the frequent keys', async () => {
+      const { qv } = await isolate({ config: { l1: { maxEntries: 20 } } });
+      for (let round = 0; round < 5; round++) {
+        for (let i = 0; i < 5; i++) await qv.call('cache.set', { organizationId: ORG, key: `hot${i}`, body: 'x' });
+      }
+      for (let i = 0; i < 200; i++) await qv.call('cache.set', { organizationId: ORG, key: `cold${i}`, body: 'x' });
+      const stats = await qv.call('cache.stats', {});
+      assert.ok(stats.l1.entries <= 20, `entries ${stats.l1.entries}`);
+      assert.ok(stats.l1.evictions >= 180);
+      let hot = 0;
+      for (let i = 0; i < 5; i++) if ((await qv.call('cache.get', { organizationId: ORG, key: `hot${i}` })).layer === 'L1') hot++;
+      assert.equal(hot, 5, 'the frequent keys survived a scan of cold ones');
+    });
+
+    test('L1 holds at most its byte bound', async () => {
+      const { qv } = await isolate({ config: { l1: { maxBytes: 8192, maxEntryBytes: 4096 } } });
+      for (let i = 0; i < 20; i++) await qv.call('cache.set', { organizationId: ORG, key: `k${i}`, body: 'b'.repeat(1000) });
+      const stats = await qv.call('cache.stats', {});
+      assert.ok(stats.l1.bytes <= 8192, `bytes ${stats.l1.bytes}`);
+      await qv.call('cache.set', { organizationId: ORG, key: 'huge', body: 'b'.repeat(5000) });
+      assert.equal((await qv.call('cache.stats', {})).l1.rejected, 1);
+    });
+
+    describe('the L1 for values the host keeps (DirectL1)', () => {
+      test('set, get, has, delete; TTL ends a value', async () => {
+        const clock = { t: START };
+        const qv = await instantiate(module, { now: () => clock.t, log: quiet });
+        const l1 = qv.l1;
+        assert.ok(l1, 'the bundle has the cache module');
+        assert.equal(l1.set('a', 'value a', 1000), true);
+        assert.equal(l1.get('a'), 'value a');
+        assert.equal(l1.get('b'), undefined);
+        assert.equal(l1.has('a'), true);
+        clock.t += 1000;
+        assert.equal(l1.get('a'), undefined, 'expired');
+        assert.equal(l1.set('a', { any: 'object' }, 0, 10), true);
+        assert.deepEqual(l1.get('a'), { any: 'object' });
+        assert.equal(l1.delete('a'), true);
+        assert.equal(l1.get('a'), undefined);
+        assert.equal(l1.delete('a'), false);
+      });
+
+      test('never serves a value the module evicted, and counts hits for eviction', async () => {
+        const qv = await instantiate(module, { log: quiet });
+        await qv.call('cache.configure', { l1: { maxEntries: 50 } });
+        const l1 = qv.l1;
+        for (let i = 0; i < 2000; i++) {
+          l1.set(`k${i}`, i);
+          if (i % 3 === 0) l1.get(`k${i % 40}`); // a few keys stay hot
+        }
+        l1.flush();
+        let served = 0;
+        for (let i = 0; i < 2000; i++) {
+          const value = l1.get(`k${i}`);
+          if (value !== undefined) {
+            served++;
+            assert.equal(value, i);
+          }
+        }
+        assert.ok(served <= 50, `${served} values served from an L1 of 50 entries`);
+        const stats = await qv.call('cache.stats', {});
+        assert.ok(stats.l1.entries <= 50);
+        assert.ok(stats.l1.hits > 500, `the buffered hits reached the module: ${stats.l1.hits}`);
+      });
+
+      test('a module call that evicts hosted values is seen by the next get', async () => {
+        const qv = await instantiate(module, { log: quiet });
+        await qv.call('cache.configure', { l1: { maxEntries: 10 } });
+        const l1 = qv.l1;
+        for (let i = 0; i < 10; i++) l1.set(`k${i}`, i);
+        for (let i = 0; i < 40; i++) await qv.call('cache.set', { organizationId: ORG, key: `r${i}`, body: 'x' });
+        const stats = await qv.call('cache.stats', {});
+        let served = 0;
+        for (let i = 0; i < 10; i++) if (l1.get(`k${i}`) !== undefined) served++;
+        assert.ok(stats.l1.entries <= 10, `bound held: ${stats.l1.entries}`);
+        assert.ok(stats.l1.evictions >= 40, `the responses evicted hosted values: ${stats.l1.evictions} evictions`);
+        assert.ok(served <= stats.l1.entries, `${served} hosted values served, ${stats.l1.entries} entries in L1`);
+      });
+
+      test('a reconfiguration drops every hosted value', async () => {
+        const qv = await instantiate(module, { log: quiet });
+        qv.l1.set('a', 1);
+        await qv.call('cache.configure', { l1: { maxEntries: 100 } });
+        assert.equal(qv.l1.get('a'), undefined);
+      });
+    });
+  });
+}
