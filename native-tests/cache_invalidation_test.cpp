@@ -1,0 +1,167 @@
+// Invalidation and freshness as pure functions: change payloads and rules, the journal's
+// text and its judgement of entries (by sequence, by time, after items dropped for room,
+// after the journal was lost), Cache-Control decisions, and the L2 entry format.
+#include <catch2/catch.hpp>
+
+#include "qv/cache/entry.h"
+#include "qv/cache/freshness.h"
+#include "qv/cache/invalidation.h"
+#include "qv/json.h"
+
+using namespace qv::cache;
+
+namespace {
+Change parse(qv::JsonParser& parser, const char* json) {
+  auto root = parser.parse(json);
+  REQUIRE(root.ok());
+  Change change;
+  auto status = parse_change(root.value(), change);
+  INFO((status.ok() ? "" : status.error().message));
+  REQUIRE(status.ok());
+  return change;
+}
+}  // namespace
+
+TEST_CASE("the spec's rules map tables and events to strategies and tags") {
+  qv::JsonParser parser;
+  const InvalidationRules rules = default_rules();
+  auto tags = change_tags(
+      parse(
+          parser,
+          R"({"type":"INSERT","table":"leads","record":{"id":7,"organization_id":"o","campaign_id":"c1"},"old_record":null})"),
+      rules);
+  CHECK(tags.strategy == Strategy::kRelated);
+  CHECK(tags.organization == "o");
+  CHECK(tags.tags == std::vector<std::string>{"leads:7", "leads:list", "campaigns:c1:leads",
+                                              "campaigns:c1:analytics"});
+  // A lead moving between campaigns touches both.
+  tags = change_tags(
+      parse(
+          parser,
+          R"({"eventType":"UPDATE","table":"leads","new":{"id":"l","campaign_id":"c2"},"old":{"id":"l","campaign_id":"c1"}})"),
+      rules);
+  CHECK(tags.strategy == Strategy::kSingle);
+  CHECK(tags.tags == std::vector<std::string>{"leads:l"});
+  InvalidationRules related = rules;
+  related.tables[1].strategies[1] = Strategy::kRelated;
+  tags = change_tags(
+      parse(
+          parser,
+          R"({"eventType":"UPDATE","table":"leads","new":{"id":"l","campaign_id":"c2"},"old":{"id":"l","campaign_id":"c1"}})"),
+      related);
+  CHECK(tags.tags == std::vector<std::string>{"leads:l", "campaigns:c2:leads", "campaigns:c1:leads",
+                                              "campaigns:c2:analytics", "campaigns:c1:analytics"});
+  tags = change_tags(
+      parse(parser, R"({"type":"DELETE","table":"analytics_events","old_record":{"id":1}})"),
+      rules);
+  CHECK(tags.strategy == Strategy::kNone);
+  CHECK(tags.tags.empty());
+}
+
+TEST_CASE("the journal's text reads back as written") {
+  Journal journal;
+  append_item(journal, JournalItem{0, 1000.5, {"o:k"}, {"t1", "t 2"}, false}, 3);
+  append_item(journal, JournalItem{0, 2000, {}, {}, true}, 3);
+  append_item(journal, JournalItem{0, 3000, {}, {"a"}, false}, 3);
+  append_item(journal, JournalItem{0, 4000, {}, {"b"}, false}, 3);  // drops the first
+  CHECK(journal.seq == 4);
+  CHECK(journal.floor == 1);
+  CHECK(journal.floor_at == 1000.5);
+  Journal back;
+  REQUIRE(read_journal(write_journal(journal), back).ok());
+  REQUIRE(back.items.size() == 3);
+  CHECK(back.seq == 4);
+  CHECK(back.items[0].everything);
+  CHECK(back.items[2].tags == std::vector<std::string>{"b"});
+  CHECK(!read_journal("qvj1 x", back).ok());
+  CHECK(!read_journal("{\"seq\":1}", back).ok());
+}
+
+TEST_CASE("the journal judges an entry by what its fetch had seen") {
+  Journal journal;
+  append_item(journal, JournalItem{0, 5000, {}, {"campaigns:c1"}, false}, 64);  // seq 1
+  CachedEntry entry;
+  entry.tags = {"campaigns:c1"};
+  entry.fetched_at = 4000;
+  entry.seq_known = true;
+  CHECK(invalidated_by(journal, entry, 0, 1000));   // fetched before seq 1 was known
+  CHECK(!invalidated_by(journal, entry, 1, 1000));  // fetched after it
+  entry.tags = {"campaigns:c2"};
+  CHECK(!invalidated_by(journal, entry, 0, 1000));  // another tag
+  // An isolate that never read the journal judges by time, allowing clock skew.
+  entry.tags = {"campaigns:c1"};
+  entry.seq_known = false;
+  entry.fetched_at = 5500;
+  CHECK(invalidated_by(journal, entry, 0, 1000));  // within the skew: not trusted
+  entry.fetched_at = 7000;
+  CHECK(!invalidated_by(journal, entry, 0, 1000));  // clearly after the change
+  // Items dropped for room may have matched anything fetched before them.
+  Journal small;
+  for (int i = 0; i < 5; ++i) append_item(small, JournalItem{0, 1000.0 * i, {}, {"x"}, false}, 2);
+  entry.seq_known = true;
+  entry.tags = {"unrelated"};
+  CHECK(invalidated_by(small, entry, 1, 1000));   // before the floor (3)
+  CHECK(!invalidated_by(small, entry, 3, 1000));  // at the floor
+  // A stamp beyond the journal: the journal was lost and started over.
+  CHECK(invalidated_by(small, entry, 99, 1000));
+}
+
+TEST_CASE("Cache-Control decides storage, freshness and stale windows") {
+  const FreshnessDefaults defaults{3600000, 0, 0};
+  auto decide = [&](int status, Headers headers) {
+    return decide_freshness(status, headers, defaults);
+  };
+  auto f = decide(200, {{"cache-control", "public, max-age=60, stale-while-revalidate=30"}});
+  CHECK(f.storable);
+  CHECK(f.fresh_ms == 60000);
+  CHECK(f.stale_while_revalidate_ms == 30000);
+  CHECK(f.source == "max-age");
+  f = decide(200, {{"cache-control", "max-age=60"}, {"cache-control", "s-maxage=5"}});
+  CHECK(f.fresh_ms == 5000);  // repeated fields join; s-maxage wins for a shared cache
+  f = decide(200, {{"cache-control", "max-age=60, stale-if-error=100, must-revalidate"}});
+  CHECK(f.stale_if_error_ms == 0);  // must-revalidate forbids stale serving
+  f = decide(200, {});
+  CHECK(f.fresh_ms == 3600000);
+  CHECK(f.source == "default");
+  CHECK(!decide(200, {{"cache-control", "Private"}}).storable);  // names are case-insensitive
+  CHECK(decide(200, {{"cache-control", "no-store"}}).personal);
+  CHECK(!decide(200, {{"cache-control", "no-cache"}}).personal);
+  CHECK(!decide(200, {{"vary", "*"}}).storable);
+  CHECK(!decide(301, {{"cache-control", "max-age=60"}}).storable);
+  CHECK(decide(200, {{"cache-control", "max-age=\"30\""}}).fresh_ms == 30000);
+  CHECK(decide(200, {{"cache-control", "max-age=99999999999"}}).fresh_ms ==
+        (int64_t{1} << 31) * 1000);
+  CHECK(response_tags({{"surrogate-key", "a b  c"}, {"cache-tag", "c,d"}}) ==
+        std::vector<std::string>{"a", "b", "c", "d"});
+}
+
+TEST_CASE("an L2 entry reads back as written, and a foreign value is refused") {
+  CachedEntry entry;
+  entry.organization = "org:a\n";
+  entry.key = "org%3Aa%0A:k";
+  entry.status = 200;
+  entry.headers = {{"content-type", "application/json"}, {"etag", "\"x\""}};
+  entry.body = "line 1\n\nline 3\0 binary";
+  entry.tags = {"campaigns", "campaigns:c1"};
+  entry.fetched_at = 1764115200000.25;
+  entry.fresh_until = 1764115260000;
+  entry.swr_until = 1764115290000;
+  entry.sie_until = 1764115560000;
+  entry.seq = 7;
+  entry.global_seq = 2;
+  entry.seq_known = true;
+  CachedEntry back;
+  REQUIRE(read_entry(write_entry(entry), back).ok());
+  CHECK(back.organization == entry.organization);
+  CHECK(back.key == entry.key);
+  CHECK(back.headers == entry.headers);
+  CHECK(back.body == entry.body);
+  CHECK(back.tags == entry.tags);
+  CHECK(back.fetched_at == entry.fetched_at);
+  CHECK(back.sie_until == entry.sie_until);
+  CHECK(back.seq == 7);
+  CHECK(back.global_seq == 2);
+  CHECK(back.seq_known);
+  CHECK(!read_entry("{\"v\":1}", back).ok());
+  CHECK(!read_entry("qvc1\norg\nkey\n200\n", back).ok());
+}
