@@ -1,0 +1,194 @@
+// Benchmark `cache`:
+//  (a) hit ratios on every row of the shared traces' table: adaptive W-TinyLFU (the L1's
+//      policy), LRU, static W-TinyLFU and Belady's OPT, replayed natively (qv cache replay),
+//      with the goal (adaptive >= max(LRU, W-TinyLFU) - 0.5 points) and the distance to OPT;
+//  (b) the L1 through the JS shim (DirectL1: get, and set on a miss) against npm lru-cache
+//      with a TTL, on the same key stream in the same run: ns per operation and their ratio
+//      (goal <= 1.0), for each wasm flavour;
+//  (c) the same stream through the L1's exports in wasm and natively (qv_bench_cache): the
+//      wasm/native ratio of the module's own work.
+// The stream: 2M accesses, Zipf(0.99) over 100,000 keys (YCSB's request distribution),
+// cache-aside (get; on a miss, set), L1 of 1,000 entries, TTL 60 s.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { writeFile, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LRUCache } from 'lru-cache';
+import { loadModule, instantiate, QvInstance, FLAVOURS } from '../dist/js/node.mjs';
+import { root, median, nativeBinary } from './lib.mjs';
+import { zipfStream, edgeKeys } from './cache-streams.mjs';
+
+export const ROWS = [
+  ['cache2k-web07.trace.xz', 'cache2k', 400, 43.98, 45.32, 57.71],
+  ['cache2k-web07.trace.xz', 'cache2k', 2000, 55.50, 55.86, 67.97],
+  ['cache2k-orm-busy.trace.xz', 'cache2k', 1000, 78.78, 64.43, 84.14],
+  ['cache2k-orm-busy.trace.xz', 'cache2k', 10000, 89.49, 89.23, 94.41],
+  ['scarab-scarab-recs.trace.xz', 'scarab', 10000, 48.65, 51.68, 66.57],
+  ['scarab-scarab-recs.trace.xz', 'scarab', 100000, 75.91, 71.37, 79.25],
+  ['lirs-multi2.trace.gz', 'lirs', 400, 33.79, 43.83, 51.70],
+  ['lirs-sprite.trace.gz', 'lirs', 400, 70.77, 67.58, 84.56],
+  ['lirs-loop.trace.gz', 'lirs', 400, 0.00, 39.01, 39.47],
+  ['lirs-gli.trace.gz', 'lirs', 1000, 11.21, 50.26, 53.13],
+];
+
+const KEYS = 100_000;
+const ACCESSES = 2_000_000;
+const CAPACITY = 1000;
+const TTL_MS = 60_000;
+const RUNS = 5;
+
+export function tracesDir() {
+  return process.env.QV_TRACES_DIR ?? new URL('../shared/traces', root).pathname;
+}
+
+// `qv cache replay` when the CLI is built, else the cache commands' own binary.
+function replayCommand() {
+  for (const [path, prefix] of [['build/native/qv', ['cache', 'replay']], ['build/native/tools/qv/qv_cache_replay', ['cache', 'replay']]]) {
+    const file = new URL(path, root).pathname;
+    if (existsSync(file)) return [file, prefix];
+  }
+  throw new Error('qv cache replay not built: run npm run build -- native');
+}
+
+function hitRatios() {
+  const [binary, prefix] = replayCommand();
+  return ROWS.map(([file, format, capacity, lru, tinylfu, opt]) => {
+    const lines = execFileSync(binary, [...prefix, '--capacity', String(capacity), '--format', format,
+      '--policy', 'adaptive,lru,tinylfu,opt', join(tracesDir(), file)], { encoding: 'utf8' }).trim().split('\n');
+    const measured = Object.fromEntries(lines.map((line) => JSON.parse(line)).map((r) => [r.policy, 100 * r.hit_ratio]));
+    const goal = Math.max(lru, tinylfu) - 0.5;
+    return {
+      trace: file, capacity, ...measured, reference: { lru, tinylfu, opt }, goal,
+      met: measured.adaptive >= goal, margin: measured.adaptive - goal, toOpt: measured.opt - measured.adaptive,
+    };
+  });
+}
+
+// ns per access of a cache-aside loop over the stream: get, and set on a miss.
+function cacheAside(cache, keys, stream, value) {
+  let hits = 0;
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < stream.length; i++) {
+    const key = keys[stream[i]];
+    if (cache.get(key) !== undefined) hits++;
+    else cache.set(key, value, TTL_MS);
+  }
+  return { ns: Number(process.hrtime.bigint() - started) / stream.length, hitRatio: hits / stream.length };
+}
+
+// The same stream through the raw exports, as qv_bench_cache does natively.
+async function rawExports(module, lo, hi, stream) {
+  const host = new QvInstance({ log: () => {} });
+  const instance = await WebAssembly.instantiate(module, host.imports());
+  host.attach(instance);
+  const ex = instance.exports;
+  const ref = ex.qv_alloc(24);
+  const slot = new Uint32Array(lo.length);
+  const version = new Uint32Array(lo.length);
+  const now = 1764115200000;
+  let hits = 0;
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < stream.length; i++) {
+    const k = stream[i];
+    if (version[k] !== 0 && ex.qv_l1_touch(slot[k], version[k], now) === 0) {
+      hits++;
+      continue;
+    }
+    if (ex.qv_l1_put(lo[k], hi[k], 400, TTL_MS, now, ref) === 0) {
+      const words = new Uint32Array(ex.memory.buffer, ref, 2);
+      slot[k] = words[0];
+      version[k] = words[1];
+    } else {
+      version[k] = 0;
+    }
+  }
+  return { ns: Number(process.hrtime.bigint() - started) / stream.length, hitRatio: hits / stream.length };
+}
+
+// The shim's key hash (host-shims/js/l1.mjs), for the raw-export loop.
+function hashKey(key) {
+  let a = 0x811c9dc5 ^ key.length;
+  let b = 0x9747b28c;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 13;
+  }
+  const fmix = (h) => {
+    h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16;
+    return h >>> 0;
+  };
+  return [fmix(a), fmix(b)];
+}
+
+export async function run() {
+  // (a)
+  const rows = hitRatios();
+  console.log('(a) hit ratios (%) on the shared traces; goal: adaptive >= max(LRU, W-TinyLFU) - 0.5 (reference table)');
+  console.log('    trace                        capacity  adaptive     LRU  TinyLFU     OPT    goal  margin  to OPT');
+  for (const r of rows) {
+    console.log(`    ${r.trace.padEnd(28)} ${String(r.capacity).padStart(8)}  ${r.adaptive.toFixed(2).padStart(8)} ${r.lru.toFixed(2).padStart(7)} ${r.tinylfu.toFixed(2).padStart(8)} ${r.opt.toFixed(2).padStart(7)} ${r.goal.toFixed(2).padStart(7)} ${(r.margin >= 0 ? '+' : '') + r.margin.toFixed(2).padStart(6)} ${r.toOpt.toFixed(2).padStart(7)}${r.met ? '' : '  MISSED'}`);
+  }
+  console.log(`    goal met on ${rows.filter((r) => r.met).length} of ${rows.length} rows`);
+
+  // (b)
+  const keys = edgeKeys(KEYS);
+  const stream = zipfStream({ keys: KEYS, length: ACCESSES });
+  const value = JSON.stringify({ leads: Array.from({ length: 4 }, (_, i) => ({ id: `lead_${i}`, name: 'Ada Lovelace', status: 'new', score: 42 })) });
+  const shim = {};
+  for (const flavour of FLAVOURS) {
+    const module = await loadModule(flavour);
+    const runs = { qv: [], lru: [] };
+    let qvHits = 0;
+    let lruHits = 0;
+    for (let r = 0; r < RUNS; r++) {
+      const qv = await instantiate(module, { log: () => {} });
+      await qv.call('cache.configure', { l1: { maxEntries: CAPACITY } });
+      const a = cacheAside(qv.l1, keys, stream, value);
+      const lru = new LRUCache({ max: CAPACITY, ttl: TTL_MS });
+      const b = cacheAside({ get: (k) => lru.get(k), set: (k, v) => lru.set(k, v) }, keys, stream, value);
+      runs.qv.push(a.ns);
+      runs.lru.push(b.ns);
+      qvHits = a.hitRatio;
+      lruHits = b.hitRatio;
+    }
+    shim[flavour] = {
+      qv_ns_per_op: median(runs.qv), lru_cache_ns_per_op: median(runs.lru),
+      ratio: median(runs.qv) / median(runs.lru), qv_hit_ratio: qvHits, lru_cache_hit_ratio: lruHits, runs,
+    };
+  }
+  console.log(`(b) L1 through the JS shim vs npm lru-cache (TTL ${TTL_MS / 1000} s): cache-aside over ${ACCESSES / 1e6}M accesses, Zipf(0.99) over ${KEYS / 1000}k keys, ${CAPACITY} entries, median of ${RUNS} runs`);
+  for (const flavour of FLAVOURS) {
+    const s = shim[flavour];
+    console.log(`    ${flavour.padEnd(11)} qv ${s.qv_ns_per_op.toFixed(0).padStart(5)} ns/op (hit ratio ${(100 * s.qv_hit_ratio).toFixed(1)}%)   lru-cache ${s.lru_cache_ns_per_op.toFixed(0).padStart(5)} ns/op (hit ratio ${(100 * s.lru_cache_hit_ratio).toFixed(1)}%)   ratio ${s.ratio.toFixed(2)} (goal <= 1.0${s.ratio <= 1 ? ', met' : ', missed'})`);
+  }
+
+  // (c)
+  const dir = await mkdtemp(join(tmpdir(), 'qv-bench-cache-'));
+  const streamFile = join(dir, 'stream.bin');
+  await writeFile(streamFile, Buffer.from(stream.buffer, stream.byteOffset, stream.byteLength));
+  const native = JSON.parse(execFileSync(nativeBinary('qv_bench_cache'), [streamFile, String(KEYS), String(RUNS)], { encoding: 'utf8' }));
+  const lo = new Uint32Array(KEYS);
+  const hi = new Uint32Array(KEYS);
+  keys.forEach((key, i) => { [lo[i], hi[i]] = hashKey(key); });
+  const wasm = {};
+  for (const flavour of FLAVOURS) {
+    const module = await loadModule(flavour);
+    const runs = [];
+    let hitRatio = 0;
+    for (let r = 0; r < RUNS; r++) {
+      const result = await rawExports(module, lo, hi, stream);
+      runs.push(result.ns);
+      hitRatio = result.hitRatio;
+    }
+    wasm[flavour] = { ns_per_op: median(runs), hit_ratio: hitRatio, runs, ratio_to_native: median(runs) / native.ns_per_op };
+  }
+  console.log('(c) the module\'s L1 work (qv_l1_touch / qv_l1_put per access, same stream): wasm vs native');
+  console.log(`    native             ${native.ns_per_op.toFixed(0).padStart(5)} ns/op (hit ratio ${(100 * native.hit_ratio).toFixed(1)}%)`);
+  for (const flavour of FLAVOURS) {
+    console.log(`    wasm ${flavour.padEnd(13)} ${wasm[flavour].ns_per_op.toFixed(0).padStart(5)} ns/op (hit ratio ${(100 * wasm[flavour].hit_ratio).toFixed(1)}%)   ${wasm[flavour].ratio_to_native.toFixed(2)}x native`);
+  }
+  return { hit_ratios: rows, l1_shim_vs_lru_cache: shim, l1_wasm_vs_native: { native, wasm }, stream: { keys: KEYS, accesses: ACCESSES, zipf: 0.99, capacity: CAPACITY, ttl_ms: TTL_MS } };
+}
