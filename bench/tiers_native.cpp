@@ -7,8 +7,6 @@
 // Each figure: the iteration count is scaled to about SECONDS_PER_RUN (default 1) per
 // run, 5 runs, the median reported. Prints one JSON line. Absolute times on a shared
 // machine mean little: compare with the peers measured in the same run.
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -16,13 +14,16 @@
 #include <string>
 #include <vector>
 
+#include "measure.h"
 #include "qv/host/instance.h"
 #include "qv/json.h"
 #include "qv/tiers/tiers.h"
 
 namespace {
 
-constexpr int kRuns = 5;
+using qv::bench::Figures;
+using qv::bench::measure;
+using qv::bench::runs_json;
 
 // 30 days of an organisation on Startup whose load climbs and falls, ending high.
 std::string default_input() {
@@ -37,52 +38,6 @@ std::string default_input() {
     history += entry;
   }
   return R"({"organizationId":"org_bench","currentTier":"Startup","history":[)" + history + "]}";
-}
-
-struct Figures {
-  double ns_per_call = 0;
-  long long iterations = 0;
-  std::vector<double> runs;  // ns per call of each run
-};
-
-template <typename Fn>
-double seconds_for(long long iterations, Fn& fn) {
-  const auto start = std::chrono::steady_clock::now();
-  for (long long i = 0; i < iterations; ++i) fn();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-// Scales the iteration count until a run lasts about target_seconds, then measures.
-template <typename Fn>
-Figures measure(Fn fn, double target_seconds) {
-  long long iterations = 1;
-  for (;;) {
-    const double elapsed = seconds_for(iterations, fn);
-    if (elapsed >= target_seconds / 10) {
-      iterations = std::max(1LL, static_cast<long long>(iterations * target_seconds / elapsed));
-      break;
-    }
-    iterations *= 2;
-  }
-  Figures figures;
-  figures.iterations = iterations;
-  for (int run = 0; run < kRuns; ++run) {
-    figures.runs.push_back(seconds_for(iterations, fn) * 1e9 / static_cast<double>(iterations));
-  }
-  std::vector<double> sorted = figures.runs;
-  std::sort(sorted.begin(), sorted.end());
-  figures.ns_per_call = sorted[sorted.size() / 2];
-  return figures;
-}
-
-std::string runs_json(const std::vector<double>& runs) {
-  std::string out = "[";
-  for (size_t i = 0; i < runs.size(); ++i) {
-    char number[32];
-    std::snprintf(number, sizeof number, "%s%.1f", i ? "," : "", runs[i]);
-    out += number;
-  }
-  return out + "]";
 }
 
 }  // namespace

@@ -109,6 +109,24 @@ TEST_CASE("RedisKv: incr sets the TTL only when it creates the key", "[redis]") 
   for (const char* key : {"kept", "no-ttl", "plain", "text"}) kv.del(key);
 }
 
+TEST_CASE("RedisKv: compare-and-set", "[redis]") {
+  RedisKv kv(test_options());
+  const std::string key = "cas";
+  REQUIRE(kv.del(key).ok());
+  // Absent: only an expect-absent set succeeds.
+  CHECK(kv.cas(key, std::string_view("x"), "1", 0).number == -1);
+  CHECK(kv.cas(key, std::nullopt, "1", 0).number == 1);
+  CHECK(kv.cas(key, std::nullopt, "2", 0).number == 0);
+  // Present: the expected value must match exactly; a mismatch returns the current one.
+  KvReply mismatch = kv.cas(key, std::string_view("0"), "2", 0);
+  CHECK(mismatch.number == 0);
+  CHECK(mismatch.value == "1");
+  CHECK(kv.cas(key, std::string_view("1"), std::string_view("\0two", 4), 150).number == 1);
+  CHECK(kv.get(key).value == std::string("\0two", 4));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(kv.get(key).status == QV_NOT_FOUND);  // the TTL of the set applies
+}
+
 TEST_CASE("RedisKv: an unreachable server is unavailable, fast, and never a crash", "[redis]") {
   RedisOptions options;
   options.host = "127.0.0.1";

@@ -98,6 +98,10 @@ class FailingKv final : public qv::host::Kv {
     return fail_writes_ ? down() : inner_->incr(key, delta, ttl);
   }
   KvReply del(std::string_view key) override { return fail_writes_ ? down() : inner_->del(key); }
+  KvReply cas(std::string_view key, std::optional<std::string_view> expected,
+              std::string_view value, uint32_t ttl) override {
+    return fail_writes_ ? down() : inner_->cas(key, expected, value, ttl);
+  }
 
  private:
   static KvReply down() { return KvReply::failure(QV_UNAVAILABLE, "test kv: down"); }

@@ -186,6 +186,9 @@ Answer Instance::run(std::string_view method, std::string_view input) {
     auto ops = call.ops();
     if (!ops.ok()) return host_error(QV_INTERNAL, ops.error().message);
     for (uint32_t i = 0; i < ops.value().size(); ++i) {
+      // A wait is completed by the module when another call notifies it; run() drives one
+      // call, so a wait left open is reported by resume() below.
+      if (ops.value()[i].kind == QV_OP_WAIT) continue;
       const qv_status completed = call.complete(i, perform(ops.value()[i]));
       if (completed != QV_OK) {
         return host_error(QV_INTERNAL, "call: operation " + std::to_string(i) +
@@ -201,6 +204,14 @@ Answer Instance::run(std::string_view method, std::string_view input) {
     }
   }
   return call.answer();
+}
+
+std::vector<uint32_t> Instance::woken_calls() {
+  Active active(*state_);
+  const uint32_t* calls = nullptr;
+  uint32_t count = 0;
+  qv_woken_calls(&calls, &count);
+  return std::vector<uint32_t>(calls, calls + count);
 }
 
 OpResult Instance::perform(const Op& op) const {

@@ -100,4 +100,20 @@ double MemoryKv::expires_at(std::string_view key) const {
   return at;
 }
 
+KvReply MemoryKv::cas(std::string_view key, std::optional<std::string_view> expected,
+                      std::string_view value, uint32_t ttl_ms) {
+  std::lock_guard lock(mutex_);
+  Entry* entry = find_live(key);
+  KvReply reply;
+  const bool matches = expected ? (entry && entry->value == *expected) : entry == nullptr;
+  if (!matches) {
+    reply.number = entry ? 0 : -1;
+    if (entry) reply.value = entry->value;
+    return reply;
+  }
+  entries_[std::string(key)] = Entry{std::string(value), ttl_ms ? now() + ttl_ms : 0};
+  reply.number = 1;
+  return reply;
+}
+
 }  // namespace qv::host

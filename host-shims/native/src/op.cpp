@@ -1,5 +1,9 @@
 #include "qv/host/op.h"
 
+#include <chrono>
+#include <optional>
+#include <thread>
+
 #include "qv/host/fetcher.h"
 #include "qv/host/kv.h"
 
@@ -30,6 +34,7 @@ OpResult perform_op(const Op& op, Kv* kv, Fetcher* fetcher) {
     case QV_OP_KV_SET:
     case QV_OP_KV_INCR:
     case QV_OP_KV_DEL:
+    case QV_OP_KV_CAS:
       if (!kv) return failure(QV_UNAVAILABLE, "kv: this host has no KV store");
       break;
     case QV_OP_FETCH:
@@ -45,6 +50,23 @@ OpResult perform_op(const Op& op, Kv* kv, Fetcher* fetcher) {
       return from_kv(kv->incr(op.key, op.delta, op.duration_ms));
     case QV_OP_KV_DEL:
       return from_kv(kv->del(op.key));
+    case QV_OP_KV_CAS: {
+      // delta 1: set only if absent; else only if the key holds exactly meta.
+      auto expected = op.delta == 1 ? std::nullopt : std::optional<std::string_view>(op.meta);
+      KvReply reply = kv->cas(op.key, expected, op.value, op.duration_ms);
+      if (!reply.ok()) return from_kv(std::move(reply));
+      OpResult result;
+      result.number = reply.number;
+      result.data = std::move(reply.value);
+      return result;
+    }
+    case QV_OP_SLEEP: {
+      // A synchronous host can only wait in place: this thread has nothing else to do.
+      std::this_thread::sleep_for(std::chrono::milliseconds(op.duration_ms));
+      return OpResult{};
+    }
+    case QV_OP_WAIT:
+      return failure(QV_BAD_STATE, "wait: completed by the module, never by the host");
     case QV_OP_FETCH: {
       auto request = parse_fetch_op(op);
       // A request that cannot be made is a failed fetch, as with any other fetcher failure.

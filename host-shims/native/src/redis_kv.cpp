@@ -22,6 +22,21 @@ constexpr std::string_view kIncrWithTtlScript =
     "if created then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\n"
     "return value\n";
 
+// Compare-and-set in one atomic round trip. ARGV: expect-absent flag, expected value, new
+// value, TTL in ms (0: none). Returns {1} when set, {0, current} when the value differs,
+// {-1} when the key is absent. The JS shim's RedisKv runs the same script.
+constexpr std::string_view kCasScript =
+    "local current = redis.call('GET', KEYS[1])\n"
+    "local matches\n"
+    "if ARGV[1] == '1' then matches = (current == false) else matches = (current == ARGV[2]) end\n"
+    "if matches then\n"
+    "  if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])\n"
+    "  else redis.call('SET', KEYS[1], ARGV[3]) end\n"
+    "  return {1}\n"
+    "end\n"
+    "if current == false then return {-1} end\n"
+    "return {0, current}\n";
+
 timeval to_timeval(uint32_t ms) {
   timeval tv{};
   tv.tv_sec = static_cast<time_t>(ms / 1000);
@@ -355,6 +370,24 @@ KvReply RedisKv::del(std::string_view key) {
   if (del.reply->type == REDIS_REPLY_ERROR) return error_reply(address(), "DEL", *del.reply);
   KvReply reply;
   reply.number = del.reply->type == REDIS_REPLY_INTEGER ? del.reply->integer : 0;
+  return reply;
+}
+
+KvReply RedisKv::cas(std::string_view key, std::optional<std::string_view> expected,
+                     std::string_view value, uint32_t ttl_ms) {
+  const std::string full_key = options_.key_prefix + std::string(key);
+  Reply cas = command({"EVAL", kCasScript, "1", full_key, expected ? "0" : "1",
+                       expected.value_or(std::string_view()), value, std::to_string(ttl_ms)});
+  if (!cas.reply) return cas.failure;
+  const redisReply& r = *cas.reply;
+  if (r.type == REDIS_REPLY_ERROR) return error_reply(address(), "EVAL (compare-and-set)", r);
+  if (r.type != REDIS_REPLY_ARRAY || r.elements < 1 || r.element[0]->type != REDIS_REPLY_INTEGER) {
+    return KvReply::failure(QV_UNAVAILABLE,
+                            "redis " + address() + ": compare-and-set gave an unexpected reply");
+  }
+  KvReply reply;
+  reply.number = r.element[0]->integer;
+  if (reply.number == 0 && r.elements > 1) reply.value.assign(reply_text(*r.element[1]));
   return reply;
 }
 

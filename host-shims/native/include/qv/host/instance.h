@@ -115,6 +115,11 @@ class Instance {
   // Performs one operation with this instance's Kv and Fetcher.
   OpResult perform(const Op& op) const;
 
+  // The calls whose QV_OP_WAIT operations the module completed since the last time
+  // (qv_woken_calls). With the low-level API a host never completes a wait itself: it
+  // resumes a woken call once its other operations have results.
+  std::vector<uint32_t> woken_calls();
+
   const Environment& environment() const;
   Kv* kv() const;
   Fetcher* fetcher() const;

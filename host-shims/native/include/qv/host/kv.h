@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -18,7 +19,9 @@ namespace qv::host {
 struct KvReply {
   qv_status status = QV_OK;  // QV_OK, QV_NOT_FOUND (get miss), or a failure status
   std::string value;         // get: the stored value
-  int64_t number = 0;        // incr: the value after the increment; del: keys removed (0, 1)
+  int64_t number = 0;        // incr: the value after the increment; del: keys removed (0, 1);
+                             // cas: 1 set, 0 not set (value = the current value), -1 not
+                             // set because the key is absent
   std::string message;       // on failure: what went wrong, naming the key or the server
 
   bool ok() const { return status == QV_OK; }
@@ -53,6 +56,12 @@ class Kv {
 
   // Removes key. Returns QV_OK + number = keys removed (0 or 1), or a failure.
   virtual KvReply del(std::string_view key) = 0;
+
+  // Atomically sets key to value (TTL ttl_ms, 0: none) only if it holds exactly *expected,
+  // or, when expected is nullopt, only if it is absent. Returns QV_OK + number = 1 (set),
+  // 0 (not set; value = the current value) or -1 (not set; the key is absent), or a failure.
+  virtual KvReply cas(std::string_view key, std::optional<std::string_view> expected,
+                      std::string_view value, uint32_t ttl_ms) = 0;
 };
 
 // A Kv in process memory. TTLs are measured against the clock it is given (the same
@@ -66,6 +75,8 @@ class MemoryKv final : public Kv {
   KvReply set(std::string_view key, std::string_view value, uint32_t ttl_ms) override;
   KvReply incr(std::string_view key, int64_t delta, uint32_t ttl_ms) override;
   KvReply del(std::string_view key) override;
+  KvReply cas(std::string_view key, std::optional<std::string_view> expected,
+              std::string_view value, uint32_t ttl_ms) override;
 
   // Every live key with its value, sorted by key (for tests and tools).
   std::map<std::string, std::string> entries() const;

@@ -48,6 +48,8 @@ class RedisKv final : public Kv {
   KvReply set(std::string_view key, std::string_view value, uint32_t ttl_ms) override;
   KvReply incr(std::string_view key, int64_t delta, uint32_t ttl_ms) override;
   KvReply del(std::string_view key) override;
+  KvReply cas(std::string_view key, std::optional<std::string_view> expected,
+              std::string_view value, uint32_t ttl_ms) override;
 
   // Connects if needed and sends PING. Returns QV_OK or the failure (for tools that want
   // to fail early when the server is down).
