@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -195,7 +196,10 @@ std::string response(int status, const std::string& body, bool close = false) {
 TestServer::TestServer() {
   const int listener = listen_loopback(port_);
   pid_ = fork();
-  if (pid_ == 0) serve(listener);
+  if (pid_ == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // a test that dies takes its server with it
+    serve(listener);
+  }
   close(listener);
 }
 
@@ -330,6 +334,7 @@ Nginx::Nginx(int worker_connections) {
                  "}\n");
   pid_ = fork();
   if (pid_ == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);  // nginx's master stops its workers on SIGTERM
     const std::string pid_directive = "daemon off; pid " + prefix_ + "/nginx.pid;";
     execl("/usr/sbin/nginx", "nginx", "-p", prefix_.c_str(), "-c",
           (prefix_ + "/nginx.conf").c_str(), "-g", pid_directive.c_str(),
@@ -374,6 +379,7 @@ CommandResult run_command(const std::vector<std::string>& argv) {
   const std::string out_path = directory + "/out", err_path = directory + "/err";
   const pid_t pid = fork();
   if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     freopen(out_path.c_str(), "w", stdout);
     freopen(err_path.c_str(), "w", stderr);
     std::vector<char*> args;

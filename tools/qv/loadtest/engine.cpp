@@ -661,7 +661,8 @@ void Worker::on_response(Vu& vu, Micros now, bool extra_bytes) {
     CheckCounts& counts = counters.checks[i];
     passed ? ++counts.passes : ++counts.fails;
   }
-  if (extra_bytes || !vu.parser.keep_alive()) {
+  // A response before the whole request went out (say, a 413) leaves the connection unusable.
+  if (extra_bytes || !vu.parser.keep_alive() || vu.out_done < vu.out_size) {
     close_connection(vu);
   } else {
     vu.served = true;
@@ -1000,7 +1001,7 @@ Result<RunResult> run_load_test(const Scenario& scenario, const RunHooks& hooks)
     interval.start_unix_ms = result.info.started_unix_ms + index * 1000;
     result.add_interval(interval);
     result.info.duration = std::max(result.info.duration, (index + 1) * kIntervalLength);
-    if (hooks.on_progress) {
+    if (hooks.on_progress && interval.length_ms >= 100) {  // not the run's last sliver
       Progress progress;
       progress.elapsed = std::min(result.info.duration, monotonic_micros() - plan->start);
       progress.planned = planned;

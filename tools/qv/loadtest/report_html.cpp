@@ -180,7 +180,10 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
   for (const Interval& interval : result.intervals) {
     const double t = static_cast<double>(interval.start_unix_ms - start_ms) / 1000.0 +
                      static_cast<double>(interval.length_ms) / 1000.0;
-    const double length = std::max<double>(static_cast<double>(interval.length_ms), 1.0) / 1000.0;
+    // The run's last interval can be a sliver (the few ms after the last whole second): its
+    // rates would be noise. It still counts in every total.
+    if (interval.length_ms < 100 && &interval != &result.intervals.front()) continue;
+    const double length = static_cast<double>(interval.length_ms) / 1000.0;
     SparseHistogram latency, uncorrected;
     uint64_t requests = 0, failed = 0;
     for (const RequestInterval& part : interval.requests) {
