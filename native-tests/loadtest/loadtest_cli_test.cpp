@@ -133,6 +133,9 @@ TEST_CASE("bad input exits 2 with a message naming the problem") {
          "intensity 'insane' is not defined");
   expect({"run"}, "give a scenario file, --scenario NAME or --url URL");
   expect({"merge", dir + "/broken.json"}, "broken.json: not a qv loadtest histogram log");
+  expect({"merge"}, "merge: give the histogram logs to merge");
+  expect({"run", "--url", server.url("/"), "--connections-typo", "5"},
+         "unknown argument '--connections-typo'");
 }
 
 TEST_CASE("the HTML report is one self-contained file with its plots") {

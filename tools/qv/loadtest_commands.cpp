@@ -334,6 +334,16 @@ int scenarios_command(const std::string& name) {
   return kExitOk;
 }
 
+// Unknown options and extra arguments are bad input (exit 2) like any other, so each
+// command takes them in and refuses them itself, naming them.
+bool refuse_extras(CLI::App& command, int& exit_code) {
+  const std::vector<std::string> extras = command.remaining();
+  if (extras.empty()) return false;
+  exit_code = bad_input("unknown argument '" + extras.front() + "' (see qv loadtest " +
+                        command.get_name() + " --help)");
+  return true;
+}
+
 void add_output_options(CLI::App& command, OutputOptions& output) {
   command.add_option("--summary-json", output.summary_json,
                      "Write the summary as JSON (k6-like fields)");
@@ -385,22 +395,32 @@ void add_loadtest_commands(CLI::App& app, int& exit_code) {
       "An extra threshold METRIC:EXPRESSION, e.g. 'http_req_duration:p(95)<200'");
   run_command_app->add_option("--seed", run->seed, "Seed for random picks (default: the clock)");
   add_output_options(*run_command_app, run->output);
-  run_command_app->callback([run, &exit_code] { exit_code = run_command(*run); });
+  run_command_app->allow_extras();
+  run_command_app->callback([run, run_command_app, &exit_code] {
+    if (!refuse_extras(*run_command_app, exit_code)) exit_code = run_command(*run);
+  });
 
   auto files = std::make_shared<std::vector<std::string>>();
   auto merge_output = std::make_shared<OutputOptions>();
   auto* merge = loadtest->add_subcommand(
       "merge", "One summary from the histogram logs of several runs or machines");
-  merge->add_option("files", *files, "Histogram logs written with --out hist=FILE")->required();
+  merge->add_option("files", *files, "Histogram logs written with --out hist=FILE");
   add_output_options(*merge, *merge_output);
-  merge->callback(
-      [files, merge_output, &exit_code] { exit_code = merge_command(*files, *merge_output); });
+  merge->allow_extras();
+  merge->callback([files, merge_output, merge, &exit_code] {
+    if (refuse_extras(*merge, exit_code)) return;
+    exit_code = files->empty() ? bad_input("merge: give the histogram logs to merge")
+                               : merge_command(*files, *merge_output);
+  });
 
   auto name = std::make_shared<std::string>();
   auto* scenarios =
       loadtest->add_subcommand("scenarios", "List the built-in scenarios, or print one as JSON");
   scenarios->add_option("name", *name, "A built-in scenario to print");
-  scenarios->callback([name, &exit_code] { exit_code = scenarios_command(*name); });
+  scenarios->allow_extras();
+  scenarios->callback([name, scenarios, &exit_code] {
+    if (!refuse_extras(*scenarios, exit_code)) exit_code = scenarios_command(*name);
+  });
 }
 
 }  // namespace qv::cli
