@@ -259,3 +259,20 @@ TEST_CASE("an unreachable target is an error before the run") {
   REQUIRE_FALSE(unresolved.ok());
   REQUIRE(unresolved.error().message.rfind("cannot resolve host 'no-such-host.invalid'", 0) == 0);
 }
+
+TEST_CASE("two requests with one name keep their own checks apart") {
+  TestServer server;
+  const RunResult result = run(scenario_from("{" + base(server) + R"(,
+    "executor": "constant-vus", "vus": 2, "duration": "300ms", "gracefulStop": "5s", "threads": 1,
+    "requests": [{"name": "calls", "url": "/", "checks": {"ok": "status == 200"}},
+                 {"name": "calls", "url": "/status/404", "checks": {"missing": "status == 404", "ok": "status == 200"}}]})"));
+  REQUIRE(result.requests.size() == 1);
+  const RequestTotals& calls = result.requests[0];
+  REQUIRE(calls.check_names == std::vector<std::string>{"ok", "missing"});
+  const uint64_t not_found = calls.counters.errors[static_cast<size_t>(ErrorClass::kHttp4xx)];
+  REQUIRE(not_found > 0);
+  REQUIRE(calls.counters.checks[1].passes == not_found);  // "missing" judged 404s only
+  REQUIRE(calls.counters.checks[1].fails == 0);
+  REQUIRE(calls.counters.checks[0].passes == calls.counters.requests - not_found);
+  REQUIRE(calls.counters.checks[0].fails == not_found);
+}

@@ -197,6 +197,9 @@ struct RunPlan {
   std::vector<size_t> name_of_request;    // request spec -> RunResult::requests index
   size_t name_count = 0;
   std::vector<size_t> check_count_of_name;
+  // request spec -> for each of its checks, the slot in its name's check list (two specs may
+  // share a name and list different checks)
+  std::vector<std::vector<size_t>> check_slots_of_request;
   int threads = 1;
   Micros start = 0;  // monotonic
   uint64_t seed = 0;
@@ -242,6 +245,7 @@ class Worker {
     size_t origin = 0;
     bool head = false, keep_body = false, idempotent = false, is_static = false;
     std::string static_bytes;
+    std::vector<size_t> check_slots;  // where each of its checks is counted
   };
 
   struct Recorder {
@@ -377,6 +381,7 @@ void Worker::prepare_requests() {
     Prepared prepared;
     prepared.spec = &spec;
     prepared.name = plan_.name_of_request[i];
+    prepared.check_slots = plan_.check_slots_of_request[i];
     prepared.origin = plan_.origin_of_request[i];
     prepared.head = spec.method == "HEAD";
     prepared.keep_body = spec.keeps_body();
@@ -658,7 +663,7 @@ void Worker::on_response(Vu& vu, Micros now, bool extra_bytes) {
   for (size_t i = 0; i < checks.size(); ++i) {
     const bool passed = checks[i].passes(status, static_cast<double>(now - vu.sent) / 1000.0,
                                          vu.parser.body(), vu.parser.body_bytes());
-    CheckCounts& counts = counters.checks[i];
+    CheckCounts& counts = counters.checks[request.check_slots[i]];
     passed ? ++counts.passes : ++counts.fails;
   }
   // A response before the whole request went out (say, a 413) leaves the connection unusable.
@@ -676,7 +681,7 @@ void Worker::on_failure(Vu& vu, ErrorClass error, Micros now) {
   ++counters.requests;
   ++counters.failed;
   ++counters.errors[static_cast<size_t>(error)];
-  for (CheckCounts& check : counters.checks) ++check.fails;  // no response: no check holds
+  for (size_t slot : request.check_slots) ++counters.checks[slot].fails;  // no response: none holds
   close_connection(vu);
   end_request(vu, now, error == ErrorClass::kConnect);
 }
@@ -965,8 +970,15 @@ Result<RunResult> run_load_test(const Scenario& scenario, const RunHooks& hooks)
   for (const RequestTotals& totals : result.requests) {
     plan->check_count_of_name.push_back(totals.check_names.size());
   }
-  // Each request spec's checks are counted in its name's slots, in order; two specs with one
-  // name share the name's list, so their checks must line up: a spec's check i is slot i.
+  for (size_t i = 0; i < scenario.requests.size(); ++i) {
+    const auto& names = result.requests[plan->name_of_request[i]].check_names;
+    std::vector<size_t> slots;
+    for (const Check& check : scenario.requests[i].checks) {
+      slots.push_back(
+          static_cast<size_t>(std::find(names.begin(), names.end(), check.name) - names.begin()));
+    }
+    plan->check_slots_of_request.push_back(slots);
+  }
   for (RequestTotals& totals : result.requests)
     totals.counters.checks.resize(totals.check_names.size());
   for (const Threshold& threshold : scenario.thresholds)
