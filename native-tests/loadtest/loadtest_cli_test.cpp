@@ -42,7 +42,8 @@ struct Summary {
 
 TEST_CASE("quick mode against nginx: every request counted matches nginx's access log") {
   Nginx nginx;
-  const std::string dir = make_temp_dir();
+  TempDir temp;
+  const std::string& dir = temp.path;
   // A scenario with a graceful stop, so in-flight requests finish and are counted.
   write_text(dir + "/s.json", R"({"baseUrl": ")" + nginx.url("") + R"(", "executor": "constant-vus",
     "vus": 8, "duration": "1s", "gracefulStop": "10s", "threads": 2,
@@ -68,7 +69,8 @@ TEST_CASE("quick mode against nginx: every request counted matches nginx's acces
 
 TEST_CASE("thresholds decide the exit code: 0 when all hold, 99 when one fails") {
   TestServer server;
-  const std::string dir = make_temp_dir();
+  TempDir temp;
+  const std::string& dir = temp.path;
   auto holds = run_qv({"run", "--url", server.url("/delay/20"), "-c", "2", "-t", "1", "-d", "1s",
                        "-q", "--threshold", "http_req_duration:p(95)<60000", "--threshold",
                        "http_req_failed:rate<0.01", "--summary-json", dir + "/ok.json"});
@@ -95,7 +97,8 @@ TEST_CASE("thresholds decide the exit code: 0 when all hold, 99 when one fails")
 
 TEST_CASE("bad input exits 2 with a message naming the problem") {
   TestServer server;
-  const std::string dir = make_temp_dir();
+  TempDir temp;
+  const std::string& dir = temp.path;
   auto expect = [&](std::vector<std::string> args, const std::string& message) {
     auto result = run_qv(args);
     INFO("stderr: " << result.err);
@@ -140,7 +143,8 @@ TEST_CASE("bad input exits 2 with a message naming the problem") {
 
 TEST_CASE("the HTML report is one self-contained file with its plots") {
   TestServer server;
-  const std::string dir = make_temp_dir();
+  TempDir temp;
+  const std::string& dir = temp.path;
   auto run = run_qv({"run", "--url", server.url("/"), "-c", "4", "-t", "1", "-d", "2s", "--rate",
                      "200", "-q", "--report", dir + "/report.html", "--threshold",
                      "http_req_duration:p(99)<60000"});
@@ -162,7 +166,8 @@ TEST_CASE("the HTML report is one self-contained file with its plots") {
 
 TEST_CASE("merge: two machines' logs add up to one histogram; one log reproduces its run") {
   TestServer server;
-  const std::string dir = make_temp_dir();
+  TempDir temp;
+  const std::string& dir = temp.path;
   for (const char* name : {"a", "b"}) {
     auto run =
         run_qv({"run", "--url", server.url("/delay/2"), "-c", "4", "-t", "2", "-d", "1s", "--rate",
@@ -221,7 +226,8 @@ TEST_CASE("built-in scenarios list, print, and run briefly against any server") 
   REQUIRE(show.out.find("\"/api/calls/start\"") != std::string::npos);
 
   TestServer server;
-  const std::string dir = make_temp_dir();
+  TempDir temp;
+  const std::string& dir = temp.path;
   auto run =
       run_qv({"run", "--scenario", "dashboard-load", "--intensity", "low", "--duration", "2s",
               "--base-url", server.url(""), "-q", "--summary-json", dir + "/dashboard.json"});

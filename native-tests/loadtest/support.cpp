@@ -276,6 +276,10 @@ std::string make_temp_dir() {
   return made;
 }
 
+TempDir::~TempDir() {
+  std::system(("rm -rf '" + path + "'").c_str());
+}
+
 std::string read_text(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());

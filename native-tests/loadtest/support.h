@@ -67,6 +67,14 @@ struct CommandResult {
 CommandResult run_command(const std::vector<std::string>& argv);
 
 std::string make_temp_dir();
+// A temporary directory, removed with everything in it when the test is done.
+struct TempDir {
+  TempDir() : path(make_temp_dir()) {}
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string path;
+};
 std::string read_text(const std::string& path);
 void write_text(const std::string& path, const std::string& text);
 // A loopback port nothing listens on.
