@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "command.h"
+#include "loadtest_commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"qv: Quantum Voice Edge native tools (modules run through the native shim)"};
@@ -11,6 +12,7 @@ int main(int argc, char** argv) {
   qv::cli::add_version_command(app, context);
   qv::cli::add_call_command(app, context);
   qv::cli::add_tiers_commands(app, context);
+  qv::cli::add_loadtest_commands(app, context.exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
