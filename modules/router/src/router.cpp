@@ -27,16 +27,34 @@ constexpr double kForgetWeight = 1.0 / 16;
 // bit-identical results natively and in both WebAssembly flavours, whose C libraries
 // differ in the last bit, so a distance in a test vector is the same everywhere.
 
-// sin(r) or cos(r) (cosine when `cosine`) for |r| <= pi/4, by Taylor series.
+// Taylor coefficients, computed at compile time: kSeries[n] = 1/n!, kArcsine[n] is the
+// coefficient of x^(2n+1) in asin(x), (2n)! / (4^n (n!)^2 (2n+1)).
+struct Coefficients {
+  double factorial_inverse[20];
+  double arcsine[28];
+};
+constexpr Coefficients make_coefficients() {
+  Coefficients c{};
+  c.factorial_inverse[0] = 1;
+  for (int n = 1; n < 20; ++n) c.factorial_inverse[n] = c.factorial_inverse[n - 1] / n;
+  double term = 1;  // (2n)! / (4^n (n!)^2)
+  for (int n = 0; n < 28; ++n) {
+    c.arcsine[n] = term / (2 * n + 1);
+    term *= (2.0 * n + 1) / (2.0 * n + 2);
+  }
+  return c;
+}
+constexpr Coefficients kCoefficients = make_coefficients();
+
+// sin(r) or cos(r) (cosine when `cosine`) for |r| <= pi/4: Taylor series to r^18, Horner.
 double kernel(double r, bool cosine) {
   const double r2 = r * r;
-  double term = cosine ? 1 : r;
-  double sum = term;
-  for (int n = cosine ? 1 : 2; n < 20; n += 2) {
-    term *= -r2 / (n * (n + 1));
-    sum += term;
+  double sum = 0;
+  for (int n = cosine ? 18 : 19; n >= 0; n -= 2) {
+    const double c = kCoefficients.factorial_inverse[n];
+    sum = sum * r2 + ((n / 2) % 2 ? -c : c);
   }
-  return sum;
+  return cosine ? sum : sum * r;
 }
 
 // sin(x) (cos(x) when `cosine`) for |x| <= 4 pi: reduced by quarter turns.
@@ -50,17 +68,14 @@ double sine(double x, bool cosine = false) {
   return turn >= 2 ? -value : value;
 }
 
-// asin(x) for x in [0, 1]: the Taylor series below 0.5; above, asin(x) = pi/2 - 2 asin(y)
-// with y = sqrt((1 - x) / 2) <= 0.5.
+// asin(x) for x in [0, 1]: the Taylor series (Horner, to x^55) below 0.5; above,
+// asin(x) = pi/2 - 2 asin(y) with y = sqrt((1 - x) / 2) <= 0.5.
 double arcsine(double x) {
   if (x > 0.5) return kPi / 2 - 2 * arcsine(std::sqrt((1 - x) / 2));
   const double x2 = x * x;
-  double term = x, sum = x;
-  for (int n = 0; n < 30; ++n) {
-    term *= x2 * (2 * n + 1) * (2 * n + 1) / ((2 * n + 2) * (2 * n + 3));
-    sum += term;
-  }
-  return sum;
+  double sum = 0;
+  for (int n = 27; n >= 0; --n) sum = sum * x2 + kCoefficients.arcsine[n];
+  return sum * x;
 }
 
 // ln(u) for u > 0: u = m 2^e with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh((m-1)/(m+1)).
@@ -72,12 +87,9 @@ double natural_log(double u) {
     --exponent;
   }
   const double z = (m - 1) / (m + 1), z2 = z * z;
-  double power = z, sum = z;
-  for (int n = 3; n < 30; n += 2) {
-    power *= z2;
-    sum += power / n;
-  }
-  return exponent * 0.69314718055994530942 + 2 * sum;
+  double sum = 0;
+  for (int n = 27; n >= 1; n -= 2) sum = sum * z2 + 1.0 / n;  // constants after folding
+  return exponent * 0.69314718055994530942 + 2 * z * sum;
 }
 
 // 2^-y for y >= 0: 2^-floor(y) exactly, times e^(-f ln 2) by its Taylor series.
@@ -85,10 +97,10 @@ double exp2_negative(double y) {
   if (y > 1074) return 0;
   const double whole = std::floor(y);
   const double t = (y - whole) * 0.69314718055994530942;
-  double term = 1, sum = 1;
-  for (int n = 1; n < 20; ++n) {
-    term *= -t / n;
-    sum += term;
+  double sum = 0;
+  for (int n = 19; n >= 0; --n) {
+    const double c = kCoefficients.factorial_inverse[n];
+    sum = sum * t + (n % 2 ? -c : c);
   }
   return std::ldexp(sum, -static_cast<int>(whole));
 }
@@ -169,9 +181,26 @@ Text& Text::operator<<(std::string_view piece) {
 }
 
 Text& Text::fixed(double value, int decimals) {
-  char buffer[48];
-  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value);
-  return *this << buffer;
+  // Integers do it without snprintf, which costs more than a whole routing decision.
+  double scale = 1;
+  for (int d = 0; d < decimals; ++d) scale *= 10;
+  const double scaled = std::floor(std::fabs(value) * scale + 0.5);
+  if (!(scaled < 1e15) || decimals > 6) {
+    char buffer[48];
+    std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value);
+    return *this << buffer;
+  }
+  const auto units = static_cast<int64_t>(scaled);
+  const auto whole = static_cast<int64_t>(units / static_cast<int64_t>(scale));
+  if (value < 0 && units != 0) text_ += '-';
+  count(whole);
+  if (decimals > 0) {
+    std::string fraction = std::to_string(units % static_cast<int64_t>(scale));
+    text_ += '.';
+    text_.append(static_cast<size_t>(decimals) - fraction.size(), '0');
+    text_ += fraction;
+  }
+  return *this;
 }
 
 Text& Text::number(double value) {
@@ -240,15 +269,27 @@ const char* strategy_name(Strategy strategy) {
 
 // ---- geography and configuration -----------------------------------------------------------
 
-double great_circle_km(GeoPoint a, GeoPoint b) {
-  const double to_radians = kPi / 180;
-  const double lat1 = a.latitude * to_radians;
-  const double lat2 = b.latitude * to_radians;
-  const double half_dlat = sine((lat2 - lat1) / 2);
-  const double half_dlon = sine((b.longitude - a.longitude) * to_radians / 2);
-  const double h =
-      half_dlat * half_dlat + sine(lat1, true) * sine(lat2, true) * half_dlon * half_dlon;
+namespace {
+
+constexpr double kRadians = kPi / 180;
+
+double cos_latitude(GeoPoint point) {
+  return sine(point.latitude * kRadians, true);
+}
+
+// The haversine formula, given the cosines of both latitudes (a decision computes the
+// client's once and the router keeps the regions').
+double haversine_km(GeoPoint a, double cos_a, GeoPoint b, double cos_b) {
+  const double half_dlat = sine((b.latitude - a.latitude) * kRadians / 2);
+  const double half_dlon = sine((b.longitude - a.longitude) * kRadians / 2);
+  const double h = half_dlat * half_dlat + cos_a * cos_b * half_dlon * half_dlon;
   return 2 * kEarthRadiusKm * arcsine(std::sqrt(std::min(1.0, std::max(0.0, h))));
+}
+
+}  // namespace
+
+double great_circle_km(GeoPoint a, GeoPoint b) {
+  return haversine_km(a, cos_latitude(a), b, cos_latitude(b));
 }
 
 int Config::find(std::string_view id) const {
@@ -500,6 +541,9 @@ void Router::configure(Config config) {
   node_hashes_ = std::move(node_hashes);
   maglev_.clear();
   maglev_.resize(n);
+  cos_latitude_.clear();
+  for (const Region& region : config_.regions)
+    cos_latitude_.push_back(cos_latitude(region.location));
 }
 
 ResolvedClient Router::resolve(const Client& client) const {
@@ -519,11 +563,12 @@ ResolvedClient Router::resolve(const Client& client) const {
   } else if (client.coordinates) {
     // The grid cell, named by its south-west corner: "geo:50,-10".
     const double cell = config_.latency.area_cell_degrees;
-    char buffer[48];
-    std::snprintf(buffer, sizeof buffer, "geo:%g,%g",
-                  std::floor(client.coordinates->latitude / cell) * cell,
-                  std::floor(client.coordinates->longitude / cell) * cell);
-    resolved.area = buffer;
+    const bool whole = cell == std::floor(cell);
+    Text area;
+    area << "geo:";
+    area.fixed(std::floor(client.coordinates->latitude / cell) * cell, whole ? 0 : 1) << ",";
+    area.fixed(std::floor(client.coordinates->longitude / cell) * cell, whole ? 0 : 1);
+    resolved.area = area.take();
   } else if (!client.country.empty()) {
     resolved.area = "country:" + client.country;
   } else {
@@ -651,12 +696,13 @@ Router::AreaStats& Router::area_stats(const std::string& area, double now) {
   return found->second;
 }
 
-RegionLatency Router::latency_of(const ResolvedClient& client, uint32_t region,
-                                 const AreaStats* area, double now) const {
+RegionLatency Router::latency_of(const ResolvedClient& client, double client_cos_latitude,
+                                 uint32_t region, const AreaStats* area, double now) const {
   const LatencyPolicy& policy = config_.latency;
   RegionLatency latency;
   if (client.location) {
-    latency.distance_km = great_circle_km(*client.location, config_.regions[region].location);
+    latency.distance_km = haversine_km(*client.location, client_cos_latitude,
+                                       config_.regions[region].location, cos_latitude_[region]);
     latency.estimate_ms = policy.base_rtt_ms + latency.distance_km / 1000 * policy.ms_per_1000_km;
   }
   if (area && area->regions[region].samples > 0) {
@@ -735,12 +781,14 @@ Decision Router::route(const Client& client, double now, bool count_request) {
     area = &found->second;
   }
   decision.regions.resize(n);
+  const double client_cos_latitude =
+      decision.client.location ? cos_latitude(*decision.client.location) : 0;
   size_t serving = 0, healthy = 0;
   for (uint32_t r = 0; r < n; ++r) {
     RegionView& view = decision.regions[r];
     refresh(regions_.hosts[r], config_.health_check.enabled, now);
     view.health = regions_.hosts[r].health;
-    view.latency = latency_of(decision.client, r, area, now);
+    view.latency = latency_of(decision.client, client_cos_latitude, r, area, now);
     if (config_.regions[r].draining) continue;
     ++serving;
     if (view.health == Health::kHealthy) ++healthy;

@@ -408,8 +408,8 @@ class Router {
   bool ejection_allowed(Pool& pool, size_t index, bool probed, double now);
   HostHealthView view(HostState& host, bool probed, double now) const;
   bool routable(uint32_t region, double now);
-  RegionLatency latency_of(const ResolvedClient& client, uint32_t region, const AreaStats* area,
-                           double now) const;
+  RegionLatency latency_of(const ResolvedClient& client, double client_cos_latitude,
+                           uint32_t region, const AreaStats* area, double now) const;
   AreaStats& area_stats(const std::string& area, double now);
   void rank(Decision& decision) const;
   int pick_node(uint32_t region, uint64_t call_hash, bool& panic, double now);
@@ -419,7 +419,8 @@ class Router {
   std::vector<Pool> nodes_;                         // by region index
   std::vector<std::vector<uint64_t>> node_hashes_;  // hash_id of every node, by region index
   std::unordered_map<std::string, AreaStats> areas_;
-  std::vector<MaglevCache> maglev_;  // by region index
+  std::vector<MaglevCache> maglev_;   // by region index
+  std::vector<double> cos_latitude_;  // of every region, for distances
   Budget budget_;
 };
 
