@@ -10,4 +10,4 @@ const handle = createEdgeHandler({
   config: globalThis.QV_EDGE_CONFIG ?? {},
   ...(globalThis.QV_KV ? { kv: globalThis.QV_KV } : {}),
 });
-addEventListener('fetch', (event) => event.respondWith(handle(event.request)));
+addEventListener('fetch', (event) => event.respondWith(handle(event.request, event)));
