@@ -217,12 +217,15 @@ TEST_CASE("outlier detection: 5 consecutive failures eject, with exponential bac
   // A success resets the count.
   REQUIRE(router.observe(observation("us-east-1", 10, 200), now).ok());
   for (int i = 0; i < 4; ++i) REQUIRE(router.observe(observation("us-east-1", 10, 502), now).ok());
-  auto fifth = router.observe(observation("us-east-1", 10, 0), now);
+  Observation timed_out = observation("us-east-1", 5000, 0, "nyc");
+  timed_out.timed_out = true;
+  auto fifth = router.observe(timed_out, now);
   REQUIRE(fifth.ok());
   CHECK(fifth.value().ejected_now);
   CHECK(fifth.value().host.health == Health::kEjected);
   CHECK(fifth.value().host.ejected_until == kStart + 30000);
-  CHECK(fifth.value().host.cause == "5 consecutive failures (last: no response)");
+  CHECK(fifth.value().host.cause == "5 consecutive failures (last: 5000 ms timeout)");
+  CHECK(router.route(kNewYork, now).regions[0].latency.samples == 1);
   CHECK(optimal(router, kNewYork, now) != "us-east-1");
   // 4xx answers are the client's problem, not the region's.
   for (int i = 0; i < 10; ++i) REQUIRE(router.observe(observation("eu-west-1", 10, 404), now).ok());
@@ -244,6 +247,8 @@ TEST_CASE("outlier detection: 5 consecutive failures eject, with exponential bac
   CHECK(!router.record_probe("us-east-1", true, "HTTP 200", now));
   CHECK(router.region_health(0, now).health == Health::kHealthy);
   CHECK(optimal(router, kNewYork, now) == "us-east-1");
+  // What was learned of its RTT during the outage is forgotten on its return.
+  CHECK(router.route(kNewYork, now).regions[0].latency.samples == 0);
   // Back in service, the times-ejected count decays by one per 10 s interval.
   CHECK(router.region_health(0, now + 10000).times_ejected == 1);
   CHECK(router.region_health(0, now + 25000).times_ejected == 0);

@@ -585,6 +585,7 @@ void Router::refresh(HostState& host, bool probed, double now) const {
     // Without health checks an ejection simply ends (Envoy's behaviour).
     host.health = Health::kHealthy;
     host.in_service_since = now;
+    host.returned_at = now;
     host.cause.clear();
     host.shared = false;
   }
@@ -705,7 +706,10 @@ RegionLatency Router::latency_of(const ResolvedClient& client, double client_cos
                                        config_.regions[region].location, cos_latitude_[region]);
     latency.estimate_ms = policy.base_rtt_ms + latency.distance_km / 1000 * policy.ms_per_1000_km;
   }
-  if (area && area->regions[region].samples > 0) {
+  // RTTs learned before the region last returned to service describe the outage, not the
+  // region now: it starts again from its prior.
+  if (area && area->regions[region].samples > 0 &&
+      area->regions[region].updated_at >= regions_.hosts[region].returned_at) {
     const Ewma& ewma = area->regions[region];
     latency.measured_ms = ewma.value;
     latency.samples = ewma.samples;
@@ -822,7 +826,8 @@ Decision Router::route(const Client& client, double now, bool count_request) {
       break;
     case LatencySource::kDistance:
       decision.strategy = Strategy::kGeoProximity;
-      reason << " (" << region.name << ") is the nearest: ";
+      if (region.name != region.id) reason << " (" << region.name << ")";
+      reason << " is the nearest: ";
       reason.fixed(latency.distance_km, 0)
           << " km from the client's " << location_source_name(decision.client.source) << ", about ";
       reason.fixed(latency.latency_ms)
@@ -888,6 +893,7 @@ Result<ObserveResult> Router::observe(const Observation& observation, double now
   if (observation.node.empty() && !observation.area.empty() && std::isfinite(observation.rtt_ms) &&
       observation.rtt_ms >= 0 && (!failure || observation.timed_out)) {
     Ewma& ewma = area_stats(observation.area, now).regions[region];
+    if (ewma.updated_at < regions_.hosts[region].returned_at) ewma = Ewma{};
     if (ewma.samples == 0) {
       ewma.value = observation.rtt_ms;
     } else {
@@ -1012,6 +1018,7 @@ bool Router::record_probe(std::string_view region, bool ok, std::string detail, 
         host.check_successes >= policy.healthy_threshold) {
       host.health = Health::kHealthy;
       host.in_service_since = now;
+      host.returned_at = now;
       host.consecutive_failures = 0;
       host.cause.clear();
       host.shared = false;
@@ -1048,7 +1055,7 @@ double Router::next_probe_at(double now) {
     }
     next = std::min(next, due);
   }
-  return next;
+  return std::max(now, next);  // overdue is due now
 }
 
 bool Router::apply_shared_ejection(std::string_view region, const SharedEjection& ejection,

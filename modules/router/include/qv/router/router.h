@@ -359,6 +359,7 @@ class Router {
     int times_ejected = 0;
     double ejected_until = 0;
     double in_service_since = 0;  // for the decay of times_ejected
+    double returned_at = 0;       // when it last came back from an ejection or ill health
     std::string cause;
     bool shared = false;
     // active checks (regions only)
