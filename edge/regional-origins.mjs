@@ -143,6 +143,7 @@ export async function startRegionalOrigins({ regions = DEMO_REGIONS, host = '127
       path: url.pathname,
       query: Object.fromEntries(url.searchParams),
       organizationId: request.headers['x-qv-organization-id'] ?? null,
+      headers: Object.keys(request.headers).sort(),
       bodyBytes: body.length,
     }, { 'x-served-by-region': region });
   }

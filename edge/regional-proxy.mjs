@@ -134,6 +134,7 @@ export function createRegionalProxy({
   function respond(attempt, headers, failedOver, retryNote) {
     const extra = { ...headers, 'x-region': attempt.region };
     if (failedOver) extra['x-region-failover'] = failedOver;
+    if (retryNote) extra['x-region-not-retried'] = retryNote.replace(/^not retried: /, '');
     if (attempt.response) {
       const out = new Headers();
       attempt.response.headers.forEach((value, name) => { if (!DECODED.has(name)) out.append(name, value); });

@@ -95,7 +95,8 @@ export const STEADY_RTT = Object.freeze({ 'us-east-1': 20, 'eu-west-1': 80, 'sa-
  * for `seconds`, from `client` (geolocation headers). behaviour: as simulatedFetch.
  * routerConfig: the router configuration beyond the regions. Resolves to {requests,
  * instances, clock}: one record per request {at (ms from the start), isolate, status,
- * region (answered), firstRegion (tried first), failedOver, latencyMs}.
+ * region (answered), firstRegion (tried first), failedOver, notRetried (why a failed
+ * first try was not retried), latencyMs}.
  */
 export async function simulateRouting({
   flavour = 'emscripten', isolates = 4, seconds, perSecond, client = NEW_YORK, behaviour,
@@ -128,6 +129,7 @@ export async function simulateRouting({
         record.failedOver = response.headers.get('x-region-failover');
         record.firstRegion = record.failedOver ?? record.region;
         record.latencyMs = clock.now - START_MS - record.at;
+        record.notRetried = response.headers.get('x-region-not-retried');
         await response.body?.cancel();
       }, (failure) => {
         record.error = failure?.stack ?? String(failure);
