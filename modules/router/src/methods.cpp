@@ -314,9 +314,12 @@ bool read_ejection(std::string_view json, SharedEjection& ejection) {
 // Most methods never wait for the host: they are plain functions, wrapped in one small
 // coroutine each, which keeps the state-machine code of coroutines out of them.
 using SyncMethod = Outcome (*)(CallContext&, Instance&);
+MethodTask run_sync(CallContext& ctx, Instance& instance, SyncMethod method) {
+  co_return method(ctx, instance);
+}
 template <SyncMethod method>
 MethodTask sync(CallContext& ctx, Instance& instance) {
-  co_return method(ctx, instance);
+  return run_sync(ctx, instance, method);
 }
 
 Outcome configure_method(CallContext& ctx, Instance& instance) {
@@ -524,9 +527,9 @@ Status plan_health_check(CallContext& ctx, Instance& instance, HealthCheckRun& r
   RouterState& state = instance.state<RouterState>();
   const Config& config = state.router.config();
   run.started = qv_host_now_ms();
-  for (const Probe& probe : state.router.plan_probes(run.started)) {
-    run.probed.push_back(config.regions[probe.region].id);
-    ctx.fetch(config.health_check.head ? "HEAD" : "GET", probe.url,
+  for (uint32_t region : state.router.plan_probes(run.started)) {
+    run.probed.push_back(config.regions[region].id);
+    ctx.fetch(config.health_check.head ? "HEAD" : "GET", config.regions[region].health_url,
               "user-agent: qv-router-health-check\n", "",
               static_cast<uint32_t>(config.health_check.timeout_ms));
   }

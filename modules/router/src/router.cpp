@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <memory>
 
 #include "text.h"
 
@@ -416,13 +417,22 @@ uint64_t hash_id(std::string_view id) {
   return mix64(hash);
 }
 
+namespace {
+
+// A node's rendezvous score for a key: weight / -ln(u), u uniform in (0, 1) from the pair.
+double rendezvous_score(uint64_t node_hash, double weight, uint64_t key_hash) {
+  const uint64_t h = mix64(node_hash ^ key_hash);
+  const double u = (static_cast<double>(h >> 11) + 0.5) * 0x1.0p-53;
+  return weight / -natural_log(u);
+}
+
+}  // namespace
+
 int rendezvous_pick(uint64_t key_hash, std::span<const HashNode> nodes) {
   int best = -1;
   double best_score = -kInfinity;
   for (size_t i = 0; i < nodes.size(); ++i) {
-    const uint64_t h = mix64(nodes[i].hash ^ key_hash);
-    const double u = (static_cast<double>(h >> 11) + 0.5) * 0x1.0p-53;  // uniform in (0, 1)
-    const double score = nodes[i].weight / -natural_log(u);
+    const double score = rendezvous_score(nodes[i].hash, nodes[i].weight, key_hash);
     if (score > best_score) {
       best_score = score;
       best = static_cast<int>(i);
@@ -437,18 +447,18 @@ void MaglevTable::build(std::span<const uint64_t> node_hashes, uint32_t size) {
   if (n == 0 || size <= n || n >= 0xFFFF) return;
   constexpr uint16_t kEmpty = 0xFFFF;
   table_.assign(size, kEmpty);
-  std::vector<uint64_t> offset(n), skip(n), next(n, 0);
+  std::vector<uint32_t> offset(n), skip(n), next(n, 0);
   for (size_t i = 0; i < n; ++i) {
-    offset[i] = node_hashes[i] % size;
-    skip[i] = mix64(node_hashes[i] ^ 0x9e3779b97f4a7c15ull) % (size - 1) + 1;
+    offset[i] = static_cast<uint32_t>(node_hashes[i] % size);
+    skip[i] = static_cast<uint32_t>(mix64(node_hashes[i] ^ 0x9e3779b97f4a7c15ull) % (size - 1) + 1);
   }
   uint32_t filled = 0;
   for (;;) {
     for (size_t i = 0; i < n; ++i) {
-      uint64_t slot = (offset[i] + next[i] * skip[i]) % size;
+      uint64_t slot = (offset[i] + uint64_t{next[i]} * skip[i]) % size;
       while (table_[slot] != kEmpty) {
         ++next[i];
-        slot = (offset[i] + next[i] * skip[i]) % size;
+        slot = (offset[i] + uint64_t{next[i]} * skip[i]) % size;
       }
       table_[slot] = static_cast<uint16_t>(i);
       ++next[i];
@@ -505,45 +515,42 @@ Router::Router(Config config) {
 }
 
 void Router::configure(Config config) {
+  constexpr uint32_t kNew = 0xFFFFFFFF;
   const size_t n = config.regions.size();
   Pool regions;
   std::vector<Pool> nodes(n);
-  std::vector<std::vector<uint64_t>> node_hashes(n);
-  std::vector<int> previous(n, -1);  // index of each new region in the old configuration
+  std::vector<uint32_t> previous(n, kNew);  // index of each new region in the old configuration
   for (size_t r = 0; r < n; ++r) {
     const Region& region = config.regions[r];
-    previous[r] = config_.find(region.id);
+    const int old = config_.find(region.id);
+    previous[r] = old < 0 ? kNew : static_cast<uint32_t>(old);
     regions.hosts.emplace_back();
-    if (previous[r] >= 0) regions.hosts.back() = regions_.hosts[previous[r]];
+    if (old >= 0) regions.hosts.back() = regions_.hosts[old];
     regions.hosts.back().id = region.id;
+    regions.hosts.back().cos_latitude = cos_latitude(region.location);
     for (const MediaNode& node : region.media_nodes) {
       nodes[r].hosts.emplace_back();
       HostState& state = nodes[r].hosts.back();
-      if (previous[r] >= 0) {
-        for (const HostState& old : nodes_[previous[r]].hosts) {
-          if (old.id == node.id) state = old;
+      if (old >= 0) {
+        for (const HostState& before : nodes_[old].hosts) {
+          if (before.id == node.id) state = before;
         }
       }
       state.id = node.id;
-      node_hashes[r].push_back(hash_id(node.id));
+      state.hash = hash_id(node.id);
     }
+    nodes[r].maglev_hosts.clear();  // rebuilt on first use
   }
   for (auto& entry : areas_) {
     std::vector<Ewma> remapped(n);
     for (size_t r = 0; r < n; ++r) {
-      if (previous[r] >= 0) remapped[r] = entry.second.regions[previous[r]];
+      if (previous[r] != kNew) remapped[r] = entry.second.regions[previous[r]];
     }
     entry.second.regions = std::move(remapped);
   }
   config_ = std::move(config);
   regions_ = std::move(regions);
   nodes_ = std::move(nodes);
-  node_hashes_ = std::move(node_hashes);
-  maglev_.clear();
-  maglev_.resize(n);
-  cos_latitude_.clear();
-  for (const Region& region : config_.regions)
-    cos_latitude_.push_back(cos_latitude(region.location));
 }
 
 ResolvedClient Router::resolve(const Client& client) const {
@@ -702,8 +709,9 @@ RegionLatency Router::latency_of(const ResolvedClient& client, double client_cos
   const LatencyPolicy& policy = config_.latency;
   RegionLatency latency;
   if (client.location) {
-    latency.distance_km = haversine_km(*client.location, client_cos_latitude,
-                                       config_.regions[region].location, cos_latitude_[region]);
+    latency.distance_km =
+        haversine_km(*client.location, client_cos_latitude, config_.regions[region].location,
+                     regions_.hosts[region].cos_latitude);
     latency.estimate_ms = policy.base_rtt_ms + latency.distance_km / 1000 * policy.ms_per_1000_km;
   }
   // RTTs learned before the region last returned to service describe the outage, not the
@@ -982,8 +990,8 @@ Result<RetryDecision> Router::retry(std::string_view failed, std::span<const std
   return decision;
 }
 
-std::vector<Probe> Router::plan_probes(double now) {
-  std::vector<Probe> probes;
+std::vector<uint32_t> Router::plan_probes(double now) {
+  std::vector<uint32_t> probes;
   const HealthCheckPolicy& policy = config_.health_check;
   if (!policy.enabled) return probes;
   // A probe whose result never came (its call was abandoned) stops blocking after this.
@@ -996,7 +1004,7 @@ std::vector<Probe> Router::plan_probes(double now) {
     if (host.health != Health::kProbing && now < host.next_check_at) continue;
     host.check_started_at = now;
     host.next_check_at = now + policy.interval_ms;
-    probes.push_back({r, config_.regions[r].health_url});
+    probes.push_back(r);
   }
   return probes;
 }
@@ -1097,23 +1105,27 @@ int Router::pick_node(uint32_t region, uint64_t call_hash, bool& panic, double n
     }
   }
   if (eligible.empty()) return -1;
-  int pick;
   if (config_.maglev) {
-    MaglevCache& cache = maglev_[region];
-    if (cache.table.empty() || cache.nodes != eligible) {
-      std::vector<uint64_t> hashes;
-      for (uint32_t i : eligible) hashes.push_back(node_hashes_[region][i]);
-      cache.table.build(hashes, static_cast<uint32_t>(config_.maglev_table_size));
-      cache.nodes = eligible;
+    if (pool.maglev.empty() || pool.maglev_hosts != eligible) {
+      std::unique_ptr<uint64_t[]> hashes(new uint64_t[eligible.size()]);
+      for (size_t i = 0; i < eligible.size(); ++i) hashes[i] = pool.hosts[eligible[i]].hash;
+      pool.maglev.build({hashes.get(), eligible.size()},
+                        static_cast<uint32_t>(config_.maglev_table_size));
+      pool.maglev_hosts = eligible;
     }
-    pick = cache.table.lookup(call_hash);
-  } else {
-    std::vector<HashNode> candidates;
-    candidates.reserve(eligible.size());
-    for (uint32_t i : eligible) candidates.push_back({node_hashes_[region][i], nodes[i].weight});
-    pick = rendezvous_pick(call_hash, candidates);
+    const int slot = pool.maglev.lookup(call_hash);
+    return slot < 0 ? -1 : static_cast<int>(eligible[slot]);
   }
-  return pick < 0 ? -1 : static_cast<int>(eligible[pick]);
+  int best = -1;
+  double best_score = -kInfinity;
+  for (uint32_t i : eligible) {
+    const double score = rendezvous_score(pool.hosts[i].hash, nodes[i].weight, call_hash);
+    if (score > best_score) {
+      best_score = score;
+      best = static_cast<int>(i);
+    }
+  }
+  return best;
 }
 
 Result<AffinityResult> Router::affinity(const AffinityRequest& request, double now) {

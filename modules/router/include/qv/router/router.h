@@ -229,12 +229,6 @@ struct RetryDecision {
   BudgetView budget;
 };
 
-// A health check the host is to perform: GET health_url with the policy's timeout.
-struct Probe {
-  uint32_t region;
-  std::string url;
-};
-
 // An ejection another isolate published (see docs/router.md, "Shared through KV").
 struct SharedEjection {
   double until_ms = 0;
@@ -319,9 +313,10 @@ class Router {
   Result<RetryDecision> retry(std::string_view failed, std::span<const std::string> fallbacks,
                               double now);
 
-  // The health checks due now (each region every interval; a region whose ejection ended
-  // at once). Marks them in flight so that concurrent callers do not repeat them.
-  std::vector<Probe> plan_probes(double now);
+  // The regions whose health check is due now (each region every interval; a region whose
+  // ejection ended at once): the host is to fetch their health_url within the policy's
+  // timeout. Marks them in flight so that concurrent callers do not repeat them.
+  std::vector<uint32_t> plan_probes(double now);
   // The outcome of a probe. By id: the configuration may have changed meanwhile. Returns
   // true when the failure ejected the region again (to be published).
   bool record_probe(std::string_view region, bool ok, std::string detail, double now);
@@ -360,6 +355,8 @@ class Router {
     double ejected_until = 0;
     double in_service_since = 0;  // for the decay of times_ejected
     double returned_at = 0;       // when it last came back from an ejection or ill health
+    uint64_t hash = 0;            // hash_id(id), for affinity (media nodes)
+    double cos_latitude = 0;      // for distances (regions)
     std::string cause;
     bool shared = false;
     // active checks (regions only)
@@ -373,6 +370,9 @@ class Router {
   };
   struct Pool {
     std::vector<HostState> hosts;
+    // Maglev's table over the hosts it was built for (media nodes), rebuilt when they change.
+    std::vector<uint32_t> maglev_hosts;
+    MaglevTable maglev;
   };
   struct Ewma {
     double value = 0;
@@ -382,10 +382,6 @@ class Router {
   struct AreaStats {
     std::vector<Ewma> regions;  // by region index
     double seen_at = 0;
-  };
-  struct MaglevCache {
-    std::vector<uint32_t> nodes;  // the node indices the table was built over
-    MaglevTable table;
   };
   class Budget {
    public:
@@ -417,11 +413,8 @@ class Router {
 
   Config config_;
   Pool regions_;
-  std::vector<Pool> nodes_;                         // by region index
-  std::vector<std::vector<uint64_t>> node_hashes_;  // hash_id of every node, by region index
+  std::vector<Pool> nodes_;  // by region index
   std::unordered_map<std::string, AreaStats> areas_;
-  std::vector<MaglevCache> maglev_;   // by region index
-  std::vector<double> cos_latitude_;  // of every region, for distances
   Budget budget_;
 };
 
