@@ -74,12 +74,14 @@ Status read_field(const Field& field, const JsonValue& value, void* target) {
 
 }  // namespace
 
-Status read_fields(const JsonObject& object, std::span<const Field> fields, void* target) {
+Status read_fields(const JsonObject& object, std::span<const Field> fields, void* target,
+                   bool ignore_unknown) {
   for (auto member : object.raw()) {
     const Field* field = nullptr;
     for (const Field& candidate : fields) {
       if (member.key == candidate.name) field = &candidate;
     }
+    if (!field && ignore_unknown) continue;
     if (!field) {
       Text problem;
       problem << object.child_path(member.key) << ": unknown field (expected one of: ";

@@ -37,9 +37,10 @@ struct Field {
   [](void* target) -> void* { return &static_cast<Type*>(target)->member; }
 
 // Reads the fields of `object` that `fields` describe into `target`. A field of object not
-// in the table, a missing required field, a wrong type or a value out of range is an error
-// naming the field.
-Status read_fields(const JsonObject& object, std::span<const Field> fields, void* target);
+// in the table (unless ignore_unknown), a missing required field, a wrong type or a value
+// out of range is an error naming the field.
+Status read_fields(const JsonObject& object, std::span<const Field> fields, void* target,
+                   bool ignore_unknown = false);
 
 // Writes key/value pairs of every field but kOther ones (the caller writes those).
 void write_fields(JsonWriter& out, std::span<const Field> fields, const void* target);

@@ -89,68 +89,75 @@ const Field kClientFields[] = {
     {"area", T::kString, false, 0, 128, nullptr, nullptr, QV_FIELD(ClientFields, area)},
 };
 
+// Vercel's geolocation headers, as strings.
+struct HeaderFields {
+  std::string coordinate[2];
+  std::string country;
+  std::string id;
+};
+
+const Field kHeaderFields[] = {
+    {"x-vercel-ip-latitude", T::kString, false, 0, 64, nullptr, nullptr,
+     QV_FIELD(HeaderFields, coordinate[0])},
+    {"x-vercel-ip-longitude", T::kString, false, 0, 64, nullptr, nullptr,
+     QV_FIELD(HeaderFields, coordinate[1])},
+    {"x-vercel-ip-country", T::kString, false, 0, 64, nullptr, nullptr,
+     QV_FIELD(HeaderFields, country)},
+    {"x-vercel-id", T::kString, false, 0, 256, nullptr, nullptr, QV_FIELD(HeaderFields, id)},
+};
+
 // The client from Vercel's geolocation headers ("headers") and/or explicit fields
 // ("client", which win). Other headers are ignored, so a host may pass them all.
 Status parse_client(const JsonObject& in, Client& client) {
+  static constexpr const char* kAxes[2] = {"latitude", "longitude"};
   ClientFields fields;
-  std::string where[2];
-  const char* const kAxes[2] = {"latitude", "longitude"};
+  std::string where[2], country_where;
   if (auto headers = in.find("headers"); headers && !headers->is_null()) {
     auto object = headers->object();
     if (!object.ok()) return object.take_error();
-    for (auto header : object.value().raw()) {
-      const JsonValue value(header.value, object.value().child_path(header.key));
-      const int axis = header.key == "x-vercel-ip-latitude"    ? 0
-                       : header.key == "x-vercel-ip-longitude" ? 1
-                       : header.key == "x-vercel-ip-country"   ? 2
-                       : header.key == "x-vercel-id"           ? 3
-                                                               : -1;
-      if (axis < 0) continue;
-      auto text = value.string();
-      if (!text.ok()) return text.take_error();
-      const std::string copy(text.value());
-      if (axis == 2) {
-        fields.country = copy;
-        if (auto s = check_country(value.where(), fields.country); !s.ok()) return s;
-      } else if (axis == 3) {
-        // "fra1::iad1::<id>": the first part is the edge location that took the request,
-        // the area whose RTTs to each region this isolate measures (Cloudflare keys its
-        // RTTs by data centre the same way).
-        const std::string pop = copy.substr(0, copy.find("::"));
-        if (valid_id(pop) && pop.size() <= 16) fields.area = "pop:" + pop;
-      } else {
-        char* end = nullptr;
-        const double limit = axis == 0 ? 90 : 180;
-        const double number = std::strtod(copy.c_str(), &end);
-        if (copy.empty() || end != copy.c_str() + copy.size() || !(std::fabs(number) <= limit)) {
-          Text problem;
-          problem << value.where() << ": expected a " << kAxes[axis] << " in degrees (-";
-          problem.number(limit) << " to ";
-          problem.number(limit) << "), got '" << copy << "'";
-          return problem.invalid();
-        }
-        fields.coordinate[axis] = number;
-        where[axis] = value.path();
+    HeaderFields given;
+    if (auto s = read_fields(object.value(), kHeaderFields, &given, true); !s.ok()) return s;
+    for (int axis = 0; axis < 2; ++axis) {
+      const std::string& text = given.coordinate[axis];
+      if (text.empty()) continue;
+      where[axis] = object.value().child_path(kHeaderFields[axis].name);
+      char* end = nullptr;
+      const double limit = axis == 0 ? 90 : 180;
+      const double number = std::strtod(text.c_str(), &end);
+      if (end != text.c_str() + text.size() || !(std::fabs(number) <= limit)) {
+        Text problem;
+        problem << where[axis] << ": expected a " << kAxes[axis] << " in degrees (-";
+        problem.number(limit) << " to ";
+        problem.number(limit) << "), got '" << text << "'";
+        return problem.invalid();
       }
+      fields.coordinate[axis] = number;
     }
+    fields.country = given.country;
+    country_where = object.value().child_path("x-vercel-ip-country");
+    // "fra1::iad1::<id>": the first part is the edge location that took the request, the
+    // area whose RTTs to each region this isolate measures (Cloudflare keys its RTTs by
+    // data centre the same way).
+    const std::string pop = given.id.substr(0, given.id.find("::"));
+    if (valid_id(pop) && pop.size() <= 16) fields.area = "pop:" + pop;
   }
   if (auto given = in.find("client"); given && !given->is_null()) {
     auto object = given->object();
     if (!object.ok()) return object.take_error();
     ClientFields explicit_fields;
     if (auto s = read_fields(object.value(), kClientFields, &explicit_fields); !s.ok()) return s;
-    if (auto s = check_country(object.value().child_path("country"), explicit_fields.country);
-        !s.ok()) {
-      return s;
-    }
     for (int axis = 0; axis < 2; ++axis) {
       if (explicit_fields.coordinate[axis] == kNoLocation) continue;
       fields.coordinate[axis] = explicit_fields.coordinate[axis];
       where[axis] = object.value().child_path(kAxes[axis]);
     }
-    if (!explicit_fields.country.empty()) fields.country = explicit_fields.country;
+    if (!explicit_fields.country.empty()) {
+      fields.country = explicit_fields.country;
+      country_where = object.value().child_path("country");
+    }
     if (!explicit_fields.area.empty()) fields.area = explicit_fields.area;
   }
+  if (auto s = check_country(country_where, fields.country); !s.ok()) return s;
   const bool has[2] = {fields.coordinate[0] != kNoLocation, fields.coordinate[1] != kNoLocation};
   if (has[0] != has[1]) {
     const int axis = has[0] ? 0 : 1;

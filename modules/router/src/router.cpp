@@ -307,15 +307,24 @@ std::string Config::region_names() const {
 }
 
 Config default_config() {
-  Config config;
   // Coordinates of the AWS regions' metropolitan areas (Ashburn, Dublin, Singapore, São
   // Paulo); cost factors of the spec's GlobalDeploymentManager.
-  config.regions = {
-      make_region("us-east-1", "North Virginia", {39.04, -77.49}, 1.0),
-      make_region("eu-west-1", "Ireland", {53.35, -6.26}, 1.1),
-      make_region("ap-southeast-1", "Singapore", {1.29, 103.85}, 1.2),
-      make_region("sa-east-1", "S\xC3\xA3o Paulo", {-23.55, -46.63}, 1.3),
+  struct Default {
+    const char* id;
+    const char* name;
+    GeoPoint location;
+    double cost;
   };
+  static constexpr Default kDefaults[] = {
+      {"us-east-1", "North Virginia", {39.04, -77.49}, 1.0},
+      {"eu-west-1", "Ireland", {53.35, -6.26}, 1.1},
+      {"ap-southeast-1", "Singapore", {1.29, 103.85}, 1.2},
+      {"sa-east-1", "S\xC3\xA3o Paulo", {-23.55, -46.63}, 1.3},
+  };
+  Config config;
+  for (const Default& region : kDefaults) {
+    config.regions.push_back(make_region(region.id, region.name, region.location, region.cost));
+  }
   return config;
 }
 
@@ -541,12 +550,12 @@ void Router::configure(Config config) {
     }
     nodes[r].maglev_hosts.clear();  // rebuilt on first use
   }
-  for (auto& entry : areas_) {
+  for (AreaStats& stats : areas_) {
     std::vector<Ewma> remapped(n);
     for (size_t r = 0; r < n; ++r) {
-      if (previous[r] != kNew) remapped[r] = entry.second.regions[previous[r]];
+      if (previous[r] != kNew) remapped[r] = stats.regions[previous[r]];
     }
-    entry.second.regions = std::move(remapped);
+    stats.regions = std::move(remapped);
   }
   config_ = std::move(config);
   regions_ = std::move(regions);
@@ -686,22 +695,31 @@ BudgetView Router::budget(double now) const {
   return budget_.view(config_.retry_budget, now);
 }
 
+Router::AreaStats* Router::find_area(std::string_view area) {
+  auto at = std::lower_bound(
+      areas_.begin(), areas_.end(), area,
+      [](const AreaStats& stats, std::string_view key) { return stats.area < key; });
+  return at != areas_.end() && at->area == area ? &*at : nullptr;
+}
+
 Router::AreaStats& Router::area_stats(const std::string& area, double now) {
-  auto found = areas_.find(area);
-  if (found == areas_.end()) {
+  AreaStats* found = find_area(area);
+  if (!found) {
     if (static_cast<double>(areas_.size()) >= config_.latency.max_areas) {
-      // Forget the area seen least recently: a rare linear scan keeps the map small.
+      // Forget the area seen least recently: a rare linear scan keeps the list small.
       auto oldest = areas_.begin();
       for (auto it = areas_.begin(); it != areas_.end(); ++it) {
-        if (it->second.seen_at < oldest->second.seen_at) oldest = it;
+        if (it->seen_at < oldest->seen_at) oldest = it;
       }
       areas_.erase(oldest);
     }
-    found = areas_.emplace(area, AreaStats{}).first;
-    found->second.regions.resize(config_.regions.size());
+    auto at = std::lower_bound(
+        areas_.begin(), areas_.end(), area,
+        [](const AreaStats& stats, const std::string& key) { return stats.area < key; });
+    found = &*areas_.insert(at, AreaStats{area, std::vector<Ewma>(config_.regions.size()), now});
   }
-  found->second.seen_at = now;
-  return found->second;
+  found->seen_at = now;
+  return *found;
 }
 
 RegionLatency Router::latency_of(const ResolvedClient& client, double client_cos_latitude,
@@ -788,9 +806,9 @@ Decision Router::route(const Client& client, double now, bool count_request) {
   decision.client = resolve(client);
   const size_t n = config_.regions.size();
   const AreaStats* area = nullptr;
-  if (auto found = areas_.find(decision.client.area); found != areas_.end()) {
-    found->second.seen_at = now;
-    area = &found->second;
+  if (AreaStats* found = find_area(decision.client.area)) {
+    found->seen_at = now;
+    area = found;
   }
   decision.regions.resize(n);
   const double client_cos_latitude =

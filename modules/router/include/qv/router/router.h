@@ -22,7 +22,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "qv/result.h"
@@ -380,6 +379,7 @@ class Router {
     int64_t samples = 0;
   };
   struct AreaStats {
+    std::string area;
     std::vector<Ewma> regions;  // by region index
     double seen_at = 0;
   };
@@ -407,14 +407,15 @@ class Router {
   bool routable(uint32_t region, double now);
   RegionLatency latency_of(const ResolvedClient& client, double client_cos_latitude,
                            uint32_t region, const AreaStats* area, double now) const;
+  AreaStats* find_area(std::string_view area);
   AreaStats& area_stats(const std::string& area, double now);
   void rank(Decision& decision) const;
   int pick_node(uint32_t region, uint64_t call_hash, bool& panic, double now);
 
   Config config_;
   Pool regions_;
-  std::vector<Pool> nodes_;  // by region index
-  std::unordered_map<std::string, AreaStats> areas_;
+  std::vector<Pool> nodes_;       // by region index
+  std::vector<AreaStats> areas_;  // sorted by area, for binary search
   Budget budget_;
 };
 
