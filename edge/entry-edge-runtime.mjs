@@ -11,4 +11,4 @@ const handle = createEdgeHandler({
   ...(globalThis.QV_KV ? { kv: globalThis.QV_KV } : {}),
   ...(globalThis.QV_NOW ? { now: globalThis.QV_NOW } : {}), // tests: a simulated clock
 });
-addEventListener('fetch', (event) => event.respondWith(handle(event.request)));
+addEventListener('fetch', (event) => event.respondWith(handle(event.request, event)));

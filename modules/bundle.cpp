@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "qv/instance.h"
+#include "qv/router/methods.h"
 #include "qv/tiers/methods.h"
 
 namespace qv {
@@ -10,7 +11,7 @@ namespace qv {
 std::span<const Method> bundle_methods() {
   static const std::vector<Method> all = [] {
     std::vector<Method> methods;
-    for (auto module : {tiers::methods()})
+    for (auto module : {tiers::methods(), router::methods()})
       methods.insert(methods.end(), module.begin(), module.end());
     return methods;
   }();
