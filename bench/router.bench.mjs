@@ -82,19 +82,23 @@ async function movedFraction(algorithm, nodes, calls) {
   return { algorithm, nodes, calls, moved_fraction: moved / calls, ideal: 1 / nodes, moved_from_other_nodes: fromOthers };
 }
 
+// One busy isolate (5 of every 6 requests) and 19 quiet ones sharing the rest: quiet
+// isolates fail rarely, so they learn of an ejection from KV before they eject it themselves.
+const UNEVEN = (k) => (k % 6 !== 0 ? 0 : 1 + (Math.floor(k / 6) % 19));
+
 // Traffic from New York (us-east-1 nearest) at 50 requests/s over `isolates` isolates;
 // us-east-1 fails at 30 s and stays down. "Left" is the last request sent to it first.
-async function timeToLeave(kind, what, { isolates = 4, perSecond = 50, routerConfig = {} } = {}) {
+async function timeToLeave(kind, what, { isolates = 4, perSecond = 50, routerConfig = {}, isolateOf, episodeGapMs = Infinity } = {}) {
   const failAt = 30000;
   const behaviour = (region, path, t) => (region === 'us-east-1' && t >= failAt ? what : { rttMs: STEADY_RTT[region] });
-  const { requests } = await simulateRouting({ isolates, seconds: 90, perSecond, behaviour, routerConfig });
+  const { requests } = await simulateRouting({ isolates, seconds: 90, perSecond, behaviour, routerConfig, isolateOf });
   const after = requests.filter((r) => r.at >= failAt);
   const tried = after.filter((r) => r.firstRegion === 'us-east-1');
-  // Re-probes by real traffic (a slow region's aged EWMA) come later and apart: the episode
-  // ends at the first gap of 5 s.
+  // A slow region is re-probed later by real traffic (its aged EWMA): for it the episode
+  // ends at the first gap of episodeGapMs. Failed regions return only through a probe.
   let left = failAt;
   for (const r of tried) {
-    if (r.at - left > 5000 && left > failAt) break;
+    if (r.at - left > episodeGapMs && left > failAt) break;
     left = r.at;
   }
   const outage = window(requests, failAt, 90000);
@@ -133,17 +137,19 @@ export async function run() {
     }
   }
 
-  console.log('(c) simulated seconds from us-east-1 failing to traffic having left it (New York, 50 requests/s)');
+  console.log('(c) simulated seconds from us-east-1 failing to traffic having left it (New York; 50 requests/s unless said)');
   const leaving = [
     await timeToLeave('503 answers', { rttMs: 5, status: 503 }),
     await timeToLeave('connections refused', { refuse: true }),
     await timeToLeave('no answer (5 s timeout)', { hang: true }),
-    await timeToLeave('slow: 20 -> 400 ms', { rttMs: 400 }),
+    await timeToLeave('slow: 20 -> 400 ms', { rttMs: 400 }, { episodeGapMs: 5000 }),
     await timeToLeave('503 answers, 20 isolates', { rttMs: 5, status: 503 }, { isolates: 20 }),
     await timeToLeave('503 answers, 20 isolates, no KV sharing', { rttMs: 5, status: 503 }, { isolates: 20, routerConfig: { shareEjections: false } }),
+    await timeToLeave('503 answers, 1 busy + 19 quiet isolates', { rttMs: 5, status: 503 }, { isolates: 20, perSecond: 24, isolateOf: UNEVEN }),
+    await timeToLeave('503 answers, 1 busy + 19 quiet, no KV sharing', { rttMs: 5, status: 503 }, { isolates: 20, perSecond: 24, isolateOf: UNEVEN, routerConfig: { shareEjections: false } }),
   ];
   for (const l of leaving) {
-    console.log(`    ${l.kind.padEnd(42)} ${l.seconds_to_leave.toFixed(2).padStart(6)} s, ${String(l.requests_sent_there).padStart(4)} requests sent there, ${String(l.failed_over).padStart(4)} failed over, ${String(l.failed).padStart(4)} failed`);
+    console.log(`    ${l.kind.padEnd(48)} ${l.seconds_to_leave.toFixed(2).padStart(6)} s, ${String(l.requests_sent_there).padStart(4)} requests sent there, ${String(l.failed_over).padStart(4)} failed over, ${String(l.failed).padStart(4)} failed`);
   }
 
   const sizes = await wasmSizes();

@@ -93,14 +93,15 @@ export const STEADY_RTT = Object.freeze({ 'us-east-1': 20, 'eu-west-1': 80, 'sa-
 /**
  * Offers `perSecond` requests per simulated second, evenly, round-robin over `isolates`,
  * for `seconds`, from `client` (geolocation headers). behaviour: as simulatedFetch.
- * routerConfig: the router configuration beyond the regions. Resolves to {requests,
+ * routerConfig: the router configuration beyond the regions; isolateOf(k): the isolate of
+ * the k-th request (default round-robin). Resolves to {requests,
  * instances, clock}: one record per request {at (ms from the start), isolate, status,
  * region (answered), firstRegion (tried first), failedOver, notRetried (why a failed
  * first try was not retried), latencyMs}.
  */
 export async function simulateRouting({
   flavour = 'emscripten', isolates = 4, seconds, perSecond, client = NEW_YORK, behaviour,
-  routerConfig = {}, method = 'GET', drainMs = 15000,
+  routerConfig = {}, method = 'GET', drainMs = 15000, isolateOf = (k) => k % isolates,
 }) {
   const clock = new VirtualClock();
   const kv = new MemoryKv({ now: () => clock.now });
@@ -120,7 +121,7 @@ export async function simulateRouting({
   const total = Math.round(seconds * perSecond);
   for (let k = 0; k < total; k++) {
     clock.setTimeout(() => {
-      const record = { at: clock.now - START_MS, isolate: k % isolates };
+      const record = { at: clock.now - START_MS, isolate: isolateOf(k) };
       requests.push(record);
       const request = new Request('http://edge.sim/api/leads', { method, headers: client });
       instances[record.isolate].proxy.proxy(request).then(async (response) => {
