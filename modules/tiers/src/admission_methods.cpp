@@ -27,8 +27,8 @@ using detail::required_tier;
 using detail::TiersState;
 
 // Contended compare-and-set retries back off with jitter, up to this many attempts
-// (about a second in all at the longest back-off).
-constexpr int kMaxCasAttempts = 24;
+// (about four seconds in all at the longest back-off: a contended KV under a loaded host).
+constexpr int kMaxCasAttempts = 64;
 constexpr double kMaxBackoffMs = 64;
 // Stored values outlive their meaning by this much, so a slow clock never reads absent.
 constexpr double kTtlSlackMs = 1000;
