@@ -2,21 +2,18 @@
 // dist/edge/handler.js). The host hands in, as globals: QV_WASM_MODULE, the bundle
 // precompiled (as production edge runtimes do with an imported .wasm); QV_EDGE_CONFIG,
 // the API keys and feature routes; and optionally QV_KV, a KV shared by every isolate
-// (as a KV binding is), else each isolate keeps an in-memory KV; optionally QV_ORIGIN_URL,
-// the origin behind the cache, and QV_CACHE_SECRET, the invalidation webhook's secret.
+// (as a KV binding is), else each isolate keeps an in-memory KV; QV_ORIGIN_URL, the origin
+// behind the cache, and QV_CACHE_SECRET, the invalidation webhook's secret; and QV_NOW, a
+// clock.
 import { createEdgeHandler } from './handler.mjs';
 
-let pending = null; // the fetch event whose waitUntil keeps background work alive
 const handle = createEdgeHandler({
   wasmModule: globalThis.QV_WASM_MODULE,
   config: globalThis.QV_EDGE_CONFIG ?? {},
   originUrl: globalThis.QV_ORIGIN_URL,
   cacheSecret: globalThis.QV_CACHE_SECRET,
-  waitUntil: (promise) => pending?.waitUntil(promise),
   ...(globalThis.QV_KV ? { kv: globalThis.QV_KV } : {}),
+  ...(globalThis.QV_NOW ? { now: globalThis.QV_NOW } : {}), // tests: a simulated clock
 });
 globalThis.qvCacheWarmed = () => handle.warmed();
-addEventListener('fetch', (event) => {
-  pending = event;
-  event.respondWith(handle(event.request));
-});
+addEventListener('fetch', (event) => event.respondWith(handle(event.request, event)));

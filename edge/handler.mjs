@@ -8,17 +8,26 @@
 //   GET  /api/me                         who the key is, its tier and features
 //   POST /api/tiers/evaluate             a metrics history -> the scaling decision
 //   GET  /api/tiers/:tier/features       the tier's features
-//   POST /api/calls/start                admit a call under the concurrent-call limit
+//   POST /api/calls/start                admit a call under the concurrent-call limit, and
+//                                        place it on a region and media node (affinity)
 //   POST /api/calls/:id/heartbeat        renew the call's lease
 //   POST /api/calls/:id/end              release the call's slot
+//   GET  /api/calls/:id/media            the call's region and media node (?region=&node=:
+//                                        where it is now, kept while they serve)
+//   GET  /api/route                      the routing decision for the caller, explained
 //   GET  /api/campaigns, /api/leads, /api/dashboard/metrics, /api/analytics/overview,
 //        /api/knowledge/search?q=        through the cache, in front of the origin
 //   GET  /api/cache/stats                the isolate's cache metrics
-// And, signed with the cache's shared secret instead of an API key (cache-routes.mjs):
+//   *    /api/... (any other)            proxied to the region the router chooses, retried
+//                                        once on the first fallback within the retry
+//                                        budget (edge/regional-proxy.mjs); x-region says
+//                                        which region answered. Needs config.router.
+// Signed with the cache's shared secret instead of an API key:
 //   POST /api/cache/invalidate           a Supabase change payload invalidates what it touches
 
 import { instantiate } from '../host-shims/js/qv.mjs';
 import { identify, parseApiKeys, presentedKey } from './identity.mjs';
+import { createRegionalProxy, geoHeaders } from './regional-proxy.mjs';
 import { createCacheRoutes } from './cache-routes.mjs';
 
 /** Largest request body accepted; the module refuses more than this too. */
@@ -44,7 +53,7 @@ function error(status, code, message, headers) {
 async function readBytes(request) {
   const declared = Number(request.headers.get('content-length') ?? 0);
   if (declared > MAX_BODY_BYTES) return { tooLarge: declared };
-  if (!request.body) return { text: '' };
+  if (!request.body) return { bytes: new Uint8Array(0) };
   const reader = request.body.getReader();
   const chunks = [];
   let size = 0;
@@ -67,23 +76,24 @@ async function readBytes(request) {
   return { bytes };
 }
 
-// Reads the body as text (UTF-8), refusing more than MAX_BODY_BYTES.
+// Reads the body as text, refusing more than MAX_BODY_BYTES without reading it all.
 async function readBody(request) {
   const body = await readBytes(request);
   if (body.tooLarge) return body;
   return { text: new TextDecoder('utf-8', { fatal: true }).decode(body.bytes) };
 }
 
-// The raw body for routes that check a signature over it: {bytes} or {response}.
-async function rawBody(request) {
+const tooLarge = (size, headers) =>
+  error(413, 'too_large', `body: ${size} bytes is above the limit of ${MAX_BODY_BYTES} bytes`, headers);
+
+// The raw body (for a signature check, or to resend on a retry): {bytes} or {response}
+// carrying `headers`.
+async function rawBody(request, headers) {
   try {
     const body = await readBytes(request);
-    if (body.tooLarge) {
-      return { response: error(413, 'too_large', `body: ${body.tooLarge} bytes is above the limit of ${MAX_BODY_BYTES} bytes`) };
-    }
-    return body;
+    return body.tooLarge ? { response: tooLarge(body.tooLarge, headers) } : body;
   } catch {
-    return { response: error(400, 'invalid_input', 'body: could not be read') };
+    return { response: error(400, 'invalid_input', 'body: could not be read', headers) };
   }
 }
 
@@ -95,9 +105,7 @@ async function jsonBody(request, { optional = false } = {}) {
   } catch {
     return { response: error(400, 'invalid_input', 'body: not valid UTF-8') };
   }
-  if (body.tooLarge) {
-    return { response: error(413, 'too_large', `body: ${body.tooLarge} bytes is above the limit of ${MAX_BODY_BYTES} bytes`) };
-  }
+  if (body.tooLarge) return { response: tooLarge(body.tooLarge) };
   if (!body.text.trim()) {
     return optional ? { text: '{}' } : { response: error(400, 'invalid_input', 'body: expected a JSON object, got an empty body') };
   }
@@ -121,20 +129,33 @@ const retryAfterSeconds = (ms) => String(Math.max(1, Math.ceil(ms / 1000)));
 /**
  * Makes the request handler. options.wasmModule: the bundle as a WebAssembly.Module;
  * options.config: {apiKeys: [{sha256, organizationId, tier}], featureRoutes: [{pattern,
- * feature}], cache?: {config?: the cache module's configuration, critical?: [{organizationId,
- * path, query?}] warmed at start}}; options.originUrl: the origin behind the cache (one
- * base URL); options.cacheSecret: the shared secret of POST /api/cache/invalidate;
- * options.waitUntil(promise): keeps background work alive where the runtime needs it; the
- * other options go to the shim's instantiate() (kv, now, log, ...).
+ * feature}], router?: the router module's configuration (regions and their origins; see
+ * docs/router.md) — without it /api/* requests no route serves are 404, not proxied};
+ * cache?: {config?: the cache module's configuration,
+ * critical?: [{organizationId, path, query?}] warmed at start}}; options.originFetch: the
+ * fetch used to reach origins (default globalThis.fetch); options.originUrl: the origin
+ * behind the cache (one base URL); options.cacheSecret: the shared secret of POST
+ * /api/cache/invalidate; the other options go to the shim's instantiate() (kv, now, log,
+ * ...).
  */
-export function createEdgeHandler({ wasmModule, config = {}, originUrl, cacheSecret, waitUntil, ...shimOptions }) {
+export function createEdgeHandler({ wasmModule, config = {}, originFetch, originUrl, cacheSecret, ...shimOptions }) {
   if (!wasmModule) throw new Error('createEdgeHandler: wasmModule is required (the qv.wasm bundle as a WebAssembly.Module)');
   let instance = null; // Promise<QvInstance>, one per isolate
   let settings = null; // Promise<{keys, featureRoutes}>, validated against the catalogue
 
+  // A fresh instance, with the router configured when the edge config has regions.
+  async function configured() {
+    const qv = await instantiate(wasmModule, shimOptions);
+    if (config.router) {
+      const { status, body } = await qv.invoke('router.configure', config.router);
+      if (status !== 'ok') throw new Error(`config.router: ${body.message}`);
+    }
+    return qv;
+  }
+
   function module() {
     // A module that aborted is discarded; the next request gets a fresh instance.
-    if (!instance) instance = instantiate(wasmModule, shimOptions);
+    if (!instance) instance = configured();
     return instance.then((qv) => {
       if (!qv.failed) return qv;
       instance = null;
@@ -179,7 +200,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originUrl, cacheSec
       }
       return result;
     }, () => ({ warmed: 0, failed: entries }));
-    waitUntil?.(warming);
+    waitUntil(warming);
   }
 
   function getSettings() {
@@ -193,6 +214,31 @@ export function createEdgeHandler({ wasmModule, config = {}, originUrl, cacheSec
   async function invoke(method, input, headers) {
     const { status, body } = await (await module()).invoke(method, input);
     return json(HTTP_STATUS[status] ?? 500, body, headers);
+  }
+
+  let waitUntil = () => {};  // the current event's, for background health checks and revalidation
+  const regional = createRegionalProxy({
+    invoke: async (method, input) => (await module()).invoke(method, input),
+    ...(originFetch ? { fetch: originFetch } : {}),
+    ...(shimOptions.now ? { clock: shimOptions.now } : {}),
+    waitUntil: (promise) => waitUntil(promise),
+    log: shimOptions.log ?? ((level, message) => { if (level >= 2) console.warn(`[qv] ${message}`); }),
+  });
+
+  // A proxied request: its body read once (so that a retry can resend it), then out.
+  async function proxy(request, caller, headers) {
+    const body = await rawBody(request, headers);
+    return body.response ?? regional.proxy(request, { body: body.bytes, caller, headers });
+  }
+
+  const cache = createCacheRoutes({ module, originUrl, cacheSecret, json, error, waitUntil: (promise) => waitUntil(promise) });
+
+  // Where a call's media goes: its region and node, by consistent hashing of its id.
+  async function media(request, callId, placed = {}) {
+    const { status, body } = await (await module()).invoke('router.affinity', {
+      callId, headers: geoHeaders(request.headers), ...placed,
+    });
+    return status === 'ok' ? { region: body.region, node: body.node, kept: body.kept, reason: body.reason } : null;
   }
 
   // Identity, rate limit and feature gate of an /api/* request: the caller, or a Response.
@@ -255,10 +301,9 @@ export function createEdgeHandler({ wasmModule, config = {}, originUrl, cacheSec
       return json(503, { error: 'unavailable', message: answer.reason, ...answer },
         { ...headers, 'retry-after': retryAfterSeconds(answer.retryAfterMs) });
     }
+    if (action === 'start') answer.media = await media(request, id);
     return json(action === 'start' && !answer.alreadyActive ? 201 : 200, answer, headers);
   }
-
-  const cache = createCacheRoutes({ module, originUrl, cacheSecret, json, error, waitUntil });
 
   const routes = [
     ...cache.routes,
@@ -300,6 +345,28 @@ export function createEdgeHandler({ wasmModule, config = {}, originUrl, cacheSec
       run: (request, match, caller, headers) => callRoute('start', request, caller, headers),
     },
     {
+      pattern: /^\/api\/calls\/([^/]+)\/media$/, methods: ['GET'],
+      run: async (request, match, caller, headers) => {
+        let id;
+        try {
+          id = decodeURIComponent(match[1]);
+        } catch {
+          return error(400, 'invalid_input', 'callId: malformed percent-encoding in the path', headers);
+        }
+        const query = new URL(request.url).searchParams;
+        const { status, body } = await (await module()).invoke('router.affinity', {
+          callId: id, headers: geoHeaders(request.headers),
+          ...(query.has('region') ? { region: query.get('region') } : {}),
+          ...(query.has('node') ? { currentNode: query.get('node') } : {}),
+        });
+        return json(HTTP_STATUS[status] ?? 500, body, headers);
+      },
+    },
+    {
+      pattern: /^\/api\/route$/, methods: ['GET'],
+      run: (request, match, caller, headers) => regional.explain(request, { caller, headers }),
+    },
+    {
       pattern: /^\/api\/calls\/([^/]+)\/(heartbeat|end)$/, methods: ['POST'],
       run: (request, match, caller, headers) => {
         let id;
@@ -313,8 +380,9 @@ export function createEdgeHandler({ wasmModule, config = {}, originUrl, cacheSec
     },
   ];
 
-  async function handle(request) {
+  async function handle(request, event) {
     const url = new URL(request.url);
+    waitUntil = (promise) => event?.waitUntil?.(promise);
     try {
       let match = null;
       const route = routes.find((candidate) => (match = candidate.pattern.exec(url.pathname)));
@@ -325,12 +393,15 @@ export function createEdgeHandler({ wasmModule, config = {}, originUrl, cacheSec
         admitted = await admit(request, url.pathname);
         if (admitted.response) return admitted.response;
       }
-      if (!route) return error(404, 'not_found', `no route for ${request.method} ${url.pathname}`, admitted.headers);
-      if (!route.methods.includes(request.method)) {
-        return error(405, 'method_not_allowed', `${request.method} ${url.pathname}: use ${route.methods.join(', ')}`,
-          { ...admitted.headers, allow: route.methods.join(', ') });
+      if (route) {
+        if (!route.methods.includes(request.method)) {
+          return error(405, 'method_not_allowed', `${request.method} ${url.pathname}: use ${route.methods.join(', ')}`,
+            { ...admitted.headers, allow: route.methods.join(', ') });
+        }
+        return await route.run(request, match, admitted.caller, admitted.headers, rawBody);
       }
-      return await route.run(request, match, admitted.caller, admitted.headers, rawBody);
+      if (config.router && url.pathname.startsWith('/api/')) return await proxy(request, admitted.caller, admitted.headers);
+      return error(404, 'not_found', `no route for ${request.method} ${url.pathname}`, admitted.headers);
     } catch (failure) {
       return error(500, 'internal', `internal error: ${failure?.message ?? failure}`);
     }

@@ -4,6 +4,7 @@
 
 #include "qv/cache/methods.h"
 #include "qv/instance.h"
+#include "qv/router/methods.h"
 #include "qv/tiers/methods.h"
 
 namespace qv {
@@ -11,7 +12,7 @@ namespace qv {
 std::span<const Method> bundle_methods() {
   static const std::vector<Method> all = [] {
     std::vector<Method> methods;
-    for (auto module : {tiers::methods(), cache::methods()})
+    for (auto module : {tiers::methods(), router::methods(), cache::methods()})
       methods.insert(methods.end(), module.begin(), module.end());
     return methods;
   }();

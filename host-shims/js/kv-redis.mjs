@@ -5,6 +5,15 @@
 
 import { createClient, commandOptions } from 'redis';
 
+// INCRBY, and PEXPIRE only when this call created the key (PEXPIRE ... NX would also put
+// a TTL on an existing key that has none). The native shim runs the same script.
+const INCR_SCRIPT = `
+local created = redis.call('EXISTS', KEYS[1]) == 0
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if created then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return value
+`;
+
 // ARGV: expect-absent flag, expected value, new value, TTL in ms (0: none).
 // Returns {1} when set, {0, current} when the value differs, {-1} when the key is absent.
 const CAS_SCRIPT = `
@@ -64,15 +73,11 @@ export class RedisKv {
     await this.#client.set(this.#prefix + key, toBuffer(value), ttlMs > 0 ? { PX: ttlMs } : undefined);
   }
 
-  /** INCRBY and, for a key without expiry, PEXPIRE ... NX: one round trip (MULTI). */
+  /** INCRBY that sets the TTL only when it creates the key: one atomic round trip. */
   async incr(key, delta = 1, ttlMs = 0) {
     const k = this.#prefix + key;
     if (!(ttlMs > 0)) return Number(await this.#client.incrBy(k, delta));
-    const [value] = await this.#client.multi()
-      .incrBy(k, delta)
-      .addCommand(['PEXPIRE', k, String(ttlMs), 'NX'])
-      .exec();
-    return Number(value);
+    return Number(await this.#client.eval(INCR_SCRIPT, { keys: [k], arguments: [String(delta), String(ttlMs)] }));
   }
 
   /** Compare-and-set in one round trip: a Lua script runs atomically on the server. */

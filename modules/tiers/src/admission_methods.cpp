@@ -27,8 +27,8 @@ using detail::required_tier;
 using detail::TiersState;
 
 // Contended compare-and-set retries back off with jitter, up to this many attempts
-// (about a second in all at the longest back-off).
-constexpr int kMaxCasAttempts = 24;
+// (about four seconds in all at the longest back-off: a contended KV under a loaded host).
+constexpr int kMaxCasAttempts = 64;
 constexpr double kMaxBackoffMs = 64;
 // Stored values outlive their meaning by this much, so a slow clock never reads absent.
 constexpr double kTtlSlackMs = 1000;
@@ -50,6 +50,7 @@ struct RateLease {
 struct CallLeases {
   std::optional<std::string> stored;  // the KV value last seen
   CallSet local;                      // the calls admitted while KV was down
+  std::unique_ptr<Signal> updating;   // set while a call of this isolate changes the set
 };
 
 struct AdmissionState {
@@ -426,6 +427,17 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
   const std::string key = "qv:calls:" + input.organization_id;
   const double now = qv_host_now_ms();
   const double expires = now + policy.call_lease_ms;
+  // One change at a time per organisation in this isolate: the others wait, then start
+  // from the value the last one wrote, so isolates, not calls, contend for the KV value.
+  while (org->updating) {
+    ctx.wait(*org->updating);
+    co_await ctx.perform();
+  }
+  org->updating = std::make_unique<Signal>();
+  struct UpdateGuard {  // whatever way this call ends, its waiters are woken
+    CallLeases& org;
+    ~UpdateGuard() { org.updating.reset(); }
+  } update_guard{*org};
   bool fresh = false;  // whether org->stored came from KV during this call
   std::string kv_failure = now < state.kv_retry_at ? "waiting to retry KV" : "";
 
