@@ -42,12 +42,10 @@ export function tracesDir() {
   return process.env.QV_TRACES_DIR ?? new URL('../shared/traces', root).pathname;
 }
 
-// `qv cache replay` when the CLI is built, else the cache commands' own binary.
+// `qv cache replay`, from the native CLI.
 function replayCommand() {
-  for (const [path, prefix] of [['build/native/qv', ['cache', 'replay']], ['build/native/tools/qv/qv_cache_replay', ['cache', 'replay']]]) {
-    const file = new URL(path, root).pathname;
-    if (existsSync(file)) return [file, prefix];
-  }
+  const file = new URL('build/native/qv', root).pathname;
+  if (existsSync(file)) return [file, ['cache', 'replay']];
   throw new Error('qv cache replay not built: run npm run build -- native');
 }
 

@@ -1,15 +1,15 @@
-// What the cache's Catch2 tests share: the host clock they set, and the traces' directory.
+// What the cache's Catch2 tests share: the directory of the shared traces.
 #pragma once
 
+#include <cstdlib>
 #include <string>
 
 namespace qv::cache::test {
 
-// The clock the test host's qv_host_now_ms() returns (ms since the epoch).
-void set_now(double ms);
-double now();
-
 // The shared traces: $QV_TRACES_DIR, else <repository>/../shared/traces.
-std::string traces_dir();
+inline std::string traces_dir() {
+  if (const char* dir = std::getenv("QV_TRACES_DIR")) return dir;
+  return QV_SOURCE_DIR "/../shared/traces";
+}
 
 }  // namespace qv::cache::test

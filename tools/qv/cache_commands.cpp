@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "cache_commands.h"
 #include "qv/cache/policy.h"
 #include "qv/cache/trace.h"
 #include "qv/json.h"
@@ -97,6 +98,8 @@ int run_replay(const ReplayOptions& options) {
 
 }  // namespace
 
+namespace qv::cli {
+
 void add_cache_commands(CLI::App& app, int& exit_code) {
   CLI::App* cache = app.add_subcommand("cache", "The multi-layer cache: trace replay");
   cache->require_subcommand(1);
@@ -117,3 +120,5 @@ void add_cache_commands(CLI::App& app, int& exit_code) {
       ->required();
   replay->callback([options, &exit_code] { exit_code = run_replay(*options); });
 }
+
+}  // namespace qv::cli

@@ -2,6 +2,7 @@
 // its own file and registers itself here.
 #include <CLI/CLI.hpp>
 
+#include "cache_commands.h"
 #include "command.h"
 #include "loadtest_commands.h"
 
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
   qv::cli::add_call_command(app, context);
   qv::cli::add_tiers_commands(app, context);
   qv::cli::add_loadtest_commands(app, context.exit_code);
+  qv::cli::add_cache_commands(app, context.exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
