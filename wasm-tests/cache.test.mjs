@@ -77,6 +77,17 @@ for (const flavour of FLAVOURS) {
       assert.equal(stats.origin.fetches, 1);
     });
 
+    test('a call\'s own fetch performs its origin fetch instead of the instance\'s (the edge\'s proxy)', async () => {
+      const { qv, origin } = await isolate();
+      const own = fakeOrigin();
+      const answers = await Promise.all(Array.from({ length: 10 }, () => qv.call('cache.get', input(), { fetch: own.fetch })));
+      assert.equal(own.fetches, 1);
+      assert.equal(origin.fetches, 0, 'the instance\'s fetch was not used');
+      assert.ok(answers.every((a) => a.found));
+      await qv.call('cache.get', input({ key: 'GET /api/leads' }));
+      assert.equal(origin.fetches, 1, 'a call without one uses the instance\'s');
+    });
+
     test('a hit in L2 fills L1: a second isolate on the same KV reads L2 once, then L1', async () => {
       const kv = new CountingKv();
       const clock = { t: START };

@@ -26,6 +26,6 @@ export interface HostOpResult {
 
 export declare class HostOps {
   constructor(options: { kv: Kv; fetch?: typeof fetch; kvTimeoutMs?: number; fetchTimeoutMs?: number });
-  /** Performs one operation; never rejects. */
-  perform(op: HostOp): Promise<HostOpResult>;
+  /** Performs one operation (a fetch with `fetch` when given); never rejects. */
+  perform(op: HostOp, fetch?: typeof globalThis.fetch): Promise<HostOpResult>;
 }

@@ -41,9 +41,10 @@ export class HostOps {
 
   /**
    * op: {kind, key, value: Uint8Array, meta: string, durationMs, delta}. Resolves to
-   * {status, number?, data?, meta?} as qv_call_complete_op takes them.
+   * {status, number?, data?, meta?} as qv_call_complete_op takes them. fetch: performs a
+   * fetch operation instead of the one given to the constructor (one call's own fetch).
    */
-  async perform(op) {
+  async perform(op, fetch = this.#fetch) {
     try {
       switch (op.kind) {
         case OP.KV_GET: {
@@ -64,7 +65,7 @@ export class HostOps {
           return current == null ? { status: OK, number: -1 } : { status: OK, number: 0, data: current };
         }
         case OP.FETCH:
-          return await this.#performFetch(op);
+          return await this.#performFetch(op, fetch);
         case OP.SLEEP:
           await new Promise((resolve) => setTimeout(resolve, op.durationMs));
           return { status: OK };
@@ -88,7 +89,7 @@ export class HostOps {
     return Promise.race([Promise.resolve().then(run), timeout]).finally(() => clearTimeout(timer));
   }
 
-  async #performFetch(op) {
+  async #performFetch(op, fetch) {
     const [method, ...headerLines] = decoder.decode(op.meta).split('\n');
     const headers = new Headers();
     for (const line of headerLines) {
@@ -99,7 +100,7 @@ export class HostOps {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
     try {
-      const response = await this.#fetch(op.key, {
+      const response = await fetch(op.key, {
         method: method || 'GET',
         headers,
         body: op.value.length && method !== 'GET' && method !== 'HEAD' ? op.value : undefined,

@@ -49,6 +49,11 @@ export interface Invocation<T = unknown> {
   body: T | { error: StatusName; message: string };
 }
 
+export interface InvokeOptions {
+  /** Performs this call's fetch operations instead of the instance's fetch. */
+  fetch?: typeof fetch;
+}
+
 export declare class QvError extends Error {
   readonly status: StatusName;
 }
@@ -81,9 +86,9 @@ export declare class QvInstance {
   /** True once the module aborted; make a new instance. */
   readonly failed: boolean;
   /** Runs method to completion; never rejects for errors the module reports. */
-  invoke<T = unknown>(method: string, input?: unknown): Promise<Invocation<T>>;
+  invoke<T = unknown>(method: string, input?: unknown, options?: InvokeOptions): Promise<Invocation<T>>;
   /** Runs method to completion; rejects with QvError on an error status. */
-  call<T = unknown>(method: string, input?: unknown): Promise<T>;
+  call<T = unknown>(method: string, input?: unknown, options?: InvokeOptions): Promise<T>;
 }
 
 /** Instantiates a bundle from a WebAssembly.Module (what an edge runtime's .wasm import gives). */

@@ -163,8 +163,10 @@ export class QvInstance {
    * Runs method with input (an object, serialised to JSON, or a string used as is) to
    * completion. Resolves to {status, body}: status a STATUS name, body the parsed JSON
    * answer (on errors: {error, message}). Never rejects for errors the module reports.
+   * options.fetch: performs this call's fetch operations instead of the instance's fetch
+   * (e.g. a proxy that picks the origin per request).
    */
-  async invoke(method, input = {}) {
+  async invoke(method, input = {}, { fetch } = {}) {
     const text = typeof input === 'string' ? input : JSON.stringify(input);
     const handle = this.#start(method, encoder.encode(text));
     try {
@@ -175,7 +177,7 @@ export class QvInstance {
         // itself when another call of this instance notifies them.
         const waits = ops.filter((op) => op.kind === OP.WAIT).length;
         const woken = waits ? this.#wokenAfter(handle.id, waits) : null;
-        const results = await Promise.all(ops.map((op) => (op.kind === OP.WAIT ? null : this.#ops.perform(op))));
+        const results = await Promise.all(ops.map((op) => (op.kind === OP.WAIT ? null : this.#ops.perform(op, fetch))));
         await woken;
         this.#guard(() => {
           results.forEach((result, index) => { if (result) this.#complete(handle.id, index, result); });
@@ -193,8 +195,8 @@ export class QvInstance {
   }
 
   /** As invoke, but resolves to the answer and rejects with a QvError on an error status. */
-  async call(method, input = {}) {
-    const { status, body } = await this.invoke(method, input);
+  async call(method, input = {}, options = {}) {
+    const { status, body } = await this.invoke(method, input, options);
     if (status !== 'ok') throw new QvError(status, body?.message ?? `${method} failed: ${status}`);
     return body;
   }
