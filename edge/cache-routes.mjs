@@ -9,6 +9,8 @@
 //                                    signed: x-qv-signature: sha256=<hex HMAC-SHA256 of the
 //                                    raw body with the shared secret>; else 401, nothing done
 //   GET  /api/cache/stats             the isolate's cache metrics
+// Other methods on the cached paths (writes) go past the cache, to the router's proxy.
+import { REGION_HEADERS } from './regional-proxy.mjs';
 
 /** The GET routes served through the cache (path patterns of the spec's dashboard API). */
 export const CACHED_PATHS = Object.freeze([
@@ -56,41 +58,71 @@ function serverTiming(timing) {
 
 const PASSED_HEADERS = ['content-type', 'content-language', 'etag', 'last-modified', 'cache-control'];
 
+// Origin answers remembered per cache key, so that calls which waited for another call's
+// fetch (coalesced) can say which region served it too. Bounded: the oldest go first.
+const REMEMBERED_ORIGINS = 1024;
+
 /**
  * The cache's routes for createEdgeHandler. module(): the isolate's QvInstance (a
- * promise); originUrl: where misses go (one configurable base URL); cacheSecret: the
- * invalidation webhook's shared secret (no secret: the route answers 503); json/error:
- * the handler's response helpers; waitUntil(promise): keeps background revalidation alive
+ * promise); originFetch({caller, request}): the fetch a cache call's origin fetches go
+ * through — the router's proxy, which picks the region for the request's client (no
+ * request: the router's default) — or null when there is no origin; cacheSecret: the
+ * invalidation webhook's shared secret (no secret: the route answers 503); json/error: the
+ * handler's response helpers; waitUntil(promise): keeps background revalidation alive
  * where the runtime needs telling (optional).
  */
-export function createCacheRoutes({ module, originUrl, cacheSecret, json, error, waitUntil = () => {} }) {
-  const origin = originUrl ? new URL(originUrl) : null;
+export function createCacheRoutes({ module, originFetch, cacheSecret, json, error, waitUntil = () => {} }) {
   let keyPromise = null;
   const hmacKey = () => (keyPromise ??= crypto.subtle.importKey('raw', encoder.encode(cacheSecret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']));
+  const origins = new Map(); // cache key -> the region headers of its last origin answer
 
   // The cache.get input of a request: the organisation, the route, what varies the answer.
+  // The origin URL carries the path and query only: the router picks the region, and the
+  // key never depends on it.
   function cacheInput(url, caller) {
     const query = normalizedQuery(url.searchParams);
-    const target = new URL(url.pathname + (query ? `?${query}` : ''), origin);
     return {
       organizationId: caller.organizationId,
       key: `GET ${url.pathname}`,
       vary: { scope: caller.tier, query },
-      origin: { url: target.href, headers: { 'x-qv-organization': caller.organizationId, accept: 'application/json' } },
+      origin: { url: new URL(url.pathname + (query ? `?${query}` : ''), url).href, headers: { accept: 'application/json' } },
+    };
+  }
+
+  const originKey = (input) => JSON.stringify([input.organizationId, input.key, input.vary]);
+
+  // The fetch of one cache call: through the router, remembering which region answered.
+  function fetchFor(input, caller, request, seen = {}) {
+    const fetch = originFetch({ caller, request });
+    return async (url, init) => {
+      const response = await fetch(url, init);
+      const regions = {};
+      for (const name of REGION_HEADERS) if (response.headers.has(name)) regions[name] = response.headers.get(name);
+      seen.regions = regions;
+      const key = originKey(input);
+      origins.delete(key);
+      origins.set(key, regions);
+      if (origins.size > REMEMBERED_ORIGINS) origins.delete(origins.keys().next().value);
+      return response;
     };
   }
 
   async function cached(request, match, caller, headers) {
-    if (!origin) return error(503, 'unavailable', 'the cache has no origin configured (ORIGIN_URL)', headers);
+    if (!originFetch) return error(503, 'unavailable', 'the cache has no origin: the edge config has no router section (regions and their origins)', headers);
     const url = new URL(request.url);
     const input = cacheInput(url, caller);
     const qv = await module();
-    const { status, body } = await qv.invoke('cache.get', input);
+    const seen = {};
+    const { status, body } = await qv.invoke('cache.get', input, { fetch: fetchFor(input, caller, request, seen) });
     if (status !== 'ok') return json(status === 'invalid_input' ? 400 : 503, body, headers);
     const out = { ...headers, 'x-cache': body.xCache, 'server-timing': serverTiming(body.timing) };
+    // x-region when the origin was reached for this answer: by this call, or by the call
+    // whose fetch it waited for.
+    const regions = seen.regions ?? (body.coalesced && body.layer === 'origin' ? origins.get(originKey(input)) : null);
+    Object.assign(out, regions ?? {});
     if (body.revalidate) {
       // Stale-while-revalidate: this answer goes now; one refresh per key runs behind it.
-      const refresh = qv.invoke('cache.refresh', input).catch(() => {});
+      const refresh = qv.invoke('cache.refresh', input, { fetch: fetchFor(input, caller, request) }).catch(() => {});
       waitUntil(refresh);
     }
     if (!body.found) {
@@ -102,7 +134,7 @@ export function createCacheRoutes({ module, originUrl, cacheSecret, json, error,
   }
 
   const routes = CACHED_PATHS.map((path) => ({
-    pattern: new RegExp(`^${path.replace(/\//g, '\\/')}$`), methods: ['GET'], run: cached,
+    pattern: new RegExp(`^${path.replace(/\//g, '\\/')}$`), methods: ['GET'], run: cached, otherMethodsProxied: true,
   }));
 
   routes.push({
@@ -139,11 +171,13 @@ export function createCacheRoutes({ module, originUrl, cacheSecret, json, error,
    * {warmed, failed: [{path, organizationId, message}]}.
    */
   async function warm(entries) {
-    if (!origin || !entries?.length) return { warmed: 0, failed: [] };
+    if (!originFetch || !entries?.length) return { warmed: 0, failed: [] };
     const qv = await module();
     const results = await Promise.all(entries.map(async (entry) => {
       const url = new URL(entry.path + (entry.query ? `?${entry.query}` : ''), 'http://edge.local');
-      const { status, body } = await qv.invoke('cache.get', cacheInput(url, { organizationId: entry.organizationId, tier: entry.tier }));
+      const caller = { organizationId: entry.organizationId, tier: entry.tier };
+      const input = cacheInput(url, caller);
+      const { status, body } = await qv.invoke('cache.get', input, { fetch: fetchFor(input, caller, null) });
       const ok = status === 'ok' && body.found && body.stored;
       return ok ? null : { path: entry.path, organizationId: entry.organizationId, message: body.reason ?? body.message ?? status };
     }));

@@ -1,25 +1,29 @@
-// The demo origin: a small HTTP server standing in for the platform's API and database
-// behind the edge cache, with seeded data for the demo organisations. The edge tells it
-// whose data to serve with the x-qv-organization header (the origin trusts the edge, as an
-// origin behind a CDN does). Node.js only; `npm start` runs it unless ORIGIN_URL is set.
+// The demo data set: what the platform's API and database would answer behind the edge,
+// with seeded data for the demo organisations. It is served by the demo regional origins
+// (edge/regional-origins.mjs): one data set, four regional instances, started by
+// `npm start`. The edge names the organisation in the x-qv-organization-id header it sets
+// on every proxied request (the origin trusts the edge, as an origin behind a CDN does).
 //
 //   GET /api/campaigns                  the organisation's campaigns
 //   GET /api/leads?campaignId=&page=    its leads, 20 per page
 //   GET /api/dashboard/metrics          calls, leads and conversion per campaign
 //   GET /api/analytics/overview         totals and a 7-day series
 //   GET /api/knowledge/search?q=        knowledge-base articles matching q
-//   GET /_origin/stats                  requests served per path (for tests and demos)
-//   POST /_origin/control               {delayMs?, failing?}: slow down or fail (tests)
 //
-// Responses carry Cache-Control (max-age, stale-while-revalidate, stale-if-error) and
+// Answers carry Cache-Control (max-age, stale-while-revalidate, stale-if-error) and
 // Surrogate-Key tags by the conventions of modules/cache (<table>, <table>:list,
 // <table>:<id>, campaigns:<id>:leads|analytics|calls), so the edge cache keeps them and
 // database changes invalidate exactly what they touch.
-import { createServer } from 'node:http';
 
 const ORGANIZATIONS = ['org_startup', 'org_growth', 'org_enterprise'];
 const PAGE_SIZE = 20;
 const CACHE_CONTROL = 'public, max-age=60, stale-while-revalidate=30, stale-if-error=300';
+
+/** The header naming the organisation whose data is asked for (set by the edge's proxy). */
+export const ORGANIZATION_HEADER = 'x-qv-organization-id';
+
+/** The paths the data set answers (GET). */
+export const DATA_PATHS = Object.freeze(['/api/campaigns', '/api/leads', '/api/dashboard/metrics', '/api/analytics/overview', '/api/knowledge/search']);
 
 // Deterministic data: the same seed gives the same organisations every start.
 function seed() {
@@ -69,7 +73,7 @@ function metrics(org) {
 // The answer to one GET: {status, body, tags}.
 function answer(data, organization, url) {
   const org = data.get(organization);
-  if (!org) return { status: 404, body: { error: 'not_found', message: `x-qv-organization: unknown organisation '${organization}'` } };
+  if (!org) return { status: 404, body: { error: 'not_found', message: `${ORGANIZATION_HEADER}: unknown organisation '${organization}'` } };
   const params = url.searchParams;
   const campaignTags = (suffix) => org.campaigns.map((c) => `campaigns:${c.id}:${suffix}`);
   switch (url.pathname) {
@@ -119,58 +123,22 @@ function answer(data, organization, url) {
 }
 
 /**
- * Starts the demo origin on host:port (port 0: any free port). Resolves to {url, close(),
- * stats(), control({delayMs, failing})}. options.delayMs: added latency per request
- * (default 20, as a database query would take).
+ * The seeded data set. Its answer(method, url, organization) is {status, body, headers}
+ * for a GET of one of DATA_PATHS (url: a URL), else null: the path is not the data set's.
  */
-export async function startDemoOrigin({ port = 0, host = '127.0.0.1', delayMs = 20 } = {}) {
+export function createDemoData() {
   const data = seed();
-  const served = new Map(); // path -> requests served
-  const settings = { delayMs, failing: false };
-  const server = createServer(async (request, response) => {
-    const url = new URL(request.url, 'http://origin.local');
-    const send = (status, body, headers = {}) => {
-      response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
-      response.end(JSON.stringify(body));
-    };
-    if (url.pathname === '/_origin/stats' && request.method === 'GET') {
-      return send(200, { served: Object.fromEntries(served), total: [...served.values()].reduce((a, b) => a + b, 0) }, { 'cache-control': 'no-store' });
-    }
-    if (url.pathname === '/_origin/control' && request.method === 'POST') {
-      let text = '';
-      for await (const chunk of request) text += chunk;
-      try {
-        const change = JSON.parse(text || '{}');
-        if (change.delayMs !== undefined) settings.delayMs = Number(change.delayMs);
-        if (change.failing !== undefined) settings.failing = Boolean(change.failing);
-      } catch {
-        return send(400, { error: 'invalid_input', message: 'body: expected JSON {delayMs?, failing?}' });
-      }
-      return send(200, settings, { 'cache-control': 'no-store' });
-    }
-    if (request.method !== 'GET') return send(405, { error: 'method_not_allowed', message: 'the demo origin serves GET only' }, { allow: 'GET' });
-    served.set(url.pathname, (served.get(url.pathname) ?? 0) + 1);
-    if (settings.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, settings.delayMs));
-    if (settings.failing) return send(503, { error: 'unavailable', message: 'the demo origin is failing on purpose' }, { 'cache-control': 'no-store' });
-    const organization = request.headers['x-qv-organization'];
-    if (!organization) return send(400, { error: 'invalid_input', message: 'x-qv-organization: the edge must name the organisation' }, { 'cache-control': 'no-store' });
-    const { status, body, tags: surrogateKeys } = answer(data, organization, url);
-    send(status, body, status === 200
-      ? { 'cache-control': CACHE_CONTROL, 'surrogate-key': surrogateKeys }
-      : { 'cache-control': 'no-store' });
-  });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, resolve);
-  });
-  const address = server.address();
   return {
-    url: `http://${address.address}:${address.port}`,
-    close: () => new Promise((resolve) => {
-      server.close(resolve);
-      server.closeAllConnections(); // keep-alive connections of the edge's fetches
-    }),
-    stats: () => ({ served: Object.fromEntries(served), total: [...served.values()].reduce((a, b) => a + b, 0) }),
-    control: (change) => Object.assign(settings, change),
+    answer(method, url, organization) {
+      if (method !== 'GET' || !DATA_PATHS.includes(url.pathname)) return null;
+      if (!organization) {
+        return { status: 400, body: { error: 'invalid_input', message: `${ORGANIZATION_HEADER}: the edge must name the organisation` }, headers: { 'cache-control': 'no-store' } };
+      }
+      const { status, body, tags: surrogateKeys } = answer(data, organization, url);
+      return {
+        status, body,
+        headers: status === 200 ? { 'cache-control': CACHE_CONTROL, 'surrogate-key': surrogateKeys } : { 'cache-control': 'no-store' },
+      };
+    },
   };
 }

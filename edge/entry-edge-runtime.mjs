@@ -1,16 +1,14 @@
 // Entry of the edge function for Vercel's edge-runtime (scripts/build bundles it into
 // dist/edge/handler.js). The host hands in, as globals: QV_WASM_MODULE, the bundle
 // precompiled (as production edge runtimes do with an imported .wasm); QV_EDGE_CONFIG,
-// the API keys and feature routes; and optionally QV_KV, a KV shared by every isolate
-// (as a KV binding is), else each isolate keeps an in-memory KV; QV_ORIGIN_URL, the origin
-// behind the cache, and QV_CACHE_SECRET, the invalidation webhook's secret; and QV_NOW, a
-// clock.
+// the API keys, feature routes, regions (router) and cache settings; and optionally QV_KV,
+// a KV shared by every isolate (as a KV binding is), else each isolate keeps an in-memory
+// KV; QV_CACHE_SECRET, the invalidation webhook's secret; and QV_NOW, a clock.
 import { createEdgeHandler } from './handler.mjs';
 
 const handle = createEdgeHandler({
   wasmModule: globalThis.QV_WASM_MODULE,
   config: globalThis.QV_EDGE_CONFIG ?? {},
-  originUrl: globalThis.QV_ORIGIN_URL,
   cacheSecret: globalThis.QV_CACHE_SECRET,
   ...(globalThis.QV_KV ? { kv: globalThis.QV_KV } : {}),
   ...(globalThis.QV_NOW ? { now: globalThis.QV_NOW } : {}), // tests: a simulated clock

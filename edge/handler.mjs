@@ -16,12 +16,16 @@
 //                                        where it is now, kept while they serve)
 //   GET  /api/route                      the routing decision for the caller, explained
 //   GET  /api/campaigns, /api/leads, /api/dashboard/metrics, /api/analytics/overview,
-//        /api/knowledge/search?q=        through the cache, in front of the origin
+//        /api/knowledge/search?q=        through the cache (edge/cache-routes.mjs); a miss
+//                                        or a revalidation goes to the origin through the
+//                                        router's proxy below; x-cache, server-timing, and
+//                                        x-region when the origin was reached
 //   GET  /api/cache/stats                the isolate's cache metrics
 //   *    /api/... (any other)            proxied to the region the router chooses, retried
 //                                        once on the first fallback within the retry
 //                                        budget (edge/regional-proxy.mjs); x-region says
 //                                        which region answered. Needs config.router.
+// So the order is identity and admission, then the cache, then the router's proxy.
 // Signed with the cache's shared secret instead of an API key:
 //   POST /api/cache/invalidate           a Supabase change payload invalidates what it touches
 
@@ -130,15 +134,14 @@ const retryAfterSeconds = (ms) => String(Math.max(1, Math.ceil(ms / 1000)));
  * Makes the request handler. options.wasmModule: the bundle as a WebAssembly.Module;
  * options.config: {apiKeys: [{sha256, organizationId, tier}], featureRoutes: [{pattern,
  * feature}], router?: the router module's configuration (regions and their origins; see
- * docs/router.md) — without it /api/* requests no route serves are 404, not proxied};
- * cache?: {config?: the cache module's configuration,
+ * docs/router.md) — without it /api/* requests no route serves are 404, not proxied, and
+ * the cached routes have no origin; cache?: {config?: the cache module's configuration,
  * critical?: [{organizationId, path, query?}] warmed at start}}; options.originFetch: the
- * fetch used to reach origins (default globalThis.fetch); options.originUrl: the origin
- * behind the cache (one base URL); options.cacheSecret: the shared secret of POST
- * /api/cache/invalidate; the other options go to the shim's instantiate() (kv, now, log,
- * ...).
+ * fetch used to reach origins (default globalThis.fetch); options.cacheSecret: the shared
+ * secret of POST /api/cache/invalidate; the other options go to the shim's instantiate()
+ * (kv, now, log, ...).
  */
-export function createEdgeHandler({ wasmModule, config = {}, originFetch, originUrl, cacheSecret, ...shimOptions }) {
+export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheSecret, ...shimOptions }) {
   if (!wasmModule) throw new Error('createEdgeHandler: wasmModule is required (the qv.wasm bundle as a WebAssembly.Module)');
   let instance = null; // Promise<QvInstance>, one per isolate
   let settings = null; // Promise<{keys, featureRoutes}>, validated against the catalogue
@@ -190,7 +193,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, origin
   let warming = null;
   function warmCritical(keys) {
     const critical = config.cache?.critical ?? [];
-    if (warming || !originUrl || critical.length === 0) return;
+    if (warming || !config.router || critical.length === 0) return;
     const entries = critical.map((entry) => ({
       ...entry, tier: keys.find((key) => key.organizationId === entry.organizationId)?.tier ?? 'none',
     }));
@@ -231,7 +234,15 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, origin
     return body.response ?? regional.proxy(request, { body: body.bytes, caller, headers });
   }
 
-  const cache = createCacheRoutes({ module, originUrl, cacheSecret, json, error, waitUntil: (promise) => waitUntil(promise) });
+  // The cache in front of the router: a miss or a revalidation reaches the origin through
+  // the proxy, from the region chosen for the request's client.
+  const cache = createCacheRoutes({
+    module,
+    originFetch: config.router
+      ? ({ caller, request }) => regional.fetcher({ caller, geo: request ? geoHeaders(request.headers) : {} })
+      : null,
+    cacheSecret, json, error, waitUntil: (promise) => waitUntil(promise),
+  });
 
   // Where a call's media goes: its region and node, by consistent hashing of its id.
   async function media(request, callId, placed = {}) {
@@ -393,14 +404,13 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, origin
         admitted = await admit(request, url.pathname);
         if (admitted.response) return admitted.response;
       }
+      const proxied = config.router && url.pathname.startsWith('/api/');
+      if (route?.methods.includes(request.method)) return await route.run(request, match, admitted.caller, admitted.headers, rawBody);
+      if (proxied && (!route || route.otherMethodsProxied)) return await proxy(request, admitted.caller, admitted.headers);
       if (route) {
-        if (!route.methods.includes(request.method)) {
-          return error(405, 'method_not_allowed', `${request.method} ${url.pathname}: use ${route.methods.join(', ')}`,
-            { ...admitted.headers, allow: route.methods.join(', ') });
-        }
-        return await route.run(request, match, admitted.caller, admitted.headers, rawBody);
+        return error(405, 'method_not_allowed', `${request.method} ${url.pathname}: use ${route.methods.join(', ')}`,
+          { ...admitted.headers, allow: route.methods.join(', ') });
       }
-      if (config.router && url.pathname.startsWith('/api/')) return await proxy(request, admitted.caller, admitted.headers);
       return error(404, 'not_found', `no route for ${request.method} ${url.pathname}`, admitted.headers);
     } catch (failure) {
       return error(500, 'internal', `internal error: ${failure?.message ?? failure}`);

@@ -1,19 +1,25 @@
-// Demo origins for the router: one HTTP server per region, all in one Node.js process, each
-// with faults that can be injected while it runs (added latency, a failure rate, failing
-// every request, hanging, refusing connections). For tests and for npm start.
+// The demo origins: one HTTP server per region, all in one Node.js process, serving one
+// data set (edge/demo-origin.mjs: seeded data for the demo organisations), each with
+// faults that can be injected while it runs (added latency, a failure rate, failing every
+// request, hanging, refusing connections). For tests and for npm start: the router picks
+// among them, and the cache's misses reach the data through them.
 //
 // Each region serves:
 //   GET  /health                    200 {"region", "status": "ok"} (subject to its faults)
-//   *    /api/...                   the request forwarded to `upstream` when one is given
-//                                   (e.g. the demo data origin), else an echo of it; either
-//                                   way with x-served-by-region
+//   GET  /api/<data path>           the demo data set's answer (DATA_PATHS in demo-origin.mjs),
+//                                   after the data set's own delay (a database query)
+//   *    /api/... (anything else)   an echo of the request (what the origin received)
+//   With `upstream`, every /api/... request is forwarded there instead (ORIGIN_URL: your
+//   own origin behind the four regional fronts). Every /api answer has x-served-by-region.
 //   GET  /__qv/faults               every region's faults
 //   POST /__qv/faults/<region>      {latencyMs?, jitterMs?, failureRate?, mode?} sets them
 //                                   (mode: "up", "fail" = 503, "hang", "refuse")
+//   GET  /__qv/stats                /api requests answered, per path and per region
 //
-// Standalone: node edge/regional-origins.mjs [--port 4101] [--upstream URL]
+// Standalone: node edge/regional-origins.mjs [--port 4101] [--upstream URL] (or ORIGIN_URL)
 import { createServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
+import { createDemoData, ORGANIZATION_HEADER } from './demo-origin.mjs';
 
 /** The four regions of the spec. */
 export const DEMO_REGIONS = Object.freeze(['us-east-1', 'eu-west-1', 'ap-southeast-1', 'sa-east-1']);
@@ -68,11 +74,20 @@ function sendJson(response, status, body, headers = {}) {
 /**
  * Starts one origin per region. options: regions (ids), host (default 127.0.0.1), port
  * (first port; the others follow; 0: any free ports), upstream (URL that /api/* is
- * forwarded to), seed. Resolves to {urls: {region: url}, faults(), set(region, fault),
- * reset(), close()}.
+ * forwarded to instead of the demo data), dataDelayMs (the demo data's time per answer,
+ * default 20 ms, as a database query would take), seed. Resolves to {urls: {region: url},
+ * faults(), set(region, fault), reset(), stats(), close()}.
  */
-export async function startRegionalOrigins({ regions = DEMO_REGIONS, host = '127.0.0.1', port = 0, upstream = null, seed = 42 } = {}) {
+export async function startRegionalOrigins({ regions = DEMO_REGIONS, host = '127.0.0.1', port = 0, upstream = null, dataDelayMs = 20, seed = 42 } = {}) {
   const upstreamUrl = upstream ? new URL(upstream) : null;
+  const data = createDemoData();  // one data set behind every region
+  const served = { byPath: new Map(), byRegion: new Map() };
+  const count = (map, key) => map.set(key, (map.get(key) ?? 0) + 1);
+  const stats = () => ({
+    served: Object.fromEntries(served.byPath),
+    byRegion: Object.fromEntries(served.byRegion),
+    total: [...served.byPath.values()].reduce((a, b) => a + b, 0),
+  });
   const state = new Map(regions.map((region, i) => [region, {
     fault: { latencyMs: 0, jitterMs: 0, failureRate: 0, mode: 'up' },
     random: generator(seed + i),
@@ -92,6 +107,7 @@ export async function startRegionalOrigins({ regions = DEMO_REGIONS, host = '127
     if (url.pathname === '/__qv/faults' && request.method === 'GET') {
       return sendJson(response, 200, Object.fromEntries([...state].map(([id, e]) => [id, e.fault])));
     }
+    if (url.pathname === '/__qv/stats' && request.method === 'GET') return sendJson(response, 200, stats());
     const control = /^\/__qv\/faults\/([^/]+)$/.exec(url.pathname);
     if (control && request.method === 'POST') {
       try {
@@ -118,8 +134,10 @@ export async function startRegionalOrigins({ regions = DEMO_REGIONS, host = '127
     if (!url.pathname.startsWith('/api/')) return sendJson(response, 404, { error: 'not_found', message: `no route for ${url.pathname}` });
 
     const body = await readBody(request);
+    count(served.byPath, url.pathname);
+    count(served.byRegion, region);
     if (upstreamUrl) {
-      // Forwarded to one upstream (e.g. the demo data origin): the regions front the same data.
+      // Forwarded to one upstream (ORIGIN_URL): the regions front the same data.
       const headers = new Headers();
       for (const [name, value] of Object.entries(request.headers)) {
         if (!HOP_BY_HOP.has(name)) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
@@ -137,12 +155,17 @@ export async function startRegionalOrigins({ regions = DEMO_REGIONS, host = '127
       }
       return;
     }
+    const answer = data.answer(request.method, url, request.headers[ORGANIZATION_HEADER]);
+    if (answer) {
+      if (dataDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, dataDelayMs));
+      return sendJson(response, answer.status, answer.body, { ...answer.headers, 'x-served-by-region': region });
+    }
     sendJson(response, 200, {
       region,
       method: request.method,
       path: url.pathname,
       query: Object.fromEntries(url.searchParams),
-      organizationId: request.headers['x-qv-organization-id'] ?? null,
+      organizationId: request.headers[ORGANIZATION_HEADER] ?? null,
       headers: Object.keys(request.headers).sort(),
       bodyBytes: body.length,
     }, { 'x-served-by-region': region });
@@ -205,6 +228,7 @@ export async function startRegionalOrigins({ regions = DEMO_REGIONS, host = '127
     faults: () => Object.fromEntries([...state].map(([id, e]) => [id, { ...e.fault }])),
     set,
     reset: () => Promise.all(regions.map((region) => set(region, { latencyMs: 0, jitterMs: 0, failureRate: 0, mode: 'up' }))),
+    stats,
     close: () => Promise.all(regions.map(stop)),
   };
 }
@@ -221,7 +245,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     return at >= 0 ? args[at + 1] : undefined;
   };
   const port = Number(option('--port') ?? process.env.QV_ORIGINS_PORT ?? 4101);
-  const origins = await startRegionalOrigins({ port, upstream: option('--upstream') ?? process.env.QV_ORIGIN_UPSTREAM ?? null });
+  const upstream = option('--upstream') ?? (process.env.ORIGIN_URL || process.env.QV_ORIGIN_UPSTREAM || null);
+  const origins = await startRegionalOrigins({ port, upstream });
   for (const [region, url] of Object.entries(origins.urls)) console.log(`${region.padEnd(15)} ${url}`);
   console.log(`inject a fault: curl -X POST ${origins.urls['us-east-1']}/__qv/faults/us-east-1 -d '{"mode":"fail"}'`);
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, async () => { await origins.close(); process.exit(0); });

@@ -8,6 +8,9 @@
 /** Geolocation headers the router reads (Vercel sets them at the edge). */
 export const GEO_HEADERS = Object.freeze(['x-vercel-ip-latitude', 'x-vercel-ip-longitude', 'x-vercel-ip-country', 'x-vercel-id']);
 
+/** What the proxy adds to an answer: the region that answered, and why it was that one. */
+export const REGION_HEADERS = Object.freeze(['x-region', 'x-region-failover', 'x-region-not-retried']);
+
 // Hop-by-hop headers (RFC 9110 section 7.6.1) and what a proxy must not pass on.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer',
   'transfer-encoding', 'upgrade', 'host', 'content-length']);
@@ -149,32 +152,46 @@ export function createRegionalProxy({
     }, extra);
   }
 
+  /**
+   * Proxies request to the chosen region. body: the request body already read (bytes or
+   * null), so that a retry can send it again; caller: {organizationId, tier}; headers:
+   * response headers to add (the rate-limit fields); geo: the client's geolocation headers
+   * the region is chosen by (default: the request's own).
+   */
+  async function proxy(request, { body = null, caller = null, headers = {}, geo = geoHeaders(request.headers) } = {}) {
+    const { status, body: decision } = await invoke('router.route', { headers: geo, countRequest: true });
+    if (status !== 'ok') return json(HTTP_STATUS[status] ?? 500, decision, headers);
+    healthCheckIfDue();
+    const first = await send(request, body, caller, decision.optimalRegion, decision.origin, decision.timeoutMs, decision.clientArea);
+    if (!first.failed) return respond(first, headers);
+    if (!retryable(request, first)) {
+      return respond(first, headers, null, `not retried: ${request.method} without an Idempotency-Key may have reached the origin`);
+    }
+    const { status: retryStatus, body: retry } = await invoke('router.retry', {
+      failedRegion: decision.optimalRegion, fallbackRegions: decision.fallbackRegions,
+    });
+    if (retryStatus !== 'ok' || !retry.allowed) {
+      return respond(first, headers, null, `not retried: ${retry?.reason ?? retry?.message}`);
+    }
+    await Promise.resolve(first.response?.body?.cancel?.()).catch(() => {});  // discard the failed answer
+    const second = await send(request, body, caller, retry.region, retry.origin, decision.timeoutMs, decision.clientArea);
+    return respond(second, headers, decision.optimalRegion);
+  }
+
   return {
     healthCheckIfDue,
+    proxy,
 
     /**
-     * Proxies request to the chosen region. body: the request body already read (bytes or
-     * null), so that a retry can send it again; caller: {organizationId, tier}; headers:
-     * response headers to add (the rate-limit fields).
+     * A fetch for the fetch operations of a module call (the cache's origin fetches): each
+     * goes through proxy() — the region chosen for `geo`, one retry within the budget,
+     * x-region on the answer — and carries only the operation's own headers plus the
+     * caller's identity, so that what the origin answers cannot vary with the client's other
+     * headers.
      */
-    async proxy(request, { body = null, caller = null, headers = {} } = {}) {
-      const { status, body: decision } = await invoke('router.route', { headers: geoHeaders(request.headers), countRequest: true });
-      if (status !== 'ok') return json(HTTP_STATUS[status] ?? 500, decision, headers);
-      healthCheckIfDue();
-      const first = await send(request, body, caller, decision.optimalRegion, decision.origin, decision.timeoutMs, decision.clientArea);
-      if (!first.failed) return respond(first, headers);
-      if (!retryable(request, first)) {
-        return respond(first, headers, null, `not retried: ${request.method} without an Idempotency-Key may have reached the origin`);
-      }
-      const { status: retryStatus, body: retry } = await invoke('router.retry', {
-        failedRegion: decision.optimalRegion, fallbackRegions: decision.fallbackRegions,
-      });
-      if (retryStatus !== 'ok' || !retry.allowed) {
-        return respond(first, headers, null, `not retried: ${retry?.reason ?? retry?.message}`);
-      }
-      await Promise.resolve(first.response?.body?.cancel?.()).catch(() => {});  // discard the failed answer
-      const second = await send(request, body, caller, retry.region, retry.origin, decision.timeoutMs, decision.clientArea);
-      return respond(second, headers, decision.optimalRegion);
+    fetcher({ caller = null, geo = {} } = {}) {
+      return (url, init = {}) => proxy(new Request(url, { method: init.method ?? 'GET', headers: init.headers }),
+        { body: init.body ?? null, caller, geo });
     },
 
     /** GET /api/route: the decision for this caller, with every region's view, not counted. */

@@ -21,11 +21,10 @@ export async function loadEdgeConfig(path = new URL('config/demo.json', import.m
  * Creates an EdgeRuntime with the edge function loaded. options.flavour: 'emscripten'
  * (default) or 'wasi'; options.code: the script to run (default dist/edge/handler.js);
  * options.config: the edge config (default: edge/config/demo.json); options.kv: a KV the
- * isolate shares with others (default: its own in-memory KV); options.originUrl: the
- * origin behind the cache; options.cacheSecret: the invalidation webhook's secret;
- * options.globals: more globals for the context.
+ * isolate shares with others (default: its own in-memory KV); options.cacheSecret: the
+ * invalidation webhook's secret; options.globals: more globals for the context.
  */
-export async function createEdgeRuntime({ flavour = 'emscripten', code, config, kv, originUrl, cacheSecret, globals = {} } = {}) {
+export async function createEdgeRuntime({ flavour = 'emscripten', code, config, kv, cacheSecret, globals = {} } = {}) {
   const wasmModule = await loadModule(flavour);
   const defaultConfig = config ?? await loadEdgeConfig();
   const initialCode = code ?? await readFile(new URL('../dist/edge/handler.js', import.meta.url), 'utf8');
@@ -36,7 +35,6 @@ export async function createEdgeRuntime({ flavour = 'emscripten', code, config, 
       QV_WASM_MODULE: wasmModule,
       QV_EDGE_CONFIG: config ?? defaultConfig,
       ...(kv ? { QV_KV: kv } : {}),
-      ...(originUrl ? { QV_ORIGIN_URL: originUrl } : {}),
       ...(cacheSecret ? { QV_CACHE_SECRET: cacheSecret } : {}),
       ...globals,
     }),

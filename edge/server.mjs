@@ -1,20 +1,21 @@
 // The local edge server: the edge function on Vercel's edge-runtime at
 // http://localhost:3000. Environment: PORT, HOST; QV_FLAVOUR=wasi for the WASI bundle;
-// QV_EDGE_CONFIG=FILE for API keys and feature routes (default edge/config/demo.json);
-// QV_REDIS_URL=redis://... for a shared Redis KV (default: the in-memory KV).
-// Unless the edge config has a `router` section (regions and their origins), the four demo
-// regional origins of edge/regional-origins.mjs start in this process and /api/* is
-// proxied to them: QV_ORIGINS_PORT=4101 fixes their ports (default: free ones),
-// QV_ORIGIN_UPSTREAM=URL makes them forward to one upstream (e.g. the demo data origin),
-// QV_DEMO_ORIGINS=0 starts none. ORIGIN_URL=http://... for the origin behind the cache
-// (default: the demo origin, started here on a free loopback port); QV_CACHE_SECRET for the
-// invalidation webhook's secret (default: the config's cache.demoSecret). Ctrl-C stops it.
+// QV_EDGE_CONFIG=FILE for API keys, feature routes, regions and cache settings (default
+// edge/config/demo.json); QV_REDIS_URL=redis://... for a shared Redis KV (default: the
+// in-memory KV); QV_CACHE_SECRET for the invalidation webhook's secret (default: the
+// config's cache.demoSecret).
+// Origins: unless the edge config has a `router` section (regions and their origins), the
+// four demo regional origins of edge/regional-origins.mjs start in this process, serving
+// the demo data set (edge/demo-origin.mjs), and both the cache's misses and the other
+// /api/* requests go through the router to them. ORIGIN_URL=http://... puts your own
+// origin behind them instead (they forward /api/* to it; QV_ORIGIN_UPSTREAM is the same);
+// QV_ORIGINS_PORT=4101 fixes their ports (default: free ones); QV_DEMO_ORIGINS=0 starts
+// none. Ctrl-C stops it.
 import { runServer } from 'edge-runtime';
 import { createEdgeRuntime, loadEdgeConfig } from './runtime.mjs';
 import { startRegionalOrigins, routerConfigFor } from './regional-origins.mjs';
 import { RedisKv } from '../dist/js/kv-redis.mjs';
 import { instantiateFlavour } from '../dist/js/node.mjs';
-import { startDemoOrigin } from './demo-origin.mjs';
 
 const port = Number(process.env.PORT ?? 3000);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -24,12 +25,12 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 const flavour = process.env.QV_FLAVOUR ?? 'emscripten';
 
 const config = await loadEdgeConfig(process.env.QV_EDGE_CONFIG);
+const upstream = process.env.ORIGIN_URL || process.env.QV_ORIGIN_UPSTREAM || null;
 let origins = null;
-if (!config.router && process.env.QV_DEMO_ORIGINS !== '0') {
-  origins = await startRegionalOrigins({
-    port: Number(process.env.QV_ORIGINS_PORT ?? 0),
-    upstream: process.env.QV_ORIGIN_UPSTREAM || null,
-  });
+if (config.router) {
+  if (upstream) console.warn('ORIGIN_URL: ignored, the edge config\'s router section names the origins');
+} else if (process.env.QV_DEMO_ORIGINS !== '0') {
+  origins = await startRegionalOrigins({ port: Number(process.env.QV_ORIGINS_PORT ?? 0), upstream });
   config.router = routerConfigFor(origins.urls);
 }
 if (config.router) {
@@ -42,20 +43,19 @@ if (config.router) {
   }
 }
 const kv = process.env.QV_REDIS_URL ? await RedisKv.connect(process.env.QV_REDIS_URL) : undefined;
-const demoOrigin = process.env.ORIGIN_URL ? null : await startDemoOrigin();
-const originUrl = process.env.ORIGIN_URL ?? demoOrigin.url;
 const cacheSecret = process.env.QV_CACHE_SECRET ?? config.cache?.demoSecret;
-const runtime = await createEdgeRuntime({ flavour, config, kv, originUrl, cacheSecret });
+const runtime = await createEdgeRuntime({ flavour, config, kv, cacheSecret });
 const server = await runServer({ runtime, port, host: process.env.HOST });
 const shown = process.env.HOST ? server.url : `http://localhost:${new URL(server.url).port}`;
 console.log(`qv edge server (${flavour} bundle on edge-runtime, ${kv ? 'Redis' : 'in-memory'} KV) listening on ${shown}`);
 if (origins) {
-  console.log('demo regional origins (inject faults: curl -X POST URL/__qv/faults/REGION -d \'{"mode":"fail"}\'):');
+  console.log(`demo regional origins, serving ${upstream ? `${upstream} (ORIGIN_URL)` : 'the demo data'} (inject faults: curl -X POST URL/__qv/faults/REGION -d '{"mode":"fail"}'):`);
   for (const [region, url] of Object.entries(origins.urls)) console.log(`  ${region.padEnd(15)} ${url}`);
 }
-console.log(`cache origin: ${originUrl}${demoOrigin ? ' (the demo origin)' : ''}`);
-const warmed = await runtime.context.qvCacheWarmed();
-console.log(`cache: ${warmed.warmed} critical keys warmed${warmed.failed.length ? `, ${warmed.failed.length} failed` : ''}`);
+if (config.router) {
+  const warmed = await runtime.context.qvCacheWarmed();
+  console.log(`cache: ${warmed.warmed} critical keys warmed${warmed.failed.length ? `, ${warmed.failed.length} failed` : ''}`);
+}
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM']) {
@@ -64,7 +64,6 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
     stopping = true;
     console.log('qv edge server: stopping');
     await server.close();
-    await demoOrigin?.close();
     await kv?.close();
     await origins?.close();
     process.exit(0);

@@ -1,59 +1,129 @@
 // The edge function's cached routes over HTTP, on Vercel's edge-runtime with code
-// generation off, in front of the demo origin: x-cache and server-timing, one origin fetch
-// per key, organisations kept apart, the signed invalidation webhook, stats, warming.
+// generation off, in front of the router and the demo regional origins (one data set, four
+// regions): x-cache and server-timing, x-region when the origin was reached, one origin
+// fetch per key, keys independent of the region, organisations kept apart, writes past the
+// cache, the signed invalidation webhook, stats, warming.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { runServer } from 'edge-runtime';
 import { createEdgeRuntime, loadEdgeConfig } from '../edge/runtime.mjs';
-import { startDemoOrigin } from '../edge/demo-origin.mjs';
+import { startRegionalOrigins, routerConfigFor, DEMO_REGIONS } from '../edge/regional-origins.mjs';
 import { signBody, SIGNATURE_HEADER } from '../edge/cache-routes.mjs';
 
 const SECRET = 'test-secret';
+const LONDON = { 'x-vercel-ip-latitude': '51.51', 'x-vercel-ip-longitude': '-0.13', 'x-vercel-ip-country': 'GB' };
+
+// The demo edge config, its router pointed at these origins.
+async function edgeConfig(origins, cache = {}) {
+  const config = await loadEdgeConfig();
+  return { ...config, router: routerConfigFor(origins.urls), cache: { ...config.cache, ...cache } };
+}
+
+// Every region fails (mode "fail", 503) or recovers.
+const failAll = (origins, mode) => Promise.all(DEMO_REGIONS.map((region) => origins.set(region, { mode })));
 
 describe('cached routes on edge-runtime', () => {
-  let origin;
+  let origins;
   let server;
-  let config;
   before(async () => {
-    origin = await startDemoOrigin({ delayMs: 5 });
-    config = await loadEdgeConfig();
-    const runtime = await createEdgeRuntime({ originUrl: origin.url, cacheSecret: SECRET, config: { ...config, cache: { ...config.cache, critical: [] } } });
+    origins = await startRegionalOrigins({ dataDelayMs: 5 });
+    const runtime = await createEdgeRuntime({ cacheSecret: SECRET, config: await edgeConfig(origins, { critical: [] }) });
     server = await runServer({ runtime, port: 0, host: '127.0.0.1' });
   });
   after(async () => {
     await server?.close();
-    await origin?.close();
+    await origins?.close();
   });
 
-  const get = (path, key = 'qv_demo_growth') => fetch(new URL(path, server.url), { headers: { 'x-api-key': key } });
+  const get = (path, key = 'qv_demo_growth', headers = {}) => fetch(new URL(path, server.url), { headers: { 'x-api-key': key, ...headers } });
   const invalidate = async (body, signature) => fetch(new URL('/api/cache/invalidate', server.url), {
     method: 'POST', body, headers: signature === undefined ? {} : { [SIGNATURE_HEADER]: signature },
   });
 
-  test('a first request misses, the next hits L1; x-cache, server-timing and age are set', async () => {
-    const first = await get('/api/campaigns');
+  test('a first request misses and reaches the origin through the router (x-region), the next hits L1', async () => {
+    const first = await get('/api/campaigns', 'qv_demo_growth', LONDON);
     assert.equal(first.status, 200);
     assert.equal(first.headers.get('x-cache'), 'MISS');
-    assert.match(first.headers.get('server-timing'), /total;dur=[\d.]+, l2;dur=[\d.]+, origin;dur=[\d.]+/);
+    assert.equal(first.headers.get('x-region'), 'eu-west-1', 'the region nearest the client: nothing measured yet');
+    // (a layer that took under the clock's millisecond is left out)
+    assert.match(first.headers.get('server-timing'), /^total;dur=[\d.]+(, l2;dur=[\d.]+)?, origin;dur=[\d.]+/);
+    assert.match(first.headers.get('ratelimit-policy'), /^"tier";q=/, 'admission ran first');
     assert.equal(first.headers.get('content-type'), 'application/json; charset=utf-8');
     assert.equal(first.headers.get('surrogate-key'), null, 'surrogate keys stay inside');
+    assert.equal(first.headers.get('x-served-by-region'), null, 'origin headers the cache does not keep stay inside');
     const body = await first.json();
     assert.ok(body.campaigns.every((c) => c.organization_id === 'org_growth'));
     const second = await get('/api/campaigns');
     assert.equal(second.headers.get('x-cache'), 'HIT-L1');
+    assert.equal(second.headers.get('x-region'), null, 'no origin was reached');
+    assert.match(second.headers.get('server-timing'), /^total;dur=/);
     assert.match(second.headers.get('age'), /^\d+$/);
     assert.deepEqual(await second.json(), body);
   });
 
+  test('the key does not depend on the region: a client elsewhere hits the entry another region filled', async () => {
+    const first = await get('/api/knowledge/search?q=voicemail', 'qv_demo_growth', LONDON);
+    assert.equal(first.headers.get('x-cache'), 'MISS');
+    const region = first.headers.get('x-region');
+    assert.ok(region);
+    const body = await first.json();
+    const singapore = { 'x-vercel-ip-latitude': '1.29', 'x-vercel-ip-longitude': '103.85', 'x-vercel-ip-country': 'SG' };
+    assert.notEqual((await (await get('/api/route', 'qv_demo_growth', singapore)).json()).optimalRegion, region);
+    const other = await get('/api/knowledge/search?q=voicemail', 'qv_demo_growth', singapore);
+    assert.equal(other.headers.get('x-cache'), 'HIT-L1');
+    assert.deepEqual(await other.json(), body);
+  });
+
+  test('a miss on a failing region is retried on the fallback; the answer is cached as usual', async () => {
+    const route = await (await get('/api/route', 'qv_demo_growth', LONDON)).json();
+    await origins.set(route.optimalRegion, { mode: 'fail' });
+    try {
+      const response = await get('/api/analytics/overview', 'qv_demo_startup', LONDON);
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get('x-cache'), 'MISS');
+      assert.equal(response.headers.get('x-region'), route.fallbackRegions[0]);
+      assert.equal(response.headers.get('x-region-failover'), route.optimalRegion);
+      await response.arrayBuffer();
+      const hit = await get('/api/analytics/overview', 'qv_demo_startup', LONDON);
+      assert.equal(hit.headers.get('x-cache'), 'HIT-L1');
+      await hit.arrayBuffer();
+    } finally {
+      await origins.reset();
+    }
+  });
+
+  test('writes to a cached path and routes not cached go past the cache, to the proxy, after admission', async () => {
+    const post = await fetch(new URL('/api/leads', server.url), {
+      method: 'POST', body: '{"name":"a"}', headers: { 'x-api-key': 'qv_demo_growth', 'idempotency-key': 'k-1', ...LONDON },
+    });
+    assert.equal(post.status, 200);
+    assert.equal(post.headers.get('x-cache'), null);
+    assert.match(post.headers.get('x-region'), /^(us-east-1|eu-west-1|ap-southeast-1|sa-east-1)$/);
+    assert.match(post.headers.get('ratelimit-policy'), /^"tier";q=/);
+    const echo = await post.json();
+    assert.equal(echo.method, 'POST');
+    assert.equal(echo.organizationId, 'org_growth');
+    const other = await get('/api/agents?page=1');
+    assert.equal(other.status, 200);
+    assert.equal(other.headers.get('x-cache'), null);
+    assert.equal((await other.json()).path, '/api/agents');
+    const unauthorised = await fetch(new URL('/api/leads', server.url), { method: 'POST', body: '{}' });
+    assert.equal(unauthorised.status, 401);
+    await unauthorised.arrayBuffer();
+  });
+
   test('every cached route answers, each key fetched from the origin once', async () => {
     const paths = ['/api/leads?page=2', '/api/dashboard/metrics', '/api/analytics/overview', '/api/knowledge/search?q=pricing'];
-    const before = origin.stats().total;
+    const before = origins.stats().total;
     for (const path of paths) {
       const responses = await Promise.all([1, 2, 3, 4, 5].map(() => get(path, 'qv_demo_enterprise')));
       assert.ok(responses.every((r) => r.status === 200), `${path}: ${responses.map((r) => r.status)}`);
+      // The calls that waited for the one fetch say which region served it too.
+      const misses = responses.filter((r) => r.headers.get('x-cache') === 'MISS');
+      assert.ok(misses.length >= 1 && misses.every((r) => r.headers.get('x-region')), `${path}: x-region on every miss`);
       await Promise.all(responses.map((r) => r.arrayBuffer()));
     }
-    assert.equal(origin.stats().total - before, paths.length, 'concurrent requests for a key share one origin fetch');
+    assert.equal(origins.stats().total - before, paths.length, 'concurrent requests for a key share one origin fetch');
     const hit = await get('/api/leads?page=2', 'qv_demo_enterprise');
     assert.equal(hit.headers.get('x-cache'), 'HIT-L1');
     await hit.arrayBuffer();
@@ -158,8 +228,7 @@ describe('cached routes on edge-runtime', () => {
   test('a failing origin is covered by the stale copy (stale-if-error)', async () => {
     // A short-lived entry: configure through a fresh runtime with an L2 TTL of 50 ms.
     const runtime = await createEdgeRuntime({
-      originUrl: origin.url, cacheSecret: SECRET,
-      config: { ...config, cache: { config: { l2: { ttlMs: 50 } }, critical: [] } },
+      cacheSecret: SECRET, config: await edgeConfig(origins, { config: { l2: { ttlMs: 50 } }, critical: [] }),
     });
     const local = await runServer({ runtime, port: 0, host: '127.0.0.1' });
     try {
@@ -167,13 +236,13 @@ describe('cached routes on edge-runtime', () => {
       const first = await fetch(url, { headers: { 'x-api-key': 'qv_demo_growth' } });
       const body = await first.text();
       await new Promise((resolve) => setTimeout(resolve, 80));
-      origin.control({ failing: true });
+      await failAll(origins, 'fail');
       const stale = await fetch(url, { headers: { 'x-api-key': 'qv_demo_growth' } });
       assert.equal(stale.status, 200);
       assert.equal(stale.headers.get('x-cache'), 'STALE');
       assert.equal(await stale.text(), body);
     } finally {
-      origin.control({ failing: false });
+      await origins.reset();
       await local.close();
     }
   });
@@ -181,22 +250,22 @@ describe('cached routes on edge-runtime', () => {
 
 describe('warming at start', () => {
   test('the configured critical keys are in L1 before the first request', async () => {
-    const origin = await startDemoOrigin({ delayMs: 1 });
-    const config = await loadEdgeConfig();
-    const runtime = await createEdgeRuntime({ originUrl: origin.url, cacheSecret: SECRET, config });
+    const origins = await startRegionalOrigins({ dataDelayMs: 1 });
+    const config = await edgeConfig(origins);
+    const runtime = await createEdgeRuntime({ cacheSecret: SECRET, config });
     try {
       const warmed = await runtime.context.qvCacheWarmed();
       assert.equal(warmed.warmed, config.cache.critical.length);
       assert.deepEqual([...warmed.failed], []);
-      const fetchedAtStart = origin.stats().total;
+      const fetchedAtStart = origins.stats().total;
       const server = await runServer({ runtime, port: 0, host: '127.0.0.1' });
       const response = await fetch(new URL('/api/campaigns', server.url), { headers: { 'x-api-key': 'qv_demo_enterprise' } });
       assert.equal(response.headers.get('x-cache'), 'HIT-L1');
       await response.arrayBuffer();
-      assert.equal(origin.stats().total, fetchedAtStart);
+      assert.equal(origins.stats().total, fetchedAtStart);
       await server.close();
     } finally {
-      await origin.close();
+      await origins.close();
     }
   });
 });

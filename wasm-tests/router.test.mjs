@@ -287,13 +287,13 @@ describe('the edge function proxies /api/* to the regions (edge-runtime, demo re
   const decision = async () => (await call('/api/route')).json();
 
   test('a request goes to the nearest region, with x-region, the identity set by the edge and no API key', async () => {
-    const response = await call('/api/campaigns?page=2');
+    const response = await call('/api/agents?page=2');
     assert.equal(response.status, 200);
     assert.equal(response.headers.get('x-region'), 'eu-west-1', 'by distance: nothing measured yet');
     assert.match(response.headers.get('ratelimit-policy'), /^"tier";q=10000/);
     const body = await response.json();
     assert.equal(body.region, 'eu-west-1');
-    assert.equal(body.path, '/api/campaigns');
+    assert.equal(body.path, '/api/agents');
     assert.deepEqual(body.query, { page: '2' });
     assert.equal(body.organizationId, 'org_enterprise');
     assert.ok(!body.headers.includes('x-api-key') && !body.headers.includes('authorization'));
@@ -309,7 +309,7 @@ describe('the edge function proxies /api/* to the regions (edge-runtime, demo re
     assert.equal(explained.regions.length, 4);
     assert.equal(explained.measuredLatencies['eu-west-1'] > 0, true, 'the first request was measured');
     assert.ok(explained.reason.startsWith(explained.optimalRegion));
-    const next = await call('/api/leads');
+    const next = await call('/api/contacts');
     assert.equal(next.headers.get('x-region'), explained.optimalRegion);
     await next.body?.cancel();
     const bad = await call('/api/route', { headers: { 'x-vercel-ip-latitude': 'north' } });
@@ -321,7 +321,7 @@ describe('the edge function proxies /api/* to the regions (edge-runtime, demo re
     const { optimalRegion: failing, fallbackRegions } = await decision();
     await origins.set(failing, { mode: 'fail' });
     try {
-      const response = await call('/api/leads');
+      const response = await call('/api/contacts');
       assert.equal(response.status, 200);
       assert.equal(response.headers.get('x-region'), fallbackRegions[0]);
       assert.equal(response.headers.get('x-region-failover'), failing);
@@ -348,7 +348,7 @@ describe('the edge function proxies /api/* to the regions (edge-runtime, demo re
     await origins.set(hanging, { mode: 'hang' });
     try {
       const started = Date.now();
-      const response = await call('/api/leads');
+      const response = await call('/api/contacts');
       assert.equal(response.status, 200);
       assert.equal(response.headers.get('x-region'), fallbackRegions[0]);
       assert.equal(response.headers.get('x-region-failover'), hanging);
@@ -361,7 +361,7 @@ describe('the edge function proxies /api/* to the regions (edge-runtime, demo re
   test('when every region refuses, the answer is a 502 naming the region', async () => {
     for (const region of Object.keys(origins.urls)) await origins.set(region, { mode: 'refuse' });
     try {
-      const response = await call('/api/leads');
+      const response = await call('/api/contacts');
       assert.equal(response.status, 502);
       const body = await response.json();
       assert.equal(body.error, 'origin_unavailable');
@@ -376,7 +376,7 @@ describe('the edge function proxies /api/* to the regions (edge-runtime, demo re
     try {
       let health = null;
       for (let i = 0; i < 40 && health !== 'unhealthy'; i++) {
-        await (await call('/api/leads')).body?.cancel(); // a request lets a due check run
+        await (await call('/api/contacts')).body?.cancel(); // a request lets a due check run
         await new Promise((resolve) => setTimeout(resolve, 60));
         const decision = await (await call('/api/route')).json();
         health = decision.regions.find((r) => r.region === 'sa-east-1').health;
