@@ -408,15 +408,6 @@ Status validate(const Config& config) {
 
 // ---- hashing -----------------------------------------------------------------------------------
 
-uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
-
 uint64_t hash_id(std::string_view id) {
   uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a offset basis
   for (unsigned char c : id) {

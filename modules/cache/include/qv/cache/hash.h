@@ -1,5 +1,5 @@
-// Hashing for the cache: a 64-bit mixer for integer keys and a seeded 64-bit hash of byte
-// strings. The seed of string hashing comes from the host's random bytes per instance, so
+// Hashing for the cache: qv::mix64 (core) for integer keys and a seeded 64-bit hash of
+// byte strings. The seed of string hashing comes from the host's random bytes per instance, so
 // an attacker who crafts keys cannot aim them at one bucket or one sketch counter.
 #pragma once
 
@@ -7,17 +7,11 @@
 #include <cstring>
 #include <string_view>
 
+#include "qv/hash.h"
+
 namespace qv::cache {
 
-// splitmix64's finaliser: every input bit affects every output bit.
-inline uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
+using qv::mix64;
 
 // A seeded hash of bytes: 8-byte words folded with multiply-xor, then mixed. Not a
 // cryptographic hash; collisions only cost a probe (keys are always compared in full).

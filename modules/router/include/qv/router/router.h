@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "qv/hash.h"
 #include "qv/result.h"
 
 namespace qv::router {
@@ -252,10 +253,8 @@ struct AffinityResult {
 
 // ---- consistent hashing ----------------------------------------------------------------------
 
-// A 64-bit hash of an id: FNV-1a, then the SplitMix64 finaliser for avalanche.
+// A 64-bit hash of an id: FNV-1a, then the SplitMix64 finaliser (qv::mix64) for avalanche.
 uint64_t hash_id(std::string_view id);
-// SplitMix64's finaliser: a bijection on 64 bits with good avalanche.
-uint64_t mix64(uint64_t x);
 
 struct HashNode {
   uint64_t hash;  // hash_id(node id)
