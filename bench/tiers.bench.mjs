@@ -30,12 +30,12 @@ export async function run() {
     console.log(`native, tiers::evaluate alone (no JSON, no ABI): ${native.ns_per_evaluate_direct.toFixed(0)} ns`);
   }
   console.log('\nbundle sizes');
-  let total = 0;
   for (const [flavour, size] of Object.entries(sizes)) {
-    total += size.gzip;
     console.log(`dist/${flavour}/qv.wasm`.padEnd(28), `${(size.raw / 1024).toFixed(1)} KiB raw`.padStart(16), `${(size.gzip / 1024).toFixed(1)} KiB gzip`.padStart(16));
   }
-  console.log(`all .wasm together: ${(total / 1024).toFixed(1)} KiB gzip (budget 250 KiB)`);
+  // An edge function ships one flavour: the budget holds for each flavour's .wasm.
+  const largest = Math.max(...Object.values(sizes).map((size) => size.gzip));
+  console.log(`largest flavour: ${(largest / 1024).toFixed(1)} KiB gzip (budget 250 KiB per flavour)`);
   figures.ratios = Object.fromEntries(FLAVOURS.map((f) => [f, figures.wasm[f].ns_per_call / native.ns_per_call]));
   return figures;
 }
