@@ -11,7 +11,7 @@ else()
 endif()
 
 add_executable(qv_wasm $<TARGET_OBJECTS:qv_bundle>)
-target_link_libraries(qv_wasm PRIVATE qv_bundle qv_tiers qv_core qv_simdjson)
+target_link_libraries(qv_wasm PRIVATE qv_bundle qv_tiers qv_cost qv_core qv_simdjson)
 set_target_properties(qv_wasm PROPERTIES OUTPUT_NAME qv SUFFIX ".wasm")
 
 if(EMSCRIPTEN)

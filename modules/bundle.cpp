@@ -2,6 +2,7 @@
 // bundle, the CLI and the native tests all link this file, so they serve the same methods.
 #include <vector>
 
+#include "qv/cost/methods.h"
 #include "qv/instance.h"
 #include "qv/tiers/methods.h"
 
@@ -10,7 +11,7 @@ namespace qv {
 std::span<const Method> bundle_methods() {
   static const std::vector<Method> all = [] {
     std::vector<Method> methods;
-    for (auto module : {tiers::methods()})
+    for (auto module : {tiers::methods(), cost::methods()})
       methods.insert(methods.end(), module.begin(), module.end());
     return methods;
   }();

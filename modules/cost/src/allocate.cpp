@@ -1,0 +1,198 @@
+#include "qv/cost/allocate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <unordered_map>
+
+namespace qv::cost {
+
+const char* split_name(Split split) {
+  switch (split) {
+    case Split::kEven:
+      return "even";
+    case Split::kProportional:
+      return "proportional";
+    case Split::kMetric:
+      return "metric";
+  }
+  return "even";
+}
+
+const double* Organisation::metric(std::string_view name) const {
+  for (const auto& [key, value] : metrics) {
+    if (key == name) return &value;
+  }
+  return nullptr;
+}
+
+std::vector<int64_t> split_cents(int64_t cents, const std::vector<double>& weights) {
+  const size_t n = weights.size();
+  std::vector<int64_t> shares(n, 0);
+  const double total_weight = std::accumulate(weights.begin(), weights.end(), 0.0);
+  if (n == 0 || !(total_weight > 0)) return shares;
+  std::vector<double> remainders(n);
+  int64_t assigned = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double exact = static_cast<double>(cents) * (weights[i] / total_weight);
+    const double whole = std::floor(exact);
+    shares[i] = static_cast<int64_t>(whole);
+    remainders[i] = exact - whole;
+    assigned += shares[i];
+  }
+  // The floors leave fewer than n cents over (each remainder is below 1).
+  int64_t left = std::clamp<int64_t>(cents - assigned, 0, static_cast<int64_t>(n));
+  if (left > 0) {
+    std::vector<size_t> order(n);
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::partial_sort(order.begin(), order.begin() + left, order.end(), [&](size_t a, size_t b) {
+      return remainders[a] != remainders[b] ? remainders[a] > remainders[b] : a < b;
+    });
+    for (int64_t k = 0; k < left; ++k) ++shares[order[static_cast<size_t>(k)]];
+  }
+  return shares;
+}
+
+Result<Allocation> allocate(const std::vector<SharedCost>& costs,
+                            const std::vector<Organisation>& organisations,
+                            const std::string& organisations_path) {
+  if (organisations.empty()) {
+    return invalid_input(organisations_path + ": needs at least one organisation");
+  }
+  Allocation allocation;
+  std::vector<double> weights(organisations.size());
+  for (const auto& cost : costs) {
+    for (size_t i = 0; i < organisations.size(); ++i) {
+      const auto& organisation = organisations[i];
+      switch (cost.split) {
+        case Split::kEven:
+          weights[i] = 1;
+          break;
+        case Split::kProportional:
+          weights[i] = organisation.direct_cost;
+          break;
+        case Split::kMetric: {
+          const double* value = organisation.metric(cost.metric);
+          if (!value) {
+            return invalid_input(organisations_path + "[" + std::to_string(i) + "].metrics." +
+                                 cost.metric + ": is required to split " + cost.path + " by '" +
+                                 cost.metric + "'");
+          }
+          weights[i] = *value;
+          break;
+        }
+      }
+    }
+    if (!(std::accumulate(weights.begin(), weights.end(), 0.0) > 0)) {
+      return invalid_input(cost.path + ": cannot split " +
+                           (cost.split == Split::kMetric ? "by '" + cost.metric + "'"
+                                                         : std::string("in proportion")) +
+                           ": every organisation has " +
+                           (cost.split == Split::kMetric ? "0 of it" : "a directCost of 0"));
+    }
+    const int64_t cents = std::llround(cost.amount * 100);
+    allocation.cost_cents.push_back(cents);
+    allocation.shares.push_back(split_cents(cents, weights));
+  }
+  return allocation;
+}
+
+Result<std::vector<Organisation>> parse_organisations(const JsonValue& json) {
+  auto array = json.array();
+  if (!array.ok()) return array.take_error();
+  std::vector<Organisation> organisations;
+  organisations.reserve(array.value().size());
+  std::unordered_map<std::string, size_t> seen;
+  seen.reserve(array.value().size());
+  const auto items = array.value().items();
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto object = items[i].object();
+    if (!object.ok()) return object.take_error();
+    const auto& fields = object.value();
+    if (auto s = fields.only_fields({"id", "directCost", "metrics"}); !s.ok())
+      return s.take_error();
+    Organisation organisation;
+    auto id = fields.required("id");
+    if (!id.ok()) return id.take_error();
+    auto text = id.value().string();
+    if (!text.ok()) return text.take_error();
+    if (text.value().empty()) return invalid_input(id.value().where() + ": must not be empty");
+    organisation.id.assign(text.value());
+    auto [earlier, fresh] = seen.emplace(organisation.id, i);
+    if (!fresh) {
+      return invalid_input(id.value().where() + ": '" + organisation.id + "' is already " +
+                           json.path() + "[" + std::to_string(earlier->second) + "].id");
+    }
+    if (auto direct = fields.find("directCost"); direct && !direct->is_null()) {
+      auto number = direct->number();
+      if (!number.ok()) return number.take_error();
+      if (!std::isfinite(number.value()) || number.value() < 0) {
+        return invalid_input(direct->where() + ": must not be negative");
+      }
+      organisation.direct_cost = number.value();
+    }
+    if (auto metrics = fields.find("metrics"); metrics && !metrics->is_null()) {
+      auto map = metrics->object();
+      if (!map.ok()) return map.take_error();
+      for (auto field : map.value().raw()) {
+        JsonValue value(field.value, map.value().child_path(field.key));
+        auto number = value.number();
+        if (!number.ok()) return number.take_error();
+        if (!std::isfinite(number.value()) || number.value() < 0) {
+          return invalid_input(value.where() + ": must not be negative");
+        }
+        organisation.metrics.emplace_back(std::string(field.key), number.value());
+      }
+    }
+    organisations.push_back(std::move(organisation));
+  }
+  return organisations;
+}
+
+void write_allocation(JsonWriter& out, const std::vector<SharedCost>& costs,
+                      const std::vector<Organisation>& organisations,
+                      const Allocation& allocation) {
+  int64_t shared_cents = 0;
+  for (int64_t cents : allocation.cost_cents) shared_cents += cents;
+  out.begin_object().key("sharedCosts").begin_array();
+  for (size_t c = 0; c < costs.size(); ++c) {
+    int64_t allocated = 0;
+    for (int64_t cents : allocation.shares[c]) allocated += cents;
+    out.begin_object()
+        .key("name")
+        .value(costs[c].name)
+        .key("amount")
+        .value(static_cast<double>(allocation.cost_cents[c]) / 100)
+        .key("split")
+        .value(split_name(costs[c].split));
+    if (costs[c].split == Split::kMetric) out.key("metric").value(costs[c].metric);
+    out.key("allocated").value(static_cast<double>(allocated) / 100).end_object();
+  }
+  out.end_array()
+      .key("sharedTotal")
+      .value(static_cast<double>(shared_cents) / 100)
+      .key("organizations")
+      .begin_array();
+  for (size_t i = 0; i < organisations.size(); ++i) {
+    int64_t shared = 0;
+    for (const auto& shares : allocation.shares) shared += shares[i];
+    out.begin_object()
+        .key("id")
+        .value(organisations[i].id)
+        .key("directCost")
+        .value(organisations[i].direct_cost)
+        .key("shared")
+        .value(static_cast<double>(shared) / 100)
+        .key("total")
+        .value(organisations[i].direct_cost + static_cast<double>(shared) / 100)
+        .key("byCost")
+        .begin_object();
+    for (size_t c = 0; c < costs.size(); ++c) {
+      out.key(costs[c].name).value(static_cast<double>(allocation.shares[c][i]) / 100);
+    }
+    out.end_object().end_object();
+  }
+  out.end_array().end_object();
+}
+
+}  // namespace qv::cost
