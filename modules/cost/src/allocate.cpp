@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-#include <unordered_map>
+
+#include "qv/cost/order.h"
+#include "qv/cost/reader.h"
 
 namespace qv::cost {
 
@@ -41,13 +43,15 @@ std::vector<int64_t> split_cents(int64_t cents, const std::vector<double>& weigh
     assigned += shares[i];
   }
   // The floors leave fewer than n cents over (each remainder is below 1).
-  int64_t left = std::clamp<int64_t>(cents - assigned, 0, static_cast<int64_t>(n));
+  const int64_t left = std::clamp<int64_t>(cents - assigned, 0, static_cast<int64_t>(n));
   if (left > 0) {
-    std::vector<size_t> order(n);
-    std::iota(order.begin(), order.end(), size_t{0});
-    std::partial_sort(order.begin(), order.begin() + left, order.end(), [&](size_t a, size_t b) {
-      return remainders[a] != remainders[b] ? remainders[a] > remainders[b] : a < b;
-    });
+    const auto order = ordered_indices(
+        n,
+        [](const void* context, size_t a, size_t b) {
+          const auto& r = *static_cast<const std::vector<double>*>(context);
+          return r[a] > r[b];
+        },
+        &remainders);
     for (int64_t k = 0; k < left; ++k) ++shares[order[static_cast<size_t>(k)]];
   }
   return shares;
@@ -98,53 +102,53 @@ Result<Allocation> allocate(const std::vector<SharedCost>& costs,
 }
 
 Result<std::vector<Organisation>> parse_organisations(const JsonValue& json) {
-  auto array = json.array();
-  if (!array.ok()) return array.take_error();
+  Reader read;
   std::vector<Organisation> organisations;
-  organisations.reserve(array.value().size());
-  std::unordered_map<std::string, size_t> seen;
-  seen.reserve(array.value().size());
-  const auto items = array.value().items();
-  for (size_t i = 0; i < items.size(); ++i) {
-    auto object = items[i].object();
-    if (!object.ok()) return object.take_error();
-    const auto& fields = object.value();
-    if (auto s = fields.only_fields({"id", "directCost", "metrics"}); !s.ok())
-      return s.take_error();
-    Organisation organisation;
-    auto id = fields.required("id");
-    if (!id.ok()) return id.take_error();
-    auto text = id.value().string();
-    if (!text.ok()) return text.take_error();
-    if (text.value().empty()) return invalid_input(id.value().where() + ": must not be empty");
-    organisation.id.assign(text.value());
-    auto [earlier, fresh] = seen.emplace(organisation.id, i);
-    if (!fresh) {
-      return invalid_input(id.value().where() + ": '" + organisation.id + "' is already " +
-                           json.path() + "[" + std::to_string(earlier->second) + "].id");
-    }
-    if (auto direct = fields.find("directCost"); direct && !direct->is_null()) {
-      auto number = direct->number();
-      if (!number.ok()) return number.take_error();
-      if (!std::isfinite(number.value()) || number.value() < 0) {
-        return invalid_input(direct->where() + ": must not be negative");
-      }
-      organisation.direct_cost = number.value();
-    }
-    if (auto metrics = fields.find("metrics"); metrics && !metrics->is_null()) {
-      auto map = metrics->object();
-      if (!map.ok()) return map.take_error();
-      for (auto field : map.value().raw()) {
-        JsonValue value(field.value, map.value().child_path(field.key));
-        auto number = value.number();
-        if (!number.ok()) return number.take_error();
-        if (!std::isfinite(number.value()) || number.value() < 0) {
-          return invalid_input(value.where() + ": must not be negative");
+  if (auto array = read.array(json)) {
+    organisations.reserve(array->size());
+    for (const auto& item : array->items()) {
+      auto object = read.object(item);
+      if (!object) break;
+      read.only(*object, {"id", "directCost", "metrics"});
+      Organisation organisation;
+      organisation.id = read.text(*object, "id", true, true).value_or("");
+      organisation.direct_cost =
+          read.number(*object, "directCost", Bounds::kNonNegative).value_or(0);
+      if (auto metrics = read.field(*object, "metrics")) {
+        if (auto map = read.object(*metrics)) {
+          for (auto field : map->raw()) {
+            auto value = read.number(JsonValue(field.value, map->child_path(field.key)),
+                                     Bounds::kNonNegative);
+            if (value) organisation.metrics.emplace_back(std::string(field.key), *value);
+          }
         }
-        organisation.metrics.emplace_back(std::string(field.key), number.value());
       }
+      if (!read.ok()) break;
+      organisations.push_back(std::move(organisation));
     }
-    organisations.push_back(std::move(organisation));
+  }
+  if (!read.ok()) return read.take_error();
+  // Ids are unique: sorted by id, equal ids are neighbours. The message names the first
+  // repeat in the input's order.
+  const auto by_id = ordered_indices(
+      organisations.size(),
+      [](const void* context, size_t a, size_t b) {
+        const auto& list = *static_cast<const std::vector<Organisation>*>(context);
+        return list[a].id < list[b].id;
+      },
+      &organisations);
+  size_t repeat = organisations.size(), first = 0;
+  for (size_t k = 1; k < by_id.size(); ++k) {
+    if (organisations[by_id[k]].id == organisations[by_id[k - 1]].id && by_id[k] < repeat) {
+      repeat = by_id[k];
+      first = by_id[k - 1];
+    }
+  }
+  if (repeat < organisations.size()) {
+    // Equal ids keep their input order, so the pair's first is the id's first use.
+    return invalid_input(json.path() + "[" + std::to_string(repeat) + "].id: '" +
+                         organisations[repeat].id + "' is already " + json.path() + "[" +
+                         std::to_string(first) + "].id");
   }
   return organisations;
 }

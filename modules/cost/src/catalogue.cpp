@@ -1,5 +1,7 @@
 #include "qv/cost/catalogue.h"
 
+#include "qv/cost/reader.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -46,36 +48,6 @@ std::string list(const std::string_view (&allowed)[N]) {
   return names;
 }
 
-Result<std::string> required_text(const JsonObject& fields, std::string_view name) {
-  auto value = fields.required(name);
-  if (!value.ok()) return value.take_error();
-  auto text = value.value().string();
-  if (!text.ok()) return text.take_error();
-  if (text.value().empty()) return invalid_input(value.value().where() + ": must not be empty");
-  return std::string(text.value());
-}
-
-Result<std::string> optional_text(const JsonObject& fields, std::string_view name) {
-  auto value = fields.find(name);
-  if (!value || value->is_null()) return std::string();
-  auto text = value->string();
-  if (!text.ok()) return text.take_error();
-  return std::string(text.value());
-}
-
-// A finite number in [min, +inf) (or (min, +inf) when exclusive).
-Result<double> number_at_least(const JsonValue& value, double min, bool exclusive) {
-  auto number = value.number();
-  if (!number.ok()) return number.take_error();
-  const double n = number.value();
-  if (!std::isfinite(n)) return invalid_input(value.where() + ": must be a finite number");
-  if (exclusive ? !(n > min) : !(n >= min)) {
-    return invalid_input(value.where() + (min == 0 && !exclusive ? ": must not be negative"
-                                                                 : ": must be greater than 0"));
-  }
-  return n;
-}
-
 bool looks_like_date(std::string_view text) {
   if (text.size() != 10 || text[4] != '-' || text[7] != '-') return false;
   for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
@@ -84,221 +56,212 @@ bool looks_like_date(std::string_view text) {
   return true;
 }
 
-Result<std::vector<Step>> parse_steps(const JsonValue& json) {
-  auto array = json.array();
-  if (!array.ok()) return array.take_error();
-  if (array.value().size() == 0) return invalid_input(json.where() + ": needs at least one step");
+std::vector<Step> read_steps(Reader& read, const JsonValue& json) {
   std::vector<Step> steps;
-  const auto items = array.value().items();
-  for (size_t i = 0; i < items.size(); ++i) {
-    auto object = items[i].object();
-    if (!object.ok()) return object.take_error();
-    if (auto s = object.value().only_fields({"upTo", "price"}); !s.ok()) return s.take_error();
+  auto array = read.array(json);
+  if (!array) return steps;
+  if (array->size() == 0) {
+    read.fail(json.where() + ": needs at least one step");
+    return steps;
+  }
+  const auto items = array->items();
+  for (size_t i = 0; i < items.size() && read.ok(); ++i) {
+    auto object = read.object(items[i]);
+    if (!object) break;
+    read.only(*object, {"upTo", "price"});
     Step step;
-    auto price = object.value().required("price");
-    if (!price.ok()) return price.take_error();
-    auto amount = number_at_least(price.value(), 0, false);
-    if (!amount.ok()) return amount.take_error();
-    step.price = amount.value();
-    auto up_to = object.value().find("upTo");
+    step.price = read.number(*object, "price", Bounds::kNonNegative, true).value_or(0);
+    auto up_to = read.field(*object, "upTo");
     const bool last = i + 1 == items.size();
-    if (up_to && !up_to->is_null()) {
-      if (last) {
-        return invalid_input(up_to->where() +
-                             ": the last step has no upTo, so every quantity has a price");
+    if (up_to && last) {
+      read.fail(up_to->where() + ": the last step has no upTo, so every quantity has a price");
+    } else if (up_to) {
+      step.up_to = read.number(*up_to, Bounds::kPositive);
+      if (step.up_to && !steps.empty() && !(*step.up_to > *steps.back().up_to)) {
+        read.fail(up_to->where() + ": must be above the previous step's upTo");
       }
-      auto limit = number_at_least(*up_to, 0, true);
-      if (!limit.ok()) return limit.take_error();
-      if (!steps.empty() && !(limit.value() > *steps.back().up_to)) {
-        return invalid_input(up_to->where() + ": must be above the previous step's upTo");
-      }
-      step.up_to = limit.value();
-    } else if (!last) {
-      return invalid_input(items[i].where() + ".upTo: is required on every step but the last");
+    } else if (!last && read.ok()) {
+      read.fail(items[i].where() + ".upTo: is required on every step but the last");
     }
     steps.push_back(step);
   }
   return steps;
 }
 
-Result<Credit> parse_credit(const JsonValue& json, const Service& service) {
-  auto object = json.object();
-  if (!object.ok()) return object.take_error();
-  const auto& fields = object.value();
-  if (auto s = fields.only_fields({"id", "name", "amount", "appliesTo", "source", "seen"});
-      !s.ok()) {
-    return s.take_error();
+// The price fields of an object over price: price | steps, per, included, source, seen.
+void read_price_fields(Reader& read, const JsonObject& fields, Price& price) {
+  if (!read.ok()) return;
+  auto flat = fields.find("price");
+  auto steps = fields.find("steps");
+  if (flat && !flat->is_null() && steps) {
+    read.fail(steps->where() + ": give either price or steps, not both");
+    return;
   }
+  if (flat) {
+    price.steps.clear();
+    price.published = !flat->is_null();
+    price.price = price.published ? read.number(*flat, Bounds::kNonNegative).value_or(0) : 0;
+  }
+  if (steps) {
+    price.steps = read_steps(read, *steps);
+    price.published = true;
+    price.price = 0;
+  }
+  if (auto per = read.number(fields, "per", Bounds::kPositive)) price.per = *per;
+  if (auto included = read.number(fields, "included", Bounds::kNonNegative))
+    price.included = *included;
+  if (auto source = read.text(fields, "source")) price.source = std::move(*source);
+  if (auto seen = read.text(fields, "seen")) price.seen = std::move(*seen);
+  if (read.ok() && !price.seen.empty() && !looks_like_date(price.seen)) {
+    read.fail(fields.child_path("seen") + ": expected a date YYYY-MM-DD, got '" + price.seen + "'");
+  }
+}
+
+// A catalogue price must say where and when it was seen.
+void check_provenance(Reader& read, const Price& price, const std::string& where) {
+  if (!read.ok()) return;
+  if (price.source.empty()) {
+    read.fail(where + ".source: is required (where the price was seen)");
+  } else if (price.seen.empty()) {
+    read.fail(where + ".seen: is required (the date the price was seen)");
+  }
+}
+
+Credit read_credit(Reader& read, const JsonValue& json, const Service& service) {
   Credit credit;
+  auto object = read.object(json);
+  if (!object) return credit;
+  read.only(*object, {"id", "name", "amount", "appliesTo", "source", "seen"});
   for (auto [name, out] : {std::pair{"id", &credit.id}, std::pair{"name", &credit.name},
                            std::pair{"source", &credit.source}, std::pair{"seen", &credit.seen}}) {
-    auto text = required_text(fields, name);
-    if (!text.ok()) return text.take_error();
-    *out = std::move(text.value());
+    *out = read.text(*object, name, true, true).value_or("");
   }
-  auto amount = fields.required("amount");
-  if (!amount.ok()) return amount.take_error();
-  auto value = number_at_least(amount.value(), 0, false);
-  if (!value.ok()) return value.take_error();
-  credit.amount = value.value();
-  auto applies = fields.required("appliesTo");
-  if (!applies.ok()) return applies.take_error();
-  auto ids = applies.value().array();
-  if (!ids.ok()) return ids.take_error();
-  for (const auto& item : ids.value().items()) {
-    auto id = item.string();
-    if (!id.ok()) return id.take_error();
-    if (!service.find_component(id.value())) {
-      return invalid_input(item.where() + ": no component '" + std::string(id.value()) +
-                           "' in service '" + service.id + "'");
+  credit.amount = read.number(*object, "amount", Bounds::kNonNegative, true).value_or(0);
+  auto applies = read.field(*object, "appliesTo", true);
+  auto ids = applies ? read.array(*applies) : std::nullopt;
+  if (!ids) return credit;
+  for (const auto& item : ids->items()) {
+    auto id = read.string(item);
+    if (!id) break;
+    if (!service.find_component(*id)) {
+      read.fail(item.where() + ": no component '" + std::string(*id) + "' in service '" +
+                service.id + "'");
+      break;
     }
-    credit.applies_to.emplace_back(id.value());
+    credit.applies_to.emplace_back(*id);
   }
-  if (credit.applies_to.empty()) {
-    return invalid_input(applies.value().where() + ": needs at least one component");
+  if (read.ok() && credit.applies_to.empty()) {
+    read.fail(applies->where() + ": needs at least one component");
   }
   return credit;
 }
 
-// A catalogue price must say where and when it was seen.
-Status check_provenance(const Price& price, const std::string& where) {
-  if (price.source.empty())
-    return invalid_input(where + ".source: is required (where the price was seen)");
-  if (price.seen.empty())
-    return invalid_input(where + ".seen: is required (the date the price was seen)");
-  return ok_status();
-}
-
-Result<Component> parse_component(const JsonValue& json) {
-  auto object = json.object();
-  if (!object.ok()) return object.take_error();
-  const auto& fields = object.value();
-  if (auto s = fields.only_fields({"id", "name", "meter", "unit", "category", "choice", "options",
-                                   "price", "steps", "per", "included", "source", "seen"});
-      !s.ok()) {
-    return s.take_error();
-  }
+Component read_component(Reader& read, const JsonValue& json) {
   Component component;
+  auto object = read.object(json);
+  if (!object) return component;
+  const JsonObject& fields = *object;
+  read.only(fields, {"id", "name", "meter", "unit", "category", "choice", "options", "price",
+                     "steps", "per", "included", "source", "seen"});
   for (auto [name, out] :
        {std::pair{"id", &component.id}, std::pair{"name", &component.name},
         std::pair{"unit", &component.unit}, std::pair{"category", &component.category}}) {
-    auto text = required_text(fields, name);
-    if (!text.ok()) return text.take_error();
-    *out = std::move(text.value());
+    *out = read.text(fields, name, true, true).value_or("");
   }
-  if (!one_of(component.category, kCategories)) {
-    return invalid_input(fields.child_path("category") + ": unknown category '" +
-                         component.category + "' (known: " + list(kCategories) + ")");
+  if (read.ok() && !one_of(component.category, kCategories)) {
+    read.fail(fields.child_path("category") + ": unknown category '" + component.category +
+              "' (known: " + list(kCategories) + ")");
   }
-  auto meter = required_text(fields, "meter");
-  if (!meter.ok()) return meter.take_error();
-  auto quantity = find_quantity(meter.value());
-  if (!quantity) {
-    return invalid_input(fields.child_path("meter") + ": unknown quantity '" + meter.value() +
-                         "' (known: " + quantity_names() + ")");
+  if (auto meter = read.text(fields, "meter", true, true)) {
+    if (auto quantity = find_quantity(*meter)) {
+      component.meter = *quantity;
+    } else {
+      read.fail(fields.child_path("meter") + ": unknown quantity '" + *meter +
+                "' (known: " + quantity_names() + ")");
+    }
   }
-  component.meter = *quantity;
-  auto choice = optional_text(fields, "choice");
-  if (!choice.ok()) return choice.take_error();
-  component.choice = std::move(choice.value());
+  component.choice = read.text(fields, "choice").value_or("");
+  if (!read.ok()) return component;
 
   // Component-level price fields; with a choice they are the defaults of every option.
-  Price base;
-  if (!component.choice.empty() && (fields.find("price") || fields.find("steps"))) {
-    return invalid_input(fields.child_path(fields.find("price") ? "price" : "steps") +
-                         ": a component with a choice gives the price of each option");
+  const bool priced_here = fields.find("price") || fields.find("steps");
+  if (!component.choice.empty() && priced_here) {
+    read.fail(fields.child_path(fields.find("price") ? "price" : "steps") +
+              ": a component with a choice gives the price of each option");
+    return component;
   }
-  auto shared = parse_price_fields(fields, base);
-  if (!shared.ok()) return shared.take_error();
-  base = std::move(shared.value());
-
+  Price base;
+  read_price_fields(read, fields, base);
   if (component.choice.empty()) {
     if (fields.find("options")) {
-      return invalid_input(fields.child_path("options") + ": options need a choice");
+      read.fail(fields.child_path("options") + ": options need a choice");
+    } else if (!priced_here) {
+      read.fail(fields.child_path("price") + ": is required (null when no vendor publishes it)");
     }
-    if (!fields.find("price") && !fields.find("steps")) {
-      return invalid_input(fields.child_path("price") +
-                           ": is required (null when no vendor publishes it)");
-    }
-    if (auto s = check_provenance(base, fields.path()); !s.ok()) return s.take_error();
+    check_provenance(read, base, fields.path());
     component.options.push_back({"", std::move(base)});
     return component;
   }
-  auto options_json = fields.required("options");
-  if (!options_json.ok()) return options_json.take_error();
-  auto options = options_json.value().object();
-  if (!options.ok()) return options.take_error();
-  for (auto field : options.value().raw()) {
-    JsonValue option_json(field.value, options.value().child_path(field.key));
-    auto option = option_json.object();
-    if (!option.ok()) return option.take_error();
-    if (auto s =
-            option.value().only_fields({"price", "steps", "per", "included", "source", "seen"});
-        !s.ok()) {
-      return s.take_error();
+  auto options_json = read.field(fields, "options", true);
+  auto options = options_json ? read.object(*options_json) : std::nullopt;
+  if (!options) return component;
+  for (auto field : options->raw()) {
+    JsonValue option_json(field.value, options->child_path(field.key));
+    auto option = read.object(option_json);
+    if (!option) break;
+    read.only(*option, {"price", "steps", "per", "included", "source", "seen"});
+    if (read.ok() && !option->find("price") && !option->find("steps")) {
+      read.fail(option->child_path("price") + ": is required (null when no vendor publishes it)");
     }
-    if (!option.value().find("price") && !option.value().find("steps")) {
-      return invalid_input(option.value().child_path("price") +
-                           ": is required (null when no vendor publishes it)");
-    }
-    auto price = parse_price_fields(option.value(), base);
-    if (!price.ok()) return price.take_error();
-    if (auto s = check_provenance(price.value(), option_json.path()); !s.ok()) {
-      return s.take_error();
-    }
-    component.options.push_back({std::string(field.key), std::move(price.value())});
+    Price price = base;
+    read_price_fields(read, *option, price);
+    check_provenance(read, price, option_json.path());
+    if (!read.ok()) break;
+    component.options.push_back({std::string(field.key), std::move(price)});
   }
-  if (component.options.empty()) {
-    return invalid_input(options_json.value().where() + ": needs at least one option");
+  if (read.ok() && component.options.empty()) {
+    read.fail(options_json->where() + ": needs at least one option");
   }
   return component;
 }
 
-Result<Service> parse_service(const JsonValue& json) {
-  auto object = json.object();
-  if (!object.ok()) return object.take_error();
-  const auto& fields = object.value();
-  if (auto s = fields.only_fields({"id", "name", "plan", "kind", "components", "credits"});
-      !s.ok()) {
-    return s.take_error();
-  }
+Service read_service(Reader& read, const JsonValue& json) {
   Service service;
+  auto object = read.object(json);
+  if (!object) return service;
+  const JsonObject& fields = *object;
+  read.only(fields, {"id", "name", "plan", "kind", "components", "credits"});
   for (auto [name, out] : {std::pair{"id", &service.id}, std::pair{"name", &service.name},
                            std::pair{"kind", &service.kind}}) {
-    auto text = required_text(fields, name);
-    if (!text.ok()) return text.take_error();
-    *out = std::move(text.value());
+    *out = read.text(fields, name, true, true).value_or("");
   }
-  if (!one_of(service.kind, kKinds)) {
-    return invalid_input(fields.child_path("kind") + ": unknown kind '" + service.kind +
-                         "' (known: " + list(kKinds) + ")");
+  if (read.ok() && !one_of(service.kind, kKinds)) {
+    read.fail(fields.child_path("kind") + ": unknown kind '" + service.kind +
+              "' (known: " + list(kKinds) + ")");
   }
-  auto plan = optional_text(fields, "plan");
-  if (!plan.ok()) return plan.take_error();
-  service.plan = std::move(plan.value());
-  auto components_json = fields.required("components");
-  if (!components_json.ok()) return components_json.take_error();
-  auto components = components_json.value().array();
-  if (!components.ok()) return components.take_error();
-  for (const auto& item : components.value().items()) {
-    auto component = parse_component(item);
-    if (!component.ok()) return component.take_error();
-    if (service.find_component(component.value().id)) {
-      return invalid_input(item.where() + ".id: '" + component.value().id +
-                           "' is already used by an earlier component");
+  service.plan = read.text(fields, "plan").value_or("");
+  auto components_json = read.field(fields, "components", true);
+  if (auto components = components_json ? read.array(*components_json) : std::nullopt) {
+    for (const auto& item : components->items()) {
+      Component component = read_component(read, item);
+      if (read.ok() && service.find_component(component.id)) {
+        read.fail(item.where() + ".id: '" + component.id +
+                  "' is already used by an earlier component");
+      }
+      if (!read.ok()) break;
+      service.components.push_back(std::move(component));
     }
-    service.components.push_back(std::move(component.value()));
+    if (read.ok() && service.components.empty()) {
+      read.fail(components_json->where() + ": needs at least one component");
+    }
   }
-  if (service.components.empty()) {
-    return invalid_input(components_json.value().where() + ": needs at least one component");
-  }
-  if (auto credits_json = fields.find("credits")) {
-    auto credits = credits_json->array();
-    if (!credits.ok()) return credits.take_error();
-    for (const auto& item : credits.value().items()) {
-      auto credit = parse_credit(item, service);
-      if (!credit.ok()) return credit.take_error();
-      service.credits.push_back(std::move(credit.value()));
+  if (auto credits_json = read.field(fields, "credits")) {
+    if (auto credits = read.array(*credits_json)) {
+      for (const auto& item : credits->items()) {
+        Credit credit = read_credit(read, item, service);
+        if (!read.ok()) break;
+        service.credits.push_back(std::move(credit));
+      }
     }
   }
   return service;
@@ -371,52 +334,10 @@ std::string Catalogue::service_ids() const {
 }
 
 Result<Price> parse_price_fields(const JsonObject& fields, const Price& base) {
+  Reader read;
   Price price = base;
-  auto flat = fields.find("price");
-  auto steps = fields.find("steps");
-  if (flat && !flat->is_null() && steps) {
-    return invalid_input(steps->where() + ": give either price or steps, not both");
-  }
-  if (flat) {
-    price.steps.clear();
-    if (flat->is_null()) {
-      price.published = false;
-      price.price = 0;
-    } else {
-      auto amount = number_at_least(*flat, 0, false);
-      if (!amount.ok()) return amount.take_error();
-      price.published = true;
-      price.price = amount.value();
-    }
-  }
-  if (steps) {
-    auto parsed = parse_steps(*steps);
-    if (!parsed.ok()) return parsed.take_error();
-    price.published = true;
-    price.price = 0;
-    price.steps = std::move(parsed.value());
-  }
-  if (auto per = fields.find("per")) {
-    auto value = number_at_least(*per, 0, true);
-    if (!value.ok()) return value.take_error();
-    price.per = value.value();
-  }
-  if (auto included = fields.find("included")) {
-    auto value = number_at_least(*included, 0, false);
-    if (!value.ok()) return value.take_error();
-    price.included = value.value();
-  }
-  for (auto [name, out] : {std::pair{"source", &price.source}, std::pair{"seen", &price.seen}}) {
-    if (auto value = fields.find(name)) {
-      auto text = value->string();
-      if (!text.ok()) return text.take_error();
-      out->assign(text.value());
-    }
-  }
-  if (!price.seen.empty() && !looks_like_date(price.seen)) {
-    return invalid_input(fields.child_path("seen") + ": expected a date YYYY-MM-DD, got '" +
-                         price.seen + "'");
-  }
+  read_price_fields(read, fields, price);
+  if (!read.ok()) return read.take_error();
   return price;
 }
 
@@ -442,45 +363,33 @@ void write_price_fields(JsonWriter& out, const Price& price) {
 }
 
 Result<Catalogue> parse_catalogue(const JsonValue& json) {
-  auto object = json.object();
-  if (!object.ok()) return object.take_error();
-  const auto& fields = object.value();
-  if (auto s = fields.only_fields({"format", "version", "currency", "description", "services"});
-      !s.ok()) {
-    return s.take_error();
-  }
+  Reader read;
   Catalogue catalogue;
-  if (auto format = fields.find("format")) {
-    auto value = format->integer(1, 1);
-    if (!value.ok()) {
-      return invalid_input(format->where() + ": this engine reads catalogue format 1");
+  auto object = read.object(json);
+  if (!object) return read.take_error();
+  const JsonObject& fields = *object;
+  read.only(fields, {"format", "version", "currency", "description", "services"});
+  if (auto format = read.field(fields, "format"); format && !format->integer(1, 1).ok()) {
+    read.fail(format->where() + ": this engine reads catalogue format 1");
+  }
+  catalogue.version = read.text(fields, "version", true, true).value_or("");
+  catalogue.currency = read.text(fields, "currency", true, true).value_or("");
+  catalogue.description = read.text(fields, "description").value_or("");
+  auto services_json = read.field(fields, "services", true);
+  if (auto services = services_json ? read.array(*services_json) : std::nullopt) {
+    for (const auto& item : services->items()) {
+      Service service = read_service(read, item);
+      if (read.ok() && catalogue.find_service(service.id)) {
+        read.fail(item.where() + ".id: '" + service.id + "' is already used by an earlier service");
+      }
+      if (!read.ok()) break;
+      catalogue.services.push_back(std::move(service));
+    }
+    if (read.ok() && catalogue.services.empty()) {
+      read.fail(services_json->where() + ": needs at least one service");
     }
   }
-  for (auto [name, out] :
-       {std::pair{"version", &catalogue.version}, std::pair{"currency", &catalogue.currency}}) {
-    auto text = required_text(fields, name);
-    if (!text.ok()) return text.take_error();
-    *out = std::move(text.value());
-  }
-  auto description = optional_text(fields, "description");
-  if (!description.ok()) return description.take_error();
-  catalogue.description = std::move(description.value());
-  auto services_json = fields.required("services");
-  if (!services_json.ok()) return services_json.take_error();
-  auto services = services_json.value().array();
-  if (!services.ok()) return services.take_error();
-  for (const auto& item : services.value().items()) {
-    auto service = parse_service(item);
-    if (!service.ok()) return service.take_error();
-    if (catalogue.find_service(service.value().id)) {
-      return invalid_input(item.where() + ".id: '" + service.value().id +
-                           "' is already used by an earlier service");
-    }
-    catalogue.services.push_back(std::move(service.value()));
-  }
-  if (catalogue.services.empty()) {
-    return invalid_input(services_json.value().where() + ": needs at least one service");
-  }
+  if (!read.ok()) return read.take_error();
   return catalogue;
 }
 

@@ -1,10 +1,16 @@
 #include "qv/cost/estimate.h"
 
+#include "qv/cost/order.h"
+#include "qv/cost/reader.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
 namespace qv::cost {
+
+// The number of inputs missing_inputs would list.
+size_t missing_count(const Bill& bill);
 
 namespace {
 
@@ -13,12 +19,17 @@ constexpr const char* kTierMetricNames[3] = {"concurrentCalls", "apiRequestsPerS
 constexpr const char* kTierLimitFields[3] = {"maxConcurrentCalls", "maxAPIRPS", "maxUsers"};
 
 // Digits with thousands separators: "1234567.5" -> "1,234,567.5".
-std::string grouped(std::string digits) {
-  const size_t sign = digits.empty() || digits[0] != '-' ? 0 : 1;
+std::string grouped(const std::string& digits) {
+  const size_t sign = !digits.empty() && digits[0] == '-' ? 1 : 0;
   const size_t point = digits.find('.');
-  const size_t end = point == std::string::npos ? digits.size() : point;
-  for (size_t i = end; i > sign + 3; i -= 3) digits.insert(i - 3, ",");
-  return digits;
+  const size_t whole = (point == std::string::npos ? digits.size() : point) - sign;
+  std::string text(digits, 0, sign);
+  for (size_t i = 0; i < whole; ++i) {
+    if (i && (whole - i) % 3 == 0) text += ',';
+    text += digits[sign + i];
+  }
+  text.append(digits, sign + whole, std::string::npos);
+  return text;
 }
 
 // "$1,234.56" for a dollar and more; below, three significant digits without trailing
@@ -328,9 +339,18 @@ void add_opportunities(Estimate& estimate, const Usage& usage, const Catalogue& 
 
   for (auto& opportunity : list)
     opportunity.worth_applying = opportunity.savings > kWorthApplyingUsd;
-  std::stable_sort(list.begin(), list.end(), [](const Opportunity& a, const Opportunity& b) {
-    return a.savings > b.savings;
-  });
+  // Largest savings first; equal savings keep the order above.
+  const auto order = ordered_indices(
+      list.size(),
+      [](const void* context, size_t a, size_t b) {
+        const auto& all = *static_cast<const std::vector<Opportunity>*>(context);
+        return all[a].savings > all[b].savings;
+      },
+      &list);
+  std::vector<Opportunity> sorted;
+  sorted.reserve(list.size());
+  for (size_t index : order) sorted.push_back(std::move(list[index]));
+  list = std::move(sorted);
   for (const auto& opportunity : list) {
     if (opportunity.worth_applying && opportunity.reduces_bill) {
       estimate.savings_worth_applying += opportunity.savings;
@@ -471,7 +491,7 @@ void write_summary(JsonWriter& out, const Estimate& e) {
   } else {
     out.null();
   }
-  out.key("missing").value(static_cast<int64_t>(e.bill.missing.size())).end_object();
+  out.key("missing").value(static_cast<int64_t>(missing_count(e.bill))).end_object();
 }
 
 bool differs(const std::optional<double>& a, const std::optional<double>& b) {
@@ -496,43 +516,27 @@ std::string TierCatalogue::names() const {
 }
 
 Result<TierCatalogue> parse_tier_catalogue(const JsonValue& json) {
-  auto object = json.object();
-  if (!object.ok()) return object.take_error();
-  auto tiers_json = object.value().required("tiers");
-  if (!tiers_json.ok()) return tiers_json.take_error();
-  auto tiers = tiers_json.value().array();
-  if (!tiers.ok()) return tiers.take_error();
+  Reader read;
   TierCatalogue catalogue;
-  for (const auto& item : tiers.value().items()) {
-    auto tier_object = item.object();
-    if (!tier_object.ok()) return tier_object.take_error();
-    const auto& fields = tier_object.value();
-    TierLimits tier;
-    for (auto [name, out] : {std::pair{"id", &tier.id}, std::pair{"name", &tier.name}}) {
-      auto value = fields.required(name);
-      if (!value.ok()) return value.take_error();
-      auto text = value.value().string();
-      if (!text.ok()) return text.take_error();
-      out->assign(text.value());
+  auto object = read.object(json);
+  auto tiers_json = object ? read.field(*object, "tiers", true) : std::nullopt;
+  if (auto tiers = tiers_json ? read.array(*tiers_json) : std::nullopt) {
+    for (const auto& item : tiers->items()) {
+      auto fields = read.object(item);
+      if (!fields) break;
+      TierLimits tier;
+      tier.id = read.text(*fields, "id", true).value_or("");
+      tier.name = read.text(*fields, "name", true).value_or("");
+      for (int m = 0; m < 3; ++m)
+        tier.limits[m] = read.number(*fields, kTierLimitFields[m], Bounds::kPositive);
+      tier.cost_estimate = read.number(*fields, "costEstimate").value_or(0);
+      if (!read.ok()) break;
+      catalogue.tiers.push_back(std::move(tier));
     }
-    for (int m = 0; m < 3; ++m) {
-      auto limit = fields.find(kTierLimitFields[m]);
-      if (!limit || limit->is_null()) continue;
-      auto number = limit->number();
-      if (!number.ok()) return number.take_error();
-      if (!(number.value() > 0)) return invalid_input(limit->where() + ": must be greater than 0");
-      tier.limits[m] = number.value();
-    }
-    if (auto cost = fields.find("costEstimate"); cost && !cost->is_null()) {
-      auto number = cost->number();
-      if (!number.ok()) return number.take_error();
-      tier.cost_estimate = number.value();
-    }
-    catalogue.tiers.push_back(std::move(tier));
+    if (read.ok() && catalogue.tiers.empty())
+      read.fail(tiers_json->where() + ": needs at least one tier");
   }
-  if (catalogue.tiers.empty()) {
-    return invalid_input(tiers_json.value().where() + ": needs at least one tier");
-  }
+  if (!read.ok()) return read.take_error();
   return catalogue;
 }
 
@@ -562,25 +566,6 @@ Result<Bill> compute_bill(const Usage& usage, const Catalogue& catalogue) {
         line.price_from_usage = true;
       }
       line.quantity = bill.quantities[component.meter];
-      const std::string what = service.name + " " + component.name +
-                               (line.option.empty() ? "" : " (" + line.option + ")");
-      if (!line.price.published) {
-        const bool listed = component.find_option(line.option) != nullptr;
-        bill.missing.push_back(
-            {"price", service.id, component.id,
-             usage.root + ".prices[\"" + price_key(service.id, component.id, line.option) + "\"]",
-             what + ": give the price in " + catalogue.currency + " per " +
-                 units_phrase(line.price, component.unit) + " (" +
-                 (listed ? line.price.source
-                         : std::string("the catalogue has no price for this option")) +
-                 ")"});
-      }
-      if (!line.quantity) {
-        const std::string& needs = bill.quantities.unknown[static_cast<int>(component.meter)];
-        bill.missing.push_back(
-            {"usage", service.id, component.id, needs,
-             what + " meters " + quantity_name(component.meter) + ": give " + needs});
-      }
       if (line.price.published && line.quantity) {
         line.cost = line.price.cost(*line.quantity);
         service_cost.cost += *line.cost;
@@ -606,6 +591,48 @@ Result<Bill> compute_bill(const Usage& usage, const Catalogue& catalogue) {
     bill.services.push_back(std::move(service_cost));
   }
   return bill;
+}
+
+std::vector<Missing> missing_inputs(const Bill& bill, const std::string& root,
+                                    const std::string& currency) {
+  std::vector<Missing> list;
+  for (const auto& service : bill.services) {
+    for (const auto& line : service.components) {
+      if (line.price.published && line.quantity) continue;
+      const Service& s = *line.service;
+      const Component& c = *line.component;
+      const std::string what =
+          s.name + " " + c.name + (line.option.empty() ? "" : " (" + line.option + ")");
+      if (!line.price.published) {
+        const bool listed = c.find_option(line.option) != nullptr;
+        list.push_back({"price", s.id, c.id,
+                        root + ".prices[\"" + price_key(s.id, c.id, line.option) + "\"]",
+                        what + ": give the price in " + currency + " per " +
+                            units_phrase(line.price, c.unit) + " (" +
+                            (listed ? line.price.source
+                                    : std::string("the catalogue has no price for this option")) +
+                            ")"});
+      }
+      if (!line.quantity) {
+        const std::string needs =
+            describe_needs(bill.quantities.needs[static_cast<int>(c.meter)], root);
+        list.push_back({"usage", s.id, c.id, needs,
+                        what + " meters " + quantity_name(c.meter) + ": give " + needs});
+      }
+    }
+  }
+  return list;
+}
+
+size_t missing_count(const Bill& bill) {
+  size_t count = 0;
+  for (const auto& service : bill.services) {
+    for (const auto& line : service.components) {
+      count += !line.price.published;
+      count += !line.quantity;
+    }
+  }
+  return count;
 }
 
 UnitCosts unit_costs(const Bill& bill) {
@@ -692,6 +719,7 @@ Result<Estimate> estimate(const Usage& usage, const Catalogue& catalogue,
   if (!bill.ok()) return bill.take_error();
   Estimate result;
   result.name = usage.name;
+  result.usage_root = usage.root;
   result.bill = std::move(bill.value());
   result.unit_costs = unit_costs(result.bill);
   result.targets = check_targets(result.unit_costs);
@@ -797,7 +825,7 @@ void write_estimate(JsonWriter& out, const Estimate& e, const Catalogue& catalog
   write_opportunity_list(out, e.opportunities);
   out.key("savingsWorthApplying").value(e.savings_worth_applying);
   out.key("missing").begin_array();
-  for (const auto& missing : bill.missing) {
+  for (const auto& missing : missing_inputs(bill, e.usage_root, catalogue.currency)) {
     out.begin_object()
         .key("kind")
         .value(missing.kind)
@@ -814,7 +842,9 @@ void write_estimate(JsonWriter& out, const Estimate& e, const Catalogue& catalog
   out.end_array().key("quantities");
   write_quantities(out, bill.quantities);
   out.key("assumptions").begin_array();
-  for (const auto& assumption : bill.quantities.assumptions) out.value(assumption);
+  for (const auto& assumption : describe_assumptions(bill.quantities, e.usage_root)) {
+    out.value(assumption);
+  }
   out.end_array().end_object();
 }
 

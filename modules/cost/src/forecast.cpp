@@ -1,5 +1,7 @@
 #include "qv/cost/forecast.h"
 
+#include "qv/cost/reader.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -230,57 +232,46 @@ std::string format_month(int64_t month) {
 }
 
 Result<Forecast> forecast_from_json(const JsonValue& json) {
-  auto object = json.object();
-  if (!object.ok()) return object.take_error();
-  const auto& fields = object.value();
-  if (auto s = fields.only_fields({"history", "months"}); !s.ok()) return s.take_error();
-  auto months_json = fields.required("months");
-  if (!months_json.ok()) return months_json.take_error();
-  auto months = months_json.value().integer(1, kMaxForecastMonths);
-  if (!months.ok()) return months.take_error();
-  auto history_json = fields.required("history");
-  if (!history_json.ok()) return history_json.take_error();
-  auto history = history_json.value().array();
-  if (!history.ok()) return history.take_error();
-  if (history.value().size() > static_cast<size_t>(kMaxHistoryMonths)) {
-    return invalid_input(history_json.value().where() + ": at most " +
-                         std::to_string(kMaxHistoryMonths) + " months");
+  Reader read;
+  auto object = read.object(json);
+  if (!object) return read.take_error();
+  read.only(*object, {"history", "months"});
+  auto months_json = read.field(*object, "months", true);
+  const auto months =
+      months_json ? read.take(months_json->integer(1, kMaxForecastMonths)) : std::nullopt;
+  auto history_json = read.field(*object, "history", true);
+  auto history = history_json ? read.array(*history_json) : std::nullopt;
+  if (history && history->size() > static_cast<size_t>(kMaxHistoryMonths)) {
+    read.fail(history_json->where() + ": at most " + std::to_string(kMaxHistoryMonths) + " months");
   }
   std::vector<double> costs;
   int64_t first_month = 0;
-  const auto items = history.value().items();
-  for (size_t i = 0; i < items.size(); ++i) {
-    auto entry = items[i].object();
-    if (!entry.ok()) return entry.take_error();
-    if (auto s = entry.value().only_fields({"month", "cost"}); !s.ok()) return s.take_error();
-    auto month_json = entry.value().required("month");
-    if (!month_json.ok()) return month_json.take_error();
-    auto text = month_json.value().string();
-    if (!text.ok()) return text.take_error();
-    auto month = parse_month(text.value());
-    if (!month) {
-      return invalid_input(month_json.value().where() + ": expected a month YYYY-MM, got '" +
-                           std::string(text.value()) + "'");
+  if (history && read.ok()) {
+    const auto items = history->items();
+    for (size_t i = 0; i < items.size() && read.ok(); ++i) {
+      auto entry = read.object(items[i]);
+      if (!entry) break;
+      read.only(*entry, {"month", "cost"});
+      auto month_json = read.field(*entry, "month", true);
+      auto text = month_json ? read.string(*month_json) : std::nullopt;
+      if (!text) break;
+      auto month = parse_month(*text);
+      if (!month) {
+        read.fail(month_json->where() + ": expected a month YYYY-MM, got '" + std::string(*text) +
+                  "'");
+      } else if (i == 0) {
+        first_month = *month;
+      } else if (*month != first_month + static_cast<int64_t>(i)) {
+        read.fail(month_json->where() + ": expected " +
+                  format_month(first_month + static_cast<int64_t>(i)) + " (the month after " +
+                  items[i - 1].where() + "), got '" + std::string(*text) +
+                  "': history is one entry per month, in order, without gaps");
+      }
+      costs.push_back(read.number(*entry, "cost", Bounds::kNonNegative, true).value_or(0));
     }
-    if (i == 0) {
-      first_month = *month;
-    } else if (*month != first_month + static_cast<int64_t>(i)) {
-      return invalid_input(month_json.value().where() + ": expected " +
-                           format_month(first_month + static_cast<int64_t>(i)) +
-                           " (the month after " + items[i - 1].where() + "), got '" +
-                           std::string(text.value()) +
-                           "': history is one entry per month, in order, without gaps");
-    }
-    auto cost_json = entry.value().required("cost");
-    if (!cost_json.ok()) return cost_json.take_error();
-    auto cost = cost_json.value().number();
-    if (!cost.ok()) return cost.take_error();
-    if (!std::isfinite(cost.value()) || cost.value() < 0) {
-      return invalid_input(cost_json.value().where() + ": must not be negative");
-    }
-    costs.push_back(cost.value());
   }
-  return forecast(costs, first_month, static_cast<int>(months.value()));
+  if (!read.ok()) return read.take_error();
+  return forecast(costs, first_month, static_cast<int>(*months));
 }
 
 void write_forecast(JsonWriter& out, const Forecast& f) {

@@ -10,6 +10,7 @@
 #include "qv/cost/estimate.h"
 #include "qv/cost/forecast.h"
 #include "qv/cost/methods.h"
+#include "qv/cost/reader.h"
 #include "qv/cost/text_position.h"
 #include "qv/cost/usage.h"
 #include "qv/instance.h"
@@ -133,98 +134,121 @@ Outcome finish(Result<std::string> answer, std::string_view input) {
 }
 
 // cost.estimate and cost.opportunities share their input and differ in what they write.
-Result<std::string> run_estimate(std::string_view input, Instance& instance,
-                                 bool opportunities_only) {
+// What cost.estimate, cost.opportunities and cost.diff answer.
+enum class Answer { kEstimate, kOpportunities, kDiff };
+
+// The three share their input: one usage ("usage"), or two ("base" and "proposed", or
+// "base" and "scale"), with the catalogue, the tiers and the scale.
+Result<std::string> run_estimate(std::string_view input, Instance& instance, Answer answer) {
   auto& state = instance.state<CostState>();
-  auto fields = input_object(input, instance, {"usage", "catalogue", "tiers", "scale"});
+  const bool diff = answer == Answer::kDiff;
+  auto fields =
+      diff ? input_object(input, instance, {"base", "proposed", "scale", "catalogue", "tiers"})
+           : input_object(input, instance, {"usage", "catalogue", "tiers", "scale"});
   if (!fields.ok()) return fields.take_error();
-  auto catalogue = call_catalogue(fields.value(), state, input);
-  if (!catalogue.ok()) return catalogue.take_error();
-  auto tiers = call_tiers(fields.value(), state, input);
-  if (!tiers.ok()) return tiers.take_error();
-  auto scale = call_scale(fields.value());
-  if (!scale.ok()) return scale.take_error();
-  auto parsed = call_usage(fields.value(), "usage", state.parsers[kUsageSlot], input);
-  if (!parsed.ok()) return parsed.take_error();
-  const Usage usage = scale.value() == 1 ? std::move(parsed.value().usage)
-                                         : scale_usage(parsed.value().usage, scale.value());
-  const TierCatalogue* tier_catalogue = tiers.value() ? &*tiers.value() : nullptr;
-  auto result = estimate(usage, *catalogue.value(), tier_catalogue);
-  if (!result.ok()) return parsed.value().source.positioned(result.take_error());
-  result.value().scale = scale.value();
+  const JsonObject& object = fields.value();
+  Reader read;
+  auto catalogue = read.take(call_catalogue(object, state, input));
+  auto tiers = read.take(call_tiers(object, state, input));
+  auto scale = read.take(call_scale(object));
+  const auto proposed_field = object.find("proposed");
+  const bool has_proposed = diff && proposed_field && !proposed_field->is_null();
+  if (diff && read.ok() && !has_proposed && !object.find("scale")) {
+    read.fail("proposed: is required (or scale, to compare base with itself scaled)");
+  }
+  auto first =
+      read.ok()
+          ? read.take(call_usage(object, diff ? "base" : "usage", state.parsers[kUsageSlot], input))
+          : std::nullopt;
+  std::optional<ParsedUsage> second;
+  if (has_proposed && read.ok()) {
+    second = read.take(call_usage(object, "proposed", state.parsers[kProposedSlot], input));
+  }
+  if (!read.ok()) return read.take_error();
+  const TierCatalogue* tier_catalogue = *tiers ? &**tiers : nullptr;
+  // A single estimate is of the usage scaled; a diff compares base with proposed (or base)
+  // scaled.
+  const ParsedUsage& scaled_source = !diff ? *first : has_proposed ? *second : *first;
+  const Usage scaled = scale_usage(scaled_source.usage, *scale);
+  auto after = read.take(estimate(scaled, **catalogue, tier_catalogue));
+  if (!after) return scaled_source.source.positioned(read.take_error());
+  after->scale = *scale;
   JsonWriter out;
-  if (opportunities_only) {
-    write_opportunities(out, result.value());
+  if (answer == Answer::kEstimate) {
+    write_estimate(out, *after, **catalogue);
+  } else if (answer == Answer::kOpportunities) {
+    write_opportunities(out, *after);
   } else {
-    write_estimate(out, result.value(), *catalogue.value());
+    auto before = read.take(estimate(first->usage, **catalogue, tier_catalogue));
+    if (!before) return first->source.positioned(read.take_error());
+    write_diff(out, *before, *after, **catalogue);
   }
   return out.take();
-}
-
-Result<std::string> run_diff(std::string_view input, Instance& instance) {
-  auto& state = instance.state<CostState>();
-  auto fields = input_object(input, instance, {"base", "proposed", "scale", "catalogue", "tiers"});
-  if (!fields.ok()) return fields.take_error();
-  auto catalogue = call_catalogue(fields.value(), state, input);
-  if (!catalogue.ok()) return catalogue.take_error();
-  auto tiers = call_tiers(fields.value(), state, input);
-  if (!tiers.ok()) return tiers.take_error();
-  auto scale = call_scale(fields.value());
-  if (!scale.ok()) return scale.take_error();
-  const auto proposed_field = fields.value().find("proposed");
-  const bool has_proposed = proposed_field && !proposed_field->is_null();
-  if (!has_proposed && !fields.value().find("scale")) {
-    return invalid_input("proposed: is required (or scale, to compare base with itself scaled)");
-  }
-  auto base = call_usage(fields.value(), "base", state.parsers[kUsageSlot], input);
-  if (!base.ok()) return base.take_error();
-  std::optional<ParsedUsage> proposed;
-  if (has_proposed) {
-    auto parsed = call_usage(fields.value(), "proposed", state.parsers[kProposedSlot], input);
-    if (!parsed.ok()) return parsed.take_error();
-    proposed = std::move(parsed.value());
-  } else {
-    proposed = base.value();
-  }
-  const Usage proposed_usage = scale_usage(proposed->usage, scale.value());
-  const TierCatalogue* tier_catalogue = tiers.value() ? &*tiers.value() : nullptr;
-  auto before = estimate(base.value().usage, *catalogue.value(), tier_catalogue);
-  if (!before.ok()) return base.value().source.positioned(before.take_error());
-  auto after = estimate(proposed_usage, *catalogue.value(), tier_catalogue);
-  if (!after.ok()) return proposed->source.positioned(after.take_error());
-  after.value().scale = scale.value();
-  JsonWriter out;
-  write_diff(out, before.value(), after.value(), *catalogue.value());
-  return out.take();
-}
-
-Result<Split> parse_split(const JsonValue& value) {
-  auto text = value.string();
-  if (!text.ok()) return text.take_error();
-  for (Split split : {Split::kEven, Split::kProportional, Split::kMetric}) {
-    if (text.value() == split_name(split)) return split;
-  }
-  return invalid_input(value.where() + ": unknown split '" + std::string(text.value()) +
-                       "' (known: even, proportional, metric)");
 }
 
 // The split and metric of an object ("split", "metric"), over the given defaults.
-Status read_split(const JsonObject& fields, Split& split, std::string& metric) {
-  if (auto value = fields.find("split"); value && !value->is_null()) {
-    auto parsed = parse_split(*value);
-    if (!parsed.ok()) return parsed.take_error();
-    split = parsed.value();
+void read_split(Reader& read, const JsonObject& fields, Split& split, std::string& metric) {
+  if (auto value = read.field(fields, "split")) {
+    if (auto text = read.string(*value)) {
+      bool known = false;
+      for (Split candidate : {Split::kEven, Split::kProportional, Split::kMetric}) {
+        if (*text == split_name(candidate)) {
+          split = candidate;
+          known = true;
+        }
+      }
+      if (!known) {
+        read.fail(value->where() + ": unknown split '" + std::string(*text) +
+                  "' (known: even, proportional, metric)");
+      }
+    }
   }
-  if (auto value = fields.find("metric"); value && !value->is_null()) {
-    auto text = value->string();
-    if (!text.ok()) return text.take_error();
-    if (text.value().empty()) return invalid_input(value->where() + ": must not be empty");
-    metric.assign(text.value());
+  if (auto text = read.text(fields, "metric", false, true)) metric = std::move(*text);
+  if (read.ok() && split == Split::kMetric && metric.empty()) {
+    read.fail(fields.child_path("metric") + ": is required for a split by metric");
   }
-  if (split == Split::kMetric && metric.empty()) {
-    return invalid_input(fields.child_path("metric") + ": is required for a split by metric");
+}
+
+// One entry of sharedCosts: {name, amount} or {service} (its cost in the usage's estimate),
+// with split and metric over the defaults.
+SharedCost read_shared_cost(Reader& read, const JsonValue& item, const SharedCost& defaults,
+                            const Bill* bill, const Catalogue& catalogue) {
+  SharedCost cost = defaults;
+  cost.path = item.path();
+  auto entry = read.object(item);
+  if (!entry) return cost;
+  read.only(*entry, {"name", "amount", "service", "split", "metric"});
+  read_split(read, *entry, cost.split, cost.metric);
+  auto amount = read.field(*entry, "amount");
+  auto service = read.field(*entry, "service");
+  cost.name = read.text(*entry, "name").value_or("");
+  if (!read.ok()) return cost;
+  if (amount && service) {
+    read.fail(item.where() + ": give amount or service, not both");
+  } else if (amount) {
+    cost.amount = read.number(*amount, Bounds::kNonNegative).value_or(0);
+    if (read.ok() && cost.name.empty()) read.fail(item.where() + ".name: is required with amount");
+  } else if (!service) {
+    read.fail(item.where() + ": give amount (with name) or service");
+  } else if (!bill) {
+    read.fail(service->where() + ": needs usage, to take the service's cost from its estimate");
+  } else if (auto id = read.string(*service)) {
+    const ServiceCost* found = nullptr;
+    for (const auto& line : bill->services) {
+      if (line.service->id == *id) found = &line;
+    }
+    if (!found) {
+      read.fail(service->where() + ": unknown service '" + std::string(*id) +
+                "' (known: " + catalogue.service_ids() + ")");
+    } else if (!found->complete) {
+      read.fail(service->where() + ": the estimate of " + found->service->name +
+                " is incomplete (see cost.estimate's missing inputs): give its amount instead");
+    } else {
+      cost.amount = found->cost;
+      if (cost.name.empty()) cost.name = found->service->id;
+    }
   }
-  return ok_status();
+  return cost;
 }
 
 Result<std::string> run_allocate(std::string_view input, Instance& instance) {
@@ -232,10 +256,10 @@ Result<std::string> run_allocate(std::string_view input, Instance& instance) {
   auto fields = input_object(
       input, instance, {"split", "metric", "sharedCosts", "organizations", "usage", "catalogue"});
   if (!fields.ok()) return fields.take_error();
-  Split default_split = Split::kEven;
-  std::string default_metric;
-  if (auto s = read_split(fields.value(), default_split, default_metric); !s.ok())
-    return s.take_error();
+  Reader read;
+  SharedCost defaults;
+  read_split(read, fields.value(), defaults.split, defaults.metric);
+  if (!read.ok()) return read.take_error();
 
   auto organisations_json = fields.value().required("organizations");
   if (!organisations_json.ok()) return organisations_json.take_error();
@@ -254,77 +278,27 @@ Result<std::string> run_allocate(std::string_view input, Instance& instance) {
     bill = std::move(priced.value());
   }
 
-  auto costs_json = fields.value().required("sharedCosts");
-  if (!costs_json.ok()) return costs_json.take_error();
-  auto costs_array = costs_json.value().array();
-  if (!costs_array.ok()) return costs_array.take_error();
-  if (costs_array.value().size() == 0) {
-    return invalid_input(costs_json.value().where() + ": needs at least one shared cost");
-  }
   std::vector<SharedCost> costs;
-  for (const auto& item : costs_array.value().items()) {
-    auto object = item.object();
-    if (!object.ok()) return object.take_error();
-    const auto& entry = object.value();
-    if (auto s = entry.only_fields({"name", "amount", "service", "split", "metric"}); !s.ok()) {
-      return s.take_error();
-    }
-    SharedCost cost;
-    cost.path = item.path();
-    cost.split = default_split;
-    cost.metric = default_metric;
-    if (auto s = read_split(entry, cost.split, cost.metric); !s.ok()) return s.take_error();
-    auto amount = entry.find("amount");
-    auto service = entry.find("service");
-    if (amount && service) {
-      return invalid_input(item.where() + ": give amount or service, not both");
-    }
-    if (auto name = entry.find("name"); name && !name->is_null()) {
-      auto text = name->string();
-      if (!text.ok()) return text.take_error();
-      cost.name.assign(text.value());
-    }
-    if (amount) {
-      auto number = amount->number();
-      if (!number.ok()) return number.take_error();
-      if (!std::isfinite(number.value()) || number.value() < 0) {
-        return invalid_input(amount->where() + ": must not be negative");
-      }
-      cost.amount = number.value();
-      if (cost.name.empty()) return invalid_input(item.where() + ".name: is required with amount");
-    } else if (service) {
-      auto id = service->string();
-      if (!id.ok()) return id.take_error();
-      if (!bill) {
-        return invalid_input(service->where() +
-                             ": needs usage, to take the service's cost from its estimate");
-      }
-      const ServiceCost* found = nullptr;
-      for (const auto& line : bill->services) {
-        if (line.service->id == id.value()) found = &line;
-      }
-      if (!found) {
-        return invalid_input(service->where() + ": unknown service '" + std::string(id.value()) +
-                             "' (known: " + catalogue.value()->service_ids() + ")");
-      }
-      if (!found->complete) {
-        return invalid_input(
-            service->where() + ": the estimate of " + found->service->name +
-            " is incomplete (see cost.estimate's missing inputs): give its amount instead");
-      }
-      cost.amount = found->cost;
-      if (cost.name.empty()) cost.name = found->service->id;
-    } else {
-      return invalid_input(item.where() + ": give amount (with name) or service");
-    }
-    for (const auto& earlier : costs) {
-      if (earlier.name == cost.name) {
-        return invalid_input(item.where() + ".name: '" + cost.name + "' is already " +
-                             earlier.path + "'s name");
-      }
-    }
-    costs.push_back(std::move(cost));
+  auto costs_json = read.field(fields.value(), "sharedCosts", true);
+  auto costs_array = costs_json ? read.array(*costs_json) : std::nullopt;
+  if (costs_array && costs_array->size() == 0) {
+    read.fail(costs_json->where() + ": needs at least one shared cost");
   }
+  if (costs_array && read.ok()) {
+    for (const auto& item : costs_array->items()) {
+      SharedCost cost =
+          read_shared_cost(read, item, defaults, bill ? &*bill : nullptr, *catalogue.value());
+      for (const auto& earlier : costs) {
+        if (read.ok() && earlier.name == cost.name) {
+          read.fail(item.where() + ".name: '" + cost.name + "' is already " + earlier.path +
+                    "'s name");
+        }
+      }
+      if (!read.ok()) break;
+      costs.push_back(std::move(cost));
+    }
+  }
+  if (!read.ok()) return read.take_error();
   auto allocation = allocate(costs, organisations.value(), organisations_json.value().path());
   if (!allocation.ok()) return allocation.take_error();
   JsonWriter out;
@@ -353,23 +327,39 @@ Result<std::string> run_catalogue(std::string_view input, Instance& instance) {
   return out.take();
 }
 
+Result<std::string> run_full_estimate(std::string_view input, Instance& instance) {
+  return run_estimate(input, instance, Answer::kEstimate);
+}
+Result<std::string> run_opportunities(std::string_view input, Instance& instance) {
+  return run_estimate(input, instance, Answer::kOpportunities);
+}
+Result<std::string> run_diff(std::string_view input, Instance& instance) {
+  return run_estimate(input, instance, Answer::kDiff);
+}
+
+// Every cost method finishes without the host: one coroutine runs them all.
+using Runner = Result<std::string> (*)(std::string_view input, Instance& instance);
+MethodTask run_synchronously(CallContext& ctx, Instance& instance, Runner runner) {
+  co_return finish(runner(ctx.input(), instance), ctx.input());
+}
+
 MethodTask catalogue_method(CallContext& ctx, Instance& instance) {
-  co_return finish(run_catalogue(ctx.input(), instance), ctx.input());
+  return run_synchronously(ctx, instance, run_catalogue);
 }
 MethodTask estimate_method(CallContext& ctx, Instance& instance) {
-  co_return finish(run_estimate(ctx.input(), instance, false), ctx.input());
+  return run_synchronously(ctx, instance, run_full_estimate);
 }
 MethodTask opportunities_method(CallContext& ctx, Instance& instance) {
-  co_return finish(run_estimate(ctx.input(), instance, true), ctx.input());
+  return run_synchronously(ctx, instance, run_opportunities);
 }
 MethodTask diff_method(CallContext& ctx, Instance& instance) {
-  co_return finish(run_diff(ctx.input(), instance), ctx.input());
+  return run_synchronously(ctx, instance, run_diff);
 }
 MethodTask allocate_method(CallContext& ctx, Instance& instance) {
-  co_return finish(run_allocate(ctx.input(), instance), ctx.input());
+  return run_synchronously(ctx, instance, run_allocate);
 }
 MethodTask forecast_method(CallContext& ctx, Instance& instance) {
-  co_return finish(run_forecast(ctx.input(), instance), ctx.input());
+  return run_synchronously(ctx, instance, run_forecast);
 }
 
 }  // namespace

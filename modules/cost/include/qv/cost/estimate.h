@@ -87,12 +87,16 @@ struct Bill {
   std::vector<ServiceCost> services;
   double total = 0;  // of what is known
   bool complete = true;
-  std::vector<Missing> missing;
 };
 
 // Prices the usage. Fails (naming the field) when the usage picks an unknown option or
 // gives a price for something the catalogue does not have.
 Result<Bill> compute_bill(const Usage& usage, const Catalogue& catalogue);
+
+// The inputs the bill lacks: a price for each component nobody priced, a usage figure for
+// each component whose quantity is unknown. root names the usage in messages ("usage").
+std::vector<Missing> missing_inputs(const Bill& bill, const std::string& root,
+                                    const std::string& currency);
 
 // A cost per unit. value is nullopt when the denominator is 0 or unknown. When not
 // complete, value covers the known components only; lower_bound says the missing parts
@@ -144,6 +148,7 @@ struct Opportunity {
 
 struct Estimate {
   std::string name;
+  std::string usage_root;  // "usage", "base", "proposed": where the usage's fields are
   double scale = 1;
   Bill bill;
   UnitCosts unit_costs;

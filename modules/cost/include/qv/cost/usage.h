@@ -103,12 +103,34 @@ Result<Usage> parse_usage(const JsonValue& json);
 // scale; ratios, shares, per-call and per-request figures and prices do not.
 Usage scale_usage(const Usage& usage, double factor);
 
-// The quantities of a usage. unknown[q] holds the usage field that would give an unknown
-// quantity; assumptions lists every default the derivation applied.
+// The usage fields that would make an unknown quantity known: any one of `any_of`, and
+// `with` as well when set ("usage.redis.commandsPerRequest with usage.api.requestsPerMonth").
+struct Needs {
+  Figure any_of[3] = {};
+  int count = 0;
+  std::optional<Figure> with;
+};
+
+// The defaults a derivation may apply, each said in the estimate's assumptions.
+enum class Assumption : int {
+  kOneTranscriptPerCall,
+  kEdgeRequestsAreApiRequests,
+  kNoEdgeCacheHits,
+  kDatabaseRunsAllMonth,
+  kEveryMinuteTranscribed,
+  kTwoParticipants,
+  kMediaAudioKbps,
+  kAveragePeakRequests,
+  kCount
+};
+
+// The quantities of a usage. Hints and assumptions are kept as codes and spelled out only
+// when written (describe_needs, describe_assumptions): the opportunities price several
+// variants of a usage, and only the first is shown.
 struct Quantities {
   std::optional<double> values[kQuantityCount];
-  std::string unknown[kQuantityCount];
-  std::vector<std::string> assumptions;
+  Needs needs[kQuantityCount];  // for the unknown ones
+  bool assumed[static_cast<int>(Assumption::kCount)] = {};
   // Peaks, for the tier fit: concurrent calls, API requests per second, active users.
   std::optional<double> peak_concurrent_calls;
   std::optional<double> peak_requests_per_second;
@@ -120,5 +142,11 @@ struct Quantities {
 };
 
 Quantities derive_quantities(const Usage& usage);
+
+// "usage.api.cpuMsPerInvocation", "usage.audio.userShare or usage.audio.userMinutes", ...
+std::string describe_needs(const Needs& needs, const std::string& root);
+// One sentence per assumption applied, in a fixed order.
+std::vector<std::string> describe_assumptions(const Quantities& quantities,
+                                              const std::string& root);
 
 }  // namespace qv::cost
