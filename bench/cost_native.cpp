@@ -63,14 +63,14 @@ std::string read_file(const char* path) {
 // One ABI call, as a host makes it; false when the method failed.
 bool call(const std::string& method, const std::string& input, size_t* output_size) {
   uint32_t handle = 0;
-  const qv_status status =
-      qv_call_start(method.data(), static_cast<uint32_t>(method.size()),
-                    reinterpret_cast<const uint8_t*>(input.data()),
-                    static_cast<uint32_t>(input.size()), &handle);
+  const qv_status status = qv_call_start(method.data(), static_cast<uint32_t>(method.size()),
+                                         reinterpret_cast<const uint8_t*>(input.data()),
+                                         static_cast<uint32_t>(input.size()), &handle);
   const uint8_t* out = nullptr;
   uint32_t length = 0;
   qv_call_output(handle, &out, &length);
-  if (status != QV_OK) std::fprintf(stderr, "%s: %.*s\n", method.c_str(), static_cast<int>(length), out);
+  if (status != QV_OK)
+    std::fprintf(stderr, "%s: %.*s\n", method.c_str(), static_cast<int>(length), out);
   *output_size = length;
   qv_call_free(handle);
   return status == QV_OK;
