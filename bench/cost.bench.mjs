@@ -5,7 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { loadModule, instantiate, FLAVOURS } from '../dist/js/node.mjs';
-import { root, measure, nativeBinary, wasmSizes } from './lib.mjs';
+import { root, measure, nativeBinary, wasmSizes, printWasmSizes } from './lib.mjs';
 
 const ORGANIZATIONS = 10_000;
 
@@ -84,13 +84,7 @@ export async function run() {
   }
   console.log(`native, allocate() alone (parsed input, no JSON): ${(native.allocate.ns_per_allocate_direct / 1e6).toFixed(2)} ms`);
 
-  console.log('\nbundle sizes');
-  let total = 0;
-  for (const [flavour, size] of Object.entries(figures.sizes)) {
-    total += size.gzip;
-    console.log(`dist/${flavour}/qv.wasm`.padEnd(28), `${(size.raw / 1024).toFixed(1)} KiB raw`.padStart(16), `${(size.gzip / 1024).toFixed(1)} KiB gzip`.padStart(16));
-  }
-  console.log(`all .wasm together: ${(total / 1024).toFixed(1)} KiB gzip (budget 250 KiB)`);
+  printWasmSizes(figures.sizes);
 
   figures.ratios = Object.fromEntries(FLAVOURS.map((f) => [f, {
     estimate: figures.wasm[f].estimate.ns_per_call / native.estimate.ns_per_call,

@@ -4,6 +4,13 @@
 # One bundle rather than one .wasm per module: simdjson and the C++ runtime are most of
 # the code, and each module would carry its own copy; one bundle keeps the whole edge
 # function well inside Vercel's gzipped size limits and instantiates once per isolate.
+#
+# The size budget is counted per flavour: all .wasm files of one flavour together stay
+# under 250 kB gzipped (wasm-tests/abi.test.mjs checks it). The two flavours are two
+# builds of the same code for two toolchains, and an edge function ships exactly one of
+# them, so the bytes a deployment carries are one flavour's. Within that budget the
+# per-request modules (core, tiers) are built for speed (-O3) and the rest for size (-Oz;
+# modules/CMakeLists.txt says which and why).
 if(EMSCRIPTEN)
   set(QV_FLAVOUR emscripten)
 else()
@@ -11,7 +18,7 @@ else()
 endif()
 
 add_executable(qv_wasm $<TARGET_OBJECTS:qv_bundle>)
-target_link_libraries(qv_wasm PRIVATE qv_bundle qv_tiers qv_cost qv_core qv_simdjson)
+target_link_libraries(qv_wasm PRIVATE qv_bundle qv_tiers qv_router qv_cost qv_core qv_simdjson)
 set_target_properties(qv_wasm PROPERTIES OUTPUT_NAME qv SUFFIX ".wasm")
 
 if(EMSCRIPTEN)

@@ -2,11 +2,27 @@
 // (Vercel Edge, Next.js middleware, workerd, edge-runtime) and Node.js alike: it gets the
 // bundle as a WebAssembly.Module and never compiles code, reads files or requires.
 //
-//   GET  /healthz                    the instance is up and answers a module call
-//   POST /api/tiers/evaluate         a metrics history -> the scaling decision
-//   GET  /api/tiers/:tier/features   the tier's features
+//   GET  /healthz                        the instance is up and answers a module call
+// Every /api/* request passes identity (API key -> organisation, tier), the organisation's
+// rate limit and the feature gates before anything else:
+//   GET  /api/me                         who the key is, its tier and features
+//   POST /api/tiers/evaluate             a metrics history -> the scaling decision
+//   GET  /api/tiers/:tier/features       the tier's features
+//   POST /api/calls/start                admit a call under the concurrent-call limit, and
+//                                        place it on a region and media node (affinity)
+//   POST /api/calls/:id/heartbeat        renew the call's lease
+//   POST /api/calls/:id/end              release the call's slot
+//   GET  /api/calls/:id/media            the call's region and media node (?region=&node=:
+//                                        where it is now, kept while they serve)
+//   GET  /api/route                      the routing decision for the caller, explained
+//   *    /api/... (any other)            proxied to the region the router chooses, retried
+//                                        once on the first fallback within the retry
+//                                        budget (edge/regional-proxy.mjs); x-region says
+//                                        which region answered. Needs config.router.
 
 import { instantiate } from '../host-shims/js/qv.mjs';
+import { identify, parseApiKeys, presentedKey } from './identity.mjs';
+import { createRegionalProxy, geoHeaders } from './regional-proxy.mjs';
 
 /** Largest request body accepted; the module refuses more than this too. */
 export const MAX_BODY_BYTES = 1 << 20;
@@ -27,11 +43,11 @@ function error(status, code, message, headers) {
   return json(status, { error: code, message }, headers);
 }
 
-// Reads the body as text, refusing more than MAX_BODY_BYTES without reading it all.
-async function readBody(request) {
+// Reads the body's bytes, refusing more than MAX_BODY_BYTES without reading it all.
+async function readBytes(request) {
   const declared = Number(request.headers.get('content-length') ?? 0);
   if (declared > MAX_BODY_BYTES) return { tooLarge: declared };
-  if (!request.body) return { text: '' };
+  if (!request.body) return { bytes: new Uint8Array(0) };
   const reader = request.body.getReader();
   const chunks = [];
   let size = 0;
@@ -51,83 +67,296 @@ async function readBody(request) {
     bytes.set(chunk, offset);
     offset += chunk.length;
   }
-  return { text: new TextDecoder('utf-8', { fatal: true }).decode(bytes) };
+  return { bytes };
 }
+
+// Reads the body as text, refusing more than MAX_BODY_BYTES without reading it all.
+async function readBody(request) {
+  const body = await readBytes(request);
+  if (body.tooLarge) return body;
+  return { text: new TextDecoder('utf-8', { fatal: true }).decode(body.bytes) };
+}
+
+// A JSON body as text, or an error Response.
+async function jsonBody(request, { optional = false } = {}) {
+  let body;
+  try {
+    body = await readBody(request);
+  } catch {
+    return { response: error(400, 'invalid_input', 'body: not valid UTF-8') };
+  }
+  if (body.tooLarge) {
+    return { response: error(413, 'too_large', `body: ${body.tooLarge} bytes is above the limit of ${MAX_BODY_BYTES} bytes`) };
+  }
+  if (!body.text.trim()) {
+    return optional ? { text: '{}' } : { response: error(400, 'invalid_input', 'body: expected a JSON object, got an empty body') };
+  }
+  return { text: body.text };
+}
+
+// The IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers): the policy as
+// a quota per window — a GCRA bucket of `burst` tokens refilling at `rate` per second is
+// q=burst per w=burst/rate seconds — and what is left of it.
+function rateLimitHeaders(decision) {
+  if (decision.rate == null) return {};
+  const window = Math.max(1, Math.round(decision.burst / decision.rate));
+  return {
+    'ratelimit-policy': `"tier";q=${decision.limit};w=${window}`,
+    ratelimit: `"tier";r=${Math.max(0, decision.remaining)};t=${Math.ceil(decision.resetAfterMs / 1000)}`,
+  };
+}
+
+const retryAfterSeconds = (ms) => String(Math.max(1, Math.ceil(ms / 1000)));
 
 /**
  * Makes the request handler. options.wasmModule: the bundle as a WebAssembly.Module;
- * the other options go to the shim's instantiate() (kv, now, log, ...).
+ * options.config: {apiKeys: [{sha256, organizationId, tier}], featureRoutes: [{pattern,
+ * feature}], router?: the router module's configuration (regions and their origins; see
+ * docs/router.md) — without it /api/* requests no route serves are 404, not proxied};
+ * options.originFetch: the fetch used to reach origins (default globalThis.fetch); the
+ * other options go to the shim's instantiate() (kv, now, log, ...).
  */
-export function createEdgeHandler({ wasmModule, ...shimOptions }) {
+export function createEdgeHandler({ wasmModule, config = {}, originFetch, ...shimOptions }) {
   if (!wasmModule) throw new Error('createEdgeHandler: wasmModule is required (the qv.wasm bundle as a WebAssembly.Module)');
   let instance = null; // Promise<QvInstance>, one per isolate
+  let settings = null; // Promise<{keys, featureRoutes}>, validated against the catalogue
+
+  // A fresh instance, with the router configured when the edge config has regions.
+  async function configured() {
+    const qv = await instantiate(wasmModule, shimOptions);
+    if (config.router) {
+      const { status, body } = await qv.invoke('router.configure', config.router);
+      if (status !== 'ok') throw new Error(`config.router: ${body.message}`);
+    }
+    return qv;
+  }
 
   function module() {
     // A module that aborted is discarded; the next request gets a fresh instance.
-    if (!instance) instance = instantiate(wasmModule, shimOptions);
+    if (!instance) instance = configured();
     return instance.then((qv) => {
       if (!qv.failed) return qv;
       instance = null;
       return module();
+    }, (failure) => {
+      instance = null;
+      throw failure;
     });
   }
 
-  async function invoke(method, input) {
+  async function loadSettings() {
+    const qv = await module();
+    const catalogue = await qv.call('tiers.catalogue');
+    const tiers = catalogue.tiers.flatMap((tier) => [tier.name, tier.id]);
+    const featureRoutes = (config.featureRoutes ?? []).map((route, i) => {
+      if (typeof route?.feature !== 'string' || typeof route?.pattern !== 'string') {
+        throw new Error(`config.featureRoutes[${i}]: expected {pattern, feature} strings`);
+      }
+      return { pattern: new RegExp(route.pattern), feature: route.feature };
+    });
+    return { keys: parseApiKeys(config.apiKeys ?? [], tiers), featureRoutes };
+  }
+
+  function getSettings() {
+    settings ??= loadSettings().catch((failure) => {
+      settings = null;
+      throw failure;
+    });
+    return settings;
+  }
+
+  async function invoke(method, input, headers) {
     const { status, body } = await (await module()).invoke(method, input);
-    return json(HTTP_STATUS[status] ?? 500, body);
+    return json(HTTP_STATUS[status] ?? 500, body, headers);
+  }
+
+  let waitUntil = () => {};  // the current event's, for background health checks
+  const regional = createRegionalProxy({
+    invoke: async (method, input) => (await module()).invoke(method, input),
+    ...(originFetch ? { fetch: originFetch } : {}),
+    ...(shimOptions.now ? { clock: shimOptions.now } : {}),
+    waitUntil: (promise) => waitUntil(promise),
+    log: shimOptions.log ?? ((level, message) => { if (level >= 2) console.warn(`[qv] ${message}`); }),
+  });
+
+  // A proxied request: its body read once (so that a retry can resend it), then out.
+  async function proxy(request, caller, headers) {
+    const body = await readBytes(request).catch(() => ({ failed: true }));
+    if (body.failed) return error(400, 'invalid_input', 'body: could not be read', headers);
+    if (body.tooLarge) {
+      return error(413, 'too_large', `body: ${body.tooLarge} bytes is above the limit of ${MAX_BODY_BYTES} bytes`, headers);
+    }
+    return regional.proxy(request, { body: body.bytes, caller, headers });
+  }
+
+  // Where a call's media goes: its region and node, by consistent hashing of its id.
+  async function media(request, callId, placed = {}) {
+    const { status, body } = await (await module()).invoke('router.affinity', {
+      callId, headers: geoHeaders(request.headers), ...placed,
+    });
+    return status === 'ok' ? { region: body.region, node: body.node, kept: body.kept, reason: body.reason } : null;
+  }
+
+  // Identity, rate limit and feature gate of an /api/* request: the caller, or a Response.
+  async function admit(request, path) {
+    const { keys, featureRoutes } = await getSettings();
+    const key = presentedKey(request);
+    if (!key) {
+      return { response: error(401, 'unauthorized', 'x-api-key: missing API key (or Authorization: Bearer)', { 'www-authenticate': 'Bearer' }) };
+    }
+    const caller = await identify(keys, key);
+    if (!caller) return { response: error(401, 'unauthorized', 'x-api-key: unknown API key', { 'www-authenticate': 'Bearer' }) };
+
+    const qv = await module();
+    const { status, body: decision } = await qv.invoke('tiers.admit', { organizationId: caller.organizationId, tier: caller.tier });
+    if (status !== 'ok') return { response: json(HTTP_STATUS[status] ?? 500, decision) };
+    const headers = rateLimitHeaders(decision);
+    if (!decision.allowed) {
+      return {
+        response: json(429, {
+          error: 'rate_limited',
+          message: `organisation ${caller.organizationId} is above its API rate limit of ${decision.rate} requests per second (burst ${decision.burst})`,
+          retryAfterMs: decision.retryAfterMs,
+          ...(decision.reason ? { reason: decision.reason } : {}),
+        }, { ...headers, 'retry-after': retryAfterSeconds(decision.retryAfterMs) }),
+      };
+    }
+    for (const route of featureRoutes) {
+      if (!route.pattern.test(path)) continue;
+      const gate = await qv.call('tiers.feature_enabled', { tier: caller.tier, feature: route.feature });
+      if (!gate.enabled) {
+        return {
+          response: error(403, 'forbidden', `${route.feature} is not in the ${gate.tier} tier; the lowest tier with it is ${gate.lowestTier}`, headers),
+        };
+      }
+    }
+    return { caller, headers };
+  }
+
+  async function callRoute(action, request, caller, headers, callId) {
+    const parsed = await jsonBody(request, { optional: true });
+    if (parsed.response) return parsed.response;
+    let body;
+    try {
+      body = JSON.parse(parsed.text);
+    } catch (failure) {
+      return error(400, 'invalid_input', `input: malformed JSON (${failure.message})`, headers);
+    }
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      return error(400, 'invalid_input', 'input: expected an object', headers);
+    }
+    const id = callId ?? body.callId ?? crypto.randomUUID();
+    const { status, body: answer } = await (await module()).invoke(`tiers.call_${action}`,
+      { organizationId: caller.organizationId, tier: caller.tier, callId: id });
+    if (status !== 'ok') return json(HTTP_STATUS[status] ?? 500, answer, headers);
+    if (action === 'start' && !answer.admitted) {
+      return json(429, { error: 'call_limit', message: answer.reason ?? 'concurrent calls at the limit', ...answer },
+        { ...headers, 'retry-after': retryAfterSeconds(answer.retryAfterMs) });
+    }
+    if (action === 'heartbeat' && !answer.renewed) {
+      return json(503, { error: 'unavailable', message: answer.reason, ...answer },
+        { ...headers, 'retry-after': retryAfterSeconds(answer.retryAfterMs) });
+    }
+    if (action === 'start') answer.media = await media(request, id);
+    return json(action === 'start' && !answer.alreadyActive ? 201 : 200, answer, headers);
   }
 
   const routes = [
     {
-      pattern: /^\/healthz$/, methods: ['GET'],
+      pattern: /^\/healthz$/, methods: ['GET'], open: true,
       run: async () => {
         const { status } = await (await module()).invoke('tiers.catalogue', {});
         return status === 'ok' ? json(200, { status: 'ok' }) : error(503, 'unavailable', 'module not ready');
       },
     },
     {
+      pattern: /^\/api\/me$/, methods: ['GET'],
+      run: async (request, match, caller, headers) => {
+        const { features } = await (await module()).call('tiers.features', { tier: caller.tier });
+        return json(200, { organizationId: caller.organizationId, tier: caller.tier, features }, headers);
+      },
+    },
+    {
       pattern: /^\/api\/tiers\/evaluate$/, methods: ['POST'],
-      run: async (request) => {
-        let body;
-        try {
-          body = await readBody(request);
-        } catch {
-          return error(400, 'invalid_input', 'body: not valid UTF-8');
-        }
-        if (body.tooLarge) return error(413, 'too_large', `body: ${body.tooLarge} bytes is above the limit of ${MAX_BODY_BYTES} bytes`);
-        if (!body.text.trim()) return error(400, 'invalid_input', 'body: expected a JSON object, got an empty body');
-        return invoke('tiers.evaluate', body.text);
+      run: async (request, match, caller, headers) => {
+        const parsed = await jsonBody(request);
+        return parsed.response ?? invoke('tiers.evaluate', parsed.text, headers);
       },
     },
     {
       pattern: /^\/api\/tiers\/([^/]+)\/features$/, methods: ['GET'],
-      run: async (request, match) => {
+      run: async (request, match, caller, headers) => {
         let tier;
         try {
           tier = decodeURIComponent(match[1]);
         } catch {
-          return error(400, 'invalid_input', 'tier: malformed percent-encoding in the path');
+          return error(400, 'invalid_input', 'tier: malformed percent-encoding in the path', headers);
         }
-        return invoke('tiers.features', { tier });
+        return invoke('tiers.features', { tier }, headers);
+      },
+    },
+    {
+      pattern: /^\/api\/calls\/start$/, methods: ['POST'],
+      run: (request, match, caller, headers) => callRoute('start', request, caller, headers),
+    },
+    {
+      pattern: /^\/api\/calls\/([^/]+)\/media$/, methods: ['GET'],
+      run: async (request, match, caller, headers) => {
+        let id;
+        try {
+          id = decodeURIComponent(match[1]);
+        } catch {
+          return error(400, 'invalid_input', 'callId: malformed percent-encoding in the path', headers);
+        }
+        const query = new URL(request.url).searchParams;
+        const { status, body } = await (await module()).invoke('router.affinity', {
+          callId: id, headers: geoHeaders(request.headers),
+          ...(query.has('region') ? { region: query.get('region') } : {}),
+          ...(query.has('node') ? { currentNode: query.get('node') } : {}),
+        });
+        return json(HTTP_STATUS[status] ?? 500, body, headers);
+      },
+    },
+    {
+      pattern: /^\/api\/route$/, methods: ['GET'],
+      run: (request, match, caller, headers) => regional.explain(request, { caller, headers }),
+    },
+    {
+      pattern: /^\/api\/calls\/([^/]+)\/(heartbeat|end)$/, methods: ['POST'],
+      run: (request, match, caller, headers) => {
+        let id;
+        try {
+          id = decodeURIComponent(match[1]);
+        } catch {
+          return error(400, 'invalid_input', 'callId: malformed percent-encoding in the path', headers);
+        }
+        return callRoute(match[2], request, caller, headers, id);
       },
     },
   ];
 
-  return async function handle(request) {
+  return async function handle(request, event) {
     const url = new URL(request.url);
-    for (const route of routes) {
-      const match = route.pattern.exec(url.pathname);
-      if (!match) continue;
-      if (!route.methods.includes(request.method)) {
-        return error(405, 'method_not_allowed', `${request.method} ${url.pathname}: use ${route.methods.join(', ')}`,
-          { allow: route.methods.join(', ') });
+    waitUntil = (promise) => event?.waitUntil?.(promise);
+    try {
+      let admitted = { caller: null, headers: {} };
+      if (url.pathname.startsWith('/api/')) {
+        admitted = await admit(request, url.pathname);
+        if (admitted.response) return admitted.response;
       }
-      try {
-        return await route.run(request, match);
-      } catch (failure) {
-        return error(500, 'internal', `internal error: ${failure?.message ?? failure}`);
+      for (const route of routes) {
+        const match = route.pattern.exec(url.pathname);
+        if (!match) continue;
+        if (!route.methods.includes(request.method)) {
+          return error(405, 'method_not_allowed', `${request.method} ${url.pathname}: use ${route.methods.join(', ')}`,
+            { ...admitted.headers, allow: route.methods.join(', ') });
+        }
+        return await route.run(request, match, admitted.caller, admitted.headers);
       }
+      if (config.router && url.pathname.startsWith('/api/')) return await proxy(request, admitted.caller, admitted.headers);
+      return error(404, 'not_found', `no route for ${request.method} ${url.pathname}`, admitted.headers);
+    } catch (failure) {
+      return error(500, 'internal', `internal error: ${failure?.message ?? failure}`);
     }
-    return error(404, 'not_found', `no route for ${request.method} ${url.pathname}`);
   };
 }

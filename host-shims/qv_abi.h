@@ -6,11 +6,11 @@
  *
  * Model: sans-IO. A module never performs I/O and never blocks. A call either finishes
  * at once (QV_OK, answer in qv_call_output) or stops with a batch of operations for the
- * host to perform (QV_PENDING: KV get/set/incr/del, HTTP fetch). The host performs them
- * in any order, reports each result with qv_call_complete_op, and resumes the call with
- * qv_call_resume; the call then finishes or asks for another batch. Many calls may be in
- * flight on one instance at once; each is an integer handle, and their operations may
- * complete in any interleaving.
+ * host to perform (QV_PENDING: KV get/set/incr/del/compare-and-set, HTTP fetch). The host
+ * performs them in any order, reports each result with qv_call_complete_op, and resumes
+ * the call with qv_call_resume; the call then finishes or asks for another batch. Many
+ * calls may be in flight on one instance at once; each is an integer handle, and their
+ * operations may complete in any interleaving.
  *
  * Encoding: method names are ASCII ("tiers.evaluate"); call inputs and answers are UTF-8
  * JSON. On error the output is a JSON object {"error": CODE, "message": TEXT} where TEXT
@@ -70,10 +70,21 @@ typedef enum qv_op_kind {
   QV_OP_KV_INCR = 3, /* key, delta, duration_ms = TTL set when the key is created (0: none).
                         Result: QV_OK + number = value after the increment */
   QV_OP_KV_DEL = 4,  /* key. Result: QV_OK + number = keys removed (0 or 1) */
-  QV_OP_FETCH = 5    /* key = URL, meta = "METHOD\n" then "name: value\n" per header,
+  QV_OP_FETCH = 5,   /* key = URL, meta = "METHOD\n" then "name: value\n" per header,
                         value = body, duration_ms = timeout. Result: QV_OK + number = HTTP
                         status, data = body, meta = "name: value\n" per response header
                         (names lower-case); QV_TIMEOUT or QV_UNAVAILABLE + data = message */
+  QV_OP_KV_CAS = 6,  /* compare-and-set, atomic: key, value = the new value, duration_ms = its
+                        TTL (0: none); delta = 1: set only if the key is absent; delta = 0:
+                        set only if the key holds exactly meta. Result: QV_OK + number = 1
+                        (set), 0 (not set; data = the current value) or -1 (not set; the key
+                        is absent) */
+  QV_OP_SLEEP = 7,   /* duration_ms: complete after that long, e.g. a back-off before a retry
+                        of a contended compare-and-set. Result: QV_OK */
+  QV_OP_WAIT = 8     /* the call waits for another call on this instance (e.g. one origin
+                        fetch shared by many cache misses). The host performs nothing and
+                        must not complete it: the module completes it itself and reports
+                        the call through qv_woken_calls */
 } qv_op_kind;
 
 /* One operation. Pointers refer to module memory. In wasm32 the layout is fixed:
@@ -139,6 +150,12 @@ qv_status qv_call_output(uint32_t call, const uint8_t** out_ptr, uint32_t* out_l
 /* Ends a call at any point and releases everything it holds; a pending call's operations
  * are abandoned. Returns: QV_OK, QV_BAD_HANDLE. */
 QV_EXPORT(qv_call_free) qv_status qv_call_free(uint32_t call);
+
+/* Writes the handles of the calls whose QV_OP_WAIT operations the module completed since
+ * the last qv_woken_calls, and forgets them. A host calls it after every qv_call_start and
+ * qv_call_resume, and resumes a woken call once its other operations have results too.
+ * The array stays valid until the next qv_woken_calls. Returns: QV_OK. */
+QV_EXPORT(qv_woken_calls) qv_status qv_woken_calls(const uint32_t** out_calls, uint32_t* out_count);
 
 /* ---- Imports: implemented by the host (WebAssembly module "qv_host") --------------- */
 

@@ -4,6 +4,7 @@
 
 #include "qv/cost/methods.h"
 #include "qv/instance.h"
+#include "qv/router/methods.h"
 #include "qv/tiers/methods.h"
 
 namespace qv {
@@ -11,7 +12,7 @@ namespace qv {
 std::span<const Method> bundle_methods() {
   static const std::vector<Method> all = [] {
     std::vector<Method> methods;
-    for (auto module : {tiers::methods(), cost::methods()})
+    for (auto module : {tiers::methods(), router::methods(), cost::methods()})
       methods.insert(methods.end(), module.begin(), module.end());
     return methods;
   }();

@@ -60,7 +60,9 @@ describe('edge function routes', () => {
   });
   after(() => server?.close());
 
-  const request = (path, init) => fetch(new URL(path, server.url), init);
+  // The demo config's key of the Startup organisation (edge/config/demo.json).
+  const request = (path, init = {}) =>
+    fetch(new URL(path, server.url), { ...init, headers: { 'x-api-key': 'qv_demo_startup', ...init.headers } });
   const history = [1, 2, 3].map((d) => ({ date: `2026-11-0${d}`, concurrentCalls: 45, apiRequestsPerSecond: 20, activeUsers: 10 }));
 
   test('GET /healthz', async () => {

@@ -14,13 +14,17 @@ const quiet = () => {};
 class ShuffledKv {
   #inner = new MemoryKv({ now });
   pending = [];
-  #queue(run) {
+  queue(run) {
     return new Promise((resolve, reject) => this.pending.push({ run, resolve, reject }));
   }
-  get(key) { return this.#queue(() => this.#inner.get(key)); }
-  set(key, value, ttl) { return this.#queue(() => this.#inner.set(key, value, ttl)); }
-  incr(key, delta, ttl) { return this.#queue(() => this.#inner.incr(key, delta, ttl)); }
-  del(key) { return this.#queue(() => this.#inner.del(key)); }
+  get(key) { return this.queue(() => this.#inner.get(key)); }
+  set(key, value, ttl) { return this.queue(() => this.#inner.set(key, value, ttl)); }
+  incr(key, delta, ttl) { return this.queue(() => this.#inner.incr(key, delta, ttl)); }
+  del(key) { return this.queue(() => this.#inner.del(key)); }
+  cas(key, expected, value, ttl) {
+    this.casCalls = (this.casCalls ?? 0) + 1;
+    return this.queue(() => this.#inner.cas(key, expected, value, ttl));
+  }
   keys() { return this.#inner.keys(); }
   inner() { return this.#inner; }
   // Completes one pending operation chosen by random().
@@ -103,6 +107,25 @@ for (const flavour of FLAVOURS) {
       assert.deepEqual(await dump(kv.inner()), expectedKv);
     });
 
+    test('calls of one isolate share one lease: a call waits for another (qv_woken_calls)', async () => {
+      const kv = new ShuffledKv();
+      const qv = await instantiate(module, { kv, now, log: quiet });
+      const random = seeded(7);
+      let finished = 0;
+      const calls = Array.from({ length: 50 }, () =>
+        qv.call('tiers.admit', { organizationId: 'org_shared', tier: 'Enterprise' }).finally(() => { finished++; }));
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(kv.pending.length, 1, 'one lease in flight; the other 49 calls wait for it');
+      while (finished < 50) {
+        if (kv.pending.length) await kv.releaseOne(random);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      const decisions = await Promise.all(calls);
+      assert.ok(decisions.every((d) => d.allowed));
+      assert.ok(kv.casCalls <= 3, `${kv.casCalls} compare-and-sets for 50 calls`);
+      assert.equal(decisions.filter((d) => d.source === 'lease').length, 50 - kv.casCalls);
+    });
+
     test('a KV that fails makes autoscale unavailable and writes nothing', async () => {
       const kv = new MemoryKv({ now });
       const failing = { ...kv, get: async () => { throw new Error('connection refused'); }, set: kv.set.bind(kv), incr: kv.incr.bind(kv), del: kv.del.bind(kv) };
@@ -173,7 +196,7 @@ describe('fetch operations', () => {
   const ops = new HostOps({ kv: new MemoryKv() });
   const encoder = new TextEncoder();
   const fetchOp = (path, meta, body = '', durationMs = 2000) =>
-    ({ kind: OP.FETCH, key: `${base}${path}`, value: encoder.encode(body), meta, durationMs, delta: 0 });
+    ({ kind: OP.FETCH, key: `${base}${path}`, value: encoder.encode(body), meta: encoder.encode(meta), durationMs, delta: 0 });
 
   test('method, headers and body go out; status, body and lower-case headers come back', async () => {
     const result = await ops.perform(fetchOp('/echo', 'POST\nX-Test: yes\ncontent-type: text/plain\n', 'hello'));

@@ -1,6 +1,6 @@
 import type { Kv } from './qv.mjs';
 
-export declare const OP: Readonly<{ KV_GET: 1; KV_SET: 2; KV_INCR: 3; KV_DEL: 4; FETCH: 5 }>;
+export declare const OP: Readonly<{ KV_GET: 1; KV_SET: 2; KV_INCR: 3; KV_DEL: 4; FETCH: 5; KV_CAS: 6; SLEEP: 7; WAIT: 8 }>;
 
 export interface HostOp {
   kind: number;
@@ -8,11 +8,11 @@ export interface HostOp {
   key: string;
   /** kv.set value, or the fetch body. */
   value: Uint8Array;
-  /** fetch: "METHOD\n" then "name: value\n" per header. */
-  meta: string;
-  /** TTL (kv.set, kv.incr) or timeout (fetch) in ms. */
+  /** fetch: "METHOD\n" then "name: value\n" per header; kv.cas: the expected value. */
+  meta: Uint8Array;
+  /** TTL (kv.set, kv.incr, kv.cas), timeout (fetch) or delay (sleep) in ms. */
   durationMs: number;
-  /** kv.incr amount. */
+  /** kv.incr amount; kv.cas: 1 to set only if the key is absent. */
   delta: number;
 }
 

@@ -4,8 +4,9 @@
 // degrades the call instead of hanging or crashing it.
 
 /** Operation kinds (qv_op_kind). */
-export const OP = Object.freeze({ KV_GET: 1, KV_SET: 2, KV_INCR: 3, KV_DEL: 4, FETCH: 5 });
-const OP_NAMES = { 1: 'kv.get', 2: 'kv.set', 3: 'kv.incr', 4: 'kv.del', 5: 'fetch' };
+export const OP = Object.freeze({ KV_GET: 1, KV_SET: 2, KV_INCR: 3, KV_DEL: 4, FETCH: 5, KV_CAS: 6, SLEEP: 7, WAIT: 8 });
+const OP_NAMES = { 1: 'kv.get', 2: 'kv.set', 3: 'kv.incr', 4: 'kv.del', 5: 'fetch', 6: 'kv.cas', 7: 'sleep', 8: 'wait' };
+const decoder = new TextDecoder();
 
 // qv_status values used in results.
 const OK = 0;
@@ -56,8 +57,17 @@ export class HostOps {
           return { status: OK, number: await this.#kvCall(() => this.#kv.incr(op.key, op.delta, op.durationMs)) };
         case OP.KV_DEL:
           return { status: OK, number: await this.#kvCall(() => this.#kv.del(op.key)) };
+        case OP.KV_CAS: {
+          const expected = op.delta === 1 ? null : op.meta;
+          const { swapped, current } = await this.#kvCall(() => this.#kv.cas(op.key, expected, op.value, op.durationMs));
+          if (swapped) return { status: OK, number: 1 };
+          return current == null ? { status: OK, number: -1 } : { status: OK, number: 0, data: current };
+        }
         case OP.FETCH:
           return await this.#performFetch(op);
+        case OP.SLEEP:
+          await new Promise((resolve) => setTimeout(resolve, op.durationMs));
+          return { status: OK };
         default:
           return { status: BAD_STATE, data: `unknown operation kind ${op.kind}` };
       }
@@ -79,7 +89,7 @@ export class HostOps {
   }
 
   async #performFetch(op) {
-    const [method, ...headerLines] = op.meta.split('\n');
+    const [method, ...headerLines] = decoder.decode(op.meta).split('\n');
     const headers = new Headers();
     for (const line of headerLines) {
       const colon = line.indexOf(':');

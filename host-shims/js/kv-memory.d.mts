@@ -7,5 +7,7 @@ export declare class MemoryKv implements Kv {
   set(key: string, value: Uint8Array | string, ttlMs?: number): Promise<void>;
   incr(key: string, delta?: number, ttlMs?: number): Promise<number>;
   del(key: string): Promise<number>;
+  cas(key: string, expected: Uint8Array | string | null, value: Uint8Array | string, ttlMs?: number):
+    Promise<{ swapped: boolean; current: Uint8Array | null }>;
   keys(): string[];
 }

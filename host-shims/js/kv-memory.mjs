@@ -3,6 +3,7 @@
 
 const encoder = new TextEncoder();
 const toBytes = (value) => (typeof value === 'string' ? encoder.encode(value) : new Uint8Array(value));
+const sameBytes = (a, b) => a.length === b.length && a.every((byte, i) => byte === b[i]);
 
 export class MemoryKv {
   #entries = new Map(); // key -> {value: Uint8Array, expiresAt: ms | Infinity}
@@ -51,6 +52,18 @@ export class MemoryKv {
       expiresAt: entry ? entry.expiresAt : this.#expiry(ttlMs),
     });
     return next;
+  }
+
+  /**
+   * Sets key to value only if it holds exactly `expected` (null: only if absent).
+   * Resolves to {swapped, current}: current is the value found when not swapped.
+   */
+  async cas(key, expected, value, ttlMs = 0) {
+    const current = this.#live(key)?.value ?? null;
+    const matches = expected == null ? current == null : current != null && sameBytes(current, toBytes(expected));
+    if (!matches) return { swapped: false, current };
+    this.#entries.set(key, { value: toBytes(value), expiresAt: this.#expiry(ttlMs) });
+    return { swapped: true, current: null };
   }
 
   /** Removes key; resolves to the number of keys removed (0 or 1). */

@@ -5,6 +5,33 @@
 
 import { createClient, commandOptions } from 'redis';
 
+// INCRBY, and PEXPIRE only when this call created the key (PEXPIRE ... NX would also put
+// a TTL on an existing key that has none). The native shim runs the same script.
+const INCR_SCRIPT = `
+local created = redis.call('EXISTS', KEYS[1]) == 0
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if created then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return value
+`;
+
+// ARGV: expect-absent flag, expected value, new value, TTL in ms (0: none).
+// Returns {1} when set, {0, current} when the value differs, {-1} when the key is absent.
+const CAS_SCRIPT = `
+local current = redis.call('GET', KEYS[1])
+local matches
+if ARGV[1] == '1' then matches = (current == false) else matches = (current == ARGV[2]) end
+if matches then
+  if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+  else redis.call('SET', KEYS[1], ARGV[3]) end
+  return {1}
+end
+if current == false then return {-1} end
+return {0, current}
+`;
+
+const toBuffer = (value) => (typeof value === 'string' ? Buffer.from(value) : Buffer.from(value.buffer, value.byteOffset, value.length));
+const toBytes = (buffer) => new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
+
 export class RedisKv {
   #client;
   #prefix;
@@ -39,23 +66,29 @@ export class RedisKv {
 
   async get(key) {
     const value = await this.#client.get(commandOptions({ returnBuffers: true }), this.#prefix + key);
-    return value == null ? null : new Uint8Array(value.buffer, value.byteOffset, value.length);
+    return value == null ? null : toBytes(value);
   }
 
   async set(key, value, ttlMs = 0) {
-    const bytes = typeof value === 'string' ? value : Buffer.from(value.buffer, value.byteOffset, value.length);
-    await this.#client.set(this.#prefix + key, bytes, ttlMs > 0 ? { PX: ttlMs } : undefined);
+    await this.#client.set(this.#prefix + key, toBuffer(value), ttlMs > 0 ? { PX: ttlMs } : undefined);
   }
 
-  /** INCRBY and, for a key without expiry, PEXPIRE ... NX: one round trip (MULTI). */
+  /** INCRBY that sets the TTL only when it creates the key: one atomic round trip. */
   async incr(key, delta = 1, ttlMs = 0) {
     const k = this.#prefix + key;
     if (!(ttlMs > 0)) return Number(await this.#client.incrBy(k, delta));
-    const [value] = await this.#client.multi()
-      .incrBy(k, delta)
-      .addCommand(['PEXPIRE', k, String(ttlMs), 'NX'])
-      .exec();
-    return Number(value);
+    return Number(await this.#client.eval(INCR_SCRIPT, { keys: [k], arguments: [String(delta), String(ttlMs)] }));
+  }
+
+  /** Compare-and-set in one round trip: a Lua script runs atomically on the server. */
+  async cas(key, expected, value, ttlMs = 0) {
+    const reply = await this.#client.eval(commandOptions({ returnBuffers: true }), CAS_SCRIPT, {
+      keys: [this.#prefix + key],
+      arguments: [expected == null ? '1' : '0', toBuffer(expected ?? ''), toBuffer(value), String(ttlMs > 0 ? ttlMs : 0)],
+    });
+    const outcome = Number(reply[0]);
+    if (outcome === 1) return { swapped: true, current: null };
+    return { swapped: false, current: outcome === -1 ? null : toBytes(reply[1]) };
   }
 
   async del(key) {

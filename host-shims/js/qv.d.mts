@@ -18,6 +18,12 @@ export interface Kv {
   incr(key: string, delta?: number, ttlMs?: number): Promise<number>;
   /** Removes the key; the number of keys removed (0 or 1). */
   del(key: string): Promise<number>;
+  /**
+   * Atomically sets key to value (TTL in ms, 0: none) only if it holds exactly `expected`
+   * (null: only if it is absent). `current` is the value found when not swapped.
+   */
+  cas(key: string, expected: Uint8Array | null, value: Uint8Array | string, ttlMs?: number):
+    Promise<{ swapped: boolean; current: Uint8Array | null }>;
 }
 
 export interface ShimOptions {

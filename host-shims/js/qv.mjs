@@ -72,6 +72,7 @@ export class QvInstance {
   #randomBytes;
   #log;
   #ops; // performs kv.* and fetch operations
+  #wakes = new Map(); // call handle -> {pending: waits not yet woken, resolve}
 
   constructor(options = {}) {
     this.kv = options.kv ?? new MemoryKv({ now: options.now });
@@ -125,7 +126,7 @@ export class QvInstance {
   attach(instance) {
     const exports = instance.exports;
     for (const name of ['qv_abi_version', 'qv_alloc', 'qv_free', 'qv_call_start', 'qv_call_ops',
-      'qv_call_complete_op', 'qv_call_resume', 'qv_call_output', 'qv_call_free', 'memory']) {
+      'qv_call_complete_op', 'qv_call_resume', 'qv_call_output', 'qv_call_free', 'qv_woken_calls', 'memory']) {
       if (!(name in exports)) throw new Error(`qv: the module does not export ${name}: not a Quantum Voice Edge bundle`);
     }
     this.#exports = exports;
@@ -155,15 +156,22 @@ export class QvInstance {
       let status = handle.status;
       while (status === S.pending) {
         const ops = this.#readOps(handle.id);
-        const results = await Promise.all(ops.map((op) => this.#ops.perform(op)));
+        // kv.*, fetch and sleep are performed here; waits are completed by the module
+        // itself when another call of this instance notifies them.
+        const waits = ops.filter((op) => op.kind === OP.WAIT).length;
+        const woken = waits ? this.#wokenAfter(handle.id, waits) : null;
+        const results = await Promise.all(ops.map((op) => (op.kind === OP.WAIT ? null : this.#ops.perform(op))));
+        await woken;
         this.#guard(() => {
-          results.forEach((result, index) => this.#complete(handle.id, index, result));
+          results.forEach((result, index) => { if (result) this.#complete(handle.id, index, result); });
           status = this.#exports.qv_call_resume(handle.id);
+          this.#drainWoken();
         });
       }
       const body = this.#output(handle.id);
       return { status: STATUS[status] ?? `status_${status}`, body: JSON.parse(body) };
     } finally {
+      this.#wakes.delete(handle.id);
       if (!this.#failure) this.#exports.qv_call_free(handle.id);
     }
   }
@@ -173,6 +181,37 @@ export class QvInstance {
     const { status, body } = await this.invoke(method, input);
     if (status !== 'ok') throw new QvError(status, body?.message ?? `${method} failed: ${status}`);
     return body;
+  }
+
+  // Resolves once the module has reported `count` woken waits of the call.
+  #wokenAfter(id, count) {
+    const entry = this.#wakes.get(id) ?? { pending: 0, resolve: null };
+    entry.pending += count;
+    this.#wakes.set(id, entry);
+    return new Promise((resolve) => {
+      entry.resolve = resolve;
+      if (entry.pending <= 0) this.#settleWake(id, entry);
+    });
+  }
+
+  #settleWake(id, entry) {
+    this.#wakes.delete(id);
+    entry.resolve?.();
+  }
+
+  // Reads the calls the module woke (qv_woken_calls) and releases their waits.
+  #drainWoken() {
+    this.#exports.qv_woken_calls(this.#scratch, this.#scratch + 4);
+    const view = new DataView(this.#memory.buffer);
+    const base = view.getUint32(this.#scratch, true);
+    const count = view.getUint32(this.#scratch + 4, true);
+    for (let i = 0; i < count; i++) {
+      const id = view.getUint32(base + i * 4, true);
+      const entry = this.#wakes.get(id) ?? { pending: 0, resolve: null };
+      entry.pending -= 1;
+      this.#wakes.set(id, entry);
+      if (entry.pending <= 0 && entry.resolve) this.#settleWake(id, entry);
+    }
   }
 
   // Runs fn, turning a trap or abort of the module into a failed instance.
@@ -203,6 +242,7 @@ export class QvInstance {
       this.#withBytes(input, (iPtr, iLen) => {
         const status = this.#exports.qv_call_start(mPtr, mLen, iPtr, iLen, this.#scratch);
         const id = new DataView(this.#memory.buffer).getUint32(this.#scratch, true);
+        this.#drainWoken();
         if (id === 0) throw new Error(`qv_call_start failed with ${STATUS[status]}`);
         return { id, status };
       })));
@@ -225,7 +265,7 @@ export class QvInstance {
           delta: Number(view.getBigInt64(at + 8, true)),
           key: decoder.decode(slice(view.getUint32(at + 16, true), view.getUint32(at + 20, true))),
           value: slice(view.getUint32(at + 24, true), view.getUint32(at + 28, true)),
-          meta: decoder.decode(slice(view.getUint32(at + 32, true), view.getUint32(at + 36, true))),
+          meta: slice(view.getUint32(at + 32, true), view.getUint32(at + 36, true)),
         });
       }
       return ops;

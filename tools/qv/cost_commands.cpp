@@ -17,68 +17,40 @@
 
 #include <CLI/CLI.hpp>
 #include <cctype>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <iostream>
-#include <iterator>
-#include <memory>
 #include <optional>
-#include <sstream>
 #include <tuple>
 #include <vector>
 
+#include "command.h"
 #include "qv/json.h"
 #include "simdjson.h"
 
 namespace qv::cli {
 
-CostAnswer run_cost_method(std::string_view method, std::string_view input) {
-  uint32_t call = 0;
-  const qv_status status = qv_call_start(method.data(), static_cast<uint32_t>(method.size()),
-                                         reinterpret_cast<const uint8_t*>(input.data()),
-                                         static_cast<uint32_t>(input.size()), &call);
-  if (call == 0) return {QV_INTERNAL, "out of memory starting " + std::string(method)};
-  CostAnswer answer{status, ""};
-  const uint8_t* output = nullptr;
-  uint32_t length = 0;
-  if (status == QV_PENDING) {
-    answer = {QV_INTERNAL,
-              std::string(method) + " asked for host operations, which this CLI does not perform"};
-  } else if (qv_call_output(call, &output, &length) == QV_OK) {
-    answer.output.assign(reinterpret_cast<const char*>(output), length);
-  }
-  qv_call_free(call);
-  return answer;
+host::Answer run_cost_method(std::string_view method, std::string_view input) {
+  // The cost methods ask for no KV or fetch, so one instance without either serves them all.
+  static Result<host::Instance> instance = host::Instance::create();
+  if (!instance.ok()) return {instance.status(), instance.error().message};
+  return instance.value().run(method, input);
 }
 
 namespace {
 
-constexpr int kExitFailed = 2;
 constexpr int kExitTargetFailed = 3;
 
 using simdjson::dom::element;
 
-int fail(const std::string& message) {
-  std::cerr << "qv: " << message << "\n";
-  return kExitFailed;
-}
-
-// The file's text, or standard input for "-".
+// The file's text, or standard input for "-"; on failure, error names the file.
 std::optional<std::string> read_text(const std::string& path, std::string& error) {
-  if (path == "-") {
-    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-  }
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    error = "cannot read " + path + ": " + std::strerror(errno);
+  auto text = read_input(path);
+  if (!text.ok()) {
+    error = text.error().message;
     return std::nullopt;
   }
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
+  return std::move(text.value());
 }
 
 // ---- Reading the module's answers (simdjson is built without exceptions) ----
@@ -482,7 +454,7 @@ void print_catalogue(element c) {
 using FileOfField = std::vector<std::pair<std::string, std::string>>;
 
 template <typename Print>
-int show(const CostAnswer& answer, bool json, Print print, const FileOfField& files = {}) {
+int show(const host::Answer& answer, bool json, Print print, const FileOfField& files = {}) {
   if (answer.status != QV_OK) {
     simdjson::dom::parser parser;
     element root;
@@ -524,7 +496,7 @@ void add_text(JsonWriter& input, const char* key, const std::string& text) {
 // The tier catalogue in force, as tiers.catalogue answers it (the cost module reads the
 // tiers as data so that it depends on core only).
 std::optional<std::string> tier_catalogue(std::string& error) {
-  CostAnswer tiers = run_cost_method("tiers.catalogue", "{}");
+  host::Answer tiers = run_cost_method("tiers.catalogue", "{}");
   if (tiers.status != QV_OK) {
     error = "tiers.catalogue failed: " + tiers.output;
     return std::nullopt;
@@ -558,7 +530,7 @@ int estimate_command(const CostOptions& o) {
     add_text(input, "catalogue", *catalogue);
   }
   input.end_object();
-  const CostAnswer answer = run_cost_method("cost.estimate", input.str());
+  const host::Answer answer = run_cost_method("cost.estimate", input.str());
   int code = show(answer, o.json, print_estimate, {{"usage", o.usage}, {"catalogue", o.catalogue}});
   if (code == 0 && o.check) {
     simdjson::dom::parser parser;

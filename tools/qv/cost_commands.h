@@ -2,10 +2,9 @@
 // subcommands). Registered by the qv CLI's main with add_cost_commands.
 #pragma once
 
-#include <string>
 #include <string_view>
 
-#include "qv_abi.h"
+#include "qv/host/instance.h"
 
 namespace CLI {
 class App;
@@ -18,15 +17,8 @@ namespace qv::cli {
 // module; 3 with --check: a target failed).
 void add_cost_commands(CLI::App& app, int& exit_code);
 
-// A finished module call: its status and its output (the answer, or the error object).
-struct CostAnswer {
-  qv_status status = QV_INTERNAL;
-  std::string output;
-};
-
-// The one place the cost commands call a module method. The cost methods never ask the
-// host for operations, so this drives the exported C functions of qv_abi.h directly; with
-// the native shim it becomes host::Instance::run(method, input).
-CostAnswer run_cost_method(std::string_view method, std::string_view input);
+// The one place the cost commands call a module method: through the native shim, on an
+// instance without KV or fetch (the cost methods use neither).
+host::Answer run_cost_method(std::string_view method, std::string_view input);
 
 }  // namespace qv::cli

@@ -76,6 +76,19 @@ uint32_t Instance::next_handle() {
   return last_handle_;
 }
 
+void Signal::notify() {
+  std::vector<Waiter> waiters;
+  waiters.swap(waiters_);
+  auto& instance = Instance::current();
+  for (const Waiter& waiter : waiters) {
+    auto* call = find_call(waiter.call);
+    if (!call || call->finished) continue;  // freed or done meanwhile
+    if (call->ctx->complete(static_cast<uint32_t>(waiter.op), QV_OK, 0, {}, {}) == QV_OK) {
+      instance.woken().push_back(waiter.call);
+    }
+  }
+}
+
 }  // namespace qv
 
 using qv::Instance;
@@ -98,32 +111,34 @@ qv_status qv_call_start(const char* method, uint32_t method_len, const uint8_t* 
                         uint32_t input_len, uint32_t* out_call) {
   auto& instance = Instance::current();
   auto call = std::make_unique<Instance::Call>();
+  const uint32_t handle = instance.next_handle();
   std::string_view name(method, method_len);
   const qv::Method* found = nullptr;
   for (const auto& candidate : qv::bundle_methods()) {
     if (candidate.name == name) found = &candidate;
   }
   qv_status status;
+  Instance::Call* running = call.get();
+  // Registered before it runs, so a Signal notified during the run can find it.
+  instance.calls().emplace(handle, std::move(call));
   if (!found) {
-    call->outcome =
+    running->outcome =
         qv::Outcome::failure(qv::not_found("method: unknown method '" + std::string(name) + "'"));
-    call->finished = true;
+    running->finished = true;
     status = QV_NOT_FOUND;
   } else if (input_len > qv::kMaxInputBytes) {
-    call->outcome = qv::Outcome::failure(
+    running->outcome = qv::Outcome::failure(
         {QV_TOO_LARGE, "input: " + std::to_string(input_len) + " bytes is above the limit of " +
                            std::to_string(qv::kMaxInputBytes) + " bytes"});
-    call->finished = true;
+    running->finished = true;
     status = QV_TOO_LARGE;
   } else {
-    call->ctx = std::make_unique<qv::CallContext>(
-        std::string(reinterpret_cast<const char*>(input), input_len));
-    call->task = found->run(*call->ctx, instance);
-    call->driver.start(call->task.handle());
-    status = qv::run(*call);
+    running->ctx = std::make_unique<qv::CallContext>(
+        handle, std::string(reinterpret_cast<const char*>(input), input_len));
+    running->task = found->run(*running->ctx, instance);
+    running->driver.start(running->task.handle());
+    status = qv::run(*running);
   }
-  uint32_t handle = instance.next_handle();
-  instance.calls().emplace(handle, std::move(call));
   *out_call = handle;
   return status;
 }
@@ -163,6 +178,15 @@ qv_status qv_call_output(uint32_t handle, const uint8_t** out_ptr, uint32_t* out
   if (!call->finished) return QV_BAD_STATE;
   *out_ptr = reinterpret_cast<const uint8_t*>(call->outcome.body.data());
   *out_len = static_cast<uint32_t>(call->outcome.body.size());
+  return QV_OK;
+}
+
+qv_status qv_woken_calls(const uint32_t** out_calls, uint32_t* out_count) {
+  auto& instance = Instance::current();
+  instance.woken_reported().swap(instance.woken());
+  instance.woken().clear();
+  *out_calls = instance.woken_reported().data();
+  *out_count = static_cast<uint32_t>(instance.woken_reported().size());
   return QV_OK;
 }
 

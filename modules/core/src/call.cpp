@@ -40,6 +40,28 @@ size_t CallContext::kv_del(std::string key) {
   return queue({QV_OP_KV_DEL, 0, 0, std::move(key), {}, {}, false, {}});
 }
 
+size_t CallContext::kv_cas(std::string key, const std::optional<std::string>& expected,
+                           std::string value, uint32_t ttl_ms) {
+  return queue({QV_OP_KV_CAS,
+                ttl_ms,
+                expected ? 0 : 1,
+                std::move(key),
+                std::move(value),
+                expected.value_or(std::string()),
+                false,
+                {}});
+}
+
+size_t CallContext::sleep(uint32_t duration_ms) {
+  return queue({QV_OP_SLEEP, duration_ms, 0, {}, {}, {}, false, {}});
+}
+
+size_t CallContext::wait(Signal& signal) {
+  const size_t op = queue({QV_OP_WAIT, 0, 0, {}, {}, {}, false, {}});
+  signal.add_waiter(handle_, op);
+  return op;
+}
+
 size_t CallContext::fetch(std::string method, std::string url, std::string headers,
                           std::string body, uint32_t timeout_ms) {
   std::string meta = std::move(method);

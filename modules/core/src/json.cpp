@@ -237,6 +237,10 @@ JsonWriter& JsonWriter::value(bool flag) {
   return *this;
 }
 
+JsonWriter& JsonWriter::value(const std::optional<double>& number) {
+  return number ? value(*number) : null();
+}
+
 JsonWriter& JsonWriter::null() {
   separate();
   out_ += "null";

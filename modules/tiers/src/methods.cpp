@@ -1,53 +1,20 @@
 // The tiers methods as the ABI serves them. Each parses its JSON input with errors that
 // name the field, calls the pure functions of tiers.h and writes a JSON answer.
 #include <memory>
+#include <vector>
 
-#include "qv/instance.h"
+#include "method_support.h"
+#include "qv/tiers/admission.h"
 #include "qv/tiers/methods.h"
-#include "qv/tiers/tiers.h"
 
 namespace qv::tiers {
 
 namespace {
 
-// The catalogue in force for this instance. Calls hold a reference while they run, so a
-// reconfiguration never changes the tiers under a call that is waiting for the host.
-struct TiersState {
-  std::shared_ptr<const Catalogue> catalogue =
-      std::make_shared<const Catalogue>(default_catalogue());
-};
-
-// Parses the call's input as a JSON object restricted to the given fields.
-Result<JsonObject> input_object(CallContext& ctx, Instance& instance,
-                                std::initializer_list<std::string_view> fields) {
-  auto root = instance.parser().parse(ctx.input());
-  if (!root.ok()) return root.take_error();
-  auto object = root.value().object();
-  if (!object.ok()) return object.take_error();
-  if (auto s = object.value().only_fields(fields); !s.ok()) return s.take_error();
-  return object;
-}
-
-Result<const Tier*> required_tier(const JsonObject& object, const Catalogue& catalogue) {
-  auto value = object.required("tier");
-  if (!value.ok()) return value.take_error();
-  auto name = value.value().string();
-  if (!name.ok()) return name.take_error();
-  const Tier* tier = catalogue.find(name.value());
-  if (!tier) {
-    return not_found("tier: unknown tier '" + std::string(name.value()) +
-                     "' (known: " + catalogue.names() + ")");
-  }
-  return tier;
-}
-
-Result<std::string> required_string(const JsonObject& object, std::string_view field) {
-  auto value = object.required(field);
-  if (!value.ok()) return value.take_error();
-  auto text = value.value().string();
-  if (!text.ok()) return text.take_error();
-  return std::string(text.value());
-}
+using detail::input_object;
+using detail::required_string;
+using detail::required_tier;
+using detail::TiersState;
 
 MethodTask configure_method(CallContext& ctx, Instance& instance) {
   auto root = instance.parser().parse(ctx.input());
@@ -115,22 +82,6 @@ MethodTask feature_enabled_method(CallContext& ctx, Instance& instance) {
   co_return Outcome::answer(out.take());
 }
 
-// Organisation ids become KV keys: keep them to a plain alphabet so no id can forge
-// another's key.
-Status check_organization_id(std::string_view id) {
-  if (id.empty() || id.size() > 128) {
-    return invalid_input("organizationId: must be 1 to 128 characters");
-  }
-  for (char c : id) {
-    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '-' || c == '_' || c == '.';
-    if (!plain) {
-      return invalid_input("organizationId: may hold only letters, digits, '-', '_' and '.'");
-    }
-  }
-  return ok_status();
-}
-
 // The stored tier of an organisation: {"tier": NAME, "changedOn": "YYYY-MM-DD" | null}.
 Status read_stored_state(std::string_view json, const Catalogue& catalogue, EvaluateInput& input) {
   JsonParser parser;  // the stored value is parsed after a suspension: use a private parser
@@ -160,7 +111,7 @@ MethodTask autoscale_method(CallContext& ctx, Instance& instance) {
   auto parsed = parse_evaluate_input(root.value(), *catalogue);
   if (!parsed.ok()) co_return Outcome::failure(parsed.error());
   EvaluateInput input = std::move(parsed.value());
-  if (auto s = check_organization_id(input.organization_id); !s.ok()) {
+  if (auto s = check_id("organizationId", input.organization_id); !s.ok()) {
     co_return Outcome::failure(s.error());
   }
 
@@ -220,7 +171,12 @@ const Method kTiersMethods[] = {
 };
 
 std::span<const Method> methods() {
-  return kTiersMethods;
+  static const std::vector<Method> all = [] {
+    std::vector<Method> list(std::begin(kTiersMethods), std::end(kTiersMethods));
+    for (const Method& method : detail::admission_methods()) list.push_back(method);
+    return list;
+  }();
+  return all;
 }
 
 }  // namespace qv::tiers

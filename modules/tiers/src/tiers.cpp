@@ -16,12 +16,14 @@ Catalogue make_default_catalogue() {
       "tier-1",
       "Startup",
       {50, 100, 100},
+      std::nullopt,  // burst: one second of maxAPIRPS
       500,
       {"voiceAI", "basicAnalytics", "knowledgeBase", "asanaIntegration", "realTimeDashboard"},
       ""};
   Tier growth{"tier-2",
               "Growth",
               {500, 1000, 1000},
+              std::nullopt,
               2000,
               {"voiceAI", "advancedAnalytics", "knowledgeBase", "allIntegrations",
                "realTimeDashboard", "A_BTesting", "bulkOperations"},
@@ -30,6 +32,7 @@ Catalogue make_default_catalogue() {
       "tier-3",
       "Enterprise",
       {5000, 10000, 10000},
+      std::nullopt,
       10000,
       {"voiceAI", "enterpriseAnalytics", "advancedKnowledgeBase", "allIntegrations",
        "realTimeDashboard", "A_BTesting", "bulkOperations", "customModels", "dedicatedSupport"},
@@ -95,12 +98,51 @@ Status parse_policy(const JsonValue& json, Policy& policy) {
   return ok_status();
 }
 
+Status parse_admission(const JsonValue& json, AdmissionPolicy& admission) {
+  auto object = json.object();
+  if (!object.ok()) return object.take_error();
+  auto& fields = object.value();
+  if (auto s = fields.only_fields(
+          {"leaseFraction", "leaseMs", "callLeaseMs", "failOpen", "failOpenShare", "kvRetryMs"});
+      !s.ok()) {
+    return s;
+  }
+  AdmissionPolicy parsed = admission;
+  struct Range {
+    const char* name;
+    double* out;
+    double min, max;
+  };
+  for (const Range& range : {Range{"leaseFraction", &parsed.lease_fraction, 0, 1},
+                             Range{"leaseMs", &parsed.lease_ms, 1, 60000},
+                             Range{"callLeaseMs", &parsed.call_lease_ms, 1000, 86400000},
+                             Range{"failOpenShare", &parsed.fail_open_share, 0, 1},
+                             Range{"kvRetryMs", &parsed.kv_retry_ms, 0, 600000}}) {
+    auto value = fields.find(range.name);
+    if (!value) continue;
+    auto number = value->number();
+    if (!number.ok()) return number.take_error();
+    if (number.value() < range.min || number.value() > range.max) {
+      return invalid_input(value->where() + ": must be between " + std::to_string(range.min) +
+                           " and " + std::to_string(range.max));
+    }
+    *range.out = number.value();
+  }
+  if (auto value = fields.find("failOpen")) {
+    auto flag = value->boolean();
+    if (!flag.ok()) return flag.take_error();
+    parsed.fail_open = flag.value();
+  }
+  admission = parsed;
+  return ok_status();
+}
+
 Result<Tier> parse_tier(const JsonValue& json) {
   auto object = json.object();
   if (!object.ok()) return object.take_error();
   auto& fields = object.value();
   if (auto s = fields.only_fields({"id", "name", "maxConcurrentCalls", "maxAPIRPS", "maxUsers",
-                                   "costEstimate", "features", "sla"});
+                                   "apiBurst", "costEstimate", "features", "sla"});
       !s.ok()) {
     return s.take_error();
   }
@@ -122,6 +164,12 @@ Result<Tier> parse_tier(const JsonValue& json) {
       return invalid_input(value->where() + ": must be greater than 0 (omit it for no limit)");
     }
     tier.limits[m] = number.value();
+  }
+  if (auto burst = fields.find("apiBurst"); burst && !burst->is_null()) {
+    auto number = burst->number();
+    if (!number.ok()) return number.take_error();
+    if (!(number.value() >= 1)) return invalid_input(burst->where() + ": must be at least 1");
+    tier.api_burst = number.value();
   }
   if (auto cost = fields.find("costEstimate")) {
     auto number = non_negative(*cost);
@@ -186,7 +234,9 @@ Result<Catalogue> parse_catalogue(const JsonValue& json) {
   auto object = json.object();
   if (!object.ok()) return object.take_error();
   auto& fields = object.value();
-  if (auto s = fields.only_fields({"tiers", "policy"}); !s.ok()) return s.take_error();
+  if (auto s = fields.only_fields({"tiers", "policy", "admission"}); !s.ok()) {
+    return s.take_error();
+  }
   auto tiers_json = fields.required("tiers");
   if (!tiers_json.ok()) return tiers_json.take_error();
   auto tiers = tiers_json.value().array();
@@ -211,6 +261,11 @@ Result<Catalogue> parse_catalogue(const JsonValue& json) {
   if (auto policy = fields.find("policy")) {
     if (auto s = parse_policy(*policy, catalogue.policy); !s.ok()) return s.take_error();
   }
+  if (auto admission = fields.find("admission")) {
+    if (auto s = parse_admission(*admission, catalogue.admission); !s.ok()) {
+      return s.take_error();
+    }
+  }
   return catalogue;
 }
 
@@ -218,14 +273,8 @@ void write_catalogue(JsonWriter& out, const Catalogue& catalogue) {
   out.begin_object().key("tiers").begin_array();
   for (const auto& tier : catalogue.tiers) {
     out.begin_object().key("id").value(tier.id).key("name").value(tier.name);
-    for (int m = 0; m < kMetricCount; ++m) {
-      out.key(kLimitFields[m]);
-      if (tier.limits[m]) {
-        out.value(*tier.limits[m]);
-      } else {
-        out.null();
-      }
-    }
+    for (int m = 0; m < kMetricCount; ++m) out.key(kLimitFields[m]).value(tier.limits[m]);
+    out.key("apiBurst").value(tier.api_burst);
     out.key("costEstimate").value(tier.cost_estimate).key("features").begin_object();
     for (const auto& feature : tier.features) out.key(feature).value(true);
     out.end_object().key("sla");
@@ -237,6 +286,7 @@ void write_catalogue(JsonWriter& out, const Catalogue& catalogue) {
     out.end_object();
   }
   const Policy& p = catalogue.policy;
+  const AdmissionPolicy& a = catalogue.admission;
   out.end_array()
       .key("policy")
       .begin_object()
@@ -250,6 +300,21 @@ void write_catalogue(JsonWriter& out, const Catalogue& catalogue) {
       .value(p.scale_down_days)
       .key("cooldownDays")
       .value(p.cooldown_days)
+      .end_object()
+      .key("admission")
+      .begin_object()
+      .key("leaseFraction")
+      .value(a.lease_fraction)
+      .key("leaseMs")
+      .value(a.lease_ms)
+      .key("callLeaseMs")
+      .value(a.call_lease_ms)
+      .key("failOpen")
+      .value(a.fail_open)
+      .key("failOpenShare")
+      .value(a.fail_open_share)
+      .key("kvRetryMs")
+      .value(a.kv_retry_ms)
       .end_object()
       .end_object();
 }
@@ -292,7 +357,7 @@ std::string format_date(int64_t day) {
   const int64_t d = day_of_year - (153 * mp + 2) / 5 + 1;
   const int64_t m = mp < 10 ? mp + 3 : mp - 9;
   const int64_t y = year_of_era + era * 400 + (m <= 2);
-  char buffer[48];
+  char buffer[64];  // room for any int64 year, month and day
   std::snprintf(buffer, sizeof buffer, "%04lld-%02lld-%02lld", static_cast<long long>(y),
                 static_cast<long long>(m), static_cast<long long>(d));
   return buffer;
@@ -547,14 +612,7 @@ void write_decision(JsonWriter& out, const Decision& decision) {
       .value(decision.detail)
       .key("utilization")
       .begin_object();
-  for (int m = 0; m < kMetricCount; ++m) {
-    out.key(metric_name(m));
-    if (decision.utilization[m]) {
-      out.value(*decision.utilization[m]);
-    } else {
-      out.null();
-    }
-  }
+  for (int m = 0; m < kMetricCount; ++m) out.key(metric_name(m)).value(decision.utilization[m]);
   out.end_object()
       .key("highUtilizationDays")
       .value(decision.high_days)

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,7 +44,10 @@ struct PerformAwaiter {
 
 class CallContext {
  public:
-  explicit CallContext(std::string input) : input_(std::move(input)) {}
+  CallContext(uint32_t handle, std::string input) : handle_(handle), input_(std::move(input)) {}
+
+  // The ABI handle of this call.
+  uint32_t handle() const { return handle_; }
 
   std::string_view input() const { return input_; }
 
@@ -52,6 +56,13 @@ class CallContext {
   size_t kv_set(std::string key, std::string value, uint32_t ttl_ms);
   size_t kv_incr(std::string key, int64_t delta, uint32_t ttl_ms);
   size_t kv_del(std::string key);
+  // Sets key to value only if it holds `expected` (nullopt: only if it is absent).
+  size_t kv_cas(std::string key, const std::optional<std::string>& expected, std::string value,
+                uint32_t ttl_ms);
+  // Completes after duration_ms: a back-off before retrying a contended update.
+  size_t sleep(uint32_t duration_ms);
+  // Completes when `signal` is notified by another call of this instance (see Signal).
+  size_t wait(class Signal& signal);
   // headers: "name: value\n" per header.
   size_t fetch(std::string method, std::string url, std::string headers, std::string body,
                uint32_t timeout_ms);
@@ -83,6 +94,7 @@ class CallContext {
   friend struct PerformAwaiter;
   size_t queue(PendingOp op);
 
+  uint32_t handle_;
   std::string input_;
   std::vector<PendingOp> ops_;
   std::vector<qv_op> records_;
@@ -91,5 +103,28 @@ class CallContext {
 };
 
 using MethodTask = Task<Outcome>;
+
+// Lets calls wait for another call of the same instance: a call queues ctx.wait(signal)
+// and awaits perform(); notify() completes every such wait (the host learns of it through
+// qv_woken_calls). Waiters re-check what they waited for when they resume. A Signal that
+// goes away notifies its waiters, so none waits forever.
+class Signal {
+ public:
+  Signal() = default;
+  Signal(const Signal&) = delete;
+  Signal& operator=(const Signal&) = delete;
+  ~Signal() { notify(); }
+
+  void add_waiter(uint32_t call, size_t op) { waiters_.push_back({call, op}); }
+  void notify();
+  size_t waiting() const { return waiters_.size(); }
+
+ private:
+  struct Waiter {
+    uint32_t call;
+    size_t op;
+  };
+  std::vector<Waiter> waiters_;
+};
 
 }  // namespace qv

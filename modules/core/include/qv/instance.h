@@ -8,6 +8,7 @@
 #include <span>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "qv/call.h"
 #include "qv/json.h"
@@ -49,6 +50,9 @@ class Instance {
   };
   std::unordered_map<uint32_t, std::unique_ptr<Call>>& calls() { return calls_; }
   uint32_t next_handle();
+  // Calls whose waits were completed by a Signal, for qv_woken_calls.
+  std::vector<uint32_t>& woken() { return woken_; }
+  std::vector<uint32_t>& woken_reported() { return woken_reported_; }
 
   // The instance the exported C functions act on.
   static Instance& current();
@@ -75,6 +79,7 @@ class Instance {
   std::unordered_map<const void*, std::unique_ptr<HolderBase>> states_;
   std::unordered_map<uint32_t, std::unique_ptr<Call>> calls_;
   uint32_t last_handle_ = 0;
+  std::vector<uint32_t> woken_, woken_reported_;
   JsonParser parser_;
 };
 

@@ -106,6 +106,8 @@ class JsonWriter {
   JsonWriter& value(int number) { return value(static_cast<int64_t>(number)); }
   JsonWriter& value(uint32_t number) { return value(static_cast<int64_t>(number)); }
   JsonWriter& value(bool flag);
+  // A number, or null when there is none.
+  JsonWriter& value(const std::optional<double>& number);
   JsonWriter& null();
   // Inserts already-serialised JSON as one value.
   JsonWriter& raw(std::string_view json);

@@ -6,6 +6,13 @@
 //   tiers.feature_enabled  {tier, feature} -> {tier, feature, enabled, lowestTier}
 //   tiers.autoscale        as evaluate, with the tier and last change read from KV; applies
 //                          a scale decision to KV -> {decision, applied, tierChanges?}
+// Admission control (docs/admission.md):
+//   tiers.gcra             {rate, burst?, tat?, now, quantity?, partial?} -> GCRA outcome
+//   tiers.admit            {organizationId, tier, cost?} -> {allowed, limited, limit,
+//                          remaining, retryAfterMs, resetAfterMs, rate, burst, source}
+//   tiers.call_start       {organizationId, tier, callId} -> {admitted, active, limit, ...}
+//   tiers.call_heartbeat   {organizationId, tier, callId} -> {renewed, ...}
+//   tiers.call_end         {organizationId, callId} -> {ended, wasActive, ...}
 #pragma once
 
 #include <span>

@@ -23,6 +23,8 @@ struct Tier {
   std::string name;  // "Startup"
   // Per metric; nullopt: no limit on that metric (never counts towards utilisation).
   std::optional<double> limits[kMetricCount];
+  // Requests an idle organisation may make at once (GCRA burst); default: maxAPIRPS.
+  std::optional<double> api_burst;
   double cost_estimate = 0;           // USD per month
   std::vector<std::string> features;  // enabled feature names
   std::string sla;                    // "" when the tier has no SLA
@@ -37,9 +39,20 @@ struct Policy {
   int cooldown_days = 7;              // no change within this many days of the last one
 };
 
+// How admission control shares limits across isolates (see docs/admission.md).
+struct AdmissionPolicy {
+  double lease_fraction = 0.1;   // an isolate leases this fraction of a second's rate at once
+  double lease_ms = 1000;        // leased tokens not spent within this are let go
+  double call_lease_ms = 60000;  // a call's slot frees this long after its last heartbeat
+  bool fail_open = true;         // KV down: admit under a per-isolate local limit (else refuse)
+  double fail_open_share = 1.0;  // the local limit as a share of the tier's limits
+  double kv_retry_ms = 1000;     // after a KV failure, stay local this long before retrying
+};
+
 struct Catalogue {
   std::vector<Tier> tiers;  // lowest first
   Policy policy;
+  AdmissionPolicy admission;
 
   // By id or by name; nullptr when unknown.
   const Tier* find(std::string_view id_or_name) const;

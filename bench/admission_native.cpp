@@ -1,0 +1,51 @@
+// qv_bench_admission CATALOGUE_JSON [SECONDS_PER_RUN]: ns per tiers.admit decision on the
+// leased path (no KV operation) through the native shim's run(). The catalogue given
+// (bench/admission.bench.mjs passes a tier whose limit is never reached) is configured
+// first, the clock is frozen so the lease never lapses, and one admission takes the lease.
+// Prints one JSON line; compare with the WebAssembly side measured in the same run.
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "measure.h"
+#include "qv/host/instance.h"
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: qv_bench_admission CATALOGUE_JSON [SECONDS_PER_RUN]\n");
+    return 2;
+  }
+  const double target_seconds = argc > 2 ? std::atof(argv[2]) : 1.0;
+  if (!(target_seconds > 0)) {
+    std::fprintf(stderr, "qv_bench_admission: SECONDS_PER_RUN must be a positive number\n");
+    return 2;
+  }
+  qv::host::InstanceOptions options;
+  options.environment.now_ms = [] { return 1764115200000.0; };
+  options.kv = std::make_shared<qv::host::MemoryKv>(options.environment.now_ms);
+  auto created = qv::host::Instance::create(std::move(options));
+  if (!created.ok()) {
+    std::fprintf(stderr, "qv_bench_admission: %s\n", created.error().message.c_str());
+    return 1;
+  }
+  qv::host::Instance& instance = created.value();
+  const std::string input = R"({"organizationId":"org_bench","tier":"Bench"})";
+  for (const auto& [method, body] :
+       {std::pair<std::string, std::string>{"tiers.configure", argv[1]}, {"tiers.admit", input}}) {
+    const qv::host::Answer answer = instance.run(method, body);
+    if (!answer.ok()) {
+      std::fprintf(stderr, "qv_bench_admission: %s failed: %s\n", method.c_str(),
+                   answer.output.c_str());
+      return 1;
+    }
+  }
+  volatile size_t sink = 0;
+  const qv::bench::Figures figures = qv::bench::measure(
+      [&] { sink = sink + instance.run("tiers.admit", input).output.size(); }, target_seconds);
+  std::printf(
+      "{\"benchmark\":\"admission\",\"runtime\":\"native\",\"ns_per_call\":%.1f,"
+      "\"iterations\":%lld,\"runs\":%s}\n",
+      figures.ns_per_call, figures.iterations, qv::bench::runs_json(figures.runs).c_str());
+  return 0;
+}

@@ -1,0 +1,183 @@
+// Benchmark `loadtest`: requests per second of `qv loadtest run` against wrk (Debian's) on
+// the same nginx on loopback, same connections, threads and duration, alternated round by
+// round; then autocannon (npm) the same way; then the peak memory (max RSS) of qv and wrk
+// holding 10,000 open connections. Every comparison is a ratio measured in this run.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import net from 'node:net';
+
+// Not lib.mjs: that imports the WebAssembly shim from dist/, which this benchmark never uses.
+const root = new URL('../', import.meta.url);
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+function nativeBinary(name) {
+  const path = new URL(`build/native/${name}`, root).pathname;
+  if (!existsSync(path)) throw new Error(`${name} not built: run npm run build -- native`);
+  return path;
+}
+
+const CONNECTIONS = 50;
+const THREADS = 2;
+const DURATION_S = 3;
+const ROUNDS = 7;
+const MANY_CONNECTIONS = 10_000;
+
+const freePort = () => new Promise((resolve) => {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1', () => { const { port } = server.address(); server.close(() => resolve(port)); });
+});
+
+async function startNginx() {
+  const prefix = mkdtempSync(join(tmpdir(), 'qv-bench-nginx-'));
+  const port = await freePort();
+  // The page nginx serves by default, about 600 bytes: a small static response, as wrk's own examples use.
+  writeFileSync(join(prefix, 'index.html'), '<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head><body>' +
+    '<h1>Welcome to nginx!</h1>' + '<p>If you see this page, the nginx web server is successfully installed and working.</p>'.repeat(4) +
+    '</body></html>\n');
+  writeFileSync(join(prefix, 'nginx.conf'), `
+worker_processes 1;
+user root;
+error_log ${prefix}/error.log;
+worker_rlimit_nofile 40000;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 120s;
+  client_body_temp_path ${prefix}/body;
+  proxy_temp_path ${prefix}/proxy;
+  fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi;
+  scgi_temp_path ${prefix}/scgi;
+  server {
+    listen 127.0.0.1:${port} backlog=16384;
+    root ${prefix};
+  }
+}
+`);
+  const child = spawn('/usr/sbin/nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-g', `daemon off; pid ${prefix}/nginx.pid;`], { stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}/index.html`;
+  for (let i = 0; i < 200; i++) {
+    try {
+      const response = await fetch(url);
+      if (response.ok) { await response.text(); break; }
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return { url, stop: () => { child.kill('SIGTERM'); rmSync(prefix, { recursive: true, force: true }); } };
+}
+
+// Runs a command to its end; resolves to stdout, stderr, the max RSS in KiB and the CPU
+// seconds (user + system) it used, from GNU time.
+function runTimed(command, args) {
+  return new Promise((resolve, reject) => {
+    const timeFile = join(tmpdir(), `qv-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
+    const child = spawn('/usr/bin/time', ['-f', '%M %U %S', '-o', timeFile, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const [maxRssKiB, user, system] = existsSync(timeFile)
+        ? readFileSync(timeFile, 'utf8').trim().split('\n').pop().split(' ').map(Number) : [NaN, NaN, NaN];
+      rmSync(timeFile, { force: true });
+      resolve({ code, stdout, stderr, maxRssKiB, cpuSeconds: user + system });
+    });
+  });
+}
+
+async function qvRun(qv, url, connections, threads, seconds) {
+  const summaryFile = join(tmpdir(), `qv-bench-summary-${process.pid}.json`);
+  const args = ['loadtest', 'run', '--url', url, '-c', String(connections), '-t', String(threads), '-d', `${seconds}s`, '-q', '--summary-json', summaryFile];
+  const result = await runTimed(qv, args);
+  if (result.code !== 0) throw new Error(`qv failed (${result.code}): ${result.stderr}`);
+  const summary = JSON.parse(readFileSync(summaryFile, 'utf8'));
+  rmSync(summaryFile, { force: true });
+  return {
+    command: `build/native/qv ${args.slice(0, -2).join(' ')}`,
+    rps: summary.metrics.http_reqs.values.rate,
+    requests: summary.metrics.http_reqs.values.count,
+    errors: summary.metrics.http_req_failed.values.passes,
+    vusMax: summary.metrics.vus_max.values.value,
+    p99ms: summary.metrics.http_req_duration.values['p(99)'],
+    maxRssKiB: result.maxRssKiB,
+    cpuMicrosPerRequest: result.cpuSeconds * 1e6 / summary.metrics.http_reqs.values.count,
+    selfReportedPeakRssKiB: summary.state.peakRssKiB,
+  };
+}
+
+async function wrkRun(url, connections, threads, seconds) {
+  const args = ['-c', String(connections), '-t', String(threads), '-d', `${seconds}s`, '--timeout', '10s', url];
+  const result = await runTimed('wrk', args);
+  const match = result.stdout.match(/Requests\/sec:\s+([\d.]+)/);
+  if (result.code !== 0 || !match) throw new Error(`wrk failed: ${result.stdout}${result.stderr}`);
+  const errors = result.stdout.match(/Socket errors: (.*)/);
+  const requests = Number(result.stdout.match(/(\d+) requests in/)[1]);
+  return {
+    command: `wrk ${args.join(' ')}`, rps: Number(match[1]), requests, maxRssKiB: result.maxRssKiB,
+    cpuMicrosPerRequest: result.cpuSeconds * 1e6 / requests, socketErrors: errors ? errors[1] : 'none',
+  };
+}
+
+async function autocannonRun(url, connections, seconds) {
+  const bin = new URL('node_modules/.bin/autocannon', root).pathname;
+  const args = ['-c', String(connections), '-d', String(seconds), '--json', url];
+  const result = await runTimed(bin, args);
+  if (result.code !== 0) throw new Error(`autocannon failed: ${result.stderr}`);
+  const report = JSON.parse(result.stdout);
+  return { command: `autocannon ${args.join(' ')}`, rps: report.requests.total / (report.duration || seconds), errors: report.errors + report.non2xx };
+}
+
+export async function run() {
+  const qv = nativeBinary('qv');
+  const nginx = await startNginx();
+  const figures = { connections: CONNECTIONS, threads: THREADS, durationSeconds: DURATION_S, rounds: ROUNDS, nginx: spawnSync('/usr/sbin/nginx', ['-v'], { encoding: 'utf8' }).stderr.trim() };
+  try {
+    console.log(`qv loadtest vs wrk vs autocannon on nginx (1 worker) at ${nginx.url}: -c ${CONNECTIONS} -t ${THREADS} -d ${DURATION_S}s, ${ROUNDS} rounds, alternated`);
+    const rounds = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      // Alternate which goes first, so neither always runs on a warmer machine.
+      const order = round % 2 ? ['qv', 'wrk'] : ['wrk', 'qv'];
+      const entry = { round };
+      for (const tool of order) {
+        entry[tool] = tool === 'qv' ? await qvRun(qv, nginx.url, CONNECTIONS, THREADS, DURATION_S)
+          : await wrkRun(nginx.url, CONNECTIONS, THREADS, DURATION_S);
+      }
+      entry.ratio = entry.qv.rps / entry.wrk.rps;
+      // CPU the client spent per request: what the tool itself costs, less swayed by
+      // whatever else the shared machine runs than requests per second are.
+      entry.cpuRatio = entry.wrk.cpuMicrosPerRequest / entry.qv.cpuMicrosPerRequest;
+      rounds.push(entry);
+      console.log(`round ${round}: qv ${entry.qv.rps.toFixed(0).padStart(7)} req/s   wrk ${entry.wrk.rps.toFixed(0).padStart(7)} req/s   qv/wrk ${entry.ratio.toFixed(2)}` +
+        `   client CPU per request: qv ${entry.qv.cpuMicrosPerRequest.toFixed(1)} µs, wrk ${entry.wrk.cpuMicrosPerRequest.toFixed(1)} µs`);
+    }
+    const qvMedian = median(rounds.map((r) => r.qv.rps));
+    const wrkMedian = median(rounds.map((r) => r.wrk.rps));
+    const ratioMedian = median(rounds.map((r) => r.ratio));
+    const cpuRatioMedian = median(rounds.map((r) => r.cpuRatio));
+    console.log(`median: qv ${qvMedian.toFixed(0)} req/s, wrk ${wrkMedian.toFixed(0)} req/s, qv/wrk ${ratioMedian.toFixed(2)} (goal >= 1.0); ` +
+      `wrk's CPU per request / qv's ${cpuRatioMedian.toFixed(2)}`);
+
+    // autocannon is single-threaded Node.js: same connections and duration.
+    const cannon = await autocannonRun(nginx.url, CONNECTIONS, DURATION_S);
+    const qvAgain = await qvRun(qv, nginx.url, CONNECTIONS, THREADS, DURATION_S);
+    const cannonRatio = qvAgain.rps / cannon.rps;
+    console.log(`autocannon ${cannon.rps.toFixed(0)} req/s, qv (run next to it) ${qvAgain.rps.toFixed(0)} req/s, qv/autocannon ${cannonRatio.toFixed(2)}`);
+
+    // Peak memory holding 10,000 open keep-alive connections for 5 s.
+    const manyQv = await qvRun(qv, nginx.url, MANY_CONNECTIONS, THREADS, DURATION_S);
+    const manyWrk = await wrkRun(nginx.url, MANY_CONNECTIONS, THREADS, DURATION_S);
+    console.log(`${MANY_CONNECTIONS} connections: qv max RSS ${(manyQv.maxRssKiB / 1024).toFixed(1)} MiB (VUs ${manyQv.vusMax}, ${manyQv.errors} failed requests, ${manyQv.rps.toFixed(0)} req/s); ` +
+      `wrk max RSS ${(manyWrk.maxRssKiB / 1024).toFixed(1)} MiB (${manyWrk.rps.toFixed(0)} req/s, socket errors: ${manyWrk.socketErrors})`);
+    Object.assign(figures, {
+      rounds,
+      median: { qvRps: qvMedian, wrkRps: wrkMedian, ratioQvToWrk: ratioMedian, ratioCpuPerRequestWrkToQv: cpuRatioMedian },
+      autocannon: { autocannonRps: cannon.rps, qvRps: qvAgain.rps, ratioQvToAutocannon: cannonRatio, command: cannon.command },
+      tenThousandConnections: { qv: manyQv, wrk: manyWrk, ratioRss: manyQv.maxRssKiB / manyWrk.maxRssKiB },
+    });
+  } finally {
+    nginx.stop();
+  }
+  return figures;
+}

@@ -1,0 +1,64 @@
+// Identity at the edge: an API key (x-api-key, or Authorization: Bearer) maps to an
+// organisation and its tier through config. Config holds only SHA-256 digests of keys;
+// a presented key is hashed and compared with every digest in constant time, so neither
+// the config nor the comparison's timing gives a key away. Keys are never logged.
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+/**
+ * Validates the apiKeys section of the edge config: [{sha256, organizationId, tier,
+ * name?}]. Throws an Error naming the field and the problem.
+ */
+export function parseApiKeys(apiKeys, knownTiers) {
+  if (!Array.isArray(apiKeys)) throw new Error('config.apiKeys: expected an array');
+  return apiKeys.map((entry, i) => {
+    const where = `config.apiKeys[${i}]`;
+    if (entry === null || typeof entry !== 'object') throw new Error(`${where}: expected an object`);
+    if (typeof entry.sha256 !== 'string' || !HEX64.test(entry.sha256)) {
+      throw new Error(`${where}.sha256: expected the SHA-256 of the key as 64 lower-case hex digits`);
+    }
+    if (typeof entry.organizationId !== 'string' || !ID.test(entry.organizationId)) {
+      throw new Error(`${where}.organizationId: 1 to 128 letters, digits, '-', '_' or '.'`);
+    }
+    if (typeof entry.tier !== 'string' || !knownTiers.includes(entry.tier)) {
+      throw new Error(`${where}.tier: unknown tier '${entry.tier}' (known: ${knownTiers.join(', ')})`);
+    }
+    return { digest: hexToBytes(entry.sha256), organizationId: entry.organizationId, tier: entry.tier };
+  });
+}
+
+function hexToBytes(hex) {
+  const bytes = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return bytes;
+}
+
+/** The key a request presents, or null. */
+export function presentedKey(request) {
+  const header = request.headers.get('x-api-key');
+  if (header) return header.trim();
+  const authorization = request.headers.get('authorization') ?? '';
+  const match = /^Bearer\s+(.+)$/i.exec(authorization);
+  return match ? match[1].trim() : null;
+}
+
+/** SHA-256 of a key, through Web Crypto (present in every edge runtime). */
+export async function digestKey(key) {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(key)));
+}
+
+/**
+ * The entry whose digest equals the key's, or null. Every entry is compared, byte by
+ * byte, without an early exit.
+ */
+export async function identify(entries, key) {
+  const digest = await digestKey(key);
+  let found = null;
+  for (const entry of entries) {
+    let difference = 0;
+    for (let i = 0; i < digest.length; i++) difference |= digest[i] ^ entry.digest[i];
+    if (difference === 0) found = entry;
+  }
+  return found;
+}

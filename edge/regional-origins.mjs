@@ -1,0 +1,228 @@
+// Demo origins for the router: one HTTP server per region, all in one Node.js process, each
+// with faults that can be injected while it runs (added latency, a failure rate, failing
+// every request, hanging, refusing connections). For tests and for npm start.
+//
+// Each region serves:
+//   GET  /health                    200 {"region", "status": "ok"} (subject to its faults)
+//   *    /api/...                   the request forwarded to `upstream` when one is given
+//                                   (e.g. the demo data origin), else an echo of it; either
+//                                   way with x-served-by-region
+//   GET  /__qv/faults               every region's faults
+//   POST /__qv/faults/<region>      {latencyMs?, jitterMs?, failureRate?, mode?} sets them
+//                                   (mode: "up", "fail" = 503, "hang", "refuse")
+//
+// Standalone: node edge/regional-origins.mjs [--port 4101] [--upstream URL]
+import { createServer } from 'node:http';
+import { pathToFileURL } from 'node:url';
+
+/** The four regions of the spec. */
+export const DEMO_REGIONS = Object.freeze(['us-east-1', 'eu-west-1', 'ap-southeast-1', 'sa-east-1']);
+
+const MODES = ['up', 'fail', 'hang', 'refuse'];
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'host', 'content-length']);
+
+/** A fault as given: {latencyMs, jitterMs, failureRate, mode}; errors name the field. */
+export function checkFault(fault, where = 'fault') {
+  if (fault === null || typeof fault !== 'object' || Array.isArray(fault)) throw new TypeError(`${where}: expected an object`);
+  const known = ['latencyMs', 'jitterMs', 'failureRate', 'mode'];
+  for (const key of Object.keys(fault)) {
+    if (!known.includes(key)) throw new TypeError(`${where}.${key}: unknown field (expected one of: ${known.join(', ')})`);
+  }
+  for (const key of ['latencyMs', 'jitterMs']) {
+    if (key in fault && !(Number.isFinite(fault[key]) && fault[key] >= 0 && fault[key] <= 600000)) {
+      throw new TypeError(`${where}.${key}: expected milliseconds between 0 and 600000`);
+    }
+  }
+  if ('failureRate' in fault && !(Number.isFinite(fault.failureRate) && fault.failureRate >= 0 && fault.failureRate <= 1)) {
+    throw new TypeError(`${where}.failureRate: expected a number between 0 and 1`);
+  }
+  if ('mode' in fault && !MODES.includes(fault.mode)) {
+    throw new TypeError(`${where}.mode: expected one of ${MODES.join(', ')}, got ${JSON.stringify(fault.mode)}`);
+  }
+  return fault;
+}
+
+// A small seeded generator (mulberry32): the failure rate draws the same sequence every run.
+function generator(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function readBody(request) {
+  const chunks = [];
+  for await (const chunk of request) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+function sendJson(response, status, body, headers = {}) {
+  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+  response.end(JSON.stringify(body));
+}
+
+/**
+ * Starts one origin per region. options: regions (ids), host (default 127.0.0.1), port
+ * (first port; the others follow; 0: any free ports), upstream (URL that /api/* is
+ * forwarded to), seed. Resolves to {urls: {region: url}, faults(), set(region, fault),
+ * reset(), close()}.
+ */
+export async function startRegionalOrigins({ regions = DEMO_REGIONS, host = '127.0.0.1', port = 0, upstream = null, seed = 42 } = {}) {
+  const upstreamUrl = upstream ? new URL(upstream) : null;
+  const state = new Map(regions.map((region, i) => [region, {
+    fault: { latencyMs: 0, jitterMs: 0, failureRate: 0, mode: 'up' },
+    random: generator(seed + i),
+    server: null,
+    port: 0,
+    hanging: new Set(),
+  }]));
+
+  async function serve(region, request, response) {
+    const entry = state.get(region);
+    const { fault } = entry;
+    if (fault.mode === 'refuse') {
+      request.socket.destroy();  // a kept-alive connection opened before the fault
+      return;
+    }
+    const url = new URL(request.url, 'http://origin');
+    if (url.pathname === '/__qv/faults' && request.method === 'GET') {
+      return sendJson(response, 200, Object.fromEntries([...state].map(([id, e]) => [id, e.fault])));
+    }
+    const control = /^\/__qv\/faults\/([^/]+)$/.exec(url.pathname);
+    if (control && request.method === 'POST') {
+      try {
+        const target = decodeURIComponent(control[1]);
+        if (!state.has(target)) throw new TypeError(`region: unknown region '${target}' (known: ${regions.join(', ')})`);
+        await set(target, JSON.parse((await readBody(request)).toString('utf8') || '{}'));
+        return sendJson(response, 200, { region: target, fault: state.get(target).fault });
+      } catch (failure) {
+        return sendJson(response, 400, { error: 'invalid_input', message: failure.message });
+      }
+    }
+
+    if (fault.mode === 'hang') {
+      entry.hanging.add(response);
+      response.on('close', () => entry.hanging.delete(response));
+      return;
+    }
+    const delay = fault.latencyMs + fault.jitterMs * entry.random();
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+    if (fault.mode === 'fail' || (fault.failureRate > 0 && entry.random() < fault.failureRate)) {
+      return sendJson(response, 503, { error: 'unavailable', message: `region ${region}: injected failure` }, { 'x-served-by-region': region });
+    }
+    if (url.pathname === '/health') return sendJson(response, 200, { region, status: 'ok' });
+    if (!url.pathname.startsWith('/api/')) return sendJson(response, 404, { error: 'not_found', message: `no route for ${url.pathname}` });
+
+    const body = await readBody(request);
+    if (upstreamUrl) {
+      // Forwarded to one upstream (e.g. the demo data origin): the regions front the same data.
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(request.headers)) {
+        if (!HOP_BY_HOP.has(name)) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+      }
+      try {
+        const answer = await fetch(new URL(url.pathname + url.search, upstreamUrl), {
+          method: request.method, headers, body: body.length ? body : undefined, redirect: 'manual',
+        });
+        const out = {};
+        answer.headers.forEach((value, name) => { if (!HOP_BY_HOP.has(name) && name !== 'content-encoding') out[name] = value; });
+        response.writeHead(answer.status, { ...out, 'x-served-by-region': region });
+        response.end(Buffer.from(await answer.arrayBuffer()));
+      } catch (failure) {
+        sendJson(response, 502, { error: 'upstream_unavailable', message: `region ${region}: upstream ${upstreamUrl.origin}: ${failure.message}` });
+      }
+      return;
+    }
+    sendJson(response, 200, {
+      region,
+      method: request.method,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      organizationId: request.headers['x-qv-organization-id'] ?? null,
+      headers: Object.keys(request.headers).sort(),
+      bodyBytes: body.length,
+    }, { 'x-served-by-region': region });
+  }
+
+  function listen(region) {
+    const entry = state.get(region);
+    const server = createServer((request, response) => {
+      serve(region, request, response).catch((failure) => {
+        if (!response.headersSent) sendJson(response, 500, { error: 'internal', message: failure.message });
+      });
+    });
+    entry.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(entry.port, host, () => {
+        entry.port = server.address().port;
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  function stop(region) {
+    const entry = state.get(region);
+    const server = entry.server;
+    entry.server = null;
+    for (const response of entry.hanging) response.destroy();
+    entry.hanging.clear();
+    if (!server) return Promise.resolve();
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+
+  async function set(region, fault) {
+    const entry = state.get(region);
+    if (!entry) throw new TypeError(`region: unknown region '${region}' (known: ${regions.join(', ')})`);
+    checkFault(fault);
+    const before = entry.fault.mode;
+    entry.fault = { ...entry.fault, ...fault };
+    if (entry.fault.mode === 'refuse' && before !== 'refuse') await stop(region);  // connections refused
+    if (entry.fault.mode !== 'refuse' && before === 'refuse') await listen(region);  // on the same port
+    if (entry.fault.mode !== 'hang') {
+      for (const response of entry.hanging) response.destroy();
+      entry.hanging.clear();
+    }
+    return entry.fault;
+  }
+
+  let next = port;
+  for (const region of regions) {
+    state.get(region).port = next;
+    await listen(region);
+    if (port) next += 1;
+  }
+
+  const urls = Object.fromEntries(regions.map((region) => [region, `http://${host}:${state.get(region).port}`]));
+  return {
+    urls,
+    faults: () => Object.fromEntries([...state].map(([id, e]) => [id, { ...e.fault }])),
+    set,
+    reset: () => Promise.all(regions.map((region) => set(region, { latencyMs: 0, jitterMs: 0, failureRate: 0, mode: 'up' }))),
+    close: () => Promise.all(regions.map(stop)),
+  };
+}
+
+/** The router section of an edge config sending the four default regions to these origins. */
+export function routerConfigFor(urls, extra = {}) {
+  return { ...extra, regions: Object.entries(urls).map(([id, origin]) => ({ id, origin })) };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const args = process.argv.slice(2);
+  const option = (name) => {
+    const at = args.indexOf(name);
+    return at >= 0 ? args[at + 1] : undefined;
+  };
+  const port = Number(option('--port') ?? process.env.QV_ORIGINS_PORT ?? 4101);
+  const origins = await startRegionalOrigins({ port, upstream: option('--upstream') ?? process.env.QV_ORIGIN_UPSTREAM ?? null });
+  for (const [region, url] of Object.entries(origins.urls)) console.log(`${region.padEnd(15)} ${url}`);
+  console.log(`inject a fault: curl -X POST ${origins.urls['us-east-1']}/__qv/faults/us-east-1 -d '{"mode":"fail"}'`);
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, async () => { await origins.close(); process.exit(0); });
+}

@@ -1,0 +1,187 @@
+// The regional proxy of the edge function: sends an admitted /api/* request to the region
+// the router module chooses, reports every origin response (or failure) to the module
+// (router.observe), and retries once on the first fallback region when the module's retry
+// budget allows (router.retry). Responses carry x-region. Edge-runtime rules: no file
+// system, no eval; fetch, time and timers are injected, so the deterministic simulation
+// (wasm-tests/router-sim.mjs) runs this very code on a virtual clock.
+
+/** Geolocation headers the router reads (Vercel sets them at the edge). */
+export const GEO_HEADERS = Object.freeze(['x-vercel-ip-latitude', 'x-vercel-ip-longitude', 'x-vercel-ip-country', 'x-vercel-id']);
+
+// Hop-by-hop headers (RFC 9110 section 7.6.1) and what a proxy must not pass on.
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer',
+  'transfer-encoding', 'upgrade', 'host', 'content-length']);
+// The API key stays at the edge: origins trust the identity headers the edge sets.
+const CREDENTIALS = new Set(['x-api-key', 'authorization']);
+// fetch() hands over a decoded body: its encoding and length no longer apply.
+const DECODED = new Set(['content-encoding', 'content-length', 'transfer-encoding', 'connection', 'keep-alive']);
+// Safe to repeat (RFC 9110 section 9.2.2): retried after any failure. Others only when the
+// request never reached the origin, or when it carries an Idempotency-Key.
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+// Connection failures that mean the request was never sent.
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED']);
+
+const HTTP_STATUS = { ok: 200, invalid_input: 400, not_found: 404, too_large: 413, unavailable: 503, timeout: 504 };
+
+function json(status, body, headers = {}) {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers },
+  });
+}
+
+/** The request's geolocation headers, as router.route and router.affinity take them. */
+export function geoHeaders(headers) {
+  const geo = {};
+  for (const name of GEO_HEADERS) {
+    const value = headers.get(name);
+    if (value !== null) geo[name] = value;
+  }
+  return geo;
+}
+
+/**
+ * Makes the proxy. options:
+ *   invoke(method, input) -> {status, body}: a module call (QvInstance.invoke);
+ *   fetch: the fetch to reach origins with (default globalThis.fetch);
+ *   now(): ms for round-trip times (default performance.now);
+ *   clock(): ms since the epoch, the module's clock, for health-check scheduling (default Date.now);
+ *   timers: {setTimeout, clearTimeout} for request timeouts (default the global ones);
+ *   waitUntil(promise): keeps background health checks alive where the runtime needs it;
+ *   log(level, message).
+ */
+export function createRegionalProxy({
+  invoke, fetch = (...args) => globalThis.fetch(...args), now = () => performance.now(), clock = () => Date.now(),
+  timers = globalThis, waitUntil = () => {}, log = () => {},
+}) {
+  let nextHealthCheckAt = 0;
+  let checking = null;
+
+  // Runs router.health_check when the module said it is due, without holding up the request.
+  function healthCheckIfDue() {
+    if (checking || clock() < nextHealthCheckAt) return null;
+    checking = invoke('router.health_check', {}).then(({ status, body }) => {
+      if (status !== 'ok') throw new Error(`${status}: ${body?.message}`);
+      nextHealthCheckAt = body.nextHealthCheckAtMs ?? Infinity;
+    }).catch((failure) => {
+      log(2, `router: health check failed: ${failure?.message ?? failure}`);
+      nextHealthCheckAt = clock() + 10000;
+    }).finally(() => { checking = null; });
+    waitUntil(checking);
+    return checking;
+  }
+
+  async function observe(region, area, rttMs, status, timedOut) {
+    const { status: outcome, body } = await invoke('router.observe', { region, area, rttMs: Math.max(0, rttMs), status, timedOut });
+    if (outcome !== 'ok') {
+      log(2, `router: observe ${region}: ${body?.message}`);
+    } else if (body.ejectedNow) {
+      log(2, `router: ${region} ejected until ${new Date(body.ejectedUntilMs).toISOString()}: ${body.cause}`);
+      nextHealthCheckAt = Math.min(nextHealthCheckAt, body.ejectedUntilMs);  // its probe is due then
+    }
+  }
+
+  // The headers sent to the origin: the client's, less hop-by-hop ones and credentials,
+  // plus who the caller is (set here, so a client cannot forge them) and where it came from.
+  function originHeaders(request, caller, region) {
+    const headers = new Headers();
+    request.headers.forEach((value, name) => {
+      if (!HOP_BY_HOP.has(name) && !CREDENTIALS.has(name) && !name.startsWith('x-qv-')) headers.append(name, value);
+    });
+    const url = new URL(request.url);
+    if (caller) {
+      headers.set('x-qv-organization-id', caller.organizationId);
+      headers.set('x-qv-tier', caller.tier);
+    }
+    headers.set('x-qv-region', region);
+    headers.set('x-forwarded-host', url.host);
+    headers.set('x-forwarded-proto', url.protocol.replace(':', ''));
+    return headers;
+  }
+
+  // One attempt on one region; every outcome is reported to the module.
+  async function send(request, body, caller, region, origin, timeoutMs, area) {
+    const url = new URL(request.url);
+    const target = `${origin}${url.pathname}${url.search}`;
+    const controller = new AbortController();
+    const timer = timers.setTimeout(() => controller.abort(), timeoutMs);
+    const started = now();
+    try {
+      const response = await fetch(target, {
+        method: request.method,
+        headers: originHeaders(request, caller, region),
+        body: body && body.length && request.method !== 'GET' && request.method !== 'HEAD' ? body : undefined,
+        signal: controller.signal,
+        redirect: 'manual',
+      });
+      await observe(region, area, now() - started, response.status, false);
+      return { region, response, failed: response.status >= 500 };
+    } catch (error) {
+      const timedOut = controller.signal.aborted;
+      await observe(region, area, now() - started, 0, timedOut);
+      const code = error?.cause?.code ?? error?.code;
+      return { region, error, timedOut, notSent: !timedOut && NOT_SENT.has(code), failed: true };
+    } finally {
+      timers.clearTimeout(timer);
+    }
+  }
+
+  function retryable(request, attempt) {
+    if (IDEMPOTENT.has(request.method) || request.headers.has('idempotency-key')) return true;
+    return attempt.notSent === true;
+  }
+
+  function respond(attempt, headers, failedOver, retryNote) {
+    const extra = { ...headers, 'x-region': attempt.region };
+    if (failedOver) extra['x-region-failover'] = failedOver;
+    if (retryNote) extra['x-region-not-retried'] = retryNote.replace(/^not retried: /, '');
+    if (attempt.response) {
+      const out = new Headers();
+      attempt.response.headers.forEach((value, name) => { if (!DECODED.has(name)) out.append(name, value); });
+      for (const [name, value] of Object.entries(extra)) out.set(name, value);
+      const empty = attempt.response.status === 204 || attempt.response.status === 304 || attempt.response.status < 200;
+      return new Response(empty ? null : attempt.response.body, { status: attempt.response.status, headers: out });
+    }
+    const what = attempt.timedOut ? 'no answer in time' : `unreachable (${attempt.error?.cause?.code ?? attempt.error?.message ?? attempt.error})`;
+    return json(attempt.timedOut ? 504 : 502, {
+      error: attempt.timedOut ? 'origin_timeout' : 'origin_unavailable',
+      message: `region ${attempt.region}: ${what}${retryNote ? `; ${retryNote}` : ''}`,
+    }, extra);
+  }
+
+  return {
+    healthCheckIfDue,
+
+    /**
+     * Proxies request to the chosen region. body: the request body already read (bytes or
+     * null), so that a retry can send it again; caller: {organizationId, tier}; headers:
+     * response headers to add (the rate-limit fields).
+     */
+    async proxy(request, { body = null, caller = null, headers = {} } = {}) {
+      const { status, body: decision } = await invoke('router.route', { headers: geoHeaders(request.headers), countRequest: true });
+      if (status !== 'ok') return json(HTTP_STATUS[status] ?? 500, decision, headers);
+      healthCheckIfDue();
+      const first = await send(request, body, caller, decision.optimalRegion, decision.origin, decision.timeoutMs, decision.clientArea);
+      if (!first.failed) return respond(first, headers);
+      if (!retryable(request, first)) {
+        return respond(first, headers, null, `not retried: ${request.method} without an Idempotency-Key may have reached the origin`);
+      }
+      const { status: retryStatus, body: retry } = await invoke('router.retry', {
+        failedRegion: decision.optimalRegion, fallbackRegions: decision.fallbackRegions,
+      });
+      if (retryStatus !== 'ok' || !retry.allowed) {
+        return respond(first, headers, null, `not retried: ${retry?.reason ?? retry?.message}`);
+      }
+      await Promise.resolve(first.response?.body?.cancel?.()).catch(() => {});  // discard the failed answer
+      const second = await send(request, body, caller, retry.region, retry.origin, decision.timeoutMs, decision.clientArea);
+      return respond(second, headers, decision.optimalRegion);
+    },
+
+    /** GET /api/route: the decision for this caller, with every region's view, not counted. */
+    async explain(request, { caller = null, headers = {} } = {}) {
+      const { status, body } = await invoke('router.route', { headers: geoHeaders(request.headers), explain: true });
+      if (status !== 'ok') return json(HTTP_STATUS[status] ?? 500, body, headers);
+      return json(200, { ...(caller ? { organizationId: caller.organizationId } : {}), ...body }, headers);
+    },
+  };
+}

@@ -1,0 +1,33 @@
+// A Fetcher over libcurl's easy API. One easy handle is kept between requests so
+// connections are reused; not thread-safe: use one CurlFetcher per thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "qv/host/fetcher.h"
+
+namespace qv::host {
+
+struct CurlOptions {
+  uint32_t default_timeout_ms = 10000;   // for requests that give no timeout
+  size_t max_response_bytes = 8u << 20;  // a longer body fails with QV_UNAVAILABLE
+  long max_redirects = 5;                // followed like fetch() does; 0: none
+};
+
+class CurlFetcher final : public Fetcher {
+ public:
+  explicit CurlFetcher(CurlOptions options = {});
+  ~CurlFetcher() override;
+  CurlFetcher(const CurlFetcher&) = delete;
+  CurlFetcher& operator=(const CurlFetcher&) = delete;
+
+  // Only http:// and https:// URLs are fetched.
+  FetchReply fetch(const FetchRequest& request) override;
+
+ private:
+  CurlOptions options_;
+  void* easy_ = nullptr;  // CURL*, created on first use
+};
+
+}  // namespace qv::host

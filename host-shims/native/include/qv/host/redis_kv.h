@@ -1,0 +1,77 @@
+// A Kv backed by a Redis server (Redis 7; also what Upstash and Vercel KV speak), through
+// hiredis's blocking API with connect and command timeouts. One connection, opened on
+// first use and reopened on the next use after any failure. Not thread-safe: use one
+// RedisKv per thread.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+
+#include "qv/host/kv.h"
+#include "qv/result.h"
+
+struct redisContext;  // hiredis
+
+namespace qv::host {
+
+struct RedisOptions {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string username;  // ACL user; empty: the default user
+  std::string password;  // empty: no AUTH
+  int database = 0;      // SELECT on connect when not 0
+  uint32_t connect_timeout_ms = 1000;
+  uint32_t command_timeout_ms = 1000;
+  // Prepended to every key, so several tenants or test runs can share one server.
+  std::string key_prefix;
+  // Set with CLIENT SETNAME on connect when not empty (shows in CLIENT LIST).
+  std::string client_name;
+};
+
+// Parses redis://[[user]:password@]host[:port][/database]. The user and password may be
+// percent-encoded; an IPv6 host is written in brackets. Errors name the part that is
+// wrong. rediss:// (TLS) is refused: Debian's hiredis 0.14 has no TLS.
+Result<RedisOptions> parse_redis_url(std::string_view url);
+
+class RedisKv final : public Kv {
+ public:
+  explicit RedisKv(RedisOptions options);
+  ~RedisKv() override;
+  RedisKv(const RedisKv&) = delete;
+  RedisKv& operator=(const RedisKv&) = delete;
+
+  // As Kv says. Each is one round trip: GET; SET key value [PX ttl]; DEL; INCRBY, or with
+  // a TTL one EVAL of a script doing EXISTS, INCRBY and (for a new key) PEXPIRE.
+  KvReply get(std::string_view key) override;
+  KvReply set(std::string_view key, std::string_view value, uint32_t ttl_ms) override;
+  KvReply incr(std::string_view key, int64_t delta, uint32_t ttl_ms) override;
+  KvReply del(std::string_view key) override;
+  KvReply cas(std::string_view key, std::optional<std::string_view> expected,
+              std::string_view value, uint32_t ttl_ms) override;
+
+  // Connects if needed and sends PING. Returns QV_OK or the failure (for tools that want
+  // to fail early when the server is down).
+  KvReply ping();
+
+  const RedisOptions& options() const { return options_; }
+  // "host:port" for messages.
+  std::string address() const;
+
+ private:
+  // Sends one command (arguments are binary-safe) and returns hiredis's reply, or a
+  // failed KvReply in `failure` (the connection is then dropped).
+  struct Reply;
+  Reply command(std::initializer_list<std::string_view> args);
+  // Opens the connection, then AUTH, SELECT and CLIENT SETNAME as the options ask.
+  // Returns QV_OK, or the failure with no connection left open.
+  KvReply connect();
+  // Closes the connection; the next command opens a new one.
+  void disconnect();
+
+  RedisOptions options_;
+  redisContext* context_ = nullptr;
+};
+
+}  // namespace qv::host

@@ -1,0 +1,161 @@
+#include "qv/host/curl_fetcher.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace qv::host {
+
+namespace {
+
+// curl_global_init once per process, before the first handle (it is not thread-safe in
+// every libcurl build, and a function-local static is).
+bool curl_ready() {
+  static const bool ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  return ready;
+}
+
+// What the callbacks collect for one request.
+struct Exchange {
+  std::string body;
+  std::string headers;
+  size_t max_body = 0;
+  bool body_too_large = false;
+};
+
+size_t on_body(char* data, size_t size, size_t count, void* user) {
+  auto& exchange = *static_cast<Exchange*>(user);
+  const size_t bytes = size * count;
+  if (exchange.body.size() + bytes > exchange.max_body) {
+    exchange.body_too_large = true;
+    return 0;  // makes curl stop with CURLE_WRITE_ERROR
+  }
+  exchange.body.append(data, bytes);
+  return bytes;
+}
+
+// Called once per header line, status lines of every response in a redirect chain
+// included: only the last response's headers are kept.
+size_t on_header(char* data, size_t size, size_t count, void* user) {
+  auto& exchange = *static_cast<Exchange*>(user);
+  const size_t bytes = size * count;
+  std::string_view line(data, bytes);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  if (line.substr(0, 5) == "HTTP/") {
+    exchange.headers.clear();  // a new response begins
+    return bytes;
+  }
+  const size_t colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0) return bytes;  // blank line or junk
+  std::string name(line.substr(0, colon));
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::string_view value = line.substr(colon + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  exchange.headers += name;
+  exchange.headers += ": ";
+  exchange.headers += value;
+  exchange.headers += '\n';
+  return bytes;
+}
+
+struct HeaderList {
+  curl_slist* list = nullptr;
+  ~HeaderList() { curl_slist_free_all(list); }
+  bool append(const std::string& line) {
+    curl_slist* next = curl_slist_append(list, line.c_str());
+    if (!next) return false;
+    list = next;
+    return true;
+  }
+};
+
+}  // namespace
+
+CurlFetcher::CurlFetcher(CurlOptions options) : options_(options) {}
+
+CurlFetcher::~CurlFetcher() {
+  if (easy_) curl_easy_cleanup(static_cast<CURL*>(easy_));
+}
+
+FetchReply CurlFetcher::fetch(const FetchRequest& request) {
+  const std::string what = "fetch " + request.method + " " + request.url;
+  if (request.url.rfind("http://", 0) != 0 && request.url.rfind("https://", 0) != 0) {
+    return FetchReply::failure(QV_UNAVAILABLE, what + ": only http:// and https:// URLs");
+  }
+  if (!curl_ready()) return FetchReply::failure(QV_UNAVAILABLE, what + ": libcurl failed to start");
+  if (!easy_) easy_ = curl_easy_init();
+  if (!easy_) return FetchReply::failure(QV_UNAVAILABLE, what + ": libcurl has no handle");
+  CURL* curl = static_cast<CURL*>(easy_);
+  curl_easy_reset(curl);  // keeps the connection cache, forgets the previous request
+
+  Exchange exchange;
+  exchange.max_body = options_.max_response_bytes;
+  HeaderList headers;
+  for (const auto& [name, value] : request.headers) {
+    // "name;" is how curl sends a header with an empty value ("name:" would remove it).
+    if (!headers.append(value.empty() ? name + ";" : name + ": " + value)) {
+      return FetchReply::failure(QV_UNAVAILABLE, what + ": out of memory");
+    }
+  }
+  headers.append("Expect:");  // no "100-continue" round trip before a large body
+
+  const uint32_t timeout_ms = request.timeout_ms ? request.timeout_ms : options_.default_timeout_ms;
+  char error_buffer[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, options_.max_redirects > 0 ? 1L : 0L);
+  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, options_.max_redirects);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM for timeouts: threads are safe
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.list);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &exchange);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &exchange);
+  if (request.method == "GET" && request.body.empty()) {
+    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+  } else if (request.method == "HEAD") {
+    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  } else {
+    // The body is sent as is (also when empty), under the request's own method.
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(request.body.size()));
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  }
+
+  const CURLcode code = curl_easy_perform(curl);
+  const std::string error_text = error_buffer;
+  // The handle outlives this call: let it point at nothing of this frame.
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, nullptr);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, nullptr);
+  if (code != CURLE_OK) {
+    if (exchange.body_too_large) {
+      return FetchReply::failure(
+          QV_UNAVAILABLE,
+          what + ": response body above " + std::to_string(options_.max_response_bytes) + " bytes");
+    }
+    if (code == CURLE_OPERATION_TIMEDOUT) {
+      return FetchReply::failure(QV_TIMEOUT,
+                                 what + ": no answer within " + std::to_string(timeout_ms) + " ms");
+    }
+    const std::string detail = error_text.empty() ? curl_easy_strerror(code) : error_text;
+    return FetchReply::failure(QV_UNAVAILABLE, what + ": " + detail);
+  }
+  long http_status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http_status);
+  FetchReply reply;
+  reply.http_status = http_status;
+  reply.body = std::move(exchange.body);
+  reply.headers = std::move(exchange.headers);
+  return reply;
+}
+
+}  // namespace qv::host

@@ -1,0 +1,401 @@
+#include "qv/host/redis_kv.h"
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <sys/time.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+namespace qv::host {
+
+namespace {
+
+// INCRBY that sets a TTL only when it creates the key, in one atomic round trip.
+// (PEXPIRE ... NX would also add a TTL to an existing key that has none.)
+constexpr std::string_view kIncrWithTtlScript =
+    "local created = redis.call('EXISTS', KEYS[1]) == 0\n"
+    "local value = redis.call('INCRBY', KEYS[1], ARGV[1])\n"
+    "if created then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\n"
+    "return value\n";
+
+// Compare-and-set in one atomic round trip. ARGV: expect-absent flag, expected value, new
+// value, TTL in ms (0: none). Returns {1} when set, {0, current} when the value differs,
+// {-1} when the key is absent. The JS shim's RedisKv runs the same script.
+constexpr std::string_view kCasScript =
+    "local current = redis.call('GET', KEYS[1])\n"
+    "local matches\n"
+    "if ARGV[1] == '1' then matches = (current == false) else matches = (current == ARGV[2]) end\n"
+    "if matches then\n"
+    "  if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])\n"
+    "  else redis.call('SET', KEYS[1], ARGV[3]) end\n"
+    "  return {1}\n"
+    "end\n"
+    "if current == false then return {-1} end\n"
+    "return {0, current}\n";
+
+timeval to_timeval(uint32_t ms) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(ms / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+  return tv;
+}
+
+// hiredis writes to its socket with write(2): a server that closed the connection would
+// raise SIGPIPE and kill the process. Block SIGPIPE on this thread while a command runs
+// and swallow one raised meanwhile; the failed write comes back as EPIPE instead.
+class SigpipeGuard {
+ public:
+  SigpipeGuard() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_, &previous_);
+  }
+  ~SigpipeGuard() {
+    if (!was_pending_) {
+      sigset_t pending;
+      sigpending(&pending);
+      if (sigismember(&pending, SIGPIPE) == 1) {
+        const timespec no_wait{0, 0};
+        sigtimedwait(&pipe_, nullptr, &no_wait);
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+  }
+  SigpipeGuard(const SigpipeGuard&) = delete;
+  SigpipeGuard& operator=(const SigpipeGuard&) = delete;
+
+ private:
+  sigset_t pipe_;
+  sigset_t previous_;
+  bool was_pending_ = false;
+};
+
+struct ReplyDeleter {
+  void operator()(redisReply* reply) const { freeReplyObject(reply); }
+};
+using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
+
+std::string_view reply_text(const redisReply& reply) {
+  return std::string_view(reply.str, reply.len);
+}
+
+// A Redis error reply (WRONGTYPE, "not an integer", NOAUTH, OOM, ...) as a failed KvReply.
+KvReply error_reply(const std::string& address, std::string_view command, const redisReply& reply) {
+  return KvReply::failure(QV_UNAVAILABLE, "redis " + address + ": " + std::string(command) +
+                                              " failed: " + std::string(reply_text(reply)));
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+Result<std::string> percent_decode(std::string_view text, const char* part) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    const int high = i + 2 < text.size() ? hex_digit(text[i + 1]) : -1;
+    const int low = high >= 0 ? hex_digit(text[i + 2]) : -1;
+    if (low < 0) return invalid_input(std::string("redis URL: bad percent-escape in the ") + part);
+    out += static_cast<char>(high * 16 + low);
+    i += 2;
+  }
+  return out;
+}
+
+// A whole decimal number in [min, max], or false.
+bool parse_number(std::string_view text, long min, long max, long& out) {
+  if (text.empty() || text.size() > 10) return false;
+  long value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + (c - '0');
+  }
+  if (value < min || value > max) return false;
+  out = value;
+  return true;
+}
+
+}  // namespace
+
+Result<RedisOptions> parse_redis_url(std::string_view url) {
+  constexpr std::string_view kScheme = "redis://";
+  if (url.substr(0, 9) == "rediss://") {
+    return invalid_input(
+        "redis URL: rediss:// (TLS) is not supported: this build's hiredis has "
+        "no TLS");
+  }
+  if (url.substr(0, kScheme.size()) != kScheme) {
+    return invalid_input("redis URL: expected redis://[user:password@]host[:port][/db], got '" +
+                         std::string(url) + "'");
+  }
+  RedisOptions options;
+  std::string_view rest = url.substr(kScheme.size());
+  if (rest.find_first_of("?#") != std::string_view::npos) {
+    return invalid_input("redis URL: query parameters and fragments are not supported");
+  }
+  const size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  const std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+
+  if (const size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    const std::string_view userinfo = authority.substr(0, at);
+    authority = authority.substr(at + 1);
+    const size_t colon = userinfo.find(':');
+    auto user = percent_decode(userinfo.substr(0, colon), "user");
+    if (!user.ok()) return user.take_error();
+    options.username = std::move(user.value());
+    if (colon != std::string_view::npos) {
+      auto password = percent_decode(userinfo.substr(colon + 1), "password");
+      if (!password.ok()) return password.take_error();
+      options.password = std::move(password.value());
+    }
+  }
+
+  std::string_view port_text;
+  if (!authority.empty() && authority.front() == '[') {  // [IPv6]:port
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos)
+      return invalid_input("redis URL: unclosed '[' in the host");
+    options.host.assign(authority.substr(1, close - 1));
+    const std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return invalid_input("redis URL: expected ':' after ']'");
+      port_text = after.substr(1);
+    }
+  } else {
+    const size_t colon = authority.find(':');
+    options.host.assign(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
+  }
+  if (options.host.empty()) return invalid_input("redis URL: the host is missing");
+  long number = 0;
+  if (!port_text.empty() || authority.back() == ':') {
+    if (!parse_number(port_text, 1, 65535, number)) {
+      return invalid_input("redis URL: port '" + std::string(port_text) +
+                           "' is not a number from 1 to 65535");
+    }
+    options.port = static_cast<int>(number);
+  }
+  if (!path.empty()) {
+    if (!parse_number(path, 0, 1000000, number)) {
+      return invalid_input("redis URL: database '" + std::string(path) + "' is not a number");
+    }
+    options.database = static_cast<int>(number);
+  }
+  return options;
+}
+
+struct RedisKv::Reply {
+  ReplyPtr reply;   // set on success (which may be a Redis error reply)
+  KvReply failure;  // when reply is null: why
+};
+
+RedisKv::RedisKv(RedisOptions options) : options_(std::move(options)) {}
+
+RedisKv::~RedisKv() {
+  disconnect();
+}
+
+std::string RedisKv::address() const {
+  const bool ipv6 = options_.host.find(':') != std::string::npos;
+  return (ipv6 ? "[" + options_.host + "]" : options_.host) + ":" + std::to_string(options_.port);
+}
+
+void RedisKv::disconnect() {
+  if (context_) redisFree(context_);
+  context_ = nullptr;
+}
+
+KvReply RedisKv::connect() {
+  errno = 0;
+  context_ = redisConnectWithTimeout(options_.host.c_str(), options_.port,
+                                     to_timeval(options_.connect_timeout_ms));
+  if (!context_) {
+    return KvReply::failure(QV_UNAVAILABLE,
+                            "redis " + address() + ": cannot allocate a connection");
+  }
+  if (context_->err) {
+    const int saved_errno = errno;
+    const bool timed_out =
+        saved_errno == ETIMEDOUT || std::strstr(context_->errstr, "timed out") != nullptr;
+    KvReply failure = KvReply::failure(
+        timed_out ? QV_TIMEOUT : QV_UNAVAILABLE,
+        "redis " + address() + ": cannot connect (" + context_->errstr + ")" +
+            (timed_out ? " within " + std::to_string(options_.connect_timeout_ms) + " ms" : ""));
+    disconnect();
+    return failure;
+  }
+  if (redisSetTimeout(context_, to_timeval(options_.command_timeout_ms)) != REDIS_OK) {
+    disconnect();
+    return KvReply::failure(QV_UNAVAILABLE, "redis " + address() + ": cannot set the timeout");
+  }
+  // The connection is usable from here; AUTH and SELECT go through command(), which
+  // would try to connect again when context_ were null, so it is set before.
+  if (!options_.password.empty()) {
+    Reply auth = options_.username.empty()
+                     ? command({"AUTH", options_.password})
+                     : command({"AUTH", options_.username, options_.password});
+    if (!auth.reply) return auth.failure;
+    if (auth.reply->type == REDIS_REPLY_ERROR) {
+      KvReply failure = error_reply(address(), "AUTH", *auth.reply);
+      disconnect();
+      return failure;
+    }
+  }
+  if (options_.database != 0) {
+    Reply select = command({"SELECT", std::to_string(options_.database)});
+    if (!select.reply) return select.failure;
+    if (select.reply->type == REDIS_REPLY_ERROR) {
+      KvReply failure = error_reply(address(), "SELECT", *select.reply);
+      disconnect();
+      return failure;
+    }
+  }
+  if (!options_.client_name.empty()) {
+    Reply named = command({"CLIENT", "SETNAME", options_.client_name});
+    if (!named.reply) return named.failure;
+    if (named.reply->type == REDIS_REPLY_ERROR) {
+      KvReply failure = error_reply(address(), "CLIENT SETNAME", *named.reply);
+      disconnect();
+      return failure;
+    }
+  }
+  return {};
+}
+
+RedisKv::Reply RedisKv::command(std::initializer_list<std::string_view> args) {
+  Reply result;
+  if (!context_) {
+    KvReply connected = connect();
+    if (!connected.ok()) {
+      result.failure = std::move(connected);
+      return result;
+    }
+  }
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  for (std::string_view arg : args) {
+    argv.push_back(arg.data());
+    lengths.push_back(arg.size());
+  }
+  void* raw = nullptr;
+  int saved_errno = 0;
+  {
+    SigpipeGuard guard;
+    errno = 0;
+    raw = redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data());
+    saved_errno = errno;
+  }
+  if (raw) {
+    result.reply.reset(static_cast<redisReply*>(raw));
+    return result;
+  }
+  // No reply: the connection is in an unknown state (an answer may still be on its way).
+  const bool timed_out =
+      context_->err == REDIS_ERR_IO && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK);
+  const std::string command_name(args.size() ? *args.begin() : "command");
+  result.failure = KvReply::failure(
+      timed_out ? QV_TIMEOUT : QV_UNAVAILABLE,
+      timed_out
+          ? "redis " + address() + ": no answer to " + command_name + " within " +
+                std::to_string(options_.command_timeout_ms) + " ms"
+          : "redis " + address() + ": " + command_name + " failed (" + context_->errstr + ")");
+  disconnect();
+  return result;
+}
+
+KvReply RedisKv::get(std::string_view key) {
+  const std::string full_key = options_.key_prefix + std::string(key);
+  Reply got = command({"GET", full_key});
+  if (!got.reply) return got.failure;
+  KvReply reply;
+  switch (got.reply->type) {
+    case REDIS_REPLY_STRING:
+      reply.value.assign(reply_text(*got.reply));
+      return reply;
+    case REDIS_REPLY_NIL:
+      reply.status = QV_NOT_FOUND;
+      return reply;
+    case REDIS_REPLY_ERROR:
+      return error_reply(address(), "GET", *got.reply);
+    default:
+      return KvReply::failure(QV_UNAVAILABLE,
+                              "redis " + address() + ": GET gave an unexpected reply");
+  }
+}
+
+KvReply RedisKv::set(std::string_view key, std::string_view value, uint32_t ttl_ms) {
+  const std::string full_key = options_.key_prefix + std::string(key);
+  const std::string ttl = std::to_string(ttl_ms);
+  Reply set =
+      ttl_ms ? command({"SET", full_key, value, "PX", ttl}) : command({"SET", full_key, value});
+  if (!set.reply) return set.failure;
+  if (set.reply->type == REDIS_REPLY_ERROR) return error_reply(address(), "SET", *set.reply);
+  return {};
+}
+
+KvReply RedisKv::incr(std::string_view key, int64_t delta, uint32_t ttl_ms) {
+  const std::string full_key = options_.key_prefix + std::string(key);
+  const std::string amount = std::to_string(delta);
+  const std::string ttl = std::to_string(ttl_ms);
+  Reply incr = ttl_ms ? command({"EVAL", kIncrWithTtlScript, "1", full_key, amount, ttl})
+                      : command({"INCRBY", full_key, amount});
+  if (!incr.reply) return incr.failure;
+  if (incr.reply->type == REDIS_REPLY_ERROR) return error_reply(address(), "INCRBY", *incr.reply);
+  if (incr.reply->type != REDIS_REPLY_INTEGER) {
+    return KvReply::failure(QV_UNAVAILABLE, "redis " + address() + ": INCRBY gave no integer");
+  }
+  KvReply reply;
+  reply.number = incr.reply->integer;
+  return reply;
+}
+
+KvReply RedisKv::del(std::string_view key) {
+  const std::string full_key = options_.key_prefix + std::string(key);
+  Reply del = command({"DEL", full_key});
+  if (!del.reply) return del.failure;
+  if (del.reply->type == REDIS_REPLY_ERROR) return error_reply(address(), "DEL", *del.reply);
+  KvReply reply;
+  reply.number = del.reply->type == REDIS_REPLY_INTEGER ? del.reply->integer : 0;
+  return reply;
+}
+
+KvReply RedisKv::cas(std::string_view key, std::optional<std::string_view> expected,
+                     std::string_view value, uint32_t ttl_ms) {
+  const std::string full_key = options_.key_prefix + std::string(key);
+  Reply cas = command({"EVAL", kCasScript, "1", full_key, expected ? "0" : "1",
+                       expected.value_or(std::string_view()), value, std::to_string(ttl_ms)});
+  if (!cas.reply) return cas.failure;
+  const redisReply& r = *cas.reply;
+  if (r.type == REDIS_REPLY_ERROR) return error_reply(address(), "EVAL (compare-and-set)", r);
+  if (r.type != REDIS_REPLY_ARRAY || r.elements < 1 || r.element[0]->type != REDIS_REPLY_INTEGER) {
+    return KvReply::failure(QV_UNAVAILABLE,
+                            "redis " + address() + ": compare-and-set gave an unexpected reply");
+  }
+  KvReply reply;
+  reply.number = r.element[0]->integer;
+  if (reply.number == 0 && r.elements > 1) reply.value.assign(reply_text(*r.element[1]));
+  return reply;
+}
+
+KvReply RedisKv::ping() {
+  Reply pong = command({"PING"});
+  if (!pong.reply) return pong.failure;
+  if (pong.reply->type == REDIS_REPLY_ERROR) return error_reply(address(), "PING", *pong.reply);
+  return {};
+}
+
+}  // namespace qv::host

@@ -1,0 +1,79 @@
+#include "qv/tiers/admission.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "qv/json.h"
+
+namespace qv::tiers {
+
+GcraOutcome gcra_take(const GcraLimit& limit, std::optional<double> tat, double now,
+                      int64_t quantity, bool partial) {
+  const double interval = limit.interval_ms();
+  const double start = std::max(tat.value_or(now), now);  // an idle bucket restarts at now
+  // Tokens available: how many intervals fit between start and the burst horizon. The
+  // epsilon absorbs rounding of stored TATs so an exact fit is not refused.
+  const double horizon = now + limit.burst * interval;
+  const int64_t available =
+      std::max<int64_t>(0, static_cast<int64_t>(std::floor((horizon - start) / interval + 1e-9)));
+  GcraOutcome outcome;
+  outcome.limit = static_cast<int64_t>(std::floor(limit.burst));
+  outcome.granted =
+      partial ? std::min(quantity, available) : (available >= quantity ? quantity : 0);
+  outcome.limited = outcome.granted == 0;
+  outcome.new_tat = start + static_cast<double>(outcome.granted) * interval;
+  outcome.remaining = available - outcome.granted;
+  outcome.reset_after_ms = std::max(0.0, outcome.new_tat - now);
+  if (outcome.limited) {
+    const int64_t needed = partial ? 1 : quantity;
+    outcome.retry_after_ms =
+        std::max(0.0, start + static_cast<double>(needed) * interval - horizon);
+    outcome.new_tat = tat.value_or(now);
+  }
+  return outcome;
+}
+
+Result<CallSet> parse_call_set(std::string_view json) {
+  JsonParser parser;
+  auto root = parser.parse(json);
+  if (!root.ok()) return root.take_error();
+  auto object = root.value().object();
+  if (!object.ok()) return object.take_error();
+  CallSet calls;
+  for (auto field : object.value().raw()) {
+    JsonValue expiry(field.value, object.value().child_path(field.key));
+    auto number = expiry.number();
+    if (!number.ok()) return number.take_error();
+    calls.emplace(std::string(field.key), number.value());
+  }
+  return calls;
+}
+
+std::string write_call_set(const CallSet& calls) {
+  JsonWriter out;
+  out.begin_object();
+  for (const auto& [id, expiry] : calls) out.key(id).value(expiry);
+  out.end_object();
+  return out.take();
+}
+
+void drop_expired(CallSet& calls, double now) {
+  std::erase_if(calls, [now](const auto& call) { return call.second <= now; });
+}
+
+Status check_id(std::string_view field, std::string_view id) {
+  if (id.empty() || id.size() > 128) {
+    return invalid_input(std::string(field) + ": must be 1 to 128 characters");
+  }
+  for (char c : id) {
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_' || c == '.';
+    if (!plain) {
+      return invalid_input(std::string(field) +
+                           ": may hold only letters, digits, '-', '_' and '.'");
+    }
+  }
+  return ok_status();
+}
+
+}  // namespace qv::tiers

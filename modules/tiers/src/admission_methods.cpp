@@ -1,0 +1,590 @@
+// Admission control through the ABI: rate limits and concurrent-call limits whose state
+// lives in the shared KV, changed only by compare-and-set so that every isolate and
+// region sees one limit.
+//
+// Rate limits lease tokens: an isolate reserves a small batch in the global GCRA state
+// with one compare-and-set and spends it locally, so most admitted requests need no KV
+// round trip. Every admitted token was reserved globally first, so isolates together
+// never exceed the limit; tokens leased but not spent within the lease lapse. The bounds
+// are stated and measured in docs/admission.md.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <unordered_map>
+
+#include "method_support.h"
+#include "qv/tiers/admission.h"
+#include "qv/tiers/methods.h"
+
+namespace qv::tiers {
+
+namespace {
+
+using detail::input_object;
+using detail::required_string;
+using detail::required_tier;
+using detail::TiersState;
+
+// Contended compare-and-set retries back off with jitter, up to this many attempts
+// (about four seconds in all at the longest back-off: a contended KV under a loaded host).
+constexpr int kMaxCasAttempts = 64;
+constexpr double kMaxBackoffMs = 64;
+// Stored values outlive their meaning by this much, so a slow clock never reads absent.
+constexpr double kTtlSlackMs = 1000;
+
+// What this isolate knows of one organisation's rate limit.
+struct RateLease {
+  std::optional<std::string> stored;  // the KV value last seen (nullopt: absent or unknown)
+  int64_t tokens = 0;                 // leased, not yet spent
+  double lease_expires = 0;
+  double lease_taken_at = 0;        // when the last lease was taken (0: never)
+  int64_t spent_since_lease = 0;    // tokens this isolate spent since then
+  double limited_until = 0;         // refused without asking KV until then
+  std::optional<double> local_tat;  // the per-isolate bucket used while KV is down
+  std::unique_ptr<Signal> leasing;  // set while a call of this isolate takes a lease
+  int64_t queued = 0;               // tokens wanted by the calls waiting for that lease
+};
+
+// What this isolate knows of one organisation's active calls.
+struct CallLeases {
+  std::optional<std::string> stored;  // the KV value last seen
+  CallSet local;                      // the calls admitted while KV was down
+  std::unique_ptr<Signal> updating;   // set while a call of this isolate changes the set
+};
+
+struct AdmissionState {
+  std::unordered_map<std::string, std::shared_ptr<RateLease>> rates;
+  std::unordered_map<std::string, std::shared_ptr<CallLeases>> calls;
+  double kv_retry_at = 0;  // KV failed: stay on local limits until then
+
+  // Held through shared_ptr so an entry outlives a call that waits for the host.
+  template <typename T>
+  static std::shared_ptr<T> entry(std::unordered_map<std::string, std::shared_ptr<T>>& map,
+                                  const std::string& key) {
+    auto& slot = map[key];
+    if (!slot) slot = std::make_shared<T>();
+    return slot;
+  }
+};
+
+std::string format_number(double value) {
+  JsonWriter out;
+  out.value(value);
+  return out.take();
+}
+
+std::optional<double> parse_number(const std::optional<std::string>& text) {
+  if (!text || text->empty()) return std::nullopt;
+  char* end = nullptr;
+  double value = std::strtod(text->c_str(), &end);
+  if (end != text->c_str() + text->size() || !std::isfinite(value)) return std::nullopt;
+  return value;
+}
+
+// A random back-off in [0, min(2^attempt, kMaxBackoffMs)] ms (full jitter): contenders
+// spread out instead of colliding again.
+uint32_t backoff_ms(int attempt) {
+  uint8_t bytes[4];
+  qv_host_random_bytes(bytes, sizeof bytes);
+  const uint32_t random =
+      bytes[0] | bytes[1] << 8 | bytes[2] << 16 | static_cast<uint32_t>(bytes[3]) << 24;
+  const double ceiling = std::min(kMaxBackoffMs, std::ldexp(1.0, attempt));
+  return static_cast<uint32_t>(ceiling * (random / 4294967296.0));
+}
+
+uint32_t ttl_ms(double until, double now) {
+  return static_cast<uint32_t>(std::ceil(std::max(0.0, until - now) + kTtlSlackMs));
+}
+
+// ---- rate limits ---------------------------------------------------------------------
+
+struct RateDecision {
+  GcraOutcome gcra;
+  std::string source;  // lease, kv, cached, local, unlimited, refused
+  std::string reason;
+};
+
+void write_rate_decision(JsonWriter& out, const RateDecision& decision, const GcraLimit& limit) {
+  // Leased tokens plus what the bucket we last saw holds can exceed the capacity when that
+  // view is old; never report more than a full bucket.
+  const int64_t remaining = std::min(decision.gcra.remaining, decision.gcra.limit);
+  out.begin_object()
+      .key("allowed")
+      .value(!decision.gcra.limited)
+      .key("limited")
+      .value(decision.gcra.limited)
+      .key("limit")
+      .value(decision.gcra.limit)
+      .key("remaining")
+      .value(remaining)
+      .key("retryAfterMs")
+      .value(decision.gcra.retry_after_ms)
+      .key("resetAfterMs")
+      .value(decision.gcra.reset_after_ms)
+      .key("rate")
+      .value(limit.rate_per_second)
+      .key("burst")
+      .value(limit.burst)
+      .key("source")
+      .value(decision.source);
+  if (!decision.reason.empty()) out.key("reason").value(decision.reason);
+  out.end_object();
+}
+
+// Admission while KV is unavailable: a per-isolate bucket (fail-open) or a refusal.
+RateDecision local_rate_decision(RateLease& org, const GcraLimit& limit,
+                                 const AdmissionPolicy& policy, double now, int64_t cost,
+                                 const std::string& why) {
+  RateDecision decision;
+  if (!policy.fail_open) {
+    decision.gcra.limited = true;
+    decision.gcra.limit = static_cast<int64_t>(limit.burst);
+    decision.gcra.retry_after_ms = policy.kv_retry_ms;
+    decision.source = "refused";
+    decision.reason = "kv unavailable, admission fails closed: " + why;
+    return decision;
+  }
+  GcraLimit local{limit.rate_per_second * policy.fail_open_share,
+                  std::max(1.0, std::floor(limit.burst * policy.fail_open_share))};
+  decision.gcra = gcra_take(local, org.local_tat, now, cost, false);
+  if (!decision.gcra.limited) org.local_tat = decision.gcra.new_tat;
+  decision.source = "local";
+  decision.reason = "kv unavailable, per-isolate limit: " + why;
+  return decision;
+}
+
+// {"rate", "burst"?, "tat"?, "now", "quantity"?, "partial"?} -> the GCRA outcome. The
+// arithmetic alone, for test vectors.
+MethodTask gcra_method(CallContext& ctx, Instance& instance) {
+  auto object = input_object(ctx, instance, {"rate", "burst", "tat", "now", "quantity", "partial"});
+  if (!object.ok()) co_return Outcome::failure(object.error());
+  const JsonObject& in = object.value();
+  GcraLimit limit;
+  auto rate = in.required("rate");
+  if (!rate.ok()) co_return Outcome::failure(rate.error());
+  auto rate_value = rate.value().number();
+  if (!rate_value.ok()) co_return Outcome::failure(rate_value.error());
+  if (!(rate_value.value() > 0)) co_return Outcome::failure(invalid_input("rate: must be above 0"));
+  limit.rate_per_second = rate_value.value();
+  limit.burst = limit.rate_per_second;
+  if (auto burst = in.find("burst")) {
+    auto value = burst->number();
+    if (!value.ok()) co_return Outcome::failure(value.error());
+    if (!(value.value() >= 1))
+      co_return Outcome::failure(invalid_input("burst: must be at least 1"));
+    limit.burst = value.value();
+  }
+  std::optional<double> tat;
+  if (auto value = in.find("tat"); value && !value->is_null()) {
+    auto number = value->number();
+    if (!number.ok()) co_return Outcome::failure(number.error());
+    tat = number.value();
+  }
+  auto now = in.required("now");
+  if (!now.ok()) co_return Outcome::failure(now.error());
+  auto now_value = now.value().number();
+  if (!now_value.ok()) co_return Outcome::failure(now_value.error());
+  int64_t quantity = 1;
+  if (auto value = in.find("quantity")) {
+    auto number = value->integer(1, 1000000);
+    if (!number.ok()) co_return Outcome::failure(number.error());
+    quantity = number.value();
+  }
+  bool partial = false;
+  if (auto value = in.find("partial")) {
+    auto flag = value->boolean();
+    if (!flag.ok()) co_return Outcome::failure(flag.error());
+    partial = flag.value();
+  }
+  GcraOutcome g = gcra_take(limit, tat, now_value.value(), quantity, partial);
+  JsonWriter out;
+  out.begin_object()
+      .key("limited")
+      .value(g.limited)
+      .key("granted")
+      .value(g.granted)
+      .key("limit")
+      .value(g.limit)
+      .key("remaining")
+      .value(g.remaining)
+      .key("retryAfterMs")
+      .value(g.retry_after_ms)
+      .key("resetAfterMs")
+      .value(g.reset_after_ms)
+      .key("tat")
+      .value(g.new_tat)
+      .end_object();
+  co_return Outcome::answer(out.take());
+}
+
+// {"organizationId", "tier", "cost"?} -> whether the request may go on, with the fields
+// of redis-cell (limited, limit, remaining, retry after, reset after).
+MethodTask admit_method(CallContext& ctx, Instance& instance) {
+  auto catalogue = instance.state<TiersState>().catalogue;
+  auto object = input_object(ctx, instance, {"organizationId", "tier", "cost"});
+  if (!object.ok()) co_return Outcome::failure(object.error());
+  auto org_id = required_string(object.value(), "organizationId");
+  if (!org_id.ok()) co_return Outcome::failure(org_id.error());
+  if (auto s = check_id("organizationId", org_id.value()); !s.ok()) {
+    co_return Outcome::failure(s.error());
+  }
+  auto tier = required_tier(object.value(), *catalogue);
+  if (!tier.ok()) co_return Outcome::failure(tier.error());
+  int64_t cost = 1;
+  if (auto value = object.value().find("cost")) {
+    auto number = value->integer(1, 1000000);
+    if (!number.ok()) co_return Outcome::failure(number.error());
+    cost = number.value();
+  }
+  const auto& rate = tier.value()->limits[kApiRequestsPerSecond];
+  if (!rate) {
+    co_return Outcome::answer(
+        R"({"allowed":true,"limited":false,"limit":null,"remaining":null,"retryAfterMs":-1,)"
+        R"("resetAfterMs":0,"rate":null,"burst":null,"source":"unlimited"})");
+  }
+  const GcraLimit limit{*rate, std::floor(tier.value()->api_burst.value_or(*rate))};
+  if (static_cast<double>(cost) > limit.burst) {
+    co_return Outcome::failure(invalid_input("cost: " + std::to_string(cost) +
+                                             " is above the tier's burst of " +
+                                             format_number(limit.burst)));
+  }
+  const AdmissionPolicy& policy = catalogue->admission;
+  auto& state = instance.state<AdmissionState>();
+  const std::string& org_key = org_id.value();
+  auto org = AdmissionState::entry(state.rates, org_key);
+  const double now = qv_host_now_ms();
+  JsonWriter out;
+  RateDecision decision;
+
+  // Calls of this isolate for the same organisation share one lease: while one leases,
+  // the others wait for it instead of racing it for the same KV value.
+  for (;;) {
+    if (now < org->limited_until) {  // refused recently: the bucket has not refilled yet
+      decision.gcra = gcra_take(limit, parse_number(org->stored), now, cost, false);
+      decision.gcra.limited = true;
+      decision.gcra.granted = 0;
+      decision.gcra.retry_after_ms = org->limited_until - now;
+      decision.source = "cached";
+      write_rate_decision(out, decision, limit);
+      co_return Outcome::answer(out.take());
+    }
+    if (org->lease_expires <= now) org->tokens = 0;  // an unspent lease lapses
+    if (org->tokens >= cost) {
+      org->tokens -= cost;
+      org->spent_since_lease += cost;
+      decision.gcra = gcra_take(limit, parse_number(org->stored), now, 0, true);
+      decision.gcra.limited = false;
+      decision.gcra.retry_after_ms = -1;
+      decision.gcra.remaining += org->tokens;
+      decision.source = "lease";
+      write_rate_decision(out, decision, limit);
+      co_return Outcome::answer(out.take());
+    }
+    if (now < state.kv_retry_at) {
+      decision = local_rate_decision(*org, limit, policy, now, cost, "waiting to retry KV");
+      write_rate_decision(out, decision, limit);
+      co_return Outcome::answer(out.take());
+    }
+    if (!org->leasing) break;
+    ctx.wait(*org->leasing);
+    org->queued += cost;
+    co_await ctx.perform();
+    org->queued -= cost;
+  }
+  org->leasing = std::make_unique<Signal>();
+  struct LeaseGuard {  // whatever way this call ends, its waiters are woken
+    RateLease& org;
+    ~LeaseGuard() { org.leasing.reset(); }
+  } lease_guard{*org};
+
+  const std::string key = "qv:rl:" + org_key;
+  // Lease what this isolate is likely to spend within lease_ms at the rate it spent the
+  // last lease, at most lease_fraction of a second's limit: a busy isolate asks KV about
+  // once per lease_ms, a quiet one leases little and lets little lapse.
+  const int64_t max_lease = std::max<int64_t>(
+      cost, std::min<int64_t>(
+                static_cast<int64_t>(limit.burst),
+                static_cast<int64_t>(std::ceil(limit.rate_per_second * policy.lease_fraction))));
+  // At least what the calls queued behind this one want, so they need no lease of their own.
+  int64_t lease = std::min(max_lease, cost + org->queued);
+  if (org->lease_taken_at > 0 && now > org->lease_taken_at) {
+    const double local_rate = static_cast<double>(org->spent_since_lease + cost) /
+                              (now - org->lease_taken_at);  // tokens per ms
+    lease = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(local_rate * policy.lease_ms)),
+                                lease, max_lease);
+  }
+  for (int attempt = 0; attempt < kMaxCasAttempts; ++attempt) {
+    const std::optional<double> tat = parse_number(org->stored);
+    GcraOutcome g = gcra_take(limit, tat, now, lease, true);
+    if (g.granted < cost) {
+      // The TAT we know is at most the stored one (TATs only grow while they matter), so
+      // a refusal on it holds; remember it so the next requests need no round trip.
+      decision.gcra = gcra_take(limit, tat, now, cost, false);
+      org->limited_until = now + decision.gcra.retry_after_ms;
+      decision.source = "kv";
+      write_rate_decision(out, decision, limit);
+      co_return Outcome::answer(out.take());
+    }
+    const std::string next = format_number(g.new_tat);
+    const size_t op = ctx.kv_cas(key, org->stored, next, ttl_ms(g.new_tat, now));
+    co_await ctx.perform();
+    const OpResult& result = ctx.result(op);
+    if (result.status != QV_OK) {
+      state.kv_retry_at = now + policy.kv_retry_ms;
+      decision = local_rate_decision(*org, limit, policy, now, cost, result.data);
+      write_rate_decision(out, decision, limit);
+      co_return Outcome::answer(out.take());
+    }
+    if (result.number == 1) {
+      org->stored = next;
+      org->tokens += g.granted - cost;
+      org->lease_expires = now + policy.lease_ms;
+      org->lease_taken_at = now;
+      org->spent_since_lease = 0;
+      decision.gcra = g;
+      decision.gcra.granted = cost;
+      decision.gcra.remaining = g.remaining + org->tokens;
+      decision.source = "kv";
+      write_rate_decision(out, decision, limit);
+      co_return Outcome::answer(out.take());
+    }
+    // Another isolate (or call) moved first: retry on the value it wrote, after a back-off.
+    org->stored = result.number == 0 ? std::optional(result.data) : std::nullopt;
+    ctx.sleep(backoff_ms(attempt));
+    co_await ctx.perform();
+  }
+  decision.gcra = gcra_take(limit, parse_number(org->stored), now, cost, false);
+  decision.gcra.limited = true;
+  decision.gcra.retry_after_ms = limit.interval_ms();
+  decision.source = "kv";
+  decision.reason = "too many isolates updating the limit at once; retry shortly";
+  write_rate_decision(out, decision, limit);
+  co_return Outcome::answer(out.take());
+}
+
+// ---- concurrent calls ------------------------------------------------------------------
+
+struct CallInput {
+  std::string organization_id;
+  std::string call_id;
+  const Tier* tier = nullptr;
+};
+
+Result<CallInput> parse_call_input(CallContext& ctx, Instance& instance, const Catalogue& catalogue,
+                                   bool needs_tier) {
+  auto object = needs_tier ? input_object(ctx, instance, {"organizationId", "tier", "callId"})
+                           : input_object(ctx, instance, {"organizationId", "callId", "tier"});
+  if (!object.ok()) return object.take_error();
+  CallInput input;
+  for (auto [field, out] :
+       {std::pair{"organizationId", &input.organization_id}, std::pair{"callId", &input.call_id}}) {
+    auto value = required_string(object.value(), field);
+    if (!value.ok()) return value.take_error();
+    if (auto s = check_id(field, value.value()); !s.ok()) return s.take_error();
+    *out = std::move(value.value());
+  }
+  if (needs_tier) {
+    auto tier = required_tier(object.value(), catalogue);
+    if (!tier.ok()) return tier.take_error();
+    input.tier = tier.value();
+  }
+  return input;
+}
+
+enum class CallAction { kStart, kHeartbeat, kEnd };
+
+void write_call_answer(JsonWriter& out, const CallInput& input, const char* outcome_key,
+                       bool outcome, const CallSet& calls, std::optional<double> limit,
+                       std::optional<double> expires, const std::string& source) {
+  out.begin_object()
+      .key("callId")
+      .value(input.call_id)
+      .key(outcome_key)
+      .value(outcome)
+      .key("active")
+      .value(static_cast<int64_t>(calls.size()))
+      .key("limit")
+      .value(limit)
+      .key("leaseExpiresAt")
+      .value(expires)
+      .key("source")
+      .value(source);
+}
+
+// The shared loop of call start, heartbeat and end: read-modify-compare-and-set of the
+// organisation's call set until it holds.
+MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) {
+  auto catalogue = instance.state<TiersState>().catalogue;
+  auto parsed = parse_call_input(ctx, instance, *catalogue, action != CallAction::kEnd);
+  if (!parsed.ok()) co_return Outcome::failure(parsed.error());
+  const CallInput input = std::move(parsed.value());
+  const AdmissionPolicy& policy = catalogue->admission;
+  const std::optional<double> limit =
+      input.tier ? input.tier->limits[kConcurrentCalls] : std::nullopt;
+  auto& state = instance.state<AdmissionState>();
+  auto org = AdmissionState::entry(state.calls, input.organization_id);
+  const std::string key = "qv:calls:" + input.organization_id;
+  const double now = qv_host_now_ms();
+  const double expires = now + policy.call_lease_ms;
+  // One change at a time per organisation in this isolate: the others wait, then start
+  // from the value the last one wrote, so isolates, not calls, contend for the KV value.
+  while (org->updating) {
+    ctx.wait(*org->updating);
+    co_await ctx.perform();
+  }
+  org->updating = std::make_unique<Signal>();
+  struct UpdateGuard {  // whatever way this call ends, its waiters are woken
+    CallLeases& org;
+    ~UpdateGuard() { org.updating.reset(); }
+  } update_guard{*org};
+  bool fresh = false;  // whether org->stored came from KV during this call
+  std::string kv_failure = now < state.kv_retry_at ? "waiting to retry KV" : "";
+
+  for (int attempt = 0; kv_failure.empty() && attempt < kMaxCasAttempts; ++attempt) {
+    CallSet calls;
+    if (org->stored) {
+      auto stored = parse_call_set(*org->stored);
+      if (!stored.ok()) {
+        co_return Outcome::failure(
+            {QV_UNAVAILABLE, "kv: the calls stored for organisation '" + input.organization_id +
+                                 "' are unreadable (" + stored.error().message + ")"});
+      }
+      calls = std::move(stored.value());
+    }
+    drop_expired(calls, now);
+    const bool active = calls.count(input.call_id) != 0;
+    const bool at_limit = limit && static_cast<double>(calls.size()) >= *limit;
+    const bool would_refuse = (action == CallAction::kStart && !active && at_limit) ||
+                              (action != CallAction::kStart && !active);
+    if (would_refuse && !fresh) {
+      // A cached set may hold calls that ended elsewhere: decide on a fresh read.
+      const size_t get = ctx.kv_get(key);
+      co_await ctx.perform();
+      const OpResult& result = ctx.result(get);
+      if (result.status != QV_OK && result.status != QV_NOT_FOUND) {
+        kv_failure = result.data;
+        break;
+      }
+      org->stored = result.status == QV_OK ? std::optional(result.data) : std::nullopt;
+      fresh = true;
+      continue;
+    }
+    JsonWriter out;
+    if (would_refuse) {
+      if (action == CallAction::kEnd) {  // ending a call that is not active: nothing to do
+        write_call_answer(out, input, "ended", true, calls, limit, std::nullopt, "kv");
+        out.key("wasActive").value(false).end_object();
+        co_return Outcome::answer(out.take());
+      }
+      if (action == CallAction::kHeartbeat) {
+        co_return Outcome::failure(
+            not_found("callId: call '" + input.call_id + "' is not active for organisation '" +
+                      input.organization_id + "' (it ended or its lease expired)"));
+      }
+      double earliest = expires;
+      for (const auto& call : calls) earliest = std::min(earliest, call.second);
+      write_call_answer(out, input, "admitted", false, calls, limit, std::nullopt, "kv");
+      out.key("retryAfterMs")
+          .value(std::max(0.0, earliest - now))
+          .key("reason")
+          .value("concurrent calls at the limit of the tier (" + format_number(*limit) + ")")
+          .end_object();
+      co_return Outcome::answer(out.take());
+    }
+    if (action == CallAction::kEnd) {
+      calls.erase(input.call_id);
+    } else {
+      calls[input.call_id] = expires;
+    }
+    double last_expiry = now;
+    for (const auto& call : calls) last_expiry = std::max(last_expiry, call.second);
+    const std::string next = write_call_set(calls);
+    const size_t op = ctx.kv_cas(key, org->stored, next, ttl_ms(last_expiry, now));
+    co_await ctx.perform();
+    const OpResult& result = ctx.result(op);
+    if (result.status != QV_OK) {
+      kv_failure = result.data;
+      break;
+    }
+    if (result.number != 1) {  // another isolate changed the set: retry on its value
+      org->stored = result.number == 0 ? std::optional(result.data) : std::nullopt;
+      fresh = true;
+      ctx.sleep(backoff_ms(attempt));
+      co_await ctx.perform();
+      continue;
+    }
+    org->stored = next;
+    if (action == CallAction::kEnd) {
+      write_call_answer(out, input, "ended", true, calls, limit, std::nullopt, "kv");
+      out.key("wasActive").value(true).end_object();
+    } else {
+      write_call_answer(out, input, action == CallAction::kStart ? "admitted" : "renewed", true,
+                        calls, limit, expires, "kv");
+      if (action == CallAction::kStart) out.key("alreadyActive").value(active);
+      out.end_object();
+    }
+    co_return Outcome::answer(out.take());
+  }
+
+  if (kv_failure.empty()) {
+    co_return Outcome::failure({QV_UNAVAILABLE,
+                                "kv: too many isolates changing the calls of "
+                                "organisation '" +
+                                    input.organization_id + "' at once; retry shortly"});
+  }
+  if (now >= state.kv_retry_at) state.kv_retry_at = now + policy.kv_retry_ms;
+  // KV is unavailable: this isolate's own set, under the fail-open policy.
+  JsonWriter out;
+  CallSet& calls = org->local;
+  drop_expired(calls, now);
+  const bool active = calls.count(input.call_id) != 0;
+  const std::optional<double> local_limit =
+      limit ? std::optional(std::max(1.0, std::floor(*limit * policy.fail_open_share)))
+            : std::nullopt;
+  if (action == CallAction::kEnd) {
+    calls.erase(input.call_id);
+    write_call_answer(out, input, "ended", true, calls, limit, std::nullopt, "local");
+    out.key("wasActive").value(active);
+  } else if (!policy.fail_open || (action == CallAction::kStart && !active && local_limit &&
+                                   static_cast<double>(calls.size()) >= *local_limit)) {
+    write_call_answer(out, input, action == CallAction::kStart ? "admitted" : "renewed", false,
+                      calls, limit, std::nullopt, policy.fail_open ? "local" : "refused");
+    out.key("retryAfterMs").value(policy.kv_retry_ms);
+  } else {
+    // A heartbeat for a call this isolate does not know may come from one admitted
+    // through KV before the outage: keep it rather than drop a live call.
+    calls[input.call_id] = expires;
+    write_call_answer(out, input, action == CallAction::kStart ? "admitted" : "renewed", true,
+                      calls, limit, expires, "local");
+    if (action == CallAction::kStart) out.key("alreadyActive").value(active);
+  }
+  out.key("reason").value("kv unavailable, per-isolate limit: " + kv_failure).end_object();
+  co_return Outcome::answer(out.take());
+}
+
+MethodTask call_start_method(CallContext& ctx, Instance& instance) {
+  return call_method(ctx, instance, CallAction::kStart);
+}
+MethodTask call_heartbeat_method(CallContext& ctx, Instance& instance) {
+  return call_method(ctx, instance, CallAction::kHeartbeat);
+}
+MethodTask call_end_method(CallContext& ctx, Instance& instance) {
+  return call_method(ctx, instance, CallAction::kEnd);
+}
+
+}  // namespace
+
+const Method kAdmissionMethods[] = {
+    {"tiers.gcra", gcra_method},
+    {"tiers.admit", admit_method},
+    {"tiers.call_start", call_start_method},
+    {"tiers.call_heartbeat", call_heartbeat_method},
+    {"tiers.call_end", call_end_method},
+};
+
+}  // namespace qv::tiers
+
+std::span<const qv::Method> qv::tiers::detail::admission_methods() {
+  return qv::tiers::kAdmissionMethods;
+}

@@ -1,0 +1,226 @@
+// Misuse of the ABI, called through the exported C functions of qv_abi.h exactly as a
+// host calls them (on an instance made current with qv::Instance::Scope), and through the
+// native shim's Call where it has its own rules (moved-from calls, version check).
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "qv/host/instance.h"
+#include "qv/instance.h"
+#include "qv_abi.h"
+#include "support/test_host.h"
+
+namespace {
+
+// A call started with the C API; freed at the end of the scope.
+struct RawCall {
+  uint32_t handle = 0;
+  qv_status status = QV_INTERNAL;
+
+  RawCall(std::string_view method, std::string_view input) {
+    status = qv_call_start(method.data(), static_cast<uint32_t>(method.size()),
+                           reinterpret_cast<const uint8_t*>(input.data()),
+                           static_cast<uint32_t>(input.size()), &handle);
+  }
+  ~RawCall() { qv_call_free(handle); }
+
+  std::string output() const {
+    const uint8_t* ptr = nullptr;
+    uint32_t len = 0;
+    if (qv_call_output(handle, &ptr, &len) != QV_OK) return "<no output>";
+    return std::string(reinterpret_cast<const char*>(ptr), len);
+  }
+  uint32_t op_count() const {
+    const qv_op* ops = nullptr;
+    uint32_t count = 0;
+    return qv_call_ops(handle, &ops, &count) == QV_OK ? count : 0;
+  }
+  qv_status complete(uint32_t index, qv_status op_status, int64_t number = 0) {
+    return qv_call_complete_op(handle, index, op_status, number, nullptr, 0, nullptr, 0);
+  }
+};
+
+// Three days of Startup at 90% of its calls: tiers.autoscale reads KV, then (no stored
+// tier) writes the new tier and counts the change: two batches, the second of two ops.
+const std::string kScaleUp = R"({"organizationId":"org_abi","currentTier":"Startup","history":[
+  {"date":"2026-11-01","concurrentCalls":45},{"date":"2026-11-02","concurrentCalls":45},
+  {"date":"2026-11-03","concurrentCalls":45}]})";
+
+}  // namespace
+
+TEST_CASE("the module reports the ABI version the host was built for", "[abi]") {
+  CHECK(qv_abi_version() == QV_ABI_VERSION);
+  CHECK(qv::host::check_abi_version(QV_ABI_VERSION).ok());
+  auto mismatch = qv::host::check_abi_version(QV_ABI_VERSION + 1);
+  REQUIRE_FALSE(mismatch.ok());
+  CHECK(mismatch.status() == QV_INTERNAL);
+  CHECK_THAT(mismatch.error().message,
+             Catch::Matchers::Contains("ABI version " + std::to_string(QV_ABI_VERSION + 1)));
+}
+
+TEST_CASE("an unknown method is QV_NOT_FOUND and the message names it", "[abi]") {
+  qv::Instance instance;
+  qv::Instance::Scope scope(instance);
+  RawCall call("tiers.nonexistent", "{}");
+  CHECK(call.status == QV_NOT_FOUND);
+  CHECK(call.handle != 0);
+  CHECK_THAT(call.output(), Catch::Matchers::Contains("tiers.nonexistent"));
+  CHECK_THAT(call.output(), Catch::Matchers::Contains("\"error\":\"not_found\""));
+}
+
+TEST_CASE("a handle that does not exist is QV_BAD_HANDLE on every call", "[abi]") {
+  qv::Instance instance;
+  qv::Instance::Scope scope(instance);
+  const uint32_t handles[] = {0, 1, 777, 0xffffffffu};
+  for (uint32_t handle : handles) {
+    INFO("handle " << handle);
+    const qv_op* ops = nullptr;
+    uint32_t count = 0;
+    const uint8_t* ptr = nullptr;
+    uint32_t len = 0;
+    CHECK(qv_call_ops(handle, &ops, &count) == QV_BAD_HANDLE);
+    CHECK(qv_call_complete_op(handle, 0, QV_OK, 0, nullptr, 0, nullptr, 0) == QV_BAD_HANDLE);
+    CHECK(qv_call_resume(handle) == QV_BAD_HANDLE);
+    CHECK(qv_call_output(handle, &ptr, &len) == QV_BAD_HANDLE);
+    CHECK(qv_call_free(handle) == QV_BAD_HANDLE);
+  }
+  // A freed handle is gone too.
+  uint32_t handle = 0;
+  REQUIRE(qv_call_start("tiers.catalogue", 15, reinterpret_cast<const uint8_t*>("{}"), 2,
+                        &handle) == QV_OK);
+  CHECK(qv_call_free(handle) == QV_OK);
+  CHECK(qv_call_free(handle) == QV_BAD_HANDLE);
+  CHECK(qv_call_resume(handle) == QV_BAD_HANDLE);
+}
+
+TEST_CASE("a handle of one instance means nothing on another", "[abi]") {
+  qv::Instance first, second;
+  uint32_t handle = 0;
+  {
+    qv::Instance::Scope scope(first);
+    REQUIRE(qv_call_start("tiers.autoscale", 15, reinterpret_cast<const uint8_t*>(kScaleUp.data()),
+                          static_cast<uint32_t>(kScaleUp.size()), &handle) == QV_PENDING);
+  }
+  {
+    qv::Instance::Scope scope(second);
+    CHECK(qv_call_resume(handle) == QV_BAD_HANDLE);
+  }
+  qv::Instance::Scope scope(first);
+  CHECK(qv_call_free(handle) == QV_OK);
+}
+
+TEST_CASE("operations complete exactly once, and resume waits for all of them", "[abi]") {
+  qv::Instance instance;
+  qv::Instance::Scope scope(instance);
+  RawCall call("tiers.autoscale", kScaleUp);
+  REQUIRE(call.status == QV_PENDING);
+  REQUIRE(call.op_count() == 1);  // kv.get of the stored tier
+
+  SECTION("resume before the operation has a result") {
+    CHECK(qv_call_resume(call.handle) == QV_BAD_STATE);
+  }
+  SECTION("an index out of range") {
+    CHECK(call.complete(1, QV_NOT_FOUND) == QV_BAD_STATE);
+    CHECK(call.complete(0xffffffffu, QV_NOT_FOUND) == QV_BAD_STATE);
+  }
+  SECTION("output while pending") {
+    const uint8_t* ptr = nullptr;
+    uint32_t len = 0;
+    CHECK(qv_call_output(call.handle, &ptr, &len) == QV_BAD_STATE);
+  }
+
+  REQUIRE(call.complete(0, QV_NOT_FOUND) == QV_OK);
+  CHECK(call.complete(0, QV_NOT_FOUND) == QV_BAD_STATE);  // twice
+  REQUIRE(qv_call_resume(call.handle) == QV_PENDING);
+  REQUIRE(call.op_count() == 2);  // kv.set of the new tier, kv.incr of the change counter
+
+  REQUIRE(call.complete(1, QV_OK, 1) == QV_OK);
+  CHECK(qv_call_resume(call.handle) == QV_BAD_STATE);  // op 0 still has no result
+  CHECK(call.complete(1, QV_OK, 1) == QV_BAD_STATE);
+  REQUIRE(call.complete(0, QV_OK) == QV_OK);
+  REQUIRE(qv_call_resume(call.handle) == QV_OK);
+  CHECK_THAT(call.output(), Catch::Matchers::Contains("\"tierChanges\":1"));
+
+  // Finished: no ops, no completion, no resume.
+  const qv_op* ops = nullptr;
+  uint32_t count = 0;
+  CHECK(qv_call_ops(call.handle, &ops, &count) == QV_BAD_STATE);
+  CHECK(call.complete(0, QV_OK) == QV_BAD_STATE);
+  CHECK(qv_call_resume(call.handle) == QV_BAD_STATE);
+}
+
+TEST_CASE("a finished call has no operations", "[abi]") {
+  qv::Instance instance;
+  qv::Instance::Scope scope(instance);
+  RawCall call("tiers.catalogue", "{}");
+  REQUIRE(call.status == QV_OK);
+  const qv_op* ops = nullptr;
+  uint32_t count = 0;
+  CHECK(qv_call_ops(call.handle, &ops, &count) == QV_BAD_STATE);
+  CHECK(qv_call_resume(call.handle) == QV_BAD_STATE);
+}
+
+TEST_CASE("freeing a pending call releases it (ASan checks for leaks)", "[abi]") {
+  qv::Instance instance;
+  qv::Instance::Scope scope(instance);
+  for (int i = 0; i < 50; ++i) {
+    uint32_t handle = 0;
+    REQUIRE(qv_call_start("tiers.autoscale", 15, reinterpret_cast<const uint8_t*>(kScaleUp.data()),
+                          static_cast<uint32_t>(kScaleUp.size()), &handle) == QV_PENDING);
+    if (i % 2) {  // half of them in their second batch
+      REQUIRE(qv_call_complete_op(handle, 0, QV_NOT_FOUND, 0, nullptr, 0, nullptr, 0) == QV_OK);
+      REQUIRE(qv_call_resume(handle) == QV_PENDING);
+    }
+    CHECK(qv_call_free(handle) == QV_OK);
+  }
+  CHECK(instance.calls().empty());
+}
+
+TEST_CASE("an input above 1 MiB is QV_TOO_LARGE", "[abi]") {
+  qv::Instance instance;
+  qv::Instance::Scope scope(instance);
+  const std::string huge = "[" + std::string((1u << 20) + 16, ' ') + "]";
+  RawCall call("tiers.evaluate", huge);
+  CHECK(call.status == QV_TOO_LARGE);
+  CHECK_THAT(call.output(), Catch::Matchers::Contains("above the limit"));
+
+  RawCall at_limit("tiers.evaluate", std::string(1u << 20, ' '));  // not too large: not JSON
+  CHECK(at_limit.status == QV_INVALID_INPUT);
+}
+
+TEST_CASE("malformed JSON is QV_INVALID_INPUT with \"malformed JSON\"", "[abi]") {
+  qv::Instance instance;
+  qv::Instance::Scope scope(instance);
+  for (std::string_view text : {"{", "{\"tier\": }", "", "nul", "{\"tier\":\"Growth\"} x"}) {
+    INFO("input '" << text << "'");
+    RawCall call("tiers.features", text);
+    CHECK(call.status == QV_INVALID_INPUT);
+    CHECK_THAT(call.output(), Catch::Matchers::Contains("malformed JSON"));
+  }
+}
+
+TEST_CASE("the shim's Call: moved-from and default calls have no handle", "[abi][shim]") {
+  qv::test::ManualClock clock;
+  auto instance = qv::test::make_instance(clock, std::make_shared<qv::host::MemoryKv>());
+  qv::host::Call call = instance.start("tiers.autoscale", kScaleUp);
+  REQUIRE(call.pending());
+  qv::host::Call moved = std::move(call);
+  CHECK(moved.pending());
+  CHECK(call.handle() == 0);
+  CHECK(call.status() == QV_BAD_HANDLE);
+  CHECK(call.ops().status() == QV_BAD_HANDLE);
+  CHECK(call.complete(0, {}) == QV_BAD_HANDLE);
+  CHECK(call.resume() == QV_BAD_HANDLE);
+  CHECK(call.output().status() == QV_BAD_HANDLE);
+  CHECK(call.free() == QV_BAD_HANDLE);
+
+  qv::host::Call empty;
+  CHECK(empty.resume() == QV_BAD_HANDLE);
+  CHECK(empty.answer().status == QV_BAD_HANDLE);
+
+  // A misused resume leaves the call pending.
+  CHECK(moved.resume() == QV_BAD_STATE);
+  CHECK(moved.pending());
+  CHECK(moved.output().status() == QV_BAD_STATE);
+  CHECK(moved.free() == QV_OK);
+  CHECK(moved.free() == QV_BAD_HANDLE);
+}

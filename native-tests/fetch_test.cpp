@@ -1,0 +1,152 @@
+// CurlFetcher against a small HTTP server on loopback started by the test, and the
+// parsing of fetch operations (qv_op meta "METHOD\nname: value\n...").
+#include <catch2/catch.hpp>
+
+#include "qv/host/curl_fetcher.h"
+#include "qv/host/instance.h"
+#include "support/local_server.h"
+
+using qv::host::CurlFetcher;
+using qv::host::FetchReply;
+using qv::host::FetchRequest;
+using qv::host::Op;
+using qv::test::LocalServer;
+
+TEST_CASE("CurlFetcher sends method, headers and body; returns status, body, headers", "[fetch]") {
+  auto server = LocalServer::answering({LocalServer::response(
+      201, "Created", {"X-Request-Id: abc-123", "Content-Type: application/json"},
+      R"({"created":true})")});
+  CurlFetcher fetcher;
+  FetchRequest request;
+  request.method = "POST";
+  request.url = server->url("/v1/items?x=1");
+  request.headers = {{"Content-Type", "application/json"}, {"X-Org", "org_a"}};
+  request.body = R"({"name":"a"})";
+  request.timeout_ms = 5000;
+  const FetchReply reply = fetcher.fetch(request);
+  INFO(reply.message);
+  REQUIRE(reply.status == QV_OK);
+  CHECK(reply.http_status == 201);
+  CHECK(reply.body == R"({"created":true})");
+  CHECK_THAT(reply.headers, Catch::Matchers::Contains("x-request-id: abc-123\n"));
+  CHECK_THAT(reply.headers, Catch::Matchers::Contains("content-type: application/json\n"));
+
+  const auto requests = server->requests();
+  REQUIRE(requests.size() == 1);
+  CHECK_THAT(requests[0], Catch::Matchers::StartsWith("POST /v1/items?x=1 HTTP/1.1\r\n"));
+  CHECK_THAT(requests[0], Catch::Matchers::Contains("X-Org: org_a\r\n"));
+  CHECK_THAT(requests[0], Catch::Matchers::EndsWith("\r\n\r\n{\"name\":\"a\"}"));
+  CHECK_THAT(requests[0], !Catch::Matchers::Contains("Expect:"));
+}
+
+TEST_CASE("CurlFetcher: an HTTP error status is a successful fetch; redirects are followed",
+          "[fetch]") {
+  auto target = LocalServer::answering({LocalServer::response(503, "Unavailable", {}, "busy")});
+  auto redirect = LocalServer::answering({LocalServer::response(
+      302, "Found", {"Location: " + target->url("/there"), "X-Hop: 1"}, "")});
+  CurlFetcher fetcher;
+  FetchRequest request;
+  request.url = redirect->url("/here");
+  const FetchReply reply = fetcher.fetch(request);
+  INFO(reply.message);
+  REQUIRE(reply.status == QV_OK);
+  CHECK(reply.http_status == 503);
+  CHECK(reply.body == "busy");
+  CHECK_THAT(reply.headers, !Catch::Matchers::Contains("x-hop"));  // the last response's only
+  REQUIRE(target->requests().size() == 1);
+  CHECK_THAT(target->requests()[0], Catch::Matchers::StartsWith("GET /there HTTP/1.1\r\n"));
+}
+
+TEST_CASE("CurlFetcher: a server that never answers is QV_TIMEOUT within the timeout", "[fetch]") {
+  auto hung = LocalServer::silent();
+  CurlFetcher fetcher;
+  FetchRequest request;
+  request.url = hung->url("/slow");
+  request.timeout_ms = 200;
+  const FetchReply reply = fetcher.fetch(request);
+  CHECK(reply.status == QV_TIMEOUT);
+  CHECK_THAT(reply.message, Catch::Matchers::Contains("no answer within 200 ms"));
+  CHECK_THAT(reply.message, Catch::Matchers::Contains(request.url));
+}
+
+TEST_CASE("CurlFetcher: failures are QV_UNAVAILABLE with a message", "[fetch]") {
+  CurlFetcher fetcher;
+  FetchRequest request;
+  request.url = "http://127.0.0.1:" + std::to_string(qv::test::closed_port()) + "/";
+  const FetchReply refused = fetcher.fetch(request);
+  CHECK(refused.status == QV_UNAVAILABLE);
+  CHECK_THAT(refused.message, Catch::Matchers::Contains(request.url));
+
+  request.url = "file:///etc/passwd";
+  const FetchReply file = fetcher.fetch(request);
+  CHECK(file.status == QV_UNAVAILABLE);
+  CHECK_THAT(file.message, Catch::Matchers::Contains("only http:// and https://"));
+
+  auto big = LocalServer::answering({LocalServer::response(200, "OK", {}, std::string(4096, 'x'))});
+  CurlFetcher small(qv::host::CurlOptions{10000, 1024, 5});
+  request.url = big->url();
+  const FetchReply too_large = small.fetch(request);
+  CHECK(too_large.status == QV_UNAVAILABLE);
+  CHECK_THAT(too_large.message, Catch::Matchers::Contains("above 1024 bytes"));
+}
+
+TEST_CASE("fetch operations: meta is parsed, bad meta is refused", "[fetch]") {
+  Op op;
+  op.kind = QV_OP_FETCH;
+  op.key = "https://origin.example/api";
+  op.meta = "PUT\nContent-Type: text/plain\nX-Empty:\nX-Spaced:   padded value  \n";
+  op.value = "body";
+  op.duration_ms = 750;
+  auto parsed = qv::host::parse_fetch_op(op);
+  REQUIRE(parsed.ok());
+  const FetchRequest& request = parsed.value();
+  CHECK(request.method == "PUT");
+  CHECK(request.url == op.key);
+  CHECK(request.body == "body");
+  CHECK(request.timeout_ms == 750);
+  REQUIRE(request.headers.size() == 3);
+  CHECK(request.headers[0] == std::pair<std::string, std::string>("Content-Type", "text/plain"));
+  CHECK(request.headers[1] == std::pair<std::string, std::string>("X-Empty", ""));
+  CHECK(request.headers[2] == std::pair<std::string, std::string>("X-Spaced", "padded value"));
+
+  op.meta = "GET";  // no headers, no trailing newline
+  REQUIRE(qv::host::parse_fetch_op(op).ok());
+
+  const std::pair<std::string, const char*> bad[] = {
+      {"", "method ''"},
+      {"GE T\n", "not an HTTP token"},
+      {"GET\nno colon here\n", "header line 1 has no ':'"},
+      {"GET\nBad Name: x\n", "header name 'Bad Name'"},
+      {"GET\nX-Return: a\rb\n", "line break"},
+  };
+  for (const auto& [meta, message] : bad) {
+    INFO(meta);
+    op.meta = meta;
+    auto refused = qv::host::parse_fetch_op(op);
+    REQUIRE_FALSE(refused.ok());
+    CHECK_THAT(refused.error().message, Catch::Matchers::Contains(message));
+  }
+}
+
+TEST_CASE("perform_op carries a fetch out and maps the reply", "[fetch]") {
+  auto server =
+      LocalServer::answering({LocalServer::response(200, "OK", {"X-Served-By: test"}, "hello")});
+  CurlFetcher fetcher;
+  Op op;
+  op.kind = QV_OP_FETCH;
+  op.key = server->url("/greeting");
+  op.meta = "GET\nAccept: text/plain\n";
+  op.duration_ms = 5000;
+  const qv::host::OpResult result = qv::host::perform_op(op, nullptr, &fetcher);
+  INFO(result.data);
+  REQUIRE(result.status == QV_OK);
+  CHECK(result.number == 200);
+  CHECK(result.data == "hello");
+  CHECK_THAT(result.meta, Catch::Matchers::Contains("x-served-by: test\n"));
+
+  op.meta = "GET\nbroken\n";
+  CHECK(qv::host::perform_op(op, nullptr, &fetcher).status == QV_UNAVAILABLE);
+  CHECK(qv::host::perform_op(op, nullptr, nullptr).status == QV_UNAVAILABLE);
+  op.kind = 42;
+  CHECK(qv::host::perform_op(op, nullptr, &fetcher).status == QV_BAD_STATE);
+}

@@ -1,0 +1,241 @@
+// `qv loadtest` as a user runs it, against Debian's nginx and our test server on loopback:
+// exit codes (0 passed, 99 threshold failed, 2 bad input) with messages that name the
+// problem, the JSON summary, the HTML report, histogram logs and merge, built-in scenarios.
+#include <catch2/catch.hpp>
+
+#include "loadtest/histogram_log.h"
+#include "simdjson.h"
+#include "support.h"
+
+using namespace qv::loadtest;
+using namespace qv::loadtest::testing;
+
+namespace {
+
+const std::string kQv = QV_BINARY;
+
+CommandResult run_qv(std::vector<std::string> args) {
+  args.insert(args.begin(), {kQv, "loadtest"});
+  return run_command(args);
+}
+
+struct Summary {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  explicit Summary(const std::string& path) {
+    const std::string text = read_text(path);
+    if (parser.parse(text).get(root)) FAIL("not JSON: " << path << ": " << text);
+  }
+  double number(const char* pointer) {
+    double value = -1;
+    if (root.at_pointer(pointer).get_double().get(value)) FAIL("no number at " << pointer);
+    return value;
+  }
+  bool boolean(const char* pointer) {
+    bool value = false;
+    if (root.at_pointer(pointer).get_bool().get(value)) FAIL("no boolean at " << pointer);
+    return value;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("quick mode against nginx: every request counted matches nginx's access log") {
+  Nginx nginx;
+  TempDir temp;
+  const std::string& dir = temp.path;
+  // A scenario with a graceful stop, so in-flight requests finish and are counted.
+  write_text(dir + "/s.json", R"({"baseUrl": ")" + nginx.url("") + R"(", "executor": "constant-vus",
+    "vus": 8, "duration": "1s", "gracefulStop": "10s", "threads": 2,
+    "requests": [{"name": "index", "url": "/index.html", "checks": {"ok": "status == 200", "html": "body contains 'qv loadtest'"}}]})");
+  auto run = run_qv({"run", dir + "/s.json", "--summary-json", dir + "/summary.json", "-q"});
+  INFO(run.out << run.err);
+  REQUIRE(run.exit_code == 0);
+  Summary summary(dir + "/summary.json");
+  const double requests = summary.number("/metrics/http_reqs/values/count");
+  REQUIRE(requests > 0);
+  REQUIRE(static_cast<double>(nginx.access_log_lines()) == requests);
+  REQUIRE(summary.number("/metrics/checks/values/rate") == 1.0);
+  REQUIRE(summary.number("/metrics/http_req_failed/values/rate") == 0.0);
+
+  // wrk's form of the command runs too, and says what it measured.
+  auto quick =
+      run_qv({"run", "--url", nginx.url("/index.html"), "-c", "4", "-t", "2", "-d", "1s", "-q"});
+  REQUIRE(quick.exit_code == 0);
+  REQUIRE(quick.out.find("http_reqs") != std::string::npos);
+  REQUIRE(quick.out.find("scenario: quick (constant-vus), target " + nginx.url("/index.html")) !=
+          std::string::npos);
+}
+
+TEST_CASE("thresholds decide the exit code: 0 when all hold, 99 when one fails") {
+  TestServer server;
+  TempDir temp;
+  const std::string& dir = temp.path;
+  auto holds = run_qv({"run", "--url", server.url("/delay/20"), "-c", "2", "-t", "1", "-d", "1s",
+                       "-q", "--threshold", "http_req_duration:p(95)<60000", "--threshold",
+                       "http_req_failed:rate<0.01", "--summary-json", dir + "/ok.json"});
+  INFO(holds.out << holds.err);
+  REQUIRE(holds.exit_code == 0);
+  Summary ok(dir + "/ok.json");
+  REQUIRE(ok.boolean("/thresholds/http_req_duration/p(95)<60000/ok"));
+  REQUIRE(ok.boolean("/metrics/http_req_duration/thresholds/p(95)<60000/ok"));
+
+  auto slow =
+      run_qv({"run", "--url", server.url("/delay/20"), "-c", "2", "-t", "1", "-d", "1s", "-q",
+              "--threshold", "http_req_duration:p(95)<5", "--summary-json", dir + "/slow.json"});
+  REQUIRE(slow.exit_code == 99);
+  REQUIRE(slow.out.find("\xE2\x9C\x97 'p(95)<5'") != std::string::npos);
+  REQUIRE(slow.err.find("some thresholds failed") != std::string::npos);
+  Summary failed(dir + "/slow.json");
+  REQUIRE_FALSE(failed.boolean("/thresholds/http_req_duration/p(95)<5/ok"));
+
+  auto errors = run_qv({"run", "--url", server.url("/status/503"), "-c", "2", "-t", "1", "-d",
+                        "500ms", "-q", "--threshold", "http_req_failed:rate<0.01"});
+  REQUIRE(errors.exit_code == 99);
+  REQUIRE(errors.out.find("http_5xx") != std::string::npos);
+}
+
+TEST_CASE("bad input exits 2 with a message naming the problem") {
+  TestServer server;
+  TempDir temp;
+  const std::string& dir = temp.path;
+  auto expect = [&](std::vector<std::string> args, const std::string& message) {
+    auto result = run_qv(args);
+    INFO("stderr: " << result.err);
+    REQUIRE(result.exit_code == 2);
+    REQUIRE(result.err.find(message) != std::string::npos);
+  };
+  const std::string base = R"({"baseUrl": ")" + server.url("") + R"(", )";
+  write_text(dir + "/threshold.json",
+             base + R"("executor": "constant-vus", "vus": 1, "duration": "1s",
+    "requests": [{"url": "/"}], "thresholds": {"http_req_duration": ["p(95)<<200"]}})");
+  expect({"run", dir + "/threshold.json"},
+         "threshold.json: thresholds.http_req_duration[0]: cannot parse 'p(95)<<200'");
+  write_text(
+      dir + "/executor.json",
+      base +
+          R"("executor": "constant-vu", "vus": 1, "duration": "1s", "requests": [{"url": "/"}]})");
+  expect({"run", dir + "/executor.json"},
+         "executor.json: executor: unknown executor 'constant-vu'");
+  write_text(dir + "/broken.json", "{\"executor\": ");
+  expect({"run", dir + "/broken.json"}, "broken.json: malformed JSON: ");
+  expect({"run", dir + "/missing.json"}, "missing.json: cannot be opened");
+  expect({"run", "--url", "http://127.0.0.1:" + std::to_string(closed_port()) + "/", "-d", "1s"},
+         "is unreachable: Connection refused");
+  expect({"run", "--url", server.url("/"), "-c", "zero"},
+         "-c: expected a whole number from 1, got 'zero'");
+  expect({"run", "--url", server.url("/"), "-d", "forever"}, "-d: cannot parse duration 'forever'");
+  expect({"run", "--url", server.url("/"), "--threshold", "http_req_duration:p95<1"},
+         "thresholds.http_req_duration[0]: cannot parse 'p95<1'");
+  expect({"run", "--url", server.url("/"), "--out", "csv=x"},
+         "--out 'csv=x': unknown output (supported: hist=FILE)");
+  expect({"run", "--scenario", "voice"},
+         "--scenario: no built-in scenario 'voice' (built in: api-crud-load, dashboard-load, "
+         "voice-api-load)");
+  expect({"run", "--scenario", "voice-api-load", "--intensity", "insane"},
+         "intensity 'insane' is not defined");
+  expect({"run"}, "give a scenario file, --scenario NAME or --url URL");
+  expect({"merge", dir + "/broken.json"}, "broken.json: not a qv loadtest histogram log");
+  expect({"merge"}, "merge: give the histogram logs to merge");
+  expect({"run", "--url", server.url("/"), "--connections-typo", "5"},
+         "unknown argument '--connections-typo'");
+}
+
+TEST_CASE("the HTML report is one self-contained file with its plots") {
+  TestServer server;
+  TempDir temp;
+  const std::string& dir = temp.path;
+  auto run = run_qv({"run", "--url", server.url("/"), "-c", "4", "-t", "1", "-d", "2s", "--rate",
+                     "200", "-q", "--report", dir + "/report.html", "--threshold",
+                     "http_req_duration:p(99)<60000"});
+  REQUIRE(run.exit_code == 0);
+  const std::string html = read_text(dir + "/report.html");
+  for (const char* part :
+       {"<!DOCTYPE html>", "<svg", "Latency percentiles per second",
+        "Throughput and errors per second", "Latency by percentile", "p99 uncorrected",
+        "Thresholds", "Recommendations", "id=\"qv-summary\""}) {
+    INFO(part);
+    REQUIRE(html.find(part) != std::string::npos);
+  }
+  // Nothing is fetched: no external scripts, styles, images or fonts.
+  for (const char* external : {"src=", "href=", "@import", "url("}) {
+    INFO(external);
+    REQUIRE(html.find(external) == std::string::npos);
+  }
+}
+
+TEST_CASE("merge: two machines' logs add up to one histogram; one log reproduces its run") {
+  TestServer server;
+  TempDir temp;
+  const std::string& dir = temp.path;
+  for (const char* name : {"a", "b"}) {
+    auto run =
+        run_qv({"run", "--url", server.url("/delay/2"), "-c", "4", "-t", "2", "-d", "1s", "--rate",
+                "150", "-q", "--threshold", "http_req_duration:p(95)<60000", "--out",
+                "hist=" + dir + "/" + name + ".log", "--summary-json", dir + "/" + name + ".json"});
+    INFO(run.err);
+    REQUIRE(run.exit_code == 0);
+  }
+  auto merge =
+      run_qv({"merge", dir + "/a.log", dir + "/b.log", "--summary-json", dir + "/merged.json",
+              "--out", "hist=" + dir + "/merged.log", "--report", dir + "/merged.html"});
+  INFO(merge.err);
+  REQUIRE(merge.exit_code == 0);
+  REQUIRE(merge.out.find("2 machines merged") != std::string::npos);
+
+  auto a = read_histogram_log_file(dir + "/a.log");
+  auto b = read_histogram_log_file(dir + "/b.log");
+  auto merged = read_histogram_log_file(dir + "/merged.log");
+  REQUIRE((a.ok() && b.ok() && merged.ok()));
+  Histogram sum = a.value().total_latency(true);
+  sum.add(b.value().total_latency(true));
+  REQUIRE(merged.value().total_latency(true) == sum);
+  Histogram uncorrected = a.value().total_latency(false);
+  uncorrected.add(b.value().total_latency(false));
+  REQUIRE(merged.value().total_latency(false) == uncorrected);
+
+  Summary a_summary(dir + "/a.json"), b_summary(dir + "/b.json"), m_summary(dir + "/merged.json");
+  REQUIRE(m_summary.number("/metrics/http_reqs/values/count") ==
+          a_summary.number("/metrics/http_reqs/values/count") +
+              b_summary.number("/metrics/http_reqs/values/count"));
+  REQUIRE(m_summary.number("/metrics/http_req_duration/values/p(99)") ==
+          static_cast<double>(sum.value_at_percentile(99)) / 1000);
+  REQUIRE(m_summary.boolean(
+      "/thresholds/http_req_duration/p(95)<60000/ok"));  // thresholds travel in logs
+
+  // One log alone gives back the run's own metrics, exactly.
+  auto single = run_qv({"merge", dir + "/a.log", "--summary-json", dir + "/single.json"});
+  REQUIRE(single.exit_code == 0);
+  const std::string run_json = read_text(dir + "/a.json"),
+                    single_json = read_text(dir + "/single.json");
+  const auto metrics = [](const std::string& json) {
+    const size_t start = json.find("\"metrics\":");
+    return json.substr(start, json.find(",\"checks\":") - start);
+  };
+  REQUIRE(metrics(single_json) == metrics(run_json));
+}
+
+TEST_CASE("built-in scenarios list, print, and run briefly against any server") {
+  auto list = run_qv({"scenarios"});
+  REQUIRE(list.exit_code == 0);
+  for (const char* name : {"voice-api-load", "dashboard-load", "api-crud-load"})
+    REQUIRE(list.out.find(name) != std::string::npos);
+  REQUIRE(list.out.find("extreme (1000 VUs, 15m)") != std::string::npos);
+  auto show = run_qv({"scenarios", "voice-api-load"});
+  REQUIRE(show.exit_code == 0);
+  REQUIRE(show.out.find("\"/api/calls/start\"") != std::string::npos);
+
+  TestServer server;
+  TempDir temp;
+  const std::string& dir = temp.path;
+  auto run =
+      run_qv({"run", "--scenario", "dashboard-load", "--intensity", "low", "--duration", "2s",
+              "--base-url", server.url(""), "-q", "--summary-json", dir + "/dashboard.json"});
+  INFO(run.out << run.err);
+  REQUIRE(run.exit_code == 0);
+  Summary summary(dir + "/dashboard.json");
+  REQUIRE(summary.number("/metrics/http_reqs/values/count") > 0);
+  REQUIRE(summary.number("/metrics/http_reqs{name:leads.list}/values/count") > 0);
+  REQUIRE(run.out.find("RECOMMENDATIONS") != std::string::npos);
+  REQUIRE(server.log().find("GET /api/leads?page=") != std::string::npos);
+}

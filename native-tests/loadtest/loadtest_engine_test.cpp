@@ -1,0 +1,278 @@
+// The engine end to end, against our test server on loopback: exact request counts,
+// latencies against a known injected delay, coordinated-omission correction under a 1 s
+// SIGSTOP, error classes, chunked bodies, templates on the wire, each executor, dropped
+// iterations and abortOnFail. Only behaviour is asserted, never speed.
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "loadtest/engine.h"
+#include "support.h"
+
+using namespace qv::loadtest;
+using qv::loadtest::testing::TestServer;
+
+namespace {
+
+Scenario scenario_from(const std::string& json) {
+  auto scenario = parse_scenario(json, {});
+  if (!scenario.ok()) FAIL("scenario: " << scenario.error().message);
+  return scenario.value();
+}
+
+RunResult run(const Scenario& scenario) {
+  auto result = run_load_test(scenario);
+  if (!result.ok()) FAIL("run: " << result.error().message);
+  return result.value();
+}
+
+std::string base(const TestServer& server) {
+  return "\"baseUrl\": \"" + server.url("") + "\"";
+}
+
+}  // namespace
+
+TEST_CASE("a constant arrival rate sends exactly rate x duration requests, all answered") {
+  TestServer server;
+  const RunResult result = run(scenario_from("{" + base(server) + R"(,
+    "executor": "constant-arrival-rate", "rate": 200, "duration": "2s", "preAllocatedVUs": 20,
+    "gracefulStop": "10s", "threads": 2, "requests": [{"url": "/"}]})"));
+  const RequestCounters totals = result.total_counters();
+  REQUIRE(totals.requests + result.dropped_iterations == 400);
+  REQUIRE(server.served() == totals.requests);
+  REQUIRE(totals.failed == 0);
+  REQUIRE(result.iterations == totals.requests);
+  REQUIRE(result.total_latency(true).count() == totals.requests);
+  REQUIRE(result.info.corrected);
+  REQUIRE(result.info.threads == 2);
+}
+
+TEST_CASE("constant VUs: every request the server answered is counted, and only those") {
+  TestServer server;
+  const RunResult result = run(scenario_from("{" + base(server) + R"(,
+    "executor": "constant-vus", "vus": 6, "duration": "1s", "gracefulStop": "10s", "threads": 2,
+    "requests": [{"url": "/"}]})"));
+  const RequestCounters totals = result.total_counters();
+  REQUIRE(totals.requests > 0);
+  REQUIRE(server.served() == totals.requests);
+  REQUIRE(totals.bytes_received > 0);
+  REQUIRE(totals.bytes_sent > 0);
+  REQUIRE(result.vus_max == 6);
+  REQUIRE(!result.info.corrected);
+  // Closed model: corrected and uncorrected latencies are the same samples.
+  REQUIRE(result.total_latency(true) == result.total_latency(false));
+}
+
+TEST_CASE("latency percentiles reflect a known injected delay, per request name") {
+  TestServer server;
+  const RunResult result = run(scenario_from("{" + base(server) + R"(,
+    "executor": "constant-vus", "vus": 8, "duration": "1500ms", "gracefulStop": "10s", "threads": 2,
+    "requests": [{"name": "slow", "url": "/delay/60"}, {"name": "fast", "url": "/"}]})"));
+  const RequestTotals& slow = result.requests[0];
+  const RequestTotals& fast = result.requests[1];
+  REQUIRE(slow.name == "slow");
+  REQUIRE(slow.latency.count() > 10);
+  REQUIRE(fast.latency.count() > 10);
+  // Never faster than the injected delay, and the delay dominates the slow request's figures.
+  REQUIRE(slow.latency.min() >= 60'000);
+  REQUIRE(slow.latency.value_at_percentile(50) >= 60'000);
+  REQUIRE(fast.latency.value_at_percentile(50) < slow.latency.value_at_percentile(50));
+  REQUIRE(slow.counters.requests + fast.counters.requests == server.served());
+}
+
+TEST_CASE("coordinated omission: a 1 s stall shows in the corrected p99, not the uncorrected") {
+  TestServer server;
+  QuickOptions options;
+  options.url = server.url("/");
+  options.connections = 10;
+  options.threads = 1;
+  options.rate = 1000;
+  options.duration = 4 * kMicrosPerSecond;
+  auto scenario = quick_scenario(options);
+  REQUIRE(scenario.ok());
+  std::thread staller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    server.pause();  // SIGSTOP: the server answers nothing for a second
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    server.resume();
+  });
+  const RunResult result = run(scenario.value());
+  staller.join();
+  const Histogram corrected = result.total_latency(true);
+  const Histogram uncorrected = result.total_latency(false);
+  INFO("corrected p99 " << corrected.value_at_percentile(99) << " µs, uncorrected p99 "
+                        << uncorrected.value_at_percentile(99) << " µs, requests "
+                        << corrected.count());
+  REQUIRE(corrected.count() > 1000);
+  REQUIRE(corrected.value_at_percentile(99) >= 500'000);
+  REQUIRE(uncorrected.value_at_percentile(99) < 500'000);
+  REQUIRE(corrected.max() >= 900'000);
+}
+
+TEST_CASE("errors are classified: status, timeout, reset, connect") {
+  TestServer server;
+  const RunResult statuses = run(scenario_from("{" + base(server) + R"(,
+    "executor": "constant-vus", "vus": 2, "duration": "300ms", "gracefulStop": "5s", "threads": 1,
+    "requests": [{"name": "e500", "url": "/status/503"}, {"name": "e404", "url": "/status/404"}]})"));
+  const RequestCounters& e500 = statuses.requests[0].counters;
+  const RequestCounters& e404 = statuses.requests[1].counters;
+  REQUIRE(e500.requests > 0);
+  REQUIRE(e500.errors[static_cast<size_t>(ErrorClass::kHttp5xx)] == e500.requests);
+  REQUIRE(e404.errors[static_cast<size_t>(ErrorClass::kHttp4xx)] == e404.requests);
+  REQUIRE(e500.failed == e500.requests);
+  REQUIRE(statuses.requests[0].latency.count() == e500.requests);  // responses have latencies
+
+  const RunResult hangs = run(scenario_from("{" + base(server) + R"(,
+    "executor": "constant-vus", "vus": 2, "duration": "700ms", "timeouts": {"request": "200ms"},
+    "gracefulStop": "5s", "threads": 1, "requests": [{"url": "/hang"}]})"));
+  const RequestCounters hang = hangs.total_counters();
+  REQUIRE(hang.errors[static_cast<size_t>(ErrorClass::kTimeout)] >= 2);
+  REQUIRE(hang.errors[static_cast<size_t>(ErrorClass::kTimeout)] == hang.requests);
+  REQUIRE(hangs.total_latency(true).count() == 0);  // timeouts have no latency (as wrk)
+
+  const RunResult resets = run(scenario_from("{" + base(server) + R"(,
+    "executor": "constant-vus", "vus": 2, "duration": "300ms", "gracefulStop": "5s", "threads": 1,
+    "requests": [{"url": "/reset"}]})"));
+  const RequestCounters reset = resets.total_counters();
+  REQUIRE(reset.requests > 0);
+  REQUIRE(reset.errors[static_cast<size_t>(ErrorClass::kReset)] == reset.requests);
+
+  // The server goes away in the middle of a run: new connections are refused.
+  auto doomed = std::make_unique<TestServer>();
+  const Scenario closing = scenario_from("{\"baseUrl\": \"" + doomed->url("") + R"(",
+    "executor": "constant-vus", "vus": 2, "duration": "1s", "gracefulStop": "5s", "threads": 1,
+    "requests": [{"url": "/close"}]})");
+  std::thread killer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    doomed.reset();
+  });
+  const RunResult refused = run(closing);
+  killer.join();
+  const RequestCounters gone = refused.total_counters();
+  REQUIRE(gone.errors[static_cast<size_t>(ErrorClass::kConnect)] > 0);
+  REQUIRE(gone.requests > gone.failed);  // it answered before it went
+}
+
+TEST_CASE("chunked bodies are read whole, and checks see them") {
+  TestServer server;
+  const RunResult result = run(scenario_from("{" + base(server) + R"(,
+    "executor": "constant-vus", "vus": 2, "duration": "300ms", "gracefulStop": "5s", "threads": 1,
+    "requests": [{"url": "/chunked", "checks": {"whole body": "body contains 'hello, world'",
+                                                "ok": "status == 200", "wrong": "status == 201"}}]})"));
+  const RequestCounters& counters = result.requests[0].counters;
+  REQUIRE(counters.requests > 0);
+  REQUIRE(counters.failed == 0);
+  REQUIRE(counters.checks[0].passes == counters.requests);
+  REQUIRE(counters.checks[1].passes == counters.requests);
+  REQUIRE(counters.checks[2].fails == counters.requests);
+  REQUIRE(result.total_checks().passes == 2 * counters.requests);
+}
+
+TEST_CASE("template variables reach the server: ids in range, sequence numbers unique") {
+  TestServer server;
+  const RunResult result = run(scenario_from("{" + base(server) + R"(,
+    "executor": "constant-arrival-rate", "rate": 100, "duration": "1s", "preAllocatedVUs": 4,
+    "gracefulStop": "5s", "threads": 2,
+    "variables": {"organizationId": {"range": [1, 3], "prefix": "org_"}, "callId": {"sequence": true, "prefix": "call_"}},
+    "requests": [{"method": "POST", "url": "/calls/{{callId}}?org={{organizationId}}",
+                  "body": {"organizationId": "{{organizationId}}", "callId": "{{callId}}"}}]})"));
+  const uint64_t requests = result.total_counters().requests;
+  REQUIRE(requests > 50);
+  const std::string log = server.log();
+  std::set<std::string> calls;
+  size_t lines = 0;
+  for (size_t at = 0, end; (end = log.find('\n', at)) != std::string::npos; at = end + 1, ++lines) {
+    const std::string line = log.substr(at, end - at);
+    // POST /calls/call_N?org=org_K HTTP/1.1 {"organizationId":"org_K","callId":"call_N"}
+    const size_t call_start = line.find("/calls/") + 7;
+    const std::string call = line.substr(call_start, line.find('?') - call_start);
+    const std::string org = line.substr(line.find("?org=") + 5, 5);
+    INFO(line);
+    REQUIRE(call.rfind("call_", 0) == 0);
+    REQUIRE((org == "org_1" || org == "org_2" || org == "org_3"));
+    REQUIRE(line.find("{\"organizationId\":\"" + org + "\",\"callId\":\"" + call + "\"}") !=
+            std::string::npos);
+    calls.insert(call);
+  }
+  REQUIRE(lines == requests);
+  REQUIRE(calls.size() == requests);  // unique across both threads
+}
+
+TEST_CASE("ramping VUs follow the stages; ramping arrival rate sends the integral of its rate") {
+  TestServer server;
+  const RunResult ramping = run(scenario_from("{" + base(server) + R"(,
+    "executor": "ramping-vus", "startVUs": 0, "gracefulStop": "5s", "threads": 2,
+    "stages": [{"duration": "1s", "target": 6}, {"duration": "1s", "target": 6}, {"duration": "500ms", "target": 0}],
+    "thinkTime": "20ms", "requests": [{"url": "/"}]})"));
+  REQUIRE(ramping.vus_max == 6);
+  REQUIRE(ramping.total_counters().requests > 0);
+  REQUIRE(ramping.intervals.size() >= 2);
+  REQUIRE(ramping.intervals[1].vus == 6);  // at 2 s the ramp is at its top
+  REQUIRE(server.served() == ramping.total_counters().requests);
+
+  // 0 -> 200/s over 1 s (100 arrivals), then 200/s for 1 s (200 arrivals).
+  const RunResult arrivals = run(scenario_from("{" + base(server) + R"(,
+    "executor": "ramping-arrival-rate", "startRate": 0, "preAllocatedVUs": 10, "gracefulStop": "5s",
+    "threads": 2, "stages": [{"duration": "1s", "target": 200}, {"duration": "1s", "target": 200}],
+    "requests": [{"url": "/"}]})"));
+  REQUIRE(arrivals.total_counters().requests + arrivals.dropped_iterations == 300);
+}
+
+TEST_CASE("with whenNoVuFree drop, arrivals that find every VU busy are dropped and counted") {
+  TestServer server;
+  const RunResult result = run(scenario_from("{" + base(server) + R"(,
+    "executor": "constant-arrival-rate", "rate": 100, "duration": "1s", "preAllocatedVUs": 1,
+    "maxVUs": 1, "whenNoVuFree": "drop", "gracefulStop": "5s", "threads": 1,
+    "requests": [{"url": "/delay/100"}]})"));
+  const uint64_t requests = result.total_counters().requests;
+  REQUIRE(requests + result.dropped_iterations == 100);
+  REQUIRE(requests <= 11);  // one VU, 100 ms each: about ten in a second
+  REQUIRE(result.dropped_iterations >= 89);
+}
+
+TEST_CASE("abortOnFail stops the run early") {
+  TestServer server;
+  const auto started = std::chrono::steady_clock::now();
+  const RunResult result = run(scenario_from("{" + base(server) + R"(,
+    "executor": "constant-vus", "vus": 2, "duration": "30s", "gracefulStop": "1s", "threads": 1,
+    "requests": [{"url": "/delay/20"}],
+    "thresholds": {"http_req_duration": [{"threshold": "p(95)<5", "abortOnFail": true}]}})"));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  REQUIRE(result.info.aborted);
+  REQUIRE(result.info.abort_reason == "threshold http_req_duration 'p(95)<5' failed (abortOnFail)");
+  REQUIRE(seconds < 25);  // far less than the 30 s asked for
+  REQUIRE(result.total_counters().requests > 0);
+}
+
+TEST_CASE("an unreachable target is an error before the run") {
+  QuickOptions options;
+  options.url = "http://127.0.0.1:" + std::to_string(qv::loadtest::testing::closed_port()) + "/";
+  auto scenario = quick_scenario(options);
+  REQUIRE(scenario.ok());
+  auto result = run_load_test(scenario.value());
+  REQUIRE_FALSE(result.ok());
+  REQUIRE(result.error().message.find("is unreachable: Connection refused") != std::string::npos);
+  options.url = "http://no-such-host.invalid/";
+  auto unresolved = run_load_test(quick_scenario(options).value());
+  REQUIRE_FALSE(unresolved.ok());
+  REQUIRE(unresolved.error().message.rfind("cannot resolve host 'no-such-host.invalid'", 0) == 0);
+}
+
+TEST_CASE("two requests with one name keep their own checks apart") {
+  TestServer server;
+  const RunResult result = run(scenario_from("{" + base(server) + R"(,
+    "executor": "constant-vus", "vus": 2, "duration": "300ms", "gracefulStop": "5s", "threads": 1,
+    "requests": [{"name": "calls", "url": "/", "checks": {"ok": "status == 200"}},
+                 {"name": "calls", "url": "/status/404", "checks": {"missing": "status == 404", "ok": "status == 200"}}]})"));
+  REQUIRE(result.requests.size() == 1);
+  const RequestTotals& calls = result.requests[0];
+  REQUIRE(calls.check_names == std::vector<std::string>{"ok", "missing"});
+  const uint64_t not_found = calls.counters.errors[static_cast<size_t>(ErrorClass::kHttp4xx)];
+  REQUIRE(not_found > 0);
+  REQUIRE(calls.counters.checks[1].passes == not_found);  // "missing" judged 404s only
+  REQUIRE(calls.counters.checks[1].fails == 0);
+  REQUIRE(calls.counters.checks[0].passes == calls.counters.requests - not_found);
+  REQUIRE(calls.counters.checks[0].fails == not_found);
+}

@@ -1,0 +1,185 @@
+// Histogram logs: what a run writes reads back identically, and merging the logs of two
+// machines equals the result one machine would have measured with both streams of samples.
+#include <catch2/catch.hpp>
+#include <random>
+
+#include "loadtest/histogram_log.h"
+#include "loadtest/summary.h"
+
+using namespace qv::loadtest;
+
+namespace {
+
+// A result whose samples are drawn from `random`; `into_both` records the same samples.
+RunResult make_result(std::mt19937_64& random, int64_t started_unix_ms, int seconds,
+                      const std::vector<std::string>& names, RunResult* into_both = nullptr) {
+  RunResult result;
+  result.info.scenario = "merge test";
+  result.info.executor = "constant-arrival-rate";
+  result.info.target = "http://127.0.0.1:1/";
+  result.info.corrected = true;
+  result.info.threads = 2;
+  result.info.started_unix_ms = started_unix_ms;
+  result.info.duration = seconds * kMicrosPerSecond;
+  result.thresholds.push_back({"http_req_duration", "p(95)<200", true, 1000});
+  for (const std::string& name : names) result.declare_request(name, {"status is 200", "fast"});
+  std::lognormal_distribution<double> latency(9, 1.2);
+  for (int second = 0; second < seconds; ++second) {
+    Interval interval;
+    interval.start_unix_ms = started_unix_ms + second * 1000;
+    interval.iterations = 100;
+    interval.dropped_iterations = second;
+    interval.vus = 3;
+    interval.vus_max = 4;
+    interval.requests.resize(names.size());
+    for (size_t r = 0; r < names.size(); ++r) {
+      Histogram corrected, uncorrected;
+      for (int i = 0; i < 300; ++i) {
+        const auto value = static_cast<int64_t>(latency(random));
+        corrected.record(value * 2);
+        uncorrected.record(value);
+      }
+      RequestInterval& part = interval.requests[r];
+      part.latency = corrected.to_sparse();
+      part.latency_uncorrected = uncorrected.to_sparse();
+      part.counters.requests = 300;
+      part.counters.failed = second;
+      part.counters.bytes_sent = 300 * 80;
+      part.counters.bytes_received = 300 * 200;
+      part.counters.errors[static_cast<size_t>(ErrorClass::kHttp5xx)] = second;
+      part.counters.checks = {{300 - static_cast<uint64_t>(second), static_cast<uint64_t>(second)},
+                              {300, 0}};
+    }
+    result.add_interval(interval);
+    if (into_both) {
+      for (const std::string& name : names)
+        into_both->declare_request(name, {"status is 200", "fast"});
+      into_both->add_interval(interval);  // names declared in the same order in these tests
+    }
+  }
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("a histogram log reads back exactly what was written") {
+  std::mt19937_64 random(1);
+  RunResult result = make_result(random, 1'700'000'000'000, 3, {"calls.start", "calls end %"});
+  result.info.aborted = true;
+  result.info.abort_reason = "threshold failed: with spaces\nand a line break";
+  const std::string text = write_histogram_log(result);
+  auto read = read_histogram_log(text, "test.log");
+  REQUIRE(read.ok());
+  const RunResult& back = read.value();
+  REQUIRE(back.info.scenario == result.info.scenario);
+  REQUIRE(back.info.abort_reason == result.info.abort_reason);
+  REQUIRE(back.info.duration == result.info.duration);
+  REQUIRE(back.info.corrected);
+  REQUIRE(back.thresholds == result.thresholds);
+  REQUIRE(back.intervals == result.intervals);
+  REQUIRE(back.requests.size() == 2);
+  for (size_t i = 0; i < 2; ++i) {
+    REQUIRE(back.requests[i].name == result.requests[i].name);
+    REQUIRE(back.requests[i].check_names == result.requests[i].check_names);
+    REQUIRE(back.requests[i].latency == result.requests[i].latency);
+    REQUIRE(back.requests[i].latency_uncorrected == result.requests[i].latency_uncorrected);
+    REQUIRE(back.requests[i].counters == result.requests[i].counters);
+  }
+  REQUIRE(back.iterations == result.iterations);
+  REQUIRE(back.dropped_iterations == result.dropped_iterations);
+  REQUIRE(write_histogram_log(back) == text);
+}
+
+TEST_CASE("merging two machines' logs equals one histogram of all their samples") {
+  std::mt19937_64 random(2);
+  RunResult both;
+  // Machine b started half a second later: its seconds fall on other interval starts.
+  RunResult a = make_result(random, 1'700'000'000'000, 4, {"start", "end"}, &both);
+  RunResult b = make_result(random, 1'700'000'000'500, 3, {"start", "end"}, &both);
+  auto a_back = read_histogram_log(write_histogram_log(a), "a.log");
+  auto b_back = read_histogram_log(write_histogram_log(b), "b.log");
+  REQUIRE(a_back.ok());
+  REQUIRE(b_back.ok());
+  const RunResult merged = merge_results({a_back.value(), b_back.value()});
+
+  REQUIRE(merged.info.machines == 2);
+  REQUIRE(merged.info.threads == 4);
+  REQUIRE(merged.info.started_unix_ms == 1'700'000'000'000);
+  REQUIRE(merged.info.duration == 4 * kMicrosPerSecond);  // b ends at 3.5 s, a at 4 s
+  REQUIRE(merged.thresholds.size() == 1);                 // the same threshold once
+  REQUIRE(merged.intervals.size() == 7);
+  for (size_t i = 0; i < 2; ++i) {
+    REQUIRE(merged.requests[i].latency == both.requests[i].latency);
+    REQUIRE(merged.requests[i].latency_uncorrected == both.requests[i].latency_uncorrected);
+    REQUIRE(merged.requests[i].counters == both.requests[i].counters);
+  }
+  REQUIRE(merged.total_latency(true) == both.total_latency(true));
+  REQUIRE(merged.iterations == a.iterations + b.iterations);
+  REQUIRE(merged.dropped_iterations == a.dropped_iterations + b.dropped_iterations);
+  // Same second on both machines: one interval holding both.
+  RunResult c = make_result(random, 1'700'000'000'000, 2, {"start", "end"});
+  const RunResult same_seconds = merge_results({a, c});
+  REQUIRE(same_seconds.intervals.size() == 4);
+  REQUIRE(same_seconds.intervals[0].vus == 6);
+  REQUIRE(same_seconds.intervals[0].requests[0].latency.total_count == 600);
+}
+
+TEST_CASE("merging maps request names and checks by name") {
+  std::mt19937_64 random(3);
+  RunResult a = make_result(random, 1'700'000'000'000, 1, {"x", "y"});
+  RunResult b = make_result(random, 1'700'000'000'000, 1, {"y", "z"});
+  b.requests[0].check_names = {"fast", "status is 200"};  // same checks, other order
+  for (Interval& interval : b.intervals)
+    std::swap(interval.requests[0].counters.checks[0], interval.requests[0].counters.checks[1]);
+  const RunResult merged = merge_results({a, b});
+  REQUIRE(merged.requests.size() == 3);
+  REQUIRE(merged.requests[1].name == "y");
+  REQUIRE(merged.requests[1].counters.requests == 600);
+  REQUIRE(merged.requests[1].latency.count() == 600);
+  REQUIRE(merged.requests[1].check_names == std::vector<std::string>{"status is 200", "fast"});
+  REQUIRE(merged.requests[1].counters.checks[0].passes == 600);
+  REQUIRE(merged.requests[1].counters.checks[1].passes == 600);
+  REQUIRE(merged.requests[2].counters.requests == 300);
+}
+
+TEST_CASE("damaged logs are refused with the file and line") {
+  std::mt19937_64 random(4);
+  const std::string good = write_histogram_log(make_result(random, 1'700'000'000'000, 1, {"a"}));
+  REQUIRE(read_histogram_log("", "x.log").error().message ==
+          "x.log: empty file, not a histogram log");
+  REQUIRE(read_histogram_log("hello\n", "x.log")
+              .error()
+              .message.rfind("x.log: not a qv loadtest histogram log", 0) == 0);
+  std::string other_settings = good;
+  other_settings.replace(other_settings.find("significant_digits=3"), 20, "significant_digits=2");
+  REQUIRE(read_histogram_log(other_settings, "x.log")
+              .error()
+              .message.rfind("x.log:2: histogram settings differ", 0) == 0);
+  std::string bad_r = good;
+  bad_r.replace(bad_r.find("\nR 0 "), 5, "\nR 9 ");
+  REQUIRE(read_histogram_log(bad_r, "x.log")
+              .error()
+              .message.find(": R line names no declared request") != std::string::npos);
+  std::string truncated = good.substr(0, good.size() - 10) + "\n";
+  REQUIRE_FALSE(read_histogram_log(truncated, "x.log").ok());
+  REQUIRE(read_histogram_log_file("/nonexistent/x.log").error().message ==
+          "/nonexistent/x.log: cannot be opened");
+}
+
+TEST_CASE("the JSON summary carries k6's fields") {
+  std::mt19937_64 random(5);
+  const RunResult result = make_result(random, 1'700'000'000'000, 2, {"a"});
+  auto threshold = parse_threshold(result.thresholds[0], {"a"});
+  REQUIRE(threshold.ok());
+  const std::string json = summary_json(result, evaluate_thresholds({threshold.value()}, result));
+  for (const char* field :
+       {"\"metrics\":{", "\"http_req_duration\":{\"type\":\"trend\"", "\"count\":600",
+        "\"avg\":", "\"min\":", "\"med\":", "\"max\":", "\"p(90)\":", "\"p(95)\":", "\"p(99)\":",
+        "\"http_req_failed\":{\"type\":\"rate\"", "\"http_reqs\":{\"type\":\"counter\"",
+        "\"checks\":[{\"name\":\"status is 200\",\"request\":\"a\"",
+        "\"thresholds\":{\"http_req_duration\":{\"p(95)<200\":{\"ok\":",
+        "\"http_req_duration{name:a}\"", "\"recommendations\":["}) {
+    INFO(field);
+    REQUIRE(json.find(field) != std::string::npos);
+  }
+}

@@ -1,0 +1,481 @@
+// What the load tester reads: durations, URLs, templates and their variables, checks,
+// thresholds, HTTP responses, and scenario files, with the error each bad input gets.
+#include <catch2/catch.hpp>
+#include <set>
+#include <string>
+
+#include "loadtest/builtin_scenarios.h"
+#include "loadtest/http_response_parser.h"
+#include "loadtest/scenario.h"
+
+using namespace qv::loadtest;
+
+namespace {
+
+std::string scenario_error(const std::string& json, ScenarioOverrides overrides = {}) {
+  auto scenario = parse_scenario(json, overrides);
+  return scenario.ok() ? std::string("(no error)") : scenario.error().message;
+}
+
+// A valid scenario with one part replaced: `extra` is spliced in as more top-level fields.
+std::string with(
+    const std::string& extra,
+    const std::string& executor = R"("executor": "constant-vus", "vus": 2, "duration": "1s")") {
+  return R"({"baseUrl": "http://127.0.0.1:8080", )" + executor +
+         R"(, "requests": [{"name": "home", "url": "/"}])" + (extra.empty() ? "" : ", " + extra) +
+         "}";
+}
+
+}  // namespace
+
+TEST_CASE("durations read the way k6 writes them") {
+  REQUIRE(parse_duration("500ms").value() == 500'000);
+  REQUIRE(parse_duration("30s").value() == 30'000'000);
+  REQUIRE(parse_duration("5m").value() == 300'000'000);
+  REQUIRE(parse_duration("1h30m").value() == 5'400'000'000);
+  REQUIRE(parse_duration("1.5s").value() == 1'500'000);
+  REQUIRE(parse_duration("250us").value() == 250);
+  REQUIRE(parse_duration("10").value() == 10'000'000);  // bare: seconds, as wrk's -d
+  for (const char* bad : {"", "s", "10x", "-1s", "1s-", "abc", "1e400s"}) {
+    INFO(bad);
+    REQUIRE_FALSE(parse_duration(bad).ok());
+  }
+  REQUIRE(parse_duration("10x").error().message ==
+          "cannot parse duration '10x' (use e.g. 500ms, 30s, 5m, 1h30m; a bare number is seconds)");
+  REQUIRE(format_clock(90 * kMicrosPerSecond) == "1m30s");
+  REQUIRE(format_duration(1234) == "1.23ms");
+}
+
+TEST_CASE("URLs: origin and target, base URLs, and what is refused") {
+  auto split = split_url("http://127.0.0.1:8080/api/x?y=1");
+  REQUIRE(split.ok());
+  REQUIRE(split.value().origin.host == "127.0.0.1");
+  REQUIRE(split.value().origin.port == 8080);
+  REQUIRE(split.value().origin.host_header == "127.0.0.1:8080");
+  REQUIRE(split.value().target == "/api/x?y=1");
+  REQUIRE(split_url("http://localhost").value().target == "/");
+  REQUIRE(split_url("http://[::1]:81/").value().origin.host == "::1");
+  REQUIRE(resolve_url("http://h:1/base/", "/calls").value().target == "/base/calls");
+  REQUIRE(resolve_url("http://h:1", "calls?x=1").value().target == "/calls?x=1");
+  REQUIRE(resolve_url("http://h:1", "http://other:2/z").value().origin.host == "other");
+  REQUIRE(split_url("https://x/").error().message.find("https is not supported") !=
+          std::string::npos);
+  REQUIRE(split_url("ftp://x/").error().message == "'ftp://x/': expected an http:// URL");
+  REQUIRE(split_url("http://x:99999/").error().message ==
+          "'http://x:99999/': port '99999' is not a number from 1 to 65535");
+  REQUIRE_FALSE(split_url("http://{{host}}/").ok());
+  REQUIRE_FALSE(resolve_url("", "/x").ok());
+}
+
+TEST_CASE("templates draw each variable once per iteration") {
+  std::vector<Variable> variables(4);
+  variables[0].name = "organizationId";
+  variables[0].kind = Variable::Kind::kOneOf;
+  variables[0].values = {"org_1", "org_2", "org_3"};
+  variables[1].name = "leadId";
+  variables[1].kind = Variable::Kind::kRange;
+  variables[1].min = 10;
+  variables[1].max = 12;
+  variables[1].prefix = "lead_";
+  variables[2].name = "callId";
+  variables[2].kind = Variable::Kind::kSequence;
+  variables[2].prefix = "call_";
+  variables[3].name = "region";
+  variables[3].values = {"eu-west-1"};
+  auto compiled = Template::compile(
+      "{{organizationId}}|{{organizationId}}|{{leadId}}|{{callId}}|{{region}}|{{seq}}|{{vu}}|"
+      "{{iteration}}|{{ uuid }}|{{timestamp}}",
+      variables);
+  REQUIRE(compiled.ok());
+  REQUIRE_FALSE(compiled.value().is_static());
+  Rng rng(1);
+  IterationValues values(variables, rng);
+  std::set<std::string> organizations, leads;
+  for (uint64_t i = 0; i < 200; ++i) {
+    values.begin(1000 + i, 7, i, 1700000000000);
+    std::string out;
+    compiled.value().render(values, out);
+    std::vector<std::string> parts;
+    size_t at = 0;
+    for (size_t bar; (bar = out.find('|', at)) != std::string::npos; at = bar + 1)
+      parts.push_back(out.substr(at, bar - at));
+    parts.push_back(out.substr(at));
+    REQUIRE(parts.size() == 10);
+    REQUIRE(parts[0] == parts[1]);  // one draw per iteration
+    organizations.insert(parts[0]);
+    leads.insert(parts[2]);
+    REQUIRE(parts[3] == "call_" + std::to_string(1000 + i));
+    REQUIRE(parts[4] == "eu-west-1");
+    REQUIRE(parts[5] == std::to_string(1000 + i));
+    REQUIRE(parts[6] == "7");
+    REQUIRE(parts[7] == std::to_string(i));
+    REQUIRE(parts[8].size() == 36);
+    REQUIRE(parts[8][14] == '4');  // UUID version 4
+    REQUIRE(parts[9] == "1700000000000");
+  }
+  REQUIRE(organizations == std::set<std::string>{"org_1", "org_2", "org_3"});
+  REQUIRE(leads == std::set<std::string>{"lead_10", "lead_11", "lead_12"});
+
+  REQUIRE(Template::compile("/plain/path", variables).value().is_static());
+  auto unknown = Template::compile("/x/{{orgId}}", variables);
+  REQUIRE(unknown.error().message ==
+          "unknown variable '{{orgId}}' (variables: organizationId, leadId, callId, region; "
+          "built-in: seq, vu, iteration, uuid, timestamp)");
+  REQUIRE(Template::compile("/x/{{seq", variables).error().message ==
+          "unterminated '{{' at offset 3");
+}
+
+TEST_CASE("checks parse and judge responses") {
+  REQUIRE(Check::parse("ok", "status == 200").value().passes(200, 1, "", 0));
+  REQUIRE_FALSE(Check::parse("ok", "status == 200").value().passes(201, 1, "", 0));
+  REQUIRE(Check::parse("fast", "duration < 500").value().passes(200, 499.9, "", 0));
+  REQUIRE_FALSE(Check::parse("fast", "duration<500").value().passes(200, 500, "", 0));
+  REQUIRE(Check::parse("b", "body contains 'world'").value().passes(200, 1, "hello, world", 12));
+  REQUIRE(Check::parse("b", "body contains world").value().needs_body());
+  REQUIRE(Check::parse("size", "bodySize > 0").value().passes(200, 1, "", 5));
+  REQUIRE(Check::parse("x", "status is 200").error().message ==
+          "cannot parse 'status is 200' (use status == 200, duration < 500, body contains 'text', "
+          "bodySize > 0)");
+}
+
+TEST_CASE("thresholds parse in k6's syntax") {
+  const std::vector<std::string> names = {"calls.start", "calls.end"};
+  auto parse = [&](const std::string& metric, const std::string& expression) {
+    return parse_threshold(ThresholdSource{metric, expression, false, 0}, names);
+  };
+  auto p95 = parse("http_req_duration", "p(95)<200");
+  REQUIRE(p95.ok());
+  REQUIRE(p95.value().aggregation == Threshold::Aggregation::kPercentile);
+  REQUIRE(p95.value().percentile == 95);
+  REQUIRE(p95.value().comparison == Comparison::kLess);
+  REQUIRE(p95.value().bound == 200);
+  REQUIRE(parse("http_req_duration", " p( 99.9 ) <= 300 ").value().percentile == 99.9);
+  REQUIRE(parse("http_req_duration", "avg<100").value().aggregation ==
+          Threshold::Aggregation::kAvg);
+  REQUIRE(parse("http_req_duration", "med==5").ok());
+  REQUIRE(parse("http_req_failed", "rate<0.01").ok());
+  REQUIRE(parse("http_reqs", "count>=10").ok());
+  REQUIRE(parse("http_reqs", "rate>100").ok());
+  REQUIRE(parse("checks", "rate>0.99").ok());
+  REQUIRE(parse("http_req_duration{name:calls.start}", "p(90)<50").value().request_name ==
+          "calls.start");
+
+  REQUIRE(parse("http_req_duration", "p(95)<<200").error().message == "cannot parse 'p(95)<<200'");
+  REQUIRE(parse("http_req_duration", "p95<200").error().message == "cannot parse 'p95<200'");
+  REQUIRE(parse("http_req_duration", "p(95)<200ms").error().message ==
+          "cannot parse 'p(95)<200ms'");
+  REQUIRE(parse("http_req_duration", "p(101)<1").error().message ==
+          "percentile in 'p(101)<1' must be from 0 to 100");
+  REQUIRE(parse("http_req_failed", "p(95)<1").error().message ==
+          "'p(95)' does not apply to http_req_failed, a rate: use rate");
+  REQUIRE(parse("http_reqs", "avg<1").error().message ==
+          "'avg' does not apply to http_reqs, a counter: use count or rate");
+  REQUIRE(parse("http_req_latency", "p(95)<1")
+              .error()
+              .message.rfind("unknown metric 'http_req_latency' (known: http_req_duration, ", 0) ==
+          0);
+  REQUIRE(parse("http_req_duration{name:nope}", "p(95)<1").error().message ==
+          "no request named 'nope' (requests: calls.start, calls.end)");
+  REQUIRE(parse("http_req_duration{status:200}", "p(95)<1").error().message ==
+          "unsupported tag '{status:200}': only {name:REQUEST} is supported");
+  REQUIRE(parse_threshold_option("http_req_duration{name:a:b}:p(95)<200").value().metric ==
+          "http_req_duration{name:a:b}");
+  REQUIRE_FALSE(parse_threshold_option("p(95)<200").ok());
+}
+
+TEST_CASE("thresholds evaluate against a result") {
+  RunResult result;
+  result.declare_request("a", {"ok"});
+  result.declare_request("b", {});
+  result.info.duration = 2 * kMicrosPerSecond;
+  for (int i = 1; i <= 100; ++i) result.requests[0].latency.record(i * 1000);  // 1..100 ms
+  result.requests[1].latency.record(500'000);
+  result.requests[0].counters.requests = 100;
+  result.requests[0].counters.failed = 2;
+  result.requests[0].counters.checks = {{99, 1}};
+  result.requests[1].counters.requests = 1;
+  result.iterations = 101;
+  auto outcome = [&](const std::string& metric, const std::string& expression) {
+    auto threshold = parse_threshold({metric, expression, false, 0}, {"a", "b"});
+    REQUIRE(threshold.ok());
+    return evaluate_threshold(threshold.value(), result);
+  };
+  // 95 ms reads as the top of its bucket, within 0.1% (HdrHistogram's highest equivalent).
+  REQUIRE(outcome("http_req_duration{name:a}", "p(95)<=95.1").ok);
+  REQUIRE_FALSE(outcome("http_req_duration{name:a}", "p(95)<95").ok);
+  REQUIRE(outcome("http_req_duration{name:a}", "p(95)<95").value == Approx(95).epsilon(0.001));
+  REQUIRE_FALSE(outcome("http_req_duration", "max<500").ok);
+  REQUIRE(outcome("http_req_duration{name:a}", "avg==50.5").ok);
+  REQUIRE(outcome("http_req_failed", "rate<0.02").ok);  // 2 of 101
+  REQUIRE_FALSE(outcome("http_req_failed{name:a}", "rate<0.02").ok);
+  REQUIRE(outcome("http_reqs", "count==101").ok);
+  REQUIRE(outcome("http_reqs", "rate==50.5").ok);
+  REQUIRE(outcome("checks", "rate==0.99").ok);
+  REQUIRE(outcome("iterations", "count==101").ok);
+  // No data: the threshold holds (k6), and says so.
+  auto no_data = outcome("http_req_duration_uncorrected{name:b}", "p(99)<1");
+  REQUIRE(no_data.ok);
+  REQUIRE_FALSE(no_data.has_value);
+}
+
+TEST_CASE("HTTP responses: framing, split anywhere, and malformed input") {
+  const std::string chunked =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7;ext=1\r\n, "
+      "world\r\n0\r\nX-T: 1\r\n\r\n";
+  const std::string sized =
+      "HTTP/1.1 201 Created\r\ncontent-length: 5\r\nConnection: keep-alive\r\n\r\nabcde";
+  for (const std::string& response : {chunked, sized}) {
+    for (size_t split = 0; split <= response.size(); ++split) {
+      HttpResponseParser parser;
+      parser.reset(false, true);
+      size_t consumed = 0;
+      auto outcome = parser.feed(response.data(), split, consumed);
+      REQUIRE(consumed == split);
+      if (split < response.size()) {
+        REQUIRE(outcome == HttpResponseParser::Outcome::kNeedMore);
+        outcome = parser.feed(response.data() + split, response.size() - split, consumed);
+        REQUIRE(consumed == response.size() - split);
+      }
+      REQUIRE(outcome == HttpResponseParser::Outcome::kComplete);
+      REQUIRE(parser.keep_alive());
+      REQUIRE(parser.body() == (response == chunked ? "hello, world" : "abcde"));
+    }
+  }
+  auto parse = [](const std::string& text, bool head = false) {
+    HttpResponseParser parser;
+    parser.reset(head, false);
+    size_t consumed = 0;
+    const auto outcome = parser.feed(text.data(), text.size(), consumed);
+    return std::make_pair(outcome, parser);
+  };
+  using O = HttpResponseParser::Outcome;
+  REQUIRE(parse("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n").first ==
+          O::kComplete);
+  REQUIRE(parse("HTTP/1.1 204 No Content\r\n\r\n").second.status() == 204);
+  REQUIRE(parse("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", true).first == O::kComplete);
+  REQUIRE_FALSE(parse("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+                    .second.keep_alive());
+  REQUIRE_FALSE(parse("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n").second.keep_alive());
+  REQUIRE(parse("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n")
+              .second.keep_alive());
+  auto until_close = parse("HTTP/1.1 200 OK\r\n\r\nsome body");
+  REQUIRE(until_close.first == O::kNeedMore);
+  REQUIRE(until_close.second.finish_at_close() == O::kComplete);
+  REQUIRE(until_close.second.body_bytes() == 9);
+  REQUIRE(parse("HTTP/1.1 2x0 OK\r\n\r\n").first == O::kError);
+  REQUIRE(parse("SMTP ready\r\n\r\n").first == O::kError);
+  REQUIRE(parse("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n").first ==
+          O::kError);
+  REQUIRE(parse("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n").first == O::kError);
+  REQUIRE(parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").first == O::kError);
+  HttpResponseParser cut;
+  cut.reset(false, false);
+  size_t consumed;
+  REQUIRE(cut.feed("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", 41, consumed) ==
+          O::kNeedMore);
+  REQUIRE(cut.finish_at_close() == O::kError);
+  REQUIRE(std::string(cut.error()) == "connection closed in the middle of a response");
+}
+
+TEST_CASE("scenario files: every kind of bad input names its field") {
+  REQUIRE(scenario_error("{not json").rfind("malformed JSON: ", 0) == 0);
+  REQUIRE(scenario_error("[]") == "the scenario: expected a JSON object, got an array");
+  REQUIRE(scenario_error(with("", R"("executor": "constant-vu", "vus": 1, "duration": "1s")")) ==
+          "executor: unknown executor 'constant-vu' (known: constant-vus, ramping-vus, "
+          "constant-arrival-rate, ramping-arrival-rate)");
+  REQUIRE(scenario_error(with("", R"("executor": "constant-vus", "duration": "1s")")) ==
+          "vus: missing (constant-vus needs vus and duration)");
+  REQUIRE(scenario_error(with("", R"("executor": "constant-vus", "vus": 0, "duration": "1s")")) ==
+          "vus: expected a whole number from 1 to 10000000, got 0");
+  REQUIRE(scenario_error(with("", R"("executor": "constant-vus", "vus": 2, "duration": "1x")")) ==
+          "duration: cannot parse duration '1x' (use e.g. 500ms, 30s, 5m, 1h30m; a bare number is "
+          "seconds)");
+  REQUIRE(scenario_error(
+              with("", R"("executor": "constant-vus", "vus": 2, "duration": "1s", "rate": 5)")) ==
+          "rate: not used by the constant-vus executor");
+  REQUIRE(scenario_error(with("", R"("executor": "ramping-vus", "stages": [])")) ==
+          "stages: at least one stage is needed");
+  REQUIRE(
+      scenario_error(with("", R"("executor": "ramping-vus", "stages": [{"duration": "1s"}])")) ==
+      "stages[0].target: missing");
+  REQUIRE(scenario_error(with(
+              "", R"("executor": "ramping-vus", "stages": [{"duration": "1s", "target": 0}])")) ==
+          "stages: the executor never has a VU (every target is 0)");
+  REQUIRE(scenario_error(
+              with("", R"("executor": "constant-arrival-rate", "rate": 10, "duration": "1s")")) ==
+          "preAllocatedVUs: missing (constant-arrival-rate needs preAllocatedVUs)");
+  REQUIRE(
+      scenario_error(with(
+          "",
+          R"("executor": "constant-arrival-rate", "rate": 10, "duration": "1s", "preAllocatedVUs": 5, "maxVUs": 2)")) ==
+      "maxVUs: 2 is less than preAllocatedVUs (5)");
+  REQUIRE(
+      scenario_error(with(
+          "",
+          R"("executor": "constant-arrival-rate", "rate": 10, "duration": "1s", "preAllocatedVUs": 5, "whenNoVuFree": "wait")")) ==
+      "whenNoVuFree: expected \"queue\" or \"drop\", got 'wait'");
+  REQUIRE(scenario_error(with(R"("vuz": 1)")).rfind("unknown key 'vuz' (known: name, ", 0) == 0);
+  REQUIRE(scenario_error(with(R"("thresholds": {"http_req_duration": ["p(95)<<200"]})")) ==
+          "thresholds.http_req_duration[0]: cannot parse 'p(95)<<200'");
+  REQUIRE(scenario_error(with(R"("thresholds": {"http_req_duration": ["p(95)<200", "avg<"]})")) ==
+          "thresholds.http_req_duration[1]: cannot parse 'avg<'");
+  REQUIRE(
+      scenario_error(with(
+          R"("thresholds": {"http_req_failed": [{"threshold": "rate<0.1", "abortOnFail": "yes"}]})")) ==
+      "thresholds.http_req_failed[0].abortOnFail: expected true or false, got a string");
+  REQUIRE(scenario_error(with(R"("thinkTime": {"min": "2s", "max": "1s"})")) ==
+          "thinkTime.max: less than thinkTime.min");
+  REQUIRE(scenario_error(with(R"("variables": {"org": []})")) ==
+          "variables.org: an empty list has nothing to pick");
+  REQUIRE(scenario_error(with(R"("variables": {"seq": "x"})")) ==
+          "variables.seq: 'seq' is a built-in variable");
+  REQUIRE(scenario_error(with(R"("variables": {"n": {"range": [5, 1]}})")) ==
+          "variables.n.range: expected [min, max] with min <= max");
+  REQUIRE(scenario_error(with(R"("timeouts": {"request": "0s"})")) ==
+          "timeouts.request: must be longer than 0");
+  REQUIRE(
+      scenario_error(
+          with(
+              "",
+              R"("executor": "constant-vus", "vus": 2, "duration": "1s", "intensities": {"low": {"vus": 1}})"),
+          ScenarioOverrides{"huge", {}, {}, {}, {}}) ==
+      "intensity 'huge' is not defined (defined: low)");
+
+  auto request_error = [](const std::string& request) {
+    return scenario_error(
+        R"({"baseUrl": "http://127.0.0.1:8080", "executor": "constant-vus", "vus": 1, "duration": "1s", "requests": [{"url": "/"}, )" +
+        request + "]}");
+  };
+  REQUIRE(request_error(R"({"method": "POST"})") == "requests[1].url: missing");
+  REQUIRE(request_error(R"({"url": 5})") == "requests[1].url: expected a string, got a number");
+  REQUIRE(request_error(R"({"url": "/", "method": "GE T"})") ==
+          "requests[1].method: 'GE T' is not a valid method");
+  REQUIRE(request_error(R"({"url": "/x/{{callId}}"})") ==
+          "requests[1].url: unknown variable '{{callId}}' (variables: none; built-in: seq, vu, "
+          "iteration, uuid, timestamp)");
+  REQUIRE(request_error(R"({"url": "https://example.com/"})")
+              .find("requests[1].url: 'https://example.com/': https is not supported") == 0);
+  REQUIRE(request_error(R"({"url": "/", "weight": 0})") ==
+          "requests[1].weight: must be more than 0");
+  REQUIRE(request_error(R"({"url": "/", "headers": {"Content-Length": "5"}})") ==
+          "requests[1].headers.Content-Length: set by the load tester from the body");
+  REQUIRE(request_error(R"({"url": "/", "checks": {"ok": "status = 200"}})") ==
+          "requests[1].checks.ok: cannot parse 'status = 200' (use status == 200, duration < 500, "
+          "body contains 'text', bodySize > 0)");
+  REQUIRE(request_error(R"({"url": "/", "heders": {}})")
+              .rfind("requests[1]: unknown key 'heders'", 0) == 0);
+  REQUIRE(
+      request_error(R"({"url": "/", "name": "a{b}"})") ==
+      "requests[1].name: 'a{b}' must be 1 to 200 characters without braces, tabs or line breaks");
+  REQUIRE(
+      scenario_error(
+          R"({"executor": "constant-vus", "vus": 1, "duration": "1s", "requests": [{"url": "/"}]})") ==
+      "requests[0].url: '/' is a path, but no baseUrl is set (set baseUrl or --base-url)");
+  REQUIRE(scenario_error(
+              R"({"executor": "constant-vus", "vus": 1, "duration": "1s", "requests": []})") ==
+          "requests: at least one request is needed");
+}
+
+TEST_CASE("a full scenario file reads into executor, requests, variables and thresholds") {
+  auto scenario = parse_scenario(R"({
+    "name": "mix", "baseUrl": "http://127.0.0.1:9000/v1",
+    "executor": "ramping-arrival-rate", "startRate": 0, "timeUnit": "1m",
+    "stages": [{"duration": "30s", "target": 600}, {"duration": "1m", "target": 600}],
+    "preAllocatedVUs": 4, "maxVUs": 8, "whenNoVuFree": "drop", "gracefulStop": "2s",
+    "thinkTime": {"min": "100ms", "max": "300ms"}, "threads": 2, "seed": 9,
+    "variables": {"org": {"range": [1, 9], "prefix": "org_"}, "call": {"sequence": true, "prefix": "c"}},
+    "requests": [
+      {"name": "start", "method": "POST", "url": "/calls/{{call}}", "weight": 3,
+       "headers": {"X-Org": "{{org}}"}, "body": {"org": "{{org}}", "n": 1},
+       "checks": {"created": "status == 201"}},
+      {"name": "list", "url": "/calls?org={{org}}"}
+    ],
+    "thresholds": {"http_req_duration{name:start}": ["p(99)<300"],
+                   "checks": [{"threshold": "rate>0.9", "abortOnFail": true, "delayAbortEval": "5s"}]}
+  })",
+                                 {});
+  REQUIRE(scenario.ok());
+  const Scenario& s = scenario.value();
+  REQUIRE(s.name == "mix");
+  REQUIRE(s.executor.kind == ExecutorKind::kRampingArrivalRate);
+  REQUIRE(s.executor.stages.size() == 2);
+  REQUIRE(s.executor.stages[0].target == Approx(10));  // 600 per minute = 10 per second
+  REQUIRE(s.executor.max_vus == 8);
+  REQUIRE(s.executor.drop_when_no_vu_free);
+  REQUIRE(s.executor.graceful_stop == 2 * kMicrosPerSecond);
+  REQUIRE(s.executor.total_duration() == 90 * kMicrosPerSecond);
+  REQUIRE(s.think_time_min == 100'000);
+  REQUIRE(s.think_time_max == 300'000);
+  REQUIRE(s.threads == 2);
+  REQUIRE(s.requests.size() == 2);
+  REQUIRE(s.requests[0].origin.port == 9000);
+  REQUIRE(s.requests[0].weight == 3);
+  REQUIRE(s.requests[0].body.has_value());
+  REQUIRE(s.requests[1].name == "list");
+  REQUIRE(s.thresholds.size() == 2);
+  REQUIRE(s.thresholds[0].request_name == "start");
+  REQUIRE(s.thresholds[1].source.abort_on_fail);
+  REQUIRE(s.thresholds[1].source.delay_abort_eval == 5 * kMicrosPerSecond);
+}
+
+TEST_CASE("built-in scenarios: the spec's intensities, and --duration / --base-url overrides") {
+  REQUIRE(builtin_scenarios().size() == 3);
+  struct Intensity {
+    const char* name;
+    int64_t vus;
+    Micros duration;
+  };
+  const Intensity intensities[] = {{"low", 50, 180 * kMicrosPerSecond},
+                                   {"medium", 100, 300 * kMicrosPerSecond},
+                                   {"high", 500, 600 * kMicrosPerSecond},
+                                   {"extreme", 1000, 900 * kMicrosPerSecond}};
+  for (const char* name : {"voice-api-load", "dashboard-load", "api-crud-load"}) {
+    const BuiltinScenario* builtin = find_builtin_scenario(name);
+    REQUIRE(builtin != nullptr);
+    for (const Intensity& intensity : intensities) {
+      ScenarioOverrides overrides;
+      overrides.intensity = intensity.name;
+      auto scenario = parse_scenario(builtin->json, overrides);
+      INFO(name << " " << intensity.name);
+      REQUIRE(scenario.ok());
+      REQUIRE(scenario.value().name == name);
+      REQUIRE(scenario.value().executor.peak_vus() == intensity.vus);
+      REQUIRE(scenario.value().executor.total_duration() == intensity.duration);
+      REQUIRE(scenario.value().requests.size() == 4);
+    }
+    ScenarioOverrides brief;
+    brief.duration = 2 * kMicrosPerSecond;
+    brief.base_url = "http://127.0.0.1:4321";
+    auto scenario = parse_scenario(builtin->json, brief);
+    REQUIRE(scenario.ok());
+    REQUIRE(scenario.value().executor.total_duration() == 2 * kMicrosPerSecond);
+    for (const RequestSpec& request : scenario.value().requests)
+      REQUIRE(request.origin.port == 4321);
+  }
+  REQUIRE(find_builtin_scenario("nope") == nullptr);
+}
+
+TEST_CASE("quick mode builds a constant-vus or constant-arrival-rate scenario") {
+  QuickOptions options;
+  options.url = "http://127.0.0.1:8080/x";
+  options.connections = 20;
+  options.threads = 4;
+  auto closed = quick_scenario(options);
+  REQUIRE(closed.ok());
+  REQUIRE(closed.value().executor.kind == ExecutorKind::kConstantVus);
+  REQUIRE(closed.value().executor.vus == 20);
+  REQUIRE(closed.value().threads == 4);
+  options.rate = 500;
+  auto open = quick_scenario(options);
+  REQUIRE(open.value().executor.kind == ExecutorKind::kConstantArrivalRate);
+  REQUIRE(open.value().executor.rate == 500);
+  REQUIRE(open.value().executor.max_vus == 20);
+  options.connections = 2;
+  REQUIRE(quick_scenario(options).value().threads == 2);  // never more threads than connections
+  options.headers = {"NoColon"};
+  REQUIRE(quick_scenario(options).error().message == "-H 'NoColon': expected 'Name: value'");
+  options.headers.clear();
+  options.url = "localhost:80";
+  REQUIRE(quick_scenario(options).error().message ==
+          "--url: 'localhost:80': expected an http:// URL");
+}

@@ -1,0 +1,85 @@
+// What the load tester's end-to-end tests start on loopback: a small HTTP server of our own
+// in a child process (so SIGSTOP can freeze it), Debian's nginx, and the qv binary.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace qv::loadtest::testing {
+
+// A single-threaded epoll HTTP/1.1 server in a forked child, on 127.0.0.1, port chosen by
+// the kernel. Paths:
+//   /delay/MS      200 after MS milliseconds        /status/CODE  that status
+//   /chunked       a chunked body in three chunks    /close        answers, then closes
+//   /hang          never answers                     /reset        closes with a TCP reset
+//   /__stats       the number of requests answered (not counting /__stats, /__log)
+//   /__log         every request line and body received, one per line
+//   anything else  200 "ok"
+class TestServer {
+ public:
+  TestServer();
+  ~TestServer();
+  TestServer(const TestServer&) = delete;
+  TestServer& operator=(const TestServer&) = delete;
+
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  std::string url(const std::string& path = "/") const;
+  void pause() const;   // SIGSTOP
+  void resume() const;  // SIGCONT
+  uint64_t served() const;
+  std::string log() const;
+
+ private:
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// Debian's nginx on 127.0.0.1 in a temporary prefix, with its access log there.
+class Nginx {
+ public:
+  explicit Nginx(int worker_connections = 4096);
+  ~Nginx();
+  Nginx(const Nginx&) = delete;
+  Nginx& operator=(const Nginx&) = delete;
+
+  int port() const { return port_; }
+  std::string url(const std::string& path = "/") const;
+  // Lines in the access log (nginx writes one per request, unbuffered).
+  size_t access_log_lines() const;
+
+ private:
+  std::string prefix_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+  size_t baseline_ = 0;  // lines of the start-up probe
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+// Runs a program with arguments, collecting stdout, stderr and its exit code.
+CommandResult run_command(const std::vector<std::string>& argv);
+
+std::string make_temp_dir();
+// A temporary directory, removed with everything in it when the test is done.
+struct TempDir {
+  TempDir() : path(make_temp_dir()) {}
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string path;
+};
+std::string read_text(const std::string& path);
+void write_text(const std::string& path, const std::string& text);
+// A loopback port nothing listens on.
+int closed_port();
+// A GET to 127.0.0.1:port, returning the body ("" on failure).
+std::string http_get(int port, const std::string& path);
+
+}  // namespace qv::loadtest::testing

@@ -1,0 +1,219 @@
+// RedisKv against a real redis-server, whose URL the test command passes in QV_REDIS_URL
+// (scripts/test starts a throw-away server on a free port). Every run uses its own key
+// prefix, so runs sharing a server never collide.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <random>
+#include <thread>
+
+#include <hiredis/hiredis.h>
+
+#include "qv/host/redis_kv.h"
+#include "support/local_server.h"
+#include "support/test_host.h"
+
+using qv::host::KvReply;
+using qv::host::RedisKv;
+using qv::host::RedisOptions;
+
+namespace {
+
+// The options for the test server, with a key prefix unique to this run. Fails the test
+// when QV_REDIS_URL is not set: a skipped Redis test would pass silently.
+RedisOptions test_options() {
+  const char* url = std::getenv("QV_REDIS_URL");
+  if (!url || !*url) {
+    FAIL(
+        "QV_REDIS_URL is not set. The test command (npm test, scripts/test) starts a "
+        "redis-server and sets it; by hand: redis-server --port 6399 --save '' --appendonly no "
+        "--daemonize yes, then QV_REDIS_URL=redis://127.0.0.1:6399 ctest --preset native");
+  }
+  auto options = qv::host::parse_redis_url(url);
+  INFO("QV_REDIS_URL=" << url);
+  REQUIRE(options.ok());
+  static const std::string prefix = [] {
+    std::random_device device;
+    return "qvtest:" + std::to_string(::getpid()) + ":" + std::to_string(device()) + ":";
+  }();
+  options.value().key_prefix = prefix;
+  return options.value();
+}
+
+void sleep_ms(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
+
+}  // namespace
+
+TEST_CASE("RedisKv: get, set, del", "[redis]") {
+  RedisKv kv(test_options());
+  REQUIRE(kv.ping().ok());
+  CHECK(kv.get("missing").status == QV_NOT_FOUND);
+  REQUIRE(kv.set("name", "value", 0).ok());
+  CHECK(kv.get("name").value == "value");
+  REQUIRE(kv.set("name", "", 0).ok());  // an empty value is a value, not a miss
+  const KvReply empty = kv.get("name");
+  CHECK(empty.status == QV_OK);
+  CHECK(empty.value.empty());
+  CHECK(kv.del("name").number == 1);
+  CHECK(kv.del("name").number == 0);
+  CHECK(kv.get("name").status == QV_NOT_FOUND);
+}
+
+TEST_CASE("RedisKv: keys and values are binary-safe", "[redis]") {
+  RedisKv kv(test_options());
+  const std::string key("bin\0ary\r\n key %s", 17);
+  std::string value;
+  for (int round = 0; round < 4; ++round) {
+    for (int c = 0; c < 256; ++c) value += static_cast<char>(c);
+  }
+  REQUIRE(kv.set(key, value, 0).ok());
+  const KvReply got = kv.get(key);
+  REQUIRE(got.ok());
+  CHECK(got.value == value);
+  CHECK(kv.get(std::string("bin", 3)).status == QV_NOT_FOUND);  // the NUL is part of the key
+  CHECK(kv.del(key).number == 1);
+}
+
+TEST_CASE("RedisKv: set with a TTL expires", "[redis]") {
+  RedisKv kv(test_options());
+  REQUIRE(kv.set("short", "lived", 150).ok());
+  CHECK(kv.get("short").value == "lived");
+  sleep_ms(400);
+  CHECK(kv.get("short").status == QV_NOT_FOUND);
+}
+
+TEST_CASE("RedisKv: incr sets the TTL only when it creates the key", "[redis]") {
+  RedisKv kv(test_options());
+  CHECK(kv.incr("created", 5, 150).number == 5);  // new: expires in 150 ms
+  CHECK(kv.incr("kept", 1, 10000).number == 1);   // new: expires in 10 s
+  CHECK(kv.incr("kept", 1, 150).number == 2);     // existing: keeps its 10 s
+  REQUIRE(kv.set("no-ttl", "7", 0).ok());
+  CHECK(kv.incr("no-ttl", 3, 150).number == 10);  // existing without TTL: stays so
+  CHECK(kv.incr("plain", -4, 0).number == -4);    // no TTL asked
+  sleep_ms(400);
+  CHECK(kv.get("created").status == QV_NOT_FOUND);
+  CHECK(kv.get("kept").value == "2");
+  CHECK(kv.get("no-ttl").value == "10");
+  CHECK(kv.get("plain").value == "-4");
+
+  REQUIRE(kv.set("text", "abc", 0).ok());
+  const KvReply refused = kv.incr("text", 1, 0);
+  CHECK(refused.status == QV_UNAVAILABLE);
+  CHECK_THAT(refused.message, Catch::Matchers::Contains("not an integer"));
+  CHECK(kv.incr("text", 1, 1000).status == QV_UNAVAILABLE);  // the EVAL path too
+  CHECK(kv.get("text").value == "abc");
+  for (const char* key : {"kept", "no-ttl", "plain", "text"}) kv.del(key);
+}
+
+TEST_CASE("RedisKv: compare-and-set", "[redis]") {
+  RedisKv kv(test_options());
+  const std::string key = "cas";
+  REQUIRE(kv.del(key).ok());
+  // Absent: only an expect-absent set succeeds.
+  CHECK(kv.cas(key, std::string_view("x"), "1", 0).number == -1);
+  CHECK(kv.cas(key, std::nullopt, "1", 0).number == 1);
+  CHECK(kv.cas(key, std::nullopt, "2", 0).number == 0);
+  // Present: the expected value must match exactly; a mismatch returns the current one.
+  KvReply mismatch = kv.cas(key, std::string_view("0"), "2", 0);
+  CHECK(mismatch.number == 0);
+  CHECK(mismatch.value == "1");
+  CHECK(kv.cas(key, std::string_view("1"), std::string_view("\0two", 4), 150).number == 1);
+  CHECK(kv.get(key).value == std::string("\0two", 4));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(kv.get(key).status == QV_NOT_FOUND);  // the TTL of the set applies
+}
+
+TEST_CASE("RedisKv: an unreachable server is unavailable, fast, and never a crash", "[redis]") {
+  RedisOptions options;
+  options.host = "127.0.0.1";
+  options.port = qv::test::closed_port();  // refused at once
+  options.connect_timeout_ms = 300;
+  RedisKv kv(options);
+  const KvReply reply = kv.get("anything");
+  CHECK(reply.status == QV_UNAVAILABLE);
+  CHECK_THAT(reply.message, Catch::Matchers::Contains("cannot connect"));
+  CHECK_THAT(reply.message, Catch::Matchers::Contains(kv.address()));
+  CHECK(kv.set("k", "v", 0).status == QV_UNAVAILABLE);  // tries again, fails again
+  CHECK(kv.ping().status == QV_UNAVAILABLE);
+
+  RedisOptions port_one = options;
+  port_one.port = 1;
+  CHECK(RedisKv(port_one).incr("k", 1, 0).status == QV_UNAVAILABLE);
+}
+
+TEST_CASE("RedisKv: a server that never answers is a timeout", "[redis]") {
+  auto hung = qv::test::LocalServer::silent();  // accepts connections, never replies
+  RedisOptions options;
+  options.port = hung->port();
+  options.command_timeout_ms = 200;
+  RedisKv kv(options);
+  const KvReply reply = kv.get("anything");
+  CHECK(reply.status == QV_TIMEOUT);
+  CHECK_THAT(reply.message, Catch::Matchers::Contains("no answer to GET within 200 ms"));
+  CHECK(kv.incr("k", 1, 100).status == QV_TIMEOUT);  // reconnects, times out again
+}
+
+TEST_CASE("RedisKv: reconnects on the next use after the connection broke", "[redis]") {
+  RedisOptions options = test_options();
+  options.client_name = "qvtest-" + std::to_string(::getpid()) + "-reconnect";
+  RedisKv kv(options);
+  REQUIRE(kv.set("survivor", "1", 0).ok());
+
+  // Kill that connection from a second one, found by its client name.
+  redisContext* admin = redisConnect(options.host.c_str(), options.port);
+  REQUIRE(admin);
+  REQUIRE(admin->err == 0);
+  if (!options.password.empty()) {
+    freeReplyObject(redisCommand(admin, "AUTH %s", options.password.c_str()));
+  }
+  auto* list = static_cast<redisReply*>(redisCommand(admin, "CLIENT LIST TYPE normal"));
+  REQUIRE(list);
+  REQUIRE(list->type == REDIS_REPLY_STRING);
+  const std::string clients(list->str, list->len);
+  freeReplyObject(list);
+  const size_t named = clients.find(" name=" + options.client_name + " ");
+  REQUIRE(named != std::string::npos);
+  const size_t line = clients.rfind('\n', named);
+  const size_t id_at = clients.find("id=", line == std::string::npos ? 0 : line) + 3;
+  const std::string id = clients.substr(id_at, clients.find(' ', id_at) - id_at);
+  auto* killed = static_cast<redisReply*>(redisCommand(admin, "CLIENT KILL ID %s", id.c_str()));
+  REQUIRE(killed);
+  CHECK(killed->type == REDIS_REPLY_INTEGER);
+  freeReplyObject(killed);
+  redisFree(admin);
+
+  const KvReply broken = kv.get("survivor");  // the server closed the connection
+  CHECK(broken.status == QV_UNAVAILABLE);
+  CHECK_THAT(broken.message, Catch::Matchers::Contains(kv.address()));
+  const KvReply again = kv.get("survivor");  // next use: a new connection
+  CHECK(again.status == QV_OK);
+  CHECK(again.value == "1");
+  kv.del("survivor");
+}
+
+TEST_CASE("tiers.autoscale end to end through RedisKv", "[redis][tiers]") {
+  auto kv = std::make_shared<RedisKv>(test_options());
+  qv::test::ManualClock clock;
+  auto instance = qv::test::make_instance(clock, kv);
+  const std::string input = R"({"organizationId":"org_redis","currentTier":"Startup","history":[
+    {"date":"2026-11-01","concurrentCalls":45},{"date":"2026-11-02","concurrentCalls":45},
+    {"date":"2026-11-03","concurrentCalls":45}]})";
+  const auto first = instance.run("tiers.autoscale", input);
+  INFO(first.output);
+  REQUIRE(first.ok());
+  CHECK_THAT(first.output, Catch::Matchers::Contains("\"applied\":true,\"tierChanges\":1"));
+  CHECK(kv->get("qv:tiers:org:org_redis").value == R"({"tier":"Growth","changedOn":"2026-11-03"})");
+  CHECK(kv->get("qv:tiers:org:org_redis:changes").value == "1");
+
+  // The stored tier is now Growth: the same history no longer scales.
+  const auto second = instance.run("tiers.autoscale", input);
+  REQUIRE(second.ok());
+  CHECK_THAT(second.output, Catch::Matchers::Contains("\"currentTier\":\"Growth\""));
+  CHECK_THAT(second.output, Catch::Matchers::Contains("\"applied\":false"));
+  kv->del("qv:tiers:org:org_redis");
+  kv->del("qv:tiers:org:org_redis:changes");
+}

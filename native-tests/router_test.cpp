@@ -1,0 +1,539 @@
+// The router's pure C++ (modules/router/include/qv/router/router.h) on a clock the tests
+// set: geography, ranking, learned RTTs, outlier ejection and its back-off, active health
+// checks, panic mode, the retry budget, and call affinity when nodes leave.
+#define CATCH_CONFIG_MAIN
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "qv/router/router.h"
+
+using namespace qv::router;
+
+namespace {
+
+constexpr double kStart = 1764115200000;  // 2025-11-26T00:00:00Z
+
+Client at(double latitude, double longitude, std::string area = "") {
+  Client client;
+  client.coordinates = GeoPoint{latitude, longitude};
+  client.area = std::move(area);
+  return client;
+}
+
+std::string optimal(Router& router, const Client& client, double now) {
+  const Decision decision = router.route(client, now);
+  return router.config().regions[decision.optimal()].id;
+}
+
+std::vector<std::string> order(Router& router, const Client& client, double now) {
+  std::vector<std::string> ids;
+  for (uint32_t r : router.route(client, now).order) ids.push_back(router.config().regions[r].id);
+  return ids;
+}
+
+Observation observation(const std::string& region, double rtt, int status,
+                        const std::string& area = "") {
+  Observation o;
+  o.region = region;
+  o.area = area;
+  o.rtt_ms = rtt;
+  o.status = status;
+  return o;
+}
+
+Region region(const std::string& id, double latitude, double longitude, double cost) {
+  Region r;
+  r.id = id;
+  r.name = id;
+  r.location = {latitude, longitude};
+  r.cost_factor = cost;
+  r.origin = "https://" + id + ".example";
+  r.health_url = r.origin + "/health";
+  return r;
+}
+
+const Client kNewYork = at(40.71, -74.01, "nyc");
+const Client kLondon = at(51.51, -0.13, "lon");
+const Client kSydney = at(-33.87, 151.21, "syd");
+const Client kBuenosAires = at(-34.60, -58.38, "bue");
+
+}  // namespace
+
+TEST_CASE("great-circle distances match known figures") {
+  CHECK(great_circle_km({51.5074, -0.1278}, {40.7128, -74.0060}) == Approx(5570).epsilon(0.002));
+  CHECK(great_circle_km({10, 20}, {10, 20}) == Approx(0).margin(1e-9));
+  CHECK(great_circle_km({0, 0}, {0, 180}) == Approx(M_PI * 6371).epsilon(1e-12));
+  CHECK(great_circle_km({90, 0}, {-90, 0}) == Approx(M_PI * 6371).epsilon(1e-12));
+  // Symmetric, and across the antimeridian the short way.
+  CHECK(great_circle_km({-33.87, 151.21}, {1.29, 103.85}) ==
+        Approx(great_circle_km({1.29, 103.85}, {-33.87, 151.21})));
+  CHECK(great_circle_km({0, 179}, {0, -179}) == Approx(2 * M_PI * 6371 / 180).epsilon(1e-9));
+}
+
+TEST_CASE("countries without coordinates are placed at their part of the world") {
+  REQUIRE(country_location("BR"));
+  CHECK(country_location("BR")->latitude == -15);
+  REQUIRE(country_location("JP"));
+  CHECK(!country_location("ZZ"));
+  CHECK(!country_location("B"));
+  Router router;
+  Client brazil;
+  brazil.country = "BR";
+  const Decision decision = router.route(brazil, kStart);
+  CHECK(router.config().regions[decision.optimal()].id == "sa-east-1");
+  CHECK(decision.client.source == LocationSource::kCountry);
+  CHECK(decision.client.area == "country:BR");
+}
+
+TEST_CASE("before any measurement: the nearest region, by great-circle distance") {
+  Router router;
+  CHECK(optimal(router, kNewYork, kStart) == "us-east-1");
+  CHECK(optimal(router, kLondon, kStart) == "eu-west-1");
+  CHECK(optimal(router, kSydney, kStart) == "ap-southeast-1");
+  CHECK(optimal(router, kBuenosAires, kStart) == "sa-east-1");
+  const Decision decision = router.route(kLondon, kStart);
+  CHECK(decision.strategy == Strategy::kGeoProximity);
+  CHECK(decision.reason.find("eu-west-1 (Ireland) is the nearest") == 0);
+  CHECK(order(router, kLondon, kStart) ==
+        std::vector<std::string>{"eu-west-1", "us-east-1", "sa-east-1", "ap-southeast-1"});
+}
+
+TEST_CASE("without location or measurements: the configured failover order") {
+  Router router;
+  const Decision decision = router.route(Client{}, kStart);
+  CHECK(decision.strategy == Strategy::kFailoverOrder);
+  CHECK(decision.client.area == "unknown");
+  CHECK(order(router, Client{}, kStart) ==
+        std::vector<std::string>{"us-east-1", "eu-west-1", "ap-southeast-1", "sa-east-1"});
+
+  Config config = default_config();
+  config.default_location = GeoPoint{1.3, 103.8};  // a Singapore-first deployment
+  router.configure(config);
+  CHECK(optimal(router, Client{}, kStart) == "ap-southeast-1");
+  CHECK(router.route(Client{}, kStart).client.source == LocationSource::kDefault);
+}
+
+TEST_CASE("the cost factor breaks near-ties within the tolerance; equal ties are deterministic") {
+  // Two regions on the equator, the client between them: a is cost 1.2, b is cost 1.0.
+  Config config = default_config();
+  config.regions = {region("a", 0, 0, 1.2), region("b", 0, 20, 1.0)};
+  Router router(config);
+  // 5% further from b than from a: within 10%, b is cheaper -> b.
+  const double near_a = 9.5;  // degrees east: a is at 9.5, b at 10.5 degrees away
+  const Decision tie = router.route(at(0, near_a), kStart);
+  CHECK(router.config().regions[tie.optimal()].id == "b");
+  CHECK(tie.cheaper_than == 0);
+  CHECK(tie.reason.find("preferred to a") != std::string::npos);
+  // Far closer to a: no near-tie -> a.
+  CHECK(optimal(router, at(0, 2), kStart) == "a");
+
+  // Same place, same cost: the earlier in the configuration, every time.
+  config.regions = {region("first", 10, 10, 1.0), region("second", 10, 10, 1.0)};
+  router.configure(config);
+  for (int i = 0; i < 3; ++i) CHECK(optimal(router, at(50, 50), kStart) == "first");
+  config.regions = {region("second", 10, 10, 1.0), region("first", 10, 10, 1.0)};
+  router.configure(config);
+  CHECK(optimal(router, at(50, 50), kStart) == "second");
+}
+
+TEST_CASE("observed RTTs, averaged per (area, region), take over from the distance prior") {
+  Router router;
+  // From New York us-east-1 is nearest, but measured slow from this area; eu-west-1 fast.
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(router.observe(observation("us-east-1", 200, 200, "nyc"), kStart + i).ok());
+    REQUIRE(router.observe(observation("eu-west-1", 70, 200, "nyc"), kStart + i).ok());
+  }
+  const Decision decision = router.route(kNewYork, kStart + 3);
+  CHECK(router.config().regions[decision.optimal()].id == "eu-west-1");
+  CHECK(decision.strategy == Strategy::kLatencyBased);
+  CHECK(decision.regions[0].latency.samples == 3);
+  // Another area is not affected.
+  CHECK(optimal(router, at(40.71, -74.01, "elsewhere"), kStart + 3) == "us-east-1");
+
+  // The EWMA itself: first sample as is, then alpha = 0.3.
+  Router fresh;
+  auto first = fresh.observe(observation("eu-west-1", 100, 200, "a"), kStart);
+  REQUIRE(first.ok());
+  CHECK(*first.value().ewma_ms == Approx(100));
+  auto second = fresh.observe(observation("eu-west-1", 200, 200, "a"), kStart);
+  CHECK(*second.value().ewma_ms == Approx(130));
+  // Fast connection failures teach no latency; timeouts do (the region is at least that slow).
+  auto refused = fresh.observe(observation("eu-west-1", 1, 0, "a"), kStart);
+  CHECK(!refused.value().ewma_ms);
+  Observation timeout = observation("eu-west-1", 5000, 0, "a");
+  timeout.timed_out = true;
+  CHECK(*fresh.observe(timeout, kStart).value().ewma_ms == Approx(0.7 * 130 + 0.3 * 5000));
+}
+
+TEST_CASE("a region that degrades loses its traffic within a stated number of observations") {
+  Router router;
+  const std::string area = "nyc";
+  double now = kStart;
+  // Steady state: us-east-1 at 20 ms, eu-west-1 at 80 ms (both measured).
+  for (int i = 0; i < 20; ++i, now += 100) {
+    REQUIRE(router.observe(observation("us-east-1", 20, 200, area), now).ok());
+    REQUIRE(router.observe(observation("eu-west-1", 80, 200, area), now).ok());
+  }
+  REQUIRE(optimal(router, kNewYork, now) == "us-east-1");
+  // us-east-1 degrades to 400 ms. With alpha 0.3 one sample lifts its EWMA to
+  // 20 + 0.3 x 380 = 134 ms, beyond 80 ms x 1.1 (the near-tie its lower cost would win):
+  // traffic leaves after one observation.
+  int observations = 0;
+  while (optimal(router, kNewYork, now) == "us-east-1") {
+    REQUIRE(router.observe(observation("us-east-1", 400, 200, area), now).ok());
+    ++observations;
+    now += 100;
+    REQUIRE(observations < 10);
+  }
+  CHECK(observations == 1);
+  // Recovered but unobserved: its stale EWMA (134 ms) relaxes towards the distance prior
+  // (about 10 ms from New York) with a 30 s half-life. Traffic returns once it is within
+  // the 10% near-tie of eu-west-1's 80 ms, where its lower cost wins:
+  // 10 + 124 x 2^(-t/30 s) <= 88 -> t >= 20.1 s.
+  const double left_at = now;
+  while (optimal(router, kNewYork, now) == "eu-west-1") {
+    REQUIRE(router.observe(observation("eu-west-1", 80, 200, area), now).ok());
+    now += 500;
+    REQUIRE(now - left_at < 120000);
+  }
+  CHECK(now - left_at >= 20000);
+  CHECK(now - left_at <= 21000);
+  // And the first fresh sample at 20 ms keeps it there.
+  REQUIRE(router.observe(observation("us-east-1", 20, 200, area), now).ok());
+  CHECK(optimal(router, kNewYork, now) == "us-east-1");
+}
+
+TEST_CASE("outlier detection: 5 consecutive failures eject, with exponential back-off") {
+  Router router;
+  double now = kStart;
+  for (int i = 0; i < 4; ++i) {
+    auto result = router.observe(observation("us-east-1", 10, 503), now);
+    CHECK(!result.value().ejected_now);
+  }
+  // A success resets the count.
+  REQUIRE(router.observe(observation("us-east-1", 10, 200), now).ok());
+  for (int i = 0; i < 4; ++i) REQUIRE(router.observe(observation("us-east-1", 10, 502), now).ok());
+  Observation timed_out = observation("us-east-1", 5000, 0, "nyc");
+  timed_out.timed_out = true;
+  auto fifth = router.observe(timed_out, now);
+  REQUIRE(fifth.ok());
+  CHECK(fifth.value().ejected_now);
+  CHECK(fifth.value().host.health == Health::kEjected);
+  CHECK(fifth.value().host.ejected_until == kStart + 30000);
+  CHECK(fifth.value().host.cause == "5 consecutive failures (last: 5000 ms timeout)");
+  CHECK(router.route(kNewYork, now).regions[0].latency.samples == 1);
+  CHECK(optimal(router, kNewYork, now) != "us-east-1");
+  // 4xx answers are the client's problem, not the region's.
+  for (int i = 0; i < 10; ++i) REQUIRE(router.observe(observation("eu-west-1", 10, 404), now).ok());
+  CHECK(router.region_health(1, now).health == Health::kHealthy);
+
+  // The ejection ends: the region waits for a successful probe before it returns.
+  now = kStart + 30000;
+  CHECK(router.region_health(0, now).health == Health::kProbing);
+  CHECK(optimal(router, kNewYork, now) != "us-east-1");
+  std::vector<uint32_t> probes = router.plan_probes(now);
+  REQUIRE(!probes.empty());
+  CHECK(probes[0] == 0);
+  // The probe fails: out again for twice as long.
+  CHECK(router.record_probe("us-east-1", false, "HTTP 503", now));
+  CHECK(router.region_health(0, now).ejected_until == now + 60000);
+  CHECK(router.region_health(0, now).times_ejected == 2);
+  now += 60000;
+  router.plan_probes(now);
+  CHECK(!router.record_probe("us-east-1", true, "HTTP 200", now));
+  CHECK(router.region_health(0, now).health == Health::kHealthy);
+  CHECK(optimal(router, kNewYork, now) == "us-east-1");
+  // What was learned of its RTT during the outage is forgotten on its return.
+  CHECK(router.route(kNewYork, now).regions[0].latency.samples == 0);
+  // Back in service, the times-ejected count decays by one per 10 s interval.
+  CHECK(router.region_health(0, now + 10000).times_ejected == 1);
+  CHECK(router.region_health(0, now + 25000).times_ejected == 0);
+}
+
+TEST_CASE("back-off: exponential or Envoy's linear, capped at the maximum") {
+  for (bool exponential : {true, false}) {
+    Config config = default_config();
+    config.outlier.exponential_backoff = exponential;
+    config.outlier.decay_interval_ms = 0;
+    Router router(config);
+    double now = kStart;
+    std::vector<double> durations;
+    for (int round = 0; round < 12; ++round) {
+      for (int i = 0; i < 5; ++i)
+        REQUIRE(router.observe(observation("sa-east-1", 1, 500), now).ok());
+      const double until = router.region_health(3, now).ejected_until;
+      durations.push_back(until - now);
+      now = until;
+      router.plan_probes(now);
+      router.record_probe("sa-east-1", true, "HTTP 200", now);
+    }
+    if (exponential) {
+      CHECK(durations[0] == 30000);
+      CHECK(durations[1] == 60000);
+      CHECK(durations[2] == 120000);
+      CHECK(durations[3] == 240000);
+    } else {
+      CHECK(durations[1] == 60000);
+      CHECK(durations[2] == 90000);
+    }
+    CHECK(durations.back() == 300000);  // max_ejection_ms
+  }
+}
+
+TEST_CASE("at most max_ejection_percent of the regions are ejected, but always one may be") {
+  Router router;  // 4 regions: 10% of 4 is less than one, so exactly one
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(router.observe(observation("us-east-1", 1, 503), kStart).ok());
+  ObserveResult last;
+  for (int i = 0; i < 5; ++i)
+    last = router.observe(observation("eu-west-1", 1, 503), kStart).value();
+  CHECK(last.ejection_suppressed);
+  CHECK(router.region_health(1, kStart).health == Health::kHealthy);
+
+  Config config = default_config();
+  config.regions.clear();
+  for (int i = 0; i < 20; ++i) config.regions.push_back(region("r" + std::to_string(i), 0, i, 1));
+  Router many(config);  // 10% of 20: two
+  int ejected = 0;
+  for (int r = 0; r < 5; ++r) {
+    for (int i = 0; i < 5; ++i) {
+      auto result = many.observe(observation("r" + std::to_string(r), 1, 503), kStart);
+      ejected += result.value().ejected_now ? 1 : 0;
+    }
+  }
+  CHECK(ejected == 2);
+}
+
+TEST_CASE("active health checks: interval, unhealthy after 3 failures, panic routes over all") {
+  Router router;
+  double now = kStart;
+  CHECK(router.plan_probes(now).size() == 4);
+  CHECK(router.plan_probes(now).empty());  // in flight, and not due again
+  for (const char* id : {"us-east-1", "eu-west-1", "ap-southeast-1", "sa-east-1"}) {
+    router.record_probe(id, true, "HTTP 200", now);
+  }
+  CHECK(router.plan_probes(now + 9999).empty());
+  CHECK(router.next_probe_at(now) == now + 10000);
+  // Three regions fail three checks in a row.
+  for (int round = 1; round <= 3; ++round) {
+    now = kStart + round * 10000;
+    REQUIRE(router.plan_probes(now).size() == 4);
+    for (const char* id : {"us-east-1", "eu-west-1", "ap-southeast-1"}) {
+      router.record_probe(id, false, "timeout: no answer within 5000 ms", now);
+    }
+    router.record_probe("sa-east-1", true, "HTTP 200", now);
+  }
+  CHECK(router.region_health(0, now).health == Health::kUnhealthy);
+  CHECK(router.region_health(0, now).cause ==
+        "3 health checks failed in a row (last: timeout: no answer within 5000 ms)");
+  // One healthy of four is below the 50% panic threshold: every region is a candidate,
+  // ranked as if healthy, rather than all traffic on the one left.
+  const Decision decision = router.route(kNewYork, now);
+  CHECK(decision.panic);
+  CHECK(router.config().regions[decision.optimal()].id == "us-east-1");
+  CHECK(decision.order.size() == 4);
+  CHECK(decision.reason.find("panic: 1 of 4 regions healthy") == 0);
+  // One check passing brings a region back (healthy_threshold 1), and panic ends at 2 of 4.
+  now += 10000;
+  router.plan_probes(now);
+  router.record_probe("eu-west-1", true, "HTTP 200", now);
+  const Decision after = router.route(kNewYork, now);
+  CHECK(!after.panic);
+  CHECK(router.config().regions[after.optimal()].id == "eu-west-1");
+  CHECK(after.order.size() == 2);
+}
+
+TEST_CASE("draining regions take no new traffic, and never all of them") {
+  Config config = default_config();
+  config.regions[0].draining = true;
+  Router router(config);
+  CHECK(optimal(router, kNewYork, kStart) == "eu-west-1");
+  CHECK(router.route(kNewYork, kStart).reason.find("excluded: us-east-1 (draining)") !=
+        std::string::npos);
+  for (Region& r : config.regions) r.draining = true;
+  CHECK(!validate(config).ok());
+  CHECK(validate(config).error().message ==
+        "regions: every region is draining; at least one must take traffic");
+}
+
+TEST_CASE("configuration errors name the field") {
+  Config config = default_config();
+  config.regions[2].id = "eu-west-1";
+  CHECK(validate(config).error().message == "regions[2].id: 'eu-west-1' appears twice");
+  config = default_config();
+  config.regions[1].origin = "ftp://x";
+  CHECK(validate(config).error().message ==
+        "regions[1].origin: expected an http:// or https:// URL");
+  config = default_config();
+  config.regions[0].media_nodes[1].id = "bad id";
+  CHECK(validate(config).error().message.find("regions[0].mediaNodes[1].id:") == 0);
+  config = default_config();
+  config.maglev = true;
+  config.maglev_table_size = 65536;
+  CHECK(validate(config).error().message.find("affinity.maglevTableSize: must be a prime") == 0);
+}
+
+TEST_CASE("reconfiguring keeps what was learned about regions that remain") {
+  Router router;
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(router.observe(observation("eu-west-1", 1, 503), kStart).ok());
+  REQUIRE(router.observe(observation("us-east-1", 42, 200, "nyc"), kStart).ok());
+  Config config = default_config();
+  std::swap(config.regions[0], config.regions[1]);  // eu-west-1 first now
+  config.regions.push_back(region("me-central-1", 25, 55, 1.4));
+  router.configure(config);
+  CHECK(router.region_health(0, kStart).health == Health::kEjected);  // eu-west-1, kept
+  CHECK(router.region_health(4, kStart).health == Health::kHealthy);
+  const Decision decision = router.route(kNewYork, kStart);
+  CHECK(decision.regions[1].latency.samples == 1);  // us-east-1's RTT, kept
+}
+
+TEST_CASE("the retry budget allows 20% of requests plus 3 per window") {
+  Router router;
+  double now = kStart;
+  for (int i = 0; i < 100; ++i) router.route(kNewYork, now, true);
+  int allowed = 0;
+  for (int i = 0; i < 40; ++i) {
+    auto retry = router.retry("us-east-1", {}, now);
+    REQUIRE(retry.ok());
+    allowed += retry.value().allowed ? 1 : 0;
+  }
+  CHECK(allowed == 23);
+  auto refused = router.retry("us-east-1", {}, now);
+  CHECK(refused.value().reason.find("retry budget exhausted: 23 retries for 100 requests") == 0);
+  // Ten seconds later the window holds none of them.
+  now += 10000;
+  CHECK(router.budget(now).requests == 0);
+  CHECK(router.retry("us-east-1", {}, now).value().allowed);
+  // Retries go to the first healthy fallback given, never back to the failed region.
+  std::vector<std::string> fallbacks{"us-east-1", "sa-east-1", "eu-west-1"};
+  auto retry = router.retry("us-east-1", fallbacks, now);
+  CHECK(retry.value().region == 3);
+  CHECK(!router.retry("nowhere", {}, now).ok());
+}
+
+namespace {
+
+// callId -> node for n_calls calls, through the router's affinity.
+std::vector<std::string> place_calls(Router& router, int n_calls, double now) {
+  std::vector<std::string> nodes;
+  for (int i = 0; i < n_calls; ++i) {
+    AffinityRequest request;
+    request.call_id = "call-" + std::to_string(i);
+    request.region = "us-east-1";
+    auto result = router.affinity(request, now);
+    REQUIRE(result.ok());
+    nodes.push_back(
+        router.config().regions[result.value().region].media_nodes[result.value().node].id);
+  }
+  return nodes;
+}
+
+Config with_nodes(int n, bool maglev) {
+  Config config = default_config();
+  config.maglev = maglev;
+  config.regions[0].media_nodes.clear();
+  for (int i = 0; i < n; ++i)
+    config.regions[0].media_nodes.push_back({"node-" + std::to_string(i), 1, false});
+  return config;
+}
+
+}  // namespace
+
+TEST_CASE("call affinity: removing a node moves only its calls (rendezvous: exactly those)") {
+  const int kCalls = 20000, kNodes = 10;
+  for (bool maglev : {false, true}) {
+    INFO((maglev ? "maglev" : "rendezvous"));
+    Config config = with_nodes(kNodes, maglev);
+    Router router(config);
+    const std::vector<std::string> before = place_calls(router, kCalls, kStart);
+    std::map<std::string, int> load;
+    for (const auto& node : before) ++load[node];
+    REQUIRE(load.size() == kNodes);
+    for (const auto& [node, calls] : load) {
+      CHECK(calls > kCalls / kNodes * 0.85);
+      CHECK(calls < kCalls / kNodes * 1.15);
+    }
+    config.regions[0].media_nodes.erase(config.regions[0].media_nodes.begin() +
+                                        3);  // node-3 leaves
+    router.configure(config);
+    const std::vector<std::string> after = place_calls(router, kCalls, kStart);
+    int moved = 0, moved_from_others = 0;
+    for (int i = 0; i < kCalls; ++i) {
+      if (before[i] == after[i]) continue;
+      ++moved;
+      if (before[i] != "node-3") ++moved_from_others;
+    }
+    const double fraction = static_cast<double>(moved) / kCalls;
+    CHECK(fraction == Approx(1.0 / kNodes).margin(0.015));
+    if (!maglev) {
+      CHECK(moved_from_others == 0);  // rendezvous: exactly the removed node's calls move
+    } else {
+      CHECK(moved_from_others < kCalls / 100);  // Maglev: a few more, by design
+    }
+  }
+}
+
+TEST_CASE("call affinity: a draining node keeps its calls, takes no new ones; ejected nodes shed") {
+  Router router;
+  AffinityRequest request;
+  request.call_id = "call-42";
+  request.region = "us-east-1";
+  auto first = router.affinity(request, kStart);
+  REQUIRE(first.ok());
+  CHECK(!first.value().routed);
+  const std::string node = router.config().regions[0].media_nodes[first.value().node].id;
+  Config config = default_config();
+  for (MediaNode& n : config.regions[0].media_nodes) n.draining = n.id == node;
+  router.configure(config);
+  request.current_node = node;
+  auto kept = router.affinity(request, kStart);
+  CHECK(kept.value().kept);
+  CHECK(kept.value().reason.find("draining") != std::string::npos);
+  request.current_node.clear();  // a new call with that id would not land there
+  CHECK(router.config().regions[0].media_nodes[router.affinity(request, kStart).value().node].id !=
+        node);
+
+  // A node that fails calls is ejected like a region, and its calls move.
+  Router fresh;
+  request.current_node = node;
+  for (int i = 0; i < 5; ++i) {
+    Observation o = observation("us-east-1", 1, 503);
+    o.node = node;
+    REQUIRE(fresh.observe(o, kStart).ok());
+  }
+  auto moved = fresh.affinity(request, kStart);
+  CHECK(!moved.value().kept);
+  CHECK(fresh.config().regions[0].media_nodes[moved.value().node].id != node);
+  // A region that is out sends the call to the region routing picks.
+  for (int i = 0; i < 5; ++i) REQUIRE(fresh.observe(observation("us-east-1", 1, 503), kStart).ok());
+  request.client = kLondon;
+  auto rerouted = fresh.affinity(request, kStart);
+  CHECK(rerouted.value().routed);
+  CHECK(fresh.config().regions[rerouted.value().region].id == "eu-west-1");
+}
+
+TEST_CASE("ejections published by other isolates apply, within the cap, until they end") {
+  Router router;
+  SharedEjection ejection{kStart + 30000, 1, "shared: 5 consecutive failures"};
+  CHECK(router.apply_shared_ejection("us-east-1", ejection, kStart));
+  CHECK(router.region_health(0, kStart).health == Health::kEjected);
+  CHECK(router.region_health(0, kStart).shared);
+  CHECK(!router.apply_shared_ejection("us-east-1", ejection, kStart));  // known already
+  CHECK(!router.apply_shared_ejection("eu-west-1", ejection, kStart));  // the cap: one of four
+  CHECK(!router.apply_shared_ejection("sa-east-1", {kStart - 1, 1, "old"}, kStart));  // over
+  CHECK(!router.apply_shared_ejection("nowhere", ejection, kStart));
+  CHECK(router.region_health(0, kStart + 30000).health == Health::kProbing);
+}
+
+TEST_CASE("rendezvous weights shift load in proportion") {
+  std::vector<HashNode> nodes{{hash_id("a"), 1}, {hash_id("b"), 3}};
+  int b = 0;
+  for (int i = 0; i < 40000; ++i) b += rendezvous_pick(hash_id("k" + std::to_string(i)), nodes);
+  CHECK(b / 40000.0 == Approx(0.75).margin(0.01));
+  CHECK(rendezvous_pick(1, {}) == -1);
+}

@@ -1,0 +1,73 @@
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "command.h"
+#include "qv/host/curl_fetcher.h"
+#include "qv/host/redis_kv.h"
+#include "simdjson.h"
+
+namespace qv::cli {
+
+Result<std::string> read_input(const std::string& path_or_dash) {
+  if (path_or_dash == "-") {
+    std::ostringstream text;
+    text << std::cin.rdbuf();
+    if (std::cin.bad()) return Error{QV_INVALID_INPUT, "stdin: cannot be read"};
+    return text.str();
+  }
+  std::ifstream file(path_or_dash, std::ios::binary);
+  if (!file) return Error{QV_INVALID_INPUT, path_or_dash + ": cannot be opened"};
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (file.bad()) return Error{QV_INVALID_INPUT, path_or_dash + ": cannot be read"};
+  return text;
+}
+
+bool OutputStyle::use_pretty() const {
+  if (pretty) return true;
+  if (compact) return false;
+  return isatty(STDOUT_FILENO) == 1;
+}
+
+Result<host::Instance> make_instance(const std::string& redis_url) {
+  host::InstanceOptions options;
+  if (redis_url.empty()) {
+    options.kv = std::make_shared<host::MemoryKv>();
+  } else {
+    auto redis = host::parse_redis_url(redis_url);
+    if (!redis.ok()) return redis.take_error();
+    options.kv = std::make_shared<host::RedisKv>(std::move(redis.value()));
+  }
+  options.fetcher = std::make_shared<host::CurlFetcher>();
+  return host::Instance::create(std::move(options));
+}
+
+int print_answer(const host::Answer& answer, const OutputStyle& style) {
+  if (!answer.ok()) {
+    std::string message = answer.message();
+    if (message.empty()) message = answer.output;
+    std::cerr << "qv: " << status_name(answer.status) << ": " << message << "\n";
+    return kExitFailed;
+  }
+  if (style.use_pretty()) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    if (!parser.parse(answer.output).get(root)) {
+      const std::string pretty = simdjson::prettify(root);
+      std::cout << pretty << (pretty.empty() || pretty.back() != '\n' ? "\n" : "");
+      return 0;
+    }
+  }
+  std::cout << answer.output << "\n";
+  return 0;
+}
+
+int fail(const std::string& message) {
+  std::cerr << "qv: " << message << "\n";
+  return kExitFailed;
+}
+
+}  // namespace qv::cli

@@ -1,0 +1,361 @@
+#include "histogram_log.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+namespace qv::loadtest {
+
+namespace {
+
+constexpr const char* kMagic = "#qv-loadtest-histogram-log 1";
+
+std::string encode(const std::string& text) {
+  static const char* const kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (c <= ' ' || c == '%' || c == 0x7F) {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out.empty() ? "%00" : out;  // an empty field would vanish between two spaces
+}
+
+Result<std::string> decode(std::string_view text) {
+  if (text == "%00") return std::string();
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    unsigned value = 0;
+    if (i + 2 >= text.size()) return Error{"malformed %-escape"};
+    const auto [end, error] = std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16);
+    if (error != std::errc() || end != text.data() + i + 3) return Error{"malformed %-escape"};
+    out += static_cast<char>(value);
+    i += 2;
+  }
+  return out;
+}
+
+std::vector<std::string_view> split(std::string_view line) {
+  std::vector<std::string_view> fields;
+  while (!line.empty()) {
+    const size_t space = line.find(' ');
+    fields.push_back(line.substr(0, space));
+    if (space == std::string_view::npos) break;
+    line.remove_prefix(space + 1);
+  }
+  return fields;
+}
+
+template <typename T>
+bool parse_number(std::string_view text, T& out) {
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return error == std::errc() && end == text.data() + text.size();
+}
+
+// "key=value" fields of an #info line.
+bool key_value(std::string_view field, std::string_view& key, std::string_view& value) {
+  const size_t equals = field.find('=');
+  if (equals == std::string_view::npos) return false;
+  key = field.substr(0, equals);
+  value = field.substr(equals + 1);
+  return true;
+}
+
+}  // namespace
+
+std::string write_histogram_log(const RunResult& result) {
+  std::string out;
+  out += kMagic;
+  out += "\n#histogram lowest_us=" + std::to_string(Histogram::kLowest) +
+         " highest_us=" + std::to_string(Histogram::kHighest) +
+         " significant_digits=" + std::to_string(Histogram::kSignificantDigits) + "\n";
+  const RunInfo& info = result.info;
+  out += "#info scenario=" + encode(info.scenario) + " executor=" + encode(info.executor) +
+         " target=" + encode(info.target) + " corrected=" + (info.corrected ? "1" : "0") +
+         " threads=" + std::to_string(info.threads) + " machines=" + std::to_string(info.machines) +
+         " started_unix_ms=" + std::to_string(info.started_unix_ms) +
+         " duration_us=" + std::to_string(info.duration) +
+         " aborted=" + (info.aborted ? "1" : "0") + " abort_reason=" + encode(info.abort_reason) +
+         "\n";
+  for (const RequestTotals& request : result.requests) {
+    out += "#request " + encode(request.name);
+    for (const std::string& check : request.check_names) out += " " + encode(check);
+    out += "\n";
+  }
+  for (const ThresholdSource& threshold : result.thresholds) {
+    out += "#threshold " + encode(threshold.metric) + " " + encode(threshold.expression) + " " +
+           (threshold.abort_on_fail ? "1" : "0") + " " +
+           std::to_string(threshold.delay_abort_eval) + "\n";
+  }
+  for (const Interval& interval : result.intervals) {
+    out += "I " + std::to_string(interval.start_unix_ms) + " " +
+           std::to_string(interval.length_ms) + " " + std::to_string(interval.iterations) + " " +
+           std::to_string(interval.dropped_iterations) + " " + std::to_string(interval.vus) + " " +
+           std::to_string(interval.vus_max) + "\n";
+    for (size_t i = 0; i < interval.requests.size(); ++i) {
+      const RequestInterval& part = interval.requests[i];
+      const RequestCounters& c = part.counters;
+      if (c.requests == 0 && c.bytes_sent == 0 && c.bytes_received == 0 && part.latency.empty())
+        continue;
+      out += "R " + std::to_string(i) + " " + std::to_string(c.requests) + " " +
+             std::to_string(c.failed) + " " + std::to_string(c.bytes_sent) + " " +
+             std::to_string(c.bytes_received);
+      for (uint64_t error : c.errors) out += " " + std::to_string(error);
+      std::string checks;
+      for (const CheckCounts& check : c.checks) {
+        checks += (checks.empty() ? "" : ",") + std::to_string(check.passes) + "/" +
+                  std::to_string(check.fails);
+      }
+      out += " " + (checks.empty() ? std::string("-") : checks);
+      out += " " + part.latency.encode() + " " + part.latency_uncorrected.encode() + "\n";
+    }
+  }
+  return out;
+}
+
+Status write_histogram_log_file(const RunResult& result, const std::string& path) {
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  if (!file) return Error{path + ": cannot be written"};
+  file << write_histogram_log(result);
+  file.close();
+  if (!file) return Error{path + ": cannot be written"};
+  return Ok{};
+}
+
+Result<RunResult> read_histogram_log(const std::string& text, const std::string& source) {
+  RunResult result;
+  std::istringstream lines(text);
+  std::string line;
+  size_t number = 0;
+  Interval* interval = nullptr;
+  std::vector<Interval> intervals;
+  auto fail = [&](const std::string& why) {
+    return Error{source + ":" + std::to_string(number) + ": " + why};
+  };
+  while (std::getline(lines, line)) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (number == 1) {
+      if (line != kMagic)
+        return Error{source + ": not a qv loadtest histogram log (first line is not '" +
+                     std::string(kMagic) + "')"};
+      continue;
+    }
+    if (line.empty()) continue;
+    const std::vector<std::string_view> fields = split(line);
+    const std::string_view kind = fields[0];
+    if (kind == "#histogram") {
+      const std::string expected =
+          "#histogram lowest_us=" + std::to_string(Histogram::kLowest) +
+          " highest_us=" + std::to_string(Histogram::kHighest) +
+          " significant_digits=" + std::to_string(Histogram::kSignificantDigits);
+      if (line != expected)
+        return fail("histogram settings differ from this build's ('" + expected.substr(11) + "')");
+    } else if (kind == "#info") {
+      for (size_t i = 1; i < fields.size(); ++i) {
+        std::string_view key, value;
+        if (!key_value(fields[i], key, value))
+          return fail("malformed #info field '" + std::string(fields[i]) + "'");
+        auto decoded = decode(value);
+        if (!decoded.ok()) return fail(decoded.error().message);
+        const std::string& v = decoded.value();
+        bool ok = true;
+        if (key == "scenario")
+          result.info.scenario = v;
+        else if (key == "executor")
+          result.info.executor = v;
+        else if (key == "target")
+          result.info.target = v;
+        else if (key == "corrected")
+          result.info.corrected = v == "1";
+        else if (key == "threads")
+          ok = parse_number(v, result.info.threads);
+        else if (key == "machines")
+          ok = parse_number(v, result.info.machines);
+        else if (key == "started_unix_ms")
+          ok = parse_number(v, result.info.started_unix_ms);
+        else if (key == "duration_us")
+          ok = parse_number(v, result.info.duration);
+        else if (key == "aborted")
+          result.info.aborted = v == "1";
+        else if (key == "abort_reason")
+          result.info.abort_reason = v;
+        if (!ok) return fail("malformed #info " + std::string(key));
+      }
+    } else if (kind == "#request") {
+      if (fields.size() < 2) return fail("#request without a name");
+      std::vector<std::string> decoded;
+      for (size_t i = 1; i < fields.size(); ++i) {
+        auto text_field = decode(fields[i]);
+        if (!text_field.ok()) return fail(text_field.error().message);
+        decoded.push_back(text_field.value());
+      }
+      const std::string name = decoded.front();
+      decoded.erase(decoded.begin());
+      if (result.declare_request(name, decoded) != result.requests.size() - 1) {
+        return fail("request '" + name + "' declared twice");
+      }
+    } else if (kind == "#threshold") {
+      if (fields.size() != 5) return fail("malformed #threshold line");
+      auto metric = decode(fields[1]);
+      auto expression = decode(fields[2]);
+      if (!metric.ok() || !expression.ok()) return fail("malformed #threshold line");
+      ThresholdSource threshold{metric.value(), expression.value(), fields[3] == "1", 0};
+      if (!parse_number(fields[4], threshold.delay_abort_eval))
+        return fail("malformed #threshold line");
+      result.thresholds.push_back(threshold);
+    } else if (kind[0] == '#') {
+      continue;  // comments
+    } else if (kind == "I") {
+      if (fields.size() != 7) return fail("an I line has 7 fields");
+      intervals.emplace_back();
+      interval = &intervals.back();
+      if (!parse_number(fields[1], interval->start_unix_ms) ||
+          !parse_number(fields[2], interval->length_ms) ||
+          !parse_number(fields[3], interval->iterations) ||
+          !parse_number(fields[4], interval->dropped_iterations) ||
+          !parse_number(fields[5], interval->vus) || !parse_number(fields[6], interval->vus_max)) {
+        return fail("malformed I line");
+      }
+      interval->requests.resize(result.requests.size());
+    } else if (kind == "R") {
+      if (!interval) return fail("an R line before any I line");
+      if (fields.size() != 15) return fail("an R line has 15 fields");
+      size_t index;
+      if (!parse_number(fields[1], index) || index >= result.requests.size()) {
+        return fail("R line names no declared request");
+      }
+      RequestInterval& part = interval->requests[index];
+      RequestCounters& c = part.counters;
+      bool ok = parse_number(fields[2], c.requests) && parse_number(fields[3], c.failed) &&
+                parse_number(fields[4], c.bytes_sent) && parse_number(fields[5], c.bytes_received);
+      for (size_t e = 0; e < kErrorClassCount; ++e)
+        ok = ok && parse_number(fields[6 + e], c.errors[e]);
+      if (!ok) return fail("malformed R line counters");
+      c.checks.assign(result.requests[index].check_names.size(), CheckCounts{});
+      if (fields[12] != "-") {
+        std::string_view checks = fields[12];
+        size_t check = 0;
+        while (!checks.empty()) {
+          const size_t comma = checks.find(',');
+          const std::string_view pair = checks.substr(0, comma);
+          const size_t slash = pair.find('/');
+          if (check >= c.checks.size() || slash == std::string_view::npos ||
+              !parse_number(pair.substr(0, slash), c.checks[check].passes) ||
+              !parse_number(pair.substr(slash + 1), c.checks[check].fails)) {
+            return fail("malformed R line checks");
+          }
+          ++check;
+          if (comma == std::string_view::npos) break;
+          checks.remove_prefix(comma + 1);
+        }
+      }
+      auto latency = SparseHistogram::decode(fields[13]);
+      if (!latency.ok()) return fail(latency.error().message);
+      auto uncorrected = SparseHistogram::decode(fields[14]);
+      if (!uncorrected.ok()) return fail(uncorrected.error().message);
+      part.latency = latency.value();
+      part.latency_uncorrected = uncorrected.value();
+    } else {
+      return fail("unknown line kind '" + std::string(kind) + "'");
+    }
+  }
+  if (number == 0) return Error{source + ": empty file, not a histogram log"};
+  const RunInfo info = result.info;
+  for (const Interval& each : intervals) result.add_interval(each);
+  result.info = info;
+  return result;
+}
+
+Result<RunResult> read_histogram_log_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return Error{path + ": cannot be opened"};
+  const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  return read_histogram_log(text, path);
+}
+
+namespace {
+
+void merge_into(RunResult& into, const RunResult& from, bool first) {
+  // Request names (and their checks) of `from`, as indices of `into`.
+  std::vector<size_t> request_map;
+  std::vector<std::vector<size_t>> check_map;
+  for (const RequestTotals& request : from.requests) {
+    const size_t index = into.declare_request(request.name, request.check_names);
+    request_map.push_back(index);
+    std::vector<size_t> checks;
+    const auto& names = into.requests[index].check_names;
+    for (const std::string& check : request.check_names) {
+      checks.push_back(
+          static_cast<size_t>(std::find(names.begin(), names.end(), check) - names.begin()));
+    }
+    check_map.push_back(checks);
+    into.requests[index].counters.checks.resize(names.size());
+  }
+  for (const Interval& interval : from.intervals) {
+    Interval mapped = interval;
+    mapped.requests.assign(into.requests.size(), RequestInterval{});
+    for (size_t i = 0; i < interval.requests.size() && i < request_map.size(); ++i) {
+      RequestInterval& target = mapped.requests[request_map[i]];
+      target.latency = interval.requests[i].latency;
+      target.latency_uncorrected = interval.requests[i].latency_uncorrected;
+      RequestCounters counters = interval.requests[i].counters;
+      counters.checks.assign(into.requests[request_map[i]].check_names.size(), CheckCounts{});
+      for (size_t c = 0; c < interval.requests[i].counters.checks.size() && c < check_map[i].size();
+           ++c) {
+        counters.checks[check_map[i][c]] = interval.requests[i].counters.checks[c];
+      }
+      target.counters = counters;
+    }
+    into.add_interval(mapped);
+  }
+  for (const ThresholdSource& threshold : from.thresholds) {
+    if (std::find(into.thresholds.begin(), into.thresholds.end(), threshold) ==
+        into.thresholds.end()) {
+      into.thresholds.push_back(threshold);
+    }
+  }
+  RunInfo& info = into.info;
+  const RunInfo& other = from.info;
+  if (first) {
+    const int machines = other.machines;
+    info = other;
+    info.machines = machines;
+    info.peak_rss_kib = 0;
+    return;
+  }
+  const int64_t end = std::max(info.started_unix_ms * 1000 + info.duration,
+                               other.started_unix_ms * 1000 + other.duration);
+  info.started_unix_ms = std::min(info.started_unix_ms, other.started_unix_ms);
+  info.duration = end - info.started_unix_ms * 1000;
+  if (info.scenario != other.scenario) info.scenario += " + " + other.scenario;
+  if (info.executor != other.executor) info.executor += " + " + other.executor;
+  if (info.target != other.target) info.target += " + " + other.target;
+  info.corrected = info.corrected || other.corrected;
+  info.threads += other.threads;
+  info.machines += other.machines;
+  info.aborted = info.aborted || other.aborted;
+  if (info.abort_reason.empty()) info.abort_reason = other.abort_reason;
+  info.peak_rss_kib = 0;
+}
+
+}  // namespace
+
+RunResult merge_results(const std::vector<RunResult>& results) {
+  RunResult merged;
+  for (size_t i = 0; i < results.size(); ++i) merge_into(merged, results[i], i == 0);
+  return merged;
+}
+
+}  // namespace qv::loadtest

@@ -1,0 +1,115 @@
+// What a load test measured: per request name, latency histograms (corrected for
+// coordinated omission and uncorrected) and counters, for every one-second interval and in
+// total. A run produces one; a histogram log stores one; merging logs adds them up. The
+// summary, the thresholds and the HTML report all read this and nothing else, so a merged
+// result from several machines is summarised exactly like a single run.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "histogram.h"
+#include "units.h"
+
+namespace qv::loadtest {
+
+// Why a request failed. HTTP statuses >= 400 fail a request too (k6's default
+// expected_response: 200-399), and are counted by class.
+enum class ErrorClass : uint8_t { kConnect, kTimeout, kReset, kProtocol, kHttp4xx, kHttp5xx };
+inline constexpr size_t kErrorClassCount = 6;
+inline constexpr const char* kErrorClassNames[kErrorClassCount] = {
+    "connect", "timeout", "reset", "protocol", "http_4xx", "http_5xx"};
+
+struct CheckCounts {
+  uint64_t passes = 0, fails = 0;
+  bool operator==(const CheckCounts&) const = default;
+};
+
+struct RequestCounters {
+  uint64_t requests = 0;  // completed with a response or an error
+  uint64_t failed = 0;    // errors and statuses >= 400
+  uint64_t bytes_sent = 0, bytes_received = 0;
+  std::array<uint64_t, kErrorClassCount> errors{};
+  std::vector<CheckCounts> checks;  // one per check of the request, in declaration order
+
+  void add(const RequestCounters& other);
+  bool empty() const { return requests == 0 && bytes_sent == 0 && bytes_received == 0; }
+  bool operator==(const RequestCounters&) const = default;
+};
+
+// One request name's share of one interval. Latencies cover responses (any status);
+// requests that ended in an error other than a status have no latency (as wrk).
+struct RequestInterval {
+  SparseHistogram latency;              // from the intended send time
+  SparseHistogram latency_uncorrected;  // from the actual send time
+  RequestCounters counters;
+  bool operator==(const RequestInterval&) const = default;
+};
+
+struct Interval {
+  int64_t start_unix_ms = 0;
+  int64_t length_ms = 1000;
+  std::vector<RequestInterval> requests;  // indexed like RunResult::requests
+  uint64_t iterations = 0;
+  uint64_t dropped_iterations = 0;
+  uint64_t vus = 0;      // active VUs at the end of the interval
+  uint64_t vus_max = 0;  // VUs allocated
+  bool operator==(const Interval&) const = default;
+};
+
+struct RequestTotals {
+  std::string name;
+  std::vector<std::string> check_names;
+  Histogram latency, latency_uncorrected;
+  RequestCounters counters;
+};
+
+// A threshold as the user wrote it; thresholds.h parses it.
+struct ThresholdSource {
+  std::string metric;      // "http_req_duration" or "http_req_duration{name:calls.start}"
+  std::string expression;  // "p(95)<200"
+  bool abort_on_fail = false;
+  Micros delay_abort_eval = 0;
+  bool operator==(const ThresholdSource&) const = default;
+};
+
+struct RunInfo {
+  std::string scenario;    // name
+  std::string executor;    // "constant-vus", ...
+  std::string target;      // the base URL or the quick-mode URL
+  bool corrected = false;  // arrival-rate executor: latency counts from intended send times
+  int threads = 0;
+  int machines = 1;  // histogram logs merged into this result
+  int64_t started_unix_ms = 0;
+  Micros duration = 0;  // from the first to the last measured moment
+  bool aborted = false;
+  std::string abort_reason;
+  int64_t peak_rss_kib = 0;  // this process, when known (0 after a merge)
+};
+
+class RunResult {
+ public:
+  RunInfo info;
+  std::vector<RequestTotals> requests;
+  std::vector<ThresholdSource> thresholds;
+  std::vector<Interval> intervals;  // ascending start, one per second
+  uint64_t iterations = 0, dropped_iterations = 0;
+  uint64_t vus_max = 0;
+
+  // Declares a request name (with its checks); returns its index. Same name: same index.
+  size_t declare_request(const std::string& name, const std::vector<std::string>& check_names);
+
+  // Adds an interval whose requests are indexed like this result's; one with the same
+  // start adds into the existing interval (that is how machines' logs merge).
+  void add_interval(const Interval& interval);
+
+  // All requests together.
+  Histogram total_latency(bool corrected) const;
+  RequestCounters total_counters() const;
+  CheckCounts total_checks() const;
+  double seconds() const { return info.duration / 1e6; }
+};
+
+}  // namespace qv::loadtest

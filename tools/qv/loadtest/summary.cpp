@@ -1,0 +1,487 @@
+#include "summary.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+namespace qv::loadtest {
+
+std::string json_string(const std::string& text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char escaped[8];
+          std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+          out += escaped;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_number(double value) {
+  if (!std::isfinite(value)) return "null";
+  char buffer[40];
+  std::snprintf(buffer, sizeof buffer, "%.17g", value);
+  // Shortest form that reads back the same.
+  for (int precision = 1; precision <= 17; ++precision) {
+    char shorter[40];
+    std::snprintf(shorter, sizeof shorter, "%.*g", precision, value);
+    if (std::strtod(shorter, nullptr) == value) return shorter;
+  }
+  return buffer;
+}
+
+namespace {
+
+struct TrendValues {
+  uint64_t count = 0;
+  double avg = 0, min = 0, med = 0, max = 0, p90 = 0, p95 = 0, p99 = 0;  // ms
+};
+
+TrendValues trend(const Histogram& histogram) {
+  TrendValues values;
+  values.count = histogram.count();
+  if (!values.count) return values;
+  values.avg = histogram.mean() / 1000;
+  values.min = static_cast<double>(histogram.min()) / 1000;
+  values.max = static_cast<double>(histogram.max()) / 1000;
+  values.med = static_cast<double>(histogram.value_at_percentile(50)) / 1000;
+  values.p90 = static_cast<double>(histogram.value_at_percentile(90)) / 1000;
+  values.p95 = static_cast<double>(histogram.value_at_percentile(95)) / 1000;
+  values.p99 = static_cast<double>(histogram.value_at_percentile(99)) / 1000;
+  return values;
+}
+
+std::string trend_text(const TrendValues& v) {
+  if (!v.count) return "no responses";
+  auto ms = [](double value) { return format_duration(value * 1000); };
+  return "avg=" + ms(v.avg) + " min=" + ms(v.min) + " med=" + ms(v.med) + " max=" + ms(v.max) +
+         " p(90)=" + ms(v.p90) + " p(95)=" + ms(v.p95) + " p(99)=" + ms(v.p99);
+}
+
+std::string percent(double share) {
+  return format_number(share * 100, 2) + "%";
+}
+
+std::string dotted(const std::string& label, size_t width = 34) {
+  std::string out = label;
+  if (out.size() < width) out += std::string(width - out.size(), '.');
+  return out + ": ";
+}
+
+}  // namespace
+
+std::string format_threshold_value(const ThresholdOutcome& outcome) {
+  using A = Threshold::Aggregation;
+  const Threshold& t = outcome.threshold;
+  std::string name;
+  switch (t.aggregation) {
+    case A::kAvg:
+      name = "avg";
+      break;
+    case A::kMin:
+      name = "min";
+      break;
+    case A::kMax:
+      name = "max";
+      break;
+    case A::kMed:
+      name = "med";
+      break;
+    case A::kPercentile:
+      name = "p(" + format_number(t.percentile, 3) + ")";
+      break;
+    case A::kRate:
+      name = "rate";
+      break;
+    case A::kCount:
+      name = "count";
+      break;
+  }
+  if (!outcome.has_value) return name + "=no data";
+  if (t.kind == MetricKind::kTrend) return name + "=" + format_duration(outcome.value * 1000);
+  if (t.kind == MetricKind::kRate) return name + "=" + percent(outcome.value);
+  if (t.aggregation == A::kRate) return name + "=" + format_number(outcome.value, 2) + "/s";
+  return name + "=" + format_number(outcome.value, 0);
+}
+
+std::vector<Recommendation> recommendations(const RunResult& result) {
+  std::vector<Recommendation> out;
+  const Histogram latency = result.total_latency(true);
+  const RequestCounters totals = result.total_counters();
+  const double avg_ms = latency.mean() / 1000;
+  const double p95_ms = static_cast<double>(latency.value_at_percentile(95)) / 1000;
+  const double error_rate =
+      totals.requests ? static_cast<double>(totals.failed) / totals.requests : 0;
+
+  if (latency.count() && avg_ms > 500) {
+    out.push_back(
+        {"high", "Average API response time exceeds 500ms (" + format_duration(avg_ms * 1000) + ")",
+         "Implement caching and optimize database queries"});
+  }
+  if (latency.count() && p95_ms > 200) {
+    std::string slowest;
+    double slowest_p95 = 0;
+    for (const RequestTotals& request : result.requests) {
+      const double p95 = static_cast<double>(request.latency.value_at_percentile(95)) / 1000;
+      if (p95 > slowest_p95) slowest_p95 = p95, slowest = request.name;
+    }
+    out.push_back(
+        {"high",
+         "P95 response time " + format_duration(p95_ms * 1000) + " is above the 200 ms target" +
+             (result.requests.size() > 1
+                  ? " (slowest: " + slowest + ", p(95)=" + format_duration(slowest_p95 * 1000) + ")"
+                  : ""),
+         "Serve hot reads from the edge cache (L1 memory, L2 KV) and keep slow work off "
+         "the request path; route callers to the nearest healthy region"});
+  }
+  if (error_rate > 0.0005) {
+    out.push_back({error_rate > 0.01 ? "high" : "medium",
+                   "Error rate " + percent(error_rate) + " exceeds the 0.05% a 99.95% SLA allows",
+                   "See the error classes above: HTTP statuses point at the service, connect "
+                   "errors and timeouts at its capacity"});
+  }
+  const uint64_t timeouts = totals.errors[static_cast<size_t>(ErrorClass::kTimeout)];
+  if (timeouts) {
+    out.push_back({"high",
+                   std::to_string(timeouts) + " requests timed out (not in the latency figures)",
+                   "The service saturates at this load: add capacity (autoscale earlier) or shed "
+                   "load with admission control before queues grow"});
+  }
+  const uint64_t refused = totals.errors[static_cast<size_t>(ErrorClass::kConnect)];
+  if (refused) {
+    out.push_back({"high", std::to_string(refused) + " connections failed",
+                   "Check the target's listen backlog, worker connection limit and open-file "
+                   "limit"});
+  }
+  if (result.dropped_iterations) {
+    out.push_back({"medium",
+                   std::to_string(result.dropped_iterations) +
+                       " iterations were dropped: no VU was free when they were due",
+                   "Raise maxVUs (or preAllocatedVUs); if VUs are plenty, the service is too slow "
+                   "for this arrival rate"});
+  }
+  if (result.info.corrected && latency.count()) {
+    const Histogram uncorrected = result.total_latency(false);
+    const double corrected_p99 = static_cast<double>(latency.value_at_percentile(99));
+    const double uncorrected_p99 = static_cast<double>(uncorrected.value_at_percentile(99));
+    if (corrected_p99 > 2 * uncorrected_p99 && corrected_p99 > 50'000) {
+      out.push_back({"high",
+                     "The service stalled: p(99) is " + format_duration(corrected_p99) +
+                         " counted from the scheduled send times, " +
+                         format_duration(uncorrected_p99) + " from the actual ones",
+                     "Users waited through pauses the uncorrected figure hides: look for GC "
+                     "pauses, blocking I/O or an exhausted pool"});
+    }
+  }
+  if (out.empty() && latency.count()) {
+    out.push_back({"info",
+                   "Within the spec's targets: p(95) " + format_duration(p95_ms * 1000) +
+                       " under 200 ms, error rate " + percent(error_rate),
+                   "Raise the load (intensity, rate or VUs) to find where that stops being true"});
+  }
+  return out;
+}
+
+std::string summary_text(const RunResult& result, const std::vector<ThresholdOutcome>& outcomes) {
+  const RunInfo& info = result.info;
+  const double seconds = std::max(result.seconds(), 1e-9);
+  std::string out;
+  out +=
+      "\n  scenario: " + info.scenario + " (" + info.executor + "), target " + info.target + "\n";
+  out += "  " + format_duration(static_cast<double>(info.duration)) + ", " +
+         std::to_string(info.threads) + " thread" + (info.threads == 1 ? "" : "s") +
+         (info.machines > 1 ? ", " + std::to_string(info.machines) + " machines merged" : "") +
+         (info.corrected ? ", latency from scheduled send times (coordinated omission corrected)"
+                         : "") +
+         "\n";
+  if (info.aborted) out += "  ABORTED: " + info.abort_reason + "\n";
+
+  if (!outcomes.empty()) {
+    out += "\n  THRESHOLDS\n";
+    std::string last_metric;
+    for (const ThresholdOutcome& outcome : outcomes) {
+      if (outcome.threshold.source.metric != last_metric) {
+        last_metric = outcome.threshold.source.metric;
+        out += "    " + last_metric + "\n";
+      }
+      out += std::string("    ") + (outcome.ok ? "\xE2\x9C\x93" : "\xE2\x9C\x97") + " '" +
+             outcome.threshold.source.expression + "' " + format_threshold_value(outcome) + "\n";
+    }
+  }
+
+  const RequestCounters totals = result.total_counters();
+  const CheckCounts checks = result.total_checks();
+  out += "\n  METRICS\n";
+  if (checks.passes + checks.fails) {
+    out += "    " + dotted("checks") +
+           percent(static_cast<double>(checks.passes) / (checks.passes + checks.fails)) +
+           "  \xE2\x9C\x93 " + std::to_string(checks.passes) + "  \xE2\x9C\x97 " +
+           std::to_string(checks.fails) + "\n";
+  }
+  out += "    " + dotted("data_received") +
+         format_bytes(static_cast<double>(totals.bytes_received)) + "  " +
+         format_bytes(totals.bytes_received / seconds) + "/s\n";
+  out += "    " + dotted("data_sent") + format_bytes(static_cast<double>(totals.bytes_sent)) +
+         "  " + format_bytes(totals.bytes_sent / seconds) + "/s\n";
+  if (info.corrected || result.dropped_iterations) {
+    out += "    " + dotted("dropped_iterations") + std::to_string(result.dropped_iterations) + "\n";
+  }
+  out +=
+      "    " + dotted("http_req_duration") + trend_text(trend(result.total_latency(true))) + "\n";
+  if (result.requests.size() > 1) {
+    for (const RequestTotals& request : result.requests) {
+      out += "    " + dotted("  { name:" + request.name + " }") +
+             trend_text(trend(request.latency)) + "\n";
+    }
+  }
+  if (info.corrected) {
+    out += "    " + dotted("http_req_duration_uncorrected") +
+           trend_text(trend(result.total_latency(false))) + "\n";
+  }
+  out += "    " + dotted("http_req_failed") +
+         percent(totals.requests ? static_cast<double>(totals.failed) / totals.requests : 0) +
+         "  " + std::to_string(totals.failed) + " of " + std::to_string(totals.requests) + "\n";
+  out += "    " + dotted("http_reqs") + std::to_string(totals.requests) + "  " +
+         format_number(totals.requests / seconds, 2) + "/s\n";
+  if (result.requests.size() > 1) {
+    for (const RequestTotals& request : result.requests) {
+      out += "    " + dotted("  { name:" + request.name + " }") +
+             std::to_string(request.counters.requests) + "  " +
+             format_number(request.counters.requests / seconds, 2) + "/s\n";
+    }
+  }
+  out += "    " + dotted("iterations") + std::to_string(result.iterations) + "  " +
+         format_number(result.iterations / seconds, 2) + "/s\n";
+  out += "    " + dotted("vus_max") + std::to_string(result.vus_max) + "\n";
+
+  bool any_error = false;
+  for (uint64_t count : totals.errors) any_error = any_error || count;
+  if (any_error) {
+    out += "\n  ERRORS\n    ";
+    for (size_t i = 0; i < kErrorClassCount; ++i) {
+      out += std::string(i ? " \xC2\xB7 " : "") + kErrorClassNames[i] + " " +
+             std::to_string(totals.errors[i]);
+    }
+    out += "\n";
+  }
+  bool any_check = false;
+  for (const RequestTotals& request : result.requests)
+    any_check = any_check || !request.check_names.empty();
+  if (any_check) {
+    out += "\n  CHECKS\n";
+    for (const RequestTotals& request : result.requests) {
+      for (size_t i = 0; i < request.check_names.size(); ++i) {
+        const CheckCounts& c = request.counters.checks[i];
+        out += std::string("    ") + (c.fails ? "\xE2\x9C\x97 " : "\xE2\x9C\x93 ") + request.name +
+               ": " + request.check_names[i] + "  " + std::to_string(c.passes) + " passed, " +
+               std::to_string(c.fails) + " failed\n";
+      }
+    }
+  }
+  out += "\n  RECOMMENDATIONS\n";
+  for (const Recommendation& r : recommendations(result)) {
+    out += "    [" + r.severity + "] " + r.description + "\n      " + r.suggestion + "\n";
+  }
+  return out;
+}
+
+namespace {
+
+void trend_json(std::string& out, const Histogram& histogram, double seconds) {
+  const TrendValues v = trend(histogram);
+  out +=
+      "{\"type\":\"trend\",\"contains\":\"time\",\"values\":{\"count\":" + std::to_string(v.count) +
+      ",\"rate\":" + json_number(v.count / seconds);
+  if (v.count) {
+    out += ",\"avg\":" + json_number(v.avg) + ",\"min\":" + json_number(v.min) +
+           ",\"med\":" + json_number(v.med) + ",\"max\":" + json_number(v.max) +
+           ",\"p(90)\":" + json_number(v.p90) + ",\"p(95)\":" + json_number(v.p95) +
+           ",\"p(99)\":" + json_number(v.p99);
+  }
+  out += "}";
+}
+
+void counter_json(std::string& out, uint64_t count, double seconds) {
+  out += "{\"type\":\"counter\",\"values\":{\"count\":" + std::to_string(count) +
+         ",\"rate\":" + json_number(count / seconds) + "}";
+}
+
+void rate_json(std::string& out, uint64_t passes, uint64_t total) {
+  out += "{\"type\":\"rate\",\"values\":{\"rate\":" +
+         json_number(total ? static_cast<double>(passes) / total : 0) +
+         ",\"passes\":" + std::to_string(passes) + ",\"fails\":" + std::to_string(total - passes) +
+         ",\"count\":" + std::to_string(total) + "}";
+}
+
+}  // namespace
+
+std::string summary_json(const RunResult& result, const std::vector<ThresholdOutcome>& outcomes) {
+  const RunInfo& info = result.info;
+  const double seconds = std::max(result.seconds(), 1e-9);
+  std::string out = "{";
+  out += "\"state\":{\"testRunDurationMs\":" + json_number(info.duration / 1000.0) +
+         ",\"startedUnixMs\":" + std::to_string(info.started_unix_ms) +
+         ",\"aborted\":" + (info.aborted ? "true" : "false") +
+         ",\"abortReason\":" + json_string(info.abort_reason) +
+         ",\"threads\":" + std::to_string(info.threads) +
+         ",\"machines\":" + std::to_string(info.machines) +
+         ",\"peakRssKiB\":" + std::to_string(info.peak_rss_kib) + "}";
+  out += ",\"options\":{\"scenario\":" + json_string(info.scenario) +
+         ",\"executor\":" + json_string(info.executor) + ",\"target\":" + json_string(info.target) +
+         ",\"coordinatedOmissionCorrected\":" + (info.corrected ? "true" : "false") + "}";
+
+  // Metrics, each with the thresholds on it (k6: metrics.NAME.thresholds).
+  auto thresholds_of = [&](const std::string& key) {
+    std::string text;
+    for (const ThresholdOutcome& outcome : outcomes) {
+      if (outcome.threshold.source.metric != key) continue;
+      text += (text.empty() ? "" : ",") + json_string(outcome.threshold.source.expression) +
+              ":{\"ok\":" + (outcome.ok ? "true" : "false") + "}";
+    }
+    return text.empty() ? std::string() : ",\"thresholds\":{" + text + "}";
+  };
+  const RequestCounters totals = result.total_counters();
+  const CheckCounts checks = result.total_checks();
+  std::vector<std::pair<std::string, std::string>> metrics;
+  auto add = [&](const std::string& key, std::string body) {
+    body.insert(body.size(), thresholds_of(key));
+    metrics.emplace_back(key, body + "}");
+  };
+  std::string body;
+  body.clear();
+  trend_json(body, result.total_latency(true), seconds);
+  add("http_req_duration", body);
+  body.clear();
+  trend_json(body, result.total_latency(false), seconds);
+  add("http_req_duration_uncorrected", body);
+  body.clear();
+  rate_json(body, totals.failed, totals.requests);
+  add("http_req_failed", body);
+  body.clear();
+  counter_json(body, totals.requests, seconds);
+  add("http_reqs", body);
+  body.clear();
+  rate_json(body, checks.passes, checks.passes + checks.fails);
+  add("checks", body);
+  body.clear();
+  counter_json(body, result.iterations, seconds);
+  add("iterations", body);
+  body.clear();
+  counter_json(body, result.dropped_iterations, seconds);
+  add("dropped_iterations", body);
+  body.clear();
+  counter_json(body, totals.bytes_received, seconds);
+  add("data_received", body);
+  body.clear();
+  counter_json(body, totals.bytes_sent, seconds);
+  add("data_sent", body);
+  metrics.emplace_back("vus_max", "{\"type\":\"gauge\",\"values\":{\"value\":" +
+                                      std::to_string(result.vus_max) + "}}");
+  for (const RequestTotals& request : result.requests) {
+    const std::string tag = "{name:" + request.name + "}";
+    body.clear();
+    trend_json(body, request.latency, seconds);
+    add("http_req_duration" + tag, body);
+    body.clear();
+    trend_json(body, request.latency_uncorrected, seconds);
+    add("http_req_duration_uncorrected" + tag, body);
+    body.clear();
+    rate_json(body, request.counters.failed, request.counters.requests);
+    add("http_req_failed" + tag, body);
+    body.clear();
+    counter_json(body, request.counters.requests, seconds);
+    add("http_reqs" + tag, body);
+    uint64_t passes = 0, all = 0;
+    for (const CheckCounts& c : request.counters.checks)
+      passes += c.passes, all += c.passes + c.fails;
+    if (all) {
+      body.clear();
+      rate_json(body, passes, all);
+      add("checks" + tag, body);
+    }
+  }
+  out += ",\"metrics\":{";
+  for (size_t i = 0; i < metrics.size(); ++i) {
+    out += (i ? "," : "") + json_string(metrics[i].first) + ":" + metrics[i].second;
+  }
+  out += "}";
+
+  out += ",\"checks\":[";
+  bool first = true;
+  for (const RequestTotals& request : result.requests) {
+    for (size_t i = 0; i < request.check_names.size(); ++i) {
+      const CheckCounts& c = request.counters.checks[i];
+      out += std::string(first ? "" : ",") + "{\"name\":" + json_string(request.check_names[i]) +
+             ",\"request\":" + json_string(request.name) +
+             ",\"passes\":" + std::to_string(c.passes) + ",\"fails\":" + std::to_string(c.fails) +
+             "}";
+      first = false;
+    }
+  }
+  out += "]";
+
+  out += ",\"thresholds\":{";
+  std::vector<std::string> keys;
+  for (const ThresholdOutcome& outcome : outcomes) {
+    if (std::find(keys.begin(), keys.end(), outcome.threshold.source.metric) == keys.end()) {
+      keys.push_back(outcome.threshold.source.metric);
+    }
+  }
+  for (size_t k = 0; k < keys.size(); ++k) {
+    out += (k ? "," : "") + json_string(keys[k]) + ":{";
+    bool first_expression = true;
+    for (const ThresholdOutcome& outcome : outcomes) {
+      if (outcome.threshold.source.metric != keys[k]) continue;
+      out += std::string(first_expression ? "" : ",") +
+             json_string(outcome.threshold.source.expression) +
+             ":{\"ok\":" + (outcome.ok ? "true" : "false") +
+             ",\"value\":" + (outcome.has_value ? json_number(outcome.value) : "null") +
+             ",\"abortOnFail\":" + (outcome.threshold.source.abort_on_fail ? "true" : "false") +
+             "}";
+      first_expression = false;
+    }
+    out += "}";
+  }
+  out += "}";
+
+  out += ",\"errors\":{";
+  for (size_t i = 0; i < kErrorClassCount; ++i) {
+    out += std::string(i ? "," : "") + "\"" + kErrorClassNames[i] +
+           "\":" + std::to_string(totals.errors[i]);
+  }
+  out += "}";
+
+  out += ",\"recommendations\":[";
+  const auto advice = recommendations(result);
+  for (size_t i = 0; i < advice.size(); ++i) {
+    out += (i ? "," : "") + std::string("{\"severity\":") + json_string(advice[i].severity) +
+           ",\"description\":" + json_string(advice[i].description) +
+           ",\"suggestion\":" + json_string(advice[i].suggestion) + "}";
+  }
+  out += "]}\n";
+  return out;
+}
+
+}  // namespace qv::loadtest

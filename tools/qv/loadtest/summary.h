@@ -1,0 +1,34 @@
+// The end-of-run summary, as text for the terminal (k6's layout) and as JSON for machines
+// (--summary-json, k6-like fields), with the spec's recommendations at the end.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "run_result.h"
+#include "thresholds.h"
+
+namespace qv::loadtest {
+
+struct Recommendation {
+  std::string severity;  // "high", "medium", "info"
+  std::string description;
+  std::string suggestion;
+};
+
+// From the spec's PerformanceMonitor (average over 500 ms: cache and optimise queries; the
+// 200 ms P95 target; the 99.95% SLA's error budget) and from what a load test can see
+// (timeouts, refused connections, dropped iterations, stalls shown by the correction).
+std::vector<Recommendation> recommendations(const RunResult& result);
+
+std::string summary_text(const RunResult& result, const std::vector<ThresholdOutcome>& outcomes);
+std::string summary_json(const RunResult& result, const std::vector<ThresholdOutcome>& outcomes);
+
+// "p(95)=1.23ms", "rate=0.50%", "count=1234": a threshold's value the way it was written.
+std::string format_threshold_value(const ThresholdOutcome& outcome);
+
+// Minimal JSON text helpers, shared with the HTML report.
+std::string json_string(const std::string& text);
+std::string json_number(double value);
+
+}  // namespace qv::loadtest

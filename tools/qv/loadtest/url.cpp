@@ -1,0 +1,92 @@
+#include "url.h"
+
+#include <charconv>
+
+namespace qv::loadtest {
+
+Result<SplitUrl> split_url(const std::string& url) {
+  const std::string scheme = "http://";
+  if (url.rfind("https://", 0) == 0) {
+    return Error{"'" + url +
+                 "': https is not supported (the load tester speaks plain HTTP/1.1; test the "
+                 "origin behind the TLS terminator, or put one in front of the tester)"};
+  }
+  if (url.rfind(scheme, 0) != 0) {
+    return Error{"'" + url + "': expected an http:// URL"};
+  }
+  const size_t authority_start = scheme.size();
+  size_t authority_end = url.find_first_of("/?#", authority_start);
+  if (authority_end == std::string::npos) authority_end = url.size();
+  const std::string authority = url.substr(authority_start, authority_end - authority_start);
+  if (authority.empty()) return Error{"'" + url + "': no host"};
+  if (authority.find("{{") != std::string::npos) {
+    return Error{"'" + url + "': template variables may appear in the path and query only"};
+  }
+  if (authority.find('@') != std::string::npos) {
+    return Error{"'" + url + "': user information in URLs is not supported"};
+  }
+  SplitUrl split;
+  std::string host = authority, port_text;
+  if (authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string::npos) return Error{"'" + url + "': unterminated [IPv6] host"};
+    host = authority.substr(1, close - 1);
+    if (close + 1 < authority.size()) {
+      if (authority[close + 1] != ':') return Error{"'" + url + "': malformed host"};
+      port_text = authority.substr(close + 2);
+    }
+  } else {
+    const size_t colon = authority.rfind(':');
+    if (colon != std::string::npos) {
+      host = authority.substr(0, colon);
+      port_text = authority.substr(colon + 1);
+    }
+  }
+  if (host.empty()) return Error{"'" + url + "': no host"};
+  int port = 80;
+  if (!port_text.empty()) {
+    const auto [end, error] =
+        std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (error != std::errc() || end != port_text.data() + port_text.size() || port < 1 ||
+        port > 65535) {
+      return Error{"'" + url + "': port '" + port_text + "' is not a number from 1 to 65535"};
+    }
+  }
+  split.origin.host = host;
+  split.origin.port = port;
+  split.origin.host_header = authority;
+  std::string target = url.substr(authority_end);
+  if (const size_t hash = target.find('#'); hash != std::string::npos) target.resize(hash);
+  if (target.empty() || target.front() == '?') target.insert(0, "/");
+  for (char c : target) {
+    if (c == ' ' || c == '\r' || c == '\n' || c == '\t') {
+      return Error{"'" + url + "': spaces and line breaks must be percent-encoded"};
+    }
+  }
+  split.target = std::move(target);
+  return split;
+}
+
+Result<SplitUrl> resolve_url(const std::string& base_url, const std::string& url) {
+  if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) return split_url(url);
+  if (base_url.empty()) {
+    return Error{"'" + url + "' is a path, but no baseUrl is set (set baseUrl or --base-url)"};
+  }
+  auto base = split_url(base_url);
+  if (!base.ok()) return Error{"baseUrl " + base.error().message};
+  SplitUrl joined = base.value();
+  std::string prefix = joined.target;
+  if (const size_t query = prefix.find('?'); query != std::string::npos) prefix.resize(query);
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  std::string path = url;
+  if (path.empty() || (path.front() != '/' && path.front() != '?')) path.insert(0, "/");
+  joined.target = prefix + path;
+  for (char c : joined.target) {
+    if (c == ' ' || c == '\r' || c == '\n' || c == '\t') {
+      return Error{"'" + url + "': spaces and line breaks must be percent-encoded"};
+    }
+  }
+  return joined;
+}
+
+}  // namespace qv::loadtest

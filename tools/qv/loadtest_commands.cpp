@@ -1,0 +1,426 @@
+// qv loadtest ...: a native load tester with k6's scenarios and thresholds, wrk2's latency
+// correction and wrk's engine design.
+//   qv loadtest run FILE | --scenario NAME | --url URL -c N -t N -d DURATION [--rate R]
+//   qv loadtest merge LOG...       one summary from the histogram logs of several machines
+//   qv loadtest scenarios [NAME]   the built-in scenarios (or one's JSON)
+#include "loadtest_commands.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <memory>
+
+#include "loadtest/builtin_scenarios.h"
+#include "loadtest/engine.h"
+#include "loadtest/histogram_log.h"
+#include "loadtest/report_html.h"
+#include "loadtest/scenario.h"
+#include "loadtest/summary.h"
+
+namespace qv::cli {
+
+namespace {
+
+using namespace qv::loadtest;
+
+constexpr int kExitOk = 0;
+constexpr int kExitBadInput = 2;
+constexpr int kExitThresholdFailed = 99;  // k6's code for failed thresholds
+
+struct OutputOptions {
+  std::string summary_json;
+  std::string report;
+  std::vector<std::string> outs;  // "hist=FILE"
+  bool quiet = false;
+};
+
+struct RunOptions {
+  std::string file;
+  std::string scenario;
+  std::string url;
+  std::string connections, threads, duration, rate, timeout, seed;
+  std::string base_url, intensity, method = "GET", body;
+  std::vector<std::string> headers, thresholds;
+  OutputOptions output;
+};
+
+int bad_input(const std::string& message) {
+  std::cerr << "qv loadtest: " << message << "\n";
+  return kExitBadInput;
+}
+
+Result<int64_t> parse_count(const std::string& text, const std::string& option, int64_t minimum) {
+  char* end = nullptr;
+  const long long value = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || value < minimum || value > 10'000'000) {
+    return Error{option + ": expected a whole number from " + std::to_string(minimum) + ", got '" +
+                 text + "'"};
+  }
+  return static_cast<int64_t>(value);
+}
+
+Result<std::string> read_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return Error{path + ": cannot be opened"};
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (file.bad()) return Error{path + ": cannot be read"};
+  return text;
+}
+
+Result<std::string> histogram_out(const std::vector<std::string>& outs) {
+  std::string path;
+  for (const std::string& out : outs) {
+    if (out.rfind("hist=", 0) != 0 || out.size() == 5) {
+      return Error{"--out '" + out + "': unknown output (supported: hist=FILE)"};
+    }
+    path = out.substr(5);
+  }
+  return path;
+}
+
+// --- Progress ------------------------------------------------------------------------------
+
+std::atomic<bool> g_interrupted{false};
+void on_interrupt(int) {
+  g_interrupted.store(true);
+}
+
+class ProgressPrinter {
+ public:
+  explicit ProgressPrinter(bool quiet) : quiet_(quiet), terminal_(isatty(STDERR_FILENO) == 1) {}
+
+  void operator()(const Progress& p) {
+    if (quiet_) return;
+    const std::string line =
+        "running " + format_clock(p.elapsed / kMicrosPerSecond * kMicrosPerSecond) + "/" +
+        format_clock(p.planned) + "  VUs " + std::to_string(p.vus) + "/" +
+        std::to_string(p.vus_max) + "  " + format_number(p.requests_per_second, 0) +
+        " req/s  p95 " + (p.p95 ? format_duration(static_cast<double>(p.p95)) : std::string("-")) +
+        "  errors " + std::to_string(p.failed) + " (" +
+        format_number(p.requests ? 100.0 * p.failed / p.requests : 0, 2) + "%)" +
+        (p.dropped_iterations ? "  dropped " + std::to_string(p.dropped_iterations) : "");
+    if (terminal_) {
+      std::fprintf(stderr, "\r\033[K%s", line.c_str());  // refreshed in place
+      live_ = true;
+    } else if (++seconds_ % 5 == 0) {
+      std::fprintf(stderr, "%s\n", line.c_str());  // plain lines, every 5 s
+    }
+    std::fflush(stderr);
+  }
+  void finish() {
+    if (live_) std::fprintf(stderr, "\r\033[K");
+  }
+
+ private:
+  bool quiet_, terminal_, live_ = false;
+  int seconds_ = 0;
+};
+
+// --- Output --------------------------------------------------------------------------------
+
+int report(const RunResult& result, const std::vector<Threshold>& thresholds,
+           const OutputOptions& output, const std::string& histogram_path) {
+  const std::vector<ThresholdOutcome> outcomes = evaluate_thresholds(thresholds, result);
+  std::cout << summary_text(result, outcomes) << std::flush;
+  if (!output.summary_json.empty()) {
+    if (auto written = write_text_file(output.summary_json, summary_json(result, outcomes));
+        !written.ok()) {
+      return bad_input(written.error().message);
+    }
+  }
+  if (!output.report.empty()) {
+    if (auto written = write_text_file(output.report, report_html(result, outcomes));
+        !written.ok()) {
+      return bad_input(written.error().message);
+    }
+  }
+  if (!histogram_path.empty()) {
+    if (auto written = write_histogram_log_file(result, histogram_path); !written.ok()) {
+      return bad_input(written.error().message);
+    }
+  }
+  const bool failed =
+      std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) { return !o.ok; });
+  if (failed) std::cerr << "qv loadtest: some thresholds failed\n";
+  return failed ? kExitThresholdFailed : kExitOk;
+}
+
+Result<Scenario> build_scenario(const RunOptions& options) {
+  std::vector<ThresholdSource> extra;
+  for (const std::string& text : options.thresholds) {
+    auto source = parse_threshold_option(text);
+    if (!source.ok()) return in_field("--threshold", source.error());
+    extra.push_back(source.value());
+  }
+  const int sources = !options.file.empty() + !options.scenario.empty() + !options.url.empty();
+  if (sources == 0) return Error{"give a scenario file, --scenario NAME or --url URL (see --help)"};
+  if (sources > 1) return Error{"give only one of a scenario file, --scenario NAME and --url URL"};
+
+  if (!options.url.empty()) {
+    if (!options.base_url.empty() || !options.intensity.empty()) {
+      return Error{"--base-url and --intensity apply to scenarios, not to --url"};
+    }
+    QuickOptions quick;
+    quick.url = options.url;
+    if (!options.connections.empty()) {
+      auto count = parse_count(options.connections, "-c", 1);
+      if (!count.get(quick.connections)) return count.error();
+    }
+    if (!options.threads.empty()) {
+      auto count = parse_count(options.threads, "-t", 1);
+      if (!count.ok()) return count.error();
+      quick.threads = static_cast<int>(count.value());
+    }
+    if (!options.duration.empty()) {
+      auto duration = parse_duration(options.duration);
+      if (!duration.get(quick.duration)) return in_field("-d", duration.error());
+    }
+    if (!options.timeout.empty()) {
+      auto timeout = parse_duration(options.timeout);
+      if (!timeout.get(quick.timeout)) return in_field("--timeout", timeout.error());
+      if (quick.timeout <= 0) return Error{"--timeout: must be longer than 0"};
+    }
+    if (!options.rate.empty()) {
+      char* end = nullptr;
+      const double rate = std::strtod(options.rate.c_str(), &end);
+      if (*end != '\0' || !(rate > 0) || rate > 1e8) {
+        return Error{"--rate: expected requests per second (more than 0), got '" + options.rate +
+                     "'"};
+      }
+      quick.rate = rate;
+    }
+    quick.method = options.method;
+    quick.headers = options.headers;
+    quick.body = options.body;
+    quick.thresholds = extra;
+    return quick_scenario(quick);
+  }
+
+  for (const auto& [value, name] : {std::pair{&options.connections, "-c"},
+                                    {&options.rate, "--rate"},
+                                    {&options.timeout, "--timeout"},
+                                    {&options.body, "--body"}}) {
+    if (!value->empty())
+      return Error{std::string(name) + " applies to --url (quick mode); set it in the scenario"};
+  }
+  if (!options.headers.empty())
+    return Error{"-H applies to --url (quick mode); set headers in the scenario"};
+  std::string json, source;
+  if (!options.scenario.empty()) {
+    const BuiltinScenario* builtin = find_builtin_scenario(options.scenario);
+    if (!builtin) {
+      std::string known;
+      for (const auto& each : builtin_scenarios())
+        known += (known.empty() ? "" : ", ") + std::string(each.name);
+      return Error{"--scenario: no built-in scenario '" + options.scenario +
+                   "' (built in: " + known + ")"};
+    }
+    json = std::string(builtin->json);
+    source = options.scenario;
+  } else {
+    auto text = read_file(options.file);
+    if (!text.get(json)) return text.error();
+    source = options.file;
+  }
+  ScenarioOverrides overrides;
+  overrides.intensity = options.intensity;
+  overrides.base_url = options.base_url;
+  overrides.extra_thresholds = extra;
+  if (!options.duration.empty()) {
+    auto duration = parse_duration(options.duration);
+    if (!duration.ok()) return in_field("--duration", duration.error());
+    overrides.duration = duration.value();
+  }
+  if (!options.threads.empty()) {
+    auto count = parse_count(options.threads, "--threads", 1);
+    if (!count.ok()) return count.error();
+    overrides.threads = static_cast<int>(count.value());
+  }
+  auto scenario = parse_scenario(json, overrides);
+  if (!scenario.ok()) return in_field(source, scenario.error());
+  if (!options.seed.empty()) {
+    auto seed = parse_count(options.seed, "--seed", 0);
+    if (!seed.ok()) return seed.error();
+    scenario.value().seed = static_cast<uint64_t>(seed.value());
+  }
+  return scenario;
+}
+
+int run_command(const RunOptions& options) {
+  auto histogram_path = histogram_out(options.output.outs);
+  if (!histogram_path.ok()) return bad_input(histogram_path.error().message);
+  auto scenario = build_scenario(options);
+  if (!scenario.ok()) return bad_input(scenario.error().message);
+
+  ProgressPrinter printer(options.output.quiet);
+  RunHooks hooks;
+  hooks.on_progress = [&printer](const Progress& progress) { printer(progress); };
+  hooks.interrupted = &g_interrupted;
+  g_interrupted.store(false);
+  struct sigaction action {
+  }, previous{};
+  action.sa_handler = on_interrupt;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESETHAND;  // a second Ctrl-C ends the process at once
+  sigaction(SIGINT, &action, &previous);
+  signal(SIGPIPE, SIG_IGN);
+  auto result = run_load_test(scenario.value(), hooks);
+  sigaction(SIGINT, &previous, nullptr);
+  printer.finish();
+  if (!result.ok()) return bad_input(result.error().message);
+  return report(result.value(), scenario.value().thresholds, options.output,
+                histogram_path.value());
+}
+
+int merge_command(const std::vector<std::string>& files, const OutputOptions& output) {
+  auto histogram_path = histogram_out(output.outs);
+  if (!histogram_path.ok()) return bad_input(histogram_path.error().message);
+  std::vector<RunResult> results;
+  for (const std::string& file : files) {
+    auto result = read_histogram_log_file(file);
+    if (!result.ok()) return bad_input(result.error().message);
+    results.push_back(std::move(result.value()));
+  }
+  RunResult merged = merge_results(results);
+  std::vector<std::string> names;
+  for (const RequestTotals& request : merged.requests) names.push_back(request.name);
+  std::vector<Threshold> thresholds;
+  for (const ThresholdSource& source : merged.thresholds) {
+    auto threshold = parse_threshold(source, names);
+    if (!threshold.ok())
+      return bad_input("threshold " + source.metric + " '" + source.expression +
+                       "': " + threshold.error().message);
+    thresholds.push_back(threshold.value());
+  }
+  return report(merged, thresholds, output, histogram_path.value());
+}
+
+int scenarios_command(const std::string& name) {
+  if (!name.empty()) {
+    const BuiltinScenario* builtin = find_builtin_scenario(name);
+    if (!builtin) return bad_input("no built-in scenario '" + name + "'");
+    std::cout << builtin->json;
+    return kExitOk;
+  }
+  std::cout << "Built-in scenarios (qv loadtest run --scenario NAME [--intensity I] "
+               "[--duration D] [--base-url URL]):\n\n";
+  for (const BuiltinScenario& builtin : builtin_scenarios()) {
+    auto scenario = parse_scenario(builtin.json, {});
+    std::cout << "  " << builtin.name << "\n";
+    if (!scenario.ok()) {
+      std::cout << "    (invalid: " << scenario.error().message << ")\n";
+      continue;
+    }
+    std::cout << "    " << scenario.value().description << "\n    requests:";
+    for (const RequestSpec& request : scenario.value().requests) std::cout << " " << request.name;
+    std::cout << "\n    intensities:";
+    for (const char* intensity : {"low", "medium", "high", "extreme"}) {
+      ScenarioOverrides overrides;
+      overrides.intensity = intensity;
+      auto at = parse_scenario(builtin.json, overrides);
+      if (!at.ok()) continue;
+      std::cout << " " << intensity << " (" << at.value().executor.peak_vus() << " VUs, "
+                << format_clock(at.value().executor.total_duration()) << ")";
+    }
+    std::cout << "\n";
+  }
+  std::cout << "\nShow one as JSON, to copy and edit: qv loadtest scenarios NAME\n";
+  return kExitOk;
+}
+
+// Unknown options and extra arguments are bad input (exit 2) like any other, so each
+// command takes them in and refuses them itself, naming them.
+bool refuse_extras(CLI::App& command, int& exit_code) {
+  const std::vector<std::string> extras = command.remaining();
+  if (extras.empty()) return false;
+  exit_code = bad_input("unknown argument '" + extras.front() + "' (see qv loadtest " +
+                        command.get_name() + " --help)");
+  return true;
+}
+
+void add_output_options(CLI::App& command, OutputOptions& output) {
+  command.add_option("--summary-json", output.summary_json,
+                     "Write the summary as JSON (k6-like fields)");
+  command.add_option("--report", output.report, "Write a self-contained HTML report");
+  command.add_option("--out", output.outs,
+                     "hist=FILE: write the histogram log (for qv loadtest merge)");
+  command.add_flag("-q,--quiet", output.quiet, "No progress line");
+}
+
+}  // namespace
+
+void add_loadtest_commands(CLI::App& app, int& exit_code) {
+  auto* loadtest = app.add_subcommand(
+      "loadtest",
+      "Load test an HTTP service: k6 scenarios and thresholds, wrk2 latency, wrk speed");
+  loadtest->require_subcommand(1);
+
+  auto run = std::make_shared<RunOptions>();
+  auto* run_command_app = loadtest->add_subcommand(
+      "run", "Run a scenario file, a built-in scenario, or one URL (quick mode, like wrk)");
+  run_command_app->add_option("file", run->file, "Scenario JSON file (docs/loadtest.md)");
+  run_command_app->add_option("--scenario", run->scenario,
+                              "Built-in scenario (qv loadtest scenarios)");
+  run_command_app->add_option("--url", run->url, "Quick mode: the URL to load");
+  run_command_app->add_option("-c,--connections", run->connections,
+                              "Quick mode: connections (VUs), default 10");
+  run_command_app->add_option("-t,--threads", run->threads,
+                              "Threads (quick mode default 2; scenarios: one per core)");
+  run_command_app->add_option(
+      "-d,--duration", run->duration,
+      "Duration, e.g. 30s (quick mode default 10s; scenarios: stages are scaled to it)");
+  run_command_app->add_option(
+      "--rate", run->rate,
+      "Quick mode: requests per second in total (constant arrival rate, latency "
+      "corrected for coordinated omission)");
+  run_command_app->add_option("--timeout", run->timeout,
+                              "Quick mode: connect and request timeout, default 10s");
+  run_command_app->add_option("-H,--header", run->headers,
+                              "Quick mode: a request header 'Name: value'");
+  run_command_app->add_option("--method", run->method,
+                              "Quick mode: the request method, default GET");
+  run_command_app->add_option("--body", run->body, "Quick mode: the request body");
+  run_command_app->add_option("--base-url", run->base_url,
+                              "Scenarios: send to this base URL instead");
+  run_command_app->add_option("--intensity", run->intensity,
+                              "Scenarios: low, medium, high or extreme");
+  run_command_app->add_option(
+      "--threshold", run->thresholds,
+      "An extra threshold METRIC:EXPRESSION, e.g. 'http_req_duration:p(95)<200'");
+  run_command_app->add_option("--seed", run->seed, "Seed for random picks (default: the clock)");
+  add_output_options(*run_command_app, run->output);
+  run_command_app->allow_extras();
+  run_command_app->callback([run, run_command_app, &exit_code] {
+    if (!refuse_extras(*run_command_app, exit_code)) exit_code = run_command(*run);
+  });
+
+  auto files = std::make_shared<std::vector<std::string>>();
+  auto merge_output = std::make_shared<OutputOptions>();
+  auto* merge = loadtest->add_subcommand(
+      "merge", "One summary from the histogram logs of several runs or machines");
+  merge->add_option("files", *files, "Histogram logs written with --out hist=FILE");
+  add_output_options(*merge, *merge_output);
+  merge->allow_extras();
+  merge->callback([files, merge_output, merge, &exit_code] {
+    if (refuse_extras(*merge, exit_code)) return;
+    exit_code = files->empty() ? bad_input("merge: give the histogram logs to merge")
+                               : merge_command(*files, *merge_output);
+  });
+
+  auto name = std::make_shared<std::string>();
+  auto* scenarios =
+      loadtest->add_subcommand("scenarios", "List the built-in scenarios, or print one as JSON");
+  scenarios->add_option("name", *name, "A built-in scenario to print");
+  scenarios->allow_extras();
+  scenarios->callback([name, scenarios, &exit_code] {
+    if (!refuse_extras(*scenarios, exit_code)) exit_code = scenarios_command(*name);
+  });
+}
+
+}  // namespace qv::cli

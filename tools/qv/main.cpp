@@ -1,0 +1,24 @@
+// qv: the native command line of Quantum Voice Edge. Each family of subcommands lives in
+// its own file and registers itself here.
+#include <CLI/CLI.hpp>
+
+#include "command.h"
+#include "cost_commands.h"
+#include "loadtest_commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"qv: Quantum Voice Edge native tools (modules run through the native shim)"};
+  app.require_subcommand(1);
+  qv::cli::CommandContext context;
+  qv::cli::add_version_command(app, context);
+  qv::cli::add_call_command(app, context);
+  qv::cli::add_tiers_commands(app, context);
+  qv::cli::add_loadtest_commands(app, context.exit_code);
+  qv::cli::add_cost_commands(app, context.exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error);
+  }
+  return context.exit_code;
+}

@@ -1,0 +1,193 @@
+// Admission control across isolates: several module instances (each one isolate) sharing
+// one KV. On a simulated clock with an in-memory KV the bounds of docs/admission.md are
+// checked exactly; over a real Redis, the race of concurrent call starts, the rate limit's
+// upper bound, and an outage in the middle of a run.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { instantiateFlavour } from '../dist/js/node.mjs';
+import { simulateAdmission } from './admission-sim.mjs';
+import { RedisKv } from '../dist/js/kv-redis.mjs';
+import { RedisServer } from './redis-server.mjs';
+import { createEdgeRuntime } from '../edge/runtime.mjs';
+
+const quiet = () => {};
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const STARTUP = { rate: 100, burst: 100, lease: 10, calls: 50 };
+
+describe('rate limit on a simulated clock (4 isolates, one in-memory KV)', () => {
+  test('3x the limit offered: admitted within the stated bound and within 5% of the limit', async () => {
+    const seconds = 10;
+    const { admitted, offered } = await simulateAdmission({ seconds, perSecond: 300 });
+    const allowance = STARTUP.burst + STARTUP.rate * seconds; // what GCRA itself allows
+    assert.equal(offered, 3000);
+    assert.ok(admitted <= allowance + 4 * STARTUP.lease, `admitted ${admitted} > ${allowance} + 4 leases`);
+    assert.ok(admitted >= STARTUP.rate * seconds * 0.95, `admitted ${admitted} is more than 5% under the limit`);
+  });
+
+  test('below the limit: everything is admitted with at most 0.1 KV operations per request', async () => {
+    const { admitted, offered, kvOps } = await simulateAdmission({ seconds: 10, perSecond: 600, tier: 'Growth' });
+    assert.equal(admitted, offered);
+    assert.ok(kvOps / admitted <= 0.1, `${kvOps} KV operations for ${admitted} requests`);
+  });
+});
+
+describe('admission over a real Redis', { skip: !process.env.QV_REDIS_URL && 'no QV_REDIS_URL (redis.test.mjs fails for it)' }, () => {
+  let kvs = [];
+  let instances = [];
+  const prefix = `qv-admission-${process.pid}-${Date.now()}:`;
+  before(async () => {
+    kvs = await Promise.all([0, 1, 2, 3].map(() => RedisKv.connect(process.env.QV_REDIS_URL, { prefix })));
+    instances = await Promise.all(kvs.map((kv, i) => instantiateFlavour(i % 2 ? 'wasi' : 'emscripten', { kv, log: quiet })));
+  });
+  after(() => Promise.all(kvs.map((kv) => kv.close())));
+
+  test('twice the limit of concurrent call starts over 4 isolates: exactly the limit is admitted', async () => {
+    const starts = Array.from({ length: 2 * STARTUP.calls }, (_, i) =>
+      instances[i % 4].call('tiers.call_start', { organizationId: 'org_race', tier: 'Startup', callId: `call-${i}` }));
+    const answers = await Promise.all(starts);
+    assert.equal(answers.filter((a) => a.admitted).length, STARTUP.calls);
+    assert.ok(answers.every((a) => a.source === 'kv'));
+    const stored = JSON.parse(new TextDecoder().decode(await kvs[0].get('qv:calls:org_race')));
+    assert.equal(Object.keys(stored).length, STARTUP.calls);
+    // Ending one frees exactly one slot, whichever isolate asks.
+    const admittedId = answers.find((a) => a.admitted).callId;
+    assert.equal((await instances[1].call('tiers.call_end', { organizationId: 'org_race', callId: admittedId })).wasActive, true);
+    const refusedId = answers.find((a) => !a.admitted).callId;
+    assert.equal((await instances[2].call('tiers.call_start', { organizationId: 'org_race', tier: 'Startup', callId: refusedId })).admitted, true);
+    assert.equal((await instances[3].call('tiers.call_start', { organizationId: 'org_race', tier: 'Startup', callId: 'one-more' })).admitted, false);
+  });
+
+  test('4 isolates flooding one organisation never admit more than GCRA allows', async () => {
+    const started = Date.now();
+    let admitted = 0;
+    await Promise.all(instances.map(async (qv) => {
+      for (let i = 0; i < 150; i++) {
+        if ((await qv.call('tiers.admit', { organizationId: 'org_flood', tier: 'Startup' })).allowed) admitted++;
+      }
+    }));
+    const seconds = (Date.now() - started) / 1000;
+    const bound = STARTUP.burst + STARTUP.rate * seconds + 4 * STARTUP.lease;
+    assert.ok(admitted <= bound, `admitted ${admitted} in ${seconds} s, bound ${bound}`);
+    assert.ok(admitted >= STARTUP.burst, `admitted ${admitted}: less than one burst`);
+  });
+});
+
+describe('Redis stopped in the middle of a run', () => {
+  let server;
+  let kvs = [];
+  before(async () => { server = await RedisServer.start(); });
+  after(async () => { await Promise.all(kvs.map((kv) => kv.close())); await server?.stop(); });
+
+  test('requests keep being answered; limits are global again after recovery', async () => {
+    kvs = await Promise.all([0, 1, 2].map(() => RedisKv.connect(server.url, { connectTimeoutMs: 200 })));
+    const isolates = await Promise.all(kvs.map((kv) => instantiateFlavour('emscripten', { kv, log: quiet, kvTimeoutMs: 300 })));
+    const admit = async (qv) => {
+      const started = Date.now();
+      const { status, body } = await qv.invoke('tiers.admit', { organizationId: 'org_fault', tier: 'Startup' });
+      assert.equal(status, 'ok', `an admission failed: ${JSON.stringify(body)}`);
+      assert.ok(Date.now() - started < 2000, 'an admission hung');
+      return body;
+    };
+    const round = () => Promise.all(isolates.map(admit));
+
+    assert.ok((await round()).every((d) => d.source === 'kv'));
+    await server.stop();
+    const during = [];
+    for (let i = 0; i < 15; i++) during.push(...await round());
+    assert.ok(during.every((d) => d.allowed && d.source === 'local' || d.source === 'lease'),
+      `during the outage: ${JSON.stringify(during.map((d) => d.source))}`);
+    assert.ok(during.some((d) => d.source === 'local'));
+
+    await server.start();
+    await sleep(1100); // the isolates retry KV once kvRetryMs (1 s) has passed
+    let sources = [];
+    for (let i = 0; i < 30 && !sources.includes('kv'); i++) {
+      sources = (await round()).map((d) => d.source);
+      await sleep(50);
+    }
+    assert.ok(sources.includes('kv'), `after recovery: ${sources}`);
+    const stored = await kvs[0].get('qv:rl:org_fault');
+    assert.ok(stored, 'the shared bucket is written again after recovery');
+  });
+});
+
+describe('admission over HTTP (edge function on edge-runtime)', () => {
+  let runtime;
+  const call = (path, key, init = {}) =>
+    runtime.dispatchFetch(`http://edge.test${path}`, { ...init, headers: key ? { 'x-api-key': key, ...init.headers } : init.headers });
+  // A frozen clock: the bucket never refills during a test, whatever the machine's speed.
+  const frozen = () => createEdgeRuntime({ globals: { QV_NOW: () => 1764115200000 } });
+  before(async () => { runtime = await frozen(); });
+
+  test('no key or an unknown key is a 401, and no key is echoed back', async () => {
+    const missing = await call('/api/me');
+    assert.equal(missing.status, 401);
+    assert.match((await missing.json()).message, /^x-api-key: missing API key/);
+    const unknown = await call('/api/me', 'qv_demo_guess');
+    assert.equal(unknown.status, 401);
+    const body = await unknown.text();
+    assert.match(body, /unknown API key/);
+    assert.ok(!body.includes('qv_demo_guess'));
+  });
+
+  test('a key maps to its organisation and tier', async () => {
+    const response = await call('/api/me', 'qv_demo_growth');
+    assert.equal(response.status, 200);
+    const me = await response.json();
+    assert.equal(me.organizationId, 'org_growth');
+    assert.equal(me.tier, 'Growth');
+    assert.match(response.headers.get('ratelimit-policy'), /^"tier";q=1000;w=1$/);
+  });
+
+  test('over the limit: 429 with Retry-After and RateLimit fields', async () => {
+    const responses = [];
+    for (let i = 0; i < 160; i++) responses.push(await call('/api/me', 'qv_demo_startup'));
+    const limited = responses.filter((r) => r.status === 429);
+    // On a frozen clock exactly the burst passes (this isolate's Startup bucket is unused).
+    assert.equal(responses.filter((r) => r.status === 200).length, STARTUP.burst);
+    assert.equal(limited.length, 160 - STARTUP.burst);
+    const first = limited[0];
+    assert.ok(Number(first.headers.get('retry-after')) >= 1);
+    assert.match(first.headers.get('ratelimit'), /^"tier";r=0;t=\d+$/);
+    const body = await first.json();
+    assert.equal(body.error, 'rate_limited');
+    assert.match(body.message, /org_startup is above its API rate limit of 100 requests per second/);
+  });
+
+  test('a feature the tier lacks is a 403 naming the lowest tier with it', async () => {
+    const startup = await call('/api/leads/bulk', 'qv_demo_growth', { method: 'POST' });
+    assert.equal(startup.status, 404, 'Growth has bulk operations: past the gate (no such route yet)');
+    const growth = await call('/api/models', 'qv_demo_growth');
+    assert.equal(growth.status, 403);
+    assert.equal((await growth.json()).message, 'customModels is not in the Growth tier; the lowest tier with it is Enterprise');
+    assert.equal((await call('/api/models', 'qv_demo_enterprise')).status, 404);
+  });
+
+  test('calls: start, idempotent restart, heartbeat, end, and 429 at the limit', async () => {
+    runtime = await frozen(); // a fresh isolate: the rate-limit test spent Startup's burst
+    const startup = [];
+    for (let i = 0; i < STARTUP.calls; i++) {
+      startup.push((await call('/api/calls/start', 'qv_demo_startup', { method: 'POST', body: JSON.stringify({ callId: `s${i}` }) })).status);
+    }
+    assert.deepEqual([...new Set(startup)], [201]);
+    const over = await call('/api/calls/start', 'qv_demo_startup', { method: 'POST', body: '{}' });
+    assert.equal(over.status, 429);
+    assert.ok(Number(over.headers.get('retry-after')) >= 1);
+    assert.match((await over.json()).message, /concurrent calls at the limit of the tier \(50\)/);
+
+    const key = 'qv_demo_enterprise';
+    const start = await call('/api/calls/start', key, { method: 'POST', body: JSON.stringify({ callId: 'call-1' }) });
+    assert.equal(start.status, 201);
+    assert.equal((await start.json()).admitted, true);
+    const again = await call('/api/calls/start', key, { method: 'POST', body: JSON.stringify({ callId: 'call-1' }) });
+    assert.equal(again.status, 200);
+    assert.equal((await again.json()).alreadyActive, true);
+    assert.equal((await call('/api/calls/call-1/heartbeat', key, { method: 'POST' })).status, 200);
+    const end = await call('/api/calls/call-1/end', key, { method: 'POST' });
+    assert.equal((await end.json()).wasActive, true);
+    assert.equal((await call('/api/calls/call-1/heartbeat', key, { method: 'POST' })).status, 404);
+    assert.equal((await call('/api/calls/call-1/end', key, { method: 'POST' })).status, 200);
+    const badId = await call('/api/calls/start', key, { method: 'POST', body: JSON.stringify({ callId: 'a b' }) });
+    assert.equal(badId.status, 400);
+  });
+});
