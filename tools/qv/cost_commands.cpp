@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "command.h"
+#include "qv/cost/format.h"
 #include "qv/json.h"
 #include "simdjson.h"
 
@@ -41,6 +42,8 @@ namespace {
 
 constexpr int kExitTargetFailed = 3;
 
+using cost::grouped;
+using cost::money;
 using simdjson::dom::element;
 
 // The file's text, or standard input for "-"; on failure, error names the file.
@@ -97,39 +100,6 @@ std::vector<element> items(element e, const char* key) {
 }
 
 // ---- Formatting ----
-
-// Digits with thousands separators: "1234567.5" -> "1,234,567.5".
-std::string grouped(const std::string& digits) {
-  const size_t sign = !digits.empty() && digits[0] == '-' ? 1 : 0;
-  const size_t point = digits.find('.');
-  const size_t whole = (point == std::string::npos ? digits.size() : point) - sign;
-  std::string text(digits, 0, sign);
-  for (size_t i = 0; i < whole; ++i) {
-    if (i && (whole - i) % 3 == 0) text += ',';
-    text += digits[sign + i];
-  }
-  text.append(digits, sign + whole, std::string::npos);
-  return text;
-}
-
-// "$1,234.56"; below a dollar three significant digits ("$0.0029").
-std::string money(double amount) {
-  const double magnitude = std::fabs(amount);
-  char buffer[64];
-  if (magnitude >= 1 || magnitude == 0) {
-    std::snprintf(buffer, sizeof buffer, "%.2f", magnitude);
-  } else {
-    int decimals = 2;
-    for (double scaled = magnitude * 100; decimals < 12 && scaled < 100; scaled *= 10) ++decimals;
-    std::snprintf(buffer, sizeof buffer, "%.*f", decimals, magnitude);
-    std::string digits(buffer);
-    while (digits.size() > 4 && digits.back() == '0' && digits[digits.size() - 3] != '.') {
-      digits.pop_back();
-    }
-    std::snprintf(buffer, sizeof buffer, "%s", digits.c_str());
-  }
-  return (amount < 0 ? "-$" : "$") + grouped(buffer);
-}
 
 std::string signed_money(double amount) {
   return (amount > 0 ? "+" : "") + money(amount);

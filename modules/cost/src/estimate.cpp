@@ -1,5 +1,6 @@
 #include "qv/cost/estimate.h"
 
+#include "qv/cost/format.h"
 #include "qv/cost/order.h"
 #include "qv/cost/reader.h"
 
@@ -17,43 +18,6 @@ namespace {
 constexpr const char* kTierMetricNames[3] = {"concurrentCalls", "apiRequestsPerSecond",
                                              "activeUsers"};
 constexpr const char* kTierLimitFields[3] = {"maxConcurrentCalls", "maxAPIRPS", "maxUsers"};
-
-// Digits with thousands separators: "1234567.5" -> "1,234,567.5".
-std::string grouped(const std::string& digits) {
-  const size_t sign = !digits.empty() && digits[0] == '-' ? 1 : 0;
-  const size_t point = digits.find('.');
-  const size_t whole = (point == std::string::npos ? digits.size() : point) - sign;
-  std::string text(digits, 0, sign);
-  for (size_t i = 0; i < whole; ++i) {
-    if (i && (whole - i) % 3 == 0) text += ',';
-    text += digits[sign + i];
-  }
-  text.append(digits, sign + whole, std::string::npos);
-  return text;
-}
-
-// "$1,234.56" for a dollar and more; below, three significant digits without trailing
-// zeros ("$0.0029", "$0.01"). Decimals come from comparisons with exact powers of ten,
-// not from log10, so native and WebAssembly builds write the same text.
-std::string money(double amount) {
-  const double magnitude = std::fabs(amount);
-  char buffer[64];
-  if (magnitude >= 1 || magnitude == 0) {
-    std::snprintf(buffer, sizeof buffer, "%.2f", magnitude);
-  } else {
-    int decimals = 2;
-    double scaled = magnitude * 100;
-    while (decimals < 12 && scaled < 100) {
-      ++decimals;
-      scaled *= 10;
-    }
-    std::snprintf(buffer, sizeof buffer, "%.*f", decimals, magnitude);
-    std::string text(buffer);
-    while (text.size() > 4 && text.back() == '0' && text[text.size() - 3] != '.') text.pop_back();
-    std::snprintf(buffer, sizeof buffer, "%s", text.c_str());
-  }
-  return (amount < 0 ? "-$" : "$") + grouped(buffer);
-}
 
 // A quantity for sentences: from 1,000 up (or whole) as a grouped whole number
 // ("3,000,000", even when the arithmetic left 599,999.9999999999), else to 4 digits.
