@@ -49,3 +49,17 @@ export async function wasmSizes() {
   return sizes;
 }
 
+// The size budget: all .wasm files of one flavour together, gzipped, under 250 kB (an edge
+// function ships one flavour; BRIEF: Vercel Hobby allows 1 MB for the whole function).
+export const WASM_GZIP_BUDGET_BYTES = 250_000;
+
+// Prints each flavour's bundle size, raw and gzipped, against the budget.
+export function printWasmSizes(sizes) {
+  console.log('\nbundle sizes (budget: one flavour\'s .wasm files, gzipped, under 250 kB)');
+  for (const [flavour, size] of Object.entries(sizes)) {
+    const share = ((100 * size.gzip) / WASM_GZIP_BUDGET_BYTES).toFixed(0);
+    console.log(`dist/${flavour}/qv.wasm`.padEnd(28), `${(size.raw / 1000).toFixed(1)} kB raw`.padStart(16),
+      `${(size.gzip / 1000).toFixed(1)} kB gzip`.padStart(16), `${share}% of the budget`.padStart(20));
+  }
+}
+

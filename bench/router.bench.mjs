@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { loadModule, instantiate, FLAVOURS, MemoryKv } from '../dist/js/node.mjs';
 import { simulateRouting, window, STEADY_RTT } from '../wasm-tests/router-sim.mjs';
-import { measure, median, nativeBinary, root, wasmSizes } from './lib.mjs';
+import { measure, median, nativeBinary, root, wasmSizes, printWasmSizes } from './lib.mjs';
 
 const INPUTS = new URL('bench/inputs/router-clients.json', root);
 const NOW = 1764115200000; // frozen, as the native side freezes it
@@ -153,7 +153,6 @@ export async function run() {
   }
 
   const sizes = await wasmSizes();
-  const total = Object.values(sizes).reduce((sum, s) => sum + s.gzip, 0);
-  console.log(`bundle: ${FLAVOURS.map((f) => `${f} ${sizes[f].raw} B (${sizes[f].gzip} B gzipped)`).join(', ')}; together ${total} B gzipped`);
-  return { decisions: { native, wasm, ratios, rounds }, affinity_moves: moves, time_to_leave: leaving, wasm_sizes: sizes, wasm_gzip_total: total };
+  printWasmSizes(sizes);
+  return { decisions: { native, wasm, ratios, rounds }, affinity_moves: moves, time_to_leave: leaving, wasm_sizes: sizes };
 }

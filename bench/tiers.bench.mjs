@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { loadModule, instantiate, FLAVOURS } from '../dist/js/node.mjs';
-import { root, measure, nativeBinary, wasmSizes } from './lib.mjs';
+import { root, measure, nativeBinary, wasmSizes, printWasmSizes } from './lib.mjs';
 
 export async function run() {
   const inputPath = new URL('bench/inputs/tiers-evaluate.json', root).pathname;
@@ -29,13 +29,7 @@ export async function run() {
   if (native.ns_per_evaluate_direct) {
     console.log(`native, tiers::evaluate alone (no JSON, no ABI): ${native.ns_per_evaluate_direct.toFixed(0)} ns`);
   }
-  console.log('\nbundle sizes');
-  for (const [flavour, size] of Object.entries(sizes)) {
-    console.log(`dist/${flavour}/qv.wasm`.padEnd(28), `${(size.raw / 1024).toFixed(1)} KiB raw`.padStart(16), `${(size.gzip / 1024).toFixed(1)} KiB gzip`.padStart(16));
-  }
-  // An edge function ships one flavour: the budget holds for each flavour's .wasm.
-  const largest = Math.max(...Object.values(sizes).map((size) => size.gzip));
-  console.log(`largest flavour: ${(largest / 1024).toFixed(1)} KiB gzip (budget 250 KiB per flavour)`);
+  printWasmSizes(sizes);
   figures.ratios = Object.fromEntries(FLAVOURS.map((f) => [f, figures.wasm[f].ns_per_call / native.ns_per_call]));
   return figures;
 }

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "qv/cache/methods.h"
+#include "qv/cost/methods.h"
 #include "qv/instance.h"
 #include "qv/router/methods.h"
 #include "qv/tiers/methods.h"
@@ -12,7 +13,7 @@ namespace qv {
 std::span<const Method> bundle_methods() {
   static const std::vector<Method> all = [] {
     std::vector<Method> methods;
-    for (auto module : {tiers::methods(), router::methods(), cache::methods()})
+    for (auto module : {tiers::methods(), router::methods(), cache::methods(), cost::methods()})
       methods.insert(methods.end(), module.begin(), module.end());
     return methods;
   }();

@@ -6,7 +6,8 @@ import { readdir, readFile, mkdtemp, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ALLOWED_IMPORTS, ABI_VERSION, instantiate } from '../dist/js/node.mjs';
+import { gzipSync } from 'node:zlib';
+import { ALLOWED_IMPORTS, ABI_VERSION, FLAVOURS, instantiate } from '../dist/js/node.mjs';
 
 const root = new URL('../', import.meta.url);
 const header = await readFile(new URL('host-shims/qv_abi.h', root), 'utf8');
@@ -67,6 +68,18 @@ const fakeBundle = (version) => `(module
   (func (export "qv_call_output") (param i32 i32 i32) (result i32) i32.const 5)
   (func (export "qv_call_free") (param i32) (result i32) i32.const 0)
   (func (export "qv_woken_calls") (param i32 i32) (result i32) i32.const 0))`;
+
+// The size budget (cmake/wasm_bundle.cmake): an edge function ships one flavour, and all
+// of that flavour's .wasm files together stay under 250 kB gzipped.
+test('each flavour\'s .wasm files together are under 250 kB gzipped', async () => {
+  for (const flavour of FLAVOURS) {
+    const files = await wasmFiles(new URL(`dist/${flavour}/`, root));
+    assert.ok(files.length > 0, `dist/${flavour}/ holds no .wasm`);
+    let gzipped = 0;
+    for (const file of files) gzipped += gzipSync(await readFile(file), { level: 9 }).length;
+    assert.ok(gzipped < 250_000, `dist/${flavour}/: ${gzipped} bytes gzipped, over the 250 kB budget`);
+  }
+});
 
 test('a module of another ABI version is refused with a clear error', async () => {
   const module = await wat(fakeBundle(ABI_VERSION + 1));

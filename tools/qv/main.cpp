@@ -4,6 +4,7 @@
 
 #include "cache_commands.h"
 #include "command.h"
+#include "cost_commands.h"
 #include "loadtest_commands.h"
 
 int main(int argc, char** argv) {
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   qv::cli::add_tiers_commands(app, context);
   qv::cli::add_loadtest_commands(app, context.exit_code);
   qv::cli::add_cache_commands(app, context.exit_code);
+  qv::cli::add_cost_commands(app, context.exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -1,0 +1,202 @@
+#include "qv/cost/allocate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "qv/cost/order.h"
+#include "qv/cost/reader.h"
+
+namespace qv::cost {
+
+const char* split_name(Split split) {
+  switch (split) {
+    case Split::kEven:
+      return "even";
+    case Split::kProportional:
+      return "proportional";
+    case Split::kMetric:
+      return "metric";
+  }
+  return "even";
+}
+
+const double* Organisation::metric(std::string_view name) const {
+  for (const auto& [key, value] : metrics) {
+    if (key == name) return &value;
+  }
+  return nullptr;
+}
+
+std::vector<int64_t> split_cents(int64_t cents, const std::vector<double>& weights) {
+  const size_t n = weights.size();
+  std::vector<int64_t> shares(n, 0);
+  const double total_weight = std::accumulate(weights.begin(), weights.end(), 0.0);
+  if (n == 0 || !(total_weight > 0)) return shares;
+  std::vector<double> remainders(n);
+  int64_t assigned = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double exact = static_cast<double>(cents) * (weights[i] / total_weight);
+    const double whole = std::floor(exact);
+    shares[i] = static_cast<int64_t>(whole);
+    remainders[i] = exact - whole;
+    assigned += shares[i];
+  }
+  // The floors leave fewer than n cents over (each remainder is below 1).
+  const int64_t left = std::clamp<int64_t>(cents - assigned, 0, static_cast<int64_t>(n));
+  if (left > 0) {
+    const auto order = ordered_indices(
+        n,
+        [](const void* context, size_t a, size_t b) {
+          const auto& r = *static_cast<const std::vector<double>*>(context);
+          return r[a] > r[b];
+        },
+        &remainders);
+    for (int64_t k = 0; k < left; ++k) ++shares[order[static_cast<size_t>(k)]];
+  }
+  return shares;
+}
+
+Result<Allocation> allocate(const std::vector<SharedCost>& costs,
+                            const std::vector<Organisation>& organisations,
+                            const std::string& organisations_path) {
+  if (organisations.empty()) {
+    return invalid_input(organisations_path + ": needs at least one organisation");
+  }
+  Allocation allocation;
+  std::vector<double> weights(organisations.size());
+  for (const auto& cost : costs) {
+    for (size_t i = 0; i < organisations.size(); ++i) {
+      const auto& organisation = organisations[i];
+      switch (cost.split) {
+        case Split::kEven:
+          weights[i] = 1;
+          break;
+        case Split::kProportional:
+          weights[i] = organisation.direct_cost;
+          break;
+        case Split::kMetric: {
+          const double* value = organisation.metric(cost.metric);
+          if (!value) {
+            return invalid_input(organisations_path + "[" + std::to_string(i) + "].metrics." +
+                                 cost.metric + ": is required to split " + cost.path + " by '" +
+                                 cost.metric + "'");
+          }
+          weights[i] = *value;
+          break;
+        }
+      }
+    }
+    if (!(std::accumulate(weights.begin(), weights.end(), 0.0) > 0)) {
+      return invalid_input(cost.path + ": cannot split " +
+                           (cost.split == Split::kMetric ? "by '" + cost.metric + "'"
+                                                         : std::string("in proportion")) +
+                           ": every organisation has " +
+                           (cost.split == Split::kMetric ? "0 of it" : "a directCost of 0"));
+    }
+    const int64_t cents = std::llround(cost.amount * 100);
+    allocation.cost_cents.push_back(cents);
+    allocation.shares.push_back(split_cents(cents, weights));
+  }
+  return allocation;
+}
+
+Result<std::vector<Organisation>> parse_organisations(const JsonValue& json) {
+  Reader read;
+  std::vector<Organisation> organisations;
+  if (auto array = read.array(json)) {
+    organisations.reserve(array->size());
+    for (const auto& item : array->items()) {
+      auto object = read.object(item);
+      if (!object) break;
+      read.only(*object, {"id", "directCost", "metrics"});
+      Organisation organisation;
+      organisation.id = read.text(*object, "id", true, true).value_or("");
+      organisation.direct_cost =
+          read.number(*object, "directCost", Bounds::kNonNegative).value_or(0);
+      if (auto metrics = read.field(*object, "metrics")) {
+        if (auto map = read.object(*metrics)) {
+          for (auto field : map->raw()) {
+            auto value = read.number(JsonValue(field.value, map->child_path(field.key)),
+                                     Bounds::kNonNegative);
+            if (value) organisation.metrics.emplace_back(std::string(field.key), *value);
+          }
+        }
+      }
+      if (!read.ok()) break;
+      organisations.push_back(std::move(organisation));
+    }
+  }
+  if (!read.ok()) return read.take_error();
+  // Ids are unique: sorted by id, equal ids are neighbours. The message names the first
+  // repeat in the input's order.
+  const auto by_id = ordered_indices(
+      organisations.size(),
+      [](const void* context, size_t a, size_t b) {
+        const auto& list = *static_cast<const std::vector<Organisation>*>(context);
+        return list[a].id < list[b].id;
+      },
+      &organisations);
+  size_t repeat = organisations.size(), first = 0;
+  for (size_t k = 1; k < by_id.size(); ++k) {
+    if (organisations[by_id[k]].id == organisations[by_id[k - 1]].id && by_id[k] < repeat) {
+      repeat = by_id[k];
+      first = by_id[k - 1];
+    }
+  }
+  if (repeat < organisations.size()) {
+    // Equal ids keep their input order, so the pair's first is the id's first use.
+    return invalid_input(json.path() + "[" + std::to_string(repeat) + "].id: '" +
+                         organisations[repeat].id + "' is already " + json.path() + "[" +
+                         std::to_string(first) + "].id");
+  }
+  return organisations;
+}
+
+void write_allocation(JsonWriter& out, const std::vector<SharedCost>& costs,
+                      const std::vector<Organisation>& organisations,
+                      const Allocation& allocation) {
+  int64_t shared_cents = 0;
+  for (int64_t cents : allocation.cost_cents) shared_cents += cents;
+  out.begin_object().key("sharedCosts").begin_array();
+  for (size_t c = 0; c < costs.size(); ++c) {
+    int64_t allocated = 0;
+    for (int64_t cents : allocation.shares[c]) allocated += cents;
+    out.begin_object()
+        .key("name")
+        .value(costs[c].name)
+        .key("amount")
+        .value(static_cast<double>(allocation.cost_cents[c]) / 100)
+        .key("split")
+        .value(split_name(costs[c].split));
+    if (costs[c].split == Split::kMetric) out.key("metric").value(costs[c].metric);
+    out.key("allocated").value(static_cast<double>(allocated) / 100).end_object();
+  }
+  out.end_array()
+      .key("sharedTotal")
+      .value(static_cast<double>(shared_cents) / 100)
+      .key("organizations")
+      .begin_array();
+  for (size_t i = 0; i < organisations.size(); ++i) {
+    int64_t shared = 0;
+    for (const auto& shares : allocation.shares) shared += shares[i];
+    out.begin_object()
+        .key("id")
+        .value(organisations[i].id)
+        .key("directCost")
+        .value(organisations[i].direct_cost)
+        .key("shared")
+        .value(static_cast<double>(shared) / 100)
+        .key("total")
+        .value(organisations[i].direct_cost + static_cast<double>(shared) / 100)
+        .key("byCost")
+        .begin_object();
+    for (size_t c = 0; c < costs.size(); ++c) {
+      out.key(costs[c].name).value(static_cast<double>(allocation.shares[c][i]) / 100);
+    }
+    out.end_object().end_object();
+  }
+  out.end_array().end_object();
+}
+
+}  // namespace qv::cost

@@ -1,0 +1,926 @@
+#include "qv/cost/estimate.h"
+
+#include "qv/cost/format.h"
+#include "qv/cost/order.h"
+#include "qv/cost/reader.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+namespace qv::cost {
+
+// The number of inputs missing_inputs would list.
+size_t missing_count(const Bill& bill);
+
+namespace {
+
+constexpr const char* kTierMetricNames[3] = {"concurrentCalls", "apiRequestsPerSecond",
+                                             "activeUsers"};
+constexpr const char* kTierLimitFields[3] = {"maxConcurrentCalls", "maxAPIRPS", "maxUsers"};
+
+// A quantity for sentences: from 1,000 up (or whole) as a grouped whole number
+// ("3,000,000", even when the arithmetic left 599,999.9999999999), else to 4 digits.
+std::string plain(double value) {
+  char buffer[64];
+  if ((std::fabs(value) >= 1000 || value == std::floor(value)) && std::fabs(value) < 1e15) {
+    std::snprintf(buffer, sizeof buffer, "%.0f", value);
+    return grouped(buffer);
+  }
+  std::snprintf(buffer, sizeof buffer, "%.4g", value);
+  return buffer;
+}
+
+std::string percent(double ratio) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.0f%%", ratio * 100);
+  return buffer;
+}
+
+std::string price_key(const std::string& service, const std::string& component,
+                      const std::string& option) {
+  return service + "." + component + (option.empty() ? "" : ":" + option);
+}
+
+const PriceOverride* find_override(const Usage& usage, const Service& service,
+                                   const Component& component, std::string_view option) {
+  for (const auto& override : usage.prices) {
+    if (override.service == service.id && override.component == component.id &&
+        override.option == option) {
+      return &override;
+    }
+  }
+  return nullptr;
+}
+
+// Every option a choice can take: the catalogue's, then new ones the usage prices.
+std::vector<std::string> choice_options(const Catalogue& catalogue, const Usage& usage,
+                                        std::string_view choice) {
+  std::vector<std::string> options;
+  auto add = [&](const std::string& name) {
+    if (std::find(options.begin(), options.end(), name) == options.end()) options.push_back(name);
+  };
+  for (const auto& service : catalogue.services) {
+    for (const auto& component : service.components) {
+      if (component.choice != choice) continue;
+      for (const auto& option : component.options) add(option.name);
+      for (const auto& override : usage.prices) {
+        if (override.service == service.id && override.component == component.id) {
+          add(override.option);
+        }
+      }
+    }
+  }
+  return options;
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string text;
+  for (const auto& name : names) text += (text.empty() ? "" : ", ") + name;
+  return text;
+}
+
+// The option a usage takes for a choice: its pick, else the catalogue's first option.
+std::string chosen_option(const Catalogue& catalogue, const Usage& usage, std::string_view choice) {
+  if (const ChoicePick* pick = usage.pick(choice)) return pick->option;
+  for (const auto& service : catalogue.services) {
+    for (const auto& component : service.components) {
+      if (component.choice == choice) return component.options.front().name;
+    }
+  }
+  return "";
+}
+
+Status validate_against_catalogue(const Usage& usage, const Catalogue& catalogue) {
+  for (size_t i = 0; i < usage.prices.size(); ++i) {
+    const auto& override = usage.prices[i];
+    const Service* service = catalogue.find_service(override.service);
+    if (!service) {
+      return invalid_input(override.path + ": unknown service '" + override.service +
+                           "' (known: " + catalogue.service_ids() + ")");
+    }
+    const Component* component = service->find_component(override.component);
+    if (!component) {
+      std::vector<std::string> ids;
+      for (const auto& c : service->components) ids.push_back(c.id);
+      return invalid_input(override.path + ": unknown component '" + override.component + "' of " +
+                           service->id + " (known: " + joined(ids) + ")");
+    }
+    if (component->choice.empty() && !override.option.empty()) {
+      return invalid_input(override.path + ": " + service->id + "." + component->id +
+                           " has one price, no options: write \"" + service->id + "." +
+                           component->id + "\"");
+    }
+    if (!component->choice.empty() && override.option.empty()) {
+      return invalid_input(override.path + ": " + service->id + "." + component->id +
+                           " is priced per " + component->choice + ": write \"" + service->id +
+                           "." + component->id + ":OPTION\" (known options: " +
+                           joined(choice_options(catalogue, usage, component->choice)) + ")");
+    }
+    for (size_t k = 0; k < i; ++k) {
+      const auto& earlier = usage.prices[k];
+      if (earlier.service == override.service && earlier.component == override.component &&
+          earlier.option == override.option) {
+        return invalid_input(override.path + ": given twice");
+      }
+    }
+  }
+  for (const auto& pick : usage.choices) {
+    const auto options = choice_options(catalogue, usage, pick.choice);
+    if (options.empty()) {
+      return invalid_input(pick.path + ": the catalogue prices nothing by " + pick.choice);
+    }
+    if (std::find(options.begin(), options.end(), pick.option) == options.end()) {
+      return invalid_input(pick.path + ": unknown option '" + pick.option +
+                           "' (known: " + joined(options) + "; price another in prices)");
+    }
+  }
+  return ok_status();
+}
+
+std::string units_phrase(const Price& price, const std::string& unit) {
+  if (price.per == 1) return unit;
+  return plain(price.per) + " " + unit + "s";
+}
+
+std::optional<double> ratio(double numerator, std::optional<double> denominator) {
+  if (!denominator || !(*denominator > 0)) return std::nullopt;
+  return numerator / *denominator;
+}
+
+TierFit fit_tier(const Quantities& quantities, const TierCatalogue& tiers,
+                 const TierLimits* current) {
+  TierFit fit;
+  fit.evaluated = true;
+  fit.current = current;
+  fit.peaks[0] = quantities.peak_concurrent_calls;
+  fit.peaks[1] = quantities.peak_requests_per_second;
+  fit.peaks[2] = quantities.active_users;
+  if (!fit.peaks[0] && !fit.peaks[1] && !fit.peaks[2]) {
+    fit.detail =
+        "no peak given (calls.peakConcurrent, api.peakRequestsPerSecond or api.requestsPerMonth, "
+        "users.active): the tier cannot be chosen";
+    return fit;
+  }
+  for (const auto& tier : tiers.tiers) {
+    bool fits = true;
+    for (int m = 0; m < 3; ++m) {
+      if (fit.peaks[m] && tier.limits[m] && *fit.peaks[m] > *tier.limits[m]) fits = false;
+    }
+    if (fits) {
+      fit.tier = &tier;
+      break;
+    }
+  }
+  const TierLimits& measured = fit.tier ? *fit.tier : tiers.tiers.back();
+  std::string figures;
+  for (int m = 0; m < 3; ++m) {
+    if (!fit.peaks[m]) continue;
+    if (measured.limits[m]) fit.utilization[m] = *fit.peaks[m] / *measured.limits[m];
+    if (!fit.tier && !(measured.limits[m] && *fit.peaks[m] > *measured.limits[m])) continue;
+    figures += (figures.empty() ? "" : ", ") + std::string(kTierMetricNames[m]) + " " +
+               plain(*fit.peaks[m]);
+    if (measured.limits[m]) {
+      figures += (fit.tier ? " of " : " > ") + plain(*measured.limits[m]);
+      if (fit.tier) figures += " (" + percent(*fit.utilization[m]) + ")";
+    }
+  }
+  fit.detail = fit.tier ? "fits " + fit.tier->name + ": " + figures
+                        : "above the top tier " + measured.name + ": " + figures;
+  return fit;
+}
+
+// The cost of the components that meter a quantity, and the service they belong to.
+struct MeterCost {
+  double cost = 0;
+  std::string service;
+  std::optional<double> quantity;
+};
+MeterCost cost_of_meter(const Bill& bill, Quantity meter) {
+  MeterCost result;
+  result.quantity = bill.quantities[meter];
+  for (const auto& service : bill.services) {
+    for (const auto& component : service.components) {
+      if (component.component->meter == meter && component.cost) {
+        result.cost += *component.cost;
+        if (result.service.empty()) result.service = service.service->id;
+      }
+    }
+  }
+  return result;
+}
+
+void add_opportunities(Estimate& estimate, const Usage& usage, const Catalogue& catalogue) {
+  const Bill& bill = estimate.bill;
+  auto& list = estimate.opportunities;
+
+  // The spec's "Optimize Edge Function Usage": above 1M invocations, what the edge
+  // requests cost is what fewer of them can save (the spec priced them at $2 per
+  // million; the catalogue's price and allowance are used here).
+  const MeterCost edge = cost_of_meter(bill, Quantity::kEdgeRequests);
+  if (edge.quantity && *edge.quantity > kSpecEdgeInvocationsThreshold && edge.cost > 0) {
+    list.push_back({"edge_function_invocations", "Optimise edge function usage", edge.service,
+                    edge.cost, false, true, "medium", "performance",
+                    plain(*edge.quantity) + " edge requests a month cost " + money(edge.cost) +
+                        " above the allowance; fewer requests per page (batching, static "
+                        "responses, longer client caching) save up to that (spec rule: over "
+                        "1,000,000 invocations)"});
+  }
+  // The spec's "Implement Bandwidth Optimization": the transfer above 1 TB.
+  const MeterCost transfer = cost_of_meter(bill, Quantity::kEdgeTransferGB);
+  if (transfer.quantity && *transfer.quantity > kSpecBandwidthThresholdGB && transfer.cost > 0) {
+    list.push_back({"bandwidth", "Optimise bandwidth", transfer.service, transfer.cost, false, true,
+                    "high", "performance",
+                    plain(*transfer.quantity) + " GB of edge transfer cost " +
+                        money(transfer.cost) +
+                        " above the 1 TB allowance; compression, smaller payloads and edge "
+                        "caching save up to that (spec rule: over 1,000 GB)"});
+  }
+  // The edge cache: a higher hit ratio sends fewer requests to the origin functions.
+  if (auto api = usage[Figure::kApiRequests]) {
+    const double current = usage[Figure::kEdgeCacheHitRatio].value_or(0);
+    const double target =
+        usage[Figure::kTargetEdgeCacheHitRatio].value_or(kDefaultTargetEdgeCacheHitRatio);
+    if (current < target) {
+      Usage better = usage;
+      better[Figure::kEdgeCacheHitRatio] = target;
+      auto improved = compute_bill(better, catalogue);
+      if (improved.ok() && bill.total - improved.value().total > 1e-9) {
+        const double savings = bill.total - improved.value().total;
+        list.push_back({"edge_cache_hit_ratio", "Raise the edge cache hit ratio", "vercel", savings,
+                        false, true, "medium", "cost",
+                        "from " + percent(current) + " to " + percent(target) +
+                            ": origin invocations fall from " + plain(*api * (1 - current)) +
+                            " to " + plain(*api * (1 - target)) +
+                            " a month (the cache module's hit ratio; "
+                            "optimisation.targetEdgeCacheHitRatio sets the aim)"});
+      }
+    }
+  }
+  // Tier right-sizing: the usage fits a lower tier than the one it is on.
+  const TierFit& fit = estimate.tier;
+  // (Both point into the same lowest-first list, so `<` compares their places.)
+  if (fit.tier && fit.current && fit.tier < fit.current &&
+      fit.tier->cost_estimate < fit.current->cost_estimate) {
+    list.push_back({"tier_right_sizing", "Move to the " + fit.tier->name + " tier", "",
+                    fit.current->cost_estimate - fit.tier->cost_estimate, false, false, "low",
+                    "cost",
+                    "the peaks fit " + fit.tier->name + " (" + money(fit.tier->cost_estimate) +
+                        "/month) but the organisation is on " + fit.current->name + " (" +
+                        money(fit.current->cost_estimate) +
+                        "/month): the tiers' cost estimates, not lines of this bill"});
+  }
+  // Realtime model choice: every other model whose prices are all known.
+  const std::string model_choice = "realtimeModel";
+  const std::string current_model = chosen_option(catalogue, usage, model_choice);
+  std::optional<Opportunity> best;
+  for (const auto& model : choice_options(catalogue, usage, model_choice)) {
+    if (model == current_model) continue;
+    Usage other = usage;
+    other.set_pick(model_choice, model);
+    auto priced = compute_bill(other, catalogue);
+    if (!priced.ok()) continue;
+    bool all_priced = true;
+    for (const auto& service : priced.value().services) {
+      for (const auto& component : service.components) {
+        if (component.component->choice == model_choice && !component.cost) all_priced = false;
+      }
+    }
+    const double savings = bill.total - priced.value().total;
+    if (!all_priced || savings <= 1e-9 || (best && best->savings >= savings)) continue;
+    best = Opportunity{"realtime_model",
+                       "Use the " + model + " realtime model",
+                       "openai",
+                       savings,
+                       false,
+                       true,
+                       "low",
+                       "quality",
+                       "audio priced for " + model + " instead of " + current_model +
+                           "; check call quality before switching"};
+  }
+  if (best) list.push_back(*best);
+
+  for (auto& opportunity : list)
+    opportunity.worth_applying = opportunity.savings > kWorthApplyingUsd;
+  // Largest savings first; equal savings keep the order above.
+  const auto order = ordered_indices(
+      list.size(),
+      [](const void* context, size_t a, size_t b) {
+        const auto& all = *static_cast<const std::vector<Opportunity>*>(context);
+        return all[a].savings > all[b].savings;
+      },
+      &list);
+  std::vector<Opportunity> sorted;
+  sorted.reserve(list.size());
+  for (size_t index : order) sorted.push_back(std::move(list[index]));
+  list = std::move(sorted);
+  for (const auto& opportunity : list) {
+    if (opportunity.worth_applying && opportunity.reduces_bill) {
+      estimate.savings_worth_applying += opportunity.savings;
+    }
+  }
+}
+
+void write_optional(JsonWriter& out, const std::optional<double>& value) {
+  if (value) {
+    out.value(*value);
+  } else {
+    out.null();
+  }
+}
+
+void write_unit_costs(JsonWriter& out, const UnitCosts& costs) {
+  out.begin_object().key("perCall");
+  write_optional(out, costs.per_call.value);
+  out.key("infrastructurePerCall");
+  write_optional(out, costs.infrastructure_per_call.value);
+  out.key("perTranscript");
+  write_optional(out, costs.per_transcript.value);
+  out.key("storagePerTranscript");
+  write_optional(out, costs.storage_per_transcript.value);
+  out.key("bandwidthPerGB");
+  write_optional(out, costs.bandwidth_per_gb.value);
+  out.end_object();
+}
+
+void write_tier(JsonWriter& out, const TierFit& fit, double total) {
+  if (!fit.evaluated) {
+    out.null();
+    return;
+  }
+  out.begin_object().key("fits");
+  if (fit.tier) {
+    out.value(fit.tier->name).key("tierCostEstimate").value(fit.tier->cost_estimate);
+    out.key("billMinusTierEstimate").value(total - fit.tier->cost_estimate);
+  } else {
+    out.null();
+  }
+  out.key("peaks").begin_object();
+  for (int m = 0; m < 3; ++m) {
+    out.key(kTierMetricNames[m]);
+    write_optional(out, fit.peaks[m]);
+  }
+  out.end_object().key("utilization").begin_object();
+  for (int m = 0; m < 3; ++m) {
+    out.key(kTierMetricNames[m]);
+    write_optional(out, fit.utilization[m]);
+  }
+  out.end_object().key("currentTier");
+  if (fit.current) {
+    out.value(fit.current->name).key("fitsCurrentTier");
+    bool fits_current = true;
+    for (int m = 0; m < 3; ++m) {
+      if (fit.peaks[m] && fit.current->limits[m] && *fit.peaks[m] > *fit.current->limits[m]) {
+        fits_current = false;
+      }
+    }
+    out.value(fits_current);
+  } else {
+    out.null();
+  }
+  out.key("detail").value(fit.detail).end_object();
+}
+
+void write_targets(JsonWriter& out, const std::vector<Target>& targets) {
+  out.begin_array();
+  for (const auto& target : targets) {
+    out.begin_object().key("id").value(target.id).key("name").value(target.name).key("value");
+    write_optional(out, target.actual.value);
+    out.key("limit")
+        .value(target.limit)
+        .key("status")
+        .value(target.status)
+        .key("complete")
+        .value(target.actual.complete)
+        .key("detail")
+        .value(target.detail)
+        .end_object();
+  }
+  out.end_array();
+}
+
+void write_opportunity_list(JsonWriter& out, const std::vector<Opportunity>& list) {
+  out.begin_array();
+  for (const auto& o : list) {
+    out.begin_object()
+        .key("id")
+        .value(o.id)
+        .key("title")
+        .value(o.title)
+        .key("service")
+        .value(o.service)
+        .key("savings")
+        .value(o.savings)
+        .key("worthApplying")
+        .value(o.worth_applying)
+        .key("reducesBill")
+        .value(o.reduces_bill)
+        .key("effort")
+        .value(o.effort)
+        .key("impact")
+        .value(o.impact)
+        .key("detail")
+        .value(o.detail)
+        .end_object();
+  }
+  out.end_array();
+}
+
+void write_quantities(JsonWriter& out, const Quantities& quantities) {
+  out.begin_object();
+  for (int q = 0; q < kQuantityCount; ++q) {
+    out.key(quantity_name(static_cast<Quantity>(q)));
+    write_optional(out, quantities.values[q]);
+  }
+  out.end_object();
+}
+
+// A short summary of an estimate, for the two sides of a diff.
+void write_summary(JsonWriter& out, const Estimate& e) {
+  out.begin_object()
+      .key("name")
+      .value(e.name)
+      .key("scale")
+      .value(e.scale)
+      .key("total")
+      .value(e.bill.total)
+      .key("complete")
+      .value(e.bill.complete)
+      .key("unitCosts");
+  write_unit_costs(out, e.unit_costs);
+  out.key("tier");
+  if (e.tier.tier) {
+    out.value(e.tier.tier->name);
+  } else {
+    out.null();
+  }
+  out.key("missing").value(static_cast<int64_t>(missing_count(e.bill))).end_object();
+}
+
+bool differs(const std::optional<double>& a, const std::optional<double>& b) {
+  if (a.has_value() != b.has_value()) return true;
+  if (!a) return false;
+  return std::fabs(*a - *b) > 1e-9 * std::max({1.0, std::fabs(*a), std::fabs(*b)});
+}
+
+}  // namespace
+
+const TierLimits* TierCatalogue::find(std::string_view id_or_name) const {
+  for (const auto& tier : tiers) {
+    if (tier.id == id_or_name || tier.name == id_or_name) return &tier;
+  }
+  return nullptr;
+}
+
+std::string TierCatalogue::names() const {
+  std::string names;
+  for (const auto& tier : tiers) names += (names.empty() ? "" : ", ") + tier.name;
+  return names;
+}
+
+Result<TierCatalogue> parse_tier_catalogue(const JsonValue& json) {
+  Reader read;
+  TierCatalogue catalogue;
+  auto object = read.object(json);
+  auto tiers_json = object ? read.field(*object, "tiers", true) : std::nullopt;
+  if (auto tiers = tiers_json ? read.array(*tiers_json) : std::nullopt) {
+    for (const auto& item : tiers->items()) {
+      auto fields = read.object(item);
+      if (!fields) break;
+      TierLimits tier;
+      tier.id = read.text(*fields, "id", true).value_or("");
+      tier.name = read.text(*fields, "name", true).value_or("");
+      for (int m = 0; m < 3; ++m)
+        tier.limits[m] = read.number(*fields, kTierLimitFields[m], Bounds::kPositive);
+      tier.cost_estimate = read.number(*fields, "costEstimate").value_or(0);
+      if (!read.ok()) break;
+      catalogue.tiers.push_back(std::move(tier));
+    }
+    if (read.ok() && catalogue.tiers.empty())
+      read.fail(tiers_json->where() + ": needs at least one tier");
+  }
+  if (!read.ok()) return read.take_error();
+  return catalogue;
+}
+
+Result<Bill> compute_bill(const Usage& usage, const Catalogue& catalogue) {
+  if (auto s = validate_against_catalogue(usage, catalogue); !s.ok()) return s.take_error();
+  Bill bill;
+  bill.quantities = derive_quantities(usage);
+  bill.services.reserve(catalogue.services.size());
+  for (const auto& service : catalogue.services) {
+    ServiceCost service_cost;
+    service_cost.service = &service;
+    for (const auto& component : service.components) {
+      ComponentCost line;
+      line.service = &service;
+      line.component = &component;
+      if (!component.choice.empty())
+        line.option = chosen_option(catalogue, usage, component.choice);
+      if (const Option* option = component.find_option(line.option)) line.price = option->price;
+      if (const PriceOverride* given = find_override(usage, service, component, line.option)) {
+        line.price.published = true;
+        line.price.price = given->price.price;
+        line.price.steps = given->price.steps;
+        if (given->sets_per) line.price.per = given->price.per;
+        if (given->sets_included) line.price.included = given->price.included;
+        line.price.source = given->price.source;
+        line.price.seen = given->price.seen;
+        line.price_from_usage = true;
+      }
+      line.quantity = bill.quantities[component.meter];
+      if (line.price.published && line.quantity) {
+        line.cost = line.price.cost(*line.quantity);
+        service_cost.cost += *line.cost;
+      } else {
+        service_cost.complete = false;
+      }
+      service_cost.components.push_back(std::move(line));
+    }
+    for (const auto& credit : service.credits) {
+      double covered = 0;
+      for (const auto& line : service_cost.components) {
+        const auto& ids = credit.applies_to;
+        if (line.cost && std::find(ids.begin(), ids.end(), line.component->id) != ids.end()) {
+          covered += *line.cost;
+        }
+      }
+      const double applied = std::min(credit.amount, covered);
+      service_cost.cost -= applied;
+      service_cost.credits.push_back({&credit, applied});
+    }
+    bill.total += service_cost.cost;
+    bill.complete = bill.complete && service_cost.complete;
+    bill.services.push_back(std::move(service_cost));
+  }
+  return bill;
+}
+
+std::vector<Missing> missing_inputs(const Bill& bill, const std::string& root,
+                                    const std::string& currency) {
+  std::vector<Missing> list;
+  for (const auto& service : bill.services) {
+    for (const auto& line : service.components) {
+      if (line.price.published && line.quantity) continue;
+      const Service& s = *line.service;
+      const Component& c = *line.component;
+      const std::string what =
+          s.name + " " + c.name + (line.option.empty() ? "" : " (" + line.option + ")");
+      if (!line.price.published) {
+        const bool listed = c.find_option(line.option) != nullptr;
+        list.push_back({"price", s.id, c.id,
+                        root + ".prices[\"" + price_key(s.id, c.id, line.option) + "\"]",
+                        what + ": give the price in " + currency + " per " +
+                            units_phrase(line.price, c.unit) + " (" +
+                            (listed ? line.price.source
+                                    : std::string("the catalogue has no price for this option")) +
+                            ")"});
+      }
+      if (!line.quantity) {
+        const std::string needs =
+            describe_needs(bill.quantities.needs[static_cast<int>(c.meter)], root);
+        list.push_back({"usage", s.id, c.id, needs,
+                        what + " meters " + quantity_name(c.meter) + ": give " + needs});
+      }
+    }
+  }
+  return list;
+}
+
+size_t missing_count(const Bill& bill) {
+  size_t count = 0;
+  for (const auto& service : bill.services) {
+    for (const auto& line : service.components) {
+      count += !line.price.published;
+      count += !line.quantity;
+    }
+  }
+  return count;
+}
+
+UnitCosts unit_costs(const Bill& bill) {
+  UnitCosts costs;
+  const auto& q = bill.quantities;
+  costs.per_call = {ratio(bill.total, q[Quantity::kCalls]), bill.complete, true};
+  costs.per_transcript = {ratio(bill.total, q[Quantity::kTranscripts]), bill.complete, true};
+
+  double infrastructure = 0, storage = 0, bandwidth = 0, bandwidth_gb = 0;
+  bool infrastructure_complete = true, storage_complete = true, bandwidth_complete = true;
+  bool bandwidth_quantities_known = true;
+  for (const auto& service : bill.services) {
+    if (service.service->kind == "infrastructure") {
+      infrastructure += service.cost;
+      infrastructure_complete = infrastructure_complete && service.complete;
+    }
+    for (const auto& line : service.components) {
+      // Category sums are before credits (the catalogue's credits pay for compute).
+      if (line.component->category == "storage") {
+        storage += line.cost.value_or(0);
+        storage_complete = storage_complete && line.cost.has_value();
+      } else if (line.component->category == "bandwidth") {
+        bandwidth += line.cost.value_or(0);
+        bandwidth_gb += line.quantity.value_or(0);
+        bandwidth_complete = bandwidth_complete && line.cost.has_value();
+        bandwidth_quantities_known = bandwidth_quantities_known && line.quantity.has_value();
+      }
+    }
+  }
+  costs.infrastructure_per_call = {ratio(infrastructure, q[Quantity::kCalls]),
+                                   infrastructure_complete, true};
+  costs.storage_per_transcript = {ratio(storage, q[Quantity::kTranscripts]), storage_complete,
+                                  true};
+  // A bandwidth component of unknown quantity would add GB as well as cost: then the
+  // known ratio bounds nothing.
+  costs.bandwidth_per_gb = {ratio(bandwidth, bandwidth_gb), bandwidth_complete,
+                            bandwidth_quantities_known};
+  return costs;
+}
+
+std::vector<Target> check_targets(const UnitCosts& costs) {
+  struct Spec {
+    const char* id;
+    const char* name;
+    const UnitCost* actual;
+    double limit;
+    const char* without;  // why there is no value
+  };
+  const Spec specs[] = {
+      {"infrastructureCostPerCall", "infrastructure cost per call", &costs.infrastructure_per_call,
+       kTargetInfrastructurePerCall, "no calls"},
+      {"storageCostPerTranscript", "storage cost per transcript", &costs.storage_per_transcript,
+       kTargetStoragePerTranscript, "no transcripts"},
+      {"bandwidthCostPerGB", "bandwidth cost per GB", &costs.bandwidth_per_gb,
+       kTargetBandwidthPerGB, "no bandwidth"},
+  };
+  std::vector<Target> targets;
+  for (const auto& spec : specs) {
+    Target target{spec.id, spec.name, *spec.actual, spec.limit, "", ""};
+    const auto& value = spec.actual->value;
+    const std::string goal = "target < " + money(spec.limit);
+    if (!value) {
+      target.status = "unknown";
+      target.detail = std::string(spec.without) + ": nothing to divide by (" + goal + ")";
+    } else if (spec.actual->complete) {
+      target.status = *value < spec.limit ? "pass" : "fail";
+      target.detail = money(*value) + (*value < spec.limit ? " < " : " >= ") + money(spec.limit);
+    } else if (spec.actual->lower_bound && *value >= spec.limit) {
+      target.status = "fail";
+      target.detail = money(*value) + " on the known prices alone, already >= " + money(spec.limit);
+    } else {
+      target.status = "unknown";
+      target.detail =
+          money(*value) + " on the known prices; the missing inputs decide (" + goal + ")";
+    }
+    targets.push_back(std::move(target));
+  }
+  return targets;
+}
+
+Result<Estimate> estimate(const Usage& usage, const Catalogue& catalogue,
+                          const TierCatalogue* tiers) {
+  auto bill = compute_bill(usage, catalogue);
+  if (!bill.ok()) return bill.take_error();
+  Estimate result;
+  result.name = usage.name;
+  result.usage_root = usage.root;
+  result.bill = std::move(bill.value());
+  result.unit_costs = unit_costs(result.bill);
+  result.targets = check_targets(result.unit_costs);
+  if (tiers) {
+    const TierLimits* current = nullptr;
+    if (!usage.current_tier.empty()) {
+      current = tiers->find(usage.current_tier);
+      if (!current) {
+        return not_found(usage.root + ".currentTier: unknown tier '" + usage.current_tier +
+                         "' (known: " + tiers->names() + ")");
+      }
+    }
+    result.tier = fit_tier(result.bill.quantities, *tiers, current);
+  }
+  add_opportunities(result, usage, catalogue);
+  return result;
+}
+
+void write_estimate(JsonWriter& out, const Estimate& e, const Catalogue& catalogue) {
+  const Bill& bill = e.bill;
+  out.begin_object()
+      .key("name")
+      .value(e.name)
+      .key("catalogueVersion")
+      .value(catalogue.version)
+      .key("currency")
+      .value(catalogue.currency)
+      .key("scale")
+      .value(e.scale)
+      .key("total")
+      .value(bill.total)
+      .key("complete")
+      .value(bill.complete)
+      .key("services")
+      .begin_array();
+  for (const auto& service : bill.services) {
+    out.begin_object()
+        .key("id")
+        .value(service.service->id)
+        .key("name")
+        .value(service.service->name)
+        .key("plan")
+        .value(service.service->plan)
+        .key("kind")
+        .value(service.service->kind)
+        .key("cost")
+        .value(service.cost)
+        .key("complete")
+        .value(service.complete)
+        .key("components")
+        .begin_array();
+    for (const auto& line : service.components) {
+      out.begin_object()
+          .key("id")
+          .value(line.component->id)
+          .key("name")
+          .value(line.component->name)
+          .key("category")
+          .value(line.component->category)
+          .key("meter")
+          .value(quantity_name(line.component->meter))
+          .key("unit")
+          .value(line.component->unit)
+          .key("quantity");
+      write_optional(out, line.quantity);
+      if (!line.component->choice.empty()) {
+        out.key("choice").value(line.component->choice).key("option").value(line.option);
+      }
+      out.key("price").begin_object();
+      write_price_fields(out, line.price);
+      out.end_object()
+          .key("priceFrom")
+          .value(line.price_from_usage ? "usage" : "catalogue")
+          .key("billable");
+      write_optional(out, line.quantity ? std::optional<double>(line.price.billable(*line.quantity))
+                                        : std::nullopt);
+      out.key("cost");
+      write_optional(out, line.cost);
+      out.end_object();
+    }
+    out.end_array().key("credits").begin_array();
+    for (const auto& credit : service.credits) {
+      out.begin_object()
+          .key("id")
+          .value(credit.credit->id)
+          .key("name")
+          .value(credit.credit->name)
+          .key("amount")
+          .value(credit.credit->amount)
+          .key("applied")
+          .value(credit.applied)
+          .end_object();
+    }
+    out.end_array().end_object();
+  }
+  out.end_array().key("unitCosts");
+  write_unit_costs(out, e.unit_costs);
+  out.key("targets");
+  write_targets(out, e.targets);
+  out.key("tier");
+  write_tier(out, e.tier, bill.total);
+  out.key("opportunities");
+  write_opportunity_list(out, e.opportunities);
+  out.key("savingsWorthApplying").value(e.savings_worth_applying);
+  out.key("missing").begin_array();
+  for (const auto& missing : missing_inputs(bill, e.usage_root, catalogue.currency)) {
+    out.begin_object()
+        .key("kind")
+        .value(missing.kind)
+        .key("service")
+        .value(missing.service)
+        .key("component")
+        .value(missing.component)
+        .key("input")
+        .value(missing.input)
+        .key("detail")
+        .value(missing.detail)
+        .end_object();
+  }
+  out.end_array().key("quantities");
+  write_quantities(out, bill.quantities);
+  out.key("assumptions").begin_array();
+  for (const auto& assumption : describe_assumptions(bill.quantities, e.usage_root)) {
+    out.value(assumption);
+  }
+  out.end_array().end_object();
+}
+
+void write_opportunities(JsonWriter& out, const Estimate& e) {
+  out.begin_object()
+      .key("name")
+      .value(e.name)
+      .key("total")
+      .value(e.bill.total)
+      .key("complete")
+      .value(e.bill.complete)
+      .key("opportunities");
+  write_opportunity_list(out, e.opportunities);
+  out.key("savingsWorthApplying").value(e.savings_worth_applying).key("savingsShare");
+  write_optional(out, ratio(e.savings_worth_applying, e.bill.total));
+  out.end_object();
+}
+
+void write_diff(JsonWriter& out, const Estimate& base, const Estimate& proposed,
+                const Catalogue& catalogue) {
+  out.begin_object()
+      .key("catalogueVersion")
+      .value(catalogue.version)
+      .key("currency")
+      .value(catalogue.currency)
+      .key("base");
+  write_summary(out, base);
+  out.key("proposed");
+  write_summary(out, proposed);
+  out.key("totalDelta").value(proposed.bill.total - base.bill.total).key("totalDeltaPercent");
+  write_optional(out, base.bill.total > 0
+                          ? std::optional<double>((proposed.bill.total - base.bill.total) /
+                                                  base.bill.total * 100)
+                          : std::nullopt);
+  out.key("services").begin_array();
+  for (size_t s = 0; s < base.bill.services.size(); ++s) {
+    const auto& before = base.bill.services[s];
+    const auto& after = proposed.bill.services[s];
+    out.begin_object()
+        .key("id")
+        .value(before.service->id)
+        .key("base")
+        .value(before.cost)
+        .key("proposed")
+        .value(after.cost)
+        .key("delta")
+        .value(after.cost - before.cost)
+        .end_object();
+  }
+  out.end_array().key("components").begin_array();
+  for (size_t s = 0; s < base.bill.services.size(); ++s) {
+    const auto& before = base.bill.services[s];
+    const auto& after = proposed.bill.services[s];
+    for (size_t c = 0; c < before.components.size(); ++c) {
+      const auto& a = before.components[c];
+      const auto& b = after.components[c];
+      if (!differs(a.cost, b.cost) && !differs(a.quantity, b.quantity) && a.option == b.option) {
+        continue;
+      }
+      out.begin_object()
+          .key("service")
+          .value(before.service->id)
+          .key("component")
+          .value(a.component->id)
+          .key("name")
+          .value(a.component->name)
+          .key("unit")
+          .value(a.component->unit)
+          .key("baseQuantity");
+      write_optional(out, a.quantity);
+      out.key("proposedQuantity");
+      write_optional(out, b.quantity);
+      if (!a.component->choice.empty()) {
+        out.key("baseOption").value(a.option).key("proposedOption").value(b.option);
+      }
+      out.key("baseCost");
+      write_optional(out, a.cost);
+      out.key("proposedCost");
+      write_optional(out, b.cost);
+      out.key("delta");
+      write_optional(out,
+                     a.cost && b.cost ? std::optional<double>(*b.cost - *a.cost) : std::nullopt);
+      out.end_object();
+    }
+  }
+  out.end_array().key("quantities").begin_array();
+  for (int q = 0; q < kQuantityCount; ++q) {
+    const auto& a = base.bill.quantities.values[q];
+    const auto& b = proposed.bill.quantities.values[q];
+    if (!differs(a, b)) continue;
+    out.begin_object().key("name").value(quantity_name(static_cast<Quantity>(q))).key("base");
+    write_optional(out, a);
+    out.key("proposed");
+    write_optional(out, b);
+    out.end_object();
+  }
+  out.end_array().key("targets").begin_array();
+  for (size_t t = 0; t < base.targets.size(); ++t) {
+    out.begin_object()
+        .key("id")
+        .value(base.targets[t].id)
+        .key("base")
+        .value(base.targets[t].status)
+        .key("proposed")
+        .value(proposed.targets[t].status)
+        .key("baseValue");
+    write_optional(out, base.targets[t].actual.value);
+    out.key("proposedValue");
+    write_optional(out, proposed.targets[t].actual.value);
+    out.end_object();
+  }
+  out.end_array().end_object();
+}
+
+}  // namespace qv::cost

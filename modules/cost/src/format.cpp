@@ -1,0 +1,43 @@
+#include "qv/cost/format.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace qv::cost {
+
+std::string grouped(const std::string& digits) {
+  const size_t sign = !digits.empty() && digits[0] == '-' ? 1 : 0;
+  const size_t point = digits.find('.');
+  const size_t whole = (point == std::string::npos ? digits.size() : point) - sign;
+  std::string text(digits, 0, sign);
+  for (size_t i = 0; i < whole; ++i) {
+    if (i && (whole - i) % 3 == 0) text += ',';
+    text += digits[sign + i];
+  }
+  text.append(digits, sign + whole, std::string::npos);
+  return text;
+}
+
+// Decimals come from comparisons with exact powers of ten, not from log10, so native and
+// WebAssembly builds write the same text.
+std::string money(double amount) {
+  const double magnitude = std::fabs(amount);
+  char buffer[64];
+  if (magnitude >= 1 || magnitude == 0) {
+    std::snprintf(buffer, sizeof buffer, "%.2f", magnitude);
+  } else {
+    int decimals = 2;
+    double scaled = magnitude * 100;
+    while (decimals < 12 && scaled < 100) {
+      ++decimals;
+      scaled *= 10;
+    }
+    std::snprintf(buffer, sizeof buffer, "%.*f", decimals, magnitude);
+    std::string text(buffer);
+    while (text.size() > 4 && text.back() == '0' && text[text.size() - 3] != '.') text.pop_back();
+    std::snprintf(buffer, sizeof buffer, "%s", text.c_str());
+  }
+  return (amount < 0 ? "-$" : "$") + grouped(buffer);
+}
+
+}  // namespace qv::cost

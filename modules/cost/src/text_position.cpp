@@ -1,0 +1,341 @@
+#include "qv/cost/text_position.h"
+
+#include <vector>
+
+namespace qv::cost {
+
+namespace {
+
+// One step of a field path: an object key or an array index.
+struct Segment {
+  bool is_index = false;
+  size_t index = 0;
+  std::string key;
+};
+
+// Splits "calls[2].perMonth" or `prices["a.b"].price` into segments; nullopt when the
+// text is not a path (then nothing is located).
+std::optional<std::vector<Segment>> split_path(std::string_view path) {
+  std::vector<Segment> segments;
+  size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '.') {
+      ++i;
+      continue;
+    }
+    Segment segment;
+    if (path[i] == '[') {
+      if (i + 1 < path.size() && path[i + 1] == '"') {
+        const size_t end = path.find("\"]", i + 2);
+        if (end == std::string_view::npos) return std::nullopt;
+        segment.key.assign(path.substr(i + 2, end - i - 2));
+        i = end + 2;
+      } else {
+        const size_t end = path.find(']', i);
+        if (end == std::string_view::npos || end == i + 1) return std::nullopt;
+        segment.is_index = true;
+        for (size_t k = i + 1; k < end; ++k) {
+          if (path[k] < '0' || path[k] > '9') return std::nullopt;
+          segment.index = segment.index * 10 + static_cast<size_t>(path[k] - '0');
+        }
+        i = end + 1;
+      }
+    } else {
+      const size_t end = path.find_first_of(".[", i);
+      const size_t stop = end == std::string_view::npos ? path.size() : end;
+      segment.key.assign(path.substr(i, stop - i));
+      i = stop;
+    }
+    segments.push_back(std::move(segment));
+  }
+  return segments;
+}
+
+// A recursive-descent pass over JSON text that checks its syntax and records where the
+// deepest existing prefix of a target path sits. Nesting is capped so a hostile text
+// cannot exhaust the stack.
+class Scanner {
+ public:
+  static constexpr size_t kMaxDepth = 512;
+
+  Scanner(std::string_view text, const std::vector<Segment>& target)
+      : text_(text), target_(target) {}
+
+  // Scans the whole text; false on a syntax problem (see error_offset(), error()).
+  bool run() {
+    skip_space();
+    best_offset_ = pos_;
+    if (!value(true, 0, 0)) return false;
+    skip_space();
+    if (pos_ != text_.size()) return fail("unexpected text after the JSON value");
+    return true;
+  }
+
+  size_t best_offset() const { return best_offset_; }
+  size_t error_offset() const { return error_offset_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  bool fail(const char* what) {
+    if (error_.empty()) {
+      error_ = what;
+      error_offset_ = pos_;
+    }
+    return false;
+  }
+
+  void skip_space() {
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' ||
+                                   text_[pos_] == '\n' || text_[pos_] == '\r')) {
+      ++pos_;
+    }
+  }
+
+  // The value at pos_; on_path: the path to it equals the target's first `depth` segments.
+  bool value(bool on_path, size_t depth, size_t nesting) {
+    if (pos_ >= text_.size()) return fail("expected a value, got the end of the text");
+    switch (text_[pos_]) {
+      case '{':
+        return object(on_path, depth, nesting + 1);
+      case '[':
+        return array(on_path, depth, nesting + 1);
+      case '"':
+        return string(nullptr);
+      case 't':
+        return literal("true");
+      case 'f':
+        return literal("false");
+      case 'n':
+        return literal("null");
+      default:
+        if (text_[pos_] == '-' || (text_[pos_] >= '0' && text_[pos_] <= '9')) return number();
+        return fail("expected a value (object, array, string, number, true, false or null)");
+    }
+  }
+
+  void record(bool on_path, size_t depth, size_t offset) {
+    if (on_path && depth > best_depth_) {
+      best_depth_ = depth;
+      best_offset_ = offset;
+    }
+  }
+
+  bool object(bool on_path, size_t depth, size_t nesting) {
+    if (nesting > kMaxDepth) return fail("nesting deeper than 512 levels");
+    ++pos_;  // '{'
+    skip_space();
+    if (pos_ < text_.size() && text_[pos_] == '}') {
+      ++pos_;
+      return true;
+    }
+    for (;;) {
+      skip_space();
+      if (pos_ >= text_.size() || text_[pos_] != '"')
+        return fail("expected a key in double quotes");
+      const size_t key_offset = pos_;
+      std::string key;
+      if (!string(&key)) return false;
+      const bool child_on_path = on_path && depth < target_.size() && !target_[depth].is_index &&
+                                 target_[depth].key == key;
+      record(child_on_path, depth + 1, key_offset);
+      skip_space();
+      if (pos_ >= text_.size() || text_[pos_] != ':') return fail("expected ':' after the key");
+      ++pos_;
+      skip_space();
+      if (!value(child_on_path, depth + 1, nesting)) return false;
+      skip_space();
+      if (pos_ < text_.size() && text_[pos_] == ',') {
+        ++pos_;
+        continue;
+      }
+      if (pos_ < text_.size() && text_[pos_] == '}') {
+        ++pos_;
+        return true;
+      }
+      return fail("expected ',' or '}' after an object member");
+    }
+  }
+
+  bool array(bool on_path, size_t depth, size_t nesting) {
+    if (nesting > kMaxDepth) return fail("nesting deeper than 512 levels");
+    ++pos_;  // '['
+    skip_space();
+    if (pos_ < text_.size() && text_[pos_] == ']') {
+      ++pos_;
+      return true;
+    }
+    for (size_t index = 0;; ++index) {
+      skip_space();
+      const bool child_on_path = on_path && depth < target_.size() && target_[depth].is_index &&
+                                 target_[depth].index == index;
+      record(child_on_path, depth + 1, pos_);
+      if (!value(child_on_path, depth + 1, nesting)) return false;
+      skip_space();
+      if (pos_ < text_.size() && text_[pos_] == ',') {
+        ++pos_;
+        continue;
+      }
+      if (pos_ < text_.size() && text_[pos_] == ']') {
+        ++pos_;
+        return true;
+      }
+      return fail("expected ',' or ']' after an array element");
+    }
+  }
+
+  // A string at pos_ (on '"'); its content goes to out with simple escapes decoded
+  // (\uXXXX is kept as written: keys compared with it then simply do not match).
+  bool string(std::string* out) {
+    ++pos_;  // opening quote
+    while (pos_ < text_.size()) {
+      const char c = text_[pos_];
+      if (c == '"') {
+        ++pos_;
+        return true;
+      }
+      if (static_cast<unsigned char>(c) < 0x20) return fail("control character inside a string");
+      if (c == '\\') {
+        if (pos_ + 1 >= text_.size()) break;
+        const char e = text_[pos_ + 1];
+        static constexpr std::string_view kEscapes = "\"\\/bfnrt";
+        if (e == 'u') {
+          for (size_t k = 2; k < 6; ++k) {
+            const char h = pos_ + k < text_.size() ? text_[pos_ + k] : '\0';
+            const bool hex =
+                (h >= '0' && h <= '9') || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F');
+            if (!hex) return fail("expected four hex digits after \\u");
+          }
+          if (out) out->append(text_.substr(pos_, 6));
+          pos_ += 6;
+          continue;
+        }
+        const size_t which = kEscapes.find(e);
+        if (which == std::string_view::npos) return fail("invalid escape in a string");
+        if (out) out->push_back("\"\\/\b\f\n\r\t"[which]);
+        pos_ += 2;
+        continue;
+      }
+      if (out) out->push_back(c);
+      ++pos_;
+    }
+    return fail("unterminated string");
+  }
+
+  bool digits() {
+    const size_t start = pos_;
+    while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') ++pos_;
+    return pos_ > start;
+  }
+
+  bool number() {
+    if (text_[pos_] == '-') ++pos_;
+    if (pos_ < text_.size() && text_[pos_] == '0') {
+      ++pos_;
+    } else if (!digits()) {
+      return fail("expected a digit");
+    }
+    if (pos_ < text_.size() && text_[pos_] == '.') {
+      ++pos_;
+      if (!digits()) return fail("expected a digit after the decimal point");
+    }
+    if (pos_ < text_.size() && (text_[pos_] == 'e' || text_[pos_] == 'E')) {
+      ++pos_;
+      if (pos_ < text_.size() && (text_[pos_] == '+' || text_[pos_] == '-')) ++pos_;
+      if (!digits()) return fail("expected a digit in the exponent");
+    }
+    return true;
+  }
+
+  bool literal(std::string_view word) {
+    if (text_.substr(pos_, word.size()) != word) {
+      return fail("expected a value (object, array, string, number, true, false or null)");
+    }
+    pos_ += word.size();
+    return true;
+  }
+
+  std::string_view text_;
+  const std::vector<Segment>& target_;
+  size_t pos_ = 0;
+  size_t best_depth_ = 0;
+  size_t best_offset_ = 0;
+  size_t error_offset_ = 0;
+  std::string error_;
+};
+
+TextPosition position_of(std::string_view text, size_t offset) {
+  TextPosition at;
+  for (size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++at.line;
+      at.column = 1;
+    } else {
+      ++at.column;
+    }
+  }
+  return at;
+}
+
+std::string describe(const TextPosition& at) {
+  return "line " + std::to_string(at.line) + ", column " + std::to_string(at.column);
+}
+
+}  // namespace
+
+std::optional<SyntaxProblem> find_syntax_problem(std::string_view text) {
+  const std::vector<Segment> none;
+  Scanner scanner(text, none);
+  if (scanner.run()) return std::nullopt;
+  return SyntaxProblem{position_of(text, scanner.error_offset()), scanner.error()};
+}
+
+TextPosition locate(std::string_view text, std::string_view path) {
+  auto segments = split_path(path);
+  if (!segments) return position_of(text, 0);
+  Scanner scanner(text, *segments);
+  scanner.run();  // a syntax problem after the path's value does not move its position
+  return position_of(text, scanner.best_offset());
+}
+
+Error with_position(Error error, std::string_view text, std::string_view root) {
+  // On one line the field path says all a position would: compact JSON from a program
+  // gets no "(line 1, column 734)". Files, written over many lines, do.
+  if (text.find('\n') == std::string_view::npos) return error;
+  const size_t colon = error.message.find(": ");
+  if (colon == std::string::npos) return error;
+  const std::string_view path = std::string_view(error.message).substr(0, colon);
+  if (path.find(" (line ") != std::string_view::npos) return error;  // already positioned
+  std::string_view relative;
+  if (root.empty()) {
+    if (path == "input") return error;  // the whole input: a position says nothing
+    relative = path;
+  } else {
+    if (path.substr(0, root.size()) != root) return error;
+    relative = path.substr(root.size());
+    if (relative.empty()) return error;
+    if (relative.front() != '.' && relative.front() != '[') return error;  // "usageX"
+    if (relative.front() == '.') relative.remove_prefix(1);
+  }
+  const TextPosition at = locate(text, relative);
+  error.message.insert(colon, " (" + describe(at) + ")");
+  return error;
+}
+
+Result<JsonValue> parse_positioned(JsonParser& parser, std::string_view text,
+                                   const std::string& root) {
+  auto parsed = parser.parse(text);
+  const std::string name = root.empty() ? "input" : root;
+  if (!parsed.ok()) {
+    if (parsed.status() != QV_INVALID_INPUT) return parsed.take_error();  // e.g. too large
+    if (auto problem = find_syntax_problem(text)) {
+      return invalid_input(name + ": malformed JSON at " + describe(problem->at) + ": " +
+                           problem->what);
+    }
+    std::string message = parsed.error().message;  // "input: malformed JSON (...)"
+    const size_t colon = message.find(": ");
+    return invalid_input(name + message.substr(colon == std::string::npos ? 0 : colon));
+  }
+  return JsonValue(parsed.value().raw(), root);
+}
+
+}  // namespace qv::cost
