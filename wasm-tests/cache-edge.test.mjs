@@ -225,7 +225,7 @@ describe('cached routes on edge-runtime', () => {
     await response.arrayBuffer();
   });
 
-  test('a failing origin is covered by the stale copy (stale-if-error)', async () => {
+  test('a failing origin within stale-while-revalidate gets the stale copy, revalidated in the background', async () => {
     // A short-lived entry: configure through a fresh runtime with an L2 TTL of 50 ms.
     const runtime = await createEdgeRuntime({
       cacheSecret: SECRET, config: await edgeConfig(origins, { config: { l2: { ttlMs: 50 } }, critical: [] }),
@@ -241,6 +241,36 @@ describe('cached routes on edge-runtime', () => {
       assert.equal(stale.status, 200);
       assert.equal(stale.headers.get('x-cache'), 'STALE');
       assert.equal(await stale.text(), body);
+    } finally {
+      await origins.reset();
+      await local.close();
+    }
+  });
+
+  test('past stale-while-revalidate a failing origin gets the stale copy only within stale-if-error', async () => {
+    // The demo origin answers max-age=60, stale-while-revalidate=30, stale-if-error=300; the
+    // edge runs on a clock the test moves.
+    let now = Date.now();
+    const runtime = await createEdgeRuntime({
+      cacheSecret: SECRET, config: await edgeConfig(origins, { critical: [] }), globals: { QV_NOW: () => now },
+    });
+    const local = await runServer({ runtime, port: 0, host: '127.0.0.1' });
+    const get = () => fetch(new URL('/api/dashboard/metrics', local.url), { headers: { 'x-api-key': 'qv_demo_enterprise' } });
+    try {
+      const first = await get();
+      const body = await first.text();
+      assert.equal(first.headers.get('x-cache'), 'MISS');
+      await failAll(origins, 'fail');
+      now += 100_000; // past max-age + stale-while-revalidate (90 s), within stale-if-error
+      const covered = await get();
+      assert.equal(covered.status, 200);
+      assert.equal(covered.headers.get('x-cache'), 'STALE');
+      assert.equal(await covered.text(), body);
+      now += 300_000; // past stale-if-error too: the failure shows
+      const failed = await get();
+      assert.notEqual(failed.headers.get('x-cache'), 'STALE');
+      assert.ok(failed.status >= 500, `status ${failed.status}`);
+      await failed.arrayBuffer();
     } finally {
       await origins.reset();
       await local.close();
