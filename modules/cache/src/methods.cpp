@@ -18,6 +18,7 @@
 #include "qv/cache/hash.h"
 #include "qv/cache/keys.h"
 #include "qv/cache/methods.h"
+#include "qv/method_support.h"
 #include "state.h"
 
 namespace qv::cache {
@@ -60,34 +61,7 @@ uint32_t ttl_for(double until, double now) {
   return static_cast<uint32_t>(std::clamp(std::ceil(until - now), 1.0, 4294967295.0));
 }
 
-uint32_t backoff_ms(int attempt) {
-  uint8_t bytes[4];
-  qv_host_random_bytes(bytes, sizeof bytes);
-  const uint32_t random =
-      bytes[0] | bytes[1] << 8 | bytes[2] << 16 | static_cast<uint32_t>(bytes[3]) << 24;
-  return static_cast<uint32_t>(std::min(kMaxBackoffMs, std::ldexp(1.0, attempt)) *
-                               (random / 4294967296.0));
-}
-
 // ---- input -----------------------------------------------------------------------------
-
-Result<JsonObject> input_object(CallContext& ctx, Instance& instance,
-                                std::initializer_list<std::string_view> fields) {
-  auto root = instance.parser().parse(ctx.input());
-  if (!root.ok()) return root.take_error();
-  auto object = root.value().object();
-  if (!object.ok()) return object.take_error();
-  if (auto s = object.value().only_fields(fields); !s.ok()) return s.take_error();
-  return object;
-}
-
-Result<std::string> required_string(const JsonObject& object, std::string_view field) {
-  auto value = object.required(field);
-  if (!value.ok()) return value.take_error();
-  auto text = value.value().string();
-  if (!text.ok()) return text.take_error();
-  return std::string(text.value());
-}
 
 Status string_list(const JsonObject& object, std::string_view field, size_t max_items,
                    std::vector<std::string>& out) {
@@ -841,7 +815,7 @@ Task<Outcome> invalidate(CallContext& ctx, CacheState& state, Invalidation& what
       done = true;
     } else {  // another isolate appended first: retry on its journal after a back-off
       stored = result.number == 0 ? std::optional(result.data) : std::nullopt;
-      ctx.sleep(backoff_ms(attempt));
+      ctx.sleep(jittered_backoff_ms(attempt, kMaxBackoffMs));
       co_await ctx.perform();
     }
   }

@@ -21,8 +21,6 @@ namespace qv::tiers {
 
 namespace {
 
-using detail::input_object;
-using detail::required_string;
 using detail::required_tier;
 using detail::TiersState;
 
@@ -80,17 +78,6 @@ std::optional<double> parse_number(const std::optional<std::string>& text) {
   double value = std::strtod(text->c_str(), &end);
   if (end != text->c_str() + text->size() || !std::isfinite(value)) return std::nullopt;
   return value;
-}
-
-// A random back-off in [0, min(2^attempt, kMaxBackoffMs)] ms (full jitter): contenders
-// spread out instead of colliding again.
-uint32_t backoff_ms(int attempt) {
-  uint8_t bytes[4];
-  qv_host_random_bytes(bytes, sizeof bytes);
-  const uint32_t random =
-      bytes[0] | bytes[1] << 8 | bytes[2] << 16 | static_cast<uint32_t>(bytes[3]) << 24;
-  const double ceiling = std::min(kMaxBackoffMs, std::ldexp(1.0, attempt));
-  return static_cast<uint32_t>(ceiling * (random / 4294967296.0));
 }
 
 uint32_t ttl_ms(double until, double now) {
@@ -351,7 +338,7 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
     }
     // Another isolate (or call) moved first: retry on the value it wrote, after a back-off.
     org->stored = result.number == 0 ? std::optional(result.data) : std::nullopt;
-    ctx.sleep(backoff_ms(attempt));
+    ctx.sleep(jittered_backoff_ms(attempt, kMaxBackoffMs));
     co_await ctx.perform();
   }
   decision.gcra = gcra_take(limit, parse_number(org->stored), now, cost, false);
@@ -510,7 +497,7 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
     if (result.number != 1) {  // another isolate changed the set: retry on its value
       org->stored = result.number == 0 ? std::optional(result.data) : std::nullopt;
       fresh = true;
-      ctx.sleep(backoff_ms(attempt));
+      ctx.sleep(jittered_backoff_ms(attempt, kMaxBackoffMs));
       co_await ctx.perform();
       continue;
     }

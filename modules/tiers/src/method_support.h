@@ -1,4 +1,4 @@
-// What the tiers methods share: the catalogue in force and input helpers.
+// What the tiers methods share: the catalogue in force and the tier a call names.
 #pragma once
 
 #include <initializer_list>
@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "qv/instance.h"
+#include "qv/method_support.h"
 #include "qv/tiers/tiers.h"
 
 namespace qv::tiers::detail {
@@ -18,17 +19,6 @@ struct TiersState {
   std::shared_ptr<const Catalogue> catalogue =
       std::make_shared<const Catalogue>(default_catalogue());
 };
-
-// Parses the call's input as a JSON object restricted to the given fields.
-inline Result<JsonObject> input_object(CallContext& ctx, Instance& instance,
-                                       std::initializer_list<std::string_view> fields) {
-  auto root = instance.parser().parse(ctx.input());
-  if (!root.ok()) return root.take_error();
-  auto object = root.value().object();
-  if (!object.ok()) return object.take_error();
-  if (auto s = object.value().only_fields(fields); !s.ok()) return s.take_error();
-  return object;
-}
 
 inline Result<const Tier*> required_tier(const JsonObject& object, const Catalogue& catalogue) {
   auto value = object.required("tier");
@@ -41,14 +31,6 @@ inline Result<const Tier*> required_tier(const JsonObject& object, const Catalog
                      "' (known: " + catalogue.names() + ")");
   }
   return tier;
-}
-
-inline Result<std::string> required_string(const JsonObject& object, std::string_view field) {
-  auto value = object.required(field);
-  if (!value.ok()) return value.take_error();
-  auto text = value.value().string();
-  if (!text.ok()) return text.take_error();
-  return std::string(text.value());
 }
 
 // The admission-control methods (admission_methods.cpp).

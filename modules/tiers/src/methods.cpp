@@ -11,8 +11,6 @@ namespace qv::tiers {
 
 namespace {
 
-using detail::input_object;
-using detail::required_string;
 using detail::required_tier;
 using detail::TiersState;
 
