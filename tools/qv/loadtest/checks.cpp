@@ -3,30 +3,9 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "expression_text.h"
+
 namespace qv::loadtest {
-
-namespace {
-
-void skip_spaces(std::string_view& text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-}
-
-bool consume(std::string_view& text, std::string_view word) {
-  if (text.substr(0, word.size()) != word) return false;
-  text.remove_prefix(word.size());
-  return true;
-}
-
-bool read_number(std::string_view& text, double& out) {
-  const std::string copy(text);
-  char* end = nullptr;
-  out = std::strtod(copy.c_str(), &end);
-  if (end == copy.c_str() || !std::isfinite(out)) return false;
-  text.remove_prefix(static_cast<size_t>(end - copy.c_str()));
-  return true;
-}
-
-}  // namespace
 
 bool read_comparison(std::string_view& text, Comparison& out) {
   if (consume(text, "<=")) return out = Comparison::kLessOrEqual, true;

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "expression_text.h"
+
 namespace qv::loadtest {
 
 const std::vector<MetricDescription>& known_metrics() {
@@ -25,25 +27,6 @@ const std::vector<MetricDescription>& known_metrics() {
 }
 
 namespace {
-
-void skip_spaces(std::string_view& text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-}
-
-bool consume(std::string_view& text, std::string_view word) {
-  if (text.substr(0, word.size()) != word) return false;
-  text.remove_prefix(word.size());
-  return true;
-}
-
-bool read_number(std::string_view& text, double& out) {
-  const std::string copy(text);
-  char* end = nullptr;
-  out = std::strtod(copy.c_str(), &end);
-  if (end == copy.c_str() || !std::isfinite(out)) return false;
-  text.remove_prefix(static_cast<size_t>(end - copy.c_str()));
-  return true;
-}
 
 const char* kind_name(MetricKind kind) {
   switch (kind) {
