@@ -93,7 +93,7 @@ async function rawExports(module, lo, hi, stream) {
       hits++;
       continue;
     }
-    if (ex.qv_l1_put(lo[k], hi[k], 400, TTL_MS, now, ref) === 0) {
+    if (ex.qv_l1_put(0, 0, lo[k], hi[k], 400, TTL_MS, now, ref) === 0) {
       const words = new Uint32Array(ex.memory.buffer, ref, 2);
       slot[k] = words[0];
       version[k] = words[1];

@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
         continue;
       }
       qv_l1_ref ref;
-      if (qv_l1_put(lo[k], hi[k], kValueBytes, 60000, now, &ref) == QV_OK) {
+      if (qv_l1_put(nullptr, 0, lo[k], hi[k], kValueBytes, 60000, now, &ref) == QV_OK) {
         slot[k] = ref.slot;
         version[k] = ref.version;
       } else {

@@ -38,7 +38,7 @@
 extern "C" {
 #endif
 
-#define QV_ABI_VERSION 1u
+#define QV_ABI_VERSION 2u
 
 #if defined(__wasm__)
 #define QV_EXPORT(name) __attribute__((export_name(#name), visibility("default")))
@@ -164,11 +164,11 @@ QV_EXPORT(qv_woken_calls) qv_status qv_woken_calls(const uint32_t** out_calls, u
  * key; the module keeps, per value, that hash, a size counted against the L1's byte
  * bound and an expiry, in the same store, bounds and W-TinyLFU eviction as the responses
  * of the cache.* methods (a space of its own: these never meet those). The module decides
- * what stays and for how long; the host asks it with (slot, version) whether a value is
- * still live, and must compare its keys itself (two keys of one hash share one entry).
- * now_ms is the host's clock as qv_host_now_ms() reads it, passed in so that a host may
- * read its clock once for a burst of lookups. These exports are additive to ABI version 1:
- * hosts that do not use them need not check for them. */
+ * what stays and for how long, and lists every value it lets go (qv_l1_released), so a
+ * host can keep an exact mirror of the live values; it must compare its keys itself (two
+ * keys of one hash share one entry). now_ms is the host's clock as qv_host_now_ms() reads
+ * it, passed in so that a host may read its clock once for a burst of lookups. A bundle
+ * without the cache module has none of these exports (ABI version 2 added them). */
 
 /* Where a value is registered, and what qv_l1_released would say now (so a host needs no
  * second call after a put). In wasm32: slot@0 version@4 expires_at_ms@8 released@16
@@ -183,33 +183,38 @@ typedef struct qv_l1_ref {
 
 /* Registers (or replaces) the value of the key whose hash is hash_hi:hash_lo, of `size`
  * bytes, fresh until now_ms + ttl_ms (ttl_ms 0: the L1 TTL of the cache's configuration).
- * Whatever it returns, out->released / released_count list the values let go, as
- * qv_l1_released does. Returns: QV_OK (*out says where), QV_TOO_LARGE (above the L1's
- * entry limit: nothing registered, an older value of the key removed), QV_NOT_FOUND (the
- * eviction policy let it go at once). */
+ * First counts the access_count accesses at `accesses` ((slot, version) pairs, in order, as
+ * qv_l1_touch_batch does): a host that serves hits from its own copies buffers them and
+ * hands them over with its next put, so eviction decides on every access, as Caffeine
+ * replays its buffered reads before it evicts, at one call per miss. Whatever it returns,
+ * out->released / released_count list the values let go, as qv_l1_released does.
+ * Returns: QV_OK (*out says where), QV_TOO_LARGE (above the L1's entry limit: nothing
+ * registered, an older value of the key removed), QV_NOT_FOUND (the eviction policy let
+ * it go at once). */
 QV_EXPORT(qv_l1_put)
-qv_status qv_l1_put(uint32_t hash_lo, uint32_t hash_hi, uint32_t size, uint32_t ttl_ms,
-                    double now_ms, qv_l1_ref* out);
+qv_status qv_l1_put(const uint32_t* accesses, uint32_t access_count, uint32_t hash_lo,
+                    uint32_t hash_hi, uint32_t size, uint32_t ttl_ms, double now_ms,
+                    qv_l1_ref* out);
 
 /* An access of the value at (slot, version). Returns: QV_OK (still that value and fresh;
  * the access counts for eviction), QV_NOT_FOUND (replaced, evicted, removed or expired). */
 QV_EXPORT(qv_l1_touch) qv_status qv_l1_touch(uint32_t slot, uint32_t version, double now_ms);
 
-/* Accesses of many values at once, in order, as qv_l1_touch would count them one by one:
- * refs holds count (slot, version) pairs. A host may buffer the accesses it served from
- * its own copies and hand them over before its next qv_l1_put (as Caffeine buffers reads
- * and replays them on its policy), so eviction decides on every access. Sets the version
- * of each pair that is no longer live and fresh to 0. Returns the number of such pairs. */
+/* Accesses of many values at once, in order, as qv_l1_touch counts them one by one:
+ * accesses holds count (slot, version) pairs (for a host whose buffer of accesses filled
+ * before its next put). Values found expired are released (qv_l1_released lists them).
+ * Returns the number of pairs that were no longer live and fresh. */
 QV_EXPORT(qv_l1_touch_batch)
-uint32_t qv_l1_touch_batch(uint32_t* refs, uint32_t count, double now_ms);
+uint32_t qv_l1_touch_batch(const uint32_t* accesses, uint32_t count, double now_ms);
 
 /* The hosted values the module let go (evicted, expired, replaced or removed, by any
- * call) since the last qv_l1_released: writes a pointer to (slot, version) pairs and their
- * count to *out_pairs / *out_count, and forgets them. The array stays valid until the next
- * qv_l1_* or qv_call_* call. A host that serves values from its own copies calls it after
- * every qv_l1_put and every qv_call_start / qv_call_resume, and drops those copies.
- * Returns: QV_OK; QV_BAD_STATE when more were let go than the module could list since the
- * last call (the host must then check every copy with qv_l1_alive). */
+ * call) since the last qv_l1_released or qv_l1_put: writes a pointer to (slot, version)
+ * pairs and their count to *out_pairs / *out_count, and forgets them. The array stays
+ * valid until the next qv_l1_* or qv_call_* call. A host that serves values from its own
+ * copies calls it after every qv_l1_touch_batch, qv_l1_remove, qv_call_start and
+ * qv_call_resume, and drops those copies. Returns: QV_OK; QV_BAD_STATE when more were let
+ * go than the module could list since the last call (the host must then check every copy
+ * with qv_l1_alive). */
 QV_EXPORT(qv_l1_released)
 qv_status qv_l1_released(const uint32_t** out_pairs, uint32_t* out_count);
 

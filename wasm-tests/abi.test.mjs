@@ -83,7 +83,7 @@ test('each flavour\'s .wasm files together are under 250 kB gzipped', async () =
 
 test('a module of another ABI version is refused with a clear error', async () => {
   const module = await wat(fakeBundle(ABI_VERSION + 1));
-  await assert.rejects(instantiate(module), /ABI version mismatch: the module implements version 2, this shim version 1/);
+  await assert.rejects(instantiate(module), new RegExp(`ABI version mismatch: the module implements version ${ABI_VERSION + 1}, this shim version ${ABI_VERSION}`));
 });
 
 test('a module that is not a bundle is refused, naming the missing export', async () => {

@@ -3,47 +3,47 @@
 // benchmark. The L1 stays the module's: its W-TinyLFU decides what stays, its entry and
 // byte bounds and TTLs hold.
 //
-// The shim keeps a mirror, key -> {slot, version, expiresAt, value}: the values live here,
-// in JavaScript, never copied into module memory. The module knows each by a 64-bit hash
-// of its key (so its frequency sketch follows keys across evictions) and by its size (for
-// the byte bound). Keys are compared here, exactly: two keys of one hash share one module
-// entry, and the one set last wins.
+// The shim keeps an exact mirror of the live values: key -> slot in a Map, and per slot the
+// key, the value (a JavaScript value, never copied into module memory), its version, expiry
+// and key hash. The module knows each value by a 64-bit hash of its key (so its frequency
+// sketch follows keys across evictions) and by its size (for the byte bound). Keys are
+// compared here, exactly: two keys of one hash share one module entry, and the one set last
+// wins.
 //
 // A hit is served from the mirror (expiry checked here) and recorded in a buffer of
-// accesses that goes to the module in one call (qv_l1_touch_batch) before the next set,
-// delete or sweep, or when it fills: the module sees every access, in order, before it
-// decides an eviction, as Caffeine's policy sees its buffered reads. Only sets evict, and
-// they replay the buffer first, so eviction decides exactly as with one call per access.
-// A miss in the mirror is a miss with no call at all (the module learns of a key when it
-// is set, as Caffeine's sketch does). The module lists every hosted value it lets go
-// (qv_l1_released): the shim reads that list after every set and after every step of a
-// module call (which may evict too), and forgets those values at once, so it never serves
-// one the module evicted. The mirror keeps dead keys (with their hash, so setting them
-// again needs no hashing) until it reaches four times the live values; then it is rebuilt
-// with the live ones.
+// accesses that goes to the module with the next set (qv_l1_put replays it first), or in
+// one call when it fills: the module sees every access, in order, before it decides an
+// eviction, as Caffeine's policy sees its buffered reads, at one module call per miss. A
+// miss in the mirror is a miss with no call at all (the module learns of a key when it is
+// set, as Caffeine's sketch does). The module lists every hosted value it lets go
+// (qv_l1_put returns the list; qv_l1_released after other calls): the shim drops those from
+// the mirror at once, so it never serves one the module evicted.
 
 const REF_SIZE = 24; // sizeof(qv_l1_ref) in wasm32: slot@0 version@4 expires_at_ms@8 released@16 released_count@20
-const BATCH = 256; // accesses buffered before they go to the module
-const MIN_COMPACT = 4096; // the mirror is not rebuilt below this many keys
-const DEAD = 0; // the version of a mirror entry whose value the module let go
+const BATCH = 256; // accesses buffered before they go to the module on their own
+const DEAD = 0; // the version of a slot the mirror holds no value for
+const OVERFLOW = 0xffffffff; // released_count when the module's list overflowed
 
 export class DirectL1 {
   #exports;
   #memory;
   #clock;
   #fail;
-  #mirror = new Map(); // key -> {slot, version, expiresAt, value, lo, hi}
+  #index = new Map(); // key -> slot, for live values only
+  #keys = []; // by slot
+  #values = [];
+  #versions = new Uint32Array(64);
+  #expires = new Float64Array(64);
+  #hashes = new Uint32Array(128); // low and high 32 bits of each slot's key hash
+  #batch = new Uint32Array(2 * BATCH); // (slot, version) of the hits not yet handed over
+  #pending = 0; // how many
+  #batchPtr = 0; // module memory the batch is copied to
   #ref = 0; // a qv_l1_ref the module fills
-  #batchPtr = 0; // module memory for a batch of (slot, version) pairs
-  #batch = new Uint32Array(2 * BATCH); // the accesses not yet handed over
-  #batchEntries = new Array(BATCH); // their mirror entries
-  #pending = 0;
-  #bySlot = []; // slot -> the mirror entry whose value is registered there
   #out = 0; // module memory for qv_l1_released's out-parameters
   #words = null; // Uint32Array and Float64Array over module memory, renewed when it grows
   #doubles = null;
-  #compactAt = MIN_COMPACT; // rebuild the mirror when it holds this many keys
-  #lo = 0; // the last key's hash, low and high 32 bits
+  #missed; // the key of the last get that missed: set() right after needs no lookup
+  #lo = 0; // the key hash set() registers, low and high 32 bits
   #hi = 0;
 
   /**
@@ -62,26 +62,27 @@ export class DirectL1 {
 
   /** The value stored under key, or undefined when absent, evicted or expired. */
   get(key) {
-    const entry = this.#mirror.get(key);
-    if (entry === undefined || entry.version === DEAD) return undefined;
-    if (this.#clock() >= entry.expiresAt) {
-      this.#bury(entry);
+    const slot = this.#index.get(key);
+    if (slot === undefined) {
+      this.#missed = key;
+      return undefined;
+    }
+    if (this.#clock() >= this.#expires[slot]) {
+      this.#unmap(slot);
+      this.#missed = key;
       return undefined;
     }
     const at = 2 * this.#pending;
-    this.#batch[at] = entry.slot;
-    this.#batch[at + 1] = entry.version;
-    this.#batchEntries[this.#pending] = entry;
+    this.#batch[at] = slot;
+    this.#batch[at + 1] = this.#versions[slot];
     if (++this.#pending === BATCH) this.#flush();
-    return entry.value;
+    return this.#values[slot];
   }
 
   /** Whether key holds a live value (the access is not counted). */
   has(key) {
-    const entry = this.#mirror.get(key);
-    if (entry === undefined || entry.version === DEAD) return false;
-    this.#flush();
-    return entry.version !== DEAD && this.#exports.qv_l1_alive(entry.slot, entry.version, this.#clock()) === 1;
+    const slot = this.#index.get(key);
+    return slot !== undefined && this.#clock() < this.#expires[slot];
   }
 
   /**
@@ -90,44 +91,71 @@ export class DirectL1 {
    * when stored; false when it is too large for the L1 or the eviction policy let it go.
    */
   set(key, value, ttlMs = 0, size = undefined) {
-    this.#flush();
-    let entry = this.#mirror.get(key);
-    if (entry === undefined) {
-      if (this.#mirror.size >= this.#compactAt) this.#compact();
+    const held = key === this.#missed ? undefined : this.#index.get(key);
+    this.#missed = undefined;
+    if (held === undefined) {
       this.#hash(key);
-      entry = { slot: 0, version: DEAD, expiresAt: 0, value: undefined, lo: this.#lo, hi: this.#hi };
-      this.#mirror.set(key, entry);
+    } else {
+      this.#lo = this.#hashes[2 * held];
+      this.#hi = this.#hashes[2 * held + 1];
     }
     const bytes = size ?? (typeof value === 'string' ? value.length : value?.byteLength ?? 0);
+    const count = this.#handOver();
     let status;
     try {
-      status = this.#exports.qv_l1_put(entry.lo, entry.hi, bytes, ttlMs, this.#clock(), this.#ref);
+      status = this.#exports.qv_l1_put(this.#batchPtr, count, this.#lo, this.#hi, bytes, ttlMs, this.#clock(), this.#ref);
     } catch (error) {
       this.#fail(error);
     }
     const words = this.#view();
     const at = this.#ref >>> 2;
-    // Before the new value takes its slot: a release listed may be that slot's old value.
+    // Before the new value takes its slot: a release listed may be that slot's old value
+    // (a replaced value of this key too).
     this.#forget(words[at + 4], words[at + 5]);
-    if (status !== 0) {
-      this.#bury(entry);
-      return false;
-    }
-    if (entry.version !== DEAD && this.#bySlot[entry.slot] === entry) this.#bySlot[entry.slot] = undefined;
-    entry.slot = words[at];
-    entry.version = words[at + 1];
-    entry.expiresAt = this.#doubles[(this.#ref + 8) >>> 3];
-    entry.value = value;
-    this.#bySlot[entry.slot] = entry;
+    if (status !== 0) return false;
+    const slot = words[at];
+    if (slot >= this.#versions.length) this.#grow(slot);
+    this.#keys[slot] = key;
+    this.#values[slot] = value;
+    this.#versions[slot] = words[at + 1];
+    this.#expires[slot] = this.#doubles[(this.#ref + 8) >>> 3];
+    this.#hashes[2 * slot] = this.#lo;
+    this.#hashes[2 * slot + 1] = this.#hi;
+    this.#index.set(key, slot);
     return true;
+  }
+
+  /** Removes key; true when it held a live value. */
+  delete(key) {
+    const slot = this.#index.get(key);
+    if (slot === undefined) return false;
+    const live = this.#clock() < this.#expires[slot];
+    const version = this.#versions[slot];
+    this.#unmap(slot);
+    try {
+      this.#exports.qv_l1_remove(slot, version);
+    } catch (error) {
+      this.#fail(error);
+    }
+    return live;
+  }
+
+  /** Keys the mirror holds (live values; some may have expired since). */
+  get mirrored() {
+    return this.#index.size;
+  }
+
+  /** Hands the buffered accesses to the module now. */
+  flush() {
+    this.#flush();
   }
 
   /**
    * Forgets the values the module let go since the last sync (qv_l1_released). The shim
-   * calls it after every set and every step of a module call.
+   * calls it after every step of a module call.
    */
   sync() {
-    if (this.#mirror.size === 0) return;
+    if (this.#index.size === 0) return;
     let status;
     try {
       status = this.#exports.qv_l1_released(this.#out, this.#out + 4);
@@ -135,22 +163,70 @@ export class DirectL1 {
       this.#fail(error);
     }
     const words = this.#view();
-    this.#forget(words[this.#out >>> 2], status === 0 ? words[(this.#out >>> 2) + 1] : 0xffffffff);
+    this.#forget(words[this.#out >>> 2], status === 0 ? words[(this.#out >>> 2) + 1] : OVERFLOW);
   }
 
-  // Forgets the values of the (slot, version) pairs at ptr (count 0xffffffff: the module's
-  // list overflowed, so every value is checked).
+  #flush() {
+    const count = this.#handOver();
+    if (count === 0) return;
+    try {
+      this.#exports.qv_l1_touch_batch(this.#batchPtr, count, this.#clock());
+    } catch (error) {
+      this.#fail(error);
+    }
+    this.sync(); // values found expired were released
+  }
+
+  // Copies the buffered accesses to module memory; returns how many pairs.
+  #handOver() {
+    const count = this.#pending;
+    if (count === 0) return 0;
+    this.#pending = 0;
+    const words = this.#view();
+    const base = this.#batchPtr >>> 2;
+    for (let i = 0; i < 2 * count; i++) words[base + i] = this.#batch[i];
+    return count;
+  }
+
+  // Drops the values of the (slot, version) pairs at ptr from the mirror (count OVERFLOW:
+  // the module's list overflowed, so every value is checked).
   #forget(ptr, count) {
     if (count === 0) return;
-    if (count === 0xffffffff) {
+    if (count === OVERFLOW) {
       this.#verifyAll();
       return;
     }
     const words = this.#view();
     for (let i = ptr >>> 2, end = i + 2 * count; i < end; i += 2) {
-      const entry = this.#bySlot[words[i]];
-      if (entry !== undefined && entry.version === words[i + 1]) this.#bury(entry);
+      if (this.#versions[words[i]] === words[i + 1]) this.#unmap(words[i]);
     }
+  }
+
+  #verifyAll() {
+    const now = this.#clock();
+    for (const slot of this.#index.values()) {
+      if (this.#exports.qv_l1_alive(slot, this.#versions[slot], now) !== 1) this.#unmap(slot);
+    }
+  }
+
+  #unmap(slot) {
+    this.#index.delete(this.#keys[slot]);
+    this.#keys[slot] = undefined;
+    this.#values[slot] = undefined;
+    this.#versions[slot] = DEAD;
+  }
+
+  #grow(slot) {
+    const size = Math.max(2 * this.#versions.length, slot + 1);
+    const versions = new Uint32Array(size);
+    versions.set(this.#versions);
+    this.#versions = versions;
+    const expires = new Float64Array(size);
+    expires.set(this.#expires);
+    this.#expires = expires;
+    const hashes = new Uint32Array(2 * size);
+    hashes.set(this.#hashes);
+    this.#hashes = hashes;
   }
 
   // Views of module memory (a grown memory detaches the old ones: their length drops to 0).
@@ -160,81 +236,6 @@ export class DirectL1 {
       this.#doubles = new Float64Array(this.#memory.buffer);
     }
     return this.#words;
-  }
-
-  /** Removes key; true when it held a live value. */
-  delete(key) {
-    const entry = this.#mirror.get(key);
-    if (entry === undefined) return false;
-    this.#flush();
-    this.#mirror.delete(key);
-    const removed = entry.version !== DEAD && this.#exports.qv_l1_remove(entry.slot, entry.version) === 0;
-    this.#bury(entry);
-    this.sync();
-    return removed;
-  }
-
-  /** Keys the mirror holds (some may have been evicted since). */
-  get mirrored() {
-    return this.#mirror.size;
-  }
-
-  /** Hands the buffered accesses to the module now. */
-  flush() {
-    this.#flush();
-  }
-
-  #flush() {
-    const count = this.#pending;
-    if (count === 0) return;
-    this.#pending = 0;
-    this.#view().set(this.#batch.subarray(0, 2 * count), this.#batchPtr >>> 2);
-    let gone;
-    try {
-      gone = this.#exports.qv_l1_touch_batch(this.#batchPtr, count, this.#clock());
-    } catch (error) {
-      this.#fail(error);
-    }
-    if (gone > 0) {
-      // Expired meanwhile (this clock read is later than the lookups'): gone for good.
-      const back = this.#view();
-      const base = this.#batchPtr >>> 2;
-      for (let i = 0; i < count; i++) {
-        if (back[base + 2 * i + 1] === DEAD && this.#batchEntries[i].version === this.#batch[2 * i + 1]) {
-          this.#bury(this.#batchEntries[i]);
-        }
-      }
-    }
-    this.#batchEntries.fill(undefined, 0, count);
-    this.sync();
-  }
-
-  // Forgets the value of an entry the module let go (its hash stays for the next set).
-  #bury(entry) {
-    if (entry.version !== DEAD && this.#bySlot[entry.slot] === entry) this.#bySlot[entry.slot] = undefined;
-    entry.version = DEAD;
-    entry.value = undefined;
-  }
-
-  #verifyAll() {
-    const now = this.#clock();
-    for (const entry of this.#mirror.values()) {
-      if (entry.version !== DEAD && this.#exports.qv_l1_alive(entry.slot, entry.version, now) !== 1) this.#bury(entry);
-    }
-  }
-
-  // Rebuilds the mirror with the keys whose value the module still holds.
-  #compact() {
-    this.#flush();
-    const now = this.#clock();
-    const live = new Map();
-    for (const [key, entry] of this.#mirror) {
-      if (entry.version !== DEAD && this.#exports.qv_l1_alive(entry.slot, entry.version, now) === 1) {
-        live.set(key, entry);
-      }
-    }
-    this.#mirror = live;
-    this.#compactAt = Math.max(MIN_COMPACT, 4 * live.size);
   }
 
   // Two 32-bit multiply-xor lanes over the key's UTF-16 code units, each finished with

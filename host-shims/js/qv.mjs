@@ -13,7 +13,7 @@ import { DirectL1, coarseClock } from './l1.mjs';
 export { HostOps, OP, DirectL1 };
 
 /** The ABI version this shim implements (QV_ABI_VERSION in qv_abi.h). */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** Status names by qv_status value, as qv_abi.h defines them. */
 export const STATUS = Object.freeze([
@@ -258,6 +258,7 @@ export class QvInstance {
   #start(method, input) {
     return this.#guard(() => this.#withBytes(encoder.encode(method), (mPtr, mLen) =>
       this.#withBytes(input, (iPtr, iLen) => {
+        this.#l1?.flush(); // the module's eviction decisions see every access served so far
         const status = this.#exports.qv_call_start(mPtr, mLen, iPtr, iLen, this.#scratch);
         const id = new DataView(this.#memory.buffer).getUint32(this.#scratch, true);
         this.#drainWoken();

@@ -1102,10 +1102,12 @@ qv_status qv_l1_released(const uint32_t** out_pairs, uint32_t* out_count) {
   return overflow ? QV_BAD_STATE : QV_OK;
 }
 
-qv_status qv_l1_put(uint32_t hash_lo, uint32_t hash_hi, uint32_t size, uint32_t ttl_ms,
-                    double now_ms, qv_l1_ref* out) {
+qv_status qv_l1_put(const uint32_t* accesses, uint32_t access_count, uint32_t hash_lo,
+                    uint32_t hash_hi, uint32_t size, uint32_t ttl_ms, double now_ms,
+                    qv_l1_ref* out) {
   auto& state = qv::Instance::current().state<qv::cache::detail::CacheState>();
   auto& l1 = state.l1();
+  for (uint32_t i = 0; i < access_count; ++i) l1.touch(accesses[2 * i], accesses[2 * i + 1], now_ms);
   const double ttl =
       ttl_ms ? static_cast<double>(ttl_ms) : static_cast<double>(state.config->l1_ttl_ms);
   const uint64_t hash = static_cast<uint64_t>(hash_hi) << 32 | hash_lo;
@@ -1125,15 +1127,10 @@ qv_status qv_l1_touch(uint32_t slot, uint32_t version, double now_ms) {
   return hosted_l1().touch(slot, version, now_ms) ? QV_OK : QV_NOT_FOUND;
 }
 
-uint32_t qv_l1_touch_batch(uint32_t* refs, uint32_t count, double now_ms) {
+uint32_t qv_l1_touch_batch(const uint32_t* accesses, uint32_t count, double now_ms) {
   auto& l1 = hosted_l1();
   uint32_t gone = 0;
-  for (uint32_t i = 0; i < count; ++i) {
-    if (!l1.touch(refs[2 * i], refs[2 * i + 1], now_ms)) {
-      refs[2 * i + 1] = 0;
-      ++gone;
-    }
-  }
+  for (uint32_t i = 0; i < count; ++i) gone += l1.touch(accesses[2 * i], accesses[2 * i + 1], now_ms) ? 0 : 1;
   return gone;
 }
 

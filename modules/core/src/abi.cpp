@@ -31,6 +31,11 @@ qv_status run(Instance::Call& call) {
 
 }  // namespace
 
+size_t Instance::next_state_index() {
+  static size_t next = 0;
+  return next++;
+}
+
 Instance& Instance::current() {
   return *current_slot();
 }

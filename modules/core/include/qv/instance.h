@@ -28,11 +28,13 @@ std::span<const Method> bundle_methods();
 
 class Instance {
  public:
-  // A module's state in this instance, created on first use.
+  // A module's state in this instance, created on first use. An index per state type (not
+  // a map) because the L1 exports look their state up on every cache access.
   template <typename T>
   T& state() {
-    static const char key = 0;  // one address per T
-    auto& slot = states_[&key];
+    static const size_t index = next_state_index();
+    if (index >= states_.size()) states_.resize(index + 1);
+    auto& slot = states_[index];
     if (!slot) slot = std::make_unique<Holder<T>>();
     return static_cast<Holder<T>&>(*slot).value;
   }
@@ -76,7 +78,9 @@ class Instance {
   struct Holder : HolderBase {
     T value;
   };
-  std::unordered_map<const void*, std::unique_ptr<HolderBase>> states_;
+  // The next unused index of state(): one per state type, the same in every instance.
+  static size_t next_state_index();
+  std::vector<std::unique_ptr<HolderBase>> states_;
   std::unordered_map<uint32_t, std::unique_ptr<Call>> calls_;
   uint32_t last_handle_ = 0;
   std::vector<uint32_t> woken_, woken_reported_;
