@@ -82,6 +82,7 @@ async function rawExports(module, lo, hi, stream) {
   host.attach(instance);
   const ex = instance.exports;
   const ref = ex.qv_alloc(24);
+  let words = new Uint32Array(ex.memory.buffer);
   const slot = new Uint32Array(lo.length);
   const version = new Uint32Array(lo.length);
   const now = 1764115200000;
@@ -94,9 +95,9 @@ async function rawExports(module, lo, hi, stream) {
       continue;
     }
     if (ex.qv_l1_put(0, 0, lo[k], hi[k], 400, TTL_MS, now, ref) === 0) {
-      const words = new Uint32Array(ex.memory.buffer, ref, 2);
-      slot[k] = words[0];
-      version[k] = words[1];
+      if (words.length === 0) words = new Uint32Array(ex.memory.buffer); // memory grew
+      slot[k] = words[ref >>> 2];
+      version[k] = words[(ref >>> 2) + 1];
     } else {
       version[k] = 0;
     }

@@ -13,7 +13,7 @@ void HashIndex::place(uint64_t hash, uint32_t slot) {
 void HashIndex::rehash(size_t at_least) {
   std::vector<Bucket> old;
   old.swap(buckets_);
-  const size_t size = std::bit_ceil(std::max<size_t>(16, at_least * 2));
+  const size_t size = std::bit_ceil(std::max<size_t>(16, at_least * 4));
   buckets_.assign(size, Bucket{});
   mask_ = size - 1;
   for (const Bucket& bucket : old) {

@@ -204,7 +204,7 @@ void L1Store::release(uint32_t slot) {
 
 void L1Store::sweep(double now, int budget) {
   for (int i = 0; i < budget && !slots_.empty(); ++i) {
-    sweep_at_ = (sweep_at_ + 1) % slots_.size();
+    if (++sweep_at_ >= slots_.size()) sweep_at_ = 0;
     Slot& s = slots_[sweep_at_];
     if (s.live && s.expires_at <= now) {
       ++stats_.expirations;
