@@ -18,7 +18,9 @@ constexpr int kMaxTransfers = 1000;
 }  // namespace
 
 // The adaptive window's miniature simulation: shadow W-TinyLFU caches, one per window
-// share, over the keys whose hash falls in the sample, each `rate` times the size.
+// share, over the keys whose hash falls in the sample, each `rate` times the size. The
+// shadows share one table of the sampled keys (a key keeps its slot while any shadow holds
+// it), so an access probes one index, not one per shadow.
 class MiniSim {
  public:
   MiniSim(const ClimberOptions& options, uint64_t maximum, const FrequencySketch* sketch)
@@ -36,27 +38,15 @@ class MiniSim {
       shadow.share = share;
       shadow.cache = std::make_unique<WTinyLfu>(
           WTinyLfuOptions{.maximum = size, .window_share = share, .adaptive = false}, sketch);
-      shadow.keys = std::make_unique<KeySlots>(size);
       shadows_.push_back(std::move(shadow));
     }
+    keys_ = std::make_unique<KeySlots>(size * shadows_.size());
   }
 
   // One access of the real cache. Returns the window share to move towards at the end of
   // a period (negative: not now).
   double record(uint64_t hash) {
-    if (((hash >> 40) & 0xffff) < threshold_) {
-      for (Shadow& shadow : shadows_) {
-        const uint32_t slot = shadow.keys->find(hash, hash);
-        if (slot != KeySlots::kNone) {
-          shadow.cache->on_hit(slot);
-          continue;
-        }
-        ++shadow.misses;
-        evicted_.clear();
-        shadow.cache->add(shadow.keys->insert(hash, hash), hash, 1, evicted_);
-        for (uint32_t gone : evicted_) shadow.keys->erase(gone, shadow.keys->key(gone));
-      }
-    }
+    if (((hash >> 40) & 0xffff) < threshold_) sample(hash);
     if (++accesses_ < period_) return -1;
     accesses_ = 0;
     const Shadow* best = nullptr;
@@ -70,7 +60,7 @@ class MiniSim {
 
   uint64_t entries() const {
     uint64_t total = 0;
-    for (const Shadow& shadow : shadows_) total += shadow.keys->size();
+    for (const Shadow& shadow : shadows_) total += shadow.cache->weighted_size();
     return total;
   }
 
@@ -78,12 +68,39 @@ class MiniSim {
   struct Shadow {
     double share = 0;
     std::unique_ptr<WTinyLfu> cache;
-    std::unique_ptr<KeySlots> keys;
     uint64_t misses = 0;  // in this period
     double score = 0;     // decayed misses of the periods so far
   };
+
+  void sample(uint64_t hash) {
+    uint32_t slot = keys_->find(hash, hash);
+    if (slot == KeySlots::kNone) {
+      slot = keys_->insert(hash, hash);
+      if (slot >= holders_.size()) holders_.resize(slot + 1);
+      holders_[slot] = 0;
+    }
+    for (Shadow& shadow : shadows_) {
+      if (shadow.cache->contains(slot)) {
+        shadow.cache->on_hit(slot);
+        continue;
+      }
+      ++shadow.misses;
+      ++holders_[slot];
+      evicted_.clear();
+      shadow.cache->add(slot, hash, 1, evicted_);
+      // A key no shadow holds leaves the table; this access's key only after every shadow
+      // has seen it (a later shadow may still take it).
+      for (uint32_t gone : evicted_) {
+        if (--holders_[gone] == 0 && gone != slot) keys_->erase(gone, keys_->key(gone));
+      }
+    }
+    if (holders_[slot] == 0) keys_->erase(slot, hash);
+  }
+
   const ClimberOptions& options_;
   std::vector<Shadow> shadows_;
+  std::unique_ptr<KeySlots> keys_;
+  std::vector<uint8_t> holders_;  // by key slot: how many shadows hold the key
   std::vector<uint32_t> evicted_;
   uint64_t threshold_ = 0;  // a key is sampled when 16 bits of its hash are below this
   uint64_t period_ = 0;
