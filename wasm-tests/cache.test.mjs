@@ -333,6 +333,30 @@ for (const flavour of FLAVOURS) {
         assert.ok(served <= stats.l1.entries, `${served} hosted values served, ${stats.l1.entries} entries in L1`);
       });
 
+      test('hits buffered in the shim reach the module with the next set, before its eviction', async () => {
+        const qv = await instantiate(module, { log: quiet });
+        await qv.call('cache.configure', { l1: { maxEntries: 100 } });
+        const l1 = qv.l1;
+        l1.set('hot', 'h');
+        for (let i = 0; i < 10; i++) assert.equal(l1.get('hot'), 'h');
+        assert.equal((await qv.call('cache.stats', {})).l1.hits, 10, 'a module call hands the buffer over first');
+        for (let i = 0; i < 7; i++) l1.get('hot');
+        l1.set('other', 'o'); // no flush: the put carries the seven hits
+        qv.l1.flush(); // nothing left to hand over
+        assert.equal((await qv.call('cache.stats', {})).l1.hits, 17);
+      });
+
+      test('a value set again under its key replaces the old one in place', async () => {
+        const qv = await instantiate(module, { log: quiet });
+        const l1 = qv.l1;
+        assert.equal(l1.get('k'), undefined);
+        assert.equal(l1.set('k', 'first'), true); // right after the miss: no second lookup
+        assert.equal(l1.set('k', 'second'), true);
+        assert.equal(l1.get('k'), 'second');
+        assert.equal(l1.mirrored, 1);
+        assert.equal((await qv.call('cache.stats', {})).l1.entries, 1);
+      });
+
       test('a reconfiguration drops every hosted value', async () => {
         const qv = await instantiate(module, { log: quiet });
         qv.l1.set('a', 1);

@@ -1084,6 +1084,17 @@ qv::cache::L1Store& hosted_l1() {
   return qv::Instance::current().state<qv::cache::detail::CacheState>().l1();
 }
 
+// Counts a host's buffered accesses, (slot, version) pairs, in order; returns how many were
+// no longer live and fresh.
+uint32_t touch_all(qv::cache::L1Store& l1, const uint32_t* accesses, uint32_t count,
+                   double now_ms) {
+  uint32_t gone = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    if (!l1.touch(accesses[2 * i], accesses[2 * i + 1], now_ms)) ++gone;
+  }
+  return gone;
+}
+
 }  // namespace
 
 extern "C" {
@@ -1107,7 +1118,7 @@ qv_status qv_l1_put(const uint32_t* accesses, uint32_t access_count, uint32_t ha
                     qv_l1_ref* out) {
   auto& state = qv::Instance::current().state<qv::cache::detail::CacheState>();
   auto& l1 = state.l1();
-  for (uint32_t i = 0; i < access_count; ++i) l1.touch(accesses[2 * i], accesses[2 * i + 1], now_ms);
+  touch_all(l1, accesses, access_count, now_ms);
   const double ttl =
       ttl_ms ? static_cast<double>(ttl_ms) : static_cast<double>(state.config->l1_ttl_ms);
   const uint64_t hash = static_cast<uint64_t>(hash_hi) << 32 | hash_lo;
@@ -1128,10 +1139,7 @@ qv_status qv_l1_touch(uint32_t slot, uint32_t version, double now_ms) {
 }
 
 uint32_t qv_l1_touch_batch(const uint32_t* accesses, uint32_t count, double now_ms) {
-  auto& l1 = hosted_l1();
-  uint32_t gone = 0;
-  for (uint32_t i = 0; i < count; ++i) gone += l1.touch(accesses[2 * i], accesses[2 * i + 1], now_ms) ? 0 : 1;
-  return gone;
+  return touch_all(hosted_l1(), accesses, count, now_ms);
 }
 
 uint32_t qv_l1_alive(uint32_t slot, uint32_t version, double now_ms) {
