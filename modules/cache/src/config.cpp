@@ -80,7 +80,7 @@ Status parse_tables(const JsonValue& value, InvalidationRules& rules) {
   if (!tables.ok()) return tables.take_error();
   rules.tables.clear();
   for (auto field : tables.value().raw()) {
-    JsonValue table(field.value, tables.value().child_path(field.key));
+    JsonValue table = tables.value().member(field.key, field.value);
     auto events = table.object();
     if (!events.ok()) return events.take_error();
     if (auto s = events.value().only_fields({"INSERT", "UPDATE", "DELETE", "related"}); !s.ok())

@@ -100,7 +100,7 @@ Status parse_cache_key(const JsonObject& object, bool organization_required, Cac
     auto parts = vary->object();
     if (!parts.ok()) return parts.take_error();
     for (auto field : parts.value().raw()) {
-      JsonValue value(field.value, parts.value().child_path(field.key));
+      JsonValue value = parts.value().member(field.key, field.value);
       auto text = value.string();
       if (!text.ok()) return text.take_error();
       key.vary.emplace_back(std::string(field.key), std::string(text.value()));
@@ -114,7 +114,7 @@ Status parse_headers(const JsonValue& value, Headers& headers) {
   auto object = value.object();
   if (!object.ok()) return object.take_error();
   for (auto field : object.value().raw()) {
-    JsonValue item(field.value, object.value().child_path(field.key));
+    JsonValue item = object.value().member(field.key, field.value);
     auto text = item.string();
     if (!text.ok()) return text.take_error();
     const std::string_view name = field.key;

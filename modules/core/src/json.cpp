@@ -26,6 +26,41 @@ const char* JsonValue::type_name() const {
   return "an unknown value";
 }
 
+std::string JsonPathStep::text() const {
+  // The steps from the root down, then their text.
+  std::vector<const JsonPathStep*> steps;
+  for (const JsonPathStep* step = this; step; step = step->parent.get()) steps.push_back(step);
+  std::string text;
+  for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
+    const JsonPathStep& step = **it;
+    switch (step.kind) {
+      case Kind::kFull:
+        text = step.key;
+        break;
+      case Kind::kKey:
+        if (!text.empty()) text += '.';
+        text += step.key;
+        break;
+      case Kind::kIndex:
+        text += '[';
+        text += std::to_string(step.index);
+        text += ']';
+        break;
+    }
+  }
+  return text;
+}
+
+std::string JsonValue::where() const {
+  std::string path = this->path();
+  return path.empty() ? "input" : path;
+}
+
+std::shared_ptr<const JsonPathStep> JsonValue::container_path() const {
+  if (step_.kind == JsonPathStep::Kind::kFull && step_.key.empty()) return nullptr;  // the root
+  return std::make_shared<const JsonPathStep>(step_);
+}
+
 Error JsonValue::type_error(const char* expected) const {
   return invalid_input(where() + ": expected " + expected + ", got " + type_name());
 }
@@ -33,13 +68,13 @@ Error JsonValue::type_error(const char* expected) const {
 Result<JsonObject> JsonValue::object() const {
   simdjson::dom::object object;
   if (element_.get_object().get(object)) return type_error("an object");
-  return JsonObject(object, path_);
+  return JsonObject(object, container_path());
 }
 
 Result<JsonArray> JsonValue::array() const {
   simdjson::dom::array array;
   if (element_.get_array().get(array)) return type_error("an array");
-  return JsonArray(array, path_);
+  return JsonArray(array, container_path());
 }
 
 Result<std::string_view> JsonValue::string() const {
@@ -75,16 +110,13 @@ Result<int64_t> JsonValue::integer(int64_t min, int64_t max) const {
 }
 
 std::string JsonObject::child_path(std::string_view key) const {
-  std::string path = path_;
-  if (!path.empty()) path += '.';
-  path += key;
-  return path;
+  return member(key, simdjson::dom::element()).path();
 }
 
 std::optional<JsonValue> JsonObject::find(std::string_view key) const {
   simdjson::dom::element element;
   if (object_.at_key(key).get(element)) return std::nullopt;
-  return JsonValue(element, child_path(key));
+  return member(key, element);
 }
 
 Result<JsonValue> JsonObject::required(std::string_view key) const {
@@ -112,7 +144,8 @@ std::vector<JsonValue> JsonArray::items() const {
   items.reserve(array_.size());
   size_t index = 0;
   for (auto element : array_) {
-    items.emplace_back(element, path_ + "[" + std::to_string(index++) + "]");
+    items.push_back(
+        JsonValue(element, {path_, std::string(), index++, JsonPathStep::Kind::kIndex}));
   }
   return items;
 }

@@ -117,7 +117,7 @@ Result<std::vector<Organisation>> parse_organisations(const JsonValue& json) {
       if (auto metrics = read.field(*object, "metrics")) {
         if (auto map = read.object(*metrics)) {
           for (auto field : map->raw()) {
-            auto value = read.number(JsonValue(field.value, map->child_path(field.key)),
+            auto value = read.number(map->member(field.key, field.value),
                                      Bounds::kNonNegative);
             if (value) organisation.metrics.emplace_back(std::string(field.key), *value);
           }

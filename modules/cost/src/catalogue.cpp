@@ -206,7 +206,7 @@ Component read_component(Reader& read, const JsonValue& json) {
   auto options = options_json ? read.object(*options_json) : std::nullopt;
   if (!options) return component;
   for (auto field : options->raw()) {
-    JsonValue option_json(field.value, options->child_path(field.key));
+    JsonValue option_json = options->member(field.key, field.value);
     auto option = read.object(option_json);
     if (!option) break;
     read.only(*option, {"price", "steps", "per", "included", "source", "seen"});

@@ -91,7 +91,7 @@ Status read_fields(const JsonObject& object, std::span<const Field> fields, void
       return (problem << ")").invalid();
     }
     if (field->type == FieldType::kOther) continue;
-    const JsonValue value(member.value, object.child_path(member.key));
+    const JsonValue value = object.member(member.key, member.value);
     if (auto s = read_field(*field, value, target); !s.ok()) return s;
   }
   for (const Field& field : fields) {

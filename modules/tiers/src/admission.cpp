@@ -41,7 +41,7 @@ Result<CallSet> parse_call_set(std::string_view json) {
   if (!object.ok()) return object.take_error();
   CallSet calls;
   for (auto field : object.value().raw()) {
-    JsonValue expiry(field.value, object.value().child_path(field.key));
+    JsonValue expiry = object.value().member(field.key, field.value);
     auto number = expiry.number();
     if (!number.ok()) return number.take_error();
     calls.emplace(std::string(field.key), number.value());

@@ -180,7 +180,7 @@ Result<Tier> parse_tier(const JsonValue& json) {
     auto map = features->object();
     if (!map.ok()) return map.take_error();
     for (auto field : map.value().raw()) {
-      JsonValue flag(field.value, map.value().child_path(field.key));
+      JsonValue flag = map.value().member(field.key, field.value);
       auto enabled = flag.boolean();
       if (!enabled.ok()) return enabled.take_error();
       if (enabled.value()) tier.features.emplace_back(field.key);
@@ -403,8 +403,9 @@ Result<EvaluateInput> parse_evaluate_input(const JsonValue& json, const Catalogu
   if (!history_json.ok()) return history_json.take_error();
   auto history = history_json.value().array();
   if (!history.ok()) return history.take_error();
-  std::vector<std::pair<Day, std::string>> days;  // with the path, for duplicate messages
-  for (const auto& item : history.value().items()) {
+  const std::vector<JsonValue> items = history.value().items();
+  std::vector<std::pair<Day, size_t>> days;  // with the item's index, for duplicate messages
+  for (const auto& item : items) {
     auto entry = item.object();
     if (!entry.ok()) return entry.take_error();
     auto& entry_fields = entry.value();
@@ -431,14 +432,15 @@ Result<EvaluateInput> parse_evaluate_input(const JsonValue& json, const Catalogu
       if (!number.ok()) return number.take_error();
       day.values[m] = number.value();
     }
-    days.emplace_back(day, item.where());
+    days.emplace_back(day, days.size());
   }
   std::stable_sort(days.begin(), days.end(),
                    [](const auto& a, const auto& b) { return a.first.day < b.first.day; });
   for (size_t i = 1; i < days.size(); ++i) {
     if (days[i].first.day == days[i - 1].first.day) {
-      return invalid_input(days[i].second + ".date: " + format_date(days[i].first.day) +
-                           " appears twice (also at " + days[i - 1].second + ")");
+      return invalid_input(items[days[i].second].path() +
+                           ".date: " + format_date(days[i].first.day) + " appears twice (also at " +
+                           items[days[i - 1].second].path() + ")");
     }
   }
   for (auto& entry : days) input.history.push_back(entry.first);

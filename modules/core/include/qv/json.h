@@ -1,9 +1,11 @@
 // JSON for module inputs and answers. Reading goes through simdjson's DOM with a path
 // kept beside every value, so an error names the field ("history[2].date: expected a
-// string, got a number"). Writing goes through JsonWriter, a small append-only builder.
+// string, got a number"); the path becomes text only when an error needs it. Writing goes through
+// JsonWriter, a small append-only builder.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,15 +22,32 @@ inline constexpr size_t kMaxInputBytes = 1u << 20;
 class JsonObject;
 class JsonArray;
 
-// A JSON value and where it sits in the document ("" for the root).
+// One step of a path: a member key or an array index under the step before (null: the
+// document root), or a whole path given as text.
+struct JsonPathStep {
+  enum class Kind : uint8_t { kFull, kKey, kIndex };
+  std::shared_ptr<const JsonPathStep> parent;
+  std::string key;   // kKey: the key; kFull: the whole path
+  size_t index = 0;  // kIndex
+  Kind kind = Kind::kFull;
+
+  // "history[2].date"; "" for the root.
+  std::string text() const;
+};
+
+// A JSON value and where it sits in the document. The path becomes text only when a
+// message asks for it: a value keeps its own step (key or index) and shares its
+// container's steps, so reading a field costs no string building and no allocation.
 class JsonValue {
  public:
+  // A value at a path given in full ("" for the root).
   JsonValue(simdjson::dom::element element, std::string path)
-      : element_(element), path_(std::move(path)) {}
+      : element_(element), step_{nullptr, std::move(path), 0, JsonPathStep::Kind::kFull} {}
 
-  const std::string& path() const { return path_; }
+  // "history[2].date"; "" for the root.
+  std::string path() const { return step_.text(); }
   // The path for messages: "input" for the root.
-  std::string where() const { return path_.empty() ? "input" : path_; }
+  std::string where() const;
   bool is_null() const { return element_.is_null(); }
   // "an object", "a string", ... for messages.
   const char* type_name() const;
@@ -44,40 +63,53 @@ class JsonValue {
   simdjson::dom::element raw() const { return element_; }
 
  private:
+  friend class JsonObject;
+  friend class JsonArray;
+  JsonValue(simdjson::dom::element element, JsonPathStep step)
+      : element_(element), step_(std::move(step)) {}
+  // This value's path as a container's, for its members (null for the root).
+  std::shared_ptr<const JsonPathStep> container_path() const;
   Error type_error(const char* expected) const;
+
   simdjson::dom::element element_;
-  std::string path_;
+  JsonPathStep step_;
 };
 
 class JsonObject {
  public:
-  JsonObject(simdjson::dom::object object, std::string path)
-      : object_(object), path_(std::move(path)) {}
-
-  const std::string& path() const { return path_; }
+  std::string path() const { return path_ ? path_->text() : std::string(); }
   std::optional<JsonValue> find(std::string_view key) const;
   // The field, or an error "PATH.key: is required".
   Result<JsonValue> required(std::string_view key) const;
+  // The member `key` whose value is `element` (a field met while iterating raw()).
+  JsonValue member(std::string_view key, simdjson::dom::element element) const {
+    return JsonValue(element, {path_, std::string(key), 0, JsonPathStep::Kind::kKey});
+  }
   // Fails naming the first field not in allowed (a typo must not pass silently).
   Status only_fields(std::initializer_list<std::string_view> allowed) const;
   simdjson::dom::object raw() const { return object_; }
   std::string child_path(std::string_view key) const;
 
  private:
+  friend class JsonValue;
+  JsonObject(simdjson::dom::object object, std::shared_ptr<const JsonPathStep> path)
+      : object_(object), path_(std::move(path)) {}
   simdjson::dom::object object_;
-  std::string path_;
+  std::shared_ptr<const JsonPathStep> path_;  // null: the root
 };
 
 class JsonArray {
  public:
-  JsonArray(simdjson::dom::array array, std::string path) : array_(array), path_(std::move(path)) {}
   size_t size() const { return array_.size(); }
   // The elements in order, each with its path ("history[3]").
   std::vector<JsonValue> items() const;
 
  private:
+  friend class JsonValue;
+  JsonArray(simdjson::dom::array array, std::shared_ptr<const JsonPathStep> path)
+      : array_(array), path_(std::move(path)) {}
   simdjson::dom::array array_;
-  std::string path_;
+  std::shared_ptr<const JsonPathStep> path_;  // null: the root
 };
 
 // Parses call inputs. The returned root is valid until the next parse on the same
