@@ -69,13 +69,13 @@ export declare class DirectL1 {
    * string's length or a view's byteLength); false when too large or not admitted.
    */
   set(key: string, value: unknown, ttlMs?: number, size?: number): boolean;
-  /** Removes key; true when it held a value. */
+  /** Removes key; true when it held a live value. */
   delete(key: string): boolean;
-  /** Hands the buffered accesses to the module now (sets, deletes and has() do it too). */
+  /** Hands the buffered accesses to the module now (a set or a module call does it too). */
   flush(): void;
-  /** Forgets values the module let go (the shim calls it after sets and module calls). */
+  /** Forgets values the module let go (the shim calls it after every step of a module call). */
   sync(): void;
-  /** Keys the shim's mirror holds (some may have been evicted since). */
+  /** Live values the shim's mirror holds (some may have expired since). */
   readonly mirrored: number;
 }
 
