@@ -46,15 +46,18 @@ uint32_t L1Store::get(Space space, std::string_view key, double now) {
     ++stats_.misses;
     return kNone;
   }
+  return access(slot, now) ? slot : kNone;
+}
+
+bool L1Store::access(uint32_t slot, double now) {
   if (slots_[slot].expires_at <= now) {
     ++stats_.expirations;
     release(slot);
     ++stats_.misses;
-    return kNone;
+    return false;
   }
-  ++stats_.hits;
-  policy_.on_hit(slot);
-  return slot;
+  record_hit(slot);
+  return true;
 }
 
 uint32_t L1Store::peek(Space space, std::string_view key, double now) const {
@@ -78,15 +81,7 @@ bool L1Store::touch(uint32_t slot, uint32_t version, double now) {
     ++stats_.misses;
     return false;
   }
-  if (slots_[slot].expires_at <= now) {
-    ++stats_.expirations;
-    release(slot);
-    ++stats_.misses;
-    return false;
-  }
-  ++stats_.hits;
-  policy_.on_hit(slot);
-  return true;
+  return access(slot, now);
 }
 
 uint32_t L1Store::put_response(std::string_view key, EntryPtr entry, double fresh_until,

@@ -107,6 +107,8 @@ class L1Store {
     EntryPtr response;  // kResponses
   };
 
+  // An access of a live slot: a hit, or (expired) a miss that drops it. Whether it hit.
+  bool access(uint32_t slot, double now);
   uint64_t hash_of(Space space, std::string_view key) const;
   uint32_t find(Space space, std::string_view key, uint64_t hash) const;
   // find() of the key's own hash; one copy of the probe loop for every caller.
