@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { loadModule, instantiate, QvInstance, FLAVOURS, DirectL1 } from '../dist/js/node.mjs';
-import { coarseClock } from '../dist/js/l1.mjs';
+import { coarseClock, hashKey } from '../dist/js/l1.mjs';
 import { root, median, nativeBinary } from './lib.mjs';
 import { zipfStream, edgeKeys } from './cache-streams.mjs';
 
@@ -78,15 +78,15 @@ function cacheAside(cache, keys, stream, value) {
 }
 
 // The same stream through the raw exports, as qv_bench_cache does natively.
-async function rawExports(module, lo, hi, stream) {
+async function rawExports(module, hashes, stream) {
   const host = new QvInstance({ log: () => {} });
   const instance = await WebAssembly.instantiate(module, host.imports());
   host.attach(instance);
   const ex = instance.exports;
   const ref = ex.qv_alloc(24);
   let words = new Uint32Array(ex.memory.buffer);
-  const slot = new Uint32Array(lo.length);
-  const version = new Uint32Array(lo.length);
+  const slot = new Uint32Array(hashes.length / 2);
+  const version = new Uint32Array(hashes.length / 2);
   const now = 1764115200000;
   let hits = 0;
   const started = process.hrtime.bigint();
@@ -96,7 +96,7 @@ async function rawExports(module, lo, hi, stream) {
       hits++;
       continue;
     }
-    if (ex.qv_l1_put(0, 0, lo[k], hi[k], 400, TTL_MS, now, ref) === 0) {
+    if (ex.qv_l1_put(0, 0, hashes[2 * k], hashes[2 * k + 1], 400, TTL_MS, now, ref) === 0) {
       if (words.length === 0) words = new Uint32Array(ex.memory.buffer); // memory grew
       slot[k] = words[ref >>> 2];
       version[k] = words[(ref >>> 2) + 1];
@@ -147,8 +147,8 @@ function fifoExports(capacity) {
   };
 }
 
-// ns per key of the shim's key hash over the stream's keys, as the shim computes it for
-// every set of a key it does not hold.
+// ns per key of the shim's key hash (hashKey) over the stream's keys, as the shim computes
+// it for every set of a key it does not hold.
 function hashCost(keys, stream) {
   const out = new Uint32Array(2);
   let sink = 0;
@@ -159,22 +159,6 @@ function hashCost(keys, stream) {
   }
   const ns = Number(process.hrtime.bigint() - started) / stream.length;
   return sink === 0.5 ? 0 : ns; // sink keeps the loop
-}
-
-// The shim's key hash (host-shims/js/l1.mjs), written to out[0] (low) and out[1] (high).
-function hashKey(key, out) {
-  let a = 0x811c9dc5 ^ key.length;
-  let b = 0x9747b28c;
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
-    b ^= b >>> 13;
-  }
-  a ^= a >>> 16; a = Math.imul(a, 0x85ebca6b); a ^= a >>> 13; a = Math.imul(a, 0xc2b2ae35); a ^= a >>> 16;
-  b ^= b >>> 16; b = Math.imul(b, 0x85ebca6b); b ^= b >>> 13; b = Math.imul(b, 0xc2b2ae35); b ^= b >>> 16;
-  out[0] = a;
-  out[1] = b;
 }
 
 export async function run() {
@@ -241,24 +225,20 @@ export async function run() {
 
   // (c)
   const dir = await mkdtemp(join(tmpdir(), 'qv-bench-cache-'));
+  const hashes = new Uint32Array(2 * KEYS); // per key: the shim's hash, low and high
+  keys.forEach((key, i) => hashKey(key, hashes.subarray(2 * i, 2 * i + 2)));
   const streamFile = join(dir, 'stream.bin');
+  const hashesFile = join(dir, 'hashes.bin');
   await writeFile(streamFile, Buffer.from(stream.buffer, stream.byteOffset, stream.byteLength));
-  const native = JSON.parse(execFileSync(nativeBinary('qv_bench_cache'), [streamFile, String(KEYS), String(RUNS)], { encoding: 'utf8' }));
-  const lo = new Uint32Array(KEYS);
-  const hi = new Uint32Array(KEYS);
-  const out = new Uint32Array(2);
-  keys.forEach((key, i) => {
-    hashKey(key, out);
-    lo[i] = out[0];
-    hi[i] = out[1];
-  });
+  await writeFile(hashesFile, Buffer.from(hashes.buffer));
+  const native = JSON.parse(execFileSync(nativeBinary('qv_bench_cache'), [streamFile, hashesFile, String(RUNS)], { encoding: 'utf8' }));
   const wasm = {};
   for (const flavour of FLAVOURS) {
     const module = await loadModule(flavour);
     const runs = [];
     let hitRatio = 0;
     for (let r = 0; r < RUNS; r++) {
-      const result = await rawExports(module, lo, hi, stream);
+      const result = await rawExports(module, hashes, stream);
       runs.push(result.ns);
       hitRatio = result.hitRatio;
     }

@@ -5,16 +5,15 @@
 // same work outside the module. Prints one JSON line:
 //   {"ns_per_op": ..., "ops": ..., "hits": ..., "hit_ratio": ..., "runs": [...]}
 //
-//   qv_bench_cache STREAM KEYS [RUNS]
-// STREAM: little-endian int32 key numbers, one per access (written by the JS side); KEYS:
-// how many keys, built as bench/cache-streams.mjs edgeKeys() builds them. Each run starts
-// from a fresh module instance (a fresh L1).
+//   qv_bench_cache STREAM HASHES [RUNS]
+// STREAM: little-endian int32 key numbers, one per access; HASHES: per key number, the
+// little-endian uint32 pair (low, high) of the JS shim's key hash. Both are written by the
+// JS side, so both sides register the same hashes. Each run starts from a fresh module
+// instance (a fresh L1).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
-#include <string>
 #include <vector>
 
 #include "qv/instance.h"
@@ -22,59 +21,38 @@
 
 namespace {
 
-// The JS shim's key hash (host-shims/js/l1.mjs), over the key's bytes (ASCII: the same
-// code units).
-void hash_key(const std::string& key, uint32_t& lo, uint32_t& hi) {
-  uint32_t a = 0x811c9dc5u ^ static_cast<uint32_t>(key.size());
-  uint32_t b = 0x9747b28cu;
-  for (unsigned char c : key) {
-    a = (a ^ c) * 0x01000193u;
-    b = (b ^ c) * 0x5bd1e995u;
-    b ^= b >> 13;
-  }
-  auto fmix = [](uint32_t h) {
-    h ^= h >> 16;
-    h *= 0x85ebca6bu;
-    h ^= h >> 13;
-    h *= 0xc2b2ae35u;
-    h ^= h >> 16;
-    return h;
-  };
-  lo = fmix(a);
-  hi = fmix(b);
+// The little-endian 32-bit words of a file; false when it cannot be read.
+template <typename Word>
+bool read_words(const char* path, std::vector<Word>& words) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return false;
+  Word word;
+  while (file.read(reinterpret_cast<char*>(&word), sizeof word)) words.push_back(word);
+  return true;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: qv_bench_cache STREAM KEYS [RUNS]\n");
+    std::fprintf(stderr, "usage: qv_bench_cache STREAM HASHES [RUNS]\n");
     return 2;
   }
-  std::ifstream file(argv[1], std::ios::binary);
-  if (!file) {
-    std::fprintf(stderr, "qv_bench_cache: cannot read %s\n", argv[1]);
+  std::vector<int32_t> stream;
+  std::vector<uint32_t> hashes;  // low, high per key
+  if (!read_words(argv[1], stream) || !read_words(argv[2], hashes)) {
+    std::fprintf(stderr, "qv_bench_cache: cannot read %s or %s\n", argv[1], argv[2]);
     return 1;
   }
-  std::vector<int32_t> stream;
-  int32_t index;
-  while (file.read(reinterpret_cast<char*>(&index), sizeof index)) stream.push_back(index);
-  const int keys_count = std::atoi(argv[2]);
   const int runs = argc > 3 ? std::atoi(argv[3]) : 5;
-  std::vector<std::string> keys;
-  for (int i = 0; i < keys_count; ++i) {
-    keys.push_back("org_" + std::to_string(static_cast<int64_t>(i) * 7919 % 97) +
-                   ":GET /api/leads?page=" + std::to_string(i) + "&limit=50");
-  }
-  std::vector<uint32_t> lo(keys.size()), hi(keys.size());
-  for (size_t i = 0; i < keys.size(); ++i) hash_key(keys[i], lo[i], hi[i]);
+  const size_t keys = hashes.size() / 2;
   constexpr uint32_t kValueBytes = 400;
   std::vector<double> times;
   uint64_t hits = 0;
   for (int run = 0; run < runs; ++run) {
     qv::Instance instance;
     qv::Instance::Scope scope(instance);
-    std::vector<uint32_t> slot(keys.size()), version(keys.size(), 0);  // 0: not registered
+    std::vector<uint32_t> slot(keys), version(keys, 0);  // 0: not registered
     hits = 0;
     const double now = 1764115200000.0;
     const auto started = std::chrono::steady_clock::now();
@@ -84,7 +62,8 @@ int main(int argc, char** argv) {
         continue;
       }
       qv_l1_ref ref;
-      if (qv_l1_put(nullptr, 0, lo[k], hi[k], kValueBytes, 60000, now, &ref) == QV_OK) {
+      if (qv_l1_put(nullptr, 0, hashes[2 * k], hashes[2 * k + 1], kValueBytes, 60000, now, &ref) ==
+          QV_OK) {
         slot[k] = ref.slot;
         version[k] = ref.version;
       } else {

@@ -43,8 +43,7 @@ export class DirectL1 {
   #words = null; // Uint32Array and Float64Array over module memory, renewed when it grows
   #doubles = null;
   #missed; // the key of the last get that missed: set() right after needs no lookup
-  #lo = 0; // the key hash set() registers, low and high 32 bits
-  #hi = 0;
+  #keyHash = new Uint32Array(2); // the key hash set() registers, low and high 32 bits
 
   /**
    * exports: the instance's exports; clock(): ms since the epoch; fail(error): marks the
@@ -93,17 +92,18 @@ export class DirectL1 {
   set(key, value, ttlMs = 0, size = undefined) {
     const held = key === this.#missed ? undefined : this.#index.get(key);
     this.#missed = undefined;
+    const hash = this.#keyHash;
     if (held === undefined) {
-      this.#hash(key);
+      hashKey(key, hash);
     } else {
-      this.#lo = this.#hashes[2 * held];
-      this.#hi = this.#hashes[2 * held + 1];
+      hash[0] = this.#hashes[2 * held];
+      hash[1] = this.#hashes[2 * held + 1];
     }
     const bytes = size ?? (typeof value === 'string' ? value.length : value?.byteLength ?? 0);
     const count = this.#handOver();
     let status;
     try {
-      status = this.#exports.qv_l1_put(this.#batchPtr, count, this.#lo, this.#hi, bytes, ttlMs, this.#clock(), this.#ref);
+      status = this.#exports.qv_l1_put(this.#batchPtr, count, hash[0], hash[1], bytes, ttlMs, this.#clock(), this.#ref);
     } catch (error) {
       this.#fail(error);
     }
@@ -119,8 +119,8 @@ export class DirectL1 {
     this.#values[slot] = value;
     this.#versions[slot] = words[at + 1];
     this.#expires[slot] = this.#doubles[(this.#ref + 8) >>> 3];
-    this.#hashes[2 * slot] = this.#lo;
-    this.#hashes[2 * slot + 1] = this.#hi;
+    this.#hashes[2 * slot] = hash[0];
+    this.#hashes[2 * slot + 1] = hash[1];
     this.#index.set(key, slot);
     return true;
   }
@@ -237,23 +237,26 @@ export class DirectL1 {
     }
     return this.#words;
   }
+}
 
-  // Two 32-bit multiply-xor lanes over the key's UTF-16 code units, each finished with
-  // MurmurHash3's fmix32: 64 bits, so keys of one hash are rare (and compared exactly anyway).
-  #hash(key) {
-    let a = 0x811c9dc5 ^ key.length;
-    let b = 0x9747b28c;
-    for (let i = 0; i < key.length; i++) {
-      const c = key.charCodeAt(i);
-      a = Math.imul(a ^ c, 0x01000193);
-      b = Math.imul(b ^ c, 0x5bd1e995);
-      b ^= b >>> 13;
-    }
-    a ^= a >>> 16; a = Math.imul(a, 0x85ebca6b); a ^= a >>> 13; a = Math.imul(a, 0xc2b2ae35); a ^= a >>> 16;
-    b ^= b >>> 16; b = Math.imul(b, 0x85ebca6b); b ^= b >>> 13; b = Math.imul(b, 0xc2b2ae35); b ^= b >>> 16;
-    this.#lo = a >>> 0;
-    this.#hi = b >>> 0;
+/**
+ * The 64-bit hash the shim registers a key under, written to out[0] (low 32 bits) and out[1]
+ * (high): two 32-bit multiply-xor lanes over the key's UTF-16 code units, each finished with
+ * MurmurHash3's fmix32. Keys of one hash are rare, and compared exactly anyway.
+ */
+export function hashKey(key, out) {
+  let a = 0x811c9dc5 ^ key.length;
+  let b = 0x9747b28c;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 13;
   }
+  a ^= a >>> 16; a = Math.imul(a, 0x85ebca6b); a ^= a >>> 13; a = Math.imul(a, 0xc2b2ae35); a ^= a >>> 16;
+  b ^= b >>> 16; b = Math.imul(b, 0x85ebca6b); b ^= b >>> 13; b = Math.imul(b, 0xc2b2ae35); b ^= b >>> 16;
+  out[0] = a;
+  out[1] = b;
 }
 
 /**
