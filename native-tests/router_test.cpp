@@ -1,7 +1,6 @@
 // The router's pure C++ (modules/router/include/qv/router/router.h) on a clock the tests
 // set: geography, ranking, learned RTTs, outlier ejection and its back-off, active health
 // checks, panic mode, the retry budget, and call affinity when nodes leave.
-#define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 
 #include <cmath>

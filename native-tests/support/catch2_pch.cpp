@@ -1,0 +1,1 @@
+// The translation unit the shared Catch2 precompiled header is built with (see CMakeLists.txt).
