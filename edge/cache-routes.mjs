@@ -4,13 +4,15 @@
 //
 //   GET  /api/campaigns, /api/leads, /api/dashboard/metrics, /api/analytics/overview,
 //        /api/knowledge/search?q=    through the cache; x-cache: HIT-L1 | HIT-L2 | MISS | STALE,
-//                                    server-timing, age
+//                                    server-timing, age; 304 without a body when the request's
+//                                    If-None-Match / If-Modified-Since matches
 //   POST /api/cache/invalidate        a Supabase change payload (realtime or webhook form),
 //                                    signed: x-qv-signature: sha256=<hex HMAC-SHA256 of the
 //                                    raw body with the shared secret>; else 401, nothing done
 //   GET  /api/cache/stats             the isolate's cache metrics
 // Other methods on the cached paths (writes) go past the cache, to the router's proxy.
 import { REGION_HEADERS } from './regional-proxy.mjs';
+import { notModified } from './conditional.mjs';
 
 /** The GET routes served through the cache (path patterns of the spec's dashboard API). */
 export const CACHED_PATHS = Object.freeze([
@@ -130,6 +132,10 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
     }
     for (const name of PASSED_HEADERS) if (body.headers[name] !== undefined) out[name] = body.headers[name];
     out.age = String(Math.floor(body.ageMs / 1000));
+    // A client that holds this answer already (its ETag or Last-Modified) gets 304 and no body.
+    if (body.status === 200 && notModified(request.headers, { etag: body.headers.etag, lastModified: body.headers['last-modified'] })) {
+      return new Response(null, { status: 304, headers: out });
+    }
     return new Response(body.body, { status: body.status, headers: out });
   }
 

@@ -10,10 +10,13 @@
 //   GET /api/analytics/overview         totals and a 7-day series
 //   GET /api/knowledge/search?q=        knowledge-base articles matching q
 //
-// Answers carry Cache-Control (max-age, stale-while-revalidate, stale-if-error) and
+// Answers carry Cache-Control (max-age, stale-while-revalidate, stale-if-error), a strong
+// ETag of the body (the regional origins answer a matching If-None-Match with 304) and
 // Surrogate-Key tags by the conventions of modules/cache (<table>, <table>:list,
 // <table>:<id>, campaigns:<id>:leads|analytics|calls), so the edge cache keeps them and
 // database changes invalidate exactly what they touch.
+
+import { createHash } from 'node:crypto';
 
 const ORGANIZATIONS = ['org_startup', 'org_growth', 'org_enterprise'];
 const PAGE_SIZE = 20;
@@ -135,10 +138,9 @@ export function createDemoData() {
         return { status: 400, body: { error: 'invalid_input', message: `${ORGANIZATION_HEADER}: the edge must name the organisation` }, headers: { 'cache-control': 'no-store' } };
       }
       const { status, body, tags: surrogateKeys } = answer(data, organization, url);
-      return {
-        status, body,
-        headers: status === 200 ? { 'cache-control': CACHE_CONTROL, 'surrogate-key': surrogateKeys } : { 'cache-control': 'no-store' },
-      };
+      if (status !== 200) return { status, body, headers: { 'cache-control': 'no-store' } };
+      const etag = `"${createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 22)}"`;
+      return { status, body, headers: { 'cache-control': CACHE_CONTROL, etag, 'surrogate-key': surrogateKeys } };
     },
   };
 }

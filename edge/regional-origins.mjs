@@ -20,6 +20,7 @@
 import { createServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { createDemoData, ORGANIZATION_HEADER } from './demo-origin.mjs';
+import { notModified } from './conditional.mjs';
 
 /** The four regions of the spec. */
 export const DEMO_REGIONS = Object.freeze(['us-east-1', 'eu-west-1', 'ap-southeast-1', 'sa-east-1']);
@@ -158,7 +159,12 @@ export async function startRegionalOrigins({ regions = DEMO_REGIONS, host = '127
     const answer = data.answer(request.method, url, request.headers[ORGANIZATION_HEADER]);
     if (answer) {
       if (dataDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, dataDelayMs));
-      return sendJson(response, answer.status, answer.body, { ...answer.headers, 'x-served-by-region': region });
+      const headers = { ...answer.headers, 'x-served-by-region': region };
+      if (answer.status === 200 && notModified({ get: (name) => request.headers[name] ?? null }, { etag: answer.headers.etag })) {
+        response.writeHead(304, headers);
+        return response.end();
+      }
+      return sendJson(response, answer.status, answer.body, headers);
     }
     sendJson(response, 200, {
       region,

@@ -2,13 +2,15 @@
 // generation off, in front of the router and the demo regional origins (one data set, four
 // regions): x-cache and server-timing, x-region when the origin was reached, one origin
 // fetch per key, keys independent of the region, organisations kept apart, writes past the
-// cache, the signed invalidation webhook, stats, warming.
+// cache, conditional requests (clients' and the cache's own revalidation), the signed
+// invalidation webhook, stats, warming.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { runServer } from 'edge-runtime';
 import { createEdgeRuntime, loadEdgeConfig } from '../edge/runtime.mjs';
 import { startRegionalOrigins, routerConfigFor, DEMO_REGIONS } from '../edge/regional-origins.mjs';
 import { signBody, SIGNATURE_HEADER } from '../edge/cache-routes.mjs';
+import { notModified } from '../edge/conditional.mjs';
 
 const SECRET = 'test-secret';
 const LONDON = { 'x-vercel-ip-latitude': '51.51', 'x-vercel-ip-longitude': '-0.13', 'x-vercel-ip-country': 'GB' };
@@ -21,6 +23,26 @@ async function edgeConfig(origins, cache = {}) {
 
 // Every region fails (mode "fail", 503) or recovers.
 const failAll = (origins, mode) => Promise.all(DEMO_REGIONS.map((region) => origins.set(region, { mode })));
+
+describe('conditional requests (RFC 9110 §13)', () => {
+  const ask = (headers) => new Headers(headers);
+  const held = { etag: '"a,b"', lastModified: 'Wed, 26 Nov 2025 10:00:00 GMT' };
+  test('If-None-Match compares entity tags weakly; a comma inside a tag is part of it', () => {
+    assert.equal(notModified(ask({ 'if-none-match': '"a,b"' }), held), true);
+    assert.equal(notModified(ask({ 'if-none-match': 'W/"a,b"' }), held), true);
+    assert.equal(notModified(ask({ 'if-none-match': '"a", "b"' }), held), false);
+    assert.equal(notModified(ask({ 'if-none-match': '"x", W/"a,b"' }), held), true);
+    assert.equal(notModified(ask({ 'if-none-match': '*' }), {}), true);
+    assert.equal(notModified(ask({ 'if-none-match': '"a,b"' }), { lastModified: held.lastModified }), false, 'no ETag: no match');
+  });
+  test('If-Modified-Since counts only without If-None-Match, and only as a valid date', () => {
+    assert.equal(notModified(ask({ 'if-modified-since': 'Wed, 26 Nov 2025 10:00:00 GMT' }), held), true);
+    assert.equal(notModified(ask({ 'if-modified-since': 'Wed, 26 Nov 2025 09:59:59 GMT' }), held), false);
+    assert.equal(notModified(ask({ 'if-modified-since': 'yesterday' }), held), false);
+    assert.equal(notModified(ask({ 'if-none-match': '"other"', 'if-modified-since': 'Thu, 27 Nov 2025 00:00:00 GMT' }), held), false);
+    assert.equal(notModified(ask({}), held), false);
+  });
+});
 
 describe('cached routes on edge-runtime', () => {
   let origins;
@@ -243,6 +265,51 @@ describe('cached routes on edge-runtime', () => {
       assert.equal(await stale.text(), body);
     } finally {
       await origins.reset();
+      await local.close();
+    }
+  });
+
+  test('a client holding the answer (If-None-Match with its ETag) gets 304 without a body', async () => {
+    const first = await get('/api/leads?page=2', 'qv_demo_startup');
+    const body = await first.text();
+    const etag = first.headers.get('etag');
+    assert.match(etag ?? '', /^"[\w-]+"$/, 'the origin\'s ETag is passed on');
+    for (const held of [etag, `W/${etag}`, `"other", ${etag}`, '*']) {
+      const again = await get('/api/leads?page=2', 'qv_demo_startup', { 'if-none-match': held });
+      assert.equal(again.status, 304, held);
+      assert.equal(await again.text(), '');
+      assert.equal(again.headers.get('etag'), etag);
+      assert.equal(again.headers.get('x-cache'), 'HIT-L1');
+      assert.match(again.headers.get('cache-control'), /max-age=60/);
+    }
+    const changed = await get('/api/leads?page=2', 'qv_demo_startup', { 'if-none-match': '"something-else"' });
+    assert.equal(changed.status, 200);
+    assert.equal(await changed.text(), body);
+  });
+
+  test('a stale copy is revalidated with the origin by its ETag: a 304 refreshes it without the body', async () => {
+    let now = Date.now();
+    const runtime = await createEdgeRuntime({
+      cacheSecret: SECRET, config: await edgeConfig(origins, { critical: [] }), globals: { QV_NOW: () => now },
+    });
+    const local = await runServer({ runtime, port: 0, host: '127.0.0.1' });
+    const get = (path) => fetch(new URL(path, local.url), { headers: { 'x-api-key': 'qv_demo_enterprise' } });
+    try {
+      const first = await get('/api/analytics/overview');
+      const body = await first.text();
+      assert.equal(first.headers.get('x-cache'), 'MISS');
+      now += 100_000; // past max-age + stale-while-revalidate (90 s), within stale-if-error
+      const revalidated = await get('/api/analytics/overview');
+      assert.equal(revalidated.status, 200);
+      assert.equal(revalidated.headers.get('x-cache'), 'MISS');
+      assert.equal(await revalidated.text(), body);
+      assert.equal(revalidated.headers.get('etag'), first.headers.get('etag'));
+      const stats = await (await get('/api/cache/stats')).json();
+      assert.equal(stats.origin.notModified, 1);
+      const hit = await get('/api/analytics/overview');
+      assert.equal(hit.headers.get('x-cache'), 'HIT-L1', 'fresh again for max-age');
+      assert.equal(await hit.text(), body);
+    } finally {
       await local.close();
     }
   });

@@ -161,6 +161,102 @@ for (const flavour of FLAVOURS) {
       assert.match(failed.reason, /origin failed: unavailable/);
     });
 
+    test('revalidation: a stale copy with an ETag is fetched conditionally, and a 304 makes it fresh again', async () => {
+      const seen = [];
+      const origin = fakeOrigin({
+        reply: (url, init, n) => {
+          const asked = new Headers(init?.headers).get('if-none-match');
+          seen.push(asked);
+          if (asked === '"v1"') return new Response(null, { status: 304, headers: { 'cache-control': 'max-age=20, stale-while-revalidate=30, stale-if-error=60', etag: '"v1"' } });
+          return new Response(`{"version":${n}}`, { status: 200, headers: { 'cache-control': 'max-age=10, stale-while-revalidate=30, stale-if-error=60', etag: '"v1"', 'surrogate-key': 'campaigns' } });
+        },
+      });
+      const { qv, kv, clock } = await isolate({ origin });
+      assert.equal((await qv.call('cache.get', input())).xCache, 'MISS');
+      assert.deepEqual(seen, [null], 'nothing held: an unconditional fetch');
+
+      clock.t = START + 15_000; // stale, within stale-while-revalidate: the refresh revalidates
+      assert.equal((await qv.call('cache.get', input())).xCache, 'STALE');
+      const refresh = await qv.call('cache.refresh', input());
+      assert.equal(refresh.refreshed, true, JSON.stringify(refresh));
+      assert.deepEqual(seen, [null, '"v1"']);
+      const fresh = await qv.call('cache.get', input());
+      assert.equal(fresh.xCache, 'HIT-L1');
+      assert.equal(fresh.body, '{"version":1}', 'the stored body, which the 304 did not resend');
+      assert.equal(fresh.headers['cache-control'], 'max-age=20, stale-while-revalidate=30, stale-if-error=60', 'the 304\'s headers replace the stored ones');
+      assert.deepEqual(fresh.tags, ['campaigns'], 'tags the 304 did not repeat stay');
+
+      clock.t = START + 15_000 + 55_000; // past max-age 20 + swr 30 of the revalidated copy, within stale-if-error
+      const again = await qv.call('cache.get', input());
+      assert.equal(again.xCache, 'MISS');
+      assert.equal(again.layer, 'origin');
+      assert.equal(again.body, '{"version":1}');
+      assert.match(again.reason, /revalidated: the origin answered 304 Not Modified/);
+      assert.deepEqual(seen, [null, '"v1"', '"v1"']);
+      const stats = await qv.call('cache.stats', {});
+      assert.equal(stats.origin.notModified, 2);
+      assert.equal(stats.origin.fetches, 3);
+      // L2 holds the revalidated copy too: another isolate reads it fresh.
+      const other = await isolate({ kv, clock, origin });
+      const fromL2 = await other.qv.call('cache.get', input());
+      assert.equal(fromL2.xCache, 'HIT-L2');
+      assert.equal(fromL2.body, '{"version":1}');
+    });
+
+    test('revalidation: without an ETag the copy\'s Last-Modified is sent; a 200 answer replaces the copy', async () => {
+      const seen = [];
+      const origin = fakeOrigin({
+        reply: (url, init, n) => {
+          seen.push([new Headers(init?.headers).get('if-modified-since'), new Headers(init?.headers).get('if-none-match')]);
+          return new Response(`{"version":${n}}`, { status: 200, headers: { 'cache-control': 'max-age=10, stale-while-revalidate=30', 'last-modified': `Wed, 26 Nov 2025 00:00:0${n} GMT` } });
+        },
+      });
+      const { qv, clock } = await isolate({ origin });
+      await qv.call('cache.get', input());
+      clock.t = START + 15_000;
+      assert.equal((await qv.call('cache.refresh', input())).refreshed, true);
+      assert.deepEqual(seen, [[null, null], ['Wed, 26 Nov 2025 00:00:01 GMT', null]]);
+      const fresh = await qv.call('cache.get', input());
+      assert.equal(fresh.body, '{"version":2}');
+      assert.equal((await qv.call('cache.stats', {})).origin.notModified, 0);
+    });
+
+    test('revalidation: a 304 naming another ETag confirms nothing and passes through, unstored', async () => {
+      const origin = fakeOrigin({
+        reply: (url, init) => (new Headers(init?.headers).has('if-none-match')
+          ? new Response(null, { status: 304, headers: { etag: '"v2"' } })
+          : new Response('{"version":1}', { status: 200, headers: { 'cache-control': 'max-age=10, stale-if-error=60', etag: '"v1"' } })),
+      });
+      const { qv, clock } = await isolate({ origin });
+      await qv.call('cache.get', input());
+      clock.t = START + 15_000;
+      const answer = await qv.call('cache.get', input());
+      assert.equal(answer.status, 304);
+      assert.equal(answer.stored, false);
+      assert.equal((await qv.call('cache.stats', {})).origin.notModified, 0);
+    });
+
+    test('revalidation: a caller\'s own If-None-Match is left alone, and its 304 passes through unstored', async () => {
+      const seen = [];
+      const origin = fakeOrigin({
+        reply: (url, init) => {
+          const asked = new Headers(init?.headers).get('if-none-match');
+          seen.push(asked);
+          if (asked) return new Response(null, { status: 304, headers: { etag: asked } });
+          return new Response('{"version":1}', { status: 200, headers: { 'cache-control': 'max-age=10, stale-if-error=60', etag: '"v1"' } });
+        },
+      });
+      const { qv, clock } = await isolate({ origin });
+      await qv.call('cache.get', input());
+      clock.t = START + 15_000;
+      const own = input({ origin: { url: 'http://origin.test/api/campaigns', headers: { 'if-none-match': '"mine"' } } });
+      const answer = await qv.call('cache.get', own);
+      assert.deepEqual(seen, [null, '"mine"']);
+      assert.equal(answer.status, 304);
+      assert.equal(answer.stored, false);
+      assert.equal((await qv.call('cache.stats', {})).origin.notModified, 0);
+    });
+
     test('an origin error without a stale copy passes through, uncached', async () => {
       const origin = fakeOrigin();
       origin.failing = 'status';

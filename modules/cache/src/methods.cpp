@@ -436,8 +436,42 @@ Task<bool> store_entry(CallContext& ctx, CacheState& state, EntryPtr entry) {
   co_return kept || slot != L1Store::kNone;
 }
 
+// Whether a header block ("name: value\n" lines) has a header of this lower-case name.
+bool has_header(std::string_view block, std::string_view name) {
+  for (const auto& [have, value] : parse_response_headers(block)) {
+    if (have == name) return true;
+  }
+  return false;
+}
+
+// The conditional header a stored copy's validator makes (RFC 9111 §4.3.1): If-None-Match
+// with its ETag, else If-Modified-Since with its Last-Modified; empty without either.
+std::string conditional_header(const CachedEntry& entry) {
+  std::string since;
+  for (const auto& [name, value] : entry.headers) {
+    if (name == "etag") return "if-none-match: " + value + "\n";
+    if (name == "last-modified") since = "if-modified-since: " + value + "\n";
+  }
+  return since;
+}
+
+// A stored copy's headers updated with those of the 304 that confirmed it (RFC 9111 §4.3.4):
+// a header the 304 carries replaces the stored one of its name.
+Headers updated_headers(const Headers& stored, const Headers& not_modified) {
+  Headers merged;
+  for (const auto& header : stored) {
+    bool replaced = false;
+    for (const auto& fresh : not_modified) replaced = replaced || fresh.first == header.first;
+    if (!replaced) merged.push_back(header);
+  }
+  merged.insert(merged.end(), not_modified.begin(), not_modified.end());
+  return merged;
+}
+
 // What the origin says for the key; `fallback` is a stale entry that may stand in when
-// the origin fails (stale-if-error).
+// the origin fails (stale-if-error). A fallback with a validator makes the fetch conditional:
+// an origin that answers 304 Not Modified sends no body, and the fallback's body is stored
+// again under the 304's freshness.
 Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& input,
                           EntryPtr fallback, Timing& timing) {
   const auto config = state.config;
@@ -453,8 +487,15 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
   CachedEntry stamped;
   stamped.organization = input.key.organization;
   stamp(state, stamped);
+  // Not when the caller asked conditionally itself: its 304 is the caller's to read.
+  std::string request_headers = input.origin->headers;
+  std::string conditional;
+  if (fallback && !has_header(request_headers, "if-none-match") &&
+      !has_header(request_headers, "if-modified-since"))
+    conditional = conditional_header(*fallback);
+  request_headers += conditional;
   const size_t op =
-      ctx.fetch("GET", input.origin->url, input.origin->headers, "", input.origin->timeout_ms);
+      ctx.fetch("GET", input.origin->url, std::move(request_headers), "", input.origin->timeout_ms);
   co_await ctx.perform();
   const double done = now_ms();
   timing.origin_ms += done - fetched_at;
@@ -487,14 +528,27 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
                                      parse_response_headers(result.meta), result.data, fetched_at);
     co_return served;
   }
-  const Headers headers = parse_response_headers(result.meta);
-  const int status = static_cast<int>(result.number);
+  Headers headers = parse_response_headers(result.meta);
+  int status = static_cast<int>(result.number);
+  std::string body = result.data;
+  // A 304 that names another ETag confirms some other copy (RFC 9111 §4.3.4): it passes
+  // through, unstored, as any other answer that is not a 200.
+  const std::string confirmed = header_value(headers, "etag");
+  const bool revalidated =
+      !conditional.empty() && status == 304 &&
+      (confirmed.empty() || confirmed == header_value(fallback->headers, "etag"));
+  if (revalidated) {  // the stale copy is current: its body, under the 304's headers
+    ++state.metrics.origin_not_modified;
+    headers = updated_headers(fallback->headers, headers);
+    status = fallback->status;
+    body = fallback->body;
+  }
   Freshness freshness = decide_freshness(status, headers, config->freshness());
-  if (freshness.storable && !body_is_text(result.data)) {
+  if (freshness.storable && !body_is_text(body)) {
     freshness.storable = false;
     freshness.reason = "the body is not UTF-8 text";
   }
-  auto entry = entry_from_origin(input, status, headers, result.data, fetched_at);
+  auto entry = entry_from_origin(input, status, headers, std::move(body), fetched_at);
   served.layer = "origin";
   served.x_cache = "MISS";
   if (!freshness.storable) {
@@ -513,7 +567,10 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
   entry->seq_known = stamped.seq_known;
   served.entry = entry;
   served.stored = co_await store_entry(ctx, state, entry);
-  if (!served.stored) served.reason = "not stored: too large for the cache";
+  if (!served.stored)
+    served.reason = "not stored: too large for the cache";
+  else if (revalidated)
+    served.reason = "revalidated: the origin answered 304 Not Modified";
   co_return served;
 }
 
@@ -1026,6 +1083,7 @@ std::string write_stats(CacheState& state) {
       {"origin", "errors", m.origin_errors},
       {"origin", "notStored", m.origin_not_stored},
       {"origin", "staleIfError", m.stale_if_error},
+      {"origin", "notModified", m.origin_not_modified},
       {"invalidations", "received", m.invalidations},
       {"invalidations", "journalWrites", m.journal_writes},
       {"invalidations", "journalPolls", m.journal_polls},

@@ -1,0 +1,26 @@
+// Conditional GETs (RFC 9110 §13): whether a client's If-None-Match or If-Modified-Since is
+// answered by the response it would get, so the edge (and the demo origin) can send
+// 304 Not Modified without a body. Edge-runtime safe: no Node APIs.
+
+const ENTITY_TAG = /(?:W\/)?"[^"]*"/g;
+
+// An entity tag without its weakness: If-None-Match compares weakly (§13.1.2).
+const opaque = (tag) => (tag.startsWith('W/') ? tag.slice(2) : tag);
+
+/**
+ * Whether the request's preconditions say the client already holds this response.
+ * requestHeaders: a Headers (or anything with get(name)); etag, lastModified: the response's
+ * validators (undefined when it has none). If-None-Match decides when present ("*" matches
+ * any response); If-Modified-Since counts only without it (§13.2.2).
+ */
+export function notModified(requestHeaders, { etag, lastModified }) {
+  const noneMatch = requestHeaders.get('if-none-match');
+  if (noneMatch !== null) {
+    if (noneMatch.trim() === '*') return true;
+    if (etag === undefined) return false;
+    return (noneMatch.match(ENTITY_TAG) ?? []).some((tag) => opaque(tag) === opaque(etag));
+  }
+  const since = Date.parse(requestHeaders.get('if-modified-since') ?? '');
+  const modified = Date.parse(lastModified ?? '');
+  return Number.isFinite(since) && Number.isFinite(modified) && modified <= since;
+}
