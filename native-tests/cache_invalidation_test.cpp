@@ -109,7 +109,7 @@ TEST_CASE("the journal judges an entry by what its fetch had seen") {
 TEST_CASE("Cache-Control decides storage, freshness and stale windows") {
   const FreshnessDefaults defaults{3600000, 0, 0};
   auto decide = [&](int status, Headers headers) {
-    return decide_freshness(status, headers, defaults);
+    return decide_freshness(status, headers, defaults, 1764115200000.0);
   };
   auto f = decide(200, {{"cache-control", "public, max-age=60, stale-while-revalidate=30"}});
   CHECK(f.storable);
@@ -131,8 +131,46 @@ TEST_CASE("Cache-Control decides storage, freshness and stale windows") {
   CHECK(decide(200, {{"cache-control", "max-age=\"30\""}}).fresh_ms == 30000);
   CHECK(decide(200, {{"cache-control", "max-age=99999999999"}}).fresh_ms ==
         (int64_t{1} << 31) * 1000);
+  // Expires counts from Date (else from the arrival); an invalid one has passed; Age is spent.
+  f = decide(200, {{"date", "Tue, 25 Nov 2025 23:59:00 GMT"},
+                   {"expires", "Wed, 26 Nov 2025 00:01:00 GMT"}});
+  CHECK(f.fresh_ms == 120000);
+  CHECK(f.source == "expires");
+  CHECK(decide(200, {{"expires", "Wed, 26 Nov 2025 00:01:00 GMT"}}).fresh_ms == 60000);
+  CHECK(decide(200, {{"cache-control", "max-age=5"}, {"expires", "Thu, 27 Nov 2025 00:00:00 GMT"}})
+            .fresh_ms == 5000);
+  f = decide(200, {{"expires", "0"}, {"cache-control", "stale-if-error=60"}});
+  CHECK(f.storable);
+  CHECK(f.fresh_ms == 0);
+  CHECK(decide(200, {{"expires", "0"}}).reason == "expires: 0, stale at once");
+  CHECK(decide(200, {{"cache-control", "max-age=60"}, {"age", "45"}}).fresh_ms == 15000);
+  CHECK(decide(200, {{"cache-control", "max-age=60"}, {"age", "90"}}).reason ==
+        "max-age less age: 0, stale at once");
+  CHECK(decide(200, {{"cache-control", "max-age=60"}, {"age", "soon"}}).fresh_ms == 60000);
   CHECK(response_tags({{"surrogate-key", "a b  c"}, {"cache-tag", "c,d"}}) ==
         std::vector<std::string>{"a", "b", "c", "d"});
+}
+
+TEST_CASE("HTTP-dates are read in all three forms, and nothing else is") {
+  auto date = [](std::string_view text) {
+    double ms = -1;
+    return parse_http_date(text, ms) ? ms : -1;
+  };
+  CHECK(date("Sun, 06 Nov 1994 08:49:37 GMT") == 784111777000.0);
+  CHECK(date("Sunday, 06-Nov-94 08:49:37 GMT") == 784111777000.0);
+  CHECK(date("Sun Nov  6 08:49:37 1994") == 784111777000.0);
+  CHECK(date("Wed, 26 Nov 2025 00:00:00 GMT") == 1764115200000.0);
+  CHECK(date("Thu, 01 Jan 1970 00:00:00 GMT") == 0.0);
+  CHECK(date("Thu, 29 Feb 2024 12:00:00 GMT") == 1709208000000.0);  // a leap day
+  CHECK(date("Thu, 01 Jan 2070 00:00:00 GMT") == 3155760000000.0);
+  CHECK(date("Wednesday, 01-Jan-69 00:00:00 GMT") == 3124224000000.0);  // 2069
+  CHECK(date("Fri, 31 Dec 1999 23:59:60 GMT") == 946684799000.0);       // a leap second
+  for (std::string_view bad :
+       {"0", "", "Sat, 29 Feb 2025 00:00:00 GMT", "Sun, 31 Apr 2025 00:00:00 GMT",
+        "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 06 Nov 1994 24:00:00 GMT",
+        "Sun, 06 Nov 1994 08:49:37 GMT junk", "Sun, 6 Nov 1994 08:49:37 GMT",
+        "Sunday, 06 Nov 1994 08:49:37 GMT", "Sun, 06 Foo 1994 08:49:37 GMT", "1764115200"})
+    CHECK(date(bad) == -1);
 }
 
 TEST_CASE("an L2 entry reads back as written, and a foreign value is refused") {

@@ -36,6 +36,103 @@ bool delta_seconds(std::string_view text, int64_t& out_ms) {
 
 }  // namespace
 
+// ---- HTTP-date (RFC 9110 §5.6.7) ----
+
+namespace {
+
+constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+constexpr std::string_view kDays[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+constexpr std::string_view kLongDays[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
+                                          "Friday", "Saturday", "Sunday"};
+
+bool leap_year(int64_t year) {
+  return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+}
+
+// Days from 1970-01-01 to year-month-day (year >= 1, month 1-12, day valid for the month).
+int64_t days_since_epoch(int64_t year, int month, int day) {
+  static constexpr int kBeforeMonth[] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
+  auto leap_days_before = [](int64_t y) { return (y - 1) / 4 - (y - 1) / 100 + (y - 1) / 400; };
+  return 365 * (year - 1970) + leap_days_before(year) - leap_days_before(1970) +
+         kBeforeMonth[month - 1] + (month > 2 && leap_year(year) ? 1 : 0) + day - 1;
+}
+
+// Reads an HTTP-date's parts off the front of a text.
+struct DateReader {
+  std::string_view rest;
+
+  bool literal(std::string_view text) {
+    if (rest.substr(0, text.size()) != text) return false;
+    rest.remove_prefix(text.size());
+    return true;
+  }
+  bool digits(size_t count, int& out) {
+    if (rest.size() < count) return false;
+    out = 0;
+    for (size_t i = 0; i < count; ++i) {
+      if (rest[i] < '0' || rest[i] > '9') return false;
+      out = out * 10 + (rest[i] - '0');
+    }
+    rest.remove_prefix(count);
+    return true;
+  }
+  template <size_t N>
+  bool one_of(const std::string_view (&names)[N], int& index) {
+    for (size_t i = 0; i < N; ++i) {
+      if (literal(names[i])) {
+        index = static_cast<int>(i);
+        return true;
+      }
+    }
+    return false;
+  }
+  bool month(int& out) {
+    int index = 0;
+    if (!one_of(kMonths, index)) return false;
+    out = index + 1;
+    return true;
+  }
+  bool time_of_day(int& hour, int& minute, int& second) {
+    return digits(2, hour) && literal(":") && digits(2, minute) && literal(":") &&
+           digits(2, second);
+  }
+};
+
+}  // namespace
+
+bool parse_http_date(std::string_view text, double& out_ms) {
+  DateReader in{trim(text)};
+  int weekday = 0, day = 0, month = 0, year = 0, hour = 0, minute = 0, second = 0;
+  if (in.one_of(kLongDays, weekday)) {  // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
+    if (!(in.literal(", ") && in.digits(2, day) && in.literal("-") && in.month(month) &&
+          in.literal("-") && in.digits(2, year) && in.literal(" ") &&
+          in.time_of_day(hour, minute, second) && in.literal(" GMT")))
+      return false;
+    year += year < 70 ? 2000 : 1900;  // two-digit years: 1970-2069
+  } else if (!in.one_of(kDays, weekday)) {
+    return false;
+  } else if (in.literal(", ")) {  // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+    if (!(in.digits(2, day) && in.literal(" ") && in.month(month) && in.literal(" ") &&
+          in.digits(4, year) && in.literal(" ") && in.time_of_day(hour, minute, second) &&
+          in.literal(" GMT")))
+      return false;
+  } else {  // asctime: Sun Nov  6 08:49:37 1994
+    if (!(in.literal(" ") && in.month(month) && in.literal(" ") &&
+          (in.literal(" ") ? in.digits(1, day) : in.digits(2, day)) && in.literal(" ") &&
+          in.time_of_day(hour, minute, second) && in.literal(" ") && in.digits(4, year)))
+      return false;
+  }
+  static constexpr int kMonthDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (!in.rest.empty() || year < 1 || day < 1 || day > kMonthDays[month - 1] ||
+      (month == 2 && day == 29 && !leap_year(year)) || hour > 23 || minute > 59 || second > 60)
+    return false;
+  const int64_t seconds =
+      days_since_epoch(year, month, day) * 86400 + hour * 3600 + minute * 60 + std::min(second, 59);
+  out_ms = static_cast<double>(seconds) * 1000;
+  return true;
+}
+
 CacheControl parse_cache_control(std::string_view value) {
   CacheControl cc;
   size_t start = 0;
@@ -89,7 +186,8 @@ std::string header_value(const Headers& headers, std::string_view lower_name) {
   return out;
 }
 
-Freshness decide_freshness(int status, const Headers& headers, const FreshnessDefaults& defaults) {
+Freshness decide_freshness(int status, const Headers& headers, const FreshnessDefaults& defaults,
+                           double received_ms) {
   Freshness f;
   const CacheControl cc = parse_cache_control(header_value(headers, "cache-control"));
   auto refuse = [&](std::string reason) {
@@ -114,10 +212,27 @@ Freshness decide_freshness(int status, const Headers& headers, const FreshnessDe
   } else if (cc.max_age_ms >= 0) {
     f.fresh_ms = cc.max_age_ms;
     f.source = "max-age";
+  } else if (std::any_of(headers.begin(), headers.end(),
+                         [](const auto& header) { return header.first == "expires"; })) {
+    // Expires (RFC 9111 §5.3): fresh for its distance from the response's Date, else from
+    // the response's arrival. An invalid date ("0" is the usual one) has already passed.
+    f.source = "expires";
+    double expires_ms = 0;
+    if (parse_http_date(header_value(headers, "expires"), expires_ms)) {
+      double date_ms = 0;
+      if (!parse_http_date(header_value(headers, "date"), date_ms)) date_ms = received_ms;
+      f.fresh_ms = static_cast<int64_t>(std::max(0.0, expires_ms - date_ms));
+    }
   } else {
     f.fresh_ms = defaults.origin_ttl_ms;
     f.source = "default";
   }
+  // The time the response already spent in caches upstream (Age, RFC 9111 §5.1) is not
+  // fresh time here. The apparent age from Date is not counted: it would count the skew
+  // between the origin's clock and this one.
+  int64_t age_ms = 0;
+  const bool aged = delta_seconds(trim(header_value(headers, "age")), age_ms) && age_ms > 0;
+  if (aged) f.fresh_ms = std::max<int64_t>(0, f.fresh_ms - age_ms);
   f.stale_while_revalidate_ms = cc.stale_while_revalidate_ms >= 0
                                     ? cc.stale_while_revalidate_ms
                                     : defaults.stale_while_revalidate_ms;
@@ -125,7 +240,7 @@ Freshness decide_freshness(int status, const Headers& headers, const FreshnessDe
       cc.stale_if_error_ms >= 0 ? cc.stale_if_error_ms : defaults.stale_if_error_ms;
   if (cc.must_revalidate) f.stale_while_revalidate_ms = f.stale_if_error_ms = 0;
   if (f.fresh_ms == 0 && f.stale_while_revalidate_ms == 0 && f.stale_if_error_ms == 0)
-    return refuse(f.source + ": 0, stale at once");
+    return refuse(f.source + (aged ? " less age" : "") + ": 0, stale at once");
   f.storable = true;
   return f;
 }

@@ -543,7 +543,7 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
     status = fallback->status;
     body = fallback->body;
   }
-  Freshness freshness = decide_freshness(status, headers, config->freshness());
+  Freshness freshness = decide_freshness(status, headers, config->freshness(), done);
   if (freshness.storable && !body_is_text(body)) {
     freshness.storable = false;
     freshness.reason = "the body is not UTF-8 text";
@@ -799,7 +799,9 @@ MethodTask set_method(CallContext& ctx, Instance& instance) {
   SetInput input;
   if (auto s = parse_set_input(ctx, instance, input); !s.ok())
     co_return Outcome::failure(s.error());
-  const Freshness freshness = decide_freshness(input.status, input.headers, config->freshness());
+  const double now = now_ms();
+  const Freshness freshness =
+      decide_freshness(input.status, input.headers, config->freshness(), now);
   JsonWriter out;
   out.begin_object().key("key").value(input.key.encoded);
   if (!freshness.storable) {
@@ -807,7 +809,7 @@ MethodTask set_method(CallContext& ctx, Instance& instance) {
     co_return Outcome::answer(out.take());
   }
   auto entry =
-      entry_from_origin(input.key, input.status, input.headers, std::move(input.body), now_ms());
+      entry_from_origin(input.key, input.status, input.headers, std::move(input.body), now);
   set_lifetimes(*entry, freshness, *config);
   stamp(state, *entry);
   const bool stored = co_await store_entry(ctx, state, entry);

@@ -49,12 +49,21 @@ struct Freshness {
   std::string reason;     // why not storable ("no-store", "private", "set-cookie", ...)
   bool personal = false;  // private, no-store or Set-Cookie: for its requester only
   int64_t fresh_ms = 0;   // how long after the fetch it is fresh
-  std::string source;     // "s-maxage", "max-age" or "default"
+  std::string source;     // "s-maxage", "max-age", "expires" or "default"
   int64_t stale_while_revalidate_ms = 0;
   int64_t stale_if_error_ms = 0;
 };
 
-Freshness decide_freshness(int status, const Headers& headers, const FreshnessDefaults& defaults);
+// Whether a response may be stored and for how long it is fresh: s-maxage, else max-age,
+// else Expires (less Date, or less received_ms, when it arrived, without one), else the
+// default; less the Age it arrived with.
+Freshness decide_freshness(int status, const Headers& headers, const FreshnessDefaults& defaults,
+                           double received_ms);
+
+// An HTTP-date (RFC 9110 §5.6.7) as ms since the epoch: the IMF-fixdate form ("Sun, 06 Nov
+// 1994 08:49:37 GMT") and the obsolete RFC 850 ("Sunday, 06-Nov-94 08:49:37 GMT") and
+// asctime ("Sun Nov  6 08:49:37 1994") forms a recipient must accept too. false otherwise.
+bool parse_http_date(std::string_view text, double& out_ms);
 
 // The values of one header joined by ", " (HTTP's rule for repeated fields); "" if absent.
 std::string header_value(const Headers& headers, std::string_view lower_name);
