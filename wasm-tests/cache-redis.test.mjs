@@ -2,6 +2,7 @@
 // isolate, both flavours) share one KV. An invalidation made in one isolate reaches every
 // other within the stated bound (pollMs, default 500 ms, plus a KV round trip: under 1 s),
 // while L1 hits in between cost no KV read per hit (at most one journal read per pollMs).
+// Isolates that refresh one stale key together send one fetch to the origin.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { instantiateFlavour } from '../dist/js/node.mjs';
@@ -93,6 +94,29 @@ describe('invalidation across isolates over a real Redis', { skip: !process.env.
     const result = await isolates[3].qv.call('cache.invalidate', { organizationId: 'org_y', keys: [{ key: 'GET /api/leads' }] });
     assert.equal(result.l2Deleted, 1);
     assert.equal(await connections[0].get('qvc:e:org_y:GET%20%2Fapi%2Fleads'), null);
+  });
+
+  test('of the isolates that refresh one stale key at once, one reaches the origin (the refresh lease)', async () => {
+    let fetches = 0;
+    const origin = {
+      fetch: async () => {
+        fetches++;
+        await sleep(20);
+        return new Response(JSON.stringify({ fetch: fetches }), { status: 200, headers: { 'cache-control': 'max-age=1, stale-while-revalidate=60' } });
+      },
+    };
+    const leads = { ...input, key: 'GET /api/leads', origin: { url: 'http://origin.test/api/leads' } };
+    for (const { qv } of isolates) await qv.call('cache.get', leads, origin);
+    assert.equal(fetches, 1, 'the others read L2');
+    await sleep(1100); // every copy is stale now, in L1 and L2
+    const refreshes = await Promise.all(isolates.map(({ qv }) => qv.call('cache.refresh', leads, origin)));
+    assert.equal(fetches, 2, JSON.stringify(refreshes));
+    for (const { qv } of isolates) {
+      const answer = await qv.call('cache.get', leads, origin);
+      if (answer.revalidate) await qv.call('cache.refresh', leads, origin);
+      assert.equal((await qv.call('cache.get', leads, origin)).body, '{"fetch":2}');
+    }
+    assert.equal(fetches, 2, 'the isolates that waited took the new copy from L2');
   });
 
   test('concurrent invalidations from every isolate all land in the journal', async () => {

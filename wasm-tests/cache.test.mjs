@@ -11,13 +11,14 @@ const ORG = 'org_a';
 const quiet = () => {};
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// A KV that counts operations by kind and can be made to fail.
+// A KV that counts operations by kind and can be made to fail: wholly (failing = true) or
+// for some kinds of operation (failing = a Set of kinds).
 class CountingKv extends MemoryKv {
   counts = { get: 0, set: 0, del: 0, cas: 0, incr: 0 };
   failing = false;
   #check(kind) {
     this.counts[kind]++;
-    if (this.failing) throw new Error('kv down');
+    if (this.failing === true || this.failing?.has?.(kind)) throw new Error('kv down');
   }
   async get(key) { this.#check('get'); return super.get(key); }
   async set(key, value, ttl) { this.#check('set'); return super.set(key, value, ttl); }
@@ -139,6 +140,54 @@ for (const flavour of FLAVOURS) {
       assert.equal(fresh.body, '{"version":2}');
       clock.t = START + 15_000 + 41_000; // past freshness and the stale window of the new copy
       assert.equal((await qv.call('cache.get', input())).xCache, 'MISS');
+    });
+
+    test('one isolate at a time refreshes a stale key (a lease in the KV); the others find its copy in L2', async () => {
+      for (const refreshLeaseMs of [10_000, 0]) {
+        const kv = new CountingKv();
+        const clock = { t: START };
+        const origin = fakeOrigin();
+        origin.headers = { 'cache-control': 'max-age=10, stale-while-revalidate=60' };
+        const config = { refreshLeaseMs };
+        const [a, b, c] = await Promise.all([1, 2, 3].map(() => isolate({ kv, clock, origin, config })));
+        await a.qv.call('cache.get', input());
+        for (const other of [b, c]) assert.equal((await other.qv.call('cache.get', input())).xCache, 'HIT-L2');
+        clock.t = START + 15_000;
+        const refreshes = await Promise.all([a, b, c].map((i) => i.qv.call('cache.refresh', input())));
+        if (refreshLeaseMs === 0) { // no lease: every isolate fetches for itself
+          assert.equal(origin.fetches, 4);
+          continue;
+        }
+        assert.equal(origin.fetches, 2, JSON.stringify(refreshes));
+        assert.equal(refreshes.filter((r) => r.refreshed).length, 1);
+        const waited = refreshes.filter((r) => !r.refreshed);
+        assert.ok(waited.every((r) => r.reason === 'another isolate holds this key\'s refresh lease'), JSON.stringify(waited));
+        // The isolates that waited still serve their stale copy, and their next refresh
+        // takes the new copy from L2, without the origin.
+        const loser = [a, b, c][refreshes.findIndex((r) => !r.refreshed)];
+        const stale = await loser.qv.call('cache.get', input());
+        assert.equal(stale.xCache, 'STALE');
+        assert.equal(stale.revalidate, true);
+        const again = await loser.qv.call('cache.refresh', input());
+        assert.equal(again.refreshed, true);
+        assert.equal(again.source, 'L2');
+        assert.equal((await loser.qv.call('cache.get', input())).body, '{"version":2}');
+        assert.equal(origin.fetches, 2);
+        assert.equal((await loser.qv.call('cache.stats', {})).refreshesLeasedElsewhere, 1);
+      }
+    });
+
+    test('a KV that cannot answer grants the refresh lease: the refresh still reaches the origin', async () => {
+      const origin = fakeOrigin();
+      origin.headers = { 'cache-control': 'max-age=10, stale-while-revalidate=60' };
+      const { qv, kv, clock } = await isolate({ origin });
+      await qv.call('cache.get', input());
+      clock.t = START + 15_000;
+      kv.failing = new Set(['cas']);
+      const refresh = await qv.call('cache.refresh', input());
+      assert.equal(kv.counts.cas, 1, 'the lease was asked for');
+      assert.equal(refresh.refreshed, true, JSON.stringify(refresh));
+      assert.equal(origin.fetches, 2);
     });
 
     test('stale-if-error: a failing origin gets the stale copy in its place, within the window only', async () => {

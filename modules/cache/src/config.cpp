@@ -31,6 +31,7 @@ constexpr NumberField kNumbers[] = {
     {"", "maxStaleMs", &CacheConfig::max_stale_ms, 0, 30 * kDay},
     {"", "passMs", &CacheConfig::pass_ms, 0, kDay},
     {"", "kvRetryMs", &CacheConfig::kv_retry_ms, 0, 600000},
+    {"", "refreshLeaseMs", &CacheConfig::refresh_lease_ms, 0, 600000},
     {"invalidation", "pollMs", &CacheConfig::poll_ms, 0, 600000},
     {"invalidation", "journalItems", &CacheConfig::journal_items, 1, 4096},
     {"invalidation", "clockSkewMs", &CacheConfig::clock_skew_ms, 0, 600000},

@@ -122,6 +122,12 @@ std::string l2_entry_key(std::string_view encoded_key) {
   return out;
 }
 
+std::string refresh_lease_key(std::string_view encoded_key) {
+  std::string out = "qvc:r:";
+  out += encoded_key;
+  return out;
+}
+
 std::string journal_key(std::string_view organization) {
   std::string out = "qvc:j:";
   if (organization.empty()) {

@@ -621,6 +621,24 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
       kv_failed(state, *config, now);
     }
   }
+  if (refreshing && config->refresh_lease_ms > 0 && kv_usable(state, now)) {
+    // A background refresh reaches the origin only under the key's lease in the KV: of the
+    // isolates that hold the same stale copy, one fetches, and the others find its copy in
+    // L2 when they refresh next. A KV that cannot answer grants the lease.
+    const size_t op = ctx.kv_cas(refresh_lease_key(input.encoded), std::nullopt, "1",
+                                 static_cast<uint32_t>(config->refresh_lease_ms));
+    co_await ctx.perform();
+    const OpResult& lease = ctx.result(op);
+    if (lease.status != QV_OK) {
+      kv_failed(state, *config, now_ms());
+    } else if (lease.number != 1) {
+      ++state.metrics.refreshes_leased_elsewhere;
+      Served served;
+      served.x_cache = "STALE";
+      served.reason = "another isolate holds this key's refresh lease";
+      co_return served;
+    }
+  }
   co_return co_await fetch_origin(ctx, state, input, fallback, timing);
 }
 
@@ -1094,6 +1112,7 @@ std::string write_stats(CacheState& state) {
       {"", "coalescedWaits", m.coalesced_waits},
       {"", "passes", m.passes},
       {"", "refreshes", m.refreshes},
+      {"", "refreshesLeasedElsewhere", m.refreshes_leased_elsewhere},
   };
   JsonWriter out;
   out.begin_object();

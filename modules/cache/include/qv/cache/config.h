@@ -23,12 +23,13 @@ struct CacheConfig {
   int64_t origin_timeout_ms = 5000;
   int64_t stale_while_revalidate_ms = 0;  // when the origin sends no such directive
   int64_t stale_if_error_ms = 0;
-  int64_t max_stale_ms = 86400000;  // stale windows from the origin are capped at this
-  int64_t pass_ms = 10000;          // an uncacheable response skips coalescing this long
-  int64_t kv_retry_ms = 1000;       // after a KV failure, skip KV this long
-  int64_t poll_ms = 500;            // an isolate reads the journals at most this often
-  int64_t journal_items = 64;       // invalidations a journal keeps
-  int64_t clock_skew_ms = 1000;     // allowed between isolates' clocks
+  int64_t max_stale_ms = 86400000;   // stale windows from the origin are capped at this
+  int64_t pass_ms = 10000;           // an uncacheable response skips coalescing this long
+  int64_t kv_retry_ms = 1000;        // after a KV failure, skip KV this long
+  int64_t refresh_lease_ms = 10000;  // one isolate refreshes a stale key at a time (0: each)
+  int64_t poll_ms = 500;             // an isolate reads the journals at most this often
+  int64_t journal_items = 64;        // invalidations a journal keeps
+  int64_t clock_skew_ms = 1000;      // allowed between isolates' clocks
   InvalidationRules rules = default_rules();
 
   L1Limits l1_limits() const;

@@ -42,6 +42,8 @@ Status decode_key(std::string_view encoded, CacheKey& out);
 
 // KV keys of the shared layer.
 std::string l2_entry_key(std::string_view encoded_key);  // "qvc:e:" + encoded key
+// The lease one isolate holds while it refreshes a key in the background ("qvc:r:" + key).
+std::string refresh_lease_key(std::string_view encoded_key);
 // The invalidation journal of one organisation ("qvc:j:" + part(org)); of everything when
 // the organisation is empty ("qvc:j:*": '*' never appears unescaped in a part).
 std::string journal_key(std::string_view organization);
