@@ -128,6 +128,9 @@ TEST_CASE("Cache-Control decides storage, freshness and stale windows") {
   CHECK(!decide(200, {{"cache-control", "no-cache"}}).personal);
   CHECK(!decide(200, {{"vary", "*"}}).storable);
   CHECK(!decide(301, {{"cache-control", "max-age=60"}}).storable);
+  CHECK(decide(404, {{"cache-control", "max-age=60"}}).fresh_ms == 60000);  // negative caching
+  CHECK(decide(410, {{"expires", "Wed, 26 Nov 2025 00:00:30 GMT"}}).fresh_ms == 30000);
+  CHECK(!decide(404, {}).storable);  // not for the default origin TTL
   CHECK(decide(200, {{"cache-control", "max-age=\"30\""}}).fresh_ms == 30000);
   CHECK(decide(200, {{"cache-control", "max-age=99999999999"}}).fresh_ms ==
         (int64_t{1} << 31) * 1000);

@@ -306,6 +306,19 @@ for (const flavour of FLAVOURS) {
       assert.equal((await qv.call('cache.stats', {})).origin.notModified, 0);
     });
 
+    test('a 404 the origin gives a max-age is cached for that long; one without is not', async () => {
+      for (const [headers, fetches] of [[{ 'cache-control': 'max-age=30' }, 1], [{}, 2]]) {
+        const origin = fakeOrigin({ reply: () => new Response('{"error":"not_found"}', { status: 404, headers }) });
+        const { qv } = await isolate({ origin });
+        await qv.call('cache.get', input());
+        const again = await qv.call('cache.get', input());
+        assert.equal(again.status, 404);
+        assert.equal(again.body, '{"error":"not_found"}');
+        assert.equal(again.xCache, fetches === 1 ? 'HIT-L1' : 'MISS');
+        assert.equal(origin.fetches, fetches);
+      }
+    });
+
     test('an origin error without a stale copy passes through, uncached', async () => {
       const origin = fakeOrigin();
       origin.failing = 'status';

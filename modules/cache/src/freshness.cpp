@@ -195,7 +195,12 @@ Freshness decide_freshness(int status, const Headers& headers, const FreshnessDe
     f.reason = std::move(reason);
     return f;
   };
-  if (status != 200) return refuse("status " + std::to_string(status) + " is not cached");
+  // Besides 200, the statuses RFC 9110 §15.1 makes cacheable by default whose meaning the
+  // kept headers carry whole (not 206, nor the redirects, whose Location is not kept).
+  const bool cacheable_by_default = status == 203 || status == 204 || status == 404 ||
+                                    status == 405 || status == 410 || status == 414;
+  if (status != 200 && !cacheable_by_default)
+    return refuse("status " + std::to_string(status) + " is not cached");
   f.personal = true;
   if (cc.no_store) return refuse("cache-control: no-store");
   if (cc.is_private) return refuse("cache-control: private");
@@ -223,6 +228,9 @@ Freshness decide_freshness(int status, const Headers& headers, const FreshnessDe
       if (!parse_http_date(header_value(headers, "date"), date_ms)) date_ms = received_ms;
       f.fresh_ms = static_cast<int64_t>(std::max(0.0, expires_ms - date_ms));
     }
+  } else if (status != 200) {  // not on an assumption: only for the time the origin gives
+    return refuse("status " + std::to_string(status) +
+                  " is cached only with s-maxage, max-age or Expires");
   } else {
     f.fresh_ms = defaults.origin_ttl_ms;
     f.source = "default";

@@ -5,7 +5,8 @@
 // Every layer of this cache is shared — L2 by every isolate and organisation's users, L1
 // by every request an isolate serves — so "private" responses are never stored, nor are
 // responses with no-store, no-cache (it asks for a revalidation before every use; this
-// cache revalidates stale copies only), a Set-Cookie header, "Vary: *", or a status other than 200.
+// cache revalidates stale copies only), a Set-Cookie header or "Vary: *". Besides 200, a
+// few statuses are stored (404 among them), and only for the time the origin gives.
 #pragma once
 
 #include <cstdint>
