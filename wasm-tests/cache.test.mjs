@@ -174,6 +174,11 @@ for (const flavour of FLAVOURS) {
         assert.equal((await loser.qv.call('cache.get', input())).body, '{"version":2}');
         assert.equal(origin.fetches, 2);
         assert.equal((await loser.qv.call('cache.stats', {})).refreshesLeasedElsewhere, 1);
+        // The refresh that stored its copy gave the lease back: when that copy is stale in
+        // turn, the next refresh need not wait out the lease's 10 s.
+        clock.t = START + 30_000;
+        assert.equal((await loser.qv.call('cache.refresh', input())).refreshed, true);
+        assert.equal(origin.fetches, 3);
       }
     });
 

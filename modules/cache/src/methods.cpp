@@ -621,6 +621,7 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
       kv_failed(state, *config, now);
     }
   }
+  bool leased = false;
   if (refreshing && config->refresh_lease_ms > 0 && kv_usable(state, now)) {
     // A background refresh reaches the origin only under the key's lease in the KV: of the
     // isolates that hold the same stale copy, one fetches, and the others find its copy in
@@ -637,9 +638,18 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
       served.x_cache = "STALE";
       served.reason = "another isolate holds this key's refresh lease";
       co_return served;
+    } else {
+      leased = true;
     }
   }
-  co_return co_await fetch_origin(ctx, state, input, fallback, timing);
+  Served served = co_await fetch_origin(ctx, state, input, fallback, timing);
+  if (leased && served.stored) {
+    // The new copy is in L2: the next refresh of the key need not wait for the lease's TTL.
+    // (After a failed fetch the lease stays: the origin gets its TTL of rest.)
+    ctx.kv_del(refresh_lease_key(input.encoded));
+    co_await ctx.perform();
+  }
+  co_return served;
 }
 
 // ---- cache.get / cache.refresh ---------------------------------------------------------
