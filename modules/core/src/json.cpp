@@ -1,5 +1,6 @@
 #include "qv/json.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -243,18 +244,69 @@ JsonWriter& JsonWriter::value(std::string_view text) {
   return *this;
 }
 
+namespace {
+
+// The double a "%.15g" text reads back as. Most such texts take Clinger's fast path: at most
+// 15 significant digits (an exact integer) and a power of ten up to 10^22 (exact too) make
+// one correctly rounded multiplication or division. The rest go to simdjson's exact parser.
+// (Not libc's strtod: it computes in long double, which wasm32 emulates in software.)
+double read_back(const char* text, size_t length) {
+  static constexpr double kPowersOfTen[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                            1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                            1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  const char* at = text;
+  const char* end = text + length;
+  const bool negative = at < end && *at == '-';
+  if (negative) ++at;
+  int64_t mantissa = 0;
+  int digits = 0;
+  int exponent = 0;
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  auto add = [&](char c) {  // past 15 digits the text goes to the exact parser anyway
+    if (++digits <= 15) mantissa = mantissa * 10 + (c - '0');
+  };
+  for (; at < end && digit(*at); ++at) add(*at);
+  if (at < end && *at == '.') {
+    for (++at; at < end && digit(*at); ++at, --exponent) add(*at);
+  }
+  if (at < end && *at == 'e') {
+    ++at;
+    const bool below = at < end && *at == '-';
+    if (at < end && (*at == '-' || *at == '+')) ++at;
+    int power = 0;
+    for (; at < end && digit(*at) && power < 1000; ++at) power = power * 10 + (*at - '0');
+    exponent += below ? -power : power;
+  }
+  if (at != end || digits > 15 || exponent < -22 || exponent > 22)
+    return simdjson::internal::from_chars(text, end);
+  const double value = exponent < 0 ? static_cast<double>(mantissa) / kPowersOfTen[-exponent]
+                                    : static_cast<double>(mantissa) * kPowersOfTen[exponent];
+  return negative ? -value : value;
+}
+
+}  // namespace
+
 JsonWriter& JsonWriter::value(double number) {
   separate();
   if (!std::isfinite(number)) {
     out_ += "null";  // JSON has no NaN or infinity
     return *this;
   }
+  // Whole numbers below 10^15 (times in ms, counts, sizes) print as %.15g would print them,
+  // without formatting a double.
+  if (std::fabs(number) < 1e15 && number == std::trunc(number) &&
+      (number != 0 || !std::signbit(number))) {  // -0 keeps its sign through %.15g
+    char digits[24];
+    out_.append(digits, std::to_chars(digits, digits + sizeof digits, int64_t(number)).ptr);
+    return *this;
+  }
   // Shortest of %.15g and %.17g that reads back to the same double: "0.8" rather than
   // "0.80000000000000004", exact when it matters.
   char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.15g", number);
-  if (std::strtod(buffer, nullptr) != number) std::snprintf(buffer, sizeof buffer, "%.17g", number);
-  out_ += buffer;
+  int length = std::snprintf(buffer, sizeof buffer, "%.15g", number);
+  if (read_back(buffer, static_cast<size_t>(length)) != number)
+    length = std::snprintf(buffer, sizeof buffer, "%.17g", number);
+  out_.append(buffer, static_cast<size_t>(length));
   return *this;
 }
 
