@@ -1,6 +1,5 @@
 #include "qv/json.h"
 
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -287,17 +286,14 @@ double read_back(const char* text, size_t length) {
 }  // namespace
 
 JsonWriter& JsonWriter::value(double number) {
-  separate();
-  if (!std::isfinite(number)) {
-    out_ += "null";  // JSON has no NaN or infinity
-    return *this;
-  }
   // Whole numbers below 10^15 (times in ms, counts, sizes) print as %.15g would print them,
   // without formatting a double.
   if (std::fabs(number) < 1e15 && number == std::trunc(number) &&
-      (number != 0 || !std::signbit(number))) {  // -0 keeps its sign through %.15g
-    char digits[24];
-    out_.append(digits, std::to_chars(digits, digits + sizeof digits, int64_t(number)).ptr);
+      (number != 0 || !std::signbit(number)))  // -0 keeps its sign through %.15g
+    return value(static_cast<int64_t>(number));
+  separate();
+  if (!std::isfinite(number)) {
+    out_ += "null";  // JSON has no NaN or infinity
     return *this;
   }
   // Shortest of %.15g and %.17g that reads back to the same double: "0.8" rather than
