@@ -186,6 +186,11 @@ std::string header_value(const Headers& headers, std::string_view lower_name) {
   return out;
 }
 
+bool has_header(const Headers& headers, std::string_view lower_name) {
+  return std::any_of(headers.begin(), headers.end(),
+                     [&](const auto& header) { return header.first == lower_name; });
+}
+
 Freshness decide_freshness(int status, const Headers& headers, const FreshnessDefaults& defaults,
                            double received_ms) {
   Freshness f;
@@ -217,8 +222,7 @@ Freshness decide_freshness(int status, const Headers& headers, const FreshnessDe
   } else if (cc.max_age_ms >= 0) {
     f.fresh_ms = cc.max_age_ms;
     f.source = "max-age";
-  } else if (std::any_of(headers.begin(), headers.end(),
-                         [](const auto& header) { return header.first == "expires"; })) {
+  } else if (has_header(headers, "expires")) {
     // Expires (RFC 9111 §5.3): fresh for its distance from the response's Date, else from
     // the response's arrival. An invalid date ("0" is the usual one) has already passed.
     f.source = "expires";

@@ -436,14 +436,6 @@ Task<bool> store_entry(CallContext& ctx, CacheState& state, EntryPtr entry) {
   co_return kept || slot != L1Store::kNone;
 }
 
-// Whether a header block ("name: value\n" lines) has a header of this lower-case name.
-bool has_header(std::string_view block, std::string_view name) {
-  for (const auto& [have, value] : parse_response_headers(block)) {
-    if (have == name) return true;
-  }
-  return false;
-}
-
 // The conditional header a stored copy's validator makes (RFC 9111 §4.3.1): If-None-Match
 // with its ETag, else If-Modified-Since with its Last-Modified; empty without either.
 std::string conditional_header(const CachedEntry& entry) {
@@ -490,9 +482,11 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
   // Not when the caller asked conditionally itself: its 304 is the caller's to read.
   std::string request_headers = input.origin->headers;
   std::string conditional;
-  if (fallback && !has_header(request_headers, "if-none-match") &&
-      !has_header(request_headers, "if-modified-since"))
-    conditional = conditional_header(*fallback);
+  if (fallback) {
+    const Headers asked = parse_response_headers(request_headers);
+    if (!has_header(asked, "if-none-match") && !has_header(asked, "if-modified-since"))
+      conditional = conditional_header(*fallback);
+  }
   request_headers += conditional;
   const size_t op =
       ctx.fetch("GET", input.origin->url, std::move(request_headers), "", input.origin->timeout_ms);
@@ -621,32 +615,33 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
       kv_failed(state, *config, now);
     }
   }
-  bool leased = false;
+  std::string lease;  // the refresh lease this call holds, if any
   if (refreshing && config->refresh_lease_ms > 0 && kv_usable(state, now)) {
     // A background refresh reaches the origin only under the key's lease in the KV: of the
     // isolates that hold the same stale copy, one fetches, and the others find its copy in
     // L2 when they refresh next. A KV that cannot answer grants the lease.
-    const size_t op = ctx.kv_cas(refresh_lease_key(input.encoded), std::nullopt, "1",
-                                 static_cast<uint32_t>(config->refresh_lease_ms));
+    std::string key = refresh_lease_key(input.encoded);
+    const size_t op =
+        ctx.kv_cas(key, std::nullopt, "1", static_cast<uint32_t>(config->refresh_lease_ms));
     co_await ctx.perform();
-    const OpResult& lease = ctx.result(op);
-    if (lease.status != QV_OK) {
+    const OpResult& taken = ctx.result(op);
+    if (taken.status != QV_OK) {
       kv_failed(state, *config, now_ms());
-    } else if (lease.number != 1) {
+    } else if (taken.number != 1) {
       ++state.metrics.refreshes_leased_elsewhere;
       Served served;
       served.x_cache = "STALE";
       served.reason = "another isolate holds this key's refresh lease";
       co_return served;
     } else {
-      leased = true;
+      lease = std::move(key);
     }
   }
   Served served = co_await fetch_origin(ctx, state, input, fallback, timing);
-  if (leased && served.stored) {
+  if (!lease.empty() && served.stored) {
     // The new copy is in L2: the next refresh of the key need not wait for the lease's TTL.
     // (After a failed fetch the lease stays: the origin gets its TTL of rest.)
-    ctx.kv_del(refresh_lease_key(input.encoded));
+    ctx.kv_del(std::move(lease));
     co_await ctx.perform();
   }
   co_return served;

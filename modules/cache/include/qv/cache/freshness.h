@@ -68,6 +68,8 @@ bool parse_http_date(std::string_view text, double& out_ms);
 
 // The values of one header joined by ", " (HTTP's rule for repeated fields); "" if absent.
 std::string header_value(const Headers& headers, std::string_view lower_name);
+// Whether the header is there (with any value, empty too).
+bool has_header(const Headers& headers, std::string_view lower_name);
 
 // Surrogate keys the origin attached: "Surrogate-Key" (space-separated, Fastly) and
 // "Cache-Tag" (comma-separated, Cloudflare).
