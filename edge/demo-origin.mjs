@@ -126,8 +126,9 @@ function answer(data, organization, url) {
 }
 
 /**
- * The seeded data set. Its answer(method, url, organization) is {status, body, headers}
- * for a GET of one of DATA_PATHS (url: a URL), else null: the path is not the data set's.
+ * The seeded data set. Its answer(method, url, organization) is {status, json, headers}
+ * (json: the body as JSON text, which the ETag is of) for a GET of one of DATA_PATHS (url:
+ * a URL), else null: the path is not the data set's.
  */
 export function createDemoData() {
   const data = seed();
@@ -135,12 +136,14 @@ export function createDemoData() {
     answer(method, url, organization) {
       if (method !== 'GET' || !DATA_PATHS.includes(url.pathname)) return null;
       if (!organization) {
-        return { status: 400, body: { error: 'invalid_input', message: `${ORGANIZATION_HEADER}: the edge must name the organisation` }, headers: { 'cache-control': 'no-store' } };
+        const json = JSON.stringify({ error: 'invalid_input', message: `${ORGANIZATION_HEADER}: the edge must name the organisation` });
+        return { status: 400, json, headers: { 'cache-control': 'no-store' } };
       }
       const { status, body, tags: surrogateKeys } = answer(data, organization, url);
-      if (status !== 200) return { status, body, headers: { 'cache-control': 'no-store' } };
-      const etag = `"${createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 22)}"`;
-      return { status, body, headers: { 'cache-control': CACHE_CONTROL, etag, 'surrogate-key': surrogateKeys } };
+      const json = JSON.stringify(body);
+      if (status !== 200) return { status, json, headers: { 'cache-control': 'no-store' } };
+      const etag = `"${createHash('sha256').update(json).digest('base64url').slice(0, 22)}"`;
+      return { status, json, headers: { 'cache-control': CACHE_CONTROL, etag, 'surrogate-key': surrogateKeys } };
     },
   };
 }

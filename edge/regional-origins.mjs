@@ -67,9 +67,13 @@ async function readBody(request) {
   return Buffer.concat(chunks);
 }
 
-function sendJson(response, status, body, headers = {}) {
+function sendJsonText(response, status, json, headers = {}) {
   response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
-  response.end(JSON.stringify(body));
+  response.end(json);
+}
+
+function sendJson(response, status, body, headers = {}) {
+  sendJsonText(response, status, JSON.stringify(body), headers);
 }
 
 /**
@@ -164,7 +168,7 @@ export async function startRegionalOrigins({ regions = DEMO_REGIONS, host = '127
         response.writeHead(304, headers);
         return response.end();
       }
-      return sendJson(response, answer.status, answer.body, headers);
+      return sendJsonText(response, answer.status, answer.json, headers);
     }
     sendJson(response, 200, {
       region,
