@@ -5,7 +5,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { instantiateFlavour } from '../dist/js/node.mjs';
 import { RedisKv } from '../dist/js/kv-redis.mjs';
-import { RedisServer } from './redis-server.mjs';
+import { RedisServer, freePort } from './redis-server.mjs';
 
 const url = process.env.QV_REDIS_URL;
 const decoder = new TextDecoder();
@@ -67,6 +67,26 @@ describe('RedisKv', { skip: !url && 'no QV_REDIS_URL (the test above fails)' }, 
     assert.equal(second.applied, false);
     assert.equal(text(await kv.get('qv:tiers:org:org_shared:changes')), '1');
   });
+});
+
+test('wait: false answers before the store is up: operations fail fast until it is, then work', async () => {
+  const server = new RedisServer(await freePort());
+  const kv = await RedisKv.connect(server.url, { connectTimeoutMs: 300, wait: false });
+  try {
+    assert.equal(kv.connected, false);
+    await assert.rejects(kv.get('early'));
+    await server.start();
+    let stored = false;
+    for (let i = 0; i < 50 && !stored; i++) {
+      await sleep(100);
+      stored = await kv.set('early', 'v').then(() => true, () => false);
+    }
+    assert.ok(stored, 'connected once the server started');
+    assert.equal(new TextDecoder().decode(await kv.get('early')), 'v');
+  } finally {
+    await kv.close();
+    await server.stop();
+  }
 });
 
 describe('Redis outage', () => {

@@ -2,7 +2,8 @@ import type { Kv } from './qv.mjs';
 
 /** KV on a Redis server (Node.js hosts). Fails fast while the server is down. */
 export declare class RedisKv implements Kv {
-  static connect(url: string, options?: { prefix?: string; connectTimeoutMs?: number }): Promise<RedisKv>;
+  /** wait: false resolves at once; operations fail until the first connection. */
+  static connect(url: string, options?: { prefix?: string; connectTimeoutMs?: number; wait?: boolean }): Promise<RedisKv>;
   readonly connected: boolean;
   get(key: string): Promise<Uint8Array | null>;
   set(key: string, value: Uint8Array | string, ttlMs?: number): Promise<void>;

@@ -45,6 +45,9 @@ export class RedisKv {
   /**
    * Connects to url (redis://host:port). options.prefix is put before every key (default
    * ''), options.connectTimeoutMs bounds a connection attempt (default 1000).
+   * options.wait (default true) resolves once connected, retrying until the server answers;
+   * false resolves at once and connects in the background: until then every operation fails
+   * fast, as during an outage (for hosts that must answer while the store is down).
    */
   static async connect(url, options = {}) {
     const client = createClient({
@@ -56,7 +59,9 @@ export class RedisKv {
       },
     });
     client.on('error', () => {}); // failures surface per operation; reconnects go on
-    await client.connect();
+    const connected = client.connect();
+    if (options.wait === false) connected.catch(() => {}); // closed before the first connection
+    else await connected;
     return new RedisKv(client, options.prefix ?? '');
   }
 
