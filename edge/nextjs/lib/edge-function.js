@@ -1,0 +1,55 @@
+// The project's edge function (edge/handler.mjs) as this Next.js app's route handlers
+// serve it. Shared by both runtimes: the route files differ only in how they get the
+// WebAssembly bundle and the KV.
+//
+// Configuration, read once per instance: QV_EDGE_CONFIG_JSON, the edge config as JSON text
+// (API keys, feature routes, router regions and origins, cache settings; the format of
+// edge/config/demo.json), else edge/config/demo.json as bundled at build time;
+// QV_CACHE_SECRET, the invalidation webhook's secret (else the config's cache.demoSecret).
+import { after } from 'next/server';
+import { createEdgeHandler } from '../../handler.mjs';
+import demoConfig from '../../config/demo.json';
+
+function edgeConfig() {
+  const text = process.env.QV_EDGE_CONFIG_JSON;
+  if (!text) return demoConfig;
+  try {
+    return JSON.parse(text);
+  } catch (failure) {
+    throw new Error(`QV_EDGE_CONFIG_JSON: not JSON (${failure.message})`);
+  }
+}
+
+/**
+ * The route handlers (GET, POST, ...) of the edge function over wasmModule (a
+ * WebAssembly.Module, or a promise of one) and options.kv (a KV shared by the instances,
+ * or a promise of one; default: the instance's in-memory KV). options.basePath: the path
+ * the app serves the function under, taken off before the function sees the request.
+ */
+export function edgeFunctionRoutes(wasmModule, { kv, basePath = '' } = {}) {
+  let handler = null;
+  async function serve(request) {
+    handler ??= Promise.all([wasmModule, kv]).then(([module, sharedKv]) => {
+      const config = edgeConfig();
+      return createEdgeHandler({
+        wasmModule: module,
+        config,
+        cacheSecret: process.env.QV_CACHE_SECRET ?? config.cache?.demoSecret,
+        ...(sharedKv ? { kv: sharedKv } : {}),
+      });
+    });
+    const handle = await handler.catch((failure) => {
+      handler = null; // a failed start is retried by the next request
+      throw failure;
+    });
+    return handle(basePath ? withoutBase(request, basePath) : request, { waitUntil: after });
+  }
+  return { GET: serve, HEAD: serve, POST: serve, PUT: serve, PATCH: serve, DELETE: serve, OPTIONS: serve };
+}
+
+// The request as the edge function expects it: its path from /api/ on.
+function withoutBase(request, basePath) {
+  const url = new URL(request.url);
+  url.pathname = url.pathname.slice(basePath.length);
+  return new Request(url, request);
+}

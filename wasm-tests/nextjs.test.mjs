@@ -1,0 +1,158 @@
+// The edge function inside a Next.js app (edge/nextjs), built by `next build` and served by
+// `next start`: /api/* on the Node.js runtime (bundle compiled from its file, Redis as the
+// shared KV), /edge/api/* on the edge runtime (bundle imported with ?module, the isolate's
+// memory as KV). Both answer as the module does in this process, in front of the demo
+// regional origins, with the signed invalidation webhook.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createClient } from 'redis';
+import { loadEdgeConfig } from '../edge/runtime.mjs';
+import { startRegionalOrigins, routerConfigFor } from '../edge/regional-origins.mjs';
+import { signBody, SIGNATURE_HEADER } from '../edge/cache-routes.mjs';
+import { instantiateFlavour } from '../dist/js/node.mjs';
+import { RedisServer, freePort } from './redis-server.mjs';
+
+const app = new URL('../edge/nextjs/', import.meta.url);
+const SECRET = 'next-test-secret';
+const RUNTIMES = [['Node.js runtime', '/api'], ['edge runtime', '/edge/api']];
+const EVALUATION = {
+  organizationId: 'org_42', currentTier: 'Startup', history: [
+    { date: '2026-11-20', concurrentCalls: 44, apiRequestsPerSecond: 61, activeUsers: 38 },
+    { date: '2026-11-21', concurrentCalls: 47, apiRequestsPerSecond: 70, activeUsers: 40 },
+    { date: '2026-11-22', concurrentCalls: 46, apiRequestsPerSecond: 66, activeUsers: 41 },
+  ],
+};
+
+// `next start` on a free port; resolves once it answers, rejects with its output if it
+// exits or stays silent for 30 s.
+async function startNext(env) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [new URL('node_modules/next/dist/bin/next', app).pathname, 'start', '-p', String(port), '-H', '127.0.0.1'], {
+    cwd: app, env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk) => { output += chunk; });
+  child.stderr.on('data', (chunk) => { output += chunk; });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && child.exitCode === null) {
+    try {
+      await (await fetch(`${url}/api/me`, { signal: AbortSignal.timeout(5000) })).arrayBuffer();
+      return { url, child, output: () => output };
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  child.kill();
+  throw new Error(`next start did not answer:\n${output}`);
+}
+
+describe('the edge function in a Next.js app (next start)', () => {
+  let origins;
+  let redis;
+  let store;
+  let next;
+  let module;
+  let config;
+  before(async () => {
+    assert.ok(existsSync(new URL('.next/BUILD_ID', app)), 'edge/nextjs is not built: npm run build -- nextjs');
+    origins = await startRegionalOrigins({ dataDelayMs: 5 });
+    redis = await RedisServer.start();
+    store = createClient({ url: redis.url });
+    await store.connect();
+    config = await loadEdgeConfig();
+    config.router = routerConfigFor(origins.urls);
+    config.cache = { ...config.cache, critical: [] };
+    next = await startNext({ QV_EDGE_CONFIG_JSON: JSON.stringify(config), QV_REDIS_URL: redis.url, QV_CACHE_SECRET: SECRET });
+    module = await instantiateFlavour('emscripten', { log: () => {} });
+  });
+  after(async () => {
+    next?.child.kill();
+    await store?.quit();
+    await redis?.stop();
+    await origins?.close();
+  });
+
+  // A request to the app; one that hangs fails the test instead of stalling it.
+  const request = (path, { key = 'qv_demo_growth', url = next.url, ...init } = {}) => fetch(url + path, {
+    ...init, headers: { ...(key ? { 'x-api-key': key } : {}), ...init.headers }, signal: AbortSignal.timeout(20_000),
+  });
+
+  for (const [runtime, base] of RUNTIMES) {
+    test(`${runtime}: an API key is its organisation and tier, with the tier's rate limit; none is a 401`, async () => {
+      const me = await request(`${base}/me`);
+      assert.equal(me.status, 200, next.output());
+      assert.deepEqual(await me.json(), {
+        organizationId: 'org_growth', tier: 'Growth',
+        features: ['voiceAI', 'advancedAnalytics', 'knowledgeBase', 'allIntegrations', 'realTimeDashboard', 'A_BTesting', 'bulkOperations'],
+      });
+      assert.match(me.headers.get('ratelimit-policy'), /^"tier";q=\d+;w=1$/);
+      const anonymous = await request(`${base}/me`, { key: null });
+      assert.equal(anonymous.status, 401);
+      assert.match((await anonymous.json()).message, /^x-api-key: missing API key/);
+    });
+
+    test(`${runtime}: tiers.evaluate answers what the module answers here, bad input included`, async () => {
+      for (const input of [EVALUATION, { ...EVALUATION, history: [{ date: '2026-11-31' }] }]) {
+        const expected = await module.invoke('tiers.evaluate', input);
+        const response = await request(`${base}/tiers/evaluate`, { key: 'qv_demo_startup', method: 'POST', body: JSON.stringify(input) });
+        assert.equal(response.status, expected.status === 'ok' ? 200 : 400);
+        assert.deepEqual(await response.json(), expected.body);
+      }
+    });
+
+    test(`${runtime}: a cached route misses through a region, then hits L1; a signed change invalidates it`, async () => {
+      const path = `${base}/campaigns`;
+      const first = await request(path, { key: 'qv_demo_enterprise' });
+      assert.equal(first.status, 200);
+      assert.equal(first.headers.get('x-cache'), 'MISS');
+      assert.ok(first.headers.get('x-region'), 'the origin was reached through the router');
+      const body = await first.text();
+      const second = await request(path, { key: 'qv_demo_enterprise' });
+      assert.equal(second.headers.get('x-cache'), 'HIT-L1');
+      assert.equal(await second.text(), body);
+
+      const change = JSON.stringify({ type: 'UPDATE', table: 'campaigns', record: { id: 'org_enterprise_c1', organization_id: 'org_enterprise' }, old_record: null });
+      const unsigned = await request(`${base}/cache/invalidate`, { key: null, method: 'POST', body: change });
+      assert.equal(unsigned.status, 401);
+      await unsigned.arrayBuffer();
+      const signed = await request(`${base}/cache/invalidate`, {
+        key: null, method: 'POST', body: change, headers: { [SIGNATURE_HEADER]: `sha256=${await signBody(SECRET, change)}` },
+      });
+      assert.equal(signed.status, 200);
+      assert.ok((await signed.json()).l1Dropped >= 1);
+      const third = await request(path, { key: 'qv_demo_enterprise' });
+      assert.equal(third.headers.get('x-cache'), 'MISS');
+      await third.arrayBuffer();
+    });
+  }
+
+  test('the Node.js runtime keeps its L2 in the shared Redis; the edge runtime in isolate memory', async () => {
+    const stored = async (query) => (await store.keys(`qvc:e:org_startup:*${query}*`)).length;
+    for (const [, base] of RUNTIMES) {
+      const query = `next-${base.replaceAll('/', '')}`;
+      const response = await request(`${base}/knowledge/search?q=${query}`, { key: 'qv_demo_startup' });
+      assert.equal(response.headers.get('x-cache'), 'MISS');
+      await response.arrayBuffer();
+      assert.equal(await stored(query), base === '/api' ? 1 : 0, `${base}: entries in Redis`);
+    }
+  });
+
+  test('with its Redis down, the Node.js runtime still answers: admission on local limits, the cache from the origin', async () => {
+    const down = await startNext({ QV_EDGE_CONFIG_JSON: JSON.stringify(config), QV_REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    try {
+      const me = await request('/api/me', { url: down.url });
+      assert.equal(me.status, 200, down.output());
+      assert.equal((await me.json()).organizationId, 'org_growth');
+      const campaigns = await request('/api/campaigns', { url: down.url });
+      assert.equal(campaigns.status, 200);
+      assert.equal(campaigns.headers.get('x-cache'), 'MISS');
+      const { campaigns: list } = await campaigns.json();
+      assert.ok(list.length > 0 && list.every((campaign) => campaign.organization_id === 'org_growth'));
+    } finally {
+      down.child.kill();
+    }
+  });
+});
