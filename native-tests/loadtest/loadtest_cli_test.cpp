@@ -67,6 +67,41 @@ TEST_CASE("quick mode against nginx: every request counted matches nginx's acces
           std::string::npos);
 }
 
+TEST_CASE("https: --cacert and tlsCaFile trust a CA, --insecure skips the check, else exit 2") {
+  Nginx nginx(64, true);
+  TempDir temp;
+  const std::string& dir = temp.path;
+  auto trusted = run_qv({"run", "--url", nginx.https_url("/index.html"), "--cacert",
+                         nginx.certificate(), "-c", "2", "-t", "1", "-d", "1s", "-q"});
+  INFO(trusted.out << trusted.err);
+  REQUIRE(trusted.exit_code == 0);
+  REQUIRE(trusted.out.find("target " + nginx.https_url("/index.html")) != std::string::npos);
+  auto refused = run_qv({"run", "--url", nginx.https_url("/"), "-d", "1s", "-q"});
+  REQUIRE(refused.exit_code == 2);
+  REQUIRE(refused.err.find("certificate verify failed: self-signed certificate") !=
+          std::string::npos);
+  REQUIRE(
+      run_qv({"run", "--url", nginx.https_url("/"), "-k", "-c", "1", "-t", "1", "-d", "1s", "-q"})
+          .exit_code == 0);
+  // The same settings in a scenario file; the command line's win over the file's.
+  write_text(dir + "/s.json", R"({"baseUrl": ")" + nginx.https_url("") + R"(", "tlsCaFile": ")" +
+                                  nginx.certificate() + R"(", "executor": "constant-vus",
+    "vus": 1, "duration": "1s", "requests": [{"url": "/index.html"}]})");
+  REQUIRE(run_qv({"run", dir + "/s.json", "-q"}).exit_code == 0);
+  auto missing = run_qv({"run", dir + "/s.json", "-q", "--cacert", dir + "/none.pem"});
+  REQUIRE(missing.exit_code == 2);
+  REQUIRE(missing.err.find("tlsCaFile (--cacert): cannot load certificates from '" + dir +
+                           "/none.pem'") != std::string::npos);
+  write_text(dir + "/bad.json",
+             R"({"baseUrl": ")" + nginx.https_url("") +
+                 R"(", "insecureSkipTLSVerify": "yes", "executor": "constant-vus",
+    "vus": 1, "duration": "1s", "requests": [{"url": "/"}]})");
+  auto bad = run_qv({"run", dir + "/bad.json", "-q"});
+  REQUIRE(bad.exit_code == 2);
+  REQUIRE(bad.err.find("insecureSkipTLSVerify: expected true or false, got a string") !=
+          std::string::npos);
+}
+
 TEST_CASE("thresholds decide the exit code: 0 when all hold, 99 when one fails") {
   TestServer server;
   TempDir temp;

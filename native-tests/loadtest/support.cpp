@@ -290,10 +290,25 @@ void write_text(const std::string& path, const std::string& text) {
   file << text;
 }
 
-Nginx::Nginx(int worker_connections) {
+Nginx::Nginx(int worker_connections, bool tls) {
   prefix_ = make_temp_dir();
   port_ = closed_port();
   write_text(prefix_ + "/index.html", "<html><body>qv loadtest</body></html>\n");
+  std::string tls_server;
+  if (tls) {
+    const CommandResult made =
+        run_command({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                     "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                     "/CN=qv loadtest", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout",
+                     prefix_ + "/key.pem", "-out", certificate()});
+    if (made.exit_code != 0) throw std::runtime_error("openssl req: " + made.err);
+    tls_port_ = closed_port();
+    const std::string port = std::to_string(tls_port_);
+    tls_server = "  server {\n    listen 127.0.0.1:" + port +
+                 " ssl backlog=4096;\n    listen 127.0.0.2:" + port +
+                 " ssl;\n    ssl_certificate " + certificate() + ";\n    ssl_certificate_key " +
+                 prefix_ + "/key.pem;\n    root " + prefix_ + ";\n  }\n";
+  }
   write_text(prefix_ + "/nginx.conf",
              "worker_processes 1;\n"
              "user root;\n"
@@ -334,8 +349,8 @@ Nginx::Nginx(int worker_connections) {
                  prefix_ +
                  ";\n"
                  "    location = /error { return 503; }\n"
-                 "  }\n"
-                 "}\n");
+                 "  }\n" +
+                 tls_server + "}\n");
   pid_ = fork();
   if (pid_ == 0) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);  // nginx's master stops its workers on SIGTERM
@@ -369,6 +384,10 @@ Nginx::~Nginx() {
 
 std::string Nginx::url(const std::string& path) const {
   return "http://127.0.0.1:" + std::to_string(port_) + path;
+}
+
+std::string Nginx::https_url(const std::string& path, const std::string& host) const {
+  return "https://" + host + ":" + std::to_string(tls_port_) + path;
 }
 
 size_t Nginx::access_log_lines() const {

@@ -38,22 +38,29 @@ class TestServer {
   pid_t pid_ = -1;
 };
 
-// Debian's nginx on 127.0.0.1 in a temporary prefix, with its access log there.
+// Debian's nginx on 127.0.0.1 in a temporary prefix, with its access log there. With tls,
+// also an https:// server on another port (127.0.0.1 and 127.0.0.2), with a self-signed
+// certificate made by the openssl command for the IP address 127.0.0.1 only.
 class Nginx {
  public:
-  explicit Nginx(int worker_connections = 4096);
+  explicit Nginx(int worker_connections = 4096, bool tls = false);
   ~Nginx();
   Nginx(const Nginx&) = delete;
   Nginx& operator=(const Nginx&) = delete;
 
   int port() const { return port_; }
   std::string url(const std::string& path = "/") const;
+  // https://HOST:TLS_PORT/path, host 127.0.0.1 (the certificate's) or 127.0.0.2.
+  std::string https_url(const std::string& path = "/", const std::string& host = "127.0.0.1") const;
+  // The PEM file of the https server's self-signed certificate (its own CA).
+  std::string certificate() const { return prefix_ + "/cert.pem"; }
   // Lines in the access log (nginx writes one per request, unbuffered).
   size_t access_log_lines() const;
 
  private:
   std::string prefix_;
   int port_ = 0;
+  int tls_port_ = 0;
   pid_t pid_ = -1;
   size_t baseline_ = 0;  // lines of the start-up probe
 };

@@ -47,6 +47,8 @@ struct RunOptions {
   std::string connections, threads, duration, rate, timeout, seed;
   std::string base_url, intensity, method = "GET", body;
   std::vector<std::string> headers, thresholds;
+  bool insecure = false;
+  std::string ca_file;
   OutputOptions output;
 };
 
@@ -199,6 +201,7 @@ Result<Scenario> build_scenario(const RunOptions& options) {
     quick.headers = options.headers;
     quick.body = options.body;
     quick.thresholds = extra;
+    quick.tls = TlsSettings{options.insecure, options.ca_file};
     return quick_scenario(quick);
   }
 
@@ -232,6 +235,8 @@ Result<Scenario> build_scenario(const RunOptions& options) {
   overrides.intensity = options.intensity;
   overrides.base_url = options.base_url;
   overrides.extra_thresholds = extra;
+  overrides.skip_tls_verify = options.insecure;
+  overrides.tls_ca_file = options.ca_file;
   if (!options.duration.empty()) {
     auto duration = parse_duration(options.duration);
     if (!duration.ok()) return in_field("--duration", duration.error());
@@ -394,6 +399,11 @@ void add_loadtest_commands(CLI::App& app, int& exit_code) {
       "--threshold", run->thresholds,
       "An extra threshold METRIC:EXPRESSION, e.g. 'http_req_duration:p(95)<200'");
   run_command_app->add_option("--seed", run->seed, "Seed for random picks (default: the clock)");
+  run_command_app->add_option("--cacert", run->ca_file,
+                              "https: trust the CA certificates in this PEM file instead of "
+                              "the system's");
+  run_command_app->add_flag("-k,--insecure", run->insecure,
+                            "https: skip the certificate and host name checks");
   add_output_options(*run_command_app, run->output);
   run_command_app->allow_extras();
   run_command_app->callback([run, run_command_app, &exit_code] {

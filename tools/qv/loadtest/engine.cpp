@@ -24,6 +24,7 @@
 
 #include "http_response_parser.h"
 #include "template.h"
+#include "tls.h"
 
 namespace qv::loadtest {
 
@@ -61,8 +62,35 @@ Result<ResolvedOrigin> resolve(const Origin& origin) {
   return resolved;
 }
 
-// One blocking connect with a timeout, before the run: an unreachable target is bad input.
-Status preflight(const ResolvedOrigin& target, Micros timeout) {
+// A TLS handshake on the connected socket fd, waiting in poll until the deadline.
+Status preflight_handshake(int fd, const ResolvedOrigin& target, const TlsContext& tls,
+                           Micros deadline) {
+  ssl_st* ssl = tls.open(fd, target.origin);
+  if (!ssl) return Error{"target " + target.origin.to_string() + ": cannot start TLS"};
+  std::string failure;
+  for (;;) {
+    const TlsStep step = tls_handshake(ssl);
+    if (step == TlsStep::kDone) break;
+    const Micros left = deadline - monotonic_micros();
+    if ((step != TlsStep::kWantRead && step != TlsStep::kWantWrite) || left <= 0) {
+      failure = left <= 0 ? "timed out" : tls_failure(ssl);
+      break;
+    }
+    pollfd waiting{fd, static_cast<short>(step == TlsStep::kWantRead ? POLLIN : POLLOUT), 0};
+    poll(&waiting, 1, static_cast<int>(std::max<Micros>(1, left / kMicrosPerMilli)));
+  }
+  tls_free(ssl);
+  if (failure.empty()) return Ok{};
+  const bool certificate = failure.rfind("certificate verify failed", 0) == 0;
+  return Error{
+      "target " + target.origin.to_string() + ": TLS handshake failed: " + failure +
+      (certificate ? " (--cacert FILE trusts another CA; --insecure skips the check)" : "")};
+}
+
+// One blocking connect (and TLS handshake) with a timeout, before the run: an unreachable
+// target, or one whose certificate does not check out, is bad input.
+Status preflight(const ResolvedOrigin& target, const TlsContext* tls, Micros timeout) {
+  const Micros deadline = monotonic_micros() + timeout;
   const int fd = socket(target.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Error{std::string("socket: ") + std::strerror(errno)};
   int error = 0;
@@ -79,12 +107,14 @@ Status preflight(const ResolvedOrigin& target, Micros timeout) {
       }
     }
   }
-  close(fd);
   if (error) {
+    close(fd);
     return Error{"target " + target.origin.to_string() +
                  " is unreachable: " + std::strerror(error)};
   }
-  return Ok{};
+  Status handshake = tls ? preflight_handshake(fd, target, *tls, deadline) : Status(Ok{});
+  close(fd);
+  return handshake;
 }
 
 // ---- Schedules ------------------------------------------------------------------------------
@@ -193,6 +223,7 @@ class Mailbox {
 struct RunPlan {
   const Scenario* scenario = nullptr;
   std::vector<ResolvedOrigin> origins;
+  std::shared_ptr<TlsContext> tls;        // when an origin is https://
   std::vector<size_t> origin_of_request;  // request spec -> origins index
   std::vector<size_t> name_of_request;    // request spec -> RunResult::requests index
   size_t name_count = 0;
@@ -216,12 +247,13 @@ class Worker {
   void run();
 
  private:
-  enum class State : uint8_t { kIdle, kConnecting, kWriting, kReading, kThinking };
+  enum class State : uint8_t { kIdle, kConnecting, kHandshaking, kWriting, kReading, kThinking };
 
   struct Vu {
     uint64_t id = 0;
     int fd = -1;
-    int origin = -1;  // of the open connection
+    ssl_st* tls = nullptr;  // the connection's TLS session, for https://
+    int origin = -1;        // of the open connection
     State state = State::kIdle;
     bool active = false;   // VU executors: within the wanted count
     bool running = false;  // inside an iteration (request or think time)
@@ -266,6 +298,10 @@ class Worker {
   void start_iteration(Vu& vu, Micros intended, Micros now);
   void send(Vu& vu, Micros now);
   void open_connection(Vu& vu, Micros now);
+  void on_connected(Vu& vu, Micros now);
+  void continue_handshake(Vu& vu, Micros now);
+  ssize_t send_some(Vu& vu);
+  ssize_t receive_some(Vu& vu, char* buffer);
   void write_request(Vu& vu);
   void on_event(Vu& vu, uint32_t events, Micros now);
   void on_readable(Vu& vu, Micros now);
@@ -277,8 +313,8 @@ class Worker {
   void close_connection(Vu& vu);
   void watch(Vu& vu, uint32_t events, int operation);
   bool in_flight(const Vu& vu) const {
-    return vu.state == State::kConnecting || vu.state == State::kWriting ||
-           vu.state == State::kReading;
+    return vu.state == State::kConnecting || vu.state == State::kHandshaking ||
+           vu.state == State::kWriting || vu.state == State::kReading;
   }
 
   void update_vus(Micros now);
@@ -451,6 +487,10 @@ void Worker::watch(Vu& vu, uint32_t events, int operation) {
 }
 
 void Worker::close_connection(Vu& vu) {
+  if (vu.tls) {
+    tls_free(vu.tls);
+    vu.tls = nullptr;
+  }
   if (vu.fd >= 0) {
     close(vu.fd);  // also removes it from the epoll set
     vu.fd = -1;
@@ -517,10 +557,11 @@ void Worker::open_connection(Vu& vu, Micros now) {
   ++vu.generation;
   vu.served = false;
   vu.reused = false;
+  vu.deadline = now + scenario_.connect_timeout;  // for the TLS handshake too
   if (connect(vu.fd, reinterpret_cast<const sockaddr*>(&target.address), target.address_length) ==
       0) {
     watch(vu, EPOLLIN, EPOLL_CTL_ADD);
-    write_request(vu);
+    on_connected(vu, now);
     return;
   }
   if (errno != EINPROGRESS) {
@@ -528,8 +569,82 @@ void Worker::open_connection(Vu& vu, Micros now) {
     return;
   }
   vu.state = State::kConnecting;
-  vu.deadline = now + scenario_.connect_timeout;
   watch(vu, EPOLLOUT, EPOLL_CTL_ADD);
+}
+
+// The TCP connection is up (and watched for EPOLLIN): the request goes out, after a TLS
+// handshake for https://. A failed handshake counts as a connect error.
+void Worker::on_connected(Vu& vu, Micros now) {
+  const ResolvedOrigin& target = plan_.origins[static_cast<size_t>(vu.origin)];
+  if (!target.origin.tls) {
+    vu.state = State::kIdle;
+    write_request(vu);
+    return;
+  }
+  vu.tls = plan_.tls->open(vu.fd, target.origin);
+  if (!vu.tls) {
+    on_failure(vu, ErrorClass::kConnect, now);
+    return;
+  }
+  vu.state = State::kHandshaking;
+  continue_handshake(vu, now);
+}
+
+void Worker::continue_handshake(Vu& vu, Micros now) {
+  switch (tls_handshake(vu.tls)) {
+    case TlsStep::kDone:
+      watch(vu, EPOLLIN, EPOLL_CTL_MOD);
+      vu.state = State::kIdle;
+      write_request(vu);
+      return;
+    case TlsStep::kWantRead:
+      watch(vu, EPOLLIN, EPOLL_CTL_MOD);
+      return;
+    case TlsStep::kWantWrite:
+      watch(vu, EPOLLOUT, EPOLL_CTL_MOD);
+      return;
+    default:
+      on_failure(vu, ErrorClass::kConnect, now);
+  }
+}
+
+// send() and read() on the VU's connection, through its TLS session for https://, with the
+// sockets' conventions: -1 and errno EAGAIN when it would block, ECONNRESET when TLS failed;
+// 0 from receive_some when the server closed.
+ssize_t Worker::send_some(Vu& vu) {
+  const char* data = vu.out + vu.out_done;
+  const size_t size = vu.out_size - vu.out_done;
+  if (!vu.tls) return ::send(vu.fd, data, size, MSG_NOSIGNAL);
+  size_t done = 0;
+  switch (tls_write(vu.tls, data, size, done)) {
+    case TlsStep::kDone:
+      return static_cast<ssize_t>(done);
+    case TlsStep::kWantRead:
+    case TlsStep::kWantWrite:
+      errno = EAGAIN;
+      return -1;
+    default:
+      errno = ECONNRESET;
+      return -1;
+  }
+}
+
+ssize_t Worker::receive_some(Vu& vu, char* buffer) {
+  if (!vu.tls) return read(vu.fd, buffer, kReadBufferSize);
+  size_t done = 0;
+  switch (tls_read(vu.tls, buffer, kReadBufferSize, done)) {
+    case TlsStep::kDone:
+      return static_cast<ssize_t>(done);
+    case TlsStep::kWantRead:
+    case TlsStep::kWantWrite:
+      errno = EAGAIN;
+      return -1;
+    case TlsStep::kClosed:
+      return 0;
+    default:
+      errno = ECONNRESET;
+      return -1;
+  }
 }
 
 void Worker::write_request(Vu& vu) {
@@ -539,8 +654,7 @@ void Worker::write_request(Vu& vu) {
     if (!executor_.arrival_rate()) vu.intended = vu.sent;
     vu.deadline = vu.sent + scenario_.request_timeout;
   }
-  const ssize_t written =
-      ::send(vu.fd, vu.out + vu.out_done, vu.out_size - vu.out_done, MSG_NOSIGNAL);
+  const ssize_t written = send_some(vu);
   if (written < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
       if (vu.state != State::kWriting) watch(vu, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
@@ -573,10 +687,12 @@ void Worker::on_event(Vu& vu, uint32_t events, Micros now) {
         return;
       }
       watch(vu, EPOLLIN, EPOLL_CTL_MOD);
-      vu.state = State::kIdle;
-      write_request(vu);
+      on_connected(vu, now);
       return;
     }
+    case State::kHandshaking:
+      continue_handshake(vu, now);
+      return;
     case State::kWriting:
       if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) write_request(vu);
       if (vu.state == State::kWriting || !(events & EPOLLIN)) return;
@@ -590,7 +706,7 @@ void Worker::on_event(Vu& vu, uint32_t events, Micros now) {
 void Worker::on_readable(Vu& vu, Micros now) {
   char* buffer = read_buffer_.get();
   for (;;) {
-    const ssize_t got = read(vu.fd, buffer, kReadBufferSize);
+    const ssize_t got = receive_some(vu, buffer);
     if (got > 0) {
       if (vu.state != State::kReading && vu.state != State::kWriting) {
         close_connection(vu);  // bytes nobody asked for: this connection cannot be trusted
@@ -606,7 +722,10 @@ void Worker::on_readable(Vu& vu, Micros now) {
           on_failure(vu, ErrorClass::kProtocol, now);
           return;
         case HttpResponseParser::Outcome::kNeedMore:
-          if (static_cast<size_t>(got) < kReadBufferSize) return;  // level-triggered: more comes
+          // Level-triggered: a short read drained the socket and epoll reports what comes
+          // next. A TLS session may hold decrypted bytes the socket no longer shows (a read
+          // returns one record): it is read until it would block.
+          if (!vu.tls && static_cast<size_t>(got) < kReadBufferSize) return;
           continue;
       }
     }
@@ -954,7 +1073,14 @@ Result<RunResult> run_load_test(const Scenario& scenario, const RunHooks& hooks)
     if (found == plan->origins.size()) {
       auto resolved = resolve(request.origin);
       if (!resolved.ok()) return resolved.error();
-      if (auto reachable = preflight(resolved.value(), scenario.connect_timeout); !reachable.ok()) {
+      if (request.origin.tls && !plan->tls) {
+        auto tls = TlsContext::create(scenario.tls);
+        if (!tls.ok()) return tls.error();
+        plan->tls = tls.value();
+      }
+      const TlsContext* tls = request.origin.tls ? plan->tls.get() : nullptr;
+      if (auto reachable = preflight(resolved.value(), tls, scenario.connect_timeout);
+          !reachable.ok()) {
         return reachable.error();
       }
       plan->origins.push_back(resolved.value());

@@ -636,13 +636,33 @@ Result<Scenario> parse_scenario(std::string_view json, const ScenarioOverrides& 
   }
   object top;
   if (root.get_object().get(top)) return expected("the scenario", "a JSON object", root);
-  if (auto keys =
-          only_keys(top, "", {"name",     "description",  "baseUrl",      "executor",
-                              "vus",      "duration",     "startVUs",     "stages",
-                              "rate",     "startRate",    "timeUnit",     "preAllocatedVUs",
-                              "maxVUs",   "whenNoVuFree", "gracefulStop", "thinkTime",
-                              "timeouts", "threads",      "seed",         "variables",
-                              "requests", "thresholds",   "intensities",  "defaultIntensity"});
+  if (auto keys = only_keys(top, "",
+                            {"name",
+                             "description",
+                             "baseUrl",
+                             "executor",
+                             "vus",
+                             "duration",
+                             "startVUs",
+                             "stages",
+                             "rate",
+                             "startRate",
+                             "timeUnit",
+                             "preAllocatedVUs",
+                             "maxVUs",
+                             "whenNoVuFree",
+                             "gracefulStop",
+                             "thinkTime",
+                             "timeouts",
+                             "threads",
+                             "seed",
+                             "variables",
+                             "requests",
+                             "thresholds",
+                             "intensities",
+                             "defaultIntensity",
+                             "insecureSkipTLSVerify",
+                             "tlsCaFile"});
       !keys.ok()) {
     return keys.error();
   }
@@ -756,6 +776,15 @@ Result<Scenario> parse_scenario(std::string_view json, const ScenarioOverrides& 
     scenario.threads = static_cast<int>(threads.value());
   }
   if (overrides.threads) scenario.threads = *overrides.threads;
+  if (!top["insecureSkipTLSVerify"].get(item) && item.get_bool().get(scenario.tls.skip_verify)) {
+    return expected("insecureSkipTLSVerify", "true or false", item);
+  }
+  if (!top["tlsCaFile"].get(item)) {
+    auto file = read_string(item, "tlsCaFile");
+    if (!file.get(scenario.tls.ca_file)) return file.error();
+  }
+  if (overrides.skip_tls_verify) scenario.tls.skip_verify = true;
+  if (!overrides.tls_ca_file.empty()) scenario.tls.ca_file = overrides.tls_ca_file;
   if (!top["seed"].get(item)) {
     auto seed = read_count(item, "seed", 0);
     if (!seed.ok()) return seed.error();
@@ -816,6 +845,7 @@ Result<Scenario> quick_scenario(const QuickOptions& options) {
   scenario.connect_timeout = options.timeout;
   scenario.request_timeout = options.timeout;
   scenario.threads = options.threads;
+  scenario.tls = options.tls;
 
   RequestSpec request;
   if (auto valid = check_token(options.method, "--method", "method"); !valid.ok())

@@ -16,6 +16,7 @@
 #include "run_result.h"
 #include "template.h"
 #include "thresholds.h"
+#include "tls.h"
 #include "units.h"
 #include "url.h"
 
@@ -77,6 +78,7 @@ struct Scenario {
   Micros request_timeout = 60 * kMicrosPerSecond;
   int threads = 0;    // 0: one per core
   uint64_t seed = 0;  // 0: from the clock
+  TlsSettings tls;    // for https:// origins
   std::vector<Variable> variables;
   std::vector<RequestSpec> requests;
   std::vector<Threshold> thresholds;
@@ -91,6 +93,8 @@ struct ScenarioOverrides {
   std::string base_url;
   std::optional<int> threads;
   std::vector<ThresholdSource> extra_thresholds;
+  bool skip_tls_verify = false;  // --insecure
+  std::string tls_ca_file;       // --cacert
 };
 
 Result<Scenario> parse_scenario(std::string_view json, const ScenarioOverrides& overrides);
@@ -108,6 +112,7 @@ struct QuickOptions {
   std::string body;
   Micros timeout = 10 * kMicrosPerSecond;
   std::vector<ThresholdSource> thresholds;
+  TlsSettings tls;
 };
 Result<Scenario> quick_scenario(const QuickOptions& options);
 

@@ -5,16 +5,11 @@
 namespace qv::loadtest {
 
 Result<SplitUrl> split_url(const std::string& url) {
-  const std::string scheme = "http://";
-  if (url.rfind("https://", 0) == 0) {
-    return Error{"'" + url +
-                 "': https is not supported (the load tester speaks plain HTTP/1.1; test the "
-                 "origin behind the TLS terminator, or put one in front of the tester)"};
+  const bool tls = url.rfind("https://", 0) == 0;
+  if (!tls && url.rfind("http://", 0) != 0) {
+    return Error{"'" + url + "': expected an http:// or https:// URL"};
   }
-  if (url.rfind(scheme, 0) != 0) {
-    return Error{"'" + url + "': expected an http:// URL"};
-  }
-  const size_t authority_start = scheme.size();
+  const size_t authority_start = tls ? 8 : 7;
   size_t authority_end = url.find_first_of("/?#", authority_start);
   if (authority_end == std::string::npos) authority_end = url.size();
   const std::string authority = url.substr(authority_start, authority_end - authority_start);
@@ -43,7 +38,7 @@ Result<SplitUrl> split_url(const std::string& url) {
     }
   }
   if (host.empty()) return Error{"'" + url + "': no host"};
-  int port = 80;
+  int port = tls ? 443 : 80;
   if (!port_text.empty()) {
     const auto [end, error] =
         std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
@@ -54,6 +49,7 @@ Result<SplitUrl> split_url(const std::string& url) {
   }
   split.origin.host = host;
   split.origin.port = port;
+  split.origin.tls = tls;
   split.origin.host_header = authority;
   std::string target = url.substr(authority_end);
   if (const size_t hash = target.find('#'); hash != std::string::npos) target.resize(hash);

@@ -1,0 +1,78 @@
+// https:// end to end, against Debian's nginx with a self-signed certificate: requests go
+// over TLS and are all answered; the certificate and the host name are checked before the
+// run, each failure named, and --insecure skips the checks; a CA file that cannot be read is
+// bad input. Only behaviour is asserted, never speed.
+#include <catch2/catch.hpp>
+
+#include "loadtest/engine.h"
+#include "support.h"
+
+using namespace qv::loadtest;
+using qv::loadtest::testing::Nginx;
+
+namespace {
+
+Scenario quick(const std::string& url, const TlsSettings& tls) {
+  QuickOptions options;
+  options.url = url;
+  options.connections = 4;
+  options.threads = 2;
+  options.duration = kMicrosPerSecond / 2;
+  options.tls = tls;
+  auto scenario = quick_scenario(options);
+  if (!scenario.ok()) FAIL("scenario: " << scenario.error().message);
+  // In-flight requests at the end are let finish, and counted: nginx's count must match.
+  scenario.value().executor.graceful_stop = 10 * kMicrosPerSecond;
+  return scenario.value();
+}
+
+std::string refusal(const Scenario& scenario) {
+  auto result = run_load_test(scenario);
+  REQUIRE_FALSE(result.ok());
+  return result.error().message;
+}
+
+}  // namespace
+
+TEST_CASE("https: every request goes over TLS and is answered, the certificate checked") {
+  Nginx nginx(64, true);
+  auto result = run_load_test(quick(nginx.https_url("/index.html"), {false, nginx.certificate()}));
+  if (!result.ok()) FAIL("run: " << result.error().message);
+  const RequestCounters totals = result.value().total_counters();
+  REQUIRE(totals.requests > 0);
+  REQUIRE(totals.failed == 0);
+  // nginx's https server answered exactly the requests the tester counted (the preflight's
+  // handshake sends none).
+  REQUIRE(nginx.access_log_lines() == totals.requests);
+  REQUIRE(result.value().info.target == nginx.https_url("/index.html"));
+}
+
+TEST_CASE("https: a certificate that does not check out is refused before the run") {
+  Nginx nginx(64, true);
+  const std::string untrusted = refusal(quick(nginx.https_url(), {}));
+  REQUIRE(untrusted.rfind("target " + nginx.https_url("") +
+                              ": TLS handshake failed: certificate "
+                              "verify failed: self-signed certificate",
+                          0) == 0);
+  REQUIRE(untrusted.find("--cacert FILE trusts another CA; --insecure skips the check") !=
+          std::string::npos);
+  // Trusted, but issued for 127.0.0.1, not 127.0.0.2.
+  REQUIRE(refusal(quick(nginx.https_url("/", "127.0.0.2"), {false, nginx.certificate()}))
+              .find("certificate verify failed: IP address mismatch") != std::string::npos);
+  REQUIRE(nginx.access_log_lines() == 0);
+
+  SECTION("--insecure skips both checks") {
+    auto result = run_load_test(quick(nginx.https_url("/", "127.0.0.2"), {true, ""}));
+    if (!result.ok()) FAIL("run: " << result.error().message);
+    REQUIRE(result.value().total_counters().requests > 0);
+    REQUIRE(result.value().total_counters().failed == 0);
+  }
+}
+
+TEST_CASE("https: a CA file that cannot be read is bad input; plain http:// needs none") {
+  Nginx nginx(64, true);
+  REQUIRE(refusal(quick(nginx.https_url(), {false, "/no/such/ca.pem"})) ==
+          "tlsCaFile (--cacert): cannot load certificates from '/no/such/ca.pem' (expected PEM)");
+  auto plain = run_load_test(quick(nginx.url("/index.html"), {false, "/no/such/ca.pem"}));
+  REQUIRE(plain.ok());
+}

@@ -1,0 +1,128 @@
+#include "tls.h"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+namespace qv::loadtest {
+
+namespace {
+
+bool is_ip_address(const std::string& host) {
+  unsigned char address[sizeof(in6_addr)];
+  return inet_pton(AF_INET, host.c_str(), address) == 1 ||
+         inet_pton(AF_INET6, host.c_str(), address) == 1;
+}
+
+TlsStep step_after(ssl_st* ssl, int result) {
+  switch (SSL_get_error(ssl, result)) {
+    case SSL_ERROR_WANT_READ:
+      return TlsStep::kWantRead;
+    case SSL_ERROR_WANT_WRITE:
+      return TlsStep::kWantWrite;
+    case SSL_ERROR_ZERO_RETURN:
+      return TlsStep::kClosed;
+    default:
+      return TlsStep::kFailed;
+  }
+}
+
+}  // namespace
+
+Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsSettings& settings) {
+  std::shared_ptr<TlsContext> tls(new TlsContext());
+  tls->context_ = SSL_CTX_new(TLS_client_method());
+  if (!tls->context_) return Error{"tls: OpenSSL cannot make a client context"};
+  SSL_CTX_set_min_proto_version(tls->context_, TLS1_2_VERSION);
+  // A server that closes without close_notify ends a response the way a plain socket does.
+  SSL_CTX_set_options(tls->context_, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  // Writes resume from wherever the request's bytes have got to; idle connections hold no
+  // buffers (thousands of them stay small).
+  SSL_CTX_set_mode(tls->context_, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                      SSL_MODE_RELEASE_BUFFERS);
+  static const unsigned char kAlpn[] = "\x08http/1.1";
+  SSL_CTX_set_alpn_protos(tls->context_, kAlpn, sizeof kAlpn - 1);
+  tls->verifies_ = !settings.skip_verify;
+  if (!tls->verifies_) {
+    SSL_CTX_set_verify(tls->context_, SSL_VERIFY_NONE, nullptr);
+    return tls;
+  }
+  SSL_CTX_set_verify(tls->context_, SSL_VERIFY_PEER, nullptr);
+  if (!settings.ca_file.empty()) {
+    if (SSL_CTX_load_verify_locations(tls->context_, settings.ca_file.c_str(), nullptr) != 1) {
+      ERR_clear_error();
+      return Error{"tlsCaFile (--cacert): cannot load certificates from '" + settings.ca_file +
+                   "' (expected PEM)"};
+    }
+  } else if (SSL_CTX_set_default_verify_paths(tls->context_) != 1) {
+    ERR_clear_error();
+    return Error{"tls: cannot load the system's CA certificates (set tlsCaFile or --cacert)"};
+  }
+  return tls;
+}
+
+TlsContext::~TlsContext() {
+  SSL_CTX_free(context_);
+}
+
+ssl_st* TlsContext::open(int fd, const Origin& origin) const {
+  SSL* ssl = SSL_new(context_);
+  if (!ssl) return nullptr;
+  const bool ip = is_ip_address(origin.host);
+  bool ready = SSL_set_fd(ssl, fd) == 1;
+  // SNI carries names only (RFC 6066 §3).
+  if (!ip) ready = ready && SSL_set_tlsext_host_name(ssl, origin.host.c_str()) == 1;
+  if (verifies_) {
+    X509_VERIFY_PARAM* check = SSL_get0_param(ssl);
+    X509_VERIFY_PARAM_set_hostflags(check, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    ready = ready && (ip ? X509_VERIFY_PARAM_set1_ip_asc(check, origin.host.c_str()) == 1
+                         : SSL_set1_host(ssl, origin.host.c_str()) == 1);
+  }
+  if (!ready) {
+    ERR_clear_error();
+    SSL_free(ssl);
+    return nullptr;
+  }
+  SSL_set_connect_state(ssl);
+  return ssl;
+}
+
+// OpenSSL's error queue is per thread: each step starts from an empty one, so SSL_get_error
+// reports this step's outcome and not an earlier connection's.
+TlsStep tls_handshake(ssl_st* ssl) {
+  ERR_clear_error();
+  const int result = SSL_do_handshake(ssl);
+  return result == 1 ? TlsStep::kDone : step_after(ssl, result);
+}
+
+TlsStep tls_read(ssl_st* ssl, char* buffer, size_t size, size_t& done) {
+  ERR_clear_error();
+  const int result = SSL_read_ex(ssl, buffer, size, &done);
+  return result == 1 ? TlsStep::kDone : step_after(ssl, result);
+}
+
+TlsStep tls_write(ssl_st* ssl, const char* data, size_t size, size_t& done) {
+  ERR_clear_error();
+  const int result = SSL_write_ex(ssl, data, size, &done);
+  return result == 1 ? TlsStep::kDone : step_after(ssl, result);
+}
+
+void tls_free(ssl_st* ssl) {
+  SSL_free(ssl);
+}
+
+std::string tls_failure(ssl_st* ssl) {
+  const long verdict = SSL_get_verify_result(ssl);
+  if (verdict != X509_V_OK) {
+    return std::string("certificate verify failed: ") + X509_verify_cert_error_string(verdict);
+  }
+  const unsigned long error = ERR_peek_last_error();
+  if (error == 0) return "the connection closed during the handshake";
+  char text[256];
+  ERR_error_string_n(error, text, sizeof text);
+  return text;
+}
+
+}  // namespace qv::loadtest

@@ -1,0 +1,60 @@
+// TLS for the load tester's https:// connections (OpenSSL): one client context per run,
+// one session per connection, each step non-blocking so the workers' epoll loops drive the
+// handshakes, reads and writes as they drive plain sockets.
+//
+// The server's certificate is verified by default, against the system's CA store or the
+// scenario's tlsCaFile, and its name against the URL's host (DNS name or IP address), as
+// a browser or curl would; insecureSkipTLSVerify (--insecure) turns both checks off.
+// ALPN offers http/1.1 only: the load tester speaks HTTP/1.1.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "result.h"
+#include "url.h"
+
+struct ssl_st;
+struct ssl_ctx_st;
+
+namespace qv::loadtest {
+
+struct TlsSettings {
+  bool skip_verify = false;  // insecureSkipTLSVerify, --insecure
+  std::string ca_file;  // tlsCaFile, --cacert: PEM certificates trusted instead of the system's
+  bool operator==(const TlsSettings&) const = default;
+};
+
+// What a non-blocking TLS step came to.
+enum class TlsStep { kDone, kWantRead, kWantWrite, kClosed, kFailed };
+
+class TlsContext {
+ public:
+  // Errors name the setting: "tlsCaFile (--cacert): cannot load certificates from ...".
+  static Result<std::shared_ptr<TlsContext>> create(const TlsSettings& settings);
+  ~TlsContext();
+  TlsContext(const TlsContext&) = delete;
+  TlsContext& operator=(const TlsContext&) = delete;
+
+  // A client session over the connected socket fd, for origin: SNI and the certificate
+  // check use its host. nullptr when OpenSSL cannot make one.
+  ssl_st* open(int fd, const Origin& origin) const;
+  bool verifies() const { return verifies_; }
+
+ private:
+  TlsContext() = default;
+  ssl_ctx_st* context_ = nullptr;
+  bool verifies_ = true;
+};
+
+TlsStep tls_handshake(ssl_st* ssl);
+// Up to size bytes; `done` holds how many when the step is kDone.
+TlsStep tls_read(ssl_st* ssl, char* buffer, size_t size, size_t& done);
+TlsStep tls_write(ssl_st* ssl, const char* data, size_t size, size_t& done);
+// Frees the session (the socket stays open: its owner closes it).
+void tls_free(ssl_st* ssl);
+// Why the session's last step failed: the certificate check's verdict, else OpenSSL's error.
+std::string tls_failure(ssl_st* ssl);
+
+}  // namespace qv::loadtest
