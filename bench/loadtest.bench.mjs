@@ -1,7 +1,8 @@
 // Benchmark `loadtest`: requests per second of `qv loadtest run` against wrk (Debian's) on
 // the same nginx on loopback, same connections, threads and duration, alternated round by
-// round; then autocannon (npm) the same way; then the peak memory (max RSS) of qv and wrk
-// holding 10,000 open connections. Every comparison is a ratio measured in this run.
+// round; the same over https (nginx's TLS server, a self-signed certificate); then
+// autocannon (npm) the same way; then the peak memory (max RSS) of qv and wrk holding 10,000
+// open connections. Every comparison is a ratio measured in this run.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,7 @@ const CONNECTIONS = 50;
 const THREADS = 2;
 const DURATION_S = 3;
 const ROUNDS = 7;
+const TLS_ROUNDS = 3;
 const MANY_CONNECTIONS = 10_000;
 
 const freePort = () => new Promise((resolve) => {
@@ -31,6 +33,11 @@ const freePort = () => new Promise((resolve) => {
 async function startNginx() {
   const prefix = mkdtempSync(join(tmpdir(), 'qv-bench-nginx-'));
   const port = await freePort();
+  const tlsPort = await freePort();
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-days', '2', '-subj', '/CN=qv bench', '-addext', 'subjectAltName=IP:127.0.0.1',
+    '-keyout', join(prefix, 'key.pem'), '-out', join(prefix, 'cert.pem')], { encoding: 'utf8' });
+  if (made.status !== 0) throw new Error(`openssl req: ${made.stderr}`);
   // The page nginx serves by default, about 600 bytes: a small static response, as wrk's own examples use.
   writeFileSync(join(prefix, 'index.html'), '<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head><body>' +
     '<h1>Welcome to nginx!</h1>' + '<p>If you see this page, the nginx web server is successfully installed and working.</p>'.repeat(4) +
@@ -54,6 +61,12 @@ http {
     listen 127.0.0.1:${port} backlog=16384;
     root ${prefix};
   }
+  server {
+    listen 127.0.0.1:${tlsPort} ssl backlog=16384;
+    ssl_certificate ${prefix}/cert.pem;
+    ssl_certificate_key ${prefix}/key.pem;
+    root ${prefix};
+  }
 }
 `);
   const child = spawn('/usr/sbin/nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-g', `daemon off; pid ${prefix}/nginx.pid;`], { stdio: 'ignore' });
@@ -65,7 +78,8 @@ http {
     } catch { /* not up yet */ }
     await new Promise((r) => setTimeout(r, 25));
   }
-  return { url, stop: () => { child.kill('SIGTERM'); rmSync(prefix, { recursive: true, force: true }); } };
+  const httpsUrl = `https://127.0.0.1:${tlsPort}/index.html`;
+  return { url, httpsUrl, stop: () => { child.kill('SIGTERM'); rmSync(prefix, { recursive: true, force: true }); } };
 }
 
 // Runs a command to its end; resolves to stdout, stderr, the max RSS in KiB and the CPU
@@ -87,9 +101,9 @@ function runTimed(command, args) {
   });
 }
 
-async function qvRun(qv, url, connections, threads, seconds) {
+async function qvRun(qv, url, connections, threads, seconds, extra = []) {
   const summaryFile = join(tmpdir(), `qv-bench-summary-${process.pid}.json`);
-  const args = ['loadtest', 'run', '--url', url, '-c', String(connections), '-t', String(threads), '-d', `${seconds}s`, '-q', '--summary-json', summaryFile];
+  const args = ['loadtest', 'run', '--url', url, '-c', String(connections), '-t', String(threads), '-d', `${seconds}s`, ...extra, '-q', '--summary-json', summaryFile];
   const result = await runTimed(qv, args);
   if (result.code !== 0) throw new Error(`qv failed (${result.code}): ${result.stderr}`);
   const summary = JSON.parse(readFileSync(summaryFile, 'utf8'));
@@ -129,35 +143,49 @@ async function autocannonRun(url, connections, seconds) {
   return { command: `autocannon ${args.join(' ')}`, rps: report.requests.total / (report.duration || seconds), errors: report.errors + report.non2xx };
 }
 
+// qv and wrk on one URL, alternated round by round; each round's figures and the medians.
+async function alternate(qv, url, count, qvOptions = []) {
+  const rounds = [];
+  for (let round = 1; round <= count; round++) {
+    // Alternate which goes first, so neither always runs on a warmer machine.
+    const order = round % 2 ? ['qv', 'wrk'] : ['wrk', 'qv'];
+    const entry = { round };
+    for (const tool of order) {
+      entry[tool] = tool === 'qv' ? await qvRun(qv, url, CONNECTIONS, THREADS, DURATION_S, qvOptions)
+        : await wrkRun(url, CONNECTIONS, THREADS, DURATION_S);
+    }
+    entry.ratio = entry.qv.rps / entry.wrk.rps;
+    // CPU the client spent per request: what the tool itself costs, less swayed by
+    // whatever else the shared machine runs than requests per second are.
+    entry.cpuRatio = entry.wrk.cpuMicrosPerRequest / entry.qv.cpuMicrosPerRequest;
+    rounds.push(entry);
+    console.log(`round ${round}: qv ${entry.qv.rps.toFixed(0).padStart(7)} req/s   wrk ${entry.wrk.rps.toFixed(0).padStart(7)} req/s   qv/wrk ${entry.ratio.toFixed(2)}` +
+      `   client CPU per request: qv ${entry.qv.cpuMicrosPerRequest.toFixed(1)} µs, wrk ${entry.wrk.cpuMicrosPerRequest.toFixed(1)} µs`);
+  }
+  return {
+    rounds,
+    qvRps: median(rounds.map((r) => r.qv.rps)),
+    wrkRps: median(rounds.map((r) => r.wrk.rps)),
+    ratioQvToWrk: median(rounds.map((r) => r.ratio)),
+    ratioCpuPerRequestWrkToQv: median(rounds.map((r) => r.cpuRatio)),
+  };
+}
+
 export async function run() {
   const qv = nativeBinary('qv');
   const nginx = await startNginx();
   const figures = { connections: CONNECTIONS, threads: THREADS, durationSeconds: DURATION_S, rounds: ROUNDS, nginx: spawnSync('/usr/sbin/nginx', ['-v'], { encoding: 'utf8' }).stderr.trim() };
   try {
     console.log(`qv loadtest vs wrk vs autocannon on nginx (1 worker) at ${nginx.url}: -c ${CONNECTIONS} -t ${THREADS} -d ${DURATION_S}s, ${ROUNDS} rounds, alternated`);
-    const rounds = [];
-    for (let round = 1; round <= ROUNDS; round++) {
-      // Alternate which goes first, so neither always runs on a warmer machine.
-      const order = round % 2 ? ['qv', 'wrk'] : ['wrk', 'qv'];
-      const entry = { round };
-      for (const tool of order) {
-        entry[tool] = tool === 'qv' ? await qvRun(qv, nginx.url, CONNECTIONS, THREADS, DURATION_S)
-          : await wrkRun(nginx.url, CONNECTIONS, THREADS, DURATION_S);
-      }
-      entry.ratio = entry.qv.rps / entry.wrk.rps;
-      // CPU the client spent per request: what the tool itself costs, less swayed by
-      // whatever else the shared machine runs than requests per second are.
-      entry.cpuRatio = entry.wrk.cpuMicrosPerRequest / entry.qv.cpuMicrosPerRequest;
-      rounds.push(entry);
-      console.log(`round ${round}: qv ${entry.qv.rps.toFixed(0).padStart(7)} req/s   wrk ${entry.wrk.rps.toFixed(0).padStart(7)} req/s   qv/wrk ${entry.ratio.toFixed(2)}` +
-        `   client CPU per request: qv ${entry.qv.cpuMicrosPerRequest.toFixed(1)} µs, wrk ${entry.wrk.cpuMicrosPerRequest.toFixed(1)} µs`);
-    }
-    const qvMedian = median(rounds.map((r) => r.qv.rps));
-    const wrkMedian = median(rounds.map((r) => r.wrk.rps));
-    const ratioMedian = median(rounds.map((r) => r.ratio));
-    const cpuRatioMedian = median(rounds.map((r) => r.cpuRatio));
-    console.log(`median: qv ${qvMedian.toFixed(0)} req/s, wrk ${wrkMedian.toFixed(0)} req/s, qv/wrk ${ratioMedian.toFixed(2)} (goal >= 1.0); ` +
-      `wrk's CPU per request / qv's ${cpuRatioMedian.toFixed(2)}`);
+    const plain = await alternate(qv, nginx.url, ROUNDS);
+    console.log(`median: qv ${plain.qvRps.toFixed(0)} req/s, wrk ${plain.wrkRps.toFixed(0)} req/s, qv/wrk ${plain.ratioQvToWrk.toFixed(2)} (goal >= 1.0); ` +
+      `wrk's CPU per request / qv's ${plain.ratioCpuPerRequestWrkToQv.toFixed(2)}`);
+
+    // https: wrk does not check certificates, so qv runs with -k (--insecure) too.
+    console.log(`the same over https (${nginx.httpsUrl}, TLS 1.3, qv with -k as wrk checks no certificate), ${TLS_ROUNDS} rounds`);
+    const tls = await alternate(qv, nginx.httpsUrl, TLS_ROUNDS, ['-k']);
+    console.log(`median: qv ${tls.qvRps.toFixed(0)} req/s, wrk ${tls.wrkRps.toFixed(0)} req/s, qv/wrk ${tls.ratioQvToWrk.toFixed(2)}; ` +
+      `wrk's CPU per request / qv's ${tls.ratioCpuPerRequestWrkToQv.toFixed(2)}`);
 
     // autocannon is single-threaded Node.js: same connections and duration.
     const cannon = await autocannonRun(nginx.url, CONNECTIONS, DURATION_S);
@@ -171,8 +199,9 @@ export async function run() {
     console.log(`${MANY_CONNECTIONS} connections: qv max RSS ${(manyQv.maxRssKiB / 1024).toFixed(1)} MiB (VUs ${manyQv.vusMax}, ${manyQv.errors} failed requests, ${manyQv.rps.toFixed(0)} req/s); ` +
       `wrk max RSS ${(manyWrk.maxRssKiB / 1024).toFixed(1)} MiB (${manyWrk.rps.toFixed(0)} req/s, socket errors: ${manyWrk.socketErrors})`);
     Object.assign(figures, {
-      rounds,
-      median: { qvRps: qvMedian, wrkRps: wrkMedian, ratioQvToWrk: ratioMedian, ratioCpuPerRequestWrkToQv: cpuRatioMedian },
+      rounds: plain.rounds,
+      median: { qvRps: plain.qvRps, wrkRps: plain.wrkRps, ratioQvToWrk: plain.ratioQvToWrk, ratioCpuPerRequestWrkToQv: plain.ratioCpuPerRequestWrkToQv },
+      https: tls,
       autocannon: { autocannonRps: cannon.rps, qvRps: qvAgain.rps, ratioQvToAutocannon: cannonRatio, command: cannon.command },
       tenThousandConnections: { qv: manyQv, wrk: manyWrk, ratioRss: manyQv.maxRssKiB / manyWrk.maxRssKiB },
     });
