@@ -2,7 +2,8 @@
 // isolate, both flavours) share one KV. An invalidation made in one isolate reaches every
 // other within the stated bound (pollMs, default 500 ms, plus a KV round trip: under 1 s),
 // while L1 hits in between cost no KV read per hit (at most one journal read per pollMs).
-// Isolates that refresh one stale key together send one fetch to the origin.
+// Isolates that refresh one stale key together send one fetch to the origin, and so do
+// isolates that miss one key together when misses collapse (collapseMs).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { instantiateFlavour } from '../dist/js/node.mjs';
@@ -117,6 +118,24 @@ describe('invalidation across isolates over a real Redis', { skip: !process.env.
       assert.equal((await qv.call('cache.get', leads, origin)).body, '{"fetch":2}');
     }
     assert.equal(fetches, 2, 'the isolates that waited took the new copy from L2');
+  });
+
+  test('misses of one key in every isolate at once reach the origin once (collapseMs)', async () => {
+    for (const { qv } of isolates) await qv.call('cache.configure', { collapseMs: 5000, collapsePollMs: 10 });
+    let fetches = 0;
+    const origin = {
+      fetch: async () => {
+        fetches++;
+        await sleep(50);
+        return new Response(JSON.stringify({ fetch: fetches }), { status: 200, headers: { 'cache-control': 'max-age=60' } });
+      },
+    };
+    const calls = { ...input, key: 'GET /api/calls', origin: { url: 'http://origin.test/api/calls' } };
+    const answers = await Promise.all(isolates.map(({ qv }) => qv.call('cache.get', calls, origin)));
+    assert.equal(fetches, 1, JSON.stringify(answers));
+    assert.ok(answers.every((a) => a.body === '{"fetch":1}'));
+    assert.equal(answers.filter((a) => a.reason === 'collapsed: another isolate fetched it').length, isolates.length - 1);
+    for (const { qv } of isolates) await qv.call('cache.configure', {});
   });
 
   test('concurrent invalidations from every isolate all land in the journal', async () => {

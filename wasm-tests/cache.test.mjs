@@ -1,5 +1,6 @@
 // The cache module through the JS shim, on both WebAssembly flavours, with an origin that
-// counts its fetches and a KV that counts its operations: coalescing, the layers and their
+// counts its fetches and a KV that counts its operations: coalescing (in one isolate, and
+// across isolates with collapseMs), the layers and their
 // TTLs, Cache-Control and stale serving, what is never shared, failures of KV and origin,
 // and the L1 for values the host keeps.
 import { describe, test, before } from 'node:test';
@@ -180,6 +181,66 @@ for (const flavour of FLAVOURS) {
         assert.equal((await loser.qv.call('cache.refresh', input())).refreshed, true);
         assert.equal(origin.fetches, 3);
       }
+    });
+
+    test('misses collapse across isolates (collapseMs): one origin fetch, the others take its copy from L2', async () => {
+      for (const collapseMs of [5000, 0]) {
+        const kv = new CountingKv();
+        const origin = fakeOrigin({ delayMs: 30 });
+        const config = { collapseMs, collapsePollMs: 5 };
+        const isolates = await Promise.all([1, 2, 3, 4].map(() => isolate({ kv, origin, config })));
+        const answers = await Promise.all(isolates.map(({ qv }) => qv.call('cache.get', input())));
+        assert.ok(answers.every((a) => a.body === '{"version":1}' || collapseMs === 0), JSON.stringify(answers));
+        if (collapseMs === 0) { // off: every isolate fetches for itself, no lease asked for
+          assert.equal(origin.fetches, 4);
+          assert.equal(kv.counts.cas, 0);
+          continue;
+        }
+        assert.equal(origin.fetches, 1, JSON.stringify(answers));
+        const collapsed = answers.filter((a) => a.reason === 'collapsed: another isolate fetched it');
+        assert.equal(collapsed.length, 3, JSON.stringify(answers));
+        assert.ok(collapsed.every((a) => a.xCache === 'HIT-L2'));
+        const stats = await Promise.all(isolates.map(({ qv }) => qv.call('cache.stats', {})));
+        assert.equal(stats.reduce((sum, s) => sum + s.collapse.served, 0), 3);
+        assert.equal(stats.reduce((sum, s) => sum + s.collapse.fallbacks, 0), 0);
+        // The holder gave the lease back with its copy in L2: once that copy is gone, the
+        // next miss takes the lease at once and fetches.
+        await isolates[0].qv.call('cache.invalidate', { organizationId: ORG, keys: [{ key: 'GET /api/campaigns', vary: { scope: 'Growth' } }] });
+        const next = await isolates[0].qv.call('cache.get', input());
+        assert.equal(next.xCache, 'MISS', JSON.stringify(next));
+        assert.equal(origin.fetches, 2);
+      }
+    });
+
+    test('a collapsed miss does not wait for a fetch that leaves no copy: the lease says "pass"', async () => {
+      const kv = new CountingKv();
+      const origin = fakeOrigin({ delayMs: 30 });
+      origin.headers = { 'cache-control': 'no-store' };
+      const config = { collapseMs: 60_000, collapsePollMs: 5 };
+      const isolates = await Promise.all([1, 2, 3].map(() => isolate({ kv, origin, config })));
+      // A guard, not a timing: without the "pass" the waiters would wait out the minute.
+      const guard = sleep(20_000).then(() => { throw new Error('the waiting misses waited for the lease to expire'); });
+      const answers = await Promise.race([guard, Promise.all(isolates.map(({ qv }) => qv.call('cache.get', input())))]);
+      assert.equal(origin.fetches, 3, JSON.stringify(answers));
+      assert.ok(answers.every((a) => a.xCache === 'MISS' && a.stored === false), JSON.stringify(answers));
+      const stats = await Promise.all(isolates.map(({ qv }) => qv.call('cache.stats', {})));
+      assert.equal(stats.reduce((sum, s) => sum + s.collapse.fallbacks, 0), 2);
+      // While the "pass" lasts, a miss elsewhere fetches at once, without waiting.
+      const other = await isolate({ kv, origin, config });
+      assert.equal((await Promise.race([guard, other.qv.call('cache.get', input())])).xCache, 'MISS');
+      assert.equal((await other.qv.call('cache.stats', {})).collapse.fallbacks, 0);
+      assert.equal(origin.fetches, 4);
+    });
+
+    test('a KV that cannot answer collapses nothing: each isolate fetches', async () => {
+      const kv = new CountingKv();
+      kv.failing = new Set(['cas']);
+      const origin = fakeOrigin({ delayMs: 10 });
+      const isolates = await Promise.all([1, 2, 3].map(() => isolate({ kv, origin, config: { collapseMs: 5000, collapsePollMs: 5 } })));
+      const answers = await Promise.all(isolates.map(({ qv }) => qv.call('cache.get', input())));
+      assert.ok(answers.every((a) => a.body === '{"version":1}' || a.body === '{"version":2}' || a.body === '{"version":3}'));
+      assert.equal(origin.fetches, 3);
+      assert.equal(kv.counts.cas, 3, 'the lease was asked for');
     });
 
     test('a KV that cannot answer grants the refresh lease: the refresh still reaches the origin', async () => {

@@ -32,6 +32,8 @@ constexpr NumberField kNumbers[] = {
     {"", "passMs", &CacheConfig::pass_ms, 0, kDay},
     {"", "kvRetryMs", &CacheConfig::kv_retry_ms, 0, 600000},
     {"", "refreshLeaseMs", &CacheConfig::refresh_lease_ms, 0, 600000},
+    {"", "collapseMs", &CacheConfig::collapse_ms, 0, 60000},
+    {"", "collapsePollMs", &CacheConfig::collapse_poll_ms, 1, 10000},
     {"invalidation", "pollMs", &CacheConfig::poll_ms, 0, 600000},
     {"invalidation", "journalItems", &CacheConfig::journal_items, 1, 4096},
     {"invalidation", "clockSkewMs", &CacheConfig::clock_skew_ms, 0, 600000},

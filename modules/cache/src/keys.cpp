@@ -128,6 +128,12 @@ std::string refresh_lease_key(std::string_view encoded_key) {
   return out;
 }
 
+std::string fill_lease_key(std::string_view encoded_key) {
+  std::string out = "qvc:f:";
+  out += encoded_key;
+  return out;
+}
+
 std::string journal_key(std::string_view organization) {
   std::string out = "qvc:j:";
   if (organization.empty()) {

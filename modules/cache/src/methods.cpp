@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 
 #include "qv/cache/config.h"
 #include "qv/cache/freshness.h"
@@ -411,11 +412,14 @@ void set_lifetimes(CachedEntry& entry, const Freshness& f, const CacheConfig& co
       entry.fresh_until + std::min(static_cast<double>(f.stale_if_error_ms), max_stale);
 }
 
-// Writes the entry to L2 (when it fits) and L1. Returns false when it was not kept anywhere.
-Task<bool> store_entry(CallContext& ctx, CacheState& state, EntryPtr entry) {
+// Writes the entry to L2 (when it fits) and L1. Returns false when it was not kept anywhere;
+// *in_l2 (when given) says whether L2 has it. (A bool and an out-parameter: with a small
+// struct as the result, clang 14 made the await of this task a musttail call, which wasm32
+// without the tail-call proposal cannot build.)
+Task<bool> store_entry(CallContext& ctx, CacheState& state, EntryPtr entry, bool* in_l2 = nullptr) {
   const auto config = state.config;
   const double now = now_ms();
-  bool kept = false;
+  bool l2 = false;
   const std::string value = write_entry(*entry);
   if (value.size() > static_cast<uint64_t>(config->l2_max_entry_bytes)) {
     ++state.metrics.l2_rejected;
@@ -425,15 +429,16 @@ Task<bool> store_entry(CallContext& ctx, CacheState& state, EntryPtr entry) {
     co_await ctx.perform();
     if (ctx.result(op).status == QV_OK) {
       ++state.metrics.l2_writes;
-      kept = true;
+      l2 = true;
     } else {
       ++state.metrics.l2_write_errors;
       kv_failed(state, *config, now_ms());
     }
   }
   fill_l1(state, *config, entry, now_ms());
-  const uint32_t slot = state.l1().peek(L1Store::Space::kResponses, entry->key, now_ms());
-  co_return kept || slot != L1Store::kNone;
+  if (in_l2) *in_l2 = l2;
+  co_return l2 ||
+      state.l1().peek(L1Store::Space::kResponses, entry->key, now_ms()) != L1Store::kNone;
 }
 
 // The conditional header a stored copy's validator makes (RFC 9111 §4.3.1): If-None-Match
@@ -560,7 +565,7 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
   entry->global_seq = stamped.global_seq;
   entry->seq_known = stamped.seq_known;
   served.entry = entry;
-  served.stored = co_await store_entry(ctx, state, entry);
+  served.stored = co_await store_entry(ctx, state, entry, &served.in_l2);
   if (!served.stored)
     served.reason = "not stored: too large for the cache";
   else if (revalidated)
@@ -568,11 +573,11 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
   co_return served;
 }
 
-// The L2 read and, on a miss, the origin fetch for one key, as the leader of a flight.
-// `fallback` is what L1 had (stale), for stale-if-error.
-// When `refreshing`, a stale L2 copy is not served: only a fresh one counts.
-Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput& input,
-                             EntryPtr fallback, bool refreshing, Timing& timing) {
+// L2's copy of the key, judged: a fresh one, or one inside its stale-while-revalidate
+// window unless `refreshing`, is served (and fills L1); an older one may take `fallback`'s
+// place for stale-if-error. nullopt when L2 has nothing to serve.
+Task<std::optional<Served>> read_l2(CallContext& ctx, CacheState& state, const GetInput& input,
+                                    EntryPtr& fallback, bool refreshing, Timing& timing) {
   const auto config = state.config;
   double now = now_ms();
   if (kv_usable(state, now)) {
@@ -615,7 +620,60 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
       kv_failed(state, *config, now);
     }
   }
-  std::string lease;  // the refresh lease this call holds, if any
+  co_return std::nullopt;
+}
+
+// Misses collapsed across isolates (collapseMs): the call that takes the key's fill lease in
+// the KV fetches (`lease` is set: its key), and the others look in L2 every collapsePollMs
+// until its copy is there, then serve it. They fetch for themselves once the lease is gone
+// or says "pass" (the fetch left no copy in L2), after collapseMs, or when the KV fails:
+// a wait never outlasts collapseMs, and a KV that cannot answer makes every call fetch.
+Task<std::optional<Served>> collapse(CallContext& ctx, CacheState& state, const GetInput& input,
+                                     EntryPtr& fallback, std::string& lease, Timing& timing) {
+  const auto config = state.config;
+  std::string key = fill_lease_key(input.encoded);
+  const size_t op = ctx.kv_cas(key, std::nullopt, "1", static_cast<uint32_t>(config->collapse_ms));
+  co_await ctx.perform();
+  const OpResult& taken = ctx.result(op);
+  if (taken.status != QV_OK) {
+    kv_failed(state, *config, now_ms());
+    co_return std::nullopt;
+  }
+  if (taken.number == 1) {
+    lease = std::move(key);
+    co_return std::nullopt;
+  }
+  if (taken.data == "pass") co_return std::nullopt;
+  const int64_t polls = std::max<int64_t>(1, config->collapse_ms / config->collapse_poll_ms);
+  for (int64_t poll = 0; poll < polls; ++poll) {
+    ctx.sleep(static_cast<uint32_t>(config->collapse_poll_ms));
+    co_await ctx.perform();
+    auto found = co_await read_l2(ctx, state, input, fallback, false, timing);
+    if (found) {
+      ++state.metrics.collapsed;
+      found->reason = "collapsed: another isolate fetched it";
+      co_return found;
+    }
+    if (!kv_usable(state, now_ms())) break;
+    const size_t held = ctx.kv_get(key);
+    co_await ctx.perform();
+    const OpResult& lease_now = ctx.result(held);
+    if (lease_now.status != QV_OK || lease_now.data == "pass") break;
+  }
+  ++state.metrics.collapse_fallbacks;
+  co_return std::nullopt;
+}
+
+// The L2 read and, on a miss, the origin fetch for one key, as the leader of a flight.
+// `fallback` is what L1 had (stale), for stale-if-error.
+// When `refreshing`, a stale L2 copy is not served: only a fresh one counts.
+Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput& input,
+                             EntryPtr fallback, bool refreshing, Timing& timing) {
+  const auto config = state.config;
+  std::optional<Served> below = co_await read_l2(ctx, state, input, fallback, refreshing, timing);
+  if (below) co_return std::move(*below);
+  const double now = now_ms();
+  std::string lease;  // the refresh or fill lease this call holds, if any
   if (refreshing && config->refresh_lease_ms > 0 && kv_usable(state, now)) {
     // A background refresh reaches the origin only under the key's lease in the KV: of the
     // isolates that hold the same stale copy, one fetches, and the others find its copy in
@@ -636,12 +694,22 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
     } else {
       lease = std::move(key);
     }
+  } else if (!refreshing && config->collapse_ms > 0 && input.origin && kv_usable(state, now)) {
+    std::optional<Served> collapsed = co_await collapse(ctx, state, input, fallback, lease, timing);
+    if (collapsed) co_return std::move(*collapsed);
   }
   Served served = co_await fetch_origin(ctx, state, input, fallback, timing);
-  if (!lease.empty() && served.stored) {
-    // The new copy is in L2: the next refresh of the key need not wait for the lease's TTL.
-    // (After a failed fetch the lease stays: the origin gets its TTL of rest.)
+  if (lease.empty()) co_return served;
+  if (refreshing ? served.stored : served.in_l2) {
+    // The new copy is stored: the next refresh of the key need not wait for the refresh
+    // lease's TTL; the misses waiting on the fill lease find the copy in L2. (After a failed
+    // refresh the lease stays: the origin gets its TTL of rest.)
     ctx.kv_del(std::move(lease));
+    co_await ctx.perform();
+  } else if (!refreshing) {
+    // No copy in L2 (not storable, or the fetch failed): the waiting misses fetch for
+    // themselves at once, and so do the next ones while the lease lasts.
+    ctx.kv_set(std::move(lease), "pass", static_cast<uint32_t>(config->collapse_ms));
     co_await ctx.perform();
   }
   co_return served;
@@ -1118,6 +1186,8 @@ std::string write_stats(CacheState& state) {
       {"", "passes", m.passes},
       {"", "refreshes", m.refreshes},
       {"", "refreshesLeasedElsewhere", m.refreshes_leased_elsewhere},
+      {"collapse", "served", m.collapsed},
+      {"collapse", "fallbacks", m.collapse_fallbacks},
   };
   JsonWriter out;
   out.begin_object();
@@ -1130,6 +1200,7 @@ std::string write_stats(CacheState& state) {
     }
     out.key(figure.name).value(static_cast<int64_t>(figure.value));
   }
+  if (!open.empty()) out.end_object();
   out.end_object();
   return out.take();
 }

@@ -28,6 +28,7 @@ struct Served {
   bool shareable = true;    // calls that waited for this fetch may serve it too
   std::string reason;       // why not stored, or why stale, or what failed
   int error_status = 0;     // 502/504 when the origin failed and nothing stale could stand in
+  bool in_l2 = false;       // this call wrote it to L2
 };
 
 // One fetch (L2 read, then the origin) for one key, shared by the calls that miss the same
@@ -53,6 +54,7 @@ struct Metrics {
   uint64_t origin_fetches = 0, origin_errors = 0, origin_not_stored = 0, stale_if_error = 0,
            origin_not_modified = 0;
   uint64_t coalesced_waits = 0, passes = 0, refreshes = 0, refreshes_leased_elsewhere = 0;
+  uint64_t collapsed = 0, collapse_fallbacks = 0;
   uint64_t invalidations = 0, journal_writes = 0, journal_polls = 0, journal_poll_errors = 0,
            l1_invalidated = 0, l2_deleted = 0;
 };
