@@ -608,31 +608,10 @@ void Worker::continue_handshake(Vu& vu, Micros now) {
   }
 }
 
-// send() and read() on the VU's connection, through its TLS session for https://, with the
-// sockets' conventions: -1 and errno EAGAIN when it would block, ECONNRESET when TLS failed;
-// 0 from receive_some when the server closed.
-ssize_t Worker::send_some(Vu& vu) {
-  const char* data = vu.out + vu.out_done;
-  const size_t size = vu.out_size - vu.out_done;
-  if (!vu.tls) return ::send(vu.fd, data, size, MSG_NOSIGNAL);
-  size_t done = 0;
-  switch (tls_write(vu.tls, data, size, done)) {
-    case TlsStep::kDone:
-      return static_cast<ssize_t>(done);
-    case TlsStep::kWantRead:
-    case TlsStep::kWantWrite:
-      errno = EAGAIN;
-      return -1;
-    default:
-      errno = ECONNRESET;
-      return -1;
-  }
-}
-
-ssize_t Worker::receive_some(Vu& vu, char* buffer) {
-  if (!vu.tls) return read(vu.fd, buffer, kReadBufferSize);
-  size_t done = 0;
-  switch (tls_read(vu.tls, buffer, kReadBufferSize, done)) {
+// A TLS step as send() or read() would have ended it: the bytes moved, 0 when the server
+// closed, or -1 with errno EAGAIN (it would block) or ECONNRESET (TLS failed).
+ssize_t socket_result(TlsStep step, size_t done) {
+  switch (step) {
     case TlsStep::kDone:
       return static_cast<ssize_t>(done);
     case TlsStep::kWantRead:
@@ -645,6 +624,24 @@ ssize_t Worker::receive_some(Vu& vu, char* buffer) {
       errno = ECONNRESET;
       return -1;
   }
+}
+
+// send() and read() on the VU's connection, through its TLS session for https://.
+ssize_t Worker::send_some(Vu& vu) {
+  const char* data = vu.out + vu.out_done;
+  const size_t size = vu.out_size - vu.out_done;
+  if (!vu.tls) return ::send(vu.fd, data, size, MSG_NOSIGNAL);
+  size_t done = 0;
+  const TlsStep step = tls_write(vu.tls, data, size, done);
+  // A session the server closed takes no more bytes: for a write, that is a reset.
+  return socket_result(step == TlsStep::kClosed ? TlsStep::kFailed : step, done);
+}
+
+ssize_t Worker::receive_some(Vu& vu, char* buffer) {
+  if (!vu.tls) return read(vu.fd, buffer, kReadBufferSize);
+  size_t done = 0;
+  const TlsStep step = tls_read(vu.tls, buffer, kReadBufferSize, done);
+  return socket_result(step, done);
 }
 
 void Worker::write_request(Vu& vu) {
