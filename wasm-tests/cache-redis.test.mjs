@@ -97,42 +97,41 @@ describe('invalidation across isolates over a real Redis', { skip: !process.env.
     assert.equal(await connections[0].get('qvc:e:org_y:GET%20%2Fapi%2Fleads'), null);
   });
 
-  test('of the isolates that refresh one stale key at once, one reaches the origin (the refresh lease)', async () => {
-    let fetches = 0;
+  // An origin (the `fetch` of a call's options) answering {fetch: n} after delayMs; `fetches` counts.
+  function countingOrigin(cacheControl, delayMs) {
     const origin = {
+      fetches: 0,
       fetch: async () => {
-        fetches++;
-        await sleep(20);
-        return new Response(JSON.stringify({ fetch: fetches }), { status: 200, headers: { 'cache-control': 'max-age=1, stale-while-revalidate=60' } });
+        const n = ++origin.fetches;
+        await sleep(delayMs);
+        return new Response(JSON.stringify({ fetch: n }), { status: 200, headers: { 'cache-control': cacheControl } });
       },
     };
+    return origin;
+  }
+
+  test('of the isolates that refresh one stale key at once, one reaches the origin (the refresh lease)', async () => {
+    const origin = countingOrigin('max-age=1, stale-while-revalidate=60', 20);
     const leads = { ...input, key: 'GET /api/leads', origin: { url: 'http://origin.test/api/leads' } };
     for (const { qv } of isolates) await qv.call('cache.get', leads, origin);
-    assert.equal(fetches, 1, 'the others read L2');
+    assert.equal(origin.fetches, 1, 'the others read L2');
     await sleep(1100); // every copy is stale now, in L1 and L2
     const refreshes = await Promise.all(isolates.map(({ qv }) => qv.call('cache.refresh', leads, origin)));
-    assert.equal(fetches, 2, JSON.stringify(refreshes));
+    assert.equal(origin.fetches, 2, JSON.stringify(refreshes));
     for (const { qv } of isolates) {
       const answer = await qv.call('cache.get', leads, origin);
       if (answer.revalidate) await qv.call('cache.refresh', leads, origin);
       assert.equal((await qv.call('cache.get', leads, origin)).body, '{"fetch":2}');
     }
-    assert.equal(fetches, 2, 'the isolates that waited took the new copy from L2');
+    assert.equal(origin.fetches, 2, 'the isolates that waited took the new copy from L2');
   });
 
   test('misses of one key in every isolate at once reach the origin once (collapseMs)', async () => {
     for (const { qv } of isolates) await qv.call('cache.configure', { collapseMs: 5000, collapsePollMs: 10 });
-    let fetches = 0;
-    const origin = {
-      fetch: async () => {
-        fetches++;
-        await sleep(50);
-        return new Response(JSON.stringify({ fetch: fetches }), { status: 200, headers: { 'cache-control': 'max-age=60' } });
-      },
-    };
+    const origin = countingOrigin('max-age=60', 50);
     const calls = { ...input, key: 'GET /api/calls', origin: { url: 'http://origin.test/api/calls' } };
     const answers = await Promise.all(isolates.map(({ qv }) => qv.call('cache.get', calls, origin)));
-    assert.equal(fetches, 1, JSON.stringify(answers));
+    assert.equal(origin.fetches, 1, JSON.stringify(answers));
     assert.ok(answers.every((a) => a.body === '{"fetch":1}'));
     assert.equal(answers.filter((a) => a.reason === 'collapsed: another isolate fetched it').length, isolates.length - 1);
     for (const { qv } of isolates) await qv.call('cache.configure', {});
