@@ -132,13 +132,30 @@ TEST_CASE("RedisKv: an unreachable server is unavailable, fast, and never a cras
   options.host = "127.0.0.1";
   options.port = qv::test::closed_port();  // refused at once
   options.connect_timeout_ms = 300;
+  options.reconnect_backoff_ms = 60000;  // no second attempt within this test
   RedisKv kv(options);
   const KvReply reply = kv.get("anything");
   CHECK(reply.status == QV_UNAVAILABLE);
   CHECK_THAT(reply.message, Catch::Matchers::Contains("cannot connect"));
   CHECK_THAT(reply.message, Catch::Matchers::Contains(kv.address()));
-  CHECK(kv.set("k", "v", 0).status == QV_UNAVAILABLE);  // tries again, fails again
+  CHECK_THAT(reply.message, !Catch::Matchers::Contains("next connection attempt"));
+  // Within the back-off no attempt is made: the operation fails at once with the last
+  // failure and says when the next attempt is.
+  const KvReply held = kv.set("k", "v", 0);
+  CHECK(held.status == QV_UNAVAILABLE);
+  CHECK_THAT(held.message, Catch::Matchers::Contains("cannot connect"));
+  CHECK_THAT(held.message, Catch::Matchers::Contains("; next connection attempt in "));
   CHECK(kv.ping().status == QV_UNAVAILABLE);
+
+  // Once the back-off has passed, the next operation tries again.
+  RedisOptions brief = options;
+  brief.reconnect_backoff_ms = brief.reconnect_backoff_max_ms = 1;
+  RedisKv retrying(brief);
+  CHECK(retrying.get("k").status == QV_UNAVAILABLE);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const KvReply retried = retrying.get("k");
+  CHECK_THAT(retried.message, Catch::Matchers::Contains("cannot connect"));
+  CHECK_THAT(retried.message, !Catch::Matchers::Contains("next connection attempt"));
 
   RedisOptions port_one = options;
   port_one.port = 1;

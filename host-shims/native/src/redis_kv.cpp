@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -279,11 +280,24 @@ KvReply RedisKv::connect() {
 RedisKv::Reply RedisKv::command(std::initializer_list<std::string_view> args) {
   Reply result;
   if (!context_) {
+    const auto now = std::chrono::steady_clock::now();
+    if (backoff_ms_ > 0 && now < next_attempt_) {
+      const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_attempt_ - now);
+      result.failure = last_failure_;
+      result.failure.message +=
+          "; next connection attempt in " + std::to_string(wait.count()) + " ms";
+      return result;
+    }
     KvReply connected = connect();
     if (!connected.ok()) {
+      backoff_ms_ = backoff_ms_ ? std::min(2 * backoff_ms_, options_.reconnect_backoff_max_ms)
+                                : options_.reconnect_backoff_ms;
+      next_attempt_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(backoff_ms_);
+      last_failure_ = connected;
       result.failure = std::move(connected);
       return result;
     }
+    backoff_ms_ = 0;
   }
   std::vector<const char*> argv;
   std::vector<size_t> lengths;

@@ -1,9 +1,12 @@
 // A Kv backed by a Redis server (Redis 7; also what Upstash and Vercel KV speak), through
 // hiredis's blocking API with connect and command timeouts. One connection, opened on
-// first use and reopened on the next use after any failure. Not thread-safe: use one
-// RedisKv per thread.
+// first use and reopened on the next use after any failure. After a connection attempt
+// fails, the next waits (50 ms, doubling up to 2 s, until one works): meanwhile operations
+// fail at once (saying when the next attempt is), rather than each paying a connect
+// timeout against a server that is down. Not thread-safe: use one RedisKv per thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -28,6 +31,9 @@ struct RedisOptions {
   std::string key_prefix;
   // Set with CLIENT SETNAME on connect when not empty (shows in CLIENT LIST).
   std::string client_name;
+  // After a failed connection attempt the next waits this long, doubling up to the maximum.
+  uint32_t reconnect_backoff_ms = 50;
+  uint32_t reconnect_backoff_max_ms = 2000;
 };
 
 // Parses redis://[[user]:password@]host[:port][/database]. The user and password may be
@@ -72,6 +78,10 @@ class RedisKv final : public Kv {
 
   RedisOptions options_;
   redisContext* context_ = nullptr;
+  // The back-off after failed connection attempts: 0 ms while connections work.
+  uint32_t backoff_ms_ = 0;
+  std::chrono::steady_clock::time_point next_attempt_{};
+  KvReply last_failure_;  // of the last attempt, repeated until the next one
 };
 
 }  // namespace qv::host
