@@ -626,8 +626,9 @@ Task<std::optional<Served>> read_l2(CallContext& ctx, CacheState& state, const G
 // Misses collapsed across isolates (collapseMs): the call that takes the key's fill lease in
 // the KV fetches (`lease` is set: its key), and the others look in L2 every collapsePollMs
 // until its copy is there, then serve it. They fetch for themselves once the lease is gone
-// or says "pass" (the fetch left no copy in L2), after collapseMs, or when the KV fails:
-// a wait never outlasts collapseMs, and a KV that cannot answer makes every call fetch.
+// or says "pass" (the fetch left no copy in L2), after collapseMs / collapsePollMs polls
+// (collapseMs and the polls' KV round trips), or when the KV fails: a KV that cannot answer
+// makes every call fetch.
 Task<std::optional<Served>> collapse(CallContext& ctx, CacheState& state, const GetInput& input,
                                      EntryPtr& fallback, std::string& lease, Timing& timing) {
   const auto config = state.config;
