@@ -116,22 +116,26 @@ Status decode_key(std::string_view encoded, CacheKey& key) {
   return ok_status();
 }
 
-std::string l2_entry_key(std::string_view encoded_key) {
-  std::string out = "qvc:e:";
+namespace {
+
+std::string prefixed(std::string_view prefix, std::string_view encoded_key) {
+  std::string out(prefix);
   out += encoded_key;
   return out;
+}
+
+}  // namespace
+
+std::string l2_entry_key(std::string_view encoded_key) {
+  return prefixed("qvc:e:", encoded_key);
 }
 
 std::string refresh_lease_key(std::string_view encoded_key) {
-  std::string out = "qvc:r:";
-  out += encoded_key;
-  return out;
+  return prefixed("qvc:r:", encoded_key);
 }
 
 std::string fill_lease_key(std::string_view encoded_key) {
-  std::string out = "qvc:f:";
-  out += encoded_key;
-  return out;
+  return prefixed("qvc:f:", encoded_key);
 }
 
 std::string journal_key(std::string_view organization) {

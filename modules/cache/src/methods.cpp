@@ -48,6 +48,7 @@ namespace {
 using detail::CacheState;
 using detail::Flight;
 using detail::JournalView;
+using detail::Lease;
 using detail::Served;
 
 // Contended journal updates retry on the value the KV returned, after a jittered back-off.
@@ -412,14 +413,11 @@ void set_lifetimes(CachedEntry& entry, const Freshness& f, const CacheConfig& co
       entry.fresh_until + std::min(static_cast<double>(f.stale_if_error_ms), max_stale);
 }
 
-// Writes the entry to L2 (when it fits) and L1. Returns false when it was not kept anywhere;
-// *in_l2 (when given) says whether L2 has it. (A bool and an out-parameter: with a small
-// struct as the result, clang 14 made the await of this task a musttail call, which wasm32
-// without the tail-call proposal cannot build.)
-Task<bool> store_entry(CallContext& ctx, CacheState& state, EntryPtr entry, bool* in_l2 = nullptr) {
+// Writes the entry to L2 (when it fits) and L1. Returns false when it was not kept anywhere.
+Task<bool> store_entry(CallContext& ctx, CacheState& state, EntryPtr entry) {
   const auto config = state.config;
   const double now = now_ms();
-  bool l2 = false;
+  bool kept = false;
   const std::string value = write_entry(*entry);
   if (value.size() > static_cast<uint64_t>(config->l2_max_entry_bytes)) {
     ++state.metrics.l2_rejected;
@@ -429,16 +427,15 @@ Task<bool> store_entry(CallContext& ctx, CacheState& state, EntryPtr entry, bool
     co_await ctx.perform();
     if (ctx.result(op).status == QV_OK) {
       ++state.metrics.l2_writes;
-      l2 = true;
+      kept = true;
     } else {
       ++state.metrics.l2_write_errors;
       kv_failed(state, *config, now_ms());
     }
   }
   fill_l1(state, *config, entry, now_ms());
-  if (in_l2) *in_l2 = l2;
-  co_return l2 ||
-      state.l1().peek(L1Store::Space::kResponses, entry->key, now_ms()) != L1Store::kNone;
+  const uint32_t slot = state.l1().peek(L1Store::Space::kResponses, entry->key, now_ms());
+  co_return kept || slot != L1Store::kNone;
 }
 
 // The conditional header a stored copy's validator makes (RFC 9111 §4.3.1): If-None-Match
@@ -565,7 +562,7 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
   entry->global_seq = stamped.global_seq;
   entry->seq_known = stamped.seq_known;
   served.entry = entry;
-  served.stored = co_await store_entry(ctx, state, entry, &served.in_l2);
+  served.stored = co_await store_entry(ctx, state, entry);
   if (!served.stored)
     served.reason = "not stored: too large for the cache";
   else if (revalidated)
@@ -623,28 +620,36 @@ Task<std::optional<Served>> read_l2(CallContext& ctx, CacheState& state, const G
   co_return std::nullopt;
 }
 
+// Takes the lease `key` (set if absent, with a TTL). When another call holds it, *holder
+// (when given) gets the value it left there.
+Task<Lease> take_lease(CallContext& ctx, CacheState& state, const std::string& key, int64_t ttl_ms,
+                       std::string* holder = nullptr) {
+  const size_t op = ctx.kv_cas(key, std::nullopt, "1", static_cast<uint32_t>(ttl_ms));
+  co_await ctx.perform();
+  const OpResult& taken = ctx.result(op);
+  if (taken.status != QV_OK) {
+    kv_failed(state, *state.config, now_ms());
+    co_return Lease::kUnknown;
+  }
+  if (taken.number == 1) co_return Lease::kTaken;
+  if (holder) *holder = taken.data;
+  co_return Lease::kHeldElsewhere;
+}
+
 // Misses collapsed across isolates (collapseMs): the call that takes the key's fill lease in
 // the KV fetches (`lease` is set: its key), and the others look in L2 every collapsePollMs
 // until its copy is there, then serve it. They fetch for themselves once the lease is gone
-// or says "pass" (the fetch left no copy in L2), after collapseMs / collapsePollMs polls
+// or says "pass" (the fetch stored nothing), after collapseMs / collapsePollMs polls
 // (collapseMs and the polls' KV round trips), or when the KV fails: a KV that cannot answer
 // makes every call fetch.
 Task<std::optional<Served>> collapse(CallContext& ctx, CacheState& state, const GetInput& input,
                                      EntryPtr& fallback, std::string& lease, Timing& timing) {
   const auto config = state.config;
   std::string key = fill_lease_key(input.encoded);
-  const size_t op = ctx.kv_cas(key, std::nullopt, "1", static_cast<uint32_t>(config->collapse_ms));
-  co_await ctx.perform();
-  const OpResult& taken = ctx.result(op);
-  if (taken.status != QV_OK) {
-    kv_failed(state, *config, now_ms());
-    co_return std::nullopt;
-  }
-  if (taken.number == 1) {
-    lease = std::move(key);
-    co_return std::nullopt;
-  }
-  if (taken.data == "pass") co_return std::nullopt;
+  std::string holder;
+  const Lease taken = co_await take_lease(ctx, state, key, config->collapse_ms, &holder);
+  if (taken == Lease::kTaken) lease = std::move(key);
+  if (taken != Lease::kHeldElsewhere || holder == "pass") co_return std::nullopt;
   const int64_t polls = std::max<int64_t>(1, config->collapse_ms / config->collapse_poll_ms);
   for (int64_t poll = 0; poll < polls; ++poll) {
     ctx.sleep(static_cast<uint32_t>(config->collapse_poll_ms));
@@ -680,35 +685,30 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
     // isolates that hold the same stale copy, one fetches, and the others find its copy in
     // L2 when they refresh next. A KV that cannot answer grants the lease.
     std::string key = refresh_lease_key(input.encoded);
-    const size_t op =
-        ctx.kv_cas(key, std::nullopt, "1", static_cast<uint32_t>(config->refresh_lease_ms));
-    co_await ctx.perform();
-    const OpResult& taken = ctx.result(op);
-    if (taken.status != QV_OK) {
-      kv_failed(state, *config, now_ms());
-    } else if (taken.number != 1) {
+    const Lease taken = co_await take_lease(ctx, state, key, config->refresh_lease_ms);
+    if (taken == Lease::kHeldElsewhere) {
       ++state.metrics.refreshes_leased_elsewhere;
       Served served;
       served.x_cache = "STALE";
       served.reason = "another isolate holds this key's refresh lease";
       co_return served;
-    } else {
-      lease = std::move(key);
     }
+    if (taken == Lease::kTaken) lease = std::move(key);
   } else if (!refreshing && config->collapse_ms > 0 && input.origin && kv_usable(state, now)) {
     std::optional<Served> collapsed = co_await collapse(ctx, state, input, fallback, lease, timing);
     if (collapsed) co_return std::move(*collapsed);
   }
   Served served = co_await fetch_origin(ctx, state, input, fallback, timing);
   if (lease.empty()) co_return served;
-  if (refreshing ? served.stored : served.in_l2) {
+  if (served.stored) {
     // The new copy is stored: the next refresh of the key need not wait for the refresh
-    // lease's TTL; the misses waiting on the fill lease find the copy in L2. (After a failed
-    // refresh the lease stays: the origin gets its TTL of rest.)
+    // lease's TTL; the misses waiting on the fill lease find the copy in L2 (or, when only
+    // L1 kept it, find the lease gone and fetch). (After a failed refresh the lease stays:
+    // the origin gets its TTL of rest.)
     ctx.kv_del(std::move(lease));
     co_await ctx.perform();
   } else if (!refreshing) {
-    // No copy in L2 (not storable, or the fetch failed): the waiting misses fetch for
+    // Nothing stored (not storable, or the fetch failed): the waiting misses fetch for
     // themselves at once, and so do the next ones while the lease lasts.
     ctx.kv_set(std::move(lease), "pass", static_cast<uint32_t>(config->collapse_ms));
     co_await ctx.perform();

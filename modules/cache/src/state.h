@@ -28,8 +28,12 @@ struct Served {
   bool shareable = true;    // calls that waited for this fetch may serve it too
   std::string reason;       // why not stored, or why stale, or what failed
   int error_status = 0;     // 502/504 when the origin failed and nothing stale could stand in
-  bool in_l2 = false;       // this call wrote it to L2
 };
+
+// Who holds a lease in the KV after take_lease (kUnknown: the KV could not answer). Here,
+// not in methods.cpp's anonymous namespace: clang 14 turns the await of a Task whose result
+// type has internal linkage into a musttail call, which wasm32 cannot build.
+enum class Lease { kTaken, kHeldElsewhere, kUnknown };
 
 // One fetch (L2 read, then the origin) for one key, shared by the calls that miss the same
 // key meanwhile: they wait on `done` and serve `result`.

@@ -46,7 +46,7 @@ std::string l2_entry_key(std::string_view encoded_key);  // "qvc:e:" + encoded k
 std::string refresh_lease_key(std::string_view encoded_key);
 // The lease one isolate holds while it fetches a key that missed everywhere ("qvc:f:" +
 // key), when misses collapse across isolates (collapseMs); its value is "pass" once the
-// fetch ended without a copy in L2, so that nobody waits for one.
+// fetch stored nothing, so that nobody waits for a copy.
 std::string fill_lease_key(std::string_view encoded_key);
 // The invalidation journal of one organisation ("qvc:j:" + part(org)); of everything when
 // the organisation is empty ("qvc:j:*": '*' never appears unescaped in a part).
