@@ -68,12 +68,14 @@ Status preflight_handshake(int fd, const ResolvedOrigin& target, const TlsContex
   ssl_st* ssl = tls.open(fd, target.origin);
   if (!ssl) return Error{"target " + target.origin.to_string() + ": cannot start TLS"};
   std::string failure;
+  bool certificate = false;
   for (;;) {
     const TlsStep step = tls_handshake(ssl);
     if (step == TlsStep::kDone) break;
     const Micros left = deadline - monotonic_micros();
     if ((step != TlsStep::kWantRead && step != TlsStep::kWantWrite) || left <= 0) {
       failure = left <= 0 ? "timed out" : tls_failure(ssl);
+      certificate = left > 0 && tls_certificate_rejected(ssl);
       break;
     }
     pollfd waiting{fd, static_cast<short>(step == TlsStep::kWantRead ? POLLIN : POLLOUT), 0};
@@ -81,7 +83,6 @@ Status preflight_handshake(int fd, const ResolvedOrigin& target, const TlsContex
   }
   tls_free(ssl);
   if (failure.empty()) return Ok{};
-  const bool certificate = failure.rfind("certificate verify failed", 0) == 0;
   return Error{
       "target " + target.origin.to_string() + ": TLS handshake failed: " + failure +
       (certificate ? " (--cacert FILE trusts another CA; --insecure skips the check)" : "")};

@@ -113,10 +113,14 @@ void tls_free(ssl_st* ssl) {
   SSL_free(ssl);
 }
 
+bool tls_certificate_rejected(ssl_st* ssl) {
+  return SSL_get_verify_result(ssl) != X509_V_OK;
+}
+
 std::string tls_failure(ssl_st* ssl) {
-  const long verdict = SSL_get_verify_result(ssl);
-  if (verdict != X509_V_OK) {
-    return std::string("certificate verify failed: ") + X509_verify_cert_error_string(verdict);
+  if (tls_certificate_rejected(ssl)) {
+    return std::string("certificate verify failed: ") +
+           X509_verify_cert_error_string(SSL_get_verify_result(ssl));
   }
   const unsigned long error = ERR_peek_last_error();
   if (error == 0) return "the connection closed during the handshake";

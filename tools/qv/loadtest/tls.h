@@ -40,7 +40,6 @@ class TlsContext {
   // A client session over the connected socket fd, for origin: SNI and the certificate
   // check use its host. nullptr when OpenSSL cannot make one.
   ssl_st* open(int fd, const Origin& origin) const;
-  bool verifies() const { return verifies_; }
 
  private:
   TlsContext() = default;
@@ -56,5 +55,7 @@ TlsStep tls_write(ssl_st* ssl, const char* data, size_t size, size_t& done);
 void tls_free(ssl_st* ssl);
 // Why the session's last step failed: the certificate check's verdict, else OpenSSL's error.
 std::string tls_failure(ssl_st* ssl);
+// Whether the server's certificate (or its name) did not check out.
+bool tls_certificate_rejected(ssl_st* ssl);
 
 }  // namespace qv::loadtest

@@ -6,10 +6,11 @@ namespace qv::loadtest {
 
 Result<SplitUrl> split_url(const std::string& url) {
   const bool tls = url.rfind("https://", 0) == 0;
-  if (!tls && url.rfind("http://", 0) != 0) {
+  const std::string_view scheme = tls ? "https://" : "http://";
+  if (url.rfind(scheme, 0) != 0) {
     return Error{"'" + url + "': expected an http:// or https:// URL"};
   }
-  const size_t authority_start = tls ? 8 : 7;
+  const size_t authority_start = scheme.size();
   size_t authority_end = url.find_first_of("/?#", authority_start);
   if (authority_end == std::string::npos) authority_end = url.size();
   const std::string authority = url.substr(authority_start, authority_end - authority_start);
