@@ -7,6 +7,8 @@ import { edgeFunctionRoutes } from '../../../lib/edge-function.js';
 
 export const runtime = 'nodejs';
 
+// Read here, by a path the bundler can follow (node.mjs's loadModule builds its path at run
+// time, relative to dist/js/).
 const wasmModule = readFile(new URL('../../../../../dist/emscripten/qv.wasm', import.meta.url))
   .then((bytes) => WebAssembly.compile(bytes));
 // Not waiting for the connection: while Redis is down, KV operations fail fast and the
