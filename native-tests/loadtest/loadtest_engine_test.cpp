@@ -81,6 +81,39 @@ TEST_CASE("latency percentiles reflect a known injected delay, per request name"
   REQUIRE(slow.counters.requests + fast.counters.requests == server.served());
 }
 
+TEST_CASE("phases: one connect per connection opened; the injected delay is in waiting") {
+  TestServer server;
+  const RunResult kept = run(scenario_from("{" + base(server) + R"(,
+    "executor": "constant-vus", "vus": 4, "duration": "1s", "gracefulStop": "10s", "threads": 2,
+    "requests": [{"url": "/delay/30"}]})"));
+  const RequestTotals& request = kept.requests[0];
+  auto phase = [](const RequestTotals& totals, Phase p) -> const Histogram& {
+    return totals.phases[static_cast<size_t>(p)];
+  };
+  // Kept-alive: each VU connected once; plain http has no handshake.
+  REQUIRE(phase(request, Phase::kConnecting).count() == 4);
+  REQUIRE(phase(request, Phase::kTlsHandshaking).count() == 0);
+  // Every response came to a request written whole: each has the three response phases,
+  // and the server's delay is time to first byte, not sending or receiving.
+  const uint64_t responses = request.latency.count();
+  REQUIRE(responses > 10);
+  for (Phase p : {Phase::kSending, Phase::kWaiting, Phase::kReceiving})
+    REQUIRE(phase(request, p).count() == responses);
+  REQUIRE(phase(request, Phase::kWaiting).min() >= 30'000);
+  REQUIRE(phase(request, Phase::kSending).value_at_percentile(50) < 30'000);
+  REQUIRE(phase(request, Phase::kReceiving).value_at_percentile(50) < 30'000);
+  REQUIRE(kept.total_phase(Phase::kWaiting) == phase(request, Phase::kWaiting));
+
+  // The server closes after each answer: every request opens its own connection.
+  const RunResult closing = run(scenario_from("{" + base(server) + R"(,
+    "executor": "constant-vus", "vus": 2, "duration": "500ms", "gracefulStop": "10s",
+    "threads": 1, "requests": [{"url": "/close"}]})"));
+  const RequestTotals& closed = closing.requests[0];
+  REQUIRE(closed.counters.requests > 4);
+  REQUIRE(closed.counters.failed == 0);
+  REQUIRE(phase(closed, Phase::kConnecting).count() == closed.counters.requests);
+}
+
 TEST_CASE("coordinated omission: a 1 s stall shows in the corrected p99, not the uncorrected") {
   TestServer server;
   QuickOptions options;

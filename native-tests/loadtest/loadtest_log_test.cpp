@@ -2,6 +2,7 @@
 // machines equals the result one machine would have measured with both streams of samples.
 #include <catch2/catch.hpp>
 #include <random>
+#include <sstream>
 
 #include "loadtest/histogram_log.h"
 #include "loadtest/summary.h"
@@ -42,6 +43,11 @@ RunResult make_result(std::mt19937_64& random, int64_t started_unix_ms, int seco
       RequestInterval& part = interval.requests[r];
       part.latency = corrected.to_sparse();
       part.latency_uncorrected = uncorrected.to_sparse();
+      for (size_t p = 0; p < kPhaseCount; ++p) {
+        Histogram phase;
+        for (int i = 0; i < 20; ++i) phase.record(static_cast<int64_t>(latency(random)) / 4);
+        part.phases[p] = phase.to_sparse();
+      }
       part.counters.requests = 300;
       part.counters.failed = second;
       part.counters.bytes_sent = 300 * 80;
@@ -83,11 +89,43 @@ TEST_CASE("a histogram log reads back exactly what was written") {
     REQUIRE(back.requests[i].check_names == result.requests[i].check_names);
     REQUIRE(back.requests[i].latency == result.requests[i].latency);
     REQUIRE(back.requests[i].latency_uncorrected == result.requests[i].latency_uncorrected);
+    REQUIRE(back.requests[i].phases == result.requests[i].phases);
+    REQUIRE(back.requests[i].phases[0].count() == 60);
     REQUIRE(back.requests[i].counters == result.requests[i].counters);
   }
   REQUIRE(back.iterations == result.iterations);
   REQUIRE(back.dropped_iterations == result.dropped_iterations);
   REQUIRE(write_histogram_log(back) == text);
+}
+
+TEST_CASE("a version 1 log (before the phases) still reads, without phases") {
+  std::mt19937_64 random(3);
+  const RunResult result = make_result(random, 1'700'000'000'000, 2, {"a"});
+  // The same log as version 1 wrote it: the old first line, R lines without the phases.
+  std::istringstream lines(write_histogram_log(result));
+  std::string version1, line;
+  while (std::getline(lines, line)) {
+    if (line.rfind("#qv-loadtest-histogram-log", 0) == 0) line = "#qv-loadtest-histogram-log 1";
+    if (line.rfind("R ", 0) == 0) {
+      for (size_t p = 0; p < kPhaseCount; ++p) line.resize(line.rfind(' '));
+    }
+    version1 += line + "\n";
+  }
+  auto read = read_histogram_log(version1, "old.log");
+  if (!read.ok()) FAIL(read.error().message);
+  REQUIRE(read.value().requests[0].latency == result.requests[0].latency);
+  REQUIRE(read.value().requests[0].counters == result.requests[0].counters);
+  for (const Histogram& phase : read.value().requests[0].phases) REQUIRE(phase.count() == 0);
+  // A version 2 R line missing its phases is damaged, not old.
+  std::string truncated = write_histogram_log(result);
+  const size_t r_line = truncated.find("\nR ") + 1;
+  const size_t end = truncated.find('\n', r_line);
+  std::string shortened = truncated.substr(r_line, end - r_line);
+  shortened.resize(shortened.rfind(' '));
+  truncated.replace(r_line, end - r_line, shortened);
+  auto damaged = read_histogram_log(truncated, "new.log");
+  REQUIRE_FALSE(damaged.ok());
+  REQUIRE_THAT(damaged.error().message, Catch::Contains("an R line has 20 fields"));
 }
 
 TEST_CASE("merging two machines' logs equals one histogram of all their samples") {
@@ -111,6 +149,7 @@ TEST_CASE("merging two machines' logs equals one histogram of all their samples"
   for (size_t i = 0; i < 2; ++i) {
     REQUIRE(merged.requests[i].latency == both.requests[i].latency);
     REQUIRE(merged.requests[i].latency_uncorrected == both.requests[i].latency_uncorrected);
+    REQUIRE(merged.requests[i].phases == both.requests[i].phases);
     REQUIRE(merged.requests[i].counters == both.requests[i].counters);
   }
   REQUIRE(merged.total_latency(true) == both.total_latency(true));
@@ -172,14 +211,33 @@ TEST_CASE("the JSON summary carries k6's fields") {
   auto threshold = parse_threshold(result.thresholds[0], {"a"});
   REQUIRE(threshold.ok());
   const std::string json = summary_json(result, evaluate_thresholds({threshold.value()}, result));
-  for (const char* field :
-       {"\"metrics\":{", "\"http_req_duration\":{\"type\":\"trend\"", "\"count\":600",
-        "\"avg\":", "\"min\":", "\"med\":", "\"max\":", "\"p(90)\":", "\"p(95)\":", "\"p(99)\":",
-        "\"http_req_failed\":{\"type\":\"rate\"", "\"http_reqs\":{\"type\":\"counter\"",
-        "\"checks\":[{\"name\":\"status is 200\",\"request\":\"a\"",
-        "\"thresholds\":{\"http_req_duration\":{\"p(95)<200\":{\"ok\":",
-        "\"http_req_duration{name:a}\"", "\"recommendations\":["}) {
+  for (const char* field : {"\"metrics\":{",
+                            "\"http_req_duration\":{\"type\":\"trend\"",
+                            "\"count\":600",
+                            "\"avg\":",
+                            "\"min\":",
+                            "\"med\":",
+                            "\"max\":",
+                            "\"p(90)\":",
+                            "\"p(95)\":",
+                            "\"p(99)\":",
+                            "\"http_req_failed\":{\"type\":\"rate\"",
+                            "\"http_reqs\":{\"type\":\"counter\"",
+                            "\"checks\":[{\"name\":\"status is 200\",\"request\":\"a\"",
+                            "\"thresholds\":{\"http_req_duration\":{\"p(95)<200\":{\"ok\":",
+                            "\"http_req_duration{name:a}\"",
+                            "\"recommendations\":[",
+                            "\"http_req_connecting\":{\"type\":\"trend\",\"contains\":\"time\","
+                            "\"values\":{\"count\":40,",
+                            "\"http_req_tls_handshaking\":{",
+                            "\"http_req_sending\":{",
+                            "\"http_req_waiting\":{",
+                            "\"http_req_receiving{name:a}\":{"}) {
     INFO(field);
     REQUIRE(json.find(field) != std::string::npos);
   }
+  // The text summary lists the measured phases among the metrics, as k6 does.
+  const std::string text = summary_text(result, {});
+  REQUIRE(text.find("http_req_waiting..") != std::string::npos);
+  REQUIRE(text.find("http_req_tls_handshaking..") != std::string::npos);
 }

@@ -224,6 +224,17 @@ TEST_CASE("thresholds evaluate against a result") {
   auto no_data = outcome("http_req_duration_uncorrected{name:b}", "p(99)<1");
   REQUIRE(no_data.ok);
   REQUIRE_FALSE(no_data.has_value);
+  // The phases are trends of their own, per request name too.
+  auto& phases = result.requests[0].phases;
+  phases[static_cast<size_t>(Phase::kWaiting)].record(40'000);
+  phases[static_cast<size_t>(Phase::kTlsHandshaking)].record(3'000);
+  result.requests[1].phases[static_cast<size_t>(Phase::kWaiting)].record(80'000);
+  REQUIRE(outcome("http_req_waiting", "max==80").ok);
+  REQUIRE(outcome("http_req_waiting{name:a}", "max==40").ok);
+  REQUIRE(outcome("http_req_tls_handshaking", "p(95)<4").ok);
+  REQUIRE_FALSE(outcome("http_req_tls_handshaking", "p(95)<2").ok);
+  REQUIRE_FALSE(outcome("http_req_connecting", "p(95)<1").has_value);
+  REQUIRE(outcome("http_req_receiving", "avg<1").ok);
 }
 
 TEST_CASE("HTTP responses: framing, split anywhere, and malformed input") {

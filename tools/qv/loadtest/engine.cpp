@@ -266,6 +266,9 @@ class Worker {
     uint32_t request = 0;
     uint64_t iteration = 0;
     Micros intended = 0, sent = 0, deadline = 0;
+    // The phases' moments: connect() called, TCP up (the handshake began), the request
+    // written whole (0: not yet), the response's first byte.
+    Micros connect_started = 0, connected = 0, written = 0, first_byte = 0;
     std::string rendered;
     const char* out = nullptr;
     size_t out_size = 0, out_done = 0;
@@ -283,6 +286,7 @@ class Worker {
 
   struct Recorder {
     Histogram latency, latency_uncorrected;
+    std::array<Histogram, kPhaseCount> phases;
     RequestCounters counters;
   };
 
@@ -308,6 +312,7 @@ class Worker {
   void on_readable(Vu& vu, Micros now);
   void on_response(Vu& vu, Micros now, bool extra_bytes);
   void on_failure(Vu& vu, ErrorClass error, Micros now);
+  void record_phase(const Vu& vu, Phase phase, Micros from, Micros to);
   bool retry_on_fresh_connection(Vu& vu, Micros now);
   void end_request(Vu& vu, Micros now, bool backoff);
   void end_iteration(Vu& vu, Micros now);
@@ -559,6 +564,7 @@ void Worker::open_connection(Vu& vu, Micros now) {
   vu.served = false;
   vu.reused = false;
   vu.deadline = now + scenario_.connect_timeout;  // for the TLS handshake too
+  vu.connect_started = monotonic_micros();
   if (connect(vu.fd, reinterpret_cast<const sockaddr*>(&target.address), target.address_length) ==
       0) {
     watch(vu, EPOLLIN, EPOLL_CTL_ADD);
@@ -577,6 +583,8 @@ void Worker::open_connection(Vu& vu, Micros now) {
 // handshake for https://. A failed handshake counts as a connect error.
 void Worker::on_connected(Vu& vu, Micros now) {
   const ResolvedOrigin& target = plan_.origins[static_cast<size_t>(vu.origin)];
+  vu.connected = monotonic_micros();
+  record_phase(vu, Phase::kConnecting, vu.connect_started, vu.connected);
   if (!target.origin.tls) {
     vu.state = State::kIdle;
     write_request(vu);
@@ -594,6 +602,7 @@ void Worker::on_connected(Vu& vu, Micros now) {
 void Worker::continue_handshake(Vu& vu, Micros now) {
   switch (tls_handshake(vu.tls)) {
     case TlsStep::kDone:
+      record_phase(vu, Phase::kTlsHandshaking, vu.connected, monotonic_micros());
       watch(vu, EPOLLIN, EPOLL_CTL_MOD);
       vu.state = State::kIdle;
       write_request(vu);
@@ -648,6 +657,7 @@ ssize_t Worker::receive_some(Vu& vu, char* buffer) {
 void Worker::write_request(Vu& vu) {
   if (vu.out_done == 0) {
     vu.sent = monotonic_micros();
+    vu.written = 0;
     // Closed executors have no schedule: a request is intended when it is sent.
     if (!executor_.arrival_rate()) vu.intended = vu.sent;
     vu.deadline = vu.sent + scenario_.request_timeout;
@@ -670,6 +680,7 @@ void Worker::write_request(Vu& vu) {
     vu.state = State::kWriting;
     return;
   }
+  vu.written = monotonic_micros();
   if (vu.state == State::kWriting) watch(vu, EPOLLIN, EPOLL_CTL_MOD);
   vu.state = State::kReading;
 }
@@ -711,6 +722,7 @@ void Worker::on_readable(Vu& vu, Micros now) {
         return;
       }
       recorders_[requests_[vu.request].name].counters.bytes_received += static_cast<uint64_t>(got);
+      if (!vu.parser.started()) vu.first_byte = monotonic_micros();
       size_t consumed = 0;
       switch (vu.parser.feed(buffer, static_cast<size_t>(got), consumed)) {
         case HttpResponseParser::Outcome::kComplete:
@@ -768,6 +780,11 @@ void Worker::on_response(Vu& vu, Micros now, bool extra_bytes) {
   Recorder& recorder = recorders_[request.name];
   recorder.latency.record(now - vu.intended);
   recorder.latency_uncorrected.record(now - vu.sent);
+  if (vu.written != 0 && vu.written <= vu.first_byte) {
+    record_phase(vu, Phase::kSending, vu.sent, vu.written);
+    record_phase(vu, Phase::kWaiting, vu.written, vu.first_byte);
+    record_phase(vu, Phase::kReceiving, vu.first_byte, monotonic_micros());
+  }
   RequestCounters& counters = recorder.counters;
   ++counters.requests;
   const int status = vu.parser.status();
@@ -801,6 +818,10 @@ void Worker::on_failure(Vu& vu, ErrorClass error, Micros now) {
   for (size_t slot : request.check_slots) ++counters.checks[slot].fails;  // no response: none holds
   close_connection(vu);
   end_request(vu, now, error == ErrorClass::kConnect);
+}
+
+void Worker::record_phase(const Vu& vu, Phase phase, Micros from, Micros to) {
+  recorders_[requests_[vu.request].name].phases[static_cast<size_t>(phase)].record(to - from);
 }
 
 void Worker::end_request(Vu& vu, Micros now, bool backoff) {
@@ -928,11 +949,13 @@ void Worker::publish(Micros now, bool final) {
   for (size_t i = 0; i < recorders_.size(); ++i) {
     Recorder& recorder = recorders_[i];
     RequestInterval& out = report.requests[i];
-    if (recorder.latency.count()) {
-      out.latency = recorder.latency.to_sparse();
-      out.latency_uncorrected = recorder.latency_uncorrected.to_sparse();
-      recorder.latency.reset();
-      recorder.latency_uncorrected.reset();
+    out.latency = recorder.latency.to_sparse();
+    out.latency_uncorrected = recorder.latency_uncorrected.to_sparse();
+    recorder.latency.reset();
+    recorder.latency_uncorrected.reset();
+    for (size_t p = 0; p < kPhaseCount; ++p) {
+      out.phases[p] = recorder.phases[p].to_sparse();
+      recorder.phases[p].reset();
     }
     out.counters = recorder.counters;
     recorder.counters = RequestCounters{};
@@ -1180,11 +1203,8 @@ Result<RunResult> run_load_test(const Scenario& scenario, const RunHooks& hooks)
     interval.length_ms = std::max<int64_t>(interval.length_ms, (report.length + 500) / 1000);
     if (interval.requests.size() < report.requests.size())
       interval.requests.resize(report.requests.size());
-    for (size_t i = 0; i < report.requests.size(); ++i) {
-      interval.requests[i].latency.add(report.requests[i].latency);
-      interval.requests[i].latency_uncorrected.add(report.requests[i].latency_uncorrected);
-      interval.requests[i].counters.add(report.requests[i].counters);
-    }
+    for (size_t i = 0; i < report.requests.size(); ++i)
+      interval.requests[i].add(report.requests[i]);
     interval.iterations += report.iterations;
     interval.dropped_iterations += report.dropped_iterations;
     interval.vus += report.vus;

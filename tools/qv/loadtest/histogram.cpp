@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstddef>
 
 namespace qv::loadtest {
 
@@ -23,7 +24,11 @@ uint64_t count_at_percentile(double percentile, uint64_t total) {
 
 }  // namespace
 
-Histogram::Histogram() : counts_(kCountsLength, 0) {}
+Histogram::Histogram() = default;
+
+void Histogram::allocate() {
+  if (counts_.empty()) counts_.assign(kCountsLength, 0);
+}
 
 size_t Histogram::index_of(int64_t value) {
   const auto v = static_cast<uint64_t>(value);
@@ -55,6 +60,7 @@ int64_t Histogram::highest_equivalent(size_t index) {
 void Histogram::record(int64_t value, uint64_t count) {
   if (count == 0) return;
   value = clamp_value(value);
+  allocate();
   counts_[index_of(value)] += count;
   if (total_count_ == 0) {
     min_ = max_ = value;
@@ -68,7 +74,9 @@ void Histogram::record(int64_t value, uint64_t count) {
 
 void Histogram::add(const Histogram& other) {
   if (other.total_count_ == 0) return;
-  for (size_t i = 0; i < kCountsLength; ++i) counts_[i] += other.counts_[i];
+  allocate();
+  for (size_t i = index_of(other.min_), last = index_of(other.max_); i <= last; ++i)
+    counts_[i] += other.counts_[i];
   min_ = total_count_ ? std::min(min_, other.min_) : other.min_;
   max_ = total_count_ ? std::max(max_, other.max_) : other.max_;
   total_count_ += other.total_count_;
@@ -77,6 +85,7 @@ void Histogram::add(const Histogram& other) {
 
 void Histogram::add(const SparseHistogram& other) {
   if (other.total_count == 0) return;
+  allocate();
   for (const auto& [index, count] : other.buckets) counts_[index] += count;
   min_ = total_count_ ? std::min(min_, other.min) : other.min;
   max_ = total_count_ ? std::max(max_, other.max) : other.max;
@@ -85,7 +94,10 @@ void Histogram::add(const SparseHistogram& other) {
 }
 
 void Histogram::reset() {
-  std::fill(counts_.begin(), counts_.end(), 0);
+  if (total_count_ == 0) return;
+  // Only the buckets between min and max can hold counts.
+  std::fill(counts_.begin() + static_cast<std::ptrdiff_t>(index_of(min_)),
+            counts_.begin() + static_cast<std::ptrdiff_t>(index_of(max_)) + 1, 0);
   total_count_ = sum_ = 0;
   min_ = max_ = 0;
 }
@@ -118,7 +130,7 @@ SparseHistogram Histogram::to_sparse() const {
 
 bool Histogram::operator==(const Histogram& other) const {
   return total_count_ == other.total_count_ && sum_ == other.sum_ && min() == other.min() &&
-         max() == other.max() && counts_ == other.counts_;
+         max() == other.max() && (total_count_ == 0 || counts_ == other.counts_);
 }
 
 void SparseHistogram::add(const SparseHistogram& other) {

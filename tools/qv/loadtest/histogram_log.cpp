@@ -1,6 +1,7 @@
 #include "histogram_log.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdio>
 #include <fstream>
@@ -11,7 +12,10 @@ namespace qv::loadtest {
 
 namespace {
 
-constexpr const char* kMagic = "#qv-loadtest-histogram-log 1";
+constexpr const char* kMagic = "#qv-loadtest-histogram-log 2";
+// Version 1 logs (before the phases) are read too: their R lines end after UNCORRECTED.
+constexpr const char* kMagicVersion1 = "#qv-loadtest-histogram-log 1";
+constexpr size_t kFieldsVersion1 = 15;
 
 std::string encode(const std::string& text) {
   static const char* const kHex = "0123456789ABCDEF";
@@ -106,8 +110,7 @@ std::string write_histogram_log(const RunResult& result) {
     for (size_t i = 0; i < interval.requests.size(); ++i) {
       const RequestInterval& part = interval.requests[i];
       const RequestCounters& c = part.counters;
-      if (c.requests == 0 && c.bytes_sent == 0 && c.bytes_received == 0 && part.latency.empty())
-        continue;
+      if (part.empty()) continue;
       out += "R " + std::to_string(i) + " " + std::to_string(c.requests) + " " +
              std::to_string(c.failed) + " " + std::to_string(c.bytes_sent) + " " +
              std::to_string(c.bytes_received);
@@ -118,7 +121,9 @@ std::string write_histogram_log(const RunResult& result) {
                   std::to_string(check.fails);
       }
       out += " " + (checks.empty() ? std::string("-") : checks);
-      out += " " + part.latency.encode() + " " + part.latency_uncorrected.encode() + "\n";
+      out += " " + part.latency.encode() + " " + part.latency_uncorrected.encode();
+      for (const SparseHistogram& phase : part.phases) out += " " + phase.encode();
+      out += "\n";
     }
   }
   return out;
@@ -138,6 +143,7 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
   std::istringstream lines(text);
   std::string line;
   size_t number = 0;
+  size_t r_fields = kFieldsVersion1 + kPhaseCount;
   Interval* interval = nullptr;
   std::vector<Interval> intervals;
   auto fail = [&](const std::string& why) {
@@ -147,9 +153,12 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
     ++number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (number == 1) {
-      if (line != kMagic)
+      if (line == kMagicVersion1) {
+        r_fields = kFieldsVersion1;
+      } else if (line != kMagic) {
         return Error{source + ": not a qv loadtest histogram log (first line is not '" +
                      std::string(kMagic) + "')"};
+      }
       continue;
     }
     if (line.empty()) continue;
@@ -231,7 +240,8 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
       interval->requests.resize(result.requests.size());
     } else if (kind == "R") {
       if (!interval) return fail("an R line before any I line");
-      if (fields.size() != 15) return fail("an R line has 15 fields");
+      if (fields.size() != r_fields)
+        return fail("an R line has " + std::to_string(r_fields) + " fields");
       size_t index;
       if (!parse_number(fields[1], index) || index >= result.requests.size()) {
         return fail("R line names no declared request");
@@ -261,12 +271,15 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
           checks.remove_prefix(comma + 1);
         }
       }
-      auto latency = SparseHistogram::decode(fields[13]);
-      if (!latency.ok()) return fail(latency.error().message);
-      auto uncorrected = SparseHistogram::decode(fields[14]);
-      if (!uncorrected.ok()) return fail(uncorrected.error().message);
-      part.latency = latency.value();
-      part.latency_uncorrected = uncorrected.value();
+      // LATENCY, UNCORRECTED, then the phases.
+      std::array<SparseHistogram*, 2 + kPhaseCount> histograms{&part.latency,
+                                                               &part.latency_uncorrected};
+      for (size_t p = 0; p < kPhaseCount; ++p) histograms[2 + p] = &part.phases[p];
+      for (size_t h = 0; 13 + h < fields.size(); ++h) {
+        auto histogram = SparseHistogram::decode(fields[13 + h]);
+        if (!histogram.ok()) return fail(histogram.error().message);
+        *histograms[h] = histogram.value();
+      }
     } else {
       return fail("unknown line kind '" + std::string(kind) + "'");
     }
@@ -308,8 +321,7 @@ void merge_into(RunResult& into, const RunResult& from, bool first) {
     mapped.requests.assign(into.requests.size(), RequestInterval{});
     for (size_t i = 0; i < interval.requests.size() && i < request_map.size(); ++i) {
       RequestInterval& target = mapped.requests[request_map[i]];
-      target.latency = interval.requests[i].latency;
-      target.latency_uncorrected = interval.requests[i].latency_uncorrected;
+      target = interval.requests[i];
       RequestCounters counters = interval.requests[i].counters;
       counters.checks.assign(into.requests[request_map[i]].check_names.size(), CheckCounts{});
       for (size_t c = 0; c < interval.requests[i].counters.checks.size() && c < check_map[i].size();

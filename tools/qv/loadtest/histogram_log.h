@@ -4,7 +4,7 @@
 //
 // The format is ours (HdrHistogram's interval log compresses its histograms with zlib and
 // base64; these are plain text, sparse, and carry the counters a summary needs besides):
-//   #qv-loadtest-histogram-log 1
+//   #qv-loadtest-histogram-log 2
 //   #histogram lowest_us=1 highest_us=3600000000 significant_digits=3
 //   #info scenario=NAME executor=KIND target=URL corrected=0|1 threads=N machines=N
 //         started_unix_ms=T duration_us=D aborted=0|1 abort_reason=TEXT
@@ -12,8 +12,10 @@
 //   #threshold METRIC EXPRESSION abortOnFail delayAbortEval_us
 //   I START_UNIX_MS LENGTH_MS ITERATIONS DROPPED VUS VUS_MAX     an interval; R lines follow
 //   R INDEX REQUESTS FAILED SENT RECEIVED E0..E5 CHECKS LATENCY UNCORRECTED
+//     CONNECTING TLS_HANDSHAKING SENDING WAITING RECEIVING
 // Fields are separated by one space; names and texts are percent-encoded; CHECKS is
-// "passes/fails,..." or "-"; LATENCY and UNCORRECTED are SparseHistogram::encode().
+// "passes/fails,..." or "-"; the histograms are SparseHistogram::encode(). Version 1 logs
+// (R lines without the five phases) are read as well.
 #pragma once
 
 #include <string>

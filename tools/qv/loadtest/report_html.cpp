@@ -271,13 +271,9 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
   html +=
       "<h2>Requests</h2><table><tr><th>name</th><th>requests</th><th>req/s</th><th>failed</th>"
       "<th>avg</th><th>med</th><th>p90</th><th>p95</th><th>p99</th><th>max</th></tr>";
-  auto request_row = [&](const std::string& name, const Histogram& latency,
-                         const RequestCounters& counters) {
+  // avg, med, p90, p95, p99 and max cells, the row's end.
+  auto latency_cells = [&](const Histogram& latency) {
     auto d = [](double micros) { return escape(format_duration(micros)); };
-    html += "<tr><td>" + escape(name) + "</td><td>" + std::to_string(counters.requests) +
-            "</td><td>" + format_number(counters.requests / seconds, 1) + "</td><td>" +
-            format_number(counters.requests ? 100.0 * counters.failed / counters.requests : 0, 2) +
-            "%</td>";
     if (latency.count()) {
       html += "<td>" + d(latency.mean()) + "</td><td>" + d(latency.value_at_percentile(50)) +
               "</td><td>" + d(latency.value_at_percentile(90)) + "</td><td>" +
@@ -287,11 +283,33 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
       html += "<td colspan=\"6\">no responses</td></tr>";
     }
   };
+  auto request_row = [&](const std::string& name, const Histogram& latency,
+                         const RequestCounters& counters) {
+    html += "<tr><td>" + escape(name) + "</td><td>" + std::to_string(counters.requests) +
+            "</td><td>" + format_number(counters.requests / seconds, 1) + "</td><td>" +
+            format_number(counters.requests ? 100.0 * counters.failed / counters.requests : 0, 2) +
+            "%</td>";
+    latency_cells(latency);
+  };
   for (const RequestTotals& request : result.requests)
     request_row(request.name, request.latency, request.counters);
   if (result.requests.size() > 1) request_row("all", total, result.total_counters());
   if (info.corrected)
     request_row("all, uncorrected", result.total_latency(false), result.total_counters());
+  html += "</table>";
+
+  // Where the time went: connections opened (connecting, TLS) and responses (sending,
+  // waiting, receiving), all requests together.
+  html +=
+      "<h2>Phases</h2><table><tr><th>phase</th><th>measured</th><th>avg</th><th>med</th>"
+      "<th>p90</th><th>p95</th><th>p99</th><th>max</th></tr>";
+  for (size_t p = 0; p < kPhaseCount; ++p) {
+    const Histogram phase = result.total_phase(static_cast<Phase>(p));
+    if (!phase.count()) continue;
+    html += "<tr><td>" + std::string(kPhaseMetrics[p]) + "</td><td>" +
+            std::to_string(phase.count()) + "</td>";
+    latency_cells(phase);
+  }
   html += "</table>";
 
   const RequestCounters counters = result.total_counters();

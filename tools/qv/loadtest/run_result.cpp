@@ -17,6 +17,34 @@ void RequestCounters::add(const RequestCounters& other) {
   }
 }
 
+void RequestInterval::add(const RequestInterval& other) {
+  latency.add(other.latency);
+  latency_uncorrected.add(other.latency_uncorrected);
+  for (size_t i = 0; i < kPhaseCount; ++i) phases[i].add(other.phases[i]);
+  counters.add(other.counters);
+}
+
+bool RequestInterval::empty() const {
+  for (const SparseHistogram& phase : phases)
+    if (!phase.empty()) return false;
+  return counters.empty() && latency.empty();
+}
+
+void RequestTotals::add(const RequestInterval& part) {
+  latency.add(part.latency);
+  latency_uncorrected.add(part.latency_uncorrected);
+  for (size_t i = 0; i < kPhaseCount; ++i) phases[i].add(part.phases[i]);
+  counters.add(part.counters);
+}
+
+const Histogram& RequestTotals::trend(std::string_view metric) const {
+  if (metric == "http_req_duration") return latency;
+  for (size_t p = 0; p < kPhaseCount; ++p) {
+    if (metric == kPhaseMetrics[p]) return phases[p];
+  }
+  return latency_uncorrected;
+}
+
 size_t RunResult::declare_request(const std::string& name,
                                   const std::vector<std::string>& check_names) {
   for (size_t i = 0; i < requests.size(); ++i) {
@@ -37,12 +65,8 @@ size_t RunResult::declare_request(const std::string& name,
 }
 
 void RunResult::add_interval(const Interval& interval) {
-  for (size_t i = 0; i < interval.requests.size() && i < requests.size(); ++i) {
-    const RequestInterval& part = interval.requests[i];
-    requests[i].latency.add(part.latency);
-    requests[i].latency_uncorrected.add(part.latency_uncorrected);
-    requests[i].counters.add(part.counters);
-  }
+  for (size_t i = 0; i < interval.requests.size() && i < requests.size(); ++i)
+    requests[i].add(interval.requests[i]);
   iterations += interval.iterations;
   dropped_iterations += interval.dropped_iterations;
   vus_max = std::max(vus_max, interval.vus_max);
@@ -58,11 +82,8 @@ void RunResult::add_interval(const Interval& interval) {
   }
   // Same second on another machine: add it in.
   if (at->requests.size() < requests.size()) at->requests.resize(requests.size());
-  for (size_t i = 0; i < interval.requests.size() && i < at->requests.size(); ++i) {
-    at->requests[i].latency.add(interval.requests[i].latency);
-    at->requests[i].latency_uncorrected.add(interval.requests[i].latency_uncorrected);
-    at->requests[i].counters.add(interval.requests[i].counters);
-  }
+  for (size_t i = 0; i < interval.requests.size() && i < at->requests.size(); ++i)
+    at->requests[i].add(interval.requests[i]);
   at->length_ms = std::max(at->length_ms, interval.length_ms);
   at->iterations += interval.iterations;
   at->dropped_iterations += interval.dropped_iterations;
@@ -76,6 +97,13 @@ Histogram RunResult::total_latency(bool corrected) const {
   for (const RequestTotals& request : requests) {
     total.add(corrected ? request.latency : request.latency_uncorrected);
   }
+  return total;
+}
+
+Histogram RunResult::total_phase(Phase phase) const {
+  Histogram total;
+  for (const RequestTotals& request : requests)
+    total.add(request.phases[static_cast<size_t>(phase)]);
   return total;
 }
 

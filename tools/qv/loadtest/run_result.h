@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "histogram.h"
@@ -39,12 +40,30 @@ struct RequestCounters {
   bool operator==(const RequestCounters&) const = default;
 };
 
+// Where a request's time went, as k6 names the parts. Connecting (TCP) and TLS handshaking
+// are measured once per connection the load tester opens, for the request that opened it
+// (k6 also adds a zero for every request on a reused connection, which hides the
+// handshakes behind the median; here the figures describe the connections actually made).
+// Sending (the first byte written to the last), waiting (the last byte written to the
+// first byte of the response: time to first byte) and receiving (first byte to complete
+// response) are measured per response to a request that was written whole before it:
+// together they are the uncorrected duration of a request on an open connection.
+enum class Phase : uint8_t { kConnecting, kTlsHandshaking, kSending, kWaiting, kReceiving };
+inline constexpr size_t kPhaseCount = 5;
+inline constexpr const char* kPhaseMetrics[kPhaseCount] = {
+    "http_req_connecting", "http_req_tls_handshaking", "http_req_sending", "http_req_waiting",
+    "http_req_receiving"};
+
 // One request name's share of one interval. Latencies cover responses (any status);
 // requests that ended in an error other than a status have no latency (as wrk).
 struct RequestInterval {
   SparseHistogram latency;              // from the intended send time
   SparseHistogram latency_uncorrected;  // from the actual send time
+  std::array<SparseHistogram, kPhaseCount> phases;
   RequestCounters counters;
+
+  void add(const RequestInterval& other);
+  bool empty() const;
   bool operator==(const RequestInterval&) const = default;
 };
 
@@ -63,7 +82,12 @@ struct RequestTotals {
   std::string name;
   std::vector<std::string> check_names;
   Histogram latency, latency_uncorrected;
+  std::array<Histogram, kPhaseCount> phases;
   RequestCounters counters;
+
+  void add(const RequestInterval& part);
+  // The histogram of a trend metric: http_req_duration, ..._uncorrected or a phase's.
+  const Histogram& trend(std::string_view metric) const;
 };
 
 // A threshold as the user wrote it; thresholds.h parses it.
@@ -107,6 +131,7 @@ class RunResult {
 
   // All requests together.
   Histogram total_latency(bool corrected) const;
+  Histogram total_phase(Phase phase) const;
   RequestCounters total_counters() const;
   CheckCounts total_checks() const;
   double seconds() const { return info.duration / 1e6; }

@@ -224,6 +224,14 @@ std::string summary_text(const RunResult& result, const std::vector<ThresholdOut
   if (info.corrected || result.dropped_iterations) {
     out += "    " + dotted("dropped_iterations") + std::to_string(result.dropped_iterations) + "\n";
   }
+  // The phases in k6's (alphabetical) places; each only when measured (no TLS over http).
+  auto phase_line = [&](Phase phase) {
+    const Histogram histogram = result.total_phase(phase);
+    if (!histogram.count()) return;
+    out += "    " + dotted(kPhaseMetrics[static_cast<size_t>(phase)]) +
+           trend_text(trend(histogram)) + "\n";
+  };
+  phase_line(Phase::kConnecting);
   out +=
       "    " + dotted("http_req_duration") + trend_text(trend(result.total_latency(true))) + "\n";
   if (result.requests.size() > 1) {
@@ -239,6 +247,8 @@ std::string summary_text(const RunResult& result, const std::vector<ThresholdOut
   out += "    " + dotted("http_req_failed") +
          percent(totals.requests ? static_cast<double>(totals.failed) / totals.requests : 0) +
          "  " + std::to_string(totals.failed) + " of " + std::to_string(totals.requests) + "\n";
+  for (Phase phase : {Phase::kReceiving, Phase::kSending, Phase::kTlsHandshaking, Phase::kWaiting})
+    phase_line(phase);
   out += "    " + dotted("http_reqs") + std::to_string(totals.requests) + "  " +
          format_number(totals.requests / seconds, 2) + "/s\n";
   if (result.requests.size() > 1) {
@@ -352,6 +362,11 @@ std::string summary_json(const RunResult& result, const std::vector<ThresholdOut
   body.clear();
   trend_json(body, result.total_latency(false), seconds);
   add("http_req_duration_uncorrected", body);
+  for (size_t p = 0; p < kPhaseCount; ++p) {
+    body.clear();
+    trend_json(body, result.total_phase(static_cast<Phase>(p)), seconds);
+    add(kPhaseMetrics[p], body);
+  }
   body.clear();
   rate_json(body, totals.failed, totals.requests);
   add("http_req_failed", body);
@@ -383,6 +398,11 @@ std::string summary_json(const RunResult& result, const std::vector<ThresholdOut
     body.clear();
     trend_json(body, request.latency_uncorrected, seconds);
     add("http_req_duration_uncorrected" + tag, body);
+    for (size_t p = 0; p < kPhaseCount; ++p) {
+      body.clear();
+      trend_json(body, request.phases[p], seconds);
+      add(kPhaseMetrics[p] + tag, body);
+    }
     body.clear();
     rate_json(body, request.counters.failed, request.counters.requests);
     add("http_req_failed" + tag, body);

@@ -14,6 +14,14 @@ const std::vector<MetricDescription>& known_metrics() {
        "response time in ms; from the intended send time in arrival-rate executors"},
       {"http_req_duration_uncorrected", MetricKind::kTrend,
        "response time in ms from the actual send time"},
+      {"http_req_connecting", MetricKind::kTrend, "TCP connect time in ms, per connection opened"},
+      {"http_req_tls_handshaking", MetricKind::kTrend,
+       "TLS handshake time in ms, per https connection opened"},
+      {"http_req_sending", MetricKind::kTrend, "time in ms writing a request"},
+      {"http_req_waiting", MetricKind::kTrend,
+       "time to first byte in ms: from the request written to the response's first byte"},
+      {"http_req_receiving", MetricKind::kTrend,
+       "time in ms from the response's first byte to its last"},
       {"http_req_failed", MetricKind::kRate,
        "share of requests that failed (error or status >= 400)"},
       {"http_reqs", MetricKind::kCounter, "requests completed"},
@@ -174,9 +182,8 @@ ThresholdOutcome evaluate_threshold(const Threshold& threshold, const RunResult&
   bool has_value = true;
   if (threshold.kind == MetricKind::kTrend) {
     Histogram latency;
-    const bool corrected = metric == "http_req_duration";
     for (const RequestTotals& request : result.requests) {
-      if (selected(request)) latency.add(corrected ? request.latency : request.latency_uncorrected);
+      if (selected(request)) latency.add(request.trend(metric));
     }
     has_value = latency.count() > 0;
     switch (threshold.aggregation) {
