@@ -1,6 +1,7 @@
 // What the cache keeps per instance (one isolate): its configuration, the L1, the fetches
 // in flight that other calls wait for, the isolate's view of the invalidation journals,
-// and the metrics. Shared by methods.cpp and the direct L1 exports (direct.cpp).
+// and the metrics; and what every cache method file uses with it. Shared by the method files
+// and the direct L1 exports (methods.cpp).
 #pragma once
 
 #include <cstdint>
@@ -31,7 +32,7 @@ struct Served {
 };
 
 // Who holds a lease in the KV after take_lease (kUnknown: the KV could not answer). Here,
-// not in methods.cpp's anonymous namespace: clang 14 turns the await of a Task whose result
+// not in fill.cpp's anonymous namespace: clang 14 turns the await of a Task whose result
 // type has internal linkage into a musttail call, which wasm32 cannot build.
 enum class Lease { kTaken, kHeldElsewhere, kUnknown };
 
@@ -84,5 +85,25 @@ struct CacheState {
   L1Store& l1();
   std::shared_ptr<JournalView> view(const std::string& organization);
 };
+
+// Where a call's time went, for its answer's `timing`.
+struct Timing {
+  double started = 0;
+  double journal_ms = 0, l2_ms = 0, origin_ms = 0, wait_ms = 0;
+};
+
+inline double now_ms() {
+  return qv_host_now_ms();
+}
+
+// After a KV failure the cache skips the KV for kvRetryMs (it serves from L1 and the origin
+// meanwhile) instead of paying a failing round trip on every call.
+inline bool kv_usable(const CacheState& state, double now) {
+  return now >= state.kv_retry_at;
+}
+
+inline void kv_failed(CacheState& state, const CacheConfig& config, double now) {
+  state.kv_retry_at = now + static_cast<double>(config.kv_retry_ms);
+}
 
 }  // namespace qv::cache::detail

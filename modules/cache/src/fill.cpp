@@ -1,0 +1,410 @@
+#include "fill.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <optional>
+#include <utility>
+
+#include "journals.h"
+#include "qv/cache/keys.h"
+
+namespace qv::cache::detail {
+
+namespace {
+
+uint32_t ttl_for(double until, double now) {
+  return static_cast<uint32_t>(std::clamp(std::ceil(until - now), 1.0, 4294967295.0));
+}
+
+void fill_l1(CacheState& state, const CacheConfig& config, const EntryPtr& entry, double now) {
+  const double l1_fresh = std::min(entry->fresh_until, now + static_cast<double>(config.l1_ttl_ms));
+  state.l1().put_response(entry->key, entry, l1_fresh, entry->usable_until(), now);
+}
+
+bool body_is_text(std::string_view body) {
+  return simdjson::validate_utf8(body.data(), body.size());
+}
+
+Headers parse_response_headers(std::string_view meta) {
+  Headers headers;
+  size_t start = 0;
+  while (start < meta.size()) {
+    size_t end = meta.find('\n', start);
+    if (end == std::string_view::npos) end = meta.size();
+    std::string_view line = meta.substr(start, end - start);
+    start = end + 1;
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) continue;
+    std::string name(line.substr(0, colon));
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    headers.emplace_back(std::move(name), std::string(value));
+  }
+  return headers;
+}
+
+}  // namespace
+
+std::shared_ptr<CachedEntry> entry_from_origin(const GetInput& input, int status,
+                                               const Headers& headers, std::string body,
+                                               double fetched_at) {
+  auto entry = std::make_shared<CachedEntry>();
+  entry->organization = input.key.organization;
+  entry->key = input.encoded;
+  entry->status = status;
+  for (const auto& header : headers) {
+    if (kept_header(header.first)) entry->headers.push_back(header);
+  }
+  entry->body = std::move(body);
+  entry->tags = input.tags;
+  for (auto& tag : response_tags(headers)) {
+    if (std::find(entry->tags.begin(), entry->tags.end(), tag) == entry->tags.end())
+      entry->tags.push_back(std::move(tag));
+  }
+  entry->fetched_at = fetched_at;
+  return entry;
+}
+
+void set_lifetimes(CachedEntry& entry, const Freshness& f, const CacheConfig& config) {
+  const double fresh = static_cast<double>(std::min(f.fresh_ms, config.l2_ttl_ms));
+  const double max_stale = static_cast<double>(config.max_stale_ms);
+  entry.fresh_until = entry.fetched_at + fresh;
+  entry.swr_until =
+      entry.fresh_until + std::min(static_cast<double>(f.stale_while_revalidate_ms), max_stale);
+  entry.sie_until =
+      entry.fresh_until + std::min(static_cast<double>(f.stale_if_error_ms), max_stale);
+}
+
+Task<bool> store_entry(CallContext& ctx, CacheState& state, EntryPtr entry) {
+  const auto config = state.config;
+  const double now = now_ms();
+  bool kept = false;
+  const std::string value = write_entry(*entry);
+  if (value.size() > static_cast<uint64_t>(config->l2_max_entry_bytes)) {
+    ++state.metrics.l2_rejected;
+  } else if (kv_usable(state, now)) {
+    const size_t op =
+        ctx.kv_set(l2_entry_key(entry->key), value, ttl_for(entry->usable_until(), now));
+    co_await ctx.perform();
+    if (ctx.result(op).status == QV_OK) {
+      ++state.metrics.l2_writes;
+      kept = true;
+    } else {
+      ++state.metrics.l2_write_errors;
+      kv_failed(state, *config, now_ms());
+    }
+  }
+  fill_l1(state, *config, entry, now_ms());
+  const uint32_t slot = state.l1().peek(L1Store::Space::kResponses, entry->key, now_ms());
+  co_return kept || slot != L1Store::kNone;
+}
+
+namespace {
+
+// The conditional header a stored copy's validator makes (RFC 9111 §4.3.1): If-None-Match
+// with its ETag, else If-Modified-Since with its Last-Modified; empty without either.
+std::string conditional_header(const CachedEntry& entry) {
+  std::string since;
+  for (const auto& [name, value] : entry.headers) {
+    if (name == "etag") return "if-none-match: " + value + "\n";
+    if (name == "last-modified") since = "if-modified-since: " + value + "\n";
+  }
+  return since;
+}
+
+// A stored copy's headers updated with those of the 304 that confirmed it (RFC 9111 §4.3.4):
+// a header the 304 carries replaces the stored one of its name.
+Headers updated_headers(const Headers& stored, const Headers& not_modified) {
+  Headers merged;
+  for (const auto& header : stored) {
+    bool replaced = false;
+    for (const auto& fresh : not_modified) replaced = replaced || fresh.first == header.first;
+    if (!replaced) merged.push_back(header);
+  }
+  merged.insert(merged.end(), not_modified.begin(), not_modified.end());
+  return merged;
+}
+
+}  // namespace
+
+Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& input,
+                          EntryPtr fallback, Timing& timing) {
+  const auto config = state.config;
+  Served served;
+  if (!input.origin) {  // a lookup without an origin: nothing more to try
+    served.x_cache = "MISS";
+    served.reason = "not cached, and no origin given";
+    co_return served;
+  }
+  const double fetched_at = now_ms();
+  // The entry is stamped with what the isolate knew of the journals when the fetch began:
+  // an invalidation it learns of during the fetch is newer than the stamp and applies.
+  CachedEntry stamped;
+  stamped.organization = input.key.organization;
+  stamp(state, stamped);
+  // Not when the caller asked conditionally itself: its 304 is the caller's to read.
+  std::string request_headers = input.origin->headers;
+  std::string conditional;
+  if (fallback) {
+    const Headers asked = parse_response_headers(request_headers);
+    if (!has_header(asked, "if-none-match") && !has_header(asked, "if-modified-since"))
+      conditional = conditional_header(*fallback);
+  }
+  request_headers += conditional;
+  const size_t op =
+      ctx.fetch("GET", input.origin->url, std::move(request_headers), "", input.origin->timeout_ms);
+  co_await ctx.perform();
+  const double done = now_ms();
+  timing.origin_ms += done - fetched_at;
+  ++state.metrics.origin_fetches;
+  const OpResult& result = ctx.result(op);
+  const bool failed = result.status != QV_OK || result.number >= 500;
+  if (failed) {
+    ++state.metrics.origin_errors;
+    const std::string what = result.status != QV_OK
+                                 ? std::string(status_name(result.status)) + ": " + result.data
+                                 : "status " + std::to_string(result.number);
+    if (fallback && done < fallback->sie_until) {
+      ++state.metrics.stale_if_error;
+      served.x_cache = "STALE";
+      served.layer = "L1";
+      served.entry = fallback;
+      served.stored = true;
+      served.reason = "stale-if-error: the origin failed (" + what + ")";
+      co_return served;
+    }
+    served.x_cache = "MISS";
+    served.layer = "origin";
+    served.reason = "origin failed: " + what;
+    if (result.status != QV_OK) {
+      served.error_status = result.status == QV_TIMEOUT ? 504 : 502;
+      co_return served;
+    }
+    // The origin's own error response goes through as it is, never stored.
+    served.entry = entry_from_origin(input, static_cast<int>(result.number),
+                                     parse_response_headers(result.meta), result.data, fetched_at);
+    co_return served;
+  }
+  Headers headers = parse_response_headers(result.meta);
+  int status = static_cast<int>(result.number);
+  std::string body = result.data;
+  // A 304 that names another ETag confirms some other copy (RFC 9111 §4.3.4): it passes
+  // through, unstored, as any other answer that is not a 200.
+  const std::string confirmed = header_value(headers, "etag");
+  const bool revalidated =
+      !conditional.empty() && status == 304 &&
+      (confirmed.empty() || confirmed == header_value(fallback->headers, "etag"));
+  if (revalidated) {  // the stale copy is current: its body, under the 304's headers
+    ++state.metrics.origin_not_modified;
+    headers = updated_headers(fallback->headers, headers);
+    status = fallback->status;
+    body = fallback->body;
+  }
+  Freshness freshness = decide_freshness(status, headers, config->freshness(), done);
+  if (freshness.storable && !body_is_text(body)) {
+    freshness.storable = false;
+    freshness.reason = "the body is not UTF-8 text";
+  }
+  auto entry = entry_from_origin(input, status, headers, std::move(body), fetched_at);
+  served.layer = "origin";
+  served.x_cache = "MISS";
+  if (!freshness.storable) {
+    ++state.metrics.origin_not_stored;
+    served.entry = entry;
+    served.reason = "not stored: " + freshness.reason;
+    // A response only its requester may see is never handed to the calls that waited.
+    served.shareable = !freshness.personal;
+    if (status == 200)
+      state.keys[input.encoded].pass_until = done + static_cast<double>(config->pass_ms);
+    co_return served;
+  }
+  set_lifetimes(*entry, freshness, *config);
+  entry->seq = stamped.seq;
+  entry->global_seq = stamped.global_seq;
+  entry->seq_known = stamped.seq_known;
+  served.entry = entry;
+  served.stored = co_await store_entry(ctx, state, entry);
+  if (!served.stored)
+    served.reason = "not stored: too large for the cache";
+  else if (revalidated)
+    served.reason = "revalidated: the origin answered 304 Not Modified";
+  co_return served;
+}
+
+namespace {
+
+// L2's copy of the key, judged: a fresh one, or one inside its stale-while-revalidate
+// window unless `refreshing`, is served (and fills L1); an older one may take `fallback`'s
+// place for stale-if-error. nullopt when L2 has nothing to serve.
+Task<std::optional<Served>> read_l2(CallContext& ctx, CacheState& state, const GetInput& input,
+                                    EntryPtr& fallback, bool refreshing, Timing& timing) {
+  const auto config = state.config;
+  double now = now_ms();
+  if (kv_usable(state, now)) {
+    const size_t op = ctx.kv_get(l2_entry_key(input.encoded));
+    const double started = now_ms();
+    co_await ctx.perform();
+    now = now_ms();
+    timing.l2_ms += now - started;
+    const OpResult& result = ctx.result(op);
+    if (result.status == QV_OK) {
+      auto entry = std::make_shared<CachedEntry>();
+      // An entry must be the one asked for: the key encodes the organisation, so a
+      // mismatch means a foreign writer, and it is a miss.
+      if (read_entry(result.data, *entry).ok() && entry->key == input.encoded &&
+          entry->organization == input.key.organization) {
+        // Before an L2 entry is served, the journals must be fresh enough to judge it.
+        co_await refresh_journals(ctx, state, input.key.organization, timing);
+        now = now_ms();
+        if (invalidated(state, *config, *entry)) {
+          ++state.metrics.l2_invalidated;
+        } else if (now < entry->fresh_until) {
+          ++state.metrics.l2_hits;
+          fill_l1(state, *config, entry, now);
+          co_return Served{"HIT-L2", "L2", entry, true, false, true, "", 0};
+        } else if (now < entry->swr_until && !refreshing) {
+          ++state.metrics.l2_stale;
+          fill_l1(state, *config, entry, now);
+          co_return Served{"STALE", "L2", entry, true, true, true, "stale-while-revalidate", 0};
+        } else if (!fallback || entry->sie_until > fallback->sie_until) {
+          fallback = entry;  // stale, but may stand in if the origin fails
+        }
+      } else {
+        ++state.metrics.l2_rejected;
+      }
+      ++state.metrics.l2_misses;
+    } else if (result.status == QV_NOT_FOUND) {
+      ++state.metrics.l2_misses;
+    } else {
+      ++state.metrics.l2_errors;
+      kv_failed(state, *config, now);
+    }
+  }
+  co_return std::nullopt;
+}
+
+// Takes the lease `key` (set if absent, with a TTL). When another call holds it, *holder
+// (when given) gets the value it left there.
+Task<Lease> take_lease(CallContext& ctx, CacheState& state, const std::string& key, int64_t ttl_ms,
+                       std::string* holder = nullptr) {
+  const size_t op = ctx.kv_cas(key, std::nullopt, "1", static_cast<uint32_t>(ttl_ms));
+  co_await ctx.perform();
+  const OpResult& taken = ctx.result(op);
+  if (taken.status != QV_OK) {
+    kv_failed(state, *state.config, now_ms());
+    co_return Lease::kUnknown;
+  }
+  if (taken.number == 1) co_return Lease::kTaken;
+  if (holder) *holder = taken.data;
+  co_return Lease::kHeldElsewhere;
+}
+
+// Misses collapsed across isolates (collapseMs): the call that takes the key's fill lease in
+// the KV fetches (`lease` is set: its key), and the others look in L2 every collapsePollMs
+// until its copy is there, then serve it. They fetch for themselves once the lease is gone
+// or says "pass" (the fetch stored nothing), after collapseMs / collapsePollMs polls
+// (collapseMs and the polls' KV round trips), or when the KV fails: a KV that cannot answer
+// makes every call fetch.
+Task<std::optional<Served>> collapse(CallContext& ctx, CacheState& state, const GetInput& input,
+                                     EntryPtr& fallback, std::string& lease, Timing& timing) {
+  const auto config = state.config;
+  std::string key = fill_lease_key(input.encoded);
+  std::string holder;
+  const Lease taken = co_await take_lease(ctx, state, key, config->collapse_ms, &holder);
+  if (taken == Lease::kTaken) lease = std::move(key);
+  if (taken != Lease::kHeldElsewhere || holder == "pass") co_return std::nullopt;
+  const int64_t polls = std::max<int64_t>(1, config->collapse_ms / config->collapse_poll_ms);
+  for (int64_t poll = 0; poll < polls; ++poll) {
+    ctx.sleep(static_cast<uint32_t>(config->collapse_poll_ms));
+    co_await ctx.perform();
+    auto found = co_await read_l2(ctx, state, input, fallback, false, timing);
+    if (found) {
+      ++state.metrics.collapsed;
+      found->reason = "collapsed: another isolate fetched it";
+      co_return found;
+    }
+    if (!kv_usable(state, now_ms())) break;
+    const size_t held = ctx.kv_get(key);
+    co_await ctx.perform();
+    const OpResult& lease_now = ctx.result(held);
+    if (lease_now.status != QV_OK || lease_now.data == "pass") break;
+  }
+  ++state.metrics.collapse_fallbacks;
+  co_return std::nullopt;
+}
+
+// The L2 read and, on a miss, the origin fetch for one key, as the leader of a flight.
+// `fallback` is what L1 had (stale), for stale-if-error.
+// When `refreshing`, a stale L2 copy is not served: only a fresh one counts.
+Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput& input,
+                             EntryPtr fallback, bool refreshing, Timing& timing) {
+  const auto config = state.config;
+  std::optional<Served> below = co_await read_l2(ctx, state, input, fallback, refreshing, timing);
+  if (below) co_return std::move(*below);
+  const double now = now_ms();
+  std::string lease;  // the refresh or fill lease this call holds, if any
+  if (refreshing && config->refresh_lease_ms > 0 && kv_usable(state, now)) {
+    // A background refresh reaches the origin only under the key's lease in the KV: of the
+    // isolates that hold the same stale copy, one fetches, and the others find its copy in
+    // L2 when they refresh next. A KV that cannot answer grants the lease.
+    std::string key = refresh_lease_key(input.encoded);
+    const Lease taken = co_await take_lease(ctx, state, key, config->refresh_lease_ms);
+    if (taken == Lease::kHeldElsewhere) {
+      ++state.metrics.refreshes_leased_elsewhere;
+      Served served;
+      served.x_cache = "STALE";
+      served.reason = "another isolate holds this key's refresh lease";
+      co_return served;
+    }
+    if (taken == Lease::kTaken) lease = std::move(key);
+  } else if (!refreshing && config->collapse_ms > 0 && input.origin && kv_usable(state, now)) {
+    std::optional<Served> collapsed = co_await collapse(ctx, state, input, fallback, lease, timing);
+    if (collapsed) co_return std::move(*collapsed);
+  }
+  Served served = co_await fetch_origin(ctx, state, input, fallback, timing);
+  if (lease.empty()) co_return served;
+  if (served.stored) {
+    // The new copy is stored: the next refresh of the key need not wait for the refresh
+    // lease's TTL; the misses waiting on the fill lease find the copy in L2 (or, when only
+    // L1 kept it, find the lease gone and fetch). (After a failed refresh the lease stays:
+    // the origin gets its TTL of rest.)
+    ctx.kv_del(std::move(lease));
+    co_await ctx.perform();
+  } else if (!refreshing) {
+    // Nothing stored (not storable, or the fetch failed): the waiting misses fetch for
+    // themselves at once, and so do the next ones while the lease lasts.
+    ctx.kv_set(std::move(lease), "pass", static_cast<uint32_t>(config->collapse_ms));
+    co_await ctx.perform();
+  }
+  co_return served;
+}
+
+}  // namespace
+
+Task<Served> lead_flight(CallContext& ctx, CacheState& state, const GetInput& input,
+                         EntryPtr fallback, bool refreshing, Timing& timing) {
+  auto flight = std::make_shared<Flight>();
+  state.keys[input.encoded].flight = flight;
+  struct Guard {  // whatever way this ends, the flight ends and its waiters wake
+    CacheState& state;
+    const std::string& key;
+    std::shared_ptr<Flight> flight;
+    ~Guard() {
+      flight->finished = true;
+      auto found = state.keys.find(key);
+      if (found != state.keys.end() && found->second.flight == flight) {
+        found->second.flight.reset();
+        if (found->second.pass_until == 0) state.keys.erase(found);
+      }
+      flight->done.notify();
+    }
+  } guard{state, input.encoded, flight};
+  Served served =
+      co_await fill_from_below(ctx, state, input, std::move(fallback), refreshing, timing);
+  flight->result = served;
+  co_return served;
+}
+
+}  // namespace qv::cache::detail

@@ -1,0 +1,42 @@
+// Filling from below: a miss in L1 reads L2, then (one call per key in this isolate, and with
+// collapseMs one per key across isolates) fetches from the origin, judges the answer's
+// freshness and stores it in L2 and L1. Stale copies stand in when the origin fails
+// (stale-if-error), and a copy with a validator makes the fetch conditional.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "input.h"
+#include "qv/cache/freshness.h"
+#include "state.h"
+
+namespace qv::cache::detail {
+
+// A response entry from an origin answer (stored or passed through).
+std::shared_ptr<CachedEntry> entry_from_origin(const GetInput& input, int status,
+                                               const Headers& headers, std::string body,
+                                               double fetched_at);
+
+// Sets the entry's lifetimes from its freshness, within the configured bounds.
+void set_lifetimes(CachedEntry& entry, const Freshness& f, const CacheConfig& config);
+
+// Writes the entry to L2 (when it fits) and L1. Returns false when it was not kept anywhere.
+Task<bool> store_entry(CallContext& ctx, CacheState& state, EntryPtr entry);
+
+// What the origin says for the key; `fallback` is a stale entry that may stand in when
+// the origin fails (stale-if-error). A fallback with a validator makes the fetch conditional:
+// an origin that answers 304 Not Modified sends no body, and the fallback's body is stored
+// again under the 304's freshness.
+Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& input,
+                          EntryPtr fallback, Timing& timing);
+
+// L2 and, on a miss, the origin for one key, as the leader of the key's flight: calls of this
+// isolate that miss the same key meanwhile wait for it instead of reading L2 and the origin
+// themselves. `fallback` is what L1 had (stale), for stale-if-error. When `refreshing` (a
+// background refresh), a stale L2 copy is not served, and the origin is reached only under
+// the key's refresh lease.
+Task<Served> lead_flight(CallContext& ctx, CacheState& state, const GetInput& input,
+                         EntryPtr fallback, bool refreshing, Timing& timing);
+
+}  // namespace qv::cache::detail

@@ -1,0 +1,98 @@
+#include "journals.h"
+
+#include <memory>
+#include <utility>
+
+#include "qv/cache/keys.h"
+
+namespace qv::cache::detail {
+
+bool invalidated(CacheState& state, const CacheConfig& config, const CachedEntry& entry) {
+  const auto org = state.view(entry.organization);
+  const auto global = state.view("");
+  const double skew = static_cast<double>(config.clock_skew_ms);
+  return invalidated_by(org->journal, entry, entry.seq, skew) ||
+         invalidated_by(global->journal, entry, entry.global_seq, skew);
+}
+
+void apply_journal(CacheState& state, const CacheConfig& config, const std::string& organization,
+                   Journal journal, double now) {
+  auto view = state.view(organization);
+  const bool changed = !view->known || journal.seq != view->journal.seq;
+  view->journal = std::move(journal);
+  view->known = true;
+  view->checked_at = now;
+  if (!changed || !state.l1_store) return;
+  const double skew = static_cast<double>(config.clock_skew_ms);
+  const Journal& j = view->journal;
+  const size_t dropped = state.l1_store->erase_responses([&](const CachedEntry& entry) {
+    if (!organization.empty() && entry.organization != organization) return false;
+    return invalidated_by(j, entry, organization.empty() ? entry.global_seq : entry.seq, skew);
+  });
+  state.metrics.l1_invalidated += dropped;
+}
+
+Task<bool> refresh_journals(CallContext& ctx, CacheState& state, std::string organization,
+                            Timing& timing) {
+  const auto config = state.config;
+  const double poll = static_cast<double>(config->poll_ms);
+  for (;;) {
+    const double now = now_ms();
+    auto view = state.view(organization);
+    auto global = state.view("");
+    if (now - view->checked_at < poll && now - global->checked_at < poll) co_return true;
+    if (!kv_usable(state, now)) co_return false;
+    if (view->polling) {  // another call of this isolate is reading it: wait for that read
+      const double started = now_ms();
+      ctx.wait(*view->polling);
+      co_await ctx.perform();
+      timing.journal_ms += now_ms() - started;
+      if (now_ms() - view->checked_at >= poll) co_return false;  // that read failed
+      continue;
+    }
+    view->polling = std::make_unique<Signal>();
+    struct Guard {  // whatever way this ends, the waiters wake
+      std::shared_ptr<JournalView> view;
+      ~Guard() { view->polling.reset(); }
+    } guard{view};
+    const size_t org_op = ctx.kv_get(journal_key(organization));
+    const size_t global_op = ctx.kv_get(journal_key(""));
+    const double started = now_ms();
+    co_await ctx.perform();
+    const double done = now_ms();
+    timing.journal_ms += done - started;
+    ++state.metrics.journal_polls;
+    bool ok = true;
+    for (auto [op, name] : {std::pair{org_op, organization}, std::pair{global_op, std::string()}}) {
+      const OpResult& result = ctx.result(op);
+      Journal journal;
+      if (result.status == QV_OK) {
+        if (!read_journal(result.data, journal).ok()) {
+          // An unreadable journal cannot say what was invalidated: trust nothing older.
+          journal = Journal{};
+          journal.seq = journal.floor = UINT32_MAX;
+          journal.floor_at = done;
+        }
+      } else if (result.status != QV_NOT_FOUND) {
+        ok = false;
+        continue;
+      }
+      apply_journal(state, *config, name, std::move(journal), done);
+    }
+    if (!ok) {
+      ++state.metrics.journal_poll_errors;
+      kv_failed(state, *config, done);
+    }
+    co_return ok;
+  }
+}
+
+void stamp(CacheState& state, CachedEntry& entry) {
+  const auto org = state.view(entry.organization);
+  const auto global = state.view("");
+  entry.seq = org->journal.seq;
+  entry.global_seq = global->journal.seq;
+  entry.seq_known = org->known && global->known;
+}
+
+}  // namespace qv::cache::detail

@@ -1,0 +1,29 @@
+// This isolate's view of the invalidation journals (one per organisation, one for all): read
+// from the KV at most once per pollMs and shared by the isolate's calls, applied to L1 as it
+// arrives, and the judge of every entry served.
+#pragma once
+
+#include <string>
+
+#include "qv/cache/invalidation.h"
+#include "state.h"
+
+namespace qv::cache::detail {
+
+// Whether an entry is invalidated by what this isolate knows of the journals.
+bool invalidated(CacheState& state, const CacheConfig& config, const CachedEntry& entry);
+
+// Takes in a newly read (or written) journal: L1 entries that items newer than the view
+// match go.
+void apply_journal(CacheState& state, const CacheConfig& config, const std::string& organization,
+                   Journal journal, double now);
+
+// Reads the organisation's and the global journal unless this isolate read them within
+// pollMs. Calls of the isolate share one read. Returns false when KV failed.
+Task<bool> refresh_journals(CallContext& ctx, CacheState& state, std::string organization,
+                            Timing& timing);
+
+// Stamps a new entry with the journal positions this isolate knows now.
+void stamp(CacheState& state, CachedEntry& entry);
+
+}  // namespace qv::cache::detail

@@ -1,0 +1,254 @@
+// cache.get, cache.refresh and cache.set: the multi-layer read path (L1, then L2 and the
+// origin through fill.h, filling the layers above), coalescing of concurrent misses in this
+// isolate, stale serving (RFC 5861), and storing a response the host already has.
+//
+// Layers and TTLs: an origin response is fresh for min(its s-maxage / max-age, or the
+// origin TTL when it has none; the L2 TTL) after its fetch; L1 serves its copy as fresh for
+// at most the L1 TTL, then reads L2 again (where another isolate may have put a newer copy).
+// After freshness, stale-while-revalidate serves the stale copy while the host refreshes it
+// in the background (answer field `revalidate`), and stale-if-error serves it when the
+// origin fails.
+#include <algorithm>
+#include <memory>
+
+#include "fill.h"
+#include "input.h"
+#include "journals.h"
+#include "method_handlers.h"
+#include "qv/cache/freshness.h"
+
+namespace qv::cache::detail {
+
+namespace {
+
+void write_headers(JsonWriter& out, const Headers& headers) {
+  out.begin_object();
+  std::vector<std::string> written;
+  for (const auto& header : headers) {
+    if (std::find(written.begin(), written.end(), header.first) != written.end()) continue;
+    written.push_back(header.first);
+    out.key(header.first).value(header_value(headers, header.first));
+  }
+  out.end_object();
+}
+
+std::string write_served(const Served& served, const std::string& encoded, bool coalesced,
+                         const Timing& timing, double now) {
+  JsonWriter out;
+  out.begin_object()
+      .key("xCache")
+      .value(served.x_cache)
+      .key("layer")
+      .value(served.layer)
+      .key("key")
+      .value(encoded)
+      .key("found")
+      .value(served.entry != nullptr);
+  if (served.entry) {
+    const CachedEntry& e = *served.entry;
+    out.key("status").value(e.status).key("headers");
+    write_headers(out, e.headers);
+    out.key("body").value(e.body).key("ageMs").value(std::max(0.0, now - e.fetched_at));
+    out.key("tags").begin_array();
+    for (const auto& tag : e.tags) out.value(tag);
+    out.end_array();
+    if (served.stored) out.key("freshUntil").value(e.fresh_until);
+  } else if (served.error_status) {
+    out.key("status").value(served.error_status);
+  }
+  out.key("stored")
+      .value(served.stored)
+      .key("revalidate")
+      .value(served.revalidate)
+      .key("coalesced")
+      .value(coalesced);
+  if (!served.reason.empty()) out.key("reason").value(served.reason);
+  out.key("timing")
+      .begin_object()
+      .key("totalMs")
+      .value(now - timing.started)
+      .key("journalMs")
+      .value(timing.journal_ms)
+      .key("l2Ms")
+      .value(timing.l2_ms)
+      .key("originMs")
+      .value(timing.origin_ms)
+      .key("waitMs")
+      .value(timing.wait_ms)
+      .end_object()
+      .end_object();
+  return out.take();
+}
+
+}  // namespace
+
+// The read path: L1, then (shared with concurrent calls) L2 and the origin.
+MethodTask get_method(CallContext& ctx, Instance& instance) {
+  auto& state = instance.state<CacheState>();
+  const auto config = state.config;
+  GetInput input;
+  if (auto s = parse_get_input(ctx, instance, *config, false, input); !s.ok())
+    co_return Outcome::failure(s.error());
+  Timing timing;
+  timing.started = now_ms();
+  bool coalesced = false;
+
+  for (;;) {
+    double now = now_ms();
+    EntryPtr cached;
+    bool l1_fresh = false;
+    uint32_t slot = state.l1().peek(L1Store::Space::kResponses, input.encoded, now);
+    if (slot != L1Store::kNone) {
+      // A hit is served only when the journals were read within pollMs (else read them
+      // first: that is what bounds how long an invalidation takes to reach this isolate).
+      const auto view = state.view(input.key.organization);
+      const auto global = state.view("");
+      const double poll = static_cast<double>(config->poll_ms);
+      if (now - view->checked_at >= poll || now - global->checked_at >= poll) {
+        co_await refresh_journals(ctx, state, input.key.organization, timing);
+        now = now_ms();
+        slot = state.l1().peek(L1Store::Space::kResponses, input.encoded, now);
+      }
+    }
+    if (slot != L1Store::kNone) {
+      cached = state.l1().response(slot);
+      l1_fresh = now < state.l1().fresh_until(slot);
+      if (l1_fresh && now < cached->fresh_until) {
+        state.l1().record_hit(slot);
+        Served served{"HIT-L1", "L1", cached, true, false, true, "", 0};
+        co_return Outcome::answer(write_served(served, input.encoded, coalesced, timing, now));
+      }
+      if (now >= cached->fresh_until && now < cached->swr_until) {
+        state.l1().record_hit(slot);
+        ++state.metrics.l1_stale;
+        Served served{"STALE", "L1", cached, true, true, true, "stale-while-revalidate", 0};
+        co_return Outcome::answer(write_served(served, input.encoded, coalesced, timing, now));
+      }
+      if (now >= cached->sie_until) cached = nullptr;  // no use as a stand-in either
+    }
+    if (!coalesced) state.l1().record_miss();
+
+    std::shared_ptr<Flight> waiting;
+    if (auto found = state.keys.find(input.encoded); found != state.keys.end()) {
+      if (found->second.pass_until > now) {  // recently uncacheable: straight to the origin
+        ++state.metrics.passes;
+        Served served = co_await fetch_origin(ctx, state, input, cached, timing);
+        co_return Outcome::answer(write_served(served, input.encoded, coalesced, timing, now_ms()));
+      }
+      found->second.pass_until = 0;
+      waiting = found->second.flight;
+      if (!waiting) state.keys.erase(found);
+    }
+    if (waiting) {  // another call is fetching this key: wait for it
+      ++state.metrics.coalesced_waits;
+      const double started = now_ms();
+      ctx.wait(waiting->done);
+      co_await ctx.perform();
+      timing.wait_ms += now_ms() - started;
+      coalesced = true;
+      if (waiting->finished && waiting->result.shareable &&
+          (waiting->result.entry || waiting->result.error_status)) {
+        co_return Outcome::answer(
+            write_served(waiting->result, input.encoded, coalesced, timing, now_ms()));
+      }
+      continue;  // nothing to share: look again (and fetch for itself if need be)
+    }
+
+    Served served = co_await lead_flight(ctx, state, input, cached, false, timing);
+    co_return Outcome::answer(write_served(served, input.encoded, coalesced, timing, now_ms()));
+  }
+}
+
+// Background revalidation: L2 (another isolate may have refreshed it), else the origin.
+MethodTask refresh_method(CallContext& ctx, Instance& instance) {
+  auto& state = instance.state<CacheState>();
+  const auto config = state.config;
+  GetInput input;
+  if (auto s = parse_get_input(ctx, instance, *config, true, input); !s.ok())
+    co_return Outcome::failure(s.error());
+  Timing timing;
+  timing.started = now_ms();
+  ++state.metrics.refreshes;
+  if (auto found = state.keys.find(input.encoded);
+      found != state.keys.end() && found->second.flight) {
+    co_return Outcome::answer(
+        R"({"refreshed":false,"reason":"a fetch of this key is already in flight"})");
+  }
+  // What L1 holds now is the stand-in should the origin fail.
+  EntryPtr fallback;
+  const double now = now_ms();
+  const uint32_t slot = state.l1().peek(L1Store::Space::kResponses, input.encoded, now);
+  if (slot != L1Store::kNone) fallback = state.l1().response(slot);
+  // A copy in L2 fresher than L1's counts as the refresh.
+  Served served = co_await lead_flight(ctx, state, input, fallback, true, timing);
+  JsonWriter out;
+  const bool refreshed = served.stored && served.x_cache != "STALE";
+  out.begin_object()
+      .key("refreshed")
+      .value(refreshed)
+      .key("source")
+      .value(served.layer)
+      .key("xCache")
+      .value(served.x_cache);
+  if (!served.reason.empty()) out.key("reason").value(served.reason);
+  out.end_object();
+  co_return Outcome::answer(out.take());
+}
+
+namespace {
+
+struct SetInput {
+  GetInput key;  // key and tags
+  int status = 200;
+  Headers headers;
+  std::string body;
+};
+
+Status parse_set_input(CallContext& ctx, Instance& instance, SetInput& input) {
+  auto object = input_object(
+      ctx, instance, {"organizationId", "key", "vary", "body", "status", "headers", "tags"});
+  if (!object.ok()) return object.take_error();
+  const JsonObject& in = object.value();
+  if (auto s = parse_cache_key(in, true, input.key.key, input.key.encoded); !s.ok()) return s;
+  if (auto s = string_list(in, "tags", 64, input.key.tags); !s.ok()) return s;
+  auto body = required_string(in, "body");
+  if (!body.ok()) return body.take_error();
+  input.body = std::move(body.value());
+  if (auto value = in.find("status")) {
+    auto number = value->integer(100, 599);
+    if (!number.ok()) return number.take_error();
+    input.status = static_cast<int>(number.value());
+  }
+  if (auto value = in.find("headers")) return parse_headers(*value, input.headers);
+  return ok_status();
+}
+
+}  // namespace
+
+MethodTask set_method(CallContext& ctx, Instance& instance) {
+  auto& state = instance.state<CacheState>();
+  const auto config = state.config;
+  SetInput input;
+  if (auto s = parse_set_input(ctx, instance, input); !s.ok())
+    co_return Outcome::failure(s.error());
+  const double now = now_ms();
+  const Freshness freshness =
+      decide_freshness(input.status, input.headers, config->freshness(), now);
+  JsonWriter out;
+  out.begin_object().key("key").value(input.key.encoded);
+  if (!freshness.storable) {
+    out.key("stored").value(false).key("reason").value(freshness.reason).end_object();
+    co_return Outcome::answer(out.take());
+  }
+  auto entry =
+      entry_from_origin(input.key, input.status, input.headers, std::move(input.body), now);
+  set_lifetimes(*entry, freshness, *config);
+  stamp(state, *entry);
+  const bool stored = co_await store_entry(ctx, state, entry);
+  out.key("stored").value(stored).key("freshUntil").value(entry->fresh_until);
+  if (!stored) out.key("reason").value("too large for the cache");
+  out.end_object();
+  co_return Outcome::answer(out.take());
+}
+
+}  // namespace qv::cache::detail
