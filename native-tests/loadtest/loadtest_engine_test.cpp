@@ -99,7 +99,9 @@ TEST_CASE("phases: one connect per connection opened; the injected delay is in w
   REQUIRE(responses > 10);
   for (Phase p : {Phase::kSending, Phase::kWaiting, Phase::kReceiving})
     REQUIRE(phase(request, p).count() == responses);
-  REQUIRE(phase(request, Phase::kWaiting).min() >= 30'000);
+  // (Medians: the moment a request was written is read after send() returns, so a thread
+  // preempted there shortens that one request's waiting.)
+  REQUIRE(phase(request, Phase::kWaiting).value_at_percentile(50) >= 30'000);
   REQUIRE(phase(request, Phase::kSending).value_at_percentile(50) < 30'000);
   REQUIRE(phase(request, Phase::kReceiving).value_at_percentile(50) < 30'000);
   REQUIRE(kept.total_phase(Phase::kWaiting) == phase(request, Phase::kWaiting));
