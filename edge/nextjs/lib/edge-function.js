@@ -1,14 +1,14 @@
-// The project's edge function (edge/handler.mjs) as this Next.js app's route handlers
-// serve it. Shared by both runtimes: the route files differ only in how they get the
+// The project's edge function (createEdgeHandler of the @quantum-voice/edge package) as this
+// Next.js app's route handlers serve it. Shared by both runtimes: the route files differ only in how they get the
 // WebAssembly bundle and the KV.
 //
 // Configuration, read once per instance: QV_EDGE_CONFIG_JSON, the edge config as JSON text
 // (API keys, feature routes, router regions and origins, cache settings; the format of
-// edge/config/demo.json), else edge/config/demo.json as bundled at build time;
+// the package's demo-config.json), else the demo config as bundled at build time;
 // QV_CACHE_SECRET, the invalidation webhook's secret (else the config's cache.demoSecret).
 import { after } from 'next/server';
-import { createEdgeHandler } from '../../handler.mjs';
-import demoConfig from '../../config/demo.json';
+import { createEdgeHandler } from '@quantum-voice/edge/edge-function';
+import demoConfig from '@quantum-voice/edge/demo-config.json';
 
 function edgeConfig() {
   const text = process.env.QV_EDGE_CONFIG_JSON;

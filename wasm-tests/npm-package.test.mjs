@@ -1,0 +1,116 @@
+// The npm package @quantum-voice/edge as a user gets it (npm/README.md): `npm pack dist`,
+// the tarball installed into an empty project without the network, and the modules (both
+// flavours) and the edge function run from the installed package, by its package name.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { loadModule, instantiate, MemoryKv } from '../dist/js/node.mjs';
+
+const run = promisify(execFile);
+const dist = new URL('../dist/', import.meta.url).pathname;
+const root = new URL('../package.json', import.meta.url).pathname;
+
+const input = {
+  organizationId: 'org_42',
+  currentTier: 'Startup',
+  history: [
+    { date: '2026-11-20', concurrentCalls: 44, apiRequestsPerSecond: 61, activeUsers: 38 },
+    { date: '2026-11-21', concurrentCalls: 47, apiRequestsPerSecond: 70, activeUsers: 40 },
+    { date: '2026-11-22', concurrentCalls: 46, apiRequestsPerSecond: 66, activeUsers: 41 },
+  ],
+};
+
+// What the consumer project runs: only package-name imports.
+const consumerScript = `
+import { loadModule, instantiate, FLAVOURS } from '@quantum-voice/edge/node';
+import { MemoryKv } from '@quantum-voice/edge/kv-memory';
+import { createEdgeHandler } from '@quantum-voice/edge/edge-function';
+import demo from '@quantum-voice/edge/demo-config.json' with { type: 'json' };
+
+const input = JSON.parse(process.argv[2]);
+const decisions = {};
+for (const flavour of FLAVOURS) {
+  const qv = await instantiate(await loadModule(flavour), { kv: new MemoryKv() });
+  decisions[flavour] = await qv.call('tiers.evaluate', input);
+}
+const handle = createEdgeHandler({ wasmModule: await loadModule(), config: demo });
+const health = await handle(new Request('http://edge.test/healthz'));
+const evaluate = await handle(new Request('http://edge.test/api/tiers/evaluate', {
+  method: 'POST', headers: { 'x-api-key': 'qv_demo_startup' }, body: JSON.stringify(input),
+}));
+let internal;
+try {
+  await import('@quantum-voice/edge/js/host-ops.mjs');
+  internal = 'imported';
+} catch (error) {
+  internal = error.code;
+}
+console.log(JSON.stringify({
+  decisions,
+  health: { status: health.status, body: await health.json() },
+  evaluate: { status: evaluate.status, body: await evaluate.json() },
+  wasm: import.meta.resolve('@quantum-voice/edge/qv.wasm'),
+  internal,
+}));
+`;
+
+describe('the npm package @quantum-voice/edge', () => {
+  let work;
+  let packed; // npm pack's JSON for the tarball
+  let consumer;
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'qv-npm-'));
+    const { stdout } = await run('npm', ['pack', dist, '--pack-destination', work, '--json'], { cwd: work });
+    [packed] = JSON.parse(stdout);
+    consumer = join(work, 'app');
+    await run('mkdir', [consumer]);
+    await writeFile(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+    await run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', join(work, packed.filename)], { cwd: consumer });
+  });
+
+  after(async () => {
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  test('the tarball holds the bundles, the shim and the edge function, and nothing else', async () => {
+    const files = packed.files.map((file) => file.path).sort();
+    for (const expected of ['package.json', 'README.md', 'emscripten/qv.wasm', 'wasi/qv.wasm',
+      'js/qv.mjs', 'js/qv.d.mts', 'js/node.mjs', 'js/host-ops.mjs', 'js/kv-redis.mjs',
+      'edge-function/handler.mjs', 'edge-function/cache-routes.mjs', 'edge-function/demo-config.json']) {
+      assert.ok(files.includes(expected), `${expected} in ${files.join(', ')}`);
+    }
+    for (const file of files) {
+      assert.match(file, /^(package\.json|README\.md|emscripten\/qv\.wasm|wasi\/qv\.wasm|js\/[\w-]+\.(mjs|d\.mts)|edge-function\/[\w-]+\.(mjs|json))$/, file);
+    }
+    // The edge function's modules import the shim inside the package, never the repository.
+    for (const file of files.filter((path) => path.startsWith('edge-function/') && path.endsWith('.mjs'))) {
+      const text = await readFile(join(dist, file), 'utf8');
+      assert.doesNotMatch(text, /host-shims/, file);
+    }
+    const version = JSON.parse(await readFile(root, 'utf8')).version;
+    assert.equal(packed.name, '@quantum-voice/edge');
+    assert.equal(packed.version, version);
+  });
+
+  test('an installed project runs both flavours and the edge function by the package name', async () => {
+    await writeFile(join(consumer, 'check.mjs'), consumerScript);
+    const { stdout } = await run('node', ['check.mjs', JSON.stringify(input)], { cwd: consumer });
+    const seen = JSON.parse(stdout);
+    // The same decision as the repository's own bundle gives, from either flavour.
+    const expected = await (await instantiate(await loadModule('emscripten'), { kv: new MemoryKv() })).call('tiers.evaluate', input);
+    assert.equal(expected.recommendedTier, 'Growth');
+    assert.deepEqual(seen.decisions.emscripten, expected);
+    assert.deepEqual(seen.decisions.wasi, expected);
+    assert.deepEqual(seen.health, { status: 200, body: { status: 'ok' } });
+    assert.equal(seen.evaluate.status, 200);
+    assert.equal(seen.evaluate.body.recommendedTier, 'Growth');
+    assert.equal(seen.wasm, new URL('node_modules/@quantum-voice/edge/emscripten/qv.wasm', `file://${consumer}/`).href);
+    // The exports map is the package's surface: its internals are not importable.
+    assert.equal(seen.internal, 'ERR_PACKAGE_PATH_NOT_EXPORTED');
+  });
+});
