@@ -100,6 +100,21 @@ TEST_CASE("https: --cacert and tlsCaFile trust a CA, --insecure skips the check,
   REQUIRE(bad.exit_code == 2);
   REQUIRE(bad.err.find("insecureSkipTLSVerify: expected true or false, got a string") !=
           std::string::npos);
+  // Session resumption: --tls-resume, or tlsResumeSessions in the file; the summary says how
+  // many handshakes resumed (nginx's /close makes every request a new connection).
+  auto resumed = run_qv({"run", "--url", nginx.https_url("/close"), "--cacert", nginx.certificate(),
+                         "--tls-resume", "-c", "2", "-t", "1", "-d", "1s"});
+  INFO(resumed.out << resumed.err);
+  REQUIRE(resumed.exit_code == 0);
+  REQUIRE(resumed.out.find(" resumed\n") != std::string::npos);
+  write_text(dir + "/resume.json", R"({"baseUrl": ")" + nginx.https_url("") +
+                                       R"(", "tlsCaFile": ")" + nginx.certificate() +
+                                       R"(", "tlsResumeSessions": 1, "executor": "constant-vus",
+    "vus": 1, "duration": "1s", "requests": [{"url": "/close"}]})");
+  auto not_boolean = run_qv({"run", dir + "/resume.json", "-q"});
+  REQUIRE(not_boolean.exit_code == 2);
+  REQUIRE(not_boolean.err.find("tlsResumeSessions: expected true or false, got a number") !=
+          std::string::npos);
 }
 
 TEST_CASE("thresholds decide the exit code: 0 when all hold, 99 when one fails") {

@@ -52,6 +52,31 @@ TEST_CASE("https: every request goes over TLS and is answered, the certificate c
   REQUIRE(result.value().info.target == nginx.https_url("/index.html"));
 }
 
+TEST_CASE("https: with tlsResumeSessions a VU's next connection resumes its TLS session") {
+  Nginx nginx(64, true);
+  for (const bool resume : {false, true}) {
+    // /close: every request opens a connection, so every request makes a handshake.
+    auto result =
+        run_load_test(quick(nginx.https_url("/close"), {false, nginx.certificate(), resume}));
+    if (!result.ok()) FAIL("run: " << result.error().message);
+    const RequestCounters totals = result.value().total_counters();
+    const uint64_t handshakes = result.value().total_phase(Phase::kTlsHandshaking).count();
+    INFO("resume " << resume << ": " << totals.tls_resumed << " of " << handshakes
+                   << " handshakes resumed, " << totals.requests << " requests");
+    REQUIRE(totals.failed == 0);
+    REQUIRE(handshakes == totals.requests);
+    REQUIRE(totals.requests > 8);
+    if (resume) {
+      // Each of the 4 VUs' first handshake is a full one; the next ones offer a session
+      // nginx issued, and it takes them back.
+      REQUIRE(totals.tls_resumed >= handshakes - 4);
+      REQUIRE(totals.tls_resumed < handshakes);
+    } else {
+      REQUIRE(totals.tls_resumed == 0);
+    }
+  }
+}
+
 TEST_CASE("https: a certificate that does not check out is refused before the run") {
   Nginx nginx(64, true);
   const std::string untrusted = refusal(quick(nginx.https_url(), {}));

@@ -304,10 +304,11 @@ Nginx::Nginx(int worker_connections, bool tls) {
     if (made.exit_code != 0) throw std::runtime_error("openssl req: " + made.err);
     tls_port_ = closed_port();
     const std::string port = std::to_string(tls_port_);
-    tls_server = "  server {\n    listen 127.0.0.1:" + port +
-                 " ssl backlog=4096;\n    listen 127.0.0.2:" + port +
-                 " ssl;\n    ssl_certificate " + certificate() + ";\n    ssl_certificate_key " +
-                 prefix_ + "/key.pem;\n    root " + prefix_ + ";\n  }\n";
+    tls_server =
+        "  server {\n    listen 127.0.0.1:" + port +
+        " ssl backlog=4096;\n    listen 127.0.0.2:" + port + " ssl;\n    ssl_certificate " +
+        certificate() + ";\n    ssl_certificate_key " + prefix_ + "/key.pem;\n    root " + prefix_ +
+        ";\n    location = /close { keepalive_timeout 0; try_files /index.html =404; }\n  }\n";
   }
   write_text(prefix_ + "/nginx.conf",
              "worker_processes 1;\n"

@@ -40,7 +40,8 @@ class TestServer {
 
 // Debian's nginx on 127.0.0.1 in a temporary prefix, with its access log there. With tls,
 // also an https:// server on another port (127.0.0.1 and 127.0.0.2), with a self-signed
-// certificate made by the openssl command for the IP address 127.0.0.1 only.
+// certificate made by the openssl command for the IP address 127.0.0.1 only; its /close
+// answers and closes the connection.
 class Nginx {
  public:
   explicit Nginx(int worker_connections = 4096, bool tls = false);

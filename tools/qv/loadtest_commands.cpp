@@ -47,7 +47,7 @@ struct RunOptions {
   std::string connections, threads, duration, rate, timeout, seed;
   std::string base_url, intensity, method = "GET", body;
   std::vector<std::string> headers, thresholds;
-  bool insecure = false;
+  bool insecure = false, tls_resume = false;
   std::string ca_file;
   OutputOptions output;
 };
@@ -201,7 +201,7 @@ Result<Scenario> build_scenario(const RunOptions& options) {
     quick.headers = options.headers;
     quick.body = options.body;
     quick.thresholds = extra;
-    quick.tls = TlsSettings{options.insecure, options.ca_file};
+    quick.tls = TlsSettings{options.insecure, options.ca_file, options.tls_resume};
     return quick_scenario(quick);
   }
 
@@ -237,6 +237,7 @@ Result<Scenario> build_scenario(const RunOptions& options) {
   overrides.extra_thresholds = extra;
   overrides.skip_tls_verify = options.insecure;
   overrides.tls_ca_file = options.ca_file;
+  overrides.tls_resume_sessions = options.tls_resume;
   if (!options.duration.empty()) {
     auto duration = parse_duration(options.duration);
     if (!duration.ok()) return in_field("--duration", duration.error());
@@ -404,6 +405,9 @@ void add_loadtest_commands(CLI::App& app, int& exit_code) {
                               "the system's");
   run_command_app->add_flag("-k,--insecure", run->insecure,
                             "https: skip the certificate and host name checks");
+  run_command_app->add_flag("--tls-resume", run->tls_resume,
+                            "https: each VU resumes its previous connection's TLS session "
+                            "(a returning client) instead of a full handshake per connection");
   add_output_options(*run_command_app, run->output);
   run_command_app->allow_extras();
   run_command_app->callback([run, run_command_app, &exit_code] {

@@ -253,8 +253,10 @@ class Worker {
   struct Vu {
     uint64_t id = 0;
     int fd = -1;
-    ssl_st* tls = nullptr;  // the connection's TLS session, for https://
-    int origin = -1;        // of the open connection
+    ssl_st* tls = nullptr;                // the connection's TLS session, for https://
+    ssl_session_st* resumable = nullptr;  // --tls-resume: the last connection's, to offer
+    int resumable_origin = -1;            // to that connection's origin only
+    int origin = -1;                      // of the open connection
     State state = State::kIdle;
     bool active = false;   // VU executors: within the wanted count
     bool running = false;  // inside an iteration (request or think time)
@@ -411,7 +413,10 @@ Worker::Worker(RunPlan& plan, int index)
 }
 
 Worker::~Worker() {
-  for (Vu& vu : vus_) close_connection(vu);
+  for (Vu& vu : vus_) {
+    close_connection(vu);
+    tls_free_session(vu.resumable);
+  }
   if (epoll_ >= 0) close(epoll_);
 }
 
@@ -494,6 +499,13 @@ void Worker::watch(Vu& vu, uint32_t events, int operation) {
 
 void Worker::close_connection(Vu& vu) {
   if (vu.tls) {
+    if (scenario_.tls.resume_sessions) {
+      if (ssl_session_st* session = tls_resumable_session(vu.tls)) {
+        tls_free_session(vu.resumable);
+        vu.resumable = session;
+        vu.resumable_origin = vu.origin;
+      }
+    }
     tls_free(vu.tls);
     vu.tls = nullptr;
   }
@@ -595,6 +607,7 @@ void Worker::on_connected(Vu& vu, Micros now) {
     on_failure(vu, ErrorClass::kConnect, now);
     return;
   }
+  if (vu.resumable && vu.resumable_origin == vu.origin) tls_offer_session(vu.tls, vu.resumable);
   vu.state = State::kHandshaking;
   continue_handshake(vu, now);
 }
@@ -603,6 +616,7 @@ void Worker::continue_handshake(Vu& vu, Micros now) {
   switch (tls_handshake(vu.tls)) {
     case TlsStep::kDone:
       record_phase(vu, Phase::kTlsHandshaking, vu.connected, monotonic_micros());
+      if (tls_resumed(vu.tls)) ++recorders_[requests_[vu.request].name].counters.tls_resumed;
       watch(vu, EPOLLIN, EPOLL_CTL_MOD);
       vu.state = State::kIdle;
       write_request(vu);

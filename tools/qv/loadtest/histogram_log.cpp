@@ -16,6 +16,8 @@ constexpr const char* kMagic = "#qv-loadtest-histogram-log 2";
 // Version 1 logs (before the phases) are read too: their R lines end after UNCORRECTED.
 constexpr const char* kMagicVersion1 = "#qv-loadtest-histogram-log 1";
 constexpr size_t kFieldsVersion1 = 15;
+// Version 2 adds the phases and the TLS handshakes resumed.
+constexpr size_t kFieldsVersion2 = kFieldsVersion1 + kPhaseCount + 1;
 
 std::string encode(const std::string& text) {
   static const char* const kHex = "0123456789ABCDEF";
@@ -123,7 +125,7 @@ std::string write_histogram_log(const RunResult& result) {
       out += " " + (checks.empty() ? std::string("-") : checks);
       out += " " + part.latency.encode() + " " + part.latency_uncorrected.encode();
       for (const SparseHistogram& phase : part.phases) out += " " + phase.encode();
-      out += "\n";
+      out += " " + std::to_string(c.tls_resumed) + "\n";
     }
   }
   return out;
@@ -143,7 +145,7 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
   std::istringstream lines(text);
   std::string line;
   size_t number = 0;
-  size_t r_fields = kFieldsVersion1 + kPhaseCount;
+  size_t r_fields = kFieldsVersion2;
   Interval* interval = nullptr;
   std::vector<Interval> intervals;
   auto fail = [&](const std::string& why) {
@@ -275,11 +277,13 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
       std::array<SparseHistogram*, 2 + kPhaseCount> histograms{&part.latency,
                                                                &part.latency_uncorrected};
       for (size_t p = 0; p < kPhaseCount; ++p) histograms[2 + p] = &part.phases[p];
-      for (size_t h = 0; 13 + h < fields.size(); ++h) {
+      for (size_t h = 0; 13 + h < fields.size() && h < histograms.size(); ++h) {
         auto histogram = SparseHistogram::decode(fields[13 + h]);
         if (!histogram.ok()) return fail(histogram.error().message);
         *histograms[h] = histogram.value();
       }
+      if (r_fields == kFieldsVersion2 && !parse_number(fields.back(), c.tls_resumed))
+        return fail("malformed R line TLS_RESUMED");
     } else {
       return fail("unknown line kind '" + std::string(kind) + "'");
     }

@@ -12,10 +12,10 @@
 //   #threshold METRIC EXPRESSION abortOnFail delayAbortEval_us
 //   I START_UNIX_MS LENGTH_MS ITERATIONS DROPPED VUS VUS_MAX     an interval; R lines follow
 //   R INDEX REQUESTS FAILED SENT RECEIVED E0..E5 CHECKS LATENCY UNCORRECTED
-//     CONNECTING TLS_HANDSHAKING SENDING WAITING RECEIVING
+//     CONNECTING TLS_HANDSHAKING SENDING WAITING RECEIVING TLS_RESUMED
 // Fields are separated by one space; names and texts are percent-encoded; CHECKS is
 // "passes/fails,..." or "-"; the histograms are SparseHistogram::encode(). Version 1 logs
-// (R lines without the five phases) are read as well.
+// (R lines without the five phases and TLS_RESUMED) are read as well.
 #pragma once
 
 #include <string>

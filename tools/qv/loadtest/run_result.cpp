@@ -9,6 +9,7 @@ void RequestCounters::add(const RequestCounters& other) {
   failed += other.failed;
   bytes_sent += other.bytes_sent;
   bytes_received += other.bytes_received;
+  tls_resumed += other.tls_resumed;
   for (size_t i = 0; i < kErrorClassCount; ++i) errors[i] += other.errors[i];
   if (checks.size() < other.checks.size()) checks.resize(other.checks.size());
   for (size_t i = 0; i < other.checks.size(); ++i) {

@@ -32,11 +32,14 @@ struct RequestCounters {
   uint64_t requests = 0;  // completed with a response or an error
   uint64_t failed = 0;    // errors and statuses >= 400
   uint64_t bytes_sent = 0, bytes_received = 0;
+  uint64_t tls_resumed = 0;  // TLS handshakes that resumed a session (--tls-resume)
   std::array<uint64_t, kErrorClassCount> errors{};
   std::vector<CheckCounts> checks;  // one per check of the request, in declaration order
 
   void add(const RequestCounters& other);
-  bool empty() const { return requests == 0 && bytes_sent == 0 && bytes_received == 0; }
+  bool empty() const {
+    return requests == 0 && bytes_sent == 0 && bytes_received == 0 && tls_resumed == 0;
+  }
   bool operator==(const RequestCounters&) const = default;
 };
 

@@ -662,7 +662,8 @@ Result<Scenario> parse_scenario(std::string_view json, const ScenarioOverrides& 
                              "intensities",
                              "defaultIntensity",
                              "insecureSkipTLSVerify",
-                             "tlsCaFile"});
+                             "tlsCaFile",
+                             "tlsResumeSessions"});
       !keys.ok()) {
     return keys.error();
   }
@@ -783,7 +784,11 @@ Result<Scenario> parse_scenario(std::string_view json, const ScenarioOverrides& 
     auto file = read_string(item, "tlsCaFile");
     if (!file.get(scenario.tls.ca_file)) return file.error();
   }
+  if (!top["tlsResumeSessions"].get(item) && item.get_bool().get(scenario.tls.resume_sessions)) {
+    return expected("tlsResumeSessions", "true or false", item);
+  }
   if (overrides.skip_tls_verify) scenario.tls.skip_verify = true;
+  if (overrides.tls_resume_sessions) scenario.tls.resume_sessions = true;
   if (!overrides.tls_ca_file.empty()) scenario.tls.ca_file = overrides.tls_ca_file;
   if (!top["seed"].get(item)) {
     auto seed = read_count(item, "seed", 0);

@@ -93,8 +93,9 @@ struct ScenarioOverrides {
   std::string base_url;
   std::optional<int> threads;
   std::vector<ThresholdSource> extra_thresholds;
-  bool skip_tls_verify = false;  // --insecure
-  std::string tls_ca_file;       // --cacert
+  bool skip_tls_verify = false;      // --insecure
+  std::string tls_ca_file;           // --cacert
+  bool tls_resume_sessions = false;  // --tls-resume
 };
 
 Result<Scenario> parse_scenario(std::string_view json, const ScenarioOverrides& overrides);

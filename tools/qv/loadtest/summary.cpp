@@ -228,8 +228,13 @@ std::string summary_text(const RunResult& result, const std::vector<ThresholdOut
   auto phase_line = [&](Phase phase) {
     const Histogram histogram = result.total_phase(phase);
     if (!histogram.count()) return;
-    out += "    " + dotted(kPhaseMetrics[static_cast<size_t>(phase)]) +
-           trend_text(trend(histogram)) + "\n";
+    out +=
+        "    " + dotted(kPhaseMetrics[static_cast<size_t>(phase)]) + trend_text(trend(histogram));
+    if (phase == Phase::kTlsHandshaking && totals.tls_resumed) {
+      out += "  " + std::to_string(totals.tls_resumed) + " of " +
+             std::to_string(histogram.count()) + " resumed";
+    }
+    out += "\n";
   };
   phase_line(Phase::kConnecting);
   out +=
@@ -373,6 +378,9 @@ std::string summary_json(const RunResult& result, const std::vector<ThresholdOut
   body.clear();
   counter_json(body, totals.requests, seconds);
   add("http_reqs", body);
+  body.clear();
+  counter_json(body, totals.tls_resumed, seconds);
+  add("tls_resumed", body);
   body.clear();
   rate_json(body, checks.passes, checks.passes + checks.fails);
   add("checks", body);

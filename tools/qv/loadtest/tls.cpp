@@ -113,6 +113,26 @@ void tls_free(ssl_st* ssl) {
   SSL_free(ssl);
 }
 
+// A copy: freeing a connection that sent no close_notify marks its session unresumable
+// (TLS 1.2), and a load tester's connections end without one.
+ssl_session_st* tls_resumable_session(ssl_st* ssl) {
+  SSL_SESSION* session = SSL_get_session(ssl);
+  if (!session || SSL_SESSION_is_resumable(session) != 1) return nullptr;
+  return SSL_SESSION_dup(session);
+}
+
+void tls_offer_session(ssl_st* ssl, ssl_session_st* session) {
+  if (SSL_set_session(ssl, session) != 1) ERR_clear_error();  // a full handshake then
+}
+
+bool tls_resumed(ssl_st* ssl) {
+  return SSL_session_reused(ssl) == 1;
+}
+
+void tls_free_session(ssl_session_st* session) {
+  SSL_SESSION_free(session);
+}
+
 bool tls_certificate_rejected(ssl_st* ssl) {
   return SSL_get_verify_result(ssl) != X509_V_OK;
 }

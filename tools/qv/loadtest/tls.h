@@ -6,6 +6,10 @@
 // scenario's tlsCaFile, and its name against the URL's host (DNS name or IP address), as
 // a browser or curl would; insecureSkipTLSVerify (--insecure) turns both checks off.
 // ALPN offers http/1.1 only: the load tester speaks HTTP/1.1.
+//
+// Every new connection makes a full handshake, as a new client's does, unless
+// tlsResumeSessions (--tls-resume): then each VU, like a returning client, offers the session
+// (TLS 1.3 ticket or 1.2 session) of its previous connection to the origin.
 #pragma once
 
 #include <cstddef>
@@ -17,12 +21,14 @@
 
 struct ssl_st;
 struct ssl_ctx_st;
+struct ssl_session_st;
 
 namespace qv::loadtest {
 
 struct TlsSettings {
   bool skip_verify = false;  // insecureSkipTLSVerify, --insecure
   std::string ca_file;  // tlsCaFile, --cacert: PEM certificates trusted instead of the system's
+  bool resume_sessions = false;  // tlsResumeSessions, --tls-resume
   bool operator==(const TlsSettings&) const = default;
 };
 
@@ -57,5 +63,14 @@ void tls_free(ssl_st* ssl);
 std::string tls_failure(ssl_st* ssl);
 // Whether the server's certificate (or its name) did not check out.
 bool tls_certificate_rejected(ssl_st* ssl);
+
+// Session resumption. The session a connection ended with, when the server would take it
+// back (a reference the caller frees), else nullptr; read it before tls_free.
+ssl_session_st* tls_resumable_session(ssl_st* ssl);
+// Offers `session` in the handshake of a connection not yet begun.
+void tls_offer_session(ssl_st* ssl, ssl_session_st* session);
+// Whether the finished handshake resumed the offered session.
+bool tls_resumed(ssl_st* ssl);
+void tls_free_session(ssl_session_st* session);
 
 }  // namespace qv::loadtest
