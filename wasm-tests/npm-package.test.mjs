@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { loadModule, instantiate, MemoryKv } from '../dist/js/node.mjs';
 
 const run = promisify(execFile);
+const tsc = new URL('../node_modules/.bin/tsc', import.meta.url).pathname;
 const dist = new URL('../dist/', import.meta.url).pathname;
 const root = new URL('../package.json', import.meta.url).pathname;
 
@@ -58,6 +59,36 @@ console.log(JSON.stringify({
 }));
 `;
 
+// TypeScript in the consumer project: the package's declarations are checked (skipLibCheck
+// off) along with code that uses every entry point...
+const typedUse = `
+import { instantiate, QvError, type QvInstance, type Kv } from '@quantum-voice/edge';
+import { loadModule, FLAVOURS, type Flavour } from '@quantum-voice/edge/node';
+import { MemoryKv } from '@quantum-voice/edge/kv-memory';
+import { RedisKv } from '@quantum-voice/edge/kv-redis';
+import { coarseClock } from '@quantum-voice/edge/l1';
+import { createEdgeHandler, type EdgeConfig } from '@quantum-voice/edge/edge-function';
+
+const flavour: Flavour = FLAVOURS[0];
+const kv: Kv = new MemoryKv({ now: coarseClock(() => Date.now()) });
+const qv: QvInstance = await instantiate(await loadModule(flavour), { kv });
+const decision = await qv.call<{ recommendedTier: string }>('tiers.evaluate', {});
+const config: EdgeConfig = { apiKeys: [{ sha256: 'ab', organizationId: 'org_1', tier: 'Startup' }] };
+const handle = createEdgeHandler({ wasmModule: await loadModule(), config, kv });
+const response: Response = await handle(new Request('http://edge.test/healthz'), { waitUntil: () => {} });
+export const used = [decision.recommendedTier, response.status, qv.l1?.get('k'), RedisKv.connect, QvError];
+`;
+// ... and code that misuses them is refused.
+const typedMisuse = `
+import { loadModule } from '@quantum-voice/edge/node';
+import { createEdgeHandler } from '@quantum-voice/edge/edge-function';
+
+await loadModule('wasm64');
+createEdgeHandler({ config: {} });
+`;
+const tscOptions = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext',
+  '--target', 'es2022', '--lib', 'es2022,dom'];
+
 describe('the npm package @quantum-voice/edge', () => {
   let work;
   let packed; // npm pack's JSON for the tarball
@@ -85,7 +116,7 @@ describe('the npm package @quantum-voice/edge', () => {
       assert.ok(files.includes(expected), `${expected} in ${files.join(', ')}`);
     }
     for (const file of files) {
-      assert.match(file, /^(package\.json|README\.md|emscripten\/qv\.wasm|wasi\/qv\.wasm|js\/[\w-]+\.(mjs|d\.mts)|edge-function\/[\w-]+\.(mjs|json))$/, file);
+      assert.match(file, /^(package\.json|README\.md|emscripten\/qv\.wasm|wasi\/qv\.wasm|js\/[\w-]+\.(mjs|d\.mts)|edge-function\/[\w-]+\.(mjs|d\.mts|json))$/, file);
     }
     // The edge function's modules import the shim inside the package, never the repository.
     for (const file of files.filter((path) => path.startsWith('edge-function/') && path.endsWith('.mjs'))) {
@@ -112,5 +143,16 @@ describe('the npm package @quantum-voice/edge', () => {
     assert.equal(seen.wasm, new URL('node_modules/@quantum-voice/edge/emscripten/qv.wasm', `file://${consumer}/`).href);
     // The exports map is the package's surface: its internals are not importable.
     assert.equal(seen.internal, 'ERR_PACKAGE_PATH_NOT_EXPORTED');
+  });
+
+  test('its type declarations check out under tsc --strict, and refuse misuse', async () => {
+    await writeFile(join(consumer, 'typed.mts'), typedUse);
+    await writeFile(join(consumer, 'misuse.mts'), typedMisuse);
+    const typed = await run(tsc, [...tscOptions, 'typed.mts'], { cwd: consumer }).catch((failure) => failure);
+    assert.equal(typed.code ?? 0, 0, typed.stdout);
+    const misuse = await run(tsc, [...tscOptions, 'misuse.mts'], { cwd: consumer }).catch((failure) => failure);
+    assert.notEqual(misuse.code ?? 0, 0);
+    assert.match(misuse.stdout, /misuse\.mts\(5,18\): error TS2345: Argument of type '"wasm64"'/);
+    assert.match(misuse.stdout, /misuse\.mts\(6,19\): error TS2345: .*wasmModule/s);
   });
 });

@@ -1,0 +1,50 @@
+// Types of handler.mjs: the edge function over the WebAssembly bundle.
+import type { ShimOptions } from '../host-shims/js/qv.mjs';
+
+/** The largest request body a route reads (1 MiB); larger ones are 413. */
+export declare const MAX_BODY_BYTES: number;
+
+/** An API key (its SHA-256, hex) and whom it stands for. */
+export interface ApiKey {
+  name?: string;
+  sha256: string;
+  organizationId: string;
+  tier: string;
+}
+
+/** The edge configuration: the format of edge/config/demo.json. */
+export interface EdgeConfig {
+  apiKeys?: ApiKey[];
+  /** Paths (regular expressions) gated by a tier feature. */
+  featureRoutes?: { pattern: string; feature: string }[];
+  /** The router module's configuration (regions and their origins; docs/router.md). */
+  router?: Record<string, unknown>;
+  cache?: {
+    /** The cache module's configuration (docs/cache.md). */
+    config?: Record<string, unknown>;
+    /** Keys warmed at start. */
+    critical?: { organizationId: string; path: string; query?: string }[];
+    /** The invalidation webhook's secret when none is given (demo configurations only). */
+    demoSecret?: string;
+  };
+}
+
+export interface EdgeHandlerOptions extends ShimOptions {
+  /** The bundle (qv.wasm) as a WebAssembly.Module. */
+  wasmModule: WebAssembly.Module;
+  config?: EdgeConfig;
+  /** Reaches the origins (default globalThis.fetch). */
+  originFetch?: typeof fetch;
+  /** The shared secret of POST /api/cache/invalidate (HMAC-SHA256 of the body). */
+  cacheSecret?: string;
+}
+
+/** What the platform hands a request's background work to (Vercel's waitUntil). */
+export interface EdgeEvent {
+  waitUntil?: (promise: Promise<unknown>) => void;
+}
+
+/** The edge function: identity and admission, the cached routes, the router's proxy. */
+export declare function createEdgeHandler(
+  options: EdgeHandlerOptions,
+): (request: Request, event?: EdgeEvent) => Promise<Response>;
