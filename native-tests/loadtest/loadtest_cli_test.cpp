@@ -203,7 +203,8 @@ TEST_CASE("the HTML report is one self-contained file with its plots") {
   for (const char* part :
        {"<!DOCTYPE html>", "<svg", "Latency percentiles per second",
         "Throughput and errors per second", "Latency by percentile", "p99 uncorrected",
-        "Thresholds", "Recommendations", "id=\"qv-summary\""}) {
+        "Thresholds", "Recommendations", "id=\"qv-summary\"", "<h2>Phases</h2>",
+        "<td>http_req_connecting</td>", "<td>http_req_waiting</td>"}) {
     INFO(part);
     REQUIRE(html.find(part) != std::string::npos);
   }
