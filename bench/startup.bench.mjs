@@ -1,0 +1,74 @@
+// Benchmark `startup`: what a cold edge isolate pays before its first answer, per
+// WebAssembly flavour, each measured in a fresh Node.js process (V8 keeps no compiled wasm
+// between processes): compiling the bundle (on Vercel the platform does this once per
+// deployment and hands isolates the WebAssembly.Module), instantiating it through the shim
+// (what every new isolate pays), and the first tiers.evaluate (V8 compiles a wasm function
+// when it first runs) against a warm one. The ratios compare with the warm call measured in
+// the same process: how many warm requests' worth of time a cold start costs. (A second
+// instance in the same process is no isolate's cost: its memory's allocation can set off a
+// garbage collection for external memory pressure, 1 to 40 ms here, that a fresh isolate's
+// heap does not have.)
+import { execFileSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { FLAVOURS } from '../dist/js/node.mjs';
+import { root, median } from './lib.mjs';
+
+const PROCESSES = 7;
+const WARM_CALLS = 2000;
+
+// Runs in the child: prints the figures of one cold start as JSON.
+const child = `
+import { readFile } from 'node:fs/promises';
+import { wasmPath, instantiate } from ${JSON.stringify(new URL('dist/js/node.mjs', root).href)};
+const [flavour, input] = [process.argv[1], await readFile(process.argv[2], 'utf8')];
+const bytes = await readFile(wasmPath(flavour));
+const ms = (start) => Number(process.hrtime.bigint() - start) / 1e6;
+let t = process.hrtime.bigint();
+const module = await WebAssembly.compile(bytes);
+const compile = ms(t);
+t = process.hrtime.bigint();
+const qv = await instantiate(module, { log: () => {} });
+const instantiateMs = ms(t);
+t = process.hrtime.bigint();
+const first = await qv.invoke('tiers.evaluate', input);
+const firstCall = ms(t);
+if (first.status !== 'ok') throw new Error(JSON.stringify(first.body));
+for (let i = 0; i < ${WARM_CALLS}; i++) await qv.invoke('tiers.evaluate', input);
+t = process.hrtime.bigint();
+for (let i = 0; i < ${WARM_CALLS}; i++) await qv.invoke('tiers.evaluate', input);
+const warmCall = ms(t) / ${WARM_CALLS};
+console.log(JSON.stringify({ compile, instantiate: instantiateMs, first_call: firstCall, warm_call: warmCall }));
+`;
+
+export async function run() {
+  const input = new URL('bench/inputs/tiers-evaluate.json', root).pathname;
+  await readFile(input); // present before any child starts
+  const figures = { processes: PROCESSES, flavours: {} };
+  for (const flavour of FLAVOURS) {
+    const samples = [];
+    for (let p = 0; p < PROCESSES; p++) {
+      const out = execFileSync(process.execPath, ['--input-type=module', '-e', child, flavour, input], { encoding: 'utf8' });
+      samples.push(JSON.parse(out));
+    }
+    const m = (key) => median(samples.map((s) => s[key]));
+    const cold = m('instantiate') + m('first_call');
+    figures.flavours[flavour] = {
+      compile_ms: m('compile'), instantiate_ms: m('instantiate'), first_call_ms: m('first_call'),
+      warm_call_ms: m('warm_call'),
+      cold_start_in_warm_calls: median(samples.map((s) => (s.instantiate + s.first_call) / s.warm_call)),
+      compile_in_warm_calls: median(samples.map((s) => s.compile / s.warm_call)),
+      cold_ms: cold, samples,
+    };
+  }
+  console.log(`cold start per flavour, median of ${PROCESSES} fresh processes (Node ${process.versions.node}); tiers.evaluate, 30 days of history`);
+  console.log(`${'flavour'.padEnd(11)} ${'compile'.padStart(9)} ${'instantiate'.padStart(12)} ${'1st call'.padStart(9)} ${'warm call'.padStart(10)}   cold start (instantiate + 1st call) in warm calls; compile in warm calls`);
+  for (const flavour of FLAVOURS) {
+    const f = figures.flavours[flavour];
+    const ms = (value) => `${value.toFixed(2)} ms`;
+    console.log(`${flavour.padEnd(11)} ${ms(f.compile_ms).padStart(9)} ${ms(f.instantiate_ms).padStart(12)} ${ms(f.first_call_ms).padStart(9)} ${`${(f.warm_call_ms * 1000).toFixed(1)} µs`.padStart(10)}   ${f.cold_start_in_warm_calls.toFixed(0)}x; ${f.compile_in_warm_calls.toFixed(0)}x`);
+  }
+  const [a, b] = FLAVOURS;
+  figures.cold_ratio = figures.flavours[b].cold_ms / figures.flavours[a].cold_ms;
+  console.log(`${b}/${a} cold start (instantiate + 1st call): ${figures.cold_ratio.toFixed(2)}`);
+  return figures;
+}
