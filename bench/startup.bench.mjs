@@ -7,7 +7,8 @@
 // the same process: how many warm requests' worth of time a cold start costs. (A second
 // instance in the same process is no isolate's cost: its memory's allocation can set off a
 // garbage collection for external memory pressure, 1 to 40 ms here, that a fresh isolate's
-// heap does not have.)
+// heap does not have.) One more row: the Emscripten flavour with V8's lazy compilation off
+// (node --no-wasm-lazy-compilation), to show where that work goes.
 import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { FLAVOURS } from '../dist/js/node.mjs';
@@ -44,15 +45,17 @@ export async function run() {
   const input = new URL('bench/inputs/tiers-evaluate.json', root).pathname;
   await readFile(input); // present before any child starts
   const figures = { processes: PROCESSES, flavours: {} };
-  for (const flavour of FLAVOURS) {
+  const rows = [...FLAVOURS.map((flavour) => ({ name: flavour, flavour, flags: [] })),
+    { name: 'emscripten, eager', flavour: 'emscripten', flags: ['--no-wasm-lazy-compilation'] }];
+  for (const { name, flavour, flags } of rows) {
     const samples = [];
     for (let p = 0; p < PROCESSES; p++) {
-      const out = execFileSync(process.execPath, ['--input-type=module', '-e', child, flavour, input], { encoding: 'utf8' });
+      const out = execFileSync(process.execPath, [...flags, '--input-type=module', '-e', child, flavour, input], { encoding: 'utf8' });
       samples.push(JSON.parse(out));
     }
     const m = (key) => median(samples.map((s) => s[key]));
     const cold = m('instantiate') + m('first_call');
-    figures.flavours[flavour] = {
+    figures.flavours[name] = {
       compile_ms: m('compile'), instantiate_ms: m('instantiate'), first_call_ms: m('first_call'),
       warm_call_ms: m('warm_call'),
       cold_start_in_warm_calls: median(samples.map((s) => (s.instantiate + s.first_call) / s.warm_call)),
@@ -61,11 +64,11 @@ export async function run() {
     };
   }
   console.log(`cold start per flavour, median of ${PROCESSES} fresh processes (Node ${process.versions.node}); tiers.evaluate, 30 days of history`);
-  console.log(`${'flavour'.padEnd(11)} ${'compile'.padStart(9)} ${'instantiate'.padStart(12)} ${'1st call'.padStart(9)} ${'warm call'.padStart(10)}   cold start (instantiate + 1st call) in warm calls; compile in warm calls`);
-  for (const flavour of FLAVOURS) {
-    const f = figures.flavours[flavour];
+  console.log(`${'flavour'.padEnd(18)} ${'compile'.padStart(9)} ${'instantiate'.padStart(12)} ${'1st call'.padStart(9)} ${'warm call'.padStart(10)}   cold start (instantiate + 1st call) in warm calls; compile in warm calls`);
+  for (const { name } of rows) {
+    const f = figures.flavours[name];
     const ms = (value) => `${value.toFixed(2)} ms`;
-    console.log(`${flavour.padEnd(11)} ${ms(f.compile_ms).padStart(9)} ${ms(f.instantiate_ms).padStart(12)} ${ms(f.first_call_ms).padStart(9)} ${`${(f.warm_call_ms * 1000).toFixed(1)} µs`.padStart(10)}   ${f.cold_start_in_warm_calls.toFixed(0)}x; ${f.compile_in_warm_calls.toFixed(0)}x`);
+    console.log(`${name.padEnd(18)} ${ms(f.compile_ms).padStart(9)} ${ms(f.instantiate_ms).padStart(12)} ${ms(f.first_call_ms).padStart(9)} ${`${(f.warm_call_ms * 1000).toFixed(1)} µs`.padStart(10)}   ${f.cold_start_in_warm_calls.toFixed(0)}x; ${f.compile_in_warm_calls.toFixed(0)}x`);
   }
   const [a, b] = FLAVOURS;
   figures.cold_ratio = figures.flavours[b].cold_ms / figures.flavours[a].cold_ms;
