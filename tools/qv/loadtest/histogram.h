@@ -62,7 +62,7 @@ class Histogram {
  private:
   void allocate();
 
-  // Allocated by the first value recorded (1 h in µs at 3 digits is 188 KiB of counts, and
+  // Allocated by the first value recorded (1 h in µs at 3 digits is 184 KiB of counts, and
   // many histograms of a run — a phase of a plain-http run, say — never see a value).
   std::vector<uint64_t> counts_;
   uint64_t total_count_ = 0;
