@@ -383,24 +383,28 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
 
 }  // namespace
 
+// Whatever way a flight ends, it is finished, the key's state lets it go, and its waiters
+// wake. (Named here, not local to the coroutine: its frame holds one.)
+struct FlightGuard {
+  CacheState& state;
+  const std::string& key;
+  std::shared_ptr<Flight> flight;
+  ~FlightGuard() {
+    flight->finished = true;
+    auto found = state.keys.find(key);
+    if (found != state.keys.end() && found->second.flight == flight) {
+      found->second.flight.reset();
+      if (found->second.pass_until == 0) state.keys.erase(found);
+    }
+    flight->done.notify();
+  }
+};
+
 Task<Served> lead_flight(CallContext& ctx, CacheState& state, const GetInput& input,
                          EntryPtr fallback, bool refreshing, Timing& timing) {
   auto flight = std::make_shared<Flight>();
   state.keys[input.encoded].flight = flight;
-  struct Guard {  // whatever way this ends, the flight ends and its waiters wake
-    CacheState& state;
-    const std::string& key;
-    std::shared_ptr<Flight> flight;
-    ~Guard() {
-      flight->finished = true;
-      auto found = state.keys.find(key);
-      if (found != state.keys.end() && found->second.flight == flight) {
-        found->second.flight.reset();
-        if (found->second.pass_until == 0) state.keys.erase(found);
-      }
-      flight->done.notify();
-    }
-  } guard{state, input.encoded, flight};
+  FlightGuard guard{state, input.encoded, flight};
   Served served =
       co_await fill_from_below(ctx, state, input, std::move(fallback), refreshing, timing);
   flight->result = served;

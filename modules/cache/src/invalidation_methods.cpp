@@ -13,18 +13,19 @@
 
 namespace qv::cache::detail {
 
-namespace {
-
-// Contended journal updates retry on the value the KV returned, after a jittered back-off.
-constexpr int kMaxCasAttempts = 24;
-constexpr double kMaxBackoffMs = 64;
-
-// An invalidation to record: whose, what, and the start of its answer.
+// An invalidation to record: whose, what, and the start of its answer. (In the named
+// namespace: the methods' coroutine frames hold one.)
 struct Invalidation {
   std::string organization;  // "" for every organisation
   JournalItem item;
   JsonWriter out;  // an open object; invalidate() adds seq, l1Dropped, l2Deleted and closes it
 };
+
+namespace {
+
+// Contended journal updates retry on the value the KV returned, after a jittered back-off.
+constexpr int kMaxCasAttempts = 24;
+constexpr double kMaxBackoffMs = 64;
 
 // Appends an invalidation to the organisation's journal (compare-and-set, retried), drops
 // what matches from this isolate's L1, and deletes the named keys from L2.

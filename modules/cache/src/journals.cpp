@@ -32,6 +32,13 @@ void apply_journal(CacheState& state, const CacheConfig& config, const std::stri
   state.metrics.l1_invalidated += dropped;
 }
 
+// Whatever way a journal read ends, the calls waiting for it wake. (Named here, not local
+// to the coroutine: its frame holds one.)
+struct PollingGuard {
+  std::shared_ptr<JournalView> view;
+  ~PollingGuard() { view->polling.reset(); }
+};
+
 Task<bool> refresh_journals(CallContext& ctx, CacheState& state, std::string organization,
                             Timing& timing) {
   const auto config = state.config;
@@ -51,10 +58,7 @@ Task<bool> refresh_journals(CallContext& ctx, CacheState& state, std::string org
       continue;
     }
     view->polling = std::make_unique<Signal>();
-    struct Guard {  // whatever way this ends, the waiters wake
-      std::shared_ptr<JournalView> view;
-      ~Guard() { view->polling.reset(); }
-    } guard{view};
+    PollingGuard guard{view};
     const size_t org_op = ctx.kv_get(journal_key(organization));
     const size_t global_op = ctx.kv_get(journal_key(""));
     const double started = now_ms();

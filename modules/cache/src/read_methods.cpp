@@ -195,14 +195,15 @@ MethodTask refresh_method(CallContext& ctx, Instance& instance) {
   co_return Outcome::answer(out.take());
 }
 
-namespace {
-
+// cache.set's input. (In the named namespace: set_method's coroutine frame holds one.)
 struct SetInput {
   GetInput key;  // key and tags
   int status = 200;
   Headers headers;
   std::string body;
 };
+
+namespace {
 
 Status parse_set_input(CallContext& ctx, Instance& instance, SetInput& input) {
   auto object = input_object(
