@@ -182,7 +182,7 @@ export async function run() {
       `wrk's CPU per request / qv's ${plain.ratioCpuPerRequestWrkToQv.toFixed(2)}`);
 
     // https: wrk does not check certificates, so qv runs with -k (--insecure) too.
-    console.log(`the same over https (${nginx.httpsUrl}, TLS 1.3, qv with -k as wrk checks no certificate), ${TLS_ROUNDS} rounds`);
+    console.log(`the same over https (${nginx.httpsUrl}, TLS 1.2 (nginx 1.22's default protocols), qv with -k as wrk checks no certificate), ${TLS_ROUNDS} rounds`);
     const tls = await alternate(qv, nginx.httpsUrl, TLS_ROUNDS, ['-k']);
     console.log(`median: qv ${tls.qvRps.toFixed(0)} req/s, wrk ${tls.wrkRps.toFixed(0)} req/s, qv/wrk ${tls.ratioQvToWrk.toFixed(2)}; ` +
       `wrk's CPU per request / qv's ${tls.ratioCpuPerRequestWrkToQv.toFixed(2)}`);

@@ -10,7 +10,6 @@
 // heap does not have.) One more row: the Emscripten flavour with V8's lazy compilation off
 // (node --no-wasm-lazy-compilation), to show where that work goes.
 import { execFileSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { FLAVOURS } from '../dist/js/node.mjs';
 import { root, median } from './lib.mjs';
 
@@ -43,7 +42,6 @@ console.log(JSON.stringify({ compile, instantiate: instantiateMs, first_call: fi
 
 export async function run() {
   const input = new URL('bench/inputs/tiers-evaluate.json', root).pathname;
-  await readFile(input); // present before any child starts
   const figures = { processes: PROCESSES, flavours: {} };
   const rows = [...FLAVOURS.map((flavour) => ({ name: flavour, flavour, flags: [] })),
     { name: 'emscripten, eager', flavour: 'emscripten', flags: ['--no-wasm-lazy-compilation'] }];

@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -99,7 +99,7 @@ describe('the npm package @quantum-voice/edge', () => {
     const { stdout } = await run('npm', ['pack', dist, '--pack-destination', work, '--json'], { cwd: work });
     [packed] = JSON.parse(stdout);
     consumer = join(work, 'app');
-    await run('mkdir', [consumer]);
+    await mkdir(consumer);
     await writeFile(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
     await run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', join(work, packed.filename)], { cwd: consumer });
   });

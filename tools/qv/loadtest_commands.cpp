@@ -47,8 +47,7 @@ struct RunOptions {
   std::string connections, threads, duration, rate, timeout, seed;
   std::string base_url, intensity, method = "GET", body;
   std::vector<std::string> headers, thresholds;
-  bool insecure = false, tls_resume = false;
-  std::string ca_file;
+  TlsSettings tls;  // --insecure, --cacert, --tls-resume
   OutputOptions output;
 };
 
@@ -201,7 +200,7 @@ Result<Scenario> build_scenario(const RunOptions& options) {
     quick.headers = options.headers;
     quick.body = options.body;
     quick.thresholds = extra;
-    quick.tls = TlsSettings{options.insecure, options.ca_file, options.tls_resume};
+    quick.tls = options.tls;
     return quick_scenario(quick);
   }
 
@@ -235,9 +234,7 @@ Result<Scenario> build_scenario(const RunOptions& options) {
   overrides.intensity = options.intensity;
   overrides.base_url = options.base_url;
   overrides.extra_thresholds = extra;
-  overrides.skip_tls_verify = options.insecure;
-  overrides.tls_ca_file = options.ca_file;
-  overrides.tls_resume_sessions = options.tls_resume;
+  overrides.tls = options.tls;
   if (!options.duration.empty()) {
     auto duration = parse_duration(options.duration);
     if (!duration.ok()) return in_field("--duration", duration.error());
@@ -400,12 +397,12 @@ void add_loadtest_commands(CLI::App& app, int& exit_code) {
       "--threshold", run->thresholds,
       "An extra threshold METRIC:EXPRESSION, e.g. 'http_req_duration:p(95)<200'");
   run_command_app->add_option("--seed", run->seed, "Seed for random picks (default: the clock)");
-  run_command_app->add_option("--cacert", run->ca_file,
+  run_command_app->add_option("--cacert", run->tls.ca_file,
                               "https: trust the CA certificates in this PEM file instead of "
                               "the system's");
-  run_command_app->add_flag("-k,--insecure", run->insecure,
+  run_command_app->add_flag("-k,--insecure", run->tls.skip_verify,
                             "https: skip the certificate and host name checks");
-  run_command_app->add_flag("--tls-resume", run->tls_resume,
+  run_command_app->add_flag("--tls-resume", run->tls.resume_sessions,
                             "https: each VU resumes its previous connection's TLS session "
                             "(a returning client) instead of a full handshake per connection");
   add_output_options(*run_command_app, run->output);

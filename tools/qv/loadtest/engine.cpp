@@ -960,17 +960,18 @@ void Worker::publish(Micros now, bool final) {
   report.final = final;
   report.ended_at = now;
   report.requests.resize(recorders_.size());
+  // A histogram's counts of this interval, handed over; it starts the next one empty.
+  auto take = [](Histogram& histogram) {
+    SparseHistogram counts = histogram.to_sparse();
+    histogram.reset();
+    return counts;
+  };
   for (size_t i = 0; i < recorders_.size(); ++i) {
     Recorder& recorder = recorders_[i];
     RequestInterval& out = report.requests[i];
-    out.latency = recorder.latency.to_sparse();
-    out.latency_uncorrected = recorder.latency_uncorrected.to_sparse();
-    recorder.latency.reset();
-    recorder.latency_uncorrected.reset();
-    for (size_t p = 0; p < kPhaseCount; ++p) {
-      out.phases[p] = recorder.phases[p].to_sparse();
-      recorder.phases[p].reset();
-    }
+    out.latency = take(recorder.latency);
+    out.latency_uncorrected = take(recorder.latency_uncorrected);
+    for (size_t p = 0; p < kPhaseCount; ++p) out.phases[p] = take(recorder.phases[p]);
     out.counters = recorder.counters;
     recorder.counters = RequestCounters{};
     recorder.counters.checks.resize(out.counters.checks.size());

@@ -18,11 +18,22 @@ void RequestCounters::add(const RequestCounters& other) {
   }
 }
 
+namespace {
+
+// Adds one interval's figures of a request into `into` (an interval or the totals: the same
+// fields, histograms sparse or dense).
+template <typename Figures>
+void add_figures(Figures& into, const RequestInterval& from) {
+  into.latency.add(from.latency);
+  into.latency_uncorrected.add(from.latency_uncorrected);
+  for (size_t i = 0; i < kPhaseCount; ++i) into.phases[i].add(from.phases[i]);
+  into.counters.add(from.counters);
+}
+
+}  // namespace
+
 void RequestInterval::add(const RequestInterval& other) {
-  latency.add(other.latency);
-  latency_uncorrected.add(other.latency_uncorrected);
-  for (size_t i = 0; i < kPhaseCount; ++i) phases[i].add(other.phases[i]);
-  counters.add(other.counters);
+  add_figures(*this, other);
 }
 
 bool RequestInterval::empty() const {
@@ -32,10 +43,7 @@ bool RequestInterval::empty() const {
 }
 
 void RequestTotals::add(const RequestInterval& part) {
-  latency.add(part.latency);
-  latency_uncorrected.add(part.latency_uncorrected);
-  for (size_t i = 0; i < kPhaseCount; ++i) phases[i].add(part.phases[i]);
-  counters.add(part.counters);
+  add_figures(*this, part);
 }
 
 const Histogram& RequestTotals::trend(std::string_view metric) const {

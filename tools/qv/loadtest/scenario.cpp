@@ -111,6 +111,15 @@ Result<std::string> read_string(element value, const std::string& field) {
   return std::string(text);
 }
 
+// The boolean under `key` of `fields` into out; out stays as it is when the key is absent.
+Status read_optional_bool(object fields, std::string_view key, const std::string& field,
+                          bool& out) {
+  element value;
+  if (fields[key].get(value)) return Ok{};
+  if (value.get_bool().get(out)) return expected(field, "true or false", value);
+  return Ok{};
+}
+
 Result<double> read_number(element value, const std::string& field) {
   double number;
   if (value.get_double().get(number)) return expected(field, "a number", value);
@@ -563,8 +572,10 @@ Status read_thresholds(element value, std::vector<ThresholdSource>& out) {
         if (detailed["threshold"].get(field)) return Error{item_path + ".threshold: missing"};
         auto expression = read_string(field, item_path + ".threshold");
         if (!expression.get(source.expression)) return expression.error();
-        if (!detailed["abortOnFail"].get(field) && field.get_bool().get(source.abort_on_fail)) {
-          return expected(item_path + ".abortOnFail", "true or false", field);
+        if (auto abort = read_optional_bool(detailed, "abortOnFail", item_path + ".abortOnFail",
+                                            source.abort_on_fail);
+            !abort.ok()) {
+          return abort.error();
         }
         if (!detailed["delayAbortEval"].get(field)) {
           auto delay = read_duration(field, item_path + ".delayAbortEval");
@@ -777,19 +788,18 @@ Result<Scenario> parse_scenario(std::string_view json, const ScenarioOverrides& 
     scenario.threads = static_cast<int>(threads.value());
   }
   if (overrides.threads) scenario.threads = *overrides.threads;
-  if (!top["insecureSkipTLSVerify"].get(item) && item.get_bool().get(scenario.tls.skip_verify)) {
-    return expected("insecureSkipTLSVerify", "true or false", item);
+  for (auto [key, out] : {std::pair{"insecureSkipTLSVerify", &scenario.tls.skip_verify},
+                          {"tlsResumeSessions", &scenario.tls.resume_sessions}}) {
+    if (auto flag = read_optional_bool(top, key, key, *out); !flag.ok()) return flag.error();
   }
   if (!top["tlsCaFile"].get(item)) {
     auto file = read_string(item, "tlsCaFile");
     if (!file.get(scenario.tls.ca_file)) return file.error();
   }
-  if (!top["tlsResumeSessions"].get(item) && item.get_bool().get(scenario.tls.resume_sessions)) {
-    return expected("tlsResumeSessions", "true or false", item);
-  }
-  if (overrides.skip_tls_verify) scenario.tls.skip_verify = true;
-  if (overrides.tls_resume_sessions) scenario.tls.resume_sessions = true;
-  if (!overrides.tls_ca_file.empty()) scenario.tls.ca_file = overrides.tls_ca_file;
+  // The command line's flags turn settings on, and its CA file replaces the file's.
+  scenario.tls.skip_verify |= overrides.tls.skip_verify;
+  scenario.tls.resume_sessions |= overrides.tls.resume_sessions;
+  if (!overrides.tls.ca_file.empty()) scenario.tls.ca_file = overrides.tls.ca_file;
   if (!top["seed"].get(item)) {
     auto seed = read_count(item, "seed", 0);
     if (!seed.ok()) return seed.error();

@@ -93,9 +93,7 @@ struct ScenarioOverrides {
   std::string base_url;
   std::optional<int> threads;
   std::vector<ThresholdSource> extra_thresholds;
-  bool skip_tls_verify = false;      // --insecure
-  std::string tls_ca_file;           // --cacert
-  bool tls_resume_sessions = false;  // --tls-resume
+  TlsSettings tls;  // --insecure and --tls-resume turn theirs on; --cacert replaces the file's
 };
 
 Result<Scenario> parse_scenario(std::string_view json, const ScenarioOverrides& overrides);
