@@ -13,17 +13,11 @@ import { startRegionalOrigins, routerConfigFor } from '../edge/regional-origins.
 import { signBody, SIGNATURE_HEADER } from '../edge/cache-routes.mjs';
 import { instantiateFlavour } from '../dist/js/node.mjs';
 import { RedisServer, freePort } from './redis-server.mjs';
+import { EVALUATION } from './inputs.mjs';
 
 const app = new URL('../edge/nextjs/', import.meta.url);
 const SECRET = 'next-test-secret';
 const RUNTIMES = [['Node.js runtime', '/api'], ['edge runtime', '/edge/api']];
-const EVALUATION = {
-  organizationId: 'org_42', currentTier: 'Startup', history: [
-    { date: '2026-11-20', concurrentCalls: 44, apiRequestsPerSecond: 61, activeUsers: 38 },
-    { date: '2026-11-21', concurrentCalls: 47, apiRequestsPerSecond: 70, activeUsers: 40 },
-    { date: '2026-11-22', concurrentCalls: 46, apiRequestsPerSecond: 66, activeUsers: 41 },
-  ],
-};
 
 // `next start` on a free port; resolves once it answers, rejects with its output if it
 // exits or stays silent for 30 s.

@@ -9,21 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadModule, instantiate, MemoryKv } from '../dist/js/node.mjs';
+import { EVALUATION as input } from './inputs.mjs';
 
 const run = promisify(execFile);
 const tsc = new URL('../node_modules/.bin/tsc', import.meta.url).pathname;
 const dist = new URL('../dist/', import.meta.url).pathname;
 const root = new URL('../package.json', import.meta.url).pathname;
-
-const input = {
-  organizationId: 'org_42',
-  currentTier: 'Startup',
-  history: [
-    { date: '2026-11-20', concurrentCalls: 44, apiRequestsPerSecond: 61, activeUsers: 38 },
-    { date: '2026-11-21', concurrentCalls: 47, apiRequestsPerSecond: 70, activeUsers: 40 },
-    { date: '2026-11-22', concurrentCalls: 46, apiRequestsPerSecond: 66, activeUsers: 41 },
-  ],
-};
 
 // What the consumer project runs: only package-name imports.
 const consumerScript = `
