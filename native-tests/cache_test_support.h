@@ -4,12 +4,14 @@
 #include <cstdlib>
 #include <string>
 
+#include "support/environment.h"
+
 namespace qv::cache::test {
 
 // The shared traces: $QV_TRACES_DIR, else <repository>/../shared/traces.
 inline std::string traces_dir() {
   if (const char* dir = std::getenv("QV_TRACES_DIR")) return dir;
-  return QV_SOURCE_DIR "/../shared/traces";
+  return qv::test::source_dir() + "/../shared/traces";
 }
 
 }  // namespace qv::cache::test

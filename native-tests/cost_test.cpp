@@ -24,6 +24,7 @@
 #include "qv/json.h"
 #include "qv/tiers/tiers.h"
 #include "qv_abi.h"
+#include "support/environment.h"
 
 using namespace qv;
 using namespace qv::cost;
@@ -974,7 +975,8 @@ void compare(simdjson::dom::element expected, simdjson::dom::element actual, boo
 }  // namespace
 
 TEST_CASE("the cost vectors pass natively (the files the wasm and edge-runtime runners use)") {
-  const std::filesystem::path dir = std::filesystem::path(QV_SOURCE_DIR) / "modules/cost/vectors";
+  const std::filesystem::path dir =
+      std::filesystem::path(qv::test::source_dir()) / "modules/cost/vectors";
   std::vector<std::filesystem::path> files;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (entry.path().extension() == ".json") files.push_back(entry.path());

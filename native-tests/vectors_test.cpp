@@ -10,6 +10,7 @@
 
 #include "qv/host/instance.h"
 #include "simdjson.h"
+#include "support/environment.h"
 #include "support/test_host.h"
 
 namespace fs = std::filesystem;
@@ -22,7 +23,7 @@ namespace {
 
 std::vector<fs::path> vector_files() {
   std::vector<fs::path> files;
-  const fs::path modules = fs::path(QV_SOURCE_DIR) / "modules";
+  const fs::path modules = fs::path(qv::test::source_dir()) / "modules";
   std::error_code error;
   for (const auto& module : fs::directory_iterator(modules, error)) {
     const fs::path vectors = module.path() / "vectors";
@@ -233,12 +234,13 @@ void run_case(simdjson::dom::object test_case) {
 
 TEST_CASE("every test vector passes through the native shim", "[vectors]") {
   const auto files = vector_files();
-  INFO("looked in " << QV_SOURCE_DIR << "/modules/*/vectors/*.json");
+  const std::string root = qv::test::source_dir();
+  INFO("looked in " << root << "/modules/*/vectors/*.json");
   REQUIRE(!files.empty());
 
   size_t cases = 0;
   for (const auto& file : files) {
-    const std::string name = fs::relative(file, QV_SOURCE_DIR).string();
+    const std::string name = fs::relative(file, root).string();
     simdjson::padded_string text;
     simdjson::dom::parser parser;  // one per file: the cases stay valid while they run
     element root;

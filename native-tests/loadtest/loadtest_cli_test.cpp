@@ -6,13 +6,14 @@
 #include "loadtest/histogram_log.h"
 #include "simdjson.h"
 #include "support.h"
+#include "support/environment.h"
 
 using namespace qv::loadtest;
 using namespace qv::loadtest::testing;
 
 namespace {
 
-const std::string kQv = QV_BINARY;
+const std::string kQv = qv::test::required_env("QV_BINARY");
 
 CommandResult run_qv(std::vector<std::string> args) {
   args.insert(args.begin(), {kQv, "loadtest"});
