@@ -71,7 +71,8 @@ std::string tick_label(double value) {
   return format_number(value, 3);
 }
 
-// A line chart in SVG. With percentile_axis, x is -log10(1 - p) and ticks read 90%, 99%, ...
+// A line chart in SVG, in a box that scrolls on a narrow screen. With percentile_axis, x is
+// -log10(1 - p) and ticks read 90%, 99%, ...
 std::string line_chart(const std::string& title, const std::string& x_label,
                        const std::string& y_label, const std::vector<Series>& series,
                        bool percentile_axis = false) {
@@ -86,12 +87,12 @@ std::string line_chart(const std::string& title, const std::string& x_label,
       any = true;
     }
   }
-  std::string svg = "<svg viewBox=\"0 0 " + fixed(width, 0) + " " + fixed(height, 0) +
-                    "\" role=\"img\" aria-label=\"" + escape(title) + "\">";
+  std::string svg = "<div class=\"scroll\"><svg viewBox=\"0 0 " + fixed(width, 0) + " " +
+                    fixed(height, 0) + "\" role=\"img\" aria-label=\"" + escape(title) + "\">";
   svg += "<text x=\"" + fixed(left, 0) + "\" y=\"20\" class=\"title\">" + escape(title) + "</text>";
   if (!any) {
     svg += "<text x=\"" + fixed(width / 2, 0) + "\" y=\"" + fixed(height / 2, 0) +
-           "\" text-anchor=\"middle\" class=\"axis\">no data</text></svg>";
+           "\" text-anchor=\"middle\" class=\"axis\">no data</text></svg></div>";
     return svg;
   }
   const std::vector<double> y_ticks = nice_ticks(max_y * 1.05, 5);
@@ -136,6 +137,12 @@ std::string line_chart(const std::string& title, const std::string& x_label,
   }
   for (const Series& s : series) {
     if (s.points.empty()) continue;
+    if (s.points.size() == 1) {  // a line of one point draws nothing: a dot instead
+      svg += "<circle cx=\"" + fixed(px(s.points[0].first)) + "\" cy=\"" +
+             fixed(py(s.points[0].second)) + "\" r=\"3\" fill=\"" + s.color + "\"><title>" +
+             escape(s.label) + "</title></circle>";
+      continue;
+    }
     std::string path;
     for (const auto& [x, y] : s.points) {
       path += (path.empty() ? "M" : " L") + fixed(px(x)) + " " + fixed(py(y));
@@ -144,7 +151,7 @@ std::string line_chart(const std::string& title, const std::string& x_label,
            "\" stroke-width=\"1.6\"" + (s.dashed ? " stroke-dasharray=\"5 4\"" : "") + "><title>" +
            escape(s.label) + "</title></path>";
   }
-  svg += "</svg>";
+  svg += "</svg></div>";
   return svg;
 }
 
@@ -224,6 +231,10 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
   std::string html;
   html += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
   html += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">";
+  // The browser itself holds the page to what it promises: no script runs, nothing is fetched.
+  html +=
+      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src "
+      "'unsafe-inline'\">";
   html += "<title>qv loadtest: " + escape(info.scenario) + "</title><style>";
   html +=
       "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px "
@@ -242,12 +253,15 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
       ".rec{border-left:4px solid #9ca3af;padding:4px 10px;margin:6px "
       "0;background:#f9fafb}.rec.high{border-color:#be123c}.rec.medium{border-color:#ea580c}.rec."
       "info{border-color:#16a34a}"
+      // On a narrow screen a wide table or plot scrolls in its own box, and the page never
+      // sideways; a plot keeps a width at which its labels stay readable.
+      ".scroll{overflow-x:auto}.scroll svg{min-width:600px}"
       "</style></head><body>\n";
   html += "<h1>Load test: " + escape(info.scenario) + "</h1>";
   html +=
       "<div class=\"meta\">" + escape(info.executor) + " against " + escape(info.target) +
       " &middot; " + escape(format_duration(static_cast<double>(info.duration))) + " &middot; " +
-      std::to_string(info.threads) + " threads" +
+      std::to_string(info.threads) + (info.threads == 1 ? " thread" : " threads") +
       (info.machines > 1 ? " &middot; " + std::to_string(info.machines) + " machines merged" : "") +
       (info.corrected
            ? " &middot; latency from scheduled send times (coordinated omission corrected)"
@@ -257,7 +271,8 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
 
   if (!outcomes.empty()) {
     html +=
-        "<h2>Thresholds</h2><table><tr><th>metric</th><th>threshold</th><th>value</th><th>result</"
+        "<h2>Thresholds</h2><div "
+        "class=\"scroll\"><table><tr><th>metric</th><th>threshold</th><th>value</th><th>result</"
         "th></tr>";
     for (const ThresholdOutcome& outcome : outcomes) {
       html += "<tr><td>" + escape(outcome.threshold.source.metric) + "</td><td>" +
@@ -265,11 +280,12 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
               escape(format_threshold_value(outcome)) + "</td><td class=\"" +
               (outcome.ok ? "ok\">pass" : "fail\">FAIL") + "</td></tr>";
     }
-    html += "</table>";
+    html += "</table></div>";
   }
 
   html +=
-      "<h2>Requests</h2><table><tr><th>name</th><th>requests</th><th>req/s</th><th>failed</th>"
+      "<h2>Requests</h2><div "
+      "class=\"scroll\"><table><tr><th>name</th><th>requests</th><th>req/s</th><th>failed</th>"
       "<th>avg</th><th>med</th><th>p90</th><th>p95</th><th>p99</th><th>max</th></tr>";
   // avg, med, p90, p95, p99 and max cells, the row's end.
   auto latency_cells = [&](const Histogram& latency) {
@@ -296,12 +312,13 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
   if (result.requests.size() > 1) request_row("all", total, result.total_counters());
   if (info.corrected)
     request_row("all, uncorrected", result.total_latency(false), result.total_counters());
-  html += "</table>";
+  html += "</table></div>";
 
   // Where the time went: connections opened (connecting, TLS) and responses (sending,
   // waiting, receiving), all requests together.
   html +=
-      "<h2>Phases</h2><table><tr><th>phase</th><th>measured</th><th>avg</th><th>med</th>"
+      "<h2>Phases</h2><div "
+      "class=\"scroll\"><table><tr><th>phase</th><th>measured</th><th>avg</th><th>med</th>"
       "<th>p90</th><th>p95</th><th>p99</th><th>max</th></tr>";
   for (size_t p = 0; p < kPhaseCount; ++p) {
     const Histogram phase = result.total_phase(static_cast<Phase>(p));
@@ -310,11 +327,12 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
             std::to_string(phase.count()) + "</td>";
     latency_cells(phase);
   }
-  html += "</table>";
+  html += "</table></div>";
 
   const RequestCounters counters = result.total_counters();
   html +=
-      "<table><tr><th>iterations</th><th>dropped</th><th>VUs max</th><th>data "
+      "<h2>Totals</h2><div class=\"scroll\"><table><tr><th>iterations</th><th>dropped</th><th>VUs "
+      "max</th><th>data "
       "received</th><th>data sent</th>";
   for (const char* name : kErrorClassNames) html += std::string("<th>") + name + "</th>";
   html += "</tr><tr><td>" + std::to_string(result.iterations) + "</td><td>" +
@@ -322,13 +340,15 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
           "</td><td>" + escape(format_bytes(static_cast<double>(counters.bytes_received))) +
           "</td><td>" + escape(format_bytes(static_cast<double>(counters.bytes_sent))) + "</td>";
   for (uint64_t count : counters.errors) html += "<td>" + std::to_string(count) + "</td>";
-  html += "</tr></table>";
+  html += "</tr></table></div>";
 
   bool any_check = false;
   for (const RequestTotals& request : result.requests)
     any_check = any_check || !request.check_names.empty();
   if (any_check) {
-    html += "<h2>Checks</h2><table><tr><th>request: check</th><th>passed</th><th>failed</th></tr>";
+    html +=
+        "<h2>Checks</h2><div class=\"scroll\"><table><tr><th>request: "
+        "check</th><th>passed</th><th>failed</th></tr>";
     for (const RequestTotals& request : result.requests) {
       for (size_t i = 0; i < request.check_names.size(); ++i) {
         const CheckCounts& c = request.counters.checks[i];
@@ -337,7 +357,7 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
                 std::to_string(c.fails) + "</td></tr>";
       }
     }
-    html += "</table>";
+    html += "</table></div>";
   }
 
   html += "<h2>Over time</h2>";
