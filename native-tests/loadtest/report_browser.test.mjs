@@ -136,6 +136,10 @@ test('the tables show the run the JSON summary describes', async () => {
 
 test('every plot is drawn inside its frame, with its title and series', async () => {
   const { page } = await open(1280, 800);
+  // On a desktop nothing needs its own scrolling: every table and plot fits its box.
+  const overflowing = await page.evaluate(() => [...document.querySelectorAll('.scroll')]
+    .filter((box) => box.scrollWidth > box.clientWidth).map((box) => box.firstChild.tagName));
+  assert.deepEqual(overflowing, []);
   const plots = await page.evaluate(() => [...document.querySelectorAll('svg')].map((svg) => {
     const frame = svg.viewBox.baseVal;
     const box = svg.getBoundingClientRect();
