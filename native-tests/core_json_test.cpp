@@ -1,6 +1,6 @@
-// core's JSON writer (modules/core/include/qv/json.h): numbers print as the shortest of
+// core's JSON numbers (modules/core/include/qv/json.h): the writer prints the shortest of
 // %.15g and %.17g that reads back to the same double, the form every answer's numbers take
-// on every runtime.
+// on every runtime; parse_json_number reads them, and only them, back.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -78,5 +79,40 @@ TEST_CASE("numbers are written as the shortest of %.15g and %.17g that reads bac
     if (random() % 2) number = -number;
     INFO(expected(number));
     REQUIRE(written(number) == expected(number));
+  }
+}
+
+TEST_CASE("parse_json_number reads exactly the numbers JSON writes, as glibc's strtod does") {
+  using qv::parse_json_number;
+  for (const char* text :
+       {"0", "-0", "7", "-12", "0.5", "40.7128", "-122.4194", "1e5", "1E5", "1.5e+20", "2.5E-3",
+        "1764115200000", "0.30000000000000004", "1.7976931348623157e+308", "5e-324",
+        "123456789012345678901234567890", "0.0000000000000000000000001", "1e-400"}) {
+    INFO(text);
+    const std::optional<double> value = parse_json_number(text);
+    REQUIRE(value.has_value());
+    CHECK(*value == std::strtod(text, nullptr));
+    CHECK(std::signbit(*value) == std::signbit(std::strtod(text, nullptr)));
+  }
+  // What strtod accepts and a JSON number is not, and numbers past a double's range.
+  for (const char* text :
+       {"",     " 1",  "1 ",        "+1",  "01",  "-",     "1.",  ".5",    "1e",     "1e+",
+        "0x10", "inf", "-Infinity", "nan", "1,5", "1.5.2", "--1", "1e400", "-1e400", "12abc"}) {
+    INFO(text);
+    CHECK_FALSE(parse_json_number(text).has_value());
+  }
+  // A number inside a longer text is read to the view's end only: "0.0" of "0.05" is 0.
+  const std::string line = "0.000000000000000000000000005";
+  CHECK(parse_json_number(std::string_view(line).substr(0, 27)) == 0.0);
+
+  // Every number the writer writes reads back to the same double.
+  std::mt19937_64 random(20261127);
+  for (int i = 0; i < 100000; ++i) {
+    double number = 0;
+    const uint64_t bits = random();
+    std::memcpy(&number, &bits, sizeof number);
+    if (!std::isfinite(number)) continue;
+    INFO(written(number));
+    REQUIRE(parse_json_number(written(number)) == number);
   }
 }

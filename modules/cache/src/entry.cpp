@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 
 #include "qv/cache/keys.h"
+#include "qv/json.h"
 
 namespace qv::cache {
 
@@ -55,13 +55,10 @@ struct Lines {
   }
   bool number(double& out) {
     std::string_view text;
-    if (!next(text) || text.empty() || text.size() > 31) return false;
-    char buffer[32];
-    text.copy(buffer, text.size());
-    buffer[text.size()] = 0;
-    char* end = nullptr;
-    out = std::strtod(buffer, &end);
-    return end == buffer + text.size() && std::isfinite(out);
+    if (!next(text)) return false;
+    const std::optional<double> value = parse_json_number(text);
+    if (value) out = *value;
+    return value.has_value();
   }
   bool count(uint64_t& out, uint64_t max) {
     double value = 0;

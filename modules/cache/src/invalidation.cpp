@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <optional>
+
+#include "qv/json.h"
 
 namespace qv::cache {
 
@@ -266,16 +267,11 @@ struct Fields {
   std::string_view rest;
   bool number(double& out) {
     const size_t end = std::min(rest.find_first_of(" \t"), rest.size());
-    const std::string_view text = rest.substr(0, end);
-    if (text.empty() || text.size() > 31) return false;
-    char buffer[32];
-    text.copy(buffer, text.size());
-    buffer[text.size()] = 0;
-    char* stop = nullptr;
-    out = std::strtod(buffer, &stop);
+    const std::optional<double> value = parse_json_number(rest.substr(0, end));
     rest.remove_prefix(end);
     if (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
-    return stop == buffer + text.size() && out >= 0;
+    if (value) out = *value;
+    return value && *value >= 0;
   }
 };
 

@@ -283,7 +283,43 @@ double read_back(const char* text, size_t length) {
   return negative ? -value : value;
 }
 
+// Whether text is one JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+bool is_json_number(std::string_view text) {
+  size_t at = 0;
+  auto digits = [&] {
+    const size_t start = at;
+    while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;
+    return at > start;
+  };
+  if (at < text.size() && text[at] == '-') ++at;
+  if (at < text.size() && text[at] == '0') {
+    ++at;
+  } else if (!digits()) {
+    return false;
+  }
+  if (at < text.size() && text[at] == '.') {
+    ++at;
+    if (!digits()) return false;
+  }
+  if (at < text.size() && (text[at] == 'e' || text[at] == 'E')) {
+    ++at;
+    if (at < text.size() && (text[at] == '+' || text[at] == '-')) ++at;
+    if (!digits()) return false;
+  }
+  return at == text.size();
+}
+
 }  // namespace
+
+std::optional<double> parse_json_number(std::string_view text) {
+  if (!is_json_number(text)) return std::nullopt;
+  // simdjson's exact reader can look past the end of a run of zeros after the point: it
+  // reads a copy, which ends in a NUL.
+  const std::string copy(text);
+  const double value = read_back(copy.c_str(), copy.size());
+  if (!std::isfinite(value)) return std::nullopt;
+  return value;
+}
 
 JsonWriter& JsonWriter::value(double number) {
   // Whole numbers below 10^15 (times in ms, counts, sizes) print as %.15g would print them,

@@ -5,10 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <vector>
 
 #include "fields.h"
+#include "qv/json.h"
 #include "qv/router/config_json.h"
 #include "qv/router/router.h"
 #include "text.h"
@@ -121,17 +121,16 @@ Status parse_client(const JsonObject& in, Client& client) {
       const std::string& text = given.coordinate[axis];
       if (text.empty()) continue;
       where[axis] = object.value().child_path(kHeaderFields[axis].name);
-      char* end = nullptr;
       const double limit = axis == 0 ? 90 : 180;
-      const double number = std::strtod(text.c_str(), &end);
-      if (end != text.c_str() + text.size() || !(std::fabs(number) <= limit)) {
+      const std::optional<double> number = parse_json_number(text);
+      if (!number || !(std::fabs(*number) <= limit)) {
         Text problem;
         problem << where[axis] << ": expected a " << kAxes[axis] << " in degrees (-";
         problem.number(limit) << " to ";
         problem.number(limit) << "), got '" << text << "'";
         return problem.invalid();
       }
-      fields.coordinate[axis] = number;
+      fields.coordinate[axis] = *number;
     }
     fields.country = given.country;
     country_where = object.value().child_path("x-vercel-ip-country");

@@ -9,11 +9,11 @@
 // are stated and measured in docs/admission.md.
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <memory>
 #include <unordered_map>
 
 #include "method_support.h"
+#include "qv/json.h"
 #include "qv/tiers/admission.h"
 #include "qv/tiers/methods.h"
 
@@ -73,11 +73,8 @@ std::string format_number(double value) {
 }
 
 std::optional<double> parse_number(const std::optional<std::string>& text) {
-  if (!text || text->empty()) return std::nullopt;
-  char* end = nullptr;
-  double value = std::strtod(text->c_str(), &end);
-  if (end != text->c_str() + text->size() || !std::isfinite(value)) return std::nullopt;
-  return value;
+  if (!text) return std::nullopt;
+  return parse_json_number(*text);
 }
 
 uint32_t ttl_ms(double until, double now) {

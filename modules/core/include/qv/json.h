@@ -159,4 +159,10 @@ void append_json_string(std::string& out, std::string_view text);
 // {"error": "<status name>", "message": "<message>"}
 std::string error_json(const Error& error);
 
+// The number a text holds when the whole text is one number as JSON writes numbers ("-12",
+// "0.5", "1.5e+20"): no spaces, no '+' or leading zeros, no hex, "inf" or "nan". For numbers
+// in headers and in the text the modules keep in KV. Unlike strtod, it reads the same in every
+// build and every C locale. nullopt for anything else, or a number beyond a double's range.
+std::optional<double> parse_json_number(std::string_view text);
+
 }  // namespace qv
