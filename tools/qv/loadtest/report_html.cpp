@@ -254,8 +254,8 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
       ".rec{border-left:4px solid #9ca3af;padding:4px 10px;margin:6px "
       "0;background:#f9fafb}.rec.high{border-color:#be123c}.rec.medium{border-color:#ea580c}.rec."
       "info{border-color:#16a34a}"
-      // On a narrow screen a wide table or plot scrolls in its own box, and the page never
-      // sideways; a plot keeps a width at which its labels stay readable.
+      // On a narrow screen a wide table or plot scrolls in its own box, never the page; a
+      // plot keeps a width at which its labels stay readable.
       ".scroll{overflow-x:auto}.scroll svg{min-width:600px}"
       "</style></head><body>\n";
   html += "<h1>Load test: " + escape(info.scenario) + "</h1>";
