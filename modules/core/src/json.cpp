@@ -245,9 +245,9 @@ JsonWriter& JsonWriter::value(std::string_view text) {
 
 namespace {
 
-// The double a "%.15g" text reads back as. Most such texts take Clinger's fast path: at most
-// 15 significant digits (an exact integer) and a power of ten up to 10^22 (exact too) make
-// one correctly rounded multiplication or division. The rest go to simdjson's exact parser.
+// The double the text of a JSON number (such as "%.15g" writes) reads as. Most take Clinger's fast
+// path: at most 15 significant digits (an exact integer) and a power of ten up to 10^22 (exact too)
+// make one correctly rounded multiplication or division. The rest go to simdjson's exact parser.
 // (Not libc's strtod: it computes in long double, which wasm32 emulates in software.)
 double read_back(const char* text, size_t length) {
   static constexpr double kPowersOfTen[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
@@ -276,8 +276,12 @@ double read_back(const char* text, size_t length) {
     for (; at < end && digit(*at) && power < 1000; ++at) power = power * 10 + (*at - '0');
     exponent += below ? -power : power;
   }
-  if (at != end || digits > 15 || exponent < -22 || exponent > 22)
-    return simdjson::internal::from_chars(text, end);
+  if (at != end || digits > 15 || exponent < -22 || exponent > 22) {
+    // simdjson's exact reader can look past the end of a run of zeros after the point (into
+    // the digits of a longer text around a parsed view): it reads a copy, which ends in NUL.
+    const std::string copy(text, length);
+    return simdjson::internal::from_chars(copy.c_str(), copy.c_str() + length);
+  }
   const double value = exponent < 0 ? static_cast<double>(mantissa) / kPowersOfTen[-exponent]
                                     : static_cast<double>(mantissa) * kPowersOfTen[exponent];
   return negative ? -value : value;
@@ -313,10 +317,7 @@ bool is_json_number(std::string_view text) {
 
 std::optional<double> parse_json_number(std::string_view text) {
   if (!is_json_number(text)) return std::nullopt;
-  // simdjson's exact reader can look past the end of a run of zeros after the point: it
-  // reads a copy, which ends in a NUL.
-  const std::string copy(text);
-  const double value = read_back(copy.c_str(), copy.size());
+  const double value = read_back(text.data(), text.size());
   if (!std::isfinite(value)) return std::nullopt;
   return value;
 }
