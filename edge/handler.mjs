@@ -130,6 +130,21 @@ function rateLimitHeaders(decision) {
 
 const retryAfterSeconds = (ms) => String(Math.max(1, Math.ceil(ms / 1000)));
 
+// Feature gates and routes match the path as sent, and the proxy forwards it as sent: a
+// path an origin would read as another (an empty segment merged, an escape decoded) could
+// pass a gate its canonical form fails. So /api/* paths must be canonical: what is wrong,
+// or null.
+function nonCanonical(path) {
+  if (path.includes('//')) return `'${path}' has an empty segment ('//')`;
+  const escape = /%([0-9A-Fa-f]{2})/g;
+  for (let found; (found = escape.exec(path)) !== null;) {
+    const char = String.fromCharCode(parseInt(found[1], 16));
+    if (/[A-Za-z0-9\-._~]/.test(char)) return `'${path}' encodes '${char}' as '${found[0]}'; send it as is`;
+    if (char === '/' || char === '\\') return `'${path}' has an encoded '${char}' ('${found[0]}')`;
+  }
+  return null;
+}
+
 /**
  * Makes the request handler. options.wasmModule: the bundle as a WebAssembly.Module;
  * options.config: {apiKeys: [{sha256, organizationId, tier}], featureRoutes: [{pattern,
@@ -177,7 +192,8 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
       if (typeof route?.feature !== 'string' || typeof route?.pattern !== 'string') {
         throw new Error(`config.featureRoutes[${i}]: expected {pattern, feature} strings`);
       }
-      return { pattern: new RegExp(route.pattern), feature: route.feature };
+      // Case-insensitive: an origin that routes /api/Models as /api/models stays gated.
+      return { pattern: new RegExp(route.pattern, 'i'), feature: route.feature };
     });
     const keys = parseApiKeys(config.apiKeys ?? [], tiers);
     if (config.cache?.config !== undefined) {
@@ -395,6 +411,8 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     const url = new URL(request.url);
     waitUntil = (promise) => event?.waitUntil?.(promise);
     try {
+      const problem = url.pathname.startsWith('/api/') ? nonCanonical(url.pathname) : null;
+      if (problem) return error(400, 'invalid_input', `path: ${problem}`);
       let match = null;
       const route = routes.find((candidate) => (match = candidate.pattern.exec(url.pathname)));
       // Routes marked open authenticate otherwise (or not at all); every other /api/*

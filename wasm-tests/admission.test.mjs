@@ -163,6 +163,26 @@ describe('admission over HTTP (edge function on edge-runtime)', () => {
     assert.equal((await call('/api/models', 'qv_demo_enterprise')).status, 404);
   });
 
+  test('a path an origin could read as a gated one is refused or gated, never let past', async () => {
+    runtime = await frozen(); // a fresh isolate: the rate-limit test spent Startup's burst
+    const refused = {
+      '/api//models': "path: '/api//models' has an empty segment ('//')",
+      '/api/%6dodels': "path: '/api/%6dodels' encodes 'm' as '%6d'; send it as is",
+      '/api/leads%2Fbulk': "path: '/api/leads%2Fbulk' has an encoded '/' ('%2F')",
+      '/api/leads%5cbulk': "path: '/api/leads%5cbulk' has an encoded '\\' ('%5c')",
+    };
+    for (const [path, message] of Object.entries(refused)) {
+      const response = await call(path, 'qv_demo_startup', { method: 'POST' });
+      assert.equal(response.status, 400, path);
+      assert.deepEqual(await response.json(), { error: 'invalid_input', message });
+    }
+    assert.equal((await call('/api/Models', 'qv_demo_growth')).status, 403, 'gates ignore case');
+    assert.equal((await call('/api/LEADS/Bulk', 'qv_demo_startup', { method: 'POST' })).status, 403);
+    // An escape of a reserved or non-ASCII character is canonical and passes.
+    assert.equal((await call('/api/calls/a%20b/end', 'qv_demo_enterprise', { method: 'POST' })).status, 400);
+    assert.equal((await call('/api/caf%C3%A9', 'qv_demo_enterprise')).status, 404);
+  });
+
   test('calls: start, idempotent restart, heartbeat, end, and 429 at the limit', async () => {
     runtime = await frozen(); // a fresh isolate: the rate-limit test spent Startup's burst
     const startup = [];
