@@ -109,6 +109,33 @@ describe('Redis stopped in the middle of a run', () => {
     const stored = await kvs[0].get('qv:rl:org_fault');
     assert.ok(stored, 'the shared bucket is written again after recovery');
   });
+
+  test('a call admitted during the outage lives on after recovery, in the shared set', async () => {
+    const connect = async (flavour) => {
+      const kv = await RedisKv.connect(server.url, { connectTimeoutMs: 200 });
+      kvs.push(kv);
+      return instantiateFlavour(flavour, { kv, log: quiet, kvTimeoutMs: 300 });
+    };
+    const [qv, other] = [await connect('wasi'), await connect('emscripten')];
+    const who = { organizationId: 'org_outage', tier: 'Startup' };
+    const calls = async () => Object.keys(JSON.parse(new TextDecoder().decode(await kvs[0].get('qv:calls:org_outage'))));
+    await server.stop();
+    const during = await qv.call('tiers.call_start', { ...who, callId: 'during' });
+    assert.deepEqual([during.admitted, during.source], [true, 'local']);
+    await server.start(); // empty: it keeps nothing across a restart
+    assert.equal((await other.call('tiers.call_start', { ...who, callId: 'elsewhere' })).source, 'kv');
+    await sleep(1100); // past kvRetryMs
+    let beat;
+    for (let i = 0; i < 30 && beat?.source !== 'kv'; i++) {
+      beat = await qv.call('tiers.call_heartbeat', { ...who, callId: 'during' });
+      if (beat.source !== 'kv') await sleep(50);
+    }
+    assert.deepEqual([beat.renewed, beat.source, beat.active], [true, 'kv', 2]);
+    assert.deepEqual(await calls(), ['during', 'elsewhere']);
+    const end = await other.call('tiers.call_end', { ...who, callId: 'during' });
+    assert.deepEqual([end.wasActive, end.source], [true, 'kv']);
+    assert.deepEqual(await calls(), ['elsewhere']);
+  });
 });
 
 describe('admission over HTTP (edge function on edge-runtime)', () => {

@@ -437,6 +437,10 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
       calls = std::move(stored.value());
     }
     drop_expired(calls, now);
+    // Calls this isolate admitted while KV was unavailable join the shared set with this
+    // write: a call outlives the outage, and counts against the limit everywhere again.
+    drop_expired(org->local, now);
+    for (const auto& [id, until] : org->local) calls[id] = std::max(calls[id], until);
     const bool active = calls.count(input.call_id) != 0;
     const bool at_limit = limit && static_cast<double>(calls.size()) >= *limit;
     const bool would_refuse = (action == CallAction::kStart && !active && at_limit) ||
@@ -499,6 +503,7 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
       continue;
     }
     org->stored = next;
+    org->local.clear();  // all in KV now
     if (action == CallAction::kEnd) {
       write_call_answer(out, input, "ended", true, calls, limit, std::nullopt, "kv");
       out.key("wasActive").value(true).end_object();
