@@ -24,7 +24,11 @@ export interface EdgeConfig {
     config?: Record<string, unknown>;
     /** Keys warmed at start. */
     critical?: { organizationId: string; path: string; query?: string }[];
-    /** The invalidation webhook's secret when none is given (demo configurations only). */
+    /**
+     * A demo secret for the invalidation webhook (demo configurations only). The handler never
+     * reads it: a host passes it as `cacheSecret` when it has no secret of its own, as
+     * edge/server.mjs and edge/nextjs/lib/edge-function.js do.
+     */
     demoSecret?: string;
   };
 }
