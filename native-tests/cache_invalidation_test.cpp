@@ -56,6 +56,20 @@ TEST_CASE("the spec's rules map tables and events to strategies and tags") {
       rules);
   CHECK(tags.strategy == Strategy::kNone);
   CHECK(tags.tags.empty());
+  // A row value no tag can hold (a newline would forge journal lines; 2 KB is over the
+  // limit): the table's tag stands in, once.
+  tags = change_tags(
+      parse(parser,
+            R"({"type":"INSERT","table":"leads","record":{"id":"l\n9 0 1","campaign_id":"c1"}})"),
+      rules);
+  CHECK(tags.tags == std::vector<std::string>{"leads:list", "campaigns:c1:leads",
+                                              "campaigns:c1:analytics", "leads"});
+  const std::string long_id(2048, 'x');
+  tags = change_tags(
+      parse(parser,
+            (R"({"type":"UPDATE","table":"leads","record":{"id":")" + long_id + R"("}})").c_str()),
+      rules);
+  CHECK(tags.tags == std::vector<std::string>{"leads"});
 }
 
 TEST_CASE("the journal's text reads back as written") {
@@ -74,6 +88,8 @@ TEST_CASE("the journal's text reads back as written") {
   CHECK(back.items[0].everything);
   CHECK(back.items[2].tags == std::vector<std::string>{"b"});
   CHECK(!read_journal("qvj1 x", back).ok());
+  CHECK(!read_journal("qvj1 1 0 0\n2 5 0", back).ok());  // an item ahead of the journal
+  CHECK(!read_journal("qvj1 1 2 0", back).ok());         // a floor ahead of it
   CHECK(!read_journal("{\"seq\":1}", back).ok());
 }
 

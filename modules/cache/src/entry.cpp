@@ -24,6 +24,11 @@ bool printable_line(std::string_view text) {
   return true;
 }
 
+bool valid_tag(std::string_view text) {
+  return !text.empty() && text.size() <= kMaxKeyPartBytes && printable_line(text) &&
+         text.find('\t') == std::string_view::npos;
+}
+
 double CachedEntry::usable_until() const {
   return std::max({fresh_until, swr_until, sie_until});
 }

@@ -18,8 +18,7 @@ Status string_list(const JsonObject& object, std::string_view field, size_t max_
   for (const auto& item : array.value().items()) {
     auto text = item.string();
     if (!text.ok()) return text.take_error();
-    if (text.value().empty() || text.value().size() > kMaxKeyPartBytes ||
-        !printable_line(text.value()) || text.value().find('\t') != std::string_view::npos)
+    if (!valid_tag(text.value()))
       return invalid_input(item.where() + ": expected 1 to 1024 bytes without control characters");
     if (std::find(out.begin(), out.end(), text.value()) == out.end())
       out.emplace_back(text.value());

@@ -141,8 +141,8 @@ Status parse_change(const JsonValue& root, Change& change) {
   if (!table.ok()) return table.take_error();
   auto table_name = table.value().string();
   if (!table_name.ok()) return table_name.take_error();
-  if (table_name.value().empty() || table_name.value().size() > 128)
-    return invalid_input("table: expected 1 to 128 characters");
+  if (table_name.value().size() > 128 || !valid_tag(table_name.value()))
+    return invalid_input("table: expected 1 to 128 characters without control characters");
   change.table = std::string(table_name.value());
   auto event = in.required(event_field);
   if (!event.ok()) return event.take_error();
@@ -238,6 +238,11 @@ ChangeTags change_tags(const Change& change, const InvalidationRules& rules) {
       }
     }
   }
+  // A row's values may hold what no tag can (a control character, more than 1 KB): such a
+  // tag matches no entry, and written to the journal it would break the journal's lines.
+  // The table's tag stands in for it.
+  if (std::erase_if(out.tags, [](const std::string& tag) { return !valid_tag(tag); }) > 0)
+    add_tag(out.tags, change.table);
   return out;
 }
 
@@ -295,9 +300,10 @@ Status read_journal(std::string_view text, Journal& journal) {
       journal.floor = static_cast<uint64_t>(second);
       journal.floor_at = third;
       first = false;
-      if (!line.rest.empty()) return broken();
+      if (!line.rest.empty() || journal.floor > journal.seq) return broken();
       continue;
     }
+    if (seq > static_cast<double>(journal.seq)) return broken();  // items are never ahead
     JournalItem item;
     item.seq = static_cast<uint64_t>(seq);
     item.at = second;

@@ -53,5 +53,8 @@ Status read_entry(std::string_view text, CachedEntry& out);
 
 // Tags and header lines go into line-based formats: no control characters allowed.
 bool printable_line(std::string_view text);
+// A tag: 1 to 1024 bytes (kMaxKeyPartBytes), no control characters, no tab (the journal's
+// field separator).
+bool valid_tag(std::string_view text);
 
 }  // namespace qv::cache
