@@ -276,6 +276,15 @@ for (const flavour of FLAVOURS) {
       assert.match(failed.reason, /origin failed: unavailable/);
     });
 
+    test('an origin answer over the host\'s fetchMaxBytes is not read: a 502 that names it', async () => {
+      const origin = fakeOrigin();
+      origin.body = () => 'x'.repeat(4 << 20);
+      const qv = await instantiate(module, { kv: new CountingKv(), now: () => START, fetch: origin.fetch, log: quiet, fetchMaxBytes: 1 << 20 });
+      const answer = await qv.call('cache.get', input());
+      assert.deepEqual([answer.found, answer.status, answer.stored], [false, 502, false]);
+      assert.match(answer.reason, /^origin failed: too_large: fetch \S+: the answer's body is over 1048576 bytes \(fetchMaxBytes\)$/);
+    });
+
     test('revalidation: a stale copy with an ETag is fetched conditionally, and a 304 makes it fresh again', async () => {
       const seen = [];
       const origin = fakeOrigin({

@@ -179,6 +179,12 @@ describe('fetch operations', () => {
   before(async () => {
     server = createServer((request, response) => {
       if (request.url === '/slow') return; // never answers
+      if (request.url.startsWith('/bytes/')) { // n bytes in 1 KiB chunks, declared or not
+        const [, , n, declared] = request.url.split('/');
+        if (declared) response.setHeader('content-length', n);
+        for (let left = Number(n); left > 0; left -= 1024) response.write('x'.repeat(Math.min(left, 1024)));
+        return response.end();
+      }
       let body = '';
       request.on('data', (chunk) => { body += chunk; });
       request.on('end', () => {
@@ -217,6 +223,19 @@ describe('fetch operations', () => {
     const result = await ops.perform(fetchOp('/slow', 'GET\n', '', 50));
     assert.equal(result.status, 7);
     assert.match(String(result.data), /no answer within 50 ms/);
+  });
+
+  test('a body over fetchMaxBytes is not read: too_large, declared or streamed', async () => {
+    const capped = new HostOps({ kv: new MemoryKv(), fetchMaxBytes: 4096 });
+    for (const path of ['/bytes/4097/declared', '/bytes/1048576', '/bytes/1048576/declared']) {
+      const result = await capped.perform(fetchOp(path, 'GET\n'));
+      assert.equal(result.status, 8, path);
+      assert.match(String(result.data), /the answer's body is over 4096 bytes \(fetchMaxBytes\)/);
+    }
+    const whole = await capped.perform(fetchOp('/bytes/4096', 'GET\n'));
+    assert.equal(whole.status, 0);
+    assert.equal(new TextDecoder().decode(whole.data), 'x'.repeat(4096));
+    assert.equal((await ops.perform(fetchOp('/bytes/1048576', 'GET\n'))).data.byteLength, 1048576, 'the default is larger');
   });
 
   test('an unreachable origin is unavailable', async () => {

@@ -25,7 +25,7 @@ export interface HostOpResult {
 }
 
 export declare class HostOps {
-  constructor(options: { kv: Kv; fetch?: typeof fetch; kvTimeoutMs?: number; fetchTimeoutMs?: number });
+  constructor(options: { kv: Kv; fetch?: typeof fetch; kvTimeoutMs?: number; fetchTimeoutMs?: number; fetchMaxBytes?: number });
   /** Performs one operation (a fetch with `fetch` when given); never rejects. */
   perform(op: HostOp, fetch?: typeof globalThis.fetch): Promise<HostOpResult>;
 }

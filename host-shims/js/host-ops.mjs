@@ -14,9 +14,13 @@ const NOT_FOUND = 3;
 const BAD_STATE = 5;
 const UNAVAILABLE = 6;
 const TIMEOUT = 7;
+const TOO_LARGE = 8;
 
 const DEFAULT_KV_TIMEOUT_MS = 1000;
 const DEFAULT_FETCH_TIMEOUT_MS = 10000;
+// An origin's answer is copied into module memory, which never shrinks: one unbounded
+// answer could take an isolate's memory for good.
+const DEFAULT_FETCH_MAX_BYTES = 8 << 20;
 
 class TimeoutError extends Error {
   name = 'TimeoutError';
@@ -27,16 +31,20 @@ export class HostOps {
   #fetch;
   #kvTimeoutMs;
   #fetchTimeoutMs;
+  #fetchMaxBytes;
 
   /**
    * options.kv: the KV; options.fetch (default globalThis.fetch); options.kvTimeoutMs
-   * (default 1000); options.fetchTimeoutMs overrides the op's own timeout.
+   * (default 1000); options.fetchTimeoutMs overrides the op's own timeout;
+   * options.fetchMaxBytes (default 8 MiB): a longer answer body is not read, and the fetch
+   * fails with status too_large.
    */
   constructor(options) {
     this.#kv = options.kv;
     this.#fetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
     this.#kvTimeoutMs = options.kvTimeoutMs ?? DEFAULT_KV_TIMEOUT_MS;
     this.#fetchTimeoutMs = options.fetchTimeoutMs;
+    this.#fetchMaxBytes = options.fetchMaxBytes ?? DEFAULT_FETCH_MAX_BYTES;
   }
 
   /**
@@ -106,7 +114,11 @@ export class HostOps {
         body: op.value.length && method !== 'GET' && method !== 'HEAD' ? op.value : undefined,
         signal: controller.signal,
       });
-      const body = new Uint8Array(await response.arrayBuffer());
+      const body = await readCapped(response, this.#fetchMaxBytes);
+      if (body === null) {
+        controller.abort();
+        return { status: TOO_LARGE, data: `fetch ${op.key}: the answer's body is over ${this.#fetchMaxBytes} bytes (fetchMaxBytes)` };
+      }
       let meta = '';
       response.headers.forEach((value, name) => { meta += `${name.toLowerCase()}: ${value}\n`; });
       return { status: OK, number: response.status, data: body, meta };
@@ -119,4 +131,36 @@ export class HostOps {
       clearTimeout(timer);
     }
   }
+}
+
+// The body of `response`, or null as soon as it proves longer than `max` bytes (by its
+// Content-Length, or while it streams in).
+async function readCapped(response, max) {
+  const declared = Number(response.headers.get('content-length'));
+  if (declared > max) {
+    await response.body?.cancel();
+    return null;
+  }
+  if (!response.body) return new Uint8Array(0);
+  const chunks = [];
+  let length = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    length += value.byteLength;
+    if (length > max) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const body = new Uint8Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return body;
 }

@@ -41,6 +41,8 @@ export interface ShimOptions {
   kvTimeoutMs?: number;
   /** Overrides the module's per-fetch timeout. */
   fetchTimeoutMs?: number;
+  /** A fetch whose answer body is longer fails with 'too_large', unread (default 8 MiB). */
+  fetchMaxBytes?: number;
 }
 
 export interface Invocation<T = unknown> {

@@ -52,7 +52,8 @@ function defaultLog(level, message) {
  * Instantiates a bundle. `module` is a WebAssembly.Module: what an edge runtime's import
  * of a .wasm gives, or what node.mjs compiles from the file once per process.
  * Options: kv (default: a new MemoryKv), fetch (default: globalThis.fetch), now (ms since
- * the epoch), randomBytes(Uint8Array), log(level, message), kvTimeoutMs, fetchTimeoutMs.
+ * the epoch), randomBytes(Uint8Array), log(level, message), kvTimeoutMs, fetchTimeoutMs,
+ * fetchMaxBytes.
  */
 export async function instantiate(module, options = {}) {
   if (!(module instanceof WebAssembly.Module) && module?.constructor?.name !== 'Module') {
