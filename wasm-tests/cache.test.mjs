@@ -424,6 +424,22 @@ for (const flavour of FLAVOURS) {
       });
     }
 
+    test('hit-for-pass marks of client-chosen keys stay bounded; a fresh mark still passes', async () => {
+      const origin = fakeOrigin();
+      origin.headers = { 'cache-control': 'no-store' };
+      const { qv, clock } = await isolate({ origin, config: { passMs: 60_000 } });
+      let most = 0;
+      for (let i = 0; i < 3000; i++) {
+        clock.t += 1;
+        await qv.call('cache.get', input({ vary: { query: `q=${i}` } }));
+        if (i % 100 === 99) most = Math.max(most, (await qv.call('cache.stats', {})).trackedKeys);
+      }
+      assert.ok(most > 0 && most <= 1024, `trackedKeys reached ${most}`);
+      const passesBefore = (await qv.call('cache.stats', {})).passes;
+      await qv.call('cache.get', input({ vary: { query: 'q=2999' } }));
+      assert.equal((await qv.call('cache.stats', {})).passes, passesBefore + 1, 'the newest mark survived');
+    });
+
     test('a failing KV degrades to the origin; the answer still comes', async () => {
       const kv = new CountingKv();
       kv.failing = true;

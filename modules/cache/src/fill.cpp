@@ -127,6 +127,23 @@ Headers updated_headers(const Headers& stored, const Headers& not_modified) {
   return merged;
 }
 
+// Hit-for-pass marks are hints, one per key whose origin answered uncacheable: keys the
+// clients choose (every query string is one) must not grow them without bound. Past the
+// bound, expired marks go; if half the bound is still marked, every mark goes (a key that
+// loses its mark only coalesces again), so the sweep costs O(1) per mark, amortised.
+void mark_pass(CacheState& state, const std::string& key, double until) {
+  const size_t bound = std::max<size_t>(1024, static_cast<size_t>(state.config->l1_max_entries));
+  if (state.keys.size() >= bound) {
+    const double now = now_ms();
+    std::erase_if(state.keys, [now](const auto& item) {
+      return !item.second.flight && item.second.pass_until <= now;
+    });
+    if (state.keys.size() >= bound / 2)
+      std::erase_if(state.keys, [](const auto& item) { return !item.second.flight; });
+  }
+  state.keys[key].pass_until = until;
+}
+
 }  // namespace
 
 Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& input,
@@ -216,8 +233,7 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
     served.reason = "not stored: " + freshness.reason;
     // A response only its requester may see is never handed to the calls that waited.
     served.shareable = !freshness.personal;
-    if (status == 200)
-      state.keys[input.encoded].pass_until = done + static_cast<double>(config->pass_ms);
+    if (status == 200) mark_pass(state, input.encoded, done + static_cast<double>(config->pass_ms));
     co_return served;
   }
   set_lifetimes(*entry, freshness, *config);

@@ -100,6 +100,7 @@ std::string write_stats(CacheState& state) {
       {"invalidations", "l1Dropped", m.l1_invalidated},
       {"", "coalescedWaits", m.coalesced_waits},
       {"", "passes", m.passes},
+      {"", "trackedKeys", state.keys.size()},
       {"", "refreshes", m.refreshes},
       {"", "refreshesLeasedElsewhere", m.refreshes_leased_elsewhere},
       {"collapse", "served", m.collapsed},
