@@ -40,7 +40,7 @@ struct RawCall {
 };
 
 // Three days of Startup at 90% of its calls: tiers.autoscale reads KV, then (no stored
-// tier) writes the new tier and counts the change: two batches, the second of two ops.
+// tier) writes the new tier, then counts the change: three batches of one op each.
 const std::string kScaleUp = R"({"organizationId":"org_abi","currentTier":"Startup","history":[
   {"date":"2026-11-01","concurrentCalls":45},{"date":"2026-11-02","concurrentCalls":45},
   {"date":"2026-11-03","concurrentCalls":45}]})";
@@ -131,12 +131,11 @@ TEST_CASE("operations complete exactly once, and resume waits for all of them", 
   REQUIRE(call.complete(0, QV_NOT_FOUND) == QV_OK);
   CHECK(call.complete(0, QV_NOT_FOUND) == QV_BAD_STATE);  // twice
   REQUIRE(qv_call_resume(call.handle) == QV_PENDING);
-  REQUIRE(call.op_count() == 2);  // kv.set of the new tier, kv.incr of the change counter
-
-  REQUIRE(call.complete(1, QV_OK, 1) == QV_OK);
-  CHECK(qv_call_resume(call.handle) == QV_BAD_STATE);  // op 0 still has no result
-  CHECK(call.complete(1, QV_OK, 1) == QV_BAD_STATE);
+  REQUIRE(call.op_count() == 1);  // kv.set of the new tier
   REQUIRE(call.complete(0, QV_OK) == QV_OK);
+  REQUIRE(qv_call_resume(call.handle) == QV_PENDING);
+  REQUIRE(call.op_count() == 1);  // kv.incr of the change counter
+  REQUIRE(call.complete(0, QV_OK, 1) == QV_OK);
   REQUIRE(qv_call_resume(call.handle) == QV_OK);
   CHECK_THAT(call.output(), Catch::Matchers::Contains("\"tierChanges\":1"));
 
@@ -146,6 +145,23 @@ TEST_CASE("operations complete exactly once, and resume waits for all of them", 
   CHECK(qv_call_ops(call.handle, &ops, &count) == QV_BAD_STATE);
   CHECK(call.complete(0, QV_OK) == QV_BAD_STATE);
   CHECK(qv_call_resume(call.handle) == QV_BAD_STATE);
+}
+
+TEST_CASE("resume waits for every operation of a batch, completed in any order", "[abi]") {
+  qv::Instance instance;
+  qv::Instance::Scope scope(instance);
+  RawCall call("router.health_check", "{}");  // one probe per configured region, at once
+  REQUIRE(call.status == QV_PENDING);
+  const uint32_t count = call.op_count();
+  REQUIRE(count >= 2);
+  for (uint32_t i = count - 1; i > 0; --i) {  // the last first
+    REQUIRE(call.complete(i, QV_UNAVAILABLE) == QV_OK);
+    CHECK(qv_call_resume(call.handle) == QV_BAD_STATE);  // op 0 still has no result
+  }
+  CHECK(call.complete(count - 1, QV_UNAVAILABLE) == QV_BAD_STATE);  // twice
+  REQUIRE(call.complete(0, QV_UNAVAILABLE) == QV_OK);
+  REQUIRE(qv_call_resume(call.handle) == QV_OK);
+  CHECK_THAT(call.output(), Catch::Matchers::Contains("\"checked\":["));
 }
 
 TEST_CASE("a finished call has no operations", "[abi]") {

@@ -151,6 +151,17 @@ for (const flavour of FLAVOURS) {
       const { status, body } = await qv.invoke('tiers.autoscale', autoscaleInput(0));
       assert.equal(status, 'unavailable');
       assert.match(body.message, /was not applied: kv.set qv:tiers:org:org_0: READONLY replica/);
+      assert.deepEqual(kv.keys(), [], 'no change counted either');
+    });
+
+    test('a count that fails after the write still reports the change as applied', async () => {
+      const kv = new MemoryKv({ now });
+      const noIncr = { get: kv.get.bind(kv), set: kv.set.bind(kv), incr: async () => { throw new Error('connection reset'); }, del: kv.del.bind(kv) };
+      const qv = await instantiate(module, { kv: noIncr, now, log: quiet });
+      const { status, body } = await qv.invoke('tiers.autoscale', autoscaleInput(0));
+      assert.equal(status, 'ok');
+      assert.deepEqual([body.applied, body.tierChanges], [true, null]);
+      assert.equal(JSON.parse(new TextDecoder().decode(await kv.get('qv:tiers:org:org_0'))).tier, body.decision.recommendedTier);
     });
 
     test('an invalid configuration changes nothing', async () => {

@@ -1,6 +1,7 @@
 // The tiers methods as the ABI serves them. Each parses its JSON input with errors that
 // name the field, calls the pure functions of tiers.h and writes a JSON answer.
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "method_support.h"
@@ -127,7 +128,8 @@ MethodTask autoscale_method(CallContext& ctx, Instance& instance) {
   }
 
   Decision decision = evaluate(input, *catalogue);
-  int64_t changes = -1;
+  bool applied = false;
+  std::optional<int64_t> changes;  // the count of tier changes, when it could be counted
   if (decision.scale_up || decision.scale_down) {
     JsonWriter state;
     state.begin_object()
@@ -136,23 +138,31 @@ MethodTask autoscale_method(CallContext& ctx, Instance& instance) {
         .key("changedOn")
         .value(format_date(*decision.as_of))
         .end_object();
+    // The tier first, the count after it: a count that fails leaves the change applied
+    // (and says so), and a tier that fails is not counted.
     const size_t set = ctx.kv_set(key, state.take(), 0);
+    co_await ctx.perform();
+    if (ctx.result(set).status != QV_OK) {
+      co_return Outcome::failure(
+          {QV_UNAVAILABLE, "kv: the decision for organisation '" + input.organization_id +
+                               "' was not applied: " + ctx.result(set).data});
+    }
+    applied = true;
     const size_t incr = ctx.kv_incr(key + ":changes", 1, 0);
     co_await ctx.perform();
-    for (size_t op : {set, incr}) {
-      if (ctx.result(op).status != QV_OK) {
-        co_return Outcome::failure(
-            {QV_UNAVAILABLE, "kv: the decision for organisation '" + input.organization_id +
-                                 "' was not applied: " + ctx.result(op).data});
-      }
-    }
-    changes = ctx.result(incr).number;
+    if (ctx.result(incr).status == QV_OK) changes = ctx.result(incr).number;
   }
   JsonWriter out;
   out.begin_object().key("decision");
   write_decision(out, decision);
-  out.key("applied").value(changes >= 0);
-  if (changes >= 0) out.key("tierChanges").value(changes);
+  out.key("applied").value(applied);
+  if (applied) {
+    out.key("tierChanges");
+    if (changes)
+      out.value(*changes);
+    else
+      out.null();
+  }
   out.end_object();
   co_return Outcome::answer(out.take());
 }
