@@ -255,3 +255,19 @@ describe('fetch operations', () => {
     assert.match(String(result.data), /fetch http:\/\/127.0.0.1:1\//);
   });
 });
+
+describe('MemoryKv', () => {
+  test('expired keys that are never read again leave as writes go on', async () => {
+    let t = 0;
+    const kv = new MemoryKv({ now: () => t });
+    for (let i = 0; i < 10_000; i++) await kv.set(`short:${i}`, 'x', 1000);
+    await kv.set('kept', 'y');
+    assert.equal(kv.size, 10_001);
+    t = 2000;
+    for (let i = 0; i < 3000; i++) await kv.incr('counter');
+    assert.equal(kv.size, 2, 'only the live keys are left');
+    assert.deepEqual(kv.keys().sort(), ['counter', 'kept']);
+    assert.equal(new TextDecoder().decode(await kv.get('kept')), 'y');
+    assert.equal(new TextDecoder().decode(await kv.get('counter')), '3000');
+  });
+});

@@ -9,5 +9,7 @@ export declare class MemoryKv implements Kv {
   del(key: string): Promise<number>;
   cas(key: string, expected: Uint8Array | string | null, value: Uint8Array | string, ttlMs?: number):
     Promise<{ swapped: boolean; current: Uint8Array | null }>;
+  /** Entries held, expired ones not swept yet included (writes sweep a few each). */
+  readonly size: number;
   keys(): string[];
 }

@@ -5,8 +5,13 @@ const encoder = new TextEncoder();
 const toBytes = (value) => (typeof value === 'string' ? encoder.encode(value) : new Uint8Array(value));
 const sameBytes = (a, b) => a.length === b.length && a.every((byte, i) => byte === b[i]);
 
+// Entries each write checks for expiry, walking the map round and round (as Redis's active
+// expiry does): keys never read again still leave, within about size / SWEEP writes.
+const SWEEP = 4;
+
 export class MemoryKv {
   #entries = new Map(); // key -> {value: Uint8Array, expiresAt: ms | Infinity}
+  #sweeper = this.#entries.keys(); // a Map iterator stays valid as entries come and go
   #now;
 
   /** options.now: clock in ms (default Date.now). */
@@ -27,6 +32,18 @@ export class MemoryKv {
     return ttlMs > 0 ? this.#now() + ttlMs : Infinity;
   }
 
+  #write(key, value, expiresAt) {
+    this.#entries.set(key, { value, expiresAt });
+    for (let i = 0; i < SWEEP; i++) {
+      let next = this.#sweeper.next();
+      if (next.done) {
+        this.#sweeper = this.#entries.keys();
+        next = this.#sweeper.next();
+      }
+      if (!next.done) this.#live(next.value);
+    }
+  }
+
   /** Resolves to the value's bytes, or null when absent or expired. */
   async get(key) {
     return this.#live(key)?.value ?? null;
@@ -34,7 +51,7 @@ export class MemoryKv {
 
   /** Stores value (bytes or string) with a TTL in ms (0: none). */
   async set(key, value, ttlMs = 0) {
-    this.#entries.set(key, { value: toBytes(value), expiresAt: this.#expiry(ttlMs) });
+    this.#write(key, toBytes(value), this.#expiry(ttlMs));
   }
 
   /** Adds delta to the integer at key (absent: 0); a new key gets the TTL. Resolves to the new value. */
@@ -47,10 +64,7 @@ export class MemoryKv {
       current = Number(text);
     }
     const next = current + delta;
-    this.#entries.set(key, {
-      value: encoder.encode(String(next)),
-      expiresAt: entry ? entry.expiresAt : this.#expiry(ttlMs),
-    });
+    this.#write(key, encoder.encode(String(next)), entry ? entry.expiresAt : this.#expiry(ttlMs));
     return next;
   }
 
@@ -62,13 +76,18 @@ export class MemoryKv {
     const current = this.#live(key)?.value ?? null;
     const matches = expected == null ? current == null : current != null && sameBytes(current, toBytes(expected));
     if (!matches) return { swapped: false, current };
-    this.#entries.set(key, { value: toBytes(value), expiresAt: this.#expiry(ttlMs) });
+    this.#write(key, toBytes(value), this.#expiry(ttlMs));
     return { swapped: true, current: null };
   }
 
   /** Removes key; resolves to the number of keys removed (0 or 1). */
   async del(key) {
     return this.#live(key) && this.#entries.delete(key) ? 1 : 0;
+  }
+
+  /** Entries held, expired ones not swept yet included. */
+  get size() {
+    return this.#entries.size;
   }
 
   /** Live keys (for tests and stats). */
