@@ -472,6 +472,27 @@ TEST_CASE("built-in scenarios: the spec's intensities, and --duration / --base-u
   REQUIRE(find_builtin_scenario("nope") == nullptr);
 }
 
+TEST_CASE("-H sets a header on every request of a scenario, in place of the file's") {
+  const BuiltinScenario* builtin = find_builtin_scenario("dashboard-load");
+  REQUIRE(builtin != nullptr);
+  ScenarioOverrides overrides;
+  overrides.headers = {"x-api-key: qv_demo_enterprise", "x-organization-id: org_{{page}}"};
+  auto scenario = parse_scenario(builtin->json, overrides);
+  REQUIRE(scenario.ok());
+  for (const RequestSpec& request : scenario.value().requests) {
+    INFO(request.name);
+    std::vector<std::string> names;
+    for (const auto& [name, value] : request.headers) names.push_back(name);
+    // The file's X-Organization-Id is replaced (names compare without case), the key added.
+    CHECK(names == std::vector<std::string>{"Content-Type", "x-api-key", "x-organization-id"});
+    CHECK(request.headers[1].second.static_text() == "qv_demo_enterprise");
+    CHECK_FALSE(request.headers[2].second.is_static());  // {{page}}, the file's variable
+  }
+  overrides.headers = {"x-api-key: {{nope}}"};
+  CHECK_THAT(parse_scenario(builtin->json, overrides).error().message,
+             Catch::Matchers::Contains("-H 'x-api-key: {{nope}}'"));
+}
+
 TEST_CASE("quick mode builds a constant-vus or constant-arrival-rate scenario") {
   QuickOptions options;
   options.url = "http://127.0.0.1:8080/x";

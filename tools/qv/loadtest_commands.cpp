@@ -211,8 +211,6 @@ Result<Scenario> build_scenario(const RunOptions& options) {
     if (!value->empty())
       return Error{std::string(name) + " applies to --url (quick mode); set it in the scenario"};
   }
-  if (!options.headers.empty())
-    return Error{"-H applies to --url (quick mode); set headers in the scenario"};
   std::string json, source;
   if (!options.scenario.empty()) {
     const BuiltinScenario* builtin = find_builtin_scenario(options.scenario);
@@ -235,6 +233,7 @@ Result<Scenario> build_scenario(const RunOptions& options) {
   overrides.base_url = options.base_url;
   overrides.extra_thresholds = extra;
   overrides.tls = options.tls;
+  overrides.headers = options.headers;
   if (!options.duration.empty()) {
     auto duration = parse_duration(options.duration);
     if (!duration.ok()) return in_field("--duration", duration.error());
@@ -384,8 +383,10 @@ void add_loadtest_commands(CLI::App& app, int& exit_code) {
       "corrected for coordinated omission)");
   run_command_app->add_option("--timeout", run->timeout,
                               "Quick mode: connect and request timeout, default 10s");
-  run_command_app->add_option("-H,--header", run->headers,
-                              "Quick mode: a request header 'Name: value'");
+  run_command_app->add_option(
+      "-H,--header", run->headers,
+      "A request header 'Name: value' (scenarios: on every request, replacing the "
+      "scenario's header of that name)");
   run_command_app->add_option("--method", run->method,
                               "Quick mode: the request method, default GET");
   run_command_app->add_option("--body", run->body, "Quick mode: the request body");

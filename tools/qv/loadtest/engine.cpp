@@ -457,7 +457,7 @@ void Worker::render(Vu& vu, const Prepared& request) {
   out.clear();
   out += spec.method;
   out += ' ';
-  spec.target.render(values_, out);
+  spec.target.render(values_, out, /*url_encoded=*/true);
   out += " HTTP/1.1\r\n";
   bool has_host = false, has_agent = false;
   for (const auto& [name, value] : spec.headers) {

@@ -1,6 +1,7 @@
 #include "scenario.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <thread>
 
@@ -636,6 +637,30 @@ Status finish_scenario(Scenario& scenario, const std::vector<ThresholdSource>& s
   return Ok{};
 }
 
+// A header given on the command line, -H 'Name: value' (the value may use the variables).
+Result<std::pair<std::string, Template>> header_option(const std::string& header,
+                                                       const std::vector<Variable>& variables) {
+  const std::string field = "-H '" + header + "'";
+  const size_t colon = header.find(':');
+  if (colon == std::string::npos) return Error{field + ": expected 'Name: value'"};
+  std::string name = header.substr(0, colon);
+  std::string value = header.substr(colon + 1);
+  while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+  if (auto valid = check_token(name, field, "header name"); !valid.ok()) return valid.error();
+  if (value.find_first_of("\r\n") != std::string::npos)
+    return Error{field + ": a header value may not hold line breaks"};
+  auto compiled = compile_field(value, variables, field);
+  if (!compiled.ok()) return compiled.error();
+  return std::pair{std::move(name), std::move(compiled.value())};
+}
+
+bool same_header(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
 }  // namespace
 
 Result<Scenario> parse_scenario(std::string_view json, const ScenarioOverrides& overrides) {
@@ -824,6 +849,17 @@ Result<Scenario> parse_scenario(std::string_view json, const ScenarioOverrides& 
     if (!request.ok()) return request.error();
     scenario.requests.push_back(request.value());
   }
+  // -H: on every request, in place of the scenario's header of that name.
+  for (const std::string& header : overrides.headers) {
+    auto option = header_option(header, scenario.variables);
+    if (!option.ok()) return option.error();
+    for (RequestSpec& request : scenario.requests) {
+      std::erase_if(request.headers, [&](const auto& held) {
+        return same_header(held.first, option.value().first);
+      });
+      request.headers.push_back(option.value());
+    }
+  }
   std::vector<ThresholdSource> sources;
   if (!top["thresholds"].get(item)) {
     if (auto thresholds = read_thresholds(item, sources); !thresholds.ok())
@@ -872,17 +908,9 @@ Result<Scenario> quick_scenario(const QuickOptions& options) {
   auto target = compile_field(url.value().target, none, "--url");
   if (!target.get(request.target)) return target.error();
   for (const std::string& header : options.headers) {
-    const size_t colon = header.find(':');
-    if (colon == std::string::npos) return Error{"-H '" + header + "': expected 'Name: value'"};
-    std::string name = header.substr(0, colon);
-    std::string value = header.substr(colon + 1);
-    while (!value.empty() && value.front() == ' ') value.erase(0, 1);
-    if (auto valid = check_token(name, "-H '" + header + "'", "header name"); !valid.ok()) {
-      return valid.error();
-    }
-    auto compiled = compile_field(value, none, "-H '" + header + "'");
-    if (!compiled.ok()) return compiled.error();
-    request.headers.emplace_back(name, compiled.value());
+    auto option = header_option(header, none);
+    if (!option.ok()) return option.error();
+    request.headers.push_back(std::move(option.value()));
   }
   if (!options.body.empty()) {
     auto body = compile_field(options.body, none, "--body");

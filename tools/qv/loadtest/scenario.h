@@ -94,6 +94,7 @@ struct ScenarioOverrides {
   std::optional<int> threads;
   std::vector<ThresholdSource> extra_thresholds;
   TlsSettings tls;  // --insecure and --tls-resume turn theirs on; --cacert replaces the file's
+  std::vector<std::string> headers;  // -H 'Name: value': on every request, replacing the file's
 };
 
 Result<Scenario> parse_scenario(std::string_view json, const ScenarioOverrides& overrides);

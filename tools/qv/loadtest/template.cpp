@@ -1,5 +1,6 @@
 #include "template.h"
 
+#include <cctype>
 #include <cstdio>
 
 namespace qv::loadtest {
@@ -128,14 +129,28 @@ Result<Template> Template::compile(std::string_view text, const std::vector<Vari
   return compiled;
 }
 
-void Template::render(IterationValues& values, std::string& out) const {
+void Template::render(IterationValues& values, std::string& out, bool url_encoded) const {
   for (const Part& part : parts_) {
     if (part.id < 0) {
       out += part.literal;
-    } else if (part.id < kBuiltinBase) {
-      out += values.variable(static_cast<size_t>(part.id));
-    } else {
-      out += values.builtin(part.id - kBuiltinBase);
+      continue;
+    }
+    const std::string& value = part.id < kBuiltinBase
+                                   ? values.variable(static_cast<size_t>(part.id))
+                                   : values.builtin(part.id - kBuiltinBase);
+    if (!url_encoded) {
+      out += value;
+      continue;
+    }
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    for (unsigned char c : value) {
+      if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+        out += static_cast<char>(c);
+      } else {
+        out += '%';
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+      }
     }
   }
 }

@@ -69,7 +69,11 @@ class Template {
   bool is_static() const { return parts_.size() <= 1 && (parts_.empty() || parts_[0].id < 0); }
   // The text of a static template.
   std::string static_text() const { return parts_.empty() ? std::string() : parts_[0].literal; }
-  void render(IterationValues& values, std::string& out) const;
+  // Appends the text with this iteration's values. url_encoded: each value is
+  // percent-encoded but for RFC 3986's unreserved characters (what a value in a request
+  // target must be: "refund policy" becomes "refund%20policy", an '&' cannot add a
+  // parameter); the template's own text goes as written.
+  void render(IterationValues& values, std::string& out, bool url_encoded = false) const;
 
  private:
   struct Part {
