@@ -70,10 +70,11 @@ const REMEMBERED_ORIGINS = 1024;
  * through — the router's proxy, which picks the region for the request's client (no
  * request: the router's default) — or null when there is no origin; cacheSecret: the
  * invalidation webhook's shared secret (no secret: the route answers 503); json/error: the
- * handler's response helpers; waitUntil(promise): keeps background revalidation alive
- * where the runtime needs telling (optional).
+ * handler's response helpers; waitUntilFor(request): the waitUntil(promise) of that
+ * request's event, which keeps the revalidation it starts alive where the runtime needs
+ * telling (optional).
  */
-export function createCacheRoutes({ module, originFetch, cacheSecret, json, error, waitUntil = () => {} }) {
+export function createCacheRoutes({ module, originFetch, cacheSecret, json, error, waitUntilFor = () => () => {} }) {
   let keyPromise = null;
   const hmacKey = () => (keyPromise ??= crypto.subtle.importKey('raw', encoder.encode(cacheSecret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']));
   const origins = new Map(); // cache key -> the region headers of its last origin answer
@@ -125,7 +126,7 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
     if (body.revalidate) {
       // Stale-while-revalidate: this answer goes now; one refresh per key runs behind it.
       const refresh = qv.invoke('cache.refresh', input, { fetch: fetchFor(input, caller, request) }).catch(() => {});
-      waitUntil(refresh);
+      waitUntilFor(request)(refresh);
     }
     if (!body.found) {
       return error(body.status ?? 502, body.status === 504 ? 'timeout' : 'unavailable', body.reason ?? 'origin unavailable', out);

@@ -184,7 +184,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     });
   }
 
-  async function loadSettings() {
+  async function loadSettings(waitUntil) {
     const qv = await module();
     const catalogue = await qv.call('tiers.catalogue');
     const tiers = catalogue.tiers.flatMap((tier) => [tier.name, tier.id]);
@@ -200,14 +200,14 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
       const { status, body } = await qv.invoke('cache.configure', config.cache.config);
       if (status !== 'ok') throw new Error(`config.cache.config: ${body.message}`);
     }
-    warmCritical(keys);
+    warmCritical(keys, waitUntil);
     return { keys, featureRoutes };
   }
 
   // The spec's warmCriticalCaches: the configured critical keys, fetched once per isolate
   // in the background (a request never waits for it).
   let warming = null;
-  function warmCritical(keys) {
+  function warmCritical(keys, waitUntil) {
     const critical = config.cache?.critical ?? [];
     if (warming || !config.router || critical.length === 0) return;
     const entries = critical.map((entry) => ({
@@ -222,8 +222,9 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     waitUntil(warming);
   }
 
-  function getSettings() {
-    settings ??= loadSettings().catch((failure) => {
+  // waitUntil: the first request's, which the warm-up of critical keys runs behind.
+  function getSettings(waitUntil = () => {}) {
+    settings ??= loadSettings(waitUntil).catch((failure) => {
       settings = null;
       throw failure;
     });
@@ -235,19 +236,21 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     return json(HTTP_STATUS[status] ?? 500, body, headers);
   }
 
-  let waitUntil = () => {};  // the current event's, for background health checks and revalidation
+  // Work a request starts in the background (a health check, a revalidation, the warm-up)
+  // is kept alive by that request's own event, never by whichever request came last.
+  const events = new WeakMap(); // request -> its event
+  const waitUntilFor = (request) => (promise) => events.get(request)?.waitUntil?.(promise);
   const regional = createRegionalProxy({
     invoke: async (method, input) => (await module()).invoke(method, input),
     ...(originFetch ? { fetch: originFetch } : {}),
     ...(shimOptions.now ? { clock: shimOptions.now } : {}),
-    waitUntil: (promise) => waitUntil(promise),
     log: shimOptions.log ?? ((level, message) => { if (level >= 2) console.warn(`[qv] ${message}`); }),
   });
 
   // A proxied request: its body read once (so that a retry can resend it), then out.
   async function proxy(request, caller, headers) {
     const body = await rawBody(request, headers);
-    return body.response ?? regional.proxy(request, { body: body.bytes, caller, headers });
+    return body.response ?? regional.proxy(request, { body: body.bytes, caller, headers, waitUntil: waitUntilFor(request) });
   }
 
   // The cache in front of the router: a miss or a revalidation reaches the origin through
@@ -255,9 +258,9 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
   const cache = createCacheRoutes({
     module,
     originFetch: config.router
-      ? ({ caller, request }) => regional.fetcher({ caller, geo: request ? geoHeaders(request.headers) : {} })
+      ? ({ caller, request }) => regional.fetcher({ caller, geo: request ? geoHeaders(request.headers) : {}, waitUntil: waitUntilFor(request) })
       : null,
-    cacheSecret, json, error, waitUntil: (promise) => waitUntil(promise),
+    cacheSecret, json, error, waitUntilFor,
   });
 
   // Where a call's media goes: its region and node, by consistent hashing of its id.
@@ -270,7 +273,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
 
   // Identity, rate limit and feature gate of an /api/* request: the caller, or a Response.
   async function admit(request, path) {
-    const { keys, featureRoutes } = await getSettings();
+    const { keys, featureRoutes } = await getSettings(waitUntilFor(request));
     const key = presentedKey(request);
     if (!key) {
       return { response: error(401, 'unauthorized', 'x-api-key: missing API key (or Authorization: Bearer)', { 'www-authenticate': 'Bearer' }) };
@@ -409,7 +412,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
 
   async function handle(request, event) {
     const url = new URL(request.url);
-    waitUntil = (promise) => event?.waitUntil?.(promise);
+    if (event) events.set(request, event);
     try {
       const problem = url.pathname.startsWith('/api/') ? nonCanonical(url.pathname) : null;
       if (problem) return error(400, 'invalid_input', `path: ${problem}`);

@@ -60,8 +60,9 @@ export function createRegionalProxy({
   let nextHealthCheckAt = 0;
   let checking = null;
 
-  // Runs router.health_check when the module said it is due, without holding up the request.
-  function healthCheckIfDue() {
+  // Runs router.health_check when the module said it is due, without holding up the request;
+  // keepAlive: the waitUntil of the request that started it (default the proxy's own).
+  function healthCheckIfDue(keepAlive = waitUntil) {
     if (checking || clock() < nextHealthCheckAt) return null;
     checking = invoke('router.health_check', {}).then(({ status, body }) => {
       if (status !== 'ok') throw new Error(`${status}: ${body?.message}`);
@@ -70,7 +71,7 @@ export function createRegionalProxy({
       log(2, `router: health check failed: ${failure?.message ?? failure}`);
       nextHealthCheckAt = clock() + 10000;
     }).finally(() => { checking = null; });
-    waitUntil(checking);
+    keepAlive(checking);
     return checking;
   }
 
@@ -156,12 +157,13 @@ export function createRegionalProxy({
    * Proxies request to the chosen region. body: the request body already read (bytes or
    * null), so that a retry can send it again; caller: {organizationId, tier}; headers:
    * response headers to add (the rate-limit fields); geo: the client's geolocation headers
-   * the region is chosen by (default: the request's own).
+   * the region is chosen by (default: the request's own); waitUntil: the request's, which a
+   * health check it starts runs behind.
    */
-  async function proxy(request, { body = null, caller = null, headers = {}, geo = geoHeaders(request.headers) } = {}) {
+  async function proxy(request, { body = null, caller = null, headers = {}, geo = geoHeaders(request.headers), waitUntil: keepAlive } = {}) {
     const { status, body: decision } = await invoke('router.route', { headers: geo, countRequest: true });
     if (status !== 'ok') return json(HTTP_STATUS[status] ?? 500, decision, headers);
-    healthCheckIfDue();
+    healthCheckIfDue(keepAlive);
     const first = await send(request, body, caller, decision.optimalRegion, decision.origin, decision.timeoutMs, decision.clientArea);
     if (!first.failed) return respond(first, headers);
     if (!retryable(request, first)) {
@@ -189,9 +191,9 @@ export function createRegionalProxy({
      * caller's identity, so that what the origin answers cannot vary with the client's other
      * headers.
      */
-    fetcher({ caller = null, geo = {} } = {}) {
+    fetcher({ caller = null, geo = {}, waitUntil: keepAlive } = {}) {
       return (url, init = {}) => proxy(new Request(url, { method: init.method ?? 'GET', headers: init.headers }),
-        { body: init.body ?? null, caller, geo });
+        { body: init.body ?? null, caller, geo, waitUntil: keepAlive });
     },
 
     /** GET /api/route: the decision for this caller, with every region's view, not counted. */

@@ -11,6 +11,8 @@ import { createEdgeRuntime, loadEdgeConfig } from '../edge/runtime.mjs';
 import { startRegionalOrigins, routerConfigFor, DEMO_REGIONS } from '../edge/regional-origins.mjs';
 import { signBody, SIGNATURE_HEADER } from '../edge/cache-routes.mjs';
 import { notModified } from '../edge/conditional.mjs';
+import { createEdgeHandler } from '../edge/handler.mjs';
+import { loadModule } from '../dist/js/node.mjs';
 
 const SECRET = 'test-secret';
 const LONDON = { 'x-vercel-ip-latitude': '51.51', 'x-vercel-ip-longitude': '-0.13', 'x-vercel-ip-country': 'GB' };
@@ -361,6 +363,31 @@ describe('warming at start', () => {
       await response.arrayBuffer();
       assert.equal(origins.stats().total, fetchedAtStart);
       await server.close();
+    } finally {
+      await origins.close();
+    }
+  });
+});
+
+describe('background work and the request that started it', () => {
+  test('a revalidation is kept alive by its own request\'s event, whatever request comes next', async () => {
+    const origins = await startRegionalOrigins({ dataDelayMs: 20 });
+    let t = Date.now();
+    const handle = createEdgeHandler({
+      wasmModule: await loadModule(), config: await edgeConfig(origins, { critical: [] }), cacheSecret: SECRET,
+      now: () => t, log: () => {},
+    });
+    const event = () => { const kept = []; return { kept, waitUntil: (promise) => kept.push(promise) }; };
+    const get = (path, at) => handle(new Request(`http://edge.test${path}`, { headers: { 'x-api-key': 'qv_demo_growth' } }), at);
+    try {
+      assert.equal((await get('/api/campaigns', event())).headers.get('x-cache'), 'MISS');
+      t += 61_000; // past max-age=60, inside stale-while-revalidate=30
+      const [a, b] = [event(), event()];
+      const [stale] = await Promise.all([get('/api/campaigns', a), get('/api/leads', b)]);
+      assert.equal(stale.headers.get('x-cache'), 'STALE');
+      assert.ok(a.kept.length >= 1, 'the revalidation is registered on the request that started it');
+      await Promise.all(a.kept); // all a runtime waits for before it may freeze the isolate
+      assert.equal((await get('/api/campaigns', event())).headers.get('x-cache'), 'HIT-L1', 'revalidated');
     } finally {
       await origins.close();
     }
