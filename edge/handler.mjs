@@ -319,6 +319,10 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       return error(400, 'invalid_input', 'input: expected an object', headers);
     }
+    const unknown = Object.keys(body).find((field) => field !== 'callId');
+    if (unknown !== undefined) {
+      return error(400, 'invalid_input', `${unknown}: unknown field (expected one of: callId)`, headers);
+    }
     const id = callId ?? body.callId ?? crypto.randomUUID();
     const { status, body: answer } = await (await module()).invoke(`tiers.call_${action}`,
       { organizationId: caller.organizationId, tier: caller.tier, callId: id });

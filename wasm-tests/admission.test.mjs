@@ -241,5 +241,8 @@ describe('admission over HTTP (edge function on edge-runtime)', () => {
     assert.equal((await call('/api/calls/call-1/end', key, { method: 'POST' })).status, 200);
     const badId = await call('/api/calls/start', key, { method: 'POST', body: JSON.stringify({ callId: 'a b' }) });
     assert.equal(badId.status, 400);
+    const typo = await call('/api/calls/start', key, { method: 'POST', body: JSON.stringify({ callid: 'call-2' }) });
+    assert.equal(typo.status, 400);
+    assert.equal((await typo.json()).message, 'callid: unknown field (expected one of: callId)');
   });
 });

@@ -148,9 +148,7 @@ Status parse_invalidate_input(CallContext& ctx, Instance& instance, Invalidation
       CacheKey key;
       key.organization = what.organization;
       std::string encoded;
-      if (auto s = parse_cache_key(key_object.value(), false, key, encoded); !s.ok()) {
-        return invalid_input(value.where() + "." + s.error().message);
-      }
+      if (auto s = parse_cache_key(key_object.value(), false, key, encoded); !s.ok()) return s;
       what.item.keys.push_back(std::move(encoded));
     }
   }

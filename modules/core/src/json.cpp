@@ -126,7 +126,16 @@ Result<JsonValue> JsonObject::required(std::string_view key) const {
 }
 
 Status JsonObject::only_fields(std::initializer_list<std::string_view> allowed) const {
+  size_t index = 0;
   for (auto field : object_) {
+    // JSON.parse keeps a repeated field's last value and find() its first: refused, so that
+    // no two readers of one input can see different values.
+    size_t earlier = 0;
+    for (auto other : object_) {
+      if (earlier++ == index) break;
+      if (other.key == field.key) return invalid_input(child_path(field.key) + ": given twice");
+    }
+    ++index;
     bool known = false;
     for (auto name : allowed) known = known || name == field.key;
     if (!known) {

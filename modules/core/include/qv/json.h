@@ -85,7 +85,8 @@ class JsonObject {
   JsonValue member(std::string_view key, simdjson::dom::element element) const {
     return JsonValue(element, {path_, std::string(key), 0, JsonPathStep::Kind::kKey});
   }
-  // Fails naming the first field not in allowed (a typo must not pass silently).
+  // Fails naming the first field not in allowed (a typo must not pass silently), or the
+  // first given twice.
   Status only_fields(std::initializer_list<std::string_view> allowed) const;
   simdjson::dom::object raw() const { return object_; }
   std::string child_path(std::string_view key) const;
