@@ -651,6 +651,9 @@ Outcome affinity_method(CallContext& ctx, Instance& instance) {
                      << request.call_id << "'")
                  .invalid();
   }
+  if (status.ok() && !request.current_node.empty() && request.region.empty()) {
+    status = (Text() << "currentNode: needs region, the region the call's node is in").invalid();
+  }
   if (status.ok()) status = parse_client(object.value(), request.client);
   if (!status.ok()) return Outcome::failure(status.error());
   Router& router = instance.state<RouterState>().router;

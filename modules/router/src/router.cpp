@@ -1166,6 +1166,14 @@ Result<AffinityResult> Router::affinity(const AffinityRequest& request, double n
     result.region = r;
     result.routed = static_cast<int>(r) != given;
     if (!request.current_node.empty() && static_cast<int>(r) == given) {
+      // A node no longer configured (taken out of service) is not an error: the call moves.
+      const bool known = std::any_of(nodes.begin(), nodes.end(), [&](const MediaNode& node) {
+        return node.id == request.current_node;
+      });
+      if (!known) {
+        why << request.current_node << " is not one of " << config_.regions[r].id
+            << "'s media nodes; ";
+      }
       for (uint32_t i = 0; i < nodes.size(); ++i) {
         if (nodes[i].id != request.current_node) continue;
         const Health health = node_health(r, i, now).health;
