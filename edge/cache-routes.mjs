@@ -64,6 +64,9 @@ const PASSED_HEADERS = ['content-type', 'content-language', 'etag', 'last-modifi
 // fetch (coalesced) can say which region served it too. Bounded: the oldest go first.
 const REMEMBERED_ORIGINS = 1024;
 
+// The cache module's limit on one part of a key (kMaxKeyPartBytes in keys.h).
+const MAX_QUERY_BYTES = 1024;
+
 /**
  * The cache's routes for createEdgeHandler. module(): the isolate's QvInstance (a
  * promise); originFetch({caller, request}): the fetch a cache call's origin fetches go
@@ -114,6 +117,11 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
     if (!originFetch) return error(503, 'unavailable', 'the cache has no origin: the edge config has no router section (regions and their origins)', headers);
     const url = new URL(request.url);
     const input = cacheInput(url, caller);
+    // The cache keeps up to 1 KiB of each part of a key; say so in the client's terms.
+    const queryBytes = encoder.encode(input.vary.query).length;
+    if (queryBytes > MAX_QUERY_BYTES) {
+      return error(400, 'invalid_input', `query string: ${queryBytes} bytes (normalised) is above the limit of ${MAX_QUERY_BYTES}`, headers);
+    }
     const qv = await module();
     const seen = {};
     const { status, body } = await qv.invoke('cache.get', input, { fetch: fetchFor(input, caller, request, seen) });

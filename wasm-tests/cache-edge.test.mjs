@@ -162,6 +162,9 @@ describe('cached routes on edge-runtime', () => {
     const c = await get('/api/leads?page=2&campaignId=org_startup_c1', 'qv_demo_startup');
     assert.equal(c.headers.get('x-cache'), 'MISS');
     await c.arrayBuffer();
+    const long = await get(`/api/leads?q=${'x'.repeat(1100)}`, 'qv_demo_startup');
+    assert.equal(long.status, 400);
+    assert.equal((await long.json()).message, 'query string: 1102 bytes (normalised) is above the limit of 1024');
   });
 
   test('one organisation never sees another\'s cached data', async () => {
