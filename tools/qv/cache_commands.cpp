@@ -115,7 +115,8 @@ void add_cache_commands(CLI::App& app, int& exit_code) {
   replay->add_option("--format", options->format, "Trace format: lirs, cache2k or scarab")
       ->required();
   replay->add_option("--policy", options->policies,
-                     "adaptive (default), lru, tinylfu or opt; several comma-separated");
+                     "adaptive (default), lru, tinylfu, opt or caffeine-climber (adaptive with "
+                     "Caffeine's hill climber); several comma-separated");
   replay->add_option("file", options->file, "Trace file (gzip, xz or plain), - for stdin")
       ->required();
   replay->callback([options, &exit_code] { exit_code = run_replay(*options); });

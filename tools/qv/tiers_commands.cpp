@@ -31,7 +31,7 @@ void add_style_flags(CLI::App& command, OutputStyle& style) {
 
 void add_tiers_commands(CLI::App& app, CommandContext& context) {
   auto options = std::make_shared<TiersOptions>();
-  auto* tiers = app.add_subcommand("tiers", "Tier evaluation, autoscale decisions, feature gates");
+  auto* tiers = app.add_subcommand("tiers", "Tier evaluation (scale up or down) and feature gates");
   tiers->require_subcommand(1);
 
   auto* evaluate = tiers->add_subcommand(
