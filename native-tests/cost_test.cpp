@@ -297,6 +297,34 @@ TEST_CASE("steps: graduated pricing over the monthly quantity, after the allowan
   CHECK(bill.value().complete);
 }
 
+TEST_CASE("credits take only what the credits before them left, never below nothing") {
+  // One $6 component (6 calls at $1) under two $5 credits: $5, then the $1 left.
+  const auto with_credits = [](const char* second_id) {
+    return std::string(R"({"version": "t", "currency": "USD", "services": [{"id": "s",
+      "name": "S", "kind": "infrastructure", "components": [{"id": "c", "name": "C",
+      "meter": "calls", "unit": "call", "category": "compute", "price": 1, "source": "test",
+      "seen": "2026-01-01"}], "credits": [
+      {"id": "a", "name": "A", "amount": 5, "appliesTo": ["c"], "source": "test", "seen": "2026-01-01"},
+      {"id": ")") +
+           second_id +
+           R"(", "name": "B", "amount": 5, "appliesTo": ["c"], "source": "test", "seen": "2026-01-01"}]}]})";
+  };
+  auto catalogue = catalogue_of(with_credits("b").c_str());
+  REQUIRE(catalogue.ok());
+  auto bill = compute_bill(usage_of(R"({"calls": {"perMonth": 6, "minutesPerCall": 1}})"),
+                           catalogue.value());
+  REQUIRE(bill.ok());
+  const auto& service = bill.value().services.at(0);
+  CHECK(service.credits.at(0).applied == 5);
+  CHECK(service.credits.at(1).applied == 1);
+  CHECK(service.cost == 0);
+  CHECK(bill.value().total == 0);
+  auto twice = catalogue_of(with_credits("a").c_str());
+  REQUIRE_FALSE(twice.ok());
+  CHECK_THAT(twice.error().message,
+             Contains("services[0].credits[1].id: 'a' is already used by an earlier credit"));
+}
+
 TEST_CASE("steps with a price per thousand units") {
   Price price;
   price.published = true;
@@ -648,6 +676,11 @@ TEST_CASE("malformed usage files: a clear error naming the field and the line") 
       error(
           "{\n  \"calls\": {\n    \"perMonth\": \"lots\",\n    \"minutesPerCall\": 3\n  }\n}\n") ==
       "usage.calls.perMonth (line 3, column 5): expected a number, got a string");
+  // JSON.parse would take the last of two, the reader the first: neither, named.
+  CHECK_THAT(error("{\"calls\": {\"perMonth\": 100, \"perMonth\": 200000, \"minutesPerCall\": 3}}"),
+             Contains("usage.calls.perMonth"));
+  CHECK_THAT(error("{\"calls\": {\"perMonth\": 100, \"perMonth\": 200000, \"minutesPerCall\": 3}}"),
+             Contains("given twice"));
   CHECK(error("{\n  \"calls\": {\"perMonth\": 10, \"minutesPerCall\": 3},\n  \"api\": {\n"
               "    \"edgeCacheHitRatio\": 60\n  }\n}") ==
         "usage.api.edgeCacheHitRatio (line 4, column 5): must be between 0 and 1 (a fraction, not "
@@ -721,6 +754,10 @@ TEST_CASE("split_cents: whole cents adding up exactly, largest remainders first"
   // $1 over 1 : 2: 33.33 and 66.67 cents -> floors 33 + 66 = 99; the larger remainder
   // (0.67) takes the last cent.
   CHECK(split_cents(100, {1, 2}) == std::vector<int64_t>{33, 67});
+  // $1.07 in proportion 3.78 : 0.5: 94.5 and 12.5 cents, a tie the division makes
+  // 94.4999... against 12.5000...; the earlier organisation takes the cent.
+  CHECK(split_cents(107, {3.78, 0.5}) == std::vector<int64_t>{95, 12});
+  CHECK(split_cents(717, {1, 6.4, 0.7}) == std::vector<int64_t>{89, 566, 62});
 
   Noise noise{42};
   for (int round = 0; round < 50; ++round) {
@@ -796,6 +833,30 @@ TEST_CASE("allocation: even, proportional, by metric, through the method") {
         answer.body,
         Contains(
             "sharedCosts[0].service (line 14, column 21): the estimate of LiveKit is incomplete"));
+  }
+  SECTION("a metric given twice is named") {
+    const Answer answer = call(
+        "cost.allocate",
+        R"({"split": "metric", "metric": "calls", "organizations": [{"id": "a", "metrics": {"calls": 1, "calls": 9}}],
+            "sharedCosts": [{"name": "x", "amount": 1}]})");
+    CHECK(answer.status == QV_INVALID_INPUT);
+    CHECK_THAT(answer.body, Contains("organizations[0].metrics.calls"));
+    CHECK_THAT(answer.body, Contains("given twice"));
+  }
+  SECTION("a proportional split needs every organisation's directCost") {
+    const Answer answer = call(
+        "cost.allocate",
+        R"({"split": "proportional", "organizations": [{"id": "a", "directCost": 50}, {"id": "b"}],
+            "sharedCosts": [{"name": "x", "amount": 1}]})");
+    CHECK(answer.status == QV_INVALID_INPUT);
+    CHECK_THAT(answer.body, Contains("organizations[1].directCost"));
+    CHECK_THAT(answer.body, Contains("is required to split sharedCosts[0] in proportion"));
+  }
+  SECTION("an amount whose cents a double cannot hold exactly is refused") {
+    const Answer answer = run(R"("sharedCosts": [{"name": "x", "amount": 1e17}])");
+    CHECK(answer.status == QV_INVALID_INPUT);
+    CHECK_THAT(answer.body, Contains("sharedCosts[0]"));
+    CHECK_THAT(answer.body, Contains("an amount of at most 10000000000000 is supported"));
   }
   SECTION("duplicate organisations are named") {
     const Answer answer = call(

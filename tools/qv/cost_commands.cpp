@@ -19,6 +19,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <tuple>
@@ -642,7 +643,15 @@ void add_cost_commands(CLI::App& app, int& exit_code) {
     command
         ->add_option("--scale", options->scale,
                      "Multiply the usage's volumes (10: what will 10x cost?)")
-        ->check(CLI::PositiveNumber)
+        ->check(CLI::Validator(
+            [](std::string& text) -> std::string {
+              char* end = nullptr;
+              const double scale = std::strtod(text.c_str(), &end);
+              if (end == text.c_str() || *end != '\0' || !(scale > 0 && scale <= 1e6))
+                return "expected a number above 0 and at most 1000000, got '" + text + "'";
+              return {};
+            },
+            "SCALE"))
         ->each([options](const std::string&) { options->scale_given = true; });
   };
   auto catalogue_option = [&](CLI::App* command) {

@@ -20,7 +20,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
-    return app.exit(error);
+    // --help is a success; every usage error (an unknown flag, a bad value) exits 2, as the
+    // commands' own bad-input errors do, rather than CLI11's own numbers (105, 106, ...).
+    const int code = app.exit(error);
+    return code == 0 ? 0 : 2;
   }
   return context.exit_code;
 }

@@ -125,7 +125,7 @@ Result<JsonValue> JsonObject::required(std::string_view key) const {
   return *found;
 }
 
-Status JsonObject::only_fields(std::initializer_list<std::string_view> allowed) const {
+Status JsonObject::only_fields(std::span<const std::string_view> allowed) const {
   size_t index = 0;
   for (auto field : object_) {
     // JSON.parse keeps a repeated field's last value and find() its first: refused, so that

@@ -9,6 +9,10 @@
 
 namespace qv::cost {
 
+namespace {
+constexpr double kMaxSharedCost = 1e13;
+}  // namespace
+
 const char* split_name(Split split) {
   switch (split) {
     case Split::kEven:
@@ -36,10 +40,12 @@ std::vector<int64_t> split_cents(int64_t cents, const std::vector<double>& weigh
   std::vector<double> remainders(n);
   int64_t assigned = 0;
   for (size_t i = 0; i < n; ++i) {
-    const double exact = static_cast<double>(cents) * (weights[i] / total_weight);
+    const double exact = static_cast<double>(cents) * weights[i] / total_weight;
     const double whole = std::floor(exact);
     shares[i] = static_cast<int64_t>(whole);
-    remainders[i] = exact - whole;
+    // In millionths of a cent: remainders equal but for rounding in the division (94.5 and
+    // 12.5 cents computed as 94.4999... and 12.5000...) tie, and ties go to the earlier.
+    remainders[i] = std::round((exact - whole) * 1e6);
     assigned += shares[i];
   }
   // The floors leave fewer than n cents over (each remainder is below 1).
@@ -73,7 +79,12 @@ Result<Allocation> allocate(const std::vector<SharedCost>& costs,
           weights[i] = 1;
           break;
         case Split::kProportional:
-          weights[i] = organisation.direct_cost;
+          if (!organisation.direct_cost) {
+            return invalid_input(organisations_path + "[" + std::to_string(i) +
+                                 "].directCost: is required to split " + cost.path +
+                                 " in proportion");
+          }
+          weights[i] = *organisation.direct_cost;
           break;
         case Split::kMetric: {
           const double* value = organisation.metric(cost.metric);
@@ -94,6 +105,9 @@ Result<Allocation> allocate(const std::vector<SharedCost>& costs,
                            ": every organisation has " +
                            (cost.split == Split::kMetric ? "0 of it" : "a directCost of 0"));
     }
+    if (!(cost.amount <= kMaxSharedCost)) {  // whole cents stay exact in a double below 2^53
+      return invalid_input(cost.path + ": an amount of at most 10000000000000 is supported");
+    }
     const int64_t cents = std::llround(cost.amount * 100);
     allocation.cost_cents.push_back(cents);
     allocation.shares.push_back(split_cents(cents, weights));
@@ -112,13 +126,15 @@ Result<std::vector<Organisation>> parse_organisations(const JsonValue& json) {
       read.only(*object, {"id", "directCost", "metrics"});
       Organisation organisation;
       organisation.id = read.text(*object, "id", true, true).value_or("");
-      organisation.direct_cost =
-          read.number(*object, "directCost", Bounds::kNonNegative).value_or(0);
+      organisation.direct_cost = read.number(*object, "directCost", Bounds::kNonNegative);
       if (auto metrics = read.field(*object, "metrics")) {
         if (auto map = read.object(*metrics)) {
           for (auto field : map->raw()) {
-            auto value = read.number(map->member(field.key, field.value),
-                                     Bounds::kNonNegative);
+            if (organisation.metric(field.key)) {
+              read.fail(map->child_path(field.key) + ": given twice");
+              break;
+            }
+            auto value = read.number(map->member(field.key, field.value), Bounds::kNonNegative);
             if (value) organisation.metrics.emplace_back(std::string(field.key), *value);
           }
         }
@@ -184,11 +200,11 @@ void write_allocation(JsonWriter& out, const std::vector<SharedCost>& costs,
         .key("id")
         .value(organisations[i].id)
         .key("directCost")
-        .value(organisations[i].direct_cost)
+        .value(organisations[i].direct_cost.value_or(0))
         .key("shared")
         .value(static_cast<double>(shared) / 100)
         .key("total")
-        .value(organisations[i].direct_cost + static_cast<double>(shared) / 100)
+        .value(organisations[i].direct_cost.value_or(0) + static_cast<double>(shared) / 100)
         .key("byCost")
         .begin_object();
     for (size_t c = 0; c < costs.size(); ++c) {

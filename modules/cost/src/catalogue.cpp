@@ -259,6 +259,12 @@ Service read_service(Reader& read, const JsonValue& json) {
     if (auto credits = read.array(*credits_json)) {
       for (const auto& item : credits->items()) {
         Credit credit = read_credit(read, item, service);
+        const bool seen =
+            std::any_of(service.credits.begin(), service.credits.end(),
+                        [&](const Credit& earlier) { return earlier.id == credit.id; });
+        if (read.ok() && seen) {
+          read.fail(item.where() + ".id: '" + credit.id + "' is already used by an earlier credit");
+        }
         if (!read.ok()) break;
         service.credits.push_back(std::move(credit));
       }

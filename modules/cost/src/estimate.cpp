@@ -538,15 +538,21 @@ Result<Bill> compute_bill(const Usage& usage, const Catalogue& catalogue) {
       }
       service_cost.components.push_back(std::move(line));
     }
+    // A credit takes from what the credits before it left of its components, so credits
+    // that cover one component together never take it, or the bill, below nothing.
+    std::vector<double> uncredited;
+    for (const auto& line : service_cost.components) uncredited.push_back(line.cost.value_or(0));
     for (const auto& credit : service.credits) {
-      double covered = 0;
-      for (const auto& line : service_cost.components) {
-        const auto& ids = credit.applies_to;
-        if (line.cost && std::find(ids.begin(), ids.end(), line.component->id) != ids.end()) {
-          covered += *line.cost;
-        }
+      const auto& ids = credit.applies_to;
+      double applied = 0;
+      for (size_t i = 0; i < uncredited.size(); ++i) {
+        if (std::find(ids.begin(), ids.end(), service_cost.components[i].component->id) ==
+            ids.end())
+          continue;
+        const double take = std::min(credit.amount - applied, uncredited[i]);
+        uncredited[i] -= take;
+        applied += take;
       }
-      const double applied = std::min(credit.amount, covered);
       service_cost.cost -= applied;
       service_cost.credits.push_back({&credit, applied});
     }

@@ -119,8 +119,8 @@ Result<std::optional<TierCatalogue>> call_tiers(const JsonObject& fields, CostSt
 
 Result<double> call_scale(const JsonObject& fields) {
   auto field = fields.find("scale");
-  if (!field || field->is_null()) return 1.0;
-  auto number = field->number();
+  if (!field) return 1.0;
+  auto number = field->number();  // null too is refused: JSON writes NaN and Infinity as null
   if (!number.ok()) return number.take_error();
   if (!(number.value() > 0) || !(number.value() <= 1e6)) {
     return invalid_input(field->where() + ": must be above 0 and at most 1000000");

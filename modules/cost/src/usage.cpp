@@ -79,15 +79,9 @@ void read_section(Reader& read, const JsonObject& usage, const char* section, Us
   for (const auto& spec : kChoices) {
     if (std::string_view(spec.section) == section) allowed.push_back(spec.name);
   }
-  for (auto field : object->raw()) {
-    bool known = false;
-    for (auto name : allowed) known = known || name == field.key;
-    if (!known) {
-      std::string names;
-      for (auto name : allowed) names += (names.empty() ? "" : ", ") + std::string(name);
-      read.fail(object->child_path(field.key) + ": unknown field (expected one of: " + names + ")");
-      return;
-    }
+  if (auto s = object->only_fields(allowed); !s.ok()) {
+    read.fail(s.take_error());
+    return;
   }
   for (const auto& spec : kFigures) {
     if (std::string_view(spec.section) == section) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -87,7 +88,10 @@ class JsonObject {
   }
   // Fails naming the first field not in allowed (a typo must not pass silently), or the
   // first given twice.
-  Status only_fields(std::initializer_list<std::string_view> allowed) const;
+  Status only_fields(std::initializer_list<std::string_view> allowed) const {
+    return only_fields(std::span<const std::string_view>(allowed.begin(), allowed.size()));
+  }
+  Status only_fields(std::span<const std::string_view> allowed) const;
   simdjson::dom::object raw() const { return object_; }
   std::string child_path(std::string_view key) const;
 

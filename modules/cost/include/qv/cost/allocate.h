@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,7 +20,7 @@ const char* split_name(Split split);  // "even", "proportional", "metric"
 
 struct Organisation {
   std::string id;
-  double direct_cost = 0;                               // its own cost, for proportional
+  std::optional<double> direct_cost;                    // its own cost, for proportional
   std::vector<std::pair<std::string, double>> metrics;  // for a split by metric
 
   const double* metric(std::string_view name) const;
