@@ -177,7 +177,13 @@ TEST_CASE("bad input exits 2 with a message naming the problem") {
          "-c: expected a whole number from 1, got 'zero'");
   expect({"run", "--url", server.url("/"), "-d", "forever"}, "-d: cannot parse duration 'forever'");
   expect({"run", "--url", server.url("/"), "--threshold", "http_req_duration:p95<1"},
-         "thresholds.http_req_duration[0]: cannot parse 'p95<1'");
+         "--threshold 'http_req_duration:p95<1': cannot parse 'p95<1'");
+  expect({"run", "--scenario", "dashboard-load", "--method", "POST"},
+         "--method applies to --url (quick mode); set it in the scenario");
+  expect({"run", "--url", server.url("/"), "--seed", "7"},
+         "--seed applies to scenarios (quick mode picks nothing at random)");
+  expect({"run", "--url", server.url("/"), "-H", "Content-Length: 5"},
+         "-H 'Content-Length: 5': set by the load tester from the body");
   expect({"run", "--url", server.url("/"), "--out", "csv=x"},
          "--out 'csv=x': unknown output (supported: hist=FILE)");
   expect({"run", "--scenario", "voice"},

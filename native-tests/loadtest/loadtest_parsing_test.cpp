@@ -36,7 +36,11 @@ TEST_CASE("durations read the way k6 writes them") {
   REQUIRE(parse_duration("1.5s").value() == 1'500'000);
   REQUIRE(parse_duration("250us").value() == 250);
   REQUIRE(parse_duration("10").value() == 10'000'000);  // bare: seconds, as wrk's -d
-  for (const char* bad : {"", "s", "10x", "-1s", "1s-", "abc", "1e400s"}) {
+  REQUIRE(parse_duration(".5s").value() == 500'000);
+  // Only plain decimals: strtod's hex, exponents and signs are not durations, and neither is
+  // a number of seconds beyond what a run could last.
+  for (const char* bad : {"", "s", "10x", "-1s", "1s-", "abc", "1e400s", "1e13", "0x1", "0x10s",
+                          "+5s", "inf", "1e3s", "99999999999"}) {
     INFO(bad);
     REQUIRE_FALSE(parse_duration(bad).ok());
   }
@@ -164,6 +168,9 @@ TEST_CASE("thresholds parse in k6's syntax") {
   REQUIRE(parse("http_req_failed", "rate<0.01").ok());
   REQUIRE(parse("http_reqs", "count>=10").ok());
   REQUIRE(parse("http_reqs", "rate>100").ok());
+  REQUIRE(parse("http_reqs", "count>1e3").value().bound == 1000);
+  REQUIRE_FALSE(parse("http_req_duration", "p(95)<0x10").ok());
+  REQUIRE_FALSE(parse("http_req_duration", "p(95)<inf").ok());
   REQUIRE(parse("checks", "rate>0.99").ok());
   REQUIRE(parse("http_req_duration{name:calls.start}", "p(90)<50").value().request_name ==
           "calls.start");
@@ -317,9 +324,11 @@ TEST_CASE("scenario files: every kind of bad input names its field") {
   REQUIRE(
       scenario_error(with("", R"("executor": "ramping-vus", "stages": [{"duration": "1s"}])")) ==
       "stages[0].target: missing");
-  REQUIRE(scenario_error(with(
-              "", R"("executor": "ramping-vus", "stages": [{"duration": "1s", "target": 0}])")) ==
-          "stages: the executor never has a VU (every target is 0)");
+  REQUIRE(
+      scenario_error(with(
+          "",
+          R"("executor": "ramping-vus", "startVUs": 0, "stages": [{"duration": "1s", "target": 0}])")) ==
+      "stages: the executor never has a VU (every target is 0)");
   REQUIRE(scenario_error(
               with("", R"("executor": "constant-arrival-rate", "rate": 10, "duration": "1s")")) ==
           "preAllocatedVUs: missing (constant-arrival-rate needs preAllocatedVUs)");
@@ -491,6 +500,52 @@ TEST_CASE("-H sets a header on every request of a scenario, in place of the file
   overrides.headers = {"x-api-key: {{nope}}"};
   CHECK_THAT(parse_scenario(builtin->json, overrides).error().message,
              Catch::Matchers::Contains("-H 'x-api-key: {{nope}}'"));
+  // The framing headers are the load tester's: a second Content-Length would make the
+  // request ambiguous (a smuggling vector), so -H refuses them as a scenario file does.
+  for (const char* header : {"Content-Length: 5", "transfer-encoding: chunked"}) {
+    overrides.headers = {header};
+    CHECK_THAT(parse_scenario(builtin->json, overrides).error().message,
+               Catch::Matchers::Contains("set by the load tester from the body"));
+    QuickOptions quick;
+    quick.url = "http://127.0.0.1:8080/x";
+    quick.headers = {header};
+    CHECK_THAT(quick_scenario(quick).error().message,
+               Catch::Matchers::Contains("set by the load tester from the body"));
+  }
+}
+
+TEST_CASE("ramping-vus starts at one VU unless startVUs says otherwise, as k6") {
+  const std::string json =
+      R"({"executor": "ramping-vus", "stages": [{"duration": "1s", "target": 1}],
+    "requests": [{"url": "http://127.0.0.1:8080/"}]})";
+  auto scenario = parse_scenario(json, {});
+  REQUIRE(scenario.ok());
+  CHECK(scenario.value().executor.start_vus == 1);
+  CHECK(scenario.value().executor.peak_vus() == 1);
+}
+
+TEST_CASE("--threshold: errors name the flag, and a threshold stated twice is one") {
+  const BuiltinScenario* builtin = find_builtin_scenario("dashboard-load");
+  REQUIRE(builtin != nullptr);
+  ScenarioOverrides overrides;
+  overrides.extra_thresholds = {{"http_req_duration", "p(95)<<200", false, 0}};
+  CHECK(parse_scenario(builtin->json, overrides)
+            .error()
+            .message.rfind("--threshold 'http_req_duration:p(95)<<200': ", 0) == 0);
+  // The file has http_req_duration p(95)<200 already; given again, twice, it stays one.
+  overrides.extra_thresholds = {{"http_req_duration", "p(95)<200", false, 0},
+                                {"http_req_duration", "p(95)<200", true, 0}};
+  auto scenario = parse_scenario(builtin->json, overrides);
+  REQUIRE(scenario.ok());
+  int count = 0;
+  for (const Threshold& threshold : scenario.value().thresholds) {
+    if (threshold.source.metric == "http_req_duration" &&
+        threshold.source.expression == "p(95)<200") {
+      ++count;
+      CHECK(threshold.source.abort_on_fail);  // either statement's abortOnFail holds
+    }
+  }
+  CHECK(count == 1);
 }
 
 TEST_CASE("quick mode builds a constant-vus or constant-arrival-rate scenario") {

@@ -45,7 +45,7 @@ struct RunOptions {
   std::string scenario;
   std::string url;
   std::string connections, threads, duration, rate, timeout, seed;
-  std::string base_url, intensity, method = "GET", body;
+  std::string base_url, intensity, method, body;  // method: empty is GET
   std::vector<std::string> headers, thresholds;
   TlsSettings tls;  // --insecure, --cacert, --tls-resume
   OutputOptions output;
@@ -167,6 +167,9 @@ Result<Scenario> build_scenario(const RunOptions& options) {
     if (!options.base_url.empty() || !options.intensity.empty()) {
       return Error{"--base-url and --intensity apply to scenarios, not to --url"};
     }
+    if (!options.seed.empty()) {
+      return Error{"--seed applies to scenarios (quick mode picks nothing at random)"};
+    }
     QuickOptions quick;
     quick.url = options.url;
     if (!options.connections.empty()) {
@@ -196,7 +199,7 @@ Result<Scenario> build_scenario(const RunOptions& options) {
       }
       quick.rate = rate;
     }
-    quick.method = options.method;
+    if (!options.method.empty()) quick.method = options.method;
     quick.headers = options.headers;
     quick.body = options.body;
     quick.thresholds = extra;
@@ -207,6 +210,7 @@ Result<Scenario> build_scenario(const RunOptions& options) {
   for (const auto& [value, name] : {std::pair{&options.connections, "-c"},
                                     {&options.rate, "--rate"},
                                     {&options.timeout, "--timeout"},
+                                    {&options.method, "--method"},
                                     {&options.body, "--body"}}) {
     if (!value->empty())
       return Error{std::string(name) + " applies to --url (quick mode); set it in the scenario"};

@@ -149,6 +149,7 @@ Result<Micros> read_duration(element value, const std::string& field) {
   auto number = read_number(value, field);
   if (!number.ok()) return Error{field + ": expected a duration such as \"30s\" or \"5m\""};
   if (number.value() < 0) return Error{field + ": a duration cannot be negative"};
+  if (number.value() > 1e9) return Error{field + ": at most 1000000000 seconds"};
   return static_cast<Micros>(std::llround(number.value() * kMicrosPerSecond));
 }
 
@@ -432,6 +433,24 @@ Result<Template> compile_field(std::string_view text, const std::vector<Variable
   return compiled;
 }
 
+bool same_header(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// A request header of a scenario or of -H: a token for a name, one line for a value, and
+// none of the framing headers the load tester writes from the body.
+Status check_header(const std::string& name, std::string_view value, const std::string& field) {
+  if (auto valid = check_token(name, field, "header name"); !valid.ok()) return valid.error();
+  if (value.find_first_of("\r\n") != std::string_view::npos)
+    return Error{field + ": a header value may not hold line breaks"};
+  if (same_header(name, "content-length") || same_header(name, "transfer-encoding"))
+    return Error{field + ": set by the load tester from the body"};
+  return Ok{};
+}
+
 Result<RequestSpec> read_request(element value, const std::string& path, const Scenario& scenario) {
   object fields;
   if (value.get_object().get(fields))
@@ -490,19 +509,10 @@ Result<RequestSpec> read_request(element value, const std::string& path, const S
     if (item.get_object().get(headers)) return expected(path + ".headers", "an object", item);
     for (auto [key, header_value] : headers) {
       const std::string header_path = path + ".headers." + std::string(key);
-      if (auto valid = check_token(std::string(key), header_path, "header name"); !valid.ok()) {
-        return valid.error();
-      }
       auto text = read_string(header_value, header_path);
       if (!text.ok()) return text.error();
-      if (text.value().find_first_of("\r\n") != std::string::npos) {
-        return Error{header_path + ": a header value may not hold line breaks"};
-      }
-      std::string lower(key);
-      std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
-      if (lower == "content-length" || lower == "transfer-encoding") {
-        return Error{header_path + ": set by the load tester from the body"};
-      }
+      if (auto valid = check_header(std::string(key), text.value(), header_path); !valid.ok())
+        return valid.error();
       auto compiled = compile_field(text.value(), scenario.variables, header_path);
       if (!compiled.ok()) return compiled.error();
       request.headers.emplace_back(std::string(key), compiled.value());
@@ -610,12 +620,15 @@ void scale_duration(Executor& executor, Micros duration) {
   }
 }
 
-Status finish_scenario(Scenario& scenario, const std::vector<ThresholdSource>& sources) {
+// sources: the file's thresholds, then from first_given on those of --threshold.
+Status finish_scenario(Scenario& scenario, const std::vector<ThresholdSource>& sources,
+                       size_t first_given) {
   if (scenario.requests.empty()) return Error{"requests: at least one request is needed"};
   const std::vector<std::string> names = scenario.request_names();
-  // Thresholds are listed by metric; each error names its metric and position.
+  // The file's thresholds are listed by metric; each error names its metric and position.
   std::vector<std::pair<std::string, size_t>> positions;
-  for (const ThresholdSource& source : sources) {
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const ThresholdSource& source = sources[i];
     auto position = std::find_if(positions.begin(), positions.end(),
                                  [&](const auto& p) { return p.first == source.metric; });
     if (position == positions.end())
@@ -623,8 +636,20 @@ Status finish_scenario(Scenario& scenario, const std::vector<ThresholdSource>& s
     const size_t index = position->second++;
     auto threshold = parse_threshold(source, names);
     if (!threshold.ok()) {
-      return in_field("thresholds." + source.metric + "[" + std::to_string(index) + "]",
+      return in_field(i >= first_given
+                          ? "--threshold '" + source.metric + ":" + source.expression + "'"
+                          : "thresholds." + source.metric + "[" + std::to_string(index) + "]",
                       threshold.error());
+    }
+    // One threshold stated twice is one threshold (and one key in the summary).
+    auto held = std::find_if(scenario.thresholds.begin(), scenario.thresholds.end(),
+                             [&](const Threshold& earlier) {
+                               return earlier.source.metric == source.metric &&
+                                      earlier.source.expression == source.expression;
+                             });
+    if (held != scenario.thresholds.end()) {
+      held->source.abort_on_fail = held->source.abort_on_fail || source.abort_on_fail;
+      continue;
     }
     scenario.thresholds.push_back(threshold.value());
   }
@@ -646,19 +671,10 @@ Result<std::pair<std::string, Template>> header_option(const std::string& header
   std::string name = header.substr(0, colon);
   std::string value = header.substr(colon + 1);
   while (!value.empty() && value.front() == ' ') value.erase(0, 1);
-  if (auto valid = check_token(name, field, "header name"); !valid.ok()) return valid.error();
-  if (value.find_first_of("\r\n") != std::string::npos)
-    return Error{field + ": a header value may not hold line breaks"};
+  if (auto valid = check_header(name, value, field); !valid.ok()) return valid.error();
   auto compiled = compile_field(value, variables, field);
   if (!compiled.ok()) return compiled.error();
   return std::pair{std::move(name), std::move(compiled.value())};
-}
-
-bool same_header(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
 }
 
 }  // namespace
@@ -865,9 +881,11 @@ Result<Scenario> parse_scenario(std::string_view json, const ScenarioOverrides& 
     if (auto thresholds = read_thresholds(item, sources); !thresholds.ok())
       return thresholds.error();
   }
+  const size_t first_given = sources.size();
   sources.insert(sources.end(), overrides.extra_thresholds.begin(),
                  overrides.extra_thresholds.end());
-  if (auto finished = finish_scenario(scenario, sources); !finished.ok()) return finished.error();
+  if (auto finished = finish_scenario(scenario, sources, first_given); !finished.ok())
+    return finished.error();
   return scenario;
 }
 
@@ -918,7 +936,7 @@ Result<Scenario> quick_scenario(const QuickOptions& options) {
     request.body = body.value();
   }
   scenario.requests.push_back(std::move(request));
-  if (auto finished = finish_scenario(scenario, options.thresholds); !finished.ok()) {
+  if (auto finished = finish_scenario(scenario, options.thresholds, 0); !finished.ok()) {
     return finished.error();
   }
   return scenario;

@@ -37,7 +37,7 @@ struct Executor {
   ExecutorKind kind = ExecutorKind::kConstantVus;
   int64_t vus = 0;                             // constant-vus
   Micros duration = 0;                         // constant-vus, constant-arrival-rate
-  int64_t start_vus = 0;                       // ramping-vus
+  int64_t start_vus = 1;                       // ramping-vus (k6's default: 1)
   double rate = 0;                             // constant-arrival-rate: iterations per second
   double start_rate = 0;                       // ramping-arrival-rate: iterations per second
   std::vector<Stage> stages;                   // ramping-*

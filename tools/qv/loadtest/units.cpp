@@ -1,5 +1,7 @@
 #include "units.h"
 
+#include "expression_text.h"
+
 #include <time.h>
 
 #include <cmath>
@@ -12,22 +14,20 @@ Result<Micros> parse_duration(std::string_view text) {
   const std::string shown = "cannot parse duration '" + std::string(text) +
                             "' (use e.g. 500ms, 30s, 5m, 1h30m; a bare number is seconds)";
   if (text.empty()) return Error{shown};
-  // A bare number: seconds.
-  char* end = nullptr;
   const std::string copy(text);
-  const double bare = std::strtod(copy.c_str(), &end);
-  if (end == copy.c_str() + copy.size()) {
-    if (!(bare >= 0) || !std::isfinite(bare)) return Error{shown};
-    return static_cast<Micros>(std::llround(bare * kMicrosPerSecond));
-  }
-  // A sequence of NUMBER UNIT parts, e.g. 1h30m or 1.5s.
+  // A bare number is seconds; else a sequence of NUMBER UNIT parts, e.g. 1h30m or 1.5s.
+  const bool bare = decimal_length(copy, /*signed_exponent=*/false) == copy.size();
   double total = 0;
   size_t at = 0;
   while (at < copy.size()) {
-    const char* start = copy.c_str() + at;
-    const double number = std::strtod(start, &end);
-    if (end == start || !(number >= 0) || *start == '-' || *start == '+') return Error{shown};
-    at = static_cast<size_t>(end - copy.c_str());
+    const size_t length = decimal_length(std::string_view(copy).substr(at), false);
+    if (length == 0) return Error{shown};
+    const double number = std::strtod(copy.substr(at, length).c_str(), nullptr);
+    at += length;
+    if (bare) {
+      total = number * kMicrosPerSecond;
+      break;
+    }
     size_t unit_end = at;
     while (unit_end < copy.size() && ((copy[unit_end] >= 'a' && copy[unit_end] <= 'z') ||
                                       static_cast<unsigned char>(copy[unit_end]) >= 0x80)) {
