@@ -304,7 +304,10 @@ Result<RunResult> read_histogram_log_file(const std::string& path) {
 
 namespace {
 
-void merge_into(RunResult& into, const RunResult& from, bool first) {
+// origin: the earliest interval start of all the logs merged. Machines start their seconds
+// at different milliseconds; each interval is put in the second since origin it began in,
+// so that the machines' seconds add up (requests per second, VUs) instead of alternating.
+void merge_into(RunResult& into, const RunResult& from, bool first, int64_t origin) {
   // Request names (and their checks) of `from`, as indices of `into`.
   std::vector<size_t> request_map;
   std::vector<std::vector<size_t>> check_map;
@@ -322,6 +325,7 @@ void merge_into(RunResult& into, const RunResult& from, bool first) {
   }
   for (const Interval& interval : from.intervals) {
     Interval mapped = interval;
+    mapped.start_unix_ms = origin + (interval.start_unix_ms - origin) / 1000 * 1000;
     mapped.requests.assign(into.requests.size(), RequestInterval{});
     for (size_t i = 0; i < interval.requests.size() && i < request_map.size(); ++i) {
       RequestInterval& target = mapped.requests[request_map[i]];
@@ -370,7 +374,12 @@ void merge_into(RunResult& into, const RunResult& from, bool first) {
 
 RunResult merge_results(const std::vector<RunResult>& results) {
   RunResult merged;
-  for (size_t i = 0; i < results.size(); ++i) merge_into(merged, results[i], i == 0);
+  int64_t origin = INT64_MAX;
+  for (const RunResult& result : results) {
+    for (const Interval& interval : result.intervals)
+      origin = std::min(origin, interval.start_unix_ms);
+  }
+  for (size_t i = 0; i < results.size(); ++i) merge_into(merged, results[i], i == 0, origin);
   return merged;
 }
 
