@@ -312,10 +312,17 @@ void print_diff(element d) {
   if (percent) std::snprintf(change, sizeof change, " (%+.1f%%)", *percent);
   std::printf("%-9s %s%s\n\n", "change", signed_money(number(d, "totalDelta")).c_str(), change);
 
-  std::printf("%-12s %14s %14s %14s\n", "SERVICE", "BASE", "PROPOSED", "CHANGE");
+  // A side with missing prices shows its known part and "+?"; its change is unknown.
+  std::printf("%-12s %16s %16s %14s\n", "SERVICE", "BASE", "PROPOSED", "CHANGE");
   for (element s : items(d, "services")) {
-    std::printf("%-12s %14s %14s %14s\n", text(s, "id").c_str(), money(number(s, "base")).c_str(),
-                money(number(s, "proposed")).c_str(), signed_money(number(s, "delta")).c_str());
+    const bool base_known = flag(s, "baseComplete"), proposed_known = flag(s, "proposedComplete");
+    auto side_cost = [&](const char* key, bool known) {
+      return money(number(s, key)) + (known ? "" : " +?");
+    };
+    std::printf("%-12s %16s %16s %14s\n", text(s, "id").c_str(),
+                side_cost("base", base_known).c_str(),
+                side_cost("proposed", proposed_known).c_str(),
+                base_known && proposed_known ? signed_money(number(s, "delta")).c_str() : "?");
   }
   auto components = items(d, "components");
   if (!components.empty()) {
@@ -330,8 +337,10 @@ void print_diff(element d) {
         return v ? money(*v) : std::string("?");
       };
       auto delta = maybe_number(c, "delta");
-      std::printf("  %-34s %s -> %s %s   %s -> %s   %s\n",
-                  (text(c, "service") + " " + text(c, "name")).c_str(), q("baseQuantity").c_str(),
+      std::string name = text(c, "service") + " " + text(c, "name");
+      if (text(c, "baseOption") != text(c, "proposedOption"))
+        name += " (" + text(c, "baseOption") + " -> " + text(c, "proposedOption") + ")";
+      std::printf("  %-34s %s -> %s %s   %s -> %s   %s\n", name.c_str(), q("baseQuantity").c_str(),
                   q("proposedQuantity").c_str(), text(c, "unit").c_str(), cost("baseCost").c_str(),
                   cost("proposedCost").c_str(), delta ? signed_money(*delta).c_str() : "");
     }

@@ -862,6 +862,10 @@ void write_diff(JsonWriter& out, const Estimate& base, const Estimate& proposed,
         .value(after.cost)
         .key("delta")
         .value(after.cost - before.cost)
+        .key("baseComplete")  // false: the cost is of the known prices only
+        .value(before.complete)
+        .key("proposedComplete")
+        .value(after.complete)
         .end_object();
   }
   out.end_array().key("components").begin_array();
