@@ -297,6 +297,13 @@ TEST_CASE("steps: graduated pricing over the monthly quantity, after the allowan
   CHECK(bill.value().complete);
 }
 
+TEST_CASE("figures that multiply past any real volume are refused, not priced as missing") {
+  auto bill = compute_bill(usage_of(R"({"calls": {"perMonth": 1e300, "minutesPerCall": 1e300}})"),
+                           embedded());
+  REQUIRE_FALSE(bill.ok());
+  CHECK_THAT(bill.error().message, Contains("comes to more than 1e18"));
+}
+
 TEST_CASE("credits take only what the credits before them left, never below nothing") {
   // One $6 component (6 calls at $1) under two $5 credits: $5, then the $1 left.
   const auto with_credits = [](const char* second_id) {

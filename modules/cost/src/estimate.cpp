@@ -508,6 +508,15 @@ Result<Bill> compute_bill(const Usage& usage, const Catalogue& catalogue) {
   if (auto s = validate_against_catalogue(usage, catalogue); !s.ok()) return s.take_error();
   Bill bill;
   bill.quantities = derive_quantities(usage);
+  // Figures each within range can still multiply past what a double holds; an infinite
+  // quantity would price as "missing" (JSON has no infinity), so it is refused, named.
+  for (int q = 0; q < kQuantityCount; ++q) {
+    const auto& value = bill.quantities.values[q];
+    if (value && !(*value <= 1e18)) {  // NaN and infinity too
+      return invalid_input(std::string("usage: ") + quantity_name(static_cast<Quantity>(q)) +
+                           " comes to more than 1e18: a figure of the usage is too large");
+    }
+  }
   bill.services.reserve(catalogue.services.size());
   for (const auto& service : catalogue.services) {
     ServiceCost service_cost;
