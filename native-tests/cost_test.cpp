@@ -256,6 +256,22 @@ TEST_CASE("a catalogue is validated, naming the field") {
            R"({"id": "c", "name": "C", "meter": "calls", "unit": "call", "category": "compute", "steps": [{"upTo": 10, "price": 1}, {"upTo": 5, "price": 1}, {"price": 0}], "source": "x", "seen": "2026-01-01"}]}]})")
               .c_str()),
       Contains("steps[1].upTo: must be above the previous step's upTo"));
+  for (const char* date : {"2026-99-99", "2026-02-30", "2025-02-29", "0000-01-01"}) {
+    INFO(date);
+    CHECK_THAT(
+        error(
+            (std::string(head) +
+             R"({"id": "c", "name": "C", "meter": "calls", "unit": "call", "category": "compute", "price": 1, "source": "x", "seen": ")" +
+             date + R"("}]}]})")
+                .c_str()),
+        Contains("services[0].components[0].seen: expected a date YYYY-MM-DD"));
+  }
+  REQUIRE(
+      catalogue_of(
+          (std::string(head) +
+           R"({"id": "c", "name": "C", "meter": "calls", "unit": "call", "category": "compute", "price": 1, "source": "x", "seen": "2024-02-29"}]}]})")
+              .c_str())
+          .ok());
 }
 
 // ---- Price arithmetic ------------------------------------------------------------------
@@ -955,6 +971,12 @@ TEST_CASE("forecast refuses too little history and gaps, naming the field") {
              Contains("months: must be between 1 and 60"));
   CHECK_THAT(error(R"({"months": 2, "history": [{"month": "2026-13", "cost": 1}]})"),
              Contains("history[0].month: expected a month YYYY-MM, got '2026-13'"));
+  CHECK_THAT(error(R"({"months": 2, "history": [{"month": "0000-05", "cost": 1}]})"),
+             Contains("history[0].month: expected a month YYYY-MM, got '0000-05'"));
+  CHECK_THAT(
+      error(
+          R"({"months": 2, "history": [{"month": "9999-10", "cost": 1}, {"month": "9999-11", "cost": 2}, {"month": "9999-12", "cost": 3}]})"),
+      Contains("the forecast would run past 9999-12"));
 }
 
 TEST_CASE("Student's t quantiles for the 95% range") {

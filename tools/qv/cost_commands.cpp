@@ -566,6 +566,14 @@ int forecast_command(const CostOptions& o) {
   if (root.is_object() && root["history"].get(list)) {
     return fail(o.history + ": expected an array of {month, cost} or an object with history");
   }
+  if (simdjson::dom::object fields; !root.get_object().get(fields)) {
+    for (auto field : fields) {
+      if (field.key != "history" && field.key != "description") {
+        return fail(o.history + ": " + std::string(field.key) +
+                    ": unknown field (expected one of: history, description)");
+      }
+    }
+  }
   JsonWriter input;
   input.begin_object()
       .key("history")

@@ -220,7 +220,7 @@ std::optional<int64_t> parse_month(std::string_view text) {
     if (text[i] < '0' || text[i] > '9') return std::nullopt;
     (i < 4 ? year : month) = (i < 4 ? year : month) * 10 + (text[i] - '0');
   }
-  if (month < 1 || month > 12) return std::nullopt;
+  if (year < 1 || month < 1 || month > 12) return std::nullopt;
   return year * 12 + month - 1;
 }
 
@@ -271,6 +271,11 @@ Result<Forecast> forecast_from_json(const JsonValue& json) {
     }
   }
   if (!read.ok()) return read.take_error();
+  // Months are written YYYY-MM: the forecast ends in 9999-12 at the latest.
+  constexpr int64_t kLastMonth = 9999 * 12 + 11;
+  if (first_month + static_cast<int64_t>(costs.size()) - 1 + *months > kLastMonth) {
+    return invalid_input(months_json->where() + ": the forecast would run past 9999-12");
+  }
   return forecast(costs, first_month, static_cast<int>(*months));
 }
 
