@@ -18,6 +18,7 @@
 #include "qv/cost/catalogue.h"
 #include "qv/cost/estimate.h"
 #include "qv/cost/forecast.h"
+#include "qv/cost/format.h"
 #include "qv/cost/text_position.h"
 #include "qv/cost/usage.h"
 #include "qv/instance.h"
@@ -767,6 +768,14 @@ TEST_CASE("the methods position errors in a usage given as text and in the input
 }
 
 // ---- Allocation ----------------------------------------------------------------------------
+
+TEST_CASE("money: cents, small amounts to their first digits, and no sign on rounding noise") {
+  CHECK(money(1234.5) == "$1,234.50");
+  CHECK(money(-3.2) == "-$3.20");
+  CHECK(money(0.000021) == "$0.000021");
+  CHECK(money(0.1 + 0.1 + 0.1 - 0.3) == "$0.00");  // 5.6e-17, not "-$0.00" or "$0.00000…"
+  CHECK(money(0.3 - (0.1 + 0.1 + 0.1)) == "$0.00");
+}
 
 TEST_CASE("split_cents: whole cents adding up exactly, largest remainders first") {
   // $100 evenly over 3: 3,333.33 cents each; floors 3,333 x 3 = 9,999; the cent left goes

@@ -21,6 +21,8 @@ std::string grouped(const std::string& digits) {
 // Decimals come from comparisons with exact powers of ten, not from log10, so native and
 // WebAssembly builds write the same text.
 std::string money(double amount) {
+  // Below the 12 decimals shown: rounding noise of a difference (0.1 x 3 - 0.3), not a sign.
+  if (std::fabs(amount) < 5e-13) amount = 0;
   const double magnitude = std::fabs(amount);
   char buffer[64];
   if (magnitude >= 1 || magnitude == 0) {
