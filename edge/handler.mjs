@@ -66,7 +66,9 @@ async function readBytes(request) {
     if (done) break;
     size += value.length;
     if (size > MAX_BODY_BYTES) {
-      await reader.cancel().catch(() => {});
+      // Not awaited: a runtime that hands over one branch of a teed body settles the cancel
+      // only when the other branch is cancelled too.
+      reader.cancel().catch(() => {});
       return { tooLarge: size };
     }
     chunks.push(value);
@@ -130,12 +132,26 @@ function rateLimitHeaders(decision) {
 
 const retryAfterSeconds = (ms) => String(Math.max(1, Math.ceil(ms / 1000)));
 
+// An answer to one organisation's API key: no shared cache may keep it (the origin's
+// `public` and `s-maxage` are for the edge's own cache, which keys by organisation), and a
+// browser that holds answers for two keys keeps them apart.
+function forCaller(response) {
+  const directives = (response.headers.get('cache-control') ?? '').split(',').map((d) => d.trim()).filter(Boolean);
+  if (!directives.some((d) => /^(no-store|private)$/i.test(d))) {
+    const kept = directives.filter((d) => !/^(public|s-maxage=.*|proxy-revalidate)$/i.test(d));
+    response.headers.set('cache-control', ['private', ...kept].join(', '));
+  }
+  response.headers.append('vary', 'authorization, x-api-key');
+  return response;
+}
+
 // Feature gates and routes match the path as sent, and the proxy forwards it as sent: a
-// path an origin would read as another (an empty segment merged, an escape decoded) could
-// pass a gate its canonical form fails. So /api/* paths must be canonical: what is wrong,
-// or null.
+// path an origin would read as another (an empty segment merged, an escape decoded, a
+// ;parameter stripped) could pass a gate its canonical form fails. So /api/* paths must be
+// canonical: what is wrong, or null.
 function nonCanonical(path) {
   if (path.includes('//')) return `'${path}' has an empty segment ('//')`;
+  if (/;|%3b/i.test(path)) return `'${path}' has a ';' (path parameters are not accepted)`;
   const escape = /%([0-9A-Fa-f]{2})/g;
   for (let found; (found = escape.exec(path)) !== null;) {
     const char = String.fromCharCode(parseInt(found[1], 16));
@@ -430,15 +446,18 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
         if (admitted.response) return admitted.response;
       }
       const proxied = config.router && url.pathname.startsWith('/api/');
-      if (route?.methods.includes(request.method)) return await route.run(request, match, admitted.caller, admitted.headers, rawBody);
-      if (proxied && (!route || route.otherMethodsProxied)) return await proxy(request, admitted.caller, admitted.headers);
+      const forThem = admitted.caller ? forCaller : (response) => response;
+      if (route?.methods.includes(request.method)) return forThem(await route.run(request, match, admitted.caller, admitted.headers, rawBody));
+      if (proxied && (!route || route.otherMethodsProxied)) return forThem(await proxy(request, admitted.caller, admitted.headers));
       if (route) {
         return error(405, 'method_not_allowed', `${request.method} ${url.pathname}: use ${route.methods.join(', ')}`,
           { ...admitted.headers, allow: route.methods.join(', ') });
       }
       return error(404, 'not_found', `no route for ${request.method} ${url.pathname}`, admitted.headers);
     } catch (failure) {
-      return error(500, 'internal', `internal error: ${failure?.message ?? failure}`);
+      // The cause goes to the log, not to the client.
+      (shimOptions.log ?? ((level, message) => console.error(`[qv] ${message}`)))(3, `internal error: ${failure?.stack ?? failure}`);
+      return error(500, 'internal', 'internal error (logged at the edge)');
     }
   }
 

@@ -17,7 +17,14 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'p
 // The API key stays at the edge: origins trust the identity headers the edge sets.
 const CREDENTIALS = new Set(['x-api-key', 'authorization']);
 // fetch() hands over a decoded body: its encoding and length no longer apply.
-const DECODED = new Set(['content-encoding', 'content-length', 'transfer-encoding', 'connection', 'keep-alive']);
+const DECODED = new Set(['content-encoding', 'content-length']);
+
+// The hop-by-hop headers of a message: the fixed ones and those its Connection header names.
+function hopByHop(headers) {
+  const names = new Set(HOP_BY_HOP);
+  for (const name of (headers.get('connection') ?? '').split(',')) names.add(name.trim().toLowerCase());
+  return names;
+}
 // Safe to repeat (RFC 9110 section 9.2.2): retried after any failure. Others only when the
 // request never reached the origin, or when it carries an Idempotency-Key.
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
@@ -89,8 +96,9 @@ export function createRegionalProxy({
   // plus who the caller is (set here, so a client cannot forge them) and where it came from.
   function originHeaders(request, caller, region) {
     const headers = new Headers();
+    const hop = hopByHop(request.headers);
     request.headers.forEach((value, name) => {
-      if (!HOP_BY_HOP.has(name) && !CREDENTIALS.has(name) && !name.startsWith('x-qv-')) headers.append(name, value);
+      if (!hop.has(name) && !CREDENTIALS.has(name) && !name.startsWith('x-qv-')) headers.append(name, value);
     });
     const url = new URL(request.url);
     if (caller) {
@@ -104,10 +112,14 @@ export function createRegionalProxy({
   }
 
   // One attempt on one region; every outcome is reported to the module.
-  async function send(request, body, caller, region, origin, timeoutMs, area) {
+  // outer: the caller's own signal (a module call's fetch deadline), which also covers the
+  // body after the headers came, when this attempt's timer no longer runs.
+  async function send(request, body, caller, region, origin, timeoutMs, area, outer) {
     const url = new URL(request.url);
     const target = `${origin}${url.pathname}${url.search}`;
     const controller = new AbortController();
+    if (outer?.aborted) controller.abort();
+    outer?.addEventListener('abort', () => controller.abort(), { once: true });
     const timer = timers.setTimeout(() => controller.abort(), timeoutMs);
     const started = now();
     try {
@@ -141,7 +153,8 @@ export function createRegionalProxy({
     if (retryNote) extra['x-region-not-retried'] = retryNote.replace(/^not retried: /, '');
     if (attempt.response) {
       const out = new Headers();
-      attempt.response.headers.forEach((value, name) => { if (!DECODED.has(name)) out.append(name, value); });
+      const hop = hopByHop(attempt.response.headers);
+      attempt.response.headers.forEach((value, name) => { if (!DECODED.has(name) && !hop.has(name)) out.append(name, value); });
       for (const [name, value] of Object.entries(extra)) out.set(name, value);
       const empty = attempt.response.status === 204 || attempt.response.status === 304 || attempt.response.status < 200;
       return new Response(empty ? null : attempt.response.body, { status: attempt.response.status, headers: out });
@@ -160,11 +173,11 @@ export function createRegionalProxy({
    * the region is chosen by (default: the request's own); waitUntil: the request's, which a
    * health check it starts runs behind.
    */
-  async function proxy(request, { body = null, caller = null, headers = {}, geo = geoHeaders(request.headers), waitUntil: keepAlive } = {}) {
+  async function proxy(request, { body = null, caller = null, headers = {}, geo = geoHeaders(request.headers), waitUntil: keepAlive, signal } = {}) {
     const { status, body: decision } = await invoke('router.route', { headers: geo, countRequest: true });
     if (status !== 'ok') return json(HTTP_STATUS[status] ?? 500, decision, headers);
     healthCheckIfDue(keepAlive);
-    const first = await send(request, body, caller, decision.optimalRegion, decision.origin, decision.timeoutMs, decision.clientArea);
+    const first = await send(request, body, caller, decision.optimalRegion, decision.origin, decision.timeoutMs, decision.clientArea, signal);
     if (!first.failed) return respond(first, headers);
     if (!retryable(request, first)) {
       return respond(first, headers, null, `not retried: ${request.method} without an Idempotency-Key may have reached the origin`);
@@ -176,7 +189,7 @@ export function createRegionalProxy({
       return respond(first, headers, null, `not retried: ${retry?.reason ?? retry?.message}`);
     }
     await Promise.resolve(first.response?.body?.cancel?.()).catch(() => {});  // discard the failed answer
-    const second = await send(request, body, caller, retry.region, retry.origin, decision.timeoutMs, decision.clientArea);
+    const second = await send(request, body, caller, retry.region, retry.origin, decision.timeoutMs, decision.clientArea, signal);
     return respond(second, headers, decision.optimalRegion);
   }
 
@@ -193,7 +206,7 @@ export function createRegionalProxy({
      */
     fetcher({ caller = null, geo = {}, waitUntil: keepAlive } = {}) {
       return (url, init = {}) => proxy(new Request(url, { method: init.method ?? 'GET', headers: init.headers }),
-        { body: init.body ?? null, caller, geo, waitUntil: keepAlive });
+        { body: init.body ?? null, caller, geo, waitUntil: keepAlive, signal: init.signal });
     },
 
     /** GET /api/route: the decision for this caller, with every region's view, not counted. */

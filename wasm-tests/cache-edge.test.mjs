@@ -11,6 +11,7 @@ import { createEdgeRuntime, loadEdgeConfig } from '../edge/runtime.mjs';
 import { startRegionalOrigins, routerConfigFor, DEMO_REGIONS } from '../edge/regional-origins.mjs';
 import { signBody, SIGNATURE_HEADER } from '../edge/cache-routes.mjs';
 import { notModified } from '../edge/conditional.mjs';
+import { createServer } from 'node:http';
 import { createEdgeHandler } from '../edge/handler.mjs';
 import { loadModule } from '../dist/js/node.mjs';
 
@@ -246,6 +247,24 @@ describe('cached routes on edge-runtime', () => {
     assert.equal(typeof stats.coalescedWaits, 'number');
   });
 
+  test('a streamed body over 1 MiB is a 413 at once, with or without a key', async () => {
+    for (const path of ['/api/tiers/evaluate', '/api/cache/invalidate']) {
+      let sent = 0;
+      const body = new ReadableStream({
+        pull(controller) {
+          if (sent >= 1_200_000) return controller.close();
+          sent += 65536;
+          controller.enqueue(new Uint8Array(65536));
+        },
+      });
+      const response = await fetch(new URL(path, server.url), {
+        method: 'POST', body, duplex: 'half', headers: { 'x-api-key': 'qv_demo_growth' }, signal: AbortSignal.timeout(10_000),
+      });
+      assert.equal(response.status, 413, path);
+      assert.match((await response.json()).message, /is above the limit of 1048576 bytes/);
+    }
+  });
+
   test('the cached routes still need an API key', async () => {
     const response = await fetch(new URL('/api/campaigns', server.url));
     assert.equal(response.status, 401);
@@ -394,5 +413,73 @@ describe('background work and the request that started it', () => {
     } finally {
       await origins.close();
     }
+  });
+});
+
+describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () => {
+  let origin;
+  let seen = [];
+  let stall = false;
+  before(async () => {
+    origin = createServer((request, response) => {
+      seen.push(request.headers);
+      const headers = {
+        'content-type': 'application/json', 'cache-control': 'public, max-age=60, s-maxage=300',
+        connection: 'x-origin-hop', 'x-origin-hop': 'secret', trailer: 'x-sum',
+      };
+      response.writeHead(200, headers);
+      if (stall) return response.write('{"partial":'); // headers, then nothing more
+      response.end('{"ok":true}');
+    });
+    await new Promise((resolve) => origin.listen(0, '127.0.0.1', resolve));
+  });
+  after(() => { origin.closeAllConnections(); origin.close(); });
+
+  async function handler() {
+    const url = `http://127.0.0.1:${origin.address().port}`;
+    const config = await edgeConfig({ urls: Object.fromEntries(DEMO_REGIONS.map((region) => [region, url])) },
+      { critical: [], config: { origin: { timeoutMs: 300 } } });
+    return createEdgeHandler({ wasmModule: await loadModule(), config, cacheSecret: SECRET, log: () => {} });
+  }
+  const request = (path, headers = {}) => new Request(`http://edge.test${path}`, { headers: { 'x-api-key': 'qv_demo_growth', ...headers } });
+
+  test('an answer for an API key is private to it, whatever the origin allowed shared caches', async () => {
+    const handle = await handler();
+    for (const path of ['/api/campaigns', '/api/something/proxied']) {
+      const response = await handle(request(path));
+      assert.equal(response.status, 200, path);
+      assert.equal(response.headers.get('cache-control'), 'private, max-age=60', path);
+      assert.match(response.headers.get('vary') ?? '', /authorization, x-api-key/, path);
+    }
+  });
+
+  test('hop-by-hop headers, named in Connection or not, pass neither way', async () => {
+    const handle = await handler();
+    seen = [];
+    const response = await handle(request('/api/something/proxied', { connection: 'x-client-hop', 'x-client-hop': 'secret', te: 'trailers' }));
+    assert.equal(response.status, 200);
+    assert.equal(seen.at(-1)['x-client-hop'], undefined);
+    assert.equal(seen.at(-1).te, undefined);
+    for (const name of ['x-origin-hop', 'trailer', 'connection']) assert.equal(response.headers.get(name), null, name);
+  });
+
+  test('an origin that stalls after its headers times out; the miss does not hang', async () => {
+    const handle = await handler();
+    stall = true;
+    try {
+      const started = Date.now();
+      const response = await handle(request('/api/leads?stall=1'));
+      assert.equal(response.status, 504);
+      assert.ok(Date.now() - started < 5000, `answered after ${Date.now() - started} ms`);
+    } finally {
+      stall = false;
+    }
+  });
+
+  test('a path with a ;parameter is refused, named', async () => {
+    const handle = await handler();
+    const response = await handle(request('/api/models;v=1'));
+    assert.equal(response.status, 400);
+    assert.equal((await response.json()).message, "path: '/api/models;v=1' has a ';' (path parameters are not accepted)");
   });
 });
