@@ -527,6 +527,12 @@ TEST_CASE("ejections published by other isolates apply, within the cap, until th
   CHECK(!router.apply_shared_ejection("sa-east-1", {kStart - 1, 1, "old"}, kStart));  // over
   CHECK(!router.apply_shared_ejection("nowhere", ejection, kStart));
   CHECK(router.region_health(0, kStart + 30000).health == Health::kProbing);
+  // An ejection far in the future (a bad write, a clock ahead) lasts no longer than this
+  // isolate's own longest, maxEjectionMs (300 s).
+  Router other;
+  CHECK(other.apply_shared_ejection("sa-east-1", {kStart + 1e12, 1, "far"}, kStart));
+  CHECK(other.region_health(3, kStart + 299999).health == Health::kEjected);
+  CHECK(other.region_health(3, kStart + 300000).health == Health::kProbing);
 }
 
 TEST_CASE("rendezvous weights shift load in proportion") {

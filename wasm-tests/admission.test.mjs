@@ -31,6 +31,19 @@ describe('rate limit on a simulated clock (4 isolates, one in-memory KV)', () =>
   });
 });
 
+describe('a refusal remembered', () => {
+  test('a large request refused does not refuse the small ones the bucket still holds', async () => {
+    const qv = await instantiateFlavour('emscripten', { now: () => 1764115200000, log: quiet });
+    const who = { organizationId: 'org_cost', tier: 'Startup' };
+    for (let i = 0; i < 60; i++) assert.equal((await qv.call('tiers.admit', who)).allowed, true);
+    const large = await qv.call('tiers.admit', { ...who, cost: 100 });
+    assert.equal(large.allowed, false);
+    const small = await qv.call('tiers.admit', { ...who, cost: 1 });
+    assert.equal(small.allowed, true, JSON.stringify(small));
+    assert.notEqual(small.source, 'cached');
+  });
+});
+
 describe('admission over a real Redis', { skip: !process.env.QV_REDIS_URL && 'no QV_REDIS_URL (redis.test.mjs fails for it)' }, () => {
   let kvs = [];
   let instances = [];

@@ -1079,14 +1079,17 @@ bool Router::apply_shared_ejection(std::string_view region, const SharedEjection
                                    double now) {
   const int index = config_.find(region);
   if (index < 0 || !(ejection.until_ms > now)) return false;
+  // Another isolate's word, read from KV: never longer than this isolate would eject for
+  // itself, so no stored value (a bad write, a clock far ahead) keeps a region out for good.
+  const double until = std::min(ejection.until_ms, now + config_.outlier.max_ejection_ms);
   const bool probed = config_.health_check.enabled;
   HostState& host = regions_.hosts[index];
   refresh(host, probed, now);
-  if (host.health == Health::kEjected && host.ejected_until >= ejection.until_ms) return false;
+  if (host.health == Health::kEjected && host.ejected_until >= until) return false;
   const bool out = host.health == Health::kEjected || host.health == Health::kProbing;
   if (!out && !ejection_allowed(regions_, static_cast<size_t>(index), probed, now)) return false;
   host.health = Health::kEjected;
-  host.ejected_until = ejection.until_ms;
+  host.ejected_until = until;
   host.times_ejected = std::max(host.times_ejected, ejection.times_ejected);
   host.cause = ejection.cause;
   host.shared = true;

@@ -78,7 +78,9 @@ std::optional<double> parse_number(const std::optional<std::string>& text) {
 }
 
 uint32_t ttl_ms(double until, double now) {
-  return static_cast<uint32_t>(std::ceil(std::max(0.0, until - now) + kTtlSlackMs));
+  // Saturated: a TTL that wrapped past 2^32 ms would come out small, or 0 (no expiry).
+  const double ms = std::ceil(std::max(0.0, until - now) + kTtlSlackMs);
+  return ms >= 4294967295.0 ? 4294967295u : static_cast<uint32_t>(ms);
 }
 
 // ---- rate limits ---------------------------------------------------------------------
@@ -138,6 +140,9 @@ RateDecision local_rate_decision(RateLease& org, const GcraLimit& limit,
   return decision;
 }
 
+// Times in ms since the epoch (1e15 is the year 33658).
+constexpr double kMaxTimeMs = 1e15;
+
 // {"rate", "burst"?, "tat"?, "now", "quantity"?, "partial"?} -> the GCRA outcome. The
 // arithmetic alone, for test vectors.
 MethodTask gcra_method(CallContext& ctx, Instance& instance) {
@@ -149,26 +154,31 @@ MethodTask gcra_method(CallContext& ctx, Instance& instance) {
   if (!rate.ok()) co_return Outcome::failure(rate.error());
   auto rate_value = rate.value().number();
   if (!rate_value.ok()) co_return Outcome::failure(rate_value.error());
-  if (!(rate_value.value() > 0)) co_return Outcome::failure(invalid_input("rate: must be above 0"));
+  if (!(rate_value.value() > 0 && rate_value.value() <= 1e9))
+    co_return Outcome::failure(invalid_input("rate: must be above 0 and at most 1000000000"));
   limit.rate_per_second = rate_value.value();
   limit.burst = limit.rate_per_second;
   if (auto burst = in.find("burst")) {
     auto value = burst->number();
     if (!value.ok()) co_return Outcome::failure(value.error());
-    if (!(value.value() >= 1))
-      co_return Outcome::failure(invalid_input("burst: must be at least 1"));
+    if (!(value.value() >= 1 && value.value() <= 1e9))
+      co_return Outcome::failure(invalid_input("burst: must be between 1 and 1000000000"));
     limit.burst = value.value();
   }
   std::optional<double> tat;
   if (auto value = in.find("tat"); value && !value->is_null()) {
     auto number = value->number();
     if (!number.ok()) co_return Outcome::failure(number.error());
+    if (!(number.value() >= 0 && number.value() <= kMaxTimeMs))
+      co_return Outcome::failure(invalid_input("tat: must be between 0 and 1e15 (ms)"));
     tat = number.value();
   }
   auto now = in.required("now");
   if (!now.ok()) co_return Outcome::failure(now.error());
   auto now_value = now.value().number();
   if (!now_value.ok()) co_return Outcome::failure(now_value.error());
+  if (!(now_value.value() >= 0 && now_value.value() <= kMaxTimeMs))
+    co_return Outcome::failure(invalid_input("now: must be between 0 and 1e15 (ms)"));
   int64_t quantity = 1;
   if (auto value = in.find("quantity")) {
     auto number = value->integer(1, 1000000);
@@ -305,7 +315,9 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
       // The TAT we know is at most the stored one (TATs only grow while they matter), so
       // a refusal on it holds; remember it so the next requests need no round trip.
       decision.gcra = gcra_take(limit, tat, now, cost, false);
-      org->limited_until = now + decision.gcra.retry_after_ms;
+      // Cached until one token is due, not this request's cost: a smaller request may pass
+      // sooner, and must not be refused on a large one's behalf.
+      org->limited_until = now + gcra_take(limit, tat, now, 1, false).retry_after_ms;
       decision.source = "kv";
       write_rate_decision(out, decision, limit);
       co_return Outcome::answer(out.take());

@@ -1,11 +1,15 @@
 #include "qv/tiers/tiers.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 namespace qv::tiers {
 
 namespace {
+
+// The largest limit a tier may set: the rate limiter's arithmetic stays exact far beyond it.
+constexpr double kMaxLimit = 1e9;
 
 // JSON field names of the limits, in Metric order.
 constexpr const char* kLimitFields[kMetricCount] = {"maxConcurrentCalls", "maxAPIRPS", "maxUsers"};
@@ -163,13 +167,25 @@ Result<Tier> parse_tier(const JsonValue& json) {
     if (!(number.value() > 0)) {
       return invalid_input(value->where() + ": must be greater than 0 (omit it for no limit)");
     }
+    if (!(number.value() <= kMaxLimit)) {
+      return invalid_input(value->where() + ": must be at most 1000000000 (omit it for no limit)");
+    }
+    if (m != kApiRequestsPerSecond && number.value() != std::floor(number.value())) {
+      return invalid_input(value->where() + ": must be a whole number");
+    }
     tier.limits[m] = number.value();
   }
   if (auto burst = fields.find("apiBurst"); burst && !burst->is_null()) {
     auto number = burst->number();
     if (!number.ok()) return number.take_error();
-    if (!(number.value() >= 1)) return invalid_input(burst->where() + ": must be at least 1");
+    if (!(number.value() >= 1 && number.value() <= kMaxLimit))
+      return invalid_input(burst->where() + ": must be between 1 and 1000000000");
     tier.api_burst = number.value();
+  }
+  // The bucket holds the burst, or a second's worth of requests: at least one request.
+  if (const auto& rate = tier.limits[kApiRequestsPerSecond]; rate && *rate < 1 && !tier.api_burst) {
+    return invalid_input(fields.child_path("maxAPIRPS") +
+                         ": below 1 request per second needs an apiBurst of at least 1");
   }
   if (auto cost = fields.find("costEstimate")) {
     auto number = non_negative(*cost);
