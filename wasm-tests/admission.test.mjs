@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { instantiateFlavour } from '../dist/js/node.mjs';
 import { simulateAdmission } from './admission-sim.mjs';
 import { RedisKv } from '../dist/js/kv-redis.mjs';
+import { MemoryKv } from '../dist/js/kv-memory.mjs';
 import { RedisServer } from './redis-server.mjs';
 import { createEdgeRuntime } from '../edge/runtime.mjs';
 
@@ -28,6 +29,31 @@ describe('rate limit on a simulated clock (4 isolates, one in-memory KV)', () =>
     const { admitted, offered, kvOps } = await simulateAdmission({ seconds: 10, perSecond: 600, tier: 'Growth' });
     assert.equal(admitted, offered);
     assert.ok(kvOps / admitted <= 0.1, `${kvOps} KV operations for ${admitted} requests`);
+  });
+});
+
+describe('calls across a KV outage (a KV that keeps its data but cannot be reached)', () => {
+  test('a call ended during the outage frees its slot in KV with the first write after it', async () => {
+    let t = 1764115200000;
+    const memory = new MemoryKv({ now: () => t });
+    let down = false;
+    const kv = new Proxy(memory, {
+      get(target, name) {
+        const value = target[name];
+        if (typeof value !== 'function') return value;
+        return (...args) => (down ? Promise.reject(new Error('connection refused')) : value.apply(target, args));
+      },
+    });
+    const qv = await instantiateFlavour('wasi', { kv, now: () => t, log: quiet });
+    const who = { organizationId: 'org_ended', tier: 'Startup' };
+    assert.equal((await qv.call('tiers.call_start', { ...who, callId: 'a' })).source, 'kv');
+    down = true;
+    assert.equal((await qv.call('tiers.call_end', { ...who, callId: 'a' })).source, 'local');
+    down = false;
+    t += 2000; // past kvRetryMs, well inside the ended call's lease
+    const next = await qv.call('tiers.call_start', { ...who, callId: 'b' });
+    assert.deepEqual([next.source, next.active], ['kv', 1]);
+    assert.deepEqual(Object.keys(JSON.parse(new TextDecoder().decode(await memory.get('qv:calls:org_ended')))), ['b']);
   });
 });
 

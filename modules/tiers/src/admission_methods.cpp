@@ -48,6 +48,7 @@ struct RateLease {
 struct CallLeases {
   std::optional<std::string> stored;  // the KV value last seen
   CallSet local;                      // the calls admitted while KV was down
+  CallSet ended;                      // the calls ended while KV was down, until their lease
   std::unique_ptr<Signal> updating;   // set while a call of this isolate changes the set
 };
 
@@ -449,8 +450,11 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
       calls = std::move(stored.value());
     }
     drop_expired(calls, now);
-    // Calls this isolate admitted while KV was unavailable join the shared set with this
-    // write: a call outlives the outage, and counts against the limit everywhere again.
+    // What this isolate did while KV was unavailable goes into the shared set with this
+    // write: calls it ended leave (their slot is free everywhere again), calls it admitted
+    // join (a call outlives the outage, and counts against the limit everywhere again).
+    drop_expired(org->ended, now);
+    for (const auto& ended : org->ended) calls.erase(ended.first);
     drop_expired(org->local, now);
     for (const auto& [id, until] : org->local) calls[id] = std::max(calls[id], until);
     const bool active = calls.count(input.call_id) != 0;
@@ -516,6 +520,7 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
     }
     org->stored = next;
     org->local.clear();  // all in KV now
+    org->ended.clear();
     if (action == CallAction::kEnd) {
       write_call_answer(out, input, "ended", true, calls, limit, std::nullopt, "kv");
       out.key("wasActive").value(true).end_object();
@@ -545,6 +550,9 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
             : std::nullopt;
   if (action == CallAction::kEnd) {
     calls.erase(input.call_id);
+    // It may hold a slot in KV (admitted before the outage): freed with the first write
+    // after it, for as long as its lease could have run.
+    org->ended[input.call_id] = expires;
     write_call_answer(out, input, "ended", true, calls, limit, std::nullopt, "local");
     out.key("wasActive").value(active);
   } else if (!policy.fail_open || (action == CallAction::kStart && !active && local_limit &&
@@ -556,6 +564,7 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
     // A heartbeat for a call this isolate does not know may come from one admitted
     // through KV before the outage: keep it rather than drop a live call.
     calls[input.call_id] = expires;
+    org->ended.erase(input.call_id);  // started again after it ended
     write_call_answer(out, input, action == CallAction::kStart ? "admitted" : "renewed", true,
                       calls, limit, expires, "local");
     if (action == CallAction::kStart) out.key("alreadyActive").value(active);
