@@ -22,6 +22,14 @@ namespace {
 struct RouterState {
   Router router;
   double next_sync_at = 0;
+
+  // When router.health_check is next due: a probe, or the read of the ejections other
+  // isolates published (due even when this isolate probes nothing itself).
+  double next_health_check_at(double now) {
+    double next = router.next_probe_at(now);
+    if (router.config().share_ejections) next = std::min(next, std::max(now, next_sync_at));
+    return next;
+  }
 };
 
 constexpr std::string_view kEjectionKeyPrefix = "qv:router:ejected:";
@@ -510,7 +518,7 @@ Outcome health_method(CallContext& ctx, Instance& instance) {
   out.end_array().key("budget");
   write_budget(out, router.budget(now));
   out.key("nextHealthCheckAtMs")
-      .value(router.next_probe_at(now))
+      .value(instance.state<RouterState>().next_health_check_at(now))
       .key("areas")
       .value(static_cast<int64_t>(router.area_count()))
       .end_object();
@@ -602,7 +610,7 @@ Outcome finish_health_check(CallContext& ctx, Instance& instance, HealthCheckRun
   }
   out.end_array();
   if (!kv_problem.empty()) out.key("kvProblem").value(kv_problem);
-  out.key("nextHealthCheckAtMs").value(state.router.next_probe_at(now)).end_object();
+  out.key("nextHealthCheckAtMs").value(state.next_health_check_at(now)).end_object();
   // A region that failed its probe after an ejection is out again: tell the others.
   if (!state.router.config().share_ejections) run.to_publish.clear();
   for (const std::string& id : run.to_publish) {
