@@ -460,6 +460,12 @@ Result<EvaluateInput> parse_evaluate_input(const JsonValue& json, const Catalogu
     }
   }
   for (auto& entry : days) input.history.push_back(entry.first);
+  if (input.last_change && !input.history.empty() &&
+      *input.last_change > input.history.back().day) {
+    return invalid_input("lastTierChange: " + format_date(*input.last_change) +
+                         " is after the latest day of the history (" +
+                         format_date(input.history.back().day) + ")");
+  }
   return input;
 }
 
@@ -543,8 +549,11 @@ Decision evaluate(const EvaluateInput& input, const Catalogue& catalogue) {
   const bool wants_up = decision.high_days >= policy.scale_up_days;
   const bool wants_down = decision.low_days >= policy.scale_down_days;
 
-  if (input.last_change && latest.day - *input.last_change < policy.cooldown_days &&
-      (wants_up || wants_down)) {
+  // A change dated after the history (a stored date, say, from a history that ran ahead)
+  // holds nothing up: only a change within the days before the latest one does.
+  const bool cooling = input.last_change && *input.last_change <= latest.day &&
+                       latest.day - *input.last_change < policy.cooldown_days;
+  if (cooling && (wants_up || wants_down)) {
     decision.reason = "cooldown";
     decision.detail = "the tier changed on " + format_date(*input.last_change) +
                       "; no change within " + std::to_string(policy.cooldown_days) + " days of it";
