@@ -88,6 +88,14 @@ describe('the edge function in a Next.js app (next start)', () => {
       assert.match((await anonymous.json()).message, /^x-api-key: missing API key/);
     });
 
+    test(`${runtime}: a proxied request reaches the origin with the client's query, and only it`, async () => {
+      const response = await request(`${base}/some/thing?a=1&path=x`);
+      assert.equal(response.status, 200);
+      const echo = await response.json();
+      assert.equal(echo.path, '/api/some/thing');
+      assert.deepEqual(echo.query, { a: '1', path: 'x' });
+    });
+
     test(`${runtime}: tiers.evaluate answers what the module answers here, bad input included`, async () => {
       for (const input of [EVALUATION, { ...EVALUATION, history: [{ date: '2026-11-31' }] }]) {
         const expected = await module.invoke('tiers.evaluate', input);

@@ -47,9 +47,12 @@ export function edgeFunctionRoutes(wasmModule, { kv, basePath = '' } = {}) {
   return { GET: serve, HEAD: serve, POST: serve, PUT: serve, PATCH: serve, DELETE: serve, OPTIONS: serve };
 }
 
-// The request as the edge function expects it: its path from /api/ on.
+// The request as the edge function expects it: its path from /api/ on, and its query as
+// the client sent it (on the edge runtime Next adds the catch-all segment's parameter,
+// qvEdgePath, to the URL's query: it would reach the origin and the cache key).
 function withoutBase(request, basePath) {
   const url = new URL(request.url);
   url.pathname = url.pathname.slice(basePath.length);
+  url.searchParams.delete('qvEdgePath');
   return new Request(url, request);
 }
