@@ -49,6 +49,10 @@ export interface EdgeEvent {
 }
 
 /** The edge function: identity and admission, the cached routes, the router's proxy. */
-export declare function createEdgeHandler(
-  options: EdgeHandlerOptions,
-): (request: Request, event?: EdgeEvent) => Promise<Response>;
+export interface EdgeHandler {
+  (request: Request, event?: EdgeEvent): Promise<Response>;
+  /** Resolves once the configured critical keys were warmed (at once when there are none). */
+  warmed(): Promise<{ warmed: number; failed: Array<{ path: string; organizationId: string; message?: string }> }>;
+}
+
+export declare function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler;

@@ -447,11 +447,18 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
       }
       const proxied = config.router && url.pathname.startsWith('/api/');
       const forThem = admitted.caller ? forCaller : (response) => response;
-      if (route?.methods.includes(request.method)) return forThem(await route.run(request, match, admitted.caller, admitted.headers, rawBody));
+      // HEAD is GET without the body (RFC 9110 section 9.3.2), wherever GET is served.
+      const methods = route?.methods.includes('GET') ? [...route.methods, 'HEAD'] : route?.methods ?? [];
+      if (methods.includes(request.method)) {
+        const response = forThem(await route.run(request, match, admitted.caller, admitted.headers, rawBody));
+        if (request.method !== 'HEAD' || route.methods.includes('HEAD')) return response;
+        await response.body?.cancel();
+        return new Response(null, { status: response.status, headers: response.headers });
+      }
       if (proxied && (!route || route.otherMethodsProxied)) return forThem(await proxy(request, admitted.caller, admitted.headers));
       if (route) {
-        return error(405, 'method_not_allowed', `${request.method} ${url.pathname}: use ${route.methods.join(', ')}`,
-          { ...admitted.headers, allow: route.methods.join(', ') });
+        return error(405, 'method_not_allowed', `${request.method} ${url.pathname}: use ${methods.join(', ')}`,
+          { ...admitted.headers, allow: methods.join(', ') });
       }
       return error(404, 'not_found', `no route for ${request.method} ${url.pathname}`, admitted.headers);
     } catch (failure) {

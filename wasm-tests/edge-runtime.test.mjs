@@ -126,6 +126,18 @@ describe('edge function routes', () => {
     const response = await request('/api/tiers/evaluate');
     assert.equal(response.status, 405);
     assert.equal(response.headers.get('allow'), 'POST');
+    const put = await request('/api/me', { method: 'PUT' });
+    assert.equal(put.status, 405);
+    assert.equal(put.headers.get('allow'), 'GET, HEAD');
+  });
+
+  test('HEAD is served wherever GET is: the same status and headers, no body', async () => {
+    const get = await request('/api/me');
+    const head = await request('/api/me', { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-type'), get.headers.get('content-type'));
+    assert.equal(head.headers.get('cache-control'), get.headers.get('cache-control'));
+    assert.equal(await head.text(), '');
   });
 
   test('an unknown route is a 404', async () => {
