@@ -158,3 +158,20 @@ describe('the edge function in a Next.js app (next start)', () => {
     }
   });
 });
+
+describe('the Next.js app without its configuration', () => {
+  test('refuses to serve the demo config (public API keys) unless QV_DEMO=1', async () => {
+    for (const [env, status] of [[{}, 500], [{ QV_DEMO: '1' }, 200]]) {
+      const next = await startNext({ QV_EDGE_CONFIG_JSON: '', QV_CACHE_SECRET: '', ...env });
+      try {
+        for (const base of ['/api', '/edge/api']) {
+          const response = await fetch(`${next.url}${base}/me`, { headers: { 'x-api-key': 'qv_demo_growth' }, signal: AbortSignal.timeout(20_000) });
+          assert.equal(response.status, status, `${base} with ${JSON.stringify(env)}`);
+        }
+        if (status === 500) assert.match(next.output(), /QV_EDGE_CONFIG_JSON is not set/);
+      } finally {
+        next.child.kill();
+      }
+    }
+  });
+});

@@ -4,15 +4,21 @@
 //
 // Configuration, read once per instance: QV_EDGE_CONFIG_JSON, the edge config as JSON text
 // (API keys, feature routes, router regions and origins, cache settings; the format of
-// the package's demo-config.json), else the demo config as bundled at build time;
-// QV_CACHE_SECRET, the invalidation webhook's secret (else the config's cache.demoSecret).
+// the package's demo-config.json); QV_CACHE_SECRET, the invalidation webhook's secret.
+// The demo config (its API keys are public) and its demo secret serve only with QV_DEMO=1:
+// a deployment that forgot its config fails loudly instead of accepting the demo keys.
 import { after } from 'next/server';
 import { createEdgeHandler } from '@quantum-voice/edge/edge-function';
 import demoConfig from '@quantum-voice/edge/demo-config.json';
 
+const demo = () => process.env.QV_DEMO === '1';
+
 function edgeConfig() {
   const text = process.env.QV_EDGE_CONFIG_JSON;
-  if (!text) return demoConfig;
+  if (!text) {
+    if (demo()) return demoConfig;
+    throw new Error('QV_EDGE_CONFIG_JSON is not set (QV_DEMO=1 serves the demo config, whose API keys are public)');
+  }
   try {
     return JSON.parse(text);
   } catch (failure) {
@@ -34,7 +40,7 @@ export function edgeFunctionRoutes(wasmModule, { kv, basePath = '' } = {}) {
       return createEdgeHandler({
         wasmModule: module,
         config,
-        cacheSecret: process.env.QV_CACHE_SECRET ?? config.cache?.demoSecret,
+        cacheSecret: process.env.QV_CACHE_SECRET ?? (demo() ? config.cache?.demoSecret : undefined),
         ...(sharedKv ? { kv: sharedKv } : {}),
       });
     });
