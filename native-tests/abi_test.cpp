@@ -40,7 +40,8 @@ struct RawCall {
 };
 
 // Three days of Startup at 90% of its calls: tiers.autoscale reads KV, then (no stored
-// tier) writes the new tier, then counts the change: three batches of one op each.
+// tier) writes the new tier by compare-and-set, then counts the change: three batches of one
+// op each.
 const std::string kScaleUp = R"({"organizationId":"org_abi","currentTier":"Startup","history":[
   {"date":"2026-11-01","concurrentCalls":45},{"date":"2026-11-02","concurrentCalls":45},
   {"date":"2026-11-03","concurrentCalls":45}]})";
@@ -131,8 +132,8 @@ TEST_CASE("operations complete exactly once, and resume waits for all of them", 
   REQUIRE(call.complete(0, QV_NOT_FOUND) == QV_OK);
   CHECK(call.complete(0, QV_NOT_FOUND) == QV_BAD_STATE);  // twice
   REQUIRE(qv_call_resume(call.handle) == QV_PENDING);
-  REQUIRE(call.op_count() == 1);  // kv.set of the new tier
-  REQUIRE(call.complete(0, QV_OK) == QV_OK);
+  REQUIRE(call.op_count() == 1);  // kv.cas of the new tier (set: number 1)
+  REQUIRE(call.complete(0, QV_OK, 1) == QV_OK);
   REQUIRE(qv_call_resume(call.handle) == QV_PENDING);
   REQUIRE(call.op_count() == 1);  // kv.incr of the change counter
   REQUIRE(call.complete(0, QV_OK, 1) == QV_OK);

@@ -146,17 +146,30 @@ for (const flavour of FLAVOURS) {
 
     test('a failed write reports the decision as not applied', async () => {
       const kv = new MemoryKv({ now });
-      const readOnly = { get: kv.get.bind(kv), set: async () => { throw new Error('READONLY replica'); }, incr: kv.incr.bind(kv), del: kv.del.bind(kv) };
+      const readOnly = {
+        get: kv.get.bind(kv), set: async () => { throw new Error('READONLY replica'); }, cas: async () => { throw new Error('READONLY replica'); },
+        incr: kv.incr.bind(kv), del: kv.del.bind(kv),
+      };
       const qv = await instantiate(module, { kv: readOnly, now, log: quiet });
       const { status, body } = await qv.invoke('tiers.autoscale', autoscaleInput(0));
       assert.equal(status, 'unavailable');
-      assert.match(body.message, /was not applied: kv.set qv:tiers:org:org_0: READONLY replica/);
+      assert.match(body.message, /was not applied: kv.cas qv:tiers:org:org_0: READONLY replica/);
       assert.deepEqual(kv.keys(), [], 'no change counted either');
+    });
+
+    test('two isolates deciding at once apply one change: the other decides again on it', async () => {
+      const kv = new MemoryKv({ now });
+      const isolates = await Promise.all([1, 2].map(() => instantiate(module, { kv, now, log: quiet })));
+      const answers = await Promise.all(isolates.map((qv) => qv.call('tiers.autoscale', autoscaleInput(0))));
+      assert.deepEqual(answers.map((a) => a.applied).sort(), [false, true]);
+      assert.equal(answers.find((a) => a.applied).tierChanges, 1);
+      assert.equal(answers.find((a) => !a.applied).decision.currentTier, answers.find((a) => a.applied).decision.recommendedTier);
+      assert.equal(new TextDecoder().decode(await kv.get('qv:tiers:org:org_0:changes')), '1');
     });
 
     test('a count that fails after the write still reports the change as applied', async () => {
       const kv = new MemoryKv({ now });
-      const noIncr = { get: kv.get.bind(kv), set: kv.set.bind(kv), incr: async () => { throw new Error('connection reset'); }, del: kv.del.bind(kv) };
+      const noIncr = { get: kv.get.bind(kv), set: kv.set.bind(kv), cas: kv.cas.bind(kv), incr: async () => { throw new Error('connection reset'); }, del: kv.del.bind(kv) };
       const qv = await instantiate(module, { kv: noIncr, now, log: quiet });
       const { status, body } = await qv.invoke('tiers.autoscale', autoscaleInput(0));
       assert.equal(status, 'ok');

@@ -103,6 +103,9 @@ Status read_stored_state(std::string_view json, const Catalogue& catalogue, Eval
   return ok_status();
 }
 
+// Compare-and-set rounds of one autoscale call before it gives up on a contended state.
+constexpr int kMaxAutoscaleAttempts = 8;
+
 MethodTask autoscale_method(CallContext& ctx, Instance& instance) {
   auto catalogue = instance.state<TiersState>().catalogue;
   auto root = instance.parser().parse(ctx.input());
@@ -117,20 +120,35 @@ MethodTask autoscale_method(CallContext& ctx, Instance& instance) {
   const std::string key = "qv:tiers:org:" + input.organization_id;
   const size_t get = ctx.kv_get(key);
   co_await ctx.perform();
-  const OpResult& stored = ctx.result(get);
-  if (stored.status == QV_OK) {
-    if (auto s = read_stored_state(stored.data, *catalogue, input); !s.ok()) {
-      co_return Outcome::failure(s.error());
-    }
-  } else if (stored.status != QV_NOT_FOUND) {
+  const OpResult& read = ctx.result(get);
+  if (read.status != QV_OK && read.status != QV_NOT_FOUND) {
     co_return Outcome::failure({QV_UNAVAILABLE, "kv: could not read the tier of organisation '" +
-                                                    input.organization_id + "': " + stored.data});
+                                                    input.organization_id + "': " + read.data});
   }
+  std::optional<std::string> stored;
+  if (read.status == QV_OK) stored = read.data;
 
-  Decision decision = evaluate(input, *catalogue);
+  // The decision is made on the stored state and written only if that state still holds
+  // (compare-and-set): two isolates deciding at once apply one change, and the other
+  // decides again on what the first wrote (in cooldown, it changes nothing).
+  const EvaluateInput given = input;
+  Decision decision;
   bool applied = false;
   std::optional<int64_t> changes;  // the count of tier changes, when it could be counted
-  if (decision.scale_up || decision.scale_down) {
+  for (int attempt = 0;; ++attempt) {
+    input = given;
+    if (stored) {
+      if (auto s = read_stored_state(*stored, *catalogue, input); !s.ok()) {
+        co_return Outcome::failure(s.error());
+      }
+    }
+    decision = evaluate(input, *catalogue);
+    if (!decision.scale_up && !decision.scale_down) break;
+    if (attempt == kMaxAutoscaleAttempts) {
+      co_return Outcome::failure({QV_UNAVAILABLE, "kv: the tier of organisation '" +
+                                                      input.organization_id +
+                                                      "' keeps changing under this call; retry"});
+    }
     JsonWriter state;
     state.begin_object()
         .key("tier")
@@ -138,16 +156,23 @@ MethodTask autoscale_method(CallContext& ctx, Instance& instance) {
         .key("changedOn")
         .value(format_date(*decision.as_of))
         .end_object();
+    const size_t cas = ctx.kv_cas(key, stored, state.take(), 0);
+    co_await ctx.perform();
+    const OpResult& result = ctx.result(cas);
+    if (result.status != QV_OK) {
+      co_return Outcome::failure({QV_UNAVAILABLE, "kv: the decision for organisation '" +
+                                                      input.organization_id +
+                                                      "' was not applied: " + result.data});
+    }
+    if (result.number == 1) {
+      applied = true;
+      break;
+    }
+    stored = result.number == 0 ? std::optional(result.data) : std::nullopt;
+  }
+  if (applied) {
     // The tier first, the count after it: a count that fails leaves the change applied
     // (and says so), and a tier that fails is not counted.
-    const size_t set = ctx.kv_set(key, state.take(), 0);
-    co_await ctx.perform();
-    if (ctx.result(set).status != QV_OK) {
-      co_return Outcome::failure(
-          {QV_UNAVAILABLE, "kv: the decision for organisation '" + input.organization_id +
-                               "' was not applied: " + ctx.result(set).data});
-    }
-    applied = true;
     const size_t incr = ctx.kv_incr(key + ":changes", 1, 0);
     co_await ctx.perform();
     if (ctx.result(incr).status == QV_OK) changes = ctx.result(incr).number;
