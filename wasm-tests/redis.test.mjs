@@ -118,4 +118,21 @@ describe('Redis outage', () => {
     }
     assert.equal(recovered, 'ok', 'calls succeed again once Redis is back');
   });
+
+  test('a Redis that stalls while connected: commands beyond maxInFlight fail at once, none pile up', async () => {
+    const capped = await RedisKv.connect(server.url, { connectTimeoutMs: 300, maxInFlight: 10 });
+    try {
+      process.kill(server.process.pid, 'SIGSTOP'); // connected, answering nothing
+      const stalled = Array.from({ length: 10 }, (_, i) => capped.incr('stall-counter', 1).catch((e) => e));
+      const started = Date.now();
+      await assert.rejects(capped.incr('stall-counter', 1), /10 commands in flight: the store is not answering/);
+      assert.ok(Date.now() - started < 100, 'refused at once');
+      process.kill(server.process.pid, 'SIGCONT');
+      await Promise.all(stalled);
+      assert.equal(await capped.incr('stall-counter', 0), 10, 'the ten queued commands, and no more');
+    } finally {
+      process.kill(server.process.pid, 'SIGCONT');
+      await capped.close();
+    }
+  });
 });

@@ -35,11 +35,30 @@ const toBytes = (buffer) => new Uint8Array(buffer.buffer, buffer.byteOffset, buf
 export class RedisKv {
   #client;
   #prefix;
+  #maxInFlight;
+  #inFlight = 0;
 
   /** Use RedisKv.connect(). */
-  constructor(client, prefix) {
+  constructor(client, prefix, maxInFlight) {
     this.#client = client;
     this.#prefix = prefix;
+    this.#maxInFlight = maxInFlight;
+  }
+
+  // A store that stalls while connected (paused, swapping) answers nothing and refuses
+  // nothing: the shim's timeout answers the call, but the command stays queued. Past
+  // maxInFlight queued commands, new ones fail at once instead of piling up in memory (and
+  // being applied long after their callers were told they failed).
+  async #run(command) {
+    if (this.#inFlight >= this.#maxInFlight) {
+      throw new Error(`${this.#inFlight} commands in flight: the store is not answering`);
+    }
+    ++this.#inFlight;
+    try {
+      return await command();
+    } finally {
+      --this.#inFlight;
+    }
   }
 
   /**
@@ -48,6 +67,8 @@ export class RedisKv {
    * options.wait (default true) resolves once connected, retrying until the server answers;
    * false resolves at once and connects in the background: until then every operation fails
    * fast, as during an outage (for hosts that must answer while the store is down).
+   * options.maxInFlight (default 1000): commands sent and not yet answered; more fail at
+   * once. (An incr that timed out may still be applied later: counts are at least once.)
    */
   static async connect(url, options = {}) {
     const client = createClient({
@@ -62,7 +83,7 @@ export class RedisKv {
     const connected = client.connect();
     if (options.wait === false) connected.catch(() => {}); // closed before the first connection
     else await connected;
-    return new RedisKv(client, options.prefix ?? '');
+    return new RedisKv(client, options.prefix ?? '', options.maxInFlight ?? 1000);
   }
 
   get connected() {
@@ -70,34 +91,34 @@ export class RedisKv {
   }
 
   async get(key) {
-    const value = await this.#client.get(commandOptions({ returnBuffers: true }), this.#prefix + key);
+    const value = await this.#run(() => this.#client.get(commandOptions({ returnBuffers: true }), this.#prefix + key));
     return value == null ? null : toBytes(value);
   }
 
   async set(key, value, ttlMs = 0) {
-    await this.#client.set(this.#prefix + key, toBuffer(value), ttlMs > 0 ? { PX: ttlMs } : undefined);
+    await this.#run(() => this.#client.set(this.#prefix + key, toBuffer(value), ttlMs > 0 ? { PX: ttlMs } : undefined));
   }
 
   /** INCRBY that sets the TTL only when it creates the key: one atomic round trip. */
   async incr(key, delta = 1, ttlMs = 0) {
     const k = this.#prefix + key;
-    if (!(ttlMs > 0)) return Number(await this.#client.incrBy(k, delta));
-    return Number(await this.#client.eval(INCR_SCRIPT, { keys: [k], arguments: [String(delta), String(ttlMs)] }));
+    if (!(ttlMs > 0)) return Number(await this.#run(() => this.#client.incrBy(k, delta)));
+    return Number(await this.#run(() => this.#client.eval(INCR_SCRIPT, { keys: [k], arguments: [String(delta), String(ttlMs)] })));
   }
 
   /** Compare-and-set in one round trip: a Lua script runs atomically on the server. */
   async cas(key, expected, value, ttlMs = 0) {
-    const reply = await this.#client.eval(commandOptions({ returnBuffers: true }), CAS_SCRIPT, {
+    const reply = await this.#run(() => this.#client.eval(commandOptions({ returnBuffers: true }), CAS_SCRIPT, {
       keys: [this.#prefix + key],
       arguments: [expected == null ? '1' : '0', toBuffer(expected ?? ''), toBuffer(value), String(ttlMs > 0 ? ttlMs : 0)],
-    });
+    }));
     const outcome = Number(reply[0]);
     if (outcome === 1) return { swapped: true, current: null };
     return { swapped: false, current: outcome === -1 ? null : toBytes(reply[1]) };
   }
 
   async del(key) {
-    return Number(await this.#client.del(this.#prefix + key));
+    return Number(await this.#run(() => this.#client.del(this.#prefix + key)));
   }
 
   async close() {
