@@ -1,6 +1,7 @@
 #include "qv/cost/catalogue.h"
 
 #include "qv/cost/reader.h"
+#include "qv/date.h"
 
 #include <algorithm>
 #include <cmath>
@@ -48,22 +49,9 @@ std::string list(const std::string_view (&allowed)[N]) {
   return names;
 }
 
-// A calendar date YYYY-MM-DD (2026-02-30 is not one).
+// A calendar date YYYY-MM-DD (2026-02-30 is not one), from the year 1.
 bool looks_like_date(std::string_view text) {
-  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return false;
-  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
-    if (text[i] < '0' || text[i] > '9') return false;
-  }
-  auto digits = [&](size_t at, size_t count) {
-    int value = 0;
-    for (size_t i = at; i < at + count; ++i) value = value * 10 + (text[i] - '0');
-    return value;
-  };
-  const int year = digits(0, 4), month = digits(5, 2), day = digits(8, 2);
-  if (year < 1 || month < 1 || month > 12 || day < 1) return false;
-  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-  constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return day <= kDays[month - 1] + (month == 2 && leap ? 1 : 0);
+  return parse_date(text).has_value() && text.substr(0, 4) != "0000";
 }
 
 std::vector<Step> read_steps(Reader& read, const JsonValue& json) {

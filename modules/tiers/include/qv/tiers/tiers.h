@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "qv/date.h"
 #include "qv/json.h"
 #include "qv/result.h"
 
@@ -75,9 +76,8 @@ struct Day {
   std::optional<double> values[kMetricCount];
 };
 
-// "YYYY-MM-DD" to days since 1970-01-01, and back.
-std::optional<int64_t> parse_date(std::string_view text);
-std::string format_date(int64_t day);
+using qv::format_date;  // days since 1970-01-01 to "YYYY-MM-DD", and back (core)
+using qv::parse_date;
 
 struct EvaluateInput {
   std::string organization_id;
