@@ -155,14 +155,14 @@ MethodTask gcra_method(CallContext& ctx, Instance& instance) {
   if (!rate.ok()) co_return Outcome::failure(rate.error());
   auto rate_value = rate.value().number();
   if (!rate_value.ok()) co_return Outcome::failure(rate_value.error());
-  if (!(rate_value.value() > 0 && rate_value.value() <= 1e9))
+  if (!(rate_value.value() > 0 && rate_value.value() <= kMaxLimit))
     co_return Outcome::failure(invalid_input("rate: must be above 0 and at most 1000000000"));
   limit.rate_per_second = rate_value.value();
   limit.burst = limit.rate_per_second;
   if (auto burst = in.find("burst")) {
     auto value = burst->number();
     if (!value.ok()) co_return Outcome::failure(value.error());
-    if (!(value.value() >= 1 && value.value() <= 1e9))
+    if (!(value.value() >= 1 && value.value() <= kMaxLimit))
       co_return Outcome::failure(invalid_input("burst: must be between 1 and 1000000000"));
     limit.burst = value.value();
   }

@@ -8,9 +8,6 @@ namespace qv::tiers {
 
 namespace {
 
-// The largest limit a tier may set: the rate limiter's arithmetic stays exact far beyond it.
-constexpr double kMaxLimit = 1e9;
-
 // JSON field names of the limits, in Metric order.
 constexpr const char* kLimitFields[kMetricCount] = {"maxConcurrentCalls", "maxAPIRPS", "maxUsers"};
 

@@ -17,6 +17,10 @@ namespace qv::tiers {
 
 // The three metrics a tier limits, in the order used everywhere below.
 enum Metric { kConcurrentCalls = 0, kApiRequestsPerSecond = 1, kActiveUsers = 2, kMetricCount = 3 };
+
+// The largest limit, rate or burst a tier (or tiers.gcra) takes: the rate limiter's integer
+// arithmetic stays exact far beyond it.
+inline constexpr double kMaxLimit = 1e9;
 const char* metric_name(int metric);  // "concurrentCalls", "apiRequestsPerSecond", "activeUsers"
 
 struct Tier {
