@@ -131,12 +131,15 @@ MethodTask autoscale_method(CallContext& ctx, Instance& instance) {
   // The decision is made on the stored state and written only if that state still holds
   // (compare-and-set): two isolates deciding at once apply one change, and the other
   // decides again on what the first wrote (in cooldown, it changes nothing).
-  const EvaluateInput given = input;
+  // read_stored_state sets the tier and the last change; each round starts from the input's.
+  const Tier* given_tier = input.current;
+  const std::optional<int64_t> given_change = input.last_change;
   Decision decision;
   bool applied = false;
   std::optional<int64_t> changes;  // the count of tier changes, when it could be counted
   for (int attempt = 0;; ++attempt) {
-    input = given;
+    input.current = given_tier;
+    input.last_change = given_change;
     if (stored) {
       if (auto s = read_stored_state(*stored, *catalogue, input); !s.ok()) {
         co_return Outcome::failure(s.error());
