@@ -220,59 +220,42 @@ TEST_CASE("the embedded catalogue holds BRIEF section 4's prices, each with sour
 }
 
 TEST_CASE("a catalogue is validated, naming the field") {
-  auto error = [](const char* text) {
-    auto catalogue = catalogue_of(text);
+  // A catalogue of one service with one component, given as the component's JSON.
+  auto with_component = [](const std::string& component) {
+    return catalogue_of((
+        R"({"version": "t", "currency": "USD", "services": [{"id": "s", "name": "S", "kind": "infrastructure", "components": [)" +
+        component + "]}]}"));
+  };
+  auto error = [&](const std::string& component) {
+    auto catalogue = with_component(component);
     REQUIRE_FALSE(catalogue.ok());
     return catalogue.error().message;
   };
-  const char* head =
-      R"({"version": "t", "currency": "USD", "services": [{"id": "s", "name": "S", "kind": "infrastructure", "components": [)";
+  const std::string calls =
+      R"({"id": "c", "name": "C", "meter": "calls", "unit": "call", "category": "compute", )";
   CHECK_THAT(
-      error(
-          (std::string(head) +
-           R"({"id": "c", "name": "C", "meter": "calls", "unit": "call", "category": "compute", "source": "x", "seen": "2026-01-01"}]}]})")
-              .c_str()),
+      error(calls + R"("source": "x", "seen": "2026-01-01"})"),
       Contains("services[0].components[0].price: is required (null when no vendor publishes it)"));
   CHECK_THAT(
       error(
-          (std::string(head) +
-           R"({"id": "c", "name": "C", "meter": "cals", "unit": "call", "category": "compute", "price": 1, "source": "x", "seen": "2026-01-01"}]}]})")
-              .c_str()),
+          R"({"id": "c", "name": "C", "meter": "cals", "unit": "call", "category": "compute", "price": 1, "source": "x", "seen": "2026-01-01"})"),
       Contains("services[0].components[0].meter: unknown quantity 'cals'"));
+  CHECK_THAT(error(calls + R"("price": 1, "seen": "2026-01-01"})"),
+             Contains("services[0].components[0].source: is required"));
   CHECK_THAT(
-      error(
-          (std::string(head) +
-           R"({"id": "c", "name": "C", "meter": "calls", "unit": "call", "category": "compute", "price": 1, "seen": "2026-01-01"}]}]})")
-              .c_str()),
-      Contains("services[0].components[0].source: is required"));
-  CHECK_THAT(
-      error(
-          (std::string(head) +
-           R"({"id": "c", "name": "C", "meter": "calls", "unit": "call", "category": "compute", "steps": [{"upTo": 10, "price": 1}], "source": "x", "seen": "2026-01-01"}]}]})")
-              .c_str()),
+      error(calls + R"("steps": [{"upTo": 10, "price": 1}], "source": "x", "seen": "2026-01-01"})"),
       Contains("steps[0].upTo: the last step has no upTo"));
   CHECK_THAT(
       error(
-          (std::string(head) +
-           R"({"id": "c", "name": "C", "meter": "calls", "unit": "call", "category": "compute", "steps": [{"upTo": 10, "price": 1}, {"upTo": 5, "price": 1}, {"price": 0}], "source": "x", "seen": "2026-01-01"}]}]})")
-              .c_str()),
+          calls +
+          R"("steps": [{"upTo": 10, "price": 1}, {"upTo": 5, "price": 1}, {"price": 0}], "source": "x", "seen": "2026-01-01"})"),
       Contains("steps[1].upTo: must be above the previous step's upTo"));
   for (const char* date : {"2026-99-99", "2026-02-30", "2025-02-29", "0000-01-01"}) {
     INFO(date);
-    CHECK_THAT(
-        error(
-            (std::string(head) +
-             R"({"id": "c", "name": "C", "meter": "calls", "unit": "call", "category": "compute", "price": 1, "source": "x", "seen": ")" +
-             date + R"("}]}]})")
-                .c_str()),
-        Contains("services[0].components[0].seen: expected a date YYYY-MM-DD"));
+    CHECK_THAT(error(calls + R"("price": 1, "source": "x", "seen": ")" + date + R"("})"),
+               Contains("services[0].components[0].seen: expected a date YYYY-MM-DD"));
   }
-  REQUIRE(
-      catalogue_of(
-          (std::string(head) +
-           R"({"id": "c", "name": "C", "meter": "calls", "unit": "call", "category": "compute", "price": 1, "source": "x", "seen": "2024-02-29"}]}]})")
-              .c_str())
-          .ok());
+  REQUIRE(with_component(calls + R"("price": 1, "source": "x", "seen": "2024-02-29"})").ok());
 }
 
 // ---- Price arithmetic ------------------------------------------------------------------
