@@ -176,6 +176,8 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
   if (!wasmModule) throw new Error('createEdgeHandler: wasmModule is required (the qv.wasm bundle as a WebAssembly.Module)');
   let instance = null; // Promise<QvInstance>, one per isolate
   let settings = null; // Promise<{keys, featureRoutes}>, validated against the catalogue
+  // The edge's own messages: the host's log, else warnings and errors to the console.
+  const log = shimOptions.log ?? ((level, message) => { if (level >= 2) console.warn(`[qv] ${message}`); });
 
   // A fresh instance, with the router configured when the edge config has regions.
   async function configured() {
@@ -231,7 +233,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     }));
     warming = cache.warm(entries).then((result) => {
       for (const failure of result.failed) {
-        shimOptions.log?.(2, `cache warm-up of ${failure.path} for ${failure.organizationId} failed: ${failure.message}`);
+        log(2, `cache warm-up of ${failure.path} for ${failure.organizationId} failed: ${failure.message}`);
       }
       return result;
     }, () => ({ warmed: 0, failed: entries }));
@@ -260,7 +262,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     invoke: async (method, input) => (await module()).invoke(method, input),
     ...(originFetch ? { fetch: originFetch } : {}),
     ...(shimOptions.now ? { clock: shimOptions.now } : {}),
-    log: shimOptions.log ?? ((level, message) => { if (level >= 2) console.warn(`[qv] ${message}`); }),
+    log,
   });
 
   // A proxied request: its body read once (so that a retry can resend it), then out.
@@ -463,7 +465,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
       return error(404, 'not_found', `no route for ${request.method} ${url.pathname}`, admitted.headers);
     } catch (failure) {
       // The cause goes to the log, not to the client.
-      (shimOptions.log ?? ((level, message) => console.error(`[qv] ${message}`)))(3, `internal error: ${failure?.stack ?? failure}`);
+      log(3, `internal error: ${failure?.stack ?? failure}`);
       return error(500, 'internal', 'internal error (logged at the edge)');
     }
   }
