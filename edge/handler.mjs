@@ -30,6 +30,7 @@
 //   POST /api/cache/invalidate           a Supabase change payload invalidates what it touches
 
 import { instantiate } from '../host-shims/js/qv.mjs';
+import { readUpTo } from '../host-shims/js/host-ops.mjs';
 import { identify, parseApiKeys, presentedKey } from './identity.mjs';
 import { createRegionalProxy, geoHeaders } from './regional-proxy.mjs';
 import { createCacheRoutes } from './cache-routes.mjs';
@@ -54,33 +55,7 @@ function error(status, code, message, headers) {
 }
 
 // Reads the body's bytes, refusing more than MAX_BODY_BYTES without reading it all.
-async function readBytes(request) {
-  const declared = Number(request.headers.get('content-length') ?? 0);
-  if (declared > MAX_BODY_BYTES) return { tooLarge: declared };
-  if (!request.body) return { bytes: new Uint8Array(0) };
-  const reader = request.body.getReader();
-  const chunks = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > MAX_BODY_BYTES) {
-      // Not awaited: a runtime that hands over one branch of a teed body settles the cancel
-      // only when the other branch is cancelled too.
-      reader.cancel().catch(() => {});
-      return { tooLarge: size };
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return { bytes };
-}
+const readBytes = (request) => readUpTo(request, MAX_BODY_BYTES);
 
 // Reads the body as text, refusing more than MAX_BODY_BYTES without reading it all.
 async function readBody(request) {

@@ -29,3 +29,10 @@ export declare class HostOps {
   /** Performs one operation (a fetch with `fetch` when given); never rejects. */
   perform(op: HostOp, fetch?: typeof globalThis.fetch): Promise<HostOpResult>;
 }
+
+/**
+ * The body of a Request or Response, up to max bytes: {bytes}, or {tooLarge: size} as soon as
+ * it proves longer (by its Content-Length, or as it streams in), the rest unread.
+ */
+export declare function readUpTo(message: Request | Response, max: number):
+  Promise<{ bytes: Uint8Array; tooLarge?: undefined } | { tooLarge: number; bytes?: undefined }>;

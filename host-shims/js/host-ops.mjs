@@ -114,14 +114,14 @@ export class HostOps {
         body: op.value.length && method !== 'GET' && method !== 'HEAD' ? op.value : undefined,
         signal: controller.signal,
       });
-      const body = await readCapped(response, this.#fetchMaxBytes);
-      if (body === null) {
+      const body = await readUpTo(response, this.#fetchMaxBytes);
+      if (body.tooLarge) {
         controller.abort();
         return { status: TOO_LARGE, data: `fetch ${op.key}: the answer's body is over ${this.#fetchMaxBytes} bytes (fetchMaxBytes)` };
       }
       let meta = '';
       response.headers.forEach((value, name) => { meta += `${name.toLowerCase()}: ${value}\n`; });
-      return { status: OK, number: response.status, data: body, meta };
+      return { status: OK, number: response.status, data: body.bytes, meta };
     } catch (error) {
       if (controller.signal.aborted) {
         return { status: TIMEOUT, data: `fetch ${op.key}: no answer within ${timeoutMs} ms` };
@@ -133,34 +133,38 @@ export class HostOps {
   }
 }
 
-// The body of `response`, or null as soon as it proves longer than `max` bytes (by its
-// Content-Length, or while it streams in).
-async function readCapped(response, max) {
-  const declared = Number(response.headers.get('content-length'));
+/**
+ * The body of a Request or Response, up to `max` bytes: {bytes}, or {tooLarge: size} as soon
+ * as it proves longer (by its Content-Length, or as it streams in), the rest unread. The
+ * rest's cancel is not awaited: a runtime that hands over one branch of a teed body settles
+ * it only once the other branch is cancelled too.
+ */
+export async function readUpTo(message, max) {
+  const declared = Number(message.headers.get('content-length') ?? 0);
   if (declared > max) {
-    await response.body?.cancel();
-    return null;
+    message.body?.cancel().catch(() => {});
+    return { tooLarge: declared };
   }
-  if (!response.body) return new Uint8Array(0);
+  if (!message.body) return { bytes: new Uint8Array(0) };
+  const reader = message.body.getReader();
   const chunks = [];
-  let length = 0;
-  const reader = response.body.getReader();
+  let size = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    length += value.byteLength;
-    if (length > max) {
-      await reader.cancel();
-      return null;
+    size += value.byteLength;
+    if (size > max) {
+      reader.cancel().catch(() => {});
+      return { tooLarge: size };
     }
     chunks.push(value);
   }
-  if (chunks.length === 1) return chunks[0];
-  const body = new Uint8Array(length);
+  if (chunks.length === 1) return { bytes: chunks[0] };
+  const bytes = new Uint8Array(size);
   let at = 0;
   for (const chunk of chunks) {
-    body.set(chunk, at);
+    bytes.set(chunk, at);
     at += chunk.byteLength;
   }
-  return body;
+  return { bytes };
 }
