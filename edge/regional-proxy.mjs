@@ -21,8 +21,10 @@ const DECODED = new Set(['content-encoding', 'content-length']);
 
 // The hop-by-hop headers of a message: the fixed ones and those its Connection header names.
 function hopByHop(headers) {
+  const listed = headers.get('connection');
+  if (!listed) return HOP_BY_HOP;
   const names = new Set(HOP_BY_HOP);
-  for (const name of (headers.get('connection') ?? '').split(',')) names.add(name.trim().toLowerCase());
+  for (const name of listed.split(',')) names.add(name.trim().toLowerCase());
   return names;
 }
 // Safe to repeat (RFC 9110 section 9.2.2): retried after any failure. Others only when the
