@@ -19,7 +19,6 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <tuple>
@@ -662,9 +661,8 @@ void add_cost_commands(CLI::App& app, int& exit_code) {
                      "Multiply the usage's volumes (10: what will 10x cost?)")
         ->check(CLI::Validator(
             [](std::string& text) -> std::string {
-              char* end = nullptr;
-              const double scale = std::strtod(text.c_str(), &end);
-              if (end == text.c_str() || *end != '\0' || !(scale > 0 && scale <= 1e6))
+              const std::optional<double> scale = parse_json_number(text);  // not nan, not hex
+              if (!scale || !(*scale > 0 && *scale <= 1e6))
                 return "expected a number above 0 and at most 1000000, got '" + text + "'";
               return {};
             },
