@@ -223,7 +223,7 @@ TEST_CASE("tiers.autoscale end to end through RedisKv", "[redis][tiers]") {
   INFO(first.output);
   REQUIRE(first.ok());
   CHECK_THAT(first.output, Catch::Matchers::Contains("\"applied\":true,\"tierChanges\":1"));
-  CHECK(kv->get("qv:tiers:org:org_redis").value == R"({"tier":"Growth","changedOn":"2026-11-03"})");
+  CHECK(kv->get("qv:tiers:org:org_redis").value == R"({"tier":"tier-2","changedOn":"2026-11-03"})");
   CHECK(kv->get("qv:tiers:org:org_redis:changes").value == "1");
 
   // The stored tier is now Growth: the same history no longer scales.

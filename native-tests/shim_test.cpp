@@ -184,10 +184,10 @@ TEST_CASE("120 autoscale calls interleaved on one instance answer as run one by 
   // The KV ends as the one-by-one run left it, and holds what the decisions say.
   const auto state = kv->entries();
   CHECK(state == sequential_kv->entries());
-  CHECK(state.at("qv:tiers:org:org-0") == R"({"tier":"Growth","changedOn":"2026-11-10"})");
+  CHECK(state.at("qv:tiers:org:org-0") == R"({"tier":"tier-2","changedOn":"2026-11-10"})");
   CHECK(state.at("qv:tiers:org:org-0:changes") == "1");
   CHECK(state.count("qv:tiers:org:org-1") == 0);
-  CHECK(state.at("qv:tiers:org:org-2") == R"({"tier":"Startup","changedOn":"2026-11-10"})");
+  CHECK(state.at("qv:tiers:org:org-2") == R"({"tier":"tier-1","changedOn":"2026-11-10"})");
   CHECK(state.at("qv:tiers:org:org-3") == R"({"tier":"Startup","changedOn":"2026-11-08"})");
   CHECK(state.at("qv:tiers:org:org-4:changes") == "5");
 }

@@ -174,7 +174,19 @@ for (const flavour of FLAVOURS) {
       const { status, body } = await qv.invoke('tiers.autoscale', autoscaleInput(0));
       assert.equal(status, 'ok');
       assert.deepEqual([body.applied, body.tierChanges], [true, null]);
-      assert.equal(JSON.parse(new TextDecoder().decode(await kv.get('qv:tiers:org:org_0'))).tier, body.decision.recommendedTier);
+      assert.equal(JSON.parse(new TextDecoder().decode(await kv.get('qv:tiers:org:org_0'))).tier, 'tier-2');
+    });
+
+    test('a tier renamed in the catalogue keeps the organisations stored on it', async () => {
+      const kv = new MemoryKv({ now });
+      const qv = await instantiate(module, { kv, now, log: quiet });
+      assert.equal((await qv.call('tiers.autoscale', autoscaleInput(0))).decision.recommendedTier, 'Growth');
+      const catalogue = await qv.call('tiers.catalogue');
+      catalogue.tiers[1].name = 'Scale';
+      await qv.call('tiers.configure', catalogue);
+      const { status, body } = await qv.invoke('tiers.autoscale', autoscaleInput(0));
+      assert.equal(status, 'ok', body.message);
+      assert.deepEqual([body.decision.currentTier, body.decision.reason, body.applied], ['Scale', 'no_change', false]);
     });
 
     test('an invalid configuration changes nothing', async () => {

@@ -81,7 +81,8 @@ MethodTask feature_enabled_method(CallContext& ctx, Instance& instance) {
   co_return Outcome::answer(out.take());
 }
 
-// The stored tier of an organisation: {"tier": NAME, "changedOn": "YYYY-MM-DD" | null}.
+// The stored tier of an organisation: {"tier": ID, "changedOn": "YYYY-MM-DD" | null}. The id
+// outlives a renaming of the tier; a name (as stored before ids were) is read too.
 Status read_stored_state(std::string_view json, const Catalogue& catalogue, EvaluateInput& input) {
   JsonParser parser;  // the stored value is parsed after a suspension: use a private parser
   auto root = parser.parse(json);
@@ -155,7 +156,7 @@ MethodTask autoscale_method(CallContext& ctx, Instance& instance) {
     JsonWriter state;
     state.begin_object()
         .key("tier")
-        .value(decision.recommended->name)
+        .value(decision.recommended->id)
         .key("changedOn")
         .value(format_date(*decision.as_of))
         .end_object();
