@@ -57,6 +57,35 @@ describe('calls across a KV outage (a KV that keeps its data but cannot be reach
   });
 });
 
+describe('an isolate that sees ever new organisations', () => {
+  test('forgets the idle ones: it holds at most twice the active, and their limits still hold', async () => {
+    let t = 1764115200000;
+    const kv = new MemoryKv({ now: () => t });
+    const qv = await instantiateFlavour('emscripten', { kv, now: () => t, log: quiet });
+    const full = { organizationId: 'org_full', tier: 'Startup' };
+    const calls = Array.from({ length: STARTUP.calls }, (_, i) => `c${i}`);
+    for (const callId of calls) assert.equal((await qv.call('tiers.call_start', { ...full, callId })).admitted, true);
+    const perRound = 5000; // new organisations every 30 s, each idle after its round
+    for (let round = 0; round < 5; round++, t += 30_000) {
+      for (let i = 0; i < perRound; i++) {
+        const organizationId = `org_${round}_${i}`;
+        assert.equal((await qv.call('tiers.admit', { organizationId, tier: 'Startup' })).allowed, true);
+        await qv.call('tiers.call_start', { organizationId, tier: 'Startup', callId: 'c' });
+        await qv.call('tiers.call_end', { organizationId, callId: 'c' });
+      }
+      for (const callId of calls) assert.equal((await qv.call('tiers.call_heartbeat', { ...full, callId })).renewed, true);
+      const { organizations } = await qv.call('tiers.admission_stats');
+      assert.ok(organizations.rateLimits <= 2 * perRound, `round ${round}: ${organizations.rateLimits} rate entries`);
+      assert.ok(organizations.calls <= 2 * perRound + 1, `round ${round}: ${organizations.calls} call entries`);
+    }
+    const { forgotten } = await qv.call('tiers.admission_stats');
+    assert.ok(forgotten.rateLimits >= 3 * perRound && forgotten.calls >= 3 * perRound, JSON.stringify(forgotten));
+    // org_full was forgotten too (its calls live in KV, none local): its limit still holds.
+    const refused = await qv.call('tiers.call_start', { ...full, callId: 'one-more' });
+    assert.deepEqual([refused.admitted, refused.active], [false, STARTUP.calls]);
+  });
+});
+
 describe('a refusal remembered', () => {
   test('a large request refused does not refuse the small ones the bucket still holds', async () => {
     const qv = await instantiateFlavour('emscripten', { now: () => 1764115200000, log: quiet });

@@ -52,21 +52,6 @@ struct CallLeases {
   std::unique_ptr<Signal> updating;   // set while a call of this isolate changes the set
 };
 
-struct AdmissionState {
-  std::unordered_map<std::string, std::shared_ptr<RateLease>> rates;
-  std::unordered_map<std::string, std::shared_ptr<CallLeases>> calls;
-  double kv_retry_at = 0;  // KV failed: stay on local limits until then
-
-  // Held through shared_ptr so an entry outlives a call that waits for the host.
-  template <typename T>
-  static std::shared_ptr<T> entry(std::unordered_map<std::string, std::shared_ptr<T>>& map,
-                                  const std::string& key) {
-    auto& slot = map[key];
-    if (!slot) slot = std::make_shared<T>();
-    return slot;
-  }
-};
-
 std::string format_number(double value) {
   JsonWriter out;
   out.value(value);
@@ -77,6 +62,58 @@ std::optional<double> parse_number(const std::optional<std::string>& text) {
   if (!text) return std::nullopt;
   return parse_json_number(*text);
 }
+
+// Whether forgetting an organisation's entry changes nothing but, at most, one KV round
+// trip: no call holds it, and every lease, refusal and local bucket in it has lapsed. A rate
+// entry also waits for the TAT it last saw to have left KV (its TTL), so that the next
+// compare-and-set, expecting nothing, finds nothing.
+bool forgettable(const RateLease& org, double now, const AdmissionPolicy& policy) {
+  const std::optional<double> tat = parse_number(org.stored);
+  return (org.tokens == 0 || org.lease_expires <= now) && org.limited_until <= now &&
+         (!org.local_tat || *org.local_tat <= now) && org.lease_taken_at + policy.lease_ms <= now &&
+         (!tat || *tat + kTtlSlackMs <= now);
+}
+bool forgettable(const CallLeases& org, double now, const AdmissionPolicy&) {
+  auto lapsed = [now](const CallSet& calls) {
+    return std::all_of(calls.begin(), calls.end(),
+                       [now](const auto& call) { return call.second <= now; });
+  };
+  return lapsed(org.local) && lapsed(org.ended);
+}
+
+// An isolate that sees ever new organisations would otherwise keep them all: a map is
+// swept of forgettable entries whenever it has doubled since its last sweep (at least
+// kSweepEntries), so it holds about twice the organisations still active, at an amortised
+// constant cost per new organisation.
+constexpr size_t kSweepEntries = 4096;
+
+template <typename T>
+struct OrganisationMap {
+  std::unordered_map<std::string, std::shared_ptr<T>> entries;
+  size_t sweep_at = kSweepEntries;
+  uint64_t forgotten = 0;
+
+  // Held through shared_ptr so an entry outlives a call that waits for the host.
+  std::shared_ptr<T> entry(const std::string& key, double now, const AdmissionPolicy& policy) {
+    if (entries.size() >= sweep_at && !entries.count(key)) {
+      const size_t before = entries.size();
+      std::erase_if(entries, [&](const auto& item) {
+        return item.second.use_count() == 1 && forgettable(*item.second, now, policy);
+      });
+      forgotten += before - entries.size();
+      sweep_at = std::max(kSweepEntries, 2 * entries.size());
+    }
+    auto& slot = entries[key];
+    if (!slot) slot = std::make_shared<T>();
+    return slot;
+  }
+};
+
+struct AdmissionState {
+  OrganisationMap<RateLease> rates;
+  OrganisationMap<CallLeases> calls;
+  double kv_retry_at = 0;  // KV failed: stay on local limits until then
+};
 
 uint32_t ttl_ms(double until, double now) {
   // Saturated: a TTL that wrapped past 2^32 ms would come out small, or 0 (no expiry).
@@ -247,8 +284,8 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
   const AdmissionPolicy& policy = catalogue->admission;
   auto& state = instance.state<AdmissionState>();
   const std::string& org_key = org_id.value();
-  auto org = AdmissionState::entry(state.rates, org_key);
   const double now = qv_host_now_ms();
+  auto org = state.rates.entry(org_key, now, policy);
   JsonWriter out;
   RateDecision decision;
 
@@ -420,9 +457,9 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
   const std::optional<double> limit =
       input.tier ? input.tier->limits[kConcurrentCalls] : std::nullopt;
   auto& state = instance.state<AdmissionState>();
-  auto org = AdmissionState::entry(state.calls, input.organization_id);
-  const std::string key = "qv:calls:" + input.organization_id;
   const double now = qv_host_now_ms();
+  auto org = state.calls.entry(input.organization_id, now, policy);
+  const std::string key = "qv:calls:" + input.organization_id;
   const double expires = now + policy.call_lease_ms;
   // One change at a time per organisation in this isolate: the others wait, then start
   // from the value the last one wrote, so isolates, not calls, contend for the KV value.
@@ -573,6 +610,20 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
   co_return Outcome::answer(out.take());
 }
 
+// What this isolate holds of organisations: entries kept, and entries forgotten as idle.
+MethodTask admission_stats_method(CallContext&, Instance& instance) {
+  const auto& state = instance.state<AdmissionState>();
+  JsonWriter out;
+  out.begin_object().key("organizations").begin_object();
+  out.key("rateLimits").value(static_cast<int64_t>(state.rates.entries.size()));
+  out.key("calls").value(static_cast<int64_t>(state.calls.entries.size()));
+  out.end_object().key("forgotten").begin_object();
+  out.key("rateLimits").value(static_cast<int64_t>(state.rates.forgotten));
+  out.key("calls").value(static_cast<int64_t>(state.calls.forgotten));
+  out.end_object().end_object();
+  co_return Outcome::answer(out.take());
+}
+
 MethodTask call_start_method(CallContext& ctx, Instance& instance) {
   return call_method(ctx, instance, CallAction::kStart);
 }
@@ -591,6 +642,7 @@ const Method kAdmissionMethods[] = {
     {"tiers.call_start", call_start_method},
     {"tiers.call_heartbeat", call_heartbeat_method},
     {"tiers.call_end", call_end_method},
+    {"tiers.admission_stats", admission_stats_method},
 };
 
 }  // namespace qv::tiers
