@@ -503,6 +503,26 @@ for (const flavour of FLAVOURS) {
       assert.equal(next.body, '{"version":2}');
     });
 
+    test('an L2 copy written after an invalidation this isolate has not read yet is served, not refetched', async () => {
+      // Isolate b read the journals just before a wrote an invalidation of another tag and
+      // then stored a copy stamped with it: b reads the journals again and serves the copy.
+      const kv = new CountingKv();
+      const origin = fakeOrigin();
+      const clock = { t: START };
+      const a = await isolate({ kv, origin, clock });
+      const b = await isolate({ kv, origin, clock });
+      const two = input({ key: 'GET /api/two' });
+      await a.qv.call('cache.get', input());
+      await b.qv.call('cache.get', input()); // HIT-L2: b reads the journals
+      await a.qv.call('cache.invalidate', { organizationId: ORG, tags: ['unrelated'] });
+      clock.t += 100; // within b's pollMs
+      assert.equal((await a.qv.call('cache.get', two)).xCache, 'MISS');
+      const fetches = origin.fetches;
+      const served = await b.qv.call('cache.get', two);
+      assert.deepEqual([served.xCache, origin.fetches - fetches], ['HIT-L2', 0]);
+      assert.equal((await b.qv.call('cache.stats')).l2.invalidated, 0);
+    });
+
     test('L1 holds at most its entry bound; W-TinyLFU keeps the frequent keys', async () => {
       // The L1's seed (of its key hashes and admission jitter) fixed: with a sketch this small
       // (20 entries), about one seed in 200 lets a cold key's count collide with a hot one's.

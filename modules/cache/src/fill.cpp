@@ -272,7 +272,7 @@ Task<std::optional<Served>> read_l2(CallContext& ctx, CacheState& state, const G
       if (read_entry(result.data, *entry).ok() && entry->key == input.encoded &&
           entry->organization == input.key.organization) {
         // Before an L2 entry is served, the journals must be fresh enough to judge it.
-        co_await refresh_journals(ctx, state, input.key.organization, timing);
+        co_await refresh_journals_for(ctx, state, *entry, timing);
         now = now_ms();
         if (invalidated(state, *config, *entry)) {
           ++state.metrics.l2_invalidated;

@@ -40,14 +40,16 @@ struct PollingGuard {
 };
 
 Task<bool> refresh_journals(CallContext& ctx, CacheState& state, std::string organization,
-                            Timing& timing) {
+                            Timing& timing, bool now_anyway) {
   const auto config = state.config;
   const double poll = static_cast<double>(config->poll_ms);
   for (;;) {
     const double now = now_ms();
     auto view = state.view(organization);
     auto global = state.view("");
-    if (now - view->checked_at < poll && now - global->checked_at < poll) co_return true;
+    if (!now_anyway && now - view->checked_at < poll && now - global->checked_at < poll) {
+      co_return true;
+    }
     if (!kv_usable(state, now)) co_return false;
     if (view->polling) {  // another call of this isolate is reading it: wait for that read
       const double started = now_ms();
@@ -55,6 +57,7 @@ Task<bool> refresh_journals(CallContext& ctx, CacheState& state, std::string org
       co_await ctx.perform();
       timing.journal_ms += now_ms() - started;
       if (now_ms() - view->checked_at >= poll) co_return false;  // that read failed
+      now_anyway = false;  // that read began after this call asked
       continue;
     }
     view->polling = std::make_unique<Signal>();
@@ -89,6 +92,16 @@ Task<bool> refresh_journals(CallContext& ctx, CacheState& state, std::string org
     }
     co_return ok;
   }
+}
+
+Task<bool> refresh_journals_for(CallContext& ctx, CacheState& state, const CachedEntry& entry,
+                                Timing& timing) {
+  if (!co_await refresh_journals(ctx, state, entry.organization, timing)) co_return false;
+  if (entry.seq <= state.view(entry.organization)->journal.seq &&
+      entry.global_seq <= state.view("")->journal.seq) {
+    co_return true;
+  }
+  co_return co_await refresh_journals(ctx, state, entry.organization, timing, true);
 }
 
 void stamp(CacheState& state, CachedEntry& entry) {

@@ -19,9 +19,16 @@ void apply_journal(CacheState& state, const CacheConfig& config, const std::stri
                    Journal journal, double now);
 
 // Reads the organisation's and the global journal unless this isolate read them within
-// pollMs. Calls of the isolate share one read. Returns false when KV failed.
+// pollMs (or `now_anyway`). Calls of the isolate share one read. Returns false when KV failed.
 Task<bool> refresh_journals(CallContext& ctx, CacheState& state, std::string organization,
-                            Timing& timing);
+                            Timing& timing, bool now_anyway = false);
+
+// Reads the journals, then, when the entry was stamped with positions this isolate has not
+// read yet (written by an isolate that read them after this one did, up to pollMs ago),
+// reads them again at once: such an entry is judged on what its writer knew, not taken for
+// one whose journal was lost.
+Task<bool> refresh_journals_for(CallContext& ctx, CacheState& state, const CachedEntry& entry,
+                                Timing& timing);
 
 // Stamps a new entry with the journal positions this isolate knows now.
 void stamp(CacheState& state, CachedEntry& entry);
