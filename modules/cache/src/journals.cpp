@@ -96,12 +96,12 @@ Task<bool> refresh_journals(CallContext& ctx, CacheState& state, std::string org
 
 Task<bool> refresh_journals_for(CallContext& ctx, CacheState& state, const CachedEntry& entry,
                                 Timing& timing) {
-  if (!co_await refresh_journals(ctx, state, entry.organization, timing)) co_return false;
-  if (entry.seq <= state.view(entry.organization)->journal.seq &&
-      entry.global_seq <= state.view("")->journal.seq) {
-    co_return true;
-  }
-  co_return co_await refresh_journals(ctx, state, entry.organization, timing, true);
+  const bool read = co_await refresh_journals(ctx, state, entry.organization, timing);
+  const bool stamped_ahead = entry.seq > state.view(entry.organization)->journal.seq ||
+                             entry.global_seq > state.view("")->journal.seq;
+  if (!read || !stamped_ahead) co_return read;
+  const bool read_again = co_await refresh_journals(ctx, state, entry.organization, timing, true);
+  co_return read_again;
 }
 
 void stamp(CacheState& state, CachedEntry& entry) {
