@@ -40,6 +40,11 @@ extern "C" {
 
 #define QV_ABI_VERSION 2u
 
+/* The largest call input a module takes: qv_call_start answers QV_TOO_LARGE above it. A
+ * host may refuse a larger input before copying it into module memory, which never
+ * shrinks. */
+#define QV_MAX_INPUT_BYTES (1u << 20)
+
 #if defined(__wasm__)
 #define QV_EXPORT(name) __attribute__((export_name(#name), visibility("default")))
 #define QV_IMPORT(name) __attribute__((import_module("qv_host"), import_name(#name)))
@@ -118,8 +123,9 @@ QV_EXPORT(qv_free) void qv_free(void* ptr);
 
 /* Starts method with a JSON input and runs it until it finishes or needs operations.
  * Writes a new call handle to *out_call whatever the status (an unknown method or bad
- * input too), so the host always reads qv_call_output and then calls qv_call_free; only
- * when memory runs out is the handle 0 and the status QV_INTERNAL.
+ * input too), so the host always reads qv_call_output and then calls qv_call_free. A
+ * module that runs out of memory traps (modules are built without exceptions): the host
+ * fails every call in flight and discards the instance.
  * Returns: QV_OK (answer ready), QV_PENDING (read qv_call_ops), or an error status with
  * the message in qv_call_output. */
 QV_EXPORT(qv_call_start)
@@ -133,8 +139,8 @@ qv_status qv_call_ops(uint32_t call, const qv_op** out_ops, uint32_t* out_count)
 
 /* Reports the result of pending operation op_index of the call (see qv_op_kind for what
  * number, data and meta mean per kind). Each operation is completed exactly once.
- * Returns: QV_OK, QV_BAD_HANDLE, QV_BAD_STATE (not pending, index out of range or
- * already completed). */
+ * Returns: QV_OK, QV_BAD_HANDLE, QV_BAD_STATE (not pending, index out of range, already
+ * completed, or a QV_OP_WAIT, which only the module completes). */
 QV_EXPORT(qv_call_complete_op)
 qv_status qv_call_complete_op(uint32_t call, uint32_t op_index, qv_status op_status, int64_t number,
                               const uint8_t* data, uint32_t data_len, const uint8_t* meta,
@@ -154,8 +160,9 @@ qv_status qv_call_output(uint32_t call, const uint8_t** out_ptr, uint32_t* out_l
 QV_EXPORT(qv_call_free) qv_status qv_call_free(uint32_t call);
 
 /* Writes the handles of the calls whose QV_OP_WAIT operations the module completed since
- * the last qv_woken_calls, and forgets them. A host calls it after every qv_call_start and
- * qv_call_resume, and resumes a woken call once its other operations have results too.
+ * the last qv_woken_calls, and forgets them. A host calls it after every qv_call_start,
+ * qv_call_resume and qv_call_free (freeing a pending call that others wait for wakes them),
+ * and resumes a woken call once its other operations have results too.
  * The array stays valid until the next qv_woken_calls. Returns: QV_OK. */
 QV_EXPORT(qv_woken_calls) qv_status qv_woken_calls(const uint32_t** out_calls, uint32_t* out_count);
 

@@ -2,6 +2,7 @@
 // host calls them (on an instance made current with qv::Instance::Scope), and through the
 // native shim's Call where it has its own rules (moved-from calls, version check).
 #include <catch2/catch.hpp>
+#include <memory>
 #include <string>
 
 #include "qv/host/instance.h"
@@ -190,6 +191,35 @@ TEST_CASE("freeing a pending call releases it (ASan checks for leaks)", "[abi]")
     CHECK(qv_call_free(handle) == QV_OK);
   }
   CHECK(instance.calls().empty());
+}
+
+TEST_CASE("a wait is the module's to complete; freeing the call waited for wakes it", "[abi]") {
+  qv::Instance instance;
+  qv::Instance::Scope scope(instance);
+  const std::string admit = R"({"organizationId":"org_wait","tier":"Enterprise"})";
+  // The first call leases tokens (one compare-and-set); the second waits for that lease.
+  auto leader = std::make_unique<RawCall>("tiers.admit", admit);
+  RawCall waiter("tiers.admit", admit);
+  REQUIRE(leader->status == QV_PENDING);
+  REQUIRE(waiter.status == QV_PENDING);
+  const qv_op* ops = nullptr;
+  uint32_t count = 0;
+  REQUIRE(qv_call_ops(waiter.handle, &ops, &count) == QV_OK);
+  REQUIRE(count == 1);
+  REQUIRE(ops[0].kind == QV_OP_WAIT);
+  CHECK(waiter.complete(0, QV_OK) == QV_BAD_STATE);
+  CHECK(qv_call_resume(waiter.handle) == QV_BAD_STATE);
+
+  const uint32_t* woken = nullptr;
+  qv_woken_calls(&woken, &count);
+  REQUIRE(count == 0);
+  leader.reset();  // qv_call_free of the pending leader
+  qv_woken_calls(&woken, &count);
+  REQUIRE(count == 1);
+  CHECK(woken[0] == waiter.handle);
+  REQUIRE(qv_call_resume(waiter.handle) == QV_PENDING);  // it leases in its turn
+  REQUIRE(qv_call_ops(waiter.handle, &ops, &count) == QV_OK);
+  CHECK(ops[0].kind == QV_OP_KV_CAS);
 }
 
 TEST_CASE("an input above 1 MiB is QV_TOO_LARGE", "[abi]") {

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { ALLOWED_IMPORTS, ABI_VERSION, FLAVOURS, instantiate } from '../dist/js/node.mjs';
+import { ALLOWED_IMPORTS, ABI_VERSION, FLAVOURS, MAX_INPUT_BYTES, instantiate } from '../dist/js/node.mjs';
 
 const root = new URL('../', import.meta.url);
 const header = await readFile(new URL('host-shims/qv_abi.h', root), 'utf8');
@@ -28,8 +28,9 @@ test('the shim allows exactly the imports the header declares', () => {
   assert.deepEqual([...ALLOWED_IMPORTS].sort(), declared.sort());
 });
 
-test('the shim and the header agree on the ABI version', () => {
+test('the shim and the header agree on the ABI version and the input limit', () => {
   assert.equal(Number(header.match(/#define QV_ABI_VERSION (\d+)u/)[1]), ABI_VERSION);
+  assert.equal(1 << Number(header.match(/#define QV_MAX_INPUT_BYTES \(1u << (\d+)\)/)[1]), MAX_INPUT_BYTES);
 });
 
 test('every .wasm in dist/ imports only what the header declares and exports the ABI', async () => {

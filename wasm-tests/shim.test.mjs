@@ -4,7 +4,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { loadModule, instantiate, FLAVOURS, MemoryKv, HostOps, OP } from '../dist/js/node.mjs';
+import { loadModule, instantiate, FLAVOURS, MemoryKv, HostOps, OP, QvInstance, MAX_INPUT_BYTES } from '../dist/js/node.mjs';
 
 const NOW = 1764115200000;
 const now = () => NOW;
@@ -200,6 +200,58 @@ for (const flavour of FLAVOURS) {
       assert.deepEqual(catalogue.tiers.map((t) => t.name), ['Solo']);
     });
 
+    test('a module that fails fails every call in flight, the waiting ones too', async () => {
+      const kv = new ShuffledKv();
+      const host = new QvInstance({ kv, now, log: quiet });
+      const instance = await WebAssembly.instantiate(module, host.imports());
+      let trapping = 0;
+      host.attach({ exports: { ...instance.exports, qv_call_resume: (call) => {
+        if (call === trapping) throw new WebAssembly.RuntimeError('unreachable');
+        return instance.exports.qv_call_resume(call);
+      } } });
+      const admit = { organizationId: 'org_shared', tier: 'Enterprise' };
+      // The first call leases (a KV operation); the other two wait for it in the module.
+      const calls = [1, 2, 3].map(() => host.invoke('tiers.admit', admit).then(() => 'answered', (error) => error.message));
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(kv.pending.length, 1);
+      trapping = 1;
+      await kv.releaseOne(() => 0);
+      const outcomes = await Promise.all(calls);
+      assert.ok(outcomes.every((o) => /the module failed \(unreachable\)/.test(o)), outcomes.join('; '));
+      assert.equal(host.failed, true);
+    });
+
+    test('a KV answer of another type fails that operation, not the instance', async () => {
+      const inner = new MemoryKv({ now });
+      const answers = { get: (key) => inner.get(key), incr: () => null };
+      const kv = {
+        get: (key) => answers.get(key), set: (...args) => inner.set(...args), del: (key) => inner.del(key),
+        cas: (...args) => inner.cas(...args), incr: (...args) => answers.incr(...args),
+      };
+      const qv = await instantiate(module, { kv, now, log: quiet });
+      const applied = await qv.invoke('tiers.autoscale', autoscaleInput(0));
+      assert.deepEqual([applied.status, applied.body.applied, applied.body.tierChanges], ['ok', true, null]);
+      // An ArrayBuffer (Cloudflare KV's 'arrayBuffer' form) is bytes; an object is not.
+      answers.get = async (key) => { const v = await inner.get(key); return v && v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength); };
+      assert.equal((await qv.call('tiers.autoscale', autoscaleInput(0))).decision.currentTier, 'Growth');
+      answers.get = async () => ({ tier: 'Growth' });
+      const refused = await qv.invoke('tiers.autoscale', autoscaleInput(0));
+      assert.equal(refused.status, 'unavailable');
+      assert.match(refused.body.message, /the KV answered a value of type Object, not bytes or a string/);
+      assert.equal(qv.failed, false);
+      assert.equal((await qv.invoke('tiers.catalogue')).status, 'ok');
+    });
+
+    test('an input above MAX_INPUT_BYTES is refused without being copied into the module', async () => {
+      const qv = await instantiate(module, { now, log: quiet });
+      const { status, body } = await qv.invoke('tiers.evaluate', 'x'.repeat(MAX_INPUT_BYTES + 1));
+      assert.equal(status, 'too_large');
+      assert.equal(body.message, `input: ${MAX_INPUT_BYTES + 1} bytes is above the limit of ${MAX_INPUT_BYTES} bytes`);
+      // The module gives the same answer at its own boundary, one byte further down.
+      const atLimit = await qv.invoke('tiers.evaluate', ' '.repeat(MAX_INPUT_BYTES));
+      assert.equal(atLimit.status, 'invalid_input');
+    });
+
     test('instances are isolated from each other', async () => {
       const a = await instantiate(module, { now, log: quiet });
       const b = await instantiate(module, { now, log: quiet });
@@ -274,10 +326,20 @@ describe('fetch operations', () => {
     assert.equal((await ops.perform(fetchOp('/bytes/1048576', 'GET\n'))).data.byteLength, 1048576, 'the default is larger');
   });
 
-  test('an unreachable origin is unavailable', async () => {
+  test('the op timeout holds for a fetch, or a body, that ignores the abort signal', async () => {
+    const deaf = () => new Promise(() => {});
+    const stalled = async () => new Response(new ReadableStream({ pull: () => new Promise(() => {}) }));
+    for (const fetch of [deaf, stalled]) {
+      const result = await ops.perform(fetchOp('/', 'GET\n', '', 50), fetch);
+      assert.equal(result.status, 7);
+      assert.match(String(result.data), /no answer within 50 ms/);
+    }
+  });
+
+  test('an unreachable origin is unavailable, and says why', async () => {
     const result = await ops.perform({ ...fetchOp('/', 'GET\n'), key: 'http://127.0.0.1:1/' });
     assert.equal(result.status, 6);
-    assert.match(String(result.data), /fetch http:\/\/127.0.0.1:1\//);
+    assert.match(String(result.data), /fetch http:\/\/127.0.0.1:1\/: fetch failed \(.+\)/);
   });
 });
 

@@ -57,20 +57,20 @@ export class HostOps {
       switch (op.kind) {
         case OP.KV_GET: {
           const value = await this.#kvCall(() => this.#kv.get(op.key));
-          return value == null ? { status: NOT_FOUND } : { status: OK, data: value };
+          return value == null ? { status: NOT_FOUND } : { status: OK, data: bytesOf(value, 'value') };
         }
         case OP.KV_SET:
           await this.#kvCall(() => this.#kv.set(op.key, op.value, op.durationMs));
           return { status: OK };
         case OP.KV_INCR:
-          return { status: OK, number: await this.#kvCall(() => this.#kv.incr(op.key, op.delta, op.durationMs)) };
+          return { status: OK, number: integerOf(await this.#kvCall(() => this.#kv.incr(op.key, op.delta, op.durationMs))) };
         case OP.KV_DEL:
-          return { status: OK, number: await this.#kvCall(() => this.#kv.del(op.key)) };
+          return { status: OK, number: integerOf(await this.#kvCall(() => this.#kv.del(op.key))) };
         case OP.KV_CAS: {
           const expected = op.delta === 1 ? null : op.meta;
           const { swapped, current } = await this.#kvCall(() => this.#kv.cas(op.key, expected, op.value, op.durationMs));
           if (swapped) return { status: OK, number: 1 };
-          return current == null ? { status: OK, number: -1 } : { status: OK, number: 0, data: current };
+          return current == null ? { status: OK, number: -1 } : { status: OK, number: 0, data: bytesOf(current, 'current value') };
         }
         case OP.FETCH:
           return await this.#performFetch(op, fetch);
@@ -83,7 +83,7 @@ export class HostOps {
     } catch (error) {
       return {
         status: error instanceof TimeoutError ? TIMEOUT : UNAVAILABLE,
-        data: `${OP_NAMES[op.kind] ?? 'op'} ${op.key}: ${error?.message ?? error}`,
+        data: `${OP_NAMES[op.kind] ?? 'op'} ${op.key}: ${reasonOf(error)}`,
       };
     }
   }
@@ -106,15 +106,22 @@ export class HostOps {
     }
     const timeoutMs = this.#fetchTimeoutMs ?? (op.durationMs || DEFAULT_FETCH_TIMEOUT_MS);
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    // The deadline holds even for a fetch, or a body, that ignores the abort signal.
+    let timer;
+    const deadline = new Promise((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        reject(new TimeoutError());
+      }, timeoutMs);
+    });
     try {
-      const response = await fetch(op.key, {
+      const response = await Promise.race([deadline, fetch(op.key, {
         method: method || 'GET',
         headers,
         body: op.value.length && method !== 'GET' && method !== 'HEAD' ? op.value : undefined,
         signal: controller.signal,
-      });
-      const body = await readUpTo(response, this.#fetchMaxBytes);
+      })]);
+      const body = await Promise.race([deadline, readUpTo(response, this.#fetchMaxBytes)]);
       if (body.tooLarge) {
         controller.abort();
         return { status: TOO_LARGE, data: `fetch ${op.key}: the answer's body is over ${this.#fetchMaxBytes} bytes (fetchMaxBytes)` };
@@ -126,11 +133,35 @@ export class HostOps {
       if (controller.signal.aborted) {
         return { status: TIMEOUT, data: `fetch ${op.key}: no answer within ${timeoutMs} ms` };
       }
-      return { status: UNAVAILABLE, data: `fetch ${op.key}: ${error?.message ?? error}` };
+      return { status: UNAVAILABLE, data: `fetch ${op.key}: ${reasonOf(error)}` };
     } finally {
       clearTimeout(timer);
     }
   }
+}
+
+// A KV's answer as bytes: stores answer strings, Uint8Arrays, ArrayBuffers or other views.
+// Anything else fails the operation rather than reach the module as an empty value.
+function bytesOf(value, what) {
+  if (value instanceof Uint8Array) return value;
+  if (typeof value === 'string') return new TextEncoder().encode(value);
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  throw new TypeError(`the KV answered a ${what} of type ${value?.constructor?.name ?? typeof value}, not bytes or a string`);
+}
+
+// A KV's integer answer, as a 64-bit integer the module can take.
+function integerOf(value) {
+  if (typeof value === 'bigint' && BigInt.asIntN(64, value) === value) return value;
+  if (Number.isSafeInteger(value)) return value;
+  throw new TypeError(`the KV answered ${typeof value === 'string' ? JSON.stringify(value) : String(value)}, not an integer`);
+}
+
+// An error's message and, when the runtime keeps it apart (undici's "fetch failed"), its cause.
+function reasonOf(error) {
+  const message = error?.message ?? String(error);
+  const cause = error?.cause?.message ?? error?.cause?.code;
+  return cause && !message.includes(cause) ? `${message} (${cause})` : message;
 }
 
 /**

@@ -1,6 +1,8 @@
 // Types of qv.mjs: the JavaScript host of qv_abi.h.
 
 export declare const ABI_VERSION: number;
+/** The largest call input a module takes, in bytes (QV_MAX_INPUT_BYTES in qv_abi.h). */
+export declare const MAX_INPUT_BYTES: number;
 export type StatusName =
   | 'ok' | 'pending' | 'invalid_input' | 'not_found' | 'bad_handle' | 'bad_state'
   | 'unavailable' | 'timeout' | 'too_large' | 'internal';

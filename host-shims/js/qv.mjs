@@ -15,6 +15,9 @@ export { HostOps, OP, DirectL1 };
 /** The ABI version this shim implements (QV_ABI_VERSION in qv_abi.h). */
 export const ABI_VERSION = 2;
 
+/** The largest call input a module takes (QV_MAX_INPUT_BYTES in qv_abi.h). */
+export const MAX_INPUT_BYTES = 1 << 20;
+
 /** Status names by qv_status value, as qv_abi.h defines them. */
 export const STATUS = Object.freeze([
   'ok', 'pending', 'invalid_input', 'not_found', 'bad_handle', 'bad_state', 'unavailable',
@@ -74,7 +77,7 @@ export class QvInstance {
   #randomBytes;
   #log;
   #ops; // performs kv.* and fetch operations
-  #wakes = new Map(); // call handle -> {pending: waits not yet woken, resolve}
+  #wakes = new Map(); // call handle -> {pending: waits not yet woken, resolve, reject}
   #l1 = null; // DirectL1, when the bundle has the cache module
   #l1Clock; // the clock of the direct L1: the host clock, read at most once per ms by default
 
@@ -169,7 +172,12 @@ export class QvInstance {
    */
   async invoke(method, input = {}, { fetch } = {}) {
     const text = typeof input === 'string' ? input : JSON.stringify(input);
-    const handle = this.#start(method, encoder.encode(text));
+    const bytes = encoder.encode(text);
+    if (bytes.length > MAX_INPUT_BYTES) { // refused as the module would, without copying it in
+      const message = `input: ${bytes.length} bytes is above the limit of ${MAX_INPUT_BYTES} bytes`;
+      return { status: 'too_large', body: { error: 'too_large', message } };
+    }
+    const handle = this.#start(method, bytes);
     try {
       let status = handle.status;
       while (status === S.pending) {
@@ -191,7 +199,10 @@ export class QvInstance {
       return { status: STATUS[status] ?? `status_${status}`, body: JSON.parse(body) };
     } finally {
       this.#wakes.delete(handle.id);
-      if (!this.#failure) this.#exports.qv_call_free(handle.id);
+      if (!this.#failure) {
+        this.#exports.qv_call_free(handle.id);
+        this.#drainWoken(); // a call freed while others waited for it wakes them
+      }
     }
   }
 
@@ -204,11 +215,12 @@ export class QvInstance {
 
   // Resolves once the module has reported `count` woken waits of the call.
   #wokenAfter(id, count) {
-    const entry = this.#wakes.get(id) ?? { pending: 0, resolve: null };
+    const entry = this.#wakes.get(id) ?? { pending: 0, resolve: null, reject: null };
     entry.pending += count;
     this.#wakes.set(id, entry);
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       entry.resolve = resolve;
+      entry.reject = reject;
       if (entry.pending <= 0) this.#settleWake(id, entry);
     });
   }
@@ -226,21 +238,25 @@ export class QvInstance {
     const count = view.getUint32(this.#scratch + 4, true);
     for (let i = 0; i < count; i++) {
       const id = view.getUint32(base + i * 4, true);
-      const entry = this.#wakes.get(id) ?? { pending: 0, resolve: null };
+      const entry = this.#wakes.get(id) ?? { pending: 0, resolve: null, reject: null };
       entry.pending -= 1;
       this.#wakes.set(id, entry);
       if (entry.pending <= 0 && entry.resolve) this.#settleWake(id, entry);
     }
   }
 
-  // Runs fn, turning a trap or abort of the module into a failed instance.
+  // Runs fn, turning a trap or abort of the module into a failed instance. Every call
+  // waiting for another to wake it fails too: nothing will wake it now.
   #guard(fn) {
     if (this.#failure) throw new QvError('internal', `qv: the module instance failed earlier (${this.#failure}); make a new instance`);
     try {
       return fn();
     } catch (error) {
       this.#failure = error?.message ?? String(error);
-      throw new QvError('internal', `qv: the module failed (${this.#failure}); the instance is discarded`);
+      const failed = new QvError('internal', `qv: the module failed (${this.#failure}); the instance is discarded`);
+      for (const entry of this.#wakes.values()) entry.reject?.(failed);
+      this.#wakes.clear();
+      throw failed;
     }
   }
 

@@ -138,6 +138,9 @@ qv_status qv_call_complete_op(uint32_t handle, uint32_t op_index, qv_status op_s
   auto* call = qv::find_call(handle);
   if (!call) return QV_BAD_HANDLE;
   if (call->finished) return QV_BAD_STATE;
+  // A wait is completed by the module itself (qv_woken_calls), never by the host.
+  const auto& ops = call->ctx->ops();
+  if (op_index < ops.size() && ops[op_index].kind == QV_OP_WAIT) return QV_BAD_STATE;
   return call->ctx->complete(op_index, op_status, number,
                              {reinterpret_cast<const char*>(data), data_len},
                              {reinterpret_cast<const char*>(meta), meta_len});

@@ -13,12 +13,13 @@
 #include <vector>
 
 #include "qv/result.h"
+#include "qv_abi.h"
 #include "simdjson.h"
 
 namespace qv {
 
 // Inputs above this size are refused with QV_TOO_LARGE before they are parsed.
-inline constexpr size_t kMaxInputBytes = 1u << 20;
+inline constexpr size_t kMaxInputBytes = QV_MAX_INPUT_BYTES;
 
 class JsonObject;
 class JsonArray;
