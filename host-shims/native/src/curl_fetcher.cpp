@@ -93,6 +93,9 @@ FetchReply CurlFetcher::fetch(const FetchRequest& request) {
 
   Exchange exchange;
   exchange.max_body = options_.max_response_bytes;
+  // A declared Content-Length above the limit is refused before any of the body is read.
+  curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE,
+                   static_cast<curl_off_t>(options_.max_response_bytes));
   HeaderList headers;
   for (const auto& [name, value] : request.headers) {
     // "name;" is how curl sends a header with an empty value ("name:" would remove it).
@@ -137,10 +140,10 @@ FetchReply CurlFetcher::fetch(const FetchRequest& request) {
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, nullptr);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, nullptr);
   if (code != CURLE_OK) {
-    if (exchange.body_too_large) {
-      return FetchReply::failure(
-          QV_UNAVAILABLE,
-          what + ": response body above " + std::to_string(options_.max_response_bytes) + " bytes");
+    if (exchange.body_too_large || code == CURLE_FILESIZE_EXCEEDED) {
+      return FetchReply::failure(QV_TOO_LARGE, what + ": the answer's body is over " +
+                                                   std::to_string(options_.max_response_bytes) +
+                                                   " bytes (max_response_bytes)");
     }
     if (code == CURLE_OPERATION_TIMEDOUT) {
       return FetchReply::failure(QV_TIMEOUT,

@@ -11,7 +11,7 @@ namespace qv::host {
 
 struct CurlOptions {
   uint32_t default_timeout_ms = 10000;   // for requests that give no timeout
-  size_t max_response_bytes = 8u << 20;  // a longer body fails with QV_UNAVAILABLE
+  size_t max_response_bytes = 8u << 20;  // a longer body fails with QV_TOO_LARGE
   long max_redirects = 5;                // followed like fetch() does; 0: none
 };
 
