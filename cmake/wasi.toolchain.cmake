@@ -12,3 +12,7 @@ set(CMAKE_EXECUTABLE_SUFFIX ".wasm")
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
+# Static libraries of wasm objects need llvm-ar's symbol index (binutils' ar writes none, and
+# wasm-ld refuses the archive); llvm-14 comes with clang and emscripten.
+find_program(CMAKE_AR NAMES llvm-ar-14 llvm-ar REQUIRED)
+find_program(CMAKE_RANLIB NAMES llvm-ranlib-14 llvm-ranlib REQUIRED)

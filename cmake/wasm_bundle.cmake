@@ -37,9 +37,12 @@ endif()
 
 find_program(QV_WASM_OPT wasm-opt REQUIRED)
 set(QV_DIST_WASM "${PROJECT_SOURCE_DIR}/dist/${QV_FLAVOUR}/qv.wasm")
-add_custom_command(TARGET qv_wasm POST_BUILD
+# An output of its own (not a step after the link), so a deleted dist/ is written again.
+add_custom_command(OUTPUT "${QV_DIST_WASM}"
   COMMAND ${CMAKE_COMMAND} -E make_directory "${PROJECT_SOURCE_DIR}/dist/${QV_FLAVOUR}"
   # -O3: speed where the compiler left room; strip debug names
   COMMAND ${QV_WASM_OPT} -O3 --strip-debug "$<TARGET_FILE:qv_wasm>" -o "${QV_DIST_WASM}"
+  DEPENDS qv_wasm
   COMMENT "wasm-opt -> dist/${QV_FLAVOUR}/qv.wasm"
   VERBATIM)
+add_custom_target(qv_dist_wasm ALL DEPENDS "${QV_DIST_WASM}")
