@@ -345,19 +345,49 @@ for (const flavour of FLAVOURS) {
       assert.equal((await qv.call('cache.stats', {})).origin.notModified, 0);
     });
 
-    test('revalidation: a 304 naming another ETag confirms nothing and passes through, unstored', async () => {
+    test('revalidation: a 304 naming another ETag confirms nothing: the copy is fetched again, unconditionally', async () => {
       const origin = fakeOrigin({
-        reply: (url, init) => (new Headers(init?.headers).has('if-none-match')
+        reply: (url, init, n) => (new Headers(init?.headers).has('if-none-match')
           ? new Response(null, { status: 304, headers: { etag: '"v2"' } })
-          : new Response('{"version":1}', { status: 200, headers: { 'cache-control': 'max-age=10, stale-if-error=60', etag: '"v1"' } })),
+          : new Response(`{"version":${n}}`, { status: 200, headers: { 'cache-control': 'max-age=10, stale-if-error=60', etag: '"v1"' } })),
       });
       const { qv, clock } = await isolate({ origin });
       await qv.call('cache.get', input());
       clock.t = START + 15_000;
       const answer = await qv.call('cache.get', input());
-      assert.equal(answer.status, 304);
-      assert.equal(answer.stored, false);
+      assert.deepEqual([answer.status, answer.body, answer.stored, origin.fetches], [200, '{"version":3}', true, 3]);
       assert.equal((await qv.call('cache.stats', {})).origin.notModified, 0);
+    });
+
+    test('revalidation: a 304 naming the copy\'s ETag weakly (W/) confirms it', async () => {
+      const origin = fakeOrigin({
+        reply: (url, init) => (new Headers(init?.headers).has('if-none-match')
+          ? new Response(null, { status: 304, headers: { etag: 'W/"v1"' } })
+          : new Response('{"version":1}', { status: 200, headers: { 'cache-control': 'max-age=10', etag: '"v1"' } })),
+      });
+      const { qv, clock } = await isolate({ origin });
+      await qv.call('cache.get', input());
+      clock.t = START + 15_000;
+      const answer = await qv.call('cache.get', input());
+      assert.deepEqual([answer.status, answer.body, origin.fetches], [200, '{"version":1}', 2]);
+      assert.equal((await qv.call('cache.stats', {})).origin.notModified, 1);
+    });
+
+    test('revalidation: a 304 without freshness of its own leaves the copy\'s Expires in force', async () => {
+      const expires = new Date(START + 30_000).toUTCString();
+      const origin = fakeOrigin({
+        reply: (url, init, n) => (new Headers(init?.headers).has('if-none-match')
+          ? new Response(null, { status: 304, headers: { etag: '"v1"' } })
+          : new Response(`{"version":${n}}`, { status: 200, headers: { expires, etag: '"v1"', 'cache-control': 'stale-if-error=600' } })),
+      });
+      const { qv, clock } = await isolate({ origin });
+      await qv.call('cache.get', input());
+      clock.t = START + 40_000; // past Expires: revalidated, and still past it
+      assert.equal((await qv.call('cache.get', input())).status, 200);
+      const fetches = origin.fetches;
+      clock.t += 1000;
+      await qv.call('cache.get', input());
+      assert.equal(origin.fetches, fetches + 1, 'not fresh again for the default lifetime');
     });
 
     test('revalidation: a caller\'s own If-None-Match is left alone, and its 304 passes through unstored', async () => {
@@ -423,6 +453,40 @@ for (const flavour of FLAVOURS) {
         assert.equal(again.xCache, 'MISS', 'nothing kept in L1 either');
       });
     }
+
+    for (const [what, reply] of [
+      ['403 with Set-Cookie', () => new Response('{"error":"no"}', { status: 403, headers: { 'set-cookie': 'session=abc' } })],
+      ['404 that is private', () => new Response('{"error":"none"}', { status: 404, headers: { 'cache-control': 'private, max-age=30' } })],
+      ['503 with no-store', () => new Response('{"error":"busy"}', { status: 503, headers: { 'cache-control': 'no-store' } })],
+    ]) {
+      test(`a ${what} is never handed to other waiting calls, which go to the origin at once`, async () => {
+        let inFlight = 0;
+        let most = 0;
+        const origin = fakeOrigin({ delayMs: 20, reply: async () => {
+          most = Math.max(most, ++inFlight);
+          await sleep(20);
+          inFlight--;
+          return reply();
+        } });
+        const { qv } = await isolate({ origin });
+        const answers = await Promise.all(Array.from({ length: 5 }, () => qv.call('cache.get', input())));
+        assert.equal(origin.fetches, 5);
+        assert.ok(answers.every((a) => a.stored === false), JSON.stringify(answers.map((a) => a.xCache)));
+        assert.ok(most >= 4, `the waiting calls fetched one after another (at most ${most} at once)`);
+      });
+    }
+
+    test('a 304 to a caller\'s own condition is not handed to a waiting call without one', async () => {
+      const origin = fakeOrigin({ delayMs: 20, reply: (url, init, n) => (new Headers(init?.headers).has('if-none-match')
+        ? new Response(null, { status: 304, headers: { etag: '"v1"' } })
+        : new Response(`{"version":${n}}`, { status: 200, headers: { 'cache-control': 'max-age=60', etag: '"v1"' } })) });
+      const { qv } = await isolate({ origin });
+      const conditional = qv.call('cache.get', input({ origin: { url: 'http://origin.test/api/campaigns', headers: { 'if-none-match': '"v1"' } } }));
+      const plain = qv.call('cache.get', input());
+      assert.equal((await conditional).status, 304);
+      const answer = await plain;
+      assert.deepEqual([answer.status, answer.body], [200, '{"version":2}']);
+    });
 
     test('hit-for-pass marks of client-chosen keys stay bounded; a fresh mark still passes', async () => {
       const origin = fakeOrigin();

@@ -10,8 +10,9 @@
 namespace qv::cache {
 
 bool kept_header(std::string_view name) {
+  // Expires too: a 304 without freshness of its own leaves the copy's Expires in force.
   for (std::string_view kept : {"content-type", "content-language", "etag", "last-modified",
-                                "cache-control", "surrogate-key", "cache-tag"}) {
+                                "cache-control", "expires", "surrogate-key", "cache-tag"}) {
     if (name == kept) return true;
   }
   return false;

@@ -114,6 +114,13 @@ std::string conditional_header(const CachedEntry& entry) {
   return since;
 }
 
+// Whether a 304 confirms the stored copy: it names the copy's ETag, weakly compared, or none
+// at all (RFC 9111 §4.3.4).
+bool confirms_copy(const OpResult& not_modified, const CachedEntry& copy) {
+  const std::string named = header_value(parse_response_headers(not_modified.meta), "etag");
+  return named.empty() || etags_match_weakly(named, header_value(copy.headers, "etag"));
+}
+
 // A stored copy's headers updated with those of the 304 that confirmed it (RFC 9111 §4.3.4):
 // a header the 304 carries replaces the stored one of its name.
 Headers updated_headers(const Headers& stored, const Headers& not_modified) {
@@ -162,20 +169,26 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
   stamped.organization = input.key.organization;
   stamp(state, stamped);
   // Not when the caller asked conditionally itself: its 304 is the caller's to read.
-  std::string request_headers = input.origin->headers;
   std::string conditional;
   if (fallback) {
-    const Headers asked = parse_response_headers(request_headers);
+    const Headers asked = parse_response_headers(input.origin->headers);
     if (!has_header(asked, "if-none-match") && !has_header(asked, "if-modified-since"))
       conditional = conditional_header(*fallback);
   }
-  request_headers += conditional;
-  const size_t op =
-      ctx.fetch("GET", input.origin->url, std::move(request_headers), "", input.origin->timeout_ms);
+  size_t op = ctx.fetch("GET", input.origin->url, input.origin->headers + conditional, "",
+                        input.origin->timeout_ms);
   co_await ctx.perform();
+  ++state.metrics.origin_fetches;
+  if (!conditional.empty() && ctx.result(op).status == QV_OK && ctx.result(op).number == 304 &&
+      !confirms_copy(ctx.result(op), *fallback)) {
+    // It confirms some other copy: no answer for a caller that asked nothing conditional.
+    conditional.clear();
+    op = ctx.fetch("GET", input.origin->url, input.origin->headers, "", input.origin->timeout_ms);
+    co_await ctx.perform();
+    ++state.metrics.origin_fetches;
+  }
   const double done = now_ms();
   timing.origin_ms += done - fetched_at;
-  ++state.metrics.origin_fetches;
   const OpResult& result = ctx.result(op);
   const bool failed = result.status != QV_OK || result.number >= 500;
   if (failed) {
@@ -200,19 +213,19 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
       co_return served;
     }
     // The origin's own error response goes through as it is, never stored.
-    served.entry = entry_from_origin(input, static_cast<int>(result.number),
-                                     parse_response_headers(result.meta), result.data, fetched_at);
+    const Headers headers = parse_response_headers(result.meta);
+    served.shareable = !personal_response(headers);
+    if (!served.shareable)
+      mark_pass(state, input.encoded, done + static_cast<double>(config->pass_ms));
+    served.entry =
+        entry_from_origin(input, static_cast<int>(result.number), headers, result.data, fetched_at);
     co_return served;
   }
   Headers headers = parse_response_headers(result.meta);
   int status = static_cast<int>(result.number);
   std::string body = result.data;
-  // A 304 that names another ETag confirms some other copy (RFC 9111 §4.3.4): it passes
-  // through, unstored, as any other answer that is not a 200.
-  const std::string confirmed = header_value(headers, "etag");
-  const bool revalidated =
-      !conditional.empty() && status == 304 &&
-      (confirmed.empty() || confirmed == header_value(fallback->headers, "etag"));
+  // Any other 304 answers the caller's own condition: it passes through, unstored.
+  const bool revalidated = !conditional.empty() && status == 304;
   if (revalidated) {  // the stale copy is current: its body, under the 304's headers
     ++state.metrics.origin_not_modified;
     headers = updated_headers(fallback->headers, headers);
@@ -231,9 +244,12 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
     ++state.metrics.origin_not_stored;
     served.entry = entry;
     served.reason = "not stored: " + freshness.reason;
-    // A response only its requester may see is never handed to the calls that waited.
-    served.shareable = !freshness.personal;
-    if (status == 200) mark_pass(state, input.encoded, done + static_cast<double>(config->pass_ms));
+    // A response only its requester may see is never handed to the calls that waited, nor
+    // a 304 to the requester's own condition. Those that waited go to the origin at once
+    // (the pass mark) rather than one after another, when the answer is uncacheable.
+    served.shareable = !freshness.personal && status != 304;
+    if (status == 200 || freshness.personal)
+      mark_pass(state, input.encoded, done + static_cast<double>(config->pass_ms));
     co_return served;
   }
   set_lifetimes(*entry, freshness, *config);

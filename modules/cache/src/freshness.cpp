@@ -191,6 +191,19 @@ bool has_header(const Headers& headers, std::string_view lower_name) {
                      [&](const auto& header) { return header.first == lower_name; });
 }
 
+bool personal_response(const Headers& headers) {
+  const CacheControl cc = parse_cache_control(header_value(headers, "cache-control"));
+  return cc.no_store || cc.is_private || has_header(headers, "set-cookie");
+}
+
+bool etags_match_weakly(std::string_view a, std::string_view b) {
+  auto opaque = [](std::string_view tag) {
+    tag = trim(tag);
+    return tag.substr(0, 2) == "W/" ? tag.substr(2) : tag;
+  };
+  return opaque(a) == opaque(b);
+}
+
 Freshness decide_freshness(int status, const Headers& headers, const FreshnessDefaults& defaults,
                            double received_ms) {
   Freshness f;
@@ -204,15 +217,12 @@ Freshness decide_freshness(int status, const Headers& headers, const FreshnessDe
   // kept headers carry whole (not 206, nor the redirects, whose Location is not kept).
   const bool cacheable_by_default = status == 203 || status == 204 || status == 404 ||
                                     status == 405 || status == 410 || status == 414;
+  f.personal = personal_response(headers);
   if (status != 200 && !cacheable_by_default)
     return refuse("status " + std::to_string(status) + " is not cached");
-  f.personal = true;
   if (cc.no_store) return refuse("cache-control: no-store");
   if (cc.is_private) return refuse("cache-control: private");
-  for (const auto& header : headers) {
-    if (header.first == "set-cookie") return refuse("set-cookie: a response that sets cookies");
-  }
-  f.personal = false;
+  if (has_header(headers, "set-cookie")) return refuse("set-cookie: a response that sets cookies");
   if (cc.no_cache) return refuse("cache-control: no-cache");
   if (trim(header_value(headers, "vary")) == "*") return refuse("vary: *");
   if (!cc.malformed.empty()) return refuse("cache-control: malformed " + cc.malformed);

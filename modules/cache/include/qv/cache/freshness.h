@@ -55,6 +55,13 @@ struct Freshness {
   int64_t stale_if_error_ms = 0;
 };
 
+// Whether a response is for its requester only (private, no-store or Set-Cookie), whatever
+// its status: it is never stored, nor handed to the calls that waited for it.
+bool personal_response(const Headers& headers);
+
+// Whether two entity tags match by weak comparison (RFC 9110 §8.8.3.2): W/ or not.
+bool etags_match_weakly(std::string_view a, std::string_view b);
+
 // Whether a response may be stored and for how long it is fresh: s-maxage, else max-age,
 // else Expires (less Date, or less received_ms, when it arrived, without one), else the
 // default; less the Age it arrived with.
