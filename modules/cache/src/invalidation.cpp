@@ -220,7 +220,12 @@ void add_tag(std::vector<std::string>& tags, std::string tag) {
 ChangeTags change_tags(const Change& change, const InvalidationRules& rules) {
   ChangeTags out;
   out.strategy = rules.strategy_for(change.table, change.event);
-  if (const std::string* org = row_field(change, rules.organization_field)) out.organization = *org;
+  // A row that moves between organisations touches both: every organisation's journal.
+  const std::string* new_org = find_field(change.new_row, rules.organization_field);
+  const std::string* old_org = find_field(change.old_row, rules.organization_field);
+  if (!(new_org && old_org && *new_org != *old_org)) {
+    if (const std::string* org = new_org ? new_org : old_org) out.organization = *org;
+  }
   if (const std::string* id = row_field(change, rules.id_field)) out.record_id = *id;
   if (out.strategy == Strategy::kNone) return out;
   if (out.strategy == Strategy::kAll || out.record_id.empty()) {
@@ -232,9 +237,16 @@ ChangeTags change_tags(const Change& change, const InvalidationRules& rules) {
   if (out.strategy == Strategy::kRelated) {
     if (const TableRule* rule = rules.find(change.table)) {
       for (const auto& text : rule->related) {
+        bool filled = false;
         for (const auto* row : {&change.new_row, &change.old_row}) {
-          if (auto tag = fill(text, *row)) add_tag(out.tags, std::move(*tag));
+          if (auto tag = fill(text, *row)) {
+            add_tag(out.tags, std::move(*tag));
+            filled = true;
+          }
         }
+        // Neither row has what the tag needs (a realtime DELETE carries only the key unless
+        // the table's replica identity is full): the table's tag stands in for it.
+        if (!filled) add_tag(out.tags, change.table);
       }
     }
   }
