@@ -122,7 +122,8 @@ export function createRegionalProxy({
     const controller = new AbortController();
     if (outer?.aborted) controller.abort();
     outer?.addEventListener('abort', () => controller.abort(), { once: true });
-    const timer = timers.setTimeout(() => controller.abort(), timeoutMs);
+    let ownTimeout = false;
+    const timer = timers.setTimeout(() => { ownTimeout = true; controller.abort(); }, timeoutMs);
     const started = now();
     try {
       const response = await fetch(target, {
@@ -136,7 +137,8 @@ export function createRegionalProxy({
       return { region, response, failed: response.status >= 500 };
     } catch (error) {
       const timedOut = controller.signal.aborted;
-      await observe(region, area, now() - started, 0, timedOut);
+      // The caller gave up (its own deadline): nothing was learnt of the region.
+      if (ownTimeout || !outer?.aborted) await observe(region, area, now() - started, 0, timedOut);
       const code = error?.cause?.code ?? error?.code;
       return { region, error, timedOut, notSent: !timedOut && NOT_SENT.has(code), failed: true };
     } finally {
@@ -180,7 +182,7 @@ export function createRegionalProxy({
     if (status !== 'ok') return json(HTTP_STATUS[status] ?? 500, decision, headers);
     healthCheckIfDue(keepAlive);
     const first = await send(request, body, caller, decision.optimalRegion, decision.origin, decision.timeoutMs, decision.clientArea, signal);
-    if (!first.failed) return respond(first, headers);
+    if (!first.failed || signal?.aborted) return respond(first, headers); // no retry for a caller gone
     if (!retryable(request, first)) {
       return respond(first, headers, null, `not retried: ${request.method} without an Idempotency-Key may have reached the origin`);
     }

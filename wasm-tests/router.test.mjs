@@ -10,6 +10,7 @@ import {
 } from './router-sim.mjs';
 import { createEdgeRuntime, loadEdgeConfig } from '../edge/runtime.mjs';
 import { startRegionalOrigins, routerConfigFor } from '../edge/regional-origins.mjs';
+import { createRegionalProxy } from '../edge/regional-proxy.mjs';
 
 const quiet = () => {};
 const ISOLATES = 4;
@@ -263,6 +264,32 @@ describe('call affinity when a media node leaves (through the module)', () => {
       });
     }
   }
+});
+
+describe('the regional proxy under a caller\'s deadline', () => {
+  test('a caller that gives up neither charges the region with a timeout nor retries elsewhere', async () => {
+    const observed = [];
+    const asked = [];
+    const invoke = async (method, input) => {
+      asked.push(method);
+      if (method === 'router.route') return { status: 'ok', body: { optimalRegion: 'us-east-1', origin: 'http://us.test', fallbackRegions: ['eu-west-1'], timeoutMs: 5000, clientArea: 'x' } };
+      if (method === 'router.retry') return { status: 'ok', body: { allowed: true, region: 'eu-west-1', origin: 'http://eu.test' } };
+      if (method === 'router.observe') observed.push(input);
+      return { status: 'ok', body: { nextHealthCheckAtMs: Infinity } };
+    };
+    const contacted = [];
+    const fetch = (url, init) => new Promise((resolve, reject) => {
+      contacted.push(url);
+      init.signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
+    });
+    const regional = createRegionalProxy({ invoke, fetch });
+    const deadline = new AbortController();
+    setTimeout(() => deadline.abort(), 30);
+    const response = await regional.fetcher()('http://edge.local/api/campaigns', { signal: deadline.signal });
+    assert.equal(response.status, 504);
+    assert.deepEqual(contacted, ['http://us.test/api/campaigns']);
+    assert.deepEqual([observed.length, asked.includes('router.retry')], [0, false]);
+  });
 });
 
 describe('the edge function proxies /api/* to the regions (edge-runtime, demo regional origins)', () => {
