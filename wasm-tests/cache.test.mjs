@@ -488,6 +488,26 @@ for (const flavour of FLAVOURS) {
       assert.deepEqual([answer.status, answer.body], [200, '{"version":2}']);
     });
 
+    test('journal views of client-chosen organisations stay bounded; an invalidation still reaches a dropped one', async () => {
+      const kv = new CountingKv();
+      const origin = fakeOrigin();
+      const clock = { t: START };
+      const { qv } = await isolate({ kv, origin, clock });
+      const other = await isolate({ kv, origin, clock });
+      await qv.call('cache.get', input({ tags: ['campaigns'] }));
+      let most = 0;
+      for (let i = 0; i < 12_000; i++) {
+        clock.t += 1;
+        await qv.call('cache.invalidate', { organizationId: `org_${i}`, tags: ['x'] });
+        if (i % 500 === 499) most = Math.max(most, (await qv.call('cache.stats', {})).journalViews);
+      }
+      assert.ok(most >= 2048 && most <= 4096, `journalViews reached ${most}`);
+      await other.qv.call('cache.invalidate', { organizationId: ORG, tags: ['campaigns'] });
+      clock.t += 1000;
+      const after = await qv.call('cache.get', input({ tags: ['campaigns'] }));
+      assert.deepEqual([after.xCache, after.body], ['MISS', '{"version":2}']);
+    });
+
     test('hit-for-pass marks of client-chosen keys stay bounded; a fresh mark still passes', async () => {
       const origin = fakeOrigin();
       origin.headers = { 'cache-control': 'no-store' };
