@@ -166,6 +166,28 @@ TEST_CASE("Cache-Control decides storage, freshness and stale windows") {
   CHECK(decide(200, {{"cache-control", "max-age=60"}, {"age", "90"}}).reason ==
         "max-age less age: 0, stale at once");
   CHECK(decide(200, {{"cache-control", "max-age=60"}, {"age", "soon"}}).fresh_ms == 60000);
+  // An age past the fresh lifetime is taken off the stale windows as well.
+  f = decide(200, {{"cache-control", "max-age=60, stale-while-revalidate=30"}, {"age", "75"}});
+  CHECK(f.fresh_ms == 0);
+  CHECK(f.stale_while_revalidate_ms == 15000);
+  CHECK(!decide(200, {{"cache-control", "max-age=60, stale-while-revalidate=30"}, {"age", "100"}})
+             .storable);
+  // A directive given twice: the first holds (RFC 9111 §4.2.1).
+  CHECK(decide(200, {{"cache-control", "max-age=0, stale-if-error=5, max-age=600"}}).fresh_ms == 0);
+  // Vary naming "*" among other fields matches nothing either.
+  CHECK(!decide(200, {{"vary", "accept-encoding, *"}}).storable);
+  CHECK(decide(200, {{"vary", "accept-encoding"}}).storable);
+  // The configured stale windows stand in for missing directives, but not under s-maxage
+  // (which implies proxy-revalidate); its own stale directives still apply.
+  const FreshnessDefaults stale_by_default{3600000, 10000, 60000};
+  auto decide_stale = [&](Headers headers) {
+    return decide_freshness(200, headers, stale_by_default, 1764115200000.0);
+  };
+  CHECK(decide_stale({{"cache-control", "max-age=60"}}).stale_if_error_ms == 60000);
+  CHECK(decide_stale({{"cache-control", "s-maxage=60"}}).stale_if_error_ms == 0);
+  CHECK(decide_stale({{"cache-control", "s-maxage=60"}}).stale_while_revalidate_ms == 0);
+  CHECK(decide_stale({{"cache-control", "s-maxage=60, stale-while-revalidate=30"}})
+            .stale_while_revalidate_ms == 30000);
   CHECK(response_tags({{"surrogate-key", "a b  c"}, {"cache-tag", "c,d"}}) ==
         std::vector<std::string>{"a", "b", "c", "d"});
 }

@@ -151,7 +151,9 @@ CacheControl parse_cache_control(std::string_view value) {
     const std::string name = lower(trim(directive.substr(0, equals)));
     const std::string_view argument =
         equals == std::string_view::npos ? std::string_view() : trim(directive.substr(equals + 1));
+    // A directive given twice: the first occurrence holds (RFC 9111 §4.2.1).
     auto duration = [&](int64_t& field) {
+      if (field >= 0) return;
       if (!delta_seconds(argument, field) && cc.malformed.empty()) cc.malformed = name;
     };
     if (name == "no-store")
@@ -191,6 +193,17 @@ bool has_header(const Headers& headers, std::string_view lower_name) {
                      [&](const auto& header) { return header.first == lower_name; });
 }
 
+// Whether a Vary value lists "*" (alone or among other names): nothing can be matched.
+bool vary_lists_star(std::string_view vary) {
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = vary.find(',', start);
+    if (trim(vary.substr(start, comma - start)) == "*") return true;
+    if (comma == std::string_view::npos) return false;
+    start = comma + 1;
+  }
+}
+
 bool personal_response(const Headers& headers) {
   const CacheControl cc = parse_cache_control(header_value(headers, "cache-control"));
   return cc.no_store || cc.is_private || has_header(headers, "set-cookie");
@@ -224,7 +237,7 @@ Freshness decide_freshness(int status, const Headers& headers, const FreshnessDe
   if (cc.is_private) return refuse("cache-control: private");
   if (has_header(headers, "set-cookie")) return refuse("set-cookie: a response that sets cookies");
   if (cc.no_cache) return refuse("cache-control: no-cache");
-  if (trim(header_value(headers, "vary")) == "*") return refuse("vary: *");
+  if (vary_lists_star(header_value(headers, "vary"))) return refuse("vary: *");
   if (!cc.malformed.empty()) return refuse("cache-control: malformed " + cc.malformed);
   if (cc.s_maxage_ms >= 0) {
     f.fresh_ms = cc.s_maxage_ms;
@@ -252,14 +265,22 @@ Freshness decide_freshness(int status, const Headers& headers, const FreshnessDe
   // The time the response already spent in caches upstream (Age, RFC 9111 §5.1) is not
   // fresh time here. The apparent age from Date is not counted: it would count the skew
   // between the origin's clock and this one.
+  // An age past the fresh lifetime is taken off the stale windows too.
   int64_t age_ms = 0;
   const bool aged = delta_seconds(trim(header_value(headers, "age")), age_ms) && age_ms > 0;
+  const int64_t stale_already = aged ? std::max<int64_t>(0, age_ms - f.fresh_ms) : 0;
   if (aged) f.fresh_ms = std::max<int64_t>(0, f.fresh_ms - age_ms);
-  f.stale_while_revalidate_ms = cc.stale_while_revalidate_ms >= 0
-                                    ? cc.stale_while_revalidate_ms
-                                    : defaults.stale_while_revalidate_ms;
-  f.stale_if_error_ms =
-      cc.stale_if_error_ms >= 0 ? cc.stale_if_error_ms : defaults.stale_if_error_ms;
+  // The configured stale windows stand in for directives the origin did not give, except
+  // under s-maxage, which implies proxy-revalidate (§5.2.2.10): only its own stale
+  // directives (RFC 5861's explicit permission) then apply.
+  const bool defaults_apply = cc.s_maxage_ms < 0;
+  auto window = [&](int64_t given, int64_t by_default) {
+    const int64_t ms = given >= 0 ? given : defaults_apply ? by_default : 0;
+    return std::max<int64_t>(0, ms - stale_already);
+  };
+  f.stale_while_revalidate_ms =
+      window(cc.stale_while_revalidate_ms, defaults.stale_while_revalidate_ms);
+  f.stale_if_error_ms = window(cc.stale_if_error_ms, defaults.stale_if_error_ms);
   if (cc.must_revalidate) f.stale_while_revalidate_ms = f.stale_if_error_ms = 0;
   if (f.fresh_ms == 0 && f.stale_while_revalidate_ms == 0 && f.stale_if_error_ms == 0)
     return refuse(f.source + (aged ? " less age" : "") + ": 0, stale at once");
