@@ -1,8 +1,9 @@
 // Benchmark `loadtest`: requests per second of `qv loadtest run` against wrk (Debian's) on
 // the same nginx on loopback, same connections, threads and duration, alternated round by
 // round; the same over https (nginx's TLS server, a self-signed certificate); then
-// autocannon (npm) the same way; then the peak memory (max RSS) of qv and wrk holding 10,000
-// open connections. Every comparison is a ratio measured in this run.
+// autocannon (npm, with as many worker threads) the same way; then the peak memory (max RSS)
+// of qv and wrk holding 10,000 open connections. Every comparison is a ratio measured in
+// this run.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -134,9 +135,9 @@ async function wrkRun(url, connections, threads, seconds) {
   };
 }
 
-async function autocannonRun(url, connections, seconds) {
+async function autocannonRun(url, connections, workers, seconds) {
   const bin = new URL('node_modules/.bin/autocannon', root).pathname;
-  const args = ['-c', String(connections), '-d', String(seconds), '--json', url];
+  const args = ['-c', String(connections), '-w', String(workers), '-d', String(seconds), '--json', url];
   const result = await runTimed(bin, args);
   if (result.code !== 0) throw new Error(`autocannon failed: ${result.stderr}`);
   const report = JSON.parse(result.stdout);
@@ -187,11 +188,24 @@ export async function run() {
     console.log(`median: qv ${tls.qvRps.toFixed(0)} req/s, wrk ${tls.wrkRps.toFixed(0)} req/s, qv/wrk ${tls.ratioQvToWrk.toFixed(2)}; ` +
       `wrk's CPU per request / qv's ${tls.ratioCpuPerRequestWrkToQv.toFixed(2)}`);
 
-    // autocannon is single-threaded Node.js: same connections and duration.
-    const cannon = await autocannonRun(nginx.url, CONNECTIONS, DURATION_S);
-    const qvAgain = await qvRun(qv, nginx.url, CONNECTIONS, THREADS, DURATION_S);
-    const cannonRatio = qvAgain.rps / cannon.rps;
-    console.log(`autocannon ${cannon.rps.toFixed(0)} req/s, qv (run next to it) ${qvAgain.rps.toFixed(0)} req/s, qv/autocannon ${cannonRatio.toFixed(2)}`);
+    // autocannon with as many worker threads as qv has threads, the same connections and
+    // duration, alternated with qv.
+    const cannonRounds = [];
+    for (let round = 1; round <= TLS_ROUNDS; round++) {
+      const entry = { round };
+      for (const tool of round % 2 ? ['qv', 'autocannon'] : ['autocannon', 'qv']) {
+        entry[tool] = tool === 'qv' ? await qvRun(qv, nginx.url, CONNECTIONS, THREADS, DURATION_S)
+          : await autocannonRun(nginx.url, CONNECTIONS, THREADS, DURATION_S);
+      }
+      entry.ratio = entry.qv.rps / entry.autocannon.rps;
+      cannonRounds.push(entry);
+      console.log(`round ${round}: qv ${entry.qv.rps.toFixed(0).padStart(7)} req/s   autocannon ${entry.autocannon.rps.toFixed(0).padStart(7)} req/s   qv/autocannon ${entry.ratio.toFixed(2)}`);
+    }
+    const cannon = {
+      qvRps: median(cannonRounds.map((r) => r.qv.rps)), autocannonRps: median(cannonRounds.map((r) => r.autocannon.rps)),
+      ratioQvToAutocannon: median(cannonRounds.map((r) => r.ratio)), command: cannonRounds[0].autocannon.command, rounds: cannonRounds,
+    };
+    console.log(`median: qv ${cannon.qvRps.toFixed(0)} req/s, autocannon ${cannon.autocannonRps.toFixed(0)} req/s, qv/autocannon ${cannon.ratioQvToAutocannon.toFixed(2)}`);
 
     // Peak memory holding 10,000 open keep-alive connections for 5 s.
     const manyQv = await qvRun(qv, nginx.url, MANY_CONNECTIONS, THREADS, DURATION_S);
@@ -202,7 +216,7 @@ export async function run() {
       rounds: plain.rounds,
       median: { qvRps: plain.qvRps, wrkRps: plain.wrkRps, ratioQvToWrk: plain.ratioQvToWrk, ratioCpuPerRequestWrkToQv: plain.ratioCpuPerRequestWrkToQv },
       https: tls,
-      autocannon: { autocannonRps: cannon.rps, qvRps: qvAgain.rps, ratioQvToAutocannon: cannonRatio, command: cannon.command },
+      autocannon: cannon,
       tenThousandConnections: { qv: manyQv, wrk: manyWrk, ratioRss: manyQv.maxRssKiB / manyWrk.maxRssKiB },
     });
   } finally {
