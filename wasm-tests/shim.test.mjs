@@ -344,6 +344,21 @@ describe('fetch operations', () => {
 });
 
 describe('MemoryKv', () => {
+  test('incr takes canonical 64-bit integers only, and counts exactly past 2^53, as Redis', async () => {
+    const kv = new MemoryKv();
+    for (const bad of ['007', '-0', '1.0', ' 1', '9223372036854775808']) {
+      await kv.set('n', bad);
+      await assert.rejects(kv.incr('n', 1), /not an integer or out of range/, bad);
+    }
+    await kv.set('n', '9007199254740993');
+    assert.equal(await kv.incr('n', 1), 9007199254740994n);
+    await kv.set('n', '9223372036854775807');
+    await assert.rejects(kv.incr('n', 1), /would overflow/);
+    assert.equal(new TextDecoder().decode(await kv.get('n')), '9223372036854775807', 'unchanged');
+    await kv.set('n', '-5');
+    assert.equal(await kv.incr('n', 2), -3);
+  });
+
   test('expired keys that are never read again leave as writes go on', async () => {
     let t = 0;
     const kv = new MemoryKv({ now: () => t });

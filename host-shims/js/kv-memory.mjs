@@ -54,18 +54,25 @@ export class MemoryKv {
     this.#write(key, toBytes(value), this.#expiry(ttlMs));
   }
 
-  /** Adds delta to the integer at key (absent: 0); a new key gets the TTL. Resolves to the new value. */
+  /**
+   * Adds delta to the integer at key (absent: 0); a new key gets the TTL. Resolves to the new
+   * value. As Redis: the value must be a 64-bit integer written canonically ("7", not "007"
+   * or "-0"), and a result past 64 bits is refused.
+   */
   async incr(key, delta = 1, ttlMs = 0) {
     const entry = this.#live(key);
-    let current = 0;
+    let current = 0n;
     if (entry) {
       const text = new TextDecoder().decode(entry.value);
-      if (!/^-?\d+$/.test(text)) throw new Error(`value at ${key} is not an integer`);
-      current = Number(text);
+      if (!/^(0|-?[1-9]\d{0,18})$/.test(text) || BigInt.asIntN(64, BigInt(text)) !== BigInt(text)) {
+        throw new Error(`value at ${key} is not an integer or out of range`);
+      }
+      current = BigInt(text);
     }
-    const next = current + delta;
+    const next = current + BigInt(delta);
+    if (BigInt.asIntN(64, next) !== next) throw new Error(`increment or decrement of ${key} would overflow`);
     this.#write(key, encoder.encode(String(next)), entry ? entry.expiresAt : this.#expiry(ttlMs));
-    return next;
+    return Number.isSafeInteger(Number(next)) ? Number(next) : next;
   }
 
   /**

@@ -13,11 +13,11 @@ export declare const ALLOWED_IMPORTS: readonly string[];
 /** The KV a shim performs kv.* operations on (MemoryKv, RedisKv, or your own). */
 export interface Kv {
   /** The value's bytes, or null when absent or expired. */
-  get(key: string): Promise<Uint8Array | string | null>;
+  get(key: string): Promise<Uint8Array | ArrayBuffer | string | null>;
   /** Stores the value with a TTL in ms (0: none). */
   set(key: string, value: Uint8Array | string, ttlMs?: number): Promise<void>;
   /** Adds delta to the integer at key (absent: 0); a new key gets the TTL. The new value. */
-  incr(key: string, delta?: number, ttlMs?: number): Promise<number>;
+  incr(key: string, delta?: number, ttlMs?: number): Promise<number | bigint>;
   /** Removes the key; the number of keys removed (0 or 1). */
   del(key: string): Promise<number>;
   /**
