@@ -183,6 +183,20 @@ for (const flavour of FLAVOURS) {
       }
     });
 
+    test('a stale serve from L2 counts as an L2 hit and as stale, as one from L1 does', async () => {
+      const kv = new CountingKv();
+      const clock = { t: START };
+      const origin = fakeOrigin();
+      origin.headers = { 'cache-control': 'max-age=10, stale-while-revalidate=60' };
+      const a = await isolate({ kv, clock, origin });
+      await a.qv.call('cache.get', input());
+      clock.t = START + 15_000;
+      const b = await isolate({ kv, clock, origin });
+      assert.deepEqual([(await a.qv.call('cache.get', input())).layer, (await b.qv.call('cache.get', input())).layer], ['L1', 'L2']);
+      const [l1, l2] = [(await a.qv.call('cache.stats', {})).l1, (await b.qv.call('cache.stats', {})).l2];
+      assert.deepEqual([l1.hits, l1.stale, l2.hits, l2.stale], [1, 1, 1, 1]);
+    });
+
     test('misses collapse across isolates (collapseMs): one origin fetch, the others take its copy from L2', async () => {
       for (const collapseMs of [5000, 0]) {
         const kv = new CountingKv();

@@ -297,6 +297,7 @@ Task<std::optional<Served>> read_l2(CallContext& ctx, CacheState& state, const G
           fill_l1(state, *config, entry, now);
           co_return Served{"HIT-L2", "L2", entry, true, false, true, "", 0};
         } else if (now < entry->swr_until && !refreshing) {
+          ++state.metrics.l2_hits;  // a stale serve is a hit too, as in L1
           ++state.metrics.l2_stale;
           fill_l1(state, *config, entry, now);
           co_return Served{"STALE", "L2", entry, true, true, true, "stale-while-revalidate", 0};
