@@ -183,6 +183,32 @@ for (const flavour of FLAVOURS) {
       }
     });
 
+    test('a refresh that found the lease held elsewhere asks the KV for it again only after a tenth of the lease', async () => {
+      const kv = new CountingKv();
+      const clock = { t: START };
+      let release;
+      const gate = new Promise((resolve) => { release = resolve; });
+      const origin = fakeOrigin({ reply: async (url, init, n) => {
+        if (n === 2) await gate; // the first refresh hangs on the origin, holding the lease
+        return new Response(`{"version":${n}}`, { status: 200, headers: { 'cache-control': 'max-age=10, stale-while-revalidate=60' } });
+      } });
+      const [a, b] = await Promise.all([1, 2].map(() => isolate({ kv, clock, origin })));
+      await a.qv.call('cache.get', input());
+      await b.qv.call('cache.get', input());
+      clock.t = START + 15_000;
+      const holding = a.qv.call('cache.refresh', input());
+      await sleep(20);
+      const cas = kv.counts.cas;
+      for (let i = 0; i < 50; i++) assert.equal((await b.qv.call('cache.refresh', input())).refreshed, false);
+      assert.equal(kv.counts.cas - cas, 1, 'one compare-and-set for the lease, then the note');
+      assert.equal((await b.qv.call('cache.stats', {})).refreshesLeasedElsewhere, 50);
+      release();
+      assert.equal((await holding).refreshed, true);
+      clock.t += 1_001; // past the note (a tenth of the 10 s lease): b finds a's copy in L2
+      const after = await b.qv.call('cache.refresh', input());
+      assert.deepEqual([after.refreshed, after.source], [true, 'L2']);
+    });
+
     test('a stale serve from L2 counts as an L2 hit and as stale, as one from L1 does', async () => {
       const kv = new CountingKv();
       const clock = { t: START };
@@ -523,7 +549,7 @@ for (const flavour of FLAVOURS) {
     });
 
     test('hit-for-pass marks of client-chosen keys stay bounded; a fresh mark still passes', async () => {
-      const origin = fakeOrigin();
+      const origin = fakeOrigin({ delayMs: 0 });
       origin.headers = { 'cache-control': 'no-store' };
       const { qv, clock } = await isolate({ origin, config: { passMs: 60_000 } });
       let most = 0;

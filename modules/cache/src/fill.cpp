@@ -134,21 +134,30 @@ Headers updated_headers(const Headers& stored, const Headers& not_modified) {
   return merged;
 }
 
-// Hit-for-pass marks are hints, one per key whose origin answered uncacheable: keys the
-// clients choose (every query string is one) must not grow them without bound. Past the
-// bound, expired marks go; if half the bound is still marked, every mark goes (a key that
-// loses its mark only coalesces again), so the sweep costs O(1) per mark, amortised.
-void mark_pass(CacheState& state, const std::string& key, double until) {
+// Hit-for-pass marks and refresh-lease notes are hints, kept per key: keys the clients
+// choose (every query string is one) must not grow them without bound. Past the bound,
+// lapsed hints go; if half the bound still holds hints, every hint goes (a key that loses
+// one only coalesces or asks the KV again), so the sweep costs O(1) per hint, amortised.
+KeyState& hinted_key(CacheState& state, const std::string& key) {
   const size_t bound = std::max<size_t>(1024, static_cast<size_t>(state.config->l1_max_entries));
   if (state.keys.size() >= bound) {
     const double now = now_ms();
-    std::erase_if(state.keys, [now](const auto& item) {
-      return !item.second.flight && item.second.pass_until <= now;
-    });
+    std::erase_if(state.keys, [now](const auto& item) { return item.second.idle(now); });
     if (state.keys.size() >= bound / 2)
       std::erase_if(state.keys, [](const auto& item) { return !item.second.flight; });
   }
-  state.keys[key].pass_until = until;
+  return state.keys[key];
+}
+
+void mark_pass(CacheState& state, const std::string& key, double until) {
+  hinted_key(state, key).pass_until = until;
+}
+
+// A refresh that found the key's lease held elsewhere, or failed under its own, asks the
+// KV again only after a tenth of the lease: the stale answers meanwhile cost no round trip.
+void note_refresh_leased(CacheState& state, const std::string& key) {
+  const double lease = static_cast<double>(state.config->refresh_lease_ms);
+  hinted_key(state, key).refresh_leased_until = now_ms() + lease / 10;
 }
 
 }  // namespace
@@ -382,9 +391,14 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
     // A background refresh reaches the origin only under the key's lease in the KV: of the
     // isolates that hold the same stale copy, one fetches, and the others find its copy in
     // L2 when they refresh next. A KV that cannot answer grants the lease.
+    const auto noted = state.keys.find(input.encoded);
+    const bool leased_recently =
+        noted != state.keys.end() && now < noted->second.refresh_leased_until;
     std::string key = refresh_lease_key(input.encoded);
-    const Lease taken = co_await take_lease(ctx, state, key, config->refresh_lease_ms);
+    Lease taken = Lease::kHeldElsewhere;
+    if (!leased_recently) taken = co_await take_lease(ctx, state, key, config->refresh_lease_ms);
     if (taken == Lease::kHeldElsewhere) {
+      if (!leased_recently) note_refresh_leased(state, input.encoded);
       ++state.metrics.refreshes_leased_elsewhere;
       Served served;
       served.x_cache = "STALE";
@@ -402,10 +416,12 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
     // The new copy is stored: the next refresh of the key need not wait for the refresh
     // lease's TTL; the misses waiting on the fill lease find the copy in L2 (or, when only
     // L1 kept it, find the lease gone and fetch). (After a failed refresh the lease stays:
-    // the origin gets its TTL of rest.)
+    // the origin gets its TTL of rest, and this isolate notes it.)
     ctx.kv_del(std::move(lease));
     co_await ctx.perform();
-  } else if (!refreshing) {
+  } else if (refreshing) {
+    note_refresh_leased(state, input.encoded);
+  } else {
     // Nothing stored (not storable, or the fetch failed): the waiting misses fetch for
     // themselves at once, and so do the next ones while the lease lasts.
     ctx.kv_set(std::move(lease), "pass", static_cast<uint32_t>(config->collapse_ms));
@@ -427,7 +443,7 @@ struct FlightGuard {
     auto found = state.keys.find(key);
     if (found != state.keys.end() && found->second.flight == flight) {
       found->second.flight.reset();
-      if (found->second.pass_until == 0) state.keys.erase(found);
+      if (found->second.idle(now_ms())) state.keys.erase(found);
     }
     flight->done.notify();
   }

@@ -137,7 +137,7 @@ MethodTask get_method(CallContext& ctx, Instance& instance) {
       }
       found->second.pass_until = 0;
       waiting = found->second.flight;
-      if (!waiting) state.keys.erase(found);
+      if (found->second.idle(now)) state.keys.erase(found);
     }
     if (waiting) {  // another call is fetching this key: wait for it
       ++state.metrics.coalesced_waits;

@@ -69,6 +69,13 @@ struct Metrics {
 struct KeyState {
   std::shared_ptr<Flight> flight;
   double pass_until = 0;
+  // Another isolate holds the key's refresh lease (or this one's refresh failed under it):
+  // background refreshes skip the KV until then.
+  double refresh_leased_until = 0;
+  // Whether the entry holds nothing but lapsed hints (it can go).
+  bool idle(double now) const {
+    return !flight && pass_until <= now && refresh_leased_until <= now;
+  }
 };
 
 struct CacheState {
