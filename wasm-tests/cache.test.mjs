@@ -299,13 +299,17 @@ for (const flavour of FLAVOURS) {
     test('stale-if-error: a failing origin gets the stale copy in its place, within the window only', async () => {
       const origin = fakeOrigin();
       origin.headers = { 'cache-control': 'max-age=10, stale-if-error=60' };
-      const { qv, clock } = await isolate({ origin });
+      const { qv, clock, kv } = await isolate({ origin });
       await qv.call('cache.get', input());
       origin.failing = 'status';
       clock.t = START + 20_000;
       const answer = await qv.call('cache.get', input());
       assert.equal(answer.xCache, 'STALE');
+      assert.equal(answer.layer, 'L1');
       assert.equal(answer.body, '{"version":1}');
+      const other = await isolate({ origin, clock, kv }); // nothing in its L1: L2's copy stands in
+      const fromL2 = await other.qv.call('cache.get', input());
+      assert.deepEqual([fromL2.xCache, fromL2.layer, fromL2.body], ['STALE', 'L2', '{"version":1}']);
       assert.match(answer.reason, /stale-if-error: the origin failed \(status 503\)/);
       origin.failing = 'network';
       assert.equal((await qv.call('cache.get', input())).xCache, 'STALE');

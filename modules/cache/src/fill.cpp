@@ -208,7 +208,9 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
     if (fallback && done < fallback->sie_until) {
       ++state.metrics.stale_if_error;
       served.x_cache = "STALE";
-      served.layer = "L1";
+      // The stand-in is L1's copy, or L2's when that one's window ran longer.
+      const uint32_t slot = state.l1().peek(L1Store::Space::kResponses, input.encoded, done);
+      served.layer = slot != L1Store::kNone && state.l1().response(slot) == fallback ? "L1" : "L2";
       served.entry = fallback;
       served.stored = true;
       served.reason = "stale-if-error: the origin failed (" + what + ")";
