@@ -517,6 +517,7 @@ for (const flavour of FLAVOURS) {
         assert.equal(origin.fetches, 5);
         assert.ok(answers.every((a) => a.stored === false), JSON.stringify(answers.map((a) => a.xCache)));
         assert.ok(most >= 4, `the waiting calls fetched one after another (at most ${most} at once)`);
+        assert.ok(answers.every((a) => !a.coalesced), 'each fetched for itself: none is coalesced');
       });
     }
 

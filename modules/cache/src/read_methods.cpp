@@ -133,7 +133,8 @@ MethodTask get_method(CallContext& ctx, Instance& instance) {
       if (found->second.pass_until > now) {  // recently uncacheable: straight to the origin
         ++state.metrics.passes;
         Served served = co_await fetch_origin(ctx, state, input, cached, timing);
-        co_return Outcome::answer(write_served(served, input.encoded, coalesced, timing, now_ms()));
+        // Its own fetch, even after a wait: not coalesced.
+        co_return Outcome::answer(write_served(served, input.encoded, false, timing, now_ms()));
       }
       found->second.pass_until = 0;
       waiting = found->second.flight;
@@ -155,7 +156,7 @@ MethodTask get_method(CallContext& ctx, Instance& instance) {
     }
 
     Served served = co_await lead_flight(ctx, state, input, cached, false, timing);
-    co_return Outcome::answer(write_served(served, input.encoded, coalesced, timing, now_ms()));
+    co_return Outcome::answer(write_served(served, input.encoded, false, timing, now_ms()));
   }
 }
 
