@@ -100,9 +100,7 @@ Status scalar_fields(const JsonValue& value, Row& fields) {
       text = writer.take();
     } else if (!element.get_bool().get(flag)) {
       text = flag ? "true" : "false";
-    } else {
-      continue;  // null, objects and arrays name nothing a tag uses
-    }
+    }  // else null, an object or an array: present, but naming nothing a tag can use ("")
     fields.emplace_back(std::string(field.key), std::move(text));
   }
   return ok_status();
@@ -178,6 +176,20 @@ Status parse_change(const JsonValue& root, Change& change) {
 
 namespace {
 
+// Whether a template names a field the row does not have at all (not even as null).
+bool lacks_field_of(std::string_view text, const Row& row) {
+  for (size_t open = text.find('{'); open != std::string_view::npos;
+       open = text.find('{', open + 1)) {
+    const size_t close = text.find('}', open);
+    if (close == std::string_view::npos) return true;
+    const std::string_view name = text.substr(open + 1, close - open - 1);
+    if (std::none_of(row.begin(), row.end(),
+                     [&](const auto& field) { return field.first == name; }))
+      return true;
+  }
+  return false;
+}
+
 const std::string* find_field(const Row& row, std::string_view name) {
   for (const auto& [field, value] : row) {
     if (field == name && !value.empty()) return &value;
@@ -244,9 +256,11 @@ ChangeTags change_tags(const Change& change, const InvalidationRules& rules) {
             filled = true;
           }
         }
-        // Neither row has what the tag needs (a realtime DELETE carries only the key unless
-        // the table's replica identity is full): the table's tag stands in for it.
-        if (!filled) add_tag(out.tags, change.table);
+        // Neither row has the field the tag needs (a realtime DELETE carries only the key
+        // unless the table's replica identity is full): the table's tag stands in for it. A
+        // field that is there but null names nothing to invalidate.
+        if (!filled && lacks_field_of(text, change.new_row) && lacks_field_of(text, change.old_row))
+          add_tag(out.tags, change.table);
       }
     }
   }
