@@ -209,6 +209,72 @@ for (const flavour of FLAVOURS) {
       assert.deepEqual([after.refreshed, after.source], [true, 'L2']);
     });
 
+    test('a refresh whose origin fails keeps the lease, also when a stale-if-error copy stands in', async () => {
+      const kv = new CountingKv();
+      const clock = { t: START };
+      const origin = fakeOrigin();
+      origin.headers = { 'cache-control': 'max-age=10, stale-while-revalidate=60, stale-if-error=600' };
+      const [a, b] = await Promise.all([1, 2].map(() => isolate({ kv, clock, origin })));
+      await a.qv.call('cache.get', input());
+      await b.qv.call('cache.get', input());
+      clock.t = START + 15_000;
+      origin.failing = 'status';
+      const fetches = origin.fetches;
+      assert.match((await a.qv.call('cache.refresh', input())).reason, /stale-if-error/);
+      assert.equal(kv.counts.del, 0, 'the lease is not given back');
+      for (const isolate of [a, b]) assert.match((await isolate.qv.call('cache.refresh', input())).reason, /holds this key's refresh lease/);
+      assert.equal(origin.fetches - fetches, 1, 'the failing origin gets the lease\'s rest');
+    });
+
+    test('an answer invalidated while it was fetched is served to its caller and kept nowhere', async () => {
+      const kv = new CountingKv();
+      const clock = { t: START };
+      let version = 1;
+      const origin = fakeOrigin({ reply: async (url) => {
+        const seen = version; // the origin reads the row as the request arrives
+        if (url.endsWith('/slow')) await sleep(100);
+        return new Response(`{"version":${seen}}`, { status: 200, headers: { 'cache-control': 'max-age=60' } });
+      } });
+      const [a, b] = await Promise.all([1, 2].map(() => isolate({ kv, clock, origin })));
+      const at = (path) => input({ key: `GET ${path}`, tags: ['t'], origin: { url: `http://origin.test${path}` } });
+      await a.qv.call('cache.get', at('/other'));
+      clock.t += 1001;
+      await a.qv.call('cache.get', at('/other')); // a has read the journals
+      const slow = a.qv.call('cache.get', at('/slow'));
+      await sleep(20);
+      version = 2;
+      await b.qv.call('cache.invalidate', { organizationId: ORG, tags: ['t'] });
+      clock.t += 1001;
+      await a.qv.call('cache.get', at('/other')); // a reads the journals during the fetch
+      const answer = await slow;
+      assert.deepEqual([answer.body, answer.stored, answer.reason], ['{"version":1}', false, 'not stored: invalidated during the fetch']);
+      clock.t += 1001;
+      assert.deepEqual([(await a.qv.call('cache.get', at('/slow'))).body], ['{"version":2}']);
+    });
+
+    test('a stale-if-error stand-in invalidated while the origin failed is not served', async () => {
+      const kv = new CountingKv();
+      const clock = { t: START };
+      let failing = false;
+      const origin = fakeOrigin({ reply: async (url) => {
+        if (url.endsWith('/slow') && failing) { await sleep(100); return new Response('{"error":"down"}', { status: 503 }); }
+        return new Response('{"version":1}', { status: 200, headers: { 'cache-control': 'max-age=10, stale-if-error=600' } });
+      } });
+      const [a, b] = await Promise.all([1, 2].map(() => isolate({ kv, clock, origin })));
+      const at = (path, tag) => input({ key: `GET ${path}`, tags: [tag], origin: { url: `http://origin.test${path}` } });
+      await a.qv.call('cache.get', at('/slow', 't'));
+      await a.qv.call('cache.get', at('/other', 'u'));
+      clock.t += 20_000;
+      failing = true;
+      const pending = a.qv.call('cache.get', at('/slow', 't')); // L1's stale copy would stand in
+      await sleep(20);
+      await b.qv.call('cache.invalidate', { organizationId: ORG, tags: ['t'] });
+      clock.t += 1001;
+      await a.qv.call('cache.get', at('/other', 'u')); // a reads the journals: the copy is invalidated
+      const answer = await pending;
+      assert.deepEqual([answer.xCache, answer.status], ['MISS', 503]);
+    });
+
     test('a stale serve from L2 counts as an L2 hit and as stale, as one from L1 does', async () => {
       const kv = new CountingKv();
       const clock = { t: START };
@@ -542,7 +608,7 @@ for (const flavour of FLAVOURS) {
       await qv.call('cache.get', input({ tags: ['campaigns'] }));
       let most = 0;
       for (let i = 0; i < 12_000; i++) {
-        clock.t += 1;
+        clock.t += 10; // each organisation is read once: after 5 s (10 pollMs) it is idle
         await qv.call('cache.invalidate', { organizationId: `org_${i}`, tags: ['x'] });
         if (i % 500 === 499) most = Math.max(most, (await qv.call('cache.stats', {})).journalViews);
       }

@@ -184,6 +184,11 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
     if (!has_header(asked, "if-none-match") && !has_header(asked, "if-modified-since"))
       conditional = conditional_header(*fallback);
   }
+  // Where a stale-if-error stand-in would come from: L1's copy, or L2's when that one's
+  // window ran longer (read_l2 put it in fallback's place).
+  const uint32_t held = state.l1().peek(L1Store::Space::kResponses, input.encoded, fetched_at);
+  const bool fallback_in_l1 =
+      fallback && held != L1Store::kNone && state.l1().response(held) == fallback;
   size_t op = ctx.fetch("GET", input.origin->url, input.origin->headers + conditional, "",
                         input.origin->timeout_ms);
   co_await ctx.perform();
@@ -205,12 +210,11 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
     const std::string what = result.status != QV_OK
                                  ? std::string(status_name(result.status)) + ": " + result.data
                                  : "status " + std::to_string(result.number);
-    if (fallback && done < fallback->sie_until) {
+    // Not a copy invalidated meanwhile (this isolate may have read the journals since).
+    if (fallback && done < fallback->sie_until && !invalidated(state, *config, *fallback)) {
       ++state.metrics.stale_if_error;
       served.x_cache = "STALE";
-      // The stand-in is L1's copy, or L2's when that one's window ran longer.
-      const uint32_t slot = state.l1().peek(L1Store::Space::kResponses, input.encoded, done);
-      served.layer = slot != L1Store::kNone && state.l1().response(slot) == fallback ? "L1" : "L2";
+      served.layer = fallback_in_l1 ? "L1" : "L2";
       served.entry = fallback;
       served.stored = true;
       served.reason = "stale-if-error: the origin failed (" + what + ")";
@@ -268,6 +272,12 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
   entry->global_seq = stamped.global_seq;
   entry->seq_known = stamped.seq_known;
   served.entry = entry;
+  if (invalidated(state, *config, *entry)) {
+    // An invalidation this isolate learnt of during the fetch: the answer goes to the
+    // calls that asked, and is kept nowhere (other isolates would refuse its stamp in L2).
+    served.reason = "not stored: invalidated during the fetch";
+    co_return served;
+  }
   served.stored = co_await store_entry(ctx, state, entry);
   if (!served.stored)
     served.reason = "not stored: too large for the cache";
@@ -414,7 +424,8 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
   }
   Served served = co_await fetch_origin(ctx, state, input, fallback, timing);
   if (lease.empty()) co_return served;
-  if (served.stored) {
+  // A stale-if-error stand-in is a failed fetch, though its copy is stored.
+  if (served.stored && served.x_cache != "STALE") {
     // The new copy is stored: the next refresh of the key need not wait for the refresh
     // lease's TTL; the misses waiting on the fill lease find the copy in L2 (or, when only
     // L1 kept it, find the lease gone and fetch). (After a failed refresh the lease stays:
