@@ -150,11 +150,14 @@ function bytesOf(value, what) {
   throw new TypeError(`the KV answered a ${what} of type ${value?.constructor?.name ?? typeof value}, not bytes or a string`);
 }
 
-// A KV's integer answer, as a 64-bit integer the module can take.
+// A KV's integer answer, as a 64-bit integer the module can take: a BigInt, or a Number
+// that is exactly an integer (past 2^53 a Number may have been rounded on the way).
 function integerOf(value) {
   if (typeof value === 'bigint' && BigInt.asIntN(64, value) === value) return value;
   if (Number.isSafeInteger(value)) return value;
-  throw new TypeError(`the KV answered ${typeof value === 'string' ? JSON.stringify(value) : String(value)}, not an integer`);
+  const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  if (Number.isInteger(value)) throw new TypeError(`the KV answered ${shown}, an integer past 2^53 that a Number cannot hold exactly`);
+  throw new TypeError(`the KV answered ${shown}, not an integer`);
 }
 
 // An error's message and, when the runtime keeps it apart (undici's "fetch failed"), its cause.

@@ -14,19 +14,19 @@ L1Store& CacheState::l1() {
 }
 
 // Every organisation id an isolate serves gets a view of its journal; ids come from
-// clients, so past a bound the views no call is using go, the longest unread first: those
-// read within the last 10 pollMs are kept unless half the bound would still be held. A view
-// dropped is read again before its next hit, as at start. O(1) per view, amortised.
+// clients, so whenever the views have doubled since the last sweep (from max(4,096,
+// l1.maxEntries)), those no call is using and none read for 10 pollMs go. The views held
+// stay about twice those in use, at O(1) per view amortised; a view dropped is read again
+// before its next hit, as at start.
 std::shared_ptr<JournalView> CacheState::view(const std::string& organization) {
-  const size_t bound = std::max<size_t>(4096, static_cast<size_t>(config->l1_max_entries));
-  if (views.size() >= bound && !views.count(organization)) {
+  if (views.size() >= views_sweep_at && !views.count(organization)) {
     const double recent = now_ms() - 10.0 * static_cast<double>(config->poll_ms);
-    auto unused = [](const auto& item) {
-      return !item.first.empty() && item.second.use_count() == 1;
-    };
-    std::erase_if(
-        views, [&](const auto& item) { return unused(item) && item.second->checked_at < recent; });
-    if (views.size() >= bound / 2) std::erase_if(views, unused);
+    std::erase_if(views, [&](const auto& item) {
+      return !item.first.empty() && item.second.use_count() == 1 &&
+             item.second->checked_at < recent;
+    });
+    const size_t bound = std::max<size_t>(4096, static_cast<size_t>(config->l1_max_entries));
+    views_sweep_at = std::max(bound, 2 * views.size());
   }
   auto& slot = views[organization];
   if (!slot) slot = std::make_shared<JournalView>();
