@@ -14,5 +14,8 @@ set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 # Static libraries of wasm objects need llvm-ar's symbol index (binutils' ar writes none, and
 # wasm-ld refuses the archive); llvm-14 comes with clang and emscripten.
-find_program(CMAKE_AR NAMES llvm-ar-14 llvm-ar REQUIRED)
-find_program(CMAKE_RANLIB NAMES llvm-ranlib-14 llvm-ranlib REQUIRED)
+# Forced into the cache, so a build folder configured before (with binutils' ar) takes them.
+find_program(QV_LLVM_AR NAMES llvm-ar-14 llvm-ar REQUIRED)
+find_program(QV_LLVM_RANLIB NAMES llvm-ranlib-14 llvm-ranlib REQUIRED)
+set(CMAKE_AR "${QV_LLVM_AR}" CACHE FILEPATH "llvm-ar, for archives of wasm objects" FORCE)
+set(CMAKE_RANLIB "${QV_LLVM_RANLIB}" CACHE FILEPATH "llvm-ranlib" FORCE)
