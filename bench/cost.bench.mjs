@@ -5,7 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { loadModule, instantiate, FLAVOURS } from '../dist/js/node.mjs';
-import { root, measure, nativeBinary, wasmSizes, printWasmSizes } from './lib.mjs';
+import { root, measure, median, alternateRounds, nativeBinary, wasmSizes, printWasmSizes } from './lib.mjs';
 
 const ORGANIZATIONS = 10_000;
 
@@ -46,49 +46,68 @@ export async function run() {
   await writeFile(estimatePath, estimateInput);
   await writeFile(allocatePath, allocateInput);
 
-  const native = JSON.parse(execFileSync(nativeBinary('qv_bench_cost'), [estimatePath, allocatePath], { encoding: 'utf8' }));
+  const instances = {};
+  for (const flavour of FLAVOURS) {
+    instances[flavour] = await instantiate(await loadModule(flavour), { log: () => {} });
+    for (const [method, input] of [['cost.estimate', estimateInput], ['cost.allocate', allocateInput]]) {
+      const check = await instances[flavour].invoke(method, input);
+      if (check.status !== 'ok') throw new Error(`${method} failed on ${flavour}: ${JSON.stringify(check.body)}`);
+    }
+  }
+  const rounds = await alternateRounds(
+    () => JSON.parse(execFileSync(nativeBinary('qv_bench_cost'), [estimatePath, allocatePath], { encoding: 'utf8' })),
+    async () => {
+      const wasm = {};
+      for (const flavour of FLAVOURS) {
+        const qv = instances[flavour];
+        wasm[flavour] = {
+          estimate: await measure(() => qv.invoke('cost.estimate', estimateInput)),
+          allocate: await measure(() => qv.invoke('cost.allocate', allocateInput)),
+        };
+      }
+      return wasm;
+    });
+  const mid = (pick) => median(rounds.map(pick));
+  const native = {
+    estimate: { ns_per_call: mid((r) => r.native.estimate.ns_per_call), ns_per_estimate_direct: mid((r) => r.native.estimate.ns_per_estimate_direct) },
+    allocate: { ns_per_call: mid((r) => r.native.allocate.ns_per_call), ns_per_allocate_direct: mid((r) => r.native.allocate.ns_per_allocate_direct) },
+  };
   const figures = {
     inputs: { estimate: 'examples/usage/growth.json with tiers.catalogue', estimateBytes: estimateInput.length, organizations: ORGANIZATIONS, allocateBytes: allocateInput.length },
     native,
-    wasm: {},
+    wasm: Object.fromEntries(FLAVOURS.map((f) => [f, {
+      estimate: { ns_per_call: mid((r) => r.wasm[f].estimate.ns_per_call) },
+      allocate: { ns_per_call: mid((r) => r.wasm[f].allocate.ns_per_call) },
+    }])),
+    rounds,
   };
-  for (const flavour of FLAVOURS) {
-    const qv = await instantiate(await loadModule(flavour), { log: () => {} });
-    for (const [method, input] of [['cost.estimate', estimateInput], ['cost.allocate', allocateInput]]) {
-      const check = await qv.invoke(method, input);
-      if (check.status !== 'ok') throw new Error(`${method} failed on ${flavour}: ${JSON.stringify(check.body)}`);
-    }
-    figures.wasm[flavour] = {
-      estimate: await measure(() => qv.invoke('cost.estimate', estimateInput)),
-      allocate: await measure(() => qv.invoke('cost.allocate', allocateInput)),
-    };
-  }
+  // Each ratio: the median of the rounds' own ratios.
+  figures.ratios = Object.fromEntries(FLAVOURS.map((f) => [f, {
+    estimate: mid((r) => r.wasm[f].estimate.ns_per_call / r.native.estimate.ns_per_call),
+    allocate: mid((r) => r.wasm[f].allocate.ns_per_call / r.native.allocate.ns_per_call),
+  }]));
   figures.sizes = await wasmSizes();
 
   const perSecond = (ns) => 1e9 / ns;
-  console.log('cost.estimate of examples/usage/growth.json (with the tier fit), one call through each shim, median of 5 runs');
+  console.log(`cost.estimate of examples/usage/growth.json (with the tier fit), one call through each shim, median of ${rounds.length} alternated rounds (x native: the median of the rounds' ratios)`);
   console.log(`${'runtime'.padEnd(44)} ${'estimates/s'.padStart(12)} ${'ns/call'.padStart(10)} ${'x native'.padStart(9)}`);
-  const rows = [['native (ABI, C++)', native.estimate.ns_per_call]];
-  for (const flavour of FLAVOURS) rows.push([`wasm ${flavour} (JS shim, Node ${process.versions.node})`, figures.wasm[flavour].estimate.ns_per_call]);
-  for (const [name, ns] of rows) {
-    console.log(`${name.padEnd(44)} ${perSecond(ns).toFixed(0).padStart(12)} ${ns.toFixed(0).padStart(10)} ${(ns / native.estimate.ns_per_call).toFixed(2).padStart(9)}`);
+  const rows = [['native (ABI, C++)', native.estimate.ns_per_call, 1]];
+  for (const flavour of FLAVOURS) rows.push([`wasm ${flavour} (JS shim, Node ${process.versions.node})`, figures.wasm[flavour].estimate.ns_per_call, figures.ratios[flavour].estimate]);
+  for (const [name, ns, ratio] of rows) {
+    console.log(`${name.padEnd(44)} ${perSecond(ns).toFixed(0).padStart(12)} ${ns.toFixed(0).padStart(10)} ${ratio.toFixed(2).padStart(9)}`);
   }
   console.log(`native, estimate() + write_estimate() alone (no input JSON, no ABI): ${native.estimate.ns_per_estimate_direct.toFixed(0)} ns`);
 
   console.log(`\ncost.allocate: 3 shared costs (even, proportional, by calls) over ${ORGANIZATIONS.toLocaleString('en')} organisations, ${(allocateInput.length / 1024).toFixed(0)} KiB of input`);
   console.log(`${'runtime'.padEnd(44)} ${'ms/call'.padStart(12)} ${'x native'.padStart(9)}`);
-  const allocRows = [['native (ABI, C++)', native.allocate.ns_per_call]];
-  for (const flavour of FLAVOURS) allocRows.push([`wasm ${flavour} (JS shim)`, figures.wasm[flavour].allocate.ns_per_call]);
-  for (const [name, ns] of allocRows) {
-    console.log(`${name.padEnd(44)} ${(ns / 1e6).toFixed(2).padStart(12)} ${(ns / native.allocate.ns_per_call).toFixed(2).padStart(9)}`);
+  const allocRows = [['native (ABI, C++)', native.allocate.ns_per_call, 1]];
+  for (const flavour of FLAVOURS) allocRows.push([`wasm ${flavour} (JS shim)`, figures.wasm[flavour].allocate.ns_per_call, figures.ratios[flavour].allocate]);
+  for (const [name, ns, ratio] of allocRows) {
+    console.log(`${name.padEnd(44)} ${(ns / 1e6).toFixed(2).padStart(12)} ${ratio.toFixed(2).padStart(9)}`);
   }
   console.log(`native, allocate() alone (parsed input, no JSON): ${(native.allocate.ns_per_allocate_direct / 1e6).toFixed(2)} ms`);
 
   printWasmSizes(figures.sizes);
 
-  figures.ratios = Object.fromEntries(FLAVOURS.map((f) => [f, {
-    estimate: figures.wasm[f].estimate.ns_per_call / native.estimate.ns_per_call,
-    allocate: figures.wasm[f].allocate.ns_per_call / native.allocate.ns_per_call,
-  }]));
   return figures;
 }

@@ -10,6 +10,21 @@ export const TARGET_MS = 300; // per run
 
 export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
+// Runs the native side and the wasm side `rounds` times, which goes first alternating, so
+// that neither always runs on a warmer or quieter machine. Returns each round's figures
+// ({native, wasm}); a ratio is then the median of the rounds' own ratios.
+export async function alternateRounds(nativeSide, wasmSide, rounds = 3) {
+  const out = [];
+  for (let round = 0; round < rounds; round++) {
+    const entry = {};
+    if (round % 2 === 0) entry.native = nativeSide();
+    entry.wasm = await wasmSide();
+    if (round % 2 === 1) entry.native = nativeSide();
+    out.push(entry);
+  }
+  return out;
+}
+
 // ns per call of an async function: iterations scaled to about TARGET_MS per run,
 // RUNS runs, the median reported.
 export async function measure(fn) {
