@@ -204,9 +204,14 @@ bool vary_lists_star(std::string_view vary) {
   }
 }
 
-bool personal_response(const Headers& headers) {
-  const CacheControl cc = parse_cache_control(header_value(headers, "cache-control"));
+namespace {
+bool personal(const CacheControl& cc, const Headers& headers) {
   return cc.no_store || cc.is_private || has_header(headers, "set-cookie");
+}
+}  // namespace
+
+bool personal_response(const Headers& headers) {
+  return personal(parse_cache_control(header_value(headers, "cache-control")), headers);
 }
 
 bool etags_match_weakly(std::string_view a, std::string_view b) {
@@ -230,7 +235,7 @@ Freshness decide_freshness(int status, const Headers& headers, const FreshnessDe
   // kept headers carry whole (not 206, nor the redirects, whose Location is not kept).
   const bool cacheable_by_default = status == 203 || status == 204 || status == 404 ||
                                     status == 405 || status == 410 || status == 414;
-  f.personal = personal_response(headers);
+  f.personal = personal(cc, headers);
   if (status != 200 && !cacheable_by_default)
     return refuse("status " + std::to_string(status) + " is not cached");
   if (cc.no_store) return refuse("cache-control: no-store");
