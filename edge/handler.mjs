@@ -29,14 +29,14 @@
 // Signed with the cache's shared secret instead of an API key:
 //   POST /api/cache/invalidate           a Supabase change payload invalidates what it touches
 
-import { instantiate } from '../host-shims/js/qv.mjs';
+import { instantiate, MAX_INPUT_BYTES } from '../host-shims/js/qv.mjs';
 import { readUpTo } from '../host-shims/js/host-ops.mjs';
 import { identify, parseApiKeys, presentedKey } from './identity.mjs';
 import { createRegionalProxy, geoHeaders } from './regional-proxy.mjs';
 import { createCacheRoutes } from './cache-routes.mjs';
 
-/** Largest request body accepted; the module refuses more than this too. */
-export const MAX_BODY_BYTES = 1 << 20;
+/** Largest request body accepted: the largest input the module takes. */
+export const MAX_BODY_BYTES = MAX_INPUT_BYTES;
 
 // Module status -> HTTP status.
 const HTTP_STATUS = {
@@ -407,35 +407,37 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     },
   ];
 
+  // HEAD is GET without the body (RFC 9110 section 9.3.2), wherever GET is served.
+  for (const route of routes) route.allowed = route.methods.includes('GET') ? [...route.methods, 'HEAD'] : route.methods;
+
   async function handle(request, event) {
     const url = new URL(request.url);
+    const api = url.pathname.startsWith('/api/');
     if (event) events.set(request, event);
     try {
-      const problem = url.pathname.startsWith('/api/') ? nonCanonical(url.pathname) : null;
+      const problem = api ? nonCanonical(url.pathname) : null;
       if (problem) return error(400, 'invalid_input', `path: ${problem}`);
       let match = null;
       const route = routes.find((candidate) => (match = candidate.pattern.exec(url.pathname)));
       // Routes marked open authenticate otherwise (or not at all); every other /api/*
       // request, even to an unknown path, passes identity and admission first.
       let admitted = { caller: null, headers: {} };
-      if (url.pathname.startsWith('/api/') && !route?.open) {
+      if (api && !route?.open) {
         admitted = await admit(request, url.pathname);
         if (admitted.response) return admitted.response;
       }
-      const proxied = config.router && url.pathname.startsWith('/api/');
+      const proxied = config.router && api;
       const forThem = admitted.caller ? forCaller : (response) => response;
-      // HEAD is GET without the body (RFC 9110 section 9.3.2), wherever GET is served.
-      const methods = route?.methods.includes('GET') ? [...route.methods, 'HEAD'] : route?.methods ?? [];
-      if (methods.includes(request.method)) {
+      if (route?.allowed.includes(request.method)) {
         const response = forThem(await route.run(request, match, admitted.caller, admitted.headers, rawBody));
-        if (request.method !== 'HEAD' || route.methods.includes('HEAD')) return response;
+        if (request.method !== 'HEAD') return response;
         await response.body?.cancel();
         return new Response(null, { status: response.status, headers: response.headers });
       }
       if (proxied && (!route || route.otherMethodsProxied)) return forThem(await proxy(request, admitted.caller, admitted.headers));
       if (route) {
-        return error(405, 'method_not_allowed', `${request.method} ${url.pathname}: use ${methods.join(', ')}`,
-          { ...admitted.headers, allow: methods.join(', ') });
+        return error(405, 'method_not_allowed', `${request.method} ${url.pathname}: use ${route.allowed.join(', ')}`,
+          { ...admitted.headers, allow: route.allowed.join(', ') });
       }
       return error(404, 'not_found', `no route for ${request.method} ${url.pathname}`, admitted.headers);
     } catch (failure) {

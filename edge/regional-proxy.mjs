@@ -59,19 +59,19 @@ export function geoHeaders(headers) {
  *   now(): ms for round-trip times (default performance.now);
  *   clock(): ms since the epoch, the module's clock, for health-check scheduling (default Date.now);
  *   timers: {setTimeout, clearTimeout} for request timeouts (default the global ones);
- *   waitUntil(promise): keeps background health checks alive where the runtime needs it;
  *   log(level, message).
+ * Background health checks run behind the request that started them (its waitUntil).
  */
 export function createRegionalProxy({
   invoke, fetch = (...args) => globalThis.fetch(...args), now = () => performance.now(), clock = () => Date.now(),
-  timers = globalThis, waitUntil = () => {}, log = () => {},
+  timers = globalThis, log = () => {},
 }) {
   let nextHealthCheckAt = 0;
   let checking = null;
 
   // Runs router.health_check when the module said it is due, without holding up the request;
-  // keepAlive: the waitUntil of the request that started it (default the proxy's own).
-  function healthCheckIfDue(keepAlive = waitUntil) {
+  // keepAlive: the waitUntil of the request that started it.
+  function healthCheckIfDue(keepAlive = () => {}) {
     if (checking || clock() < nextHealthCheckAt) return null;
     checking = invoke('router.health_check', {}).then(({ status, body }) => {
       if (status !== 'ok') throw new Error(`${status}: ${body?.message}`);

@@ -19,7 +19,7 @@ export interface HostOp {
 export interface HostOpResult {
   /** A qv_status value. */
   status: number;
-  number?: number;
+  number?: number | bigint;
   data?: Uint8Array | string;
   meta?: string;
 }

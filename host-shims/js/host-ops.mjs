@@ -140,11 +140,11 @@ export class HostOps {
   }
 }
 
-// A KV's answer as bytes: stores answer strings, Uint8Arrays, ArrayBuffers or other views.
-// Anything else fails the operation rather than reach the module as an empty value.
+// A KV's answer as the op's data: stores answer strings (encoded when the result is
+// completed), Uint8Arrays, ArrayBuffers or other views. Anything else fails the operation
+// rather than reach the module as an empty value.
 function bytesOf(value, what) {
-  if (value instanceof Uint8Array) return value;
-  if (typeof value === 'string') return new TextEncoder().encode(value);
+  if (value instanceof Uint8Array || typeof value === 'string') return value;
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   throw new TypeError(`the KV answered a ${what} of type ${value?.constructor?.name ?? typeof value}, not bytes or a string`);

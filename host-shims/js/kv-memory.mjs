@@ -64,10 +64,10 @@ export class MemoryKv {
     let current = 0n;
     if (entry) {
       const text = new TextDecoder().decode(entry.value);
-      if (!/^(0|-?[1-9]\d{0,18})$/.test(text) || BigInt.asIntN(64, BigInt(text)) !== BigInt(text)) {
+      current = /^(0|-?[1-9]\d{0,18})$/.test(text) ? BigInt(text) : null;
+      if (current === null || BigInt.asIntN(64, current) !== current) {
         throw new Error(`value at ${key} is not an integer or out of range`);
       }
-      current = BigInt(text);
     }
     const next = current + BigInt(delta);
     if (BigInt.asIntN(64, next) !== next) throw new Error(`increment or decrement of ${key} would overflow`);
