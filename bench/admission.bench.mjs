@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { loadModule, instantiate, FLAVOURS, MemoryKv } from '../dist/js/node.mjs';
 import { simulateAdmission } from '../wasm-tests/admission-sim.mjs';
-import { measure, median, alternateRounds, nativeBinary } from './lib.mjs';
+import { measure, mid, alternateRounds, perFlavour, flavourRatios, nativeBinary } from './lib.mjs';
 
 // A tier whose limit a benchmark never reaches, so every decision after the first is
 // served from the isolate's lease.
@@ -32,16 +32,13 @@ export async function run() {
     await qv.call('tiers.admit', input);
     instances[flavour] = qv;
   }
-  const rounds = await alternateRounds(
-    () => JSON.parse(execFileSync(nativeBinary('qv_bench_admission'), [JSON.stringify(UNREACHABLE_TIER)], { encoding: 'utf8' })),
-    async () => {
-      const out = {};
-      for (const flavour of FLAVOURS) out[flavour] = await measure(() => instances[flavour].invoke('tiers.admit', input));
-      return out;
-    });
-  const native = { ns_per_call: median(rounds.map((r) => r.native.ns_per_call)) };
-  const wasm = Object.fromEntries(FLAVOURS.map((f) => [f, { ns_per_call: median(rounds.map((r) => r.wasm[f].ns_per_call)) }]));
-  const ratios = Object.fromEntries(FLAVOURS.map((f) => [f, median(rounds.map((r) => r.wasm[f].ns_per_call / r.native.ns_per_call))]));
+  const rounds = await alternateRounds({
+    native: () => JSON.parse(execFileSync(nativeBinary('qv_bench_admission'), [JSON.stringify(UNREACHABLE_TIER)], { encoding: 'utf8' })),
+    wasm: () => perFlavour((flavour) => measure(() => instances[flavour].invoke('tiers.admit', input))),
+  });
+  const native = { ns_per_call: mid(rounds, (r) => r.native.ns_per_call) };
+  const wasm = Object.fromEntries(FLAVOURS.map((f) => [f, { ns_per_call: mid(rounds, (r) => r.wasm[f].ns_per_call) }]));
+  const ratios = flavourRatios(rounds, (w) => w.ns_per_call, (n) => n.ns_per_call);
 
   console.log('(a) steady load below the limit: Growth (1000/s), 4 isolates offering 600/s for 30 simulated s');
   console.log(`    ${steady.admitted} of ${steady.offered} admitted, ${steady.kvOps} KV round trips: ${roundTrips.toFixed(4)} per admitted request (goal <= 0.1)`);

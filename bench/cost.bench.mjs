@@ -5,7 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { loadModule, instantiate, FLAVOURS } from '../dist/js/node.mjs';
-import { root, measure, median, alternateRounds, nativeBinary, wasmSizes, printWasmSizes } from './lib.mjs';
+import { root, measure, mid, alternateRounds, perFlavour, flavourRatios, nativeBinary, wasmSizes, printWasmSizes } from './lib.mjs';
 
 const ORGANIZATIONS = 10_000;
 
@@ -54,38 +54,29 @@ export async function run() {
       if (check.status !== 'ok') throw new Error(`${method} failed on ${flavour}: ${JSON.stringify(check.body)}`);
     }
   }
-  const rounds = await alternateRounds(
-    () => JSON.parse(execFileSync(nativeBinary('qv_bench_cost'), [estimatePath, allocatePath], { encoding: 'utf8' })),
-    async () => {
-      const wasm = {};
-      for (const flavour of FLAVOURS) {
-        const qv = instances[flavour];
-        wasm[flavour] = {
-          estimate: await measure(() => qv.invoke('cost.estimate', estimateInput)),
-          allocate: await measure(() => qv.invoke('cost.allocate', allocateInput)),
-        };
-      }
-      return wasm;
-    });
-  const mid = (pick) => median(rounds.map(pick));
+  const rounds = await alternateRounds({
+    native: () => JSON.parse(execFileSync(nativeBinary('qv_bench_cost'), [estimatePath, allocatePath], { encoding: 'utf8' })),
+    wasm: () => perFlavour(async (flavour) => ({
+      estimate: await measure(() => instances[flavour].invoke('cost.estimate', estimateInput)),
+      allocate: await measure(() => instances[flavour].invoke('cost.allocate', allocateInput)),
+    })),
+  });
   const native = {
-    estimate: { ns_per_call: mid((r) => r.native.estimate.ns_per_call), ns_per_estimate_direct: mid((r) => r.native.estimate.ns_per_estimate_direct) },
-    allocate: { ns_per_call: mid((r) => r.native.allocate.ns_per_call), ns_per_allocate_direct: mid((r) => r.native.allocate.ns_per_allocate_direct) },
+    estimate: { ns_per_call: mid(rounds, (r) => r.native.estimate.ns_per_call), ns_per_estimate_direct: mid(rounds, (r) => r.native.estimate.ns_per_estimate_direct) },
+    allocate: { ns_per_call: mid(rounds, (r) => r.native.allocate.ns_per_call), ns_per_allocate_direct: mid(rounds, (r) => r.native.allocate.ns_per_allocate_direct) },
   };
+  const estimateRatios = flavourRatios(rounds, (w) => w.estimate.ns_per_call, (n) => n.estimate.ns_per_call);
+  const allocateRatios = flavourRatios(rounds, (w) => w.allocate.ns_per_call, (n) => n.allocate.ns_per_call);
   const figures = {
     inputs: { estimate: 'examples/usage/growth.json with tiers.catalogue', estimateBytes: estimateInput.length, organizations: ORGANIZATIONS, allocateBytes: allocateInput.length },
     native,
     wasm: Object.fromEntries(FLAVOURS.map((f) => [f, {
-      estimate: { ns_per_call: mid((r) => r.wasm[f].estimate.ns_per_call) },
-      allocate: { ns_per_call: mid((r) => r.wasm[f].allocate.ns_per_call) },
+      estimate: { ns_per_call: mid(rounds, (r) => r.wasm[f].estimate.ns_per_call) },
+      allocate: { ns_per_call: mid(rounds, (r) => r.wasm[f].allocate.ns_per_call) },
     }])),
+    ratios: Object.fromEntries(FLAVOURS.map((f) => [f, { estimate: estimateRatios[f], allocate: allocateRatios[f] }])),
     rounds,
   };
-  // Each ratio: the median of the rounds' own ratios.
-  figures.ratios = Object.fromEntries(FLAVOURS.map((f) => [f, {
-    estimate: mid((r) => r.wasm[f].estimate.ns_per_call / r.native.estimate.ns_per_call),
-    allocate: mid((r) => r.wasm[f].allocate.ns_per_call / r.native.allocate.ns_per_call),
-  }]));
   figures.sizes = await wasmSizes();
 
   const perSecond = (ns) => 1e9 / ns;

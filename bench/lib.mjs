@@ -3,27 +3,24 @@ import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { FLAVOURS } from '../dist/js/node.mjs';
+import { median, mid } from './rounds.mjs';
+
+export { median, mid, alternateRounds } from './rounds.mjs';
 
 export const root = new URL('../', import.meta.url);
 export const RUNS = 5;
 export const TARGET_MS = 300; // per run
 
-export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-
-// Runs the native side and the wasm side `rounds` times, which goes first alternating, so
-// that neither always runs on a warmer or quieter machine. Returns each round's figures
-// ({native, wasm}); a ratio is then the median of the rounds' own ratios.
-export async function alternateRounds(nativeSide, wasmSide, rounds = 3) {
-  const out = [];
-  for (let round = 0; round < rounds; round++) {
-    const entry = {};
-    if (round % 2 === 0) entry.native = nativeSide();
-    entry.wasm = await wasmSide();
-    if (round % 2 === 1) entry.native = nativeSide();
-    out.push(entry);
-  }
+// fn(flavour) on each flavour, one after another: {flavour: figures}.
+export async function perFlavour(fn) {
+  const out = {};
+  for (const flavour of FLAVOURS) out[flavour] = await fn(flavour);
   return out;
 }
+
+// Per flavour, the median of the rounds' ratios wasmNs(round.wasm[flavour]) / nativeNs(round.native).
+export const flavourRatios = (rounds, wasmNs, nativeNs) =>
+  Object.fromEntries(FLAVOURS.map((f) => [f, mid(rounds, (r) => wasmNs(r.wasm[f]) / nativeNs(r.native))]));
 
 // ns per call of an async function: iterations scaled to about TARGET_MS per run,
 // RUNS runs, the median reported.

@@ -10,9 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
 
+import { alternateRounds, mid } from './rounds.mjs';
+
 // Not lib.mjs: that imports the WebAssembly shim from dist/, which this benchmark never uses.
 const root = new URL('../', import.meta.url);
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 function nativeBinary(name) {
   const path = new URL(`build/native/${name}`, root).pathname;
   if (!existsSync(path)) throw new Error(`${name} not built: run npm run build -- native`);
@@ -146,29 +147,23 @@ async function autocannonRun(url, connections, workers, seconds) {
 
 // qv and wrk on one URL, alternated round by round; each round's figures and the medians.
 async function alternate(qv, url, count, qvOptions = []) {
-  const rounds = [];
-  for (let round = 1; round <= count; round++) {
-    // Alternate which goes first, so neither always runs on a warmer machine.
-    const order = round % 2 ? ['qv', 'wrk'] : ['wrk', 'qv'];
-    const entry = { round };
-    for (const tool of order) {
-      entry[tool] = tool === 'qv' ? await qvRun(qv, url, CONNECTIONS, THREADS, DURATION_S, qvOptions)
-        : await wrkRun(url, CONNECTIONS, THREADS, DURATION_S);
-    }
+  const rounds = await alternateRounds({
+    qv: () => qvRun(qv, url, CONNECTIONS, THREADS, DURATION_S, qvOptions),
+    wrk: () => wrkRun(url, CONNECTIONS, THREADS, DURATION_S),
+  }, count, (entry) => {
     entry.ratio = entry.qv.rps / entry.wrk.rps;
     // CPU the client spent per request: what the tool itself costs, less swayed by
     // whatever else the shared machine runs than requests per second are.
     entry.cpuRatio = entry.wrk.cpuMicrosPerRequest / entry.qv.cpuMicrosPerRequest;
-    rounds.push(entry);
-    console.log(`round ${round}: qv ${entry.qv.rps.toFixed(0).padStart(7)} req/s   wrk ${entry.wrk.rps.toFixed(0).padStart(7)} req/s   qv/wrk ${entry.ratio.toFixed(2)}` +
+    console.log(`round ${entry.round}: qv ${entry.qv.rps.toFixed(0).padStart(7)} req/s   wrk ${entry.wrk.rps.toFixed(0).padStart(7)} req/s   qv/wrk ${entry.ratio.toFixed(2)}` +
       `   client CPU per request: qv ${entry.qv.cpuMicrosPerRequest.toFixed(1)} µs, wrk ${entry.wrk.cpuMicrosPerRequest.toFixed(1)} µs`);
-  }
+  });
   return {
     rounds,
-    qvRps: median(rounds.map((r) => r.qv.rps)),
-    wrkRps: median(rounds.map((r) => r.wrk.rps)),
-    ratioQvToWrk: median(rounds.map((r) => r.ratio)),
-    ratioCpuPerRequestWrkToQv: median(rounds.map((r) => r.cpuRatio)),
+    qvRps: mid(rounds, (r) => r.qv.rps),
+    wrkRps: mid(rounds, (r) => r.wrk.rps),
+    ratioQvToWrk: mid(rounds, (r) => r.ratio),
+    ratioCpuPerRequestWrkToQv: mid(rounds, (r) => r.cpuRatio),
   };
 }
 
@@ -190,20 +185,16 @@ export async function run() {
 
     // autocannon with as many worker threads as qv has threads, the same connections and
     // duration, alternated with qv.
-    const cannonRounds = [];
-    for (let round = 1; round <= TLS_ROUNDS; round++) {
-      const entry = { round };
-      for (const tool of round % 2 ? ['qv', 'autocannon'] : ['autocannon', 'qv']) {
-        entry[tool] = tool === 'qv' ? await qvRun(qv, nginx.url, CONNECTIONS, THREADS, DURATION_S)
-          : await autocannonRun(nginx.url, CONNECTIONS, THREADS, DURATION_S);
-      }
+    const cannonRounds = await alternateRounds({
+      qv: () => qvRun(qv, nginx.url, CONNECTIONS, THREADS, DURATION_S),
+      autocannon: () => autocannonRun(nginx.url, CONNECTIONS, THREADS, DURATION_S),
+    }, TLS_ROUNDS, (entry) => {
       entry.ratio = entry.qv.rps / entry.autocannon.rps;
-      cannonRounds.push(entry);
-      console.log(`round ${round}: qv ${entry.qv.rps.toFixed(0).padStart(7)} req/s   autocannon ${entry.autocannon.rps.toFixed(0).padStart(7)} req/s   qv/autocannon ${entry.ratio.toFixed(2)}`);
-    }
+      console.log(`round ${entry.round}: qv ${entry.qv.rps.toFixed(0).padStart(7)} req/s   autocannon ${entry.autocannon.rps.toFixed(0).padStart(7)} req/s   qv/autocannon ${entry.ratio.toFixed(2)}`);
+    });
     const cannon = {
-      qvRps: median(cannonRounds.map((r) => r.qv.rps)), autocannonRps: median(cannonRounds.map((r) => r.autocannon.rps)),
-      ratioQvToAutocannon: median(cannonRounds.map((r) => r.ratio)), command: cannonRounds[0].autocannon.command, rounds: cannonRounds,
+      qvRps: mid(cannonRounds, (r) => r.qv.rps), autocannonRps: mid(cannonRounds, (r) => r.autocannon.rps),
+      ratioQvToAutocannon: mid(cannonRounds, (r) => r.ratio), command: cannonRounds[0].autocannon.command, rounds: cannonRounds,
     };
     console.log(`median: qv ${cannon.qvRps.toFixed(0)} req/s, autocannon ${cannon.autocannonRps.toFixed(0)} req/s, qv/autocannon ${cannon.ratioQvToAutocannon.toFixed(2)}`);
 

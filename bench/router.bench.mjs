@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { loadModule, instantiate, FLAVOURS, MemoryKv } from '../dist/js/node.mjs';
 import { simulateRouting, window, STEADY_RTT } from '../wasm-tests/router-sim.mjs';
-import { measure, median, nativeBinary, root, wasmSizes, printWasmSizes } from './lib.mjs';
+import { measure, mid, alternateRounds, perFlavour, flavourRatios, nativeBinary, root, wasmSizes, printWasmSizes } from './lib.mjs';
 
 const INPUTS = new URL('bench/inputs/router-clients.json', root);
 const NOW = 1764115200000; // frozen, as the native side freezes it
@@ -29,8 +29,9 @@ async function warmed(flavour, clients, samplesMs) {
   return qv;
 }
 
-// The machines are shared and noisy: native and wasm are measured in alternation, ROUNDS
-// times, and each figure is the median of its rounds (each round itself a median of 5 runs).
+// The machines are shared and noisy: native and wasm are measured in alternation (which goes
+// first changing), ROUNDS times, and each figure is the median of its rounds (each round
+// itself a median of 5 runs).
 const ROUNDS = 3;
 
 async function decisionsPerSecond() {
@@ -38,25 +39,20 @@ async function decisionsPerSecond() {
   const inputs = clients.map((c) => JSON.stringify({ headers: c.headers })); // serialised once, as natively
   const instances = {};
   for (const flavour of FLAVOURS) instances[flavour] = await warmed(flavour, clients, samplesMs);
-  const rounds = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const native = JSON.parse(execFileSync(nativeBinary('qv_bench_router'), [INPUTS.pathname], { encoding: 'utf8' }));
-    const wasm = {};
-    for (const flavour of FLAVOURS) {
+  const rounds = await alternateRounds({
+    native: () => JSON.parse(execFileSync(nativeBinary('qv_bench_router'), [INPUTS.pathname], { encoding: 'utf8' })),
+    wasm: () => perFlavour(async (flavour) => {
       let next = 0;
-      wasm[flavour] = (await measure(() => instances[flavour].invoke('router.route', inputs[next++ % inputs.length]))).ns_per_call;
-    }
-    rounds.push({ native, wasm });
-  }
-  const mid = (values) => median(values);
+      return (await measure(() => instances[flavour].invoke('router.route', inputs[next++ % inputs.length]))).ns_per_call;
+    }),
+  }, ROUNDS);
   return {
     rounds,
     native: {
-      pure_ns_per_decision: mid(rounds.map((r) => r.native.pure_ns_per_decision)),
-      abi_ns_per_decision: mid(rounds.map((r) => r.native.abi_ns_per_decision)),
+      pure_ns_per_decision: mid(rounds, (r) => r.native.pure_ns_per_decision),
+      abi_ns_per_decision: mid(rounds, (r) => r.native.abi_ns_per_decision),
     },
-    wasm: Object.fromEntries(FLAVOURS.map((f) => [f, { ns_per_call: mid(rounds.map((r) => r.wasm[f])) }])),
-    ratio_rounds: Object.fromEntries(FLAVOURS.map((f) => [f, rounds.map((r) => r.wasm[f] / r.native.abi_ns_per_decision)])),
+    wasm: Object.fromEntries(FLAVOURS.map((f) => [f, { ns_per_call: mid(rounds, (r) => r.wasm[f]) }])),
   };
 }
 
@@ -112,18 +108,17 @@ async function timeToLeave(kind, what, { isolates = 4, perSecond = 50, routerCon
 }
 
 export async function run() {
-  const { native, wasm, rounds, ratio_rounds } = await decisionsPerSecond();
+  const { native, wasm, rounds } = await decisionsPerSecond();
   const perSecond = (ns) => 1e9 / ns;
   console.log(`(a) routing decisions per second (16 clients round-robin, half with measured RTTs), median of ${ROUNDS} alternating rounds`);
   console.log(`    native, Router::route() directly   ${perSecond(native.pure_ns_per_decision).toFixed(0).padStart(9)} /s  (${native.pure_ns_per_decision.toFixed(0)} ns)`);
   console.log(`    native, through the ABI (JSON)     ${perSecond(native.abi_ns_per_decision).toFixed(0).padStart(9)} /s  (${native.abi_ns_per_decision.toFixed(0)} ns)`);
+  const vsAbi = flavourRatios(rounds, (ns) => ns, (n) => n.abi_ns_per_decision);
+  const vsDirect = flavourRatios(rounds, (ns) => ns, (n) => n.pure_ns_per_decision);
   const ratios = {};
   for (const flavour of FLAVOURS) {
     const ns = wasm[flavour].ns_per_call;
-    ratios[flavour] = {
-      vs_native_abi: median(ratio_rounds[flavour]),
-      vs_native_direct: median(rounds.map((r) => r.wasm[flavour] / r.native.pure_ns_per_decision)),
-    };
+    ratios[flavour] = { vs_native_abi: vsAbi[flavour], vs_native_direct: vsDirect[flavour] };
     console.log(`    wasm ${flavour.padEnd(10)} (JS shim, JSON)  ${perSecond(ns).toFixed(0).padStart(9)} /s  (${ns.toFixed(0)} ns)  ${ratios[flavour].vs_native_abi.toFixed(2)}x native ABI, ${ratios[flavour].vs_native_direct.toFixed(2)}x native direct`);
   }
 

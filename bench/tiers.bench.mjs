@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { loadModule, instantiate, FLAVOURS } from '../dist/js/node.mjs';
-import { root, measure, median, alternateRounds, nativeBinary, wasmSizes, printWasmSizes } from './lib.mjs';
+import { root, measure, mid, alternateRounds, perFlavour, flavourRatios, nativeBinary, wasmSizes, printWasmSizes } from './lib.mjs';
 
 export async function run() {
   const inputPath = new URL('bench/inputs/tiers-evaluate.json', root).pathname;
@@ -14,22 +14,19 @@ export async function run() {
     const check = await instances[flavour].invoke('tiers.evaluate', input);
     if (check.status !== 'ok') throw new Error(`tiers.evaluate failed on ${flavour}: ${JSON.stringify(check.body)}`);
   }
-  const rounds = await alternateRounds(
-    () => JSON.parse(execFileSync(nativeBinary('qv_bench_tiers'), [inputPath], { encoding: 'utf8' })),
-    async () => {
-      const wasm = {};
-      for (const flavour of FLAVOURS) wasm[flavour] = await measure(() => instances[flavour].invoke('tiers.evaluate', input));
-      return wasm;
-    });
+  const rounds = await alternateRounds({
+    native: () => JSON.parse(execFileSync(nativeBinary('qv_bench_tiers'), [inputPath], { encoding: 'utf8' })),
+    wasm: () => perFlavour((flavour) => measure(() => instances[flavour].invoke('tiers.evaluate', input))),
+  });
   const native = {
-    ns_per_call: median(rounds.map((r) => r.native.ns_per_call)),
-    ns_per_evaluate_direct: median(rounds.map((r) => r.native.ns_per_evaluate_direct)),
+    ns_per_call: mid(rounds, (r) => r.native.ns_per_call),
+    ns_per_evaluate_direct: mid(rounds, (r) => r.native.ns_per_evaluate_direct),
   };
-  const ratios = Object.fromEntries(FLAVOURS.map((f) => [f, median(rounds.map((r) => r.wasm[f].ns_per_call / r.native.ns_per_call))]));
+  const ratios = flavourRatios(rounds, (w) => w.ns_per_call, (n) => n.ns_per_call);
   const rows = [{ runtime: 'native (C++ shim)', ns: native.ns_per_call, ratio: 1 }];
   const figures = { native, wasm: {}, rounds };
   for (const flavour of FLAVOURS) {
-    figures.wasm[flavour] = { ns_per_call: median(rounds.map((r) => r.wasm[flavour].ns_per_call)) };
+    figures.wasm[flavour] = { ns_per_call: mid(rounds, (r) => r.wasm[flavour].ns_per_call) };
     rows.push({ runtime: `wasm ${flavour} (JS shim, Node ${process.versions.node})`, ns: figures.wasm[flavour].ns_per_call, ratio: ratios[flavour] });
   }
   const sizes = await wasmSizes();
