@@ -101,7 +101,7 @@ std::string write_stats(CacheState& state) {
       {"", "coalescedWaits", m.coalesced_waits},
       {"", "passes", m.passes},
       {"", "trackedKeys", state.keys.size()},
-      {"", "journalViews", state.views.size()},
+      {"", "journalViews", state.views.entries.size()},
       {"", "refreshes", m.refreshes},
       {"", "refreshesLeasedElsewhere", m.refreshes_leased_elsewhere},
       {"collapse", "served", m.collapsed},

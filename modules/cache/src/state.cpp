@@ -14,23 +14,15 @@ L1Store& CacheState::l1() {
 }
 
 // Every organisation id an isolate serves gets a view of its journal; ids come from
-// clients, so whenever the views have doubled since the last sweep (from max(4,096,
-// l1.maxEntries)), those no call is using and none read for 10 pollMs go. The views held
-// stay about twice those in use, at O(1) per view amortised; a view dropped is read again
-// before its next hit, as at start.
+// clients, so views none read for 10 pollMs go at sweeps (SweptMap), from max(4,096,
+// l1.maxEntries). A view dropped is read again before its next hit, as at start.
 std::shared_ptr<JournalView> CacheState::view(const std::string& organization) {
-  if (views.size() >= views_sweep_at && !views.count(organization)) {
-    const double recent = now_ms() - 10.0 * static_cast<double>(config->poll_ms);
-    std::erase_if(views, [&](const auto& item) {
-      return !item.first.empty() && item.second.use_count() == 1 &&
-             item.second->checked_at < recent;
-    });
-    const size_t bound = std::max<size_t>(4096, static_cast<size_t>(config->l1_max_entries));
-    views_sweep_at = std::max(bound, 2 * views.size());
-  }
-  auto& slot = views[organization];
-  if (!slot) slot = std::make_shared<JournalView>();
-  return slot;
+  const size_t floor = std::max<size_t>(4096, static_cast<size_t>(config->l1_max_entries));
+  std::optional<double> recent;  // the clock is read only when a sweep runs
+  return views.entry(organization, floor, [&](const std::string& id, const JournalView& view) {
+    if (!recent) recent = now_ms() - 10.0 * static_cast<double>(config->poll_ms);
+    return !id.empty() && view.checked_at < *recent;
+  });
 }
 
 }  // namespace qv::cache::detail

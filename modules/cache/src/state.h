@@ -16,6 +16,7 @@
 #include "qv/cache/l1_store.h"
 #include "qv/call.h"
 #include "qv/instance.h"
+#include "qv/swept_map.h"
 
 namespace qv::cache::detail {
 
@@ -82,8 +83,7 @@ struct CacheState {
   std::shared_ptr<const CacheConfig> config = std::make_shared<const CacheConfig>();
   std::unique_ptr<L1Store> l1_store;
   std::unordered_map<std::string, KeyState> keys;
-  std::unordered_map<std::string, std::shared_ptr<JournalView>> views;  // by organisation
-  size_t views_sweep_at = 4096;  // the next sweep of views (CacheState::view)
+  SweptMap<JournalView> views;  // by organisation (CacheState::view)
   Metrics metrics;
   double kv_retry_at = 0;          // KV failed: skip it until then
   std::vector<uint32_t> released;  // what qv_l1_released last handed out

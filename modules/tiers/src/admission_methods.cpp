@@ -14,6 +14,7 @@
 
 #include "method_support.h"
 #include "qv/json.h"
+#include "qv/swept_map.h"
 #include "qv/tiers/admission.h"
 #include "qv/tiers/methods.h"
 
@@ -73,7 +74,7 @@ bool forgettable(const RateLease& org, double now, const AdmissionPolicy& policy
          (!org.local_tat || *org.local_tat <= now) && org.lease_taken_at + policy.lease_ms <= now &&
          (!tat || *tat + kTtlSlackMs <= now);
 }
-bool forgettable(const CallLeases& org, double now, const AdmissionPolicy&) {
+bool forgettable(const CallLeases& org, double now) {
   auto lapsed = [now](const CallSet& calls) {
     return std::all_of(calls.begin(), calls.end(),
                        [now](const auto& call) { return call.second <= now; });
@@ -81,37 +82,12 @@ bool forgettable(const CallLeases& org, double now, const AdmissionPolicy&) {
   return lapsed(org.local) && lapsed(org.ended);
 }
 
-// An isolate that sees ever new organisations would otherwise keep them all: a map is
-// swept of forgettable entries whenever it has doubled since its last sweep (at least
-// kSweepEntries), so it holds about twice the organisations still active, at an amortised
-// constant cost per new organisation.
+// An isolate that sees ever new organisations would otherwise keep them all (SweptMap).
 constexpr size_t kSweepEntries = 4096;
 
-template <typename T>
-struct OrganisationMap {
-  std::unordered_map<std::string, std::shared_ptr<T>> entries;
-  size_t sweep_at = kSweepEntries;
-  uint64_t forgotten = 0;
-
-  // Held through shared_ptr so an entry outlives a call that waits for the host.
-  std::shared_ptr<T> entry(const std::string& key, double now, const AdmissionPolicy& policy) {
-    if (entries.size() >= sweep_at && !entries.count(key)) {
-      const size_t before = entries.size();
-      std::erase_if(entries, [&](const auto& item) {
-        return item.second.use_count() == 1 && forgettable(*item.second, now, policy);
-      });
-      forgotten += before - entries.size();
-      sweep_at = std::max(kSweepEntries, 2 * entries.size());
-    }
-    auto& slot = entries[key];
-    if (!slot) slot = std::make_shared<T>();
-    return slot;
-  }
-};
-
 struct AdmissionState {
-  OrganisationMap<RateLease> rates;
-  OrganisationMap<CallLeases> calls;
+  SweptMap<RateLease> rates{kSweepEntries};
+  SweptMap<CallLeases> calls{kSweepEntries};
   double kv_retry_at = 0;  // KV failed: stay on local limits until then
 };
 
@@ -285,7 +261,9 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
   auto& state = instance.state<AdmissionState>();
   const std::string& org_key = org_id.value();
   const double now = qv_host_now_ms();
-  auto org = state.rates.entry(org_key, now, policy);
+  auto org = state.rates.entry(
+      org_key, kSweepEntries,
+      [&](const std::string&, const RateLease& entry) { return forgettable(entry, now, policy); });
   JsonWriter out;
   RateDecision decision;
 
@@ -458,7 +436,9 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
       input.tier ? input.tier->limits[kConcurrentCalls] : std::nullopt;
   auto& state = instance.state<AdmissionState>();
   const double now = qv_host_now_ms();
-  auto org = state.calls.entry(input.organization_id, now, policy);
+  auto org = state.calls.entry(
+      input.organization_id, kSweepEntries,
+      [&](const std::string&, const CallLeases& entry) { return forgettable(entry, now); });
   const std::string key = "qv:calls:" + input.organization_id;
   const double expires = now + policy.call_lease_ms;
   // One change at a time per organisation in this isolate: the others wait, then start
@@ -475,6 +455,8 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
   bool fresh = false;  // whether org->stored came from KV during this call
   std::string kv_failure = now < state.kv_retry_at ? "waiting to retry KV" : "";
 
+  drop_expired(org->ended, now);  // the update guard keeps both as they are until the write
+  drop_expired(org->local, now);
   for (int attempt = 0; kv_failure.empty() && attempt < kMaxCasAttempts; ++attempt) {
     CallSet calls;
     if (org->stored) {
@@ -490,9 +472,7 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
     // What this isolate did while KV was unavailable goes into the shared set with this
     // write: calls it ended leave (their slot is free everywhere again), calls it admitted
     // join (a call outlives the outage, and counts against the limit everywhere again).
-    drop_expired(org->ended, now);
     for (const auto& ended : org->ended) calls.erase(ended.first);
-    drop_expired(org->local, now);
     for (const auto& [id, until] : org->local) calls[id] = std::max(calls[id], until);
     const bool active = calls.count(input.call_id) != 0;
     const bool at_limit = limit && static_cast<double>(calls.size()) >= *limit;
@@ -579,8 +559,7 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
   if (now >= state.kv_retry_at) state.kv_retry_at = now + policy.kv_retry_ms;
   // KV is unavailable: this isolate's own set, under the fail-open policy.
   JsonWriter out;
-  CallSet& calls = org->local;
-  drop_expired(calls, now);
+  CallSet& calls = org->local;  // expired calls dropped above
   const bool active = calls.count(input.call_id) != 0;
   const std::optional<double> local_limit =
       limit ? std::optional(std::max(1.0, std::floor(*limit * policy.fail_open_share)))
