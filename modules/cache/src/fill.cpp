@@ -116,8 +116,8 @@ std::string conditional_header(const CachedEntry& entry) {
 
 // Whether a 304 confirms the stored copy: it names the copy's ETag, weakly compared, or none
 // at all (RFC 9111 §4.3.4).
-bool confirms_copy(const OpResult& not_modified, const CachedEntry& copy) {
-  const std::string named = header_value(parse_response_headers(not_modified.meta), "etag");
+bool confirms_copy(const Headers& not_modified, const CachedEntry& copy) {
+  const std::string named = header_value(not_modified, "etag");
   return named.empty() || etags_match_weakly(named, header_value(copy.headers, "etag"));
 }
 
@@ -193,13 +193,15 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
                         input.origin->timeout_ms);
   co_await ctx.perform();
   ++state.metrics.origin_fetches;
+  Headers headers = parse_response_headers(ctx.result(op).meta);
   if (!conditional.empty() && ctx.result(op).status == QV_OK && ctx.result(op).number == 304 &&
-      !confirms_copy(ctx.result(op), *fallback)) {
+      !confirms_copy(headers, *fallback)) {
     // It confirms some other copy: no answer for a caller that asked nothing conditional.
     conditional.clear();
     op = ctx.fetch("GET", input.origin->url, input.origin->headers, "", input.origin->timeout_ms);
     co_await ctx.perform();
     ++state.metrics.origin_fetches;
+    headers = parse_response_headers(ctx.result(op).meta);
   }
   const double done = now_ms();
   timing.origin_ms += done - fetched_at;
@@ -228,7 +230,6 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
       co_return served;
     }
     // The origin's own error response goes through as it is, never stored.
-    const Headers headers = parse_response_headers(result.meta);
     served.shareable = !personal_response(headers);
     if (!served.shareable)
       mark_pass(state, input.encoded, done + static_cast<double>(config->pass_ms));
@@ -236,7 +237,6 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
         entry_from_origin(input, static_cast<int>(result.number), headers, result.data, fetched_at);
     co_return served;
   }
-  Headers headers = parse_response_headers(result.meta);
   int status = static_cast<int>(result.number);
   std::string body = result.data;
   // Any other 304 answers the caller's own condition: it passes through, unstored.

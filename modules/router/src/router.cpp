@@ -1170,21 +1170,20 @@ Result<AffinityResult> Router::affinity(const AffinityRequest& request, double n
     result.routed = static_cast<int>(r) != given;
     if (!request.current_node.empty() && static_cast<int>(r) == given) {
       // A node no longer configured (taken out of service) is not an error: the call moves.
-      const bool known = std::any_of(nodes.begin(), nodes.end(), [&](const MediaNode& node) {
+      const auto current = std::find_if(nodes.begin(), nodes.end(), [&](const MediaNode& node) {
         return node.id == request.current_node;
       });
-      if (!known) {
+      if (current == nodes.end()) {
         why << request.current_node << " is not one of " << config_.regions[r].id
             << "'s media nodes; ";
-      }
-      for (uint32_t i = 0; i < nodes.size(); ++i) {
-        if (nodes[i].id != request.current_node) continue;
+      } else {
+        const uint32_t i = static_cast<uint32_t>(current - nodes.begin());
         const Health health = node_health(r, i, now).health;
         if (health == Health::kHealthy) {
           result.node = i;
           result.kept = true;
-          why << "the call stays on " << nodes[i].id
-              << (nodes[i].draining ? " (draining: it takes no new calls)" : "");
+          why << "the call stays on " << current->id
+              << (current->draining ? " (draining: it takes no new calls)" : "");
           result.reason = why.take();
           return result;
         }

@@ -136,7 +136,6 @@ MethodTask autoscale_method(CallContext& ctx, Instance& instance) {
   const Tier* given_tier = input.current;
   const std::optional<int64_t> given_change = input.last_change;
   Decision decision;
-  bool applied = false;
   std::optional<int64_t> changes;  // the count of tier changes, when it could be counted
   for (int attempt = 0;; ++attempt) {
     input.current = given_tier;
@@ -168,12 +167,11 @@ MethodTask autoscale_method(CallContext& ctx, Instance& instance) {
                                                       input.organization_id +
                                                       "' was not applied: " + result.data});
     }
-    if (result.number == 1) {
-      applied = true;
-      break;
-    }
+    if (result.number == 1) break;
     stored = result.number == 0 ? std::optional(result.data) : std::nullopt;
   }
+  // The loop ends on no change, or on a change written: every other way out returns.
+  const bool applied = decision.scale_up || decision.scale_down;
   if (applied) {
     // The tier first, the count after it: a count that fails leaves the change applied
     // (and says so), and a tier that fails is not counted.

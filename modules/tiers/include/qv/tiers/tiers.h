@@ -80,9 +80,6 @@ struct Day {
   std::optional<double> values[kMetricCount];
 };
 
-using qv::format_date;  // days since 1970-01-01 to "YYYY-MM-DD", and back (core)
-using qv::parse_date;
-
 struct EvaluateInput {
   std::string organization_id;
   const Tier* current = nullptr;
