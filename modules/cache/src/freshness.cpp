@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "qv/date.h"
+
 namespace qv::cache {
 
 namespace {
@@ -45,18 +47,6 @@ constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun"
 constexpr std::string_view kDays[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
 constexpr std::string_view kLongDays[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
                                           "Friday", "Saturday", "Sunday"};
-
-bool leap_year(int64_t year) {
-  return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-}
-
-// Days from 1970-01-01 to year-month-day (year >= 1, month 1-12, day valid for the month).
-int64_t days_since_epoch(int64_t year, int month, int day) {
-  static constexpr int kBeforeMonth[] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
-  auto leap_days_before = [](int64_t y) { return (y - 1) / 4 - (y - 1) / 100 + (y - 1) / 400; };
-  return 365 * (year - 1970) + leap_days_before(year) - leap_days_before(1970) +
-         kBeforeMonth[month - 1] + (month > 2 && leap_year(year) ? 1 : 0) + day - 1;
-}
 
 // Reads an HTTP-date's parts off the front of a text.
 struct DateReader {
@@ -123,12 +113,10 @@ bool parse_http_date(std::string_view text, double& out_ms) {
           in.time_of_day(hour, minute, second) && in.literal(" ") && in.digits(4, year)))
       return false;
   }
-  static constexpr int kMonthDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (!in.rest.empty() || year < 1 || day < 1 || day > kMonthDays[month - 1] ||
-      (month == 2 && day == 29 && !leap_year(year)) || hour > 23 || minute > 59 || second > 60)
+  const std::optional<int64_t> days = days_from_civil(year, month, day);
+  if (!in.rest.empty() || year < 1 || !days || hour > 23 || minute > 59 || second > 60)
     return false;
-  const int64_t seconds =
-      days_since_epoch(year, month, day) * 86400 + hour * 3600 + minute * 60 + std::min(second, 59);
+  const int64_t seconds = *days * 86400 + hour * 3600 + minute * 60 + std::min(second, 59);
   out_ms = static_cast<double>(seconds) * 1000;
   return true;
 }
