@@ -13,10 +13,6 @@ namespace qv::cache::detail {
 
 namespace {
 
-uint32_t ttl_for(double until, double now) {
-  return static_cast<uint32_t>(std::clamp(std::ceil(until - now), 1.0, 4294967295.0));
-}
-
 void fill_l1(CacheState& state, const CacheConfig& config, const EntryPtr& entry, double now) {
   const double l1_fresh = std::min(entry->fresh_until, now + static_cast<double>(config.l1_ttl_ms));
   state.l1().put_response(entry->key, entry, l1_fresh, entry->usable_until(), now);
@@ -86,7 +82,7 @@ Task<bool> store_entry(CallContext& ctx, CacheState& state, EntryPtr entry) {
     ++state.metrics.l2_rejected;
   } else if (kv_usable(state, now)) {
     const size_t op =
-        ctx.kv_set(l2_entry_key(entry->key), value, ttl_for(entry->usable_until(), now));
+        ctx.kv_set(l2_entry_key(entry->key), value, kv_ttl_ms(entry->usable_until() - now));
     co_await ctx.perform();
     if (ctx.result(op).status == QV_OK) {
       ++state.metrics.l2_writes;

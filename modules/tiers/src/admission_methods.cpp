@@ -92,9 +92,7 @@ struct AdmissionState {
 };
 
 uint32_t ttl_ms(double until, double now) {
-  // Saturated: a TTL that wrapped past 2^32 ms would come out small, or 0 (no expiry).
-  const double ms = std::ceil(std::max(0.0, until - now) + kTtlSlackMs);
-  return ms >= 4294967295.0 ? 4294967295u : static_cast<uint32_t>(ms);
+  return kv_ttl_ms(std::max(0.0, until - now) + kTtlSlackMs);
 }
 
 // ---- rate limits ---------------------------------------------------------------------
@@ -157,6 +155,17 @@ RateDecision local_rate_decision(RateLease& org, const GcraLimit& limit,
 // Times in ms since the epoch (1e15 is the year 33658).
 constexpr double kMaxTimeMs = 1e15;
 
+// A number from low (above it when `above`, else from it) to high; errors name the field.
+Result<double> number_in(const JsonValue& value, double low, bool above, double high,
+                         std::string_view range) {
+  auto number = value.number();
+  if (!number.ok()) return number.take_error();
+  const double v = number.value();
+  if (!((above ? v > low : v >= low) && v <= high))
+    return invalid_input(value.where() + ": must be " + std::string(range));
+  return v;
+}
+
 // {"rate", "burst"?, "tat"?, "now", "quantity"?, "partial"?} -> the GCRA outcome. The
 // arithmetic alone, for test vectors.
 MethodTask gcra_method(CallContext& ctx, Instance& instance) {
@@ -166,33 +175,24 @@ MethodTask gcra_method(CallContext& ctx, Instance& instance) {
   GcraLimit limit;
   auto rate = in.required("rate");
   if (!rate.ok()) co_return Outcome::failure(rate.error());
-  auto rate_value = rate.value().number();
+  auto rate_value = number_in(rate.value(), 0, true, kMaxLimit, "above 0 and at most 1000000000");
   if (!rate_value.ok()) co_return Outcome::failure(rate_value.error());
-  if (!(rate_value.value() > 0 && rate_value.value() <= kMaxLimit))
-    co_return Outcome::failure(invalid_input("rate: must be above 0 and at most 1000000000"));
-  limit.rate_per_second = rate_value.value();
-  limit.burst = limit.rate_per_second;
+  limit.rate_per_second = limit.burst = rate_value.value();
   if (auto burst = in.find("burst")) {
-    auto value = burst->number();
+    auto value = number_in(*burst, 1, false, kMaxLimit, "between 1 and 1000000000");
     if (!value.ok()) co_return Outcome::failure(value.error());
-    if (!(value.value() >= 1 && value.value() <= kMaxLimit))
-      co_return Outcome::failure(invalid_input("burst: must be between 1 and 1000000000"));
     limit.burst = value.value();
   }
   std::optional<double> tat;
   if (auto value = in.find("tat"); value && !value->is_null()) {
-    auto number = value->number();
+    auto number = number_in(*value, 0, false, kMaxTimeMs, "between 0 and 1e15 (ms)");
     if (!number.ok()) co_return Outcome::failure(number.error());
-    if (!(number.value() >= 0 && number.value() <= kMaxTimeMs))
-      co_return Outcome::failure(invalid_input("tat: must be between 0 and 1e15 (ms)"));
     tat = number.value();
   }
   auto now = in.required("now");
   if (!now.ok()) co_return Outcome::failure(now.error());
-  auto now_value = now.value().number();
+  auto now_value = number_in(now.value(), 0, false, kMaxTimeMs, "between 0 and 1e15 (ms)");
   if (!now_value.ok()) co_return Outcome::failure(now_value.error());
-  if (!(now_value.value() >= 0 && now_value.value() <= kMaxTimeMs))
-    co_return Outcome::failure(invalid_input("now: must be between 0 and 1e15 (ms)"));
   int64_t quantity = 1;
   if (auto value = in.find("quantity")) {
     auto number = value->integer(1, 1000000);

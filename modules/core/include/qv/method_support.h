@@ -35,6 +35,12 @@ inline Result<std::string> required_string(const JsonObject& object, std::string
   return std::string(text.value());
 }
 
+// A KV operation's TTL for `ms`: rounded up, at least 1 (0 would mean no expiry), and
+// saturated at 2^32 - 1 rather than wrapped to something small.
+inline uint32_t kv_ttl_ms(double ms) {
+  return static_cast<uint32_t>(std::clamp(std::ceil(ms), 1.0, 4294967295.0));
+}
+
 // A random back-off in [0, min(2^attempt, max_ms)] ms (full jitter): contenders for one KV
 // value spread out instead of colliding again.
 inline uint32_t jittered_backoff_ms(int attempt, double max_ms) {
