@@ -1,7 +1,8 @@
 #include "scenario.h"
 
+#include <strings.h>
+
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <thread>
 
@@ -433,11 +434,9 @@ Result<Template> compile_field(std::string_view text, const std::vector<Variable
   return compiled;
 }
 
-bool same_header(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
+// Header names compare without case (tokens: ASCII), as the engine compares them.
+bool same_header(const std::string& a, const std::string& b) {
+  return strcasecmp(a.c_str(), b.c_str()) == 0;
 }
 
 // A request header of a scenario or of -H: a token for a name, one line for a value, and
