@@ -164,7 +164,7 @@ describe('the Next.js app without its configuration', () => {
     for (const [env, status] of [[{}, 500], [{ QV_DEMO: '1' }, 200]]) {
       const next = await startNext({ QV_EDGE_CONFIG_JSON: '', QV_CACHE_SECRET: '', ...env });
       try {
-        for (const base of ['/api', '/edge/api']) {
+        for (const [, base] of RUNTIMES) {
           const response = await fetch(`${next.url}${base}/me`, { headers: { 'x-api-key': 'qv_demo_growth' }, signal: AbortSignal.timeout(20_000) });
           assert.equal(response.status, status, `${base} with ${JSON.stringify(env)}`);
         }

@@ -57,11 +57,19 @@ function autoscaleInput(i) {
 const seededState = (i) => (i % 5 === 0 ? { [`qv:tiers:org:org_${i}`]: '{"tier":"Growth","changedOn":"2026-01-01"}' } : {});
 
 const decoder = new TextDecoder();
+const stored = async (kv, key) => decoder.decode(await kv.get(key));
 async function dump(kv) {
   const entries = {};
-  for (const key of kv.keys().sort()) entries[key] = decoder.decode(await kv.get(key));
+  for (const key of kv.keys().sort()) entries[key] = await stored(kv, key);
   return entries;
 }
+
+// The KV's operations, bound to it, with some replaced.
+const withOps = (kv, replaced) => ({
+  get: (...args) => kv.get(...args), set: (...args) => kv.set(...args), cas: (...args) => kv.cas(...args),
+  incr: (...args) => kv.incr(...args), del: (...args) => kv.del(...args), ...replaced,
+});
+const failWith = (message) => async () => { throw new Error(message); };
 
 for (const flavour of FLAVOURS) {
   describe(`shim on ${flavour}`, () => {
@@ -128,7 +136,7 @@ for (const flavour of FLAVOURS) {
 
     test('a KV that fails makes autoscale unavailable and writes nothing', async () => {
       const kv = new MemoryKv({ now });
-      const failing = { ...kv, get: async () => { throw new Error('connection refused'); }, set: kv.set.bind(kv), incr: kv.incr.bind(kv), del: kv.del.bind(kv) };
+      const failing = withOps(kv, { get: failWith('connection refused') });
       const qv = await instantiate(module, { kv: failing, now, log: quiet });
       const { status, body } = await qv.invoke('tiers.autoscale', autoscaleInput(0));
       assert.equal(status, 'unavailable');
@@ -146,10 +154,7 @@ for (const flavour of FLAVOURS) {
 
     test('a failed write reports the decision as not applied', async () => {
       const kv = new MemoryKv({ now });
-      const readOnly = {
-        get: kv.get.bind(kv), set: async () => { throw new Error('READONLY replica'); }, cas: async () => { throw new Error('READONLY replica'); },
-        incr: kv.incr.bind(kv), del: kv.del.bind(kv),
-      };
+      const readOnly = withOps(kv, { set: failWith('READONLY replica'), cas: failWith('READONLY replica') });
       const qv = await instantiate(module, { kv: readOnly, now, log: quiet });
       const { status, body } = await qv.invoke('tiers.autoscale', autoscaleInput(0));
       assert.equal(status, 'unavailable');
@@ -164,17 +169,17 @@ for (const flavour of FLAVOURS) {
       assert.deepEqual(answers.map((a) => a.applied).sort(), [false, true]);
       assert.equal(answers.find((a) => a.applied).tierChanges, 1);
       assert.equal(answers.find((a) => !a.applied).decision.currentTier, answers.find((a) => a.applied).decision.recommendedTier);
-      assert.equal(new TextDecoder().decode(await kv.get('qv:tiers:org:org_0:changes')), '1');
+      assert.equal(await stored(kv, 'qv:tiers:org:org_0:changes'), '1');
     });
 
     test('a count that fails after the write still reports the change as applied', async () => {
       const kv = new MemoryKv({ now });
-      const noIncr = { get: kv.get.bind(kv), set: kv.set.bind(kv), cas: kv.cas.bind(kv), incr: async () => { throw new Error('connection reset'); }, del: kv.del.bind(kv) };
+      const noIncr = withOps(kv, { incr: failWith('connection reset') });
       const qv = await instantiate(module, { kv: noIncr, now, log: quiet });
       const { status, body } = await qv.invoke('tiers.autoscale', autoscaleInput(0));
       assert.equal(status, 'ok');
       assert.deepEqual([body.applied, body.tierChanges], [true, null]);
-      assert.equal(JSON.parse(new TextDecoder().decode(await kv.get('qv:tiers:org:org_0'))).tier, 'tier-2');
+      assert.equal(JSON.parse(await stored(kv, 'qv:tiers:org:org_0')).tier, 'tier-2');
     });
 
     test('a tier renamed in the catalogue keeps the organisations stored on it', async () => {
@@ -223,18 +228,14 @@ for (const flavour of FLAVOURS) {
 
     test('a KV answer of another type fails that operation, not the instance', async () => {
       const inner = new MemoryKv({ now });
-      const answers = { get: (key) => inner.get(key), incr: () => null };
-      const kv = {
-        get: (key) => answers.get(key), set: (...args) => inner.set(...args), del: (key) => inner.del(key),
-        cas: (...args) => inner.cas(...args), incr: (...args) => answers.incr(...args),
-      };
+      const kv = withOps(inner, { incr: async () => null }); // the shim looks its operations up each time
       const qv = await instantiate(module, { kv, now, log: quiet });
       const applied = await qv.invoke('tiers.autoscale', autoscaleInput(0));
       assert.deepEqual([applied.status, applied.body.applied, applied.body.tierChanges], ['ok', true, null]);
       // An ArrayBuffer (Cloudflare KV's 'arrayBuffer' form) is bytes; an object is not.
-      answers.get = async (key) => { const v = await inner.get(key); return v && v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength); };
+      kv.get = async (key) => { const v = await inner.get(key); return v && v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength); };
       assert.equal((await qv.call('tiers.autoscale', autoscaleInput(0))).decision.currentTier, 'Growth');
-      answers.get = async () => ({ tier: 'Growth' });
+      kv.get = async () => ({ tier: 'Growth' });
       const refused = await qv.invoke('tiers.autoscale', autoscaleInput(0));
       assert.equal(refused.status, 'unavailable');
       assert.match(refused.body.message, /the KV answered a value of type Object, not bytes or a string/);
@@ -354,7 +355,7 @@ describe('MemoryKv', () => {
     assert.equal(await kv.incr('n', 1), 9007199254740994n);
     await kv.set('n', '9223372036854775807');
     await assert.rejects(kv.incr('n', 1), /would overflow/);
-    assert.equal(new TextDecoder().decode(await kv.get('n')), '9223372036854775807', 'unchanged');
+    assert.equal(await stored(kv, 'n'), '9223372036854775807', 'unchanged');
     await kv.set('n', '-5');
     assert.equal(await kv.incr('n', 2), -3);
   });
@@ -369,7 +370,7 @@ describe('MemoryKv', () => {
     for (let i = 0; i < 3000; i++) await kv.incr('counter');
     assert.equal(kv.size, 2, 'only the live keys are left');
     assert.deepEqual(kv.keys().sort(), ['counter', 'kept']);
-    assert.equal(new TextDecoder().decode(await kv.get('kept')), 'y');
-    assert.equal(new TextDecoder().decode(await kv.get('counter')), '3000');
+    assert.equal(await stored(kv, 'kept'), 'y');
+    assert.equal(await stored(kv, 'counter'), '3000');
   });
 });
