@@ -150,7 +150,7 @@ Result<Micros> read_duration(element value, const std::string& field) {
   auto number = read_number(value, field);
   if (!number.ok()) return Error{field + ": expected a duration such as \"30s\" or \"5m\""};
   if (number.value() < 0) return Error{field + ": a duration cannot be negative"};
-  if (number.value() > 1e9) return Error{field + ": at most 1000000000 seconds"};
+  if (number.value() > kMaxDurationSeconds) return Error{field + ": at most 1000000000 seconds"};
   return static_cast<Micros>(std::llround(number.value() * kMicrosPerSecond));
 }
 

@@ -15,8 +15,7 @@ Result<Micros> parse_duration(std::string_view text) {
                             "' (use e.g. 500ms, 30s, 5m, 1h30m; a bare number is seconds)";
   if (text.empty()) return Error{shown};
   const std::string copy(text);
-  // A bare number is seconds; else a sequence of NUMBER UNIT parts, e.g. 1h30m or 1.5s.
-  const bool bare = decimal_length(copy, /*signed_exponent=*/false) == copy.size();
+  // A sequence of NUMBER UNIT parts, e.g. 1h30m or 1.5s; a bare number is seconds.
   double total = 0;
   size_t at = 0;
   while (at < copy.size()) {
@@ -24,10 +23,6 @@ Result<Micros> parse_duration(std::string_view text) {
     if (length == 0) return Error{shown};
     const double number = std::strtod(copy.substr(at, length).c_str(), nullptr);
     at += length;
-    if (bare) {
-      total = number * kMicrosPerSecond;
-      break;
-    }
     size_t unit_end = at;
     while (unit_end < copy.size() && ((copy[unit_end] >= 'a' && copy[unit_end] <= 'z') ||
                                       static_cast<unsigned char>(copy[unit_end]) >= 0x80)) {
@@ -35,7 +30,9 @@ Result<Micros> parse_duration(std::string_view text) {
     }
     const std::string_view unit(copy.data() + at, unit_end - at);
     double scale;
-    if (unit == "h") {
+    if (unit.empty() && length == copy.size()) {  // a bare number
+      scale = kMicrosPerSecond;
+    } else if (unit == "h") {
       scale = 3600.0 * kMicrosPerSecond;
     } else if (unit == "m") {
       scale = 60.0 * kMicrosPerSecond;
@@ -51,7 +48,7 @@ Result<Micros> parse_duration(std::string_view text) {
     total += number * scale;
     at = unit_end;
   }
-  if (!std::isfinite(total) || total > 1e15) return Error{shown};
+  if (!std::isfinite(total) || total > kMaxDurationSeconds * kMicrosPerSecond) return Error{shown};
   return static_cast<Micros>(std::llround(total));
 }
 
