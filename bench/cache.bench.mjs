@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { loadModule, instantiate, QvInstance, FLAVOURS, DirectL1 } from '../dist/js/node.mjs';
 import { coarseClock, hashKey } from '../dist/js/l1.mjs';
-import { root, median, nativeBinary } from './lib.mjs';
+import { root, mid, alternateRounds, perFlavour, flavourRatios, nativeBinary } from './lib.mjs';
 import { zipfStream, edgeKeys } from './cache-streams.mjs';
 
 export const ROWS = [
@@ -175,29 +175,26 @@ export async function run() {
   const keys = edgeKeys(KEYS);
   const stream = zipfStream({ keys: KEYS, length: ACCESSES });
   const value = JSON.stringify({ leads: Array.from({ length: 4 }, (_, i) => ({ id: `lead_${i}`, name: 'Ada Lovelace', status: 'new', score: 42 })) });
-  const shim = {};
-  for (const flavour of FLAVOURS) {
-    const module = await loadModule(flavour);
-    const runs = { qv: [], lru: [] };
-    let qvHits = 0;
-    let lruHits = 0;
-    for (let r = 0; r < RUNS; r++) {
-      const qv = await instantiate(module, { log: () => {} });
+  const modules = {};
+  for (const flavour of FLAVOURS) modules[flavour] = await loadModule(flavour);
+  const lruAside = () => {
+    const lru = new LRUCache({ max: CAPACITY, ttl: TTL_MS });
+    return cacheAside({ get: (k) => lru.get(k), set: (k, v) => lru.set(k, v) }, keys, stream, value);
+  };
+  const shimRounds = await alternateRounds({
+    qv: () => perFlavour(async (flavour) => {
+      const qv = await instantiate(modules[flavour], { log: () => {} });
       await qv.call('cache.configure', { l1: { maxEntries: CAPACITY } });
-      const a = cacheAside(qv.l1, keys, stream, value);
-      const lru = new LRUCache({ max: CAPACITY, ttl: TTL_MS });
-      const b = cacheAside({ get: (k) => lru.get(k), set: (k, v) => lru.set(k, v) }, keys, stream, value);
-      runs.qv.push(a.ns);
-      runs.lru.push(b.ns);
-      qvHits = a.hitRatio;
-      lruHits = b.hitRatio;
-    }
-    shim[flavour] = {
-      qv_ns_per_op: median(runs.qv), lru_cache_ns_per_op: median(runs.lru),
-      ratio: median(runs.qv) / median(runs.lru), qv_hit_ratio: qvHits, lru_cache_hit_ratio: lruHits, runs,
-    };
-  }
-  console.log(`(b) L1 through the JS shim vs npm lru-cache (TTL ${TTL_MS / 1000} s): cache-aside over ${ACCESSES / 1e6}M accesses, Zipf(0.99) over ${KEYS / 1000}k keys, ${CAPACITY} entries, median of ${RUNS} runs`);
+      return cacheAside(qv.l1, keys, stream, value);
+    }),
+    lru: lruAside,
+  }, RUNS);
+  const shimRatios = flavourRatios(shimRounds, (q) => q.ns, (l) => l.ns, 'qv', 'lru');
+  const shim = Object.fromEntries(FLAVOURS.map((flavour) => [flavour, {
+    qv_ns_per_op: mid(shimRounds, (r) => r.qv[flavour].ns), lru_cache_ns_per_op: mid(shimRounds, (r) => r.lru.ns),
+    ratio: shimRatios[flavour], qv_hit_ratio: shimRounds[0].qv[flavour].hitRatio, lru_cache_hit_ratio: shimRounds[0].lru.hitRatio,
+  }]));
+  console.log(`(b) L1 through the JS shim vs npm lru-cache (TTL ${TTL_MS / 1000} s): cache-aside over ${ACCESSES / 1e6}M accesses, Zipf(0.99) over ${KEYS / 1000}k keys, ${CAPACITY} entries, median of ${RUNS} alternated rounds (ratio: the median of the rounds' ratios)`);
   for (const flavour of FLAVOURS) {
     const s = shim[flavour];
     console.log(`    ${flavour.padEnd(11)} qv ${s.qv_ns_per_op.toFixed(0).padStart(5)} ns/op (hit ratio ${(100 * s.qv_hit_ratio).toFixed(1)}%)   lru-cache ${s.lru_cache_ns_per_op.toFixed(0).padStart(5)} ns/op (hit ratio ${(100 * s.lru_cache_hit_ratio).toFixed(1)}%)   ratio ${s.ratio.toFixed(2)} (goal <= 1.0${s.ratio <= 1 ? ', met' : ', missed'})`);
@@ -205,23 +202,17 @@ export async function run() {
 
   // (b), where the time goes: the shim's JavaScript over a policy-free FIFO stand-in, and
   // the key hash it computes per set of a new key.
-  const floor = { shim: [], lru: [], hash: [] };
-  let floorHits = 0;
-  for (let r = 0; r < RUNS; r++) {
-    const l1 = new DirectL1(fifoExports(CAPACITY), coarseClock(() => Date.now()), (error) => { throw error; });
-    const a = cacheAside(l1, keys, stream, value);
-    const lru = new LRUCache({ max: CAPACITY, ttl: TTL_MS });
-    const b = cacheAside({ get: (k) => lru.get(k), set: (k, v) => lru.set(k, v) }, keys, stream, value);
-    floor.shim.push(a.ns);
-    floor.lru.push(b.ns);
-    floor.hash.push(hashCost(keys, stream));
-    floorHits = a.hitRatio;
-  }
+  const floorRounds = await alternateRounds({
+    shim: () => cacheAside(new DirectL1(fifoExports(CAPACITY), coarseClock(() => Date.now()), (error) => { throw error; }), keys, stream, value),
+    lru: lruAside,
+    hash: () => hashCost(keys, stream),
+  }, RUNS);
   const shimAlone = {
-    ns_per_op: median(floor.shim), hit_ratio: floorHits, lru_cache_ns_per_op: median(floor.lru),
-    ratio: median(floor.shim) / median(floor.lru), hash_ns_per_key: median(floor.hash), runs: floor,
+    ns_per_op: mid(floorRounds, (r) => r.shim.ns), hit_ratio: floorRounds[0].shim.hitRatio,
+    lru_cache_ns_per_op: mid(floorRounds, (r) => r.lru.ns), ratio: mid(floorRounds, (r) => r.shim.ns / r.lru.ns),
+    hash_ns_per_key: mid(floorRounds, (r) => r.hash),
   };
-  console.log(`    the shim's JavaScript alone (a FIFO stand-in for the module, hit ratio ${(100 * floorHits).toFixed(1)}%): ${shimAlone.ns_per_op.toFixed(0)} ns/op, ${shimAlone.ratio.toFixed(2)}x lru-cache (${shimAlone.lru_cache_ns_per_op.toFixed(0)} ns/op); of it, hashing a key for the module: ${shimAlone.hash_ns_per_key.toFixed(0)} ns per set of a new key`);
+  console.log(`    the shim's JavaScript alone (a FIFO stand-in for the module, hit ratio ${(100 * shimAlone.hit_ratio).toFixed(1)}%): ${shimAlone.ns_per_op.toFixed(0)} ns/op, ${shimAlone.ratio.toFixed(2)}x lru-cache (${shimAlone.lru_cache_ns_per_op.toFixed(0)} ns/op); of it, hashing a key for the module: ${shimAlone.hash_ns_per_key.toFixed(0)} ns per set of a new key`);
 
   // (c)
   const dir = await mkdtemp(join(tmpdir(), 'qv-bench-cache-'));
@@ -231,23 +222,21 @@ export async function run() {
   const hashesFile = join(dir, 'hashes.bin');
   await writeFile(streamFile, Buffer.from(stream.buffer, stream.byteOffset, stream.byteLength));
   await writeFile(hashesFile, Buffer.from(hashes.buffer));
-  const native = JSON.parse(execFileSync(nativeBinary('qv_bench_cache'), [streamFile, hashesFile, String(RUNS)], { encoding: 'utf8' }));
-  const wasm = {};
-  for (const flavour of FLAVOURS) {
-    const module = await loadModule(flavour);
-    const runs = [];
-    let hitRatio = 0;
-    for (let r = 0; r < RUNS; r++) {
-      const result = await rawExports(module, hashes, stream);
-      runs.push(result.ns);
-      hitRatio = result.hitRatio;
-    }
-    wasm[flavour] = { ns_per_op: median(runs), hit_ratio: hitRatio, runs, ratio_to_native: median(runs) / native.ns_per_op };
-  }
-  console.log('(c) the module\'s L1 work (qv_l1_touch / qv_l1_put per access, same stream): wasm vs native');
+  const exportRounds = await alternateRounds({
+    native: () => JSON.parse(execFileSync(nativeBinary('qv_bench_cache'), [streamFile, hashesFile, '1'], { encoding: 'utf8' })),
+    wasm: () => perFlavour((flavour) => rawExports(modules[flavour], hashes, stream)),
+  }, RUNS);
+  const exportRatios = flavourRatios(exportRounds, (w) => w.ns, (n) => n.ns_per_op);
+  const native = { ns_per_op: mid(exportRounds, (r) => r.native.ns_per_op), hit_ratio: exportRounds[0].native.hit_ratio };
+  const wasm = Object.fromEntries(FLAVOURS.map((flavour) => [flavour, {
+    ns_per_op: mid(exportRounds, (r) => r.wasm[flavour].ns), hit_ratio: exportRounds[0].wasm[flavour].hitRatio,
+    ratio_to_native: exportRatios[flavour],
+  }]));
+  console.log(`(c) the module's L1 work (qv_l1_touch / qv_l1_put per access, same stream): wasm vs native, median of ${RUNS} alternated rounds`);
   console.log(`    native             ${native.ns_per_op.toFixed(0).padStart(5)} ns/op (hit ratio ${(100 * native.hit_ratio).toFixed(1)}%)`);
   for (const flavour of FLAVOURS) {
     console.log(`    wasm ${flavour.padEnd(13)} ${wasm[flavour].ns_per_op.toFixed(0).padStart(5)} ns/op (hit ratio ${(100 * wasm[flavour].hit_ratio).toFixed(1)}%)   ${wasm[flavour].ratio_to_native.toFixed(2)}x native`);
   }
-  return { hit_ratios: rows, l1_shim_vs_lru_cache: shim, l1_shim_javascript_alone: shimAlone, l1_wasm_vs_native: { native, wasm }, stream: { keys: KEYS, accesses: ACCESSES, zipf: 0.99, capacity: CAPACITY, ttl_ms: TTL_MS } };
+  const rounds = { shim: shimRounds, shim_javascript_alone: floorRounds, exports: exportRounds };
+  return { hit_ratios: rows, l1_shim_vs_lru_cache: shim, l1_shim_javascript_alone: shimAlone, l1_wasm_vs_native: { native, wasm }, rounds, stream: { keys: KEYS, accesses: ACCESSES, zipf: 0.99, capacity: CAPACITY, ttl_ms: TTL_MS } };
 }

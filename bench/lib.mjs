@@ -18,9 +18,10 @@ export async function perFlavour(fn) {
   return out;
 }
 
-// Per flavour, the median of the rounds' ratios wasmNs(round.wasm[flavour]) / nativeNs(round.native).
-export const flavourRatios = (rounds, wasmNs, nativeNs) =>
-  Object.fromEntries(FLAVOURS.map((f) => [f, mid(rounds, (r) => wasmNs(r.wasm[f]) / nativeNs(r.native))]));
+// Per flavour, the median of the rounds' ratios wasmNs(round[side][flavour]) / peerNs(round[peer]):
+// by default the wasm side against the native one.
+export const flavourRatios = (rounds, wasmNs, peerNs, side = 'wasm', peer = 'native') =>
+  Object.fromEntries(FLAVOURS.map((f) => [f, mid(rounds, (r) => wasmNs(r[side][f]) / peerNs(r[peer]))]));
 
 // ns per call of an async function: iterations scaled to about TARGET_MS per run,
 // RUNS runs, the median reported.
