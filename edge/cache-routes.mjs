@@ -9,7 +9,8 @@
 //   POST /api/cache/invalidate        a Supabase change payload (realtime or webhook form),
 //                                    signed: x-qv-signature: sha256=<hex HMAC-SHA256 of the
 //                                    raw body with the shared secret>; else 401, nothing done
-//   GET  /api/cache/stats             the isolate's cache metrics
+//   GET  /api/cache/stats             the isolate's cache metrics, to an operator key only (they
+//                                    count every organisation's traffic); else 403
 // Other methods on the cached paths (writes) go past the cache, to the router's proxy.
 import { REGION_HEADERS } from './regional-proxy.mjs';
 import { notModified } from './conditional.mjs';
@@ -175,6 +176,9 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
   routes.push({
     pattern: /^\/api\/cache\/stats$/, methods: ['GET'],
     run: async (request, match, caller, headers) => {
+      if (!caller.operator) {
+        return error(403, 'forbidden', 'x-api-key: the cache\'s metrics count every organisation\'s traffic and need an operator key (config.apiKeys[].operator)', headers);
+      }
       const { status, body } = await (await module()).invoke('cache.stats', {});
       return json(status === 'ok' ? 200 : 503, body, headers);
     },

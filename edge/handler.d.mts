@@ -10,6 +10,8 @@ export interface ApiKey {
   sha256: string;
   organizationId: string;
   tier: string;
+  /** May also read what counts every organisation's traffic (GET /api/cache/stats). */
+  operator?: boolean;
 }
 
 /** The edge configuration: the format of edge/config/demo.json. */

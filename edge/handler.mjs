@@ -20,7 +20,7 @@
 //                                        or a revalidation goes to the origin through the
 //                                        router's proxy below; x-cache, server-timing, and
 //                                        x-region when the origin was reached
-//   GET  /api/cache/stats                the isolate's cache metrics
+//   GET  /api/cache/stats                the isolate's cache metrics (an operator key only)
 //   *    /api/... (any other)            proxied to the region the router chooses, retried
 //                                        once on the first fallback within the retry
 //                                        budget (edge/regional-proxy.mjs); x-region says

@@ -8,7 +8,8 @@ const ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 /**
  * Validates the apiKeys section of the edge config: [{sha256, organizationId, tier,
- * name?}]. Throws an Error naming the field and the problem.
+ * name?, operator?}]. An operator key may also read what spans organisations (the
+ * isolate's cache metrics). Throws an Error naming the field and the problem.
  */
 export function parseApiKeys(apiKeys, knownTiers) {
   if (!Array.isArray(apiKeys)) throw new Error('config.apiKeys: expected an array');
@@ -24,7 +25,10 @@ export function parseApiKeys(apiKeys, knownTiers) {
     if (typeof entry.tier !== 'string' || !knownTiers.includes(entry.tier)) {
       throw new Error(`${where}.tier: unknown tier '${entry.tier}' (known: ${knownTiers.join(', ')})`);
     }
-    return { digest: hexToBytes(entry.sha256), organizationId: entry.organizationId, tier: entry.tier };
+    if (entry.operator !== undefined && typeof entry.operator !== 'boolean') {
+      throw new Error(`${where}.operator: expected true or false, got ${JSON.stringify(entry.operator)}`);
+    }
+    return { digest: hexToBytes(entry.sha256), organizationId: entry.organizationId, tier: entry.tier, operator: entry.operator === true };
   });
 }
 

@@ -10,6 +10,7 @@ import { RedisKv } from '../dist/js/kv-redis.mjs';
 import { MemoryKv } from '../dist/js/kv-memory.mjs';
 import { RedisServer } from './redis-server.mjs';
 import { createEdgeRuntime } from '../edge/runtime.mjs';
+import { parseApiKeys } from '../edge/identity.mjs';
 
 const quiet = () => {};
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -237,6 +238,13 @@ describe('admission over HTTP (edge function on edge-runtime)', () => {
     assert.equal(me.organizationId, 'org_growth');
     assert.equal(me.tier, 'Growth');
     assert.match(response.headers.get('ratelimit-policy'), /^"tier";q=1000;w=1$/);
+  });
+
+  test('config.apiKeys[].operator is true or false, and false when left out', () => {
+    const entry = { sha256: 'a'.repeat(64), organizationId: 'org_a', tier: 'Startup' };
+    assert.throws(() => parseApiKeys([{ ...entry, operator: 'yes' }], ['Startup']),
+      /^Error: config\.apiKeys\[0\]\.operator: expected true or false, got "yes"$/);
+    assert.deepEqual(parseApiKeys([entry, { ...entry, operator: true }], ['Startup']).map((key) => key.operator), [false, true]);
   });
 
   test('over the limit: 429 with Retry-After and RateLimit fields', async () => {

@@ -236,8 +236,13 @@ describe('cached routes on edge-runtime', () => {
     assert.match((await response.json()).message, /eventType: expected one of INSERT, UPDATE, DELETE, got 'TRUNCATE'/);
   });
 
-  test('GET /api/cache/stats reports the layers', async () => {
-    const response = await get('/api/cache/stats');
+  test('GET /api/cache/stats reports the layers to an operator key, and to no tenant', async () => {
+    for (const key of ['qv_demo_startup', 'qv_demo_enterprise']) {
+      const refused = await get('/api/cache/stats', key);
+      assert.equal(refused.status, 403, key);
+      assert.match((await refused.json()).message, /need an operator key/);
+    }
+    const response = await get('/api/cache/stats', 'qv_demo_operator');
     assert.equal(response.status, 200);
     const stats = await response.json();
     for (const field of ['hits', 'misses', 'stale', 'entries', 'bytes', 'evictions']) assert.equal(typeof stats.l1[field], 'number', field);
@@ -317,7 +322,7 @@ describe('cached routes on edge-runtime', () => {
       cacheSecret: SECRET, config: await edgeConfig(origins, { critical: [] }), globals: { QV_NOW: () => now },
     });
     const local = await runServer({ runtime, port: 0, host: '127.0.0.1' });
-    const get = (path) => fetch(new URL(path, local.url), { headers: { 'x-api-key': 'qv_demo_enterprise' } });
+    const get = (path, key = 'qv_demo_enterprise') => fetch(new URL(path, local.url), { headers: { 'x-api-key': key } });
     try {
       const first = await get('/api/analytics/overview');
       const body = await first.text();
@@ -328,7 +333,7 @@ describe('cached routes on edge-runtime', () => {
       assert.equal(revalidated.headers.get('x-cache'), 'MISS');
       assert.equal(await revalidated.text(), body);
       assert.equal(revalidated.headers.get('etag'), first.headers.get('etag'));
-      const stats = await (await get('/api/cache/stats')).json();
+      const stats = await (await get('/api/cache/stats', 'qv_demo_operator')).json();
       assert.equal(stats.origin.notModified, 1);
       const hit = await get('/api/analytics/overview');
       assert.equal(hit.headers.get('x-cache'), 'HIT-L1', 'fresh again for max-age');
