@@ -500,6 +500,25 @@ for (const flavour of FLAVOURS) {
       assert.equal(origin.fetches, fetches + 1, 'not fresh again for the default lifetime');
     });
 
+    test('an answer\'s age counts the Age it arrived with, in both layers, until a 304 without one confirms it', async () => {
+      const origin = fakeOrigin({
+        reply: (url, init) => (new Headers(init?.headers).has('if-none-match')
+          ? new Response(null, { status: 304, headers: { etag: '"v1"' } })
+          : new Response('{"version":1}', { status: 200, headers: { 'cache-control': 'max-age=10, stale-if-error=60', etag: '"v1"', age: '5' } })),
+      });
+      const { qv, kv, clock } = await isolate({ origin });
+      assert.equal((await qv.call('cache.get', input())).ageMs, 5000, 'as old as it arrived');
+      clock.t = START + 2000;
+      assert.deepEqual(await qv.call('cache.get', input()).then((a) => [a.xCache, a.ageMs]), ['HIT-L1', 7000]);
+      const other = await isolate({ kv, clock, origin });
+      assert.deepEqual(await other.qv.call('cache.get', input()).then((a) => [a.xCache, a.ageMs]), ['HIT-L2', 7000]);
+      clock.t = START + 8000; // 5 s upstream + 8 s here: past max-age, revalidated
+      const revalidated = await qv.call('cache.get', input());
+      assert.deepEqual([revalidated.layer, revalidated.ageMs], ['origin', 0]);
+      clock.t = START + 9000;
+      assert.deepEqual(await qv.call('cache.get', input()).then((a) => [a.xCache, a.ageMs]), ['HIT-L1', 1000]);
+    });
+
     test('revalidation: a caller\'s own If-None-Match is left alone, and its 304 passes through unstored', async () => {
       const seen = [];
       const origin = fakeOrigin({

@@ -10,9 +10,10 @@
 namespace qv::cache {
 
 bool kept_header(std::string_view name) {
-  // Expires too: a 304 without freshness of its own leaves the copy's Expires in force.
+  // Expires too: a 304 without freshness of its own leaves the copy's Expires in force. Age:
+  // what the copy had spent upstream when it arrived, part of the age it is served with.
   for (std::string_view kept : {"content-type", "content-language", "etag", "last-modified",
-                                "cache-control", "expires", "surrogate-key", "cache-tag"}) {
+                                "cache-control", "expires", "age", "surrogate-key", "cache-tag"}) {
     if (name == kept) return true;
   }
   return false;

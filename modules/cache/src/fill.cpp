@@ -118,11 +118,12 @@ bool confirms_copy(const Headers& not_modified, const CachedEntry& copy) {
 }
 
 // A stored copy's headers updated with those of the 304 that confirmed it (RFC 9111 §4.3.4):
-// a header the 304 carries replaces the stored one of its name.
+// a header the 304 carries replaces the stored one of its name. The copy's age starts again
+// from the 304's own Age, or from none: the old Age said how old the copy was then.
 Headers updated_headers(const Headers& stored, const Headers& not_modified) {
   Headers merged;
   for (const auto& header : stored) {
-    bool replaced = false;
+    bool replaced = header.first == "age";
     for (const auto& fresh : not_modified) replaced = replaced || fresh.first == header.first;
     if (!replaced) merged.push_back(header);
   }

@@ -259,8 +259,8 @@ Freshness decide_freshness(int status, const Headers& headers, const FreshnessDe
   // fresh time here. The apparent age from Date is not counted: it would count the skew
   // between the origin's clock and this one.
   // An age past the fresh lifetime is taken off the stale windows too.
-  int64_t age_ms = 0;
-  const bool aged = delta_seconds(trim(header_value(headers, "age")), age_ms) && age_ms > 0;
+  const int64_t age_ms = upstream_age_ms(headers);
+  const bool aged = age_ms > 0;
   const int64_t stale_already = aged ? std::max<int64_t>(0, age_ms - f.fresh_ms) : 0;
   if (aged) f.fresh_ms = std::max<int64_t>(0, f.fresh_ms - age_ms);
   // The configured stale windows stand in for directives the origin did not give, except
@@ -279,6 +279,11 @@ Freshness decide_freshness(int status, const Headers& headers, const FreshnessDe
     return refuse(f.source + (aged ? " less age" : "") + ": 0, stale at once");
   f.storable = true;
   return f;
+}
+
+int64_t upstream_age_ms(const Headers& headers) {
+  int64_t age_ms = 0;
+  return delta_seconds(trim(header_value(headers, "age")), age_ms) ? age_ms : 0;
 }
 
 std::vector<std::string> response_tags(const Headers& headers) {

@@ -48,7 +48,11 @@ std::string write_served(const Served& served, const std::string& encoded, bool 
     const CachedEntry& e = *served.entry;
     out.key("status").value(e.status).key("headers");
     write_headers(out, e.headers);
-    out.key("body").value(e.body).key("ageMs").value(std::max(0.0, now - e.fetched_at));
+    // The copy's age (RFC 9111 §4.2.3): its time here since the request that fetched it, and
+    // the time it had spent upstream.
+    const double age_ms =
+        std::max(0.0, now - e.fetched_at) + static_cast<double>(upstream_age_ms(e.headers));
+    out.key("body").value(e.body).key("ageMs").value(age_ms);
     out.key("tags").begin_array();
     for (const auto& tag : e.tags) out.value(tag);
     out.end_array();

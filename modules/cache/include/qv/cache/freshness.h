@@ -68,6 +68,10 @@ bool etags_match_weakly(std::string_view a, std::string_view b);
 Freshness decide_freshness(int status, const Headers& headers, const FreshnessDefaults& defaults,
                            double received_ms);
 
+// The time a response had already spent in caches upstream when it arrived: its Age header
+// (RFC 9111 §5.1) in ms, 0 when it has none or one that cannot be read.
+int64_t upstream_age_ms(const Headers& headers);
+
 // An HTTP-date (RFC 9110 §5.6.7) as ms since the epoch: the IMF-fixdate form ("Sun, 06 Nov
 // 1994 08:49:37 GMT") and the obsolete RFC 850 ("Sunday, 06-Nov-94 08:49:37 GMT") and
 // asctime ("Sun Nov  6 08:49:37 1994") forms a recipient must accept too. false otherwise.
