@@ -391,7 +391,10 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     },
     {
       pattern: /^\/api\/route$/, methods: ['GET'],
-      run: (request, match, caller, headers) => regional.explain(request, { caller, headers }),
+      // Without regions the module would explain its built-in default, which nothing here uses.
+      run: (request, match, caller, headers) => (config.router
+        ? regional.explain(request, { caller, headers })
+        : error(503, 'unavailable', 'no routing: the edge config has no router section (regions and their origins)', headers)),
     },
     {
       pattern: /^\/api\/calls\/([^/]+)\/(heartbeat|end)$/, methods: ['POST'],

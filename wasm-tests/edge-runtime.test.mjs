@@ -140,6 +140,14 @@ describe('edge function routes', () => {
     assert.equal(await head.text(), '');
   });
 
+  test('without a router section, routing and the cached routes are 503 naming it', async () => {
+    for (const path of ['/api/route', '/api/campaigns']) {
+      const response = await request(path);
+      assert.equal(response.status, 503, path);
+      assert.match((await response.json()).message, /the edge config has no router section/, path);
+    }
+  });
+
   test('an unknown route is a 404', async () => {
     const response = await request('/api/nothing-here');
     assert.equal(response.status, 404);
