@@ -87,6 +87,21 @@ describe('an isolate that sees ever new organisations', () => {
   });
 });
 
+describe('the RateLimit figures of a leasing isolate', () => {
+  test('remaining and the time until the bucket is full agree, whether a token came from the lease or the KV', async () => {
+    let t = 1764115200000;
+    const qv = await instantiateFlavour('emscripten', { kv: new MemoryKv({ now: () => t }), now: () => t, log: quiet });
+    const sources = new Set();
+    for (let i = 0; i < 40; i++, t += 3) {
+      const answer = await qv.call('tiers.admit', { organizationId: 'org_lease', tier: 'Startup' });
+      sources.add(answer.source);
+      // Startup: 100 per second, so a token comes back every 10 ms.
+      assert.ok(Math.abs(answer.resetAfterMs - (answer.limit - answer.remaining) * 10) < 10, JSON.stringify(answer));
+    }
+    assert.deepEqual([...sources].sort(), ['kv', 'lease']);
+  });
+});
+
 describe('a refusal remembered', () => {
   test('a large request refused does not refuse the small ones the bucket still holds', async () => {
     const qv = await instantiateFlavour('emscripten', { now: () => 1764115200000, log: quiet });

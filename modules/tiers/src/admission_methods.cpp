@@ -103,6 +103,15 @@ struct RateDecision {
   std::string reason;
 };
 
+// This isolate's unspent lease is still to be spent: it counts in `remaining`, and off the
+// time until the bucket is full (the shared bucket took it when the lease was granted, so
+// its own figures would say those tokens were spent: a full bucket said to fill in 1 s).
+void count_lease(GcraOutcome& g, int64_t leased, const GcraLimit& limit) {
+  g.remaining += leased;
+  g.reset_after_ms =
+      std::max(0.0, g.reset_after_ms - static_cast<double>(leased) * limit.interval_ms());
+}
+
 void write_rate_decision(JsonWriter& out, const RateDecision& decision, const GcraLimit& limit) {
   // Leased tokens plus what the bucket we last saw holds can exceed the capacity when that
   // view is old; never report more than a full bucket.
@@ -286,7 +295,7 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
       decision.gcra = gcra_take(limit, parse_number(org->stored), now, 0, true);
       decision.gcra.limited = false;
       decision.gcra.retry_after_ms = -1;
-      decision.gcra.remaining += org->tokens;
+      count_lease(decision.gcra, org->tokens, limit);
       decision.source = "lease";
       write_rate_decision(out, decision, limit);
       co_return Outcome::answer(out.take());
@@ -356,7 +365,7 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
       org->spent_since_lease = 0;
       decision.gcra = g;
       decision.gcra.granted = cost;
-      decision.gcra.remaining = g.remaining + org->tokens;
+      count_lease(decision.gcra, org->tokens, limit);
       decision.source = "kv";
       write_rate_decision(out, decision, limit);
       co_return Outcome::answer(out.take());
