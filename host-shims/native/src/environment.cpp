@@ -11,8 +11,11 @@
 namespace qv::host {
 
 double system_now_ms() {
+  // Whole milliseconds, as Date.now() in the JavaScript hosts: the timestamps the modules
+  // answer with (leaseExpiresAt, freshUntil, ...) are then integers on every host.
   using namespace std::chrono;
-  return duration<double, std::milli>(system_clock::now().time_since_epoch()).count();
+  return static_cast<double>(
+      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
 }
 
 std::function<void(uint8_t*, uint32_t)> seeded_random_source() {

@@ -13,7 +13,7 @@ namespace qv::host {
 // The levels of qv_host_log.
 enum class LogLevel : uint32_t { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 
-// Milliseconds since the Unix epoch from the system clock (fractions included).
+// Whole milliseconds since the Unix epoch from the system clock (as Date.now()).
 double system_now_ms();
 
 // A source of random bytes from a generator seeded once by std::random_device. Each call
