@@ -19,10 +19,10 @@
 #include "qv/cost/estimate.h"
 #include "qv/cost/forecast.h"
 #include "qv/cost/format.h"
-#include "qv/cost/text_position.h"
 #include "qv/cost/usage.h"
 #include "qv/instance.h"
 #include "qv/json.h"
+#include "qv/json_text.h"
 #include "qv/tiers/tiers.h"
 #include "qv_abi.h"
 #include "support/environment.h"
@@ -46,7 +46,7 @@ Catalogue embedded() {
 // A usage from the text of a usage file, with errors positioned in that text.
 Result<Usage> parse_usage_text(std::string_view text) {
   JsonParser parser;
-  auto root = parse_positioned(parser, text, "usage");
+  auto root = parser.parse(text, "usage");
   if (!root.ok()) return root.take_error();
   auto usage = parse_usage(root.value());
   if (!usage.ok()) return with_position(usage.take_error(), text, "usage");

@@ -1,5 +1,7 @@
 #include "qv/json.h"
 
+#include "qv/json_text.h"
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -159,19 +161,16 @@ std::vector<JsonValue> JsonArray::items() const {
   return items;
 }
 
-Result<JsonValue> JsonParser::parse(std::string_view text) {
+Result<JsonValue> JsonParser::parse(std::string_view text, const std::string& root) {
   if (text.size() > kMaxInputBytes) {
-    return Error{QV_TOO_LARGE, "input: " + std::to_string(text.size()) +
-                                   " bytes is above the limit of " +
+    return Error{QV_TOO_LARGE, (root.empty() ? "input" : root) + ": " +
+                                   std::to_string(text.size()) + " bytes is above the limit of " +
                                    std::to_string(kMaxInputBytes) + " bytes"};
   }
-  simdjson::dom::element root;
-  auto error = parser_.parse(text.data(), text.size()).get(root);
-  if (error) {
-    return invalid_input(std::string("input: malformed JSON (") + simdjson::error_message(error) +
-                         ")");
-  }
-  return JsonValue(root, "");
+  simdjson::dom::element element;
+  if (auto error = parser_.parse(text.data(), text.size()).get(element))
+    return refused_text_error(text, root, simdjson::error_message(error));
+  return JsonValue(element, root);
 }
 
 void append_json_string(std::string& out, std::string_view text) {

@@ -11,9 +11,9 @@
 #include "qv/cost/forecast.h"
 #include "qv/cost/methods.h"
 #include "qv/cost/reader.h"
-#include "qv/cost/text_position.h"
 #include "qv/cost/usage.h"
 #include "qv/instance.h"
+#include "qv/json_text.h"
 
 namespace qv::cost {
 
@@ -61,7 +61,7 @@ struct Document {
 
 Result<Document> document(const JsonValue& field, JsonParser& parser, std::string_view input) {
   if (auto text = field.string(); text.ok()) {
-    auto parsed = parse_positioned(parser, text.value(), field.path());
+    auto parsed = parser.parse(text.value(), field.path());
     if (!parsed.ok()) return parsed.take_error();
     return Document{parsed.value(), text.value(), field.path()};
   }
@@ -70,7 +70,7 @@ Result<Document> document(const JsonValue& field, JsonParser& parser, std::strin
 
 Result<JsonObject> input_object(std::string_view input, Instance& instance,
                                 std::initializer_list<std::string_view> fields) {
-  auto root = parse_positioned(instance.parser(), input, "");
+  auto root = instance.parser().parse(input);
   if (!root.ok()) return root.take_error();
   auto object = root.value().object();
   if (!object.ok()) return object.take_error();
@@ -307,7 +307,7 @@ Result<std::string> run_allocate(std::string_view input, Instance& instance) {
 }
 
 Result<std::string> run_forecast(std::string_view input, Instance& instance) {
-  auto root = parse_positioned(instance.parser(), input, "");
+  auto root = instance.parser().parse(input);
   if (!root.ok()) return root.take_error();
   auto result = forecast_from_json(root.value());
   if (!result.ok()) return result.take_error();

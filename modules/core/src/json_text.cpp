@@ -1,8 +1,10 @@
-#include "qv/cost/text_position.h"
+#include "qv/json_text.h"
 
 #include <vector>
 
-namespace qv::cost {
+#include "qv/json.h"
+
+namespace qv {
 
 namespace {
 
@@ -51,9 +53,39 @@ std::optional<std::vector<Segment>> split_path(std::string_view path) {
   return segments;
 }
 
-// A recursive-descent pass over JSON text that checks its syntax and records where the
-// deepest existing prefix of a target path sits. Nesting is capped so a hostile text
-// cannot exhaust the stack.
+// A field path as error messages write it: "calls[2].perMonth" ("" for the root).
+std::string path_text(const std::vector<Segment>& segments) {
+  std::string text;
+  for (const Segment& segment : segments) {
+    if (segment.is_index) {
+      text += '[' + std::to_string(segment.index) + ']';
+    } else {
+      if (!text.empty()) text += '.';
+      text += segment.key;
+    }
+  }
+  return text;
+}
+
+// relative (a path as path_text writes it) under root; "input" for the root of an input.
+std::string joined_path(std::string_view root, std::string_view relative) {
+  if (root.empty()) return relative.empty() ? "input" : std::string(relative);
+  if (relative.empty()) return std::string(root);
+  return std::string(root) + (relative.front() == '[' ? "" : ".") + std::string(relative);
+}
+
+// Whether an integer token (no fraction, no exponent; "-" and digits) fits in the 64-bit
+// integers simdjson reads: [-2^63, 2^64 - 1].
+bool integer_fits(std::string_view token) {
+  const bool negative = token.front() == '-';
+  const std::string_view digits = negative ? token.substr(1) : token;
+  const std::string_view largest = negative ? "9223372036854775808" : "18446744073709551615";
+  return digits.size() < largest.size() || (digits.size() == largest.size() && digits <= largest);
+}
+
+// A recursive-descent pass over JSON text that checks its syntax and its numbers' ranges,
+// and records where the deepest existing prefix of a target path sits. Nesting is capped so
+// a hostile text cannot exhaust the stack.
 class Scanner {
  public:
   static constexpr size_t kMaxDepth = 512;
@@ -74,11 +106,12 @@ class Scanner {
   size_t best_offset() const { return best_offset_; }
   size_t error_offset() const { return error_offset_; }
   const std::string& error() const { return error_; }
+  const std::optional<std::string>& error_field() const { return error_field_; }
 
  private:
-  bool fail(const char* what) {
+  bool fail(std::string what) {
     if (error_.empty()) {
-      error_ = what;
+      error_ = std::move(what);
       error_offset_ = pos_;
     }
     return false;
@@ -142,7 +175,9 @@ class Scanner {
       if (pos_ >= text_.size() || text_[pos_] != ':') return fail("expected ':' after the key");
       ++pos_;
       skip_space();
+      at_.push_back(Segment{false, 0, std::move(key)});
       if (!value(child_on_path, depth + 1, nesting)) return false;
+      at_.pop_back();
       skip_space();
       if (pos_ < text_.size() && text_[pos_] == ',') {
         ++pos_;
@@ -169,7 +204,9 @@ class Scanner {
       const bool child_on_path = on_path && depth < target_.size() && target_[depth].is_index &&
                                  target_[depth].index == index;
       record(child_on_path, depth + 1, pos_);
+      at_.push_back(Segment{true, index, {}});
       if (!value(child_on_path, depth + 1, nesting)) return false;
+      at_.pop_back();
       skip_space();
       if (pos_ < text_.size() && text_[pos_] == ',') {
         ++pos_;
@@ -228,6 +265,21 @@ class Scanner {
   }
 
   bool number() {
+    const size_t start = pos_;
+    if (!number_syntax()) return false;
+    const std::string_view token = text_.substr(start, pos_ - start);
+    const bool integer = token.find_first_of(".eE") == std::string_view::npos;
+    if (integer ? integer_fits(token) : parse_json_number(token).has_value()) return true;
+    // The token as written, shortened: a number can be as long as the text.
+    const std::string shown =
+        token.size() > 32 ? std::string(token.substr(0, 24)) + "…" : std::string(token);
+    pos_ = start;
+    error_field_ = path_text(at_);
+    return fail(integer ? "the integer " + shown + " does not fit in 64 bits"
+                        : "the number " + shown + " is beyond a double's range");
+  }
+
+  bool number_syntax() {
     if (text_[pos_] == '-') ++pos_;
     if (pos_ < text_.size() && text_[pos_] == '0') {
       ++pos_;
@@ -256,6 +308,8 @@ class Scanner {
 
   std::string_view text_;
   const std::vector<Segment>& target_;
+  std::vector<Segment> at_;  // the path to the value being scanned
+  std::optional<std::string> error_field_;
   size_t pos_ = 0;
   size_t best_depth_ = 0;
   size_t best_offset_ = 0;
@@ -276,17 +330,18 @@ TextPosition position_of(std::string_view text, size_t offset) {
   return at;
 }
 
+}  // namespace
+
 std::string describe(const TextPosition& at) {
   return "line " + std::to_string(at.line) + ", column " + std::to_string(at.column);
 }
-
-}  // namespace
 
 std::optional<SyntaxProblem> find_syntax_problem(std::string_view text) {
   const std::vector<Segment> none;
   Scanner scanner(text, none);
   if (scanner.run()) return std::nullopt;
-  return SyntaxProblem{position_of(text, scanner.error_offset()), scanner.error()};
+  return SyntaxProblem{position_of(text, scanner.error_offset()), scanner.error(),
+                       scanner.error_field()};
 }
 
 TextPosition locate(std::string_view text, std::string_view path) {
@@ -321,21 +376,16 @@ Error with_position(Error error, std::string_view text, std::string_view root) {
   return error;
 }
 
-Result<JsonValue> parse_positioned(JsonParser& parser, std::string_view text,
-                                   const std::string& root) {
-  auto parsed = parser.parse(text);
+Error refused_text_error(std::string_view text, const std::string& root,
+                         std::string_view simdjson_message) {
   const std::string name = root.empty() ? "input" : root;
-  if (!parsed.ok()) {
-    if (parsed.status() != QV_INVALID_INPUT) return parsed.take_error();  // e.g. too large
-    if (auto problem = find_syntax_problem(text)) {
-      return invalid_input(name + ": malformed JSON at " + describe(problem->at) + ": " +
-                           problem->what);
-    }
-    std::string message = parsed.error().message;  // "input: malformed JSON (...)"
-    const size_t colon = message.find(": ");
-    return invalid_input(name + message.substr(colon == std::string::npos ? 0 : colon));
-  }
-  return JsonValue(parsed.value().raw(), root);
+  const auto problem = find_syntax_problem(text);
+  if (!problem)
+    return invalid_input(name + ": malformed JSON (" + std::string(simdjson_message) + ")");
+  if (problem->field)
+    return invalid_input(joined_path(root, *problem->field) + ": " + problem->what);
+  return invalid_input(name + ": malformed JSON at " + describe(problem->at) + ": " +
+                       problem->what);
 }
 
-}  // namespace qv::cost
+}  // namespace qv
