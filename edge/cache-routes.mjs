@@ -7,8 +7,9 @@
 //                                    server-timing, age; 304 without a body when the request's
 //                                    If-None-Match / If-Modified-Since matches
 //   POST /api/cache/invalidate        a Supabase change payload (realtime or webhook form),
-//                                    signed: x-qv-signature: sha256=<hex HMAC-SHA256 of the
-//                                    raw body with the shared secret>; else 401, nothing done
+//                                    signed: x-qv-signature: t=<unix seconds>,sha256=<hex
+//                                    HMAC-SHA256 of "<t>.<raw body>" with the shared secret>,
+//                                    t within 5 minutes of now; else 401, nothing done
 //   GET  /api/cache/stats             the isolate's cache metrics, to an operator key only (they
 //                                    count every organisation's traffic); else 403
 // Other methods on the cached paths (writes) go past the cache, to the router's proxy.
@@ -33,21 +34,42 @@ export function normalizedQuery(searchParams) {
   return new URLSearchParams(pairs.map(([name, value]) => [name, value])).toString();
 }
 
-/** HMAC-SHA256 of body with secret, as lower-case hex (what a webhook sender computes). */
-export async function signBody(secret, body) {
-  const key = await crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, typeof body === 'string' ? encoder.encode(body) : body));
-  return [...mac].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+/** How far a signature's timestamp may be from the edge's clock, either way. */
+export const SIGNATURE_TOLERANCE_SECONDS = 300;
+
+// What is signed: "<t>.<raw body>", so a signature holds for one timestamp only.
+function signedBytes(t, body) {
+  const bytes = typeof body === 'string' ? encoder.encode(body) : body;
+  const prefix = encoder.encode(`${t}.`);
+  const out = new Uint8Array(prefix.length + bytes.length);
+  out.set(prefix);
+  out.set(bytes, prefix.length);
+  return out;
 }
 
-// Whether header is "sha256=<64 hex digits>" and matches the body's HMAC. Web Crypto's
-// verify compares in constant time.
-async function verifySignature(key, header, bytes) {
-  const match = /^sha256=([0-9a-fA-F]{64})$/.exec(header ?? '');
-  if (!match) return false;
+/**
+ * The x-qv-signature value a webhook sender computes for body at unix time t (seconds, now
+ * by default): "t=<t>,sha256=<hex HMAC-SHA256 of "<t>.<body>" with secret>".
+ */
+export async function signRequest(secret, body, t = Math.floor(Date.now() / 1000)) {
+  const key = await crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, signedBytes(t, body)));
+  return `t=${t},sha256=${[...mac].map((byte) => byte.toString(16).padStart(2, '0')).join('')}`;
+}
+
+// Why the signature header does not authorise bytes at nowMs, or null when it does. The
+// timestamp keeps a captured request from being replayed later than the tolerance; Web
+// Crypto's verify compares the MAC in constant time.
+async function signatureProblem(key, header, bytes, nowMs) {
+  const match = /^t=(\d{1,12}),sha256=([0-9a-fA-F]{64})$/.exec(header ?? '');
+  if (!match) return 'missing or malformed (expected t=<unix seconds>,sha256=<hex HMAC-SHA256 of "<t>.<body>">)';
+  const skew = Math.round(Number(match[1]) - nowMs / 1000);
+  if (Math.abs(skew) > SIGNATURE_TOLERANCE_SECONDS) {
+    return `timestamp ${match[1]} is ${Math.abs(skew)} s ${skew < 0 ? 'old' : 'ahead'} (at most ${SIGNATURE_TOLERANCE_SECONDS} s either way)`;
+  }
   const mac = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) mac[i] = parseInt(match[1].slice(2 * i, 2 * i + 2), 16);
-  return crypto.subtle.verify('HMAC', key, mac, bytes);
+  for (let i = 0; i < 32; i++) mac[i] = parseInt(match[2].slice(2 * i, 2 * i + 2), 16);
+  return (await crypto.subtle.verify('HMAC', key, mac, signedBytes(match[1], bytes))) ? null : 'wrong signature';
 }
 
 // server-timing entries from the module's timing (ms).
@@ -76,9 +98,9 @@ const MAX_QUERY_BYTES = 1024;
  * invalidation webhook's shared secret (no secret: the route answers 503); json/error: the
  * handler's response helpers; waitUntilFor(request): the waitUntil(promise) of that
  * request's event, which keeps the revalidation it starts alive where the runtime needs
- * telling (optional).
+ * telling (optional); now(): the clock signatures' timestamps are checked against, in ms.
  */
-export function createCacheRoutes({ module, originFetch, cacheSecret, json, error, waitUntilFor = () => () => {} }) {
+export function createCacheRoutes({ module, originFetch, cacheSecret, json, error, waitUntilFor = () => () => {}, now = Date.now }) {
   let keyPromise = null;
   const hmacKey = () => (keyPromise ??= crypto.subtle.importKey('raw', encoder.encode(cacheSecret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']));
   const origins = new Map(); // cache key -> the region headers of its last origin answer
@@ -159,9 +181,8 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
       if (!cacheSecret) return error(503, 'unavailable', 'cache invalidation is not configured (no shared secret)', headers);
       const body = await readRaw(request);
       if (body.response) return body.response;
-      if (!(await verifySignature(await hmacKey(), request.headers.get(SIGNATURE_HEADER), body.bytes))) {
-        return error(401, 'unauthorized', `${SIGNATURE_HEADER}: missing or wrong signature (expected sha256=<hex HMAC-SHA256 of the body>)`, headers);
-      }
+      const problem = await signatureProblem(await hmacKey(), request.headers.get(SIGNATURE_HEADER), body.bytes, now());
+      if (problem) return error(401, 'unauthorized', `${SIGNATURE_HEADER}: ${problem}`, headers);
       let text;
       try {
         text = new TextDecoder('utf-8', { fatal: true }).decode(body.bytes);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { runServer } from 'edge-runtime';
 import { createEdgeRuntime, loadEdgeConfig } from '../edge/runtime.mjs';
 import { startRegionalOrigins, routerConfigFor, DEMO_REGIONS } from '../edge/regional-origins.mjs';
-import { signBody, SIGNATURE_HEADER } from '../edge/cache-routes.mjs';
+import { signRequest, SIGNATURE_HEADER } from '../edge/cache-routes.mjs';
 import { notModified } from '../edge/conditional.mjs';
 import { createServer } from 'node:http';
 import { createEdgeHandler } from '../edge/handler.mjs';
@@ -185,17 +185,30 @@ describe('cached routes on edge-runtime', () => {
     assert.match((await response.json()).message, /q: a search text is required/);
   });
 
-  test('an unsigned or wrongly signed invalidation is a 401 and invalidates nothing', async () => {
+  test('an unsigned, wrongly signed or replayed invalidation is a 401 and invalidates nothing', async () => {
     const warm = await get('/api/campaigns', 'qv_demo_startup');
     await warm.arrayBuffer();
     const payload = JSON.stringify({ type: 'UPDATE', table: 'campaigns', record: { id: 'org_startup_c1', organization_id: 'org_startup' }, old_record: null });
-    for (const signature of [undefined, 'sha256=' + '0'.repeat(64), 'nonsense', `sha256=${await signBody('other-secret', payload)}`]) {
+    const now = Math.floor(Date.now() / 1000);
+    const signed = await signRequest(SECRET, payload, now);
+    const refusals = [
+      [undefined, /missing or malformed \(expected t=<unix seconds>,sha256=/],
+      ['nonsense', /missing or malformed/],
+      [signed.replace(/^t=\d+,/, ''), /missing or malformed/], // the body alone signed: no timestamp
+      [await signRequest('other-secret', payload, now), /wrong signature/],
+      [signed.replace(`t=${now}`, `t=${now - 1}`), /wrong signature/], // the timestamp is signed too
+      [await signRequest(SECRET, payload, now - 301), /timestamp \d+ is 301 s old \(at most 300 s either way\)/], // a replay
+      [await signRequest(SECRET, payload, now + 400), /is 400 s ahead/],
+    ];
+    for (const [signature, message] of refusals) {
       const response = await invalidate(payload, signature);
       assert.equal(response.status, 401, `signature ${signature}`);
-      assert.match((await response.json()).message, /x-qv-signature: missing or wrong signature/);
+      const text = (await response.json()).message;
+      assert.ok(text.startsWith('x-qv-signature: '), text);
+      assert.match(text, message, signature);
     }
     // A signature over another body does not carry over.
-    const response = await invalidate(payload.replace('c1', 'c2'), `sha256=${await signBody(SECRET, payload)}`);
+    const response = await invalidate(payload.replace('c1', 'c2'), signed);
     assert.equal(response.status, 401);
     await response.arrayBuffer();
     const still = await get('/api/campaigns', 'qv_demo_startup');
@@ -208,7 +221,7 @@ describe('cached routes on edge-runtime', () => {
       await (await get(path, 'qv_demo_startup')).arrayBuffer();
     }
     const payload = JSON.stringify({ schema: 'public', table: 'leads', eventType: 'INSERT', new: { id: 'l900', organization_id: 'org_startup', campaign_id: 'org_startup_c1' }, old: {} });
-    const response = await invalidate(payload, `sha256=${await signBody(SECRET, payload)}`);
+    const response = await invalidate(payload, await signRequest(SECRET, payload));
     assert.equal(response.status, 200);
     const answer = await response.json();
     assert.equal(answer.strategy, 'related');
@@ -221,7 +234,7 @@ describe('cached routes on edge-runtime', () => {
     await campaigns.arrayBuffer();
 
     const webhook = JSON.stringify({ type: 'UPDATE', table: 'campaigns', schema: 'public', record: { id: 'org_startup_c1', organization_id: 'org_startup' }, old_record: null });
-    const signed = await invalidate(webhook, `sha256=${await signBody(SECRET, webhook)}`);
+    const signed = await invalidate(webhook, await signRequest(SECRET, webhook));
     assert.equal(signed.status, 200);
     await signed.arrayBuffer();
     const after = await get('/api/campaigns', 'qv_demo_startup');
@@ -231,7 +244,7 @@ describe('cached routes on edge-runtime', () => {
 
   test('a signed payload that is not a change is a 400 naming the problem', async () => {
     const payload = JSON.stringify({ eventType: 'TRUNCATE', table: 'leads', new: {}, old: {} });
-    const response = await invalidate(payload, `sha256=${await signBody(SECRET, payload)}`);
+    const response = await invalidate(payload, await signRequest(SECRET, payload));
     assert.equal(response.status, 400);
     assert.match((await response.json()).message, /eventType: expected one of INSERT, UPDATE, DELETE, got 'TRUNCATE'/);
   });

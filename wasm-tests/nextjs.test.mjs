@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { createClient } from 'redis';
 import { loadEdgeConfig } from '../edge/runtime.mjs';
 import { startRegionalOrigins, routerConfigFor } from '../edge/regional-origins.mjs';
-import { signBody, SIGNATURE_HEADER } from '../edge/cache-routes.mjs';
+import { signRequest, SIGNATURE_HEADER } from '../edge/cache-routes.mjs';
 import { instantiateFlavour } from '../dist/js/node.mjs';
 import { RedisServer, freePort } from './redis-server.mjs';
 import { EVALUATION } from './inputs.mjs';
@@ -121,7 +121,7 @@ describe('the edge function in a Next.js app (next start)', () => {
       assert.equal(unsigned.status, 401);
       await unsigned.arrayBuffer();
       const signed = await request(`${base}/cache/invalidate`, {
-        key: null, method: 'POST', body: change, headers: { [SIGNATURE_HEADER]: `sha256=${await signBody(SECRET, change)}` },
+        key: null, method: 'POST', body: change, headers: { [SIGNATURE_HEADER]: await signRequest(SECRET, change) },
       });
       assert.equal(signed.status, 200);
       assert.ok((await signed.json()).l1Dropped >= 1);
