@@ -53,6 +53,15 @@ describe('RedisKv', { skip: !url && 'no QV_REDIS_URL (the test above fails)' }, 
     assert.equal(await kv.incr('m', 1, 0), 1);
   });
 
+  test('incr counts exactly past 2^53, and refuses to pass 2^63', async () => {
+    await kv.set('big', '9007199254740993');
+    assert.equal(await kv.incr('big', 1), 9007199254740994n);
+    assert.equal(text(await kv.get('big')), '9007199254740994');
+    await kv.set('top', '9223372036854775806');
+    assert.equal(await kv.incr('top', 1), 9223372036854775807n);
+    await assert.rejects(kv.incr('top', 1), /overflow/);
+  });
+
   test('two instances (two isolates) share tier state through Redis', async () => {
     const shared = { kv, now: () => 1764115200000, log: quiet };
     const a = await instantiateFlavour('emscripten', shared);

@@ -7,11 +7,14 @@ import { createClient, commandOptions } from 'redis';
 
 // INCRBY, and PEXPIRE only when this call created the key (PEXPIRE ... NX would also put
 // a TTL on an existing key that has none). The native shim runs the same script.
+// ARGV: delta, TTL in ms for a key it creates (0: none). Returns the new value as Redis
+// stores it, a decimal string: integer replies reach JavaScript (and Lua) as doubles, which
+// are exact only up to 2^53.
 const INCR_SCRIPT = `
 local created = redis.call('EXISTS', KEYS[1]) == 0
-local value = redis.call('INCRBY', KEYS[1], ARGV[1])
-if created then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return value
+redis.call('INCRBY', KEYS[1], ARGV[1])
+if created and ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return redis.call('GET', KEYS[1])
 `;
 
 // ARGV: expect-absent flag, expected value, new value, TTL in ms (0: none).
@@ -99,11 +102,15 @@ export class RedisKv {
     await this.#run(() => this.#client.set(this.#prefix + key, toBuffer(value), ttlMs > 0 ? { PX: ttlMs } : undefined));
   }
 
-  /** INCRBY that sets the TTL only when it creates the key: one atomic round trip. */
+  /**
+   * INCRBY that sets the TTL only when it creates the key: one atomic round trip. Resolves
+   * to a Number, or a BigInt past 2^53 (exact across the 64-bit range, as MemoryKv).
+   */
   async incr(key, delta = 1, ttlMs = 0) {
-    const k = this.#prefix + key;
-    if (!(ttlMs > 0)) return Number(await this.#run(() => this.#client.incrBy(k, delta)));
-    return Number(await this.#run(() => this.#client.eval(INCR_SCRIPT, { keys: [k], arguments: [String(delta), String(ttlMs)] })));
+    const value = BigInt(await this.#run(() => this.#client.eval(INCR_SCRIPT, {
+      keys: [this.#prefix + key], arguments: [String(delta), String(ttlMs > 0 ? ttlMs : 0)],
+    })));
+    return Number.isSafeInteger(Number(value)) ? Number(value) : value;
   }
 
   /** Compare-and-set in one round trip: a Lua script runs atomically on the server. */
