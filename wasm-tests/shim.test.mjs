@@ -4,6 +4,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
+import { createServer as createTcpServer, connect } from 'node:net';
+import { once } from 'node:events';
 import { loadModule, instantiate, FLAVOURS, MemoryKv, HostOps, OP, QvInstance, MAX_INPUT_BYTES } from '../dist/js/node.mjs';
 
 const NOW = 1764115200000;
@@ -150,6 +152,32 @@ for (const flavour of FLAVOURS) {
       const { status, body } = await qv.invoke('tiers.autoscale', autoscaleInput(0));
       assert.equal(status, 'unavailable');
       assert.match(body.message, /no answer within 30 ms/);
+    });
+
+    test('an answer that arrived while the event loop was busy past kvTimeoutMs is taken, not timed out', async () => {
+      // The KV's answer comes over a socket (I/O, as a store's does); the event loop is then
+      // kept busy past the timeout, so the timer and the answer are ready together.
+      const server = createTcpServer().listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const client = connect(server.address().port, '127.0.0.1');
+      const [peer] = await once(server, 'connection');
+      try {
+        const kv = new MemoryKv({ now });
+        const busy = withOps(kv, {
+          get: (key) => new Promise((resolve) => {
+            client.once('data', () => resolve(kv.get(key)));
+            peer.write('x');
+            for (const until = Date.now() + 100; Date.now() < until;);
+          }),
+        });
+        const qv = await instantiate(module, { kv: busy, now, log: quiet, kvTimeoutMs: 30 });
+        const { status, body } = await qv.invoke('tiers.autoscale', autoscaleInput(0));
+        assert.equal(status, 'ok', JSON.stringify(body));
+      } finally {
+        client.destroy();
+        peer.destroy();
+        server.close();
+      }
     });
 
     test('a failed write reports the decision as not applied', async () => {

@@ -16,7 +16,11 @@ const UNAVAILABLE = 6;
 const TIMEOUT = 7;
 const TOO_LARGE = 8;
 
-const DEFAULT_KV_TIMEOUT_MS = 1000;
+// A KV operation unanswered this long fails as a timeout. Every /api/* request waits for
+// admission, and L1 hits for the invalidation journals' poll, so a stalled (not refusing)
+// KV costs each request up to about twice this once per kvRetryMs: 250 ms, not seconds,
+// while leaving room for a KV a region away.
+const DEFAULT_KV_TIMEOUT_MS = 250;
 const DEFAULT_FETCH_TIMEOUT_MS = 10000;
 // An origin's answer is copied into module memory, which never shrinks: one unbounded
 // answer could take an isolate's memory for good.
@@ -35,7 +39,7 @@ export class HostOps {
 
   /**
    * options.kv: the KV; options.fetch (default globalThis.fetch); options.kvTimeoutMs
-   * (default 1000); options.fetchTimeoutMs overrides the op's own timeout;
+   * (default 250); options.fetchTimeoutMs overrides the op's own timeout;
    * options.fetchMaxBytes (default 8 MiB): a longer answer body is not read, and the fetch
    * fails with status too_large.
    */
@@ -88,11 +92,14 @@ export class HostOps {
     }
   }
 
-  // A slow store degrades the call; it never hangs it.
+  // A slow store degrades the call; it never hangs it. The timeout gives way once more to
+  // I/O before it fails the operation: after the event loop was busy past the deadline, the
+  // timer and the store's answer are both ready, and timers run first.
   #kvCall(run) {
     let timer;
     const timeout = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError(`no answer within ${this.#kvTimeoutMs} ms`)), this.#kvTimeoutMs);
+      const fail = () => reject(new TimeoutError(`no answer within ${this.#kvTimeoutMs} ms`));
+      timer = setTimeout(() => { timer = setTimeout(fail, 0); }, this.#kvTimeoutMs);
     });
     return Promise.race([Promise.resolve().then(run), timeout]).finally(() => clearTimeout(timer));
   }

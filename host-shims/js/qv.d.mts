@@ -39,7 +39,7 @@ export interface ShimOptions {
   randomBytes?: (buffer: Uint8Array) => void;
   /** Log sink; level 0 debug, 1 info, 2 warn, 3 error. Default: warn and above to console. */
   log?: (level: number, message: string) => void;
-  /** A KV operation without an answer by then fails with 'timeout' (default 1000). */
+  /** A KV operation without an answer by then fails with 'timeout' (default 250). */
   kvTimeoutMs?: number;
   /** Overrides the module's per-fetch timeout. */
   fetchTimeoutMs?: number;
