@@ -209,6 +209,30 @@ for (const flavour of FLAVOURS) {
       assert.deepEqual([after.refreshed, after.source], [true, 'L2']);
     });
 
+    test('at most maxRefreshes refreshes run at once in an isolate; past it the stale copy stands', async () => {
+      let release;
+      const gate = new Promise((resolve) => { release = resolve; });
+      let refreshing = false;
+      const origin = fakeOrigin({ reply: async (url, init, n) => {
+        if (refreshing) await gate; // the refreshes hang on the origin
+        return new Response(`{"version":${n}}`, { status: 200, headers: { 'cache-control': 'max-age=10, stale-while-revalidate=60' } });
+      } });
+      const { qv, clock } = await isolate({ origin, config: { maxRefreshes: 2 } });
+      const keys = ['a', 'b', 'c'].map((k) => input({ key: `GET /api/${k}`, origin: { url: `http://origin.test/api/${k}` } }));
+      for (const key of keys) await qv.call('cache.get', key);
+      clock.t = START + 15_000;
+      refreshing = true;
+      const running = keys.slice(0, 2).map((key) => qv.call('cache.refresh', key));
+      await sleep(20);
+      const deferred = await qv.call('cache.refresh', keys[2]);
+      assert.deepEqual([deferred.refreshed, deferred.reason], [false, 'maxRefreshes refreshes already running in this isolate']);
+      assert.equal((await qv.call('cache.get', keys[2])).xCache, 'STALE', 'the stale copy stands');
+      assert.equal((await qv.call('cache.stats', {})).refreshesDeferred, 1);
+      release();
+      assert.deepEqual((await Promise.all(running)).map((r) => r.refreshed), [true, true]);
+      assert.equal((await qv.call('cache.refresh', keys[2])).refreshed, true, 'room again once they finish');
+    });
+
     test('a refresh whose origin fails keeps the lease, also when a stale-if-error copy stands in', async () => {
       const kv = new CountingKv();
       const clock = { t: START };

@@ -32,6 +32,7 @@ constexpr NumberField kNumbers[] = {
     {"", "passMs", &CacheConfig::pass_ms, 0, kDay},
     {"", "kvRetryMs", &CacheConfig::kv_retry_ms, 0, 600000},
     {"", "refreshLeaseMs", &CacheConfig::refresh_lease_ms, 0, 600000},
+    {"", "maxRefreshes", &CacheConfig::max_refreshes, 1, 100000},
     {"", "collapseMs", &CacheConfig::collapse_ms, 0, 60000},
     {"", "collapsePollMs", &CacheConfig::collapse_poll_ms, 1, 10000},
     {"invalidation", "pollMs", &CacheConfig::poll_ms, 0, 600000},

@@ -104,6 +104,7 @@ std::string write_stats(CacheState& state) {
       {"", "journalViews", state.views.entries.size()},
       {"", "refreshes", m.refreshes},
       {"", "refreshesLeasedElsewhere", m.refreshes_leased_elsewhere},
+      {"", "refreshesDeferred", m.refreshes_deferred},
       {"collapse", "served", m.collapsed},
       {"collapse", "fallbacks", m.collapse_fallbacks},
   };

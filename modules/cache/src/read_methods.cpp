@@ -179,13 +179,23 @@ MethodTask refresh_method(CallContext& ctx, Instance& instance) {
     co_return Outcome::answer(
         R"({"refreshed":false,"reason":"a fetch of this key is already in flight"})");
   }
+  // Refreshes nobody waits for: when many keys go stale at once, unbounded they would queue
+  // for the origin's connections until their timeouts (counted as origin failures). Past the
+  // bound the stale copy stands, and a later request of the key asks again.
+  if (state.refreshes_running >= config->max_refreshes) {
+    ++state.metrics.refreshes_deferred;
+    co_return Outcome::answer(
+        R"({"refreshed":false,"reason":"maxRefreshes refreshes already running in this isolate"})");
+  }
   // What L1 holds now is the stand-in should the origin fail.
   EntryPtr fallback;
   const double now = now_ms();
   const uint32_t slot = state.l1().peek(L1Store::Space::kResponses, input.encoded, now);
   if (slot != L1Store::kNone) fallback = state.l1().response(slot);
   // A copy in L2 fresher than L1's counts as the refresh.
+  ++state.refreshes_running;
   Served served = co_await lead_flight(ctx, state, input, fallback, true, timing);
+  --state.refreshes_running;
   JsonWriter out;
   const bool refreshed = served.stored && served.x_cache != "STALE";
   out.begin_object()

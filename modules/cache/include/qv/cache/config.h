@@ -27,6 +27,7 @@ struct CacheConfig {
   int64_t pass_ms = 10000;           // an uncacheable response skips coalescing this long
   int64_t kv_retry_ms = 1000;        // after a KV failure, skip KV this long
   int64_t refresh_lease_ms = 10000;  // one isolate refreshes a stale key at a time (0: each)
+  int64_t max_refreshes = 32;        // background refreshes running at once in an isolate
   int64_t collapse_ms = 0;           // a miss waits this long at most for another isolate's
                                      // fetch of the key (0: off, each isolate fetches)
   int64_t collapse_poll_ms = 20;     // how often a waiting miss looks in L2
