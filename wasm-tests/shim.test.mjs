@@ -401,4 +401,24 @@ describe('MemoryKv', () => {
     assert.equal(await stored(kv, 'kept'), 'y');
     assert.equal(await stored(kv, 'counter'), '3000');
   });
+
+  test('past maxBytes a write evicts the least recently used cache copies, and nothing else', async () => {
+    const kv = new MemoryKv({ maxBytes: 20_000 });
+    await kv.set('qv:calls:org_a', 'c'.repeat(5000)); // admission state: never evicted
+    const copy = (i) => `qvc:e:org_a:GET /api/search?q=${i}`;
+    for (let i = 0; i < 10; i++) await kv.set(copy(i), 'x'.repeat(1000));
+    await kv.get(copy(0)); // read: now the most recently used
+    for (let i = 10; i < 16; i++) await kv.set(copy(i), 'x'.repeat(1000));
+    // 13 copies of about 1.1 kB fit beside the call set: the three least recently used went.
+    assert.equal(kv.evicted, 3);
+    assert.deepEqual(await Promise.all([0, 1, 3, 4].map(async (i) => (await kv.get(copy(i))) !== null)), [true, false, false, true]);
+    for (let i = 16; i < 100; i++) await kv.set(copy(i), 'x'.repeat(1000));
+    assert.ok(kv.bytes <= 20_000, `${kv.bytes} bytes held`);
+    assert.equal(await stored(kv, 'qv:calls:org_a'), 'c'.repeat(5000));
+    assert.notEqual(await kv.get(copy(99)), null, 'the newest copy');
+    // Only what may not be evicted: it is kept whatever the bound.
+    const strict = new MemoryKv({ maxBytes: 1000 });
+    for (let i = 0; i < 10; i++) await strict.set(`qv:rl:org_${i}`, 'x'.repeat(500));
+    assert.deepEqual([strict.keys().length, strict.evicted], [10, 0]);
+  });
 });

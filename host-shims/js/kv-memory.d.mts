@@ -1,8 +1,15 @@
 import type { Kv } from './qv.mjs';
 
-/** In-memory KV with TTLs on an injectable clock. */
+/** The cache's L2 copies ("qvc:e:<key>"): what a full MemoryKv may evict, by default. */
+export declare const CACHE_COPIES: (key: string) => boolean;
+
+/**
+ * In-memory KV with TTLs on an injectable clock, bounded by maxBytes (default 64 MiB): past
+ * it a write evicts the least recently used entries `evictable` allows (default
+ * CACHE_COPIES), never the others.
+ */
 export declare class MemoryKv implements Kv {
-  constructor(options?: { now?: () => number });
+  constructor(options?: { now?: () => number; maxBytes?: number; evictable?: (key: string) => boolean });
   get(key: string): Promise<Uint8Array | null>;
   set(key: string, value: Uint8Array | string, ttlMs?: number): Promise<void>;
   incr(key: string, delta?: number, ttlMs?: number): Promise<number | bigint>;
@@ -11,5 +18,9 @@ export declare class MemoryKv implements Kv {
     Promise<{ swapped: boolean; current: Uint8Array | null }>;
   /** Entries held, expired ones not swept yet included (writes sweep a few each). */
   readonly size: number;
+  /** About the bytes those entries hold (keys, values and a fixed overhead each). */
+  readonly bytes: number;
+  /** Entries evicted to stay within maxBytes. */
+  readonly evicted: number;
   keys(): string[];
 }

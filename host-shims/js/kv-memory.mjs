@@ -9,23 +9,48 @@ const sameBytes = (a, b) => a.length === b.length && a.every((byte, i) => byte =
 // expiry does): keys never read again still leave, within about size / SWEEP writes.
 const SWEEP = 4;
 
+// What an entry is taken to cost besides its key and value (the Map slot, the record).
+const ENTRY_OVERHEAD_BYTES = 64;
+
+/** The cache's L2 copies ("qvc:e:<key>"): what a full MemoryKv may evict, by default. */
+export const CACHE_COPIES = (key) => key.startsWith('qvc:e:');
+
 export class MemoryKv {
   #entries = new Map(); // key -> {value: Uint8Array, expiresAt: ms | Infinity}
   #sweeper = this.#entries.keys(); // a Map iterator stays valid as entries come and go
+  #evictable = new Map(); // evictable keys, least recently read or written first
   #now;
+  #maxBytes;
+  #isEvictable;
+  #bytes = 0;
+  #evicted = 0;
 
-  /** options.now: clock in ms (default Date.now). */
+  /**
+   * options.now: clock in ms (default Date.now). options.maxBytes (default 64 MiB): past it a
+   * write evicts the least recently used entries options.evictable(key) allows (default: the
+   * cache's L2 copies, which the origin can give again), never the others: admission and
+   * router state, journals and leases are not the KV's to lose. Distinct keys one client
+   * chooses (every query string is a cache key) then cannot grow an isolate without bound.
+   */
   constructor(options = {}) {
     this.#now = options.now ?? (() => Date.now());
+    this.#maxBytes = options.maxBytes ?? 64 << 20;
+    this.#isEvictable = options.evictable ?? CACHE_COPIES;
   }
 
   #live(key) {
     const entry = this.#entries.get(key);
     if (entry && entry.expiresAt <= this.#now()) {
-      this.#entries.delete(key);
+      this.#remove(key, entry);
       return undefined;
     }
     return entry;
+  }
+
+  #remove(key, entry) {
+    this.#entries.delete(key);
+    this.#evictable.delete(key);
+    this.#bytes -= key.length + entry.value.length + ENTRY_OVERHEAD_BYTES;
   }
 
   #expiry(ttlMs) {
@@ -33,7 +58,16 @@ export class MemoryKv {
   }
 
   #write(key, value, expiresAt) {
+    const old = this.#entries.get(key);
+    if (old) this.#remove(key, old);
     this.#entries.set(key, { value, expiresAt });
+    this.#bytes += key.length + value.length + ENTRY_OVERHEAD_BYTES;
+    if (this.#isEvictable(key)) this.#evictable.set(key, true);
+    for (const victim of this.#evictable.keys()) {
+      if (this.#bytes <= this.#maxBytes || victim === key) break;
+      this.#remove(victim, this.#entries.get(victim));
+      this.#evicted++;
+    }
     for (let i = 0; i < SWEEP; i++) {
       let next = this.#sweeper.next();
       if (next.done) {
@@ -46,7 +80,9 @@ export class MemoryKv {
 
   /** Resolves to the value's bytes, or null when absent or expired. */
   async get(key) {
-    return this.#live(key)?.value ?? null;
+    const entry = this.#live(key);
+    if (entry && this.#evictable.delete(key)) this.#evictable.set(key, true); // most recently used
+    return entry?.value ?? null;
   }
 
   /** Stores value (bytes or string) with a TTL in ms (0: none). */
@@ -89,12 +125,25 @@ export class MemoryKv {
 
   /** Removes key; resolves to the number of keys removed (0 or 1). */
   async del(key) {
-    return this.#live(key) && this.#entries.delete(key) ? 1 : 0;
+    const entry = this.#live(key);
+    if (!entry) return 0;
+    this.#remove(key, entry);
+    return 1;
   }
 
   /** Entries held, expired ones not swept yet included. */
   get size() {
     return this.#entries.size;
+  }
+
+  /** About the bytes those entries hold (keys, values and a fixed overhead each). */
+  get bytes() {
+    return this.#bytes;
+  }
+
+  /** Entries evicted to stay within maxBytes. */
+  get evicted() {
+    return this.#evicted;
   }
 
   /** Live keys (for tests and stats). */
