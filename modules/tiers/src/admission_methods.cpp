@@ -45,12 +45,15 @@ struct RateLease {
   int64_t queued = 0;               // tokens wanted by the calls waiting for that lease
 };
 
+struct CallChange;
+
 // What this isolate knows of one organisation's active calls.
 struct CallLeases {
   std::optional<std::string> stored;  // the KV value last seen
   CallSet local;                      // the calls admitted while KV was down
   CallSet ended;                      // the calls ended while KV was down, until their lease
-  std::unique_ptr<Signal> updating;   // set while a call of this isolate changes the set
+  std::unique_ptr<Signal> updating;   // set while a call of this isolate writes the set
+  std::vector<std::shared_ptr<CallChange>> queued;  // changes waiting for the next write
 };
 
 std::string format_number(double value) {
@@ -433,36 +436,153 @@ void write_call_answer(JsonWriter& out, const CallInput& input, const char* outc
       .value(source);
 }
 
-// The shared loop of call start, heartbeat and end: read-modify-compare-and-set of the
-// organisation's call set until it holds.
+// One call's change to its organisation's call set, and the answer it gets.
+struct CallChange {
+  CallInput input;
+  CallAction action = CallAction::kStart;
+  std::optional<double> limit;     // the tier's concurrent calls (none for an end)
+  double expires = 0;              // the lease a start or heartbeat asks for
+  std::optional<Outcome> outcome;  // set once decided (and written, for a change)
+};
+using CallBatch = std::vector<std::shared_ptr<CallChange>>;
+
+// Decides a batch of changes, in order, on `calls` (the organisation's set as last seen):
+// each change's answer goes to answers[i], to be given only once the set is written, and
+// `changed` says whether the set needs writing. false when a change would be refused on a
+// set not read during this write: it may hold calls that ended elsewhere, so the writer
+// reads it again and decides again.
+bool decide_changes(CallSet& calls, const CallBatch& batch, double now, bool fresh,
+                    std::vector<Outcome>& answers, bool& changed) {
+  answers.clear();
+  changed = false;
+  for (const auto& change : batch) {
+    const CallInput& input = change->input;
+    const std::optional<double>& limit = change->limit;
+    const bool start = change->action == CallAction::kStart;
+    const bool active = calls.count(input.call_id) != 0;
+    const bool at_limit = limit && static_cast<double>(calls.size()) >= *limit;
+    const bool refused = start ? !active && at_limit : !active;
+    if (refused && !fresh) return false;
+    JsonWriter out;
+    if (change->action == CallAction::kEnd) {  // ending a call that is not active: nothing to do
+      changed = changed || active;
+      calls.erase(input.call_id);
+      write_call_answer(out, input, "ended", true, calls, limit, std::nullopt, "kv");
+      out.key("wasActive").value(active).end_object();
+    } else if (refused && !start) {
+      answers.push_back(Outcome::failure(
+          not_found("callId: call '" + input.call_id + "' is not active for organisation '" +
+                    input.organization_id + "' (it ended or its lease expired)")));
+      continue;
+    } else if (refused) {
+      double earliest = change->expires;
+      for (const auto& call : calls) earliest = std::min(earliest, call.second);
+      write_call_answer(out, input, "admitted", false, calls, limit, std::nullopt, "kv");
+      out.key("retryAfterMs")
+          .value(std::max(0.0, earliest - now))
+          .key("reason")
+          .value("concurrent calls at the limit of the tier (" + format_number(*limit) + ")")
+          .end_object();
+    } else {
+      calls[input.call_id] = change->expires;
+      changed = true;
+      write_call_answer(out, input, start ? "admitted" : "renewed", true, calls, limit,
+                        change->expires, "kv");
+      if (start) out.key("alreadyActive").value(active);
+      out.end_object();
+    }
+    answers.push_back(Outcome::answer(out.take()));
+  }
+  return true;
+}
+
+// A change decided on this isolate's own set while KV is unavailable (the fail-open policy).
+Outcome decide_locally(CallLeases& org, const CallChange& change, const AdmissionPolicy& policy,
+                       const std::string& kv_failure) {
+  const CallInput& input = change.input;
+  const std::optional<double>& limit = change.limit;
+  const bool start = change.action == CallAction::kStart;
+  JsonWriter out;
+  CallSet& calls = org.local;  // expired calls dropped by the writer
+  const bool active = calls.count(input.call_id) != 0;
+  // This isolate's share of the limit (no limit: none).
+  const double local_limit =
+      limit ? std::max(1.0, std::floor(*limit * policy.fail_open_share)) : HUGE_VAL;
+  if (change.action == CallAction::kEnd) {
+    calls.erase(input.call_id);
+    // It may hold a slot in KV (admitted before the outage): freed with the first write
+    // after it, for as long as its lease could have run.
+    org.ended[input.call_id] = change.expires;
+    write_call_answer(out, input, "ended", true, calls, limit, std::nullopt, "local");
+    out.key("wasActive").value(active);
+  } else if (!policy.fail_open ||
+             (start && !active && static_cast<double>(calls.size()) >= local_limit)) {
+    write_call_answer(out, input, start ? "admitted" : "renewed", false, calls, limit, std::nullopt,
+                      policy.fail_open ? "local" : "refused");
+    out.key("retryAfterMs").value(policy.kv_retry_ms);
+  } else {
+    // A heartbeat for a call this isolate does not know may come from one admitted
+    // through KV before the outage: keep it rather than drop a live call.
+    calls[input.call_id] = change.expires;
+    org.ended.erase(input.call_id);  // started again after it ended
+    write_call_answer(out, input, start ? "admitted" : "renewed", true, calls, limit,
+                      change.expires, "local");
+    if (start) out.key("alreadyActive").value(active);
+  }
+  out.key("reason").value("kv unavailable, per-isolate limit: " + kv_failure).end_object();
+  return Outcome::answer(out.take());
+}
+
+// Gives each change of the batch its outcome: the one decided, or `fallback`.
+void settle(const CallBatch& batch, std::vector<Outcome>* decided, const Outcome& fallback) {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!batch[i]->outcome) batch[i]->outcome = decided ? (*decided)[i] : fallback;
+  }
+}
+
+// Call start, heartbeat and end. The changes of this isolate to one organisation's set are
+// written together: while one call writes the set (read-modify-compare-and-set until it
+// holds), the others queue their changes, and the next writer takes them all at once. So
+// N concurrent changes cost a few KV round trips instead of N, each rewriting the whole set,
+// and isolates, not calls, contend for the KV value.
 MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) {
   auto catalogue = instance.state<TiersState>().catalogue;
   auto parsed = parse_call_input(ctx, instance, *catalogue, action != CallAction::kEnd);
   if (!parsed.ok()) co_return Outcome::failure(parsed.error());
-  const CallInput input = std::move(parsed.value());
   const AdmissionPolicy& policy = catalogue->admission;
-  const std::optional<double> limit =
-      input.tier ? input.tier->limits[kConcurrentCalls] : std::nullopt;
-  auto& state = instance.state<AdmissionState>();
   const double now = qv_host_now_ms();
+  auto change = std::make_shared<CallChange>();
+  change->input = std::move(parsed.value());
+  change->action = action;
+  if (change->input.tier) change->limit = change->input.tier->limits[kConcurrentCalls];
+  change->expires = now + policy.call_lease_ms;
+  auto& state = instance.state<AdmissionState>();
   auto org = state.calls.entry(
-      input.organization_id, kSweepEntries,
+      change->input.organization_id, kSweepEntries,
       [&](const std::string&, const CallLeases& entry) { return forgettable(entry, now); });
-  const std::string key = "qv:calls:" + input.organization_id;
-  const double expires = now + policy.call_lease_ms;
-  // One change at a time per organisation in this isolate: the others wait, then start
-  // from the value the last one wrote, so isolates, not calls, contend for the KV value.
-  while (org->updating) {
+  const std::string key = "qv:calls:" + change->input.organization_id;
+  org->queued.push_back(change);
+  while (org->updating && !change->outcome) {
     ctx.wait(*org->updating);
     co_await ctx.perform();
   }
+  if (change->outcome) co_return *change->outcome;  // written (or refused) by another call
+
   org->updating = std::make_unique<Signal>();
-  struct UpdateGuard {  // whatever way this call ends, its waiters are woken
-    CallLeases& org;
-    ~UpdateGuard() { org.updating.reset(); }
-  } update_guard{*org};
-  bool fresh = false;  // whether org->stored came from KV during this call
+  const CallBatch batch = std::move(org->queued);
+  org->queued.clear();
+  struct UpdateGuard {  // whatever way this write ends, its changes are answered and the
+    CallLeases& org;    // calls queued meanwhile woken
+    const CallBatch& batch;
+    ~UpdateGuard() {
+      settle(batch, nullptr,
+             Outcome::failure({QV_UNAVAILABLE, "kv: the write of this change did not finish"}));
+      org.updating.reset();
+    }
+  } update_guard{*org, batch};
+  bool fresh = false;  // whether org->stored came from KV during this write
   std::string kv_failure = now < state.kv_retry_at ? "waiting to retry KV" : "";
+  std::vector<Outcome> answers;
 
   drop_expired(org->ended, now);  // the update guard keeps both as they are until the write
   drop_expired(org->local, now);
@@ -471,9 +591,12 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
     if (org->stored) {
       auto stored = parse_call_set(*org->stored);
       if (!stored.ok()) {
-        co_return Outcome::failure(
-            {QV_UNAVAILABLE, "kv: the calls stored for organisation '" + input.organization_id +
-                                 "' are unreadable (" + stored.error().message + ")"});
+        settle(batch, nullptr,
+               Outcome::failure({QV_UNAVAILABLE, "kv: the calls stored for organisation '" +
+                                                     change->input.organization_id +
+                                                     "' are unreadable (" + stored.error().message +
+                                                     ")"}));
+        co_return *change->outcome;
       }
       calls = std::move(stored.value());
     }
@@ -483,12 +606,8 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
     // join (a call outlives the outage, and counts against the limit everywhere again).
     for (const auto& ended : org->ended) calls.erase(ended.first);
     for (const auto& [id, until] : org->local) calls[id] = std::max(calls[id], until);
-    const bool active = calls.count(input.call_id) != 0;
-    const bool at_limit = limit && static_cast<double>(calls.size()) >= *limit;
-    const bool would_refuse = (action == CallAction::kStart && !active && at_limit) ||
-                              (action != CallAction::kStart && !active);
-    if (would_refuse && !fresh) {
-      // A cached set may hold calls that ended elsewhere: decide on a fresh read.
+    bool changed = false;
+    if (!decide_changes(calls, batch, now, fresh, answers, changed)) {
       const size_t get = ctx.kv_get(key);
       co_await ctx.perform();
       const OpResult& result = ctx.result(get);
@@ -500,32 +619,9 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
       fresh = true;
       continue;
     }
-    JsonWriter out;
-    if (would_refuse) {
-      if (action == CallAction::kEnd) {  // ending a call that is not active: nothing to do
-        write_call_answer(out, input, "ended", true, calls, limit, std::nullopt, "kv");
-        out.key("wasActive").value(false).end_object();
-        co_return Outcome::answer(out.take());
-      }
-      if (action == CallAction::kHeartbeat) {
-        co_return Outcome::failure(
-            not_found("callId: call '" + input.call_id + "' is not active for organisation '" +
-                      input.organization_id + "' (it ended or its lease expired)"));
-      }
-      double earliest = expires;
-      for (const auto& call : calls) earliest = std::min(earliest, call.second);
-      write_call_answer(out, input, "admitted", false, calls, limit, std::nullopt, "kv");
-      out.key("retryAfterMs")
-          .value(std::max(0.0, earliest - now))
-          .key("reason")
-          .value("concurrent calls at the limit of the tier (" + format_number(*limit) + ")")
-          .end_object();
-      co_return Outcome::answer(out.take());
-    }
-    if (action == CallAction::kEnd) {
-      calls.erase(input.call_id);
-    } else {
-      calls[input.call_id] = expires;
+    if (!changed) {  // refusals and ends of calls not active: nothing to write
+      settle(batch, &answers, Outcome{});
+      co_return *change->outcome;
     }
     double last_expiry = now;
     for (const auto& call : calls) last_expiry = std::max(last_expiry, call.second);
@@ -537,7 +633,7 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
       kv_failure = result.data;
       break;
     }
-    if (result.number != 1) {  // another isolate changed the set: retry on its value
+    if (result.number != 1) {  // another isolate changed the set: decide again on its value
       org->stored = result.number == 0 ? std::optional(result.data) : std::nullopt;
       fresh = true;
       ctx.sleep(jittered_backoff_ms(attempt, kMaxBackoffMs));
@@ -547,58 +643,25 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
     org->stored = next;
     org->local.clear();  // all in KV now
     org->ended.clear();
-    if (action == CallAction::kEnd) {
-      write_call_answer(out, input, "ended", true, calls, limit, std::nullopt, "kv");
-      out.key("wasActive").value(true).end_object();
-    } else {
-      write_call_answer(out, input, action == CallAction::kStart ? "admitted" : "renewed", true,
-                        calls, limit, expires, "kv");
-      if (action == CallAction::kStart) out.key("alreadyActive").value(active);
-      out.end_object();
-    }
-    co_return Outcome::answer(out.take());
+    settle(batch, &answers, Outcome{});
+    co_return *change->outcome;
   }
 
   if (kv_failure.empty()) {
-    co_return Outcome::failure({QV_UNAVAILABLE,
-                                "kv: too many isolates changing the calls of "
-                                "organisation '" +
-                                    input.organization_id + "' at once; retry shortly"});
+    settle(batch, nullptr,
+           Outcome::failure({QV_UNAVAILABLE,
+                             "kv: too many isolates changing the calls of "
+                             "organisation '" +
+                                 change->input.organization_id + "' at once; retry shortly"}));
+    co_return *change->outcome;
   }
   if (now >= state.kv_retry_at) state.kv_retry_at = now + policy.kv_retry_ms;
   // KV is unavailable: this isolate's own set, under the fail-open policy.
-  JsonWriter out;
-  CallSet& calls = org->local;  // expired calls dropped above
-  const bool active = calls.count(input.call_id) != 0;
-  const std::optional<double> local_limit =
-      limit ? std::optional(std::max(1.0, std::floor(*limit * policy.fail_open_share)))
-            : std::nullopt;
-  if (action == CallAction::kEnd) {
-    calls.erase(input.call_id);
-    // It may hold a slot in KV (admitted before the outage): freed with the first write
-    // after it, for as long as its lease could have run.
-    org->ended[input.call_id] = expires;
-    write_call_answer(out, input, "ended", true, calls, limit, std::nullopt, "local");
-    out.key("wasActive").value(active);
-  } else if (!policy.fail_open || (action == CallAction::kStart && !active && local_limit &&
-                                   static_cast<double>(calls.size()) >= *local_limit)) {
-    write_call_answer(out, input, action == CallAction::kStart ? "admitted" : "renewed", false,
-                      calls, limit, std::nullopt, policy.fail_open ? "local" : "refused");
-    out.key("retryAfterMs").value(policy.kv_retry_ms);
-  } else {
-    // A heartbeat for a call this isolate does not know may come from one admitted
-    // through KV before the outage: keep it rather than drop a live call.
-    calls[input.call_id] = expires;
-    org->ended.erase(input.call_id);  // started again after it ended
-    write_call_answer(out, input, action == CallAction::kStart ? "admitted" : "renewed", true,
-                      calls, limit, expires, "local");
-    if (action == CallAction::kStart) out.key("alreadyActive").value(active);
-  }
-  out.key("reason").value("kv unavailable, per-isolate limit: " + kv_failure).end_object();
-  co_return Outcome::answer(out.take());
+  for (const auto& queued : batch)
+    queued->outcome = decide_locally(*org, *queued, policy, kv_failure);
+  co_return *change->outcome;
 }
 
-// What this isolate holds of organisations: entries kept, and entries forgotten as idle.
 MethodTask admission_stats_method(CallContext&, Instance& instance) {
   const auto& state = instance.state<AdmissionState>();
   JsonWriter out;
