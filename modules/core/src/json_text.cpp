@@ -178,16 +178,8 @@ class Scanner {
       at_.push_back(Segment{false, 0, std::move(key)});
       if (!value(child_on_path, depth + 1, nesting)) return false;
       at_.pop_back();
-      skip_space();
-      if (pos_ < text_.size() && text_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (pos_ < text_.size() && text_[pos_] == '}') {
-        ++pos_;
-        return true;
-      }
-      return fail("expected ',' or '}' after an object member");
+      const Next next = after_item('}', "expected ',' or '}' after an object member");
+      if (next != Next::kMore) return next == Next::kDone;
     }
   }
 
@@ -207,17 +199,21 @@ class Scanner {
       at_.push_back(Segment{true, index, {}});
       if (!value(child_on_path, depth + 1, nesting)) return false;
       at_.pop_back();
-      skip_space();
-      if (pos_ < text_.size() && text_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (pos_ < text_.size() && text_[pos_] == ']') {
-        ++pos_;
-        return true;
-      }
-      return fail("expected ',' or ']' after an array element");
+      const Next next = after_item(']', "expected ',' or ']' after an array element");
+      if (next != Next::kMore) return next == Next::kDone;
     }
+  }
+
+  // After an object member or an array element: ',' (another follows) or the closing
+  // bracket (the container is done); `problem` otherwise.
+  enum class Next { kMore, kDone, kBroken };
+  Next after_item(char close, const char* problem) {
+    skip_space();
+    if (pos_ < text_.size() && (text_[pos_] == ',' || text_[pos_] == close)) {
+      return text_[pos_++] == ',' ? Next::kMore : Next::kDone;
+    }
+    fail(problem);
+    return Next::kBroken;
   }
 
   // A string at pos_ (on '"'); its content goes to out with simple escapes decoded
