@@ -32,6 +32,11 @@ if(EMSCRIPTEN)
 else()
   target_link_options(qv_wasm PRIVATE
     -mexec-model=reactor  # exports _initialize instead of _start: the host drives calls
+    # wasm-ld's default stack is 64 KiB, placed above the data, with nothing between: a
+    # deep recursion (the JSON text scanner on a refused input nested 512 levels deep) ran
+    # into the static data and corrupted it. 1 MiB, below the data, so that an overflow
+    # traps at address 0 instead (Emscripten's own stack is 5 MiB).
+    -Wl,-z,stack-size=1048576 -Wl,--stack-first
     -fno-exceptions)
 endif()
 

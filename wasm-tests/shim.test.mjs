@@ -146,6 +146,19 @@ for (const flavour of FLAVOURS) {
       assert.deepEqual(kv.keys(), []);
     });
 
+    test('inputs nested deeper than the JSON scanner goes are refused, and the instance stays sound', async () => {
+      const qv = await instantiate(module, { now, log: quiet });
+      for (const [text, message] of [
+        ['['.repeat(600), 'input: malformed JSON at line 1, column 513: nesting deeper than 512 levels'],
+        ['{"a":'.repeat(600), 'input: malformed JSON at line 1, column 2561: nesting deeper than 512 levels'],
+        ['['.repeat(450) + '{"a":}', 'input: malformed JSON at line 1, column 456: expected a value (object, array, string, number, true, false or null)'],
+      ]) {
+        const { status, body } = await qv.invoke('tiers.evaluate', text);
+        assert.deepEqual([status, body.message], ['invalid_input', message]);
+      }
+      assert.equal((await qv.call('tiers.evaluate', autoscaleInput(0))).currentTier, 'Startup');
+    });
+
     test('a KV that never answers times out instead of hanging the call', async () => {
       const silent = { get: () => new Promise(() => {}), set: async () => {}, incr: async () => 1, del: async () => 0 };
       const qv = await instantiate(module, { kv: silent, now, log: quiet, kvTimeoutMs: 30 });
