@@ -222,6 +222,26 @@ TEST_CASE("a wait is the module's to complete; freeing the call waited for wakes
   CHECK(ops[0].kind == QV_OP_KV_CAS);
 }
 
+TEST_CASE("a refresh freed mid-flight gives its place under maxRefreshes back", "[abi][cache]") {
+  qv::Instance instance;
+  qv::Instance::Scope scope(instance);
+  RawCall configure("cache.configure", R"({"maxRefreshes":1})");
+  REQUIRE(configure.status == QV_OK);
+  auto refresh = [](const std::string& key) {
+    return R"({"organizationId":"org_a","key":")" + key +
+           R"(","origin":{"url":"http://origin.test/"}})";
+  };
+  {
+    RawCall abandoned("cache.refresh", refresh("a"));  // waits for its L2 read
+    REQUIRE(abandoned.status == QV_PENDING);
+    RawCall second("cache.refresh", refresh("b"));
+    REQUIRE(second.status == QV_OK);  // the one place is taken
+    CHECK_THAT(second.output(), Catch::Matchers::Contains("maxRefreshes"));
+  }  // both freed, the first mid-flight
+  RawCall next("cache.refresh", refresh("c"));
+  CHECK(next.status == QV_PENDING);
+}
+
 TEST_CASE("an input above 1 MiB is QV_TOO_LARGE", "[abi]") {
   qv::Instance instance;
   qv::Instance::Scope scope(instance);

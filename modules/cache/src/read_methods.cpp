@@ -164,6 +164,15 @@ MethodTask get_method(CallContext& ctx, Instance& instance) {
   }
 }
 
+// Counts a refresh as running for as long as its call lives: a call freed mid-flight (the
+// ABI lets a host free one at any point) must not keep its place. (Named here, not local to
+// the coroutine: its frame holds one.)
+struct RunningRefresh {
+  int64_t& running;
+  explicit RunningRefresh(int64_t& counter) : running(counter) { ++running; }
+  ~RunningRefresh() { --running; }
+};
+
 // Background revalidation: L2 (another isolate may have refreshed it), else the origin.
 MethodTask refresh_method(CallContext& ctx, Instance& instance) {
   auto& state = instance.state<CacheState>();
@@ -193,9 +202,8 @@ MethodTask refresh_method(CallContext& ctx, Instance& instance) {
   const uint32_t slot = state.l1().peek(L1Store::Space::kResponses, input.encoded, now);
   if (slot != L1Store::kNone) fallback = state.l1().response(slot);
   // A copy in L2 fresher than L1's counts as the refresh.
-  ++state.refreshes_running;
+  const RunningRefresh running(state.refreshes_running);
   Served served = co_await lead_flight(ctx, state, input, fallback, true, timing);
-  --state.refreshes_running;
   JsonWriter out;
   const bool refreshed = served.stored && served.x_cache != "STALE";
   out.begin_object()
