@@ -242,6 +242,51 @@ TEST_CASE("a refresh freed mid-flight gives its place under maxRefreshes back", 
   CHECK(next.status == QV_PENDING);
 }
 
+TEST_CASE(
+    "call changes freed before a write took them are not applied; a freed write's other "
+    "changes are, by the next writer",
+    "[abi][tiers]") {
+  qv::Instance instance;
+  qv::Instance::Scope scope(instance);
+  auto start = [](const std::string& id) {
+    return R"({"organizationId":"org_batch","tier":"Startup","callId":")" + id + R"("})";
+  };
+  auto first_op = [](const RawCall& call) {
+    const qv_op* ops = nullptr;
+    uint32_t count = 0;
+    REQUIRE(qv_call_ops(call.handle, &ops, &count) == QV_OK);
+    REQUIRE(count == 1);
+    return ops[0];
+  };
+  auto writer = std::make_unique<RawCall>("tiers.call_start", start("a"));
+  REQUIRE(first_op(*writer).kind == QV_OP_KV_CAS);  // the set {a}
+  auto second = std::make_unique<RawCall>("tiers.call_start", start("b"));
+  RawCall third("tiers.call_start", start("c"));
+  auto gone = std::make_unique<RawCall>("tiers.call_start", start("d"));
+  for (const RawCall* waiting : {second.get(), &third, gone.get()})
+    REQUIRE(first_op(*waiting).kind == QV_OP_WAIT);
+  gone.reset();  // freed while queued: d is never written
+
+  REQUIRE(writer->complete(0, QV_OK, 1) == QV_OK);
+  REQUIRE(qv_call_resume(writer->handle) == QV_OK);
+  REQUIRE(qv_call_resume(second->handle) == QV_PENDING);  // writes b and c together
+  const qv_op both = first_op(*second);
+  REQUIRE(both.kind == QV_OP_KV_CAS);
+  CHECK(std::string(reinterpret_cast<const char*>(both.value), both.value_len).find("\"d\"") ==
+        std::string::npos);
+  REQUIRE(qv_call_resume(third.handle) == QV_PENDING);  // waits for that write
+
+  second.reset();  // the write is freed mid-flight: c goes back to the queue, b with its call
+  REQUIRE(qv_call_resume(third.handle) == QV_PENDING);
+  const qv_op last = first_op(third);
+  REQUIRE(last.kind == QV_OP_KV_CAS);
+  const std::string set(reinterpret_cast<const char*>(last.value), last.value_len);
+  CHECK(set.find("\"a\"") != std::string::npos);
+  CHECK(set.find("\"c\"") != std::string::npos);
+  CHECK(set.find("\"b\"") == std::string::npos);
+  CHECK(set.find("\"d\"") == std::string::npos);
+}
+
 TEST_CASE("an input above 1 MiB is QV_TOO_LARGE", "[abi]") {
   qv::Instance instance;
   qv::Instance::Scope scope(instance);

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include "method_support.h"
 #include "qv/json.h"
@@ -540,6 +541,33 @@ void settle(const CallBatch& batch, std::vector<Outcome>* decided, const Outcome
   }
 }
 
+// A queued change whose call is freed before a write took it (the ABI lets a host free a
+// call at any point: it gave up on the answer) leaves the queue, so that no write applies a
+// start nobody waits for. (Named here, not local to the coroutine: its frame holds one.)
+struct QueuedChange {
+  CallLeases& org;
+  std::shared_ptr<CallChange> change;
+  ~QueuedChange() { std::erase(org.queued, change); }  // nothing when a write took it
+};
+
+// Whatever way a write ends, the calls queued meanwhile wake. A write whose call is freed
+// mid-flight leaves the other changes of its batch unanswered: they go back to the front of
+// the queue, for the next writer to apply (again, if the freed write's compare-and-set did;
+// each change is idempotent on the set), while its own change goes with it.
+struct WriteGuard {
+  CallLeases& org;
+  const CallBatch& batch;
+  const std::shared_ptr<CallChange>& own;
+  ~WriteGuard() {
+    CallBatch unanswered;
+    for (const auto& change : batch) {
+      if (!change->outcome && change != own) unanswered.push_back(change);
+    }
+    org.queued.insert(org.queued.begin(), unanswered.begin(), unanswered.end());
+    org.updating.reset();
+  }
+};
+
 // Call start, heartbeat and end. The changes of this isolate to one organisation's set are
 // written together: while one call writes the set (read-modify-compare-and-set until it
 // holds), the others queue their changes, and the next writer takes them all at once. So
@@ -562,6 +590,7 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
       [&](const std::string&, const CallLeases& entry) { return forgettable(entry, now); });
   const std::string key = "qv:calls:" + change->input.organization_id;
   org->queued.push_back(change);
+  const QueuedChange queued_guard{*org, change};
   while (org->updating && !change->outcome) {
     ctx.wait(*org->updating);
     co_await ctx.perform();
@@ -571,15 +600,7 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
   org->updating = std::make_unique<Signal>();
   const CallBatch batch = std::move(org->queued);
   org->queued.clear();
-  struct UpdateGuard {  // whatever way this write ends, its changes are answered and the
-    CallLeases& org;    // calls queued meanwhile woken
-    const CallBatch& batch;
-    ~UpdateGuard() {
-      settle(batch, nullptr,
-             Outcome::failure({QV_UNAVAILABLE, "kv: the write of this change did not finish"}));
-      org.updating.reset();
-    }
-  } update_guard{*org, batch};
+  const WriteGuard write_guard{*org, batch, change};
   bool fresh = false;  // whether org->stored came from KV during this write
   std::string kv_failure = now < state.kv_retry_at ? "waiting to retry KV" : "";
   std::vector<Outcome> answers;
