@@ -57,19 +57,31 @@ export async function signRequest(secret, body, t = Math.floor(Date.now() / 1000
   return `t=${t},sha256=${[...mac].map((byte) => byte.toString(16).padStart(2, '0')).join('')}`;
 }
 
-// Why the signature header does not authorise bytes at nowMs, or null when it does. The
-// timestamp keeps a captured request from being replayed later than the tolerance; Web
-// Crypto's verify compares the MAC in constant time.
-async function signatureProblem(key, header, bytes, nowMs) {
+// Signatures an isolate has taken, until their timestamps leave the tolerance: a signed
+// request is taken once. Bounded: past the bound the oldest are forgotten first.
+const REMEMBERED_SIGNATURES = 10_000;
+
+// Whether the signature header authorises bytes at nowMs: {problem} when it does not. The
+// timestamp keeps a captured request from being replayed after the tolerance, and `seen`
+// (signature -> until when it is remembered) within it, in this isolate; Web Crypto's
+// verify compares the MAC in constant time.
+async function checkSignature(key, header, bytes, nowMs, seen) {
   const match = /^t=(\d{1,12}),sha256=([0-9a-fA-F]{64})$/.exec(header ?? '');
-  if (!match) return 'missing or malformed (expected t=<unix seconds>,sha256=<hex HMAC-SHA256 of "<t>.<body>">)';
+  if (!match) return { problem: 'missing or malformed (expected t=<unix seconds>,sha256=<hex HMAC-SHA256 of "<t>.<body>">)' };
   const skew = Math.round(Number(match[1]) - nowMs / 1000);
   if (Math.abs(skew) > SIGNATURE_TOLERANCE_SECONDS) {
-    return `timestamp ${match[1]} is ${Math.abs(skew)} s ${skew < 0 ? 'old' : 'ahead'} (at most ${SIGNATURE_TOLERANCE_SECONDS} s either way)`;
+    return { problem: `timestamp ${match[1]} is ${Math.abs(skew)} s ${skew < 0 ? 'old' : 'ahead'} (at most ${SIGNATURE_TOLERANCE_SECONDS} s either way)` };
   }
   const mac = new Uint8Array(32);
   for (let i = 0; i < 32; i++) mac[i] = parseInt(match[2].slice(2 * i, 2 * i + 2), 16);
-  return (await crypto.subtle.verify('HMAC', key, mac, signedBytes(match[1], bytes))) ? null : 'wrong signature';
+  if (!(await crypto.subtle.verify('HMAC', key, mac, signedBytes(match[1], bytes)))) return { problem: 'wrong signature' };
+  const signature = match[2].toLowerCase();
+  if ((seen.get(signature) ?? 0) > nowMs) return { problem: 'already taken: a signed request is taken once (sign each with its own timestamp)' };
+  if (seen.size >= REMEMBERED_SIGNATURES) {
+    for (const [old, until] of seen) if (until <= nowMs || seen.size >= REMEMBERED_SIGNATURES) seen.delete(old);
+  }
+  seen.set(signature, (Number(match[1]) + SIGNATURE_TOLERANCE_SECONDS) * 1000);
+  return {};
 }
 
 // server-timing entries from the module's timing (ms).
@@ -104,6 +116,7 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
   let keyPromise = null;
   const hmacKey = () => (keyPromise ??= crypto.subtle.importKey('raw', encoder.encode(cacheSecret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']));
   const origins = new Map(); // cache key -> the region headers of its last origin answer
+  const signatures = new Map(); // the invalidations' signatures taken (checkSignature)
 
   // The cache.get input of a request: the organisation, the route, what varies the answer.
   // The origin URL carries the path and query only: the router picks the region, and the
@@ -181,7 +194,7 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
       if (!cacheSecret) return error(503, 'unavailable', 'cache invalidation is not configured (no shared secret)', headers);
       const body = await readRaw(request);
       if (body.response) return body.response;
-      const problem = await signatureProblem(await hmacKey(), request.headers.get(SIGNATURE_HEADER), body.bytes, now());
+      const { problem } = await checkSignature(await hmacKey(), request.headers.get(SIGNATURE_HEADER), body.bytes, now(), signatures);
       if (problem) return error(401, 'unauthorized', `${SIGNATURE_HEADER}: ${problem}`, headers);
       let text;
       try {

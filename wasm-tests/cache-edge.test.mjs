@@ -242,6 +242,21 @@ describe('cached routes on edge-runtime', () => {
     await after.arrayBuffer();
   });
 
+  test('a signed invalidation is taken once: the same request again is a 401 and invalidates nothing', async () => {
+    const payload = JSON.stringify({ type: 'UPDATE', table: 'campaigns', record: { id: 'org_growth_c1', organization_id: 'org_growth' }, old_record: null });
+    const signature = await signRequest(SECRET, payload);
+    const first = await invalidate(payload, signature);
+    assert.equal(first.status, 200);
+    await first.arrayBuffer();
+    await (await get('/api/campaigns')).arrayBuffer(); // cached again
+    const replay = await invalidate(payload, signature);
+    assert.equal(replay.status, 401);
+    assert.match((await replay.json()).message, /^x-qv-signature: already taken: a signed request is taken once/);
+    const still = await get('/api/campaigns');
+    assert.equal(still.headers.get('x-cache'), 'HIT-L1');
+    await still.arrayBuffer();
+  });
+
   test('a signed payload that is not a change is a 400 naming the problem', async () => {
     const payload = JSON.stringify({ eventType: 'TRUNCATE', table: 'leads', new: {}, old: {} });
     const response = await invalidate(payload, await signRequest(SECRET, payload));
