@@ -740,6 +740,14 @@ TEST_CASE("the methods position errors in a usage given as text and in the input
     CHECK_THAT(answer.body,
                Contains("input: malformed JSON at line 2, column 10: expected a value"));
   }
+  SECTION("a number out of range, by field and position") {
+    const Answer answer =
+        call("cost.estimate", "{\"usage\": {\n\"calls\": {\"perMonth\": 1e999}}}");
+    CHECK(answer.status == QV_INVALID_INPUT);
+    CHECK_THAT(answer.body,
+               Contains("usage.calls.perMonth (line 2, column 23): the number 1e999 is "
+                        "beyond a double's range"));
+  }
   SECTION("diff names the side") {
     const Answer answer = call("cost.diff",
                                R"({"base": {"calls": {"perMonth": 1, "minutesPerCall": 1}},

@@ -378,8 +378,12 @@ Error refused_text_error(std::string_view text, const std::string& root,
   const auto problem = find_syntax_problem(text);
   if (!problem)
     return invalid_input(name + ": malformed JSON (" + std::string(simdjson_message) + ")");
-  if (problem->field)
-    return invalid_input(joined_path(root, *problem->field) + ": " + problem->what);
+  if (problem->field) {
+    // A file, written over lines, also gets the number's position (as with_position adds).
+    const bool lines = text.find('\n') != std::string_view::npos;
+    return invalid_input(joined_path(root, *problem->field) +
+                         (lines ? " (" + describe(problem->at) + ")" : "") + ": " + problem->what);
+  }
   return invalid_input(name + ": malformed JSON at " + describe(problem->at) + ": " +
                        problem->what);
 }
