@@ -59,11 +59,13 @@ describe('RedisKv', { skip: !url && 'no QV_REDIS_URL (the test above fails)' }, 
     assert.equal(text(await kv.get('big')), '9007199254740994');
     await kv.set('top', '9223372036854775806');
     assert.equal(await kv.incr('top', 1), 9223372036854775807n);
-    await assert.rejects(kv.incr('top', 1), /overflow/);
+    await assert.rejects(kv.incr('top', 1), /^Error: ERR increment or decrement would overflow$/);
+    await kv.set('word', 'x');
+    await assert.rejects(kv.incr('word', 1), /^Error: ERR value is not an integer or out of range$/);
   });
 
   test('two instances (two isolates) share tier state through Redis', async () => {
-    const shared = { kv, now: () => 1764115200000, log: quiet };
+    const shared = { kv, now: () => 1764115200000, log: quiet, kvTimeoutMs: 1000 }; // a loaded test machine
     const a = await instantiateFlavour('emscripten', shared);
     const b = await instantiateFlavour('wasi', shared);
     const history = [1, 2, 3].map((d) => ({ date: `2026-11-0${d}`, concurrentCalls: 45 }));

@@ -6,7 +6,7 @@
 import { createClient, commandOptions } from 'redis';
 
 // INCRBY, and PEXPIRE only when this call created the key (PEXPIRE ... NX would also put
-// a TTL on an existing key that has none). The native shim runs the same script.
+// a TTL on an existing key that has none), as the native shim's script does.
 // ARGV: delta, TTL in ms for a key it creates (0: none). Returns the new value as Redis
 // stores it, a decimal string: integer replies reach JavaScript (and Lua) as doubles, which
 // are exact only up to 2^53.
@@ -107,9 +107,13 @@ export class RedisKv {
    * to a Number, or a BigInt past 2^53 (exact across the 64-bit range, as MemoryKv).
    */
   async incr(key, delta = 1, ttlMs = 0) {
-    const value = BigInt(await this.#run(() => this.#client.eval(INCR_SCRIPT, {
+    const reply = await this.#run(() => this.#client.eval(INCR_SCRIPT, {
       keys: [this.#prefix + key], arguments: [String(delta), String(ttlMs > 0 ? ttlMs : 0)],
-    })));
+    })).catch((error) => {
+      // INCRBY's own words, without where in the script ("script: <sha>, on @user_script:3.")
+      throw new Error(String(error?.message ?? error).replace(/\s*script: \w+, on @user_script:\d+\.?$/, ''), { cause: error });
+    });
+    const value = BigInt(reply);
     return Number.isSafeInteger(Number(value)) ? Number(value) : value;
   }
 
