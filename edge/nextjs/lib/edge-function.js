@@ -4,7 +4,8 @@
 //
 // Configuration, read once per instance: QV_EDGE_CONFIG_JSON, the edge config as JSON text
 // (API keys, feature routes, router regions and origins, cache settings; the format of
-// the package's demo-config.json); QV_CACHE_SECRET, the invalidation webhook's secret.
+// the package's demo-config.json); QV_CACHE_SECRET, the invalidation webhook's secret;
+// QV_KV_TIMEOUT_MS, how long a KV operation may take before it fails (default 250).
 // The demo config (its API keys are public) and its demo secret serve only with QV_DEMO=1:
 // a deployment that forgot its config fails loudly instead of accepting the demo keys.
 import { after } from 'next/server';
@@ -26,6 +27,14 @@ function edgeConfig() {
   }
 }
 
+function kvTimeout() {
+  const text = process.env.QV_KV_TIMEOUT_MS;
+  if (text === undefined) return {};
+  const ms = Number(text);
+  if (!/^\d+$/.test(text) || ms < 1) throw new Error(`QV_KV_TIMEOUT_MS: expected a whole number of milliseconds from 1, got '${text}'`);
+  return { kvTimeoutMs: ms };
+}
+
 /**
  * The route handlers (GET, POST, ...) of the edge function over wasmModule (a
  * WebAssembly.Module, or a promise of one) and options.kv (a KV shared by the instances,
@@ -42,6 +51,7 @@ export function edgeFunctionRoutes(wasmModule, { kv, basePath = '' } = {}) {
         config,
         cacheSecret: process.env.QV_CACHE_SECRET ?? (demo() ? config.cache?.demoSecret : undefined),
         ...(sharedKv ? { kv: sharedKv } : {}),
+        ...kvTimeout(),
       });
     });
     const handle = await handler.catch((failure) => {
