@@ -46,7 +46,7 @@ namespace {
 
 void line(std::string& out, double number) {
   char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.17g\n", number);
+  format_double(buffer, sizeof buffer, "%.17g\n", number);
   out += buffer;
 }
 

@@ -276,13 +276,16 @@ ChangeTags change_tags(const Change& change, const InvalidationRules& rules) {
 
 std::string write_journal(const Journal& journal) {
   char buffer[96];
-  std::snprintf(buffer, sizeof buffer, "qvj1 %llu %llu %.17g\n",
+  char at[32];
+  format_double(at, sizeof at, "%.17g", journal.floor_at);
+  std::snprintf(buffer, sizeof buffer, "qvj1 %llu %llu %s\n",
                 static_cast<unsigned long long>(journal.seq),
-                static_cast<unsigned long long>(journal.floor), journal.floor_at);
+                static_cast<unsigned long long>(journal.floor), at);
   std::string out = buffer;
   for (const auto& item : journal.items) {
-    std::snprintf(buffer, sizeof buffer, "%llu %.17g %d", static_cast<unsigned long long>(item.seq),
-                  item.at, item.everything ? 1 : 0);
+    format_double(at, sizeof at, "%.17g", item.at);
+    std::snprintf(buffer, sizeof buffer, "%llu %s %d", static_cast<unsigned long long>(item.seq),
+                  at, item.everything ? 1 : 0);
     out += buffer;
     for (const auto& key : item.keys) out += "\tk" + key;
     for (const auto& tag : item.tags) out += "\tt" + tag;

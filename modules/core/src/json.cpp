@@ -2,9 +2,11 @@
 
 #include "qv/json_text.h"
 
+#include <clocale>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace qv {
 
@@ -344,9 +346,9 @@ JsonWriter& JsonWriter::value(double number) {
   // Shortest of %.15g and %.17g that reads back to the same double: "0.8" rather than
   // "0.80000000000000004", exact when it matters.
   char buffer[32];
-  int length = std::snprintf(buffer, sizeof buffer, "%.15g", number);
+  int length = format_double(buffer, sizeof buffer, "%.15g", number);
   if (read_back(buffer, static_cast<size_t>(length)) != number)
-    length = std::snprintf(buffer, sizeof buffer, "%.17g", number);
+    length = format_double(buffer, sizeof buffer, "%.17g", number);
   out_.append(buffer, static_cast<size_t>(length));
   return *this;
 }
@@ -388,6 +390,37 @@ std::string error_json(const Error& error) {
       .value(error.message)
       .end_object();
   return writer.take();
+}
+
+namespace {
+
+// The locale's decimal point in a formatted number, if it is not '.', replaced by '.'.
+// WebAssembly builds have a libc of their own that stays in the "C" locale: no host can
+// change it, and its locale tables would only add to the bundle.
+int in_c_notation(char* buffer, int length) {
+#ifdef __wasm__
+  (void)buffer;
+  return length;
+#else
+  const char* point = std::localeconv()->decimal_point;
+  if (length <= 0 || (point[0] == '.' && point[1] == '\0')) return length;
+  char* at = std::strstr(buffer, point);
+  if (!at) return length;
+  const size_t width = std::strlen(point);  // a multi-byte point in some locales
+  *at = '.';
+  std::memmove(at + 1, at + width, std::strlen(at + width) + 1);
+  return length - static_cast<int>(width - 1);
+#endif
+}
+
+}  // namespace
+
+int format_double(char* buffer, size_t size, const char* format, double value) {
+  return in_c_notation(buffer, std::snprintf(buffer, size, format, value));
+}
+
+int format_double(char* buffer, size_t size, const char* format, int precision, double value) {
+  return in_c_notation(buffer, std::snprintf(buffer, size, format, precision, value));
 }
 
 }  // namespace qv

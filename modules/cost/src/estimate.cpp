@@ -24,16 +24,16 @@ constexpr const char* kTierLimitFields[3] = {"maxConcurrentCalls", "maxAPIRPS", 
 std::string plain(double value) {
   char buffer[64];
   if ((std::fabs(value) >= 1000 || value == std::floor(value)) && std::fabs(value) < 1e15) {
-    std::snprintf(buffer, sizeof buffer, "%.0f", value);
+    format_double(buffer, sizeof buffer, "%.0f", value);
     return grouped(buffer);
   }
-  std::snprintf(buffer, sizeof buffer, "%.4g", value);
+  format_double(buffer, sizeof buffer, "%.4g", value);
   return buffer;
 }
 
 std::string percent(double ratio) {
   char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.0f%%", ratio * 100);
+  format_double(buffer, sizeof buffer, "%.0f%%", ratio * 100);
   return buffer;
 }
 

@@ -47,7 +47,7 @@ BacktestError summarise(const std::vector<double>& errors) {
 
 std::string money(double amount) {
   char buffer[48];
-  std::snprintf(buffer, sizeof buffer, "$%.2f", amount);
+  format_double(buffer, sizeof buffer, "$%.2f", amount);
   return buffer;
 }
 

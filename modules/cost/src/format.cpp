@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "qv/json.h"
+
 namespace qv::cost {
 
 std::string grouped(const std::string& digits) {
@@ -26,7 +28,7 @@ std::string money(double amount) {
   const double magnitude = std::fabs(amount);
   char buffer[64];
   if (magnitude >= 1 || magnitude == 0) {
-    std::snprintf(buffer, sizeof buffer, "%.2f", magnitude);
+    format_double(buffer, sizeof buffer, "%.2f", magnitude);
   } else {
     int decimals = 2;
     double scaled = magnitude * 100;
@@ -34,7 +36,7 @@ std::string money(double amount) {
       ++decimals;
       scaled *= 10;
     }
-    std::snprintf(buffer, sizeof buffer, "%.*f", decimals, magnitude);
+    format_double(buffer, sizeof buffer, "%.*f", decimals, magnitude);
     std::string text(buffer);
     while (text.size() > 4 && text.back() == '0' && text[text.size() - 3] != '.') text.pop_back();
     std::snprintf(buffer, sizeof buffer, "%s", text.c_str());

@@ -428,7 +428,7 @@ std::vector<std::string> describe_assumptions(const Quantities& q, const std::st
     std::string line = root + "." + figure_field(said.field) + said.text;
     if (said.assumption == Assumption::kAveragePeakRequests) {
       char buffer[32];
-      std::snprintf(buffer, sizeof buffer, "%.6g", q.peak_requests_per_second.value_or(0));
+      format_double(buffer, sizeof buffer, "%.6g", q.peak_requests_per_second.value_or(0));
       line += std::string(buffer) + " requests/s, is used for the tier fit (peaks are higher)";
     }
     lines.push_back(std::move(line));

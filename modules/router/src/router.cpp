@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 
+#include "qv/json.h"
 #include "text.h"
 
 namespace qv::router {
@@ -188,7 +189,7 @@ Text& Text::fixed(double value, int decimals) {
   const double scaled = std::floor(std::fabs(value) * scale + 0.5);
   if (!(scaled < 1e15) || decimals > 6) {
     char buffer[48];
-    std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value);
+    format_double(buffer, sizeof buffer, "%.*f", decimals, value);
     return *this << buffer;
   }
   const auto units = static_cast<int64_t>(scaled);
@@ -206,7 +207,7 @@ Text& Text::fixed(double value, int decimals) {
 
 Text& Text::number(double value) {
   char buffer[48];
-  std::snprintf(buffer, sizeof buffer, "%.15g", value);
+  format_double(buffer, sizeof buffer, "%.15g", value);
   return *this << buffer;
 }
 

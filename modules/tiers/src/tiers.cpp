@@ -44,7 +44,7 @@ Catalogue make_default_catalogue() {
 
 std::string percent(double ratio) {
   char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.1f%%", ratio * 100);
+  format_double(buffer, sizeof buffer, "%.1f%%", ratio * 100);
   return buffer;
 }
 

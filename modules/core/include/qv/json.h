@@ -175,4 +175,11 @@ std::string error_json(const Error& error);
 // build and every C locale. nullopt for anything else, or a number beyond a double's range.
 std::optional<double> parse_json_number(std::string_view text);
 
+// snprintf of a format with one double ("%.17g", "$%.2f"; with `precision`, "%.*f") in C's
+// notation whatever LC_NUMERIC says: a native host that calls setlocale (a localised
+// program embedding the modules) must not turn "1.5" into "1,5" in JSON, in the text kept
+// in KV or in messages. Returns the length written, as snprintf does.
+int format_double(char* buffer, size_t size, const char* format, double value);
+int format_double(char* buffer, size_t size, const char* format, int precision, double value);
+
 }  // namespace qv
