@@ -68,20 +68,21 @@ const REMEMBERED_SIGNATURES = 10_000;
 async function checkSignature(key, header, bytes, nowMs, seen) {
   const match = /^t=(\d{1,12}),sha256=([0-9a-fA-F]{64})$/.exec(header ?? '');
   if (!match) return { problem: 'missing or malformed (expected t=<unix seconds>,sha256=<hex HMAC-SHA256 of "<t>.<body>">)' };
-  const skew = Math.round(Number(match[1]) - nowMs / 1000);
+  // One bound for both: a timestamp is taken exactly while its signature is remembered.
+  const skew = Number(match[1]) - nowMs / 1000;
   if (Math.abs(skew) > SIGNATURE_TOLERANCE_SECONDS) {
-    return { problem: `timestamp ${match[1]} is ${Math.abs(skew)} s ${skew < 0 ? 'old' : 'ahead'} (at most ${SIGNATURE_TOLERANCE_SECONDS} s either way)` };
+    return { problem: `timestamp ${match[1]} is ${Math.round(Math.abs(skew))} s ${skew < 0 ? 'old' : 'ahead'} (at most ${SIGNATURE_TOLERANCE_SECONDS} s either way)` };
   }
   const mac = new Uint8Array(32);
   for (let i = 0; i < 32; i++) mac[i] = parseInt(match[2].slice(2 * i, 2 * i + 2), 16);
   if (!(await crypto.subtle.verify('HMAC', key, mac, signedBytes(match[1], bytes)))) return { problem: 'wrong signature' };
   const signature = match[2].toLowerCase();
-  if ((seen.get(signature) ?? 0) > nowMs) return { problem: 'already taken: a signed request is taken once (sign each with its own timestamp)' };
+  if ((seen.get(signature) ?? -1) >= nowMs) return { problem: 'already taken: a signed request is taken once (sign each with its own timestamp)' };
   if (seen.size >= REMEMBERED_SIGNATURES) {
     for (const [old, until] of seen) if (until <= nowMs || seen.size >= REMEMBERED_SIGNATURES) seen.delete(old);
   }
   seen.set(signature, (Number(match[1]) + SIGNATURE_TOLERANCE_SECONDS) * 1000);
-  return {};
+  return { signature };
 }
 
 // server-timing entries from the module's timing (ms).
@@ -194,7 +195,7 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
       if (!cacheSecret) return error(503, 'unavailable', 'cache invalidation is not configured (no shared secret)', headers);
       const body = await readRaw(request);
       if (body.response) return body.response;
-      const { problem } = await checkSignature(await hmacKey(), request.headers.get(SIGNATURE_HEADER), body.bytes, now(), signatures);
+      const { problem, signature } = await checkSignature(await hmacKey(), request.headers.get(SIGNATURE_HEADER), body.bytes, now(), signatures);
       if (problem) return error(401, 'unauthorized', `${SIGNATURE_HEADER}: ${problem}`, headers);
       let text;
       try {
@@ -202,8 +203,18 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
       } catch {
         return error(400, 'invalid_input', 'body: not valid UTF-8', headers);
       }
-      const { status, body: answer } = await (await module()).invoke('cache.change', text);
-      return json(status === 'ok' ? 200 : status === 'invalid_input' || status === 'too_large' ? 400 : 503, answer, headers);
+      // A change the module did not apply (503, or a failed instance) may be sent again as it
+      // is: its signature is let go.
+      let result;
+      try {
+        result = await (await module()).invoke('cache.change', text);
+      } catch (failure) {
+        signatures.delete(signature);
+        throw failure;
+      }
+      const code = result.status === 'ok' ? 200 : result.status === 'invalid_input' || result.status === 'too_large' ? 400 : 503;
+      if (code === 503) signatures.delete(signature);
+      return json(code, result.body, headers);
     },
   });
 

@@ -13,7 +13,7 @@ import { signRequest, SIGNATURE_HEADER } from '../edge/cache-routes.mjs';
 import { notModified } from '../edge/conditional.mjs';
 import { createServer } from 'node:http';
 import { createEdgeHandler } from '../edge/handler.mjs';
-import { loadModule } from '../dist/js/node.mjs';
+import { loadModule, MemoryKv } from '../dist/js/node.mjs';
 
 const SECRET = 'test-secret';
 const LONDON = { 'x-vercel-ip-latitude': '51.51', 'x-vercel-ip-longitude': '-0.13', 'x-vercel-ip-country': 'GB' };
@@ -515,5 +515,48 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
     const response = await handle(request('/api/models;v=1'));
     assert.equal(response.status, 400);
     assert.equal((await response.json()).message, "path: '/api/models;v=1' has a ';' (path parameters are not accepted)");
+  });
+});
+
+describe('the invalidation webhook\'s signatures, on a clock of the test\'s', () => {
+  const payload = JSON.stringify({ type: 'UPDATE', table: 'campaigns', record: { id: 'org_growth_c1', organization_id: 'org_growth' }, old_record: null });
+  const T = 1795800000; // the signature's timestamp, unix seconds
+  let clock = T * 1000;
+  let failing = false; // the KV the journals are written to
+  const memory = new MemoryKv({ now: () => clock });
+  const kv = {
+    get: (k) => (failing ? Promise.reject(new Error('connection refused')) : memory.get(k)),
+    set: (...a) => memory.set(...a), incr: (...a) => memory.incr(...a), del: (k) => memory.del(k),
+    cas: (...a) => (failing ? Promise.reject(new Error('connection refused')) : memory.cas(...a)),
+  };
+  let handle;
+  before(async () => {
+    handle = createEdgeHandler({ wasmModule: await loadModule(), config: await loadEdgeConfig(), cacheSecret: SECRET, kv, now: () => clock, log: () => {} });
+  });
+  const send = async (signature) => {
+    const response = await handle(new Request('http://edge.test/api/cache/invalidate', { method: 'POST', body: payload, headers: { [SIGNATURE_HEADER]: signature } }));
+    return [response.status, (await response.json()).message ?? 'applied'];
+  };
+
+  test('a change not applied (503) may be sent again as it is; one applied may not', async () => {
+    const signature = await signRequest(SECRET, payload, T);
+    failing = true;
+    clock = T * 1000 + 500;
+    assert.equal((await send(signature))[0], 503);
+    failing = false;
+    assert.deepEqual(await send(signature), [200, 'applied']);
+    const [status, message] = await send(signature);
+    assert.equal(status, 401);
+    assert.match(message, /already taken/);
+  });
+
+  test('a signature is remembered for as long as its timestamp is taken, to the millisecond', async () => {
+    const signature = await signRequest(SECRET, payload, T + 1);
+    clock = (T + 1) * 1000;
+    assert.equal((await send(signature))[0], 200);
+    clock = (T + 1 + 300) * 1000; // the last moment the timestamp is taken: still remembered
+    assert.match((await send(signature))[1], /already taken/);
+    clock += 1; // past it: too old, whatever the record
+    assert.match((await send(signature))[1], /timestamp \d+ is 300 s old/);
   });
 });
