@@ -263,20 +263,23 @@ TEST_CASE(
   auto second = std::make_unique<RawCall>("tiers.call_start", start("b"));
   RawCall third("tiers.call_start", start("c"));
   auto gone = std::make_unique<RawCall>("tiers.call_start", start("d"));
-  for (const RawCall* waiting : {second.get(), &third, gone.get()})
+  auto later_gone = std::make_unique<RawCall>("tiers.call_start", start("e"));
+  for (const RawCall* waiting : {second.get(), &third, gone.get(), later_gone.get()})
     REQUIRE(first_op(*waiting).kind == QV_OP_WAIT);
   gone.reset();  // freed while queued: d is never written
 
   REQUIRE(writer->complete(0, QV_OK, 1) == QV_OK);
   REQUIRE(qv_call_resume(writer->handle) == QV_OK);
-  REQUIRE(qv_call_resume(second->handle) == QV_PENDING);  // writes b and c together
+  REQUIRE(qv_call_resume(second->handle) == QV_PENDING);  // writes b, c and e together
   const qv_op both = first_op(*second);
   REQUIRE(both.kind == QV_OP_KV_CAS);
   CHECK(std::string(reinterpret_cast<const char*>(both.value), both.value_len).find("\"d\"") ==
         std::string::npos);
   REQUIRE(qv_call_resume(third.handle) == QV_PENDING);  // waits for that write
+  REQUIRE(qv_call_resume(later_gone->handle) == QV_PENDING);
+  later_gone.reset();  // freed while in that write: nobody waits for e
 
-  second.reset();  // the write is freed mid-flight: c goes back to the queue, b with its call
+  second.reset();  // the write is freed mid-flight: c goes back to the queue; b and e do not
   REQUIRE(qv_call_resume(third.handle) == QV_PENDING);
   const qv_op last = first_op(third);
   REQUIRE(last.kind == QV_OP_KV_CAS);
@@ -285,6 +288,7 @@ TEST_CASE(
   CHECK(set.find("\"c\"") != std::string::npos);
   CHECK(set.find("\"b\"") == std::string::npos);
   CHECK(set.find("\"d\"") == std::string::npos);
+  CHECK(set.find("\"e\"") == std::string::npos);
 }
 
 TEST_CASE("an input above 1 MiB is QV_TOO_LARGE", "[abi]") {

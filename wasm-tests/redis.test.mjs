@@ -3,7 +3,7 @@
 // it can stop and restart it.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { instantiateFlavour } from '../dist/js/node.mjs';
+import { instantiateFlavour, HostOps, OP } from '../dist/js/node.mjs';
 import { RedisKv } from '../dist/js/kv-redis.mjs';
 import { RedisServer, freePort } from './redis-server.mjs';
 
@@ -62,6 +62,9 @@ describe('RedisKv', { skip: !url && 'no QV_REDIS_URL (the test above fails)' }, 
     await assert.rejects(kv.incr('top', 1), /^Error: ERR increment or decrement would overflow$/);
     await kv.set('word', 'x');
     await assert.rejects(kv.incr('word', 1), /^Error: ERR value is not an integer or out of range$/);
+    // ... and so the module is told.
+    const result = await new HostOps({ kv }).perform({ kind: OP.KV_INCR, key: 'word', delta: 1, durationMs: 0 });
+    assert.deepEqual([result.status, result.data], [6, 'kv.incr word: ERR value is not an integer or out of range']);
   });
 
   test('two instances (two isolates) share tier state through Redis', async () => {

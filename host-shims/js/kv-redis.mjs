@@ -111,7 +111,7 @@ export class RedisKv {
       keys: [this.#prefix + key], arguments: [String(delta), String(ttlMs > 0 ? ttlMs : 0)],
     })).catch((error) => {
       // INCRBY's own words, without where in the script ("script: <sha>, on @user_script:3.")
-      throw new Error(String(error?.message ?? error).replace(/\s*script: \w+, on @user_script:\d+\.?$/, ''), { cause: error });
+      throw new Error(String(error?.message ?? error).replace(/\s*script: \w+, on @user_script:\d+\.?$/, ''));
     });
     const value = BigInt(reply);
     return Number.isSafeInteger(Number(value)) ? Number(value) : value;

@@ -31,7 +31,7 @@ function kvTimeout() {
   const text = process.env.QV_KV_TIMEOUT_MS;
   if (text === undefined) return {};
   const ms = Number(text);
-  if (!/^\d+$/.test(text) || ms < 1) throw new Error(`QV_KV_TIMEOUT_MS: expected a whole number of milliseconds from 1, got '${text}'`);
+  if (!/^\d+$/.test(text) || ms < 1 || ms > 60000) throw new Error(`QV_KV_TIMEOUT_MS: expected a whole number of milliseconds from 1 to 60000, got '${text}'`);
   return { kvTimeoutMs: ms };
 }
 

@@ -444,6 +444,7 @@ struct CallChange {
   std::optional<double> limit;     // the tier's concurrent calls (none for an end)
   double expires = 0;              // the lease a start or heartbeat asks for
   std::optional<Outcome> outcome;  // set once decided (and written, for a change)
+  bool abandoned = false;          // its call was freed before an answer: nobody waits
 };
 using CallBatch = std::vector<std::shared_ptr<CallChange>>;
 
@@ -547,7 +548,10 @@ void settle(const CallBatch& batch, std::vector<Outcome>* decided, const Outcome
 struct QueuedChange {
   CallLeases& org;
   std::shared_ptr<CallChange> change;
-  ~QueuedChange() { std::erase(org.queued, change); }  // nothing when a write took it
+  ~QueuedChange() {
+    if (!change->outcome) change->abandoned = true;  // a write that took it hands it on to none
+    std::erase(org.queued, change);                  // nothing when a write took it
+  }
 };
 
 // Whatever way a write ends, the calls queued meanwhile wake. A write whose call is freed
@@ -561,7 +565,7 @@ struct WriteGuard {
   ~WriteGuard() {
     CallBatch unanswered;
     for (const auto& change : batch) {
-      if (!change->outcome && change != own) unanswered.push_back(change);
+      if (!change->outcome && !change->abandoned && change != own) unanswered.push_back(change);
     }
     org.queued.insert(org.queued.begin(), unanswered.begin(), unanswered.end());
     org.updating.reset();
