@@ -26,6 +26,7 @@
 #include "qv/tiers/tiers.h"
 #include "qv_abi.h"
 #include "support/environment.h"
+#include "support/numeric_locale.h"
 
 using namespace qv;
 using namespace qv::cost;
@@ -759,6 +760,17 @@ TEST_CASE("the methods position errors in a usage given as text and in the input
 }
 
 // ---- Allocation ----------------------------------------------------------------------------
+
+TEST_CASE("money and quantities read the same under a localised host's LC_NUMERIC", "[locale]") {
+  qv::test::NumericLocale locale("de_DE");  // "1,5"
+  REQUIRE(locale.error() == "");
+  CHECK(money(1234.5) == "$1,234.50");
+  CHECK(money(0.000021) == "$0.000021");
+  const Answer answer = call("cost.estimate", R"({"usage": {"calls": {"perMonth": 1500,
+      "minutesPerCall": 2.5}}})");
+  REQUIRE(answer.status == QV_OK);
+  CHECK_THAT(answer.body, Contains("\"total\":30.0"));  // JSON, as without the locale
+}
 
 TEST_CASE("money: cents, small amounts to their first digits, and no sign on rounding noise") {
   CHECK(money(1234.5) == "$1,234.50");
