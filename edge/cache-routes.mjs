@@ -79,7 +79,7 @@ async function checkSignature(key, header, bytes, nowMs, seen) {
   const signature = match[2].toLowerCase();
   if ((seen.get(signature) ?? -1) >= nowMs) return { problem: 'already taken: a signed request is taken once (sign each with its own timestamp)' };
   if (seen.size >= REMEMBERED_SIGNATURES) {
-    for (const [old, until] of seen) if (until <= nowMs || seen.size >= REMEMBERED_SIGNATURES) seen.delete(old);
+    for (const [old, until] of seen) if (until < nowMs || seen.size >= REMEMBERED_SIGNATURES) seen.delete(old);
   }
   seen.set(signature, (Number(match[1]) + SIGNATURE_TOLERANCE_SECONDS) * 1000);
   return { signature };
