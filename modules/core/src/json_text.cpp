@@ -97,7 +97,7 @@ class Scanner {
   bool run() {
     skip_space();
     best_offset_ = pos_;
-    if (!value(true, 0, 0)) return false;
+    if (!value(true)) return false;
     skip_space();
     if (pos_ != text_.size()) return fail("unexpected text after the JSON value");
     return true;
@@ -124,14 +124,14 @@ class Scanner {
     }
   }
 
-  // The value at pos_; on_path: the path to it equals the target's first `depth` segments.
-  bool value(bool on_path, size_t depth, size_t nesting) {
+  // The value at pos_, whose path is at_; on_path: at_ equals the target's first segments.
+  bool value(bool on_path) {
     if (pos_ >= text_.size()) return fail("expected a value, got the end of the text");
     switch (text_[pos_]) {
       case '{':
-        return object(on_path, depth, nesting + 1);
+        return object(on_path);
       case '[':
-        return array(on_path, depth, nesting + 1);
+        return array(on_path);
       case '"':
         return string(nullptr);
       case 't':
@@ -146,21 +146,40 @@ class Scanner {
     }
   }
 
-  void record(bool on_path, size_t depth, size_t offset) {
-    if (on_path && depth > best_depth_) {
-      best_depth_ = depth;
-      best_offset_ = offset;
+  // Steps into the container opening at pos_: true when it closes at once with `close`.
+  // Past kMaxDepth open containers (at_ holds one step per enclosing one), a problem.
+  std::optional<bool> open(char close) {
+    if (at_.size() >= kMaxDepth) {
+      fail("nesting deeper than 512 levels");
+      return std::nullopt;
     }
+    ++pos_;  // the opening bracket
+    skip_space();
+    if (pos_ >= text_.size() || text_[pos_] != close) return false;
+    ++pos_;
+    return true;
   }
 
-  bool object(bool on_path, size_t depth, size_t nesting) {
-    if (nesting > kMaxDepth) return fail("nesting deeper than 512 levels");
-    ++pos_;  // '{'
-    skip_space();
-    if (pos_ < text_.size() && text_[pos_] == '}') {
-      ++pos_;
-      return true;
+  // The value of the child step `step`, on the target's path if its parent is and the step
+  // is the target's next one; the deepest such child's `offset` is recorded.
+  bool child(bool on_path, Segment step, size_t offset) {
+    const size_t depth = at_.size();
+    const bool child_on_path =
+        on_path && depth < target_.size() && target_[depth].is_index == step.is_index &&
+        (step.is_index ? target_[depth].index == step.index : target_[depth].key == step.key);
+    if (child_on_path && depth + 1 > best_depth_) {
+      best_depth_ = depth + 1;
+      best_offset_ = offset;
     }
+    at_.push_back(std::move(step));
+    if (!value(child_on_path)) return false;
+    at_.pop_back();
+    return true;
+  }
+
+  bool object(bool on_path) {
+    const std::optional<bool> empty = open('}');
+    if (!empty || *empty) return empty.has_value();
     for (;;) {
       skip_space();
       if (pos_ >= text_.size() || text_[pos_] != '"')
@@ -168,37 +187,22 @@ class Scanner {
       const size_t key_offset = pos_;
       std::string key;
       if (!string(&key)) return false;
-      const bool child_on_path = on_path && depth < target_.size() && !target_[depth].is_index &&
-                                 target_[depth].key == key;
-      record(child_on_path, depth + 1, key_offset);
       skip_space();
       if (pos_ >= text_.size() || text_[pos_] != ':') return fail("expected ':' after the key");
       ++pos_;
       skip_space();
-      at_.push_back(Segment{false, 0, std::move(key)});
-      if (!value(child_on_path, depth + 1, nesting)) return false;
-      at_.pop_back();
+      if (!child(on_path, Segment{false, 0, std::move(key)}, key_offset)) return false;
       const Next next = after_item('}', "expected ',' or '}' after an object member");
       if (next != Next::kMore) return next == Next::kDone;
     }
   }
 
-  bool array(bool on_path, size_t depth, size_t nesting) {
-    if (nesting > kMaxDepth) return fail("nesting deeper than 512 levels");
-    ++pos_;  // '['
-    skip_space();
-    if (pos_ < text_.size() && text_[pos_] == ']') {
-      ++pos_;
-      return true;
-    }
+  bool array(bool on_path) {
+    const std::optional<bool> empty = open(']');
+    if (!empty || *empty) return empty.has_value();
     for (size_t index = 0;; ++index) {
       skip_space();
-      const bool child_on_path = on_path && depth < target_.size() && target_[depth].is_index &&
-                                 target_[depth].index == index;
-      record(child_on_path, depth + 1, pos_);
-      at_.push_back(Segment{true, index, {}});
-      if (!value(child_on_path, depth + 1, nesting)) return false;
-      at_.pop_back();
+      if (!child(on_path, Segment{true, index, {}}, pos_)) return false;
       const Next next = after_item(']', "expected ',' or ']' after an array element");
       if (next != Next::kMore) return next == Next::kDone;
     }
