@@ -330,11 +330,12 @@ TextPosition position_of(std::string_view text, size_t offset) {
   return at;
 }
 
-}  // namespace
-
+// "line L, column C"
 std::string describe(const TextPosition& at) {
   return "line " + std::to_string(at.line) + ", column " + std::to_string(at.column);
 }
+
+}  // namespace
 
 std::optional<SyntaxProblem> find_syntax_problem(std::string_view text) {
   const std::vector<Segment> none;
@@ -378,7 +379,7 @@ Error with_position(Error error, std::string_view text, std::string_view root) {
 
 Error refused_text_error(std::string_view text, const std::string& root,
                          std::string_view simdjson_message) {
-  const std::string name = root.empty() ? "input" : root;
+  const std::string name = joined_path(root, "");
   const auto problem = find_syntax_problem(text);
   if (!problem)
     return invalid_input(name + ": malformed JSON (" + std::string(simdjson_message) + ")");

@@ -14,6 +14,7 @@
 #include "qv/cost/usage.h"
 #include "qv/instance.h"
 #include "qv/json_text.h"
+#include "qv/method_support.h"
 
 namespace qv::cost {
 
@@ -66,16 +67,6 @@ Result<Document> document(const JsonValue& field, JsonParser& parser, std::strin
     return Document{parsed.value(), text.value(), field.path()};
   }
   return Document{field, input, ""};
-}
-
-Result<JsonObject> input_object(std::string_view input, Instance& instance,
-                                std::initializer_list<std::string_view> fields) {
-  auto root = instance.parser().parse(input);
-  if (!root.ok()) return root.take_error();
-  auto object = root.value().object();
-  if (!object.ok()) return object.take_error();
-  if (auto s = object.value().only_fields(fields); !s.ok()) return s.take_error();
-  return object;
 }
 
 // The catalogue of a call: the input's "catalogue" when given, else the embedded one.

@@ -24,9 +24,6 @@ struct TextPosition {
   size_t column = 1;  // 1-based, in bytes
 };
 
-// "line L, column C"
-std::string describe(const TextPosition& at);
-
 struct SyntaxProblem {
   TextPosition at;
   std::string what;  // "expected ',' or '}' after an object member"

@@ -14,16 +14,22 @@
 
 namespace qv {
 
-// Parses the call's input as a JSON object restricted to the given fields (a misspelt
-// field is an error naming it, never silently ignored).
-inline Result<JsonObject> input_object(CallContext& ctx, Instance& instance,
+// Parses an input as a JSON object restricted to the given fields (a misspelt field is an
+// error naming it, never silently ignored).
+inline Result<JsonObject> input_object(std::string_view input, Instance& instance,
                                        std::initializer_list<std::string_view> fields) {
-  auto root = instance.parser().parse(ctx.input());
+  auto root = instance.parser().parse(input);
   if (!root.ok()) return root.take_error();
   auto object = root.value().object();
   if (!object.ok()) return object.take_error();
   if (auto s = object.value().only_fields(fields); !s.ok()) return s.take_error();
   return object;
+}
+
+// The call's input, as input_object above.
+inline Result<JsonObject> input_object(CallContext& ctx, Instance& instance,
+                                       std::initializer_list<std::string_view> fields) {
+  return input_object(ctx.input(), instance, fields);
 }
 
 // The field as a string, or an error naming it (missing, or not a string).
