@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <optional>
 #include <utility>
 
@@ -183,22 +182,24 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
   }
   // Where a stale-if-error stand-in would come from: L1's copy, or L2's when that one's
   // window ran longer (read_l2 put it in fallback's place).
-  const uint32_t held = state.l1().peek(L1Store::Space::kResponses, input.encoded, fetched_at);
-  const bool fallback_in_l1 =
-      fallback && held != L1Store::kNone && state.l1().response(held) == fallback;
-  size_t op = ctx.fetch("GET", input.origin->url, input.origin->headers + conditional, "",
-                        input.origin->timeout_ms);
-  co_await ctx.perform();
-  ++state.metrics.origin_fetches;
-  Headers headers = parse_response_headers(ctx.result(op).meta);
-  if (!conditional.empty() && ctx.result(op).status == QV_OK && ctx.result(op).number == 304 &&
-      !confirms_copy(headers, *fallback)) {
-    // It confirms some other copy: no answer for a caller that asked nothing conditional.
-    conditional.clear();
-    op = ctx.fetch("GET", input.origin->url, input.origin->headers, "", input.origin->timeout_ms);
+  bool fallback_in_l1 = false;
+  if (fallback) {
+    const uint32_t held = state.l1().peek(L1Store::Space::kResponses, input.encoded, fetched_at);
+    fallback_in_l1 = held != L1Store::kNone && state.l1().response(held) == fallback;
+  }
+  size_t op = 0;
+  Headers headers;
+  for (;;) {
+    op = ctx.fetch("GET", input.origin->url, input.origin->headers + conditional, "",
+                   input.origin->timeout_ms);
     co_await ctx.perform();
     ++state.metrics.origin_fetches;
     headers = parse_response_headers(ctx.result(op).meta);
+    if (conditional.empty() || ctx.result(op).status != QV_OK || ctx.result(op).number != 304 ||
+        confirms_copy(headers, *fallback))
+      break;
+    // It confirms some other copy: no answer for a caller that asked nothing conditional.
+    conditional.clear();
   }
   const double done = now_ms();
   timing.origin_ms += done - fetched_at;
@@ -405,9 +406,11 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
         noted != state.keys.end() && now < noted->second.refresh_leased_until;
     std::string key = refresh_lease_key(input.encoded);
     Lease taken = Lease::kHeldElsewhere;
-    if (!leased_recently) taken = co_await take_lease(ctx, state, key, config->refresh_lease_ms);
+    if (!leased_recently) {
+      taken = co_await take_lease(ctx, state, key, config->refresh_lease_ms);
+      if (taken == Lease::kHeldElsewhere) note_refresh_leased(state, input.encoded);
+    }
     if (taken == Lease::kHeldElsewhere) {
-      if (!leased_recently) note_refresh_leased(state, input.encoded);
       ++state.metrics.refreshes_leased_elsewhere;
       Served served;
       served.x_cache = "STALE";
@@ -421,8 +424,7 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
   }
   Served served = co_await fetch_origin(ctx, state, input, fallback, timing);
   if (lease.empty()) co_return served;
-  // A stale-if-error stand-in is a failed fetch, though its copy is stored.
-  if (served.stored && served.x_cache != "STALE") {
+  if (served.stored_anew()) {
     // The new copy is stored: the next refresh of the key need not wait for the refresh
     // lease's TTL; the misses waiting on the fill lease find the copy in L2 (or, when only
     // L1 kept it, find the lease gone and fetch). (After a failed refresh the lease stays:

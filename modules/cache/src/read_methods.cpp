@@ -205,7 +205,7 @@ MethodTask refresh_method(CallContext& ctx, Instance& instance) {
   const RunningRefresh running(state.refreshes_running);
   Served served = co_await lead_flight(ctx, state, input, fallback, true, timing);
   JsonWriter out;
-  const bool refreshed = served.stored && served.x_cache != "STALE";
+  const bool refreshed = served.stored_anew();
   out.begin_object()
       .key("refreshed")
       .value(refreshed)

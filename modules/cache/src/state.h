@@ -30,6 +30,9 @@ struct Served {
   bool shareable = true;    // calls that waited for this fetch may serve it too
   std::string reason;       // why not stored, or why stale, or what failed
   int error_status = 0;     // 502/504 when the origin failed and nothing stale could stand in
+
+  // A new copy was stored: a stale-if-error stand-in is a failed fetch, though its copy is.
+  bool stored_anew() const { return stored && x_cache != "STALE"; }
 };
 
 // Who holds a lease in the KV after take_lease (kUnknown: the KV could not answer). Here,
