@@ -3,7 +3,6 @@
 // on every runtime; parse_json_number reads them, and only them, back.
 #include <catch2/catch.hpp>
 
-#include <clocale>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>

@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
-#include <unordered_map>
 #include <vector>
 
 #include "method_support.h"
@@ -535,11 +534,13 @@ Outcome decide_locally(CallLeases& org, const CallChange& change, const Admissio
   return Outcome::answer(out.take());
 }
 
-// Gives each change of the batch its outcome: the one decided, or `fallback`.
-void settle(const CallBatch& batch, std::vector<Outcome>* decided, const Outcome& fallback) {
-  for (size_t i = 0; i < batch.size(); ++i) {
-    if (!batch[i]->outcome) batch[i]->outcome = decided ? (*decided)[i] : fallback;
-  }
+// Gives each change of the batch its outcome: the one decided for it, or the same for all.
+// (Every change of a batch is unanswered until its writer answers it here, once.)
+void settle(const CallBatch& batch, const std::vector<Outcome>& decided) {
+  for (size_t i = 0; i < batch.size(); ++i) batch[i]->outcome = decided[i];
+}
+void settle_all(const CallBatch& batch, const Outcome& outcome) {
+  for (const auto& change : batch) change->outcome = outcome;
 }
 
 // A queued change whose call is freed before a write took it (the ABI lets a host free a
@@ -616,11 +617,11 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
     if (org->stored) {
       auto stored = parse_call_set(*org->stored);
       if (!stored.ok()) {
-        settle(batch, nullptr,
-               Outcome::failure({QV_UNAVAILABLE, "kv: the calls stored for organisation '" +
-                                                     change->input.organization_id +
-                                                     "' are unreadable (" + stored.error().message +
-                                                     ")"}));
+        settle_all(batch,
+                   Outcome::failure({QV_UNAVAILABLE, "kv: the calls stored for organisation '" +
+                                                         change->input.organization_id +
+                                                         "' are unreadable (" +
+                                                         stored.error().message + ")"}));
         co_return *change->outcome;
       }
       calls = std::move(stored.value());
@@ -645,7 +646,7 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
       continue;
     }
     if (!changed) {  // refusals and ends of calls not active: nothing to write
-      settle(batch, &answers, Outcome{});
+      settle(batch, answers);
       co_return *change->outcome;
     }
     double last_expiry = now;
@@ -668,16 +669,16 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
     org->stored = next;
     org->local.clear();  // all in KV now
     org->ended.clear();
-    settle(batch, &answers, Outcome{});
+    settle(batch, answers);
     co_return *change->outcome;
   }
 
   if (kv_failure.empty()) {
-    settle(batch, nullptr,
-           Outcome::failure({QV_UNAVAILABLE,
-                             "kv: too many isolates changing the calls of "
-                             "organisation '" +
-                                 change->input.organization_id + "' at once; retry shortly"}));
+    settle_all(batch,
+               Outcome::failure({QV_UNAVAILABLE,
+                                 "kv: too many isolates changing the calls of "
+                                 "organisation '" +
+                                     change->input.organization_id + "' at once; retry shortly"}));
     co_return *change->outcome;
   }
   if (now >= state.kv_retry_at) state.kv_retry_at = now + policy.kv_retry_ms;
