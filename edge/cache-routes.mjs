@@ -15,6 +15,7 @@
 // Other methods on the cached paths (writes) go past the cache, to the router's proxy.
 import { REGION_HEADERS } from './regional-proxy.mjs';
 import { notModified } from './conditional.mjs';
+import { hexToBytes } from './identity.mjs';
 
 /** The GET routes served through the cache (path patterns of the spec's dashboard API). */
 export const CACHED_PATHS = Object.freeze([
@@ -37,6 +38,10 @@ export function normalizedQuery(searchParams) {
 /** How far a signature's timestamp may be from the edge's clock, either way. */
 export const SIGNATURE_TOLERANCE_SECONDS = 300;
 
+// The HMAC-SHA256 key of a shared secret, for `usage` ('sign' or 'verify').
+const hmacKeyOf = (secret, usage) =>
+  crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [usage]);
+
 // What is signed: "<t>.<raw body>", so a signature holds for one timestamp only.
 function signedBytes(t, body) {
   const bytes = typeof body === 'string' ? encoder.encode(body) : body;
@@ -52,8 +57,7 @@ function signedBytes(t, body) {
  * by default): "t=<t>,sha256=<hex HMAC-SHA256 of "<t>.<body>" with secret>".
  */
 export async function signRequest(secret, body, t = Math.floor(Date.now() / 1000)) {
-  const key = await crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, signedBytes(t, body)));
+  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', await hmacKeyOf(secret, 'sign'), signedBytes(t, body)));
   return `t=${t},sha256=${[...mac].map((byte) => byte.toString(16).padStart(2, '0')).join('')}`;
 }
 
@@ -73,9 +77,7 @@ async function checkSignature(key, header, bytes, nowMs, seen) {
   if (Math.abs(skew) > SIGNATURE_TOLERANCE_SECONDS) {
     return { problem: `timestamp ${match[1]} is ${Math.round(Math.abs(skew))} s ${skew < 0 ? 'old' : 'ahead'} (at most ${SIGNATURE_TOLERANCE_SECONDS} s either way)` };
   }
-  const mac = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) mac[i] = parseInt(match[2].slice(2 * i, 2 * i + 2), 16);
-  if (!(await crypto.subtle.verify('HMAC', key, mac, signedBytes(match[1], bytes)))) return { problem: 'wrong signature' };
+  if (!(await crypto.subtle.verify('HMAC', key, hexToBytes(match[2]), signedBytes(match[1], bytes)))) return { problem: 'wrong signature' };
   const signature = match[2].toLowerCase();
   if ((seen.get(signature) ?? -1) >= nowMs) return { problem: 'already taken: a signed request is taken once (sign each with its own timestamp)' };
   if (seen.size >= REMEMBERED_SIGNATURES) {
@@ -115,7 +117,7 @@ const MAX_QUERY_BYTES = 1024;
  */
 export function createCacheRoutes({ module, originFetch, cacheSecret, json, error, waitUntilFor = () => () => {}, now = Date.now }) {
   let keyPromise = null;
-  const hmacKey = () => (keyPromise ??= crypto.subtle.importKey('raw', encoder.encode(cacheSecret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']));
+  const hmacKey = () => (keyPromise ??= hmacKeyOf(cacheSecret, 'verify'));
   const origins = new Map(); // cache key -> the region headers of its last origin answer
   const signatures = new Map(); // the invalidations' signatures taken (checkSignature)
 
@@ -205,16 +207,14 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
       }
       // A change the module did not apply (503, or a failed instance) may be sent again as it
       // is: its signature is let go.
-      let result;
+      let code = 503;
       try {
-        result = await (await module()).invoke('cache.change', text);
-      } catch (failure) {
-        signatures.delete(signature);
-        throw failure;
+        const { status, body: answer } = await (await module()).invoke('cache.change', text);
+        code = status === 'ok' ? 200 : status === 'invalid_input' || status === 'too_large' ? 400 : 503;
+        return json(code, answer, headers);
+      } finally {
+        if (code === 503) signatures.delete(signature);
       }
-      const code = result.status === 'ok' ? 200 : result.status === 'invalid_input' || result.status === 'too_large' ? 400 : 503;
-      if (code === 503) signatures.delete(signature);
-      return json(code, result.body, headers);
     },
   });
 

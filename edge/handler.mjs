@@ -236,7 +236,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
   const regional = createRegionalProxy({
     invoke: async (method, input) => (await module()).invoke(method, input),
     ...(originFetch ? { fetch: originFetch } : {}),
-    ...(shimOptions.now ? { clock: shimOptions.now } : {}),
+    clock: shimOptions.now,
     log,
   });
 
@@ -254,7 +254,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
       ? ({ caller, request }) => regional.fetcher({ caller, geo: request ? geoHeaders(request.headers) : {}, waitUntil: waitUntilFor(request) })
       : null,
     cacheSecret, json, error, waitUntilFor,
-    ...(shimOptions.now ? { now: shimOptions.now } : {}),
+    now: shimOptions.now,
   });
 
   // Where a call's media goes: its region and node, by consistent hashing of its id.

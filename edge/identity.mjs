@@ -32,7 +32,8 @@ export function parseApiKeys(apiKeys, knownTiers) {
   });
 }
 
-function hexToBytes(hex) {
+/** Lower- or upper-case hex digits, two per byte, as bytes. */
+export function hexToBytes(hex) {
   const bytes = new Uint8Array(hex.length / 2);
   for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return bytes;
