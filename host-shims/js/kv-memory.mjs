@@ -63,7 +63,7 @@ export class MemoryKv {
     this.#entries.set(key, { value, expiresAt });
     this.#bytes += key.length + value.length + ENTRY_OVERHEAD_BYTES;
     if (this.#isEvictable(key)) this.#evictable.set(key, true);
-    for (const victim of this.#evictable.keys()) {
+    if (this.#bytes > this.#maxBytes) for (const victim of this.#evictable.keys()) {
       if (this.#bytes <= this.#maxBytes || victim === key) break;
       this.#remove(victim, this.#entries.get(victim));
       this.#evicted++;

@@ -215,14 +215,20 @@ export class QvInstance {
 
   // Resolves once the module has reported `count` woken waits of the call.
   #wokenAfter(id, count) {
-    const entry = this.#wakes.get(id) ?? { pending: 0, resolve: null, reject: null };
+    const entry = this.#wakeEntry(id);
     entry.pending += count;
-    this.#wakes.set(id, entry);
     return new Promise((resolve, reject) => {
       entry.resolve = resolve;
       entry.reject = reject;
       if (entry.pending <= 0) this.#settleWake(id, entry);
     });
+  }
+
+  // The wakes the call `id` waits for (pending may run ahead of the wait, below 0).
+  #wakeEntry(id) {
+    let entry = this.#wakes.get(id);
+    if (!entry) this.#wakes.set(id, (entry = { pending: 0, resolve: null, reject: null }));
+    return entry;
   }
 
   #settleWake(id, entry) {
@@ -238,9 +244,8 @@ export class QvInstance {
     const count = view.getUint32(this.#scratch + 4, true);
     for (let i = 0; i < count; i++) {
       const id = view.getUint32(base + i * 4, true);
-      const entry = this.#wakes.get(id) ?? { pending: 0, resolve: null, reject: null };
+      const entry = this.#wakeEntry(id);
       entry.pending -= 1;
-      this.#wakes.set(id, entry);
       if (entry.pending <= 0 && entry.resolve) this.#settleWake(id, entry);
     }
   }
