@@ -13,7 +13,8 @@ import { signRequest, SIGNATURE_HEADER } from '../edge/cache-routes.mjs';
 import { notModified } from '../edge/conditional.mjs';
 import { createServer } from 'node:http';
 import { createEdgeHandler } from '../edge/handler.mjs';
-import { loadModule, MemoryKv } from '../dist/js/node.mjs';
+import { loadModule } from '../dist/js/node.mjs';
+import { CountingKv } from './kv-doubles.mjs';
 
 const SECRET = 'test-secret';
 const LONDON = { 'x-vercel-ip-latitude': '51.51', 'x-vercel-ip-longitude': '-0.13', 'x-vercel-ip-country': 'GB' };
@@ -522,13 +523,7 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
   const payload = JSON.stringify({ type: 'UPDATE', table: 'campaigns', record: { id: 'org_growth_c1', organization_id: 'org_growth' }, old_record: null });
   const T = 1795800000; // the signature's timestamp, unix seconds
   let clock = T * 1000;
-  let failing = false; // the KV the journals are written to
-  const memory = new MemoryKv({ now: () => clock });
-  const kv = {
-    get: (k) => (failing ? Promise.reject(new Error('connection refused')) : memory.get(k)),
-    set: (...a) => memory.set(...a), incr: (...a) => memory.incr(...a), del: (k) => memory.del(k),
-    cas: (...a) => (failing ? Promise.reject(new Error('connection refused')) : memory.cas(...a)),
-  };
+  const kv = new CountingKv({ now: () => clock }); // the KV the journals are written to
   let handle;
   before(async () => {
     handle = createEdgeHandler({ wasmModule: await loadModule(), config: await loadEdgeConfig(), cacheSecret: SECRET, kv, now: () => clock, log: () => {} });
@@ -540,10 +535,10 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
 
   test('a change not applied (503) may be sent again as it is; one applied may not', async () => {
     const signature = await signRequest(SECRET, payload, T);
-    failing = true;
+    kv.failing = new Set(['get', 'cas']);
     clock = T * 1000 + 500;
     assert.equal((await send(signature))[0], 503);
-    failing = false;
+    kv.failing = false;
     assert.deepEqual(await send(signature), [200, 'applied']);
     const [status, message] = await send(signature);
     assert.equal(status, 401);

@@ -8,24 +8,16 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { instantiateFlavour } from '../dist/js/node.mjs';
 import { RedisKv } from '../dist/js/kv-redis.mjs';
+import { withOps } from './kv-doubles.mjs';
 
 const quiet = () => {};
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const BOUND_MS = 1000;
 
-// Counts the KV operations one isolate makes.
+// Counts the KV reads one isolate makes.
 function counted(kv) {
   const counts = { get: 0 };
-  return {
-    counts,
-    kv: {
-      get: (key) => { counts.get++; return kv.get(key); },
-      set: (...args) => kv.set(...args),
-      del: (...args) => kv.del(...args),
-      cas: (...args) => kv.cas(...args),
-      incr: (...args) => kv.incr(...args),
-    },
-  };
+  return { counts, kv: withOps(kv, { get: (key) => { counts.get++; return kv.get(key); } }) };
 }
 
 describe('invalidation across isolates over a real Redis', { skip: !process.env.QV_REDIS_URL && 'no QV_REDIS_URL (redis.test.mjs fails for it)' }, () => {

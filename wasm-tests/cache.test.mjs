@@ -6,27 +6,12 @@
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModule, instantiate, FLAVOURS, MemoryKv } from '../dist/js/node.mjs';
+import { CountingKv } from './kv-doubles.mjs';
 
 const START = 1764115200000;
 const ORG = 'org_a';
 const quiet = () => {};
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-// A KV that counts operations by kind and can be made to fail: wholly (failing = true) or
-// for some kinds of operation (failing = a Set of kinds).
-class CountingKv extends MemoryKv {
-  counts = { get: 0, set: 0, del: 0, cas: 0, incr: 0 };
-  failing = false;
-  #check(kind) {
-    this.counts[kind]++;
-    if (this.failing === true || this.failing?.has?.(kind)) throw new Error('kv down');
-  }
-  async get(key) { this.#check('get'); return super.get(key); }
-  async set(key, value, ttl) { this.#check('set'); return super.set(key, value, ttl); }
-  async del(key) { this.#check('del'); return super.del(key); }
-  async cas(...args) { this.#check('cas'); return super.cas(...args); }
-  async incr(...args) { this.#check('incr'); return super.incr(...args); }
-}
 
 // An origin as a fetch function: answers with `reply` after `delayMs`, counting requests.
 function fakeOrigin({ delayMs = 5, reply } = {}) {

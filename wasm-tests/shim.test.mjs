@@ -7,6 +7,7 @@ import { createServer } from 'node:http';
 import { createServer as createTcpServer, connect } from 'node:net';
 import { once } from 'node:events';
 import { loadModule, instantiate, FLAVOURS, MemoryKv, HostOps, OP, QvInstance, MAX_INPUT_BYTES } from '../dist/js/node.mjs';
+import { withOps, failWith } from './kv-doubles.mjs';
 
 const NOW = 1764115200000;
 const now = () => NOW;
@@ -66,12 +67,6 @@ async function dump(kv) {
   return entries;
 }
 
-// The KV's operations, bound to it, with some replaced.
-const withOps = (kv, replaced) => ({
-  get: (...args) => kv.get(...args), set: (...args) => kv.set(...args), cas: (...args) => kv.cas(...args),
-  incr: (...args) => kv.incr(...args), del: (...args) => kv.del(...args), ...replaced,
-});
-const failWith = (message) => async () => { throw new Error(message); };
 
 for (const flavour of FLAVOURS) {
   describe(`shim on ${flavour}`, () => {

@@ -1,0 +1,28 @@
+// KV stand-ins the suites share: a MemoryKv that counts and can fail, and a KV with some of
+// its operations replaced. (Not a .test.mjs: importing one would run its tests.)
+import { MemoryKv } from '../dist/js/node.mjs';
+
+// A KV that counts operations by kind and can be made to fail: wholly (failing = true) or
+// for some kinds of operation (failing = a Set of kinds).
+export class CountingKv extends MemoryKv {
+  counts = { get: 0, set: 0, del: 0, cas: 0, incr: 0 };
+  failing = false;
+  #check(kind) {
+    this.counts[kind]++;
+    if (this.failing === true || this.failing?.has?.(kind)) throw new Error('kv down');
+  }
+  async get(key) { this.#check('get'); return super.get(key); }
+  async set(key, value, ttl) { this.#check('set'); return super.set(key, value, ttl); }
+  async del(key) { this.#check('del'); return super.del(key); }
+  async cas(...args) { this.#check('cas'); return super.cas(...args); }
+  async incr(...args) { this.#check('incr'); return super.incr(...args); }
+}
+
+// The KV's operations, bound to it, with some replaced.
+export const withOps = (kv, replaced) => ({
+  get: (...args) => kv.get(...args), set: (...args) => kv.set(...args), cas: (...args) => kv.cas(...args),
+  incr: (...args) => kv.incr(...args), del: (...args) => kv.del(...args), ...replaced,
+});
+
+// An operation that fails with message.
+export const failWith = (message) => async () => { throw new Error(message); };
