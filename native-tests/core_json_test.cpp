@@ -139,3 +139,23 @@ TEST_CASE("numbers are written in C's notation whatever LC_NUMERIC says", "[json
     CHECK(std::string(buffer) == "0.250");
   }
 }
+
+TEST_CASE("a key the plain path form would make ambiguous is written [\"key\"]", "[json][path]") {
+  qv::JsonParser parser;
+  auto root = parser.parse(R"({"a": {"": [1], "b.c": {"[d]": true}, "e": 1}})");
+  REQUIRE(root.ok());
+  auto a = root.value().object().value().required("a").value().object().value();
+  auto empty = a.required("").value().array().value().items();
+  CHECK(empty[0].string().error().message == R"(a[""][0]: expected a string, got a number)");
+  auto dotted = a.required("b.c").value().object().value();
+  CHECK(dotted.required("[d]").value().path() == R"(a["b.c"]["[d]"])");
+  CHECK(dotted.child_path("plain") == R"(a["b.c"].plain)");
+  CHECK(a.required("e").value().path() == "a.e");
+  CHECK(a.required("missing").error().message == "a.missing: is required");
+
+  SECTION("an out-of-range number under such keys is named the same way") {
+    auto refused = parser.parse(R"({"a": {"": [{"x.y": 1e999}]}})");
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().message.find(R"(a[""][0]["x.y"]: )") == 0);
+  }
+}

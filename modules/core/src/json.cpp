@@ -30,6 +30,17 @@ const char* JsonValue::type_name() const {
   return "an unknown value";
 }
 
+void append_key_step(std::string& path, std::string_view key) {
+  if (key.empty() || key.find_first_of(".[]\"") != std::string_view::npos) {
+    path += "[\"";
+    path += key;
+    path += "\"]";
+    return;
+  }
+  if (!path.empty()) path += '.';
+  path += key;
+}
+
 std::string JsonPathStep::text() const {
   // The steps from the root down, then their text.
   std::vector<const JsonPathStep*> steps;
@@ -42,8 +53,7 @@ std::string JsonPathStep::text() const {
         text = step.key;
         break;
       case Kind::kKey:
-        if (!text.empty()) text += '.';
-        text += step.key;
+        append_key_step(text, step.key);
         break;
       case Kind::kIndex:
         text += '[';

@@ -60,8 +60,7 @@ std::string path_text(const std::vector<Segment>& segments) {
     if (segment.is_index) {
       text += '[' + std::to_string(segment.index) + ']';
     } else {
-      if (!text.empty()) text += '.';
-      text += segment.key;
+      append_key_step(text, segment.key);
     }
   }
   return text;

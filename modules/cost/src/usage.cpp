@@ -186,7 +186,8 @@ Result<Usage> parse_usage(const JsonValue& json) {
   if (read.field(fields, "calls", true)) {
     for (Figure required : {Figure::kCallsPerMonth, Figure::kMinutesPerCall}) {
       if (read.ok() && !usage[required]) {
-        read.fail(fields.child_path(figure_field(required)) +
+        const auto& spec = kFigures[static_cast<int>(required)];
+        read.fail(fields.child_path(spec.section) + "." + spec.name +
                   ": is required (0 is a valid figure)");
       }
     }
