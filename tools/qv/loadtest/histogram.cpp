@@ -13,7 +13,7 @@ constexpr int kLeadingZeroCountBase = 64 - Histogram::kSubBucketHalfCountMagnitu
 constexpr uint64_t kSubBucketMask = Histogram::kSubBucketCount - 1;
 
 int64_t clamp_value(int64_t value) {
-  return std::clamp(value, Histogram::kLowest, Histogram::kHighest);
+  return std::clamp(value, int64_t{0}, Histogram::kHighest);
 }
 
 uint64_t count_at_percentile(double percentile, uint64_t total) {
@@ -220,8 +220,7 @@ Result<SparseHistogram> SparseHistogram::decode(std::string_view text) {
   if (counted != out.total_count)
     return Error{"histogram counts add up to " + std::to_string(counted) + ", header says " +
                  std::to_string(out.total_count)};
-  if (out.total_count &&
-      (out.min < Histogram::kLowest || out.max > Histogram::kHighest || out.min > out.max)) {
+  if (out.total_count && (out.min < 0 || out.max > Histogram::kHighest || out.min > out.max)) {
     return bad;
   }
   return out;

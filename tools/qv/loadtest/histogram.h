@@ -1,4 +1,4 @@
-// An HdrHistogram-style latency histogram: values from 1 µs to 1 h recorded with 3
+// An HdrHistogram-style latency histogram: values from 0 to 1 h in µs, recorded with 3
 // significant decimal digits (every value is kept within 0.1% of what was recorded), in a
 // fixed array of counts, so recording is O(1), merging is adding arrays, and two histograms
 // from two machines add up to exactly the histogram one machine would have recorded.
@@ -22,7 +22,7 @@ class SparseHistogram;
 
 class Histogram {
  public:
-  static constexpr int64_t kLowest = 1;               // 1 µs
+  static constexpr int64_t kLowest = 1;               // resolution: 1 µs
   static constexpr int64_t kHighest = 3'600'000'000;  // 1 h in µs
   static constexpr int kSignificantDigits = 3;
   static constexpr int kSubBucketHalfCountMagnitude = 10;  // 2 * 10^3 -> 2^11 sub-buckets
@@ -33,7 +33,9 @@ class Histogram {
 
   Histogram();
 
-  // Records a value in µs; values below 1 µs count as 1 µs, above 1 h as 1 h.
+  // Records a value in µs; a negative value counts as 0, one above 1 h as 1 h. A phase shorter
+  // than the clock's microsecond is 0, not 1: differences of whole-µs readings are unbiased
+  // on average, so the means of sub-µs phases stay honest.
   void record(int64_t value, uint64_t count = 1);
   void add(const Histogram& other);
   void add(const SparseHistogram& other);
