@@ -9,7 +9,9 @@
 //   POST /api/cache/invalidate        a Supabase change payload (realtime or webhook form),
 //                                    signed: x-qv-signature: t=<unix seconds>,sha256=<hex
 //                                    HMAC-SHA256 of "<t>.<raw body>" with the shared secret>,
-//                                    t within 5 minutes of now; else 401, nothing done
+//                                    t within 5 minutes of now; else 401, nothing done.
+//                                    A signed request is taken once, by one isolate of
+//                                    those sharing the KV (claimed there, qv:webhook:<mac>)
 //   GET  /api/cache/stats             the isolate's cache metrics, to an operator key only (they
 //                                    count every organisation's traffic); else 403
 // Other methods on the cached paths (writes) go past the cache, to the router's proxy.
@@ -65,11 +67,22 @@ export async function signRequest(secret, body, t = Math.floor(Date.now() / 1000
 // request is taken once. Bounded: past the bound the oldest are forgotten first.
 const REMEMBERED_SIGNATURES = 10_000;
 
-// Whether the signature header authorises bytes at nowMs: {problem} when it does not. The
-// timestamp keeps a captured request from being replayed after the tolerance, and `seen`
-// (signature -> until when it is remembered) within it, in this isolate; Web Crypto's
-// verify compares the MAC in constant time.
-async function checkSignature(key, header, bytes, nowMs, seen) {
+// A signature taken is also claimed in the shared KV, so that no other isolate takes it
+// either. The claim outlives the tolerance by this much: an isolate whose clock runs behind
+// still takes the timestamp a little after the claiming isolate stopped.
+const CLAIM_SLACK_MS = 60_000;
+export const SIGNATURE_CLAIM_PREFIX = 'qv:webhook:';
+
+const TAKEN = 'already taken: a signed request is taken once (sign each with its own timestamp)';
+
+// Whether the signature header authorises bytes at nowMs: {problem} when it does not, else
+// {signature, claimed} (claimed: held in the shared KV too). The timestamp keeps a captured
+// request from being replayed after the tolerance; within it, `seen` (signature -> until
+// when it is remembered) refuses a replay in this isolate and the KV claim in the others.
+// A KV that fails or does not answer leaves the record to this isolate: the change is still
+// applied (refusing it would lose the invalidation). Web Crypto's verify compares the MAC
+// in constant time.
+async function checkSignature(key, header, bytes, nowMs, seen, qv, log) {
   const match = /^t=(\d{1,12}),sha256=([0-9a-fA-F]{64})$/.exec(header ?? '');
   if (!match) return { problem: 'missing or malformed (expected t=<unix seconds>,sha256=<hex HMAC-SHA256 of "<t>.<body>">)' };
   // One bound for both: a timestamp is taken exactly while its signature is remembered.
@@ -79,12 +92,16 @@ async function checkSignature(key, header, bytes, nowMs, seen) {
   }
   if (!(await crypto.subtle.verify('HMAC', key, hexToBytes(match[2]), signedBytes(match[1], bytes)))) return { problem: 'wrong signature' };
   const signature = match[2].toLowerCase();
-  if ((seen.get(signature) ?? -1) >= nowMs) return { problem: 'already taken: a signed request is taken once (sign each with its own timestamp)' };
+  if ((seen.get(signature) ?? -1) >= nowMs) return { problem: TAKEN };
   if (seen.size >= REMEMBERED_SIGNATURES) {
     for (const [old, until] of seen) if (until < nowMs || seen.size >= REMEMBERED_SIGNATURES) seen.delete(old);
   }
-  seen.set(signature, (Number(match[1]) + SIGNATURE_TOLERANCE_SECONDS) * 1000);
-  return { signature };
+  const untilMs = (Number(match[1]) + SIGNATURE_TOLERANCE_SECONDS) * 1000;
+  seen.set(signature, untilMs); // before the claim: a copy arriving meanwhile is refused here
+  const claim = await qv.kvSetIfAbsent(SIGNATURE_CLAIM_PREFIX + signature, match[1], untilMs - nowMs + CLAIM_SLACK_MS);
+  if (claim.problem) log(2, `invalidation webhook: the signature is taken once in this isolate only (KV: ${claim.problem})`);
+  if (claim.stored === false) return { problem: TAKEN };
+  return { signature, claimed: claim.stored === true };
 }
 
 // server-timing entries from the module's timing (ms).
@@ -113,9 +130,10 @@ const MAX_QUERY_BYTES = 1024;
  * invalidation webhook's shared secret (no secret: the route answers 503); json/error: the
  * handler's response helpers; waitUntilFor(request): the waitUntil(promise) of that
  * request's event, which keeps the revalidation it starts alive where the runtime needs
- * telling (optional); now(): the clock signatures' timestamps are checked against, in ms.
+ * telling (optional); now(): the clock signatures' timestamps are checked against, in ms;
+ * log(level, message): the edge's log.
  */
-export function createCacheRoutes({ module, originFetch, cacheSecret, json, error, waitUntilFor = () => () => {}, now = Date.now }) {
+export function createCacheRoutes({ module, originFetch, cacheSecret, json, error, waitUntilFor = () => () => {}, now = Date.now, log = () => {} }) {
   let keyPromise = null;
   const hmacKey = () => (keyPromise ??= hmacKeyOf(cacheSecret, 'verify'));
   const origins = new Map(); // cache key -> the region headers of its last origin answer
@@ -197,7 +215,8 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
       if (!cacheSecret) return error(503, 'unavailable', 'cache invalidation is not configured (no shared secret)', headers);
       const body = await readRaw(request);
       if (body.response) return body.response;
-      const { problem, signature } = await checkSignature(await hmacKey(), request.headers.get(SIGNATURE_HEADER), body.bytes, now(), signatures);
+      const qv = await module();
+      const { problem, signature, claimed } = await checkSignature(await hmacKey(), request.headers.get(SIGNATURE_HEADER), body.bytes, now(), signatures, qv, log);
       if (problem) return error(401, 'unauthorized', `${SIGNATURE_HEADER}: ${problem}`, headers);
       let text;
       try {
@@ -206,14 +225,20 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
         return error(400, 'invalid_input', 'body: not valid UTF-8', headers);
       }
       // A change the module did not apply (503, or a failed instance) may be sent again as it
-      // is: its signature is let go.
+      // is: its signature is let go, here and in the KV.
       let code = 503;
       try {
-        const { status, body: answer } = await (await module()).invoke('cache.change', text);
+        const { status, body: answer } = await qv.invoke('cache.change', text);
         code = status === 'ok' ? 200 : status === 'invalid_input' || status === 'too_large' ? 400 : 503;
         return json(code, answer, headers);
       } finally {
-        if (code === 503) signatures.delete(signature);
+        if (code === 503) {
+          signatures.delete(signature);
+          if (claimed) {
+            const { problem: left } = await qv.kvDelete(SIGNATURE_CLAIM_PREFIX + signature);
+            if (left) log(2, `invalidation webhook: the signature of a change not applied is still claimed in the KV until its timestamp is too old (${left})`);
+          }
+        }
       }
     },
   });

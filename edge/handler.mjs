@@ -253,7 +253,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     originFetch: config.router
       ? ({ caller, request }) => regional.fetcher({ caller, geo: request ? geoHeaders(request.headers) : {}, waitUntil: waitUntilFor(request) })
       : null,
-    cacheSecret, json, error, waitUntilFor,
+    cacheSecret, json, error, waitUntilFor, log,
     now: shimOptions.now,
   });
 

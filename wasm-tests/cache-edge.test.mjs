@@ -14,7 +14,7 @@ import { notModified } from '../edge/conditional.mjs';
 import { createServer } from 'node:http';
 import { createEdgeHandler } from '../edge/handler.mjs';
 import { loadModule } from '../dist/js/node.mjs';
-import { CountingKv } from './kv-doubles.mjs';
+import { CountingKv, withOps } from './kv-doubles.mjs';
 
 const SECRET = 'test-secret';
 const LONDON = { 'x-vercel-ip-latitude': '51.51', 'x-vercel-ip-longitude': '-0.13', 'x-vercel-ip-country': 'GB' };
@@ -543,6 +543,52 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
     const [status, message] = await send(signature);
     assert.equal(status, 401);
     assert.match(message, /already taken/);
+  });
+
+  // Isolates: edge handlers (one module instance each) over one KV, on the test's clock.
+  const isolatesOver = (shared, count = 2) => Promise.all(Array.from({ length: count }, async () => createEdgeHandler({
+    wasmModule: await loadModule(), config: await loadEdgeConfig(), cacheSecret: SECRET, kv: shared, now: () => clock, log: () => {},
+  })));
+  const sendTo = async (isolate, signature) => {
+    const response = await isolate(new Request('http://edge.test/api/cache/invalidate', { method: 'POST', body: payload, headers: { [SIGNATURE_HEADER]: signature } }));
+    return [response.status, (await response.json()).message ?? 'applied'];
+  };
+
+  test('isolates sharing a KV take a signed request once between them, sent to both at once or one after the other', async () => {
+    const [one, two] = await isolatesOver(kv);
+    clock = T * 1000 + 2000;
+    const together = await signRequest(SECRET, payload, T + 2);
+    const answers = await Promise.all([sendTo(one, together), sendTo(two, together)]);
+    assert.deepEqual(answers.map(([status]) => status).sort(), [200, 401], JSON.stringify(answers));
+    assert.match(answers.find(([status]) => status === 401)[1], /already taken/);
+    const apart = await signRequest(SECRET, payload, T + 3);
+    assert.deepEqual(await sendTo(one, apart), [200, 'applied']);
+    assert.match((await sendTo(two, apart))[1], /already taken/);
+    assert.ok(await kv.get(`qv:webhook:${apart.slice(-64)}`), 'claimed in the KV');
+  });
+
+  test('a change one isolate could not apply (503) is let go in the KV too: another isolate takes it', async () => {
+    const journalsDown = withOps(kv, { cas: (key, ...rest) => (key.startsWith('qvc:j:') ? Promise.reject(new Error('kv down')) : kv.cas(key, ...rest)) });
+    const [failing] = await isolatesOver(journalsDown, 1);
+    const [healthy] = await isolatesOver(kv, 1);
+    clock = T * 1000 + 4000;
+    const signature = await signRequest(SECRET, payload, T + 4);
+    assert.equal((await sendTo(failing, signature))[0], 503);
+    assert.equal(await kv.get(`qv:webhook:${signature.slice(-64)}`), null, 'the claim is gone');
+    assert.deepEqual(await sendTo(healthy, signature), [200, 'applied']);
+  });
+
+  test('a KV that cannot hold the claim leaves the record to the isolate: the change is applied, logged', async () => {
+    const claimsDown = withOps(kv, { cas: (key, ...rest) => (key.startsWith('qv:webhook:') ? Promise.reject(new Error('kv down')) : kv.cas(key, ...rest)) });
+    const logged = [];
+    const isolate = createEdgeHandler({
+      wasmModule: await loadModule(), config: await loadEdgeConfig(), cacheSecret: SECRET, kv: claimsDown, now: () => clock, log: (level, message) => logged.push(message),
+    });
+    clock = T * 1000 + 5000;
+    const signature = await signRequest(SECRET, payload, T + 5);
+    assert.deepEqual(await sendTo(isolate, signature), [200, 'applied']);
+    assert.match(logged.join('\n'), /taken once in this isolate only \(KV: kv\.cas qv:webhook:[0-9a-f]{64}: kv down\)/);
+    assert.match((await sendTo(isolate, signature))[1], /already taken/, 'still once in this isolate');
   });
 
   test('a signature is remembered for as long as its timestamp is taken, to the millisecond', async () => {

@@ -3,10 +3,14 @@
 // other within the stated bound (pollMs, default 500 ms, plus a KV round trip: under 1 s),
 // while L1 hits in between cost no KV read per hit (at most one journal read per pollMs).
 // Isolates that refresh one stale key together send one fetch to the origin, and so do
-// isolates that miss one key together when misses collapse (collapseMs).
+// isolates that miss one key together when misses collapse (collapseMs). A signed
+// invalidation webhook sent to several edge isolates at once is taken by one.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { instantiateFlavour } from '../dist/js/node.mjs';
+import { instantiateFlavour, loadModule } from '../dist/js/node.mjs';
+import { createEdgeHandler } from '../edge/handler.mjs';
+import { loadEdgeConfig } from '../edge/runtime.mjs';
+import { signRequest, SIGNATURE_HEADER, SIGNATURE_CLAIM_PREFIX } from '../edge/cache-routes.mjs';
 import { RedisKv } from '../dist/js/kv-redis.mjs';
 import { withOps } from './kv-doubles.mjs';
 
@@ -135,5 +139,31 @@ describe('invalidation across isolates over a real Redis', { skip: !process.env.
     const journal = new TextDecoder().decode(await connections[0].get('qvc:j:org_z'));
     for (let i = 0; i < isolates.length; i++) assert.match(journal, new RegExp(`\\tt(t${i})(\\t|\\n)`));
     assert.match(journal, /^qvj1 4 /);
+  });
+});
+
+describe('the invalidation webhook across edge isolates over a real Redis', { skip: !process.env.QV_REDIS_URL && 'no QV_REDIS_URL (redis.test.mjs fails for it)' }, () => {
+  const prefix = `qv-webhook-${process.pid}-${Date.now()}:`;
+  const secret = 'test-secret';
+  let connections = [];
+  let edges = [];
+  before(async () => {
+    connections = await Promise.all([0, 1, 2].map(() => RedisKv.connect(process.env.QV_REDIS_URL, { prefix })));
+    const [wasmModule, config] = await Promise.all([loadModule(), loadEdgeConfig()]);
+    edges = connections.map((kv) => createEdgeHandler({ wasmModule, config, cacheSecret: secret, kv, kvTimeoutMs: 1000, log: quiet }));
+  });
+  after(() => Promise.all(connections.map((kv) => kv.close())));
+
+  test('a signed request sent to three isolates at once is taken by exactly one', async () => {
+    const payload = JSON.stringify({ type: 'UPDATE', table: 'campaigns', record: { id: 'c9', organization_id: 'org_x' }, old_record: null });
+    const signature = await signRequest(secret, payload);
+    const statuses = await Promise.all(edges.map(async (edge) => {
+      const response = await edge(new Request('http://edge.test/api/cache/invalidate', { method: 'POST', body: payload, headers: { [SIGNATURE_HEADER]: signature } }));
+      await response.arrayBuffer();
+      return response.status;
+    }));
+    assert.deepEqual(statuses.sort(), [200, 401, 401]);
+    const claim = await connections[0].get(`${SIGNATURE_CLAIM_PREFIX}${signature.slice(-64)}`);
+    assert.equal(new TextDecoder().decode(claim), signature.slice(2, signature.indexOf(',')), 'the claim holds the timestamp');
   });
 });

@@ -91,6 +91,13 @@ export declare class QvInstance {
   readonly failed: boolean;
   /** Runs method to completion; never rejects for errors the module reports. */
   invoke<T = unknown>(method: string, input?: unknown, options?: InvokeOptions): Promise<Invocation<T>>;
+  /**
+   * Stores value under key in the instance's KV for ttlMs only if key is absent, bounded by
+   * kvTimeoutMs as the module's operations are; never rejects.
+   */
+  kvSetIfAbsent(key: string, value: string, ttlMs: number): Promise<{ stored: boolean } | { problem: string }>;
+  /** Removes key from the instance's KV, as kvSetIfAbsent. */
+  kvDelete(key: string): Promise<{ problem?: string }>;
   /** Runs method to completion; rejects with QvError on an error status. */
   call<T = unknown>(method: string, input?: unknown, options?: InvokeOptions): Promise<T>;
 }

@@ -206,6 +206,22 @@ export class QvInstance {
     }
   }
 
+  /**
+   * Stores value under key in the instance's KV for ttlMs only if key is absent, as the
+   * module's operations are performed (bounded by kvTimeoutMs). Resolves to {stored}, or
+   * {problem} when the KV failed or did not answer; never rejects.
+   */
+  async kvSetIfAbsent(key, value, ttlMs) {
+    const result = await this.#ops.perform({ kind: OP.KV_CAS, key, value: encoder.encode(value), delta: 1, durationMs: ttlMs });
+    return result.status === 0 ? { stored: result.number === 1 } : { problem: String(result.data) };
+  }
+
+  /** Removes key from the instance's KV, as kvSetIfAbsent: resolves to {} or {problem}. */
+  async kvDelete(key) {
+    const result = await this.#ops.perform({ kind: OP.KV_DEL, key });
+    return result.status === 0 ? {} : { problem: String(result.data) };
+  }
+
   /** As invoke, but resolves to the answer and rejects with a QvError on an error status. */
   async call(method, input = {}, options = {}) {
     const { status, body } = await this.invoke(method, input, options);
