@@ -153,9 +153,20 @@ TEST_CASE("a key the plain path form would make ambiguous is written [\"key\"]",
   CHECK(a.required("e").value().path() == "a.e");
   CHECK(a.required("missing").error().message == "a.missing: is required");
 
-  SECTION("an out-of-range number under such keys is named the same way") {
+  SECTION("'\"' and '\\' in such a key are escaped, so no two paths read alike") {
+    auto quoted = parser.parse(R"({"q\"]\\": {"b": 1}, "q": {"\"]": 2}})");
+    REQUIRE(quoted.ok());
+    auto object = quoted.value().object().value();
+    CHECK(object.required("q\"]\\").value().object().value().child_path("b") == R"(["q\"]\\"].b)");
+    CHECK(object.required("q").value().object().value().child_path("\"]") == R"(q["\"]"])");
+  }
+
+  SECTION("an out-of-range number under such keys is named the same way, and located") {
     auto refused = parser.parse(R"({"a": {"": [{"x.y": 1e999}]}})");
     REQUIRE_FALSE(refused.ok());
     CHECK(refused.error().message.find(R"(a[""][0]["x.y"]: )") == 0);
+    auto located = parser.parse("{\"a\": {\"k\\\"]\": 1,\n  \"n\\\"]\": 1e999}}");
+    REQUIRE_FALSE(located.ok());
+    CHECK(located.error().message.find(R"(a["n\"]"] (line 2, column 11): )") == 0);
   }
 }

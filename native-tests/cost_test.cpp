@@ -707,7 +707,7 @@ TEST_CASE("malformed usage files: a clear error naming the field and the line") 
         "usage.calls.perMonth (line 2, column 13): must not be negative");
   CHECK(error("{\"calls\": {\"perMonth\": 1, \"minutesPerCall\": 1},\n \"prices\": {\"livekit\": "
               "0.01}}") ==
-        "usage.prices[\"livekit\"] (line 2, column 13): expected a key SERVICE.COMPONENT or "
+        "usage.prices.livekit (line 2, column 13): expected a key SERVICE.COMPONENT or "
         "SERVICE.COMPONENT:OPTION, e.g. \"livekit.agent_session_minutes\"");
   CHECK(error("[1, 2]") == "usage: expected an object, got an array");
 }

@@ -30,15 +30,19 @@ const char* JsonValue::type_name() const {
   return "an unknown value";
 }
 
-void append_key_step(std::string& path, std::string_view key) {
-  if (key.empty() || key.find_first_of(".[]\"") != std::string_view::npos) {
+std::string key_path(std::string path, std::string_view key) {
+  if (key.empty() || key.find_first_of(".[]\"\\") != std::string_view::npos) {
     path += "[\"";
-    path += key;
+    for (char c : key) {
+      if (c == '"' || c == '\\') path += '\\';
+      path += c;
+    }
     path += "\"]";
-    return;
+    return path;
   }
   if (!path.empty()) path += '.';
   path += key;
+  return path;
 }
 
 std::string JsonPathStep::text() const {
@@ -53,7 +57,7 @@ std::string JsonPathStep::text() const {
         text = step.key;
         break;
       case Kind::kKey:
-        append_key_step(text, step.key);
+        text = key_path(std::move(text), step.key);
         break;
       case Kind::kIndex:
         text += '[';

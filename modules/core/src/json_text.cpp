@@ -28,10 +28,14 @@ std::optional<std::vector<Segment>> split_path(std::string_view path) {
     Segment segment;
     if (path[i] == '[') {
       if (i + 1 < path.size() && path[i + 1] == '"') {
-        const size_t end = path.find("\"]", i + 2);
-        if (end == std::string_view::npos) return std::nullopt;
-        segment.key.assign(path.substr(i + 2, end - i - 2));
-        i = end + 2;
+        // ["key"], '"' and '\' escaped with '\' (key_path)
+        size_t k = i + 2;
+        for (; k < path.size() && path[k] != '"'; ++k) {
+          if (path[k] == '\\' && k + 1 < path.size()) ++k;
+          segment.key += path[k];
+        }
+        if (k + 1 >= path.size() || path[k + 1] != ']') return std::nullopt;
+        i = k + 2;
       } else {
         const size_t end = path.find(']', i);
         if (end == std::string_view::npos || end == i + 1) return std::nullopt;
@@ -60,7 +64,7 @@ std::string path_text(const std::vector<Segment>& segments) {
     if (segment.is_index) {
       text += '[' + std::to_string(segment.index) + ']';
     } else {
-      append_key_step(text, segment.key);
+      text = key_path(std::move(text), segment.key);
     }
   }
   return text;

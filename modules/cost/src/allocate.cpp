@@ -89,9 +89,9 @@ Result<Allocation> allocate(const std::vector<SharedCost>& costs,
         case Split::kMetric: {
           const double* value = organisation.metric(cost.metric);
           if (!value) {
-            return invalid_input(organisations_path + "[" + std::to_string(i) + "].metrics." +
-                                 cost.metric + ": is required to split " + cost.path + " by '" +
-                                 cost.metric + "'");
+            return invalid_input(
+                key_path(organisations_path + "[" + std::to_string(i) + "].metrics", cost.metric) +
+                ": is required to split " + cost.path + " by '" + cost.metric + "'");
           }
           weights[i] = *value;
           break;

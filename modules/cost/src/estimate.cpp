@@ -585,7 +585,7 @@ std::vector<Missing> missing_inputs(const Bill& bill, const std::string& root,
       if (!line.price.published) {
         const bool listed = c.find_option(line.option) != nullptr;
         list.push_back({"price", s.id, c.id,
-                        root + ".prices[\"" + price_key(s.id, c.id, line.option) + "\"]",
+                        key_path(root + ".prices", price_key(s.id, c.id, line.option)),
                         what + ": give the price in " + currency + " per " +
                             units_phrase(line.price, c.unit) + " (" +
                             (listed ? line.price.source

@@ -195,9 +195,8 @@ Result<Usage> parse_usage(const JsonValue& json) {
   if (auto prices = read.field(fields, "prices")) {
     if (auto map = read.object(*prices)) {
       for (auto field : map->raw()) {
-        std::string path = prices->path() + "[\"" + std::string(field.key) + "\"]";
         PriceOverride override =
-            read_price_override(read, field.key, JsonValue(field.value, std::move(path)));
+            read_price_override(read, field.key, map->member(field.key, field.value));
         if (!read.ok()) break;
         usage.prices.push_back(std::move(override));
       }

@@ -24,10 +24,11 @@ inline constexpr size_t kMaxInputBytes = QV_MAX_INPUT_BYTES;
 class JsonObject;
 class JsonArray;
 
-// Appends one object key to a field path: ".name" (no dot at the start of a path), or
-// ["key"] when the key is empty or holds '.', '[', ']' or '"', which the plain form
-// would make ambiguous ("a.[0]" for key "" of a).
-void append_key_step(std::string& path, std::string_view key);
+// path followed by one object key: "path.name" ("name" at the start of a path), or
+// path["key"] when the key is empty or holds '.', '[', ']', '"' or '\', which the plain
+// form would make ambiguous ("a.[0]" for key "" of a); inside the brackets '"' and '\' are
+// escaped with '\', as JSON writes them.
+std::string key_path(std::string path, std::string_view key);
 
 // One step of a path: a member key or an array index under the step before (null: the
 // document root), or a whole path given as text.
