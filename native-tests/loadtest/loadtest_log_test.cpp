@@ -99,7 +99,8 @@ TEST_CASE("a histogram log reads back exactly what was written") {
   REQUIRE(write_histogram_log(back) == text);
 }
 
-TEST_CASE("a version 1 log (before the phases) still reads, without phases") {
+TEST_CASE(
+    "a version 1 log (before the phases, values under 1 µs as 1) still reads, without phases") {
   std::mt19937_64 random(3);
   const RunResult result = make_result(random, 1'700'000'000'000, 2, {"a"});
   // The same log as version 1 wrote it: the old first line, R lines without the phases.
@@ -107,6 +108,7 @@ TEST_CASE("a version 1 log (before the phases) still reads, without phases") {
   std::string version1, line;
   while (std::getline(lines, line)) {
     if (line.rfind("#qv-loadtest-histogram-log", 0) == 0) line = "#qv-loadtest-histogram-log 1";
+    if (line.rfind("#histogram lowest_us=0 ", 0) == 0) line.replace(21, 1, "1");  // as it was
     if (line.rfind("R ", 0) == 0) {
       for (size_t p = 0; p <= kPhaseCount; ++p) line.resize(line.rfind(' '));
     }
@@ -200,6 +202,11 @@ TEST_CASE("damaged logs are refused with the file and line") {
   std::string other_settings = good;
   other_settings.replace(other_settings.find("significant_digits=3"), 20, "significant_digits=2");
   REQUIRE(read_histogram_log(other_settings, "x.log")
+              .error()
+              .message.rfind("x.log:2: histogram settings differ", 0) == 0);
+  std::string other_lowest = good;
+  other_lowest.replace(other_lowest.find("lowest_us=0"), 11, "lowest_us=5");
+  REQUIRE(read_histogram_log(other_lowest, "x.log")
               .error()
               .message.rfind("x.log:2: histogram settings differ", 0) == 0);
   std::string bad_r = good;

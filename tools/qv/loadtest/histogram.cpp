@@ -13,7 +13,7 @@ constexpr int kLeadingZeroCountBase = 64 - Histogram::kSubBucketHalfCountMagnitu
 constexpr uint64_t kSubBucketMask = Histogram::kSubBucketCount - 1;
 
 int64_t clamp_value(int64_t value) {
-  return std::clamp(value, int64_t{0}, Histogram::kHighest);
+  return std::clamp(value, Histogram::kLowest, Histogram::kHighest);
 }
 
 uint64_t count_at_percentile(double percentile, uint64_t total) {

@@ -22,7 +22,7 @@ class SparseHistogram;
 
 class Histogram {
  public:
-  static constexpr int64_t kLowest = 1;               // resolution: 1 µs
+  static constexpr int64_t kLowest = 0;               // a phase under 1 µs (the resolution)
   static constexpr int64_t kHighest = 3'600'000'000;  // 1 h in µs
   static constexpr int kSignificantDigits = 3;
   static constexpr int kSubBucketHalfCountMagnitude = 10;  // 2 * 10^3 -> 2^11 sub-buckets

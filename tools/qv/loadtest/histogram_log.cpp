@@ -167,11 +167,14 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
     const std::vector<std::string_view> fields = split(line);
     const std::string_view kind = fields[0];
     if (kind == "#histogram") {
-      const std::string expected =
-          "#histogram lowest_us=" + std::to_string(Histogram::kLowest) +
+      // Logs written before sub-µs values were kept as 0 say lowest_us=1: their values
+      // under 1 µs were counted as 1 µs, which merges with these as it is.
+      const std::string settings =
           " highest_us=" + std::to_string(Histogram::kHighest) +
           " significant_digits=" + std::to_string(Histogram::kSignificantDigits);
-      if (line != expected)
+      const std::string expected =
+          "#histogram lowest_us=" + std::to_string(Histogram::kLowest) + settings;
+      if (line != expected && line != "#histogram lowest_us=1" + settings)
         return fail("histogram settings differ from this build's ('" + expected.substr(11) + "')");
     } else if (kind == "#info") {
       for (size_t i = 1; i < fields.size(); ++i) {

@@ -5,7 +5,7 @@
 // The format is ours (HdrHistogram's interval log compresses its histograms with zlib and
 // base64; these are plain text, sparse, and carry the counters a summary needs besides):
 //   #qv-loadtest-histogram-log 2
-//   #histogram lowest_us=1 highest_us=3600000000 significant_digits=3
+//   #histogram lowest_us=0 highest_us=3600000000 significant_digits=3   (lowest_us=1 read too)
 //   #info scenario=NAME executor=KIND target=URL corrected=0|1 threads=N machines=N
 //         started_unix_ms=T duration_us=D aborted=0|1 abort_reason=TEXT
 //   #request NAME [CHECK...]                      one per request name, in index order
