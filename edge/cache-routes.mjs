@@ -76,13 +76,13 @@ export const SIGNATURE_CLAIM_PREFIX = 'qv:webhook:';
 const TAKEN = 'already taken: a signed request is taken once (sign each with its own timestamp)';
 
 // Whether the signature header authorises bytes at nowMs: {problem} when it does not, else
-// {signature, claimed} (claimed: held in the shared KV too). The timestamp keeps a captured
-// request from being replayed after the tolerance; within it, `seen` (signature -> until
-// when it is remembered) refuses a replay in this isolate and the KV claim in the others.
-// A KV that fails or does not answer leaves the record to this isolate: the change is still
-// applied (refusing it would lose the invalidation). Web Crypto's verify compares the MAC
-// in constant time.
-async function checkSignature(key, header, bytes, nowMs, seen, qv, log) {
+// {signature}. The timestamp keeps a captured request from being replayed after the
+// tolerance; within it, `seen` (signature -> until when it is remembered) refuses a replay
+// in this isolate, and claim(signature, ttlMs) -> {stored} | {problem} (the shared KV's
+// set-if-absent) in the others. A KV that fails or does not answer leaves the record to this
+// isolate: the change is still applied (refusing it would lose the invalidation). Web
+// Crypto's verify compares the MAC in constant time.
+async function checkSignature(key, header, bytes, nowMs, seen, claim) {
   const match = /^t=(\d{1,12}),sha256=([0-9a-fA-F]{64})$/.exec(header ?? '');
   if (!match) return { problem: 'missing or malformed (expected t=<unix seconds>,sha256=<hex HMAC-SHA256 of "<t>.<body>">)' };
   // One bound for both: a timestamp is taken exactly while its signature is remembered.
@@ -98,10 +98,14 @@ async function checkSignature(key, header, bytes, nowMs, seen, qv, log) {
   }
   const untilMs = (Number(match[1]) + SIGNATURE_TOLERANCE_SECONDS) * 1000;
   seen.set(signature, untilMs); // before the claim: a copy arriving meanwhile is refused here
-  const claim = await qv.kvSetIfAbsent(SIGNATURE_CLAIM_PREFIX + signature, match[1], untilMs - nowMs + CLAIM_SLACK_MS);
-  if (claim.problem) log(2, `invalidation webhook: the signature is taken once in this isolate only (KV: ${claim.problem})`);
-  if (claim.stored === false) return { problem: TAKEN };
-  return { signature, claimed: claim.stored === true };
+  const { stored } = await claim(signature, Math.ceil(untilMs - nowMs) + CLAIM_SLACK_MS);
+  if (stored === false) {
+    // Taken elsewhere. Not remembered here: should that isolate fail to apply it (503) and
+    // let it go, the sender's retry must be taken wherever it lands.
+    seen.delete(signature);
+    return { problem: TAKEN };
+  }
+  return { signature };
 }
 
 // server-timing entries from the module's timing (ms).
@@ -138,6 +142,28 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
   const hmacKey = () => (keyPromise ??= hmacKeyOf(cacheSecret, 'verify'));
   const origins = new Map(); // cache key -> the region headers of its last origin answer
   const signatures = new Map(); // the invalidations' signatures taken (checkSignature)
+
+  // A signature's claim in the shared KV: {stored} | {problem}, never a rejection.
+  async function claimSignature(signature, ttlMs) {
+    let claim;
+    try {
+      claim = await (await module()).kvSetIfAbsent(SIGNATURE_CLAIM_PREFIX + signature, '1', ttlMs);
+    } catch (failure) { // no instance
+      claim = { problem: failure.message };
+    }
+    if (claim.problem) log(2, `invalidation webhook: the signature is taken once in this isolate only (KV: ${claim.problem})`);
+    return claim;
+  }
+
+  async function releaseSignature(signature) {
+    let problem;
+    try {
+      ({ problem } = await (await module()).kvDelete(SIGNATURE_CLAIM_PREFIX + signature));
+    } catch (failure) {
+      problem = failure.message;
+    }
+    if (problem) log(2, `invalidation webhook: a change not applied keeps its signature claimed in the KV until its timestamp is too old, so a retry is refused (${problem})`);
+  }
 
   // The cache.get input of a request: the organisation, the route, what varies the answer.
   // The origin URL carries the path and query only: the router picks the region, and the
@@ -215,8 +241,7 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
       if (!cacheSecret) return error(503, 'unavailable', 'cache invalidation is not configured (no shared secret)', headers);
       const body = await readRaw(request);
       if (body.response) return body.response;
-      const qv = await module();
-      const { problem, signature, claimed } = await checkSignature(await hmacKey(), request.headers.get(SIGNATURE_HEADER), body.bytes, now(), signatures, qv, log);
+      const { problem, signature } = await checkSignature(await hmacKey(), request.headers.get(SIGNATURE_HEADER), body.bytes, now(), signatures, claimSignature);
       if (problem) return error(401, 'unauthorized', `${SIGNATURE_HEADER}: ${problem}`, headers);
       let text;
       try {
@@ -225,19 +250,17 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
         return error(400, 'invalid_input', 'body: not valid UTF-8', headers);
       }
       // A change the module did not apply (503, or a failed instance) may be sent again as it
-      // is: its signature is let go, here and in the KV.
+      // is: its signature is let go, here and in the KV (a claim that timed out may have been
+      // stored all the same).
       let code = 503;
       try {
-        const { status, body: answer } = await qv.invoke('cache.change', text);
+        const { status, body: answer } = await (await module()).invoke('cache.change', text);
         code = status === 'ok' ? 200 : status === 'invalid_input' || status === 'too_large' ? 400 : 503;
         return json(code, answer, headers);
       } finally {
         if (code === 503) {
           signatures.delete(signature);
-          if (claimed) {
-            const { problem: left } = await qv.kvDelete(SIGNATURE_CLAIM_PREFIX + signature);
-            if (left) log(2, `invalidation webhook: the signature of a change not applied is still claimed in the KV until its timestamp is too old (${left})`);
-          }
+          await releaseSignature(signature);
         }
       }
     },

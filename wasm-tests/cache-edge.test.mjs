@@ -578,6 +578,22 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
     assert.deepEqual(await sendTo(healthy, signature), [200, 'applied']);
   });
 
+  test('an isolate that found the request claimed elsewhere takes the retry once the claimer let it go (503)', async () => {
+    let openGate;
+    const gate = new Promise((resolve) => { openGate = resolve; });
+    const stalled = withOps(kv, { cas: async (key, ...rest) => (key.startsWith('qvc:j:') ? gate.then(() => { throw new Error('kv down'); }) : kv.cas(key, ...rest)) });
+    const [claimer] = await isolatesOver(stalled, 1);
+    const [other] = await isolatesOver(kv, 1);
+    clock = T * 1000 + 6000;
+    const signature = await signRequest(SECRET, payload, T + 6);
+    const first = sendTo(claimer, signature);
+    while (!(await kv.get(`qv:webhook:${signature.slice(-64)}`))) await new Promise((resolve) => setTimeout(resolve, 1));
+    assert.match((await sendTo(other, signature))[1], /already taken/, 'claimed by the first, whose change is under way');
+    openGate();
+    assert.equal((await first)[0], 503);
+    assert.deepEqual(await sendTo(other, signature), [200, 'applied'], 'the retry is taken where it lands');
+  });
+
   test('a KV that cannot hold the claim leaves the record to the isolate: the change is applied, logged', async () => {
     const claimsDown = withOps(kv, { cas: (key, ...rest) => (key.startsWith('qv:webhook:') ? Promise.reject(new Error('kv down')) : kv.cas(key, ...rest)) });
     const logged = [];

