@@ -1,7 +1,8 @@
 // Admission control across isolates: several module instances (each one isolate) sharing
 // one KV. On a simulated clock with an in-memory KV the bounds of docs/admission.md are
-// checked exactly; over a real Redis, the race of concurrent call starts, the rate limit's
-// upper bound, and an outage in the middle of a run.
+// checked exactly, and 150 call lifecycles racing over three isolates are held to what their
+// own histories allow; over a real Redis, the race of concurrent call starts, the rate
+// limit's upper bound, and an outage in the middle of a run.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { instantiateFlavour } from '../dist/js/node.mjs';
@@ -11,7 +12,8 @@ import { MemoryKv } from '../dist/js/kv-memory.mjs';
 import { RedisServer } from './redis-server.mjs';
 import { createEdgeRuntime } from '../edge/runtime.mjs';
 import { parseApiKeys } from '../edge/identity.mjs';
-import { CountingKv } from './kv-doubles.mjs';
+import { CountingKv, withOps } from './kv-doubles.mjs';
+import { random } from '../bench/cache-streams.mjs';
 
 const quiet = () => {};
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -131,6 +133,76 @@ describe('a refusal remembered', () => {
     const small = await qv.call('tiers.admit', { ...who, cost: 1 });
     assert.equal(small.allowed, true, JSON.stringify(small));
     assert.notEqual(small.source, 'cached');
+  });
+});
+
+describe('call lifecycles racing over three isolates (a KV answering after random delays)', () => {
+  test('the set never exceeds the limit, every answer agrees with its call\'s history, and the set ends as the calls left it', async () => {
+    const next = random(0x51ed);
+    const memory = new MemoryKv();
+    let largest = 0;
+    const delay = () => sleep(Math.floor(next() * 3));
+    // Each operation reaches the KV and answers after 0-2 ms; every stored set is measured.
+    const kv = withOps(memory, {
+      get: async (key) => { await delay(); const value = await memory.get(key); await delay(); return value; },
+      cas: async (key, ...rest) => {
+        await delay();
+        const result = await memory.cas(key, ...rest);
+        if (result.swapped) largest = Math.max(largest, Object.keys(JSON.parse(new TextDecoder().decode(await memory.get(key)))).length);
+        await delay();
+        return result;
+      },
+    });
+    const isolates = await Promise.all([0, 1, 2].map((i) => instantiateFlavour(i % 2 ? 'wasi' : 'emscripten', { kv, log: quiet, kvTimeoutMs: 5000 })));
+    const who = { organizationId: 'org_lifecycles', tier: 'Startup' };
+    const any = () => isolates[Math.floor(next() * isolates.length)];
+
+    // What the calls' own histories allow: a refusal only while the admitted calls not yet
+    // ended, with the starts in flight, could fill the limit at some moment of its flight.
+    let active = 0;
+    const starting = new Set(); // {peak} of each start in flight
+    const observe = () => { for (const start of starting) start.peak = Math.max(start.peak, active + starting.size - 1); };
+    const problems = [];
+    const left = [];
+
+    async function lifecycle(callId) {
+      for (let attempt = 0; attempt < 6; attempt++) {
+        const start = { peak: 0 };
+        starting.add(start);
+        observe();
+        const { status, body } = await any().invoke('tiers.call_start', { ...who, callId });
+        starting.delete(start);
+        if (status !== 'ok' || body.source !== 'kv') problems.push(`${callId} start: ${status} ${JSON.stringify(body)}`);
+        if (body.admitted) {
+          active++;
+          observe();
+          break;
+        }
+        if (start.peak < STARTUP.calls) problems.push(`${callId} refused while at most ${start.peak} others could be active`);
+        await sleep(5 + Math.floor(next() * 20));
+        if (attempt === 5) return;
+      }
+      for (let beat = Math.floor(next() * 4); beat > 0; beat--) {
+        await sleep(Math.floor(next() * 10));
+        const { status, body } = await any().invoke('tiers.call_heartbeat', { ...who, callId });
+        if (status !== 'ok' || !body.renewed) problems.push(`${callId} heartbeat: ${status} ${JSON.stringify(body)}`);
+      }
+      if (next() < 0.15) {
+        left.push(callId);
+        return;
+      }
+      const { status, body } = await any().invoke('tiers.call_end', { organizationId: who.organizationId, callId });
+      active--;
+      observe();
+      if (status !== 'ok' || !body.wasActive) problems.push(`${callId} end: ${status} ${JSON.stringify(body)}`);
+    }
+
+    await Promise.all(Array.from({ length: 150 }, (_, i) => lifecycle(`call-${i}`)));
+    assert.deepEqual(problems, []);
+    assert.ok(largest <= STARTUP.calls, `a stored set held ${largest} calls`);
+    assert.ok(largest === STARTUP.calls, `the limit was reached (largest set ${largest})`);
+    const stored = Object.keys(JSON.parse(new TextDecoder().decode(await memory.get(`qv:calls:${who.organizationId}`))));
+    assert.deepEqual(stored.sort(), [...left].sort(), 'the set holds exactly the calls never ended');
   });
 });
 
