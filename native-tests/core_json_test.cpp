@@ -13,6 +13,7 @@
 #include <string>
 
 #include "qv/json.h"
+#include "qv/json_text.h"
 #include "support/numeric_locale.h"
 
 namespace {
@@ -159,6 +160,17 @@ TEST_CASE("a key the plain path form would make ambiguous is written [\"key\"]",
     auto object = quoted.value().object().value();
     CHECK(object.required("q\"]\\").value().object().value().child_path("b") == R"(["q\"]\\"].b)");
     CHECK(object.required("q").value().object().value().child_path("\"]") == R"(q["\"]"])");
+  }
+
+  SECTION("a key holding \": \" is bracketed, and its error is positioned after the whole path") {
+    const std::string text = "{\"a\": {\"b\": 1,\n  \"k: x\": true}}";
+    const std::string path = qv::key_path("a", "k: x");
+    CHECK(path == R"(a["k: x"])");
+    CHECK(qv::with_position(qv::invalid_input(path + ": a problem"), text, "").message ==
+          R"(a["k: x"] (line 2, column 3): a problem)");
+    // A path that does not read back is left without a position, not given the text's start.
+    CHECK(qv::with_position(qv::invalid_input(R"(a["k: x: a problem)"), text, "").message ==
+          R"(a["k: x: a problem)");
   }
 
   SECTION("an out-of-range number under such keys is named the same way, and located") {

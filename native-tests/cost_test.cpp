@@ -641,9 +641,10 @@ TEST_CASE("text positions: the field's line and column, by the JSON grammar") {
       "  \"list\": [1, {\"a\": 2}],\n"
       "  \"other\": {\"perMonth\": 1}\n"
       "}\n";
-  auto at = [&](std::string_view path) {
-    const TextPosition p = locate(text, path);
-    return std::to_string(p.line) + ":" + std::to_string(p.column);
+  auto at = [&](std::string_view path) -> std::string {
+    const auto p = locate(text, path);
+    if (!p) return "none";
+    return std::to_string(p->line) + ":" + std::to_string(p->column);
   };
   CHECK(at("calls.perMonth") == "3:5");
   CHECK(at("other.perMonth") == "8:13");  // the right "perMonth", not the first one
@@ -652,6 +653,7 @@ TEST_CASE("text positions: the field's line and column, by the JSON grammar") {
   CHECK(at("list[1].a") == "7:16");
   CHECK(at("calls.peakConcurrent") == "2:3");  // absent: its parent
   CHECK(at("") == "1:1");
+  CHECK(at(R"(prices["unterminated)") == "none");  // not a path
 }
 
 TEST_CASE("syntax problems are found with their position") {

@@ -31,7 +31,7 @@ const char* JsonValue::type_name() const {
 }
 
 std::string key_path(std::string path, std::string_view key) {
-  if (key.empty() || key.find_first_of(".[]\"\\") != std::string_view::npos) {
+  if (key.empty() || key.find_first_of(".[]\"\\:") != std::string_view::npos) {
     path += "[\"";
     for (char c : key) {
       if (c == '"' || c == '\\') path += '\\';

@@ -70,6 +70,21 @@ std::string path_text(const std::vector<Segment>& segments) {
   return text;
 }
 
+// Where the field path that starts message ends: at the first ": " outside a bracketed
+// key (which may hold one); npos when there is none.
+size_t path_end(std::string_view message) {
+  for (size_t i = 0; i < message.size(); ++i) {
+    if (message.compare(i, 2, "[\"") == 0) {
+      for (i += 2; i < message.size() && message[i] != '"'; ++i) {
+        if (message[i] == '\\') ++i;
+      }
+    } else if (message.compare(i, 2, ": ") == 0) {
+      return i;
+    }
+  }
+  return std::string_view::npos;
+}
+
 // relative (a path as path_text writes it) under root; "input" for the root of an input.
 std::string joined_path(std::string_view root, std::string_view relative) {
   if (root.empty()) return relative.empty() ? "input" : std::string(relative);
@@ -348,9 +363,9 @@ std::optional<SyntaxProblem> find_syntax_problem(std::string_view text) {
                        scanner.error_field()};
 }
 
-TextPosition locate(std::string_view text, std::string_view path) {
+std::optional<TextPosition> locate(std::string_view text, std::string_view path) {
   auto segments = split_path(path);
-  if (!segments) return position_of(text, 0);
+  if (!segments) return std::nullopt;
   Scanner scanner(text, *segments);
   scanner.run();  // a syntax problem after the path's value does not move its position
   return position_of(text, scanner.best_offset());
@@ -360,7 +375,7 @@ Error with_position(Error error, std::string_view text, std::string_view root) {
   // On one line the field path says all a position would: compact JSON from a program
   // gets no "(line 1, column 734)". Files, written over many lines, do.
   if (text.find('\n') == std::string_view::npos) return error;
-  const size_t colon = error.message.find(": ");
+  const size_t colon = path_end(error.message);
   if (colon == std::string::npos) return error;
   const std::string_view path = std::string_view(error.message).substr(0, colon);
   if (path.find(" (line ") != std::string_view::npos) return error;  // already positioned
@@ -375,8 +390,9 @@ Error with_position(Error error, std::string_view text, std::string_view root) {
     if (relative.front() != '.' && relative.front() != '[') return error;  // "usageX"
     if (relative.front() == '.') relative.remove_prefix(1);
   }
-  const TextPosition at = locate(text, relative);
-  error.message.insert(colon, " (" + describe(at) + ")");
+  const auto at = locate(text, relative);
+  if (!at) return error;
+  error.message.insert(colon, " (" + describe(*at) + ")");
   return error;
 }
 

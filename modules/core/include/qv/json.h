@@ -25,9 +25,9 @@ class JsonObject;
 class JsonArray;
 
 // path followed by one object key: "path.name" ("name" at the start of a path), or
-// path["key"] when the key is empty or holds '.', '[', ']', '"' or '\', which the plain
-// form would make ambiguous ("a.[0]" for key "" of a); inside the brackets '"' and '\' are
-// escaped with '\', as JSON writes them.
+// path["key"] when the key is empty or holds '.', '[', ']', '"', '\' or ':', which the plain
+// form would make ambiguous ("a.[0]" for key "" of a; a message's path ends at ": "); inside
+// the brackets '"' and '\' are escaped with '\', as JSON writes them.
 std::string key_path(std::string path, std::string_view key);
 
 // One step of a path: a member key or an array index under the step before (null: the

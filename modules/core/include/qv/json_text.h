@@ -38,8 +38,9 @@ std::optional<SyntaxProblem> find_syntax_problem(std::string_view text);
 
 // Where the value at path (relative to the text's root, "" for the root) sits in text: the
 // position of its key inside an object, of the value itself inside an array. A path that
-// is not in the text gives its nearest ancestor that is.
-TextPosition locate(std::string_view text, std::string_view path);
+// is not in the text gives its nearest ancestor that is; nullopt when path is not a field
+// path as key_path writes them.
+std::optional<TextPosition> locate(std::string_view text, std::string_view path);
 
 // Adds the position to an error whose message starts "PATH: ...", when PATH is root or
 // lies under it: "usage.calls.perMonth (line 4, column 5): expected a number, ...".
