@@ -11,7 +11,8 @@
 //                                    HMAC-SHA256 of "<t>.<raw body>" with the shared secret>,
 //                                    t within 5 minutes of now; else 401, nothing done.
 //                                    A signed request is taken once, by one isolate of
-//                                    those sharing the KV (claimed there, qv:webhook:<mac>)
+//                                    those sharing the KV (claimed there, qv:webhook:<mac>);
+//                                    while it is being applied, a copy gets 503 Retry-After
 //   GET  /api/cache/stats             the isolate's cache metrics, to an operator key only (they
 //                                    count every organisation's traffic); else 403
 // Other methods on the cached paths (writes) go past the cache, to the router's proxy.
@@ -63,26 +64,11 @@ export async function signRequest(secret, body, t = Math.floor(Date.now() / 1000
   return `t=${t},sha256=${[...mac].map((byte) => byte.toString(16).padStart(2, '0')).join('')}`;
 }
 
-// Signatures an isolate has taken, until their timestamps leave the tolerance: a signed
-// request is taken once. Bounded: past the bound the oldest are forgotten first.
-const REMEMBERED_SIGNATURES = 10_000;
-
-// A signature taken is also claimed in the shared KV, so that no other isolate takes it
-// either. The claim outlives the tolerance by this much: an isolate whose clock runs behind
-// still takes the timestamp a little after the claiming isolate stopped.
-const CLAIM_SLACK_MS = 60_000;
-export const SIGNATURE_CLAIM_PREFIX = 'qv:webhook:';
-
-const TAKEN = 'already taken: a signed request is taken once (sign each with its own timestamp)';
-
 // Whether the signature header authorises bytes at nowMs: {problem} when it does not, else
-// {signature}. The timestamp keeps a captured request from being replayed after the
-// tolerance; within it, `seen` (signature -> until when it is remembered) refuses a replay
-// in this isolate, and claim(signature, ttlMs) -> {stored} | {problem} (the shared KV's
-// set-if-absent) in the others. A KV that fails or does not answer leaves the record to this
-// isolate: the change is still applied (refusing it would lose the invalidation). Web
-// Crypto's verify compares the MAC in constant time.
-async function checkSignature(key, header, bytes, nowMs, seen, claim) {
+// {signature, untilMs} (the last moment its timestamp is taken). The timestamp keeps a
+// captured request from being replayed after the tolerance (within it, signatureLedger
+// takes each signed request once). Web Crypto's verify compares the MAC in constant time.
+async function checkSignature(key, header, bytes, nowMs) {
   const match = /^t=(\d{1,12}),sha256=([0-9a-fA-F]{64})$/.exec(header ?? '');
   if (!match) return { problem: 'missing or malformed (expected t=<unix seconds>,sha256=<hex HMAC-SHA256 of "<t>.<body>">)' };
   // One bound for both: a timestamp is taken exactly while its signature is remembered.
@@ -91,21 +77,85 @@ async function checkSignature(key, header, bytes, nowMs, seen, claim) {
     return { problem: `timestamp ${match[1]} is ${Math.round(Math.abs(skew))} s ${skew < 0 ? 'old' : 'ahead'} (at most ${SIGNATURE_TOLERANCE_SECONDS} s either way)` };
   }
   if (!(await crypto.subtle.verify('HMAC', key, hexToBytes(match[2]), signedBytes(match[1], bytes)))) return { problem: 'wrong signature' };
-  const signature = match[2].toLowerCase();
-  if ((seen.get(signature) ?? -1) >= nowMs) return { problem: TAKEN };
-  if (seen.size >= REMEMBERED_SIGNATURES) {
-    for (const [old, until] of seen) if (until < nowMs || seen.size >= REMEMBERED_SIGNATURES) seen.delete(old);
+  return { signature: match[2].toLowerCase(), untilMs: (Number(match[1]) + SIGNATURE_TOLERANCE_SECONDS) * 1000 };
+}
+
+// A signed request's claim in the shared KV, under qv:webhook:<mac>: "pending:<token>" while
+// one isolate applies its change (for at most PENDING_MS), then "done" until its timestamp
+// is too old plus CLAIM_SLACK_MS (an isolate whose clock runs behind takes the timestamp a
+// little longer); "released" when the change was not applied (503), so that the sender's
+// retry is taken wherever it lands.
+export const SIGNATURE_CLAIM_PREFIX = 'qv:webhook:';
+const PENDING_MS = 30_000;
+const CLAIM_SLACK_MS = 60_000;
+const DONE = 'done';
+const RELEASED = 'released';
+// An isolate's own record, bounded: past the bound the oldest settled ones are forgotten.
+const REMEMBERED_SIGNATURES = 10_000;
+
+const TAKEN = { problem: 'already taken: a signed request is taken once (sign each with its own timestamp)' };
+const IN_PROGRESS = { problem: 'the same signed request is being applied: retry in a second', retry: true };
+
+/**
+ * Takes each signed request once across the isolates sharing the KV. take(signature,
+ * untilMs, nowMs) answers {record} when the change is this request's to apply (then
+ * settle(signature, record, applied, nowMs) once the module has answered: applied is any
+ * answer but a 503), TAKEN once it was applied, IN_PROGRESS while another request applies
+ * it. A KV that fails or does not answer leaves the record to this isolate: the change is
+ * still applied (refusing it would lose the invalidation).
+ */
+function signatureLedger({ module, log }) {
+  const seen = new Map(); // signature -> {token, untilMs, done, claimed}: this isolate's record
+
+  async function cas(signature, expected, value, ttlMs) {
+    try {
+      return await (await module()).kvCas(SIGNATURE_CLAIM_PREFIX + signature, expected, value, ttlMs);
+    } catch (failure) { // no instance
+      return { problem: failure.message };
+    }
   }
-  const untilMs = (Number(match[1]) + SIGNATURE_TOLERANCE_SECONDS) * 1000;
-  seen.set(signature, untilMs); // before the claim: a copy arriving meanwhile is refused here
-  const { stored } = await claim(signature, Math.ceil(untilMs - nowMs) + CLAIM_SLACK_MS);
-  if (stored === false) {
-    // Taken elsewhere. Not remembered here: should that isolate fail to apply it (503) and
-    // let it go, the sender's retry must be taken wherever it lands.
-    seen.delete(signature);
-    return { problem: TAKEN };
+
+  async function take(signature, untilMs, nowMs) {
+    const held = seen.get(signature);
+    if (held) return held.done ? TAKEN : IN_PROGRESS;
+    if (seen.size >= REMEMBERED_SIGNATURES) {
+      for (const [old, record] of seen) if (record.done && (record.untilMs < nowMs || seen.size >= REMEMBERED_SIGNATURES)) seen.delete(old);
+    }
+    // Recorded before the claim: a copy arriving meanwhile is answered here.
+    const record = { token: `pending:${crypto.randomUUID()}`, untilMs, done: false, claimed: false };
+    seen.set(signature, record);
+    let claim = await cas(signature, null, record.token, PENDING_MS);
+    if (claim.current === RELEASED) claim = await cas(signature, RELEASED, record.token, PENDING_MS);
+    if (claim.problem) {
+      log(2, `invalidation webhook: the signature is taken once in this isolate only (KV: ${claim.problem})`);
+      return { record };
+    }
+    if (claim.swapped) {
+      record.claimed = true;
+      return { record };
+    }
+    if (claim.current === DONE) {
+      record.done = true; // for good: remembered here too
+      return TAKEN;
+    }
+    seen.delete(signature); // another request is applying it, and may yet let it go
+    return IN_PROGRESS;
   }
-  return { signature };
+
+  // In the KV only if the claim is still this request's: stored, or one that timed out and
+  // was stored all the same.
+  async function settle(signature, record, applied, nowMs) {
+    if (applied) record.done = true;
+    else seen.delete(signature);
+    const { problem } = applied
+      ? await cas(signature, record.token, DONE, Math.ceil(record.untilMs - nowMs) + CLAIM_SLACK_MS)
+      : await cas(signature, record.token, RELEASED, PENDING_MS);
+    if (problem && record.claimed) {
+      log(2, `invalidation webhook: the signature's claim stays pending in the KV for up to ${PENDING_MS / 1000} s (${problem})`);
+    }
+  }
+
+  return { take, settle };
 }
 
 // server-timing entries from the module's timing (ms).
@@ -141,29 +191,7 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
   let keyPromise = null;
   const hmacKey = () => (keyPromise ??= hmacKeyOf(cacheSecret, 'verify'));
   const origins = new Map(); // cache key -> the region headers of its last origin answer
-  const signatures = new Map(); // the invalidations' signatures taken (checkSignature)
-
-  // A signature's claim in the shared KV: {stored} | {problem}, never a rejection.
-  async function claimSignature(signature, ttlMs) {
-    let claim;
-    try {
-      claim = await (await module()).kvSetIfAbsent(SIGNATURE_CLAIM_PREFIX + signature, '1', ttlMs);
-    } catch (failure) { // no instance
-      claim = { problem: failure.message };
-    }
-    if (claim.problem) log(2, `invalidation webhook: the signature is taken once in this isolate only (KV: ${claim.problem})`);
-    return claim;
-  }
-
-  async function releaseSignature(signature) {
-    let problem;
-    try {
-      ({ problem } = await (await module()).kvDelete(SIGNATURE_CLAIM_PREFIX + signature));
-    } catch (failure) {
-      problem = failure.message;
-    }
-    if (problem) log(2, `invalidation webhook: a change not applied keeps its signature claimed in the KV until its timestamp is too old, so a retry is refused (${problem})`);
-  }
+  const signatures = signatureLedger({ module, log });
 
   // The cache.get input of a request: the organisation, the route, what varies the answer.
   // The origin URL carries the path and query only: the router picks the region, and the
@@ -241,27 +269,27 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
       if (!cacheSecret) return error(503, 'unavailable', 'cache invalidation is not configured (no shared secret)', headers);
       const body = await readRaw(request);
       if (body.response) return body.response;
-      const { problem, signature } = await checkSignature(await hmacKey(), request.headers.get(SIGNATURE_HEADER), body.bytes, now(), signatures, claimSignature);
+      const { problem, signature, untilMs } = await checkSignature(await hmacKey(), request.headers.get(SIGNATURE_HEADER), body.bytes, now());
       if (problem) return error(401, 'unauthorized', `${SIGNATURE_HEADER}: ${problem}`, headers);
-      let text;
-      try {
-        text = new TextDecoder('utf-8', { fatal: true }).decode(body.bytes);
-      } catch {
-        return error(400, 'invalid_input', 'body: not valid UTF-8', headers);
-      }
+      const taken = await signatures.take(signature, untilMs, now());
+      if (taken.retry) return error(503, 'unavailable', `${SIGNATURE_HEADER}: ${taken.problem}`, { ...headers, 'retry-after': '1' });
+      if (taken.problem) return error(401, 'unauthorized', `${SIGNATURE_HEADER}: ${taken.problem}`, headers);
       // A change the module did not apply (503, or a failed instance) may be sent again as it
-      // is: its signature is let go, here and in the KV (a claim that timed out may have been
-      // stored all the same).
+      // is: its signature is let go.
       let code = 503;
       try {
+        let text;
+        try {
+          text = new TextDecoder('utf-8', { fatal: true }).decode(body.bytes);
+        } catch {
+          code = 400;
+          return error(400, 'invalid_input', 'body: not valid UTF-8', headers);
+        }
         const { status, body: answer } = await (await module()).invoke('cache.change', text);
         code = status === 'ok' ? 200 : status === 'invalid_input' || status === 'too_large' ? 400 : 503;
         return json(code, answer, headers);
       } finally {
-        if (code === 503) {
-          signatures.delete(signature);
-          await releaseSignature(signature);
-        }
+        await signatures.settle(signature, taken.record, code !== 503, now());
       }
     },
   });

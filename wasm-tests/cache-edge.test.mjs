@@ -545,26 +545,38 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
     assert.match(message, /already taken/);
   });
 
-  // Isolates: edge handlers (one module instance each) over one KV, on the test's clock.
-  const isolatesOver = (shared, count = 2) => Promise.all(Array.from({ length: count }, async () => createEdgeHandler({
-    wasmModule: await loadModule(), config: await loadEdgeConfig(), cacheSecret: SECRET, kv: shared, now: () => clock, log: () => {},
-  })));
+  // Isolates: edge handlers (one module instance each, ready) over one KV, on the test's clock.
+  const isolatesOver = (shared, count = 2, options = {}) => Promise.all(Array.from({ length: count }, async () => {
+    const isolate = createEdgeHandler({
+      wasmModule: await loadModule(), config: await loadEdgeConfig(), cacheSecret: SECRET, kv: shared, now: () => clock, log: () => {}, ...options,
+    });
+    await (await isolate(new Request('http://edge.test/healthz'))).arrayBuffer();
+    return isolate;
+  }));
   const sendTo = async (isolate, signature) => {
     const response = await isolate(new Request('http://edge.test/api/cache/invalidate', { method: 'POST', body: payload, headers: { [SIGNATURE_HEADER]: signature } }));
-    return [response.status, (await response.json()).message ?? 'applied'];
+    const message = (await response.json()).message ?? 'applied';
+    return response.status === 503 ? [503, message, response.headers.get('retry-after')] : [response.status, message];
   };
+  const claimOf = async (signature) => new TextDecoder().decode(await kv.get(`qv:webhook:${signature.slice(-64)}`) ?? new Uint8Array());
 
   test('isolates sharing a KV take a signed request once between them, sent to both at once or one after the other', async () => {
     const [one, two] = await isolatesOver(kv);
     clock = T * 1000 + 2000;
     const together = await signRequest(SECRET, payload, T + 2);
-    const answers = await Promise.all([sendTo(one, together), sendTo(two, together)]);
-    assert.deepEqual(answers.map(([status]) => status).sort(), [200, 401], JSON.stringify(answers));
-    assert.match(answers.find(([status]) => status === 401)[1], /already taken/);
+    // The other copy finds it applied (401), or still being applied (503, retry).
+    const refused = [[401, 'x-qv-signature: already taken: a signed request is taken once (sign each with its own timestamp)'],
+      [503, 'x-qv-signature: the same signed request is being applied: retry in a second', '1']];
+    for (const [isolates, signature] of [[[one, two], together], [[one, one], await signRequest(SECRET, payload, T + 7)]]) {
+      const answers = await Promise.all(isolates.map((isolate) => sendTo(isolate, signature)));
+      assert.deepEqual(answers.filter(([status]) => status === 200), [[200, 'applied']]);
+      assert.ok(answers.every((answer) => answer[0] === 200 || refused.some((r) => JSON.stringify(r) === JSON.stringify(answer))), JSON.stringify(answers));
+    }
+    assert.match((await sendTo(two, together))[1], /already taken/, 'the retry, once it was applied');
     const apart = await signRequest(SECRET, payload, T + 3);
     assert.deepEqual(await sendTo(one, apart), [200, 'applied']);
     assert.match((await sendTo(two, apart))[1], /already taken/);
-    assert.ok(await kv.get(`qv:webhook:${apart.slice(-64)}`), 'claimed in the KV');
+    assert.equal(await claimOf(apart), 'done');
   });
 
   test('a change one isolate could not apply (503) is let go in the KV too: another isolate takes it', async () => {
@@ -574,21 +586,27 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
     clock = T * 1000 + 4000;
     const signature = await signRequest(SECRET, payload, T + 4);
     assert.equal((await sendTo(failing, signature))[0], 503);
-    assert.equal(await kv.get(`qv:webhook:${signature.slice(-64)}`), null, 'the claim is gone');
+    assert.equal(await claimOf(signature), 'released');
     assert.deepEqual(await sendTo(healthy, signature), [200, 'applied']);
+    assert.equal(await claimOf(signature), 'done');
   });
 
   test('an isolate that found the request claimed elsewhere takes the retry once the claimer let it go (503)', async () => {
     let openGate;
     const gate = new Promise((resolve) => { openGate = resolve; });
     const stalled = withOps(kv, { cas: async (key, ...rest) => (key.startsWith('qvc:j:') ? gate.then(() => { throw new Error('kv down'); }) : kv.cas(key, ...rest)) });
-    const [claimer] = await isolatesOver(stalled, 1);
+    const [claimer] = await isolatesOver(stalled, 1, { kvTimeoutMs: 60_000 }); // held by the gate alone
     const [other] = await isolatesOver(kv, 1);
     clock = T * 1000 + 6000;
     const signature = await signRequest(SECRET, payload, T + 6);
     const first = sendTo(claimer, signature);
-    while (!(await kv.get(`qv:webhook:${signature.slice(-64)}`))) await new Promise((resolve) => setTimeout(resolve, 1));
-    assert.match((await sendTo(other, signature))[1], /already taken/, 'claimed by the first, whose change is under way');
+    for (let waited = 0; !(await claimOf(signature)).startsWith('pending:'); waited++) {
+      assert.ok(waited < 5000, 'the first request claimed the signature');
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    const inProgress = [503, 'x-qv-signature: the same signed request is being applied: retry in a second', '1'];
+    assert.deepEqual(await sendTo(other, signature), inProgress, 'claimed by the first, whose change is under way');
+    assert.deepEqual(await sendTo(claimer, signature), inProgress, 'the same in the first one\'s isolate');
     openGate();
     assert.equal((await first)[0], 503);
     assert.deepEqual(await sendTo(other, signature), [200, 'applied'], 'the retry is taken where it lands');

@@ -92,12 +92,11 @@ export declare class QvInstance {
   /** Runs method to completion; never rejects for errors the module reports. */
   invoke<T = unknown>(method: string, input?: unknown, options?: InvokeOptions): Promise<Invocation<T>>;
   /**
-   * Stores value under key in the instance's KV for ttlMs only if key is absent, bounded by
+   * Compare-and-set on the instance's KV (expected null: only if absent), bounded by
    * kvTimeoutMs as the module's operations are; never rejects.
    */
-  kvSetIfAbsent(key: string, value: string, ttlMs: number): Promise<{ stored: boolean } | { problem: string }>;
-  /** Removes key from the instance's KV, as kvSetIfAbsent. */
-  kvDelete(key: string): Promise<{ problem?: string }>;
+  kvCas(key: string, expected: string | null, value: string, ttlMs: number):
+    Promise<{ swapped: true } | { swapped: false; current: string | null } | { problem: string }>;
   /** Runs method to completion; rejects with QvError on an error status. */
   call<T = unknown>(method: string, input?: unknown, options?: InvokeOptions): Promise<T>;
 }

@@ -207,19 +207,19 @@ export class QvInstance {
   }
 
   /**
-   * Stores value under key in the instance's KV for ttlMs only if key is absent, as the
-   * module's operations are performed (bounded by kvTimeoutMs). Resolves to {stored}, or
-   * {problem} when the KV failed or did not answer; never rejects.
+   * Compare-and-set on the instance's KV, performed as the module's operations are (bounded
+   * by kvTimeoutMs): sets key to value for ttlMs only if it holds expected (a string; null:
+   * only if absent). Resolves to {swapped: true}, {swapped: false, current} (the value found,
+   * a string, or null), or {problem} when the KV failed or did not answer; never rejects.
    */
-  async kvSetIfAbsent(key, value, ttlMs) {
-    const result = await this.#ops.perform({ kind: OP.KV_CAS, key, value: encoder.encode(value), delta: 1, durationMs: ttlMs });
-    return result.status === 0 ? { stored: result.number === 1 } : { problem: String(result.data) };
-  }
-
-  /** Removes key from the instance's KV, as kvSetIfAbsent: resolves to {} or {problem}. */
-  async kvDelete(key) {
-    const result = await this.#ops.perform({ kind: OP.KV_DEL, key });
-    return result.status === 0 ? {} : { problem: String(result.data) };
+  async kvCas(key, expected, value, ttlMs) {
+    const result = await this.#ops.perform({
+      kind: OP.KV_CAS, key, value: encoder.encode(value), delta: expected == null ? 1 : 0,
+      meta: expected == null ? undefined : encoder.encode(expected), durationMs: ttlMs,
+    });
+    if (result.status !== 0) return { problem: String(result.data) };
+    if (result.number === 1) return { swapped: true };
+    return { swapped: false, current: result.data ? decoder.decode(result.data) : null };
   }
 
   /** As invoke, but resolves to the answer and rejects with a QvError on an error status. */
