@@ -179,6 +179,7 @@ describe('call lifecycles racing over three isolates (a KV answering after rando
           break;
         }
         if (start.peak < STARTUP.calls) problems.push(`${callId} refused while at most ${start.peak} others could be active`);
+        if (!(body.active >= STARTUP.calls)) problems.push(`${callId} refused on a set of ${body.active}`);
         await sleep(5 + Math.floor(next() * 20));
         if (attempt === 5) return;
       }
