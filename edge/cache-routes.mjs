@@ -71,7 +71,7 @@ export async function signRequest(secret, body, t = Math.floor(Date.now() / 1000
 async function checkSignature(key, header, bytes, nowMs) {
   const match = /^t=(\d{1,12}),sha256=([0-9a-fA-F]{64})$/.exec(header ?? '');
   if (!match) return { problem: 'missing or malformed (expected t=<unix seconds>,sha256=<hex HMAC-SHA256 of "<t>.<body>">)' };
-  // One bound for both: a timestamp is taken exactly while its signature is remembered.
+  // untilMs below is the same bound: the ledger remembers a signature while it is taken.
   const skew = Number(match[1]) - nowMs / 1000;
   if (Math.abs(skew) > SIGNATURE_TOLERANCE_SECONDS) {
     return { problem: `timestamp ${match[1]} is ${Math.round(Math.abs(skew))} s ${skew < 0 ? 'old' : 'ahead'} (at most ${SIGNATURE_TOLERANCE_SECONDS} s either way)` };
@@ -81,11 +81,12 @@ async function checkSignature(key, header, bytes, nowMs) {
 }
 
 // A signed request's claim in the shared KV, under qv:webhook:<mac>: "pending:<token>" while
-// one isolate applies its change (for at most PENDING_MS), then "done" until its timestamp
-// is too old plus CLAIM_SLACK_MS (an isolate whose clock runs behind takes the timestamp a
-// little longer); "released" when the change was not applied (503), so that the sender's
-// retry is taken wherever it lands.
+// one request applies its change (the claim lasts PENDING_MS), then "done" until its
+// timestamp is too old plus CLAIM_SLACK_MS (an isolate whose clock runs behind takes the
+// timestamp a little longer); "released" when the change was not applied (503), so that the
+// sender's retry is taken wherever it lands.
 export const SIGNATURE_CLAIM_PREFIX = 'qv:webhook:';
+const PENDING = 'pending:';
 const PENDING_MS = 30_000;
 const CLAIM_SLACK_MS = 60_000;
 const DONE = 'done';
@@ -100,12 +101,17 @@ const IN_PROGRESS = { problem: 'the same signed request is being applied: retry 
  * Takes each signed request once across the isolates sharing the KV. take(signature,
  * untilMs, nowMs) answers {record} when the change is this request's to apply (then
  * settle(signature, record, applied, nowMs) once the module has answered: applied is any
- * answer but a 503), TAKEN once it was applied, IN_PROGRESS while another request applies
+ * answer but a 503), TAKEN once it was answered, IN_PROGRESS while another request applies
  * it. A KV that fails or does not answer leaves the record to this isolate: the change is
  * still applied (refusing it would lose the invalidation).
  */
 function signatureLedger({ module, log }) {
   const seen = new Map(); // signature -> {token, untilMs, done, claimed}: this isolate's record
+  const warn = (message) => {
+    try {
+      log(2, `invalidation webhook: ${message}`);
+    } catch {} // a host log that throws must not leave a record half taken
+  };
 
   async function cas(signature, expected, value, ttlMs) {
     try {
@@ -122,37 +128,41 @@ function signatureLedger({ module, log }) {
       for (const [old, record] of seen) if (record.done && (record.untilMs < nowMs || seen.size >= REMEMBERED_SIGNATURES)) seen.delete(old);
     }
     // Recorded before the claim: a copy arriving meanwhile is answered here.
-    const record = { token: `pending:${crypto.randomUUID()}`, untilMs, done: false, claimed: false };
+    const record = { token: PENDING + crypto.randomUUID(), untilMs, done: false, claimed: false };
     seen.set(signature, record);
+    // Free: absent, released, or gone between two reads (a released claim expiring).
     let claim = await cas(signature, null, record.token, PENDING_MS);
-    if (claim.current === RELEASED) claim = await cas(signature, RELEASED, record.token, PENDING_MS);
+    for (let tries = 0; tries < 3 && claim.swapped === false && (claim.current === RELEASED || claim.current === null); tries++) {
+      claim = await cas(signature, claim.current, record.token, PENDING_MS);
+    }
     if (claim.problem) {
-      log(2, `invalidation webhook: the signature is taken once in this isolate only (KV: ${claim.problem})`);
+      warn(`the signature is taken once in this isolate only (KV: ${claim.problem})`);
       return { record };
     }
     if (claim.swapped) {
       record.claimed = true;
       return { record };
     }
-    if (claim.current === DONE) {
-      record.done = true; // for good: remembered here too
-      return TAKEN;
+    if (claim.current?.startsWith(PENDING) || claim.current === RELEASED || claim.current === null) {
+      seen.delete(signature); // another request is applying it, and may yet let it go
+      return IN_PROGRESS;
     }
-    seen.delete(signature); // another request is applying it, and may yet let it go
-    return IN_PROGRESS;
+    record.done = true; // answered elsewhere, for good: remembered here too
+    return TAKEN;
   }
 
-  // In the KV only if the claim is still this request's: stored, or one that timed out and
-  // was stored all the same.
+  // In the KV only while the claim is this request's token (stored, or one that timed out and
+  // was stored all the same); an applied change whose claim ran out or never landed is
+  // recorded done if the key is free.
   async function settle(signature, record, applied, nowMs) {
     if (applied) record.done = true;
     else seen.delete(signature);
-    const { problem } = applied
-      ? await cas(signature, record.token, DONE, Math.ceil(record.untilMs - nowMs) + CLAIM_SLACK_MS)
+    const doneMs = Math.max(1, Math.ceil(record.untilMs - nowMs) + CLAIM_SLACK_MS);
+    let result = applied
+      ? await cas(signature, record.token, DONE, doneMs)
       : await cas(signature, record.token, RELEASED, PENDING_MS);
-    if (problem && record.claimed) {
-      log(2, `invalidation webhook: the signature's claim stays pending in the KV for up to ${PENDING_MS / 1000} s (${problem})`);
-    }
+    if (applied && result.swapped === false && result.current === null) result = await cas(signature, null, DONE, doneMs);
+    if (result.problem && record.claimed) warn(`the signature's claim stays pending in the KV for up to ${PENDING_MS / 1000} s (${result.problem})`);
   }
 
   return { take, settle };
@@ -271,6 +281,12 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
       if (body.response) return body.response;
       const { problem, signature, untilMs } = await checkSignature(await hmacKey(), request.headers.get(SIGNATURE_HEADER), body.bytes, now());
       if (problem) return error(401, 'unauthorized', `${SIGNATURE_HEADER}: ${problem}`, headers);
+      let text;
+      try {
+        text = new TextDecoder('utf-8', { fatal: true }).decode(body.bytes);
+      } catch {
+        return error(400, 'invalid_input', 'body: not valid UTF-8', headers);
+      }
       const taken = await signatures.take(signature, untilMs, now());
       if (taken.retry) return error(503, 'unavailable', `${SIGNATURE_HEADER}: ${taken.problem}`, { ...headers, 'retry-after': '1' });
       if (taken.problem) return error(401, 'unauthorized', `${SIGNATURE_HEADER}: ${taken.problem}`, headers);
@@ -278,16 +294,11 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
       // is: its signature is let go.
       let code = 503;
       try {
-        let text;
-        try {
-          text = new TextDecoder('utf-8', { fatal: true }).decode(body.bytes);
-        } catch {
-          code = 400;
-          return error(400, 'invalid_input', 'body: not valid UTF-8', headers);
-        }
         const { status, body: answer } = await (await module()).invoke('cache.change', text);
         code = status === 'ok' ? 200 : status === 'invalid_input' || status === 'too_large' ? 400 : 503;
         return json(code, answer, headers);
+      } catch (failure) { // the instance failed: retry on a fresh one
+        return error(503, 'unavailable', `the change was not applied (${failure.message}): retry`, { ...headers, 'retry-after': '1' });
       } finally {
         await signatures.settle(signature, taken.record, code !== 503, now());
       }

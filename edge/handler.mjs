@@ -154,12 +154,18 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
   // The edge's own messages: the host's log, else warnings and errors to the console.
   const log = shimOptions.log ?? ((level, message) => { if (level >= 2) console.warn(`[qv] ${message}`); });
 
-  // A fresh instance, with the router configured when the edge config has regions.
+  // A fresh instance, with the router configured when the edge config has regions and the
+  // cache when it has cache settings: every instance, a replacement of a failed one too,
+  // before any route uses it (the invalidation webhook may be an isolate's first request).
   async function configured() {
     const qv = await instantiate(wasmModule, shimOptions);
     if (config.router) {
       const { status, body } = await qv.invoke('router.configure', config.router);
       if (status !== 'ok') throw new Error(`config.router: ${body.message}`);
+    }
+    if (config.cache?.config !== undefined) {
+      const { status, body } = await qv.invoke('cache.configure', config.cache.config);
+      if (status !== 'ok') throw new Error(`config.cache.config: ${body.message}`);
     }
     return qv;
   }
@@ -189,10 +195,6 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
       return { pattern: new RegExp(route.pattern, 'i'), feature: route.feature };
     });
     const keys = parseApiKeys(config.apiKeys ?? [], tiers);
-    if (config.cache?.config !== undefined) {
-      const { status, body } = await qv.invoke('cache.configure', config.cache.config);
-      if (status !== 'ok') throw new Error(`config.cache.config: ${body.message}`);
-    }
     warmCritical(keys, waitUntil);
     return { keys, featureRoutes };
   }

@@ -625,6 +625,66 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
     assert.match((await sendTo(isolate, signature))[1], /already taken/, 'still once in this isolate');
   });
 
+  test('a change that outlived its pending claim is still recorded done when it is applied', async () => {
+    let openGate;
+    const gate = new Promise((resolve) => { openGate = resolve; });
+    const slow = withOps(kv, { cas: async (key, ...rest) => (key.startsWith('qvc:j:') ? gate.then(() => kv.cas(key, ...rest)) : kv.cas(key, ...rest)) });
+    const [isolate] = await isolatesOver(slow, 1, { kvTimeoutMs: 60_000 });
+    clock = T * 1000 + 8000;
+    const signature = await signRequest(SECRET, payload, T + 8);
+    const answer = sendTo(isolate, signature);
+    while (!(await claimOf(signature)).startsWith('pending:')) await new Promise((resolve) => setTimeout(resolve, 1));
+    clock += 31_000; // the claim's 30 s run out while the change is applied
+    assert.equal(await claimOf(signature), '');
+    openGate();
+    assert.deepEqual(await answer, [200, 'applied']);
+    assert.equal(await claimOf(signature), 'done');
+  });
+
+  test('a claim the ledger does not know is taken as answered; a KV answering strings is read as well', async () => {
+    const signature = await signRequest(SECRET, payload, T + 9);
+    clock = T * 1000 + 9000;
+    await kv.set(`qv:webhook:${signature.slice(-64)}`, 'written by another version', 60_000);
+    const [isolate] = await isolatesOver(kv, 1);
+    assert.match((await sendTo(isolate, signature))[1], /already taken/);
+    const strings = withOps(kv, { cas: async (...args) => {
+      const result = await kv.cas(...args);
+      return result.current ? { ...result, current: new TextDecoder().decode(result.current) } : result;
+    } });
+    const [one, two] = await isolatesOver(strings);
+    const fresh = await signRequest(SECRET, payload, T + 10);
+    assert.deepEqual(await sendTo(one, fresh), [200, 'applied']);
+    assert.match((await sendTo(two, fresh))[1], /already taken/, 'not applied twice');
+  });
+
+  test('a body that is not UTF-8 is a 400 and claims nothing', async () => {
+    const bytes = new Uint8Array([0x7b, 0xff, 0x7d]);
+    const signature = await signRequest(SECRET, bytes, T + 11);
+    clock = T * 1000 + 11_000;
+    const response = await handle(new Request('http://edge.test/api/cache/invalidate', { method: 'POST', body: bytes, headers: { [SIGNATURE_HEADER]: signature } }));
+    assert.deepEqual([response.status, (await response.json()).message], [400, 'body: not valid UTF-8']);
+    assert.equal(await claimOf(signature), '');
+  });
+
+  test('an isolate whose module cannot be made answers 503 with Retry-After, naming why', async () => {
+    const config = { ...(await loadEdgeConfig()), cache: { config: { l1: { maxEntries: -1 } } } };
+    const broken = createEdgeHandler({ wasmModule: await loadModule(), config, cacheSecret: SECRET, kv, now: () => clock, log: () => {} });
+    clock = T * 1000 + 12_000;
+    const [status, message, retryAfter] = await sendTo(broken, await signRequest(SECRET, payload, T + 12));
+    assert.deepEqual([status, retryAfter], [503, '1']);
+    assert.match(message, /^the change was not applied \(config\.cache\.config: l1\.maxEntries/);
+  });
+
+  test('the first request an isolate gets may be the webhook: the cache\'s own settings apply to it', async () => {
+    const config = { ...(await loadEdgeConfig()), cache: { config: { invalidation: { idField: 'uuid' } } } };
+    const isolate = createEdgeHandler({ wasmModule: await loadModule(), config, cacheSecret: SECRET, kv, now: () => clock, log: () => {} });
+    const change = JSON.stringify({ type: 'UPDATE', table: 'campaigns', record: { uuid: 'c42', organization_id: 'org_growth' }, old_record: null });
+    clock = T * 1000 + 13_000;
+    const response = await isolate(new Request('http://edge.test/api/cache/invalidate', { method: 'POST', body: change, headers: { [SIGNATURE_HEADER]: await signRequest(SECRET, change, T + 13) } }));
+    assert.equal(response.status, 200);
+    assert.ok((await response.json()).tags.includes('campaigns:c42'));
+  });
+
   test('a signature is remembered for as long as its timestamp is taken, to the millisecond', async () => {
     const signature = await signRequest(SECRET, payload, T + 1);
     clock = (T + 1) * 1000;

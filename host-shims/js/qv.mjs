@@ -219,7 +219,8 @@ export class QvInstance {
     });
     if (result.status !== 0) return { problem: String(result.data) };
     if (result.number === 1) return { swapped: true };
-    return { swapped: false, current: result.data ? decoder.decode(result.data) : null };
+    const current = result.data ?? null; // bytes, or a string from a KV that answers strings
+    return { swapped: false, current: typeof current === 'string' || current === null ? current : decoder.decode(current) };
   }
 
   /** As invoke, but resolves to the answer and rejects with a QvError on an error status. */
