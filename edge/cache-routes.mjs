@@ -81,8 +81,9 @@ async function checkSignature(key, header, bytes, nowMs) {
 }
 
 // A signed request's claim in the shared KV, under qv:webhook:<mac>: "pending:<token>" while
-// one request applies its change (the claim lasts PENDING_MS), then "done" until its
-// timestamp is too old plus CLAIM_SLACK_MS (an isolate whose clock runs behind takes the
+// one request applies its change (the claim lasts PENDING_MS, renewed every third of it while
+// the change is applied, so a claimer that died frees it within PENDING_MS), then "done" until
+// its timestamp is too old plus CLAIM_SLACK_MS (an isolate whose clock runs behind takes the
 // timestamp a little longer); "released" when the change was not applied (503), so that the
 // sender's retry is taken wherever it lands.
 export const SIGNATURE_CLAIM_PREFIX = 'qv:webhook:';
@@ -117,7 +118,7 @@ function signatureLedger({ module, log }) {
     try {
       return await (await module()).kvCas(SIGNATURE_CLAIM_PREFIX + signature, expected, value, ttlMs);
     } catch (failure) { // no instance
-      return { problem: failure.message };
+      return { problem: String(failure?.message ?? failure) };
     }
   }
 
@@ -141,6 +142,10 @@ function signatureLedger({ module, log }) {
     }
     if (claim.swapped) {
       record.claimed = true;
+      record.renewal = setInterval(async () => {
+        const renewed = await cas(signature, record.token, record.token, PENDING_MS);
+        if (renewed.swapped === false) clearInterval(record.renewal); // no longer this request's
+      }, PENDING_MS / 3);
       return { record };
     }
     if (claim.current?.startsWith(PENDING) || claim.current === RELEASED || claim.current === null) {
@@ -153,15 +158,18 @@ function signatureLedger({ module, log }) {
 
   // In the KV only while the claim is this request's token (stored, or one that timed out and
   // was stored all the same); an applied change whose claim ran out or never landed is
-  // recorded done if the key is free.
+  // recorded done if the key is free (absent or released).
   async function settle(signature, record, applied, nowMs) {
+    clearInterval(record.renewal);
     if (applied) record.done = true;
     else seen.delete(signature);
     const doneMs = Math.max(1, Math.ceil(record.untilMs - nowMs) + CLAIM_SLACK_MS);
     let result = applied
       ? await cas(signature, record.token, DONE, doneMs)
       : await cas(signature, record.token, RELEASED, PENDING_MS);
-    if (applied && result.swapped === false && result.current === null) result = await cas(signature, null, DONE, doneMs);
+    if (applied && result.swapped === false && (result.current === null || result.current === RELEASED)) {
+      result = await cas(signature, result.current, DONE, doneMs);
+    }
     if (result.problem && record.claimed) warn(`the signature's claim stays pending in the KV for up to ${PENDING_MS / 1000} s (${result.problem})`);
   }
 
@@ -287,6 +295,12 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
       } catch {
         return error(400, 'invalid_input', 'body: not valid UTF-8', headers);
       }
+      const notApplied = (why) => error(503, 'unavailable', `the change was not applied (${why}): retry`, { ...headers, 'retry-after': '1' });
+      try {
+        await module(); // an instance that cannot be made: nothing to claim for
+      } catch (failure) {
+        return notApplied(String(failure?.message ?? failure));
+      }
       const taken = await signatures.take(signature, untilMs, now());
       if (taken.retry) return error(503, 'unavailable', `${SIGNATURE_HEADER}: ${taken.problem}`, { ...headers, 'retry-after': '1' });
       if (taken.problem) return error(401, 'unauthorized', `${SIGNATURE_HEADER}: ${taken.problem}`, headers);
@@ -298,7 +312,7 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
         code = status === 'ok' ? 200 : status === 'invalid_input' || status === 'too_large' ? 400 : 503;
         return json(code, answer, headers);
       } catch (failure) { // the instance failed: retry on a fresh one
-        return error(503, 'unavailable', `the change was not applied (${failure.message}): retry`, { ...headers, 'retry-after': '1' });
+        return notApplied(String(failure?.message ?? failure));
       } finally {
         await signatures.settle(signature, taken.record, code !== 503, now());
       }

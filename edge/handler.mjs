@@ -171,14 +171,16 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
   }
 
   function module() {
-    // A module that aborted is discarded; the next request gets a fresh instance.
+    // A module that aborted is discarded; the next request gets a fresh instance (one, however
+    // many callers saw the same failure).
     if (!instance) instance = configured();
-    return instance.then((qv) => {
+    const current = instance;
+    return current.then((qv) => {
       if (!qv.failed) return qv;
-      instance = null;
+      if (instance === current) instance = null;
       return module();
     }, (failure) => {
-      instance = null;
+      if (instance === current) instance = null;
       throw failure;
     });
   }
@@ -340,7 +342,14 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     {
       pattern: /^\/healthz$/, methods: ['GET'], open: true,
       run: async () => {
-        const { status } = await (await module()).invoke('tiers.catalogue', {});
+        let qv;
+        try {
+          qv = await module();
+        } catch (failure) {
+          log(3, `module not ready: ${failure?.message ?? failure}`);
+          return error(503, 'unavailable', 'module not ready (logged at the edge)');
+        }
+        const { status } = await qv.invoke('tiers.catalogue', {});
         return status === 'ok' ? json(200, { status: 'ok' }) : error(503, 'unavailable', 'module not ready');
       },
     },

@@ -626,16 +626,51 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
   });
 
   test('a change that outlived its pending claim is still recorded done when it is applied', async () => {
+    let gate;
+    let openGate;
+    const slow = withOps(kv, { cas: async (key, ...rest) => (key.startsWith('qvc:j:') ? gate.then(() => kv.cas(key, ...rest)) : kv.cas(key, ...rest)) });
+    const journalsDown = withOps(kv, { cas: (key, ...rest) => (key.startsWith('qvc:j:') ? Promise.reject(new Error('kv down')) : kv.cas(key, ...rest)) });
+    const [isolate] = await isolatesOver(slow, 1, { kvTimeoutMs: 60_000 });
+    const [failing] = await isolatesOver(journalsDown, 1);
+    for (const [t, copyFails] of [[T + 8, false], [T + 14, true]]) {
+      gate = new Promise((resolve) => { openGate = resolve; });
+      clock = t * 1000;
+      const signature = await signRequest(SECRET, payload, t);
+      const answer = sendTo(isolate, signature);
+      for (let waited = 0; !(await claimOf(signature)).startsWith('pending:'); waited++) {
+        assert.ok(waited < 5000, 'the request claimed the signature');
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      clock += 31_000; // the claim's 30 s run out while the change is applied (on the KV's clock)
+      assert.equal(await claimOf(signature), '');
+      if (copyFails) { // a copy taken elsewhere, not applied there: released
+        assert.equal((await sendTo(failing, signature))[0], 503);
+        assert.equal(await claimOf(signature), 'released');
+      }
+      openGate();
+      assert.deepEqual(await answer, [200, 'applied']);
+      assert.equal(await claimOf(signature), 'done');
+    }
+  });
+
+  test('a claim is renewed while its change is applied', async (t) => {
     let openGate;
     const gate = new Promise((resolve) => { openGate = resolve; });
     const slow = withOps(kv, { cas: async (key, ...rest) => (key.startsWith('qvc:j:') ? gate.then(() => kv.cas(key, ...rest)) : kv.cas(key, ...rest)) });
     const [isolate] = await isolatesOver(slow, 1, { kvTimeoutMs: 60_000 });
-    clock = T * 1000 + 8000;
-    const signature = await signRequest(SECRET, payload, T + 8);
+    t.mock.timers.enable({ apis: ['setInterval'] });
+    clock = T * 1000 + 15_000;
+    const signature = await signRequest(SECRET, payload, T + 15);
     const answer = sendTo(isolate, signature);
-    while (!(await claimOf(signature)).startsWith('pending:')) await new Promise((resolve) => setTimeout(resolve, 1));
-    clock += 31_000; // the claim's 30 s run out while the change is applied
-    assert.equal(await claimOf(signature), '');
+    for (let waited = 0; !(await claimOf(signature)).startsWith('pending:'); waited++) {
+      assert.ok(waited < 5000, 'the request claimed the signature');
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    clock += 25_000;
+    t.mock.timers.tick(10_000); // a third of the claim's 30 s: renewed, for 30 s from now
+    for (let waited = 0; waited < 50; waited++) await new Promise((resolve) => setTimeout(resolve, 1));
+    clock += 25_000; // 50 s after the claim
+    assert.match(await claimOf(signature), /^pending:/);
     openGate();
     assert.deepEqual(await answer, [200, 'applied']);
     assert.equal(await claimOf(signature), 'done');
@@ -673,6 +708,8 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
     const [status, message, retryAfter] = await sendTo(broken, await signRequest(SECRET, payload, T + 12));
     assert.deepEqual([status, retryAfter], [503, '1']);
     assert.match(message, /^the change was not applied \(config\.cache\.config: l1\.maxEntries/);
+    const health = await broken(new Request('http://edge.test/healthz'));
+    assert.deepEqual([health.status, (await health.json()).message], [503, 'module not ready (logged at the edge)']);
   });
 
   test('the first request an isolate gets may be the webhook: the cache\'s own settings apply to it', async () => {

@@ -25,7 +25,7 @@ export interface Kv {
    * (null: only if it is absent). `current` is the value found when not swapped.
    */
   cas(key: string, expected: Uint8Array | null, value: Uint8Array | string, ttlMs?: number):
-    Promise<{ swapped: boolean; current: Uint8Array | null }>;
+    Promise<{ swapped: boolean; current: Uint8Array | string | null }>;
 }
 
 export interface ShimOptions {
