@@ -2,11 +2,13 @@
 // counts its fetches and a KV that counts its operations: coalescing (in one isolate, and
 // across isolates with collapseMs), the layers and their
 // TTLs, Cache-Control and stale serving, what is never shared, failures of KV and origin,
-// and the L1 for values the host keeps.
+// the L1 for values the host keeps, and reads racing invalidations over three isolates held
+// to the journals' bound.
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModule, instantiate, FLAVOURS, MemoryKv } from '../dist/js/node.mjs';
-import { CountingKv } from './kv-doubles.mjs';
+import { CountingKv, withOps } from './kv-doubles.mjs';
+import { random } from '../bench/cache-streams.mjs';
 
 const START = 1764115200000;
 const ORG = 'org_a';
@@ -861,3 +863,89 @@ for (const flavour of FLAVOURS) {
     });
   });
 }
+
+describe('reads and invalidations racing over three isolates (a KV answering after random delays)', () => {
+  test('once an invalidation is answered, every read that starts pollMs later sees the change; no organisation sees another\'s data', async (t) => {
+    const next = random(0xcac4e);
+    const POLL_MS = 500;
+    let now = START;
+    const memory = new MemoryKv({ now: () => now });
+    const delay = () => sleep(Math.floor(next() * 3));
+    const delayed = (operation) => async (...args) => {
+      await delay();
+      const result = await memory[operation](...args);
+      await delay();
+      return result;
+    };
+    const kv = withOps(memory, { get: delayed('get'), set: delayed('set'), cas: delayed('cas'), del: delayed('del') });
+    // The data: a version per organisation and item, raised by writes; the origin answers
+    // the version of the moment it is asked, tagged with the item.
+    const orgs = ['org_a', 'org_b'];
+    const items = ['i0', 'i1', 'i2', 'i3'];
+    const version = Object.fromEntries(orgs.flatMap((org) => items.map((item) => [`${org}/${item}`, 1])));
+    const fetch = async (url) => {
+      const [, org, item] = new URL(url).pathname.split('/');
+      await delay();
+      const body = JSON.stringify({ org, item, version: version[`${org}/${item}`] });
+      await delay();
+      return new Response(body, { status: 200, headers: { 'cache-control': 'public, max-age=300', 'surrogate-key': `item:${item}` } });
+    };
+    const isolate = async (i) => {
+      const qv = await instantiate(await loadModule(FLAVOURS[i % FLAVOURS.length]), { kv, fetch, now: () => now, log: quiet, kvTimeoutMs: 5000 });
+      await qv.call('cache.configure', { invalidation: { pollMs: POLL_MS } });
+      return qv;
+    };
+    const isolates = await Promise.all([0, 1, 2].map(isolate));
+    let hits = 0;
+    const any = () => isolates[Math.floor(next() * isolates.length)];
+    const pick = (list) => list[Math.floor(next() * list.length)];
+
+    // Per organisation and item: the version each answered invalidation guarantees, from when.
+    const guaranteed = new Map(); // `${org}/${item}` -> [{from, version}]
+    const problems = [];
+    let reads = 0;
+    let fresh = 0;
+    for (let round = 0; round < 150; round++) {
+      now += Math.floor(next() * 300);
+      if (round % 40 === 39) { // an isolate goes and a new one starts: an empty L1, no journal read yet
+        const gone = Math.floor(next() * isolates.length);
+        hits += (await isolates[gone].call('cache.stats')).l1.hits;
+        isolates[gone] = await isolate(gone);
+      }
+      const started = now;
+      const batch = [];
+      if (next() < 0.3) { // a write, then its invalidation (by tag, or by key), as the webhook sends it
+        const org = pick(orgs);
+        const item = pick(items);
+        const written = ++version[`${org}/${item}`];
+        const byKey = next() < 0.3;
+        batch.push(any().call('cache.invalidate', byKey
+          ? { organizationId: org, keys: [{ key: `GET /${item}` }] }
+          : { organizationId: org, tags: [`item:${item}`] })
+          .then(() => {
+            const list = guaranteed.get(`${org}/${item}`) ?? [];
+            list.push({ from: now + POLL_MS + 1, version: written });
+            guaranteed.set(`${org}/${item}`, list);
+          }));
+      }
+      for (let n = 1 + Math.floor(next() * 6); n > 0; n--) {
+        const org = pick(orgs);
+        const item = pick(items);
+        batch.push(any().call('cache.get', { organizationId: org, key: `GET /${item}`, origin: { url: `http://origin.test/${org}/${item}` } }).then((answer) => {
+          reads++;
+          const body = JSON.parse(answer.body);
+          if (body.org !== org || body.item !== item) problems.push(`${org}/${item} answered ${answer.body}`);
+          const owed = Math.max(0, ...(guaranteed.get(`${org}/${item}`) ?? []).filter((g) => g.from <= started).map((g) => g.version));
+          if (body.version < owed) problems.push(`${org}/${item} at +${started - START} ms: version ${body.version} (${answer.xCache}), owed ${owed}`);
+          if (body.version === version[`${org}/${item}`]) fresh++;
+        }));
+      }
+      await Promise.all(batch);
+    }
+    assert.deepEqual(problems, []);
+    assert.ok(reads > 300 && fresh < reads, `${reads} reads, ${fresh} of the newest version: the test saw stale serving allowed by the bound`);
+    for (const qv of isolates) hits += (await qv.call('cache.stats')).l1.hits;
+    assert.ok(hits > reads / 4, `${hits} L1 hits of ${reads} reads`);
+    t.diagnostic(`${reads} reads over ${(now - START) / 1000} s, ${hits} L1 hits, ${fresh} of the newest version`);
+  });
+});
