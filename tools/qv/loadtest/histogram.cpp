@@ -220,7 +220,8 @@ Result<SparseHistogram> SparseHistogram::decode(std::string_view text) {
   if (counted != out.total_count)
     return Error{"histogram counts add up to " + std::to_string(counted) + ", header says " +
                  std::to_string(out.total_count)};
-  if (out.total_count && (out.min < 0 || out.max > Histogram::kHighest || out.min > out.max)) {
+  if (out.total_count &&
+      (out.min < Histogram::kLowest || out.max > Histogram::kHighest || out.min > out.max)) {
     return bad;
   }
   return out;
