@@ -559,6 +559,13 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
     return response.status === 503 ? [503, message, response.headers.get('retry-after')] : [response.status, message];
   };
   const claimOf = async (signature) => new TextDecoder().decode(await kv.get(`qv:webhook:${signature.slice(-64)}`) ?? new Uint8Array());
+  // Until a request under way has claimed the signature.
+  const pendingClaim = async (signature) => {
+    for (let waited = 0; !(await claimOf(signature)).startsWith('pending:'); waited++) {
+      assert.ok(waited < 5000, 'the request claimed the signature');
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  };
 
   test('isolates sharing a KV take a signed request once between them, sent to both at once or one after the other', async () => {
     const [one, two] = await isolatesOver(kv);
@@ -600,10 +607,7 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
     clock = T * 1000 + 6000;
     const signature = await signRequest(SECRET, payload, T + 6);
     const first = sendTo(claimer, signature);
-    for (let waited = 0; !(await claimOf(signature)).startsWith('pending:'); waited++) {
-      assert.ok(waited < 5000, 'the first request claimed the signature');
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
+    await pendingClaim(signature);
     const inProgress = [503, 'x-qv-signature: the same signed request is being applied: retry in a second', '1'];
     assert.deepEqual(await sendTo(other, signature), inProgress, 'claimed by the first, whose change is under way');
     assert.deepEqual(await sendTo(claimer, signature), inProgress, 'the same in the first one\'s isolate');
@@ -637,10 +641,7 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
       clock = t * 1000;
       const signature = await signRequest(SECRET, payload, t);
       const answer = sendTo(isolate, signature);
-      for (let waited = 0; !(await claimOf(signature)).startsWith('pending:'); waited++) {
-        assert.ok(waited < 5000, 'the request claimed the signature');
-        await new Promise((resolve) => setTimeout(resolve, 1));
-      }
+      await pendingClaim(signature);
       clock += 31_000; // the claim's 30 s run out while the change is applied (on the KV's clock)
       assert.equal(await claimOf(signature), '');
       if (copyFails) { // a copy taken elsewhere, not applied there: released
@@ -662,10 +663,7 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
     clock = T * 1000 + 15_000;
     const signature = await signRequest(SECRET, payload, T + 15);
     const answer = sendTo(isolate, signature);
-    for (let waited = 0; !(await claimOf(signature)).startsWith('pending:'); waited++) {
-      assert.ok(waited < 5000, 'the request claimed the signature');
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
+    await pendingClaim(signature);
     clock += 25_000;
     t.mock.timers.tick(10_000); // a third of the claim's 30 s: renewed, for 30 s from now
     for (let waited = 0; waited < 50; waited++) await new Promise((resolve) => setTimeout(resolve, 1));
