@@ -154,6 +154,23 @@ for (const flavour of FLAVOURS) {
       assert.equal((await qv.call('tiers.evaluate', autoscaleInput(0))).currentTier, 'Startup');
     });
 
+    test('a refused input written over lines says where the field is, in every module; one line needs no position', async () => {
+      const qv = await instantiate(module, { now, log: quiet });
+      const cases = [
+        ['tiers.evaluate', { organizationId: 'org_1', currentTier: 'Startup', history: [{ date: '2026-11-20', concurrentCalls: 'many', apiRequestsPerSecond: 1, activeUsers: 1 }] },
+          'history[0].concurrentCalls (line 7, column 7): '],
+        ['router.configure', { regions: [{ name: 'eu', origin: 42 }] }, 'regions[0].latitude (line 3, column 5): '], // absent: where its object is
+        ['cache.configure', { l1: { maxEntries: 'x' } }, 'l1.maxEntries (line 3, column 5): '],
+      ];
+      for (const [method, input, prefix] of cases) {
+        const { status, body } = await qv.invoke(method, JSON.stringify(input, null, 2));
+        assert.equal(status, 'invalid_input');
+        assert.ok(body.message.startsWith(prefix), `${method}: ${body.message}`);
+        const oneLine = await qv.invoke(method, JSON.stringify(input));
+        assert.equal(oneLine.body.message, body.message.replace(/ \(line \d+, column \d+\)/, ''), `${method}, on one line`);
+      }
+    });
+
     test('a KV that never answers times out instead of hanging the call', async () => {
       const silent = { get: () => new Promise(() => {}), set: async () => {}, incr: async () => 1, del: async () => 0 };
       const qv = await instantiate(module, { kv: silent, now, log: quiet, kvTimeoutMs: 30 });

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "qv/instance.h"
+#include "qv/json_text.h"
 #include "qv_abi.h"
 
 namespace qv {
@@ -21,10 +22,17 @@ Instance::Call* find_call(uint32_t handle) {
   return found == calls.end() ? nullptr : found->second.get();
 }
 
-// Runs the call's tasks until the method finishes or waits for the host.
+// Runs the call's tasks until the method finishes or waits for the host. A refused input
+// written over lines (a file) gets the line and column of the field its error names, in
+// every module (json_text.h: one-line inputs, and errors already positioned, are left).
 qv_status run(Instance::Call& call) {
   if (call.driver.run() == Driver::State::kWaiting) return QV_PENDING;
   call.outcome = std::move(call.task.result());
+  if (call.outcome.status == QV_INVALID_INPUT) {
+    qv::Error positioned =
+        qv::with_position({call.outcome.status, call.outcome.message}, call.ctx->input(), "");
+    if (positioned.message != call.outcome.message) call.outcome = qv::Outcome::failure(positioned);
+  }
   call.finished = true;
   return call.outcome.status;
 }

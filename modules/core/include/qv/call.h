@@ -23,13 +23,16 @@ struct OpResult {
   std::string meta;
 };
 
-// A finished call: an answer (status QV_OK, body JSON) or an error.
+// A finished call: an answer (status QV_OK, body JSON) or an error (message: its message).
 struct Outcome {
   qv_status status = QV_OK;
   std::string body;
+  std::string message;
 
-  static Outcome answer(std::string json) { return {QV_OK, std::move(json)}; }
-  static Outcome failure(const Error& error) { return {error.status, error_json(error)}; }
+  static Outcome answer(std::string json) { return {QV_OK, std::move(json), {}}; }
+  static Outcome failure(const Error& error) {
+    return {error.status, error_json(error), error.message};
+  }
 };
 
 class CallContext;
