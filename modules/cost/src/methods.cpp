@@ -119,11 +119,6 @@ Result<double> call_scale(const JsonObject& fields) {
   return number.value();
 }
 
-Outcome finish(Result<std::string> answer, std::string_view input) {
-  if (answer.ok()) return Outcome::answer(std::move(answer.value()));
-  return Outcome::failure(with_position(answer.take_error(), input, ""));
-}
-
 // cost.estimate and cost.opportunities share their input and differ in what they write.
 // What cost.estimate, cost.opportunities and cost.diff answer.
 enum class Answer { kEstimate, kOpportunities, kDiff };
@@ -331,7 +326,10 @@ Result<std::string> run_diff(std::string_view input, Instance& instance) {
 // Every cost method finishes without the host: one coroutine runs them all.
 using Runner = Result<std::string> (*)(std::string_view input, Instance& instance);
 MethodTask run_synchronously(CallContext& ctx, Instance& instance, Runner runner) {
-  co_return finish(runner(ctx.input(), instance), ctx.input());
+  // (core positions a refused multi-line input's error, as for every module)
+  auto answer = runner(ctx.input(), instance);
+  if (answer.ok()) co_return Outcome::answer(std::move(answer.value()));
+  co_return Outcome::failure(answer.take_error());
 }
 
 MethodTask catalogue_method(CallContext& ctx, Instance& instance) {
