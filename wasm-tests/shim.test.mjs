@@ -169,6 +169,8 @@ for (const flavour of FLAVOURS) {
         const oneLine = await qv.invoke(method, JSON.stringify(input));
         assert.equal(oneLine.body.message, body.message.replace(/ \(line \d+, column \d+\)/, ''), `${method}, on one line`);
       }
+      const absent = await qv.invoke('tiers.evaluate', JSON.stringify({ currentTier: 'Startup', history: [] }, null, 2));
+      assert.equal(absent.body.message, 'organizationId: is required', 'a field absent from the root: the root\'s position would say nothing');
     });
 
     test('a KV that never answers times out instead of hanging the call', async () => {

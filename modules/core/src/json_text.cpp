@@ -391,7 +391,9 @@ Error with_position(Error error, std::string_view text, std::string_view root) {
     if (relative.front() == '.') relative.remove_prefix(1);
   }
   const auto at = locate(text, relative);
-  if (!at) return error;
+  // Not a path; or a field absent from the root object, whose position would be the root's
+  // and say nothing.
+  if (!at || *at == *locate(text, "")) return error;
   error.message.insert(colon, " (" + describe(*at) + ")");
   return error;
 }

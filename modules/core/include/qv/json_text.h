@@ -22,6 +22,8 @@ namespace qv {
 struct TextPosition {
   size_t line = 1;    // 1-based
   size_t column = 1;  // 1-based, in bytes
+
+  bool operator==(const TextPosition&) const = default;
 };
 
 struct SyntaxProblem {
