@@ -182,3 +182,28 @@ TEST_CASE("a key the plain path form would make ambiguous is written [\"key\"]",
     CHECK(located.error().message.find(R"(a["n\"]"] (line 2, column 11): )") == 0);
   }
 }
+
+TEST_CASE("an error is positioned only where the position says something", "[json][path]") {
+  auto positioned = [](std::string_view message, std::string_view text) {
+    return qv::with_position(qv::invalid_input(std::string(message)), text, "").message;
+  };
+  // A key given twice: where it is repeated, the copy that is refused.
+  CHECK(positioned("a: given twice", "{\n  \"a\": 1,\n  \"b\": 2,\n  \"a\": 3\n}") ==
+        "a (line 4, column 3): given twice");
+  // Absent from the root: the root's position would say nothing; absent deeper: its parent.
+  CHECK(positioned("b: is required", "{\n  \"a\": 1\n}") == "b: is required");
+  CHECK(positioned("a.b: is required", "{\n  \"a\": {}\n}") ==
+        "a.b (line 2, column 3): is required");
+  // Inside a document given as text, whose paths point into that text: none; past another
+  // value (an id given as a bare string): that value.
+  CHECK(positioned("usage.calls: is required", "{\n  \"usage\": \"{}\"\n}") ==
+        "usage.calls: is required");
+  CHECK(positioned("usage.calls: is required", "{\n  \"usage\": \"\\n  [1]\"\n}") ==
+        "usage.calls: is required");
+  CHECK(positioned("nodes[1].id: twice", "{\n  \"nodes\": [\"a\", \"a\"]\n}") ==
+        "nodes[1].id (line 2, column 18): twice");
+  // One line, with or without a final newline, needs no position.
+  CHECK(positioned("a: bad", "{\"a\": 1}\n") == "a: bad");
+  CHECK(positioned("a: bad", "{\"a\": 1}\r\n\n") == "a: bad");
+  CHECK(positioned("a: bad", "\n{\"a\": 1}") == "a (line 2, column 2): bad");
+}

@@ -161,6 +161,7 @@ for (const flavour of FLAVOURS) {
           'history[0].concurrentCalls (line 7, column 7): '],
         ['router.configure', { regions: [{ name: 'eu', origin: 42 }] }, 'regions[0].latitude (line 3, column 5): '], // absent: where its object is
         ['cache.configure', { l1: { maxEntries: 'x' } }, 'l1.maxEntries (line 3, column 5): '],
+        ['cache.get', { organizationId: 'o', key: 'k', vary: { a: 'x', 'a.b': 'y'.repeat(2000) } }, 'vary["a.b"] (line 6, column 5): '],
       ];
       for (const [method, input, prefix] of cases) {
         const { status, body } = await qv.invoke(method, JSON.stringify(input, null, 2));

@@ -1,5 +1,7 @@
 #include "qv/cache/keys.h"
 
+#include "qv/json.h"
+
 namespace qv::cache {
 
 namespace {
@@ -69,14 +71,14 @@ Status encode_key(const CacheKey& key, std::string& out) {
   // The variants in name order (insertion sort: at most kMaxVaryParts of them).
   std::vector<const std::pair<std::string, std::string>*> vary;
   for (const auto& part : key.vary) {
-    if (auto s = check_part("vary." + part.first, part.first, false); !s.ok()) return s;
-    if (auto s = check_part("vary." + part.first, part.second, true); !s.ok()) return s;
+    const std::string field = key_path("vary", part.first);
+    if (auto s = check_part(field, part.first, false); !s.ok()) return s;
+    if (auto s = check_part(field, part.second, true); !s.ok()) return s;
     size_t at = vary.size();
     vary.push_back(&part);
     for (; at > 0 && vary[at - 1]->first > part.first; --at) vary[at] = vary[at - 1];
     vary[at] = &part;
-    if (at > 0 && vary[at - 1]->first == part.first)
-      return invalid_input("vary." + part.first + ": given twice");
+    if (at > 0 && vary[at - 1]->first == part.first) return invalid_input(field + ": given twice");
   }
   out.clear();
   append_escaped(out, key.organization);

@@ -70,6 +70,15 @@ std::string path_text(const std::vector<Segment>& segments) {
   return text;
 }
 
+// Whether text is written over several lines: a line break before its last character that
+// is not white space (a one-line text that ends in a newline, as `echo` and `jq -c` write
+// them, is one line).
+bool spans_lines(std::string_view text) {
+  const size_t last = text.find_last_not_of(" \t\r\n");
+  return last != std::string_view::npos &&
+         text.substr(0, last).find('\n') != std::string_view::npos;
+}
+
 // Where the field path that starts message ends: at the first ": " outside a bracketed
 // key (which may hold one); npos when there is none.
 size_t path_end(std::string_view message) {
@@ -122,6 +131,10 @@ class Scanner {
   }
 
   size_t best_offset() const { return best_offset_; }
+  // How many of the target's steps the text holds, and whether the last one found is a
+  // string holding a JSON object or array (a document given as text).
+  size_t best_depth() const { return best_depth_; }
+  bool best_is_document() const { return best_is_document_; }
   size_t error_offset() const { return error_offset_; }
   const std::string& error() const { return error_; }
   const std::optional<std::string>& error_field() const { return error_field_; }
@@ -178,6 +191,17 @@ class Scanner {
     return true;
   }
 
+  // Whether the value at pos_ is a string whose text starts an object or an array.
+  bool holds_document() const {
+    if (pos_ >= text_.size() || text_[pos_] != '"') return false;
+    size_t at = pos_ + 1;
+    while (at + 1 < text_.size() && text_[at] == '\\' &&
+           (text_[at + 1] == 'n' || text_[at + 1] == 't' || text_[at + 1] == 'r'))
+      at += 2;
+    while (at < text_.size() && (text_[at] == ' ' || text_[at] == '\t')) ++at;
+    return at < text_.size() && (text_[at] == '{' || text_[at] == '[');
+  }
+
   // The value of the child step `step`, on the target's path if its parent is and the step
   // is the target's next one; the deepest such child's `offset` is recorded.
   bool child(bool on_path, Segment step, size_t offset) {
@@ -185,9 +209,11 @@ class Scanner {
     const bool child_on_path =
         on_path && depth < target_.size() && target_[depth].is_index == step.is_index &&
         (step.is_index ? target_[depth].index == step.index : target_[depth].key == step.key);
-    if (child_on_path && depth + 1 > best_depth_) {
+    // (>=: a key given twice is found where it is repeated, the copy that is refused)
+    if (child_on_path && depth + 1 >= best_depth_) {
       best_depth_ = depth + 1;
       best_offset_ = offset;
+      best_is_document_ = holds_document();
     }
     at_.push_back(std::move(step));
     if (!value(child_on_path)) return false;
@@ -331,6 +357,7 @@ class Scanner {
   size_t pos_ = 0;
   size_t best_depth_ = 0;
   size_t best_offset_ = 0;
+  bool best_is_document_ = false;
   size_t error_offset_ = 0;
   std::string error_;
 };
@@ -368,13 +395,18 @@ std::optional<TextPosition> locate(std::string_view text, std::string_view path)
   if (!segments) return std::nullopt;
   Scanner scanner(text, *segments);
   scanner.run();  // a syntax problem after the path's value does not move its position
+  if (scanner.best_depth() < segments->size()) {
+    // Absent from the root: the root's position would say nothing. Going on inside a
+    // document given as text: its paths do not point into this one.
+    if (scanner.best_depth() == 0 || scanner.best_is_document()) return std::nullopt;
+  }
   return position_of(text, scanner.best_offset());
 }
 
 Error with_position(Error error, std::string_view text, std::string_view root) {
   // On one line the field path says all a position would: compact JSON from a program
   // gets no "(line 1, column 734)". Files, written over many lines, do.
-  if (text.find('\n') == std::string_view::npos) return error;
+  if (!spans_lines(text)) return error;
   const size_t colon = path_end(error.message);
   if (colon == std::string::npos) return error;
   const std::string_view path = std::string_view(error.message).substr(0, colon);
@@ -391,9 +423,7 @@ Error with_position(Error error, std::string_view text, std::string_view root) {
     if (relative.front() == '.') relative.remove_prefix(1);
   }
   const auto at = locate(text, relative);
-  // Not a path; or a field absent from the root object, whose position would be the root's
-  // and say nothing.
-  if (!at || *at == *locate(text, "")) return error;
+  if (!at) return error;
   error.message.insert(colon, " (" + describe(*at) + ")");
   return error;
 }
@@ -406,7 +436,7 @@ Error refused_text_error(std::string_view text, const std::string& root,
     return invalid_input(name + ": malformed JSON (" + std::string(simdjson_message) + ")");
   if (problem->field) {
     // A file, written over lines, also gets the number's position (as with_position adds).
-    const bool lines = text.find('\n') != std::string_view::npos;
+    const bool lines = spans_lines(text);
     return invalid_input(joined_path(root, *problem->field) +
                          (lines ? " (" + describe(problem->at) + ")" : "") + ": " + problem->what);
   }

@@ -57,7 +57,11 @@ struct Document {
   std::string_view text;
   std::string root;
 
-  Error positioned(Error error) const { return with_position(std::move(error), text, root); }
+  // (invalid input only, as core positions every module's)
+  Error positioned(Error error) const {
+    if (error.status != QV_INVALID_INPUT) return error;
+    return with_position(std::move(error), text, root);
+  }
 };
 
 Result<Document> document(const JsonValue& field, JsonParser& parser, std::string_view input) {

@@ -22,8 +22,6 @@ namespace qv {
 struct TextPosition {
   size_t line = 1;    // 1-based
   size_t column = 1;  // 1-based, in bytes
-
-  bool operator==(const TextPosition&) const = default;
 };
 
 struct SyntaxProblem {
@@ -39,15 +37,19 @@ struct SyntaxProblem {
 std::optional<SyntaxProblem> find_syntax_problem(std::string_view text);
 
 // Where the value at path (relative to the text's root, "" for the root) sits in text: the
-// position of its key inside an object, of the value itself inside an array. A path that
-// is not in the text gives its nearest ancestor that is; nullopt when path is not a field
-// path as key_path writes them.
+// position of its key inside an object (the repeated one, for a key given twice), of the
+// value itself inside an array. A path that is not in the text gives its nearest ancestor
+// that is. nullopt when path is not a field path as key_path writes them, when the text
+// holds none of it (the root's position would say nothing), and when it goes on inside a
+// string holding a JSON object or array (a document given as text: its paths point into
+// that text).
 std::optional<TextPosition> locate(std::string_view text, std::string_view path);
 
 // Adds the position to an error whose message starts "PATH: ...", when PATH is root or
 // lies under it: "usage.calls.perMonth (line 4, column 5): expected a number, ...".
-// Paths of root are relative to text. Errors already positioned, and texts of one line
-// (compact JSON, where the path says as much), are left as they are.
+// Paths of root are relative to text. Errors already positioned, texts of one line (compact
+// JSON, where the path says as much; a final newline does not count), and paths locate()
+// finds no position for are left as they are.
 Error with_position(Error error, std::string_view text, std::string_view root);
 
 // The error for a text simdjson refused, as JsonParser::parse gives it: "ROOT: malformed
