@@ -864,6 +864,25 @@ for (const flavour of FLAVOURS) {
   });
 }
 
+describe('a burst of invalidations for one organisation (a webhook per row of a bulk write)', () => {
+  test('60 at once in one isolate, with another isolate writing too, all land: the isolate\'s calls append one after another', async () => {
+    const next = random(0xb0b);
+    const memory = new MemoryKv();
+    const delay = () => sleep(Math.floor(next() * 3));
+    const kv = withOps(memory, {
+      get: async (key) => { await delay(); const value = await memory.get(key); await delay(); return value; },
+      cas: async (...args) => { await delay(); const result = await memory.cas(...args); await delay(); return result; },
+    });
+    const [one, two] = await Promise.all(FLAVOURS.map(async (flavour) => instantiate(await loadModule(flavour), { kv, log: quiet, kvTimeoutMs: 5000 })));
+    const answers = await Promise.all([
+      ...Array.from({ length: 60 }, (_, i) => one.invoke('cache.invalidate', { organizationId: ORG, tags: [`row:${i}`] })),
+      ...Array.from({ length: 4 }, (_, i) => two.invoke('cache.invalidate', { organizationId: ORG, tags: [`other:${i}`] })),
+    ]);
+    assert.deepEqual(answers.filter((a) => a.status !== 'ok').map((a) => a.body.message), []);
+    assert.equal(new Set(answers.map((a) => a.body.seq)).size, 64, 'each its own place in the journal');
+  });
+});
+
 describe('reads and invalidations racing over three isolates (a KV answering after random delays)', () => {
   test('once an invalidation is answered, every read that starts pollMs later sees the change; no organisation sees another\'s data', async (t) => {
     const next = random(0xcac4e);

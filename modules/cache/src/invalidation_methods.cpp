@@ -27,12 +27,32 @@ namespace {
 constexpr int kMaxCasAttempts = 24;
 constexpr double kMaxBackoffMs = 64;
 
+}  // namespace
+
+// Whatever way an append ends, the next call of this isolate waiting to append to that
+// journal goes on. (Named here, not local to the coroutine: its frame holds one.)
+struct WritingGuard {
+  std::shared_ptr<JournalView> view;
+  ~WritingGuard() { view->writing.reset(); }
+};
+
+namespace {
+
 // Appends an invalidation to the organisation's journal (compare-and-set, retried), drops
-// what matches from this isolate's L1, and deletes the named keys from L2.
+// what matches from this isolate's L1, and deletes the named keys from L2. The calls of an
+// isolate append to one journal one after another, so a burst of changes (a webhook per
+// row of a bulk write) contends for the KV value only with other isolates, not with itself.
 Task<Outcome> invalidate(CallContext& ctx, CacheState& state, Invalidation& what) {
   const auto config = state.config;
   ++state.metrics.invalidations;
   const std::string key = journal_key(what.organization);
+  auto view = state.view(what.organization);
+  while (view->writing) {
+    ctx.wait(*view->writing);
+    co_await ctx.perform();
+  }
+  view->writing = std::make_unique<Signal>();
+  WritingGuard guard{view};
   what.item.at = now_ms();
   std::optional<std::string> stored;
   bool read = false;
@@ -65,8 +85,10 @@ Task<Outcome> invalidate(CallContext& ctx, CacheState& state, Invalidation& what
     const OpResult& result = ctx.result(cas);
     if (result.status != QV_OK) {
       kv_failed(state, *config, now_ms());
+      // (It may still land, late: sent again, the change is only recorded twice.)
       co_return Outcome::failure({QV_UNAVAILABLE, "kv: cannot write the invalidation journal (" +
-                                                      result.data + "); nothing invalidated"});
+                                                      result.data +
+                                                      "); not confirmed: send it again"});
     }
     if (result.number == 1) {
       written = std::move(journal);

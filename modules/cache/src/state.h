@@ -54,6 +54,7 @@ struct JournalView {
   bool known = false;               // read at least once
   double checked_at = -1e300;       // when it was last read
   std::unique_ptr<Signal> polling;  // set while a call of this isolate reads it
+  std::unique_ptr<Signal> writing;  // set while a call of this isolate appends to it
 };
 
 struct Metrics {
