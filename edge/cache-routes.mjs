@@ -156,9 +156,10 @@ function signatureLedger({ module, log }) {
     return TAKEN;
   }
 
-  // In the KV only while the claim is this request's token (stored, or one that timed out and
-  // was stored all the same); an applied change whose claim ran out or never landed is
-  // recorded done if the key is free (absent or released).
+  // A change not applied lets the claim go only while it is this request's token (stored,
+  // or one that timed out and was stored all the same). An applied change is recorded done
+  // whatever the key holds: free, released, or another copy's claim that landed while the KV
+  // was failing (that copy, applied or not, must not be taken again).
   async function settle(signature, record, applied, nowMs) {
     clearInterval(record.renewal);
     if (applied) record.done = true;
@@ -167,7 +168,7 @@ function signatureLedger({ module, log }) {
     let result = applied
       ? await cas(signature, record.token, DONE, doneMs)
       : await cas(signature, record.token, RELEASED, PENDING_MS);
-    if (applied && result.swapped === false && (result.current === null || result.current === RELEASED)) {
+    for (let tries = 0; applied && tries < 3 && result.swapped === false && result.current !== DONE; tries++) {
       result = await cas(signature, result.current, DONE, doneMs);
     }
     if (result.problem && record.claimed) warn(`the signature's claim stays pending in the KV for up to ${PENDING_MS / 1000} s (${result.problem})`);
@@ -310,7 +311,7 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
       try {
         const { status, body: answer } = await (await module()).invoke('cache.change', text);
         code = status === 'ok' ? 200 : status === 'invalid_input' || status === 'too_large' ? 400 : 503;
-        return json(code, answer, headers);
+        return json(code, answer, code === 503 ? { ...headers, 'retry-after': '1' } : headers);
       } catch (failure) { // the instance failed: retry on a fresh one
         return notApplied(String(failure?.message ?? failure));
       } finally {

@@ -592,7 +592,8 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
     const [healthy] = await isolatesOver(kv, 1);
     clock = T * 1000 + 4000;
     const signature = await signRequest(SECRET, payload, T + 4);
-    assert.equal((await sendTo(failing, signature))[0], 503);
+    const [status, message, retryAfter] = await sendTo(failing, signature);
+    assert.deepEqual([status, retryAfter], [503, '1'], message);
     assert.equal(await claimOf(signature), 'released');
     assert.deepEqual(await sendTo(healthy, signature), [200, 'applied']);
     assert.equal(await claimOf(signature), 'done');
@@ -672,6 +673,26 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
     openGate();
     assert.deepEqual(await answer, [200, 'applied']);
     assert.equal(await claimOf(signature), 'done');
+  });
+
+  test('a change applied while its claim failed is recorded done over a copy\'s claim that landed meanwhile', async () => {
+    const signature = await signRequest(SECRET, payload, T + 16);
+    clock = T * 1000 + 16_000;
+    const key = `qv:webhook:${signature.slice(-64)}`;
+    let first = true;
+    const lateClaim = withOps(kv, { cas: async (k, ...rest) => {
+      if (k === key && first) { // this claim gets no answer, and a copy's lands meanwhile
+        first = false;
+        await kv.set(key, 'pending:a-copy-elsewhere', 30_000);
+        throw new Error('no answer');
+      }
+      return kv.cas(k, ...rest);
+    } });
+    const [isolate] = await isolatesOver(lateClaim, 1);
+    assert.deepEqual(await sendTo(isolate, signature), [200, 'applied']);
+    assert.equal(await claimOf(signature), 'done');
+    const [other] = await isolatesOver(kv, 1);
+    assert.match((await sendTo(other, signature))[1], /already taken/, 'not applied a second time');
   });
 
   test('a claim the ledger does not know is taken as answered; a KV answering strings is read as well', async () => {
