@@ -881,6 +881,16 @@ describe('a burst of invalidations for one organisation (a webhook per row of a 
     assert.deepEqual(answers.filter((a) => a.status !== 'ok').map((a) => a.body.message), []);
     assert.equal(new Set(answers.map((a) => a.body.seq)).size, 64, 'each its own place in the journal');
   });
+
+  test('with the KV down, the queued calls fail at once after the first, not one KV timeout after another', async () => {
+    const kv = new CountingKv();
+    kv.failing = true;
+    const qv = await instantiate(await loadModule(), { kv, log: quiet });
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => qv.invoke('cache.invalidate', { organizationId: ORG, tags: [`row:${i}`] })));
+    assert.ok(answers.every((a) => a.status === 'unavailable'), JSON.stringify(answers.map((a) => a.body.message)));
+    assert.equal(kv.counts.get + kv.counts.cas, 1, 'the KV asked once');
+    assert.match(answers[19].body.message, /^kv: the invalidation journal could not be written just now; nothing invalidated: send it again$/);
+  });
 });
 
 describe('reads and invalidations racing over three isolates (a KV answering after random delays)', () => {

@@ -47,9 +47,17 @@ Task<Outcome> invalidate(CallContext& ctx, CacheState& state, Invalidation& what
   ++state.metrics.invalidations;
   const std::string key = journal_key(what.organization);
   auto view = state.view(what.organization);
+  bool queued = false;
   while (view->writing) {
     ctx.wait(*view->writing);
     co_await ctx.perform();
+    queued = true;
+  }
+  // The call before failed on the KV: the queue fails at once, not one timeout after another.
+  if (queued && !kv_usable(state, now_ms())) {
+    co_return Outcome::failure({QV_UNAVAILABLE,
+                                "kv: the invalidation journal could not be written just now; "
+                                "nothing invalidated: send it again"});
   }
   view->writing = std::make_unique<Signal>();
   WritingGuard guard{view};
