@@ -12,7 +12,7 @@ import { MemoryKv } from '../dist/js/kv-memory.mjs';
 import { RedisServer } from './redis-server.mjs';
 import { createEdgeRuntime } from '../edge/runtime.mjs';
 import { parseApiKeys } from '../edge/identity.mjs';
-import { CountingKv, withOps } from './kv-doubles.mjs';
+import { CountingKv, withOps, delayedOps } from './kv-doubles.mjs';
 import { random } from '../bench/cache-streams.mjs';
 
 const quiet = () => {};
@@ -141,18 +141,14 @@ describe('call lifecycles racing over three isolates (a KV answering after rando
     const next = random(0x51ed);
     const memory = new MemoryKv();
     let largest = 0;
-    const delay = () => sleep(Math.floor(next() * 3));
     // Each operation reaches the KV and answers after 0-2 ms; every stored set is measured.
-    const kv = withOps(memory, {
-      get: async (key) => { await delay(); const value = await memory.get(key); await delay(); return value; },
+    const kv = delayedOps(withOps(memory, {
       cas: async (key, ...rest) => {
-        await delay();
         const result = await memory.cas(key, ...rest);
         if (result.swapped) largest = Math.max(largest, Object.keys(JSON.parse(new TextDecoder().decode(await memory.get(key)))).length);
-        await delay();
         return result;
       },
-    });
+    }), next);
     const isolates = await Promise.all([0, 1, 2].map((i) => instantiateFlavour(i % 2 ? 'wasi' : 'emscripten', { kv, log: quiet, kvTimeoutMs: 5000 })));
     const who = { organizationId: 'org_lifecycles', tier: 'Startup' };
     const any = () => isolates[Math.floor(next() * isolates.length)];

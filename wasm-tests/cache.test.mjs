@@ -7,7 +7,7 @@
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModule, instantiate, FLAVOURS, MemoryKv } from '../dist/js/node.mjs';
-import { CountingKv, withOps } from './kv-doubles.mjs';
+import { CountingKv, delayedOps } from './kv-doubles.mjs';
 import { random } from '../bench/cache-streams.mjs';
 
 const START = 1764115200000;
@@ -867,12 +867,7 @@ for (const flavour of FLAVOURS) {
 describe('a burst of invalidations for one organisation (a webhook per row of a bulk write)', () => {
   test('60 at once in one isolate, with another isolate writing too, all land: the isolate\'s calls append one after another', async () => {
     const next = random(0xb0b);
-    const memory = new MemoryKv();
-    const delay = () => sleep(Math.floor(next() * 3));
-    const kv = withOps(memory, {
-      get: async (key) => { await delay(); const value = await memory.get(key); await delay(); return value; },
-      cas: async (...args) => { await delay(); const result = await memory.cas(...args); await delay(); return result; },
-    });
+    const kv = delayedOps(new MemoryKv(), next);
     const [one, two] = await Promise.all(FLAVOURS.map(async (flavour) => instantiate(await loadModule(flavour), { kv, log: quiet, kvTimeoutMs: 5000 })));
     const answers = await Promise.all([
       ...Array.from({ length: 60 }, (_, i) => one.invoke('cache.invalidate', { organizationId: ORG, tags: [`row:${i}`] })),
@@ -898,15 +893,8 @@ describe('reads and invalidations racing over three isolates (a KV answering aft
     const next = random(0xcac4e);
     const POLL_MS = 500;
     let now = START;
-    const memory = new MemoryKv({ now: () => now });
+    const kv = delayedOps(new MemoryKv({ now: () => now }), next);
     const delay = () => sleep(Math.floor(next() * 3));
-    const delayed = (operation) => async (...args) => {
-      await delay();
-      const result = await memory[operation](...args);
-      await delay();
-      return result;
-    };
-    const kv = withOps(memory, { get: delayed('get'), set: delayed('set'), cas: delayed('cas'), del: delayed('del') });
     // The data: a version per organisation and item, raised by writes; the origin answers
     // the version of the moment it is asked, tagged with the item.
     const orgs = ['org_a', 'org_b'];

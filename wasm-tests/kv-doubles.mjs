@@ -1,5 +1,6 @@
-// KV stand-ins the suites share: a MemoryKv that counts and can fail, and a KV with some of
-// its operations replaced. (Not a .test.mjs: importing one would run its tests.)
+// KV stand-ins the suites share: a MemoryKv that counts and can fail, a KV with some of its
+// operations replaced, and one that answers after random delays. (Not a .test.mjs: importing
+// one would run its tests.)
 import { MemoryKv } from '../dist/js/node.mjs';
 
 // A KV that counts operations by kind and can be made to fail: wholly (failing = true) or
@@ -26,3 +27,16 @@ export const withOps = (kv, replaced) => ({
 
 // An operation that fails with message.
 export const failWith = (message) => async () => { throw new Error(message); };
+
+// The KV's operations, each reaching it and answering after a random 0-2 ms (random(): the
+// test's seeded generator of numbers in [0, 1)), so that concurrent calls interleave.
+export function delayedOps(kv, random) {
+  const delay = () => new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 3)));
+  const delayed = (operation) => async (...args) => {
+    await delay();
+    const result = await kv[operation](...args);
+    await delay();
+    return result;
+  };
+  return withOps(kv, Object.fromEntries(['get', 'set', 'cas', 'incr', 'del'].map((operation) => [operation, delayed(operation)])));
+}
