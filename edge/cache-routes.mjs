@@ -99,56 +99,50 @@ const TAKEN = { problem: 'already taken: a signed request is taken once (sign ea
 const IN_PROGRESS = { problem: 'the same signed request is being applied: retry in a second', retry: true };
 
 /**
- * Takes each signed request once across the isolates sharing the KV. take(signature,
+ * Takes each signed request once across the isolates sharing the KV. take(qv, signature,
  * untilMs, nowMs) answers {record} when the change is this request's to apply (then
- * settle(signature, record, applied, nowMs) once the module has answered: applied is any
- * answer but a 503), TAKEN once it was answered, IN_PROGRESS while another request applies
- * it. A KV that fails or does not answer leaves the record to this isolate: the change is
+ * settle(record, applied, nowMs) once the module has answered: applied is any answer but a
+ * 503), TAKEN once it was answered, IN_PROGRESS while another request applies it. qv: the
+ * instance whose KV holds the claims (QvInstance.kvCas, which never rejects). A KV that fails or does not answer leaves the record to this isolate: the change is
  * still applied (refusing it would lose the invalidation).
  */
-function signatureLedger({ module, log }) {
-  const seen = new Map(); // signature -> {token, untilMs, done, claimed}: this isolate's record
+function signatureLedger({ log }) {
+  const seen = new Map(); // signature -> this isolate's record: {signature, cas, token, untilMs, done, renewal}
   const warn = (message) => {
     try {
       log(2, `invalidation webhook: ${message}`);
     } catch {} // a host log that throws must not leave a record half taken
   };
 
-  async function cas(signature, expected, value, ttlMs) {
-    try {
-      return await (await module()).kvCas(SIGNATURE_CLAIM_PREFIX + signature, expected, value, ttlMs);
-    } catch (failure) { // no instance
-      return { problem: String(failure?.message ?? failure) };
-    }
-  }
+  // Free: absent, released, or gone between two reads (a released claim expiring).
+  const free = (current) => current === null || current === RELEASED;
 
-  async function take(signature, untilMs, nowMs) {
+  async function take(qv, signature, untilMs, nowMs) {
     const held = seen.get(signature);
     if (held) return held.done ? TAKEN : IN_PROGRESS;
     if (seen.size >= REMEMBERED_SIGNATURES) {
       for (const [old, record] of seen) if (record.done && (record.untilMs < nowMs || seen.size >= REMEMBERED_SIGNATURES)) seen.delete(old);
     }
     // Recorded before the claim: a copy arriving meanwhile is answered here.
-    const record = { token: PENDING + crypto.randomUUID(), untilMs, done: false, claimed: false };
+    const cas = (expected, value, ttlMs) => qv.kvCas(SIGNATURE_CLAIM_PREFIX + signature, expected, value, ttlMs);
+    const record = { signature, cas, token: PENDING + crypto.randomUUID(), untilMs, done: false, renewal: undefined };
     seen.set(signature, record);
-    // Free: absent, released, or gone between two reads (a released claim expiring).
-    let claim = await cas(signature, null, record.token, PENDING_MS);
-    for (let tries = 0; tries < 3 && claim.swapped === false && (claim.current === RELEASED || claim.current === null); tries++) {
-      claim = await cas(signature, claim.current, record.token, PENDING_MS);
+    let claim = await cas(null, record.token, PENDING_MS);
+    for (let tries = 0; tries < 3 && claim.swapped === false && free(claim.current); tries++) {
+      claim = await cas(claim.current, record.token, PENDING_MS);
     }
     if (claim.problem) {
       warn(`the signature is taken once in this isolate only (KV: ${claim.problem})`);
       return { record };
     }
     if (claim.swapped) {
-      record.claimed = true;
       record.renewal = setInterval(async () => {
-        const renewed = await cas(signature, record.token, record.token, PENDING_MS);
+        const renewed = await cas(record.token, record.token, PENDING_MS);
         if (renewed.swapped === false) clearInterval(record.renewal); // no longer this request's
       }, PENDING_MS / 3);
       return { record };
     }
-    if (claim.current?.startsWith(PENDING) || claim.current === RELEASED || claim.current === null) {
+    if (claim.current?.startsWith(PENDING) || free(claim.current)) {
       seen.delete(signature); // another request is applying it, and may yet let it go
       return IN_PROGRESS;
     }
@@ -160,18 +154,18 @@ function signatureLedger({ module, log }) {
   // or one that timed out and was stored all the same). An applied change is recorded done
   // whatever the key holds: free, released, or another copy's claim that landed while the KV
   // was failing (that copy, applied or not, must not be taken again).
-  async function settle(signature, record, applied, nowMs) {
+  async function settle(record, applied, nowMs) {
     clearInterval(record.renewal);
     if (applied) record.done = true;
-    else seen.delete(signature);
+    else seen.delete(record.signature);
     const doneMs = Math.max(1, Math.ceil(record.untilMs - nowMs) + CLAIM_SLACK_MS);
     let result = applied
-      ? await cas(signature, record.token, DONE, doneMs)
-      : await cas(signature, record.token, RELEASED, PENDING_MS);
+      ? await record.cas(record.token, DONE, doneMs)
+      : await record.cas(record.token, RELEASED, PENDING_MS);
     for (let tries = 0; applied && tries < 3 && result.swapped === false && result.current !== DONE; tries++) {
-      result = await cas(signature, result.current, DONE, doneMs);
+      result = await record.cas(result.current, DONE, doneMs);
     }
-    if (result.problem && record.claimed) warn(`the signature's claim stays pending in the KV for up to ${PENDING_MS / 1000} s (${result.problem})`);
+    if (result.problem && record.renewal !== undefined) warn(`the signature's claim stays pending in the KV for up to ${PENDING_MS / 1000} s (${result.problem})`);
   }
 
   return { take, settle };
@@ -210,7 +204,7 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
   let keyPromise = null;
   const hmacKey = () => (keyPromise ??= hmacKeyOf(cacheSecret, 'verify'));
   const origins = new Map(); // cache key -> the region headers of its last origin answer
-  const signatures = signatureLedger({ module, log });
+  const signatures = signatureLedger({ log });
 
   // The cache.get input of a request: the organisation, the route, what varies the answer.
   // The origin URL carries the path and query only: the router picks the region, and the
@@ -296,14 +290,17 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
       } catch {
         return error(400, 'invalid_input', 'body: not valid UTF-8', headers);
       }
-      const notApplied = (why) => error(503, 'unavailable', `the change was not applied (${why}): retry`, { ...headers, 'retry-after': '1' });
+      // Every 503 here may be sent again as it is, and says when.
+      const retryHeaders = { ...headers, 'retry-after': '1' };
+      const notApplied = (failure) => error(503, 'unavailable', `the change was not applied (${String(failure?.message ?? failure)}): retry`, retryHeaders);
+      let qv;
       try {
-        await module(); // an instance that cannot be made: nothing to claim for
-      } catch (failure) {
-        return notApplied(String(failure?.message ?? failure));
+        qv = await module();
+      } catch (failure) { // an instance that cannot be made: nothing to claim for
+        return notApplied(failure);
       }
-      const taken = await signatures.take(signature, untilMs, now());
-      if (taken.retry) return error(503, 'unavailable', `${SIGNATURE_HEADER}: ${taken.problem}`, { ...headers, 'retry-after': '1' });
+      const taken = await signatures.take(qv, signature, untilMs, now());
+      if (taken.retry) return error(503, 'unavailable', `${SIGNATURE_HEADER}: ${taken.problem}`, retryHeaders);
       if (taken.problem) return error(401, 'unauthorized', `${SIGNATURE_HEADER}: ${taken.problem}`, headers);
       // A change the module did not apply (503, or a failed instance) may be sent again as it
       // is: its signature is let go.
@@ -311,11 +308,11 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
       try {
         const { status, body: answer } = await (await module()).invoke('cache.change', text);
         code = status === 'ok' ? 200 : status === 'invalid_input' || status === 'too_large' ? 400 : 503;
-        return json(code, answer, code === 503 ? { ...headers, 'retry-after': '1' } : headers);
+        return json(code, answer, code === 503 ? retryHeaders : headers);
       } catch (failure) { // the instance failed: retry on a fresh one
-        return notApplied(String(failure?.message ?? failure));
+        return notApplied(failure);
       } finally {
-        await signatures.settle(signature, taken.record, code !== 503, now());
+        await signatures.settle(taken.record, code !== 503, now());
       }
     },
   });
