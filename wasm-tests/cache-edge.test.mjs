@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { runServer } from 'edge-runtime';
 import { createEdgeRuntime, loadEdgeConfig } from '../edge/runtime.mjs';
 import { startRegionalOrigins, routerConfigFor, DEMO_REGIONS } from '../edge/regional-origins.mjs';
-import { signRequest, SIGNATURE_HEADER } from '../edge/cache-routes.mjs';
+import { signRequest, SIGNATURE_HEADER, SIGNATURE_CLAIM_PREFIX } from '../edge/cache-routes.mjs';
 import { notModified } from '../edge/conditional.mjs';
 import { createServer } from 'node:http';
 import { createEdgeHandler } from '../edge/handler.mjs';
 import { loadModule } from '../dist/js/node.mjs';
-import { CountingKv, withOps } from './kv-doubles.mjs';
+import { CountingKv, withOps, failWith } from './kv-doubles.mjs';
 
 const SECRET = 'test-secret';
 const LONDON = { 'x-vercel-ip-latitude': '51.51', 'x-vercel-ip-longitude': '-0.13', 'x-vercel-ip-country': 'GB' };
@@ -524,14 +524,19 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
   const T = 1795800000; // the signature's timestamp, unix seconds
   let clock = T * 1000;
   const kv = new CountingKv({ now: () => clock }); // the KV the journals are written to
-  let handle;
-  before(async () => {
-    handle = createEdgeHandler({ wasmModule: await loadModule(), config: await loadEdgeConfig(), cacheSecret: SECRET, kv, now: () => clock, log: () => {} });
+  // An edge handler (one isolate) over the shared KV, or `shared`, on the test's clock.
+  const edgeOver = async (shared = kv, options = {}) => createEdgeHandler({
+    wasmModule: await loadModule(), config: await loadEdgeConfig(), cacheSecret: SECRET, kv: shared, now: () => clock, log: () => {}, ...options,
   });
-  const send = async (signature) => {
-    const response = await handle(new Request('http://edge.test/api/cache/invalidate', { method: 'POST', body: payload, headers: { [SIGNATURE_HEADER]: signature } }));
-    return [response.status, (await response.json()).message ?? 'applied'];
+  // [status, message, and on a 503 its Retry-After] of a signed invalidation.
+  const sendTo = async (isolate, signature, body = payload) => {
+    const response = await isolate(new Request('http://edge.test/api/cache/invalidate', { method: 'POST', body, headers: { [SIGNATURE_HEADER]: signature } }));
+    const message = (await response.json()).message ?? 'applied';
+    return response.status === 503 ? [503, message, response.headers.get('retry-after')] : [response.status, message];
   };
+  let handle;
+  before(async () => { handle = await edgeOver(); });
+  const send = (signature) => sendTo(handle, signature);
 
   test('a change not applied (503) may be sent again as it is; one applied may not', async () => {
     const signature = await signRequest(SECRET, payload, T);
@@ -545,20 +550,16 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
     assert.match(message, /already taken/);
   });
 
-  // Isolates: edge handlers (one module instance each, ready) over one KV, on the test's clock.
+  // Isolates made ready (their module instance up) over one KV.
   const isolatesOver = (shared, count = 2, options = {}) => Promise.all(Array.from({ length: count }, async () => {
-    const isolate = createEdgeHandler({
-      wasmModule: await loadModule(), config: await loadEdgeConfig(), cacheSecret: SECRET, kv: shared, now: () => clock, log: () => {}, ...options,
-    });
+    const isolate = await edgeOver(shared, options);
     await (await isolate(new Request('http://edge.test/healthz'))).arrayBuffer();
     return isolate;
   }));
-  const sendTo = async (isolate, signature) => {
-    const response = await isolate(new Request('http://edge.test/api/cache/invalidate', { method: 'POST', body: payload, headers: { [SIGNATURE_HEADER]: signature } }));
-    const message = (await response.json()).message ?? 'applied';
-    return response.status === 503 ? [503, message, response.headers.get('retry-after')] : [response.status, message];
-  };
-  const claimOf = async (signature) => new TextDecoder().decode(await kv.get(`qv:webhook:${signature.slice(-64)}`) ?? new Uint8Array());
+  // The shared KV with compare-and-set on keys under `prefix` done by `operation`.
+  const casOn = (prefix, operation) => withOps(kv, { cas: (key, ...rest) => (key.startsWith(prefix) ? operation(key, ...rest) : kv.cas(key, ...rest)) });
+  const claimKey = (signature) => SIGNATURE_CLAIM_PREFIX + signature.slice(-64);
+  const claimOf = async (signature) => new TextDecoder().decode(await kv.get(claimKey(signature)) ?? new Uint8Array());
   // Until a request under way has claimed the signature.
   const pendingClaim = async (signature) => {
     for (let waited = 0; !(await claimOf(signature)).startsWith('pending:'); waited++) {
@@ -587,7 +588,7 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
   });
 
   test('a change one isolate could not apply (503) is let go in the KV too: another isolate takes it', async () => {
-    const journalsDown = withOps(kv, { cas: (key, ...rest) => (key.startsWith('qvc:j:') ? Promise.reject(new Error('kv down')) : kv.cas(key, ...rest)) });
+    const journalsDown = casOn('qvc:j:', failWith('kv down'));
     const [failing] = await isolatesOver(journalsDown, 1);
     const [healthy] = await isolatesOver(kv, 1);
     clock = T * 1000 + 4000;
@@ -602,7 +603,7 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
   test('an isolate that found the request claimed elsewhere takes the retry once the claimer let it go (503)', async () => {
     let openGate;
     const gate = new Promise((resolve) => { openGate = resolve; });
-    const stalled = withOps(kv, { cas: async (key, ...rest) => (key.startsWith('qvc:j:') ? gate.then(() => { throw new Error('kv down'); }) : kv.cas(key, ...rest)) });
+    const stalled = casOn('qvc:j:', () => gate.then(() => { throw new Error('kv down'); }));
     const [claimer] = await isolatesOver(stalled, 1, { kvTimeoutMs: 60_000 }); // held by the gate alone
     const [other] = await isolatesOver(kv, 1);
     clock = T * 1000 + 6000;
@@ -618,11 +619,9 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
   });
 
   test('a KV that cannot hold the claim leaves the record to the isolate: the change is applied, logged', async () => {
-    const claimsDown = withOps(kv, { cas: (key, ...rest) => (key.startsWith('qv:webhook:') ? Promise.reject(new Error('kv down')) : kv.cas(key, ...rest)) });
+    const claimsDown = casOn(SIGNATURE_CLAIM_PREFIX, failWith('kv down'));
     const logged = [];
-    const isolate = createEdgeHandler({
-      wasmModule: await loadModule(), config: await loadEdgeConfig(), cacheSecret: SECRET, kv: claimsDown, now: () => clock, log: (level, message) => logged.push(message),
-    });
+    const isolate = await edgeOver(claimsDown, { log: (level, message) => logged.push(message) });
     clock = T * 1000 + 5000;
     const signature = await signRequest(SECRET, payload, T + 5);
     assert.deepEqual(await sendTo(isolate, signature), [200, 'applied']);
@@ -633,8 +632,8 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
   test('a change that outlived its pending claim is still recorded done when it is applied', async () => {
     let gate;
     let openGate;
-    const slow = withOps(kv, { cas: async (key, ...rest) => (key.startsWith('qvc:j:') ? gate.then(() => kv.cas(key, ...rest)) : kv.cas(key, ...rest)) });
-    const journalsDown = withOps(kv, { cas: (key, ...rest) => (key.startsWith('qvc:j:') ? Promise.reject(new Error('kv down')) : kv.cas(key, ...rest)) });
+    const slow = casOn('qvc:j:', (...args) => gate.then(() => kv.cas(...args)));
+    const journalsDown = casOn('qvc:j:', failWith('kv down'));
     const [isolate] = await isolatesOver(slow, 1, { kvTimeoutMs: 60_000 });
     const [failing] = await isolatesOver(journalsDown, 1);
     for (const [t, copyFails] of [[T + 8, false], [T + 14, true]]) {
@@ -658,7 +657,7 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
   test('a claim is renewed while its change is applied', async (t) => {
     let openGate;
     const gate = new Promise((resolve) => { openGate = resolve; });
-    const slow = withOps(kv, { cas: async (key, ...rest) => (key.startsWith('qvc:j:') ? gate.then(() => kv.cas(key, ...rest)) : kv.cas(key, ...rest)) });
+    const slow = casOn('qvc:j:', (...args) => gate.then(() => kv.cas(...args)));
     const [isolate] = await isolatesOver(slow, 1, { kvTimeoutMs: 60_000 });
     t.mock.timers.enable({ apis: ['setInterval'] });
     clock = T * 1000 + 15_000;
@@ -678,7 +677,7 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
   test('a change applied while its claim failed is recorded done over a copy\'s claim that landed meanwhile', async () => {
     const signature = await signRequest(SECRET, payload, T + 16);
     clock = T * 1000 + 16_000;
-    const key = `qv:webhook:${signature.slice(-64)}`;
+    const key = claimKey(signature);
     let first = true;
     const lateClaim = withOps(kv, { cas: async (k, ...rest) => {
       if (k === key && first) { // this claim gets no answer, and a copy's lands meanwhile
@@ -698,7 +697,7 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
   test('a claim the ledger does not know is taken as answered; a KV answering strings is read as well', async () => {
     const signature = await signRequest(SECRET, payload, T + 9);
     clock = T * 1000 + 9000;
-    await kv.set(`qv:webhook:${signature.slice(-64)}`, 'written by another version', 60_000);
+    await kv.set(claimKey(signature), 'written by another version', 60_000);
     const [isolate] = await isolatesOver(kv, 1);
     assert.match((await sendTo(isolate, signature))[1], /already taken/);
     const strings = withOps(kv, { cas: async (...args) => {
@@ -715,14 +714,12 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
     const bytes = new Uint8Array([0x7b, 0xff, 0x7d]);
     const signature = await signRequest(SECRET, bytes, T + 11);
     clock = T * 1000 + 11_000;
-    const response = await handle(new Request('http://edge.test/api/cache/invalidate', { method: 'POST', body: bytes, headers: { [SIGNATURE_HEADER]: signature } }));
-    assert.deepEqual([response.status, (await response.json()).message], [400, 'body: not valid UTF-8']);
+    assert.deepEqual(await sendTo(handle, signature, bytes), [400, 'body: not valid UTF-8']);
     assert.equal(await claimOf(signature), '');
   });
 
   test('an isolate whose module cannot be made answers 503 with Retry-After, naming why', async () => {
-    const config = { ...(await loadEdgeConfig()), cache: { config: { l1: { maxEntries: -1 } } } };
-    const broken = createEdgeHandler({ wasmModule: await loadModule(), config, cacheSecret: SECRET, kv, now: () => clock, log: () => {} });
+    const broken = await edgeOver(kv, { config: { ...(await loadEdgeConfig()), cache: { config: { l1: { maxEntries: -1 } } } } });
     clock = T * 1000 + 12_000;
     const [status, message, retryAfter] = await sendTo(broken, await signRequest(SECRET, payload, T + 12));
     assert.deepEqual([status, retryAfter], [503, '1']);
@@ -732,8 +729,7 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
   });
 
   test('the first request an isolate gets may be the webhook: the cache\'s own settings apply to it', async () => {
-    const config = { ...(await loadEdgeConfig()), cache: { config: { invalidation: { idField: 'uuid' } } } };
-    const isolate = createEdgeHandler({ wasmModule: await loadModule(), config, cacheSecret: SECRET, kv, now: () => clock, log: () => {} });
+    const isolate = await edgeOver(kv, { config: { ...(await loadEdgeConfig()), cache: { config: { invalidation: { idField: 'uuid' } } } } });
     const change = JSON.stringify({ type: 'UPDATE', table: 'campaigns', record: { uuid: 'c42', organization_id: 'org_growth' }, old_record: null });
     clock = T * 1000 + 13_000;
     const response = await isolate(new Request('http://edge.test/api/cache/invalidate', { method: 'POST', body: change, headers: { [SIGNATURE_HEADER]: await signRequest(SECRET, change, T + 13) } }));
