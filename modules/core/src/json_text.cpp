@@ -406,7 +406,7 @@ std::optional<TextPosition> locate(std::string_view text, std::string_view path)
 Error with_position(Error error, std::string_view text, std::string_view root) {
   // On one line the field path says all a position would: compact JSON from a program
   // gets no "(line 1, column 734)". Files, written over many lines, do.
-  if (!spans_lines(text)) return error;
+  if (error.status != QV_INVALID_INPUT || !spans_lines(text)) return error;
   const size_t colon = path_end(error.message);
   if (colon == std::string::npos) return error;
   const std::string_view path = std::string_view(error.message).substr(0, colon);

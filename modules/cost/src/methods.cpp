@@ -51,34 +51,31 @@ Result<std::shared_ptr<const Catalogue>> embedded_catalogue(CostState& state) {
 }
 
 // A document within the input: an object, or the text of a file given as a JSON string.
-// text and root say where its field paths point, for positioned errors.
+// For a text, text and root say where its field paths point, for positioned errors (core
+// positions the input's own: an object's).
 struct Document {
   JsonValue value;
   std::string_view text;
   std::string root;
 
-  // (invalid input only, as core positions every module's)
-  Error positioned(Error error) const {
-    if (error.status != QV_INVALID_INPUT) return error;
-    return with_position(std::move(error), text, root);
-  }
+  Error positioned(Error error) const { return with_position(std::move(error), text, root); }
 };
 
-Result<Document> document(const JsonValue& field, JsonParser& parser, std::string_view input) {
+Result<Document> document(const JsonValue& field, JsonParser& parser) {
   if (auto text = field.string(); text.ok()) {
     auto parsed = parser.parse(text.value(), field.path());
     if (!parsed.ok()) return parsed.take_error();
     return Document{parsed.value(), text.value(), field.path()};
   }
-  return Document{field, input, ""};
+  return Document{field, {}, ""};
 }
 
 // The catalogue of a call: the input's "catalogue" when given, else the embedded one.
-Result<std::shared_ptr<const Catalogue>> call_catalogue(const JsonObject& fields, CostState& state,
-                                                        std::string_view input) {
+Result<std::shared_ptr<const Catalogue>> call_catalogue(const JsonObject& fields,
+                                                        CostState& state) {
   auto field = fields.find("catalogue");
   if (!field || field->is_null()) return embedded_catalogue(state);
-  auto doc = document(*field, state.parsers[kCatalogueSlot], input);
+  auto doc = document(*field, state.parsers[kCatalogueSlot]);
   if (!doc.ok()) return doc.take_error();
   auto catalogue = parse_catalogue(doc.value().value);
   if (!catalogue.ok()) return doc.value().positioned(catalogue.take_error());
@@ -90,22 +87,21 @@ struct ParsedUsage {
   Usage usage;
   Document source;
 };
-Result<ParsedUsage> call_usage(const JsonObject& fields, std::string_view name, JsonParser& parser,
-                               std::string_view input) {
+Result<ParsedUsage> call_usage(const JsonObject& fields, std::string_view name,
+                               JsonParser& parser) {
   auto field = fields.required(name);
   if (!field.ok()) return field.take_error();
-  auto doc = document(field.value(), parser, input);
+  auto doc = document(field.value(), parser);
   if (!doc.ok()) return doc.take_error();
   auto usage = parse_usage(doc.value().value);
   if (!usage.ok()) return doc.value().positioned(usage.take_error());
   return ParsedUsage{std::move(usage.value()), doc.value()};
 }
 
-Result<std::optional<TierCatalogue>> call_tiers(const JsonObject& fields, CostState& state,
-                                                std::string_view input) {
+Result<std::optional<TierCatalogue>> call_tiers(const JsonObject& fields, CostState& state) {
   auto field = fields.find("tiers");
   if (!field || field->is_null()) return std::optional<TierCatalogue>();
-  auto doc = document(*field, state.parsers[kTiersSlot], input);
+  auto doc = document(*field, state.parsers[kTiersSlot]);
   if (!doc.ok()) return doc.take_error();
   auto tiers = parse_tier_catalogue(doc.value().value);
   if (!tiers.ok()) return doc.value().positioned(tiers.take_error());
@@ -138,8 +134,8 @@ Result<std::string> run_estimate(std::string_view input, Instance& instance, Ans
   if (!fields.ok()) return fields.take_error();
   const JsonObject& object = fields.value();
   Reader read;
-  auto catalogue = read.take(call_catalogue(object, state, input));
-  auto tiers = read.take(call_tiers(object, state, input));
+  auto catalogue = read.take(call_catalogue(object, state));
+  auto tiers = read.take(call_tiers(object, state));
   auto scale = read.take(call_scale(object));
   const auto proposed_field = object.find("proposed");
   const bool has_proposed = diff && proposed_field && !proposed_field->is_null();
@@ -147,12 +143,11 @@ Result<std::string> run_estimate(std::string_view input, Instance& instance, Ans
     read.fail("proposed: is required (or scale, to compare base with itself scaled)");
   }
   auto first =
-      read.ok()
-          ? read.take(call_usage(object, diff ? "base" : "usage", state.parsers[kUsageSlot], input))
-          : std::nullopt;
+      read.ok() ? read.take(call_usage(object, diff ? "base" : "usage", state.parsers[kUsageSlot]))
+                : std::nullopt;
   std::optional<ParsedUsage> second;
   if (has_proposed && read.ok()) {
-    second = read.take(call_usage(object, "proposed", state.parsers[kProposedSlot], input));
+    second = read.take(call_usage(object, "proposed", state.parsers[kProposedSlot]));
   }
   if (!read.ok()) return read.take_error();
   const TierCatalogue* tier_catalogue = *tiers ? &**tiers : nullptr;
@@ -257,11 +252,11 @@ Result<std::string> run_allocate(std::string_view input, Instance& instance) {
   if (!organisations.ok()) return organisations.take_error();
 
   // Shared costs named by service take their amount from the estimate of the usage.
-  auto catalogue = call_catalogue(fields.value(), state, input);
+  auto catalogue = call_catalogue(fields.value(), state);
   if (!catalogue.ok()) return catalogue.take_error();
   std::optional<Bill> bill;
   if (auto usage_field = fields.value().find("usage"); usage_field && !usage_field->is_null()) {
-    auto parsed = call_usage(fields.value(), "usage", state.parsers[kUsageSlot], input);
+    auto parsed = call_usage(fields.value(), "usage", state.parsers[kUsageSlot]);
     if (!parsed.ok()) return parsed.take_error();
     auto priced = compute_bill(parsed.value().usage, *catalogue.value());
     if (!priced.ok()) return parsed.value().source.positioned(priced.take_error());
@@ -310,7 +305,7 @@ Result<std::string> run_catalogue(std::string_view input, Instance& instance) {
   auto& state = instance.state<CostState>();
   auto fields = input_object(input, instance, {"catalogue"});
   if (!fields.ok()) return fields.take_error();
-  auto catalogue = call_catalogue(fields.value(), state, input);
+  auto catalogue = call_catalogue(fields.value(), state);
   if (!catalogue.ok()) return catalogue.take_error();
   JsonWriter out;
   write_catalogue(out, *catalogue.value());
