@@ -27,17 +27,6 @@ namespace {
 constexpr int kMaxCasAttempts = 24;
 constexpr double kMaxBackoffMs = 64;
 
-}  // namespace
-
-// Whatever way an append ends, the next call of this isolate waiting to append to that
-// journal goes on. (Named here, not local to the coroutine: its frame holds one.)
-struct WritingGuard {
-  std::shared_ptr<JournalView> view;
-  ~WritingGuard() { view->writing.reset(); }
-};
-
-namespace {
-
 // Appends an invalidation to the organisation's journal (compare-and-set, retried), drops
 // what matches from this isolate's L1, and deletes the named keys from L2. The calls of an
 // isolate append to one journal one after another, so a burst of changes (a webhook per
@@ -59,8 +48,7 @@ Task<Outcome> invalidate(CallContext& ctx, CacheState& state, Invalidation& what
                                 "kv: the invalidation journal could not be written just now; "
                                 "nothing invalidated: send it again"});
   }
-  view->writing = std::make_unique<Signal>();
-  WritingGuard guard{view};
+  const ViewSignal writing(view, &JournalView::writing);  // whatever way the append ends
   what.item.at = now_ms();
   std::optional<std::string> stored;
   bool read = false;

@@ -32,13 +32,6 @@ void apply_journal(CacheState& state, const CacheConfig& config, const std::stri
   state.metrics.l1_invalidated += dropped;
 }
 
-// Whatever way a journal read ends, the calls waiting for it wake. (Named here, not local
-// to the coroutine: its frame holds one.)
-struct PollingGuard {
-  std::shared_ptr<JournalView> view;
-  ~PollingGuard() { view->polling.reset(); }
-};
-
 Task<bool> refresh_journals(CallContext& ctx, CacheState& state, std::string organization,
                             Timing& timing, bool now_anyway) {
   const auto config = state.config;
@@ -60,8 +53,7 @@ Task<bool> refresh_journals(CallContext& ctx, CacheState& state, std::string org
       now_anyway = false;  // that read began after this call asked
       continue;
     }
-    view->polling = std::make_unique<Signal>();
-    PollingGuard guard{view};
+    const ViewSignal reading(view, &JournalView::polling);  // whatever way the read ends
     const size_t org_op = ctx.kv_get(journal_key(organization));
     const size_t global_op = ctx.kv_get(journal_key(""));
     const double started = now_ms();

@@ -57,6 +57,24 @@ struct JournalView {
   std::unique_ptr<Signal> writing;  // set while a call of this isolate appends to it
 };
 
+// One of a journal view's signals (polling, writing), set while a call holds it: set when
+// made, reset (waking the calls waiting on it) however the holding call ends. (Named here,
+// not local to a coroutine: coroutine frames hold one.)
+class ViewSignal {
+ public:
+  ViewSignal(std::shared_ptr<JournalView> view, std::unique_ptr<Signal> JournalView::*signal)
+      : view_(std::move(view)), signal_(signal) {
+    (*view_).*signal_ = std::make_unique<Signal>();
+  }
+  ViewSignal(const ViewSignal&) = delete;
+  ViewSignal& operator=(const ViewSignal&) = delete;
+  ~ViewSignal() { ((*view_).*signal_).reset(); }
+
+ private:
+  std::shared_ptr<JournalView> view_;
+  std::unique_ptr<Signal> JournalView::*signal_;
+};
+
 struct Metrics {
   uint64_t l1_stale = 0;
   uint64_t l2_hits = 0, l2_misses = 0, l2_stale = 0, l2_errors = 0, l2_writes = 0,
