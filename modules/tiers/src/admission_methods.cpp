@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "method_support.h"
@@ -603,8 +604,7 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
   if (change->outcome) co_return *change->outcome;  // written (or refused) by another call
 
   org->updating = std::make_unique<Signal>();
-  const CallBatch batch = std::move(org->queued);
-  org->queued.clear();
+  const CallBatch batch = std::exchange(org->queued, {});
   const WriteGuard write_guard{*org, batch, change};
   bool fresh = false;  // whether org->stored came from KV during this write
   std::string kv_failure = now < state.kv_retry_at ? "waiting to retry KV" : "";

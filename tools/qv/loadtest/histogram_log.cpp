@@ -78,14 +78,19 @@ bool key_value(std::string_view field, std::string_view& key, std::string_view& 
   return true;
 }
 
+// The histogram settings line, for a histogram whose values start at `lowest` µs.
+std::string settings_line(int64_t lowest) {
+  return "#histogram lowest_us=" + std::to_string(lowest) +
+         " highest_us=" + std::to_string(Histogram::kHighest) +
+         " significant_digits=" + std::to_string(Histogram::kSignificantDigits);
+}
+
 }  // namespace
 
 std::string write_histogram_log(const RunResult& result) {
   std::string out;
   out += kMagic;
-  out += "\n#histogram lowest_us=" + std::to_string(Histogram::kLowest) +
-         " highest_us=" + std::to_string(Histogram::kHighest) +
-         " significant_digits=" + std::to_string(Histogram::kSignificantDigits) + "\n";
+  out += "\n" + settings_line(Histogram::kLowest) + "\n";
   const RunInfo& info = result.info;
   out += "#info scenario=" + encode(info.scenario) + " executor=" + encode(info.executor) +
          " target=" + encode(info.target) + " corrected=" + (info.corrected ? "1" : "0") +
@@ -169,12 +174,8 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
     if (kind == "#histogram") {
       // Logs written before sub-µs values were kept as 0 say lowest_us=1: their values
       // under 1 µs were counted as 1 µs, which merges with these as it is.
-      const std::string settings =
-          " highest_us=" + std::to_string(Histogram::kHighest) +
-          " significant_digits=" + std::to_string(Histogram::kSignificantDigits);
-      const std::string expected =
-          "#histogram lowest_us=" + std::to_string(Histogram::kLowest) + settings;
-      if (line != expected && line != "#histogram lowest_us=1" + settings)
+      const std::string expected = settings_line(Histogram::kLowest);
+      if (line != expected && line != settings_line(1))
         return fail("histogram settings differ from this build's ('" + expected.substr(11) + "')");
     } else if (kind == "#info") {
       for (size_t i = 1; i < fields.size(); ++i) {
