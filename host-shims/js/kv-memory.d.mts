@@ -1,15 +1,12 @@
 import type { Kv } from './qv.mjs';
 
-/** The cache's L2 copies ("qvc:e:<key>"): what a full MemoryKv may evict, by default. */
-export declare const CACHE_COPIES: (key: string) => boolean;
-
 /**
  * In-memory KV with TTLs on an injectable clock, bounded by maxBytes (default 64 MiB): past
- * it a write evicts the least recently used entries `evictable` allows (default
- * CACHE_COPIES), never the others.
+ * it a write evicts the least recently used of the cache's L2 copies ("qvc:e:<key>"), never
+ * other entries.
  */
 export declare class MemoryKv implements Kv {
-  constructor(options?: { now?: () => number; maxBytes?: number; evictable?: (key: string) => boolean });
+  constructor(options?: { now?: () => number; maxBytes?: number });
   get(key: string): Promise<Uint8Array | null>;
   set(key: string, value: Uint8Array | string, ttlMs?: number): Promise<void>;
   incr(key: string, delta?: number, ttlMs?: number): Promise<number | bigint>;

@@ -12,8 +12,8 @@ const SWEEP = 4;
 // What an entry is taken to cost besides its key and value (the Map slot, the record).
 const ENTRY_OVERHEAD_BYTES = 64;
 
-/** The cache's L2 copies ("qvc:e:<key>"): what a full MemoryKv may evict, by default. */
-export const CACHE_COPIES = (key) => key.startsWith('qvc:e:');
+// The cache's L2 copies ("qvc:e:<key>"): what a full MemoryKv may evict.
+const evictable = (key) => key.startsWith('qvc:e:');
 
 export class MemoryKv {
   #entries = new Map(); // key -> {value: Uint8Array, expiresAt: ms | Infinity}
@@ -21,21 +21,19 @@ export class MemoryKv {
   #evictable = new Map(); // evictable keys, least recently read or written first
   #now;
   #maxBytes;
-  #isEvictable;
   #bytes = 0;
   #evicted = 0;
 
   /**
    * options.now: clock in ms (default Date.now). options.maxBytes (default 64 MiB): past it a
-   * write evicts the least recently used entries options.evictable(key) allows (default: the
-   * cache's L2 copies, which the origin can give again), never the others: admission and
-   * router state, journals and leases are not the KV's to lose. Distinct keys one client
-   * chooses (every query string is a cache key) then cannot grow an isolate without bound.
+   * write evicts the least recently used of the cache's L2 copies (which the origin can give
+   * again), never other entries: admission and router state, journals and leases are not the
+   * KV's to lose. Distinct keys one client chooses (every query string is a cache key) then
+   * cannot grow an isolate without bound.
    */
   constructor(options = {}) {
     this.#now = options.now ?? (() => Date.now());
     this.#maxBytes = options.maxBytes ?? 64 << 20;
-    this.#isEvictable = options.evictable ?? CACHE_COPIES;
   }
 
   #live(key) {
@@ -62,7 +60,7 @@ export class MemoryKv {
     if (old) this.#remove(key, old);
     this.#entries.set(key, { value, expiresAt });
     this.#bytes += key.length + value.length + ENTRY_OVERHEAD_BYTES;
-    if (this.#isEvictable(key)) this.#evictable.set(key, true);
+    if (evictable(key)) this.#evictable.set(key, true);
     if (this.#bytes > this.#maxBytes) for (const victim of this.#evictable.keys()) {
       if (this.#bytes <= this.#maxBytes || victim === key) break;
       this.#remove(victim, this.#entries.get(victim));
