@@ -101,13 +101,14 @@ const IN_PROGRESS = { problem: 'the same signed request is being applied: retry 
 /**
  * Takes each signed request once across the isolates sharing the KV. take(qv, signature,
  * untilMs, nowMs) answers {record} when the change is this request's to apply (then
- * settle(record, applied, nowMs) once the module has answered: applied is any answer but a
- * 503), TAKEN once it was answered, IN_PROGRESS while another request applies it. qv: the
- * instance whose KV holds the claims (QvInstance.kvCas, which never rejects). A KV that fails or does not answer leaves the record to this isolate: the change is
- * still applied (refusing it would lose the invalidation).
+ * settle(qv, record, applied, nowMs) once the module has answered: applied is any answer but
+ * a 503), TAKEN once it was answered, IN_PROGRESS while another request applies it. qv: the
+ * instance whose KV holds the claims (QvInstance.kvCas, which never rejects). A KV that
+ * fails or does not answer leaves the record to this isolate: the change is still applied
+ * (refusing it would lose the invalidation).
  */
 function signatureLedger({ log }) {
-  const seen = new Map(); // signature -> this isolate's record: {signature, cas, token, untilMs, done, renewal}
+  const seen = new Map(); // signature -> this isolate's record: {signature, token, untilMs, done, renewal}
   const warn = (message) => {
     try {
       log(2, `invalidation webhook: ${message}`);
@@ -116,6 +117,7 @@ function signatureLedger({ log }) {
 
   // Free: absent, released, or gone between two reads (a released claim expiring).
   const free = (current) => current === null || current === RELEASED;
+  const claimCas = (qv, signature, expected, value, ttlMs) => qv.kvCas(SIGNATURE_CLAIM_PREFIX + signature, expected, value, ttlMs);
 
   async function take(qv, signature, untilMs, nowMs) {
     const held = seen.get(signature);
@@ -124,8 +126,8 @@ function signatureLedger({ log }) {
       for (const [old, record] of seen) if (record.done && (record.untilMs < nowMs || seen.size >= REMEMBERED_SIGNATURES)) seen.delete(old);
     }
     // Recorded before the claim: a copy arriving meanwhile is answered here.
-    const cas = (expected, value, ttlMs) => qv.kvCas(SIGNATURE_CLAIM_PREFIX + signature, expected, value, ttlMs);
-    const record = { signature, cas, token: PENDING + crypto.randomUUID(), untilMs, done: false, renewal: undefined };
+    const cas = (expected, value, ttlMs) => claimCas(qv, signature, expected, value, ttlMs);
+    const record = { signature, token: PENDING + crypto.randomUUID(), untilMs, done: false, renewal: undefined };
     seen.set(signature, record);
     let claim = await cas(null, record.token, PENDING_MS);
     for (let tries = 0; tries < 3 && claim.swapped === false && free(claim.current); tries++) {
@@ -154,18 +156,21 @@ function signatureLedger({ log }) {
   // or one that timed out and was stored all the same). An applied change is recorded done
   // whatever the key holds: free, released, or another copy's claim that landed while the KV
   // was failing (that copy, applied or not, must not be taken again).
-  async function settle(record, applied, nowMs) {
+  async function settle(qv, record, applied, nowMs) {
+    const claimed = record.renewal !== undefined;
     clearInterval(record.renewal);
+    record.renewal = undefined; // (a remembered record holds no timer, nor the instance)
     if (applied) record.done = true;
     else seen.delete(record.signature);
+    const cas = (expected, value, ttlMs) => claimCas(qv, record.signature, expected, value, ttlMs);
     const doneMs = Math.max(1, Math.ceil(record.untilMs - nowMs) + CLAIM_SLACK_MS);
     let result = applied
-      ? await record.cas(record.token, DONE, doneMs)
-      : await record.cas(record.token, RELEASED, PENDING_MS);
+      ? await cas(record.token, DONE, doneMs)
+      : await cas(record.token, RELEASED, PENDING_MS);
     for (let tries = 0; applied && tries < 3 && result.swapped === false && result.current !== DONE; tries++) {
-      result = await record.cas(result.current, DONE, doneMs);
+      result = await cas(result.current, DONE, doneMs);
     }
-    if (result.problem && record.renewal !== undefined) warn(`the signature's claim stays pending in the KV for up to ${PENDING_MS / 1000} s (${result.problem})`);
+    if (result.problem && claimed) warn(`the signature's claim stays pending in the KV for up to ${PENDING_MS / 1000} s (${result.problem})`);
   }
 
   return { take, settle };
@@ -312,7 +317,7 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
       } catch (failure) { // the instance failed: retry on a fresh one
         return notApplied(failure);
       } finally {
-        await signatures.settle(taken.record, code !== 503, now());
+        await signatures.settle(qv, taken.record, code !== 503, now());
       }
     },
   });
