@@ -141,6 +141,22 @@ TEST_CASE("numbers are written in C's notation whatever LC_NUMERIC says", "[json
   }
 }
 
+TEST_CASE("an integer field's error quotes the number as JSON writes it, in any locale", "[json]") {
+  qv::test::NumericLocale locale("de_DE");
+  REQUIRE(locale.error() == "");
+  qv::JsonParser parser;
+  auto root = parser.parse(R"({"n": 2.5, "big": 12.0, "tiny": -3e-7})");
+  REQUIRE(root.ok());
+  auto object = root.value().object().value();
+  CHECK(object.required("n").value().integer(0, 10).error().message ==
+        "n: expected an integer, got 2.5");
+  CHECK(object.required("tiny").value().integer(0, 10).error().message ==
+        "tiny: expected an integer, got -3e-07");
+  CHECK(object.required("big").value().integer(0, 10).error().message ==
+        "big: must be between 0 and 10, got 12");
+  CHECK(object.required("big").value().integer(0, 12).value() == 12);
+}
+
 TEST_CASE("a key the plain path form would make ambiguous is written [\"key\"]", "[json][path]") {
   qv::JsonParser parser;
   auto root = parser.parse(R"({"a": {"": [1], "b.c": {"[d]": true}, "e": 1}})");

@@ -118,11 +118,14 @@ Result<int64_t> JsonValue::integer(int64_t min, int64_t max) const {
   auto number = this->number();
   if (!number.ok()) return number.take_error();
   double n = number.value();
-  if (n != std::floor(n))
-    return invalid_input(where() + ": expected an integer, got " + std::to_string(n));
+  // The number as the input would write it: "2.5", not std::to_string's "2.500000" (which
+  // also follows LC_NUMERIC).
+  JsonWriter got;
+  got.value(n);
+  if (n != std::floor(n)) return invalid_input(where() + ": expected an integer, got " + got.str());
   if (n < static_cast<double>(min) || n > static_cast<double>(max)) {
     return invalid_input(where() + ": must be between " + std::to_string(min) + " and " +
-                         std::to_string(max));
+                         std::to_string(max) + ", got " + got.str());
   }
   return static_cast<int64_t>(n);
 }
