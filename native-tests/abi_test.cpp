@@ -40,6 +40,19 @@ struct RawCall {
   }
 };
 
+// The one operation a pending call asks for.
+qv_op only_op(const RawCall& call) {
+  const qv_op* ops = nullptr;
+  uint32_t count = 0;
+  REQUIRE(qv_call_ops(call.handle, &ops, &count) == QV_OK);
+  REQUIRE(count == 1);
+  return ops[0];
+}
+
+std::string value_of(const qv_op& op) {
+  return std::string(reinterpret_cast<const char*>(op.value), op.value_len);
+}
+
 // Three days of Startup at 90% of its calls: tiers.autoscale reads KV, then (no stored
 // tier) writes the new tier by compare-and-set, then counts the change: three batches of one
 // op each.
@@ -251,44 +264,106 @@ TEST_CASE(
   auto start = [](const std::string& id) {
     return R"({"organizationId":"org_batch","tier":"Startup","callId":")" + id + R"("})";
   };
-  auto first_op = [](const RawCall& call) {
-    const qv_op* ops = nullptr;
-    uint32_t count = 0;
-    REQUIRE(qv_call_ops(call.handle, &ops, &count) == QV_OK);
-    REQUIRE(count == 1);
-    return ops[0];
-  };
   auto writer = std::make_unique<RawCall>("tiers.call_start", start("a"));
-  REQUIRE(first_op(*writer).kind == QV_OP_KV_CAS);  // the set {a}
+  REQUIRE(only_op(*writer).kind == QV_OP_KV_CAS);  // the set {a}
   auto second = std::make_unique<RawCall>("tiers.call_start", start("b"));
   RawCall third("tiers.call_start", start("c"));
   auto gone = std::make_unique<RawCall>("tiers.call_start", start("d"));
   auto later_gone = std::make_unique<RawCall>("tiers.call_start", start("e"));
   for (const RawCall* waiting : {second.get(), &third, gone.get(), later_gone.get()})
-    REQUIRE(first_op(*waiting).kind == QV_OP_WAIT);
+    REQUIRE(only_op(*waiting).kind == QV_OP_WAIT);
   gone.reset();  // freed while queued: d is never written
 
   REQUIRE(writer->complete(0, QV_OK, 1) == QV_OK);
   REQUIRE(qv_call_resume(writer->handle) == QV_OK);
   REQUIRE(qv_call_resume(second->handle) == QV_PENDING);  // writes b, c and e together
-  const qv_op both = first_op(*second);
+  const qv_op both = only_op(*second);
   REQUIRE(both.kind == QV_OP_KV_CAS);
-  CHECK(std::string(reinterpret_cast<const char*>(both.value), both.value_len).find("\"d\"") ==
-        std::string::npos);
+  CHECK(value_of(both).find("\"d\"") == std::string::npos);
   REQUIRE(qv_call_resume(third.handle) == QV_PENDING);  // waits for that write
   REQUIRE(qv_call_resume(later_gone->handle) == QV_PENDING);
   later_gone.reset();  // freed while in that write: nobody waits for e
 
   second.reset();  // the write is freed mid-flight: c goes back to the queue; b and e do not
   REQUIRE(qv_call_resume(third.handle) == QV_PENDING);
-  const qv_op last = first_op(third);
+  const qv_op last = only_op(third);
   REQUIRE(last.kind == QV_OP_KV_CAS);
-  const std::string set(reinterpret_cast<const char*>(last.value), last.value_len);
+  const std::string set = value_of(last);
   CHECK(set.find("\"a\"") != std::string::npos);
   CHECK(set.find("\"c\"") != std::string::npos);
   CHECK(set.find("\"b\"") == std::string::npos);
   CHECK(set.find("\"d\"") == std::string::npos);
   CHECK(set.find("\"e\"") == std::string::npos);
+}
+
+TEST_CASE(
+    "an isolate's invalidations meanwhile are appended in one batch; a batch whose writer is "
+    "freed is written by another of its calls",
+    "[abi][cache]") {
+  qv::Instance instance;
+  qv::Instance::Scope scope(instance);
+  auto change = [](const std::string& tag) {
+    return R"({"organizationId":"org_j","tags":[")" + tag + R"("]})";
+  };
+  auto writer = std::make_unique<RawCall>("cache.invalidate", change("a"));
+  REQUIRE(only_op(*writer).kind == QV_OP_KV_GET);
+  auto second = std::make_unique<RawCall>("cache.invalidate", change("b"));  // leads the next
+  RawCall third("cache.invalidate", change("c"));                            // joins it
+  RawCall fourth("cache.invalidate", change("d"));
+  for (const RawCall* waiting : {second.get(), &third, &fourth})
+    REQUIRE(only_op(*waiting).kind == QV_OP_WAIT);
+
+  const uint32_t* woken = nullptr;
+  uint32_t count = 0;
+  SECTION("freed while it waits for the append under way") {
+    second.reset();
+    qv_woken_calls(&woken, &count);
+    REQUIRE(count == 2);
+    REQUIRE(qv_call_resume(third.handle) == QV_PENDING);  // leads it: waits for that append
+    REQUIRE(only_op(third).kind == QV_OP_WAIT);
+    REQUIRE(qv_call_resume(fourth.handle) == QV_PENDING);
+    REQUIRE(only_op(fourth).kind == QV_OP_WAIT);
+  }
+  REQUIRE(writer->complete(0, QV_NOT_FOUND) == QV_OK);
+  REQUIRE(qv_call_resume(writer->handle) == QV_PENDING);
+  const std::string journal = value_of(only_op(*writer));
+  REQUIRE(writer->complete(0, QV_OK, 1) == QV_OK);
+  REQUIRE(qv_call_resume(writer->handle) == QV_OK);
+  CHECK_THAT(writer->output(), Catch::Matchers::Contains("\"seq\":1"));
+  qv_woken_calls(&woken, &count);
+  REQUIRE(count == 1);
+  RawCall& batch_writer = second ? *second : third;
+  CHECK(woken[0] == batch_writer.handle);
+  REQUIRE(qv_call_resume(batch_writer.handle) == QV_PENDING);
+  REQUIRE(only_op(batch_writer).kind == QV_OP_KV_GET);  // one read and one write for the batch
+  if (second) {
+    second.reset();  // freed in the middle of its write: a call of its batch writes it instead
+    qv_woken_calls(&woken, &count);
+    REQUIRE(count == 2);
+    REQUIRE(qv_call_resume(third.handle) == QV_PENDING);
+    REQUIRE(only_op(third).kind == QV_OP_KV_GET);
+    REQUIRE(qv_call_resume(fourth.handle) == QV_PENDING);  // still waits for the batch
+    REQUIRE(only_op(fourth).kind == QV_OP_WAIT);
+  }
+  REQUIRE(qv_call_complete_op(third.handle, 0, QV_OK, 0,
+                              reinterpret_cast<const uint8_t*>(journal.data()),
+                              static_cast<uint32_t>(journal.size()), nullptr, 0) == QV_OK);
+  REQUIRE(qv_call_resume(third.handle) == QV_PENDING);
+  const qv_op cas = only_op(third);
+  REQUIRE(cas.kind == QV_OP_KV_CAS);
+  // The freed call's change is written too: an invalidation more is harmless, one lost is not.
+  for (const char* tag : {"\tta\n", "\ttb\n", "\ttc\n", "\ttd\n"}) {
+    INFO(tag);
+    CHECK(value_of(cas).find(tag) != std::string::npos);
+  }
+  REQUIRE(third.complete(0, QV_OK, 1) == QV_OK);
+  REQUIRE(qv_call_resume(third.handle) == QV_OK);
+  CHECK_THAT(third.output(), Catch::Matchers::Contains("\"seq\":3"));
+  qv_woken_calls(&woken, &count);
+  REQUIRE(count == 1);
+  CHECK(woken[0] == fourth.handle);
+  REQUIRE(qv_call_resume(fourth.handle) == QV_OK);
+  CHECK_THAT(fourth.output(), Catch::Matchers::Contains("\"seq\":4"));
 }
 
 TEST_CASE("an input above 1 MiB is QV_TOO_LARGE", "[abi]") {

@@ -3,6 +3,7 @@
 // this isolate's L1 at once, and reaches the other isolates when they next read the journal
 // (within pollMs); named keys also leave L2 at once. cache.change turns a database change
 // payload (Supabase's realtime or webhook form) into tags by the configured rules.
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -27,42 +28,58 @@ namespace {
 constexpr int kMaxCasAttempts = 24;
 constexpr double kMaxBackoffMs = 64;
 
-// Appends an invalidation to the organisation's journal (compare-and-set, retried), drops
-// what matches from this isolate's L1, and deletes the named keys from L2. The calls of an
-// isolate append to one journal one after another, so a burst of changes (a webhook per
-// row of a bulk write) contends for the KV value only with other isolates, not with itself.
-Task<Outcome> invalidate(CallContext& ctx, CacheState& state, Invalidation& what) {
+// Held by the call that writes a batch. Whatever way that call ends, the batch's calls wake:
+// to its outcome, or, when the call was freed before the batch was written, to write it
+// themselves (the first of them to run). (Named here, not local to a coroutine: coroutine
+// frames hold one.)
+class BatchLead {
+ public:
+  BatchLead(std::shared_ptr<JournalView> view, std::shared_ptr<AppendBatch> batch)
+      : view_(std::move(view)), batch_(std::move(batch)) {
+    batch_->led = true;
+  }
+  BatchLead(const BatchLead&) = delete;
+  BatchLead& operator=(const BatchLead&) = delete;
+  ~BatchLead() {
+    if (view_->next == batch_) view_->next.reset();
+    batch_->led = false;
+    if (batch_->error) batch_->finished = true;
+    batch_->done.notify();
+  }
+
+ private:
+  std::shared_ptr<JournalView> view_;
+  std::shared_ptr<AppendBatch> batch_;
+};
+
+// Appends a batch's items to the organisation's journal (compare-and-set, retried) and
+// applies the journal written to this isolate's L1; sets batch.error when it cannot.
+// `queued`: the batch waited for an append before it, so a KV that failed that append
+// fails this one at once, not one KV timeout after another.
+Task<bool> append_batch(CallContext& ctx, CacheState& state, const std::string& organization,
+                        AppendBatch& batch, bool queued) {
   const auto config = state.config;
-  ++state.metrics.invalidations;
-  const std::string key = journal_key(what.organization);
-  auto view = state.view(what.organization);
-  bool queued = false;
-  while (view->writing) {
-    ctx.wait(*view->writing);
-    co_await ctx.perform();
-    queued = true;
-  }
-  // The call before failed on the KV: the queue fails at once, not one timeout after another.
   if (queued && !kv_usable(state, now_ms())) {
-    co_return Outcome::failure({QV_UNAVAILABLE,
-                                "kv: the invalidation journal could not be written just now; "
-                                "nothing invalidated: send it again"});
+    batch.error = Error{QV_UNAVAILABLE,
+                        "kv: the invalidation journal could not be written just now; nothing "
+                        "invalidated: send it again"};
+    co_return false;
   }
-  const ViewSignal writing(view, &JournalView::writing);  // whatever way the append ends
-  what.item.at = now_ms();
+  const std::string key = journal_key(organization);
+  const double at = now_ms();
+  for (auto& item : batch.items) item.at = at;
   std::optional<std::string> stored;
   bool read = false;
-  Journal written;
-  bool done = false;
-  for (int attempt = 0; attempt < kMaxCasAttempts && !done; ++attempt) {
+  for (int attempt = 0; attempt < kMaxCasAttempts; ++attempt) {
     if (!read) {
       const size_t get = ctx.kv_get(key);
       co_await ctx.perform();
       const OpResult& result = ctx.result(get);
       if (result.status != QV_OK && result.status != QV_NOT_FOUND) {
         kv_failed(state, *config, now_ms());
-        co_return Outcome::failure({QV_UNAVAILABLE, "kv: cannot read the invalidation journal (" +
-                                                        result.data + "); nothing invalidated"});
+        batch.error = Error{QV_UNAVAILABLE, "kv: cannot read the invalidation journal (" +
+                                                result.data + "); nothing invalidated"};
+        co_return false;
       }
       stored = result.status == QV_OK ? std::optional(result.data) : std::nullopt;
       read = true;
@@ -72,9 +89,10 @@ Task<Outcome> invalidate(CallContext& ctx, CacheState& state, Invalidation& what
       // Unreadable: start over, trusting nothing fetched before now.
       journal = Journal{};
       journal.seq = journal.floor = UINT32_MAX;
-      journal.floor_at = what.item.at;
+      journal.floor_at = at;
     }
-    append_item(journal, what.item, static_cast<size_t>(config->journal_items));
+    for (const auto& item : batch.items)
+      append_item(journal, item, static_cast<size_t>(config->journal_items));
     const std::string next = write_journal(journal);
     const size_t cas = ctx.kv_cas(key, stored, next, 0);
     co_await ctx.perform();
@@ -82,28 +100,85 @@ Task<Outcome> invalidate(CallContext& ctx, CacheState& state, Invalidation& what
     if (result.status != QV_OK) {
       kv_failed(state, *config, now_ms());
       // (It may still land, late: sent again, the change is only recorded twice.)
-      co_return Outcome::failure({QV_UNAVAILABLE, "kv: cannot write the invalidation journal (" +
-                                                      result.data +
-                                                      "); not confirmed: send it again"});
+      batch.error = Error{QV_UNAVAILABLE, "kv: cannot write the invalidation journal (" +
+                                              result.data + "); not confirmed: send it again"};
+      co_return false;
     }
     if (result.number == 1) {
-      written = std::move(journal);
-      done = true;
-    } else {  // another isolate appended first: retry on its journal after a back-off
-      stored = result.number == 0 ? std::optional(result.data) : std::nullopt;
-      ctx.sleep(jittered_backoff_ms(attempt, kMaxBackoffMs));
-      co_await ctx.perform();
+      ++state.metrics.journal_writes;
+      batch.last_seq = journal.seq;
+      // Each entry dropped is counted for the first change of the batch that names it (for
+      // the first change when only items of other isolates, read with the journal, do).
+      batch.dropped.assign(batch.items.size(), 0);
+      apply_journal(state, *config, organization, std::move(journal), now_ms(),
+                    [&batch](const CachedEntry& entry) {
+                      size_t i = 0;
+                      while (i < batch.items.size() && !item_matches(batch.items[i], entry)) ++i;
+                      ++batch.dropped[i < batch.items.size() ? i : 0];
+                    });
+      co_return true;
     }
+    // Another isolate appended first: retry on its journal after a back-off.
+    stored = result.number == 0 ? std::optional(result.data) : std::nullopt;
+    ctx.sleep(jittered_backoff_ms(attempt, kMaxBackoffMs));
+    co_await ctx.perform();
   }
-  if (!done) {
-    co_return Outcome::failure(
-        {QV_UNAVAILABLE, "kv: too many isolates writing the invalidation journal at once; retry"});
+  batch.error = Error{QV_UNAVAILABLE,
+                      "kv: too many isolates writing the invalidation journal at once; retry"};
+  co_return false;
+}
+
+// Records an invalidation in the organisation's journal, in a batch with the other changes
+// this isolate's calls send meanwhile (AppendBatch), drops what matches from this isolate's
+// L1, and deletes the named keys from L2.
+Task<Outcome> invalidate(CallContext& ctx, CacheState& state, Invalidation& what) {
+  const auto config = state.config;
+  ++state.metrics.invalidations;
+  auto view = state.view(what.organization);
+  const size_t most = static_cast<size_t>(config->journal_items);  // a batch never drops its own
+  std::shared_ptr<AppendBatch> batch;
+  size_t index = 0;
+  bool lead = false;
+  bool queued = false;  // behind an append of this isolate's
+  for (;;) {
+    if (view->next && view->next->items.size() < most) {  // join the batch that waits
+      batch = view->next;
+      index = batch->items.size();
+      batch->items.push_back(what.item);
+      break;
+    }
+    if (!view->writing || !view->next) {  // lead a new batch
+      batch = std::make_shared<AppendBatch>();
+      batch->items.push_back(what.item);
+      lead = true;
+      break;
+    }
+    ctx.wait(*view->writing);  // the batch that waits is full: wait for the append under way
+    co_await ctx.perform();
+    queued = true;
   }
-  ++state.metrics.journal_writes;
-  const uint64_t seq = written.seq;
-  const uint64_t before = state.metrics.l1_invalidated;
-  apply_journal(state, *config, what.organization, std::move(written), now_ms());
-  const uint64_t dropped = state.metrics.l1_invalidated - before;
+  while (!lead) {
+    ctx.wait(batch->done);
+    co_await ctx.perform();
+    queued = true;
+    if (batch->finished) break;
+    lead = !batch->led;  // its writer was freed before it wrote the batch: write it
+  }
+  if (lead) {
+    const BatchLead leading(view, batch);
+    while (view->writing) {  // after the append under way, taking the calls that come meanwhile
+      if (!view->next) view->next = batch;
+      ctx.wait(*view->writing);
+      co_await ctx.perform();
+      queued = true;
+    }
+    if (view->next == batch) view->next.reset();
+    const ViewSignal writing(view, &JournalView::writing);  // whatever way the append ends
+    const bool written = co_await append_batch(ctx, state, what.organization, *batch, queued);
+    batch->finished = written;
+  }
+  if (batch->error) co_return Outcome::failure(*batch->error);
+  const uint64_t seq = batch->last_seq - (batch->items.size() - 1 - index);
   // Named keys also leave L2 at once (tags are judged against the journal on every read).
   int64_t deleted = 0;
   if (!what.item.keys.empty()) {
@@ -118,7 +193,7 @@ Task<Outcome> invalidate(CallContext& ctx, CacheState& state, Invalidation& what
   what.out.key("seq")
       .value(static_cast<int64_t>(seq))
       .key("l1Dropped")
-      .value(static_cast<int64_t>(dropped))
+      .value(static_cast<int64_t>(batch->dropped[index]))
       .key("l2Deleted")
       .value(deleted)
       .end_object();

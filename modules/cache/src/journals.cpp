@@ -16,7 +16,8 @@ bool invalidated(CacheState& state, const CacheConfig& config, const CachedEntry
 }
 
 void apply_journal(CacheState& state, const CacheConfig& config, const std::string& organization,
-                   Journal journal, double now) {
+                   Journal journal, double now,
+                   const std::function<void(const CachedEntry&)>& dropped) {
   auto view = state.view(organization);
   const bool changed = !view->known || journal.seq != view->journal.seq;
   view->journal = std::move(journal);
@@ -25,11 +26,13 @@ void apply_journal(CacheState& state, const CacheConfig& config, const std::stri
   if (!changed || !state.l1_store) return;
   const double skew = static_cast<double>(config.clock_skew_ms);
   const Journal& j = view->journal;
-  const size_t dropped = state.l1_store->erase_responses([&](const CachedEntry& entry) {
+  state.metrics.l1_invalidated += state.l1_store->erase_responses([&](const CachedEntry& entry) {
     if (!organization.empty() && entry.organization != organization) return false;
-    return invalidated_by(j, entry, organization.empty() ? entry.global_seq : entry.seq, skew);
+    if (!invalidated_by(j, entry, organization.empty() ? entry.global_seq : entry.seq, skew))
+      return false;
+    if (dropped) dropped(entry);
+    return true;
   });
-  state.metrics.l1_invalidated += dropped;
 }
 
 Task<bool> refresh_journals(CallContext& ctx, CacheState& state, std::string organization,

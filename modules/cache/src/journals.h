@@ -3,6 +3,7 @@
 // arrives, and the judge of every entry served.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "qv/cache/invalidation.h"
@@ -14,9 +15,10 @@ namespace qv::cache::detail {
 bool invalidated(CacheState& state, const CacheConfig& config, const CachedEntry& entry);
 
 // Takes in a newly read (or written) journal: L1 entries that items newer than the view
-// match go.
+// match go (each shown to `dropped` first, when given).
 void apply_journal(CacheState& state, const CacheConfig& config, const std::string& organization,
-                   Journal journal, double now);
+                   Journal journal, double now,
+                   const std::function<void(const CachedEntry&)>& dropped = nullptr);
 
 // Reads the organisation's and the global journal unless this isolate read them within
 // pollMs (or `now_anyway`). Calls of the isolate share one read. Returns false when KV failed.

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "qv/cache/config.h"
 #include "qv/cache/entry.h"
@@ -48,13 +49,29 @@ struct Flight {
   Served result;
 };
 
+// Changes waiting to be appended to a journal together. The calls of an isolate that arrive
+// while another of its calls appends to the journal join the next batch, which the first of
+// them writes with one compare-and-set once that append ends: a burst of changes (a webhook
+// per row of a bulk write) costs a few KV round trips, not two per change, and contends for
+// the KV value only with other isolates.
+struct AppendBatch {
+  std::vector<JournalItem> items;  // in the order their calls joined
+  Signal done;
+  bool led = false;  // a call is writing it (BatchLead)
+  bool finished = false;
+  std::optional<Error> error;     // why the items were not appended, or not confirmed
+  uint64_t last_seq = 0;          // items.back()'s sequence number; items[i] has i - size + 1 more
+  std::vector<uint64_t> dropped;  // L1 entries each item dropped in this isolate
+};
+
 // This isolate's view of one journal ("" = the journal of changes to every organisation).
 struct JournalView {
   Journal journal;
-  bool known = false;               // read at least once
-  double checked_at = -1e300;       // when it was last read
-  std::unique_ptr<Signal> polling;  // set while a call of this isolate reads it
-  std::unique_ptr<Signal> writing;  // set while a call of this isolate appends to it
+  bool known = false;                 // read at least once
+  double checked_at = -1e300;         // when it was last read
+  std::unique_ptr<Signal> polling;    // set while a call of this isolate reads it
+  std::unique_ptr<Signal> writing;    // set while a call of this isolate appends to it
+  std::shared_ptr<AppendBatch> next;  // the batch waiting for that append to end
 };
 
 // One of a journal view's signals (polling, writing), set while a call holds it: set when
