@@ -22,6 +22,22 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`PORT: expected a port number 0-65535, got '${process.env.PORT}'`);
   process.exit(2);
 }
+const originsPort = Number(process.env.QV_ORIGINS_PORT ?? 0);
+if (!Number.isInteger(originsPort) || originsPort < 0 || originsPort > 65532) {
+  console.error(`QV_ORIGINS_PORT: expected a port number 0-65532 (the demo origins take it and the next three), got '${process.env.QV_ORIGINS_PORT}'`);
+  process.exit(2);
+}
+
+// A port another process holds stops the server with the setting to change, not a stack trace.
+async function listening(setting, what, start) {
+  try {
+    return await start();
+  } catch (error) {
+    if (error?.code !== 'EADDRINUSE') throw error;
+    console.error(`${setting}: port ${error.port} is in use (${what}); choose another`);
+    process.exit(2);
+  }
+}
 const flavour = process.env.QV_FLAVOUR ?? 'emscripten';
 
 const config = await loadEdgeConfig(process.env.QV_EDGE_CONFIG);
@@ -30,7 +46,8 @@ let origins = null;
 if (config.router) {
   if (upstream) console.warn('ORIGIN_URL: ignored, the edge config\'s router section names the origins');
 } else if (process.env.QV_DEMO_ORIGINS !== '0') {
-  origins = await startRegionalOrigins({ port: Number(process.env.QV_ORIGINS_PORT ?? 0), upstream });
+  origins = await listening('QV_ORIGINS_PORT', `the demo regional origins take ${originsPort} to ${originsPort + 3}`,
+    () => startRegionalOrigins({ port: originsPort, upstream }));
   config.router = routerConfigFor(origins.urls);
 }
 if (config.router) {
@@ -45,7 +62,7 @@ if (config.router) {
 const kv = process.env.QV_REDIS_URL ? await RedisKv.connect(process.env.QV_REDIS_URL) : undefined;
 const cacheSecret = process.env.QV_CACHE_SECRET ?? config.cache?.demoSecret;
 const runtime = await createEdgeRuntime({ flavour, config, kv, cacheSecret });
-const server = await runServer({ runtime, port, host: process.env.HOST });
+const server = await listening('PORT', 'the edge server', () => runServer({ runtime, port, host: process.env.HOST }));
 const shown = process.env.HOST ? server.url : `http://localhost:${new URL(server.url).port}`;
 console.log(`qv edge server (${flavour} bundle on edge-runtime, ${kv ? 'Redis' : 'in-memory'} KV) listening on ${shown}`);
 if (origins) {

@@ -4,6 +4,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
 import { build } from 'esbuild';
 import { runServer } from 'edge-runtime';
 import { FLAVOURS } from '../dist/js/node.mjs';
@@ -152,5 +154,30 @@ describe('edge function routes', () => {
     const response = await request('/api/nothing-here');
     assert.equal(response.status, 404);
     assert.equal((await response.json()).error, 'not_found');
+  });
+});
+
+describe('npm start (edge/server.mjs) with a port another process holds', () => {
+  const held = createServer();
+  before(() => new Promise((resolve) => held.listen(0, '127.0.0.1', resolve)));
+  after(() => new Promise((resolve) => held.close(resolve)));
+  const start = (env) => new Promise((resolve) => {
+    execFile(process.execPath, [new URL('../edge/server.mjs', import.meta.url).pathname], {
+      env: { ...process.env, ...env }, timeout: 30_000,
+    }, (error, stdout, stderr) => resolve({ code: error?.code ?? 0, stderr }));
+  });
+
+  test('PORT: stops with status 2, naming the setting and the port', async () => {
+    const port = held.address().port;
+    const { code, stderr } = await start({ PORT: String(port), QV_ORIGINS_PORT: '0' });
+    assert.equal(code, 2);
+    assert.equal(stderr.trim(), `PORT: port ${port} is in use (the edge server); choose another`);
+  });
+
+  test('QV_ORIGINS_PORT: stops likewise, saying the demo origins take four ports', async () => {
+    const port = held.address().port;
+    const { code, stderr } = await start({ PORT: '0', QV_ORIGINS_PORT: String(port) });
+    assert.equal(code, 2);
+    assert.equal(stderr.trim(), `QV_ORIGINS_PORT: port ${port} is in use (the demo regional origins take ${port} to ${port + 3}); choose another`);
   });
 });
