@@ -890,6 +890,30 @@ describe('a burst of invalidations for one organisation (a webhook per row of a 
     ]);
     assert.deepEqual(answers.filter((a) => a.status !== 'ok').map((a) => a.body.message), []);
     assert.equal(new Set(answers.map((a) => a.body.seq)).size, 64, 'each its own place in the journal');
+    const journal = new TextDecoder().decode(await kv.get(`qvc:j:${ORG}`));
+    const recorded = [...journal.matchAll(/^(\d+) .*\tt(\S+)$/gm)].map(([, seq, tag]) => `${seq} ${tag}`).sort();
+    const answered = answers.map((a, i) => `${a.body.seq} ${i < 60 ? `row:${i}` : `other:${i - 60}`}`).sort();
+    assert.deepEqual(recorded, answered, 'each change in the journal under the seq its answer gave');
+  });
+
+  test('a batch holds at most journalItems changes; the calls past it wait for the next, in the order sent', async () => {
+    const kv = new CountingKv();
+    const qv = await instantiate(await loadModule(), { kv, log: quiet });
+    await qv.call('cache.configure', { invalidation: { journalItems: 4 } });
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => qv.call('cache.invalidate', { organizationId: ORG, tags: [`row:${i}`] })));
+    assert.deepEqual(answers.map((a) => a.seq), Array.from({ length: 20 }, (_, i) => i + 1));
+    assert.equal(kv.counts.cas, 6, 'one alone, then batches of 4, 4, 4, 4 and 3');
+  });
+
+  test('journalItems lowered while a batch waits: the batch still keeps every change it holds', async () => {
+    const kv = new CountingKv();
+    const qv = await instantiate(await loadModule(), { kv, log: quiet });
+    const sent = Array.from({ length: 11 }, (_, i) => qv.call('cache.invalidate', { organizationId: ORG, tags: [`row:${i}`] }));
+    await qv.call('cache.configure', { invalidation: { journalItems: 2 } }); // while row:1-10 wait for row:0
+    const answers = await Promise.all(sent);
+    assert.deepEqual(answers.map((a) => a.seq), Array.from({ length: 11 }, (_, i) => i + 1));
+    const journal = new TextDecoder().decode(await kv.get(`qvc:j:${ORG}`));
+    assert.deepEqual([...journal.matchAll(/\tt(\S+)$/gm)].map(([, tag]) => tag), Array.from({ length: 10 }, (_, i) => `row:${i + 1}`));
   });
 
   test('with the KV down, the queued calls fail at once after the first, not one KV timeout after another', async () => {

@@ -3,6 +3,7 @@
 // this isolate's L1 at once, and reaches the other isolates when they next read the journal
 // (within pollMs); named keys also leave L2 at once. cache.change turns a database change
 // payload (Supabase's realtime or webhook form) into tags by the configured rules.
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -41,7 +42,10 @@ class BatchLead {
   BatchLead(const BatchLead&) = delete;
   BatchLead& operator=(const BatchLead&) = delete;
   ~BatchLead() {
-    if (view_->next == batch_) view_->next.reset();
+    if (view_->next == batch_) {
+      view_->next.reset();
+      batch_->taken.notify();
+    }
     batch_->led = false;
     if (batch_->error) batch_->finished = true;
     batch_->done.notify();
@@ -91,8 +95,9 @@ Task<bool> append_batch(CallContext& ctx, CacheState& state, const std::string& 
       journal.seq = journal.floor = UINT32_MAX;
       journal.floor_at = at;
     }
-    for (const auto& item : batch.items)
-      append_item(journal, item, static_cast<size_t>(config->journal_items));
+    // (journalItems may have been lowered since the batch filled: it still keeps its own.)
+    const size_t most = std::max(static_cast<size_t>(config->journal_items), batch.items.size());
+    for (const auto& item : batch.items) append_item(journal, item, most);
     const std::string next = write_journal(journal);
     const size_t cas = ctx.kv_cas(key, stored, next, 0);
     co_await ctx.perform();
@@ -147,13 +152,15 @@ Task<Outcome> invalidate(CallContext& ctx, CacheState& state, Invalidation& what
       batch->items.push_back(what.item);
       break;
     }
-    if (!view->writing || !view->next) {  // lead a new batch
+    if (!view->next) {  // lead a new batch
       batch = std::make_shared<AppendBatch>();
       batch->items.push_back(what.item);
       lead = true;
       break;
     }
-    ctx.wait(*view->writing);  // the batch that waits is full: wait for the append under way
+    // The batch that waits is full: wait until its writer takes it, then start the next.
+    const auto full = view->next;
+    ctx.wait(full->taken);
     co_await ctx.perform();
     queued = true;
   }
@@ -172,7 +179,10 @@ Task<Outcome> invalidate(CallContext& ctx, CacheState& state, Invalidation& what
       co_await ctx.perform();
       queued = true;
     }
-    if (view->next == batch) view->next.reset();
+    if (view->next == batch) {
+      view->next.reset();
+      batch->taken.notify();
+    }
     const ViewSignal writing(view, &JournalView::writing);  // whatever way the append ends
     const bool written = co_await append_batch(ctx, state, what.organization, *batch, queued);
     batch->finished = written;

@@ -56,6 +56,7 @@ struct Flight {
 // the KV value only with other isolates.
 struct AppendBatch {
   std::vector<JournalItem> items;  // in the order their calls joined
+  Signal taken;  // notified when its writer takes it (no call can join it from then on)
   Signal done;
   bool led = false;  // a call is writing it (BatchLead)
   bool finished = false;
