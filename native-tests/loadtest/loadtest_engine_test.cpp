@@ -171,7 +171,12 @@ TEST_CASE("errors are classified: status, timeout, reset, connect") {
   const RequestCounters hang = hangs.total_counters();
   REQUIRE(hang.errors[static_cast<size_t>(ErrorClass::kTimeout)] >= 2);
   REQUIRE(hang.errors[static_cast<size_t>(ErrorClass::kTimeout)] == hang.requests);
-  REQUIRE(hangs.total_latency(true).count() == 0);  // timeouts have no latency (as wrk)
+  // A timeout counts its whole wait in the duration (as k6): latency goals see it.
+  const Histogram waited = hangs.total_latency(false);
+  REQUIRE(waited.count() == hang.requests);
+  REQUIRE(waited.min() == 200'000);
+  REQUIRE(waited.max() == 200'000);
+  REQUIRE(hangs.total_latency(true).count() == hang.requests);
 
   const RunResult resets = run(scenario_from("{" + base(server) + R"(,
     "executor": "constant-vus", "vus": 2, "duration": "300ms", "gracefulStop": "5s", "threads": 1,
@@ -194,6 +199,48 @@ TEST_CASE("errors are classified: status, timeout, reset, connect") {
   const RequestCounters gone = refused.total_counters();
   REQUIRE(gone.errors[static_cast<size_t>(ErrorClass::kConnect)] > 0);
   REQUIRE(gone.requests > gone.failed);  // it answered before it went
+}
+
+TEST_CASE("a response that comes while the request body is still being sent is read") {
+  TestServer server;
+  // 8 MB: more than the loopback socket buffers take while the server reads nothing.
+  const RunResult result = run(scenario_from("{" + base(server) + R"(,
+    "executor": "constant-vus", "vus": 1, "duration": "500ms", "gracefulStop": "0s", "threads": 1,
+    "timeouts": {"request": "5s"},
+    "requests": [{"method": "POST", "url": "/early", "body": ")" +
+                                             std::string(8u << 20, 'x') + R"("}]})"));
+  const RequestCounters& early = result.requests[0].counters;
+  REQUIRE(early.requests > 0);
+  REQUIRE(early.errors[static_cast<size_t>(ErrorClass::kHttp4xx)] == early.requests);
+  REQUIRE(result.requests[0].latency.count() == early.requests);
+  REQUIRE(result.requests[0].phases[static_cast<size_t>(Phase::kWaiting)].count() == 0);
+}
+
+TEST_CASE("a request retried on a fresh connection counts the time its first attempt took") {
+  TestServer server;
+  // Each request after the first goes out on the connection the server answered on, which it
+  // no longer reads and closes 20 ms later: the request is sent again on a new connection.
+  const RunResult result = run(scenario_from("{" + base(server) + R"(,
+    "executor": "constant-vus", "vus": 1, "duration": "500ms", "gracefulStop": "5s", "threads": 1,
+    "requests": [{"url": "/idle-close"}]})"));
+  const RequestCounters& counters = result.requests[0].counters;
+  REQUIRE(counters.requests >= 5);
+  REQUIRE(counters.failed == 0);
+  // All but the first waited for the close: 20 ms.
+  CHECK(result.requests[0].latency_uncorrected.value_at_percentile(50) >= 19'000);
+  CHECK(result.requests[0].latency.value_at_percentile(50) >= 19'000);
+}
+
+TEST_CASE("a response complete after the request timeout is a timeout") {
+  TestServer server;
+  // Answered 10 ms after a 1.05 s timeout: before the sweep for timeouts (every 100 ms here)
+  // comes round.
+  const RunResult result = run(scenario_from("{" + base(server) + R"(,
+    "executor": "constant-vus", "vus": 4, "duration": "1s", "gracefulStop": "5s", "threads": 1,
+    "timeouts": {"request": "1050ms"}, "requests": [{"url": "/delay/1060"}]})"));
+  const RequestCounters& counters = result.requests[0].counters;
+  REQUIRE(counters.requests >= 4);
+  CHECK(counters.errors[static_cast<size_t>(ErrorClass::kTimeout)] == counters.requests);
 }
 
 TEST_CASE("chunked bodies are read whole, and checks see them") {
@@ -274,6 +321,38 @@ TEST_CASE("with whenNoVuFree drop, arrivals that find every VU busy are dropped 
   REQUIRE(requests + result.dropped_iterations == 100);
   REQUIRE(requests <= 11);  // one VU, 100 ms each: about ten in a second
   REQUIRE(result.dropped_iterations >= 89);
+}
+
+TEST_CASE("at a rate no VU can keep up with, every arrival is sent or counted dropped") {
+  TestServer server;
+  // A million a second: the arrivals that found no VU are counted in one step, not one by one.
+  for (const char* mode : {"drop", "queue"}) {
+    INFO(mode);
+    const RunResult result = run(scenario_from("{" + base(server) + R"(,
+      "executor": "constant-arrival-rate", "rate": 1000000, "duration": "500ms",
+      "preAllocatedVUs": 3, "maxVUs": 3, "whenNoVuFree": ")" +
+                                               mode + R"(", "gracefulStop": "5s",
+      "threads": 2, "requests": [{"url": "/"}]})"));
+    CHECK(result.total_counters().requests + result.dropped_iterations == 500'000);
+    CHECK(result.dropped_iterations > 400'000);
+  }
+}
+
+TEST_CASE("arrivals go to the threads in proportion to their VUs") {
+  TestServer server;
+  // Three VUs on two threads: thread 0 has VUs 0 and 2, thread 1 has VU 1, so thread 1 takes
+  // a third of the arrivals (an even split would give its one VU half of them).
+  const RunResult result = run(scenario_from("{" + base(server) + R"(,
+    "executor": "constant-arrival-rate", "rate": 30, "duration": "1s", "preAllocatedVUs": 3,
+    "maxVUs": 3, "gracefulStop": "5s", "threads": 2, "requests": [{"url": "/vu/{{vu}}"}]})"));
+  REQUIRE(result.total_counters().requests == 30);
+  REQUIRE(result.dropped_iterations == 0);
+  const std::string log = server.log();
+  size_t by_vu[3] = {0, 0, 0};
+  for (size_t at = 0; (at = log.find("GET /vu/", at)) != std::string::npos; at += 8)
+    ++by_vu[log[at + 8] - '0'];
+  CHECK(by_vu[1] == 10);
+  CHECK(by_vu[0] + by_vu[2] == 20);
 }
 
 TEST_CASE("abortOnFail stops the run early") {

@@ -202,6 +202,8 @@ TEST_CASE("thresholds evaluate against a result") {
   RunResult result;
   result.declare_request("a", {"ok"});
   result.declare_request("b", {});
+  result.declare_request("unanswered", {});
+  result.declare_request("never sent", {});
   result.info.duration = 2 * kMicrosPerSecond;
   for (int i = 1; i <= 100; ++i) result.requests[0].latency.record(i * 1000);  // 1..100 ms
   result.requests[1].latency.record(500'000);
@@ -209,9 +211,12 @@ TEST_CASE("thresholds evaluate against a result") {
   result.requests[0].counters.failed = 2;
   result.requests[0].counters.checks = {{99, 1}};
   result.requests[1].counters.requests = 1;
-  result.iterations = 101;
+  result.requests[2].counters.requests = 3;  // each refused or reset: no duration
+  result.requests[2].counters.failed = 3;
+  result.iterations = 104;
   auto outcome = [&](const std::string& metric, const std::string& expression) {
-    auto threshold = parse_threshold({metric, expression, false, 0}, {"a", "b"});
+    auto threshold =
+        parse_threshold({metric, expression, false, 0}, {"a", "b", "unanswered", "never sent"});
     REQUIRE(threshold.ok());
     return evaluate_threshold(threshold.value(), result);
   };
@@ -221,16 +226,25 @@ TEST_CASE("thresholds evaluate against a result") {
   REQUIRE(outcome("http_req_duration{name:a}", "p(95)<95").value == Approx(95).epsilon(0.001));
   REQUIRE_FALSE(outcome("http_req_duration", "max<500").ok);
   REQUIRE(outcome("http_req_duration{name:a}", "avg==50.5").ok);
-  REQUIRE(outcome("http_req_failed", "rate<0.02").ok);  // 2 of 101
+  REQUIRE(outcome("http_req_failed", "rate<0.05").ok);  // 5 of 104
   REQUIRE_FALSE(outcome("http_req_failed{name:a}", "rate<0.02").ok);
-  REQUIRE(outcome("http_reqs", "count==101").ok);
-  REQUIRE(outcome("http_reqs", "rate==50.5").ok);
+  REQUIRE(outcome("http_reqs", "count==104").ok);
+  REQUIRE(outcome("http_reqs", "rate==52").ok);
   REQUIRE(outcome("checks", "rate==0.99").ok);
-  REQUIRE(outcome("iterations", "count==101").ok);
-  // No data: the threshold holds (k6), and says so.
-  auto no_data = outcome("http_req_duration_uncorrected{name:b}", "p(99)<1");
+  REQUIRE(outcome("iterations", "count==104").ok);
+  // No data: the threshold holds (k6), and says so...
+  auto no_data = outcome("http_req_duration{name:never sent}", "p(99)<1");
   REQUIRE(no_data.ok);
   REQUIRE_FALSE(no_data.has_value);
+  // ... but a request duration's fails when requests were made and none was answered.
+  for (const char* metric :
+       {"http_req_duration{name:unanswered}", "http_req_duration_uncorrected{name:unanswered}"}) {
+    INFO(metric);
+    auto unanswered = outcome(metric, "p(99)<1");
+    REQUIRE_FALSE(unanswered.ok);
+    REQUIRE_FALSE(unanswered.has_value);
+  }
+  REQUIRE(outcome("http_req_waiting{name:unanswered}", "p(99)<1").ok);  // a phase: no data holds
   // The phases are trends of their own, per request name too.
   auto& phases = result.requests[0].phases;
   phases[static_cast<size_t>(Phase::kWaiting)].record(40'000);

@@ -72,6 +72,7 @@ std::string response(int status, const std::string& body, bool close = false) {
     int fd;
     uint64_t connection;
     std::string bytes;
+    bool close = false;  // closes the connection instead of writing
     bool operator>(const Due& other) const { return at > other.at; }
   };
   std::priority_queue<Due, std::vector<Due>, std::greater<Due>> due;
@@ -107,6 +108,10 @@ std::string response(int status, const std::string& body, bool close = false) {
       Due next = due.top();
       due.pop();
       if (connection_of.count(next.fd) && connection_of[next.fd] == next.connection) {
+        if (next.close) {
+          drop(next.fd);
+          continue;
+        }
         write_all(next.fd, next.bytes);
         ++served;
       }
@@ -140,6 +145,14 @@ std::string response(int status, const std::string& body, bool close = false) {
       for (;;) {
         const size_t end = pending.find("\r\n\r\n");
         if (end == std::string::npos) break;
+        if (pending.rfind("POST /early ", 0) == 0) {
+          // Answers from the headers alone and reads nothing more: the body stays unsent.
+          write_all(fd, response(413, "too large", true));
+          ++served;
+          epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nullptr);
+          pending.clear();
+          break;
+        }
         size_t length = 0;
         const size_t header = pending.find("Content-Length: ");
         if (header != std::string::npos && header < end)
@@ -174,6 +187,12 @@ std::string response(int status, const std::string& body, bool close = false) {
           write_all(fd, response(200, "bye", true));
           ++served;
           drop(fd);
+          break;
+        } else if (path == "/idle-close") {
+          write_all(fd, response(200, "ok"));
+          ++served;
+          epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nullptr);
+          due.push({now_us() + 20'000, fd, connection_of[fd], "", true});
           break;
         } else if (path == "/hang") {
           // never answers

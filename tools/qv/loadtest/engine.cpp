@@ -157,6 +157,20 @@ class ArrivalSchedule {
     return -1;
   }
 
+  // How many arrivals are due before `at` (µs into the run), rounded down: due() of each of
+  // them is before `at`, give or take its rounding to the µs.
+  uint64_t count_before(Micros at) const {
+    double count = 0;
+    for (const Segment& segment : segments_) {
+      if (at <= segment.start) break;
+      const double seconds = static_cast<double>(segment.length) / 1e6;
+      const double t = static_cast<double>(std::min(at - segment.start, segment.length)) / 1e6;
+      const double a = seconds > 0 ? (segment.to_rate - segment.from_rate) / (2 * seconds) : 0;
+      count = segment.count_before + segment.from_rate * t + a * t * t;
+    }
+    return count <= 0 ? 0 : static_cast<uint64_t>(std::min(std::floor(count), 1e18));
+  }
+
  private:
   struct Segment {
     Micros start, length;
@@ -263,6 +277,7 @@ class Worker {
     bool served = false;   // the open connection has carried a response
     bool reused = false;   // this request went out on such a connection
     bool retried = false;
+    bool timed = false;       // sent (and, for closed executors, intended) are this request's
     bool deferred = false;    // an iteration start put off to the next loop turn
     uint32_t generation = 0;  // of the connection: events of a closed one are ignored
     uint32_t request = 0;
@@ -326,6 +341,9 @@ class Worker {
   }
 
   void update_vus(Micros now);
+  uint64_t global_arrival(uint64_t local) const;
+  Micros next_due() const;
+  void drop_arrivals_before(Micros until);
   void run_arrivals(Micros now);
   Vu* free_vu();
   void begin_stop(Micros now);
@@ -354,7 +372,7 @@ class Worker {
   int64_t active_ = 0;
   // Arrival executors
   ArrivalSchedule schedule_;
-  uint64_t next_arrival_ = 0;  // local arrival number k: global index k * threads + index
+  uint64_t next_arrival_ = 0;  // this thread's arrivals so far (global_arrival numbers them)
   int64_t max_vus_ = 0;
   uint64_t local_sequence_ = 0;
 
@@ -544,6 +562,7 @@ void Worker::start_iteration(Vu& vu, Micros intended, Micros now) {
   ++vu.iteration;
   vu.intended = intended;
   vu.retried = false;
+  vu.timed = false;
   vu.parser.reset(request.head, request.keep_body);
   ++in_flight_;
   send(vu, now);
@@ -669,11 +688,15 @@ ssize_t Worker::receive_some(Vu& vu, char* buffer) {
 }
 
 void Worker::write_request(Vu& vu) {
-  if (vu.out_done == 0) {
+  // Once per request: a retry on a fresh connection keeps the first attempt's times.
+  if (!vu.timed) {
+    vu.timed = true;
     vu.sent = monotonic_micros();
-    vu.written = 0;
     // Closed executors have no schedule: a request is intended when it is sent.
     if (!executor_.arrival_rate()) vu.intended = vu.sent;
+  }
+  if (vu.out_done == 0) {
+    vu.written = 0;
     vu.deadline = vu.sent + scenario_.request_timeout;
   }
   const ssize_t written = send_some(vu);
@@ -718,7 +741,10 @@ void Worker::on_event(Vu& vu, uint32_t events, Micros now) {
       return;
     case State::kWriting:
       if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) write_request(vu);
-      if (vu.state == State::kWriting || !(events & EPOLLIN)) return;
+      // A response can come before the whole request went out (an early 413, say): it is
+      // read now, or epoll, level-triggered, would report it again at once, in a loop.
+      if (!(events & EPOLLIN) || (vu.state != State::kWriting && vu.state != State::kReading))
+        return;
       on_readable(vu, now);
       return;
     default:
@@ -775,17 +801,11 @@ bool Worker::retry_on_fresh_connection(Vu& vu, Micros now) {
   if (!vu.reused || vu.retried || vu.parser.started() || !requests_[vu.request].idempotent) {
     return false;
   }
-  vu.retried = true;
+  vu.retried = true;  // part of the same request: it keeps its times (write_request)
   close_connection(vu);
-  const Micros sent = vu.sent, intended = vu.intended;
   vu.out_done = 0;
   vu.state = State::kIdle;
   open_connection(vu, now);
-  // The retry is part of the same request: it keeps its send and intended times.
-  if (vu.state == State::kReading || vu.state == State::kWriting) {
-    vu.sent = sent;
-    vu.intended = intended;
-  }
   return true;
 }
 
@@ -795,6 +815,10 @@ void Worker::on_response(Vu& vu, Micros now, bool extra_bytes) {
   // One clock reading for the end, as the send, write and first byte each had theirs (the
   // loop's `now` is older than the first byte): sending + waiting + receiving = duration.
   const Micros done = monotonic_micros();
+  if (done > vu.deadline) {  // complete, but after the timeout (between two sweeps)
+    on_failure(vu, ErrorClass::kTimeout, now);
+    return;
+  }
   recorder.latency.record(done - vu.intended);
   recorder.latency_uncorrected.record(done - vu.sent);
   if (vu.written != 0 && vu.written <= vu.first_byte) {
@@ -828,7 +852,15 @@ void Worker::on_response(Vu& vu, Micros now, bool extra_bytes) {
 
 void Worker::on_failure(Vu& vu, ErrorClass error, Micros now) {
   const Prepared& request = requests_[vu.request];
-  RequestCounters& counters = recorders_[request.name].counters;
+  Recorder& recorder = recorders_[request.name];
+  if (error == ErrorClass::kTimeout &&
+      (vu.state == State::kWriting || vu.state == State::kReading)) {
+    // A request that timed out waited its whole timeout: its duration says so (as k6's),
+    // so latency percentiles and thresholds see it. Refused or reset ones have none.
+    recorder.latency.record(vu.deadline - vu.intended);
+    recorder.latency_uncorrected.record(vu.deadline - vu.sent);
+  }
+  RequestCounters& counters = recorder.counters;
   ++counters.requests;
   ++counters.failed;
   ++counters.errors[static_cast<size_t>(error)];
@@ -906,16 +938,55 @@ Worker::Vu* Worker::free_vu() {
   return nullptr;
 }
 
+// Arrivals go to the threads in proportion to their VUs (k6 has one pool of maxVUs): of
+// every maxVUs arrivals, thread w takes the ones its VU numbers w, w + threads, ... would,
+// so a thread with fewer VUs gets fewer arrivals instead of dropping or queueing its equal
+// share while another thread's VUs sit free.
+uint64_t Worker::global_arrival(uint64_t local) const {
+  const auto share = static_cast<uint64_t>(max_vus_);
+  const auto block = static_cast<uint64_t>(executor_.max_vus);
+  return local / share * block + static_cast<uint64_t>(index_) +
+         local % share * static_cast<uint64_t>(plan_.threads);
+}
+
+// When this thread's next arrival is due (µs into the run), or -1: none.
+Micros Worker::next_due() const {
+  return max_vus_ > 0 ? schedule_.due(global_arrival(next_arrival_)) : -1;
+}
+
+// Counts as dropped this thread's arrivals due before `until` that have not run.
+void Worker::drop_arrivals_before(Micros until) {
+  if (max_vus_ <= 0) return;
+  // An extreme rate makes millions: all but the last millisecond's are counted in one step.
+  const uint64_t global = schedule_.count_before(until - kMicrosPerMilli - start_);
+  const auto share = static_cast<uint64_t>(max_vus_);
+  const auto block = static_cast<uint64_t>(executor_.max_vus);
+  const auto threads = static_cast<uint64_t>(plan_.threads);
+  const uint64_t rest = global % block;
+  const auto index = static_cast<uint64_t>(index_);
+  const uint64_t local =
+      global / block * share +
+      (rest > index ? std::min(share, (rest - index + threads - 1) / threads) : 0);
+  if (local > next_arrival_) {
+    dropped_ += local - next_arrival_;
+    next_arrival_ = local;
+  }
+  for (Micros due = next_due(); due >= 0 && start_ + due < until; due = next_due()) {
+    ++dropped_;
+    ++next_arrival_;
+  }
+}
+
 void Worker::run_arrivals(Micros now) {
   for (;;) {
-    const Micros due = schedule_.due(next_arrival_ * static_cast<uint64_t>(plan_.threads) + index_);
+    const Micros due = next_due();
     if (due < 0 || start_ + due > now || start_ + due >= end_) return;
     Vu* vu = free_vu();
     if (!vu) {
-      if (!executor_.drop_when_no_vu_free) return;  // waits: sent late, charged from `due`
-      ++dropped_;
-      ++next_arrival_;
-      continue;
+      // No VU free: the arrival waits (sent late, charged from `due`), or it and every other
+      // arrival due by now are dropped.
+      if (executor_.drop_when_no_vu_free) drop_arrivals_before(std::min(now + 1, end_));
+      return;
     }
     ++next_arrival_;
     start_iteration(*vu, start_ + due, now);
@@ -925,17 +996,8 @@ void Worker::run_arrivals(Micros now) {
 void Worker::begin_stop(Micros now) {
   stopping_ = true;
   stop_deadline_ = now + executor_.graceful_stop;
-  if (executor_.arrival_rate()) {
-    // Arrivals that were due but never found a VU did not run.
-    const Micros until = std::min(now, end_);
-    for (;;) {
-      const Micros due =
-          schedule_.due(next_arrival_ * static_cast<uint64_t>(plan_.threads) + index_);
-      if (due < 0 || start_ + due >= until) break;
-      ++dropped_;
-      ++next_arrival_;
-    }
-  }
+  // Arrivals that were due but never found a VU did not run.
+  if (executor_.arrival_rate()) drop_arrivals_before(std::min(now, end_));
   // Think time ends with the run; requests in flight get the graceful stop to finish.
   for (Vu& vu : vus_) {
     if (vu.state == State::kThinking) {
@@ -1000,8 +1062,7 @@ Micros Worker::next_deadline(Micros now) const {
     if (executor_.arrival_rate() &&
         (!free_vus_.empty() || static_cast<int64_t>(vus_.size()) < max_vus_ ||
          executor_.drop_when_no_vu_free)) {
-      const Micros due =
-          schedule_.due(next_arrival_ * static_cast<uint64_t>(plan_.threads) + index_);
+      const Micros due = next_due();
       if (due >= 0) next = std::min(next, start_ + due);
     }
   }

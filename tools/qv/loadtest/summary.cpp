@@ -95,7 +95,7 @@ std::string format_threshold_value(const ThresholdOutcome& outcome) {
       name = "count";
       break;
   }
-  if (!outcome.has_value) return name + "=no data";
+  if (!outcome.has_value) return name + (outcome.ok ? "=no data" : "=no data: no request answered");
   if (t.kind == MetricKind::kTrend) return name + "=" + format_duration(outcome.value * 1000);
   if (t.kind == MetricKind::kRate) return name + "=" + percent(outcome.value);
   if (t.aggregation == A::kRate) return name + "=" + format_number(outcome.value, 2) + "/s";

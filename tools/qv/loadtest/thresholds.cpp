@@ -180,10 +180,13 @@ ThresholdOutcome evaluate_threshold(const Threshold& threshold, const RunResult&
 
   double value = 0;
   bool has_value = true;
+  uint64_t requests = 0;  // made, of those selected
   if (threshold.kind == MetricKind::kTrend) {
     Histogram latency;
     for (const RequestTotals& request : result.requests) {
-      if (selected(request)) latency.add(request.trend(metric));
+      if (!selected(request)) continue;
+      latency.add(request.trend(metric));
+      requests += request.counters.requests;
     }
     has_value = latency.count() > 0;
     switch (threshold.aggregation) {
@@ -239,7 +242,13 @@ ThresholdOutcome evaluate_threshold(const Threshold& threshold, const RunResult&
   }
   outcome.has_value = has_value;
   outcome.value = value;
-  outcome.ok = !has_value || compare(value, threshold.comparison, threshold.bound);
+  if (has_value) {
+    outcome.ok = compare(value, threshold.comparison, threshold.bound);
+  } else {
+    // No data holds (as k6), but for a request duration when requests were made: every one
+    // of them failed without an answer (refused, reset), which no latency goal allows.
+    outcome.ok = !(requests > 0 && metric.rfind("http_req_duration", 0) == 0);
+  }
   return outcome;
 }
 

@@ -49,7 +49,9 @@ Result<ThresholdSource> parse_threshold_option(const std::string& text);
 
 struct ThresholdOutcome {
   Threshold threshold;
-  bool has_value = false;  // false: the metric has no data (the threshold then holds, as k6)
+  // false: the metric has no data. The threshold then holds (as k6), except a request
+  // duration's when requests were made: each of them failed without an answer.
+  bool has_value = false;
   double value = 0;
   bool ok = true;
 };
