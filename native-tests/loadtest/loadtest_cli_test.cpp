@@ -192,6 +192,14 @@ TEST_CASE("bad input exits 2 with a message naming the problem") {
   expect({"run", "--scenario", "voice-api-load", "--intensity", "insane"},
          "intensity 'insane' is not defined");
   expect({"run"}, "give a scenario file, --scenario NAME or --url URL");
+  // Checked before the run, also when nothing would read them until it ends (or at all).
+  expect({"run", "--url", server.url("/"), "-d", "1s", "--summary-json", dir + "/no/s.json"},
+         "--summary-json " + dir + "/no/s.json: cannot be written (" + dir +
+             "/no: No such file or directory)");
+  expect({"run", "--url", server.url("/"), "-d", "1s", "--report", dir},
+         "--report " + dir + ": is a directory");
+  expect({"run", "--url", server.url("/"), "-d", "1s", "--cacert", dir + "/none.pem"},
+         "tlsCaFile (--cacert): cannot load certificates from '" + dir + "/none.pem'");
   expect({"merge", dir + "/broken.json"}, "broken.json: not a qv loadtest histogram log");
   expect({"merge"}, "merge: give the histogram logs to merge");
   expect({"run", "--url", server.url("/"), "--connections-typo", "5"},

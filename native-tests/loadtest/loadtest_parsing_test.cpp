@@ -292,6 +292,20 @@ TEST_CASE("HTTP responses: framing, split anywhere, and malformed input") {
   REQUIRE(parse("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n").first ==
           O::kComplete);
   REQUIRE(parse("HTTP/1.1 204 No Content\r\n\r\n").second.status() == 204);
+  // A 204 or 304 has no body, whatever its headers say; a 200 in that coding cannot be framed.
+  REQUIRE(parse("HTTP/1.1 204 No Content\r\nTransfer-Encoding: gzip\r\n\r\n").first ==
+          O::kComplete);
+  REQUIRE(parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n").first == O::kError);
+  // 101 ends HTTP on the connection: a final answer, not an interim one.
+  auto switching = parse("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n");
+  REQUIRE(switching.first == O::kComplete);
+  REQUIRE(switching.second.status() == 101);
+  REQUIRE_FALSE(switching.second.keep_alive());
+  // Headers above 64 KiB are refused, also when the whole block came in one read.
+  const std::string big_header = "X-Big: " + std::string(70'000, 'a') + "\r\n";
+  auto oversized = parse("HTTP/1.1 200 OK\r\n" + big_header + "Content-Length: 0\r\n\r\n");
+  REQUIRE(oversized.first == O::kError);
+  REQUIRE(std::string(oversized.second.error()) == "response headers larger than 64 KiB");
   REQUIRE(parse("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", true).first == O::kComplete);
   REQUIRE_FALSE(parse("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
                     .second.keep_alive());
@@ -320,6 +334,15 @@ TEST_CASE("HTTP responses: framing, split anywhere, and malformed input") {
 TEST_CASE("scenario files: every kind of bad input names its field") {
   REQUIRE(scenario_error("{not json").rfind("malformed JSON: ", 0) == 0);
   REQUIRE(scenario_error("[]") == "the scenario: expected a JSON object, got an array");
+  REQUIRE(scenario_error(
+              with("", R"("executor": "constant-vus", "vus": 1, "vus": 5, "duration": "1s")")) ==
+          "vus: given twice");
+  REQUIRE(scenario_error(R"({"executor": "constant-vus", "vus": 1, "duration": "1s",
+    "requests": [{"url": "http://a.test/"}, {"url": "http://a.test/", "headers": {"X-A": "1", "X-A": "2"}}]})") ==
+          "requests[1].headers.X-A: given twice");
+  REQUIRE(
+      scenario_error(with(R"("thresholds": {"checks": ["rate>0.5"], "checks": ["rate>0.9"]})")) ==
+      "thresholds.checks: given twice");
   REQUIRE(scenario_error(with("", R"("executor": "constant-vu", "vus": 1, "duration": "1s")")) ==
           "executor: unknown executor 'constant-vu' (known: constant-vus, ramping-vus, "
           "constant-arrival-rate, ramping-arrival-rate)");

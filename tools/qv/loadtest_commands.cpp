@@ -6,11 +6,13 @@
 #include "loadtest_commands.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -83,6 +85,37 @@ Result<std::string> histogram_out(const std::vector<std::string>& outs) {
     path = out.substr(5);
   }
   return path;
+}
+
+// Whether a file can be written at `path` (`option` names it: "--report "), checked before a run,
+// so that a run of minutes does not end in an output it cannot write (the file itself is not
+// created yet).
+Status writable(const std::string& option, const std::string& path) {
+  struct stat info {};
+  if (stat(path.c_str(), &info) == 0) {
+    if (S_ISDIR(info.st_mode)) return Error{option + path + ": is a directory"};
+    if (access(path.c_str(), W_OK) != 0)
+      return Error{option + path + ": cannot be written (" + std::strerror(errno) + ")"};
+    return Ok{};
+  }
+  const size_t slash = path.rfind('/');
+  const std::string directory =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  if (access(directory.c_str(), W_OK) != 0) {
+    return Error{option + path + ": cannot be written (" + directory + ": " + std::strerror(errno) +
+                 ")"};
+  }
+  return Ok{};
+}
+
+Status check_outputs(const OutputOptions& output, const std::string& histogram_path) {
+  for (auto [option, path] :
+       {std::pair{"--summary-json ", &output.summary_json}, std::pair{"--report ", &output.report},
+        std::pair{"--out hist=", &histogram_path}}) {
+    if (path->empty()) continue;
+    if (auto status = writable(option, *path); !status.ok()) return status;
+  }
+  return Ok{};
 }
 
 // --- Progress ------------------------------------------------------------------------------
@@ -263,6 +296,8 @@ int run_command(const RunOptions& options) {
   if (!histogram_path.ok()) return bad_input(histogram_path.error().message);
   auto scenario = build_scenario(options);
   if (!scenario.ok()) return bad_input(scenario.error().message);
+  if (auto outputs = check_outputs(options.output, histogram_path.value()); !outputs.ok())
+    return bad_input(outputs.error().message);
 
   ProgressPrinter printer(options.output.quiet);
   RunHooks hooks;

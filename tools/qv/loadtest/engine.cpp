@@ -1163,6 +1163,12 @@ Result<RunResult> run_load_test(const Scenario& scenario, const RunHooks& hooks)
   result.info.corrected = scenario.executor.arrival_rate();
   result.info.threads = scenario.threads;
 
+  // A CA file given is checked even when no origin is https:// (it would go unread).
+  if (!scenario.tls.ca_file.empty()) {
+    auto tls = TlsContext::create(scenario.tls);
+    if (!tls.ok()) return tls.error();
+    plan->tls = tls.value();
+  }
   // Origins: resolved and tried once before the run.
   for (size_t i = 0; i < scenario.requests.size(); ++i) {
     const RequestSpec& request = scenario.requests[i];

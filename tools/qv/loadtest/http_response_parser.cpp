@@ -96,6 +96,7 @@ HttpResponseParser::Outcome HttpResponseParser::parse_header_block(std::string_v
   keep_alive_ = !http_1_0;
 
   bool chunked = false, has_length = false;
+  bool other_coding = false;  // a Transfer-Encoding whose body this parser cannot frame
   uint64_t length = 0;
   std::string_view rest = block.substr(line_end + 2);
   while (!rest.empty()) {
@@ -124,7 +125,7 @@ HttpResponseParser::Outcome HttpResponseParser::parse_header_block(std::string_v
       length = parsed;
     } else if (equals_ignoring_case(name, "transfer-encoding")) {
       chunked = last_coding_is_chunked(value);
-      if (!chunked) return fail("unsupported Transfer-Encoding");
+      other_coding = !chunked;
     } else if (equals_ignoring_case(name, "connection")) {
       if (has_token(value, "close")) keep_alive_ = false;
       if (has_token(value, "keep-alive")) keep_alive_ = keep_alive_ || http_1_0;
@@ -132,12 +133,19 @@ HttpResponseParser::Outcome HttpResponseParser::parse_header_block(std::string_v
   }
 
   // RFC 9112 §6.3: the body's length, in order of precedence.
+  if (status_ == 101) {  // Switching Protocols: the last HTTP/1.1 on this connection
+    keep_alive_ = false;
+    state_ = State::kDone;
+    return Outcome::kComplete;
+  }
   if (status_ >= 100 && status_ < 200) {
     state_ = State::kHeaders;  // an interim response: the real one follows
     return Outcome::kNeedMore;
   }
   if (response_to_head_ || status_ == 204 || status_ == 304) {
-    state_ = State::kDone;
+    state_ = State::kDone;  // no body, whatever the headers say
+  } else if (other_coding) {
+    return fail("unsupported Transfer-Encoding");
   } else if (chunked) {
     state_ = State::kChunkSize;
   } else if (has_length) {
@@ -187,6 +195,8 @@ HttpResponseParser::Outcome HttpResponseParser::feed(const char* data, size_t si
           pending_headers_.resize(found + 4);
           block = pending_headers_;
         }
+        // (A block that ended within the first read may still be above the limit.)
+        if (block.size() > kMaxHeaderBytes + 4) return fail("response headers larger than 64 KiB");
         consumed += block_end;
         const Outcome outcome = parse_header_block(block);
         pending_headers_.clear();

@@ -107,6 +107,32 @@ Status only_keys(object fields, const std::string& path,
   return Ok{};
 }
 
+// A key given twice anywhere in the file is an error, as an unknown one is: a reader
+// keeps one of the two, so the other would go silently unused.
+Status no_repeated_keys(element value, const std::string& path) {
+  array items;
+  if (!value.get_array().get(items)) {
+    size_t index = 0;
+    for (element item : items) {
+      if (auto inner = no_repeated_keys(item, path + "[" + std::to_string(index++) + "]");
+          !inner.ok())
+        return inner;
+    }
+    return Ok{};
+  }
+  object fields;
+  if (value.get_object().get(fields)) return Ok{};
+  std::vector<std::string_view> seen;
+  for (auto [key, item] : fields) {
+    const std::string field = path.empty() ? std::string(key) : path + "." + std::string(key);
+    if (std::find(seen.begin(), seen.end(), key) != seen.end())
+      return Error{field + ": given twice"};
+    seen.push_back(key);
+    if (auto inner = no_repeated_keys(item, field); !inner.ok()) return inner;
+  }
+  return Ok{};
+}
+
 Result<std::string> read_string(element value, const std::string& field) {
   std::string_view text;
   if (value.get_string().get(text)) return expected(field, "a string", value);
@@ -687,6 +713,7 @@ Result<Scenario> parse_scenario(std::string_view json, const ScenarioOverrides& 
   }
   object top;
   if (root.get_object().get(top)) return expected("the scenario", "a JSON object", root);
+  if (auto repeated = no_repeated_keys(root, ""); !repeated.ok()) return repeated.error();
   if (auto keys = only_keys(top, "",
                             {"name",
                              "description",
