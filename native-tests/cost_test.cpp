@@ -795,6 +795,9 @@ TEST_CASE("split_cents: whole cents adding up exactly, largest remainders first"
   // 94.4999... against 12.5000...; the earlier organisation takes the cent.
   CHECK(split_cents(107, {3.78, 0.5}) == std::vector<int64_t>{95, 12});
   CHECK(split_cents(717, {1, 6.4, 0.7}) == std::vector<int64_t>{89, 566, 62});
+  // Weights whose sum is past the largest double still split (it used to be NaN each).
+  CHECK(split_cents(10000, {1e308, 1e308}) == std::vector<int64_t>{5000, 5000});
+  CHECK(split_cents(10000, {1e308, 1e308, 2e307}) == std::vector<int64_t>{4546, 4545, 909});
 
   Noise noise{42};
   for (int round = 0; round < 50; ++round) {

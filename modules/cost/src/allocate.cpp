@@ -35,12 +35,17 @@ const double* Organisation::metric(std::string_view name) const {
 std::vector<int64_t> split_cents(int64_t cents, const std::vector<double>& weights) {
   const size_t n = weights.size();
   std::vector<int64_t> shares(n, 0);
-  const double total_weight = std::accumulate(weights.begin(), weights.end(), 0.0);
-  if (n == 0 || !(total_weight > 0)) return shares;
+  if (n == 0) return shares;
+  // Weights relative to the largest: their sum stays finite (at most n) however large they
+  // are (two weights of 1e308 would add up to infinity, and every share to NaN).
+  const double largest = *std::max_element(weights.begin(), weights.end());
+  if (!(largest > 0)) return shares;
+  double total_weight = 0;
+  for (double weight : weights) total_weight += weight / largest;
   std::vector<double> remainders(n);
   int64_t assigned = 0;
   for (size_t i = 0; i < n; ++i) {
-    const double exact = static_cast<double>(cents) * weights[i] / total_weight;
+    const double exact = static_cast<double>(cents) * (weights[i] / largest) / total_weight;
     const double whole = std::floor(exact);
     shares[i] = static_cast<int64_t>(whole);
     // In millionths of a cent: remainders equal but for rounding in the division (94.5 and
