@@ -100,6 +100,9 @@ Status read_stored_state(std::string_view json, const Catalogue& catalogue, Eval
     auto text = changed->string();
     if (!text.ok()) return fail(text.error().message);
     input.last_change = parse_date(text.value());
+    if (!input.last_change) {
+      return fail("changedOn: expected a date YYYY-MM-DD, got '" + std::string(text.value()) + "'");
+    }
   }
   return ok_status();
 }
