@@ -541,6 +541,17 @@ Result<Bill> compute_bill(const Usage& usage, const Catalogue& catalogue) {
       line.quantity = bill.quantities[component.meter];
       if (line.price.published && line.quantity) {
         line.cost = line.price.cost(*line.quantity);
+        // A price within range can still cost past what a double holds (1e308 a minute, or a
+        // per of 1e-320); an infinite cost would print as "missing". Refused, named.
+        if (!(*line.cost <= 1e15)) {  // NaN and infinity too
+          const std::string where = line.price_from_usage
+                                        ? key_path(usage.root + ".prices",
+                                                   price_key(service.id, component.id, line.option))
+                                        : "catalogue: " + service.id + "." + component.id;
+          return invalid_input(where + ": the price makes " + service.name + " " + component.name +
+                               " cost more than 1e15 for this usage (a price too large, or a "
+                               "per too small)");
+        }
         service_cost.cost += *line.cost;
       } else {
         service_cost.complete = false;

@@ -10,6 +10,9 @@ namespace qv::cost {
 
 namespace {
 
+// A month's cost in history, at most (as a shared cost in cost.allocate): $10 trillion.
+constexpr double kMaxMonthlyCost = 1e13;
+
 // Holt's smoothing over y with fixed parameters: the one-step squared error summed from
 // the third month on, and the level and trend after the last month.
 struct HoltRun {
@@ -268,6 +271,10 @@ Result<Forecast> forecast_from_json(const JsonValue& json) {
                   "': history is one entry per month, in order, without gaps");
       }
       costs.push_back(read.number(*entry, "cost", Bounds::kNonNegative, true).value_or(0));
+      // (The fits square and sum the costs: far larger ones overflow into NaN forecasts.)
+      if (read.ok() && !(costs.back() <= kMaxMonthlyCost)) {
+        read.fail(entry->child_path("cost") + ": a cost of at most 10000000000000 is supported");
+      }
     }
   }
   if (!read.ok()) return read.take_error();
