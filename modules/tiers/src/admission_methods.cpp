@@ -195,6 +195,9 @@ MethodTask gcra_method(CallContext& ctx, Instance& instance) {
     auto value = number_in(*burst, 1, false, kMaxLimit, "between 1 and 1000000000");
     if (!value.ok()) co_return Outcome::failure(value.error());
     limit.burst = value.value();
+  } else if (limit.rate_per_second < 1) {  // as tiers.configure: the bucket must hold one
+    co_return Outcome::failure(invalid_input(
+        rate.value().where() + ": below 1 request per second needs a burst of at least 1"));
   }
   std::optional<double> tat;
   if (auto value = in.find("tat"); value && !value->is_null()) {
