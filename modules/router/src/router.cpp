@@ -363,6 +363,8 @@ Status validate(const Config& config) {
       problem = "costFactor: must be a number above 0";
     } else if (!valid_url(region.origin)) {
       problem = "origin: expected an http:// or https:// URL";
+    } else if (region.origin.find_first_of("?#") != std::string::npos) {
+      problem = "origin: must not have a query or fragment (request paths are appended to it)";
     } else if (!valid_url(region.health_url)) {
       problem = "healthUrl: expected an http:// or https:// URL";
     } else if (region.media_nodes.size() > 1000) {
@@ -904,7 +906,9 @@ Result<ObserveResult> Router::observe(const Observation& observation, double now
   HostState& host = pool->hosts[index];
   refresh(host, probed, now);
   ObserveResult result;
-  const bool failure = observation.status == 0 || observation.status >= 500;
+  // A timeout fails whatever the status: the body can time out after a 200's headers.
+  const bool failure =
+      observation.timed_out || observation.status == 0 || observation.status >= 500;
 
   // Learn the RTT: from answers, and from timeouts (the region is at least that slow). A
   // fast connection failure says nothing about latency.
