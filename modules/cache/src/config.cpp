@@ -78,6 +78,21 @@ Status nonempty_string(const JsonObject& object, std::string_view name, std::str
   return ok_status();
 }
 
+// What is wrong with a tag template ("" when nothing): each "{field}" names a field, and
+// braces come in pairs. (A broken template fills nothing, so every change would fall back
+// to the table's tag and drop the whole table.)
+std::string template_problem(std::string_view text) {
+  for (size_t at = 0; at < text.size(); ++at) {
+    if (text[at] == '}') return "a '}' with no '{' before it";
+    if (text[at] != '{') continue;
+    const size_t close = text.find_first_of("{}", at + 1);
+    if (close == std::string_view::npos || text[close] == '{') return "a '{' that is not closed";
+    if (close == at + 1) return "an empty field name '{}'";
+    at = close;
+  }
+  return "";
+}
+
 // "tables": {"leads": {"INSERT": "related", ..., "related": ["campaigns:{campaign_id}:x"]}}
 Status parse_tables(const JsonValue& value, InvalidationRules& rules) {
   auto tables = value.object();
@@ -108,6 +123,9 @@ Status parse_tables(const JsonValue& value, InvalidationRules& rules) {
         if (!text.ok()) return text.take_error();
         if (text.value().empty() || !printable_line(text.value()))
           return invalid_input(item.where() + ": expected a tag template");
+        if (auto problem = template_problem(text.value()); !problem.empty())
+          return invalid_input(item.where() + ": " + problem + " in '" + std::string(text.value()) +
+                               "'");
         rule.related.emplace_back(text.value());
       }
     }
