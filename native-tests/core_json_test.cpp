@@ -223,3 +223,21 @@ TEST_CASE("an error is positioned only where the position says something", "[jso
   CHECK(positioned("a: bad", "{\"a\": 1}\r\n\n") == "a: bad");
   CHECK(positioned("a: bad", "\n{\"a\": 1}") == "a (line 2, column 2): bad");
 }
+
+TEST_CASE("a refused text's position counts characters, and invalid UTF-8 is named where it is",
+          "[json][path]") {
+  // "ééééé" is ten bytes, five characters: the comma's column counts five.
+  CHECK(qv::refused_text_error("{\n\"name\":\"ééééé\", \"x\":1,}", "base", "").message ==
+        "base: malformed JSON at line 2, column 23: expected a key in double quotes");
+  CHECK(qv::refused_text_error("{\"a\": \"x\xff\"}", "", "UTF8_ERROR").message ==
+        "input: not valid UTF-8 at line 1, column 9 (byte 0xFF)");
+  // Well-formed sequences pass; overlong forms, surrogates and truncated ones do not.
+  CHECK(qv::refused_text_error("[\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x8e\x89\"", "", "?").message ==
+        "input: malformed JSON at line 1, column 7: expected ',' or ']' after an array element");
+  for (const char* bad :
+       {"\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"}) {
+    INFO(bad);
+    CHECK(qv::refused_text_error(std::string("[\"") + bad + "\"]", "", "?")
+              .message.rfind("input: not valid UTF-8 at line 1, column 3", 0) == 0);
+  }
+}

@@ -1,5 +1,6 @@
 #include "qv/json_text.h"
 
+#include <cstdio>
 #include <vector>
 
 #include "qv/json.h"
@@ -362,17 +363,52 @@ class Scanner {
   std::string error_;
 };
 
+// Columns count characters, as editors do: a UTF-8 continuation byte is not one.
 TextPosition position_of(std::string_view text, size_t offset) {
   TextPosition at;
   for (size_t i = 0; i < offset && i < text.size(); ++i) {
     if (text[i] == '\n') {
       ++at.line;
       at.column = 1;
-    } else {
+    } else if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
       ++at.column;
     }
   }
   return at;
+}
+
+// The offset of the first byte that does not start a well-formed UTF-8 sequence (RFC 3629:
+// no overlong forms, no surrogates, nothing above U+10FFFF), or npos.
+size_t invalid_utf8_at(std::string_view text) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = bytes[i];
+    size_t length = 0;
+    unsigned char low = 0x80, high = 0xBF;  // the second byte's range
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      length = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      length = 3;
+      if (c == 0xE0) low = 0xA0;   // overlong
+      if (c == 0xED) high = 0x9F;  // surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      length = 4;
+      if (c == 0xF0) low = 0x90;   // overlong
+      if (c == 0xF4) high = 0x8F;  // above U+10FFFF
+    } else {
+      return i;
+    }
+    if (i + length > n || bytes[i + 1] < low || bytes[i + 1] > high) return i;
+    for (size_t k = 2; k < length; ++k) {
+      if ((bytes[i + k] & 0xC0) != 0x80) return i;
+    }
+    i += length;
+  }
+  return std::string_view::npos;
 }
 
 // "line L, column C"
@@ -432,8 +468,15 @@ Error refused_text_error(std::string_view text, const std::string& root,
                          std::string_view simdjson_message) {
   const std::string name = joined_path(root, "");
   const auto problem = find_syntax_problem(text);
-  if (!problem)
+  if (!problem) {
+    if (const size_t bad = invalid_utf8_at(text); bad != std::string_view::npos) {
+      char byte[8];
+      std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[bad]));
+      return invalid_input(name + ": not valid UTF-8 at " + describe(position_of(text, bad)) +
+                           " (byte " + byte + ")");
+    }
     return invalid_input(name + ": malformed JSON (" + std::string(simdjson_message) + ")");
+  }
   if (problem->field) {
     // A file, written over lines, also gets the number's position (as with_position adds).
     const bool lines = spans_lines(text);
