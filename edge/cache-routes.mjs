@@ -92,6 +92,8 @@ const PENDING_MS = 30_000;
 const CLAIM_SLACK_MS = 60_000;
 const DONE = 'done';
 const RELEASED = 'released';
+// When settle tries again, after the KV did not confirm it: over as long as a claim lasts.
+const SETTLE_RETRY_MS = [100, 400, 1_500, 6_000, 24_000];
 // An isolate's own record, bounded: past the bound the oldest settled ones are forgotten.
 const REMEMBERED_SIGNATURES = 10_000;
 
@@ -155,22 +157,38 @@ function signatureLedger({ log }) {
   // A change not applied lets the claim go only while it is this request's token (stored,
   // or one that timed out and was stored all the same). An applied change is recorded done
   // whatever the key holds: free, released, or another copy's claim that landed while the KV
-  // was failing (that copy, applied or not, must not be taken again).
+  // was failing (that copy, applied or not, must not be taken again). When the KV does not
+  // confirm it (no answer, a client refusing more commands, or a claim that timed out and
+  // has not landed yet but may), it is tried again in the background for as long as a
+  // pending claim lasts: else every resend would be told to wait for up to PENDING_MS.
   async function settle(qv, record, applied, nowMs) {
     const claimed = record.renewal !== undefined;
     clearInterval(record.renewal);
-    record.renewal = undefined; // (a remembered record holds no timer, nor the instance)
+    record.renewal = undefined; // (a remembered record holds no timer; retries hold qv a while)
     if (applied) record.done = true;
     else seen.delete(record.signature);
     const cas = (expected, value, ttlMs) => claimCas(qv, record.signature, expected, value, ttlMs);
     const doneMs = Math.max(1, Math.ceil(record.untilMs - nowMs) + CLAIM_SLACK_MS);
-    let result = applied
-      ? await cas(record.token, DONE, doneMs)
-      : await cas(record.token, RELEASED, PENDING_MS);
-    for (let tries = 0; applied && tries < 3 && result.swapped === false && result.current !== DONE; tries++) {
-      result = await cas(result.current, DONE, doneMs);
-    }
-    if (result.problem && claimed) warn(`the signature's claim stays pending in the KV for up to ${PENDING_MS / 1000} s (${result.problem})`);
+    const attempt = async () => {
+      let result = applied
+        ? await cas(record.token, DONE, doneMs)
+        : await cas(record.token, RELEASED, PENDING_MS);
+      for (let tries = 0; applied && tries < 3 && result.swapped === false && result.current !== DONE; tries++) {
+        result = await cas(result.current, DONE, doneMs);
+      }
+      // Settled: swapped, or the key holds another request's claim or outcome. Absent, when
+      // the claim was never confirmed: it may still land.
+      return result.swapped === true || (result.swapped === false && (result.current !== null || claimed));
+    };
+    if (await attempt()) return;
+    warn(`the signature's claim is not settled in the KV yet: trying again for up to ${PENDING_MS / 1000} s`);
+    (async () => {
+      for (const delay of SETTLE_RETRY_MS) {
+        await new Promise((resolve) => setTimeout(resolve, delay).unref?.()); // (keeps no process up)
+        if (await attempt()) return;
+      }
+      warn(`the signature's claim could not be settled in the KV: it stays ${applied ? 'pending' : 'claimed'} until it runs out`);
+    })();
   }
 
   return { take, settle };

@@ -694,6 +694,51 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
     assert.match((await sendTo(other, signature))[1], /already taken/, 'not applied a second time');
   });
 
+  // Until the signature's claim reads `value` (settled in the background), a few seconds at most.
+  const claimBecomes = async (signature, value) => {
+    for (let waited = 0; (await claimOf(signature)) !== value; waited++) {
+      assert.ok(waited < 3000, `the claim became ${value} (it is '${await claimOf(signature)}')`);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  };
+
+  test('a claim that timed out and landed after its change failed is released all the same: a resend is taken', async () => {
+    const signature = await signRequest(SECRET, payload, T + 17);
+    clock = T * 1000 + 17_000;
+    const key = claimKey(signature);
+    let first = true;
+    const lateClaim = withOps(kv, { cas: async (k, expected, value, ttlMs) => {
+      if (k === key && first) { // no answer in time; the claim lands a little later
+        first = false;
+        setTimeout(() => kv.set(key, value, ttlMs), 30);
+        throw new Error('no answer');
+      }
+      if (k.startsWith('qvc:j:')) throw new Error('kv down'); // the change cannot be applied
+      return kv.cas(k, expected, value, ttlMs);
+    } });
+    const [isolate] = await isolatesOver(lateClaim, 1);
+    assert.equal((await sendTo(isolate, signature))[0], 503);
+    await claimBecomes(signature, 'released');
+    const [other] = await isolatesOver(kv, 1);
+    assert.deepEqual(await sendTo(other, signature), [200, 'applied'], 'the resend, elsewhere');
+  });
+
+  test('an applied change whose "done" got no answer is recorded done in the background', async () => {
+    const signature = await signRequest(SECRET, payload, T + 18);
+    clock = T * 1000 + 18_000;
+    const key = claimKey(signature);
+    let claims = 0;
+    const flaky = withOps(kv, { cas: async (k, ...rest) => {
+      if (k === key && ++claims === 2) throw new Error('no answer'); // the first "done"
+      return kv.cas(k, ...rest);
+    } });
+    const logged = [];
+    const [isolate] = await isolatesOver(flaky, 1, { log: (level, message) => logged.push(message) });
+    assert.deepEqual(await sendTo(isolate, signature), [200, 'applied']);
+    await claimBecomes(signature, 'done');
+    assert.match(logged.join('\n'), /claim is not settled in the KV yet: trying again/);
+  });
+
   test('a claim the ledger does not know is taken as answered; a KV answering strings is read as well', async () => {
     const signature = await signRequest(SECRET, payload, T + 9);
     clock = T * 1000 + 9000;
