@@ -7,7 +7,7 @@
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModule, instantiate, FLAVOURS, MemoryKv } from '../dist/js/node.mjs';
-import { CountingKv, delayedOps } from './kv-doubles.mjs';
+import { CountingKv, delayedOps, withOps, failWith } from './kv-doubles.mjs';
 import { random } from '../bench/cache-streams.mjs';
 
 const START = 1764115200000;
@@ -916,14 +916,25 @@ describe('a burst of invalidations for one organisation (a webhook per row of a 
     assert.deepEqual([...journal.matchAll(/\tt(\S+)$/gm)].map(([, tag]) => tag), Array.from({ length: 10 }, (_, i) => `row:${i + 1}`));
   });
 
-  test('with the KV down, the queued calls fail at once after the first, not one KV timeout after another', async () => {
+  test('with the KV down, the queued calls fail together: one KV attempt per batch, not one per change', async () => {
     const kv = new CountingKv();
     kv.failing = true;
     const qv = await instantiate(await loadModule(), { kv, log: quiet });
     const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => qv.invoke('cache.invalidate', { organizationId: ORG, tags: [`row:${i}`] })));
     assert.ok(answers.every((a) => a.status === 'unavailable'), JSON.stringify(answers.map((a) => a.body.message)));
-    assert.equal(kv.counts.get + kv.counts.cas, 1, 'the KV asked once');
-    assert.match(answers[19].body.message, /^kv: the invalidation journal could not be written just now; nothing invalidated: send it again$/);
+    assert.equal(kv.counts.get + kv.counts.cas, 2, 'the first change alone, then the other 19 together');
+    assert.match(answers[19].body.message, /^kv: cannot read the invalidation journal \(.*kv down.*\); nothing invalidated$/);
+  });
+
+  test('a batch queued behind an append the KV failed still tries the KV: one slow answer does not fail the queue', async () => {
+    const memory = new MemoryKv();
+    let reads = 0;
+    const kv = withOps(memory, { get: (key) => (++reads === 1 ? failWith('no answer in time')() : memory.get(key)) });
+    const qv = await instantiate(await loadModule(), { kv, log: quiet });
+    const first = qv.invoke('cache.invalidate', { organizationId: ORG, tags: ['row:0'] });
+    const queued = Array.from({ length: 5 }, (_, i) => qv.invoke('cache.invalidate', { organizationId: ORG, tags: [`row:${i + 1}`] }));
+    assert.equal((await first).status, 'unavailable');
+    assert.deepEqual((await Promise.all(queued)).map((a) => [a.status, a.body.seq]), [1, 2, 3, 4, 5].map((seq) => ['ok', seq]));
   });
 });
 

@@ -57,18 +57,13 @@ class BatchLead {
 };
 
 // Appends a batch's items to the organisation's journal (compare-and-set, retried) and
-// applies the journal written to this isolate's L1; sets batch.error when it cannot.
-// `queued`: the batch waited for an append before it, so a KV that failed that append
-// fails this one at once, not one KV timeout after another.
+// applies the journal written to this isolate's L1; sets batch.error when it cannot. A batch
+// tries the KV even just after the one before it failed there: one slow answer must not
+// fail every change queued behind it, and with the KV down the queue costs one KV timeout
+// per batch, not one per change.
 Task<bool> append_batch(CallContext& ctx, CacheState& state, const std::string& organization,
-                        AppendBatch& batch, bool queued) {
+                        AppendBatch& batch) {
   const auto config = state.config;
-  if (queued && !kv_usable(state, now_ms())) {
-    batch.error = Error{QV_UNAVAILABLE,
-                        "kv: the invalidation journal could not be written just now; nothing "
-                        "invalidated: send it again"};
-    co_return false;
-  }
   const std::string key = journal_key(organization);
   const double at = now_ms();
   for (auto& item : batch.items) item.at = at;
@@ -144,7 +139,6 @@ Task<Outcome> invalidate(CallContext& ctx, CacheState& state, Invalidation& what
   std::shared_ptr<AppendBatch> batch;
   size_t index = 0;
   bool lead = false;
-  bool queued = false;  // behind an append of this isolate's
   for (;;) {
     if (view->next && view->next->items.size() < most) {  // join the batch that waits
       batch = view->next;
@@ -162,12 +156,10 @@ Task<Outcome> invalidate(CallContext& ctx, CacheState& state, Invalidation& what
     const auto full = view->next;
     ctx.wait(full->taken);
     co_await ctx.perform();
-    queued = true;
   }
   while (!lead) {
     ctx.wait(batch->done);
     co_await ctx.perform();
-    queued = true;
     if (batch->finished) break;
     lead = !batch->led;  // its writer was freed before it wrote the batch: write it
   }
@@ -177,14 +169,13 @@ Task<Outcome> invalidate(CallContext& ctx, CacheState& state, Invalidation& what
       if (!view->next) view->next = batch;
       ctx.wait(*view->writing);
       co_await ctx.perform();
-      queued = true;
     }
     if (view->next == batch) {
       view->next.reset();
       batch->taken.notify();
     }
     const ViewSignal writing(view, &JournalView::writing);  // whatever way the append ends
-    const bool written = co_await append_batch(ctx, state, what.organization, *batch, queued);
+    const bool written = co_await append_batch(ctx, state, what.organization, *batch);
     batch->finished = written;
   }
   if (batch->error) co_return Outcome::failure(*batch->error);
