@@ -245,6 +245,12 @@ TEST_CASE("thresholds evaluate against a result") {
     REQUIRE_FALSE(unanswered.has_value);
   }
   REQUIRE(outcome("http_req_waiting{name:unanswered}", "p(99)<1").ok);  // a phase: no data holds
+  {  // During the run (abortOnFail's checks) the requests in flight may yet be answered.
+    auto threshold = parse_threshold({"http_req_duration{name:unanswered}", "p(99)<1", true, 0},
+                                     {"a", "b", "unanswered", "never sent"});
+    REQUIRE(threshold.ok());
+    REQUIRE(evaluate_threshold(threshold.value(), result, false).ok);
+  }
   // The phases are trends of their own, per request name too.
   auto& phases = result.requests[0].phases;
   phases[static_cast<size_t>(Phase::kWaiting)].record(40'000);
@@ -343,6 +349,10 @@ TEST_CASE("scenario files: every kind of bad input names its field") {
   REQUIRE(
       scenario_error(with(R"("thresholds": {"checks": ["rate>0.5"], "checks": ["rate>0.9"]})")) ==
       "thresholds.checks: given twice");
+  // A request's body is sent as written: a repeated key in it is the sender's business.
+  REQUIRE(scenario_error(R"({"executor": "constant-vus", "vus": 1, "duration": "1s",
+    "requests": [{"url": "http://a.test/", "method": "POST", "body": {"a": 1, "a": 2}}]})") ==
+          "(no error)");
   REQUIRE(scenario_error(with("", R"("executor": "constant-vu", "vus": 1, "duration": "1s")")) ==
           "executor: unknown executor 'constant-vu' (known: constant-vus, ramping-vus, "
           "constant-arrival-rate, ramping-arrival-rate)");

@@ -145,6 +145,13 @@ std::string response(int status, const std::string& body, bool close = false) {
       for (;;) {
         const size_t end = pending.find("\r\n\r\n");
         if (end == std::string::npos) break;
+        if (pending.rfind("POST /early-close ", 0) == 0) {
+          // Answers from the headers alone and closes at once, the body unread.
+          write_all(fd, response(413, "too large", true));
+          ++served;
+          drop(fd);
+          break;
+        }
         if (pending.rfind("POST /early ", 0) == 0) {
           // Answers from the headers alone and reads nothing more: the body stays unsent.
           write_all(fd, response(413, "too large", true));

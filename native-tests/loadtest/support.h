@@ -16,6 +16,7 @@ namespace qv::loadtest::testing {
 //   /chunked       a chunked body in three chunks    /close        answers, then closes
 //   /hang          never answers                     /reset        closes with a TCP reset
 //   POST /early    413 as soon as the headers are in, the body never read
+//   POST /early-close  the same, and the connection closed at once
 //   /idle-close    answers (keep-alive), then reads nothing more and closes 20 ms later
 //   /__stats       the number of requests answered (not counting /__stats, /__log)
 //   /__log         every request line and body received, one per line

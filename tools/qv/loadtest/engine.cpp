@@ -152,23 +152,34 @@ class ArrivalSchedule {
       const double b = segment.from_rate;
       const double discriminant = std::max(0.0, b * b + 4 * a * x);
       const double t = x <= 0 ? 0 : 2 * x / (b + std::sqrt(discriminant));
-      return segment.start + static_cast<Micros>(std::llround(t * 1e6));
+      // Rounded to the µs, but never into the next segment or past the end: an arrival of
+      // the run is due within it.
+      const Micros offset = std::min<Micros>(std::llround(t * 1e6), segment.length - 1);
+      return segment.start + std::max<Micros>(offset, 0);
     }
     return -1;
   }
 
-  // How many arrivals are due before `at` (µs into the run), rounded down: due() of each of
-  // them is before `at`, give or take its rounding to the µs.
+  // How many arrivals are due before `at` (µs into the run): the first whose due() is not,
+  // found by bisection (due() never decreases), so an extreme rate costs no more than a
+  // modest one.
   uint64_t count_before(Micros at) const {
-    double count = 0;
-    for (const Segment& segment : segments_) {
-      if (at <= segment.start) break;
-      const double seconds = static_cast<double>(segment.length) / 1e6;
-      const double t = static_cast<double>(std::min(at - segment.start, segment.length)) / 1e6;
-      const double a = seconds > 0 ? (segment.to_rate - segment.from_rate) / (2 * seconds) : 0;
-      count = segment.count_before + segment.from_rate * t + a * t * t;
+    auto before = [&](uint64_t arrival) {
+      const Micros due_at = due(arrival);
+      return due_at >= 0 && due_at < at;
+    };
+    if (!before(0)) return 0;
+    uint64_t low = 0, high = 1;  // before(low); is before(high)?
+    while (before(high)) {
+      low = high;
+      if (high >= (uint64_t{1} << 62)) return high;
+      high *= 2;
     }
-    return count <= 0 ? 0 : static_cast<uint64_t>(std::min(std::floor(count), 1e18));
+    while (high - low > 1) {
+      const uint64_t middle = low + (high - low) / 2;
+      (before(middle) ? low : high) = middle;
+    }
+    return high;
   }
 
  private:
@@ -595,6 +606,8 @@ void Worker::open_connection(Vu& vu, Micros now) {
   vu.served = false;
   vu.reused = false;
   vu.deadline = now + scenario_.connect_timeout;  // for the TLS handshake too
+  // A retry's connection is within its request's timeout as well.
+  if (vu.timed) vu.deadline = std::min(vu.deadline, vu.sent + scenario_.request_timeout);
   vu.connect_started = monotonic_micros();
   if (connect(vu.fd, reinterpret_cast<const sockaddr*>(&target.address), target.address_length) ==
       0) {
@@ -705,6 +718,12 @@ void Worker::write_request(Vu& vu) {
       if (vu.state != State::kWriting) watch(vu, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
       vu.state = State::kWriting;
       return;
+    }
+    // The server may have answered before it closed (an early 413): that answer is read
+    // first, and is the request's outcome.
+    if (vu.state == State::kWriting) {
+      on_readable(vu, monotonic_micros());
+      if (vu.state != State::kWriting) return;
     }
     if (!retry_on_fresh_connection(vu, vu.sent))
       on_failure(vu, ErrorClass::kReset, monotonic_micros());
@@ -853,10 +872,10 @@ void Worker::on_response(Vu& vu, Micros now, bool extra_bytes) {
 void Worker::on_failure(Vu& vu, ErrorClass error, Micros now) {
   const Prepared& request = requests_[vu.request];
   Recorder& recorder = recorders_[request.name];
-  if (error == ErrorClass::kTimeout &&
-      (vu.state == State::kWriting || vu.state == State::kReading)) {
-    // A request that timed out waited its whole timeout: its duration says so (as k6's),
-    // so latency percentiles and thresholds see it. Refused or reset ones have none.
+  if (error == ErrorClass::kTimeout && vu.timed) {
+    // A request that timed out once it was sent (a retry's new connection too) waited until
+    // its deadline: its duration says so (as k6's), so latency percentiles and thresholds
+    // see it. Refused or reset ones, and connect timeouts, have none.
     recorder.latency.record(vu.deadline - vu.intended);
     recorder.latency_uncorrected.record(vu.deadline - vu.sent);
   }
@@ -954,11 +973,11 @@ Micros Worker::next_due() const {
   return max_vus_ > 0 ? schedule_.due(global_arrival(next_arrival_)) : -1;
 }
 
-// Counts as dropped this thread's arrivals due before `until` that have not run.
+// Counts as dropped this thread's arrivals due before `until` that have not run, in one step
+// (an extreme rate makes billions).
 void Worker::drop_arrivals_before(Micros until) {
   if (max_vus_ <= 0) return;
-  // An extreme rate makes millions: all but the last millisecond's are counted in one step.
-  const uint64_t global = schedule_.count_before(until - kMicrosPerMilli - start_);
+  const uint64_t global = schedule_.count_before(until - start_);
   const auto share = static_cast<uint64_t>(max_vus_);
   const auto block = static_cast<uint64_t>(executor_.max_vus);
   const auto threads = static_cast<uint64_t>(plan_.threads);
@@ -970,10 +989,6 @@ void Worker::drop_arrivals_before(Micros until) {
   if (local > next_arrival_) {
     dropped_ += local - next_arrival_;
     next_arrival_ = local;
-  }
-  for (Micros due = next_due(); due >= 0 && start_ + due < until; due = next_due()) {
-    ++dropped_;
-    ++next_arrival_;
   }
 }
 
@@ -1271,7 +1286,7 @@ Result<RunResult> run_load_test(const Scenario& scenario, const RunHooks& hooks)
       for (const Threshold& threshold : scenario.thresholds) {
         if (!threshold.source.abort_on_fail) continue;
         if (result.info.duration < threshold.source.delay_abort_eval) continue;
-        const ThresholdOutcome outcome = evaluate_threshold(threshold, result);
+        const ThresholdOutcome outcome = evaluate_threshold(threshold, result, false);
         if (!outcome.ok) {
           result.info.aborted = true;
           result.info.abort_reason = "threshold " + threshold.source.metric + " '" +

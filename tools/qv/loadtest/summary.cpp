@@ -141,7 +141,8 @@ std::vector<Recommendation> recommendations(const RunResult& result) {
   const uint64_t timeouts = totals.errors[static_cast<size_t>(ErrorClass::kTimeout)];
   if (timeouts) {
     out.push_back({"high",
-                   std::to_string(timeouts) + " requests timed out (not in the latency figures)",
+                   std::to_string(timeouts) +
+                       " requests timed out (in the latency figures at their timeout, a floor)",
                    "The service saturates at this load: add capacity (autoscale earlier) or shed "
                    "load with admission control before queues grow"});
   }

@@ -56,7 +56,10 @@ struct ThresholdOutcome {
   bool ok = true;
 };
 
-ThresholdOutcome evaluate_threshold(const Threshold& threshold, const RunResult& result);
+// `final`: the run is over. During it (abortOnFail's checks) a request duration with no
+// data holds, since the requests in flight may yet be answered.
+ThresholdOutcome evaluate_threshold(const Threshold& threshold, const RunResult& result,
+                                    bool final = true);
 std::vector<ThresholdOutcome> evaluate_thresholds(const std::vector<Threshold>& thresholds,
                                                   const RunResult& result);
 
