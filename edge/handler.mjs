@@ -120,20 +120,54 @@ function forCaller(response) {
   return response;
 }
 
-// Feature gates and routes match the path as sent, and the proxy forwards it as sent: a
-// path an origin would read as another (an empty segment merged, an escape decoded, a
-// ;parameter stripped) could pass a gate its canonical form fails. So /api/* paths must be
-// canonical: what is wrong, or null.
-function nonCanonical(path) {
-  if (path.includes('//')) return `'${path}' has an empty segment ('//')`;
-  if (/;|%3b/i.test(path)) return `'${path}' has a ';' (path parameters are not accepted)`;
-  const escape = /%([0-9A-Fa-f]{2})/g;
-  for (let found; (found = escape.exec(path)) !== null;) {
-    const char = String.fromCharCode(parseInt(found[1], 16));
-    if (/[A-Za-z0-9\-._~]/.test(char)) return `'${path}' encodes '${char}' as '${found[0]}'; send it as is`;
-    if (char === '/' || char === '\\') return `'${path}' has an encoded '${char}' ('${found[0]}')`;
+// ASCII characters a path segment holds as themselves (RFC 3986 pchar, but ';', refused).
+const LITERAL = /[A-Za-z0-9\-._~!$&'()*+,=:@]/;
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+// Feature gates and routes match the path as sent, and the proxy forwards it as sent; an
+// origin may decode it, re-parse it, trim or strip characters, normalise Unicode or fold case
+// before it routes. So an /api/* path must be canonical, in the one form none of that
+// changes: every ASCII character as itself (an escape stands only for a non-ASCII character,
+// as UTF-8); no segment empty, ending in '.' or with a ;parameter; no non-ASCII character
+// that is invisible, a control or unassigned, or that NFKC or case mapping turns into ASCII;
+// and the whole in NFKC. {decoded}: the path as an origin decodes it, or {problem}.
+function canonical(path) {
+  const refused = (problem) => ({ problem: `path: '${path}' ${problem}` });
+  if (path.includes('//')) return refused(`has an empty segment ('//')`);
+  if (/;|%3b/i.test(path)) return refused(`has a ';' (path parameters are not accepted)`);
+  const stray = /%(?![0-9A-Fa-f]{2})/.exec(path);
+  if (stray) return refused(`has a '%' that starts no escape ('${path.slice(stray.index, stray.index + 3)}')`);
+  for (const [escape, hex] of path.matchAll(/%([0-9A-Fa-f]{2})/g)) {
+    const code = parseInt(hex, 16);
+    if (code >= 0x80) continue;
+    const char = String.fromCharCode(code);
+    if (LITERAL.test(char)) return refused(`encodes '${char}' as '${escape}'; send it as is`);
+    const what = char === ' ' ? 'space' : code < 0x20 || code === 0x7f ? 'control character' : `'${char}'`;
+    return refused(`has an encoded ${what} ('${escape}'): an /api/* path escapes non-ASCII characters only`);
   }
-  return null;
+  let decoded = '';
+  for (const [run] of path.matchAll(/(?:%[0-9A-Fa-f]{2})+|[^%]+/g)) {
+    if (run[0] !== '%') {
+      decoded += run;
+      continue;
+    }
+    try {
+      decoded += utf8.decode(new Uint8Array(run.slice(1).split('%').map((hex) => parseInt(hex, 16))));
+    } catch {
+      return refused(`has '${run}', which is not UTF-8`);
+    }
+  }
+  for (const char of decoded) {
+    if (char < '\x80') continue;
+    const code = `U+${char.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')} ('${encodeURIComponent(char)}')`;
+    if (/[\p{Cc}\p{Cf}\p{Cn}\p{Z}]/u.test(char)) return refused(`has ${code}, an invisible, control or unassigned character`);
+    const folded = [char.normalize('NFKC'), char.toLowerCase(), char.toUpperCase()].find((form) => /[\0-\x7f]/.test(form));
+    if (folded !== undefined) return refused(`has ${code}, which an origin may read as '${folded}'`);
+  }
+  if (decoded.normalize('NFKC') !== decoded) return refused(`is not in Unicode normalisation form NFKC, which an origin may turn it into`);
+  const dotted = /[^/]*\.(?=\/|$)/.exec(path);
+  if (dotted) return refused(`has a segment ending in '.' ('${dotted[0]}')`);
+  return { decoded };
 }
 
 /**
@@ -269,8 +303,9 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     return status === 'ok' ? { region: body.region, node: body.node, kept: body.kept, reason: body.reason } : null;
   }
 
-  // Identity, rate limit and feature gate of an /api/* request: the caller, or a Response.
-  async function admit(request, path) {
+  // Identity, rate limit and feature gate of an /api/* request (path: as sent, and decoded):
+  // the caller, or a Response.
+  async function admit(request, path, decoded) {
     const { keys, featureRoutes } = await getSettings(waitUntilFor(request));
     const key = presentedKey(request);
     if (!key) {
@@ -294,7 +329,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
       };
     }
     for (const route of featureRoutes) {
-      if (!route.pattern.test(path)) continue;
+      if (!route.pattern.test(path) && !route.pattern.test(decoded)) continue;
       const gate = await qv.call('tiers.feature_enabled', { tier: caller.tier, feature: route.feature });
       if (!gate.enabled) {
         return {
@@ -430,15 +465,15 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     const api = url.pathname.startsWith('/api/');
     if (event) events.set(request, event);
     try {
-      const problem = api ? nonCanonical(url.pathname) : null;
-      if (problem) return error(400, 'invalid_input', `path: ${problem}`);
+      const path = api ? canonical(url.pathname) : null;
+      if (path?.problem) return error(400, 'invalid_input', path.problem);
       let match = null;
       const route = routes.find((candidate) => (match = candidate.pattern.exec(url.pathname)));
       // Routes marked open authenticate otherwise (or not at all); every other /api/*
       // request, even to an unknown path, passes identity and admission first.
       let admitted = { caller: null, headers: {} };
       if (api && !route?.open) {
-        admitted = await admit(request, url.pathname);
+        admitted = await admit(request, url.pathname, path.decoded);
         if (admitted.response) return admitted.response;
       }
       const proxied = config.router && api;
