@@ -93,6 +93,29 @@ async function jsonBody(request, { optional = false } = {}) {
   return { text: body.text };
 }
 
+// The first key given twice at the top level of an object's JSON text (text that parsed), or
+// undefined. JSON.parse keeps the last copy without a word; the modules refuse a key given
+// twice, and so does the edge for the bodies it parses itself (the call routes': their one
+// field is a string, so nothing deeper can be valid). A scan, as no JSON parser here reports it.
+function repeatedKey(text) {
+  const keys = new Set();
+  let depth = 0;
+  for (const [token, colon] of text.matchAll(/"(?:[^"\\]|\\.)*"(\s*:)?|[{}[\]]/g)) {
+    if (token === '{' || token === '[') depth++;
+    else if (token === '}' || token === ']') depth--;
+    else if (colon && depth === 1) {
+      const key = JSON.parse(token.slice(0, token.length - colon.length));
+      if (keys.has(key)) return key;
+      keys.add(key);
+    }
+  }
+  return undefined;
+}
+
+// A JSON value's type as the modules name it in their errors ("expected a string, got null").
+const typeOf = (value) => (value === null ? 'null' : Array.isArray(value) ? 'an array'
+  : typeof value === 'object' ? 'an object' : typeof value === 'boolean' ? 'a boolean' : 'a number');
+
 // The IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers): the policy as
 // a quota per window — a GCRA bucket of `burst` tokens refilling at `rate` per second is
 // q=burst per w=burst/rate seconds — and what is left of it.
@@ -352,9 +375,17 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       return error(400, 'invalid_input', 'input: expected an object', headers);
     }
+    const repeated = repeatedKey(parsed.text);
+    if (repeated !== undefined) return error(400, 'invalid_input', `${repeated}: given twice`, headers);
     const unknown = Object.keys(body).find((field) => field !== 'callId');
     if (unknown !== undefined) {
       return error(400, 'invalid_input', `${unknown}: unknown field (expected one of: callId)`, headers);
+    }
+    if ('callId' in body && typeof body.callId !== 'string') {
+      return error(400, 'invalid_input', `callId: expected a string, got ${typeOf(body.callId)}`, headers);
+    }
+    if (callId !== undefined && body.callId !== undefined && body.callId !== callId) {
+      return error(400, 'invalid_input', `callId: ${JSON.stringify(body.callId)} in the body, ${JSON.stringify(callId)} in the path (give it once, or the same)`, headers);
     }
     const id = callId ?? body.callId ?? crypto.randomUUID();
     const { status, body: answer } = await (await module()).invoke(`tiers.call_${action}`,

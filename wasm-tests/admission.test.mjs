@@ -416,6 +416,29 @@ describe('admission over HTTP (edge function on edge-runtime)', () => {
     assert.equal(cafe.status, 403);
   });
 
+  test('a call body with a key given twice, a callId not a string, or one the path contradicts is a 400 naming it, and changes nothing', async () => {
+    const key = 'qv_demo_enterprise';
+    const post = (path, body) => call(path, key, { method: 'POST', body });
+    const refused = [
+      ['/api/calls/start', '{"callId":"dup-a","callId":"dup-b"}', 'callId: given twice'],
+      ['/api/calls/start', '{"callId":"dup-a","call\\u0049d":"dup-b"}', 'callId: given twice'],
+      ['/api/calls/start', '{"callId":null}', 'callId: expected a string, got null'],
+      ['/api/calls/start', '{"callId":["dup-a"]}', 'callId: expected a string, got an array'],
+      ['/api/calls/dup-a/end', '{"callId":"dup-b"}', 'callId: "dup-b" in the body, "dup-a" in the path (give it once, or the same)'],
+      ['/api/calls/dup-a/heartbeat', '{"callId":"dup-a","callId":"dup-a"}', 'callId: given twice'],
+    ];
+    for (const [path, body, message] of refused) {
+      const response = await post(path, body);
+      assert.equal(response.status, 400, body);
+      assert.deepEqual(await response.json(), { error: 'invalid_input', message }, body);
+    }
+    for (const id of ['dup-a', 'dup-b']) assert.equal((await (await post(`/api/calls/${id}/end`)).json()).wasActive, false, id);
+    assert.equal((await post('/api/calls/start', '{"callId":"dup-a","nested":{"x":1,"x":2}}')).status, 400);
+    // The path's id given again in the body is the same call.
+    assert.equal((await post('/api/calls/start', '{"callId":"dup-a"}')).status, 201);
+    assert.equal((await (await post('/api/calls/dup-a/end', '{"callId":"dup-a"}')).json()).wasActive, true);
+  });
+
   test('calls: start, idempotent restart, heartbeat, end, and 429 at the limit', async () => {
     runtime = await frozen(); // a fresh isolate: the rate-limit test spent Startup's burst
     const startup = [];
