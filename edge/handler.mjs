@@ -330,12 +330,12 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
   // the caller, or a Response.
   async function admit(request, path, decoded) {
     const { keys, featureRoutes } = await getSettings(waitUntilFor(request));
-    const key = presentedKey(request);
-    if (!key) {
-      return { response: error(401, 'unauthorized', 'x-api-key: missing API key (or Authorization: Bearer)', { 'www-authenticate': 'Bearer' }) };
-    }
-    const caller = await identify(keys, key);
-    if (!caller) return { response: error(401, 'unauthorized', 'x-api-key: unknown API key', { 'www-authenticate': 'Bearer' }) };
+    const presented = presentedKey(request);
+    const unauthorized = (message) => ({ response: error(401, 'unauthorized', message, { 'www-authenticate': 'Bearer' }) });
+    if (!presented) return unauthorized('x-api-key: missing API key (or Authorization: Bearer)');
+    if (presented.problem) return unauthorized(presented.problem);
+    const caller = await identify(keys, presented.key);
+    if (!caller) return unauthorized('x-api-key: unknown API key');
 
     const qv = await module();
     const { status, body: decision } = await qv.invoke('tiers.admit', { organizationId: caller.organizationId, tier: caller.tier });

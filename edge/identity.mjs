@@ -39,13 +39,32 @@ export function hexToBytes(hex) {
   return bytes;
 }
 
-/** The key a request presents, or null. */
+/**
+ * The key a request presents: {key}, {problem} (the header and what is wrong with it), or
+ * null when it presents none. x-api-key and Authorization: Bearer may both be sent only with
+ * the same key. A header sent twice reaches the edge as one, its copies joined with ", ", so
+ * an API key holds no comma and a comma in either header means more than one key.
+ */
 export function presentedKey(request) {
   const header = request.headers.get('x-api-key');
-  if (header) return header.trim();
-  const authorization = request.headers.get('authorization') ?? '';
-  const match = /^Bearer\s+(.+)$/i.exec(authorization);
-  return match ? match[1].trim() : null;
+  const authorization = request.headers.get('authorization');
+  if (header !== null && header.includes(',')) return { problem: 'x-api-key: given twice (send one key)' };
+  if (header !== null && !header.trim()) return { problem: 'x-api-key: empty' };
+  let bearer = null;
+  if (authorization !== null) {
+    if (!authorization.trim()) return { problem: 'Authorization: empty' };
+    if (authorization.includes(',')) return { problem: 'Authorization: more than one credential (send one Bearer key)' };
+    const match = /^(\S*)\s*(.*)$/.exec(authorization.trim());
+    // (The scheme is not quoted back: a key sent without one would be.)
+    if (match[1].toLowerCase() !== 'bearer') return { problem: "Authorization: expected 'Bearer <API key>' (another scheme, or none)" };
+    if (!match[2]) return { problem: 'Authorization: Bearer without a key' };
+    bearer = match[2];
+  }
+  if (header !== null && bearer !== null && header.trim() !== bearer) {
+    return { problem: 'x-api-key and Authorization: Bearer carry different keys (send one)' };
+  }
+  const key = header?.trim() ?? bearer;
+  return key === null ? null : { key };
 }
 
 /** SHA-256 of a key, through Web Crypto (present in every edge runtime). */

@@ -335,6 +335,29 @@ describe('admission over HTTP (edge function on edge-runtime)', () => {
     assert.ok(!body.includes('qv_demo_guess'));
   });
 
+  test('two keys in one request, a header given twice and a malformed Authorization are 401s naming the header; no key is echoed', async () => {
+    const refused = [
+      [[['x-api-key', 'qv_demo_startup'], ['authorization', 'Bearer qv_demo_enterprise']], 'x-api-key and Authorization: Bearer carry different keys (send one)'],
+      [[['x-api-key', 'qv_demo_startup'], ['x-api-key', 'qv_demo_enterprise']], 'x-api-key: given twice (send one key)'],
+      [[['x-api-key', 'qv_demo_startup'], ['x-api-key', 'qv_demo_startup']], 'x-api-key: given twice (send one key)'],
+      [[['authorization', 'Bearer qv_demo_startup'], ['authorization', 'Bearer qv_demo_enterprise']], 'Authorization: more than one credential (send one Bearer key)'],
+      [[['authorization', 'qv_demo_enterprise']], "Authorization: expected 'Bearer <API key>' (another scheme, or none)"],
+      [[['x-api-key', 'qv_demo_startup'], ['authorization', 'Basic cXY6ZGVtbw==']], "Authorization: expected 'Bearer <API key>' (another scheme, or none)"],
+      [[['authorization', 'Bearer ']], 'Authorization: Bearer without a key'],
+      [[['x-api-key', ' ']], 'x-api-key: empty'],
+    ];
+    for (const [headers, message] of refused) {
+      const response = await call('/api/me', null, { headers: new Headers(headers) });
+      assert.equal(response.status, 401, message);
+      assert.equal(response.headers.get('www-authenticate'), 'Bearer');
+      const body = await response.text();
+      assert.deepEqual(JSON.parse(body), { error: 'unauthorized', message });
+      assert.ok(!/qv_demo|cXY6/.test(body), body);
+    }
+    const both = await call('/api/me', 'qv_demo_growth', { headers: { authorization: 'bearer  qv_demo_growth' } });
+    assert.equal((await both.json()).organizationId, 'org_growth', 'the same key in both headers');
+  });
+
   test('a key maps to its organisation and tier', async () => {
     const response = await call('/api/me', 'qv_demo_growth');
     assert.equal(response.status, 200);
