@@ -116,6 +116,25 @@ function repeatedKey(text) {
 const typeOf = (value) => (value === null ? 'null' : Array.isArray(value) ? 'an array'
   : typeof value === 'object' ? 'an object' : typeof value === 'boolean' ? 'a boolean' : 'a number');
 
+// The query of GET /api/calls/:id/media: where the call is now, region and node (the
+// router.affinity fields they fill), each once and not empty, node only with its region.
+// {input} or {problem}.
+const MEDIA_QUERY = { region: 'region', node: 'currentNode' };
+function mediaQuery(query) {
+  const input = {};
+  for (const [name, value] of query) {
+    const field = MEDIA_QUERY[name];
+    if (!field) return { problem: `${name}: unknown query parameter (expected region, node)` };
+    if (input[field] !== undefined) return { problem: `${name}: given twice` };
+    if (!value) return { problem: `${name}: empty (give the ${name} the call is on, or leave it out)` };
+    input[field] = value;
+  }
+  if (input.currentNode !== undefined && input.region === undefined) {
+    return { problem: "node: needs region, the region the call's node is in" };
+  }
+  return { input };
+}
+
 // The IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers): the policy as
 // a quota per window — a GCRA bucket of `burst` tokens refilling at `rate` per second is
 // q=burst per w=burst/rate seconds — and what is left of it.
@@ -458,11 +477,10 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
         } catch {
           return error(400, 'invalid_input', 'callId: malformed percent-encoding in the path', headers);
         }
-        const query = new URL(request.url).searchParams;
+        const where = mediaQuery(new URL(request.url).searchParams);
+        if (where.problem) return error(400, 'invalid_input', where.problem, headers);
         const { status, body } = await (await module()).invoke('router.affinity', {
-          callId: id, headers: geoHeaders(request.headers),
-          ...(query.has('region') ? { region: query.get('region') } : {}),
-          ...(query.has('node') ? { currentNode: query.get('node') } : {}),
+          callId: id, headers: geoHeaders(request.headers), ...where.input,
         });
         return json(HTTP_STATUS[status] ?? 500, body, headers);
       },

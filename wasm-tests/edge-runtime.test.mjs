@@ -150,6 +150,25 @@ describe('edge function routes', () => {
     }
   });
 
+  test('GET /api/calls/:id/media: region and node each once, not empty, node with its region', async () => {
+    const refused = {
+      '?region=': 'region: empty (give the region the call is on, or leave it out)',
+      '?region=eu-west-1&region=us-east-1': 'region: given twice',
+      '?region=eu-west-1&node=': 'node: empty (give the node the call is on, or leave it out)',
+      '?region=eu-west-1&node=a&node=b': 'node: given twice',
+      '?node=eu-west-1-media-1': "node: needs region, the region the call's node is in",
+      '?regoin=eu-west-1': 'regoin: unknown query parameter (expected region, node)',
+    };
+    for (const [query, message] of Object.entries(refused)) {
+      const response = await request(`/api/calls/call-1/media${query}`);
+      assert.equal(response.status, 400, query);
+      assert.deepEqual(await response.json(), { error: 'invalid_input', message }, query);
+    }
+    const given = await request('/api/calls/call-1/media?region=eu-west-1');
+    assert.equal(given.status, 200);
+    assert.equal((await given.json()).region, 'eu-west-1');
+  });
+
   test('an unknown route is a 404', async () => {
     const response = await request('/api/nothing-here');
     assert.equal(response.status, 404);
