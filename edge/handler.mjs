@@ -78,8 +78,25 @@ async function rawBody(request, headers) {
   }
 }
 
+// A body the edge reads itself comes as sent: the edge decodes no Content-Encoding (a proxied
+// body goes to the origin with its own). A 415 naming the encoding, or null.
+function encodingRefused(request, headers) {
+  const encoding = request.headers.get('content-encoding');
+  if (encoding === null || /^\s*(identity\s*)?$/i.test(encoding)) return null;
+  return error(415, 'unsupported_media_type', `content-encoding: '${encoding}' is not decoded here; send the body as it is (identity)`,
+    { ...headers, 'accept-encoding': 'identity' });
+}
+
+// The raw body of a route that reads it itself (the invalidation webhook): {bytes} or {response}.
+async function ownRawBody(request, headers) {
+  const refused = encodingRefused(request, headers);
+  return refused ? { response: refused } : rawBody(request, headers);
+}
+
 // A JSON body as text, or an error Response.
 async function jsonBody(request, { optional = false } = {}) {
+  const refused = encodingRefused(request);
+  if (refused) return { response: refused };
   let body;
   try {
     body = await readBody(request);
@@ -528,7 +545,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
       const proxied = config.router && api;
       const forThem = admitted.caller ? forCaller : (response) => response;
       if (route?.allowed.includes(request.method)) {
-        const response = forThem(await route.run(request, match, admitted.caller, admitted.headers, rawBody));
+        const response = forThem(await route.run(request, match, admitted.caller, admitted.headers, ownRawBody));
         if (request.method !== 'HEAD') return response;
         await response.body?.cancel();
         return new Response(null, { status: response.status, headers: response.headers });

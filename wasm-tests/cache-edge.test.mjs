@@ -763,6 +763,18 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
     assert.equal(await claimOf(signature), '');
   });
 
+  test('a body with a Content-Encoding is a 415 naming it and claims nothing (the edge decodes none)', async () => {
+    const signature = await signRequest(SECRET, payload, T + 11);
+    clock = T * 1000 + 11_000;
+    const response = await handle(new Request('http://edge.test/api/cache/invalidate', {
+      method: 'POST', body: payload, headers: { [SIGNATURE_HEADER]: signature, 'content-encoding': 'gzip' },
+    }));
+    assert.equal(response.status, 415);
+    assert.equal(response.headers.get('accept-encoding'), 'identity');
+    assert.equal((await response.json()).message, "content-encoding: 'gzip' is not decoded here; send the body as it is (identity)");
+    assert.equal(await claimOf(signature), '');
+  });
+
   test('an isolate whose module cannot be made answers 503 with Retry-After, naming why', async () => {
     const broken = await edgeOver(kv, { config: { ...(await loadEdgeConfig()), cache: { config: { l1: { maxEntries: -1 } } } } });
     clock = T * 1000 + 12_000;

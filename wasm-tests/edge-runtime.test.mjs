@@ -112,6 +112,22 @@ describe('edge function routes', () => {
     assert.equal((await response.json()).error, 'too_large');
   });
 
+  test('a body with a Content-Encoding the edge does not decode is a 415 naming it; identity is read', async () => {
+    const body = JSON.stringify({ organizationId: 'org_1', currentTier: 'Startup', history });
+    for (const [path, encoding] of [['/api/tiers/evaluate', 'gzip'], ['/api/calls/start', 'br'], ['/api/calls/call-9/end', 'gzip, identity']]) {
+      const response = await request(path, { method: 'POST', body: path.includes('calls') ? '{"callId":"call-9"}' : body, headers: { 'content-encoding': encoding } });
+      assert.equal(response.status, 415, path);
+      assert.equal(response.headers.get('accept-encoding'), 'identity');
+      assert.deepEqual(await response.json(), {
+        error: 'unsupported_media_type', message: `content-encoding: '${encoding}' is not decoded here; send the body as it is (identity)`,
+      });
+    }
+    const ended = await request('/api/calls/call-9/end', { method: 'POST' });
+    assert.equal((await ended.json()).wasActive, false, 'the refused start started nothing');
+    const identity = await request('/api/tiers/evaluate', { method: 'POST', body, headers: { 'content-encoding': 'identity' } });
+    assert.equal(identity.status, 200);
+  });
+
   test('GET /api/tiers/:tier/features', async () => {
     const response = await request('/api/tiers/Startup/features');
     assert.equal(response.status, 200);
