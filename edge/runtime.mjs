@@ -1,8 +1,11 @@
 // Node.js side of the local edge: an EdgeRuntime (Vercel's edge-runtime) running the
 // bundled edge function with code generation off, the WebAssembly bundle compiled here
-// and handed in, as a production edge runtime does.
+// and handed in, as a production edge runtime does; and the HTTP server npm start serves
+// it with.
 import { readFile } from 'node:fs/promises';
-import { EdgeRuntime } from 'edge-runtime';
+import { once } from 'node:events';
+import { createServer, maxHeaderSize, STATUS_CODES } from 'node:http';
+import { EdgeRuntime, createHandler } from 'edge-runtime';
 import { loadModule } from '../dist/js/node.mjs';
 
 /** Code generation as production edge runtimes allow it: none from strings or bytes. */
@@ -39,4 +42,44 @@ export async function createEdgeRuntime({ flavour = 'emscripten', code, config, 
       ...globals,
     }),
   });
+}
+
+// The refusals Node.js's own handler tells apart, by error code: [status, error, message].
+const PARSER_REFUSALS = {
+  HPE_HEADER_OVERFLOW: [431, 'too_large', `request line and headers: above the limit of ${maxHeaderSize} bytes (a URL or headers that long)`],
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'too_large', 'body: chunk extensions above the limit'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'timeout', 'request: not received in time'],
+};
+
+// A request Node.js's HTTP parser refuses before any handler runs (request line and headers
+// above maxHeaderSize, or not HTTP) is answered in the edge's JSON error shape rather than
+// with Node's bare status line (its 'clientError' hook; the connection is closed after).
+function answerClientError(failure, socket) {
+  if (!socket.writable || failure.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const [status, code, message] = PARSER_REFUSALS[failure.code]
+    ?? [400, 'invalid_input', `request: not valid HTTP/1.1 (${failure.code ?? failure.message})`];
+  const body = JSON.stringify({ error: code, message });
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n`
+    + `cache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
+
+/**
+ * Serves runtime over HTTP on port (0: a free one) and host, as edge-runtime's runServer
+ * does, and answers requests Node.js's parser refuses in the edge's JSON error shape.
+ * Resolves to {url, close()}; close() waits for the requests' background work too.
+ */
+export async function serveEdgeRuntime({ runtime, port = 0, host }) {
+  const { handler, waitUntil } = createHandler({ runtime });
+  const server = createServer(handler);
+  server.on('clientError', answerClientError);
+  server.listen({ port, host });
+  await once(server, 'listening');
+  const { address, family, port: bound } = server.address();
+  return {
+    url: `http://${family === 'IPv6' ? `[${address}]` : address}:${bound}`,
+    close: () => Promise.all([waitUntil(), new Promise((resolve) => server.close(resolve))]).then(() => undefined),
+  };
 }

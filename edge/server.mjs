@@ -11,8 +11,7 @@
 // origin behind them instead (they forward /api/* to it; QV_ORIGIN_UPSTREAM is the same);
 // QV_ORIGINS_PORT=4101 fixes their ports (default: free ones); QV_DEMO_ORIGINS=0 starts
 // none. Ctrl-C stops it.
-import { runServer } from 'edge-runtime';
-import { createEdgeRuntime, loadEdgeConfig } from './runtime.mjs';
+import { createEdgeRuntime, loadEdgeConfig, serveEdgeRuntime } from './runtime.mjs';
 import { startRegionalOrigins, routerConfigFor } from './regional-origins.mjs';
 import { RedisKv } from '../dist/js/kv-redis.mjs';
 import { instantiateFlavour } from '../dist/js/node.mjs';
@@ -62,7 +61,7 @@ if (config.router) {
 const kv = process.env.QV_REDIS_URL ? await RedisKv.connect(process.env.QV_REDIS_URL) : undefined;
 const cacheSecret = process.env.QV_CACHE_SECRET ?? config.cache?.demoSecret;
 const runtime = await createEdgeRuntime({ flavour, config, kv, cacheSecret });
-const server = await listening('PORT', 'the edge server', () => runServer({ runtime, port, host: process.env.HOST }));
+const server = await listening('PORT', 'the edge server', () => serveEdgeRuntime({ runtime, port, host: process.env.HOST }));
 const shown = process.env.HOST ? server.url : `http://localhost:${new URL(server.url).port}`;
 console.log(`qv edge server (${flavour} bundle on edge-runtime, ${kv ? 'Redis' : 'in-memory'} KV) listening on ${shown}`);
 if (origins) {

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
+import { maxHeaderSize } from 'node:http';
 import { build } from 'esbuild';
-import { runServer } from 'edge-runtime';
 import { FLAVOURS } from '../dist/js/node.mjs';
-import { createEdgeRuntime } from '../edge/runtime.mjs';
+import { createEdgeRuntime, serveEdgeRuntime } from '../edge/runtime.mjs';
 import { loadVectorFiles } from './vector-files.mjs';
 
 const files = await loadVectorFiles();
@@ -58,7 +58,8 @@ describe('edge-runtime refuses code generation, as production does', () => {
 describe('edge function routes', () => {
   let server;
   before(async () => {
-    server = await runServer({ runtime: await createEdgeRuntime(), port: 0, host: '127.0.0.1' });
+    // Served as npm start serves it (edge/server.mjs).
+    server = await serveEdgeRuntime({ runtime: await createEdgeRuntime(), port: 0, host: '127.0.0.1' });
   });
   after(() => server?.close());
 
@@ -183,6 +184,16 @@ describe('edge function routes', () => {
     const given = await request('/api/calls/call-1/media?region=eu-west-1');
     assert.equal(given.status, 200);
     assert.equal((await given.json()).region, 'eu-west-1');
+  });
+
+  test('a URL above Node.js\'s header limit is a 431 in the JSON error shape, not a bare status line', async () => {
+    const response = await request(`/api/${'a'.repeat(20_000)}`);
+    assert.equal(response.status, 431);
+    assert.equal(response.headers.get('content-type'), 'application/json; charset=utf-8');
+    assert.deepEqual(await response.json(), {
+      error: 'too_large', message: `request line and headers: above the limit of ${maxHeaderSize} bytes (a URL or headers that long)`,
+    });
+    assert.equal((await request('/healthz')).status, 200, 'the server serves on');
   });
 
   test('an unknown route is a 404', async () => {
