@@ -51,7 +51,9 @@ MethodTask configure_method(CallContext& ctx, Instance& instance) {
   co_return configure(ctx, instance);
 }
 
-MethodTask config_method(CallContext&, Instance& instance) {
+MethodTask config_method(CallContext& ctx, Instance& instance) {
+  auto object = input_object(ctx, instance, {});
+  if (!object.ok()) co_return Outcome::failure(object.error());
   JsonWriter out;
   write_config(out, *instance.state<CacheState>().config);
   co_return Outcome::answer(out.take());

@@ -160,6 +160,8 @@ Status JsonObject::only_fields(std::span<const std::string_view> allowed) const 
     bool known = false;
     for (auto name : allowed) known = known || name == field.key;
     if (!known) {
+      if (allowed.size() == 0)
+        return invalid_input(child_path(field.key) + ": unknown field (this takes no fields)");
       std::string names;
       for (auto name : allowed) names += (names.empty() ? "" : ", ") + std::string(name);
       return invalid_input(child_path(field.key) + ": unknown field (expected one of: " + names +

@@ -82,6 +82,10 @@ Status read_fields(const JsonObject& object, std::span<const Field> fields, void
       if (member.key == candidate.name) field = &candidate;
     }
     if (!field && ignore_unknown) continue;
+    if (!field && fields.empty()) {
+      return invalid_input(object.child_path(member.key) +
+                           ": unknown field (this takes no fields)");
+    }
     if (!field) {
       Text problem;
       problem << object.child_path(member.key) << ": unknown field (expected one of: ";

@@ -27,7 +27,9 @@ MethodTask configure_method(CallContext& ctx, Instance& instance) {
   co_return Outcome::answer(out.take());
 }
 
-MethodTask catalogue_method(CallContext&, Instance& instance) {
+MethodTask catalogue_method(CallContext& ctx, Instance& instance) {
+  auto object = input_object(ctx, instance, {});
+  if (!object.ok()) co_return Outcome::failure(object.error());
   JsonWriter out;
   write_catalogue(out, *instance.state<TiersState>().catalogue);
   co_return Outcome::answer(out.take());
