@@ -241,3 +241,21 @@ TEST_CASE("a refused text's position counts characters, and invalid UTF-8 is nam
               .message.rfind("input: not valid UTF-8 at line 1, column 3", 0) == 0);
   }
 }
+
+TEST_CASE("an error's shown message is cut past 1000 bytes, on a character's start, saying so",
+          "[json]") {
+  auto shown = [](const std::string& message) {
+    qv::JsonParser parser;
+    auto root = parser.parse(qv::error_json({QV_INVALID_INPUT, message}));
+    REQUIRE(root.ok());
+    return std::string(root.value().object().value().required("message").value().string().value());
+  };
+  CHECK(shown("currentTier: unknown tier 'abc'") == "currentTier: unknown tier 'abc'");
+  const std::string echoed = "currentTier: unknown tier '" + std::string(100'000, 'x') + "'";
+  const std::string cut = shown(echoed);
+  CHECK(cut == echoed.substr(0, 1000) + "... (99028 more bytes)");
+  // "é" is two bytes: byte 1000 is the second of one, so the cut comes before that "é".
+  std::string wide;
+  for (int i = 0; i < 600; ++i) wide += "\xc3\xa9";
+  CHECK(shown("a" + wide) == "a" + wide.substr(0, 998) + "... (202 more bytes)");
+}

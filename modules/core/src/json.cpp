@@ -400,13 +400,28 @@ JsonWriter& JsonWriter::raw(std::string_view json) {
   return *this;
 }
 
+namespace {
+
+// An error message as shown: a value quoted in it can be as long as the input (1 MiB), so a
+// message past kMaxShownMessage bytes is cut there (on a UTF-8 character's start) and says so.
+constexpr size_t kMaxShownMessage = 1000;
+
+std::string shown_message(const std::string& message) {
+  if (message.size() <= kMaxShownMessage) return message;
+  size_t cut = kMaxShownMessage;
+  while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) --cut;
+  return message.substr(0, cut) + "... (" + std::to_string(message.size() - cut) + " more bytes)";
+}
+
+}  // namespace
+
 std::string error_json(const Error& error) {
   JsonWriter writer;
   writer.begin_object()
       .key("error")
       .value(status_name(error.status))
       .key("message")
-      .value(error.message)
+      .value(shown_message(error.message))
       .end_object();
   return writer.take();
 }
