@@ -245,7 +245,7 @@ TEST_CASE("a catalogue is validated, naming the field") {
              Contains("services[0].components[0].source: is required"));
   CHECK_THAT(
       error(calls + R"("steps": [{"upTo": 10, "price": 1}], "source": "x", "seen": "2026-01-01"})"),
-      Contains("steps[0].upTo: the last step has no upTo"));
+      Contains("steps[0].upTo: the last step must not have one (it prices every quantity above the step before it)"));
   CHECK_THAT(
       error(
           calls +

@@ -72,7 +72,9 @@ std::vector<Step> read_steps(Reader& read, const JsonValue& json) {
     auto up_to = read.field(*object, "upTo");
     const bool last = i + 1 == items.size();
     if (up_to && last) {
-      read.fail(up_to->where() + ": the last step has no upTo, so every quantity has a price");
+      read.fail(up_to->where() +
+                ": the last step must not have one (it prices every quantity above the step "
+                "before it)");
     } else if (up_to) {
       step.up_to = read.number(*up_to, Bounds::kPositive);
       if (step.up_to && !steps.empty() && !(*step.up_to > *steps.back().up_to)) {

@@ -1209,9 +1209,12 @@ Result<AffinityResult> Router::affinity(const AffinityRequest& request, double n
     result.reason = why.take();
     return result;
   }
+  std::string tried = why.take();
+  if (tried.size() >= 2 && tried.compare(tried.size() - 2, 2, "; ") == 0)
+    tried.resize(tried.size() - 2);
   return Error{
       QV_UNAVAILABLE,
-      (Text() << "callId: no region has a media node taking calls (" << why.take() << ")").take()};
+      (Text() << "callId: no region has a media node taking calls (" << tried << ")").take()};
 }
 
 }  // namespace qv::router
