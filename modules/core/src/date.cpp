@@ -30,6 +30,7 @@ std::optional<int64_t> parse_date(std::string_view text) {
       parts[i] = parts[i] * 10 + (c - '0');
     }
   }
+  if (parts[0] < 1) return std::nullopt;  // year 0000 is not a calendar year (as months read)
   return days_from_civil(parts[0], parts[1], parts[2]);
 }
 

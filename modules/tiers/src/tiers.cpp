@@ -399,6 +399,10 @@ Result<EvaluateInput> parse_evaluate_input(const JsonValue& json, const Catalogu
       if (!value || value->is_null()) continue;  // not reported that day
       auto number = non_negative(*value);
       if (!number.ok()) return number.take_error();
+      // (A thousand times the largest limit: past it, utilisation stops reading as a number.)
+      if (!(number.value() <= kMaxLimit * 1000)) {
+        return invalid_input(value->where() + ": must be at most 1000000000000");
+      }
       day.values[m] = number.value();
     }
     days.emplace_back(day, days.size());
