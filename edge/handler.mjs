@@ -87,6 +87,16 @@ function encodingRefused(request, headers) {
     { ...headers, 'accept-encoding': 'identity' });
 }
 
+// A request whose Transfer-Encoding has a coding besides chunked: its body would reach the
+// edge, and the origin, still in that coding (a runtime decodes chunked alone). A 415, or null.
+function transferCodingRefused(request) {
+  const codings = (request.headers.get('transfer-encoding') ?? '').split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
+  const other = codings.find((coding) => coding !== 'chunked');
+  if (other === undefined) return null;
+  return error(415, 'unsupported_media_type', `transfer-encoding: '${other}' is not decoded here; send the body chunked or with a length`,
+    { 'accept-encoding': 'identity' });
+}
+
 // The raw body of a route that reads it itself (the invalidation webhook): {bytes} or {response}.
 async function ownRawBody(request, headers) {
   const refused = encodingRefused(request, headers);
@@ -140,7 +150,7 @@ const MEDIA_QUERY = { region: 'region', node: 'currentNode' };
 function mediaQuery(query) {
   const input = {};
   for (const [name, value] of query) {
-    const field = MEDIA_QUERY[name];
+    const field = Object.hasOwn(MEDIA_QUERY, name) ? MEDIA_QUERY[name] : undefined;
     if (!field) return { problem: `${name}: unknown query parameter (expected region, node)` };
     if (input[field] !== undefined) return { problem: `${name}: given twice` };
     if (!value) return { problem: `${name}: empty (give the ${name} the call is on, or leave it out)` };
@@ -179,30 +189,36 @@ function forCaller(response) {
   return response;
 }
 
-// ASCII characters a path segment holds as themselves (RFC 3986 pchar, but ';', refused).
-const LITERAL = /[A-Za-z0-9\-._~!$&'()*+,=:@]/;
+// Escaped ASCII characters that no origin routes differently once decoded: space (though not
+// at a segment's edge, which an origin may trim) and the printable characters that are not
+// unreserved or a path's syntax ('/', '\', '%', ';', '?', '#'), as encodeURIComponent
+// writes '@', '+', ':', ',' and the like.
+const ESCAPABLE = /[ !"$&'()*+,:<=>@[\]^`{|}]/;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const MARKS = /\p{M}/gu;
 
-// Feature gates and routes match the path as sent, and the proxy forwards it as sent; an
+// Feature gates and routes match the URL's path, and the proxy forwards that path; an
 // origin may decode it, re-parse it, trim or strip characters, normalise Unicode or fold case
-// before it routes. So an /api/* path must be canonical, in the one form none of that
-// changes: every ASCII character as itself (an escape stands only for a non-ASCII character,
-// as UTF-8); no segment empty, ending in '.' or with a ;parameter; no non-ASCII character
-// that is invisible, a control or unassigned, or that NFKC or case mapping turns into ASCII;
-// and the whole in NFKC. {decoded}: the path as an origin decodes it, or {problem}.
+// before it routes. So an /api/* path must not be ambiguous: no segment empty, ending in '.'
+// or in a space, or with a ;parameter; no '\'; no escape of an unreserved character, of '/',
+// '\', '%', ';', '?', '#' or of a control character, and no escape that is not UTF-8; no
+// character that is invisible, a control or unassigned. What is left an origin can still
+// read in other forms (NFKC, accents stripped, case folded: 'ß' as 'ss'); the feature gates
+// are matched against every one of them (readings). {decoded, readings} or {problem}.
 function canonical(path) {
   const refused = (problem) => ({ problem: `path: '${path}' ${problem}` });
   if (path.includes('//')) return refused(`has an empty segment ('//')`);
+  if (path.includes('\\')) return refused(`has a '\\' (an origin may read it as '/')`);
   if (/;|%3b/i.test(path)) return refused(`has a ';' (path parameters are not accepted)`);
   const stray = /%(?![0-9A-Fa-f]{2})/.exec(path);
   if (stray) return refused(`has a '%' that starts no escape ('${path.slice(stray.index, stray.index + 3)}')`);
   for (const [escape, hex] of path.matchAll(/%([0-9A-Fa-f]{2})/g)) {
     const code = parseInt(hex, 16);
-    if (code >= 0x80) continue;
     const char = String.fromCharCode(code);
-    if (LITERAL.test(char)) return refused(`encodes '${char}' as '${escape}'; send it as is`);
-    const what = char === ' ' ? 'space' : code < 0x20 || code === 0x7f ? 'control character' : `'${char}'`;
-    return refused(`has an encoded ${what} ('${escape}'): an /api/* path escapes non-ASCII characters only`);
+    if (code >= 0x80 || ESCAPABLE.test(char)) continue;
+    if (/[A-Za-z0-9\-._~]/.test(char)) return refused(`encodes '${char}' as '${escape}'; send it as is`);
+    const what = code < 0x20 || code === 0x7f ? 'control character' : `'${char}'`;
+    return refused(`has an encoded ${what} ('${escape}')`);
   }
   let decoded = '';
   for (const [run] of path.matchAll(/(?:%[0-9A-Fa-f]{2})+|[^%]+/g)) {
@@ -218,15 +234,26 @@ function canonical(path) {
   }
   for (const char of decoded) {
     if (char < '\x80') continue;
-    const code = `U+${char.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')} ('${encodeURIComponent(char)}')`;
-    if (/[\p{Cc}\p{Cf}\p{Cn}\p{Z}]/u.test(char)) return refused(`has ${code}, an invisible, control or unassigned character`);
-    const folded = [char.normalize('NFKC'), char.toLowerCase(), char.toUpperCase()].find((form) => /[\0-\x7f]/.test(form));
-    if (folded !== undefined) return refused(`has ${code}, which an origin may read as '${folded}'`);
+    if (/[\p{Cc}\p{Cf}\p{Cn}\p{Z}]/u.test(char)) {
+      const code = `U+${char.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')} ('${encodeURIComponent(char)}')`;
+      return refused(`has ${code}, an invisible, control or unassigned character`);
+    }
   }
-  if (decoded.normalize('NFKC') !== decoded) return refused(`is not in Unicode normalisation form NFKC, which an origin may turn it into`);
-  const dotted = /[^/]*\.(?=\/|$)/.exec(path);
-  if (dotted) return refused(`has a segment ending in '.' ('${dotted[0]}')`);
-  return { decoded };
+  const edge = /(?:^|\/)( [^/]*|[^/]*[ .])(?=\/|$)/.exec(decoded);
+  if (edge) return refused(`has a segment that ${edge[1].startsWith(' ') ? 'starts' : 'ends'} in ${edge[1].endsWith('.') ? "'.'" : 'a space'} ('${edge[1]}')`);
+  return { decoded, readings: readings(decoded) };
+}
+
+// The forms an origin may read a decoded path in: as it is, in NFKC, without its accents
+// (NFKD, marks dropped), and each of those case-folded ('ẞ' and 'ß' as 'ss', 'K' as 'k').
+function readings(decoded) {
+  const forms = new Set([decoded, decoded.normalize('NFKC'), decoded.normalize('NFKD').replace(MARKS, '')]);
+  for (const form of [...forms]) {
+    const folded = form.toLowerCase().toUpperCase().toLowerCase(); // 'ẞ' → 'ß' → 'SS' → 'ss'
+    forms.add(folded);
+    forms.add(folded.normalize('NFKD').replace(MARKS, ''));
+  }
+  return [...forms];
 }
 
 /**
@@ -362,9 +389,9 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     return status === 'ok' ? { region: body.region, node: body.node, kept: body.kept, reason: body.reason } : null;
   }
 
-  // Identity, rate limit and feature gate of an /api/* request (path: as sent, and decoded):
-  // the caller, or a Response.
-  async function admit(request, path, decoded) {
+  // Identity, rate limit and feature gate of an /api/* request (path: as sent; readings: the
+  // forms an origin may read it in): the caller, or a Response.
+  async function admit(request, path, readings) {
     const { keys, featureRoutes } = await getSettings(waitUntilFor(request));
     const presented = presentedKey(request);
     const unauthorized = (message) => ({ response: error(401, 'unauthorized', message, { 'www-authenticate': 'Bearer' }) });
@@ -388,7 +415,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
       };
     }
     for (const route of featureRoutes) {
-      if (!route.pattern.test(path) && !route.pattern.test(decoded)) continue;
+      if (!route.pattern.test(path) && !readings.some((form) => route.pattern.test(form))) continue;
       const gate = await qv.call('tiers.feature_enabled', { tier: caller.tier, feature: route.feature });
       if (!gate.enabled) {
         return {
@@ -531,15 +558,22 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     const api = url.pathname.startsWith('/api/');
     if (event) events.set(request, event);
     try {
+      // A request line may carry a whole URL; one of another scheme parses its path by other
+      // rules ('\' is no separator there) than the origin's http: URL would.
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        return error(400, 'invalid_input', `request: a '${url.protocol}' URL; send a path, or an http: or https: URL`);
+      }
       const path = api ? canonical(url.pathname) : null;
       if (path?.problem) return error(400, 'invalid_input', path.problem);
+      const coding = transferCodingRefused(request);
+      if (coding) return coding;
       let match = null;
       const route = routes.find((candidate) => (match = candidate.pattern.exec(url.pathname)));
       // Routes marked open authenticate otherwise (or not at all); every other /api/*
       // request, even to an unknown path, passes identity and admission first.
       let admitted = { caller: null, headers: {} };
       if (api && !route?.open) {
-        admitted = await admit(request, url.pathname, path.decoded);
+        admitted = await admit(request, url.pathname, path.readings);
         if (admitted.response) return admitted.response;
       }
       const proxied = config.router && api;

@@ -14,8 +14,12 @@ export const REGION_HEADERS = Object.freeze(['x-region', 'x-region-failover', 'x
 // Hop-by-hop headers (RFC 9110 section 7.6.1) and what a proxy must not pass on.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer',
   'transfer-encoding', 'upgrade', 'host', 'content-length']);
-// The API key stays at the edge: origins trust the identity headers the edge sets.
+// The API key stays at the edge: origins trust the identity headers the edge sets. Headers
+// some frameworks route by, or take a method from, stay too: the feature gates judged the
+// request's own path and method, and the origin must not serve another.
 const CREDENTIALS = new Set(['x-api-key', 'authorization']);
+const REROUTING = new Set(['x-original-url', 'x-rewrite-url', 'x-middleware-subrequest', 'x-matched-path',
+  'x-forwarded-prefix', 'x-http-method-override', 'x-http-method', 'x-method-override']);
 // fetch() hands over a decoded body: its encoding and length no longer apply.
 const DECODED = new Set(['content-encoding', 'content-length']);
 
@@ -100,7 +104,7 @@ export function createRegionalProxy({
     const headers = new Headers();
     const hop = hopByHop(request.headers);
     request.headers.forEach((value, name) => {
-      if (!hop.has(name) && !CREDENTIALS.has(name) && !name.startsWith('x-qv-')) headers.append(name, value);
+      if (!hop.has(name) && !CREDENTIALS.has(name) && !REROUTING.has(name) && !name.startsWith('x-qv-')) headers.append(name, value);
     });
     const url = new URL(request.url);
     if (caller) {

@@ -54,16 +54,47 @@ const PARSER_REFUSALS = {
 // A request Node.js's HTTP parser refuses before any handler runs (request line and headers
 // above maxHeaderSize, or not HTTP) is answered in the edge's JSON error shape rather than
 // with Node's bare status line (its 'clientError' hook; the connection is closed after).
+// As Node.js's own: nothing is written into a response already under way on the connection,
+// and the connection is destroyed after (ended alone, a client could hold it open, and with it
+// the server's close()).
 function answerClientError(failure, socket) {
-  if (!socket.writable || failure.code === 'ECONNRESET') {
-    socket.destroy();
-    return;
+  if (socket.writable && failure.code !== 'ECONNRESET' && !socket._httpMessage?._headerSent) {
+    const [status, code, message] = PARSER_REFUSALS[failure.code]
+      ?? [400, 'invalid_input', `request: not valid HTTP/1.1 (${failure.code ?? failure.message})`];
+    const body = JSON.stringify({ error: code, message });
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n`
+      + `cache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   }
-  const [status, code, message] = PARSER_REFUSALS[failure.code]
-    ?? [400, 'invalid_input', `request: not valid HTTP/1.1 (${failure.code ?? failure.message})`];
-  const body = JSON.stringify({ error: code, message });
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n`
-    + `cache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  socket.destroy();
+}
+
+// edge-runtime's handler, guarded. It makes the request's URL from the request line and the
+// Host header, and one it cannot make (a Host such as 'a b') it answers with an empty 200
+// and a rejection no one catches, which would end the process: such a request is a 400
+// here, before the handler. Anything else the handler throws is logged, not fatal.
+function guarded(handler) {
+  const fail = (response, status, error, message) => {
+    if (response.headersSent) {
+      response.destroy();
+      return;
+    }
+    response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', connection: 'close' });
+    response.end(JSON.stringify({ error, message }));
+  };
+  return async (request, response) => {
+    try {
+      new URL(String(request.url), `http://${String(request.headers.host)}`); // as edge-runtime's getURL
+    } catch {
+      fail(response, 400, 'invalid_input', 'request: no URL can be made of its request line and Host header');
+      return;
+    }
+    try {
+      await handler(request, response);
+    } catch (failure) {
+      console.error('edge server:', failure);
+      fail(response, 500, 'internal', 'internal error');
+    }
+  };
 }
 
 /**
@@ -73,7 +104,7 @@ function answerClientError(failure, socket) {
  */
 export async function serveEdgeRuntime({ runtime, port = 0, host }) {
   const { handler, waitUntil } = createHandler({ runtime });
-  const server = createServer(handler);
+  const server = createServer(guarded(handler));
   server.on('clientError', answerClientError);
   server.listen({ port, host });
   await once(server, 'listening');

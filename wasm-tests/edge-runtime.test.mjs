@@ -5,7 +5,8 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
+import { once } from 'node:events';
 import { maxHeaderSize } from 'node:http';
 import { build } from 'esbuild';
 import { FLAVOURS } from '../dist/js/node.mjs';
@@ -196,10 +197,78 @@ describe('edge function routes', () => {
     assert.equal((await request('/healthz')).status, 200, 'the server serves on');
   });
 
+  // A request written byte for byte on a new connection: [status line, JSON body], the
+  // connection closed by the server (it is a 400 each time, with connection: close).
+  const raw = (text) => new Promise((resolve, reject) => {
+    const { port } = new URL(server.url);
+    const socket = connect(Number(port), '127.0.0.1', () => socket.write(text));
+    let received = '';
+    socket.on('data', (chunk) => { received += chunk; });
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const at = received.indexOf('\r\n\r\n');
+      const head = received.slice(0, at);
+      let body = received.slice(at + 4);
+      if (/^transfer-encoding: chunked$/im.test(head)) { // the chunks' data, joined
+        let data = '';
+        for (let size; (size = parseInt(body, 16)) > 0; body = body.slice(body.indexOf('\r\n') + 2 + size + 2)) {
+          data += body.substr(body.indexOf('\r\n') + 2, size);
+        }
+        body = data;
+      }
+      resolve([head.split('\r\n')[0], body ? JSON.parse(body) : null]);
+    });
+  });
+
+  test('a request line with a URL of another scheme is a 400: its path would be parsed by other rules', async () => {
+    // Under foo: a '\\' is no separator: /api/x\\..\\models would pass the gates as it is and
+    // reach the origin as /api/models.
+    const [status, body] = await raw('GET foo://h/api/x\\..\\models HTTP/1.1\r\nhost: edge.test\r\nx-api-key: qv_demo_startup\r\nconnection: close\r\n\r\n');
+    assert.equal(status, 'HTTP/1.1 400 Bad Request');
+    assert.deepEqual(body, { error: 'invalid_input', message: "request: a 'foo:' URL; send a path, or an http: or https: URL" });
+  });
+
+  test('a Host header no URL can be made of is a 400, and the server serves on', async () => {
+    const [status, body] = await raw('GET /healthz HTTP/1.1\r\nhost: a b\r\nconnection: close\r\n\r\n');
+    assert.equal(status, 'HTTP/1.1 400 Bad Request');
+    assert.equal(body.error, 'invalid_input');
+    assert.equal((await request('/healthz')).status, 200);
+  });
+
+  test('a body in a Transfer-Encoding the edge does not decode is a 415, as a Content-Encoding is', async () => {
+    const [status, body] = await raw('POST /api/calls/start HTTP/1.1\r\nhost: edge.test\r\nx-api-key: qv_demo_startup\r\n'
+      + 'transfer-encoding: gzip, chunked\r\nconnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n');
+    assert.equal(status, 'HTTP/1.1 415 Unsupported Media Type');
+    assert.equal(body.message, "transfer-encoding: 'gzip' is not decoded here; send the body chunked or with a length");
+  });
+
+  test('query parameters named like an object\'s own properties are unknown ones', async () => {
+    for (const name of ['toString', '__proto__', 'constructor']) {
+      const response = await request(`/api/calls/call-1/media?${name}=x`);
+      assert.equal(response.status, 400, name);
+      assert.equal((await response.json()).message, `${name}: unknown query parameter (expected region, node)`);
+    }
+  });
+
   test('an unknown route is a 404', async () => {
     const response = await request('/api/nothing-here');
     assert.equal(response.status, 404);
     assert.equal((await response.json()).error, 'not_found');
+  });
+});
+
+describe('npm start\'s server and a client that sends what is not HTTP', () => {
+  test('the connection is closed after the 400, so close() does not wait for the client', { timeout: 20_000 }, async () => {
+    const server = await serveEdgeRuntime({ runtime: await createEdgeRuntime(), port: 0, host: '127.0.0.1' });
+    const { port } = new URL(server.url);
+    // allowHalfOpen: the client does not end its side when the server ends its own.
+    const socket = connect({ port: Number(port), host: '127.0.0.1', allowHalfOpen: true }, () => socket.write('NOT HTTP\r\n\r\n'));
+    let received = '';
+    socket.on('data', (chunk) => { received += chunk; });
+    await once(socket, 'end'); // the server's side is done; the client keeps its own open
+    assert.match(received, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    await server.close(); // waited for that connection when the server only ended its side
+    socket.destroy();
   });
 });
 

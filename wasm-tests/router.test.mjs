@@ -327,6 +327,15 @@ describe('the edge function proxies /api/* to the regions (edge-runtime, demo re
     assert.ok(body.headers.includes('x-qv-tier'));
   });
 
+  test('headers some origins route by, or take a method from, stay at the edge: the gates judged the request as sent', async () => {
+    const rerouting = ['x-original-url', 'x-rewrite-url', 'x-middleware-subrequest', 'x-matched-path', 'x-forwarded-prefix',
+      'x-http-method-override', 'x-http-method', 'x-method-override'];
+    const response = await call('/api/agents', { headers: Object.fromEntries(rerouting.map((name) => [name, '/api/models'])) });
+    assert.equal(response.status, 200);
+    const { headers } = await response.json();
+    assert.deepEqual(rerouting.filter((name) => headers.includes(name)), []);
+  });
+
   test('GET /api/route explains the decision for the caller', async () => {
     const response = await call('/api/route');
     assert.equal(response.status, 200);
