@@ -161,7 +161,7 @@ function signatureLedger({ log }) {
   // confirm it (no answer, a client refusing more commands, or a claim that timed out and
   // has not landed yet but may), it is tried again in the background for as long as a
   // pending claim lasts: else every resend would be told to wait for up to PENDING_MS.
-  async function settle(qv, record, applied, nowMs) {
+  async function settle(qv, record, applied, nowMs, waitUntil = () => {}) {
     const claimed = record.renewal !== undefined;
     clearInterval(record.renewal);
     record.renewal = undefined; // (a remembered record holds no timer; retries hold qv a while)
@@ -182,13 +182,14 @@ function signatureLedger({ log }) {
     };
     if (await attempt()) return;
     warn(`the signature's claim is not settled in the KV yet: trying again for up to ${PENDING_MS / 1000} s`);
-    (async () => {
+    // Behind the response: an edge runtime keeps the isolate for it (waitUntil).
+    waitUntil((async () => {
       for (const delay of SETTLE_RETRY_MS) {
         await new Promise((resolve) => setTimeout(resolve, delay).unref?.()); // (keeps no process up)
         if (await attempt()) return;
       }
       warn(`the signature's claim could not be settled in the KV: it stays ${applied ? 'pending' : 'claimed'} until it runs out`);
-    })();
+    })());
   }
 
   return { take, settle };
@@ -335,7 +336,7 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
       } catch (failure) { // the instance failed: retry on a fresh one
         return notApplied(failure);
       } finally {
-        await signatures.settle(qv, taken.record, code !== 503, now());
+        await signatures.settle(qv, taken.record, code !== 503, now(), waitUntilFor(request));
       }
     },
   });
