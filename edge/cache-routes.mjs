@@ -185,7 +185,7 @@ function signatureLedger({ log }) {
     // Behind the response: an edge runtime keeps the isolate for it (waitUntil).
     waitUntil((async () => {
       for (const delay of SETTLE_RETRY_MS) {
-        await new Promise((resolve) => setTimeout(resolve, delay).unref?.()); // (keeps no process up)
+        await new Promise((resolve) => setTimeout(resolve, delay).unref?.()); // (a process with nothing else to do need not wait)
         if (await attempt()) return;
       }
       warn(`the signature's claim could not be settled in the KV: it stays ${applied ? 'pending' : 'claimed'} until it runs out`);

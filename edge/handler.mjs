@@ -197,18 +197,19 @@ const ESCAPABLE = /[ !"$&'()*+,:<=>@[\]^`{|}]/;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const MARKS = /\p{M}/gu;
 
-// Feature gates and routes match the URL's path, and the proxy forwards that path; an
-// origin may decode it, re-parse it, trim or strip characters, normalise Unicode or fold case
-// before it routes. So an /api/* path must not be ambiguous: no segment empty, ending in '.'
-// or in a space, or with a ;parameter; no '\'; no escape of an unreserved character, of '/',
-// '\', '%', ';', '?', '#' or of a control character, and no escape that is not UTF-8; no
-// character that is invisible, a control or unassigned. What is left an origin can still
-// read in other forms (NFKC, accents stripped, case folded: 'ß' as 'ss'); the feature gates
-// are matched against every one of them (readings). {decoded, readings} or {problem}.
+// Feature gates and routes match the URL's path (an http: URL reads a '\' as '/'), and the
+// proxy forwards that path; an origin may decode it, re-parse it, trim or strip characters,
+// normalise Unicode or fold case before it routes. So an /api/* path must not be ambiguous:
+// no segment empty, starting or ending in a space, ending in '.', or with a ;parameter; no
+// escape of an unreserved character, of '/', '\', '%', ';', '?', '#' or of a control
+// character, and no escape that is not UTF-8; no character that is invisible, a control or
+// unassigned. What is left an origin can still read in other forms (NFKC, accents stripped,
+// case folded: 'ß' as 'ss'); none of them may hold path syntax the path itself does not (a
+// full-width '／' read as '/', '‥' as '..'), and the feature gates are matched against every
+// one of them (readings). {decoded, readings} or {problem}.
 function canonical(path) {
   const refused = (problem) => ({ problem: `path: '${path}' ${problem}` });
   if (path.includes('//')) return refused(`has an empty segment ('//')`);
-  if (path.includes('\\')) return refused(`has a '\\' (an origin may read it as '/')`);
   if (/;|%3b/i.test(path)) return refused(`has a ';' (path parameters are not accepted)`);
   const stray = /%(?![0-9A-Fa-f]{2})/.exec(path);
   if (stray) return refused(`has a '%' that starts no escape ('${path.slice(stray.index, stray.index + 3)}')`);
@@ -241,8 +242,17 @@ function canonical(path) {
   }
   const edge = /(?:^|\/)( [^/]*|[^/]*[ .])(?=\/|$)/.exec(decoded);
   if (edge) return refused(`has a segment that ${edge[1].startsWith(' ') ? 'starts' : 'ends'} in ${edge[1].endsWith('.') ? "'.'" : 'a space'} ('${edge[1]}')`);
-  return { decoded, readings: readings(decoded) };
+  const forms = readings(decoded);
+  for (const form of forms) {
+    const added = [...SYNTAX].find((char) => form.split(char).length > decoded.split(char).length);
+    if (added) return refused(`has a character an origin may read as '${added}' (reading it '${form}')`);
+    if (/(?:^|\/)[^/]*\.(?=\/|$)/.test(form)) return refused(`has a segment an origin may read as ending in '.' (reading it '${form}')`);
+  }
+  return { decoded, readings: forms };
 }
+
+// The characters of a path's syntax, which no reading of it may add.
+const SYNTAX = '/\\?#;%';
 
 // The forms an origin may read a decoded path in: as it is, in NFKC, without its accents
 // (NFKD, marks dropped), and each of those case-folded ('ẞ' and 'ß' as 'ss', 'K' as 'k').

@@ -18,8 +18,10 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'p
 // some frameworks route by, or take a method from, stay too: the feature gates judged the
 // request's own path and method, and the origin must not serve another.
 const CREDENTIALS = new Set(['x-api-key', 'authorization']);
-const REROUTING = new Set(['x-original-url', 'x-rewrite-url', 'x-middleware-subrequest', 'x-matched-path',
-  'x-forwarded-prefix', 'x-http-method-override', 'x-http-method', 'x-method-override']);
+// (Those of common servers and frameworks; a list of names cannot be complete.)
+const REROUTING = new Set(['x-original-url', 'x-original-uri', 'x-rewrite-url', 'x-forwarded-uri', 'x-forwarded-path',
+  'x-forwarded-prefix', 'x-envoy-original-path', 'x-middleware-subrequest', 'x-matched-path', 'x-invoke-path',
+  'x-invoke-query', 'x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-method']);
 // fetch() hands over a decoded body: its encoding and length no longer apply.
 const DECODED = new Set(['content-encoding', 'content-length']);
 

@@ -68,10 +68,14 @@ function answerClientError(failure, socket) {
   socket.destroy();
 }
 
+// Methods fetch's Request cannot carry (the Fetch standard's forbidden methods).
+const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
+
 // edge-runtime's handler, guarded. It makes the request's URL from the request line and the
-// Host header, and one it cannot make (a Host such as 'a b') it answers with an empty 200
-// and a rejection no one catches, which would end the process: such a request is a 400
-// here, before the handler. Anything else the handler throws is logged, not fatal.
+// Host header, and a request it cannot make (a Host such as 'a b', a URL with credentials, a
+// TRACE) it answers with an empty 200 and a rejection no one catches, which would end the
+// process: such a request is a 400 (405) here, before the handler. Anything else the handler
+// throws is logged, not fatal.
 function guarded(handler) {
   const fail = (response, status, error, message) => {
     if (response.headersSent) {
@@ -82,10 +86,20 @@ function guarded(handler) {
     response.end(JSON.stringify({ error, message }));
   };
   return async (request, response) => {
+    let url;
     try {
-      new URL(String(request.url), `http://${String(request.headers.host)}`); // as edge-runtime's getURL
+      url = new URL(String(request.url), `http://${String(request.headers.host)}`); // as edge-runtime's getURL
     } catch {
       fail(response, 400, 'invalid_input', 'request: no URL can be made of its request line and Host header');
+      return;
+    }
+    // What fetch's Request refuses to be made of (edge-runtime would answer it an empty 200).
+    if (url.username || url.password) {
+      fail(response, 400, 'invalid_input', 'request: a URL with a user name or password');
+      return;
+    }
+    if (FORBIDDEN_METHODS.has(request.method)) {
+      fail(response, 405, 'method_not_allowed', `request: method ${request.method} is not served`);
       return;
     }
     try {

@@ -418,6 +418,15 @@ describe('admission over HTTP (edge function on edge-runtime)', () => {
       '/api/%20models': "'/api/%20models' has a segment that starts in a space (' models')",
       '/api/campaigns/1/ab-tests.': "'/api/campaigns/1/ab-tests.' has a segment that ends in '.' ('ab-tests.')",
       '/api/leads./bulk': "'/api/leads./bulk' has a segment that ends in '.' ('leads.')",
+      // Characters some reading of the path turns into its syntax: a full-width '／', '？',
+      // '%' or '＼', the Greek question mark (';' in NFC), '‥' ('..'), a '..' with an accent.
+      '/api/x/..%EF%BC%8Fmodels': "'/api/x/..%EF%BC%8Fmodels' has a character an origin may read as '/' (reading it '/api/x/../models')",
+      '/api/x%EF%BC%BC..%EF%BC%BCmodels': "'/api/x%EF%BC%BC..%EF%BC%BCmodels' has a character an origin may read as '\\' (reading it '/api/x\\..\\models')",
+      '/api/models%EF%BC%9Fx': "'/api/models%EF%BC%9Fx' has a character an origin may read as '?' (reading it '/api/models?x')",
+      '/api/leads/bulk%CD%BE': "'/api/leads/bulk%CD%BE' has a character an origin may read as ';' (reading it '/api/leads/bulk;')",
+      '/api/%EF%BC%856dodels': "'/api/%EF%BC%856dodels' has a character an origin may read as '%' (reading it '/api/%6dodels')",
+      '/api/x/%E2%80%A5/models': "'/api/x/%E2%80%A5/models' has a segment an origin may read as ending in '.' (reading it '/api/x/../models')",
+      '/api/x/..%CC%81/models': "'/api/x/..%CC%81/models' has a segment an origin may read as ending in '.' (reading it '/api/x/../models')",
     };
     for (const [path, message] of Object.entries(refused)) {
       const response = await call(path, 'qv_demo_startup', { method: 'POST' });
@@ -427,7 +436,7 @@ describe('admission over HTTP (edge function on edge-runtime)', () => {
     // What an origin may read as a gated path is gated: in another case, NFKC ('ｍ' as 'm',
     // the Kelvin sign as 'K'), or with its accents dropped.
     // And the demo config's patterns take a format extension as the same route.
-    for (const path of ['/api/Models', '/api/LEADS/Bulk', '/api/%EF%BD%8Dodels', '/api/leads/bul%E2%84%AA', '/api/mo%CC%81dels',
+    for (const path of ['/api/Models', '/api/LEADS/Bulk', '/api/%EF%BD%8Dodels', '/api/leads/bul%E2%84%AA', '/api/mo%CC%81dels', '/api/x\\..\\models',
       '/api/models.json', '/api/leads/bulk.csv']) {
       assert.equal((await call(path, 'qv_demo_startup', { method: 'POST' })).status, 403, path);
     }

@@ -328,8 +328,9 @@ describe('the edge function proxies /api/* to the regions (edge-runtime, demo re
   });
 
   test('headers some origins route by, or take a method from, stay at the edge: the gates judged the request as sent', async () => {
-    const rerouting = ['x-original-url', 'x-rewrite-url', 'x-middleware-subrequest', 'x-matched-path', 'x-forwarded-prefix',
-      'x-http-method-override', 'x-http-method', 'x-method-override'];
+    const rerouting = ['x-original-url', 'x-original-uri', 'x-rewrite-url', 'x-forwarded-uri', 'x-forwarded-path', 'x-forwarded-prefix',
+      'x-envoy-original-path', 'x-middleware-subrequest', 'x-matched-path', 'x-invoke-path', 'x-invoke-query',
+      'x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-method'];
     const response = await call('/api/agents', { headers: Object.fromEntries(rerouting.map((name) => [name, '/api/models'])) });
     assert.equal(response.status, 200);
     const { headers } = await response.json();
