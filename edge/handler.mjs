@@ -243,8 +243,9 @@ function canonical(path) {
   const edge = /(?:^|\/)( [^/]*|[^/]*[ .])(?=\/|$)/.exec(decoded);
   if (edge) return refused(`has a segment that ${edge[1].startsWith(' ') ? 'starts' : 'ends'} in ${edge[1].endsWith('.') ? "'.'" : 'a space'} ('${edge[1]}')`);
   const forms = readings(decoded);
-  for (const form of forms) {
-    const added = [...SYNTAX].find((char) => form.split(char).length > decoded.split(char).length);
+  const syntax = [...SYNTAX].map((char) => decoded.split(char).length);
+  for (const form of forms.slice(1)) {
+    const added = [...SYNTAX].find((char, i) => form.split(char).length > syntax[i]);
     if (added) return refused(`has a character an origin may read as '${added}' (reading it '${form}')`);
     if (/(?:^|\/)[^/]*\.(?=\/|$)/.test(form)) return refused(`has a segment an origin may read as ending in '.' (reading it '${form}')`);
   }
@@ -254,9 +255,12 @@ function canonical(path) {
 // The characters of a path's syntax, which no reading of it may add.
 const SYNTAX = '/\\?#;%';
 
-// The forms an origin may read a decoded path in: as it is, in NFKC, without its accents
-// (NFKD, marks dropped), and each of those case-folded ('ẞ' and 'ß' as 'ss', 'K' as 'k').
+// The forms an origin may read a decoded path in, the path first: as it is, in NFKC, without
+// its accents (NFKD, marks dropped), and each of those case-folded ('ẞ' and 'ß' as 'ss', 'K'
+// as 'k'). An ASCII path (most of them) has one: Unicode forms leave ASCII as it is, and the
+// gates ignore its case.
 function readings(decoded) {
+  if (/^[\0-\x7f]*$/.test(decoded)) return [decoded];
   const forms = new Set([decoded, decoded.normalize('NFKC'), decoded.normalize('NFKD').replace(MARKS, '')]);
   for (const form of [...forms]) {
     const folded = form.toLowerCase().toUpperCase().toLowerCase(); // 'ẞ' → 'ß' → 'SS' → 'ss'

@@ -29,6 +29,14 @@ namespace {
 constexpr int kMaxCasAttempts = 24;
 constexpr double kMaxBackoffMs = 64;
 
+// Takes the batch out of the view's queue, if it waits there: no call joins it from then on,
+// and the calls waiting for room start the next one.
+void unqueue(JournalView& view, const std::shared_ptr<AppendBatch>& batch) {
+  if (view.next != batch) return;
+  view.next.reset();
+  batch->taken.notify();
+}
+
 // Held by the call that writes a batch. Whatever way that call ends, the batch's calls wake:
 // to its outcome, or, when the call was freed before the batch was written, to write it
 // themselves (the first of them to run). (Named here, not local to a coroutine: coroutine
@@ -42,10 +50,7 @@ class BatchLead {
   BatchLead(const BatchLead&) = delete;
   BatchLead& operator=(const BatchLead&) = delete;
   ~BatchLead() {
-    if (view_->next == batch_) {
-      view_->next.reset();
-      batch_->taken.notify();
-    }
+    unqueue(*view_, batch_);
     batch_->led = false;
     if (batch_->error) batch_->finished = true;
     batch_->done.notify();
@@ -170,10 +175,7 @@ Task<Outcome> invalidate(CallContext& ctx, CacheState& state, Invalidation& what
       ctx.wait(*view->writing);
       co_await ctx.perform();
     }
-    if (view->next == batch) {
-      view->next.reset();
-      batch->taken.notify();
-    }
+    unqueue(*view, batch);
     const ViewSignal writing(view, &JournalView::writing);  // whatever way the append ends
     const bool written = co_await append_batch(ctx, state, what.organization, *batch);
     batch->finished = written;

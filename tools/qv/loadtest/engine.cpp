@@ -353,6 +353,7 @@ class Worker {
 
   void update_vus(Micros now);
   uint64_t global_arrival(uint64_t local) const;
+  uint64_t local_arrivals(uint64_t global) const;
   Micros next_due() const;
   void drop_arrivals_before(Micros until);
   void run_arrivals(Micros now);
@@ -968,6 +969,18 @@ uint64_t Worker::global_arrival(uint64_t local) const {
          local % share * static_cast<uint64_t>(plan_.threads);
 }
 
+// How many of the first `global` arrivals are this thread's: the inverse of global_arrival.
+uint64_t Worker::local_arrivals(uint64_t global) const {
+  const auto share = static_cast<uint64_t>(max_vus_);
+  const auto block = static_cast<uint64_t>(executor_.max_vus);
+  const auto threads = static_cast<uint64_t>(plan_.threads);
+  const auto index = static_cast<uint64_t>(index_);
+  const uint64_t rest =
+      global % block;  // of the last, partial block: positions index, + threads, ...
+  return global / block * share +
+         (rest > index ? std::min(share, (rest - index + threads - 1) / threads) : 0);
+}
+
 // When this thread's next arrival is due (µs into the run), or -1: none.
 Micros Worker::next_due() const {
   return max_vus_ > 0 ? schedule_.due(global_arrival(next_arrival_)) : -1;
@@ -977,15 +990,7 @@ Micros Worker::next_due() const {
 // (an extreme rate makes billions).
 void Worker::drop_arrivals_before(Micros until) {
   if (max_vus_ <= 0) return;
-  const uint64_t global = schedule_.count_before(until - start_);
-  const auto share = static_cast<uint64_t>(max_vus_);
-  const auto block = static_cast<uint64_t>(executor_.max_vus);
-  const auto threads = static_cast<uint64_t>(plan_.threads);
-  const uint64_t rest = global % block;
-  const auto index = static_cast<uint64_t>(index_);
-  const uint64_t local =
-      global / block * share +
-      (rest > index ? std::min(share, (rest - index + threads - 1) / threads) : 0);
+  const uint64_t local = local_arrivals(schedule_.count_before(until - start_));
   if (local > next_arrival_) {
     dropped_ += local - next_arrival_;
     next_arrival_ = local;
