@@ -119,10 +119,6 @@ MethodTask autoscale_method(CallContext& ctx, Instance& instance) {
   auto parsed = parse_evaluate_input(root.value(), *catalogue);
   if (!parsed.ok()) co_return Outcome::failure(parsed.error());
   EvaluateInput input = std::move(parsed.value());
-  if (auto s = check_id("organizationId", input.organization_id); !s.ok()) {
-    co_return Outcome::failure(s.error());
-  }
-
   const std::string key = "qv:tiers:org:" + input.organization_id;
   const size_t get = ctx.kv_get(key);
   co_await ctx.perform();

@@ -1,5 +1,7 @@
 #include "qv/tiers/tiers.h"
 
+#include "qv/tiers/admission.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -345,7 +347,9 @@ Result<EvaluateInput> parse_evaluate_input(const JsonValue& json, const Catalogu
   if (!org.ok()) return org.take_error();
   auto org_text = org.value().string();
   if (!org_text.ok()) return org_text.take_error();
-  if (org_text.value().empty()) return invalid_input("organizationId: must not be empty");
+  // The same ids admission and autoscale take, so an answer names an organisation the rest
+  // of the platform can key state by.
+  if (auto s = check_id("organizationId", org_text.value()); !s.ok()) return s.take_error();
   input.organization_id.assign(org_text.value());
 
   auto tier_json = fields.required("currentTier");
