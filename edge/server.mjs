@@ -73,15 +73,29 @@ if (config.router) {
   console.log(`cache: ${warmed.warmed} critical keys warmed${warmed.failed.length ? `, ${warmed.failed.length} failed` : ''}`);
 }
 
+// Ctrl-C (or SIGTERM) stops taking connections and waits for the requests in flight and
+// their background work (a webhook claim still settling retries for up to 32 s) for at most
+// STOP_GRACE_MS; a second signal stops at once.
+const STOP_GRACE_MS = 5_000;
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, async () => {
-    if (stopping) return;
+    if (stopping) {
+      console.log('qv edge server: stopped without waiting for the work in flight');
+      process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+    }
     stopping = true;
-    console.log('qv edge server: stopping');
-    await server.close();
-    await kv?.close();
-    await origins?.close();
+    console.log(`qv edge server: stopping (waiting up to ${STOP_GRACE_MS / 1000} s for the work in flight; ${signal} again stops at once)`);
+    const closed = (async () => {
+      await server.close();
+      await kv?.close();
+      await origins?.close();
+      return true;
+    })();
+    const grace = new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS, false).unref());
+    if (!(await Promise.race([closed, grace]))) {
+      console.log(`qv edge server: work still in flight after ${STOP_GRACE_MS / 1000} s, stopped anyway`);
+    }
     process.exit(0);
   });
 }

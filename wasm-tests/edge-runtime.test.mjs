@@ -1,10 +1,10 @@
 // The shim and the modules inside Vercel's edge-runtime with code generation off and the
 // bundle handed in precompiled, as production runs them: the behavioural vectors, the
 // refusal to compile code, and the edge function's HTTP routes.
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import { once } from 'node:events';
 import { maxHeaderSize } from 'node:http';
@@ -303,5 +303,53 @@ describe('npm start (edge/server.mjs) with a port another process holds', () => 
     const { code, stderr } = await start({ PORT: '0', QV_ORIGINS_PORT: String(port) });
     assert.equal(code, 2);
     assert.equal(stderr.trim(), `QV_ORIGINS_PORT: port ${port} is in use (the demo regional origins take ${port} to ${port + 3}); choose another`);
+  });
+});
+
+describe('npm start (edge/server.mjs) stopping with a request in flight', () => {
+  // The server, listening, with one request it is still reading (its body never comes).
+  async function serving() {
+    const child = spawn(process.execPath, [new URL('../edge/server.mjs', import.meta.url).pathname], {
+      env: { ...process.env, PORT: '0', QV_ORIGINS_PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk) => { stdout += chunk; });
+    const exited = once(child, 'exit');
+    while (!/critical keys warmed/.test(stdout)) await once(child.stdout, 'data');
+    const port = Number(/listening on http:\/\/localhost:(\d+)/.exec(stdout)[1]);
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write('POST /api/tiers/evaluate HTTP/1.1\r\nHost: localhost\r\nx-api-key: qv_demo_startup\r\n' +
+      'content-type: application/json\r\ncontent-length: 100\r\n\r\n{');
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the request reaches the handler
+    const stopped = async () => {
+      const [code] = await exited;
+      socket.destroy();
+      return { code, stdout };
+    };
+    return { child, stopped, said: async (pattern) => { while (!pattern.test(stdout)) await once(child.stdout, 'data'); } };
+  }
+
+  let child = null;
+  afterEach(() => child?.kill('SIGKILL')); // (a server a failed test left running)
+
+  test('a second SIGTERM stops at once, with 128 + 15', { timeout: 60_000 }, async () => {
+    const server = await serving();
+    ({ child } = server);
+    child.kill('SIGTERM');
+    await server.said(/stopping \(waiting up to 5 s/);
+    child.kill('SIGTERM');
+    const { code, stdout } = await server.stopped();
+    assert.equal(code, 143);
+    assert.match(stdout, /stopped without waiting for the work in flight/);
+  });
+
+  test('one SIGTERM waits for the request no longer than the grace, then stops with 0', { timeout: 60_000 }, async () => {
+    const server = await serving();
+    ({ child } = server);
+    child.kill('SIGTERM');
+    const { code, stdout } = await server.stopped();
+    assert.equal(code, 0);
+    assert.match(stdout, /work still in flight after 5 s, stopped anyway/);
   });
 });
