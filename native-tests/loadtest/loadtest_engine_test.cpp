@@ -1,7 +1,13 @@
 // The engine end to end, against our test server on loopback: exact request counts,
 // latencies against a known injected delay, coordinated-omission correction under a 1 s
 // SIGSTOP, error classes, chunked bodies, templates on the wire, each executor, dropped
-// iterations and abortOnFail. Only behaviour is asserted, never speed.
+// iterations, abortOnFail, and a retry on a fresh connection within its request's deadline. Only
+// behaviour is asserted, never speed.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <set>
@@ -234,6 +240,63 @@ TEST_CASE("a request retried on a fresh connection counts the time its first att
   // All but the first waited for the close: 20 ms.
   CHECK(result.requests[0].latency_uncorrected.value_at_percentile(50) >= 19'000);
   CHECK(result.requests[0].latency.value_at_percentile(50) >= 19'000);
+}
+
+TEST_CASE("a retry whose new connection hangs times out at the request's deadline") {
+  // A listener with room for one queued connection: it answers the first request on its
+  // connection (keep-alive), then takes no more connections and fills its queue with one of
+  // its own, so the kernel drops every further connection attempt: the retry's connect hangs.
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  REQUIRE(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(listen(listener, 0) == 0);
+  getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
+  const int filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  std::thread server([&] {
+    // The load tester's reachability check connects first and sends nothing.
+    int connection = -1;
+    std::string request;
+    char buffer[4096];
+    while (request.empty()) {
+      if (connection >= 0) close(connection);
+      connection = accept(listener, nullptr, nullptr);
+      if (connection < 0) return;
+      while (request.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t got = read(connection, buffer, sizeof buffer);
+        if (got <= 0) break;
+        request.append(buffer, static_cast<size_t>(got));
+      }
+    }
+    connect(filler, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    CHECK(write(connection, answer.data(), answer.size()) == static_cast<ssize_t>(answer.size()));
+    // The next request comes on this connection: a reset for it, and the load tester sends
+    // it again on a new connection.
+    CHECK(read(connection, buffer, sizeof buffer) > 0);
+    linger reset{1, 0};
+    setsockopt(connection, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    close(connection);
+  });
+  const RunResult result = run(scenario_from(R"({"baseUrl": "http://127.0.0.1:)" +
+                                             std::to_string(ntohs(address.sin_port)) + R"(",
+    "executor": "constant-vus", "vus": 1, "duration": "100ms", "gracefulStop": "10s",
+    "threads": 1, "timeouts": {"connect": "8s", "request": "300ms"},
+    "requests": [{"url": "/"}]})"));
+  server.join();
+  close(filler);
+  close(listener);
+  const RequestCounters& counters = result.requests[0].counters;
+  REQUIRE(counters.requests == 2);
+  CHECK(counters.errors[static_cast<size_t>(ErrorClass::kTimeout)] == 1);
+  // The retry's connect had the request's deadline (300 ms after it was sent), not the
+  // connect timeout's 8 s: the timed-out request's duration is its deadline.
+  const auto& latency = result.requests[0].latency_uncorrected;
+  CHECK(latency.count() == 2);
+  CHECK(latency.max() >= 300'000);
+  CHECK(latency.max() < 4'000'000);
 }
 
 TEST_CASE("a response complete after the request timeout is a timeout") {
