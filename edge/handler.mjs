@@ -412,7 +412,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     if (!presented) return unauthorized('x-api-key: missing API key (or Authorization: Bearer)');
     if (presented.problem) return unauthorized(presented.problem);
     const caller = await identify(keys, presented.key);
-    if (!caller) return unauthorized('x-api-key: unknown API key');
+    if (!caller) return unauthorized(`${presented.header}: unknown API key`);
 
     const qv = await module();
     const { status, body: decision } = await qv.invoke('tiers.admit', { organizationId: caller.organizationId, tier: caller.tier });

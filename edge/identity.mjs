@@ -40,8 +40,9 @@ export function hexToBytes(hex) {
 }
 
 /**
- * The key a request presents: {key}, {problem} (the header and what is wrong with it), or
- * null when it presents none. x-api-key and Authorization: Bearer may both be sent only with
+ * The key a request presents: {key, header} (header: the one that carried it, 'x-api-key'
+ * when both did), {problem} (the header and what is wrong with it), or null when it presents
+ * none. x-api-key and Authorization: Bearer may both be sent only with
  * the same key. A header sent twice reaches the edge as one, its copies joined with ", ", so
  * an API key holds no comma and a comma in either header means more than one key.
  */
@@ -63,8 +64,8 @@ export function presentedKey(request) {
   if (header !== null && bearer !== null && header.trim() !== bearer) {
     return { problem: 'x-api-key and Authorization: Bearer carry different keys (send one)' };
   }
-  const key = header?.trim() ?? bearer;
-  return key === null ? null : { key };
+  if (header !== null) return { key: header.trim(), header: 'x-api-key' };
+  return bearer === null ? null : { key: bearer, header: 'Authorization' };
 }
 
 /** SHA-256 of a key, through Web Crypto (present in every edge runtime). */

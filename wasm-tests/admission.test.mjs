@@ -335,6 +335,13 @@ describe('admission over HTTP (edge function on edge-runtime)', () => {
     assert.ok(!body.includes('qv_demo_guess'));
   });
 
+  test('an unknown key is a 401 naming the header that carried it', async () => {
+    const named = async (headers) => (await (await call('/api/me', null, { headers })).json()).message;
+    assert.equal(await named({ 'x-api-key': 'qv_demo_guess' }), 'x-api-key: unknown API key');
+    assert.equal(await named({ authorization: 'Bearer qv_demo_guess' }), 'Authorization: unknown API key');
+    assert.equal(await named({ 'x-api-key': 'qv_demo_guess', authorization: 'Bearer qv_demo_guess' }), 'x-api-key: unknown API key');
+  });
+
   test('two keys in one request, a header given twice and a malformed Authorization are 401s naming the header; no key is echoed', async () => {
     const refused = [
       [[['x-api-key', 'qv_demo_startup'], ['authorization', 'Bearer qv_demo_enterprise']], 'x-api-key and Authorization: Bearer carry different keys (send one)'],
