@@ -103,19 +103,19 @@ async function ownRawBody(request, headers) {
   return refused ? { response: refused } : rawBody(request, headers);
 }
 
-// A JSON body as text, or an error Response.
-async function jsonBody(request, { optional = false } = {}) {
-  const refused = encodingRefused(request);
+// A JSON body as text, or an error Response carrying `headers` (the rate-limit fields).
+async function jsonBody(request, { optional = false, headers } = {}) {
+  const refused = encodingRefused(request, headers);
   if (refused) return { response: refused };
   let body;
   try {
     body = await readBody(request);
   } catch {
-    return { response: error(400, 'invalid_input', 'body: not valid UTF-8') };
+    return { response: error(400, 'invalid_input', 'body: not valid UTF-8', headers) };
   }
-  if (body.tooLarge) return { response: tooLarge(body.tooLarge) };
+  if (body.tooLarge) return { response: tooLarge(body.tooLarge, headers) };
   if (!body.text.trim()) {
-    return optional ? { text: '{}' } : { response: error(400, 'invalid_input', 'body: expected a JSON object, got an empty body') };
+    return optional ? { text: '{}' } : { response: error(400, 'invalid_input', 'body: expected a JSON object, got an empty body', headers) };
   }
   return { text: body.text };
 }
@@ -441,7 +441,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
   }
 
   async function callRoute(action, request, caller, headers, callId) {
-    const parsed = await jsonBody(request, { optional: true });
+    const parsed = await jsonBody(request, { optional: true, headers });
     if (parsed.response) return parsed.response;
     let body;
     try {
@@ -506,7 +506,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     {
       pattern: /^\/api\/tiers\/evaluate$/, methods: ['POST'],
       run: async (request, match, caller, headers) => {
-        const parsed = await jsonBody(request);
+        const parsed = await jsonBody(request, { headers });
         return parsed.response ?? invoke('tiers.evaluate', parsed.text, headers);
       },
     },

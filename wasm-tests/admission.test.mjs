@@ -374,6 +374,23 @@ describe('admission over HTTP (edge function on edge-runtime)', () => {
     assert.match(response.headers.get('ratelimit-policy'), /^"tier";q=1000;w=1$/);
   });
 
+  test('an admitted request whose body is refused (empty, not UTF-8, encoded, too large) still carries the RateLimit fields', async () => {
+    const refused = [
+      ['/api/tiers/evaluate', {}, 400],
+      ['/api/tiers/evaluate', { body: new Uint8Array([0xff, 0xfe]) }, 400],
+      ['/api/tiers/evaluate', { body: '{}', headers: { 'content-encoding': 'gzip' } }, 415],
+      ['/api/tiers/evaluate', { body: 'x'.repeat((1 << 20) + 1) }, 413],
+      ['/api/calls/start', { body: '{}', headers: { 'content-encoding': 'br' } }, 415],
+      ['/api/calls/start', { body: 'x'.repeat((1 << 20) + 1) }, 413],
+    ];
+    for (const [path, init, status] of refused) {
+      const response = await call(path, 'qv_demo_growth', { method: 'POST', ...init });
+      assert.equal(response.status, status, `${path} ${JSON.stringify(init.headers ?? {})}`);
+      assert.equal(response.headers.get('ratelimit-policy'), '"tier";q=1000;w=1', `${path} ${status}`);
+      assert.match(response.headers.get('ratelimit') ?? '', /^"tier";r=\d+;t=\d+$/, `${path} ${status}`);
+    }
+  });
+
   test('config.apiKeys[].operator is true or false, and false when left out', () => {
     const entry = { sha256: 'a'.repeat(64), organizationId: 'org_a', tier: 'Startup' };
     assert.throws(() => parseApiKeys([{ ...entry, operator: 'yes' }], ['Startup']),
