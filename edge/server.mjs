@@ -39,6 +39,19 @@ async function listening(setting, what, start) {
 }
 const flavour = process.env.QV_FLAVOUR ?? 'emscripten';
 
+// The shared KV: connected within REDIS_WAIT_MS, or served without it meanwhile, saying so.
+const REDIS_WAIT_MS = 2000;
+async function connectRedis(url) {
+  const kv = await RedisKv.connect(url, { wait: false });
+  for (let waited = 0; !kv.connected && waited < REDIS_WAIT_MS; waited += 50) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  if (!kv.connected) {
+    console.warn(`QV_REDIS_URL: ${url} does not answer; serving on per-isolate limits without L2 until it does (it is tried again in the background)`);
+  }
+  return kv;
+}
+
 const config = await loadEdgeConfig(process.env.QV_EDGE_CONFIG);
 const upstream = process.env.ORIGIN_URL || process.env.QV_ORIGIN_UPSTREAM || null;
 let origins = null;
@@ -58,7 +71,10 @@ if (config.router) {
     process.exit(2);
   }
 }
-const kv = process.env.QV_REDIS_URL ? await RedisKv.connect(process.env.QV_REDIS_URL) : undefined;
+// A Redis that is down (or not yet up) at start must not keep the edge from serving: the
+// client connects in the background, and until it has, admission runs on per-isolate limits
+// and the cache skips L2 (docs/admission.md, "When the KV fails"), as in an outage later on.
+const kv = process.env.QV_REDIS_URL ? await connectRedis(process.env.QV_REDIS_URL) : undefined;
 const cacheSecret = process.env.QV_CACHE_SECRET ?? config.cache?.demoSecret;
 const runtime = await createEdgeRuntime({ flavour, config, kv, cacheSecret });
 const server = await listening('PORT', 'the edge server', () => serveEdgeRuntime({ runtime, port, host: process.env.HOST }));

@@ -12,6 +12,7 @@ import { build } from 'esbuild';
 import { FLAVOURS } from '../dist/js/node.mjs';
 import { createEdgeRuntime, serveEdgeRuntime } from '../edge/runtime.mjs';
 import { loadVectorFiles } from './vector-files.mjs';
+import { freePort } from './redis-server.mjs';
 
 const files = await loadVectorFiles();
 const bundled = await build({
@@ -351,5 +352,36 @@ describe('npm start (edge/server.mjs) stopping with a request in flight', () => 
     const { code, stdout } = await server.stopped();
     assert.equal(code, 0);
     assert.match(stdout, /work still in flight after 5 s, stopped anyway/);
+  });
+});
+
+describe('npm start (edge/server.mjs) with QV_REDIS_URL naming a Redis that does not answer', () => {
+  test('it serves at once, on per-isolate limits, and says so', { timeout: 30_000 }, async () => {
+    const redisPort = await freePort(); // nothing listens there
+    const child = spawn(process.execPath, [new URL('../edge/server.mjs', import.meta.url).pathname], {
+      env: { ...process.env, PORT: '0', QV_ORIGINS_PORT: '0', HOST: '127.0.0.1', QV_REDIS_URL: `redis://127.0.0.1:${redisPort}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk) => { stderr += chunk; });
+    try {
+      const url = await new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`not listening within 15 s; stdout: '${stdout}', stderr: '${stderr}'`)), 15_000);
+        child.stdout.on('data', (chunk) => {
+          stdout += chunk;
+          const listening = /listening on (http:\S+)/.exec(stdout);
+          if (listening) { clearTimeout(timer); resolve(listening[1]); }
+        });
+        child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`exited with ${code}: ${stderr}`)); });
+      });
+      assert.match(stderr, new RegExp(`QV_REDIS_URL: redis://127\\.0\\.0\\.1:${redisPort} does not answer`));
+      const started = await fetch(new URL('/api/calls/start', url), { method: 'POST', headers: { 'x-api-key': 'qv_demo_growth' } });
+      assert.equal(started.status, 201);
+      assert.equal((await started.json()).source, 'local');
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
   });
 });
