@@ -14,4 +14,5 @@ const handle = createEdgeHandler({
   ...(globalThis.QV_NOW ? { now: globalThis.QV_NOW } : {}), // tests: a simulated clock
 });
 globalThis.qvCacheWarmed = () => handle.warmed();
+globalThis.qvReady = () => handle.ready();
 addEventListener('fetch', (event) => event.respondWith(handle(event.request, event)));

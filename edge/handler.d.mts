@@ -53,6 +53,8 @@ export interface EdgeEvent {
 /** The edge function: identity and admission, the cached routes, the router's proxy. */
 export interface EdgeHandler {
   (request: Request, event?: EdgeEvent): Promise<Response>;
+  /** Resolves once the edge config is read and applied; rejects naming the field that is wrong. */
+  ready(): Promise<void>;
   /** Resolves once the configured critical keys were warmed (at once when there are none). */
   warmed(): Promise<{ warmed: number; failed: Array<{ path: string; organizationId: string; message?: string }> }>;
 }

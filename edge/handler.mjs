@@ -328,7 +328,13 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
         throw new Error(`config.featureRoutes[${i}]: expected {pattern, feature} strings`);
       }
       // Case-insensitive: an origin that routes /api/Models as /api/models stays gated.
-      return { pattern: new RegExp(route.pattern, 'i'), feature: route.feature };
+      let pattern;
+      try {
+        pattern = new RegExp(route.pattern, 'i');
+      } catch (failure) {
+        throw new Error(`config.featureRoutes[${i}].pattern: ${failure.message}`);
+      }
+      return { pattern, feature: route.feature };
     });
     const keys = parseApiKeys(config.apiKeys ?? [], tiers);
     warmCritical(keys, waitUntil);
@@ -610,6 +616,15 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
       return error(500, 'internal', 'internal error (logged at the edge)');
     }
   }
+
+  /**
+   * Resolves once the edge config is read and the module configured (API keys, feature
+   * routes, router and cache settings); rejects with an Error naming the field when one is
+   * wrong, which would otherwise fail every /api/* request. The warm-up is not waited for.
+   */
+  handle.ready = async () => {
+    await getSettings();
+  };
 
   /** Resolves once the critical keys were warmed (or at once when there are none). */
   handle.warmed = async () => {

@@ -77,6 +77,16 @@ if (config.router) {
 const kv = process.env.QV_REDIS_URL ? await connectRedis(process.env.QV_REDIS_URL) : undefined;
 const cacheSecret = process.env.QV_CACHE_SECRET ?? config.cache?.demoSecret;
 const runtime = await createEdgeRuntime({ flavour, config, kv, cacheSecret });
+// A wrong API key entry, feature route or cache setting stops the server here too, naming
+// the field, rather than answering every /api/* request with a 500.
+try {
+  await runtime.context.qvReady();
+} catch (failure) {
+  console.error(`edge config: ${String(failure?.message ?? failure).replace(/^config\./, '')}`);
+  await origins?.close();
+  await kv?.close();
+  process.exit(2);
+}
 const server = await listening('PORT', 'the edge server', () => serveEdgeRuntime({ runtime, port, host: process.env.HOST }));
 const shown = process.env.HOST ? server.url : `http://localhost:${new URL(server.url).port}`;
 console.log(`qv edge server (${flavour} bundle on edge-runtime, ${kv ? 'Redis' : 'in-memory'} KV) listening on ${shown}`);

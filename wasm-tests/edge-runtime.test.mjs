@@ -3,7 +3,9 @@
 // refusal to compile code, and the edge function's HTTP routes.
 import { describe, test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { execFile, spawn } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import { once } from 'node:events';
@@ -297,6 +299,30 @@ describe('npm start (edge/server.mjs) with a port another process holds', () => 
     const { code, stderr } = await start({ PORT: String(port), QV_ORIGINS_PORT: '0' });
     assert.equal(code, 2);
     assert.equal(stderr.trim(), `PORT: port ${port} is in use (the edge server); choose another`);
+  });
+
+  test('QV_EDGE_CONFIG with a wrong API key entry or feature route: stops with status 2, naming the field', async () => {
+    const demo = JSON.parse(await readFile(new URL('../edge/config/demo.json', import.meta.url), 'utf8'));
+    const dir = await mkdtemp(join(tmpdir(), 'qv-config-'));
+    try {
+      const wrong = [
+        [(c) => { c.apiKeys[0].tier = 'Startupp'; }, /^edge config: apiKeys\[0\]\.tier: unknown tier 'Startupp'/],
+        [(c) => { c.featureRoutes[0].pattern = '(['; }, /^edge config: featureRoutes\[0\]\.pattern: Invalid regular expression/],
+      ];
+      for (const [i, [change, message]] of wrong.entries()) {
+        const config = structuredClone(demo);
+        change(config);
+        const path = join(dir, `config-${i}.json`);
+        await writeFile(path, JSON.stringify(config));
+        for (const origins of ['0', '1']) { // with the demo origins, and without
+          const { code, stderr } = await start({ PORT: '0', QV_ORIGINS_PORT: '0', QV_DEMO_ORIGINS: origins, QV_EDGE_CONFIG: path });
+          assert.equal(code, 2, stderr);
+          assert.match(stderr.trim(), message);
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('QV_ORIGINS_PORT: stops likewise, saying the demo origins take four ports', async () => {
