@@ -68,13 +68,14 @@ function answerClientError(failure, socket) {
   socket.destroy();
 }
 
-// Methods fetch's Request cannot carry (the Fetch standard's forbidden methods).
+// Methods fetch's Request cannot carry (the Fetch standard's forbidden methods): served for
+// no resource, so a 501 (a 405 would have to list the methods allowed on the path).
 const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
 
 // edge-runtime's handler, guarded. It makes the request's URL from the request line and the
 // Host header, and a request it cannot make (a Host such as 'a b', a URL with credentials, a
 // TRACE) it answers with an empty 200 and a rejection no one catches, which would end the
-// process: such a request is a 400 (405) here, before the handler. Anything else the handler
+// process: such a request is a 400 (501) here, before the handler. Anything else the handler
 // throws is logged, not fatal.
 function guarded(handler) {
   const fail = (response, status, error, message) => {
@@ -99,7 +100,7 @@ function guarded(handler) {
       return;
     }
     if (FORBIDDEN_METHODS.has(request.method)) {
-      fail(response, 405, 'method_not_allowed', `request: method ${request.method} is not served`);
+      fail(response, 501, 'not_implemented', `request: method ${request.method} is served for no resource`);
       return;
     }
     try {

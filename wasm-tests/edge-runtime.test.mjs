@@ -238,13 +238,14 @@ describe('edge function routes', () => {
     assert.equal((await request('/healthz')).status, 200);
   });
 
-  test('a URL with credentials is a 400 and a method fetch cannot carry a 405, not an empty 200', async () => {
+  test('a URL with credentials is a 400 and a method fetch cannot carry a 501, not an empty 200', async () => {
     const [withCredentials, refusedCredentials] = await raw('GET http://u:p@edge.test/api/campaigns HTTP/1.1\r\nhost: edge.test\r\nx-api-key: qv_demo_startup\r\nconnection: close\r\n\r\n');
     assert.equal(withCredentials, 'HTTP/1.1 400 Bad Request');
     assert.equal(refusedCredentials.message, 'request: a URL with a user name or password');
     const [trace, refusedTrace] = await raw('TRACE /healthz HTTP/1.1\r\nhost: edge.test\r\nconnection: close\r\n\r\n');
-    assert.equal(trace, 'HTTP/1.1 405 Method Not Allowed');
-    assert.equal(refusedTrace.message, 'request: method TRACE is not served');
+    assert.equal(trace, 'HTTP/1.1 501 Not Implemented');
+    assert.equal(refusedTrace.error, 'not_implemented');
+    assert.equal(refusedTrace.message, 'request: method TRACE is served for no resource');
   });
 
   test('a body in a Transfer-Encoding the edge does not decode is a 415, as a Content-Encoding is', async () => {
