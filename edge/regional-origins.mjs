@@ -118,7 +118,21 @@ export async function startRegionalOrigins({ regions = DEMO_REGIONS, host = '127
       try {
         const target = decodeURIComponent(control[1]);
         if (!state.has(target)) throw new TypeError(`region: unknown region '${target}' (known: ${regions.join(', ')})`);
-        await set(target, JSON.parse((await readBody(request)).toString('utf8') || '{}'));
+        const fault = JSON.parse((await readBody(request)).toString('utf8') || '{}');
+        // These endpoints are served by the regions' own listeners, which 'refuse' closes.
+        const listening = regions.filter((id) => id !== target && state.get(id).fault.mode !== 'refuse');
+        if (fault?.mode === 'refuse' && listening.length === 0) {
+          throw new TypeError(`mode: refusing ${target} too would close the last listener that takes fault changes (use 'fail' or 'hang', or restore a region first)`);
+        }
+        if (target === region && fault?.mode === 'refuse') {
+          // Refusing this listener's own region closes this connection: answer first.
+          checkFault(fault);
+          sendJson(response, 200, { region: target, fault: { ...entry.fault, ...fault } }, { connection: 'close' });
+          if (!response.writableFinished) await new Promise((resolve) => response.once('finish', resolve));
+          await set(target, fault);
+          return;
+        }
+        await set(target, fault);
         return sendJson(response, 200, { region: target, fault: state.get(target).fault });
       } catch (failure) {
         return sendJson(response, 400, { error: 'invalid_input', message: failure.message });

@@ -443,3 +443,26 @@ describe('the edge function proxies /api/* to the regions (edge-runtime, demo re
     assert.equal(media.kept, true);
   });
 });
+
+describe('the demo regional origins\' fault endpoints', () => {
+  test('refusing the last region that still listens is a 400: its listener is the last way to undo the faults', async () => {
+    const origins = await startRegionalOrigins();
+    try {
+      const [last, ...others] = Object.keys(origins.urls);
+      const post = (region, fault) => fetch(`${origins.urls[last]}/__qv/faults/${region}`, { method: 'POST', body: JSON.stringify(fault) });
+      for (const region of others) assert.equal((await post(region, { mode: 'refuse' })).status, 200);
+      const refused = await post(last, { mode: 'refuse' });
+      assert.equal(refused.status, 400);
+      assert.match((await refused.json()).message, new RegExp(`^mode: refusing ${last} too would close the last listener`));
+      assert.equal(origins.faults()[last].mode, 'up', 'nothing changed');
+      assert.equal((await post(others[0], { mode: 'up' })).status, 200);
+      assert.equal((await fetch(`${origins.urls[others[0]]}/__qv/faults`)).status, 200, 'listening again');
+      const own = await post(last, { mode: 'refuse' }); // through its own listener, which closes
+      assert.equal(own.status, 200, 'another region listens now');
+      assert.equal((await own.json()).fault.mode, 'refuse');
+      await assert.rejects(fetch(`${origins.urls[last]}/__qv/faults`), 'refused');
+    } finally {
+      await origins.close();
+    }
+  });
+});
