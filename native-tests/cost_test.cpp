@@ -536,7 +536,7 @@ TEST_CASE("the tier the peaks fit, from the tiers module's catalogue") {
     CHECK_THAT(
         wrong.error().message,
         Contains(
-            "usage.currentTier: unknown tier 'Platinum' (known: Startup, Growth, Enterprise)"));
+            "usage.currentTier: unknown tier 'Platinum' (known: Startup (tier-1), Growth (tier-2), Enterprise (tier-3))"));
   }
 }
 

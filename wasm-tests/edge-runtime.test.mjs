@@ -142,7 +142,7 @@ describe('edge function routes', () => {
   test('an unknown tier is a 404 naming the known ones', async () => {
     const response = await request('/api/tiers/Plat%C3%AFnum/features');
     assert.equal(response.status, 404);
-    assert.match((await response.json()).message, /unknown tier 'Platïnum' \(known: Startup, Growth, Enterprise\)/);
+    assert.match((await response.json()).message, /unknown tier 'Platïnum' \(known: Startup \(tier-1\), Growth \(tier-2\), Enterprise \(tier-3\)\)/);
   });
 
   test('a wrong method is a 405 with Allow', async () => {

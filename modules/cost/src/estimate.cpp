@@ -475,7 +475,10 @@ const TierLimits* TierCatalogue::find(std::string_view id_or_name) const {
 
 std::string TierCatalogue::names() const {
   std::string names;
-  for (const auto& tier : tiers) names += (names.empty() ? "" : ", ") + tier.name;
+  // By name and id, as find() takes either.
+  for (const auto& tier : tiers) {
+    names += (names.empty() ? "" : ", ") + tier.name + " (" + tier.id + ")";
+  }
   return names;
 }
 
