@@ -79,6 +79,9 @@ function answer(data, organization, url) {
   if (!org) return { status: 404, body: { error: 'not_found', message: `${ORGANIZATION_HEADER}: unknown organisation '${organization}'` } };
   const params = url.searchParams;
   const campaignTags = (suffix) => org.campaigns.map((c) => `campaigns:${c.id}:${suffix}`);
+  // The aggregates count the leads by status: they contain every lead row, so a lead's
+  // UPDATE (the 'single' strategy, leads:<id>) reaches them.
+  const leadTags = org.leads.map((lead) => `leads:${lead.id}`);
   switch (url.pathname) {
     case '/api/campaigns':
       return {
@@ -100,7 +103,7 @@ function answer(data, organization, url) {
     case '/api/dashboard/metrics':
       return {
         status: 200, body: { campaigns: metrics(org) },
-        tags: tags('dashboard', 'campaigns:list', campaignTags('leads'), campaignTags('analytics'), campaignTags('calls')),
+        tags: tags('dashboard', 'campaigns:list', campaignTags('leads'), campaignTags('analytics'), campaignTags('calls'), leadTags),
       };
     case '/api/analytics/overview': {
       const all = metrics(org);
@@ -108,7 +111,7 @@ function answer(data, organization, url) {
       const series = Array.from({ length: 7 }, (_, d) => ({ day: d, calls: Math.round(totals.calls / 7 + ((d * 13) % 5)) }));
       return {
         status: 200, body: { totals, conversion: totals.leads ? totals.converted / totals.leads : 0, series },
-        tags: tags('analytics', campaignTags('analytics'), campaignTags('calls'), campaignTags('transcripts')),
+        tags: tags('analytics', campaignTags('analytics'), campaignTags('calls'), campaignTags('transcripts'), leadTags),
       };
     }
     case '/api/knowledge/search': {

@@ -244,6 +244,22 @@ describe('cached routes on edge-runtime', () => {
     await after.arrayBuffer();
   });
 
+  test('a lead\'s UPDATE (single: leads:<id>) reaches the dashboard and the analytics, which count leads by status, and not the campaign list', async () => {
+    const paths = ['/api/campaigns', '/api/dashboard/metrics', '/api/analytics/overview'];
+    for (const path of paths) await (await get(path, 'qv_demo_startup')).arrayBuffer();
+    const payload = JSON.stringify({ type: 'UPDATE', table: 'leads', record: { id: 'org_startup_l7', organization_id: 'org_startup', campaign_id: 'org_startup_c1', status: 'converted' }, old_record: null });
+    const response = await invalidate(payload, await signRequest(SECRET, payload));
+    assert.equal(response.status, 200);
+    assert.deepEqual((await response.json()).tags, ['leads:org_startup_l7']);
+    const states = [];
+    for (const path of paths) {
+      const answer = await get(path, 'qv_demo_startup');
+      states.push(answer.headers.get('x-cache'));
+      await answer.arrayBuffer();
+    }
+    assert.deepEqual(states, ['HIT-L1', 'MISS', 'MISS']);
+  });
+
   test('a signed invalidation is taken once: the same request again is a 401 and invalidates nothing', async () => {
     const payload = JSON.stringify({ type: 'UPDATE', table: 'campaigns', record: { id: 'org_growth_c1', organization_id: 'org_growth' }, old_record: null });
     const signature = await signRequest(SECRET, payload);
