@@ -253,6 +253,39 @@ TEST_CASE("outlier detection: 5 consecutive failures eject, with exponential bac
   CHECK(router.region_health(0, now + 25000).times_ejected == 0);
 }
 
+TEST_CASE("without active checks, time back in service counts from the ejection's end") {
+  // The times-ejected count decays by one per 10 s back in service: a region (checks off)
+  // or a media node (never checked) back for 60 s is ejected for 30 s again, whether or
+  // not anything asked the router about it when its ejection ended.
+  for (bool asked_at_the_end : {false, true}) {
+    Config config = default_config();
+    config.health_check.enabled = false;
+    Router router(config);
+    double now = kStart;
+    Observation node_failure = observation("eu-west-1", 10, 0);
+    node_failure.node = "eu-west-1-media-1";
+    for (int i = 0; i < 5; ++i) {
+      REQUIRE(router.observe(observation("us-east-1", 10, 0), now).ok());
+      REQUIRE(router.observe(node_failure, now).ok());
+    }
+    CHECK(router.region_health(0, now).ejected_until == kStart + 30000);
+    CHECK(router.node_health(1, 0, now).ejected_until == kStart + 30000);
+    if (asked_at_the_end) {
+      router.region_health(0, kStart + 30000);
+      router.node_health(1, 0, kStart + 30000);
+    }
+    now = kStart + 30000 + 60000;
+    CHECK(router.region_health(0, now).times_ejected == 0);
+    CHECK(router.node_health(1, 0, now).times_ejected == 0);
+    for (int i = 0; i < 5; ++i) {
+      REQUIRE(router.observe(observation("us-east-1", 10, 0), now).ok());
+      REQUIRE(router.observe(node_failure, now).ok());
+    }
+    CHECK(router.region_health(0, now).ejected_until == now + 30000);
+    CHECK(router.node_health(1, 0, now).ejected_until == now + 30000);
+  }
+}
+
 TEST_CASE("back-off: exponential or Envoy's linear, capped at the maximum") {
   for (bool exponential : {true, false}) {
     Config config = default_config();

@@ -588,14 +588,18 @@ ResolvedClient Router::resolve(const Client& client) const {
 }
 
 void Router::refresh(HostState& host, bool probed, double now) const {
+  // When the host is back: at the end of its ejection, not at whatever later call first
+  // notices it, so that the decay below does not depend on when the router is next asked.
+  double back_at = now;
   if (host.health == Health::kEjected && now >= host.ejected_until) {
     host.health = Health::kProbing;
+    back_at = host.ejected_until;
   }
   if (host.health == Health::kProbing && !probed) {
     // Without health checks an ejection simply ends (Envoy's behaviour).
     host.health = Health::kHealthy;
-    host.in_service_since = now;
-    host.returned_at = now;
+    host.in_service_since = back_at;
+    host.returned_at = back_at;
     host.cause.clear();
     host.shared = false;
   }
