@@ -127,6 +127,23 @@ TEST_CASE("the cost factor breaks near-ties within the tolerance; equal ties are
   CHECK(router.config().regions[tie.optimal()].id == "b");
   CHECK(tie.cheaper_than == 0);
   CHECK(tie.reason.find("preferred to a") != std::string::npos);
+  // The reason does not call b the nearest (a is), nor, measured, the fastest.
+  CHECK(tie.reason.rfind("b: ", 0) == 0);
+  CHECK(tie.reason.find("nearest") == std::string::npos);
+  REQUIRE(router.observe(observation("a", 100, 200, "pop:x"), kStart).ok());
+  REQUIRE(router.observe(observation("b", 105, 200, "pop:x"), kStart).ok());
+  Client measured;
+  measured.area = "pop:x";
+  const Decision measured_tie = router.route(measured, kStart);
+  CHECK(router.config().regions[measured_tie.optimal()].id == "b");
+  CHECK(measured_tie.reason.rfind("b's measured RTT from pop:x: 105.0 ms", 0) == 0);
+  CHECK(measured_tie.reason.find("lowest") == std::string::npos);
+  // A region whose distance estimate beats a nearer region's slower measured RTT has the
+  // lowest estimate, and is not the nearest.
+  REQUIRE(router.observe(observation("a", 400, 200, "pop:y"), kStart).ok());
+  const Decision not_nearest = router.route(at(0, 2, "pop:y"), kStart);
+  CHECK(router.config().regions[not_nearest.optimal()].id == "b");
+  CHECK(not_nearest.reason.rfind("b has the lowest RTT estimate: ", 0) == 0);
   // Far closer to a: no near-tie -> a.
   CHECK(optimal(router, at(0, 2), kStart) == "a");
 

@@ -841,17 +841,30 @@ Decision Router::route(const Client& client, double now, bool count_request) {
     reason.number(config_.panic_threshold_percent) << "%, so every region is a candidate; ";
   }
   reason << region.id;
+  // A region that won a near-tie on cost is not the fastest; one whose estimate beat a
+  // nearer region's (slower) measured RTT is not the nearest.
+  const bool near_tie = decision.cheaper_than >= 0;
+  bool nearest = !near_tie;
+  for (const RegionView& other : decision.regions) {
+    if (other.candidate && other.latency.distance_km >= 0 &&
+        other.latency.distance_km < latency.distance_km) {
+      nearest = false;
+    }
+  }
   switch (latency.source) {
     case LatencySource::kMeasured:
       decision.strategy = Strategy::kLatencyBased;
-      reason << " has the lowest measured RTT from " << decision.client.area << ": ";
+      reason << (near_tie ? "'s measured RTT from " : " has the lowest measured RTT from ")
+             << decision.client.area << ": ";
       reason.fixed(latency.latency_ms) << " ms (EWMA of ";
       reason.count(latency.samples) << (latency.samples == 1 ? " sample)" : " samples)");
       break;
     case LatencySource::kDistance:
       decision.strategy = Strategy::kGeoProximity;
       if (region.name != region.id) reason << " (" << region.name << ")";
-      reason << " is the nearest: ";
+      reason << (nearest    ? " is the nearest: "
+                 : near_tie ? ": "
+                            : " has the lowest RTT estimate: ");
       reason.fixed(latency.distance_km, 0)
           << " km from the client's " << location_source_name(decision.client.source) << ", about ";
       reason.fixed(latency.latency_ms)
