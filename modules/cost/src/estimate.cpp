@@ -65,7 +65,9 @@ std::vector<std::string> choice_options(const Catalogue& catalogue, const Usage&
       if (component.choice != choice) continue;
       for (const auto& option : component.options) add(option.name);
       for (const auto& override : usage.prices) {
-        if (override.service == service.id && override.component == component.id) {
+        // (A key without an option, refused by validate_against_catalogue, names none.)
+        if (override.service == service.id && override.component == component.id &&
+            !override.option.empty()) {
           add(override.option);
         }
       }
