@@ -445,7 +445,7 @@ int show(const host::Answer& answer, bool json, Print print, const FileOfField& 
                            (detail.size() == field.size() || detail[field.size()] == '.' ||
                             detail[field.size()] == '[' || detail[field.size()] == ' ' ||
                             detail[field.size()] == ':');
-        if (about && file != "-") {
+        if (about && !file.empty() && file != "-") {
           detail = file + ": " + detail;
           break;
         }
