@@ -245,7 +245,8 @@ TEST_CASE("a catalogue is validated, naming the field") {
              Contains("services[0].components[0].source: is required"));
   CHECK_THAT(
       error(calls + R"("steps": [{"upTo": 10, "price": 1}], "source": "x", "seen": "2026-01-01"})"),
-      Contains("steps[0].upTo: the last step must not have one (it prices every quantity above the step before it)"));
+      Contains("steps[0].upTo: the last step must not have one (it prices every quantity above the "
+               "step before it)"));
   CHECK_THAT(
       error(
           calls +
@@ -364,19 +365,20 @@ TEST_CASE("hand-computed estimate of a small organisation, service by service") 
   CHECK(*q[Quantity::kParticipantMinutes] == 60000 * 2);
   CHECK(*q[Quantity::kMediaGB] == Approx(120000.0 * 60 * 32000 / 8 / 1e9));  // 28.8 GB
 
-  // Vercel: (3M - 1M) x $0.60/M = $1.20; 20.83 h x $0.128 = $2.67; 6M edge requests and
-  // 150 GB are inside their allowances (10M, 1,000 GB).
+  // Each line is billed in cents. Vercel: (3M - 1M) x $0.60/M = $1.20; 20.83 h x $0.128 =
+  // $2.6667, billed $2.67; 6M edge requests and 150 GB are inside their allowances (10M,
+  // 1,000 GB).
   CHECK(*line(bill, "vercel", "function_invocations").cost == Approx(1.2));
-  CHECK(*line(bill, "vercel", "active_cpu").cost == Approx(3e6 * 25 / 3.6e6 * 0.128));
+  CHECK(*line(bill, "vercel", "active_cpu").cost == Approx(2.67));
   CHECK(*line(bill, "vercel", "edge_requests").cost == 0);
   CHECK(*line(bill, "vercel", "data_transfer").cost == 0);
-  const double vercel = 1.2 + 3e6 * 25 / 3.6e6 * 0.128;  // $3.8667
+  const double vercel = 1.2 + 2.67;
   CHECK(service_of(bill, "vercel").cost == Approx(vercel));
 
-  // Supabase: $25 + 730 h x $0.0206 (small) - $10 compute credit; egress 40 GB and disk
-  // 6 GB are inside 250 GB and 8 GB.
-  const double supabase = 25 + 730 * 0.0206 - 10;  // $30.038
-  CHECK(*line(bill, "supabase", "compute").cost == Approx(15.038));
+  // Supabase: $25 + 730 h x $0.0206 (small) = $15.038, billed $15.04, - $10 compute credit;
+  // egress 40 GB and disk 6 GB are inside 250 GB and 8 GB.
+  const double supabase = 25 + 15.04 - 10;  // $30.04
+  CHECK(*line(bill, "supabase", "compute").cost == Approx(15.04));
   CHECK(service_of(bill, "supabase").credits.at(0).applied == 10);
   CHECK(service_of(bill, "supabase").cost == Approx(supabase));
 
@@ -388,15 +390,47 @@ TEST_CASE("hand-computed estimate of a small organisation, service by service") 
   const double upstash = 12e6 * 0.2 / 1e5;
   CHECK(service_of(bill, "upstash").cost == Approx(upstash));
 
-  CHECK(bill.total == Approx(vercel + supabase + openai + upstash));  // $795.90
-  CHECK(bill.total == Approx(795.9046666667));
+  CHECK(bill.total == Approx(vercel + supabase + openai + upstash));  // the lines' sum
+  CHECK(bill.total == Approx(795.91));
   CHECK_FALSE(bill.complete);  // LiveKit and Deepgram have no published price
 
   const UnitCosts costs = unit_costs(bill);
-  CHECK(*costs.per_call.value == Approx(795.9046666667 / 20000));
+  CHECK(*costs.per_call.value == Approx(795.91 / 20000));
   CHECK(*costs.infrastructure_per_call.value == Approx((vercel + supabase + upstash) / 20000));
-  CHECK(*costs.per_transcript.value == Approx(795.9046666667 / 20000));  // one per call
+  CHECK(*costs.per_transcript.value == Approx(795.91 / 20000));  // one per call
   CHECK(*costs.storage_per_transcript.value == 0);
+}
+
+TEST_CASE("a bill is in whole cents: its lines add up to its services, its services to its total") {
+  const Catalogue catalogue = embedded();
+  const auto cents = [](double dollars) {
+    const double scaled = dollars * 100;
+    CHECK(scaled == Approx(std::round(scaled)).margin(1e-6));  // a whole number of cents
+    return std::llround(scaled);
+  };
+  std::vector<std::pair<std::string, std::string>> usages = {
+      {"startup", kStartup}, {"startup, priced", with_fields(kStartup, kTestPrices)}};
+  for (const auto& entry : std::filesystem::directory_iterator(
+           std::filesystem::path(qv::test::source_dir()) / "examples/usage")) {
+    usages.emplace_back(entry.path().filename().string(), read_file(entry.path()));
+  }
+  for (const auto& [name, text] : usages) {
+    for (double scale : {1.0, 3.7, 17.0}) {
+      INFO(name << " x " << scale);
+      auto bill = compute_bill(scale_usage(usage_of(text), scale), catalogue);
+      REQUIRE(bill.ok());
+      int64_t total = 0;
+      for (const ServiceCost& service : bill.value().services) {
+        int64_t sum = 0;
+        for (const ComponentCost& line : service.components)
+          sum += line.cost ? cents(*line.cost) : 0;
+        for (const CreditLine& credit : service.credits) sum -= cents(credit.applied);
+        CHECK(cents(service.cost) == sum);
+        total += cents(service.cost);
+      }
+      CHECK(cents(bill.value().total) == total);
+    }
+  }
 }
 
 TEST_CASE("missing inputs are listed, not invented, and the rest is still estimated") {
@@ -422,8 +456,8 @@ TEST_CASE("missing inputs are listed, not invented, and the rest is still estima
     CHECK(priced.value().complete);
     CHECK(missing_inputs(priced.value(), "usage", "USD").empty());
     // + 60,000 agent min x 0.0001 + 120,000 participant min x 0.0001 + 28.8 GB x 0.01
-    //   + 60,000 transcribed min x 0.002 = 6 + 12 + 0.288 + 120
-    CHECK(priced.value().total == Approx(795.9046666667 + 6 + 12 + 0.288 + 120));
+    //   + 60,000 transcribed min x 0.002 = 6 + 12 + 0.29 (0.288 billed in cents) + 120
+    CHECK(priced.value().total == Approx(795.91 + 6 + 12 + 0.29 + 120).epsilon(1e-12));
     CHECK(line(priced.value(), "livekit", "bandwidth").price_from_usage);
     CHECK(line(priced.value(), "livekit", "bandwidth").price.source == "usage file");
   }
@@ -482,13 +516,13 @@ TEST_CASE("targets: pass, fail, and unknown while missing inputs could decide") 
     std::string usage = with_fields(kStartup, R"("prices": {"livekit.agent_session_minutes": 0.0001,
         "livekit.participant_minutes": 0.0001, "livekit.bandwidth": 0.01})");
     auto targets = targets_of(usage);
-    // (3.8667 + 30.038 + 24 + 6 + 12 + 0.288) / 20,000 calls = $0.0038 < $0.01
+    // (3.87 + 30.04 + 24 + 6 + 12 + 0.29) / 20,000 calls = $0.0038 < $0.01 (LiveKit's
+    // bandwidth, 28.8 x 0.01 = 0.288, is billed 0.29)
     CHECK(targets[0].status == "pass");
-    CHECK(*targets[0].actual.value ==
-          Approx((3.8666666667 + 30.038 + 24 + 6 + 12 + 0.288) / 20000));
-    // (0 + 0 + 28.8 x 0.01) / (150 + 40 + 28.8) GB = $0.0013 < $0.05
+    CHECK(*targets[0].actual.value == Approx((3.87 + 30.04 + 24 + 6 + 12 + 0.29) / 20000));
+    // (0 + 0 + 0.29) / (150 + 40 + 28.8) GB = $0.0013 < $0.05
     CHECK(targets[2].status == "pass");
-    CHECK(*targets[2].actual.value == Approx(0.288 / 218.8));
+    CHECK(*targets[2].actual.value == Approx(0.29 / 218.8));
   }
   SECTION("a lower bound already above the limit fails") {
     // 3,000 GB of edge transfer: (3,000 - 1,000) x $0.15 = $300 over 3,000 + 40 + 28.8 GB =
@@ -533,10 +567,9 @@ TEST_CASE("the tier the peaks fit, from the tiers module's catalogue") {
                           catalogue, &tiers);
     REQUIRE_FALSE(wrong.ok());
     CHECK(wrong.error().status == QV_NOT_FOUND);
-    CHECK_THAT(
-        wrong.error().message,
-        Contains(
-            "usage.currentTier: unknown tier 'Platinum' (known: Startup (tier-1), Growth (tier-2), Enterprise (tier-3))"));
+    CHECK_THAT(wrong.error().message,
+               Contains("usage.currentTier: unknown tier 'Platinum' (known: Startup (tier-1), "
+                        "Growth (tier-2), Enterprise (tier-3))"));
   }
 }
 
@@ -597,10 +630,11 @@ TEST_CASE(
   SECTION("savings of $10 or less are listed but not worth applying (the spec's rule)") {
     auto small = estimate(usage_of(kStartup), catalogue, &tiers);
     REQUIRE(small.ok());
-    // Cache 50% -> 90%: origin 3M -> 0.6M: invocations 1.2 -> 0 and CPU 2.667 -> 0.533.
+    // Cache 50% -> 90%: origin 3M -> 0.6M: invocations 1.20 -> 0 and CPU 2.67 -> 0.53 (billed
+    // in cents: 2.667 and 0.533).
     const Opportunity* cache = opportunity(small.value(), "edge_cache_hit_ratio");
     REQUIRE(cache);
-    CHECK(cache->savings == Approx(1.2 + (3e6 - 0.6e6) * 25 / 3.6e6 * 0.128));
+    CHECK(cache->savings == Approx(1.2 + 2.67 - 0.53));
     CHECK_FALSE(cache->worth_applying);
     CHECK(small.value().savings_worth_applying == 0);
   }

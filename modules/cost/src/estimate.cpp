@@ -15,6 +15,20 @@ size_t missing_count(const Bill& bill);
 
 namespace {
 
+// Money as billed: whole cents. Each line is rounded to the cent, as an invoice's lines are,
+// and subtotals, totals and differences are sums of cents, so the lines of a bill add up
+// to its subtotals and its total exactly, and a difference of totals is the difference of
+// the totals shown. (Costs stay below 1e15 dollars: cents are exact in an int64_t.)
+int64_t to_cents(double dollars) {
+  return std::llround(dollars * 100);
+}
+double in_dollars(int64_t cents) {
+  return static_cast<double>(cents) / 100;
+}
+double difference(double minuend, double subtrahend) {
+  return in_dollars(to_cents(minuend) - to_cents(subtrahend));
+}
+
 constexpr const char* kTierMetricNames[3] = {"concurrentCalls", "apiRequestsPerSecond",
                                              "activeUsers"};
 constexpr const char* kTierLimitFields[3] = {"maxConcurrentCalls", "maxAPIRPS", "maxUsers"};
@@ -201,14 +215,16 @@ struct MeterCost {
 MeterCost cost_of_meter(const Bill& bill, Quantity meter) {
   MeterCost result;
   result.quantity = bill.quantities[meter];
+  int64_t cents = 0;
   for (const auto& service : bill.services) {
     for (const auto& component : service.components) {
       if (component.component->meter == meter && component.cost) {
-        result.cost += *component.cost;
+        cents += to_cents(*component.cost);
         if (result.service.empty()) result.service = service.service->id;
       }
     }
   }
+  result.cost = in_dollars(cents);
   return result;
 }
 
@@ -247,8 +263,8 @@ void add_opportunities(Estimate& estimate, const Usage& usage, const Catalogue& 
       Usage better = usage;
       better[Figure::kEdgeCacheHitRatio] = target;
       auto improved = compute_bill(better, catalogue);
-      if (improved.ok() && bill.total - improved.value().total > 1e-9) {
-        const double savings = bill.total - improved.value().total;
+      if (improved.ok() && difference(bill.total, improved.value().total) > 0) {
+        const double savings = difference(bill.total, improved.value().total);
         list.push_back({"edge_cache_hit_ratio", "Raise the edge cache hit ratio", "vercel", savings,
                         false, true, "medium", "cost",
                         "from " + percent(current) + " to " + percent(target) +
@@ -265,8 +281,8 @@ void add_opportunities(Estimate& estimate, const Usage& usage, const Catalogue& 
   if (fit.tier && fit.current && fit.tier < fit.current &&
       fit.tier->cost_estimate < fit.current->cost_estimate) {
     list.push_back({"tier_right_sizing", "Move to the " + fit.tier->name + " tier", "",
-                    fit.current->cost_estimate - fit.tier->cost_estimate, false, false, "low",
-                    "cost",
+                    difference(fit.current->cost_estimate, fit.tier->cost_estimate), false, false,
+                    "low", "cost",
                     "the peaks fit " + fit.tier->name + " (" + money(fit.tier->cost_estimate) +
                         "/month) but the organisation is on " + fit.current->name + " (" +
                         money(fit.current->cost_estimate) +
@@ -288,8 +304,8 @@ void add_opportunities(Estimate& estimate, const Usage& usage, const Catalogue& 
         if (component.component->choice == model_choice && !component.cost) all_priced = false;
       }
     }
-    const double savings = bill.total - priced.value().total;
-    if (!all_priced || savings <= 1e-9 || (best && best->savings >= savings)) continue;
+    const double savings = difference(bill.total, priced.value().total);
+    if (!all_priced || savings <= 0 || (best && best->savings >= savings)) continue;
     best = Opportunity{"realtime_model",
                        "Use the " + model + " realtime model",
                        "openai",
@@ -354,7 +370,7 @@ void write_tier(JsonWriter& out, const TierFit& fit, double total) {
   out.begin_object().key("fits");
   if (fit.tier) {
     out.value(fit.tier->name).key("tierCostEstimate").value(fit.tier->cost_estimate);
-    out.key("billMinusTierEstimate").value(total - fit.tier->cost_estimate);
+    out.key("billMinusTierEstimate").value(difference(total, fit.tier->cost_estimate));
   } else {
     out.null();
   }
@@ -523,9 +539,11 @@ Result<Bill> compute_bill(const Usage& usage, const Catalogue& catalogue) {
     }
   }
   bill.services.reserve(catalogue.services.size());
+  int64_t total_cents = 0;
   for (const auto& service : catalogue.services) {
     ServiceCost service_cost;
     service_cost.service = &service;
+    int64_t service_cents = 0;
     for (const auto& component : service.components) {
       ComponentCost line;
       line.service = &service;
@@ -545,10 +563,10 @@ Result<Bill> compute_bill(const Usage& usage, const Catalogue& catalogue) {
       }
       line.quantity = bill.quantities[component.meter];
       if (line.price.published && line.quantity) {
-        line.cost = line.price.cost(*line.quantity);
+        const double exact = line.price.cost(*line.quantity);
         // A price within range can still cost past what a double holds (1e308 a minute, or a
         // per of 1e-320); an infinite cost would print as "missing". Refused, named.
-        if (!(*line.cost <= 1e15)) {  // NaN and infinity too
+        if (!(exact <= 1e15)) {  // NaN and infinity too
           const std::string where = line.price_from_usage
                                         ? key_path(usage.root + ".prices",
                                                    price_key(service.id, component.id, line.option))
@@ -557,7 +575,8 @@ Result<Bill> compute_bill(const Usage& usage, const Catalogue& catalogue) {
                                " cost more than 1e15 for this usage (a price too large, or a "
                                "per too small)");
         }
-        service_cost.cost += *line.cost;
+        service_cents += to_cents(exact);
+        line.cost = in_dollars(to_cents(exact));
       } else {
         service_cost.complete = false;
       }
@@ -565,26 +584,31 @@ Result<Bill> compute_bill(const Usage& usage, const Catalogue& catalogue) {
     }
     // A credit takes from what the credits before it left of its components, so credits
     // that cover one component together never take it, or the bill, below nothing.
-    std::vector<double> uncredited;
-    for (const auto& line : service_cost.components) uncredited.push_back(line.cost.value_or(0));
+    std::vector<int64_t> uncredited;
+    for (const auto& line : service_cost.components) {
+      uncredited.push_back(line.cost ? to_cents(*line.cost) : 0);
+    }
     for (const auto& credit : service.credits) {
       const auto& ids = credit.applies_to;
-      double applied = 0;
+      const int64_t amount = to_cents(credit.amount);
+      int64_t applied = 0;
       for (size_t i = 0; i < uncredited.size(); ++i) {
         if (std::find(ids.begin(), ids.end(), service_cost.components[i].component->id) ==
             ids.end())
           continue;
-        const double take = std::min(credit.amount - applied, uncredited[i]);
+        const int64_t take = std::min(amount - applied, uncredited[i]);
         uncredited[i] -= take;
         applied += take;
       }
-      service_cost.cost -= applied;
-      service_cost.credits.push_back({&credit, applied});
+      service_cents -= applied;
+      service_cost.credits.push_back({&credit, in_dollars(applied)});
     }
-    bill.total += service_cost.cost;
+    service_cost.cost = in_dollars(service_cents);
+    total_cents += service_cents;
     bill.complete = bill.complete && service_cost.complete;
     bill.services.push_back(std::move(service_cost));
   }
+  bill.total = in_dollars(total_cents);
   return bill;
 }
 
@@ -869,7 +893,9 @@ void write_diff(JsonWriter& out, const Estimate& base, const Estimate& proposed,
   write_summary(out, base);
   out.key("proposed");
   write_summary(out, proposed);
-  out.key("totalDelta").value(proposed.bill.total - base.bill.total).key("totalDeltaPercent");
+  out.key("totalDelta")
+      .value(difference(proposed.bill.total, base.bill.total))
+      .key("totalDeltaPercent");
   write_optional(out, base.bill.total > 0
                           ? std::optional<double>((proposed.bill.total - base.bill.total) /
                                                   base.bill.total * 100)
@@ -886,7 +912,7 @@ void write_diff(JsonWriter& out, const Estimate& base, const Estimate& proposed,
         .key("proposed")
         .value(after.cost)
         .key("delta")
-        .value(after.cost - before.cost)
+        .value(difference(after.cost, before.cost))
         .key("baseComplete")  // false: the cost is of the known prices only
         .value(before.complete)
         .key("proposedComplete")
@@ -924,8 +950,8 @@ void write_diff(JsonWriter& out, const Estimate& base, const Estimate& proposed,
       out.key("proposedCost");
       write_optional(out, b.cost);
       out.key("delta");
-      write_optional(out,
-                     a.cost && b.cost ? std::optional<double>(*b.cost - *a.cost) : std::nullopt);
+      write_optional(out, a.cost && b.cost ? std::optional<double>(difference(*b.cost, *a.cost))
+                                           : std::nullopt);
       out.end_object();
     }
   }
