@@ -550,7 +550,13 @@ Result<Bill> compute_bill(const Usage& usage, const Catalogue& catalogue) {
       line.component = &component;
       if (!component.choice.empty())
         line.option = chosen_option(catalogue, usage, component.choice);
-      if (const Option* option = component.find_option(line.option)) line.price = option->price;
+      if (const Option* option = component.find_option(line.option)) {
+        line.price = option->price;
+      } else if (!component.options.empty()) {
+        // An option the usage adds is counted in the same units as the catalogue's options
+        // (tokens per 1M): a price given as a number alone means what it means for them.
+        line.price.per = component.options.front().price.per;
+      }
       if (const PriceOverride* given = find_override(usage, service, component, line.option)) {
         line.price.published = true;
         line.price.price = given->price.price;
@@ -572,8 +578,8 @@ Result<Bill> compute_bill(const Usage& usage, const Catalogue& catalogue) {
                                                    price_key(service.id, component.id, line.option))
                                         : "catalogue: " + service.id + "." + component.id;
           return invalid_input(where + ": the price makes " + service.name + " " + component.name +
-                               " cost more than 1e15 for this usage (a price too large, or a "
-                               "per too small)");
+                               " cost more than 1e15 for this usage (a price too large, a per too "
+                               "small, or a usage figure too large)");
         }
         service_cents += to_cents(exact);
         line.cost = in_dollars(to_cents(exact));
