@@ -816,6 +816,18 @@ TEST_CASE("money: cents, small amounts to their first digits, and no sign on rou
   CHECK(money(0.3 - (0.1 + 0.1 + 0.1)) == "$0.00");
 }
 
+TEST_CASE("whole cents: half a cent rounds away from zero as the decimal amount reads") {
+  CHECK(whole_cents(1.005) == 101);  // 100.4999... cents in binary
+  CHECK(whole_cents(2.675) == 268);
+  CHECK(whole_cents(0.125) == 13);
+  CHECK(whole_cents(-1.005) == -101);
+  CHECK(whole_cents(1.0049999) == 100);
+  CHECK(whole_cents(0.1 + 0.2) == 30);
+  CHECK(whole_cents(2.0 / 3) == 67);
+  CHECK(whole_cents(1e13) == 1'000'000'000'000'000);
+  CHECK(whole_cents(0) == 0);
+}
+
 TEST_CASE("split_cents: whole cents adding up exactly, largest remainders first") {
   // $100 evenly over 3: 3,333.33 cents each; floors 3,333 x 3 = 9,999; the cent left goes
   // to the first (equal remainders: earlier first).

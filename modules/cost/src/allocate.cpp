@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "qv/cost/format.h"
 #include "qv/cost/order.h"
 #include "qv/cost/reader.h"
 
@@ -113,7 +114,7 @@ Result<Allocation> allocate(const std::vector<SharedCost>& costs,
     if (!(cost.amount <= kMaxSharedCost)) {  // whole cents stay exact in a double below 2^53
       return invalid_input(cost.path + ": an amount of at most 10000000000000 is supported");
     }
-    const int64_t cents = std::llround(cost.amount * 100);
+    const int64_t cents = whole_cents(cost.amount);
     allocation.cost_cents.push_back(cents);
     allocation.shares.push_back(split_cents(cents, weights));
   }

@@ -19,14 +19,11 @@ namespace {
 // and subtotals, totals and differences are sums of cents, so the lines of a bill add up
 // to its subtotals and its total exactly, and a difference of totals is the difference of
 // the totals shown. (Costs stay below 1e15 dollars: cents are exact in an int64_t.)
-int64_t to_cents(double dollars) {
-  return std::llround(dollars * 100);
-}
 double in_dollars(int64_t cents) {
   return static_cast<double>(cents) / 100;
 }
 double difference(double minuend, double subtrahend) {
-  return in_dollars(to_cents(minuend) - to_cents(subtrahend));
+  return in_dollars(whole_cents(minuend) - whole_cents(subtrahend));
 }
 
 constexpr const char* kTierMetricNames[3] = {"concurrentCalls", "apiRequestsPerSecond",
@@ -219,7 +216,7 @@ MeterCost cost_of_meter(const Bill& bill, Quantity meter) {
   for (const auto& service : bill.services) {
     for (const auto& component : service.components) {
       if (component.component->meter == meter && component.cost) {
-        cents += to_cents(*component.cost);
+        cents += whole_cents(*component.cost);
         if (result.service.empty()) result.service = service.service->id;
       }
     }
@@ -581,8 +578,8 @@ Result<Bill> compute_bill(const Usage& usage, const Catalogue& catalogue) {
                                " cost more than 1e15 for this usage (a price too large, a per too "
                                "small, or a usage figure too large)");
         }
-        service_cents += to_cents(exact);
-        line.cost = in_dollars(to_cents(exact));
+        service_cents += whole_cents(exact);
+        line.cost = in_dollars(whole_cents(exact));
       } else {
         service_cost.complete = false;
       }
@@ -592,11 +589,11 @@ Result<Bill> compute_bill(const Usage& usage, const Catalogue& catalogue) {
     // that cover one component together never take it, or the bill, below nothing.
     std::vector<int64_t> uncredited;
     for (const auto& line : service_cost.components) {
-      uncredited.push_back(line.cost ? to_cents(*line.cost) : 0);
+      uncredited.push_back(line.cost ? whole_cents(*line.cost) : 0);
     }
     for (const auto& credit : service.credits) {
       const auto& ids = credit.applies_to;
-      const int64_t amount = to_cents(credit.amount);
+      const int64_t amount = whole_cents(credit.amount);
       int64_t applied = 0;
       for (size_t i = 0; i < uncredited.size(); ++i) {
         if (std::find(ids.begin(), ids.end(), service_cost.components[i].component->id) ==

@@ -1,5 +1,6 @@
 #include "qv/cost/format.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -18,6 +19,16 @@ std::string grouped(const std::string& digits) {
   }
   text.append(digits, sign + whole, std::string::npos);
   return text;
+}
+
+int64_t whole_cents(double dollars) {
+  const double scaled = std::fabs(dollars) * 100;
+  const double below = std::floor(scaled);
+  // A few units in the last place of slack: what the decimal amount's conversion to binary
+  // and the multiplication by 100 can lose (never more than a millionth of a cent).
+  const double slack = std::min(1e-6, 8 * (std::nextafter(scaled, INFINITY) - scaled));
+  const auto cents = static_cast<int64_t>(scaled - below >= 0.5 - slack ? below + 1 : below);
+  return dollars < 0 ? -cents : cents;
 }
 
 // Decimals come from comparisons with exact powers of ten, not from log10, so native and
