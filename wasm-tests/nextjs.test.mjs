@@ -7,6 +7,8 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { builtinModules } from 'node:module';
 import { createClient } from 'redis';
 import { loadEdgeConfig } from '../edge/runtime.mjs';
 import { startRegionalOrigins, routerConfigFor } from '../edge/regional-origins.mjs';
@@ -173,6 +175,46 @@ describe('the Next.js app without its configuration', () => {
       } finally {
         next.child.kill();
       }
+    }
+  });
+});
+
+// What a bare specifier names: its package ('next' of 'next/server', '@a/b' of '@a/b/c').
+const packageOf = (specifier) => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+const importsOf = (text) => [...text.matchAll(/^\s*(?:import|export)\s+(?:[\w*{}\s,$]+?\s+from\s+)?['"]([^'"\n]+)['"]/gm)]
+  .map((match) => match[1]);
+
+describe('the Next.js app as a project of its own', () => {
+  test('declares every package its code reaches, through @quantum-voice/edge too (the optional peer redis of kv-redis)', async () => {
+    const manifest = JSON.parse(await readFile(new URL('package.json', app), 'utf8'));
+    const declared = new Set(Object.keys(manifest.dependencies ?? {}));
+    const dist = new URL('../dist/', import.meta.url);
+    const { exports } = JSON.parse(await readFile(new URL('package.json', dist), 'utf8'));
+    const sources = (await readdir(app, { recursive: true }))
+      .filter((path) => /^(app|lib)\/.*\.m?js$/.test(path)).map((path) => new URL(path, app));
+    assert.ok(sources.length > 0);
+    const seen = new Set();
+    const needed = new Map(); // package -> the module that imports it
+    const visit = async (file) => {
+      if (seen.has(file.href)) return;
+      seen.add(file.href);
+      for (const specifier of importsOf(await readFile(file, 'utf8'))) {
+        if (specifier.startsWith('.')) {
+          if (/\.m?js$/.test(specifier)) await visit(new URL(specifier, file));
+        } else if (specifier.startsWith('@quantum-voice/edge')) {
+          needed.set('@quantum-voice/edge', file.pathname);
+          const entry = exports[`.${specifier.slice('@quantum-voice/edge'.length)}`];
+          const target = typeof entry === 'string' ? entry : entry.node ?? entry.default;
+          if (/\.m?js$/.test(target)) await visit(new URL(target, dist));
+        } else if (!specifier.startsWith('node:') && !builtinModules.includes(specifier)) {
+          needed.set(packageOf(specifier), file.pathname);
+        }
+      }
+    };
+    for (const source of sources) await visit(source);
+    assert.ok(needed.has('redis'), 'the Node.js route reaches kv-redis, which imports redis');
+    for (const [name, importer] of needed) {
+      assert.ok(declared.has(name), `${name} (imported by ${importer}) is not in edge/nextjs/package.json`);
     }
   });
 });
