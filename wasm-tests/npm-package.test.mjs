@@ -138,6 +138,15 @@ describe('the npm package @quantum-voice/edge', () => {
     assert.equal(seen.internal, 'ERR_PACKAGE_PATH_NOT_EXPORTED');
   });
 
+  test("the README's Next.js route serves the edge function's POST routes too (the webhook it passes cacheSecret for)", async () => {
+    const readme = await readFile(new URL('../npm/package-readme.md', import.meta.url), 'utf8');
+    const route = /```js\n(\/\/ app\/api\/\[\.\.\.path\]\/route\.js\n[\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(route, 'the README has the Next.js route');
+    const exported = [...route.matchAll(/^export\s+(?:const\s+(\w+)|\{([^}]*)\})/gm)]
+      .flatMap(([, name, list]) => (name ? [name] : list.split(',').map((item) => item.trim().split(/\s+as\s+/).at(-1))));
+    for (const method of ['GET', 'POST']) assert.ok(exported.includes(method), `${method} in ${exported.join(', ')}`);
+  });
+
   test('its type declarations check out under tsc --strict, and refuse misuse', async () => {
     await writeFile(join(consumer, 'typed.mts'), typedUse);
     await writeFile(join(consumer, 'misuse.mts'), typedMisuse);
