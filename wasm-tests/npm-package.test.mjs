@@ -159,4 +159,20 @@ describe('the npm package @quantum-voice/edge', () => {
     // RedisKv.incr, as MemoryKv's, answers a bigint past 2^53.
     assert.match(misuse.stdout, /misuse\.mts\(8,14\): error TS2322: Type 'number \| bigint' is not assignable to type 'number'/);
   });
+
+  test('a bundle missing or damaged in the installed package is named, with what to do', async () => {
+    const installed = join(consumer, 'node_modules', '@quantum-voice', 'edge');
+    await rm(join(installed, 'wasi', 'qv.wasm'));
+    await writeFile(join(installed, 'emscripten', 'qv.wasm'), 'version https://git-lfs.github.com/spec/v1\n');
+    await writeFile(join(consumer, 'broken.mjs'), `
+import { loadModule } from '@quantum-voice/edge/node';
+const messages = [];
+for (const flavour of ['wasi', 'emscripten']) await loadModule(flavour).catch((error) => messages.push(error.message));
+console.log(JSON.stringify(messages));
+`);
+    const { stdout } = await run('node', ['broken.mjs'], { cwd: consumer });
+    const [missing, damaged] = JSON.parse(stdout);
+    assert.equal(missing, `qv: cannot read ${join(installed, 'wasi', 'qv.wasm')} (ENOENT); build it (npm run build -- wasm) in the repository, or reinstall @quantum-voice/edge`);
+    assert.match(damaged, new RegExp(`^qv: ${join(installed, 'emscripten', 'qv.wasm').replaceAll('/', '\\/')} is not a valid WebAssembly bundle \\(.*\\); build it .*, or reinstall @quantum-voice/edge$`));
+  });
 });

@@ -3,6 +3,7 @@
 // qv.mjs directly (they refuse to compile bytes).
 
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { instantiate } from './qv.mjs';
 
 export * from './qv.mjs';
@@ -24,10 +25,15 @@ export function wasmPath(flavour = 'emscripten') {
 /** Compiles the flavour's bundle on first use; later calls reuse the module. */
 export function loadModule(flavour = 'emscripten') {
   if (!compiled.has(flavour)) {
-    const path = wasmPath(flavour);
-    compiled.set(flavour, readFile(path).then((bytes) => WebAssembly.compile(bytes), (error) => {
+    const path = fileURLToPath(wasmPath(flavour));
+    // Where the bundle comes from: the repository's build, or the installed package.
+    const remedy = 'build it (npm run build -- wasm) in the repository, or reinstall @quantum-voice/edge';
+    compiled.set(flavour, readFile(path).then((bytes) => WebAssembly.compile(bytes).catch((error) => {
       compiled.delete(flavour);
-      throw new Error(`qv: cannot read ${path.pathname} (${error.code ?? error.message}); run npm run build`);
+      throw new Error(`qv: ${path} is not a valid WebAssembly bundle (${error.message}); ${remedy}`);
+    }), (error) => {
+      compiled.delete(flavour);
+      throw new Error(`qv: cannot read ${path} (${error.code ?? error.message}); ${remedy}`);
     }));
   }
   return compiled.get(flavour);
