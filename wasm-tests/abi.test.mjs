@@ -93,5 +93,12 @@ test('a module that is not a bundle is refused, naming the missing export', asyn
 });
 
 test('bytes instead of a compiled module are refused', async () => {
-  await assert.rejects(instantiate(new Uint8Array([0, 97, 115, 109])), /expected a WebAssembly.Module/);
+  await assert.rejects(instantiate(new Uint8Array([0, 97, 115, 109])), /^TypeError: instantiate: expected a WebAssembly.Module, got the \.wasm file's bytes \(compile them first/);
+});
+
+test('a promise of a module (loadModule() not awaited) is refused, saying to await it', async () => {
+  const module = wat('(module (memory (export "memory") 1))');
+  await assert.rejects(instantiate(module), /^TypeError: instantiate: expected a WebAssembly.Module, got a promise of one\? \(await it/);
+  await module;
+  await assert.rejects(instantiate(undefined), /^TypeError: instantiate: expected a WebAssembly.Module, got undefined \(compile the \.wasm first\)$/);
 });

@@ -60,12 +60,21 @@ function defaultLog(level, message) {
  */
 export async function instantiate(module, options = {}) {
   if (!(module instanceof WebAssembly.Module) && module?.constructor?.name !== 'Module') {
-    throw new TypeError('instantiate: expected a WebAssembly.Module (compile the .wasm first)');
+    throw new TypeError(`instantiate: expected a WebAssembly.Module, got ${given(module)}`);
   }
   const host = new QvInstance(options);
   const instance = await WebAssembly.instantiate(module, host.imports());
   host.attach(instance);
   return host;
+}
+
+// What instantiate() was given instead of a module, and what to do about it.
+function given(value) {
+  if (typeof value?.then === 'function') return 'a promise of one? (await it: loadModule() resolves to the module)';
+  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
+    return "the .wasm file's bytes (compile them first: WebAssembly.compile in Node.js, loadModule() from @quantum-voice/edge/node; edge runtimes import the .wasm as a module)";
+  }
+  return `${value === null ? 'null' : typeof value === 'object' ? `a ${value.constructor?.name ?? 'object'}` : typeof value} (compile the .wasm first)`;
 }
 
 export class QvInstance {
