@@ -270,6 +270,7 @@ for (const flavour of FLAVOURS) {
         if (call === trapping) throw new WebAssembly.RuntimeError('unreachable');
         return instance.exports.qv_call_resume(call);
       } } });
+      host.l1.set('kept', 'a value');
       const admit = { organizationId: 'org_shared', tier: 'Enterprise' };
       // The first call leases (a KV operation); the other two wait for it in the module.
       const calls = [1, 2, 3].map(() => host.invoke('tiers.admit', admit).then(() => 'answered', (error) => error.message));
@@ -280,6 +281,11 @@ for (const flavour of FLAVOURS) {
       const outcomes = await Promise.all(calls);
       assert.ok(outcomes.every((o) => /the module failed \(unreachable\)/.test(o)), outcomes.join('; '));
       assert.equal(host.failed, true);
+      // The direct L1 fails with it: it neither serves nor stores (nor calls the module).
+      for (const use of [() => host.l1.get('kept'), () => host.l1.set('new', 'v'), () => host.l1.has('kept'), () => host.l1.delete('kept')]) {
+        assert.throws(use, /the module instance failed earlier \(unreachable\); make a new instance/);
+      }
+      assert.equal(host.l1.mirrored, 0);
     });
 
     test('a KV answer of another type fails that operation, not the instance', async () => {

@@ -44,6 +44,7 @@ export class DirectL1 {
   #doubles = null;
   #missed; // the key of the last get that missed: set() right after needs no lookup
   #keyHash = new Uint32Array(2); // the key hash set() registers, low and high 32 bits
+  #discarded = false; // the module failed: nothing is served or stored any more
 
   /**
    * exports: the instance's exports; clock(): ms since the epoch; fail(error): marks the
@@ -61,6 +62,7 @@ export class DirectL1 {
 
   /** The value stored under key, or undefined when absent, evicted or expired. */
   get(key) {
+    if (this.#discarded) this.#fail(null);
     const slot = this.#index.get(key);
     if (slot === undefined) {
       this.#missed = key;
@@ -80,6 +82,7 @@ export class DirectL1 {
 
   /** Whether key holds a live value (the access is not counted). */
   has(key) {
+    if (this.#discarded) this.#fail(null);
     const slot = this.#index.get(key);
     return slot !== undefined && this.#clock() < this.#expires[slot];
   }
@@ -90,6 +93,7 @@ export class DirectL1 {
    * when stored; false when it is too large for the L1 or the eviction policy let it go.
    */
   set(key, value, ttlMs = 0, size = undefined) {
+    if (this.#discarded) this.#fail(null);
     const held = key === this.#missed ? undefined : this.#index.get(key);
     this.#missed = undefined;
     const hash = this.#keyHash;
@@ -127,6 +131,7 @@ export class DirectL1 {
 
   /** Removes key; true when it held a live value. */
   delete(key) {
+    if (this.#discarded) this.#fail(null);
     const slot = this.#index.get(key);
     if (slot === undefined) return false;
     const live = this.#clock() < this.#expires[slot];
@@ -145,6 +150,18 @@ export class DirectL1 {
     return this.#index.size;
   }
 
+  /**
+   * Drops every value: the module instance failed, so what it decided can no longer be
+   * trusted. Every later get, has, set or delete throws (through fail) as calls do.
+   */
+  discard() {
+    this.#discarded = true;
+    this.#index.clear();
+    this.#keys = [];
+    this.#values = [];
+    this.#pending = 0;
+  }
+
   /** Hands the buffered accesses to the module now. */
   flush() {
     this.#flush();
@@ -155,7 +172,7 @@ export class DirectL1 {
    * calls it after every step of a module call.
    */
   sync() {
-    if (this.#index.size === 0) return;
+    if (this.#discarded || this.#index.size === 0) return;
     let status;
     try {
       status = this.#exports.qv_l1_released(this.#out, this.#out + 4);
@@ -167,6 +184,7 @@ export class DirectL1 {
   }
 
   #flush() {
+    if (this.#discarded) return;
     const count = this.#handOver();
     if (count === 0) return;
     try {

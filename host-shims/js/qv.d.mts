@@ -62,8 +62,12 @@ export declare class QvError extends Error {
   readonly status: StatusName;
 }
 
-/** The cache module's L1 for values the host keeps (qv_l1_* in qv_abi.h). */
+/**
+ * The cache module's L1 for values the host keeps (qv_l1_* in qv_abi.h), as `qv.l1`. Once
+ * the instance has failed, get, has, set and delete throw its QvError (make a new instance).
+ */
 export declare class DirectL1 {
+  private constructor();
   /** The value stored under key, or undefined when absent, evicted or expired. */
   get(key: string): unknown;
   /** Whether key holds a live value (the access is not counted). */

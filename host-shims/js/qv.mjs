@@ -284,6 +284,7 @@ export class QvInstance {
       return fn();
     } catch (error) {
       this.#failure = error?.message ?? String(error);
+      this.#l1?.discard();
       const failed = new QvError('internal', `qv: the module failed (${this.#failure}); the instance is discarded`);
       for (const entry of this.#wakes.values()) entry.reject?.(failed);
       this.#wakes.clear();
