@@ -3,7 +3,7 @@
 // it can stop and restart it.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { instantiateFlavour, HostOps, OP } from '../dist/js/node.mjs';
+import { instantiateFlavour, HostOps, OP, MemoryKv } from '../dist/js/node.mjs';
 import { RedisKv } from '../dist/js/kv-redis.mjs';
 import { RedisServer, freePort } from './redis-server.mjs';
 
@@ -35,6 +35,19 @@ describe('RedisKv', { skip: !url && 'no QV_REDIS_URL (the test above fails)' }, 
     const bytes = new Uint8Array([0, 255, 10, 13, 0, 128]);
     await kv.set('bin', bytes);
     assert.deepEqual([...await kv.get('bin')], [...bytes]);
+  });
+
+  test('a value neither a string nor bytes is refused, naming its type, as MemoryKv refuses it; nothing is stored', async () => {
+    for (const store of [kv, new MemoryKv()]) {
+      await store.set('typed', 'kept');
+      for (const [value, type] of [[123, 'number'], [null, 'null'], [{ a: 1 }, 'object']]) {
+        await assert.rejects(store.set('typed', value), { name: 'TypeError', message: `kv value: expected a string or bytes (a Uint8Array), got ${type}` });
+        await assert.rejects(store.cas('typed', 'kept', value), { name: 'TypeError' });
+      }
+      assert.equal(text(await store.get('typed')), 'kept');
+      await store.set('typed', new Uint8Array([104, 105]).buffer); // an ArrayBuffer is bytes too
+      assert.equal(text(await store.get('typed')), 'hi');
+    }
   });
 
   test('a TTL expires the key', async () => {
