@@ -281,7 +281,7 @@ function readings(decoded) {
  * secret of POST /api/cache/invalidate; the other options go to the shim's instantiate()
  * (kv, now, log, ...).
  */
-export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheSecret, ...shimOptions }) {
+export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheSecret, ...shimOptions } = {}) {
   if (!wasmModule) throw new Error('createEdgeHandler: wasmModule is required (the qv.wasm bundle as a WebAssembly.Module)');
   let instance = null; // Promise<QvInstance>, one per isolate
   let settings = null; // Promise<{keys, featureRoutes}>, validated against the catalogue

@@ -102,3 +102,8 @@ test('a promise of a module (loadModule() not awaited) is refused, saying to awa
   await module;
   await assert.rejects(instantiate(undefined), /^TypeError: instantiate: expected a WebAssembly.Module, got undefined \(compile the \.wasm first\)$/);
 });
+
+test('the edge function made without options names the module it needs', async () => {
+  const { createEdgeHandler } = await import('../edge/handler.mjs');
+  assert.throws(() => createEdgeHandler(), /^Error: createEdgeHandler: wasmModule is required/);
+});
