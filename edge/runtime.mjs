@@ -49,7 +49,15 @@ const PARSER_REFUSALS = {
   HPE_HEADER_OVERFLOW: [431, 'too_large', `request line and headers: above the limit of ${maxHeaderSize} bytes (a URL or headers that long)`],
   HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'too_large', 'body: chunk extensions above the limit'],
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'timeout', 'request: not received in time'],
+  HPE_INVALID_METHOD: [501, 'not_implemented', 'request: a method this server does not recognise (TRACK, or none HTTP names)'],
 };
+
+// Answers on a raw socket, in the edge's JSON error shape, and closes the connection.
+function answerRaw(socket, status, error, message) {
+  const body = JSON.stringify({ error, message });
+  socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n`
+    + `cache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
 
 // A request Node.js's HTTP parser refuses before any handler runs (request line and headers
 // above maxHeaderSize, or not HTTP) is answered in the edge's JSON error shape rather than
@@ -59,17 +67,21 @@ const PARSER_REFUSALS = {
 // the server's close()).
 function answerClientError(failure, socket) {
   if (socket.writable && failure.code !== 'ECONNRESET' && !socket._httpMessage?._headerSent) {
-    const [status, code, message] = PARSER_REFUSALS[failure.code]
-      ?? [400, 'invalid_input', `request: not valid HTTP/1.1 (${failure.code ?? failure.message})`];
-    const body = JSON.stringify({ error: code, message });
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n`
-      + `cache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    answerRaw(socket, ...(PARSER_REFUSALS[failure.code]
+      ?? [400, 'invalid_input', `request: not valid HTTP/1.1 (${failure.code ?? failure.message})`]));
   }
+  socket.destroy();
+}
+
+// CONNECT, which Node.js hands to a 'connect' listener and otherwise drops without a word.
+function answerConnect(request, socket) {
+  answerRaw(socket, 501, 'not_implemented', 'request: method CONNECT is served for no resource');
   socket.destroy();
 }
 
 // Methods fetch's Request cannot carry (the Fetch standard's forbidden methods): served for
 // no resource, so a 501 (a 405 would have to list the methods allowed on the path).
+// (CONNECT goes to answerConnect, and Node.js's parser refuses TRACK: both before this.)
 const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
 
 // edge-runtime's handler, guarded. It makes the request's URL from the request line and the
@@ -121,6 +133,7 @@ export async function serveEdgeRuntime({ runtime, port = 0, host }) {
   const { handler, waitUntil } = createHandler({ runtime });
   const server = createServer(guarded(handler));
   server.on('clientError', answerClientError);
+  server.on('connect', answerConnect);
   server.listen({ port, host });
   await once(server, 'listening');
   const { address, family, port: bound } = server.address();

@@ -246,6 +246,14 @@ describe('edge function routes', () => {
     assert.equal(trace, 'HTTP/1.1 501 Not Implemented');
     assert.equal(refusedTrace.error, 'not_implemented');
     assert.equal(refusedTrace.message, 'request: method TRACE is served for no resource');
+    // CONNECT (which Node.js hands to a 'connect' listener) and TRACK (which its parser does not
+    // know) are answered too, not dropped or a 400.
+    const [connectStatus, refusedConnect] = await raw('CONNECT edge.test:443 HTTP/1.1\r\nhost: edge.test:443\r\n\r\n');
+    assert.equal(connectStatus, 'HTTP/1.1 501 Not Implemented');
+    assert.equal(refusedConnect.message, 'request: method CONNECT is served for no resource');
+    const [trackStatus, refusedTrack] = await raw('TRACK /healthz HTTP/1.1\r\nhost: edge.test\r\nconnection: close\r\n\r\n');
+    assert.equal(trackStatus, 'HTTP/1.1 501 Not Implemented');
+    assert.equal(refusedTrack.error, 'not_implemented');
   });
 
   test('a body in a Transfer-Encoding the edge does not decode is a 415, as a Content-Encoding is', async () => {
