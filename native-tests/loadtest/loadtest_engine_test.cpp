@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "loadtest/engine.h"
+#include "loadtest/thresholds.h"
 #include "support.h"
 
 using namespace qv::loadtest;
@@ -205,6 +206,21 @@ TEST_CASE("errors are classified: status, timeout, reset, connect") {
   const RequestCounters gone = refused.total_counters();
   REQUIRE(gone.errors[static_cast<size_t>(ErrorClass::kConnect)] > 0);
   REQUIRE(gone.requests > gone.failed);  // it answered before it went
+}
+
+TEST_CASE("requests the server never answers before the run ends are counted interrupted") {
+  TestServer server;
+  // The request timeout is longer than the run and its graceful stop: no request ends.
+  Scenario hung = scenario_from("{" + base(server) + R"(,
+    "executor": "constant-vus", "vus": 3, "duration": "300ms", "gracefulStop": "200ms",
+    "threads": 1, "requests": [{"url": "/hang"}],
+    "thresholds": {"http_req_duration": ["p(95)<200"]}})");
+  const RunResult result = run(hung);
+  const RequestCounters totals = result.total_counters();
+  REQUIRE(totals.requests == 0);
+  REQUIRE(totals.interrupted == 3);
+  // No latency goal holds for a server that answered nothing.
+  REQUIRE_FALSE(evaluate_threshold(hung.thresholds[0], result).ok);
 }
 
 TEST_CASE("a response that comes while the request body is still being sent is read") {

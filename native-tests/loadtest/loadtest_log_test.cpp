@@ -53,6 +53,7 @@ RunResult make_result(std::mt19937_64& random, int64_t started_unix_ms, int seco
       part.counters.bytes_sent = 300 * 80;
       part.counters.bytes_received = 300 * 200;
       part.counters.tls_resumed = static_cast<uint64_t>(second) * 7;
+      part.counters.interrupted = second + 1 == seconds ? 3 : 0;  // in flight at the end
       part.counters.errors[static_cast<size_t>(ErrorClass::kHttp5xx)] = second;
       part.counters.checks = {{300 - static_cast<uint64_t>(second), static_cast<uint64_t>(second)},
                               {300, 0}};
@@ -110,7 +111,7 @@ TEST_CASE(
     if (line.rfind("#qv-loadtest-histogram-log", 0) == 0) line = "#qv-loadtest-histogram-log 1";
     if (line.rfind("#histogram lowest_us=0 ", 0) == 0) line.replace(21, 1, "1");  // as it was
     if (line.rfind("R ", 0) == 0) {
-      for (size_t p = 0; p <= kPhaseCount; ++p) line.resize(line.rfind(' '));
+      for (size_t p = 0; p <= kPhaseCount + 1; ++p) line.resize(line.rfind(' '));
     }
     version1 += line + "\n";
   }
@@ -119,6 +120,7 @@ TEST_CASE(
   REQUIRE(read.value().requests[0].latency == result.requests[0].latency);
   RequestCounters without_resumed = result.requests[0].counters;
   without_resumed.tls_resumed = 0;  // not in version 1
+  without_resumed.interrupted = 0;
   REQUIRE(read.value().requests[0].counters == without_resumed);
   for (const Histogram& phase : read.value().requests[0].phases) REQUIRE(phase.count() == 0);
   // A version 2 R line missing its phases is damaged, not old.
@@ -130,7 +132,30 @@ TEST_CASE(
   truncated.replace(r_line, end - r_line, shortened);
   auto damaged = read_histogram_log(truncated, "new.log");
   REQUIRE_FALSE(damaged.ok());
-  REQUIRE_THAT(damaged.error().message, Catch::Contains("an R line has 21 fields"));
+  REQUIRE_THAT(damaged.error().message, Catch::Contains("an R line has 22 fields"));
+}
+
+TEST_CASE("a version 2 log (before the interrupted requests) still reads, without them") {
+  std::mt19937_64 random(4);
+  const RunResult result = make_result(random, 1'700'000'000'000, 2, {"a"});
+  REQUIRE(result.requests[0].counters.interrupted == 3);
+  std::istringstream lines(write_histogram_log(result));
+  std::string version2, line;
+  while (std::getline(lines, line)) {
+    if (line.rfind("#qv-loadtest-histogram-log", 0) == 0) line = "#qv-loadtest-histogram-log 2";
+    if (line.rfind("R ", 0) == 0) line.resize(line.rfind(' '));
+    version2 += line + "\n";
+  }
+  auto read = read_histogram_log(version2, "v2.log");
+  if (!read.ok()) FAIL(read.error().message);
+  RequestCounters without_interrupted = result.requests[0].counters;
+  without_interrupted.interrupted = 0;
+  REQUIRE(read.value().requests[0].counters == without_interrupted);
+  REQUIRE(read.value().requests[0].latency == result.requests[0].latency);
+  // The current version keeps them.
+  auto back = read_histogram_log(write_histogram_log(result), "v3.log");
+  REQUIRE(back.ok());
+  REQUIRE(back.value().requests[0].counters.interrupted == 3);
 }
 
 TEST_CASE("merging two machines' logs equals one histogram of all their samples") {

@@ -245,6 +245,15 @@ TEST_CASE("thresholds evaluate against a result") {
     REQUIRE_FALSE(unanswered.has_value);
   }
   REQUIRE(outcome("http_req_waiting{name:unanswered}", "p(99)<1").ok);  // a phase: no data holds
+  // Requests still unanswered when the run ended (a server that hangs) were made too.
+  result.declare_request("hung", {});
+  result.requests[4].counters.interrupted = 2;
+  {
+    auto threshold = parse_threshold({"http_req_duration{name:hung}", "p(95)<200", false, 0},
+                                     {"a", "b", "unanswered", "never sent", "hung"});
+    REQUIRE(threshold.ok());
+    REQUIRE_FALSE(evaluate_threshold(threshold.value(), result).ok);
+  }
   {  // During the run (abortOnFail's checks) the requests in flight may yet be answered.
     auto threshold = parse_threshold({"http_req_duration{name:unanswered}", "p(99)<1", true, 0},
                                      {"a", "b", "unanswered", "never sent"});

@@ -1144,8 +1144,12 @@ void Worker::run() {
       on_event(vu, events[i].events, now);
     }
   }
-  // In-flight requests past the graceful stop are interrupted and not counted.
-  for (Vu& vu : vus_) close_connection(vu);
+  // In-flight requests past the graceful stop are interrupted: not counted as requests, but
+  // counted as interrupted.
+  for (Vu& vu : vus_) {
+    if (in_flight(vu)) ++recorders_[requests_[vu.request].name].counters.interrupted;
+    close_connection(vu);
+  }
   publish(monotonic_micros(), true);
 }
 

@@ -12,12 +12,15 @@ namespace qv::loadtest {
 
 namespace {
 
-constexpr const char* kMagic = "#qv-loadtest-histogram-log 2";
+constexpr const char* kMagic = "#qv-loadtest-histogram-log 3";
 // Version 1 logs (before the phases) are read too: their R lines end after UNCORRECTED.
 constexpr const char* kMagicVersion1 = "#qv-loadtest-histogram-log 1";
 constexpr size_t kFieldsVersion1 = 15;
 // Version 2 adds the phases and the TLS handshakes resumed.
+constexpr const char* kMagicVersion2 = "#qv-loadtest-histogram-log 2";
 constexpr size_t kFieldsVersion2 = kFieldsVersion1 + kPhaseCount + 1;
+// Version 3 adds the requests interrupted at the end of the run.
+constexpr size_t kFieldsVersion3 = kFieldsVersion2 + 1;
 
 std::string encode(const std::string& text) {
   static const char* const kHex = "0123456789ABCDEF";
@@ -130,7 +133,7 @@ std::string write_histogram_log(const RunResult& result) {
       out += " " + (checks.empty() ? std::string("-") : checks);
       out += " " + part.latency.encode() + " " + part.latency_uncorrected.encode();
       for (const SparseHistogram& phase : part.phases) out += " " + phase.encode();
-      out += " " + std::to_string(c.tls_resumed) + "\n";
+      out += " " + std::to_string(c.tls_resumed) + " " + std::to_string(c.interrupted) + "\n";
     }
   }
   return out;
@@ -150,7 +153,7 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
   std::istringstream lines(text);
   std::string line;
   size_t number = 0;
-  size_t r_fields = kFieldsVersion2;
+  size_t r_fields = kFieldsVersion3;
   Interval* interval = nullptr;
   std::vector<Interval> intervals;
   auto fail = [&](const std::string& why) {
@@ -162,6 +165,8 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
     if (number == 1) {
       if (line == kMagicVersion1) {
         r_fields = kFieldsVersion1;
+      } else if (line == kMagicVersion2) {
+        r_fields = kFieldsVersion2;
       } else if (line != kMagic) {
         return Error{source + ": not a qv loadtest histogram log (first line is not '" +
                      std::string(kMagic) + "')"};
@@ -286,8 +291,10 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
         if (!histogram.ok()) return fail(histogram.error().message);
         *histograms[h] = histogram.value();
       }
-      if (r_fields == kFieldsVersion2 && !parse_number(fields.back(), c.tls_resumed))
+      if (r_fields >= kFieldsVersion2 && !parse_number(fields[kFieldsVersion2 - 1], c.tls_resumed))
         return fail("malformed R line TLS_RESUMED");
+      if (r_fields >= kFieldsVersion3 && !parse_number(fields[kFieldsVersion3 - 1], c.interrupted))
+        return fail("malformed R line INTERRUPTED");
     } else {
       return fail("unknown line kind '" + std::string(kind) + "'");
     }

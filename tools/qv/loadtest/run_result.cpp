@@ -10,6 +10,7 @@ void RequestCounters::add(const RequestCounters& other) {
   bytes_sent += other.bytes_sent;
   bytes_received += other.bytes_received;
   tls_resumed += other.tls_resumed;
+  interrupted += other.interrupted;
   for (size_t i = 0; i < kErrorClassCount; ++i) errors[i] += other.errors[i];
   if (checks.size() < other.checks.size()) checks.resize(other.checks.size());
   for (size_t i = 0; i < other.checks.size(); ++i) {

@@ -33,12 +33,17 @@ struct RequestCounters {
   uint64_t failed = 0;    // errors and statuses >= 400
   uint64_t bytes_sent = 0, bytes_received = 0;
   uint64_t tls_resumed = 0;  // TLS handshakes that resumed a session (--tls-resume)
+  // Requests still unanswered when the run ended (past gracefulStop; in quick mode, at its
+  // duration): not in `requests` nor in any latency, but a server that never answers must
+  // not look like one that was never asked.
+  uint64_t interrupted = 0;
   std::array<uint64_t, kErrorClassCount> errors{};
   std::vector<CheckCounts> checks;  // one per check of the request, in declaration order
 
   void add(const RequestCounters& other);
   bool empty() const {
-    return requests == 0 && bytes_sent == 0 && bytes_received == 0 && tls_resumed == 0;
+    return requests == 0 && bytes_sent == 0 && bytes_received == 0 && tls_resumed == 0 &&
+           interrupted == 0;
   }
   bool operator==(const RequestCounters&) const = default;
 };

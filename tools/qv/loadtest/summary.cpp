@@ -159,6 +159,13 @@ std::vector<Recommendation> recommendations(const RunResult& result) {
                    "Raise maxVUs (or preAllocatedVUs); if VUs are plenty, the service is too slow "
                    "for this arrival rate"});
   }
+  if (totals.interrupted && !totals.requests) {
+    out.push_back({"high",
+                   "No request was answered: " + std::to_string(totals.interrupted) +
+                       " were still waiting for a response when the run ended",
+                   "The service hangs (or is slower than the run): check that it is up and "
+                   "answering, and lower the request timeout to see the failures counted"});
+  }
   if (result.info.corrected && latency.count()) {
     const Histogram uncorrected = result.total_latency(false);
     const double corrected_p99 = static_cast<double>(latency.value_at_percentile(99));
@@ -256,7 +263,11 @@ std::string summary_text(const RunResult& result, const std::vector<ThresholdOut
   for (Phase phase : {Phase::kReceiving, Phase::kSending, Phase::kTlsHandshaking, Phase::kWaiting})
     phase_line(phase);
   out += "    " + dotted("http_reqs") + std::to_string(totals.requests) + "  " +
-         format_number(totals.requests / seconds, 2) + "/s\n";
+         format_number(totals.requests / seconds, 2) + "/s" +
+         (totals.interrupted ? "  (and " + std::to_string(totals.interrupted) +
+                                   " unanswered when the run ended, not counted)"
+                             : "") +
+         "\n";
   if (result.requests.size() > 1) {
     for (const RequestTotals& request : result.requests) {
       out += "    " + dotted("  { name:" + request.name + " }") +
@@ -382,6 +393,9 @@ std::string summary_json(const RunResult& result, const std::vector<ThresholdOut
   body.clear();
   counter_json(body, totals.tls_resumed, seconds);
   add("tls_resumed", body);
+  body.clear();
+  counter_json(body, totals.interrupted, seconds);
+  add("http_reqs_interrupted", body);
   body.clear();
   rate_json(body, checks.passes, checks.passes + checks.fails);
   add("checks", body);

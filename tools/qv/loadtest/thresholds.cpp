@@ -187,7 +187,8 @@ ThresholdOutcome evaluate_threshold(const Threshold& threshold, const RunResult&
     for (const RequestTotals& request : result.requests) {
       if (!selected(request)) continue;
       latency.add(request.trend(metric));
-      requests += request.counters.requests;
+      // Made: answered, failed, or still unanswered when the run ended.
+      requests += request.counters.requests + request.counters.interrupted;
     }
     has_value = latency.count() > 0;
     switch (threshold.aggregation) {
@@ -247,7 +248,8 @@ ThresholdOutcome evaluate_threshold(const Threshold& threshold, const RunResult&
     outcome.ok = compare(value, threshold.comparison, threshold.bound);
   } else {
     // No data holds (as k6), but for a request duration when requests were made: every one
-    // of them failed without an answer (refused, reset), which no latency goal allows.
+    // of them failed without an answer (refused, reset) or had none when the run ended (a
+    // server that hangs), which no latency goal allows.
     outcome.ok = !(final && requests > 0 && metric.rfind("http_req_duration", 0) == 0);
   }
   return outcome;
