@@ -1,6 +1,8 @@
 // `qv loadtest` as a user runs it, against Debian's nginx and our test server on loopback:
 // exit codes (0 passed, 99 threshold failed, 2 bad input) with messages that name the
 // problem, the JSON summary, the HTML report, histogram logs and merge, built-in scenarios.
+#include <signal.h>
+
 #include <catch2/catch.hpp>
 
 #include "loadtest/histogram_log.h"
@@ -144,6 +146,28 @@ TEST_CASE("thresholds decide the exit code: 0 when all hold, 99 when one fails")
                         "500ms", "-q", "--threshold", "http_req_failed:rate<0.01"});
   REQUIRE(errors.exit_code == 99);
   REQUIRE(errors.out.find("http_5xx") != std::string::npos);
+}
+
+TEST_CASE("Ctrl-C or SIGTERM stops the run with its summary so far, and exits 105 (k6's)") {
+  TestServer server;
+  TempDir temp;
+  const std::string& dir = temp.path;
+  for (int signal : {SIGINT, SIGTERM}) {
+    INFO("signal " << signal);
+    auto stopped =
+        run_command({kQv, "loadtest", "run", "--url", server.url("/delay/5"), "-c", "2", "-t", "1",
+                     "-d", "30s", "-q", "--threshold", "http_req_duration:p(95)<60000",
+                     "--summary-json", dir + "/stopped.json"},
+                    signal, 700);
+    INFO(stopped.out << stopped.err);
+    // Every threshold held on what ran, but a run cut short is no pass.
+    REQUIRE(stopped.exit_code == 105);
+    REQUIRE(stopped.out.find("ABORTED: interrupted") != std::string::npos);
+    REQUIRE(stopped.err.find("interrupted") != std::string::npos);
+    Summary summary(dir + "/stopped.json");
+    REQUIRE(summary.number("/metrics/http_reqs/values/count") > 0);
+    REQUIRE(summary.boolean("/state/aborted"));
+  }
 }
 
 TEST_CASE("bad input exits 2 with a message naming the problem") {

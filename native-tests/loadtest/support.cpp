@@ -424,7 +424,7 @@ size_t Nginx::access_log_lines() const {
   return lines - baseline_;
 }
 
-CommandResult run_command(const std::vector<std::string>& argv) {
+CommandResult run_command(const std::vector<std::string>& argv, int signal, int signal_after_ms) {
   const std::string directory = make_temp_dir();
   const std::string out_path = directory + "/out", err_path = directory + "/err";
   const pid_t pid = fork();
@@ -437,6 +437,10 @@ CommandResult run_command(const std::vector<std::string>& argv) {
     args.push_back(nullptr);
     execv(args[0], args.data());
     _exit(127);
+  }
+  if (signal) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(signal_after_ms));
+    kill(pid, signal);
   }
   int status = 0;
   waitpid(pid, &status, 0);

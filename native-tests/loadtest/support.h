@@ -74,8 +74,10 @@ struct CommandResult {
   std::string out, err;
 };
 
-// Runs a program with arguments, collecting stdout, stderr and its exit code.
-CommandResult run_command(const std::vector<std::string>& argv);
+// Runs a program with arguments, collecting stdout, stderr and its exit code; with `signal`,
+// sends it that signal `signal_after_ms` after the start.
+CommandResult run_command(const std::vector<std::string>& argv, int signal = 0,
+                          int signal_after_ms = 0);
 
 std::string make_temp_dir();
 // A temporary directory, removed with everything in it when the test is done.

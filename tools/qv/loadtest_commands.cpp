@@ -34,6 +34,7 @@ using namespace qv::loadtest;
 constexpr int kExitOk = 0;
 constexpr int kExitBadInput = 2;
 constexpr int kExitThresholdFailed = 99;  // k6's code for failed thresholds
+constexpr int kExitInterrupted = 105;     // k6's ExternalAbort: stopped by SIGINT or SIGTERM
 
 struct OutputOptions {
   std::string summary_json;
@@ -123,6 +124,11 @@ Status check_outputs(const OutputOptions& output, const std::string& histogram_p
 std::atomic<bool> g_interrupted{false};
 void on_interrupt(int) {
   g_interrupted.store(true);
+  static const char kMessage[] =
+      "\nqv loadtest: interrupted: stopping (requests in flight may finish within gracefulStop); "
+      "Ctrl-C again to quit at once, without a summary\n";
+  const ssize_t ignored = write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+  (void)ignored;
 }
 
 class ProgressPrinter {
@@ -159,7 +165,8 @@ class ProgressPrinter {
 // --- Output --------------------------------------------------------------------------------
 
 int report(const RunResult& result, const std::vector<Threshold>& thresholds,
-           const OutputOptions& output, const std::string& histogram_path) {
+           const OutputOptions& output, const std::string& histogram_path,
+           bool interrupted = false) {
   const std::vector<ThresholdOutcome> outcomes = evaluate_thresholds(thresholds, result);
   std::cout << summary_text(result, outcomes) << std::flush;
   if (!output.summary_json.empty()) {
@@ -182,6 +189,11 @@ int report(const RunResult& result, const std::vector<Threshold>& thresholds,
   const bool failed =
       std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) { return !o.ok; });
   if (failed) std::cerr << "qv loadtest: some thresholds failed\n";
+  if (interrupted) {
+    // A run cut short is no pass, whatever its thresholds said about the part that ran.
+    std::cerr << "qv loadtest: the run was interrupted before its end\n";
+    return kExitInterrupted;
+  }
   return failed ? kExitThresholdFailed : kExitOk;
 }
 
@@ -309,14 +321,17 @@ int run_command(const RunOptions& options) {
   action.sa_handler = on_interrupt;
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESETHAND;  // a second Ctrl-C ends the process at once
+  struct sigaction previous_term {};
   sigaction(SIGINT, &action, &previous);
+  sigaction(SIGTERM, &action, &previous_term);  // as k6: a CI job's timeout, say
   signal(SIGPIPE, SIG_IGN);
   auto result = run_load_test(scenario.value(), hooks);
   sigaction(SIGINT, &previous, nullptr);
+  sigaction(SIGTERM, &previous_term, nullptr);
   printer.finish();
   if (!result.ok()) return bad_input(result.error().message);
-  return report(result.value(), scenario.value().thresholds, options.output,
-                histogram_path.value());
+  return report(result.value(), scenario.value().thresholds, options.output, histogram_path.value(),
+                g_interrupted.load());
 }
 
 int merge_command(const std::vector<std::string>& files, const OutputOptions& output) {
