@@ -409,14 +409,15 @@ TEST_CASE("with whenNoVuFree drop, arrivals that find every VU busy are dropped 
 
 TEST_CASE("at a rate no VU can keep up with, every arrival is sent or counted dropped") {
   TestServer server;
-  // Millions and trillions a second: the arrivals that found no VU are counted in one step,
-  // not one by one, up to the last one due before the end (none rounds past it).
+  // Millions a second, up to the highest rate a scenario takes (1e8): the arrivals that found
+  // no VU are counted in one step, not one by one, up to the last one due before the end
+  // (none rounds past it).
   struct Case {
     const char* rate;
     uint64_t arrivals;  // in 300 ms
   };
-  for (const Case& c : {Case{"1000000", 300'000}, Case{"9999999", 3'000'000},
-                        Case{"1000000000000", 300'000'000'000}}) {
+  for (const Case& c :
+       {Case{"1000000", 300'000}, Case{"9999999", 3'000'000}, Case{"100000000", 30'000'000}}) {
     for (const char* mode : {"drop", "queue"}) {
       INFO(c.rate << " a second, " << mode);
       const RunResult result = run(scenario_from("{" + base(server) + R"(,

@@ -377,6 +377,19 @@ TEST_CASE("scenario files: every kind of bad input names its field") {
           "rate: not used by the constant-vus executor");
   REQUIRE(scenario_error(with("", R"("executor": "ramping-vus", "stages": [])")) ==
           "stages: at least one stage is needed");
+  // Arrival rates past 1e8 a second (after timeUnit) are refused, not run with counts that
+  // mean nothing (1e300 dropped 2^62 iterations).
+  REQUIRE(scenario_error(with("", R"("executor": "constant-arrival-rate", "rate": 1e300,
+    "duration": "1s", "preAllocatedVUs": 1)")) ==
+          "rate: at most 100000000 iterations a second (the rate over timeUnit)");
+  REQUIRE(scenario_error(with("", R"("executor": "constant-arrival-rate", "rate": 200000,
+    "timeUnit": "1ms", "duration": "1s", "preAllocatedVUs": 1)")) ==
+          "rate: at most 100000000 iterations a second (the rate over timeUnit)");
+  REQUIRE(scenario_error(with("", R"("executor": "ramping-arrival-rate", "preAllocatedVUs": 1,
+    "stages": [{"duration": "1s", "target": 10}, {"duration": "1s", "target": 1e9}])")) ==
+          "stages[1].target: at most 100000000 iterations a second (the rate over timeUnit)");
+  REQUIRE(scenario_error(with("", R"("executor": "constant-arrival-rate", "rate": 100000000,
+    "duration": "1s", "preAllocatedVUs": 1)")) == "(no error)");
   REQUIRE(
       scenario_error(with("", R"("executor": "ramping-vus", "stages": [{"duration": "1s"}])")) ==
       "stages[0].target: missing");

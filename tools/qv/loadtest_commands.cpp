@@ -238,9 +238,10 @@ Result<Scenario> build_scenario(const RunOptions& options) {
     if (!options.rate.empty()) {
       char* end = nullptr;
       const double rate = std::strtod(options.rate.c_str(), &end);
-      if (*end != '\0' || !(rate > 0) || rate > 1e8) {
-        return Error{"--rate: expected requests per second (more than 0), got '" + options.rate +
-                     "'"};
+      if (*end != '\0' || !(rate > 0) || rate > kMaxArrivalRate) {
+        return Error{
+            "--rate: expected requests per second, more than 0 and at most 100000000, got '" +
+            options.rate + "'"};
       }
       quick.rate = rate;
     }

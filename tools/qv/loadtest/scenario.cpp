@@ -332,6 +332,16 @@ Status read_executor(object top, std::optional<object> intensity, const std::str
       executor.start_rate *= per_second;
       for (Stage& stage : executor.stages) stage.target *= per_second;
     }
+    // As quick mode's --rate: far past what one machine sends, where the counts of what
+    // was sent and dropped stop meaning anything.
+    const auto too_fast = [](double per_second_rate) { return per_second_rate > kMaxArrivalRate; };
+    const std::string limit = ": at most 100000000 iterations a second (the rate over timeUnit)";
+    if (too_fast(executor.rate)) return Error{"rate" + limit};
+    if (too_fast(executor.start_rate)) return Error{"startRate" + limit};
+    for (size_t i = 0; i < executor.stages.size(); ++i) {
+      if (too_fast(executor.stages[i].target))
+        return Error{"stages[" + std::to_string(i) + "].target" + limit};
+    }
     if (!field("preAllocatedVUs", value, path)) {
       return Error{"preAllocatedVUs: missing (" + kind + " needs preAllocatedVUs)"};
     }

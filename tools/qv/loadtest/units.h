@@ -15,6 +15,8 @@ inline constexpr Micros kMicrosPerMilli = 1000;
 inline constexpr Micros kMicrosPerSecond = 1'000'000;
 // The longest duration a scenario or a flag may give (about 31 years).
 inline constexpr double kMaxDurationSeconds = 1e9;
+// The highest arrival rate a run takes, iterations a second.
+inline constexpr double kMaxArrivalRate = 1e8;
 
 // Parses a duration the way k6 writes them: "500ms", "30s", "5m", "1h30m", "1.5s", "250us";
 // a bare number is seconds (as wrk's -d). Negative durations are refused.
