@@ -101,8 +101,8 @@ TEST_CASE("https: --cacert and tlsCaFile trust a CA, --insecure skips the check,
     "vus": 1, "duration": "1s", "requests": [{"url": "/"}]})");
   auto bad = run_qv({"run", dir + "/bad.json", "-q"});
   REQUIRE(bad.exit_code == 2);
-  REQUIRE(bad.err.find("insecureSkipTLSVerify: expected true or false, got a string") !=
-          std::string::npos);
+  REQUIRE(bad.err.find("insecureSkipTLSVerify (line 1, column ") != std::string::npos);
+  REQUIRE(bad.err.find("): expected true or false, got a string") != std::string::npos);
   // Session resumption: --tls-resume, or tlsResumeSessions in the file; the summary says how
   // many handshakes resumed (nginx's /close makes every request a new connection).
   auto resumed = run_qv({"run", "--url", nginx.https_url("/close"), "--cacert", nginx.certificate(),
@@ -116,8 +116,8 @@ TEST_CASE("https: --cacert and tlsCaFile trust a CA, --insecure skips the check,
     "vus": 1, "duration": "1s", "requests": [{"url": "/close"}]})");
   auto not_boolean = run_qv({"run", dir + "/resume.json", "-q"});
   REQUIRE(not_boolean.exit_code == 2);
-  REQUIRE(not_boolean.err.find("tlsResumeSessions: expected true or false, got a number") !=
-          std::string::npos);
+  REQUIRE(not_boolean.err.find("tlsResumeSessions (line 1, column ") != std::string::npos);
+  REQUIRE(not_boolean.err.find("): expected true or false, got a number") != std::string::npos);
 }
 
 TEST_CASE("thresholds decide the exit code: 0 when all hold, 99 when one fails") {
@@ -185,7 +185,8 @@ TEST_CASE("bad input exits 2 with a message naming the problem") {
              base + R"("executor": "constant-vus", "vus": 1, "duration": "1s",
     "requests": [{"url": "/"}], "thresholds": {"http_req_duration": ["p(95)<<200"]}})");
   expect({"run", dir + "/threshold.json"},
-         "threshold.json: thresholds.http_req_duration[0]: cannot parse 'p(95)<<200'");
+         "threshold.json: thresholds.http_req_duration[0] (line 2, column 70): cannot parse "
+         "'p(95)<<200'");
   write_text(
       dir + "/executor.json",
       base +
@@ -193,7 +194,9 @@ TEST_CASE("bad input exits 2 with a message naming the problem") {
   expect({"run", dir + "/executor.json"},
          "executor.json: executor: unknown executor 'constant-vu'");
   write_text(dir + "/broken.json", "{\"executor\": ");
-  expect({"run", dir + "/broken.json"}, "broken.json: malformed JSON: ");
+  expect({"run", dir + "/broken.json"},
+         "broken.json: malformed JSON at line 1, column 14: expected a value, got the end of the "
+         "text");
   expect({"run", dir + "/missing.json"}, "missing.json: cannot be opened");
   expect({"run", "--url", "http://127.0.0.1:" + std::to_string(closed_port()) + "/", "-d", "1s"},
          "is unreachable: Connection refused");

@@ -347,14 +347,20 @@ TEST_CASE("HTTP responses: framing, split anywhere, and malformed input") {
 }
 
 TEST_CASE("scenario files: every kind of bad input names its field") {
-  REQUIRE(scenario_error("{not json").rfind("malformed JSON: ", 0) == 0);
+  REQUIRE(scenario_error("{not json") ==
+          "malformed JSON at line 1, column 2: expected a key in double quotes");
+  // Written over several lines, a scenario's errors say where.
+  REQUIRE(scenario_error("{\"executor\": \"constant-vus\",\n \"vus\": 2,\n}") ==
+          "malformed JSON at line 3, column 1: expected a key in double quotes");
+  REQUIRE(scenario_error("{\"executor\": \"constant-vus\",\n \"vus\": 2,\n \"duration\": \"1x\"}")
+              .rfind("duration (line 3, column 2): cannot parse duration '1x'", 0) == 0);
   REQUIRE(scenario_error("[]") == "the scenario: expected a JSON object, got an array");
   REQUIRE(scenario_error(
               with("", R"("executor": "constant-vus", "vus": 1, "vus": 5, "duration": "1s")")) ==
           "vus: given twice");
   REQUIRE(scenario_error(R"({"executor": "constant-vus", "vus": 1, "duration": "1s",
     "requests": [{"url": "http://a.test/"}, {"url": "http://a.test/", "headers": {"X-A": "1", "X-A": "2"}}]})") ==
-          "requests[1].headers.X-A: given twice");
+          "requests[1].headers.X-A (line 2, column 95): given twice");
   REQUIRE(
       scenario_error(with(R"("thresholds": {"checks": ["rate>0.5"], "checks": ["rate>0.9"]})")) ==
       "thresholds.checks: given twice");
@@ -379,17 +385,26 @@ TEST_CASE("scenario files: every kind of bad input names its field") {
           "stages: at least one stage is needed");
   // Arrival rates past 1e8 a second (after timeUnit) are refused, not run with counts that
   // mean nothing (1e300 dropped 2^62 iterations).
-  REQUIRE(scenario_error(with("", R"("executor": "constant-arrival-rate", "rate": 1e300,
-    "duration": "1s", "preAllocatedVUs": 1)")) ==
-          "rate: at most 100000000 iterations a second (the rate over timeUnit)");
-  REQUIRE(scenario_error(with("", R"("executor": "constant-arrival-rate", "rate": 200000,
-    "timeUnit": "1ms", "duration": "1s", "preAllocatedVUs": 1)")) ==
-          "rate: at most 100000000 iterations a second (the rate over timeUnit)");
-  REQUIRE(scenario_error(with("", R"("executor": "ramping-arrival-rate", "preAllocatedVUs": 1,
-    "stages": [{"duration": "1s", "target": 10}, {"duration": "1s", "target": 1e9}])")) ==
-          "stages[1].target: at most 100000000 iterations a second (the rate over timeUnit)");
-  REQUIRE(scenario_error(with("", R"("executor": "constant-arrival-rate", "rate": 100000000,
-    "duration": "1s", "preAllocatedVUs": 1)")) == "(no error)");
+  REQUIRE(
+      scenario_error(with(
+          "",
+          R"("executor": "constant-arrival-rate", "rate": 1e300, "duration": "1s", "preAllocatedVUs": 1)")) ==
+      "rate: at most 100000000 iterations a second (the rate over timeUnit)");
+  REQUIRE(
+      scenario_error(with(
+          "",
+          R"("executor": "constant-arrival-rate", "rate": 200000, "timeUnit": "1ms", "duration": "1s", "preAllocatedVUs": 1)")) ==
+      "rate: at most 100000000 iterations a second (the rate over timeUnit)");
+  REQUIRE(
+      scenario_error(with(
+          "",
+          R"("executor": "ramping-arrival-rate", "preAllocatedVUs": 1, "stages": [{"duration": "1s", "target": 10}, {"duration": "1s", "target": 1e9}])")) ==
+      "stages[1].target: at most 100000000 iterations a second (the rate over timeUnit)");
+  REQUIRE(
+      scenario_error(with(
+          "",
+          R"("executor": "constant-arrival-rate", "rate": 100000000, "duration": "1s", "preAllocatedVUs": 1)")) ==
+      "(no error)");
   REQUIRE(
       scenario_error(with("", R"("executor": "ramping-vus", "stages": [{"duration": "1s"}])")) ==
       "stages[0].target: missing");

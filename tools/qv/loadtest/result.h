@@ -1,7 +1,8 @@
 // Errors as values for the load tester: an Error carries a message that names the field and
 // the problem ("thresholds.http_req_duration[0]: cannot parse 'p(95)<<200'"), and Result<T>
-// holds a value or an Error, read the simdjson way with get(T&). The load tester depends on
-// simdjson and libc only (not on the modules' core), so it keeps this small type of its own.
+// holds a value or an Error, read the simdjson way with get(T&). The load tester takes only
+// core's JSON helpers (writing strings, positions in a scenario's text), not its status-coded
+// errors, so it keeps this small type of its own.
 #pragma once
 
 #include <string>

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <thread>
 
+#include "qv/json_text.h"
 #include "simdjson.h"
 
 namespace qv::loadtest {
@@ -713,13 +714,15 @@ Result<std::pair<std::string, Template>> header_option(const std::string& header
   return std::pair{std::move(name), std::move(compiled.value())};
 }
 
-}  // namespace
-
-Result<Scenario> parse_scenario(std::string_view json, const ScenarioOverrides& overrides) {
+Result<Scenario> read_scenario(std::string_view json, const ScenarioOverrides& overrides) {
   simdjson::dom::parser parser;
   simdjson::padded_string padded(json);
   element root;
   if (auto error = parser.parse(padded).get(root)) {
+    if (auto problem = find_syntax_problem(json)) {
+      return Error{"malformed JSON at line " + std::to_string(problem->at.line) + ", column " +
+                   std::to_string(problem->at.column) + ": " + problem->what};
+    }
     return Error{std::string("malformed JSON: ") + simdjson::error_message(error)};
   }
   object top;
@@ -926,6 +929,8 @@ Result<Scenario> parse_scenario(std::string_view json, const ScenarioOverrides& 
   return scenario;
 }
 
+}  // namespace
+
 Result<Scenario> quick_scenario(const QuickOptions& options) {
   Scenario scenario;
   scenario.name = "quick";
@@ -977,6 +982,14 @@ Result<Scenario> quick_scenario(const QuickOptions& options) {
     return finished.error();
   }
   return scenario;
+}
+
+// A field's error in a scenario written over several lines says where the field is:
+// "requests[1].url (line 9, column 7): missing".
+Result<Scenario> parse_scenario(std::string_view json, const ScenarioOverrides& overrides) {
+  auto scenario = read_scenario(json, overrides);
+  if (scenario.ok()) return scenario;
+  return Error{with_position(qv::invalid_input(scenario.error().message), json, "").message};
 }
 
 }  // namespace qv::loadtest
