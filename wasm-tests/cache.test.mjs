@@ -728,6 +728,31 @@ for (const flavour of FLAVOURS) {
       assert.equal(next.body, '{"version":2}');
     });
 
+    test('a journal lost and started over (a KV restart) whose new items caught up with the old numbers still invalidates L1', async () => {
+      // a reads the journal at seq 3 and stamps a copy with it; the KV loses everything; three
+      // changes land (seq 1-3 again, the second naming the copy's tag) before a reads again.
+      const store = { kv: new CountingKv() };
+      const kv = withOps(store.kv, Object.fromEntries(['get', 'set', 'cas', 'incr', 'del'].map((op) => [op, (...args) => store.kv[op](...args)])));
+      let version = 1;
+      const origin = fakeOrigin({ reply: async () => new Response(`{"version":${version}}`, { headers: { 'cache-control': 'max-age=300', 'surrogate-key': 'leads:l7' } }) });
+      const clock = { t: START };
+      const a = await isolate({ kv, origin, clock });
+      const b = await isolate({ kv, origin, clock });
+      for (const tag of ['other:1', 'other:2', 'other:3']) await b.qv.call('cache.invalidate', { organizationId: ORG, tags: [tag] });
+      await a.qv.call('cache.get', input({ key: 'GET /warm' }));
+      clock.t += 1_000;
+      assert.equal((await a.qv.call('cache.get', input({ key: 'GET /warm' }))).xCache, 'HIT-L1'); // a reads the journal: seq 3
+      assert.equal((await a.qv.call('cache.get', input())).body, '{"version":1}');
+      store.kv = new CountingKv(); // the KV restarts empty
+      version = 2;
+      const seqs = [];
+      for (const tag of ['other:4', 'leads:l7', 'other:5']) seqs.push((await b.qv.call('cache.invalidate', { organizationId: ORG, tags: [tag] })).seq);
+      assert.deepEqual(seqs, [1, 2, 3]);
+      clock.t += 1_000;
+      const after = await a.qv.call('cache.get', input());
+      assert.deepEqual([after.xCache, after.body], ['MISS', '{"version":2}']);
+    });
+
     test('an L2 copy written after an invalidation this isolate has not read yet is served, not refetched', async () => {
       // Isolate b read the journals just before a wrote an invalidation of another tag and
       // then stored a copy stamped with it: b reads the journals again and serves the copy.

@@ -15,11 +15,36 @@ bool invalidated(CacheState& state, const CacheConfig& config, const CachedEntry
          invalidated_by(global->journal, entry, entry.global_seq, skew);
 }
 
+namespace {
+
+bool same_item(const JournalItem& a, const JournalItem& b) {
+  return a.seq == b.seq && a.at == b.at && a.everything == b.everything && a.keys == b.keys &&
+         a.tags == b.tags;
+}
+
+// Whether `next` does not continue the journal this isolate read before (`known`): its
+// sequence went backwards, or an item both hold under one number differs. The journal was lost
+// and started over (a KV restarted or evicted it), and its new items may already have caught
+// up with the old numbers: an entry stamped with one of those cannot be judged by them.
+bool started_over(const Journal& known, const Journal& next) {
+  if (next.seq < known.seq) return true;
+  for (const auto& item : next.items) {
+    if (item.seq > known.seq) break;  // oldest first: the rest are new
+    for (const auto& old : known.items) {
+      if (old.seq == item.seq && !same_item(old, item)) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 void apply_journal(CacheState& state, const CacheConfig& config, const std::string& organization,
                    Journal journal, double now,
                    const std::function<void(const CachedEntry&)>& dropped) {
   auto view = state.view(organization);
-  const bool changed = !view->known || journal.seq != view->journal.seq;
+  const bool lost = view->known && started_over(view->journal, journal);
+  const bool changed = !view->known || lost || journal.seq != view->journal.seq;
   view->journal = std::move(journal);
   view->known = true;
   view->checked_at = now;
@@ -28,7 +53,9 @@ void apply_journal(CacheState& state, const CacheConfig& config, const std::stri
   const Journal& j = view->journal;
   state.metrics.l1_invalidated += state.l1_store->erase_responses([&](const CachedEntry& entry) {
     if (!organization.empty() && entry.organization != organization) return false;
-    if (!invalidated_by(j, entry, organization.empty() ? entry.global_seq : entry.seq, skew))
+    // After a lost journal every entry of this isolate was stamped with the old one's numbers.
+    if (!lost &&
+        !invalidated_by(j, entry, organization.empty() ? entry.global_seq : entry.seq, skew))
       return false;
     if (dropped) dropped(entry);
     return true;
