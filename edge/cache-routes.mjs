@@ -210,6 +210,10 @@ const PASSED_HEADERS = ['content-type', 'content-language', 'etag', 'last-modifi
 // fetch (coalesced) can say which region served it too. Bounded: the oldest go first.
 const REMEMBERED_ORIGINS = 1024;
 
+// The base of the URLs the cache's fills and warm-up ask the origin for (through the router,
+// which replaces the host with the region's origin and forwards this one as x-forwarded-host).
+const CACHE_FILL_BASE = 'http://edge.local';
+
 // The cache module's limit on one part of a key (kMaxKeyPartBytes in keys.h).
 const MAX_QUERY_BYTES = 1024;
 
@@ -232,14 +236,16 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
 
   // The cache.get input of a request: the organisation, the route, what varies the answer.
   // The origin URL carries the path and query only: the router picks the region, and the
-  // key never depends on it.
+  // key never depends on it. Its host is the edge's own (CACHE_FILL_BASE), never the
+  // client's Host: the proxy forwards it as x-forwarded-host, and a copy every client of the
+  // key shares must not depend on what one client sent.
   function cacheInput(url, caller) {
     const query = normalizedQuery(url.searchParams);
     return {
       organizationId: caller.organizationId,
       key: `GET ${url.pathname}`,
       vary: { scope: caller.tier, query },
-      origin: { url: new URL(url.pathname + (query ? `?${query}` : ''), url).href, headers: { accept: 'application/json' } },
+      origin: { url: new URL(url.pathname + (query ? `?${query}` : ''), CACHE_FILL_BASE).href, headers: { accept: 'application/json' } },
     };
   }
 
@@ -361,7 +367,7 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
     if (!originFetch || !entries?.length) return { warmed: 0, failed: [] };
     const qv = await module();
     const results = await Promise.all(entries.map(async (entry) => {
-      const url = new URL(entry.path + (entry.query ? `?${entry.query}` : ''), 'http://edge.local');
+      const url = new URL(entry.path + (entry.query ? `?${entry.query}` : ''), CACHE_FILL_BASE);
       const caller = { organizationId: entry.organizationId, tier: entry.tier };
       const input = cacheInput(url, caller);
       const { status, body } = await qv.invoke('cache.get', input, { fetch: fetchFor(input, caller, null) });

@@ -504,6 +504,18 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
     }
   });
 
+  test('a cache fill does not carry the client\'s Host to the origin: the copy is shared by every client of the key', async () => {
+    const handle = await handler();
+    seen = [];
+    const path = '/api/leads?probe=forwarded-host';
+    const first = await handle(new Request(`http://evil.example${path}`, { headers: { 'x-api-key': 'qv_demo_growth' } }));
+    assert.equal(first.headers.get('x-cache'), 'MISS');
+    const fills = seen.filter((headers) => headers['x-qv-organization-id'] === 'org_growth'); // (not the health probes)
+    assert.equal(fills.length, 1);
+    assert.notEqual(fills[0]['x-forwarded-host'], 'evil.example', 'an unkeyed client header reached the origin of a shared copy');
+    assert.equal((await handle(request(path))).headers.get('x-cache'), 'HIT-L1');
+  });
+
   test('hop-by-hop headers, named in Connection or not, pass neither way', async () => {
     const handle = await handler();
     seen = [];
