@@ -617,6 +617,23 @@ for (const flavour of FLAVOURS) {
       });
     }
 
+    test('a response to a request with Authorization is shared only when it says so (RFC 9111 §3.5)', async () => {
+      const origin = fakeOrigin({ reply: (url, init) => new Response(JSON.stringify({ who: new Headers(init?.headers).get('authorization') }), {
+        status: 200, headers: { 'cache-control': url.endsWith('/public') ? 'public, max-age=60' : 'max-age=60' },
+      }) });
+      const { qv, kv } = await isolate({ origin });
+      const as = (who, path = '/api/campaigns') => input({ key: `GET ${path}`, origin: { url: `http://origin.test${path}`, headers: { authorization: `Bearer ${who}` } } });
+      const alice = await qv.call('cache.get', as('alice'));
+      assert.equal(alice.stored, false);
+      assert.match(alice.reason, /authorization/);
+      const bob = await qv.call('cache.get', as('bob'));
+      assert.deepEqual([bob.xCache, bob.body], ['MISS', '{"who":"Bearer bob"}'], 'bob is not served alice\'s answer');
+      const waiting = await Promise.all(['carol', 'dave'].map((who) => qv.call('cache.get', as(who, '/api/leads'))));
+      assert.deepEqual(waiting.map((a) => a.body), ['{"who":"Bearer carol"}', '{"who":"Bearer dave"}'], 'nor handed to a call that waited');
+      assert.deepEqual(kv.keys().filter((k) => k.startsWith('qvc:e:')), []);
+      assert.equal((await qv.call('cache.get', as('erin', '/public'))).stored, true, 'public allows it');
+    });
+
     test('a 304 to a caller\'s own condition is not handed to a waiting call without one', async () => {
       const origin = fakeOrigin({ delayMs: 20, reply: (url, init, n) => (new Headers(init?.headers).has('if-none-match')
         ? new Response(null, { status: 304, headers: { etag: '"v1"' } })

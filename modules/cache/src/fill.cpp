@@ -130,6 +130,15 @@ Headers updated_headers(const Headers& stored, const Headers& not_modified) {
   return merged;
 }
 
+// Whether a response to a request with Authorization is its requester's only (RFC 9111
+// §3.5): a shared cache may reuse it only when it says so (public, s-maxage or
+// must-revalidate). Every layer here is shared.
+bool for_requester_only(const OriginRequest& request, const Headers& response) {
+  if (!has_header(parse_response_headers(request.headers), "authorization")) return false;
+  const CacheControl cc = parse_cache_control(header_value(response, "cache-control"));
+  return !cc.is_public && cc.s_maxage_ms < 0 && !cc.must_revalidate;
+}
+
 // Hit-for-pass marks and refresh-lease notes are hints, kept per key: keys the clients
 // choose (every query string is one) must not grow them without bound. Past the bound,
 // lapsed hints go; if half the bound still holds hints, every hint goes (a key that loses
@@ -228,7 +237,7 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
       co_return served;
     }
     // The origin's own error response goes through as it is, never stored.
-    served.shareable = !personal_response(headers);
+    served.shareable = !personal_response(headers) && !for_requester_only(*input.origin, headers);
     if (!served.shareable)
       mark_pass(state, input.encoded, done + static_cast<double>(config->pass_ms));
     served.entry =
@@ -246,6 +255,15 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
     body = fallback->body;
   }
   Freshness freshness = decide_freshness(status, headers, config->freshness(), done);
+  if (!freshness.personal && for_requester_only(*input.origin, headers)) {
+    freshness.personal = true;
+    if (freshness.storable) {
+      freshness.storable = false;
+      freshness.reason =
+          "authorization: the request carried credentials and the response allows no shared "
+          "cache (public, s-maxage or must-revalidate)";
+    }
+  }
   if (freshness.storable && !body_is_text(body)) {
     freshness.storable = false;
     freshness.reason = "the body is not UTF-8 text";
