@@ -80,6 +80,7 @@ using Row = std::vector<std::pair<std::string, std::string>>;
 Status scalar_fields(const JsonValue& value, Row& fields) {
   auto object = value.object();
   if (!object.ok()) return object.take_error();
+  if (auto s = object.value().unique_fields(); !s.ok()) return s;
   for (auto field : object.value().raw()) {
     const simdjson::dom::element element = field.value;
     std::string text;
@@ -112,6 +113,9 @@ Status parse_change(const JsonValue& root, Change& change) {
   auto object = root.object();
   if (!object.ok()) return object.take_error();
   const JsonObject& in = object.value();
+  // A payload may carry any fields, but each once: the sender's JSON.parse or jsonb keeps a
+  // repeated field's last value, find() its first, and the two must agree on what changed.
+  if (auto s = in.unique_fields(); !s.ok()) return s;
   const bool realtime = in.find("eventType").has_value();
   const bool webhook = in.find("type").has_value();
   if (realtime && webhook) {

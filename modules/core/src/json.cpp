@@ -146,7 +146,7 @@ Result<JsonValue> JsonObject::required(std::string_view key) const {
   return *found;
 }
 
-Status JsonObject::only_fields(std::span<const std::string_view> allowed) const {
+Status JsonObject::unique_fields() const {
   size_t index = 0;
   for (auto field : object_) {
     // JSON.parse keeps a repeated field's last value and find() its first: refused, so that
@@ -157,6 +157,13 @@ Status JsonObject::only_fields(std::span<const std::string_view> allowed) const 
       if (other.key == field.key) return invalid_input(child_path(field.key) + ": given twice");
     }
     ++index;
+  }
+  return ok_status();
+}
+
+Status JsonObject::only_fields(std::span<const std::string_view> allowed) const {
+  if (auto s = unique_fields(); !s.ok()) return s;
+  for (auto field : object_) {
     bool known = false;
     for (auto name : allowed) known = known || name == field.key;
     if (!known) {

@@ -99,6 +99,8 @@ class JsonObject {
     return only_fields(std::span<const std::string_view>(allowed.begin(), allowed.size()));
   }
   Status only_fields(std::span<const std::string_view> allowed) const;
+  // Fails naming the first field given twice (for objects that may hold any fields).
+  Status unique_fields() const;
   simdjson::dom::object raw() const { return object_; }
   std::string child_path(std::string_view key) const;
 
