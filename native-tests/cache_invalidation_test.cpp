@@ -222,6 +222,7 @@ TEST_CASE("an L2 entry reads back as written, and a foreign value is refused") {
   entry.headers = {{"content-type", "application/json"}, {"etag", "\"x\""}};
   entry.body = "line 1\n\nline 3\0 binary";
   entry.tags = {"campaigns", "campaigns:c1"};
+  entry.varied = {{"accept-language", "=fr: CA"}, {"x-absent", ""}};
   entry.fetched_at = 1764115200000.25;
   entry.fresh_until = 1764115260000;
   entry.swr_until = 1764115290000;
@@ -236,6 +237,7 @@ TEST_CASE("an L2 entry reads back as written, and a foreign value is refused") {
   CHECK(back.headers == entry.headers);
   CHECK(back.body == entry.body);
   CHECK(back.tags == entry.tags);
+  CHECK(back.varied == entry.varied);
   CHECK(back.fetched_at == entry.fetched_at);
   CHECK(back.sie_until == entry.sie_until);
   CHECK(back.seq == 7);
@@ -243,4 +245,8 @@ TEST_CASE("an L2 entry reads back as written, and a foreign value is refused") {
   CHECK(back.seq_known);
   CHECK(!read_entry("{\"v\":1}", back).ok());
   CHECK(!read_entry("qvc1\norg\nkey\n200\n", back).ok());
+  // A value of the version before the Vary selections is a miss, not misread.
+  std::string older = write_entry(entry);
+  older.replace(0, 4, "qvc1");
+  CHECK(!read_entry(older, back).ok());
 }

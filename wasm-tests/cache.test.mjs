@@ -634,6 +634,26 @@ for (const flavour of FLAVOURS) {
       assert.equal((await qv.call('cache.get', as('erin', '/public'))).stored, true, 'public allows it');
     });
 
+    test('a response is served only to requests that send what its Vary names, in every layer (RFC 9111 §4.1)', async () => {
+      const origin = fakeOrigin({ delayMs: 5, reply: (url, init) => new Response(JSON.stringify({ lang: new Headers(init?.headers).get('accept-language') }), {
+        status: 200, headers: { 'cache-control': 'max-age=60', vary: 'Accept-Encoding, Accept-Language' },
+      }) });
+      const { qv, kv } = await isolate({ origin });
+      const other = await isolate({ kv, origin });
+      const as = (lang) => input({ origin: { url: 'http://origin.test/api/campaigns', headers: lang ? { 'accept-language': lang } : {} } });
+      const fr = await qv.call('cache.get', as('fr'));
+      assert.deepEqual([fr.xCache, fr.stored, fr.body], ['MISS', true, '{"lang":"fr"}']);
+      assert.equal((await qv.call('cache.get', as('fr'))).xCache, 'HIT-L1');
+      const de = await qv.call('cache.get', as('de'));
+      assert.deepEqual([de.xCache, de.body], ['MISS', '{"lang":"de"}'], 'L1 holds the fr variant: not served to de');
+      assert.deepEqual([(await other.qv.call('cache.get', as('de'))).xCache], ['HIT-L2'], 'the same variant in L2');
+      const none = await other.qv.call('cache.get', as(null));
+      assert.deepEqual([none.xCache, none.body], ['MISS', '{"lang":null}'], 'a request without the header is a variant too');
+      // Concurrent calls of two variants: a call waiting for the other variant's fetch is not handed it.
+      const both = await Promise.all([qv.call('cache.get', as('es')), qv.call('cache.get', as('it'))]);
+      assert.deepEqual(both.map((a) => a.body), ['{"lang":"es"}', '{"lang":"it"}']);
+    });
+
     test('a 304 to a caller\'s own condition is not handed to a waiting call without one', async () => {
       const origin = fakeOrigin({ delayMs: 20, reply: (url, init, n) => (new Headers(init?.headers).has('if-none-match')
         ? new Response(null, { status: 304, headers: { etag: '"v1"' } })

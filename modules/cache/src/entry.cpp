@@ -39,6 +39,7 @@ size_t CachedEntry::bytes() const {
   size_t total = organization.size() + key.size() + body.size() + 96;
   for (const auto& [name, value] : headers) total += name.size() + value.size() + 16;
   for (const auto& tag : tags) total += tag.size() + 16;
+  for (const auto& [name, value] : varied) total += name.size() + value.size() + 16;
   return total;
 }
 
@@ -80,7 +81,7 @@ struct Lines {
 }  // namespace
 
 std::string write_entry(const CachedEntry& e) {
-  std::string out = "qvc1\n";
+  std::string out = "qvc2\n";
   append_escaped(out, e.organization);
   out += '\n';
   out += e.key;
@@ -92,6 +93,8 @@ std::string write_entry(const CachedEntry& e) {
   for (const auto& [name, value] : e.headers) out += name + ": " + value + "\n";
   line(out, static_cast<double>(e.tags.size()));
   for (const auto& tag : e.tags) out += tag + "\n";
+  line(out, static_cast<double>(e.varied.size()));
+  for (const auto& [name, value] : e.varied) out += name + ":" + value + "\n";
   out += '\n';
   out += e.body;
   return out;
@@ -101,7 +104,7 @@ Status read_entry(std::string_view text, CachedEntry& e) {
   auto broken = [](const char* what) { return invalid_input(std::string("l2 entry: ") + what); };
   Lines lines{text};
   std::string_view field;
-  if (!lines.next(field) || field != "qvc1") return broken("not a cache entry of this version");
+  if (!lines.next(field) || field != "qvc2") return broken("not a cache entry of this version");
   if (!lines.next(field)) return broken("no organisation");
   if (!decode_part(field, e.organization)) return broken("malformed organisation");
   if (!lines.next(field)) return broken("no key");
@@ -128,6 +131,16 @@ Status read_entry(std::string_view text, CachedEntry& e) {
   for (uint64_t i = 0; i < tag_count; ++i) {
     if (!lines.next(field)) return broken("missing tags");
     e.tags.emplace_back(field);
+  }
+  uint64_t varied_count = 0;
+  if (!lines.count(varied_count, 256)) return broken("malformed Vary count");
+  e.varied.clear();
+  for (uint64_t i = 0; i < varied_count; ++i) {
+    if (!lines.next(field)) return broken("missing Vary selections");
+    const size_t colon = field.find(':');
+    if (colon == std::string_view::npos || colon == 0) return broken("malformed Vary selection");
+    e.varied.emplace_back(std::string(field.substr(0, colon)),
+                          std::string(field.substr(colon + 1)));
   }
   if (!lines.next(field) || !field.empty()) return broken("no blank line before the body");
   e.body = std::string(lines.rest);

@@ -40,7 +40,28 @@ Headers parse_response_headers(std::string_view meta) {
   return headers;
 }
 
+// What a request sent of a header: "=" + its value, or "" when it sent none.
+std::string sent(const Headers& request, std::string_view name) {
+  for (const auto& [header, value] : request) {
+    if (header == name) return "=" + value;
+  }
+  return "";
+}
+
+Headers request_headers(const GetInput& input) {
+  return input.origin ? parse_response_headers(input.origin->headers) : Headers{};
+}
+
 }  // namespace
+
+bool same_variant(const CachedEntry& entry, const GetInput& input) {
+  if (entry.varied.empty()) return true;
+  const Headers request = request_headers(input);
+  for (const auto& [name, value] : entry.varied) {
+    if (sent(request, name) != value) return false;
+  }
+  return true;
+}
 
 std::shared_ptr<CachedEntry> entry_from_origin(const GetInput& input, int status,
                                                const Headers& headers, std::string body,
@@ -53,6 +74,23 @@ std::shared_ptr<CachedEntry> entry_from_origin(const GetInput& input, int status
     if (kept_header(header.first)) entry->headers.push_back(header);
   }
   entry->body = std::move(body);
+  const Headers request = request_headers(input);
+  for (const auto& [name, value] : headers) {
+    if (name != "vary") continue;
+    for (size_t start = 0; start <= value.size();) {
+      const size_t comma = std::min(value.find(',', start), value.size());
+      std::string token = value.substr(start, comma - start);
+      token.erase(0, token.find_first_not_of(" \t"));
+      token.erase(token.find_last_not_of(" \t") + 1);
+      for (char& c : token) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const bool listed =
+          std::any_of(entry->varied.begin(), entry->varied.end(),
+                      [&](const auto& selection) { return selection.first == token; });
+      if (!token.empty() && token != "*" && !listed)
+        entry->varied.emplace_back(token, sent(request, token));
+      start = comma + 1;
+    }
+  }
   entry->tags = input.tags;
   for (auto& tag : response_tags(headers)) {
     if (std::find(entry->tags.begin(), entry->tags.end(), tag) == entry->tags.end())
@@ -327,7 +365,9 @@ Task<std::optional<Served>> read_l2(CallContext& ctx, CacheState& state, const G
         // Before an L2 entry is served, the journals must be fresh enough to judge it.
         co_await refresh_journals_for(ctx, state, *entry, timing);
         now = now_ms();
-        if (invalidated(state, *config, *entry)) {
+        if (!same_variant(*entry, input)) {
+          // Another variant of the key (its Vary): a miss, and no stand-in either.
+        } else if (invalidated(state, *config, *entry)) {
           ++state.metrics.l2_invalidated;
         } else if (now < entry->fresh_until) {
           ++state.metrics.l2_hits;

@@ -18,6 +18,10 @@ std::shared_ptr<CachedEntry> entry_from_origin(const GetInput& input, int status
                                                const Headers& headers, std::string body,
                                                double fetched_at);
 
+// Whether entry answers a request like input's in every header its response's Vary names
+// (RFC 9111 §4.1): another variant is not served, fresh or stale, nor revalidated.
+bool same_variant(const CachedEntry& entry, const GetInput& input);
+
 // Sets the entry's lifetimes from its freshness, within the configured bounds.
 void set_lifetimes(CachedEntry& entry, const Freshness& f, const CacheConfig& config);
 

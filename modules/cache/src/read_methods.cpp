@@ -114,6 +114,9 @@ MethodTask get_method(CallContext& ctx, Instance& instance) {
         slot = state.l1().peek(L1Store::Space::kResponses, input.encoded, now);
       }
     }
+    // Another variant of the key (its Vary) is a miss: not served, nor a stand-in.
+    if (slot != L1Store::kNone && !same_variant(*state.l1().response(slot), input))
+      slot = L1Store::kNone;
     if (slot != L1Store::kNone) {
       cached = state.l1().response(slot);
       l1_fresh = now < state.l1().fresh_until(slot);
@@ -152,7 +155,8 @@ MethodTask get_method(CallContext& ctx, Instance& instance) {
       timing.wait_ms += now_ms() - started;
       coalesced = true;
       if (waiting->finished && waiting->result.shareable &&
-          (waiting->result.entry || waiting->result.error_status)) {
+          (waiting->result.entry ? same_variant(*waiting->result.entry, input)
+                                 : waiting->result.error_status != 0)) {
         co_return Outcome::answer(
             write_served(waiting->result, input.encoded, coalesced, timing, now_ms()));
       }
@@ -200,7 +204,8 @@ MethodTask refresh_method(CallContext& ctx, Instance& instance) {
   EntryPtr fallback;
   const double now = now_ms();
   const uint32_t slot = state.l1().peek(L1Store::Space::kResponses, input.encoded, now);
-  if (slot != L1Store::kNone) fallback = state.l1().response(slot);
+  if (slot != L1Store::kNone && same_variant(*state.l1().response(slot), input))
+    fallback = state.l1().response(slot);
   // A copy in L2 fresher than L1's counts as the refresh.
   const RunningRefresh running(state.refreshes_running);
   Served served = co_await lead_flight(ctx, state, input, fallback, true, timing);

@@ -27,6 +27,10 @@ struct CachedEntry {
   Headers headers;  // kept_header() ones only
   std::string body;
   std::vector<std::string> tags;
+  // The request headers the response's Vary names, as the request that filled it sent them:
+  // (name, "=" + value), or (name, "") when it sent none. Served only to requests that send
+  // the same (RFC 9111 §4.1).
+  Headers varied;
   double fetched_at = 0;   // when the origin fetch that produced it started (ms)
   double fresh_until = 0;  // fresh before this (ms); then stale:
   double swr_until = 0;    // ... served while revalidating before this
