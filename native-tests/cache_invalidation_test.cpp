@@ -81,9 +81,11 @@ TEST_CASE("the journal's text reads back as written") {
   CHECK(journal.seq == 4);
   CHECK(journal.floor == 1);
   CHECK(journal.floor_at == 1000.5);
+  journal.epoch = (uint64_t{1} << 53) - 1;
   Journal back;
   REQUIRE(read_journal(write_journal(journal), back).ok());
   REQUIRE(back.items.size() == 3);
+  CHECK(back.epoch == journal.epoch);
   CHECK(back.seq == 4);
   CHECK(back.items[0].everything);
   CHECK(back.items[2].tags == std::vector<std::string>{"b"});
@@ -91,6 +93,17 @@ TEST_CASE("the journal's text reads back as written") {
   CHECK(!read_journal("qvj1 1 0 0\n2 5 0", back).ok());  // an item ahead of the journal
   CHECK(!read_journal("qvj1 1 2 0", back).ok());         // a floor ahead of it
   CHECK(!read_journal("{\"seq\":1}", back).ok());
+  // A journal written before epochs reads with none; an epoch past 2^53 is refused.
+  REQUIRE(read_journal("qvj1 1 0 0\n1 5 0\ttx", back).ok());
+  CHECK(back.epoch == 0);
+  CHECK(back.seq == 1);
+  CHECK(!read_journal("qvj2 9007199254740993 1 0 0", back).ok());
+  CHECK(!read_journal("qvj2 1 0 0", back).ok());  // no room for the epoch: malformed
+  for (int i = 0; i < 100; ++i) {
+    const uint64_t epoch = new_journal_epoch();
+    CHECK(epoch >= 1);
+    CHECK(epoch < (uint64_t{1} << 53));
+  }
 }
 
 TEST_CASE("the journal judges an entry by what its fetch had seen") {
@@ -120,6 +133,12 @@ TEST_CASE("the journal judges an entry by what its fetch had seen") {
   CHECK(!invalidated_by(small, entry, 3, 1000));  // at the floor
   // A stamp beyond the journal: the journal was lost and started over.
   CHECK(invalidated_by(small, entry, 99, 1000));
+  // A stamp from another epoch of the journal says nothing about this one, whatever its
+  // number; one from before any journal existed (epoch 0) is judged by the numbers.
+  small.epoch = 7;
+  CHECK(!invalidated_by(small, entry, 3, 1000, 7));
+  CHECK(invalidated_by(small, entry, 3, 1000, 8));
+  CHECK(!invalidated_by(small, entry, 3, 1000, 0));
 }
 
 TEST_CASE("Cache-Control decides storage, freshness and stale windows") {

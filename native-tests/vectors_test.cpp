@@ -157,7 +157,18 @@ void run_case(simdjson::dom::object test_case) {
       REQUIRE(kv->set(field.key, value, 0).ok());
     }
   }
-  qv::host::Instance instance = qv::test::make_instance(clock, kv);
+  // Random bytes count up from 1 (1, 2, ..., 255, 1, ...), as the JS runner's do: a value
+  // the module draws (a journal's epoch) is the same in every runner.
+  qv::host::InstanceOptions options;
+  options.environment = qv::test::fixed_environment(clock);
+  options.environment.random_bytes = [next = std::make_shared<uint8_t>(0)](uint8_t* buf,
+                                                                           uint32_t len) {
+    for (uint32_t i = 0; i < len; ++i) buf[i] = *next = static_cast<uint8_t>(*next % 255 + 1);
+  };
+  options.kv = kv;
+  auto created = qv::host::Instance::create(std::move(options));
+  REQUIRE(created.ok());
+  qv::host::Instance instance = std::move(created.value());
 
   if (simdjson::dom::array setup; !test_case["setup"].get_array().get(setup)) {
     size_t index = 0;

@@ -790,6 +790,27 @@ for (const flavour of FLAVOURS) {
       assert.deepEqual([after.xCache, after.body], ['MISS', '{"version":2}']);
     });
 
+    test('an L2 copy stamped from a journal since evicted is not trusted by an isolate that never read that journal', async () => {
+      // a stamps a copy with the journal at seq 3 and writes it to L2; the KV evicts the
+      // journal alone (maxmemory); three changes start a new one, the second naming the
+      // copy's tag; c, which never read the old journal, finds the copy in L2.
+      const kv = new CountingKv();
+      let version = 1;
+      const origin = fakeOrigin({ reply: async () => new Response(`{"version":${version}}`, { headers: { 'cache-control': 'max-age=300', 'surrogate-key': 'leads:l7' } }) });
+      const clock = { t: START };
+      const a = await isolate({ kv, origin, clock });
+      for (const tag of ['other:1', 'other:2', 'other:3']) await a.qv.call('cache.invalidate', { organizationId: ORG, tags: [tag] });
+      assert.equal((await a.qv.call('cache.get', input())).stored, true);
+      const journalKey = kv.keys().find((key) => key.startsWith('qvc:j:') && key.endsWith(ORG));
+      assert.match(new TextDecoder().decode(await kv.get(journalKey)), /^qvj2 \d+ 3 /);
+      await kv.del(journalKey);
+      version = 2;
+      for (const tag of ['other:4', 'leads:l7', 'other:5']) await a.qv.call('cache.invalidate', { organizationId: ORG, tags: [tag] });
+      const c = await isolate({ kv, origin, clock });
+      const served = await c.qv.call('cache.get', input());
+      assert.deepEqual([served.xCache, served.body], ['MISS', '{"version":2}']);
+    });
+
     test('an L2 copy written after an invalidation this isolate has not read yet is served, not refetched', async () => {
       // Isolate b read the journals just before a wrote an invalidation of another tag and
       // then stored a copy stamped with it: b reads the journals again and serves the copy.

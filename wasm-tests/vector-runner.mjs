@@ -51,7 +51,10 @@ export async function runCase(module, testCase) {
   const now = () => testCase.nowMs ?? DEFAULT_NOW_MS;
   const kv = new MemoryKv({ now });
   for (const [key, value] of Object.entries(testCase.kv ?? {})) await kv.set(key, value);
-  const qv = await instantiate(module, { kv, now, log: () => {} });
+  // Random bytes count up from 1 (1, 2, ..., 255, 1, ...), as the native runner's do.
+  let next = 0;
+  const randomBytes = (buffer) => { for (let i = 0; i < buffer.length; i++) buffer[i] = next = (next % 255) + 1; };
+  const qv = await instantiate(module, { kv, now, log: () => {}, randomBytes });
   const problems = [];
   for (const step of testCase.setup ?? []) {
     const { status, body } = await qv.invoke(step.method, step.input ?? {});

@@ -88,7 +88,8 @@ std::string write_entry(const CachedEntry& e) {
   out += '\n';
   for (double number : {static_cast<double>(e.status), e.fetched_at, e.fresh_until, e.swr_until,
                         e.sie_until, static_cast<double>(e.seq), static_cast<double>(e.global_seq),
-                        e.seq_known ? 1.0 : 0.0, static_cast<double>(e.headers.size())})
+                        e.seq_known ? 1.0 : 0.0, static_cast<double>(e.epoch),
+                        static_cast<double>(e.global_epoch), static_cast<double>(e.headers.size())})
     line(out, number);
   for (const auto& [name, value] : e.headers) out += name + ": " + value + "\n";
   line(out, static_cast<double>(e.tags.size()));
@@ -114,7 +115,8 @@ Status read_entry(std::string_view text, CachedEntry& e) {
   if (!lines.number(status) || !lines.number(e.fetched_at) || !lines.number(e.fresh_until) ||
       !lines.number(e.swr_until) || !lines.number(e.sie_until) ||
       !lines.count(e.seq, uint64_t{1} << 53) || !lines.count(e.global_seq, uint64_t{1} << 53) ||
-      !lines.number(known) || !lines.count(header_count, 256))
+      !lines.number(known) || !lines.count(e.epoch, uint64_t{1} << 53) ||
+      !lines.count(e.global_epoch, uint64_t{1} << 53) || !lines.count(header_count, 256))
     return broken("malformed numbers");
   e.status = static_cast<int>(status);
   e.seq_known = known != 0;

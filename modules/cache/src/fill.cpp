@@ -325,6 +325,8 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
   entry->seq = stamped.seq;
   entry->global_seq = stamped.global_seq;
   entry->seq_known = stamped.seq_known;
+  entry->epoch = stamped.epoch;
+  entry->global_epoch = stamped.global_epoch;
   served.entry = entry;
   if (invalidated(state, *config, *entry)) {
     // An invalidation this isolate learnt of during the fetch: the answer goes to the

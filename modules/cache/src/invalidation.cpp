@@ -1,6 +1,7 @@
 #include "qv/cache/invalidation.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <optional>
 
@@ -282,7 +283,8 @@ std::string write_journal(const Journal& journal) {
   char buffer[96];
   char at[32];
   format_double(at, sizeof at, "%.17g", journal.floor_at);
-  std::snprintf(buffer, sizeof buffer, "qvj1 %llu %llu %s\n",
+  std::snprintf(buffer, sizeof buffer, "qvj2 %llu %llu %llu %s\n",
+                static_cast<unsigned long long>(journal.epoch),
                 static_cast<unsigned long long>(journal.seq),
                 static_cast<unsigned long long>(journal.floor), at);
   std::string out = buffer;
@@ -318,7 +320,9 @@ struct Fields {
 Status read_journal(std::string_view text, Journal& journal) {
   auto broken = [] { return invalid_input("journal: malformed"); };
   journal = Journal{};
-  if (text.substr(0, 5) != "qvj1 ") return broken();
+  // qvj1: a journal written before epochs (its epoch reads as 0).
+  const bool epoch = text.substr(0, 5) == "qvj2 ";
+  if (!epoch && text.substr(0, 5) != "qvj1 ") return broken();
   size_t start = 5;
   bool first = true;
   while (start < text.size()) {
@@ -327,6 +331,12 @@ Status read_journal(std::string_view text, Journal& journal) {
     Fields line{text.substr(start, end - start)};
     start = end + 1;
     double seq = 0, second = 0, third = 0;
+    if (first && epoch) {
+      double drawn = 0;
+      if (!line.number(drawn) || drawn >= 9007199254740992.0 || drawn != std::floor(drawn))
+        return broken();
+      journal.epoch = static_cast<uint64_t>(drawn);
+    }
     if (!line.number(seq) || !line.number(second) || !line.number(third)) return broken();
     if (first) {
       journal.seq = static_cast<uint64_t>(seq);
@@ -377,8 +387,18 @@ bool item_matches(const JournalItem& item, const CachedEntry& entry) {
   return false;
 }
 
+uint64_t new_journal_epoch() {
+  uint64_t drawn = 0;
+  while (drawn == 0) {
+    qv_host_random_bytes(reinterpret_cast<uint8_t*>(&drawn), sizeof drawn);
+    drawn &= (uint64_t{1} << 53) - 1;
+  }
+  return drawn;
+}
+
 bool invalidated_by(const Journal& journal, const CachedEntry& entry, uint64_t entry_seq,
-                    double clock_skew_ms) {
+                    double clock_skew_ms, uint64_t entry_epoch) {
+  if (entry_epoch != 0 && entry_epoch != journal.epoch) return true;
   // An item applies when the fetch began before the isolate knew of it: by sequence when
   // the isolate had read the journal, else by time (allowing for clock skew).
   auto after_fetch = [&](uint64_t seq, double at) {

@@ -95,6 +95,9 @@ Task<bool> append_batch(CallContext& ctx, CacheState& state, const std::string& 
       journal.seq = journal.floor = UINT32_MAX;
       journal.floor_at = at;
     }
+    // A journal begun here (the first change, or one lost) is a new epoch: copies stamped
+    // from any journal before it are judged by none of its numbers.
+    if (journal.epoch == 0) journal.epoch = new_journal_epoch();
     // (journalItems may have been lowered since the batch filled: it still keeps its own.)
     const size_t most = std::max(static_cast<size_t>(config->journal_items), batch.items.size());
     for (const auto& item : batch.items) append_item(journal, item, most);

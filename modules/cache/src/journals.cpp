@@ -11,8 +11,8 @@ bool invalidated(CacheState& state, const CacheConfig& config, const CachedEntry
   const auto org = state.view(entry.organization);
   const auto global = state.view("");
   const double skew = static_cast<double>(config.clock_skew_ms);
-  return invalidated_by(org->journal, entry, entry.seq, skew) ||
-         invalidated_by(global->journal, entry, entry.global_seq, skew);
+  return invalidated_by(org->journal, entry, entry.seq, skew, entry.epoch) ||
+         invalidated_by(global->journal, entry, entry.global_seq, skew, entry.global_epoch);
 }
 
 namespace {
@@ -22,12 +22,13 @@ bool same_item(const JournalItem& a, const JournalItem& b) {
          a.tags == b.tags;
 }
 
-// Whether `next` does not continue the journal this isolate read before (`known`): its
-// sequence went backwards, or an item both hold under one number differs. The journal was lost
-// and started over (a KV restarted or evicted it), and its new items may already have caught
-// up with the old numbers: an entry stamped with one of those cannot be judged by them.
+// Whether `next` does not continue the journal this isolate read before (`known`): another
+// epoch (unless `known` had none: absent, or written before epochs), its sequence went
+// backwards, or an item both hold under one number differs. The journal was lost and started
+// over (a KV restarted or evicted it), and its new items may already have caught up with the
+// old numbers: an entry stamped with one of those cannot be judged by them.
 bool started_over(const Journal& known, const Journal& next) {
-  if (next.seq < known.seq) return true;
+  if (next.seq < known.seq || (known.epoch != 0 && next.epoch != known.epoch)) return true;
   for (const auto& item : next.items) {
     if (item.seq > known.seq) break;  // oldest first: the rest are new
     for (const auto& old : known.items) {
@@ -54,8 +55,9 @@ void apply_journal(CacheState& state, const CacheConfig& config, const std::stri
   state.metrics.l1_invalidated += state.l1_store->erase_responses([&](const CachedEntry& entry) {
     if (!organization.empty() && entry.organization != organization) return false;
     // After a lost journal every entry of this isolate was stamped with the old one's numbers.
-    if (!lost &&
-        !invalidated_by(j, entry, organization.empty() ? entry.global_seq : entry.seq, skew))
+    const bool global = organization.empty();
+    if (!lost && !invalidated_by(j, entry, global ? entry.global_seq : entry.seq, skew,
+                                 global ? entry.global_epoch : entry.epoch))
       return false;
     if (dropped) dropped(entry);
     return true;
@@ -131,6 +133,8 @@ void stamp(CacheState& state, CachedEntry& entry) {
   const auto global = state.view("");
   entry.seq = org->journal.seq;
   entry.global_seq = global->journal.seq;
+  entry.epoch = org->journal.epoch;
+  entry.global_epoch = global->journal.epoch;
   entry.seq_known = org->known && global->known;
 }
 

@@ -40,6 +40,9 @@ struct CachedEntry {
   uint64_t seq = 0;
   uint64_t global_seq = 0;
   bool seq_known = false;
+  // The epochs of those journals (Journal::epoch; 0: none existed yet).
+  uint64_t epoch = 0;
+  uint64_t global_epoch = 0;
 
   // The last moment it can be served at all.
   double usable_until() const;

@@ -102,6 +102,10 @@ struct JournalItem {
 };
 
 struct Journal {
+  // Which journal this is: drawn at random (below 2^53) when it is created, so that one lost
+  // and started over (a KV restarted, or evicted it) is told from the one before, whatever
+  // its numbers. 0: none yet, or one written before epochs.
+  uint64_t epoch = 0;
   uint64_t seq = 0;                // the newest item's sequence number (0: none yet)
   uint64_t floor = 0;              // the newest item dropped for room (its effect is unknown now)
   double floor_at = 0;             // ... and when it happened
@@ -119,7 +123,12 @@ bool item_matches(const JournalItem& item, const CachedEntry& entry);
 // Whether an entry fetched after seeing `entry_seq` of this journal (seq_known false: the
 // fetching isolate had not read it; then its fetch time decides, allowing clock_skew_ms
 // between isolates' clocks) is invalidated by anything in it.
+// An entry stamped from another epoch of the journal (entry_epoch, 0: none) is invalidated:
+// its numbers say nothing about this one.
 bool invalidated_by(const Journal& journal, const CachedEntry& entry, uint64_t entry_seq,
-                    double clock_skew_ms);
+                    double clock_skew_ms, uint64_t entry_epoch = 0);
+
+// A new journal's epoch: random, from 1 to 2^53 - 1 (exact in the text format's numbers).
+uint64_t new_journal_epoch();
 
 }  // namespace qv::cache
