@@ -76,6 +76,18 @@ struct Lines {
     out = static_cast<uint64_t>(value);
     return true;
   }
+  // `count` lines of "name: value" (the value may be empty).
+  bool pairs(uint64_t count, Headers& out) {
+    out.clear();
+    for (uint64_t i = 0; i < count; ++i) {
+      std::string_view text;
+      if (!next(text)) return false;
+      const size_t colon = text.find(": ");
+      if (colon == std::string_view::npos || colon == 0) return false;
+      out.emplace_back(std::string(text.substr(0, colon)), std::string(text.substr(colon + 2)));
+    }
+    return true;
+  }
 };
 
 }  // namespace
@@ -95,7 +107,7 @@ std::string write_entry(const CachedEntry& e) {
   line(out, static_cast<double>(e.tags.size()));
   for (const auto& tag : e.tags) out += tag + "\n";
   line(out, static_cast<double>(e.varied.size()));
-  for (const auto& [name, value] : e.varied) out += name + ":" + value + "\n";
+  for (const auto& [name, value] : e.varied) out += name + ": " + value + "\n";
   out += '\n';
   out += e.body;
   return out;
@@ -120,14 +132,7 @@ Status read_entry(std::string_view text, CachedEntry& e) {
     return broken("malformed numbers");
   e.status = static_cast<int>(status);
   e.seq_known = known != 0;
-  e.headers.clear();
-  for (uint64_t i = 0; i < header_count; ++i) {
-    if (!lines.next(field)) return broken("missing headers");
-    const size_t colon = field.find(": ");
-    if (colon == std::string_view::npos || colon == 0) return broken("malformed header");
-    e.headers.emplace_back(std::string(field.substr(0, colon)),
-                           std::string(field.substr(colon + 2)));
-  }
+  if (!lines.pairs(header_count, e.headers)) return broken("malformed headers");
   if (!lines.count(tag_count, 4096)) return broken("malformed tag count");
   e.tags.clear();
   for (uint64_t i = 0; i < tag_count; ++i) {
@@ -135,15 +140,8 @@ Status read_entry(std::string_view text, CachedEntry& e) {
     e.tags.emplace_back(field);
   }
   uint64_t varied_count = 0;
-  if (!lines.count(varied_count, 256)) return broken("malformed Vary count");
-  e.varied.clear();
-  for (uint64_t i = 0; i < varied_count; ++i) {
-    if (!lines.next(field)) return broken("missing Vary selections");
-    const size_t colon = field.find(':');
-    if (colon == std::string_view::npos || colon == 0) return broken("malformed Vary selection");
-    e.varied.emplace_back(std::string(field.substr(0, colon)),
-                          std::string(field.substr(colon + 1)));
-  }
+  if (!lines.count(varied_count, 256) || !lines.pairs(varied_count, e.varied))
+    return broken("malformed Vary selections");
   if (!lines.next(field) || !field.empty()) return broken("no blank line before the body");
   e.body = std::string(lines.rest);
   return ok_status();
