@@ -71,6 +71,10 @@ TEST_CASE("URLs: origin and target, base URLs, and what is refused") {
   REQUIRE(split_url("https://[::1]:8443").value().origin.port == 8443);
   REQUIRE_FALSE(split_url("http://x").value().origin.tls);
   REQUIRE(resolve_url("http://h:1", "https://h:1/z").value().origin.tls);
+  // A scheme in any case is the scheme (RFC 3986).
+  REQUIRE(split_url("HTTPS://Edge.example/A").value().origin.tls);
+  REQUIRE(split_url("HTTPS://Edge.example/A").value().target == "/A");
+  REQUIRE(resolve_url("http://h:1", "Http://other:2/z").value().origin.host == "other");
   REQUIRE(split_url("ftp://x/").error().message ==
           "'ftp://x/': expected an http:// or https:// URL");
   REQUIRE(split_url("http://x:99999/").error().message ==

@@ -1,13 +1,24 @@
 #include "url.h"
 
+#include <strings.h>
+
 #include <charconv>
 
 namespace qv::loadtest {
 
+namespace {
+
+// Whether url starts with prefix, the scheme in any case (RFC 3986: HTTP:// is http://).
+bool starts_with_scheme(const std::string& url, std::string_view prefix) {
+  return url.size() >= prefix.size() && strncasecmp(url.data(), prefix.data(), prefix.size()) == 0;
+}
+
+}  // namespace
+
 Result<SplitUrl> split_url(const std::string& url) {
-  const bool tls = url.rfind("https://", 0) == 0;
+  const bool tls = starts_with_scheme(url, "https://");
   const std::string_view scheme = tls ? "https://" : "http://";
-  if (url.rfind(scheme, 0) != 0) {
+  if (!starts_with_scheme(url, scheme)) {
     return Error{"'" + url + "': expected an http:// or https:// URL"};
   }
   const size_t authority_start = scheme.size();
@@ -65,7 +76,9 @@ Result<SplitUrl> split_url(const std::string& url) {
 }
 
 Result<SplitUrl> resolve_url(const std::string& base_url, const std::string& url) {
-  if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) return split_url(url);
+  if (starts_with_scheme(url, "http://") || starts_with_scheme(url, "https://")) {
+    return split_url(url);
+  }
   if (base_url.empty()) {
     return Error{"'" + url + "' is a path, but no baseUrl is set (set baseUrl or --base-url)"};
   }
