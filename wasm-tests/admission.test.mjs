@@ -61,6 +61,29 @@ describe('calls across a KV outage (a KV that keeps its data but cannot be reach
   });
 });
 
+describe('heartbeats during a KV outage', () => {
+  test('heartbeats for calls never started count against the isolate\'s share; one admitted through KV is kept', async () => {
+    let t = 1764115200000;
+    const kv = new CountingKv({ now: () => t });
+    const qv = await instantiateFlavour('emscripten', { kv, now: () => t, log: quiet });
+    const who = { organizationId: 'org_ghosts', tier: 'Startup' };
+    assert.equal((await qv.call('tiers.call_start', { ...who, callId: 'live' })).source, 'kv');
+    kv.failing = true;
+    let renewed = 0;
+    for (let i = 0; i < 200; i++) {
+      if ((await qv.call('tiers.call_heartbeat', { ...who, callId: `ghost-${i}` })).renewed) renewed++;
+    }
+    assert.equal(renewed, STARTUP.calls);
+    const live = await qv.call('tiers.call_heartbeat', { ...who, callId: 'live' });
+    assert.deepEqual([live.renewed, live.source], [true, 'local']);
+    kv.failing = false;
+    t += 2000;
+    const after = await qv.call('tiers.call_end', { ...who, callId: 'ghost-0' });
+    assert.equal(after.source, 'kv');
+    assert.ok(after.active <= STARTUP.calls + 1, `${after.active} active`);
+  });
+});
+
 describe('an isolate that sees ever new organisations', () => {
   test('forgets the idle ones: it holds at most twice the active, and their limits still hold', async () => {
     let t = 1764115200000;

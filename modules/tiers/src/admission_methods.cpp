@@ -503,7 +503,7 @@ bool decide_changes(CallSet& calls, const CallBatch& batch, double now, bool fre
 
 // A change decided on this isolate's own set while KV is unavailable (the fail-open policy).
 Outcome decide_locally(CallLeases& org, const CallChange& change, const AdmissionPolicy& policy,
-                       const std::string& kv_failure) {
+                       double now, const std::string& kv_failure) {
   const CallInput& input = change.input;
   const std::optional<double>& limit = change.limit;
   const bool start = change.action == CallAction::kStart;
@@ -513,6 +513,17 @@ Outcome decide_locally(CallLeases& org, const CallChange& change, const Admissio
   // This isolate's share of the limit (no limit: none).
   const double local_limit =
       limit ? std::max(1.0, std::floor(*limit * policy.fail_open_share)) : HUGE_VAL;
+  // A heartbeat for a call this isolate does not know is kept when the shared set last seen
+  // held it (admitted through KV before the outage); any other counts as a start would, so
+  // that heartbeats for ids never started cannot grow the set past the isolate's share.
+  bool known_in_kv = false;
+  if (change.action == CallAction::kHeartbeat && !active && org.stored) {
+    if (auto stored = parse_call_set(*org.stored); stored.ok()) {
+      auto it = stored.value().find(input.call_id);
+      known_in_kv = it != stored.value().end() && it->second > now;
+    }
+  }
+  const bool counted = !active && !known_in_kv;
   if (change.action == CallAction::kEnd) {
     calls.erase(input.call_id);
     // It may hold a slot in KV (admitted before the outage): freed with the first write
@@ -520,14 +531,14 @@ Outcome decide_locally(CallLeases& org, const CallChange& change, const Admissio
     org.ended[input.call_id] = change.expires;
     write_call_answer(out, input, "ended", true, calls, limit, std::nullopt, "local");
     out.key("wasActive").value(active);
-  } else if (!policy.fail_open ||
-             (start && !active && static_cast<double>(calls.size()) >= local_limit)) {
+  } else if (!policy.fail_open || (counted && static_cast<double>(calls.size()) >= local_limit)) {
     write_call_answer(out, input, start ? "admitted" : "renewed", false, calls, limit, std::nullopt,
                       policy.fail_open ? "local" : "refused");
     out.key("retryAfterMs").value(policy.kv_retry_ms);
   } else {
     // A heartbeat for a call this isolate does not know may come from one admitted
-    // through KV before the outage: keep it rather than drop a live call.
+    // through KV before the outage: keep it rather than drop a live call (within the
+    // isolate's share unless the set last seen held it, above).
     calls[input.call_id] = change.expires;
     org.ended.erase(input.call_id);  // started again after it ended
     write_call_answer(out, input, start ? "admitted" : "renewed", true, calls, limit,
@@ -687,7 +698,7 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
   if (now >= state.kv_retry_at) state.kv_retry_at = now + policy.kv_retry_ms;
   // KV is unavailable: this isolate's own set, under the fail-open policy.
   for (const auto& queued : batch)
-    queued->outcome = decide_locally(*org, *queued, policy, kv_failure);
+    queued->outcome = decide_locally(*org, *queued, policy, now, kv_failure);
   co_return *change->outcome;
 }
 
