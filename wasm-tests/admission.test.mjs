@@ -146,6 +146,28 @@ describe('the RateLimit figures of a leasing isolate', () => {
   });
 });
 
+describe('an organisation whose tier changes', () => {
+  test('a lease taken under the higher tier is not spent under the lower one', async () => {
+    let t = 1764115200000;
+    const qv = await instantiateFlavour('emscripten', { kv: new MemoryKv({ now: () => t }), now: () => t, log: quiet });
+    // Enterprise at 5 requests per ms for 3 s: its leases grow to a second's 10% (1,000).
+    for (let i = 0; i < 15000; i++) {
+      await qv.call('tiers.admit', { organizationId: 'org_switch', tier: 'Enterprise' });
+      if (i % 5 === 4) t++;
+    }
+    let fresh;
+    do fresh = await qv.call('tiers.admit', { organizationId: 'org_switch', tier: 'Enterprise' }); while (fresh.source !== 'kv');
+    // Downgraded to Startup: 2,000 requests over the next 200 ms.
+    let admitted = 0;
+    for (let i = 0; i < 2000; i++) {
+      if ((await qv.call('tiers.admit', { organizationId: 'org_switch', tier: 'Startup' })).allowed) admitted++;
+      if (i % 10 === 9) t++;
+    }
+    // One isolate: at most B + R*t + L of Startup.
+    assert.ok(admitted <= STARTUP.burst + STARTUP.rate * 0.2 + STARTUP.lease, `${admitted} admitted`);
+  });
+});
+
 describe('a refusal remembered', () => {
   test('a large request refused does not refuse the small ones the bucket still holds', async () => {
     const qv = await instantiateFlavour('emscripten', { now: () => 1764115200000, log: quiet });

@@ -44,6 +44,10 @@ struct RateLease {
   std::optional<double> local_tat;  // the per-isolate bucket used while KV is down
   std::unique_ptr<Signal> leasing;  // set while a call of this isolate takes a lease
   int64_t queued = 0;               // tokens wanted by the calls waiting for that lease
+  // The limit the lease and the refusal were decided under: when the organisation's tier
+  // (or the catalogue) changes, neither holds under the new limit.
+  double rate_seen = 0;
+  double burst_seen = 0;
 };
 
 struct CallChange;
@@ -286,6 +290,15 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
   // Calls of this isolate for the same organisation share one lease: while one leases,
   // the others wait for it instead of racing it for the same KV value.
   for (;;) {
+    if (org->rate_seen != limit.rate_per_second || org->burst_seen != limit.burst) {
+      // Another limit than the one the lease was taken under: its tokens were sized for that
+      // limit (a lease of Enterprise spent under Startup would pass ten times Startup's rate),
+      // and a refusal under it may not hold under this one. The shared TAT holds for both.
+      org->tokens = 0;
+      org->limited_until = 0;
+      org->rate_seen = limit.rate_per_second;
+      org->burst_seen = limit.burst;
+    }
     if (now < org->limited_until) {  // refused recently: the bucket has not refilled yet
       decision.gcra = gcra_take(limit, parse_number(org->stored), now, cost, false);
       decision.gcra.limited = true;
