@@ -131,6 +131,12 @@ Status parse_admission(const JsonValue& json, AdmissionPolicy& admission) {
     }
     *range.out = number.value();
   }
+  // A share of 0 would give each isolate a bucket that never refills: fail-closed by
+  // accident, with answers that say otherwise. failOpen: false is that, said plainly.
+  if (auto value = fields.find("failOpenShare"); value && parsed.fail_open_share <= 0) {
+    return invalid_input(value->where() +
+                         ": must be above 0 (failOpen: false refuses while the KV is down)");
+  }
   if (auto value = fields.find("failOpen")) {
     auto flag = value->boolean();
     if (!flag.ok()) return flag.take_error();
