@@ -102,9 +102,17 @@ TEST_CASE("https: a certificate that does not check out is refused before the ru
 TEST_CASE("https: a CA file that cannot be read is bad input, also where nothing would read it") {
   Nginx nginx(64, true);
   REQUIRE(refusal(quick(nginx.https_url(), {false, "/no/such/ca.pem"})) ==
-          "tlsCaFile (--cacert): cannot load certificates from '/no/such/ca.pem' (expected PEM)");
+          "tlsCaFile (--cacert): cannot load certificates from '/no/such/ca.pem' (No such file "
+          "or directory)");
   // Plain http:// has no use for it, but a wrong path is still a mistake worth naming.
   REQUIRE(refusal(quick(nginx.url("/index.html"), {false, "/no/such/ca.pem"})) ==
-          "tlsCaFile (--cacert): cannot load certificates from '/no/such/ca.pem' (expected PEM)");
+          "tlsCaFile (--cacert): cannot load certificates from '/no/such/ca.pem' (No such file "
+          "or directory)");
+  // A file that is there but holds no PEM certificate says so.
+  qv::loadtest::testing::TempDir temp;
+  const std::string text_file = temp.path + "/not-a-certificate.pem";
+  qv::loadtest::testing::write_text(text_file, "hello\n");
+  REQUIRE(refusal(quick(nginx.https_url(), {false, text_file})) ==
+          "tlsCaFile (--cacert): cannot load certificates from '" + text_file + "' (expected PEM)");
   REQUIRE(run_load_test(quick(nginx.url("/index.html"), {false, nginx.certificate()})).ok());
 }

@@ -4,6 +4,10 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 namespace qv::loadtest {
 
@@ -51,6 +55,12 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsSettings& settin
   }
   SSL_CTX_set_verify(tls->context_, SSL_VERIFY_PEER, nullptr);
   if (!settings.ca_file.empty()) {
+    // A file that cannot be opened says why; one that opens but holds no PEM certificate
+    // says that.
+    if (access(settings.ca_file.c_str(), R_OK) != 0) {
+      return Error{"tlsCaFile (--cacert): cannot load certificates from '" + settings.ca_file +
+                   "' (" + std::strerror(errno) + ")"};
+    }
     if (SSL_CTX_load_verify_locations(tls->context_, settings.ca_file.c_str(), nullptr) != 1) {
       ERR_clear_error();
       return Error{"tlsCaFile (--cacert): cannot load certificates from '" + settings.ca_file +
