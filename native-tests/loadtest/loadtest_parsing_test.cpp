@@ -46,6 +46,10 @@ TEST_CASE("durations read the way k6 writes them") {
   }
   REQUIRE(parse_duration("10x").error().message ==
           "cannot parse duration '10x' (use e.g. 500ms, 30s, 5m, 1h30m; a bare number is seconds)");
+  // A duration that reads but runs past the limit says so, not that it cannot be read.
+  REQUIRE(parse_duration("1000000001").error().message ==
+          "duration '1000000001' is above the limit of 1000000000 seconds");
+  REQUIRE(parse_duration("1000000000").ok());
   REQUIRE(format_clock(90 * kMicrosPerSecond) == "1m30s");
   REQUIRE(format_duration(1234) == "1.23ms");
 }

@@ -48,7 +48,9 @@ Result<Micros> parse_duration(std::string_view text) {
     total += number * scale;
     at = unit_end;
   }
-  if (!std::isfinite(total) || total > kMaxDurationSeconds * kMicrosPerSecond) return Error{shown};
+  if (!std::isfinite(total) || total > kMaxDurationSeconds * kMicrosPerSecond) {
+    return Error{"duration '" + copy + "' is above the limit of 1000000000 seconds"};
+  }
   return static_cast<Micros>(std::llround(total));
 }
 
