@@ -99,6 +99,17 @@ TEST_CASE("https: a certificate that does not check out is refused before the ru
   }
 }
 
+TEST_CASE("https to a port that speaks plain HTTP says so") {
+  Nginx nginx(64, true);
+  std::string plain = nginx.url("/");
+  plain.replace(0, 4, "https");
+  const std::string message = refusal(quick(plain, {true, ""}));
+  INFO(message);
+  REQUIRE(message.find("TLS handshake failed") != std::string::npos);
+  REQUIRE(message.find("(the server answered without TLS: is it an http:// port?)") !=
+          std::string::npos);
+}
+
 TEST_CASE("https: a CA file that cannot be read is bad input, also where nothing would read it") {
   Nginx nginx(64, true);
   REQUIRE(refusal(quick(nginx.https_url(), {false, "/no/such/ca.pem"})) ==

@@ -156,6 +156,9 @@ std::string tls_failure(ssl_st* ssl) {
   if (error == 0) return "the connection closed during the handshake";
   char text[256];
   ERR_error_string_n(error, text, sizeof text);
+  // What a plain-text answer to the handshake reads as, said in terms a user can act on.
+  if (ERR_GET_REASON(error) == SSL_R_WRONG_VERSION_NUMBER)
+    return std::string(text) + " (the server answered without TLS: is it an http:// port?)";
   return text;
 }
 
