@@ -10,10 +10,13 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <map>
 #include <set>
 #include <thread>
 
 #include "loadtest/engine.h"
+#include "loadtest/histogram_log.h"
+#include "loadtest/summary.h"
 #include "loadtest/thresholds.h"
 #include "support.h"
 
@@ -313,6 +316,27 @@ TEST_CASE("a retry whose new connection hangs times out at the request's deadlin
   CHECK(latency.count() == 2);
   CHECK(latency.max() >= 300'000);
   CHECK(latency.max() < 4'000'000);
+}
+
+TEST_CASE("a protocol error is counted with what the response parser refused") {
+  TestServer server;
+  const RunResult result = run(scenario_from("{" + base(server) + R"(,
+    "executor": "constant-vus", "vus": 2, "duration": "300ms", "gracefulStop": "5s",
+    "threads": 1, "requests": [{"url": "/malformed"}]})"));
+  const RequestCounters& counters = result.requests[0].counters;
+  REQUIRE(counters.requests > 0);
+  CHECK(counters.errors[static_cast<size_t>(ErrorClass::kProtocol)] == counters.requests);
+  CHECK(counters.protocol_reasons ==
+        std::map<std::string, uint64_t>{{"malformed status code", counters.requests}});
+  const std::string text = summary_text(result, {});
+  CHECK(text.find("    protocol: malformed status code (" + std::to_string(counters.requests) +
+                  ")\n") != std::string::npos);
+  CHECK(summary_json(result, {}).find(R"("protocol_errors":{"malformed status code":)") !=
+        std::string::npos);
+  // A histogram log carries them, and reads them back.
+  auto back = read_histogram_log(write_histogram_log(result), "log");
+  REQUIRE(back.ok());
+  CHECK(back.value().requests[0].counters.protocol_reasons == counters.protocol_reasons);
 }
 
 TEST_CASE("a response complete after the request timeout is a timeout") {

@@ -54,6 +54,9 @@ RunResult make_result(std::mt19937_64& random, int64_t started_unix_ms, int seco
       part.counters.bytes_received = 300 * 200;
       part.counters.tls_resumed = static_cast<uint64_t>(second) * 7;
       part.counters.interrupted = second + 1 == seconds ? 3 : 0;  // in flight at the end
+      if (second == 0) {  // a reason with a space, a comma and a colon in it
+        part.counters.protocol_reasons = {{"malformed status line", 2}, {"a, b: c", 1}};
+      }
       part.counters.errors[static_cast<size_t>(ErrorClass::kHttp5xx)] = second;
       part.counters.checks = {{300 - static_cast<uint64_t>(second), static_cast<uint64_t>(second)},
                               {300, 0}};
@@ -111,7 +114,7 @@ TEST_CASE(
     if (line.rfind("#qv-loadtest-histogram-log", 0) == 0) line = "#qv-loadtest-histogram-log 1";
     if (line.rfind("#histogram lowest_us=0 ", 0) == 0) line.replace(21, 1, "1");  // as it was
     if (line.rfind("R ", 0) == 0) {
-      for (size_t p = 0; p <= kPhaseCount + 1; ++p) line.resize(line.rfind(' '));
+      for (size_t p = 0; p <= kPhaseCount + 2; ++p) line.resize(line.rfind(' '));
     }
     version1 += line + "\n";
   }
@@ -121,6 +124,7 @@ TEST_CASE(
   RequestCounters without_resumed = result.requests[0].counters;
   without_resumed.tls_resumed = 0;  // not in version 1
   without_resumed.interrupted = 0;
+  without_resumed.protocol_reasons.clear();
   REQUIRE(read.value().requests[0].counters == without_resumed);
   for (const Histogram& phase : read.value().requests[0].phases) REQUIRE(phase.count() == 0);
   // A version 2 R line missing its phases is damaged, not old.
@@ -132,7 +136,7 @@ TEST_CASE(
   truncated.replace(r_line, end - r_line, shortened);
   auto damaged = read_histogram_log(truncated, "new.log");
   REQUIRE_FALSE(damaged.ok());
-  REQUIRE_THAT(damaged.error().message, Catch::Contains("an R line has 22 fields"));
+  REQUIRE_THAT(damaged.error().message, Catch::Contains("an R line has 23 fields"));
 }
 
 TEST_CASE("a version 2 log (before the interrupted requests) still reads, without them") {
@@ -143,19 +147,25 @@ TEST_CASE("a version 2 log (before the interrupted requests) still reads, withou
   std::string version2, line;
   while (std::getline(lines, line)) {
     if (line.rfind("#qv-loadtest-histogram-log", 0) == 0) line = "#qv-loadtest-histogram-log 2";
-    if (line.rfind("R ", 0) == 0) line.resize(line.rfind(' '));
+    if (line.rfind("R ", 0) == 0) {
+      line.resize(line.rfind(' '));
+      line.resize(line.rfind(' '));
+    }
     version2 += line + "\n";
   }
   auto read = read_histogram_log(version2, "v2.log");
   if (!read.ok()) FAIL(read.error().message);
   RequestCounters without_interrupted = result.requests[0].counters;
   without_interrupted.interrupted = 0;
+  without_interrupted.protocol_reasons.clear();
   REQUIRE(read.value().requests[0].counters == without_interrupted);
   REQUIRE(read.value().requests[0].latency == result.requests[0].latency);
   // The current version keeps them.
   auto back = read_histogram_log(write_histogram_log(result), "v3.log");
   REQUIRE(back.ok());
   REQUIRE(back.value().requests[0].counters.interrupted == 3);
+  REQUIRE(back.value().requests[0].counters.protocol_reasons ==
+          std::map<std::string, uint64_t>{{"malformed status line", 2}, {"a, b: c", 1}});
 }
 
 TEST_CASE("merging two machines' logs equals one histogram of all their samples") {
@@ -239,7 +249,8 @@ TEST_CASE("damaged logs are refused with the file and line") {
   REQUIRE(read_histogram_log(bad_r, "x.log")
               .error()
               .message.find(": R line names no declared request") != std::string::npos);
-  std::string truncated = good.substr(0, good.size() - 10) + "\n";
+  // Cut inside an R line's fields (as a copy that stopped short would be).
+  std::string truncated = good.substr(0, good.rfind("\nR ") + 30) + "\n";
   REQUIRE_FALSE(read_histogram_log(truncated, "x.log").ok());
   REQUIRE(read_histogram_log_file("/nonexistent/x.log").error().message ==
           "/nonexistent/x.log: cannot be opened");

@@ -201,6 +201,11 @@ std::string response(int status, const std::string& body, bool close = false) {
           epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nullptr);
           due.push({now_us() + 20'000, fd, connection_of[fd], "", true});
           break;
+        } else if (path == "/malformed") {
+          write_all(fd, "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n");
+          ++served;
+          drop(fd);
+          break;
         } else if (path == "/hang") {
           // never answers
         } else if (path == "/reset") {

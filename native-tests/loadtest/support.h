@@ -18,6 +18,7 @@ namespace qv::loadtest::testing {
 //   POST /early    413 as soon as the headers are in, the body never read
 //   POST /early-close  the same, and the connection closed at once
 //   /idle-close    answers (keep-alive), then reads nothing more and closes 20 ms later
+//   /malformed     a status line with a status code that is not a number, then closes
 //   /__stats       the number of requests answered (not counting /__stats, /__log)
 //   /__log         every request line and body received, one per line
 //   anything else  200 "ok"

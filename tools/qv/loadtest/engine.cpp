@@ -789,6 +789,7 @@ void Worker::on_readable(Vu& vu, Micros now) {
           on_response(vu, now, consumed < static_cast<size_t>(got));
           return;
         case HttpResponseParser::Outcome::kError:
+          ++recorders_[requests_[vu.request].name].counters.protocol_reasons[vu.parser.error()];
           on_failure(vu, ErrorClass::kProtocol, now);
           return;
         case HttpResponseParser::Outcome::kNeedMore:

@@ -19,8 +19,9 @@ constexpr size_t kFieldsVersion1 = 15;
 // Version 2 adds the phases and the TLS handshakes resumed.
 constexpr const char* kMagicVersion2 = "#qv-loadtest-histogram-log 2";
 constexpr size_t kFieldsVersion2 = kFieldsVersion1 + kPhaseCount + 1;
-// Version 3 adds the requests interrupted at the end of the run.
-constexpr size_t kFieldsVersion3 = kFieldsVersion2 + 1;
+// Version 3 adds the requests interrupted at the end of the run and the protocol errors'
+// reasons.
+constexpr size_t kFieldsVersion3 = kFieldsVersion2 + 2;
 
 std::string encode(const std::string& text) {
   static const char* const kHex = "0123456789ABCDEF";
@@ -133,7 +134,15 @@ std::string write_histogram_log(const RunResult& result) {
       out += " " + (checks.empty() ? std::string("-") : checks);
       out += " " + part.latency.encode() + " " + part.latency_uncorrected.encode();
       for (const SparseHistogram& phase : part.phases) out += " " + phase.encode();
-      out += " " + std::to_string(c.tls_resumed) + " " + std::to_string(c.interrupted) + "\n";
+      out += " " + std::to_string(c.tls_resumed) + " " + std::to_string(c.interrupted) + " ";
+      std::string reasons;
+      for (const auto& [reason, count] : c.protocol_reasons) {
+        std::string text = encode(reason);
+        for (size_t at = 0; (at = text.find(',', at)) != std::string::npos; at += 3)
+          text.replace(at, 1, "%2C");
+        reasons += (reasons.empty() ? "" : ",") + std::to_string(count) + ":" + text;
+      }
+      out += (reasons.empty() ? std::string("-") : reasons) + "\n";
     }
   }
   return out;
@@ -293,8 +302,22 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
       }
       if (r_fields >= kFieldsVersion2 && !parse_number(fields[kFieldsVersion2 - 1], c.tls_resumed))
         return fail("malformed R line TLS_RESUMED");
-      if (r_fields >= kFieldsVersion3 && !parse_number(fields[kFieldsVersion3 - 1], c.interrupted))
+      if (r_fields >= kFieldsVersion3 && !parse_number(fields[kFieldsVersion3 - 2], c.interrupted))
         return fail("malformed R line INTERRUPTED");
+      if (r_fields >= kFieldsVersion3 && fields[kFieldsVersion3 - 1] != "-") {
+        std::string_view reasons = fields[kFieldsVersion3 - 1];
+        while (!reasons.empty()) {
+          const std::string_view entry = reasons.substr(0, reasons.find(','));
+          reasons.remove_prefix(std::min(reasons.size(), entry.size() + 1));
+          const size_t colon = entry.find(':');
+          uint64_t count = 0;
+          auto reason = decode(colon == std::string_view::npos ? "" : entry.substr(colon + 1));
+          if (colon == std::string_view::npos || !parse_number(entry.substr(0, colon), count) ||
+              !reason.ok())
+            return fail("malformed R line PROTOCOL_REASONS");
+          c.protocol_reasons[reason.value()] += count;
+        }
+      }
     } else {
       return fail("unknown line kind '" + std::string(kind) + "'");
     }

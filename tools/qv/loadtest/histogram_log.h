@@ -13,10 +13,11 @@
 //   I START_UNIX_MS LENGTH_MS ITERATIONS DROPPED VUS VUS_MAX     an interval; R lines follow
 //   R INDEX REQUESTS FAILED SENT RECEIVED E0..E5 CHECKS LATENCY UNCORRECTED
 //     CONNECTING TLS_HANDSHAKING SENDING WAITING RECEIVING TLS_RESUMED INTERRUPTED
+//     PROTOCOL_REASONS (COUNT:REASON,... or "-"; reasons percent-encoded, ',' too)
 // Fields are separated by one space; names and texts are percent-encoded; CHECKS is
 // "passes/fails,..." or "-"; the histograms are SparseHistogram::encode(). Version 1 logs
 // (R lines without the five phases and TLS_RESUMED) and version 2 logs (without INTERRUPTED:
-// requests unanswered when the run ended) are read as well.
+// requests unanswered when the run ended, and PROTOCOL_REASONS) are read as well.
 #pragma once
 
 #include <string>

@@ -11,6 +11,7 @@ void RequestCounters::add(const RequestCounters& other) {
   bytes_received += other.bytes_received;
   tls_resumed += other.tls_resumed;
   interrupted += other.interrupted;
+  for (const auto& [reason, count] : other.protocol_reasons) protocol_reasons[reason] += count;
   for (size_t i = 0; i < kErrorClassCount; ++i) errors[i] += other.errors[i];
   if (checks.size() < other.checks.size()) checks.resize(other.checks.size());
   for (size_t i = 0; i < other.checks.size(); ++i) {

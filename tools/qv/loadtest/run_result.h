@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +39,9 @@ struct RequestCounters {
   // not look like one that was never asked.
   uint64_t interrupted = 0;
   std::array<uint64_t, kErrorClassCount> errors{};
+  // The protocol errors by what the response parser refused ("response headers larger than
+  // 64 KiB"): a few fixed texts, so the map stays small.
+  std::map<std::string, uint64_t> protocol_reasons;
   std::vector<CheckCounts> checks;  // one per check of the request, in declaration order
 
   void add(const RequestCounters& other);

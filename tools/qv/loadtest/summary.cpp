@@ -288,6 +288,8 @@ std::string summary_text(const RunResult& result, const std::vector<ThresholdOut
              std::to_string(totals.errors[i]);
     }
     out += "\n";
+    for (const auto& [reason, count] : totals.protocol_reasons)
+      out += "    protocol: " + reason + " (" + std::to_string(count) + ")\n";
   }
   bool any_check = false;
   for (const RequestTotals& request : result.requests)
@@ -489,6 +491,13 @@ std::string summary_json(const RunResult& result, const std::vector<ThresholdOut
   for (size_t i = 0; i < kErrorClassCount; ++i) {
     out += std::string(i ? "," : "") + "\"" + kErrorClassNames[i] +
            "\":" + std::to_string(totals.errors[i]);
+  }
+  out += "}";
+  // What the response parser refused, by its reason.
+  out += ",\"protocol_errors\":{";
+  for (const auto& [reason, count] : totals.protocol_reasons) {
+    if (out.back() != '{') out += ',';
+    out += json_string(reason) + ":" + std::to_string(count);
   }
   out += "}";
 
