@@ -52,6 +52,27 @@ Headers request_headers(const GetInput& input) {
   return input.origin ? parse_response_headers(input.origin->headers) : Headers{};
 }
 
+// The request headers a response's Vary fields name, lower-case, each once ('*' is refused
+// for storing elsewhere).
+std::vector<std::string> vary_names(const Headers& response) {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : response) {
+    if (name != "vary") continue;
+    for (size_t start = 0; start <= value.size();) {
+      const size_t comma = std::min(value.find(',', start), value.size());
+      std::string token = value.substr(start, comma - start);
+      token.erase(0, token.find_first_not_of(" \t"));
+      token.erase(token.find_last_not_of(" \t") + 1);
+      for (char& c : token) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (!token.empty() && token != "*" &&
+          std::find(names.begin(), names.end(), token) == names.end())
+        names.push_back(std::move(token));
+      start = comma + 1;
+    }
+  }
+  return names;
+}
+
 }  // namespace
 
 bool same_variant(const CachedEntry& entry, const GetInput& input) {
@@ -75,21 +96,9 @@ std::shared_ptr<CachedEntry> entry_from_origin(const GetInput& input, int status
   }
   entry->body = std::move(body);
   const Headers request = request_headers(input);
-  for (const auto& [name, value] : headers) {
-    if (name != "vary") continue;
-    for (size_t start = 0; start <= value.size();) {
-      const size_t comma = std::min(value.find(',', start), value.size());
-      std::string token = value.substr(start, comma - start);
-      token.erase(0, token.find_first_not_of(" \t"));
-      token.erase(token.find_last_not_of(" \t") + 1);
-      for (char& c : token) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      const bool listed =
-          std::any_of(entry->varied.begin(), entry->varied.end(),
-                      [&](const auto& selection) { return selection.first == token; });
-      if (!token.empty() && token != "*" && !listed)
-        entry->varied.emplace_back(token, sent(request, token));
-      start = comma + 1;
-    }
+  for (auto& name : vary_names(headers)) {
+    std::string value = sent(request, name);
+    entry->varied.emplace_back(std::move(name), std::move(value));
   }
   entry->tags = input.tags;
   for (auto& tag : response_tags(headers)) {
