@@ -256,12 +256,22 @@ TEST_CASE("thresholds evaluate against a result") {
   // Requests still unanswered when the run ended (a server that hangs) were made too.
   result.declare_request("hung", {});
   result.requests[4].counters.interrupted = 2;
-  {
-    auto threshold = parse_threshold({"http_req_duration{name:hung}", "p(95)<200", false, 0},
+  // None answered: no goal on the duration, the failure rate or the checks holds.
+  for (auto [metric, expression] : {std::pair{"http_req_duration{name:hung}", "p(95)<200"},
+                                    std::pair{"http_req_failed{name:hung}", "rate<0.01"},
+                                    std::pair{"checks{name:hung}", "rate>0.99"}}) {
+    INFO(metric);
+    auto threshold = parse_threshold({metric, expression, false, 0},
                                      {"a", "b", "unanswered", "never sent", "hung"});
     REQUIRE(threshold.ok());
-    REQUIRE_FALSE(evaluate_threshold(threshold.value(), result).ok);
+    const ThresholdOutcome hung = evaluate_threshold(threshold.value(), result);
+    REQUIRE_FALSE(hung.ok);
+    REQUIRE_FALSE(hung.has_value);
   }
+  // Never sent at all: still no data, and it holds; so do checks on answered requests that
+  // have none.
+  REQUIRE(outcome("http_req_failed{name:never sent}", "rate<0.01").ok);
+  REQUIRE(outcome("checks{name:b}", "rate>0.99").ok);
   {  // During the run (abortOnFail's checks) the requests in flight may yet be answered.
     auto threshold = parse_threshold({"http_req_duration{name:unanswered}", "p(99)<1", true, 0},
                                      {"a", "b", "unanswered", "never sent"});

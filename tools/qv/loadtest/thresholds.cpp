@@ -182,6 +182,7 @@ ThresholdOutcome evaluate_threshold(const Threshold& threshold, const RunResult&
   double value = 0;
   bool has_value = true;
   uint64_t requests = 0;  // made, of those selected
+  uint64_t answered = 0;  // of those, completed (with a response or an error)
   if (threshold.kind == MetricKind::kTrend) {
     Histogram latency;
     for (const RequestTotals& request : result.requests) {
@@ -216,6 +217,8 @@ ThresholdOutcome evaluate_threshold(const Threshold& threshold, const RunResult&
     for (const RequestTotals& request : result.requests) {
       if (!selected(request)) continue;
       const RequestCounters& counters = request.counters;
+      requests += counters.requests + counters.interrupted;
+      answered += counters.requests;
       if (metric == "http_req_failed") {
         numerator += counters.failed;
         denominator += counters.requests;
@@ -247,10 +250,15 @@ ThresholdOutcome evaluate_threshold(const Threshold& threshold, const RunResult&
   if (has_value) {
     outcome.ok = compare(value, threshold.comparison, threshold.bound);
   } else {
-    // No data holds (as k6), but for a request duration when requests were made: every one
-    // of them failed without an answer (refused, reset) or had none when the run ended (a
-    // server that hangs), which no latency goal allows.
-    outcome.ok = !(final && requests > 0 && metric.rfind("http_req_duration", 0) == 0);
+    // No data holds (as k6), but not when requests were made and none could give the metric
+    // a sample: for a request duration, every one failed without an answer (refused, reset)
+    // or had none when the run ended (a server that hangs), which no latency goal allows; for
+    // the failure rate and the checks, none completed at all (a server that hangs). (Checks
+    // with no data among completed requests: there are none to pass, and that holds.)
+    const bool duration = metric.rfind("http_req_duration", 0) == 0;
+    const bool none_completed =
+        (metric == "http_req_failed" || metric == "checks") && answered == 0;
+    outcome.ok = !(final && requests > 0 && (duration || none_completed));
   }
   return outcome;
 }
