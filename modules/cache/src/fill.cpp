@@ -48,8 +48,9 @@ std::string sent(const Headers& request, std::string_view name) {
   return "";
 }
 
-Headers request_headers(const GetInput& input) {
-  return input.origin ? parse_response_headers(input.origin->headers) : Headers{};
+const Headers& request_headers(const GetInput& input) {
+  static const Headers kNone;
+  return input.origin ? input.origin->headers : kNone;
 }
 
 // The request headers a response's Vary fields name, lower-case, each once ('*' is refused
@@ -77,7 +78,7 @@ std::vector<std::string> vary_names(const Headers& response) {
 
 bool same_variant(const CachedEntry& entry, const GetInput& input) {
   if (entry.varied.empty()) return true;
-  const Headers request = request_headers(input);
+  const Headers& request = request_headers(input);
   for (const auto& [name, value] : entry.varied) {
     if (sent(request, name) != value) return false;
   }
@@ -95,7 +96,7 @@ std::shared_ptr<CachedEntry> entry_from_origin(const GetInput& input, int status
     if (kept_header(header.first)) entry->headers.push_back(header);
   }
   entry->body = std::move(body);
-  const Headers request = request_headers(input);
+  const Headers& request = request_headers(input);
   for (auto& name : vary_names(headers)) {
     std::string value = sent(request, name);
     entry->varied.emplace_back(std::move(name), std::move(value));
@@ -181,7 +182,7 @@ Headers updated_headers(const Headers& stored, const Headers& not_modified) {
 // §3.5): a shared cache may reuse it only when it says so (public, s-maxage or
 // must-revalidate). Every layer here is shared.
 bool for_requester_only(const OriginRequest& request, const Headers& response) {
-  if (!has_header(parse_response_headers(request.headers), "authorization")) return false;
+  if (!has_header(request.headers, "authorization")) return false;
   const CacheControl cc = parse_cache_control(header_value(response, "cache-control"));
   return !cc.is_public && cc.s_maxage_ms < 0 && !cc.must_revalidate;
 }
@@ -230,12 +231,12 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
   stamped.organization = input.key.organization;
   stamp(state, stamped);
   // Not when the caller asked conditionally itself: its 304 is the caller's to read.
+  const Headers& asked = input.origin->headers;
   std::string conditional;
-  if (fallback) {
-    const Headers asked = parse_response_headers(input.origin->headers);
-    if (!has_header(asked, "if-none-match") && !has_header(asked, "if-modified-since"))
-      conditional = conditional_header(*fallback);
-  }
+  if (fallback && !has_header(asked, "if-none-match") && !has_header(asked, "if-modified-since"))
+    conditional = conditional_header(*fallback);
+  std::string sent_headers;  // as the fetch operation takes them: "name: value\n" each
+  for (const auto& [name, value] : asked) sent_headers += name + ": " + value + "\n";
   // Where a stale-if-error stand-in would come from: L1's copy, or L2's when that one's
   // window ran longer (read_l2 put it in fallback's place).
   bool fallback_in_l1 = false;
@@ -246,7 +247,7 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
   size_t op = 0;
   Headers headers;
   for (;;) {
-    op = ctx.fetch("GET", input.origin->url, input.origin->headers + conditional, "",
+    op = ctx.fetch("GET", input.origin->url, sent_headers + conditional, "",
                    input.origin->timeout_ms);
     co_await ctx.perform();
     ++state.metrics.origin_fetches;

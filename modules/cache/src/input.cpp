@@ -91,9 +91,7 @@ Status parse_get_input(CallContext& ctx, Instance& instance, const CacheConfig& 
     }
     request.url = std::string(url_text.value());
     if (auto headers = fields.value().find("headers")) {
-      Headers parsed;
-      if (auto s = parse_headers(*headers, parsed); !s.ok()) return s;
-      for (const auto& [name, value] : parsed) request.headers += name + ": " + value + "\n";
+      if (auto s = parse_headers(*headers, request.headers); !s.ok()) return s;
     }
     request.timeout_ms = static_cast<uint32_t>(config.origin_timeout_ms);
     if (auto timeout = fields.value().find("timeoutMs")) {

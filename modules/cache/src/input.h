@@ -28,7 +28,7 @@ Status parse_headers(const JsonValue& value, Headers& headers);
 
 struct OriginRequest {
   std::string url;
-  std::string headers;  // "name: value\n" per header, as the fetch operation takes them
+  Headers headers;  // names lower-cased (parse_headers)
   uint32_t timeout_ms = 0;
 };
 

@@ -7,45 +7,32 @@
 
 namespace qv::cache::detail {
 
-bool invalidated(CacheState& state, const CacheConfig& config, const CachedEntry& entry) {
-  const auto org = state.view(entry.organization);
-  const auto global = state.view("");
-  const double skew = static_cast<double>(config.clock_skew_ms);
-  return invalidated_by(org->journal, entry, entry.seq, skew, entry.epoch) ||
-         invalidated_by(global->journal, entry, entry.global_seq, skew, entry.global_epoch);
-}
-
 namespace {
 
-bool same_item(const JournalItem& a, const JournalItem& b) {
-  return a.seq == b.seq && a.at == b.at && a.everything == b.everything && a.keys == b.keys &&
-         a.tags == b.tags;
-}
-
-// Whether `next` does not continue the journal this isolate read before (`known`): another
-// epoch (unless `known` had none: absent, or written before epochs), its sequence went
-// backwards, or an item both hold under one number differs. The journal was lost and started
-// over (a KV restarted or evicted it), and its new items may already have caught up with the
-// old numbers: an entry stamped with one of those cannot be judged by them.
-bool started_over(const Journal& known, const Journal& next) {
-  if (next.seq < known.seq || (known.epoch != 0 && next.epoch != known.epoch)) return true;
-  for (const auto& item : next.items) {
-    if (item.seq > known.seq) break;  // oldest first: the rest are new
-    for (const auto& old : known.items) {
-      if (old.seq == item.seq && !same_item(old, item)) return true;
-    }
-  }
-  return false;
+// The entry judged by one journal, by its stamp from that one: the organisation's, or
+// everyone's (`global`).
+bool invalidated_by_journal(const Journal& journal, const CachedEntry& entry, bool global,
+                            double skew) {
+  return global ? invalidated_by(journal, entry, entry.global_seq, skew, entry.global_epoch)
+                : invalidated_by(journal, entry, entry.seq, skew, entry.epoch);
 }
 
 }  // namespace
+
+bool invalidated(CacheState& state, const CacheConfig& config, const CachedEntry& entry) {
+  const double skew = static_cast<double>(config.clock_skew_ms);
+  return invalidated_by_journal(state.view(entry.organization)->journal, entry, false, skew) ||
+         invalidated_by_journal(state.view("")->journal, entry, true, skew);
+}
 
 void apply_journal(CacheState& state, const CacheConfig& config, const std::string& organization,
                    Journal journal, double now,
                    const std::function<void(const CachedEntry&)>& dropped) {
   auto view = state.view(organization);
-  const bool lost = view->known && started_over(view->journal, journal);
-  const bool changed = !view->known || lost || journal.seq != view->journal.seq;
+  // (Another epoch: the journal was lost and started over, and its numbers may have caught
+  // up with the old ones; entries stamped from the old one are judged untrusted below.)
+  const bool changed =
+      !view->known || journal.seq != view->journal.seq || journal.epoch != view->journal.epoch;
   view->journal = std::move(journal);
   view->known = true;
   view->checked_at = now;
@@ -54,11 +41,7 @@ void apply_journal(CacheState& state, const CacheConfig& config, const std::stri
   const Journal& j = view->journal;
   state.metrics.l1_invalidated += state.l1_store->erase_responses([&](const CachedEntry& entry) {
     if (!organization.empty() && entry.organization != organization) return false;
-    // After a lost journal every entry of this isolate was stamped with the old one's numbers.
-    const bool global = organization.empty();
-    if (!lost && !invalidated_by(j, entry, global ? entry.global_seq : entry.seq, skew,
-                                 global ? entry.global_epoch : entry.epoch))
-      return false;
+    if (!invalidated_by_journal(j, entry, organization.empty(), skew)) return false;
     if (dropped) dropped(entry);
     return true;
   });
