@@ -73,16 +73,15 @@ function answerClientError(failure, socket) {
   socket.destroy();
 }
 
-// CONNECT, which Node.js hands to a 'connect' listener and otherwise drops without a word.
+// The methods fetch's Request cannot carry (the Fetch standard's forbidden ones) are served
+// for no resource, so a 501 (a 405 would have to list the methods allowed on the path):
+// TRACE in the handler below, CONNECT here (Node.js hands it to a 'connect' listener and
+// otherwise drops it without a word); Node.js's parser refuses TRACK (PARSER_REFUSALS).
+const servedForNoResource = (method) => `request: method ${method} is served for no resource`;
 function answerConnect(request, socket) {
-  answerRaw(socket, 501, 'not_implemented', 'request: method CONNECT is served for no resource');
+  answerRaw(socket, 501, 'not_implemented', servedForNoResource('CONNECT'));
   socket.destroy();
 }
-
-// Methods fetch's Request cannot carry (the Fetch standard's forbidden methods): served for
-// no resource, so a 501 (a 405 would have to list the methods allowed on the path).
-// (CONNECT goes to answerConnect, and Node.js's parser refuses TRACK: both before this.)
-const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
 
 // edge-runtime's handler, guarded. It makes the request's URL from the request line and the
 // Host header, and a request it cannot make (a Host such as 'a b', a URL with credentials, a
@@ -111,8 +110,8 @@ function guarded(handler) {
       fail(response, 400, 'invalid_input', 'request: a URL with a user name or password');
       return;
     }
-    if (FORBIDDEN_METHODS.has(request.method)) {
-      fail(response, 501, 'not_implemented', `request: method ${request.method} is served for no resource`);
+    if (request.method === 'TRACE') {
+      fail(response, 501, 'not_implemented', servedForNoResource('TRACE'));
       return;
     }
     try {

@@ -11,6 +11,7 @@
 // origin behind them instead (they forward /api/* to it; QV_ORIGIN_UPSTREAM is the same);
 // QV_ORIGINS_PORT=4101 fixes their ports (default: free ones); QV_DEMO_ORIGINS=0 starts
 // none. Ctrl-C stops it.
+import { constants } from 'node:os';
 import { createEdgeRuntime, loadEdgeConfig, serveEdgeRuntime } from './runtime.mjs';
 import { startRegionalOrigins, routerConfigFor } from './regional-origins.mjs';
 import { RedisKv } from '../dist/js/kv-redis.mjs';
@@ -108,7 +109,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, async () => {
     if (stopping) {
       console.log('qv edge server: stopped without waiting for the work in flight');
-      process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+      process.exit(128 + constants.signals[signal]);
     }
     stopping = true;
     console.log(`qv edge server: stopping (waiting up to ${STOP_GRACE_MS / 1000} s for the work in flight; ${signal} again stops at once)`);
