@@ -649,6 +649,27 @@ for (const flavour of FLAVOURS) {
       assert.deepEqual([(await other.qv.call('cache.get', as('de'))).xCache], ['HIT-L2'], 'the same variant in L2');
       const none = await other.qv.call('cache.get', as(null));
       assert.deepEqual([none.xCache, none.body], ['MISS', '{"lang":null}'], 'a request without the header is a variant too');
+      // The variants live side by side: each is served in turn, in L1 and (found under the
+      // key its Vary names select) in L2, while the key holds the latest.
+      for (const lang of ['fr', 'de', 'fr']) {
+        const again = await qv.call('cache.get', as(lang));
+        assert.deepEqual([again.xCache, again.body], ['HIT-L1', `{"lang":"${lang}"}`], lang);
+      }
+      const third = await isolate({ kv, origin });
+      for (const lang of ['fr', 'de', null]) {
+        const found = await third.qv.call('cache.get', as(lang));
+        assert.deepEqual([found.xCache, found.body], ['HIT-L2', JSON.stringify({ lang })], `${lang} in L2`);
+      }
+      assert.equal((await qv.call('cache.stats', {})).l2.misses, 2, 'fr and de missed L2 once each');
+      assert.equal(origin.fetches, 3, 'one origin fetch per variant');
+      // Invalidating the key reaches every variant, in L1 and in L2.
+      const invalidated = await third.qv.call('cache.invalidate', { organizationId: ORG, keys: [{ key: 'GET /api/campaigns', vary: { scope: 'Growth' } }] });
+      assert.equal(invalidated.l1Dropped, 4, 'three variants, and the key with the latest');
+      const fourth = await isolate({ kv, origin });
+      for (const [isolated, lang] of [[third, 'de'], [fourth, 'fr']]) {
+        const fresh = await isolated.qv.call('cache.get', as(lang));
+        assert.deepEqual([fresh.xCache, fresh.body], ['MISS', `{"lang":"${lang}"}`], lang);
+      }
       // Concurrent calls of two variants: a call waiting for the other variant's fetch is not handed it.
       const both = await Promise.all([qv.call('cache.get', as('es')), qv.call('cache.get', as('it'))]);
       assert.deepEqual(both.map((a) => a.body), ['{"lang":"es"}', '{"lang":"it"}']);

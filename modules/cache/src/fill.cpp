@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "journals.h"
 #include "qv/cache/keys.h"
@@ -12,8 +14,13 @@ namespace qv::cache::detail {
 
 namespace {
 
+// Under the variant's key first, then the key: the key, the newer, outlives the other when
+// a small window cannot hold both (and the key alone still serves this variant).
 void fill_l1(CacheState& state, const CacheConfig& config, const EntryPtr& entry, double now) {
   const double l1_fresh = std::min(entry->fresh_until, now + static_cast<double>(config.l1_ttl_ms));
+  if (!entry->varied.empty())
+    state.l1().put_response(variant_key(entry->key, entry->varied), entry, l1_fresh,
+                            entry->usable_until(), now);
   state.l1().put_response(entry->key, entry, l1_fresh, entry->usable_until(), now);
 }
 
@@ -85,6 +92,40 @@ bool same_variant(const CachedEntry& entry, const GetInput& input) {
   return true;
 }
 
+std::string variant_key(std::string_view key, const Headers& varied) {
+  uint64_t hash = 14695981039346656037ull;  // FNV-1a: the same in every isolate and build
+  const auto mix = [&hash](uint64_t byte) { hash = (hash ^ byte) * 1099511628211ull; };
+  for (const auto& [name, value] : varied) {
+    for (std::string_view part : {std::string_view(name), std::string_view(value)}) {
+      for (size_t length = part.size(), i = 0; i < 8; ++i, length >>= 8) mix(length & 0xff);
+      for (unsigned char c : part) mix(c);  // after its length: no two lists read alike
+    }
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+  std::string out(key);
+  out += '*';
+  out += hex;
+  return out;
+}
+
+Headers request_variant(const CachedEntry& entry, const GetInput& input) {
+  const Headers& request = request_headers(input);
+  Headers out;
+  for (const auto& selected : entry.varied)
+    out.emplace_back(selected.first, sent(request, selected.first));
+  return out;
+}
+
+uint32_t find_in_l1(CacheState& state, const GetInput& input, double now) {
+  L1Store& l1 = state.l1();
+  const uint32_t latest = l1.peek(L1Store::Space::kResponses, input.encoded, now);
+  if (latest == L1Store::kNone || same_variant(*l1.response(latest), input)) return latest;
+  const std::string own = variant_key(input.encoded, request_variant(*l1.response(latest), input));
+  const uint32_t slot = l1.peek(L1Store::Space::kResponses, own, now);
+  return slot != L1Store::kNone && same_variant(*l1.response(slot), input) ? slot : L1Store::kNone;
+}
+
 std::shared_ptr<CachedEntry> entry_from_origin(const GetInput& input, int status,
                                                const Headers& headers, std::string body,
                                                double fetched_at) {
@@ -128,15 +169,19 @@ Task<bool> store_entry(CallContext& ctx, CacheState& state, EntryPtr entry) {
   if (value.size() > static_cast<uint64_t>(config->l2_max_entry_bytes)) {
     ++state.metrics.l2_rejected;
   } else if (kv_usable(state, now)) {
-    const size_t op =
-        ctx.kv_set(l2_entry_key(entry->key), value, kv_ttl_ms(entry->usable_until() - now));
+    const auto ttl = kv_ttl_ms(entry->usable_until() - now);
+    std::vector<size_t> ops{ctx.kv_set(l2_entry_key(entry->key), value, ttl)};
+    if (!entry->varied.empty())
+      ops.push_back(ctx.kv_set(l2_entry_key(variant_key(entry->key, entry->varied)), value, ttl));
     co_await ctx.perform();
-    if (ctx.result(op).status == QV_OK) {
-      ++state.metrics.l2_writes;
-      kept = true;
-    } else {
-      ++state.metrics.l2_write_errors;
-      kv_failed(state, *config, now_ms());
+    for (const size_t op : ops) {
+      if (ctx.result(op).status == QV_OK) {
+        ++state.metrics.l2_writes;
+        kept = true;
+      } else {
+        ++state.metrics.l2_write_errors;
+        kv_failed(state, *config, now_ms());
+      }
     }
   }
   fill_l1(state, *config, entry, now_ms());
@@ -241,7 +286,7 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
   // window ran longer (read_l2 put it in fallback's place).
   bool fallback_in_l1 = false;
   if (fallback) {
-    const uint32_t held = state.l1().peek(L1Store::Space::kResponses, input.encoded, fetched_at);
+    const uint32_t held = find_in_l1(state, input, fetched_at);
     fallback_in_l1 = held != L1Store::kNone && state.l1().response(held) == fallback;
   }
   size_t op = 0;
@@ -361,8 +406,10 @@ Task<std::optional<Served>> read_l2(CallContext& ctx, CacheState& state, const G
                                     EntryPtr& fallback, bool refreshing, Timing& timing) {
   const auto config = state.config;
   double now = now_ms();
-  if (kv_usable(state, now)) {
-    const size_t op = ctx.kv_get(l2_entry_key(input.encoded));
+  // The key's latest variant, and when that is another one, the variant's own key (once).
+  std::string stored_as = input.encoded;
+  for (int read = 0; read < 2 && kv_usable(state, now); ++read) {
+    const size_t op = ctx.kv_get(l2_entry_key(stored_as));
     const double started = now_ms();
     co_await ctx.perform();
     now = now_ms();
@@ -378,7 +425,11 @@ Task<std::optional<Served>> read_l2(CallContext& ctx, CacheState& state, const G
         co_await refresh_journals_for(ctx, state, *entry, timing);
         now = now_ms();
         if (!same_variant(*entry, input)) {
-          // Another variant of the key (its Vary): a miss, and no stand-in either.
+          // Another variant of the key (its Vary): not this request's, nor a stand-in.
+          if (read == 0) {
+            stored_as = variant_key(input.encoded, request_variant(*entry, input));
+            continue;
+          }
         } else if (invalidated(state, *config, *entry)) {
           ++state.metrics.l2_invalidated;
         } else if (now < entry->fresh_until) {
@@ -403,6 +454,7 @@ Task<std::optional<Served>> read_l2(CallContext& ctx, CacheState& state, const G
       ++state.metrics.l2_errors;
       kv_failed(state, *config, now);
     }
+    break;
   }
   co_return std::nullopt;
 }

@@ -22,6 +22,19 @@ std::shared_ptr<CachedEntry> entry_from_origin(const GetInput& input, int status
 // (RFC 9111 §4.1): another variant is not served, fresh or stale, nor revalidated.
 bool same_variant(const CachedEntry& entry, const GetInput& input);
 
+// The variants of one key live side by side: the key holds the variant stored last, and an
+// entry whose response names a Vary is also kept under its variant's key, the key, '*' (which
+// no encoded key holds) and a hash of its `varied`. A request another variant answers finds
+// its own under the key made from the latest's Vary names and what the request sends
+// (request_variant). A hash may collide: same_variant, checked before any serve, makes that
+// a miss.
+std::string variant_key(std::string_view key, const Headers& varied);
+// What input's request sends of the headers `entry`'s Vary names, in entry.varied's form.
+Headers request_variant(const CachedEntry& entry, const GetInput& input);
+// The L1 slot holding the variant input's request selects (under the key or the variant's
+// key), or L1Store::kNone.
+uint32_t find_in_l1(CacheState& state, const GetInput& input, double now);
+
 // Sets the entry's lifetimes from its freshness, within the configured bounds.
 void set_lifetimes(CachedEntry& entry, const Freshness& f, const CacheConfig& config);
 

@@ -101,7 +101,7 @@ MethodTask get_method(CallContext& ctx, Instance& instance) {
     double now = now_ms();
     EntryPtr cached;
     bool l1_fresh = false;
-    uint32_t slot = state.l1().peek(L1Store::Space::kResponses, input.encoded, now);
+    uint32_t slot = find_in_l1(state, input, now);
     if (slot != L1Store::kNone) {
       // A hit is served only when the journals were read within pollMs (else read them
       // first: that is what bounds how long an invalidation takes to reach this isolate).
@@ -111,12 +111,9 @@ MethodTask get_method(CallContext& ctx, Instance& instance) {
       if (now - view->checked_at >= poll || now - global->checked_at >= poll) {
         co_await refresh_journals(ctx, state, input.key.organization, timing);
         now = now_ms();
-        slot = state.l1().peek(L1Store::Space::kResponses, input.encoded, now);
+        slot = find_in_l1(state, input, now);
       }
     }
-    // Another variant of the key (its Vary) is a miss: not served, nor a stand-in.
-    if (slot != L1Store::kNone && !same_variant(*state.l1().response(slot), input))
-      slot = L1Store::kNone;
     if (slot != L1Store::kNone) {
       cached = state.l1().response(slot);
       l1_fresh = now < state.l1().fresh_until(slot);
@@ -203,9 +200,8 @@ MethodTask refresh_method(CallContext& ctx, Instance& instance) {
   // What L1 holds now is the stand-in should the origin fail.
   EntryPtr fallback;
   const double now = now_ms();
-  const uint32_t slot = state.l1().peek(L1Store::Space::kResponses, input.encoded, now);
-  if (slot != L1Store::kNone && same_variant(*state.l1().response(slot), input))
-    fallback = state.l1().response(slot);
+  const uint32_t slot = find_in_l1(state, input, now);
+  if (slot != L1Store::kNone) fallback = state.l1().response(slot);
   // A copy in L2 fresher than L1's counts as the refresh.
   const RunningRefresh running(state.refreshes_running);
   Served served = co_await lead_flight(ctx, state, input, fallback, true, timing);
