@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "qv/json.h"
 
@@ -11,23 +12,32 @@ GcraOutcome gcra_take(const GcraLimit& limit, std::optional<double> tat, double 
                       int64_t quantity, bool partial) {
   const double interval = limit.interval_ms();
   const double start = std::max(tat.value_or(now), now);  // an idle bucket restarts at now
-  // Tokens available: how many intervals fit between start and the burst horizon. The
-  // epsilon absorbs rounding of stored TATs so an exact fit is not refused.
-  const double horizon = now + limit.burst * interval;
+  // Tokens available: how many intervals fit between start and the burst horizon, now +
+  // burst intervals. Reckoned from now (start - now is exact): the horizon itself, ms since
+  // 1970 in a double, would round to now at high rates. The epsilon absorbs rounding of
+  // stored TATs so an exact fit is not refused.
+  const double behind = start - now;
+  const double window = limit.burst * interval;
   const int64_t available =
-      std::max<int64_t>(0, static_cast<int64_t>(std::floor((horizon - start) / interval + 1e-9)));
+      std::max<int64_t>(0, static_cast<int64_t>(std::floor((window - behind) / interval + 1e-9)));
   GcraOutcome outcome;
   outcome.limit = static_cast<int64_t>(std::floor(limit.burst));
   outcome.granted =
       partial ? std::min(quantity, available) : (available >= quantity ? quantity : 0);
   outcome.limited = outcome.granted == 0;
-  outcome.new_tat = start + static_cast<double>(outcome.granted) * interval;
+  // The TAT's step is 0.24 us this century: an advance rounded down would hand out tokens
+  // at high rates for nothing (at 10^8/s one token's 0.01 us left the TAT where it was).
+  // Rounded up instead, a limit is never exceeded; a take admits at most one step less.
+  const double advance = static_cast<double>(outcome.granted) * interval;
+  outcome.new_tat = start + advance;
+  if (outcome.new_tat - start < advance)
+    outcome.new_tat = std::nextafter(outcome.new_tat, std::numeric_limits<double>::infinity());
   outcome.remaining = available - outcome.granted;
   outcome.reset_after_ms = std::max(0.0, outcome.new_tat - now);
   if (outcome.limited) {
     const int64_t needed = partial ? 1 : quantity;
     outcome.retry_after_ms =
-        std::max(0.0, start + static_cast<double>(needed) * interval - horizon);
+        std::max(0.0, behind + static_cast<double>(needed) * interval - window);
     outcome.new_tat = tat.value_or(now);
   }
   return outcome;
