@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <map>
@@ -429,6 +430,26 @@ TEST_CASE("with whenNoVuFree drop, arrivals that find every VU busy are dropped 
   REQUIRE(requests + result.dropped_iterations == 100);
   REQUIRE(requests <= 11);  // one VU, 100 ms each: about ten in a second
   REQUIRE(result.dropped_iterations >= 89);
+  REQUIRE(result.delayed_iterations == 0);  // none waited: they were dropped
+}
+
+TEST_CASE(
+    "with whenNoVuFree queue, arrivals that find every VU busy wait and are counted delayed") {
+  TestServer server;
+  // One VU, 100 ms a request, 20 arrivals in 200 ms: the first is sent on time, the others
+  // wait their turn; those still waiting at the end never ran (dropped).
+  const RunResult result = run(scenario_from("{" + base(server) + R"(,
+    "executor": "constant-arrival-rate", "rate": 100, "duration": "200ms", "preAllocatedVUs": 1,
+    "maxVUs": 1, "gracefulStop": "5s", "threads": 1, "requests": [{"url": "/delay/100"}]})"));
+  const uint64_t requests = result.total_counters().requests;
+  REQUIRE(requests + result.dropped_iterations == 20);
+  REQUIRE(requests >= 2);
+  REQUIRE(result.delayed_iterations == requests - 1);
+  const auto findings = recommendations(result);
+  REQUIRE(std::any_of(findings.begin(), findings.end(), [&](const Recommendation& r) {
+    return r.description.find(std::to_string(requests - 1) + " iterations waited for a free VU") ==
+           0;
+  }));
 }
 
 TEST_CASE("at a rate no VU can keep up with, every arrival is sent or counted dropped") {
@@ -465,6 +486,7 @@ TEST_CASE("arrivals go to the threads in proportion to their VUs") {
     "maxVUs": 3, "gracefulStop": "5s", "threads": 2, "requests": [{"url": "/vu/{{vu}}"}]})"));
   REQUIRE(result.total_counters().requests == 30);
   REQUIRE(result.dropped_iterations == 0);
+  REQUIRE(result.delayed_iterations == 0);  // a VU was free for every arrival
   const std::string log = server.log();
   size_t by_vu[3] = {0, 0, 0};
   for (size_t at = 0; (at = log.find("GET /vu/", at)) != std::string::npos; at += 8)

@@ -30,6 +30,7 @@ RunResult make_result(std::mt19937_64& random, int64_t started_unix_ms, int seco
     interval.start_unix_ms = started_unix_ms + second * 1000;
     interval.iterations = 100;
     interval.dropped_iterations = second;
+    interval.delayed_iterations = 2 * second + 1;
     interval.vus = 3;
     interval.vus_max = 4;
     interval.requests.resize(names.size());
@@ -100,6 +101,8 @@ TEST_CASE("a histogram log reads back exactly what was written") {
   }
   REQUIRE(back.iterations == result.iterations);
   REQUIRE(back.dropped_iterations == result.dropped_iterations);
+  REQUIRE(back.delayed_iterations == result.delayed_iterations);
+  REQUIRE(back.delayed_iterations > 0);
   REQUIRE(write_histogram_log(back) == text);
 }
 
@@ -112,6 +115,7 @@ TEST_CASE(
   std::string version1, line;
   while (std::getline(lines, line)) {
     if (line.rfind("#qv-loadtest-histogram-log", 0) == 0) line = "#qv-loadtest-histogram-log 1";
+    if (line.rfind("I ", 0) == 0) line.resize(line.rfind(' '));  // no delayed iterations
     if (line.rfind("#histogram lowest_us=0 ", 0) == 0) line.replace(21, 1, "1");  // as it was
     if (line.rfind("R ", 0) == 0) {
       for (size_t p = 0; p <= kPhaseCount + 2; ++p) line.resize(line.rfind(' '));
@@ -147,6 +151,7 @@ TEST_CASE("a version 2 log (before the interrupted requests) still reads, withou
   std::string version2, line;
   while (std::getline(lines, line)) {
     if (line.rfind("#qv-loadtest-histogram-log", 0) == 0) line = "#qv-loadtest-histogram-log 2";
+    if (line.rfind("I ", 0) == 0) line.resize(line.rfind(' '));  // no delayed iterations
     if (line.rfind("R ", 0) == 0) {
       line.resize(line.rfind(' '));
       line.resize(line.rfind(' '));
@@ -161,11 +166,36 @@ TEST_CASE("a version 2 log (before the interrupted requests) still reads, withou
   REQUIRE(read.value().requests[0].counters == without_interrupted);
   REQUIRE(read.value().requests[0].latency == result.requests[0].latency);
   // The current version keeps them.
-  auto back = read_histogram_log(write_histogram_log(result), "v3.log");
+  auto back = read_histogram_log(write_histogram_log(result), "v4.log");
   REQUIRE(back.ok());
   REQUIRE(back.value().requests[0].counters.interrupted == 3);
   REQUIRE(back.value().requests[0].counters.protocol_reasons ==
           std::map<std::string, uint64_t>{{"malformed status line", 2}, {"a, b: c", 1}});
+}
+
+TEST_CASE("a version 3 log (before the delayed iterations) still reads, with none delayed") {
+  std::mt19937_64 random(5);
+  const RunResult result = make_result(random, 1'700'000'000'000, 2, {"a"});
+  std::istringstream lines(write_histogram_log(result));
+  std::string version3, line;
+  while (std::getline(lines, line)) {
+    if (line.rfind("#qv-loadtest-histogram-log", 0) == 0) line = "#qv-loadtest-histogram-log 3";
+    if (line.rfind("I ", 0) == 0) line.resize(line.rfind(' '));
+    version3 += line + "\n";
+  }
+  auto read = read_histogram_log(version3, "v3.log");
+  if (!read.ok()) FAIL(read.error().message);
+  REQUIRE(read.value().delayed_iterations == 0);
+  REQUIRE(read.value().dropped_iterations == result.dropped_iterations);
+  REQUIRE(read.value().requests[0].counters == result.requests[0].counters);
+  // A version 4 I line without it is damaged, not old.
+  std::string text = write_histogram_log(result);
+  const size_t i_line = text.find("\nI ") + 1;
+  const size_t end = text.find('\n', i_line);
+  text.erase(text.rfind(' ', end), end - text.rfind(' ', end));
+  auto damaged = read_histogram_log(text, "v4.log");
+  REQUIRE_FALSE(damaged.ok());
+  REQUIRE_THAT(damaged.error().message, Catch::Contains("an I line has 8 fields"));
 }
 
 TEST_CASE("merging two machines' logs equals one histogram of all their samples") {
@@ -200,6 +230,7 @@ TEST_CASE("merging two machines' logs equals one histogram of all their samples"
   REQUIRE(merged.total_latency(true) == both.total_latency(true));
   REQUIRE(merged.iterations == a.iterations + b.iterations);
   REQUIRE(merged.dropped_iterations == a.dropped_iterations + b.dropped_iterations);
+  REQUIRE(merged.delayed_iterations == a.delayed_iterations + b.delayed_iterations);
   // Same second on both machines: one interval holding both.
   RunResult c = make_result(random, 1'700'000'000'000, 2, {"start", "end"});
   const RunResult same_seconds = merge_results({a, c});

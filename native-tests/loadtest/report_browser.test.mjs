@@ -106,7 +106,7 @@ test('the tables show the run the JSON summary describes', async () => {
         .map((row) => [...row.cells].map((cell) => cell.textContent))])),
   }));
   assert.equal(text.title, 'qv loadtest: dashboard <report> & "checks"');
-  assert.deepEqual(text.headings, ['Thresholds', 'Requests', 'Phases', 'Totals', 'Checks',
+  assert.deepEqual(text.headings, ['Thresholds', 'Requests', 'Phases', 'Totals', 'Errors by class', 'Checks',
     'Over time', 'Percentile spectrum', 'Recommendations']);
 
   const metrics = summary.metrics;
@@ -121,7 +121,10 @@ test('the tables show the run the JSON summary describes', async () => {
   assert.deepEqual(thresholds, [['p(99)<60000', 'pass'], ['rate<0.01', 'FAIL']]);
 
   const [header, totals] = text.tables.Totals;
-  assert.equal(Number(totals[header.indexOf('http_5xx')]), metrics.http_req_failed.values.passes);
+  assert.equal(Number(totals[header.indexOf('iterations')]), metrics.iterations.values.count);
+  assert.equal(Number(totals[header.indexOf('delayed')]), metrics.delayed_iterations.values.count);
+  const [classes, errors] = text.tables['Errors by class'];
+  assert.equal(Number(errors[classes.indexOf('http_5xx')]), metrics.http_req_failed.values.passes);
   assert.ok(metrics.http_req_failed.values.passes > 0);
 
   const check = text.tables.Checks.find((row) => row[0] === 'campaigns.list: status is 2xx');

@@ -221,7 +221,7 @@ struct WorkerReport {
   Micros ended_at = 0;  // monotonic, final reports only
   bool final = false;
   std::vector<RequestInterval> requests;
-  uint64_t iterations = 0, dropped_iterations = 0;
+  uint64_t iterations = 0, dropped_iterations = 0, delayed_iterations = 0;
   uint64_t vus = 0, vus_allocated = 0;
 };
 
@@ -395,7 +395,10 @@ class Worker {
   Micros next_sweep_ = 0;
   Micros sweep_period_ = 0;
   int depth_ = 0;  // nested start_iteration calls (synchronous failures)
-  uint64_t iterations_ = 0, dropped_ = 0;
+  uint64_t iterations_ = 0, dropped_ = 0, delayed_ = 0;
+  // Local arrivals before this one found no VU free when due (or later): started, they count
+  // as delayed.
+  uint64_t waited_through_ = 0;
   uint64_t in_flight_ = 0;
   uint64_t allocated_peak_ = 0;
 };
@@ -1004,11 +1007,18 @@ void Worker::run_arrivals(Micros now) {
     if (due < 0 || start_ + due > now || start_ + due >= end_) return;
     Vu* vu = free_vu();
     if (!vu) {
-      // No VU free: the arrival waits (sent late, charged from `due`), or it and every other
-      // arrival due by now are dropped.
-      if (executor_.drop_when_no_vu_free) drop_arrivals_before(std::min(now + 1, end_));
+      // No VU free: the arrival, and every other due by now, waits (sent late, charged from
+      // `due`, counted delayed) or is dropped.
+      const Micros until = std::min(now + 1, end_);
+      if (executor_.drop_when_no_vu_free) {
+        drop_arrivals_before(until);
+      } else {
+        waited_through_ =
+            std::max(waited_through_, local_arrivals(schedule_.count_before(until - start_)));
+      }
       return;
     }
+    if (next_arrival_ < waited_through_) ++delayed_;
     ++next_arrival_;
     start_iteration(*vu, start_ + due, now);
   }
@@ -1064,6 +1074,7 @@ void Worker::publish(Micros now, bool final) {
   }
   report.iterations = std::exchange(iterations_, 0);
   report.dropped_iterations = std::exchange(dropped_, 0);
+  report.delayed_iterations = std::exchange(delayed_, 0);
   if (executor_.arrival_rate()) {
     report.vus = vus_.size() - free_vus_.size();
   } else {
@@ -1319,6 +1330,7 @@ Result<RunResult> run_load_test(const Scenario& scenario, const RunHooks& hooks)
       interval.requests[i].add(report.requests[i]);
     interval.iterations += report.iterations;
     interval.dropped_iterations += report.dropped_iterations;
+    interval.delayed_iterations += report.delayed_iterations;
     interval.vus += report.vus;
     interval.vus_max += report.vus_allocated;
     ++reporters;

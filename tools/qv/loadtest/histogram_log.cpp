@@ -12,7 +12,7 @@ namespace qv::loadtest {
 
 namespace {
 
-constexpr const char* kMagic = "#qv-loadtest-histogram-log 3";
+constexpr const char* kMagic = "#qv-loadtest-histogram-log 4";
 // Version 1 logs (before the phases) are read too: their R lines end after UNCORRECTED.
 constexpr const char* kMagicVersion1 = "#qv-loadtest-histogram-log 1";
 constexpr size_t kFieldsVersion1 = 15;
@@ -21,7 +21,10 @@ constexpr const char* kMagicVersion2 = "#qv-loadtest-histogram-log 2";
 constexpr size_t kFieldsVersion2 = kFieldsVersion1 + kPhaseCount + 1;
 // Version 3 adds the requests interrupted at the end of the run and the protocol errors'
 // reasons.
+constexpr const char* kMagicVersion3 = "#qv-loadtest-histogram-log 3";
 constexpr size_t kFieldsVersion3 = kFieldsVersion2 + 2;
+// Version 4 adds the delayed iterations to the I lines (R lines as version 3).
+constexpr size_t kIntervalFields = 8;
 
 std::string encode(const std::string& text) {
   static const char* const kHex = "0123456789ABCDEF";
@@ -117,7 +120,8 @@ std::string write_histogram_log(const RunResult& result) {
     out += "I " + std::to_string(interval.start_unix_ms) + " " +
            std::to_string(interval.length_ms) + " " + std::to_string(interval.iterations) + " " +
            std::to_string(interval.dropped_iterations) + " " + std::to_string(interval.vus) + " " +
-           std::to_string(interval.vus_max) + "\n";
+           std::to_string(interval.vus_max) + " " + std::to_string(interval.delayed_iterations) +
+           "\n";
     for (size_t i = 0; i < interval.requests.size(); ++i) {
       const RequestInterval& part = interval.requests[i];
       const RequestCounters& c = part.counters;
@@ -163,6 +167,7 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
   std::string line;
   size_t number = 0;
   size_t r_fields = kFieldsVersion3;
+  size_t i_fields = kIntervalFields;
   Interval* interval = nullptr;
   std::vector<Interval> intervals;
   auto fail = [&](const std::string& why) {
@@ -176,10 +181,11 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
         r_fields = kFieldsVersion1;
       } else if (line == kMagicVersion2) {
         r_fields = kFieldsVersion2;
-      } else if (line != kMagic) {
+      } else if (line != kMagicVersion3 && line != kMagic) {
         return Error{source + ": not a qv loadtest histogram log (first line is not '" +
                      std::string(kMagic) + "')"};
       }
+      if (line != kMagic) i_fields = kIntervalFields - 1;  // before the delayed iterations
       continue;
     }
     if (line.empty()) continue;
@@ -247,14 +253,16 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
     } else if (kind[0] == '#') {
       continue;  // comments
     } else if (kind == "I") {
-      if (fields.size() != 7) return fail("an I line has 7 fields");
+      if (fields.size() != i_fields)
+        return fail("an I line has " + std::to_string(i_fields) + " fields");
       intervals.emplace_back();
       interval = &intervals.back();
       if (!parse_number(fields[1], interval->start_unix_ms) ||
           !parse_number(fields[2], interval->length_ms) ||
           !parse_number(fields[3], interval->iterations) ||
           !parse_number(fields[4], interval->dropped_iterations) ||
-          !parse_number(fields[5], interval->vus) || !parse_number(fields[6], interval->vus_max)) {
+          !parse_number(fields[5], interval->vus) || !parse_number(fields[6], interval->vus_max) ||
+          (i_fields > 7 && !parse_number(fields[7], interval->delayed_iterations))) {
         return fail("malformed I line");
       }
       interval->requests.resize(result.requests.size());

@@ -4,20 +4,21 @@
 //
 // The format is ours (HdrHistogram's interval log compresses its histograms with zlib and
 // base64; these are plain text, sparse, and carry the counters a summary needs besides):
-//   #qv-loadtest-histogram-log 3
+//   #qv-loadtest-histogram-log 4
 //   #histogram lowest_us=0 highest_us=3600000000 significant_digits=3   (lowest_us=1 read too)
 //   #info scenario=NAME executor=KIND target=URL corrected=0|1 threads=N machines=N
 //         started_unix_ms=T duration_us=D aborted=0|1 abort_reason=TEXT
 //   #request NAME [CHECK...]                      one per request name, in index order
 //   #threshold METRIC EXPRESSION abortOnFail delayAbortEval_us
-//   I START_UNIX_MS LENGTH_MS ITERATIONS DROPPED VUS VUS_MAX     an interval; R lines follow
+//   I START_UNIX_MS LENGTH_MS ITERATIONS DROPPED VUS VUS_MAX DELAYED   an interval; R lines follow
 //   R INDEX REQUESTS FAILED SENT RECEIVED E0..E5 CHECKS LATENCY UNCORRECTED
 //     CONNECTING TLS_HANDSHAKING SENDING WAITING RECEIVING TLS_RESUMED INTERRUPTED
 //     PROTOCOL_REASONS (COUNT:REASON,... or "-"; reasons percent-encoded, ',' too)
 // Fields are separated by one space; names and texts are percent-encoded; CHECKS is
 // "passes/fails,..." or "-"; the histograms are SparseHistogram::encode(). Version 1 logs
-// (R lines without the five phases and TLS_RESUMED) and version 2 logs (without INTERRUPTED:
-// requests unanswered when the run ended, and PROTOCOL_REASONS) are read as well.
+// (R lines without the five phases and TLS_RESUMED), version 2 logs (without INTERRUPTED:
+// requests unanswered when the run ended, and PROTOCOL_REASONS) and version 3 logs (I lines
+// without DELAYED) are read as well.
 #pragma once
 
 #include <string>

@@ -332,14 +332,16 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
 
   const RequestCounters counters = result.total_counters();
   html +=
-      "<h2>Totals</h2><div class=\"scroll\"><table><tr><th>iterations</th><th>dropped</th><th>VUs "
-      "max</th><th>data "
-      "received</th><th>data sent</th>";
+      "<h2>Totals</h2><div class=\"scroll\"><table><tr><th>iterations</th><th>dropped</th>"
+      "<th>delayed</th><th>VUs max</th><th>data received</th><th>data sent</th></tr><tr><td>" +
+      std::to_string(result.iterations) + "</td><td>" + std::to_string(result.dropped_iterations) +
+      "</td><td>" + std::to_string(result.delayed_iterations) + "</td><td>" +
+      std::to_string(result.vus_max) + "</td><td>" +
+      escape(format_bytes(static_cast<double>(counters.bytes_received))) + "</td><td>" +
+      escape(format_bytes(static_cast<double>(counters.bytes_sent))) + "</td></tr></table></div>";
+  html += "<h2>Errors by class</h2><div class=\"scroll\"><table><tr>";
   for (const char* name : kErrorClassNames) html += std::string("<th>") + name + "</th>";
-  html += "</tr><tr><td>" + std::to_string(result.iterations) + "</td><td>" +
-          std::to_string(result.dropped_iterations) + "</td><td>" + std::to_string(result.vus_max) +
-          "</td><td>" + escape(format_bytes(static_cast<double>(counters.bytes_received))) +
-          "</td><td>" + escape(format_bytes(static_cast<double>(counters.bytes_sent))) + "</td>";
+  html += "</tr><tr>";
   for (uint64_t count : counters.errors) html += "<td>" + std::to_string(count) + "</td>";
   html += "</tr></table></div>";
 

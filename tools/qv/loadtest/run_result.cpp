@@ -80,6 +80,7 @@ void RunResult::add_interval(const Interval& interval) {
     requests[i].add(interval.requests[i]);
   iterations += interval.iterations;
   dropped_iterations += interval.dropped_iterations;
+  delayed_iterations += interval.delayed_iterations;
   vus_max = std::max(vus_max, interval.vus_max);
 
   auto at =
@@ -98,6 +99,7 @@ void RunResult::add_interval(const Interval& interval) {
   at->length_ms = std::max(at->length_ms, interval.length_ms);
   at->iterations += interval.iterations;
   at->dropped_iterations += interval.dropped_iterations;
+  at->delayed_iterations += interval.delayed_iterations;
   at->vus += interval.vus;
   at->vus_max += interval.vus_max;
   vus_max = std::max(vus_max, at->vus_max);

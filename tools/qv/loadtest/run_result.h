@@ -85,6 +85,9 @@ struct Interval {
   std::vector<RequestInterval> requests;  // indexed like RunResult::requests
   uint64_t iterations = 0;
   uint64_t dropped_iterations = 0;
+  // Arrivals that found no VU free when due and waited for one (whenNoVuFree "queue"): sent
+  // late, their latency counting the wait.
+  uint64_t delayed_iterations = 0;
   uint64_t vus = 0;      // active VUs at the end of the interval
   uint64_t vus_max = 0;  // VUs allocated
   bool operator==(const Interval&) const = default;
@@ -131,7 +134,7 @@ class RunResult {
   std::vector<RequestTotals> requests;
   std::vector<ThresholdSource> thresholds;
   std::vector<Interval> intervals;  // ascending start, one per second
-  uint64_t iterations = 0, dropped_iterations = 0;
+  uint64_t iterations = 0, dropped_iterations = 0, delayed_iterations = 0;
   uint64_t vus_max = 0;
 
   // Declares a request name (with its checks); returns its index. Same name: same index.

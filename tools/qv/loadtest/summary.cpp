@@ -166,7 +166,22 @@ std::vector<Recommendation> recommendations(const RunResult& result) {
                    "The service hangs (or is slower than the run): check that it is up and "
                    "answering, and lower the request timeout to see the failures counted"});
   }
-  if (result.info.corrected && latency.count()) {
+  if (result.delayed_iterations) {
+    // How many VUs the answered rate kept busy on average (Little's law, by the response
+    // times alone: think time adds to it).
+    const double busy = totals.requests / std::max(result.seconds(), 1e-9) *
+                        result.total_latency(false).mean() / 1e6;
+    out.push_back({"medium",
+                   std::to_string(result.delayed_iterations) +
+                       " iterations waited for a free VU and were sent late (their latency "
+                       "counts the wait; " +
+                       std::to_string(result.vus_max) + " VUs at most)",
+                   "Raise maxVUs above rate x response time (here about " +
+                       format_number(std::ceil(busy), 0) +
+                       " VUs on average); if it already is, the waits came when the service "
+                       "slowed down or stalled"});
+  } else if (result.info.corrected && latency.count()) {
+    // (With delayed iterations the gap below may be the wait for a VU, said above.)
     const Histogram uncorrected = result.total_latency(false);
     const double corrected_p99 = static_cast<double>(latency.value_at_percentile(99));
     const double uncorrected_p99 = static_cast<double>(uncorrected.value_at_percentile(99));
@@ -231,6 +246,9 @@ std::string summary_text(const RunResult& result, const std::vector<ThresholdOut
          "  " + format_bytes(totals.bytes_sent / seconds) + "/s\n";
   if (info.corrected || result.dropped_iterations) {
     out += "    " + dotted("dropped_iterations") + std::to_string(result.dropped_iterations) + "\n";
+  }
+  if (result.delayed_iterations) {
+    out += "    " + dotted("delayed_iterations") + std::to_string(result.delayed_iterations) + "\n";
   }
   // The phases in k6's (alphabetical) places; each only when measured (no TLS over http).
   auto phase_line = [&](Phase phase) {
@@ -407,6 +425,9 @@ std::string summary_json(const RunResult& result, const std::vector<ThresholdOut
   body.clear();
   counter_json(body, result.dropped_iterations, seconds);
   add("dropped_iterations", body);
+  body.clear();
+  counter_json(body, result.delayed_iterations, seconds);
+  add("delayed_iterations", body);
   body.clear();
   counter_json(body, totals.bytes_received, seconds);
   add("data_received", body);

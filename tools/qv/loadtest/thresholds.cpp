@@ -28,6 +28,8 @@ const std::vector<MetricDescription>& known_metrics() {
       {"checks", MetricKind::kRate, "share of checks that passed"},
       {"iterations", MetricKind::kCounter, "iterations completed"},
       {"dropped_iterations", MetricKind::kCounter, "arrivals that found no free VU and never ran"},
+      {"delayed_iterations", MetricKind::kCounter,
+       "arrivals that found no free VU and waited for one (sent late)"},
       {"data_received", MetricKind::kCounter, "bytes received"},
       {"data_sent", MetricKind::kCounter, "bytes sent"},
   };
@@ -98,7 +100,8 @@ Result<Threshold> parse_threshold(const ThresholdSource& source,
     return Error{"unknown metric '" + metric + "' (known: " + known + ")"};
   }
   if (!threshold.request_name.empty() &&
-      (metric == "iterations" || metric == "dropped_iterations")) {
+      (metric == "iterations" || metric == "dropped_iterations" ||
+       metric == "delayed_iterations")) {
     return Error{metric + " is counted per run, not per request name"};
   }
   threshold.metric = metric;
@@ -237,6 +240,7 @@ ThresholdOutcome evaluate_threshold(const Threshold& threshold, const RunResult&
     }
     if (metric == "iterations") numerator = result.iterations;
     if (metric == "dropped_iterations") numerator = result.dropped_iterations;
+    if (metric == "delayed_iterations") numerator = result.delayed_iterations;
     if (threshold.kind == MetricKind::kRate) {
       has_value = denominator > 0;
       value = has_value ? static_cast<double>(numerator) / static_cast<double>(denominator) : 0;
