@@ -197,7 +197,11 @@ TEST_CASE("bad input exits 2 with a message naming the problem") {
   expect({"run", dir + "/broken.json"},
          "broken.json: malformed JSON at line 1, column 14: expected a value, got the end of the "
          "text");
-  expect({"run", dir + "/missing.json"}, "missing.json: cannot be opened");
+  expect({"run", dir + "/missing.json"},
+         "missing.json: cannot be opened (No such file or directory)");
+  // A directory opens and then fails to read: named, not an abort.
+  expect({"run", dir}, dir + ": cannot be read (Is a directory)");
+  expect({"merge", dir}, dir + ": cannot be read (Is a directory)");
   expect({"run", "--url", "http://127.0.0.1:" + std::to_string(closed_port()) + "/", "-d", "1s"},
          "is unreachable: Connection refused");
   expect({"run", "--url", server.url("/"), "-c", "zero"},

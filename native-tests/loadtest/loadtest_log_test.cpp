@@ -284,7 +284,8 @@ TEST_CASE("damaged logs are refused with the file and line") {
   std::string truncated = good.substr(0, good.rfind("\nR ") + 30) + "\n";
   REQUIRE_FALSE(read_histogram_log(truncated, "x.log").ok());
   REQUIRE(read_histogram_log_file("/nonexistent/x.log").error().message ==
-          "/nonexistent/x.log: cannot be opened");
+          "/nonexistent/x.log: cannot be opened (No such file or directory)");
+  REQUIRE(read_histogram_log_file("/").error().message == "/: cannot be read (Is a directory)");
 }
 
 TEST_CASE("the JSON summary carries k6's fields") {

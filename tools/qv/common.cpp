@@ -1,11 +1,10 @@
 #include <unistd.h>
 
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <sstream>
 
 #include "command.h"
+#include "loadtest/text_file.h"
 #include "qv/host/curl_fetcher.h"
 #include "qv/host/redis_kv.h"
 #include "simdjson.h"
@@ -19,11 +18,11 @@ Result<std::string> read_input(const std::string& path_or_dash) {
     if (std::cin.bad()) return Error{QV_INVALID_INPUT, "stdin: cannot be read"};
     return text.str();
   }
-  std::ifstream file(path_or_dash, std::ios::binary);
-  if (!file) return Error{QV_INVALID_INPUT, path_or_dash + ": cannot be opened"};
-  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  if (file.bad()) return Error{QV_INVALID_INPUT, path_or_dash + ": cannot be read"};
-  return text;
+  // The load tester's reader: a directory or an unreadable file is an error naming the
+  // system's reason, where a stream's failed read would throw past us and abort.
+  auto text = loadtest::read_text_file(path_or_dash);
+  if (!text.ok()) return Error{QV_INVALID_INPUT, text.error().message};
+  return std::move(text.value());
 }
 
 bool OutputStyle::use_pretty() const {

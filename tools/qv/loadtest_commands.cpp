@@ -24,6 +24,7 @@
 #include "loadtest/report_html.h"
 #include "loadtest/scenario.h"
 #include "loadtest/summary.h"
+#include "loadtest/text_file.h"
 
 namespace qv::cli {
 
@@ -67,14 +68,6 @@ Result<int64_t> parse_count(const std::string& text, const std::string& option, 
                  text + "'"};
   }
   return static_cast<int64_t>(value);
-}
-
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return Error{path + ": cannot be opened"};
-  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  if (file.bad()) return Error{path + ": cannot be read"};
-  return text;
 }
 
 Result<std::string> histogram_out(const std::vector<std::string>& outs) {
@@ -274,7 +267,7 @@ Result<Scenario> build_scenario(const RunOptions& options) {
     json = std::string(builtin->json);
     source = options.scenario;
   } else {
-    auto text = read_file(options.file);
+    auto text = read_text_file(options.file);
     if (!text.get(json)) return text.error();
     source = options.file;
   }

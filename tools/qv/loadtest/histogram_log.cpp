@@ -8,6 +8,8 @@
 #include <iterator>
 #include <sstream>
 
+#include "text_file.h"
+
 namespace qv::loadtest {
 
 namespace {
@@ -338,10 +340,9 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
 }
 
 Result<RunResult> read_histogram_log_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return Error{path + ": cannot be opened"};
-  const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  return read_histogram_log(text, path);
+  auto text = read_text_file(path);
+  if (!text.ok()) return text.error();
+  return read_histogram_log(text.value(), path);
 }
 
 namespace {
