@@ -205,7 +205,9 @@ TEST_CASE("bad input exits 2 with a message naming the problem") {
   expect({"run", "--url", "http://127.0.0.1:" + std::to_string(closed_port()) + "/", "-d", "1s"},
          "is unreachable: Connection refused");
   expect({"run", "--url", server.url("/"), "-c", "zero"},
-         "-c: expected a whole number from 1, got 'zero'");
+         "-c: expected a whole number from 1 to 10000000, got 'zero'");
+  expect({"run", "--url", server.url("/"), "-c", "20000000"},
+         "-c: expected a whole number from 1 to 10000000, got '20000000'");
   expect({"run", "--url", server.url("/"), "-d", "forever"}, "-d: cannot parse duration 'forever'");
   expect({"run", "--url", server.url("/"), "--threshold", "http_req_duration:p95<1"},
          "--threshold 'http_req_duration:p95<1': cannot parse 'p95<1'");
@@ -321,6 +323,11 @@ TEST_CASE("built-in scenarios list, print, and run briefly against any server") 
   auto show = run_qv({"scenarios", "voice-api-load"});
   REQUIRE(show.exit_code == 0);
   REQUIRE(show.out.find("\"/api/calls/start\"") != std::string::npos);
+  // An unknown name is told the built-in ones, as --scenario's is.
+  auto unknown = run_qv({"scenarios", "voice"});
+  REQUIRE(unknown.exit_code == 2);
+  REQUIRE(unknown.err.find("no built-in scenario 'voice' (built in: api-crud-load, "
+                           "dashboard-load, voice-api-load)") != std::string::npos);
 
   TestServer server;
   TempDir temp;

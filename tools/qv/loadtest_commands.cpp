@@ -64,10 +64,18 @@ Result<int64_t> parse_count(const std::string& text, const std::string& option, 
   char* end = nullptr;
   const long long value = std::strtoll(text.c_str(), &end, 10);
   if (text.empty() || *end != '\0' || value < minimum || value > 10'000'000) {
-    return Error{option + ": expected a whole number from " + std::to_string(minimum) + ", got '" +
-                 text + "'"};
+    return Error{option + ": expected a whole number from " + std::to_string(minimum) +
+                 " to 10000000, got '" + text + "'"};
   }
   return static_cast<int64_t>(value);
+}
+
+// "api-crud-load, dashboard-load, voice-api-load": what an unknown name is told.
+std::string builtin_scenario_names() {
+  std::string names;
+  for (const auto& each : builtin_scenarios())
+    names += (names.empty() ? "" : ", ") + std::string(each.name);
+  return names;
 }
 
 Result<std::string> histogram_out(const std::vector<std::string>& outs) {
@@ -258,11 +266,8 @@ Result<Scenario> build_scenario(const RunOptions& options) {
   if (!options.scenario.empty()) {
     const BuiltinScenario* builtin = find_builtin_scenario(options.scenario);
     if (!builtin) {
-      std::string known;
-      for (const auto& each : builtin_scenarios())
-        known += (known.empty() ? "" : ", ") + std::string(each.name);
       return Error{"--scenario: no built-in scenario '" + options.scenario +
-                   "' (built in: " + known + ")"};
+                   "' (built in: " + builtin_scenario_names() + ")"};
     }
     json = std::string(builtin->json);
     source = options.scenario;
@@ -354,7 +359,10 @@ int merge_command(const std::vector<std::string>& files, const OutputOptions& ou
 int scenarios_command(const std::string& name) {
   if (!name.empty()) {
     const BuiltinScenario* builtin = find_builtin_scenario(name);
-    if (!builtin) return bad_input("no built-in scenario '" + name + "'");
+    if (!builtin) {
+      return bad_input("no built-in scenario '" + name +
+                       "' (built in: " + builtin_scenario_names() + ")");
+    }
     std::cout << builtin->json;
     return kExitOk;
   }
