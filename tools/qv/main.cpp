@@ -19,6 +19,27 @@ int main(int argc, char** argv) {
   qv::cli::add_cost_commands(app, context.exit_code);
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RequiredError& error) {
+    // CLI11 checks that a subcommand was given before it looks at extra arguments, so a
+    // misspelt command ('qv cots', 'qv cost estmate') was told only "A subcommand is
+    // required". Name the word it did not know, and the commands it knows there.
+    CLI::App* deepest = &app;
+    std::string command = "qv";
+    while (!deepest->get_subcommands().empty()) {
+      deepest = deepest->get_subcommands().front();
+      command += " " + deepest->get_name();
+    }
+    const std::vector<std::string> extras = deepest->remaining();
+    if (deepest->get_require_subcommand_min() > 0 && !extras.empty() &&
+        extras.front().rfind("-", 0) != 0) {
+      std::string known;
+      for (const CLI::App* each : deepest->get_subcommands({}))
+        known += (known.empty() ? "" : ", ") + each->get_name();
+      std::cerr << command << ": unknown command '" << extras.front() << "' (commands: " << known
+                << ")\nRun with --help for more information.\n";
+      return 2;
+    }
+    return app.exit(error) == 0 ? 0 : 2;
   } catch (const CLI::ParseError& error) {
     // --help is a success; every usage error (an unknown flag, a bad value) exits 2, as the
     // commands' own bad-input errors do, rather than CLI11's own numbers (105, 106, ...).
