@@ -1,8 +1,10 @@
 // What the load tester reads: durations, URLs, templates and their variables, checks,
 // thresholds, HTTP responses, and scenario files, with the error each bad input gets.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "loadtest/builtin_scenarios.h"
 #include "loadtest/http_response_parser.h"
@@ -204,6 +206,12 @@ TEST_CASE("thresholds parse in k6's syntax") {
   REQUIRE(parse_threshold_option("http_req_duration{name:a:b}:p(95)<200").value().metric ==
           "http_req_duration{name:a:b}");
   REQUIRE_FALSE(parse_threshold_option("p(95)<200").ok());
+  // Spaces around the colon belong to neither side.
+  auto spaced = parse_threshold_option("http_req_duration : p(95) < 200 ");
+  REQUIRE(spaced.ok());
+  CHECK(spaced.value().metric == "http_req_duration");
+  CHECK(spaced.value().expression == "p(95) < 200");
+  REQUIRE_FALSE(parse_threshold_option("http_req_duration: ").ok());
 }
 
 TEST_CASE("thresholds evaluate against a result") {
@@ -647,6 +655,26 @@ TEST_CASE("--threshold: errors name the flag, and a threshold stated twice is on
     }
   }
   CHECK(count == 1);
+  // Written with a space after the colon, it is still the file's threshold.
+  overrides.extra_thresholds = {{parse_threshold_option("http_req_duration: p(95)<200").value()}};
+  auto spaced = parse_scenario(builtin->json, overrides);
+  REQUIRE(spaced.ok());
+  CHECK(spaced.value().thresholds.size() == scenario.value().thresholds.size());
+  // A new threshold on a metric the file limits joins that metric's, so the summary lists
+  // each metric once; one on another metric comes last.
+  overrides.extra_thresholds = {{"http_req_failed", "rate<0.5", false, 0},
+                                {"http_req_duration", "avg<150", false, 0}};
+  auto added = parse_scenario(builtin->json, overrides);
+  REQUIRE(added.ok());
+  std::vector<std::string> metrics;
+  for (const Threshold& threshold : added.value().thresholds) {
+    if (metrics.empty() || metrics.back() != threshold.source.metric)
+      metrics.push_back(threshold.source.metric);
+  }
+  std::vector<std::string> unique = metrics;
+  std::sort(unique.begin(), unique.end());
+  CHECK(std::unique(unique.begin(), unique.end()) == unique.end());
+  CHECK(added.value().thresholds.size() == scenario.value().thresholds.size() + 2);
 }
 
 TEST_CASE("quick mode builds a constant-vus or constant-arrival-rate scenario") {

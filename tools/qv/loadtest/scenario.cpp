@@ -688,7 +688,14 @@ Status finish_scenario(Scenario& scenario, const std::vector<ThresholdSource>& s
       held->source.abort_on_fail = held->source.abort_on_fail || source.abort_on_fail;
       continue;
     }
-    scenario.thresholds.push_back(threshold.value());
+    // Beside the thresholds of the same metric (a --threshold after the file's), so the
+    // summary, the report and the log list each metric's thresholds together, once.
+    auto after = std::find_if(
+        scenario.thresholds.rbegin(), scenario.thresholds.rend(),
+        [&](const Threshold& earlier) { return earlier.source.metric == source.metric; });
+    scenario.thresholds.insert(
+        after == scenario.thresholds.rend() ? scenario.thresholds.end() : after.base(),
+        threshold.value());
   }
   if (scenario.threads <= 0) {
     scenario.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

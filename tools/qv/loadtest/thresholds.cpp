@@ -158,9 +158,17 @@ Result<ThresholdSource> parse_threshold_option(const std::string& text) {
     if (text[i] == '{') ++depth;
     if (text[i] == '}') --depth;
     if (text[i] == ':' && depth == 0) {
+      // Spaces around the colon are the shell's layout, not part of either side: with them
+      // kept, 'http_req_duration: p(95)<200' was a second threshold beside the file's
+      // 'p(95)<200', with a summary key that began with a space.
+      auto trimmed = [](std::string part) {
+        const size_t first = part.find_first_not_of(" \t");
+        if (first == std::string::npos) return std::string();
+        return part.substr(first, part.find_last_not_of(" \t") - first + 1);
+      };
       ThresholdSource source;
-      source.metric = text.substr(0, i);
-      source.expression = text.substr(i + 1);
+      source.metric = trimmed(text.substr(0, i));
+      source.expression = trimmed(text.substr(i + 1));
       if (!source.metric.empty() && !source.expression.empty()) return source;
       break;
     }
