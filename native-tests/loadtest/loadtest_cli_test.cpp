@@ -95,6 +95,16 @@ TEST_CASE("https: --cacert and tlsCaFile trust a CA, --insecure skips the check,
   REQUIRE(missing.exit_code == 2);
   REQUIRE(missing.err.find("tlsCaFile (--cacert): cannot load certificates from '" + dir +
                            "/none.pem'") != std::string::npos);
+  auto directory = run_qv({"run", dir + "/s.json", "-q", "--cacert", dir});
+  REQUIRE(directory.exit_code == 2);
+  REQUIRE(directory.err.find("tlsCaFile (--cacert): cannot load certificates from '" + dir +
+                             "' (Is a directory)") != std::string::npos);
+  // A name mismatch with --cacert given: the hint says so, and suggests no other CA.
+  auto mismatch = run_qv({"run", "--url", nginx.https_url("/", "127.0.0.2"), "--cacert",
+                          nginx.certificate(), "-d", "1s", "-q"});
+  REQUIRE(mismatch.exit_code == 2);
+  REQUIRE(mismatch.err.find("(the certificate does not name the IP address 127.0.0.2; -k / "
+                            "--insecure skips verification)") != std::string::npos);
   write_text(dir + "/bad.json",
              R"({"baseUrl": ")" + nginx.https_url("") +
                  R"(", "insecureSkipTLSVerify": "yes", "executor": "constant-vus",

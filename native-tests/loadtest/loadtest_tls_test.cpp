@@ -1,7 +1,7 @@
 // https:// end to end, against Debian's nginx with a self-signed certificate: requests go
 // over TLS and are all answered; the certificate and the host name are checked before the
-// run, each failure named, and --insecure skips the checks; a CA file that cannot be read is
-// bad input. Only behaviour is asserted, never speed.
+// run, each failure named with a hint that fits it, and --insecure skips the checks; a CA file that
+// cannot be read is bad input. Only behaviour is asserted, never speed.
 #include <catch2/catch.hpp>
 
 #include "loadtest/engine.h"
@@ -84,11 +84,31 @@ TEST_CASE("https: a certificate that does not check out is refused before the ru
                               ": TLS handshake failed: certificate "
                               "verify failed: self-signed certificate",
                           0) == 0);
-  REQUIRE(untrusted.find("--cacert FILE trusts another CA; --insecure skips the check") !=
+  REQUIRE(untrusted.find("(--cacert FILE trusts another CA; -k / --insecure skips "
+                         "verification)") != std::string::npos);
+  // Trusted, but issued for 127.0.0.1, not 127.0.0.2: another CA file would not help, so
+  // the hint says what is wrong instead.
+  const std::string mismatch =
+      refusal(quick(nginx.https_url("/", "127.0.0.2"), {false, nginx.certificate()}));
+  INFO(mismatch);
+  REQUIRE(mismatch.find("certificate verify failed: IP address mismatch (the certificate does "
+                        "not name the IP address 127.0.0.2; -k / --insecure skips "
+                        "verification)") != std::string::npos);
+  REQUIRE(mismatch.find("--cacert FILE") == std::string::npos);
+  // A CA file given, but not the one that issued the certificate: the hint names the file.
+  qv::loadtest::testing::TempDir temp;
+  const std::string other_ca = temp.path + "/other-ca.pem";
+  const auto made = qv::loadtest::testing::run_command(
+      {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+       "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=another CA", "-keyout",
+       temp.path + "/other-key.pem", "-out", other_ca});
+  REQUIRE(made.exit_code == 0);
+  const std::string other = refusal(quick(nginx.https_url(), {false, other_ca}));
+  INFO(other);
+  REQUIRE(other.find("certificate verify failed: self-signed certificate (no CA in tlsCaFile "
+                     "(--cacert) '" +
+                     other_ca + "' issued it; -k / --insecure skips verification)") !=
           std::string::npos);
-  // Trusted, but issued for 127.0.0.1, not 127.0.0.2.
-  REQUIRE(refusal(quick(nginx.https_url("/", "127.0.0.2"), {false, nginx.certificate()}))
-              .find("certificate verify failed: IP address mismatch") != std::string::npos);
   REQUIRE(nginx.access_log_lines() == 0);
 
   SECTION("--insecure skips both checks") {
@@ -125,5 +145,9 @@ TEST_CASE("https: a CA file that cannot be read is bad input, also where nothing
   qv::loadtest::testing::write_text(text_file, "hello\n");
   REQUIRE(refusal(quick(nginx.https_url(), {false, text_file})) ==
           "tlsCaFile (--cacert): cannot load certificates from '" + text_file + "' (expected PEM)");
+  // A directory is said to be one, as the CLI's other file errors say it.
+  REQUIRE(refusal(quick(nginx.https_url(), {false, temp.path})) ==
+          "tlsCaFile (--cacert): cannot load certificates from '" + temp.path +
+              "' (Is a directory)");
   REQUIRE(run_load_test(quick(nginx.url("/index.html"), {false, nginx.certificate()})).ok());
 }

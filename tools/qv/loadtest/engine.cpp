@@ -68,14 +68,15 @@ Status preflight_handshake(int fd, const ResolvedOrigin& target, const TlsContex
   ssl_st* ssl = tls.open(fd, target.origin);
   if (!ssl) return Error{"target " + target.origin.to_string() + ": cannot start TLS"};
   std::string failure;
-  bool certificate = false;
+  std::string hint;
   for (;;) {
     const TlsStep step = tls_handshake(ssl);
     if (step == TlsStep::kDone) break;
     const Micros left = deadline - monotonic_micros();
     if ((step != TlsStep::kWantRead && step != TlsStep::kWantWrite) || left <= 0) {
       failure = left <= 0 ? "timed out" : tls_failure(ssl);
-      certificate = left > 0 && tls_certificate_rejected(ssl);
+      if (left > 0 && tls_certificate_rejected(ssl))
+        hint = " (" + tls.rejection_hint(ssl, target.origin) + ")";
       break;
     }
     pollfd waiting{fd, static_cast<short>(step == TlsStep::kWantRead ? POLLIN : POLLOUT), 0};
@@ -83,9 +84,7 @@ Status preflight_handshake(int fd, const ResolvedOrigin& target, const TlsContex
   }
   tls_free(ssl);
   if (failure.empty()) return Ok{};
-  return Error{
-      "target " + target.origin.to_string() + ": TLS handshake failed: " + failure +
-      (certificate ? " (--cacert FILE trusts another CA; --insecure skips the check)" : "")};
+  return Error{"target " + target.origin.to_string() + ": TLS handshake failed: " + failure + hint};
 }
 
 // One blocking connect (and TLS handshake) with a timeout, before the run: an unreachable

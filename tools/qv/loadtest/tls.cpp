@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -55,17 +56,23 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsSettings& settin
   }
   SSL_CTX_set_verify(tls->context_, SSL_VERIFY_PEER, nullptr);
   if (!settings.ca_file.empty()) {
-    // A file that cannot be opened says why; one that opens but holds no PEM certificate
-    // says that.
-    if (access(settings.ca_file.c_str(), R_OK) != 0) {
+    // A file that cannot be opened says why (a directory, which access() lets through, as
+    // reading it would: "Is a directory"); one that opens but holds no PEM certificate says
+    // that.
+    struct stat status {};
+    int error = access(settings.ca_file.c_str(), R_OK) != 0 ? errno : 0;
+    if (!error && stat(settings.ca_file.c_str(), &status) == 0 && S_ISDIR(status.st_mode))
+      error = EISDIR;
+    if (error) {
       return Error{"tlsCaFile (--cacert): cannot load certificates from '" + settings.ca_file +
-                   "' (" + std::strerror(errno) + ")"};
+                   "' (" + std::strerror(error) + ")"};
     }
     if (SSL_CTX_load_verify_locations(tls->context_, settings.ca_file.c_str(), nullptr) != 1) {
       ERR_clear_error();
       return Error{"tlsCaFile (--cacert): cannot load certificates from '" + settings.ca_file +
                    "' (expected PEM)"};
     }
+    tls->ca_file_ = settings.ca_file;
   } else if (SSL_CTX_set_default_verify_paths(tls->context_) != 1) {
     ERR_clear_error();
     return Error{"tls: cannot load the system's CA certificates (set tlsCaFile or --cacert)"};
@@ -97,6 +104,26 @@ ssl_st* TlsContext::open(int fd, const Origin& origin) const {
   }
   SSL_set_connect_state(ssl);
   return ssl;
+}
+
+std::string TlsContext::rejection_hint(ssl_st* ssl, const Origin& origin) const {
+  const std::string skip = "-k / --insecure skips verification";
+  switch (SSL_get_verify_result(ssl)) {
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+      return "the certificate does not name the host " + origin.host + "; " + skip;
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+      return "the certificate does not name the IP address " + origin.host + "; " + skip;
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_CERT_UNTRUSTED:
+      if (ca_file_.empty()) return "--cacert FILE trusts another CA; " + skip;
+      return "no CA in tlsCaFile (--cacert) '" + ca_file_ + "' issued it; " + skip;
+    default:  // expired, not yet valid, revoked, ...: no other CA file would help
+      return skip;
+  }
 }
 
 // OpenSSL's error queue is per thread: each step starts from an empty one, so SSL_get_error

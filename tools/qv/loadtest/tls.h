@@ -37,7 +37,8 @@ enum class TlsStep { kDone, kWantRead, kWantWrite, kClosed, kFailed };
 
 class TlsContext {
  public:
-  // Errors name the setting: "tlsCaFile (--cacert): cannot load certificates from ...".
+  // Errors name the setting: "tlsCaFile (--cacert): cannot load certificates from 'PATH'
+  // (REASON)", the system's reason (a directory: "Is a directory"), or "expected PEM".
   static Result<std::shared_ptr<TlsContext>> create(const TlsSettings& settings);
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;
@@ -47,10 +48,17 @@ class TlsContext {
   // check use its host. nullptr when OpenSSL cannot make one.
   ssl_st* open(int fd, const Origin& origin) const;
 
+  // What to do about a certificate the session's handshake rejected, in words that fit the
+  // reason: a name mismatch says the certificate does not name the host or IP address; an
+  // untrusted issuer suggests --cacert, or says the given CA file did not issue it; every
+  // hint says that -k skips verification.
+  std::string rejection_hint(ssl_st* ssl, const Origin& origin) const;
+
  private:
   TlsContext() = default;
   ssl_ctx_st* context_ = nullptr;
   bool verifies_ = true;
+  std::string ca_file_;
 };
 
 TlsStep tls_handshake(ssl_st* ssl);
