@@ -245,6 +245,8 @@ TEST_CASE("bad input exits 2 with a message naming the problem") {
          "tlsCaFile (--cacert): cannot load certificates from '" + dir + "/none.pem'");
   expect({"merge", dir + "/broken.json"}, "broken.json: not a qv loadtest histogram log");
   expect({"merge"}, "merge: give the histogram logs to merge");
+  // merge prints no progress line, so it has no -q to silence one.
+  expect({"merge", "-q", dir + "/a.log"}, "unknown argument '-q' (see qv loadtest merge --help)");
   expect({"run", "--url", server.url("/"), "--connections-typo", "5"},
          "unknown argument '--connections-typo'");
 }

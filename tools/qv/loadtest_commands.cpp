@@ -41,7 +41,6 @@ struct OutputOptions {
   std::string summary_json;
   std::string report;
   std::vector<std::string> outs;  // "hist=FILE"
-  bool quiet = false;
 };
 
 struct RunOptions {
@@ -51,7 +50,8 @@ struct RunOptions {
   std::string connections, threads, duration, rate, timeout, seed;
   std::string base_url, intensity, method, body;  // method: empty is GET
   std::vector<std::string> headers, thresholds;
-  TlsSettings tls;  // --insecure, --cacert, --tls-resume
+  TlsSettings tls;     // --insecure, --cacert, --tls-resume
+  bool quiet = false;  // no progress line (merge has none)
   OutputOptions output;
 };
 
@@ -310,7 +310,7 @@ int run_command(const RunOptions& options) {
   if (auto outputs = check_outputs(options.output, histogram_path.value()); !outputs.ok())
     return bad_input(outputs.error().message);
 
-  ProgressPrinter printer(options.output.quiet);
+  ProgressPrinter printer(options.quiet);
   RunHooks hooks;
   hooks.on_progress = [&printer](const Progress& progress) { printer(progress); };
   hooks.interrupted = &g_interrupted;
@@ -408,7 +408,6 @@ void add_output_options(CLI::App& command, OutputOptions& output) {
   command.add_option("--report", output.report, "Write a self-contained HTML report");
   command.add_option("--out", output.outs,
                      "hist=FILE: write the histogram log (for qv loadtest merge)");
-  command.add_flag("-q,--quiet", output.quiet, "No progress line");
 }
 
 }  // namespace
@@ -462,6 +461,7 @@ void add_loadtest_commands(CLI::App& app, int& exit_code) {
   run_command_app->add_flag("--tls-resume", run->tls.resume_sessions,
                             "https: each VU resumes its previous connection's TLS session "
                             "(a returning client) instead of a full handshake per connection");
+  run_command_app->add_flag("-q,--quiet", run->quiet, "No progress line");
   add_output_options(*run_command_app, run->output);
   run_command_app->allow_extras();
   run_command_app->callback([run, run_command_app, &exit_code] {
