@@ -158,6 +158,29 @@ TEST_CASE("checks parse and judge responses") {
   REQUIRE(Check::parse("x", "status is 200").error().message ==
           "cannot parse 'status is 200' (use status == 200, duration < 500, body contains 'text', "
           "bodySize > 0)");
+  // As docs/loadtest.md says: JavaScript's === and !== (what a k6 script's checks use) are
+  // == and !=.
+  REQUIRE(Check::parse("ok", "status === 200").value().passes(200, 1, "", 0));
+  REQUIRE_FALSE(Check::parse("ok", "status === 200").value().passes(201, 1, "", 0));
+  REQUIRE(Check::parse("not 5xx", "status !== 500").value().passes(200, 1, "", 0));
+  REQUIRE_FALSE(Check::parse("not 5xx", "status!==500").value().passes(500, 1, "", 0));
+  REQUIRE(Check::parse("size", "bodySize >= 5").value().passes(200, 1, "", 5));
+  // Bare text is the rest of the expression, spaces at its ends trimmed, inner ones kept;
+  // quotes keep spaces at the ends; no escapes (the quotes are the first and last
+  // characters, so one inside stays); a lone quote is text.
+  const Check bare = Check::parse("b", "body contains  hello world  ").value();
+  REQUIRE(bare.text == "hello world");
+  REQUIRE(bare.passes(200, 1, "say hello world", 15));
+  REQUIRE_FALSE(bare.passes(200, 1, "hello, world", 12));
+  REQUIRE(Check::parse("b", "body contains ' x '").value().text == " x ");
+  REQUIRE(Check::parse("b", "body contains \"it's\"").value().text == "it's");
+  REQUIRE(Check::parse("b", "body contains 'it's'").value().text == "it's");
+  REQUIRE(Check::parse("b", "body contains 'open").value().text == "'open");
+  REQUIRE(Check::parse("b", "body contains'id'").value().text == "id");
+  // "contains" is a word of its own, and needs text.
+  REQUIRE_FALSE(Check::parse("b", "body containsid").ok());
+  REQUIRE_FALSE(Check::parse("b", "body contains").ok());
+  REQUIRE_FALSE(Check::parse("b", "body contains ''").ok());
 }
 
 TEST_CASE("thresholds parse in k6's syntax") {

@@ -51,6 +51,10 @@ Result<Check> Check::parse(const std::string& name, std::string_view expression)
   } else if (consume(text, "body")) {
     skip_spaces(text);
     if (!consume(text, "contains")) return bad;
+    // A word of its own: "body containsid" is no check of "id".
+    if (!text.empty() && text.front() != ' ' && text.front() != '\t' && text.front() != '\'' &&
+        text.front() != '"')
+      return bad;
     skip_spaces(text);
     while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
     if (text.size() >= 2 && (text.front() == '\'' || text.front() == '"') &&

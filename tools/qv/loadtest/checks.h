@@ -1,8 +1,11 @@
 // Checks: named assertions on each response, counted as passes and fails (k6's `check`).
 // A check is a small expression:
-//   status == 200        status OP NUMBER          (OP: == != < <= > >=)
+//   status == 200        status OP NUMBER          (OP: == != < <= > >=, and JavaScript's
+//                                                   === and !==, the same as == and !=)
 //   duration < 500       duration OP MILLISECONDS  (from the actual send time)
-//   body contains 'id'   body contains TEXT        (TEXT quoted with ' or ", or bare)
+//   body contains 'id'   body contains TEXT        (TEXT quoted with ' or ", or bare: the
+//                                                   rest of the expression, spaces at its
+//                                                   ends trimmed; no escapes)
 //   bodySize > 0         bodySize OP BYTES
 #pragma once
 
