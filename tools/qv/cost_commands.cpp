@@ -264,9 +264,10 @@ void print_estimate(element e) {
                 flag(o, "reducesBill") ? "" : " (tier budget, not this bill)",
                 text(o, "detail").c_str());
   }
-  if (const double savings = number(e, "savingsWorthApplying"); savings > 0) {
-    std::printf("  worth applying: %s/month off this bill\n", money(savings).c_str());
-  }
+  // Always said, $0.00 too, so a bill with nothing to apply reads as one.
+  const double savings = number(e, "savingsWorthApplying");
+  std::printf("  worth applying: %s/month off this bill%s\n", money(savings).c_str(),
+              savings > 0 ? "" : " (no saving on this bill above $10/month)");
 
   auto missing = items(e, "missing");
   if (!missing.empty()) {
