@@ -5,7 +5,8 @@
 //   qv cost diff A [B] [--scale X] [--json] [--catalogue FILE]
 //       what changes from usage A to usage B (or to A scaled: "what will 10x cost?")
 //   qv cost forecast HISTORY --months N [--json]
-//       the next N months from monthly history, with a 95% range
+//       the next N months from monthly history ({"history": [...]} or the array alone),
+//       with a 95% range
 //   qv cost allocate FILE [--split even|proportional|metric] [--metric NAME] [--usage USAGE]
 //   [--json]
 //       shared costs split across organisations
@@ -695,7 +696,8 @@ void add_cost_commands(CLI::App& app, int& exit_code) {
   auto* forecast = cost->add_subcommand("forecast", "The next months from monthly cost history");
   forecast
       ->add_option("history", options->history,
-                   "[{\"month\": \"YYYY-MM\", \"cost\": N}, ...] (file, or -)")
+                   "{\"history\": [{\"month\": \"YYYY-MM\", \"cost\": N}, ...]}, as "
+                   "examples/cost-history.json, or the array alone (file, or -)")
       ->required();
   forecast->add_option("--months", options->months, "How many months ahead (1 to 60)")->required();
   json_flag(forecast);
