@@ -368,10 +368,11 @@ void print_forecast(element f) {
   linear = at(f, "linear");
   std::printf("history %s to %s (%.0f months)\nmethod: %s\n", text(history, "from").c_str(),
               text(history, "to").c_str(), number(history, "months"), text(f, "reason").c_str());
+  const double points = number(backtest, "points");
   std::printf(
-      "back-test (%.0f one-month-ahead forecasts): linear MAE %s RMSE %s; Holt MAE %s RMSE %s "
+      "back-test (%.0f one-month-ahead forecast%s): linear MAE %s RMSE %s; Holt MAE %s RMSE %s "
       "(alpha %.2f, beta %.2f)\n",
-      number(backtest, "points"), money(number(bl, "mae")).c_str(),
+      points, points == 1 ? "" : "s", money(number(bl, "mae")).c_str(),
       money(number(bl, "rmse")).c_str(), money(number(bh, "mae")).c_str(),
       money(number(bh, "rmse")).c_str(), number(holt, "alpha"), number(holt, "beta"));
   std::printf("\n%-8s %14s   %s\n", "MONTH", "FORECAST", "95% RANGE");
