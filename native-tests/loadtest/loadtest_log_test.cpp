@@ -262,9 +262,17 @@ TEST_CASE("damaged logs are refused with the file and line") {
   const std::string good = write_histogram_log(make_result(random, 1'700'000'000'000, 1, {"a"}));
   REQUIRE(read_histogram_log("", "x.log").error().message ==
           "x.log: empty file, not a histogram log");
-  REQUIRE(read_histogram_log("hello\n", "x.log")
-              .error()
-              .message.rfind("x.log: not a qv loadtest histogram log", 0) == 0);
+  // The error says which versions are read, not only the one written.
+  REQUIRE(read_histogram_log("hello\n", "x.log").error().message ==
+          "x.log: not a qv loadtest histogram log (its first line is not "
+          "'#qv-loadtest-histogram-log N' for a version N this qv reads: 1 to 4)");
+  REQUIRE(read_histogram_log("#qv-loadtest-histogram-log 5\n", "x.log").error().message ==
+          "x.log: histogram log version '5' is not one this qv reads (it reads versions 1 to 4)");
+  for (const char* version : {"1", "2", "3", "4"}) {
+    INFO("version " << version);
+    const std::string log = std::string("#qv-loadtest-histogram-log ") + version + "\n";
+    REQUIRE(read_histogram_log(log, "x.log").ok());  // an empty log of that version
+  }
   std::string other_settings = good;
   other_settings.replace(other_settings.find("significant_digits=3"), 20, "significant_digits=2");
   REQUIRE(read_histogram_log(other_settings, "x.log")

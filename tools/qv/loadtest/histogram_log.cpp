@@ -184,8 +184,15 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
       } else if (line == kMagicVersion2) {
         r_fields = kFieldsVersion2;
       } else if (line != kMagicVersion3 && line != kMagic) {
-        return Error{source + ": not a qv loadtest histogram log (first line is not '" +
-                     std::string(kMagic) + "')"};
+        // Say which versions are read: 1 to 4, not only the one written.
+        const std::string prefix = "#qv-loadtest-histogram-log ";
+        if (line.rfind(prefix, 0) == 0) {
+          return Error{source + ": histogram log version '" + line.substr(prefix.size()) +
+                       "' is not one this qv reads (it reads versions 1 to 4)"};
+        }
+        return Error{source +
+                     ": not a qv loadtest histogram log (its first line is not "
+                     "'#qv-loadtest-histogram-log N' for a version N this qv reads: 1 to 4)"};
       }
       if (line != kMagic) i_fields = kIntervalFields - 1;  // before the delayed iterations
       continue;
