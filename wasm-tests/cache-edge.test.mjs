@@ -423,20 +423,21 @@ describe('cached routes on edge-runtime', () => {
 describe('warming at start', () => {
   test('the configured critical keys are in L1 before the first request', async () => {
     const origins = await startRegionalOrigins({ dataDelayMs: 1 });
-    const config = await edgeConfig(origins);
-    const runtime = await createEdgeRuntime({ cacheSecret: SECRET, config });
+    let server;
     try {
+      const config = await edgeConfig(origins);
+      const runtime = await createEdgeRuntime({ cacheSecret: SECRET, config });
       const warmed = await runtime.context.qvCacheWarmed();
       assert.equal(warmed.warmed, config.cache.critical.length);
       assert.deepEqual([...warmed.failed], []);
       const fetchedAtStart = origins.stats().total;
-      const server = await runServer({ runtime, port: 0, host: '127.0.0.1' });
+      server = await runServer({ runtime, port: 0, host: '127.0.0.1' });
       const response = await fetch(new URL('/api/campaigns', server.url), { headers: { 'x-api-key': 'qv_demo_enterprise' } });
       assert.equal(response.headers.get('x-cache'), 'HIT-L1');
       await response.arrayBuffer();
       assert.equal(origins.stats().total, fetchedAtStart);
-      await server.close();
     } finally {
+      await server?.close();
       await origins.close();
     }
   });
