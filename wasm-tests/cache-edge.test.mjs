@@ -731,7 +731,7 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
     }
   };
 
-  test('a claim that timed out and landed after its change failed is released all the same: a resend is taken', async () => {
+  test('a claim that timed out and landed after its change failed is released all the same: a resend is taken', async (t) => {
     const signature = await signRequest(SECRET, payload, T + 17);
     clock = T * 1000 + 17_000;
     const key = claimKey(signature);
@@ -751,8 +751,8 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
     const response = await isolate(new Request('http://edge.test/api/cache/invalidate', { method: 'POST', body: payload, headers: { [SIGNATURE_HEADER]: signature } }), event);
     assert.equal(response.status, 503);
     const alive = setInterval(() => {}, 1000); // (the settling's timers keep no process up)
+    t.after(() => clearInterval(alive)); // (also when the settling fails or the test times out)
     await Promise.all(behind); // the settling, which the runtime keeps alive behind the response
-    clearInterval(alive);
     assert.equal(await claimOf(signature), 'released');
     const [other] = await isolatesOver(kv, 1);
     assert.deepEqual(await sendTo(other, signature), [200, 'applied'], 'the resend, elsewhere');
