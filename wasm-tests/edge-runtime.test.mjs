@@ -348,26 +348,38 @@ describe('npm start (edge/server.mjs) with a port another process holds', () => 
 
 describe('npm start (edge/server.mjs) stopping with a request in flight', () => {
   // The server, listening, with one request it is still reading (its body never comes).
+  // (`child` at once: afterEach stops a server that failed to get that far too.)
   async function serving() {
-    const child = spawn(process.execPath, [new URL('../edge/server.mjs', import.meta.url).pathname], {
+    child = spawn(process.execPath, [new URL('../edge/server.mjs', import.meta.url).pathname], {
       env: { ...process.env, PORT: '0', QV_ORIGINS_PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'],
     });
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (chunk) => { stdout += chunk; });
     const exited = once(child, 'exit');
-    while (!/critical keys warmed/.test(stdout)) await once(child.stdout, 'data');
+    const ended = once(child.stdout, 'end');
+    // Until stdout says `pattern`; a server that ends first fails the test with what it said.
+    const said = async (pattern) => {
+      while (!pattern.test(stdout)) {
+        if (await Promise.race([once(child.stdout, 'data').then(() => false), ended.then(() => true)])) {
+          throw new Error(`the server ended without saying ${pattern}; it said: '${stdout}'`);
+        }
+      }
+    };
+    await said(/critical keys warmed/);
     const port = Number(/listening on http:\/\/localhost:(\d+)/.exec(stdout)[1]);
     const socket = connect(port, '127.0.0.1');
     socket.on('error', () => {});
+    // Expect: 100-continue: the server says 100 Continue once the request is handed to the handler.
     socket.write('POST /api/tiers/evaluate HTTP/1.1\r\nHost: localhost\r\nx-api-key: qv_demo_startup\r\n' +
-      'content-type: application/json\r\ncontent-length: 100\r\n\r\n{');
-    await new Promise((resolve) => setTimeout(resolve, 200)); // the request reaches the handler
+      'content-type: application/json\r\ncontent-length: 100\r\nexpect: 100-continue\r\n\r\n{');
+    const [continued] = await once(socket, 'data'); // the request reaches the handler
+    assert.match(String(continued), /^HTTP\/1\.1 100 Continue\r\n/);
     const stopped = async () => {
       const [code] = await exited;
       socket.destroy();
       return { code, stdout };
     };
-    return { child, stopped, said: async (pattern) => { while (!pattern.test(stdout)) await once(child.stdout, 'data'); } };
+    return { child, stopped, said };
   }
 
   let child = null;
@@ -375,7 +387,6 @@ describe('npm start (edge/server.mjs) stopping with a request in flight', () => 
 
   test('a second SIGTERM stops at once, with 128 + 15', { timeout: 60_000 }, async () => {
     const server = await serving();
-    ({ child } = server);
     child.kill('SIGTERM');
     await server.said(/stopping \(waiting up to 5 s/);
     child.kill('SIGTERM');
@@ -386,7 +397,6 @@ describe('npm start (edge/server.mjs) stopping with a request in flight', () => 
 
   test('one SIGTERM waits for the request no longer than the grace, then stops with 0', { timeout: 60_000 }, async () => {
     const server = await serving();
-    ({ child } = server);
     child.kill('SIGTERM');
     const { code, stdout } = await server.stopped();
     assert.equal(code, 0);
