@@ -411,6 +411,7 @@ describe('npm start (edge/server.mjs) with QV_REDIS_URL naming a Redis that does
       env: { ...process.env, PORT: '0', QV_ORIGINS_PORT: '0', HOST: '127.0.0.1', QV_REDIS_URL: `redis://127.0.0.1:${redisPort}` },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    const exited = once(child, 'exit'); // (awaited below also when it exited before listening)
     let stdout = '';
     let stderr = '';
     child.stderr.on('data', (chunk) => { stderr += chunk; });
@@ -430,7 +431,7 @@ describe('npm start (edge/server.mjs) with QV_REDIS_URL naming a Redis that does
       assert.equal((await started.json()).source, 'local');
     } finally {
       child.kill('SIGTERM');
-      await once(child, 'exit');
+      await exited;
     }
   });
 });
