@@ -629,9 +629,10 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
     assert.equal(await claimOf(signature), 'done');
   });
 
-  test('an isolate that found the request claimed elsewhere takes the retry once the claimer let it go (503)', async () => {
+  test('an isolate that found the request claimed elsewhere takes the retry once the claimer let it go (503)', async (t) => {
     let openGate;
     const gate = new Promise((resolve) => { openGate = resolve; });
+    t.after(() => openGate()); // (after a failure too: the held change and its KV timeout would keep the process up)
     const stalled = casOn('qvc:j:', () => gate.then(() => { throw new Error('kv down'); }));
     const [claimer] = await isolatesOver(stalled, 1, { kvTimeoutMs: 60_000 }); // held by the gate alone
     const [other] = await isolatesOver(kv, 1);
@@ -658,17 +659,18 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
     assert.match((await sendTo(isolate, signature))[1], /already taken/, 'still once in this isolate');
   });
 
-  test('a change that outlived its pending claim is still recorded done when it is applied', async () => {
+  test('a change that outlived its pending claim is still recorded done when it is applied', async (t) => {
     let gate;
     let openGate;
+    t.after(() => openGate?.()); // (after a failure too: the held change and its KV timeout would keep the process up)
     const slow = casOn('qvc:j:', (...args) => gate.then(() => kv.cas(...args)));
     const journalsDown = casOn('qvc:j:', failWith('kv down'));
     const [isolate] = await isolatesOver(slow, 1, { kvTimeoutMs: 60_000 });
     const [failing] = await isolatesOver(journalsDown, 1);
-    for (const [t, copyFails] of [[T + 8, false], [T + 14, true]]) {
+    for (const [at, copyFails] of [[T + 8, false], [T + 14, true]]) {
       gate = new Promise((resolve) => { openGate = resolve; });
-      clock = t * 1000;
-      const signature = await signRequest(SECRET, payload, t);
+      clock = at * 1000;
+      const signature = await signRequest(SECRET, payload, at);
       const answer = sendTo(isolate, signature);
       await pendingClaim(signature);
       clock += 31_000; // the claim's 30 s run out while the change is applied (on the KV's clock)
@@ -686,6 +688,7 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
   test('a claim is renewed while its change is applied', async (t) => {
     let openGate;
     const gate = new Promise((resolve) => { openGate = resolve; });
+    t.after(() => openGate()); // (after a failure too: the held change and its KV timeout would keep the process up)
     const slow = casOn('qvc:j:', (...args) => gate.then(() => kv.cas(...args)));
     const [isolate] = await isolatesOver(slow, 1, { kvTimeoutMs: 60_000 });
     t.mock.timers.enable({ apis: ['setInterval'] });
