@@ -47,7 +47,8 @@ export class RedisServer {
   }
 
   async stop() {
-    if (!this.process || this.process.exitCode !== null) return;
+    // (A server stopped before was killed by a signal: its exitCode is null, its signalCode set.)
+    if (!this.process || this.process.exitCode !== null || this.process.signalCode !== null) return;
     const exited = new Promise((resolve) => this.process.once('exit', resolve));
     this.process.kill('SIGKILL');
     await exited;
