@@ -310,13 +310,15 @@ describe('Redis stopped in the middle of a run', () => {
 
     assert.ok((await round()).every((d) => d.source === 'kv'));
     await server.stop();
-    const during = [];
-    for (let i = 0; i < 15; i++) during.push(...await round());
-    assert.ok(during.every((d) => d.allowed && d.source === 'local' || d.source === 'lease'),
-      `during the outage: ${JSON.stringify(during.map((d) => d.source))}`);
-    assert.ok(during.some((d) => d.source === 'local'));
-
-    await server.start();
+    try {
+      const during = [];
+      for (let i = 0; i < 15; i++) during.push(...await round());
+      assert.ok(during.every((d) => d.allowed && d.source === 'local' || d.source === 'lease'),
+        `during the outage: ${JSON.stringify(during.map((d) => d.source))}`);
+      assert.ok(during.some((d) => d.source === 'local'));
+    } finally {
+      await server.start(); // (after a failure too: the next test connects to it, waiting until it answers)
+    }
     await sleep(1100); // the isolates retry KV once kvRetryMs (1 s) has passed
     let sources = [];
     for (let i = 0; i < 30 && !sources.includes('kv'); i++) {
