@@ -170,11 +170,12 @@ for (const flavour of FLAVOURS) {
       }
     });
 
-    test('a refresh that found the lease held elsewhere asks the KV for it again only after a tenth of the lease', async () => {
+    test('a refresh that found the lease held elsewhere asks the KV for it again only after a tenth of the lease', async (t) => {
       const kv = new CountingKv();
       const clock = { t: START };
       let release;
       const gate = new Promise((resolve) => { release = resolve; });
+      t.after(() => release()); // (after a failure too: the held fetch would wait out its deadline)
       const origin = fakeOrigin({ reply: async (url, init, n) => {
         if (n === 2) await gate; // the first refresh hangs on the origin, holding the lease
         return new Response(`{"version":${n}}`, { status: 200, headers: { 'cache-control': 'max-age=10, stale-while-revalidate=60' } });
@@ -196,9 +197,10 @@ for (const flavour of FLAVOURS) {
       assert.deepEqual([after.refreshed, after.source], [true, 'L2']);
     });
 
-    test('at most maxRefreshes refreshes run at once in an isolate; past it the stale copy stands', async () => {
+    test('at most maxRefreshes refreshes run at once in an isolate; past it the stale copy stands', async (t) => {
       let release;
       const gate = new Promise((resolve) => { release = resolve; });
+      t.after(() => release()); // (after a failure too: the held fetch would wait out its deadline)
       let refreshing = false;
       const origin = fakeOrigin({ reply: async (url, init, n) => {
         if (refreshing) await gate; // the refreshes hang on the origin
@@ -763,12 +765,13 @@ for (const flavour of FLAVOURS) {
       assert.equal(after.body, '{"version":2}');
     });
 
-    test('an entry fetched before an invalidation it did not see is not kept afterwards', async () => {
+    test('an entry fetched before an invalidation it did not see is not kept afterwards', async (t) => {
       // The fetch starts, an invalidation lands in the KV meanwhile (written by another
       // isolate), then the fetch completes: the next read must not trust the entry.
       const kv = new CountingKv();
       let release;
       const gate = new Promise((resolve) => { release = resolve; });
+      t.after(() => release()); // (after a failure too: the held fetch would wait out its deadline)
       const origin = fakeOrigin({
         reply: async (url, init, n) => {
           if (n === 1) await gate;
