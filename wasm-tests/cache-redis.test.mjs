@@ -50,18 +50,19 @@ describe('invalidation across isolates over a real Redis', { skip: !process.env.
     for (const { qv } of isolates) assert.equal((await qv.call('cache.get', input)).body, '{"version":1}');
     for (const { qv } of isolates) assert.equal((await qv.call('cache.get', input)).xCache, 'HIT-L1');
 
-    // Many hits over 1.2 s: at most one journal read (two gets: the organisation's journal
-    // and everyone's) per isolate per pollMs (500 ms), whatever the number of hits.
+    // Many hits over at least 1.2 s: at most one journal read (two gets: the organisation's
+    // journal and everyone's) per isolate per pollMs (500 ms), whatever the number of hits.
     const before = isolates.map(({ counts }) => counts.get);
     const started = Date.now();
     let hits = 0;
-    while (Date.now() - started < 1200) {
+    while (Date.now() - started < 1200 || hits < 400) {
       for (const { qv } of isolates) if ((await qv.call('cache.get', input)).xCache === 'HIT-L1') hits++;
     }
+    const elapsed = Date.now() - started;
+    const most = 2 * (Math.floor(elapsed / 500) + 1);
     const reads = isolates.map(({ counts }, i) => counts.get - before[i]);
-    assert.ok(hits > 100, `${hits} hits`);
-    assert.ok(reads.every((n) => n <= 6), `KV reads per isolate during ${hits} hits: ${reads}`);
-    t.diagnostic(`${hits} L1 hits in 1.2 s over 4 isolates; KV reads per isolate: ${reads}`);
+    assert.ok(reads.every((n) => n <= most), `KV reads per isolate during ${hits} hits in ${elapsed} ms: ${reads}`);
+    t.diagnostic(`${hits} L1 hits in ${elapsed} ms over 4 isolates; KV reads per isolate: ${reads}`);
 
     // The data changes at the origin and isolate 0 is told (as the webhook would).
     version = 2;
