@@ -61,6 +61,32 @@ describe('calls across a KV outage (a KV that keeps its data but cannot be reach
   });
 });
 
+describe('heartbeats with most of their lease left', () => {
+  test('keep the lease and write nothing, after reading the set: a call ended in another isolate is a 404', async () => {
+    let t = 1764115200000;
+    const kv = new CountingKv({ now: () => t });
+    const [qv, other] = await Promise.all(['wasi', 'emscripten'].map((flavour) => instantiateFlavour(flavour, { kv, now: () => t, log: quiet })));
+    const who = { organizationId: 'org_beats', tier: 'Startup' };
+    const started = await qv.call('tiers.call_start', { ...who, callId: 'a' });
+    await qv.call('tiers.call_start', { ...who, callId: 'b' });
+    t += 20_000; // a third of the 60 s lease
+    const writes = kv.counts.cas;
+    const beat = await qv.call('tiers.call_heartbeat', { ...who, callId: 'a' });
+    assert.deepEqual([beat.renewed, beat.leaseExpiresAt, beat.active], [true, started.leaseExpiresAt, 2]);
+    assert.equal(kv.counts.cas, writes, 'nothing written');
+    // Ended elsewhere: this isolate's copy of the set still holds it, the KV does not.
+    await other.call('tiers.call_end', { ...who, callId: 'b' });
+    const reads = kv.counts.get;
+    assert.equal((await qv.invoke('tiers.call_heartbeat', { ...who, callId: 'b' })).status, 'not_found');
+    assert.equal(kv.counts.get, reads + 1, 'decided on the set read from the KV');
+    t += 20_000; // two thirds: less than half left, so the lease is renewed
+    const before = kv.counts.cas;
+    const renewed = await qv.call('tiers.call_heartbeat', { ...who, callId: 'a' });
+    assert.deepEqual([renewed.renewed, renewed.leaseExpiresAt], [true, t + 60_000]);
+    assert.equal(kv.counts.cas, before + 1);
+  });
+});
+
 describe('heartbeats during a KV outage', () => {
   test('heartbeats for calls never started count against the isolate\'s share; one admitted through KV is kept', async () => {
     let t = 1764115200000;

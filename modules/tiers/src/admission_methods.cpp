@@ -466,13 +466,17 @@ using CallBatch = std::vector<std::shared_ptr<CallChange>>;
 
 // Decides a batch of changes, in order, on `calls` (the organisation's set as last seen):
 // each change's answer goes to answers[i], to be given only once the set is written, and
-// `changed` says whether the set needs writing. false when a change would be refused on a
-// set not read during this write: it may hold calls that ended elsewhere, so the writer
-// reads it again and decides again.
-bool decide_changes(CallSet& calls, const CallBatch& batch, double now, bool fresh,
+// `changed` says whether the set needs writing (true from the start when `merged` holds
+// changes of its own: what this isolate did while the KV was unavailable). false when a change
+// would be refused on a set not read during this write: it may hold calls that ended elsewhere, so
+// the writer reads it again and decides again. The same when the batch writes nothing but a
+// heartbeat was answered from the set (below): only a set just read (or written) says the call is
+// still active.
+bool decide_changes(CallSet& calls, const CallBatch& batch, double now, bool fresh, bool merged,
                     std::vector<Outcome>& answers, bool& changed) {
   answers.clear();
-  changed = false;
+  changed = merged;
+  bool answered_from_set = false;
   for (const auto& change : batch) {
     const CallInput& input = change->input;
     const std::optional<double>& limit = change->limit;
@@ -492,6 +496,14 @@ bool decide_changes(CallSet& calls, const CallBatch& batch, double now, bool fre
           not_found("callId: call '" + input.call_id + "' is not active for organisation '" +
                     input.organization_id + "' (it ended or its lease expired)")));
       continue;
+    } else if (change->action == CallAction::kHeartbeat &&
+               calls.at(input.call_id) - now > (change->expires - now) / 2) {
+      // More than half of its lease left: the lease stands, and nothing is written. A call
+      // that beats every third of its lease rewrites the set every other beat, not at each
+      // (the whole set, every call's, per write).
+      answered_from_set = true;
+      write_call_answer(out, input, "renewed", true, calls, limit, calls.at(input.call_id), "kv");
+      out.end_object();
     } else if (refused) {
       double earliest = change->expires;
       for (const auto& call : calls) earliest = std::min(earliest, call.second);
@@ -511,7 +523,7 @@ bool decide_changes(CallSet& calls, const CallBatch& batch, double now, bool fre
     }
     answers.push_back(Outcome::answer(out.take()));
   }
-  return true;
+  return fresh || changed || !answered_from_set;
 }
 
 // A change decided on this isolate's own set while KV is unavailable (the fail-open policy).
@@ -659,8 +671,9 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
     // join (a call outlives the outage, and counts against the limit everywhere again).
     for (const auto& ended : org->ended) calls.erase(ended.first);
     for (const auto& [id, until] : org->local) calls[id] = std::max(calls[id], until);
+    const bool merged = !org->ended.empty() || !org->local.empty();
     bool changed = false;
-    if (!decide_changes(calls, batch, now, fresh, answers, changed)) {
+    if (!decide_changes(calls, batch, now, fresh, merged, answers, changed)) {
       const size_t get = ctx.kv_get(key);
       co_await ctx.perform();
       const OpResult& result = ctx.result(get);
