@@ -72,6 +72,26 @@ RunResult make_result(std::mt19937_64& random, int64_t started_unix_ms, int seco
   return result;
 }
 
+// The log of `result` as an older version wrote it: its first line, I lines without the
+// delayed iterations (before version 4), R lines without INTERRUPTED and PROTOCOL_REASONS
+// (before 3) and without the five phases and TLS_RESUMED (version 1, whose lowest_us was 1).
+std::string as_version(const RunResult& result, int version) {
+  std::istringstream lines(write_histogram_log(result));
+  std::string out, line;
+  const size_t r_fields_dropped = version == 1 ? kPhaseCount + 3 : version == 2 ? 2 : 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind("#qv-loadtest-histogram-log", 0) == 0)
+      line = "#qv-loadtest-histogram-log " + std::to_string(version);
+    if (line.rfind("I ", 0) == 0) line.resize(line.rfind(' '));
+    if (version == 1 && line.rfind("#histogram lowest_us=0 ", 0) == 0) line.replace(21, 1, "1");
+    if (line.rfind("R ", 0) == 0) {
+      for (size_t field = 0; field < r_fields_dropped; ++field) line.resize(line.rfind(' '));
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("a histogram log reads back exactly what was written") {
@@ -110,19 +130,7 @@ TEST_CASE(
     "a version 1 log (before the phases, values under 1 µs as 1) still reads, without phases") {
   std::mt19937_64 random(3);
   const RunResult result = make_result(random, 1'700'000'000'000, 2, {"a"});
-  // The same log as version 1 wrote it: the old first line, R lines without the phases.
-  std::istringstream lines(write_histogram_log(result));
-  std::string version1, line;
-  while (std::getline(lines, line)) {
-    if (line.rfind("#qv-loadtest-histogram-log", 0) == 0) line = "#qv-loadtest-histogram-log 1";
-    if (line.rfind("I ", 0) == 0) line.resize(line.rfind(' '));  // no delayed iterations
-    if (line.rfind("#histogram lowest_us=0 ", 0) == 0) line.replace(21, 1, "1");  // as it was
-    if (line.rfind("R ", 0) == 0) {
-      for (size_t p = 0; p <= kPhaseCount + 2; ++p) line.resize(line.rfind(' '));
-    }
-    version1 += line + "\n";
-  }
-  auto read = read_histogram_log(version1, "old.log");
+  auto read = read_histogram_log(as_version(result, 1), "old.log");
   if (!read.ok()) FAIL(read.error().message);
   REQUIRE(read.value().requests[0].latency == result.requests[0].latency);
   RequestCounters without_resumed = result.requests[0].counters;
@@ -147,18 +155,7 @@ TEST_CASE("a version 2 log (before the interrupted requests) still reads, withou
   std::mt19937_64 random(4);
   const RunResult result = make_result(random, 1'700'000'000'000, 2, {"a"});
   REQUIRE(result.requests[0].counters.interrupted == 3);
-  std::istringstream lines(write_histogram_log(result));
-  std::string version2, line;
-  while (std::getline(lines, line)) {
-    if (line.rfind("#qv-loadtest-histogram-log", 0) == 0) line = "#qv-loadtest-histogram-log 2";
-    if (line.rfind("I ", 0) == 0) line.resize(line.rfind(' '));  // no delayed iterations
-    if (line.rfind("R ", 0) == 0) {
-      line.resize(line.rfind(' '));
-      line.resize(line.rfind(' '));
-    }
-    version2 += line + "\n";
-  }
-  auto read = read_histogram_log(version2, "v2.log");
+  auto read = read_histogram_log(as_version(result, 2), "v2.log");
   if (!read.ok()) FAIL(read.error().message);
   RequestCounters without_interrupted = result.requests[0].counters;
   without_interrupted.interrupted = 0;
@@ -176,14 +173,7 @@ TEST_CASE("a version 2 log (before the interrupted requests) still reads, withou
 TEST_CASE("a version 3 log (before the delayed iterations) still reads, with none delayed") {
   std::mt19937_64 random(5);
   const RunResult result = make_result(random, 1'700'000'000'000, 2, {"a"});
-  std::istringstream lines(write_histogram_log(result));
-  std::string version3, line;
-  while (std::getline(lines, line)) {
-    if (line.rfind("#qv-loadtest-histogram-log", 0) == 0) line = "#qv-loadtest-histogram-log 3";
-    if (line.rfind("I ", 0) == 0) line.resize(line.rfind(' '));
-    version3 += line + "\n";
-  }
-  auto read = read_histogram_log(version3, "v3.log");
+  auto read = read_histogram_log(as_version(result, 3), "v3.log");
   if (!read.ok()) FAIL(read.error().message);
   REQUIRE(read.value().delayed_iterations == 0);
   REQUIRE(read.value().dropped_iterations == result.dropped_iterations);
