@@ -682,6 +682,36 @@ for (const flavour of FLAVOURS) {
       assert.deepEqual(both.map((a) => a.body), ['{"lang":"es"}', '{"lang":"it"}']);
     });
 
+    test('a variant stored before the latest and usable longer is still found once the latest has lapsed', async () => {
+      // fr lives 10 min fresh and an hour for stale-if-error; de, stored after it, 10 s.
+      const clock = { t: START };
+      const kv = new CountingKv({ now: () => clock.t });
+      const origin = fakeOrigin({ reply: (url, init) => {
+        const lang = new Headers(init?.headers).get('accept-language');
+        return new Response(JSON.stringify({ lang }), { status: 200, headers: {
+          'cache-control': lang === 'fr' ? 'max-age=600, stale-if-error=3600' : 'max-age=10', vary: 'Accept-Language',
+        } });
+      } });
+      const as = (lang) => input({ origin: { url: 'http://origin.test/api/campaigns', headers: { 'accept-language': lang } } });
+      const { qv } = await isolate({ kv, origin, clock });
+      assert.equal((await qv.call('cache.get', as('fr'))).stored, true);
+      assert.equal((await qv.call('cache.get', as('de'))).stored, true);
+      clock.t = START + 61_000; // de has lapsed, in L1 and L2; fr is fresh
+      for (const isolated of [qv, (await isolate({ kv, origin, clock })).qv]) {
+        const fr = await isolated.call('cache.get', as('fr'));
+        assert.deepEqual([fr.xCache, fr.body], ['HIT-L2', '{"lang":"fr"}']);
+      }
+      assert.equal(origin.fetches, 2, 'fr is not fetched again');
+      // ... and stands in for it while the origin fails, within its stale-if-error window.
+      clock.t = START + 700_000;
+      origin.failing = 'status';
+      const stale = await (await isolate({ kv, origin, clock })).qv.call('cache.get', as('fr'));
+      assert.deepEqual([stale.xCache, stale.body], ['STALE', '{"lang":"fr"}'], stale.reason);
+      // The lapsed de, kept under the key to find fr, is no stand-in for de (its window is over).
+      const de = await (await isolate({ kv, origin, clock })).qv.call('cache.get', as('de'));
+      assert.deepEqual([de.xCache, de.status], ['MISS', 503]);
+    });
+
     test('a 304 to a caller\'s own condition is not handed to a waiting call without one', async () => {
       const origin = fakeOrigin({ delayMs: 20, reply: (url, init, n) => (new Headers(init?.headers).has('if-none-match')
         ? new Response(null, { status: 304, headers: { etag: '"v1"' } })

@@ -169,8 +169,16 @@ Task<bool> store_entry(CallContext& ctx, CacheState& state, EntryPtr entry) {
   if (value.size() > static_cast<uint64_t>(config->l2_max_entry_bytes)) {
     ++state.metrics.l2_rejected;
   } else if (kv_usable(state, now)) {
-    const auto ttl = kv_ttl_ms(entry->usable_until() - now);
-    std::vector<size_t> ops{ctx.kv_set(l2_entry_key(entry->key), value, ttl)};
+    const double usable = entry->usable_until() - now;
+    const auto ttl = kv_ttl_ms(usable);
+    // With a Vary, the key's value also names the headers that find the other variants' own
+    // values, and a variant stored before this one may be usable longer (a longer max-age or
+    // stale window): the key's value stays as long as any variant's can (l2.ttlMs +
+    // maxStaleMs from its fetch), though it is served only within its own lifetimes.
+    const double longest =
+        static_cast<double>(config->l2_ttl_ms) + static_cast<double>(config->max_stale_ms);
+    const auto key_ttl = entry->varied.empty() ? ttl : kv_ttl_ms(std::max(usable, longest));
+    std::vector<size_t> ops{ctx.kv_set(l2_entry_key(entry->key), value, key_ttl)};
     if (!entry->varied.empty())
       ops.push_back(ctx.kv_set(l2_entry_key(variant_key(entry->key, entry->varied)), value, ttl));
     co_await ctx.perform();
