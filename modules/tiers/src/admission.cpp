@@ -25,9 +25,10 @@ GcraOutcome gcra_take(const GcraLimit& limit, std::optional<double> tat, double 
   outcome.granted =
       partial ? std::min(quantity, available) : (available >= quantity ? quantity : 0);
   outcome.limited = outcome.granted == 0;
-  // The TAT's step is 0.24 us this century: an advance rounded down would hand out tokens
-  // at high rates for nothing (at 10^8/s one token's 0.01 us left the TAT where it was).
-  // Rounded up instead, a limit is never exceeded; a take admits at most one step less.
+  // The TAT's step is 0.24 us until 2039 (0.49 us after): an advance rounded down would
+  // hand out tokens at high rates for nothing (at 10^8/s one token's 0.01 us left the TAT
+  // where it was). Rounded up instead, a limit is never exceeded; a take admits at most one
+  // step less.
   const double advance = static_cast<double>(outcome.granted) * interval;
   outcome.new_tat = start + advance;
   if (outcome.new_tat - start < advance)
