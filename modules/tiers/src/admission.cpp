@@ -16,10 +16,13 @@ GcraOutcome gcra_take(const GcraLimit& limit, std::optional<double> tat, double 
   // burst intervals. Reckoned from now (start - now is exact): the horizon itself, ms since
   // 1970 in a double, would round to now at high rates. The epsilon absorbs rounding of
   // stored TATs so an exact fit is not refused.
-  const double behind = start - now;
   const double window = limit.burst * interval;
-  const int64_t available =
-      std::max<int64_t>(0, static_cast<int64_t>(std::floor((window - behind) / interval + 1e-9)));
+  const auto tokens_left = [&](double ahead) {  // with a TAT `ahead` ms past now
+    return std::max<int64_t>(0,
+                             static_cast<int64_t>(std::floor((window - ahead) / interval + 1e-9)));
+  };
+  const double behind = start - now;
+  const int64_t available = tokens_left(behind);
   GcraOutcome outcome;
   outcome.limit = static_cast<int64_t>(std::floor(limit.burst));
   outcome.granted =
@@ -33,7 +36,8 @@ GcraOutcome gcra_take(const GcraLimit& limit, std::optional<double> tat, double 
   outcome.new_tat = start + advance;
   if (outcome.new_tat - start < advance)
     outcome.new_tat = std::nextafter(outcome.new_tat, std::numeric_limits<double>::infinity());
-  outcome.remaining = available - outcome.granted;
+  // What the next take finds, the rounded-up step included.
+  outcome.remaining = outcome.limited ? available : tokens_left(outcome.new_tat - now);
   outcome.reset_after_ms = std::max(0.0, outcome.new_tat - now);
   if (outcome.limited) {
     const int64_t needed = partial ? 1 : quantity;
