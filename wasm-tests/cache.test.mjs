@@ -712,6 +712,18 @@ for (const flavour of FLAVOURS) {
       assert.deepEqual([de.xCache, de.status], ['MISS', 503]);
     });
 
+    test('a Vary naming the same headers in another order selects the same variants', async () => {
+      const origin = fakeOrigin({ reply: (url, init, n) => new Response(JSON.stringify({ lang: new Headers(init?.headers).get('accept-language') }), {
+        status: 200, headers: { 'cache-control': 'max-age=60', vary: n % 2 ? 'Accept-Encoding, Accept-Language' : 'accept-language,accept-encoding' },
+      }) });
+      const { qv } = await isolate({ origin });
+      const as = (lang) => input({ origin: { url: 'http://origin.test/api/campaigns', headers: { 'accept-language': lang } } });
+      for (const lang of ['fr', 'de']) assert.equal((await qv.call('cache.get', as(lang))).xCache, 'MISS');
+      const fr = await qv.call('cache.get', as('fr'));
+      assert.deepEqual([fr.xCache, fr.body], ['HIT-L1', '{"lang":"fr"}']);
+      assert.equal(origin.fetches, 2);
+    });
+
     test('a 304 to a caller\'s own condition is not handed to a waiting call without one', async () => {
       const origin = fakeOrigin({ delayMs: 20, reply: (url, init, n) => (new Headers(init?.headers).has('if-none-match')
         ? new Response(null, { status: 304, headers: { etag: '"v1"' } })

@@ -60,8 +60,9 @@ const Headers& request_headers(const GetInput& input) {
   return input.origin ? input.origin->headers : kNone;
 }
 
-// The request headers a response's Vary fields name, lower-case, each once ('*' is refused
-// for storing elsewhere).
+// The request headers a response's Vary fields name, lower-case, each once, sorted (so that
+// the same names in another order find the same variant's key; '*' is refused for storing
+// elsewhere).
 std::vector<std::string> vary_names(const Headers& response) {
   std::vector<std::string> names;
   for (const auto& [name, value] : response) {
@@ -78,6 +79,7 @@ std::vector<std::string> vary_names(const Headers& response) {
       start = comma + 1;
     }
   }
+  std::sort(names.begin(), names.end());
   return names;
 }
 
