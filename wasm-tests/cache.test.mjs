@@ -724,6 +724,28 @@ for (const flavour of FLAVOURS) {
       assert.equal(origin.fetches, 2);
     });
 
+    test('once a copy names its Vary, the variants of a key are fetched side by side, each once', async () => {
+      let inFlight = 0;
+      let most = 0;
+      const origin = fakeOrigin({ delayMs: 0, reply: async (url, init) => {
+        most = Math.max(most, ++inFlight);
+        await sleep(20);
+        inFlight--;
+        return new Response(JSON.stringify({ lang: new Headers(init?.headers).get('accept-language') }), {
+          status: 200, headers: { 'cache-control': 'max-age=60', vary: 'Accept-Language' },
+        });
+      } });
+      const { qv } = await isolate({ origin });
+      const as = (lang) => input({ origin: { url: 'http://origin.test/api/campaigns', headers: { 'accept-language': lang } } });
+      await qv.call('cache.get', as('fr'));
+      most = 0;
+      const answers = await Promise.all(['de', 'de', 'es', 'it', 'es'].map((lang) => qv.call('cache.get', as(lang))));
+      assert.deepEqual(answers.map((a) => JSON.parse(a.body).lang), ['de', 'de', 'es', 'it', 'es']);
+      assert.equal(origin.fetches, 4, 'fr, then de, es and it once each');
+      assert.equal(most, 3, 'de, es and it at once, not one after another');
+      assert.deepEqual(answers.map((a) => a.coalesced), [false, true, false, false, true]);
+    });
+
     test('a 304 to a caller\'s own condition is not handed to a waiting call without one', async () => {
       const origin = fakeOrigin({ delayMs: 20, reply: (url, init, n) => (new Headers(init?.headers).has('if-none-match')
         ? new Response(null, { status: 304, headers: { etag: '"v1"' } })

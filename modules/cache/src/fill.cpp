@@ -128,6 +128,13 @@ uint32_t find_in_l1(CacheState& state, const GetInput& input, double now) {
   return slot != L1Store::kNone && same_variant(*l1.response(slot), input) ? slot : L1Store::kNone;
 }
 
+std::string flight_key(CacheState& state, const GetInput& input, double now) {
+  L1Store& l1 = state.l1();
+  const uint32_t latest = l1.peek(L1Store::Space::kResponses, input.encoded, now);
+  if (latest == L1Store::kNone || l1.response(latest)->varied.empty()) return input.encoded;
+  return variant_key(input.encoded, request_variant(*l1.response(latest), input));
+}
+
 std::shared_ptr<CachedEntry> entry_from_origin(const GetInput& input, int status,
                                                const Headers& headers, std::string body,
                                                double fetched_at) {
@@ -342,7 +349,7 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
     // The origin's own error response goes through as it is, never stored.
     served.shareable = !personal_response(headers) && !for_requester_only(*input.origin, headers);
     if (!served.shareable)
-      mark_pass(state, input.encoded, done + static_cast<double>(config->pass_ms));
+      mark_pass(state, input.flight, done + static_cast<double>(config->pass_ms));
     served.entry =
         entry_from_origin(input, static_cast<int>(result.number), headers, result.data, fetched_at);
     co_return served;
@@ -383,7 +390,7 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
     // (the pass mark) rather than one after another, when the answer is uncacheable.
     served.shareable = !freshness.personal && status != 304;
     if (status == 200 || freshness.personal)
-      mark_pass(state, input.encoded, done + static_cast<double>(config->pass_ms));
+      mark_pass(state, input.flight, done + static_cast<double>(config->pass_ms));
     co_return served;
   }
   set_lifetimes(*entry, freshness, *config);
@@ -494,7 +501,7 @@ Task<Lease> take_lease(CallContext& ctx, CacheState& state, const std::string& k
 Task<std::optional<Served>> collapse(CallContext& ctx, CacheState& state, const GetInput& input,
                                      EntryPtr& fallback, std::string& lease, Timing& timing) {
   const auto config = state.config;
-  std::string key = fill_lease_key(input.encoded);
+  std::string key = fill_lease_key(input.flight);
   std::string holder;
   const Lease taken = co_await take_lease(ctx, state, key, config->collapse_ms, &holder);
   if (taken == Lease::kTaken) lease = std::move(key);
@@ -533,14 +540,14 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
     // A background refresh reaches the origin only under the key's lease in the KV: of the
     // isolates that hold the same stale copy, one fetches, and the others find its copy in
     // L2 when they refresh next. A KV that cannot answer grants the lease.
-    const auto noted = state.keys.find(input.encoded);
+    const auto noted = state.keys.find(input.flight);
     const bool leased_recently =
         noted != state.keys.end() && now < noted->second.refresh_leased_until;
-    std::string key = refresh_lease_key(input.encoded);
+    std::string key = refresh_lease_key(input.flight);
     Lease taken = Lease::kHeldElsewhere;
     if (!leased_recently) {
       taken = co_await take_lease(ctx, state, key, config->refresh_lease_ms);
-      if (taken == Lease::kHeldElsewhere) note_refresh_leased(state, input.encoded);
+      if (taken == Lease::kHeldElsewhere) note_refresh_leased(state, input.flight);
     }
     if (taken == Lease::kHeldElsewhere) {
       ++state.metrics.refreshes_leased_elsewhere;
@@ -564,7 +571,7 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
     ctx.kv_del(std::move(lease));
     co_await ctx.perform();
   } else if (refreshing) {
-    note_refresh_leased(state, input.encoded);
+    note_refresh_leased(state, input.flight);
   } else {
     // Nothing stored (not storable, or the fetch failed): the waiting misses fetch for
     // themselves at once, and so do the next ones while the lease lasts.
@@ -596,8 +603,8 @@ struct FlightGuard {
 Task<Served> lead_flight(CallContext& ctx, CacheState& state, const GetInput& input,
                          EntryPtr fallback, bool refreshing, Timing& timing) {
   auto flight = std::make_shared<Flight>();
-  state.keys[input.encoded].flight = flight;
-  FlightGuard guard{state, input.encoded, flight};
+  state.keys[input.flight].flight = flight;
+  FlightGuard guard{state, input.flight, flight};
   Served served =
       co_await fill_from_below(ctx, state, input, std::move(fallback), refreshing, timing);
   flight->result = served;

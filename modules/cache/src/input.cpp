@@ -72,6 +72,7 @@ Status parse_get_input(CallContext& ctx, Instance& instance, const CacheConfig& 
   auto object = input_object(ctx, instance, {"organizationId", "key", "vary", "origin", "tags"});
   if (!object.ok()) return object.take_error();
   if (auto s = parse_cache_key(object.value(), true, input.key, input.encoded); !s.ok()) return s;
+  input.flight = input.encoded;
   if (auto s = string_list(object.value(), "tags", 64, input.tags); !s.ok()) return s;
   auto origin = object.value().find("origin");
   if (!origin && origin_required) return invalid_input("origin: is required");

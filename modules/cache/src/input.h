@@ -35,6 +35,9 @@ struct OriginRequest {
 struct GetInput {
   CacheKey key;
   std::string encoded;
+  // What a fetch for it is coalesced, leased and marked under (fill.h's flight_key); the
+  // encoded key unless a variant's key is known.
+  std::string flight;
   std::optional<OriginRequest> origin;
   std::vector<std::string> tags;
 };

@@ -133,7 +133,8 @@ MethodTask get_method(CallContext& ctx, Instance& instance) {
     if (!coalesced) state.l1().record_miss();
 
     std::shared_ptr<Flight> waiting;
-    if (auto found = state.keys.find(input.encoded); found != state.keys.end()) {
+    input.flight = flight_key(state, input, now);
+    if (auto found = state.keys.find(input.flight); found != state.keys.end()) {
       if (found->second.pass_until > now) {  // recently uncacheable: straight to the origin
         ++state.metrics.passes;
         Served served = co_await fetch_origin(ctx, state, input, cached, timing);
@@ -184,10 +185,11 @@ MethodTask refresh_method(CallContext& ctx, Instance& instance) {
   Timing timing;
   timing.started = now_ms();
   ++state.metrics.refreshes;
-  if (auto found = state.keys.find(input.encoded);
+  input.flight = flight_key(state, input, now_ms());
+  if (auto found = state.keys.find(input.flight);
       found != state.keys.end() && found->second.flight) {
     co_return Outcome::answer(
-        R"({"refreshed":false,"reason":"a fetch of this key is already in flight"})");
+        R"({"refreshed":false,"reason":"a fetch of this key (this variant) is already in flight"})");
   }
   // Refreshes nobody waits for: when many keys go stale at once, unbounded they would queue
   // for the origin's connections until their timeouts (counted as origin failures). Past the
