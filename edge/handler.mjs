@@ -164,10 +164,12 @@ function mediaQuery(query) {
 
 // The IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers): the policy as
 // a quota per window — a GCRA bucket of `burst` tokens refilling at `rate` per second is
-// q=burst per w=burst/rate seconds — and what is left of it.
-function rateLimitHeaders(decision) {
+// q=burst per w=burst/rate seconds — and what is left of it. The window is whole seconds,
+// rounded up: a client keeping to q per w then never asks for more than the rate (rounded
+// down, burst 140 at 100/s would announce 140 a second).
+export function rateLimitHeaders(decision) {
   if (decision.rate == null) return {};
-  const window = Math.max(1, Math.round(decision.burst / decision.rate));
+  const window = Math.max(1, Math.ceil(decision.burst / decision.rate));
   return {
     'ratelimit-policy': `"tier";q=${decision.limit};w=${window}`,
     ratelimit: `"tier";r=${Math.max(0, decision.remaining)};t=${Math.ceil(decision.resetAfterMs / 1000)}`,

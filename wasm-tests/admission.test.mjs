@@ -12,6 +12,7 @@ import { MemoryKv } from '../dist/js/kv-memory.mjs';
 import { RedisServer } from './redis-server.mjs';
 import { createEdgeRuntime, loadEdgeConfig } from '../edge/runtime.mjs';
 import { parseApiKeys } from '../edge/identity.mjs';
+import { rateLimitHeaders } from '../edge/handler.mjs';
 import { CountingKv, withOps, delayedOps } from './kv-doubles.mjs';
 import { random } from '../bench/cache-streams.mjs';
 
@@ -436,6 +437,15 @@ describe('admission over HTTP (edge function on edge-runtime)', () => {
     }
     const both = await call('/api/me', 'qv_demo_growth', { headers: { authorization: 'bearer  qv_demo_growth' } });
     assert.equal((await both.json()).organizationId, 'org_growth', 'the same key in both headers');
+  });
+
+  test('RateLimit-Policy announces a quota per whole-second window no client keeping to it can exceed the rate with', () => {
+    const policy = (rate, burst) => rateLimitHeaders({ rate, burst, limit: Math.floor(burst), remaining: 0, resetAfterMs: 0 })['ratelimit-policy'];
+    assert.equal(policy(100, 100), '"tier";q=100;w=1');
+    assert.equal(policy(100, 140), '"tier";q=140;w=2');
+    assert.equal(policy(100, 250), '"tier";q=250;w=3');
+    assert.equal(policy(1000, 100), '"tier";q=100;w=1');
+    assert.deepEqual(rateLimitHeaders({ rate: null }), {}, 'unlimited: no fields');
   });
 
   test('a key maps to its organisation and tier', async () => {
