@@ -303,7 +303,7 @@ describe('npm start (edge/server.mjs) with a port another process holds', () => 
   after(() => new Promise((resolve) => held.close(resolve)));
   const start = (env) => new Promise((resolve) => {
     execFile(process.execPath, [new URL('../edge/server.mjs', import.meta.url).pathname], {
-      env: { ...process.env, ...env }, timeout: 30_000,
+      env: { ...process.env, QV_REDIS_URL: '', ...env }, timeout: 30_000, // (not the test Redis: in-memory KV)
     }, (error, stdout, stderr) => resolve({ code: error?.code ?? 0, stderr }));
   });
 
@@ -350,8 +350,9 @@ describe('npm start (edge/server.mjs) stopping with a request in flight', () => 
   // The server, listening, with one request it is still reading (its body never comes).
   // (`child` at once: afterEach stops a server that failed to get that far too.)
   async function serving() {
+    // (In-memory KV: its warming would write the demo organisations' keys into the test Redis.)
     child = spawn(process.execPath, [new URL('../edge/server.mjs', import.meta.url).pathname], {
-      env: { ...process.env, PORT: '0', QV_ORIGINS_PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, PORT: '0', QV_ORIGINS_PORT: '0', QV_REDIS_URL: '' }, stdio: ['ignore', 'pipe', 'inherit'],
     });
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (chunk) => { stdout += chunk; });
