@@ -336,6 +336,10 @@ describe('fetch operations', () => {
         for (let left = Number(n); left > 0; left -= 1024) response.write('x'.repeat(Math.min(left, 1024)));
         return response.end();
       }
+      if (request.url.startsWith('/not-modified/')) { // a 304 naming the size of the body it is not
+        response.writeHead(304, { 'content-length': request.url.split('/')[2], etag: '"v1"' });
+        return response.end();
+      }
       let body = '';
       request.on('data', (chunk) => { body += chunk; });
       request.on('end', () => {
@@ -387,6 +391,15 @@ describe('fetch operations', () => {
     assert.equal(whole.status, 0);
     assert.equal(new TextDecoder().decode(whole.data), 'x'.repeat(4096));
     assert.equal((await ops.perform(fetchOp('/bytes/1048576', 'GET\n'))).data.byteLength, 1048576, 'the default is larger');
+  });
+
+  test('an answer without a body is not too large for the size its Content-Length names (HEAD, 304)', async () => {
+    const capped = new HostOps({ kv: new MemoryKv(), fetchMaxBytes: 4096 });
+    const head = await capped.perform(fetchOp('/bytes/1048576/declared', 'HEAD\n'));
+    assert.deepEqual([head.status, head.number, head.data.byteLength], [0, 200, 0]);
+    assert.match(head.meta, /^content-length: 1048576$/m);
+    const notModified = await capped.perform(fetchOp('/not-modified/1048576', 'GET\nIf-None-Match: "v1"\n'));
+    assert.deepEqual([notModified.status, notModified.number, notModified.data.byteLength], [0, 304, 0]);
   });
 
   test('the op timeout holds for a fetch, or a body, that ignores the abort signal', async () => {

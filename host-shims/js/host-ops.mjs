@@ -181,12 +181,14 @@ function reasonOf(error) {
  * it only once the other branch is cancelled too.
  */
 export async function readUpTo(message, max) {
+  // No body (the answer to a HEAD, a 204 or a 304): nothing to read, whatever Content-Length
+  // says; there it names the size of a body that was not sent.
+  if (!message.body) return { bytes: new Uint8Array(0) };
   const declared = Number(message.headers.get('content-length') ?? 0);
   if (declared > max) {
-    message.body?.cancel().catch(() => {});
+    message.body.cancel().catch(() => {});
     return { tooLarge: declared };
   }
-  if (!message.body) return { bytes: new Uint8Array(0) };
   const reader = message.body.getReader();
   const chunks = [];
   let size = 0;
