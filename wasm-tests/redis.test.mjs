@@ -79,6 +79,9 @@ describe('RedisKv', { skip: !url && 'no QV_REDIS_URL (the test above fails)' }, 
     await kv.set('top', '9223372036854775806');
     assert.equal(await kv.incr('top', 1), 9223372036854775807n);
     await assert.rejects(kv.incr('top', 1), /^Error: ERR increment or decrement would overflow$/);
+    // A delta past 2^53 is added exactly, a Number's as a BigInt's, as MemoryKv adds it.
+    assert.equal(await kv.incr('wide', 2 ** 60), 2n ** 60n);
+    assert.equal(await kv.incr('wide', 2n ** 60n + 1n), 2n ** 61n + 1n);
     await kv.set('word', 'x');
     await assert.rejects(kv.incr('word', 1), /^Error: ERR value is not an integer or out of range$/);
     // ... and so the module is told.

@@ -288,6 +288,27 @@ for (const flavour of FLAVOURS) {
       assert.equal(host.l1.mirrored, 0);
     });
 
+    test('a kv.incr delta past 2^53 reaches the KV exactly (qv_op.delta is 64 bits)', async () => {
+      const kv = new MemoryKv({ now });
+      const host = new QvInstance({ kv, now, log: quiet });
+      const instance = await WebAssembly.instantiate(module, host.imports());
+      const { memory, qv_call_ops: callOps } = instance.exports;
+      // The module counts changes by 1: make its kv.incr ask for 2^60 + 1 instead.
+      host.attach({ exports: { ...instance.exports, qv_call_ops: (call, outOps, outCount) => {
+        const status = callOps(call, outOps, outCount);
+        const view = new DataView(memory.buffer);
+        const base = view.getUint32(outOps, true);
+        for (let i = 0; i < view.getUint32(outCount, true); i++) {
+          if (view.getUint32(base + 40 * i, true) === OP.KV_INCR) view.setBigInt64(base + 40 * i + 8, 2n ** 60n + 1n, true);
+        }
+        return status;
+      } } });
+      await host.call('tiers.autoscale', autoscaleInput(0));
+      const counter = kv.keys().find((key) => key.endsWith(':changes'));
+      assert.ok(counter, 'the change was counted');
+      assert.equal(await stored(kv, counter), String(2n ** 60n + 1n));
+    });
+
     test('a KV answer of another type fails that operation, not the instance', async () => {
       const inner = new MemoryKv({ now });
       const kv = withOps(inner, { incr: async () => null }); // the shim looks its operations up each time

@@ -12,8 +12,8 @@ export interface HostOp {
   meta: Uint8Array;
   /** TTL (kv.set, kv.incr, kv.cas), timeout (fetch) or delay (sleep) in ms. */
   durationMs: number;
-  /** kv.incr amount; kv.cas: 1 to set only if the key is absent. */
-  delta: number;
+  /** kv.incr amount (a bigint past 2^53); kv.cas: 1 to set only if the key is absent. */
+  delta: number | bigint;
 }
 
 export interface HostOpResult {

@@ -9,7 +9,7 @@ export declare class MemoryKv implements Kv {
   constructor(options?: { now?: () => number; maxBytes?: number });
   get(key: string): Promise<Uint8Array | null>;
   set(key: string, value: Uint8Array | string, ttlMs?: number): Promise<void>;
-  incr(key: string, delta?: number, ttlMs?: number): Promise<number | bigint>;
+  incr(key: string, delta?: number | bigint, ttlMs?: number): Promise<number | bigint>;
   del(key: string): Promise<number>;
   cas(key: string, expected: Uint8Array | string | null, value: Uint8Array | string, ttlMs?: number):
     Promise<{ swapped: boolean; current: Uint8Array | null }>;

@@ -11,7 +11,7 @@ export declare class RedisKv implements Kv {
   get(key: string): Promise<Uint8Array | null>;
   set(key: string, value: Uint8Array | string, ttlMs?: number): Promise<void>;
   /** The new value: a number, or a bigint past 2^53 (exact across the 64-bit range, as MemoryKv). */
-  incr(key: string, delta?: number, ttlMs?: number): Promise<number | bigint>;
+  incr(key: string, delta?: number | bigint, ttlMs?: number): Promise<number | bigint>;
   del(key: string): Promise<number>;
   cas(key: string, expected: Uint8Array | string | null, value: Uint8Array | string, ttlMs?: number):
     Promise<{ swapped: boolean; current: Uint8Array | null }>;

@@ -38,6 +38,9 @@ function toBuffer(value) {
   if (value instanceof ArrayBuffer) return Buffer.from(value);
   throw new TypeError(`kv value: expected a string or bytes (a Uint8Array), got ${value === null ? 'null' : typeof value}`);
 }
+// An integer as Redis reads it: a Number past 2^53 in all its digits (String(2 ** 60) is
+// "1152921504606847000", another number); anything else as String() writes it, for Redis to refuse.
+const decimal = (n) => (Number.isInteger(n) ? BigInt(n).toString() : String(n));
 const toBytes = (buffer) => new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
 
 export class RedisKv {
@@ -113,7 +116,7 @@ export class RedisKv {
    */
   async incr(key, delta = 1, ttlMs = 0) {
     const reply = await this.#run(() => this.#client.eval(INCR_SCRIPT, {
-      keys: [this.#prefix + key], arguments: [String(delta), String(ttlMs > 0 ? ttlMs : 0)],
+      keys: [this.#prefix + key], arguments: [decimal(delta), String(ttlMs > 0 ? ttlMs : 0)],
     })).catch((error) => {
       // INCRBY's own words, without where in the script ("script: <sha>, on @user_script:3.")
       throw new Error(String(error?.message ?? error).replace(/\s*script: \w+, on @user_script:\d+\.?$/, ''));

@@ -17,7 +17,7 @@ export interface Kv {
   /** Stores the value with a TTL in ms (0: none). */
   set(key: string, value: Uint8Array | string, ttlMs?: number): Promise<void>;
   /** Adds delta to the integer at key (absent: 0); a new key gets the TTL. The new value. */
-  incr(key: string, delta?: number, ttlMs?: number): Promise<number | bigint>;
+  incr(key: string, delta?: number | bigint, ttlMs?: number): Promise<number | bigint>;
   /** Removes the key; the number of keys removed (0 or 1). */
   del(key: string): Promise<number>;
   /**

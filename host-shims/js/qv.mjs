@@ -331,7 +331,7 @@ export class QvInstance {
         ops.push({
           kind: view.getUint32(at, true),
           durationMs: view.getUint32(at + 4, true),
-          delta: Number(view.getBigInt64(at + 8, true)),
+          delta: exactInteger(view.getBigInt64(at + 8, true)),
           key: decoder.decode(slice(view.getUint32(at + 16, true), view.getUint32(at + 20, true))),
           value: slice(view.getUint32(at + 24, true), view.getUint32(at + 28, true)),
           meta: slice(view.getUint32(at + 32, true), view.getUint32(at + 36, true)),
@@ -362,3 +362,6 @@ export class QvInstance {
 }
 
 const EMPTY = new Uint8Array(0);
+
+// A 64-bit integer of the module's: a Number while one holds it exactly, else a BigInt.
+const exactInteger = (n) => (n >= -Number.MAX_SAFE_INTEGER && n <= Number.MAX_SAFE_INTEGER ? Number(n) : n);
