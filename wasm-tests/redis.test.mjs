@@ -65,6 +65,14 @@ describe('RedisKv', { skip: !url && 'no QV_REDIS_URL (the test above fails)' }, 
     assert.ok(await goneSoon('short'));
   });
 
+  test('a TTL of a fraction of a millisecond is taken, as MemoryKv takes it', async () => {
+    await kv.set('fraction', 'x', 1000.5);
+    assert.equal(text(await kv.get('fraction')), 'x');
+    assert.equal(await kv.incr('fraction-n', 1, 1000.5), 1);
+    assert.deepEqual(await kv.cas('fraction-c', null, 'x', 1000.5), { swapped: true, current: null });
+    for (const key of ['fraction', 'fraction-n', 'fraction-c']) assert.ok(await goneSoon(key), key);
+  });
+
   test('incr counts and sets the TTL only when the key is new', async () => {
     assert.equal(await kv.incr('n', 5, 1000), 5);
     assert.equal(await kv.incr('n', 2, 60_000), 7); // must not push the expiry out

@@ -41,6 +41,9 @@ function toBuffer(value) {
 // An integer as Redis reads it: a Number past 2^53 in all its digits (String(2 ** 60) is
 // "1152921504606847000", another number); anything else as String() writes it, for Redis to refuse.
 const decimal = (n) => (Number.isInteger(n) ? BigInt(n).toString() : String(n));
+// A TTL as Redis takes it, whole milliseconds (0: none): a fraction is rounded up, as MemoryKv
+// keeps it at least that long (PX 1.5 is refused: "value is not an integer").
+const wholeMs = (ttlMs) => (ttlMs > 0 ? Math.ceil(ttlMs) : 0);
 const toBytes = (buffer) => new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
 
 export class RedisKv {
@@ -107,7 +110,7 @@ export class RedisKv {
   }
 
   async set(key, value, ttlMs = 0) {
-    await this.#run(() => this.#client.set(this.#prefix + key, toBuffer(value), ttlMs > 0 ? { PX: ttlMs } : undefined));
+    await this.#run(() => this.#client.set(this.#prefix + key, toBuffer(value), ttlMs > 0 ? { PX: wholeMs(ttlMs) } : undefined));
   }
 
   /**
@@ -116,7 +119,7 @@ export class RedisKv {
    */
   async incr(key, delta = 1, ttlMs = 0) {
     const reply = await this.#run(() => this.#client.eval(INCR_SCRIPT, {
-      keys: [this.#prefix + key], arguments: [decimal(delta), String(ttlMs > 0 ? ttlMs : 0)],
+      keys: [this.#prefix + key], arguments: [decimal(delta), String(wholeMs(ttlMs))],
     })).catch((error) => {
       // INCRBY's own words, without where in the script ("script: <sha>, on @user_script:3.")
       throw new Error(String(error?.message ?? error).replace(/\s*script: \w+, on @user_script:\d+\.?$/, ''));
@@ -129,7 +132,7 @@ export class RedisKv {
   async cas(key, expected, value, ttlMs = 0) {
     const reply = await this.#run(() => this.#client.eval(commandOptions({ returnBuffers: true }), CAS_SCRIPT, {
       keys: [this.#prefix + key],
-      arguments: [expected == null ? '1' : '0', toBuffer(expected ?? ''), toBuffer(value), String(ttlMs > 0 ? ttlMs : 0)],
+      arguments: [expected == null ? '1' : '0', toBuffer(expected ?? ''), toBuffer(value), String(wholeMs(ttlMs))],
     }));
     const outcome = Number(reply[0]);
     if (outcome === 1) return { swapped: true, current: null };
