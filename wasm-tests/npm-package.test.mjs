@@ -67,7 +67,8 @@ const decision = await qv.call<{ recommendedTier: string }>('tiers.evaluate', {}
 const config: EdgeConfig = { apiKeys: [{ sha256: 'ab', organizationId: 'org_1', tier: 'Startup' }] };
 const handle = createEdgeHandler({ wasmModule: await loadModule(), config, kv });
 const response: Response = await handle(new Request('http://edge.test/healthz'), { waitUntil: () => {} });
-export const used = [decision.recommendedTier, response.status, qv.l1?.get('k'), RedisKv.connect, QvError];
+const failure = new QvError('timeout', 'kv.get k: no answer');
+export const used = [decision.recommendedTier, response.status, qv.l1?.get('k'), RedisKv.connect, failure.status];
 `;
 // ... and code that misuses them is refused.
 const typedMisuse = `

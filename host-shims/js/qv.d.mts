@@ -59,6 +59,7 @@ export interface InvokeOptions {
 }
 
 export declare class QvError extends Error {
+  constructor(status: StatusName, message: string);
   readonly status: StatusName;
 }
 
