@@ -109,6 +109,20 @@ TEST_CASE("RedisKv: incr sets the TTL only when it creates the key", "[redis]") 
   for (const char* key : {"kept", "no-ttl", "plain", "text"}) kv.del(key);
 }
 
+TEST_CASE("RedisKv: incr is exact across the 64-bit range, with a TTL too", "[redis]") {
+  // Past 2^53 a Lua number (a double) can no longer hold every integer: the EVAL path must
+  // not pass the value through one.
+  RedisKv kv(test_options());
+  REQUIRE(kv.set("big", "9007199254740992", 0).ok());  // 2^53
+  CHECK(kv.incr("big", 1, 10000).number == 9007199254740993);
+  CHECK(kv.incr("big", 1, 0).number == 9007199254740994);
+  REQUIRE(kv.set("top", "9223372036854775806", 0).ok());
+  CHECK(kv.incr("top", 1, 10000).number == INT64_MAX);
+  CHECK(kv.incr("top", 1, 10000).status == QV_UNAVAILABLE);     // would overflow
+  CHECK(kv.incr("low", INT64_MIN, 10000).number == INT64_MIN);  // created, with its TTL
+  for (const char* key : {"big", "top", "low"}) kv.del(key);
+}
+
 TEST_CASE("RedisKv: compare-and-set", "[redis]") {
   RedisKv kv(test_options());
   const std::string key = "cas";

@@ -16,12 +16,15 @@ namespace qv::host {
 namespace {
 
 // INCRBY that sets a TTL only when it creates the key, in one atomic round trip.
-// (PEXPIRE ... NX would also add a TTL to an existing key that has none.)
+// (PEXPIRE ... NX would also add a TTL to an existing key that has none.) It returns the
+// new value as Redis stores it, a decimal string: INCRBY's integer reaches Lua as a double,
+// exact only up to 2^53 (INT64_MAX came back as INT64_MIN). The JS shim's RedisKv does the
+// same.
 constexpr std::string_view kIncrWithTtlScript =
     "local created = redis.call('EXISTS', KEYS[1]) == 0\n"
-    "local value = redis.call('INCRBY', KEYS[1], ARGV[1])\n"
+    "redis.call('INCRBY', KEYS[1], ARGV[1])\n"
     "if created then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\n"
-    "return value\n";
+    "return redis.call('GET', KEYS[1])\n";
 
 // Compare-and-set in one atomic round trip. ARGV: expect-absent flag, expected value, new
 // value, TTL in ms (0: none). Returns {1} when set, {0, current} when the value differs,
@@ -369,11 +372,13 @@ KvReply RedisKv::incr(std::string_view key, int64_t delta, uint32_t ttl_ms) {
                       : command({"INCRBY", full_key, amount});
   if (!incr.reply) return incr.failure;
   if (incr.reply->type == REDIS_REPLY_ERROR) return error_reply(address(), "INCRBY", *incr.reply);
-  if (incr.reply->type != REDIS_REPLY_INTEGER) {
+  KvReply reply;
+  if (incr.reply->type == REDIS_REPLY_INTEGER) {
+    reply.number = incr.reply->integer;
+  } else if (incr.reply->type != REDIS_REPLY_STRING ||
+             !parse_kv_integer(reply_text(*incr.reply), reply.number)) {
     return KvReply::failure(QV_UNAVAILABLE, "redis " + address() + ": INCRBY gave no integer");
   }
-  KvReply reply;
-  reply.number = incr.reply->integer;
   return reply;
 }
 

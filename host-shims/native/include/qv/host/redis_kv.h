@@ -49,7 +49,7 @@ class RedisKv final : public Kv {
   RedisKv& operator=(const RedisKv&) = delete;
 
   // As Kv says. Each is one round trip: GET; SET key value [PX ttl]; DEL; INCRBY, or with
-  // a TTL one EVAL of a script doing EXISTS, INCRBY and (for a new key) PEXPIRE.
+  // a TTL one EVAL of a script doing EXISTS, INCRBY, (for a new key) PEXPIRE and GET.
   KvReply get(std::string_view key) override;
   KvReply set(std::string_view key, std::string_view value, uint32_t ttl_ms) override;
   KvReply incr(std::string_view key, int64_t delta, uint32_t ttl_ms) override;
