@@ -1,6 +1,7 @@
 #include "qv/host/redis_kv.h"
 
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/time.h>
 
@@ -80,6 +81,14 @@ class SigpipeGuard {
   sigset_t previous_;
   bool was_pending_ = false;
 };
+
+// Whether an idle connection can no longer be used: between commands the server sends
+// nothing, so a socket that is readable (end of file, a reset, or bytes nobody asked for)
+// or in error was closed or broke while idle (a restart, the server's idle timeout).
+bool closed_while_idle(int fd) {
+  pollfd ready{fd, POLLIN | POLLRDHUP, 0};
+  return ::poll(&ready, 1, 0) != 0;
+}
 
 struct ReplyDeleter {
   void operator()(redisReply* reply) const { freeReplyObject(reply); }
@@ -282,6 +291,9 @@ KvReply RedisKv::connect() {
 
 RedisKv::Reply RedisKv::command(std::initializer_list<std::string_view> args) {
   Reply result;
+  // A command sent on a connection the server already closed would fail, though the
+  // server may well be back: reconnect first, as the JS shim's client does by itself.
+  if (context_ && closed_while_idle(context_->fd)) disconnect();
   if (!context_) {
     const auto now = std::chrono::steady_clock::now();
     if (backoff_ms_ > 0 && now < next_attempt_) {

@@ -1,9 +1,11 @@
 // A Kv backed by a Redis server (Redis 7; also what Upstash and Vercel KV speak), through
 // hiredis's blocking API with connect and command timeouts. One connection, opened on
-// first use and reopened on the next use after any failure. After a connection attempt
-// fails, the next waits (50 ms, doubling up to 2 s, until one works): meanwhile operations
-// fail at once (saying when the next attempt is), rather than each paying a connect
-// timeout against a server that is down. Not thread-safe: use one RedisKv per thread.
+// first use and reopened on the next use after any failure, or when the server closed it
+// since the last use (a restart, an idle timeout: seen before sending, so the operation
+// does not fail for it). After a connection attempt fails, the next waits (50 ms,
+// doubling up to 2 s, until one works): meanwhile operations fail at once (saying when the
+// next attempt is), rather than each paying a connect timeout against a server that is
+// down. Not thread-safe: use one RedisKv per thread.
 #pragma once
 
 #include <chrono>
