@@ -416,3 +416,17 @@ TEST_CASE("the shim's Call: moved-from and default calls have no handle", "[abi]
   CHECK(moved.free() == QV_OK);
   CHECK(moved.free() == QV_BAD_HANDLE);
 }
+
+TEST_CASE("the shim's start() refuses an input past 4 GiB as too large, never a prefix of it",
+          "[abi][shim]") {
+  // qv_call_start takes a 32-bit length: 4 GiB + 2 bytes passed as such would be 2 bytes.
+  // The module refuses a length above its limit without reading the input, so only the first
+  // bytes of this view need to exist.
+  qv::test::ManualClock clock;
+  auto instance = qv::test::make_instance(clock, std::make_shared<qv::host::MemoryKv>());
+  const std::string text = R"({"tier":"Growth"})";
+  const std::string_view huge(text.data(), (size_t{1} << 32) + text.size());
+  const qv::host::Answer answer = instance.start("tiers.features", huge).answer();
+  CHECK(answer.status == QV_TOO_LARGE);
+  CHECK_THAT(answer.output, Catch::Matchers::Contains("above the limit"));
+}

@@ -1,5 +1,7 @@
 #include "qv/host/instance.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <utility>
 
 #include "qv/instance.h"
@@ -174,9 +176,15 @@ Result<Instance> Instance::create(InstanceOptions options) {
 Call Instance::start(std::string_view method, std::string_view input) {
   Active active(*state_);
   uint32_t handle = 0;
-  const qv_status status = qv_call_start(method.data(), static_cast<uint32_t>(method.size()),
-                                         reinterpret_cast<const uint8_t*>(input.data()),
-                                         static_cast<uint32_t>(input.size()), &handle);
+  // The ABI's lengths are 32-bit: a longer input or method name is passed as the longest
+  // length there is, which the module refuses (an input as too large, unread; a method as
+  // unknown), never cut to its length modulo 2^32 (a prefix the module would run).
+  const auto length = [](std::string_view text) {
+    return static_cast<uint32_t>(std::min<size_t>(text.size(), UINT32_MAX));
+  };
+  const qv_status status =
+      qv_call_start(method.data(), length(method), reinterpret_cast<const uint8_t*>(input.data()),
+                    length(input), &handle);
   return Call(state_, handle, status);
 }
 
