@@ -150,3 +150,20 @@ TEST_CASE("perform_op carries a fetch out and maps the reply", "[fetch]") {
   op.kind = 42;
   CHECK(qv::host::perform_op(op, nullptr, &fetcher).status == QV_BAD_STATE);
 }
+
+TEST_CASE("CurlFetcher: trailers after a chunked body are not response headers", "[fetch]") {
+  // fetch() in the JS host gives only the head's fields as headers.
+  auto server = LocalServer::answering(
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-checksum\r\n"
+       "X-Head: 1\r\nConnection: close\r\n\r\n"
+       "5\r\nhello\r\n0\r\nX-Checksum: abc\r\n\r\n"});
+  CurlFetcher fetcher;
+  FetchRequest request;
+  request.url = server->url("/chunked");
+  const FetchReply reply = fetcher.fetch(request);
+  INFO(reply.message);
+  REQUIRE(reply.status == QV_OK);
+  CHECK(reply.body == "hello");
+  CHECK_THAT(reply.headers, Catch::Matchers::Contains("x-head: 1\n"));
+  CHECK_THAT(reply.headers, !Catch::Matchers::Contains("x-checksum: abc"));
+}

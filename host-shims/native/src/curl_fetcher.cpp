@@ -22,11 +22,13 @@ struct Exchange {
   std::string headers;
   size_t max_body = 0;
   bool body_too_large = false;
+  bool in_body = false;  // the current response's body has begun: fields now are trailers
 };
 
 size_t on_body(char* data, size_t size, size_t count, void* user) {
   auto& exchange = *static_cast<Exchange*>(user);
   const size_t bytes = size * count;
+  exchange.in_body = true;
   if (exchange.body.size() + bytes > exchange.max_body) {
     exchange.body_too_large = true;
     return 0;  // makes curl stop with CURLE_WRITE_ERROR
@@ -36,7 +38,8 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
 }
 
 // Called once per header line, status lines of every response in a redirect chain
-// included: only the last response's headers are kept.
+// included: only the last response's headers are kept. Trailers (fields after a chunked
+// body) come here too; they are left out, as fetch() in the JS host leaves them.
 size_t on_header(char* data, size_t size, size_t count, void* user) {
   auto& exchange = *static_cast<Exchange*>(user);
   const size_t bytes = size * count;
@@ -44,8 +47,10 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
   if (line.substr(0, 5) == "HTTP/") {
     exchange.headers.clear();  // a new response begins
+    exchange.in_body = false;
     return bytes;
   }
+  if (exchange.in_body) return bytes;  // a trailer
   const size_t colon = line.find(':');
   if (colon == std::string_view::npos || colon == 0) return bytes;  // blank line or junk
   std::string name(line.substr(0, colon));
