@@ -167,3 +167,47 @@ TEST_CASE("CurlFetcher: trailers after a chunked body are not response headers",
   CHECK_THAT(reply.headers, Catch::Matchers::Contains("x-head: 1\n"));
   CHECK_THAT(reply.headers, !Catch::Matchers::Contains("x-checksum: abc"));
 }
+
+TEST_CASE("CurlFetcher sends what fetch() in the JS host sends", "[fetch]") {
+  CurlFetcher fetcher;
+  FetchRequest request;
+
+  // A body without a Content-Type goes without one (curl would call it a form).
+  auto plain = LocalServer::answering({LocalServer::response(200, "OK", {}, "")});
+  request.method = "PUT";
+  request.url = plain->url("/put");
+  request.body = "a=1";
+  REQUIRE(fetcher.fetch(request).status == QV_OK);
+  REQUIRE(plain->requests().size() == 1);
+  CHECK_THAT(plain->requests()[0], Catch::Matchers::StartsWith("PUT /put HTTP/1.1\r\n"));
+  CHECK_THAT(plain->requests()[0], Catch::Matchers::EndsWith("\r\n\r\na=1"));
+  CHECK_THAT(plain->requests()[0], !Catch::Matchers::Contains("Content-Type"));
+
+  // A GET or HEAD sends no body.
+  auto get = LocalServer::answering({LocalServer::response(200, "OK", {}, "")});
+  request.method = "GET";
+  request.url = get->url("/get");
+  request.body = "ignored";
+  REQUIRE(fetcher.fetch(request).status == QV_OK);
+  REQUIRE(get->requests().size() == 1);
+  CHECK_THAT(get->requests()[0], Catch::Matchers::StartsWith("GET /get HTTP/1.1\r\n"));
+  CHECK_THAT(get->requests()[0], Catch::Matchers::EndsWith("\r\n\r\n"));
+  CHECK_THAT(get->requests()[0], !Catch::Matchers::Contains("ignored"));
+
+  // A POST answered 303 (or 301, 302) continues as a GET without the body.
+  auto target = LocalServer::answering({LocalServer::response(200, "OK", {}, "done")});
+  auto see_other = LocalServer::answering(
+      {LocalServer::response(303, "See Other", {"Location: " + target->url("/after")}, "")});
+  request.method = "POST";
+  request.url = see_other->url("/form");
+  request.body = "x=1";
+  const FetchReply reply = fetcher.fetch(request);
+  INFO(reply.message);
+  REQUIRE(reply.status == QV_OK);
+  CHECK(reply.body == "done");
+  REQUIRE(see_other->requests().size() == 1);
+  CHECK_THAT(see_other->requests()[0], Catch::Matchers::StartsWith("POST /form HTTP/1.1\r\n"));
+  REQUIRE(target->requests().size() == 1);
+  CHECK_THAT(target->requests()[0], Catch::Matchers::StartsWith("GET /after HTTP/1.1\r\n"));
+  CHECK_THAT(target->requests()[0], !Catch::Matchers::Contains("x=1"));
+}

@@ -109,6 +109,15 @@ FetchReply CurlFetcher::fetch(const FetchRequest& request) {
     }
   }
   headers.append("Expect:");  // no "100-continue" round trip before a large body
+  // curl labels a body it sends as a form unless told otherwise; fetch() sends a body of
+  // bytes without a Content-Type of its own.
+  const bool typed = std::any_of(request.headers.begin(), request.headers.end(), [](const auto& h) {
+    return h.first.size() == 12 &&
+           std::equal(h.first.begin(), h.first.end(), "content-type", [](char a, char b) {
+             return std::tolower(static_cast<unsigned char>(a)) == b;
+           });
+  });
+  if (!typed) headers.append("Content-Type:");
 
   const uint32_t timeout_ms = request.timeout_ms ? request.timeout_ms : options_.default_timeout_ms;
   char error_buffer[CURL_ERROR_SIZE] = {0};
@@ -125,16 +134,20 @@ FetchReply CurlFetcher::fetch(const FetchRequest& request) {
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &exchange);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &exchange);
-  if (request.method == "GET" && request.body.empty()) {
+  // As fetch() in the JS host: a GET or HEAD sends no body; other methods send theirs as
+  // is (also when empty). A POST is curl's own, so that a 301, 302 or 303 continues as a
+  // GET without the body, as fetch() does; any other method is sent by name.
+  if (request.method == "GET") {
     curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
   } else if (request.method == "HEAD") {
     curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   } else {
-    // The body is sent as is (also when empty), under the request's own method.
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
                      static_cast<curl_off_t>(request.body.size()));
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    if (request.method != "POST") {
+      curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    }
   }
 
   const CURLcode code = curl_easy_perform(curl);
