@@ -7,6 +7,7 @@
 #include "support/local_server.h"
 
 using qv::host::CurlFetcher;
+using qv::host::CurlOptions;
 using qv::host::FetchReply;
 using qv::host::FetchRequest;
 using qv::host::Op;
@@ -210,4 +211,32 @@ TEST_CASE("CurlFetcher sends what fetch() in the JS host sends", "[fetch]") {
   REQUIRE(target->requests().size() == 1);
   CHECK_THAT(target->requests()[0], Catch::Matchers::StartsWith("GET /after HTTP/1.1\r\n"));
   CHECK_THAT(target->requests()[0], !Catch::Matchers::Contains("x=1"));
+}
+
+TEST_CASE("CurlFetcher: an answer without a body is not too large, whatever its Content-Length",
+          "[fetch]") {
+  // As fetch() in the JS host: a HEAD's Content-Length (or a 304's) sizes a body not sent.
+  CurlOptions options;
+  options.max_response_bytes = 1024;
+  CurlFetcher fetcher(options);
+  FetchRequest request;
+  auto head = LocalServer::answering(
+      {"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\nConnection: close\r\n\r\n"});
+  request.method = "HEAD";
+  request.url = head->url("/big");
+  FetchReply reply = fetcher.fetch(request);
+  INFO(reply.message);
+  REQUIRE(reply.status == QV_OK);
+  CHECK(reply.http_status == 200);
+  CHECK(reply.body.empty());
+
+  auto not_modified = LocalServer::answering(
+      {"HTTP/1.1 304 Not Modified\r\nContent-Length: 100000000\r\nConnection: close\r\n\r\n"});
+  request.method = "GET";
+  request.url = not_modified->url("/big");
+  reply = fetcher.fetch(request);
+  INFO(reply.message);
+  REQUIRE(reply.status == QV_OK);
+  CHECK(reply.http_status == 304);
+  CHECK(reply.body.empty());
 }

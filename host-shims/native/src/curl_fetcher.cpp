@@ -98,9 +98,12 @@ FetchReply CurlFetcher::fetch(const FetchRequest& request) {
 
   Exchange exchange;
   exchange.max_body = options_.max_response_bytes;
-  // A declared Content-Length above the limit is refused before any of the body is read.
-  curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE,
-                   static_cast<curl_off_t>(options_.max_response_bytes));
+  // A declared Content-Length above the limit is refused before any of the body is read;
+  // not a HEAD's, which sizes a body that is not sent (as fetch() in the JS host reads it).
+  if (request.method != "HEAD") {
+    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE,
+                     static_cast<curl_off_t>(options_.max_response_bytes));
+  }
   HeaderList headers;
   for (const auto& [name, value] : request.headers) {
     // "name;" is how curl sends a header with an empty value ("name:" would remove it).
