@@ -119,20 +119,19 @@ Headers request_variant(const CachedEntry& entry, const GetInput& input) {
   return out;
 }
 
-uint32_t find_in_l1(CacheState& state, const GetInput& input, double now) {
-  L1Store& l1 = state.l1();
-  const uint32_t latest = l1.peek(L1Store::Space::kResponses, input.encoded, now);
-  if (latest == L1Store::kNone || same_variant(*l1.response(latest), input)) return latest;
-  const std::string own = variant_key(input.encoded, request_variant(*l1.response(latest), input));
-  const uint32_t slot = l1.peek(L1Store::Space::kResponses, own, now);
-  return slot != L1Store::kNone && same_variant(*l1.response(slot), input) ? slot : L1Store::kNone;
-}
-
-std::string flight_key(CacheState& state, const GetInput& input, double now) {
+std::string selected_key(CacheState& state, const GetInput& input, double now) {
   L1Store& l1 = state.l1();
   const uint32_t latest = l1.peek(L1Store::Space::kResponses, input.encoded, now);
   if (latest == L1Store::kNone || l1.response(latest)->varied.empty()) return input.encoded;
   return variant_key(input.encoded, request_variant(*l1.response(latest), input));
+}
+
+uint32_t find_in_l1(CacheState& state, const GetInput& input, double now) {
+  L1Store& l1 = state.l1();
+  const uint32_t latest = l1.peek(L1Store::Space::kResponses, input.encoded, now);
+  if (latest == L1Store::kNone || same_variant(*l1.response(latest), input)) return latest;
+  const uint32_t slot = l1.peek(L1Store::Space::kResponses, selected_key(state, input, now), now);
+  return slot != L1Store::kNone && same_variant(*l1.response(slot), input) ? slot : L1Store::kNone;
 }
 
 std::shared_ptr<CachedEntry> entry_from_origin(const GetInput& input, int status,

@@ -31,14 +31,15 @@ bool same_variant(const CachedEntry& entry, const GetInput& input);
 std::string variant_key(std::string_view key, const Headers& varied);
 // What input's request sends of the headers `entry`'s Vary names, in entry.varied's form.
 Headers request_variant(const CachedEntry& entry, const GetInput& input);
+// The key of the variant input's request selects: the variant's key when L1's copy of the
+// key names a Vary, else the key (before any copy says which headers select a variant, the
+// first fetch tells). A fetch for input is coalesced under it in this isolate, and leased
+// and marked under it in the KV, so that the variants of a key are fetched side by side,
+// each once.
+std::string selected_key(CacheState& state, const GetInput& input, double now);
 // The L1 slot holding the variant input's request selects (under the key or the variant's
 // key), or L1Store::kNone.
 uint32_t find_in_l1(CacheState& state, const GetInput& input, double now);
-// What a fetch for input is coalesced under in this isolate, and leased and marked under in
-// the KV: its variant's key when L1's copy of the key names a Vary, so that the variants of
-// a key are fetched side by side, each once; else the key (before any copy says which
-// headers select a variant, the first fetch tells).
-std::string flight_key(CacheState& state, const GetInput& input, double now);
 
 // Sets the entry's lifetimes from its freshness, within the configured bounds.
 void set_lifetimes(CachedEntry& entry, const Freshness& f, const CacheConfig& config);

@@ -35,7 +35,7 @@ struct OriginRequest {
 struct GetInput {
   CacheKey key;
   std::string encoded;
-  // What a fetch for it is coalesced, leased and marked under (fill.h's flight_key); the
+  // What a fetch for it is coalesced, leased and marked under (fill.h's selected_key): the
   // encoded key unless a variant's key is known.
   std::string flight;
   std::optional<OriginRequest> origin;

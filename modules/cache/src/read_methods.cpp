@@ -133,7 +133,7 @@ MethodTask get_method(CallContext& ctx, Instance& instance) {
     if (!coalesced) state.l1().record_miss();
 
     std::shared_ptr<Flight> waiting;
-    input.flight = flight_key(state, input, now);
+    input.flight = selected_key(state, input, now);
     if (auto found = state.keys.find(input.flight); found != state.keys.end()) {
       if (found->second.pass_until > now) {  // recently uncacheable: straight to the origin
         ++state.metrics.passes;
@@ -185,7 +185,7 @@ MethodTask refresh_method(CallContext& ctx, Instance& instance) {
   Timing timing;
   timing.started = now_ms();
   ++state.metrics.refreshes;
-  input.flight = flight_key(state, input, now_ms());
+  input.flight = selected_key(state, input, now_ms());
   if (auto found = state.keys.find(input.flight);
       found != state.keys.end() && found->second.flight) {
     co_return Outcome::answer(
