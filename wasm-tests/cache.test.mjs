@@ -969,6 +969,25 @@ for (const flavour of FLAVOURS) {
         assert.equal(l1.delete('a'), false);
       });
 
+      test('a set with a key not a string, or a TTL or size the module cannot hold as given, is refused naming it; nothing is stored', async () => {
+        const qv = await instantiate(module, { log: quiet });
+        const l1 = qv.l1;
+        assert.throws(() => l1.set(42, 'v'), { name: 'TypeError', message: 'key: expected a string, got number' });
+        for (const ttl of [-1, 1.5, 2 ** 32, NaN, '1000']) {
+          assert.throws(() => l1.set('a', 'v', ttl), { name: 'RangeError', message: new RegExp(`^ttlMs: expected a whole number of ms from 0 to 4294967295, got ${String(ttl).replace('.', '\\.')}$`) }, String(ttl));
+        }
+        assert.throws(() => l1.set('a', 'v', 0, -5), { name: 'RangeError', message: /^size: / });
+        assert.equal(l1.get('a'), undefined);
+        assert.equal(l1.set('a', 'v', 4294967295), true, 'the longest TTL the module takes');
+      });
+
+      test('the host options kvTimeoutMs, fetchTimeoutMs and fetchMaxBytes are whole numbers in range, or a RangeError names them', async () => {
+        for (const [name, value] of [['kvTimeoutMs', Infinity], ['kvTimeoutMs', 0], ['fetchTimeoutMs', 2 ** 31], ['fetchMaxBytes', 1.5], ['kvTimeoutMs', '250']]) {
+          await assert.rejects(instantiate(module, { log: quiet, [name]: value }), { name: 'RangeError', message: new RegExp(`^${name}: expected a whole number from 1 to \\d+, got `) }, `${name} ${value}`);
+        }
+        await instantiate(module, { log: quiet, kvTimeoutMs: 2 ** 31 - 1, fetchMaxBytes: 1 });
+      });
+
       test('never serves a value the module evicted, and counts hits for eviction', async () => {
         const qv = await instantiate(module, { log: quiet });
         await qv.call('cache.configure', { l1: { maxEntries: 50 } });

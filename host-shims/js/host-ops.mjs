@@ -26,8 +26,19 @@ const DEFAULT_FETCH_TIMEOUT_MS = 10000;
 // answer could take an isolate's memory for good.
 const DEFAULT_FETCH_MAX_BYTES = 8 << 20;
 
+// The longest delay setTimeout keeps (a longer one fires at once).
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 class TimeoutError extends Error {
   name = 'TimeoutError';
+}
+
+// An option that is a whole number from 1 to most, or absent (undefined): else a RangeError
+// naming it.
+function wholeOption(options, name, most) {
+  const value = options[name];
+  if (value === undefined || (Number.isInteger(value) && value >= 1 && value <= most)) return value;
+  throw new RangeError(`${name}: expected a whole number from 1 to ${most}, got ${typeof value === 'string' ? `'${value}'` : String(value)}`);
 }
 
 export class HostOps {
@@ -46,9 +57,9 @@ export class HostOps {
   constructor(options) {
     this.#kv = options.kv;
     this.#fetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
-    this.#kvTimeoutMs = options.kvTimeoutMs ?? DEFAULT_KV_TIMEOUT_MS;
-    this.#fetchTimeoutMs = options.fetchTimeoutMs;
-    this.#fetchMaxBytes = options.fetchMaxBytes ?? DEFAULT_FETCH_MAX_BYTES;
+    this.#kvTimeoutMs = wholeOption(options, 'kvTimeoutMs', MAX_TIMER_MS) ?? DEFAULT_KV_TIMEOUT_MS;
+    this.#fetchTimeoutMs = wholeOption(options, 'fetchTimeoutMs', MAX_TIMER_MS);
+    this.#fetchMaxBytes = wholeOption(options, 'fetchMaxBytes', 2 ** 32 - 1) ?? DEFAULT_FETCH_MAX_BYTES;
   }
 
   /**

@@ -94,6 +94,9 @@ export class DirectL1 {
    */
   set(key, value, ttlMs = 0, size = undefined) {
     if (this.#discarded) this.#fail(null);
+    if (typeof key !== 'string') throw new TypeError(`key: expected a string, got ${typeof key}`);
+    if (!isU32(ttlMs)) throw new RangeError(`ttlMs: expected a whole number of ms from 0 to 4294967295, got ${ttlMs}`);
+    if (size !== undefined && !isU32(size)) throw new RangeError(`size: expected a whole number of bytes from 0 to 4294967295, got ${size}`);
     const held = key === this.#missed ? undefined : this.#index.get(key);
     this.#missed = undefined;
     const hash = this.#keyHash;
@@ -256,6 +259,9 @@ export class DirectL1 {
     return this.#words;
   }
 }
+
+// Whether value is a whole number the module's 32-bit unsigned arguments hold as it is.
+const isU32 = (value) => Number.isInteger(value) && value >= 0 && value <= 0xffffffff;
 
 /**
  * The 64-bit hash the shim registers a key under, written to out[0] (low 32 bits) and out[1]

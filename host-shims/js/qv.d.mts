@@ -39,11 +39,11 @@ export interface ShimOptions {
   randomBytes?: (buffer: Uint8Array) => void;
   /** Log sink; level 0 debug, 1 info, 2 warn, 3 error. Default: warn and above to console. */
   log?: (level: number, message: string) => void;
-  /** A KV operation without an answer by then fails with 'timeout' (default 250). */
+  /** A KV operation without an answer by then fails with 'timeout' (default 250; 1 to 2^31 - 1, else a RangeError). */
   kvTimeoutMs?: number;
-  /** Overrides the module's per-fetch timeout. */
+  /** Overrides the module's per-fetch timeout (1 to 2^31 - 1 ms, else a RangeError). */
   fetchTimeoutMs?: number;
-  /** A fetch whose answer body is longer fails with 'too_large', unread (default 8 MiB). */
+  /** A fetch whose answer body is longer fails with 'too_large', unread (default 8 MiB; 1 to 2^32 - 1, else a RangeError). */
   fetchMaxBytes?: number;
 }
 
@@ -75,7 +75,9 @@ export declare class DirectL1 {
   has(key: string): boolean;
   /**
    * Stores value for ttlMs (0: the cache's L1 TTL), counting `size` bytes (default: a
-   * string's length or a view's byteLength); false when too large or not admitted.
+   * string's length or a view's byteLength); false when too large or not admitted. ttlMs and
+   * size are whole numbers from 0 to 2^32 - 1 (else a RangeError), key a string (else a
+   * TypeError).
    */
   set(key: string, value: unknown, ttlMs?: number, size?: number): boolean;
   /** Removes key; true when it held a live value. */
