@@ -14,24 +14,30 @@ class CountingKv {
 }
 
 /**
- * Offers `perSecond` requests per simulated second, evenly, round-robin over `isolates`
- * instances of `flavour`, for `seconds`. Resolves to {offered, admitted, kvOps}.
+ * Offers `perSecond` requests per simulated second (a number, or a function of the whole
+ * seconds elapsed), evenly, round-robin over `isolates` instances of `flavour`, for
+ * `seconds`. Isolate i reads its clock `clockOffsetsMs[i]` ms off the true time (the KV's),
+ * as machines whose clocks disagree. Resolves to {offered, admitted, kvOps, admittedAt}:
+ * admittedAt lists the true time of every admission, in ms from the start.
  */
-export async function simulateAdmission({ isolates = 4, seconds, perSecond, tier = 'Startup', flavour = 'emscripten' }) {
+export async function simulateAdmission({ isolates = 4, seconds, perSecond, tier = 'Startup', flavour = 'emscripten', clockOffsetsMs = [] }) {
   let now = 1764115200000;
+  const start = now;
   const clock = () => now;
   const kv = new CountingKv(new MemoryKv({ now: clock }));
   const module = await loadModule(flavour);
-  const instances = await Promise.all(Array.from({ length: isolates }, () =>
-    instantiate(module, { kv, now: clock, log: () => {} })));
-  let admitted = 0;
+  const instances = await Promise.all(Array.from({ length: isolates }, (_, i) =>
+    instantiate(module, { kv, now: () => now + (clockOffsetsMs[i] ?? 0), log: () => {} })));
+  const rate = typeof perSecond === 'function' ? perSecond : () => perSecond;
+  const admittedAt = [];
   let offered = 0;
   for (let ms = 0; ms < seconds * 1000; ms++, now++) {
-    const due = Math.floor(((ms + 1) * perSecond) / 1000) - Math.floor((ms * perSecond) / 1000);
+    const perMs = rate(Math.floor(ms / 1000));
+    const due = Math.floor(((ms + 1) * perMs) / 1000) - Math.floor((ms * perMs) / 1000);
     for (let i = 0; i < due; i++) {
       const decision = await instances[offered++ % isolates].call('tiers.admit', { organizationId: 'org_sim', tier });
-      if (decision.allowed) admitted++;
+      if (decision.allowed) admittedAt.push(now - start);
     }
   }
-  return { offered, admitted, kvOps: kv.ops };
+  return { offered, admitted: admittedAt.length, kvOps: kv.ops, admittedAt };
 }

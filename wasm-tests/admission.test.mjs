@@ -37,6 +37,35 @@ describe('rate limit on a simulated clock (4 isolates, one in-memory KV)', () =>
   });
 });
 
+describe('rate limit with clocks that disagree (4 isolates 50 ms apart, simulated)', () => {
+  // The most admitted in any span of `ms` of the admissions' true times.
+  const mostInSpan = (times, ms) => {
+    let most = 0;
+    for (let i = 0, j = 0; i < times.length; i++) {
+      while (times[i] - times[j] >= ms) j++;
+      most = Math.max(most, i - j + 1);
+    }
+    return most;
+  };
+  const offsets = [-25, -8, 8, 25];
+  const skew = (STARTUP.rate * (Math.max(...offsets) - Math.min(...offsets))) / 1000; // R·δ tokens
+  for (const [pattern, perSecond, floor] of [
+    ['3x the limit, steadily', 300, STARTUP.rate * 10 * 0.95 - skew],
+    // 5x the limit for a second, then a second of nothing: the bucket fills up five times.
+    ['bursts of 5x the limit, every other second', (second) => (second % 2 === 0 ? 500 : 0), 5 * (STARTUP.burst + STARTUP.rate) * 0.95 - 5 * skew],
+  ]) {
+    test(`${pattern}: never over the one-clock bound by more than R·δ in any span, and at most R·δ under per refill`, async () => {
+      const { admittedAt } = await simulateAdmission({ seconds: 10, perSecond, clockOffsetsMs: offsets });
+      for (const seconds of [1, 10]) {
+        const bound = STARTUP.burst + STARTUP.rate * seconds + 4 * STARTUP.lease + skew;
+        const most = mostInSpan(admittedAt, 1000 * seconds);
+        assert.ok(most <= bound, `${most} admitted within ${seconds} s > ${bound}`);
+      }
+      assert.ok(admittedAt.length >= floor, `admitted ${admittedAt.length} < ${floor}`);
+    });
+  }
+});
+
 describe('calls across a KV outage (a KV that keeps its data but cannot be reached)', () => {
   test('a call ended during the outage frees its slot in KV with the first write after it', async () => {
     let t = 1764115200000;
