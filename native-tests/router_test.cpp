@@ -396,6 +396,30 @@ TEST_CASE("active health checks: interval, unhealthy after 3 failures, panic rou
   CHECK(after.order.size() == 2);
 }
 
+TEST_CASE("turning active checks off returns the regions they had taken out") {
+  // Only a passing check brings an unhealthy region back: once checks are off, none will
+  // run, so their verdict no longer holds (as an ejection simply ends without them).
+  Router router;
+  double now = kStart;
+  for (int round = 0; round < 3; ++round, now += 10000) {
+    REQUIRE(router.plan_probes(now).size() == 4);
+    router.record_probe("us-east-1", false, "HTTP 503", now);
+    for (const char* id : {"eu-west-1", "ap-southeast-1", "sa-east-1"}) {
+      router.record_probe(id, true, "HTTP 200", now);
+    }
+  }
+  CHECK(router.region_health(0, now).health == Health::kUnhealthy);
+  Config config = default_config();
+  config.health_check.enabled = false;
+  router.configure(config);
+  CHECK(router.region_health(0, now).health == Health::kHealthy);
+  CHECK(router.region_health(0, now).cause.empty());
+  CHECK(optimal(router, kNewYork, now) == "us-east-1");
+  // And passive outlier detection counts its failures again.
+  for (int i = 0; i < 5; ++i) REQUIRE(router.observe(observation("us-east-1", 10, 503), now).ok());
+  CHECK(router.region_health(0, now).health == Health::kEjected);
+}
+
 TEST_CASE("draining regions take no new traffic, and never all of them") {
   Config config = default_config();
   config.regions[0].draining = true;

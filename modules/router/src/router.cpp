@@ -595,9 +595,11 @@ void Router::refresh(HostState& host, bool probed, double now) const {
     host.health = Health::kProbing;
     back_at = host.ejected_until;
   }
-  if (host.health == Health::kProbing && !probed) {
-    // Without health checks an ejection simply ends (Envoy's behaviour).
+  if ((host.health == Health::kProbing || host.health == Health::kUnhealthy) && !probed) {
+    // Without health checks an ejection simply ends (Envoy's behaviour), and the verdict of
+    // checks that no longer run does not hold: only a passing check could lift it.
     host.health = Health::kHealthy;
+    host.check_failures = 0;
     host.in_service_since = back_at;
     host.returned_at = back_at;
     host.cause.clear();
