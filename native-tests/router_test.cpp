@@ -609,6 +609,27 @@ TEST_CASE("ejections published by other isolates apply, within the cap, until th
   CHECK(other.region_health(3, kStart + 300000).health == Health::kProbing);
 }
 
+TEST_CASE("after a shared ejection, a region needs healthy_threshold passing probes again") {
+  // Checks passed before the ejection say nothing of the region after it.
+  Config config = default_config();
+  config.health_check.healthy_threshold = 3;
+  Router router(config);
+  double now = kStart;
+  for (int round = 0; round < 5; ++round, now += 10000) {
+    for (uint32_t r : router.plan_probes(now)) {
+      router.record_probe(router.config().regions[r].id, true, "HTTP 200", now);
+    }
+  }
+  REQUIRE(router.apply_shared_ejection("us-east-1", {now + 30000, 1, "shared: x"}, now));
+  now += 30000;
+  for (int passed = 1; passed <= 3; ++passed, now += 1000) {
+    CHECK(router.region_health(0, now).health == Health::kProbing);
+    REQUIRE(!router.plan_probes(now).empty());
+    router.record_probe("us-east-1", true, "HTTP 200", now);
+  }
+  CHECK(router.region_health(0, now).health == Health::kHealthy);
+}
+
 TEST_CASE("rendezvous weights shift load in proportion") {
   std::vector<HashNode> nodes{{hash_id("a"), 1}, {hash_id("b"), 3}};
   int b = 0;

@@ -1118,6 +1118,7 @@ bool Router::apply_shared_ejection(std::string_view region, const SharedEjection
   host.cause = ejection.cause;
   host.shared = true;
   host.consecutive_failures = 0;
+  host.check_successes = 0;  // checks passed before it do not count towards its return
   return true;
 }
 
