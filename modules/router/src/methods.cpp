@@ -415,11 +415,18 @@ Outcome observe(CallContext& ctx, Instance& instance, bool& publishing) {
     ctx.kv_set(std::string(kEjectionKeyPrefix) + observation.region, ejection_value(result.host),
                ejection_ttl_ms(result.host, now));
   }
+  // Whether the host observed (the region, or its media node) is draining.
+  const Region& region = router.config().regions[router.config().find(observation.region)];
+  bool draining = region.draining;
+  if (!observation.node.empty()) {
+    for (const MediaNode& node : region.media_nodes) {
+      if (node.id == observation.node) draining = node.draining;
+    }
+  }
   JsonWriter out;
   out.begin_object().key("region").value(observation.region);
   if (!observation.node.empty()) out.key("node").value(observation.node);
-  write_health(out, result.host,
-               router.config().regions[router.config().find(observation.region)].draining);
+  write_health(out, result.host, draining);
   out.key("ejectedNow")
       .value(result.ejected_now)
       .key("ejectionSuppressed")
