@@ -465,6 +465,24 @@ TEST_CASE("reconfiguring keeps what was learned about regions that remain") {
   CHECK(decision.regions[1].latency.samples == 1);  // us-east-1's RTT, kept
 }
 
+TEST_CASE("lowering maxAreas forgets the areas seen least recently down to the new limit") {
+  Router router;
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(
+        router.observe(observation("us-east-1", 10, 200, "area-" + std::to_string(i)), kStart + i)
+            .ok());
+  }
+  CHECK(router.area_count() == 20);
+  Config config = default_config();
+  config.latency.max_areas = 5;
+  router.configure(config);
+  REQUIRE(router.observe(observation("us-east-1", 10, 200, "new"), kStart + 100).ok());
+  CHECK(router.area_count() == 5);
+  // The newest four stay, with the area just seen.
+  CHECK(router.route(at(0, 0, "area-19"), kStart + 100).regions[0].latency.samples == 1);
+  CHECK(router.route(at(0, 0, "area-15"), kStart + 100).regions[0].latency.samples == 0);
+}
+
 TEST_CASE("the retry budget allows 20% of requests plus 3 per window") {
   Router router;
   double now = kStart;

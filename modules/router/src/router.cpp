@@ -705,8 +705,9 @@ Router::AreaStats* Router::find_area(std::string_view area) {
 Router::AreaStats& Router::area_stats(const std::string& area, double now) {
   AreaStats* found = find_area(area);
   if (!found) {
-    if (static_cast<double>(areas_.size()) >= config_.latency.max_areas) {
-      // Forget the area seen least recently: a rare linear scan keeps the list small.
+    while (static_cast<double>(areas_.size()) >= config_.latency.max_areas) {
+      // Forget the area seen least recently: a rare linear scan keeps the list small. (More
+      // than one when maxAreas was lowered since.)
       auto oldest = areas_.begin();
       for (auto it = areas_.begin(); it != areas_.end(); ++it) {
         if (it->seen_at < oldest->seen_at) oldest = it;
