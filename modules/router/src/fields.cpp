@@ -76,6 +76,10 @@ Status read_field(const Field& field, const JsonValue& value, void* target) {
 
 Status read_fields(const JsonObject& object, std::span<const Field> fields, void* target,
                    bool ignore_unknown) {
+  // A field of the table given twice: JSON.parse keeps the last, find() the first; refused, so
+  // that no two readers of one input see different values. (By table row, not by comparing
+  // every pair of keys: a host may pass any number of headers.)
+  uint64_t seen = 0;
   for (auto member : object.raw()) {
     const Field* field = nullptr;
     for (const Field& candidate : fields) {
@@ -94,6 +98,9 @@ Status read_fields(const JsonObject& object, std::span<const Field> fields, void
       }
       return (problem << ")").invalid();
     }
+    const uint64_t bit = uint64_t{1} << (field - fields.data());
+    if (seen & bit) return invalid_input(object.child_path(member.key) + ": given twice");
+    seen |= bit;
     if (field->type == FieldType::kOther) continue;
     const JsonValue value = object.member(member.key, member.value);
     if (auto s = read_field(*field, value, target); !s.ok()) return s;

@@ -36,9 +36,10 @@ struct Field {
 #define QV_FIELD(Type, member) \
   [](void* target) -> void* { return &static_cast<Type*>(target)->member; }
 
-// Reads the fields of `object` that `fields` describe into `target`. A field of object not
-// in the table (unless ignore_unknown), a missing required field, a wrong type or a value
-// out of range is an error naming the field.
+// Reads the fields of `object` that `fields` describe into `target`. A field given twice, a
+// field of object not in the table (unless ignore_unknown), a missing required field, a
+// wrong type or a value out of range is an error naming the field. Tables have at most 64
+// rows.
 Status read_fields(const JsonObject& object, std::span<const Field> fields, void* target,
                    bool ignore_unknown = false);
 
