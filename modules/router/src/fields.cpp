@@ -45,12 +45,16 @@ Status read_field(const Field& field, const JsonValue& value, void* target) {
     case FieldType::kString: {
       auto text = value.string();
       if (!text.ok()) return text.take_error();
-      const double size = static_cast<double>(text.value().size());
+      // Characters, as the message says: UTF-8 code points (bytes that do not continue one).
+      int64_t characters = 0;
+      for (char c : text.value()) characters += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+      const double size = static_cast<double>(characters);
       if (size < field.min || size > field.max) {
         Text problem;
         problem << value.where() << ": expected ";
         problem.number(field.min) << " to ";
-        return (problem.number(field.max) << " characters").invalid();
+        problem.number(field.max) << " characters, got ";
+        return problem.count(characters).invalid();
       }
       static_cast<std::string*>(out)->assign(text.value());
       return ok_status();

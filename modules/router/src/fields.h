@@ -17,7 +17,7 @@ enum class FieldType : uint8_t {
   kInteger,  // double holding an integer within [min, max]
   kInt,      // int within [min, max]
   kFlag,     // bool
-  kString,   // std::string of min..max bytes
+  kString,   // std::string of min..max characters (UTF-8 code points)
   kChoice,   // bool: false for the string `off`, true for `on`
   kOther,    // allowed here, read by the caller (objects, arrays, nullable values)
 };
