@@ -206,6 +206,10 @@ function serverTiming(timing) {
 
 const PASSED_HEADERS = ['content-type', 'content-language', 'etag', 'last-modified', 'cache-control'];
 
+// The statuses whose answers have no body (the Fetch standard's null body statuses a cache
+// call can answer with).
+const NO_BODY = new Set([204, 205, 304]);
+
 // Origin answers remembered per cache key, so that calls which waited for another call's
 // fetch (coalesced) can say which region served it too. Bounded: the oldest go first.
 const REMEMBERED_ORIGINS = 1024;
@@ -299,7 +303,8 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
     if (body.status === 200 && notModified(request.headers, { etag: body.headers.etag, lastModified: body.headers['last-modified'] })) {
       return new Response(null, { status: 304, headers: out });
     }
-    return new Response(body.body, { status: body.status, headers: out });
+    // A 204 or 205 (204 is storable) has no body: a Response refuses one, even empty.
+    return new Response(NO_BODY.has(body.status) ? null : body.body, { status: body.status, headers: out });
   }
 
   const routes = CACHED_PATHS.map((path) => ({

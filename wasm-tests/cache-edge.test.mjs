@@ -479,6 +479,10 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
         'content-type': 'application/json', 'cache-control': 'public, max-age=60, s-maxage=300',
         connection: 'x-origin-hop', 'x-origin-hop': 'secret', trailer: 'x-sum',
       };
+      if (new URL(request.url, 'http://origin').searchParams.has('no-content')) {
+        response.writeHead(204, { 'cache-control': headers['cache-control'] });
+        return response.end();
+      }
       response.writeHead(200, headers);
       if (stall) return response.write('{"partial":'); // headers, then nothing more
       response.end('{"ok":true}');
@@ -515,6 +519,16 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
     assert.equal(fills.length, 1);
     assert.notEqual(fills[0]['x-forwarded-host'], 'evil.example', 'an unkeyed client header reached the origin of a shared copy');
     assert.equal((await handle(request(path))).headers.get('x-cache'), 'HIT-L1');
+  });
+
+  test('a 204 from the origin is answered (and cached) without a body, not as a 500', async () => {
+    const handle = await handler();
+    for (const cache of ['MISS', 'HIT-L1']) {
+      const response = await handle(request('/api/leads?no-content'));
+      assert.equal(response.status, 204, cache);
+      assert.equal(response.headers.get('x-cache'), cache);
+      assert.equal(response.body, null);
+    }
   });
 
   test('hop-by-hop headers, named in Connection or not, pass neither way', async () => {
