@@ -338,6 +338,11 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
       }
       return { pattern, feature: route.feature };
     });
+    // A feature the catalogue does not know would fail every request its pattern matches.
+    for (const [i, route] of featureRoutes.entries()) {
+      const { status, body } = await qv.invoke('tiers.feature_enabled', { tier: catalogue.tiers[0].name, feature: route.feature });
+      if (status !== 'ok') throw new Error(`config.featureRoutes[${i}].feature: ${String(body.message).replace(/^feature: /, '')}`);
+    }
     const keys = parseApiKeys(config.apiKeys ?? [], tiers);
     warmCritical(keys, waitUntil);
     return { keys, featureRoutes };
