@@ -13,12 +13,16 @@ const ID = /^[A-Za-z0-9._-]{1,128}$/;
  */
 export function parseApiKeys(apiKeys, knownTiers) {
   if (!Array.isArray(apiKeys)) throw new Error('config.apiKeys: expected an array');
+  const seen = new Map(); // digest -> index of the entry that gave it
   return apiKeys.map((entry, i) => {
     const where = `config.apiKeys[${i}]`;
     if (entry === null || typeof entry !== 'object') throw new Error(`${where}: expected an object`);
     if (typeof entry.sha256 !== 'string' || !HEX64.test(entry.sha256)) {
       throw new Error(`${where}.sha256: expected the SHA-256 of the key as 64 lower-case hex digits`);
     }
+    // One key stands for one caller: a key listed twice would be served as whichever came last.
+    if (seen.has(entry.sha256)) throw new Error(`${where}.sha256: the same key as config.apiKeys[${seen.get(entry.sha256)}] (a key stands for one caller)`);
+    seen.set(entry.sha256, i);
     if (typeof entry.organizationId !== 'string' || !ID.test(entry.organizationId)) {
       throw new Error(`${where}.organizationId: 1 to 128 letters, digits, '-', '_' or '.'`);
     }

@@ -507,7 +507,13 @@ describe('admission over HTTP (edge function on edge-runtime)', () => {
     const entry = { sha256: 'a'.repeat(64), organizationId: 'org_a', tier: 'Startup' };
     assert.throws(() => parseApiKeys([{ ...entry, operator: 'yes' }], ['Startup']),
       /^Error: config\.apiKeys\[0\]\.operator: expected true or false, got "yes"$/);
-    assert.deepEqual(parseApiKeys([entry, { ...entry, operator: true }], ['Startup']).map((key) => key.operator), [false, true]);
+    assert.deepEqual(parseApiKeys([entry, { ...entry, sha256: 'b'.repeat(64), operator: true }], ['Startup']).map((key) => key.operator), [false, true]);
+  });
+
+  test('config.apiKeys may list a key once: the same digest again is refused, naming both entries', () => {
+    const entry = { sha256: 'a'.repeat(64), organizationId: 'org_a', tier: 'Startup' };
+    assert.throws(() => parseApiKeys([entry, { ...entry, sha256: 'b'.repeat(64) }, { ...entry, organizationId: 'org_b' }], ['Startup']),
+      /^Error: config\.apiKeys\[2\]\.sha256: the same key as config\.apiKeys\[0\] \(a key stands for one caller\)$/);
   });
 
   test('over the limit: 429 with Retry-After and RateLimit fields', async () => {
