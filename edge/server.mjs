@@ -27,6 +27,13 @@ if (!Number.isInteger(originsPort) || originsPort < 0 || originsPort > 65532) {
   console.error(`QV_ORIGINS_PORT: expected a port number 0-65532 (the demo origins take it and the next three), got '${process.env.QV_ORIGINS_PORT}'`);
   process.exit(2);
 }
+// The Redis URL is checked here, before anything starts: the client would throw a bare
+// TypeError for it.
+const redisUrl = process.env.QV_REDIS_URL || null;
+if (redisUrl !== null && !/^rediss?:$/.test(URL.canParse(redisUrl) ? new URL(redisUrl).protocol : '')) {
+  console.error(`QV_REDIS_URL: expected a redis:// or rediss:// URL, got '${redisUrl}'`);
+  process.exit(2);
+}
 
 // A port another process holds stops the server with the setting to change, not a stack trace.
 async function listening(setting, what, start) {
@@ -75,7 +82,7 @@ if (config.router) {
 // A Redis that is down (or not yet up) at start must not keep the edge from serving: the
 // client connects in the background, and until it has, admission runs on per-isolate limits
 // and the cache skips L2 (docs/admission.md, "When the KV fails"), as in an outage later on.
-const kv = process.env.QV_REDIS_URL ? await connectRedis(process.env.QV_REDIS_URL) : undefined;
+const kv = redisUrl ? await connectRedis(redisUrl) : undefined;
 const cacheSecret = process.env.QV_CACHE_SECRET ?? config.cache?.demoSecret;
 const runtime = await createEdgeRuntime({ flavour, config, kv, cacheSecret });
 // A wrong API key entry, feature route or cache setting stops the server here too, naming

@@ -339,6 +339,14 @@ describe('npm start (edge/server.mjs) with a port another process holds', () => 
     }
   });
 
+  test('QV_REDIS_URL that is not a redis:// URL: stops with status 2, naming the setting', async () => {
+    for (const url of ['notaurl', 'http://127.0.0.1:6379']) {
+      const { code, stderr } = await start({ PORT: '0', QV_ORIGINS_PORT: '0', QV_REDIS_URL: url });
+      assert.equal(code, 2, stderr);
+      assert.equal(stderr.trim(), `QV_REDIS_URL: expected a redis:// or rediss:// URL, got '${url}'`);
+    }
+  });
+
   test('QV_ORIGINS_PORT: stops likewise, saying the demo origins take four ports', async () => {
     const port = held.address().port;
     const { code, stderr } = await start({ PORT: '0', QV_ORIGINS_PORT: String(port) });
