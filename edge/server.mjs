@@ -15,7 +15,7 @@ import { constants } from 'node:os';
 import { createEdgeRuntime, loadEdgeConfig, serveEdgeRuntime } from './runtime.mjs';
 import { startRegionalOrigins, routerConfigFor } from './regional-origins.mjs';
 import { RedisKv } from '../dist/js/kv-redis.mjs';
-import { instantiateFlavour } from '../dist/js/node.mjs';
+import { FLAVOURS, instantiateFlavour } from '../dist/js/node.mjs';
 
 const port = Number(process.env.PORT ?? 3000);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -46,6 +46,10 @@ async function listening(setting, what, start) {
   }
 }
 const flavour = process.env.QV_FLAVOUR ?? 'emscripten';
+if (!FLAVOURS.includes(flavour)) {
+  console.error(`QV_FLAVOUR: expected one of ${FLAVOURS.join(', ')}, got '${flavour}'`);
+  process.exit(2);
+}
 
 // The shared KV: connected within REDIS_WAIT_MS, or served without it meanwhile, saying so.
 const REDIS_WAIT_MS = 2000;
@@ -60,12 +64,22 @@ async function connectRedis(url) {
   return kv;
 }
 
-const config = await loadEdgeConfig(process.env.QV_EDGE_CONFIG);
+let config;
+try {
+  config = await loadEdgeConfig(process.env.QV_EDGE_CONFIG);
+} catch (failure) {
+  console.error(`QV_EDGE_CONFIG: ${failure.message}`);
+  process.exit(2);
+}
 const upstream = process.env.ORIGIN_URL || process.env.QV_ORIGIN_UPSTREAM || null;
 let origins = null;
 if (config.router) {
   if (upstream) console.warn('ORIGIN_URL: ignored, the edge config\'s router section names the origins');
 } else if (process.env.QV_DEMO_ORIGINS !== '0') {
+  if (upstream && !/^https?:$/.test(URL.canParse(upstream) ? new URL(upstream).protocol : '')) {
+    console.error(`${process.env.ORIGIN_URL ? 'ORIGIN_URL' : 'QV_ORIGIN_UPSTREAM'}: expected an http:// or https:// URL, got '${upstream}'`);
+    process.exit(2);
+  }
   origins = await listening('QV_ORIGINS_PORT', `the demo regional origins take ${originsPort} to ${originsPort + 3}`,
     () => startRegionalOrigins({ port: originsPort, upstream }));
   config.router = routerConfigFor(origins.urls);

@@ -347,6 +347,20 @@ describe('npm start (edge/server.mjs) with a port another process holds', () => 
     }
   });
 
+  test('QV_FLAVOUR, QV_EDGE_CONFIG or ORIGIN_URL that is wrong: stops with status 2, naming the setting', async () => {
+    const wrong = [
+      [{ QV_FLAVOUR: 'wasm' }, "QV_FLAVOUR: expected one of emscripten, wasi, got 'wasm'"],
+      [{ QV_EDGE_CONFIG: '/nonexistent/qv.json' }, /^QV_EDGE_CONFIG: edge config \/nonexistent\/qv\.json: ENOENT/],
+      [{ ORIGIN_URL: 'origin.example' }, "ORIGIN_URL: expected an http:// or https:// URL, got 'origin.example'"],
+    ];
+    for (const [env, message] of wrong) {
+      const { code, stderr } = await start({ PORT: '0', QV_ORIGINS_PORT: '0', ...env });
+      assert.equal(code, 2, stderr);
+      if (typeof message === 'string') assert.equal(stderr.trim(), message);
+      else assert.match(stderr.trim(), message);
+    }
+  });
+
   test('QV_ORIGINS_PORT: stops likewise, saying the demo origins take four ports', async () => {
     const port = held.address().port;
     const { code, stderr } = await start({ PORT: '0', QV_ORIGINS_PORT: String(port) });
