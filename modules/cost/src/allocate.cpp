@@ -133,6 +133,11 @@ Result<std::vector<Organisation>> parse_organisations(const JsonValue& json) {
       Organisation organisation;
       organisation.id = read.text(*object, "id", true, true).value_or("");
       organisation.direct_cost = read.number(*object, "directCost", Bounds::kNonNegative);
+      // Written back in whole cents, exact in an int64_t and a double up to this.
+      if (organisation.direct_cost && !(*organisation.direct_cost <= kMaxSharedCost)) {
+        read.fail(object->child_path("directCost") +
+                  ": a cost of at most 10000000000000 is supported");
+      }
       if (auto metrics = read.field(*object, "metrics")) {
         if (auto map = read.object(*metrics)) {
           for (auto field : map->raw()) {
@@ -202,15 +207,18 @@ void write_allocation(JsonWriter& out, const std::vector<SharedCost>& costs,
   for (size_t i = 0; i < organisations.size(); ++i) {
     int64_t shared = 0;
     for (const auto& shares : allocation.shares) shared += shares[i];
+    // The direct cost in whole cents too, as the amounts are, so that direct + shared is
+    // the total to the cent (0.1 + 0.2 in dollars would be 0.30000000000000004).
+    const int64_t direct = whole_cents(organisations[i].direct_cost.value_or(0));
     out.begin_object()
         .key("id")
         .value(organisations[i].id)
         .key("directCost")
-        .value(organisations[i].direct_cost.value_or(0))
+        .value(static_cast<double>(direct) / 100)
         .key("shared")
         .value(static_cast<double>(shared) / 100)
         .key("total")
-        .value(organisations[i].direct_cost.value_or(0) + static_cast<double>(shared) / 100)
+        .value(static_cast<double>(direct + shared) / 100)
         .key("byCost")
         .begin_object();
     for (size_t c = 0; c < costs.size(); ++c) {
