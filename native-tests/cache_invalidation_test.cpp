@@ -162,7 +162,9 @@ TEST_CASE("Cache-Control decides storage, freshness and stale windows") {
   CHECK(decide(200, {{"cache-control", "no-store"}}).personal);
   CHECK(!decide(200, {{"cache-control", "no-cache"}}).personal);
   CHECK(!decide(200, {{"vary", "*"}}).storable);
-  CHECK(!decide(301, {{"cache-control", "max-age=60"}}).storable);
+  CHECK(decide(301, {{"cache-control", "max-age=60"}, {"location", "/b"}}).storable);
+  CHECK(!decide(301, {{"location", "/b"}}).storable);  // not for the default origin TTL
+  CHECK(!decide(302, {{"cache-control", "max-age=60"}, {"location", "/b"}}).storable);
   CHECK(decide(404, {{"cache-control", "max-age=60"}}).fresh_ms == 60000);  // negative caching
   CHECK(decide(410, {{"expires", "Wed, 26 Nov 2025 00:00:30 GMT"}}).fresh_ms == 30000);
   CHECK(!decide(404, {}).storable);  // not for the default origin TTL

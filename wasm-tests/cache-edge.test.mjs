@@ -479,9 +479,22 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
         'content-type': 'application/json', 'cache-control': 'public, max-age=60, s-maxage=300',
         connection: 'x-origin-hop', 'x-origin-hop': 'secret', trailer: 'x-sum',
       };
-      if (new URL(request.url, 'http://origin').searchParams.has('no-content')) {
+      const query = new URL(request.url, 'http://origin').searchParams;
+      if (query.has('no-content')) {
         response.writeHead(204, { 'cache-control': headers['cache-control'] });
         return response.end();
+      }
+      if (query.has('moved')) {
+        response.writeHead(301, { location: '/api/leads/all', 'cache-control': 'max-age=60', link: '</api/leads/all>; rel="canonical"' });
+        return response.end();
+      }
+      if (query.has('busy')) {
+        response.writeHead(503, { 'retry-after': '7', 'content-type': 'application/json' });
+        return response.end('{"error":"busy"}');
+      }
+      if (query.has('challenge')) {
+        response.writeHead(401, { 'www-authenticate': 'Bearer realm="leads"', 'content-type': 'application/json' });
+        return response.end('{"error":"unauthorized"}');
       }
       response.writeHead(200, headers);
       if (stall) return response.write('{"partial":'); // headers, then nothing more
@@ -529,6 +542,23 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
       assert.equal(response.headers.get('x-cache'), cache);
       assert.equal(response.body, null);
     }
+  });
+
+  test('a redirect keeps its Location, cached or not; a 503 its Retry-After; a 401 its WWW-Authenticate', async () => {
+    const handle = await handler();
+    for (const cache of ['MISS', 'HIT-L1']) {
+      const moved = await handle(request('/api/leads?moved'));
+      assert.equal(moved.status, 301, cache);
+      assert.equal(moved.headers.get('x-cache'), cache);
+      assert.equal(moved.headers.get('location'), '/api/leads/all', cache);
+      assert.equal(moved.headers.get('link'), '</api/leads/all>; rel="canonical"', cache);
+    }
+    const busy = await handle(request('/api/leads?busy'));
+    assert.equal(busy.status, 503);
+    assert.equal(busy.headers.get('retry-after'), '7');
+    const challenged = await handle(request('/api/leads?challenge'));
+    assert.equal(challenged.status, 401);
+    assert.equal(challenged.headers.get('www-authenticate'), 'Bearer realm="leads"');
   });
 
   test('hop-by-hop headers, named in Connection or not, pass neither way', async () => {
