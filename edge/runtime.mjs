@@ -13,11 +13,16 @@ export const STRICT_CODE_GENERATION = Object.freeze({ strings: false, wasm: fals
 
 /** The edge config of npm start: demo API keys and feature routes (edge/config/demo.json). */
 export async function loadEdgeConfig(path = new URL('config/demo.json', import.meta.url)) {
+  let config;
   try {
-    return JSON.parse(await readFile(path, 'utf8'));
+    config = JSON.parse(await readFile(path, 'utf8'));
   } catch (failure) {
     throw new Error(`edge config ${path}: ${failure.message}`);
   }
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new Error(`edge config ${path}: expected a JSON object, got ${Array.isArray(config) ? 'an array' : JSON.stringify(config)}`);
+  }
+  return config;
 }
 
 /**

@@ -314,7 +314,7 @@ describe('npm start (edge/server.mjs) with a port another process holds', () => 
     assert.equal(stderr.trim(), `PORT: port ${port} is in use (the edge server); choose another`);
   });
 
-  test('QV_EDGE_CONFIG with a wrong API key entry or feature route: stops with status 2, naming the field', async () => {
+  test('QV_EDGE_CONFIG with a wrong API key entry or feature route, or not an object: stops with status 2, naming the field', async () => {
     const demo = JSON.parse(await readFile(new URL('../edge/config/demo.json', import.meta.url), 'utf8'));
     const dir = await mkdtemp(join(tmpdir(), 'qv-config-'));
     try {
@@ -333,6 +333,13 @@ describe('npm start (edge/server.mjs) with a port another process holds', () => 
           assert.equal(code, 2, stderr);
           assert.match(stderr.trim(), message);
         }
+      }
+      for (const [text, what] of [['null', 'null'], ['[1]', 'an array'], ['"demo"', '"demo"']]) {
+        const path = join(dir, 'not-an-object.json');
+        await writeFile(path, text);
+        const { code, stderr } = await start({ PORT: '0', QV_ORIGINS_PORT: '0', QV_EDGE_CONFIG: path });
+        assert.equal(code, 2, stderr);
+        assert.equal(stderr.trim(), `QV_EDGE_CONFIG: edge config ${path}: expected a JSON object, got ${what}`);
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
