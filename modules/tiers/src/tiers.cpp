@@ -195,6 +195,9 @@ Result<Tier> parse_tier(const JsonValue& json) {
   if (auto cost = fields.find("costEstimate")) {
     auto number = non_negative(*cost);
     if (!number.ok()) return number.take_error();
+    // The cost engine compares bills with it in whole cents (an int64_t).
+    if (!(number.value() <= 1e13))
+      return invalid_input(cost->where() + ": must be at most 10000000000000");
     tier.cost_estimate = number.value();
   }
   if (auto features = fields.find("features")) {
