@@ -189,6 +189,7 @@ export async function startRegionalOrigins({ regions = DEMO_REGIONS, host = '127
       method: request.method,
       path: url.pathname,
       query: Object.fromEntries(url.searchParams),
+      search: url.search, // the query as it came, its form and order too
       organizationId: request.headers[ORGANIZATION_HEADER] ?? null,
       headers: Object.keys(request.headers).sort(),
       bodyBytes: body.length,

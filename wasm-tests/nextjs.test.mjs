@@ -99,6 +99,16 @@ describe('the edge function in a Next.js app (next start)', () => {
       assert.deepEqual(echo.query, { a: '1', path: 'x' });
     });
 
+    test(`${runtime}: the origin gets the query as Next hands it to the route, with nothing of the app's own`, async () => {
+      // Next gives route handlers the query written out again, on both runtimes, as
+      // URLSearchParams writes it ('?b' as 'b=', '~' as '%7E', '%20' as '+'); the edge route
+      // takes Next's qvEdgePath off without writing the rest again.
+      const sent = 'b&c=~&d=x%20y&e=1+2&f=%2B';
+      const response = await request(`${base}/some/thing?${sent}`);
+      assert.equal(response.status, 200);
+      assert.equal((await response.json()).search, `?${new URLSearchParams(sent)}`);
+    });
+
     test(`${runtime}: tiers.evaluate answers what the module answers here, bad input included`, async () => {
       for (const input of [EVALUATION, { ...EVALUATION, history: [{ date: '2026-11-31' }] }]) {
         const expected = await module.invoke('tiers.evaluate', input);

@@ -64,11 +64,16 @@ export function edgeFunctionRoutes(wasmModule, { kv, basePath = '' } = {}) {
 }
 
 // The request as the edge function expects it: its path from /api/ on, and its query as
-// the client sent it (on the edge runtime Next adds the catch-all segment's parameter,
-// qvEdgePath, to the URL's query: it would reach the origin and the cache key).
+// Next hands it over less the catch-all segment's parameter, qvEdgePath, which Next adds to
+// it on the edge runtime (it would reach the origin and the cache key). The pairs are taken
+// off as text: searchParams.delete() would write the whole query again in its own form
+// ('?a' as 'a=', '~' as '%7E', '%20' as '+'). (Next itself hands route handlers the query
+// in that form, on both runtimes: see the README.)
+const SEGMENT_PARAMETER = 'qvEdgePath';
 function withoutBase(request, basePath) {
   const url = new URL(request.url);
   url.pathname = url.pathname.slice(basePath.length);
-  url.searchParams.delete('qvEdgePath');
+  url.search = url.search.slice(1).split('&')
+    .filter((pair) => pair !== SEGMENT_PARAMETER && !pair.startsWith(`${SEGMENT_PARAMETER}=`)).join('&');
   return new Request(url, request);
 }
