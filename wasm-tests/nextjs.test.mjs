@@ -180,6 +180,13 @@ describe('the Next.js app without its configuration', () => {
         for (const [, base] of RUNTIMES) {
           const response = await fetch(`${next.url}${base}/me`, { headers: { 'x-api-key': 'qv_demo_growth' }, signal: AbortSignal.timeout(20_000) });
           assert.equal(response.status, status, `${base} with ${JSON.stringify(env)}`);
+          if (status === 500) {
+            // The edge function's own error, as for any failure it logs, not Next's bare 500.
+            assert.equal(response.headers.get('content-type'), 'application/json; charset=utf-8');
+            assert.deepEqual(await response.json(), { error: 'internal', message: 'internal error (logged at the edge)' });
+          } else {
+            await response.arrayBuffer();
+          }
         }
         if (status === 500) assert.match(next.output(), /QV_EDGE_CONFIG_JSON is not set/);
       } finally {

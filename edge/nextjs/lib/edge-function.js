@@ -54,10 +54,19 @@ export function edgeFunctionRoutes(wasmModule, { kv, basePath = '' } = {}) {
         ...kvTimeout(),
       });
     });
-    const handle = await handler.catch((failure) => {
-      handler = null; // a failed start is retried by the next request
-      throw failure;
-    });
+    const starting = handler;
+    let handle;
+    try {
+      handle = await starting;
+    } catch (failure) {
+      if (handler === starting) handler = null; // a failed start is retried by the next request
+      // The cause (a setting, named) goes to the log; the client gets the edge function's
+      // JSON error, as for any failure of its own, rather than Next's bare 500.
+      console.error(`[qv] the edge function did not start: ${failure?.message ?? failure}`);
+      return new Response(JSON.stringify({ error: 'internal', message: 'internal error (logged at the edge)' }), {
+        status: 500, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+      });
+    }
     return handle(basePath ? withoutBase(request, basePath) : request, { waitUntil: after });
   }
   return { GET: serve, HEAD: serve, POST: serve, PUT: serve, PATCH: serve, DELETE: serve, OPTIONS: serve };
