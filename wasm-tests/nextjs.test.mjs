@@ -196,6 +196,29 @@ describe('the Next.js app without its configuration', () => {
   });
 });
 
+describe('the Next.js app with a setting that is wrong', () => {
+  // Each answers the edge function's JSON 500 on the routes that read it, and the log names it.
+  const cases = [
+    ['QV_EDGE_CONFIG_JSON that is not an object', { QV_EDGE_CONFIG_JSON: '[]' }, RUNTIMES,
+      /QV_EDGE_CONFIG_JSON: expected a JSON object \(the edge config\), got an array/],
+  ];
+  for (const [what, env, routes, logged] of cases) {
+    test(what, async () => {
+      const next = await startNext({ QV_CACHE_SECRET: '', ...env });
+      try {
+        for (const [, base] of routes) {
+          const response = await fetch(`${next.url}${base}/me`, { headers: { 'x-api-key': 'qv_demo_growth' }, signal: AbortSignal.timeout(20_000) });
+          assert.equal(response.status, 500, `${base}: ${next.output()}`);
+          assert.deepEqual(await response.json(), { error: 'internal', message: 'internal error (logged at the edge)' });
+        }
+        assert.match(next.output(), logged);
+      } finally {
+        next.child.kill();
+      }
+    });
+  }
+});
+
 // What a bare specifier names: its package ('next' of 'next/server', '@a/b' of '@a/b/c').
 const packageOf = (specifier) => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
 const importsOf = (text) => [...text.matchAll(/^\s*(?:import|export)\s+(?:[\w*{}\s,$]+?\s+from\s+)?['"]([^'"\n]+)['"]/gm)]

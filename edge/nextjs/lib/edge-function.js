@@ -20,11 +20,18 @@ function edgeConfig() {
     if (demo()) return demoConfig;
     throw new Error('QV_EDGE_CONFIG_JSON is not set (QV_DEMO=1 serves the demo config, whose API keys are public)');
   }
+  let config;
   try {
-    return JSON.parse(text);
+    config = JSON.parse(text);
   } catch (failure) {
     throw new Error(`QV_EDGE_CONFIG_JSON: not JSON (${failure.message})`);
   }
+  // Anything but an object would pass for a config without API keys: every request a 401.
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    const got = config === null ? 'null' : Array.isArray(config) ? 'an array' : `a ${typeof config}`;
+    throw new Error(`QV_EDGE_CONFIG_JSON: expected a JSON object (the edge config), got ${got}`);
+  }
+  return config;
 }
 
 function kvTimeout() {
