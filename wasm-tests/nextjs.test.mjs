@@ -201,6 +201,8 @@ describe('the Next.js app with a setting that is wrong', () => {
   const cases = [
     ['QV_EDGE_CONFIG_JSON that is not an object', { QV_EDGE_CONFIG_JSON: '[]' }, RUNTIMES,
       /QV_EDGE_CONFIG_JSON: expected a JSON object \(the edge config\), got an array/],
+    ['QV_REDIS_URL that is not a redis:// URL (the Node.js route reads it)', { QV_DEMO: '1', QV_REDIS_URL: '127.0.0.1:6379' }, [RUNTIMES[0]],
+      /QV_REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL, got '127\.0\.0\.1:6379'/],
   ];
   for (const [what, env, routes, logged] of cases) {
     test(what, async () => {

@@ -8,7 +8,17 @@ import { edgeFunctionRoutes } from '../../../lib/edge-function.js';
 export const runtime = 'nodejs';
 
 // Not waiting for the connection: while Redis is down, KV operations fail fast and the
-// modules degrade as they do in any outage, rather than requests waiting for it.
-const kv = process.env.QV_REDIS_URL ? RedisKv.connect(process.env.QV_REDIS_URL, { wait: false }) : undefined;
+// modules degrade as they do in any outage, rather than requests waiting for it. A URL the
+// client cannot take fails the instance's start, named (the client's own words would be a
+// bare "Invalid protocol").
+function sharedKv(url) {
+  if (!url) return undefined;
+  const kv = /^rediss?:$/.test(URL.canParse(url) ? new URL(url).protocol : '')
+    ? RedisKv.connect(url, { wait: false }).catch((failure) => { throw new Error(`QV_REDIS_URL: ${failure.message}`); })
+    : Promise.reject(new Error(`QV_REDIS_URL: expected a redis:// or rediss:// URL, got '${url}'`));
+  kv.catch(() => {}); // reported by the requests that wait for it
+  return kv;
+}
+const kv = sharedKv(process.env.QV_REDIS_URL);
 
 export const { GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS } = edgeFunctionRoutes(loadModule(), { kv });
