@@ -191,6 +191,7 @@ export async function startRegionalOrigins({ regions = DEMO_REGIONS, host = '127
       query: Object.fromEntries(url.searchParams),
       search: url.search, // the query as it came, its form and order too
       organizationId: request.headers[ORGANIZATION_HEADER] ?? null,
+      forwardedHost: request.headers['x-forwarded-host'] ?? null, // the host the client asked the edge for
       headers: Object.keys(request.headers).sort(),
       bodyBytes: body.length,
     }, { 'x-served-by-region': region });

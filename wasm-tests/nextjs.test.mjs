@@ -109,6 +109,14 @@ describe('the edge function in a Next.js app (next start)', () => {
       assert.equal((await response.json()).search, `?${new URLSearchParams(sent)}`);
     });
 
+    test(`${runtime}: the origin is told the host the client asked for (x-forwarded-host), as npm start tells it`, async () => {
+      const direct = await request(`${base}/some/thing`);
+      assert.equal((await direct.json()).forwardedHost, new URL(next.url).host);
+      // Behind a proxy, the host the proxy was asked for.
+      const proxied = await request(`${base}/some/thing`, { headers: { 'x-forwarded-host': 'calls.example.com:8443' } });
+      assert.equal((await proxied.json()).forwardedHost, 'calls.example.com:8443');
+    });
+
     test(`${runtime}: tiers.evaluate answers what the module answers here, bad input included`, async () => {
       for (const input of [EVALUATION, { ...EVALUATION, history: [{ date: '2026-11-31' }] }]) {
         const expected = await module.invoke('tiers.evaluate', input);

@@ -74,22 +74,33 @@ export function edgeFunctionRoutes(wasmModule, { kv, basePath = '' } = {}) {
         status: 500, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
       });
     }
-    return handle(basePath ? withoutBase(request, basePath) : request, { waitUntil: after });
+    return handle(asSent(request, basePath), { waitUntil: after });
   }
   return { GET: serve, HEAD: serve, POST: serve, PUT: serve, PATCH: serve, DELETE: serve, OPTIONS: serve };
 }
 
-// The request as the edge function expects it: its path from /api/ on, and its query as
-// Next hands it over less the catch-all segment's parameter, qvEdgePath, which Next adds to
-// it on the edge runtime (it would reach the origin and the cache key). The pairs are taken
-// off as text: searchParams.delete() would write the whole query again in its own form
-// ('?a' as 'a=', '~' as '%7E', '%20' as '+'). (Next itself hands route handlers the query
-// in that form, on both runtimes: see the README.)
+// The request as the edge function expects it: the host the client asked for, its path from
+// /api/ on, and its query as Next hands it over less the catch-all segment's parameter,
+// qvEdgePath, which Next adds to it on the edge runtime (it would reach the origin and the
+// cache key). Those pairs are taken off as text: searchParams.delete() would write the whole
+// query again in its own form ('?a' as 'a=', '~' as '%7E', '%20' as '+'); Next itself hands
+// route handlers the query in that form, on both runtimes (see the README). The host: Next
+// builds the URL with its own (under next start, the address it listens on) and passes the
+// client's on as x-forwarded-host (the one a proxy in front set, else the Host header); the
+// edge function tells origins the URL's host, in x-forwarded-host.
 const SEGMENT_PARAMETER = 'qvEdgePath';
-function withoutBase(request, basePath) {
+function asSent(request, basePath) {
   const url = new URL(request.url);
-  url.pathname = url.pathname.slice(basePath.length);
-  url.search = url.search.slice(1).split('&')
-    .filter((pair) => pair !== SEGMENT_PARAMETER && !pair.startsWith(`${SEGMENT_PARAMETER}=`)).join('&');
-  return new Request(url, request);
+  const host = request.headers.get('x-forwarded-host')?.split(',')[0].trim();
+  const given = host && URL.canParse(`${url.protocol}//${host}/`) ? new URL(`${url.protocol}//${host}/`) : null;
+  if (given && given.href === `${given.origin}/`) { // a host and port, nothing else
+    url.hostname = given.hostname;
+    url.port = given.port;
+  }
+  if (basePath) {
+    url.pathname = url.pathname.slice(basePath.length);
+    url.search = url.search.slice(1).split('&')
+      .filter((pair) => pair !== SEGMENT_PARAMETER && !pair.startsWith(`${SEGMENT_PARAMETER}=`)).join('&');
+  }
+  return url.href === request.url ? request : new Request(url, request);
 }
