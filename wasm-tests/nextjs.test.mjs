@@ -117,6 +117,12 @@ describe('the edge function in a Next.js app (next start)', () => {
       assert.equal((await proxied.json()).forwardedHost, 'calls.example.com:8443');
     });
 
+    test(`${runtime}: ${base} itself is the edge function's JSON 404, as npm start answers /api, not Next's HTML page`, async () => {
+      const response = await request(base);
+      assert.equal(response.status, 404);
+      assert.deepEqual(await response.json(), { error: 'not_found', message: 'no route for GET /api' });
+    });
+
     test(`${runtime}: tiers.evaluate answers what the module answers here, bad input included`, async () => {
       for (const input of [EVALUATION, { ...EVALUATION, history: [{ date: '2026-11-31' }] }]) {
         const expected = await module.invoke('tiers.evaluate', input);
