@@ -501,6 +501,21 @@ TEST_CASE("scenario files: every kind of bad input names its field") {
               R"("executor": "constant-vus", "vus": 2, "duration": "1s", "intensities": {"low": {"vus": 1}})"),
           ScenarioOverrides{"huge", {}, {}, {}, {}}) ==
       "intensity 'huge' is not defined (defined: low)");
+  // Every intensity is read, also those the run does not use: a typo in one is refused now.
+  const std::string constant_vus = R"("executor": "constant-vus", "vus": 2, "duration": "1s")";
+  REQUIRE(scenario_error(
+              with(R"("intensities": {"low": {"vus": 1}, "high": {"vuz": 5}})", constant_vus))
+              .rfind("intensities.high: unknown key 'vuz' (known: executor, vus, ", 0) == 0);
+  REQUIRE(scenario_error(
+              with(R"("intensities": {"low": {"vus": 1}, "high": {"vus": 0}})", constant_vus),
+              ScenarioOverrides{"low", {}, {}, {}, {}}) ==
+          "intensities.high.vus: expected a whole number from 1 to 10000000, got 0");
+  REQUIRE(scenario_error(with(R"("intensities": {"high": {"rate": 5}})", constant_vus)) ==
+          "intensities.high.rate: not used by the constant-vus executor");
+  REQUIRE(scenario_error(with(R"("intensities": {"high": 5})", constant_vus)) ==
+          "intensities.high: expected an object, got a number");
+  REQUIRE(scenario_error(with(R"("intensities": 5)", constant_vus)) ==
+          "intensities: expected an object {\"low\": {\"vus\": 10}, ...}, got a number");
 
   auto request_error = [](const std::string& request) {
     return scenario_error(

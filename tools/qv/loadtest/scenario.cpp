@@ -793,34 +793,42 @@ Result<Scenario> read_scenario(std::string_view json, const ScenarioOverrides& o
     auto text = read_string(item, "defaultIntensity");
     if (!text.get(intensity)) return text.error();
   }
+  // Every intensity is read, not only the one that applies, so a typo in another one is
+  // refused now rather than when a later run asks for it.
   std::optional<object> intensity_fields;
   std::string intensity_path;
-  if (!intensity.empty()) {
-    object intensities;
-    if (top["intensities"].get(item) || item.get_object().get(intensities)) {
-      return Error{"intensities: the scenario defines none, so intensity '" + intensity +
-                   "' cannot apply"};
-    }
-    std::string known;
+  object intensities;
+  const bool has_intensities = !top["intensities"].get(item);
+  if (has_intensities && item.get_object().get(intensities))
+    return expected("intensities", "an object {\"low\": {\"vus\": 10}, ...}", item);
+  if (!intensity.empty() && !has_intensities) {
+    return Error{"intensities: the scenario defines none, so intensity '" + intensity +
+                 "' cannot apply"};
+  }
+  std::string known;
+  if (has_intensities) {
     for (auto [key, value] : intensities) {
       known += (known.empty() ? "" : ", ") + std::string(key);
+      object fields;
+      const std::string path = "intensities." + std::string(key);
+      if (value.get_object().get(fields)) return expected(path, "an object", value);
+      if (auto keys =
+              only_keys(fields, path,
+                        {"executor", "vus", "duration", "startVUs", "stages", "rate", "startRate",
+                         "timeUnit", "preAllocatedVUs", "maxVUs", "whenNoVuFree", "gracefulStop"});
+          !keys.ok()) {
+        return keys.error();
+      }
+      Executor scratch;
+      if (auto valid = read_executor(top, fields, path, scratch); !valid.ok()) return valid.error();
       if (key == intensity) {
-        object fields;
-        intensity_path = "intensities." + intensity;
-        if (value.get_object().get(fields)) return expected(intensity_path, "an object", value);
+        intensity_path = path;
         intensity_fields = fields;
       }
     }
-    if (!intensity_fields) {
-      return Error{"intensity '" + intensity + "' is not defined (defined: " + known + ")"};
-    }
-    if (auto keys =
-            only_keys(*intensity_fields, intensity_path,
-                      {"executor", "vus", "duration", "startVUs", "stages", "rate", "startRate",
-                       "timeUnit", "preAllocatedVUs", "maxVUs", "whenNoVuFree", "gracefulStop"});
-        !keys.ok()) {
-      return keys.error();
-    }
+  }
+  if (!intensity.empty() && !intensity_fields) {
+    return Error{"intensity '" + intensity + "' is not defined (defined: " + known + ")"};
   }
   if (auto executor = read_executor(top, intensity_fields, intensity_path, scenario.executor);
       !executor.ok()) {
