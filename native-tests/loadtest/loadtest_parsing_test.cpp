@@ -662,6 +662,33 @@ TEST_CASE("-H sets a header on every request of a scenario, in place of the file
   }
 }
 
+TEST_CASE("a header's variables may not draw a line break, in the file or with -H") {
+  // Rendered into the header, the line break would start another header (or request).
+  const std::string json = with(
+      R"("variables": {"ok": ["a", "b"], "evil": ["a", "b\r\nX-Injected: 1"], "crlf": {"range": [1, 2], "prefix": "x\n"}})");
+  auto with_header = [&](const std::string& header) {
+    std::string text = json;
+    const std::string request = R"({"name": "home", "url": "/"})";
+    text.replace(text.find(request), request.size(),
+                 R"({"name": "home", "url": "/", "headers": {"X-A": ")" + header + R"("}})");
+    return scenario_error(text);
+  };
+  CHECK(with_header("{{ok}}") == "(no error)");
+  CHECK(with_header("v={{evil}}") ==
+        "requests[0].headers.X-A: variable 'evil' can hold a line break, which a header value "
+        "may not");
+  CHECK(with_header("{{crlf}}") ==
+        "requests[0].headers.X-A: variable 'crlf' can hold a line break, which a header value "
+        "may not");
+  // In a body or a URL (percent-encoded there) the same variables are fine.
+  ScenarioOverrides overrides;
+  overrides.headers = {"X-B: {{evil}}"};
+  CHECK(scenario_error(json, overrides) ==
+        "-H 'X-B: {{evil}}': variable 'evil' can hold a line break, which a header value may not");
+  overrides.headers = {"X-B: {{ok}}"};
+  CHECK(scenario_error(json, overrides) == "(no error)");
+}
+
 TEST_CASE("ramping-vus starts at one VU unless startVUs says otherwise, as k6") {
   const std::string json =
       R"({"executor": "ramping-vus", "stages": [{"duration": "1s", "target": 1}],

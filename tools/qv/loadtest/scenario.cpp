@@ -488,6 +488,23 @@ Status check_header(const std::string& name, std::string_view value, const std::
   return Ok{};
 }
 
+// A header value's variables must not draw a line break either: rendered into the header,
+// it would end the line and start another header (or another request) on the wire.
+Status check_header_variables(const Template& value, const std::vector<Variable>& variables,
+                              const std::string& field) {
+  for (size_t index : value.variables_used()) {
+    const Variable& variable = variables[index];
+    bool line_break = variable.prefix.find_first_of("\r\n") != std::string::npos;
+    for (const std::string& each : variable.values)
+      line_break = line_break || each.find_first_of("\r\n") != std::string::npos;
+    if (line_break) {
+      return Error{field + ": variable '" + variable.name +
+                   "' can hold a line break, which a header value may not"};
+    }
+  }
+  return Ok{};
+}
+
 Result<RequestSpec> read_request(element value, const std::string& path, const Scenario& scenario) {
   object fields;
   if (value.get_object().get(fields))
@@ -552,6 +569,9 @@ Result<RequestSpec> read_request(element value, const std::string& path, const S
         return valid.error();
       auto compiled = compile_field(text.value(), scenario.variables, header_path);
       if (!compiled.ok()) return compiled.error();
+      if (auto valid = check_header_variables(compiled.value(), scenario.variables, header_path);
+          !valid.ok())
+        return valid.error();
       request.headers.emplace_back(std::string(key), compiled.value());
     }
   }
@@ -718,6 +738,8 @@ Result<std::pair<std::string, Template>> header_option(const std::string& header
   if (auto valid = check_header(name, value, field); !valid.ok()) return valid.error();
   auto compiled = compile_field(value, variables, field);
   if (!compiled.ok()) return compiled.error();
+  if (auto valid = check_header_variables(compiled.value(), variables, field); !valid.ok())
+    return valid.error();
   return std::pair{std::move(name), std::move(compiled.value())};
 }
 

@@ -129,6 +129,14 @@ Result<Template> Template::compile(std::string_view text, const std::vector<Vari
   return compiled;
 }
 
+std::vector<size_t> Template::variables_used() const {
+  std::vector<size_t> used;
+  for (const Part& part : parts_) {
+    if (part.id >= 0 && part.id < kBuiltinBase) used.push_back(static_cast<size_t>(part.id));
+  }
+  return used;
+}
+
 void Template::render(IterationValues& values, std::string& out, bool url_encoded) const {
   for (const Part& part : parts_) {
     if (part.id < 0) {

@@ -74,6 +74,8 @@ class Template {
   // target must be: "refund policy" becomes "refund%20policy", an '&' cannot add a
   // parameter); the template's own text goes as written.
   void render(IterationValues& values, std::string& out, bool url_encoded = false) const;
+  // The scenario variables it names (indices into the list it was compiled with).
+  std::vector<size_t> variables_used() const;
 
  private:
   struct Part {
