@@ -247,6 +247,18 @@ TEST_CASE("merging maps request names and checks by name") {
   REQUIRE(merged.requests[2].counters.requests == 300);
 }
 
+TEST_CASE("a threshold on several machines is one threshold, whatever its abort settings") {
+  std::mt19937_64 random(4);
+  RunResult a = make_result(random, 1'700'000'000'000, 1, {"x"});
+  RunResult b = make_result(random, 1'700'000'000'000, 1, {"x"});
+  b.thresholds = {{"http_req_duration", "p(95)<200", false, 0}, {"checks", "rate>0.9", false, 0}};
+  const RunResult merged = merge_results({b, a});
+  REQUIRE(merged.thresholds.size() == 2);
+  REQUIRE(merged.thresholds[0].metric == "http_req_duration");
+  REQUIRE(merged.thresholds[0].abort_on_fail);  // a's
+  REQUIRE(merged.thresholds[1].metric == "checks");
+}
+
 TEST_CASE("damaged logs are refused with the file and line") {
   std::mt19937_64 random(4);
   const std::string good = write_histogram_log(make_result(random, 1'700'000'000'000, 1, {"a"}));

@@ -390,10 +390,17 @@ void merge_into(RunResult& into, const RunResult& from, bool first, int64_t orig
     }
     into.add_interval(mapped);
   }
+  // A threshold is its metric and expression: stated on several machines (with abortOnFail
+  // on some of them only, say) it is one threshold, and one key in the summary.
   for (const ThresholdSource& threshold : from.thresholds) {
-    if (std::find(into.thresholds.begin(), into.thresholds.end(), threshold) ==
-        into.thresholds.end()) {
+    auto held = std::find_if(
+        into.thresholds.begin(), into.thresholds.end(), [&](const ThresholdSource& earlier) {
+          return earlier.metric == threshold.metric && earlier.expression == threshold.expression;
+        });
+    if (held == into.thresholds.end()) {
       into.thresholds.push_back(threshold);
+    } else {
+      held->abort_on_fail = held->abort_on_fail || threshold.abort_on_fail;
     }
   }
   RunInfo& info = into.info;
