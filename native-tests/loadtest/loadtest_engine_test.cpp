@@ -319,6 +319,32 @@ TEST_CASE("a retry whose new connection hangs times out at the request's deadlin
   CHECK(latency.max() < 4'000'000);
 }
 
+TEST_CASE("a connection not made within the connect timeout is a connect error, no latency") {
+  // A listener that never accepts, with room for one queued connection: the load tester's
+  // reachability check fills it, and the kernel drops every later connection attempt.
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  REQUIRE(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(listen(listener, 0) == 0);
+  getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
+  const RunResult result = run(scenario_from(R"({"baseUrl": "http://127.0.0.1:)" +
+                                             std::to_string(ntohs(address.sin_port)) + R"(",
+    "executor": "constant-vus", "vus": 1, "duration": "400ms", "gracefulStop": "5s",
+    "threads": 1, "timeouts": {"connect": "100ms", "request": "10s"},
+    "requests": [{"url": "/"}]})"));
+  close(listener);
+  const RequestCounters& counters = result.requests[0].counters;
+  REQUIRE(counters.requests >= 1);
+  CHECK(counters.errors[static_cast<size_t>(ErrorClass::kConnect)] == counters.requests);
+  CHECK(counters.errors[static_cast<size_t>(ErrorClass::kTimeout)] == 0);
+  // The request never went out: it has no duration (a connect error's has none).
+  CHECK(result.requests[0].latency.count() == 0);
+  CHECK(result.requests[0].latency_uncorrected.count() == 0);
+}
+
 TEST_CASE("a protocol error is counted with what the response parser refused") {
   TestServer server;
   const RunResult result = run(scenario_from("{" + base(server) + R"(,

@@ -1043,7 +1043,13 @@ void Worker::begin_stop(Micros now) {
 
 void Worker::sweep_timeouts(Micros now) {
   for (Vu& vu : vus_) {
-    if (in_flight(vu) && now >= vu.deadline) on_failure(vu, ErrorClass::kTimeout, now);
+    if (!in_flight(vu) || now < vu.deadline) continue;
+    // A connection (TCP or TLS) not made within the connect timeout, for a request not yet
+    // sent, is a connect error: the request never went out and has no duration. A retry's
+    // new connection is within its request's deadline, and times out as the request.
+    const bool connecting =
+        (vu.state == State::kConnecting || vu.state == State::kHandshaking) && !vu.timed;
+    on_failure(vu, connecting ? ErrorClass::kConnect : ErrorClass::kTimeout, now);
   }
 }
 
