@@ -462,10 +462,12 @@ TEST_CASE("with whenNoVuFree drop, arrivals that find every VU busy are dropped 
 TEST_CASE(
     "with whenNoVuFree queue, arrivals that find every VU busy wait and are counted delayed") {
   TestServer server;
-  // One VU, 100 ms a request, 20 arrivals in 200 ms: the first is sent on time, the others
-  // wait their turn; those still waiting at the end never ran (dropped).
+  // One VU, 100 ms a request, 20 arrivals in 1 s (one every 50 ms): the first is sent on
+  // time, the others wait their turn; those still waiting at the end never ran (dropped).
+  // (The run is ten times the first response's 100 ms, so a loaded machine still sees the
+  // second request go out.)
   const RunResult result = run(scenario_from("{" + base(server) + R"(,
-    "executor": "constant-arrival-rate", "rate": 100, "duration": "200ms", "preAllocatedVUs": 1,
+    "executor": "constant-arrival-rate", "rate": 20, "duration": "1s", "preAllocatedVUs": 1,
     "maxVUs": 1, "gracefulStop": "5s", "threads": 1, "requests": [{"url": "/delay/100"}]})"));
   const uint64_t requests = result.total_counters().requests;
   REQUIRE(requests + result.dropped_iterations == 20);
