@@ -146,6 +146,9 @@ describe('the npm package @quantum-voice/edge', () => {
     const exported = [...route.matchAll(/^export\s+(?:const\s+(\w+)|\{([^}]*)\})/gm)]
       .flatMap(([, name, list]) => (name ? [name] : list.split(',').map((item) => item.trim().split(/\s+as\s+/).at(-1))));
     for (const method of ['GET', 'POST']) assert.ok(exported.includes(method), `${method} in ${exported.join(', ')}`);
+    // Background work (revalidations, warm-up, health checks) is handed to Next's after().
+    assert.match(route, /^import \{ after \} from 'next\/server';$/m);
+    assert.match(route, /\(request, \{ waitUntil: after \}\)/);
   });
 
   test('its type declarations check out under tsc --strict, and refuse misuse', async () => {
