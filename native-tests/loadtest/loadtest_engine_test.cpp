@@ -42,6 +42,19 @@ std::string base(const TestServer& server) {
   return "\"baseUrl\": \"" + server.url("") + "\"";
 }
 
+// A loopback listener with a backlog of 0 (room for one queued connection) on a free port,
+// written to address: once the queue is full, the kernel drops further connection attempts.
+int listen_with_room_for_one(sockaddr_in& address) {
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  REQUIRE(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(listen(listener, 0) == 0);
+  getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
+  return listener;
+}
+
 }  // namespace
 
 TEST_CASE("a constant arrival rate sends exactly rate x duration requests, all answered") {
@@ -266,14 +279,8 @@ TEST_CASE("a retry whose new connection hangs times out at the request's deadlin
   // A listener with room for one queued connection: it answers the first request on its
   // connection (keep-alive), then takes no more connections and fills its queue with one of
   // its own, so the kernel drops every further connection attempt: the retry's connect hangs.
-  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  REQUIRE(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-  REQUIRE(listen(listener, 0) == 0);
-  getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
+  const int listener = listen_with_room_for_one(address);
   const int filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   std::thread server([&] {
     // The load tester's reachability check connects first and sends nothing.
@@ -322,14 +329,8 @@ TEST_CASE("a retry whose new connection hangs times out at the request's deadlin
 TEST_CASE("a connection not made within the connect timeout is a connect error, no latency") {
   // A listener that never accepts, with room for one queued connection: the load tester's
   // reachability check fills it, and the kernel drops every later connection attempt.
-  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  REQUIRE(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-  REQUIRE(listen(listener, 0) == 0);
-  getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
+  const int listener = listen_with_room_for_one(address);
   const RunResult result = run(scenario_from(R"({"baseUrl": "http://127.0.0.1:)" +
                                              std::to_string(ntohs(address.sin_port)) + R"(",
     "executor": "constant-vus", "vus": 1, "duration": "400ms", "gracefulStop": "5s",
