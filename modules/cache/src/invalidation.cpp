@@ -250,6 +250,9 @@ ChangeTags change_tags(const Change& change, const InvalidationRules& rules) {
     return out;
   }
   add_tag(out.tags, change.table + ":" + out.record_id);
+  // An UPDATE that changes the id: the entries holding the row know it by the old one.
+  if (const std::string* old_id = find_field(change.old_row, rules.id_field))
+    add_tag(out.tags, change.table + ":" + *old_id);
   if (change.event == ChangeEvent::kInsert) add_tag(out.tags, change.table + ":list");
   if (out.strategy == Strategy::kRelated) {
     if (const TableRule* rule = rules.find(change.table)) {
