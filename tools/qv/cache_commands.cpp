@@ -109,9 +109,13 @@ void add_cache_commands(CLI::App& app, int& exit_code) {
       "replay",
       "Replay a cache trace through eviction policies; one JSON line per policy with "
       "policy, capacity, accesses, hits and hit_ratio (0-1)");
-  replay->add_option("--capacity", options->capacity, "Cache capacity in entries")
+  // The policies allocate for their capacity up front: past the L1's own bound
+  // (l1.maxEntries) a replay would take gigabytes, or fail to allocate and abort.
+  replay
+      ->add_option("--capacity", options->capacity,
+                   "Cache capacity in entries, 1 to 1000000 (the L1's own bound)")
       ->required()
-      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
   replay->add_option("--format", options->format, "Trace format: lirs, cache2k or scarab")
       ->required();
   replay->add_option("--policy", options->policies,
