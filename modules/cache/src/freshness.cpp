@@ -125,18 +125,24 @@ CacheControl parse_cache_control(std::string_view value) {
   CacheControl cc;
   size_t start = 0;
   while (start <= value.size()) {
-    // Split on commas outside quoted strings.
+    // Split on commas outside quoted strings (RFC 9110 §5.6.4: a backslash inside one
+    // escapes the next character, a quote included).
     size_t end = start;
     bool quoted = false;
     while (end < value.size() && (quoted || value[end] != ',')) {
       if (value[end] == '"') quoted = !quoted;
+      if (quoted && value[end] == '\\') ++end;
       ++end;
     }
+    end = std::min(end, value.size());
     std::string_view directive = trim(value.substr(start, end - start));
     start = end + 1;
     if (directive.empty()) continue;
     const size_t equals = directive.find('=');
     const std::string name = lower(trim(directive.substr(0, equals)));
+    // A quoted string never closed runs to the end of the value: the directives it swallowed
+    // (a private, a no-store) cannot be told, so the whole value is malformed.
+    if (quoted && cc.malformed.empty()) cc.malformed = name + " (a quoted string not closed)";
     const std::string_view argument =
         equals == std::string_view::npos ? std::string_view() : trim(directive.substr(equals + 1));
     // A directive given twice: the first occurrence holds (RFC 9111 §4.2.1).
