@@ -227,10 +227,9 @@ Freshness decide_freshness(int status, const Headers& headers, const FreshnessDe
   };
   // Besides 200, the statuses RFC 9110 §15.1 makes cacheable by default whose meaning the
   // kept headers carry whole (a redirect's Location is kept; not 206, a part of a body).
-  const bool cacheable_by_default = status == 203 || status == 204 || status == 300 ||
-                                    status == 301 || status == 308 || status == 404 ||
-                                    status == 405 || status == 410 || status == 414 ||
-                                    status == 501;
+  const bool cacheable_by_default =
+      status == 203 || status == 204 || status == 300 || status == 301 || status == 308 ||
+      status == 404 || status == 405 || status == 410 || status == 414 || status == 501;
   f.personal = personal(cc, headers);
   if (status != 200 && !cacheable_by_default)
     return refuse("status " + std::to_string(status) + " is not cached");
