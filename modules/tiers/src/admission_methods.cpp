@@ -225,6 +225,14 @@ MethodTask gcra_method(CallContext& ctx, Instance& instance) {
     if (!flag.ok()) co_return Outcome::failure(flag.error());
     partial = flag.value();
   }
+  // More than the bucket holds could never pass: refused as input, as tiers.admit refuses a
+  // cost above the burst (a partial take, as a lease, gets what there is).
+  if (!partial && static_cast<double>(quantity) > std::floor(limit.burst)) {
+    co_return Outcome::failure(
+        invalid_input("quantity: " + std::to_string(quantity) + " is above the burst of " +
+                      format_number(std::floor(limit.burst)) +
+                      " (it could never pass; partial: true takes what there is)"));
+  }
   GcraOutcome g = gcra_take(limit, tat, now_value.value(), quantity, partial);
   JsonWriter out;
   out.begin_object()
