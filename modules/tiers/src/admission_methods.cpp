@@ -311,7 +311,9 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
       decision.gcra = gcra_take(limit, parse_number(org->stored), now, cost, false);
       decision.gcra.limited = true;
       decision.gcra.granted = 0;
-      decision.gcra.retry_after_ms = org->limited_until - now;
+      // Until one token is due, or longer when this request's cost is still further off.
+      decision.gcra.retry_after_ms =
+          std::max(org->limited_until - now, decision.gcra.retry_after_ms);
       decision.source = "cached";
       write_rate_decision(out, decision, limit);
       co_return Outcome::answer(out.take());
