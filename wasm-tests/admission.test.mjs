@@ -222,6 +222,7 @@ describe('an organisation whose tier changes', () => {
     // One isolate: at most B + R*t + L of Startup.
     assert.ok(admitted <= STARTUP.burst + STARTUP.rate * 0.2 + STARTUP.lease, `${admitted} admitted`);
   });
+
 });
 
 describe('a refusal remembered', () => {
@@ -234,6 +235,21 @@ describe('a refusal remembered', () => {
     const small = await qv.call('tiers.admit', { ...who, cost: 1 });
     assert.equal(small.allowed, true, JSON.stringify(small));
     assert.notEqual(small.source, 'cached');
+  });
+
+  test('the isolate\'s own lease still pays for the small requests after a large one was refused', async () => {
+    let t = 1764115200000;
+    const kv = new MemoryKv({ now: () => t });
+    await kv.set('qv:rl:org_leased', String(t + 970), 5000); // Startup: 3 tokens left
+    const qv = await instantiateFlavour('emscripten', { kv, now: () => t, log: quiet });
+    const who = { organizationId: 'org_leased', tier: 'Startup' };
+    assert.equal((await qv.call('tiers.admit', who)).allowed, true);
+    t++; // a request a ms: the next lease takes the 2 tokens left, 1 of them unspent
+    assert.equal((await qv.call('tiers.admit', who)).allowed, true);
+    const large = await qv.call('tiers.admit', { ...who, cost: 2 });
+    assert.deepEqual([large.allowed, large.source], [false, 'kv']);
+    const small = await qv.call('tiers.admit', who);
+    assert.deepEqual([small.allowed, small.source], [true, 'lease'], JSON.stringify(small));
   });
 });
 

@@ -307,18 +307,9 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
       org->rate_seen = limit.rate_per_second;
       org->burst_seen = limit.burst;
     }
-    if (now < org->limited_until) {  // refused recently: the bucket has not refilled yet
-      decision.gcra = gcra_take(limit, parse_number(org->stored), now, cost, false);
-      decision.gcra.limited = true;
-      decision.gcra.granted = 0;
-      // Until one token is due, or longer when this request's cost is still further off.
-      decision.gcra.retry_after_ms =
-          std::max(org->limited_until - now, decision.gcra.retry_after_ms);
-      decision.source = "cached";
-      write_rate_decision(out, decision, limit);
-      co_return Outcome::answer(out.take());
-    }
     if (org->lease_expires <= now) org->tokens = 0;  // an unspent lease lapses
+    // Leased tokens were reserved in the shared bucket: they pay even while a larger request's
+    // refusal is remembered.
     if (org->tokens >= cost) {
       org->tokens -= cost;
       org->spent_since_lease += cost;
@@ -327,6 +318,17 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
       decision.gcra.retry_after_ms = -1;
       count_lease(decision.gcra, org->tokens, limit);
       decision.source = "lease";
+      write_rate_decision(out, decision, limit);
+      co_return Outcome::answer(out.take());
+    }
+    if (now < org->limited_until) {  // refused recently: the bucket has not refilled yet
+      decision.gcra = gcra_take(limit, parse_number(org->stored), now, cost, false);
+      decision.gcra.limited = true;
+      decision.gcra.granted = 0;
+      // Until one token is due, or longer when this request's cost is still further off.
+      decision.gcra.retry_after_ms =
+          std::max(org->limited_until - now, decision.gcra.retry_after_ms);
+      decision.source = "cached";
       write_rate_decision(out, decision, limit);
       co_return Outcome::answer(out.take());
     }
