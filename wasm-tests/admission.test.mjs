@@ -223,6 +223,35 @@ describe('an organisation whose tier changes', () => {
     assert.ok(admitted <= STARTUP.burst + STARTUP.rate * 0.2 + STARTUP.lease, `${admitted} admitted`);
   });
 
+  test('a lease in flight under the higher tier when a request of the lower one arrives is not spent under the lower one', async () => {
+    let t = 1764115200000;
+    const memory = new MemoryKv({ now: () => t });
+    let release = () => {};
+    let held = false;
+    // Holds the next compare-and-set until release(): the lease stays in flight.
+    const kv = withOps(memory, {
+      cas: async (...args) => {
+        if (held) await new Promise((resolve) => { release = resolve; });
+        return memory.cas(...args);
+      },
+    });
+    const qv = await instantiateFlavour('emscripten', { kv, now: () => t, log: quiet });
+    const who = { organizationId: 'org_inflight' };
+    assert.equal((await qv.call('tiers.admit', { ...who, tier: 'Enterprise' })).source, 'kv');
+    t++; // a request a ms: the next lease is Enterprise's largest (1,000)
+    held = true;
+    const enterprise = qv.call('tiers.admit', { ...who, tier: 'Enterprise' });
+    await sleep(10); // its compare-and-set is held
+    held = false;
+    const startup = qv.call('tiers.admit', { ...who, tier: 'Startup' }); // waits for that lease
+    await sleep(10);
+    release();
+    assert.equal((await enterprise).allowed, true);
+    let admitted = (await startup).allowed ? 1 : 0;
+    for (let i = 0; i < 1000; i++) if ((await qv.call('tiers.admit', { ...who, tier: 'Startup' })).allowed) admitted++;
+    // At one instant one isolate admits at most Startup's burst and a Startup lease.
+    assert.ok(admitted <= STARTUP.burst + STARTUP.lease, `${admitted} admitted`);
+  });
 });
 
 describe('a refusal remembered', () => {

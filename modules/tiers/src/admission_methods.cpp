@@ -365,10 +365,18 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
     lease = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(local_rate * policy.lease_ms)),
                                 lease, max_lease);
   }
+  // A call of another tier for this organisation may arrive while this one is in flight:
+  // the lease or refusal this call leaves is marked with the limit it was decided under, so
+  // that call drops it on waking rather than spend it under its own limit.
+  const auto decided_under_this_limit = [&] {
+    org->rate_seen = limit.rate_per_second;
+    org->burst_seen = limit.burst;
+  };
   for (int attempt = 0; attempt < kMaxCasAttempts; ++attempt) {
     const std::optional<double> tat = parse_number(org->stored);
     GcraOutcome g = gcra_take(limit, tat, now, lease, true);
     if (g.granted < cost) {
+      decided_under_this_limit();
       // The TAT we know is at most the stored one (TATs only grow while they matter), so
       // a refusal on it holds; remember it so the next requests need no round trip.
       decision.gcra = gcra_take(limit, tat, now, cost, false);
@@ -390,6 +398,7 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
       co_return Outcome::answer(out.take());
     }
     if (result.number == 1) {
+      decided_under_this_limit();
       org->stored = next;
       org->tokens += g.granted - cost;
       org->lease_expires = now + policy.lease_ms;
