@@ -474,6 +474,11 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     if ('callId' in body && typeof body.callId !== 'string') {
       return error(400, 'invalid_input', `callId: expected a string, got ${typeOf(body.callId)}`, headers);
     }
+    // A path's segment may not end in '.' (canonical): a call started under such an id would
+    // hold its slot until its lease ends, out of reach of its heartbeat and end.
+    if (callId === undefined && body.callId?.endsWith('.')) {
+      return error(400, 'invalid_input', `callId: ${JSON.stringify(body.callId)} ends in '.', which a path cannot carry (its heartbeat and end could not reach it)`, headers);
+    }
     if (callId !== undefined && body.callId !== undefined && body.callId !== callId) {
       return error(400, 'invalid_input', `callId: ${JSON.stringify(body.callId)} in the body, ${JSON.stringify(callId)} in the path (give it once, or the same)`, headers);
     }

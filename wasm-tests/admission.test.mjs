@@ -667,6 +667,17 @@ describe('admission over HTTP (edge function on edge-runtime)', () => {
     assert.equal((await (await post('/api/calls/dup-a/end', '{"callId":"dup-a"}')).json()).wasActive, true);
   });
 
+  test('a call is not started under an id no path can carry (one ending in \'.\'): its heartbeat and end could never reach it', async () => {
+    const post = (path, body) => call(path, 'qv_demo_enterprise', { method: 'POST', body });
+    for (const id of ['dot.', '..', '.']) {
+      const response = await post('/api/calls/start', JSON.stringify({ callId: id }));
+      assert.equal(response.status, 400, id);
+      assert.deepEqual(await response.json(), { error: 'invalid_input', message: `callId: ${JSON.stringify(id)} ends in '.', which a path cannot carry (its heartbeat and end could not reach it)` });
+    }
+    assert.equal((await (await post('/api/calls/start', '{"callId":"dot.ted"}')).json()).admitted, true);
+    assert.equal((await (await post('/api/calls/dot.ted/end')).json()).wasActive, true);
+  });
+
   test('calls: start, idempotent restart, heartbeat, end, and 429 at the limit', async () => {
     runtime = await frozen(); // a fresh isolate: the rate-limit test spent Startup's burst
     const startup = [];
