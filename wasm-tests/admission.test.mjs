@@ -91,6 +91,22 @@ describe('calls across a KV outage (a KV that keeps its data but cannot be reach
   });
 });
 
+describe('admission that fails closed (failOpen: false) while the KV is down', () => {
+  test('a refusal says the limit holds no tokens until the KV is tried again', async () => {
+    let t = 1764115200000;
+    const kv = new CountingKv({ now: () => t });
+    const qv = await instantiateFlavour('emscripten', { kv, now: () => t, log: quiet });
+    const catalogue = await qv.call('tiers.catalogue', {});
+    await qv.call('tiers.configure', { ...catalogue, admission: { ...catalogue.admission, failOpen: false, kvRetryMs: 5000 } });
+    kv.failing = true;
+    const refused = await qv.call('tiers.admit', { organizationId: 'org_closed', tier: 'Startup' });
+    assert.deepEqual([refused.allowed, refused.source, refused.remaining, refused.retryAfterMs], [false, 'refused', 0, 5000]);
+    // RateLimit's t: not a full bucket now (t=0 beside r=0), but not before the retry.
+    assert.equal(refused.resetAfterMs, 5000);
+    assert.equal(rateLimitHeaders(refused).ratelimit, '"tier";r=0;t=5');
+  });
+});
+
 describe('heartbeats with most of their lease left', () => {
   test('keep the lease and write nothing, after reading the set: a call ended in another isolate is a 404', async () => {
     let t = 1764115200000;

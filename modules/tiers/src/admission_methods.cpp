@@ -156,6 +156,8 @@ RateDecision local_rate_decision(RateLease& org, const GcraLimit& limit,
     decision.gcra.limited = true;
     decision.gcra.limit = static_cast<int64_t>(limit.burst);
     decision.gcra.retry_after_ms = policy.kv_retry_ms;
+    // No token until the KV is tried again: not a full bucket now (RateLimit's t=0 beside r=0).
+    decision.gcra.reset_after_ms = policy.kv_retry_ms;
     decision.source = "refused";
     decision.reason = "kv unavailable, admission fails closed: " + why;
     return decision;
