@@ -105,6 +105,21 @@ describe('admission that fails closed (failOpen: false) while the KV is down', (
     assert.equal(refused.resetAfterMs, 5000);
     assert.equal(rateLimitHeaders(refused).ratelimit, '"tier";r=0;t=5');
   });
+
+  test('call starts and heartbeats are refused, saying it fails closed (no per-isolate limit applies)', async () => {
+    let t = 1764115200000;
+    const kv = new CountingKv({ now: () => t });
+    const qv = await instantiateFlavour('emscripten', { kv, now: () => t, log: quiet });
+    const catalogue = await qv.call('tiers.catalogue', {});
+    await qv.call('tiers.configure', { ...catalogue, admission: { ...catalogue.admission, failOpen: false } });
+    const who = { organizationId: 'org_closed_calls', tier: 'Startup' };
+    assert.equal((await qv.call('tiers.call_start', { ...who, callId: 'a' })).admitted, true);
+    kv.failing = true;
+    const start = await qv.call('tiers.call_start', { ...who, callId: 'b' });
+    const beat = await qv.call('tiers.call_heartbeat', { ...who, callId: 'a' });
+    assert.deepEqual([start.admitted, start.source, beat.renewed, beat.source], [false, 'refused', false, 'refused']);
+    for (const answer of [start, beat]) assert.match(answer.reason, /^kv unavailable, admission fails closed: /);
+  });
 });
 
 describe('heartbeats with most of their lease left', () => {

@@ -593,7 +593,11 @@ Outcome decide_locally(CallLeases& org, const CallChange& change, const Admissio
                       change.expires, "local");
     if (start) out.key("alreadyActive").value(active);
   }
-  out.key("reason").value("kv unavailable, per-isolate limit: " + kv_failure).end_object();
+  out.key("reason")
+      .value((policy.fail_open ? "kv unavailable, per-isolate limit: "
+                               : "kv unavailable, admission fails closed: ") +
+             kv_failure)
+      .end_object();
   return Outcome::answer(out.take());
 }
 
