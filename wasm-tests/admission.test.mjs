@@ -91,6 +91,20 @@ describe('calls across a KV outage (a KV that keeps its data but cannot be reach
   });
 });
 
+describe('a cost above the isolate\'s share of the burst while the KV is down', () => {
+  test('is told to retry when the KV is tried again, not after a refill that could never take it', async () => {
+    let t = 1764115200000;
+    const kv = new CountingKv({ now: () => t });
+    const qv = await instantiateFlavour('emscripten', { kv, now: () => t, log: quiet });
+    const catalogue = await qv.call('tiers.catalogue', {});
+    await qv.call('tiers.configure', { ...catalogue, admission: { ...catalogue.admission, failOpenShare: 0.5, kvRetryMs: 3000 } });
+    kv.failing = true;
+    // Startup's local bucket holds 50: a cost of 60 never passes in it.
+    const refused = await qv.call('tiers.admit', { organizationId: 'org_share', tier: 'Startup', cost: 60 });
+    assert.deepEqual([refused.allowed, refused.source, refused.limit, refused.retryAfterMs], [false, 'local', 50, 3000]);
+  });
+});
+
 describe('admission that fails closed (failOpen: false) while the KV is down', () => {
   test('a refusal says the limit holds no tokens until the KV is tried again', async () => {
     let t = 1764115200000;

@@ -166,6 +166,10 @@ RateDecision local_rate_decision(RateLease& org, const GcraLimit& limit,
                   std::max(1.0, std::floor(limit.burst * policy.fail_open_share))};
   decision.gcra = gcra_take(local, org.local_tat, now, cost, false);
   if (!decision.gcra.limited) org.local_tat = decision.gcra.new_tat;
+  // A cost above this isolate's share of the burst never passes here: only the shared bucket
+  // can take it, once the KV is tried again.
+  if (decision.gcra.limited && static_cast<double>(cost) > local.burst)
+    decision.gcra.retry_after_ms = policy.kv_retry_ms;
   decision.source = "local";
   decision.reason = "kv unavailable, per-isolate limit: " + why;
   return decision;
