@@ -485,7 +485,12 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     const id = callId ?? body.callId ?? crypto.randomUUID();
     const { status, body: answer } = await (await module()).invoke(`tiers.call_${action}`,
       { organizationId: caller.organizationId, tier: caller.tier, callId: id });
-    if (status !== 'ok') return json(HTTP_STATUS[status] ?? 500, answer, headers);
+    if (status !== 'ok') {
+      // unavailable: the KV could not be read or written (an unreadable call set, a
+      // compare-and-set lost 64 times); the client may try again in a second.
+      const code = HTTP_STATUS[status] ?? 500;
+      return json(code, answer, code === 503 ? { ...headers, 'retry-after': '1' } : headers);
+    }
     if (action === 'start' && !answer.admitted) {
       return json(429, { error: 'call_limit', message: answer.reason ?? 'concurrent calls at the limit', ...answer },
         { ...headers, 'retry-after': retryAfterSeconds(answer.retryAfterMs) });

@@ -723,6 +723,18 @@ describe('admission over HTTP (edge function on edge-runtime)', () => {
     assert.equal((await (await post('/api/calls/dot.ted/end')).json()).wasActive, true);
   });
 
+  test('a call route the KV cannot serve (its call set unreadable) is a 503 with Retry-After', async () => {
+    const kv = new MemoryKv();
+    await kv.set('qv:calls:org_startup', 'not a call set');
+    const broken = await createEdgeRuntime({ kv, globals: { QV_NOW: () => 1764115200000 } });
+    for (const path of ['/api/calls/start', '/api/calls/c1/heartbeat', '/api/calls/c1/end']) {
+      const response = await broken.dispatchFetch(`http://edge.test${path}`, { method: 'POST', headers: { 'x-api-key': 'qv_demo_startup' } });
+      assert.equal(response.status, 503, path);
+      assert.equal(response.headers.get('retry-after'), '1', path);
+      assert.match((await response.json()).message, /unreadable/, path);
+    }
+  });
+
   test('calls: start, idempotent restart, heartbeat, end, and 429 at the limit', async () => {
     runtime = await frozen(); // a fresh isolate: the rate-limit test spent Startup's burst
     const startup = [];
