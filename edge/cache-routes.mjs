@@ -18,7 +18,7 @@
 // Other methods on the cached paths (writes) go past the cache, to the router's proxy.
 import { REGION_HEADERS } from './regional-proxy.mjs';
 import { notModified } from './conditional.mjs';
-import { hexToBytes } from './identity.mjs';
+import { hexToBytes, presentedKey } from './identity.mjs';
 
 /** The GET routes served through the cache (path patterns of the spec's dashboard API). */
 export const CACHED_PATHS = Object.freeze([
@@ -360,7 +360,7 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
     pattern: /^\/api\/cache\/stats$/, methods: ['GET'],
     run: async (request, match, caller, headers) => {
       if (!caller.operator) {
-        return error(403, 'forbidden', 'x-api-key: the cache\'s metrics count every organisation\'s traffic and need an operator key (config.apiKeys[].operator)', headers);
+        return error(403, 'forbidden', `${presentedKey(request).header}: the cache's metrics count every organisation's traffic and need an operator key (config.apiKeys[].operator)`, headers);
       }
       const { status, body } = await (await module()).invoke('cache.stats', {});
       return json(status === 'ok' ? 200 : 503, body, headers);

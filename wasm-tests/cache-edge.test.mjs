@@ -286,8 +286,12 @@ describe('cached routes on edge-runtime', () => {
     for (const key of ['qv_demo_startup', 'qv_demo_enterprise']) {
       const refused = await get('/api/cache/stats', key);
       assert.equal(refused.status, 403, key);
-      assert.match((await refused.json()).message, /need an operator key/);
+      assert.match((await refused.json()).message, /^x-api-key: .*need an operator key/);
     }
+    // The refusal names the header that carried the key.
+    const bearer = await fetch(new URL('/api/cache/stats', server.url), { headers: { authorization: 'Bearer qv_demo_startup' } });
+    assert.equal(bearer.status, 403);
+    assert.match((await bearer.json()).message, /^Authorization: .*need an operator key/);
     const response = await get('/api/cache/stats', 'qv_demo_operator');
     assert.equal(response.status, 200);
     const stats = await response.json();
