@@ -78,7 +78,9 @@ typedef enum qv_op_kind {
   QV_OP_FETCH = 5,   /* key = URL, meta = "METHOD\n" then "name: value\n" per header,
                         value = body, duration_ms = timeout. Result: QV_OK + number = HTTP
                         status, data = body, meta = "name: value\n" per response header
-                        (names lower-case); QV_TIMEOUT or QV_UNAVAILABLE + data = message;
+                        (names lower-case). Header values are bytes, both ways: the
+                        module's go out as they are and the origin's come back as they were
+                        sent, UTF-8 or not, never re-encoded; QV_TIMEOUT or QV_UNAVAILABLE + data = message;
                         QV_TOO_LARGE + data = message when the body is above the host's
                         limit (not read) */
   QV_OP_KV_CAS = 6,  /* compare-and-set, atomic: key, value = the new value, duration_ms = its

@@ -7,6 +7,7 @@
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModule, instantiate, FLAVOURS, MemoryKv } from '../dist/js/node.mjs';
+import { headerValueOf } from '../dist/js/host-ops.mjs';
 import { CountingKv, delayedOps, withOps, failWith } from './kv-doubles.mjs';
 import { random } from '../bench/cache-streams.mjs';
 
@@ -827,6 +828,23 @@ for (const flavour of FLAVOURS) {
       const after = await qv.call('cache.get', input());
       assert.equal(after.xCache, 'MISS');
       assert.equal(after.body, '{"version":2}');
+    });
+
+    test('header values reach the module as their bytes: a UTF-8 tag (leads:é) is the one a change to row é invalidates; latin-1 comes back as it came', async () => {
+      // What fetch() gives for the bytes an origin sent: one char per byte (C3 A9 is "é" in
+      // UTF-8; E9 alone, "é" in latin-1).
+      const origin = fakeOrigin();
+      origin.headers = { 'cache-control': 'max-age=60', 'surrogate-key': 'leads:\u00c3\u00a9 leads:list', link: '</caf\u00e9>; rel="canonical"' };
+      const { qv } = await isolate({ origin });
+      const first = await qv.call('cache.get', input());
+      assert.deepEqual(first.tags, ['leads:é', 'leads:list'], 'the tags are the UTF-8 text the origin sent');
+      assert.equal(first.headers.link, '</caf\udce9>; rel="canonical"', 'a byte that is not UTF-8: U+DC00 + the byte, not U+FFFD');
+      assert.equal(headerValueOf(first.headers.link), origin.headers.link, 'and back to the bytes the origin sent');
+      assert.equal((await qv.call('cache.get', input())).xCache, 'HIT-L1');
+      const change = await qv.call('cache.change', { type: 'UPDATE', table: 'leads', record: { id: 'é', organization_id: ORG }, old_record: null });
+      assert.deepEqual(change.tags, ['leads:é']);
+      assert.equal(change.l1Dropped, 1);
+      assert.equal((await qv.call('cache.get', input())).xCache, 'MISS');
     });
 
     test('an entry fetched before an invalidation it did not see is not kept afterwards', async (t) => {

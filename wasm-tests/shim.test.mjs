@@ -367,7 +367,9 @@ describe('fetch operations', () => {
         response.setHeader('X-Echo-Method', request.method);
         response.setHeader('X-Echo-Header', request.headers['x-test'] ?? '');
         response.statusCode = request.url === '/missing' ? 404 : 200;
-        response.end(`body=${body}`);
+        // A Buffer: Node writes the header values as latin-1 then, one byte per char as they
+        // came in (before a string body it writes them in the body's encoding, UTF-8).
+        response.end(Buffer.from(`body=${body}`));
       });
     });
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -385,8 +387,18 @@ describe('fetch operations', () => {
     assert.equal(result.status, 0);
     assert.equal(result.number, 200);
     assert.equal(new TextDecoder().decode(result.data), 'body=hello');
-    assert.match(result.meta, /^x-echo-method: POST$/m);
-    assert.match(result.meta, /^x-echo-header: yes$/m);
+    assert.match(new TextDecoder().decode(result.meta), /^x-echo-method: POST$/m);
+    assert.match(new TextDecoder().decode(result.meta), /^x-echo-header: yes$/m);
+  });
+
+  test('header values go out and come back as their bytes, UTF-8 or latin-1 (as libcurl sends and gives them)', async () => {
+    // x-test: "é" in UTF-8, "€" in UTF-8, "é" in latin-1: sent as these bytes, echoed back as them.
+    const value = [0xc3, 0xa9, 0x20, 0xe2, 0x82, 0xac, 0x20, 0xe9];
+    const meta = Uint8Array.from([...encoder.encode('GET\nX-Test: '), ...value, 0x0a]);
+    const result = await ops.perform({ ...fetchOp('/echo', ''), meta });
+    assert.equal(result.status, 0, String(result.data));
+    const line = Buffer.from(result.meta).toString('latin1').split('\n').find((l) => l.startsWith('x-echo-header: '));
+    assert.deepEqual([...Buffer.from(line.slice('x-echo-header: '.length), 'latin1')], value);
   });
 
   test('an HTTP error status is a result, not a failure', async () => {
@@ -418,7 +430,7 @@ describe('fetch operations', () => {
     const capped = new HostOps({ kv: new MemoryKv(), fetchMaxBytes: 4096 });
     const head = await capped.perform(fetchOp('/bytes/1048576/declared', 'HEAD\n'));
     assert.deepEqual([head.status, head.number, head.data.byteLength], [0, 200, 0]);
-    assert.match(head.meta, /^content-length: 1048576$/m);
+    assert.match(new TextDecoder().decode(head.meta), /^content-length: 1048576$/m);
     const notModified = await capped.perform(fetchOp('/not-modified/1048576', 'GET\nIf-None-Match: "v1"\n'));
     assert.deepEqual([notModified.status, notModified.number, notModified.data.byteLength], [0, 304, 0]);
   });

@@ -8,7 +8,10 @@ export interface HostOp {
   key: string;
   /** kv.set value, or the fetch body. */
   value: Uint8Array;
-  /** fetch: "METHOD\n" then "name: value\n" per header; kv.cas: the expected value. */
+  /**
+   * fetch: "METHOD\n" then "name: value\n" per header, values sent byte for byte (one
+   * Headers char per byte); kv.cas: the expected value.
+   */
   meta: Uint8Array;
   /** TTL (kv.set, kv.incr, kv.cas), timeout (fetch) or delay (sleep) in ms. */
   durationMs: number;
@@ -21,7 +24,8 @@ export interface HostOpResult {
   status: number;
   number?: number | bigint;
   data?: Uint8Array | string;
-  meta?: string;
+  /** fetch: "name: value\n" per response header, the bytes as received (a string is encoded as UTF-8). */
+  meta?: Uint8Array | string;
 }
 
 export declare class HostOps {
@@ -36,3 +40,20 @@ export declare class HostOps {
  */
 export declare function readUpTo(message: Request | Response, max: number):
   Promise<{ bytes: Uint8Array; tooLarge?: undefined } | { tooLarge: number; bytes?: undefined }>;
+
+/** Bytes as a ByteString (what Headers hold): one char, 0-255, per byte. */
+export declare function byteStringOf(bytes: Uint8Array): string;
+/** A ByteString's bytes: each char's code (0-255). */
+export declare function bytesOfByteString(text: string): Uint8Array;
+/**
+ * A module's text, UTF-8 decoded with nothing lost: a byte that is not part of valid UTF-8
+ * becomes the lone surrogate U+DC80-U+DCFF (as Python's "surrogateescape").
+ */
+export declare function moduleTextOf(bytes: Uint8Array): string;
+/** The bytes a string of a module's answer stands for: UTF-8, U+DC80-U+DCFF back as single bytes. */
+export declare function textBytesOf(text: string): Uint8Array;
+/**
+ * A header value of a module's answer as the ByteString a Headers or Response takes, so the
+ * client gets the bytes the module holds (an origin's, UTF-8 or latin-1 alike).
+ */
+export declare function headerValueOf(text: string): string;

@@ -6,7 +6,8 @@
 /** Operation kinds (qv_op_kind). */
 export const OP = Object.freeze({ KV_GET: 1, KV_SET: 2, KV_INCR: 3, KV_DEL: 4, FETCH: 5, KV_CAS: 6, SLEEP: 7, WAIT: 8 });
 const OP_NAMES = { 1: 'kv.get', 2: 'kv.set', 3: 'kv.incr', 4: 'kv.del', 5: 'fetch', 6: 'kv.cas', 7: 'sleep', 8: 'wait' };
-const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 // qv_status values used in results.
 const OK = 0;
@@ -116,7 +117,9 @@ export class HostOps {
   }
 
   async #performFetch(op, fetch) {
-    const [method, ...headerLines] = decoder.decode(op.meta).split('\n');
+    // Header values are bytes on the wire, and a Headers value holds one byte per char: the
+    // module's bytes go out as they are (as the native host's libcurl sends them), UTF-8 or not.
+    const [method, ...headerLines] = byteStringOf(op.meta).split('\n');
     const headers = new Headers();
     for (const line of headerLines) {
       const colon = line.indexOf(':');
@@ -146,7 +149,9 @@ export class HostOps {
       }
       let meta = '';
       response.headers.forEach((value, name) => { meta += `${name.toLowerCase()}: ${value}\n`; });
-      return { status: OK, number: response.status, data: body.bytes, meta };
+      // One char per byte received: the module gets the wire bytes, as natively (not their
+      // chars encoded as UTF-8, which would turn an origin's UTF-8 "é" into "Ã©").
+      return { status: OK, number: response.status, data: body.bytes, meta: bytesOfByteString(meta) };
     } catch (error) {
       if (controller.signal.aborted) {
         return { status: TIMEOUT, data: `fetch ${op.key}: no answer within ${timeoutMs} ms` };
@@ -156,6 +161,109 @@ export class HostOps {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * Bytes as a ByteString (what Headers hold): one char, 0-255, per byte. Not
+ * TextDecoder('latin1'), which is windows-1252 and maps 0x80-0x9f elsewhere.
+ */
+export function byteStringOf(bytes) {
+  let text = '';
+  for (let at = 0; at < bytes.length; at += 8192) text += String.fromCharCode.apply(null, bytes.subarray(at, at + 8192));
+  return text;
+}
+
+/** A ByteString's bytes (each char's code, all 0-255: what Headers hold). */
+export function bytesOfByteString(text) {
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; ++i) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+/**
+ * A module's text (the bytes of its answers) as a string with nothing lost: UTF-8 decoded,
+ * and each byte that is not part of valid UTF-8 (a latin-1 header value an origin sent, kept
+ * as it came) as the lone surrogate U+DC80-U+DCFF (Python's "surrogateescape"). Valid UTF-8
+ * never decodes to those, so textBytesOf gives the bytes back exactly. Text that is UTF-8
+ * throughout (nearly all) decodes as TextDecoder decodes it.
+ */
+export function moduleTextOf(bytes) {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    // not UTF-8 throughout: below
+  }
+  let text = '';
+  let start = 0;
+  let at = 0;
+  while (at < bytes.length) {
+    const size = utf8SequenceAt(bytes, at);
+    if (size) {
+      at += size;
+      continue;
+    }
+    text += utf8.decode(bytes.subarray(start, at)) + String.fromCharCode(0xdc00 + bytes[at]);
+    start = ++at;
+  }
+  return text + utf8.decode(bytes.subarray(start));
+}
+
+// The length of the valid UTF-8 sequence at bytes[at] (RFC 3629: no overlong forms, no
+// surrogates, nothing past U+10FFFF), or 0 when the byte there starts none.
+function utf8SequenceAt(bytes, at) {
+  const lead = bytes[at];
+  if (lead < 0x80) return 1;
+  const tail = (i, low = 0x80, high = 0xbf) => at + i < bytes.length && bytes[at + i] >= low && bytes[at + i] <= high;
+  if (lead >= 0xc2 && lead <= 0xdf) return tail(1) ? 2 : 0;
+  if (lead >= 0xe0 && lead <= 0xef) {
+    const second = lead === 0xe0 ? tail(1, 0xa0) : lead === 0xed ? tail(1, 0x80, 0x9f) : tail(1);
+    return second && tail(2) ? 3 : 0;
+  }
+  if (lead >= 0xf0 && lead <= 0xf4) {
+    const second = lead === 0xf0 ? tail(1, 0x90) : lead === 0xf4 ? tail(1, 0x80, 0x8f) : tail(1);
+    return second && tail(2) && tail(3) ? 4 : 0;
+  }
+  return 0;
+}
+
+/**
+ * The bytes a string of the module's answers stands for (the inverse of moduleTextOf): its
+ * UTF-8 encoding, with U+DC80-U+DCFF back as the single bytes 0x80-0xff they escaped.
+ */
+export function textBytesOf(text) {
+  if (!/[\udc80-\udcff]/.test(text)) return encoder.encode(text);
+  const parts = [];
+  let size = 0;
+  let start = 0;
+  const add = (bytes) => {
+    parts.push(bytes);
+    size += bytes.length;
+  };
+  for (let i = 0; i < text.length; ++i) {
+    const code = text.charCodeAt(i);
+    // An escaped byte is a lone low surrogate: one after a high surrogate is half of a pair.
+    if (code < 0xdc80 || code > 0xdcff || (i > 0 && (text.charCodeAt(i - 1) & 0xfc00) === 0xd800)) continue;
+    add(encoder.encode(text.slice(start, i)));
+    add(Uint8Array.of(code - 0xdc00));
+    start = i + 1;
+  }
+  add(encoder.encode(text.slice(start)));
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    bytes.set(part, at);
+    at += part.length;
+  }
+  return bytes;
+}
+
+/**
+ * A header value of a module's answer (the bytes the module holds, as moduleTextOf decoded
+ * them) as the ByteString a Headers or Response takes: the client gets the module's bytes,
+ * which for a value the origin sent are the origin's bytes, UTF-8 or latin-1 alike.
+ */
+export function headerValueOf(text) {
+  return /^[\x00-\x7f]*$/.test(text) ? text : byteStringOf(textBytesOf(text));
 }
 
 // A KV's answer as the op's data: stores answer strings (encoded when the result is

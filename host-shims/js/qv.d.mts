@@ -7,7 +7,7 @@ export type StatusName =
   | 'ok' | 'pending' | 'invalid_input' | 'not_found' | 'bad_handle' | 'bad_state'
   | 'unavailable' | 'timeout' | 'too_large' | 'internal';
 export declare const STATUS: readonly StatusName[];
-export { OP, HostOps } from './host-ops.mjs';
+export { OP, HostOps, headerValueOf } from './host-ops.mjs';
 export declare const ALLOWED_IMPORTS: readonly string[];
 
 /** The KV a shim performs kv.* operations on (MemoryKv, RedisKv, or your own). */
@@ -49,7 +49,12 @@ export interface ShimOptions {
 
 export interface Invocation<T = unknown> {
   status: StatusName;
-  /** The answer, or {error, message} for an error status. */
+  /**
+   * The answer, or {error, message} for an error status. Its text is the module's bytes
+   * decoded as UTF-8; a byte that is not part of valid UTF-8 (a latin-1 header value an
+   * origin sent) is the lone surrogate U+DC80-U+DCFF, never U+FFFD: headerValueOf turns a
+   * header value back into its bytes.
+   */
   body: T | { error: StatusName; message: string };
 }
 

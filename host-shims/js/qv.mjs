@@ -7,10 +7,10 @@
 // module keeps every call's state behind its handle.
 
 import { MemoryKv } from './kv-memory.mjs';
-import { HostOps, OP } from './host-ops.mjs';
+import { HostOps, OP, moduleTextOf, headerValueOf } from './host-ops.mjs';
 import { DirectL1, coarseClock } from './l1.mjs';
 
-export { HostOps, OP, DirectL1 };
+export { HostOps, OP, DirectL1, headerValueOf };
 
 /** The ABI version this shim implements (QV_ABI_VERSION in qv_abi.h). */
 export const ABI_VERSION = 2;
@@ -356,7 +356,9 @@ export class QvInstance {
       const view = new DataView(this.#memory.buffer);
       const ptr = view.getUint32(this.#scratch, true);
       const len = view.getUint32(this.#scratch + 4, true);
-      return decoder.decode(new Uint8Array(this.#memory.buffer, ptr, len));
+      // Nothing lost: a header value the origin sent in latin-1 is in the answer as it came
+      // (moduleTextOf), for headerValueOf to hand on byte for byte.
+      return moduleTextOf(new Uint8Array(this.#memory.buffer, ptr, len));
     });
   }
 }
