@@ -19,6 +19,7 @@
 import { REGION_HEADERS } from './regional-proxy.mjs';
 import { notModified } from './conditional.mjs';
 import { hexToBytes, presentedKey } from './identity.mjs';
+import { headerValueOf } from '../host-shims/js/host-ops.mjs';
 
 /** The GET routes served through the cache (path patterns of the spec's dashboard API). */
 export const CACHED_PATHS = Object.freeze([
@@ -301,10 +302,14 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
     if (!body.found) {
       return error(body.status ?? 502, body.status === 504 ? 'timeout' : 'unavailable', body.reason ?? 'origin unavailable', out);
     }
-    for (const name of PASSED_HEADERS) if (body.headers[name] !== undefined) out[name] = body.headers[name];
+    // The values as the bytes the origin sent (UTF-8 or latin-1), one char per byte as Headers
+    // hold them; the module's answer has them as text (headerValueOf).
+    const passed = {};
+    for (const name of PASSED_HEADERS) if (body.headers[name] !== undefined) passed[name] = headerValueOf(body.headers[name]);
+    Object.assign(out, passed);
     out.age = String(Math.floor(body.ageMs / 1000));
     // A client that holds this answer already (its ETag or Last-Modified) gets 304 and no body.
-    if (body.status === 200 && notModified(request.headers, { etag: body.headers.etag, lastModified: body.headers['last-modified'] })) {
+    if (body.status === 200 && notModified(request.headers, { etag: passed.etag, lastModified: passed['last-modified'] })) {
       return new Response(null, { status: 304, headers: out });
     }
     // A 204 or 205 (204 is storable) has no body: a Response refuses one, even empty.

@@ -7,11 +7,12 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { runServer } from 'edge-runtime';
-import { createEdgeRuntime, loadEdgeConfig } from '../edge/runtime.mjs';
+import { createEdgeRuntime, loadEdgeConfig, serveEdgeRuntime } from '../edge/runtime.mjs';
 import { startRegionalOrigins, routerConfigFor, DEMO_REGIONS } from '../edge/regional-origins.mjs';
 import { signRequest, SIGNATURE_HEADER, SIGNATURE_CLAIM_PREFIX } from '../edge/cache-routes.mjs';
 import { notModified } from '../edge/conditional.mjs';
 import { createServer } from 'node:http';
+import { connect } from 'node:net';
 import { createEdgeHandler } from '../edge/handler.mjs';
 import { loadModule } from '../dist/js/node.mjs';
 import { CountingKv, withOps, failWith } from './kv-doubles.mjs';
@@ -593,6 +594,74 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
     const response = await handle(request('/api/models;v=1'));
     assert.equal(response.status, 400);
     assert.equal((await response.json()).message, "path: '/api/models;v=1' has a ';' (path parameters are not accepted)");
+  });
+});
+
+describe('header values are bytes: an origin\'s UTF-8 and latin-1 values, kept as sent', () => {
+  // Node.js hands header values over and writes them one byte per char (latin-1), so this
+  // origin sends these bytes: "é" in UTF-8 (C3 A9) and, in the Link header, in latin-1 (E9).
+  const utf8 = (text) => Buffer.from(text, 'utf8').toString('latin1');
+  const SURROGATE_KEY = utf8('leads:é leads:list');
+  const DISPOSITION = utf8('attachment; filename="café.json"');
+  const LINK = '</api/leads/caf\u00e9>; rel="canonical"'; // é as the single byte E9
+  let origin;
+  let origins;
+  let server;
+  before(async () => {
+    origin = createServer((request, response) => {
+      response.writeHead(200, {
+        'content-type': 'application/json', 'cache-control': 'public, max-age=60, s-maxage=300',
+        'surrogate-key': SURROGATE_KEY, 'content-disposition': DISPOSITION, link: LINK,
+      });
+      response.end(Buffer.from('{"ok":true}')); // (a Buffer: the header values go out as latin-1)
+    });
+    await new Promise((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${origin.address().port}`;
+    origins = { urls: Object.fromEntries(DEMO_REGIONS.map((region) => [region, url])) };
+    const runtime = await createEdgeRuntime({ cacheSecret: SECRET, config: await edgeConfig(origins, { critical: [] }) });
+    server = await serveEdgeRuntime({ runtime, port: 0, host: '127.0.0.1' });
+  });
+  after(async () => {
+    await server?.close();
+    origin.closeAllConnections();
+    origin.close();
+  });
+
+  // A GET on a raw socket: the status line and header lines exactly as the bytes came, one
+  // char per byte (no client decodes them).
+  async function rawGet(path) {
+    const { port, hostname } = new URL(server.url);
+    const socket = connect(Number(port), hostname);
+    socket.write(`GET ${path} HTTP/1.1\r\nhost: edge.test\r\nx-api-key: qv_demo_growth\r\nconnection: close\r\n\r\n`);
+    const chunks = [];
+    for await (const chunk of socket) chunks.push(chunk);
+    const text = Buffer.concat(chunks).toString('latin1');
+    const lines = text.slice(0, text.indexOf('\r\n\r\n')).split('\r\n');
+    const header = (name) => lines.find((line) => line.toLowerCase().startsWith(`${name}: `))?.slice(name.length + 2);
+    return { status: Number(lines[0].split(' ')[1]), header };
+  }
+
+  test('a UTF-8 value and a latin-1 value reach the client byte for byte, from the origin and from the cache', async () => {
+    for (const cache of ['MISS', 'HIT-L1']) {
+      const { status, header } = await rawGet('/api/leads?bytes=passed');
+      assert.equal(status, 200, cache);
+      assert.equal(header('x-cache'), cache);
+      assert.equal(header('content-disposition'), DISPOSITION, `${cache}: the UTF-8 bytes C3 A9`);
+      assert.equal(header('link'), LINK, `${cache}: the latin-1 byte E9`);
+    }
+  });
+
+  test('a tag the origin sent in UTF-8 (Surrogate-Key: leads:é) is the tag a change to row é invalidates', async () => {
+    const path = '/api/leads?bytes=tagged';
+    assert.equal((await rawGet(path)).header('x-cache'), 'MISS');
+    assert.equal((await rawGet(path)).header('x-cache'), 'HIT-L1');
+    const payload = JSON.stringify({ type: 'UPDATE', table: 'leads', record: { id: 'é', organization_id: 'org_growth', campaign_id: 'org_growth_c1' }, old_record: null });
+    const response = await fetch(new URL('/api/cache/invalidate', server.url), {
+      method: 'POST', body: payload, headers: { [SIGNATURE_HEADER]: await signRequest(SECRET, payload) },
+    });
+    assert.equal(response.status, 200);
+    assert.deepEqual((await response.json()).tags, ['leads:é']);
+    assert.equal((await rawGet(path)).header('x-cache'), 'MISS', 'the entry tagged leads:é was invalidated');
   });
 });
 
