@@ -19,7 +19,7 @@
 import { REGION_HEADERS } from './regional-proxy.mjs';
 import { notModified } from './conditional.mjs';
 import { hexToBytes, presentedKey } from './identity.mjs';
-import { headerValueOf } from '../host-shims/js/host-ops.mjs';
+import { headerValueOf, textBytesOf } from '../host-shims/js/host-ops.mjs';
 
 /** The GET routes served through the cache (path patterns of the spec's dashboard API). */
 export const CACHED_PATHS = Object.freeze([
@@ -312,8 +312,10 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
     if (body.status === 200 && notModified(request.headers, { etag: passed.etag, lastModified: passed['last-modified'] })) {
       return new Response(null, { status: 304, headers: out });
     }
-    // A 204 or 205 (204 is storable) has no body: a Response refuses one, even empty.
-    return new Response(NO_BODY.has(body.status) ? null : body.body, { status: body.status, headers: out });
+    // A 204 or 205 (204 is storable) has no body: a Response refuses one, even empty. The body
+    // as the origin's bytes: one that is not UTF-8 (never stored, but passed on) is text with
+    // its other bytes escaped in the answer (textBytesOf gives them back).
+    return new Response(NO_BODY.has(body.status) ? null : textBytesOf(body.body), { status: body.status, headers: out });
   }
 
   const routes = CACHED_PATHS.map((path) => ({

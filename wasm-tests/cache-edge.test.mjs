@@ -497,6 +497,10 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
         response.writeHead(503, { 'retry-after': '7', 'content-type': 'application/json' });
         return response.end('{"error":"busy"}');
       }
+      if (query.has('binary')) {
+        response.writeHead(200, { 'content-type': 'application/octet-stream' });
+        return response.end(Buffer.from([0xff, 0x00, 0x80, 0xc3, 0xa9, 0xe9, 0x0a]));
+      }
       if (query.has('challenge')) {
         response.writeHead(401, { 'www-authenticate': 'Bearer realm="leads"', 'content-type': 'application/json' });
         return response.end('{"error":"unauthorized"}');
@@ -564,6 +568,13 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
     const challenged = await handle(request('/api/leads?challenge'));
     assert.equal(challenged.status, 401);
     assert.equal(challenged.headers.get('www-authenticate'), 'Bearer realm="leads"');
+  });
+
+  test('a body that is not UTF-8 (never stored) reaches the client byte for byte', async () => {
+    const handle = await handler();
+    const response = await handle(request('/api/leads?binary'));
+    assert.equal(response.status, 200);
+    assert.deepEqual([...new Uint8Array(await response.arrayBuffer())], [0xff, 0x00, 0x80, 0xc3, 0xa9, 0xe9, 0x0a]);
   });
 
   test('hop-by-hop headers, named in Connection or not, pass neither way', async () => {
