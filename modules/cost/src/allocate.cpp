@@ -10,10 +10,6 @@
 
 namespace qv::cost {
 
-namespace {
-constexpr double kMaxSharedCost = 1e13;
-}  // namespace
-
 const char* split_name(Split split) {
   switch (split) {
     case Split::kEven:
@@ -111,9 +107,8 @@ Result<Allocation> allocate(const std::vector<SharedCost>& costs,
                            ": every organisation has " +
                            (cost.split == Split::kMetric ? "0 of it" : "a directCost of 0"));
     }
-    if (!(cost.amount <= kMaxSharedCost)) {  // whole cents stay exact in a double below 2^53
-      return invalid_input(cost.path + ": an amount of at most 10000000000000 is supported");
-    }
+    if (!(cost.amount <= kMaxDollars))
+      return invalid_input(above_max_dollars(cost.path, "an amount"));
     const int64_t cents = whole_cents(cost.amount);
     allocation.cost_cents.push_back(cents);
     allocation.shares.push_back(split_cents(cents, weights));
@@ -133,11 +128,9 @@ Result<std::vector<Organisation>> parse_organisations(const JsonValue& json) {
       Organisation organisation;
       organisation.id = read.text(*object, "id", true, true).value_or("");
       organisation.direct_cost = read.number(*object, "directCost", Bounds::kNonNegative);
-      // Written back in whole cents, exact in an int64_t and a double up to this.
-      if (organisation.direct_cost && !(*organisation.direct_cost <= kMaxSharedCost)) {
-        read.fail(object->child_path("directCost") +
-                  ": a cost of at most 10000000000000 is supported");
-      }
+      // Written back in whole cents.
+      if (organisation.direct_cost && !(*organisation.direct_cost <= kMaxDollars))
+        read.fail(above_max_dollars(object->child_path("directCost"), "a cost"));
       if (auto metrics = read.field(*object, "metrics")) {
         if (auto map = read.object(*metrics)) {
           for (auto field : map->raw()) {

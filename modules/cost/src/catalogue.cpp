@@ -1,5 +1,6 @@
 #include "qv/cost/catalogue.h"
 
+#include "qv/cost/format.h"
 #include "qv/cost/reader.h"
 #include "qv/date.h"
 
@@ -36,9 +37,6 @@ constexpr const char* kQuantityNames[kQuantityCount] = {"months",
 constexpr std::string_view kCategories[] = {"compute", "requests", "bandwidth", "storage",
                                             "media",   "ai",       "platform"};
 constexpr std::string_view kKinds[] = {"infrastructure", "ai"};
-
-// A credit's amount, at most: $10 trillion, as a shared cost in cost.allocate.
-constexpr double kMaxCreditAmount = 1e13;
 
 template <size_t N>
 bool one_of(std::string_view value, const std::string_view (&allowed)[N]) {
@@ -145,9 +143,8 @@ Credit read_credit(Reader& read, const JsonValue& json, const Service& service) 
   }
   credit.amount = read.number(*object, "amount", Bounds::kNonNegative, true).value_or(0);
   // The estimate takes a credit in whole cents (an int64_t): far larger amounts do not fit.
-  if (read.ok() && !(credit.amount <= kMaxCreditAmount)) {
-    read.fail(object->child_path("amount") + ": an amount of at most 10000000000000 is supported");
-  }
+  if (read.ok() && !(credit.amount <= kMaxDollars))
+    read.fail(above_max_dollars(object->child_path("amount"), "an amount"));
   auto applies = read.field(*object, "appliesTo", true);
   auto ids = applies ? read.array(*applies) : std::nullopt;
   if (!ids) return credit;

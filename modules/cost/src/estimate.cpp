@@ -513,10 +513,8 @@ Result<TierCatalogue> parse_tier_catalogue(const JsonValue& json) {
         tier.limits[m] = read.number(*fields, kTierLimitFields[m], Bounds::kPositive);
       tier.cost_estimate = read.number(*fields, "costEstimate", Bounds::kNonNegative).value_or(0);
       // The bill's difference from it is taken in whole cents (an int64_t).
-      if (read.ok() && !(tier.cost_estimate <= 1e13)) {
-        read.fail(fields->child_path("costEstimate") +
-                  ": an estimate of at most 10000000000000 is supported");
-      }
+      if (read.ok() && !(tier.cost_estimate <= kMaxDollars))
+        read.fail(above_max_dollars(fields->child_path("costEstimate"), "an estimate"));
       if (!read.ok()) break;
       catalogue.tiers.push_back(std::move(tier));
     }

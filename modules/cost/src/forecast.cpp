@@ -1,5 +1,6 @@
 #include "qv/cost/forecast.h"
 
+#include "qv/cost/format.h"
 #include "qv/cost/reader.h"
 
 #include <algorithm>
@@ -9,9 +10,6 @@
 namespace qv::cost {
 
 namespace {
-
-// A month's cost in history, at most (as a shared cost in cost.allocate): $10 trillion.
-constexpr double kMaxMonthlyCost = 1e13;
 
 // Holt's smoothing over y with fixed parameters: the one-step squared error summed from
 // the third month on, and the level and trend after the last month.
@@ -48,7 +46,7 @@ BacktestError summarise(const std::vector<double>& errors) {
   return result;
 }
 
-std::string money(double amount) {
+std::string two_decimals(double amount) {  // "$1234.50": no separators, as the reasons read
   char buffer[48];
   format_double(buffer, sizeof buffer, "$%.2f", amount);
   return buffer;
@@ -175,12 +173,12 @@ Result<Forecast> forecast(std::span<const double> history, int64_t first_month, 
                                                             : " one-month-ahead forecasts");
   if (holt) {
     result.reason = "Holt's double exponential smoothing: back-test mean absolute error " +
-                    money(result.holt_error.mae) + " against " + money(result.linear_error.mae) +
-                    " for the linear trend" + over;
+                    two_decimals(result.holt_error.mae) + " against " +
+                    two_decimals(result.linear_error.mae) + " for the linear trend" + over;
   } else {
     result.reason =
-        "linear trend: back-test mean absolute error " + money(result.linear_error.mae) +
-        " against " + money(result.holt_error.mae) + " for Holt's method" + over +
+        "linear trend: back-test mean absolute error " + two_decimals(result.linear_error.mae) +
+        " against " + two_decimals(result.holt_error.mae) + " for Holt's method" + over +
         (result.holt_error.mae <= result.linear_error.mae ? " (a tie goes to the simpler trend)"
                                                           : "");
   }
@@ -272,9 +270,8 @@ Result<Forecast> forecast_from_json(const JsonValue& json) {
       }
       costs.push_back(read.number(*entry, "cost", Bounds::kNonNegative, true).value_or(0));
       // (The fits square and sum the costs: far larger ones overflow into NaN forecasts.)
-      if (read.ok() && !(costs.back() <= kMaxMonthlyCost)) {
-        read.fail(entry->child_path("cost") + ": a cost of at most 10000000000000 is supported");
-      }
+      if (read.ok() && !(costs.back() <= kMaxDollars))
+        read.fail(above_max_dollars(entry->child_path("cost"), "a cost"));
     }
   }
   if (!read.ok()) return read.take_error();

@@ -21,6 +21,10 @@ std::string grouped(const std::string& digits) {
   return text;
 }
 
+std::string above_max_dollars(std::string_view path, std::string_view what) {
+  return std::string(path) + ": " + std::string(what) + " of at most 10000000000000 is supported";
+}
+
 int64_t whole_cents(double dollars) {
   const double scaled = std::fabs(dollars) * 100;
   const double below = std::floor(scaled);
