@@ -25,6 +25,13 @@ struct Exchange {
   bool in_body = false;  // the current response's body has begun: fields now are trailers
 };
 
+// A header name in lower case, as the module and fetch() in the JS host name fields.
+std::string lower_case(std::string_view name) {
+  std::string out(name);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
 size_t on_body(char* data, size_t size, size_t count, void* user) {
   auto& exchange = *static_cast<Exchange*>(user);
   const size_t bytes = size * count;
@@ -53,9 +60,7 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
   if (exchange.in_body) return bytes;  // a trailer
   const size_t colon = line.find(':');
   if (colon == std::string_view::npos || colon == 0) return bytes;  // blank line or junk
-  std::string name(line.substr(0, colon));
-  std::transform(name.begin(), name.end(), name.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string name = lower_case(line.substr(0, colon));
   std::string_view value = line.substr(colon + 1);
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
   while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
@@ -115,10 +120,7 @@ FetchReply CurlFetcher::fetch(const FetchRequest& request) {
   // curl labels a body it sends as a form unless told otherwise; fetch() sends a body of
   // bytes without a Content-Type of its own.
   const bool typed = std::any_of(request.headers.begin(), request.headers.end(), [](const auto& h) {
-    return h.first.size() == 12 &&
-           std::equal(h.first.begin(), h.first.end(), "content-type", [](char a, char b) {
-             return std::tolower(static_cast<unsigned char>(a)) == b;
-           });
+    return lower_case(h.first) == "content-type";
   });
   if (!typed) headers.append("Content-Type:");
 
