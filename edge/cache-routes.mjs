@@ -304,12 +304,10 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
     }
     // The values as the bytes the origin sent (UTF-8 or latin-1), one char per byte as Headers
     // hold them; the module's answer has them as text (headerValueOf).
-    const passed = {};
-    for (const name of PASSED_HEADERS) if (body.headers[name] !== undefined) passed[name] = headerValueOf(body.headers[name]);
-    Object.assign(out, passed);
+    for (const name of PASSED_HEADERS) if (body.headers[name] !== undefined) out[name] = headerValueOf(body.headers[name]);
     out.age = String(Math.floor(body.ageMs / 1000));
     // A client that holds this answer already (its ETag or Last-Modified) gets 304 and no body.
-    if (body.status === 200 && notModified(request.headers, { etag: passed.etag, lastModified: passed['last-modified'] })) {
+    if (body.status === 200 && notModified(request.headers, { etag: out.etag, lastModified: out['last-modified'] })) {
       return new Response(null, { status: 304, headers: out });
     }
     // A 204 or 205 (204 is storable) has no body: a Response refuses one, even empty. The body
