@@ -17,6 +17,9 @@ import { startRegionalOrigins, routerConfigFor } from './regional-origins.mjs';
 import { RedisKv } from '../dist/js/kv-redis.mjs';
 import { FLAVOURS, instantiateFlavour } from '../dist/js/node.mjs';
 
+// A URL's scheme ('redis:', 'https:'), or '' for text that is no URL.
+const schemeOf = (text) => (URL.canParse(text) ? new URL(text).protocol : '');
+
 const port = Number(process.env.PORT ?? 3000);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`PORT: expected a port number 0-65535, got '${process.env.PORT}'`);
@@ -30,7 +33,7 @@ if (!Number.isInteger(originsPort) || originsPort < 0 || originsPort > 65532) {
 // The Redis URL is checked here, before anything starts: the client would throw a bare
 // TypeError for it.
 const redisUrl = process.env.QV_REDIS_URL || null;
-if (redisUrl !== null && !/^rediss?:$/.test(URL.canParse(redisUrl) ? new URL(redisUrl).protocol : '')) {
+if (redisUrl !== null && !/^rediss?:$/.test(schemeOf(redisUrl))) {
   console.error(`QV_REDIS_URL: expected a redis:// or rediss:// URL, got '${redisUrl}'`);
   process.exit(2);
 }
@@ -76,7 +79,7 @@ let origins = null;
 if (config.router) {
   if (upstream) console.warn('ORIGIN_URL: ignored, the edge config\'s router section names the origins');
 } else if (process.env.QV_DEMO_ORIGINS !== '0') {
-  if (upstream && !/^https?:$/.test(URL.canParse(upstream) ? new URL(upstream).protocol : '')) {
+  if (upstream && !/^https?:$/.test(schemeOf(upstream))) {
     console.error(`${process.env.ORIGIN_URL ? 'ORIGIN_URL' : 'QV_ORIGIN_UPSTREAM'}: expected an http:// or https:// URL, got '${upstream}'`);
     process.exit(2);
   }
