@@ -232,29 +232,14 @@ function utf8SequenceAt(bytes, at) {
  */
 export function textBytesOf(text) {
   if (!/[\udc80-\udcff]/.test(text)) return encoder.encode(text);
-  const parts = [];
-  let size = 0;
-  let start = 0;
-  const add = (bytes) => {
-    parts.push(bytes);
-    size += bytes.length;
-  };
-  for (let i = 0; i < text.length; ++i) {
-    const code = text.charCodeAt(i);
-    // An escaped byte is a lone low surrogate: one after a high surrogate is half of a pair.
-    if (code < 0xdc80 || code > 0xdcff || (i > 0 && (text.charCodeAt(i - 1) & 0xfc00) === 0xd800)) continue;
-    add(encoder.encode(text.slice(start, i)));
-    add(Uint8Array.of(code - 0xdc00));
-    start = i + 1;
+  const bytes = [];
+  // By code point: a surrogate pair comes whole, so an escaped byte is a lone one.
+  for (const char of text) {
+    const code = char.codePointAt(0);
+    if (code >= 0xdc80 && code <= 0xdcff) bytes.push(code - 0xdc00);
+    else bytes.push(...encoder.encode(char));
   }
-  add(encoder.encode(text.slice(start)));
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    bytes.set(part, at);
-    at += part.length;
-  }
-  return bytes;
+  return Uint8Array.from(bytes);
 }
 
 /**
