@@ -91,13 +91,20 @@ describe('calls across a KV outage (a KV that keeps its data but cannot be reach
   });
 });
 
+// An isolate at a fixed time over a KV that fails when told to (kv.failing), with these
+// admission settings over the catalogue's.
+async function isolateWithAdmission(admission) {
+  const now = () => 1764115200000;
+  const kv = new CountingKv({ now });
+  const qv = await instantiateFlavour('emscripten', { kv, now, log: quiet });
+  const catalogue = await qv.call('tiers.catalogue', {});
+  await qv.call('tiers.configure', { ...catalogue, admission: { ...catalogue.admission, ...admission } });
+  return { kv, qv };
+}
+
 describe('a cost above the isolate\'s share of the burst while the KV is down', () => {
   test('is told to retry when the KV is tried again, not after a refill that could never take it', async () => {
-    let t = 1764115200000;
-    const kv = new CountingKv({ now: () => t });
-    const qv = await instantiateFlavour('emscripten', { kv, now: () => t, log: quiet });
-    const catalogue = await qv.call('tiers.catalogue', {});
-    await qv.call('tiers.configure', { ...catalogue, admission: { ...catalogue.admission, failOpenShare: 0.5, kvRetryMs: 3000 } });
+    const { kv, qv } = await isolateWithAdmission({ failOpenShare: 0.5, kvRetryMs: 3000 });
     kv.failing = true;
     // Startup's local bucket holds 50: a cost of 60 never passes in it.
     const refused = await qv.call('tiers.admit', { organizationId: 'org_share', tier: 'Startup', cost: 60 });
@@ -107,11 +114,7 @@ describe('a cost above the isolate\'s share of the burst while the KV is down', 
 
 describe('admission that fails closed (failOpen: false) while the KV is down', () => {
   test('a refusal says the limit holds no tokens until the KV is tried again', async () => {
-    let t = 1764115200000;
-    const kv = new CountingKv({ now: () => t });
-    const qv = await instantiateFlavour('emscripten', { kv, now: () => t, log: quiet });
-    const catalogue = await qv.call('tiers.catalogue', {});
-    await qv.call('tiers.configure', { ...catalogue, admission: { ...catalogue.admission, failOpen: false, kvRetryMs: 5000 } });
+    const { kv, qv } = await isolateWithAdmission({ failOpen: false, kvRetryMs: 5000 });
     kv.failing = true;
     const refused = await qv.call('tiers.admit', { organizationId: 'org_closed', tier: 'Startup' });
     assert.deepEqual([refused.allowed, refused.source, refused.remaining, refused.retryAfterMs], [false, 'refused', 0, 5000]);
@@ -121,11 +124,7 @@ describe('admission that fails closed (failOpen: false) while the KV is down', (
   });
 
   test('call starts and heartbeats are refused, saying it fails closed (no per-isolate limit applies)', async () => {
-    let t = 1764115200000;
-    const kv = new CountingKv({ now: () => t });
-    const qv = await instantiateFlavour('emscripten', { kv, now: () => t, log: quiet });
-    const catalogue = await qv.call('tiers.catalogue', {});
-    await qv.call('tiers.configure', { ...catalogue, admission: { ...catalogue.admission, failOpen: false } });
+    const { kv, qv } = await isolateWithAdmission({ failOpen: false });
     const who = { organizationId: 'org_closed_calls', tier: 'Startup' };
     assert.equal((await qv.call('tiers.call_start', { ...who, callId: 'a' })).admitted, true);
     kv.failing = true;
