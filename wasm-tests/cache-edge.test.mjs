@@ -473,6 +473,15 @@ describe('background work and the request that started it', () => {
   });
 });
 
+// The origin's answers to a query naming one of these: [status, headers, body].
+const CANNED = {
+  'no-content': [204, { 'cache-control': 'public, max-age=60, s-maxage=300' }],
+  moved: [301, { location: '/api/leads/all', 'cache-control': 'max-age=60', link: '</api/leads/all>; rel="canonical"' }],
+  busy: [503, { 'retry-after': '7', 'content-type': 'application/json' }, '{"error":"busy"}'],
+  binary: [200, { 'content-type': 'application/octet-stream' }, Buffer.from([0xff, 0x00, 0x80, 0xc3, 0xa9, 0xe9, 0x0a])],
+  challenge: [401, { 'www-authenticate': 'Bearer realm="leads"', 'content-type': 'application/json' }, '{"error":"unauthorized"}'],
+};
+
 describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () => {
   let origin;
   let seen = [];
@@ -485,25 +494,11 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
         connection: 'x-origin-hop', 'x-origin-hop': 'secret', trailer: 'x-sum',
       };
       const query = new URL(request.url, 'http://origin').searchParams;
-      if (query.has('no-content')) {
-        response.writeHead(204, { 'cache-control': headers['cache-control'] });
-        return response.end();
-      }
-      if (query.has('moved')) {
-        response.writeHead(301, { location: '/api/leads/all', 'cache-control': 'max-age=60', link: '</api/leads/all>; rel="canonical"' });
-        return response.end();
-      }
-      if (query.has('busy')) {
-        response.writeHead(503, { 'retry-after': '7', 'content-type': 'application/json' });
-        return response.end('{"error":"busy"}');
-      }
-      if (query.has('binary')) {
-        response.writeHead(200, { 'content-type': 'application/octet-stream' });
-        return response.end(Buffer.from([0xff, 0x00, 0x80, 0xc3, 0xa9, 0xe9, 0x0a]));
-      }
-      if (query.has('challenge')) {
-        response.writeHead(401, { 'www-authenticate': 'Bearer realm="leads"', 'content-type': 'application/json' });
-        return response.end('{"error":"unauthorized"}');
+      const canned = Object.keys(CANNED).find((name) => query.has(name));
+      if (canned) {
+        const [status, cannedHeaders, body] = CANNED[canned];
+        response.writeHead(status, cannedHeaders);
+        return response.end(body);
       }
       response.writeHead(200, headers);
       if (stall) return response.write('{"partial":'); // headers, then nothing more
