@@ -171,34 +171,35 @@ TEST_CASE("CurlFetcher: trailers after a chunked body are not response headers",
 
 TEST_CASE("CurlFetcher sends what fetch() in the JS host sends", "[fetch]") {
   CurlFetcher fetcher;
-  FetchRequest request;
+  // The one request a server answering 200 received for method, path and body.
+  const auto sent = [&fetcher](std::string method, const std::string& path, std::string body) {
+    auto server = LocalServer::answering({LocalServer::response(200, "OK", {}, "")});
+    FetchRequest request;
+    request.method = std::move(method);
+    request.url = server->url(path);
+    request.body = std::move(body);
+    REQUIRE(fetcher.fetch(request).status == QV_OK);
+    REQUIRE(server->requests().size() == 1);
+    return server->requests()[0];
+  };
 
   // A body without a Content-Type goes without one (curl would call it a form).
-  auto plain = LocalServer::answering({LocalServer::response(200, "OK", {}, "")});
-  request.method = "PUT";
-  request.url = plain->url("/put");
-  request.body = "a=1";
-  REQUIRE(fetcher.fetch(request).status == QV_OK);
-  REQUIRE(plain->requests().size() == 1);
-  CHECK_THAT(plain->requests()[0], Catch::Matchers::StartsWith("PUT /put HTTP/1.1\r\n"));
-  CHECK_THAT(plain->requests()[0], Catch::Matchers::EndsWith("\r\n\r\na=1"));
-  CHECK_THAT(plain->requests()[0], !Catch::Matchers::Contains("Content-Type"));
+  const std::string put = sent("PUT", "/put", "a=1");
+  CHECK_THAT(put, Catch::Matchers::StartsWith("PUT /put HTTP/1.1\r\n"));
+  CHECK_THAT(put, Catch::Matchers::EndsWith("\r\n\r\na=1"));
+  CHECK_THAT(put, !Catch::Matchers::Contains("Content-Type"));
 
   // A GET or HEAD sends no body.
-  auto get = LocalServer::answering({LocalServer::response(200, "OK", {}, "")});
-  request.method = "GET";
-  request.url = get->url("/get");
-  request.body = "ignored";
-  REQUIRE(fetcher.fetch(request).status == QV_OK);
-  REQUIRE(get->requests().size() == 1);
-  CHECK_THAT(get->requests()[0], Catch::Matchers::StartsWith("GET /get HTTP/1.1\r\n"));
-  CHECK_THAT(get->requests()[0], Catch::Matchers::EndsWith("\r\n\r\n"));
-  CHECK_THAT(get->requests()[0], !Catch::Matchers::Contains("ignored"));
+  const std::string get = sent("GET", "/get", "ignored");
+  CHECK_THAT(get, Catch::Matchers::StartsWith("GET /get HTTP/1.1\r\n"));
+  CHECK_THAT(get, Catch::Matchers::EndsWith("\r\n\r\n"));
+  CHECK_THAT(get, !Catch::Matchers::Contains("ignored"));
 
   // A POST answered 303 (or 301, 302) continues as a GET without the body.
   auto target = LocalServer::answering({LocalServer::response(200, "OK", {}, "done")});
   auto see_other = LocalServer::answering(
       {LocalServer::response(303, "See Other", {"Location: " + target->url("/after")}, "")});
+  FetchRequest request;
   request.method = "POST";
   request.url = see_other->url("/form");
   request.body = "x=1";
