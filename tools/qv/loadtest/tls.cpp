@@ -59,18 +59,18 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsSettings& settin
     // A file that cannot be opened says why (a directory, which access() lets through, as
     // reading it would: "Is a directory"); one that opens but holds no PEM certificate says
     // that.
+    const auto cannot_load = [&](const std::string& why) {
+      return Error{"tlsCaFile (--cacert): cannot load certificates from '" + settings.ca_file +
+                   "' (" + why + ")"};
+    };
     struct stat status {};
     int error = access(settings.ca_file.c_str(), R_OK) != 0 ? errno : 0;
     if (!error && stat(settings.ca_file.c_str(), &status) == 0 && S_ISDIR(status.st_mode))
       error = EISDIR;
-    if (error) {
-      return Error{"tlsCaFile (--cacert): cannot load certificates from '" + settings.ca_file +
-                   "' (" + std::strerror(error) + ")"};
-    }
+    if (error) return cannot_load(std::strerror(error));
     if (SSL_CTX_load_verify_locations(tls->context_, settings.ca_file.c_str(), nullptr) != 1) {
       ERR_clear_error();
-      return Error{"tlsCaFile (--cacert): cannot load certificates from '" + settings.ca_file +
-                   "' (expected PEM)"};
+      return cannot_load("expected PEM");
     }
     tls->ca_file_ = settings.ca_file;
   } else if (SSL_CTX_set_default_verify_paths(tls->context_) != 1) {
