@@ -17,9 +17,6 @@ import { startRegionalOrigins, routerConfigFor } from './regional-origins.mjs';
 import { RedisKv } from '../dist/js/kv-redis.mjs';
 import { FLAVOURS, instantiateFlavour } from '../dist/js/node.mjs';
 
-// A URL's scheme ('redis:', 'https:'), or '' for text that is no URL.
-const schemeOf = (text) => (URL.canParse(text) ? new URL(text).protocol : '');
-
 const port = Number(process.env.PORT ?? 3000);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`PORT: expected a port number 0-65535, got '${process.env.PORT}'`);
@@ -30,12 +27,17 @@ if (!Number.isInteger(originsPort) || originsPort < 0 || originsPort > 65532) {
   console.error(`QV_ORIGINS_PORT: expected a port number 0-65532 (the demo origins take it and the next three), got '${process.env.QV_ORIGINS_PORT}'`);
   process.exit(2);
 }
-// The Redis URL is checked here, before anything starts: the client would throw a bare
-// TypeError for it.
+// The shared KV connects in the background from here on: a URL it cannot take stops the
+// server now, before anything starts.
 const redisUrl = process.env.QV_REDIS_URL || null;
-if (redisUrl !== null && !/^rediss?:$/.test(schemeOf(redisUrl))) {
-  console.error(`QV_REDIS_URL: expected a redis:// or rediss:// URL, got '${redisUrl}'`);
-  process.exit(2);
+let redis = null;
+if (redisUrl) {
+  try {
+    redis = await RedisKv.connect(redisUrl, { wait: false });
+  } catch (failure) {
+    console.error(`QV_REDIS_URL: ${failure.message}`);
+    process.exit(2);
+  }
 }
 
 // A port another process holds stops the server with the setting to change, not a stack trace.
@@ -56,8 +58,7 @@ if (!FLAVOURS.includes(flavour)) {
 
 // The shared KV: connected within REDIS_WAIT_MS, or served without it meanwhile, saying so.
 const REDIS_WAIT_MS = 2000;
-async function connectRedis(url) {
-  const kv = await RedisKv.connect(url, { wait: false });
+async function waitForRedis(kv, url) {
   for (let waited = 0; !kv.connected && waited < REDIS_WAIT_MS; waited += 50) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -79,7 +80,7 @@ let origins = null;
 if (config.router) {
   if (upstream) console.warn('ORIGIN_URL: ignored, the edge config\'s router section names the origins');
 } else if (process.env.QV_DEMO_ORIGINS !== '0') {
-  if (upstream && !/^https?:$/.test(schemeOf(upstream))) {
+  if (upstream && !/^https?:$/.test(URL.canParse(upstream) ? new URL(upstream).protocol : '')) {
     console.error(`${process.env.ORIGIN_URL ? 'ORIGIN_URL' : 'QV_ORIGIN_UPSTREAM'}: expected an http:// or https:// URL, got '${upstream}'`);
     process.exit(2);
   }
@@ -99,7 +100,7 @@ if (config.router) {
 // A Redis that is down (or not yet up) at start must not keep the edge from serving: the
 // client connects in the background, and until it has, admission runs on per-isolate limits
 // and the cache skips L2 (docs/admission.md, "When the KV fails"), as in an outage later on.
-const kv = redisUrl ? await connectRedis(redisUrl) : undefined;
+const kv = redis ? await waitForRedis(redis, redisUrl) : undefined;
 const cacheSecret = process.env.QV_CACHE_SECRET ?? config.cache?.demoSecret;
 const runtime = await createEdgeRuntime({ flavour, config, kv, cacheSecret });
 // A wrong API key entry, feature route or cache setting stops the server here too, naming

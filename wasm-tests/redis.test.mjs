@@ -113,6 +113,12 @@ describe('RedisKv', { skip: !url && 'no QV_REDIS_URL (the test above fails)' }, 
   });
 });
 
+test('a URL of another scheme is refused, saying what is expected', async () => {
+  for (const url of ['127.0.0.1:6379', 'http://127.0.0.1:6379']) {
+    await assert.rejects(RedisKv.connect(url, { wait: false }), { name: 'TypeError', message: `expected a redis:// or rediss:// URL, got '${url}'` });
+  }
+});
+
 test('wait: false answers before the store is up: operations fail fast until it is, then work', async () => {
   const server = new RedisServer(await freePort());
   const kv = await RedisKv.connect(server.url, { connectTimeoutMs: 300, wait: false });

@@ -3,8 +3,9 @@ import type { Kv } from './qv.mjs';
 /** KV on a Redis server (Node.js hosts). Fails fast while the server is down. */
 export declare class RedisKv implements Kv {
   /**
-   * wait: false resolves at once; operations fail until the first connection. maxInFlight
-   * (default 1000): commands sent and not yet answered; more fail at once.
+   * url: redis:// or rediss:// (another rejects with a TypeError saying so). wait: false
+   * resolves at once; operations fail until the first connection. maxInFlight (default
+   * 1000): commands sent and not yet answered; more fail at once.
    */
   static connect(url: string, options?: { prefix?: string; connectTimeoutMs?: number; wait?: boolean; maxInFlight?: number }): Promise<RedisKv>;
   readonly connected: boolean;

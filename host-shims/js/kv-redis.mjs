@@ -76,7 +76,8 @@ export class RedisKv {
   }
 
   /**
-   * Connects to url (redis://host:port). options.prefix is put before every key (default
+   * Connects to url (redis://host:port, or rediss:// for TLS; anything else is a TypeError
+   * that says so). options.prefix is put before every key (default
    * ''), options.connectTimeoutMs bounds a connection attempt (default 1000).
    * options.wait (default true) resolves once connected, retrying until the server answers;
    * false resolves at once and connects in the background: until then every operation fails
@@ -85,6 +86,10 @@ export class RedisKv {
    * once. (An incr that timed out may still be applied later: counts are at least once.)
    */
   static async connect(url, options = {}) {
+    // The client's own word for another scheme is a bare "Invalid protocol".
+    if (!/^rediss?:$/.test(URL.canParse(url) ? new URL(url).protocol : '')) {
+      throw new TypeError(`expected a redis:// or rediss:// URL, got '${url}'`);
+    }
     const client = createClient({
       url,
       disableOfflineQueue: true, // fail now rather than queue while the store is down
