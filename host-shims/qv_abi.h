@@ -80,9 +80,9 @@ typedef enum qv_op_kind {
                         status, data = body, meta = "name: value\n" per response header
                         (names lower-case). Header values are bytes, both ways: the
                         module's go out as they are and the origin's come back as they were
-                        sent, UTF-8 or not, never re-encoded; QV_TIMEOUT or QV_UNAVAILABLE + data = message;
-                        QV_TOO_LARGE + data = message when the body is above the host's
-                        limit (not read) */
+                        sent, UTF-8 or not, never re-encoded; QV_TIMEOUT or QV_UNAVAILABLE +
+                        data = message; QV_TOO_LARGE + data = message when the body is above
+                        the host's limit (not read) */
   QV_OP_KV_CAS = 6,  /* compare-and-set, atomic: key, value = the new value, duration_ms = its
                         TTL (0: none); delta = 1: set only if the key is absent; delta = 0:
                         set only if the key holds exactly meta. Result: QV_OK + number = 1
