@@ -214,6 +214,103 @@ TEST_CASE("CurlFetcher sends what fetch() in the JS host sends", "[fetch]") {
   CHECK_THAT(target->requests()[0], !Catch::Matchers::Contains("x=1"));
 }
 
+TEST_CASE("CurlFetcher follows redirects as fetch() does for every method", "[fetch]") {
+  CurlFetcher fetcher;
+  // The request the redirect's target received when method, with a body and a typed
+  // Authorization, was answered status.
+  const auto after = [&fetcher](const std::string& method, int status) {
+    auto target = LocalServer::answering({LocalServer::response(200, "OK", {}, "done")});
+    auto first = LocalServer::answering(
+        {LocalServer::response(status, "Moved", {"Location: " + target->url("/after")}, "")});
+    FetchRequest request;
+    request.method = method;
+    request.url = first->url("/before");
+    request.headers = {{"Content-Type", "text/plain"}, {"Authorization", "Bearer t"}};
+    request.body = "x=1";
+    const FetchReply reply = fetcher.fetch(request);
+    INFO(method << " answered " << status << ": " << reply.message);
+    REQUIRE(reply.status == QV_OK);
+    CHECK(reply.body == "done");
+    REQUIRE(target->requests().size() == 1);
+    return target->requests()[0];
+  };
+
+  // 303 turns every method but GET and HEAD into a GET without the body and its headers.
+  for (const char* method : {"PUT", "PATCH", "DELETE", "POST"}) {
+    const std::string sent = after(method, 303);
+    INFO(method << " answered 303 sent: " << sent);
+    CHECK_THAT(sent, Catch::Matchers::StartsWith("GET /after HTTP/1.1\r\n"));
+    CHECK_THAT(sent, !Catch::Matchers::Contains("x=1"));
+    CHECK_THAT(sent, !Catch::Matchers::Contains("Content-Type"));
+    // Both servers are on 127.0.0.1 but on two ports: another origin.
+    CHECK_THAT(sent, !Catch::Matchers::Contains("Authorization"));
+  }
+  // 301 and 302 do so for a POST only; 307 and 308 keep method and body.
+  for (const auto& [method, status] : std::vector<std::pair<std::string, int>>{
+           {"PUT", 301}, {"DELETE", 302}, {"POST", 307}, {"PATCH", 308}}) {
+    const std::string sent = after(method, status);
+    INFO(method << " answered " << status << " sent: " << sent);
+    CHECK_THAT(sent, Catch::Matchers::StartsWith(method + " /after HTTP/1.1\r\n"));
+    CHECK_THAT(sent, Catch::Matchers::EndsWith("\r\n\r\nx=1"));
+    CHECK_THAT(sent, Catch::Matchers::Contains("Content-Type: text/plain"));
+  }
+}
+
+TEST_CASE("CurlFetcher: redirects within the origin keep credentials; the limit holds", "[fetch]") {
+  CurlFetcher fetcher;
+  FetchRequest request;
+  request.headers = {{"Authorization", "Bearer t"}};
+  auto server = LocalServer::answering(
+      {LocalServer::response(307, "Temporary Redirect", {"Location: /second"}, ""),
+       LocalServer::response(200, "OK", {}, "here")});
+  request.url = server->url("/first");
+  FetchReply reply = fetcher.fetch(request);
+  INFO(reply.message);
+  REQUIRE(reply.status == QV_OK);
+  CHECK(reply.body == "here");
+  REQUIRE(server->requests().size() == 2);
+  CHECK_THAT(server->requests()[1], Catch::Matchers::StartsWith("GET /second HTTP/1.1\r\n"));
+  CHECK_THAT(server->requests()[1], Catch::Matchers::Contains("Authorization: Bearer t\r\n"));
+
+  // One redirect allowed, two given: a failure naming the limit.
+  CurlOptions options;
+  options.max_redirects = 1;
+  CurlFetcher limited(options);
+  auto chain = LocalServer::answering({LocalServer::response(302, "Found", {"Location: /b"}, ""),
+                                       LocalServer::response(302, "Found", {"Location: /c"}, ""),
+                                       LocalServer::response(200, "OK", {}, "never")});
+  request.url = chain->url("/a");
+  reply = limited.fetch(request);
+  CHECK(reply.status == QV_UNAVAILABLE);
+  CHECK_THAT(reply.message, Catch::Matchers::Contains("more than 1 redirects (max_redirects)"));
+
+  // A redirect without a Location is the answer.
+  auto nowhere = LocalServer::answering({LocalServer::response(302, "Found", {}, "stay")});
+  request.url = nowhere->url("/a");
+  reply = fetcher.fetch(request);
+  REQUIRE(reply.status == QV_OK);
+  CHECK(reply.http_status == 302);
+  CHECK(reply.body == "stay");
+}
+
+TEST_CASE("CurlFetcher asks for compressed answers and decodes them, as fetch() does", "[fetch]") {
+  const std::string gzipped(
+      "\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xab\x56\x4a\x49\x4d\xce\x4f\x49\x4d\x51\xb2\x2a"
+      "\x29\x2a\x4d\xad\x05\x00\x99\x3d\xf2\x9d\x10\x00\x00\x00",
+      36);
+  auto server = LocalServer::answering({LocalServer::response(
+      200, "OK", {"Content-Encoding: gzip", "Content-Type: application/json"}, gzipped)});
+  CurlFetcher fetcher;
+  FetchRequest request;
+  request.url = server->url("/compressed");
+  const FetchReply reply = fetcher.fetch(request);
+  INFO(reply.message);
+  REQUIRE(reply.status == QV_OK);
+  CHECK(reply.body == R"({"decoded":true})");
+  REQUIRE(server->requests().size() == 1);
+  CHECK_THAT(server->requests()[0], Catch::Matchers::Contains("gzip"));
+}
+
 TEST_CASE("CurlFetcher: an answer without a body is not too large, whatever its Content-Length",
           "[fetch]") {
   // As fetch() in the JS host: a HEAD's Content-Length (or a 304's) sizes a body not sent.

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <initializer_list>
 
 namespace qv::host {
 
@@ -30,6 +32,33 @@ std::string lower_case(std::string_view name) {
   std::string out(name);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
+}
+
+bool is_redirect(int64_t status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+// scheme://host[:port] of an absolute URL, lower-cased: what fetch() compares to decide
+// whether a redirect leaves the origin (and so drops the request's credentials).
+std::string origin_of(std::string_view url) {
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return lower_case(url);
+  const size_t host_start = scheme_end + 3;
+  std::string_view authority =
+      url.substr(host_start, url.find_first_of("/?#", host_start) - host_start);
+  if (const size_t at = authority.rfind('@'); at != std::string_view::npos)
+    authority.remove_prefix(at + 1);
+  return lower_case(url.substr(0, host_start)) + lower_case(authority);
+}
+
+void drop_headers(FetchRequest& request, std::initializer_list<std::string_view> names) {
+  auto& headers = request.headers;
+  headers.erase(std::remove_if(headers.begin(), headers.end(),
+                               [&](const auto& header) {
+                                 const std::string name = lower_case(header.first);
+                                 return std::find(names.begin(), names.end(), name) != names.end();
+                               }),
+                headers.end());
 }
 
 size_t on_body(char* data, size_t size, size_t count, void* user) {
@@ -92,12 +121,50 @@ CurlFetcher::~CurlFetcher() {
 
 FetchReply CurlFetcher::fetch(const FetchRequest& request) {
   const std::string what = "fetch " + request.method + " " + request.url;
-  if (request.url.rfind("http://", 0) != 0 && request.url.rfind("https://", 0) != 0) {
-    return FetchReply::failure(QV_UNAVAILABLE, what + ": only http:// and https:// URLs");
-  }
   if (!curl_ready()) return FetchReply::failure(QV_UNAVAILABLE, what + ": libcurl failed to start");
   if (!easy_) easy_ = curl_easy_init();
   if (!easy_) return FetchReply::failure(QV_UNAVAILABLE, what + ": libcurl has no handle");
+
+  // Redirects are followed here rather than by curl, which keeps a method set by name
+  // (PUT, DELETE) on a 303 and drops a PUT's body on a 301 while keeping the PUT. This is
+  // fetch()'s redirect step, so both hosts send the same requests.
+  const uint32_t timeout_ms = request.timeout_ms ? request.timeout_ms : options_.default_timeout_ms;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  FetchRequest hop = request;
+  for (long redirects = 0;; ++redirects) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    std::string location;
+    FetchReply reply = perform(hop, what, timeout_ms, std::max<int64_t>(left.count(), 1), location);
+    const bool redirect = reply.status == QV_OK && is_redirect(reply.http_status) &&
+                          !location.empty() && options_.max_redirects > 0;
+    if (!redirect) return reply;
+    if (redirects == options_.max_redirects) {
+      return FetchReply::failure(QV_UNAVAILABLE, what + ": more than " +
+                                                     std::to_string(options_.max_redirects) +
+                                                     " redirects (max_redirects)");
+    }
+    const int64_t status = reply.http_status;
+    if ((status == 303 && hop.method != "GET" && hop.method != "HEAD") ||
+        ((status == 301 || status == 302) && hop.method == "POST")) {
+      hop.method = "GET";
+      hop.body.clear();
+      drop_headers(hop, {"content-type", "content-encoding", "content-language", "content-location",
+                         "content-length"});
+    }
+    if (origin_of(location) != origin_of(hop.url)) {
+      drop_headers(hop, {"authorization", "proxy-authorization", "cookie"});
+    }
+    hop.url = std::move(location);
+  }
+}
+
+FetchReply CurlFetcher::perform(const FetchRequest& request, const std::string& what,
+                                uint32_t timeout_ms, int64_t left_ms, std::string& location) {
+  if (request.url.rfind("http://", 0) != 0 && request.url.rfind("https://", 0) != 0) {
+    return FetchReply::failure(
+        QV_UNAVAILABLE, what + ": only http:// and https:// URLs, got '" + request.url + "'");
+  }
   CURL* curl = static_cast<CURL*>(easy_);
   curl_easy_reset(curl);  // keeps the connection cache, forgets the previous request
 
@@ -124,15 +191,14 @@ FetchReply CurlFetcher::fetch(const FetchRequest& request) {
   });
   if (!typed) headers.append("Content-Type:");
 
-  const uint32_t timeout_ms = request.timeout_ms ? request.timeout_ms : options_.default_timeout_ms;
   char error_buffer[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, options_.max_redirects > 0 ? 1L : 0L);
-  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, options_.max_redirects);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
+  // As fetch() does: ask for every encoding this libcurl decodes, and hand on the body
+  // decoded (the answer's Content-Encoding stays among its headers, as fetch() keeps it).
+  curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(left_ms));
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM for timeouts: threads are safe
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.list);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
@@ -140,8 +206,7 @@ FetchReply CurlFetcher::fetch(const FetchRequest& request) {
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &exchange);
   // As fetch() in the JS host: a GET or HEAD sends no body; other methods send theirs as
-  // is (also when empty). A POST is curl's own, so that a 301, 302 or 303 continues as a
-  // GET without the body, as fetch() does; any other method is sent by name.
+  // is (also when empty), by name.
   if (request.method == "GET") {
     curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
   } else if (request.method == "HEAD") {
@@ -177,6 +242,11 @@ FetchReply CurlFetcher::fetch(const FetchRequest& request) {
   }
   long http_status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http_status);
+  // Where a redirect points, resolved against the request's URL (curl's own resolution).
+  const char* redirect_url = nullptr;
+  if (curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &redirect_url) == CURLE_OK && redirect_url) {
+    location = redirect_url;
+  }
   FetchReply reply;
   reply.http_status = http_status;
   reply.body = std::move(exchange.body);

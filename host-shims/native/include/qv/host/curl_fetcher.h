@@ -12,7 +12,7 @@ namespace qv::host {
 struct CurlOptions {
   uint32_t default_timeout_ms = 10000;   // for requests that give no timeout
   size_t max_response_bytes = 8u << 20;  // a longer body fails with QV_TOO_LARGE
-  long max_redirects = 5;                // followed like fetch() does; 0: none
+  long max_redirects = 5;                // followed as fetch() follows them; 0: none
 };
 
 class CurlFetcher final : public Fetcher {
@@ -26,6 +26,10 @@ class CurlFetcher final : public Fetcher {
   FetchReply fetch(const FetchRequest& request) override;
 
  private:
+  // One request, without following a redirect: sets location to where a redirect points.
+  FetchReply perform(const FetchRequest& request, const std::string& what, uint32_t timeout_ms,
+                     int64_t left_ms, std::string& location);
+
   CurlOptions options_;
   void* easy_ = nullptr;  // CURL*, created on first use
 };
