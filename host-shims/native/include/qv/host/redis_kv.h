@@ -27,8 +27,10 @@ struct RedisOptions {
   std::string username;  // ACL user; empty: the default user
   std::string password;  // empty: no AUTH
   int database = 0;      // SELECT on connect when not 0
+  // The JS host's defaults: a stalled (not refusing) KV must cost a request a fraction of
+  // a second, not seconds. A command's timeout bounds each wait for the server's bytes.
   uint32_t connect_timeout_ms = 1000;
-  uint32_t command_timeout_ms = 1000;
+  uint32_t command_timeout_ms = 250;
   // Prepended to every key, so several tenants or test runs can share one server.
   std::string key_prefix;
   // Set with CLIENT SETNAME on connect when not empty (shows in CLIENT LIST).
