@@ -178,6 +178,17 @@ export function rateLimitHeaders(decision) {
 
 const retryAfterSeconds = (ms) => String(Math.max(1, Math.ceil(ms / 1000)));
 
+// The 403 for a feature the caller's tier lacks (gate: tiers.feature_enabled's answer): the
+// tier to upgrade to, or, when only tiers below the caller's have it, those tiers — never a
+// lower tier as an upgrade.
+function featureRefusal({ feature, tier, upgradeTier, availableIn }) {
+  if (upgradeTier !== null) return `${feature} is not in the ${tier} tier; it is available from the ${upgradeTier} tier`;
+  const tiers = availableIn.length === 1
+    ? `the ${availableIn[0]} tier does`
+    : `the ${availableIn.slice(0, -1).join(', ')} and ${availableIn.at(-1)} tiers do`;
+  return `${feature} is not in the ${tier} tier, and no higher tier has it (only ${tiers})`;
+}
+
 // An answer to one organisation's API key: no shared cache may keep it (the origin's
 // `public` and `s-maxage` are for the edge's own cache, which keys by organisation), and a
 // browser that holds answers for two keys keeps them apart.
@@ -444,11 +455,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     for (const route of featureRoutes) {
       if (!route.pattern.test(path) && !readings.some((form) => route.pattern.test(form))) continue;
       const gate = await qv.call('tiers.feature_enabled', { tier: caller.tier, feature: route.feature });
-      if (!gate.enabled) {
-        return {
-          response: error(403, 'forbidden', `${route.feature} is not in the ${gate.tier} tier; the lowest tier with it is ${gate.lowestTier}`, headers),
-        };
-      }
+      if (!gate.enabled) return { response: error(403, 'forbidden', featureRefusal(gate), headers) };
     }
     return { caller, headers };
   }

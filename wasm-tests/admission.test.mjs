@@ -620,13 +620,35 @@ describe('admission over HTTP (edge function on edge-runtime)', () => {
     assert.match(body.message, /org_startup is above its API rate limit of 100 requests per second/);
   });
 
-  test('a feature the tier lacks is a 403 naming the lowest tier with it', async () => {
+  test('a feature the tier lacks is a 403 naming the tier above it to upgrade to', async () => {
     const startup = await call('/api/leads/bulk', 'qv_demo_growth', { method: 'POST' });
     assert.equal(startup.status, 404, 'Growth has bulk operations: past the gate (no such route yet)');
     const growth = await call('/api/models', 'qv_demo_growth');
     assert.equal(growth.status, 403);
-    assert.equal((await growth.json()).message, 'customModels is not in the Growth tier; the lowest tier with it is Enterprise');
+    assert.equal((await growth.json()).message, 'customModels is not in the Growth tier; it is available from the Enterprise tier');
     assert.equal((await call('/api/models', 'qv_demo_enterprise')).status, 404);
+  });
+
+  test('a feature only tiers below the caller\'s have is a 403 that names them, not an upgrade to them', async () => {
+    // In the spec's catalogue basicAnalytics is Startup's alone, and knowledgeBase is
+    // Startup's and Growth's (Enterprise has advancedKnowledgeBase instead).
+    const config = { ...await loadEdgeConfig(), featureRoutes: [
+      { pattern: '^/api/analytics/basic(/|$)', feature: 'basicAnalytics' }, { pattern: '^/api/knowledge/basic(/|$)', feature: 'knowledgeBase' }] };
+    const gated = await createEdgeRuntime({ config, globals: { QV_NOW: () => 1764115200000 } });
+    const get = (path, key) => gated.dispatchFetch(`http://edge.test${path}`, { headers: { 'x-api-key': key } });
+    const refused = [
+      ['/api/analytics/basic', 'qv_demo_growth', 'basicAnalytics is not in the Growth tier, and no higher tier has it (only the Startup tier does)'],
+      ['/api/analytics/basic', 'qv_demo_enterprise', 'basicAnalytics is not in the Enterprise tier, and no higher tier has it (only the Startup tier does)'],
+      ['/api/knowledge/basic', 'qv_demo_enterprise', 'knowledgeBase is not in the Enterprise tier, and no higher tier has it (only the Startup and Growth tiers do)'],
+    ];
+    for (const [path, key, message] of refused) {
+      const response = await get(path, key);
+      assert.equal(response.status, 403, `${path} ${key}`);
+      assert.equal((await response.json()).message, message);
+    }
+    for (const [path, key] of [['/api/analytics/basic', 'qv_demo_startup'], ['/api/knowledge/basic', 'qv_demo_growth']]) {
+      assert.equal((await get(path, key)).status, 404, `${path} ${key}: the tier has it, past the gate (no such route)`);
+    }
   });
 
   test('a path an origin could read as a gated one is refused or gated, never let past', async () => {

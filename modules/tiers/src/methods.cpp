@@ -69,6 +69,7 @@ MethodTask feature_enabled_method(CallContext& ctx, Instance& instance) {
   if (!feature.ok()) co_return Outcome::failure(feature.error());
   auto check = check_feature(*catalogue, *tier.value(), feature.value());
   if (!check.ok()) co_return Outcome::failure(check.error());
+  const FeatureCheck& gate = check.value();
   JsonWriter out;
   out.begin_object()
       .key("tier")
@@ -76,10 +77,18 @@ MethodTask feature_enabled_method(CallContext& ctx, Instance& instance) {
       .key("feature")
       .value(feature.value())
       .key("enabled")
-      .value(check.value().enabled)
+      .value(gate.enabled)
       .key("lowestTier")
-      .value(check.value().lowest_tier->name)
-      .end_object();
+      .value(gate.lowest_tier->name)
+      .key("upgradeTier");
+  if (gate.upgrade_tier) {
+    out.value(gate.upgrade_tier->name);
+  } else {
+    out.null();
+  }
+  out.key("availableIn").begin_array();
+  for (const Tier* with : gate.available_in) out.value(with->name);
+  out.end_array().end_object();
   co_return Outcome::answer(out.take());
 }
 

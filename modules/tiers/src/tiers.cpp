@@ -638,10 +638,21 @@ Result<FeatureCheck> check_feature(const Catalogue& catalogue, const Tier& tier,
                                    std::string_view feature) {
   FeatureCheck check;
   for (const auto& candidate : catalogue.tiers) {
-    if (std::find(candidate.features.begin(), candidate.features.end(), feature) !=
+    if (std::find(candidate.features.begin(), candidate.features.end(), feature) ==
         candidate.features.end()) {
-      if (!check.lowest_tier) check.lowest_tier = &candidate;
-      if (&candidate == &tier) check.enabled = true;
+      continue;
+    }
+    check.available_in.push_back(&candidate);
+    if (&candidate == &tier) check.enabled = true;
+  }
+  if (!check.available_in.empty()) check.lowest_tier = check.available_in.front();
+  if (!check.enabled) {
+    // Tiers are ordered lowest first, so the first above the caller's is the upgrade.
+    for (const Tier* candidate : check.available_in) {
+      if (catalogue.index_of(*candidate) > catalogue.index_of(tier)) {
+        check.upgrade_tier = candidate;
+        break;
+      }
     }
   }
   if (!check.lowest_tier) {

@@ -3,7 +3,8 @@
 //   tiers.catalogue        {} -> the catalogue in force
 //   tiers.evaluate         {organizationId, currentTier, history, lastTierChange?} -> decision
 //   tiers.features         {tier} -> {tier, features}
-//   tiers.feature_enabled  {tier, feature} -> {tier, feature, enabled, lowestTier}
+//   tiers.feature_enabled  {tier, feature} -> {tier, feature, enabled, lowestTier,
+//                          upgradeTier, availableIn}
 //   tiers.autoscale        as evaluate, with the tier and last change read from KV; applies
 //                          a scale decision to KV -> {decision, applied, tierChanges?}
 // Admission control (docs/admission.md):

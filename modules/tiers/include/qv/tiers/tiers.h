@@ -111,6 +111,10 @@ void write_decision(JsonWriter& out, const Decision& decision);
 struct FeatureCheck {
   bool enabled = false;
   const Tier* lowest_tier = nullptr;  // the lowest tier that has the feature, if any
+  // Where a tier that lacks the feature can get it: the lowest tier above it that has it;
+  // nullptr when the tier has it, or when only tiers below it do.
+  const Tier* upgrade_tier = nullptr;
+  std::vector<const Tier*> available_in;  // every tier that has it, lowest first
 };
 Result<FeatureCheck> check_feature(const Catalogue& catalogue, const Tier& tier,
                                    std::string_view feature);
