@@ -254,11 +254,18 @@ for (const flavour of FLAVOURS) {
       const qv = await instantiate(module, { now, log: quiet });
       const custom = { tiers: [{ id: 'solo', name: 'Solo', maxConcurrentCalls: 5 }] };
       await qv.call('tiers.configure', custom);
-      const { status, body } = await qv.invoke('tiers.configure', { tiers: [{ id: 'x', name: 'X', maxUsers: -3 }] });
-      assert.equal(status, 'invalid_input');
-      assert.match(body.message, /tiers\[0\]\.maxUsers: must be greater than 0/);
-      const catalogue = await qv.call('tiers.catalogue');
-      assert.deepEqual(catalogue.tiers.map((t) => t.name), ['Solo']);
+      const refused = [
+        [[{ id: 'x', name: 'X', maxUsers: -3 }], /^tiers\[0\]\.maxUsers: must be greater than 0/],
+        // Each tier valid alone, out of order together.
+        [[{ id: 'x', name: 'X', maxUsers: 10 }, { id: 'y', name: 'Y', maxUsers: 5 }], /^tiers\[1\]\.maxUsers: 5 is below X's 10 \(tiers\[0\]\); tiers are ordered lowest first/],
+      ];
+      for (const [tiers, message] of refused) {
+        const { status, body } = await qv.invoke('tiers.configure', { tiers });
+        assert.equal(status, 'invalid_input');
+        assert.match(body.message, message);
+        const catalogue = await qv.call('tiers.catalogue');
+        assert.deepEqual(catalogue.tiers.map((t) => t.name), ['Solo']);
+      }
     });
 
     test('a module that fails fails every call in flight, the waiting ones too', async () => {

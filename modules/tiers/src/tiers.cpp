@@ -218,6 +218,36 @@ Result<Tier> parse_tier(const JsonValue& json) {
   return tier;
 }
 
+std::string limit_text(double limit) {
+  char buffer[32];
+  format_double(buffer, sizeof buffer, "%.15g", limit);
+  return buffer;
+}
+
+// Tiers are ordered lowest first: scaling up moves to a later tier, scaling down to the one
+// before, and the lowest tier that holds a peak is the first that does. So on every metric
+// a tier's limit is at least the one of the tier before it (previous, at index), and a
+// metric that tier leaves unlimited stays unlimited. costEstimate is not ordered: nothing
+// decides by the order of prices (the cost engine compares two tiers' estimates itself).
+Status check_order(size_t index, const Tier& previous, const JsonValue& json, const Tier& tier) {
+  const std::string at = " (tiers[" + std::to_string(index) + "])";
+  const char* why =
+      "; tiers are ordered lowest first, each with limits at least those of the tier before it";
+  for (int m = 0; m < kMetricCount; ++m) {
+    const auto& lower = previous.limits[m];
+    const auto& limit = tier.limits[m];
+    if (!limit || (lower && *limit >= *lower)) continue;
+    const std::string field = json.object().value().find(kLimitFields[m])->where();
+    if (!lower) {
+      return invalid_input(field + ": a limit of " + limit_text(*limit) + ", where " +
+                           previous.name + at + " has none (omit it for no limit)" + why);
+    }
+    return invalid_input(field + ": " + limit_text(*limit) + " is below " + previous.name + "'s " +
+                         limit_text(*lower) + at + why);
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 const char* metric_name(int metric) {
@@ -281,6 +311,13 @@ Result<Catalogue> parse_catalogue(const JsonValue& json) {
           return invalid_input(item.where() + ": '" + label +
                                "' is already used by an earlier tier");
         }
+      }
+    }
+    if (!catalogue.tiers.empty()) {
+      if (auto s =
+              check_order(catalogue.tiers.size() - 1, catalogue.tiers.back(), item, tier.value());
+          !s.ok()) {
+        return s.take_error();
       }
     }
     catalogue.tiers.push_back(std::move(tier.value()));

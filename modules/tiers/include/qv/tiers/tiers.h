@@ -70,7 +70,8 @@ struct Catalogue {
 // The spec's three tiers (Startup, Growth, Enterprise) and its policy.
 const Catalogue& default_catalogue();
 
-// Validates a catalogue JSON object; errors name the field ("tiers[1].maxUsers: ...").
+// Validates a catalogue JSON object; errors name the field ("tiers[1].maxUsers: ..."). The
+// tiers must be in order: on every metric a tier's limit is at least the previous tier's.
 Result<Catalogue> parse_catalogue(const JsonValue& json);
 void write_catalogue(JsonWriter& out, const Catalogue& catalogue);
 
