@@ -46,10 +46,12 @@ BacktestError summarise(const std::vector<double>& errors) {
   return result;
 }
 
-std::string two_decimals(double amount) {  // "$1234.50": no separators, as the reasons read
+// "$1,234.50": grouped as money() writes it, but always to the cent, so an error of rounding
+// noise (an exact line's) reads $0.00 rather than its first digits.
+std::string two_decimals(double amount) {
   char buffer[48];
-  format_double(buffer, sizeof buffer, "$%.2f", amount);
-  return buffer;
+  format_double(buffer, sizeof buffer, "%.2f", amount);
+  return "$" + grouped(buffer);
 }
 
 }  // namespace
