@@ -244,10 +244,14 @@ void print_estimate(element e) {
   if (!e["tier"].get(tier) && !tier.is_null()) {
     std::printf("\nTIER  %s", text(tier, "detail").c_str());
     if (auto estimate = maybe_number(tier, "tierCostEstimate")) {
+      // In whole cents: a bill of the estimate to the cent is no amount above or below it.
       const double difference = number(tier, "billMinusTierEstimate");
-      std::printf("\n      the tier's estimate is %s/month; this bill is %s %s it",
-                  money(*estimate).c_str(), money(std::fabs(difference)).c_str(),
-                  difference > 0 ? "above" : "below");
+      const std::string relation =
+          difference == 0
+              ? "equals it"
+              : "is " + money(std::fabs(difference)) + (difference > 0 ? " above it" : " below it");
+      std::printf("\n      the tier's estimate is %s/month; this bill %s", money(*estimate).c_str(),
+                  relation.c_str());
     }
     if (!text(tier, "currentTier").empty()) {
       std::printf("\n      current tier %s: %s", text(tier, "currentTier").c_str(),
