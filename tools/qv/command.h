@@ -43,8 +43,10 @@ struct OutputStyle {
 Result<host::Instance> make_instance(const std::string& redis_url);
 
 // Prints an answer: its JSON on stdout when ok (returns 0), else "qv: STATUS: message" on
-// stderr (returns kExitFailed).
-int print_answer(const host::Answer& answer, const OutputStyle& style);
+// stderr (returns kExitFailed). file: the input file the whole input came from, named
+// before the message ("qv: STATUS: FILE: message") unless it is "" or "-" (stdin).
+int print_answer(const host::Answer& answer, const OutputStyle& style,
+                 const std::string& file = "");
 
 // Prints "qv: message" on stderr and returns kExitFailed.
 int fail(const std::string& message);

@@ -44,10 +44,11 @@ Result<host::Instance> make_instance(const std::string& redis_url) {
   return host::Instance::create(std::move(options));
 }
 
-int print_answer(const host::Answer& answer, const OutputStyle& style) {
+int print_answer(const host::Answer& answer, const OutputStyle& style, const std::string& file) {
   if (!answer.ok()) {
     std::string message = answer.message();
     if (message.empty()) message = answer.output;
+    if (!file.empty() && file != "-") message = file + ": " + message;
     std::cerr << "qv: " << status_name(answer.status) << ": " << message << "\n";
     return kExitFailed;
   }

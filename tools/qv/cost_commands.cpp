@@ -587,7 +587,8 @@ int forecast_command(const CostOptions& o) {
       .key("months")
       .value(o.months)
       .end_object();
-  return show(run_cost_method("cost.forecast", input.str()), o.json, print_forecast);
+  return show(run_cost_method("cost.forecast", input.str()), o.json, print_forecast,
+              {{"history", o.history}});
 }
 
 // FILE is the method's input ({organizations, sharedCosts, split?, metric?, usage?}). The

@@ -16,10 +16,12 @@ struct TiersOptions {
   OutputStyle style;
 };
 
-int run_method(const std::string& method, const std::string& input, const OutputStyle& style) {
+// file: the input file, named in an error's message ("" when the input is not a file's).
+int run_method(const std::string& method, const std::string& input, const OutputStyle& style,
+               const std::string& file = "") {
   auto instance = make_instance("");
   if (!instance.ok()) return fail(instance.error().message);
-  return print_answer(instance.value().run(method, input), style);
+  return print_answer(instance.value().run(method, input), style, file);
 }
 
 void add_style_flags(CLI::App& command, OutputStyle& style) {
@@ -40,8 +42,9 @@ void add_tiers_commands(CLI::App& app, CommandContext& context) {
   add_style_flags(*evaluate, options->style);
   evaluate->callback([options, &context] {
     auto input = read_input(options->file);
-    context.exit_code = input.ok() ? run_method("tiers.evaluate", input.value(), options->style)
-                                   : fail(input.error().message);
+    context.exit_code =
+        input.ok() ? run_method("tiers.evaluate", input.value(), options->style, options->file)
+                   : fail(input.error().message);
   });
 
   auto* features = tiers->add_subcommand("features", "List the features a tier enables");
