@@ -1,8 +1,8 @@
 // The edge function inside a Next.js app (edge/nextjs), built by `next build` and served by
 // `next start`: /api/* on the Node.js runtime (bundle compiled from its file, Redis as the
 // shared KV), /edge/api/* on the edge runtime (bundle imported with ?module, the isolate's
-// memory as KV). Both answer as the module does in this process, in front of the demo
-// regional origins, with the signed invalidation webhook.
+// memory as KV), each with its /healthz. Both answer as the module does in this process, in
+// front of the demo regional origins, with the signed invalidation webhook.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -115,6 +115,22 @@ describe('the edge function in a Next.js app (next start)', () => {
       // Behind a proxy, the host the proxy was asked for.
       const proxied = await request(`${base}/some/thing`, { headers: { 'x-forwarded-host': 'calls.example.com:8443' } });
       assert.equal((await proxied.json()).forwardedHost, 'calls.example.com:8443');
+    });
+
+    // Beside the runtime's /api: /healthz, /edge/healthz.
+    const health = `${base.slice(0, -'/api'.length)}/healthz`;
+    test(`${runtime}: ${health} answers as npm start's /healthz, without an API key; other methods are its JSON 405`, async () => {
+      const response = await request(health, { key: null });
+      assert.equal(response.status, 200, next.output());
+      assert.equal(response.headers.get('content-type'), 'application/json; charset=utf-8');
+      assert.deepEqual(await response.json(), { status: 'ok' });
+      const head = await request(health, { key: null, method: 'HEAD' });
+      assert.equal(head.status, 200);
+      assert.equal(await head.text(), '');
+      const post = await request(health, { key: null, method: 'POST' });
+      assert.equal(post.status, 405);
+      assert.equal(post.headers.get('allow'), 'GET, HEAD');
+      assert.deepEqual(await post.json(), { error: 'method_not_allowed', message: 'POST /healthz: use GET, HEAD' });
     });
 
     test(`${runtime}: ${base} itself is the edge function's JSON 404, as npm start answers /api, not Next's HTML page`, async () => {
