@@ -9,6 +9,16 @@ namespace qv::router {
 
 namespace {
 
+// Whether an object's key is the table's `name`: exactly, or for headers in any ASCII case.
+bool matches(std::string_view key, std::string_view name, Keys keys) {
+  if (keys == Keys::kFields || key.size() != name.size()) return key == name;
+  for (size_t i = 0; i < key.size(); ++i) {
+    const char c = key[i] >= 'A' && key[i] <= 'Z' ? static_cast<char>(key[i] - 'A' + 'a') : key[i];
+    if (c != name[i]) return false;
+  }
+  return true;
+}
+
 Status read_field(const Field& field, const JsonValue& value, void* target) {
   void* out = field.at(target);
   switch (field.type) {
@@ -79,7 +89,7 @@ Status read_field(const Field& field, const JsonValue& value, void* target) {
 }  // namespace
 
 Status read_fields(const JsonObject& object, std::span<const Field> fields, void* target,
-                   bool ignore_unknown) {
+                   Keys keys) {
   // A field of the table given twice: JSON.parse keeps the last, find() the first; refused, so
   // that no two readers of one input see different values. (By table row, not by comparing
   // every pair of keys: a host may pass any number of headers.)
@@ -87,9 +97,9 @@ Status read_fields(const JsonObject& object, std::span<const Field> fields, void
   for (auto member : object.raw()) {
     const Field* field = nullptr;
     for (const Field& candidate : fields) {
-      if (member.key == candidate.name) field = &candidate;
+      if (matches(member.key, candidate.name, keys)) field = &candidate;
     }
-    if (!field && ignore_unknown) continue;
+    if (!field && keys == Keys::kHeaders) continue;
     if (!field && fields.empty()) {
       return invalid_input(object.child_path(member.key) +
                            ": unknown field (this takes no fields)");
@@ -103,10 +113,10 @@ Status read_fields(const JsonObject& object, std::span<const Field> fields, void
       return (problem << ")").invalid();
     }
     const uint64_t bit = uint64_t{1} << (field - fields.data());
-    if (seen & bit) return invalid_input(object.child_path(member.key) + ": given twice");
+    if (seen & bit) return invalid_input(object.child_path(field->name) + ": given twice");
     seen |= bit;
     if (field->type == FieldType::kOther) continue;
-    const JsonValue value = object.member(member.key, member.value);
+    const JsonValue value = object.member(field->name, member.value);
     if (auto s = read_field(*field, value, target); !s.ok()) return s;
   }
   for (const Field& field : fields) {

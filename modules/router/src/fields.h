@@ -36,12 +36,19 @@ struct Field {
 #define QV_FIELD(Type, member) \
   [](void* target) -> void* { return &static_cast<Type*>(target)->member; }
 
-// Reads the fields of `object` that `fields` describe into `target`. A field given twice, a
-// field of object not in the table (unless ignore_unknown), a missing required field, a
-// wrong type or a value out of range is an error naming the field. Tables have at most 64
-// rows.
+// How read_fields matches an object's keys to the table's names.
+enum class Keys : uint8_t {
+  kFields,   // exactly; a key not in the table is an error
+  kHeaders,  // HTTP header names: in any ASCII case (RFC 9110 section 5.1), against a table of
+             // lower-case names; other keys are ignored, so a host may pass every header
+};
+
+// Reads the fields of `object` that `fields` describe into `target`. A field given twice (a
+// header in two cases too), a key not in the table (kFields), a missing required field, a
+// wrong type or a value out of range is an error naming the field by the table's name.
+// Tables have at most 64 rows.
 Status read_fields(const JsonObject& object, std::span<const Field> fields, void* target,
-                   bool ignore_unknown = false);
+                   Keys keys = Keys::kFields);
 
 // Writes key/value pairs of every field but kOther ones (the caller writes those).
 void write_fields(JsonWriter& out, std::span<const Field> fields, const void* target);

@@ -97,7 +97,8 @@ const Field kClientFields[] = {
     {"area", T::kString, false, 0, 128, nullptr, nullptr, QV_FIELD(ClientFields, area)},
 };
 
-// Vercel's geolocation headers, as strings.
+// Vercel's geolocation headers, as strings; the table's names in lower case, as read_fields
+// matches header names in any case.
 struct HeaderFields {
   std::string coordinate[2];
   std::string country;
@@ -115,7 +116,8 @@ const Field kHeaderFields[] = {
 };
 
 // The client from Vercel's geolocation headers ("headers") and/or explicit fields
-// ("client", which win). Other headers are ignored, so a host may pass them all.
+// ("client", which win). Header names are read in any case, as HTTP's are; other headers are
+// ignored, so a host may pass them all.
 Status parse_client(const JsonObject& in, Client& client) {
   static constexpr const char* kAxes[2] = {"latitude", "longitude"};
   ClientFields fields;
@@ -124,7 +126,9 @@ Status parse_client(const JsonObject& in, Client& client) {
     auto object = headers->object();
     if (!object.ok()) return object.take_error();
     HeaderFields given;
-    if (auto s = read_fields(object.value(), kHeaderFields, &given, true); !s.ok()) return s;
+    if (auto s = read_fields(object.value(), kHeaderFields, &given, Keys::kHeaders); !s.ok()) {
+      return s;
+    }
     for (int axis = 0; axis < 2; ++axis) {
       const std::string& text = given.coordinate[axis];
       if (text.empty()) continue;
