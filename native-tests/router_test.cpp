@@ -396,6 +396,21 @@ TEST_CASE("active health checks: interval, unhealthy after 3 failures, panic rou
   CHECK(after.order.size() == 2);
 }
 
+TEST_CASE("a probe in flight is not repeated until twice its timeout plus 1 s has passed") {
+  // Its result comes with the rest of its batch (the reads of shared ejections) and after the
+  // host's own delays, which a short timeout does not shorten; only then is it taken as
+  // abandoned (the module cannot cancel a planned fetch) and the region probed again.
+  Config config = default_config();
+  config.health_check.interval_ms = 100;
+  config.health_check.timeout_ms = 100;
+  Router router(config);
+  REQUIRE(router.plan_probes(kStart).size() == 4);
+  CHECK(router.plan_probes(kStart + 2 * 100 + 1).empty());  // due by the interval, in flight
+  CHECK(router.next_probe_at(kStart + 2 * 100 + 1) == kStart + 2 * 100 + 1000);
+  CHECK(router.plan_probes(kStart + 2 * 100 + 999).empty());
+  CHECK(router.plan_probes(kStart + 2 * 100 + 1000).size() == 4);
+}
+
 TEST_CASE("turning active checks off returns the regions they had taken out") {
   // Only a passing check brings an unhealthy region back: once checks are off, none will
   // run, so their verdict no longer holds (as an ejection simply ends without them).

@@ -1024,12 +1024,25 @@ Result<RetryDecision> Router::retry(std::string_view failed, std::span<const std
   return decision;
 }
 
+namespace {
+
+// How long a probe stays in flight before it is taken as abandoned (its call was freed; the
+// module cannot cancel a planned fetch) and its region may be probed again. Its result comes
+// only when its whole batch has ended, the reads of the ejections other isolates published
+// included (a KV timeout of their own), and after the host's own delays: twice the timeout,
+// and 1 s more that a short timeout does not shorten. Any less, and a concurrent
+// router.health_check probes a region again while its probe is still on its way.
+double probe_abandoned_after(const HealthCheckPolicy& policy) {
+  return 2 * policy.timeout_ms + 1000;
+}
+
+}  // namespace
+
 std::vector<uint32_t> Router::plan_probes(double now) {
   std::vector<uint32_t> probes;
   const HealthCheckPolicy& policy = config_.health_check;
   if (!policy.enabled) return probes;
-  // A probe whose result never came (its call was abandoned) stops blocking after this.
-  const double stuck_after = 2 * policy.timeout_ms + 1000;
+  const double stuck_after = probe_abandoned_after(policy);
   for (uint32_t r = 0; r < config_.regions.size(); ++r) {
     HostState& host = regions_.hosts[r];
     refresh(host, true, now);
@@ -1093,7 +1106,7 @@ double Router::next_probe_at(double now) {
     if (host.health == Health::kEjected) due = host.ejected_until;
     if (host.health == Health::kProbing) due = now;
     if (host.check_started_at >= 0) {
-      due = std::max(due, host.check_started_at + 2 * config_.health_check.timeout_ms + 1000);
+      due = std::max(due, host.check_started_at + probe_abandoned_after(config_.health_check));
     }
     next = std::min(next, due);
   }

@@ -313,7 +313,8 @@ class Router {
 
   // The regions whose health check is due now (each region every interval; a region whose
   // ejection ended at once): the host is to fetch their health_url within the policy's
-  // timeout. Marks them in flight so that concurrent callers do not repeat them.
+  // timeout. Marks them in flight so that concurrent callers do not repeat them (for twice
+  // the timeout plus 1 s, after which a probe is taken as abandoned).
   std::vector<uint32_t> plan_probes(double now);
   // The outcome of a probe. By id: the configuration may have changed meanwhile. Returns
   // true when the failure ejected the region again (to be published).
