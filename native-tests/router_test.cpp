@@ -458,7 +458,13 @@ TEST_CASE("configuration errors name the field") {
         "regions[1].origin: expected an http:// or https:// URL");
   config = default_config();
   config.regions[0].media_nodes[1].id = "bad id";
-  CHECK(validate(config).error().message.find("regions[0].mediaNodes[1].id:") == 0);
+  CHECK(
+      validate(config).error().message ==
+      "regions[0].mediaNodes[1].id: expected 1-128 letters, digits, '-', '_' or '.', got 'bad id'");
+  config = default_config();
+  config.regions[0].media_nodes[1].weight = 0;
+  CHECK(validate(config).error().message ==
+        "regions[0].mediaNodes[1].weight: must be a number above 0");
   config = default_config();
   config.maglev = true;
   config.maglev_table_size = 65536;

@@ -134,9 +134,15 @@ Status parse_region(const JsonValue& json, Region& region) {
   if (auto given = fields.find("id"); given && given->string().ok()) {
     id.assign(given->string().value());
   }
-  if (const Region* known = default_region(id)) {
-    region = *known;
-  } else {
+  const Region* known = default_region(id);
+  if (known) region = *known;
+  const std::string default_health = region.health_url;
+  region.health_url.clear();
+  if (auto s = read_fields(fields, kRegionFields, &region); !s.ok()) return s;
+  if (!known) {
+    // A new region. Its id first, as a reader meets it (a bad one is no default's either),
+    // then what a new region must give, in the order validate() checks the fields.
+    if (auto s = check_id(fields.child_path("id"), region.id, 64); !s.ok()) return s;
     for (const char* field : {"latitude", "longitude", "costFactor", "origin"}) {
       if (!fields.find(field)) {
         return (Text() << fields.child_path(field)
@@ -145,9 +151,6 @@ Status parse_region(const JsonValue& json, Region& region) {
       }
     }
   }
-  const std::string default_health = region.health_url;
-  region.health_url.clear();
-  if (auto s = read_fields(fields, kRegionFields, &region); !s.ok()) return s;
   if (region.name.empty()) region.name = region.id;
   while (!region.origin.empty() && region.origin.back() == '/') region.origin.pop_back();
   if (region.health_url.empty()) {

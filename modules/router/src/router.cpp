@@ -335,6 +335,15 @@ const Region* default_region(std::string_view id) {
   return index < 0 ? nullptr : &defaults.regions[index];
 }
 
+Status check_id(std::string_view where, std::string_view id, size_t max) {
+  if (valid_id(id, max)) return ok_status();
+  Text problem;
+  problem << where << ": expected 1-";
+  problem.count(static_cast<int64_t>(max))
+      << " letters, digits, '-', '_' or '.', got '" << id << "'";
+  return problem.invalid();
+}
+
 Status validate(const Config& config) {
   if (config.regions.empty()) return invalid_input("regions: at least one region is required");
   if (config.regions.size() > 64) return invalid_input("regions: at most 64 regions");
@@ -346,11 +355,7 @@ Status validate(const Config& config) {
     at << "regions[";
     at.count(static_cast<int64_t>(i)) << "].";
     const std::string where = at.take();
-    if (!valid_id(region.id, 64)) {
-      return (Text() << where << "id: expected 1-64 letters, digits, '-', '_' or '.', got '"
-                     << region.id << "'")
-          .invalid();
-    }
+    if (auto s = check_id(where + "id", region.id, 64); !s.ok()) return s;
     if (config.find(region.id) != static_cast<int>(i)) {
       return (Text() << where << "id: '" << region.id << "' appears twice").invalid();
     }
@@ -378,18 +383,15 @@ Status validate(const Config& config) {
       Text node_at;
       node_at << where << "mediaNodes[";
       node_at.count(static_cast<int64_t>(n)) << "].";
-      if (!valid_id(node.id, 128)) {
-        return (node_at << "id: expected 1-128 letters, digits, '-', '_' or '.', got '" << node.id
-                        << "'")
-            .invalid();
-      }
+      const std::string node_where = node_at.take();
+      if (auto s = check_id(node_where + "id", node.id, 128); !s.ok()) return s;
       for (size_t m = 0; m < n; ++m) {
         if (region.media_nodes[m].id == node.id) {
-          return (node_at << "id: '" << node.id << "' appears twice").invalid();
+          return (Text() << node_where << "id: '" << node.id << "' appears twice").invalid();
         }
       }
       if (!(node.weight > 0) || !std::isfinite(node.weight)) {
-        return (node_at << "weight: must be a number above 0").invalid();
+        return (Text() << node_where << "weight: must be a number above 0").invalid();
       }
     }
   }

@@ -130,6 +130,9 @@ const Region* default_region(std::string_view id);
 // Checks what the JSON reader cannot: unique ids, at least one region not draining, ...
 // Errors name the field ("regions[2].id: ...").
 Status validate(const Config& config);
+// An id as regions (max 64) and media nodes (max 128) need it, a part of KV keys: 1 to max
+// letters, digits, '-', '_' or '.'. The error names `where`, the id's path ("regions[2].id").
+Status check_id(std::string_view where, std::string_view id, size_t max);
 
 // ---- clients and decisions ---------------------------------------------------------------
 
