@@ -447,6 +447,26 @@ TEST_CASE("ramping VUs follow the stages; ramping arrival rate sends the integra
   REQUIRE(arrivals.total_counters().requests + arrivals.dropped_iterations == 300);
 }
 
+TEST_CASE("a VU ramped down mid-request has gracefulRampDown to finish it, then it is cut off") {
+  TestServer server;
+  // Two VUs each send one 3 s request at the start; at 1 s the second stage ramps down to one
+  // VU, whose request has 200 ms left to finish, and does not; the other VU's request ends
+  // within the graceful stop after the stages.
+  const std::string ramp_down = "{" + base(server) + R"(,
+    "executor": "ramping-vus", "startVUs": 2, "gracefulStop": "10s", "threads": 1,
+    "stages": [{"duration": "1s", "target": 2}, {"duration": "1s", "target": 1}],
+    "requests": [{"url": "/delay/3000"}])";
+  const RunResult cut = run(scenario_from(ramp_down + R"(, "gracefulRampDown": "200ms"})"));
+  CHECK(cut.total_counters().requests == 1);
+  CHECK(cut.total_counters().interrupted == 1);
+  CHECK(cut.iterations == 1);
+  // By default (30s, as k6) the ramped-down VU's request has time to finish.
+  const RunResult finished = run(scenario_from(ramp_down + "}"));
+  CHECK(finished.total_counters().requests == 2);
+  CHECK(finished.total_counters().interrupted == 0);
+  CHECK(finished.iterations == 2);
+}
+
 TEST_CASE("with whenNoVuFree drop, arrivals that find every VU busy are dropped and counted") {
   TestServer server;
   const RunResult result = run(scenario_from("{" + base(server) + R"(,

@@ -699,6 +699,47 @@ TEST_CASE("ramping-vus starts at one VU unless startVUs says otherwise, as k6") 
   CHECK(scenario.value().executor.peak_vus() == 1);
 }
 
+TEST_CASE("ramping-vus takes gracefulRampDown (default 30s, as k6), and no other executor") {
+  const std::string ramping =
+      R"("executor": "ramping-vus", "stages": [{"duration": "1s", "target": 2}])";
+  auto defaulted = parse_scenario(with("", ramping), {});
+  REQUIRE(defaulted.ok());
+  CHECK(defaulted.value().executor.graceful_ramp_down == 30 * kMicrosPerSecond);
+  auto given = parse_scenario(with(R"("gracefulRampDown": "1500ms")", ramping), {});
+  REQUIRE(given.ok());
+  CHECK(given.value().executor.graceful_ramp_down == 1'500'000);
+  auto zero = parse_scenario(with(R"("gracefulRampDown": 0)", ramping), {});
+  REQUIRE(zero.ok());
+  CHECK(zero.value().executor.graceful_ramp_down == 0);
+  // An intensity may set it, and --duration scales the stages, not it (nor gracefulStop).
+  ScenarioOverrides shorter;
+  shorter.intensity = "low";
+  shorter.duration = 500'000;
+  auto from_intensity = parse_scenario(
+      with(R"("intensities": {"low": {"gracefulRampDown": "2s"}})", ramping), shorter);
+  REQUIRE(from_intensity.ok());
+  CHECK(from_intensity.value().executor.graceful_ramp_down == 2 * kMicrosPerSecond);
+
+  // Validated as the other durations are.
+  CHECK(scenario_error(with(R"("gracefulRampDown": "soon")", ramping)) ==
+        "gracefulRampDown: cannot parse duration 'soon' (use e.g. 500ms, 30s, 5m, 1h30m; a bare "
+        "number is seconds)");
+  CHECK(scenario_error(with(R"("gracefulRampDown": -1)", ramping)) ==
+        "gracefulRampDown: a duration cannot be negative");
+  CHECK(scenario_error(with(R"("gracefulRampDown": true)", ramping)) ==
+        "gracefulRampDown: expected a duration such as \"30s\" or \"5m\"");
+  CHECK(scenario_error(with(R"("intensities": {"low": {"gracefulRampDown": "1x"}})", ramping))
+            .rfind("intensities.low.gracefulRampDown: cannot parse duration '1x'", 0) == 0);
+  // k6's other executors have no ramp-down to be graceful about.
+  CHECK(scenario_error(with(R"("gracefulRampDown": "5s")")) ==
+        "gracefulRampDown: not used by the constant-vus executor");
+  CHECK(
+      scenario_error(with(
+          R"("gracefulRampDown": "5s")",
+          R"("executor": "ramping-arrival-rate", "preAllocatedVUs": 1, "stages": [{"duration": "1s", "target": 1}])")) ==
+      "gracefulRampDown: not used by the ramping-arrival-rate executor");
+}
+
 TEST_CASE("--threshold: errors name the flag, and a threshold stated twice is one") {
   const BuiltinScenario* builtin = find_builtin_scenario("dashboard-load");
   REQUIRE(builtin != nullptr);

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -35,6 +36,7 @@ constexpr Micros kConnectErrorBackoff = 10 * kMicrosPerMilli;  // a dead target 
 constexpr Micros kRampCheckPeriod = 10 * kMicrosPerMilli;
 constexpr size_t kReadBufferSize = 64 * 1024;
 constexpr int kMaxEvents = 512;
+constexpr Micros kNever = std::numeric_limits<Micros>::max();
 
 // ---- Origins --------------------------------------------------------------------------------
 
@@ -293,6 +295,8 @@ class Worker {
     uint32_t request = 0;
     uint64_t iteration = 0;
     Micros intended = 0, sent = 0, deadline = 0;
+    Micros wake = 0;           // when its think time (or deferred start) ends
+    Micros ramp_deadline = 0;  // ramped down mid-iteration: when gracefulRampDown runs out
     // The phases' moments: connect() called, TCP up (the handshake began), the request
     // written whole (0: not yet), the response's first byte.
     Micros connect_started = 0, connected = 0, written = 0, first_byte = 0;
@@ -351,6 +355,8 @@ class Worker {
   }
 
   void update_vus(Micros now);
+  void cut_off_ramped_down(Micros now);
+  void sleep_until(Vu& vu, Micros at);
   uint64_t global_arrival(uint64_t local) const;
   uint64_t local_arrivals(uint64_t global) const;
   Micros next_due() const;
@@ -381,6 +387,7 @@ class Worker {
 
   // VU executors
   int64_t active_ = 0;
+  Micros next_ramp_cut_ = kNever;  // the earliest gracefulRampDown of a VU ramped down
   // Arrival executors
   ArrivalSchedule schedule_;
   uint64_t next_arrival_ = 0;  // this thread's arrivals so far (global_arrival numbers them)
@@ -556,7 +563,7 @@ void Worker::start_iteration(Vu& vu, Micros intended, Micros now) {
     vu.state = State::kThinking;
     vu.deferred = true;
     vu.intended = intended;
-    wakes_.push({now, static_cast<uint32_t>(&vu - vus_.data())});
+    sleep_until(vu, now);
     return;
   }
   ++depth_;
@@ -906,7 +913,7 @@ void Worker::end_request(Vu& vu, Micros now, bool backoff) {
   if (backoff) think = std::max(think, kConnectErrorBackoff);
   if (think > 0 && !stopping_) {
     vu.state = State::kThinking;
-    wakes_.push({now + think, static_cast<uint32_t>(&vu - vus_.data())});
+    sleep_until(vu, now + think);
     return;
   }
   vu.state = State::kIdle;
@@ -939,10 +946,44 @@ void Worker::update_vus(Micros now) {
   }
   while (active_ > target) {
     Vu& vu = vus_[static_cast<size_t>(--active_)];
-    vu.active = false;  // finishes its request, then rests
-    if (!vu.running) close_connection(vu);
+    vu.active = false;  // finishes its iteration within gracefulRampDown, then rests
+    if (!vu.running) {
+      close_connection(vu);
+      continue;
+    }
+    vu.ramp_deadline = now + executor_.graceful_ramp_down;
+    next_ramp_cut_ = std::min(next_ramp_cut_, vu.ramp_deadline);
   }
   allocated_peak_ = std::max<uint64_t>(allocated_peak_, static_cast<uint64_t>(active_));
+}
+
+// VUs ramped down whose gracefulRampDown ran out in their iteration (k6): a request in
+// flight is cut off and counted interrupted, as at the end of the run; think time after an
+// answered request ends there, and the iteration counts (as at the end of the run).
+void Worker::cut_off_ramped_down(Micros now) {
+  next_ramp_cut_ = kNever;
+  for (Vu& vu : vus_) {
+    if (vu.active || !vu.running) continue;
+    if (now < vu.ramp_deadline) {
+      next_ramp_cut_ = std::min(next_ramp_cut_, vu.ramp_deadline);
+      continue;
+    }
+    if (in_flight(vu)) {
+      ++recorders_[requests_[vu.request].name].counters.interrupted;
+      --in_flight_;
+    } else if (!vu.deferred) {
+      ++iterations_;
+    }
+    vu.running = false;
+    vu.deferred = false;
+    vu.state = State::kIdle;
+    close_connection(vu);
+  }
+}
+
+void Worker::sleep_until(Vu& vu, Micros at) {
+  vu.wake = at;
+  wakes_.push({at, static_cast<uint32_t>(&vu - vus_.data())});
 }
 
 Worker::Vu* Worker::free_vu() {
@@ -1093,6 +1134,7 @@ Micros Worker::next_deadline(Micros now) const {
   Micros next = interval_start_ + kIntervalLength;
   next = std::min(next, stopping_ ? stop_deadline_ : end_);
   next = std::min(next, next_sweep_);
+  next = std::min(next, next_ramp_cut_);
   if (!wakes_.empty()) next = std::min(next, wakes_.top().at);
   if (!stopping_) {
     if (executor_.kind == ExecutorKind::kRampingVus) next = std::min(next, now + kRampCheckPeriod);
@@ -1124,16 +1166,24 @@ void Worker::run() {
       interval_start_ += kIntervalLength;
     }
     if (!stopping_ && (now >= end_ || plan_.stop.load(std::memory_order_relaxed))) begin_stop(now);
+    if (now >= next_ramp_cut_) cut_off_ramped_down(now);
     if (stopping_ && (in_flight_ == 0 || now >= stop_deadline_)) break;
     if (!stopping_) {
       while (!wakes_.empty() && wakes_.top().at <= now) {
-        Vu& vu = vus_[wakes_.top().vu];
+        const Wake wake = wakes_.top();
         wakes_.pop();
-        if (vu.state != State::kThinking) continue;
+        Vu& vu = vus_[wake.vu];
+        // A VU cut off in its think time may think again since: an older wake is not its own.
+        if (vu.state != State::kThinking || vu.wake != wake.at) continue;
         if (vu.deferred) {
           vu.deferred = false;
           vu.running = false;
           vu.state = State::kIdle;
+          // A VU ramped down since its start was put off starts no iteration.
+          if (!executor_.arrival_rate() && !vu.active) {
+            close_connection(vu);
+            continue;
+          }
           start_iteration(vu, executor_.arrival_rate() ? vu.intended : now, now);
         } else {
           end_iteration(vu, now);

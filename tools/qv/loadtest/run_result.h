@@ -34,9 +34,9 @@ struct RequestCounters {
   uint64_t failed = 0;    // errors and statuses >= 400
   uint64_t bytes_sent = 0, bytes_received = 0;
   uint64_t tls_resumed = 0;  // TLS handshakes that resumed a session (--tls-resume)
-  // Requests still unanswered when the run ended (past gracefulStop; in quick mode, at its
-  // duration): not in `requests` nor in any latency, but a server that never answers must
-  // not look like one that was never asked.
+  // Requests cut off unanswered: when the run ended (past gracefulStop; in quick mode, at its
+  // duration), or on a VU ramped down (past gracefulRampDown): not in `requests` nor in any
+  // latency, but a server that never answers must not look like one that was never asked.
   uint64_t interrupted = 0;
   std::array<uint64_t, kErrorClassCount> errors{};
   // The protocol errors by what the response parser refused ("response headers larger than

@@ -268,11 +268,17 @@ Status read_executor(object top, std::optional<object> intensity, const std::str
     bool constant_vus, ramping_vus, constant_rate, ramping_rate;
   };
   static const Uses kUses[] = {
-      {"vus", true, false, false, false},      {"duration", true, false, true, false},
-      {"startVUs", false, true, false, false}, {"stages", false, true, false, true},
-      {"rate", false, false, true, false},     {"startRate", false, false, false, true},
-      {"timeUnit", false, false, true, true},  {"preAllocatedVUs", false, false, true, true},
-      {"maxVUs", false, false, true, true},    {"whenNoVuFree", false, false, true, true},
+      {"vus", true, false, false, false},
+      {"duration", true, false, true, false},
+      {"startVUs", false, true, false, false},
+      {"stages", false, true, false, true},
+      {"rate", false, false, true, false},
+      {"startRate", false, false, false, true},
+      {"timeUnit", false, false, true, true},
+      {"preAllocatedVUs", false, false, true, true},
+      {"maxVUs", false, false, true, true},
+      {"whenNoVuFree", false, false, true, true},
+      {"gracefulRampDown", false, true, false, false},
   };
   const int column = static_cast<int>(executor.kind);
   for (const Uses& uses : kUses) {
@@ -371,6 +377,10 @@ Status read_executor(object top, std::optional<object> intensity, const std::str
   if (field("gracefulStop", value, path)) {
     auto stop = read_duration(value, path);
     if (!stop.get(executor.graceful_stop)) return stop.error();
+  }
+  if (executor.kind == ExecutorKind::kRampingVus && field("gracefulRampDown", value, path)) {
+    auto ramp_down = read_duration(value, path);
+    if (!ramp_down.get(executor.graceful_ramp_down)) return ramp_down.error();
   }
   if (executor.peak_vus() < 1)
     return Error{"stages: the executor never has a VU (every target is 0)"};
@@ -773,6 +783,7 @@ Result<Scenario> read_scenario(std::string_view json, const ScenarioOverrides& o
                              "maxVUs",
                              "whenNoVuFree",
                              "gracefulStop",
+                             "gracefulRampDown",
                              "thinkTime",
                              "timeouts",
                              "threads",
@@ -834,10 +845,10 @@ Result<Scenario> read_scenario(std::string_view json, const ScenarioOverrides& o
       object fields;
       const std::string path = "intensities." + std::string(key);
       if (value.get_object().get(fields)) return expected(path, "an object", value);
-      if (auto keys =
-              only_keys(fields, path,
-                        {"executor", "vus", "duration", "startVUs", "stages", "rate", "startRate",
-                         "timeUnit", "preAllocatedVUs", "maxVUs", "whenNoVuFree", "gracefulStop"});
+      if (auto keys = only_keys(
+              fields, path,
+              {"executor", "vus", "duration", "startVUs", "stages", "rate", "startRate", "timeUnit",
+               "preAllocatedVUs", "maxVUs", "whenNoVuFree", "gracefulStop", "gracefulRampDown"});
           !keys.ok()) {
         return keys.error();
       }

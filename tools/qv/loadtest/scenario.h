@@ -47,6 +47,9 @@ struct Executor {
   // way arrivals that never ran are counted in dropped_iterations.
   bool drop_when_no_vu_free = false;
   Micros graceful_stop = 30 * kMicrosPerSecond;  // how long in-flight requests may finish
+  // Ramping-vus only (k6's gracefulRampDown): how long a VU a stage ramps down may take to
+  // finish the iteration it is in; past that its request is cut off.
+  Micros graceful_ramp_down = 30 * kMicrosPerSecond;
 
   bool arrival_rate() const {
     return kind == ExecutorKind::kConstantArrivalRate || kind == ExecutorKind::kRampingArrivalRate;

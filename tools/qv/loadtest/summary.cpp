@@ -162,7 +162,8 @@ std::vector<Recommendation> recommendations(const RunResult& result) {
   if (totals.interrupted && !totals.requests) {
     out.push_back({"high",
                    "No request was answered: " + std::to_string(totals.interrupted) +
-                       " were still waiting for a response when the run ended",
+                       " were still waiting for a response when they were cut off (at the "
+                       "run's end or a ramp-down)",
                    "The service hangs (or is slower than the run): check that it is up and "
                    "answering, and lower the request timeout to see the failures counted"});
   }
@@ -283,7 +284,8 @@ std::string summary_text(const RunResult& result, const std::vector<ThresholdOut
   out += "    " + dotted("http_reqs") + std::to_string(totals.requests) + "  " +
          format_number(totals.requests / seconds, 2) + "/s" +
          (totals.interrupted ? "  (and " + std::to_string(totals.interrupted) +
-                                   " unanswered when the run ended, not counted)"
+                                   " cut off unanswered at the run's end or a ramp-down, not "
+                                   "counted)"
                              : "") +
          "\n";
   if (result.requests.size() > 1) {

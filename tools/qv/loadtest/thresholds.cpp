@@ -199,7 +199,7 @@ ThresholdOutcome evaluate_threshold(const Threshold& threshold, const RunResult&
     for (const RequestTotals& request : result.requests) {
       if (!selected(request)) continue;
       latency.add(request.trend(metric));
-      // Made: answered, failed, or still unanswered when the run ended.
+      // Made: answered, failed, or cut off unanswered (at the run's end or a ramp-down).
       requests += request.counters.requests + request.counters.interrupted;
     }
     has_value = latency.count() > 0;
