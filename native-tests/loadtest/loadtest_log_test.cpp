@@ -334,3 +334,42 @@ TEST_CASE("the JSON summary carries k6's fields") {
   REQUIRE(text.find("http_req_waiting..") != std::string::npos);
   REQUIRE(text.find("http_req_tls_handshaking..") != std::string::npos);
 }
+
+TEST_CASE("data_received and data_sent are given per request name too, as http_reqs is") {
+  std::mt19937_64 random(6);
+  RunResult result = make_result(random, 1'700'000'000'000, 2, {"a", "b"});
+  result.requests[1].counters.bytes_sent = 1234;
+  result.requests[1].counters.bytes_received = 56789;
+  const std::string a_sent = std::to_string(result.requests[0].counters.bytes_sent);
+  const std::string a_received = std::to_string(result.requests[0].counters.bytes_received);
+  auto threshold = parse_threshold({"data_received{name:b}", "count<100000", false, 0}, {"a", "b"});
+  REQUIRE(threshold.ok());
+  const std::string json = summary_json(result, evaluate_thresholds({threshold.value()}, result));
+  for (const std::string& field :
+       {"\"data_sent{name:a}\":{\"type\":\"counter\",\"values\":{\"count\":" + a_sent + ",",
+        "\"data_received{name:a}\":{\"type\":\"counter\",\"values\":{\"count\":" + a_received + ",",
+        std::string("\"data_sent{name:b}\":{\"type\":\"counter\",\"values\":{\"count\":1234,"),
+        // A threshold on a per-name metric sits on that metric, as on any other.
+        std::string("\"data_received{name:b}\":{\"type\":\"counter\",\"values\":{\"count\":56789,"
+                    "\"rate\":28394.5},\"thresholds\":{\"count<100000\":{\"ok\":true}}}")}) {
+    INFO(field);
+    CHECK(json.find(field) != std::string::npos);
+  }
+  // The text summary gives them per name under the totals, as it does http_reqs.
+  const std::string text = summary_text(result, {});
+  // The line holding the first `what` after `from`.
+  auto line_with = [&](const std::string& what, size_t from) {
+    const size_t at = text.find(what, from);
+    if (at == std::string::npos) return std::string("(none)");
+    const size_t start = text.rfind('\n', at) + 1;
+    return text.substr(start, text.find('\n', at) - start);
+  };
+  const size_t received = text.find("    data_received..."), sent = text.find("    data_sent...");
+  REQUIRE(received < sent);
+  CHECK(line_with("{ name:b }", received) ==
+        "      { name:b }......................: 56.8 kB  28.4 kB/s");
+  CHECK(line_with("{ name:b }", sent) ==
+        "      { name:b }......................: 1.23 kB  617 B/s");
+  CHECK(text.find("{ name:b }", received) < sent);
+  CHECK(text.find("{ name:b }", sent) < text.find("http_req_duration"));
+}

@@ -240,11 +240,22 @@ std::string summary_text(const RunResult& result, const std::vector<ThresholdOut
            "  \xE2\x9C\x93 " + std::to_string(checks.passes) + "  \xE2\x9C\x97 " +
            std::to_string(checks.fails) + "\n";
   }
-  out += "    " + dotted("data_received") +
-         format_bytes(static_cast<double>(totals.bytes_received)) + "  " +
-         format_bytes(totals.bytes_received / seconds) + "/s\n";
-  out += "    " + dotted("data_sent") + format_bytes(static_cast<double>(totals.bytes_sent)) +
-         "  " + format_bytes(totals.bytes_sent / seconds) + "/s\n";
+  // A per-name row under a metric, as k6 shows a sub-metric.
+  auto name_label = [](const RequestTotals& request) { return "  { name:" + request.name + " }"; };
+  // data_received and data_sent: the bytes and their rate, then per name when there are several.
+  auto data_lines = [&](const char* metric, uint64_t RequestCounters::*bytes) {
+    auto line = [&](const std::string& label, uint64_t count) {
+      out += "    " + dotted(label) + format_bytes(static_cast<double>(count)) + "  " +
+             format_bytes(count / seconds) + "/s\n";
+    };
+    line(metric, totals.*bytes);
+    if (result.requests.size() > 1) {
+      for (const RequestTotals& request : result.requests)
+        line(name_label(request), request.counters.*bytes);
+    }
+  };
+  data_lines("data_received", &RequestCounters::bytes_received);
+  data_lines("data_sent", &RequestCounters::bytes_sent);
   if (info.corrected || result.dropped_iterations) {
     out += "    " + dotted("dropped_iterations") + std::to_string(result.dropped_iterations) + "\n";
   }
@@ -267,10 +278,8 @@ std::string summary_text(const RunResult& result, const std::vector<ThresholdOut
   out +=
       "    " + dotted("http_req_duration") + trend_text(trend(result.total_latency(true))) + "\n";
   if (result.requests.size() > 1) {
-    for (const RequestTotals& request : result.requests) {
-      out += "    " + dotted("  { name:" + request.name + " }") +
-             trend_text(trend(request.latency)) + "\n";
-    }
+    for (const RequestTotals& request : result.requests)
+      out += "    " + dotted(name_label(request)) + trend_text(trend(request.latency)) + "\n";
   }
   if (info.corrected) {
     out += "    " + dotted("http_req_duration_uncorrected") +
@@ -290,9 +299,8 @@ std::string summary_text(const RunResult& result, const std::vector<ThresholdOut
          "\n";
   if (result.requests.size() > 1) {
     for (const RequestTotals& request : result.requests) {
-      out += "    " + dotted("  { name:" + request.name + " }") +
-             std::to_string(request.counters.requests) + "  " +
-             format_number(request.counters.requests / seconds, 2) + "/s\n";
+      out += "    " + dotted(name_label(request)) + std::to_string(request.counters.requests) +
+             "  " + format_number(request.counters.requests / seconds, 2) + "/s\n";
     }
   }
   out += "    " + dotted("iterations") + std::to_string(result.iterations) + "  " +
@@ -457,6 +465,12 @@ std::string summary_json(const RunResult& result, const std::vector<ThresholdOut
     body.clear();
     counter_json(body, request.counters.requests, seconds);
     add("http_reqs" + tag, body);
+    body.clear();
+    counter_json(body, request.counters.bytes_received, seconds);
+    add("data_received" + tag, body);
+    body.clear();
+    counter_json(body, request.counters.bytes_sent, seconds);
+    add("data_sent" + tag, body);
     uint64_t passes = 0, all = 0;
     for (const CheckCounts& c : request.counters.checks)
       passes += c.passes, all += c.passes + c.fails;
