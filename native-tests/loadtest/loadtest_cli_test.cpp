@@ -219,6 +219,11 @@ TEST_CASE("bad input exits 2 with a message naming the problem") {
   expect({"run", "--url", server.url("/"), "-c", "20000000"},
          "-c: expected a whole number from 1 to 10000000, got '20000000'");
   expect({"run", "--url", server.url("/"), "-d", "forever"}, "-d: cannot parse duration 'forever'");
+  expect({"run", "--url", server.url("/"), "-c", "2", "-t", "3"},
+         "-t: 3 is more than the 2 VUs (-c): each thread runs VUs of its own, so give at most 2 "
+         "threads");
+  expect({"run", "--scenario", "dashboard-load", "--intensity", "low", "--threads", "51"},
+         "--threads: 51 is more than the 50 VUs");
   expect({"run", "--url", server.url("/"), "--threshold", "http_req_duration:p95<1"},
          "--threshold 'http_req_duration:p95<1': cannot parse 'p95<1'");
   expect({"run", "--scenario", "dashboard-load", "--method", "POST"},

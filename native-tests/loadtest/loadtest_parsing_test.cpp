@@ -740,6 +740,42 @@ TEST_CASE("ramping-vus takes gracefulRampDown (default 30s, as k6), and no other
       "gracefulRampDown: not used by the ramping-arrival-rate executor");
 }
 
+TEST_CASE("threads given above the VUs are refused, naming where; the default is lowered") {
+  CHECK(scenario_error(with(R"("threads": 3)")) ==
+        "threads: 3 is more than the 2 VUs (vus): each thread runs VUs of its own, so give at most "
+        "2 threads");
+  CHECK(scenario_error(with(R"("threads": 2)")) == "(no error)");
+  ScenarioOverrides flag;
+  flag.threads = 5;
+  CHECK(scenario_error(with(""), flag) ==
+        "--threads: 5 is more than the 2 VUs (vus): each thread runs VUs of its own, so give at "
+        "most 2 threads");
+  // The command line's replaces the file's, and is the one named.
+  CHECK(scenario_error(with(R"("threads": 1)"), flag).rfind("--threads: 5 is more", 0) == 0);
+  CHECK(
+      scenario_error(with(
+          R"("threads": 4)",
+          R"("executor": "ramping-vus", "startVUs": 3, "stages": [{"duration": "1s", "target": 2}])")) ==
+      "threads: 4 is more than the 3 VUs (the highest of startVUs and the stages' targets): "
+      "each thread runs VUs of its own, so give at most 3 threads");
+  CHECK(
+      scenario_error(with(
+          R"("threads": 4)",
+          R"("executor": "constant-arrival-rate", "rate": 10, "duration": "1s", "preAllocatedVUs": 1, "maxVUs": 3)")) ==
+      "threads: 4 is more than the 3 VUs (maxVUs): each thread runs VUs of its own, so give at "
+      "most 3 threads");
+  // A file written over lines says where.
+  CHECK(scenario_error("{\"baseUrl\": \"http://127.0.0.1:8080\",\n \"executor\": \"constant-vus\", "
+                       "\"vus\": 1, \"duration\": \"1s\",\n \"threads\": 2,\n \"requests\": "
+                       "[{\"url\": \"/\"}]}")
+            .rfind("threads (line 3, column 2): 2 is more than the 1 VUs (vus)", 0) == 0);
+  // Not given, one thread per core, lowered to the VUs without a word.
+  auto defaulted =
+      parse_scenario(with("", R"("executor": "constant-vus", "vus": 1, "duration": "1s")"), {});
+  REQUIRE(defaulted.ok());
+  CHECK(defaulted.value().threads == 1);
+}
+
 TEST_CASE("--threshold: errors name the flag, and a threshold stated twice is one") {
   const BuiltinScenario* builtin = find_builtin_scenario("dashboard-load");
   REQUIRE(builtin != nullptr);
@@ -798,8 +834,16 @@ TEST_CASE("quick mode builds a constant-vus or constant-arrival-rate scenario") 
   REQUIRE(open.value().executor.kind == ExecutorKind::kConstantArrivalRate);
   REQUIRE(open.value().executor.rate == 500);
   REQUIRE(open.value().executor.max_vus == 20);
+  // More threads than connections: -t given is refused, the default 2 lowered.
   options.connections = 2;
-  REQUIRE(quick_scenario(options).value().threads == 2);  // never more threads than connections
+  REQUIRE(quick_scenario(options).error().message ==
+          "-t: 4 is more than the 2 VUs (-c): each thread runs VUs of its own, so give at most 2 "
+          "threads");
+  options.threads = 2;
+  REQUIRE(quick_scenario(options).value().threads == 2);
+  options.connections = 1;
+  options.threads.reset();
+  REQUIRE(quick_scenario(options).value().threads == 1);
   options.headers = {"NoColon"};
   REQUIRE(quick_scenario(options).error().message == "-H 'NoColon': expected 'Name: value'");
   options.headers.clear();

@@ -428,7 +428,8 @@ void add_loadtest_commands(CLI::App& app, int& exit_code) {
   run_command_app->add_option("-c,--connections", run->connections,
                               "Quick mode: connections (VUs), default 10");
   run_command_app->add_option("-t,--threads", run->threads,
-                              "Threads (quick mode default 2; scenarios: one per core)");
+                              "Threads, at most one per VU (quick mode default 2; scenarios: "
+                              "one per core)");
   run_command_app->add_option(
       "-d,--duration", run->duration,
       "Duration, e.g. 30s (quick mode default 10s; scenarios: stages are scaled to it)");

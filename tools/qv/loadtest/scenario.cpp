@@ -688,8 +688,11 @@ void scale_duration(Executor& executor, Micros duration) {
 }
 
 // sources: the file's thresholds, then from first_given on those of --threshold.
+// threads_field: where the threads were given ("threads", "--threads", "-t"), or empty for
+// the default; vus_field: where the executor's VUs were (empty: the executor's own fields).
 Status finish_scenario(Scenario& scenario, const std::vector<ThresholdSource>& sources,
-                       size_t first_given) {
+                       size_t first_given, const std::string& threads_field,
+                       const std::string& vus_field = "") {
   if (scenario.requests.empty()) return Error{"requests: at least one request is needed"};
   const std::vector<std::string> names = scenario.request_names();
   // The file's thresholds are listed by metric; each error names its metric and position.
@@ -727,12 +730,30 @@ Status finish_scenario(Scenario& scenario, const std::vector<ThresholdSource>& s
         after == scenario.thresholds.rend() ? scenario.thresholds.end() : after.base(),
         threshold.value());
   }
+  // Each thread runs VUs of its own. Threads given beyond the VUs are refused, as wrk refuses
+  // more threads than connections: lowered, the run would not be the one asked for. The
+  // default, one per core, is lowered to the VUs.
+  const int64_t vus = scenario.executor.peak_vus();
+  if (!threads_field.empty() && scenario.threads > vus) {
+    std::string source = vus_field;
+    if (source.empty()) {
+      source = scenario.executor.kind == ExecutorKind::kConstantVus ? "vus"
+               : scenario.executor.kind == ExecutorKind::kRampingVus
+                   ? "the highest of startVUs and the stages' targets"
+                   : "maxVUs";
+    }
+    return Error{threads_field + ": " + std::to_string(scenario.threads) + " is more than the " +
+                 std::to_string(vus) + " VUs (" + source +
+                 "): each thread runs VUs of its own, so give at most " + std::to_string(vus) +
+                 " threads"};
+  }
   if (scenario.threads <= 0) {
     scenario.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
-  scenario.threads =
-      static_cast<int>(std::min<int64_t>(scenario.threads, scenario.executor.peak_vus()));
-  if (scenario.threads > 256) return Error{"threads: at most 256"};
+  scenario.threads = static_cast<int>(std::min<int64_t>(scenario.threads, vus));
+  if (scenario.threads > 256)
+    return Error{(threads_field.empty() ? std::string("threads") : threads_field) +
+                 ": at most 256"};
   return Ok{};
 }
 
@@ -911,12 +932,17 @@ Result<Scenario> read_scenario(std::string_view json, const ScenarioOverrides& o
       if (scenario.request_timeout <= 0) return Error{"timeouts.request: must be longer than 0"};
     }
   }
+  std::string threads_field;  // empty: the default
   if (!top["threads"].get(item)) {
     auto threads = read_count(item, "threads", 1);
     if (!threads.ok()) return threads.error();
     scenario.threads = static_cast<int>(threads.value());
+    threads_field = "threads";
   }
-  if (overrides.threads) scenario.threads = *overrides.threads;
+  if (overrides.threads) {
+    scenario.threads = *overrides.threads;
+    threads_field = "--threads";
+  }
   for (auto [key, out] : {std::pair{"insecureSkipTLSVerify", &scenario.tls.skip_verify},
                           {"tlsResumeSessions", &scenario.tls.resume_sessions}}) {
     if (auto flag = read_optional_bool(top, key, key, *out); !flag.ok()) return flag.error();
@@ -972,7 +998,8 @@ Result<Scenario> read_scenario(std::string_view json, const ScenarioOverrides& o
   const size_t first_given = sources.size();
   sources.insert(sources.end(), overrides.extra_thresholds.begin(),
                  overrides.extra_thresholds.end());
-  if (auto finished = finish_scenario(scenario, sources, first_given); !finished.ok())
+  if (auto finished = finish_scenario(scenario, sources, first_given, threads_field);
+      !finished.ok())
     return finished.error();
   return scenario;
 }
@@ -983,7 +1010,7 @@ Result<Scenario> quick_scenario(const QuickOptions& options) {
   Scenario scenario;
   scenario.name = "quick";
   if (options.connections < 1) return Error{"-c: at least 1 connection"};
-  if (options.threads < 1) return Error{"-t: at least 1 thread"};
+  if (options.threads && *options.threads < 1) return Error{"-t: at least 1 thread"};
   if (options.duration <= 0) return Error{"-d: must be longer than 0"};
   auto url = split_url(options.url);
   if (!url.ok()) return in_field("--url", url.error());
@@ -1003,7 +1030,7 @@ Result<Scenario> quick_scenario(const QuickOptions& options) {
   }
   scenario.connect_timeout = options.timeout;
   scenario.request_timeout = options.timeout;
-  scenario.threads = options.threads;
+  scenario.threads = options.threads.value_or(2);
   scenario.tls = options.tls;
 
   RequestSpec request;
@@ -1026,7 +1053,9 @@ Result<Scenario> quick_scenario(const QuickOptions& options) {
     request.body = body.value();
   }
   scenario.requests.push_back(std::move(request));
-  if (auto finished = finish_scenario(scenario, options.thresholds, 0); !finished.ok()) {
+  if (auto finished =
+          finish_scenario(scenario, options.thresholds, 0, options.threads ? "-t" : "", "-c");
+      !finished.ok()) {
     return finished.error();
   }
   return scenario;

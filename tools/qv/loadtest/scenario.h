@@ -79,7 +79,7 @@ struct Scenario {
   Micros think_time_min = 0, think_time_max = 0;  // after each iteration, uniform
   Micros connect_timeout = 10 * kMicrosPerSecond;
   Micros request_timeout = 60 * kMicrosPerSecond;
-  int threads = 0;    // 0: one per core
+  int threads = 0;    // 0: one per core, at most one per VU
   uint64_t seed = 0;  // 0: from the clock
   TlsSettings tls;    // for https:// origins
   std::vector<Variable> variables;
@@ -107,7 +107,7 @@ Result<Scenario> parse_scenario(std::string_view json, const ScenarioOverrides& 
 struct QuickOptions {
   std::string url;
   int64_t connections = 10;
-  int threads = 2;
+  std::optional<int> threads;  // default 2, at most one per connection
   Micros duration = 10 * kMicrosPerSecond;
   std::optional<double> rate;  // requests per second, all threads together
   std::string method = "GET";
