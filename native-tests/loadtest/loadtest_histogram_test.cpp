@@ -137,3 +137,30 @@ TEST_CASE("the text encoding round-trips and refuses damaged input") {
   REQUIRE_FALSE(counted.ok());
   REQUIRE(counted.error().message == "histogram counts add up to 2, header says 5");
 }
+
+TEST_CASE("a histogram whose buckets are not where its recorded min and max are is refused") {
+  // Values under 2048 µs have a bucket each: bucket 40 holds 40 µs.
+  REQUIRE(SparseHistogram::decode("2/80/40/40/40:2").ok());
+  REQUIRE(SparseHistogram::decode("1/40/40/40/3:1").error().message ==
+          "histogram bucket 3 (3 to 3 µs) lies below the histogram's recorded min of 40 µs");
+  REQUIRE(SparseHistogram::decode("2/80/40/40/40:1,41:1").error().message ==
+          "histogram bucket 41 (41 to 41 µs) lies above the histogram's recorded max of 40 µs");
+  REQUIRE(
+      SparseHistogram::decode("1/40/40/40/3000:1").error().message ==
+      "histogram bucket 3000 (3952 to 3953 µs) lies above the histogram's recorded max of 40 µs");
+  REQUIRE(SparseHistogram::decode("2/80/30/50/40:2").error().message ==
+          "the histogram's recorded min of 30 µs is in none of its buckets (the lowest is "
+          "histogram bucket 40 (40 to 40 µs))");
+  REQUIRE(SparseHistogram::decode("2/80/40/50/40:2").error().message ==
+          "the histogram's recorded max of 50 µs is in none of its buckets (the highest is "
+          "histogram bucket 40 (40 to 40 µs))");
+  // What a histogram writes always reads back, merged ones too.
+  Histogram histogram, other;
+  for (int64_t value :
+       std::initializer_list<int64_t>{0, 3, 2047, 2048, 123456, Histogram::kHighest})
+    histogram.record(value);
+  for (int64_t value : {1, 99999}) other.record(value);
+  SparseHistogram merged = histogram.to_sparse();
+  merged.add(other.to_sparse());
+  REQUIRE(SparseHistogram::decode(merged.encode()).ok());
+}

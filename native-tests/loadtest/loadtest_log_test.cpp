@@ -1,5 +1,6 @@
 // Histogram logs: what a run writes reads back identically, and merging the logs of two
 // machines equals the result one machine would have measured with both streams of samples.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <random>
 #include <sstream>
@@ -290,6 +291,18 @@ TEST_CASE("damaged logs are refused with the file and line") {
   REQUIRE(read_histogram_log(bad_r, "x.log")
               .error()
               .message.find(": R line names no declared request") != std::string::npos);
+  // A histogram whose bucket lies outside its own min and max: refused, naming the file, the
+  // line and the histogram (merged, its count would be lost or left in the next second).
+  std::string outside = good;
+  const size_t r_line = outside.find("\nR ") + 1;
+  size_t field = r_line;
+  for (int i = 0; i < 14; ++i) field = outside.find(' ', field) + 1;  // UNCORRECTED
+  outside.replace(field, outside.find(' ', field) - field, "1/40/40/40/3:1");
+  const auto line = std::count(good.begin(), good.begin() + static_cast<long>(r_line), '\n') + 1;
+  REQUIRE(read_histogram_log(outside, "x.log").error().message ==
+          "x.log:" + std::to_string(line) +
+              ": R line UNCORRECTED: histogram bucket 3 (3 to 3 µs) lies below the histogram's "
+              "recorded min of 40 µs");
   // Cut inside an R line's fields (as a copy that stopped short would be).
   std::string truncated = good.substr(0, good.rfind("\nR ") + 30) + "\n";
   REQUIRE_FALSE(read_histogram_log(truncated, "x.log").ok());

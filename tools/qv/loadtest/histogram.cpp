@@ -220,10 +220,29 @@ Result<SparseHistogram> SparseHistogram::decode(std::string_view text) {
   if (counted != out.total_count)
     return Error{"histogram counts add up to " + std::to_string(counted) + ", header says " +
                  std::to_string(out.total_count)};
-  if (out.total_count &&
-      (out.min < Histogram::kLowest || out.max > Histogram::kHighest || out.min > out.max)) {
+  if (out.total_count == 0) return out;
+  if (out.min < Histogram::kLowest || out.max > Histogram::kHighest || out.min > out.max)
     return bad;
-  }
+  // The lowest bucket is the recorded min's and the highest the max's, as a histogram records
+  // them: adding, resetting and copying go by the buckets between min and max, so a count
+  // outside them would be lost (or left behind in the next interval's histogram).
+  auto bucket = [](uint32_t index) {
+    return "histogram bucket " + std::to_string(index) + " (" +
+           std::to_string(Histogram::lowest_equivalent(index)) + " to " +
+           std::to_string(Histogram::highest_equivalent(index)) + " µs)";
+  };
+  const uint32_t lowest = out.buckets.front().first, highest = out.buckets.back().first;
+  const std::string min = std::to_string(out.min) + " µs", max = std::to_string(out.max) + " µs";
+  if (lowest < Histogram::index_of(out.min))
+    return Error{bucket(lowest) + " lies below the histogram's recorded min of " + min};
+  if (highest > Histogram::index_of(out.max))
+    return Error{bucket(highest) + " lies above the histogram's recorded max of " + max};
+  if (lowest != Histogram::index_of(out.min))
+    return Error{"the histogram's recorded min of " + min + " is in none of its buckets (the " +
+                 "lowest is " + bucket(lowest) + ")"};
+  if (highest != Histogram::index_of(out.max))
+    return Error{"the histogram's recorded max of " + max + " is in none of its buckets (the " +
+                 "highest is " + bucket(highest) + ")"};
   return out;
 }
 

@@ -88,6 +88,9 @@ class SparseHistogram {
   int64_t value_at_percentile(double percentile) const;
 
   // Text form used by histogram logs: "count/sum/min/max/index:count,index:count,...".
+  // decode refuses a text a histogram could not have written: counts that do not add up to
+  // the count, buckets out of order or range, and a lowest or highest bucket that is not the
+  // recorded min's or max's (a count outside them would be lost where histograms add up).
   std::string encode() const;
   static Result<SparseHistogram> decode(std::string_view text);
 

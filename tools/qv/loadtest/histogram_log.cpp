@@ -312,9 +312,14 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
       std::array<SparseHistogram*, 2 + kPhaseCount> histograms{&part.latency,
                                                                &part.latency_uncorrected};
       for (size_t p = 0; p < kPhaseCount; ++p) histograms[2 + p] = &part.phases[p];
+      static const char* const kHistogramFields[2 + kPhaseCount] = {
+          "LATENCY", "UNCORRECTED", "CONNECTING", "TLS_HANDSHAKING",
+          "SENDING", "WAITING",     "RECEIVING"};
       for (size_t h = 0; 13 + h < fields.size() && h < histograms.size(); ++h) {
         auto histogram = SparseHistogram::decode(fields[13 + h]);
-        if (!histogram.ok()) return fail(histogram.error().message);
+        if (!histogram.ok())
+          return fail("R line " + std::string(kHistogramFields[h]) + ": " +
+                      histogram.error().message);
         *histograms[h] = histogram.value();
       }
       if (r_fields >= kFieldsVersion2 && !parse_number(fields[kFieldsVersion2 - 1], c.tls_resumed))
