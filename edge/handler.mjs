@@ -189,14 +189,42 @@ function featureRefusal({ feature, tier, upgradeTier, availableIn }) {
   return `${feature} is not in the ${tier} tier, and no higher tier has it (only ${tiers})`;
 }
 
+// The directives of a Cache-Control value as the cache module reads them (parse_cache_control,
+// modules/cache/src/freshness.cpp): split on commas outside quoted strings, where a backslash
+// escapes the next character (a quote included); {name (lower-case), text, qualified (it has
+// an argument)} each. Null when a quoted string is left open: the directives after it cannot
+// be told.
+function cacheControlDirectives(value) {
+  const directives = [];
+  const trim = (text) => text.replace(/^[ \t]+|[ \t]+$/g, '');
+  let quoted = false;
+  for (let start = 0, end = 0; start <= value.length; start = end + 1) {
+    for (end = start; end < value.length && (quoted || value[end] !== ','); end++) {
+      if (value[end] === '"') quoted = !quoted;
+      else if (quoted && value[end] === '\\') end++;
+    }
+    end = Math.min(end, value.length);
+    const text = trim(value.slice(start, end));
+    if (!text) continue;
+    const equals = text.indexOf('=');
+    directives.push({ name: trim(equals < 0 ? text : text.slice(0, equals)).toLowerCase(), text, qualified: equals >= 0 });
+  }
+  return quoted ? null : directives;
+}
+
 // An answer to one organisation's API key: no shared cache may keep it (the origin's
 // `public` and `s-maxage` are for the edge's own cache, which keys by organisation), and a
-// browser that holds answers for two keys keeps them apart.
+// browser that holds answers for two keys keeps them apart. An unqualified `private` or a
+// `no-store` says so already; `private="..."` (a shared cache may keep the rest) gives way
+// to the plain one; a value with a quoted string left open, which cannot be read, to
+// `private, no-store`.
 function forCaller(response) {
-  const directives = (response.headers.get('cache-control') ?? '').split(',').map((d) => d.trim()).filter(Boolean);
-  if (!directives.some((d) => /^(no-store|private)$/i.test(d))) {
-    const kept = directives.filter((d) => !/^(public|s-maxage=.*|proxy-revalidate)$/i.test(d));
-    response.headers.set('cache-control', ['private', ...kept].join(', '));
+  const directives = cacheControlDirectives(response.headers.get('cache-control') ?? '');
+  if (!directives) {
+    response.headers.set('cache-control', 'private, no-store');
+  } else if (!directives.some((d) => d.name === 'no-store' || (d.name === 'private' && !d.qualified))) {
+    const kept = directives.filter((d) => !['public', 's-maxage', 'proxy-revalidate', 'private'].includes(d.name));
+    response.headers.set('cache-control', ['private', ...kept.map((d) => d.text)].join(', '));
   }
   response.headers.append('vary', 'authorization, x-api-key');
   return response;

@@ -480,6 +480,11 @@ const CANNED = {
   busy: [503, { 'retry-after': '7', 'content-type': 'application/json' }, '{"error":"busy"}'],
   binary: [200, { 'content-type': 'application/octet-stream' }, Buffer.from([0xff, 0x00, 0x80, 0xc3, 0xa9, 0xe9, 0x0a])],
   challenge: [401, { 'www-authenticate': 'Bearer realm="leads"', 'content-type': 'application/json' }, '{"error":"unauthorized"}'],
+  // Cache-Control values whose quoted strings hold commas (and, escaped, a quote).
+  'quoted-private': [200, { 'cache-control': 'public, s-maxage=300, x-note="a,private,b", max-age=60' }, '{"ok":true}'],
+  'quoted-escape': [200, { 'cache-control': 'x-note="say \\"hi, s-maxage=9\\"", public, max-age=60' }, '{"ok":true}'],
+  'qualified-private': [200, { 'cache-control': 'private="set-cookie,x-a", max-age=60' }, '{"ok":true}'],
+  'open-quote': [200, { 'cache-control': 'public, max-age=60, x-note="open, s-maxage=300' }, '{"ok":true}'],
 };
 
 describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () => {
@@ -523,6 +528,25 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
       assert.equal(response.status, 200, path);
       assert.equal(response.headers.get('cache-control'), 'private, max-age=60', path);
       assert.match(response.headers.get('vary') ?? '', /authorization, x-api-key/, path);
+    }
+  });
+
+  test('an answer for an API key reads the origin\'s Cache-Control by its quoted strings, as the cache module does', async () => {
+    const handle = await handler();
+    for (const [query, expected] of [
+      // A "private" inside a quoted string is no directive: the answer must still be made private.
+      ['quoted-private', 'private, x-note="a,private,b", max-age=60'],
+      ['quoted-escape', 'private, x-note="say \\"hi, s-maxage=9\\"", max-age=60'],
+      // private="..." lets a shared cache keep the rest of the answer: the plain private replaces it.
+      ['qualified-private', 'private, max-age=60'],
+      // A quoted string left open hides what follows it: nothing of the value can be told.
+      ['open-quote', 'private, no-store'],
+    ]) {
+      for (const path of ['/api/leads', '/api/something/proxied']) {
+        const response = await handle(request(`${path}?${query}`));
+        assert.equal(response.status, 200, `${path}?${query}`);
+        assert.equal(response.headers.get('cache-control'), expected, `${path}?${query}`);
+      }
     }
   });
 
