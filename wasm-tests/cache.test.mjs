@@ -747,6 +747,49 @@ for (const flavour of FLAVOURS) {
       assert.deepEqual(answers.map((a) => a.coalesced), [false, true, false, false, true]);
     });
 
+    // An origin whose answers name Vary: Accept-Language and say which organisation (by the
+    // URL's path) and language they were fetched for; `most` is the most fetches at once.
+    function languageOrigin({ status = 200, cacheControl = 'max-age=60' } = {}) {
+      let inFlight = 0;
+      const origin = fakeOrigin({ delayMs: 0, reply: async (url, init) => {
+        origin.most = Math.max(origin.most, ++inFlight);
+        await sleep(20);
+        inFlight--;
+        const body = { org: new URL(url).pathname.split('/')[1], lang: new Headers(init?.headers).get('accept-language') };
+        const headers = { vary: 'Accept-Language', ...(cacheControl ? { 'cache-control': cacheControl } : {}) };
+        return new Response(JSON.stringify(body), { status, headers });
+      } });
+      origin.most = 0;
+      return origin;
+    }
+    const asOrg = (org, lang) => input({ organizationId: org, origin: { url: `http://origin.test/${org}/api/campaigns`, headers: { 'accept-language': lang } } });
+
+    for (const [what, reply] of [['stored', {}], ['not stored (a 404 without a lifetime)', { status: 404, cacheControl: null }]]) {
+      test(`the first miss of a key whose answer names a Vary, ${what}: waiting calls of other variants fetch their own, side by side, each variant once`, async () => {
+        const origin = languageOrigin(reply);
+        const { qv } = await isolate({ origin });
+        const langs = ['fr', 'de', 'de', 'es', 'fr', 'es'];
+        const answers = await Promise.all(langs.map((lang) => qv.call('cache.get', asOrg(ORG, lang))));
+        assert.deepEqual(answers.map((a) => JSON.parse(a.body).lang), langs, 'each call is served its own variant');
+        assert.deepEqual(answers.map((a) => a.coalesced), [false, false, true, false, true, true]);
+        assert.equal(origin.fetches, 3, 'fr, de and es once each');
+        assert.equal(origin.most, 2, 'de and es side by side once fr\'s answer named its Vary');
+      });
+    }
+
+    test('concurrent first misses of a varying key in two organisations: each is served its own organisation\'s variant', async () => {
+      for (const reply of [{}, { status: 404, cacheControl: null }]) {
+        const origin = languageOrigin(reply);
+        const { qv } = await isolate({ origin });
+        const asked = [['org_a', 'fr'], ['org_b', 'fr'], ['org_a', 'de'], ['org_b', 'de'], ['org_b', 'fr'], ['org_a', 'de']];
+        for (let round = 0; round < 2; round++) {
+          const answers = await Promise.all(asked.map(([org, lang]) => qv.call('cache.get', asOrg(org, lang))));
+          assert.deepEqual(answers.map((a) => JSON.parse(a.body)), asked.map(([org, lang]) => ({ org, lang })), `${reply.status ?? 200}, round ${round}`);
+        }
+        assert.equal(origin.fetches, reply.status ? 8 : 4, 'one fetch per organisation and variant (per round when nothing is stored)');
+      }
+    });
+
     test('a 304 to a caller\'s own condition is not handed to a waiting call without one', async () => {
       const origin = fakeOrigin({ delayMs: 20, reply: (url, init, n) => (new Headers(init?.headers).has('if-none-match')
         ? new Response(null, { status: 304, headers: { etag: '"v1"' } })
