@@ -303,6 +303,45 @@ for (const flavour of FLAVOURS) {
       assert.deepEqual([l1.hits, l1.stale, l2.hits, l2.stale], [1, 1, 1, 1]);
     });
 
+    test('a call counts once in each layer, by its first look there: a call that waited for another\'s fetch is a miss and one coalesced wait', async () => {
+      // Variants on a first miss: de waits for fr's fetch, then fetches; the second de waits
+      // for fr's, then for the first de's.
+      const varying = await isolate({ origin: languageOrigin() });
+      const langs = ['fr', 'de', 'de'];
+      await Promise.all(langs.map((lang) => varying.qv.call('cache.get', asOrg(ORG, lang))));
+      const counted = await varying.qv.call('cache.stats', {});
+      assert.deepEqual([counted.l1.hits, counted.l1.misses, counted.coalescedWaits], [0, 3, 2]);
+      // A call that waited, was not handed the answer (private), and then found a copy in
+      // L1 (stored meanwhile): served HIT-L1, counted a miss, as at its first look.
+      let release;
+      const gate = new Promise((resolve) => { release = resolve; });
+      const origin = fakeOrigin({ reply: async () => {
+        await gate;
+        return new Response('{"who":"you"}', { status: 200, headers: { 'cache-control': 'private, max-age=60' } });
+      } });
+      const { qv } = await isolate({ origin });
+      const first = qv.call('cache.get', input());
+      const waiting = qv.call('cache.get', input());
+      await qv.call('cache.set', { organizationId: ORG, key: 'GET /api/campaigns', vary: { scope: 'Growth' }, body: '{"set":true}', headers: { 'cache-control': 'max-age=60' } });
+      release();
+      assert.equal((await first).body, '{"who":"you"}');
+      const served = await waiting;
+      assert.deepEqual([served.xCache, served.coalesced, served.body], ['HIT-L1', true, '{"set":true}']);
+      const stats = await qv.call('cache.stats', {});
+      assert.deepEqual([stats.l1.hits, stats.l1.misses, stats.coalescedWaits], [0, 2, 1]);
+      // A collapsed miss (collapseMs) counts its first L2 read, not each poll: its serve is
+      // collapse.served.
+      const kv = new CountingKv();
+      const slow = fakeOrigin({ delayMs: 30 });
+      const config = { collapseMs: 5000, collapsePollMs: 5 };
+      const [a, b] = await Promise.all([1, 2].map(() => isolate({ kv, origin: slow, config })));
+      const answers = await Promise.all([a, b].map(({ qv: one }) => one.call('cache.get', input())));
+      assert.equal(slow.fetches, 1, JSON.stringify(answers));
+      const polled = (await Promise.all([a, b].map(({ qv: one }) => one.call('cache.stats', {})))).find((s) => s.collapse.served === 1);
+      assert.ok(kv.counts.get > 3, `the collapsed miss polled L2 (${kv.counts.get} KV reads)`);
+      assert.deepEqual([polled.l2.hits, polled.l2.misses, polled.l2.stale], [0, 1, 0]);
+    });
+
     test('misses collapse across isolates (collapseMs): one origin fetch, the others take its copy from L2', async () => {
       for (const collapseMs of [5000, 0]) {
         const kv = new CountingKv();

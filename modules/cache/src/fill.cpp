@@ -417,9 +417,12 @@ namespace {
 
 // L2's copy of the key, judged: a fresh one, or one inside its stale-while-revalidate
 // window unless `refreshing`, is served (and fills L1); an older one may take `fallback`'s
-// place for stale-if-error. nullopt when L2 has nothing to serve.
+// place for stale-if-error. nullopt when L2 has nothing to serve. A call counts once in L2,
+// by its first read: a `poll` of a collapsed miss counts no hit or miss (collapse.served and
+// collapse.fallbacks count how its polls ended).
 Task<std::optional<Served>> read_l2(CallContext& ctx, CacheState& state, const GetInput& input,
-                                    EntryPtr& fallback, bool refreshing, Timing& timing) {
+                                    EntryPtr& fallback, bool refreshing, bool poll,
+                                    Timing& timing) {
   const auto config = state.config;
   double now = now_ms();
   // The key's latest variant, and when that is another one, the variant's own key (once).
@@ -449,12 +452,14 @@ Task<std::optional<Served>> read_l2(CallContext& ctx, CacheState& state, const G
         } else if (invalidated(state, *config, *entry)) {
           ++state.metrics.l2_invalidated;
         } else if (now < entry->fresh_until) {
-          ++state.metrics.l2_hits;
+          if (!poll) ++state.metrics.l2_hits;
           fill_l1(state, *config, entry, now);
           co_return Served{"HIT-L2", "L2", entry, true, false, true, "", 0};
         } else if (now < entry->swr_until && !refreshing) {
-          ++state.metrics.l2_hits;  // a stale serve is a hit too, as in L1
-          ++state.metrics.l2_stale;
+          if (!poll) {
+            ++state.metrics.l2_hits;  // a stale serve is a hit too, as in L1
+            ++state.metrics.l2_stale;
+          }
           fill_l1(state, *config, entry, now);
           co_return Served{"STALE", "L2", entry, true, true, true, "stale-while-revalidate", 0};
         } else if (!fallback || entry->sie_until > fallback->sie_until) {
@@ -463,9 +468,9 @@ Task<std::optional<Served>> read_l2(CallContext& ctx, CacheState& state, const G
       } else {
         ++state.metrics.l2_rejected;
       }
-      ++state.metrics.l2_misses;
+      if (!poll) ++state.metrics.l2_misses;
     } else if (result.status == QV_NOT_FOUND) {
-      ++state.metrics.l2_misses;
+      if (!poll) ++state.metrics.l2_misses;
     } else {
       ++state.metrics.l2_errors;
       kv_failed(state, *config, now);
@@ -509,7 +514,7 @@ Task<std::optional<Served>> collapse(CallContext& ctx, CacheState& state, const 
   for (int64_t poll = 0; poll < polls; ++poll) {
     ctx.sleep(static_cast<uint32_t>(config->collapse_poll_ms));
     co_await ctx.perform();
-    auto found = co_await read_l2(ctx, state, input, fallback, false, timing);
+    auto found = co_await read_l2(ctx, state, input, fallback, false, true, timing);
     if (found) {
       ++state.metrics.collapsed;
       found->reason = "collapsed: another isolate fetched it";
@@ -531,7 +536,8 @@ Task<std::optional<Served>> collapse(CallContext& ctx, CacheState& state, const 
 Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput& input,
                              EntryPtr fallback, bool refreshing, Timing& timing) {
   const auto config = state.config;
-  std::optional<Served> below = co_await read_l2(ctx, state, input, fallback, refreshing, timing);
+  std::optional<Served> below =
+      co_await read_l2(ctx, state, input, fallback, refreshing, false, timing);
   if (below) co_return std::move(*below);
   const double now = now_ms();
   std::string lease;  // the refresh or fill lease this call holds, if any

@@ -68,7 +68,7 @@ uint32_t L1Store::peek(Space space, std::string_view key, double now) const {
 
 void L1Store::record_hit(uint32_t slot) {
   ++stats_.hits;
-  policy_.on_hit(slot);
+  record_access(slot);
 }
 
 bool L1Store::alive(uint32_t slot, uint32_t version, double now) const {

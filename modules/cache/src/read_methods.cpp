@@ -119,18 +119,22 @@ MethodTask get_method(CallContext& ctx, Instance& instance) {
         slot = find_in_l1(state, input, now);
       }
     }
+    // A call counts once in L1, by its first look: one that waited for another call's fetch
+    // (coalesced) counted its miss then, whatever serves it after.
     if (slot != L1Store::kNone) {
       cached = state.l1().response(slot);
       l1_fresh = now < state.l1().fresh_until(slot);
-      if (l1_fresh && now < cached->fresh_until) {
-        state.l1().record_hit(slot);
-        Served served{"HIT-L1", "L1", cached, true, false, true, "", 0};
-        co_return Outcome::answer(write_served(served, input.encoded, coalesced, timing, now));
-      }
-      if (now >= cached->fresh_until && now < cached->swr_until) {
-        state.l1().record_hit(slot);
-        ++state.metrics.l1_stale;
-        Served served{"STALE", "L1", cached, true, true, true, "stale-while-revalidate", 0};
+      const bool fresh = l1_fresh && now < cached->fresh_until;
+      if (fresh || (now >= cached->fresh_until && now < cached->swr_until)) {
+        if (coalesced) {
+          state.l1().record_access(slot);
+        } else {
+          state.l1().record_hit(slot);
+          if (!fresh) ++state.metrics.l1_stale;
+        }
+        Served served =
+            fresh ? Served{"HIT-L1", "L1", cached, true, false, true, "", 0}
+                  : Served{"STALE", "L1", cached, true, true, true, "stale-while-revalidate", 0};
         co_return Outcome::answer(write_served(served, input.encoded, coalesced, timing, now));
       }
       if (now >= cached->sie_until) cached = nullptr;  // no use as a stand-in either
@@ -153,7 +157,7 @@ MethodTask get_method(CallContext& ctx, Instance& instance) {
       if (found->second.idle(now)) state.keys.erase(found);
     }
     if (waiting) {  // another call is fetching this key: wait for it
-      ++state.metrics.coalesced_waits;
+      if (!coalesced) ++state.metrics.coalesced_waits;  // a call that waits counts once
       const double started = now_ms();
       ctx.wait(waiting->done);
       co_await ctx.perform();

@@ -54,6 +54,8 @@ class L1Store {
   // Counts a hit (an access for the policy) or a miss for a lookup done with peek().
   void record_hit(uint32_t slot);
   void record_miss() { ++stats_.misses; }
+  // An access for the policy only, of a lookup whose hit or miss was counted already.
+  void record_access(uint32_t slot) { policy_.on_hit(slot); }
   // Whether (slot, version) is still live and unexpired; counts the access as get() does.
   bool touch(uint32_t slot, uint32_t version, double now);
   // Whether the slot still holds that version (no access counted).
