@@ -289,8 +289,18 @@ Freshness decide_freshness(int status, const Headers& headers, const FreshnessDe
 }
 
 int64_t upstream_age_ms(const Headers& headers) {
+  // A list-based Age (RFC 9111 §5.1), or Age lines repeated (joined with commas): the first
+  // member counts, the others are discarded (empty members are no members, RFC 9110
+  // §5.6.1). A first member that is not delta-seconds makes the whole field ignored.
+  const std::string value = header_value(headers, "age");
+  std::string_view first;
+  for (size_t start = 0; first.empty() && start <= value.size();) {
+    const size_t comma = std::min(value.find(',', start), value.size());
+    first = trim(std::string_view(value).substr(start, comma - start));
+    start = comma + 1;
+  }
   int64_t age_ms = 0;
-  return delta_seconds(trim(header_value(headers, "age")), age_ms) ? age_ms : 0;
+  return delta_seconds(first, age_ms) ? age_ms : 0;
 }
 
 std::vector<std::string> response_tags(const Headers& headers) {

@@ -69,7 +69,8 @@ Freshness decide_freshness(int status, const Headers& headers, const FreshnessDe
                            double received_ms);
 
 // The time a response had already spent in caches upstream when it arrived: its Age header
-// (RFC 9111 §5.1) in ms, 0 when it has none or one that cannot be read.
+// (RFC 9111 §5.1) in ms, the first member of a list-based one; 0 when it has none or one
+// that cannot be read.
 int64_t upstream_age_ms(const Headers& headers);
 
 // An HTTP-date (RFC 9110 §5.6.7) as ms since the epoch: the IMF-fixdate form ("Sun, 06 Nov
