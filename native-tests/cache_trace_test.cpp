@@ -67,7 +67,8 @@ TEST_CASE("lirs text: one key per line, '*' and empty lines skipped, plain or gz
   }
   auto bad = read_bytes("1\n2\nthree\n", TraceFormat::kLirs);
   REQUIRE(!bad.ok());
-  CHECK(bad.error().message == "test: line 3: expected a decimal key, got 'three'");
+  CHECK(bad.error().message ==
+        "test: not a lirs trace: line 3: expected a decimal key, got 'three'");
 }
 
 TEST_CASE("cache2k and scarab: big-endian 32 and 64-bit keys, plain or xz") {
@@ -86,10 +87,56 @@ TEST_CASE("cache2k and scarab: big-endian 32 and 64-bit keys, plain or xz") {
   auto partial = read_bytes(u64.substr(0, 12), TraceFormat::kScarab);
   REQUIRE(!partial.ok());
   CHECK(partial.error().message ==
-        "test: the input ends inside a key: 4 bytes left over, keys are 8 bytes");
+        "test: not a scarab trace: 12 bytes is not a whole number of 8-byte keys (4 left over)");
   auto truncated = read_bytes(xz(u32).substr(0, 200), TraceFormat::kCache2k);
   REQUIRE(!truncated.ok());
   CHECK(truncated.error().message.find("test: truncated xz data") == 0);
+}
+
+TEST_CASE("an input that cannot be in the format is refused, naming the file and the format") {
+  auto refused = [](const std::string& bytes, TraceFormat format) {
+    auto keys = read_bytes(bytes, format);
+    INFO(bytes.size() << " bytes");
+    REQUIRE(!keys.ok());
+    CHECK(keys.error().status == QV_INVALID_INPUT);
+    return keys.error().message;
+  };
+  // No keys: empty (plain or compressed), or, in lirs, only blank and '*' lines.
+  for (const std::string& empty : {std::string(), gzip(""), xz("")}) {
+    CHECK(refused(empty, TraceFormat::kLirs) ==
+          "test: not a lirs trace: no keys in it (it is empty, or holds only blank and '*' lines)");
+    CHECK(refused(empty, TraceFormat::kCache2k) ==
+          "test: not a cache2k trace: no keys in it (it is empty)");
+    CHECK(refused(empty, TraceFormat::kScarab) ==
+          "test: not a scarab trace: no keys in it (it is empty)");
+  }
+  CHECK(refused("\n*\r\n\n", TraceFormat::kLirs) ==
+        "test: not a lirs trace: no keys in it (it is empty, or holds only blank and '*' lines)");
+  // Text given as a binary format: a whole number of keys or not, plain or compressed.
+  for (const std::string& text : {std::string("1\n2\n"), std::string("10\r\n20\r\n300\n"),
+                                  gzip("7\n8\n9\n10\n"), std::string("caf\xc3\xa9\n")}) {
+    CHECK(refused(text, TraceFormat::kCache2k) ==
+          "test: not a cache2k trace: it is text (lines without control characters), where "
+          "cache2k keys are 4-byte big-endian binary; a text trace is --format lirs");
+    CHECK(refused(text, TraceFormat::kScarab).find("test: not a scarab trace: it is text") == 0);
+  }
+  CHECK(refused(std::string("\0\0\0\5\0\0", 6), TraceFormat::kCache2k) ==
+        "test: not a cache2k trace: 6 bytes is not a whole number of 4-byte keys (2 left over)");
+  // Binary given as lirs: its bytes escaped in the message.
+  CHECK(refused(std::string("\0\0\0\5\0\0\0\x0a\0\0\0\7", 12), TraceFormat::kLirs) ==
+        "test: not a lirs trace: line 1: expected a decimal key, got "
+        "'\\x00\\x00\\x00\\x05\\x00\\x00\\x00' "
+        "(binary data: --format cache2k or scarab?)");
+  CHECK(refused(std::string(300, '\x01'), TraceFormat::kLirs) ==
+        "test: not a lirs trace: line 1: longer than 256 bytes (binary data: --format cache2k or "
+        "scarab?)");
+  CHECK(refused(std::string(300, '7'), TraceFormat::kLirs) ==
+        "test: not a lirs trace: line 1: longer than 256 bytes");
+  CHECK(refused("12\n99999999999999999999\n", TraceFormat::kLirs) ==
+        "test: not a lirs trace: line 2: expected a decimal key, got '99999999999999999999'");
+  // Binary keys that happen to hold no control characters but no line break either are keys.
+  CHECK(read_bytes("ABCDEFGH", TraceFormat::kCache2k).value() ==
+        std::vector<uint64_t>{0x41424344u, 0x45464748u});
 }
 
 TEST_CASE("formats and files are named in errors") {

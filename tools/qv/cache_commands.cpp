@@ -5,7 +5,8 @@
 // Replays a trace through eviction policies (the very W-TinyLFU engine the L1 store uses)
 // and prints one JSON line per policy: {policy, capacity, accesses, hits, hit_ratio,
 // trace, format, seconds}. Exit code 0; 2 for bad arguments; 1 when the trace cannot be read
-// or a policy breaks an invariant (the message names which).
+// or cannot be in its format (empty, text as a binary format, binary as lirs: trace.h), or a
+// policy breaks an invariant (the message names which).
 #include <CLI/CLI.hpp>
 
 #include <chrono>

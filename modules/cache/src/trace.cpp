@@ -3,7 +3,9 @@
 #include <lzma.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 
@@ -19,6 +21,51 @@ Result<TraceFormat> parse_trace_format(std::string_view name) {
 
 // ---- parsing ---------------------------------------------------------------------------
 
+namespace {
+
+std::string_view format_name(TraceFormat format) {
+  return format == TraceFormat::kLirs      ? "lirs"
+         : format == TraceFormat::kCache2k ? "cache2k"
+                                           : "scarab";
+}
+
+size_t key_bytes(TraceFormat format) {
+  return format == TraceFormat::kCache2k ? 4 : 8;
+}
+
+// A control character that text holds none of (tab, CR and LF aside): binary data.
+bool control(unsigned char c) {
+  return (c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f;
+}
+
+// A line as a message shows it: its first 40 bytes, those outside printable ASCII as \xNN.
+std::string shown(std::string_view line) {
+  std::string out;
+  for (unsigned char c : line.substr(0, 40)) {
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[5];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Status TraceParser::refuse(std::string what) const {
+  return invalid_input("not a " + std::string(format_name(format_)) + " trace: " + what);
+}
+
+Status TraceParser::refuse_line(std::string what) const {
+  const bool binary = std::any_of(pending_.begin(), pending_.end(),
+                                  [](char c) { return control(static_cast<unsigned char>(c)); });
+  return refuse("line " + std::to_string(line_) + ": " + what +
+                (binary ? " (binary data: --format cache2k or scarab?)" : ""));
+}
+
 Status TraceParser::end_line() {
   std::string_view line = pending_;
   while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
@@ -28,13 +75,12 @@ Status TraceParser::end_line() {
     uint64_t key = 0;
     for (char c : line) {
       const uint64_t digit = static_cast<uint64_t>(c - '0');
-      if (c < '0' || c > '9' || key > (UINT64_MAX - digit) / 10) {
-        return invalid_input("line " + std::to_string(line_) + ": expected a decimal key, got '" +
-                             std::string(line.substr(0, 40)) + "'");
-      }
+      if (c < '0' || c > '9' || key > (UINT64_MAX - digit) / 10)
+        return refuse_line("expected a decimal key, got '" + shown(line) + "'");
       key = key * 10 + digit;
     }
     out_.push_back(key);
+    ++keys_;
   }
   pending_.clear();
   ++line_;
@@ -42,13 +88,13 @@ Status TraceParser::end_line() {
 }
 
 Status TraceParser::feed(std::string_view bytes) {
+  bytes_ += bytes.size();
   if (format_ == TraceFormat::kLirs) {
     for (;;) {
       const size_t newline = bytes.find('\n');
       if (newline == std::string_view::npos) {
         pending_.append(bytes);
-        if (pending_.size() > 256)
-          return invalid_input("line " + std::to_string(line_) + ": longer than 256 bytes");
+        if (pending_.size() > 256) return refuse_line("longer than 256 bytes");
         return ok_status();
       }
       pending_.append(bytes.substr(0, newline));
@@ -56,11 +102,19 @@ Status TraceParser::feed(std::string_view bytes) {
       bytes.remove_prefix(newline + 1);
     }
   }
-  const size_t width = format_ == TraceFormat::kCache2k ? 4 : 8;
+  // Whether everything so far reads as text (lines without control characters), which a
+  // binary trace of keys all but never does: most hold a zero byte in their first keys.
+  for (size_t i = 0; text_ && i < bytes.size(); ++i) {
+    const auto c = static_cast<unsigned char>(bytes[i]);
+    text_ = !control(c);
+    lines_ = lines_ || c == '\n';
+  }
+  const size_t width = key_bytes(format_);
   auto read_key = [&](const unsigned char* p) {
     uint64_t key = 0;
     for (size_t i = 0; i < width; ++i) key = key << 8 | p[i];
     out_.push_back(key);
+    ++keys_;
   };
   while (!pending_.empty() && !bytes.empty()) {  // complete a key split across chunks
     pending_.push_back(bytes.front());
@@ -74,17 +128,27 @@ Status TraceParser::feed(std::string_view bytes) {
   const size_t whole = bytes.size() / width;
   for (size_t i = 0; i < whole; ++i) read_key(p + i * width);
   pending_.append(bytes.substr(whole * width));
-  offset_ += bytes.size();
   return ok_status();
 }
 
 Status TraceParser::finish() {
-  if (format_ == TraceFormat::kLirs) return pending_.empty() ? ok_status() : end_line();
-  if (!pending_.empty()) {
-    return invalid_input("the input ends inside a key: " + std::to_string(pending_.size()) +
-                         " bytes left over, keys are " +
-                         (format_ == TraceFormat::kCache2k ? "4" : "8") + " bytes");
+  if (format_ == TraceFormat::kLirs) {
+    if (!pending_.empty())
+      if (auto s = end_line(); !s.ok()) return s;
+    if (keys_ == 0) return refuse("no keys in it (it is empty, or holds only blank and '*' lines)");
+    return ok_status();
   }
+  const std::string width = std::to_string(key_bytes(format_));
+  if (text_ && lines_) {
+    return refuse("it is text (lines without control characters), where " +
+                  std::string(format_name(format_)) + " keys are " + width +
+                  "-byte big-endian binary; a text trace is --format lirs");
+  }
+  if (!pending_.empty()) {
+    return refuse(std::to_string(bytes_) + " bytes is not a whole number of " + width +
+                  "-byte keys (" + std::to_string(pending_.size()) + " left over)");
+  }
+  if (keys_ == 0) return refuse("no keys in it (it is empty)");
   return ok_status();
 }
 

@@ -5,6 +5,12 @@
 //   lirs     text, one decimal key per line; empty lines and lines "*" are skipped
 //   cache2k  big-endian unsigned 32-bit keys, back to back
 //   scarab   big-endian unsigned 64-bit keys, back to back
+//
+// An input that cannot be in its format is refused ("not a <format> trace: ..."): one with
+// no keys; in lirs, a line that is not a key (up to 256 bytes; one holding control
+// characters is said to look binary); in cache2k and scarab, a length that is not a whole
+// number of keys, or text (lines without control characters: at least one line break, and
+// no byte below 0x20 but tab and CR, nor 0x7f).
 #pragma once
 
 #include <cstdint>
@@ -34,16 +40,23 @@ class TraceParser {
  public:
   TraceParser(TraceFormat format, std::vector<uint64_t>& out) : format_(format), out_(out) {}
   Status feed(std::string_view bytes);
-  // The input ended: a partial key left over is an error.
+  // The input ended: a partial key left over, text in a binary format, no keys at all are
+  // errors.
   Status finish();
 
  private:
   Status end_line();
+  // "not a <format> trace: <what>"; for a line, "line N: <what>", and whether it looks binary.
+  Status refuse(std::string what) const;
+  Status refuse_line(std::string what) const;
   TraceFormat format_;
   std::vector<uint64_t>& out_;
-  std::string pending_;  // bytes of a key split across chunks
+  std::string pending_;  // bytes of a key (a line, in lirs) split across chunks
   uint64_t line_ = 1;    // lirs: the line being read
-  uint64_t offset_ = 0;  // binary formats: bytes consumed
+  uint64_t keys_ = 0;    // keys read
+  uint64_t bytes_ = 0;   // bytes fed
+  bool text_ = true;     // binary formats: no control character so far (tab, CR, LF aside)
+  bool lines_ = false;   // binary formats: a line break so far
 };
 
 }  // namespace qv::cache
