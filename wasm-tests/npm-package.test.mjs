@@ -1,4 +1,4 @@
-// The npm package @quantum-voice/edge as a user gets it (npm/README.md): `npm pack dist`,
+// The npm package @quantum-voice/edge as a user gets it (npm/README.md): `npm pack ./dist`,
 // the tarball installed into an empty project without the network, and the modules (both
 // flavours) and the edge function run from the installed package, by its package name.
 import { after, before, describe, test } from 'node:test';
