@@ -13,8 +13,9 @@
  * operations may complete in any interleaving.
  *
  * Encoding: method names are ASCII ("tiers.evaluate"); call inputs and answers are UTF-8
- * JSON. On error the output is a JSON object {"error": CODE, "message": TEXT} where TEXT
- * names the field and the problem.
+ * JSON, except that an answer holds the bytes of what an origin sent as they came (a header
+ * value, see QV_OP_FETCH), UTF-8 or not. On error the output is a JSON object
+ * {"error": CODE, "message": TEXT} where TEXT names the field and the problem.
  *
  * Memory ownership:
  *  - Buffers the host passes in (method, input, op results) are owned by the host and

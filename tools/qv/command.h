@@ -42,9 +42,10 @@ struct OutputStyle {
 // is given, else an empty MemoryKv.
 Result<host::Instance> make_instance(const std::string& redis_url);
 
-// Prints an answer: its JSON on stdout when ok (returns 0), else "qv: STATUS: message" on
-// stderr (returns kExitFailed). file: the input file the whole input came from, named
-// before the message ("qv: STATUS: FILE: message") unless it is "" or "-" (stdin).
+// Prints an answer: its JSON on stdout when ok, the module's bytes as they are (indenting adds
+// whitespace only; returns 0), else "qv: STATUS: message" on stderr (returns kExitFailed).
+// file: the input file the whole input came from, named before the message
+// ("qv: STATUS: FILE: message") unless it is "" or "-" (stdin).
 int print_answer(const host::Answer& answer, const OutputStyle& style,
                  const std::string& file = "");
 

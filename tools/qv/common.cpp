@@ -1,13 +1,14 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <optional>
 #include <sstream>
+#include <string_view>
 
 #include "command.h"
 #include "loadtest/text_file.h"
 #include "qv/host/curl_fetcher.h"
 #include "qv/host/redis_kv.h"
-#include "simdjson.h"
 
 namespace qv::cli {
 
@@ -44,6 +45,64 @@ Result<host::Instance> make_instance(const std::string& redis_url) {
   return host::Instance::create(std::move(options));
 }
 
+namespace {
+
+// The module's JSON laid out as simdjson::prettify lays it out (four spaces a level, "key":
+// value, {} and [] when empty), whitespace added and nothing else changed: strings and
+// numbers are copied byte for byte, so a header value an origin sent in latin-1 is printed as
+// the bytes it is (simdjson refuses a text that is not UTF-8, and writes numbers its own
+// way). nullopt when the text is not in JSON's shape (a bracket unmatched, a string left
+// open): it is then printed as it is.
+std::optional<std::string> indent_json(std::string_view json) {
+  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  std::string out;
+  std::string closers;  // what closes each level open at this point
+  const auto new_line = [&] {
+    out += '\n';
+    out.append(4 * closers.size(), ' ');
+  };
+  for (size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (is_space(c)) continue;
+    if (c == '"') {
+      const size_t start = i;
+      for (++i; i < json.size() && json[i] != '"'; ++i) {
+        if (json[i] == '\\') ++i;  // the escaped character, a quote too
+      }
+      if (i >= json.size()) return std::nullopt;
+      out.append(json.substr(start, i + 1 - start));
+    } else if (c == '{' || c == '[') {
+      const char closer = c == '{' ? '}' : ']';
+      size_t next = i + 1;
+      while (next < json.size() && is_space(json[next])) ++next;
+      out += c;
+      if (next < json.size() && json[next] == closer) {
+        out += closer;
+        i = next;
+        continue;
+      }
+      closers += closer;
+      new_line();
+    } else if (c == '}' || c == ']') {
+      if (closers.empty() || closers.back() != c) return std::nullopt;
+      closers.pop_back();
+      new_line();
+      out += c;
+    } else if (c == ',') {
+      out += c;
+      new_line();
+    } else if (c == ':') {
+      out += ": ";
+    } else {
+      out += c;
+    }
+  }
+  if (!closers.empty()) return std::nullopt;
+  return out;
+}
+
+}  // namespace
+
 int print_answer(const host::Answer& answer, const OutputStyle& style, const std::string& file) {
   if (!answer.ok()) {
     std::string message = answer.message();
@@ -52,16 +111,9 @@ int print_answer(const host::Answer& answer, const OutputStyle& style, const std
     std::cerr << "qv: " << status_name(answer.status) << ": " << message << "\n";
     return kExitFailed;
   }
-  if (style.use_pretty()) {
-    simdjson::dom::parser parser;
-    simdjson::dom::element root;
-    if (!parser.parse(answer.output).get(root)) {
-      const std::string pretty = simdjson::prettify(root);
-      std::cout << pretty << (pretty.empty() || pretty.back() != '\n' ? "\n" : "");
-      return 0;
-    }
-  }
-  std::cout << answer.output << "\n";
+  std::optional<std::string> pretty;
+  if (style.use_pretty()) pretty = indent_json(answer.output);
+  std::cout << (pretty ? *pretty : answer.output) << "\n";
   return 0;
 }
 
