@@ -420,6 +420,23 @@ describe('fetch operations', () => {
     assert.match(String(result.data), /no answer within 50 ms/);
   });
 
+  test('fetchTimeoutMs bounds the op timeout and never raises it (a router probe ends within its own timeout)', async () => {
+    const deaf = () => new Promise(() => {});
+    // Above the router's stuck-probe bound for a 50 ms probe (twice it plus 1 s): the probe
+    // still ends at 50 ms, not at the host's bound.
+    const generous = new HostOps({ kv: new MemoryKv(), fetchTimeoutMs: 1500 });
+    const probe = await generous.perform(fetchOp('/', 'GET\n', '', 50), deaf);
+    assert.equal(probe.status, 7);
+    assert.match(String(probe.data), /no answer within 50 ms$/);
+    // Below the op's own timeout, or with none given (10 s), the host's bound holds.
+    const strict = new HostOps({ kv: new MemoryKv(), fetchTimeoutMs: 30 });
+    for (const durationMs of [2000, 0]) {
+      const result = await strict.perform(fetchOp('/', 'GET\n', '', durationMs), deaf);
+      assert.equal(result.status, 7);
+      assert.match(String(result.data), /no answer within 30 ms$/, `op timeout ${durationMs}`);
+    }
+  });
+
   test('a body over fetchMaxBytes is not read: too_large, declared or streamed', async () => {
     const capped = new HostOps({ kv: new MemoryKv(), fetchMaxBytes: 4096 });
     for (const path of ['/bytes/4097/declared', '/bytes/1048576', '/bytes/1048576/declared']) {

@@ -51,7 +51,9 @@ export class HostOps {
 
   /**
    * options.kv: the KV; options.fetch (default globalThis.fetch); options.kvTimeoutMs
-   * (default 250); options.fetchTimeoutMs overrides the op's own timeout;
+   * (default 250); options.fetchTimeoutMs bounds every fetch: the op's own timeout (10 s when
+   * it gives none) above it is lowered to it, never raised (the router counts on a probe
+   * ending within its own timeout);
    * options.fetchMaxBytes (default 8 MiB): a longer answer body is not read, and the fetch
    * fails with status too_large.
    */
@@ -125,7 +127,7 @@ export class HostOps {
       const colon = line.indexOf(':');
       if (colon > 0) headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
     }
-    const timeoutMs = this.#fetchTimeoutMs ?? (op.durationMs || DEFAULT_FETCH_TIMEOUT_MS);
+    const timeoutMs = Math.min(op.durationMs || DEFAULT_FETCH_TIMEOUT_MS, this.#fetchTimeoutMs ?? Infinity);
     const controller = new AbortController();
     // The deadline holds even for a fetch, or a body, that ignores the abort signal.
     let timer;

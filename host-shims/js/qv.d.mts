@@ -41,7 +41,7 @@ export interface ShimOptions {
   log?: (level: number, message: string) => void;
   /** A KV operation without an answer by then fails with 'timeout' (default 250; 1 to 2^31 - 1, else a RangeError). */
   kvTimeoutMs?: number;
-  /** Overrides the module's per-fetch timeout (1 to 2^31 - 1 ms, else a RangeError). */
+  /** The longest any fetch may take: a module's own timeout above it is lowered to it, never raised (1 to 2^31 - 1 ms, else a RangeError; default: the module's, 10 s when it gives none). */
   fetchTimeoutMs?: number;
   /** A fetch whose answer body is longer fails with 'too_large', unread (default 8 MiB; 1 to 2^32 - 1, else a RangeError). */
   fetchMaxBytes?: number;
