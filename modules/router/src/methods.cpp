@@ -58,16 +58,6 @@ Result<JsonObject> read_input(CallContext& ctx, Instance& instance, std::span<co
   return object;
 }
 
-// Ids that become part of KV keys: letters, digits, '-', '_', '.'.
-bool valid_id(std::string_view id) {
-  bool ok = !id.empty();
-  for (char c : id) {
-    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '-' || c == '_' || c == '.');
-  }
-  return ok;
-}
-
 // An ISO 3166-1 alpha-2 code, upper-cased in place.
 Status check_country(const std::string& where, std::string& code) {
   bool ok = code.size() == 2;
@@ -150,7 +140,7 @@ Status parse_client(const JsonObject& in, Client& client) {
     // area whose RTTs to each region this isolate measures (Cloudflare keys its RTTs by
     // data centre the same way).
     const std::string pop = given.id.substr(0, given.id.find("::"));
-    if (valid_id(pop) && pop.size() <= 16) fields.area = "pop:" + pop;
+    if (valid_id(pop, 16)) fields.area = "pop:" + pop;
   }
   if (auto given = in.find("client"); given && !given->is_null()) {
     auto object = given->object();
@@ -664,12 +654,7 @@ Outcome affinity_method(CallContext& ctx, Instance& instance) {
   AffinityRequest request;
   auto object = read_input(ctx, instance, kAffinityFields, &request);
   if (!object.ok()) return Outcome::failure(object.error());
-  Status status = ok_status();
-  if (!valid_id(request.call_id)) {
-    status = (Text() << "callId: expected letters, digits, '-', '_' or '.', got '"
-                     << request.call_id << "'")
-                 .invalid();
-  }
+  Status status = check_id("callId", request.call_id, 128);
   if (status.ok() && !request.current_node.empty() && request.region.empty()) {
     status = (Text() << "currentNode: needs region, the region the call's node is in").invalid();
   }

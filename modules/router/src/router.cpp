@@ -137,16 +137,6 @@ Region make_region(const char* id, const char* name, GeoPoint location, double c
   return region;
 }
 
-bool valid_id(std::string_view id, size_t max) {
-  if (id.empty() || id.size() > max) return false;
-  for (char c : id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 // http:// or https:// followed by a host, no spaces or control characters.
 bool valid_url(std::string_view url) {
   size_t scheme = 0;
@@ -333,6 +323,16 @@ const Region* default_region(std::string_view id) {
   static const Config defaults = default_config();
   const int index = defaults.find(id);
   return index < 0 ? nullptr : &defaults.regions[index];
+}
+
+bool valid_id(std::string_view id, size_t max) {
+  if (id.empty() || id.size() > max) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
 }
 
 Status check_id(std::string_view where, std::string_view id, size_t max) {

@@ -130,8 +130,12 @@ const Region* default_region(std::string_view id);
 // Checks what the JSON reader cannot: unique ids, at least one region not draining, ...
 // Errors name the field ("regions[2].id: ...").
 Status validate(const Config& config);
-// An id as regions (max 64) and media nodes (max 128) need it, a part of KV keys: 1 to max
-// letters, digits, '-', '_' or '.'. The error names `where`, the id's path ("regions[2].id").
+// The one rule for the router's ids: 1 to max letters, digits, '-', '_' or '.', so an id can
+// be part of a KV key or an RTT area as it is. Regions take max 64, media nodes and call ids
+// 128, and the edge location of x-vercel-id 16.
+bool valid_id(std::string_view id, size_t max);
+// valid_id as a Status: the error names `where`, the id's path ("regions[2].id"), and says
+// "expected 1-MAX letters, digits, '-', '_' or '.', got 'ID'".
 Status check_id(std::string_view where, std::string_view id, size_t max);
 
 // ---- clients and decisions ---------------------------------------------------------------
