@@ -159,7 +159,7 @@ for (const flavour of FLAVOURS) {
       const cases = [
         ['tiers.evaluate', { organizationId: 'org_1', currentTier: 'Startup', history: [{ date: '2026-11-20', concurrentCalls: 'many', apiRequestsPerSecond: 1, activeUsers: 1 }] },
           'history[0].concurrentCalls (line 7, column 7): '],
-        ['router.configure', { regions: [{ name: 'eu', origin: 42 }] }, 'regions[0].latitude (line 3, column 5): '], // absent: where its object is
+        ['router.configure', { regions: [{ id: 'eu', origin: 'http://eu.example' }] }, 'regions[0].latitude (line 3, column 5): '], // absent: where its object is
         ['cache.configure', { l1: { maxEntries: 'x' } }, 'l1.maxEntries (line 3, column 5): '],
         ['cache.get', { organizationId: 'o', key: 'k', vary: { a: 'x', 'a.b': 'y'.repeat(2000) } }, 'vary["a.b"] (line 6, column 5): '],
       ];
