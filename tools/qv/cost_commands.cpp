@@ -28,6 +28,7 @@
 #include "command.h"
 #include "qv/cost/format.h"
 #include "qv/json.h"
+#include "qv/json_text.h"
 #include "simdjson.h"
 
 namespace qv::cli {
@@ -587,8 +588,15 @@ int forecast_command(const CostOptions& o) {
       .key("months")
       .value(o.months)
       .end_object();
-  return show(run_cost_method("cost.forecast", input.str()), o.json, print_forecast,
-              {{"history", o.history}});
+  host::Answer answer = run_cost_method("cost.forecast", input.str());
+  // The module sees the history minified, on one line, so its errors name the field but no
+  // line: the file's own text gives them the line and column, as the module gives them for
+  // the texts the other commands send. A bare array is the input's history.
+  if (answer.status == QV_INVALID_INPUT) {
+    answer.output = error_json(with_position({QV_INVALID_INPUT, answer.message()}, *history,
+                                             root.is_array() ? "history" : ""));
+  }
+  return show(answer, o.json, print_forecast, {{"history", o.history}});
 }
 
 // FILE is the method's input ({organizations, sharedCosts, split?, metric?, usage?}). The
