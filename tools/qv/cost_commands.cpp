@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "command.h"
+#include "qv/cost/forecast.h"
 #include "qv/cost/format.h"
 #include "qv/json.h"
 #include "qv/json_text.h"
@@ -713,7 +714,11 @@ void add_cost_commands(CLI::App& app, int& exit_code) {
                    "{\"history\": [{\"month\": \"YYYY-MM\", \"cost\": N}, ...]}, as "
                    "examples/cost-history.json, or the array alone (file, or -)")
       ->required();
-  forecast->add_option("--months", options->months, "How many months ahead (1 to 60)")->required();
+  // Checked here, as --scale is, so that an out-of-range value is a usage error naming the
+  // flag rather than the module's "months: ..." about a field the user never wrote.
+  forecast->add_option("--months", options->months, "How many months ahead (1 to 60)")
+      ->required()
+      ->check(CLI::Range(1, cost::kMaxForecastMonths));
   json_flag(forecast);
   forecast->callback([options, &exit_code] { exit_code = forecast_command(*options); });
 
