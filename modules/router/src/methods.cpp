@@ -654,6 +654,10 @@ Outcome affinity_method(CallContext& ctx, Instance& instance) {
   AffinityRequest request;
   auto object = read_input(ctx, instance, kAffinityFields, &request);
   if (!object.ok()) return Outcome::failure(object.error());
+  // The call ids of the edge's call routes, which admission (tiers' check_id in
+  // modules/tiers/src/admission.cpp) accepts by the same rule: 1-128 letters, digits, '-',
+  // '_' or '.', one ending in '.' too. Only the edge's start route refuses that one (no path
+  // can carry it to the call's heartbeat and end); a call admitted under it is placed.
   Status status = check_id("callId", request.call_id, 128);
   if (status.ok() && !request.current_node.empty() && request.region.empty()) {
     status = (Text() << "currentNode: needs region, the region the call's node is in").invalid();

@@ -47,6 +47,8 @@ std::string write_call_set(const CallSet& calls);
 void drop_expired(CallSet& calls, double now);
 
 // Ids that become part of KV keys or values: letters, digits, '-', '_', '.'; 1-128 chars.
+// router.affinity checks a callId by the same rule (modules/router/src/methods.cpp): keep
+// them equal, so a call admitted here is one the router places.
 Status check_id(std::string_view field, std::string_view id);
 
 }  // namespace qv::tiers
