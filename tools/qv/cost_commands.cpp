@@ -560,15 +560,30 @@ int diff_command(const CostOptions& o) {
               {{"base", o.usage}, {"proposed", o.other}, {"catalogue", o.catalogue}});
 }
 
+// The module's answer for a text the command parses itself, before the module sees it, and
+// simdjson refused: the module's own error for such a text ("input: malformed JSON at line L,
+// column C: ..."), positioned in the text as the file holds it. root names the text as the
+// module would ("" for the whole input).
+host::Answer refused_answer(std::string_view text, const std::string& root,
+                            simdjson::error_code refused) {
+  const Error error = refused_text_error(text, root, simdjson::error_message(refused));
+  return {error.status, error_json(error)};
+}
+
 int forecast_command(const CostOptions& o) {
   std::string error;
   auto history = read_text(o.history, error);
   if (!history) return fail(error);
-  // HISTORY holds {"history": [...]} or just the array; --months completes the input.
+  // HISTORY holds {"history": [...]} or just the array; --months completes the input. A
+  // bare array is the input's history, and errors in it are named so.
+  const size_t first = history->find_first_not_of(" \t\r\n");
+  const std::string root_name =
+      first != std::string::npos && (*history)[first] == '[' ? "history" : "";
+  const FileOfField files{{"history", o.history}, {"input", o.history}};
   simdjson::dom::parser parser;
   element root;
   if (auto e = parser.parse(*history).get(root)) {
-    return fail(o.history + ": malformed JSON (" + simdjson::error_message(e) + ")");
+    return show(refused_answer(*history, root_name, e), o.json, print_forecast, files);
   }
   element list = root;
   if (root.is_object() && root["history"].get(list)) {
@@ -594,10 +609,10 @@ int forecast_command(const CostOptions& o) {
   // line: the file's own text gives them the line and column, as the module gives them for
   // the texts the other commands send. A bare array is the input's history.
   if (answer.status == QV_INVALID_INPUT) {
-    answer.output = error_json(with_position({QV_INVALID_INPUT, answer.message()}, *history,
-                                             root.is_array() ? "history" : ""));
+    answer.output =
+        error_json(with_position({QV_INVALID_INPUT, answer.message()}, *history, root_name));
   }
-  return show(answer, o.json, print_forecast, {{"history", o.history}});
+  return show(answer, o.json, print_forecast, files);
 }
 
 // FILE is the method's input ({organizations, sharedCosts, split?, metric?, usage?}). The
