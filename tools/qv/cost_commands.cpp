@@ -622,22 +622,31 @@ int allocate_command(const CostOptions& o) {
   std::string error;
   auto file = read_text(o.file, error);
   if (!file) return fail(error);
+  const FileOfField files{{"usage", o.usage_for_allocation},
+                          {"sharedCosts", o.file},
+                          {"organizations", o.file},
+                          {"split", o.file},
+                          {"metric", o.file},
+                          {"input", o.file}};
+  // Refused here, before the flags are added, so that the columns are the file's.
   simdjson::dom::parser parser;
   element root;
-  if (!parser.parse(*file).get(root) && root.is_object()) {
-    for (auto [flag_name, field, given] :
-         {std::tuple{"--split", "split", !o.split.empty()},
-          std::tuple{"--metric", "metric", !o.metric.empty()},
-          std::tuple{"--usage", "usage", !o.usage_for_allocation.empty()}}) {
-      element ignored;
-      if (given && !root[field].get(ignored)) {
-        return fail(o.file + " already sets " + field + ": drop " + flag_name + " or the field");
-      }
+  if (auto e = parser.parse(*file).get(root)) {
+    return show(refused_answer(*file, "", e), o.json, print_allocation, files);
+  }
+  if (!root.is_object()) {  // the module names what it expected
+    return show(run_cost_method("cost.allocate", *file), o.json, print_allocation, files);
+  }
+  for (auto [flag_name, field, given] :
+       {std::tuple{"--split", "split", !o.split.empty()},
+        std::tuple{"--metric", "metric", !o.metric.empty()},
+        std::tuple{"--usage", "usage", !o.usage_for_allocation.empty()}}) {
+    element ignored;
+    if (given && !root[field].get(ignored)) {
+      return fail(o.file + " already sets " + field + ": drop " + flag_name + " or the field");
     }
   }
-  const size_t brace = file->find('{');
-  if (brace == std::string::npos)
-    return show(run_cost_method("cost.allocate", *file), o.json, print_allocation);  // not JSON
+  const size_t brace = file->find('{');  // the root's
   std::string fields;
   auto add = [&](const char* key, const std::string& value) {
     std::string quoted;
@@ -653,13 +662,7 @@ int allocate_command(const CostOptions& o) {
   }
   std::string input = *file;
   input.insert(brace + 1, fields);
-  return show(run_cost_method("cost.allocate", input), o.json, print_allocation,
-              {{"usage", o.usage_for_allocation},
-               {"sharedCosts", o.file},
-               {"organizations", o.file},
-               {"split", o.file},
-               {"metric", o.file},
-               {"input", o.file}});
+  return show(run_cost_method("cost.allocate", input), o.json, print_allocation, files);
 }
 
 int catalogue_command(const CostOptions& o) {
