@@ -401,6 +401,12 @@ TEST_CASE("scenario files: every kind of bad input names its field") {
   // Written over several lines, a scenario's errors say where.
   REQUIRE(scenario_error("{\"executor\": \"constant-vus\",\n \"vus\": 2,\n}") ==
           "malformed JSON at line 3, column 1: expected a key in double quotes");
+  // A number out of range is named by its field, invalid UTF-8 by where it is, as the
+  // modules name them.
+  REQUIRE(scenario_error("{\"executor\": \"constant-vus\",\n \"vus\": 1e999}") ==
+          "vus (line 2, column 9): the number 1e999 is beyond a double's range");
+  REQUIRE(scenario_error("{\"name\": \"caf\xe9\"}") ==
+          "not valid UTF-8 at line 1, column 14 (byte 0xE9)");
   REQUIRE(scenario_error("{\"executor\": \"constant-vus\",\n \"vus\": 2,\n \"duration\": \"1x\"}")
               .rfind("duration (line 3, column 2): cannot parse duration '1x'", 0) == 0);
   REQUIRE(scenario_error("[]") == "the scenario: expected a JSON object, got an array");

@@ -779,11 +779,12 @@ Result<Scenario> read_scenario(std::string_view json, const ScenarioOverrides& o
   simdjson::padded_string padded(json);
   element root;
   if (auto error = parser.parse(padded).get(root)) {
-    if (auto problem = find_syntax_problem(json)) {
-      return Error{"malformed JSON at line " + std::to_string(problem->at.line) + ", column " +
-                   std::to_string(problem->at.column) + ": " + problem->what};
-    }
-    return Error{std::string("malformed JSON: ") + simdjson::error_message(error)};
+    // Core's words for a refused text, as the modules give them: the syntax problem's line
+    // and column, a number out of range by its field, invalid UTF-8 where it is. Its
+    // "input: " is the scenario, which the file's name before the message already names.
+    std::string message = refused_text_error(json, "", simdjson::error_message(error)).message;
+    if (message.rfind("input: ", 0) == 0) message.erase(0, 7);
+    return Error{message};
   }
   object top;
   if (root.get_object().get(top)) return expected("the scenario", "a JSON object", root);
