@@ -371,6 +371,23 @@ for (const flavour of FLAVOURS) {
       }
     });
 
+    test('a miss that takes the fill lease after its holder gave it back serves the holder\'s copy, not a second fetch', async () => {
+      // Another isolate's L2 read missed just before the holder stored its copy, and its lease
+      // request came just after the holder gave the lease back: it must look in L2 again.
+      const kv = new CountingKv();
+      const origin = fakeOrigin();
+      const config = { collapseMs: 5000, collapsePollMs: 5 };
+      const holder = await isolate({ kv, origin, config });
+      assert.equal((await holder.qv.call('cache.get', input())).xCache, 'MISS');
+      let entryReads = 0;
+      const late = withOps(kv, { get: async (key) => (key.startsWith('qvc:e:') && entryReads++ === 0 ? null : kv.get(key)) });
+      const other = await isolate({ kv: late, origin, config });
+      const answer = await other.qv.call('cache.get', input());
+      assert.equal(entryReads, 2, 'the first read missed, the second found the copy');
+      assert.equal(origin.fetches, 1, JSON.stringify(answer));
+      assert.deepEqual([answer.xCache, answer.body], ['HIT-L2', '{"version":1}']);
+    });
+
     test('a collapsed miss does not wait for a fetch that leaves no copy: the lease says "pass"', async (t) => {
       const kv = new CountingKv();
       const origin = fakeOrigin({ delayMs: 30 });

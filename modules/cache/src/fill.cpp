@@ -497,29 +497,41 @@ Task<Lease> take_lease(CallContext& ctx, CacheState& state, const std::string& k
 }
 
 // Misses collapsed across isolates (collapseMs): the call that takes the key's fill lease in
-// the KV fetches (`lease` is set: its key), and the others look in L2 every collapsePollMs
-// until its copy is there, then serve it. They fetch for themselves once the lease is gone
-// or says "pass" (the fetch stored nothing), after collapseMs / collapsePollMs polls
-// (collapseMs and the polls' KV round trips), or when the KV fails: a KV that cannot answer
+// the KV reads L2 once more and, still missing, fetches (`lease` is set: its key); the others look
+// in L2 every collapsePollMs until its copy is there, then serve it. They fetch for themselves once
+// the lease is gone or says "pass" (the fetch stored nothing), after collapseMs / collapsePollMs
+// polls (collapseMs and the polls' KV round trips), or when the KV fails: a KV that cannot answer
 // makes every call fetch.
 Task<std::optional<Served>> collapse(CallContext& ctx, CacheState& state, const GetInput& input,
                                      EntryPtr& fallback, std::string& lease, Timing& timing) {
   const auto config = state.config;
+  const auto collapsed = [&state](Served served) {
+    ++state.metrics.collapsed;
+    served.reason = "collapsed: another isolate fetched it";
+    return served;
+  };
   std::string key = fill_lease_key(input.flight);
   std::string holder;
   const Lease taken = co_await take_lease(ctx, state, key, config->collapse_ms, &holder);
-  if (taken == Lease::kTaken) lease = std::move(key);
+  if (taken == Lease::kTaken) {
+    // The lease may be free because its last holder stored its copy and gave it back after
+    // this call's L2 read missed: look once more before fetching.
+    auto stored = co_await read_l2(ctx, state, input, fallback, false, true, timing);
+    if (!stored) {
+      lease = std::move(key);
+      co_return std::nullopt;
+    }
+    ctx.kv_del(std::move(key));
+    co_await ctx.perform();
+    co_return collapsed(std::move(*stored));
+  }
   if (taken != Lease::kHeldElsewhere || holder == "pass") co_return std::nullopt;
   const int64_t polls = std::max<int64_t>(1, config->collapse_ms / config->collapse_poll_ms);
   for (int64_t poll = 0; poll < polls; ++poll) {
     ctx.sleep(static_cast<uint32_t>(config->collapse_poll_ms));
     co_await ctx.perform();
     auto found = co_await read_l2(ctx, state, input, fallback, false, true, timing);
-    if (found) {
-      ++state.metrics.collapsed;
-      found->reason = "collapsed: another isolate fetched it";
-      co_return found;
-    }
+    if (found) co_return collapsed(std::move(*found));
     if (!kv_usable(state, now_ms())) break;
     const size_t held = ctx.kv_get(key);
     co_await ctx.perform();
