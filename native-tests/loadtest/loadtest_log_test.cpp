@@ -386,3 +386,40 @@ TEST_CASE("data_received and data_sent are given per request name too, as http_r
   CHECK(text.find("{ name:b }", received) < sent);
   CHECK(text.find("{ name:b }", sent) < text.find("http_req_duration"));
 }
+
+TEST_CASE("tls_resumed and http_reqs_interrupted are given per request name too") {
+  std::mt19937_64 random(7);
+  RunResult result = make_result(random, 1'700'000'000'000, 2, {"a", "b"});
+  result.requests[1].counters.tls_resumed = 5;
+  result.requests[1].counters.interrupted = 0;
+  const RequestCounters& a = result.requests[0].counters;
+  REQUIRE(a.tls_resumed == 7);
+  REQUIRE(a.interrupted == 3);
+  const std::string json = summary_json(result, {});
+  for (const char* field :
+       {"\"tls_resumed\":{\"type\":\"counter\",\"values\":{\"count\":12,",
+        "\"http_reqs_interrupted\":{\"type\":\"counter\",\"values\":{\"count\":3,",
+        "\"tls_resumed{name:a}\":{\"type\":\"counter\",\"values\":{\"count\":7,",
+        "\"http_reqs_interrupted{name:a}\":{\"type\":\"counter\",\"values\":{\"count\":3,",
+        "\"tls_resumed{name:b}\":{\"type\":\"counter\",\"values\":{\"count\":5,",
+        "\"http_reqs_interrupted{name:b}\":{\"type\":\"counter\",\"values\":{\"count\":0,"}) {
+    INFO(field);
+    CHECK(json.find(field) != std::string::npos);
+  }
+  // The text summary's per-name http_reqs rows say which name's requests were cut off.
+  const std::string text = summary_text(result, {});
+  const size_t requests = text.find("    http_reqs...");
+  REQUIRE(requests != std::string::npos);
+  std::istringstream rows(text.substr(requests));
+  std::string total, row_a, row_b;
+  std::getline(rows, total);
+  std::getline(rows, row_a);
+  std::getline(rows, row_b);
+  CHECK(total ==
+        "    http_reqs.........................: 1200  600/s  (and 3 cut off unanswered at "
+        "the run's end or a ramp-down, not counted)");
+  CHECK(row_a ==
+        "      { name:a }......................: 600  300/s  (and 3 cut off unanswered at the "
+        "run's end or a ramp-down, not counted)");
+  CHECK(row_b == "      { name:b }......................: 600  300/s");
+}

@@ -290,18 +290,20 @@ std::string summary_text(const RunResult& result, const std::vector<ThresholdOut
          "  " + std::to_string(totals.failed) + " of " + std::to_string(totals.requests) + "\n";
   for (Phase phase : {Phase::kReceiving, Phase::kSending, Phase::kTlsHandshaking, Phase::kWaiting})
     phase_line(phase);
-  out += "    " + dotted("http_reqs") + std::to_string(totals.requests) + "  " +
-         format_number(totals.requests / seconds, 2) + "/s" +
-         (totals.interrupted ? "  (and " + std::to_string(totals.interrupted) +
-                                   " cut off unanswered at the run's end or a ramp-down, not "
-                                   "counted)"
-                             : "") +
-         "\n";
+  // http_reqs: the requests and their rate, and those cut off unanswered, which are not in them.
+  auto requests_line = [&](const std::string& label, const RequestCounters& counters) {
+    out += "    " + dotted(label) + std::to_string(counters.requests) + "  " +
+           format_number(counters.requests / seconds, 2) + "/s" +
+           (counters.interrupted ? "  (and " + std::to_string(counters.interrupted) +
+                                       " cut off unanswered at the run's end or a ramp-down, not "
+                                       "counted)"
+                                 : "") +
+           "\n";
+  };
+  requests_line("http_reqs", totals);
   if (result.requests.size() > 1) {
-    for (const RequestTotals& request : result.requests) {
-      out += "    " + dotted(name_label(request)) + std::to_string(request.counters.requests) +
-             "  " + format_number(request.counters.requests / seconds, 2) + "/s\n";
-    }
+    for (const RequestTotals& request : result.requests)
+      requests_line(name_label(request), request.counters);
   }
   out += "    " + dotted("iterations") + std::to_string(result.iterations) + "  " +
          format_number(result.iterations / seconds, 2) + "/s\n";
@@ -465,6 +467,12 @@ std::string summary_json(const RunResult& result, const std::vector<ThresholdOut
     body.clear();
     counter_json(body, request.counters.requests, seconds);
     add("http_reqs" + tag, body);
+    body.clear();
+    counter_json(body, request.counters.tls_resumed, seconds);
+    add("tls_resumed" + tag, body);
+    body.clear();
+    counter_json(body, request.counters.interrupted, seconds);
+    add("http_reqs_interrupted" + tag, body);
     body.clear();
     counter_json(body, request.counters.bytes_received, seconds);
     add("data_received" + tag, body);
