@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "loadtest/histogram_log.h"
+#include "loadtest/report_html.h"
 #include "loadtest/summary.h"
 
 using namespace qv::loadtest;
@@ -385,6 +386,12 @@ TEST_CASE("data_received and data_sent are given per request name too, as http_r
         "      { name:b }......................: 1.23 kB  617 B/s");
   CHECK(text.find("{ name:b }", received) < sent);
   CHECK(text.find("{ name:b }", sent) < text.find("http_req_duration"));
+  // The HTML report's requests table gives them per name as well, received then sent.
+  const std::string html = report_html(result, {});
+  CHECK(html.find("<th>failed</th><th>received</th><th>sent</th><th>avg</th>") !=
+        std::string::npos);
+  CHECK(html.find("<tr><td>b</td><td>600</td><td>300</td><td>0.17%</td><td>56.8 kB</td><td>1.23 "
+                  "kB</td><td>") != std::string::npos);
 }
 
 TEST_CASE("tls_resumed and http_reqs_interrupted are given per request name too") {

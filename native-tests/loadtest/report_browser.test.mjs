@@ -65,6 +65,21 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+// A cell giving `count` bytes as the report writes it (format_bytes in
+// tools/qv/loadtest/units.cpp): in B, kB, MB, GB or TB, to 3 significant figures at most.
+function assertBytes(cell, count, what) {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let unit = 0;
+  let value = count;
+  while (value >= 1000 && unit < 4) value /= 1000, ++unit;
+  const decimals = unit === 0 ? 0 : value < 10 ? 2 : 1;
+  const [number, written] = cell.split(' ');
+  assert.equal(written, units[unit], `${what}: ${cell} for ${count} bytes`);
+  // Rounded to its decimals (a tie may go either way).
+  assert.ok(Math.abs(Number(number) - value) <= 0.5 * 10 ** -decimals + 1e-9,
+    `${what}: ${cell} for ${count} bytes`);
+}
+
 // Opens the report at a viewport; returns the page and what the browser said and fetched.
 async function open(width, height) {
   const page = await browser.newPage();
@@ -110,11 +125,18 @@ test('the tables show the run the JSON summary describes', async () => {
     'Over time', 'Percentile spectrum', 'Recommendations']);
 
   const metrics = summary.metrics;
+  const columns = text.tables.Requests[0];
+  assert.deepEqual(columns.slice(0, 6), ['name', 'requests', 'req/s', 'failed', 'received', 'sent']);
   const requests = Object.fromEntries(text.tables.Requests.slice(1).map((row) => [row[0], row]));
-  for (const name of ['campaigns.list', 'leads.list']) {
-    assert.equal(Number(requests[name][1]), metrics[`http_reqs{name:${name}}`].values.count, name);
+  for (const [name, tag] of [['campaigns.list', '{name:campaigns.list}'],
+    ['leads.list', '{name:leads.list}'], ['all', '']]) {
+    assert.equal(Number(requests[name][1]), metrics[`http_reqs${tag}`].values.count, name);
+    for (const data of ['received', 'sent']) {
+      assertBytes(requests[name][columns.indexOf(data)], metrics[`data_${data}${tag}`].values.count,
+        `${name} ${data}`);
+    }
   }
-  assert.equal(Number(requests.all[1]), metrics.http_reqs.values.count);
+  assert.ok(metrics['data_sent{name:leads.list}'].values.count > 0);
   assert.ok(metrics.http_reqs.values.count > 100);
 
   const thresholds = text.tables.Thresholds.slice(1).map((row) => [row[1], row[3]]);
@@ -122,6 +144,8 @@ test('the tables show the run the JSON summary describes', async () => {
 
   const [header, totals] = text.tables.Totals;
   assert.equal(Number(totals[header.indexOf('iterations')]), metrics.iterations.values.count);
+  assertBytes(totals[header.indexOf('data received')], metrics.data_received.values.count,
+    'data received');
   assert.equal(Number(totals[header.indexOf('delayed')]), metrics.delayed_iterations.values.count);
   const [classes, errors] = text.tables['Errors by class'];
   assert.equal(Number(errors[classes.indexOf('http_5xx')]), metrics.http_req_failed.values.passes);

@@ -287,7 +287,8 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
   html +=
       "<h2>Requests</h2><div "
       "class=\"scroll\"><table><tr><th>name</th><th>requests</th><th>req/s</th><th>failed</th>"
-      "<th>avg</th><th>med</th><th>p90</th><th>p95</th><th>p99</th><th>max</th></tr>";
+      "<th>received</th><th>sent</th><th>avg</th><th>med</th><th>p90</th><th>p95</th><th>p99</"
+      "th><th>max</th></tr>";
   // avg, med, p90, p95, p99 and max cells, the row's end.
   auto latency_cells = [&](const Histogram& latency) {
     auto d = [](double micros) { return escape(format_duration(micros)); };
@@ -305,7 +306,8 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
     html += "<tr><td>" + escape(name) + "</td><td>" + std::to_string(counters.requests) +
             "</td><td>" + format_number(counters.requests / seconds, 1) + "</td><td>" +
             format_number(counters.requests ? 100.0 * counters.failed / counters.requests : 0, 2) +
-            "%</td>";
+            "%</td><td>" + escape(format_bytes(static_cast<double>(counters.bytes_received))) +
+            "</td><td>" + escape(format_bytes(static_cast<double>(counters.bytes_sent))) + "</td>";
     latency_cells(latency);
   };
   for (const RequestTotals& request : result.requests)
