@@ -223,7 +223,7 @@ TEST_CASE("bad input exits 2 with a message naming the problem") {
          "-t: 3 is more than the 2 VUs (-c): each thread runs VUs of its own, so give at most 2 "
          "threads");
   expect({"run", "--scenario", "dashboard-load", "--intensity", "low", "--threads", "51"},
-         "--threads: 51 is more than the 50 VUs");
+         "--threads: 51 is more than the 50 VUs (intensities.low.stages[1].target)");
   expect({"run", "--url", server.url("/"), "--threshold", "http_req_duration:p95<1"},
          "--threshold 'http_req_duration:p95<1': cannot parse 'p95<1'");
   expect({"run", "--scenario", "dashboard-load", "--method", "POST"},

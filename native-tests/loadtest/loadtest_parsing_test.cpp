@@ -762,14 +762,57 @@ TEST_CASE("threads given above the VUs are refused, naming where; the default is
       scenario_error(with(
           R"("threads": 4)",
           R"("executor": "ramping-vus", "startVUs": 3, "stages": [{"duration": "1s", "target": 2}])")) ==
-      "threads: 4 is more than the 3 VUs (the highest of startVUs and the stages' targets): "
-      "each thread runs VUs of its own, so give at most 3 threads");
+      "threads: 4 is more than the 3 VUs (startVUs): each thread runs VUs of its own, so give at "
+      "most 3 threads");
+  // The field that set the most VUs is named: the highest stage's target (the first of them),
+  // or startVUs's default.
+  const std::string ramping =
+      R"("executor": "ramping-vus", "startVUs": 1, "stages": [{"duration": "1s", "target": 2}, )"
+      R"({"duration": "1s", "target": 3}, {"duration": "1s", "target": 3}])";
+  CHECK(scenario_error(with(R"("threads": 4)", ramping))
+            .rfind("threads: 4 is more than the 3 VUs (stages[1].target): ", 0) == 0);
+  CHECK(scenario_error(
+            with(R"("threads": 2)",
+                 R"("executor": "ramping-vus", "stages": [{"duration": "1s", "target": 0}])"))
+            .rfind("threads: 2 is more than the 1 VUs (startVUs (by default 1)): ", 0) == 0);
   CHECK(
       scenario_error(with(
           R"("threads": 4)",
           R"("executor": "constant-arrival-rate", "rate": 10, "duration": "1s", "preAllocatedVUs": 1, "maxVUs": 3)")) ==
       "threads: 4 is more than the 3 VUs (maxVUs): each thread runs VUs of its own, so give at "
       "most 3 threads");
+  // Without maxVUs, preAllocatedVUs is the most.
+  CHECK(
+      scenario_error(
+          with(
+              R"("threads": 4)",
+              R"("executor": "constant-arrival-rate", "rate": 10, "duration": "1s", "preAllocatedVUs": 3)"))
+          .rfind("threads: 4 is more than the 3 VUs (preAllocatedVUs): ", 0) == 0);
+  // An intensity that set the VUs is named, the one that applies.
+  const std::string intensities =
+      R"("threads": 4, "intensities": {"low": {"vus": 3}, "high": {"vus": 8}}, )"
+      R"("defaultIntensity": "low")";
+  CHECK(scenario_error(with(intensities)) ==
+        "threads: 4 is more than the 3 VUs (intensities.low.vus): each thread runs VUs of its "
+        "own, so give at most 3 threads");
+  ScenarioOverrides high;
+  high.intensity = "high";
+  CHECK(scenario_error(with(intensities), high) == "(no error)");
+  high.threads = 9;
+  CHECK(scenario_error(with(intensities), high)
+            .rfind("--threads: 9 is more than the 8 VUs (intensities.high.vus): ", 0) == 0);
+  // An intensity that does not set the VUs leaves the top level's named.
+  CHECK(scenario_error(with(R"("threads": 3, "intensities": {"low": {"duration": "2s"}}, )"
+                            R"("defaultIntensity": "low")"))
+            .rfind("threads: 3 is more than the 2 VUs (vus): ", 0) == 0);
+  // A built-in scenario's intensity: the stage that ramps to the most VUs.
+  const BuiltinScenario* dashboard = find_builtin_scenario("dashboard-load");
+  REQUIRE(dashboard != nullptr);
+  ScenarioOverrides low;
+  low.threads = 51;
+  CHECK(scenario_error(dashboard->json, low)
+            .rfind("--threads: 51 is more than the 50 VUs (intensities.low.stages[1].target): ",
+                   0) == 0);
   // A file written over lines says where.
   CHECK(scenario_error("{\"baseUrl\": \"http://127.0.0.1:8080\",\n \"executor\": \"constant-vus\", "
                        "\"vus\": 1, \"duration\": \"1s\",\n \"threads\": 2,\n \"requests\": "

@@ -227,9 +227,10 @@ Result<std::vector<Stage>> read_stages(element value, const std::string& field, 
 }
 
 // The executor's fields, read from the top level of the scenario (as k6's scenario object),
-// with an intensity's fields laid over them.
+// with an intensity's fields laid over them. vus_field: the field that sets the most VUs the
+// executor can have ("vus", "intensities.high.maxVUs", "stages[1].target"), for errors.
 Status read_executor(object top, std::optional<object> intensity, const std::string& intensity_path,
-                     Executor& executor) {
+                     Executor& executor, std::string& vus_field) {
   auto field = [&](std::string_view key, element& out, std::string& path) {
     if (intensity && !(*intensity)[key].get(out)) {
       path = intensity_path + "." + std::string(key);
@@ -297,6 +298,7 @@ Status read_executor(object top, std::optional<object> intensity, const std::str
       return Error{"vus: missing (constant-vus needs vus and duration)"};
     auto vus = read_count(value, path, 1);
     if (!vus.get(executor.vus)) return vus.error();
+    vus_field = path;
   }
   if (constant) {
     if (!field("duration", value, path))
@@ -310,9 +312,20 @@ Status read_executor(object top, std::optional<object> intensity, const std::str
     if (!stages.get(executor.stages)) return stages.error();
     if (executor.total_duration() <= 0) return Error{path + ": the stages last 0s"};
   }
-  if (executor.kind == ExecutorKind::kRampingVus && field("startVUs", value, path)) {
-    auto start = read_count(value, path, 0);
-    if (!start.get(executor.start_vus)) return start.error();
+  if (executor.kind == ExecutorKind::kRampingVus) {
+    // The most VUs: startVUs, unless a stage's target is higher (the first of the highest).
+    const std::string stages_path = path;
+    vus_field = "startVUs (by default 1)";
+    if (field("startVUs", value, path)) {
+      auto start = read_count(value, path, 0);
+      if (!start.get(executor.start_vus)) return start.error();
+      vus_field = path;
+    }
+    const auto peak =
+        std::max_element(executor.stages.begin(), executor.stages.end(),
+                         [](const Stage& a, const Stage& b) { return a.target < b.target; });
+    if (peak != executor.stages.end() && peak->target > static_cast<double>(executor.start_vus))
+      vus_field = stages_path + "[" + std::to_string(peak - executor.stages.begin()) + "].target";
   }
   if (arrival) {
     Micros time_unit = kMicrosPerSecond;
@@ -355,9 +368,11 @@ Status read_executor(object top, std::optional<object> intensity, const std::str
     auto pre = read_count(value, path, 1);
     if (!pre.get(executor.pre_allocated_vus)) return pre.error();
     executor.max_vus = executor.pre_allocated_vus;
+    vus_field = path;  // maxVUs is preAllocatedVUs unless given
     if (field("maxVUs", value, path)) {
       auto max = read_count(value, path, 1);
       if (!max.get(executor.max_vus)) return max.error();
+      vus_field = path;
       if (executor.max_vus < executor.pre_allocated_vus) {
         return Error{path + ": " + std::to_string(executor.max_vus) +
                      " is less than preAllocatedVUs (" +
@@ -689,10 +704,11 @@ void scale_duration(Executor& executor, Micros duration) {
 
 // sources: the file's thresholds, then from first_given on those of --threshold.
 // threads_field: where the threads were given ("threads", "--threads", "-t"), or empty for
-// the default; vus_field: where the executor's VUs were (empty: the executor's own fields).
+// the default; vus_field: the field that set the most VUs the executor can have ("vus",
+// "intensities.high.maxVUs", "-c").
 Status finish_scenario(Scenario& scenario, const std::vector<ThresholdSource>& sources,
                        size_t first_given, const std::string& threads_field,
-                       const std::string& vus_field = "") {
+                       const std::string& vus_field) {
   if (scenario.requests.empty()) return Error{"requests: at least one request is needed"};
   const std::vector<std::string> names = scenario.request_names();
   // The file's thresholds are listed by metric; each error names its metric and position.
@@ -735,15 +751,8 @@ Status finish_scenario(Scenario& scenario, const std::vector<ThresholdSource>& s
   // default, one per core, is lowered to the VUs.
   const int64_t vus = scenario.executor.peak_vus();
   if (!threads_field.empty() && scenario.threads > vus) {
-    std::string source = vus_field;
-    if (source.empty()) {
-      source = scenario.executor.kind == ExecutorKind::kConstantVus ? "vus"
-               : scenario.executor.kind == ExecutorKind::kRampingVus
-                   ? "the highest of startVUs and the stages' targets"
-                   : "maxVUs";
-    }
     return Error{threads_field + ": " + std::to_string(scenario.threads) + " is more than the " +
-                 std::to_string(vus) + " VUs (" + source +
+                 std::to_string(vus) + " VUs (" + vus_field +
                  "): each thread runs VUs of its own, so give at most " + std::to_string(vus) +
                  " threads"};
   }
@@ -875,7 +884,9 @@ Result<Scenario> read_scenario(std::string_view json, const ScenarioOverrides& o
         return keys.error();
       }
       Executor scratch;
-      if (auto valid = read_executor(top, fields, path, scratch); !valid.ok()) return valid.error();
+      std::string scratch_field;
+      if (auto valid = read_executor(top, fields, path, scratch, scratch_field); !valid.ok())
+        return valid.error();
       if (key == intensity) {
         intensity_path = path;
         intensity_fields = fields;
@@ -885,7 +896,9 @@ Result<Scenario> read_scenario(std::string_view json, const ScenarioOverrides& o
   if (!intensity.empty() && !intensity_fields) {
     return Error{"intensity '" + intensity + "' is not defined (defined: " + known + ")"};
   }
-  if (auto executor = read_executor(top, intensity_fields, intensity_path, scenario.executor);
+  std::string vus_field;
+  if (auto executor =
+          read_executor(top, intensity_fields, intensity_path, scenario.executor, vus_field);
       !executor.ok()) {
     return executor.error();
   }
@@ -999,7 +1012,7 @@ Result<Scenario> read_scenario(std::string_view json, const ScenarioOverrides& o
   const size_t first_given = sources.size();
   sources.insert(sources.end(), overrides.extra_thresholds.begin(),
                  overrides.extra_thresholds.end());
-  if (auto finished = finish_scenario(scenario, sources, first_given, threads_field);
+  if (auto finished = finish_scenario(scenario, sources, first_given, threads_field, vus_field);
       !finished.ok())
     return finished.error();
   return scenario;
