@@ -203,6 +203,27 @@ TEST_CASE("bad input exits 2 with a message naming the problem") {
           R"("executor": "constant-vu", "vus": 1, "duration": "1s", "requests": [{"url": "/"}]})");
   expect({"run", dir + "/executor.json"},
          "executor.json: executor: unknown executor 'constant-vu'");
+  // A check that does not parse, in a file written over lines: named with its line and
+  // column, as docs/loadtest.md shows this run's output.
+  write_text(dir + "/calls.json", R"({
+  "name": "calls",
+  "baseUrl": ")" + server.url("") + R"(",
+  "executor": "constant-vus",
+  "vus": 2,
+  "duration": "10s",
+  "requests": [
+    {"name": "calls.start", "method": "POST", "url": "/api/calls/start"},
+    {"name": "calls.transcript", "url": "/api/calls/transcript",
+     "checks": {"ok": "status = 200"}}
+  ]
+}
+)");
+  const std::string check_error =
+      "calls.json: requests[1].checks.ok (line 10, column 17): cannot parse 'status = 200' (use "
+      "status == 200, duration < 500, body contains 'text', bodySize > 0)\n";
+  expect({"run", dir + "/calls.json"}, "/" + check_error);
+  REQUIRE(read_text(qv::test::source_dir() + "/docs/loadtest.md")
+              .find("\nqv loadtest: " + check_error) != std::string::npos);
   write_text(dir + "/broken.json", "{\"executor\": ");
   expect({"run", dir + "/broken.json"},
          "broken.json: malformed JSON at line 1, column 14: expected a value, got the end of the "
