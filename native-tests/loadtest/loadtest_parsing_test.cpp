@@ -468,6 +468,12 @@ TEST_CASE("scenario files: every kind of bad input names its field") {
           "",
           R"("executor": "ramping-vus", "startVUs": 0, "stages": [{"duration": "1s", "target": 0}])")) ==
       "stages: the executor never has a VU (every target is 0)");
+  // An intensity's stages are named as the intensity's.
+  REQUIRE(
+      scenario_error(with(
+          R"("intensities": {"low": {"stages": [{"duration": "1s", "target": 0}]}})",
+          R"("executor": "ramping-vus", "startVUs": 0, "stages": [{"duration": "1s", "target": 1}])")) ==
+      "intensities.low.stages: the executor never has a VU (every target is 0)");
   REQUIRE(scenario_error(
               with("", R"("executor": "constant-arrival-rate", "rate": 10, "duration": "1s")")) ==
           "preAllocatedVUs: missing (constant-arrival-rate needs preAllocatedVUs)");

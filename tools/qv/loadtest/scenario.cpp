@@ -326,6 +326,8 @@ Status read_executor(object top, std::optional<object> intensity, const std::str
                          [](const Stage& a, const Stage& b) { return a.target < b.target; });
     if (peak != executor.stages.end() && peak->target > static_cast<double>(executor.start_vus))
       vus_field = stages_path + "[" + std::to_string(peak - executor.stages.begin()) + "].target";
+    if (executor.peak_vus() < 1)
+      return Error{stages_path + ": the executor never has a VU (every target is 0)"};
   }
   if (arrival) {
     Micros time_unit = kMicrosPerSecond;
@@ -397,8 +399,6 @@ Status read_executor(object top, std::optional<object> intensity, const std::str
     auto ramp_down = read_duration(value, path);
     if (!ramp_down.get(executor.graceful_ramp_down)) return ramp_down.error();
   }
-  if (executor.peak_vus() < 1)
-    return Error{"stages: the executor never has a VU (every target is 0)"};
   return Ok{};
 }
 
