@@ -13,7 +13,11 @@ const NOW = 1764115200000;
 const now = () => NOW;
 const quiet = () => {};
 
-// A KV whose operations wait until the test releases them, in an order it chooses.
+// A KV whose operations wait until the test releases them, in an order it chooses. Its
+// instances wait for it as long as the test takes (SHUFFLED_KV_TIMEOUT_MS): the host's KV
+// timeout would otherwise fail the operations still held when a loaded machine makes the
+// releases slow.
+const SHUFFLED_KV_TIMEOUT_MS = 600_000;
 class ShuffledKv {
   #inner = new MemoryKv({ now });
   pending = [];
@@ -90,7 +94,7 @@ for (const flavour of FLAVOURS) {
       for (let i = 0; i < calls; i++) {
         for (const [k, v] of Object.entries(seededState(i))) await kv.inner().set(k, v);
       }
-      const qv = await instantiate(module, { kv, now, log: quiet });
+      const qv = await instantiate(module, { kv, now, log: quiet, kvTimeoutMs: SHUFFLED_KV_TIMEOUT_MS });
       const random = seeded(20261126);
       let finished = 0;
       const inFlight = Array.from({ length: calls }, (_, i) =>
@@ -114,7 +118,7 @@ for (const flavour of FLAVOURS) {
 
     test('calls of one isolate share one lease: a call waits for another (qv_woken_calls)', async () => {
       const kv = new ShuffledKv();
-      const qv = await instantiate(module, { kv, now, log: quiet });
+      const qv = await instantiate(module, { kv, now, log: quiet, kvTimeoutMs: SHUFFLED_KV_TIMEOUT_MS });
       const random = seeded(7);
       let finished = 0;
       const calls = Array.from({ length: 50 }, () =>
