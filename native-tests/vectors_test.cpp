@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "qv/host/instance.h"
@@ -15,6 +16,8 @@
 
 namespace fs = std::filesystem;
 using qv::host::Answer;
+using qv::host::FetchReply;
+using qv::host::FetchRequest;
 using qv::host::MemoryKv;
 using simdjson::dom::element;
 using simdjson::dom::element_type;
@@ -135,10 +138,91 @@ std::string string_field(simdjson::dom::object object, std::string_view key) {
   return std::string(text);
 }
 
+// A case's `origin`: the answers the host's fetch gives, in order, as libcurl hands a native
+// host an answer: each header line as its own "name: value" line, so a field sent on several
+// lines reaches the module on several lines (the JS runner's fetch() joins them). An answer's
+// `request` names headers its request must carry (a string) or must not (null).
+class VectorOrigin final : public qv::host::Fetcher {
+ public:
+  struct Answer {
+    int64_t status = 200;
+    std::string headers;
+    std::string body;
+    std::vector<std::pair<std::string, std::optional<std::string>>> request;
+  };
+  std::vector<Answer> answers;
+  size_t taken = 0;
+  std::vector<std::string> problems;
+
+  FetchReply fetch(const FetchRequest& request) override {
+    if (taken == answers.size())
+      return FetchReply::failure(
+          QV_UNAVAILABLE, "fetch " + request.url + ": the case gives no more origin answers");
+    const Answer& answer = answers[taken];
+    const std::string where = "origin[" + std::to_string(taken++) + "].request.";
+    for (const auto& [name, want] : answer.request) {
+      std::optional<std::string> sent;
+      for (const auto& [header, value] : request.headers) {
+        if (header == name && !sent) sent = value;
+      }
+      if (sent != want)
+        problems.push_back(where + name + ": expected " + (want ? '"' + *want + '"' : "none") +
+                           ", got " + (sent ? '"' + *sent + '"' : "none"));
+    }
+    FetchReply reply;
+    reply.http_status = answer.status;
+    reply.headers = answer.headers;
+    reply.body = answer.body;
+    return reply;
+  }
+};
+
+// Reads a case's `origin` list into `origin`; "" when it is well formed, else what is wrong.
+std::string read_origin(simdjson::dom::array list, VectorOrigin& origin) {
+  size_t index = 0;
+  for (element item : list) {
+    const std::string where = "origin[" + std::to_string(index++) + "]";
+    simdjson::dom::object object;
+    if (item.get_object().get(object)) return where + ": expected an object";
+    if (auto field = unknown_field(object, {"status", "headers", "body", "request"});
+        !field.empty())
+      return where + ": unknown field '" + field + "'";
+    VectorOrigin::Answer answer;
+    if (element status; !object["status"].get(status)) {
+      if (!is_number(status)) return where + ".status: expected a number";
+      answer.status = static_cast<int64_t>(number_of(status));
+    }
+    if (simdjson::dom::array lines; !object["headers"].get_array().get(lines)) {
+      for (element line : lines) {
+        simdjson::dom::array pair;
+        std::string_view name, value;
+        if (line.get_array().get(pair) || pair.size() != 2 || pair.at(0).get_string().get(name) ||
+            pair.at(1).get_string().get(value))
+          return where + ".headers: expected [name, value] pairs of strings";
+        answer.headers += std::string(name) + ": " + std::string(value) + "\n";
+      }
+    }
+    answer.body = string_field(object, "body");
+    if (simdjson::dom::object request; !object["request"].get_object().get(request)) {
+      for (auto field : request) {
+        std::string_view value;
+        if (field.value.is_null())
+          answer.request.emplace_back(std::string(field.key), std::nullopt);
+        else if (!field.value.get_string().get(value))
+          answer.request.emplace_back(std::string(field.key), std::string(value));
+        else
+          return where + ".request." + std::string(field.key) + ": expected a string or null";
+      }
+    }
+    origin.answers.push_back(std::move(answer));
+  }
+  return "";
+}
+
 // Runs one case; every failure is reported through Catch with the case named by INFO.
 void run_case(simdjson::dom::object test_case) {
   if (auto field = unknown_field(test_case, {"name", "nowMs", "kv", "setup", "method", "input",
-                                             "inputText", "expect", "expectKv"});
+                                             "inputText", "expect", "expectKv", "origin"});
       !field.empty()) {
     FAIL("case: unknown field '" << field << "'");
   }
@@ -166,6 +250,11 @@ void run_case(simdjson::dom::object test_case) {
     for (uint32_t i = 0; i < len; ++i) buf[i] = *next = static_cast<uint8_t>(*next % 255 + 1);
   };
   options.kv = kv;
+  auto origin = std::make_shared<VectorOrigin>();
+  if (simdjson::dom::array answers; !test_case["origin"].get_array().get(answers)) {
+    if (auto problem = read_origin(answers, *origin); !problem.empty()) FAIL(problem);
+  }
+  options.fetcher = origin;
   auto created = qv::host::Instance::create(std::move(options));
   REQUIRE(created.ok());
   qv::host::Instance instance = std::move(created.value());
@@ -224,6 +313,9 @@ void run_case(simdjson::dom::object test_case) {
   if (std::string_view contains; !expect["messageContains"].get_string().get(contains)) {
     CHECK_THAT(answer.message(), Catch::Matchers::Contains(std::string(contains)));
   }
+
+  for (const auto& problem : origin->problems) CHECK(problem == "");
+  CHECK(origin->taken == origin->answers.size());  // every origin answer was fetched
 
   if (simdjson::dom::object expect_kv; !test_case["expectKv"].get_object().get(expect_kv)) {
     for (auto field : expect_kv) {

@@ -46,6 +46,31 @@ export function compareJson(expected, actual, subset, path = '', problems = []) 
   return problems;
 }
 
+// A case's `origin` as a fetch function: its answers in order, each a Response whose Headers
+// were given the answer's header lines one by one, so a field on several lines reaches the
+// module as fetch() hands it over, joined into one with ", " (Set-Cookie aside), where the
+// native runner gives it line by line. An answer's `request` names headers its request must
+// carry (a string) or must not (null); `problems` collects what differed.
+function originOf(answers, problems) {
+  let taken = 0;
+  const fetch = async (url, init) => {
+    if (taken === answers.length) throw new TypeError(`fetch ${url}: the case gives no more origin answers`);
+    const answer = answers[taken];
+    const where = `origin[${taken++}].request.`;
+    const sent = new Headers(init?.headers);
+    for (const [name, want] of Object.entries(answer.request ?? {})) {
+      const got = sent.get(name);
+      if (got !== want) problems.push(`${where}${name}: expected ${want === null ? 'none' : JSON.stringify(want)}, got ${got === null ? 'none' : JSON.stringify(got)}`);
+    }
+    const headers = new Headers();
+    for (const [name, value] of answer.headers ?? []) headers.append(name, value);
+    const status = answer.status ?? 200;
+    const empty = status === 204 || status === 304;
+    return new Response(empty ? null : answer.body ?? '', { status, headers });
+  };
+  return { fetch, taken: () => taken };
+}
+
 /** Runs one case on a fresh instance of module; resolves to a list of problems (empty: pass). */
 export async function runCase(module, testCase) {
   const now = () => testCase.nowMs ?? DEFAULT_NOW_MS;
@@ -54,8 +79,9 @@ export async function runCase(module, testCase) {
   // Random bytes count up from 1 (1, 2, ..., 255, 1, ...), as the native runner's do.
   let next = 0;
   const randomBytes = (buffer) => { for (let i = 0; i < buffer.length; i++) buffer[i] = next = (next % 255) + 1; };
-  const qv = await instantiate(module, { kv, now, log: () => {}, randomBytes });
   const problems = [];
+  const origin = originOf(testCase.origin ?? [], problems);
+  const qv = await instantiate(module, { kv, now, log: () => {}, randomBytes, fetch: origin.fetch });
   for (const step of testCase.setup ?? []) {
     const { status, body } = await qv.invoke(step.method, step.input ?? {});
     if (status !== 'ok') problems.push(`setup ${step.method}: ${status}: ${body?.message}`);
@@ -72,6 +98,9 @@ export async function runCase(module, testCase) {
   if ('outputIncludes' in expect) compareJson(expect.outputIncludes, body, true, '', problems);
   if ('messageContains' in expect && !String(body?.message ?? '').includes(expect.messageContains)) {
     problems.push(`message: expected to contain ${JSON.stringify(expect.messageContains)}, got ${JSON.stringify(body?.message)}`);
+  }
+  if (origin.taken() !== (testCase.origin ?? []).length) {
+    problems.push(`origin: ${origin.taken()} of its ${testCase.origin.length} answers were fetched`);
   }
   for (const [key, value] of Object.entries(testCase.expectKv ?? {})) {
     const stored = await kv.get(key);
