@@ -235,6 +235,22 @@ TEST_CASE("HTTP-dates are read in all three forms, and nothing else is") {
     CHECK(date(bad) == -1);
 }
 
+TEST_CASE("a singleton field given more than once counts its first member, lines or joined") {
+  auto first = [](Headers headers) { return first_value(headers, "f"); };
+  const std::string date = "Sun, 06 Nov 1994 08:49:37 GMT";
+  CHECK(first({{"f", date}, {"f", "Mon, 07 Nov 1994 08:49:37 GMT"}}) == date);
+  CHECK(first({{"f", date + ", Mon, 07 Nov 1994 08:49:37 GMT"}}) == date);
+  CHECK(first({{"f", "Sunday, 06-Nov-94 08:49:37 GMT, 0"}}) == "Sunday, 06-Nov-94 08:49:37 GMT");
+  CHECK(first({{"f", "Sun Nov  6 08:49:37 1994 , x"}}) == "Sun Nov  6 08:49:37 1994");
+  CHECK(first({{"f", date + " junk, x"}}) == "Sun");  // not a date: the member ends at a comma
+  CHECK(first({{"f", " , W/\"a,1\" , \"b\""}}) == "W/\"a,1\"");
+  CHECK(first({{"f", "\"a\""}, {"f", "\"b\""}}) == "\"a\"");
+  CHECK(first({{"f", "\"a"}, {"f", "\"b\""}}) == "\"a");  // not a tag: ends at a comma
+  CHECK(first({{"f", "\"a\"x, \"b\""}}) == "\"a\"x");
+  CHECK(first({{"f", "10"}, {"f", "20"}}) == "10");
+  CHECK(first({{"g", "1"}}).empty());
+}
+
 TEST_CASE("an L2 entry reads back as written, and a foreign value is refused") {
   CachedEntry entry;
   entry.organization = "org:a\n";

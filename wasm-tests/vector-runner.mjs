@@ -54,7 +54,7 @@ export function compareJson(expected, actual, subset, path = '', problems = []) 
 function originOf(answers, problems) {
   let taken = 0;
   const fetch = async (url, init) => {
-    if (taken === answers.length) throw new TypeError(`fetch ${url}: the case gives no more origin answers`);
+    if (taken === answers.length) throw new TypeError('the case gives no more origin answers');
     const answer = answers[taken];
     const where = `origin[${taken++}].request.`;
     const sent = new Headers(init?.headers);

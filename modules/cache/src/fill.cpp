@@ -208,21 +208,21 @@ Task<bool> store_entry(CallContext& ctx, CacheState& state, EntryPtr entry) {
 namespace {
 
 // The conditional header a stored copy's validator makes (RFC 9111 §4.3.1): If-None-Match
-// with its ETag, else If-Modified-Since with its Last-Modified; empty without either.
+// with its ETag, else If-Modified-Since with its Last-Modified; empty without either. Each
+// the first one the origin gave, when it gave several.
 std::string conditional_header(const CachedEntry& entry) {
-  std::string since;
-  for (const auto& [name, value] : entry.headers) {
-    if (name == "etag") return "if-none-match: " + value + "\n";
-    if (name == "last-modified") since = "if-modified-since: " + value + "\n";
-  }
-  return since;
+  if (std::string tag = first_value(entry.headers, "etag"); !tag.empty())
+    return "if-none-match: " + tag + "\n";
+  if (std::string since = first_value(entry.headers, "last-modified"); !since.empty())
+    return "if-modified-since: " + since + "\n";
+  return "";
 }
 
-// Whether a 304 confirms the stored copy: it names the copy's ETag, weakly compared, or none
-// at all (RFC 9111 §4.3.4).
+// Whether a 304 confirms the stored copy: its (first) ETag is the copy's, weakly compared,
+// or it names none at all (RFC 9111 §4.3.4).
 bool confirms_copy(const Headers& not_modified, const CachedEntry& copy) {
-  const std::string named = header_value(not_modified, "etag");
-  return named.empty() || etags_match_weakly(named, header_value(copy.headers, "etag"));
+  const std::string named = first_value(not_modified, "etag");
+  return named.empty() || etags_match_weakly(named, first_value(copy.headers, "etag"));
 }
 
 // A stored copy's headers updated with those of the 304 that confirmed it (RFC 9111 §4.3.4):

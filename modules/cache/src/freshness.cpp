@@ -89,10 +89,8 @@ struct DateReader {
   }
 };
 
-}  // namespace
-
-bool parse_http_date(std::string_view text, double& out_ms) {
-  DateReader in{trim(text)};
+// Reads an HTTP-date off the front of in.rest, leaving what follows it there.
+bool read_http_date(DateReader& in, double& out_ms) {
   int weekday = 0, day = 0, month = 0, year = 0, hour = 0, minute = 0, second = 0;
   if (in.one_of(kLongDays, weekday)) {  // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
     if (!(in.literal(", ") && in.digits(2, day) && in.literal("-") && in.month(month) &&
@@ -114,10 +112,19 @@ bool parse_http_date(std::string_view text, double& out_ms) {
       return false;
   }
   const std::optional<int64_t> days = days_from_civil(year, month, day);
-  if (!in.rest.empty() || year < 1 || !days || hour > 23 || minute > 59 || second > 60)
-    return false;
+  if (year < 1 || !days || hour > 23 || minute > 59 || second > 60) return false;
   const int64_t seconds = *days * 86400 + hour * 3600 + minute * 60 + std::min(second, 59);
   out_ms = static_cast<double>(seconds) * 1000;
+  return true;
+}
+
+}  // namespace
+
+bool parse_http_date(std::string_view text, double& out_ms) {
+  DateReader in{trim(text)};
+  double ms = 0;
+  if (!read_http_date(in, ms) || !in.rest.empty()) return false;
+  out_ms = ms;
   return true;
 }
 
@@ -180,6 +187,30 @@ std::string header_value(const Headers& headers, std::string_view lower_name) {
     out += value;
   }
   return out;
+}
+
+std::string first_value(const Headers& headers, std::string_view lower_name) {
+  const std::string joined = header_value(headers, lower_name);
+  std::string_view rest = joined;
+  while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t' || rest.front() == ','))
+    rest.remove_prefix(1);  // empty members are no members (RFC 9110 §5.6.1)
+  size_t end = std::string_view::npos;
+  const size_t quote = rest.substr(0, 3) == "W/\"" ? 2 : rest.substr(0, 1) == "\"" ? 0 : end;
+  if (quote != std::string_view::npos) {
+    const size_t closing = rest.find('"', quote + 1);
+    if (closing != std::string_view::npos) end = closing + 1;
+  } else {
+    DateReader in{rest};
+    double ms = 0;
+    if (read_http_date(in, ms)) end = rest.size() - in.rest.size();
+  }
+  // A tag or date the next member does not follow is not one: the member ends at a comma.
+  if (end != std::string_view::npos) {
+    const std::string_view after = trim(rest.substr(end));
+    if (!after.empty() && after.front() != ',') end = std::string_view::npos;
+  }
+  if (end == std::string_view::npos) end = std::min(rest.find(','), rest.size());
+  return std::string(trim(rest.substr(0, end)));
 }
 
 bool has_header(const Headers& headers, std::string_view lower_name) {
@@ -250,9 +281,9 @@ Freshness decide_freshness(int status, const Headers& headers, const FreshnessDe
     // the response's arrival. An invalid date ("0" is the usual one) has already passed.
     f.source = "expires";
     double expires_ms = 0;
-    if (parse_http_date(header_value(headers, "expires"), expires_ms)) {
+    if (parse_http_date(first_value(headers, "expires"), expires_ms)) {
       double date_ms = 0;
-      if (!parse_http_date(header_value(headers, "date"), date_ms)) date_ms = received_ms;
+      if (!parse_http_date(first_value(headers, "date"), date_ms)) date_ms = received_ms;
       f.fresh_ms = static_cast<int64_t>(std::max(0.0, expires_ms - date_ms));
     }
   } else if (status != 200) {  // not on an assumption: only for the time the origin gives
@@ -289,18 +320,11 @@ Freshness decide_freshness(int status, const Headers& headers, const FreshnessDe
 }
 
 int64_t upstream_age_ms(const Headers& headers) {
-  // A list-based Age (RFC 9111 §5.1), or Age lines repeated (joined with commas): the first
-  // member counts, the others are discarded (empty members are no members, RFC 9110
-  // §5.6.1). A first member that is not delta-seconds makes the whole field ignored.
-  const std::string value = header_value(headers, "age");
-  std::string_view first;
-  for (size_t start = 0; first.empty() && start <= value.size();) {
-    const size_t comma = std::min(value.find(',', start), value.size());
-    first = trim(std::string_view(value).substr(start, comma - start));
-    start = comma + 1;
-  }
+  // A list-based Age (RFC 9111 §5.1), or Age lines repeated: the first member counts, the
+  // others are discarded. A first member that is not delta-seconds makes the whole field
+  // ignored.
   int64_t age_ms = 0;
-  return delta_seconds(first, age_ms) ? age_ms : 0;
+  return delta_seconds(first_value(headers, "age"), age_ms) ? age_ms : 0;
 }
 
 std::vector<std::string> response_tags(const Headers& headers) {

@@ -80,6 +80,12 @@ bool parse_http_date(std::string_view text, double& out_ms);
 
 // The values of one header joined by ", " (HTTP's rule for repeated fields); "" if absent.
 std::string header_value(const Headers& headers, std::string_view lower_name);
+// The value a singleton field counts (ETag, Last-Modified, Expires, Date, Age) when it is
+// given more than once, on several lines or joined into one by a host's fetch(): the first
+// (RFC 9111 §4.2.1, as for a directive given twice; §5.1 for Age). An entity-tag member ends
+// at its closing quote and an HTTP-date where its form ends (either may hold a comma), any
+// other at the first comma; empty members are none. "" if absent.
+std::string first_value(const Headers& headers, std::string_view lower_name);
 // Whether the header is there (with any value, empty too).
 bool has_header(const Headers& headers, std::string_view lower_name);
 
