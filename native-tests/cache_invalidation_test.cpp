@@ -211,6 +211,10 @@ TEST_CASE("Cache-Control decides storage, freshness and stale windows") {
             .stale_while_revalidate_ms == 30000);
   CHECK(response_tags({{"surrogate-key", "a b  c"}, {"cache-tag", "c,d"}}) ==
         std::vector<std::string>{"a", "b", "c", "d"});
+  // Surrogate-Key lines as libcurl gives them, and joined as fetch() gives them: the same.
+  CHECK(response_tags({{"surrogate-key", "a b"}, {"surrogate-key", "c"}}) ==
+        std::vector<std::string>{"a", "b", "c"});
+  CHECK(response_tags({{"surrogate-key", "a b, c"}}) == std::vector<std::string>{"a", "b", "c"});
 }
 
 TEST_CASE("HTTP-dates are read in all three forms, and nothing else is") {

@@ -63,7 +63,9 @@ function originOf(answers, problems) {
       if (got !== want) problems.push(`${where}${name}: expected ${want === null ? 'none' : JSON.stringify(want)}, got ${got === null ? 'none' : JSON.stringify(got)}`);
     }
     const headers = new Headers();
-    for (const [name, value] of answer.headers ?? []) headers.append(name, value);
+    // As on the wire: a value's UTF-8 bytes, one char each (what Headers hold).
+    const wire = (value) => String.fromCharCode(...new TextEncoder().encode(value));
+    for (const [name, value] of answer.headers ?? []) headers.append(name, wire(value));
     const status = answer.status ?? 200;
     const empty = status === 204 || status === 304;
     return new Response(empty ? null : answer.body ?? '', { status, headers });

@@ -334,12 +334,14 @@ std::vector<std::string> response_tags(const Headers& headers) {
     if (!tag.empty() && std::find(tags.begin(), tags.end(), tag) == tags.end())
       tags.emplace_back(tag);
   };
+  // Surrogate-Key's keys are separated by spaces, and by commas too: a host's fetch() gives
+  // the field's lines as one, joined by ", ", which libcurl gives line by line.
   for (const auto& [name, value] : headers) {
-    const char separator = name == "surrogate-key" ? ' ' : name == "cache-tag" ? ',' : 0;
-    if (!separator) continue;
+    const char* separators = name == "surrogate-key" ? " ," : name == "cache-tag" ? "," : nullptr;
+    if (!separators) continue;
     size_t start = 0;
     for (;;) {
-      const size_t end = value.find(separator, start);
+      const size_t end = value.find_first_of(separators, start);
       add(std::string_view(value).substr(start, end - start));
       if (end == std::string::npos) break;
       start = end + 1;

@@ -89,8 +89,9 @@ std::string first_value(const Headers& headers, std::string_view lower_name);
 // Whether the header is there (with any value, empty too).
 bool has_header(const Headers& headers, std::string_view lower_name);
 
-// Surrogate keys the origin attached: "Surrogate-Key" (space-separated, Fastly) and
-// "Cache-Tag" (comma-separated, Cloudflare).
+// Surrogate keys the origin attached: "Surrogate-Key" (space-separated, Fastly; a comma
+// separates too, as where a host joined its lines) and "Cache-Tag" (comma-separated,
+// Cloudflare). Each line's, in order; each tag once.
 std::vector<std::string> response_tags(const Headers& headers);
 
 }  // namespace qv::cache
