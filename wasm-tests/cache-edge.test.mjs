@@ -10,7 +10,7 @@ import { runServer } from 'edge-runtime';
 import { createEdgeRuntime, loadEdgeConfig, serveEdgeRuntime } from '../edge/runtime.mjs';
 import { startRegionalOrigins, routerConfigFor, DEMO_REGIONS } from '../edge/regional-origins.mjs';
 import { signRequest, SIGNATURE_HEADER, SIGNATURE_CLAIM_PREFIX } from '../edge/cache-routes.mjs';
-import { notModified } from '../edge/conditional.mjs';
+import { firstEntityTag, notModified } from '../edge/conditional.mjs';
 import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import { createEdgeHandler } from '../edge/handler.mjs';
@@ -39,6 +39,14 @@ describe('conditional requests (RFC 9110 §13)', () => {
     assert.equal(notModified(ask({ 'if-none-match': '"x", W/"a,b"' }), held), true);
     assert.equal(notModified(ask({ 'if-none-match': '*' }), {}), true);
     assert.equal(notModified(ask({ 'if-none-match': '"a,b"' }), { lastModified: held.lastModified }), false, 'no ETag: no match');
+  });
+  test('an ETag given more than once (joined by fetch()) counts its first value, as the cache module does', () => {
+    const twice = { etag: 'W/"a,1", "b"' };
+    assert.equal(firstEntityTag(twice.etag), 'W/"a,1"');
+    assert.equal(firstEntityTag(', "x" , "y"'), '"x"');
+    assert.equal(firstEntityTag('x, "y"'), 'x', 'a first member that is no entity tag ends at its comma');
+    for (const held of ['W/"a,1"', '"a,1"', '"x", W/"a,1"']) assert.equal(notModified(ask({ 'if-none-match': held }), twice), true, held);
+    for (const held of ['"b"', 'W/"b"']) assert.equal(notModified(ask({ 'if-none-match': held }), twice), false, held);
   });
   test('If-Modified-Since counts only without If-None-Match, and only as a valid date', () => {
     assert.equal(notModified(ask({ 'if-modified-since': 'Wed, 26 Nov 2025 10:00:00 GMT' }), held), true);
@@ -485,6 +493,8 @@ const CANNED = {
   'quoted-escape': [200, { 'cache-control': 'x-note="say \\"hi, s-maxage=9\\"", public, max-age=60' }, '{"ok":true}'],
   'qualified-private': [200, { 'cache-control': 'private="set-cookie,x-a", max-age=60' }, '{"ok":true}'],
   'open-quote': [200, { 'cache-control': 'public, max-age=60, x-note="open, s-maxage=300' }, '{"ok":true}'],
+  // ETag on two lines: fetch() joins them ('W/"a,1", "b"'); the first is the answer's.
+  'two-etags': [200, { 'cache-control': 'max-age=60', etag: ['W/"a,1"', '"b"'] }, '{"ok":true}'],
 };
 
 describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () => {
@@ -587,6 +597,24 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
     const challenged = await handle(request('/api/leads?challenge'));
     assert.equal(challenged.status, 401);
     assert.equal(challenged.headers.get('www-authenticate'), 'Bearer realm="leads"');
+  });
+
+  test('an ETag sent twice is its first, to the client and to its If-None-Match, from the origin and from the cache', async () => {
+    const handle = await handler();
+    for (const cache of ['MISS', 'HIT-L1']) {
+      const response = await handle(request('/api/leads?two-etags'));
+      assert.equal(response.status, 200, cache);
+      assert.equal(response.headers.get('x-cache'), cache);
+      assert.equal(response.headers.get('etag'), 'W/"a,1"', cache);
+      assert.equal(await response.text(), '{"ok":true}');
+    }
+    for (const held of ['W/"a,1"', '"a,1"']) {
+      const again = await handle(request('/api/leads?two-etags', { 'if-none-match': held }));
+      assert.equal(again.status, 304, held);
+      assert.equal(again.headers.get('etag'), 'W/"a,1"', held);
+    }
+    const second = await handle(request('/api/leads?two-etags', { 'if-none-match': '"b"' }));
+    assert.equal(second.status, 200, 'the second ETag is not the answer\'s');
   });
 
   test('a body that is not UTF-8 (never stored) reaches the client byte for byte', async () => {
