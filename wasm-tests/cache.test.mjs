@@ -833,6 +833,37 @@ for (const flavour of FLAVOURS) {
       });
     }
 
+    test('while a variant fetches its own and L1 holds no copy of the key, a new call of that variant waits for it, one of another variant behind no other', async () => {
+      let release;
+      const held = new Promise((resolve) => { release = resolve; });
+      let deStarted;
+      const deFetching = new Promise((resolve) => { deStarted = resolve; });
+      const fetched = [];
+      // Answers name Vary: Accept-Language and are not stored (a 404 without a lifetime); the
+      // first fetch of de is held until the test releases it.
+      const origin = fakeOrigin({ delayMs: 0, reply: async (url, init) => {
+        const lang = new Headers(init?.headers).get('accept-language');
+        fetched.push(lang);
+        if (lang === 'de' && fetched.filter((l) => l === 'de').length === 1) {
+          deStarted();
+          await held;
+        }
+        return new Response(JSON.stringify({ lang }), { status: 404, headers: { vary: 'Accept-Language' } });
+      } });
+      const { qv } = await isolate({ origin });
+      const as = (lang) => input({ origin: { url: 'http://origin.test/api/campaigns', headers: { 'accept-language': lang } } });
+      const first = [qv.call('cache.get', as('fr')), qv.call('cache.get', as('de'))];
+      await deFetching; // fr's answer named its Vary: de fetches its own
+      assert.equal(JSON.parse((await first[0]).body).lang, 'fr');
+      const late = qv.call('cache.get', as('de'));
+      const other = await qv.call('cache.get', as('it'));
+      assert.deepEqual([JSON.parse(other.body).lang, other.coalesced], ['it', false], 'it fetched its own, waiting behind no other variant');
+      release();
+      const answers = await Promise.all([first[1], late]);
+      assert.deepEqual(answers.map((a) => [JSON.parse(a.body).lang, a.coalesced]), [['de', false], ['de', true]], 'the late de waited for the first');
+      assert.deepEqual(fetched, ['fr', 'de', 'it'], 'de fetched once');
+    });
+
     test('concurrent first misses of a varying key in two organisations: each is served its own organisation\'s variant', async () => {
       for (const reply of [{}, { status: 404, cacheControl: null }]) {
         const origin = languageOrigin(reply);

@@ -122,8 +122,16 @@ Headers request_variant(const CachedEntry& entry, const GetInput& input) {
 std::string selected_key(CacheState& state, const GetInput& input, double now) {
   L1Store& l1 = state.l1();
   const uint32_t latest = l1.peek(L1Store::Space::kResponses, input.encoded, now);
-  if (latest == L1Store::kNone || l1.response(latest)->varied.empty()) return input.encoded;
-  return variant_key(input.encoded, request_variant(*l1.response(latest), input));
+  if (latest != L1Store::kNone) {
+    if (l1.response(latest)->varied.empty()) return input.encoded;
+    return variant_key(input.encoded, request_variant(*l1.response(latest), input));
+  }
+  const auto known = state.keys.find(input.encoded);
+  if (known == state.keys.end() || known->second.vary.empty()) return input.encoded;
+  const Headers& request = request_headers(input);
+  Headers selected;
+  for (const auto& name : known->second.vary) selected.emplace_back(name, sent(request, name));
+  return variant_key(input.encoded, selected);
 }
 
 uint32_t find_in_l1(CacheState& state, const GetInput& input, double now) {
@@ -625,6 +633,12 @@ Task<Served> lead_flight(CallContext& ctx, CacheState& state, const GetInput& in
   Served served =
       co_await fill_from_below(ctx, state, input, std::move(fallback), refreshing, timing);
   flight->result = served;
+  if (served.entry) {  // the key's Vary, for the fetches L1 cannot tell it to (selected_key)
+    std::vector<std::string> vary;
+    for (const auto& selected : served.entry->varied) vary.push_back(selected.first);
+    if (!vary.empty() || state.keys.contains(input.encoded))
+      hinted_key(state, input.encoded).vary = std::move(vary);
+  }
   co_return served;
 }
 

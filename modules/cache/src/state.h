@@ -114,9 +114,12 @@ struct KeyState {
   // Another isolate holds the key's refresh lease (or this one's refresh failed under it):
   // background refreshes skip the KV until then.
   double refresh_leased_until = 0;
+  // The request headers the Vary of the key's latest answer names (fill.h's selected_key):
+  // they select a fetch's variant while L1 holds no copy of the key (none stored, or gone).
+  std::vector<std::string> vary;
   // Whether the entry holds nothing but lapsed hints (it can go).
   bool idle(double now) const {
-    return !flight && pass_until <= now && refresh_leased_until <= now;
+    return !flight && pass_until <= now && refresh_leased_until <= now && vary.empty();
   }
 };
 
