@@ -17,7 +17,7 @@
 //                                    count every organisation's traffic); else 403
 // Other methods on the cached paths (writes) go past the cache, to the router's proxy.
 import { REGION_HEADERS } from './regional-proxy.mjs';
-import { firstEntityTag, notModified } from './conditional.mjs';
+import { firstEntityTag, firstHttpDate, notModified } from './conditional.mjs';
 import { hexToBytes, presentedKey } from './identity.mjs';
 import { headerValueOf, textBytesOf } from '../host-shims/js/host-ops.mjs';
 
@@ -305,9 +305,11 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
     // The values as the bytes the origin sent (UTF-8 or latin-1), one char per byte as Headers
     // hold them; the module's answer has them as text (headerValueOf).
     for (const name of PASSED_HEADERS) if (body.headers[name] !== undefined) out[name] = headerValueOf(body.headers[name]);
-    // An ETag the origin sent more than once is its first (as the cache revalidates and
-    // confirms the copy by it): the client gets the one its If-None-Match is compared with.
+    // An ETag or Last-Modified the origin sent more than once is its first (as the cache
+    // revalidates and confirms the copy by it): the client gets the one its If-None-Match or
+    // If-Modified-Since is compared with.
     if (out.etag !== undefined) out.etag = firstEntityTag(out.etag);
+    if (out['last-modified'] !== undefined) out['last-modified'] = firstHttpDate(out['last-modified']);
     out.age = String(Math.floor(body.ageMs / 1000));
     // A client that holds this answer already (its ETag or Last-Modified) gets 304 and no body.
     if (body.status === 200 && notModified(request.headers, { etag: out.etag, lastModified: out['last-modified'] })) {

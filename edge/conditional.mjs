@@ -20,6 +20,17 @@ export function firstEntityTag(value) {
 }
 
 /**
+ * The Last-Modified of an answer whose origin sent the field more than once: its first value,
+ * as the cache module counts it (first_value). An HTTP-date may hold a comma after its day
+ * name ('Wed, 26 Nov 2025 10:00:00 GMT', RFC 850's 'Wednesday, 26-Nov-25 ...'), so the first
+ * member runs to the comma after that one.
+ */
+export function firstHttpDate(value) {
+  const rest = value.replace(/^[ \t,]+/, '');
+  return /^(?:[A-Za-z]+,[^,]*|[^,]*)/.exec(rest)[0].trim();
+}
+
+/**
  * Whether the request's preconditions say the client already holds this response.
  * requestHeaders: a Headers (or anything with get(name)); etag, lastModified: the response's
  * validators (undefined when it has none; an ETag given more than once counts its first

@@ -495,6 +495,8 @@ const CANNED = {
   'open-quote': [200, { 'cache-control': 'public, max-age=60, x-note="open, s-maxage=300' }, '{"ok":true}'],
   // ETag on two lines: fetch() joins them ('W/"a,1", "b"'); the first is the answer's.
   'two-etags': [200, { 'cache-control': 'max-age=60', etag: ['W/"a,1"', '"b"'] }, '{"ok":true}'],
+  // Last-Modified on two lines: joined, 'Wed, 26 Nov 2025 10:00:00 GMT, Thu, 27 Nov 2025 10:00:00 GMT'.
+  'two-dates': [200, { 'cache-control': 'max-age=60', 'last-modified': ['Wed, 26 Nov 2025 10:00:00 GMT', 'Thu, 27 Nov 2025 10:00:00 GMT'] }, '{"ok":true}'],
 };
 
 describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () => {
@@ -615,6 +617,19 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
     }
     const second = await handle(request('/api/leads?two-etags', { 'if-none-match': '"b"' }));
     assert.equal(second.status, 200, 'the second ETag is not the answer\'s');
+  });
+
+  test('a Last-Modified sent twice is its first, to the client and to its If-Modified-Since', async () => {
+    const handle = await handler();
+    for (const cache of ['MISS', 'HIT-L1']) {
+      const response = await handle(request('/api/leads?two-dates'));
+      assert.equal(response.headers.get('x-cache'), cache);
+      assert.equal(response.headers.get('last-modified'), 'Wed, 26 Nov 2025 10:00:00 GMT', cache);
+    }
+    const held = await handle(request('/api/leads?two-dates', { 'if-modified-since': 'Wed, 26 Nov 2025 10:00:00 GMT' }));
+    assert.equal(held.status, 304);
+    const older = await handle(request('/api/leads?two-dates', { 'if-modified-since': 'Tue, 25 Nov 2025 10:00:00 GMT' }));
+    assert.equal(older.status, 200);
   });
 
   test('a body that is not UTF-8 (never stored) reaches the client byte for byte', async () => {
