@@ -455,6 +455,29 @@ TEST_CASE("scenario files: every kind of bad input names its field") {
           "",
           R"("executor": "ramping-arrival-rate", "preAllocatedVUs": 1, "stages": [{"duration": "1s", "target": 10}, {"duration": "1s", "target": 1e9}])")) ==
       "stages[1].target: at most 100000000 iterations a second (the rate over timeUnit)");
+  // An intensity that set the rate is named as the intensity's.
+  REQUIRE(
+      scenario_error(with(
+          R"("intensities": {"high": {"rate": 1e9}})",
+          R"("executor": "constant-arrival-rate", "rate": 10, "duration": "1s", "preAllocatedVUs": 1)")) ==
+      "intensities.high.rate: at most 100000000 iterations a second (the rate over timeUnit)");
+  REQUIRE(
+      scenario_error(with(
+          R"("intensities": {"high": {"startRate": 1e9}})",
+          R"("executor": "ramping-arrival-rate", "preAllocatedVUs": 1, "stages": [{"duration": "1s", "target": 10}])")) ==
+      "intensities.high.startRate: at most 100000000 iterations a second (the rate over timeUnit)");
+  REQUIRE(
+      scenario_error(with(
+          R"("intensities": {"high": {"stages": [{"duration": "1s", "target": 10}, {"duration": "1s", "target": 1e9}]}})",
+          R"("executor": "ramping-arrival-rate", "preAllocatedVUs": 1, "stages": [{"duration": "1s", "target": 10}])")) ==
+      "intensities.high.stages[1].target: at most 100000000 iterations a second (the rate over "
+      "timeUnit)");
+  // The top level's rate, over an intensity's timeUnit, is the top level's.
+  REQUIRE(
+      scenario_error(with(
+          R"("intensities": {"high": {"timeUnit": "1us"}})",
+          R"("executor": "constant-arrival-rate", "rate": 1000, "duration": "1s", "preAllocatedVUs": 1)")) ==
+      "rate: at most 100000000 iterations a second (the rate over timeUnit)");
   REQUIRE(
       scenario_error(with(
           "",

@@ -312,9 +312,10 @@ Status read_executor(object top, std::optional<object> intensity, const std::str
     if (!stages.get(executor.stages)) return stages.error();
     if (executor.total_duration() <= 0) return Error{path + ": the stages last 0s"};
   }
+  // Where the stages were given ("stages", "intensities.low.stages"), for errors on them.
+  const std::string stages_path = constant ? "" : path;
   if (executor.kind == ExecutorKind::kRampingVus) {
     // The most VUs: startVUs, unless a stage's target is higher (the first of the highest).
-    const std::string stages_path = path;
     vus_field = "startVUs (by default 1)";
     if (field("startVUs", value, path)) {
       auto start = read_count(value, path, 0);
@@ -338,6 +339,8 @@ Status read_executor(object top, std::optional<object> intensity, const std::str
     }
     const double per_second =
         static_cast<double>(kMicrosPerSecond) / static_cast<double>(time_unit);
+    // Where the rate was given, an intensity's when it was, for the limit below.
+    std::string rate_path = "rate", start_rate_path = "startRate";
     if (executor.kind == ExecutorKind::kConstantArrivalRate) {
       if (!field("rate", value, path))
         return Error{"rate: missing (constant-arrival-rate needs rate)"};
@@ -345,11 +348,13 @@ Status read_executor(object top, std::optional<object> intensity, const std::str
       if (!rate.get(executor.rate)) return rate.error();
       if (executor.rate <= 0) return Error{path + ": must be more than 0"};
       executor.rate *= per_second;
+      rate_path = path;
     } else {
       if (field("startRate", value, path)) {
         auto rate = read_number(value, path);
         if (!rate.get(executor.start_rate)) return rate.error();
         if (executor.start_rate < 0) return Error{path + ": a rate cannot be negative"};
+        start_rate_path = path;
       }
       executor.start_rate *= per_second;
       for (Stage& stage : executor.stages) stage.target *= per_second;
@@ -358,11 +363,11 @@ Status read_executor(object top, std::optional<object> intensity, const std::str
     // was sent and dropped stop meaning anything.
     const auto too_fast = [](double per_second_rate) { return per_second_rate > kMaxArrivalRate; };
     const std::string limit = ": at most 100000000 iterations a second (the rate over timeUnit)";
-    if (too_fast(executor.rate)) return Error{"rate" + limit};
-    if (too_fast(executor.start_rate)) return Error{"startRate" + limit};
+    if (too_fast(executor.rate)) return Error{rate_path + limit};
+    if (too_fast(executor.start_rate)) return Error{start_rate_path + limit};
     for (size_t i = 0; i < executor.stages.size(); ++i) {
       if (too_fast(executor.stages[i].target))
-        return Error{"stages[" + std::to_string(i) + "].target" + limit};
+        return Error{stages_path + "[" + std::to_string(i) + "].target" + limit};
     }
     if (!field("preAllocatedVUs", value, path)) {
       return Error{"preAllocatedVUs: missing (" + kind + " needs preAllocatedVUs)"};
