@@ -496,8 +496,8 @@ TEST_CASE(
   REQUIRE(result.delayed_iterations == requests - 1);
   const auto findings = recommendations(result);
   REQUIRE(std::any_of(findings.begin(), findings.end(), [&](const Recommendation& r) {
-    return r.description.find(std::to_string(requests - 1) + " iterations waited for a free VU") ==
-           0;
+    return r.description.find(format_count(requests - 1, "iteration", "iterations") +
+                              " waited for a free VU") == 0;
   }));
 }
 

@@ -430,3 +430,74 @@ TEST_CASE("tls_resumed and http_reqs_interrupted are given per request name too"
         "run's end or a ramp-down, not counted)");
   CHECK(row_b == "      { name:b }......................: 600  300/s");
 }
+
+TEST_CASE("counts in the summary, recommendations and report agree with their nouns") {
+  std::mt19937_64 random(7);
+  RunResult result = make_result(random, 1'700'000'000'000, 2, {"a"});
+  auto described = [](const RunResult& run, const std::string& start) {
+    for (const Recommendation& r : recommendations(run)) {
+      if (r.description.rfind(start, 0) == 0) return r.description;
+    }
+    return std::string("(none)");
+  };
+  auto timeouts = [&](uint64_t count) {
+    result.requests[0].counters.errors[static_cast<size_t>(ErrorClass::kTimeout)] = count;
+  };
+  auto refused = [&](uint64_t count) {
+    result.requests[0].counters.errors[static_cast<size_t>(ErrorClass::kConnect)] = count;
+  };
+  result.dropped_iterations = 1;
+  result.delayed_iterations = 1;
+  result.vus_max = 1;
+  timeouts(1);
+  refused(1);
+  result.info.threads = 1;
+  CHECK(described(result, "1 request") ==
+        "1 request timed out (in the latency figures at the timeout, a floor)");
+  CHECK(described(result, "1 connection") == "1 connection failed");
+  CHECK(described(result, "1 iteration was") == "1 iteration was dropped: no VU was free when due");
+  CHECK(described(result, "1 iteration waited") ==
+        "1 iteration waited for a free VU and went out late (the latency counts the wait; 1 VU "
+        "at most)");
+  std::string text = summary_text(result, {});
+  CHECK(text.find(", 1 thread,") != std::string::npos);
+  CHECK(text.find("1 iteration was dropped") != std::string::npos);
+  std::string html = report_html(result, {});
+  CHECK(html.find(" &middot; 1 thread &middot; ") != std::string::npos);
+  CHECK(html.find("1 iteration was dropped: no VU was free when due") != std::string::npos);
+
+  result.dropped_iterations = 2;
+  result.delayed_iterations = 3;
+  result.vus_max = 2;
+  timeouts(2);
+  refused(2);
+  result.info.threads = 2;
+  CHECK(described(result, "2 requests") ==
+        "2 requests timed out (in the latency figures at the timeout, a floor)");
+  CHECK(described(result, "2 connections") == "2 connections failed");
+  CHECK(described(result, "2 iterations were") ==
+        "2 iterations were dropped: no VU was free when due");
+  CHECK(described(result, "3 iterations") ==
+        "3 iterations waited for a free VU and went out late (the latency counts the wait; 2 "
+        "VUs at most)");
+  text = summary_text(result, {});
+  CHECK(text.find(", 2 threads,") != std::string::npos);
+  CHECK(text.find("2 iterations were dropped") != std::string::npos);
+  html = report_html(result, {});
+  CHECK(html.find(" &middot; 2 threads &middot; ") != std::string::npos);
+
+  // No request answered: how many were still waiting when cut off.
+  RunResult hung;
+  hung.info.threads = 1;
+  hung.declare_request("a", {});
+  hung.requests[0].counters.interrupted = 1;
+  CHECK(described(hung, "No request") ==
+        "No request was answered: 1 was still waiting for a response when cut off (at the run's "
+        "end or a ramp-down)");
+  hung.requests[0].counters.interrupted = 2;
+  CHECK(described(hung, "No request") ==
+        "No request was answered: 2 were still waiting for a response when cut off (at the "
+        "run's end or a ramp-down)");
+
+  CHECK(format_count(0, "VU", "VUs") == "0 VUs");
+}

@@ -262,7 +262,7 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
   html +=
       "<div class=\"meta\">" + escape(info.executor) + " against " + escape(info.target) +
       " &middot; " + escape(format_duration(static_cast<double>(info.duration))) + " &middot; " +
-      std::to_string(info.threads) + (info.threads == 1 ? " thread" : " threads") +
+      format_count(static_cast<uint64_t>(info.threads), "thread", "threads") +
       (info.machines > 1 ? " &middot; " + std::to_string(info.machines) + " machines merged" : "") +
       (info.corrected
            ? " &middot; latency from scheduled send times (coordinated omission corrected)"

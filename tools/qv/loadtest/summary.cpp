@@ -141,29 +141,29 @@ std::vector<Recommendation> recommendations(const RunResult& result) {
   const uint64_t timeouts = totals.errors[static_cast<size_t>(ErrorClass::kTimeout)];
   if (timeouts) {
     out.push_back({"high",
-                   std::to_string(timeouts) +
-                       " requests timed out (in the latency figures at their timeout, a floor)",
+                   format_count(timeouts, "request", "requests") +
+                       " timed out (in the latency figures at the timeout, a floor)",
                    "The service saturates at this load: add capacity (autoscale earlier) or shed "
                    "load with admission control before queues grow"});
   }
   const uint64_t refused = totals.errors[static_cast<size_t>(ErrorClass::kConnect)];
   if (refused) {
-    out.push_back({"high", std::to_string(refused) + " connections failed",
+    out.push_back({"high", format_count(refused, "connection", "connections") + " failed",
                    "Check the target's listen backlog, worker connection limit and open-file "
                    "limit"});
   }
   if (result.dropped_iterations) {
     out.push_back({"medium",
-                   std::to_string(result.dropped_iterations) +
-                       " iterations were dropped: no VU was free when they were due",
+                   format_count(result.dropped_iterations, "iteration was", "iterations were") +
+                       " dropped: no VU was free when due",
                    "Raise maxVUs (or preAllocatedVUs); if VUs are plenty, the service is too slow "
                    "for this arrival rate"});
   }
   if (totals.interrupted && !totals.requests) {
     out.push_back({"high",
-                   "No request was answered: " + std::to_string(totals.interrupted) +
-                       " were still waiting for a response when they were cut off (at the "
-                       "run's end or a ramp-down)",
+                   "No request was answered: " + format_count(totals.interrupted, "was", "were") +
+                       " still waiting for a response when cut off (at the run's end or a "
+                       "ramp-down)",
                    "The service hangs (or is slower than the run): check that it is up and "
                    "answering, and lower the request timeout to see the failures counted"});
   }
@@ -173,13 +173,12 @@ std::vector<Recommendation> recommendations(const RunResult& result) {
     const double busy = totals.requests / std::max(result.seconds(), 1e-9) *
                         result.total_latency(false).mean() / 1e6;
     out.push_back({"medium",
-                   std::to_string(result.delayed_iterations) +
-                       " iterations waited for a free VU and were sent late (their latency "
-                       "counts the wait; " +
-                       std::to_string(result.vus_max) + " VUs at most)",
+                   format_count(result.delayed_iterations, "iteration", "iterations") +
+                       " waited for a free VU and went out late (the latency counts the wait; " +
+                       format_count(result.vus_max, "VU", "VUs") + " at most)",
                    "Raise maxVUs above rate x response time (here about " +
-                       format_number(std::ceil(busy), 0) +
-                       " VUs on average); if it already is, the waits came when the service "
+                       format_count(static_cast<uint64_t>(std::ceil(busy)), "VU", "VUs") +
+                       " on average); if it already is, the waits came when the service "
                        "slowed down or stalled"});
   } else if (result.info.corrected && latency.count()) {
     // (With delayed iterations the gap below may be the wait for a VU, said above.)
@@ -211,7 +210,7 @@ std::string summary_text(const RunResult& result, const std::vector<ThresholdOut
   out +=
       "\n  scenario: " + info.scenario + " (" + info.executor + "), target " + info.target + "\n";
   out += "  " + format_duration(static_cast<double>(info.duration)) + ", " +
-         std::to_string(info.threads) + " thread" + (info.threads == 1 ? "" : "s") +
+         format_count(static_cast<uint64_t>(info.threads), "thread", "threads") +
          (info.machines > 1 ? ", " + std::to_string(info.machines) + " machines merged" : "") +
          (info.corrected ? ", latency from scheduled send times (coordinated omission corrected)"
                          : "") +

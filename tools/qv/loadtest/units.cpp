@@ -66,6 +66,10 @@ std::string format_number(double value, int decimals) {
   return text;
 }
 
+std::string format_count(uint64_t count, std::string_view one, std::string_view many) {
+  return std::to_string(count) + " " + std::string(count == 1 ? one : many);
+}
+
 namespace {
 
 // Three significant figures: 1.23, 12.3, 123.

@@ -34,6 +34,10 @@ std::string format_bytes(double bytes);
 // A number with at most `decimals` decimals and no trailing zeros ("12.5", "3").
 std::string format_number(double value, int decimals = 2);
 
+// A count and the words that agree with it: "1 iteration was", "3 iterations were" (`one`
+// for a count of 1, `many` otherwise, 0 included).
+std::string format_count(uint64_t count, std::string_view one, std::string_view many);
+
 // Monotonic clock in microseconds (CLOCK_MONOTONIC), and wall clock in Unix milliseconds.
 Micros monotonic_micros();
 int64_t unix_millis();
