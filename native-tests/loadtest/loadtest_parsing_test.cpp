@@ -800,10 +800,13 @@ TEST_CASE("threads given above the VUs are refused, naming where; the default is
       R"({"duration": "1s", "target": 3}, {"duration": "1s", "target": 3}])";
   CHECK(scenario_error(with(R"("threads": 4)", ramping))
             .rfind("threads: 4 is more than the 3 VUs (stages[1].target): ", 0) == 0);
-  CHECK(scenario_error(
-            with(R"("threads": 2)",
-                 R"("executor": "ramping-vus", "stages": [{"duration": "1s", "target": 0}])"))
-            .rfind("threads: 2 is more than the 1 VUs (startVUs (by default 1)): ", 0) == 0);
+  CHECK(
+      scenario_error(
+          with(R"("threads": 2)",
+               R"("executor": "ramping-vus", "stages": [{"duration": "1s", "target": 0}])"))
+          .rfind("threads: 2 is more than the 1 VU (startVUs (by default 1)): each thread runs VUs "
+                 "of its own, so give at most 1 thread",
+                 0) == 0);
   CHECK(
       scenario_error(with(
           R"("threads": 4)",
@@ -846,7 +849,7 @@ TEST_CASE("threads given above the VUs are refused, naming where; the default is
   CHECK(scenario_error("{\"baseUrl\": \"http://127.0.0.1:8080\",\n \"executor\": \"constant-vus\", "
                        "\"vus\": 1, \"duration\": \"1s\",\n \"threads\": 2,\n \"requests\": "
                        "[{\"url\": \"/\"}]}")
-            .rfind("threads (line 3, column 2): 2 is more than the 1 VUs (vus)", 0) == 0);
+            .rfind("threads (line 3, column 2): 2 is more than the 1 VU (vus)", 0) == 0);
   // Not given, one thread per core, lowered to the VUs without a word.
   auto defaulted =
       parse_scenario(with("", R"("executor": "constant-vus", "vus": 1, "duration": "1s")"), {});

@@ -8,6 +8,7 @@
 
 #include "qv/json_text.h"
 #include "simdjson.h"
+#include "units.h"
 
 namespace qv::loadtest {
 
@@ -757,9 +758,9 @@ Status finish_scenario(Scenario& scenario, const std::vector<ThresholdSource>& s
   const int64_t vus = scenario.executor.peak_vus();
   if (!threads_field.empty() && scenario.threads > vus) {
     return Error{threads_field + ": " + std::to_string(scenario.threads) + " is more than the " +
-                 std::to_string(vus) + " VUs (" + vus_field +
-                 "): each thread runs VUs of its own, so give at most " + std::to_string(vus) +
-                 " threads"};
+                 format_count(static_cast<uint64_t>(vus), "VU", "VUs") + " (" + vus_field +
+                 "): each thread runs VUs of its own, so give at most " +
+                 format_count(static_cast<uint64_t>(vus), "thread", "threads")};
   }
   if (scenario.threads <= 0) {
     scenario.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
