@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 #include "qv/json.h"
 
@@ -463,21 +464,17 @@ std::string summary_json(const RunResult& result, const std::vector<ThresholdOut
     body.clear();
     rate_json(body, request.counters.failed, request.counters.requests);
     add("http_req_failed" + tag, body);
-    body.clear();
-    counter_json(body, request.counters.requests, seconds);
-    add("http_reqs" + tag, body);
-    body.clear();
-    counter_json(body, request.counters.tls_resumed, seconds);
-    add("tls_resumed" + tag, body);
-    body.clear();
-    counter_json(body, request.counters.interrupted, seconds);
-    add("http_reqs_interrupted" + tag, body);
-    body.clear();
-    counter_json(body, request.counters.bytes_received, seconds);
-    add("data_received" + tag, body);
-    body.clear();
-    counter_json(body, request.counters.bytes_sent, seconds);
-    add("data_sent" + tag, body);
+    const RequestCounters& counted = request.counters;
+    for (const auto& [metric, count] :
+         {std::pair<const char*, uint64_t>{"http_reqs", counted.requests},
+          {"tls_resumed", counted.tls_resumed},
+          {"http_reqs_interrupted", counted.interrupted},
+          {"data_received", counted.bytes_received},
+          {"data_sent", counted.bytes_sent}}) {
+      body.clear();
+      counter_json(body, count, seconds);
+      add(metric + tag, body);
+    }
     uint64_t passes = 0, all = 0;
     for (const CheckCounts& c : request.counters.checks)
       passes += c.passes, all += c.passes + c.fails;
