@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 #include <thread>
 
 #include "qv/json_text.h"
@@ -95,7 +96,7 @@ Error expected(const std::string& field, const char* what, element value) {
 }
 
 Status only_keys(object fields, const std::string& path,
-                 std::initializer_list<std::string_view> allowed) {
+                 std::span<const std::string_view> allowed) {
   for (auto [key, value] : fields) {
     (void)value;
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
@@ -108,6 +109,18 @@ Status only_keys(object fields, const std::string& path,
   }
   return Ok{};
 }
+
+Status only_keys(object fields, const std::string& path,
+                 std::initializer_list<std::string_view> allowed) {
+  return only_keys(fields, path, std::span(allowed.begin(), allowed.size()));
+}
+
+// The executor's fields: at the top level of a scenario, and what an intensity may lay over
+// them (read_executor).
+constexpr std::string_view kExecutorKeys[] = {
+    "executor",     "vus",          "duration",        "startVUs",        "stages",
+    "rate",         "startRate",    "timeUnit",        "preAllocatedVUs", "maxVUs",
+    "whenNoVuFree", "gracefulStop", "gracefulRampDown"};
 
 // A key given twice anywhere in the file is an error, as an unknown one is: a reader
 // keeps one of the two, so the other would go silently unused.
@@ -804,36 +817,12 @@ Result<Scenario> read_scenario(std::string_view json, const ScenarioOverrides& o
   object top;
   if (root.get_object().get(top)) return expected("the scenario", "a JSON object", root);
   if (auto repeated = no_repeated_keys(root, ""); !repeated.ok()) return repeated.error();
-  if (auto keys = only_keys(top, "",
-                            {"name",
-                             "description",
-                             "baseUrl",
-                             "executor",
-                             "vus",
-                             "duration",
-                             "startVUs",
-                             "stages",
-                             "rate",
-                             "startRate",
-                             "timeUnit",
-                             "preAllocatedVUs",
-                             "maxVUs",
-                             "whenNoVuFree",
-                             "gracefulStop",
-                             "gracefulRampDown",
-                             "thinkTime",
-                             "timeouts",
-                             "threads",
-                             "seed",
-                             "variables",
-                             "requests",
-                             "thresholds",
-                             "intensities",
-                             "defaultIntensity",
-                             "insecureSkipTLSVerify",
-                             "tlsCaFile",
-                             "tlsResumeSessions"});
-      !keys.ok()) {
+  std::vector<std::string_view> top_keys = {"name", "description", "baseUrl"};
+  top_keys.insert(top_keys.end(), std::begin(kExecutorKeys), std::end(kExecutorKeys));
+  top_keys.insert(top_keys.end(), {"thinkTime", "timeouts", "threads", "seed", "variables",
+                                   "requests", "thresholds", "intensities", "defaultIntensity",
+                                   "insecureSkipTLSVerify", "tlsCaFile", "tlsResumeSessions"});
+  if (auto keys = only_keys(top, "", top_keys); !keys.ok()) {
     return keys.error();
   }
   Scenario scenario;
@@ -882,11 +871,7 @@ Result<Scenario> read_scenario(std::string_view json, const ScenarioOverrides& o
       object fields;
       const std::string path = "intensities." + std::string(key);
       if (value.get_object().get(fields)) return expected(path, "an object", value);
-      if (auto keys = only_keys(
-              fields, path,
-              {"executor", "vus", "duration", "startVUs", "stages", "rate", "startRate", "timeUnit",
-               "preAllocatedVUs", "maxVUs", "whenNoVuFree", "gracefulStop", "gracefulRampDown"});
-          !keys.ok()) {
+      if (auto keys = only_keys(fields, path, kExecutorKeys); !keys.ok()) {
         return keys.error();
       }
       Executor scratch;
