@@ -96,11 +96,6 @@ MethodTask get_method(CallContext& ctx, Instance& instance) {
   Timing timing;
   timing.started = now_ms();
   bool coalesced = false;
-  // The answer of a fetch this call waited for that names a Vary this call's request does not
-  // match. Its Vary names select this call's variant: until L1 holds a copy that names them
-  // (an answer not stored leaves none), the key alone would join the calls of every variant
-  // in one flight again, each variant fetched after another's.
-  EntryPtr other_variant;
 
   for (;;) {
     double now = now_ms();
@@ -143,8 +138,6 @@ MethodTask get_method(CallContext& ctx, Instance& instance) {
 
     std::shared_ptr<Flight> waiting;
     input.flight = selected_key(state, input, now);
-    if (other_variant && input.flight == input.encoded)
-      input.flight = variant_key(input.encoded, request_variant(*other_variant, input));
     if (auto found = state.keys.find(input.flight); found != state.keys.end()) {
       if (found->second.pass_until > now) {  // recently uncacheable: straight to the origin
         ++state.metrics.passes;
@@ -169,11 +162,11 @@ MethodTask get_method(CallContext& ctx, Instance& instance) {
         co_return Outcome::answer(
             write_served(waiting->result, input.encoded, coalesced, timing, now_ms()));
       }
-      // (An answer not for sharing marked the key for a pass: every call that waited passes.)
-      if (waiting->result.shareable && waiting->result.entry &&
-          !same_variant(*waiting->result.entry, input))
-        other_variant = waiting->result.entry;
-      continue;  // nothing to share: look again (and fetch for itself if need be)
+      // Nothing to share: look again (and fetch for itself if need be). An answer naming a
+      // Vary this call does not match left its names with the key (lead_flight), so the look
+      // again finds this call's variant, stored in L1 or not; an answer not for sharing marked
+      // the key for a pass, so every call that waited passes.
+      continue;
     }
 
     Served served = co_await lead_flight(ctx, state, input, cached, false, timing);
