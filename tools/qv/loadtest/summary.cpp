@@ -416,18 +416,23 @@ std::string summary_json(const RunResult& result, const std::vector<ThresholdOut
     trend_json(body, result.total_phase(static_cast<Phase>(p)), seconds);
     add(kPhaseMetrics[p], body);
   }
-  body.clear();
-  rate_json(body, totals.failed, totals.requests);
-  add("http_req_failed", body);
-  body.clear();
-  counter_json(body, totals.requests, seconds);
-  add("http_reqs", body);
-  body.clear();
-  counter_json(body, totals.tls_resumed, seconds);
-  add("tls_resumed", body);
-  body.clear();
-  counter_json(body, totals.interrupted, seconds);
-  add("http_reqs_interrupted", body);
+  // A request counters' metrics: of all requests (tag ""), or of one name ("{name:X}").
+  auto add_counters = [&](const RequestCounters& counted, const std::string& tag) {
+    body.clear();
+    rate_json(body, counted.failed, counted.requests);
+    add("http_req_failed" + tag, body);
+    for (const auto& [metric, count] :
+         {std::pair<const char*, uint64_t>{"http_reqs", counted.requests},
+          {"tls_resumed", counted.tls_resumed},
+          {"http_reqs_interrupted", counted.interrupted},
+          {"data_received", counted.bytes_received},
+          {"data_sent", counted.bytes_sent}}) {
+      body.clear();
+      counter_json(body, count, seconds);
+      add(metric + tag, body);
+    }
+  };
+  add_counters(totals, "");
   body.clear();
   rate_json(body, checks.passes, checks.passes + checks.fails);
   add("checks", body);
@@ -440,12 +445,6 @@ std::string summary_json(const RunResult& result, const std::vector<ThresholdOut
   body.clear();
   counter_json(body, result.delayed_iterations, seconds);
   add("delayed_iterations", body);
-  body.clear();
-  counter_json(body, totals.bytes_received, seconds);
-  add("data_received", body);
-  body.clear();
-  counter_json(body, totals.bytes_sent, seconds);
-  add("data_sent", body);
   metrics.emplace_back("vus_max", "{\"type\":\"gauge\",\"values\":{\"value\":" +
                                       std::to_string(result.vus_max) + "}}");
   for (const RequestTotals& request : result.requests) {
@@ -461,20 +460,7 @@ std::string summary_json(const RunResult& result, const std::vector<ThresholdOut
       trend_json(body, request.phases[p], seconds);
       add(kPhaseMetrics[p] + tag, body);
     }
-    body.clear();
-    rate_json(body, request.counters.failed, request.counters.requests);
-    add("http_req_failed" + tag, body);
-    const RequestCounters& counted = request.counters;
-    for (const auto& [metric, count] :
-         {std::pair<const char*, uint64_t>{"http_reqs", counted.requests},
-          {"tls_resumed", counted.tls_resumed},
-          {"http_reqs_interrupted", counted.interrupted},
-          {"data_received", counted.bytes_received},
-          {"data_sent", counted.bytes_sent}}) {
-      body.clear();
-      counter_json(body, count, seconds);
-      add(metric + tag, body);
-    }
+    add_counters(request.counters, tag);
     uint64_t passes = 0, all = 0;
     for (const CheckCounts& c : request.counters.checks)
       passes += c.passes, all += c.passes + c.fails;
