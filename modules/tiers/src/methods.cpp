@@ -79,7 +79,7 @@ MethodTask feature_enabled_method(CallContext& ctx, Instance& instance) {
       .key("enabled")
       .value(gate.enabled)
       .key("lowestTier")
-      .value(gate.lowest_tier->name)
+      .value(gate.available_in.front()->name)
       .key("upgradeTier");
   if (gate.upgrade_tier) {
     out.value(gate.upgrade_tier->name);

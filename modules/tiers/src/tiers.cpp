@@ -674,25 +674,20 @@ void write_decision(JsonWriter& out, const Decision& decision) {
 Result<FeatureCheck> check_feature(const Catalogue& catalogue, const Tier& tier,
                                    std::string_view feature) {
   FeatureCheck check;
+  bool above = false;  // past the caller's tier: tiers are ordered lowest first
   for (const auto& candidate : catalogue.tiers) {
-    if (std::find(candidate.features.begin(), candidate.features.end(), feature) ==
-        candidate.features.end()) {
-      continue;
+    const bool has = std::find(candidate.features.begin(), candidate.features.end(), feature) !=
+                     candidate.features.end();
+    if (has) {
+      check.available_in.push_back(&candidate);
+      if (above && !check.enabled && !check.upgrade_tier) check.upgrade_tier = &candidate;
     }
-    check.available_in.push_back(&candidate);
-    if (&candidate == &tier) check.enabled = true;
-  }
-  if (!check.available_in.empty()) check.lowest_tier = check.available_in.front();
-  if (!check.enabled) {
-    // Tiers are ordered lowest first, so the first above the caller's is the upgrade.
-    for (const Tier* candidate : check.available_in) {
-      if (catalogue.index_of(*candidate) > catalogue.index_of(tier)) {
-        check.upgrade_tier = candidate;
-        break;
-      }
+    if (&candidate == &tier) {
+      check.enabled = has;
+      above = true;
     }
   }
-  if (!check.lowest_tier) {
+  if (check.available_in.empty()) {
     std::string known;
     for (const auto& name : catalogue.all_features()) known += (known.empty() ? "" : ", ") + name;
     return not_found("feature: unknown feature '" + std::string(feature) + "' (known: " + known +

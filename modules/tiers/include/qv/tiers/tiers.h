@@ -111,11 +111,11 @@ void write_decision(JsonWriter& out, const Decision& decision);
 // Feature gates.
 struct FeatureCheck {
   bool enabled = false;
-  const Tier* lowest_tier = nullptr;  // the lowest tier that has the feature, if any
   // Where a tier that lacks the feature can get it: the lowest tier above it that has it;
   // nullptr when the tier has it, or when only tiers below it do.
   const Tier* upgrade_tier = nullptr;
-  std::vector<const Tier*> available_in;  // every tier that has it, lowest first
+  // Every tier that has it, lowest first (never empty: an unknown feature is not_found).
+  std::vector<const Tier*> available_in;
 };
 Result<FeatureCheck> check_feature(const Catalogue& catalogue, const Tier& tier,
                                    std::string_view feature);
