@@ -158,11 +158,12 @@ std::shared_ptr<CachedEntry> entry_from_origin(const GetInput& input, int status
     std::string value = sent(request, name);
     entry->varied.emplace_back(std::move(name), std::move(value));
   }
+  // The call's tags and the origin's, in byte order, each once: the order of the header lines
+  // is no part of them (fetch()'s Headers sort the names, libcurl keeps the origin's order).
   entry->tags = input.tags;
-  for (auto& tag : response_tags(headers)) {
-    if (std::find(entry->tags.begin(), entry->tags.end(), tag) == entry->tags.end())
-      entry->tags.push_back(std::move(tag));
-  }
+  for (auto& tag : response_tags(headers)) entry->tags.push_back(std::move(tag));
+  std::sort(entry->tags.begin(), entry->tags.end());
+  entry->tags.erase(std::unique(entry->tags.begin(), entry->tags.end()), entry->tags.end());
   entry->fetched_at = fetched_at;
   return entry;
 }

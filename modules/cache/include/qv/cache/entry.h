@@ -26,7 +26,7 @@ struct CachedEntry {
   int status = 200;
   Headers headers;  // kept_header() ones only
   std::string body;
-  std::vector<std::string> tags;
+  std::vector<std::string> tags;  // the call's and the origin's, in byte order, each once
   // The request headers the response's Vary names, as the request that filled it sent them:
   // (name, "=" + value), or (name, "") when it sent none. Served only to requests that send
   // the same (RFC 9111 §4.1).
