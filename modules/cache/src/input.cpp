@@ -49,20 +49,33 @@ Status parse_cache_key(const JsonObject& object, bool organization_required, Cac
   return encode_key(key, encoded);
 }
 
-Status parse_headers(const JsonValue& value, Headers& headers) {
+Status parse_headers(const JsonValue& value, bool lines, Headers& headers) {
   auto object = value.object();
   if (!object.ok()) return object.take_error();
   for (auto field : object.value().raw()) {
     JsonValue item = object.value().member(field.key, field.value);
-    auto text = item.string();
-    if (!text.ok()) return text.take_error();
     const std::string_view name = field.key;
     if (name.empty() || name.find_first_of(": \t") != std::string_view::npos ||
-        !printable_line(name) || !printable_line(text.value()))
+        !printable_line(name))
       return invalid_input(item.where() + ": not a header name and value");
     std::string lower(name);
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    headers.emplace_back(std::move(lower), std::string(text.value()));
+    // With `lines`, an array gives the field's lines in order, as an origin sends a field on
+    // several lines: each is a line of its own, as the native host hands over an origin's.
+    std::vector<JsonValue> values{item};
+    if (lines && item.raw().is_array()) {
+      values = item.array().value().items();
+    } else if (lines && !item.raw().is_string()) {
+      return invalid_input(item.where() + ": expected a string or an array of strings, got " +
+                           item.type_name());
+    }
+    for (const JsonValue& line : values) {
+      auto text = line.string();
+      if (!text.ok()) return text.take_error();
+      if (!printable_line(text.value()))
+        return invalid_input(line.where() + ": not a header name and value");
+      headers.emplace_back(lower, std::string(text.value()));
+    }
   }
   return ok_status();
 }
@@ -92,7 +105,7 @@ Status parse_get_input(CallContext& ctx, Instance& instance, const CacheConfig& 
     }
     request.url = std::string(url_text.value());
     if (auto headers = fields.value().find("headers")) {
-      if (auto s = parse_headers(*headers, request.headers); !s.ok()) return s;
+      if (auto s = parse_headers(*headers, false, request.headers); !s.ok()) return s;
     }
     request.timeout_ms = static_cast<uint32_t>(config.origin_timeout_ms);
     if (auto timeout = fields.value().find("timeoutMs")) {

@@ -23,8 +23,9 @@ Status string_list(const JsonObject& object, std::string_view field, size_t max_
 Status parse_cache_key(const JsonObject& object, bool organization_required, CacheKey& key,
                        std::string& encoded);
 
-// Headers given as an object {name: value}; names lower-cased.
-Status parse_headers(const JsonValue& value, Headers& headers);
+// Headers given as an object {name: value}; names lower-cased. With `lines`, a value may also
+// be an array of strings, the field's lines (several headers of the name, in order).
+Status parse_headers(const JsonValue& value, bool lines, Headers& headers);
 
 struct OriginRequest {
   std::string url;

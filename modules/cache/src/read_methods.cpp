@@ -254,7 +254,7 @@ Status parse_set_input(CallContext& ctx, Instance& instance, SetInput& input) {
     if (!number.ok()) return number.take_error();
     input.status = static_cast<int>(number.value());
   }
-  if (auto value = in.find("headers")) return parse_headers(*value, input.headers);
+  if (auto value = in.find("headers")) return parse_headers(*value, true, input.headers);
   return ok_status();
 }
 

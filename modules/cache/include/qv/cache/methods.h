@@ -5,6 +5,7 @@
 //   cache.refresh     as cache.get (origin required): re-reads L2, else the origin, and
 //                     stores; what a host runs in the background when get says revalidate
 //   cache.set         {organizationId, key, vary?, body, status?, headers?, tags?} -> stored?
+//                     (a header's value a string, or an array of strings: its lines)
 //   cache.invalidate  {organizationId?, keys?: [{key, vary?}], tags?, all?} -> journal entry
 //   cache.change      a Supabase change payload (realtime or webhook form) -> the rule
 //                     applied and the tags invalidated
