@@ -8,9 +8,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import net from 'node:net';
 
 import { alternateRounds, mid } from './rounds.mjs';
+import { saidListening, startOnFreePort } from '../wasm-tests/ports.mjs';
 
 // Not lib.mjs: that imports the WebAssembly shim from dist/, which this benchmark never uses.
 const root = new URL('../', import.meta.url);
@@ -27,15 +27,8 @@ const ROUNDS = 7;
 const TLS_ROUNDS = 3;
 const MANY_CONNECTIONS = 10_000;
 
-const freePort = () => new Promise((resolve) => {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1', () => { const { port } = server.address(); server.close(() => resolve(port)); });
-});
-
 async function startNginx() {
   const prefix = mkdtempSync(join(tmpdir(), 'qv-bench-nginx-'));
-  const port = await freePort();
-  const tlsPort = await freePort();
   const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
     '-days', '2', '-subj', '/CN=qv bench', '-addext', 'subjectAltName=IP:127.0.0.1',
     '-keyout', join(prefix, 'key.pem'), '-out', join(prefix, 'cert.pem')], { encoding: 'utf8' });
@@ -44,10 +37,13 @@ async function startNginx() {
   writeFileSync(join(prefix, 'index.html'), '<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head><body>' +
     '<h1>Welcome to nginx!</h1>' + '<p>If you see this page, the nginx web server is successfully installed and working.</p>'.repeat(4) +
     '</body></html>\n');
-  writeFileSync(join(prefix, 'nginx.conf'), `
+  // nginx says "start worker processes" once it holds its ports (its log at notice, on stderr);
+  // a port taken since freePort found it free: both again on others.
+  const { child, port, tlsPort } = await startOnFreePort(async (port, tlsPort) => {
+    writeFileSync(join(prefix, 'nginx.conf'), `
 worker_processes 1;
 user root;
-error_log ${prefix}/error.log;
+error_log stderr notice;
 worker_rlimit_nofile 40000;
 events { worker_connections 20000; }
 http {
@@ -71,15 +67,12 @@ http {
   }
 }
 `);
-  const child = spawn('/usr/sbin/nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-g', `daemon off; pid ${prefix}/nginx.pid;`], { stdio: 'ignore' });
+    const child = spawn('/usr/sbin/nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-g', `daemon off; pid ${prefix}/nginx.pid;`],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    await saidListening(child, { name: `nginx on ports ${port} and ${tlsPort}`, ready: /start worker processes/, taken: /Address already in use/ });
+    return { child, port, tlsPort };
+  }, { ports: 2 });
   const url = `http://127.0.0.1:${port}/index.html`;
-  for (let i = 0; i < 200; i++) {
-    try {
-      const response = await fetch(url);
-      if (response.ok) { await response.text(); break; }
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 25));
-  }
   const httpsUrl = `https://127.0.0.1:${tlsPort}/index.html`;
   return { url, httpsUrl, stop: () => { child.kill('SIGTERM'); rmSync(prefix, { recursive: true, force: true }); } };
 }

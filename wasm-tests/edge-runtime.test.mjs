@@ -14,7 +14,7 @@ import { build } from 'esbuild';
 import { FLAVOURS } from '../dist/js/node.mjs';
 import { createEdgeRuntime, serveEdgeRuntime } from '../edge/runtime.mjs';
 import { loadVectorFiles } from './vector-files.mjs';
-import { freePort } from './redis-server.mjs';
+import { freePort } from './ports.mjs';
 
 const files = await loadVectorFiles();
 const bundled = await build({

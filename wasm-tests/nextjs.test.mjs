@@ -14,32 +14,34 @@ import { loadEdgeConfig } from '../edge/runtime.mjs';
 import { startRegionalOrigins, routerConfigFor } from '../edge/regional-origins.mjs';
 import { signRequest, SIGNATURE_HEADER } from '../edge/cache-routes.mjs';
 import { instantiateFlavour } from '../dist/js/node.mjs';
-import { RedisServer, freePort } from './redis-server.mjs';
+import { RedisServer } from './redis-server.mjs';
+import { freePort } from './ports.mjs';
 import { EVALUATION } from './inputs.mjs';
 
 const app = new URL('../edge/nextjs/', import.meta.url);
 const SECRET = 'next-test-secret';
 const RUNTIMES = [['Node.js runtime', '/api'], ['edge runtime', '/edge/api']];
 
-// `next start` on a free port; resolves once it answers, rejects with its output if it
-// exits or stays silent for 30 s.
+// `next start` on port 0: it listens on a port the system gives it, which nothing can take
+// first, and says which (`- Local: http://127.0.0.1:<port>`). Resolves once it answers,
+// rejects with its output if it exits or stays silent for 30 s.
 async function startNext(env) {
-  const port = await freePort();
-  const child = spawn(process.execPath, [new URL('node_modules/next/dist/bin/next', app).pathname, 'start', '-p', String(port), '-H', '127.0.0.1'], {
+  const child = spawn(process.execPath, [new URL('node_modules/next/dist/bin/next', app).pathname, 'start', '-p', '0', '-H', '127.0.0.1'], {
     cwd: app, env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
   child.stdout.on('data', (chunk) => { output += chunk; });
   child.stderr.on('data', (chunk) => { output += chunk; });
-  const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline && child.exitCode === null) {
-    try {
-      await (await fetch(`${url}/api/me`, { signal: AbortSignal.timeout(5000) })).arrayBuffer();
-      return { url, child, output: () => output };
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    const url = /- Local:\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
+    if (url) {
+      try {
+        await (await fetch(`${url}/api/me`, { signal: AbortSignal.timeout(5000) })).arrayBuffer();
+        return { url, child, output: () => output };
+      } catch { /* not answering yet */ }
     }
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
   child.kill();
   throw new Error(`next start did not answer:\n${output}`);

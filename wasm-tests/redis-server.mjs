@@ -1,23 +1,7 @@
 // Starts and stops a throw-away redis-server on a free loopback port, for tests that need
 // a store they may stop and start again.
 import { spawn } from 'node:child_process';
-import { createServer, connect } from 'node:net';
-
-export async function freePort() {
-  const server = createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-function reachable(port) {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('error', () => resolve(false));
-  });
-}
+import { saidListening, startOnFreePort } from './ports.mjs';
 
 export class RedisServer {
   constructor(port) {
@@ -26,24 +10,20 @@ export class RedisServer {
     this.process = null;
   }
 
-  static async start(port) {
-    const server = new RedisServer(port ?? await freePort());
-    await server.start();
-    return server;
+  // On a free port, another if something took it first (options: startOnFreePort's).
+  static start(options) {
+    return startOnFreePort(async (port) => {
+      const server = new RedisServer(port);
+      await server.start();
+      return server;
+    }, options);
   }
 
+  // On this server's port (again, after stop()); throws PortTaken if something holds it.
   async start() {
     this.process = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1',
-      '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    const exited = new Promise((resolve) => this.process.once('exit', resolve));
-    for (let i = 0; i < 100; i++) {
-      if (await reachable(this.port)) return;
-      if (this.process.exitCode !== null) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    this.process.kill('SIGKILL');
-    await exited;
-    throw new Error(`redis-server did not start on port ${this.port}`);
+      '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await saidListening(this.process, { name: `redis-server on port ${this.port}`, ready: /Ready to accept connections/, taken: /Address already in use/ });
   }
 
   async stop() {
