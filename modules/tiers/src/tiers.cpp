@@ -1,5 +1,6 @@
 #include "qv/tiers/tiers.h"
 
+#include "qv/tier_limits.h"
 #include "qv/tiers/admission.h"
 
 #include <algorithm>
@@ -8,10 +9,9 @@
 
 namespace qv::tiers {
 
-namespace {
+static_assert(kMetricCount == kTierLimitCount, "a tier's limits are core's tier limits");
 
-// JSON field names of the limits, in Metric order.
-constexpr const char* kLimitFields[kMetricCount] = {"maxConcurrentCalls", "maxAPIRPS", "maxUsers"};
+namespace {
 
 Catalogue make_default_catalogue() {
   Catalogue catalogue;
@@ -165,7 +165,7 @@ Result<Tier> parse_tier(const JsonValue& json) {
     out->assign(text.value());
   }
   for (int m = 0; m < kMetricCount; ++m) {
-    auto value = fields.find(kLimitFields[m]);
+    auto value = fields.find(kTierLimitFields[m]);
     if (!value || value->is_null()) continue;  // no limit on this metric
     auto number = value->number();
     if (!number.ok()) return number.take_error();
@@ -216,36 +216,6 @@ Result<Tier> parse_tier(const JsonValue& json) {
     tier.sla.assign(text.value());
   }
   return tier;
-}
-
-std::string limit_text(double limit) {
-  char buffer[32];
-  format_double(buffer, sizeof buffer, "%.15g", limit);
-  return buffer;
-}
-
-// Tiers are ordered lowest first: scaling up moves to a later tier, scaling down to the one
-// before, and the lowest tier that holds a peak is the first that does. So on every metric
-// a tier's limit is at least the one of the tier before it (previous, at index), and a
-// metric that tier leaves unlimited stays unlimited. costEstimate is not ordered: nothing
-// decides by the order of prices (the cost engine compares two tiers' estimates itself).
-Status check_order(size_t index, const Tier& previous, const JsonValue& json, const Tier& tier) {
-  const std::string at = " (tiers[" + std::to_string(index) + "])";
-  const char* why =
-      "; tiers are ordered lowest first, each with limits at least those of the tier before it";
-  for (int m = 0; m < kMetricCount; ++m) {
-    const auto& lower = previous.limits[m];
-    const auto& limit = tier.limits[m];
-    if (!limit || (lower && *limit >= *lower)) continue;
-    const std::string field = json.object().value().find(kLimitFields[m])->where();
-    if (!lower) {
-      return invalid_input(field + ": a limit of " + limit_text(*limit) + ", where " +
-                           previous.name + at + " has none (omit it for no limit)" + why);
-    }
-    return invalid_input(field + ": " + limit_text(*limit) + " is below " + previous.name + "'s " +
-                         limit_text(*lower) + at + why);
-  }
-  return ok_status();
 }
 
 }  // namespace
@@ -302,7 +272,9 @@ Result<Catalogue> parse_catalogue(const JsonValue& json) {
     return invalid_input(tiers_json.value().where() + ": needs at least one tier");
   }
   Catalogue catalogue;
-  for (const auto& item : tiers.value().items()) {
+  const auto items = tiers.value().items();
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& item = items[i];
     auto tier = parse_tier(item);
     if (!tier.ok()) return tier.take_error();
     for (const auto& earlier : catalogue.tiers) {
@@ -313,9 +285,10 @@ Result<Catalogue> parse_catalogue(const JsonValue& json) {
         }
       }
     }
-    if (!catalogue.tiers.empty()) {
-      if (auto s =
-              check_order(catalogue.tiers.size() - 1, catalogue.tiers.back(), item, tier.value());
+    if (i > 0) {
+      const Tier& previous = catalogue.tiers.back();
+      if (auto s = check_tier_order(items[i - 1], previous.name, previous.limits, item,
+                                    tier.value().limits);
           !s.ok()) {
         return s.take_error();
       }
@@ -337,7 +310,7 @@ void write_catalogue(JsonWriter& out, const Catalogue& catalogue) {
   out.begin_object().key("tiers").begin_array();
   for (const auto& tier : catalogue.tiers) {
     out.begin_object().key("id").value(tier.id).key("name").value(tier.name);
-    for (int m = 0; m < kMetricCount; ++m) out.key(kLimitFields[m]).value(tier.limits[m]);
+    for (int m = 0; m < kMetricCount; ++m) out.key(kTierLimitFields[m]).value(tier.limits[m]);
     out.key("apiBurst").value(tier.api_burst);
     out.key("costEstimate").value(tier.cost_estimate).key("features").begin_object();
     for (const auto& feature : tier.features) out.key(feature).value(true);
