@@ -28,7 +28,6 @@ double difference(double minuend, double subtrahend) {
 
 constexpr const char* kTierMetricNames[3] = {"concurrentCalls", "apiRequestsPerSecond",
                                              "activeUsers"};
-constexpr const char* kTierLimitFields[3] = {"maxConcurrentCalls", "maxAPIRPS", "maxUsers"};
 
 // A quantity for sentences: from 1,000 up (or whole) as a grouped whole number
 // ("3,000,000", even when the arithmetic left 599,999.9999999999), else to 4 digits.
@@ -503,18 +502,27 @@ Result<TierCatalogue> parse_tier_catalogue(const JsonValue& json) {
   auto object = read.object(json);
   auto tiers_json = object ? read.field(*object, "tiers", true) : std::nullopt;
   if (auto tiers = tiers_json ? read.array(*tiers_json) : std::nullopt) {
-    for (const auto& item : tiers->items()) {
-      auto fields = read.object(item);
+    const auto items = tiers->items();
+    for (size_t i = 0; i < items.size(); ++i) {
+      auto fields = read.object(items[i]);
       if (!fields) break;
       TierLimits tier;
       tier.id = read.text(*fields, "id", true).value_or("");
       tier.name = read.text(*fields, "name", true).value_or("");
-      for (int m = 0; m < 3; ++m)
+      for (int m = 0; m < kTierLimitCount; ++m)
         tier.limits[m] = read.number(*fields, kTierLimitFields[m], Bounds::kPositive);
       tier.cost_estimate = read.number(*fields, "costEstimate", Bounds::kNonNegative).value_or(0);
       // The bill's difference from it is taken in whole cents (an int64_t).
       if (read.ok() && !(tier.cost_estimate <= kMaxDollars))
         read.fail(above_max_dollars(fields->child_path("costEstimate"), "an estimate"));
+      // In order, as tiers.configure has it: the fit is the first tier that holds the peaks.
+      if (read.ok() && i > 0) {
+        const TierLimits& previous = catalogue.tiers.back();
+        if (auto s = check_tier_order(items[i - 1], previous.name, previous.limits, items[i],
+                                      tier.limits);
+            !s.ok())
+          read.fail(s.take_error());
+      }
       if (!read.ok()) break;
       catalogue.tiers.push_back(std::move(tier));
     }

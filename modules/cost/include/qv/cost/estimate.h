@@ -16,6 +16,7 @@
 #include "qv/cost/usage.h"
 #include "qv/json.h"
 #include "qv/result.h"
+#include "qv/tier_limits.h"
 
 namespace qv::cost {
 
@@ -37,8 +38,8 @@ inline constexpr double kSpecBandwidthThresholdGB = 1000;
 struct TierLimits {
   std::string id;
   std::string name;
-  std::optional<double> limits[3];  // concurrent calls, API requests/s, users (none: no limit)
-  double cost_estimate = 0;         // USD per month
+  TierLimitValues limits;    // concurrent calls, API requests/s, users (none: no limit)
+  double cost_estimate = 0;  // USD per month
 };
 struct TierCatalogue {
   std::vector<TierLimits> tiers;  // lowest first
@@ -46,7 +47,8 @@ struct TierCatalogue {
   std::string names() const;
 };
 // Reads {"tiers": [{id, name, maxConcurrentCalls, maxAPIRPS, maxUsers, costEstimate, ...}],
-// ...}; fields the cost engine does not use (features, sla, policy) are ignored.
+// ...}; fields the cost engine does not use (features, sla, policy) are ignored. The tiers
+// must be in order, as tiers.configure refuses them otherwise (core's check_tier_order).
 Result<TierCatalogue> parse_tier_catalogue(const JsonValue& json);
 
 struct ComponentCost {
