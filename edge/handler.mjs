@@ -521,8 +521,8 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     const { status, body: answer } = await (await module()).invoke(`tiers.call_${action}`,
       { organizationId: caller.organizationId, tier: caller.tier, callId: id });
     if (status !== 'ok') {
-      // unavailable: the KV could not be read or written (an unreadable call set, a
-      // compare-and-set lost 64 times); the client may try again in a second.
+      // unavailable: the KV could not be written (a compare-and-set lost 64 times); the
+      // client may try again in a second.
       const code = HTTP_STATUS[status] ?? 500;
       return json(code, answer, code === 503 ? { ...headers, 'retry-after': '1' } : headers);
     }

@@ -18,6 +18,7 @@ import { random } from '../bench/cache-streams.mjs';
 
 const quiet = () => {};
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const text = (bytes) => bytes && new TextDecoder().decode(bytes); // a KV value, read
 const STARTUP = { rate: 100, burst: 100, lease: 10, calls: 50 };
 
 describe('rate limit on a simulated clock (4 isolates, one in-memory KV)', () => {
@@ -181,6 +182,45 @@ describe('heartbeats during a KV outage', () => {
     const after = await qv.call('tiers.call_end', { ...who, callId: 'ghost-0' });
     assert.equal(after.source, 'kv');
     assert.ok(after.active <= STARTUP.calls + 1, `${after.active} active`);
+  });
+});
+
+describe('an organisation whose stored value this isolate cannot read (garbage, or another version\'s format), over a KV that works', () => {
+  test('its calls are decided in the isolate, the value is left as it is, and they join the shared set once it reads again', async () => {
+    let t = 1764115200000;
+    const kv = new CountingKv({ now: () => t });
+    const [qv, other] = await Promise.all(['emscripten', 'wasi'].map((flavour) => instantiateFlavour(flavour, { kv, now: () => t, log: quiet })));
+    const who = { organizationId: 'org_unreadable', tier: 'Startup' };
+    const key = 'qv:calls:org_unreadable';
+    for (const callId of ['before', 'ended']) assert.equal((await qv.call('tiers.call_start', { ...who, callId })).source, 'kv');
+    // As another version might write it: every isolate's calls, in a shape this one cannot read.
+    const unreadable = JSON.stringify({ calls: { before: t + 60_000, ended: t + 60_000, theirs: t + 60_000 } });
+    await kv.set(key, unreadable);
+    t += 40_000; // less than half of the leases left: a heartbeat writes
+    const during = await qv.call('tiers.call_start', { ...who, callId: 'during' });
+    assert.deepEqual([during.admitted, during.source], [true, 'local']);
+    assert.equal(during.reason, 'kv value unreadable, per-isolate limit: the calls stored for organisation \'org_unreadable\' (calls: expected a number, got an object)');
+    const ops = { ...kv.counts };
+    const beat = await qv.call('tiers.call_heartbeat', { ...who, callId: 'before' });
+    assert.deepEqual([beat.renewed, beat.source, beat.leaseExpiresAt], [true, 'local', t + 60_000]);
+    const end = await qv.call('tiers.call_end', { ...who, callId: 'ended' });
+    assert.deepEqual([end.ended, end.source], [true, 'local']);
+    assert.deepEqual(kv.counts, ops, 'decided in the isolate until kvRetryMs has passed, without reading the value again');
+    const elsewhere = await other.call('tiers.call_start', { ...who, callId: 'elsewhere' });
+    assert.deepEqual([elsewhere.admitted, elsewhere.source], [true, 'local']);
+    assert.equal(text(await kv.get(key)), unreadable, 'never written over: it holds other isolates\' calls');
+
+    // Readable again: written in this version's format (its writer rolled back, say).
+    await kv.set(key, JSON.stringify({ before: t + 20_000, ended: t + 20_000, theirs: t + 20_000 }));
+    t += 1000; // kvRetryMs: the isolates read it again
+    const next = await qv.call('tiers.call_heartbeat', { ...who, callId: 'during' });
+    assert.deepEqual([next.renewed, next.source, next.active], [true, 'kv', 3]);
+    // Its calls joined the shared set (the renewed lease with them), the ended one left it.
+    const stored = JSON.parse(text(await kv.get(key)));
+    assert.deepEqual(stored, { before: t - 1000 + 60_000, during: t - 1000 + 60_000, theirs: t - 1000 + 20_000 });
+    const joined = await other.call('tiers.call_heartbeat', { ...who, callId: 'elsewhere' });
+    assert.deepEqual([joined.renewed, joined.source, joined.active], [true, 'kv', 4]);
+    assert.deepEqual(Object.keys(JSON.parse(text(await kv.get(key)))), ['before', 'during', 'elsewhere', 'theirs']);
   });
 });
 
@@ -432,6 +472,25 @@ describe('admission over a real Redis', { skip: !process.env.QV_REDIS_URL && 'no
     const bound = STARTUP.burst + STARTUP.rate * seconds + 4 * STARTUP.lease;
     assert.ok(admitted <= bound, `admitted ${admitted} in ${seconds} s, bound ${bound}`);
     assert.ok(admitted >= STARTUP.burst, `admitted ${admitted}: less than one burst`);
+  });
+
+  test('a call set this version cannot read is left as it is: calls are decided in the isolates until it is gone', async () => {
+    const who = { organizationId: 'org_newer', tier: 'Startup' };
+    const values = { 'qv:calls:org_newer': '{"version":2,"calls":{}}' };
+    for (const [key, value] of Object.entries(values)) await kvs[0].set(key, value);
+    const start = await instances[0].call('tiers.call_start', { ...who, callId: 'a' });
+    const beat = await instances[1].call('tiers.call_heartbeat', { ...who, callId: 'a' });
+    assert.deepEqual([start.admitted, beat.renewed], [true, true]);
+    for (const answer of [start, beat]) {
+      assert.equal(answer.source, 'local');
+      assert.match(answer.reason, /^kv value unreadable, per-isolate limit: the calls stored for organisation 'org_newer' \(/);
+    }
+    for (const [key, value] of Object.entries(values)) assert.equal(text(await kvs[0].get(key)), value, key);
+    await Promise.all(Object.keys(values).map((key) => kvs[0].del(key)));
+    await sleep(1100); // past kvRetryMs: the isolates read the KV again
+    const after = await instances[0].call('tiers.call_start', { ...who, callId: 'b' });
+    assert.deepEqual([after.admitted, after.source, after.active], [true, 'kv', 2]);
+    assert.deepEqual(Object.keys(JSON.parse(text(await kvs[0].get('qv:calls:org_newer')))), ['a', 'b']);
   });
 });
 
@@ -744,16 +803,18 @@ describe('admission over HTTP (edge function on edge-runtime)', () => {
     assert.equal((await (await post('/api/calls/dot.ted/end')).json()).wasActive, true);
   });
 
-  test('a call route the KV cannot serve (its call set unreadable) is a 503 with Retry-After', async () => {
+  test('a call route over an unreadable call set answers from the isolate, and the value is left as it is', async () => {
     const kv = new MemoryKv();
     await kv.set('qv:calls:org_startup', 'not a call set');
     const broken = await createEdgeRuntime({ kv, globals: { QV_NOW: () => 1764115200000 } });
-    for (const path of ['/api/calls/start', '/api/calls/c1/heartbeat', '/api/calls/c1/end']) {
-      const response = await broken.dispatchFetch(`http://edge.test${path}`, { method: 'POST', headers: { 'x-api-key': 'qv_demo_startup' } });
-      assert.equal(response.status, 503, path);
-      assert.equal(response.headers.get('retry-after'), '1', path);
-      assert.match((await response.json()).message, /unreadable/, path);
+    for (const [path, status] of [['/api/calls/start', 201], ['/api/calls/c1/heartbeat', 200], ['/api/calls/c1/end', 200]]) {
+      const response = await broken.dispatchFetch(`http://edge.test${path}`, { method: 'POST', headers: { 'x-api-key': 'qv_demo_startup' }, body: '{"callId":"c1"}' });
+      assert.equal(response.status, status, path);
+      const answer = await response.json();
+      assert.equal(answer.source, 'local', path);
+      assert.match(answer.reason, /^kv value unreadable, per-isolate limit: the calls stored for organisation 'org_startup' /, path);
     }
+    assert.equal(text(await kv.get('qv:calls:org_startup')), 'not a call set');
   });
 
   test('calls: start, idempotent restart, heartbeat, end, and 429 at the limit', async () => {

@@ -33,6 +33,15 @@ constexpr double kMaxBackoffMs = 64;
 // Stored values outlive their meaning by this much, so a slow clock never reads absent.
 constexpr double kTtlSlackMs = 1000;
 
+// An organisation's value in KV that this isolate cannot read (garbage, or another
+// version's format during a rolling deploy). It is never written over (it may hold what other
+// isolates did), and the organisation is decided locally, as while the KV is unavailable, until
+// `retry_at`, when the KV is read again: the value may be readable or gone (its TTL) by then.
+struct Unreadable {
+  std::string why;  // names the value and the problem
+  double retry_at = 0;
+};
+
 // What this isolate knows of one organisation's rate limit.
 struct RateLease {
   std::optional<std::string> stored;  // the KV value last seen (nullopt: absent or unknown)
@@ -41,7 +50,7 @@ struct RateLease {
   double lease_taken_at = 0;        // when the last lease was taken (0: never)
   int64_t spent_since_lease = 0;    // tokens this isolate spent since then
   double limited_until = 0;         // refused without asking KV until then
-  std::optional<double> local_tat;  // the per-isolate bucket used while KV is down
+  std::optional<double> local_tat;  // the per-isolate bucket of local decisions
   std::unique_ptr<Signal> leasing;  // set while a call of this isolate takes a lease
   int64_t queued = 0;               // tokens wanted by the calls waiting for that lease
   // The limit the lease and the refusal were decided under: when the organisation's tier
@@ -54,9 +63,10 @@ struct CallChange;
 
 // What this isolate knows of one organisation's active calls.
 struct CallLeases {
-  std::optional<std::string> stored;  // the KV value last seen
-  CallSet local;                      // the calls admitted while KV was down
-  CallSet ended;                      // the calls ended while KV was down, until their lease
+  std::optional<std::string> stored;  // the readable KV value last seen (nullopt: absent)
+  CallSet local;                      // the calls admitted while decided locally
+  CallSet ended;                      // the calls ended while decided locally, until their lease
+  Unreadable unreadable;              // its set in KV, while this isolate cannot read it
   std::unique_ptr<Signal> updating;   // set while a call of this isolate writes the set
   std::vector<std::shared_ptr<CallChange>> queued;  // changes waiting for the next write
 };
@@ -73,9 +83,10 @@ std::optional<double> parse_number(const std::optional<std::string>& text) {
 }
 
 // Whether forgetting an organisation's entry changes nothing but, at most, one KV round
-// trip: no call holds it, and every lease, refusal and local bucket in it has lapsed. A rate
-// entry also waits for the TAT it last saw to have left KV (its TTL), so that the next
-// compare-and-set, expecting nothing, finds nothing.
+// trip: no call holds it, and every lease, refusal, local bucket and wait to read an
+// unreadable value again in it has lapsed. A rate entry also waits for the TAT it last saw
+// to have left KV (its TTL), so that the next compare-and-set, expecting nothing, finds
+// nothing.
 bool forgettable(const RateLease& org, double now, const AdmissionPolicy& policy) {
   const std::optional<double> tat = parse_number(org.stored);
   return (org.tokens == 0 || org.lease_expires <= now) && org.limited_until <= now &&
@@ -87,7 +98,7 @@ bool forgettable(const CallLeases& org, double now) {
     return std::all_of(calls.begin(), calls.end(),
                        [now](const auto& call) { return call.second <= now; });
   };
-  return lapsed(org.local) && lapsed(org.ended);
+  return lapsed(org.local) && lapsed(org.ended) && org.unreadable.retry_at <= now;
 }
 
 // An isolate that sees ever new organisations would otherwise keep them all (SweptMap).
@@ -101,6 +112,17 @@ struct AdmissionState {
 
 uint32_t ttl_ms(double until, double now) {
   return kv_ttl_ms(std::max(0.0, until - now) + kTtlSlackMs);
+}
+
+// What keeps a decision from the shared state: the KV, or the organisation's value in it.
+constexpr std::string_view kKvUnavailable = "kv unavailable";
+constexpr std::string_view kValueUnreadable = "kv value unreadable";
+
+// The reason a local decision gives: the problem, the policy that applies, and the detail.
+std::string local_reason(std::string_view problem, const AdmissionPolicy& policy,
+                         const std::string& detail) {
+  return std::string(problem) +
+         (policy.fail_open ? ", per-isolate limit: " : ", admission fails closed: ") + detail;
 }
 
 // ---- rate limits ---------------------------------------------------------------------
@@ -150,8 +172,9 @@ void write_rate_decision(JsonWriter& out, const RateDecision& decision, const Gc
 // Admission while KV is unavailable: a per-isolate bucket (fail-open) or a refusal.
 RateDecision local_rate_decision(RateLease& org, const GcraLimit& limit,
                                  const AdmissionPolicy& policy, double now, int64_t cost,
-                                 const std::string& why) {
+                                 std::string_view problem, const std::string& why) {
   RateDecision decision;
+  decision.reason = local_reason(problem, policy, why);
   if (!policy.fail_open) {
     decision.gcra.limited = true;
     decision.gcra.limit = static_cast<int64_t>(limit.burst);
@@ -159,7 +182,6 @@ RateDecision local_rate_decision(RateLease& org, const GcraLimit& limit,
     // No token until the KV is tried again: not a full bucket now (RateLimit's t=0 beside r=0).
     decision.gcra.reset_after_ms = policy.kv_retry_ms;
     decision.source = "refused";
-    decision.reason = "kv unavailable, admission fails closed: " + why;
     return decision;
   }
   GcraLimit local{limit.rate_per_second * policy.fail_open_share,
@@ -171,7 +193,6 @@ RateDecision local_rate_decision(RateLease& org, const GcraLimit& limit,
   if (decision.gcra.limited && static_cast<double>(cost) > local.burst)
     decision.gcra.retry_after_ms = policy.kv_retry_ms;
   decision.source = "local";
-  decision.reason = "kv unavailable, per-isolate limit: " + why;
   return decision;
 }
 
@@ -339,7 +360,8 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
       co_return Outcome::answer(out.take());
     }
     if (now < state.kv_retry_at) {
-      decision = local_rate_decision(*org, limit, policy, now, cost, "waiting to retry KV");
+      decision = local_rate_decision(*org, limit, policy, now, cost, kKvUnavailable,
+                                     "waiting to retry KV");
       write_rate_decision(out, decision, limit);
       co_return Outcome::answer(out.take());
     }
@@ -399,7 +421,7 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
     const OpResult& result = ctx.result(op);
     if (result.status != QV_OK) {
       state.kv_retry_at = now + policy.kv_retry_ms;
-      decision = local_rate_decision(*org, limit, policy, now, cost, result.data);
+      decision = local_rate_decision(*org, limit, policy, now, cost, kKvUnavailable, result.data);
       write_rate_decision(out, decision, limit);
       co_return Outcome::answer(out.take());
     }
@@ -553,9 +575,10 @@ bool decide_changes(CallSet& calls, const CallBatch& batch, double now, bool fre
   return fresh || changed || !answered_from_set;
 }
 
-// A change decided on this isolate's own set while KV is unavailable (the fail-open policy).
+// A change decided on this isolate's own set while KV is unavailable, or the organisation's set
+// in it unreadable (the fail-open policy).
 Outcome decide_locally(CallLeases& org, const CallChange& change, const AdmissionPolicy& policy,
-                       double now, const std::string& kv_failure) {
+                       double now, std::string_view problem, const std::string& why) {
   const CallInput& input = change.input;
   const std::optional<double>& limit = change.limit;
   const bool start = change.action == CallAction::kStart;
@@ -597,11 +620,7 @@ Outcome decide_locally(CallLeases& org, const CallChange& change, const Admissio
                       change.expires, "local");
     if (start) out.key("alreadyActive").value(active);
   }
-  out.key("reason")
-      .value((policy.fail_open ? "kv unavailable, per-isolate limit: "
-                               : "kv unavailable, admission fails closed: ") +
-             kv_failure)
-      .end_object();
+  out.key("reason").value(local_reason(problem, policy, why)).end_object();
   return Outcome::answer(out.take());
 }
 
@@ -678,28 +697,34 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
   const WriteGuard write_guard{*org, batch, change};
   bool fresh = false;  // whether org->stored came from KV during this write
   std::string kv_failure = now < state.kv_retry_at ? "waiting to retry KV" : "";
+  std::string unreadable = now < org->unreadable.retry_at ? org->unreadable.why : "";
   std::vector<Outcome> answers;
+  // The set to decide on: org->stored's, then each value read from KV that is readable. One
+  // that is not is left out of org->stored, which keeps the set last read (see Unreadable).
+  CallSet shared;
+  const auto take = [&](std::optional<std::string> value) {
+    auto calls = value ? parse_call_set(*value) : Result<CallSet>(CallSet{});
+    if (!calls.ok()) {
+      unreadable = "the calls stored for organisation '" + change->input.organization_id + "' (" +
+                   calls.error().message + ")";
+      org->unreadable = {unreadable, now + policy.kv_retry_ms};
+      return false;
+    }
+    shared = std::move(calls.value());
+    org->stored = std::move(value);
+    return true;
+  };
 
   drop_expired(org->ended, now);  // the update guard keeps both as they are until the write
   drop_expired(org->local, now);
-  for (int attempt = 0; kv_failure.empty() && attempt < kMaxCasAttempts; ++attempt) {
-    CallSet calls;
-    if (org->stored) {
-      auto stored = parse_call_set(*org->stored);
-      if (!stored.ok()) {
-        settle_all(batch,
-                   Outcome::failure({QV_UNAVAILABLE, "kv: the calls stored for organisation '" +
-                                                         change->input.organization_id +
-                                                         "' are unreadable (" +
-                                                         stored.error().message + ")"}));
-        co_return *change->outcome;
-      }
-      calls = std::move(stored.value());
-    }
+  if (kv_failure.empty() && unreadable.empty()) take(org->stored);
+  for (int attempt = 0; kv_failure.empty() && unreadable.empty() && attempt < kMaxCasAttempts;
+       ++attempt) {
+    CallSet calls = shared;
     drop_expired(calls, now);
-    // What this isolate did while KV was unavailable goes into the shared set with this
-    // write: calls it ended leave (their slot is free everywhere again), calls it admitted
-    // join (a call outlives the outage, and counts against the limit everywhere again).
+    // What this isolate decided locally goes into the shared set with this write: calls it
+    // ended leave (their slot is free everywhere again), calls it admitted join (a call
+    // outlives the outage, and counts against the limit everywhere again).
     for (const auto& ended : org->ended) calls.erase(ended.first);
     for (const auto& [id, until] : org->local) calls[id] = std::max(calls[id], until);
     const bool merged = !org->ended.empty() || !org->local.empty();
@@ -712,7 +737,7 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
         kv_failure = result.data;
         break;
       }
-      org->stored = result.status == QV_OK ? std::optional(result.data) : std::nullopt;
+      if (!take(result.status == QV_OK ? std::optional(result.data) : std::nullopt)) break;
       fresh = true;
       continue;
     }
@@ -731,7 +756,7 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
       break;
     }
     if (result.number != 1) {  // another isolate changed the set: decide again on its value
-      org->stored = result.number == 0 ? std::optional(result.data) : std::nullopt;
+      if (!take(result.number == 0 ? std::optional(result.data) : std::nullopt)) break;
       fresh = true;
       ctx.sleep(jittered_backoff_ms(attempt, kMaxBackoffMs));
       co_await ctx.perform();
@@ -744,7 +769,7 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
     co_return *change->outcome;
   }
 
-  if (kv_failure.empty()) {
+  if (kv_failure.empty() && unreadable.empty()) {
     settle_all(batch,
                Outcome::failure({QV_UNAVAILABLE,
                                  "kv: too many isolates changing the calls of "
@@ -752,10 +777,14 @@ MethodTask call_method(CallContext& ctx, Instance& instance, CallAction action) 
                                      change->input.organization_id + "' at once; retry shortly"}));
     co_return *change->outcome;
   }
-  if (now >= state.kv_retry_at) state.kv_retry_at = now + policy.kv_retry_ms;
-  // KV is unavailable: this isolate's own set, under the fail-open policy.
-  for (const auto& queued : batch)
-    queued->outcome = decide_locally(*org, *queued, policy, now, kv_failure);
+  // Decided on this isolate's own set, under the fail-open policy: the KV is unavailable, or
+  // the organisation's set in it unreadable.
+  if (!kv_failure.empty() && now >= state.kv_retry_at) state.kv_retry_at = now + policy.kv_retry_ms;
+  for (const auto& queued : batch) {
+    queued->outcome = kv_failure.empty()
+                          ? decide_locally(*org, *queued, policy, now, kValueUnreadable, unreadable)
+                          : decide_locally(*org, *queued, policy, now, kKvUnavailable, kv_failure);
+  }
   co_return *change->outcome;
 }
 
