@@ -222,6 +222,31 @@ describe('an organisation whose stored value this isolate cannot read (garbage, 
     assert.deepEqual([joined.renewed, joined.source, joined.active], [true, 'kv', 4]);
     assert.deepEqual(Object.keys(JSON.parse(text(await kv.get(key)))), ['before', 'during', 'elsewhere', 'theirs']);
   });
+
+  test('its rate limit is decided on the isolate\'s own bucket, the value is left as it is, and the shared bucket is used again once the value\'s TTL ends it', async () => {
+    let t = 1764115200000;
+    const kv = new CountingKv({ now: () => t });
+    const qv = await instantiateFlavour('emscripten', { kv, now: () => t, log: quiet });
+    const who = { organizationId: 'org_unreadable_rate', tier: 'Startup' };
+    const key = 'qv:rl:org_unreadable_rate';
+    const unreadable = JSON.stringify({ tat: t + 500, version: 2 });
+    await kv.set(key, unreadable, 3000);
+    const first = await qv.call('tiers.admit', who);
+    assert.deepEqual([first.allowed, first.source, first.remaining], [true, 'local', STARTUP.burst - 1]);
+    assert.equal(first.reason, 'kv value unreadable, per-isolate limit: the rate limit stored for organisation \'org_unreadable_rate\' (not a number)');
+    const ops = { ...kv.counts };
+    for (let i = 1; i < STARTUP.burst; i++) assert.equal((await qv.call('tiers.admit', who)).source, 'local');
+    const refused = await qv.call('tiers.admit', who);
+    assert.deepEqual([refused.allowed, refused.source], [false, 'local']);
+    assert.deepEqual(kv.counts, ops, 'decided in the isolate until kvRetryMs has passed, without the KV');
+    t += 1000; // kvRetryMs: tried again, still unreadable
+    assert.equal((await qv.call('tiers.admit', who)).source, 'local');
+    assert.equal(text(await kv.get(key)), unreadable, 'never written over');
+    t += 2500; // past the value's TTL (and kvRetryMs again)
+    const back = await qv.call('tiers.admit', who);
+    assert.deepEqual([back.allowed, back.source, back.reason], [true, 'kv', undefined]);
+    assert.ok(Number(text(await kv.get(key))) > t, 'the shared bucket holds the lease');
+  });
 });
 
 describe('an isolate that sees ever new organisations', () => {
@@ -474,16 +499,17 @@ describe('admission over a real Redis', { skip: !process.env.QV_REDIS_URL && 'no
     assert.ok(admitted >= STARTUP.burst, `admitted ${admitted}: less than one burst`);
   });
 
-  test('a call set this version cannot read is left as it is: calls are decided in the isolates until it is gone', async () => {
+  test('a value this version cannot read is left as it is: calls and requests are decided in the isolates until it is gone', async () => {
     const who = { organizationId: 'org_newer', tier: 'Startup' };
-    const values = { 'qv:calls:org_newer': '{"version":2,"calls":{}}' };
+    const values = { 'qv:calls:org_newer': '{"version":2,"calls":{}}', 'qv:rl:org_newer': '{"version":2,"tat":0}' };
     for (const [key, value] of Object.entries(values)) await kvs[0].set(key, value);
     const start = await instances[0].call('tiers.call_start', { ...who, callId: 'a' });
     const beat = await instances[1].call('tiers.call_heartbeat', { ...who, callId: 'a' });
-    assert.deepEqual([start.admitted, beat.renewed], [true, true]);
-    for (const answer of [start, beat]) {
+    const admit = await instances[2].call('tiers.admit', who);
+    assert.deepEqual([start.admitted, beat.renewed, admit.allowed], [true, true, true]);
+    for (const answer of [start, beat, admit]) {
       assert.equal(answer.source, 'local');
-      assert.match(answer.reason, /^kv value unreadable, per-isolate limit: the calls stored for organisation 'org_newer' \(/);
+      assert.match(answer.reason, /^kv value unreadable, per-isolate limit: the (calls|rate limit) stored for organisation 'org_newer' \(/);
     }
     for (const [key, value] of Object.entries(values)) assert.equal(text(await kvs[0].get(key)), value, key);
     await Promise.all(Object.keys(values).map((key) => kvs[0].del(key)));
@@ -491,6 +517,7 @@ describe('admission over a real Redis', { skip: !process.env.QV_REDIS_URL && 'no
     const after = await instances[0].call('tiers.call_start', { ...who, callId: 'b' });
     assert.deepEqual([after.admitted, after.source, after.active], [true, 'kv', 2]);
     assert.deepEqual(Object.keys(JSON.parse(text(await kvs[0].get('qv:calls:org_newer')))), ['a', 'b']);
+    assert.equal((await instances[2].call('tiers.admit', who)).source, 'kv');
   });
 });
 

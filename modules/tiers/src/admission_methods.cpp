@@ -44,7 +44,7 @@ struct Unreadable {
 
 // What this isolate knows of one organisation's rate limit.
 struct RateLease {
-  std::optional<std::string> stored;  // the KV value last seen (nullopt: absent or unknown)
+  std::optional<std::string> stored;  // last readable KV value seen (nullopt: absent, unknown)
   int64_t tokens = 0;                 // leased, not yet spent
   double lease_expires = 0;
   double lease_taken_at = 0;        // when the last lease was taken (0: never)
@@ -57,6 +57,7 @@ struct RateLease {
   // (or the catalogue) changes, neither holds under the new limit.
   double rate_seen = 0;
   double burst_seen = 0;
+  Unreadable unreadable;  // its value in KV, while this isolate cannot read it
 };
 
 struct CallChange;
@@ -91,7 +92,7 @@ bool forgettable(const RateLease& org, double now, const AdmissionPolicy& policy
   const std::optional<double> tat = parse_number(org.stored);
   return (org.tokens == 0 || org.lease_expires <= now) && org.limited_until <= now &&
          (!org.local_tat || *org.local_tat <= now) && org.lease_taken_at + policy.lease_ms <= now &&
-         (!tat || *tat + kTtlSlackMs <= now);
+         (!tat || *tat + kTtlSlackMs <= now) && org.unreadable.retry_at <= now;
 }
 bool forgettable(const CallLeases& org, double now) {
   auto lapsed = [now](const CallSet& calls) {
@@ -169,7 +170,8 @@ void write_rate_decision(JsonWriter& out, const RateDecision& decision, const Gc
   out.end_object();
 }
 
-// Admission while KV is unavailable: a per-isolate bucket (fail-open) or a refusal.
+// Admission while KV is unavailable (or the organisation's value in it unreadable): a
+// per-isolate bucket (fail-open) or a refusal.
 RateDecision local_rate_decision(RateLease& org, const GcraLimit& limit,
                                  const AdmissionPolicy& policy, double now, int64_t cost,
                                  std::string_view problem, const std::string& why) {
@@ -365,6 +367,12 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
       write_rate_decision(out, decision, limit);
       co_return Outcome::answer(out.take());
     }
+    if (now < org->unreadable.retry_at) {
+      decision = local_rate_decision(*org, limit, policy, now, cost, kValueUnreadable,
+                                     org->unreadable.why);
+      write_rate_decision(out, decision, limit);
+      co_return Outcome::answer(out.take());
+    }
     if (!org->leasing) break;
     ctx.wait(*org->leasing);
     org->queued += cost;
@@ -422,6 +430,14 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
     if (result.status != QV_OK) {
       state.kv_retry_at = now + policy.kv_retry_ms;
       decision = local_rate_decision(*org, limit, policy, now, cost, kKvUnavailable, result.data);
+      write_rate_decision(out, decision, limit);
+      co_return Outcome::answer(out.take());
+    }
+    if (result.number == 0 && !parse_json_number(result.data)) {  // see Unreadable
+      org->unreadable = {"the rate limit stored for organisation '" + org_key + "' (not a number)",
+                         now + policy.kv_retry_ms};
+      decision = local_rate_decision(*org, limit, policy, now, cost, kValueUnreadable,
+                                     org->unreadable.why);
       write_rate_decision(out, decision, limit);
       co_return Outcome::answer(out.take());
     }
