@@ -391,6 +391,32 @@ describe('a refusal remembered', () => {
   });
 });
 
+describe('requests of mixed costs on a leasing isolate', () => {
+  // Startup (a token every 10 ms) with `left` tokens in the shared bucket; the isolate's first
+  // request leases one token, its second, a ms later, a lease of 10: 9 unspent.
+  async function leasing(left) {
+    let t = 1764115200000;
+    const kv = new MemoryKv({ now: () => t });
+    await kv.set('qv:rl:org_mixed', String(t + 1000 - 10 * left), 5000);
+    const qv = await instantiateFlavour('emscripten', { kv, now: () => t, log: quiet });
+    const who = { organizationId: 'org_mixed', tier: 'Startup' };
+    assert.equal((await qv.call('tiers.admit', who)).allowed, true);
+    t++;
+    const second = await qv.call('tiers.admit', who);
+    assert.deepEqual([second.allowed, second.remaining], [true, left - 2]);
+    return { qv, who };
+  }
+
+  test('a request costing more than the lease left is paid by the lease and the shared bucket together', async () => {
+    const { qv, who } = await leasing(15); // 9 leased, 4 in the shared bucket
+    const paid = await qv.call('tiers.admit', { ...who, cost: 12 });
+    assert.deepEqual([paid.allowed, paid.source, paid.remaining], [true, 'kv', 1]);
+    const last = await qv.call('tiers.admit', who);
+    assert.deepEqual([last.allowed, last.source, last.remaining], [true, 'lease', 0]);
+    assert.equal((await qv.call('tiers.admit', who)).allowed, false);
+  });
+});
+
 describe('call lifecycles racing over three isolates (a KV answering after random delays)', () => {
   test('the set never exceeds the limit, every answer agrees with its call\'s history, and the set ends as the calls left it', async () => {
     const next = random(0x51ed);

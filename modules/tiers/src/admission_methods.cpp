@@ -380,10 +380,19 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
     org->queued -= cost;
   }
   org->leasing = std::make_unique<Signal>();
-  struct LeaseGuard {  // whatever way this call ends, its waiters are woken
+  // Whatever way this call ends, its waiters are woken, and the isolate's unspent lease,
+  // which pays towards this request (it is less than the cost), goes back unless spent: under
+  // the limit it was leased under only.
+  struct LeaseGuard {
     RateLease& org;
-    ~LeaseGuard() { org.leasing.reset(); }
-  } lease_guard{*org};
+    const GcraLimit& limit;
+    int64_t held;
+    ~LeaseGuard() {
+      if (org.rate_seen == limit.rate_per_second && org.burst_seen == limit.burst)
+        org.tokens += held;
+      org.leasing.reset();
+    }
+  } lease_guard{*org, limit, std::exchange(org->tokens, 0)};
 
   const std::string key = "qv:rl:" + org_key;
   // Lease what this isolate is likely to spend within lease_ms at the rate it spent the
@@ -411,7 +420,7 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
   for (int attempt = 0; attempt < kMaxCasAttempts; ++attempt) {
     const std::optional<double> tat = parse_number(org->stored);
     GcraOutcome g = gcra_take(limit, tat, now, lease, true);
-    if (g.granted < cost) {
+    if (lease_guard.held + g.granted < cost) {
       decided_under_this_limit();
       // The TAT we know is at most the stored one (TATs only grow while they matter), so
       // a refusal on it holds; remember it so the next requests need no round trip.
@@ -444,7 +453,7 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
     if (result.number == 1) {
       decided_under_this_limit();
       org->stored = next;
-      org->tokens += g.granted - cost;
+      org->tokens += std::exchange(lease_guard.held, 0) + g.granted - cost;
       org->lease_expires = now + policy.lease_ms;
       org->lease_taken_at = now;
       org->spent_since_lease = 0;
