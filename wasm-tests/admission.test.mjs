@@ -415,6 +415,20 @@ describe('requests of mixed costs on a leasing isolate', () => {
     assert.deepEqual([last.allowed, last.source, last.remaining], [true, 'lease', 0]);
     assert.equal((await qv.call('tiers.admit', who)).allowed, false);
   });
+
+  test('a refusal counts the lease left in remaining and the time until the bucket is full, as an admission does', async () => {
+    const { qv, who } = await leasing(11); // 9 leased, the shared bucket empty
+    const refused = await qv.call('tiers.admit', { ...who, cost: 20 });
+    const remembered = await qv.call('tiers.admit', { ...who, cost: 20 });
+    assert.deepEqual([refused.source, remembered.source], ['kv', 'cached']);
+    for (const answer of [refused, remembered]) {
+      assert.deepEqual([answer.allowed, answer.remaining], [false, 9], JSON.stringify(answer));
+      // A token comes back every 10 ms: 91 of them to fill the bucket, the lease counted.
+      assert.ok(Math.abs(answer.resetAfterMs - 910) < 10, JSON.stringify(answer));
+    }
+    const small = await qv.call('tiers.admit', who);
+    assert.deepEqual([small.allowed, small.source, small.remaining], [true, 'lease', 8]);
+  });
 });
 
 describe('call lifecycles racing over three isolates (a KV answering after random delays)', () => {

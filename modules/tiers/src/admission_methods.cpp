@@ -136,7 +136,9 @@ struct RateDecision {
 
 // This isolate's unspent lease is still to be spent: it counts in `remaining`, and off the
 // time until the bucket is full (the shared bucket took it when the lease was granted, so
-// its own figures would say those tokens were spent: a full bucket said to fill in 1 s).
+// its own figures would say those tokens were spent: a full bucket said to fill in 1 s), in
+// a refusal as in an admission. A refusal's wait stays the shared bucket's for the whole
+// cost: the lease lapses within lease_ms, and the isolate's other requests may spend it.
 void count_lease(GcraOutcome& g, int64_t leased, const GcraLimit& limit) {
   g.remaining += leased;
   g.reset_after_ms =
@@ -357,6 +359,7 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
       // Until one token is due, or longer when this request's cost is still further off.
       decision.gcra.retry_after_ms =
           std::max(org->limited_until - now, decision.gcra.retry_after_ms);
+      count_lease(decision.gcra, org->tokens, limit);
       decision.source = "cached";
       write_rate_decision(out, decision, limit);
       co_return Outcome::answer(out.take());
@@ -428,6 +431,7 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
       // Cached until one token is due, not this request's cost: a smaller request may pass
       // sooner, and must not be refused on a large one's behalf.
       org->limited_until = now + gcra_take(limit, tat, now, 1, false).retry_after_ms;
+      count_lease(decision.gcra, lease_guard.held, limit);
       decision.source = "kv";
       write_rate_decision(out, decision, limit);
       co_return Outcome::answer(out.take());
@@ -472,6 +476,7 @@ MethodTask admit_method(CallContext& ctx, Instance& instance) {
   decision.gcra = gcra_take(limit, parse_number(org->stored), now, cost, false);
   decision.gcra.limited = true;
   decision.gcra.retry_after_ms = limit.interval_ms();
+  count_lease(decision.gcra, lease_guard.held, limit);
   decision.source = "kv";
   decision.reason = "too many isolates updating the limit at once; retry shortly";
   write_rate_decision(out, decision, limit);
