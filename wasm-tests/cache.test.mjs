@@ -388,6 +388,37 @@ for (const flavour of FLAVOURS) {
       assert.deepEqual([answer.xCache, answer.body], ['HIT-L2', '{"version":1}']);
     });
 
+    test('a collapsed miss that finds the fill lease given back serves the holder\'s copy, not a second fetch', async (t) => {
+      // The holder stores its copy and gives the lease back between a waiting call's L2 read
+      // and its read of the lease: the lease is gone because the copy is in L2.
+      const kv = new CountingKv();
+      let release;
+      const gate = new Promise((resolve) => { release = resolve; });
+      t.after(() => release()); // (after a failure too: the held fetch would wait out its deadline)
+      const origin = fakeOrigin({ reply: async (url, init, n) => {
+        await gate;
+        return new Response(`{"version":${n}}`, { status: 200, headers: { 'cache-control': 'max-age=60' } });
+      } });
+      const config = { collapseMs: 5000, collapsePollMs: 5 };
+      const holder = await isolate({ kv, origin, config });
+      const holding = holder.qv.call('cache.get', input());
+      while (origin.fetches === 0) await sleep(1); // the holder has the lease and is fetching
+      let leaseReads = 0;
+      const late = withOps(kv, { get: async (key) => {
+        if (key.startsWith('qvc:f:') && leaseReads++ === 0) {
+          release();
+          assert.equal((await holding).xCache, 'MISS', 'the holder fetched, stored its copy and gave the lease back');
+        }
+        return kv.get(key);
+      } });
+      const waiting = await isolate({ kv: late, origin, config });
+      const answer = await waiting.qv.call('cache.get', input());
+      assert.ok(leaseReads >= 1, `the waiting call read the lease (${leaseReads} reads)`);
+      assert.equal(origin.fetches, 1, `origin fetches: expected the holder's alone, the waiting call answered ${JSON.stringify(answer)}`);
+      assert.deepEqual([answer.xCache, answer.reason, answer.body], ['HIT-L2', 'collapsed: another isolate fetched it', '{"version":1}']);
+      assert.equal((await waiting.qv.call('cache.stats', {})).collapse.fallbacks, 0);
+    });
+
     test('a collapsed miss does not wait for a fetch that leaves no copy: the lease says "pass"', async (t) => {
       const kv = new CountingKv();
       const origin = fakeOrigin({ delayMs: 30 });

@@ -506,11 +506,11 @@ Task<Lease> take_lease(CallContext& ctx, CacheState& state, const std::string& k
 }
 
 // Misses collapsed across isolates (collapseMs): the call that takes the key's fill lease in
-// the KV reads L2 once more and, still missing, fetches (`lease` is set: its key); the others look
-// in L2 every collapsePollMs until its copy is there, then serve it. They fetch for themselves once
-// the lease is gone or says "pass" (the fetch stored nothing), after collapseMs / collapsePollMs
-// polls (collapseMs and the polls' KV round trips), or when the KV fails: a KV that cannot answer
-// makes every call fetch.
+// the KV reads L2 once more and, still missing, fetches (`lease` is set: its key); the others read
+// the lease and then L2 every collapsePollMs until its copy is there, then serve it. They fetch for
+// themselves once the lease is gone or says "pass" (the fetch stored nothing) and L2 has no copy
+// after it, after collapseMs / collapsePollMs polls (collapseMs and the polls' KV round trips),
+// or when the KV fails: a KV that cannot answer makes every call fetch.
 Task<std::optional<Served>> collapse(CallContext& ctx, CacheState& state, const GetInput& input,
                                      EntryPtr& fallback, std::string& lease, Timing& timing) {
   const auto config = state.config;
@@ -539,13 +539,16 @@ Task<std::optional<Served>> collapse(CallContext& ctx, CacheState& state, const 
   for (int64_t poll = 0; poll < polls; ++poll) {
     ctx.sleep(static_cast<uint32_t>(config->collapse_poll_ms));
     co_await ctx.perform();
-    auto found = co_await read_l2(ctx, state, input, fallback, false, true, timing);
-    if (found) co_return collapsed(std::move(*found));
-    if (!kv_usable(state, now_ms())) break;
+    // The lease first, then L2: its holder gives it back only once its copy is stored, so a
+    // lease found gone has its copy in L2 already (read the other way round, the copy could
+    // land between the two reads, and this call fetch a second time).
     const size_t held = ctx.kv_get(key);
     co_await ctx.perform();
     const OpResult& lease_now = ctx.result(held);
-    if (lease_now.status != QV_OK || lease_now.data == "pass") break;
+    const bool still_held = lease_now.status == QV_OK && lease_now.data != "pass";
+    auto found = co_await read_l2(ctx, state, input, fallback, false, true, timing);
+    if (found) co_return collapsed(std::move(*found));
+    if (!still_held || !kv_usable(state, now_ms())) break;
   }
   ++state.metrics.collapse_fallbacks;
   co_return std::nullopt;
