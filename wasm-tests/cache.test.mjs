@@ -198,6 +198,42 @@ for (const flavour of FLAVOURS) {
       assert.deepEqual([after.refreshed, after.source], [true, 'L2']);
     });
 
+    test('a refresh that takes the refresh lease after its holder gave it back serves the holder\'s copy, not a second fetch', async (t) => {
+      // The holder stores its copy and gives the lease back between another refresh's L2 read
+      // (a stale copy) and its request for the lease: it gets the lease, and the copy is in L2.
+      const kv = new CountingKv();
+      const clock = { t: START };
+      let release;
+      const gate = new Promise((resolve) => { release = resolve; });
+      t.after(() => release()); // (after a failure too: the held fetch would wait out its deadline)
+      const origin = fakeOrigin({ reply: async (url, init, n) => {
+        if (n === 2) await gate; // the holder's refresh
+        return new Response(`{"version":${n}}`, { status: 200, headers: { 'cache-control': 'max-age=10, stale-while-revalidate=60' } });
+      } });
+      const holder = await isolate({ kv, clock, origin });
+      await holder.qv.call('cache.get', input());
+      clock.t = START + 15_000;
+      const holding = holder.qv.call('cache.refresh', input());
+      while (origin.fetches < 2) await sleep(1); // the holder has the lease and is fetching
+      let leaseRequests = 0;
+      let leaseKey;
+      const late = withOps(kv, { cas: async (key, ...rest) => {
+        if (key.startsWith('qvc:r:') && leaseRequests++ === 0) {
+          leaseKey = key;
+          release();
+          assert.equal((await holding).refreshed, true, 'the holder fetched, stored its copy and gave the lease back');
+        }
+        return kv.cas(key, ...rest);
+      } });
+      const other = await isolate({ kv: late, clock, origin });
+      const refresh = await other.qv.call('cache.refresh', input());
+      assert.equal(leaseRequests, 1, 'the refresh asked for the lease once');
+      assert.equal(origin.fetches, 2, `origin fetches: expected the first and the holder's, the other refresh answered ${JSON.stringify(refresh)}`);
+      assert.deepEqual([refresh.refreshed, refresh.source], [true, 'L2'], JSON.stringify(refresh));
+      assert.equal((await other.qv.call('cache.get', input())).body, '{"version":2}');
+      assert.equal(await kv.get(leaseKey), null, 'the lease was given back with the copy found');
+    });
+
     test('at most maxRefreshes refreshes run at once in an isolate; past it the stale copy stands', async (t) => {
       let release;
       const gate = new Promise((resolve) => { release = resolve; });

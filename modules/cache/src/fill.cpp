@@ -505,6 +505,23 @@ Task<Lease> take_lease(CallContext& ctx, CacheState& state, const std::string& k
   co_return Lease::kHeldElsewhere;
 }
 
+// The lease `key` just taken may be free because its last holder stored its copy and gave it
+// back after this call's L2 read missed: L2 is read once more before the call fetches. A copy
+// found there is served and the lease given back at once; else the call holds it (`lease`).
+Task<std::optional<Served>> read_l2_under_lease(CallContext& ctx, CacheState& state,
+                                                const GetInput& input, EntryPtr& fallback,
+                                                bool refreshing, std::string key,
+                                                std::string& lease, Timing& timing) {
+  auto stored = co_await read_l2(ctx, state, input, fallback, refreshing, true, timing);
+  if (!stored) {
+    lease = std::move(key);
+    co_return std::nullopt;
+  }
+  ctx.kv_del(std::move(key));
+  co_await ctx.perform();
+  co_return stored;
+}
+
 // Misses collapsed across isolates (collapseMs): the call that takes the key's fill lease in
 // the KV reads L2 once more and, still missing, fetches (`lease` is set: its key); the others read
 // the lease and then L2 every collapsePollMs until its copy is there, then serve it. They fetch for
@@ -523,15 +540,9 @@ Task<std::optional<Served>> collapse(CallContext& ctx, CacheState& state, const 
   std::string holder;
   const Lease taken = co_await take_lease(ctx, state, key, config->collapse_ms, &holder);
   if (taken == Lease::kTaken) {
-    // The lease may be free because its last holder stored its copy and gave it back after
-    // this call's L2 read missed: look once more before fetching.
-    auto stored = co_await read_l2(ctx, state, input, fallback, false, true, timing);
-    if (!stored) {
-      lease = std::move(key);
-      co_return std::nullopt;
-    }
-    ctx.kv_del(std::move(key));
-    co_await ctx.perform();
+    auto stored = co_await read_l2_under_lease(ctx, state, input, fallback, false, std::move(key),
+                                               lease, timing);
+    if (!stored) co_return std::nullopt;
     co_return collapsed(std::move(*stored));
   }
   if (taken != Lease::kHeldElsewhere || holder == "pass") co_return std::nullopt;
@@ -585,7 +596,11 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
       served.reason = "another isolate holds this key's refresh lease";
       co_return served;
     }
-    if (taken == Lease::kTaken) lease = std::move(key);
+    if (taken == Lease::kTaken) {
+      auto stored = co_await read_l2_under_lease(ctx, state, input, fallback, true, std::move(key),
+                                                 lease, timing);
+      if (stored) co_return std::move(*stored);
+    }
   } else if (!refreshing && config->collapse_ms > 0 && input.origin && kv_usable(state, now)) {
     std::optional<Served> collapsed = co_await collapse(ctx, state, input, fallback, lease, timing);
     if (collapsed) co_return std::move(*collapsed);
