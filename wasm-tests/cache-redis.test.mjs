@@ -110,11 +110,14 @@ describe('invalidation across isolates over a real Redis', { skip: !process.env.
 
   test('an invalidation by key in one isolate removes the L2 copy for all', async () => {
     const key = { organizationId: 'org_y', key: 'GET /api/leads', origin: { url: 'http://origin.test/api/leads' } };
-    await isolates[1].qv.call('cache.get', key);
-    assert.equal((await isolates[2].qv.call('cache.get', key)).xCache, 'HIT-L2');
+    const first = await isolates[1].qv.call('cache.get', key);
+    assert.equal(first.xCache, 'MISS', `isolate 1, org_y ${key.key}: expected a miss that stores the copy, got ${shown(first)}`);
+    const second = await isolates[2].qv.call('cache.get', key);
+    assert.equal(second.xCache, 'HIT-L2', `isolate 2, org_y ${key.key}: expected isolate 1's copy from L2, got ${shown(second)}`);
     const result = await isolates[3].qv.call('cache.invalidate', { organizationId: 'org_y', keys: [{ key: 'GET /api/leads' }] });
-    assert.equal(result.l2Deleted, 1);
-    assert.equal(await connections[0].get('qvc:e:org_y:GET%20%2Fapi%2Fleads'), null);
+    assert.equal(result.l2Deleted, 1, `cache.invalidate in isolate 3, org_y ${key.key}: expected the L2 copy deleted, got ${JSON.stringify(result)}`);
+    const left = await connections[0].get('qvc:e:org_y:GET%20%2Fapi%2Fleads');
+    assert.equal(left, null, `Redis, org_y ${key.key}: expected no L2 copy after the invalidation, found ${left?.length} bytes`);
   });
 
   // An origin (the `fetch` of a call's options) answering {fetch: n} after delayMs, with the
@@ -157,17 +160,24 @@ describe('invalidation across isolates over a real Redis', { skip: !process.env.
     const origin = countingOrigin(() => 'max-age=60', 50);
     const calls = { ...input, key: 'GET /api/calls', origin: { url: 'http://origin.test/api/calls' } };
     const answers = await Promise.all(isolates.map(({ qv }) => qv.call('cache.get', calls, origin)));
-    assert.equal(origin.fetches, 1, JSON.stringify(answers));
-    assert.ok(answers.every((a) => a.body === '{"fetch":1}'));
-    assert.equal(answers.filter((a) => a.reason === 'collapsed: another isolate fetched it').length, isolates.length - 1);
+    const each = answers.map((answer, i) => `isolate ${i}: ${shown(answer)}`).join('; ');
+    assert.equal(origin.fetches, 1, `${calls.key}: expected one origin fetch for the 4 isolates' misses, got ${origin.fetches}; ${each}`);
+    assert.ok(answers.every((a) => a.body === '{"fetch":1}'), `${calls.key}: expected every isolate to serve fetch 1; ${each}`);
+    const collapsed = answers.filter((a) => a.reason === 'collapsed: another isolate fetched it').length;
+    assert.equal(collapsed, isolates.length - 1, `${calls.key}: expected ${isolates.length - 1} isolates to take the fetch's copy (collapsed), got ${collapsed}; ${each}`);
     for (const { qv } of isolates) await qv.call('cache.configure', {});
   });
 
   test('concurrent invalidations from every isolate all land in the journal', async () => {
     await Promise.all(isolates.map(({ qv }, i) => qv.call('cache.invalidate', { organizationId: 'org_z', tags: [`t${i}`] })));
-    const journal = new TextDecoder().decode(await connections[0].get('qvc:j:org_z'));
-    for (let i = 0; i < isolates.length; i++) assert.match(journal, new RegExp(`\\tt(t${i})(\\t|\\n)`));
-    assert.match(journal, /^qvj2 \d+ 4 /); // one epoch, four items
+    const stored = await connections[0].get('qvc:j:org_z');
+    assert.notEqual(stored, null, 'journal of org_z: expected it in Redis, found none');
+    const journal = new TextDecoder().decode(stored);
+    for (let i = 0; i < isolates.length; i++) {
+      assert.match(journal, new RegExp(`\\tt(t${i})(\\t|\\n)`), `journal of org_z: expected isolate ${i}'s tag t${i}, got ${JSON.stringify(journal)}`);
+    }
+    // One epoch, four items.
+    assert.match(journal, /^qvj2 \d+ 4 /, `journal of org_z: expected 4 items, got ${JSON.stringify(journal)}`);
   });
 });
 
@@ -189,9 +199,14 @@ describe('the invalidation webhook across edge isolates over a real Redis', { sk
     const send = (edge) => edge(new Request('http://edge.test/api/cache/invalidate', { method: 'POST', body: payload, headers: { [SIGNATURE_HEADER]: signature } }))
       .then(async (response) => `${response.status} ${(await response.json()).message ?? 'applied'}`);
     const answers = await Promise.all(edges.map(send));
-    assert.equal(answers.filter((a) => a === '200 applied').length, 1, answers.join('\n'));
-    assert.ok(answers.every((a) => /^(200 applied|401 .*already taken|503 .*being applied: retry)/.test(a)), answers.join('\n'));
-    assert.equal(new TextDecoder().decode(await connections[0].get(`${SIGNATURE_CLAIM_PREFIX}${signature.slice(-64)}`)), 'done');
-    for (const edge of edges) assert.match(await send(edge), /^401 .*already taken/, 'once applied, every isolate refuses it');
+    const each = answers.map((answer, i) => `edge ${i}: ${answer}`).join('\n');
+    assert.equal(answers.filter((a) => a === '200 applied').length, 1, `expected exactly one edge to apply the request:\n${each}`);
+    assert.ok(answers.every((a) => /^(200 applied|401 .*already taken|503 .*being applied: retry)/.test(a)), `expected the others to refuse it or ask for a retry:\n${each}`);
+    const claim = await connections[0].get(`${SIGNATURE_CLAIM_PREFIX}${signature.slice(-64)}`);
+    assert.equal(claim && new TextDecoder().decode(claim), 'done', 'the signature\'s claim in Redis, once applied');
+    for (const [i, edge] of edges.entries()) {
+      const again = await send(edge);
+      assert.match(again, /^401 .*already taken/, `edge ${i}, the request sent again once applied: expected 401 already taken, got ${again}`);
+    }
   });
 });
