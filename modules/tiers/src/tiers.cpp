@@ -1,6 +1,5 @@
 #include "qv/tiers/tiers.h"
 
-#include "qv/tier_limits.h"
 #include "qv/tiers/admission.h"
 
 #include <algorithm>
@@ -9,7 +8,8 @@
 
 namespace qv::tiers {
 
-static_assert(kMetricCount == kTierLimitCount, "a tier's limits are core's tier limits");
+static_assert(kMetricCount == kTierLimitCount && kApiRequestsPerSecond == kTierRateLimit,
+              "a tier's limits are core's tier limits");
 
 namespace {
 
@@ -146,78 +146,6 @@ Status parse_admission(const JsonValue& json, AdmissionPolicy& admission) {
   return ok_status();
 }
 
-Result<Tier> parse_tier(const JsonValue& json) {
-  auto object = json.object();
-  if (!object.ok()) return object.take_error();
-  auto& fields = object.value();
-  if (auto s = fields.only_fields({"id", "name", "maxConcurrentCalls", "maxAPIRPS", "maxUsers",
-                                   "apiBurst", "costEstimate", "features", "sla"});
-      !s.ok()) {
-    return s.take_error();
-  }
-  Tier tier;
-  for (auto [name, out] : {std::pair{"id", &tier.id}, std::pair{"name", &tier.name}}) {
-    auto value = fields.required(name);
-    if (!value.ok()) return value.take_error();
-    auto text = value.value().string();
-    if (!text.ok()) return text.take_error();
-    if (text.value().empty()) return invalid_input(value.value().where() + ": must not be empty");
-    out->assign(text.value());
-  }
-  for (int m = 0; m < kMetricCount; ++m) {
-    auto value = fields.find(kTierLimitFields[m]);
-    if (!value || value->is_null()) continue;  // no limit on this metric
-    auto number = value->number();
-    if (!number.ok()) return number.take_error();
-    if (!(number.value() > 0)) {
-      return invalid_input(value->where() + ": must be greater than 0 (omit it for no limit)");
-    }
-    if (!(number.value() <= kMaxLimit)) {
-      return invalid_input(value->where() + ": must be at most 1000000000 (omit it for no limit)");
-    }
-    if (m != kApiRequestsPerSecond && number.value() != std::floor(number.value())) {
-      return invalid_input(value->where() + ": must be a whole number");
-    }
-    tier.limits[m] = number.value();
-  }
-  if (auto burst = fields.find("apiBurst"); burst && !burst->is_null()) {
-    auto number = burst->number();
-    if (!number.ok()) return number.take_error();
-    if (!(number.value() >= 1 && number.value() <= kMaxLimit))
-      return invalid_input(burst->where() + ": must be between 1 and 1000000000");
-    tier.api_burst = number.value();
-  }
-  // The bucket holds the burst, or a second's worth of requests: at least one request.
-  if (const auto& rate = tier.limits[kApiRequestsPerSecond]; rate && *rate < 1 && !tier.api_burst) {
-    return invalid_input(fields.child_path("maxAPIRPS") +
-                         ": below 1 request per second needs an apiBurst of at least 1");
-  }
-  if (auto cost = fields.find("costEstimate")) {
-    auto number = non_negative(*cost);
-    if (!number.ok()) return number.take_error();
-    // The cost engine compares bills with it in whole cents (an int64_t).
-    if (!(number.value() <= 1e13))
-      return invalid_input(cost->where() + ": must be at most 10000000000000");
-    tier.cost_estimate = number.value();
-  }
-  if (auto features = fields.find("features")) {
-    auto map = features->object();
-    if (!map.ok()) return map.take_error();
-    for (auto field : map.value().raw()) {
-      JsonValue flag = map.value().member(field.key, field.value);
-      auto enabled = flag.boolean();
-      if (!enabled.ok()) return enabled.take_error();
-      if (enabled.value()) tier.features.emplace_back(field.key);
-    }
-  }
-  if (auto sla = fields.find("sla"); sla && !sla->is_null()) {
-    auto text = sla->string();
-    if (!text.ok()) return text.take_error();
-    tier.sla.assign(text.value());
-  }
-  return tier;
-}
-
 }  // namespace
 
 const char* metric_name(int metric) {
@@ -258,43 +186,12 @@ const Catalogue& default_catalogue() {
 }
 
 Result<Catalogue> parse_catalogue(const JsonValue& json) {
-  auto object = json.object();
-  if (!object.ok()) return object.take_error();
-  auto& fields = object.value();
-  if (auto s = fields.only_fields({"tiers", "policy", "admission"}); !s.ok()) {
-    return s.take_error();
-  }
-  auto tiers_json = fields.required("tiers");
-  if (!tiers_json.ok()) return tiers_json.take_error();
-  auto tiers = tiers_json.value().array();
+  auto tiers = read_catalogue_tiers(json);
   if (!tiers.ok()) return tiers.take_error();
-  if (tiers.value().size() == 0) {
-    return invalid_input(tiers_json.value().where() + ": needs at least one tier");
-  }
   Catalogue catalogue;
-  const auto items = tiers.value().items();
-  for (size_t i = 0; i < items.size(); ++i) {
-    const auto& item = items[i];
-    auto tier = parse_tier(item);
-    if (!tier.ok()) return tier.take_error();
-    for (const auto& earlier : catalogue.tiers) {
-      for (const auto& label : {tier.value().id, tier.value().name}) {
-        if (earlier.id == label || earlier.name == label) {
-          return invalid_input(item.where() + ": '" + label +
-                               "' is already used by an earlier tier");
-        }
-      }
-    }
-    if (i > 0) {
-      const Tier& previous = catalogue.tiers.back();
-      if (auto s = check_tier_order(items[i - 1], previous.name, previous.limits, item,
-                                    tier.value().limits);
-          !s.ok()) {
-        return s.take_error();
-      }
-    }
-    catalogue.tiers.push_back(std::move(tier.value()));
-  }
+  catalogue.tiers = std::move(tiers.value());
+  auto object = json.object();  // an object, as read_catalogue_tiers found
+  auto& fields = object.value();
   if (auto policy = fields.find("policy")) {
     if (auto s = parse_policy(*policy, catalogue.policy); !s.ok()) return s.take_error();
   }

@@ -16,7 +16,7 @@
 #include "qv/cost/usage.h"
 #include "qv/json.h"
 #include "qv/result.h"
-#include "qv/tier_limits.h"
+#include "qv/tier_catalogue.h"
 
 namespace qv::cost {
 

@@ -12,6 +12,7 @@
 #include "qv/date.h"
 #include "qv/json.h"
 #include "qv/result.h"
+#include "qv/tier_catalogue.h"
 
 namespace qv::tiers {
 
@@ -20,20 +21,12 @@ enum Metric { kConcurrentCalls = 0, kApiRequestsPerSecond = 1, kActiveUsers = 2,
 
 // The largest limit, rate or burst a tier (or tiers.gcra) takes: the rate limiter's integer
 // arithmetic stays exact far beyond it.
-inline constexpr double kMaxLimit = 1e9;
+inline constexpr double kMaxLimit = kMaxTierLimit;
 const char* metric_name(int metric);  // "concurrentCalls", "apiRequestsPerSecond", "activeUsers"
 
-struct Tier {
-  std::string id;    // "tier-1"
-  std::string name;  // "Startup"
-  // Per metric; nullopt: no limit on that metric (never counts towards utilisation).
-  std::optional<double> limits[kMetricCount];
-  // Requests an idle organisation may make at once (GCRA burst); default: maxAPIRPS.
-  std::optional<double> api_burst;
-  double cost_estimate = 0;           // USD per month
-  std::vector<std::string> features;  // enabled feature names
-  std::string sla;                    // "" when the tier has no SLA
-};
+// A tier as the catalogue gives it: core's, as the cost engine reads the same catalogue
+// (qv/tier_catalogue.h).
+using Tier = CatalogueTier;
 
 // Hysteresis rules (Kubernetes HPA plays the same role with its stabilisation windows).
 struct Policy {
@@ -70,8 +63,9 @@ struct Catalogue {
 // The spec's three tiers (Startup, Growth, Enterprise) and its policy.
 const Catalogue& default_catalogue();
 
-// Validates a catalogue JSON object; errors name the field ("tiers[1].maxUsers: ..."). The
-// tiers must be in order: on every metric a tier's limit is at least the previous tier's.
+// Validates a catalogue JSON object; errors name the field ("tiers[1].maxUsers: ..."). Its
+// tiers are read by core's read_catalogue_tiers, by the rules the cost engine reads them by
+// too (in order: on every metric a tier's limit is at least the previous tier's, ...).
 Result<Catalogue> parse_catalogue(const JsonValue& json);
 void write_catalogue(JsonWriter& out, const Catalogue& catalogue);
 

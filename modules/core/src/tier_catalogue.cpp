@@ -1,0 +1,151 @@
+#include "qv/tier_catalogue.h"
+
+#include <cmath>
+
+namespace qv {
+
+namespace {
+
+Result<CatalogueTier> read_tier(const JsonValue& json) {
+  auto object = json.object();
+  if (!object.ok()) return object.take_error();
+  auto& fields = object.value();
+  if (auto s = fields.only_fields({"id", "name", "maxConcurrentCalls", "maxAPIRPS", "maxUsers",
+                                   "apiBurst", "costEstimate", "features", "sla"});
+      !s.ok()) {
+    return s.take_error();
+  }
+  CatalogueTier tier;
+  for (auto [name, out] : {std::pair{"id", &tier.id}, std::pair{"name", &tier.name}}) {
+    auto value = fields.required(name);
+    if (!value.ok()) return value.take_error();
+    auto text = value.value().string();
+    if (!text.ok()) return text.take_error();
+    if (text.value().empty()) return invalid_input(value.value().where() + ": must not be empty");
+    out->assign(text.value());
+  }
+  for (int m = 0; m < kTierLimitCount; ++m) {
+    auto value = fields.find(kTierLimitFields[m]);
+    if (!value || value->is_null()) continue;  // no limit on this metric
+    auto number = value->number();
+    if (!number.ok()) return number.take_error();
+    if (!(number.value() > 0)) {
+      return invalid_input(value->where() + ": must be greater than 0 (omit it for no limit)");
+    }
+    if (!(number.value() <= kMaxTierLimit)) {
+      return invalid_input(value->where() + ": must be at most 1000000000 (omit it for no limit)");
+    }
+    if (m != kTierRateLimit && number.value() != std::floor(number.value())) {
+      return invalid_input(value->where() + ": must be a whole number");
+    }
+    tier.limits[m] = number.value();
+  }
+  if (auto burst = fields.find("apiBurst"); burst && !burst->is_null()) {
+    auto number = burst->number();
+    if (!number.ok()) return number.take_error();
+    if (!(number.value() >= 1 && number.value() <= kMaxTierLimit))
+      return invalid_input(burst->where() + ": must be between 1 and 1000000000");
+    tier.api_burst = number.value();
+  }
+  // The bucket holds the burst, or a second's worth of requests: at least one request.
+  if (const auto& rate = tier.limits[kTierRateLimit]; rate && *rate < 1 && !tier.api_burst) {
+    return invalid_input(fields.child_path(kTierLimitFields[kTierRateLimit]) +
+                         ": below 1 request per second needs an apiBurst of at least 1");
+  }
+  if (auto cost = fields.find("costEstimate")) {
+    auto number = cost->number();
+    if (!number.ok()) return number.take_error();
+    if (number.value() < 0) return invalid_input(cost->where() + ": must not be negative");
+    if (!(number.value() <= kMaxTierCostEstimate))
+      return invalid_input(cost->where() + ": must be at most 10000000000000");
+    tier.cost_estimate = number.value();
+  }
+  if (auto features = fields.find("features")) {
+    auto map = features->object();
+    if (!map.ok()) return map.take_error();
+    for (auto field : map.value().raw()) {
+      JsonValue flag = map.value().member(field.key, field.value);
+      auto enabled = flag.boolean();
+      if (!enabled.ok()) return enabled.take_error();
+      if (enabled.value()) tier.features.emplace_back(field.key);
+    }
+  }
+  if (auto sla = fields.find("sla"); sla && !sla->is_null()) {
+    auto text = sla->string();
+    if (!text.ok()) return text.take_error();
+    tier.sla.assign(text.value());
+  }
+  return tier;
+}
+
+std::string limit_text(double limit) {
+  char buffer[32];
+  format_double(buffer, sizeof buffer, "%.15g", limit);
+  return buffer;
+}
+
+}  // namespace
+
+Status check_tier_order(const JsonValue& previous, std::string_view previous_name,
+                        const TierLimitValues& previous_limits, const JsonValue& tier,
+                        const TierLimitValues& limits) {
+  const std::string at = " (" + previous.where() + ")";
+  const char* why =
+      "; tiers are ordered lowest first, each with limits at least those of the tier before it";
+  for (int m = 0; m < kTierLimitCount; ++m) {
+    const auto& lower = previous_limits[m];
+    const auto& limit = limits[m];
+    if (!limit || (lower && *limit >= *lower)) continue;
+    const std::string field = tier.object().value().find(kTierLimitFields[m])->where();
+    if (!lower) {
+      return invalid_input(field + ": a limit of " + limit_text(*limit) + ", where " +
+                           std::string(previous_name) + at + " has none (omit it for no limit)" +
+                           why);
+    }
+    return invalid_input(field + ": " + limit_text(*limit) + " is below " +
+                         std::string(previous_name) + "'s " + limit_text(*lower) + at + why);
+  }
+  return ok_status();
+}
+
+Result<std::vector<CatalogueTier>> read_catalogue_tiers(const JsonValue& catalogue) {
+  auto object = catalogue.object();
+  if (!object.ok()) return object.take_error();
+  auto& fields = object.value();
+  if (auto s = fields.only_fields({"tiers", "policy", "admission"}); !s.ok()) {
+    return s.take_error();
+  }
+  auto tiers_json = fields.required("tiers");
+  if (!tiers_json.ok()) return tiers_json.take_error();
+  auto array = tiers_json.value().array();
+  if (!array.ok()) return array.take_error();
+  if (array.value().size() == 0) {
+    return invalid_input(tiers_json.value().where() + ": needs at least one tier");
+  }
+  std::vector<CatalogueTier> tiers;
+  const auto items = array.value().items();
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto tier = read_tier(items[i]);
+    if (!tier.ok()) return tier.take_error();
+    for (const auto& earlier : tiers) {
+      for (const auto& label : {tier.value().id, tier.value().name}) {
+        if (earlier.id == label || earlier.name == label) {
+          return invalid_input(items[i].where() + ": '" + label +
+                               "' is already used by an earlier tier");
+        }
+      }
+    }
+    if (i > 0) {
+      const CatalogueTier& previous = tiers.back();
+      if (auto s = check_tier_order(items[i - 1], previous.name, previous.limits, items[i],
+                                    tier.value().limits);
+          !s.ok()) {
+        return s.take_error();
+      }
+    }
+    tiers.push_back(std::move(tier.value()));
+  }
+  return tiers;
+}
+
+}  // namespace qv
