@@ -84,29 +84,34 @@ std::string limit_text(double limit) {
   return buffer;
 }
 
-}  // namespace
-
-Status check_tier_order(const JsonValue& previous, std::string_view previous_name,
-                        const TierLimitValues& previous_limits, const JsonValue& tier,
-                        const TierLimitValues& limits) {
-  const std::string at = " (" + previous.where() + ")";
+// Tiers are ordered lowest first: scaling up moves to a later tier, scaling down to the one
+// before, and the lowest tier that holds a peak is the first that does. So on every metric
+// a tier's limit is at least the one of the tier before it, and a metric that tier leaves
+// unlimited stays unlimited. costEstimate is not ordered: nothing decides by the order of
+// prices (the cost engine compares two tiers' estimates itself). `json` is the tier's
+// object, `previous_json` the one before it; the error names the field and the tier before
+// by their paths.
+Status check_order(const JsonValue& previous_json, const CatalogueTier& previous,
+                   const JsonValue& json, const CatalogueTier& tier) {
+  const std::string at = " (" + previous_json.where() + ")";
   const char* why =
       "; tiers are ordered lowest first, each with limits at least those of the tier before it";
   for (int m = 0; m < kTierLimitCount; ++m) {
-    const auto& lower = previous_limits[m];
-    const auto& limit = limits[m];
+    const auto& lower = previous.limits[m];
+    const auto& limit = tier.limits[m];
     if (!limit || (lower && *limit >= *lower)) continue;
-    const std::string field = tier.object().value().find(kTierLimitFields[m])->where();
+    const std::string field = json.object().value().find(kTierLimitFields[m])->where();
     if (!lower) {
       return invalid_input(field + ": a limit of " + limit_text(*limit) + ", where " +
-                           std::string(previous_name) + at + " has none (omit it for no limit)" +
-                           why);
+                           previous.name + at + " has none (omit it for no limit)" + why);
     }
-    return invalid_input(field + ": " + limit_text(*limit) + " is below " +
-                         std::string(previous_name) + "'s " + limit_text(*lower) + at + why);
+    return invalid_input(field + ": " + limit_text(*limit) + " is below " + previous.name + "'s " +
+                         limit_text(*lower) + at + why);
   }
   return ok_status();
 }
+
+}  // namespace
 
 Result<std::vector<CatalogueTier>> read_catalogue_tiers(const JsonValue& catalogue) {
   auto object = catalogue.object();
@@ -136,10 +141,7 @@ Result<std::vector<CatalogueTier>> read_catalogue_tiers(const JsonValue& catalog
       }
     }
     if (i > 0) {
-      const CatalogueTier& previous = tiers.back();
-      if (auto s = check_tier_order(items[i - 1], previous.name, previous.limits, items[i],
-                                    tier.value().limits);
-          !s.ok()) {
+      if (auto s = check_order(items[i - 1], tiers.back(), items[i], tier.value()); !s.ok()) {
         return s.take_error();
       }
     }

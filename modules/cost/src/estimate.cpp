@@ -2,7 +2,6 @@
 
 #include "qv/cost/format.h"
 #include "qv/cost/order.h"
-#include "qv/cost/reader.h"
 
 #include <algorithm>
 #include <cmath>
@@ -161,7 +160,7 @@ std::optional<double> ratio(double numerator, std::optional<double> denominator)
 }
 
 TierFit fit_tier(const Quantities& quantities, const TierCatalogue& tiers,
-                 const TierLimits* current) {
+                 const CatalogueTier* current) {
   TierFit fit;
   fit.evaluated = true;
   fit.current = current;
@@ -184,7 +183,7 @@ TierFit fit_tier(const Quantities& quantities, const TierCatalogue& tiers,
       break;
     }
   }
-  const TierLimits& measured = fit.tier ? *fit.tier : tiers.tiers.back();
+  const CatalogueTier& measured = fit.tier ? *fit.tier : tiers.tiers.back();
   std::string figures;
   for (int m = 0; m < 3; ++m) {
     if (!fit.peaks[m]) continue;
@@ -480,7 +479,7 @@ bool differs(const std::optional<double>& a, const std::optional<double>& b) {
 
 }  // namespace
 
-const TierLimits* TierCatalogue::find(std::string_view id_or_name) const {
+const CatalogueTier* TierCatalogue::find(std::string_view id_or_name) const {
   for (const auto& tier : tiers) {
     if (tier.id == id_or_name || tier.name == id_or_name) return &tier;
   }
@@ -496,41 +495,13 @@ std::string TierCatalogue::names() const {
   return names;
 }
 
+// The bill's difference from a tier's costEstimate is taken in whole cents (an int64_t).
+static_assert(kMaxTierCostEstimate <= kMaxDollars, "a tier's costEstimate is a cost in range");
+
 Result<TierCatalogue> parse_tier_catalogue(const JsonValue& json) {
-  Reader read;
-  TierCatalogue catalogue;
-  auto object = read.object(json);
-  auto tiers_json = object ? read.field(*object, "tiers", true) : std::nullopt;
-  if (auto tiers = tiers_json ? read.array(*tiers_json) : std::nullopt) {
-    const auto items = tiers->items();
-    for (size_t i = 0; i < items.size(); ++i) {
-      auto fields = read.object(items[i]);
-      if (!fields) break;
-      TierLimits tier;
-      tier.id = read.text(*fields, "id", true).value_or("");
-      tier.name = read.text(*fields, "name", true).value_or("");
-      for (int m = 0; m < kTierLimitCount; ++m)
-        tier.limits[m] = read.number(*fields, kTierLimitFields[m], Bounds::kPositive);
-      tier.cost_estimate = read.number(*fields, "costEstimate", Bounds::kNonNegative).value_or(0);
-      // The bill's difference from it is taken in whole cents (an int64_t).
-      if (read.ok() && !(tier.cost_estimate <= kMaxDollars))
-        read.fail(above_max_dollars(fields->child_path("costEstimate"), "an estimate"));
-      // In order, as tiers.configure has it: the fit is the first tier that holds the peaks.
-      if (read.ok() && i > 0) {
-        const TierLimits& previous = catalogue.tiers.back();
-        if (auto s = check_tier_order(items[i - 1], previous.name, previous.limits, items[i],
-                                      tier.limits);
-            !s.ok())
-          read.fail(s.take_error());
-      }
-      if (!read.ok()) break;
-      catalogue.tiers.push_back(std::move(tier));
-    }
-    if (read.ok() && catalogue.tiers.empty())
-      read.fail(tiers_json->where() + ": needs at least one tier");
-  }
-  if (!read.ok()) return read.take_error();
-  return catalogue;
+  auto tiers = read_catalogue_tiers(json);
+  if (!tiers.ok()) return tiers.take_error();
+  return TierCatalogue{std::move(tiers.value())};
 }
 
 Result<Bill> compute_bill(const Usage& usage, const Catalogue& catalogue) {
@@ -757,7 +728,7 @@ Result<Estimate> estimate(const Usage& usage, const Catalogue& catalogue,
   result.unit_costs = unit_costs(result.bill);
   result.targets = check_targets(result.unit_costs);
   if (tiers) {
-    const TierLimits* current = nullptr;
+    const CatalogueTier* current = nullptr;
     if (!usage.current_tier.empty()) {
       current = tiers->find(usage.current_tier);
       if (!current) {

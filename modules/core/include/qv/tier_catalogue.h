@@ -7,7 +7,6 @@
 
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "qv/json.h"
@@ -53,11 +52,5 @@ struct CatalogueTier {
 // below Medium's 1000 (tiers[1]); ..."). policy and admission are the tiers module's, which
 // it reads itself (the cost engine uses neither).
 Result<std::vector<CatalogueTier>> read_catalogue_tiers(const JsonValue& catalogue);
-
-// The rule of the order alone: `tier` is the tier's JSON object, `previous` the one before
-// it, named previous_name; the error names the field and the tier before by their paths.
-Status check_tier_order(const JsonValue& previous, std::string_view previous_name,
-                        const TierLimitValues& previous_limits, const JsonValue& tier,
-                        const TierLimitValues& limits);
 
 }  // namespace qv

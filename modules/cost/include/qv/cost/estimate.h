@@ -35,20 +35,15 @@ inline constexpr double kSpecBandwidthThresholdGB = 1000;
 // The tier catalogue as the tiers module's tiers.catalogue method answers it. The cost
 // module reads it as data, so it depends on core only and sees the tiers in force (a
 // tiers.configure'd catalogue, not only the default one).
-struct TierLimits {
-  std::string id;
-  std::string name;
-  TierLimitValues limits;    // concurrent calls, API requests/s, users (none: no limit)
-  double cost_estimate = 0;  // USD per month
-};
 struct TierCatalogue {
-  std::vector<TierLimits> tiers;  // lowest first
-  const TierLimits* find(std::string_view id_or_name) const;
+  std::vector<CatalogueTier> tiers;  // lowest first
+  const CatalogueTier* find(std::string_view id_or_name) const;
   std::string names() const;
 };
 // Reads {"tiers": [{id, name, maxConcurrentCalls, maxAPIRPS, maxUsers, costEstimate, ...}],
-// ...}; fields the cost engine does not use (features, sla, policy) are ignored. The tiers
-// must be in order, as tiers.configure refuses them otherwise (core's check_tier_order).
+// ...} by core's read_catalogue_tiers, so a catalogue tiers.configure refuses is refused
+// here too, with the same message; policy and admission, which the cost engine does not
+// use, are not read.
 Result<TierCatalogue> parse_tier_catalogue(const JsonValue& json);
 
 struct ComponentCost {
@@ -128,9 +123,9 @@ struct Target {
 std::vector<Target> check_targets(const UnitCosts& unit_costs);
 
 struct TierFit {
-  bool evaluated = false;               // false: no tier catalogue given
-  const TierLimits* tier = nullptr;     // the lowest tier the peaks fit; nullptr: none
-  const TierLimits* current = nullptr;  // the usage's currentTier, when given
+  bool evaluated = false;                  // false: no tier catalogue given
+  const CatalogueTier* tier = nullptr;     // the lowest tier the peaks fit; nullptr: none
+  const CatalogueTier* current = nullptr;  // the usage's currentTier, when given
   std::optional<double> peaks[3];
   std::optional<double> utilization[3];  // of `tier` (of the top tier when none fits)
   std::string detail;

@@ -8,8 +8,9 @@
 
 namespace qv::cost {
 
-// The largest amount in dollars the engine takes (an amount, a credit, a cost, an estimate):
-// $10 trillion. Its whole cents stay exact in an int64_t and in a double (below 2^53).
+// The largest amount in dollars the engine takes (an amount, a credit, a cost; a tier's
+// costEstimate, by core's kMaxTierCostEstimate, alike): $10 trillion. Its whole cents stay
+// exact in an int64_t and in a double (below 2^53).
 inline constexpr double kMaxDollars = 1e13;
 // "PATH: <what> of at most 10000000000000 is supported", for an amount above kMaxDollars.
 std::string above_max_dollars(std::string_view path, std::string_view what);
