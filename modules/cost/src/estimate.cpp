@@ -25,9 +25,6 @@ double difference(double minuend, double subtrahend) {
   return in_dollars(whole_cents(minuend) - whole_cents(subtrahend));
 }
 
-constexpr const char* kTierMetricNames[3] = {"concurrentCalls", "apiRequestsPerSecond",
-                                             "activeUsers"};
-
 // A quantity for sentences: from 1,000 up (or whole) as a grouped whole number
 // ("3,000,000", even when the arithmetic left 599,999.9999999999), else to 4 digits.
 std::string plain(double value) {

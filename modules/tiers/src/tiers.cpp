@@ -149,9 +149,7 @@ Status parse_admission(const JsonValue& json, AdmissionPolicy& admission) {
 }  // namespace
 
 const char* metric_name(int metric) {
-  static constexpr const char* kNames[kMetricCount] = {"concurrentCalls", "apiRequestsPerSecond",
-                                                       "activeUsers"};
-  return kNames[metric];
+  return kTierMetricNames[metric];
 }
 
 const Tier* Catalogue::find(std::string_view id_or_name) const {

@@ -18,6 +18,10 @@ inline constexpr int kTierLimitCount = 3;
 // Concurrent calls, API requests per second, users (the tiers module's Metric order).
 inline constexpr const char* kTierLimitFields[kTierLimitCount] = {"maxConcurrentCalls", "maxAPIRPS",
                                                                   "maxUsers"};
+// The metrics those limits bound, as tiers.evaluate's history and both modules' answers
+// (utilisation, peaks) name them.
+inline constexpr const char* kTierMetricNames[kTierLimitCount] = {
+    "concurrentCalls", "apiRequestsPerSecond", "activeUsers"};
 // maxAPIRPS, a rate: the one limit that need not be a whole number.
 inline constexpr int kTierRateLimit = 1;
 // The largest limit or burst a tier takes: the rate limiter's integer arithmetic stays
