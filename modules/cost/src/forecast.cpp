@@ -47,11 +47,15 @@ BacktestError summarise(const std::vector<double>& errors) {
 }
 
 // "$1,234.50": grouped as money() writes it, but always to the cent, so an error of rounding
-// noise (an exact line's) reads $0.00 rather than its first digits.
+// noise (an exact line's) reads $0.00 rather than its first digits. The digits are appended
+// to the "$", not the "$" inserted before them: GCC 12 takes that insert for a copy between
+// overlapping buffers (-Wrestrict, a false positive), which appending does not make.
 std::string two_decimals(double amount) {
   char buffer[48];
   format_double(buffer, sizeof buffer, "%.2f", amount);
-  return "$" + grouped(buffer);
+  std::string text = "$";
+  text += grouped(buffer);
+  return text;
 }
 
 }  // namespace
