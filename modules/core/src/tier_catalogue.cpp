@@ -150,4 +150,17 @@ Result<std::vector<CatalogueTier>> read_catalogue_tiers(const JsonValue& catalog
   return tiers;
 }
 
+Result<const CatalogueTier*> find_tier(const std::vector<CatalogueTier>& tiers,
+                                       std::string_view id_or_name, std::string_view path) {
+  for (const auto& tier : tiers) {
+    if (tier.id == id_or_name || tier.name == id_or_name) return &tier;
+  }
+  std::string known;
+  for (const auto& tier : tiers) {
+    known += (known.empty() ? "" : ", ") + tier.name + " (" + tier.id + ")";
+  }
+  return not_found(std::string(path) + ": unknown tier '" + std::string(id_or_name) +
+                   "' (known: " + known + ")");
+}
+
 }  // namespace qv

@@ -476,22 +476,6 @@ bool differs(const std::optional<double>& a, const std::optional<double>& b) {
 
 }  // namespace
 
-const CatalogueTier* TierCatalogue::find(std::string_view id_or_name) const {
-  for (const auto& tier : tiers) {
-    if (tier.id == id_or_name || tier.name == id_or_name) return &tier;
-  }
-  return nullptr;
-}
-
-std::string TierCatalogue::names() const {
-  std::string names;
-  // By name and id, as find() takes either.
-  for (const auto& tier : tiers) {
-    names += (names.empty() ? "" : ", ") + tier.name + " (" + tier.id + ")";
-  }
-  return names;
-}
-
 // The bill's difference from a tier's costEstimate is taken in whole cents (an int64_t).
 static_assert(kMaxTierCostEstimate <= kMaxDollars, "a tier's costEstimate is a cost in range");
 
@@ -727,11 +711,9 @@ Result<Estimate> estimate(const Usage& usage, const Catalogue& catalogue,
   if (tiers) {
     const CatalogueTier* current = nullptr;
     if (!usage.current_tier.empty()) {
-      current = tiers->find(usage.current_tier);
-      if (!current) {
-        return not_found(usage.root + ".currentTier: unknown tier '" + usage.current_tier +
-                         "' (known: " + tiers->names() + ")");
-      }
+      auto found = find_tier(tiers->tiers, usage.current_tier, usage.root + ".currentTier");
+      if (!found.ok()) return found.take_error();
+      current = found.value();
     }
     result.tier = fit_tier(result.bill.quantities, *tiers, current);
   }

@@ -25,12 +25,7 @@ inline Result<const Tier*> required_tier(const JsonObject& object, const Catalog
   if (!value.ok()) return value.take_error();
   auto name = value.value().string();
   if (!name.ok()) return name.take_error();
-  const Tier* tier = catalogue.find(name.value());
-  if (!tier) {
-    return not_found("tier: unknown tier '" + std::string(name.value()) +
-                     "' (known: " + catalogue.names() + ")");
-  }
-  return tier;
+  return find_tier(catalogue.tiers, name.value(), "tier");
 }
 
 // The admission-control methods (admission_methods.cpp).

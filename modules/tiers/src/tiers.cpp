@@ -152,22 +152,6 @@ const char* metric_name(int metric) {
   return kTierMetricNames[metric];
 }
 
-const Tier* Catalogue::find(std::string_view id_or_name) const {
-  for (const auto& tier : tiers) {
-    if (tier.id == id_or_name || tier.name == id_or_name) return &tier;
-  }
-  return nullptr;
-}
-
-std::string Catalogue::names() const {
-  std::string names;
-  // By name and id, as find() takes either.
-  for (const auto& tier : tiers) {
-    names += (names.empty() ? "" : ", ") + tier.name + " (" + tier.id + ")";
-  }
-  return names;
-}
-
 std::vector<std::string> Catalogue::all_features() const {
   std::vector<std::string> all;
   for (const auto& tier : tiers) {
@@ -273,11 +257,9 @@ Result<EvaluateInput> parse_evaluate_input(const JsonValue& json, const Catalogu
   if (!tier_json.ok()) return tier_json.take_error();
   auto tier_name = tier_json.value().string();
   if (!tier_name.ok()) return tier_name.take_error();
-  input.current = catalogue.find(tier_name.value());
-  if (!input.current) {
-    return not_found("currentTier: unknown tier '" + std::string(tier_name.value()) +
-                     "' (known: " + catalogue.names() + ")");
-  }
+  auto current = find_tier(catalogue.tiers, tier_name.value(), "currentTier");
+  if (!current.ok()) return current.take_error();
+  input.current = current.value();
 
   if (auto last = fields.find("lastTierChange"); last && !last->is_null()) {
     auto text = last->string();

@@ -1,12 +1,14 @@
 // A tier catalogue's tiers, as the tiers module reads and writes them (tiers.configure,
 // tiers.catalogue) and the cost engine reads them (the `tiers` input of cost.estimate and
 // cost.diff, tiers.catalogue's answer or one given by hand). Modules never call one
-// another, so the two share here the tiers' fields, the rule of their order and the reader
-// of a catalogue's tiers by every rule tiers.configure keeps.
+// another, so the two share here the tiers' fields, the rule of their order, the reader
+// of a catalogue's tiers by every rule tiers.configure keeps and the finding of a tier by
+// its id or name, with one message for a tier not found.
 #pragma once
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "qv/json.h"
@@ -56,5 +58,10 @@ struct CatalogueTier {
 // below Medium's 1000 (tiers[1]); ..."). policy and admission are the tiers module's, which
 // it reads itself (the cost engine uses neither).
 Result<std::vector<CatalogueTier>> read_catalogue_tiers(const JsonValue& catalogue);
+
+// The tier of that id or that name (a tier may be named by either). None: not found, "PATH:
+// unknown tier 'Gold' (known: Startup (tier-1), Growth (tier-2), Enterprise (tier-3))".
+Result<const CatalogueTier*> find_tier(const std::vector<CatalogueTier>& tiers,
+                                       std::string_view id_or_name, std::string_view path);
 
 }  // namespace qv

@@ -36,9 +36,7 @@ inline constexpr double kSpecBandwidthThresholdGB = 1000;
 // module reads it as data, so it depends on core only and sees the tiers in force (a
 // tiers.configure'd catalogue, not only the default one).
 struct TierCatalogue {
-  std::vector<CatalogueTier> tiers;  // lowest first
-  const CatalogueTier* find(std::string_view id_or_name) const;
-  std::string names() const;
+  std::vector<CatalogueTier> tiers;  // lowest first; by id or name: core's find_tier
 };
 // Reads {"tiers": [{id, name, maxConcurrentCalls, maxAPIRPS, maxUsers, costEstimate, ...}],
 // ...} by core's read_catalogue_tiers, so a catalogue tiers.configure refuses is refused

@@ -48,14 +48,11 @@ struct AdmissionPolicy {
 };
 
 struct Catalogue {
-  std::vector<Tier> tiers;  // lowest first
+  std::vector<Tier> tiers;  // lowest first; by id or name: core's find_tier
   Policy policy;
   AdmissionPolicy admission;
 
-  // By id or by name; nullptr when unknown.
-  const Tier* find(std::string_view id_or_name) const;
   int index_of(const Tier& tier) const { return static_cast<int>(&tier - tiers.data()); }
-  std::string names() const;  // "Startup, Growth, Enterprise" for messages
   // Every feature name some tier enables, in catalogue order.
   std::vector<std::string> all_features() const;
 };
