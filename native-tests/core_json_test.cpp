@@ -242,6 +242,45 @@ TEST_CASE("a refused text's position counts characters, and invalid UTF-8 is nam
   }
 }
 
+TEST_CASE(
+    "a text parsed unnamed says a problem of its root without a path, a field's with its path",
+    "[json][path]") {
+  qv::JsonParser parser;
+  auto message = [](const auto& result) {
+    REQUIRE_FALSE(result.ok());
+    return result.error().message;
+  };
+  CHECK(message(parser.parse_unnamed("[1,2")) ==
+        "malformed JSON at line 1, column 5: expected ',' or ']' after an array element");
+  CHECK(message(parser.parse_unnamed("{\"a\": \"x\xff\"}")) ==
+        "not valid UTF-8 at line 1, column 9 (byte 0xFF)");
+  CHECK(message(parser.parse_unnamed("1e999")).find("the number 1e999 ") == 0);
+  CHECK(message(parser.parse_unnamed("\n1e999")).find("at line 2, column 1: the number 1e999 ") ==
+        0);
+  CHECK(message(parser.parse_unnamed(R"({"c1": 1e999})")).find("c1: the number 1e999 ") == 0);
+  auto root = parser.parse_unnamed("[]");
+  REQUIRE(root.ok());
+  CHECK(message(root.value().object()) == "expected an object, got an array");
+  CHECK(message(root.value().integer(0, 1)) == "expected a number, got an array");
+  // A field named "input" is not mistaken for the root.
+  auto calls = parser.parse_unnamed(R"({"input": "x"})");
+  REQUIRE(calls.ok());
+  auto object = calls.value().object().value();
+  CHECK(message(object.required("input").value().number()) ==
+        "input: expected a number, got a string");
+  CHECK(message(object.required("c1")) == "c1: is required");
+  CHECK(message(parser.parse_unnamed(std::string(qv::kMaxInputBytes + 1, ' '))) ==
+        std::to_string(qv::kMaxInputBytes + 1) + " bytes is above the limit of " +
+            std::to_string(qv::kMaxInputBytes) + " bytes");
+  // parse names the root "input", or the root it is given, as before.
+  CHECK(message(parser.parse("[1,2")) ==
+        "input: malformed JSON at line 1, column 5: expected ',' or ']' after an array element");
+  CHECK(message(parser.parse("\n1e999")).find("input (line 2, column 1): the number 1e999 ") == 0);
+  CHECK(message(parser.parse("[]").value().object()) == "input: expected an object, got an array");
+  CHECK(message(parser.parse("[]", "usage").value().object()) ==
+        "usage: expected an object, got an array");
+}
+
 TEST_CASE("an error's shown message is cut past 1000 bytes, on a character's start, saying so",
           "[json]") {
   auto shown = [](const std::string& message) {

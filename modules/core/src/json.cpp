@@ -56,6 +56,8 @@ std::string JsonPathStep::text() const {
       case Kind::kFull:
         text = step.key;
         break;
+      case Kind::kUnnamed:
+        break;
       case Kind::kKey:
         text = key_path(std::move(text), step.key);
         break;
@@ -70,17 +72,25 @@ std::string JsonPathStep::text() const {
 }
 
 std::string JsonValue::where() const {
+  if (step_.kind == JsonPathStep::Kind::kUnnamed) return "";
   std::string path = this->path();
   return path.empty() ? "input" : path;
 }
 
 std::shared_ptr<const JsonPathStep> JsonValue::container_path() const {
-  if (step_.kind == JsonPathStep::Kind::kFull && step_.key.empty()) return nullptr;  // the root
+  if (step_.kind == JsonPathStep::Kind::kUnnamed ||
+      (step_.kind == JsonPathStep::Kind::kFull && step_.key.empty()))
+    return nullptr;  // the root
   return std::make_shared<const JsonPathStep>(step_);
 }
 
+Error JsonValue::problem(const std::string& what) const {
+  const std::string path = where();
+  return invalid_input(path.empty() ? what : path + ": " + what);
+}
+
 Error JsonValue::type_error(const char* expected) const {
-  return invalid_input(where() + ": expected " + expected + ", got " + type_name());
+  return problem(std::string("expected ") + expected + ", got " + type_name());
 }
 
 Result<JsonObject> JsonValue::object() const {
@@ -122,10 +132,10 @@ Result<int64_t> JsonValue::integer(int64_t min, int64_t max) const {
   // also follows LC_NUMERIC).
   JsonWriter got;
   got.value(n);
-  if (n != std::floor(n)) return invalid_input(where() + ": expected an integer, got " + got.str());
+  if (n != std::floor(n)) return problem("expected an integer, got " + got.str());
   if (n < static_cast<double>(min) || n > static_cast<double>(max)) {
-    return invalid_input(where() + ": must be between " + std::to_string(min) + " and " +
-                         std::to_string(max) + ", got " + got.str());
+    return problem("must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                   ", got " + got.str());
   }
   return static_cast<int64_t>(n);
 }
@@ -190,15 +200,27 @@ std::vector<JsonValue> JsonArray::items() const {
 }
 
 Result<JsonValue> JsonParser::parse(std::string_view text, const std::string& root) {
+  return parse_text(text, &root);
+}
+
+Result<JsonValue> JsonParser::parse_unnamed(std::string_view text) {
+  return parse_text(text, nullptr);
+}
+
+Result<JsonValue> JsonParser::parse_text(std::string_view text, const std::string* root) {
   if (text.size() > kMaxInputBytes) {
-    return Error{QV_TOO_LARGE, (root.empty() ? "input" : root) + ": " +
-                                   std::to_string(text.size()) + " bytes is above the limit of " +
+    const std::string name = !root ? "" : root->empty() ? "input: " : *root + ": ";
+    return Error{QV_TOO_LARGE, name + std::to_string(text.size()) +
+                                   " bytes is above the limit of " +
                                    std::to_string(kMaxInputBytes) + " bytes"};
   }
   simdjson::dom::element element;
-  if (auto error = parser_.parse(text.data(), text.size()).get(element))
-    return refused_text_error(text, root, simdjson::error_message(error));
-  return JsonValue(element, root);
+  if (auto error = parser_.parse(text.data(), text.size()).get(element)) {
+    return root ? refused_text_error(text, *root, simdjson::error_message(error))
+                : refused_unnamed_text_error(text, simdjson::error_message(error));
+  }
+  if (!root) return JsonValue(element, JsonPathStep{nullptr, "", 0, JsonPathStep::Kind::kUnnamed});
+  return JsonValue(element, *root);
 }
 
 void append_json_string(std::string& out, std::string_view text) {

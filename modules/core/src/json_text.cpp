@@ -464,27 +464,48 @@ Error with_position(Error error, std::string_view text, std::string_view root) {
   return error;
 }
 
-Error refused_text_error(std::string_view text, const std::string& root,
-                         std::string_view simdjson_message) {
-  const std::string name = joined_path(root, "");
+namespace {
+
+// refused_text_error's message, or, when the root has no name (`named` false), the same with
+// a problem of the root itself said without a path.
+Error refused(std::string_view text, const std::string& root, bool named,
+              std::string_view simdjson_message) {
+  // "PATH: " (with " (line L, column C)" after PATH when at is given) for the field at
+  // relative, "" for the root, and "at line L, column C: " for a place in it.
+  const auto prefix = [&](std::string_view relative, const std::optional<TextPosition>& at) {
+    if (!named && relative.empty()) return at ? "at " + describe(*at) + ": " : std::string();
+    return joined_path(root, relative) + (at ? " (" + describe(*at) + ")" : "") + ": ";
+  };
   const auto problem = find_syntax_problem(text);
   if (!problem) {
     if (const size_t bad = invalid_utf8_at(text); bad != std::string_view::npos) {
       char byte[8];
       std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[bad]));
-      return invalid_input(name + ": not valid UTF-8 at " + describe(position_of(text, bad)) +
-                           " (byte " + byte + ")");
+      return invalid_input(prefix("", std::nullopt) + "not valid UTF-8 at " +
+                           describe(position_of(text, bad)) + " (byte " + byte + ")");
     }
-    return invalid_input(name + ": malformed JSON (" + std::string(simdjson_message) + ")");
+    return invalid_input(prefix("", std::nullopt) + "malformed JSON (" +
+                         std::string(simdjson_message) + ")");
   }
   if (problem->field) {
     // A file, written over lines, also gets the number's position (as with_position adds).
     const bool lines = spans_lines(text);
-    return invalid_input(joined_path(root, *problem->field) +
-                         (lines ? " (" + describe(problem->at) + ")" : "") + ": " + problem->what);
+    return invalid_input(
+        prefix(*problem->field, lines ? std::optional(problem->at) : std::nullopt) + problem->what);
   }
-  return invalid_input(name + ": malformed JSON at " + describe(problem->at) + ": " +
-                       problem->what);
+  return invalid_input(prefix("", std::nullopt) + "malformed JSON at " + describe(problem->at) +
+                       ": " + problem->what);
+}
+
+}  // namespace
+
+Error refused_text_error(std::string_view text, const std::string& root,
+                         std::string_view simdjson_message) {
+  return refused(text, root, true, simdjson_message);
+}
+
+Error refused_unnamed_text_error(std::string_view text, std::string_view simdjson_message) {
+  return refused(text, "", false, simdjson_message);
 }
 
 }  // namespace qv

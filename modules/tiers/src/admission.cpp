@@ -50,7 +50,7 @@ GcraOutcome gcra_take(const GcraLimit& limit, std::optional<double> tat, double 
 
 Result<CallSet> parse_call_set(std::string_view json) {
   JsonParser parser;
-  auto root = parser.parse(json);
+  auto root = parser.parse_unnamed(json);
   if (!root.ok()) return root.take_error();
   auto object = root.value().object();
   if (!object.ok()) return object.take_error();

@@ -96,7 +96,7 @@ MethodTask feature_enabled_method(CallContext& ctx, Instance& instance) {
 // outlives a renaming of the tier; a name (as stored before ids were) is read too.
 Status read_stored_state(std::string_view json, const Catalogue& catalogue, EvaluateInput& input) {
   JsonParser parser;  // the stored value is parsed after a suspension: use a private parser
-  auto root = parser.parse(json);
+  auto root = parser.parse_unnamed(json);
   auto fail = [&](const std::string& why) {
     return Error{QV_UNAVAILABLE, "kv: stored state of organisation '" + input.organization_id +
                                      "' is unreadable (" + why + ")"};

@@ -31,9 +31,10 @@ class JsonArray;
 std::string key_path(std::string path, std::string_view key);
 
 // One step of a path: a member key or an array index under the step before (null: the
-// document root), or a whole path given as text.
+// document root), a whole path given as text, or the root of a text that has no name
+// (JsonParser::parse_unnamed).
 struct JsonPathStep {
-  enum class Kind : uint8_t { kFull, kKey, kIndex };
+  enum class Kind : uint8_t { kFull, kKey, kIndex, kUnnamed };
   std::shared_ptr<const JsonPathStep> parent;
   std::string key;   // kKey: the key; kFull: the whole path
   size_t index = 0;  // kIndex
@@ -54,7 +55,8 @@ class JsonValue {
 
   // "history[2].date"; "" for the root.
   std::string path() const { return step_.text(); }
-  // The path for messages: "input" for the root.
+  // The path for messages: "input" for the root ("" for an unnamed root, whose messages
+  // say only the problem: "expected an object, got an array").
   std::string where() const;
   bool is_null() const { return element_.is_null(); }
   // "an object", "a string", ... for messages.
@@ -73,10 +75,13 @@ class JsonValue {
  private:
   friend class JsonObject;
   friend class JsonArray;
+  friend class JsonParser;
   JsonValue(simdjson::dom::element element, JsonPathStep step)
       : element_(element), step_(std::move(step)) {}
   // This value's path as a container's, for its members (null for the root).
   std::shared_ptr<const JsonPathStep> container_path() const;
+  // An error about this value: "PATH: problem" (the problem alone for an unnamed root).
+  Error problem(const std::string& what) const;
   Error type_error(const char* expected) const;
 
   simdjson::dom::element element_;
@@ -135,8 +140,16 @@ class JsonParser {
   // what (json_text.h): "input: malformed JSON at line 1, column 9: expected a value",
   // "history[0].calls: the integer 99999999999999999999 does not fit in 64 bits".
   Result<JsonValue> parse(std::string_view text, const std::string& root = "");
+  // A text whose messages its caller puts under its own name for it, such as a value a
+  // module keeps in KV ("the calls stored for organisation 'org_a' (malformed JSON at
+  // ...)"): field paths as parse(text) gives them, and a problem of the root itself said
+  // without a path ("malformed JSON at line 1, column 5: ...", "expected an object, got an
+  // array", where parse says "input: ..."), so no field is mistaken for the root.
+  Result<JsonValue> parse_unnamed(std::string_view text);
 
  private:
+  // root null: an unnamed root.
+  Result<JsonValue> parse_text(std::string_view text, const std::string* root);
   simdjson::dom::parser parser_;
 };
 

@@ -58,4 +58,9 @@ Error with_position(Error error, std::string_view text, std::string_view root);
 Error refused_text_error(std::string_view text, const std::string& root,
                          std::string_view simdjson_message);
 
+// The same for a text whose root has no name (JsonParser::parse_unnamed): a problem of the
+// root itself is said without a path ("malformed JSON at line 1, column 5: WHAT"), a number
+// out of range in a field under its path ("c1: the integer 1234… does not fit in 64 bits").
+Error refused_unnamed_text_error(std::string_view text, std::string_view simdjson_message);
+
 }  // namespace qv

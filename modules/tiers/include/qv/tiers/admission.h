@@ -40,7 +40,8 @@ GcraOutcome gcra_take(const GcraLimit& limit, std::optional<double> tat, double 
 // The active calls of one organisation: call id -> lease expiry (ms since the epoch).
 using CallSet = std::map<std::string, double>;
 
-// Parses a stored call set ({"id": expiry, ...}); errors name the problem.
+// Parses a stored call set ({"id": expiry, ...}); errors name the problem, and the field
+// where it is one ("c1: expected a number, got a string"), for the caller to name the value.
 Result<CallSet> parse_call_set(std::string_view json);
 std::string write_call_set(const CallSet& calls);
 // Removes the calls whose lease expired at or before now.
