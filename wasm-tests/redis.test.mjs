@@ -112,6 +112,32 @@ describe('RedisKv', { skip: !url && 'no QV_REDIS_URL (the test above fails)' }, 
     assert.equal(second.applied, false);
     assert.equal(text(await kv.get('qv:tiers:org:org_shared:changes')), '1');
   });
+
+  test('a stored tier an isolate cannot read is left as it is: the decision is the input\'s, not applied, until the value reads again or is gone', async () => {
+    const isolates = await Promise.all(['emscripten', 'wasi'].map((flavour) => instantiateFlavour(flavour, { kv, now: () => 1764115200000, log: quiet, kvTimeoutMs: 1000 })));
+    const history = [1, 2, 3].map((d) => ({ date: `2026-11-0${d}`, concurrentCalls: 45 }));
+    const input = { organizationId: 'org_unreadable_tier', currentTier: 'Startup', history };
+    const key = 'qv:tiers:org:org_unreadable_tier';
+    const unreadable = JSON.stringify({ state: { tier: 'tier-3', changedOn: '2026-11-02' }, version: 2 }); // as another version might write it
+    await kv.set(key, unreadable);
+    for (const qv of isolates) {
+      const answer = await qv.call('tiers.autoscale', input);
+      assert.deepEqual([answer.decision.currentTier, answer.decision.recommendedTier, answer.applied, answer.source], ['Startup', 'Growth', false, 'input']);
+      assert.equal(answer.reason, 'kv value unreadable, decided on the input\'s tier and not applied: the tier stored for organisation \'org_unreadable_tier\' (tier: is required)');
+    }
+    assert.equal(text(await kv.get(key)), unreadable, 'never written over: another version reads it');
+    assert.equal(await kv.get(`${key}:changes`), null, 'no change counted');
+
+    await kv.set(key, JSON.stringify({ tier: 'tier-3', changedOn: '2026-09-01' })); // readable again
+    const stored = await isolates[0].call('tiers.autoscale', input);
+    assert.deepEqual([stored.decision.currentTier, stored.applied, stored.source, stored.reason], ['Enterprise', false, 'kv', undefined]);
+    await kv.del(key); // gone: the input's tier is the organisation's, and the decision applies
+    const applied = await isolates[1].call('tiers.autoscale', input);
+    assert.deepEqual([applied.decision.recommendedTier, applied.applied, applied.tierChanges, applied.source], ['Growth', true, 1, 'kv']);
+    assert.equal(JSON.parse(text(await kv.get(key))).tier, 'tier-2');
+    await kv.del(key);
+    await kv.del(`${key}:changes`);
+  });
 });
 
 test('a URL of another scheme is refused, saying what is expected', async () => {

@@ -232,6 +232,20 @@ for (const flavour of FLAVOURS) {
       assert.equal(await stored(kv, 'qv:tiers:org:org_0:changes'), '1');
     });
 
+    test('a stored tier that turns unreadable under the compare-and-set is left as it is: the decision is the input\'s, not applied', async () => {
+      const kv = new MemoryKv({ now });
+      const key = 'qv:tiers:org:org_0';
+      const unreadable = '{"tier":"tier-9","changedOn":"2026-11-02"}'; // a tier of another catalogue
+      // Another isolate writes between this one's read and its compare-and-set.
+      const racing = withOps(kv, { cas: async (...args) => { await kv.set(key, unreadable); return kv.cas(...args); } });
+      const qv = await instantiate(module, { kv: racing, now, log: quiet });
+      const { status, body } = await qv.invoke('tiers.autoscale', autoscaleInput(0));
+      assert.equal(status, 'ok', body.message);
+      assert.deepEqual([body.decision.currentTier, body.decision.recommendedTier, body.applied, body.source], ['Startup', 'Growth', false, 'input']);
+      assert.match(body.reason, /^kv value unreadable, decided on the input's tier and not applied: the tier stored for organisation 'org_0' \(tier: unknown tier 'tier-9' /);
+      assert.deepEqual(await dump(kv), { [key]: unreadable });
+    });
+
     test('a count that fails after the write still reports the change as applied', async () => {
       const kv = new MemoryKv({ now });
       const noIncr = withOps(kv, { incr: failWith('connection reset') });

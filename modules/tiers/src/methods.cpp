@@ -93,28 +93,28 @@ MethodTask feature_enabled_method(CallContext& ctx, Instance& instance) {
 }
 
 // The stored tier of an organisation: {"tier": ID, "changedOn": "YYYY-MM-DD" | null}. The id
-// outlives a renaming of the tier; a name (as stored before ids were) is read too.
+// outlives a renaming of the tier; a name (as stored before ids were) is read too. Sets the
+// tier and the last change only when both read; the error names what is wrong in the value.
 Status read_stored_state(std::string_view json, const Catalogue& catalogue, EvaluateInput& input) {
   JsonParser parser;  // the stored value is parsed after a suspension: use a private parser
   auto root = parser.parse_unnamed(json);
-  auto fail = [&](const std::string& why) {
-    return Error{QV_UNAVAILABLE, "kv: stored state of organisation '" + input.organization_id +
-                                     "' is unreadable (" + why + ")"};
-  };
-  if (!root.ok()) return fail(root.error().message);
+  if (!root.ok()) return root.take_error();
   auto object = root.value().object();
-  if (!object.ok()) return fail(object.error().message);
+  if (!object.ok()) return object.take_error();
   auto tier = required_tier(object.value(), catalogue);
-  if (!tier.ok()) return fail(tier.error().message);
-  input.current = tier.value();
+  if (!tier.ok()) return tier.take_error();
+  std::optional<int64_t> last_change;
   if (auto changed = object.value().find("changedOn"); changed && !changed->is_null()) {
     auto text = changed->string();
-    if (!text.ok()) return fail(text.error().message);
-    input.last_change = parse_date(text.value());
-    if (!input.last_change) {
-      return fail("changedOn: expected a date YYYY-MM-DD, got '" + std::string(text.value()) + "'");
+    if (!text.ok()) return text.take_error();
+    last_change = parse_date(text.value());
+    if (!last_change) {
+      return invalid_input("changedOn: expected a date YYYY-MM-DD, got '" +
+                           std::string(text.value()) + "'");
     }
   }
+  input.current = tier.value();
+  input.last_change = last_change;
   return ok_status();
 }
 
@@ -143,20 +143,28 @@ MethodTask autoscale_method(CallContext& ctx, Instance& instance) {
   // (compare-and-set): two isolates deciding at once apply one change, and the other
   // decides again on what the first wrote (in cooldown, it changes nothing).
   // read_stored_state sets the tier and the last change; each round starts from the input's.
+  // A stored state this isolate cannot read (garbage, or another version's format during a
+  // rolling deploy, a tier of another catalogue) is never written over: what it says is not
+  // known, so a write could undo a change another isolate made, or its cooldown. The
+  // decision is then the input's, as tiers.evaluate makes it, and applies nothing; every call
+  // reads the state again, so the stored one is used once it reads, and the input's applied
+  // once it is gone.
   const Tier* given_tier = input.current;
   const std::optional<int64_t> given_change = input.last_change;
   Decision decision;
+  std::string unreadable;          // why the stored state could not be read
   std::optional<int64_t> changes;  // the count of tier changes, when it could be counted
   for (int attempt = 0;; ++attempt) {
     input.current = given_tier;
     input.last_change = given_change;
     if (stored) {
       if (auto s = read_stored_state(*stored, *catalogue, input); !s.ok()) {
-        co_return Outcome::failure(s.error());
+        unreadable = "the tier stored for organisation '" + input.organization_id + "' (" +
+                     s.error().message + ")";
       }
     }
     decision = evaluate(input, *catalogue);
-    if (!decision.scale_up && !decision.scale_down) break;
+    if (!unreadable.empty() || (!decision.scale_up && !decision.scale_down)) break;
     if (attempt == kMaxAutoscaleAttempts) {
       co_return Outcome::failure({QV_UNAVAILABLE, "kv: the tier of organisation '" +
                                                       input.organization_id +
@@ -180,8 +188,9 @@ MethodTask autoscale_method(CallContext& ctx, Instance& instance) {
     if (result.number == 1) break;
     stored = result.number == 0 ? std::optional(result.data) : std::nullopt;
   }
-  // The loop ends on no change, or on a change written: every other way out returns.
-  const bool applied = decision.scale_up || decision.scale_down;
+  // The loop ends on no change, on a change written, or on a state it cannot read: every
+  // other way out returns.
+  const bool applied = unreadable.empty() && (decision.scale_up || decision.scale_down);
   if (applied) {
     // The tier first, the count after it: a count that fails leaves the change applied
     // (and says so), and a tier that fails is not counted.
@@ -199,6 +208,11 @@ MethodTask autoscale_method(CallContext& ctx, Instance& instance) {
       out.value(*changes);
     else
       out.null();
+  }
+  out.key("source").value(unreadable.empty() ? "kv" : "input");
+  if (!unreadable.empty()) {
+    out.key("reason").value(std::string(detail::kValueUnreadable) +
+                            ", decided on the input's tier and not applied: " + unreadable);
   }
   out.end_object();
   co_return Outcome::answer(out.take());
