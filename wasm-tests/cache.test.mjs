@@ -45,10 +45,10 @@ for (const flavour of FLAVOURS) {
     let module;
     before(async () => { module = await loadModule(flavour); });
 
-    async function isolate({ kv = new CountingKv(), origin = fakeOrigin(), clock = { t: START }, config, randomBytes } = {}) {
+    async function isolate({ kv = new CountingKv(), origin = fakeOrigin(), clock = { t: START }, config, randomBytes, kvTimeoutMs = 200 } = {}) {
       const now = () => clock.t;
       kv = kv ?? new CountingKv({ now });
-      const qv = await instantiate(module, { kv, now, fetch: origin.fetch, log: quiet, kvTimeoutMs: 200, randomBytes });
+      const qv = await instantiate(module, { kv, now, fetch: origin.fetch, log: quiet, kvTimeoutMs, randomBytes });
       if (config) await qv.call('cache.configure', config);
       return { qv, kv, origin, clock };
     }
@@ -1138,6 +1138,84 @@ for (const flavour of FLAVOURS) {
       assert.deepEqual([served.xCache, origin.fetches - fetches], ['HIT-L2', 0]);
       assert.equal((await b.qv.call('cache.stats')).l2.invalidated, 0);
     });
+
+    // The bound of docs/cache.md with a journal read (or this isolate's own journal write)
+    // that reaches the KV before a change lands there and answers after the change was
+    // answered: it holds the journal as it was when sent, so it counts from then. Counted
+    // from its answer, a request that started more than pollMs after the change served the
+    // invalidated copy.
+    for (const [held, what] of [
+      ['L1', 'a journal read in flight as the change lands (the copy in L1)'],
+      ['L2', 'a journal read in flight as the change lands (the copy in L2)'],
+      ['joined', 'a journal read in flight as the change lands, which the request waits for'],
+      ['append', 'the isolate\'s own journal write in flight as the change lands (the copy in L2)'],
+    ]) {
+      test(`the invalidation bound with ${what}: a request that starts more than pollMs after the change was answered serves the new data`, async (t) => {
+        const POLL_MS = 500; // the default pollMs
+        const store = new CountingKv();
+        // Isolate a's KV: once armed, its next `op` on the organisation's journal reaches the
+        // KV at once and answers when the test releases it.
+        const hold = { op: null, release: null };
+        hold.arm = (op) => {
+          hold.op = op;
+          hold.reached = new Promise((resolve) => { hold.reach = resolve; });
+        };
+        const holding = (op) => async (key, ...rest) => {
+          const result = await store[op](key, ...rest);
+          if (hold.op === op && key === `qvc:j:${ORG}`) {
+            hold.op = null;
+            await new Promise((resolve) => { hold.release = resolve; hold.reach(); });
+          }
+          return result;
+        };
+        t.after(() => hold.release?.()); // (after a failure too)
+        let version = 1;
+        const origin = fakeOrigin({ reply: async () => new Response(`{"version":${version}}`, { headers: { 'cache-control': 'max-age=300', 'surrogate-key': 'campaigns:c1' } }) });
+        const clock = { t: START };
+        // (KV timeouts as long as the test: a held answer must not time out on a loaded machine.)
+        const a = await isolate({ kv: withOps(store, { get: holding('get'), cas: holding('cas') }), origin, clock, kvTimeoutMs: 60_000 });
+        const b = await isolate({ kv: store, origin, clock, kvTimeoutMs: 60_000 });
+        const inL1 = input(); // a's copy, in a's L1 (and L2)
+        const inL2 = input({ key: 'GET /api/leads' }); // b's copy, in L2 only for a
+        await a.qv.call('cache.get', inL1);
+        await b.qv.call('cache.get', inL2);
+        clock.t += POLL_MS;
+        assert.equal((await a.qv.call('cache.get', inL1)).xCache, 'HIT-L1'); // a reads the journals
+        clock.t += POLL_MS; // they are due again
+
+        hold.arm(held === 'append' ? 'cas' : 'get');
+        const pending = held === 'append'
+          ? a.qv.call('cache.invalidate', { organizationId: ORG, tags: ['other'] })
+          : a.qv.call('cache.get', inL1); // a hit: the journals are read first
+        await hold.reached;
+        const sent = clock.t;
+        clock.t += 10;
+        version = 2;
+        await b.qv.call('cache.invalidate', { organizationId: ORG, tags: ['campaigns:c1'] });
+        const answered = clock.t;
+        if (held === 'append') { // meanwhile a reads the journals, the change in them
+          clock.t += 10;
+          const read = await a.qv.call('cache.get', inL1);
+          assert.equal(read.body, '{"version":2}', `a, ${inL1.key}, read after the change: ${read.xCache} ${read.body}`);
+        }
+        let asked = answered + POLL_MS + 1;
+        let request = null;
+        if (held === 'joined') { // starts before the held answer comes, and waits for it
+          clock.t = asked;
+          request = a.qv.call('cache.get', inL1);
+        }
+        clock.t += 100;
+        hold.release(); // the held answer comes, 100 ms later
+        await pending;
+        if (!request) {
+          asked = clock.t = Math.max(clock.t, asked);
+          request = a.qv.call('cache.get', held === 'L1' ? inL1 : inL2);
+        }
+        const served = await request;
+        assert.equal(served.body, '{"version":2}',
+          `a, ${held === 'L1' || held === 'joined' ? inL1.key : inL2.key}: a request started ${asked - answered} ms after the change was answered (${asked - sent} ms after the held operation was sent) served ${served.xCache} ${served.body}${served.reason ? ` (${served.reason})` : ''}, expected version 2`);
+      });
+    }
 
     test('L1 holds at most its entry bound; W-TinyLFU keeps the frequent keys', async () => {
       // The L1's seed (of its key hashes and admission jitter) fixed: with a sketch this small

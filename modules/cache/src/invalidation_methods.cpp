@@ -103,6 +103,7 @@ Task<bool> append_batch(CallContext& ctx, CacheState& state, const std::string& 
     for (const auto& item : batch.items) append_item(journal, item, most);
     const std::string next = write_journal(journal);
     const size_t cas = ctx.kv_cas(key, stored, next, 0);
+    const double sent = now_ms();
     co_await ctx.perform();
     const OpResult& result = ctx.result(cas);
     if (result.status != QV_OK) {
@@ -118,7 +119,9 @@ Task<bool> append_batch(CallContext& ctx, CacheState& state, const std::string& 
       // Each entry dropped is counted for the first change of the batch that names it (for
       // the first change when only items of other isolates, read with the journal, do).
       batch.dropped.assign(batch.items.size(), 0);
-      apply_journal(state, *config, organization, std::move(journal), now_ms(),
+      // The journal as the write left it, current as of when the write was sent (a change
+      // landing after it need not be in it, however late this answer came).
+      apply_journal(state, *config, organization, std::move(journal), sent,
                     [&batch](const CachedEntry& entry) {
                       size_t i = 0;
                       while (i < batch.items.size() && !item_matches(batch.items[i], entry)) ++i;

@@ -26,7 +26,7 @@ bool invalidated(CacheState& state, const CacheConfig& config, const CachedEntry
 }
 
 void apply_journal(CacheState& state, const CacheConfig& config, const std::string& organization,
-                   Journal journal, double now,
+                   Journal journal, double sent,
                    const std::function<void(const CachedEntry&)>& dropped) {
   auto view = state.view(organization);
   // (Another epoch: the journal was lost and started over, and its numbers may have caught
@@ -35,7 +35,7 @@ void apply_journal(CacheState& state, const CacheConfig& config, const std::stri
       !view->known || journal.seq != view->journal.seq || journal.epoch != view->journal.epoch;
   view->journal = std::move(journal);
   view->known = true;
-  view->checked_at = now;
+  view->checked_at = sent;
   if (!changed || !state.l1_store) return;
   const double skew = static_cast<double>(config.clock_skew_ms);
   const Journal& j = view->journal;
@@ -51,30 +51,33 @@ Task<bool> refresh_journals(CallContext& ctx, CacheState& state, std::string org
                             Timing& timing, bool now_anyway) {
   const auto config = state.config;
   const double poll = static_cast<double>(config->poll_ms);
+  // A view is recent enough for this call when its read was sent less than pollMs before the
+  // call asked: judged on when the call asked, not on when a read it waited for came back.
+  const double asked = now_ms();
+  const auto recent = [&](const JournalView& view) { return asked - view.checked_at < poll; };
   for (;;) {
-    const double now = now_ms();
     auto view = state.view(organization);
     auto global = state.view("");
-    if (!now_anyway && now - view->checked_at < poll && now - global->checked_at < poll) {
-      co_return true;
-    }
+    if (!now_anyway && recent(*view) && recent(*global)) co_return true;
+    const double now = now_ms();
     if (!kv_usable(state, now)) co_return false;
     if (view->polling) {  // another call of this isolate is reading it: wait for that read
-      const double started = now_ms();
       ctx.wait(*view->polling);
       co_await ctx.perform();
-      timing.journal_ms += now_ms() - started;
-      if (now_ms() - view->checked_at >= poll) co_return false;  // that read failed
-      now_anyway = false;  // that read began after this call asked
+      timing.journal_ms += now_ms() - now;
+      // Judged again, on when this call asked: after a read that failed the KV is skipped
+      // (false); a read sent pollMs or more before it is not recent enough (this call reads
+      // again itself). Asked for now_anyway, the read waited for counts.
+      now_anyway = false;
       continue;
     }
     const ViewSignal reading(view, &JournalView::polling);  // whatever way the read ends
     const size_t org_op = ctx.kv_get(journal_key(organization));
     const size_t global_op = ctx.kv_get(journal_key(""));
-    const double started = now_ms();
+    const double sent = now_ms();
     co_await ctx.perform();
     const double done = now_ms();
-    timing.journal_ms += done - started;
+    timing.journal_ms += done - sent;
     ++state.metrics.journal_polls;
     bool ok = true;
     for (auto [op, name] : {std::pair{org_op, organization}, std::pair{global_op, std::string()}}) {
@@ -91,7 +94,9 @@ Task<bool> refresh_journals(CallContext& ctx, CacheState& state, std::string org
         ok = false;
         continue;
       }
-      apply_journal(state, *config, name, std::move(journal), done);
+      // As of when the read was sent: a change that lands while it is in flight may be
+      // missing from it, and the next read is due pollMs after the send, not after the answer.
+      apply_journal(state, *config, name, std::move(journal), sent);
     }
     if (!ok) {
       ++state.metrics.journal_poll_errors;

@@ -14,14 +14,16 @@ namespace qv::cache::detail {
 // Whether an entry is invalidated by what this isolate knows of the journals.
 bool invalidated(CacheState& state, const CacheConfig& config, const CachedEntry& entry);
 
-// Takes in a newly read (or written) journal: L1 entries that items newer than the view
-// match go (each shown to `dropped` first, when given).
+// Takes in a newly read (or written) journal, current as of `sent`, when the read (or the
+// write) was sent: L1 entries that items newer than the view match go (each shown to
+// `dropped` first, when given).
 void apply_journal(CacheState& state, const CacheConfig& config, const std::string& organization,
-                   Journal journal, double now,
+                   Journal journal, double sent,
                    const std::function<void(const CachedEntry&)>& dropped = nullptr);
 
-// Reads the organisation's and the global journal unless this isolate read them within
-// pollMs (or `now_anyway`). Calls of the isolate share one read. Returns false when KV failed.
+// Reads the organisation's and the global journal unless this isolate sent a read of them
+// less than pollMs before this call (or `now_anyway`). Calls of the isolate share one read.
+// Returns false when KV failed.
 Task<bool> refresh_journals(CallContext& ctx, CacheState& state, std::string organization,
                             Timing& timing, bool now_anyway = false);
 

@@ -103,8 +103,10 @@ MethodTask get_method(CallContext& ctx, Instance& instance) {
     bool l1_fresh = false;
     uint32_t slot = find_in_l1(state, input, now);
     if (slot != L1Store::kNone) {
-      // A hit is served only when the journals were read within pollMs (else read them
-      // first: that is what bounds how long an invalidation takes to reach this isolate).
+      // A hit is served only when a read of the journals was sent within pollMs (else read
+      // them first: that is what bounds how long an invalidation takes to reach this
+      // isolate; a read counts from its sending, as a change that lands while it is in
+      // flight may be missing from it).
       const auto view = state.view(input.key.organization);
       const auto global = state.view("");
       const double poll = static_cast<double>(config->poll_ms);

@@ -69,7 +69,7 @@ struct AppendBatch {
 struct JournalView {
   Journal journal;
   bool known = false;                 // read at least once
-  double checked_at = -1e300;         // when it was last read
+  double checked_at = -1e300;         // when its last read (or write) was sent
   std::unique_ptr<Signal> polling;    // set while a call of this isolate reads it
   std::unique_ptr<Signal> writing;    // set while a call of this isolate appends to it
   std::shared_ptr<AppendBatch> next;  // the batch waiting for that append to end
