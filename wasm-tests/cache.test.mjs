@@ -1139,6 +1139,53 @@ for (const flavour of FLAVOURS) {
       assert.equal((await b.qv.call('cache.stats')).l2.invalidated, 0);
     });
 
+    test('an L2 copy stamped beyond this isolate\'s journals is judged on a read sent after it was found, not on one already in flight: served, not refetched', async (t) => {
+      // Isolate b finds copy v stamped beyond its journals and reads them again at once; that
+      // read is in flight when a writes another invalidation and then copy y, stamped with it.
+      // b finds y while v's read is still in flight: that read was sent before y was found,
+      // so it may not hold y's stamp (it does not), and y waits for a read of its own.
+      const store = new CountingKv();
+      const hold = { armed: false, release: null, onEntry: null };
+      hold.reached = new Promise((resolve) => { hold.reach = resolve; });
+      const get = async (key) => {
+        const result = await store.get(key);
+        if (hold.onEntry && key.startsWith('qvc:e:')) hold.onEntry();
+        if (hold.armed && key === `qvc:j:${ORG}`) {
+          hold.armed = false;
+          await new Promise((resolve) => { hold.release = resolve; hold.reach(); });
+        }
+        return result;
+      };
+      t.after(() => hold.release?.()); // (after a failure too)
+      const origin = fakeOrigin();
+      const clock = { t: START };
+      const a = await isolate({ kv: store, origin, clock, kvTimeoutMs: 60_000 });
+      const b = await isolate({ kv: withOps(store, { get }), origin, clock, kvTimeoutMs: 60_000 });
+      const [w, v, y] = ['GET /api/w', 'GET /api/v', 'GET /api/y'].map((key) => input({ key }));
+      await a.qv.call('cache.get', w);
+      clock.t += 500; // pollMs
+      assert.equal((await a.qv.call('cache.get', w)).xCache, 'HIT-L1'); // a reads the journals
+      assert.equal((await b.qv.call('cache.get', w)).xCache, 'HIT-L2'); // and so does b
+      await a.qv.call('cache.invalidate', { organizationId: ORG, tags: ['unrelated:1'] });
+      assert.equal((await a.qv.call('cache.get', v)).xCache, 'MISS');
+      hold.armed = true;
+      const forV = b.qv.call('cache.get', v); // stamped beyond b's journals: read again, held
+      await hold.reached;
+      clock.t += 10;
+      await a.qv.call('cache.invalidate', { organizationId: ORG, tags: ['unrelated:2'] });
+      assert.equal((await a.qv.call('cache.get', y)).xCache, 'MISS');
+      const fetches = origin.fetches;
+      const found = new Promise((resolve) => { hold.onEntry = resolve; });
+      const forY = b.qv.call('cache.get', y); // stamped beyond what v's read holds
+      await found; // y's L2 read is answered
+      await new Promise((resolve) => setImmediate(resolve)); // and taken in: y waits for v's read
+      hold.release(); // which answers now, without y's stamp
+      const served = await Promise.all([forV, forY]);
+      assert.deepEqual(served.map((answer) => `${answer.xCache} ${answer.body}`), ['HIT-L2 {"version":2}', 'HIT-L2 {"version":3}'],
+        `b's answers for v and y: ${served.map((answer) => `${answer.xCache} ${answer.body}${answer.reason ? ` (${answer.reason})` : ''}`).join('; ')}; origin fetches since y was stored: ${origin.fetches - fetches}`);
+      assert.equal((await b.qv.call('cache.stats')).l2.invalidated, 0);
+    });
+
     // The bound of docs/cache.md with a journal read (or this isolate's own journal write)
     // that reaches the KV before a change lands there and answers after the change was
     // answered: it holds the journal as it was when sent, so it counts from then. Counted

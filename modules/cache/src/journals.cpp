@@ -52,13 +52,18 @@ Task<bool> refresh_journals(CallContext& ctx, CacheState& state, std::string org
   const auto config = state.config;
   const double poll = static_cast<double>(config->poll_ms);
   // A view is recent enough for this call when its read was sent less than pollMs before the
-  // call asked: judged on when the call asked, not on when a read it waited for came back.
+  // call asked (`now_anyway`: once the call asked), judged on when the call asked, not on
+  // when a read it waited for came back. Asked for now_anyway, the call reads at once unless
+  // a read is in flight.
   const double asked = now_ms();
-  const auto recent = [&](const JournalView& view) { return asked - view.checked_at < poll; };
+  const auto recent = [&](const JournalView& view) {
+    return now_anyway ? view.checked_at >= asked : asked - view.checked_at < poll;
+  };
+  bool waited = false;
   for (;;) {
     auto view = state.view(organization);
     auto global = state.view("");
-    if (!now_anyway && recent(*view) && recent(*global)) co_return true;
+    if ((waited || !now_anyway) && recent(*view) && recent(*global)) co_return true;
     const double now = now_ms();
     if (!kv_usable(state, now)) co_return false;
     if (view->polling) {  // another call of this isolate is reading it: wait for that read
@@ -66,9 +71,9 @@ Task<bool> refresh_journals(CallContext& ctx, CacheState& state, std::string org
       co_await ctx.perform();
       timing.journal_ms += now_ms() - now;
       // Judged again, on when this call asked: after a read that failed the KV is skipped
-      // (false); a read sent pollMs or more before it is not recent enough (this call reads
-      // again itself). Asked for now_anyway, the read waited for counts.
-      now_anyway = false;
+      // (false); a read sent too early for this call (pollMs or more before it asked, or,
+      // for now_anyway, before it asked) is not recent enough, and this call reads itself.
+      waited = true;
       continue;
     }
     const ViewSignal reading(view, &JournalView::polling);  // whatever way the read ends

@@ -22,8 +22,8 @@ void apply_journal(CacheState& state, const CacheConfig& config, const std::stri
                    const std::function<void(const CachedEntry&)>& dropped = nullptr);
 
 // Reads the organisation's and the global journal unless this isolate sent a read of them
-// less than pollMs before this call (or `now_anyway`). Calls of the isolate share one read.
-// Returns false when KV failed.
+// less than pollMs before this call (`now_anyway`: since this call began). Calls of the
+// isolate share one read. Returns false when KV failed.
 Task<bool> refresh_journals(CallContext& ctx, CacheState& state, std::string organization,
                             Timing& timing, bool now_anyway = false);
 
