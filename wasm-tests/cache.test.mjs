@@ -1139,6 +1139,40 @@ for (const flavour of FLAVOURS) {
       assert.equal((await b.qv.call('cache.stats')).l2.invalidated, 0);
     });
 
+    test('a request that starts more than pollMs after a change was answered and waits for a fetch begun before the change serves the new data, not that fetch\'s answer', async (t) => {
+      // The bound of docs/cache.md for a call coalesced onto a fetch slower than pollMs: the
+      // origin answers that fetch with what it read when asked, before the change.
+      let version = 1;
+      let release;
+      const gate = new Promise((resolve) => { release = resolve; });
+      let reached;
+      const fetching = new Promise((resolve) => { reached = resolve; });
+      t.after(() => release()); // (after a failure too)
+      const origin = fakeOrigin({
+        reply: async (url, init, n) => {
+          const read = version;
+          if (n === 1) { reached(); await gate; }
+          return new Response(`{"version":${read}}`, { status: 200, headers: { 'cache-control': 'max-age=60', 'surrogate-key': 'campaigns:c1' } });
+        },
+      });
+      const kv = new CountingKv();
+      const clock = { t: START };
+      const a = await isolate({ kv, origin, clock });
+      const b = await isolate({ kv, origin, clock });
+      const first = a.qv.call('cache.get', input()); // a miss in both layers: the origin, held
+      await fetching;
+      clock.t += 10;
+      version = 2;
+      await b.qv.call('cache.invalidate', { organizationId: ORG, tags: ['campaigns:c1'] });
+      const answered = clock.t;
+      clock.t = answered + 500 + 1; // pollMs (500) and 1 ms after the change was answered
+      const joined = a.qv.call('cache.get', input()); // waits for the fetch in flight
+      release();
+      assert.equal((await first).body, '{"version":1}'); // (begun before the change)
+      const served = await joined;
+      assert.equal(served.body, '{"version":2}', `a request started ${clock.t - answered} ms after the change was answered served ${served.xCache} ${served.body}${served.coalesced ? ' (coalesced)' : ''}${served.reason ? ` (${served.reason})` : ''}, expected version 2`);
+    });
+
     test('an L2 copy stamped beyond this isolate\'s journals is judged on a read sent after it was found, not on one already in flight: served, not refetched', async (t) => {
       // Isolate b finds copy v stamped beyond its journals and reads them again at once; that
       // read is in flight when a writes another invalidation and then copy y, stamped with it.

@@ -161,6 +161,14 @@ MethodTask get_method(CallContext& ctx, Instance& instance) {
       if (waiting->finished && waiting->result.shareable &&
           (waiting->result.entry ? same_variant(*waiting->result.entry, input)
                                  : waiting->result.error_status != 0)) {
+        // A copy fetched pollMs or more before this call began may predate a change answered
+        // before then, which this call must see (the bound): judged on the journals as this
+        // call needs them, an invalidated one sends it to look again.
+        const EntryPtr& got = waiting->result.entry;
+        if (got && timing.started - got->fetched_at >= static_cast<double>(config->poll_ms)) {
+          co_await refresh_journals(ctx, state, input.key.organization, timing);
+          if (invalidated(state, *config, *got)) continue;
+        }
         co_return Outcome::answer(
             write_served(waiting->result, input.encoded, coalesced, timing, now_ms()));
       }
