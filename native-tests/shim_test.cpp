@@ -314,36 +314,45 @@ TEST_CASE("MemoryKv: del, binary values, integers as Redis reads them", "[shim][
   }
 }
 
-TEST_CASE("a failing KV makes tiers.autoscale unavailable and changes nothing", "[shim][kv]") {
+TEST_CASE("a failing KV: tiers.autoscale decides on the input's tier and changes nothing",
+          "[shim][kv]") {
   qv::test::ManualClock clock;
   const std::string input = autoscale_input("org-f", 3, 0.9);
   const std::string key = "qv:tiers:org:org-f";
+  const std::string off_kv =
+      R"("applied":false,"source":"input","reason":"kv unavailable, decided on the input's tier and not applied: )";
 
   SECTION("KV down for reads and writes") {
     auto memory = std::make_shared<MemoryKv>(clock.function());
-    REQUIRE(memory->set(key, R"({"tier":"Startup","changedOn":null})", 0).ok());
+    REQUIRE(memory->set(key, R"({"tier":"Growth","changedOn":null})", 0).ok());
     auto instance = qv::test::make_instance(
         clock, std::make_shared<FailingKv>(memory, /*fail_reads=*/true, /*fail_writes=*/true));
     const Answer answer = instance.run("tiers.autoscale", input);
-    CHECK(answer.status == QV_UNAVAILABLE);
-    CHECK_THAT(answer.message(), Catch::Matchers::Contains("test kv: down"));
+    INFO(answer.output);
+    REQUIRE(answer.ok());
+    CHECK_THAT(answer.output, Catch::Matchers::Contains(R"("currentTier":"Startup")"));
+    CHECK_THAT(answer.output, Catch::Matchers::Contains(off_kv + "test kv: down\"}"));
     CHECK(memory->entries() ==
-          std::map<std::string, std::string>{{key, R"({"tier":"Startup","changedOn":null})"}});
+          std::map<std::string, std::string>{{key, R"({"tier":"Growth","changedOn":null})"}});
   }
   SECTION("KV refusing writes") {
     auto memory = std::make_shared<MemoryKv>(clock.function());
     auto instance = qv::test::make_instance(
         clock, std::make_shared<FailingKv>(memory, /*fail_reads=*/false, /*fail_writes=*/true));
     const Answer answer = instance.run("tiers.autoscale", input);
-    CHECK(answer.status == QV_UNAVAILABLE);
-    CHECK_THAT(answer.message(), Catch::Matchers::Contains("was not applied"));
+    INFO(answer.output);
+    REQUIRE(answer.ok());
+    CHECK_THAT(answer.output, Catch::Matchers::Contains(R"("recommendedTier":"Growth")"));
+    CHECK_THAT(answer.output, Catch::Matchers::Contains(off_kv + "test kv: down\"}"));
     CHECK(memory->entries().empty());
   }
   SECTION("no KV at all") {
     auto instance = qv::test::make_instance(clock, nullptr);
     const Answer answer = instance.run("tiers.autoscale", input);
-    CHECK(answer.status == QV_UNAVAILABLE);
-    CHECK_THAT(answer.message(), Catch::Matchers::Contains("no KV store"));
+    INFO(answer.output);
+    REQUIRE(answer.ok());
+    CHECK_THAT(answer.output,
+               Catch::Matchers::Contains(off_kv + "kv: this host has no KV store\"}"));
   }
 }
 

@@ -185,27 +185,29 @@ describe('Redis outage', () => {
   });
   after(async () => { await kv?.close(); await server?.stop(); });
 
-  test('calls degrade to unavailable while Redis is down, and recover when it is back', async () => {
+  test('while Redis is down autoscale decides on the input\'s tier and applies nothing; back, it decides on the stored one again', async () => {
     const qv = await instantiateFlavour('emscripten', { kv, log: quiet, kvTimeoutMs: 500 });
     const input = { organizationId: 'org_outage', currentTier: 'Startup', history: [{ date: '2026-11-01', concurrentCalls: 10 }] };
-    assert.equal((await qv.invoke('tiers.autoscale', input)).status, 'ok');
+    const up = await qv.invoke('tiers.autoscale', input);
+    assert.deepEqual([up.status, up.body.source], ['ok', 'kv']);
 
     await server.stop();
     try {
       const started = Date.now();
       const down = await qv.invoke('tiers.autoscale', input);
-      assert.equal(down.status, 'unavailable');
-      assert.match(down.body.message, /kv: could not read the tier of organisation 'org_outage'/);
+      assert.equal(down.status, 'ok', down.body.message);
+      assert.deepEqual([down.body.decision.currentTier, down.body.applied, down.body.source], ['Startup', false, 'input']);
+      assert.match(down.body.reason, /^kv unavailable, decided on the input's tier and not applied: .*qv:tiers:org:org_outage/);
       assert.ok(Date.now() - started < 2000, 'an outage must fail fast, not hang');
     } finally {
       await server.start(); // (after a failure too: the next test connects to it, waiting until it answers)
     }
     let recovered = null;
-    for (let i = 0; i < 50 && recovered !== 'ok'; i++) {
+    for (let i = 0; i < 50 && recovered !== 'kv'; i++) {
       await sleep(100);
-      recovered = (await qv.invoke('tiers.autoscale', input)).status;
+      recovered = (await qv.invoke('tiers.autoscale', input)).body.source;
     }
-    assert.equal(recovered, 'ok', 'calls succeed again once Redis is back');
+    assert.equal(recovered, 'kv', 'decided on the stored tier again once Redis is back');
   });
 
   test('a Redis that stalls while connected: commands beyond maxInFlight fail at once, none pile up', async () => {

@@ -135,13 +135,14 @@ for (const flavour of FLAVOURS) {
       assert.equal(decisions.filter((d) => d.source === 'lease').length, 50 - kv.casCalls);
     });
 
-    test('a KV that fails makes autoscale unavailable and writes nothing', async () => {
+    test('a KV that fails to read: autoscale decides on the input\'s tier, applies nothing and writes nothing', async () => {
       const kv = new MemoryKv({ now });
       const failing = withOps(kv, { get: failWith('connection refused') });
       const qv = await instantiate(module, { kv: failing, now, log: quiet });
       const { status, body } = await qv.invoke('tiers.autoscale', autoscaleInput(0));
-      assert.equal(status, 'unavailable');
-      assert.match(body.message, /kv: could not read the tier of organisation 'org_0': kv.get qv:tiers:org:org_0: connection refused/);
+      assert.equal(status, 'ok', body.message);
+      assert.deepEqual([body.decision.currentTier, body.decision.recommendedTier, body.applied, body.source], ['Startup', 'Growth', false, 'input']);
+      assert.equal(body.reason, 'kv unavailable, decided on the input\'s tier and not applied: kv.get qv:tiers:org:org_0: connection refused');
       assert.deepEqual(kv.keys(), []);
     });
 
@@ -182,8 +183,9 @@ for (const flavour of FLAVOURS) {
       const silent = { get: () => new Promise(() => {}), set: async () => {}, incr: async () => 1, del: async () => 0 };
       const qv = await instantiate(module, { kv: silent, now, log: quiet, kvTimeoutMs: 30 });
       const { status, body } = await qv.invoke('tiers.autoscale', autoscaleInput(0));
-      assert.equal(status, 'unavailable');
-      assert.match(body.message, /no answer within 30 ms/);
+      assert.equal(status, 'ok', body.message);
+      assert.deepEqual([body.applied, body.source], [false, 'input']);
+      assert.match(body.reason, /^kv unavailable, decided on the input's tier and not applied: .*no answer within 30 ms/);
     });
 
     test('an answer that arrived while the event loop was busy past kvTimeoutMs is taken, not timed out', async () => {
@@ -212,14 +214,18 @@ for (const flavour of FLAVOURS) {
       }
     });
 
-    test('a failed write reports the decision as not applied', async () => {
+    test('a failed write: the decision is made again on the input\'s tier and reported as not applied', async () => {
       const kv = new MemoryKv({ now });
+      const key = 'qv:tiers:org:org_0';
+      const state = '{"tier":"tier-1","changedOn":"2026-10-01"}'; // out of cooldown: the stored state scales up
+      await kv.set(key, state);
       const readOnly = withOps(kv, { set: failWith('READONLY replica'), cas: failWith('READONLY replica') });
       const qv = await instantiate(module, { kv: readOnly, now, log: quiet });
-      const { status, body } = await qv.invoke('tiers.autoscale', autoscaleInput(0));
-      assert.equal(status, 'unavailable');
-      assert.match(body.message, /was not applied: kv.cas qv:tiers:org:org_0: READONLY replica/);
-      assert.deepEqual(kv.keys(), [], 'no change counted either');
+      const { status, body } = await qv.invoke('tiers.autoscale', { ...autoscaleInput(0), lastTierChange: '2026-11-02' });
+      assert.equal(status, 'ok', body.message);
+      assert.deepEqual([body.decision.currentTier, body.decision.reason, body.applied, body.source], ['Startup', 'cooldown', false, 'input'], 'the input\'s lastTierChange holds');
+      assert.equal(body.reason, 'kv unavailable, decided on the input\'s tier and not applied: kv.cas qv:tiers:org:org_0: READONLY replica');
+      assert.deepEqual(await dump(kv), { [key]: state }, 'no change counted either');
     });
 
     test('two isolates deciding at once apply one change: the other decides again on it', async () => {
@@ -344,9 +350,9 @@ for (const flavour of FLAVOURS) {
       kv.get = async (key) => { const v = await inner.get(key); return v && v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength); };
       assert.equal((await qv.call('tiers.autoscale', autoscaleInput(0))).decision.currentTier, 'Growth');
       kv.get = async () => ({ tier: 'Growth' });
-      const refused = await qv.invoke('tiers.autoscale', autoscaleInput(0));
-      assert.equal(refused.status, 'unavailable');
-      assert.match(refused.body.message, /the KV answered a value of type Object, not bytes or a string/);
+      const failed = await qv.invoke('tiers.autoscale', autoscaleInput(0));
+      assert.deepEqual([failed.status, failed.body.decision.currentTier, failed.body.applied, failed.body.source], ['ok', 'Startup', false, 'input']);
+      assert.match(failed.body.reason, /^kv unavailable, decided on the input's tier and not applied: .*the KV answered a value of type Object, not bytes or a string/);
       assert.equal(qv.failed, false);
       assert.equal((await qv.invoke('tiers.catalogue')).status, 'ok');
     });

@@ -116,7 +116,7 @@ uint32_t ttl_ms(double until, double now) {
 }
 
 // What keeps a decision from the shared state: the KV, or the organisation's value in it.
-constexpr std::string_view kKvUnavailable = "kv unavailable";
+using detail::kKvUnavailable;
 using detail::kValueUnreadable;
 
 // The reason a local decision gives: the problem, the policy that applies, and the detail.

@@ -28,7 +28,9 @@ inline Result<const Tier*> required_tier(const JsonObject& object, const Catalog
   return find_tier(catalogue.tiers, name.value(), "tier");
 }
 
-// What a reason says when an organisation's value in KV cannot be read by this isolate.
+// What a reason says when the KV fails, and when an organisation's value in it cannot be read
+// by this isolate.
+inline constexpr std::string_view kKvUnavailable = "kv unavailable";
 inline constexpr std::string_view kValueUnreadable = "kv value unreadable";
 
 // The admission-control methods (admission_methods.cpp).

@@ -132,12 +132,18 @@ MethodTask autoscale_method(CallContext& ctx, Instance& instance) {
   const size_t get = ctx.kv_get(key);
   co_await ctx.perform();
   const OpResult& read = ctx.result(get);
-  if (read.status != QV_OK && read.status != QV_NOT_FOUND) {
-    co_return Outcome::failure({QV_UNAVAILABLE, "kv: could not read the tier of organisation '" +
-                                                    input.organization_id + "': " + read.data});
-  }
+  // Why the decision is the input's and not applied (the KV failed, or the state in it
+  // cannot be read), as the answer's reason says it; empty while the KV decides.
+  std::string off_kv;
+  auto decided_on_input = [](std::string_view problem, const std::string& why) {
+    return std::string(problem) + ", decided on the input's tier and not applied: " + why;
+  };
   std::optional<std::string> stored;
-  if (read.status == QV_OK) stored = read.data;
+  if (read.status == QV_OK) {
+    stored = read.data;
+  } else if (read.status != QV_NOT_FOUND) {
+    off_kv = decided_on_input(detail::kKvUnavailable, read.data);
+  }
 
   // The decision is made on the stored state and written only if that state still holds
   // (compare-and-set): two isolates deciding at once apply one change, and the other
@@ -148,23 +154,24 @@ MethodTask autoscale_method(CallContext& ctx, Instance& instance) {
   // known, so a write could undo a change another isolate made, or its cooldown. The
   // decision is then the input's, as tiers.evaluate makes it, and applies nothing; every call
   // reads the state again, so the stored one is used once it reads, and the input's applied
-  // once it is gone.
+  // once it is gone. So too while the KV fails (a read or a compare-and-set): a failing
+  // dependency degrades the answer, it does not refuse it.
   const Tier* given_tier = input.current;
   const std::optional<int64_t> given_change = input.last_change;
   Decision decision;
-  std::string unreadable;          // why the stored state could not be read
   std::optional<int64_t> changes;  // the count of tier changes, when it could be counted
   for (int attempt = 0;; ++attempt) {
     input.current = given_tier;
     input.last_change = given_change;
-    if (stored) {
+    if (stored && off_kv.empty()) {
       if (auto s = read_stored_state(*stored, *catalogue, input); !s.ok()) {
-        unreadable = "the tier stored for organisation '" + input.organization_id + "' (" +
-                     s.error().message + ")";
+        off_kv = decided_on_input(detail::kValueUnreadable, "the tier stored for organisation '" +
+                                                                input.organization_id + "' (" +
+                                                                s.error().message + ")");
       }
     }
     decision = evaluate(input, *catalogue);
-    if (!unreadable.empty() || (!decision.scale_up && !decision.scale_down)) break;
+    if (!off_kv.empty() || (!decision.scale_up && !decision.scale_down)) break;
     if (attempt == kMaxAutoscaleAttempts) {
       co_return Outcome::failure({QV_UNAVAILABLE, "kv: the tier of organisation '" +
                                                       input.organization_id +
@@ -180,17 +187,16 @@ MethodTask autoscale_method(CallContext& ctx, Instance& instance) {
     const size_t cas = ctx.kv_cas(key, stored, state.take(), 0);
     co_await ctx.perform();
     const OpResult& result = ctx.result(cas);
-    if (result.status != QV_OK) {
-      co_return Outcome::failure({QV_UNAVAILABLE, "kv: the decision for organisation '" +
-                                                      input.organization_id +
-                                                      "' was not applied: " + result.data});
+    if (result.status != QV_OK) {  // the next round decides on the input's
+      off_kv = decided_on_input(detail::kKvUnavailable, result.data);
+      continue;
     }
     if (result.number == 1) break;
     stored = result.number == 0 ? std::optional(result.data) : std::nullopt;
   }
-  // The loop ends on no change, on a change written, or on a state it cannot read: every
+  // The loop ends on no change, on a change written, or on a decision off the KV: every
   // other way out returns.
-  const bool applied = unreadable.empty() && (decision.scale_up || decision.scale_down);
+  const bool applied = off_kv.empty() && (decision.scale_up || decision.scale_down);
   if (applied) {
     // The tier first, the count after it: a count that fails leaves the change applied
     // (and says so), and a tier that fails is not counted.
@@ -209,11 +215,8 @@ MethodTask autoscale_method(CallContext& ctx, Instance& instance) {
     else
       out.null();
   }
-  out.key("source").value(unreadable.empty() ? "kv" : "input");
-  if (!unreadable.empty()) {
-    out.key("reason").value(std::string(detail::kValueUnreadable) +
-                            ", decided on the input's tier and not applied: " + unreadable);
-  }
+  out.key("source").value(off_kv.empty() ? "kv" : "input");
+  if (!off_kv.empty()) out.key("reason").value(off_kv);
   out.end_object();
   co_return Outcome::answer(out.take());
 }

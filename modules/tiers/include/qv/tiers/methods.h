@@ -6,7 +6,8 @@
 //   tiers.feature_enabled  {tier, feature} -> {tier, feature, enabled, lowestTier,
 //                          upgradeTier, availableIn}
 //   tiers.autoscale        as evaluate, with the tier and last change read from KV; applies
-//                          a scale decision to KV -> {decision, applied, tierChanges?}
+//                          a scale decision to KV -> {decision, applied, tierChanges?,
+//                          source, reason?}
 // Admission control (docs/admission.md):
 //   tiers.gcra             {rate, burst?, tat?, now, quantity?, partial?} -> GCRA outcome
 //   tiers.admit            {organizationId, tier, cost?} -> {allowed, limited, limit,
