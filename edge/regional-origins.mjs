@@ -14,7 +14,8 @@
 //   GET  /__qv/faults               every region's faults
 //   POST /__qv/faults/<region>      {latencyMs?, jitterMs?, failureRate?, mode?} sets them
 //                                   (mode: "up", "fail" = 503, "hang", "refuse")
-//   GET  /__qv/stats                /api requests answered, per path and per region
+//   GET  /__qv/stats                /api requests answered, per path and per region, and
+//                                   those a hanging region held unanswered, per region
 //
 // Standalone: node edge/regional-origins.mjs [--port 4101] [--upstream URL] (or ORIGIN_URL)
 import { createServer } from 'node:http';
@@ -87,11 +88,13 @@ export async function startRegionalOrigins({ regions = DEMO_REGIONS, host = '127
   const upstreamUrl = upstream ? new URL(upstream) : null;
   const data = createDemoData();  // one data set behind every region
   const served = { byPath: new Map(), byRegion: new Map() };
+  const held = new Map(); // /api requests a hanging region received and never answered
   const count = (map, key) => map.set(key, (map.get(key) ?? 0) + 1);
   const stats = () => ({
     served: Object.fromEntries(served.byPath),
     byRegion: Object.fromEntries(served.byRegion),
     total: [...served.byPath.values()].reduce((a, b) => a + b, 0),
+    held: Object.fromEntries(held),
   });
   const state = new Map(regions.map((region, i) => [region, {
     fault: { latencyMs: 0, jitterMs: 0, failureRate: 0, mode: 'up' },
@@ -140,6 +143,7 @@ export async function startRegionalOrigins({ regions = DEMO_REGIONS, host = '127
     }
 
     if (fault.mode === 'hang') {
+      if (url.pathname.startsWith('/api/')) count(held, region);
       entry.hanging.add(response);
       response.on('close', () => entry.hanging.delete(response));
       return;
