@@ -7,6 +7,7 @@ import { instantiateFlavour, HostOps, OP, MemoryKv } from '../dist/js/node.mjs';
 import { RedisKv } from '../dist/js/kv-redis.mjs';
 import { RedisServer } from './redis-server.mjs';
 import { startOnFreePort } from './ports.mjs';
+import { createClient } from 'redis';
 
 const url = process.env.QV_REDIS_URL;
 const decoder = new TextDecoder();
@@ -51,34 +52,52 @@ describe('RedisKv', { skip: !url && 'no QV_REDIS_URL (the test above fails)' }, 
     }
   });
 
-  // Whether the key is gone within 5 s (polled): the TTLs below are 1 s, so a stalled machine
-  // cannot lose a read before they end, and a TTL of a minute cannot pass for one.
-  const goneSoon = async (key) => {
-    for (const started = Date.now(); Date.now() - started < 5000; await sleep(50)) {
-      if (await kv.get(key) === null) return true;
-    }
-    return false;
+  // When Redis ends a key, read from Redis rather than waited out: PEXPIRETIME (ms since the
+  // epoch on the server's clock; -1 for a key without a TTL) must be the TTL past the
+  // server's TIME when the write was sent and when it was answered.
+  let raw;
+  before(async () => { raw = createClient({ url }); await raw.connect(); });
+  after(() => raw?.quit());
+  const serverMs = async () => {
+    const [seconds, micros] = await raw.sendCommand(['TIME']);
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000); // whole ms, as Redis keeps expiries
+  };
+  const expiresAt = async (key) => Number(await raw.sendCommand(['PEXPIRETIME', prefix + key]));
+  // The write, and the ms its TTL was taken as: what PEXPIRETIME is past the server's clock.
+  const ttlTaken = async (key, write) => {
+    const sent = await serverMs();
+    await write();
+    const answered = await serverMs();
+    const at = await expiresAt(key);
+    return at < 0 ? at : [at - answered, at - sent];
+  };
+  // The TTL taken is ms (or -1, none) if the expiry lies within [sent, answered] + ms.
+  const assertTtl = (taken, ms, what) => {
+    if (ms < 0) return assert.equal(taken, -1, what);
+    assert.ok(Array.isArray(taken) && taken[0] <= ms && ms <= taken[1], `${what}: TTL ${ms} ms, expiry ${JSON.stringify(taken)} past the write`);
   };
 
-  test('a TTL expires the key', async () => {
-    await kv.set('short', 'x', 1000);
+  test('a TTL is the expiry Redis keeps for the key; none, no expiry', async () => {
+    assertTtl(await ttlTaken('short', () => kv.set('short', 'x', 60_000)), 60_000, 'set');
     assert.equal(text(await kv.get('short')), 'x');
-    assert.ok(await goneSoon('short'));
+    assertTtl(await ttlTaken('short', () => kv.set('short', 'y')), -1, 'set again without a TTL');
   });
 
   test('a TTL of a fraction of a millisecond is taken, as MemoryKv takes it', async () => {
-    await kv.set('fraction', 'x', 1000.5);
+    // (Redis refuses PX 1.5: RedisKv sends whole ms, a fraction rounded up.)
+    assertTtl(await ttlTaken('fraction', () => kv.set('fraction', 'x', 60_000.5)), 60_001, 'set');
     assert.equal(text(await kv.get('fraction')), 'x');
-    assert.equal(await kv.incr('fraction-n', 1, 1000.5), 1);
-    assert.deepEqual(await kv.cas('fraction-c', null, 'x', 1000.5), { swapped: true, current: null });
-    for (const key of ['fraction', 'fraction-n', 'fraction-c']) assert.ok(await goneSoon(key), key);
+    assertTtl(await ttlTaken('fraction-n', async () => assert.equal(await kv.incr('fraction-n', 1, 60_000.5), 1)), 60_001, 'incr');
+    assertTtl(await ttlTaken('fraction-c', async () => assert.deepEqual(await kv.cas('fraction-c', null, 'x', 60_000.5), { swapped: true, current: null })), 60_001, 'cas');
   });
 
   test('incr counts and sets the TTL only when the key is new', async () => {
-    assert.equal(await kv.incr('n', 5, 1000), 5);
-    assert.equal(await kv.incr('n', 2, 60_000), 7); // must not push the expiry out
-    assert.ok(await goneSoon('n'), 'the first TTL holds');
+    assertTtl(await ttlTaken('n', async () => assert.equal(await kv.incr('n', 5, 60_000), 5)), 60_000, 'new');
+    const first = await expiresAt('n');
+    assert.equal(await kv.incr('n', 2, 120_000), 7);
+    assert.equal(await expiresAt('n'), first, 'the first TTL holds');
     assert.equal(await kv.incr('m', 1, 0), 1);
+    assert.equal(await expiresAt('m'), -1, 'no TTL given, none kept');
   });
 
   test('incr counts exactly past 2^53, and refuses to pass 2^63', async () => {
