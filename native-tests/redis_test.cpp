@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <thread>
 
@@ -50,6 +51,55 @@ void sleep_ms(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 
+// A second connection to the test server, for what RedisKv does not ask.
+using Admin = std::unique_ptr<redisContext, decltype(&redisFree)>;
+Admin admin_connection(const RedisOptions& options) {
+  Admin admin(redisConnect(options.host.c_str(), options.port), &redisFree);
+  REQUIRE(admin);
+  REQUIRE(admin->err == 0);
+  if (!options.password.empty()) {
+    freeReplyObject(redisCommand(admin.get(), "AUTH %s", options.password.c_str()));
+  }
+  return admin;
+}
+
+// The server's clock, in whole ms (as Redis keeps expiries).
+int64_t server_ms(redisContext* admin) {
+  auto* time = static_cast<redisReply*>(redisCommand(admin, "TIME"));
+  REQUIRE(time);
+  REQUIRE(time->type == REDIS_REPLY_ARRAY);
+  REQUIRE(time->elements == 2);
+  const int64_t ms =
+      std::stoll(time->element[0]->str) * 1000 + std::stoll(time->element[1]->str) / 1000;
+  freeReplyObject(time);
+  return ms;
+}
+
+// When Redis ends the key (PEXPIRETIME: ms since the epoch; -1 without a TTL).
+int64_t expires_at(redisContext* admin, const std::string& key) {
+  auto* at =
+      static_cast<redisReply*>(redisCommand(admin, "PEXPIRETIME %b", key.data(), key.size()));
+  REQUIRE(at);
+  INFO((at->type == REDIS_REPLY_ERROR ? std::string(at->str, at->len) : std::string()));
+  REQUIRE(at->type == REDIS_REPLY_INTEGER);
+  const int64_t value = at->integer;
+  freeReplyObject(at);
+  return value;
+}
+
+// Whether write gave the key a TTL of ttl_ms: its expiry lies ttl_ms past the server's clock
+// between the write being sent and answered. A TTL is read, not waited out.
+template <typename Write>
+void check_ttl(redisContext* admin, const std::string& key, int64_t ttl_ms, Write write) {
+  const int64_t sent = server_ms(admin);
+  write();
+  const int64_t answered = server_ms(admin);
+  const int64_t at = expires_at(admin, key);
+  INFO("expiry " << at << ", write sent at " << sent << ", answered at " << answered);
+  CHECK(at >= sent + ttl_ms);
+  CHECK(at <= answered + ttl_ms);
+}
+
 }  // namespace
 
 TEST_CASE("RedisKv: get, set, del", "[redis]") {
@@ -82,24 +132,35 @@ TEST_CASE("RedisKv: keys and values are binary-safe", "[redis]") {
   CHECK(kv.del(key).number == 1);
 }
 
-TEST_CASE("RedisKv: set with a TTL expires", "[redis]") {
-  RedisKv kv(test_options());
-  REQUIRE(kv.set("short", "lived", 150).ok());
+TEST_CASE("RedisKv: set with a TTL gives the key that expiry; without one, none", "[redis]") {
+  const RedisOptions options = test_options();
+  RedisKv kv(options);
+  const Admin admin = admin_connection(options);
+  const std::string key = options.key_prefix + "short";
+  check_ttl(admin.get(), key, 60000, [&] { REQUIRE(kv.set("short", "lived", 60000).ok()); });
   CHECK(kv.get("short").value == "lived");
-  sleep_ms(400);
-  CHECK(kv.get("short").status == QV_NOT_FOUND);
+  REQUIRE(kv.set("short", "again", 0).ok());
+  CHECK(expires_at(admin.get(), key) == -1);
+  kv.del("short");
 }
 
 TEST_CASE("RedisKv: incr sets the TTL only when it creates the key", "[redis]") {
-  RedisKv kv(test_options());
-  CHECK(kv.incr("created", 5, 150).number == 5);  // new: expires in 150 ms
-  CHECK(kv.incr("kept", 1, 10000).number == 1);   // new: expires in 10 s
-  CHECK(kv.incr("kept", 1, 150).number == 2);     // existing: keeps its 10 s
+  const RedisOptions options = test_options();
+  RedisKv kv(options);
+  const Admin admin = admin_connection(options);
+  const auto key = [&](const char* name) { return options.key_prefix + name; };
+  check_ttl(admin.get(), key("created"), 60000,
+            [&] { CHECK(kv.incr("created", 5, 60000).number == 5); });  // new: its TTL
+  CHECK(kv.incr("kept", 1, 10000).number == 1);
+  const int64_t kept_until = expires_at(admin.get(), key("kept"));
+  CHECK(kv.incr("kept", 1, 150).number == 2);  // existing: keeps its expiry
+  CHECK(expires_at(admin.get(), key("kept")) == kept_until);
   REQUIRE(kv.set("no-ttl", "7", 0).ok());
   CHECK(kv.incr("no-ttl", 3, 150).number == 10);  // existing without TTL: stays so
-  CHECK(kv.incr("plain", -4, 0).number == -4);    // no TTL asked
-  sleep_ms(400);
-  CHECK(kv.get("created").status == QV_NOT_FOUND);
+  CHECK(expires_at(admin.get(), key("no-ttl")) == -1);
+  CHECK(kv.incr("plain", -4, 0).number == -4);  // no TTL asked
+  CHECK(expires_at(admin.get(), key("plain")) == -1);
+  CHECK(kv.get("created").value == "5");
   CHECK(kv.get("kept").value == "2");
   CHECK(kv.get("no-ttl").value == "10");
   CHECK(kv.get("plain").value == "-4");
@@ -110,7 +171,7 @@ TEST_CASE("RedisKv: incr sets the TTL only when it creates the key", "[redis]") 
   CHECK_THAT(refused.message, Catch::Matchers::Contains("not an integer"));
   CHECK(kv.incr("text", 1, 1000).status == QV_UNAVAILABLE);  // the EVAL path too
   CHECK(kv.get("text").value == "abc");
-  for (const char* key : {"kept", "no-ttl", "plain", "text"}) kv.del(key);
+  for (const char* name : {"created", "kept", "no-ttl", "plain", "text"}) kv.del(name);
 }
 
 TEST_CASE("RedisKv: incr is exact across the 64-bit range, with a TTL too", "[redis]") {
@@ -128,7 +189,9 @@ TEST_CASE("RedisKv: incr is exact across the 64-bit range, with a TTL too", "[re
 }
 
 TEST_CASE("RedisKv: compare-and-set", "[redis]") {
-  RedisKv kv(test_options());
+  const RedisOptions options = test_options();
+  RedisKv kv(options);
+  const Admin admin = admin_connection(options);
   const std::string key = "cas";
   REQUIRE(kv.del(key).ok());
   // Absent: only an expect-absent set succeeds.
@@ -139,10 +202,11 @@ TEST_CASE("RedisKv: compare-and-set", "[redis]") {
   KvReply mismatch = kv.cas(key, std::string_view("0"), "2", 0);
   CHECK(mismatch.number == 0);
   CHECK(mismatch.value == "1");
-  CHECK(kv.cas(key, std::string_view("1"), std::string_view("\0two", 4), 150).number == 1);
+  check_ttl(admin.get(), options.key_prefix + key, 60000, [&] {  // the TTL of the set applies
+    CHECK(kv.cas(key, std::string_view("1"), std::string_view("\0two", 4), 60000).number == 1);
+  });
   CHECK(kv.get(key).value == std::string("\0two", 4));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  CHECK(kv.get(key).status == QV_NOT_FOUND);  // the TTL of the set applies
+  kv.del(key);
 }
 
 TEST_CASE("RedisKv: an unreachable server is unavailable, fast, and never a crash", "[redis]") {
@@ -199,13 +263,8 @@ TEST_CASE("RedisKv: reconnects on the next use after the connection broke", "[re
   REQUIRE(kv.set("survivor", "1", 0).ok());
 
   // Kill that connection from a second one, found by its client name.
-  redisContext* admin = redisConnect(options.host.c_str(), options.port);
-  REQUIRE(admin);
-  REQUIRE(admin->err == 0);
-  if (!options.password.empty()) {
-    freeReplyObject(redisCommand(admin, "AUTH %s", options.password.c_str()));
-  }
-  auto* list = static_cast<redisReply*>(redisCommand(admin, "CLIENT LIST TYPE normal"));
+  const Admin admin = admin_connection(options);
+  auto* list = static_cast<redisReply*>(redisCommand(admin.get(), "CLIENT LIST TYPE normal"));
   REQUIRE(list);
   REQUIRE(list->type == REDIS_REPLY_STRING);
   const std::string clients(list->str, list->len);
@@ -215,11 +274,11 @@ TEST_CASE("RedisKv: reconnects on the next use after the connection broke", "[re
   const size_t line = clients.rfind('\n', named);
   const size_t id_at = clients.find("id=", line == std::string::npos ? 0 : line) + 3;
   const std::string id = clients.substr(id_at, clients.find(' ', id_at) - id_at);
-  auto* killed = static_cast<redisReply*>(redisCommand(admin, "CLIENT KILL ID %s", id.c_str()));
+  auto* killed =
+      static_cast<redisReply*>(redisCommand(admin.get(), "CLIENT KILL ID %s", id.c_str()));
   REQUIRE(killed);
   CHECK(killed->type == REDIS_REPLY_INTEGER);
   freeReplyObject(killed);
-  redisFree(admin);
 
   // The server closed the idle connection (as a restart or its idle timeout does): the
   // next use sees that before it sends, and opens a new one, as the JS shim's client
