@@ -493,6 +493,28 @@ describe('fetch operations', () => {
     }
   });
 
+  test('operations time out by the timers given: a KV operation and a fetch wait, unanswered, until theirs fire', async () => {
+    const pending = new Map(); // id -> {fire, ms}
+    let ids = 0;
+    const timers = { setTimeout: (fire, ms) => { pending.set(++ids, { fire, ms }); return ids; }, clearTimeout: (id) => { pending.delete(id); } };
+    const silent = { get: () => new Promise(() => {}), set: async () => {}, incr: async () => 1, del: async () => 0 };
+    const held = new HostOps({ kv: silent, kvTimeoutMs: 30, timers });
+    const outcomes = [];
+    const get = held.perform({ kind: OP.KV_GET, key: 'k' }).then((result) => outcomes.push(['get', result]));
+    const fetched = held.perform(fetchOp('/', 'GET\n', '', 50), () => new Promise(() => {})).then((result) => outcomes.push(['fetch', result]));
+    for (let turn = 0; turn < 10; turn++) await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual([...pending.values()].map((timer) => timer.ms).sort((a, b) => a - b), [30, 50]);
+    assert.deepEqual(outcomes, [], 'nothing times out before its timer fires');
+    for (const [id, timer] of [...pending]) { pending.delete(id); timer.fire(); }
+    for (const [id, timer] of [...pending]) { pending.delete(id); timer.fire(); } // the KV's second look, after I/O
+    await Promise.all([get, fetched]);
+    assert.deepEqual(outcomes.map(([what, result]) => [what, result.status, String(result.data)]).sort(), [
+      ['fetch', 7, `fetch ${base}/: no answer within 50 ms`],
+      ['get', 7, 'kv.get k: no answer within 30 ms'],
+    ]);
+    assert.equal(pending.size, 0, 'every timer fired or cleared');
+  });
+
   test('an unreachable origin is unavailable, and says why', async () => {
     const result = await ops.perform({ ...fetchOp('/', 'GET\n'), key: 'http://127.0.0.1:1/' });
     assert.equal(result.status, 6);

@@ -1,4 +1,4 @@
-import type { Kv } from './qv.mjs';
+import type { Kv, Timers } from './qv.mjs';
 
 export declare const OP: Readonly<{ KV_GET: 1; KV_SET: 2; KV_INCR: 3; KV_DEL: 4; FETCH: 5; KV_CAS: 6; SLEEP: 7; WAIT: 8 }>;
 
@@ -29,7 +29,7 @@ export interface HostOpResult {
 }
 
 export declare class HostOps {
-  constructor(options: { kv: Kv; fetch?: typeof fetch; kvTimeoutMs?: number; fetchTimeoutMs?: number; fetchMaxBytes?: number });
+  constructor(options: { kv: Kv; fetch?: typeof fetch; kvTimeoutMs?: number; fetchTimeoutMs?: number; fetchMaxBytes?: number; timers?: Timers });
   /** Performs one operation (a fetch with `fetch` when given); never rejects. */
   perform(op: HostOp, fetch?: typeof globalThis.fetch): Promise<HostOpResult>;
 }

@@ -48,6 +48,7 @@ export class HostOps {
   #kvTimeoutMs;
   #fetchTimeoutMs;
   #fetchMaxBytes;
+  #timers;
 
   /**
    * options.kv: the KV; options.fetch (default globalThis.fetch); options.kvTimeoutMs
@@ -55,7 +56,8 @@ export class HostOps {
    * it gives none) above it is lowered to it, never raised (the router counts on a probe
    * ending within its own timeout);
    * options.fetchMaxBytes (default 8 MiB): a longer answer body is not read, and the fetch
-   * fails with status too_large.
+   * fails with status too_large; options.timers: {setTimeout, clearTimeout} the KV and fetch
+   * operations time out by (default the global ones; tests: timers they fire).
    */
   constructor(options) {
     this.#kv = options.kv;
@@ -63,6 +65,7 @@ export class HostOps {
     this.#kvTimeoutMs = wholeOption(options, 'kvTimeoutMs', MAX_TIMER_MS) ?? DEFAULT_KV_TIMEOUT_MS;
     this.#fetchTimeoutMs = wholeOption(options, 'fetchTimeoutMs', MAX_TIMER_MS);
     this.#fetchMaxBytes = wholeOption(options, 'fetchMaxBytes', 2 ** 32 - 1) ?? DEFAULT_FETCH_MAX_BYTES;
+    this.#timers = options.timers ?? globalThis;
   }
 
   /**
@@ -110,12 +113,13 @@ export class HostOps {
   // I/O before it fails the operation: after the event loop was busy past the deadline, the
   // timer and the store's answer are both ready, and timers run first.
   #kvCall(run) {
+    const timers = this.#timers;
     let timer;
     const timeout = new Promise((_, reject) => {
       const fail = () => reject(new TimeoutError(`no answer within ${this.#kvTimeoutMs} ms`));
-      timer = setTimeout(() => { timer = setTimeout(fail, 0); }, this.#kvTimeoutMs);
+      timer = timers.setTimeout(() => { timer = timers.setTimeout(fail, 0); }, this.#kvTimeoutMs);
     });
-    return Promise.race([Promise.resolve().then(run), timeout]).finally(() => clearTimeout(timer));
+    return Promise.race([Promise.resolve().then(run), timeout]).finally(() => timers.clearTimeout(timer));
   }
 
   async #performFetch(op, fetch) {
@@ -132,7 +136,7 @@ export class HostOps {
     // The deadline holds even for a fetch, or a body, that ignores the abort signal.
     let timer;
     const deadline = new Promise((_, reject) => {
-      timer = setTimeout(() => {
+      timer = this.#timers.setTimeout(() => {
         controller.abort();
         reject(new TimeoutError());
       }, timeoutMs);
@@ -160,7 +164,7 @@ export class HostOps {
       }
       return { status: UNAVAILABLE, data: `fetch ${op.key}: ${reasonOf(error)}` };
     } finally {
-      clearTimeout(timer);
+      this.#timers.clearTimeout(timer);
     }
   }
 }

@@ -45,6 +45,14 @@ export interface ShimOptions {
   fetchTimeoutMs?: number;
   /** A fetch whose answer body is longer fails with 'too_large', unread (default 8 MiB; 1 to 2^32 - 1, else a RangeError). */
   fetchMaxBytes?: number;
+  /** The timers KV and fetch operations time out by (default the global ones; tests: timers they fire). */
+  timers?: Timers;
+}
+
+/** What timeouts are set and cleared with: the global setTimeout and clearTimeout, or a test's own. */
+export interface Timers {
+  setTimeout(fire: () => void, ms: number): unknown;
+  clearTimeout(timer: unknown): void;
 }
 
 export interface Invocation<T = unknown> {

@@ -56,7 +56,7 @@ function defaultLog(level, message) {
  * of a .wasm gives, or what node.mjs compiles from the file once per process.
  * Options: kv (default: a new MemoryKv), fetch (default: globalThis.fetch), now (ms since
  * the epoch), randomBytes(Uint8Array), log(level, message), kvTimeoutMs, fetchTimeoutMs,
- * fetchMaxBytes.
+ * fetchMaxBytes, timers ({setTimeout, clearTimeout} the operations time out by).
  */
 export async function instantiate(module, options = {}) {
   if (!(module instanceof WebAssembly.Module) && module?.constructor?.name !== 'Module') {
