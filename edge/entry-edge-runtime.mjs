@@ -3,7 +3,8 @@
 // precompiled (as production edge runtimes do with an imported .wasm); QV_EDGE_CONFIG,
 // the API keys, feature routes, regions (router) and cache settings; and optionally QV_KV,
 // a KV shared by every isolate (as a KV binding is), else each isolate keeps an in-memory
-// KV; QV_CACHE_SECRET, the invalidation webhook's secret; and QV_NOW, a clock.
+// KV; QV_CACHE_SECRET, the invalidation webhook's secret; QV_NOW, a clock; and QV_TIMERS,
+// the {setTimeout, clearTimeout} KV operations and requests to origins time out by.
 import { createEdgeHandler } from './handler.mjs';
 
 const handle = createEdgeHandler({
@@ -12,6 +13,7 @@ const handle = createEdgeHandler({
   cacheSecret: globalThis.QV_CACHE_SECRET,
   ...(globalThis.QV_KV ? { kv: globalThis.QV_KV } : {}),
   ...(globalThis.QV_NOW ? { now: globalThis.QV_NOW } : {}), // tests: a simulated clock
+  ...(globalThis.QV_TIMERS ? { timers: globalThis.QV_TIMERS } : {}), // tests: timeouts they fire
 });
 globalThis.qvCacheWarmed = () => handle.warmed();
 globalThis.qvReady = () => handle.ready();

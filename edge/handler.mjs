@@ -320,7 +320,8 @@ function readings(decoded) {
  * critical?: [{organizationId, path, query?}] warmed at start}}; options.originFetch: the
  * fetch used to reach origins (default globalThis.fetch); options.cacheSecret: the shared
  * secret of POST /api/cache/invalidate; the other options go to the shim's instantiate()
- * (kv, now, log, ...).
+ * (kv, now, log, ...), and options.timers (the timers its operations time out by) times out
+ * the requests to origins too.
  */
 export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheSecret, ...shimOptions } = {}) {
   if (!wasmModule) throw new Error('createEdgeHandler: wasmModule is required (the qv.wasm bundle as a WebAssembly.Module)');
@@ -426,6 +427,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
   const regional = createRegionalProxy({
     invoke: async (method, input) => (await module()).invoke(method, input),
     ...(originFetch ? { fetch: originFetch } : {}),
+    ...(shimOptions.timers ? { timers: shimOptions.timers } : {}),
     clock: shimOptions.now,
     log,
   });

@@ -299,11 +299,24 @@ describe('the edge function proxies /api/* to the regions (edge-runtime, demo re
   const call = (path, init = {}) => runtime.dispatchFetch(`http://edge.test${path}`, {
     ...init, headers: { 'x-api-key': 'qv_demo_enterprise', ...LONDON, ...init.headers },
   });
+  // The timers the edge's requests to origins, health probes and KV operations time out by:
+  // kept, and fired by the test alone. Nothing times out because a loaded machine answered
+  // late; the hanging region's request times out when the test says.
+  const timeouts = new Map(); // id -> {fire, ms}
+  let timerIds = 0;
+  const timers = {
+    setTimeout: (fire, ms) => { timeouts.set(++timerIds, { fire, ms }); return timerIds; },
+    clearTimeout: (id) => { timeouts.delete(id); },
+  };
   before(async () => {
     origins = await startRegionalOrigins();
     const config = await loadEdgeConfig();
-    config.router = routerConfigFor(origins.urls, { requestTimeoutMs: 400, healthCheck: { intervalMs: 100, timeoutMs: 400, unhealthyThreshold: 1 } });
-    runtime = await createEdgeRuntime({ config });
+    // (Requests wait 400 ms, probes 300, KV operations 250: a timeout is told by its length.)
+    config.router = routerConfigFor(origins.urls, { requestTimeoutMs: 400, healthCheck: { intervalMs: 100, timeoutMs: 300, unhealthyThreshold: 1 } });
+    // No warm-up of critical keys (the cache's, in cache-edge.test.mjs): the only requests
+    // the regions see, and the router measures and budgets, are the tests' own.
+    config.cache = { ...config.cache, critical: [] };
+    runtime = await createEdgeRuntime({ config, globals: { QV_TIMERS: timers } });
   });
   after(async () => {
     await origins?.close();
@@ -380,18 +393,23 @@ describe('the edge function proxies /api/* to the regions (edge-runtime, demo re
     }
   });
 
-  test('a hanging region times out after requestTimeoutMs and the request is answered by the fallback', async () => {
+  test('a hanging region times out after requestTimeoutMs and the request is answered by the fallback', { timeout: 30_000 }, async () => {
     const { optimalRegion: hanging, fallbackRegions } = await decision();
     await origins.set(hanging, { mode: 'hang' });
     try {
-      const heldBefore = origins.stats().held[hanging] ?? 0;
-      const response = await call('/api/contacts');
+      const held = () => origins.stats().held[hanging] ?? 0;
+      const heldBefore = held();
+      const answer = call('/api/contacts');
+      // Once the hanging region holds the request (and never answers it), its timeout comes.
+      while (held() === heldBefore) await new Promise((resolve) => setImmediate(resolve));
+      const waiting = [...timeouts.values()].filter((timeout) => timeout.ms === 400);
+      assert.equal(waiting.length, 1, 'the one request in flight waits requestTimeoutMs');
+      waiting[0].fire();
+      const response = await answer;
       assert.equal(response.status, 200);
       assert.equal(response.headers.get('x-region'), fallbackRegions[0]);
       assert.equal(response.headers.get('x-region-failover'), hanging);
-      // The hanging region had the request and never answered it: only the request's own
-      // timeout could end that attempt.
-      assert.equal((origins.stats().held[hanging] ?? 0) - heldBefore, 1, 'the request reached the hanging region');
+      assert.equal(held() - heldBefore, 1, 'the hanging region had the request once');
     } finally {
       await origins.reset();
     }
