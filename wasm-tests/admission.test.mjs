@@ -13,7 +13,7 @@ import { RedisServer } from './redis-server.mjs';
 import { createEdgeRuntime, loadEdgeConfig } from '../edge/runtime.mjs';
 import { parseApiKeys } from '../edge/identity.mjs';
 import { rateLimitHeaders } from '../edge/handler.mjs';
-import { CountingKv, withOps, delayedOps } from './kv-doubles.mjs';
+import { CountingKv, withOps, delayedOps, noTimeouts } from './kv-doubles.mjs';
 import { random } from '../bench/cache-streams.mjs';
 
 const quiet = () => {};
@@ -431,7 +431,7 @@ describe('requests of mixed costs on a leasing isolate', () => {
   });
 });
 
-describe('call lifecycles racing over three isolates (a KV answering after random delays)', () => {
+describe('call lifecycles racing over three isolates (a KV answering after random delays)', { timeout: 60_000 }, () => {
   test('the set never exceeds the limit, every answer agrees with its call\'s history, and the set ends as the calls left it', async () => {
     const next = random(0x51ed);
     const memory = new MemoryKv();
@@ -444,7 +444,7 @@ describe('call lifecycles racing over three isolates (a KV answering after rando
         return result;
       },
     }), next);
-    const isolates = await Promise.all([0, 1, 2].map((i) => instantiateFlavour(i % 2 ? 'wasi' : 'emscripten', { kv, log: quiet, kvTimeoutMs: 5000 })));
+    const isolates = await Promise.all([0, 1, 2].map((i) => instantiateFlavour(i % 2 ? 'wasi' : 'emscripten', { kv, log: quiet, timers: noTimeouts })));
     const who = { organizationId: 'org_lifecycles', tier: 'Startup' };
     const any = () => isolates[Math.floor(next() * isolates.length)];
 
@@ -498,14 +498,15 @@ describe('call lifecycles racing over three isolates (a KV answering after rando
   });
 });
 
-describe('admission over a real Redis', { skip: !process.env.QV_REDIS_URL && 'no QV_REDIS_URL (redis.test.mjs fails for it)' }, () => {
+describe('admission over a real Redis', { skip: !process.env.QV_REDIS_URL && 'no QV_REDIS_URL (redis.test.mjs fails for it)', timeout: 60_000 }, () => {
   let kvs = [];
   let instances = [];
   const prefix = `qv-admission-${process.pid}-${Date.now()}:`;
   before(async () => {
     kvs = await Promise.all([0, 1, 2, 3].map(() => RedisKv.connect(process.env.QV_REDIS_URL, { prefix })));
-    // A KV timeout would switch an isolate to local limits: 1 s, for a loaded test machine.
-    instances = await Promise.all(kvs.map((kv, i) => instantiateFlavour(i % 2 ? 'wasi' : 'emscripten', { kv, log: quiet, kvTimeoutMs: 1000 })));
+    // No KV timeouts: one would switch an isolate to local limits when a loaded machine
+    // answered late.
+    instances = await Promise.all(kvs.map((kv, i) => instantiateFlavour(i % 2 ? 'wasi' : 'emscripten', { kv, log: quiet, timers: noTimeouts })));
   });
   after(() => Promise.all(kvs.map((kv) => kv.close())));
 
@@ -561,7 +562,7 @@ describe('admission over a real Redis', { skip: !process.env.QV_REDIS_URL && 'no
   });
 });
 
-describe('Redis stopped in the middle of a run', () => {
+describe('Redis stopped in the middle of a run', { timeout: 120_000 }, () => {
   let server;
   let kvs = [];
   before(async () => { server = await RedisServer.start(); });
@@ -569,7 +570,7 @@ describe('Redis stopped in the middle of a run', () => {
 
   test('requests keep being answered; limits are global again after recovery', { timeout: 60_000 }, async () => {
     kvs = await Promise.all([0, 1, 2].map(() => RedisKv.connect(server.url, { connectTimeoutMs: 200 })));
-    const isolates = await Promise.all(kvs.map((kv) => instantiateFlavour('emscripten', { kv, log: quiet, kvTimeoutMs: 300 })));
+    const isolates = await Promise.all(kvs.map((kv) => instantiateFlavour('emscripten', { kv, log: quiet, timers: noTimeouts })));
     const admit = async (qv) => {
       const { status, body } = await qv.invoke('tiers.admit', { organizationId: 'org_fault', tier: 'Startup' });
       assert.equal(status, 'ok', `an admission failed: ${JSON.stringify(body)}`);
@@ -603,7 +604,7 @@ describe('Redis stopped in the middle of a run', () => {
     const connect = async (flavour) => {
       const kv = await RedisKv.connect(server.url, { connectTimeoutMs: 200 });
       kvs.push(kv);
-      return instantiateFlavour(flavour, { kv, log: quiet, kvTimeoutMs: 300 });
+      return instantiateFlavour(flavour, { kv, log: quiet, timers: noTimeouts });
     };
     const [qv, other] = [await connect('wasi'), await connect('emscripten')];
     const who = { organizationId: 'org_outage', tier: 'Startup' };

@@ -25,6 +25,11 @@ export const withOps = (kv, replaced) => ({
   incr: (...args) => kv.incr(...args), del: (...args) => kv.del(...args), ...replaced,
 });
 
+// Timers that never fire (the shim's timers option): a KV operation waits for its answer,
+// however late a loaded machine gives it, where a test means the answers of a KV that is up
+// (a store that is down fails at once; a hang fails the test's own timeout).
+export const noTimeouts = Object.freeze({ setTimeout: () => 0, clearTimeout: () => {} });
+
 // An operation that fails with message.
 export const failWith = (message) => async () => { throw new Error(message); };
 

@@ -8,6 +8,7 @@ import { RedisKv } from '../dist/js/kv-redis.mjs';
 import { RedisServer } from './redis-server.mjs';
 import { startOnFreePort } from './ports.mjs';
 import { createClient } from 'redis';
+import { noTimeouts } from './kv-doubles.mjs';
 
 const url = process.env.QV_REDIS_URL;
 const decoder = new TextDecoder();
@@ -19,7 +20,7 @@ test('QV_REDIS_URL names the Redis server that npm test starts', () => {
   assert.ok(url, 'QV_REDIS_URL is not set: run the tests with npm test, which starts redis-server');
 });
 
-describe('RedisKv', { skip: !url && 'no QV_REDIS_URL (the test above fails)' }, () => {
+describe('RedisKv', { skip: !url && 'no QV_REDIS_URL (the test above fails)', timeout: 60_000 }, () => {
   let kv;
   const prefix = `qv-test-${process.pid}-${Date.now()}:`;
   before(async () => { kv = await RedisKv.connect(url, { prefix }); });
@@ -118,7 +119,7 @@ describe('RedisKv', { skip: !url && 'no QV_REDIS_URL (the test above fails)' }, 
   });
 
   test('two instances (two isolates) share tier state through Redis', async () => {
-    const shared = { kv, now: () => 1764115200000, log: quiet, kvTimeoutMs: 1000 }; // a loaded test machine
+    const shared = { kv, now: () => 1764115200000, log: quiet, timers: noTimeouts };
     const a = await instantiateFlavour('emscripten', shared);
     const b = await instantiateFlavour('wasi', shared);
     const history = [1, 2, 3].map((d) => ({ date: `2026-11-0${d}`, concurrentCalls: 45 }));
@@ -133,7 +134,7 @@ describe('RedisKv', { skip: !url && 'no QV_REDIS_URL (the test above fails)' }, 
   });
 
   test('a stored tier an isolate cannot read is left as it is: the decision is the input\'s, not applied, until the value reads again or is gone', async () => {
-    const isolates = await Promise.all(['emscripten', 'wasi'].map((flavour) => instantiateFlavour(flavour, { kv, now: () => 1764115200000, log: quiet, kvTimeoutMs: 1000 })));
+    const isolates = await Promise.all(['emscripten', 'wasi'].map((flavour) => instantiateFlavour(flavour, { kv, now: () => 1764115200000, log: quiet, timers: noTimeouts })));
     const history = [1, 2, 3].map((d) => ({ date: `2026-11-0${d}`, concurrentCalls: 45 }));
     const input = { organizationId: 'org_unreadable_tier', currentTier: 'Startup', history };
     const key = 'qv:tiers:org:org_unreadable_tier';
@@ -205,7 +206,7 @@ describe('Redis outage', () => {
   after(async () => { await kv?.close(); await server?.stop(); });
 
   test('while Redis is down autoscale decides on the input\'s tier and applies nothing; back, it decides on the stored one again', { timeout: 30_000 }, async () => {
-    const qv = await instantiateFlavour('emscripten', { kv, log: quiet, kvTimeoutMs: 500 });
+    const qv = await instantiateFlavour('emscripten', { kv, log: quiet, timers: noTimeouts });
     const input = { organizationId: 'org_outage', currentTier: 'Startup', history: [{ date: '2026-11-01', concurrentCalls: 10 }] };
     const up = await qv.invoke('tiers.autoscale', input);
     assert.deepEqual([up.status, up.body.source], ['ok', 'kv']);
