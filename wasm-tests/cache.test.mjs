@@ -1298,6 +1298,100 @@ for (const flavour of FLAVOURS) {
       });
     }
 
+    // Two answers about one journal that come back in another order than they were sent: the
+    // global journal, read for two organisations' calls at once, or written by this isolate
+    // while a call reads it. The isolate keeps the newer journal: taking in the older one
+    // last, it judged the copies stamped from the newer one untrusted and dropped them.
+    for (const [held, what] of [
+      ['read', 'a journal read answered after one sent later'],
+      ['lost', 'a journal read answered after one sent later, the journal lost and started over between them'],
+      ['write', 'the isolate\'s own journal write answered after a read sent later'],
+    ]) {
+      test(`${what}: the isolate keeps the newer journal, and the copies stamped from it`, async (t) => {
+        const store = new CountingKv();
+        // Isolate a's KV: once armed, its next `op` on the global journal reaches the KV at
+        // once and answers when the test releases it.
+        const hold = { op: null, release: null };
+        hold.arm = (op) => {
+          hold.op = op;
+          hold.reached = new Promise((resolve) => { hold.reach = resolve; });
+        };
+        const holding = (op) => async (key, ...rest) => {
+          const result = await store[op](key, ...rest);
+          if (hold.op === op && key === 'qvc:j:*') {
+            hold.op = null;
+            await new Promise((resolve) => { hold.release = resolve; hold.reach(); });
+          }
+          return result;
+        };
+        t.after(() => hold.release?.()); // (after a failure too)
+        const clock = { t: START };
+        const a = await isolate({ kv: withOps(store, { get: holding('get'), cas: holding('cas') }), clock, kvTimeoutMs: 60_000 });
+        const b = await isolate({ kv: store, clock, kvTimeoutMs: 60_000 });
+        const [w, y, z] = [[ORG, 'GET /api/w'], ['org_b', 'GET /api/y'], ['org_b', 'GET /api/z']]
+          .map(([organizationId, key]) => input({ organizationId, key }));
+        await b.qv.call('cache.invalidate', { tags: ['unrelated:1'] }); // the global journal at seq 1
+        await b.qv.call('cache.get', w);
+        await b.qv.call('cache.get', y);
+        assert.equal((await a.qv.call('cache.get', w)).xCache, 'HIT-L2'); // a reads the journals
+        clock.t += 500; // pollMs: they are due again
+        hold.arm(held === 'write' ? 'cas' : 'get');
+        const first = held === 'write'
+          ? a.qv.call('cache.invalidate', { tags: ['unrelated:2'] }) // writes seq 2
+          : a.qv.call('cache.get', w); // a hit: reads the journals, the global one at seq 1
+        await hold.reached;
+        clock.t += 10;
+        if (held === 'lost') await store.del('qvc:j:*');
+        await b.qv.call('cache.invalidate', { tags: ['unrelated:3'] }); // the next seq (lost: 1 of a new epoch)
+        clock.t += 10;
+        await a.qv.call('cache.get', y); // found in L2: a reads the journals again, org_b's and the global one
+        const stored = await a.qv.call('cache.get', z); // stamped from what that read found
+        assert.deepEqual([stored.xCache, stored.stored], ['MISS', true]);
+        hold.release(); // the older answer comes last
+        await first;
+        const served = await a.qv.call('cache.get', z);
+        assert.equal(served.xCache, 'HIT-L1',
+          `a, org_b ${z.key}, after the older answer came: ${served.xCache} ${served.body}${served.reason ? ` (${served.reason})` : ''}`);
+      });
+    }
+
+    test('a journal read that reaches the KV after one sent later, and a change between them: its newer journal is kept, though sent first', async (t) => {
+      // Within one epoch the higher seq is the newer journal, whichever read was sent first:
+      // the view takes it in and drops what its new item names.
+      const store = new CountingKv();
+      const hold = { armed: false, release: null };
+      hold.reached = new Promise((resolve) => { hold.reach = resolve; });
+      const get = async (key) => {
+        if (hold.armed && key === 'qvc:j:*') { // reaches the KV once released
+          hold.armed = false;
+          await new Promise((resolve) => { hold.release = resolve; hold.reach(); });
+        }
+        return store.get(key);
+      };
+      t.after(() => hold.release?.()); // (after a failure too)
+      let version = 1;
+      const origin = fakeOrigin({ reply: async () => new Response(`{"version":${version}}`, { headers: { 'cache-control': 'max-age=300', 'surrogate-key': 'campaigns:c1' } }) });
+      const clock = { t: START };
+      const a = await isolate({ kv: withOps(store, { get }), origin, clock, kvTimeoutMs: 60_000 });
+      const b = await isolate({ kv: store, origin, clock, kvTimeoutMs: 60_000 });
+      const [w, y] = [[ORG, 'GET /api/w'], ['org_b', 'GET /api/y']].map(([organizationId, key]) => input({ organizationId, key }));
+      await b.qv.call('cache.invalidate', { tags: ['unrelated:1'] }); // the global journal at seq 1
+      await b.qv.call('cache.get', w);
+      await b.qv.call('cache.get', y);
+      assert.equal((await a.qv.call('cache.get', w)).xCache, 'HIT-L2'); // a reads the journals
+      clock.t += 500; // pollMs: they are due again
+      hold.armed = true;
+      const first = a.qv.call('cache.get', w); // a hit: reads the journals, the global one held
+      await hold.reached;
+      clock.t += 10;
+      await a.qv.call('cache.get', y); // found in L2: a reads the journals again, the global one at seq 1
+      version = 2;
+      await b.qv.call('cache.invalidate', { tags: ['campaigns:c1'] }); // seq 2
+      hold.release(); // the read sent first reaches the KV now: seq 2
+      const served = await first;
+      assert.equal(served.body, '{"version":2}', `a, ${w.key}, once the read holding the change came: ${served.xCache} ${served.body}${served.reason ? ` (${served.reason})` : ''}`);
+    });
+
     test('L1 holds at most its entry bound; W-TinyLFU keeps the frequent keys', async () => {
       // The L1's seed (of its key hashes and admission jitter) fixed: with a sketch this small
       // (20 entries), about one seed in 200 lets a cold key's count collide with a hot one's.

@@ -1,5 +1,6 @@
 #include "journals.h"
 
+#include <algorithm>
 #include <memory>
 #include <utility>
 
@@ -29,13 +30,23 @@ void apply_journal(CacheState& state, const CacheConfig& config, const std::stri
                    Journal journal, double sent,
                    const std::function<void(const CachedEntry&)>& dropped) {
   auto view = state.view(organization);
+  // Answers may come back in another order than they were sent (two calls' reads of the
+  // global journal, a read and this isolate's own write): the newer journal is kept. Within
+  // one epoch a journal only grows, so the higher seq is the newer, whichever was sent first,
+  // and it holds all the other holds: current as of the later sending. Across epochs (the
+  // journal lost and started over) and without one, the numbers order nothing: the answer
+  // sent later is kept.
+  const bool same_epoch = journal.epoch != 0 && journal.epoch == view->journal.epoch;
+  const bool older =
+      view->known && (same_epoch ? journal.seq < view->journal.seq : sent < view->checked_at);
+  view->checked_at = std::max(view->checked_at, sent);
+  if (older) return;
   // (Another epoch: the journal was lost and started over, and its numbers may have caught
   // up with the old ones; entries stamped from the old one are judged untrusted below.)
   const bool changed =
       !view->known || journal.seq != view->journal.seq || journal.epoch != view->journal.epoch;
   view->journal = std::move(journal);
   view->known = true;
-  view->checked_at = sent;
   if (!changed || !state.l1_store) return;
   const double skew = static_cast<double>(config.clock_skew_ms);
   const Journal& j = view->journal;

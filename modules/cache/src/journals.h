@@ -15,7 +15,8 @@ namespace qv::cache::detail {
 bool invalidated(CacheState& state, const CacheConfig& config, const CachedEntry& entry);
 
 // Takes in a newly read (or written) journal, current as of `sent`, when the read (or the
-// write) was sent: L1 entries that items newer than the view match go (each shown to
+// write) was sent, unless the view holds a newer one (a later seq of the same epoch, else
+// one sent later): L1 entries that items newer than the view match go (each shown to
 // `dropped` first, when given).
 void apply_journal(CacheState& state, const CacheConfig& config, const std::string& organization,
                    Journal journal, double sent,
