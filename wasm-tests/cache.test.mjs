@@ -35,6 +35,28 @@ function fakeOrigin({ delayMs = 5, reply } = {}) {
   return origin;
 }
 
+// A hold on one journal key of `store`: hold.arm(op) makes the next `op` ('get' or 'cas')
+// on `key` reach the store at once and answer only when the test calls hold.release();
+// hold.reached resolves once it has reached the store. holding(op) is the store's op with
+// the hold, for withOps. A hold still armed is released when the test ends.
+function journalHold(t, store, key) {
+  const hold = { op: null, release: null };
+  hold.arm = (op) => {
+    hold.op = op;
+    hold.reached = new Promise((resolve) => { hold.reach = resolve; });
+  };
+  const holding = (op) => async (name, ...rest) => {
+    const result = await store[op](name, ...rest);
+    if (hold.op === op && name === key) {
+      hold.op = null;
+      await new Promise((resolve) => { hold.release = resolve; hold.reach(); });
+    }
+    return result;
+  };
+  t.after(() => hold.release?.()); // (after a failure too)
+  return { hold, holding };
+}
+
 const input = (extra = {}) => ({
   organizationId: ORG, key: 'GET /api/campaigns', vary: { scope: 'Growth' },
   origin: { url: 'http://origin.test/api/campaigns' }, ...extra,
@@ -1236,20 +1258,7 @@ for (const flavour of FLAVOURS) {
         const store = new CountingKv();
         // Isolate a's KV: once armed, its next `op` on the organisation's journal reaches the
         // KV at once and answers when the test releases it.
-        const hold = { op: null, release: null };
-        hold.arm = (op) => {
-          hold.op = op;
-          hold.reached = new Promise((resolve) => { hold.reach = resolve; });
-        };
-        const holding = (op) => async (key, ...rest) => {
-          const result = await store[op](key, ...rest);
-          if (hold.op === op && key === `qvc:j:${ORG}`) {
-            hold.op = null;
-            await new Promise((resolve) => { hold.release = resolve; hold.reach(); });
-          }
-          return result;
-        };
-        t.after(() => hold.release?.()); // (after a failure too)
+        const { hold, holding } = journalHold(t, store, `qvc:j:${ORG}`);
         let version = 1;
         const origin = fakeOrigin({ reply: async () => new Response(`{"version":${version}}`, { headers: { 'cache-control': 'max-age=300', 'surrogate-key': 'campaigns:c1' } }) });
         const clock = { t: START };
@@ -1311,20 +1320,7 @@ for (const flavour of FLAVOURS) {
         const store = new CountingKv();
         // Isolate a's KV: once armed, its next `op` on the global journal reaches the KV at
         // once and answers when the test releases it.
-        const hold = { op: null, release: null };
-        hold.arm = (op) => {
-          hold.op = op;
-          hold.reached = new Promise((resolve) => { hold.reach = resolve; });
-        };
-        const holding = (op) => async (key, ...rest) => {
-          const result = await store[op](key, ...rest);
-          if (hold.op === op && key === 'qvc:j:*') {
-            hold.op = null;
-            await new Promise((resolve) => { hold.release = resolve; hold.reach(); });
-          }
-          return result;
-        };
-        t.after(() => hold.release?.()); // (after a failure too)
+        const { hold, holding } = journalHold(t, store, 'qvc:j:*');
         const clock = { t: START };
         const a = await isolate({ kv: withOps(store, { get: holding('get'), cas: holding('cas') }), clock, kvTimeoutMs: 60_000 });
         const b = await isolate({ kv: store, clock, kvTimeoutMs: 60_000 });
