@@ -35,6 +35,20 @@ function fakeOrigin({ delayMs = 5, reply } = {}) {
   return origin;
 }
 
+// An origin whose answers are fresh for 10 s and stale-while-revalidate for 60, the second
+// fetch held until release() (called when the test ends, after a failure too: the held fetch
+// would wait out its deadline).
+function secondFetchHeld(t) {
+  let release;
+  const gate = new Promise((resolve) => { release = resolve; });
+  t.after(() => release());
+  const origin = fakeOrigin({ reply: async (url, init, n) => {
+    if (n === 2) await gate;
+    return new Response(`{"version":${n}}`, { status: 200, headers: { 'cache-control': 'max-age=10, stale-while-revalidate=60' } });
+  } });
+  return { origin, release };
+}
+
 // A hold on one journal key of `store`: hold.arm(op) makes the next `op` ('get' or 'cas')
 // on `key` reach the store at once and answer only when the test calls hold.release();
 // hold.reached resolves once it has reached the store. holding(op) is the store's op with
@@ -196,13 +210,7 @@ for (const flavour of FLAVOURS) {
     test('a refresh that found the lease held elsewhere asks the KV for it again only after a tenth of the lease', async (t) => {
       const kv = new CountingKv();
       const clock = { t: START };
-      let release;
-      const gate = new Promise((resolve) => { release = resolve; });
-      t.after(() => release()); // (after a failure too: the held fetch would wait out its deadline)
-      const origin = fakeOrigin({ reply: async (url, init, n) => {
-        if (n === 2) await gate; // the first refresh hangs on the origin, holding the lease
-        return new Response(`{"version":${n}}`, { status: 200, headers: { 'cache-control': 'max-age=10, stale-while-revalidate=60' } });
-      } });
+      const { origin, release } = secondFetchHeld(t); // the first refresh hangs on the origin, holding the lease
       const [a, b] = await Promise.all([1, 2].map(() => isolate({ kv, clock, origin })));
       await a.qv.call('cache.get', input());
       await b.qv.call('cache.get', input());
@@ -225,13 +233,7 @@ for (const flavour of FLAVOURS) {
       // (a stale copy) and its request for the lease: it gets the lease, and the copy is in L2.
       const kv = new CountingKv();
       const clock = { t: START };
-      let release;
-      const gate = new Promise((resolve) => { release = resolve; });
-      t.after(() => release()); // (after a failure too: the held fetch would wait out its deadline)
-      const origin = fakeOrigin({ reply: async (url, init, n) => {
-        if (n === 2) await gate; // the holder's refresh
-        return new Response(`{"version":${n}}`, { status: 200, headers: { 'cache-control': 'max-age=10, stale-while-revalidate=60' } });
-      } });
+      const { origin, release } = secondFetchHeld(t); // the holder's refresh
       const holder = await isolate({ kv, clock, origin });
       await holder.qv.call('cache.get', input());
       clock.t = START + 15_000;
