@@ -58,6 +58,16 @@ void apply_journal(CacheState& state, const CacheConfig& config, const std::stri
   });
 }
 
+namespace {
+
+// Whether a view's last read counts for a call that asked at `asked` (see refresh_journals;
+// a function, as a lambda's type kept in a coroutine's frame has no linkage).
+bool recent_enough(const JournalView& view, double asked, double poll, bool now_anyway) {
+  return now_anyway ? view.checked_at >= asked : asked - view.checked_at < poll;
+}
+
+}  // namespace
+
 Task<bool> refresh_journals(CallContext& ctx, CacheState& state, std::string organization,
                             Timing& timing, bool now_anyway) {
   const auto config = state.config;
@@ -67,14 +77,13 @@ Task<bool> refresh_journals(CallContext& ctx, CacheState& state, std::string org
   // when a read it waited for came back. Asked for now_anyway, the call reads at once unless
   // a read is in flight.
   const double asked = now_ms();
-  const auto recent = [&](const JournalView& view) {
-    return now_anyway ? view.checked_at >= asked : asked - view.checked_at < poll;
-  };
   bool waited = false;
   for (;;) {
     auto view = state.view(organization);
     auto global = state.view("");
-    if ((waited || !now_anyway) && recent(*view) && recent(*global)) co_return true;
+    if ((waited || !now_anyway) && recent_enough(*view, asked, poll, now_anyway) &&
+        recent_enough(*global, asked, poll, now_anyway))
+      co_return true;
     const double now = now_ms();
     if (!kv_usable(state, now)) co_return false;
     if (view->polling) {  // another call of this isolate is reading it: wait for that read
