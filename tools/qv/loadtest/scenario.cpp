@@ -808,11 +808,9 @@ Result<Scenario> read_scenario(std::string_view json, const ScenarioOverrides& o
   element root;
   if (auto error = parser.parse(padded).get(root)) {
     // Core's words for a refused text, as the modules give them: the syntax problem's line
-    // and column, a number out of range by its field, invalid UTF-8 where it is. Its
-    // "input: " is the scenario, which the file's name before the message already names.
-    std::string message = refused_text_error(json, "", simdjson::error_message(error)).message;
-    if (message.rfind("input: ", 0) == 0) message.erase(0, 7);
-    return Error{message};
+    // and column, a number out of range by its field, invalid UTF-8 where it is. The root is
+    // unnamed: the file's name before the message names the scenario.
+    return Error{refused_unnamed_text_error(json, simdjson::error_message(error)).message};
   }
   object top;
   if (root.get_object().get(top)) return expected("the scenario", "a JSON object", root);
