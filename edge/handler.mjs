@@ -31,7 +31,7 @@
 
 import { instantiate, MAX_INPUT_BYTES } from '../host-shims/js/qv.mjs';
 import { readUpTo } from '../host-shims/js/host-ops.mjs';
-import { identify, parseApiKeys, presentedKey } from './identity.mjs';
+import { identify, indexApiKeys, parseApiKeys, presentedKey } from './identity.mjs';
 import { createRegionalProxy, geoHeaders } from './regional-proxy.mjs';
 import { createCacheRoutes } from './cache-routes.mjs';
 
@@ -326,7 +326,7 @@ function readings(decoded) {
 export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheSecret, ...shimOptions } = {}) {
   if (!wasmModule) throw new Error('createEdgeHandler: wasmModule is required (the qv.wasm bundle as a WebAssembly.Module)');
   let instance = null; // Promise<QvInstance>, one per isolate
-  let settings = null; // Promise<{keys, featureRoutes}>, validated against the catalogue
+  let settings = null; // Promise<{keys, featureRoutes}> (keys: by digest), validated against the catalogue
   // The edge's own messages: the host's log, else warnings and errors to the console.
   const log = shimOptions.log ?? ((level, message) => { if (level >= 2) console.warn(`[qv] ${message}`); });
 
@@ -385,7 +385,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     }
     const keys = parseApiKeys(config.apiKeys ?? [], tiers);
     warmCritical(keys, waitUntil);
-    return { keys, featureRoutes };
+    return { keys: indexApiKeys(keys), featureRoutes };
   }
 
   // The spec's warmCriticalCaches: the configured critical keys, fetched once per isolate
