@@ -830,6 +830,30 @@ for (const flavour of FLAVOURS) {
       assert.deepEqual(both.map((a) => a.body), ['{"lang":"es"}', '{"lang":"it"}']);
     });
 
+    test('a 304 that does not repeat the Vary leaves the revalidated copy a variant: served only to requests that send what it names', async () => {
+      const origin = fakeOrigin({ reply: (url, init) => {
+        const asked = new Headers(init?.headers);
+        if (asked.get('if-none-match') === '"fr"') return new Response(null, { status: 304, headers: { etag: '"fr"', 'cache-control': 'max-age=60' } });
+        const lang = asked.get('accept-language');
+        return new Response(JSON.stringify({ lang }), { status: 200, headers: { 'cache-control': 'max-age=10, stale-while-revalidate=30', etag: `"${lang}"`, vary: 'Accept-Language' } });
+      } });
+      const { qv, kv, clock } = await isolate({ origin });
+      const as = (lang) => input({ origin: { url: 'http://origin.test/api/campaigns', headers: { 'accept-language': lang } } });
+      await qv.call('cache.get', as('fr'));
+      clock.t = START + 15_000; // stale: the refresh revalidates fr, and the 304 names no Vary
+      assert.equal((await qv.call('cache.get', as('fr'))).xCache, 'STALE');
+      const refresh = await qv.call('cache.refresh', as('fr'));
+      assert.match(refresh.reason ?? '', /revalidated/, JSON.stringify(refresh));
+      assert.equal((await qv.call('cache.get', as('fr'))).xCache, 'HIT-L1');
+      const de = await qv.call('cache.get', as('de'));
+      assert.deepEqual([de.xCache, de.body], ['MISS', '{"lang":"de"}'], 'L1 holds fr: not served to de');
+      const other = await isolate({ kv, origin, clock });
+      const es = await other.qv.call('cache.get', as('es'));
+      assert.deepEqual([es.xCache, es.body], ['MISS', '{"lang":"es"}'], 'nor from L2');
+      const fr = await other.qv.call('cache.get', as('fr'));
+      assert.deepEqual([fr.xCache, fr.body], ['HIT-L2', '{"lang":"fr"}'], 'the revalidated fr, found in L2');
+    });
+
     test('a variant stored before the latest and usable longer is still found once the latest has lapsed', async () => {
       // fr lives 10 min fresh and an hour for stale-if-error; de, stored after it, 10 s.
       const clock = { t: START };

@@ -387,6 +387,10 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
     freshness.reason = "the body is not UTF-8 text";
   }
   auto entry = entry_from_origin(input, status, headers, std::move(body), fetched_at);
+  // The copy's Vary is kept as its `varied`, not among its headers: a 304 that does not
+  // repeat it leaves the copy the variant it was, as a stored field the 304 does not carry
+  // stays (RFC 9111 §4.3.4).
+  if (revalidated && !has_header(headers, "vary")) entry->varied = fallback->varied;
   served.layer = "origin";
   served.x_cache = "MISS";
   if (!freshness.storable) {
