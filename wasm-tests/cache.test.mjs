@@ -706,6 +706,21 @@ for (const flavour of FLAVOURS) {
       assert.equal((await qv.call('cache.stats', {})).origin.notModified, 0);
     });
 
+    test('a 501 the origin gives a max-age is cached for that long (cacheable by default), and it is no failure a stale copy stands in for', async () => {
+      const origin = fakeOrigin({ reply: (url, init, n) => (n === 1
+        ? new Response('{"version":1}', { status: 200, headers: { 'cache-control': 'max-age=10, stale-if-error=600' } })
+        : new Response('{"error":"not_implemented"}', { status: 501, headers: { 'cache-control': 'max-age=30' } })) });
+      const { qv, clock } = await isolate({ origin });
+      await qv.call('cache.get', input());
+      clock.t = START + 15_000;
+      const answer = await qv.call('cache.get', input());
+      assert.deepEqual([answer.xCache, answer.status, answer.stored], ['MISS', 501, true], answer.reason);
+      const again = await qv.call('cache.get', input());
+      assert.deepEqual([again.xCache, again.status, again.body], ['HIT-L1', 501, '{"error":"not_implemented"}']);
+      assert.equal(origin.fetches, 2);
+      assert.equal((await qv.call('cache.stats', {})).origin.errors, 0);
+    });
+
     test('a 404 the origin gives a max-age is cached for that long; one without is not', async () => {
       for (const [headers, fetches] of [[{ 'cache-control': 'max-age=30' }, 1], [{}, 2]]) {
         const origin = fakeOrigin({ reply: () => new Response('{"error":"not_found"}', { status: 404, headers }) });

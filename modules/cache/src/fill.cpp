@@ -331,7 +331,10 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
   const double done = now_ms();
   timing.origin_ms += done - fetched_at;
   const OpResult& result = ctx.result(op);
-  const bool failed = result.status != QV_OK || result.number >= 500;
+  // A 5xx is a failure, save 501: cacheable by default (RFC 9110 §15.6.2), stored for the time
+  // the origin gives like a 404, and no error a stale copy stands in for (RFC 5861 §4 names
+  // 500, 502, 503 and 504).
+  const bool failed = result.status != QV_OK || (result.number >= 500 && result.number != 501);
   if (failed) {
     ++state.metrics.origin_errors;
     const std::string what = result.status != QV_OK
