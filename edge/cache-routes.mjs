@@ -206,10 +206,11 @@ function serverTiming(timing) {
 }
 
 // What the edge passes on of the origin's answer (of what the cache keeps: kept_header in
-// modules/cache/src/entry.cpp): the content's description and validators, and what a
-// redirect, a 503 or a 401 means.
+// modules/cache/src/entry.cpp): the content's description and validators, its freshness
+// (without Expires, a browser would guess one from Last-Modified), and what a redirect, a
+// 503 or a 401 means.
 const PASSED_HEADERS = ['content-type', 'content-language', 'content-disposition', 'content-location', 'etag', 'last-modified',
-  'cache-control', 'location', 'retry-after', 'www-authenticate', 'link'];
+  'cache-control', 'expires', 'location', 'retry-after', 'www-authenticate', 'link'];
 
 // The statuses whose answers have no body (the Fetch standard's null body statuses a cache
 // call can answer with).

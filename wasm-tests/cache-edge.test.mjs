@@ -493,6 +493,9 @@ const CANNED = {
   'quoted-escape': [200, { 'cache-control': 'x-note="say \\"hi, s-maxage=9\\"", public, max-age=60' }, '{"ok":true}'],
   'qualified-private': [200, { 'cache-control': 'private="set-cookie,x-a", max-age=60' }, '{"ok":true}'],
   'open-quote': [200, { 'cache-control': 'public, max-age=60, x-note="open, s-maxage=300' }, '{"ok":true}'],
+  // Expires without Cache-Control: '0' has already passed (RFC 9111 §5.3), the other is a date.
+  expired: [200, { expires: '0', 'last-modified': 'Wed, 26 Nov 2025 10:00:00 GMT' }, '{"ok":true}'],
+  expiring: [200, { expires: 'Wed, 01 Jan 2100 00:00:00 GMT', 'last-modified': 'Wed, 26 Nov 2025 10:00:00 GMT' }, '{"ok":true}'],
   // ETag on two lines: fetch() joins them ('W/"a,1", "b"'); the first is the answer's.
   'two-etags': [200, { 'cache-control': 'max-age=60', etag: ['W/"a,1"', '"b"'] }, '{"ok":true}'],
   // Last-Modified on two lines: joined, 'Wed, 26 Nov 2025 10:00:00 GMT, Thu, 27 Nov 2025 10:00:00 GMT'.
@@ -572,6 +575,18 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
     assert.equal(fills.length, 1);
     assert.notEqual(fills[0]['x-forwarded-host'], 'evil.example', 'an unkeyed client header reached the origin of a shared copy');
     assert.equal((await handle(request(path))).headers.get('x-cache'), 'HIT-L1');
+  });
+
+  test('an answer keeps the origin\'s Expires, cached or not, as a proxied one does: without it a browser would guess a freshness from Last-Modified', async () => {
+    const handle = await handler();
+    for (const [query, expires, caches] of [['expired', '0', ['MISS', 'MISS']], ['expiring', 'Wed, 01 Jan 2100 00:00:00 GMT', ['MISS', 'HIT-L1']]]) {
+      for (const cache of caches) {
+        const response = await handle(request(`/api/leads?${query}`));
+        assert.deepEqual([response.status, response.headers.get('x-cache')], [200, cache], query);
+        assert.equal(response.headers.get('expires'), expires, `${query}, ${cache}`);
+      }
+      assert.equal((await handle(request(`/api/something/proxied?${query}`))).headers.get('expires'), expires, `${query}, proxied`);
+    }
   });
 
   test('a 204 from the origin is answered (and cached) without a body, not as a 500', async () => {
