@@ -333,6 +333,40 @@ TEST_CASE("back-off: exponential or Envoy's linear, capped at the maximum") {
   }
 }
 
+TEST_CASE(
+    "the times-ejected count stops growing at the longest ejection: a long outage is soon "
+    "forgotten") {
+  // As Envoy's ejection multiplier: once an ejection lasts maxEjectionMs, a failed probe keeps
+  // it there without raising the count, so after recovery the count decays to 0 within
+  // (count x decayIntervalMs) however long the outage was.
+  for (bool exponential : {true, false}) {
+    Config config = default_config();
+    config.outlier.exponential_backoff = exponential;
+    Router router(config);
+    double now = kStart;
+    for (int i = 0; i < 5; ++i) REQUIRE(router.observe(observation("sa-east-1", 1, 500), now).ok());
+    // Down for about two hours: every probe at the end of an ejection fails.
+    for (int round = 0; round < 30; ++round) {
+      now = router.region_health(3, now).ejected_until;
+      for (uint32_t r : router.plan_probes(now)) {
+        const bool down = r == 3;
+        CHECK(router.record_probe(router.config().regions[r].id, !down, "HTTP", now) == down);
+      }
+    }
+    const HostHealthView out = router.region_health(3, now);
+    CHECK(out.ejected_until - now == 300000);
+    // The smallest count whose ejection is the longest: 30 s x 2^4 or 30 s x 10.
+    CHECK(out.times_ejected == (exponential ? 5 : 10));
+    now = out.ejected_until;
+    router.plan_probes(now);
+    REQUIRE(!router.record_probe("sa-east-1", true, "HTTP 200", now));
+    // Back for 100 s: the count has decayed to 0, and a new bout of failures ejects for 30 s.
+    now += 100000;
+    CHECK(router.region_health(3, now).times_ejected == 0);
+    for (int i = 0; i < 5; ++i) REQUIRE(router.observe(observation("sa-east-1", 1, 500), now).ok());
+    CHECK(router.region_health(3, now).ejected_until == now + 30000);
+  }
+}
 TEST_CASE("at most max_ejection_percent of the regions are ejected, but always one may be") {
   Router router;  // 4 regions: 10% of 4 is less than one, so exactly one
   for (int i = 0; i < 5; ++i)

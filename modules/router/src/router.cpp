@@ -632,17 +632,28 @@ bool Router::ejection_allowed(Pool& pool, size_t index, bool probed, double now)
          config_.outlier.max_ejection_percent * static_cast<double>(pool.hosts.size());
 }
 
+double Router::ejection_ms(int times_ejected) const {
+  const OutlierPolicy& policy = config_.outlier;
+  const double factor = policy.exponential_backoff
+                            ? std::ldexp(1.0, std::min(times_ejected - 1, 60))
+                            : static_cast<double>(times_ejected);
+  return std::min(policy.max_ejection_ms, policy.base_ejection_ms * factor);
+}
+
 bool Router::eject(Pool& pool, size_t index, bool probed, std::string cause, bool capped,
                    double now) {
   if (capped && !ejection_allowed(pool, index, probed, now)) return false;
   HostState& host = pool.hosts[index];
-  const OutlierPolicy& policy = config_.outlier;
-  host.times_ejected = std::min(host.times_ejected + 1, 1000);
-  const double factor = policy.exponential_backoff
-                            ? std::ldexp(1.0, std::min(host.times_ejected - 1, 60))
-                            : static_cast<double>(host.times_ejected);
+  // The count grows only while its ejection is shorter than the longest (as Envoy's
+  // multiplier; and to 1000 at most, what a shared ejection may say): a region down for hours
+  // is not held to the longest ejection for as many decay intervals after it recovers.
+  if (host.times_ejected == 0 ||
+      (host.times_ejected < 1000 &&
+       ejection_ms(host.times_ejected) < config_.outlier.max_ejection_ms)) {
+    ++host.times_ejected;
+  }
   host.health = Health::kEjected;
-  host.ejected_until = now + std::min(policy.max_ejection_ms, policy.base_ejection_ms * factor);
+  host.ejected_until = now + ejection_ms(host.times_ejected);
   host.cause = std::move(cause);
   host.shared = false;
   host.consecutive_failures = 0;

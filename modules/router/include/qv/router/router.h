@@ -408,6 +408,8 @@ class Router {
   };
 
   void refresh(HostState& host, bool probed, double now) const;
+  // How long the times_ejected-th ejection lasts (times_ejected >= 1).
+  double ejection_ms(int times_ejected) const;
   bool eject(Pool& pool, size_t index, bool probed, std::string cause, bool capped, double now);
   bool ejection_allowed(Pool& pool, size_t index, bool probed, double now);
   HostHealthView view(HostState& host, bool probed, double now) const;
