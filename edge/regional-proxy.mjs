@@ -131,25 +131,33 @@ export function createRegionalProxy({
     let ownTimeout = false;
     const timer = timers.setTimeout(() => { ownTimeout = true; controller.abort(); }, timeoutMs);
     const started = now();
+    let response;
+    let error;
     try {
-      const response = await fetch(target, {
+      response = await fetch(target, {
         method: request.method,
         headers: originHeaders(request, caller, region),
         body: body && body.length && request.method !== 'GET' && request.method !== 'HEAD' ? body : undefined,
         signal: controller.signal,
         redirect: 'manual',
       });
-      await observe(region, area, now() - started, response.status, false);
-      return { region, response, failed: response.status >= 500 };
-    } catch (error) {
-      const timedOut = controller.signal.aborted;
-      // The caller gave up (its own deadline): nothing was learnt of the region.
-      if (ownTimeout || !outer?.aborted) await observe(region, area, now() - started, 0, timedOut);
-      const code = error?.cause?.code ?? error?.code;
-      return { region, error, timedOut, notSent: !timedOut && NOT_SENT.has(code), failed: true };
+    } catch (failure) {
+      error = failure;
     } finally {
+      // The timeout is the headers': once they came, no later wait (the observation's KV
+      // write) may abort the body.
       timers.clearTimeout(timer);
     }
+    const rttMs = now() - started;
+    if (response) {
+      await observe(region, area, rttMs, response.status, false);
+      return { region, response, failed: response.status >= 500 };
+    }
+    const timedOut = controller.signal.aborted;
+    // The caller gave up (its own deadline): nothing was learnt of the region.
+    if (ownTimeout || !outer?.aborted) await observe(region, area, rttMs, 0, timedOut);
+    const code = error?.cause?.code ?? error?.code;
+    return { region, error, timedOut, notSent: !timedOut && NOT_SENT.has(code), failed: true };
   }
 
   function retryable(request, attempt) {

@@ -292,6 +292,37 @@ describe('the regional proxy under a caller\'s deadline', () => {
   });
 });
 
+describe('the regional proxy\'s request timeout', () => {
+  test('covers the answer\'s headers only: an answer whose observation outlasts the deadline keeps its body', async () => {
+    const origins = await startRegionalOrigins({ regions: ['us-east-1'] });
+    try {
+      // The timers are the test's: the request's deadline passes exactly while the module
+      // records the answer (as when an observation publishes an ejection through a slow KV).
+      const pending = new Map();
+      let ids = 0;
+      const timers = {
+        setTimeout: (fire) => { pending.set(++ids, fire); return ids; },
+        clearTimeout: (id) => { pending.delete(id); },
+      };
+      const invoke = async (method) => {
+        if (method === 'router.route') {
+          return { status: 'ok', body: { optimalRegion: 'us-east-1', origin: origins.urls['us-east-1'], fallbackRegions: [], timeoutMs: 5000, clientArea: 'x' } };
+        }
+        if (method === 'router.observe') for (const fire of pending.values()) fire();
+        return { status: 'ok', body: { nextHealthCheckAtMs: Infinity } };
+      };
+      const regional = createRegionalProxy({ invoke, timers });
+      const response = await regional.proxy(new Request('http://edge.local/api/echo?x=1'));
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get('x-region'), 'us-east-1');
+      const echo = await response.json();
+      assert.deepEqual([echo.region, echo.path], ['us-east-1', '/api/echo']);
+    } finally {
+      await origins.close();
+    }
+  });
+});
+
 describe('the edge function proxies /api/* to the regions (edge-runtime, demo regional origins)', () => {
   let origins;
   let runtime;
