@@ -10,7 +10,7 @@ import { runServer } from 'edge-runtime';
 import { createEdgeRuntime, loadEdgeConfig, serveEdgeRuntime } from '../edge/runtime.mjs';
 import { startRegionalOrigins, routerConfigFor, DEMO_REGIONS } from '../edge/regional-origins.mjs';
 import { signRequest, SIGNATURE_HEADER, SIGNATURE_CLAIM_PREFIX } from '../edge/cache-routes.mjs';
-import { firstEntityTag, notModified } from '../edge/conditional.mjs';
+import { firstEntityTag, notModified, parseHttpDate } from '../edge/conditional.mjs';
 import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import { createEdgeHandler } from '../edge/handler.mjs';
@@ -54,6 +54,45 @@ describe('conditional requests (RFC 9110 §13)', () => {
     assert.equal(notModified(ask({ 'if-modified-since': 'yesterday' }), held), false);
     assert.equal(notModified(ask({ 'if-none-match': '"other"', 'if-modified-since': 'Thu, 27 Nov 2025 00:00:00 GMT' }), held), false);
     assert.equal(notModified(ask({}), held), false);
+  });
+  test('HTTP-dates are GMT in all three forms, whatever the host\'s time zone; anything else is no date', () => {
+    const zone = process.env.TZ;
+    process.env.TZ = 'America/New_York';  // five hours behind GMT in November
+    try {
+      const sunday = { lastModified: 'Sun, 06 Nov 1994 08:49:37 GMT' };
+      for (const same of ['Sun, 06 Nov 1994 08:49:37 GMT', 'Sunday, 06-Nov-94 08:49:37 GMT', 'Sun Nov  6 08:49:37 1994']) {
+        assert.equal(notModified(ask({ 'if-modified-since': same }), sunday), true, same);
+      }
+      for (const before of ['Sun, 06 Nov 1994 08:49:36 GMT', 'Sunday, 06-Nov-94 08:49:36 GMT', 'Sun Nov  6 08:49:36 1994']) {
+        assert.equal(notModified(ask({ 'if-modified-since': before }), sunday), false, before);
+      }
+      // The origin's Last-Modified in asctime form is GMT too.
+      assert.equal(notModified(ask({ 'if-modified-since': 'Sun, 06 Nov 1994 08:49:37 GMT' }), { lastModified: 'Sun Nov  6 08:49:38 1994' }), false);
+      // No HTTP-date, or more than one: If-Modified-Since is ignored (RFC 9110 §13.1.3).
+      for (const invalid of ['Sun, 06 Nov 1994 13:49:37 EST', 'Sun, 06 Nov 1994 08:49:37 GMT, Mon, 07 Nov 1994 08:49:37 GMT', '1994-11-06T08:49:37Z']) {
+        assert.equal(notModified(ask({ 'if-modified-since': invalid }), sunday), false, invalid);
+      }
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
+  test('HTTP-dates are read as the cache module reads them (parse_http_date)', () => {
+    assert.equal(parseHttpDate('Sun, 06 Nov 1994 08:49:37 GMT'), 784111777000);
+    assert.equal(parseHttpDate('Sunday, 06-Nov-94 08:49:37 GMT'), 784111777000);
+    assert.equal(parseHttpDate('Sun Nov  6 08:49:37 1994'), 784111777000);
+    assert.equal(parseHttpDate(' Sun Nov 16 08:49:37 1994\t'), 784111777000 + 10 * 86_400_000);
+    assert.equal(parseHttpDate('Thu, 01 Jan 1970 00:00:00 GMT'), 0);
+    assert.equal(parseHttpDate('Thu, 29 Feb 2024 12:00:00 GMT'), 1709208000000, 'a leap day');
+    assert.equal(parseHttpDate('Thu, 01 Jan 2070 00:00:00 GMT'), 3155760000000);
+    assert.equal(parseHttpDate('Wednesday, 01-Jan-69 00:00:00 GMT'), 3124224000000, 'two-digit years are 1970-2069');
+    assert.equal(parseHttpDate('Fri, 31 Dec 1999 23:59:60 GMT'), 946684799000, 'a leap second');
+    assert.equal(parseHttpDate('Mon, 01 Jan 0050 00:00:00 GMT'), -60589296000000, 'a year below 100 is that year');
+    for (const bad of ['0', '', 'Sat, 29 Feb 2025 00:00:00 GMT', 'Sun, 31 Apr 2025 00:00:00 GMT', 'Sun, 00 Nov 1994 08:49:37 GMT',
+      'Sun, 06 Nov 1994 08:49:37 UTC', 'Sun, 06 Nov 1994 24:00:00 GMT', 'Sun, 06 Nov 1994 08:49:37 GMT junk',
+      'Sun, 6 Nov 1994 08:49:37 GMT', 'Sunday, 06 Nov 1994 08:49:37 GMT', 'Sun, 06 Foo 1994 08:49:37 GMT', '1764115200']) {
+      assert.ok(Number.isNaN(parseHttpDate(bad)), bad);
+    }
   });
 });
 
