@@ -26,6 +26,35 @@ export const CACHED_PATHS = Object.freeze([
   '/api/campaigns', '/api/leads', '/api/dashboard/metrics', '/api/analytics/overview', '/api/knowledge/search',
 ]);
 
+const CRITICAL_FIELDS = ['organizationId', 'path', 'query'];
+
+/**
+ * Validates config.cache.critical (the spec's warmCriticalCaches): [{organizationId, path,
+ * query?}], each path a cached route's and each organisation one with a key in
+ * config.apiKeys (keys: parseApiKeys' entries), else no request could read what is warmed.
+ * Returns the entries to warm, {organizationId, tier, path, query?}: one per tier the
+ * organisation's keys have, as the tier is part of the cache key. Throws an Error naming the
+ * field and the problem.
+ */
+export function parseCriticalKeys(critical, keys) {
+  if (critical === undefined) return [];
+  if (!Array.isArray(critical)) throw new Error('config.cache.critical: expected an array of {organizationId, path, query?}');
+  return critical.flatMap((entry, i) => {
+    const where = `config.cache.critical[${i}]`;
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw new Error(`${where}: expected an object {organizationId, path, query?}`);
+    const unknown = Object.keys(entry).find((field) => !CRITICAL_FIELDS.includes(field));
+    if (unknown !== undefined) throw new Error(`${where}.${unknown}: unknown field (expected one of: ${CRITICAL_FIELDS.join(', ')})`);
+    if (typeof entry.organizationId !== 'string') throw new Error(`${where}.organizationId: expected a string`);
+    const tiers = new Set(keys.filter((key) => key.organizationId === entry.organizationId).map((key) => key.tier));
+    if (tiers.size === 0) throw new Error(`${where}.organizationId: no key in config.apiKeys is for '${entry.organizationId}', so no request could read what is warmed`);
+    if (!CACHED_PATHS.includes(entry.path)) throw new Error(`${where}.path: expected a cached route (${CACHED_PATHS.join(', ')}), got ${JSON.stringify(entry.path)}`);
+    if (entry.query !== undefined && (typeof entry.query !== 'string' || entry.query.startsWith('?'))) {
+      throw new Error(`${where}.query: expected the query as a string without its '?', got ${JSON.stringify(entry.query)}`);
+    }
+    return [...tiers].map((tier) => ({ organizationId: entry.organizationId, tier, path: entry.path, query: entry.query }));
+  });
+}
+
 /** The header that carries the invalidation webhook's signature. */
 export const SIGNATURE_HEADER = 'x-qv-signature';
 

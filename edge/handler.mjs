@@ -33,7 +33,7 @@ import { instantiate, MAX_INPUT_BYTES } from '../host-shims/js/qv.mjs';
 import { readUpTo } from '../host-shims/js/host-ops.mjs';
 import { identify, indexApiKeys, parseApiKeys, presentedKey } from './identity.mjs';
 import { createRegionalProxy, geoHeaders } from './regional-proxy.mjs';
-import { createCacheRoutes } from './cache-routes.mjs';
+import { createCacheRoutes, parseCriticalKeys } from './cache-routes.mjs';
 
 /** Largest request body accepted: the largest input the module takes. */
 export const MAX_BODY_BYTES = MAX_INPUT_BYTES;
@@ -384,19 +384,15 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
       if (status !== 'ok') throw new Error(`config.featureRoutes[${i}].feature: ${String(body.message).replace(/^feature: /, '')}`);
     }
     const keys = parseApiKeys(config.apiKeys ?? [], tiers);
-    warmCritical(keys, waitUntil);
+    warmCritical(parseCriticalKeys(config.cache?.critical, keys), waitUntil);
     return { keys: indexApiKeys(keys), featureRoutes };
   }
 
   // The spec's warmCriticalCaches: the configured critical keys, fetched once per isolate
   // in the background (a request never waits for it).
   let warming = null;
-  function warmCritical(keys, waitUntil) {
-    const critical = config.cache?.critical ?? [];
-    if (warming || !config.router || critical.length === 0) return;
-    const entries = critical.map((entry) => ({
-      ...entry, tier: keys.find((key) => key.organizationId === entry.organizationId)?.tier ?? 'none',
-    }));
+  function warmCritical(entries, waitUntil) {
+    if (warming || !config.router || entries.length === 0) return;
     warming = cache.warm(entries).then((result) => {
       for (const failure of result.failed) {
         log(2, `cache warm-up of ${failure.path} for ${failure.organizationId} failed: ${failure.message}`);

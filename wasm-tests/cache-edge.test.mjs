@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { runServer } from 'edge-runtime';
 import { createEdgeRuntime, loadEdgeConfig, serveEdgeRuntime } from '../edge/runtime.mjs';
 import { startRegionalOrigins, routerConfigFor, DEMO_REGIONS } from '../edge/regional-origins.mjs';
-import { signRequest, SIGNATURE_HEADER, SIGNATURE_CLAIM_PREFIX } from '../edge/cache-routes.mjs';
+import { signRequest, parseCriticalKeys, SIGNATURE_HEADER, SIGNATURE_CLAIM_PREFIX } from '../edge/cache-routes.mjs';
 import { firstEntityTag, notModified, parseHttpDate } from '../edge/conditional.mjs';
 import { createServer } from 'node:http';
 import { connect } from 'node:net';
@@ -492,6 +492,27 @@ describe('warming at start', () => {
       await server?.close();
       await origins.close();
     }
+  });
+  test('config.cache.critical names cached routes of organisations with an API key, one warm-up per tier of their keys; anything else is refused, naming the field', () => {
+    const keys = [
+      { organizationId: 'org_a', tier: 'Startup' }, { organizationId: 'org_b', tier: 'Growth' }, { organizationId: 'org_b', tier: 'Enterprise' },
+    ];
+    assert.deepEqual(parseCriticalKeys(undefined, keys), []);
+    assert.deepEqual(parseCriticalKeys([{ organizationId: 'org_a', path: '/api/leads', query: 'page=2' }, { organizationId: 'org_b', path: '/api/campaigns' }], keys), [
+      { organizationId: 'org_a', tier: 'Startup', path: '/api/leads', query: 'page=2' },
+      { organizationId: 'org_b', tier: 'Growth', path: '/api/campaigns', query: undefined },
+      { organizationId: 'org_b', tier: 'Enterprise', path: '/api/campaigns', query: undefined },
+    ]);
+    const refused = [
+      [{}, /^Error: config\.cache\.critical: expected an array/],
+      [[null], /^Error: config\.cache\.critical\[0\]: expected an object/],
+      [[{ organizationId: 'org_a', path: '/api/leads', tier: 'Startup' }], /^Error: config\.cache\.critical\[0\]\.tier: unknown field \(expected one of: organizationId, path, query\)$/],
+      [[{ organizationId: 'org_a', path: '/api/leads' }, { organizationId: 'org_c', path: '/api/leads' }], /^Error: config\.cache\.critical\[1\]\.organizationId: no key in config\.apiKeys is for 'org_c', so no request could read what is warmed$/],
+      [[{ organizationId: 7, path: '/api/leads' }], /^Error: config\.cache\.critical\[0\]\.organizationId: expected a string$/],
+      [[{ organizationId: 'org_a', path: 'api/leads' }], /^Error: config\.cache\.critical\[0\]\.path: expected a cached route \(\/api\/campaigns, .*\), got "api\/leads"$/],
+      [[{ organizationId: 'org_a', path: '/api/leads', query: '?page=2' }], /^Error: config\.cache\.critical\[0\]\.query: expected the query as a string without its '\?', got "\?page=2"$/],
+    ];
+    for (const [critical, message] of refused) assert.throws(() => parseCriticalKeys(critical, keys), message, JSON.stringify(critical));
   });
 });
 

@@ -322,6 +322,7 @@ describe('npm start (edge/server.mjs) with a port another process holds', () => 
         [(c) => { c.apiKeys[0].tier = 'Startupp'; }, /^edge config: apiKeys\[0\]\.tier: unknown tier 'Startupp'/],
         [(c) => { c.featureRoutes[0].pattern = '(['; }, /^edge config: featureRoutes\[0\]\.pattern: Invalid regular expression/],
         [(c) => { c.featureRoutes[1].feature = 'bulkOperation'; }, /^edge config: featureRoutes\[1\]\.feature: unknown feature 'bulkOperation' \(known: /],
+        [(c) => { c.cache.critical[2].organizationId = 'org_nobody'; }, /^edge config: cache\.critical\[2\]\.organizationId: no key in config\.apiKeys is for 'org_nobody'/],
       ];
       for (const [i, [change, message]] of wrong.entries()) {
         const config = structuredClone(demo);
