@@ -501,6 +501,33 @@ TEST_CASE(
   }));
 }
 
+TEST_CASE("an arrival that waited for a VU is counted delayed though the loop slept through it") {
+  TestServer server;
+  // One VU, two arrivals 50 ms apart (20 a second for 100 ms, then none for 2 s), 80 ms a
+  // request: the second finds the VU busy and goes out when the first response frees it,
+  // which is the first thing that wakes the loop unless the machine is slow (its timeout
+  // sweep is at 100 ms). It waited for a VU all the same.
+  for (const char* mode : {"queue", "drop"}) {
+    INFO(mode);
+    const RunResult result = run(scenario_from("{" + base(server) + R"(,
+      "executor": "ramping-arrival-rate", "startRate": 20, "stages": [
+        {"duration": "100ms", "target": 20}, {"duration": 0, "target": 0},
+        {"duration": "2s", "target": 0}],
+      "preAllocatedVUs": 1, "maxVUs": 1, "whenNoVuFree": ")" +
+                                               mode + R"(", "gracefulStop": "5s", "threads": 1,
+      "requests": [{"url": "/delay/80"}]})"));
+    if (std::string(mode) == "queue") {
+      CHECK(result.total_counters().requests == 2);
+      CHECK(result.delayed_iterations == 1);
+      CHECK(result.dropped_iterations == 0);
+    } else {
+      CHECK(result.total_counters().requests == 1);
+      CHECK(result.delayed_iterations == 0);
+      CHECK(result.dropped_iterations == 1);
+    }
+  }
+}
+
 TEST_CASE("at a rate no VU can keep up with, every arrival is sent or counted dropped") {
   TestServer server;
   // Millions a second, up to the highest rate a scenario takes (1e8): the arrivals that found

@@ -361,6 +361,7 @@ class Worker {
   uint64_t local_arrivals(uint64_t global) const;
   Micros next_due() const;
   void drop_arrivals_before(Micros until);
+  void arrivals_found_no_vu(Micros now);
   void run_arrivals(Micros now);
   Vu* free_vu();
   void begin_stop(Micros now);
@@ -925,6 +926,11 @@ void Worker::end_iteration(Vu& vu, Micros now) {
   vu.running = false;
   vu.state = State::kIdle;
   if (executor_.arrival_rate()) {
+    // With every other VU busy (and no more to allocate), the arrivals due by now that have
+    // not started found no VU free when due, whether or not the loop woke up in the meantime
+    // to see it: they waited for this one (or, with drop, are skipped).
+    if (!stopping_ && free_vus_.empty() && static_cast<int64_t>(vus_.size()) >= max_vus_)
+      arrivals_found_no_vu(now);
     free_vus_.push_back(static_cast<uint32_t>(&vu - vus_.data()));
     if (!stopping_) run_arrivals(now);
     return;
@@ -1041,21 +1047,25 @@ void Worker::drop_arrivals_before(Micros until) {
   }
 }
 
+// No VU free: this thread's arrivals due by now that have not started wait (sent late,
+// charged from when they were due, counted delayed) or are dropped.
+void Worker::arrivals_found_no_vu(Micros now) {
+  const Micros until = std::min(now + 1, end_);
+  if (executor_.drop_when_no_vu_free) {
+    drop_arrivals_before(until);
+  } else {
+    waited_through_ =
+        std::max(waited_through_, local_arrivals(schedule_.count_before(until - start_)));
+  }
+}
+
 void Worker::run_arrivals(Micros now) {
   for (;;) {
     const Micros due = next_due();
     if (due < 0 || start_ + due > now || start_ + due >= end_) return;
     Vu* vu = free_vu();
     if (!vu) {
-      // No VU free: the arrival, and every other due by now, waits (sent late, charged from
-      // `due`, counted delayed) or is dropped.
-      const Micros until = std::min(now + 1, end_);
-      if (executor_.drop_when_no_vu_free) {
-        drop_arrivals_before(until);
-      } else {
-        waited_through_ =
-            std::max(waited_through_, local_arrivals(schedule_.count_before(until - start_)));
-      }
+      arrivals_found_no_vu(now);
       return;
     }
     if (next_arrival_ < waited_through_) ++delayed_;
