@@ -447,14 +447,27 @@ TEST_CASE("ramping VUs follow the stages; ramping arrival rate sends the integra
   REQUIRE(arrivals.total_counters().requests + arrivals.dropped_iterations == 300);
 }
 
+TEST_CASE("ramping VUs down keeps a VU until the line reaches the number below it, as k6") {
+  TestServer server;
+  // One VU ramped down to none over 1 s leaves at the end of the stage, not at its start:
+  // it goes on sending its 50 ms requests through the stage.
+  const RunResult result = run(scenario_from("{" + base(server) + R"(,
+    "executor": "ramping-vus", "startVUs": 1, "gracefulStop": "5s", "threads": 1,
+    "stages": [{"duration": "1s", "target": 0}], "requests": [{"url": "/delay/50"}]})"));
+  CHECK(result.vus_max == 1);
+  CHECK(result.total_counters().requests >= 2);
+  CHECK(server.served() == result.total_counters().requests);
+}
+
 TEST_CASE("a VU ramped down mid-request has gracefulRampDown to finish it, then it is cut off") {
   TestServer server;
-  // Two VUs each send one 3 s request at the start; at 1 s the second stage ramps down to one
-  // VU, whose request has 200 ms left to finish, and does not; the other VU's request ends
+  // Two VUs each send one 3 s request at the start; the second stage ramps them down to none
+  // from 1 s, which takes one VU away at 1.5 s (as k6, when the line reaches the number below
+  // it): its request has 200 ms left to finish, and does not; the other VU's request ends
   // within the graceful stop after the stages.
   const std::string ramp_down = "{" + base(server) + R"(,
     "executor": "ramping-vus", "startVUs": 2, "gracefulStop": "10s", "threads": 1,
-    "stages": [{"duration": "1s", "target": 2}, {"duration": "1s", "target": 1}],
+    "stages": [{"duration": "1s", "target": 2}, {"duration": "1s", "target": 0}],
     "requests": [{"url": "/delay/3000"}])";
   const RunResult cut = run(scenario_from(ramp_down + R"(, "gracefulRampDown": "200ms"})"));
   CHECK(cut.total_counters().requests == 1);

@@ -192,7 +192,10 @@ class ArrivalSchedule {
   std::vector<Segment> segments_;
 };
 
-// The number of VUs a VU executor wants at a moment (ramping: linear within each stage).
+// The number of VUs a VU executor wants at a moment (ramping: linear within each stage). As
+// k6, a VU joins when the line reaches its number and leaves when the line reaches the number
+// below it: ramping up is the line rounded down, ramping down the line rounded up, so a
+// stage down to 0 keeps its last VU to the stage's end.
 int64_t vus_wanted(const Executor& executor, Micros elapsed) {
   if (executor.kind == ExecutorKind::kConstantVus) return executor.vus;
   double from = static_cast<double>(executor.start_vus);
@@ -200,7 +203,9 @@ int64_t vus_wanted(const Executor& executor, Micros elapsed) {
   for (const Stage& stage : executor.stages) {
     if (elapsed < at + stage.duration) {
       const double share = static_cast<double>(elapsed - at) / static_cast<double>(stage.duration);
-      return static_cast<int64_t>(std::floor(from + (stage.target - from) * share + 1e-9));
+      const double line = from + (stage.target - from) * share;
+      return static_cast<int64_t>(stage.target < from ? std::ceil(line - 1e-9)
+                                                      : std::floor(line + 1e-9));
     }
     from = stage.target;
     at += stage.duration;
