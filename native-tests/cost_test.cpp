@@ -640,6 +640,26 @@ TEST_CASE(
   }
 }
 
+TEST_CASE("the savings worth applying are the sum of the opportunities' savings, in cents") {
+  const Catalogue catalogue = embedded();
+  // Edge requests (60,050,000 - 10M) x $2/M = $100.10; transfer (2,003 - 1,000) GB x $0.15 =
+  // $150.45; the cache is already at the target. In dollars 100.1 + 150.45 is
+  // 250.54999999999998; the bill's amounts are whole cents, so this one is too.
+  auto e = estimate(usage_of(R"({
+    "calls": {"perMonth": 1000, "minutesPerCall": 1},
+    "api": {"requestsPerMonth": 60050000, "edgeCacheHitRatio": 0.9, "cpuMsPerInvocation": 0},
+    "bandwidth": {"edgeGB": 2003}
+  })"),
+                    catalogue, nullptr);
+  REQUIRE(e.ok());
+  REQUIRE(opportunity(e.value(), "edge_function_invocations"));
+  REQUIRE(opportunity(e.value(), "bandwidth"));
+  CHECK(e.value().savings_worth_applying == 250.55);
+  JsonWriter out;
+  write_opportunities(out, e.value());
+  CHECK_THAT(out.str(), Contains(R"("savingsWorthApplying":250.55,)"));
+}
+
 TEST_CASE("scaling a usage: volumes grow, ratios and per-call figures do not") {
   const Usage base = usage_of(kStartup);
   const Usage ten = scale_usage(base, 10);

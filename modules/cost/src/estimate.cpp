@@ -325,11 +325,15 @@ void add_opportunities(Estimate& estimate, const Usage& usage, const Catalogue& 
   sorted.reserve(list.size());
   for (size_t index : order) sorted.push_back(std::move(list[index]));
   list = std::move(sorted);
+  // Summed in cents, as every other amount of the bill: in dollars $150.45 + $100.10 would
+  // be 250.54999999999998.
+  int64_t worth_applying = 0;
   for (const auto& opportunity : list) {
     if (opportunity.worth_applying && opportunity.reduces_bill) {
-      estimate.savings_worth_applying += opportunity.savings;
+      worth_applying += whole_cents(opportunity.savings);
     }
   }
+  estimate.savings_worth_applying = in_dollars(worth_applying);
 }
 
 void write_optional(JsonWriter& out, const std::optional<double>& value) {
