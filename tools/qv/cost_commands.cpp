@@ -660,6 +660,9 @@ int allocate_command(const CostOptions& o) {
     if (!usage) return fail(error);
     add("usage", *usage);
   }
+  // An empty root ({}) takes the fields without the comma that joins them to its own.
+  if (simdjson::dom::object own; !fields.empty() && !root.get_object().get(own) && own.size() == 0)
+    fields.pop_back();
   std::string input = *file;
   input.insert(brace + 1, fields);
   return show(run_cost_method("cost.allocate", input), o.json, print_allocation, files);
