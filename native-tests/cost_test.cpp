@@ -924,6 +924,21 @@ TEST_CASE("allocation: even, proportional, by metric, through the method") {
         {"organizations[0].metrics.seats (line 2, column 39): is required to split "
          "sharedCosts[0] by 'seats'"});
   }
+  SECTION("a metric no split uses is refused, not ignored for an even split") {
+    refused(
+        run(R"("sharedCosts": [{"name": "x", "amount": 1, "metric": "calls"}])"),
+        {"sharedCosts[0].metric (line 4, column 111): is for a split by metric, and this cost is "
+         "split even"});
+    refused(run(R"("metric": "calls", "sharedCosts": [{"name": "x", "amount": 1}])"),
+            {"metric (line 4, column 68): no shared cost is split by it"});
+    // The top's metric serves a cost split by metric without its own.
+    CHECK(
+        run(R"("metric": "calls", "sharedCosts": [{"name": "x", "amount": 1, "split": "metric"}])")
+            .status == QV_OK);
+    refused(run(R"("metric": "calls", "sharedCosts": [
+        {"name": "x", "amount": 1, "split": "metric", "metric": "calls"}])"),
+            {"metric (line 4, column 68): no shared cost is split by it"});
+  }
   SECTION("a shared cost taken from a service of the usage's estimate") {
     const Answer answer =
         call("cost.allocate", std::string("{") + organisations + R"(, "usage": )" + kStartup +

@@ -204,6 +204,12 @@ SharedCost read_shared_cost(Reader& read, const JsonValue& item, const SharedCos
   if (!entry) return cost;
   read.only(*entry, {"name", "amount", "service", "split", "metric"});
   read_split(read, *entry, cost.split, cost.metric);
+  // A metric splits nothing but a split by metric: given with another, it would go unused.
+  if (auto metric = entry->find("metric");
+      read.ok() && metric && !metric->is_null() && cost.split != Split::kMetric) {
+    read.fail(entry->child_path("metric") + ": is for a split by metric, and this cost is split " +
+              split_name(cost.split) + ": add \"split\": \"metric\" or drop it");
+  }
   auto amount = read.field(*entry, "amount");
   auto service = read.field(*entry, "service");
   cost.name = read.text(*entry, "name").value_or("");
@@ -269,10 +275,16 @@ Result<std::string> run_allocate(std::string_view input, Instance& instance) {
   if (costs_array && costs_array->size() == 0) {
     read.fail(costs_json->where() + ": needs at least one shared cost");
   }
+  // Whether a shared cost is split by the top's metric (one split by metric without its own).
+  bool top_metric_used = false;
   if (costs_array && read.ok()) {
     for (const auto& item : costs_array->items()) {
       SharedCost cost =
           read_shared_cost(read, item, defaults, bill ? &*bill : nullptr, *catalogue.value());
+      if (auto entry = item.object(); entry.ok() && cost.split == Split::kMetric) {
+        const auto own = entry.value().find("metric");
+        top_metric_used = top_metric_used || !own || own->is_null();
+      }
       for (const auto& earlier : costs) {
         if (read.ok() && earlier.name == cost.name) {
           read.fail(item.where() + ".name: '" + cost.name + "' is already " + earlier.path +
@@ -282,6 +294,12 @@ Result<std::string> run_allocate(std::string_view input, Instance& instance) {
       if (!read.ok()) break;
       costs.push_back(std::move(cost));
     }
+  }
+  if (auto metric = fields.value().find("metric");
+      read.ok() && metric && !metric->is_null() && !top_metric_used) {
+    read.fail(metric->where() +
+              ": no shared cost is split by it (none is split by metric without a metric of "
+              "its own): set \"split\": \"metric\" or drop it");
   }
   if (!read.ok()) return read.take_error();
   auto allocation = allocate(costs, organisations.value(), organisations_json.value().path());
