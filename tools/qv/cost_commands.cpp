@@ -317,7 +317,10 @@ void print_diff(element d) {
   auto percent = maybe_number(d, "totalDeltaPercent");
   char change[64] = "";
   if (percent) std::snprintf(change, sizeof change, " (%+.1f%%)", *percent);
-  std::printf("%-9s %s%s\n\n", "change", signed_money(number(d, "totalDelta")).c_str(), change);
+  // Of two totals of known prices only, the change is that of the known prices too.
+  const bool complete = flag(base, "complete") && flag(proposed, "complete");
+  std::printf("%-9s %s%s%s\n\n", "change", signed_money(number(d, "totalDelta")).c_str(), change,
+              complete ? "" : " (known prices)");
 
   // A side with missing prices shows its known part and "+?"; its change is unknown.
   std::printf("%-12s %16s %16s %14s\n", "SERVICE", "BASE", "PROPOSED", "CHANGE");
