@@ -180,7 +180,7 @@ for (const flavour of FLAVOURS) {
     });
 
     test('a KV that never answers times out instead of hanging the call', async () => {
-      const silent = { get: () => new Promise(() => {}), set: async () => {}, incr: async () => 1, del: async () => 0 };
+      const silent = { get: () => new Promise(() => {}), set: async () => {}, incr: async () => 1, del: async () => 0, cas: () => new Promise(() => {}) };
       const qv = await instantiate(module, { kv: silent, now, log: quiet, kvTimeoutMs: 30 });
       const { status, body } = await qv.invoke('tiers.autoscale', autoscaleInput(0));
       assert.equal(status, 'ok', body.message);
@@ -367,6 +367,17 @@ for (const flavour of FLAVOURS) {
       assert.equal(atLimit.status, 'invalid_input');
     });
 
+    test('a kv option that is not a KV is refused at instantiate, naming kv and what it lacks', async () => {
+      // Each would fail every KV operation, the module deciding every call without its state.
+      const expected = 'kv: expected a KV (with get, set, incr, del, cas functions)';
+      await assert.rejects(instantiate(module, { kv: Promise.resolve(new MemoryKv()), log: quiet }),
+        { name: 'TypeError', message: `${expected}, got a promise of one? (await it: RedisKv.connect() resolves to the KV)` });
+      const { get, set } = new MemoryKv();
+      await assert.rejects(instantiate(module, { kv: { get, set }, log: quiet }), { name: 'TypeError', message: `${expected}; it has no incr, del, cas` });
+      await assert.rejects(instantiate(module, { kv: 'redis://127.0.0.1:6379', log: quiet }), { name: 'TypeError', message: `${expected}, got string` });
+      assert.throws(() => new HostOps({}), { name: 'TypeError', message: `${expected}, got undefined` });
+    });
+
     test('instances are isolated from each other', async () => {
       const a = await instantiate(module, { now, log: quiet });
       const b = await instantiate(module, { now, log: quiet });
@@ -497,7 +508,7 @@ describe('fetch operations', () => {
     const pending = new Map(); // id -> {fire, ms}
     let ids = 0;
     const timers = { setTimeout: (fire, ms) => { pending.set(++ids, { fire, ms }); return ids; }, clearTimeout: (id) => { pending.delete(id); } };
-    const silent = { get: () => new Promise(() => {}), set: async () => {}, incr: async () => 1, del: async () => 0 };
+    const silent = { get: () => new Promise(() => {}), set: async () => {}, incr: async () => 1, del: async () => 0, cas: () => new Promise(() => {}) };
     const held = new HostOps({ kv: silent, kvTimeoutMs: 30, timers });
     const outcomes = [];
     const get = held.perform({ kind: OP.KV_GET, key: 'k' }).then((result) => outcomes.push(['get', result]));

@@ -42,6 +42,21 @@ function wholeOption(options, name, most) {
   throw new RangeError(`${name}: expected a whole number from 1 to ${most}, got ${typeof value === 'string' ? `'${value}'` : String(value)}`);
 }
 
+const KV_OPERATIONS = ['get', 'set', 'incr', 'del', 'cas'];
+
+// The KV option as given, or a TypeError naming it and what it lacks: a KV that is not one
+// would fail every operation, and the module degrade every call, with no word at start.
+function kvOption(kv) {
+  const expected = `kv: expected a KV (with ${KV_OPERATIONS.join(', ')} functions)`;
+  if (typeof kv?.then === 'function') {
+    throw new TypeError(`${expected}, got a promise of one? (await it: RedisKv.connect() resolves to the KV)`);
+  }
+  if (kv === null || typeof kv !== 'object') throw new TypeError(`${expected}, got ${kv === null ? 'null' : typeof kv}`);
+  const missing = KV_OPERATIONS.filter((name) => typeof kv[name] !== 'function');
+  if (missing.length) throw new TypeError(`${expected}; it has no ${missing.join(', ')}`);
+  return kv;
+}
+
 export class HostOps {
   #kv;
   #fetch;
@@ -51,7 +66,8 @@ export class HostOps {
   #timers;
 
   /**
-   * options.kv: the KV; options.fetch (default globalThis.fetch); options.kvTimeoutMs
+   * options.kv: the KV (an object with get, set, incr, del and cas, else a TypeError naming
+   * kv); options.fetch (default globalThis.fetch); options.kvTimeoutMs
    * (default 250); options.fetchTimeoutMs bounds every fetch: the op's own timeout (10 s when
    * it gives none) above it is lowered to it, never raised (the router counts on a probe
    * ending within its own timeout);
@@ -60,7 +76,7 @@ export class HostOps {
    * operations time out by (default the global ones; tests: timers they fire).
    */
   constructor(options) {
-    this.#kv = options.kv;
+    this.#kv = kvOption(options.kv);
     this.#fetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
     this.#kvTimeoutMs = wholeOption(options, 'kvTimeoutMs', MAX_TIMER_MS) ?? DEFAULT_KV_TIMEOUT_MS;
     this.#fetchTimeoutMs = wholeOption(options, 'fetchTimeoutMs', MAX_TIMER_MS);

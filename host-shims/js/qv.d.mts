@@ -29,7 +29,7 @@ export interface Kv {
 }
 
 export interface ShimOptions {
-  /** Default: a new MemoryKv on the same clock. */
+  /** Default: a new MemoryKv on the same clock. One that is not a KV (a promise of one, an object without get, set, incr, del and cas) is a TypeError naming kv. */
   kv?: Kv;
   /** Default: globalThis.fetch. */
   fetch?: typeof fetch;

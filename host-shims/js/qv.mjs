@@ -54,7 +54,8 @@ function defaultLog(level, message) {
 /**
  * Instantiates a bundle. `module` is a WebAssembly.Module: what an edge runtime's import
  * of a .wasm gives, or what node.mjs compiles from the file once per process.
- * Options: kv (default: a new MemoryKv), fetch (default: globalThis.fetch), now (ms since
+ * Options: kv (default: a new MemoryKv; one without get, set, incr, del and cas is a
+ * TypeError naming kv), fetch (default: globalThis.fetch), now (ms since
  * the epoch), randomBytes(Uint8Array), log(level, message), kvTimeoutMs, fetchTimeoutMs,
  * fetchMaxBytes, timers ({setTimeout, clearTimeout} the operations time out by).
  */
