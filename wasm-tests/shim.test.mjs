@@ -319,6 +319,20 @@ for (const flavour of FLAVOURS) {
       assert.equal(host.l1.mirrored, 0);
     });
 
+    test('a module that traps freeing a call fails as it does anywhere else: the instance is discarded', async () => {
+      const host = new QvInstance({ now, log: quiet });
+      const instance = await WebAssembly.instantiate(module, host.imports());
+      let trap = true;
+      host.attach({ exports: { ...instance.exports, qv_call_free: (call) => {
+        if (trap) throw new WebAssembly.RuntimeError('unreachable');
+        return instance.exports.qv_call_free(call);
+      } } });
+      await assert.rejects(host.invoke('tiers.catalogue'), { name: 'QvError', status: 'internal', message: 'qv: the module failed (unreachable); the instance is discarded' });
+      assert.equal(host.failed, true);
+      trap = false;
+      await assert.rejects(host.invoke('tiers.catalogue'), /the module instance failed earlier \(unreachable\); make a new instance/);
+    });
+
     test('a kv.incr delta past 2^53 reaches the KV exactly (qv_op.delta is 64 bits)', async () => {
       const kv = new MemoryKv({ now });
       const host = new QvInstance({ kv, now, log: quiet });

@@ -209,9 +209,13 @@ export class QvInstance {
       return { status: STATUS[status] ?? `status_${status}`, body: JSON.parse(body) };
     } finally {
       this.#wakes.delete(handle.id);
+      // Freeing runs the module too (a call freed while others waited for it wakes them): a
+      // trap there fails the instance as any other does.
       if (!this.#failure) {
-        this.#exports.qv_call_free(handle.id);
-        this.#drainWoken(); // a call freed while others waited for it wakes them
+        this.#guard(() => {
+          this.#exports.qv_call_free(handle.id);
+          this.#drainWoken();
+        });
       }
     }
   }
