@@ -392,6 +392,19 @@ for (const flavour of FLAVOURS) {
       assert.throws(() => new HostOps({}), { name: 'TypeError', message: `${expected}, got undefined` });
     });
 
+    test('an input of bytes (a request body\'s ArrayBuffer, a Uint8Array) is the input as it is, not its JSON', async () => {
+      const qv = await instantiate(module, { now, log: quiet });
+      const input = { organizationId: 'org_0', currentTier: 'Startup', history: history(40) };
+      const expected = await qv.invoke('tiers.evaluate', input);
+      assert.equal(expected.status, 'ok');
+      const bytes = new TextEncoder().encode(JSON.stringify(input));
+      assert.deepEqual(await qv.invoke('tiers.evaluate', bytes), expected);
+      assert.deepEqual(await qv.invoke('tiers.evaluate', bytes.buffer), expected);
+      const framed = new Uint8Array(bytes.length + 2);
+      framed.set(bytes, 1);
+      assert.deepEqual(await qv.invoke('tiers.evaluate', new DataView(framed.buffer, 1, bytes.length)), expected);
+    });
+
     test('instances are isolated from each other', async () => {
       const a = await instantiate(module, { now, log: quiet });
       const b = await instantiate(module, { now, log: quiet });

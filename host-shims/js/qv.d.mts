@@ -109,7 +109,11 @@ export declare class QvInstance {
   readonly l1: DirectL1 | null;
   /** True once the module aborted; make a new instance. */
   readonly failed: boolean;
-  /** Runs method to completion; never rejects for errors the module reports. */
+  /**
+   * Runs method to completion; never rejects for errors the module reports. input: an object
+   * (sent as its JSON), or a string or bytes (a Uint8Array, another view, an ArrayBuffer)
+   * sent as they are.
+   */
   invoke<T = unknown>(method: string, input?: unknown, options?: InvokeOptions): Promise<Invocation<T>>;
   /**
    * Compare-and-set on the instance's KV (expected null: only if absent), bounded by

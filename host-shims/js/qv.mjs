@@ -174,15 +174,15 @@ export class QvInstance {
   }
 
   /**
-   * Runs method with input (an object, serialised to JSON, or a string used as is) to
+   * Runs method with input (an object, serialised to JSON; a string, or bytes such as a
+   * request body's ArrayBuffer, used as is) to
    * completion. Resolves to {status, body}: status a STATUS name, body the parsed JSON
    * answer (on errors: {error, message}). Never rejects for errors the module reports.
    * options.fetch: performs this call's fetch operations instead of the instance's fetch
    * (e.g. a proxy that picks the origin per request).
    */
   async invoke(method, input = {}, { fetch } = {}) {
-    const text = typeof input === 'string' ? input : JSON.stringify(input);
-    const bytes = encoder.encode(text);
+    const bytes = inputBytes(input);
     if (bytes.length > MAX_INPUT_BYTES) { // refused as the module would, without copying it in
       const message = `input: ${bytes.length} bytes is above the limit of ${MAX_INPUT_BYTES} bytes`;
       return { status: 'too_large', body: { error: 'too_large', message } };
@@ -369,6 +369,15 @@ export class QvInstance {
 }
 
 const EMPTY = new Uint8Array(0);
+
+// A call's input as the bytes the module reads: a string's UTF-8, bytes as they are (not the
+// JSON of a Uint8Array's indices, or {} for an ArrayBuffer), anything else as its JSON.
+function inputBytes(input) {
+  if (typeof input === 'string') return encoder.encode(input);
+  if (input instanceof ArrayBuffer) return new Uint8Array(input);
+  if (ArrayBuffer.isView(input)) return new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+  return encoder.encode(JSON.stringify(input));
+}
 
 // A 64-bit integer of the module's: a Number while one holds it exactly, else a BigInt.
 const exactInteger = (n) => (n >= -Number.MAX_SAFE_INTEGER && n <= Number.MAX_SAFE_INTEGER ? Number(n) : n);
