@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { ALLOWED_IMPORTS, ABI_VERSION, FLAVOURS, MAX_INPUT_BYTES, instantiate } from '../dist/js/node.mjs';
+import { ALLOWED_IMPORTS, ABI_VERSION, FLAVOURS, MAX_INPUT_BYTES, instantiate, loadModule } from '../dist/js/node.mjs';
 
 const root = new URL('../', import.meta.url);
 const header = await readFile(new URL('host-shims/qv_abi.h', root), 'utf8');
@@ -101,6 +101,11 @@ test('a promise of a module (loadModule() not awaited) is refused, saying to awa
   await assert.rejects(instantiate(module), /^TypeError: instantiate: expected a WebAssembly.Module, got a promise of one\? \(await it/);
   await module;
   await assert.rejects(instantiate(undefined), /^TypeError: instantiate: expected a WebAssembly.Module, got undefined \(compile the \.wasm first\)$/);
+});
+
+test('loadModule with an unknown flavour rejects, naming the flavours, as its other failures do', async () => {
+  const loading = loadModule('wasm64'); // a promise, not a throw: .catch() sees it
+  await assert.rejects(loading, { name: 'TypeError', message: "flavour: expected one of emscripten, wasi, got 'wasm64'" });
 });
 
 test('the edge function made without options names the module it needs', async () => {

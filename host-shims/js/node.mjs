@@ -22,8 +22,11 @@ export function wasmPath(flavour = 'emscripten') {
   return new URL(`../${flavour}/qv.wasm`, import.meta.url);
 }
 
-/** Compiles the flavour's bundle on first use; later calls reuse the module. */
-export function loadModule(flavour = 'emscripten') {
+/**
+ * Compiles the flavour's bundle on first use; later calls reuse the module. Every failure,
+ * an unknown flavour too, is a rejection (loadModule(flavour).catch(...) sees them all).
+ */
+export async function loadModule(flavour = 'emscripten') {
   if (!compiled.has(flavour)) {
     const path = fileURLToPath(wasmPath(flavour));
     // Where the bundle comes from: the repository's build, or the installed package.
