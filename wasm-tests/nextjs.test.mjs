@@ -229,10 +229,14 @@ describe('the Next.js app without its configuration', () => {
 });
 
 describe('the Next.js app with a setting that is wrong', () => {
-  // Each answers the edge function's JSON 500 on the routes that read it, and the log names it.
+  // Each answers the edge function's JSON 500 on the routes that read it, /healthz included
+  // (the instance did not start), and the log names it.
+  const demoKey = (tier) => JSON.stringify({ apiKeys: [{ sha256: '74bfada214572d503f0b4435e66f43f08124c9fa54a131f25c7b2e9d9e9fdd0f', organizationId: 'org_startup', tier }] });
   const cases = [
     ['QV_EDGE_CONFIG_JSON that is not an object', { QV_EDGE_CONFIG_JSON: '[]' }, RUNTIMES,
       /QV_EDGE_CONFIG_JSON: expected a JSON object \(the edge config\), got an array/],
+    ['QV_EDGE_CONFIG_JSON with a field that is wrong (an API key of a tier the catalogue lacks)', { QV_EDGE_CONFIG_JSON: demoKey('growth') }, RUNTIMES,
+      /QV_EDGE_CONFIG_JSON: apiKeys\[0\]\.tier: unknown tier 'growth'/],
     ['QV_REDIS_URL that is not a redis:// URL (the Node.js route reads it)', { QV_DEMO: '1', QV_REDIS_URL: '127.0.0.1:6379' }, [RUNTIMES[0]],
       /QV_REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL, got '127\.0\.0\.1:6379'/],
   ];
@@ -241,9 +245,11 @@ describe('the Next.js app with a setting that is wrong', () => {
       const next = await startNext({ QV_CACHE_SECRET: '', ...env });
       try {
         for (const [, base] of routes) {
-          const response = await fetch(`${next.url}${base}/me`, { headers: { 'x-api-key': 'qv_demo_growth' }, signal: AbortSignal.timeout(20_000) });
-          assert.equal(response.status, 500, `${base}: ${next.output()}`);
-          assert.deepEqual(await response.json(), { error: 'internal', message: 'internal error (logged at the edge)' });
+          for (const path of [`${base}/me`, `${base.slice(0, -'/api'.length)}/healthz`]) {
+            const response = await fetch(`${next.url}${path}`, { headers: { 'x-api-key': 'qv_demo_startup' }, signal: AbortSignal.timeout(20_000) });
+            assert.equal(response.status, 500, `${path}: ${next.output()}`);
+            assert.deepEqual(await response.json(), { error: 'internal', message: 'internal error (logged at the edge)' });
+          }
         }
         assert.match(next.output(), logged);
       } finally {

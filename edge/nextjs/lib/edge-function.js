@@ -51,15 +51,24 @@ function kvTimeout() {
 export function edgeFunctionRoutes(wasmModule, { kv, basePath = '' } = {}) {
   let handler = null;
   async function serve(request) {
-    handler ??= Promise.all([wasmModule, kv]).then(([module, sharedKv]) => {
+    handler ??= Promise.all([wasmModule, kv]).then(async ([module, sharedKv]) => {
       const config = edgeConfig();
-      return createEdgeHandler({
+      const handle = createEdgeHandler({
         wasmModule: module,
         config,
         cacheSecret: process.env.QV_CACHE_SECRET ?? (demo() ? config.cache?.demoSecret : undefined),
         ...(sharedKv ? { kv: sharedKv } : {}),
         ...kvTimeout(),
       });
+      // A wrong field of the config (an API key's tier, a feature route, the router's regions)
+      // fails the start here, naming it, as npm start refuses to start: it would otherwise fail
+      // every /api/* request while /healthz answered ok.
+      await handle.ready().catch((failure) => {
+        const source = process.env.QV_EDGE_CONFIG_JSON ? 'QV_EDGE_CONFIG_JSON' : 'the demo config';
+        throw new Error(`${source}: ${String(failure?.message ?? failure).replace(/^config\./, '')}`);
+      });
+      after(handle.warmed()); // the warm-up of critical keys, behind the request that started it
+      return handle;
     });
     const starting = handler;
     let handle;
