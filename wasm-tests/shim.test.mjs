@@ -609,4 +609,13 @@ describe('MemoryKv', () => {
     for (let i = 0; i < 10; i++) await strict.set(`qv:rl:org_${i}`, 'x'.repeat(500));
     assert.deepEqual([strict.keys().length, strict.evicted], [10, 0]);
   });
+
+  test('a maxBytes that bounds nothing is refused, naming it', () => {
+    // Number(process.env.UNSET) is NaN, past which no write would ever evict.
+    for (const [maxBytes, shown] of [[NaN, 'NaN'], [0, '0'], [-1, '-1'], [1.5, '1.5'], ['1000', "'1000'"]]) {
+      assert.throws(() => new MemoryKv({ maxBytes }),
+        { name: 'RangeError', message: `maxBytes: expected a whole number from 1 to ${Number.MAX_SAFE_INTEGER}, got ${shown}` });
+    }
+    assert.equal(new MemoryKv({ maxBytes: undefined }).bytes, 0);
+  });
 });

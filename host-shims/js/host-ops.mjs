@@ -36,7 +36,7 @@ class TimeoutError extends Error {
 
 // An option that is a whole number from 1 to most, or absent (undefined): else a RangeError
 // naming it.
-function wholeOption(options, name, most) {
+export function wholeOption(options, name, most) {
   const value = options[name];
   if (value === undefined || (Number.isInteger(value) && value >= 1 && value <= most)) return value;
   throw new RangeError(`${name}: expected a whole number from 1 to ${most}, got ${typeof value === 'string' ? `'${value}'` : String(value)}`);

@@ -1,6 +1,8 @@
 // An in-memory KV for one isolate or process: the default KV of the shim and of the local
 // edge server. Values are bytes; TTLs run on the injected clock, so tests control expiry.
 
+import { wholeOption } from './host-ops.mjs';
+
 const encoder = new TextEncoder();
 // A value as bytes: a string (UTF-8) or bytes; anything else is refused, naming its type
 // (new Uint8Array(123) would be 123 zero bytes).
@@ -36,11 +38,12 @@ export class MemoryKv {
    * write evicts the least recently used of the cache's L2 copies (which the origin can give
    * again), never other entries: admission and router state, journals and leases are not the
    * KV's to lose. Distinct keys one client chooses (every query string is a cache key) then
-   * cannot grow an isolate without bound.
+   * cannot grow an isolate without bound. A maxBytes that is not a whole number from 1 to
+   * 2^53 - 1 is a RangeError (NaN would bound nothing).
    */
   constructor(options = {}) {
     this.#now = options.now ?? (() => Date.now());
-    this.#maxBytes = options.maxBytes ?? 64 << 20;
+    this.#maxBytes = wholeOption(options, 'maxBytes', Number.MAX_SAFE_INTEGER) ?? 64 << 20;
   }
 
   #live(key) {
