@@ -8,6 +8,7 @@ import { RedisKv } from '../dist/js/kv-redis.mjs';
 import { RedisServer } from './redis-server.mjs';
 import { startOnFreePort } from './ports.mjs';
 import { createClient } from 'redis';
+import { createServer, connect as connectTcp } from 'node:net';
 import { noTimeouts } from './kv-doubles.mjs';
 
 const url = process.env.QV_REDIS_URL;
@@ -157,6 +158,85 @@ describe('RedisKv', { skip: !url && 'no QV_REDIS_URL (the test above fails)', ti
     assert.equal(JSON.parse(text(await kv.get(key))).tier, 'tier-2');
     await kv.del(key);
     await kv.del(`${key}:changes`);
+  });
+});
+
+// A TCP proxy to the Redis at target that can stall: stop forwarding both ways, every
+// connection left open (a partition that sends no reset, a frozen server), and resume.
+async function stallingProxy(target) {
+  const { hostname, port } = new URL(target);
+  const pairs = new Set();
+  let stalled = false;
+  let connections = 0;
+  const server = createServer((client) => {
+    ++connections;
+    const upstream = connectTcp(Number(port), hostname);
+    const pair = [client, upstream];
+    pairs.add(pair);
+    for (const [from, to] of [[client, upstream], [upstream, client]]) {
+      from.on('data', (chunk) => to.write(chunk));
+      from.on('end', () => to.end());
+      from.on('error', () => {});
+      from.on('close', () => { to.destroy(); pairs.delete(pair); });
+    }
+    if (stalled) pair.forEach((socket) => socket.pause());
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `redis://127.0.0.1:${server.address().port}`,
+    get connections() { return connections; },
+    stall() { stalled = true; for (const pair of pairs) pair.forEach((socket) => socket.pause()); },
+    resume() { stalled = false; for (const pair of pairs) pair.forEach((socket) => socket.resume()); },
+    async close() {
+      for (const pair of pairs) pair.forEach((socket) => socket.destroy());
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+describe('a Redis that stalls while connected', { skip: !url && 'no QV_REDIS_URL (the first test fails)' }, () => {
+  const prefix = `qv-test-stall-${process.pid}-${Date.now()}:`;
+
+  test('a connection whose commands go unanswered is dropped for a new one, as is one whose handshake goes unanswered; once the store answers, operations work again, each answered with its own reply', { timeout: 30_000 }, async () => {
+    const proxy = await stallingProxy(url);
+    const kv = await RedisKv.connect(proxy.url, { prefix, connectTimeoutMs: 300, stallMs: 100 });
+    try {
+      await kv.set('before', 'set before the stall');
+      await kv.set('other', 'another value');
+      assert.equal(proxy.connections, 1);
+
+      proxy.stall();
+      // Failed, never left waiting (a hang fails the test's timeout).
+      const stalled = await Promise.allSettled([kv.get('before'), kv.get('other'), kv.del('absent')]);
+      for (const outcome of stalled) {
+        assert.equal(outcome.status, 'rejected');
+        assert.equal(outcome.reason.message, 'no answer from the store in 100 ms: its connection was dropped for a new one');
+      }
+      // The new connection's handshake goes unanswered too: it is dropped for a third.
+      while (proxy.connections < 3) await sleep(10);
+      assert.equal(kv.connected, false);
+
+      proxy.resume();
+      let before;
+      while ((before = await kv.get('before').catch(() => undefined)) === undefined) await sleep(10);
+      assert.equal(text(before), 'set before the stall');
+      assert.equal(text(await kv.get('other')), 'another value');
+      assert.equal(await kv.get('absent'), null);
+      await kv.set('after', 'set after the stall');
+      assert.deepEqual((await Promise.all(['before', 'other', 'after'].map((key) => kv.get(key)))).map(text),
+        ['set before the stall', 'another value', 'set after the stall']);
+      assert.equal(kv.connected, true);
+    } finally {
+      await kv.close();
+      await proxy.close();
+    }
+  });
+
+  test('stallMs is a whole number of milliseconds: anything else is a RangeError naming it, before any connection', async () => {
+    for (const [stallMs, shown] of [[0, '0'], [-5, '-5'], [1.5, '1.5'], [2 ** 31, '2147483648'], [NaN, 'NaN'], ['200', "'200'"], [null, 'null']]) {
+      await assert.rejects(RedisKv.connect('redis://127.0.0.1:1', { stallMs, wait: false }),
+        { name: 'RangeError', message: `stallMs: expected a whole number from 1 to 2147483647, got ${shown}` });
+    }
   });
 });
 

@@ -28,7 +28,7 @@ const DEFAULT_FETCH_TIMEOUT_MS = 10000;
 const DEFAULT_FETCH_MAX_BYTES = 8 << 20;
 
 // The longest delay setTimeout keeps (a longer one fires at once).
-const MAX_TIMER_MS = 2 ** 31 - 1;
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 class TimeoutError extends Error {
   name = 'TimeoutError';

@@ -1,13 +1,19 @@
 import type { Kv } from './qv.mjs';
 
-/** KV on a Redis server (Node.js hosts). Fails fast while the server is down. */
+/**
+ * KV on a Redis server (Node.js hosts). Fails fast while the server is down; a connection it
+ * stalls on is dropped for a new one.
+ */
 export declare class RedisKv implements Kv {
   /**
    * url: redis:// or rediss:// (another rejects with a TypeError saying so). wait: false
    * resolves at once; operations fail until the first connection. maxInFlight (default
-   * 1000): commands sent and not yet answered; more fail at once.
+   * 1000): commands sent and not yet answered; more fail at once. stallMs (default 2000, a
+   * whole number of ms, else a RangeError naming it): a connection that leaves a command or
+   * its handshake unanswered this long is dropped and a new one made; the commands it held
+   * fail, later ones go to the new connection.
    */
-  static connect(url: string, options?: { prefix?: string; connectTimeoutMs?: number; wait?: boolean; maxInFlight?: number }): Promise<RedisKv>;
+  static connect(url: string, options?: { prefix?: string; connectTimeoutMs?: number; wait?: boolean; maxInFlight?: number; stallMs?: number }): Promise<RedisKv>;
   readonly connected: boolean;
   get(key: string): Promise<Uint8Array | null>;
   set(key: string, value: Uint8Array | string, ttlMs?: number): Promise<void>;

@@ -1,9 +1,18 @@
 // A KV on a Redis server (Redis 7, or any Redis-compatible store reached over TCP), for
 // Node.js hosts: the shared L2 that every isolate and region sees. Uses the npm `redis`
 // client. A store that is down makes operations fail fast (no offline queue), so the
-// shim turns them into `unavailable` results instead of waiting.
+// shim turns them into `unavailable` results instead of waiting. A store that stalls while
+// connected (a partition that sends no reset, a frozen server, a failover to another
+// address behind the same name) refuses nothing: the client would wait on that connection
+// until the system declares it dead (minutes), so a connection that leaves a command or its
+// handshake unanswered for stallMs is dropped for a new one.
 
 import { createClient, commandOptions } from 'redis';
+import { wholeOption, MAX_TIMER_MS } from './host-ops.mjs';
+
+// Far past any answer of a store that works (the shim times an operation out after
+// kvTimeoutMs, 250 ms by default), and short against an outage.
+const DEFAULT_STALL_MS = 2000;
 
 // INCRBY, and PEXPIRE only when this call created the key (PEXPIRE ... NX would also put
 // a TTL on an existing key that has none), as the native shim's script does.
@@ -47,31 +56,100 @@ const wholeMs = (ttlMs) => (ttlMs > 0 ? Math.ceil(ttlMs) : 0);
 const toBytes = (buffer) => new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
 
 export class RedisKv {
+  #newClient;
   #client;
   #prefix;
   #maxInFlight;
+  #stallMs;
   #inFlight = 0;
+  // What awaits the store's answer on the current connection, oldest first: its commands, and
+  // its handshake while it has one ({since, dropped}).
+  #waiting = new Set();
+  #handshake = null;
+  #watchdog = null;
+  #ready;
+  #closed = false;
 
   /** Use RedisKv.connect(). */
-  constructor(client, prefix, maxInFlight) {
-    this.#client = client;
+  constructor(newClient, prefix, maxInFlight, stallMs) {
+    this.#newClient = newClient;
     this.#prefix = prefix;
     this.#maxInFlight = maxInFlight;
+    this.#stallMs = stallMs;
+    let ready;
+    this.#ready = new Promise((resolve) => { ready = resolve; });
+    this.#open(ready); // (a URL the client cannot read throws here: connect() rejects)
   }
 
-  // A store that stalls while connected (paused, swapping) answers nothing and refuses
-  // nothing: the shim's timeout answers the call, but the command stays queued. Past
-  // maxInFlight queued commands, new ones fail at once instead of piling up in memory (and
-  // being applied long after their callers were told they failed).
+  // A client of its own for each connection: one dropped takes its queue and its half-read
+  // replies with it, so no command is ever answered with another's reply.
+  #open(onReady = () => {}) {
+    const client = this.#newClient();
+    const current = () => client === this.#client;
+    const handshakeEnded = () => {
+      if (!current() || !this.#handshake) return;
+      this.#waiting.delete(this.#handshake);
+      this.#handshake = null;
+    };
+    client
+      .on('connect', () => { // (again after each reconnection the client makes itself)
+        if (!current()) return;
+        handshakeEnded();
+        this.#handshake = this.#watch();
+      })
+      .on('ready', () => { if (current()) { handshakeEnded(); onReady(); } })
+      .on('end', handshakeEnded)
+      .on('error', handshakeEnded); // failures surface per operation; reconnects go on
+    this.#client = client;
+    client.connect().catch(() => {}); // (settles once ready, or once dropped or closed)
+  }
+
+  #watch() {
+    const entry = { since: performance.now(), dropped: false };
+    this.#waiting.add(entry);
+    this.#arm();
+    return entry;
+  }
+
+  // One timer, for the oldest wait, only while something waits.
+  #arm() {
+    if (this.#watchdog || this.#closed || !this.#waiting.size) return;
+    const [oldest] = this.#waiting;
+    this.#watchdog = setTimeout(() => {
+      this.#watchdog = null;
+      const [oldest] = this.#waiting;
+      if (oldest && performance.now() - oldest.since >= this.#stallMs) this.#drop();
+      this.#arm();
+    }, Math.max(0, oldest.since + this.#stallMs - performance.now()));
+    this.#watchdog.unref();
+  }
+
+  // Disconnecting fails the commands the connection holds; later ones go to the new one.
+  #drop() {
+    for (const entry of this.#waiting) entry.dropped = true;
+    this.#waiting.clear();
+    this.#handshake = null;
+    const stalled = this.#client;
+    this.#open();
+    stalled.disconnect().catch(() => {});
+  }
+
+  // Past maxInFlight commands awaiting an answer, new ones fail at once instead of piling up
+  // in memory (and being applied long after their callers were told they failed).
   async #run(command) {
     if (this.#inFlight >= this.#maxInFlight) {
       throw new Error(`${this.#inFlight} commands in flight: the store is not answering`);
     }
     ++this.#inFlight;
+    const entry = this.#watch();
     try {
       return await command();
+    } catch (error) {
+      if (!entry.dropped) throw error;
+      throw new Error(`no answer from the store in ${this.#stallMs} ms: its connection was dropped for a new one`, { cause: error });
     } finally {
       --this.#inFlight;
+      this.#waiting.delete(entry);
     }
   }
 
@@ -84,13 +162,17 @@ export class RedisKv {
    * fast, as during an outage (for hosts that must answer while the store is down).
    * options.maxInFlight (default 1000): commands sent and not yet answered; more fail at
    * once. (An incr that timed out may still be applied later: counts are at least once.)
+   * options.stallMs (default 2000, a whole number of ms, else a RangeError naming it): a
+   * connection that leaves a command, or its handshake, unanswered this long is dropped and
+   * a new one made; the commands it held fail, and later ones go to the new connection.
    */
   static async connect(url, options = {}) {
     // The client's own word for another scheme is a bare "Invalid protocol".
     if (!/^rediss?:$/.test(URL.canParse(url) ? new URL(url).protocol : '')) {
       throw new TypeError(`expected a redis:// or rediss:// URL, got '${url}'`);
     }
-    const client = createClient({
+    const stallMs = wholeOption(options, 'stallMs', MAX_TIMER_MS) ?? DEFAULT_STALL_MS;
+    const newClient = () => createClient({
       url,
       disableOfflineQueue: true, // fail now rather than queue while the store is down
       socket: {
@@ -98,11 +180,9 @@ export class RedisKv {
         reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 2000),
       },
     });
-    client.on('error', () => {}); // failures surface per operation; reconnects go on
-    const connected = client.connect();
-    if (options.wait === false) connected.catch(() => {}); // closed before the first connection
-    else await connected;
-    return new RedisKv(client, options.prefix ?? '', options.maxInFlight ?? 1000);
+    const kv = new RedisKv(newClient, options.prefix ?? '', options.maxInFlight ?? 1000, stallMs);
+    if (options.wait !== false) await kv.#ready;
+    return kv;
   }
 
   get connected() {
@@ -149,6 +229,8 @@ export class RedisKv {
   }
 
   async close() {
+    this.#closed = true;
+    clearTimeout(this.#watchdog);
     await this.#client.disconnect().catch(() => {});
   }
 }
