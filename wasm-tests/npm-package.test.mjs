@@ -141,7 +141,7 @@ describe('the npm package @quantum-voice/edge', () => {
 
   test("the README's Next.js route serves the edge function's POST routes too (the webhook it passes cacheSecret for)", async () => {
     const readme = await readFile(new URL('../npm/package-readme.md', import.meta.url), 'utf8');
-    const route = /```js\n(\/\/ app\/api\/\[\.\.\.path\]\/route\.js\n[\s\S]*?)```/.exec(readme)?.[1];
+    const route = /```js\n(\/\/ app\/api\/\[\[\.\.\.path\]\]\/route\.js[^\n]*\n[\s\S]*?)```/.exec(readme)?.[1];
     assert.ok(route, 'the README has the Next.js route');
     const exported = [...route.matchAll(/^export\s+(?:const\s+(\w+)|\{([^}]*)\})/gm)]
       .flatMap(([, name, list]) => (name ? [name] : list.split(',').map((item) => item.trim().split(/\s+as\s+/).at(-1))));
