@@ -232,10 +232,12 @@ describe('a Redis that stalls while connected', { skip: !url && 'no QV_REDIS_URL
     }
   });
 
-  test('stallMs is a whole number of milliseconds: anything else is a RangeError naming it, before any connection', async () => {
-    for (const [stallMs, shown] of [[0, '0'], [-5, '-5'], [1.5, '1.5'], [2 ** 31, '2147483648'], [NaN, 'NaN'], ['200', "'200'"], [null, 'null']]) {
-      await assert.rejects(RedisKv.connect('redis://127.0.0.1:1', { stallMs, wait: false }),
-        { name: 'RangeError', message: `stallMs: expected a whole number from 1 to 2147483647, got ${shown}` });
+  test('stallMs and connectTimeoutMs are whole numbers of milliseconds, maxInFlight a whole number: anything else is a RangeError naming it, before any connection', async () => {
+    for (const [name, most] of [['stallMs', 2 ** 31 - 1], ['connectTimeoutMs', 2 ** 31 - 1], ['maxInFlight', Number.MAX_SAFE_INTEGER]]) {
+      for (const [value, shown] of [[0, '0'], [-5, '-5'], [1.5, '1.5'], [most + 1, String(most + 1)], [NaN, 'NaN'], ['200', "'200'"], [null, 'null']]) {
+        await assert.rejects(RedisKv.connect('redis://127.0.0.1:1', { [name]: value, wait: false }),
+          { name: 'RangeError', message: `${name}: expected a whole number from 1 to ${most}, got ${shown}` });
+      }
     }
   });
 });

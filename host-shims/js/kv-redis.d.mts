@@ -8,10 +8,11 @@ export declare class RedisKv implements Kv {
   /**
    * url: redis:// or rediss:// (another rejects with a TypeError saying so). wait: false
    * resolves at once; operations fail until the first connection. maxInFlight (default
-   * 1000): commands sent and not yet answered; more fail at once. stallMs (default 2000, a
-   * whole number of ms, else a RangeError naming it): a connection that leaves a command or
-   * its handshake unanswered this long is dropped and a new one made; the commands it held
-   * fail, later ones go to the new connection.
+   * 1000): commands sent and not yet answered; more fail at once. stallMs (default 2000): a
+   * connection that leaves a command or its handshake unanswered this long is dropped and a
+   * new one made; the commands it held fail, later ones go to the new connection.
+   * connectTimeoutMs (default 1000), maxInFlight and stallMs are whole numbers from 1, else
+   * a RangeError naming the option.
    */
   static connect(url: string, options?: { prefix?: string; connectTimeoutMs?: number; wait?: boolean; maxInFlight?: number; stallMs?: number }): Promise<RedisKv>;
   readonly connected: boolean;

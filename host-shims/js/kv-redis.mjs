@@ -157,12 +157,14 @@ export class RedisKv {
    * Connects to url (redis://host:port, or rediss:// for TLS; anything else is a TypeError
    * that says so). options.prefix is put before every key (default
    * ''), options.connectTimeoutMs bounds a connection attempt (default 1000).
+   * connectTimeoutMs, maxInFlight and stallMs are whole numbers from 1 (else a RangeError
+   * naming the option, before any connection).
    * options.wait (default true) resolves once connected, retrying until the server answers;
    * false resolves at once and connects in the background: until then every operation fails
    * fast, as during an outage (for hosts that must answer while the store is down).
    * options.maxInFlight (default 1000): commands sent and not yet answered; more fail at
    * once. (An incr that timed out may still be applied later: counts are at least once.)
-   * options.stallMs (default 2000, a whole number of ms, else a RangeError naming it): a
+   * options.stallMs (default 2000): a
    * connection that leaves a command, or its handshake, unanswered this long is dropped and
    * a new one made; the commands it held fail, and later ones go to the new connection.
    */
@@ -172,15 +174,17 @@ export class RedisKv {
       throw new TypeError(`expected a redis:// or rediss:// URL, got '${url}'`);
     }
     const stallMs = wholeOption(options, 'stallMs', MAX_TIMER_MS) ?? DEFAULT_STALL_MS;
+    const connectTimeoutMs = wholeOption(options, 'connectTimeoutMs', MAX_TIMER_MS) ?? 1000;
+    const maxInFlight = wholeOption(options, 'maxInFlight', Number.MAX_SAFE_INTEGER) ?? 1000;
     const newClient = () => createClient({
       url,
       disableOfflineQueue: true, // fail now rather than queue while the store is down
       socket: {
-        connectTimeout: options.connectTimeoutMs ?? 1000,
+        connectTimeout: connectTimeoutMs,
         reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 2000),
       },
     });
-    const kv = new RedisKv(newClient, options.prefix ?? '', options.maxInFlight ?? 1000, stallMs);
+    const kv = new RedisKv(newClient, options.prefix ?? '', maxInFlight, stallMs);
     if (options.wait !== false) await kv.#ready;
     return kv;
   }
