@@ -44,7 +44,8 @@ struct Org {
 };
 
 // 120 organisations with histories that scale up (Startup at 90%), stay (60%), scale down
-// (a stored Growth tier at 2% of Startup), sit in a cooldown, or have a change counter.
+// (a stored Growth tier at 2% of Startup), sit in a scale-down's cooldown, or have a change
+// counter.
 std::vector<Org> organisations() {
   std::vector<Org> orgs;
   for (int i = 0; i < 120; ++i) {
@@ -63,8 +64,8 @@ std::vector<Org> organisations() {
         org.stored[key] = R"({"tier":"Growth","changedOn":"2026-09-01"})";
         break;
       case 3:
-        org.input = autoscale_input(org.id, 4, 0.9);
-        org.stored[key] = R"({"tier":"Startup","changedOn":"2026-11-08"})";
+        org.input = autoscale_input(org.id, 8, 0.02);  // a scale-down held by the cooldown
+        org.stored[key] = R"({"tier":"Growth","changedOn":"2026-11-08"})";
         break;
       case 4:
         org.input = autoscale_input(org.id, 5, 0.95);
@@ -188,7 +189,7 @@ TEST_CASE("120 autoscale calls interleaved on one instance answer as run one by 
   CHECK(state.at("qv:tiers:org:org-0:changes") == "1");
   CHECK(state.count("qv:tiers:org:org-1") == 0);
   CHECK(state.at("qv:tiers:org:org-2") == R"({"tier":"tier-1","changedOn":"2026-11-10"})");
-  CHECK(state.at("qv:tiers:org:org-3") == R"({"tier":"Startup","changedOn":"2026-11-08"})");
+  CHECK(state.at("qv:tiers:org:org-3") == R"({"tier":"Growth","changedOn":"2026-11-08"})");
   CHECK(state.at("qv:tiers:org:org-4:changes") == "5");
 }
 

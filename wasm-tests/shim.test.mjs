@@ -221,9 +221,9 @@ for (const flavour of FLAVOURS) {
       await kv.set(key, state);
       const readOnly = withOps(kv, { set: failWith('READONLY replica'), cas: failWith('READONLY replica') });
       const qv = await instantiate(module, { kv: readOnly, now, log: quiet });
-      const { status, body } = await qv.invoke('tiers.autoscale', { ...autoscaleInput(0), lastTierChange: '2026-11-02' });
+      const { status, body } = await qv.invoke('tiers.autoscale', { ...autoscaleInput(0), currentTier: 'Growth' });
       assert.equal(status, 'ok', body.message);
-      assert.deepEqual([body.decision.currentTier, body.decision.reason, body.applied, body.source], ['Startup', 'cooldown', false, 'input'], 'the input\'s lastTierChange holds');
+      assert.deepEqual([body.decision.currentTier, body.decision.reason, body.applied, body.source], ['Growth', 'no_change', false, 'input'], 'the input\'s tier decides');
       assert.equal(body.reason, 'kv unavailable, decided on the input\'s tier and not applied: kv.cas qv:tiers:org:org_0: READONLY replica');
       assert.deepEqual(await dump(kv), { [key]: state }, 'no change counted either');
     });

@@ -409,21 +409,25 @@ Decision evaluate(const EvaluateInput& input, const Catalogue& catalogue) {
   const bool wants_up = decision.high_days >= policy.scale_up_days;
   const bool wants_down = decision.low_days >= policy.scale_down_days;
 
-  // Within cooldownDays of the last change either way: a change up to cooldownDays after the
-  // history's latest day means these metrics are older than it (a late batch), and acting on
-  // them would undo it. A change dated further ahead than that holds nothing up: it came from
-  // a history that ran ahead, and must not freeze the tier until the calendar catches up.
+  // A scale-down waits cooldownDays after the last change, as HPA's scale-down stabilisation
+  // window does; a scale-up does not (HPA's scale-up stabilisation is 0 s): an organisation
+  // whose high streak is long enough is overloaded now, whatever changed before. A change up to
+  // cooldownDays after the history's latest day holds both: these metrics are older than it (a
+  // late batch), and acting on them would undo it. A change dated further ahead than that holds
+  // nothing up: it came from a history that ran ahead, and must not freeze the tier until the
+  // calendar catches up.
   const bool ahead = input.last_change && *input.last_change > latest.day;
-  const bool cooling =
-      input.last_change && (ahead ? *input.last_change - latest.day <= policy.cooldown_days
-                                  : latest.day - *input.last_change < policy.cooldown_days);
-  if (cooling && (wants_up || wants_down)) {
+  const bool held =
+      input.last_change &&
+      (ahead ? (wants_up || wants_down) && *input.last_change - latest.day <= policy.cooldown_days
+             : wants_down && latest.day - *input.last_change < policy.cooldown_days);
+  if (held) {
     decision.reason = "cooldown";
     decision.detail =
         "the tier changed on " + format_date(*input.last_change) +
         (ahead ? ", after this history's latest day (" + format_date(latest.day) +
                      "): its metrics are older than the change"
-               : "; no change within " + std::to_string(policy.cooldown_days) + " days of it");
+               : "; no scale-down within " + std::to_string(policy.cooldown_days) + " days of it");
     return decision;
   }
   if (wants_up) {

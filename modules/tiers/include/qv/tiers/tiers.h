@@ -34,7 +34,7 @@ struct Policy {
   int scale_up_days = 3;              // ... on this many consecutive days: scale up
   double scale_down_threshold = 0.4;  // every utilisation below this ...
   int scale_down_days = 7;            // ... on this many consecutive days: scale down
-  int cooldown_days = 7;              // no change within this many days of the last one
+  int cooldown_days = 7;              // no scale-down within this many days of the last change
 };
 
 // How admission control shares limits across isolates (see docs/admission.md).
