@@ -24,7 +24,7 @@ struct Exchange {
   std::string headers;
   size_t max_body = 0;
   bool body_too_large = false;
-  bool in_body = false;  // the current response's body has begun: fields now are trailers
+  bool head_done = false;  // the current response's head has ended: fields now are trailers
 };
 
 // A header name in lower case, as the module and fetch() in the JS host name fields.
@@ -64,7 +64,6 @@ void drop_headers(FetchRequest& request, std::initializer_list<std::string_view>
 size_t on_body(char* data, size_t size, size_t count, void* user) {
   auto& exchange = *static_cast<Exchange*>(user);
   const size_t bytes = size * count;
-  exchange.in_body = true;
   if (exchange.body.size() + bytes > exchange.max_body) {
     exchange.body_too_large = true;
     return 0;  // makes curl stop with CURLE_WRITE_ERROR
@@ -73,9 +72,10 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
   return bytes;
 }
 
-// Called once per header line, status lines of every response in a redirect chain
-// included: only the last response's headers are kept. Trailers (fields after a chunked
-// body) come here too; they are left out, as fetch() in the JS host leaves them.
+// Called once per header line, status lines and the blank line ending each head of every
+// response in a redirect chain included: only the last response's headers are kept.
+// Trailers (fields after a chunked body, empty or not) come here too, after the blank
+// line; they are left out, as fetch() in the JS host leaves them.
 size_t on_header(char* data, size_t size, size_t count, void* user) {
   auto& exchange = *static_cast<Exchange*>(user);
   const size_t bytes = size * count;
@@ -83,12 +83,16 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
   if (line.substr(0, 5) == "HTTP/") {
     exchange.headers.clear();  // a new response begins
-    exchange.in_body = false;
+    exchange.head_done = false;
     return bytes;
   }
-  if (exchange.in_body) return bytes;  // a trailer
+  if (line.empty()) {
+    exchange.head_done = true;  // the end of a head (or of the trailers)
+    return bytes;
+  }
+  if (exchange.head_done) return bytes;  // a trailer
   const size_t colon = line.find(':');
-  if (colon == std::string_view::npos || colon == 0) return bytes;  // blank line or junk
+  if (colon == std::string_view::npos || colon == 0) return bytes;  // junk
   const std::string name = lower_case(line.substr(0, colon));
   std::string_view value = line.substr(colon + 1);
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
