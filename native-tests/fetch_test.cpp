@@ -274,6 +274,37 @@ TEST_CASE("CurlFetcher follows redirects as fetch() does for every method", "[fe
   }
 }
 
+TEST_CASE("CurlFetcher: a redirect's body counts toward no limit; the last answer's does",
+          "[fetch]") {
+  // As fetch() in the JS host, which reads only the last response's body: a redirect with
+  // a body over max_response_bytes (declared, or found while it streams) is followed.
+  CurlOptions options;
+  options.max_response_bytes = 1024;
+  CurlFetcher fetcher(options);
+  const std::string big(4096, 'x');
+  auto last = LocalServer::answering(
+      {LocalServer::response(200, "OK", {}, "final"), LocalServer::response(200, "OK", {}, big)});
+  auto chunked = LocalServer::answering(
+      {"HTTP/1.1 302 Found\r\nLocation: " + last->url("/last") +
+       "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n1000\r\n" + big +
+       "\r\n0\r\n\r\n"});
+  auto declared = LocalServer::answering(
+      {LocalServer::response(301, "Moved", {"Location: " + chunked->url("/chunked")}, big)});
+  FetchRequest request;
+  request.url = declared->url("/declared");
+  FetchReply reply = fetcher.fetch(request);
+  INFO(reply.message);
+  REQUIRE(reply.status == QV_OK);
+  CHECK(reply.http_status == 200);
+  CHECK(reply.body == "final");
+
+  // The answer at the end of the chain is held to the limit.
+  request.url = last->url("/last");
+  reply = fetcher.fetch(request);
+  CHECK(reply.status == QV_TOO_LARGE);
+  CHECK_THAT(reply.message, Catch::Matchers::Contains("max_response_bytes"));
+}
+
 TEST_CASE("CurlFetcher: redirects within the origin keep credentials; the limit holds", "[fetch]") {
   CurlFetcher fetcher;
   FetchRequest request;

@@ -34,8 +34,12 @@ std::string lower_case(std::string_view name) {
   return out;
 }
 
-bool is_redirect(int64_t status) {
-  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+// Whether fetch() goes on from a response: a redirect status with a Location, while
+// redirects are followed at all.
+bool is_followed_redirect(int64_t status, const std::string& location, long max_redirects) {
+  const bool redirect =
+      status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+  return redirect && !location.empty() && max_redirects > 0;
 }
 
 // scheme://host[:port] of an absolute URL, lower-cased: what fetch() compares to decide
@@ -49,6 +53,32 @@ std::string origin_of(std::string_view url) {
   if (const size_t at = authority.rfind('@'); at != std::string_view::npos)
     authority.remove_prefix(at + 1);
   return lower_case(url.substr(0, host_start)) + lower_case(authority);
+}
+
+// The Location among a response's collected headers, resolved against url as curl
+// resolves it for CURLINFO_REDIRECT_URL (which a transfer stopped in the body does not
+// give); "" when there is none or it does not resolve.
+std::string location_of(const std::string& url, std::string_view headers) {
+  constexpr std::string_view kName = "location: ";
+  std::string value;
+  for (size_t start = 0; start < headers.size();) {
+    const size_t end = std::min(headers.find('\n', start), headers.size());
+    const std::string_view line = headers.substr(start, end - start);
+    if (line.substr(0, kName.size()) == kName) value.assign(line.substr(kName.size()));
+    start = end + 1;
+  }
+  if (value.empty()) return {};
+  std::string resolved;
+  CURLU* parsed = curl_url();
+  char* text = nullptr;
+  if (parsed && curl_url_set(parsed, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_set(parsed, CURLUPART_URL, value.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(parsed, CURLUPART_URL, &text, 0) == CURLUE_OK) {
+    resolved = text;
+  }
+  curl_free(text);
+  curl_url_cleanup(parsed);
+  return resolved;
 }
 
 void drop_headers(FetchRequest& request, std::initializer_list<std::string_view> names) {
@@ -140,9 +170,10 @@ FetchReply CurlFetcher::fetch(const FetchRequest& request) {
         deadline - std::chrono::steady_clock::now());
     std::string location;
     FetchReply reply = perform(hop, what, timeout_ms, std::max<int64_t>(left.count(), 1), location);
-    const bool redirect = reply.status == QV_OK && is_redirect(reply.http_status) &&
-                          !location.empty() && options_.max_redirects > 0;
-    if (!redirect) return reply;
+    if (reply.status != QV_OK ||
+        !is_followed_redirect(reply.http_status, location, options_.max_redirects)) {
+      return reply;
+    }
     if (redirects == options_.max_redirects) {
       return FetchReply::failure(QV_UNAVAILABLE, what + ": more than " +
                                                      std::to_string(options_.max_redirects) +
@@ -231,8 +262,23 @@ FetchReply CurlFetcher::perform(const FetchRequest& request, const std::string& 
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, nullptr);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, nullptr);
+  long http_status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http_status);
+  // Where a redirect points, resolved against the request's URL (curl's own resolution).
+  const char* redirect_url = nullptr;
+  if (curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &redirect_url) == CURLE_OK && redirect_url) {
+    location = redirect_url;
+  }
   if (code != CURLE_OK) {
     if (exchange.body_too_large || code == CURLE_FILESIZE_EXCEEDED) {
+      // The body of a redirect that is followed is no part of the answer, whatever its
+      // size: fetch() in the JS host reads only the last response's.
+      location = location_of(request.url, exchange.headers);
+      if (is_followed_redirect(http_status, location, options_.max_redirects)) {
+        FetchReply reply;
+        reply.http_status = http_status;
+        return reply;
+      }
       return FetchReply::failure(QV_TOO_LARGE, what + ": the answer's body is over " +
                                                    std::to_string(options_.max_response_bytes) +
                                                    " bytes (max_response_bytes)");
@@ -243,13 +289,6 @@ FetchReply CurlFetcher::perform(const FetchRequest& request, const std::string& 
     }
     const std::string detail = error_text.empty() ? curl_easy_strerror(code) : error_text;
     return FetchReply::failure(QV_UNAVAILABLE, what + ": " + detail);
-  }
-  long http_status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http_status);
-  // Where a redirect points, resolved against the request's URL (curl's own resolution).
-  const char* redirect_url = nullptr;
-  if (curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &redirect_url) == CURLE_OK && redirect_url) {
-    location = redirect_url;
   }
   FetchReply reply;
   reply.http_status = http_status;

@@ -10,9 +10,11 @@
 namespace qv::host {
 
 struct CurlOptions {
-  uint32_t default_timeout_ms = 10000;   // for requests that give no timeout
-  size_t max_response_bytes = 8u << 20;  // a longer body fails with QV_TOO_LARGE
-  long max_redirects = 5;                // followed as fetch() follows them; 0: none
+  uint32_t default_timeout_ms = 10000;  // for requests that give no timeout
+  // The answer's body: a longer one fails with QV_TOO_LARGE. A redirect that is followed
+  // is not held to it (its body is no part of the answer, as with fetch()).
+  size_t max_response_bytes = 8u << 20;
+  long max_redirects = 5;  // followed as fetch() follows them; 0: none
 };
 
 class CurlFetcher final : public Fetcher {
