@@ -169,7 +169,9 @@ TEST_CASE("RedisKv: incr sets the TTL only when it creates the key", "[redis]") 
   const KvReply refused = kv.incr("text", 1, 0);
   CHECK(refused.status == QV_UNAVAILABLE);
   CHECK_THAT(refused.message, Catch::Matchers::Contains("not an integer"));
-  CHECK(kv.incr("text", 1, 1000).status == QV_UNAVAILABLE);  // the EVAL path too
+  const KvReply refused_by_script = kv.incr("text", 1, 1000);  // the EVAL path too
+  CHECK(refused_by_script.status == QV_UNAVAILABLE);
+  CHECK(refused_by_script.message == refused.message);  // not where in the script
   CHECK(kv.get("text").value == "abc");
   for (const char* name : {"created", "kept", "no-ttl", "plain", "text"}) kv.del(name);
 }

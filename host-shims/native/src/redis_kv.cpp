@@ -99,10 +99,19 @@ std::string_view reply_text(const redisReply& reply) {
   return std::string_view(reply.str, reply.len);
 }
 
-// A Redis error reply (WRONGTYPE, "not an integer", NOAUTH, OOM, ...) as a failed KvReply.
+// A Redis error reply (WRONGTYPE, "not an integer", NOAUTH, OOM, ...) as a failed KvReply,
+// in the words of the command that failed: an error inside one of the scripts above ends
+// with where in the script (" script: <sha>, on @user_script:3."), which is left out, as
+// the JS shim's RedisKv leaves it out.
 KvReply error_reply(const std::string& address, std::string_view command, const redisReply& reply) {
+  std::string_view text = reply_text(reply);
+  if (const size_t at = text.rfind(" script: ");
+      at != std::string_view::npos &&
+      text.find(", on @user_script:", at) != std::string_view::npos) {
+    text = text.substr(0, at);
+  }
   return KvReply::failure(QV_UNAVAILABLE, "redis " + address + ": " + std::string(command) +
-                                              " failed: " + std::string(reply_text(reply)));
+                                              " failed: " + std::string(text));
 }
 
 int hex_digit(char c) {
