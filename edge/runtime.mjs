@@ -131,11 +131,25 @@ function guarded(handler) {
 /**
  * Serves runtime over HTTP on port (0: a free one) and host, as edge-runtime's runServer
  * does, and answers requests Node.js's parser refuses in the edge's JSON error shape.
- * Resolves to {url, close()}; close() waits for the requests' background work too.
+ * Resolves to {url, close()}; close() waits for the requests in flight and their background
+ * work: each is answered with Connection: close and its connection closed after it, so no
+ * connection kept alive for more requests holds the stop (Node.js's close() closes only the
+ * connections idle at that moment).
  */
 export async function serveEdgeRuntime({ runtime, port = 0, host }) {
   const { handler, waitUntil } = createHandler({ runtime });
-  const server = createServer(guarded(handler));
+  const server = createServer();
+  let closing = false;
+  const answering = new Set(); // the responses under way
+  server.on('request', (request, response) => {
+    answering.add(response);
+    if (closing) response.shouldKeepAlive = false;
+    response.on('close', () => {
+      answering.delete(response);
+      if (closing) server.closeIdleConnections(); // (one whose head had gone out before close())
+    });
+  });
+  server.on('request', guarded(handler));
   server.on('clientError', answerClientError);
   server.on('connect', answerConnect);
   server.listen({ port, host });
@@ -143,6 +157,10 @@ export async function serveEdgeRuntime({ runtime, port = 0, host }) {
   const { address, family, port: bound } = server.address();
   return {
     url: `http://${family === 'IPv6' ? `[${address}]` : address}:${bound}`,
-    close: () => Promise.all([waitUntil(), new Promise((resolve) => server.close(resolve))]).then(() => undefined),
+    close: () => {
+      closing = true;
+      for (const response of answering) response.shouldKeepAlive = false; // (its head still to go out)
+      return Promise.all([waitUntil(), new Promise((resolve) => server.close(resolve))]).then(() => undefined);
+    },
   };
 }

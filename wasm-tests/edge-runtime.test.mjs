@@ -295,6 +295,34 @@ describe('npm start\'s server and a client that sends what is not HTTP', () => {
       await server.close(); // (after a failure too: an open server would keep the suite from ending)
     }
   });
+
+  test('a request in flight when close() is called is answered with Connection: close, and its connection closed after', { timeout: 20_000 }, async () => {
+    const server = await serveEdgeRuntime({ runtime: await createEdgeRuntime(), port: 0, host: '127.0.0.1' });
+    const { port } = new URL(server.url);
+    const socket = connect({ port: Number(port), host: '127.0.0.1', allowHalfOpen: true });
+    try {
+      let received = '';
+      socket.on('data', (chunk) => { received += chunk; });
+      const history = [1, 2, 3].map((d) => ({ date: `2026-11-0${d}`, concurrentCalls: 45, apiRequestsPerSecond: 20, activeUsers: 10 }));
+      const body = JSON.stringify({ organizationId: 'org_1', currentTier: 'Startup', history });
+      // HTTP/1.1, so the connection is kept alive unless the server says otherwise. Expect:
+      // 100-continue: the server says 100 Continue once the request is handed to the handler.
+      socket.write(`POST /api/tiers/evaluate HTTP/1.1\r\nHost: localhost\r\nx-api-key: qv_demo_startup\r\n`
+        + `content-type: application/json\r\ncontent-length: ${body.length}\r\nexpect: 100-continue\r\n\r\n`);
+      await once(socket, 'data');
+      assert.match(received, /^HTTP\/1\.1 100 Continue\r\n/);
+      const closed = server.close();
+      socket.write(body); // the request's body, after close() was called
+      await once(socket, 'end'); // the server ends the connection after the answer
+      const answer = received.slice(received.indexOf('\r\n\r\n') + 4);
+      assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.match(answer, /\r\nconnection: close\r\n/i);
+      await closed;
+    } finally {
+      socket.destroy();
+      await server.close();
+    }
+  });
 });
 
 describe('npm start (edge/server.mjs) with a port another process holds', () => {
