@@ -40,13 +40,21 @@ if (redisUrl) {
   }
 }
 
-// A port another process holds stops the server with the setting to change, not a stack trace.
+// A port another process holds, or a HOST that names no address of this machine (a name that
+// does not resolve, or an address on none of its interfaces), stops the server with the
+// setting to change, not a stack trace.
+const NO_SUCH_ADDRESS = ['ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'];
 async function listening(setting, what, start) {
   try {
     return await start();
   } catch (error) {
-    if (error?.code !== 'EADDRINUSE') throw error;
-    console.error(`${setting}: port ${error.port} is in use (${what}); choose another`);
+    if (error?.code === 'EADDRINUSE') {
+      console.error(`${setting}: port ${error.port} is in use (${what}); choose another`);
+    } else if (setting === 'PORT' && process.env.HOST && NO_SUCH_ADDRESS.includes(error?.code)) {
+      console.error(`HOST: '${process.env.HOST}' is no address of this machine (${what} listens there); choose another, or leave it out for all of them`);
+    } else {
+      throw error;
+    }
     process.exit(2);
   }
 }

@@ -397,6 +397,15 @@ describe('npm start (edge/server.mjs) with a port another process holds', () => 
     }
   });
 
+  test('HOST that is no address of this machine: stops with status 2, naming the setting', async () => {
+    // (.invalid never resolves, RFC 6761; 192.0.2.1 is TEST-NET-1, RFC 5737, on no interface here.)
+    for (const host of ['qv.invalid', '192.0.2.1']) {
+      const { code, stderr } = await start({ PORT: '0', QV_ORIGINS_PORT: '0', HOST: host });
+      assert.equal(code, 2, stderr);
+      assert.equal(stderr.trim(), `HOST: '${host}' is no address of this machine (the edge server listens there); choose another, or leave it out for all of them`);
+    }
+  });
+
   test('QV_ORIGINS_PORT: stops likewise, saying the demo origins take four ports', async () => {
     const port = held.address().port;
     const { code, stderr } = await start({ PORT: '0', QV_ORIGINS_PORT: String(port) });
