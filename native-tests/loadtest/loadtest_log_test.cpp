@@ -8,6 +8,7 @@
 #include "loadtest/histogram_log.h"
 #include "loadtest/report_html.h"
 #include "loadtest/summary.h"
+#include "simdjson.h"
 
 using namespace qv::loadtest;
 
@@ -500,4 +501,30 @@ TEST_CASE("counts in the summary, recommendations and report agree with their no
         "run's end or a ramp-down)");
 
   CHECK(format_count(0, "VU", "VUs") == "0 VUs");
+}
+
+TEST_CASE("the report's embedded summary holds no '<', whatever the names: its element ends") {
+  // In a script element, "<!--<script" makes the parser take the element's own "</script>"
+  // for text: the rest of the page joins the data and the summary no longer parses.
+  std::mt19937_64 random(8);
+  RunResult result = make_result(random, 1'700'000'000'000, 2, {"<!--<script>", "</script>"});
+  result.info.scenario = "<!--<script>";
+  const std::string html = report_html(result, {});
+  const std::string open = "<script type=\"application/json\" id=\"qv-summary\">";
+  const size_t start = html.find(open);
+  REQUIRE(start != std::string::npos);
+  const size_t data = start + open.size();
+  const size_t end = html.find('<', data);
+  REQUIRE(html.compare(end, 9, "</script>") == 0);
+  REQUIRE(html.find("</script>", end + 1) == std::string::npos);
+  // Still the summary: its names read back as written.
+  const std::string embedded = html.substr(data, end - data);
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  REQUIRE(parser.parse(embedded).get(root) == simdjson::SUCCESS);
+  std::string_view scenario;
+  REQUIRE(root["options"]["scenario"].get(scenario) == simdjson::SUCCESS);
+  CHECK(scenario == "<!--<script>");
+  simdjson::dom::element metric;
+  CHECK(root["metrics"]["http_req_duration{name:</script>}"].get(metric) == simdjson::SUCCESS);
 }

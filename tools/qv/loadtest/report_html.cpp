@@ -378,10 +378,16 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
     html += "<div class=\"rec " + escape(r.severity) + "\"><strong>" + escape(r.description) +
             "</strong><br>" + escape(r.suggestion) + "</div>";
   }
-  // The summary as data, for whoever wants the numbers behind the page (never executed).
-  std::string data = summary_json(result, outcomes);
-  for (size_t at = 0; (at = data.find("</", at)) != std::string::npos; at += 3)
-    data.replace(at, 2, "<\\/");
+  // The summary as data, for whoever wants the numbers behind the page (never executed). No
+  // '<' in it, as JSON's \u003c (a '<' only ever sits in a string): a name holding
+  // "<!--<script" would make the parser read this element's own end tag as text.
+  std::string data;
+  for (char c : summary_json(result, outcomes)) {
+    if (c == '<')
+      data += "\\u003c";
+    else
+      data += c;
+  }
   html += "\n<script type=\"application/json\" id=\"qv-summary\">" + data + "</script>\n";
   html += "</body></html>\n";
   return html;
