@@ -308,6 +308,25 @@ TEST_CASE("damaged logs are refused with the file and line") {
   // Cut inside an R line's fields (as a copy that stopped short would be).
   std::string truncated = good.substr(0, good.rfind("\nR ") + 30) + "\n";
   REQUIRE_FALSE(read_histogram_log(truncated, "x.log").ok());
+  // A file that is no log is told so, with or without a line break at its end.
+  REQUIRE(read_histogram_log("{\"executor\": ", "x.log")
+              .error()
+              .message.rfind("x.log: not a qv loadtest histogram log", 0) == 0);
+  // Cut anywhere but at a line's end: refused at the last line, also where what is left of
+  // it would read (a number cut short, a header line taken for a comment).
+  for (const std::string& cut_after :
+       {std::string("duration_us=1"), std::string("#t"), std::string("#request a"),
+        good.substr(0, good.size() - 2)}) {
+    INFO("cut after " << cut_after);
+    const size_t at = good.find(cut_after);
+    REQUIRE(at != std::string::npos);
+    const std::string cut = good.substr(0, at + cut_after.size());
+    const auto line = std::count(cut.begin(), cut.end(), '\n') + 1;
+    REQUIRE(read_histogram_log(cut, "x.log").error().message ==
+            "x.log:" + std::to_string(line) +
+                ": the log ends inside this line: it was cut short (every line of a log ends "
+                "with a line break)");
+  }
   REQUIRE(read_histogram_log_file("/nonexistent/x.log").error().message ==
           "/nonexistent/x.log: cannot be opened (No such file or directory)");
   REQUIRE(read_histogram_log_file("/").error().message == "/: cannot be read (Is a directory)");

@@ -175,6 +175,11 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
   auto fail = [&](const std::string& why) {
     return Error{source + ":" + std::to_string(number) + ": " + why};
   };
+  // Every line written ends with a line break: a log whose last line has none was cut short
+  // (a copy that stopped, a disk that filled), and what is left of that line may still read.
+  const size_t cut_line = !text.empty() && text.back() != '\n'
+                              ? static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1
+                              : 0;
   while (std::getline(lines, line)) {
     ++number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -195,8 +200,13 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
                      "'#qv-loadtest-histogram-log N' for a version N this qv reads: 1 to 4)"};
       }
       if (line != kMagic) i_fields = kIntervalFields - 1;  // before the delayed iterations
-      continue;
     }
+    if (number == cut_line) {
+      return fail(
+          "the log ends inside this line: it was cut short (every line of a log ends with "
+          "a line break)");
+    }
+    if (number == 1) continue;
     if (line.empty()) continue;
     const std::vector<std::string_view> fields = split(line);
     const std::string_view kind = fields[0];

@@ -14,7 +14,8 @@
 //   R INDEX REQUESTS FAILED SENT RECEIVED E0..E5 CHECKS LATENCY UNCORRECTED
 //     CONNECTING TLS_HANDSHAKING SENDING WAITING RECEIVING TLS_RESUMED INTERRUPTED
 //     PROTOCOL_REASONS (COUNT:REASON,... or "-"; reasons percent-encoded, ',' too)
-// Fields are separated by one space; names and texts are percent-encoded; CHECKS is
+// Every line ends with a line break (a log whose last line has none was cut short and is
+// refused). Fields are separated by one space; names and texts are percent-encoded; CHECKS is
 // "passes/fails,..." or "-"; the histograms are SparseHistogram::encode(). Version 1 logs
 // (R lines without the five phases and TLS_RESUMED), version 2 logs (without INTERRUPTED:
 // requests unanswered when the run ended, and PROTOCOL_REASONS) and version 3 logs (I lines
