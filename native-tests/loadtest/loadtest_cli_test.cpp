@@ -164,11 +164,11 @@ TEST_CASE("Ctrl-C or SIGTERM stops the run with its summary so far, and exits 10
   const std::string& dir = temp.path;
   for (int signal : {SIGINT, SIGTERM}) {
     INFO("signal " << signal);
-    auto stopped =
-        run_command({kQv, "loadtest", "run", "--url", server.url("/delay/5"), "-c", "2", "-t", "1",
-                     "-d", "30s", "-q", "--threshold", "http_req_duration:p(95)<60000",
-                     "--summary-json", dir + "/stopped.json"},
-                    signal, 700);
+    auto stopped = run_command(
+        {kQv, "loadtest", "run", "--url", server.url("/delay/5"), "-c", "2", "-t", "1", "-d", "30s",
+         "-q", "--threshold", "http_req_duration:p(95)<60000", "--summary-json",
+         dir + "/stopped.json", "--out", "hist=" + dir + "/stopped.log"},
+        signal, 700);
     INFO(stopped.out << stopped.err);
     // Every threshold held on what ran, but a run cut short is no pass.
     REQUIRE(stopped.exit_code == 105);
@@ -177,6 +177,25 @@ TEST_CASE("Ctrl-C or SIGTERM stops the run with its summary so far, and exits 10
     Summary summary(dir + "/stopped.json");
     REQUIRE(summary.number("/metrics/http_reqs/values/count") > 0);
     REQUIRE(summary.boolean("/state/aborted"));
+    // Merged, alone or with a run that went to its end, its log is no pass either.
+    auto whole = read_histogram_log_file(dir + "/stopped.log");
+    REQUIRE(whole.ok());
+    whole.value().info.aborted = false;
+    whole.value().info.abort_reason.clear();
+    REQUIRE(write_histogram_log_file(whole.value(), dir + "/whole.log").ok());
+    for (const std::vector<std::string>& logs :
+         {std::vector<std::string>{dir + "/stopped.log"},
+          std::vector<std::string>{dir + "/whole.log", dir + "/stopped.log"}}) {
+      std::vector<std::string> args = {"merge"};
+      args.insert(args.end(), logs.begin(), logs.end());
+      auto merged = run_qv(args);
+      INFO(merged.out << merged.err);
+      REQUIRE(merged.exit_code == 105);
+      REQUIRE(merged.out.find("ABORTED: interrupted") != std::string::npos);
+      REQUIRE(merged.err.find("qv loadtest: the run of " + dir +
+                              "/stopped.log was interrupted before its end") != std::string::npos);
+    }
+    REQUIRE(run_qv({"merge", dir + "/whole.log"}).exit_code == 0);
   }
 }
 

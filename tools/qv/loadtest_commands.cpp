@@ -167,7 +167,7 @@ class ProgressPrinter {
 
 int report(const RunResult& result, const std::vector<Threshold>& thresholds,
            const OutputOptions& output, const std::string& histogram_path,
-           bool interrupted = false) {
+           const std::string& interrupted = "") {
   const std::vector<ThresholdOutcome> outcomes = evaluate_thresholds(thresholds, result);
   std::cout << summary_text(result, outcomes) << std::flush;
   if (!output.summary_json.empty()) {
@@ -190,9 +190,9 @@ int report(const RunResult& result, const std::vector<Threshold>& thresholds,
   const bool failed =
       std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) { return !o.ok; });
   if (failed) std::cerr << "qv loadtest: some thresholds failed\n";
-  if (interrupted) {
+  if (!interrupted.empty()) {
     // A run cut short is no pass, whatever its thresholds said about the part that ran.
-    std::cerr << "qv loadtest: the run was interrupted before its end\n";
+    std::cerr << "qv loadtest: " << interrupted << " interrupted before its end\n";
     return kExitInterrupted;
   }
   return failed ? kExitThresholdFailed : kExitOk;
@@ -330,16 +330,21 @@ int run_command(const RunOptions& options) {
   printer.finish();
   if (!result.ok()) return bad_input(result.error().message);
   return report(result.value(), scenario.value().thresholds, options.output, histogram_path.value(),
-                g_interrupted.load());
+                g_interrupted.load() ? "the run was" : "");
 }
 
 int merge_command(const std::vector<std::string>& files, const OutputOptions& output) {
   auto histogram_path = histogram_out(output.outs);
   if (!histogram_path.ok()) return bad_input(histogram_path.error().message);
   std::vector<RunResult> results;
+  // The logs of runs stopped by Ctrl-C or SIGTERM: merged, they are no pass either, as the
+  // runs were not (exit 105).
+  std::vector<std::string> interrupted;
   for (const std::string& file : files) {
     auto result = read_histogram_log_file(file);
     if (!result.ok()) return bad_input(result.error().message);
+    const RunInfo& info = result.value().info;
+    if (info.aborted && info.abort_reason == kInterruptedReason) interrupted.push_back(file);
     results.push_back(std::move(result.value()));
   }
   RunResult merged = merge_results(results);
@@ -353,7 +358,11 @@ int merge_command(const std::vector<std::string>& files, const OutputOptions& ou
                        "': " + threshold.error().message);
     thresholds.push_back(threshold.value());
   }
-  return report(merged, thresholds, output, histogram_path.value());
+  std::string which;  // "the run of a.log was", "the runs of a.log, b.log were"
+  for (const std::string& file : interrupted) which += (which.empty() ? "" : ", ") + file;
+  if (interrupted.size() == 1) which = "the run of " + which + " was";
+  if (interrupted.size() > 1) which = "the runs of " + which + " were";
+  return report(merged, thresholds, output, histogram_path.value(), which);
 }
 
 int scenarios_command(const std::string& name) {

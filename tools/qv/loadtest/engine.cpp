@@ -1418,7 +1418,7 @@ Result<RunResult> run_load_test(const Scenario& scenario, const RunHooks& hooks)
     }
     if (hooks.interrupted && hooks.interrupted->load() && !plan->stop.load()) {
       result.info.aborted = true;
-      result.info.abort_reason = "interrupted";
+      result.info.abort_reason = kInterruptedReason;
       plan->stop.store(true);
     }
   }

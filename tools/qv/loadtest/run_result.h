@@ -114,6 +114,9 @@ struct ThresholdSource {
   bool operator==(const ThresholdSource&) const = default;
 };
 
+// The abort reason of a run stopped by Ctrl-C or SIGTERM (its histogram log keeps it).
+inline constexpr const char* kInterruptedReason = "interrupted";
+
 struct RunInfo {
   std::string scenario;    // name
   std::string executor;    // "constant-vus", ...
