@@ -253,7 +253,7 @@ TEST_CASE("bad input exits 2 with a message naming the problem") {
   expect({"run", dir}, dir + ": cannot be read (Is a directory)");
   expect({"merge", dir}, dir + ": cannot be read (Is a directory)");
   expect({"run", "--url", "http://127.0.0.1:" + std::to_string(closed_port()) + "/", "-d", "1s"},
-         "is unreachable: Connection refused");
+         "is unreachable: tried 127.0.0.1:");
   expect({"run", "--url", server.url("/"), "-c", "zero"},
          "-c: expected a whole number from 1 to 10000000, got 'zero'");
   expect({"run", "--url", server.url("/"), "-c", "20000000"},

@@ -601,16 +601,78 @@ TEST_CASE("abortOnFail stops the run early") {
 
 TEST_CASE("an unreachable target is an error before the run") {
   QuickOptions options;
-  options.url = "http://127.0.0.1:" + std::to_string(qv::loadtest::testing::closed_port()) + "/";
+  const std::string port = std::to_string(qv::loadtest::testing::closed_port());
+  options.url = "http://127.0.0.1:" + port + "/";
   auto scenario = quick_scenario(options);
   REQUIRE(scenario.ok());
   auto result = run_load_test(scenario.value());
   REQUIRE_FALSE(result.ok());
-  REQUIRE(result.error().message.find("is unreachable: Connection refused") != std::string::npos);
+  REQUIRE(result.error().message == "target http://127.0.0.1:" + port +
+                                        " is unreachable: tried 127.0.0.1:" + port +
+                                        " (Connection refused)");
   options.url = "http://no-such-host.invalid/";
   auto unresolved = run_load_test(quick_scenario(options).value());
   REQUIRE_FALSE(unresolved.ok());
   REQUIRE(unresolved.error().message.rfind("cannot resolve host 'no-such-host.invalid'", 0) == 0);
+}
+
+TEST_CASE("a host's addresses are tried in order, and the run keeps the first that accepts") {
+  // localhost as a stock /etc/hosts has it, ::1 first, with the server on 127.0.0.1 only: as
+  // given here, not as this machine resolves it. ::1 refuses (or, without IPv6, cannot be
+  // reached at all); either way 127.0.0.1 is next.
+  TestServer server;
+  const int closed = qv::loadtest::testing::closed_port();
+  auto loopback = [](int family, int port) {
+    Address address;
+    if (family == AF_INET6) {
+      auto& v6 = reinterpret_cast<sockaddr_in6&>(address.storage);
+      v6.sin6_family = AF_INET6;
+      v6.sin6_addr = in6addr_loopback;
+      v6.sin6_port = htons(static_cast<uint16_t>(port));
+      address.length = sizeof v6;
+    } else {
+      auto& v4 = reinterpret_cast<sockaddr_in&>(address.storage);
+      v4.sin_family = AF_INET;
+      v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      v4.sin_port = htons(static_cast<uint16_t>(port));
+      address.length = sizeof v4;
+    }
+    return address;
+  };
+  std::vector<std::string> resolved;
+  RunHooks hooks;
+  hooks.resolve = [&](const Origin& origin) -> Result<std::vector<Address>> {
+    resolved.push_back(origin.host + ":" + std::to_string(origin.port));
+    return std::vector<Address>{loopback(AF_INET6, origin.port), loopback(AF_INET, origin.port)};
+  };
+  QuickOptions options;
+  options.url = "http://localhost:" + std::to_string(server.port()) + "/";
+  options.connections = 4;
+  options.threads = 1;
+  options.duration = 300 * kMicrosPerMilli;
+  auto result = run_load_test(quick_scenario(options).value(), hooks);
+  if (!result.ok()) FAIL("run: " << result.error().message);
+  REQUIRE(resolved == std::vector<std::string>{"localhost:" + std::to_string(server.port())});
+  // Every connection of the run went to 127.0.0.1: none failed on ::1.
+  const auto totals = result.value().total_counters();
+  REQUIRE(totals.requests > 0);
+  REQUIRE(totals.failed == 0);
+  REQUIRE(server.served() >= totals.requests);
+
+  // None accepting: every address is named with its reason.
+  hooks.resolve = [&](const Origin&) -> Result<std::vector<Address>> {
+    return std::vector<Address>{loopback(AF_INET6, closed), loopback(AF_INET, closed)};
+  };
+  options.url = "http://localhost:" + std::to_string(closed) + "/";
+  auto refused = run_load_test(quick_scenario(options).value(), hooks);
+  REQUIRE_FALSE(refused.ok());
+  const std::string port = std::to_string(closed);
+  const std::string& message = refused.error().message;
+  INFO(message);
+  REQUIRE(message.rfind(
+              "target http://localhost:" + port + " is unreachable: tried [::1]:" + port + " (",
+              0) == 0);
+  REQUIRE(message.ends_with("), 127.0.0.1:" + port + " (Connection refused)"));
 }
 
 TEST_CASE("two requests with one name keep their own checks apart") {

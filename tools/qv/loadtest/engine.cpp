@@ -40,13 +40,16 @@ constexpr Micros kNever = std::numeric_limits<Micros>::max();
 
 // ---- Origins --------------------------------------------------------------------------------
 
+// An origin and the one address of it that every connection of the run goes to: the first
+// that accepted the connection tried before the run. Connections stay comparable, and an
+// address that stops accepting during the run is measured as connect errors, not left for
+// another one.
 struct ResolvedOrigin {
   Origin origin;
-  sockaddr_storage address{};
-  socklen_t address_length = 0;
+  Address address;
 };
 
-Result<ResolvedOrigin> resolve(const Origin& origin) {
+Result<std::vector<Address>> resolve(const Origin& origin) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -56,47 +59,36 @@ Result<ResolvedOrigin> resolve(const Origin& origin) {
   if (status != 0 || !found) {
     return Error{"cannot resolve host '" + origin.host + "': " + gai_strerror(status)};
   }
-  ResolvedOrigin resolved;
-  resolved.origin = origin;
-  std::memcpy(&resolved.address, found->ai_addr, found->ai_addrlen);
-  resolved.address_length = found->ai_addrlen;
-  freeaddrinfo(found);
-  return resolved;
-}
-
-// A TLS handshake on the connected socket fd, waiting in poll until the deadline.
-Status preflight_handshake(int fd, const ResolvedOrigin& target, const TlsContext& tls,
-                           Micros deadline) {
-  ssl_st* ssl = tls.open(fd, target.origin);
-  if (!ssl) return Error{"target " + target.origin.to_string() + ": cannot start TLS"};
-  std::string failure;
-  std::string hint;
-  for (;;) {
-    const TlsStep step = tls_handshake(ssl);
-    if (step == TlsStep::kDone) break;
-    const Micros left = deadline - monotonic_micros();
-    if ((step != TlsStep::kWantRead && step != TlsStep::kWantWrite) || left <= 0) {
-      failure = left <= 0 ? "timed out" : tls_failure(ssl);
-      if (left > 0 && tls_certificate_rejected(ssl))
-        hint = " (" + tls.rejection_hint(ssl, target.origin) + ")";
-      break;
-    }
-    pollfd waiting{fd, static_cast<short>(step == TlsStep::kWantRead ? POLLIN : POLLOUT), 0};
-    poll(&waiting, 1, static_cast<int>(std::max<Micros>(1, left / kMicrosPerMilli)));
+  std::vector<Address> addresses;
+  for (const addrinfo* each = found; each; each = each->ai_next) {
+    Address address;
+    std::memcpy(&address.storage, each->ai_addr, each->ai_addrlen);
+    address.length = each->ai_addrlen;
+    addresses.push_back(address);
   }
-  tls_free(ssl);
-  if (failure.empty()) return Ok{};
-  return Error{"target " + target.origin.to_string() + ": TLS handshake failed: " + failure + hint};
+  freeaddrinfo(found);
+  return addresses;
 }
 
-// One blocking connect (and TLS handshake) with a timeout, before the run: an unreachable
-// target, or one whose certificate does not check out, is bad input.
-Status preflight(const ResolvedOrigin& target, const TlsContext* tls, Micros timeout) {
-  const Micros deadline = monotonic_micros() + timeout;
-  const int fd = socket(target.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Error{std::string("socket: ") + std::strerror(errno)};
-  int error = 0;
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&target.address), target.address_length) != 0) {
+// "127.0.0.1:80", "[::1]:80".
+std::string address_text(const Address& address) {
+  char host[NI_MAXHOST] = "?";
+  char port[NI_MAXSERV] = "?";
+  getnameinfo(reinterpret_cast<const sockaddr*>(&address.storage), address.length, host,
+              sizeof host, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
+  const bool v6 = address.storage.ss_family == AF_INET6;
+  return (v6 ? "[" : "") + std::string(host) + (v6 ? "]:" : ":") + port;
+}
+
+// One blocking connect with a timeout: the connected socket, or -1 with the reason in error.
+int connect_within(const Address& address, Micros timeout, int& error) {
+  const int fd = socket(address.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = errno;
+    return -1;
+  }
+  error = 0;
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&address.storage), address.length) != 0) {
     error = errno;
     if (error == EINPROGRESS) {
       pollfd waiting{fd, POLLOUT, 0};
@@ -111,12 +103,58 @@ Status preflight(const ResolvedOrigin& target, const TlsContext* tls, Micros tim
   }
   if (error) {
     close(fd);
-    return Error{"target " + target.origin.to_string() +
-                 " is unreachable: " + std::strerror(error)};
+    return -1;
   }
-  Status handshake = tls ? preflight_handshake(fd, target, *tls, deadline) : Status(Ok{});
-  close(fd);
-  return handshake;
+  return fd;
+}
+
+// A TLS handshake on the connected socket fd, waiting in poll until the deadline.
+Status preflight_handshake(int fd, const Origin& origin, const TlsContext& tls, Micros deadline) {
+  ssl_st* ssl = tls.open(fd, origin);
+  if (!ssl) return Error{"target " + origin.to_string() + ": cannot start TLS"};
+  std::string failure;
+  std::string hint;
+  for (;;) {
+    const TlsStep step = tls_handshake(ssl);
+    if (step == TlsStep::kDone) break;
+    const Micros left = deadline - monotonic_micros();
+    if ((step != TlsStep::kWantRead && step != TlsStep::kWantWrite) || left <= 0) {
+      failure = left <= 0 ? "timed out" : tls_failure(ssl);
+      if (left > 0 && tls_certificate_rejected(ssl))
+        hint = " (" + tls.rejection_hint(ssl, origin) + ")";
+      break;
+    }
+    pollfd waiting{fd, static_cast<short>(step == TlsStep::kWantRead ? POLLIN : POLLOUT), 0};
+    poll(&waiting, 1, static_cast<int>(std::max<Micros>(1, left / kMicrosPerMilli)));
+  }
+  tls_free(ssl);
+  if (failure.empty()) return Ok{};
+  return Error{"target " + origin.to_string() + ": TLS handshake failed: " + failure + hint};
+}
+
+// Before the run: the origin's addresses are tried in order, each within the connect timeout,
+// and the first that accepts a TCP connection is the run's; none accepting, or a TLS handshake
+// that fails on it (or a certificate that does not check out), is bad input. A failed
+// handshake does not move on to the next address: it is the server's answer, not an address
+// that does not listen.
+Result<ResolvedOrigin> preflight(const Origin& origin, const std::vector<Address>& addresses,
+                                 const TlsContext* tls, Micros timeout) {
+  std::string tried;
+  for (const Address& address : addresses) {
+    const Micros deadline = monotonic_micros() + timeout;
+    int error = 0;
+    const int fd = connect_within(address, timeout, error);
+    if (fd < 0) {
+      tried +=
+          (tried.empty() ? "" : ", ") + address_text(address) + " (" + std::strerror(error) + ")";
+      continue;
+    }
+    Status handshake = tls ? preflight_handshake(fd, origin, *tls, deadline) : Status(Ok{});
+    close(fd);
+    if (!handshake.ok()) return handshake.error();
+    return ResolvedOrigin{origin, address};
+  }
+  return Error{"target " + origin.to_string() + " is unreachable: tried " + tried};
 }
 
 // ---- Schedules ------------------------------------------------------------------------------
@@ -609,8 +647,8 @@ void Worker::send(Vu& vu, Micros now) {
 }
 
 void Worker::open_connection(Vu& vu, Micros now) {
-  const ResolvedOrigin& target = plan_.origins[requests_[vu.request].origin];
-  vu.fd = socket(target.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const Address& address = plan_.origins[requests_[vu.request].origin].address;
+  vu.fd = socket(address.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (vu.fd < 0) {
     on_failure(vu, ErrorClass::kConnect, now);
     return;
@@ -625,8 +663,7 @@ void Worker::open_connection(Vu& vu, Micros now) {
   // A retry's connection is within its request's timeout as well.
   if (vu.timed) vu.deadline = std::min(vu.deadline, vu.sent + scenario_.request_timeout);
   vu.connect_started = monotonic_micros();
-  if (connect(vu.fd, reinterpret_cast<const sockaddr*>(&target.address), target.address_length) ==
-      0) {
+  if (connect(vu.fd, reinterpret_cast<const sockaddr*>(&address.storage), address.length) == 0) {
     watch(vu, EPOLLIN, EPOLL_CTL_ADD);
     on_connected(vu, now);
     return;
@@ -1277,7 +1314,7 @@ Result<RunResult> run_load_test(const Scenario& scenario, const RunHooks& hooks)
     if (!tls.ok()) return tls.error();
     plan->tls = tls.value();
   }
-  // Origins: resolved and tried once before the run.
+  // Origins: resolved, and an address of each picked, once before the run.
   for (size_t i = 0; i < scenario.requests.size(); ++i) {
     const RequestSpec& request = scenario.requests[i];
     size_t found = plan->origins.size();
@@ -1285,19 +1322,17 @@ Result<RunResult> run_load_test(const Scenario& scenario, const RunHooks& hooks)
       if (plan->origins[o].origin == request.origin) found = o;
     }
     if (found == plan->origins.size()) {
-      auto resolved = resolve(request.origin);
-      if (!resolved.ok()) return resolved.error();
+      auto addresses = hooks.resolve ? hooks.resolve(request.origin) : resolve(request.origin);
+      if (!addresses.ok()) return addresses.error();
       if (request.origin.tls && !plan->tls) {
         auto tls = TlsContext::create(scenario.tls);
         if (!tls.ok()) return tls.error();
         plan->tls = tls.value();
       }
       const TlsContext* tls = request.origin.tls ? plan->tls.get() : nullptr;
-      if (auto reachable = preflight(resolved.value(), tls, scenario.connect_timeout);
-          !reachable.ok()) {
-        return reachable.error();
-      }
-      plan->origins.push_back(resolved.value());
+      auto reachable = preflight(request.origin, addresses.value(), tls, scenario.connect_timeout);
+      if (!reachable.ok()) return reachable.error();
+      plan->origins.push_back(reachable.value());
     }
     plan->origin_of_request.push_back(found);
     std::vector<std::string> check_names;

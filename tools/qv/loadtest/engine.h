@@ -12,9 +12,12 @@
 // the requests that should have gone out during the stall are charged for the wait.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "result.h"
 #include "run_result.h"
@@ -30,14 +33,24 @@ struct Progress {
   uint64_t requests = 0, failed = 0, dropped_iterations = 0;  // so far
 };
 
+// One of the addresses a host resolves to.
+struct Address {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+};
+
 struct RunHooks {
   // Called on the calling thread after each second of the run.
   std::function<void(const Progress&)> on_progress;
   // Set (e.g. from a SIGINT handler) to stop the run early; the result is still returned.
   const std::atomic<bool>* interrupted = nullptr;
+  // An origin's addresses, in the order they are tried; unset, getaddrinfo's (tests give
+  // their own, not this machine's /etc/hosts).
+  std::function<Result<std::vector<Address>>(const Origin&)> resolve;
 };
 
-// Checks that every origin resolves and accepts a TCP connection, raises the open-file limit
+// Resolves every origin and picks, for the whole run, the first of its addresses that accepts
+// a TCP connection (then checks the TLS handshake on it), raises the open-file limit
 // as far as the VUs need, runs the scenario and returns its result. Bad input and an
 // unreachable target are errors; failures during the run are measurements.
 Result<RunResult> run_load_test(const Scenario& scenario, const RunHooks& hooks = {});
