@@ -522,6 +522,31 @@ TEST_CASE("counts in the summary, recommendations and report agree with their no
   CHECK(format_count(0, "VU", "VUs") == "0 VUs");
 }
 
+TEST_CASE("the text summary shows control characters in names as escapes, not to the terminal") {
+  // Names from someone else's log: ESC and CSI (C1, two bytes in UTF-8) would reach the
+  // terminal as escape sequences (here: clear the screen, set the window title).
+  std::mt19937_64 random(9);
+  RunResult result = make_result(random, 1'700'000'000'000, 2,
+                                 {"a\x1b[2Jb",
+                                  "c\xc2\x9b"
+                                  "2Jd\r"});
+  result.info.scenario = "s\x1b]0;title\x07é";
+  result.requests[0].check_names[0] = "ok\x7f";
+  const std::string text = summary_text(result, {});
+  INFO(text);
+  for (const char* shown : {"scenario: s\\u001b]0;title\\u0007é (", "{ name:a\\u001b[2Jb }",
+                            "{ name:c\\u009b2Jd\\u000d }", "a\\u001b[2Jb: ok\\u007f  "}) {
+    CHECK(text.find(shown) != std::string::npos);
+  }
+  for (char control = 0; control < 0x20; ++control) {
+    if (control != '\n') CHECK(text.find(control) == std::string::npos);
+  }
+  CHECK(text.find('\x7f') == std::string::npos);
+  CHECK(text.find("\xc2\x9b") == std::string::npos);
+  // The summary's own characters are untouched: its check marks.
+  CHECK(text.find("\xE2\x9C") != std::string::npos);
+}
+
 TEST_CASE("the report's embedded summary holds no '<', whatever the names: its element ends") {
   // In a script element, "<!--<script" makes the parser take the element's own "</script>"
   // for text: the rest of the page joins the data and the summary no longer parses.

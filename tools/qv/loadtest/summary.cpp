@@ -67,6 +67,34 @@ std::string dotted(const std::string& label, size_t width = 34) {
   return out + ": ";
 }
 
+// The text with every control character but the line break written as a visible \u escape:
+// C0 (and DEL) bytes, and C1 characters (U+0080 to U+009F, two bytes in UTF-8). Scenario and
+// request names come from files, other machines' histogram logs among them, and one holding
+// ESC or CSI could otherwise move the cursor or rewrite the terminal's title.
+std::string visible_controls(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    int code = -1;
+    if ((byte < 0x20 && byte != '\n') || byte == 0x7F) {
+      code = byte;
+    } else if (byte == 0xC2 && i + 1 < text.size() &&
+               static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(text[i + 1]) <= 0x9F) {
+      code = static_cast<unsigned char>(text[++i]);
+    }
+    if (code < 0) {
+      out += text[i];
+      continue;
+    }
+    char escape[8];
+    std::snprintf(escape, sizeof escape, "\\u%04x", code);
+    out += escape;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string format_threshold_value(const ThresholdOutcome& outcome) {
@@ -339,7 +367,7 @@ std::string summary_text(const RunResult& result, const std::vector<ThresholdOut
   for (const Recommendation& r : recommendations(result)) {
     out += "    [" + r.severity + "] " + r.description + "\n      " + r.suggestion + "\n";
   }
-  return out;
+  return visible_controls(out);
 }
 
 namespace {
