@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_set>
 
 namespace qv {
 
@@ -157,16 +158,15 @@ Result<JsonValue> JsonObject::required(std::string_view key) const {
 }
 
 Status JsonObject::unique_fields() const {
-  size_t index = 0;
+  // JSON.parse keeps a repeated field's last value and find() its first: refused, so that
+  // no two readers of one input can see different values. One pass with the keys seen so
+  // far: comparing each key with every earlier one took seconds for an input of 90,000
+  // fields.
+  std::unordered_set<std::string_view> seen;
+  seen.reserve(object_.size());
   for (auto field : object_) {
-    // JSON.parse keeps a repeated field's last value and find() its first: refused, so that
-    // no two readers of one input can see different values.
-    size_t earlier = 0;
-    for (auto other : object_) {
-      if (earlier++ == index) break;
-      if (other.key == field.key) return invalid_input(child_path(field.key) + ": given twice");
-    }
-    ++index;
+    if (!seen.insert(field.key).second)
+      return invalid_input(child_path(field.key) + ": given twice");
   }
   return ok_status();
 }
