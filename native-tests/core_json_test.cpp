@@ -324,3 +324,28 @@ TEST_CASE("a field given twice is named among 90,000, the first repeated in the 
   REQUIRE(distinct.ok());
   CHECK(distinct.value().object().value().unique_fields().ok());
 }
+
+TEST_CASE("nesting deeper than 512 levels is refused where it goes too deep, as the scanner says",
+          "[json]") {
+  qv::JsonParser parser;
+  auto nested = [](size_t depth, const std::string& inside) {
+    return std::string(depth, '[') + inside + std::string(depth, ']');
+  };
+  CHECK(parser.parse(nested(qv::kMaxJsonDepth, "1")).ok());
+  CHECK(parser.parse(nested(qv::kMaxJsonDepth, "{}")).ok());  // empty: as simdjson counts
+  CHECK(parser.parse_unnamed(nested(qv::kMaxJsonDepth, "{\"a\":1}")).error().message ==
+        "malformed JSON at line 1, column 513: nesting deeper than 512 levels");
+  // The same place when the text is refused for another problem too.
+  CHECK(parser.parse_unnamed(nested(qv::kMaxJsonDepth, "{\"a\":1}") + "x").error().message ==
+        "malformed JSON at line 1, column 513: nesting deeper than 512 levels");
+  // simdjson alone took up to 1024 levels: the scanner, at 512, then named the depth of a
+  // text whose problem was elsewhere, and passed this one.
+  CHECK(parser.parse(nested(600, "1")).error().message ==
+        "input: malformed JSON at line 1, column 513: nesting deeper than 512 levels");
+  CHECK(parser.parse("[{\"a\":" + nested(600, "1") + "}]").error().message ==
+        "input: malformed JSON at line 1, column 517: nesting deeper than 512 levels");
+  // The limit holds for every parse, not only the first.
+  CHECK(parser.parse(std::string(2000, ' ') + nested(513, "0")).error().message ==
+        "input: malformed JSON at line 1, column 2513: nesting deeper than 512 levels");
+  CHECK(parser.parse(nested(100, "2")).ok());
+}

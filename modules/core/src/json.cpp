@@ -214,6 +214,11 @@ Result<JsonValue> JsonParser::parse_text(std::string_view text, const std::strin
                                    " bytes is above the limit of " +
                                    std::to_string(kMaxInputBytes) + " bytes"};
   }
+  // The scanner's depth (simdjson's max_depth counts one more than the levels it takes).
+  if (parser_.max_depth() != kMaxJsonDepth + 1) {
+    if (auto error = parser_.allocate(text.size(), kMaxJsonDepth + 1))
+      return Error{QV_INTERNAL, simdjson::error_message(error)};
+  }
   simdjson::dom::element element;
   if (auto error = parser_.parse(text.data(), text.size()).get(element)) {
     return root ? refused_text_error(text, *root, simdjson::error_message(error))

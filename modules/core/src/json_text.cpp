@@ -116,8 +116,6 @@ bool integer_fits(std::string_view token) {
 // a hostile text cannot exhaust the stack.
 class Scanner {
  public:
-  static constexpr size_t kMaxDepth = 512;
-
   Scanner(std::string_view text, const std::vector<Segment>& target)
       : text_(text), target_(target) {}
 
@@ -179,17 +177,22 @@ class Scanner {
   }
 
   // Steps into the container opening at pos_: true when it closes at once with `close`.
-  // Past kMaxDepth open containers (at_ holds one step per enclosing one), a problem.
+  // A container that holds something past kMaxJsonDepth open ones (at_ holds one step per
+  // enclosing one) is a problem; an empty one is not, as simdjson counts them.
   std::optional<bool> open(char close) {
-    if (at_.size() >= kMaxDepth) {
-      fail("nesting deeper than 512 levels");
-      return std::nullopt;
-    }
+    const size_t start = pos_;
     ++pos_;  // the opening bracket
     skip_space();
-    if (pos_ >= text_.size() || text_[pos_] != close) return false;
-    ++pos_;
-    return true;
+    if (pos_ < text_.size() && text_[pos_] == close) {
+      ++pos_;
+      return true;
+    }
+    if (at_.size() >= kMaxJsonDepth) {
+      pos_ = start;
+      fail("nesting deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+      return std::nullopt;
+    }
+    return false;
   }
 
   // Whether the value at pos_ is a string whose text starts an object or an array.

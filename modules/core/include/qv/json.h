@@ -138,7 +138,8 @@ class JsonParser {
   // The text's root value, its field paths under root ("" for a method's input; "usage" for
   // a document given as the string field "usage"). A refused text's error names where and
   // what (json_text.h): "input: malformed JSON at line 1, column 9: expected a value",
-  // "history[0].calls: the integer 99999999999999999999 does not fit in 64 bits".
+  // "history[0].calls: the integer 99999999999999999999 does not fit in 64 bits". Objects and
+  // arrays nested deeper than kMaxJsonDepth (512) levels are refused.
   Result<JsonValue> parse(std::string_view text, const std::string& root = "");
   // A text whose messages its caller puts under its own name for it, such as a value a
   // module keeps in KV ("the calls stored for organisation 'org_a' (malformed JSON at

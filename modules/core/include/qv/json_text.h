@@ -19,6 +19,12 @@
 
 namespace qv {
 
+// The deepest nesting of objects and arrays a text may have (an empty one innermost does
+// not count, as simdjson counts). JsonParser refuses deeper texts (simdjson alone would take
+// 1024 levels) and the scanner stops there, so a text refused for its depth is named where
+// it goes too deep, and one that is not is scanned to its real problem.
+inline constexpr size_t kMaxJsonDepth = 512;
+
 struct TextPosition {
   size_t line = 1;    // 1-based
   size_t column = 1;  // 1-based, in bytes
