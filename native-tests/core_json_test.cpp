@@ -349,3 +349,25 @@ TEST_CASE("nesting deeper than 512 levels is refused where it goes too deep, as 
         "input: malformed JSON at line 1, column 2513: nesting deeper than 512 levels");
   CHECK(parser.parse(nested(100, "2")).ok());
 }
+
+TEST_CASE("a surrogate escape without its other half is named where it is", "[json]") {
+  qv::JsonParser parser;
+  // JSON.stringify writes half a character (a string cut inside an emoji) as such an escape;
+  // simdjson refuses it, and the scanner passed it: no line, no column, simdjson's words.
+  const std::string lone = " is half of a surrogate pair without its other half";
+  CHECK(parser.parse("{\"name\": \"ab\\ud83d\"}").error().message ==
+        "input: malformed JSON at line 1, column 13: the escape \\ud83d" + lone);
+  CHECK(parser.parse("{\n  \"n\\ude00\": 1}").error().message ==
+        "input: malformed JSON at line 2, column 5: the escape \\ude00" + lone);
+  CHECK(parser.parse("[\"\\uD83Dx\"]").error().message ==
+        "input: malformed JSON at line 1, column 3: the escape \\uD83D" + lone);
+  CHECK(parser.parse("[\"\\ud83d\\ud83d\"]").error().message ==
+        "input: malformed JSON at line 1, column 3: the escape \\ud83d" + lone);
+  CHECK(parser.parse_unnamed("\"\\ud83d\\u00e9\"").error().message ==
+        "malformed JSON at line 1, column 2: the escape \\ud83d" + lone);
+  // A pair is one character; other escapes, \u0000 too, are characters of their own.
+  CHECK(parser.parse("[\"\\ud83d\\ude00\", \"a\\u0000b\\u00e9\"]").ok());
+  CHECK(parser.parse("[\"\\ud83d\\ude00\", 1,]").error().message ==
+        "input: malformed JSON at line 1, column 20: expected a value (object, array, string, "
+        "number, true, false or null)");
+}

@@ -284,14 +284,20 @@ class Scanner {
         const char e = text_[pos_ + 1];
         static constexpr std::string_view kEscapes = "\"\\/bfnrt";
         if (e == 'u') {
-          for (size_t k = 2; k < 6; ++k) {
-            const char h = pos_ + k < text_.size() ? text_[pos_ + k] : '\0';
-            const bool hex =
-                (h >= '0' && h <= '9') || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F');
-            if (!hex) return fail("expected four hex digits after \\u");
+          const std::optional<unsigned> unit = code_unit(pos_);
+          if (!unit) return fail("expected four hex digits after \\u");
+          // A surrogate escape is one half of a character: a high one (D800-DBFF) then a low
+          // one (DC00-DFFF), which simdjson requires (JSON.stringify writes a lone half as is).
+          size_t length = 6;
+          if (*unit >= 0xDC00 && *unit <= 0xDFFF) return fail(lone_surrogate(pos_));
+          if (*unit >= 0xD800 && *unit <= 0xDBFF) {
+            const std::optional<unsigned> low =
+                text_.substr(pos_ + 6, 2) == "\\u" ? code_unit(pos_ + 6) : std::nullopt;
+            if (!low || *low < 0xDC00 || *low > 0xDFFF) return fail(lone_surrogate(pos_));
+            length = 12;
           }
-          if (out) out->append(text_.substr(pos_, 6));
-          pos_ += 6;
+          if (out) out->append(text_.substr(pos_, length));
+          pos_ += length;
           continue;
         }
         const size_t which = kEscapes.find(e);
@@ -304,6 +310,26 @@ class Scanner {
       ++pos_;
     }
     return fail("unterminated string");
+  }
+
+  // The code unit of the escape \\uXXXX at `at`, nullopt when XXXX are not four hex digits.
+  std::optional<unsigned> code_unit(size_t at) const {
+    unsigned unit = 0;
+    for (size_t k = 2; k < 6; ++k) {
+      const char h = at + k < text_.size() ? text_[at + k] : '\0';
+      const int digit = h >= '0' && h <= '9'   ? h - '0'
+                        : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                        : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                               : -1;
+      if (digit < 0) return std::nullopt;
+      unit = unit * 16 + static_cast<unsigned>(digit);
+    }
+    return unit;
+  }
+
+  std::string lone_surrogate(size_t at) const {
+    return "the escape " + std::string(text_.substr(at, 6)) +
+           " is half of a surrogate pair without its other half";
   }
 
   bool digits() {
