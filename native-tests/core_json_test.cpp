@@ -371,3 +371,17 @@ TEST_CASE("a surrogate escape without its other half is named where it is", "[js
         "input: malformed JSON at line 1, column 20: expected a value (object, array, string, "
         "number, true, false or null)");
 }
+
+TEST_CASE("a text that starts with a byte order mark is scanned past it, as simdjson reads it",
+          "[json][path]") {
+  const std::string bom = "\xEF\xBB\xBF";
+  qv::JsonParser parser;
+  CHECK(parser.parse(bom + "{\"a\": 1}").ok());
+  // The scanner stopped at the mark: "column 1: expected a value", whatever the problem was.
+  CHECK(parser.parse(bom + "{\"a\": 1,}").error().message ==
+        "input: malformed JSON at line 1, column 9: expected a key in double quotes");
+  CHECK(qv::with_position(qv::invalid_input("a: bad"), bom + "{\n  \"a\": 1\n}", "").message ==
+        "a (line 2, column 3): bad");
+  CHECK(qv::with_position(qv::invalid_input("a: bad"), bom + "{\"a\":\n 1}", "").message ==
+        "a (line 1, column 2): bad");
+}

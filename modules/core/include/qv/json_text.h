@@ -27,7 +27,7 @@ inline constexpr size_t kMaxJsonDepth = 512;
 
 struct TextPosition {
   size_t line = 1;    // 1-based
-  size_t column = 1;  // 1-based, in bytes
+  size_t column = 1;  // 1-based, in characters (UTF-8 sequences; a leading BOM is none)
 };
 
 struct SyntaxProblem {
