@@ -710,3 +710,17 @@ TEST_CASE("rendezvous weights shift load in proportion") {
   CHECK(b / 40000.0 == Approx(0.75).margin(0.01));
   CHECK(rendezvous_pick(1, {}) == -1);
 }
+
+TEST_CASE("Maglev weights shift load in proportion, as rendezvous weights do") {
+  Config config = with_nodes(3, true);
+  config.maglev_table_size = 65537;
+  config.regions[0].media_nodes[1].weight = 3;    // node-1: 3 of 5 shares
+  config.regions[0].media_nodes[2].weight = 0.5;  // node-2: half of one share
+  Router router(config);
+  const int kCalls = 20000;
+  std::map<std::string, int> load;
+  for (const auto& node : place_calls(router, kCalls, kStart)) ++load[node];
+  CHECK(load["node-0"] / static_cast<double>(kCalls) == Approx(1 / 4.5).margin(0.015));
+  CHECK(load["node-1"] / static_cast<double>(kCalls) == Approx(3 / 4.5).margin(0.015));
+  CHECK(load["node-2"] / static_cast<double>(kCalls) == Approx(0.5 / 4.5).margin(0.015));
+}

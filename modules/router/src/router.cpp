@@ -6,7 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
-#include <memory>
+#include <queue>
 
 #include "qv/json.h"
 #include "text.h"
@@ -446,29 +446,46 @@ int rendezvous_pick(uint64_t key_hash, std::span<const HashNode> nodes) {
   return best;
 }
 
-void MaglevTable::build(std::span<const uint64_t> node_hashes, uint32_t size) {
+void MaglevTable::build(std::span<const HashNode> nodes, uint32_t size) {
   table_.clear();
-  const size_t n = node_hashes.size();
+  const size_t n = nodes.size();
   if (n == 0 || size <= n || n >= 0xFFFF) return;
   constexpr uint16_t kEmpty = 0xFFFF;
   table_.assign(size, kEmpty);
-  std::vector<uint32_t> offset(n), skip(n), next(n, 0);
-  for (size_t i = 0; i < n; ++i) {
-    offset[i] = static_cast<uint32_t>(node_hashes[i] % size);
-    skip[i] = static_cast<uint32_t>(mix64(node_hashes[i] ^ 0x9e3779b97f4a7c15ull) % (size - 1) + 1);
-  }
-  uint32_t filled = 0;
-  for (;;) {
-    for (size_t i = 0; i < n; ++i) {
-      uint64_t slot = (offset[i] + uint64_t{next[i]} * skip[i]) % size;
-      while (table_[slot] != kEmpty) {
-        ++next[i];
-        slot = (offset[i] + uint64_t{next[i]} * skip[i]) % size;
-      }
-      table_[slot] = static_cast<uint16_t>(i);
-      ++next[i];
-      if (++filled == size) return;
+  double heaviest = 0;
+  for (const HashNode& node : nodes) heaviest = std::max(heaviest, node.weight);
+  // Weighted as in the paper (section 3.4): the heaviest nodes take a slot every round, a
+  // node of a third of that weight every third round. A turn is (round, node index): the
+  // nodes due in one round fill in index order, so equal weights take turns as unweighted.
+  struct Turn {
+    double round;
+    uint32_t node;
+    bool operator>(const Turn& other) const {
+      return round != other.round ? round > other.round : node > other.node;
     }
+  };
+  std::priority_queue<Turn, std::vector<Turn>, std::greater<Turn>> turns;
+  std::vector<uint32_t> offset(n), skip(n), next(n, 0);
+  std::vector<double> share(n), taken(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    offset[i] = static_cast<uint32_t>(nodes[i].hash % size);
+    skip[i] = static_cast<uint32_t>(mix64(nodes[i].hash ^ 0x9e3779b97f4a7c15ull) % (size - 1) + 1);
+    share[i] = nodes[i].weight / heaviest;  // (0, 1], exactly 1 for the heaviest
+    turns.push({1, static_cast<uint32_t>(i)});
+  }
+  for (uint32_t filled = 0; filled < size; ++filled) {
+    const Turn turn = turns.top();
+    const uint32_t i = turn.node;
+    turns.pop();
+    uint64_t slot = (offset[i] + uint64_t{next[i]} * skip[i]) % size;
+    while (table_[slot] != kEmpty) {
+      ++next[i];
+      slot = (offset[i] + uint64_t{next[i]} * skip[i]) % size;
+    }
+    table_[slot] = static_cast<uint16_t>(i);
+    ++next[i];
+    // Its next turn: the first later round r with r * share >= the turns it has had.
+    turns.push({std::max(turn.round + 1, std::ceil(++taken[i] / share[i])), i});
   }
 }
 
@@ -1171,10 +1188,9 @@ int Router::pick_node(uint32_t region, uint64_t call_hash, bool& panic, double n
   if (eligible.empty()) return -1;
   if (config_.maglev) {
     if (pool.maglev.empty() || pool.maglev_hosts != eligible) {
-      std::unique_ptr<uint64_t[]> hashes(new uint64_t[eligible.size()]);
-      for (size_t i = 0; i < eligible.size(); ++i) hashes[i] = pool.hosts[eligible[i]].hash;
-      pool.maglev.build({hashes.get(), eligible.size()},
-                        static_cast<uint32_t>(config_.maglev_table_size));
+      std::vector<HashNode> hashed;
+      for (uint32_t i : eligible) hashed.push_back({pool.hosts[i].hash, nodes[i].weight});
+      pool.maglev.build(hashed, static_cast<uint32_t>(config_.maglev_table_size));
       pool.maglev_hosts = eligible;
     }
     const int slot = pool.maglev.lookup(call_hash);

@@ -276,12 +276,13 @@ int rendezvous_pick(uint64_t key_hash, std::span<const HashNode> nodes);
 
 // Maglev's lookup table (Eisenbud et al., NSDI 2016): each node fills its preferred slots
 // in turn by its own permutation (offset, skip) until the table is full. O(1) lookups;
-// removing a node moves its keys and a few more. Weights are not used.
+// removing a node moves its keys and a few more. A node's share of the slots is its share
+// of the weight.
 class MaglevTable {
  public:
   // size must be prime and larger than the node count.
-  void build(std::span<const uint64_t> node_hashes, uint32_t size);
-  // Index into the node_hashes of build(), -1 when built with none.
+  void build(std::span<const HashNode> nodes, uint32_t size);
+  // Index into the nodes of build(), -1 when built with none.
   int lookup(uint64_t key_hash) const;
   bool empty() const { return table_.empty(); }
 
