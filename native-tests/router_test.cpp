@@ -682,6 +682,17 @@ TEST_CASE("ejections published by other isolates apply, within the cap, until th
   CHECK(other.region_health(3, kStart + 300000).health == Health::kProbing);
 }
 
+TEST_CASE("a shared times-ejected count is taken no further than this isolate's own stops") {
+  // An isolate counting on past the longest ejection (an older version, a bad write) says 31;
+  // here the count stops at 5 (30 s x 2^4 is the longest), so 50 s back in service forgets it.
+  Router router;
+  REQUIRE(router.apply_shared_ejection("us-east-1", {kStart + 300000, 31, "shared: x"}, kStart));
+  CHECK(router.region_health(0, kStart).times_ejected == 5);
+  Router fresh;  // a smaller count is taken as it is
+  REQUIRE(fresh.apply_shared_ejection("us-east-1", {kStart + 60000, 2, "shared: x"}, kStart));
+  CHECK(fresh.region_health(0, kStart).times_ejected == 2);
+}
+
 TEST_CASE("after a shared ejection, a region needs healthy_threshold passing probes again") {
   // Checks passed before the ejection say nothing of the region after it.
   Config config = default_config();

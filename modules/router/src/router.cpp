@@ -657,18 +657,19 @@ double Router::ejection_ms(int times_ejected) const {
   return std::min(policy.max_ejection_ms, policy.base_ejection_ms * factor);
 }
 
+// The count grows only while its ejection is shorter than the longest (as Envoy's
+// multiplier; and to 1000 at most, what a shared ejection may say): a region down for hours
+// is not held to the longest ejection for as many decay intervals after it recovers.
+bool Router::count_grows(int times_ejected) const {
+  return times_ejected == 0 ||
+         (times_ejected < 1000 && ejection_ms(times_ejected) < config_.outlier.max_ejection_ms);
+}
+
 bool Router::eject(Pool& pool, size_t index, bool probed, std::string cause, bool capped,
                    double now) {
   if (capped && !ejection_allowed(pool, index, probed, now)) return false;
   HostState& host = pool.hosts[index];
-  // The count grows only while its ejection is shorter than the longest (as Envoy's
-  // multiplier; and to 1000 at most, what a shared ejection may say): a region down for hours
-  // is not held to the longest ejection for as many decay intervals after it recovers.
-  if (host.times_ejected == 0 ||
-      (host.times_ejected < 1000 &&
-       ejection_ms(host.times_ejected) < config_.outlier.max_ejection_ms)) {
-    ++host.times_ejected;
-  }
+  if (count_grows(host.times_ejected)) ++host.times_ejected;
   host.health = Health::kEjected;
   host.ejected_until = now + ejection_ms(host.times_ejected);
   host.cause = std::move(cause);
@@ -1158,7 +1159,11 @@ bool Router::apply_shared_ejection(std::string_view region, const SharedEjection
   if (!out && !ejection_allowed(regions_, static_cast<size_t>(index), probed, now)) return false;
   host.health = Health::kEjected;
   host.ejected_until = until;
-  host.times_ejected = std::max(host.times_ejected, ejection.times_ejected);
+  // Its count, too, goes no further than this isolate's own would (a count another isolate
+  // kept growing past the longest ejection would hold this one to it for as long).
+  while (host.times_ejected < ejection.times_ejected && count_grows(host.times_ejected)) {
+    ++host.times_ejected;
+  }
   host.cause = ejection.cause;
   host.shared = true;
   host.consecutive_failures = 0;

@@ -411,6 +411,7 @@ class Router {
   void refresh(HostState& host, bool probed, double now) const;
   // How long the times_ejected-th ejection lasts (times_ejected >= 1).
   double ejection_ms(int times_ejected) const;
+  bool count_grows(int times_ejected) const;
   bool eject(Pool& pool, size_t index, bool probed, std::string cause, bool capped, double now);
   bool ejection_allowed(Pool& pool, size_t index, bool probed, double now);
   HostHealthView view(HostState& host, bool probed, double now) const;
