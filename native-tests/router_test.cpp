@@ -482,6 +482,39 @@ TEST_CASE("draining regions take no new traffic, and never all of them") {
         "regions: every region is draining; at least one must take traffic");
 }
 
+TEST_CASE("an origin or health URL no fetch could use is refused, saying why") {
+  // Each was accepted, and every request to the region failed (fetch: an invalid URL, or one
+  // with credentials) until outlier detection ejected it.
+  const std::pair<const char*, const char*> kBad[] = {
+      {"http://:8080", "expected a host after http://, got 'http://:8080'"},
+      {"https:///path", "expected a host after https://, got 'https:///path'"},
+      {"http://host:99999", "expected a port from 1 to 65535, got 'http://host:99999'"},
+      {"http://host:8o/", "expected a port from 1 to 65535, got 'http://host:8o/'"},
+      {"http://host:0", "expected a port from 1 to 65535, got 'http://host:0'"},
+      {"http://user:pw@host",
+       "must not hold a user name or password (fetch refuses them), got 'http://user:pw@host'"},
+      {"http://ho%st", "expected a host name or address, got 'http://ho%st'"},
+      {"http://a<b", "expected a host name or address, got 'http://a<b'"},
+      {"http://[::1", "expected a host name or address, got 'http://[::1'"},
+  };
+  for (const auto& [url, problem] : kBad) {
+    INFO(url);
+    Config config = default_config();
+    config.regions[1].origin = url;
+    CHECK(validate(config).error().message == std::string("regions[1].origin: ") + problem);
+    config = default_config();
+    config.regions[2].health_url = url;
+    CHECK(validate(config).error().message == std::string("regions[2].healthUrl: ") + problem);
+  }
+  for (const char* url : {"http://127.0.0.1:4101", "https://[::1]:8443/health", "http://host:/h",
+                          "https://eu.example.com/a/b?x=1", "http://localhost:65535"}) {
+    INFO(url);
+    Config config = default_config();
+    config.regions[1].health_url = url;
+    CHECK(validate(config).ok());
+  }
+}
+
 TEST_CASE("configuration errors name the field") {
   Config config = default_config();
   config.regions[2].id = "eu-west-1";
