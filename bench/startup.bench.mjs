@@ -11,7 +11,7 @@
 // (node --no-wasm-lazy-compilation), to show where that work goes.
 import { execFileSync } from 'node:child_process';
 import { FLAVOURS } from '../dist/js/node.mjs';
-import { root, median } from './lib.mjs';
+import { root, median, mid, alternateRounds } from './lib.mjs';
 
 const PROCESSES = 7;
 const WARM_CALLS = 2000;
@@ -40,28 +40,38 @@ const warmCall = ms(t) / ${WARM_CALLS};
 console.log(JSON.stringify({ compile, instantiate: instantiateMs, first_call: firstCall, warm_call: warmCall }));
 `;
 
-export async function run() {
-  const input = new URL('bench/inputs/tiers-evaluate.json', root).pathname;
-  const figures = { processes: PROCESSES, flavours: {} };
-  const rows = [...FLAVOURS.map((flavour) => ({ name: flavour, flavour, flags: [] })),
-    { name: 'emscripten, eager', flavour: 'emscripten', flags: ['--no-wasm-lazy-compilation'] }];
-  for (const { name, flavour, flags } of rows) {
-    const samples = [];
-    for (let p = 0; p < PROCESSES; p++) {
-      const out = execFileSync(process.execPath, [...flags, '--input-type=module', '-e', child, flavour, input], { encoding: 'utf8' });
-      samples.push(JSON.parse(out));
-    }
+const coldMs = (sample) => sample.instantiate + sample.first_call;
+
+// Each row's cold starts, one fresh process per row per round over `processes` alternated
+// rounds (which row goes first changing), so that no row has the machine to itself in a
+// quieter or busier stretch; start(row) resolves to one process's figures. Per row the
+// median of its processes; the cold ratio of the last flavour to the first is the median
+// of the rounds' own ratios.
+export async function coldStarts(rows, start, processes = PROCESSES) {
+  const rounds = await alternateRounds(Object.fromEntries(rows.map((row) => [row.name, () => start(row)])), processes);
+  const flavours = {};
+  for (const { name } of rows) {
+    const samples = rounds.map((r) => r[name]);
     const m = (key) => median(samples.map((s) => s[key]));
-    const cold = m('instantiate') + m('first_call');
-    figures.flavours[name] = {
+    flavours[name] = {
       compile_ms: m('compile'), instantiate_ms: m('instantiate'), first_call_ms: m('first_call'),
       warm_call_ms: m('warm_call'),
-      cold_start_in_warm_calls: median(samples.map((s) => (s.instantiate + s.first_call) / s.warm_call)),
+      cold_start_in_warm_calls: median(samples.map((s) => coldMs(s) / s.warm_call)),
       compile_in_warm_calls: median(samples.map((s) => s.compile / s.warm_call)),
-      cold_ms: cold, samples,
+      cold_ms: median(samples.map(coldMs)), samples,
     };
   }
-  console.log(`cold start per flavour, median of ${PROCESSES} fresh processes (Node ${process.versions.node}); tiers.evaluate, 30 days of history`);
+  const [a, b] = FLAVOURS;
+  return { processes, flavours, cold_ratio: mid(rounds, (r) => coldMs(r[b]) / coldMs(r[a])) };
+}
+
+export async function run() {
+  const input = new URL('bench/inputs/tiers-evaluate.json', root).pathname;
+  const rows = [...FLAVOURS.map((flavour) => ({ name: flavour, flavour, flags: [] })),
+    { name: 'emscripten, eager', flavour: 'emscripten', flags: ['--no-wasm-lazy-compilation'] }];
+  const figures = await coldStarts(rows, ({ flavour, flags }) =>
+    JSON.parse(execFileSync(process.execPath, [...flags, '--input-type=module', '-e', child, flavour, input], { encoding: 'utf8' })));
+  console.log(`cold start per flavour, median of ${PROCESSES} fresh processes each, the rows alternated (Node ${process.versions.node}); tiers.evaluate, 30 days of history`);
   console.log(`${'flavour'.padEnd(18)} ${'compile'.padStart(9)} ${'instantiate'.padStart(12)} ${'1st call'.padStart(9)} ${'warm call'.padStart(10)}   cold start (instantiate + 1st call) in warm calls; compile in warm calls`);
   for (const { name } of rows) {
     const f = figures.flavours[name];
@@ -69,7 +79,6 @@ export async function run() {
     console.log(`${name.padEnd(18)} ${ms(f.compile_ms).padStart(9)} ${ms(f.instantiate_ms).padStart(12)} ${ms(f.first_call_ms).padStart(9)} ${`${(f.warm_call_ms * 1000).toFixed(1)} µs`.padStart(10)}   ${f.cold_start_in_warm_calls.toFixed(0)}x; ${f.compile_in_warm_calls.toFixed(0)}x`);
   }
   const [a, b] = FLAVOURS;
-  figures.cold_ratio = figures.flavours[b].cold_ms / figures.flavours[a].cold_ms;
-  console.log(`${b}/${a} cold start (instantiate + 1st call): ${figures.cold_ratio.toFixed(2)}`);
+  console.log(`${b}/${a} cold start (instantiate + 1st call): ${figures.cold_ratio.toFixed(2)} (the median of the rounds' ratios)`);
   return figures;
 }
