@@ -191,7 +191,7 @@ export async function run() {
     };
     console.log(`median: qv ${cannon.qvRps.toFixed(0)} req/s, autocannon ${cannon.autocannonRps.toFixed(0)} req/s, qv/autocannon ${cannon.ratioQvToAutocannon.toFixed(2)}`);
 
-    // Peak memory holding 10,000 open keep-alive connections for 5 s.
+    // Peak memory holding 10,000 open keep-alive connections for DURATION_S.
     const manyQv = await qvRun(qv, nginx.url, MANY_CONNECTIONS, THREADS, DURATION_S);
     const manyWrk = await wrkRun(nginx.url, MANY_CONNECTIONS, THREADS, DURATION_S);
     console.log(`${MANY_CONNECTIONS} connections: qv max RSS ${(manyQv.maxRssKiB / 1024).toFixed(1)} MiB (VUs ${manyQv.vusMax}, ${manyQv.errors} failed requests, ${manyQv.rps.toFixed(0)} req/s); ` +
