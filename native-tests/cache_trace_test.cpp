@@ -132,6 +132,12 @@ TEST_CASE("an input that cannot be in the format is refused, naming the file and
         "scarab?)");
   CHECK(refused(std::string(300, '7'), TraceFormat::kLirs) ==
         "test: not a lirs trace: line 1: longer than 256 bytes");
+  // Whether or not its line break comes in the same read: a key of 300 digits, or 7 after
+  // 300 spaces, is refused whole as it is split across reads.
+  CHECK(refused("1\n" + std::string(299, '0') + "7\n2\n", TraceFormat::kLirs) ==
+        "test: not a lirs trace: line 2: longer than 256 bytes");
+  CHECK(refused("1\n" + std::string(300, ' ') + "7\n", TraceFormat::kLirs) ==
+        "test: not a lirs trace: line 2: longer than 256 bytes");
   CHECK(refused("12\n99999999999999999999\n", TraceFormat::kLirs) ==
         "test: not a lirs trace: line 2: expected a decimal key, got '99999999999999999999'");
   // Binary keys that happen to hold no control characters but no line break either are keys.

@@ -29,6 +29,9 @@ std::string_view format_name(TraceFormat format) {
                                            : "scarab";
 }
 
+// The longest lirs line, its "\n" aside, checked however the reads split it.
+constexpr size_t kMaxLine = 256;
+
 size_t key_bytes(TraceFormat format) {
   return format == TraceFormat::kCache2k ? 4 : 8;
 }
@@ -67,6 +70,7 @@ Status TraceParser::refuse_line(std::string what) const {
 }
 
 Status TraceParser::end_line() {
+  if (pending_.size() > kMaxLine) return refuse_line("longer than 256 bytes");
   std::string_view line = pending_;
   while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
     line.remove_suffix(1);
@@ -94,7 +98,8 @@ Status TraceParser::feed(std::string_view bytes) {
       const size_t newline = bytes.find('\n');
       if (newline == std::string_view::npos) {
         pending_.append(bytes);
-        if (pending_.size() > 256) return refuse_line("longer than 256 bytes");
+        // Checked here too, so a line without an end holds no more than that.
+        if (pending_.size() > kMaxLine) return refuse_line("longer than 256 bytes");
         return ok_status();
       }
       pending_.append(bytes.substr(0, newline));
