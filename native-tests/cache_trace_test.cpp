@@ -15,9 +15,10 @@ using namespace qv::cache;
 
 namespace {
 
-std::string gzip(const std::string& text) {
+// level 0 stores the bytes as they are (in stored blocks), for tests that damage them.
+std::string gzip(const std::string& text, int level = 9) {
   z_stream stream{};
-  REQUIRE(deflateInit2(&stream, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+  REQUIRE(deflateInit2(&stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);
   std::string out(text.size() + 1024, '\0');
   stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
   stream.avail_in = static_cast<uInt>(text.size());
@@ -143,6 +144,27 @@ TEST_CASE("an input that cannot be in the format is refused, naming the file and
   // Binary keys that happen to hold no control characters but no line break either are keys.
   CHECK(read_bytes("ABCDEFGH", TraceFormat::kCache2k).value() ==
         std::vector<uint64_t>{0x41424344u, 0x45464748u});
+}
+
+TEST_CASE("a damaged compressed trace is said to be corrupt, not in the wrong format") {
+  std::string text;
+  for (int i = 0; i < 1000; ++i) text += std::to_string(1000 + i) + "\n";
+  const std::string intact = gzip(text, 0);
+  REQUIRE(read_bytes(intact, TraceFormat::kLirs).ok());
+  // One key's digit damaged in the stored data: inflate hands the parser "1x00", and only
+  // the checksum at the end of the stream tells it from a trace with a bad line.
+  std::string damaged = intact;
+  const size_t at = damaged.find("\n1500\n");
+  REQUIRE(at != std::string::npos);
+  damaged[at + 2] = 'x';
+  auto keys = read_bytes(damaged, TraceFormat::kLirs);
+  REQUIRE(!keys.ok());
+  CHECK(keys.error().message == "test: corrupt gzip data (incorrect data check)");
+  // An intact stream with a bad line is still a malformed trace.
+  auto bad = read_bytes(gzip("1\n2\nthree\n4\n"), TraceFormat::kLirs);
+  REQUIRE(!bad.ok());
+  CHECK(bad.error().message ==
+        "test: not a lirs trace: line 3: expected a decimal key, got 'three'");
 }
 
 TEST_CASE("formats and files are named in errors") {

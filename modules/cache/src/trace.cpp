@@ -171,6 +171,24 @@ Error in_file(std::string_view name, const Error& error) {
   return {error.status, std::string(name) + ": " + error.message};
 }
 
+// Hands decompressed bytes to the parser. Its first error waits until the stream has been
+// decompressed to the end and its checksum checked: a damaged file reads as garbage (a
+// line that is not a key) well before that, and is corrupt, not in the wrong format.
+class Sink {
+ public:
+  Sink(TraceParser& parser, std::string_view name) : parser_(parser), name_(name) {}
+  void feed(std::string_view bytes) {
+    if (!error_.ok()) return;
+    if (auto s = parser_.feed(bytes); !s.ok()) error_ = in_file(name_, s.error());
+  }
+  Status& error() { return error_; }
+
+ private:
+  TraceParser& parser_;
+  std::string_view name_;
+  Status error_ = ok_status();
+};
+
 // Feeds everything from `file` (starting with `head`, the bytes already read) through
 // `inflate`, a function that decompresses one input chunk into the parser.
 template <typename Decoder>
@@ -187,7 +205,7 @@ Status pump(std::FILE* file, std::string_view name, std::string_view head, Decod
   }
 }
 
-Status gunzip(std::FILE* file, std::string_view name, std::string_view head, TraceParser& parser) {
+Status gunzip(std::FILE* file, std::string_view name, std::string_view head, Sink& sink) {
   z_stream stream{};
   if (inflateInit2(&stream, 15 + 32) != Z_OK)  // 15: largest window; +32: gzip or zlib header
     return Error{QV_INTERNAL, "zlib: cannot initialise"};
@@ -209,8 +227,7 @@ Status gunzip(std::FILE* file, std::string_view name, std::string_view head, Tra
       stream.avail_out = static_cast<uInt>(out.size());
       const int rc = inflate(&stream, Z_NO_FLUSH);
       const size_t produced = out.size() - stream.avail_out;
-      if (auto s = parser.feed(std::string_view(out.data(), produced)); !s.ok())
-        return in_file(name, s.error());
+      sink.feed(std::string_view(out.data(), produced));
       if (rc == Z_STREAM_END) {
         ended = true;
       } else if (rc == Z_BUF_ERROR || (rc == Z_OK && last && produced == 0)) {
@@ -224,7 +241,7 @@ Status gunzip(std::FILE* file, std::string_view name, std::string_view head, Tra
   });
 }
 
-Status unxz(std::FILE* file, std::string_view name, std::string_view head, TraceParser& parser) {
+Status unxz(std::FILE* file, std::string_view name, std::string_view head, Sink& sink) {
   lzma_stream stream = LZMA_STREAM_INIT;
   if (lzma_stream_decoder(&stream, UINT64_MAX, LZMA_CONCATENATED) != LZMA_OK)
     return Error{QV_INTERNAL, "liblzma: cannot initialise"};
@@ -240,8 +257,7 @@ Status unxz(std::FILE* file, std::string_view name, std::string_view head, Trace
       stream.avail_out = out.size();
       const lzma_ret rc = lzma_code(&stream, action);
       const size_t produced = out.size() - stream.avail_out;
-      if (auto s = parser.feed(std::string_view(out.data(), produced)); !s.ok())
-        return in_file(name, s.error());
+      sink.feed(std::string_view(out.data(), produced));
       if (rc == LZMA_STREAM_END) {
         ended = true;
         break;
@@ -270,13 +286,14 @@ Result<std::vector<uint64_t>> read_trace(std::FILE* file, std::string_view name,
   if (got < sizeof head && std::ferror(file)) return read_error(name);
   const std::string_view start(head, got);
   Status status = ok_status();
+  Sink sink(parser, name);
   if (got >= 2 && static_cast<unsigned char>(head[0]) == 0x1f &&
       static_cast<unsigned char>(head[1]) == 0x8b) {
-    status = gunzip(file, name, start, parser);
+    status = gunzip(file, name, start, sink);
   } else if (got == 6 && start == std::string_view("\xFD"
                                                    "7zXZ\0",
                                                    6)) {
-    status = unxz(file, name, start, parser);
+    status = unxz(file, name, start, sink);
   } else {
     status = pump(file, name, start, [&](std::string_view chunk, bool) -> Status {
       if (auto s = parser.feed(chunk); !s.ok()) return in_file(name, s.error());
@@ -284,6 +301,7 @@ Result<std::vector<uint64_t>> read_trace(std::FILE* file, std::string_view name,
     });
   }
   if (!status.ok()) return status.take_error();
+  if (!sink.error().ok()) return sink.error().take_error();
   if (auto s = parser.finish(); !s.ok()) return in_file(name, s.error());
   return keys;
 }

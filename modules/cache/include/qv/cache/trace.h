@@ -1,6 +1,8 @@
 // Readers of cache access traces, one per format, as the files come (see
 // ../shared/traces/README.md): gzip or xz compressed (detected by their magic bytes) or
 // plain. Native only: they use zlib and liblzma, which the WebAssembly bundle does not link.
+// A compressed stream cut short or damaged is an error of its own ("truncated gzip data",
+// "corrupt xz data (...)"), found before a malformed key: the stream is checked to its end.
 //
 //   lirs     text, one decimal key per line; empty lines and lines "*" are skipped
 //   cache2k  big-endian unsigned 32-bit keys, back to back
