@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <unordered_map>
 
 namespace qv::cache::detail {
 
@@ -52,7 +53,9 @@ Status parse_cache_key(const JsonObject& object, bool organization_required, Cac
 Status parse_headers(const JsonValue& value, bool lines, Headers& headers) {
   auto object = value.object();
   if (!object.ok()) return object.take_error();
-  std::vector<std::pair<std::string, std::string_view>> names;  // (lower-cased, as given)
+  // Lower-cased name -> as given, in one pass (as core's unique_fields finds a name given
+  // twice to the letter).
+  std::unordered_map<std::string, std::string_view> names;
   for (auto field : object.value().raw()) {
     JsonValue item = object.value().member(field.key, field.value);
     const std::string_view name = field.key;
@@ -63,14 +66,11 @@ Status parse_headers(const JsonValue& value, bool lines, Headers& headers) {
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     // One field under two spellings would reach the module as two lines, unlike a name given
     // twice to the letter (refused as JSON): refused alike, naming the other spelling.
-    for (const auto& [seen, given] : names) {
-      if (seen == lower) {
-        return invalid_input(item.where() + ": given twice, as '" + std::string(given) +
-                             "' before it (header names are case-insensitive" +
-                             (lines ? "; give a field's lines as an array)" : ")"));
-      }
+    if (auto [earlier, first] = names.emplace(lower, name); !first) {
+      return invalid_input(item.where() + ": given twice, as '" + std::string(earlier->second) +
+                           "' before it (header names are case-insensitive" +
+                           (lines ? "; give a field's lines as an array)" : ")"));
     }
-    names.emplace_back(lower, name);
     // With `lines`, an array gives the field's lines in order, as an origin sends a field on
     // several lines: each is a line of its own, as the native host hands over an origin's.
     std::vector<JsonValue> values{item};
