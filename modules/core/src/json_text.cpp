@@ -111,9 +111,11 @@ bool integer_fits(std::string_view token) {
   return digits.size() < largest.size() || (digits.size() == largest.size() && digits <= largest);
 }
 
-// A byte order mark, which some editors write at the start of a UTF-8 file: simdjson skips
-// it, and so do the scanner and the columns of line 1.
-constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
+// Where a text's JSON starts: after the byte order mark some editors write at the start of a
+// UTF-8 file, which simdjson skips, and so do the scanner and the columns of line 1.
+size_t json_start(std::string_view text) {
+  return text.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+}
 
 // A recursive-descent pass over JSON text that checks its syntax and its numbers' ranges,
 // and records where the deepest existing prefix of a target path sits. Nesting is capped so
@@ -125,7 +127,7 @@ class Scanner {
 
   // Scans the whole text; false on a syntax problem (see error_offset(), error()).
   bool run() {
-    if (text_.substr(0, kByteOrderMark.size()) == kByteOrderMark) pos_ = kByteOrderMark.size();
+    pos_ = json_start(text_);
     skip_space();
     best_offset_ = pos_;
     if (!value(true)) return false;
@@ -400,9 +402,7 @@ class Scanner {
 // Columns count characters, as editors do: a UTF-8 continuation byte is not one.
 TextPosition position_of(std::string_view text, size_t offset) {
   TextPosition at;
-  const size_t start =
-      text.substr(0, kByteOrderMark.size()) == kByteOrderMark ? kByteOrderMark.size() : 0;
-  for (size_t i = start; i < offset && i < text.size(); ++i) {
+  for (size_t i = json_start(text); i < offset && i < text.size(); ++i) {
     if (text[i] == '\n') {
       ++at.line;
       at.column = 1;
