@@ -22,6 +22,7 @@ bool curl_ready() {
 struct Exchange {
   std::string body;
   std::string headers;
+  std::string location;  // the current response's Location, as sent
   size_t max_body = 0;
   bool body_too_large = false;
   bool head_done = false;  // the current response's head has ended: fields now are trailers
@@ -55,18 +56,10 @@ std::string origin_of(std::string_view url) {
   return lower_case(url.substr(0, host_start)) + lower_case(authority);
 }
 
-// The Location among a response's collected headers, resolved against url as curl
-// resolves it for CURLINFO_REDIRECT_URL (which a transfer stopped in the body does not
-// give); "" when there is none or it does not resolve.
-std::string location_of(const std::string& url, std::string_view headers) {
-  constexpr std::string_view kName = "location: ";
-  std::string value;
-  for (size_t start = 0; start < headers.size();) {
-    const size_t end = std::min(headers.find('\n', start), headers.size());
-    const std::string_view line = headers.substr(start, end - start);
-    if (line.substr(0, kName.size()) == kName) value.assign(line.substr(kName.size()));
-    start = end + 1;
-  }
+// A response's Location resolved against url as curl resolves it for CURLINFO_REDIRECT_URL
+// (which a transfer stopped in the body does not give); "" when there is none or it does not
+// resolve.
+std::string resolved_location(const std::string& url, const std::string& value) {
   if (value.empty()) return {};
   std::string resolved;
   CURLU* parsed = curl_url();
@@ -113,6 +106,7 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
   if (line.substr(0, 5) == "HTTP/") {
     exchange.headers.clear();  // a new response begins
+    exchange.location.clear();
     exchange.head_done = false;
     return bytes;
   }
@@ -127,6 +121,7 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
   std::string_view value = line.substr(colon + 1);
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
   while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  if (name == "location") exchange.location.assign(value);
   exchange.headers += name;
   exchange.headers += ": ";
   exchange.headers += value;
@@ -273,7 +268,7 @@ FetchReply CurlFetcher::perform(const FetchRequest& request, const std::string& 
     if (exchange.body_too_large || code == CURLE_FILESIZE_EXCEEDED) {
       // The body of a redirect that is followed is no part of the answer, whatever its
       // size: fetch() in the JS host reads only the last response's.
-      location = location_of(request.url, exchange.headers);
+      location = resolved_location(request.url, exchange.location);
       if (is_followed_redirect(http_status, location, options_.max_redirects)) {
         FetchReply reply;
         reply.http_status = http_status;
