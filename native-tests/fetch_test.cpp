@@ -13,6 +13,17 @@ using qv::host::FetchRequest;
 using qv::host::Op;
 using qv::test::LocalServer;
 
+namespace {
+
+// A GET of url with fetch()'s defaults otherwise.
+FetchReply get(CurlFetcher& fetcher, const std::string& url) {
+  FetchRequest request;
+  request.url = url;
+  return fetcher.fetch(request);
+}
+
+}  // namespace
+
 TEST_CASE("CurlFetcher sends method, headers and body; returns status, body, headers", "[fetch]") {
   auto server = LocalServer::answering({LocalServer::response(
       201, "Created", {"X-Request-Id: abc-123", "Content-Type: application/json"},
@@ -46,9 +57,7 @@ TEST_CASE("CurlFetcher: an HTTP error status is a successful fetch; redirects ar
   auto redirect = LocalServer::answering({LocalServer::response(
       302, "Found", {"Location: " + target->url("/there"), "X-Hop: 1"}, "")});
   CurlFetcher fetcher;
-  FetchRequest request;
-  request.url = redirect->url("/here");
-  const FetchReply reply = fetcher.fetch(request);
+  const FetchReply reply = get(fetcher, redirect->url("/here"));
   INFO(reply.message);
   REQUIRE(reply.status == QV_OK);
   CHECK(reply.http_status == 503);
@@ -163,9 +172,7 @@ TEST_CASE("CurlFetcher: trailers after a chunked body are not response headers",
          (body.empty() ? std::string() : std::to_string(body.size()) + "\r\n" + body + "\r\n") +
          "0\r\nX-Checksum: abc\r\n\r\n"});
     CurlFetcher fetcher;
-    FetchRequest request;
-    request.url = server->url("/chunked");
-    const FetchReply reply = fetcher.fetch(request);
+    const FetchReply reply = get(fetcher, server->url("/chunked"));
     INFO(reply.message);
     REQUIRE(reply.status == QV_OK);
     CHECK(reply.body == body);
@@ -277,17 +284,14 @@ TEST_CASE("CurlFetcher: a redirect's body counts toward no limit; the last answe
        "\r\n0\r\n\r\n"});
   auto declared = LocalServer::answering(
       {LocalServer::response(301, "Moved", {"Location: " + chunked->url("/chunked")}, big)});
-  FetchRequest request;
-  request.url = declared->url("/declared");
-  FetchReply reply = fetcher.fetch(request);
+  FetchReply reply = get(fetcher, declared->url("/declared"));
   INFO(reply.message);
   REQUIRE(reply.status == QV_OK);
   CHECK(reply.http_status == 200);
   CHECK(reply.body == "final");
 
   // The answer at the end of the chain is held to the limit.
-  request.url = last->url("/last");
-  reply = fetcher.fetch(request);
+  reply = get(fetcher, last->url("/last"));
   CHECK(reply.status == QV_TOO_LARGE);
   CHECK_THAT(reply.message, Catch::Matchers::Contains("max_response_bytes"));
 }
@@ -337,9 +341,7 @@ TEST_CASE("CurlFetcher asks for compressed answers and decodes them, as fetch() 
   auto server = LocalServer::answering({LocalServer::response(
       200, "OK", {"Content-Encoding: gzip", "Content-Type: application/json"}, gzipped)});
   CurlFetcher fetcher;
-  FetchRequest request;
-  request.url = server->url("/compressed");
-  const FetchReply reply = fetcher.fetch(request);
+  const FetchReply reply = get(fetcher, server->url("/compressed"));
   INFO(reply.message);
   REQUIRE(reply.status == QV_OK);
   CHECK(reply.body == R"({"decoded":true})");
