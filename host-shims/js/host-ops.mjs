@@ -273,13 +273,24 @@ export function headerValueOf(text) {
   return /^[\x00-\x7f]*$/.test(text) ? text : byteStringOf(textBytesOf(text));
 }
 
+/**
+ * Bytes given as an ArrayBuffer or any view of one (a Uint8Array, a Buffer, a DataView), as a
+ * Uint8Array over the same memory; undefined for anything else.
+ */
+export function bytesView(value) {
+  if (value instanceof Uint8Array) return value;
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  return undefined;
+}
+
 // A KV's answer as the op's data: stores answer strings (encoded when the result is
 // completed), Uint8Arrays, ArrayBuffers or other views. Anything else fails the operation
 // rather than reach the module as an empty value.
 function bytesOf(value, what) {
-  if (value instanceof Uint8Array || typeof value === 'string') return value;
-  if (value instanceof ArrayBuffer) return new Uint8Array(value);
-  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (typeof value === 'string') return value;
+  const bytes = bytesView(value);
+  if (bytes) return bytes;
   throw new TypeError(`the KV answered a ${what} of type ${value?.constructor?.name ?? typeof value}, not bytes or a string`);
 }
 

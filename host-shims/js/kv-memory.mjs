@@ -1,15 +1,15 @@
 // An in-memory KV for one isolate or process: the default KV of the shim and of the local
 // edge server. Values are bytes; TTLs run on the injected clock, so tests control expiry.
 
-import { wholeOption } from './host-ops.mjs';
+import { bytesView, wholeOption } from './host-ops.mjs';
 
 const encoder = new TextEncoder();
 // A value as bytes: a string (UTF-8) or bytes; anything else is refused, naming its type
 // (new Uint8Array(123) would be 123 zero bytes).
 function toBytes(value) {
   if (typeof value === 'string') return encoder.encode(value);
-  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength).slice();
-  if (value instanceof ArrayBuffer) return new Uint8Array(value.slice(0));
+  const bytes = bytesView(value);
+  if (bytes) return bytes.slice();
   throw new TypeError(`kv value: expected a string or bytes (a Uint8Array), got ${value === null ? 'null' : typeof value}`);
 }
 const sameBytes = (a, b) => a.length === b.length && a.every((byte, i) => byte === b[i]);

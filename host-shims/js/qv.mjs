@@ -7,7 +7,7 @@
 // module keeps every call's state behind its handle.
 
 import { MemoryKv } from './kv-memory.mjs';
-import { HostOps, OP, moduleTextOf, headerValueOf } from './host-ops.mjs';
+import { HostOps, OP, bytesView, moduleTextOf, headerValueOf } from './host-ops.mjs';
 import { DirectL1, coarseClock } from './l1.mjs';
 
 export { HostOps, OP, DirectL1, headerValueOf };
@@ -374,9 +374,7 @@ const EMPTY = new Uint8Array(0);
 // JSON of a Uint8Array's indices, or {} for an ArrayBuffer), anything else as its JSON.
 function inputBytes(input) {
   if (typeof input === 'string') return encoder.encode(input);
-  if (input instanceof ArrayBuffer) return new Uint8Array(input);
-  if (ArrayBuffer.isView(input)) return new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
-  return encoder.encode(JSON.stringify(input));
+  return bytesView(input) ?? encoder.encode(JSON.stringify(input));
 }
 
 // A 64-bit integer of the module's: a Number while one holds it exactly, else a BigInt.
