@@ -18,7 +18,7 @@
 // Other methods on the cached paths (writes) go past the cache, to the router's proxy.
 import { REGION_HEADERS } from './regional-proxy.mjs';
 import { firstEntityTag, firstHttpDate, notModified } from './conditional.mjs';
-import { hexToBytes, presentedKey } from './identity.mjs';
+import { bytesToHex, hexToBytes, presentedKey } from './identity.mjs';
 import { headerValueOf, textBytesOf } from '../host-shims/js/host-ops.mjs';
 
 /** The GET routes served through the cache (path patterns of the spec's dashboard API). */
@@ -91,7 +91,7 @@ function signedBytes(t, body) {
  */
 export async function signRequest(secret, body, t = Math.floor(Date.now() / 1000)) {
   const mac = new Uint8Array(await crypto.subtle.sign('HMAC', await hmacKeyOf(secret, 'sign'), signedBytes(t, body)));
-  return `t=${t},sha256=${[...mac].map((byte) => byte.toString(16).padStart(2, '0')).join('')}`;
+  return `t=${t},sha256=${bytesToHex(mac)}`;
 }
 
 // Whether the signature header authorises bytes at nowMs: {problem} when it does not, else

@@ -39,6 +39,13 @@ export function parseApiKeys(apiKeys, knownTiers) {
   });
 }
 
+/** Bytes as lower-case hex digits, two per byte. */
+export function bytesToHex(bytes) {
+  let hex = '';
+  for (const byte of bytes) hex += byte.toString(16).padStart(2, '0');
+  return hex;
+}
+
 /** Lower- or upper-case hex digits, two per byte, as bytes. */
 export function hexToBytes(hex) {
   const bytes = new Uint8Array(hex.length / 2);
@@ -87,8 +94,5 @@ export function indexApiKeys(entries) {
 
 /** The entry (of indexApiKeys' index) whose digest is the key's, or null. */
 export async function identify(index, key) {
-  const digest = await digestKey(key);
-  let hex = '';
-  for (const byte of digest) hex += byte.toString(16).padStart(2, '0');
-  return index.get(hex) ?? null;
+  return index.get(bytesToHex(await digestKey(key))) ?? null;
 }

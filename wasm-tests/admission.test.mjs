@@ -11,7 +11,7 @@ import { RedisKv } from '../dist/js/kv-redis.mjs';
 import { MemoryKv } from '../dist/js/kv-memory.mjs';
 import { RedisServer } from './redis-server.mjs';
 import { createEdgeRuntime, loadEdgeConfig } from '../edge/runtime.mjs';
-import { digestKey, identify, indexApiKeys, parseApiKeys } from '../edge/identity.mjs';
+import { bytesToHex, digestKey, identify, indexApiKeys, parseApiKeys } from '../edge/identity.mjs';
 import { rateLimitHeaders } from '../edge/handler.mjs';
 import { CountingKv, withOps, delayedOps, noTimeouts } from './kv-doubles.mjs';
 import { random } from '../bench/cache-streams.mjs';
@@ -732,8 +732,7 @@ describe('admission over HTTP (edge function on edge-runtime)', () => {
 
   test('identify finds each of many keys by its digest, and no entry for a key not listed or a digest given as the key', async () => {
     const presented = Array.from({ length: 500 }, (_, i) => `qv_key_${i}`);
-    const hex = async (key) => Array.from(await digestKey(key), (byte) => byte.toString(16).padStart(2, '0')).join('');
-    const entries = parseApiKeys(await Promise.all(presented.map(async (key, i) => ({ sha256: await hex(key), organizationId: `org_${i}`, tier: 'Startup' }))), ['Startup']);
+    const entries = parseApiKeys(await Promise.all(presented.map(async (key, i) => ({ sha256: bytesToHex(await digestKey(key)), organizationId: `org_${i}`, tier: 'Startup' }))), ['Startup']);
     const index = indexApiKeys(entries);
     for (const i of [0, 1, 250, 499]) assert.equal((await identify(index, presented[i]))?.organizationId, `org_${i}`, presented[i]);
     assert.equal(await identify(index, 'qv_key_500'), null);
