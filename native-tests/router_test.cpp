@@ -391,6 +391,42 @@ TEST_CASE("at most max_ejection_percent of the regions are ejected, but always o
   CHECK(ejected == 2);
 }
 
+TEST_CASE("an ejection the cap refuses resets the failure count, as an ejection does") {
+  // As Envoy: the count restarts whether the host was ejected or not, so once the cap lets
+  // a second region out, it takes 5 new failures in a row, not the next one.
+  for (bool node : {false, true}) {
+    Router router;
+    double now = kStart;
+    const auto fail = [&](const std::string& id) {
+      Observation o = observation(node ? "us-east-1" : id, 1, 503);
+      if (node) o.node = "us-east-1-" + id;
+      return router.observe(o, now).value();
+    };
+    const std::string first = node ? "media-1" : "us-east-1";
+    const std::string second = node ? "media-2" : "eu-west-1";
+    for (int i = 0; i < 5; ++i) fail(first);
+    ObserveResult refused;
+    for (int i = 0; i < 5; ++i) refused = fail(second);
+    CHECK(refused.ejection_suppressed);
+    CHECK(refused.host.health == Health::kHealthy);
+    CHECK(refused.host.consecutive_failures == 0);
+    // The first one's ejection ends and it returns (a probe passes: regions are checked).
+    now += 30000;
+    if (!node) {
+      router.plan_probes(now);
+      REQUIRE(!router.record_probe(first, true, "HTTP 200", now));
+    }
+    for (int i = 1; i < 5; ++i) {
+      const ObserveResult result = fail(second);
+      CHECK(!result.ejected_now);
+      CHECK(result.host.consecutive_failures == i);
+    }
+    const ObserveResult fifth = fail(second);
+    CHECK(fifth.ejected_now);
+    CHECK(fifth.host.ejected_until == now + 30000);
+  }
+}
+
 TEST_CASE("active health checks: interval, unhealthy after 3 failures, panic routes over all") {
   Router router;
   double now = kStart;

@@ -1024,7 +1024,10 @@ Result<ObserveResult> Router::observe(const Observation& observation, double now
       if (eject(*pool, index, probed, cause.take(), true, now)) {
         result.ejected_now = true;
       } else {
+        // As Envoy: the count restarts once the detector has decided, ejected or not, so a
+        // host the cap kept in needs as many failures again, not one, once a slot is free.
         result.ejection_suppressed = true;
+        host.consecutive_failures = 0;
       }
     }
   }
