@@ -572,6 +572,13 @@ TEST_CASE("configuration errors name the field") {
   config.maglev = true;
   config.maglev_table_size = 65536;
   CHECK(validate(config).error().message.find("affinity.maglevTableSize: must be a prime") == 0);
+  // With rendezvous hashing in force too: the size is checked whichever algorithm is chosen.
+  config.maglev = false;
+  CHECK(validate(config).error().message ==
+        "affinity.maglevTableSize: must be a prime above the largest node count (4), got 65536");
+  config.maglev_table_size = 3;
+  CHECK(validate(config).error().message ==
+        "affinity.maglevTableSize: must be a prime above the largest node count (4), got 3");
 }
 
 TEST_CASE("reconfiguring keeps what was learned about regions that remain") {

@@ -429,8 +429,10 @@ Status validate(const Config& config) {
   if (!any_serving) {
     return invalid_input("regions: every region is draining; at least one must take traffic");
   }
-  if (config.maglev && (!is_prime(config.maglev_table_size) ||
-                        config.maglev_table_size <= static_cast<double>(most_nodes))) {
+  // Checked with rendezvous hashing in force too: a size Maglev cannot use is wrong either
+  // way, and a configuration that only switched the algorithm would be refused for it.
+  if (!is_prime(config.maglev_table_size) ||
+      config.maglev_table_size <= static_cast<double>(most_nodes)) {
     Text text;
     text << "affinity.maglevTableSize: must be a prime above the largest node count (";
     text.count(static_cast<int64_t>(most_nodes)) << "), got ";
