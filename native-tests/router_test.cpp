@@ -88,6 +88,22 @@ TEST_CASE("countries without coordinates are placed at their part of the world")
   CHECK(decision.client.area == "country:BR");
 }
 
+TEST_CASE("longitudes 180 and -180, one meridian, are one area, whatever the cell width") {
+  for (double cell : {10.0, 7.0, 2.5}) {
+    Config config = default_config();
+    config.latency.area_cell_degrees = cell;
+    Router router(config);
+    for (double latitude : {-16.5, 0.0, 64.0}) {
+      const std::string west = router.resolve(at(latitude, -180)).area;
+      CHECK(router.resolve(at(latitude, 180)).area == west);
+      CHECK(router.resolve(at(latitude, -179.9)).area == west);
+    }
+  }
+  Router router;
+  CHECK(router.resolve(at(-16.5, 180)).area == "geo:-20,-180");
+  CHECK(router.resolve(at(-16.5, 179.9)).area == "geo:-20,170");
+}
+
 TEST_CASE("before any measurement: the nearest region, by great-circle distance") {
   Router router;
   CHECK(optimal(router, kNewYork, kStart) == "us-east-1");

@@ -623,13 +623,16 @@ ResolvedClient Router::resolve(const Client& client) const {
   if (!client.area.empty()) {
     resolved.area = client.area;
   } else if (client.coordinates) {
-    // The grid cell, named by its south-west corner: "geo:50,-10".
+    // The grid cell, named by its south-west corner: "geo:50,-10". Longitudes 180 and -180
+    // are one meridian, so one area: -180's.
     const double cell = config_.latency.area_cell_degrees;
     const bool whole = cell == std::floor(cell);
+    const double longitude =
+        client.coordinates->longitude >= 180 ? -180 : client.coordinates->longitude;
     Text area;
     area << "geo:";
     area.fixed(std::floor(client.coordinates->latitude / cell) * cell, whole ? 0 : 1) << ",";
-    area.fixed(std::floor(client.coordinates->longitude / cell) * cell, whole ? 0 : 1);
+    area.fixed(std::floor(longitude / cell) * cell, whole ? 0 : 1);
     resolved.area = area.take();
   } else if (!client.country.empty()) {
     resolved.area = "country:" + client.country;
