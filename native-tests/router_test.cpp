@@ -612,6 +612,50 @@ TEST_CASE("reconfiguring keeps what was learned about regions that remain") {
   CHECK(decision.regions[1].latency.samples == 1);  // us-east-1's RTT, kept
 }
 
+TEST_CASE("lowering maxEjectionMs caps the ejections running at the new maximum") {
+  Config config = default_config();
+  config.outlier.base_ejection_ms = 120000;
+  Router router(config);
+  Observation node_failure = observation("eu-west-1", 10, 503);
+  node_failure.node = "eu-west-1-media-1";
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(router.observe(observation("us-east-1", 10, 503), kStart).ok());
+    REQUIRE(router.observe(node_failure, kStart).ok());
+  }
+  REQUIRE(router.region_health(0, kStart).ejected_until == kStart + 120000);
+  // 10 s in, the longest ejection becomes 30 s: both end 30 s after they began.
+  const double now = kStart + 10000;
+  config.outlier.base_ejection_ms = 30000;
+  config.outlier.max_ejection_ms = 30000;
+  router.configure(config);
+  CHECK(router.region_health(0, now).ejected_until == kStart + 30000);
+  CHECK(router.node_health(1, 0, now).ejected_until == kStart + 30000);
+  CHECK(router.region_health(0, now).times_ejected == 1);
+  // The copy this isolate published, read back from KV, is the same ejection: known, it does
+  // not lengthen it again (to 30 s from the read).
+  CHECK(!router.apply_shared_ejection("us-east-1", {kStart + 120000, 1, "shared: x"}, now));
+  CHECK(router.region_health(0, now).ejected_until == kStart + 30000);
+  CHECK(router.region_health(0, kStart + 30000).health == Health::kProbing);
+  CHECK(router.node_health(1, 0, kStart + 30000).health == Health::kHealthy);
+  // Nor does it once the region is back (a probe passed), while its key lives on in KV.
+  router.plan_probes(kStart + 30000);
+  REQUIRE(!router.record_probe("us-east-1", true, "HTTP 200", kStart + 30000));
+  CHECK(!router.apply_shared_ejection("us-east-1", {kStart + 120000, 1, "shared: x"},
+                                      kStart + 40000));
+  CHECK(router.region_health(0, kStart + 40000).health == Health::kHealthy);
+  // A shared ejection applied before the change is capped from when it was applied.
+  Router other;
+  REQUIRE(other.apply_shared_ejection("sa-east-1", {kStart + 25000, 1, "shared: y"}, kStart));
+  config.outlier.base_ejection_ms = 10000;
+  config.outlier.max_ejection_ms = 10000;
+  other.configure(config);
+  CHECK(other.region_health(3, kStart).ejected_until == kStart + 10000);
+  // A higher maximum lengthens nothing.
+  config.outlier.max_ejection_ms = 300000;
+  other.configure(config);
+  CHECK(other.region_health(3, kStart).ejected_until == kStart + 10000);
+}
+
 TEST_CASE("lowering maxAreas forgets the areas seen least recently down to the new limit") {
   Router router;
   for (int i = 0; i < 20; ++i) {

@@ -221,6 +221,27 @@ describe('active health checks and shared ejections (module on a settable clock)
     assert.equal(await kv.get('qv:router:ejected:us-east-1'), null);
   });
 
+  test('a lower maxEjectionMs ends the ejection running at the new maximum, and its copy in KV does not bring it back', async () => {
+    let now = START_MS;
+    const kv = new MemoryKv({ now: () => now });
+    const qv = await instantiateFlavour('wasi', { kv, now: () => now, log: quiet, fetch: probeFetch(() => 200) });
+    await qv.call('router.configure', { ...config, outlierDetection: { baseEjectionMs: 120000 } });
+    await qv.call('router.health_check');
+    for (let i = 0; i < 5; i++) await qv.call('router.observe', { region: 'us-east-1', rttMs: 1, status: 503 });
+    assert.equal((await qv.call('router.health')).regions[0].ejectedUntilMs, START_MS + 120000);
+    now += 10000;
+    await qv.call('router.configure', { ...config, outlierDetection: { baseEjectionMs: 30000, maxEjectionMs: 30000 } });
+    assert.equal((await qv.call('router.health')).regions[0].ejectedUntilMs, START_MS + 30000);
+    const read = await qv.call('router.health_check'); // reads the ejection it published: known
+    assert.deepEqual(read.sharedEjections, [{ region: 'us-east-1', untilMs: START_MS + 120000, applied: false }]);
+    now = START_MS + 30000; // its probe passes; the key, published for 120 s, is still there
+    const back = await qv.call('router.health_check');
+    assert.equal(back.checked.find((c) => c.region === 'us-east-1')?.ok, true);
+    assert.deepEqual(back.sharedEjections, [{ region: 'us-east-1', untilMs: START_MS + 120000, applied: false }]);
+    assert.equal((await qv.call('router.health')).regions[0].health, 'healthy');
+    assert.equal((await qv.call('router.route', { headers: NEW_YORK })).optimalRegion, 'us-east-1');
+  });
+
   test('an invalid configuration changes nothing', async () => {
     const qv = await instantiateFlavour('wasi', { log: quiet });
     await qv.call('router.configure', { regions: [{ id: 'eu-west-1' }], retryBudget: { percent: 5 } });

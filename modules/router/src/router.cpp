@@ -596,6 +596,16 @@ void Router::configure(Config config) {
     }
     nodes[r].maglev_hosts.clear();  // rebuilt on first use
   }
+  // A lower maximum shortens the ejections running: none lasts longer than it from its start.
+  const auto cap = [&](HostState& host) {
+    if (host.health != Health::kEjected) return;
+    host.ejected_until =
+        std::min(host.ejected_until, host.ejected_at + config.outlier.max_ejection_ms);
+  };
+  for (HostState& host : regions.hosts) cap(host);
+  for (Pool& pool : nodes) {
+    for (HostState& host : pool.hosts) cap(host);
+  }
   for (AreaStats& stats : areas_) {
     std::vector<Ewma> remapped(n);
     for (size_t r = 0; r < n; ++r) {
@@ -707,7 +717,9 @@ bool Router::eject(Pool& pool, size_t index, bool probed, std::string cause, boo
   HostState& host = pool.hosts[index];
   if (count_grows(host.times_ejected)) ++host.times_ejected;
   host.health = Health::kEjected;
+  host.ejected_at = now;
   host.ejected_until = now + ejection_ms(host.times_ejected);
+  host.known_until = host.ejected_until;
   host.cause = std::move(cause);
   host.shared = false;
   host.consecutive_failures = 0;
@@ -1187,17 +1199,22 @@ bool Router::apply_shared_ejection(std::string_view region, const SharedEjection
                                    double now) {
   const int index = config_.find(region);
   if (index < 0 || !(ejection.until_ms > now)) return false;
+  HostState& host = regions_.hosts[index];
+  // The same ejection, read again (this isolate's own, published, too): it lasts as long as it
+  // was allowed to when it was first known, not another maximum from each read.
+  if (ejection.until_ms == host.known_until) return false;
   // Another isolate's word, read from KV: never longer than this isolate would eject for
   // itself, so no stored value (a bad write, a clock far ahead) keeps a region out for good.
   const double until = std::min(ejection.until_ms, now + config_.outlier.max_ejection_ms);
   const bool probed = config_.health_check.enabled;
-  HostState& host = regions_.hosts[index];
   refresh(host, probed, now);
   if (host.health == Health::kEjected && host.ejected_until >= until) return false;
   const bool out = host.health == Health::kEjected || host.health == Health::kProbing;
   if (!out && !ejection_allowed(regions_, static_cast<size_t>(index), probed, now)) return false;
   host.health = Health::kEjected;
+  host.ejected_at = now;
   host.ejected_until = until;
+  host.known_until = ejection.until_ms;
   // Its count, too, goes no further than this isolate's own would (a count another isolate
   // kept growing past the longest ejection would hold this one to it for as long).
   while (host.times_ejected < ejection.times_ejected && count_grows(host.times_ejected)) {

@@ -300,7 +300,8 @@ class Router {
   explicit Router(Config config);
 
   // Replaces the configuration. Health and RTTs are kept for regions (and nodes) whose id
-  // remains; new ones start healthy and unmeasured.
+  // remains; new ones start healthy and unmeasured. An ejection running ends no later than
+  // the new max_ejection_ms after it began.
   void configure(Config config);
   const Config& config() const { return config_; }
 
@@ -331,7 +332,8 @@ class Router {
   double next_probe_at(double now);
 
   // Applies an ejection published by another isolate. False when it is stale, already
-  // known, or max_ejection_percent forbids it.
+  // known (this one's own read back too, even once capped or over), or max_ejection_percent
+  // forbids it.
   bool apply_shared_ejection(std::string_view region, const SharedEjection& ejection, double now);
 
   // The region and media node of a call.
@@ -359,7 +361,11 @@ class Router {
     Health health = Health::kHealthy;
     int consecutive_failures = 0;
     int times_ejected = 0;
+    double ejected_at = 0;  // when its ejection began (here, or as a shared one applied)
     double ejected_until = 0;
+    // The end of its last ejection as it was published or read from KV, before any cap: read
+    // back, that ejection is known, and not applied again.
+    double known_until = 0;
     double in_service_since = 0;  // for the decay of times_ejected
     double returned_at = 0;       // when it last came back from an ejection or ill health
     uint64_t hash = 0;            // hash_id(id), for affinity (media nodes)
