@@ -576,6 +576,17 @@ describe('MemoryKv', () => {
     assert.equal(await kv.incr('n', 2), -3);
   });
 
+  test('get and a failed cas answer copies: a caller that changes the bytes changes nothing stored', async () => {
+    const kv = new MemoryKv();
+    await kv.set('k', 'kept');
+    (await kv.get('k')).fill(0x78);
+    assert.equal(await stored(kv, 'k'), 'kept');
+    const { swapped, current } = await kv.cas('k', 'other', 'new');
+    assert.equal(swapped, false);
+    current.fill(0x78);
+    assert.equal(await stored(kv, 'k'), 'kept');
+  });
+
   test('expired keys that are never read again leave as writes go on', async () => {
     let t = 0;
     const kv = new MemoryKv({ now: () => t });

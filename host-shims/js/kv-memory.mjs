@@ -86,11 +86,14 @@ export class MemoryKv {
     }
   }
 
-  /** Resolves to the value's bytes, or null when absent or expired. */
+  /**
+   * Resolves to a copy of the value's bytes (a caller that changes them changes nothing
+   * stored, as with Redis), or null when absent or expired.
+   */
   async get(key) {
     const entry = this.#live(key);
     if (entry && this.#evictable.delete(key)) this.#evictable.set(key, true); // most recently used
-    return entry?.value ?? null;
+    return entry?.value.slice() ?? null;
   }
 
   /** Stores value (bytes or string) with a TTL in ms (0: none). */
@@ -121,12 +124,12 @@ export class MemoryKv {
 
   /**
    * Sets key to value only if it holds exactly `expected` (null: only if absent).
-   * Resolves to {swapped, current}: current is the value found when not swapped.
+   * Resolves to {swapped, current}: current is a copy of the value found when not swapped.
    */
   async cas(key, expected, value, ttlMs = 0) {
     const current = this.#live(key)?.value ?? null;
     const matches = expected == null ? current == null : current != null && sameBytes(current, toBytes(expected));
-    if (!matches) return { swapped: false, current };
+    if (!matches) return { swapped: false, current: current?.slice() ?? null };
     this.#write(key, toBytes(value), this.#expiry(ttlMs));
     return { swapped: true, current: null };
   }
