@@ -553,6 +553,19 @@ describe('fetch operations', () => {
     assert.equal(pending.size, 0, 'every timer fired or cleared');
   });
 
+  test('a sleep operation waits on the timers given, for its duration, and ends when its timer fires', async () => {
+    const pending = [];
+    const timers = { setTimeout: (fire, ms) => { pending.push({ fire, ms }); return pending.length; }, clearTimeout: () => {} };
+    let slept = false;
+    const sleep = new HostOps({ kv: new MemoryKv(), timers }).perform({ kind: OP.SLEEP, durationMs: 1500 }).then((result) => { slept = result; });
+    for (let turn = 0; turn < 10; turn++) await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(pending.map((timer) => timer.ms), [1500]);
+    assert.equal(slept, false, 'still asleep until its timer fires');
+    pending[0].fire();
+    await sleep;
+    assert.deepEqual(slept, { status: 0 });
+  });
+
   test('an unreachable origin is unavailable, and says why', async () => {
     const result = await ops.perform({ ...fetchOp('/', 'GET\n'), key: 'http://127.0.0.1:1/' });
     assert.equal(result.status, 6);

@@ -73,7 +73,8 @@ export class HostOps {
    * ending within its own timeout);
    * options.fetchMaxBytes (default 8 MiB): a longer answer body is not read, and the fetch
    * fails with status too_large; options.timers: {setTimeout, clearTimeout} the KV and fetch
-   * operations time out by (default the global ones; tests: timers they fire).
+   * operations time out by and sleep operations wait on (default the global ones; tests:
+   * timers they fire).
    */
   constructor(options) {
     this.#kv = kvOption(options.kv);
@@ -112,7 +113,7 @@ export class HostOps {
         case OP.FETCH:
           return await this.#performFetch(op, fetch);
         case OP.SLEEP:
-          await new Promise((resolve) => setTimeout(resolve, op.durationMs));
+          await new Promise((resolve) => this.#timers.setTimeout(resolve, op.durationMs));
           return { status: OK };
         default:
           return { status: BAD_STATE, data: `unknown operation kind ${op.kind}` };

@@ -57,7 +57,8 @@ function defaultLog(level, message) {
  * Options: kv (default: a new MemoryKv; one without get, set, incr, del and cas is a
  * TypeError naming kv), fetch (default: globalThis.fetch), now (ms since
  * the epoch), randomBytes(Uint8Array), log(level, message), kvTimeoutMs, fetchTimeoutMs,
- * fetchMaxBytes, timers ({setTimeout, clearTimeout} the operations time out by).
+ * fetchMaxBytes, timers ({setTimeout, clearTimeout} the operations time out by, and sleeps
+ * wait on).
  */
 export async function instantiate(module, options = {}) {
   if (!(module instanceof WebAssembly.Module) && module?.constructor?.name !== 'Module') {
