@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import { createServer as createTcpServer, connect } from 'node:net';
 import { once } from 'node:events';
 import { loadModule, instantiate, FLAVOURS, MemoryKv, HostOps, OP, QvInstance, MAX_INPUT_BYTES } from '../dist/js/node.mjs';
-import { withOps, failWith } from './kv-doubles.mjs';
+import { withOps, failWith, noTimeouts } from './kv-doubles.mjs';
 
 const NOW = 1764115200000;
 const now = () => NOW;
@@ -413,6 +413,61 @@ for (const flavour of FLAVOURS) {
     });
   });
 }
+
+// Exports that speak the ABI with no module behind them, for a batch no bundle method asks
+// for today: call 1 ('waits') asks for a wait and a kv.get of 'k' in one batch; starting
+// any other method traps.
+function waitAndReadExports() {
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const view = new DataView(memory.buffer);
+  let top = 64;
+  const alloc = (len) => { const ptr = top; top += (len + 7) & ~7; return ptr; };
+  const key = alloc(1);
+  view.setUint8(key, 'k'.charCodeAt(0));
+  const ops = alloc(80); // two 40-byte qv_op records, zeroed
+  view.setUint32(ops, OP.WAIT, true);
+  view.setUint32(ops + 40, OP.KV_GET, true);
+  view.setUint32(ops + 56, key, true);
+  view.setUint32(ops + 60, 1, true);
+  return {
+    memory, qv_abi_version: () => 2, qv_alloc: alloc, qv_free: () => {},
+    qv_call_start: (methodPtr, methodLength, input, inputLength, outCall) => {
+      if (decoder.decode(new Uint8Array(memory.buffer, methodPtr, methodLength)) !== 'waits') throw new WebAssembly.RuntimeError('unreachable');
+      view.setUint32(outCall, 1, true);
+      return 1; // pending
+    },
+    qv_call_ops: (call, outOps, outCount) => { view.setUint32(outOps, ops, true); view.setUint32(outCount, 2, true); return 0; },
+    qv_call_complete_op: () => 0, qv_call_resume: () => 1, qv_call_output: () => 5, qv_call_free: () => 0,
+    qv_woken_calls: (outCalls, outCount) => { view.setUint32(outCalls, 0, true); view.setUint32(outCount, 0, true); return 0; },
+  };
+}
+
+test('a call waiting on a wait and a slow KV operation, when another call traps, fails once the operation ends; no rejection goes unhandled', async () => {
+  const unhandled = [];
+  const record = (reason) => unhandled.push(reason);
+  process.on('unhandledRejection', record);
+  try {
+    let answer;
+    const kv = withOps(new MemoryKv(), { get: () => new Promise((resolve) => { answer = resolve; }) });
+    const host = new QvInstance({ kv, now, log: quiet, timers: noTimeouts });
+    host.attach({ exports: waitAndReadExports() });
+    let outcome = 'still waiting';
+    const waiting = host.invoke('waits').then(() => 'answered', (error) => error.message).then((message) => { outcome = message; });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(typeof answer, 'function', 'the kv.get was asked for');
+    await assert.rejects(host.invoke('traps'), /the module failed \(unreachable\)/);
+    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(outcome, 'still waiting', 'the kv.get is not answered yet');
+    assert.deepEqual(unhandled, []);
+    answer(null);
+    await waiting;
+    assert.match(outcome, /the module failed \(unreachable\); the instance is discarded/);
+    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', record);
+  }
+});
 
 describe('fetch operations', () => {
   let server;

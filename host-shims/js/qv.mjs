@@ -245,15 +245,20 @@ export class QvInstance {
     return body;
   }
 
-  // Resolves once the module has reported `count` woken waits of the call.
+  // Resolves once the module has reported `count` woken waits of the call. Rejects when the
+  // instance fails, which may be while the call still awaits the other operations of its
+  // batch (a KV or fetch operation): handled here, so that rejection is never unhandled;
+  // the call reads it once those end.
   #wokenAfter(id, count) {
     const entry = this.#wakeEntry(id);
     entry.pending += count;
-    return new Promise((resolve, reject) => {
+    const woken = new Promise((resolve, reject) => {
       entry.resolve = resolve;
       entry.reject = reject;
       if (entry.pending <= 0) this.#settleWake(id, entry);
     });
+    woken.catch(() => {});
+    return woken;
   }
 
   // The wakes the call `id` waits for (pending may run ahead of the wait, below 0).
