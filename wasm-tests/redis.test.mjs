@@ -194,8 +194,88 @@ async function stallingProxy(target) {
   };
 }
 
+// A clock and timers that stand still until the test moves them: next() moves the clock to
+// the timer due first and fires it.
+function manualClock() {
+  let now = 0;
+  let ids = 0;
+  const pending = new Map(); // id -> {fire, at, ms}
+  return {
+    now: () => now,
+    timers: {
+      setTimeout: (fire, ms) => { pending.set(++ids, { fire, at: now + ms, ms }); return ids; },
+      clearTimeout: (id) => { pending.delete(id); },
+    },
+    get pending() { return [...pending.values()].map((timer) => timer.ms); },
+    next() {
+      const [id, timer] = [...pending].reduce((first, entry) => (entry[1].at < first[1].at ? entry : first));
+      pending.delete(id);
+      now = Math.max(now, timer.at);
+      timer.fire();
+    },
+  };
+}
+
 describe('a Redis that stalls while connected', { skip: !url && 'no QV_REDIS_URL (the first test fails)' }, () => {
   const prefix = `qv-test-stall-${process.pid}-${Date.now()}:`;
+
+  test('while the store stays stalled, each new connection waits longer: the first is made at once, then stallMs after the drop, doubling up to 30 s; once a command is answered, at once again', { timeout: 30_000 }, async () => {
+    const proxy = await stallingProxy(url);
+    const clock = manualClock();
+    const stallMs = 10_000;
+    const kv = await RedisKv.connect(proxy.url, { prefix, connectTimeoutMs: 300, stallMs, now: clock.now, timers: clock.timers });
+    // The store's connection has one timer at a time: a connection's watchdog (once the
+    // connection is made) or the wait for the next one.
+    const settled = async () => { while (clock.pending.length !== 1) await sleep(1); };
+    const fired = []; // when, on the clock, each timer fired
+    const runUntil = async (ms) => {
+      while (clock.now() < ms) {
+        clock.next();
+        fired.push(clock.now());
+        await settled();
+      }
+    };
+    try {
+      await kv.set('k', 'v');
+      proxy.stall();
+      const stalled = kv.get('k').catch((error) => error.message);
+      // Dropped at 10 s (the get's stall) and made again at once; its handshake goes
+      // unanswered: dropped at 20 s, made at 30 s; dropped at 40 s, made at 60 s; dropped at
+      // 70 s, made at 100 s; dropped at 110 s, made at 140 s (not every 10 s: 14 connections).
+      await runUntil(110_000);
+      while (proxy.connections < 5) await sleep(1); // (the proxy may take the last one after the KV saw it made)
+      assert.equal(proxy.connections, 5, 'made at 0, 10, 30, 60 and 100 s');
+      assert.deepEqual(fired, [10_000, 20_000, 30_000, 40_000, 60_000, 70_000, 100_000, 110_000]);
+      assert.equal(await stalled, 'no answer from the store in 10000 ms: its connection was dropped for a new one');
+      // Waiting for the next connection, operations fail at once, with no I/O.
+      let outcome = 'still waiting for the store';
+      kv.get('k').then(() => { outcome = 'answered'; }, (error) => { outcome = error.message; });
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(outcome, 'no connection to the store: 5 connections in a row went unanswered for 10000 ms; the next is made in 30000 ms');
+      assert.equal(kv.connected, false);
+      await runUntil(140_000);
+      assert.deepEqual(fired.slice(-1), [140_000]);
+      while (proxy.connections < 6) await sleep(1);
+      assert.equal(proxy.connections, 6);
+
+      // Answered again: the next connection dropped is made again at once.
+      proxy.resume();
+      let answer;
+      while ((answer = await kv.get('k').catch(() => undefined)) === undefined) await sleep(1);
+      assert.equal(text(answer), 'v');
+      proxy.stall();
+      const again = kv.get('k').catch((error) => error.message);
+      clock.next();
+      assert.equal(await again, 'no answer from the store in 10000 ms: its connection was dropped for a new one');
+      await settled();
+      assert.deepEqual(clock.pending, [stallMs], 'the new connection\'s watchdog, not a wait for it');
+      while (proxy.connections < 7) await sleep(1);
+      assert.equal(proxy.connections, 7);
+    } finally {
+      await kv.close();
+      await proxy.close();
+    }
+  });
 
   test('a connection whose commands go unanswered is dropped for a new one, as is one whose handshake goes unanswered; once the store answers, operations work again, each answered with its own reply', { timeout: 30_000 }, async () => {
     const proxy = await stallingProxy(url);
@@ -212,7 +292,8 @@ describe('a Redis that stalls while connected', { skip: !url && 'no QV_REDIS_URL
         assert.equal(outcome.status, 'rejected');
         assert.equal(outcome.reason.message, 'no answer from the store in 100 ms: its connection was dropped for a new one');
       }
-      // The new connection's handshake goes unanswered too: it is dropped for a third.
+      // The new connection's handshake goes unanswered too: it is dropped for a third, made
+      // stallMs later.
       while (proxy.connections < 3) await sleep(10);
       assert.equal(kv.connected, false);
 

@@ -1,8 +1,8 @@
-import type { Kv } from './qv.mjs';
+import type { Kv, Timers } from './qv.mjs';
 
 /**
  * KV on a Redis server (Node.js hosts). Fails fast while the server is down; a connection it
- * stalls on is dropped for a new one.
+ * stalls on is dropped for a new one, and while it stays stalled the new ones come further apart.
  */
 export declare class RedisKv implements Kv {
   /**
@@ -10,11 +10,18 @@ export declare class RedisKv implements Kv {
    * resolves at once; operations fail until the first connection. maxInFlight (default
    * 1000): commands sent and not yet answered; more fail at once. stallMs (default 2000): a
    * connection that leaves a command or its handshake unanswered this long is dropped and a
-   * new one made; the commands it held fail, later ones go to the new connection.
+   * new one made; the commands it held fail, later ones go to the new connection. While the
+   * store stays stalled, each connection dropped after another with no command answered
+   * between them waits longer for the next: the first is made at once, then stallMs after
+   * the drop, doubling up to 30 s (or stallMs, if longer); meanwhile operations fail at once.
    * connectTimeoutMs (default 1000), maxInFlight and stallMs are whole numbers from 1, else
-   * a RangeError naming the option.
+   * a RangeError naming the option. now (ms, default performance.now) and timers (default
+   * the global ones) time stalls and reconnections (tests: a clock and timers they move).
    */
-  static connect(url: string, options?: { prefix?: string; connectTimeoutMs?: number; wait?: boolean; maxInFlight?: number; stallMs?: number }): Promise<RedisKv>;
+  static connect(url: string, options?: {
+    prefix?: string; connectTimeoutMs?: number; wait?: boolean; maxInFlight?: number; stallMs?: number;
+    now?: () => number; timers?: Timers;
+  }): Promise<RedisKv>;
   readonly connected: boolean;
   get(key: string): Promise<Uint8Array | null>;
   set(key: string, value: Uint8Array | string, ttlMs?: number): Promise<void>;

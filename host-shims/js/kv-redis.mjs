@@ -5,7 +5,9 @@
 // connected (a partition that sends no reset, a frozen server, a failover to another
 // address behind the same name) refuses nothing: the client would wait on that connection
 // until the system declares it dead (minutes), so a connection that leaves a command or its
-// handshake unanswered for stallMs is dropped for a new one.
+// handshake unanswered for stallMs is dropped for a new one. While the store stays stalled,
+// the new ones are made further and further apart (reconnectDelay), not one every stallMs
+// from every isolate for as long as it lasts.
 
 import { createClient, commandOptions } from 'redis';
 import { wholeOption, MAX_TIMER_MS } from './host-ops.mjs';
@@ -13,6 +15,8 @@ import { wholeOption, MAX_TIMER_MS } from './host-ops.mjs';
 // Far past any answer of a store that works (the shim times an operation out after
 // kvTimeoutMs, 250 ms by default), and short against an outage.
 const DEFAULT_STALL_MS = 2000;
+// The longest a stalled store waits for its next connection (unless stallMs is longer).
+const MAX_RECONNECT_DELAY_MS = 30_000;
 
 // INCRBY, and PEXPIRE only when this call created the key (PEXPIRE ... NX would also put
 // a TTL on an existing key that has none), as the native shim's script does.
@@ -55,27 +59,45 @@ const decimal = (n) => (Number.isInteger(n) ? BigInt(n).toString() : String(n));
 const wholeMs = (ttlMs) => (ttlMs > 0 ? Math.ceil(ttlMs) : 0);
 const toBytes = (buffer) => new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
 
+// The wait for the next connection after the drops-th drop in a row (no command answered
+// between them): none after the first (a single stalled connection, such as one to an address
+// failed over from, is replaced at once), then stallMs, doubling up to MAX_RECONNECT_DELAY_MS
+// (or stallMs, if longer).
+function reconnectDelay(drops, stallMs) {
+  if (drops <= 1) return 0;
+  return Math.min(stallMs * 2 ** (drops - 2), Math.max(MAX_RECONNECT_DELAY_MS, stallMs));
+}
+
 export class RedisKv {
   #newClient;
   #client;
   #prefix;
   #maxInFlight;
   #stallMs;
+  #now;
+  #timers;
   #inFlight = 0;
   // What awaits the store's answer on the current connection, oldest first: its commands, and
   // its handshake while it has one ({since, dropped}).
   #waiting = new Set();
   #handshake = null;
   #watchdog = null;
+  // Connections dropped one after another with no command answered between them, and, while
+  // the next waits for its turn (reconnectDelay), its timer and when it fires.
+  #drops = 0;
+  #reconnect = null;
+  #reconnectAt = 0;
   #ready;
   #closed = false;
 
   /** Use RedisKv.connect(). */
-  constructor(newClient, prefix, maxInFlight, stallMs) {
+  constructor(newClient, { prefix, maxInFlight, stallMs, now, timers }) {
     this.#newClient = newClient;
     this.#prefix = prefix;
     this.#maxInFlight = maxInFlight;
     this.#stallMs = stallMs;
+    this.#now = now;
+    this.#timers = timers;
     let ready;
     this.#ready = new Promise((resolve) => { ready = resolve; });
     this.#open(ready); // (a URL the client cannot read throws here: connect() rejects)
@@ -105,7 +127,7 @@ export class RedisKv {
   }
 
   #watch() {
-    const entry = { since: performance.now(), dropped: false };
+    const entry = { since: this.#now(), dropped: false };
     this.#waiting.add(entry);
     this.#arm();
     return entry;
@@ -113,37 +135,54 @@ export class RedisKv {
 
   // One timer, for the oldest wait, only while something waits.
   #arm() {
-    if (this.#watchdog || this.#closed || !this.#waiting.size) return;
+    if (this.#watchdog !== null || this.#closed || !this.#waiting.size) return;
     const [oldest] = this.#waiting;
-    this.#watchdog = setTimeout(() => {
+    this.#watchdog = this.#timers.setTimeout(() => {
       this.#watchdog = null;
       const [oldest] = this.#waiting;
-      if (oldest && performance.now() - oldest.since >= this.#stallMs) this.#drop();
+      if (oldest && this.#now() - oldest.since >= this.#stallMs) this.#drop();
       this.#arm();
-    }, Math.max(0, oldest.since + this.#stallMs - performance.now()));
-    this.#watchdog.unref();
+    }, Math.max(0, oldest.since + this.#stallMs - this.#now()));
+    this.#watchdog?.unref?.();
   }
 
-  // Disconnecting fails the commands the connection holds; later ones go to the new one.
+  // Disconnecting fails the commands the connection holds; later ones go to the new one, or,
+  // until it is made, fail at once.
   #drop() {
     for (const entry of this.#waiting) entry.dropped = true;
     this.#waiting.clear();
     this.#handshake = null;
     const stalled = this.#client;
-    this.#open();
+    const delay = reconnectDelay(++this.#drops, this.#stallMs);
+    if (delay === 0) {
+      this.#open();
+    } else {
+      this.#reconnectAt = this.#now() + delay;
+      this.#reconnect = this.#timers.setTimeout(() => {
+        this.#reconnect = null;
+        this.#open();
+      }, delay);
+      this.#reconnect?.unref?.();
+    }
     stalled.disconnect().catch(() => {});
   }
 
   // Past maxInFlight commands awaiting an answer, new ones fail at once instead of piling up
   // in memory (and being applied long after their callers were told they failed).
   async #run(command) {
+    if (this.#reconnect !== null) {
+      const wait = Math.max(0, Math.ceil(this.#reconnectAt - this.#now()));
+      throw new Error(`no connection to the store: ${this.#drops} connections in a row went unanswered for ${this.#stallMs} ms; the next is made in ${wait} ms`);
+    }
     if (this.#inFlight >= this.#maxInFlight) {
       throw new Error(`${this.#inFlight} commands in flight: the store is not answering`);
     }
     ++this.#inFlight;
     const entry = this.#watch();
     try {
-      return await command();
+      const reply = await command();
+      this.#drops = 0; // the store answers: a connection dropped from now on is made again at once
+      return reply;
     } catch (error) {
       if (!entry.dropped) throw error;
       throw new Error(`no answer from the store in ${this.#stallMs} ms: its connection was dropped for a new one`, { cause: error });
@@ -167,6 +206,12 @@ export class RedisKv {
    * options.stallMs (default 2000): a
    * connection that leaves a command, or its handshake, unanswered this long is dropped and
    * a new one made; the commands it held fail, and later ones go to the new connection.
+   * While the store stays stalled the new connections come further apart: the first at once,
+   * then each stallMs after the drop, doubling up to 30 s (or stallMs, if longer), until a
+   * command is answered again; meanwhile every operation fails at once.
+   * options.now (ms, default performance.now) and options.timers ({setTimeout,
+   * clearTimeout}, default the global ones) time the stalls and the reconnections (tests:
+   * a clock and timers they move).
    */
   static async connect(url, options = {}) {
     // The client's own word for another scheme is a bare "Invalid protocol".
@@ -184,7 +229,10 @@ export class RedisKv {
         reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 2000),
       },
     });
-    const kv = new RedisKv(newClient, options.prefix ?? '', maxInFlight, stallMs);
+    const kv = new RedisKv(newClient, {
+      prefix: options.prefix ?? '', maxInFlight, stallMs,
+      now: options.now ?? (() => performance.now()), timers: options.timers ?? globalThis,
+    });
     if (options.wait !== false) await kv.#ready;
     return kv;
   }
@@ -234,7 +282,8 @@ export class RedisKv {
 
   async close() {
     this.#closed = true;
-    clearTimeout(this.#watchdog);
+    this.#timers.clearTimeout(this.#watchdog);
+    this.#timers.clearTimeout(this.#reconnect);
     await this.#client.disconnect().catch(() => {});
   }
 }
