@@ -313,6 +313,28 @@ describe('a Redis that stalls while connected', { skip: !url && 'no QV_REDIS_URL
     }
   });
 
+  test('connect() waits through a first connection dropped for stalling, and resolves once a later one is ready', { timeout: 30_000 }, async () => {
+    const proxy = await stallingProxy(url);
+    const clock = manualClock();
+    proxy.stall();
+    let kv;
+    const connecting = RedisKv.connect(proxy.url, { prefix, stallMs: 100, now: clock.now, timers: clock.timers }).then((made) => { kv = made; });
+    try {
+      while (!clock.pending.length) await sleep(1); // the first connection's handshake is watched
+      clock.next(); // ... and dropped, unanswered, for a second
+      while (proxy.connections < 2 || !clock.pending.length) await sleep(1);
+      proxy.resume();
+      await connecting; // (a hang fails the test's timeout)
+      assert.equal(kv.connected, true);
+      await kv.set('ready', 'after a stalled first connection');
+      assert.equal(text(await kv.get('ready')), 'after a stalled first connection');
+    } finally {
+      proxy.resume();
+      await proxy.close();
+      await kv?.close();
+    }
+  });
+
   test('stallMs and connectTimeoutMs are whole numbers of milliseconds, maxInFlight a whole number: anything else is a RangeError naming it, before any connection', async () => {
     for (const [name, most] of [['stallMs', 2 ** 31 - 1], ['connectTimeoutMs', 2 ** 31 - 1], ['maxInFlight', Number.MAX_SAFE_INTEGER]]) {
       for (const [value, shown] of [[0, '0'], [-5, '-5'], [1.5, '1.5'], [most + 1, String(most + 1)], [NaN, 'NaN'], ['200', "'200'"], [null, 'null']]) {

@@ -87,7 +87,9 @@ export class RedisKv {
   #drops = 0;
   #reconnect = null;
   #reconnectAt = 0;
+  // Resolved once a connection is ready, whichever: the first may be dropped for stalling.
   #ready;
+  #markReady;
   #closed = false;
 
   /** Use RedisKv.connect(). */
@@ -98,14 +100,13 @@ export class RedisKv {
     this.#stallMs = stallMs;
     this.#now = now;
     this.#timers = timers;
-    let ready;
-    this.#ready = new Promise((resolve) => { ready = resolve; });
-    this.#open(ready); // (a URL the client cannot read throws here: connect() rejects)
+    this.#ready = new Promise((resolve) => { this.#markReady = resolve; });
+    this.#open(); // (a URL the client cannot read throws here: connect() rejects)
   }
 
   // A client of its own for each connection: one dropped takes its queue and its half-read
   // replies with it, so no command is ever answered with another's reply.
-  #open(onReady = () => {}) {
+  #open() {
     const client = this.#newClient();
     const current = () => client === this.#client;
     const handshakeEnded = () => {
@@ -119,7 +120,7 @@ export class RedisKv {
         handshakeEnded();
         this.#handshake = this.#watch();
       })
-      .on('ready', () => { if (current()) { handshakeEnded(); onReady(); } })
+      .on('ready', () => { if (current()) { handshakeEnded(); this.#markReady(); } })
       .on('end', handshakeEnded)
       .on('error', handshakeEnded); // failures surface per operation; reconnects go on
     this.#client = client;
