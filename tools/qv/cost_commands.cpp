@@ -119,6 +119,15 @@ std::string quantity(double value) {
   return grouped(buffer);
 }
 
+// A scale factor as given: the shortest digits that read back as it, as the module's answer
+// writes it, the whole part grouped ("x0.001", "x1,234.5"), never rounded (to two decimals
+// 0.001 would read "x0.00", no usage at all).
+std::string factor(double value) {
+  std::string digits = JsonWriter().value(value).take();
+  if (digits.find('e') == std::string::npos) digits = grouped(digits);
+  return "x" + digits;
+}
+
 // Round counts as "1M", "100K"; others grouped.
 std::string compact(double value) {
   if (value >= 1e6 && std::fmod(value, 1e6) == 0) return quantity(value / 1e6) + "M";
@@ -194,7 +203,7 @@ void print_estimate(element e) {
   const double scale = number(e, "scale");
   std::printf("%s: catalogue %s, %s per month%s\n\n", name.c_str(),
               text(e, "catalogueVersion").c_str(), text(e, "currency").c_str(),
-              scale != 1 ? (", usage x" + quantity(scale)).c_str() : "");
+              scale != 1 ? (", usage " + factor(scale)).c_str() : "");
   row("SERVICE / COMPONENT", "QUANTITY", "PRICE", "MONTHLY");
   for (element service : items(e, "services")) {
     const bool complete = flag(service, "complete");
@@ -301,7 +310,7 @@ void print_diff(element d) {
   proposed = at(d, "proposed");
   auto side = [](const char* label, element s) {
     std::string name = text(s, "name");
-    if (number(s, "scale") != 1) name += " x" + quantity(number(s, "scale"));
+    if (number(s, "scale") != 1) name += " " + factor(number(s, "scale"));
     element unit;
     unit = at(s, "unitCosts");
     auto per_call = maybe_number(unit, "perCall");
