@@ -63,6 +63,26 @@ constexpr ChoiceSpec kChoices[] = {
     {"database", "compute", "databaseCompute"},
 };
 
+// Figures the engine takes one of: the first derives, or stands for, the quantity the second
+// gives, so given both it would go unused. Both are refused rather than one silently
+// preferred. (Tokens given with minutes or a share are not among them: the minutes meter
+// the audio minutes, the tokens are taken as measured in place of the minutes' rate.)
+struct Alternative {
+  Figure unused, used;
+};
+constexpr Alternative kAlternatives[] = {
+    {Figure::kUserAudioShare, Figure::kUserAudioMinutes},
+    {Figure::kAssistantAudioShare, Figure::kAssistantAudioMinutes},
+    {Figure::kRedisCommandsPerRequest, Figure::kRedisCommands},
+    {Figure::kMediaAudioKbps, Figure::kMediaGB},
+};
+
+// The figure's path in the usage: "usage.calls.perMonth".
+std::string figure_path(const JsonObject& usage, Figure figure) {
+  const auto& spec = kFigures[static_cast<int>(figure)];
+  return usage.child_path(spec.section) + "." + spec.name;
+}
+
 constexpr const char* kSections[] = {"calls", "audio",       "transcription", "api",
                                      "users", "bandwidth",   "storage",       "database",
                                      "redis", "optimisation"};
@@ -185,11 +205,14 @@ Result<Usage> parse_usage(const JsonValue& json) {
   // The two figures every estimate needs: without calls nothing per call means anything.
   if (read.field(fields, "calls", true)) {
     for (Figure required : {Figure::kCallsPerMonth, Figure::kMinutesPerCall}) {
-      if (read.ok() && !usage[required]) {
-        const auto& spec = kFigures[static_cast<int>(required)];
-        read.fail(fields.child_path(spec.section) + "." + spec.name +
-                  ": is required (0 is a valid figure)");
-      }
+      if (read.ok() && !usage[required])
+        read.fail(figure_path(fields, required) + ": is required (0 is a valid figure)");
+    }
+  }
+  for (const auto& [unused, used] : kAlternatives) {
+    if (read.ok() && usage[unused] && usage[used]) {
+      read.fail(figure_path(fields, unused) + ": given with " + figure_path(fields, used) +
+                ", which would leave it unused; give one of the two");
     }
   }
   if (auto prices = read.field(fields, "prices")) {
