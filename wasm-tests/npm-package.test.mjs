@@ -164,6 +164,23 @@ describe('the npm package @quantum-voice/edge', () => {
     assert.match(misuse.stdout, /misuse\.mts\(8,14\): error TS2322: Type 'number \| bigint' is not assignable to type 'number'/);
   });
 
+  test('its declarations reach a project on moduleResolution node10 ("node"), which reads typesVersions, not exports', async () => {
+    // Every entry point the exports map gives types (and the demo config), imported by name...
+    const { exports } = JSON.parse(await readFile(join(dist, 'package.json'), 'utf8'));
+    const entries = Object.entries(exports).filter(([path, entry]) => entry.types || path.endsWith('.json'))
+      .map(([path]) => `@quantum-voice/edge${path.slice(1)}`);
+    const imports = entries.map((entry, i) => `import * as entry${i} from '${entry}';`).join('\n');
+    await writeFile(join(consumer, 'node10.ts'), `${imports}\nexport const entries = [${entries.map((_, i) => `entry${i}`)}];\n${typedUse}`);
+    const options = ['--noEmit', '--strict', '--module', 'es2022', '--moduleResolution', 'node10', '--resolveJsonModule',
+      '--target', 'es2022', '--lib', 'es2022,dom'];
+    const typed = await run(tsc, [...options, 'node10.ts'], { cwd: consumer }).catch((failure) => failure);
+    assert.equal(typed.code ?? 0, 0, typed.stdout);
+    // ... and typed, not taken as any: misuse is refused there as under nodenext.
+    await writeFile(join(consumer, 'misuse10.ts'), typedMisuse);
+    const misuse = await run(tsc, [...options, 'misuse10.ts'], { cwd: consumer }).catch((failure) => failure);
+    assert.match(misuse.stdout, /misuse10\.ts\(6,18\): error TS2345: Argument of type '"wasm64"'/);
+  });
+
   test('a bundle missing or damaged in the installed package is named, with what to do', async () => {
     const installed = join(consumer, 'node_modules', '@quantum-voice', 'edge');
     await rm(join(installed, 'wasi', 'qv.wasm'));
