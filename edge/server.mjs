@@ -17,7 +17,12 @@ import { startRegionalOrigins, routerConfigFor } from './regional-origins.mjs';
 import { RedisKv } from '../dist/js/kv-redis.mjs';
 import { FLAVOURS, instantiateFlavour } from '../dist/js/node.mjs';
 
+// PORT set but empty (or blank) is refused: Number('') is 0, a port the system would pick.
 const port = Number(process.env.PORT ?? 3000);
+if (process.env.PORT?.trim() === '') {
+  console.error(`PORT: expected a port number 0-65535, got an empty value ('${process.env.PORT}'); leave it out for 3000`);
+  process.exit(2);
+}
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`PORT: expected a port number 0-65535, got '${process.env.PORT}'`);
   process.exit(2);

@@ -406,6 +406,14 @@ describe('npm start (edge/server.mjs) with a port another process holds', () => 
     }
   });
 
+  test('PORT that is empty: stops with status 2, naming the setting, rather than listening on a port the system picks', async () => {
+    for (const value of ['', ' ']) {
+      const { code, stderr } = await start({ PORT: value, QV_ORIGINS_PORT: '0' });
+      assert.equal(code, 2, stderr);
+      assert.equal(stderr.trim(), `PORT: expected a port number 0-65535, got an empty value ('${value}'); leave it out for 3000`);
+    }
+  });
+
   test('QV_ORIGINS_PORT: stops likewise, saying the demo origins take four ports', async () => {
     const port = held.address().port;
     const { code, stderr } = await start({ PORT: '0', QV_ORIGINS_PORT: String(port) });
