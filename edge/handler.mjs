@@ -64,15 +64,15 @@ async function readBody(request) {
   return { text: new TextDecoder('utf-8', { fatal: true }).decode(body.bytes) };
 }
 
-const tooLarge = (size, headers) =>
-  error(413, 'too_large', `body: ${size} bytes is above the limit of ${MAX_BODY_BYTES} bytes`, headers);
+// (A chunked body is refused as soon as it passes the limit, its size not known.)
+const tooLarge = (headers) => error(413, 'too_large', `body: above the limit of ${MAX_BODY_BYTES} bytes`, headers);
 
 // The raw body (for a signature check, or to resend on a retry): {bytes} or {response}
 // carrying `headers`.
 async function rawBody(request, headers) {
   try {
     const body = await readBytes(request);
-    return body.tooLarge ? { response: tooLarge(body.tooLarge, headers) } : body;
+    return body.tooLarge ? { response: tooLarge(headers) } : body;
   } catch {
     return { response: error(400, 'invalid_input', 'body: could not be read', headers) };
   }
@@ -113,7 +113,7 @@ async function jsonBody(request, { optional = false, headers } = {}) {
   } catch {
     return { response: error(400, 'invalid_input', 'body: not valid UTF-8', headers) };
   }
-  if (body.tooLarge) return { response: tooLarge(body.tooLarge, headers) };
+  if (body.tooLarge) return { response: tooLarge(headers) };
   if (!body.text.trim()) {
     return optional ? { text: '{}' } : { response: error(400, 'invalid_input', 'body: expected a JSON object, got an empty body', headers) };
   }

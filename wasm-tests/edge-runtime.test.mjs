@@ -111,10 +111,23 @@ describe('edge function routes', () => {
     assert.match((await response.json()).message, /empty body/);
   });
 
-  test('a body above 1 MiB is a 413', async () => {
+  test('a body above 1 MiB is a 413 saying so, sent with its length or chunked', async () => {
     const response = await request('/api/tiers/evaluate', { method: 'POST', body: 'x'.repeat((1 << 20) + 1) });
     assert.equal(response.status, 413);
-    assert.equal((await response.json()).error, 'too_large');
+    assert.deepEqual(await response.json(), { error: 'too_large', message: 'body: above the limit of 1048576 bytes' });
+    // Chunked, the body is refused once what has come passes the limit, whatever more follows:
+    // the message is not the count read so far.
+    let sent = 0;
+    const chunked = new ReadableStream({
+      pull(controller) {
+        if (sent >= 3_000_000) return controller.close();
+        sent += 100_003;
+        controller.enqueue(new Uint8Array(100_003).fill(0x20));
+      },
+    });
+    const streamed = await request('/api/tiers/evaluate', { method: 'POST', body: chunked, duplex: 'half' });
+    assert.equal(streamed.status, 413);
+    assert.deepEqual(await streamed.json(), { error: 'too_large', message: 'body: above the limit of 1048576 bytes' });
   });
 
   test('a body with a Content-Encoding the edge does not decode is a 415 naming it; identity is read', async () => {

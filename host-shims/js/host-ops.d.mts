@@ -35,11 +35,11 @@ export declare class HostOps {
 }
 
 /**
- * The body of a Request or Response, up to max bytes: {bytes}, or {tooLarge: size} as soon as
+ * The body of a Request or Response, up to max bytes: {bytes}, or {tooLarge: true} as soon as
  * it proves longer (by its Content-Length, or as it streams in), the rest unread.
  */
 export declare function readUpTo(message: Request | Response, max: number):
-  Promise<{ bytes: Uint8Array; tooLarge?: undefined } | { tooLarge: number; bytes?: undefined }>;
+  Promise<{ bytes: Uint8Array; tooLarge?: undefined } | { tooLarge: true; bytes?: undefined }>;
 
 /** Bytes as a ByteString (what Headers hold): one char, 0-255, per byte. */
 export declare function byteStringOf(bytes: Uint8Array): string;

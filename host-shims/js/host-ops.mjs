@@ -313,7 +313,7 @@ function reasonOf(error) {
 }
 
 /**
- * The body of a Request or Response, up to `max` bytes: {bytes}, or {tooLarge: size} as soon
+ * The body of a Request or Response, up to `max` bytes: {bytes}, or {tooLarge: true} as soon
  * as it proves longer (by its Content-Length, or as it streams in), the rest unread. The
  * rest's cancel is not awaited: a runtime that hands over one branch of a teed body settles
  * it only once the other branch is cancelled too.
@@ -325,7 +325,7 @@ export async function readUpTo(message, max) {
   const declared = Number(message.headers.get('content-length') ?? 0);
   if (declared > max) {
     message.body.cancel().catch(() => {});
-    return { tooLarge: declared };
+    return { tooLarge: true };
   }
   const reader = message.body.getReader();
   const chunks = [];
@@ -336,7 +336,7 @@ export async function readUpTo(message, max) {
     size += value.byteLength;
     if (size > max) {
       reader.cancel().catch(() => {});
-      return { tooLarge: size };
+      return { tooLarge: true };
     }
     chunks.push(value);
   }
