@@ -493,7 +493,11 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     try {
       body = JSON.parse(parsed.text);
     } catch (failure) {
-      return error(400, 'invalid_input', `input: malformed JSON (${failure.message})`, headers);
+      // Said as the modules say it of the bodies they read, naming line and column: their
+      // parser reads the text (tiers.catalogue reads nothing else, and changes nothing).
+      const { status, body: refusal } = await (await module()).invoke('tiers.catalogue', parsed.text);
+      const message = status === 'invalid_input' ? refusal.message : `input: malformed JSON (${failure.message})`;
+      return error(400, 'invalid_input', message, headers);
     }
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       return error(400, 'invalid_input', 'input: expected an object', headers);

@@ -844,10 +844,14 @@ describe('admission over HTTP (edge function on edge-runtime)', () => {
     }
   });
 
-  test('a call body with a key given twice, a callId not a string, or one the path contradicts is a 400 naming it, and changes nothing', async () => {
+  test('a call body that is malformed JSON, has a key given twice, a callId not a string, or one the path contradicts is a 400 naming it, and changes nothing', async () => {
     const key = 'qv_demo_enterprise';
     const post = (path, body) => call(path, key, { method: 'POST', body });
     const refused = [
+      // Where, as the modules name it in the bodies they read (not the JSON parser's own words).
+      ['/api/calls/start', '{"callId": ', 'input: malformed JSON at line 1, column 12: expected a value, got the end of the text'],
+      ['/api/calls/dup-a/heartbeat', '{\n  "callId": dup-a\n}', 'input: malformed JSON at line 2, column 13: expected a value (object, array, string, number, true, false or null)'],
+      ['/api/calls/dup-a/end', '{"callId":"dup-a",}', 'input: malformed JSON at line 1, column 19: expected a key in double quotes'],
       ['/api/calls/start', '{"callId":"dup-a","callId":"dup-b"}', 'callId: given twice'],
       ['/api/calls/start', '{"callId":"dup-a","call\\u0049d":"dup-b"}', 'callId: given twice'],
       ['/api/calls/start', '{"callId":null}', 'callId: expected a string, got null'],
