@@ -9,6 +9,8 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import { createClient } from 'redis';
 import { loadEdgeConfig } from '../edge/runtime.mjs';
 import { startRegionalOrigins, routerConfigFor } from '../edge/regional-origins.mjs';
@@ -257,6 +259,68 @@ describe('the Next.js app with a setting that is wrong', () => {
       }
     });
   }
+});
+
+describe('the Node.js route module (app/api/[[...path]]/route.js) on its own', () => {
+  // The module as Next.js loads it, bundled with the package's entry points taken from dist/,
+  // Next's after() a stub, and @quantum-voice/edge/kv-redis one that counts the connections
+  // asked for (each given an in-memory KV).
+  const dist = new URL('../dist/', import.meta.url);
+  const stubs = {
+    'next/server': 'export const after = (task) => { Promise.resolve(typeof task === "function" ? task() : task).catch(() => {}); };',
+    '@quantum-voice/edge/kv-redis': `import { MemoryKv } from ${JSON.stringify(new URL('js/kv-memory.mjs', dist).href)};
+export class RedisKv {
+  static async connect(url, options) { globalThis.qvRedisConnects.push({ url, options }); return new MemoryKv(); }
+}`,
+  };
+  async function bundledRoute() {
+    const { exports } = JSON.parse(await readFile(new URL('package.json', dist), 'utf8'));
+    const bundled = await build({
+      entryPoints: [fileURLToPath(new URL('app/api/[[...path]]/route.js', app))],
+      bundle: true, format: 'esm', platform: 'node', write: false, logLevel: 'warning',
+      plugins: [{
+        name: 'route-alone',
+        setup(build) {
+          build.onResolve({ filter: /^(next\/server|@quantum-voice\/edge\/kv-redis)$/ }, ({ path }) => ({ path, namespace: 'stub' }));
+          build.onLoad({ filter: /.*/, namespace: 'stub' }, ({ path }) => ({ contents: stubs[path], loader: 'js' }));
+          build.onResolve({ filter: /^file:/ }, ({ path }) => ({ path, external: true }));
+          build.onResolve({ filter: /^@quantum-voice\/edge\// }, ({ path }) => {
+            const entry = exports[`.${path.slice('@quantum-voice/edge'.length)}`];
+            const target = new URL(typeof entry === 'string' ? entry : entry.node ?? entry.default, dist);
+            return target.pathname.endsWith('.json') ? { path: fileURLToPath(target) } : { path: target.href, external: true };
+          });
+        },
+      }],
+    });
+    return import(`data:text/javascript,${encodeURIComponent(bundled.outputFiles[0].text)}`);
+  }
+
+  test('connects QV_REDIS_URL when the instance starts, at its first request, not when imported (next build imports it)', async () => {
+    const settings = ['QV_REDIS_URL', 'QV_DEMO', 'QV_EDGE_CONFIG_JSON', 'QV_KV_TIMEOUT_MS'];
+    const saved = Object.fromEntries(settings.map((name) => [name, process.env[name]]));
+    const url = 'redis://127.0.0.1:6379';
+    Object.assign(process.env, { QV_REDIS_URL: url, QV_DEMO: '1' });
+    delete process.env.QV_EDGE_CONFIG_JSON;
+    delete process.env.QV_KV_TIMEOUT_MS;
+    globalThis.qvRedisConnects = [];
+    try {
+      const route = await bundledRoute();
+      assert.deepEqual(globalThis.qvRedisConnects, [], 'imported, no request yet');
+      for (const path of ['/healthz', '/api/me']) {
+        const response = await route.GET(new Request(`http://127.0.0.1${path}`, { headers: { 'x-api-key': 'qv_demo_growth' } }));
+        assert.equal(response.status, 200, path);
+        await response.arrayBuffer();
+        // Once, at the first; not waiting for it (a Redis down degrades, as docs/admission.md says).
+        assert.deepEqual(globalThis.qvRedisConnects, [{ url, options: { wait: false } }], path);
+      }
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      delete globalThis.qvRedisConnects;
+    }
+  });
 });
 
 // What a bare specifier names: its package ('next' of 'next/server', '@a/b' of '@a/b/c').

@@ -45,13 +45,16 @@ function kvTimeout() {
 /**
  * The route handlers (GET, POST, ...) of the edge function over wasmModule (a
  * WebAssembly.Module, or a promise of one) and options.kv (a KV shared by the instances,
- * or a promise of one; default: the instance's in-memory KV). options.basePath: the path
- * the app serves the function under, taken off before the function sees the request.
+ * or a promise of one, or a function giving either, called when the instance starts, at its
+ * first request, and kept for the next start should that one fail; default: the instance's
+ * in-memory KV). options.basePath: the path the app serves the function under, taken off
+ * before the function sees the request.
  */
 export function edgeFunctionRoutes(wasmModule, { kv, basePath = '' } = {}) {
   let handler = null;
+  let kvGiven; // options.kv, or what its function gave
   async function serve(request) {
-    handler ??= Promise.all([wasmModule, kv]).then(async ([module, sharedKv]) => {
+    handler ??= Promise.all([wasmModule, kvGiven ??= typeof kv === 'function' ? kv() : kv]).then(async ([module, sharedKv]) => {
       const config = edgeConfig();
       const handle = createEdgeHandler({
         wasmModule: module,

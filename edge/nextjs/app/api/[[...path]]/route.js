@@ -7,15 +7,17 @@ import { edgeFunctionRoutes } from '../../../lib/edge-function.js';
 
 export const runtime = 'nodejs';
 
-// Not waiting for the connection: while Redis is down, KV operations fail fast and the
-// modules degrade as they do in any outage, rather than requests waiting for it. A URL the
-// client cannot take fails the instance's start, naming QV_REDIS_URL.
-function sharedKv(url) {
+// Connected when the instance starts, at its first request, not when this module is imported
+// (next build imports it too, to read its settings). Not waiting for the connection: while
+// Redis is down, KV operations fail fast and the modules degrade as they do in any outage,
+// rather than requests waiting for it. A URL the client cannot take fails the instance's
+// start, naming QV_REDIS_URL.
+function sharedKv() {
+  const url = process.env.QV_REDIS_URL;
   if (!url) return undefined;
   const kv = RedisKv.connect(url, { wait: false }).catch((failure) => { throw new Error(`QV_REDIS_URL: ${failure.message}`); });
   kv.catch(() => {}); // reported by the requests that wait for it
   return kv;
 }
-const kv = sharedKv(process.env.QV_REDIS_URL);
 
-export const { GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS } = edgeFunctionRoutes(loadModule(), { kv });
+export const { GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS } = edgeFunctionRoutes(loadModule(), { kv: sharedKv });
