@@ -333,6 +333,41 @@ TEST_CASE("CurlFetcher: redirects within the origin keep credentials; the limit 
   CHECK(reply.body == "stay");
 }
 
+TEST_CASE("CurlFetcher refuses a URL with credentials, as fetch() does, and never quotes them",
+          "[fetch]") {
+  auto server = LocalServer::answering({LocalServer::response(200, "OK", {}, "never")});
+  const std::string host = "127.0.0.1:" + std::to_string(server->port());
+  CurlFetcher fetcher;
+  // curl would send any of these as Basic auth, an empty one too (which fetch() lets through,
+  // sending nothing).
+  for (const std::string userinfo : {"alice:s3cret@", "alice@", ":s3cret@", "@"}) {
+    const FetchReply reply = get(fetcher, "http://" + userinfo + host + "/path?q=1");
+    INFO(reply.message);
+    CHECK(reply.status == QV_UNAVAILABLE);
+    CHECK_THAT(reply.message, Catch::Matchers::Contains("the URL holds credentials"));
+    // Named by the URL without them.
+    CHECK_THAT(reply.message,
+               Catch::Matchers::StartsWith("fetch GET http://" + host + "/path?q=1: "));
+    CHECK_THAT(reply.message, !Catch::Matchers::Contains("alice"));
+    CHECK_THAT(reply.message, !Catch::Matchers::Contains("s3cret"));
+  }
+  // Whatever the scheme: the refusal of one that is not fetched does not quote them either.
+  const FetchReply ftp = get(fetcher, "ftp://alice:s3cret@example.com/file");
+  CHECK(ftp.status == QV_UNAVAILABLE);
+  CHECK_THAT(ftp.message, !Catch::Matchers::Contains("s3cret"));
+  CHECK(server->requests().empty());
+
+  // A redirect to a URL with credentials is not followed (fetch() fails it as a network error).
+  auto redirect = LocalServer::answering(
+      {LocalServer::response(302, "Found", {"Location: http://alice:s3cret@" + host + "/b"}, "")});
+  const FetchReply redirected = get(fetcher, redirect->url("/a"));
+  INFO(redirected.message);
+  CHECK(redirected.status == QV_UNAVAILABLE);
+  CHECK_THAT(redirected.message, Catch::Matchers::Contains("a redirect to a URL with credentials"));
+  CHECK_THAT(redirected.message, !Catch::Matchers::Contains("s3cret"));
+  CHECK(server->requests().empty());
+}
+
 TEST_CASE("CurlFetcher asks for compressed answers and decodes them, as fetch() does", "[fetch]") {
   const std::string gzipped(
       "\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xab\x56\x4a\x49\x4d\xce\x4f\x49\x4d\x51\xb2\x2a"

@@ -43,17 +43,40 @@ bool is_followed_redirect(int64_t status, const std::string& location, long max_
   return redirect && !location.empty() && max_redirects > 0;
 }
 
+// Where an absolute URL's authority is: it begins at start (after "scheme://"), its host at
+// host (after the credentials, "user:password@", when there are any) and it ends at end.
+struct Authority {
+  size_t start = 0;
+  size_t host = 0;
+  size_t end = 0;
+  bool has_credentials() const { return host != start; }
+};
+
+// A URL without "://" has an empty authority at its end.
+Authority authority_of(std::string_view url) {
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return {url.size(), url.size(), url.size()};
+  Authority authority;
+  authority.start = scheme_end + 3;
+  authority.end = std::min(url.find_first_of("/?#", authority.start), url.size());
+  const size_t at = url.substr(authority.start, authority.end - authority.start).rfind('@');
+  authority.host = at == std::string_view::npos ? authority.start : authority.start + at + 1;
+  return authority;
+}
+
+// url without its credentials, for messages: they are never quoted.
+std::string without_credentials(std::string_view url) {
+  const Authority authority = authority_of(url);
+  return std::string(url.substr(0, authority.start)) + std::string(url.substr(authority.host));
+}
+
 // scheme://host[:port] of an absolute URL, lower-cased: what fetch() compares to decide
 // whether a redirect leaves the origin (and so drops the request's credentials).
 std::string origin_of(std::string_view url) {
-  const size_t scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return lower_case(url);
-  const size_t host_start = scheme_end + 3;
-  std::string_view authority =
-      url.substr(host_start, url.find_first_of("/?#", host_start) - host_start);
-  if (const size_t at = authority.rfind('@'); at != std::string_view::npos)
-    authority.remove_prefix(at + 1);
-  return lower_case(url.substr(0, host_start)) + lower_case(authority);
+  const Authority authority = authority_of(url);
+  if (authority.start == url.size()) return lower_case(url);
+  return lower_case(url.substr(0, authority.start)) +
+         lower_case(url.substr(authority.host, authority.end - authority.host));
 }
 
 // A response's Location resolved against url as curl resolves it for CURLINFO_REDIRECT_URL
@@ -149,7 +172,15 @@ CurlFetcher::~CurlFetcher() {
 }
 
 FetchReply CurlFetcher::fetch(const FetchRequest& request) {
-  const std::string what = "fetch " + request.method + " " + request.url;
+  const std::string what = "fetch " + request.method + " " + without_credentials(request.url);
+  // curl would send a URL's "user:password@" (an empty one too) as Basic auth; fetch() in
+  // the JS host refuses such a URL, and so does this host.
+  if (authority_of(request.url).has_credentials()) {
+    return FetchReply::failure(QV_UNAVAILABLE,
+                               what +
+                                   ": the URL holds credentials (user:password@ before the "
+                                   "host), which fetch() refuses: send them in a header");
+  }
   if (!curl_ready()) return FetchReply::failure(QV_UNAVAILABLE, what + ": libcurl failed to start");
   if (!easy_) easy_ = curl_easy_init();
   if (!easy_) return FetchReply::failure(QV_UNAVAILABLE, what + ": libcurl has no handle");
@@ -168,6 +199,12 @@ FetchReply CurlFetcher::fetch(const FetchRequest& request) {
     if (reply.status != QV_OK ||
         !is_followed_redirect(reply.http_status, location, options_.max_redirects)) {
       return reply;
+    }
+    if (authority_of(location).has_credentials()) {  // fetch() fails it, as a network error
+      return FetchReply::failure(QV_UNAVAILABLE,
+                                 what +
+                                     ": a redirect to a URL with credentials (user:password@), "
+                                     "which fetch() refuses");
     }
     if (redirects == options_.max_redirects) {
       return FetchReply::failure(QV_UNAVAILABLE, what + ": more than " +

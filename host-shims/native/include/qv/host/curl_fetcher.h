@@ -24,7 +24,9 @@ class CurlFetcher final : public Fetcher {
   CurlFetcher(const CurlFetcher&) = delete;
   CurlFetcher& operator=(const CurlFetcher&) = delete;
 
-  // Only http:// and https:// URLs are fetched.
+  // Only http:// and https:// URLs are fetched, and none with credentials ("user:password@"
+  // before the host, an empty "@" too): fetch() refuses those, and libcurl would send them as
+  // Basic auth. The message names the URL without them.
   FetchReply fetch(const FetchRequest& request) override;
 
  private:
