@@ -255,7 +255,96 @@ TEST_CASE("RedisKv: a server that never answers is a timeout", "[redis]") {
   const KvReply reply = kv.get("anything");
   CHECK(reply.status == QV_TIMEOUT);
   CHECK_THAT(reply.message, Catch::Matchers::Contains("no answer to GET within 200 ms"));
-  CHECK(kv.incr("k", 1, 100).status == QV_TIMEOUT);  // reconnects, times out again
+  CHECK(kv.incr("k", 1, 100).status == QV_TIMEOUT);  // the same failure, within the back-off
+}
+
+TEST_CASE("RedisKv: after a command times out, operations fail at once until the back-off ends",
+          "[redis]") {
+  // A stalled server: connections succeed, commands are never answered. Every connection
+  // attempt is counted; the back-off runs on a clock the test sets.
+  auto stalled = qv::test::LocalServer::silent();
+  auto now = std::chrono::steady_clock::now();
+  RedisOptions options;
+  options.port = stalled->port();
+  options.command_timeout_ms = 50;
+  options.reconnect_backoff_ms = 1000;
+  options.reconnect_backoff_max_ms = 4000;
+  options.clock = [&now] { return now; };
+  RedisKv kv(options);
+  const KvReply first = kv.get("k");
+  CHECK(first.status == QV_TIMEOUT);
+  CHECK_THAT(first.message, Catch::Matchers::Contains("no answer to GET within 50 ms"));
+  CHECK(stalled->accept_waiting() == 1);
+
+  // Within the back-off every operation fails at once with that failure, saying when the
+  // next attempt is, and none connects (or waits out the command timeout).
+  const KvReply held = kv.set("k", "v", 0);
+  CHECK(held.status == QV_TIMEOUT);
+  CHECK(held.message == first.message + "; next connection attempt in 1000 ms");
+  CHECK(kv.incr("k", 1, 100).status == QV_TIMEOUT);
+  CHECK(kv.del("k").status == QV_TIMEOUT);
+  CHECK(kv.cas("k", std::nullopt, "v", 0).status == QV_TIMEOUT);
+  CHECK(kv.ping().status == QV_TIMEOUT);
+  now += std::chrono::milliseconds(999);
+  CHECK_THAT(kv.get("k").message, Catch::Matchers::EndsWith("; next connection attempt in 1 ms"));
+  CHECK(stalled->accept_waiting() == 0);
+  now += std::chrono::milliseconds(1);
+
+  // Once it has passed, one operation tries again; timed out again, the back-off doubles,
+  // up to its maximum.
+  for (const int next_ms : {2000, 4000, 4000}) {
+    const KvReply attempt = kv.get("k");
+    CHECK(attempt.status == QV_TIMEOUT);
+    CHECK(attempt.message == first.message);
+    CHECK(stalled->accept_waiting() == 1);
+    CHECK_THAT(kv.get("k").message, Catch::Matchers::EndsWith("; next connection attempt in " +
+                                                              std::to_string(next_ms) + " ms"));
+    CHECK(stalled->accept_waiting() == 0);
+    now += std::chrono::milliseconds(next_ms);
+  }
+}
+
+TEST_CASE("RedisKv: an answer ends the back-off", "[redis]") {
+  RedisOptions options = test_options();
+  options.command_timeout_ms = 50;
+  options.reconnect_backoff_ms = 1000;
+  options.reconnect_backoff_max_ms = 4000;
+  auto now = std::chrono::steady_clock::now();
+  options.clock = [&now] { return now; };
+  RedisKv kv(options);
+  REQUIRE(kv.set("paused", "0", 0).ok());
+  // CLIENT PAUSE ... WRITE holds the server's answers to writes (and lets reads and this
+  // connection's CLIENT UNPAUSE through): a server stalled for SET.
+  const Admin admin = admin_connection(options);
+  const auto pause_writes = [&](bool on) {
+    auto* reply =
+        static_cast<redisReply*>(on ? redisCommand(admin.get(), "CLIENT PAUSE 10000 WRITE")
+                                    : redisCommand(admin.get(), "CLIENT UNPAUSE"));
+    REQUIRE(reply);
+    CHECK(reply->type == REDIS_REPLY_STATUS);
+    freeReplyObject(reply);
+  };
+  pause_writes(true);
+  CHECK(kv.set("paused", "1", 0).status == QV_TIMEOUT);  // back-off 1000 ms
+  now += std::chrono::milliseconds(1000);
+  CHECK(kv.set("paused", "2", 0).status == QV_TIMEOUT);  // doubled: 2000 ms
+  CHECK_THAT(kv.set("paused", "3", 0).message,
+             Catch::Matchers::EndsWith("; next connection attempt in 2000 ms"));
+  pause_writes(false);
+  now += std::chrono::milliseconds(2000);
+  const KvReply answered = kv.set("paused", "4", 0);
+  INFO(answered.message);
+  CHECK(answered.ok());
+
+  // The next timeout starts the back-off over, at 1000 ms, not 4000.
+  pause_writes(true);
+  CHECK(kv.set("paused", "5", 0).status == QV_TIMEOUT);
+  CHECK_THAT(kv.set("paused", "6", 0).message,
+             Catch::Matchers::EndsWith("; next connection attempt in 1000 ms"));
+  pause_writes(false);
+  now += std::chrono::milliseconds(1000);
+  CHECK(kv.get("paused").value == "4");
+  kv.del("paused");
 }
 
 TEST_CASE("RedisKv: reconnects on the next use after the connection broke", "[redis]") {

@@ -37,6 +37,7 @@ class LocalServer {
   ~LocalServer() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
+    for (const int connection : held_) ::close(connection);
     ::close(listener_);
   }
   LocalServer(const LocalServer&) = delete;
@@ -45,6 +46,18 @@ class LocalServer {
   int port() const { return port_; }
   std::string url(const std::string& path = "/") const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  // A silent server's connection attempts since the last call: accepts the connections
+  // waiting in its backlog (holding them open, never read or answered) and counts them. A
+  // client's connect() returns once its connection waits there.
+  int accept_waiting() {
+    int accepted = 0;
+    for (pollfd ready{listener_, POLLIN, 0}; ::poll(&ready, 1, 0) > 0; ++accepted) {
+      const int connection = ::accept(listener_, nullptr, nullptr);
+      if (connection < 0) break;
+      held_.push_back(connection);
+    }
+    return accepted;
   }
   // The requests received so far, as raw text (head and body).
   std::vector<std::string> requests() const {
@@ -134,6 +147,7 @@ class LocalServer {
   std::thread thread_;
   mutable std::mutex mutex_;
   std::vector<std::string> requests_;
+  std::vector<int> held_;  // connections accept_waiting() took
 };
 
 // A loopback port nothing listens on: bound, then closed.

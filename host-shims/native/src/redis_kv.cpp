@@ -264,12 +264,10 @@ KvReply RedisKv::connect() {
     disconnect();
     return KvReply::failure(QV_UNAVAILABLE, "redis " + address() + ": cannot set the timeout");
   }
-  // The connection is usable from here; AUTH and SELECT go through command(), which
-  // would try to connect again when context_ were null, so it is set before.
+  // The connection is usable from here: AUTH, SELECT and CLIENT SETNAME go through send().
   if (!options_.password.empty()) {
-    Reply auth = options_.username.empty()
-                     ? command({"AUTH", options_.password})
-                     : command({"AUTH", options_.username, options_.password});
+    Reply auth = options_.username.empty() ? send({"AUTH", options_.password})
+                                           : send({"AUTH", options_.username, options_.password});
     if (!auth.reply) return auth.failure;
     if (auth.reply->type == REDIS_REPLY_ERROR) {
       KvReply failure = error_reply(address(), "AUTH", *auth.reply);
@@ -278,7 +276,7 @@ KvReply RedisKv::connect() {
     }
   }
   if (options_.database != 0) {
-    Reply select = command({"SELECT", std::to_string(options_.database)});
+    Reply select = send({"SELECT", std::to_string(options_.database)});
     if (!select.reply) return select.failure;
     if (select.reply->type == REDIS_REPLY_ERROR) {
       KvReply failure = error_reply(address(), "SELECT", *select.reply);
@@ -287,7 +285,7 @@ KvReply RedisKv::connect() {
     }
   }
   if (!options_.client_name.empty()) {
-    Reply named = command({"CLIENT", "SETNAME", options_.client_name});
+    Reply named = send({"CLIENT", "SETNAME", options_.client_name});
     if (!named.reply) return named.failure;
     if (named.reply->type == REDIS_REPLY_ERROR) {
       KvReply failure = error_reply(address(), "CLIENT SETNAME", *named.reply);
@@ -298,15 +296,26 @@ KvReply RedisKv::connect() {
   return {};
 }
 
+std::chrono::steady_clock::time_point RedisKv::now() const {
+  return options_.clock ? options_.clock() : std::chrono::steady_clock::now();
+}
+
+void RedisKv::back_off(const KvReply& failure) {
+  backoff_ms_ = backoff_ms_ ? std::min(2 * backoff_ms_, options_.reconnect_backoff_max_ms)
+                            : options_.reconnect_backoff_ms;
+  next_attempt_ = now() + std::chrono::milliseconds(backoff_ms_);
+  last_failure_ = failure;
+}
+
 RedisKv::Reply RedisKv::command(std::initializer_list<std::string_view> args) {
   Reply result;
   // A command sent on a connection the server already closed would fail, though the
   // server may well be back: reconnect first, as the JS shim's client does by itself.
   if (context_ && closed_while_idle(context_->fd)) disconnect();
   if (!context_) {
-    const auto now = std::chrono::steady_clock::now();
-    if (backoff_ms_ > 0 && now < next_attempt_) {
-      const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_attempt_ - now);
+    const auto at = now();
+    if (backoff_ms_ > 0 && at < next_attempt_) {
+      const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_attempt_ - at);
       result.failure = last_failure_;
       result.failure.message +=
           "; next connection attempt in " + std::to_string(wait.count()) + " ms";
@@ -314,15 +323,24 @@ RedisKv::Reply RedisKv::command(std::initializer_list<std::string_view> args) {
     }
     KvReply connected = connect();
     if (!connected.ok()) {
-      backoff_ms_ = backoff_ms_ ? std::min(2 * backoff_ms_, options_.reconnect_backoff_max_ms)
-                                : options_.reconnect_backoff_ms;
-      next_attempt_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(backoff_ms_);
-      last_failure_ = connected;
+      back_off(connected);
       result.failure = std::move(connected);
       return result;
     }
-    backoff_ms_ = 0;
   }
+  result = send(args);
+  if (result.reply) {
+    backoff_ms_ = 0;  // the server answers (an error reply too)
+  } else if (result.failure.status == QV_TIMEOUT) {
+    // A stalled server accepts connections and answers nothing: without the back-off every
+    // operation would reconnect and wait out the command timeout again.
+    back_off(result.failure);
+  }
+  return result;
+}
+
+RedisKv::Reply RedisKv::send(std::initializer_list<std::string_view> args) {
+  Reply result;
   std::vector<const char*> argv;
   std::vector<size_t> lengths;
   for (std::string_view arg : args) {

@@ -2,14 +2,16 @@
 // hiredis's blocking API with connect and command timeouts. One connection, opened on
 // first use and reopened on the next use after any failure, or when the server closed it
 // since the last use (a restart, an idle timeout: seen before sending, so the operation
-// does not fail for it). After a connection attempt fails, the next waits (50 ms,
-// doubling up to 2 s, until one works): meanwhile operations fail at once (saying when the
-// next attempt is), rather than each paying a connect timeout against a server that is
-// down. Not thread-safe: use one RedisKv per thread.
+// does not fail for it). After a connection attempt fails or a command times out, the next
+// attempt waits (50 ms, doubling up to 2 s, until a command is answered): meanwhile
+// operations fail at once (saying when the next attempt is), rather than each paying a
+// connect or command timeout against a server that is down or stalled. Not thread-safe:
+// use one RedisKv per thread.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -35,9 +37,12 @@ struct RedisOptions {
   std::string key_prefix;
   // Set with CLIENT SETNAME on connect when not empty (shows in CLIENT LIST).
   std::string client_name;
-  // After a failed connection attempt the next waits this long, doubling up to the maximum.
+  // After a failed connection attempt or a command that timed out, the next attempt waits
+  // this long, doubling up to the maximum while attempts fail; an answer ends the back-off.
   uint32_t reconnect_backoff_ms = 50;
   uint32_t reconnect_backoff_max_ms = 2000;
+  // What the back-off is timed by; empty: std::chrono::steady_clock (tests: a clock they set).
+  std::function<std::chrono::steady_clock::time_point()> clock;
 };
 
 // Parses redis://[[user]:password@]host[:port][/database]. The user and password may be
@@ -70,10 +75,18 @@ class RedisKv final : public Kv {
   std::string address() const;
 
  private:
-  // Sends one command (arguments are binary-safe) and returns hiredis's reply, or a
-  // failed KvReply in `failure` (the connection is then dropped).
+  // Sends one command (arguments are binary-safe), connecting first when there is no
+  // connection, and returns hiredis's reply, or a failed KvReply in `failure`. Keeps the
+  // back-off: within it, fails at once; a failed connection attempt or a timed-out command
+  // starts or doubles it; a reply ends it.
   struct Reply;
   Reply command(std::initializer_list<std::string_view> args);
+  // Sends one command on the open connection; on failure (QV_TIMEOUT when the server left
+  // it unanswered for the command timeout) drops the connection.
+  Reply send(std::initializer_list<std::string_view> args);
+  std::chrono::steady_clock::time_point now() const;
+  // Starts or doubles the back-off after failure, which operations repeat until it ends.
+  void back_off(const KvReply& failure);
   // Opens the connection, then AUTH, SELECT and CLIENT SETNAME as the options ask.
   // Returns QV_OK, or the failure with no connection left open.
   KvReply connect();
@@ -82,7 +95,7 @@ class RedisKv final : public Kv {
 
   RedisOptions options_;
   redisContext* context_ = nullptr;
-  // The back-off after failed connection attempts: 0 ms while connections work.
+  // The back-off after failed attempts: 0 ms while commands are answered.
   uint32_t backoff_ms_ = 0;
   std::chrono::steady_clock::time_point next_attempt_{};
   KvReply last_failure_;  // of the last attempt, repeated until the next one
