@@ -5,6 +5,7 @@
 #include "qv/host/curl_fetcher.h"
 #include "qv/host/instance.h"
 #include "support/local_server.h"
+#include "support/test_host.h"
 
 using qv::host::CurlFetcher;
 using qv::host::CurlOptions;
@@ -366,6 +367,112 @@ TEST_CASE("CurlFetcher refuses a URL with credentials, as fetch() does, and neve
   CHECK_THAT(redirected.message, Catch::Matchers::Contains("a redirect to a URL with credentials"));
   CHECK_THAT(redirected.message, !Catch::Matchers::Contains("s3cret"));
   CHECK(server->requests().empty());
+}
+
+TEST_CASE("CurlFetcher runs a batch's fetches together; the replies keep the requests' order",
+          "[fetch]") {
+  // The server answers none before all three have arrived, and then the last first: fetched
+  // one after another, the first would wait out its timeout, and the others never be sent.
+  auto server = LocalServer::gathering(3);
+  CurlFetcher fetcher;
+  const std::vector<std::string> paths = {"/a", "/b", "/c"};
+  std::vector<FetchRequest> requests(paths.size());
+  for (size_t i = 0; i < paths.size(); ++i) {
+    requests[i].url = server->url(paths[i]);
+    requests[i].timeout_ms = 5000;
+  }
+  const std::vector<FetchReply> replies = fetcher.fetch_all(requests);
+  REQUIRE(replies.size() == paths.size());
+  for (size_t i = 0; i < paths.size(); ++i) {
+    INFO(replies[i].message);
+    CHECK(replies[i].status == QV_OK);
+    CHECK(replies[i].body == paths[i]);  // the server answered it with its target
+  }
+  CHECK(server->requests().size() == paths.size());
+  CHECK(fetcher.fetch_all({}).empty());
+}
+
+TEST_CASE("CurlFetcher: each fetch of a batch keeps its own timeout, size cap and redirects",
+          "[fetch]") {
+  auto hung = LocalServer::silent();
+  auto big = LocalServer::answering({LocalServer::response(200, "OK", {}, std::string(4096, 'x'))});
+  auto target = LocalServer::answering({LocalServer::response(200, "OK", {}, "arrived")});
+  auto redirect = LocalServer::answering(
+      {LocalServer::response(302, "Found", {"Location: " + target->url("/there")}, "")});
+  auto chain = LocalServer::answering({LocalServer::response(302, "Found", {"Location: /b"}, ""),
+                                       LocalServer::response(302, "Found", {"Location: /c"}, ""),
+                                       LocalServer::response(200, "OK", {}, "never")});
+  CurlOptions options;
+  options.max_response_bytes = 1024;
+  options.max_redirects = 1;
+  CurlFetcher fetcher(options);
+  std::vector<FetchRequest> requests(6);
+  requests[0].url = hung->url("/slow");
+  requests[0].timeout_ms = 200;
+  requests[1].url = big->url("/big");
+  requests[2].url = redirect->url("/here");
+  requests[3].url = "http://alice:s3cret@127.0.0.1:" + std::to_string(target->port()) + "/";
+  requests[4].url = chain->url("/a");
+  requests[5].url = "file:///etc/passwd";
+  const std::vector<FetchReply> replies = fetcher.fetch_all(requests);
+  REQUIRE(replies.size() == requests.size());
+  CHECK(replies[0].status == QV_TIMEOUT);
+  CHECK_THAT(replies[0].message, Catch::Matchers::Contains("/slow: no answer within 200 ms"));
+  CHECK(replies[1].status == QV_TOO_LARGE);
+  CHECK_THAT(replies[1].message, Catch::Matchers::Contains("/big: the answer's body is over 1024"));
+  INFO(replies[2].message);
+  CHECK(replies[2].status == QV_OK);
+  CHECK(replies[2].body == "arrived");
+  CHECK(replies[3].status == QV_UNAVAILABLE);
+  CHECK_THAT(replies[3].message, Catch::Matchers::Contains("the URL holds credentials"));
+  CHECK(replies[4].status == QV_UNAVAILABLE);
+  CHECK_THAT(replies[4].message, Catch::Matchers::Contains("/a: more than 1 redirects"));
+  CHECK(replies[5].status == QV_UNAVAILABLE);
+  CHECK_THAT(replies[5].message, Catch::Matchers::Contains("only http:// and https://"));
+  REQUIRE(target->requests().size() == 1);  // the redirect's, not the one with credentials
+  CHECK_THAT(target->requests()[0], Catch::Matchers::StartsWith("GET /there HTTP/1.1\r\n"));
+}
+
+TEST_CASE("perform_ops performs a batch's fetches together, in run() too", "[fetch]") {
+  auto server = LocalServer::gathering(2);
+  auto fetcher = std::make_shared<CurlFetcher>();
+  std::vector<Op> ops(3);
+  ops[0].kind = QV_OP_FETCH;
+  ops[0].key = server->url("/first");
+  ops[0].meta = "GET\n";
+  ops[0].duration_ms = 5000;
+  ops[1].kind = QV_OP_KV_GET;  // this host has no KV: fails, in its place
+  ops[1].key = "k";
+  ops[2] = ops[0];
+  ops[2].key = server->url("/second");
+  const auto results = qv::host::perform_ops(ops, nullptr, fetcher.get());
+  REQUIRE(results.size() == 3);
+  CHECK(results[0].status == QV_OK);
+  CHECK(results[0].data == "/first");
+  CHECK(results[1].status == QV_UNAVAILABLE);
+  CHECK(results[2].status == QV_OK);
+  CHECK(results[2].data == "/second");
+
+  // router.health_check probes every region in one batch: through run(), each is answered.
+  auto origin = LocalServer::gathering(2);
+  qv::test::ManualClock clock;
+  auto instance = qv::test::make_instance(clock, nullptr, fetcher);
+  const std::string config =
+      R"({"shareEjections":false,"healthCheck":{"timeoutMs":5000},"regions":[)"
+      R"({"id":"r1","name":"One","latitude":1,"longitude":1,"costFactor":1,"origin":")" +
+      origin->url("") + R"(","healthUrl":")" + origin->url("/r1") +
+      R"("},{"id":"r2","name":"Two","latitude":2,"longitude":2,"costFactor":1,"origin":")" +
+      origin->url("") + R"(","healthUrl":")" + origin->url("/r2") + R"("}]})";
+  const auto configured = instance.run("router.configure", config);
+  INFO(configured.output);
+  REQUIRE(configured.ok());
+  const auto checked = instance.run("router.health_check", "{}");
+  INFO(checked.output);
+  REQUIRE(checked.ok());
+  CHECK(origin->requests().size() == 2);
+  CHECK_THAT(checked.output, Catch::Matchers::StartsWith(
+                                 R"({"checked":[{"region":"r1","ok":true,"detail":"HTTP 200"},)"
+                                 R"({"region":"r2","ok":true,"detail":"HTTP 200"}],)"));
 }
 
 TEST_CASE("CurlFetcher asks for compressed answers and decodes them, as fetch() does", "[fetch]") {

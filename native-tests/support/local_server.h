@@ -1,6 +1,8 @@
 // A tiny HTTP/TCP server on loopback for tests: it answers each accepted connection with
 // the next canned response, or (silent) accepts connections into the backlog and never
-// reads or answers, which is what a hung dependency looks like to a client.
+// reads or answers, which is what a hung dependency looks like to a client, or (gathering)
+// answers nothing until a number of requests have all arrived, which a client sending them
+// one after another never gets to.
 //
 // Hand-written rather than a library: the tests need one canned answer per connection
 // and a server that hangs on purpose, which no packaged test server offers.
@@ -19,6 +21,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace qv::test {
@@ -27,11 +30,18 @@ class LocalServer {
  public:
   // Answers connection i with responses[i], then stops accepting.
   static std::unique_ptr<LocalServer> answering(std::vector<std::string> responses) {
-    return std::unique_ptr<LocalServer>(new LocalServer(std::move(responses), /*answer=*/true));
+    return std::unique_ptr<LocalServer>(new LocalServer(std::move(responses), Mode::answering));
   }
   // Listens and never accepts: connects succeed, nothing is ever read or answered.
   static std::unique_ptr<LocalServer> silent() {
-    return std::unique_ptr<LocalServer>(new LocalServer({}, /*answer=*/false));
+    return std::unique_ptr<LocalServer>(new LocalServer({}, Mode::silent));
+  }
+  // Reads one request on each of count connections and answers none before the last has
+  // arrived; then each, the last first, with a 200 whose body is its request's target.
+  static std::unique_ptr<LocalServer> gathering(size_t count) {
+    auto server = std::unique_ptr<LocalServer>(new LocalServer({}, Mode::gathering));
+    server->thread_ = std::thread([raw = server.get(), count] { raw->gather(count); });
+    return server;
   }
 
   ~LocalServer() {
@@ -75,7 +85,9 @@ class LocalServer {
   }
 
  private:
-  LocalServer(std::vector<std::string> responses, bool answer) : responses_(std::move(responses)) {
+  enum class Mode { answering, silent, gathering };
+
+  LocalServer(std::vector<std::string> responses, Mode mode) : responses_(std::move(responses)) {
     listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
     if (listener_ < 0) throw std::runtime_error("socket failed");
     sockaddr_in address{};
@@ -89,29 +101,59 @@ class LocalServer {
     socklen_t length = sizeof address;
     ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
     port_ = ntohs(address.sin_port);
-    if (answer) thread_ = std::thread([this] { serve(); });
+    if (mode == Mode::answering) thread_ = std::thread([this] { serve(); });
+  }
+
+  // The next connection, or -1 once the server stops.
+  int next_connection() {
+    while (!stop_) {
+      pollfd ready{listener_, POLLIN, 0};
+      if (::poll(&ready, 1, 20) > 0) {
+        const int connection = ::accept(listener_, nullptr, nullptr);
+        if (connection >= 0) return connection;
+      }
+    }
+    return -1;
+  }
+
+  // Reads connection's request and keeps it for requests().
+  std::string take_request(int connection) {
+    std::string request = read_request(connection);
+    std::lock_guard lock(mutex_);
+    requests_.push_back(request);
+    return request;
+  }
+
+  static void send_all(int connection, const std::string& text) {
+    size_t sent = 0;
+    while (sent < text.size()) {
+      const ssize_t n = ::send(connection, text.data() + sent, text.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
+  }
+
+  void gather(size_t count) {
+    std::vector<std::pair<int, std::string>> arrived;  // connection, request target
+    while (arrived.size() < count) {
+      const int connection = next_connection();
+      if (connection < 0) break;
+      const std::string request = take_request(connection);
+      const size_t start = request.find(' ') + 1;
+      arrived.emplace_back(connection, request.substr(start, request.find(' ', start) - start));
+    }
+    for (auto it = arrived.rbegin(); it != arrived.rend(); ++it) {
+      if (arrived.size() == count) send_all(it->first, response(200, "OK", {}, it->second));
+      ::close(it->first);
+    }
   }
 
   void serve() {
     for (const auto& response : responses_) {
-      int connection = -1;
-      while (!stop_ && connection < 0) {
-        pollfd ready{listener_, POLLIN, 0};
-        if (::poll(&ready, 1, 20) > 0) connection = ::accept(listener_, nullptr, nullptr);
-      }
+      const int connection = next_connection();
       if (connection < 0) return;
-      std::string request = read_request(connection);
-      {
-        std::lock_guard lock(mutex_);
-        requests_.push_back(std::move(request));
-      }
-      size_t sent = 0;
-      while (sent < response.size()) {
-        const ssize_t n =
-            ::send(connection, response.data() + sent, response.size() - sent, MSG_NOSIGNAL);
-        if (n <= 0) break;
-        sent += static_cast<size_t>(n);
-      }
+      take_request(connection);
+      send_all(connection, response);
       ::close(connection);
     }
   }

@@ -6,6 +6,8 @@
 #include <cctype>
 #include <chrono>
 #include <initializer_list>
+#include <memory>
+#include <optional>
 
 namespace qv::host {
 
@@ -154,96 +156,151 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
 
 struct HeaderList {
   curl_slist* list = nullptr;
-  ~HeaderList() { curl_slist_free_all(list); }
+  HeaderList() = default;
+  HeaderList(const HeaderList&) = delete;
+  HeaderList& operator=(const HeaderList&) = delete;
+  ~HeaderList() { clear(); }
   bool append(const std::string& line) {
     curl_slist* next = curl_slist_append(list, line.c_str());
     if (!next) return false;
     list = next;
     return true;
   }
+  void clear() {
+    curl_slist_free_all(list);
+    list = nullptr;
+  }
 };
 
 }  // namespace
 
+// One request of a batch, over its redirects: the hop being made, on its own easy handle,
+// and what the callbacks collect for it. Kept at one address while curl runs it.
+struct CurlFetcher::Transfer {
+  size_t index = 0;  // in the batch
+  FetchRequest hop;  // the request, or where its last redirect pointed
+  std::string what;  // "fetch METHOD URL" of the request (without credentials), for messages
+  uint32_t timeout_ms = 0;
+  std::chrono::steady_clock::time_point deadline;
+  long redirects = 0;
+  bool finished = false;  // its reply is in
+  CURL* easy = nullptr;
+  Exchange exchange;
+  HeaderList headers;
+  char error_buffer[CURL_ERROR_SIZE] = {0};
+
+  ~Transfer() {
+    if (easy) curl_easy_cleanup(easy);
+  }
+};
+
 CurlFetcher::CurlFetcher(CurlOptions options) : options_(options) {}
 
 CurlFetcher::~CurlFetcher() {
-  if (easy_) curl_easy_cleanup(static_cast<CURL*>(easy_));
+  if (multi_) curl_multi_cleanup(static_cast<CURLM*>(multi_));
 }
 
 FetchReply CurlFetcher::fetch(const FetchRequest& request) {
-  const std::string what = "fetch " + request.method + " " + without_credentials(request.url);
-  // curl would send a URL's "user:password@" (an empty one too) as Basic auth; fetch() in
-  // the JS host refuses such a URL, and so does this host.
-  if (authority_of(request.url).has_credentials()) {
-    return FetchReply::failure(QV_UNAVAILABLE,
-                               what +
-                                   ": the URL holds credentials (user:password@ before the "
-                                   "host), which fetch() refuses: send them in a header");
-  }
-  if (!curl_ready()) return FetchReply::failure(QV_UNAVAILABLE, what + ": libcurl failed to start");
-  if (!easy_) easy_ = curl_easy_init();
-  if (!easy_) return FetchReply::failure(QV_UNAVAILABLE, what + ": libcurl has no handle");
-
-  // Redirects are followed here rather than by curl, which keeps a method set by name
-  // (PUT, DELETE) on a 303 and drops a PUT's body on a 301 while keeping the PUT. This is
-  // fetch()'s redirect step, so both hosts send the same requests.
-  const uint32_t timeout_ms = request.timeout_ms ? request.timeout_ms : options_.default_timeout_ms;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  FetchRequest hop = request;
-  for (long redirects = 0;; ++redirects) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    std::string location;
-    FetchReply reply = perform(hop, what, timeout_ms, std::max<int64_t>(left.count(), 1), location);
-    if (reply.status != QV_OK ||
-        !is_followed_redirect(reply.http_status, location, options_.max_redirects)) {
-      return reply;
-    }
-    if (authority_of(location).has_credentials()) {  // fetch() fails it, as a network error
-      return FetchReply::failure(QV_UNAVAILABLE,
-                                 what +
-                                     ": a redirect to a URL with credentials (user:password@), "
-                                     "which fetch() refuses");
-    }
-    if (redirects == options_.max_redirects) {
-      return FetchReply::failure(QV_UNAVAILABLE, what + ": more than " +
-                                                     std::to_string(options_.max_redirects) +
-                                                     " redirects (max_redirects)");
-    }
-    const int64_t status = reply.http_status;
-    if ((status == 303 && hop.method != "GET" && hop.method != "HEAD") ||
-        ((status == 301 || status == 302) && hop.method == "POST")) {
-      hop.method = "GET";
-      hop.body.clear();
-      drop_headers(hop, {"content-type", "content-encoding", "content-language", "content-location",
-                         "content-length"});
-    }
-    if (origin_of(location) != origin_of(hop.url)) {
-      drop_headers(hop, {"authorization", "proxy-authorization", "cookie"});
-    }
-    hop.url = std::move(location);
-  }
+  return std::move(fetch_all({request}).front());
 }
 
-FetchReply CurlFetcher::perform(const FetchRequest& request, const std::string& what,
-                                uint32_t timeout_ms, int64_t left_ms, std::string& location) {
+std::vector<FetchReply> CurlFetcher::fetch_all(const std::vector<FetchRequest>& requests) {
+  std::vector<FetchReply> replies(requests.size());
+  std::vector<std::unique_ptr<Transfer>> transfers;
+  if (!multi_ && curl_ready()) multi_ = curl_multi_init();
+  CURLM* multi = static_cast<CURLM*>(multi_);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const FetchRequest& request = requests[i];
+    const std::string what = "fetch " + request.method + " " + without_credentials(request.url);
+    // curl would send a URL's "user:password@" (an empty one too) as Basic auth; fetch() in
+    // the JS host refuses such a URL, and so does this host.
+    if (authority_of(request.url).has_credentials()) {
+      replies[i] = FetchReply::failure(
+          QV_UNAVAILABLE, what +
+                              ": the URL holds credentials (user:password@ before "
+                              "the host), which fetch() refuses: send them in a header");
+      continue;
+    }
+    if (!curl_ready()) {
+      replies[i] = FetchReply::failure(QV_UNAVAILABLE, what + ": libcurl failed to start");
+      continue;
+    }
+    auto transfer = std::make_unique<Transfer>();
+    transfer->easy = multi ? curl_easy_init() : nullptr;
+    if (!transfer->easy) {
+      replies[i] = FetchReply::failure(QV_UNAVAILABLE, what + ": libcurl has no handle");
+      continue;
+    }
+    transfer->index = i;
+    transfer->hop = request;
+    transfer->what = what;
+    transfer->timeout_ms = request.timeout_ms ? request.timeout_ms : options_.default_timeout_ms;
+    transfer->deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(transfer->timeout_ms);
+    if (auto refused = start(*transfer)) {
+      replies[i] = std::move(*refused);
+      continue;
+    }
+    transfers.push_back(std::move(transfer));
+  }
+
+  // The requests run together on the multi handle (which keeps the connections between
+  // batches), each within its own deadline; a finished hop that redirects starts the next.
+  size_t running = transfers.size();
+  while (running > 0) {
+    int active = 0;
+    CURLMcode code = curl_multi_perform(multi, &active);
+    int queued = 0;
+    while (CURLMsg* message = curl_multi_info_read(multi, &queued)) {
+      if (message->msg != CURLMSG_DONE) continue;
+      char* data = nullptr;
+      curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, &data);
+      Transfer* transfer = reinterpret_cast<Transfer*>(data);
+      const CURLcode result = message->data.result;
+      curl_multi_remove_handle(multi, transfer->easy);  // message is gone from here on
+      std::optional<FetchReply> reply = finish(*transfer, result);
+      if (!reply) reply = start(*transfer);  // the next hop, or why it cannot be made
+      if (reply) {
+        replies[transfer->index] = std::move(*reply);
+        transfer->finished = true;
+        --running;
+      }
+    }
+    if (running > 0 && code == CURLM_OK) code = curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+    if (code != CURLM_OK) {
+      // The multi handle failed: what is still running fails with it.
+      for (auto& transfer : transfers) {
+        if (transfer->finished) continue;
+        curl_multi_remove_handle(multi, transfer->easy);
+        replies[transfer->index] = FetchReply::failure(
+            QV_UNAVAILABLE, transfer->what + ": libcurl: " + curl_multi_strerror(code));
+      }
+      break;
+    }
+  }
+  return replies;
+}
+
+std::optional<FetchReply> CurlFetcher::start(Transfer& transfer) {
+  const FetchRequest& request = transfer.hop;
+  const std::string& what = transfer.what;
   if (request.url.rfind("http://", 0) != 0 && request.url.rfind("https://", 0) != 0) {
     return FetchReply::failure(
         QV_UNAVAILABLE, what + ": only http:// and https:// URLs, got '" + request.url + "'");
   }
-  CURL* curl = static_cast<CURL*>(easy_);
-  curl_easy_reset(curl);  // keeps the connection cache, forgets the previous request
-
-  Exchange exchange;
-  exchange.max_body = options_.max_response_bytes;
+  CURL* curl = transfer.easy;
+  curl_easy_reset(curl);  // forgets the previous hop
+  transfer.exchange = Exchange{};
+  transfer.exchange.max_body = options_.max_response_bytes;
+  transfer.headers.clear();
+  transfer.error_buffer[0] = 0;
   // A declared Content-Length above the limit is refused before any of the body is read;
   // not a HEAD's, which sizes a body that is not sent (as fetch() in the JS host reads it).
   if (request.method != "HEAD") {
     curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE,
                      static_cast<curl_off_t>(options_.max_response_bytes));
   }
-  HeaderList headers;
+  HeaderList& headers = transfer.headers;
   for (const auto& [name, value] : request.headers) {
     // "name;" is how curl sends a header with an empty value ("name:" would remove it).
     if (!headers.append(value.empty() ? name + ";" : name + ": " + value)) {
@@ -258,20 +315,23 @@ FetchReply CurlFetcher::perform(const FetchRequest& request, const std::string& 
   });
   if (!typed) headers.append("Content-Type:");
 
-  char error_buffer[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  // What is left of the request's time, redirects included.
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      transfer.deadline - std::chrono::steady_clock::now());
+  curl_easy_setopt(curl, CURLOPT_PRIVATE, &transfer);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, transfer.error_buffer);
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   // As fetch() does: ask for every encoding this libcurl decodes, and hand on the body
   // decoded (the answer's Content-Encoding stays among its headers, as fetch() keeps it).
   curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(left_ms));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<int64_t>(left.count(), 1)));
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM for timeouts: threads are safe
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.list);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &exchange);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &transfer.exchange);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &exchange);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &transfer.exchange);
   // As fetch() in the JS host: a GET or HEAD sends no body; other methods send theirs as
   // is (also when empty), by name.
   if (request.method == "GET") {
@@ -286,17 +346,23 @@ FetchReply CurlFetcher::perform(const FetchRequest& request, const std::string& 
       curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
     }
   }
+  const CURLMcode added = curl_multi_add_handle(static_cast<CURLM*>(multi_), curl);
+  if (added != CURLM_OK) {
+    return FetchReply::failure(QV_UNAVAILABLE, what + ": libcurl: " + curl_multi_strerror(added));
+  }
+  return std::nullopt;
+}
 
-  const CURLcode code = curl_easy_perform(curl);
-  const std::string error_text = error_buffer;
-  // The handle outlives this call: let it point at nothing of this frame.
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, nullptr);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, nullptr);
+std::optional<FetchReply> CurlFetcher::finish(Transfer& transfer, int result) {
+  const CURLcode code = static_cast<CURLcode>(result);
+  CURL* curl = transfer.easy;
+  const std::string& what = transfer.what;
+  Exchange& exchange = transfer.exchange;
+  FetchRequest& hop = transfer.hop;
   long http_status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http_status);
   // Where a redirect points, resolved against the request's URL (curl's own resolution).
+  std::string location;
   const char* redirect_url = nullptr;
   if (curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &redirect_url) == CURLE_OK && redirect_url) {
     location = redirect_url;
@@ -305,28 +371,55 @@ FetchReply CurlFetcher::perform(const FetchRequest& request, const std::string& 
     if (exchange.body_too_large || code == CURLE_FILESIZE_EXCEEDED) {
       // The body of a redirect that is followed is no part of the answer, whatever its
       // size: fetch() in the JS host reads only the last response's.
-      location = resolved_location(request.url, exchange.location);
-      if (is_followed_redirect(http_status, location, options_.max_redirects)) {
-        FetchReply reply;
-        reply.http_status = http_status;
-        return reply;
+      location = resolved_location(hop.url, exchange.location);
+      if (!is_followed_redirect(http_status, location, options_.max_redirects)) {
+        return FetchReply::failure(QV_TOO_LARGE, what + ": the answer's body is over " +
+                                                     std::to_string(options_.max_response_bytes) +
+                                                     " bytes (max_response_bytes)");
       }
-      return FetchReply::failure(QV_TOO_LARGE, what + ": the answer's body is over " +
-                                                   std::to_string(options_.max_response_bytes) +
-                                                   " bytes (max_response_bytes)");
+    } else if (code == CURLE_OPERATION_TIMEDOUT) {
+      return FetchReply::failure(
+          QV_TIMEOUT, what + ": no answer within " + std::to_string(transfer.timeout_ms) + " ms");
+    } else {
+      const std::string detail =
+          transfer.error_buffer[0] ? std::string(transfer.error_buffer) : curl_easy_strerror(code);
+      return FetchReply::failure(QV_UNAVAILABLE, what + ": " + detail);
     }
-    if (code == CURLE_OPERATION_TIMEDOUT) {
-      return FetchReply::failure(QV_TIMEOUT,
-                                 what + ": no answer within " + std::to_string(timeout_ms) + " ms");
-    }
-    const std::string detail = error_text.empty() ? curl_easy_strerror(code) : error_text;
-    return FetchReply::failure(QV_UNAVAILABLE, what + ": " + detail);
+  } else if (!is_followed_redirect(http_status, location, options_.max_redirects)) {
+    FetchReply reply;
+    reply.http_status = http_status;
+    reply.body = std::move(exchange.body);
+    reply.headers = std::move(exchange.headers);
+    return reply;
   }
-  FetchReply reply;
-  reply.http_status = http_status;
-  reply.body = std::move(exchange.body);
-  reply.headers = std::move(exchange.headers);
-  return reply;
+
+  // Redirects are followed here rather than by curl, which keeps a method set by name
+  // (PUT, DELETE) on a 303 and drops a PUT's body on a 301 while keeping the PUT. This is
+  // fetch()'s redirect step, so both hosts send the same requests.
+  if (authority_of(location).has_credentials()) {  // fetch() fails it, as a network error
+    return FetchReply::failure(QV_UNAVAILABLE,
+                               what +
+                                   ": a redirect to a URL with credentials (user:password@), "
+                                   "which fetch() refuses");
+  }
+  if (transfer.redirects == options_.max_redirects) {
+    return FetchReply::failure(QV_UNAVAILABLE, what + ": more than " +
+                                                   std::to_string(options_.max_redirects) +
+                                                   " redirects (max_redirects)");
+  }
+  ++transfer.redirects;
+  if ((http_status == 303 && hop.method != "GET" && hop.method != "HEAD") ||
+      ((http_status == 301 || http_status == 302) && hop.method == "POST")) {
+    hop.method = "GET";
+    hop.body.clear();
+    drop_headers(hop, {"content-type", "content-encoding", "content-language", "content-location",
+                       "content-length"});
+  }
+  if (origin_of(location) != origin_of(hop.url)) {
+    drop_headers(hop, {"authorization", "proxy-authorization", "cookie"});
+  }
+  hop.url = std::move(location);
+  return std::nullopt;
 }
 
 }  // namespace qv::host

@@ -193,11 +193,14 @@ Answer Instance::run(std::string_view method, std::string_view input) {
   while (call.pending()) {
     auto ops = call.ops();
     if (!ops.ok()) return host_error(QV_INTERNAL, ops.error().message);
+    // The batch's fetches run together, as in the JS host.
+    const std::vector<OpResult> results =
+        perform_ops(ops.value(), state_->options.kv.get(), state_->options.fetcher.get());
     for (uint32_t i = 0; i < ops.value().size(); ++i) {
       // A wait is completed by the module when another call notifies it; run() drives one
       // call, so a wait left open is reported by resume() below.
       if (ops.value()[i].kind == QV_OP_WAIT) continue;
-      const qv_status completed = call.complete(i, perform(ops.value()[i]));
+      const qv_status completed = call.complete(i, results[i]);
       if (completed != QV_OK) {
         return host_error(QV_INTERNAL, "call: operation " + std::to_string(i) +
                                            " was not accepted (" + status_name(completed) + ")");

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "qv/host/fetcher.h"
 #include "qv/host/kv.h"
@@ -23,6 +24,15 @@ OpResult failure(qv_status status, std::string message) {
   OpResult result;
   result.status = status;
   result.data = std::move(message);
+  return result;
+}
+
+OpResult from_fetch(FetchReply reply) {
+  if (reply.status != QV_OK) return failure(reply.status, std::move(reply.message));
+  OpResult result;
+  result.number = reply.http_status;
+  result.data = std::move(reply.body);
+  result.meta = std::move(reply.headers);
   return result;
 }
 
@@ -71,17 +81,38 @@ OpResult perform_op(const Op& op, Kv* kv, Fetcher* fetcher) {
       auto request = parse_fetch_op(op);
       // A request that cannot be made is a failed fetch, as with any other fetcher failure.
       if (!request.ok()) return failure(QV_UNAVAILABLE, request.error().message);
-      FetchReply reply = fetcher->fetch(request.value());
-      if (reply.status != QV_OK) return failure(reply.status, std::move(reply.message));
-      OpResult result;
-      result.number = reply.http_status;
-      result.data = std::move(reply.body);
-      result.meta = std::move(reply.headers);
-      return result;
+      return from_fetch(fetcher->fetch(request.value()));
     }
   }
   return failure(QV_BAD_STATE,  // as the JS shim answers
                  "op: unknown operation kind " + std::to_string(op.kind));
+}
+
+std::vector<OpResult> perform_ops(const std::vector<Op>& ops, Kv* kv, Fetcher* fetcher) {
+  std::vector<OpResult> results(ops.size());
+  std::vector<FetchRequest> requests;
+  std::vector<size_t> fetched;  // the index in ops of each request
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (ops[i].kind != QV_OP_FETCH || !fetcher) {
+      results[i] = perform_op(ops[i], kv, fetcher);
+      continue;
+    }
+    auto request = parse_fetch_op(ops[i]);
+    if (!request.ok()) {
+      results[i] = failure(QV_UNAVAILABLE, request.error().message);
+      continue;
+    }
+    requests.push_back(std::move(request.value()));
+    fetched.push_back(i);
+  }
+  if (requests.empty()) return results;
+  std::vector<FetchReply> replies = fetcher->fetch_all(requests);
+  for (size_t j = 0; j < fetched.size(); ++j) {
+    results[fetched[j]] = j < replies.size()
+                              ? from_fetch(std::move(replies[j]))
+                              : failure(QV_INTERNAL, "fetch: the fetcher gave no reply");
+  }
+  return results;
 }
 
 }  // namespace qv::host

@@ -1,9 +1,12 @@
-// A Fetcher over libcurl's easy API. One easy handle is kept between requests so
+// A Fetcher over libcurl's multi API: the fetches of a batch run together, each within its
+// own timeout, size cap and redirects. The multi handle is kept between batches so
 // connections are reused; not thread-safe: use one CurlFetcher per thread.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <vector>
 
 #include "qv/host/fetcher.h"
 
@@ -28,14 +31,19 @@ class CurlFetcher final : public Fetcher {
   // before the host, an empty "@" too): fetch() refuses those, and libcurl would send them as
   // Basic auth. The message names the URL without them.
   FetchReply fetch(const FetchRequest& request) override;
+  // As fetch() for each, all at once, as the JS host's fetch() runs a batch's.
+  std::vector<FetchReply> fetch_all(const std::vector<FetchRequest>& requests) override;
 
  private:
-  // One request, without following a redirect: sets location to where a redirect points.
-  FetchReply perform(const FetchRequest& request, const std::string& what, uint32_t timeout_ms,
-                     int64_t left_ms, std::string& location);
+  struct Transfer;
+  // Sets up the transfer's next hop and adds it to the multi handle, or says why not.
+  std::optional<FetchReply> start(Transfer& transfer);
+  // Reads a finished hop (result: its CURLcode): the reply, or none when a redirect is to
+  // be followed (the transfer's hop then points there).
+  std::optional<FetchReply> finish(Transfer& transfer, int result);
 
   CurlOptions options_;
-  void* easy_ = nullptr;  // CURL*, created on first use
+  void* multi_ = nullptr;  // CURLM*, created on first use
 };
 
 }  // namespace qv::host

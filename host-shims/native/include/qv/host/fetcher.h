@@ -46,6 +46,16 @@ class Fetcher {
   // QV_OK + status, body and headers; QV_TIMEOUT when the time ran out; QV_UNAVAILABLE
   // with a message when the request could not be made or the response was unusable.
   virtual FetchReply fetch(const FetchRequest& request) = 0;
+
+  // Performs every request of a batch, and returns their replies in the requests' order.
+  // This one fetches them one after another; a fetcher that can run them together (as the
+  // JS host's fetch() does) overrides it.
+  virtual std::vector<FetchReply> fetch_all(const std::vector<FetchRequest>& requests) {
+    std::vector<FetchReply> replies;
+    replies.reserve(requests.size());
+    for (const FetchRequest& request : requests) replies.push_back(fetch(request));
+    return replies;
+  }
 };
 
 // Reads a QV_OP_FETCH operation: key = URL, meta = "METHOD\n" then "name: value\n" per

@@ -109,7 +109,8 @@ class Instance {
   Call start(std::string_view method, std::string_view input);
 
   // Starts method and performs every operation it asks for with this instance's Kv and
-  // Fetcher, in the order listed, until the call finishes.
+  // Fetcher until the call finishes (perform_ops(): each batch's fetches together, its other
+  // operations one after another in the order listed).
   Answer run(std::string_view method, std::string_view input);
 
   // Performs one operation with this instance's Kv and Fetcher.

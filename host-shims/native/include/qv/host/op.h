@@ -1,11 +1,13 @@
 // The operations a pending call asks its host to perform, as the host sees them: owned
 // copies of qv_op records (the module's buffers are only valid until the next resume),
 // and the result the host reports back. perform_op() carries one out against a Kv and a
-// Fetcher, mapping their replies to what qv_op_kind in qv_abi.h specifies.
+// Fetcher, mapping their replies to what qv_op_kind in qv_abi.h specifies; perform_ops()
+// a batch, its fetches together.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "qv_abi.h"
 
@@ -36,5 +38,11 @@ struct OpResult {
 // malformed fetch request, gives QV_UNAVAILABLE; an unknown kind QV_BAD_STATE; data says
 // why. This never aborts.
 OpResult perform_op(const Op& op, Kv* kv, Fetcher* fetcher);
+
+// Performs a batch of operations, as perform_op() each, and returns their results in the
+// ops' order: the fetches together (Fetcher::fetch_all, as the JS host runs them), after
+// the others, which run one after another in their order. A wait gets QV_BAD_STATE, as
+// from perform_op(): the module completes it.
+std::vector<OpResult> perform_ops(const std::vector<Op>& ops, Kv* kv, Fetcher* fetcher);
 
 }  // namespace qv::host
