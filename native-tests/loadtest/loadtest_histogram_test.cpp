@@ -93,6 +93,23 @@ TEST_CASE("values outside 0 .. 1 h are clamped, counts and sums are exact") {
   REQUIRE(empty.mean() == 0);
 }
 
+TEST_CASE("p(0) is the lowest value recorded, as HdrHistogram's valueAtPercentile(0)") {
+  // 100,001 and 100,010 µs share a bucket (99,968 to 100,031 µs): its highest equivalent value
+  // is the bucket's top, but p(0) is its lowest, which the recorded min narrows to the min.
+  Histogram histogram;
+  histogram.record(100'010);
+  histogram.record(100'001);
+  histogram.record(250'000);
+  REQUIRE(Histogram::index_of(100'001) == Histogram::index_of(100'010));
+  REQUIRE(histogram.value_at_percentile(0) == 100'001);
+  REQUIRE(histogram.value_at_percentile(0) == histogram.min());
+  REQUIRE(histogram.to_sparse().value_at_percentile(0) == 100'001);
+  // Any percentile above 0 reads the top of its bucket (clamped to the recorded max).
+  REQUIRE(histogram.value_at_percentile(1) == 100'031);
+  REQUIRE(histogram.to_sparse().value_at_percentile(1) == 100'031);
+  REQUIRE(histogram.value_at_percentile(100) == 250'000);
+}
+
 TEST_CASE("adding histograms equals recording every value in one") {
   std::mt19937_64 random(7);
   std::lognormal_distribution<double> latency(8, 1.5);

@@ -9,6 +9,7 @@
 #include "loadtest/builtin_scenarios.h"
 #include "loadtest/http_response_parser.h"
 #include "loadtest/scenario.h"
+#include "loadtest/summary.h"
 
 using namespace qv::loadtest;
 
@@ -320,6 +321,21 @@ TEST_CASE("thresholds evaluate against a result") {
   REQUIRE_FALSE(outcome("http_req_tls_handshaking", "p(95)<2").ok);
   REQUIRE_FALSE(outcome("http_req_connecting", "p(95)<1").has_value);
   REQUIRE(outcome("http_req_receiving", "avg<1").ok);
+  {  // p(0) is the lowest duration recorded (min), also where its bucket holds higher ones.
+    RunResult spread;
+    spread.declare_request("c", {});
+    for (int64_t micros : {100'010, 100'001, 250'000}) spread.requests[0].latency.record(micros);
+    spread.requests[0].counters.requests = 3;
+    auto evaluate = [&](const std::string& expression) {
+      auto threshold = parse_threshold({"http_req_duration", expression, false, 0}, {"c"});
+      REQUIRE(threshold.ok());
+      return evaluate_threshold(threshold.value(), spread);
+    };
+    const ThresholdOutcome p0 = evaluate("p(0)<=100.001");
+    REQUIRE(p0.ok);
+    REQUIRE(p0.value == evaluate("min<1").value);
+    REQUIRE(format_threshold_value(p0) == "p(0)=" + format_duration(100'001));
+  }
 }
 
 TEST_CASE("HTTP responses: framing, split anywhere, and malformed input") {

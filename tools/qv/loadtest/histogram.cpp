@@ -22,6 +22,15 @@ uint64_t count_at_percentile(double percentile, uint64_t total) {
   return std::max<uint64_t>(1, std::min(wanted, total));
 }
 
+// HdrHistogram's value for the bucket at `index` that a percentile reached: the highest value
+// equivalent to it, but for p(0) the lowest, so p(0) is the lowest value recorded; either
+// clamped to the recorded min and max, which the values of its bucket may straddle.
+int64_t value_in_bucket(size_t index, double percentile, int64_t min, int64_t max) {
+  const int64_t value =
+      percentile <= 0 ? Histogram::lowest_equivalent(index) : Histogram::highest_equivalent(index);
+  return std::clamp(value, min, max);
+}
+
 }  // namespace
 
 Histogram::Histogram() = default;
@@ -108,7 +117,7 @@ int64_t Histogram::value_at_percentile(double percentile) const {
   uint64_t seen = 0;
   for (size_t i = 0; i < kCountsLength; ++i) {
     seen += counts_[i];
-    if (seen >= wanted) return std::clamp(highest_equivalent(i), min_, max_);
+    if (seen >= wanted) return value_in_bucket(i, percentile, min_, max_);
   }
   return max_;
 }
@@ -162,7 +171,7 @@ int64_t SparseHistogram::value_at_percentile(double percentile) const {
   uint64_t seen = 0;
   for (const auto& [index, count] : buckets) {
     seen += count;
-    if (seen >= wanted) return std::clamp(Histogram::highest_equivalent(index), min, max);
+    if (seen >= wanted) return value_in_bucket(index, percentile, min, max);
   }
   return max;
 }

@@ -48,7 +48,8 @@ class Histogram {
   uint64_t sum() const { return sum_; }
 
   // The value at a percentile (0..100), HdrHistogram's way: the highest value equivalent to
-  // the bucket holding the ceil(p% * count)-th value, clamped to the recorded min and max.
+  // the bucket holding the ceil(p% * count)-th value, clamped to the recorded min and max; for
+  // p(0) the lowest value equivalent to the lowest bucket, so clamped, the recorded min.
   int64_t value_at_percentile(double percentile) const;
 
   // The non-zero counts, for sending between threads, logs and merging.
