@@ -68,6 +68,12 @@ TEST_CASE("quick mode against nginx: every request counted matches nginx's acces
   REQUIRE(quick.out.find("http_reqs") != std::string::npos);
   REQUIRE(quick.out.find("scenario: quick (constant-vus), target " + nginx.url("/index.html")) !=
           std::string::npos);
+  // ... and where it sent the requests: the address of the host that accepted.
+  const std::string address = nginx.url("").substr(std::string("http://").size());
+  REQUIRE(quick.out.find("\n  target address: " + address + "\n") != std::string::npos);
+  std::string_view chosen;
+  REQUIRE(summary.root.at_pointer("/options/addresses/0/address").get(chosen) == simdjson::SUCCESS);
+  REQUIRE(chosen == address);
 }
 
 TEST_CASE("https: --cacert and tlsCaFile trust a CA, --insecure skips the check, else exit 2") {
@@ -338,6 +344,10 @@ TEST_CASE("merge: two machines' logs add up to one histogram; one log reproduces
   INFO(merge.err);
   REQUIRE(merge.exit_code == 0);
   REQUIRE(merge.out.find("2 machines merged") != std::string::npos);
+  // Both machines went to the same address: named once.
+  REQUIRE(
+      merge.out.find("\n  target address: " + server.url("").substr(std::string("http://").size()) +
+                     "\n") != std::string::npos);
 
   auto a = read_histogram_log_file(dir + "/a.log");
   auto b = read_histogram_log_file(dir + "/b.log");

@@ -658,6 +658,10 @@ TEST_CASE("a host's addresses are tried in order, and the run keeps the first th
   REQUIRE(totals.requests > 0);
   REQUIRE(totals.failed == 0);
   REQUIRE(server.served() >= totals.requests);
+  // The result says which address that was, for the summaries.
+  const std::string port = std::to_string(server.port());
+  REQUIRE(result.value().info.addresses ==
+          std::vector<OriginAddress>{{"http://localhost:" + port, "127.0.0.1:" + port}});
 
   // None accepting: every address is named with its reason.
   hooks.resolve = [&](const Origin&) -> Result<std::vector<Address>> {
@@ -666,13 +670,13 @@ TEST_CASE("a host's addresses are tried in order, and the run keeps the first th
   options.url = "http://localhost:" + std::to_string(closed) + "/";
   auto refused = run_load_test(quick_scenario(options).value(), hooks);
   REQUIRE_FALSE(refused.ok());
-  const std::string port = std::to_string(closed);
+  const std::string closed_port = std::to_string(closed);
   const std::string& message = refused.error().message;
   INFO(message);
-  REQUIRE(message.rfind(
-              "target http://localhost:" + port + " is unreachable: tried [::1]:" + port + " (",
-              0) == 0);
-  REQUIRE(message.ends_with("), 127.0.0.1:" + port + " (Connection refused)"));
+  REQUIRE(message.rfind("target http://localhost:" + closed_port +
+                            " is unreachable: tried [::1]:" + closed_port + " (",
+                        0) == 0);
+  REQUIRE(message.ends_with("), 127.0.0.1:" + closed_port + " (Connection refused)"));
 }
 
 TEST_CASE("two requests with one name keep their own checks apart") {

@@ -369,6 +369,45 @@ TEST_CASE("the JSON summary carries k6's fields") {
   REQUIRE(text.find("http_req_tls_handshaking..") != std::string::npos);
 }
 
+TEST_CASE("the address each origin's connections went to is in the summaries, report and log") {
+  std::mt19937_64 random(6);
+  RunResult result = make_result(random, 1'700'000'000'000, 2, {"a"});
+  result.info.addresses = {{"http://localhost:8080", "127.0.0.1:8080"}};
+  CHECK(summary_text(result, {}).find("\n  target address: 127.0.0.1:8080\n") != std::string::npos);
+  CHECK(summary_json(result, {})
+            .find("\"addresses\":[{\"origin\":\"http://"
+                  "localhost:8080\",\"address\":\"127.0.0.1:8080\"}]") != std::string::npos);
+  CHECK(report_html(result, {}).find(" at 127.0.0.1:8080 &middot; ") != std::string::npos);
+
+  // Several origins: each address with its origin.
+  result.info.addresses.push_back({"https://api.example.com", "[2001:db8::1]:443"});
+  CHECK(summary_text(result, {})
+            .find("\n  target addresses: 127.0.0.1:8080 (http://localhost:8080), "
+                  "[2001:db8::1]:443 (https://api.example.com)\n") != std::string::npos);
+  CHECK(report_html(result, {})
+            .find(" at 127.0.0.1:8080 (http://localhost:8080), "
+                  "[2001:db8::1]:443 (https://api.example.com) &middot; ") != std::string::npos);
+
+  // A log keeps them; merged, each machine's address is listed once.
+  auto back = read_histogram_log(write_histogram_log(result), "a.log");
+  REQUIRE(back.ok());
+  CHECK(back.value().info.addresses == result.info.addresses);
+  RunResult other = make_result(random, 1'700'000'000'000, 2, {"a"});
+  other.info.addresses = {{"http://localhost:8080", "127.0.0.1:8080"},
+                          {"http://localhost:8080", "[::1]:8080"}};
+  const RunResult merged = merge_results({result, other});
+  CHECK(merged.info.addresses ==
+        std::vector<OriginAddress>{{"http://localhost:8080", "127.0.0.1:8080"},
+                                   {"https://api.example.com", "[2001:db8::1]:443"},
+                                   {"http://localhost:8080", "[::1]:8080"}});
+  // A log written before addresses were kept reads with none, and its summary names none.
+  RunResult old = make_result(random, 1'700'000'000'000, 2, {"a"});
+  auto old_back = read_histogram_log(write_histogram_log(old), "old.log");
+  REQUIRE(old_back.ok());
+  CHECK(old_back.value().info.addresses.empty());
+  CHECK(summary_text(old_back.value(), {}).find("target address") == std::string::npos);
+}
+
 TEST_CASE("data_received and data_sent are given per request name too, as http_reqs is") {
   std::mt19937_64 random(6);
   RunResult result = make_result(random, 1'700'000'000'000, 2, {"a", "b"});

@@ -1333,6 +1333,8 @@ Result<RunResult> run_load_test(const Scenario& scenario, const RunHooks& hooks)
       auto reachable = preflight(request.origin, addresses.value(), tls, scenario.connect_timeout);
       if (!reachable.ok()) return reachable.error();
       plan->origins.push_back(reachable.value());
+      result.info.addresses.push_back(
+          {request.origin.to_string(), address_text(reachable.value().address)});
     }
     plan->origin_of_request.push_back(found);
     std::vector<std::string> check_names;

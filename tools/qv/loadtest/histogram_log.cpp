@@ -108,6 +108,8 @@ std::string write_histogram_log(const RunResult& result) {
          " duration_us=" + std::to_string(info.duration) +
          " aborted=" + (info.aborted ? "1" : "0") + " abort_reason=" + encode(info.abort_reason) +
          "\n";
+  for (const OriginAddress& each : info.addresses)
+    out += "#address " + encode(each.origin) + " " + encode(each.address) + "\n";
   for (const RequestTotals& request : result.requests) {
     out += "#request " + encode(request.name);
     for (const std::string& check : request.check_names) out += " " + encode(check);
@@ -247,6 +249,12 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
           result.info.abort_reason = v;
         if (!ok) return fail("malformed #info " + std::string(key));
       }
+    } else if (kind == "#address") {
+      if (fields.size() != 3) return fail("malformed #address line");
+      auto origin = decode(fields[1]);
+      auto address = decode(fields[2]);
+      if (!origin.ok() || !address.ok()) return fail("malformed #address line");
+      result.info.addresses.push_back({origin.value(), address.value()});
     } else if (kind == "#request") {
       if (fields.size() < 2) return fail("#request without a name");
       std::vector<std::string> decoded;
@@ -434,6 +442,10 @@ void merge_into(RunResult& into, const RunResult& from, bool first, int64_t orig
   if (info.scenario != other.scenario) info.scenario += " + " + other.scenario;
   if (info.executor != other.executor) info.executor += " + " + other.executor;
   if (info.target != other.target) info.target += " + " + other.target;
+  for (const OriginAddress& each : other.addresses) {
+    if (std::find(info.addresses.begin(), info.addresses.end(), each) == info.addresses.end())
+      info.addresses.push_back(each);
+  }
   info.corrected = info.corrected || other.corrected;
   info.threads += other.threads;
   info.machines += other.machines;

@@ -8,6 +8,9 @@
 //   #histogram lowest_us=0 highest_us=3600000000 significant_digits=3   (lowest_us=1 read too)
 //   #info scenario=NAME executor=KIND target=URL corrected=0|1 threads=N machines=N
 //         started_unix_ms=T duration_us=D aborted=0|1 abort_reason=TEXT
+//   #address ORIGIN ADDRESS                       one per origin: where its connections went
+//                                                 (a reader that knows no such line skips it as a
+//                                                 comment)
 //   #request NAME [CHECK...]                      one per request name, in index order
 //   #threshold METRIC EXPRESSION abortOnFail delayAbortEval_us
 //   I START_UNIX_MS LENGTH_MS ITERATIONS DROPPED VUS VUS_MAX DELAYED   an interval; R lines follow

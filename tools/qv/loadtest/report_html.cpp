@@ -261,6 +261,7 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
   html += "<h1>Load test: " + escape(info.scenario) + "</h1>";
   html +=
       "<div class=\"meta\">" + escape(info.executor) + " against " + escape(info.target) +
+      (info.addresses.empty() ? "" : " at " + escape(format_addresses(info.addresses))) +
       " &middot; " + escape(format_duration(static_cast<double>(info.duration))) + " &middot; " +
       format_count(static_cast<uint64_t>(info.threads), "thread", "threads") +
       (info.machines > 1 ? " &middot; " + std::to_string(info.machines) + " machines merged" : "") +

@@ -117,10 +117,21 @@ struct ThresholdSource {
 // The abort reason of a run stopped by Ctrl-C or SIGTERM (its histogram log keeps it).
 inline constexpr const char* kInterruptedReason = "interrupted";
 
+// The address an origin's connections went to: the first of its addresses that accepted a
+// connection before the run.
+struct OriginAddress {
+  std::string origin;   // "http://localhost:8080"
+  std::string address;  // "127.0.0.1:8080", "[::1]:8080"
+  bool operator==(const OriginAddress&) const = default;
+};
+
 struct RunInfo {
-  std::string scenario;    // name
-  std::string executor;    // "constant-vus", ...
-  std::string target;      // the base URL or the quick-mode URL
+  std::string scenario;  // name
+  std::string executor;  // "constant-vus", ...
+  std::string target;    // the base URL or the quick-mode URL
+  // One per origin, in the order the requests name them; after a merge, each machine's
+  // (an origin that machines reached at different addresses is listed with each).
+  std::vector<OriginAddress> addresses;
   bool corrected = false;  // arrival-rate executor: latency counts from intended send times
   int threads = 0;
   int machines = 1;  // histogram logs merged into this result

@@ -97,6 +97,18 @@ std::string visible_controls(const std::string& text) {
 
 }  // namespace
 
+std::string format_addresses(const std::vector<OriginAddress>& addresses) {
+  const bool one_origin =
+      std::all_of(addresses.begin(), addresses.end(),
+                  [&](const OriginAddress& each) { return each.origin == addresses[0].origin; });
+  std::string out;
+  for (const OriginAddress& each : addresses) {
+    out += (out.empty() ? "" : ", ") + each.address;
+    if (!one_origin) out += " (" + each.origin + ")";
+  }
+  return out;
+}
+
 std::string format_threshold_value(const ThresholdOutcome& outcome) {
   using A = Threshold::Aggregation;
   const Threshold& t = outcome.threshold;
@@ -238,6 +250,10 @@ std::string summary_text(const RunResult& result, const std::vector<ThresholdOut
   std::string out;
   out +=
       "\n  scenario: " + info.scenario + " (" + info.executor + "), target " + info.target + "\n";
+  if (!info.addresses.empty()) {
+    out += std::string("  target ") + (info.addresses.size() > 1 ? "addresses" : "address") + ": " +
+           format_addresses(info.addresses) + "\n";
+  }
   out += "  " + format_duration(static_cast<double>(info.duration)) + ", " +
          format_count(static_cast<uint64_t>(info.threads), "thread", "threads") +
          (info.machines > 1 ? ", " + std::to_string(info.machines) + " machines merged" : "") +
@@ -413,7 +429,13 @@ std::string summary_json(const RunResult& result, const std::vector<ThresholdOut
          ",\"peakRssKiB\":" + std::to_string(info.peak_rss_kib) + "}";
   out += ",\"options\":{\"scenario\":" + json_string(info.scenario) +
          ",\"executor\":" + json_string(info.executor) + ",\"target\":" + json_string(info.target) +
-         ",\"coordinatedOmissionCorrected\":" + (info.corrected ? "true" : "false") + "}";
+         ",\"addresses\":[";
+  for (size_t i = 0; i < info.addresses.size(); ++i) {
+    out += std::string(i ? "," : "") + "{\"origin\":" + json_string(info.addresses[i].origin) +
+           ",\"address\":" + json_string(info.addresses[i].address) + "}";
+  }
+  out += std::string("],\"coordinatedOmissionCorrected\":") + (info.corrected ? "true" : "false") +
+         "}";
 
   // Metrics, each with the thresholds on it (k6: metrics.NAME.thresholds).
   auto thresholds_of = [&](const std::string& key) {

@@ -27,6 +27,10 @@ std::string summary_json(const RunResult& result, const std::vector<ThresholdOut
 // "p(95)=1.23ms", "rate=0.50%", "count=1234": a threshold's value the way it was written.
 std::string format_threshold_value(const ThresholdOutcome& outcome);
 
+// The addresses a run's connections went to, "127.0.0.1:8080", each followed by its origin
+// when they are of several origins: "127.0.0.1:8080 (http://localhost:8080), ...".
+std::string format_addresses(const std::vector<OriginAddress>& addresses);
+
 // Minimal JSON text helpers, shared with the HTML report.
 std::string json_string(const std::string& text);
 std::string json_number(double value);
