@@ -302,6 +302,42 @@ TEST_CASE("bad input exits 2 with a message naming the problem") {
          "unknown argument '--connections-typo'");
 }
 
+TEST_CASE("names quoted on stderr write control characters as escapes, as the summary does") {
+  // A name in someone else's scenario or log must not drive the terminal the message reaches
+  // (here: set the window title, clear the screen).
+  TestServer server;
+  TempDir temp;
+  const std::string& dir = temp.path;
+  auto expect = [](const CommandResult& result, const std::string& shown) {
+    INFO("stderr: " << result.err);
+    REQUIRE(result.exit_code == 2);
+    CHECK(result.err.find(shown) != std::string::npos);
+    for (char control = 0; control < 0x20; ++control) {
+      if (control != '\n') CHECK(result.err.find(control) == std::string::npos);
+    }
+    CHECK(result.err.find("\xc2\x9b") == std::string::npos);
+  };
+  write_text(dir + "/check.json", R"({"baseUrl": ")" + server.url("") + R"(",
+    "executor": "constant-vus", "vus": 1, "duration": "1s",
+    "requests": [{"url": "/", "checks": {"x\u001b]0;title\u0007": "status = 200"}}]})");
+  expect(run_qv({"run", dir + "/check.json"}),
+         "requests[0].checks.x\\u001b]0;title\\u0007 (line 3, column");
+
+  // merge: a threshold of a log naming a request the logs do not have.
+  RunResult result;
+  result.info.scenario = "s";
+  result.info.executor = "constant-vus";
+  result.declare_request("a\x1b[2Jb", {});
+  result.thresholds.push_back(
+      {"http_req_duration{name:c\xc2\x9b"
+       "2J}",
+       "p(95)<1", false, 0});
+  REQUIRE(write_histogram_log_file(result, dir + "/a.log").ok());
+  expect(run_qv({"merge", dir + "/a.log"}),
+         "qv loadtest: threshold http_req_duration{name:c\\u009b2J} 'p(95)<1': no request named "
+         "'c\\u009b2J' (requests: a\\u001b[2Jb)");
+}
+
 TEST_CASE("the HTML report is one self-contained file with its plots") {
   TestServer server;
   TempDir temp;

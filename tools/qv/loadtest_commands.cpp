@@ -55,8 +55,14 @@ struct RunOptions {
   OutputOptions output;
 };
 
+// A message on stderr, its control characters written as escapes as the text summary writes
+// them: the names it quotes may come from someone else's scenario or histogram log.
+void print_message(const std::string& message) {
+  std::cerr << "qv loadtest: " << visible_controls(message) << "\n";
+}
+
 int bad_input(const std::string& message) {
-  std::cerr << "qv loadtest: " << message << "\n";
+  print_message(message);
   return kExitBadInput;
 }
 
@@ -189,10 +195,10 @@ int report(const RunResult& result, const std::vector<Threshold>& thresholds,
   }
   const bool failed =
       std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) { return !o.ok; });
-  if (failed) std::cerr << "qv loadtest: some thresholds failed\n";
+  if (failed) print_message("some thresholds failed");
   if (!interrupted.empty()) {
     // A run cut short is no pass, whatever its thresholds said about the part that ran.
-    std::cerr << "qv loadtest: " << interrupted << " interrupted before its end\n";
+    print_message(interrupted + " interrupted before its end");
     return kExitInterrupted;
   }
   return failed ? kExitThresholdFailed : kExitOk;

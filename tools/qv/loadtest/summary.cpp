@@ -67,10 +67,8 @@ std::string dotted(const std::string& label, size_t width = 34) {
   return out + ": ";
 }
 
-// The text with every control character but the line break written as a visible \u escape:
-// C0 (and DEL) bytes, and C1 characters (U+0080 to U+009F, two bytes in UTF-8). Scenario and
-// request names come from files, other machines' histogram logs among them, and one holding
-// ESC or CSI could otherwise move the cursor or rewrite the terminal's title.
+}  // namespace
+
 std::string visible_controls(const std::string& text) {
   std::string out;
   out.reserve(text.size());
@@ -94,8 +92,6 @@ std::string visible_controls(const std::string& text) {
   }
   return out;
 }
-
-}  // namespace
 
 std::string format_addresses(const std::vector<OriginAddress>& addresses) {
   const bool one_origin =

@@ -31,6 +31,13 @@ std::string format_threshold_value(const ThresholdOutcome& outcome);
 // when they are of several origins: "127.0.0.1:8080 (http://localhost:8080), ...".
 std::string format_addresses(const std::vector<OriginAddress>& addresses);
 
+// The text with every control character but the line break written as a visible \u escape:
+// C0 (and DEL) bytes, and C1 characters (U+0080 to U+009F, two bytes in UTF-8). The text
+// summary and the messages on stderr go through it: scenario, request, check and threshold
+// names come from files, other machines' histogram logs among them, and one holding ESC or
+// CSI could otherwise move the cursor or rewrite the terminal's title.
+std::string visible_controls(const std::string& text);
+
 // Minimal JSON text helpers, shared with the HTML report.
 std::string json_string(const std::string& text);
 std::string json_number(double value);
