@@ -656,6 +656,44 @@ TEST_CASE("lowering maxEjectionMs caps the ejections running at the new maximum"
   CHECK(other.region_health(3, kStart).ejected_until == kStart + 10000);
 }
 
+TEST_CASE("lowering maxEjectionMs lowers the times-ejected counts to where it stops them") {
+  // As a shared ejection's count is: the count the old maximum let grow to 5 would hold a
+  // region (or a media node) to the longest ejection for 5 decay steps back in service, where
+  // the new maximum stops the count at 2.
+  Config config = default_config();
+  config.health_check.enabled = false;
+  Router router(config);
+  Observation node_failure = observation("eu-west-1", 10, 503);
+  node_failure.node = "eu-west-1-media-1";
+  double now = kStart;
+  for (int round = 0; round < 5; ++round) {
+    for (int i = 0; i < 5; ++i) {
+      REQUIRE(router.observe(observation("us-east-1", 10, 503), now).ok());
+      REQUIRE(router.observe(node_failure, now).ok());
+    }
+    now = router.region_health(0, now).ejected_until;  // the node's ends with it
+  }
+  REQUIRE(router.region_health(0, now).times_ejected == 5);
+  REQUIRE(router.node_health(1, 0, now).times_ejected == 5);
+  config.outlier.max_ejection_ms = 60000;  // 30 s x 2: the count stops at 2
+  router.configure(config);
+  CHECK(router.region_health(0, now).times_ejected == 2);
+  CHECK(router.node_health(1, 0, now).times_ejected == 2);
+  // Two decay steps back in service (not five), and the next ejection is the first one's
+  // length again.
+  now += 20000;
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(router.observe(observation("us-east-1", 10, 503), now).ok());
+    REQUIRE(router.observe(node_failure, now).ok());
+  }
+  CHECK(router.region_health(0, now).ejected_until == now + 30000);
+  CHECK(router.node_health(1, 0, now).ejected_until == now + 30000);
+  // A higher maximum raises no count.
+  config.outlier.max_ejection_ms = 300000;
+  router.configure(config);
+  CHECK(router.region_health(0, now).times_ejected == 1);
+}
+
 TEST_CASE("lowering maxAreas forgets the areas seen least recently down to the new limit") {
   Router router;
   for (int i = 0; i < 20; ++i) {

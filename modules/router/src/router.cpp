@@ -596,16 +596,6 @@ void Router::configure(Config config) {
     }
     nodes[r].maglev_hosts.clear();  // rebuilt on first use
   }
-  // A lower maximum shortens the ejections running: none lasts longer than it from its start.
-  const auto cap = [&](HostState& host) {
-    if (host.health != Health::kEjected) return;
-    host.ejected_until =
-        std::min(host.ejected_until, host.ejected_at + config.outlier.max_ejection_ms);
-  };
-  for (HostState& host : regions.hosts) cap(host);
-  for (Pool& pool : nodes) {
-    for (HostState& host : pool.hosts) cap(host);
-  }
   for (AreaStats& stats : areas_) {
     std::vector<Ewma> remapped(n);
     for (size_t r = 0; r < n; ++r) {
@@ -616,6 +606,20 @@ void Router::configure(Config config) {
   config_ = std::move(config);
   regions_ = std::move(regions);
   nodes_ = std::move(nodes);
+  // A lower maximum shortens the ejections running (none lasts longer than it from its start)
+  // and lowers the times-ejected counts to where it stops them, as a shared ejection's count
+  // is: a count grown under the old maximum would hold a host to the longest ejection for as
+  // many decay intervals back in service.
+  const auto cap = [this](HostState& host) {
+    host.times_ejected = capped_count(host.times_ejected);
+    if (host.health != Health::kEjected) return;
+    host.ejected_until =
+        std::min(host.ejected_until, host.ejected_at + config_.outlier.max_ejection_ms);
+  };
+  for (HostState& host : regions_.hosts) cap(host);
+  for (Pool& pool : nodes_) {
+    for (HostState& host : pool.hosts) cap(host);
+  }
 }
 
 ResolvedClient Router::resolve(const Client& client) const {
@@ -709,6 +713,12 @@ double Router::ejection_ms(int times_ejected) const {
 bool Router::count_grows(int times_ejected) const {
   return times_ejected == 0 ||
          (times_ejected < 1000 && ejection_ms(times_ejected) < config_.outlier.max_ejection_ms);
+}
+
+int Router::capped_count(int times_ejected) const {
+  int count = 0;
+  while (count < times_ejected && count_grows(count)) ++count;
+  return count;
 }
 
 bool Router::eject(Pool& pool, size_t index, bool probed, std::string cause, bool capped,
@@ -1217,9 +1227,7 @@ bool Router::apply_shared_ejection(std::string_view region, const SharedEjection
   host.known_until = ejection.until_ms;
   // Its count, too, goes no further than this isolate's own would (a count another isolate
   // kept growing past the longest ejection would hold this one to it for as long).
-  while (host.times_ejected < ejection.times_ejected && count_grows(host.times_ejected)) {
-    ++host.times_ejected;
-  }
+  host.times_ejected = std::max(host.times_ejected, capped_count(ejection.times_ejected));
   host.cause = ejection.cause;
   host.shared = true;
   host.consecutive_failures = 0;

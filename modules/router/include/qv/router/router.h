@@ -301,7 +301,8 @@ class Router {
 
   // Replaces the configuration. Health and RTTs are kept for regions (and nodes) whose id
   // remains; new ones start healthy and unmeasured. An ejection running ends no later than
-  // the new max_ejection_ms after it began.
+  // the new max_ejection_ms after it began, and a times-ejected count goes no higher than the
+  // new policy lets it grow.
   void configure(Config config);
   const Config& config() const { return config_; }
 
@@ -418,6 +419,8 @@ class Router {
   // How long the times_ejected-th ejection lasts (times_ejected >= 1).
   double ejection_ms(int times_ejected) const;
   bool count_grows(int times_ejected) const;
+  // A times-ejected count taken no further than count_grows lets it grow.
+  int capped_count(int times_ejected) const;
   bool eject(Pool& pool, size_t index, bool probed, std::string cause, bool capped, double now);
   bool ejection_allowed(Pool& pool, size_t index, bool probed, double now);
   HostHealthView view(HostState& host, bool probed, double now) const;
