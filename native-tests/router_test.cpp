@@ -89,7 +89,7 @@ TEST_CASE("countries without coordinates are placed at their part of the world")
 }
 
 TEST_CASE("longitudes 180 and -180, one meridian, are one area, whatever the cell width") {
-  for (double cell : {10.0, 7.0, 2.5}) {
+  for (double cell : {10.0, 7.5, 2.5}) {
     Config config = default_config();
     config.latency.area_cell_degrees = cell;
     Router router(config);
@@ -595,6 +595,32 @@ TEST_CASE("configuration errors name the field") {
   config.maglev_table_size = 3;
   CHECK(validate(config).error().message ==
         "affinity.maglevTableSize: must be a prime above the largest node count (4), got 3");
+}
+
+TEST_CASE(
+    "an area cell width that does not divide 180 is refused: its cells would not meet at "
+    "the antimeridian") {
+  // 7: the cells east of longitude 0 end with 175..182 and those west with -182..-175, so the
+  // 10 degrees around the antimeridian are two cells of 5. 8 divides 360, but counted from 0
+  // both ways its cells end with 176..184 and -184..-176 all the same.
+  Config config = default_config();
+  for (double cell : {7.0, 8.0, 0.7, 24.0, 100.0}) {
+    config.latency.area_cell_degrees = cell;
+    const auto status = validate(config);
+    REQUIRE(!status.ok());
+    CHECK(status.error().message.find("latency.areaCellDegrees: must divide 180") == 0);
+  }
+  config.latency.area_cell_degrees = 7;
+  CHECK(validate(config).error().message ==
+        "latency.areaCellDegrees: must divide 180, so that the cells counted east and west of "
+        "longitude 0 meet at the antimeridian, got 7");
+  for (double cell : {0.1, 0.25, 0.3, 1.5, 7.5, 10.0, 12.0, 20.0, 36.0, 180.0}) {
+    config.latency.area_cell_degrees = cell;
+    CHECK(validate(config).ok());
+    // Every width accepted has its cells meet at the antimeridian: -180 starts a cell.
+    Router router(config);
+    CHECK(router.resolve(at(0, -180)).area.find(",-180") != std::string::npos);
+  }
 }
 
 TEST_CASE("reconfiguring keeps what was learned about regions that remain") {

@@ -441,6 +441,18 @@ Status validate(const Config& config) {
   if (config.outlier.max_ejection_ms < config.outlier.base_ejection_ms) {
     return invalid_input("outlierDetection.maxEjectionMs: must be at least baseEjectionMs");
   }
+  // The grid's cells are counted from longitude 0 both ways; unless 180 is a whole number of
+  // them, the last cells east and west overlap across the antimeridian (7: 175..182 and
+  // -182..-175), and the strip between them falls into two narrower cells. (Dividing 360 is
+  // not enough: 8's end with 176..184 and -184..-176.) Latitudes do not wrap: a row the pole
+  // cuts short is only smaller.
+  const double cells = 180 / config.latency.area_cell_degrees;
+  if (cells != std::floor(cells)) {
+    Text text;
+    text << "latency.areaCellDegrees: must divide 180, so that the cells counted east and west "
+            "of longitude 0 meet at the antimeridian, got ";
+    return text.number(config.latency.area_cell_degrees).invalid();
+  }
   return ok_status();
 }
 
@@ -637,8 +649,9 @@ ResolvedClient Router::resolve(const Client& client) const {
   if (!client.area.empty()) {
     resolved.area = client.area;
   } else if (client.coordinates) {
-    // The grid cell, named by its south-west corner: "geo:50,-10". Longitudes 180 and -180
-    // are one meridian, so one area: -180's.
+    // The grid cell, named by its south-west corner: "geo:50,-10" (the width divides 180, so
+    // the cells meet at the antimeridian). Longitudes 180 and -180 are one meridian, so one
+    // area: -180's.
     const double cell = config_.latency.area_cell_degrees;
     const bool whole = cell == std::floor(cell);
     const double longitude =

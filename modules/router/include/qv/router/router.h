@@ -74,6 +74,7 @@ struct LatencyPolicy {
   double base_rtt_ms = 5;             // estimate = base + distance x ms_per_1000_km
   double ms_per_1000_km = 15;         // ~2/3 c in fibre, round trip, 1.5x path stretch
   double area_cell_degrees = 10;      // client area from coordinates: a grid cell this wide
+                                      // (dividing 180, so the cells meet at the antimeridian)
   double max_areas = 4096;            // areas remembered; the least recently seen go first
 };
 
