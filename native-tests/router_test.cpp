@@ -104,6 +104,27 @@ TEST_CASE("longitudes 180 and -180, one meridian, are one area, whatever the cel
   CHECK(router.resolve(at(-16.5, 179.9)).area == "geo:-20,170");
 }
 
+TEST_CASE("each pole, where every longitude meets, is one area: the cell at -180 of its row") {
+  for (double cell : {10.0, 7.5, 20.0, 0.1}) {
+    Config config = default_config();
+    config.latency.area_cell_degrees = cell;
+    Router router(config);
+    for (double pole : {90.0, -90.0}) {
+      const std::string area = router.resolve(at(pole, -180)).area;
+      for (double longitude : {-179.9, -45.0, 0.0, 103.85, 180.0}) {
+        CHECK(router.resolve(at(pole, longitude)).area == area);
+      }
+    }
+    // The north pole is in the grid's last row, not in a row of its own north of it.
+    CHECK(router.resolve(at(90, 0)).area == router.resolve(at(89.95, -180)).area);
+    CHECK(router.resolve(at(-90, 0)).area == router.resolve(at(-89.95, -180)).area);
+  }
+  Router router;
+  CHECK(router.resolve(at(90, 45)).area == "geo:80,-180");
+  CHECK(router.resolve(at(-90, 45)).area == "geo:-90,-180");
+  CHECK(router.resolve(at(89.9, 45)).area == "geo:80,40");  // off the pole, the grid as ever
+}
+
 TEST_CASE("before any measurement: the nearest region, by great-circle distance") {
   Router router;
   CHECK(optimal(router, kNewYork, kStart) == "us-east-1");

@@ -651,14 +651,18 @@ ResolvedClient Router::resolve(const Client& client) const {
   } else if (client.coordinates) {
     // The grid cell, named by its south-west corner: "geo:50,-10" (the width divides 180, so
     // the cells meet at the antimeridian). Longitudes 180 and -180 are one meridian, so one
-    // area: -180's.
+    // area: -180's. A pole is one point whatever the longitude, so one area: the cell at -180
+    // of the row it ends (the north pole's is the last row, none north of it).
     const double cell = config_.latency.area_cell_degrees;
     const bool whole = cell == std::floor(cell);
-    const double longitude =
-        client.coordinates->longitude >= 180 ? -180 : client.coordinates->longitude;
+    const GeoPoint& point = *client.coordinates;
+    const bool pole = std::fabs(point.latitude) >= 90;
+    const double longitude = pole || point.longitude >= 180 ? -180 : point.longitude;
+    double row = std::floor(point.latitude / cell);
+    if (row * cell >= 90) --row;
     Text area;
     area << "geo:";
-    area.fixed(std::floor(client.coordinates->latitude / cell) * cell, whole ? 0 : 1) << ",";
+    area.fixed(row * cell, whole ? 0 : 1) << ",";
     area.fixed(std::floor(longitude / cell) * cell, whole ? 0 : 1);
     resolved.area = area.take();
   } else if (!client.country.empty()) {
