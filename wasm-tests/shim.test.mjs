@@ -481,6 +481,10 @@ describe('fetch operations', () => {
         for (let left = Number(n); left > 0; left -= 1024) response.write('x'.repeat(Math.min(left, 1024)));
         return response.end();
       }
+      if (request.url === '/to-credentials') { // a redirect to this server, with credentials
+        response.writeHead(302, { location: `http://alice:s3cret@${request.headers.host}/echo` });
+        return response.end();
+      }
       if (request.url.startsWith('/not-modified/')) { // a 304 naming the size of the body it is not
         response.writeHead(304, { 'content-length': request.url.split('/')[2], etag: '"v1"' });
         return response.end();
@@ -619,6 +623,33 @@ describe('fetch operations', () => {
     pending[0].fire();
     await sleep;
     assert.deepEqual(slept, { status: 0 });
+  });
+
+  test('a URL with credentials is refused, as natively, and named without them; a redirect to one fails without quoting them', async () => {
+    const host = new URL(base).host;
+    let fetched = 0;
+    const counting = (...args) => { fetched++; return globalThis.fetch(...args); };
+    for (const key of [
+      `http://alice:s3cret@${host}/path?q=1`,
+      `http://alice@${host}/path?q=1`,
+      `http://:s3cret@${host}/path?q=1`,
+      `http:alice:s3cret@${host}/path?q=1`, // (no "//": the URL parser still reads them)
+    ]) {
+      const result = await ops.perform({ ...fetchOp('/', 'GET\n'), key }, counting);
+      assert.equal(result.status, 6, key);
+      assert.match(String(result.data), /: the URL holds credentials \(user:password@ before the host\), which fetch\(\) refuses/, key);
+      assert.ok(String(result.data).startsWith(`fetch ${base}/path?q=1: `), String(result.data));
+      assert.doesNotMatch(String(result.data), /alice|s3cret/, key);
+    }
+    // One fetch() cannot parse is refused too: its words would quote the URL whole.
+    const unparsed = await ops.perform({ ...fetchOp('/', 'GET\n'), key: 'http://alice:s3cret@[bad/x' }, counting);
+    assert.equal(unparsed.status, 6);
+    assert.equal(String(unparsed.data), 'fetch http://[bad/x: the URL holds credentials (user:password@ before the host), which fetch() refuses: send them in a header');
+    assert.equal(fetched, 0, 'nothing was fetched');
+
+    const redirected = await ops.perform(fetchOp('/to-credentials', 'GET\n'));
+    assert.equal(redirected.status, 6);
+    assert.doesNotMatch(String(redirected.data), /alice|s3cret/);
   });
 
   test('an unreachable origin is unavailable, and says why', async () => {

@@ -140,6 +140,14 @@ export class HostOps {
   }
 
   async #performFetch(op, fetch) {
+    // fetch() refuses a URL with credentials with words that quote them, URL and all: it is
+    // refused here, as the native host refuses it, and named without them.
+    if (hasCredentials(op.key)) {
+      return {
+        status: UNAVAILABLE,
+        data: `fetch ${withoutCredentials(op.key)}: the URL holds credentials (user:password@ before the host), which fetch() refuses: send them in a header`,
+      };
+    }
     // Header values are bytes on the wire, and a Headers value holds one byte per char: the
     // module's bytes go out as they are (as the native host's libcurl sends them), UTF-8 or not.
     const [method, ...headerLines] = byteStringOf(op.meta).split('\n');
@@ -184,6 +192,38 @@ export class HostOps {
       this.#timers.clearTimeout(timer);
     }
   }
+}
+
+/**
+ * A URL as messages name it, without its credentials (user:password@ before the host): they
+ * are never quoted. As the native host names it, the text given less what lies between "://"
+ * and the authority's last "@"; one the URL parser still finds credentials in
+ * ("http:user:password@host", with no "//") as the parser writes it, less them.
+ */
+export function withoutCredentials(url) {
+  const text = String(url);
+  const scheme = text.indexOf('://');
+  let named = text;
+  if (scheme >= 0) {
+    const start = scheme + 3;
+    const end = text.slice(start).search(/[/?#]/);
+    const at = text.slice(start, end < 0 ? undefined : start + end).lastIndexOf('@');
+    if (at >= 0) named = text.slice(0, start) + text.slice(start + at + 1);
+  }
+  if (!URL.canParse(named)) return named;
+  const parsed = new URL(named);
+  if (!parsed.username && !parsed.password) return named;
+  parsed.username = '';
+  parsed.password = '';
+  return parsed.href;
+}
+
+// Whether fetch() would refuse a URL for its credentials, or, when it cannot parse it, would
+// quote them in saying so (the native host refuses both).
+function hasCredentials(url) {
+  if (!URL.canParse(url)) return withoutCredentials(url) !== url;
+  const { username, password } = new URL(url);
+  return Boolean(username || password);
 }
 
 /**
