@@ -349,6 +349,14 @@ test('a URL of another scheme is refused, saying what is expected', async () => 
   for (const url of ['127.0.0.1:6379', 'http://127.0.0.1:6379']) {
     await assert.rejects(RedisKv.connect(url, { wait: false }), { name: 'TypeError', message: `expected a redis:// or rediss:// URL, got '${url}'` });
   }
+  // Named without its credentials, which never reach a message (nor, through it, a log).
+  for (const [url, named] of [
+    ['http://alice:s3cret@127.0.0.1:6379', 'http://127.0.0.1:6379'],
+    ['alice:s3cret@127.0.0.1:6379', '127.0.0.1:6379'],
+    ['redis://alice:s3cret@127.0.0.1:99999', 'redis://127.0.0.1:99999'],
+  ]) {
+    await assert.rejects(RedisKv.connect(url, { wait: false }), { name: 'TypeError', message: `expected a redis:// or rediss:// URL, got '${named}'` });
+  }
 });
 
 test('wait: false answers before the store is up: operations fail fast until it is, then work', async () => {

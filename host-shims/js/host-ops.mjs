@@ -197,33 +197,35 @@ export class HostOps {
 /**
  * A URL as messages name it, without its credentials (user:password@ before the host): they
  * are never quoted. As the native host names it, the text given less what lies between "://"
- * and the authority's last "@"; one the URL parser still finds credentials in
- * ("http:user:password@host", with no "//") as the parser writes it, less them.
+ * (or the start, in one without a scheme: "user:password@host:6379") and the authority's last
+ * "@"; one the URL parser finds credentials in elsewhere ("http:user:password@host", with no
+ * "//") as the parser writes it, less them.
  */
 export function withoutCredentials(url) {
   const text = String(url);
   const scheme = text.indexOf('://');
-  let named = text;
-  if (scheme >= 0) {
-    const start = scheme + 3;
-    const end = text.slice(start).search(/[/?#]/);
-    const at = text.slice(start, end < 0 ? undefined : start + end).lastIndexOf('@');
-    if (at >= 0) named = text.slice(0, start) + text.slice(start + at + 1);
-  }
-  if (!URL.canParse(named)) return named;
-  const parsed = new URL(named);
-  if (!parsed.username && !parsed.password) return named;
+  const start = scheme < 0 ? 0 : scheme + 3;
+  const end = text.slice(start).search(/[/?#]/);
+  const at = text.slice(start, end < 0 ? undefined : start + end).lastIndexOf('@');
+  const named = at < 0 ? text : text.slice(0, start) + text.slice(start + at + 1);
+  const parsed = parsedWithCredentials(text);
+  if (!parsed || (scheme >= 0 && !parsedWithCredentials(named))) return named;
   parsed.username = '';
   parsed.password = '';
   return parsed.href;
 }
 
+// The URL as the parser reads it, when it finds credentials in it; else null.
+function parsedWithCredentials(url) {
+  const parsed = URL.canParse(url) ? new URL(url) : null;
+  return parsed?.username || parsed?.password ? parsed : null;
+}
+
 // Whether fetch() would refuse a URL for its credentials, or, when it cannot parse it, would
 // quote them in saying so (the native host refuses both).
 function hasCredentials(url) {
-  if (!URL.canParse(url)) return withoutCredentials(url) !== url;
-  const { username, password } = new URL(url);
-  return Boolean(username || password);
+  if (URL.canParse(url)) return parsedWithCredentials(url) !== null;
+  return withoutCredentials(url) !== url;
 }
 
 /**

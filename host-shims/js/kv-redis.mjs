@@ -10,7 +10,7 @@
 // from every isolate for as long as it lasts.
 
 import { createClient, commandOptions } from 'redis';
-import { wholeOption, MAX_TIMER_MS } from './host-ops.mjs';
+import { wholeOption, withoutCredentials, MAX_TIMER_MS } from './host-ops.mjs';
 
 // Far past any answer of a store that works (the shim times an operation out after
 // kvTimeoutMs, 250 ms by default), and short against an outage.
@@ -215,9 +215,10 @@ export class RedisKv {
    * a clock and timers they move).
    */
   static async connect(url, options = {}) {
-    // The client's own word for another scheme is a bare "Invalid protocol".
+    // The client's own word for another scheme is a bare "Invalid protocol". The URL is named
+    // without its credentials (user:password@), as every message names it.
     if (!/^rediss?:$/.test(URL.canParse(url) ? new URL(url).protocol : '')) {
-      throw new TypeError(`expected a redis:// or rediss:// URL, got '${url}'`);
+      throw new TypeError(`expected a redis:// or rediss:// URL, got '${withoutCredentials(url)}'`);
     }
     const stallMs = wholeOption(options, 'stallMs', MAX_TIMER_MS) ?? DEFAULT_STALL_MS;
     const connectTimeoutMs = wholeOption(options, 'connectTimeoutMs', MAX_TIMER_MS) ?? 1000;
