@@ -15,6 +15,7 @@ import { constants } from 'node:os';
 import { createEdgeRuntime, loadEdgeConfig, serveEdgeRuntime } from './runtime.mjs';
 import { startRegionalOrigins, routerConfigFor } from './regional-origins.mjs';
 import { RedisKv } from '../dist/js/kv-redis.mjs';
+import { withoutCredentials } from '../dist/js/host-ops.mjs';
 import { FLAVOURS, instantiateFlavour } from '../dist/js/node.mjs';
 
 // PORT set but empty (or blank) is refused: Number('') is 0, a port the system would pick.
@@ -76,7 +77,7 @@ async function waitForRedis(kv, url) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   if (!kv.connected) {
-    console.warn(`QV_REDIS_URL: ${url} does not answer; serving on per-isolate limits without L2 until it does (it is tried again in the background)`);
+    console.warn(`QV_REDIS_URL: ${withoutCredentials(url)} does not answer; serving on per-isolate limits without L2 until it does (it is tried again in the background)`);
   }
   return kv;
 }

@@ -495,10 +495,10 @@ describe('npm start (edge/server.mjs) stopping with a request in flight', () => 
 });
 
 describe('npm start (edge/server.mjs) with QV_REDIS_URL naming a Redis that does not answer', () => {
-  test('it serves at once, on per-isolate limits, and says so', { timeout: 30_000 }, async () => {
+  test('it serves at once, on per-isolate limits, and says so, naming the URL without its credentials', { timeout: 30_000 }, async () => {
     const redisPort = await freePort(); // nothing listens there
     const child = spawn(process.execPath, [new URL('../edge/server.mjs', import.meta.url).pathname], {
-      env: { ...process.env, PORT: '0', QV_ORIGINS_PORT: '0', HOST: '127.0.0.1', QV_REDIS_URL: `redis://127.0.0.1:${redisPort}` },
+      env: { ...process.env, PORT: '0', QV_ORIGINS_PORT: '0', HOST: '127.0.0.1', QV_REDIS_URL: `redis://alice:s3cret@127.0.0.1:${redisPort}` },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = once(child, 'exit'); // (awaited below also when it exited before listening)
@@ -516,6 +516,7 @@ describe('npm start (edge/server.mjs) with QV_REDIS_URL naming a Redis that does
         child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`exited with ${code}: ${stderr}`)); });
       });
       assert.match(stderr, new RegExp(`QV_REDIS_URL: redis://127\\.0\\.0\\.1:${redisPort} does not answer`));
+      assert.doesNotMatch(stderr, /alice|s3cret/);
       const started = await fetch(new URL('/api/calls/start', url), { method: 'POST', headers: { 'x-api-key': 'qv_demo_growth' } });
       assert.equal(started.status, 201);
       assert.equal((await started.json()).source, 'local');
