@@ -558,7 +558,7 @@ for (const flavour of FLAVOURS) {
       const qv = await instantiate(module, { kv: new CountingKv(), now: () => START, fetch: origin.fetch, log: quiet, fetchMaxBytes: 1 << 20 });
       const answer = await qv.call('cache.get', input());
       assert.deepEqual([answer.found, answer.status, answer.stored], [false, 502, false]);
-      assert.match(answer.reason, /^origin failed: too_large: fetch \S+: the answer's body is over 1048576 bytes \(fetchMaxBytes\)$/);
+      assert.match(answer.reason, /^origin failed: too_large: fetch GET \S+: the answer's body is over 1048576 bytes \(fetchMaxBytes\)$/);
     });
 
     test('revalidation: a stale copy with an ETag is fetched conditionally, and a 304 makes it fresh again', async () => {

@@ -173,7 +173,7 @@ describe('active health checks and shared ejections (module on a settable clock)
     assert.equal(asked.length, 4);
     const hung = [...a.checked, ...b.checked].find((c) => c.region === 'sa-east-1');
     assert.equal(hung.ok, false);
-    assert.match(hung.detail, /^timeout: fetch http:\/\/sa-east-1\.sim\/health: no answer within 50 ms/);
+    assert.match(hung.detail, /^timeout: fetch GET http:\/\/sa-east-1\.sim\/health: no answer within 50 ms/);
   });
 
   test('after an ejection ends, the region returns only once a probe passes', async () => {

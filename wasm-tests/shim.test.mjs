@@ -606,7 +606,7 @@ describe('fetch operations', () => {
     for (const [id, timer] of [...pending]) { pending.delete(id); timer.fire(); } // the KV's second look, after I/O
     await Promise.all([get, fetched]);
     assert.deepEqual(outcomes.map(([what, result]) => [what, result.status, String(result.data)]).sort(), [
-      ['fetch', 7, `fetch ${base}/: no answer within 50 ms`],
+      ['fetch', 7, `fetch GET ${base}/: no answer within 50 ms`],
       ['get', 7, 'kv.get k: no answer within 30 ms'],
     ]);
     assert.equal(pending.size, 0, 'every timer fired or cleared');
@@ -638,13 +638,13 @@ describe('fetch operations', () => {
       const result = await ops.perform({ ...fetchOp('/', 'GET\n'), key }, counting);
       assert.equal(result.status, 6, key);
       assert.match(String(result.data), /: the URL holds credentials \(user:password@ before the host\), which fetch\(\) refuses/, key);
-      assert.ok(String(result.data).startsWith(`fetch ${base}/path?q=1: `), String(result.data));
+      assert.ok(String(result.data).startsWith(`fetch GET ${base}/path?q=1: `), String(result.data));
       assert.doesNotMatch(String(result.data), /alice|s3cret/, key);
     }
     // One fetch() cannot parse is refused too: its words would quote the URL whole.
     const unparsed = await ops.perform({ ...fetchOp('/', 'GET\n'), key: 'http://alice:s3cret@[bad/x' }, counting);
     assert.equal(unparsed.status, 6);
-    assert.equal(String(unparsed.data), 'fetch http://[bad/x: the URL holds credentials (user:password@ before the host), which fetch() refuses: send them in a header');
+    assert.equal(String(unparsed.data), 'fetch GET http://[bad/x: the URL holds credentials (user:password@ before the host), which fetch() refuses: send them in a header');
     assert.equal(fetched, 0, 'nothing was fetched');
 
     const redirected = await ops.perform(fetchOp('/to-credentials', 'GET\n'));
@@ -652,10 +652,19 @@ describe('fetch operations', () => {
     assert.doesNotMatch(String(redirected.data), /alice|s3cret/);
   });
 
+  test('every message names the fetch as the native host names it: fetch METHOD URL', async () => {
+    const small = new HostOps({ kv: new MemoryKv(), fetchMaxBytes: 100 });
+    const tooLarge = await small.perform(fetchOp('/bytes/200', 'GET\n'));
+    assert.equal(String(tooLarge.data), `fetch GET ${base}/bytes/200: the answer's body is over 100 bytes (fetchMaxBytes)`);
+    const badHeader = await ops.perform(fetchOp('/echo', 'POST\nbad name: x\n', 'hello'));
+    assert.equal(badHeader.status, 6);
+    assert.ok(String(badHeader.data).startsWith(`fetch POST ${base}/echo: `), String(badHeader.data));
+  });
+
   test('an unreachable origin is unavailable, and says why', async () => {
     const result = await ops.perform({ ...fetchOp('/', 'GET\n'), key: 'http://127.0.0.1:1/' });
     assert.equal(result.status, 6);
-    assert.match(String(result.data), /fetch http:\/\/127.0.0.1:1\/: fetch failed \(.+\)/);
+    assert.match(String(result.data), /^fetch GET http:\/\/127.0.0.1:1\/: fetch failed \(.+\)/);
   });
 });
 

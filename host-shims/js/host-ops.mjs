@@ -140,21 +140,19 @@ export class HostOps {
   }
 
   async #performFetch(op, fetch) {
-    // fetch() refuses a URL with credentials with words that quote them, URL and all: it is
-    // refused here, as the native host refuses it, and named without them.
-    if (hasCredentials(op.key)) {
-      return {
-        status: UNAVAILABLE,
-        data: `fetch ${withoutCredentials(op.key)}: the URL holds credentials (user:password@ before the host), which fetch() refuses: send them in a header`,
-      };
-    }
     // Header values are bytes on the wire, and a Headers value holds one byte per char: the
     // module's bytes go out as they are (as the native host's libcurl sends them), UTF-8 or not.
     const [method, ...headerLines] = byteStringOf(op.meta).split('\n');
-    const headers = new Headers();
-    for (const line of headerLines) {
-      const colon = line.indexOf(':');
-      if (colon > 0) headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+    // Every message names the fetch as the native host's do: "fetch METHOD URL", the URL
+    // without credentials.
+    const what = `fetch ${method || 'GET'} ${withoutCredentials(op.key)}`;
+    // fetch() refuses a URL with credentials with words that quote them, URL and all: it is
+    // refused here, in the native host's words.
+    if (hasCredentials(op.key)) {
+      return {
+        status: UNAVAILABLE,
+        data: `${what}: the URL holds credentials (user:password@ before the host), which fetch() refuses: send them in a header`,
+      };
     }
     const timeoutMs = Math.min(op.durationMs || DEFAULT_FETCH_TIMEOUT_MS, this.#fetchTimeoutMs ?? Infinity);
     const controller = new AbortController();
@@ -167,6 +165,11 @@ export class HostOps {
       }, timeoutMs);
     });
     try {
+      const headers = new Headers();
+      for (const line of headerLines) {
+        const colon = line.indexOf(':');
+        if (colon > 0) headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+      }
       const response = await Promise.race([deadline, fetch(op.key, {
         method: method || 'GET',
         headers,
@@ -176,7 +179,7 @@ export class HostOps {
       const body = await Promise.race([deadline, readUpTo(response, this.#fetchMaxBytes)]);
       if (body.tooLarge) {
         controller.abort();
-        return { status: TOO_LARGE, data: `fetch ${op.key}: the answer's body is over ${this.#fetchMaxBytes} bytes (fetchMaxBytes)` };
+        return { status: TOO_LARGE, data: `${what}: the answer's body is over ${this.#fetchMaxBytes} bytes (fetchMaxBytes)` };
       }
       let meta = '';
       response.headers.forEach((value, name) => { meta += `${name.toLowerCase()}: ${value}\n`; });
@@ -185,9 +188,9 @@ export class HostOps {
       return { status: OK, number: response.status, data: body.bytes, meta: bytesOfByteString(meta) };
     } catch (error) {
       if (controller.signal.aborted) {
-        return { status: TIMEOUT, data: `fetch ${op.key}: no answer within ${timeoutMs} ms` };
+        return { status: TIMEOUT, data: `${what}: no answer within ${timeoutMs} ms` };
       }
-      return { status: UNAVAILABLE, data: `fetch ${op.key}: ${reasonOf(error)}` };
+      return { status: UNAVAILABLE, data: `${what}: ${reasonOf(error)}` };
     } finally {
       this.#timers.clearTimeout(timer);
     }
