@@ -401,6 +401,9 @@ describe('npm start (edge/server.mjs) with a port another process holds', () => 
       [{ QV_FLAVOUR: 'wasm' }, "QV_FLAVOUR: expected one of emscripten, wasi, got 'wasm'"],
       [{ QV_EDGE_CONFIG: '/nonexistent/qv.json' }, /^QV_EDGE_CONFIG: edge config \/nonexistent\/qv\.json: ENOENT/],
       [{ ORIGIN_URL: 'origin.example' }, "ORIGIN_URL: expected an http:// or https:// URL, got 'origin.example'"],
+      // Named without its credentials, which fetch() would refuse (quoting them) on every request.
+      [{ ORIGIN_URL: 'ftp://alice:s3cret@origin.example/' }, "ORIGIN_URL: expected an http:// or https:// URL, got 'ftp://origin.example/'"],
+      [{ ORIGIN_URL: 'http://alice:s3cret@origin.example/' }, 'ORIGIN_URL: http://origin.example/: the URL holds credentials (user:password@ before the host), which fetch() refuses'],
     ];
     for (const [env, message] of wrong) {
       const { code, stderr } = await start({ PORT: '0', QV_ORIGINS_PORT: '0', ...env });
