@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -332,6 +333,57 @@ TEST_CASE("credits take only what the credits before them left, never below noth
   REQUIRE_FALSE(twice.ok());
   CHECK_THAT(twice.error().message,
              Contains("services[0].credits[1].id: 'a' is already used by an earlier credit"));
+}
+
+TEST_CASE("a service, component or credit id used twice is named among 2,000, the first repeat") {
+  // The ids of each list are checked in one pass; each was compared with every earlier one.
+  const std::string component_fields = R"(, "name": "C", "meter": "calls", "unit": "call",
+      "category": "compute", "price": 1, "source": "test", "seen": "2026-01-01"})";
+  const auto component = [&](const std::string& id) {
+    return R"({"id": ")" + id + "\"" + component_fields;
+  };
+  const auto credit = [](const std::string& id) {
+    return R"({"id": ")" + id + R"(", "name": "A", "amount": 1, "appliesTo": ["c0"],
+      "source": "test", "seen": "2026-01-01"})";
+  };
+  const auto service = [&](const std::string& id, const std::string& components,
+                           const std::string& credits) {
+    return R"({"id": ")" + id + R"(", "name": "S", "kind": "infrastructure", "components": [)" +
+           components + R"(], "credits": [)" + credits + "]}";
+  };
+  const auto catalogue = [](const std::string& services) {
+    return catalogue_of(R"({"version": "t", "currency": "USD", "services": [)" + services + "]}");
+  };
+  // 2,000 items "x0" to "x1999", then those of `more`.
+  const auto listed = [](const std::function<std::string(const std::string&)>& item,
+                         std::initializer_list<std::string> more) {
+    std::string items;
+    for (int i = 0; i < 2'000; ++i) items += (i ? "," : "") + item("x" + std::to_string(i));
+    for (const auto& id : more) items += "," + item(id);
+    return items;
+  };
+  const auto message = [](const Result<Catalogue>& parsed) {
+    REQUIRE_FALSE(parsed.ok());
+    return parsed.error().message;
+  };
+  // `again`, then a second repeat ("x1"): the first is named.
+  for (int repeated : {0, 1'000, 1'999}) {
+    const std::string again = "x" + std::to_string(repeated);
+    const auto some_component = [&](const std::string& id) {
+      return service(id, component("c0"), "");
+    };
+    CHECK(message(catalogue(listed(some_component, {again, "x1"}))) ==
+          "services[2000].id: '" + again + "' is already used by an earlier service");
+    const auto components = [&](const std::string& id) { return component(id); };
+    CHECK(message(catalogue(service("s", component("c0") + "," + listed(components, {again, "x1"}),
+                                    ""))) == "services[0].components[2001].id: '" + again +
+                                                 "' is already used by an earlier component");
+    CHECK(message(catalogue(service("s", component("c0"), listed(credit, {again, "x1"})))) ==
+          "services[0].credits[2000].id: '" + again + "' is already used by an earlier credit");
+  }
+  const auto distinct = catalogue(service("s", component("c0"), listed(credit, {"y"})));
+  REQUIRE(distinct.ok());
+  CHECK(distinct.value().services[0].credits.size() == 2'001);
 }
 
 TEST_CASE("steps with a price per thousand units") {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_set>
 
 namespace qv::cost {
 
@@ -37,6 +38,16 @@ constexpr const char* kQuantityNames[kQuantityCount] = {"months",
 constexpr std::string_view kCategories[] = {"compute", "requests", "bandwidth", "storage",
                                             "media",   "ai",       "platform"};
 constexpr std::string_view kKinds[] = {"infrastructure", "ai"};
+
+// Records "PATH.id: 'ID' is already used by an earlier KIND" when an earlier item of a list
+// had the id, else adds the id to the list's ids: one pass over a list, where each item was
+// compared with every earlier one.
+void check_new_id(Reader& read, std::unordered_set<std::string>& ids, const JsonValue& item,
+                  const std::string& id, const char* kind) {
+  if (read.ok() && !ids.insert(id).second) {
+    read.fail(item.where() + ".id: '" + id + "' is already used by an earlier " + kind);
+  }
+}
 
 template <size_t N>
 bool one_of(std::string_view value, const std::string_view (&allowed)[N]) {
@@ -250,12 +261,10 @@ Service read_service(Reader& read, const JsonValue& json) {
   service.plan = read.text(fields, "plan").value_or("");
   auto components_json = read.field(fields, "components", true);
   if (auto components = components_json ? read.array(*components_json) : std::nullopt) {
+    std::unordered_set<std::string> ids;
     for (const auto& item : components->items()) {
       Component component = read_component(read, item);
-      if (read.ok() && service.find_component(component.id)) {
-        read.fail(item.where() + ".id: '" + component.id +
-                  "' is already used by an earlier component");
-      }
+      check_new_id(read, ids, item, component.id, "component");
       if (!read.ok()) break;
       service.components.push_back(std::move(component));
     }
@@ -265,14 +274,10 @@ Service read_service(Reader& read, const JsonValue& json) {
   }
   if (auto credits_json = read.field(fields, "credits")) {
     if (auto credits = read.array(*credits_json)) {
+      std::unordered_set<std::string> ids;
       for (const auto& item : credits->items()) {
         Credit credit = read_credit(read, item, service);
-        const bool seen =
-            std::any_of(service.credits.begin(), service.credits.end(),
-                        [&](const Credit& earlier) { return earlier.id == credit.id; });
-        if (read.ok() && seen) {
-          read.fail(item.where() + ".id: '" + credit.id + "' is already used by an earlier credit");
-        }
+        check_new_id(read, ids, item, credit.id, "credit");
         if (!read.ok()) break;
         service.credits.push_back(std::move(credit));
       }
@@ -391,11 +396,10 @@ Result<Catalogue> parse_catalogue(const JsonValue& json) {
   catalogue.description = read.text(fields, "description").value_or("");
   auto services_json = read.field(fields, "services", true);
   if (auto services = services_json ? read.array(*services_json) : std::nullopt) {
+    std::unordered_set<std::string> ids;
     for (const auto& item : services->items()) {
       Service service = read_service(read, item);
-      if (read.ok() && catalogue.find_service(service.id)) {
-        read.fail(item.where() + ".id: '" + service.id + "' is already used by an earlier service");
-      }
+      check_new_id(read, ids, item, service.id, "service");
       if (!read.ok()) break;
       catalogue.services.push_back(std::move(service));
     }
