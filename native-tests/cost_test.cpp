@@ -1055,6 +1055,29 @@ TEST_CASE("a metric given twice is named among 4,000 of one organisation, the fi
   CHECK_THAT(distinct.body, Contains(R"("byCost":{"x":1})"));
 }
 
+TEST_CASE("a shared cost's name used twice is named among 3,000 shared costs, the first repeat") {
+  // The names are checked in one pass (a map of each name's shared cost); each was compared
+  // with every earlier one.
+  std::string costs;
+  for (int i = 0; i < 3'000; ++i)
+    costs += R"({"name": "n)" + std::to_string(i) + R"(", "amount": 1},)";
+  auto input = [&](const std::string& last) {
+    return R"({"organizations": [{"id": "a"}], "sharedCosts": [)" + costs + last + "]}";
+  };
+  for (int repeated : {0, 1'500, 2'999}) {
+    const std::string again = std::to_string(repeated);
+    const Answer answer =
+        call("cost.allocate",
+             input(R"({"name": "n)" + again + R"(", "amount": 2}, {"name": "n1", "amount": 2})"));
+    CHECK(answer.status == QV_INVALID_INPUT);
+    CHECK_THAT(answer.body, Contains("sharedCosts[3000].name: 'n" + again +
+                                     "' is already sharedCosts[" + again + "]'s name"));
+  }
+  const Answer distinct = call("cost.allocate", input(R"({"name": "m", "amount": 1})"));
+  CHECK(distinct.status == QV_OK);
+  CHECK_THAT(distinct.body, Contains(R"("m":1)"));
+}
+
 // ---- Forecast ---------------------------------------------------------------------------------
 
 TEST_CASE("forecast of an exact line: the line itself, and no range") {

@@ -4,6 +4,8 @@
 // finishes in qv_call_start.
 #include <cmath>
 #include <memory>
+#include <string>
+#include <unordered_map>
 
 #include "qv/cost/allocate.h"
 #include "qv/cost/catalogue.h"
@@ -278,6 +280,8 @@ Result<std::string> run_allocate(std::string_view input, Instance& instance) {
   // Whether a shared cost is split by the top's metric (one split by metric without its own).
   bool top_metric_used = false;
   if (costs_array && read.ok()) {
+    // Each name's shared cost, for a name given twice in one pass over the names.
+    std::unordered_map<std::string, size_t> named;
     for (const auto& item : costs_array->items()) {
       SharedCost cost =
           read_shared_cost(read, item, defaults, bill ? &*bill : nullptr, *catalogue.value());
@@ -285,10 +289,10 @@ Result<std::string> run_allocate(std::string_view input, Instance& instance) {
         const auto own = entry.value().find("metric");
         top_metric_used = top_metric_used || !own || own->is_null();
       }
-      for (const auto& earlier : costs) {
-        if (read.ok() && earlier.name == cost.name) {
-          read.fail(item.where() + ".name: '" + cost.name + "' is already " + earlier.path +
-                    "'s name");
+      if (read.ok()) {
+        if (auto [earlier, first] = named.emplace(cost.name, costs.size()); !first) {
+          read.fail(item.where() + ".name: '" + cost.name + "' is already " +
+                    costs[earlier->second].path + "'s name");
         }
       }
       if (!read.ok()) break;
