@@ -762,6 +762,30 @@ TEST_CASE("text positions: the field's line and column, by the JSON grammar") {
   CHECK(at(R"(prices["unterminated)") == "none");  // not a path
 }
 
+TEST_CASE("a price given twice is named among 3,000 prices of a usage, the first repeat") {
+  // The keys are checked in one pass (core's unique_fields, as the usage is read); each price
+  // was compared with every earlier one (as the bill was).
+  std::string prices;
+  for (int i = 0; i < 3'000; ++i) prices += "\"openai.audio_input:o" + std::to_string(i) + "\": 1,";
+  const Catalogue catalogue = embedded();
+  auto bill = [&](const std::string& last) -> Result<Bill> {
+    auto usage = parse_usage_text(R"({"calls": {"perMonth": 1, "minutesPerCall": 1}, "prices": {)" +
+                                  prices + last + "}}");
+    if (!usage.ok()) return usage.take_error();
+    return compute_bill(usage.value(), catalogue);
+  };
+  for (const std::string again : {"o0", "o1500", "o2999"}) {
+    auto twice = bill("\"openai.audio_input:" + again + "\": 2, \"openai.audio_input:o1\": 2");
+    REQUIRE_FALSE(twice.ok());
+    CHECK(twice.error().message ==
+          "usage.prices[\"openai.audio_input:" + again + "\"]: given twice");
+  }
+  // The component's other options, and another component's same option, are other prices.
+  auto distinct = bill(R"("openai.audio_input:x": 2, "openai.audio_output:o0": 2)");
+  INFO((distinct.ok() ? "" : distinct.error().message));
+  CHECK(distinct.ok());
+}
+
 TEST_CASE("syntax problems are found with their position") {
   auto problem = [](std::string_view text) {
     auto found = find_syntax_problem(text);

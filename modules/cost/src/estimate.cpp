@@ -100,8 +100,8 @@ std::string chosen_option(const Catalogue& catalogue, const Usage& usage, std::s
 }
 
 Status validate_against_catalogue(const Usage& usage, const Catalogue& catalogue) {
-  for (size_t i = 0; i < usage.prices.size(); ++i) {
-    const auto& override = usage.prices[i];
+  // (A price given twice is refused by parse_usage.)
+  for (const auto& override : usage.prices) {
     const Service* service = catalogue.find_service(override.service);
     if (!service) {
       return invalid_input(override.path + ": unknown service '" + override.service +
@@ -124,13 +124,6 @@ Status validate_against_catalogue(const Usage& usage, const Catalogue& catalogue
                            " is priced per " + component->choice + ": write \"" + service->id +
                            "." + component->id + ":OPTION\" (known options: " +
                            joined(choice_options(catalogue, usage, component->choice)) + ")");
-    }
-    for (size_t k = 0; k < i; ++k) {
-      const auto& earlier = usage.prices[k];
-      if (earlier.service == override.service && earlier.component == override.component &&
-          earlier.option == override.option) {
-        return invalid_input(override.path + ": given twice");
-      }
     }
   }
   for (const auto& pick : usage.choices) {

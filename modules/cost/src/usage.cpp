@@ -217,6 +217,9 @@ Result<Usage> parse_usage(const JsonValue& json) {
   }
   if (auto prices = read.field(fields, "prices")) {
     if (auto map = read.object(*prices)) {
+      // A price given twice is found in one pass over the keys (core's unique_fields): each
+      // key names one service, component and option.
+      if (auto unique = map->unique_fields(); !unique.ok()) read.fail(unique.take_error());
       for (auto field : map->raw()) {
         PriceOverride override =
             read_price_override(read, field.key, map->member(field.key, field.value));
