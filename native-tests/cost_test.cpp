@@ -597,6 +597,37 @@ TEST_CASE("targets: pass, fail, and unknown while missing inputs could decide") 
 
 // ---- Tier fit and opportunities ---------------------------------------------------------------
 
+TEST_CASE("a tier id or name used again is named among 2,000 tiers, the earliest tier's") {
+  // Core reads the tier catalogue (as tiers.configure does): each id and name is looked up
+  // among those of the earlier tiers in one pass; each tier was compared with every earlier
+  // one. Of two labels used before, the one of the earlier tier is named; the id when both
+  // are one tier's.
+  std::string tiers;
+  for (int i = 0; i < 2'000; ++i) {
+    tiers += R"({"id": "t)" + std::to_string(i) + R"(", "name": "T)" + std::to_string(i) + "\"},";
+  }
+  auto parsed = [&](const std::string& id, const std::string& name) {
+    JsonParser parser;
+    auto root = parser.parse(R"({"tiers": [)" + tiers + R"({"id": ")" + id + R"(", "name": ")" +
+                             name + R"("}, {"id": "t1", "name": "T1"}]})");
+    REQUIRE(root.ok());
+    return parse_tier_catalogue(root.value());
+  };
+  const auto refused = [&](const std::string& id, const std::string& name) {
+    auto catalogue = parsed(id, name);
+    REQUIRE_FALSE(catalogue.ok());
+    return catalogue.error().message;
+  };
+  CHECK(refused("t1000", "new") == "tiers[2000]: 't1000' is already used by an earlier tier");
+  CHECK(refused("new", "T1999") == "tiers[2000]: 'T1999' is already used by an earlier tier");
+  CHECK(refused("new", "t0") == "tiers[2000]: 't0' is already used by an earlier tier");
+  CHECK(refused("T1500", "t10") == "tiers[2000]: 't10' is already used by an earlier tier");
+  CHECK(refused("T5", "t5") == "tiers[2000]: 'T5' is already used by an earlier tier");
+  CHECK(refused("t7", "t7") == "tiers[2000]: 't7' is already used by an earlier tier");
+  // A tier's id may be its own name; the repeat after it is still named.
+  CHECK(refused("new", "new") == "tiers[2001]: 't1' is already used by an earlier tier");
+}
+
 TEST_CASE("the tier the peaks fit, from the tiers module's catalogue") {
   const Catalogue catalogue = embedded();
   const TierCatalogue tiers = default_tiers();

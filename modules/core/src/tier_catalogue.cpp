@@ -1,6 +1,8 @@
 #include "qv/tier_catalogue.h"
 
 #include <cmath>
+#include <string>
+#include <unordered_map>
 
 namespace qv {
 
@@ -128,18 +130,28 @@ Result<std::vector<CatalogueTier>> read_catalogue_tiers(const JsonValue& catalog
     return invalid_input(tiers_json.value().where() + ": needs at least one tier");
   }
   std::vector<CatalogueTier> tiers;
+  // Each id and name with the first tier that has it as either: a label used again is found
+  // in one pass, where each tier was compared with every earlier one.
+  std::unordered_map<std::string, size_t> labelled;
   const auto items = array.value().items();
   for (size_t i = 0; i < items.size(); ++i) {
     auto tier = read_tier(items[i]);
     if (!tier.ok()) return tier.take_error();
-    for (const auto& earlier : tiers) {
-      for (const auto& label : {tier.value().id, tier.value().name}) {
-        if (earlier.id == label || earlier.name == label) {
-          return invalid_input(items[i].where() + ": '" + label +
-                               "' is already used by an earlier tier");
-        }
+    const std::string* used = nullptr;  // the label of the earliest tier that has one
+    size_t earliest = i;
+    for (const std::string* label : {&tier.value().id, &tier.value().name}) {
+      auto earlier = labelled.find(*label);
+      if (earlier != labelled.end() && earlier->second < earliest) {
+        used = label;
+        earliest = earlier->second;
       }
     }
+    if (used) {
+      return invalid_input(items[i].where() + ": '" + *used +
+                           "' is already used by an earlier tier");
+    }
+    labelled.emplace(tier.value().id, i);
+    labelled.emplace(tier.value().name, i);
     if (i > 0) {
       if (auto s = check_order(items[i - 1], tiers.back(), items[i], tier.value()); !s.ok()) {
         return s.take_error();
