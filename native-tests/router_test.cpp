@@ -588,6 +588,39 @@ TEST_CASE("an origin or health URL no fetch could use is refused, saying why") {
   }
 }
 
+TEST_CASE(
+    "a region or media node id used twice is named among the most a config holds, the first") {
+  // The ids of each list are checked in one pass; each was compared with every earlier one.
+  for (int repeated : {0, 500, 997}) {
+    Config config = default_config();
+    auto& nodes = config.regions[1].media_nodes;
+    nodes.clear();
+    for (int i = 0; i < 998; ++i) nodes.push_back({"n" + std::to_string(i)});
+    nodes.push_back({"n" + std::to_string(repeated)});
+    nodes.push_back({"n1"});
+    REQUIRE(nodes.size() == 1'000);
+    CHECK(validate(config).error().message ==
+          "regions[1].mediaNodes[998].id: 'n" + std::to_string(repeated) + "' appears twice");
+    nodes.pop_back();
+    nodes.back().id = "m";
+    CHECK(validate(config).ok());
+  }
+  for (int repeated : {0, 30, 61}) {
+    Config config = default_config();
+    auto& regions = config.regions;
+    while (regions.size() < 62) regions.push_back(regions[0]);
+    for (size_t i = 0; i < regions.size(); ++i) regions[i].id = "r" + std::to_string(i);
+    regions.push_back(regions[repeated]);
+    regions.push_back(regions[1]);
+    REQUIRE(regions.size() == 64);
+    CHECK(validate(config).error().message ==
+          "regions[62].id: 'r" + std::to_string(repeated) + "' appears twice");
+    regions.pop_back();
+    regions.back().id = "s";
+    CHECK(validate(config).ok());
+  }
+}
+
 TEST_CASE("configuration errors name the field") {
   Config config = default_config();
   config.regions[2].id = "eu-west-1";

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <limits>
 #include <queue>
+#include <string_view>
+#include <unordered_set>
 
 #include "qv/json.h"
 #include "text.h"
@@ -375,11 +377,24 @@ Status check_id(std::string_view where, std::string_view id, size_t max) {
   return problem.invalid();
 }
 
+namespace {
+
+// "WHEREid: 'ID' appears twice" when an earlier item of a list had the id, else adds the id to
+// the list's `ids`: one pass over a list, where each item was compared with every earlier one.
+Status check_new_id(std::unordered_set<std::string_view>& ids, std::string_view where,
+                    std::string_view id) {
+  if (ids.insert(id).second) return ok_status();
+  return (Text() << where << "id: '" << id << "' appears twice").invalid();
+}
+
+}  // namespace
+
 Status validate(const Config& config) {
   if (config.regions.empty()) return invalid_input("regions: at least one region is required");
   if (config.regions.size() > 64) return invalid_input("regions: at most 64 regions");
   bool any_serving = false;
   size_t most_nodes = 0;
+  std::unordered_set<std::string_view> region_ids;
   for (size_t i = 0; i < config.regions.size(); ++i) {
     const Region& region = config.regions[i];
     Text at;
@@ -387,9 +402,7 @@ Status validate(const Config& config) {
     at.count(static_cast<int64_t>(i)) << "].";
     const std::string where = at.take();
     if (auto s = check_id(where + "id", region.id, 64); !s.ok()) return s;
-    if (config.find(region.id) != static_cast<int>(i)) {
-      return (Text() << where << "id: '" << region.id << "' appears twice").invalid();
-    }
+    if (auto s = check_new_id(region_ids, where, region.id); !s.ok()) return s;
     const char* problem = nullptr;
     if (!(std::fabs(region.location.latitude) <= 90)) {
       problem = "latitude: must be between -90 and 90";
@@ -409,6 +422,7 @@ Status validate(const Config& config) {
     if (problem) return (Text() << where << problem).invalid();
     any_serving = any_serving || !region.draining;
     most_nodes = std::max(most_nodes, region.media_nodes.size());
+    std::unordered_set<std::string_view> node_ids;
     for (size_t n = 0; n < region.media_nodes.size(); ++n) {
       const MediaNode& node = region.media_nodes[n];
       Text node_at;
@@ -416,11 +430,7 @@ Status validate(const Config& config) {
       node_at.count(static_cast<int64_t>(n)) << "].";
       const std::string node_where = node_at.take();
       if (auto s = check_id(node_where + "id", node.id, 128); !s.ok()) return s;
-      for (size_t m = 0; m < n; ++m) {
-        if (region.media_nodes[m].id == node.id) {
-          return (Text() << node_where << "id: '" << node.id << "' appears twice").invalid();
-        }
-      }
+      if (auto s = check_new_id(node_ids, node_where, node.id); !s.ok()) return s;
       if (!(node.weight > 0) || !std::isfinite(node.weight)) {
         return (Text() << node_where << "weight: must be a number above 0").invalid();
       }
