@@ -817,6 +817,24 @@ TEST_CASE("a price given twice is named among 3,000 prices of a usage, the first
   CHECK(distinct.ok());
 }
 
+TEST_CASE("an unknown realtime model lists each of 2,000 priced models once, in order") {
+  // Both OpenAI audio components are priced per realtime model: the models priced for each
+  // are listed once, found in one pass (each was compared with every one listed before).
+  std::string prices, known = "gpt-4o-mini-realtime";
+  for (int i = 0; i < 2'000; ++i) {
+    const std::string model = "m" + std::to_string(i);
+    prices += "\"openai.audio_input:" + model + "\": 1, \"openai.audio_output:" + model + "\": 1,";
+    known += ", " + model;
+  }
+  auto usage = usage_of(R"({"calls": {"perMonth": 1, "minutesPerCall": 1}, "audio": {"model":
+    "gpt-9"}, "prices": {)" +
+                        prices + R"("openai.audio_output:gpt-4o-mini-realtime": 1}})");
+  auto bill = compute_bill(usage, embedded());
+  REQUIRE_FALSE(bill.ok());
+  CHECK(bill.error().message == "usage.audio.model: unknown option 'gpt-9' (known: " + known +
+                                    "; price another in prices)");
+}
+
 TEST_CASE("syntax problems are found with their position") {
   auto problem = [](std::string_view text) {
     auto found = find_syntax_problem(text);

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string_view>
+#include <unordered_set>
 
 namespace qv::cost {
 
@@ -63,8 +65,10 @@ const PriceOverride* find_override(const Usage& usage, const Service& service,
 std::vector<std::string> choice_options(const Catalogue& catalogue, const Usage& usage,
                                         std::string_view choice) {
   std::vector<std::string> options;
+  // Each option once, in one pass (components sharing a choice name the same options).
+  std::unordered_set<std::string_view> listed;
   auto add = [&](const std::string& name) {
-    if (std::find(options.begin(), options.end(), name) == options.end()) options.push_back(name);
+    if (listed.insert(name).second) options.push_back(name);
   };
   for (const auto& service : catalogue.services) {
     for (const auto& component : service.components) {
