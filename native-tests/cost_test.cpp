@@ -386,6 +386,28 @@ TEST_CASE("a service, component or credit id used twice is named among 2,000, th
   CHECK(distinct.value().services[0].credits.size() == 2'001);
 }
 
+TEST_CASE("a component's option given twice is named among 2,000, the first repeat") {
+  // It was taken twice: the estimate priced a pick by the first, JSON.parse keeps the last.
+  std::string options;
+  for (int i = 0; i < 2'000; ++i) options += "\"o" + std::to_string(i) + "\": {\"price\": 1},";
+  const auto catalogue = [&](const std::string& last) {
+    return catalogue_of(R"({"version": "t", "currency": "USD", "services": [{"id": "s",
+      "name": "S", "kind": "infrastructure", "components": [{"id": "c", "name": "C",
+      "meter": "calls", "unit": "call", "category": "compute", "choice": "databaseCompute",
+      "source": "test", "seen": "2026-01-01", "options": {)" +
+                        options + last + "}}]}]}");
+  };
+  for (const std::string again : {"o0", "o1000", "o1999"}) {
+    auto twice = catalogue("\"" + again + R"(": {"price": 2}, "o1": {"price": 2})");
+    REQUIRE_FALSE(twice.ok());
+    CHECK(twice.error().message == "services[0].components[0].options." + again + ": given twice");
+  }
+  auto distinct = catalogue(R"("p": {"price": 2})");
+  INFO((distinct.ok() ? "" : distinct.error().message));
+  REQUIRE(distinct.ok());
+  CHECK(distinct.value().services[0].components[0].options.size() == 2'001);
+}
+
 TEST_CASE("steps with a price per thousand units") {
   Price price;
   price.published = true;

@@ -224,6 +224,9 @@ Component read_component(Reader& read, const JsonValue& json) {
   auto options_json = read.field(fields, "options", true);
   auto options = options_json ? read.object(*options_json) : std::nullopt;
   if (!options) return component;
+  // An option given twice: JSON.parse keeps the last, a usage picking it would be priced by
+  // the first. Refused, in one pass over the names (core's unique_fields).
+  if (auto unique = options->unique_fields(); !unique.ok()) read.fail(unique.take_error());
   for (auto field : options->raw()) {
     JsonValue option_json = options->member(field.key, field.value);
     auto option = read.object(option_json);
