@@ -65,6 +65,9 @@ Result<CatalogueTier> read_tier(const JsonValue& json) {
   if (auto features = fields.find("features")) {
     auto map = features->object();
     if (!map.ok()) return map.take_error();
+    // A feature given twice: JSON.parse keeps the last flag, this reader took each (one
+    // enabled, one not, disagreed). Refused, in one pass over the names.
+    if (auto s = map.value().unique_fields(); !s.ok()) return s.take_error();
     for (auto field : map.value().raw()) {
       JsonValue flag = map.value().member(field.key, field.value);
       auto enabled = flag.boolean();
