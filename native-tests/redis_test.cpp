@@ -37,7 +37,7 @@ RedisOptions test_options() {
         "--daemonize yes, then QV_REDIS_URL=redis://127.0.0.1:6399 ctest --preset native");
   }
   auto options = qv::host::parse_redis_url(url);
-  INFO("QV_REDIS_URL=" << url);
+  INFO("QV_REDIS_URL: " << (options.ok() ? "" : options.error().message));  // no password
   REQUIRE(options.ok());
   static const std::string prefix = [] {
     std::random_device device;
@@ -209,6 +209,44 @@ TEST_CASE("RedisKv: compare-and-set", "[redis]") {
   });
   CHECK(kv.get(key).value == std::string("\0two", 4));
   kv.del(key);
+}
+
+TEST_CASE("A Redis URL's credentials are never quoted: a refused URL is named without them",
+          "[redis]") {
+  const std::pair<const char*, const char*> refused[] = {
+      {"http://alice:s3cret@127.0.0.1:6379", "got 'http://127.0.0.1:6379'"},
+      {"http://:s3cret@127.0.0.1:6379/0", "got 'http://127.0.0.1:6379/0'"},
+      {"rediss://alice:s3cret@127.0.0.1:6379", "TLS"},
+      {"redis://alice:s3cret@127.0.0.1:99999", "port '99999'"},
+      {"redis://alice:s3cret@127.0.0.1/x", "database 'x'"},
+      {"redis://alice:s3cret@127.0.0.1?db=1", "query"},
+      {"redis://alice:s3cret@", "host is missing"},
+  };
+  for (const auto& [url, message] : refused) {
+    auto parsed = qv::host::parse_redis_url(url);
+    REQUIRE_FALSE(parsed.ok());
+    INFO(parsed.error().message);
+    CHECK_THAT(parsed.error().message, Catch::Matchers::Contains(message));
+    CHECK_THAT(parsed.error().message, !Catch::Matchers::Contains("s3cret"));
+    CHECK_THAT(parsed.error().message, !Catch::Matchers::Contains("alice"));
+  }
+
+  // Nor do the failures to connect or to log in, which name the server by host:port.
+  auto unreachable = qv::host::parse_redis_url("redis://alice:s3cret@127.0.0.1:" +
+                                               std::to_string(qv::test::closed_port()));
+  REQUIRE(unreachable.ok());
+  const KvReply refused_connection = RedisKv(unreachable.value()).get("k");
+  INFO(refused_connection.message);
+  CHECK_THAT(refused_connection.message, Catch::Matchers::Contains("cannot connect"));
+  CHECK_THAT(refused_connection.message, !Catch::Matchers::Contains("s3cret"));
+  RedisOptions wrong_password = test_options();
+  wrong_password.username = "qv-no-such-user";
+  wrong_password.password = "s3cret";
+  const KvReply refused_login = RedisKv(wrong_password).get("k");
+  INFO(refused_login.message);
+  CHECK(refused_login.status == QV_UNAVAILABLE);
+  CHECK_THAT(refused_login.message, Catch::Matchers::Contains("AUTH failed"));
+  CHECK_THAT(refused_login.message, !Catch::Matchers::Contains("s3cret"));
 }
 
 TEST_CASE("RedisKv: an unreachable server is unavailable, fast, and never a crash", "[redis]") {

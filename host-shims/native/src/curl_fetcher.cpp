@@ -9,6 +9,8 @@
 #include <memory>
 #include <optional>
 
+#include "url.h"
+
 namespace qv::host {
 
 namespace {
@@ -43,33 +45,6 @@ bool is_followed_redirect(int64_t status, const std::string& location, long max_
   const bool redirect =
       status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
   return redirect && !location.empty() && max_redirects > 0;
-}
-
-// Where an absolute URL's authority is: it begins at start (after "scheme://"), its host at
-// host (after the credentials, "user:password@", when there are any) and it ends at end.
-struct Authority {
-  size_t start = 0;
-  size_t host = 0;
-  size_t end = 0;
-  bool has_credentials() const { return host != start; }
-};
-
-// A URL without "://" has an empty authority at its end.
-Authority authority_of(std::string_view url) {
-  const size_t scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return {url.size(), url.size(), url.size()};
-  Authority authority;
-  authority.start = scheme_end + 3;
-  authority.end = std::min(url.find_first_of("/?#", authority.start), url.size());
-  const size_t at = url.substr(authority.start, authority.end - authority.start).rfind('@');
-  authority.host = at == std::string_view::npos ? authority.start : authority.start + at + 1;
-  return authority;
-}
-
-// url without its credentials, for messages: they are never quoted.
-std::string without_credentials(std::string_view url) {
-  const Authority authority = authority_of(url);
-  return std::string(url.substr(0, authority.start)) + std::string(url.substr(authority.host));
 }
 
 // scheme://host[:port] of an absolute URL, lower-cased: what fetch() compares to decide

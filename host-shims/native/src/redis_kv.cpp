@@ -12,6 +12,8 @@
 #include <memory>
 #include <vector>
 
+#include "url.h"
+
 namespace qv::host {
 
 namespace {
@@ -161,7 +163,7 @@ Result<RedisOptions> parse_redis_url(std::string_view url) {
   }
   if (url.substr(0, kScheme.size()) != kScheme) {
     return invalid_input("redis URL: expected redis://[user:password@]host[:port][/db], got '" +
-                         std::string(url) + "'");
+                         without_credentials(url) + "'");
   }
   RedisOptions options;
   std::string_view rest = url.substr(kScheme.size());

@@ -1,0 +1,26 @@
+// Where a URL's credentials are, for the native host's fetcher and KV: neither sends a URL's
+// "user:password@" anywhere it does not belong, and no message quotes it.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace qv::host {
+
+// Where an absolute URL's authority is: it begins at start (after "scheme://"), its host at
+// host (after the credentials, "user:password@", when there are any) and it ends at end.
+struct Authority {
+  size_t start = 0;
+  size_t host = 0;
+  size_t end = 0;
+  bool has_credentials() const { return host != start; }
+};
+
+// A URL without "://" has an empty authority at its end.
+Authority authority_of(std::string_view url);
+
+// url without its credentials, for messages: they are never quoted.
+std::string without_credentials(std::string_view url);
+
+}  // namespace qv::host
