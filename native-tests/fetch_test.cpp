@@ -356,6 +356,12 @@ TEST_CASE("CurlFetcher refuses a URL with credentials, as fetch() does, and neve
   const FetchReply ftp = get(fetcher, "ftp://alice:s3cret@example.com/file");
   CHECK(ftp.status == QV_UNAVAILABLE);
   CHECK_THAT(ftp.message, !Catch::Matchers::Contains("s3cret"));
+  // Nor does the refusal of one without a scheme, named less what lies before the '@'.
+  const FetchReply bare = get(fetcher, "alice:s3cret@" + host + "/path");
+  INFO(bare.message);
+  CHECK(bare.status == QV_UNAVAILABLE);
+  CHECK_THAT(bare.message, Catch::Matchers::StartsWith("fetch GET " + host + "/path: "));
+  CHECK_THAT(bare.message, !Catch::Matchers::Contains("s3cret"));
   CHECK(server->requests().empty());
 
   // A redirect to a URL with credentials is not followed (fetch() fails it as a network error).

@@ -216,6 +216,7 @@ TEST_CASE("A Redis URL's credentials are never quoted: a refused URL is named wi
   const std::pair<const char*, const char*> refused[] = {
       {"http://alice:s3cret@127.0.0.1:6379", "got 'http://127.0.0.1:6379'"},
       {"http://:s3cret@127.0.0.1:6379/0", "got 'http://127.0.0.1:6379/0'"},
+      {"alice:s3cret@127.0.0.1:6379", "got '127.0.0.1:6379'"},
       {"rediss://alice:s3cret@127.0.0.1:6379", "TLS"},
       {"redis://alice:s3cret@127.0.0.1:99999", "port '99999'"},
       {"redis://alice:s3cret@127.0.0.1/x", "database 'x'"},

@@ -260,8 +260,8 @@ std::optional<FetchReply> CurlFetcher::start(Transfer& transfer) {
   const FetchRequest& request = transfer.hop;
   const std::string& what = transfer.what;
   if (request.url.rfind("http://", 0) != 0 && request.url.rfind("https://", 0) != 0) {
-    return FetchReply::failure(
-        QV_UNAVAILABLE, what + ": only http:// and https:// URLs, got '" + request.url + "'");
+    return FetchReply::failure(QV_UNAVAILABLE, what + ": only http:// and https:// URLs, got '" +
+                                                   without_credentials(request.url) + "'");
   }
   CURL* curl = transfer.easy;
   curl_easy_reset(curl);  // forgets the previous hop

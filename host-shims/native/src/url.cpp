@@ -4,19 +4,32 @@
 
 namespace qv::host {
 
-Authority authority_of(std::string_view url) {
-  const size_t scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return {url.size(), url.size(), url.size()};
+namespace {
+
+// The authority that begins at start and ends before the first '/', '?' or '#' after it.
+Authority authority_from(std::string_view url, size_t start) {
   Authority authority;
-  authority.start = scheme_end + 3;
-  authority.end = std::min(url.find_first_of("/?#", authority.start), url.size());
-  const size_t at = url.substr(authority.start, authority.end - authority.start).rfind('@');
-  authority.host = at == std::string_view::npos ? authority.start : authority.start + at + 1;
+  authority.start = start;
+  authority.end = std::min(url.find_first_of("/?#", start), url.size());
+  const size_t at = url.substr(start, authority.end - start).rfind('@');
+  authority.host = at == std::string_view::npos ? start : start + at + 1;
   return authority;
 }
 
+}  // namespace
+
+Authority authority_of(std::string_view url) {
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return {url.size(), url.size(), url.size()};
+  return authority_from(url, scheme_end + 3);
+}
+
 std::string without_credentials(std::string_view url) {
-  const Authority authority = authority_of(url);
+  // One without a scheme ("user:password@host:6379") is named less what lies before the
+  // authority's last '@' too, as the JS host names it.
+  const size_t scheme_end = url.find("://");
+  const Authority authority =
+      authority_from(url, scheme_end == std::string_view::npos ? 0 : scheme_end + 3);
   return std::string(url.substr(0, authority.start)) + std::string(url.substr(authority.host));
 }
 

@@ -20,7 +20,8 @@ struct Authority {
 // A URL without "://" has an empty authority at its end.
 Authority authority_of(std::string_view url);
 
-// url without its credentials, for messages: they are never quoted.
+// url without its credentials, for messages: they are never quoted. In one without "://"
+// they are what lies before the last '@' ahead of the first '/', '?' or '#'.
 std::string without_credentials(std::string_view url);
 
 }  // namespace qv::host
