@@ -353,9 +353,19 @@ test('a URL of another scheme is refused, saying what is expected', async () => 
   for (const [url, named] of [
     ['http://alice:s3cret@127.0.0.1:6379', 'http://127.0.0.1:6379'],
     ['alice:s3cret@127.0.0.1:6379', '127.0.0.1:6379'],
-    ['redis://alice:s3cret@127.0.0.1:99999', 'redis://127.0.0.1:99999'],
   ]) {
     await assert.rejects(RedisKv.connect(url, { wait: false }), { name: 'TypeError', message: `expected a redis:// or rediss:// URL, got '${named}'` });
+  }
+});
+
+test('a redis:// URL that cannot be read is refused, saying why (its port, when that is it), without its credentials', async () => {
+  for (const [url, message] of [
+    ['redis://127.0.0.1:99999', "cannot read 'redis://127.0.0.1:99999' as a URL: port '99999' is not a number from 0 to 65535"],
+    ['redis://alice:s3cret@127.0.0.1:99999', "cannot read 'redis://127.0.0.1:99999' as a URL: port '99999' is not a number from 0 to 65535"],
+    ['rediss://:s3cret@[::1]:6379x/0', "cannot read 'rediss://[::1]:6379x/0' as a URL: port '6379x' is not a number from 0 to 65535"],
+    ['redis://alice:s3cret@cache internal:6379', "cannot read 'redis://cache internal:6379' as a URL"],
+  ]) {
+    await assert.rejects(RedisKv.connect(url, { wait: false }), { name: 'TypeError', message });
   }
 });
 

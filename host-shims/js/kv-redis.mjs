@@ -59,6 +59,17 @@ const decimal = (n) => (Number.isInteger(n) ? BigInt(n).toString() : String(n));
 const wholeMs = (ttlMs) => (ttlMs > 0 ? Math.ceil(ttlMs) : 0);
 const toBytes = (buffer) => new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
 
+// Why a redis:// or rediss:// URL cannot be read, naming it without its credentials: its port
+// when that is what is wrong (the URL parser says only "Invalid URL").
+function unreadable(url) {
+  const named = withoutCredentials(url);
+  const authority = named.slice(named.indexOf('://') + 3).split(/[/?#]/)[0];
+  const port = /^(?:\[[^\]]*\]|[^:[\]]*):(.*)$/.exec(authority)?.[1];
+  const why = port !== undefined && !(/^\d+$/.test(port) && Number(port) <= 65535)
+    ? `: port '${port}' is not a number from 0 to 65535` : '';
+  return `cannot read '${named}' as a URL${why}`;
+}
+
 // The wait for the next connection after the drops-th drop in a row (no command answered
 // between them): none after the first (a single stalled connection, such as one to an address
 // failed over from, is replaced at once), then stallMs, doubling up to MAX_RECONNECT_DELAY_MS
@@ -194,8 +205,8 @@ export class RedisKv {
   }
 
   /**
-   * Connects to url (redis://host:port, or rediss:// for TLS; anything else is a TypeError
-   * that says so). options.prefix is put before every key (default
+   * Connects to url (redis://host:port, or rediss:// for TLS; anything else, or one that cannot be read
+   * (its port, when that is what is wrong), is a TypeError that says so). options.prefix is put before every key (default
    * ''), options.connectTimeoutMs bounds a connection attempt (default 1000).
    * connectTimeoutMs, maxInFlight and stallMs are whole numbers from 1 (else a RangeError
    * naming the option, before any connection).
@@ -217,6 +228,7 @@ export class RedisKv {
   static async connect(url, options = {}) {
     // The client's own word for another scheme is a bare "Invalid protocol". The URL is named
     // without its credentials (user:password@), as every message names it.
+    if (!URL.canParse(url) && /^rediss?:\/\//i.test(String(url))) throw new TypeError(unreadable(url));
     if (!/^rediss?:$/.test(URL.canParse(url) ? new URL(url).protocol : '')) {
       throw new TypeError(`expected a redis:// or rediss:// URL, got '${withoutCredentials(url)}'`);
     }
