@@ -17,11 +17,13 @@
 //   GET  /__qv/stats                /api requests answered, per path and per region, and
 //                                   those a hanging region held unanswered, per region
 //
-// Standalone: node edge/regional-origins.mjs [--port 4101] [--upstream URL] (or ORIGIN_URL)
+// Standalone: node edge/regional-origins.mjs [--port 4101] [--upstream URL] (or ORIGIN_URL);
+// an upstream it cannot forward to (upstreamProblem) stops it with status 2.
 import { createServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { createDemoData, ORGANIZATION_HEADER } from './demo-origin.mjs';
 import { notModified } from './conditional.mjs';
+import { withoutCredentials } from '../host-shims/js/host-ops.mjs';
 
 /** The four regions of the spec. */
 export const DEMO_REGIONS = Object.freeze(['us-east-1', 'eu-west-1', 'ap-southeast-1', 'sa-east-1']);
@@ -78,13 +80,33 @@ function sendJson(response, status, body, headers = {}) {
 }
 
 /**
+ * Why upstream cannot be forwarded to, naming it without its credentials; null when it can.
+ * It must be an http:// or https:// URL without credentials (user:password@ before the host):
+ * fetch() refuses one with them, quoting them, so every forwarded request would fail and its
+ * 502 say them to the client.
+ */
+export function upstreamProblem(upstream) {
+  if (!/^https?:$/.test(URL.canParse(upstream) ? new URL(upstream).protocol : '')) {
+    return `expected an http:// or https:// URL, got '${withoutCredentials(upstream)}'`;
+  }
+  const { username, password } = new URL(upstream);
+  if (username || password) {
+    return `${withoutCredentials(upstream)}: the URL holds credentials (user:password@ before the host), which fetch() refuses`;
+  }
+  return null;
+}
+
+/**
  * Starts one origin per region. options: regions (ids), host (default 127.0.0.1), port
  * (first port; the others follow; 0: any free ports), upstream (URL that /api/* is
- * forwarded to instead of the demo data), dataDelayMs (the demo data's time per answer,
+ * forwarded to instead of the demo data; one upstreamProblem finds is a TypeError naming it
+ * 'upstream', before any origin starts), dataDelayMs (the demo data's time per answer,
  * default 20 ms, as a database query would take), seed. Resolves to {urls: {region: url},
  * faults(), set(region, fault), reset(), stats(), close()}.
  */
 export async function startRegionalOrigins({ regions = DEMO_REGIONS, host = '127.0.0.1', port = 0, upstream = null, dataDelayMs = 20, seed = 42 } = {}) {
+  const problem = upstream ? upstreamProblem(upstream) : null;
+  if (problem) throw new TypeError(`upstream: ${problem}`);
   const upstreamUrl = upstream ? new URL(upstream) : null;
   const data = createDemoData();  // one data set behind every region
   const served = { byPath: new Map(), byRegion: new Map() };
@@ -276,6 +298,12 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   };
   const port = Number(option('--port') ?? process.env.QV_ORIGINS_PORT ?? 4101);
   const upstream = option('--upstream') ?? (process.env.ORIGIN_URL || process.env.QV_ORIGIN_UPSTREAM || null);
+  const problem = upstream ? upstreamProblem(upstream) : null;
+  if (problem) {
+    const flag = option('--upstream') !== undefined ? '--upstream' : process.env.ORIGIN_URL ? 'ORIGIN_URL' : 'QV_ORIGIN_UPSTREAM';
+    console.error(`${flag}: ${problem}`);
+    process.exit(2);
+  }
   const origins = await startRegionalOrigins({ port, upstream });
   for (const [region, url] of Object.entries(origins.urls)) console.log(`${region.padEnd(15)} ${url}`);
   console.log(`inject a fault: curl -X POST ${origins.urls['us-east-1']}/__qv/faults/us-east-1 -d '{"mode":"fail"}'`);

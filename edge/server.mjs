@@ -13,7 +13,7 @@
 // none. Ctrl-C stops it.
 import { constants } from 'node:os';
 import { createEdgeRuntime, loadEdgeConfig, serveEdgeRuntime } from './runtime.mjs';
-import { startRegionalOrigins, routerConfigFor } from './regional-origins.mjs';
+import { startRegionalOrigins, routerConfigFor, upstreamProblem } from './regional-origins.mjs';
 import { RedisKv } from '../dist/js/kv-redis.mjs';
 import { withoutCredentials } from '../dist/js/host-ops.mjs';
 import { FLAVOURS, instantiateFlavour } from '../dist/js/node.mjs';
@@ -95,14 +95,9 @@ if (config.router) {
   if (upstream) console.warn('ORIGIN_URL: ignored, the edge config\'s router section names the origins');
 } else if (process.env.QV_DEMO_ORIGINS !== '0') {
   const setting = process.env.ORIGIN_URL ? 'ORIGIN_URL' : 'QV_ORIGIN_UPSTREAM';
-  if (upstream && !/^https?:$/.test(URL.canParse(upstream) ? new URL(upstream).protocol : '')) {
-    console.error(`${setting}: expected an http:// or https:// URL, got '${withoutCredentials(upstream)}'`);
-    process.exit(2);
-  }
-  // fetch() refuses a URL with credentials, quoting them: every forwarded request would fail
-  // so, and its 502 say them to the client.
-  if (upstream && (new URL(upstream).username || new URL(upstream).password)) {
-    console.error(`${setting}: ${withoutCredentials(upstream)}: the URL holds credentials (user:password@ before the host), which fetch() refuses`);
+  const problem = upstream ? upstreamProblem(upstream) : null;
+  if (problem) {
+    console.error(`${setting}: ${problem}`);
     process.exit(2);
   }
   origins = await listening('QV_ORIGINS_PORT', `the demo regional origins take ${originsPort} to ${originsPort + 3}`,

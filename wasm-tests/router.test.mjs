@@ -9,6 +9,7 @@ import {
   simulateRouting, window, returnedAt, START_MS, STEADY_RTT, REGIONS, NEW_YORK,
 } from './router-sim.mjs';
 import { createEdgeRuntime, loadEdgeConfig } from '../edge/runtime.mjs';
+import { execFile } from 'node:child_process';
 import { startRegionalOrigins, routerConfigFor } from '../edge/regional-origins.mjs';
 import { createRegionalProxy } from '../edge/regional-proxy.mjs';
 
@@ -536,5 +537,37 @@ describe('the demo regional origins\' fault endpoints', () => {
     } finally {
       await origins.close();
     }
+  });
+});
+
+describe('the demo regional origins\' upstream', () => {
+  const HOLDS_CREDENTIALS = 'the URL holds credentials (user:password@ before the host), which fetch() refuses';
+
+  // Runs node edge/regional-origins.mjs on any free ports; one that starts serving all the same
+  // is stopped after 10 s.
+  const standalone = (args, env = {}) => new Promise((resolve) => {
+    const environment = { ...process.env, ...env };
+    for (const name of ['ORIGIN_URL', 'QV_ORIGIN_UPSTREAM']) if (!(name in env)) delete environment[name];
+    execFile(process.execPath, [new URL('../edge/regional-origins.mjs', import.meta.url).pathname, '--port', '0', ...args],
+      { env: environment, timeout: 10_000 }, (error, stdout, stderr) => resolve({ code: error ? error.code : 0, stderr }));
+  });
+
+  test('one with credentials or of another scheme stops them at start with status 2, naming the flag or setting and the URL without its credentials', async () => {
+    const wrong = [
+      [['--upstream', 'http://alice:s3cret@origin.example/'], {}, `--upstream: http://origin.example/: ${HOLDS_CREDENTIALS}`],
+      [['--upstream', 'ftp://alice:s3cret@origin.example/'], {}, "--upstream: expected an http:// or https:// URL, got 'ftp://origin.example/'"],
+      [[], { ORIGIN_URL: 'https://:s3cret@origin.example:8443/api' }, `ORIGIN_URL: https://origin.example:8443/api: ${HOLDS_CREDENTIALS}`],
+      [[], { QV_ORIGIN_UPSTREAM: 'alice:s3cret@origin.example' }, "QV_ORIGIN_UPSTREAM: expected an http:// or https:// URL, got 'origin.example'"],
+    ];
+    for (const [args, env, message] of wrong) {
+      const { code, stderr } = await standalone(args, env);
+      assert.equal(code, 2, stderr);
+      assert.equal(stderr.trim(), message);
+    }
+  });
+
+  test('startRegionalOrigins refuses one with credentials, naming it without them, before any origin starts', async () => {
+    await assert.rejects(startRegionalOrigins({ upstream: 'http://alice:s3cret@127.0.0.1:1/' }),
+      { name: 'TypeError', message: `upstream: http://127.0.0.1:1/: ${HOLDS_CREDENTIALS}` });
   });
 });
