@@ -157,6 +157,42 @@ TEST_CASE("an integer field's error quotes the number as JSON writes it, in any 
   CHECK(object.required("big").value().integer(0, 12).value() == 12);
 }
 
+TEST_CASE("an integer field is read exactly, past 2^53 too, and its range error quotes it",
+          "[json]") {
+  qv::JsonParser parser;
+  auto root = parser.parse(
+      R"({"above": 9007199254740993, "at": 9007199254740992, "max": 9223372036854775807,)"
+      R"( "min": -9223372036854775808, "unsigned": 18446744073709551615,)"
+      R"( "fraction": 9007199254740993.0, "exponent": 1e300, "small": 5.0})");
+  REQUIRE(root.ok());
+  auto object = root.value().object().value();
+  auto integer = [&](const char* name, int64_t min, int64_t max) {
+    return object.required(name).value().integer(min, max);
+  };
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  CHECK(integer("above", 0, kMax).value() == 9007199254740993);
+  CHECK(integer("at", 0, kMax).value() == 9007199254740992);
+  CHECK(integer("max", 0, kMax).value() == kMax);
+  CHECK(integer("min", kMin, 0).value() == kMin);
+  CHECK(integer("small", 0, 10).value() == 5);
+  CHECK(integer("above", 0, 9007199254740992).error().message ==
+        "above: must be between 0 and 9007199254740992, got 9007199254740993");
+  CHECK(integer("max", 0, kMax - 1).error().message ==
+        "max: must be between 0 and 9223372036854775806, got 9223372036854775807");
+  CHECK(integer("min", kMin + 1, 0).error().message ==
+        "min: must be between -9223372036854775807 and 0, got -9223372036854775808");
+  CHECK(integer("unsigned", 0, kMax).error().message ==
+        "unsigned: must be between 0 and 9223372036854775807, got 18446744073709551615");
+  const std::string inexact =
+      " (with a fraction or an exponent, a number is exact only below 2^53: write a larger "
+      "integer in digits alone)";
+  CHECK(integer("fraction", 0, kMax).error().message ==
+        "fraction: expected an integer, got 9007199254740992" + inexact);
+  CHECK(integer("exponent", 0, 10).error().message ==
+        "exponent: expected an integer, got 1e+300" + inexact);
+}
+
 TEST_CASE("a key the plain path form would make ambiguous is written [\"key\"]", "[json][path]") {
   qv::JsonParser parser;
   auto root = parser.parse(R"({"a": {"": [1], "b.c": {"[d]": true}, "e": 1}})");

@@ -11,6 +11,14 @@
 
 namespace qv {
 
+namespace {
+
+// 2^53: a double holds every integer below it, and from it on only some (2^53 + 1 reads
+// as 2^53).
+constexpr double kTwoTo53 = 9007199254740992.0;
+
+}  // namespace
+
 const char* JsonValue::type_name() const {
   switch (element_.type()) {
     case simdjson::dom::element_type::ARRAY:
@@ -126,19 +134,36 @@ Result<bool> JsonValue::boolean() const {
 }
 
 Result<int64_t> JsonValue::integer(int64_t min, int64_t max) const {
+  auto outside = [&](const std::string& got) {
+    return problem("must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                   ", got " + got);
+  };
+  // Written in digits alone, a number is an INT64 or (above INT64_MAX) a UINT64 element: read
+  // as it is, never through a double, which rounds 2^53 + 1 to 2^53.
+  int64_t whole = 0;
+  if (element_.get_int64().get(whole) == simdjson::SUCCESS) {
+    if (whole < min || whole > max) return outside(std::to_string(whole));
+    return whole;
+  }
+  uint64_t above = 0;
+  if (element_.get_uint64().get(above) == simdjson::SUCCESS) return outside(std::to_string(above));
+  // With a fraction or an exponent ("5.0", "1e3") it is a double, whole and exact below 2^53.
   auto number = this->number();
   if (!number.ok()) return number.take_error();
-  double n = number.value();
+  const double n = number.value();
   // The number as the input would write it: "2.5", not std::to_string's "2.500000" (which
   // also follows LC_NUMERIC).
   JsonWriter got;
   got.value(n);
   if (n != std::floor(n)) return problem("expected an integer, got " + got.str());
-  if (n < static_cast<double>(min) || n > static_cast<double>(max)) {
-    return problem("must be between " + std::to_string(min) + " and " + std::to_string(max) +
-                   ", got " + got.str());
+  if (std::fabs(n) >= kTwoTo53) {
+    return problem("expected an integer, got " + got.str() +
+                   " (with a fraction or an exponent, a number is exact only below 2^53: "
+                   "write a larger integer in digits alone)");
   }
-  return static_cast<int64_t>(n);
+  whole = static_cast<int64_t>(n);
+  if (whole < min || whole > max) return outside(got.str());
+  return whole;
 }
 
 std::string JsonObject::child_path(std::string_view key) const {

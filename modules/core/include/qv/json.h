@@ -67,7 +67,9 @@ class JsonValue {
   Result<std::string_view> string() const;
   Result<double> number() const;
   Result<bool> boolean() const;
-  // A number that is an integer in [min, max].
+  // A number that is an integer in [min, max], read exactly: "9007199254740993" is 2^53 + 1,
+  // and a range error quotes it so. One written with a fraction or an exponent ("5.0", "1e3")
+  // is read as a double, so from 2^53 on it is refused as inexact.
   Result<int64_t> integer(int64_t min, int64_t max) const;
 
   simdjson::dom::element raw() const { return element_; }
