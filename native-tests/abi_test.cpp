@@ -7,6 +7,7 @@
 
 #include "qv/host/instance.h"
 #include "qv/instance.h"
+#include "qv/json.h"
 #include "qv_abi.h"
 #include "support/test_host.h"
 
@@ -80,6 +81,27 @@ TEST_CASE("an unknown method is QV_NOT_FOUND and the message names it", "[abi]")
   CHECK(call.handle != 0);
   CHECK_THAT(call.output(), Catch::Matchers::Contains("tiers.nonexistent"));
   CHECK_THAT(call.output(), Catch::Matchers::Contains("\"error\":\"not_found\""));
+}
+
+TEST_CASE("an unknown method's name that is not UTF-8 is shown as \\xNN, and the answer is JSON",
+          "[abi]") {
+  qv::Instance instance;
+  qv::Instance::Scope scope(instance);
+  const std::string names[][2] = {
+      {"tiers.\xff\xfe\"x", R"(method: unknown method 'tiers.\xff\xfe"x')"},
+      {"tiers.\xc3", R"(method: unknown method 'tiers.\xc3')"},
+      {"tiers.caf\xc3\xa9", "method: unknown method 'tiers.caf\xc3\xa9'"},  // UTF-8: as it is
+  };
+  for (const auto& [name, message] : names) {
+    RawCall call(name, "{}");
+    CHECK(call.status == QV_NOT_FOUND);
+    qv::JsonParser parser;  // refuses text that is not UTF-8
+    auto answer = parser.parse(call.output());
+    REQUIRE(answer.ok());
+    auto object = answer.value().object().value();
+    CHECK(object.required("error").value().string().value() == "not_found");
+    CHECK(object.required("message").value().string().value() == message);
+  }
 }
 
 TEST_CASE("a handle that does not exist is QV_BAD_HANDLE on every call", "[abi]") {

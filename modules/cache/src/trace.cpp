@@ -41,21 +41,6 @@ bool control(unsigned char c) {
   return (c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f;
 }
 
-// A line as a message shows it: its first 40 bytes, those outside printable ASCII as \xNN.
-std::string shown(std::string_view line) {
-  std::string out;
-  for (unsigned char c : line.substr(0, 40)) {
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      char hex[5];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
-      out += hex;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 Status TraceParser::refuse(std::string what) const {
@@ -80,7 +65,7 @@ Status TraceParser::end_line() {
     for (char c : line) {
       const uint64_t digit = static_cast<uint64_t>(c - '0');
       if (c < '0' || c > '9' || key > (UINT64_MAX - digit) / 10)
-        return refuse_line("expected a decimal key, got '" + shown(line) + "'");
+        return refuse_line("expected a decimal key, got '" + shown_bytes(line.substr(0, 40)) + "'");
       key = key * 10 + digit;
     }
     out_.push_back(key);

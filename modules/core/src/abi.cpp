@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "qv/instance.h"
+#include "qv/json.h"
 #include "qv/json_text.h"
 #include "qv_abi.h"
 
@@ -20,6 +21,14 @@ Instance::Call* find_call(uint32_t handle) {
   auto& calls = Instance::current().calls();
   auto found = calls.find(handle);
   return found == calls.end() ? nullptr : found->second.get();
+}
+
+// A method name as a message shows it: as it is when it is UTF-8; otherwise (bytes from a
+// native host, which no decoder checked) with its bytes outside printable ASCII as \xNN, so
+// the answer stays UTF-8 and its JSON valid.
+std::string shown_name(std::string_view name) {
+  if (simdjson::validate_utf8(name.data(), name.size())) return std::string(name);
+  return shown_bytes(name);
 }
 
 // Runs the call's tasks until the method finishes or waits for the host. A refused input
@@ -109,8 +118,8 @@ qv_status qv_call_start(const char* method, uint32_t method_len, const uint8_t* 
   // Registered before it runs, so a Signal notified during the run can find it.
   instance.calls().emplace(handle, std::move(call));
   if (!found) {
-    running->outcome =
-        qv::Outcome::failure(qv::not_found("method: unknown method '" + std::string(name) + "'"));
+    running->outcome = qv::Outcome::failure(
+        qv::not_found("method: unknown method '" + qv::shown_name(name) + "'"));
     running->finished = true;
     status = QV_NOT_FOUND;
   } else if (input_len > qv::kMaxInputBytes) {

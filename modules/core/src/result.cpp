@@ -1,5 +1,5 @@
-// Status names, apart from the ABI's exported functions so that code using only core's
-// JSON and errors (the load tester) links without a bundle of methods.
+// Status names and shown bytes, apart from the ABI's exported functions so that code using only
+// core's JSON and errors (the load tester) links without a bundle of methods.
 #include "qv/result.h"
 
 namespace qv {
@@ -28,6 +28,21 @@ const char* status_name(qv_status status) {
       return "internal";
   }
   return "unknown";
+}
+
+std::string shown_bytes(std::string_view bytes) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
 }
 
 }  // namespace qv

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -18,6 +19,10 @@ struct Error {
   qv_status status = QV_INTERNAL;
   std::string message;  // names the field and the problem, e.g. "history[2].date: ..."
 };
+
+// Bytes as a message quotes them when they may be anything (not UTF-8, control characters):
+// those outside printable ASCII as \xNN ("\xff\x00abc").
+std::string shown_bytes(std::string_view bytes);
 
 inline Error invalid_input(std::string message) {
   return {QV_INVALID_INPUT, std::move(message)};
