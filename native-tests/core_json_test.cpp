@@ -193,6 +193,19 @@ TEST_CASE("an integer field is read exactly, past 2^53 too, and its range error 
         "exponent: expected an integer, got 1e+300" + inexact);
 }
 
+TEST_CASE("U+2028 and U+2029 are written escaped, so the JSON can be inline JavaScript", "[json]") {
+  // U+2027, U+202A and U+2030 share their first bytes (E2 80) and stay as they are, as does a
+  // string that ends before a sequence does.
+  const std::string text = "a\u2028b\u2029c\u2027\u202A\u2030 \xE2\x80";
+  qv::JsonWriter out;
+  out.value(text);
+  CHECK(out.str() == "\"a\\u2028b\\u2029c\u2027\u202A\u2030 \xE2\x80\"");
+  qv::JsonParser parser;
+  auto back = parser.parse(qv::JsonWriter().value("x\u2028\u2029y").str());
+  REQUIRE(back.ok());
+  CHECK(back.value().string().value() == "x\u2028\u2029y");
+}
+
 TEST_CASE("a key the plain path form would make ambiguous is written [\"key\"]", "[json][path]") {
   qv::JsonParser parser;
   auto root = parser.parse(R"({"a": {"": [1], "b.c": {"[d]": true}, "e": 1}})");

@@ -256,7 +256,8 @@ Result<JsonValue> JsonParser::parse_text(std::string_view text, const std::strin
 void append_json_string(std::string& out, std::string_view text) {
   static const char* kHex = "0123456789abcdef";
   out += '"';
-  for (unsigned char c : text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
     switch (c) {
       case '"':
         out += "\\\"";
@@ -278,6 +279,12 @@ void append_json_string(std::string& out, std::string_view text) {
           out += "\\u00";
           out += kHex[c >> 4];
           out += kHex[c & 15];
+        } else if (c == 0xE2 && i + 2 < text.size() && text[i + 1] == '\x80' &&
+                   (text[i + 2] == '\xA8' || text[i + 2] == '\xA9')) {
+          // U+2028 and U+2029 are valid in a JSON string, but JavaScript before ES2019 ends
+          // a line at them, inside a string literal too: JSON put inline in a <script> broke.
+          out += text[i + 2] == '\xA8' ? "\\u2028" : "\\u2029";
+          i += 2;
         } else {
           out += static_cast<char>(c);
         }

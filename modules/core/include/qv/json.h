@@ -187,7 +187,9 @@ class JsonWriter {
   bool need_comma_ = false;
 };
 
-// Appends text as a JSON string literal (with quotes) to out.
+// Appends text as a JSON string literal (with quotes) to out: quotes, backslashes and control
+// characters escaped, and U+2028 and U+2029 as \u2028 and \u2029, so the JSON can be put inline in
+// JavaScript (a <script>) as it is.
 void append_json_string(std::string& out, std::string_view text);
 
 // {"error": "<status name>", "message": "<message>"}
