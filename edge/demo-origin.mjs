@@ -13,8 +13,8 @@
 // Answers carry Cache-Control (max-age, stale-while-revalidate, stale-if-error), a strong
 // ETag of the body (the regional origins answer a matching If-None-Match with 304) and
 // Surrogate-Key tags by the conventions of modules/cache (<table>, <table>:list,
-// <table>:<id>, campaigns:<id>:leads|analytics|calls), so the edge cache keeps them and
-// database changes invalidate exactly what they touch.
+// <table>:<id>, campaigns:<id>:leads|analytics|calls, an id written as tagId writes it), so
+// the edge cache keeps them and database changes invalidate exactly what they touch.
 
 import { createHash } from 'node:crypto';
 
@@ -61,6 +61,15 @@ function seed() {
   return data;
 }
 
+// A row id as a tag names it (modules/cache's convention): '%', ':', space and ',' as %25,
+// %3A, %20 and %2C, and the id `list` as %6Cist, so no id reads as another tag or splits in the
+// header. The demo's ids are all plain, and come out as they are.
+const TAG_ID_ESCAPES = { '%': '%25', ':': '%3A', ' ': '%20', ',': '%2C' };
+function tagId(id) {
+  const text = String(id).replace(/[%: ,]/g, (c) => TAG_ID_ESCAPES[c]);
+  return text === 'list' ? '%6Cist' : text;
+}
+
 function tags(...lists) {
   return [...new Set(lists.flat())].join(' ');
 }
@@ -78,15 +87,15 @@ function answer(data, organization, url) {
   const org = data.get(organization);
   if (!org) return { status: 404, body: { error: 'not_found', message: `${ORGANIZATION_HEADER}: unknown organisation '${organization}'` } };
   const params = url.searchParams;
-  const campaignTags = (suffix) => org.campaigns.map((c) => `campaigns:${c.id}:${suffix}`);
+  const campaignTags = (suffix) => org.campaigns.map((c) => `campaigns:${tagId(c.id)}:${suffix}`);
   // The aggregates count the leads by status: they contain every lead row, so a lead's
   // UPDATE (the 'single' strategy, leads:<id>) reaches them.
-  const leadTags = org.leads.map((lead) => `leads:${lead.id}`);
+  const leadTags = org.leads.map((lead) => `leads:${tagId(lead.id)}`);
   switch (url.pathname) {
     case '/api/campaigns':
       return {
         status: 200, body: { campaigns: org.campaigns },
-        tags: tags('campaigns', 'campaigns:list', org.campaigns.map((c) => `campaigns:${c.id}`)),
+        tags: tags('campaigns', 'campaigns:list', org.campaigns.map((c) => `campaigns:${tagId(c.id)}`)),
       };
     case '/api/leads': {
       const campaignId = params.get('campaignId');
@@ -96,8 +105,8 @@ function answer(data, organization, url) {
       const leads = matching.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE);
       return {
         status: 200, body: { leads, page, pageSize: PAGE_SIZE, total: matching.length },
-        tags: tags('leads', 'leads:list', leads.map((l) => `leads:${l.id}`),
-          campaignId ? [`campaigns:${campaignId}:leads`] : campaignTags('leads')),
+        tags: tags('leads', 'leads:list', leads.map((l) => `leads:${tagId(l.id)}`),
+          campaignId ? [`campaigns:${tagId(campaignId)}:leads`] : campaignTags('leads')),
       };
     }
     case '/api/dashboard/metrics':
@@ -120,7 +129,7 @@ function answer(data, organization, url) {
       const articles = org.articles.filter((a) => `${a.title} ${a.body}`.toLowerCase().includes(q));
       return {
         status: 200, body: { q, articles },
-        tags: tags('knowledge_base', 'knowledge_base:list', articles.map((a) => `knowledge_base:${a.id}`)),
+        tags: tags('knowledge_base', 'knowledge_base:list', articles.map((a) => `knowledge_base:${tagId(a.id)}`)),
       };
     }
     default:

@@ -72,6 +72,30 @@ TEST_CASE("the spec's rules map tables and events to strategies and tags") {
   CHECK(tags.tags == std::vector<std::string>{"leads"});
 }
 
+TEST_CASE("an id that would read as another tag is encoded in its own tags") {
+  qv::JsonParser parser;
+  const InvalidationRules rules = default_rules();
+  // ':' would make row "c1:analytics" campaign c1's aggregate, and "list" the table's lists.
+  auto tags = change_tags(
+      parse(parser, R"({"type":"UPDATE","table":"campaigns","record":{"id":"c1:analytics"}})"),
+      rules);
+  CHECK(tags.record_id == "c1:analytics");
+  CHECK(tags.tags == std::vector<std::string>{"campaigns:c1%3Aanalytics"});
+  tags = change_tags(
+      parse(parser, R"({"type":"UPDATE","table":"campaigns","record":{"id":"list"}})"), rules);
+  CHECK(tags.tags == std::vector<std::string>{"campaigns:%6Cist"});
+  // The escape itself, and what separates a header's tags; a template's value too.
+  tags = change_tags(
+      parse(parser,
+            R"({"type":"INSERT","table":"leads","record":{"id":"%3A a,b","campaign_id":"list"}})"),
+      rules);
+  CHECK(tags.tags == std::vector<std::string>{"leads:%253A%20a%2Cb", "leads:list",
+                                              "campaigns:%6Cist:leads",
+                                              "campaigns:%6Cist:analytics"});
+  CHECK(tag_id("listing") == "listing");
+  CHECK(tag_id("\xC3\xA9") == "\xC3\xA9");
+}
+
 TEST_CASE("the journal's text reads back as written") {
   Journal journal;
   append_item(journal, JournalItem{0, 1000.5, {"o:k"}, {"t1", "t 2"}, false}, 3);

@@ -179,6 +179,30 @@ Status parse_change(const JsonValue& root, Change& change) {
   return ok_status();
 }
 
+std::string tag_id(std::string_view id) {
+  if (id == "list") return "%6Cist";
+  std::string out;
+  for (char c : id) {
+    switch (c) {
+      case '%':
+        out += "%25";
+        break;
+      case ':':
+        out += "%3A";
+        break;
+      case ' ':
+        out += "%20";
+        break;
+      case ',':
+        out += "%2C";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
 namespace {
 
 // Whether a template names a field the row does not have at all (not even as null).
@@ -207,7 +231,8 @@ const std::string* row_field(const Change& change, std::string_view name) {
   return found ? found : find_field(change.old_row, name);
 }
 
-// Fills "{field}" from the row; nullopt when a field is missing or the template is broken.
+// Fills "{field}" from the row, each value written as tag_id writes an id; nullopt when a field is
+// missing or the template is broken.
 std::optional<std::string> fill(std::string_view text, const Row& row) {
   std::string out;
   size_t at = 0;
@@ -222,7 +247,7 @@ std::optional<std::string> fill(std::string_view text, const Row& row) {
     out += text.substr(at, open - at);
     const std::string* found = find_field(row, text.substr(open + 1, close - open - 1));
     if (!found) return std::nullopt;
-    out += *found;
+    out += tag_id(*found);
     at = close + 1;
   }
   return out;
@@ -249,10 +274,10 @@ ChangeTags change_tags(const Change& change, const InvalidationRules& rules) {
     add_tag(out.tags, change.table);  // nothing narrower can be named
     return out;
   }
-  add_tag(out.tags, change.table + ":" + out.record_id);
+  add_tag(out.tags, change.table + ":" + tag_id(out.record_id));
   // An UPDATE that changes the id: the entries holding the row know it by the old one.
   if (const std::string* old_id = find_field(change.old_row, rules.id_field))
-    add_tag(out.tags, change.table + ":" + *old_id);
+    add_tag(out.tags, change.table + ":" + tag_id(*old_id));
   if (change.event == ChangeEvent::kInsert) add_tag(out.tags, change.table + ":list");
   if (out.strategy == Strategy::kRelated) {
     if (const TableRule* rule = rules.find(change.table)) {

@@ -7,6 +7,8 @@
 //   <table>:list        lists of the table's rows (where a new row appears)
 //   <table>:<id>        entries that contain the row
 //   anything else       e.g. "campaigns:c1:analytics", the targets of `related` rules
+// An id in a tag, and a value a `related` template is filled with, is written as tag_id
+// writes it, so that no id reads as another tag.
 //
 // Strategies (the spec's CacheInvalidationManager):
 //   single   <table>:<id>, and <table>:list for an INSERT (the new row is in no entry yet)
@@ -87,6 +89,11 @@ struct ChangeTags {
   std::string record_id;     // "" when the row has no id (single then acts as all)
   std::vector<std::string> tags;
 };
+
+// An id as a tag names it: '%', ':', space and ',' as %25, %3A, %20 and %2C (an id "c1:analytics"
+// would read as campaign c1's aggregate, and a space or a comma splits a header's tags), and
+// the id "list" as "%6Cist" (not the table's lists); any other byte as it is.
+std::string tag_id(std::string_view id);
 
 // The tags a change invalidates under the rules.
 ChangeTags change_tags(const Change& change, const InvalidationRules& rules);
