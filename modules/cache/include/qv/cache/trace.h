@@ -12,7 +12,9 @@
 // no keys; in lirs, a line that is not a key (up to 256 bytes; one holding control
 // characters is said to look binary); in cache2k and scarab, a length that is not a whole
 // number of keys, or text (lines without control characters: at least one line break, and
-// no byte below 0x20 but tab and CR, nor 0x7f).
+// no byte below 0x20 but tab and CR, nor 0x7f). cache2k and scarab cannot be told from each
+// other (no header, and any 4 or 8 bytes are a key): only a length that is not a whole number
+// of keys gives the wrong one away.
 #pragma once
 
 #include <cstdint>
