@@ -13,7 +13,7 @@ import { RedisServer } from './redis-server.mjs';
 import { createEdgeRuntime, loadEdgeConfig } from '../edge/runtime.mjs';
 import { bytesToHex, digestKey, identify, indexApiKeys, parseApiKeys } from '../edge/identity.mjs';
 import { rateLimitHeaders } from '../edge/handler.mjs';
-import { CountingKv, withOps, delayedOps, noTimeouts } from './kv-doubles.mjs';
+import { CountingKv, withOps, delayedOps, kvWaits } from './kv-doubles.mjs';
 import { random } from '../bench/cache-streams.mjs';
 
 const quiet = () => {};
@@ -444,7 +444,7 @@ describe('call lifecycles racing over three isolates (a KV answering after rando
         return result;
       },
     }), next);
-    const isolates = await Promise.all([0, 1, 2].map((i) => instantiateFlavour(i % 2 ? 'wasi' : 'emscripten', { kv, log: quiet, timers: noTimeouts })));
+    const isolates = await Promise.all([0, 1, 2].map((i) => instantiateFlavour(i % 2 ? 'wasi' : 'emscripten', { kv, log: quiet, ...kvWaits })));
     const who = { organizationId: 'org_lifecycles', tier: 'Startup' };
     const any = () => isolates[Math.floor(next() * isolates.length)];
 
@@ -506,7 +506,7 @@ describe('admission over a real Redis', { skip: !process.env.QV_REDIS_URL && 'no
     kvs = await Promise.all([0, 1, 2, 3].map(() => RedisKv.connect(process.env.QV_REDIS_URL, { prefix })));
     // No KV timeouts: one would switch an isolate to local limits when a loaded machine
     // answered late.
-    instances = await Promise.all(kvs.map((kv, i) => instantiateFlavour(i % 2 ? 'wasi' : 'emscripten', { kv, log: quiet, timers: noTimeouts })));
+    instances = await Promise.all(kvs.map((kv, i) => instantiateFlavour(i % 2 ? 'wasi' : 'emscripten', { kv, log: quiet, ...kvWaits })));
   });
   after(() => Promise.all(kvs.map((kv) => kv.close())));
 
@@ -570,7 +570,7 @@ describe('Redis stopped in the middle of a run', { timeout: 120_000 }, () => {
 
   test('requests keep being answered; limits are global again after recovery', { timeout: 60_000 }, async () => {
     kvs = await Promise.all([0, 1, 2].map(() => RedisKv.connect(server.url, { connectTimeoutMs: 200 })));
-    const isolates = await Promise.all(kvs.map((kv) => instantiateFlavour('emscripten', { kv, log: quiet, timers: noTimeouts })));
+    const isolates = await Promise.all(kvs.map((kv) => instantiateFlavour('emscripten', { kv, log: quiet, ...kvWaits })));
     const admit = async (qv) => {
       const { status, body } = await qv.invoke('tiers.admit', { organizationId: 'org_fault', tier: 'Startup' });
       assert.equal(status, 'ok', `an admission failed: ${JSON.stringify(body)}`);
@@ -604,7 +604,7 @@ describe('Redis stopped in the middle of a run', { timeout: 120_000 }, () => {
     const connect = async (flavour) => {
       const kv = await RedisKv.connect(server.url, { connectTimeoutMs: 200 });
       kvs.push(kv);
-      return instantiateFlavour(flavour, { kv, log: quiet, timers: noTimeouts });
+      return instantiateFlavour(flavour, { kv, log: quiet, ...kvWaits });
     };
     const [qv, other] = [await connect('wasi'), await connect('emscripten')];
     const who = { organizationId: 'org_outage', tier: 'Startup' };

@@ -2,6 +2,7 @@
 // operations replaced, and one that answers after random delays. (Not a .test.mjs: importing
 // one would run its tests.)
 import { MemoryKv } from '../dist/js/node.mjs';
+import { MAX_TIMER_MS } from '../dist/js/host-ops.mjs';
 
 // A KV that counts operations by kind and can be made to fail: wholly (failing = true) or
 // for some kinds of operation (failing = a Set of kinds).
@@ -29,6 +30,12 @@ export const withOps = (kv, replaced) => ({
 // however late a loaded machine gives it, where a test means the answers of a KV that is up
 // (a store that is down fails at once; a hang fails the test's own timeout).
 export const noTimeouts = Object.freeze({ setTimeout: () => 0, clearTimeout: () => {} });
+
+// The shim's options for a KV operation that waits for its answer however late a loaded
+// machine gives it, as noTimeouts does, while the module's sleeps (its back-off between
+// compare-and-set attempts on a contended key) still end: they wait on the timers option too,
+// and with timers that never fire a call that backs off would wait for good.
+export const kvWaits = Object.freeze({ kvTimeoutMs: MAX_TIMER_MS });
 
 // An operation that fails with message.
 export const failWith = (message) => async () => { throw new Error(message); };
