@@ -12,6 +12,7 @@ import { startRegionalOrigins, routerConfigFor, DEMO_REGIONS } from '../edge/reg
 import { signRequest, parseCriticalKeys, SIGNATURE_HEADER, SIGNATURE_CLAIM_PREFIX } from '../edge/cache-routes.mjs';
 import { firstEntityTag, notModified, parseHttpDate } from '../edge/conditional.mjs';
 import { createServer } from 'node:http';
+import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import { createEdgeHandler } from '../edge/handler.mjs';
 import { loadModule } from '../dist/js/node.mjs';
@@ -212,6 +213,9 @@ describe('cached routes on edge-runtime', () => {
     const c = await get('/api/leads?page=2&campaignId=org_startup_c1', 'qv_demo_startup');
     assert.equal(c.headers.get('x-cache'), 'MISS');
     await c.arrayBuffer();
+    const longest = await get(`/api/leads?q=${'x'.repeat(1022)}`, 'qv_demo_startup'); // 1024 bytes, the limit
+    assert.equal(longest.headers.get('x-cache'), 'MISS');
+    await longest.arrayBuffer();
     const long = await get(`/api/leads?q=${'x'.repeat(1100)}`, 'qv_demo_startup');
     assert.equal(long.status, 400);
     assert.equal((await long.json()).message, 'query string: 1102 bytes (normalised) is above the limit of 1024');
@@ -560,6 +564,8 @@ const CANNED = {
   'two-etags': [200, { 'cache-control': 'max-age=60', etag: ['W/"a,1"', '"b"'] }, '{"ok":true}'],
   // Last-Modified on two lines: joined, 'Wed, 26 Nov 2025 10:00:00 GMT, Thu, 27 Nov 2025 10:00:00 GMT'.
   'two-dates': [200, { 'cache-control': 'max-age=60', 'last-modified': ['Wed, 26 Nov 2025 10:00:00 GMT', 'Thu, 27 Nov 2025 10:00:00 GMT'] }, '{"ok":true}'],
+  // An answer the cache may not keep.
+  uncacheable: [200, { 'cache-control': 'no-store', 'content-type': 'application/json' }, '{"ok":true}'],
 };
 
 describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () => {
@@ -588,13 +594,42 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
   });
   after(() => { origin.closeAllConnections(); origin.close(); });
 
-  async function handler() {
+  // The demo config in front of this origin; apiKeys: more keys, critical: keys to warm,
+  // cache: the cache module's settings (by default, origins answer within 300 ms).
+  async function handler({ apiKeys = [], critical = [], cache = { origin: { timeoutMs: 300 } } } = {}) {
     const url = `http://127.0.0.1:${origin.address().port}`;
     const config = await edgeConfig({ urls: Object.fromEntries(DEMO_REGIONS.map((region) => [region, url])) },
-      { critical: [], config: { origin: { timeoutMs: 300 } } });
+      { critical, config: cache });
+    config.apiKeys = [...config.apiKeys, ...apiKeys];
     return createEdgeHandler({ wasmModule: await loadModule(), config, cacheSecret: SECRET, log: () => {} });
   }
   const request = (path, headers = {}) => new Request(`http://edge.test${path}`, { headers: { 'x-api-key': 'qv_demo_growth', ...headers } });
+
+  test('an organisation\'s keys of two tiers get a copy each: the origin is told the tier, and may answer by it', async () => {
+    const key = 'qv_test_growth_enterprise';
+    const handle = await handler({ apiKeys: [{ sha256: createHash('sha256').update(key).digest('hex'), organizationId: 'org_growth', tier: 'Enterprise' }] });
+    seen = [];
+    const path = '/api/campaigns?probe=tier';
+    assert.equal((await handle(request(path))).headers.get('x-cache'), 'MISS');
+    const other = await handle(request(path, { 'x-api-key': key }));
+    assert.equal(other.headers.get('x-cache'), 'MISS', 'the Growth tier\'s copy was served to an Enterprise key');
+    const fills = seen.filter((headers) => headers['x-qv-organization-id'] === 'org_growth'); // (not the health probes)
+    assert.deepEqual(fills.map((headers) => headers['x-qv-tier']), ['Growth', 'Enterprise']);
+    assert.equal((await handle(request(path))).headers.get('x-cache'), 'HIT-L1');
+  });
+
+  test('warming fills the key of each critical entry\'s query, and counts an answer the cache may not keep as failed', async () => {
+    const handle = await handler({ cache: {}, critical: [
+      { organizationId: 'org_growth', path: '/api/leads', query: 'warm=1' },
+      { organizationId: 'org_growth', path: '/api/leads', query: 'uncacheable' },
+    ] });
+    await handle.ready();
+    const warmed = await handle.warmed();
+    assert.deepEqual(warmed, { warmed: 1, failed: [{ path: '/api/leads', organizationId: 'org_growth', message: 'not stored: cache-control: no-store' }] });
+    seen = [];
+    assert.equal((await handle(request('/api/leads?warm=1'))).headers.get('x-cache'), 'HIT-L1');
+    assert.equal(seen.filter((headers) => headers['x-qv-organization-id'] === 'org_growth').length, 0);
+  });
 
   test('an answer for an API key is private to it, whatever the origin allowed shared caches', async () => {
     const handle = await handler();
