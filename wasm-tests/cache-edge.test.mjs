@@ -564,6 +564,7 @@ const CANNED = {
   'two-etags': [200, { 'cache-control': 'max-age=60', etag: ['W/"a,1"', '"b"'] }, '{"ok":true}'],
   // Last-Modified on two lines: joined, 'Wed, 26 Nov 2025 10:00:00 GMT, Thu, 27 Nov 2025 10:00:00 GMT'.
   'two-dates': [200, { 'cache-control': 'max-age=60', 'last-modified': ['Wed, 26 Nov 2025 10:00:00 GMT', 'Thu, 27 Nov 2025 10:00:00 GMT'] }, '{"ok":true}'],
+  'server-error': [500, { 'content-type': 'application/json' }, '{"error":"internal"}'],
   // An answer the cache may not keep.
   uncacheable: [200, { 'cache-control': 'no-store', 'content-type': 'application/json' }, '{"ok":true}'],
 };
@@ -616,6 +617,16 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
     const fills = seen.filter((headers) => headers['x-qv-organization-id'] === 'org_growth'); // (not the health probes)
     assert.deepEqual(fills.map((headers) => headers['x-qv-tier']), ['Growth', 'Enterprise']);
     assert.equal((await handle(request(path))).headers.get('x-cache'), 'HIT-L1');
+  });
+
+  test('an origin\'s 500 is a failure like any 5xx: the request is retried on the fallback region', async () => {
+    const handle = await handler();
+    seen = [];
+    const response = await handle(request('/api/something/proxied?server-error'));
+    assert.equal(response.status, 500);
+    assert.notEqual(response.headers.get('x-region-failover'), null, 'not retried');
+    assert.notEqual(response.headers.get('x-region'), response.headers.get('x-region-failover'));
+    assert.equal(seen.filter((headers) => headers['x-qv-organization-id'] === 'org_growth').length, 2);
   });
 
   test('warming fills the key of each critical entry\'s query, and counts an answer the cache may not keep as failed', async () => {
