@@ -1466,6 +1466,7 @@ for (const flavour of FLAVOURS) {
         assert.equal(l1.get('b'), undefined);
         assert.equal(l1.has('a'), true);
         clock.t += 1000;
+        assert.equal(l1.has('a'), false, 'expired, as get finds it');
         assert.equal(l1.get('a'), undefined, 'expired');
         assert.equal(l1.set('a', { any: 'object' }, 0, 10), true);
         assert.deepEqual(l1.get('a'), { any: 'object' });

@@ -684,6 +684,21 @@ describe('MemoryKv', () => {
     assert.equal(await kv.incr('n', 2), -3);
   });
 
+  test('incr gives the TTL to a key it makes and leaves an existing key\'s expiry as it is, as RedisKv', async () => {
+    let t = 0;
+    const kv = new MemoryKv({ now: () => t });
+    assert.equal(await kv.incr('n', 1, 1000), 1);
+    t = 600;
+    assert.equal(await kv.incr('n', 1, 1000), 2);
+    t = 1200;
+    assert.equal(await kv.get('n'), null, 'gone 1000 ms after the incr that made it, not after the last one');
+    assert.equal(await kv.incr('n', 1, 1000), 1);
+    await kv.set('kept', '5');
+    assert.equal(await kv.incr('kept', 1, 1000), 6);
+    t = 10_000;
+    assert.equal(await stored(kv, 'kept'), '6', 'a key without a TTL gets none from an incr');
+  });
+
   test('get and a failed cas answer copies: a caller that changes the bytes changes nothing stored', async () => {
     const kv = new MemoryKv();
     await kv.set('k', 'kept');
@@ -727,6 +742,12 @@ describe('MemoryKv', () => {
     const strict = new MemoryKv({ maxBytes: 1000 });
     for (let i = 0; i < 10; i++) await strict.set(`qv:rl:org_${i}`, 'x'.repeat(500));
     assert.deepEqual([strict.keys().length, strict.evicted], [10, 0]);
+    // The copy a write makes is never its own victim: one above the bound on its own stays,
+    // the older copies going first.
+    const small = new MemoryKv({ maxBytes: 1000 });
+    await small.set(copy(0), 'x'.repeat(300));
+    await small.set(copy(1), 'x'.repeat(2000));
+    assert.deepEqual([await small.get(copy(0)), (await small.get(copy(1)))?.length, small.evicted], [null, 2000, 1]);
   });
 
   test('a maxBytes that bounds nothing is refused, naming it', () => {
