@@ -430,6 +430,14 @@ describe('npm start (edge/server.mjs) with a port another process holds', () => 
     }
   });
 
+  test('PORT that is no port number: stops with status 2, naming the setting, rather than with the listener\'s stack trace', async () => {
+    for (const value of ['65536', '-1', '80.5', 'http']) {
+      const { code, stderr } = await start({ PORT: value, QV_ORIGINS_PORT: '0' });
+      assert.equal(code, 2, stderr);
+      assert.equal(stderr.trim(), `PORT: expected a port number 0-65535, got '${value}'`);
+    }
+  });
+
   test('QV_ORIGINS_PORT: stops likewise, saying the demo origins take four ports', async () => {
     const port = held.address().port;
     const { code, stderr } = await start({ PORT: '0', QV_ORIGINS_PORT: String(port) });
