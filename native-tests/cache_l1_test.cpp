@@ -1,5 +1,5 @@
 // The L1 store: entry and byte bounds, expiry, versions, hosted values and what it reports
-// released, invalidation by predicate, and its invariants.
+// released, invalidation by predicate, and its invariants; and l1.ttlMs through an instance.
 #include <catch2/catch.hpp>
 
 #include <memory>
@@ -7,6 +7,8 @@
 
 #include "qv/cache/hash.h"
 #include "qv/cache/l1_store.h"
+#include "qv/host/instance.h"
+#include "support/test_host.h"
 
 using namespace qv::cache;
 using Space = L1Store::Space;
@@ -59,6 +61,15 @@ TEST_CASE("L1 holds at most its bytes, and refuses an entry above its entry limi
   const uint32_t refused = l1.put_response("big", response("o", "big", std::string(6000, 'x')),
                                            kNow + 1000, kNow + 1000, kNow);
   CHECK(refused == L1Store::kNone);
+  CHECK(l1.stats().rejected == 1);
+  CHECK(l1.check().ok());
+}
+
+TEST_CASE("an entry of exactly the entry limit is kept; one byte more is refused") {
+  // A hosted value counts its size and the 64 bytes of its slot.
+  L1Store l1(L1Limits{.max_entries = 10, .max_bytes = 20000, .max_entry_bytes = 5000}, 7);
+  CHECK(l1.put_hosted(mix64(1), 5000 - 64, kNow + 1000, kNow) != L1Store::kNone);
+  CHECK(l1.put_hosted(mix64(2), 5000 - 63, kNow + 1000, kNow) == L1Store::kNone);
   CHECK(l1.stats().rejected == 1);
   CHECK(l1.check().ok());
 }
@@ -124,4 +135,28 @@ TEST_CASE("responses are dropped by predicate (invalidation)") {
   CHECK(l1.peek(Space::kResponses, "b", kNow) != L1Store::kNone);
   CHECK(l1.peek(Space::kResponses, "c", kNow) != L1Store::kNone);
   CHECK(l1.check().ok());
+}
+
+TEST_CASE("an L1 copy is served for at most l1.ttlMs, then L2's fresh copy is") {
+  qv::test::ManualClock clock;
+  auto instance =
+      qv::test::make_instance(clock, std::make_shared<qv::host::MemoryKv>(clock.function()));
+  REQUIRE(instance.run("cache.configure", R"({"l1":{"ttlMs":1000}})").ok());
+  REQUIRE(instance
+              .run("cache.set", R"({"organizationId":"org_a","key":"k","body":"x",
+                                    "headers":{"cache-control":"max-age=60"}})")
+              .ok());
+  const auto layer = [&] {
+    const auto answer = instance.run("cache.get", R"({"organizationId":"org_a","key":"k"})");
+    REQUIRE(answer.ok());
+    for (const char* name : {"L1", "L2"}) {
+      if (answer.output.find("\"layer\":\"" + std::string(name) + "\"") != std::string::npos)
+        return std::string(name);
+    }
+    return answer.output;
+  };
+  clock.advance(999);
+  CHECK(layer() == "L1");
+  clock.advance(1);  // the L1 copy's time is up; the entry stays fresh for 59 s more
+  CHECK(layer() == "L2");
 }

@@ -1,6 +1,7 @@
 // Eviction policies: the frequency sketch, the hash index, W-TinyLFU's invariants under
-// random operations, LRU and OPT on small traces worked by hand, and the adaptive policy's
-// goal on every row of the shared traces' reference table.
+// random operations and its admission and promotion by hand, LRU and OPT on small traces
+// worked by hand, and the adaptive policy's goal on every row of the shared traces'
+// reference table.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -104,6 +105,24 @@ TEST_CASE("W-TinyLFU keeps its invariants through random adds, hits, updates and
     CHECK(engine.check().ok());
     if (adaptive) CHECK(engine.adaptations() > 0);
   }
+}
+
+TEST_CASE("W-TinyLFU admits a window candidate only above its victim, and protects a reread") {
+  // A window of 1 and a main space of 9 (7 protected); every key seen once.
+  WTinyLfu engine(WTinyLfuOptions{.maximum = 10, .window_share = 0.1, .adaptive = false});
+  std::vector<uint32_t> evicted;
+  for (uint32_t slot = 0; slot < 10; ++slot) engine.add(slot, mix64(100 + slot), 1, evicted);
+  REQUIRE(evicted.empty());
+  // 9 leaves the window as a candidate against probation's oldest, 0: as frequent, so the
+  // candidate goes and the main space keeps what it has.
+  engine.add(10, mix64(110), 1, evicted);
+  CHECK(evicted == std::vector<uint32_t>{9});
+  CHECK(engine.contains(0));
+  // A second access in the main space moves an entry from probation to protected.
+  CHECK(engine.protected_size() == 0);
+  engine.on_hit(0);
+  CHECK(engine.protected_size() == 1);
+  CHECK(engine.check().ok());
 }
 
 TEST_CASE("LRU and OPT on a trace worked by hand") {
