@@ -175,6 +175,12 @@ TEST_CASE("the cost factor breaks near-ties within the tolerance; equal ties are
   CHECK(router.config().regions[measured_tie.optimal()].id == "b");
   CHECK(measured_tie.reason.rfind("b's measured RTT from pop:x: 105.0 ms", 0) == 0);
   CHECK(measured_tie.reason.find("lowest") == std::string::npos);
+  // Exactly at the tolerance is within it: 88 ms is 10% above 80 ms.
+  REQUIRE(router.observe(observation("a", 80, 200, "pop:e"), kStart).ok());
+  REQUIRE(router.observe(observation("b", 88, 200, "pop:e"), kStart).ok());
+  Client at_tolerance;
+  at_tolerance.area = "pop:e";
+  CHECK(router.config().regions[router.route(at_tolerance, kStart).optimal()].id == "b");
   // A region whose distance estimate beats a nearer region's slower measured RTT has the
   // lowest estimate, and is not the nearest.
   REQUIRE(router.observe(observation("a", 400, 200, "pop:y"), kStart).ok());
@@ -501,6 +507,12 @@ TEST_CASE("active health checks: interval, unhealthy after 3 failures, panic rou
   CHECK(!after.panic);
   CHECK(router.config().regions[after.optimal()].id == "eu-west-1");
   CHECK(after.order.size() == 2);
+  // Nor is a retry at 2 of 4 in panic: it passes over an unhealthy fallback.
+  const std::vector<std::string> fallbacks{"ap-southeast-1", "sa-east-1"};
+  auto retry = router.retry("eu-west-1", fallbacks, now);
+  REQUIRE(retry.ok());
+  CHECK(retry.value().region == 3);
+  CHECK(retry.value().reason == "retry on sa-east-1, the first healthy fallback");
 }
 
 TEST_CASE("a probe in flight is not repeated until twice its timeout plus 1 s has passed") {
