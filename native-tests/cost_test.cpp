@@ -615,6 +615,14 @@ TEST_CASE("targets: pass, fail, and unknown while missing inputs could decide") 
     CHECK(targets[1].status == "fail");
     CHECK(*targets[1].actual.value == Approx(11.5 / 20000));
   }
+  SECTION("a figure equal to its limit fails: the target is below it") {
+    // 24 GB of disk: (24 - 8) x $0.125 = $2 over 20,000 transcripts = $0.0001, the limit.
+    std::string usage = kStartup;
+    usage.replace(usage.find("\"databaseGB\": 6"), 15, "\"databaseGB\": 24");
+    auto targets = targets_of(usage);
+    CHECK(*targets[1].actual.value == 0.0001);
+    CHECK(targets[1].status == "fail");
+  }
 }
 
 // ---- Tier fit and opportunities ---------------------------------------------------------------
@@ -658,6 +666,13 @@ TEST_CASE("the tier the peaks fit, from the tiers module's catalogue") {
   REQUIRE(startup.value().tier.tier != nullptr);
   CHECK(startup.value().tier.tier->name == "Startup");
   CHECK(*startup.value().tier.utilization[0] == Approx(30.0 / 50));
+  // A peak equal to a tier's limit fits it: Startup holds 50 concurrent calls.
+  std::string at_limit = kStartup;
+  at_limit.replace(at_limit.find("\"peakConcurrent\": 30"), 20, "\"peakConcurrent\": 50");
+  auto full = estimate(usage_of(at_limit), catalogue, &tiers);
+  REQUIRE(full.ok());
+  REQUIRE(full.value().tier.tier != nullptr);
+  CHECK(full.value().tier.tier->name == "Startup");
 
   std::string big = kStartup;
   big.replace(big.find("\"peakConcurrent\": 30"), 20, "\"peakConcurrent\": 10000");
@@ -742,6 +757,20 @@ TEST_CASE(
     CHECK(cache->savings == Approx(1.2 + 2.67 - 0.53));
     CHECK_FALSE(cache->worth_applying);
     CHECK(small.value().savings_worth_applying == 0);
+  }
+  SECTION("a saving of exactly $10 is not worth applying") {
+    // Edge requests (15M - 10M included) x $2/M = $10.
+    auto ten = estimate(usage_of(R"({
+      "calls": {"perMonth": 1000, "minutesPerCall": 1},
+      "api": {"requestsPerMonth": 15000000, "edgeCacheHitRatio": 0.9, "cpuMsPerInvocation": 0}
+    })"),
+                        catalogue, nullptr);
+    REQUIRE(ten.ok());
+    const Opportunity* edge = opportunity(ten.value(), "edge_function_invocations");
+    REQUIRE(edge);
+    CHECK(edge->savings == 10);
+    CHECK_FALSE(edge->worth_applying);
+    CHECK(ten.value().savings_worth_applying == 0);
   }
 }
 
