@@ -238,7 +238,10 @@ TEST_CASE("CurlFetcher follows redirects as fetch() does for every method", "[fe
     FetchRequest request;
     request.method = method;
     request.url = first->url("/before");
-    request.headers = {{"Content-Type", "text/plain"}, {"Authorization", "Bearer t"}};
+    request.headers = {{"Content-Type", "text/plain"},
+                       {"Authorization", "Bearer t"},
+                       {"Proxy-Authorization", "Basic p"},
+                       {"Cookie", "session=s"}};
     request.body = "x=1";
     const FetchReply reply = fetcher.fetch(request);
     INFO(method << " answered " << status << ": " << reply.message);
@@ -255,8 +258,24 @@ TEST_CASE("CurlFetcher follows redirects as fetch() does for every method", "[fe
     CHECK_THAT(sent, Catch::Matchers::StartsWith("GET /after HTTP/1.1\r\n"));
     CHECK_THAT(sent, !Catch::Matchers::Contains("x=1"));
     CHECK_THAT(sent, !Catch::Matchers::Contains("Content-Type"));
-    // Both servers are on 127.0.0.1 but on two ports: another origin.
+    // Both servers are on 127.0.0.1 but on two ports: another origin, which gets none of
+    // the request's credentials.
     CHECK_THAT(sent, !Catch::Matchers::Contains("Authorization"));
+    CHECK_THAT(sent, !Catch::Matchers::Contains("Cookie"));
+  }
+  // 303 keeps a HEAD a HEAD.
+  {
+    auto target = LocalServer::answering({LocalServer::response(200, "OK", {}, "")});
+    auto first = LocalServer::answering(
+        {LocalServer::response(303, "See Other", {"Location: " + target->url("/after")}, "")});
+    FetchRequest request;
+    request.method = "HEAD";
+    request.url = first->url("/before");
+    const FetchReply reply = fetcher.fetch(request);
+    INFO(reply.message);
+    REQUIRE(reply.status == QV_OK);
+    REQUIRE(target->requests().size() == 1);
+    CHECK_THAT(target->requests()[0], Catch::Matchers::StartsWith("HEAD /after HTTP/1.1\r\n"));
   }
   // 301 and 302 do so for a POST only; 307 and 308 keep method and body.
   for (const auto& [method, status] : std::vector<std::pair<std::string, int>>{
@@ -295,6 +314,14 @@ TEST_CASE("CurlFetcher: a redirect's body counts toward no limit; the last answe
   reply = get(fetcher, last->url("/last"));
   CHECK(reply.status == QV_TOO_LARGE);
   CHECK_THAT(reply.message, Catch::Matchers::Contains("max_response_bytes"));
+
+  // An answer of exactly the limit is whole.
+  const std::string full(1024, 'y');
+  auto exact = LocalServer::answering({LocalServer::response(200, "OK", {}, full)});
+  reply = get(fetcher, exact->url("/exact"));
+  INFO(reply.message);
+  REQUIRE(reply.status == QV_OK);
+  CHECK(reply.body == full);
 }
 
 TEST_CASE("CurlFetcher: redirects within the origin keep credentials; the limit holds", "[fetch]") {
