@@ -803,6 +803,12 @@ bool Router::panic(double now) {
     ++serving;
     if (routable(r, now)) ++healthy;
   }
+  return in_panic(healthy, serving);
+}
+
+// Below panic_threshold_percent of the hosts serving traffic healthy (or none at all):
+// the rule for regions and for a region's media nodes alike.
+bool Router::in_panic(size_t healthy, size_t serving) const {
   return healthy == 0 ||
          static_cast<double>(healthy) * 100 < config_.panic_threshold_percent * serving;
 }
@@ -940,8 +946,7 @@ Decision Router::route(const Client& client, double now, bool count_request) {
     ++serving;
     if (view.health == Health::kHealthy) ++healthy;
   }
-  decision.panic = healthy == 0 ||
-                   static_cast<double>(healthy) * 100 < config_.panic_threshold_percent * serving;
+  decision.panic = in_panic(healthy, serving);
   for (uint32_t r = 0; r < n; ++r) {
     decision.regions[r].candidate =
         !config_.regions[r].draining &&
@@ -1273,8 +1278,7 @@ int Router::pick_node(uint32_t region, uint64_t call_hash, bool& panic, double n
     refresh(pool.hosts[i], false, now);
     if (pool.hosts[i].health == Health::kHealthy) eligible.push_back(i);
   }
-  panic = eligible.empty() ||
-          static_cast<double>(eligible.size()) * 100 < config_.panic_threshold_percent * serving;
+  panic = in_panic(eligible.size(), serving);
   if (panic) {
     eligible.clear();
     for (uint32_t i = 0; i < nodes.size(); ++i) {

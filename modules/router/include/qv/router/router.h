@@ -431,6 +431,7 @@ class Router {
   AreaStats* find_area(std::string_view area);
   AreaStats& area_stats(const std::string& area, double now);
   void rank(Decision& decision) const;
+  bool in_panic(size_t healthy, size_t serving) const;
   int pick_node(uint32_t region, uint64_t call_hash, bool& panic, double now);
 
   Config config_;
