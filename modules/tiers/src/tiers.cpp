@@ -383,6 +383,25 @@ bool fits(const std::vector<Day>& history, int days, const Tier& tier, const Pol
   return true;
 }
 
+// The metrics tier limits that some of the last `days` days did not report, each with how many
+// days it is missing on ("activeUsers, missing on 6"), or "" when every one was reported. A
+// missing figure is no usage only to is_high: it cannot show that tier would hold the day.
+std::string unreported(const std::vector<Day>& history, int days, const Tier& tier) {
+  std::string missing;
+  for (int m = 0; m < kMetricCount; ++m) {
+    if (!tier.limits[m]) continue;
+    int count = 0;
+    for (size_t i = history.size() - static_cast<size_t>(days); i < history.size(); ++i) {
+      if (!history[i].values[m]) ++count;
+    }
+    if (count > 0) {
+      missing += (missing.empty() ? "" : "; ") + std::string(metric_name(m)) + ", missing on " +
+                 std::to_string(count);
+    }
+  }
+  return missing;
+}
+
 }  // namespace
 
 Decision evaluate(const EvaluateInput& input, const Catalogue& catalogue) {
@@ -468,6 +487,16 @@ Decision evaluate(const EvaluateInput& input, const Catalogue& catalogue) {
       return decision;
     }
     const Tier& lower = catalogue.tiers[index - 1];
+    // The low days need only the metrics this tier limits; the lower tier may limit one this
+    // tier leaves unlimited, and a day without its figure cannot show the lower tier fits.
+    if (auto missing = unreported(history, policy.scale_down_days, lower); !missing.empty()) {
+      decision.detail = "utilisation has been below " + percent(policy.scale_down_threshold) +
+                        " for " + std::to_string(decision.low_days) + " days, but " + lower.name +
+                        " limits what was not reported on every one of the last " +
+                        std::to_string(policy.scale_down_days) + " days (" + missing +
+                        "), so nothing shows " + lower.name + " would hold it";
+      return decision;
+    }
     if (!fits(history, policy.scale_down_days, lower, policy)) {
       decision.detail = "utilisation has been below " + percent(policy.scale_down_threshold) +
                         " for " + std::to_string(decision.low_days) +
