@@ -276,8 +276,8 @@ void mark_pass(CacheState& state, const std::string& key, double until) {
   hinted_key(state, key).pass_until = until;
 }
 
-// A refresh that found the key's lease held elsewhere, or failed under its own, asks the
-// KV again only after a tenth of the lease: the stale answers meanwhile cost no round trip.
+// A refresh that found the key's lease held elsewhere asks the KV again only after a tenth
+// of the lease: the stale answers meanwhile cost no round trip.
 void note_refresh_leased(CacheState& state, const std::string& key) {
   const double lease = static_cast<double>(state.config->refresh_lease_ms);
   hinted_key(state, key).refresh_leased_until = now_ms() + lease / 10;
@@ -582,18 +582,31 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
       co_await read_l2(ctx, state, input, fallback, refreshing, false, timing);
   if (below) co_return std::move(*below);
   const double now = now_ms();
-  std::string lease;  // the refresh or fill lease this call holds, if any
+  std::string lease;      // the refresh or fill lease this call holds, if any
+  double taken_at = now;  // when the refresh lease's take answered
   if (refreshing && config->refresh_lease_ms > 0 && kv_usable(state, now)) {
     // A background refresh reaches the origin only under the key's lease in the KV: of the
     // isolates that hold the same stale copy, one fetches, and the others find its copy in
     // L2 when they refresh next. A KV that cannot answer grants the lease.
     const auto noted = state.keys.find(input.flight);
+    if (noted != state.keys.end() && now < noted->second.refresh_failed_until) {
+      // The lease is this isolate's own, kept after its refresh failed: asking the KV for it
+      // would find it held, and by no other isolate.
+      ++state.metrics.refreshes_backed_off;
+      Served served;
+      served.x_cache = "STALE";
+      served.reason =
+          "this isolate's refresh of this key failed: the origin rests until the "
+          "refresh lease lapses";
+      co_return served;
+    }
     const bool leased_recently =
         noted != state.keys.end() && now < noted->second.refresh_leased_until;
     std::string key = refresh_lease_key(input.flight);
     Lease taken = Lease::kHeldElsewhere;
     if (!leased_recently) {
       taken = co_await take_lease(ctx, state, key, config->refresh_lease_ms);
+      taken_at = now_ms();
       if (taken == Lease::kHeldElsewhere) note_refresh_leased(state, input.flight);
     }
     if (taken == Lease::kHeldElsewhere) {
@@ -622,7 +635,10 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
     ctx.kv_del(std::move(lease));
     co_await ctx.perform();
   } else if (refreshing) {
-    note_refresh_leased(state, input.flight);
+    // Until the lease lapses (its TTL ran from the set, before taken_at): no refresh of the
+    // key from here, nor a lease round trip.
+    hinted_key(state, input.flight).refresh_failed_until =
+        taken_at + static_cast<double>(config->refresh_lease_ms);
   } else {
     // Nothing stored (not storable, or the fetch failed): the waiting misses fetch for
     // themselves at once, and so do the next ones while the lease lasts.

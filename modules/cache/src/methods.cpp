@@ -106,6 +106,7 @@ std::string write_stats(CacheState& state) {
       {"", "journalViews", state.views.entries.size()},
       {"", "refreshes", m.refreshes},
       {"", "refreshesLeasedElsewhere", m.refreshes_leased_elsewhere},
+      {"", "refreshesBackedOff", m.refreshes_backed_off},
       {"", "refreshesDeferred", m.refreshes_deferred},
       {"collapse", "served", m.collapsed},
       {"collapse", "fallbacks", m.collapse_fallbacks},

@@ -100,7 +100,7 @@ struct Metrics {
   uint64_t origin_fetches = 0, origin_errors = 0, origin_not_stored = 0, stale_if_error = 0,
            origin_not_modified = 0;
   uint64_t coalesced_waits = 0, passes = 0, refreshes = 0, refreshes_leased_elsewhere = 0,
-           refreshes_deferred = 0;
+           refreshes_backed_off = 0, refreshes_deferred = 0;
   uint64_t collapsed = 0, collapse_fallbacks = 0;
   uint64_t invalidations = 0, journal_writes = 0, journal_polls = 0, journal_poll_errors = 0,
            l1_invalidated = 0, l2_deleted = 0;
@@ -111,15 +111,18 @@ struct Metrics {
 struct KeyState {
   std::shared_ptr<Flight> flight;
   double pass_until = 0;
-  // Another isolate holds the key's refresh lease (or this one's refresh failed under it):
-  // background refreshes skip the KV until then.
+  // Another isolate holds the key's refresh lease: background refreshes skip the KV until then.
   double refresh_leased_until = 0;
+  // This isolate's refresh failed under the key's refresh lease, which it keeps: background
+  // refreshes leave the origin to rest until the lease lapses.
+  double refresh_failed_until = 0;
   // The request headers the Vary of the key's latest answer names (fill.h's selected_key):
   // they select a fetch's variant while L1 holds no copy of the key (none stored, or gone).
   std::vector<std::string> vary;
   // Whether the entry holds nothing but lapsed hints (it can go).
   bool idle(double now) const {
-    return !flight && pass_until <= now && refresh_leased_until <= now && vary.empty();
+    return !flight && pass_until <= now && refresh_leased_until <= now &&
+           refresh_failed_until <= now && vary.empty();
   }
 };
 
