@@ -262,6 +262,25 @@ TEST_CASE("a threshold on several machines is one threshold, whatever its abort 
   REQUIRE(merged.thresholds[1].metric == "checks");
 }
 
+TEST_CASE("a merge names each scenario, executor and target once, in the order first seen") {
+  std::mt19937_64 random(5);
+  RunResult a = make_result(random, 1'700'000'000'000, 1, {"x"});
+  RunResult b = make_result(random, 1'700'000'000'000, 1, {"x"});
+  b.info.scenario = "other";
+  b.info.executor = "ramping-vus";
+  b.info.target = "http://127.0.0.1:2/";
+  const RunResult merged = merge_results({a, b, a, b});
+  CHECK(merged.info.scenario == "merge test + other");
+  CHECK(merged.info.executor == "constant-arrival-rate + ramping-vus");
+  CHECK(merged.info.target == "http://127.0.0.1:1/ + http://127.0.0.1:2/");
+  // A log that is itself a merge adds only the names it brings that are new.
+  RunResult c = make_result(random, 1'700'000'000'000, 1, {"x"});
+  c.info.target = "http://127.0.0.1:3/";
+  const RunResult again = merge_results({merged, c, a});
+  CHECK(again.info.target == "http://127.0.0.1:1/ + http://127.0.0.1:2/ + http://127.0.0.1:3/");
+  CHECK(again.info.scenario == "merge test + other");
+}
+
 TEST_CASE("damaged logs are refused with the file and line") {
   std::mt19937_64 random(4);
   const std::string good = write_histogram_log(make_result(random, 1'700'000'000'000, 1, {"a"}));

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <string_view>
 
 #include "text_file.h"
 
@@ -377,6 +378,28 @@ Result<RunResult> read_histogram_log_file(const std::string& path) {
 
 namespace {
 
+// Adds to `names` ("a + b", as a merge lists the scenarios, executors or targets of its logs)
+// those of `other` it does not hold yet, in their order: each is named once, however many
+// machines (or logs that are merges themselves) share it.
+void add_names(std::string& names, const std::string& other) {
+  constexpr std::string_view kSeparator = " + ";
+  auto split = [&](const std::string& text) {
+    std::vector<std::string> parts;
+    for (size_t from = 0;;) {
+      const size_t at = text.find(kSeparator, from);
+      parts.push_back(text.substr(from, at - from));
+      if (at == std::string::npos) return parts;
+      from = at + kSeparator.size();
+    }
+  };
+  std::vector<std::string> held = split(names);
+  for (const std::string& name : split(other)) {
+    if (std::find(held.begin(), held.end(), name) != held.end()) continue;
+    names += std::string(kSeparator) + name;
+    held.push_back(name);
+  }
+}
+
 // origin: the earliest interval start of all the logs merged. Machines start their seconds
 // at different milliseconds; each interval is put in the second since origin it began in,
 // so that the machines' seconds add up (requests per second, VUs) instead of alternating.
@@ -439,9 +462,9 @@ void merge_into(RunResult& into, const RunResult& from, bool first, int64_t orig
                                other.started_unix_ms * 1000 + other.duration);
   info.started_unix_ms = std::min(info.started_unix_ms, other.started_unix_ms);
   info.duration = end - info.started_unix_ms * 1000;
-  if (info.scenario != other.scenario) info.scenario += " + " + other.scenario;
-  if (info.executor != other.executor) info.executor += " + " + other.executor;
-  if (info.target != other.target) info.target += " + " + other.target;
+  add_names(info.scenario, other.scenario);
+  add_names(info.executor, other.executor);
+  add_names(info.target, other.target);
   for (const OriginAddress& each : other.addresses) {
     if (std::find(info.addresses.begin(), info.addresses.end(), each) == info.addresses.end())
       info.addresses.push_back(each);
