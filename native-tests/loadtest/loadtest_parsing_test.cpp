@@ -750,6 +750,53 @@ TEST_CASE("ramping-vus starts at one VU unless startVUs says otherwise, as k6") 
   CHECK(scenario.value().executor.peak_vus() == 1);
 }
 
+TEST_CASE("ramping-vus rounds as k6: the line rounded down going up, rounded up going down") {
+  auto executor = [](const std::string& executor_json) {
+    auto scenario = parse_scenario(with("", executor_json), {});
+    REQUIRE(scenario.ok());
+    return scenario.value().executor;
+  };
+  // Up 2 -> 12 in the first stage, held, down 12 -> 4, then down to 0 in the last stage: one
+  // VU a second everywhere, so the line crosses a whole number on each second.
+  const Executor up_first = executor(R"("executor": "ramping-vus", "startVUs": 2, "stages": [
+      {"duration": "10s", "target": 12}, {"duration": "10s", "target": 12},
+      {"duration": "8s", "target": 4}, {"duration": "4s", "target": 0}])");
+  const std::vector<std::pair<Micros, int64_t>> up_first_at = {
+      {0, 2},                              // startVUs
+      {999'999, 2},     {1'000'000, 3},    // a VU joins when the line reaches it
+      {1'600'000, 3},   {9'999'999, 11},   // not when the line is nearest to it
+      {10'000'000, 12}, {19'999'999, 12},  // held
+      {20'000'001, 12}, {20'600'000, 12},  // down: a VU leaves when the line reaches
+      {21'000'000, 11}, {27'999'999, 5},   // the number below it
+      {28'000'000, 4},  {31'000'000, 1},   // the last stage, down to 0
+      {31'600'000, 1},  {31'999'999, 1},   // keeps its last VU to the stage's end
+      {32'000'000, 0},  {40'000'000, 0}};  // the run is over
+  for (auto [at, vus] : up_first_at) {
+    INFO("at " << at << " µs");
+    CHECK(up_first.vus_wanted(at) == vus);
+  }
+  // Down in the first stage, up in the last.
+  const Executor down_first = executor(R"("executor": "ramping-vus", "startVUs": 10, "stages": [
+      {"duration": "10s", "target": 0}, {"duration": "10s", "target": 10}])");
+  const std::vector<std::pair<Micros, int64_t>> down_first_at = {
+      {0, 10},         {999'999, 10},   {1'000'000, 9},   {1'600'000, 9},
+      {9'999'999, 1},  {10'000'000, 0}, {10'999'999, 0},  {11'000'000, 1},
+      {11'600'000, 1}, {19'999'999, 9}, {20'000'000, 10}, {30'000'000, 10}};
+  for (auto [at, vus] : down_first_at) {
+    INFO("at " << at << " µs");
+    CHECK(down_first.vus_wanted(at) == vus);
+  }
+  // Where the line in floating point misses a whole number by a hair (0 + 100 * 0.29 is
+  // 28.999999999999996, 100 - 100 * 0.57 is 43.00000000000001), it still counts as reaching it.
+  CHECK(executor(R"("executor": "ramping-vus", "startVUs": 0, "stages": [
+      {"duration": "1s", "target": 100}])")
+            .vus_wanted(290'000) == 29);
+  CHECK(executor(R"("executor": "ramping-vus", "startVUs": 100, "stages": [
+      {"duration": "1s", "target": 0}])")
+            .vus_wanted(570'000) == 43);
+  CHECK(executor(R"("executor": "constant-vus", "vus": 7, "duration": "1s")").vus_wanted(500) == 7);
+}
+
 TEST_CASE("ramping-vus takes gracefulRampDown (default 30s, as k6), and no other executor") {
   const std::string ramping =
       R"("executor": "ramping-vus", "stages": [{"duration": "1s", "target": 2}])";

@@ -230,27 +230,6 @@ class ArrivalSchedule {
   std::vector<Segment> segments_;
 };
 
-// The number of VUs a VU executor wants at a moment (ramping: linear within each stage). As
-// k6, a VU joins when the line reaches its number and leaves when the line reaches the number
-// below it: ramping up is the line rounded down, ramping down the line rounded up, so a
-// stage down to 0 keeps its last VU to the stage's end.
-int64_t vus_wanted(const Executor& executor, Micros elapsed) {
-  if (executor.kind == ExecutorKind::kConstantVus) return executor.vus;
-  double from = static_cast<double>(executor.start_vus);
-  Micros at = 0;
-  for (const Stage& stage : executor.stages) {
-    if (elapsed < at + stage.duration) {
-      const double share = static_cast<double>(elapsed - at) / static_cast<double>(stage.duration);
-      const double line = from + (stage.target - from) * share;
-      return static_cast<int64_t>(stage.target < from ? std::ceil(line - 1e-9)
-                                                      : std::floor(line + 1e-9));
-    }
-    from = stage.target;
-    at += stage.duration;
-  }
-  return static_cast<int64_t>(from);
-}
-
 // Thread `worker` of `threads` owns VU numbers worker, worker + threads, ...: its share of n.
 int64_t share_of(int64_t n, int worker, int threads) {
   return n / threads + (worker < n % threads ? 1 : 0);
@@ -985,7 +964,7 @@ void Worker::end_iteration(Vu& vu, Micros now) {
 }
 
 void Worker::update_vus(Micros now) {
-  const int64_t wanted = share_of(vus_wanted(executor_, now - start_), index_, plan_.threads);
+  const int64_t wanted = share_of(executor_.vus_wanted(now - start_), index_, plan_.threads);
   const int64_t target = std::min<int64_t>(wanted, static_cast<int64_t>(vus_.size()));
   while (active_ < target) {
     Vu& vu = vus_[static_cast<size_t>(active_++)];

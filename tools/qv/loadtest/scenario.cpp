@@ -55,6 +55,23 @@ int64_t Executor::peak_vus() const {
   }
 }
 
+int64_t Executor::vus_wanted(Micros elapsed) const {
+  if (kind == ExecutorKind::kConstantVus) return vus;
+  double from = static_cast<double>(start_vus);
+  Micros at = 0;
+  for (const Stage& stage : stages) {
+    if (elapsed < at + stage.duration) {
+      const double share = static_cast<double>(elapsed - at) / static_cast<double>(stage.duration);
+      const double line = from + (stage.target - from) * share;
+      return static_cast<int64_t>(stage.target < from ? std::ceil(line - 1e-9)
+                                                      : std::floor(line + 1e-9));
+    }
+    from = stage.target;
+    at += stage.duration;
+  }
+  return static_cast<int64_t>(from);
+}
+
 bool RequestSpec::keeps_body() const {
   return std::any_of(checks.begin(), checks.end(), [](const Check& c) { return c.needs_body(); });
 }

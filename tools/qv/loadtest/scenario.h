@@ -57,6 +57,11 @@ struct Executor {
   Micros total_duration() const;
   // The most VUs the executor can have at once.
   int64_t peak_vus() const;
+  // The VUs a VU executor wants `elapsed` µs into the run (ramping-vus: linear within each
+  // stage). As k6, a VU joins when the line reaches its number and leaves when the line
+  // reaches the number below it: ramping up is the line rounded down, ramping down the line
+  // rounded up, so a stage down to 0 keeps its last VU to the stage's end.
+  int64_t vus_wanted(Micros elapsed) const;
 };
 
 struct RequestSpec {
