@@ -205,6 +205,75 @@ TEST_CASE("Ctrl-C or SIGTERM stops the run with its summary so far, and exits 10
   }
 }
 
+TEST_CASE("a merge where one machine's run was aborted by a threshold is no pass (exit 99)") {
+  TempDir temp;
+  const std::string& dir = temp.path;
+  // One second of `requests` answered in 1 ms, `failed` of them failed, under an abortOnFail
+  // threshold on the failure rate.
+  auto machine = [](uint64_t requests, uint64_t failed) {
+    RunResult result;
+    result.info.scenario = "calls";
+    result.info.executor = "constant-vus";
+    result.info.target = "http://127.0.0.1:1/";
+    result.info.threads = 1;
+    result.info.started_unix_ms = 1'700'000'000'000;
+    result.info.duration = kMicrosPerSecond;
+    result.thresholds.push_back({"http_req_failed", "rate<0.01", true, 0});
+    result.declare_request("home", {});
+    Interval interval;
+    interval.start_unix_ms = result.info.started_unix_ms;
+    interval.iterations = requests;
+    interval.vus = interval.vus_max = 1;
+    interval.requests.resize(1);
+    Histogram latency;
+    latency.record(1000, requests);
+    interval.requests[0].latency = interval.requests[0].latency_uncorrected = latency.to_sparse();
+    interval.requests[0].counters.requests = requests;
+    interval.requests[0].counters.failed = failed;
+    result.add_interval(interval);
+    return result;
+  };
+  // Machine a stopped at 10% failed; b saw none fail in 990: together 0.1%, which holds.
+  RunResult a = machine(10, 1);
+  a.info.aborted = true;
+  a.info.abort_reason = "threshold http_req_failed 'rate<0.01' failed (abortOnFail)";
+  REQUIRE(write_histogram_log_file(a, dir + "/a.log").ok());
+  REQUIRE(write_histogram_log_file(machine(990, 0), dir + "/b.log").ok());
+
+  auto merged = run_qv({"merge", dir + "/b.log", dir + "/a.log", "--summary-json",
+                        dir + "/all.json", "--out", "hist=" + dir + "/all.log"});
+  INFO(merged.out << merged.err);
+  REQUIRE(merged.out.find("\xE2\x9C\x93 'rate<0.01'") != std::string::npos);  // holds together
+  REQUIRE(merged.out.find("ABORTED: threshold http_req_failed 'rate<0.01' failed (abortOnFail)") !=
+          std::string::npos);
+  REQUIRE(merged.err.find("qv loadtest: the run of " + dir +
+                          "/a.log was aborted: threshold http_req_failed 'rate<0.01' failed "
+                          "(abortOnFail)") != std::string::npos);
+  REQUIRE(merged.exit_code == 99);
+  Summary summary(dir + "/all.json");
+  REQUIRE(summary.boolean("/state/aborted"));
+  // The merged log keeps it: merged again, it is still no pass.
+  REQUIRE(run_qv({"merge", dir + "/all.log"}).exit_code == 99);
+  REQUIRE(run_qv({"merge", dir + "/b.log"}).exit_code == 0);
+  // With a run stopped by Ctrl-C: 105, as that run's was, and both reasons are given.
+  RunResult c = machine(990, 0);
+  c.info.aborted = true;
+  c.info.abort_reason = kInterruptedReason;
+  REQUIRE(write_histogram_log_file(c, dir + "/c.log").ok());
+  for (const auto& logs : {std::vector<std::string>{dir + "/c.log", dir + "/a.log"},
+                           std::vector<std::string>{dir + "/c.log", dir + "/all.log"}}) {
+    auto both = run_qv({"merge", logs[0], logs[1]});
+    INFO(both.out << both.err);
+    REQUIRE(both.exit_code == 105);
+    REQUIRE(both.out.find("ABORTED: interrupted; threshold http_req_failed 'rate<0.01' failed "
+                          "(abortOnFail)\n") != std::string::npos);
+    REQUIRE(both.err.find("qv loadtest: the run of " + logs[1] + " was aborted: threshold") !=
+            std::string::npos);
+    REQUIRE(both.err.find("qv loadtest: the run of " + dir +
+                          "/c.log was interrupted before its end") != std::string::npos);
+  }
+}
+
 TEST_CASE("bad input exits 2 with a message naming the problem") {
   TestServer server;
   TempDir temp;

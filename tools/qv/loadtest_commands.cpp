@@ -173,7 +173,7 @@ class ProgressPrinter {
 
 int report(const RunResult& result, const std::vector<Threshold>& thresholds,
            const OutputOptions& output, const std::string& histogram_path,
-           const std::string& interrupted = "") {
+           const std::string& interrupted = "", const std::vector<std::string>& aborted = {}) {
   const std::vector<ThresholdOutcome> outcomes = evaluate_thresholds(thresholds, result);
   std::cout << summary_text(result, outcomes) << std::flush;
   if (!output.summary_json.empty()) {
@@ -196,12 +196,15 @@ int report(const RunResult& result, const std::vector<Threshold>& thresholds,
   const bool failed =
       std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) { return !o.ok; });
   if (failed) print_message("some thresholds failed");
+  for (const std::string& each : aborted) print_message(each);
   if (!interrupted.empty()) {
     // A run cut short is no pass, whatever its thresholds said about the part that ran.
     print_message(interrupted + " interrupted before its end");
     return kExitInterrupted;
   }
-  return failed ? kExitThresholdFailed : kExitOk;
+  // A run a threshold aborted failed that threshold (k6 exits 99), whatever the data of the
+  // other machines makes of it merged.
+  return failed || !aborted.empty() ? kExitThresholdFailed : kExitOk;
 }
 
 Result<Scenario> build_scenario(const RunOptions& options) {
@@ -344,13 +347,20 @@ int merge_command(const std::vector<std::string>& files, const OutputOptions& ou
   if (!histogram_path.ok()) return bad_input(histogram_path.error().message);
   std::vector<RunResult> results;
   // The logs of runs stopped by Ctrl-C or SIGTERM: merged, they are no pass either, as the
-  // runs were not (exit 105).
-  std::vector<std::string> interrupted;
+  // runs were not (exit 105). Nor are those of runs a threshold aborted (exit 99): the
+  // thresholds may hold on all the machines' data, but one machine stopped its share.
+  std::vector<std::string> interrupted, aborted;
   for (const std::string& file : files) {
     auto result = read_histogram_log_file(file);
     if (!result.ok()) return bad_input(result.error().message);
     const RunInfo& info = result.value().info;
-    if (info.aborted && info.abort_reason == kInterruptedReason) interrupted.push_back(file);
+    // A log that is a merge itself holds each of its runs' reasons.
+    for (const std::string& reason : abort_reasons(info)) {
+      if (reason == kInterruptedReason)
+        interrupted.push_back(file);
+      else
+        aborted.push_back("the run of " + file + " was aborted: " + reason);
+    }
     results.push_back(std::move(result.value()));
   }
   RunResult merged = merge_results(results);
@@ -368,7 +378,7 @@ int merge_command(const std::vector<std::string>& files, const OutputOptions& ou
   for (const std::string& file : interrupted) which += (which.empty() ? "" : ", ") + file;
   if (interrupted.size() == 1) which = "the run of " + which + " was";
   if (interrupted.size() > 1) which = "the runs of " + which + " were";
-  return report(merged, thresholds, output, histogram_path.value(), which);
+  return report(merged, thresholds, output, histogram_path.value(), which, aborted);
 }
 
 int scenarios_command(const std::string& name) {

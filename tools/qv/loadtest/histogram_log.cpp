@@ -378,22 +378,26 @@ Result<RunResult> read_histogram_log_file(const std::string& path) {
 
 namespace {
 
+// Between the abort reasons of a merge's runs.
+constexpr const char* kAbortReasonSeparator = "; ";
+
+std::vector<std::string> split(const std::string& text, std::string_view separator) {
+  std::vector<std::string> parts;
+  for (size_t from = 0;;) {
+    const size_t at = text.find(separator, from);
+    parts.push_back(text.substr(from, at - from));
+    if (at == std::string::npos) return parts;
+    from = at + separator.size();
+  }
+}
+
 // Adds to `names` ("a + b", as a merge lists the scenarios, executors or targets of its logs)
 // those of `other` it does not hold yet, in their order: each is named once, however many
 // machines (or logs that are merges themselves) share it.
 void add_names(std::string& names, const std::string& other) {
   constexpr std::string_view kSeparator = " + ";
-  auto split = [&](const std::string& text) {
-    std::vector<std::string> parts;
-    for (size_t from = 0;;) {
-      const size_t at = text.find(kSeparator, from);
-      parts.push_back(text.substr(from, at - from));
-      if (at == std::string::npos) return parts;
-      from = at + kSeparator.size();
-    }
-  };
-  std::vector<std::string> held = split(names);
-  for (const std::string& name : split(other)) {
+  std::vector<std::string> held = split(names, kSeparator);
+  for (const std::string& name : split(other, kSeparator)) {
     if (std::find(held.begin(), held.end(), name) != held.end()) continue;
     names += std::string(kSeparator) + name;
     held.push_back(name);
@@ -473,11 +477,22 @@ void merge_into(RunResult& into, const RunResult& from, bool first, int64_t orig
   info.threads += other.threads;
   info.machines += other.machines;
   info.aborted = info.aborted || other.aborted;
-  if (info.abort_reason.empty()) info.abort_reason = other.abort_reason;
+  std::vector<std::string> reasons = abort_reasons(info);
+  for (const std::string& reason : abort_reasons(other)) {
+    if (std::find(reasons.begin(), reasons.end(), reason) != reasons.end()) continue;
+    info.abort_reason += (info.abort_reason.empty() ? "" : kAbortReasonSeparator) + reason;
+    reasons.push_back(reason);
+  }
   info.peak_rss_kib = 0;
 }
 
 }  // namespace
+
+std::vector<std::string> abort_reasons(const RunInfo& info) {
+  if (!info.aborted) return {};
+  if (info.abort_reason.empty()) return {"for a reason its log does not record"};
+  return split(info.abort_reason, kAbortReasonSeparator);
+}
 
 RunResult merge_results(const std::vector<RunResult>& results) {
   RunResult merged;

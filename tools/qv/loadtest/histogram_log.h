@@ -44,4 +44,8 @@ Result<RunResult> read_histogram_log_file(const std::string& path);
 // second, histograms added bucket by bucket, the time span the union of all.
 RunResult merge_results(const std::vector<RunResult>& results);
 
+// The reasons a run was aborted for: one, or a merge's several (RunInfo::abort_reason joins
+// them with "; "); none if it ran to its end.
+std::vector<std::string> abort_reasons(const RunInfo& info);
+
 }  // namespace qv::loadtest

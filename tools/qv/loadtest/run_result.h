@@ -138,6 +138,7 @@ struct RunInfo {
   int64_t started_unix_ms = 0;
   Micros duration = 0;  // from the first to the last measured moment
   bool aborted = false;
+  // Why; after a merge, each distinct reason of its runs, joined by "; " (abort_reasons()).
   std::string abort_reason;
   int64_t peak_rss_kib = 0;  // this process, when known (0 after a merge)
 };
