@@ -11,7 +11,6 @@ import { RedisKv } from '../dist/js/kv-redis.mjs';
 import { MemoryKv } from '../dist/js/kv-memory.mjs';
 import { RedisServer } from './redis-server.mjs';
 import { createEdgeRuntime, loadEdgeConfig } from '../edge/runtime.mjs';
-import { bytesToHex, digestKey, identify, indexApiKeys, parseApiKeys } from '../edge/identity.mjs';
 import { rateLimitHeaders } from '../edge/handler.mjs';
 import { CountingKv, withOps, delayedOps, kvWaits } from './kv-doubles.mjs';
 import { random } from '../bench/cache-streams.mjs';
@@ -715,28 +714,6 @@ describe('admission over HTTP (edge function on edge-runtime)', () => {
       assert.equal(response.headers.get('ratelimit-policy'), '"tier";q=1000;w=1', `${path} ${status}`);
       assert.match(response.headers.get('ratelimit') ?? '', /^"tier";r=\d+;t=\d+$/, `${path} ${status}`);
     }
-  });
-
-  test('config.apiKeys[].operator is true or false, and false when left out', () => {
-    const entry = { sha256: 'a'.repeat(64), organizationId: 'org_a', tier: 'Startup' };
-    assert.throws(() => parseApiKeys([{ ...entry, operator: 'yes' }], ['Startup']),
-      /^Error: config\.apiKeys\[0\]\.operator: expected true or false, got "yes"$/);
-    assert.deepEqual(parseApiKeys([entry, { ...entry, sha256: 'b'.repeat(64), operator: true }], ['Startup']).map((key) => key.operator), [false, true]);
-  });
-
-  test('config.apiKeys may list a key once: the same digest again is refused, naming both entries', () => {
-    const entry = { sha256: 'a'.repeat(64), organizationId: 'org_a', tier: 'Startup' };
-    assert.throws(() => parseApiKeys([entry, { ...entry, sha256: 'b'.repeat(64) }, { ...entry, organizationId: 'org_b' }], ['Startup']),
-      /^Error: config\.apiKeys\[2\]\.sha256: the same key as config\.apiKeys\[0\] \(a key stands for one caller\)$/);
-  });
-
-  test('identify finds each of many keys by its digest, and no entry for a key not listed or a digest given as the key', async () => {
-    const presented = Array.from({ length: 500 }, (_, i) => `qv_key_${i}`);
-    const entries = parseApiKeys(await Promise.all(presented.map(async (key, i) => ({ sha256: bytesToHex(await digestKey(key)), organizationId: `org_${i}`, tier: 'Startup' }))), ['Startup']);
-    const index = indexApiKeys(entries);
-    for (const i of [0, 1, 250, 499]) assert.equal((await identify(index, presented[i]))?.organizationId, `org_${i}`, presented[i]);
-    assert.equal(await identify(index, 'qv_key_500'), null);
-    assert.equal(await identify(index, entries[0].sha256), null);
   });
 
   test('over the limit: 429 with Retry-After and RateLimit fields', async () => {

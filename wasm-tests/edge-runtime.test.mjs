@@ -1,6 +1,7 @@
 // The shim and the modules inside Vercel's edge-runtime with code generation off and the
 // bundle handed in precompiled, as production runs them: the behavioural vectors, the
-// refusal to compile code, and the edge function's HTTP routes.
+// refusal to compile code, and the edge function's HTTP routes; and identity.mjs's checks of
+// the key a request presents and of the config's keys, called directly.
 import { describe, test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile, mkdtemp, rm } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import { FLAVOURS } from '../dist/js/node.mjs';
 import { createEdgeRuntime, serveEdgeRuntime } from '../edge/runtime.mjs';
 import { loadVectorFiles } from './vector-files.mjs';
 import { freePort } from './ports.mjs';
+import { bytesToHex, digestKey, identify, indexApiKeys, parseApiKeys, presentedKey } from '../edge/identity.mjs';
 
 const files = await loadVectorFiles();
 const bundled = await build({
@@ -288,6 +290,47 @@ describe('edge function routes', () => {
     const response = await request('/api/nothing-here');
     assert.equal(response.status, 404);
     assert.equal((await response.json()).error, 'not_found');
+  });
+});
+
+describe('identity (edge/identity.mjs): the key a request presents, the config\'s keys', () => {
+  const keyOf = (headers) => presentedKey(new Request('http://edge.test/api/me', { headers }));
+
+  test('x-api-key and Authorization: Bearer may both be sent only with the same key: two different keys are refused, neither chosen', () => {
+    assert.deepEqual(keyOf({ 'x-api-key': 'qv_key_a', authorization: 'Bearer qv_key_b' }),
+      { problem: 'x-api-key and Authorization: Bearer carry different keys (send one)' });
+    assert.deepEqual(keyOf({ 'x-api-key': ' qv_key_a ', authorization: 'Bearer  qv_key_a' }), { key: 'qv_key_a', header: 'x-api-key' });
+    assert.deepEqual(keyOf({ 'x-api-key': 'qv_key_a' }), { key: 'qv_key_a', header: 'x-api-key' });
+    assert.equal(keyOf({}), null);
+  });
+
+  test('the Bearer scheme is matched in any case, as HTTP\'s authentication schemes are; another scheme is refused', () => {
+    for (const scheme of ['Bearer', 'bearer', 'BEARER', 'bEaReR']) {
+      assert.deepEqual(keyOf({ authorization: `${scheme} qv_key_a` }), { key: 'qv_key_a', header: 'Authorization' }, scheme);
+    }
+    assert.deepEqual(keyOf({ authorization: 'Basic cXY6ZGVtbw==' }), { problem: "Authorization: expected 'Bearer <API key>' (another scheme, or none)" });
+  });
+
+  test('config.apiKeys[].operator is true or false, and false when left out', () => {
+    const entry = { sha256: 'a'.repeat(64), organizationId: 'org_a', tier: 'Startup' };
+    assert.throws(() => parseApiKeys([{ ...entry, operator: 'yes' }], ['Startup']),
+      /^Error: config\.apiKeys\[0\]\.operator: expected true or false, got "yes"$/);
+    assert.deepEqual(parseApiKeys([entry, { ...entry, sha256: 'b'.repeat(64), operator: true }], ['Startup']).map((key) => key.operator), [false, true]);
+  });
+
+  test('config.apiKeys may list a key once: the same digest again is refused, naming both entries', () => {
+    const entry = { sha256: 'a'.repeat(64), organizationId: 'org_a', tier: 'Startup' };
+    assert.throws(() => parseApiKeys([entry, { ...entry, sha256: 'b'.repeat(64) }, { ...entry, organizationId: 'org_b' }], ['Startup']),
+      /^Error: config\.apiKeys\[2\]\.sha256: the same key as config\.apiKeys\[0\] \(a key stands for one caller\)$/);
+  });
+
+  test('identify finds each of many keys by its digest, and no entry for a key not listed or a digest given as the key', async () => {
+    const presented = Array.from({ length: 500 }, (_, i) => `qv_key_${i}`);
+    const entries = parseApiKeys(await Promise.all(presented.map(async (key, i) => ({ sha256: bytesToHex(await digestKey(key)), organizationId: `org_${i}`, tier: 'Startup' }))), ['Startup']);
+    const index = indexApiKeys(entries);
+    for (const i of [0, 1, 250, 499]) assert.equal((await identify(index, presented[i]))?.organizationId, `org_${i}`, presented[i]);
+    assert.equal(await identify(index, 'qv_key_500'), null);
+    assert.equal(await identify(index, entries[0].sha256), null);
   });
 });
 
