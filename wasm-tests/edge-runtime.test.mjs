@@ -291,6 +291,18 @@ describe('edge function routes', () => {
     assert.equal(response.status, 404);
     assert.equal((await response.json()).error, 'not_found');
   });
+
+  test('an /api/* path no route serves is a 401 without a known key, as a served one is: the 404 is only for a caller with a key', async () => {
+    const refusals = [[{}, 'x-api-key: missing API key (or Authorization: Bearer)'], [{ 'x-api-key': 'qv_demo_guess' }, 'x-api-key: unknown API key']];
+    for (const path of ['/api/nothing-here', '/api/me']) {
+      for (const [headers, message] of refusals) {
+        const response = await fetch(new URL(path, server.url), { headers });
+        assert.equal(response.status, 401, `${path} ${message}`);
+        assert.equal(response.headers.get('www-authenticate'), 'Bearer');
+        assert.deepEqual(await response.json(), { error: 'unauthorized', message });
+      }
+    }
+  });
 });
 
 describe('identity (edge/identity.mjs): the key a request presents, the config\'s keys', () => {
