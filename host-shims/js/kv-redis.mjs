@@ -10,7 +10,7 @@
 // from every isolate for as long as it lasts.
 
 import { createClient, commandOptions } from 'redis';
-import { wholeOption, withoutCredentials, MAX_TIMER_MS } from './host-ops.mjs';
+import { bytesView, wholeOption, withoutCredentials, MAX_TIMER_MS } from './host-ops.mjs';
 
 // Far past any answer of a store that works (the shim times an operation out after
 // kvTimeoutMs, 250 ms by default), and short against an outage.
@@ -47,8 +47,8 @@ return {0, current}
 
 function toBuffer(value) {
   if (typeof value === 'string') return Buffer.from(value);
-  if (ArrayBuffer.isView(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  if (value instanceof ArrayBuffer) return Buffer.from(value);
+  const bytes = bytesView(value);
+  if (bytes) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   throw new TypeError(`kv value: expected a string or bytes (a Uint8Array), got ${value === null ? 'null' : typeof value}`);
 }
 // An integer as Redis reads it: a Number past 2^53 in all its digits (String(2 ** 60) is
