@@ -145,10 +145,11 @@ export class HostOps {
     const [method, ...headerLines] = byteStringOf(op.meta).split('\n');
     // Every message names the fetch as the native host's do: "fetch METHOD URL", the URL
     // without credentials.
-    const what = `fetch ${method || 'GET'} ${withoutCredentials(op.key)}`;
+    const named = withoutCredentials(op.key);
+    const what = `fetch ${method || 'GET'} ${named}`;
     // fetch() refuses a URL with credentials with words that quote them, URL and all: it is
     // refused here, in the native host's words.
-    if (hasCredentials(op.key)) {
+    if (hasCredentials(op.key, named)) {
       return {
         status: UNAVAILABLE,
         data: `${what}: the URL holds credentials (user:password@ before the host), which fetch() refuses: send them in a header`,
@@ -225,10 +226,10 @@ function parsedWithCredentials(url) {
 }
 
 // Whether fetch() would refuse a URL for its credentials, or, when it cannot parse it, would
-// quote them in saying so (the native host refuses both).
-function hasCredentials(url) {
+// quote them in saying so (the native host refuses both); named is withoutCredentials(url).
+function hasCredentials(url, named) {
   if (URL.canParse(url)) return parsedWithCredentials(url) !== null;
-  return withoutCredentials(url) !== url;
+  return named !== url;
 }
 
 /**
