@@ -178,11 +178,6 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
   auto fail = [&](const std::string& why) {
     return Error{source + ":" + std::to_string(number) + ": " + why};
   };
-  // Every line written ends with a line break: a log whose last line has none was cut short
-  // (a copy that stopped, a disk that filled), and what is left of that line may still read.
-  const size_t cut_line = !text.empty() && text.back() != '\n'
-                              ? static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1
-                              : 0;
   while (std::getline(lines, line)) {
     ++number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -204,7 +199,10 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
       }
       if (line != kMagic) i_fields = kIntervalFields - 1;  // before the delayed iterations
     }
-    if (number == cut_line) {
+    // Every line written ends with a line break: a log whose last line has none was cut short
+    // (a copy that stopped, a disk that filled), and what is left of that line may still read.
+    // getline reaches the end of the text only on such a line.
+    if (lines.eof()) {
       return fail(
           "the log ends inside this line: it was cut short (every line of a log ends with "
           "a line break)");
