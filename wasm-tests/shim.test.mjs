@@ -381,6 +381,20 @@ for (const flavour of FLAVOURS) {
       assert.equal(atLimit.status, 'invalid_input');
     });
 
+    test('a string input holding a lone surrogate is refused, naming where, not read with U+FFFD in its place', async () => {
+      const qv = await instantiate(module, { now, log: quiet });
+      const text = (id) => `{"organizationId":"${id}","currentTier":"Startup","history":[]}`;
+      for (const [id, unit, at] of [['org_\ud800', 'D800', 23], ['org_\udc00x', 'DC00', 23], ['org_\ud800\ud800\udc00', 'D800', 23]]) {
+        const { status, body } = await qv.invoke('tiers.evaluate', text(id));
+        assert.equal(status, 'invalid_input');
+        assert.equal(body.message, `input: the text is not Unicode: a lone surrogate U+${unit} at index ${at} (UTF-8 cannot hold it)`);
+      }
+      // A whole pair is a character like any other: the module reads it (and names the field).
+      const paired = await qv.invoke('tiers.evaluate', text('org_\ud83d\ude00'));
+      assert.equal(paired.status, 'invalid_input');
+      assert.match(paired.body.message, /^organizationId: /);
+    });
+
     test('a kv option that is not a KV is refused at instantiate, naming kv and what it lacks', async () => {
       // Each would fail every KV operation, the module deciding every call without its state.
       const expected = 'kv: expected a KV (with get, set, incr, del, cas functions)';

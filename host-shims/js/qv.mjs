@@ -183,6 +183,12 @@ export class QvInstance {
    * (e.g. a proxy that picks the origin per request).
    */
   async invoke(method, input = {}, { fetch } = {}) {
+    const lone = typeof input === 'string' ? loneSurrogateAt(input) : -1;
+    if (lone >= 0) { // TextEncoder would write U+FFFD in its place, and the module read that
+      const unit = input.charCodeAt(lone).toString(16).toUpperCase();
+      const message = `input: the text is not Unicode: a lone surrogate U+${unit} at index ${lone} (UTF-8 cannot hold it)`;
+      return { status: 'invalid_input', body: { error: 'invalid_input', message } };
+    }
     const bytes = inputBytes(input);
     if (bytes.length > MAX_INPUT_BYTES) { // refused as the module would, without copying it in
       const message = `input: ${bytes.length} bytes is above the limit of ${MAX_INPUT_BYTES} bytes`;
@@ -375,6 +381,10 @@ export class QvInstance {
 }
 
 const EMPTY = new Uint8Array(0);
+// Where text holds half of a surrogate pair without its other half (which no UTF-8 holds), or
+// -1 (isWellFormed, where the runtime has it, says so faster than the search).
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const loneSurrogateAt = (text) => (text.isWellFormed?.() === true ? -1 : text.search(LONE_SURROGATE));
 
 // A call's input as the bytes the module reads: a string's UTF-8, bytes as they are (not the
 // JSON of a Uint8Array's indices, or {} for an ArrayBuffer), anything else as its JSON.
