@@ -675,6 +675,26 @@ describe('fetch operations', () => {
     assert.ok(String(badHeader.data).startsWith(`fetch POST ${base}/echo: `), String(badHeader.data));
   });
 
+  test('a request that cannot be made is refused before fetch(), in the native host\'s words, naming the field', async () => {
+    let fetched = 0;
+    const counting = (...args) => { fetched++; return globalThis.fetch(...args); };
+    // As native-tests/fetch_test.cpp pins them: "fetch METHOD URL", or "fetch URL" when the
+    // method is what is wrong, then the field and the problem.
+    for (const [meta, message] of [
+      ['', `fetch ${base}/echo: method '' is not an HTTP token`],
+      ['\nAccept: text/plain\n', `fetch ${base}/echo: method '' is not an HTTP token`],
+      ['GE T\n', `fetch ${base}/echo: method 'GE T' is not an HTTP token`],
+      ['GET\n\nno colon here\n', `fetch GET ${base}/echo: header line 2 has no ':' (expected 'name: value')`],
+      ['GET\nBad Name: x\n', `fetch GET ${base}/echo: header name 'Bad Name' is not an HTTP token`],
+      ['GET\nX-Padded : x\n', `fetch GET ${base}/echo: header name 'X-Padded ' is not an HTTP token`],
+      ['GET\nX-Return: a\rb\n', `fetch GET ${base}/echo: header 'X-Return' holds a line break or NUL`],
+    ]) {
+      const result = await ops.perform(fetchOp('/echo', meta), counting);
+      assert.deepEqual([result.status, String(result.data)], [6, message], JSON.stringify(meta));
+    }
+    assert.equal(fetched, 0, 'nothing was fetched');
+  });
+
   test('an unreachable origin is unavailable, and says why', async () => {
     const result = await ops.perform({ ...fetchOp('/', 'GET\n'), key: 'http://127.0.0.1:1/' });
     assert.equal(result.status, 6);

@@ -142,11 +142,12 @@ export class HostOps {
   async #performFetch(op, fetch) {
     // Header values are bytes on the wire, and a Headers value holds one byte per char: the
     // module's bytes go out as they are (as the native host's libcurl sends them), UTF-8 or not.
-    const [method, ...headerLines] = byteStringOf(op.meta).split('\n');
-    // Every message names the fetch as the native host's do: "fetch METHOD URL", the URL
-    // without credentials.
+    const { method, headers, problem } = fetchRequestOf(byteStringOf(op.meta));
+    // Every message names the fetch as the native host's do: "fetch METHOD URL" ("fetch URL"
+    // when the method is what is wrong), the URL without credentials.
     const named = withoutCredentials(op.key);
-    const what = `fetch ${method || 'GET'} ${named}`;
+    if (method === undefined) return { status: UNAVAILABLE, data: `fetch ${named}: ${problem}` };
+    const what = `fetch ${method} ${named}`;
     // fetch() refuses a URL with credentials with words that quote them, URL and all: it is
     // refused here, in the native host's words.
     if (hasCredentials(op.key, named)) {
@@ -155,6 +156,7 @@ export class HostOps {
         data: `${what}: the URL holds credentials (user:password@ before the host), which fetch() refuses: send them in a header`,
       };
     }
+    if (problem) return { status: UNAVAILABLE, data: `${what}: ${problem}` };
     const timeoutMs = Math.min(op.durationMs || DEFAULT_FETCH_TIMEOUT_MS, this.#fetchTimeoutMs ?? Infinity);
     const controller = new AbortController();
     // The deadline holds even for a fetch, or a body, that ignores the abort signal.
@@ -166,14 +168,9 @@ export class HostOps {
       }, timeoutMs);
     });
     try {
-      const headers = new Headers();
-      for (const line of headerLines) {
-        const colon = line.indexOf(':');
-        if (colon > 0) headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
-      }
       const response = await Promise.race([deadline, fetch(op.key, {
-        method: method || 'GET',
-        headers,
+        method,
+        headers: new Headers(headers),
         body: op.value.length && method !== 'GET' && method !== 'HEAD' ? op.value : undefined,
         signal: controller.signal,
       })]);
@@ -196,6 +193,30 @@ export class HostOps {
       this.#timers.clearTimeout(timer);
     }
   }
+}
+
+// RFC 9110 token characters: what a method and a header name may hold.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+// A fetch operation's meta (as a ByteString: "METHOD\n" then "name: value\n" per header) read as
+// the native host's parse_fetch_op reads it: {method, headers: [[name, value]]}, or a problem
+// in its words ({problem} alone when the method is what is wrong). Header values are trimmed
+// of spaces and tabs; empty lines are skipped.
+function fetchRequestOf(meta) {
+  const [method, ...lines] = meta.split('\n');
+  if (!TOKEN.test(method)) return { problem: `method '${method}' is not an HTTP token` };
+  const headers = [];
+  for (const [index, line] of lines.entries()) {
+    if (!line) continue;
+    const colon = line.indexOf(':');
+    if (colon < 0) return { method, problem: `header line ${index + 1} has no ':' (expected 'name: value')` };
+    const name = line.slice(0, colon);
+    if (!TOKEN.test(name)) return { method, problem: `header name '${name}' is not an HTTP token` };
+    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+    if (/[\r\0]/.test(value)) return { method, problem: `header '${name}' holds a line break or NUL` };
+    headers.push([name, value]);
+  }
+  return { method, headers };
 }
 
 /**

@@ -2,6 +2,8 @@
 
 #include <string_view>
 
+#include "url.h"
+
 namespace qv::host {
 
 namespace {
@@ -34,13 +36,19 @@ Result<FetchRequest> parse_fetch_op(const Op& op) {
   request.timeout_ms = op.duration_ms;
   if (request.url.empty()) return invalid_input("fetch: the URL is empty");
 
+  // Messages name the fetch as every fetch message does, "fetch METHOD URL" ("fetch URL" when
+  // the method is what is wrong), the URL without credentials, in the JS host's words too: a
+  // request that cannot be made reads the same on both hosts.
+  const std::string url = without_credentials(request.url);
   std::string_view meta = op.meta;
   const size_t first_end = meta.find('\n');
   const std::string_view method = meta.substr(0, first_end);
   if (!is_token(method)) {
-    return invalid_input("fetch: method '" + std::string(method) + "' is not an HTTP token");
+    return invalid_input("fetch " + url + ": method '" + std::string(method) +
+                         "' is not an HTTP token");
   }
   request.method.assign(method);
+  const std::string what = "fetch " + request.method + " " + url;
   if (first_end == std::string_view::npos) return request;
 
   std::string_view rest = meta.substr(first_end + 1);
@@ -53,17 +61,17 @@ Result<FetchRequest> parse_fetch_op(const Op& op) {
     if (line.empty()) continue;
     const size_t colon = line.find(':');
     if (colon == std::string_view::npos) {
-      return invalid_input("fetch: header line " + std::to_string(line_number) +
+      return invalid_input(what + ": header line " + std::to_string(line_number) +
                            " has no ':' (expected 'name: value')");
     }
     const std::string_view name = line.substr(0, colon);
     const std::string_view value = trim(line.substr(colon + 1));
     if (!is_token(name)) {
-      return invalid_input("fetch: header name '" + std::string(name) + "' is not an HTTP token");
+      return invalid_input(what + ": header name '" + std::string(name) + "' is not an HTTP token");
     }
     if (value.find_first_of("\r\n") != std::string_view::npos ||
         value.find('\0') != std::string_view::npos) {
-      return invalid_input("fetch: header '" + std::string(name) + "' holds a line break or NUL");
+      return invalid_input(what + ": header '" + std::string(name) + "' holds a line break or NUL");
     }
     request.headers.emplace_back(std::string(name), std::string(value));
   }
