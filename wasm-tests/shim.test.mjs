@@ -639,7 +639,7 @@ describe('fetch operations', () => {
     assert.deepEqual(slept, { status: 0 });
   });
 
-  test('a URL with credentials is refused, as natively, and named without them; a redirect to one fails without quoting them', async () => {
+  test('a URL with credentials is refused, as natively, and named without them; a redirect to one fails in the native host\'s words', async () => {
     const host = new URL(base).host;
     let fetched = 0;
     const counting = (...args) => { fetched++; return globalThis.fetch(...args); };
@@ -661,9 +661,11 @@ describe('fetch operations', () => {
     assert.equal(String(unparsed.data), 'fetch GET http://[bad/x: the URL holds credentials (user:password@ before the host), which fetch() refuses: send them in a header');
     assert.equal(fetched, 0, 'nothing was fetched');
 
+    // In the native host's words (native-tests/fetch_test.cpp), where fetch() gives a bare
+    // network error ("fetch failed", its cause in undici's words).
     const redirected = await ops.perform(fetchOp('/to-credentials', 'GET\n'));
     assert.equal(redirected.status, 6);
-    assert.doesNotMatch(String(redirected.data), /alice|s3cret/);
+    assert.equal(String(redirected.data), `fetch GET ${base}/to-credentials: a redirect to a URL with credentials (user:password@), which fetch() refuses`);
   });
 
   test('every message names the fetch as the native host names it: fetch METHOD URL', async () => {

@@ -188,12 +188,21 @@ export class HostOps {
       if (controller.signal.aborted) {
         return { status: TIMEOUT, data: `${what}: no answer within ${timeoutMs} ms` };
       }
+      // fetch() fails a redirect to a URL with credentials as a bare network error; undici
+      // (Node.js, edge-runtime) says why in its cause, in its own words.
+      if (REDIRECT_WITH_CREDENTIALS.test(error?.cause?.message ?? '')) {
+        return { status: UNAVAILABLE, data: `${what}: a redirect to a URL with credentials (user:password@), which fetch() refuses` };
+      }
       return { status: UNAVAILABLE, data: `${what}: ${reasonOf(error)}` };
     } finally {
       this.#timers.clearTimeout(timer);
     }
   }
 }
+
+// undici's causes for a redirect fetch() refuses for the credentials in its Location (the fetch
+// standard's HTTP-redirect fetch, steps 8 and 9).
+const REDIRECT_WITH_CREDENTIALS = /^cross origin not allowed for request mode "cors"$|^URL cannot contain credentials/;
 
 // RFC 9110 token characters: what a method and a header name may hold.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
