@@ -377,7 +377,7 @@ TEST_CASE("CurlFetcher refuses a URL with credentials, as fetch() does, and neve
   CurlFetcher fetcher;
   // curl would send any of these as Basic auth, an empty one too (which fetch() lets through,
   // sending nothing).
-  for (const std::string userinfo : {"alice:s3cret@", "alice@", ":s3cret@", "@"}) {
+  for (const std::string userinfo : {"alice:s3cret@", "alice@", ":s3cret@", "@", ":@"}) {
     const FetchReply reply = get(fetcher, "http://" + userinfo + host + "/path?q=1");
     INFO(reply.message);
     CHECK(reply.status == QV_UNAVAILABLE);

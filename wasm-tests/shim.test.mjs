@@ -647,6 +647,8 @@ describe('fetch operations', () => {
       `http://alice:s3cret@${host}/path?q=1`,
       `http://alice@${host}/path?q=1`,
       `http://:s3cret@${host}/path?q=1`,
+      `http://@${host}/path?q=1`, // (empty, as natively: fetch()'s URL parser drops it, libcurl would send it)
+      `http://:@${host}/path?q=1`,
       `http:alice:s3cret@${host}/path?q=1`, // (no "//": the URL parser still reads them)
     ]) {
       const result = await ops.perform({ ...fetchOp('/', 'GET\n'), key }, counting);

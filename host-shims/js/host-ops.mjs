@@ -255,11 +255,11 @@ function parsedWithCredentials(url) {
   return parsed?.username || parsed?.password ? parsed : null;
 }
 
-// Whether fetch() would refuse a URL for its credentials, or, when it cannot parse it, would
-// quote them in saying so (the native host refuses both); named is withoutCredentials(url).
+// Whether a URL holds credentials, as the native host reads them: a "user:password@" before the
+// host (an empty one too, which libcurl would send as Basic auth, and fetch()'s URL parser
+// drops), or credentials the parser finds elsewhere; named is withoutCredentials(url).
 function hasCredentials(url, named) {
-  if (URL.canParse(url)) return parsedWithCredentials(url) !== null;
-  return named !== url;
+  return named !== url || parsedWithCredentials(url) !== null;
 }
 
 /**

@@ -190,10 +190,7 @@ std::vector<FetchReply> CurlFetcher::fetch_all(const std::vector<FetchRequest>& 
     // curl would send a URL's "user:password@" (an empty one too) as Basic auth; fetch() in
     // the JS host refuses such a URL, and so does this host.
     if (authority_of(request.url).has_credentials()) {
-      replies[i] = FetchReply::failure(
-          QV_UNAVAILABLE, what +
-                              ": the URL holds credentials (user:password@ before "
-                              "the host), which fetch() refuses: send them in a header");
+      replies[i] = FetchReply::failure(QV_UNAVAILABLE, what + kCredentialsRefused);
       continue;
     }
     if (!curl_ready()) {

@@ -49,6 +49,8 @@ Result<FetchRequest> parse_fetch_op(const Op& op) {
   }
   request.method.assign(method);
   const std::string what = "fetch " + request.method + " " + url;
+  // Refused here, for every fetcher, as the JS host refuses it before fetch() sees it.
+  if (authority_of(request.url).has_credentials()) return invalid_input(what + kCredentialsRefused);
   if (first_end == std::string_view::npos) return request;
 
   std::string_view rest = meta.substr(first_end + 1);

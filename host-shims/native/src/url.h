@@ -20,6 +20,13 @@ struct Authority {
 // A URL without "://" has an empty authority at its end.
 Authority authority_of(std::string_view url);
 
+// What a fetch of a URL with credentials fails with, after "fetch METHOD URL" (the URL
+// without them): libcurl would send them as Basic auth, an empty "@" too, and fetch() in the
+// JS host refuses them; both hosts refuse such a URL in these words.
+inline constexpr const char* kCredentialsRefused =
+    ": the URL holds credentials (user:password@ before the host), which fetch() refuses: send "
+    "them in a header";
+
 // url without its credentials, for messages: they are never quoted. In one without "://"
 // they are what lies before the last '@' ahead of the first '/', '?' or '#'.
 std::string without_credentials(std::string_view url);

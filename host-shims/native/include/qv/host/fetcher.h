@@ -61,8 +61,9 @@ class Fetcher {
 // Reads a QV_OP_FETCH operation: key = URL, meta = "METHOD\n" then "name: value\n" per
 // header, value = body, duration_ms = timeout. Errors name the fetch ("fetch METHOD URL",
 // or "fetch URL" for a bad method; the URL without credentials) and what is malformed (a
-// method or header name that is not an HTTP token, a header line without ':', a line break
-// in a value), in the words the JS host's HostOps uses.
+// method or header name that is not an HTTP token, credentials in the URL, an empty "@" too,
+// a header line without ':', a line break in a value), in the words the JS host's HostOps
+// uses.
 Result<FetchRequest> parse_fetch_op(const Op& op);
 
 }  // namespace qv::host
