@@ -222,6 +222,16 @@ TEST_CASE("A Redis URL's credentials are never quoted: a refused URL is named wi
       {"redis://alice:s3cret@127.0.0.1/x", "database 'x'"},
       {"redis://alice:s3cret@127.0.0.1?db=1", "query"},
       {"redis://alice:s3cret@", "host is missing"},
+      // AUTH takes a user only with its password: in the JS host's words too
+      // (wasm-tests/redis.test.mjs).
+      {"redis://alice@127.0.0.1:6379",
+       "redis URL: the user has no password: Redis's AUTH takes a user only with its "
+       "password (redis://user:password@host), and a URL without a user logs in as the "
+       "default user"},
+      {"redis://alice:@127.0.0.1:6379",
+       "redis URL: the user has no password: Redis's AUTH takes a user only with its "
+       "password (redis://user:password@host), and a URL without a user logs in as the "
+       "default user"},
   };
   for (const auto& [url, message] : refused) {
     auto parsed = qv::host::parse_redis_url(url);

@@ -369,6 +369,15 @@ test('a redis:// URL that cannot be read is refused, saying why (its port, when 
   }
 });
 
+test('a redis:// URL with a user and no password is refused, as natively: AUTH would log in only a user that needs none', async () => {
+  for (const url of ['redis://alice@127.0.0.1:6379', 'redis://alice:@127.0.0.1:6379', 'rediss://alice@[::1]:6379/0']) {
+    await assert.rejects(RedisKv.connect(url, { wait: false }), {
+      name: 'TypeError',
+      message: "redis URL: the user has no password: Redis's AUTH takes a user only with its password (redis://user:password@host), and a URL without a user logs in as the default user",
+    }, url);
+  }
+});
+
 test('wait: false answers before the store is up: operations fail fast until it is, then work', async () => {
   // The KV first, on a port nothing listened on, then the server there; if something took
   // the port in between, both again on another.

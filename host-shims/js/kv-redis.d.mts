@@ -6,8 +6,8 @@ import type { Kv, Timers } from './qv.mjs';
  */
 export declare class RedisKv implements Kv {
   /**
-   * url: redis:// or rediss:// (another, or one that cannot be read, rejects with a TypeError
-   * saying so). wait: false
+   * url: redis:// or rediss:// (another, one that cannot be read, or one with a user and no
+   * password, rejects with a TypeError saying so). wait: false
    * resolves at once; operations fail until the first connection. maxInFlight (default
    * 1000): commands sent and not yet answered; more fail at once. stallMs (default 2000): a
    * connection that leaves a command or its handshake unanswered this long is dropped and a

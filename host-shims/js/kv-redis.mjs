@@ -205,8 +205,9 @@ export class RedisKv {
   }
 
   /**
-   * Connects to url (redis://host:port, or rediss:// for TLS; anything else, or one that cannot be read
-   * (its port, when that is what is wrong), is a TypeError that says so). options.prefix is put before every key (default
+   * Connects to url (redis://host:port, or rediss:// for TLS; anything else, one that cannot be read
+   * (its port, when that is what is wrong), or one with a user and no password, is a TypeError
+   * that says so). options.prefix is put before every key (default
    * ''), options.connectTimeoutMs bounds a connection attempt (default 1000).
    * connectTimeoutMs, maxInFlight and stallMs are whole numbers from 1 (else a RangeError
    * naming the option, before any connection).
@@ -231,6 +232,12 @@ export class RedisKv {
     if (!URL.canParse(url) && /^rediss?:\/\//i.test(String(url))) throw new TypeError(unreadable(url));
     if (!/^rediss?:$/.test(URL.canParse(url) ? new URL(url).protocol : '')) {
       throw new TypeError(`expected a redis:// or rediss:// URL, got '${withoutCredentials(url)}'`);
+    }
+    // The client would send AUTH user '', which logs in only a user that needs no password
+    // ("nopass"); the native host's RedisKv refuses the URL, in these words.
+    const { username, password } = new URL(url);
+    if (username && !password) {
+      throw new TypeError("redis URL: the user has no password: Redis's AUTH takes a user only with its password (redis://user:password@host), and a URL without a user logs in as the default user");
     }
     const stallMs = wholeOption(options, 'stallMs', MAX_TIMER_MS) ?? DEFAULT_STALL_MS;
     const connectTimeoutMs = wholeOption(options, 'connectTimeoutMs', MAX_TIMER_MS) ?? 1000;

@@ -186,6 +186,15 @@ Result<RedisOptions> parse_redis_url(std::string_view url) {
       if (!password.ok()) return password.take_error();
       options.password = std::move(password.value());
     }
+    // AUTH with a user and no password would log in only a user that needs none ("nopass"):
+    // the JS host's client sends it, with an empty password, where this host sent no AUTH and
+    // went on as the default user. Refused on both, in the same words.
+    if (!options.username.empty() && options.password.empty()) {
+      return invalid_input(
+          "redis URL: the user has no password: Redis's AUTH takes a user only with its "
+          "password (redis://user:password@host), and a URL without a user logs in as the "
+          "default user");
+    }
   }
 
   std::string_view port_text;

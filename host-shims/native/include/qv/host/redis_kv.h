@@ -46,7 +46,8 @@ struct RedisOptions {
 };
 
 // Parses redis://[[user]:password@]host[:port][/database]. The user and password may be
-// percent-encoded; an IPv6 host is written in brackets. Errors name the part that is
+// percent-encoded; an IPv6 host is written in brackets; a user without a password is
+// refused, as the JS host's RedisKv.connect() refuses it. Errors name the part that is
 // wrong, and never quote the credentials. rediss:// (TLS) is refused: Debian's hiredis
 // 0.14 has no TLS.
 Result<RedisOptions> parse_redis_url(std::string_view url);
