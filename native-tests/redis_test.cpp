@@ -8,11 +8,15 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <random>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <hiredis/hiredis.h>
 
@@ -293,6 +297,77 @@ TEST_CASE("RedisKv: an unreachable server is unavailable, fast, and never a cras
   RedisOptions port_one = options;
   port_one.port = 1;
   CHECK(RedisKv(port_one).incr("k", 1, 0).status == QV_UNAVAILABLE);
+}
+
+TEST_CASE("RedisKv: a host name is resolved within the connect timeout", "[redis]") {
+  // A resolver that answers only once the test lets it: the operation must not wait for it.
+  // (It gives up after 30 s, so a RedisKv that waits fails this test rather than hanging it.)
+  struct Held {
+    std::mutex mutex;
+    std::condition_variable released_cv;
+    bool released = false;
+    bool answered = false;
+    std::vector<std::string> asked;
+  };
+  auto held = std::make_shared<Held>();
+  RedisOptions options;
+  options.host = "redis.test";
+  options.port = qv::test::closed_port();
+  options.connect_timeout_ms = 50;
+  options.reconnect_backoff_ms = 60000;  // no second attempt within this test
+  options.resolve = [held](const std::string& host) -> qv::Result<std::vector<std::string>> {
+    std::unique_lock<std::mutex> lock(held->mutex);
+    held->asked.push_back(host);
+    held->released_cv.wait_for(lock, std::chrono::seconds(30), [&] { return held->released; });
+    held->answered = true;
+    return std::vector<std::string>{"127.0.0.1"};
+  };
+  RedisKv kv(options);
+  const KvReply reply = kv.get("k");
+  bool answered = false;
+  {
+    std::lock_guard<std::mutex> lock(held->mutex);
+    answered = held->answered;
+    held->released = true;
+  }
+  held->released_cv.notify_all();
+  CHECK_FALSE(answered);  // the get ended while the resolver still held its answer
+  CHECK(reply.status == QV_TIMEOUT);
+  CHECK(reply.message == "redis " + kv.address() +
+                             ": cannot resolve 'redis.test' within 50 ms (connect_timeout_ms)");
+
+  // A name that does not resolve says why; a numeric host is not resolved at all.
+  options.resolve = [held](const std::string& host) -> qv::Result<std::vector<std::string>> {
+    std::lock_guard<std::mutex> lock(held->mutex);
+    held->asked.push_back(host);
+    return qv::Error{QV_UNAVAILABLE, "Name or service not known"};
+  };
+  const KvReply unknown = RedisKv(options).get("k");
+  CHECK(unknown.status == QV_UNAVAILABLE);
+  CHECK(unknown.message ==
+        "redis " + kv.address() + ": cannot resolve 'redis.test' (Name or service not known)");
+  options.host = "127.0.0.1";
+  CHECK_THAT(RedisKv(options).get("k").message, Catch::Matchers::Contains("cannot connect"));
+  std::lock_guard<std::mutex> lock(held->mutex);
+  CHECK(held->asked == std::vector<std::string>{"redis.test", "redis.test"});
+}
+
+TEST_CASE("RedisKv: connects to the addresses its host name resolves to, in turn", "[redis]") {
+  RedisOptions options = test_options();
+  const std::string server = options.host;
+  options.host = "redis.test";
+  // The first address no TCP connection reaches (the broadcast address); the next is the
+  // test server.
+  options.resolve = [server](const std::string&) -> qv::Result<std::vector<std::string>> {
+    return std::vector<std::string>{"255.255.255.255", server};
+  };
+  RedisKv kv(options);
+  CHECK(kv.set("resolved", "yes", 0).ok());
+  CHECK(kv.get("resolved").value == "yes");
+  // getaddrinfo's answers, when no resolver is given.
+  options.resolve = nullptr;
+  options.host = server == "127.0.0.1" ? "localhost" : server;
+  CHECK(RedisKv(options).get("resolved").value == "yes");
 }
 
 TEST_CASE("RedisKv: a server that never answers is a timeout", "[redis]") {

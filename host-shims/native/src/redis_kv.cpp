@@ -1,15 +1,20 @@
 #include "qv/host/redis_kv.h"
 
+#include <arpa/inet.h>
 #include <hiredis/hiredis.h>
+#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <csignal>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "url.h"
@@ -90,6 +95,87 @@ class SigpipeGuard {
 bool closed_while_idle(int fd) {
   pollfd ready{fd, POLLIN | POLLRDHUP, 0};
   return ::poll(&ready, 1, 0) != 0;
+}
+
+// The numeric addresses getaddrinfo gives for host, in its order.
+Result<std::vector<std::string>> resolve_by_getaddrinfo(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int code = getaddrinfo(host.c_str(), nullptr, &hints, &found);
+  if (code != 0) return Error{QV_UNAVAILABLE, gai_strerror(code)};
+  std::vector<std::string> addresses;
+  for (const addrinfo* at = found; at; at = at->ai_next) {
+    char text[NI_MAXHOST];
+    if (getnameinfo(at->ai_addr, at->ai_addrlen, text, sizeof text, nullptr, 0, NI_NUMERICHOST) ==
+            0 &&
+        std::find(addresses.begin(), addresses.end(), text) == addresses.end()) {
+      addresses.emplace_back(text);
+    }
+  }
+  freeaddrinfo(found);
+  if (addresses.empty()) return Error{QV_UNAVAILABLE, "no address"};
+  return addresses;
+}
+
+using Resolver = decltype(RedisOptions::resolve);
+
+// One resolution, shared by the thread that runs it and the one waiting for it, which may
+// stop waiting first: whichever lets go of it last frees it.
+struct Resolution {
+  Resolver resolve;
+  std::string host;
+  std::mutex mutex;
+  std::condition_variable finished;
+  bool done = false;
+  Result<std::vector<std::string>> addresses = std::vector<std::string>{};
+};
+
+void* run_resolution(void* argument) {
+  std::unique_ptr<std::shared_ptr<Resolution>> held(
+      static_cast<std::shared_ptr<Resolution>*>(argument));
+  Resolution& resolution = **held;
+  Result<std::vector<std::string>> addresses = resolution.resolve(resolution.host);
+  {
+    std::lock_guard<std::mutex> lock(resolution.mutex);
+    resolution.addresses = std::move(addresses);
+    resolution.done = true;
+  }
+  resolution.finished.notify_all();
+  return nullptr;
+}
+
+// The addresses to connect to for host, found by resolve on a thread of its own and waited
+// for until deadline at most; a numeric host is its own. Errors: QV_TIMEOUT when the deadline
+// came first, else the resolver's (its message saying why).
+Result<std::vector<std::string>> addresses_of(const std::string& host, const Resolver& resolve,
+                                              std::chrono::steady_clock::time_point deadline) {
+  unsigned char numeric[sizeof(in6_addr)];
+  if (inet_pton(AF_INET, host.c_str(), numeric) == 1 ||
+      inet_pton(AF_INET6, host.c_str(), numeric) == 1) {
+    return std::vector<std::string>{host};
+  }
+  auto resolution = std::make_shared<Resolution>();
+  resolution->resolve = resolve ? resolve : resolve_by_getaddrinfo;
+  resolution->host = host;
+  auto* argument = new std::shared_ptr<Resolution>(resolution);
+  pthread_attr_t attributes;
+  pthread_attr_init(&attributes);
+  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+  pthread_t thread;
+  const int started = pthread_create(&thread, &attributes, run_resolution, argument);
+  pthread_attr_destroy(&attributes);
+  if (started != 0) {
+    delete argument;
+    return Error{QV_UNAVAILABLE,
+                 std::string("no thread to resolve it on (") + std::strerror(started) + ")"};
+  }
+  std::unique_lock<std::mutex> lock(resolution->mutex);
+  if (!resolution->finished.wait_until(lock, deadline, [&] { return resolution->done; })) {
+    return Error{QV_TIMEOUT, ""};
+  }
+  return std::move(resolution->addresses);
 }
 
 struct ReplyDeleter {
@@ -253,22 +339,44 @@ void RedisKv::disconnect() {
 }
 
 KvReply RedisKv::connect() {
-  errno = 0;
-  context_ = redisConnectWithTimeout(options_.host.c_str(), options_.port,
-                                     to_timeval(options_.connect_timeout_ms));
-  if (!context_) {
-    return KvReply::failure(QV_UNAVAILABLE,
-                            "redis " + address() + ": cannot allocate a connection");
+  // Real time, not options_.clock (which times the back-off).
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.connect_timeout_ms);
+  const std::string within = " within " + std::to_string(options_.connect_timeout_ms) + " ms";
+  auto addresses = addresses_of(options_.host, options_.resolve, deadline);
+  if (!addresses.ok()) {
+    const Error& error = addresses.error();
+    return KvReply::failure(error.status,
+                            "redis " + address() + ": cannot resolve '" + options_.host + "'" +
+                                (error.status == QV_TIMEOUT ? within + " (connect_timeout_ms)"
+                                                            : " (" + error.message + ")"));
   }
-  if (context_->err) {
+  // Each address in turn, in the time left, until one accepts.
+  KvReply failure;
+  for (const std::string& host : addresses.value()) {
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    errno = 0;
+    context_ = redisConnectWithTimeout(host.c_str(), options_.port,
+                                       to_timeval(static_cast<uint32_t>(left.count())));
+    if (!context_) {
+      return KvReply::failure(QV_UNAVAILABLE,
+                              "redis " + address() + ": cannot allocate a connection");
+    }
+    if (!context_->err) break;
     const int saved_errno = errno;
     const bool timed_out =
         saved_errno == ETIMEDOUT || std::strstr(context_->errstr, "timed out") != nullptr;
-    KvReply failure = KvReply::failure(
-        timed_out ? QV_TIMEOUT : QV_UNAVAILABLE,
-        "redis " + address() + ": cannot connect (" + context_->errstr + ")" +
-            (timed_out ? " within " + std::to_string(options_.connect_timeout_ms) + " ms" : ""));
+    failure = KvReply::failure(timed_out ? QV_TIMEOUT : QV_UNAVAILABLE,
+                               "redis " + address() + ": cannot connect (" + context_->errstr +
+                                   ")" + (timed_out ? within : ""));
     disconnect();
+  }
+  if (!context_) {
+    if (failure.ok()) {  // the time ran out before an address was tried
+      failure = KvReply::failure(QV_TIMEOUT, "redis " + address() + ": cannot connect" + within);
+    }
     return failure;
   }
   if (redisSetTimeout(context_, to_timeval(options_.command_timeout_ms)) != REDIS_OK) {

@@ -15,6 +15,7 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "qv/host/kv.h"
 #include "qv/result.h"
@@ -30,9 +31,17 @@ struct RedisOptions {
   std::string password;  // empty: no AUTH
   int database = 0;      // SELECT on connect when not 0
   // The JS host's defaults: a stalled (not refusing) KV must cost a request a fraction of
-  // a second, not seconds. A command's timeout bounds each wait for the server's bytes.
+  // a second, not seconds. The connect timeout bounds a connection attempt whole: the host
+  // name's resolution, then the connection to each address in turn. A command's timeout
+  // bounds each wait for the server's bytes.
   uint32_t connect_timeout_ms = 1000;
   uint32_t command_timeout_ms = 250;
+  // Finds the numeric addresses of a host name (not called for a numeric host), in the order
+  // to try them; empty: getaddrinfo. It runs on a thread of its own, waited for no longer
+  // than the connect timeout (getaddrinfo has none: a DNS server that does not answer holds
+  // it for seconds); one that outlasts it ends by itself and its answer is dropped. Tests: a
+  // resolver they hold.
+  std::function<Result<std::vector<std::string>>(const std::string& host)> resolve;
   // Prepended to every key, so several tenants or test runs can share one server.
   std::string key_prefix;
   // Set with CLIENT SETNAME on connect when not empty (shows in CLIENT LIST).
