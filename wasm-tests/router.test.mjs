@@ -2,7 +2,7 @@
 // on a virtual clock (a region degrades and recovers; an outage during steady traffic),
 // ejections shared through KV, active health checks as fetch operations, call affinity
 // when a node leaves, and the edge function proxying to demo regional origins over HTTP.
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { instantiateFlavour, FLAVOURS, MemoryKv } from '../dist/js/node.mjs';
 import {
@@ -347,12 +347,12 @@ describe('the regional proxy\'s request timeout', () => {
 
 describe('the edge function proxies /api/* to the regions (edge-runtime, demo regional origins)', () => {
   let origins;
-  let runtime;
+  let runtime; // the test's edge
+  let timeouts; // its timeouts, fired by the test
   const LONDON = { 'x-vercel-ip-latitude': '51.51', 'x-vercel-ip-longitude': '-0.13', 'x-vercel-ip-country': 'GB' };
-  const callOn = (edge) => (path, init = {}) => edge.dispatchFetch(`http://edge.test${path}`, {
+  const call = (path, init = {}) => runtime.dispatchFetch(`http://edge.test${path}`, {
     ...init, headers: { 'x-api-key': 'qv_demo_enterprise', ...LONDON, ...init.headers },
   });
-  const call = (path, init) => callOn(runtime)(path, init);
   // The timers the edge's requests to origins, health probes and KV operations time out by:
   // kept, and fired by the test alone. Nothing times out because a loaded machine answered
   // late; the hanging region's request times out when the test says.
@@ -373,10 +373,20 @@ describe('the edge function proxies /api/* to the regions (edge-runtime, demo re
     config.cache = { ...config.cache, critical: [] };
     return createEdgeRuntime({ config, globals: { QV_TIMERS: timers } });
   };
-  before(async () => {
-    origins = await startRegionalOrigins();
-    // (Requests wait 400 ms, probes 300, KV operations 250: a timeout is told by its length.)
-    runtime = await edgeRuntime({ requestTimeoutMs: 400, healthCheck: { intervalMs: 100, timeoutMs: 300, unhealthyThreshold: 1 } }, firedByTest().timers);
+  // (Requests wait 400 ms, probes 300, KV operations 250: a timeout is told by its length.)
+  const REQUEST_TIMEOUT_MS = 400;
+  before(async () => { origins = await startRegionalOrigins(); });
+  // Each test on an edge of its own, so each starts from the same health state: nothing
+  // measured, failed, ejected or retried yet (an edge shared by the tests carried one test's
+  // failures and ejections into the next, and a test could pass only after another). And
+  // without active health checks, except the test of them: only the test's own requests move
+  // the routing decision. A check landing late, under load, between asking where a request
+  // would go and sending it could take that region out, and the request would rightly go
+  // elsewhere; a probe could also wait on a hanging region.
+  beforeEach(async () => {
+    let timers;
+    ({ timeouts, timers } = firedByTest());
+    runtime = await edgeRuntime({ requestTimeoutMs: REQUEST_TIMEOUT_MS, healthCheck: { enabled: false } }, timers);
   });
   after(async () => {
     await origins?.close();
@@ -411,13 +421,14 @@ describe('the edge function proxies /api/* to the regions (edge-runtime, demo re
   });
 
   test('GET /api/route explains the decision for the caller', async () => {
+    await (await call('/api/agents')).body?.cancel();
     const response = await call('/api/route');
     assert.equal(response.status, 200);
     const explained = await response.json();
     assert.equal(explained.organizationId, 'org_enterprise');
     assert.equal(explained.origin, origins.urls[explained.optimalRegion]);
     assert.equal(explained.regions.length, 4);
-    assert.equal(explained.measuredLatencies['eu-west-1'] > 0, true, 'the first request was measured');
+    assert.equal(explained.measuredLatencies['eu-west-1'] > 0, true, 'the request before was measured');
     assert.ok(explained.reason.startsWith(explained.optimalRegion));
     const next = await call('/api/contacts');
     assert.equal(next.headers.get('x-region'), explained.optimalRegion);
@@ -454,25 +465,18 @@ describe('the edge function proxies /api/* to the regions (edge-runtime, demo re
   });
 
   test('a hanging region times out after requestTimeoutMs and the request is answered by the fallback', { timeout: 30_000 }, async () => {
-    // An edge of its own, without active health checks: nothing but this test's requests
-    // moves its routing decision (a check of the shared edge landing late, under load, could
-    // take the region asked for out before the request is routed), and no probe waits on
-    // the hanging region.
-    const { timeouts, timers } = firedByTest();
-    const edge = await edgeRuntime({ requestTimeoutMs: 400, healthCheck: { enabled: false } }, timers);
-    const ask = callOn(edge);
-    const { optimalRegion: hanging, fallbackRegions } = await (await ask('/api/route')).json();
+    const { optimalRegion: hanging, fallbackRegions } = await decision();
     await origins.set(hanging, { mode: 'hang' });
     try {
       const held = () => origins.stats().held[hanging] ?? 0;
       const heldBefore = held();
       let answered = false;
-      const answer = ask('/api/contacts').finally(() => { answered = true; });
+      const answer = call('/api/contacts').finally(() => { answered = true; });
       // Once the hanging region holds the request (and never answers it), its timeout comes.
       // An answer before that came from another region: the assertion below says so.
       while (held() === heldBefore && !answered) await new Promise((resolve) => setImmediate(resolve));
       assert.equal(held() - heldBefore, 1, 'the hanging region holds the request');
-      const waiting = [...timeouts.values()].filter((timeout) => timeout.ms === 400);
+      const waiting = [...timeouts.values()].filter((timeout) => timeout.ms === REQUEST_TIMEOUT_MS);
       assert.equal(waiting.length, 1, 'the one request in flight waits requestTimeoutMs');
       waiting[0].fire();
       const response = await answer;
@@ -511,28 +515,26 @@ describe('the edge function proxies /api/* to the regions (edge-runtime, demo re
       }
       return health;
     };
+    // This test's edge checks actively: every 100 ms, one failed probe taking a region out.
+    runtime = await edgeRuntime({
+      requestTimeoutMs: REQUEST_TIMEOUT_MS, healthCheck: { intervalMs: 100, timeoutMs: 300, unhealthyThreshold: 1 },
+    }, firedByTest().timers);
     await origins.set('sa-east-1', { mode: 'fail' });
     try {
       assert.equal(await healthOnceChecked('unhealthy'), 'unhealthy');
     } finally {
       await origins.reset();
-      // Healthy again before the next test: no check of the failing origin is still out.
-      await healthOnceChecked('healthy');
     }
   });
 
   test('a call start says where its media goes', async () => {
-    // An edge of its own, without active health checks, as the hanging region's test has:
-    // a check landing between the question and the call start (late, under load) could take
-    // the region asked for out, and the call would rightly go elsewhere.
-    const ask = callOn(await edgeRuntime({ healthCheck: { enabled: false } }, firedByTest().timers));
-    const { optimalRegion } = await (await ask('/api/route')).json();
-    const response = await ask('/api/calls/start', { method: 'POST', body: JSON.stringify({ callId: 'call-affinity-1' }) });
+    const { optimalRegion } = await decision();
+    const response = await call('/api/calls/start', { method: 'POST', body: JSON.stringify({ callId: 'call-affinity-1' }) });
     assert.equal(response.status, 201);
     const answer = await response.json();
     assert.equal(answer.media.region, optimalRegion);
     assert.match(answer.media.node, new RegExp(`^${optimalRegion}-media-\\d$`));
-    const again = await ask(`/api/calls/call-affinity-1/media?region=${optimalRegion}&node=${answer.media.node}`);
+    const again = await call(`/api/calls/call-affinity-1/media?region=${optimalRegion}&node=${answer.media.node}`);
     const media = await again.json();
     assert.equal(media.node, answer.media.node);
     assert.equal(media.kept, true);
