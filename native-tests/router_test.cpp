@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "qv/json.h"
 #include "qv/router/router.h"
 
 using namespace qv::router;
@@ -102,6 +103,51 @@ TEST_CASE("longitudes 180 and -180, one meridian, are one area, whatever the cel
   Router router;
   CHECK(router.resolve(at(-16.5, 180)).area == "geo:-20,-180");
   CHECK(router.resolve(at(-16.5, 179.9)).area == "geo:-20,170");
+}
+
+TEST_CASE(
+    "an area is named by its cell's south-west corner exactly, in the cell width's decimals") {
+  const auto area = [](double cell, double latitude, double longitude) {
+    Config config = default_config();
+    config.latency.area_cell_degrees = cell;
+    return Router(config).resolve(at(latitude, longitude)).area;
+  };
+  CHECK(area(10, 51.51, -0.13) == "geo:50,-10");
+  CHECK(area(0.5, 51.51, -0.13) == "geo:51.5,-0.5");
+  CHECK(area(0.25, 50.3, -0.1) == "geo:50.25,-0.25");  // not "geo:50.3,-0.3"
+  CHECK(area(0.25, 50.6, 0.6) == "geo:50.50,0.50");
+  CHECK(area(0.25, -0.1, 179.9) == "geo:-0.25,179.75");
+  CHECK(area(0.25, 0.1, 180) == "geo:0.00,-180.00");
+  CHECK(area(0.125, 0.2, -0.2) == "geo:0.125,-0.250");
+  CHECK(area(0.1, 0.35, 0.35) == "geo:0.3,0.3");  // not 3 x 0.1, 0.30000000000000004
+  CHECK(area(180.0 / 7, 60, 60) == "geo:51.428571428571430,51.428571428571430");
+  CHECK(area(180.0 / 7, -60, -60) == "geo:-77.142857142857145,-77.142857142857145");
+  // Every width accepted: in the middle of a cell, the area's name reads as the cell's corner
+  // (to a billionth of the cell), so the cells' names differ and none reads as another's.
+  size_t widths = 0;
+  for (int n = 1; 180.0 / n >= 0.1; ++n) {
+    Config config = default_config();
+    config.latency.area_cell_degrees = 180.0 / n;
+    if (!validate(config).ok()) continue;
+    ++widths;
+    const double cell = config.latency.area_cell_degrees;
+    const Router router(config);
+    for (int row : {-n / 2, -n / 3, -1, 0, 1, n / 5, n / 2 - 1}) {
+      const int column = 2 * row;
+      if (std::fabs((row + 0.5) * cell) >= 90 || std::fabs((column + 0.5) * cell) >= 180) continue;
+      const std::string name = router.resolve(at((row + 0.5) * cell, (column + 0.5) * cell)).area;
+      const size_t comma = name.find(',');
+      REQUIRE(name.rfind("geo:", 0) == 0);
+      REQUIRE(comma != std::string::npos);
+      const auto south = qv::parse_json_number(std::string_view(name).substr(4, comma - 4));
+      const auto west = qv::parse_json_number(std::string_view(name).substr(comma + 1));
+      INFO(name << " for the cell " << row << ", " << column << " " << cell << " degrees wide");
+      REQUIRE((south && west));
+      CHECK(std::fabs(*south - row * cell) <= cell * 1e-9);
+      CHECK(std::fabs(*west - column * cell) <= cell * 1e-9);
+    }
+  }
+  CHECK(widths > 1000);
 }
 
 TEST_CASE("each pole, where every longitude meets, is one area: the cell at -180 of its row") {

@@ -626,6 +626,17 @@ void Router::configure(Config config) {
     stats.regions = std::move(remapped);
   }
   config_ = std::move(config);
+  // The width as the configuration reads back (the shortest of %.15g and %.17g that reads as
+  // the same number): "0.25", "10", and what a width such as 180 / 7 needs, in full.
+  JsonWriter width;
+  width.value(config_.latency.area_cell_degrees);
+  const std::string& written = width.str();
+  const size_t point = written.find('.');
+  cell_decimals_ = point == std::string::npos ? 0 : written.size() - point - 1;
+  cell_digits_.clear();
+  for (char c : written) {
+    if (c >= '0' && c <= '9') cell_digits_ += c;
+  }
   regions_ = std::move(regions);
   nodes_ = std::move(nodes);
   // A lower maximum shortens the ejections running (none lasts longer than it from its start)
@@ -664,16 +675,13 @@ ResolvedClient Router::resolve(const Client& client) const {
     // area: -180's. A pole is one point whatever the longitude, so one area: the cell at -180
     // of the row it ends (the north pole's is the last row, none north of it).
     const double cell = config_.latency.area_cell_degrees;
-    const bool whole = cell == std::floor(cell);
     const GeoPoint& point = *client.coordinates;
     const bool pole = std::fabs(point.latitude) >= 90;
     const double longitude = pole || point.longitude >= 180 ? -180 : point.longitude;
     double row = std::floor(point.latitude / cell);
     if (row * cell >= 90) --row;
     Text area;
-    area << "geo:";
-    area.fixed(row * cell, whole ? 0 : 1) << ",";
-    area.fixed(std::floor(longitude / cell) * cell, whole ? 0 : 1);
+    area << "geo:" << corner(row) << "," << corner(std::floor(longitude / cell));
     resolved.area = area.take();
   } else if (!client.country.empty()) {
     resolved.area = "country:" + client.country;
@@ -681,6 +689,29 @@ ResolvedClient Router::resolve(const Client& client) const {
     resolved.area = "unknown";
   }
   return resolved;
+}
+
+std::string Router::corner(double index) const {
+  // The width's digits times the index, in decimal, and the point put back as many digits
+  // from the end as the width has decimals: 0.25 x 203 is "50.75", with no binary rounding of
+  // index x width on the way (rounded to one decimal, 0.25's corners read "50.3" for 50.25).
+  const uint64_t times = static_cast<uint64_t>(std::fabs(index));
+  std::string digits;  // least significant first
+  uint64_t carry = 0;
+  for (auto digit = cell_digits_.rbegin(); digit != cell_digits_.rend(); ++digit) {
+    carry += static_cast<uint64_t>(*digit - '0') * times;
+    digits += static_cast<char>('0' + carry % 10);
+    carry /= 10;
+  }
+  for (; carry > 0; carry /= 10) digits += static_cast<char>('0' + carry % 10);
+  while (digits.size() > cell_decimals_ + 1 && digits.back() == '0') digits.pop_back();
+  while (digits.size() < cell_decimals_ + 1) digits += '0';
+  std::string text = index < 0 ? "-" : "";
+  for (size_t i = digits.size(); i-- > 0;) {
+    text += digits[i];
+    if (i == cell_decimals_ && i > 0) text += '.';
+  }
+  return text;
 }
 
 void Router::refresh(HostState& host, bool probed, double now) const {

@@ -433,12 +433,18 @@ class Router {
   void rank(Decision& decision) const;
   bool in_panic(size_t healthy, size_t serving) const;
   int pick_node(uint32_t region, uint64_t call_hash, bool& panic, double now);
+  // Where grid cell `index` (a row or a column) begins, in degrees, as an area name gives it.
+  std::string corner(double index) const;
 
   Config config_;
   Pool regions_;
   std::vector<Pool> nodes_;       // by region index
   std::vector<AreaStats> areas_;  // sorted by area, for binary search
   Budget budget_;
+  // The area cell width's digits without the point and how many of them follow it, as the
+  // configuration reads back ("0.25": "025", 2): area names are written in them.
+  std::string cell_digits_;
+  size_t cell_decimals_ = 0;
 };
 
 }  // namespace qv::router
