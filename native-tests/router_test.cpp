@@ -150,6 +150,38 @@ TEST_CASE(
   CHECK(widths > 1000);
 }
 
+TEST_CASE("a point on a cell's corner, as the area's name reads, is in that cell") {
+  // 0.3 / 0.1 is 2.9999999999999996: a client at latitude 0.3 was in the cell named 0.2.
+  const auto area = [](double cell, double latitude, double longitude) {
+    Config config = default_config();
+    config.latency.area_cell_degrees = cell;
+    return Router(config).resolve(at(latitude, longitude)).area;
+  };
+  CHECK(area(0.1, 0.3, 0.7) == "geo:0.3,0.7");
+  CHECK(area(0.1, -0.3, -0.7) == "geo:-0.3,-0.7");
+  CHECK(area(0.1, 0.29999999999999993, 0.7) == "geo:0.2,0.7");  // just south of it
+  CHECK(area(0.3, 0.9, -0.9) == "geo:0.9,-0.9");
+  // Every width accepted: each of these cells' corners, read from its name, names it again.
+  for (int n = 1; 180.0 / n >= 0.1; ++n) {
+    Config config = default_config();
+    config.latency.area_cell_degrees = 180.0 / n;
+    if (!validate(config).ok()) continue;
+    const double cell = config.latency.area_cell_degrees;
+    const Router router(config);
+    for (int row : {-n / 2 + 1, -n / 3, -7, -3, -1, 0, 1, 3, 7, n / 5, n / 2 - 1}) {
+      const int column = 2 * row;
+      if (std::fabs((row + 0.5) * cell) >= 90 || std::fabs((column + 0.5) * cell) >= 180) continue;
+      const std::string name = router.resolve(at((row + 0.5) * cell, (column + 0.5) * cell)).area;
+      const size_t comma = name.find(',');
+      const auto south = qv::parse_json_number(std::string_view(name).substr(4, comma - 4));
+      const auto west = qv::parse_json_number(std::string_view(name).substr(comma + 1));
+      INFO(name << ": " << cell << " degrees wide");
+      REQUIRE((south && west));
+      CHECK(router.resolve(at(*south, *west)).area == name);
+    }
+  }
+}
+
 TEST_CASE("each pole, where every longitude meets, is one area: the cell at -180 of its row") {
   for (double cell : {10.0, 7.5, 20.0, 0.1}) {
     Config config = default_config();

@@ -674,14 +674,13 @@ ResolvedClient Router::resolve(const Client& client) const {
     // the cells meet at the antimeridian). Longitudes 180 and -180 are one meridian, so one
     // area: -180's. A pole is one point whatever the longitude, so one area: the cell at -180
     // of the row it ends (the north pole's is the last row, none north of it).
-    const double cell = config_.latency.area_cell_degrees;
     const GeoPoint& point = *client.coordinates;
     const bool pole = std::fabs(point.latitude) >= 90;
     const double longitude = pole || point.longitude >= 180 ? -180 : point.longitude;
-    double row = std::floor(point.latitude / cell);
-    if (row * cell >= 90) --row;
+    double row = cell_of(point.latitude);
+    if (row * config_.latency.area_cell_degrees >= 90) --row;
     Text area;
-    area << "geo:" << corner(row) << "," << corner(std::floor(longitude / cell));
+    area << "geo:" << corner(row) << "," << corner(cell_of(longitude));
     resolved.area = area.take();
   } else if (!client.country.empty()) {
     resolved.area = "country:" + client.country;
@@ -689,6 +688,22 @@ ResolvedClient Router::resolve(const Client& client) const {
     resolved.area = "unknown";
   }
   return resolved;
+}
+
+double Router::cell_of(double degrees) const {
+  // The quotient's floor, unless the binary rounding of the width or of the division put it a
+  // cell off a corner as its name reads: 0.3 / 0.1 is 2.9999999999999996, but 0.3 is where
+  // the cell named 0.3 begins. Only within a millionth of a cell of a corner is the name read.
+  const double cell = config_.latency.area_cell_degrees;
+  const double index = std::floor(degrees / cell);
+  const double offset = degrees - index * cell;
+  if (offset < cell * 1e-6 && corner_degrees(index) > degrees) return index - 1;
+  if (offset > cell * (1 - 1e-6) && corner_degrees(index + 1) <= degrees) return index + 1;
+  return index;
+}
+
+double Router::corner_degrees(double index) const {
+  return parse_json_number(corner(index)).value_or(index * config_.latency.area_cell_degrees);
 }
 
 std::string Router::corner(double index) const {

@@ -433,8 +433,13 @@ class Router {
   void rank(Decision& decision) const;
   bool in_panic(size_t healthy, size_t serving) const;
   int pick_node(uint32_t region, uint64_t call_hash, bool& panic, double now);
-  // Where grid cell `index` (a row or a column) begins, in degrees, as an area name gives it.
+  // Where grid cell `index` (a row or a column) begins, in degrees, as an area name gives it,
+  // and as a number: the double that name reads as.
   std::string corner(double index) const;
+  double corner_degrees(double index) const;
+  // The index of the cell a latitude or longitude falls in: the last whose corner is at or
+  // below it.
+  double cell_of(double degrees) const;
 
   Config config_;
   Pool regions_;
