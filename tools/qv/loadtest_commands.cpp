@@ -171,9 +171,11 @@ class ProgressPrinter {
 
 // --- Output --------------------------------------------------------------------------------
 
+// `interrupted`: what the message names when the run was interrupted ("the run was", "the runs
+// of a.log, b.log were"); `aborted`: a message for each run a threshold aborted.
 int report(const RunResult& result, const std::vector<Threshold>& thresholds,
            const OutputOptions& output, const std::string& histogram_path,
-           const std::string& interrupted = "", const std::vector<std::string>& aborted = {}) {
+           const std::string& interrupted, const std::vector<std::string>& aborted = {}) {
   const std::vector<ThresholdOutcome> outcomes = evaluate_thresholds(thresholds, result);
   std::cout << summary_text(result, outcomes) << std::flush;
   if (!output.summary_json.empty()) {
@@ -193,18 +195,17 @@ int report(const RunResult& result, const std::vector<Threshold>& thresholds,
       return bad_input(written.error().message);
     }
   }
-  const bool failed =
-      std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) { return !o.ok; });
-  if (failed) print_message("some thresholds failed");
+  if (std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) { return !o.ok; }))
+    print_message("some thresholds failed");
   for (const std::string& each : aborted) print_message(each);
-  if (!interrupted.empty()) {
-    // A run cut short is no pass, whatever its thresholds said about the part that ran.
+  const RunEnd end = run_end(result.info, outcomes);
+  if (end == RunEnd::kInterrupted) {
     print_message(interrupted + " interrupted before its end");
     return kExitInterrupted;
   }
   // A run a threshold aborted failed that threshold (k6 exits 99), whatever the data of the
   // other machines makes of it merged.
-  return failed || !aborted.empty() ? kExitThresholdFailed : kExitOk;
+  return end == RunEnd::kThresholdFailed || !aborted.empty() ? kExitThresholdFailed : kExitOk;
 }
 
 Result<Scenario> build_scenario(const RunOptions& options) {
@@ -339,7 +340,7 @@ int run_command(const RunOptions& options) {
   printer.finish();
   if (!result.ok()) return bad_input(result.error().message);
   return report(result.value(), scenario.value().thresholds, options.output, histogram_path.value(),
-                g_interrupted.load() ? "the run was" : "");
+                "the run was");
 }
 
 int merge_command(const std::vector<std::string>& files, const OutputOptions& output) {

@@ -1391,20 +1391,7 @@ Result<RunResult> run_load_test(const Scenario& scenario, const RunHooks& hooks)
       hooks.on_progress(progress);
     }
     // abortOnFail thresholds, on everything measured so far.
-    if (!result.info.aborted) {
-      for (const Threshold& threshold : scenario.thresholds) {
-        if (!threshold.source.abort_on_fail) continue;
-        if (result.info.duration < threshold.source.delay_abort_eval) continue;
-        const ThresholdOutcome outcome = evaluate_threshold(threshold, result, false);
-        if (!outcome.ok) {
-          result.info.aborted = true;
-          result.info.abort_reason = "threshold " + threshold.source.metric + " '" +
-                                     threshold.source.expression + "' failed (abortOnFail)";
-          plan->stop.store(true);
-          break;
-        }
-      }
-    }
+    if (!result.info.aborted && abort_on_fail(scenario.thresholds, result)) plan->stop.store(true);
   };
   auto absorb = [&](WorkerReport& report) {
     auto& [interval, reporters] = pending[report.interval];

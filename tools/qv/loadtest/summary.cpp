@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <utility>
 
+#include "histogram_log.h"
 #include "qv/json.h"
 
 namespace qv::loadtest {
@@ -238,6 +239,16 @@ std::vector<Recommendation> recommendations(const RunResult& result) {
                    "Raise the load (intensity, rate or VUs) to find where that stops being true"});
   }
   return out;
+}
+
+RunEnd run_end(const RunInfo& info, const std::vector<ThresholdOutcome>& outcomes) {
+  const std::vector<std::string> reasons = abort_reasons(info);
+  // A run cut short is no pass, whatever its thresholds said about the part that ran.
+  if (std::find(reasons.begin(), reasons.end(), kInterruptedReason) != reasons.end())
+    return RunEnd::kInterrupted;
+  const bool failed =
+      std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) { return !o.ok; });
+  return failed ? RunEnd::kThresholdFailed : RunEnd::kPassed;
 }
 
 std::string summary_text(const RunResult& result, const std::vector<ThresholdOutcome>& outcomes) {

@@ -285,4 +285,17 @@ std::vector<ThresholdOutcome> evaluate_thresholds(const std::vector<Threshold>& 
   return outcomes;
 }
 
+bool abort_on_fail(const std::vector<Threshold>& thresholds, RunResult& so_far) {
+  for (const Threshold& threshold : thresholds) {
+    if (!threshold.source.abort_on_fail) continue;
+    if (so_far.info.duration < threshold.source.delay_abort_eval) continue;
+    if (evaluate_threshold(threshold, so_far, false).ok) continue;
+    so_far.info.aborted = true;
+    so_far.info.abort_reason = "threshold " + threshold.source.metric + " '" +
+                               threshold.source.expression + "' failed (abortOnFail)";
+    return true;
+  }
+  return false;
+}
+
 }  // namespace qv::loadtest

@@ -63,4 +63,10 @@ ThresholdOutcome evaluate_threshold(const Threshold& threshold, const RunResult&
 std::vector<ThresholdOutcome> evaluate_thresholds(const std::vector<Threshold>& thresholds,
                                                   const RunResult& result);
 
+// The abortOnFail check, once a second during a run on everything measured so far (`so_far`,
+// its duration the time measured): the first abortOnFail threshold past its delayAbortEval
+// that fails aborts the run. Marks so_far aborted, naming that threshold ("threshold
+// http_req_failed 'rate<0.01' failed (abortOnFail)"), and returns true: the run is to stop.
+bool abort_on_fail(const std::vector<Threshold>& thresholds, RunResult& so_far);
+
 }  // namespace qv::loadtest
