@@ -162,6 +162,19 @@ TEST_CASE("thresholds decide the exit code: 0 when all hold, 99 when one fails")
                         "500ms", "-q", "--threshold", "http_req_failed:rate<0.01"});
   REQUIRE(errors.exit_code == 99);
   REQUIRE(errors.out.find("http_5xx") != std::string::npos);
+
+  // An abortOnFail threshold that stops the run: 99, and the message names it.
+  write_text(dir + "/abort.json", R"({"baseUrl": ")" + server.url("") + R"(",
+    "executor": "constant-vus", "vus": 1, "duration": "30s", "threads": 1,
+    "requests": [{"url": "/status/503"}],
+    "thresholds": {"http_req_failed": [{"threshold": "rate<0.01", "abortOnFail": true}]}})");
+  auto aborted = run_qv({"run", dir + "/abort.json", "-q"});
+  INFO(aborted.out << aborted.err);
+  REQUIRE(aborted.exit_code == 99);
+  REQUIRE(aborted.out.find("ABORTED: threshold http_req_failed 'rate<0.01' failed (abortOnFail)") !=
+          std::string::npos);
+  REQUIRE(aborted.err.find("qv loadtest: the run was aborted: threshold http_req_failed "
+                           "'rate<0.01' failed (abortOnFail)") != std::string::npos);
 }
 
 TEST_CASE("Ctrl-C or SIGTERM stops the run with its summary so far, and exits 105 (k6's)") {

@@ -338,6 +338,45 @@ TEST_CASE("thresholds evaluate against a result") {
   }
 }
 
+TEST_CASE("a run an abortOnFail threshold aborted failed it, though the final data holds it") {
+  // The failure rate once a second into the run, then with what finished during gracefulStop:
+  // the engine's abortOnFail check and the final check, on recorded samples.
+  RunResult result;
+  result.declare_request("home", {});
+  auto record_second = [&](uint64_t requests, uint64_t failed) {
+    Interval interval;
+    interval.start_unix_ms = static_cast<int64_t>(result.intervals.size()) * 1000;
+    interval.requests.resize(1);
+    Histogram latency;
+    latency.record(1000, requests);
+    interval.requests[0].latency = interval.requests[0].latency_uncorrected = latency.to_sparse();
+    interval.requests[0].counters.requests = requests;
+    interval.requests[0].counters.failed = failed;
+    result.add_interval(interval);
+    result.info.duration += kMicrosPerSecond;
+  };
+  auto threshold = parse_threshold({"http_req_failed", "rate<0.1", true, 0}, {"home"});
+  REQUIRE(threshold.ok());
+  const std::vector<Threshold> thresholds = {threshold.value()};
+
+  record_second(10, 5);  // half failed: over the limit, and the run stops
+  REQUIRE(abort_on_fail(thresholds, result));
+  REQUIRE(result.info.aborted);
+  REQUIRE(result.info.abort_reason == "threshold http_req_failed 'rate<0.1' failed (abortOnFail)");
+  record_second(90, 0);  // the requests in flight, answered within gracefulStop
+  const std::vector<ThresholdOutcome> outcomes = evaluate_thresholds(thresholds, result);
+  REQUIRE(outcomes[0].ok);  // 5 of 100: under the limit on the final data
+  REQUIRE(run_end(result.info, outcomes) == RunEnd::kThresholdFailed);  // as k6: exit 99
+
+  // Not aborted, the same data passes; interrupted, it is an interrupted run.
+  result.info.aborted = false;
+  result.info.abort_reason.clear();
+  REQUIRE(run_end(result.info, outcomes) == RunEnd::kPassed);
+  result.info.aborted = true;
+  result.info.abort_reason = kInterruptedReason;
+  REQUIRE(run_end(result.info, outcomes) == RunEnd::kInterrupted);
+}
+
 TEST_CASE("HTTP responses: framing, split anywhere, and malformed input") {
   const std::string chunked =
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7;ext=1\r\n, "

@@ -175,7 +175,7 @@ class ProgressPrinter {
 // of a.log, b.log were"); `aborted`: a message for each run a threshold aborted.
 int report(const RunResult& result, const std::vector<Threshold>& thresholds,
            const OutputOptions& output, const std::string& histogram_path,
-           const std::string& interrupted, const std::vector<std::string>& aborted = {}) {
+           const std::string& interrupted, const std::vector<std::string>& aborted) {
   const std::vector<ThresholdOutcome> outcomes = evaluate_thresholds(thresholds, result);
   std::cout << summary_text(result, outcomes) << std::flush;
   if (!output.summary_json.empty()) {
@@ -203,9 +203,7 @@ int report(const RunResult& result, const std::vector<Threshold>& thresholds,
     print_message(interrupted + " interrupted before its end");
     return kExitInterrupted;
   }
-  // A run a threshold aborted failed that threshold (k6 exits 99), whatever the data of the
-  // other machines makes of it merged.
-  return end == RunEnd::kThresholdFailed || !aborted.empty() ? kExitThresholdFailed : kExitOk;
+  return end == RunEnd::kThresholdFailed ? kExitThresholdFailed : kExitOk;
 }
 
 Result<Scenario> build_scenario(const RunOptions& options) {
@@ -339,8 +337,12 @@ int run_command(const RunOptions& options) {
   sigaction(SIGTERM, &previous_term, nullptr);
   printer.finish();
   if (!result.ok()) return bad_input(result.error().message);
+  std::vector<std::string> aborted;  // by an abortOnFail threshold, named
+  for (const std::string& reason : abort_reasons(result.value().info)) {
+    if (reason != kInterruptedReason) aborted.push_back("the run was aborted: " + reason);
+  }
   return report(result.value(), scenario.value().thresholds, options.output, histogram_path.value(),
-                "the run was");
+                "the run was", aborted);
 }
 
 int merge_command(const std::vector<std::string>& files, const OutputOptions& output) {

@@ -246,8 +246,11 @@ RunEnd run_end(const RunInfo& info, const std::vector<ThresholdOutcome>& outcome
   // A run cut short is no pass, whatever its thresholds said about the part that ran.
   if (std::find(reasons.begin(), reasons.end(), kInterruptedReason) != reasons.end())
     return RunEnd::kInterrupted;
-  const bool failed =
-      std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) { return !o.ok; });
+  // A run an abortOnFail threshold stopped failed that threshold (k6 exits 99), also when
+  // what finished during gracefulStop (or, merged, the other machines' data) brought its
+  // metric back within the limit.
+  const bool failed = !reasons.empty() || std::any_of(outcomes.begin(), outcomes.end(),
+                                                      [](const auto& o) { return !o.ok; });
   return failed ? RunEnd::kThresholdFailed : RunEnd::kPassed;
 }
 

@@ -24,8 +24,9 @@ std::vector<Recommendation> recommendations(const RunResult& result);
 std::string summary_text(const RunResult& result, const std::vector<ThresholdOutcome>& outcomes);
 
 // How a run ended, which `qv loadtest` tells by its exit code (k6's: 0, 99, 105): interrupted
-// by Ctrl-C or SIGTERM before its end; else a threshold failed on the final data; else
-// passed. For a merge, `info` is the merged runs' (with each one's abort reasons).
+// by Ctrl-C or SIGTERM before its end; else a threshold failed, on the final data or by
+// aborting the run (abortOnFail), whatever the final data says of it; else passed. For a
+// merge, `info` is the merged runs' (with each one's abort reasons).
 enum class RunEnd { kPassed, kThresholdFailed, kInterrupted };
 RunEnd run_end(const RunInfo& info, const std::vector<ThresholdOutcome>& outcomes);
 std::string summary_json(const RunResult& result, const std::vector<ThresholdOutcome>& outcomes);
