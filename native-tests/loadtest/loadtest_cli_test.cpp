@@ -225,9 +225,9 @@ TEST_CASE("a merge where one machine's run was aborted by a threshold is no pass
   // threshold on the failure rate.
   auto machine = [](uint64_t requests, uint64_t failed) {
     RunResult result;
-    result.info.scenario = "calls";
-    result.info.executor = "constant-vus";
-    result.info.target = "http://127.0.0.1:1/";
+    result.info.scenarios = {"calls"};
+    result.info.executors = {"constant-vus"};
+    result.info.targets = {"http://127.0.0.1:1/"};
     result.info.threads = 1;
     result.info.started_unix_ms = 1'700'000'000'000;
     result.info.duration = kMicrosPerSecond;
@@ -407,8 +407,8 @@ TEST_CASE("names quoted on stderr write control characters as escapes, as the su
 
   // merge: a threshold of a log naming a request the logs do not have.
   RunResult result;
-  result.info.scenario = "s";
-  result.info.executor = "constant-vus";
+  result.info.scenarios = {"s"};
+  result.info.executors = {"constant-vus"};
   result.declare_request("a\x1b[2Jb", {});
   result.thresholds.push_back(
       {"http_req_duration{name:c\xc2\x9b"

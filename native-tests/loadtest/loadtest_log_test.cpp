@@ -18,9 +18,9 @@ namespace {
 RunResult make_result(std::mt19937_64& random, int64_t started_unix_ms, int seconds,
                       const std::vector<std::string>& names, RunResult* into_both = nullptr) {
   RunResult result;
-  result.info.scenario = "merge test";
-  result.info.executor = "constant-arrival-rate";
-  result.info.target = "http://127.0.0.1:1/";
+  result.info.scenarios = {"merge test"};
+  result.info.executors = {"constant-arrival-rate"};
+  result.info.targets = {"http://127.0.0.1:1/"};
   result.info.corrected = true;
   result.info.threads = 2;
   result.info.started_unix_ms = started_unix_ms;
@@ -106,7 +106,7 @@ TEST_CASE("a histogram log reads back exactly what was written") {
   auto read = read_histogram_log(text, "test.log");
   REQUIRE(read.ok());
   const RunResult& back = read.value();
-  REQUIRE(back.info.scenario == result.info.scenario);
+  REQUIRE(back.info.scenarios == result.info.scenarios);
   REQUIRE(back.info.abort_reason == result.info.abort_reason);
   REQUIRE(back.info.duration == result.info.duration);
   REQUIRE(back.info.corrected);
@@ -266,19 +266,46 @@ TEST_CASE("a merge names each scenario, executor and target once, in the order f
   std::mt19937_64 random(5);
   RunResult a = make_result(random, 1'700'000'000'000, 1, {"x"});
   RunResult b = make_result(random, 1'700'000'000'000, 1, {"x"});
-  b.info.scenario = "other";
-  b.info.executor = "ramping-vus";
-  b.info.target = "http://127.0.0.1:2/";
+  b.info.scenarios = {"other"};
+  b.info.executors = {"ramping-vus"};
+  b.info.targets = {"http://127.0.0.1:2/"};
   const RunResult merged = merge_results({a, b, a, b});
-  CHECK(merged.info.scenario == "merge test + other");
-  CHECK(merged.info.executor == "constant-arrival-rate + ramping-vus");
-  CHECK(merged.info.target == "http://127.0.0.1:1/ + http://127.0.0.1:2/");
+  using Names = std::vector<std::string>;
+  CHECK(merged.info.scenarios == Names{"merge test", "other"});
+  CHECK(merged.info.executors == Names{"constant-arrival-rate", "ramping-vus"});
+  CHECK(merged.info.targets == Names{"http://127.0.0.1:1/", "http://127.0.0.1:2/"});
+  CHECK(summary_text(merged, {})
+            .find("scenario: merge test + other (constant-arrival-rate + "
+                  "ramping-vus), target http://127.0.0.1:1/ + "
+                  "http://127.0.0.1:2/\n") != std::string::npos);
   // A log that is itself a merge adds only the names it brings that are new.
   RunResult c = make_result(random, 1'700'000'000'000, 1, {"x"});
-  c.info.target = "http://127.0.0.1:3/";
+  c.info.targets = {"http://127.0.0.1:3/"};
   const RunResult again = merge_results({merged, c, a});
-  CHECK(again.info.target == "http://127.0.0.1:1/ + http://127.0.0.1:2/ + http://127.0.0.1:3/");
-  CHECK(again.info.scenario == "merge test + other");
+  CHECK(again.info.targets ==
+        Names{"http://127.0.0.1:1/", "http://127.0.0.1:2/", "http://127.0.0.1:3/"});
+  CHECK(again.info.scenarios == Names{"merge test", "other"});
+}
+
+TEST_CASE("a name holding ' + ' survives merges, and the logs of merges, as it is") {
+  std::mt19937_64 random(6);
+  RunResult a = make_result(random, 1'700'000'000'000, 1, {"x"});
+  RunResult b = make_result(random, 1'700'000'000'000, 1, {"x"});
+  a.info.scenarios = {"checkout + pay"};
+  b.info.scenarios = {"pay"};
+  using Names = std::vector<std::string>;
+  const RunResult merged = merge_results({a, b});
+  CHECK(merged.info.scenarios == Names{"checkout + pay", "pay"});
+  // Its log keeps each name in a field of its own, and reads back the same.
+  auto back = read_histogram_log(write_histogram_log(merged), "m.log");
+  REQUIRE(back.ok());
+  CHECK(back.value().info.scenarios == Names{"checkout + pay", "pay"});
+  CHECK(back.value().info.targets == Names{"http://127.0.0.1:1/"});
+  // Merged again with either: nothing split, nothing lost, nothing named twice.
+  for (const RunResult& run : {a, b}) {
+    CHECK(merge_results({back.value(), run}).info.scenarios == Names{"checkout + pay", "pay"});
+  }
+  CHECK(merge_results({b, back.value()}).info.scenarios == Names{"pay", "checkout + pay"});
 }
 
 TEST_CASE("damaged logs are refused with the file and line") {
@@ -588,7 +615,7 @@ TEST_CASE("the text summary shows control characters in names as escapes, not to
                                  {"a\x1b[2Jb",
                                   "c\xc2\x9b"
                                   "2Jd\r"});
-  result.info.scenario = "s\x1b]0;title\x07é";
+  result.info.scenarios = {"s\x1b]0;title\x07é"};
   result.requests[0].check_names[0] = "ok\x7f";
   const std::string text = summary_text(result, {});
   INFO(text);
@@ -610,7 +637,7 @@ TEST_CASE("the report's embedded summary holds no '<', whatever the names: its e
   // for text: the rest of the page joins the data and the summary no longer parses.
   std::mt19937_64 random(8);
   RunResult result = make_result(random, 1'700'000'000'000, 2, {"<!--<script>", "</script>"});
-  result.info.scenario = "<!--<script>";
+  result.info.scenarios = {"<!--<script>"};
   const std::string html = report_html(result, {});
   const std::string open = "<script type=\"application/json\" id=\"qv-summary\">";
   const size_t start = html.find(open);

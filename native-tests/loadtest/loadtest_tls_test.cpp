@@ -49,7 +49,7 @@ TEST_CASE("https: every request goes over TLS and is answered, the certificate c
   const Histogram handshakes = result.value().total_phase(Phase::kTlsHandshaking);
   REQUIRE(handshakes.count() >= 4);
   REQUIRE(handshakes.count() == result.value().total_phase(Phase::kConnecting).count());
-  REQUIRE(result.value().info.target == nginx.https_url("/index.html"));
+  REQUIRE(result.value().info.targets == std::vector<std::string>{nginx.https_url("/index.html")});
 }
 
 TEST_CASE("https: with tlsResumeSessions a VU's next connection resumes its TLS session") {

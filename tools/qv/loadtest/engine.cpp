@@ -1282,8 +1282,8 @@ Result<RunResult> run_load_test(const Scenario& scenario, const RunHooks& hooks)
   auto plan = std::make_unique<RunPlan>();
   plan->scenario = &scenario;
   RunResult result;
-  result.info.scenario = scenario.name;
-  result.info.executor = executor_name(scenario.executor.kind);
+  result.info.scenarios = {scenario.name};
+  result.info.executors = {executor_name(scenario.executor.kind)};
   result.info.corrected = scenario.executor.arrival_rate();
   result.info.threads = scenario.threads;
 
@@ -1320,8 +1320,8 @@ Result<RunResult> run_load_test(const Scenario& scenario, const RunHooks& hooks)
     for (const Check& check : request.checks) check_names.push_back(check.name);
     plan->name_of_request.push_back(result.declare_request(request.name, check_names));
   }
-  result.info.target =
-      scenario.base_url.empty() ? plan->origins.front().origin.to_string() : scenario.base_url;
+  result.info.targets = {scenario.base_url.empty() ? plan->origins.front().origin.to_string()
+                                                   : scenario.base_url};
   plan->name_count = result.requests.size();
   for (const RequestTotals& totals : result.requests) {
     plan->check_count_of_name.push_back(totals.check_names.size());

@@ -102,8 +102,14 @@ std::string write_histogram_log(const RunResult& result) {
   out += kMagic;
   out += "\n" + settings_line(Histogram::kLowest) + "\n";
   const RunInfo& info = result.info;
-  out += "#info scenario=" + encode(info.scenario) + " executor=" + encode(info.executor) +
-         " target=" + encode(info.target) + " corrected=" + (info.corrected ? "1" : "0") +
+  // A merge's several scenarios, executors or targets: a field for each.
+  out += "#info";
+  for (const auto& [key, names] : {std::pair{"scenario", &info.scenarios},
+                                   {"executor", &info.executors},
+                                   {"target", &info.targets}}) {
+    for (const std::string& name : *names) out += std::string(" ") + key + "=" + encode(name);
+  }
+  out += std::string(" corrected=") + (info.corrected ? "1" : "0") +
          " threads=" + std::to_string(info.threads) + " machines=" + std::to_string(info.machines) +
          " started_unix_ms=" + std::to_string(info.started_unix_ms) +
          " duration_us=" + std::to_string(info.duration) +
@@ -227,11 +233,11 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
         const std::string& v = decoded.value();
         bool ok = true;
         if (key == "scenario")
-          result.info.scenario = v;
+          result.info.scenarios.push_back(v);
         else if (key == "executor")
-          result.info.executor = v;
+          result.info.executors.push_back(v);
         else if (key == "target")
-          result.info.target = v;
+          result.info.targets.push_back(v);
         else if (key == "corrected")
           result.info.corrected = v == "1";
         else if (key == "threads")
@@ -389,16 +395,12 @@ std::vector<std::string> split(const std::string& text, std::string_view separat
   }
 }
 
-// Adds to `names` ("a + b", as a merge lists the scenarios, executors or targets of its logs)
-// those of `other` it does not hold yet, in their order: each is named once, however many
-// machines (or logs that are merges themselves) share it.
-void add_names(std::string& names, const std::string& other) {
-  constexpr std::string_view kSeparator = " + ";
-  std::vector<std::string> held = split(names, kSeparator);
-  for (const std::string& name : split(other, kSeparator)) {
-    if (std::find(held.begin(), held.end(), name) != held.end()) continue;
-    names += std::string(kSeparator) + name;
-    held.push_back(name);
+// Adds to `names` (the scenarios, executors or targets of a merge's logs) those of `other` it
+// does not hold yet, in their order: each is named once, however many machines (or logs that
+// are merges themselves) share it.
+void add_names(std::vector<std::string>& names, const std::vector<std::string>& other) {
+  for (const std::string& name : other) {
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
   }
 }
 
@@ -464,9 +466,9 @@ void merge_into(RunResult& into, const RunResult& from, bool first, int64_t orig
                                other.started_unix_ms * 1000 + other.duration);
   info.started_unix_ms = std::min(info.started_unix_ms, other.started_unix_ms);
   info.duration = end - info.started_unix_ms * 1000;
-  add_names(info.scenario, other.scenario);
-  add_names(info.executor, other.executor);
-  add_names(info.target, other.target);
+  add_names(info.scenarios, other.scenarios);
+  add_names(info.executors, other.executors);
+  add_names(info.targets, other.targets);
   for (const OriginAddress& each : other.addresses) {
     if (std::find(info.addresses.begin(), info.addresses.end(), each) == info.addresses.end())
       info.addresses.push_back(each);

@@ -8,6 +8,8 @@
 //   #histogram lowest_us=0 highest_us=3600000000 significant_digits=3   (lowest_us=1 read too)
 //   #info scenario=NAME executor=KIND target=URL corrected=0|1 threads=N machines=N
 //         started_unix_ms=T duration_us=D aborted=0|1 abort_reason=TEXT
+//                                                 (a merge's log repeats scenario=, executor=
+//                                                 and target= for each of its names)
 //   #address ORIGIN ADDRESS                       one per origin: where its connections went
 //                                                 (a reader that knows no such line skips it as a
 //                                                 comment)

@@ -235,7 +235,7 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
   html +=
       "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src "
       "'unsafe-inline'\">";
-  html += "<title>qv loadtest: " + escape(info.scenario) + "</title><style>";
+  html += "<title>qv loadtest: " + escape(format_names(info.scenarios)) + "</title><style>";
   html +=
       "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px "
       "auto;max-width:940px;color:#111827;padding:0 12px}"
@@ -258,9 +258,10 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
       // plot keeps a width at which its labels stay readable.
       ".scroll{overflow-x:auto}.scroll svg{min-width:600px}"
       "</style></head><body>\n";
-  html += "<h1>Load test: " + escape(info.scenario) + "</h1>";
+  html += "<h1>Load test: " + escape(format_names(info.scenarios)) + "</h1>";
   html +=
-      "<div class=\"meta\">" + escape(info.executor) + " against " + escape(info.target) +
+      "<div class=\"meta\">" + escape(format_names(info.executors)) + " against " +
+      escape(format_names(info.targets)) +
       (info.addresses.empty() ? "" : " at " + escape(format_addresses(info.addresses))) +
       " &middot; " + escape(format_duration(static_cast<double>(info.duration))) + " &middot; " +
       format_count(static_cast<uint64_t>(info.threads), "thread", "threads") +

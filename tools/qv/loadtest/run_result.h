@@ -126,9 +126,11 @@ struct OriginAddress {
 };
 
 struct RunInfo {
-  std::string scenario;  // name
-  std::string executor;  // "constant-vus", ...
-  std::string target;    // the base URL or the quick-mode URL
+  // A run's one each; after a merge, each distinct one of its runs, in the order first seen.
+  // Kept apart, not joined into one text: a name may hold anything, " + " too.
+  std::vector<std::string> scenarios;  // names
+  std::vector<std::string> executors;  // "constant-vus", ...
+  std::vector<std::string> targets;    // the base URL or the quick-mode URL
   // One per origin, in the order the requests name them; after a merge, each machine's
   // (an origin that machines reached at different addresses is listed with each).
   std::vector<OriginAddress> addresses;

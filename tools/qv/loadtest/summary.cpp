@@ -94,6 +94,12 @@ std::string visible_controls(const std::string& text) {
   return out;
 }
 
+std::string format_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& name : names) out += (out.empty() ? "" : " + ") + name;
+  return out;
+}
+
 std::string format_addresses(const std::vector<OriginAddress>& addresses) {
   const bool one_origin =
       std::all_of(addresses.begin(), addresses.end(),
@@ -258,8 +264,8 @@ std::string summary_text(const RunResult& result, const std::vector<ThresholdOut
   const RunInfo& info = result.info;
   const double seconds = std::max(result.seconds(), 1e-9);
   std::string out;
-  out +=
-      "\n  scenario: " + info.scenario + " (" + info.executor + "), target " + info.target + "\n";
+  out += "\n  scenario: " + format_names(info.scenarios) + " (" + format_names(info.executors) +
+         "), target " + format_names(info.targets) + "\n";
   if (!info.addresses.empty()) {
     out += std::string("  target ") + (info.addresses.size() > 1 ? "addresses" : "address") + ": " +
            format_addresses(info.addresses) + "\n";
@@ -437,9 +443,9 @@ std::string summary_json(const RunResult& result, const std::vector<ThresholdOut
          ",\"threads\":" + std::to_string(info.threads) +
          ",\"machines\":" + std::to_string(info.machines) +
          ",\"peakRssKiB\":" + std::to_string(info.peak_rss_kib) + "}";
-  out += ",\"options\":{\"scenario\":" + json_string(info.scenario) +
-         ",\"executor\":" + json_string(info.executor) + ",\"target\":" + json_string(info.target) +
-         ",\"addresses\":[";
+  out += ",\"options\":{\"scenario\":" + json_string(format_names(info.scenarios)) +
+         ",\"executor\":" + json_string(format_names(info.executors)) +
+         ",\"target\":" + json_string(format_names(info.targets)) + ",\"addresses\":[";
   for (size_t i = 0; i < info.addresses.size(); ++i) {
     out += std::string(i ? "," : "") + "{\"origin\":" + json_string(info.addresses[i].origin) +
            ",\"address\":" + json_string(info.addresses[i].address) + "}";
