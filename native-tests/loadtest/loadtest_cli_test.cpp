@@ -200,7 +200,7 @@ TEST_CASE("Ctrl-C or SIGTERM stops the run with its summary so far, and exits 10
     auto whole = read_histogram_log_file(dir + "/stopped.log");
     REQUIRE(whole.ok());
     whole.value().info.aborted = false;
-    whole.value().info.abort_reason.clear();
+    whole.value().info.abort_reasons.clear();
     REQUIRE(write_histogram_log_file(whole.value(), dir + "/whole.log").ok());
     for (const std::vector<std::string>& logs :
          {std::vector<std::string>{dir + "/stopped.log"},
@@ -249,7 +249,7 @@ TEST_CASE("a merge where one machine's run was aborted by a threshold is no pass
   // Machine a stopped at 10% failed; b saw none fail in 990: together 0.1%, which holds.
   RunResult a = machine(10, 1);
   a.info.aborted = true;
-  a.info.abort_reason = "threshold http_req_failed 'rate<0.01' failed (abortOnFail)";
+  a.info.abort_reasons = {"threshold http_req_failed 'rate<0.01' failed (abortOnFail)"};
   REQUIRE(write_histogram_log_file(a, dir + "/a.log").ok());
   REQUIRE(write_histogram_log_file(machine(990, 0), dir + "/b.log").ok());
 
@@ -271,7 +271,7 @@ TEST_CASE("a merge where one machine's run was aborted by a threshold is no pass
   // With a run stopped by Ctrl-C: 105, as that run's was, and both reasons are given.
   RunResult c = machine(990, 0);
   c.info.aborted = true;
-  c.info.abort_reason = kInterruptedReason;
+  c.info.abort_reasons = {kInterruptedReason};
   REQUIRE(write_histogram_log_file(c, dir + "/c.log").ok());
   for (const auto& logs : {std::vector<std::string>{dir + "/c.log", dir + "/a.log"},
                            std::vector<std::string>{dir + "/c.log", dir + "/all.log"}}) {

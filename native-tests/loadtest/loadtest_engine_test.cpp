@@ -594,7 +594,8 @@ TEST_CASE("abortOnFail stops the run early") {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   REQUIRE(result.info.aborted);
-  REQUIRE(result.info.abort_reason == "threshold http_req_duration 'p(95)<5' failed (abortOnFail)");
+  REQUIRE(result.info.abort_reasons ==
+          std::vector<std::string>{"threshold http_req_duration 'p(95)<5' failed (abortOnFail)"});
   REQUIRE(seconds < 25);  // far less than the 30 s asked for
   REQUIRE(result.total_counters().requests > 0);
 }

@@ -101,13 +101,13 @@ TEST_CASE("a histogram log reads back exactly what was written") {
   std::mt19937_64 random(1);
   RunResult result = make_result(random, 1'700'000'000'000, 3, {"calls.start", "calls end %"});
   result.info.aborted = true;
-  result.info.abort_reason = "threshold failed: with spaces\nand a line break";
+  result.info.abort_reasons = {"threshold failed: with spaces\nand a line break"};
   const std::string text = write_histogram_log(result);
   auto read = read_histogram_log(text, "test.log");
   REQUIRE(read.ok());
   const RunResult& back = read.value();
   REQUIRE(back.info.scenarios == result.info.scenarios);
-  REQUIRE(back.info.abort_reason == result.info.abort_reason);
+  REQUIRE(back.info.abort_reasons == result.info.abort_reasons);
   REQUIRE(back.info.duration == result.info.duration);
   REQUIRE(back.info.corrected);
   REQUIRE(back.thresholds == result.thresholds);
@@ -306,6 +306,39 @@ TEST_CASE("a name holding ' + ' survives merges, and the logs of merges, as it i
     CHECK(merge_results({back.value(), run}).info.scenarios == Names{"checkout + pay", "pay"});
   }
   CHECK(merge_results({b, back.value()}).info.scenarios == Names{"pay", "checkout + pay"});
+}
+
+TEST_CASE("abort reasons survive merges and their logs whole, each once") {
+  std::mt19937_64 random(7);
+  RunResult a = make_result(random, 1'700'000'000'000, 1, {"x; interrupted; y"});
+  RunResult b = make_result(random, 1'700'000'000'000, 1, {"x"});
+  RunResult plain = make_result(random, 1'700'000'000'000, 1, {"x"});
+  const std::string reason =
+      "threshold http_req_failed{name:x; interrupted; y} 'rate<0.1' failed (abortOnFail)";
+  a.info.aborted = b.info.aborted = true;
+  a.info.abort_reasons = {reason};
+  b.info.abort_reasons = {kInterruptedReason};
+  using Reasons = std::vector<std::string>;
+  const RunResult merged = merge_results({a, plain, b, a});
+  CHECK(merged.info.aborted);
+  CHECK(merged.info.abort_reasons == Reasons{reason, kInterruptedReason});
+  CHECK(summary_text(merged, {}).find("ABORTED: " + reason + "; interrupted\n") !=
+        std::string::npos);
+  auto back = read_histogram_log(write_histogram_log(merged), "m.log");
+  REQUIRE(back.ok());
+  CHECK(back.value().info.abort_reasons == Reasons{reason, kInterruptedReason});
+  auto alone = read_histogram_log(write_histogram_log(merge_results({a, plain})), "a.log");
+  REQUIRE(alone.ok());
+  CHECK(alone.value().info.abort_reasons == Reasons{reason});
+  CHECK(run_end(alone.value().info, {}) == RunEnd::kThresholdFailed);
+  // A log of an aborted run that gives no reason says so; one of a whole run has none.
+  std::string text = write_histogram_log(plain);
+  CHECK(text.find("abort_reason=") == std::string::npos);
+  text.replace(text.find(" aborted=0"), 10, " aborted=1");
+  auto unknown = read_histogram_log(text, "u.log");
+  REQUIRE(unknown.ok());
+  CHECK(unknown.value().info.abort_reasons == Reasons{"for a reason its log does not record"});
+  CHECK(read_histogram_log(write_histogram_log(plain), "p.log").value().info.abort_reasons.empty());
 }
 
 TEST_CASE("damaged logs are refused with the file and line") {

@@ -362,7 +362,8 @@ TEST_CASE("a run an abortOnFail threshold aborted failed it, though the final da
   record_second(10, 5);  // half failed: over the limit, and the run stops
   REQUIRE(abort_on_fail(thresholds, result));
   REQUIRE(result.info.aborted);
-  REQUIRE(result.info.abort_reason == "threshold http_req_failed 'rate<0.1' failed (abortOnFail)");
+  REQUIRE(result.info.abort_reasons ==
+          std::vector<std::string>{"threshold http_req_failed 'rate<0.1' failed (abortOnFail)"});
   record_second(90, 0);  // the requests in flight, answered within gracefulStop
   const std::vector<ThresholdOutcome> outcomes = evaluate_thresholds(thresholds, result);
   REQUIRE(outcomes[0].ok);  // 5 of 100: under the limit on the final data
@@ -370,11 +371,16 @@ TEST_CASE("a run an abortOnFail threshold aborted failed it, though the final da
 
   // Not aborted, the same data passes; interrupted, it is an interrupted run.
   result.info.aborted = false;
-  result.info.abort_reason.clear();
+  result.info.abort_reasons.clear();
   REQUIRE(run_end(result.info, outcomes) == RunEnd::kPassed);
   result.info.aborted = true;
-  result.info.abort_reason = kInterruptedReason;
+  result.info.abort_reasons = {kInterruptedReason};
   REQUIRE(run_end(result.info, outcomes) == RunEnd::kInterrupted);
+  // A reason is one reason, whatever the threshold's metric holds: a request named
+  // 'x; interrupted; y' makes no run an interrupted one.
+  result.info.abort_reasons = {
+      "threshold http_req_failed{name:x; interrupted; y} 'rate<0.1' failed (abortOnFail)"};
+  REQUIRE(run_end(result.info, outcomes) == RunEnd::kThresholdFailed);
 }
 
 TEST_CASE("HTTP responses: framing, split anywhere, and malformed input") {

@@ -338,7 +338,7 @@ int run_command(const RunOptions& options) {
   printer.finish();
   if (!result.ok()) return bad_input(result.error().message);
   std::vector<std::string> aborted;  // by an abortOnFail threshold, named
-  for (const std::string& reason : abort_reasons(result.value().info)) {
+  for (const std::string& reason : result.value().info.abort_reasons) {
     if (reason != kInterruptedReason) aborted.push_back("the run was aborted: " + reason);
   }
   return report(result.value(), scenario.value().thresholds, options.output, histogram_path.value(),
@@ -358,7 +358,7 @@ int merge_command(const std::vector<std::string>& files, const OutputOptions& ou
     if (!result.ok()) return bad_input(result.error().message);
     const RunInfo& info = result.value().info;
     // A log that is a merge itself holds each of its runs' reasons.
-    for (const std::string& reason : abort_reasons(info)) {
+    for (const std::string& reason : info.abort_reasons) {
       if (reason == kInterruptedReason)
         interrupted.push_back(file);
       else

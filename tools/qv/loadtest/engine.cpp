@@ -1421,7 +1421,7 @@ Result<RunResult> run_load_test(const Scenario& scenario, const RunHooks& hooks)
     }
     if (hooks.interrupted && hooks.interrupted->load() && !plan->stop.load()) {
       result.info.aborted = true;
-      result.info.abort_reason = kInterruptedReason;
+      result.info.abort_reasons = {kInterruptedReason};
       plan->stop.store(true);
     }
   }

@@ -112,9 +112,9 @@ std::string write_histogram_log(const RunResult& result) {
   out += std::string(" corrected=") + (info.corrected ? "1" : "0") +
          " threads=" + std::to_string(info.threads) + " machines=" + std::to_string(info.machines) +
          " started_unix_ms=" + std::to_string(info.started_unix_ms) +
-         " duration_us=" + std::to_string(info.duration) +
-         " aborted=" + (info.aborted ? "1" : "0") + " abort_reason=" + encode(info.abort_reason) +
-         "\n";
+         " duration_us=" + std::to_string(info.duration) + " aborted=" + (info.aborted ? "1" : "0");
+  for (const std::string& reason : info.abort_reasons) out += " abort_reason=" + encode(reason);
+  out += "\n";
   for (const OriginAddress& each : info.addresses)
     out += "#address " + encode(each.origin) + " " + encode(each.address) + "\n";
   for (const RequestTotals& request : result.requests) {
@@ -250,10 +250,12 @@ Result<RunResult> read_histogram_log(const std::string& text, const std::string&
           ok = parse_number(v, result.info.duration);
         else if (key == "aborted")
           result.info.aborted = v == "1";
-        else if (key == "abort_reason")
-          result.info.abort_reason = v;
+        else if (key == "abort_reason" && !v.empty())  // older logs: empty when not aborted
+          result.info.abort_reasons.push_back(v);
         if (!ok) return fail("malformed #info " + std::string(key));
       }
+      if (result.info.aborted && result.info.abort_reasons.empty())
+        result.info.abort_reasons.push_back("for a reason its log does not record");
     } else if (kind == "#address") {
       if (fields.size() != 3) return fail("malformed #address line");
       auto origin = decode(fields[1]);
@@ -382,22 +384,9 @@ Result<RunResult> read_histogram_log_file(const std::string& path) {
 
 namespace {
 
-// Between the abort reasons of a merge's runs.
-constexpr const char* kAbortReasonSeparator = "; ";
-
-std::vector<std::string> split(const std::string& text, std::string_view separator) {
-  std::vector<std::string> parts;
-  for (size_t from = 0;;) {
-    const size_t at = text.find(separator, from);
-    parts.push_back(text.substr(from, at - from));
-    if (at == std::string::npos) return parts;
-    from = at + separator.size();
-  }
-}
-
-// Adds to `names` (the scenarios, executors or targets of a merge's logs) those of `other` it
-// does not hold yet, in their order: each is named once, however many machines (or logs that
-// are merges themselves) share it.
+// Adds to `names` (the scenarios, executors, targets or abort reasons of a merge's logs) those
+// of `other` it does not hold yet, in their order: each is named once, however many machines
+// (or logs that are merges themselves) share it.
 void add_names(std::vector<std::string>& names, const std::vector<std::string>& other) {
   for (const std::string& name : other) {
     if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
@@ -477,22 +466,11 @@ void merge_into(RunResult& into, const RunResult& from, bool first, int64_t orig
   info.threads += other.threads;
   info.machines += other.machines;
   info.aborted = info.aborted || other.aborted;
-  std::vector<std::string> reasons = abort_reasons(info);
-  for (const std::string& reason : abort_reasons(other)) {
-    if (std::find(reasons.begin(), reasons.end(), reason) != reasons.end()) continue;
-    info.abort_reason += (info.abort_reason.empty() ? "" : kAbortReasonSeparator) + reason;
-    reasons.push_back(reason);
-  }
+  add_names(info.abort_reasons, other.abort_reasons);
   info.peak_rss_kib = 0;
 }
 
 }  // namespace
-
-std::vector<std::string> abort_reasons(const RunInfo& info) {
-  if (!info.aborted) return {};
-  if (info.abort_reason.empty()) return {"for a reason its log does not record"};
-  return split(info.abort_reason, kAbortReasonSeparator);
-}
 
 RunResult merge_results(const std::vector<RunResult>& results) {
   RunResult merged;

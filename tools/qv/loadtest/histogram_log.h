@@ -8,8 +8,9 @@
 //   #histogram lowest_us=0 highest_us=3600000000 significant_digits=3   (lowest_us=1 read too)
 //   #info scenario=NAME executor=KIND target=URL corrected=0|1 threads=N machines=N
 //         started_unix_ms=T duration_us=D aborted=0|1 abort_reason=TEXT
-//                                                 (a merge's log repeats scenario=, executor=
-//                                                 and target= for each of its names)
+//                                                 (a merge's log repeats scenario=, executor=,
+//                                                 target= and abort_reason= for each of its
+//                                                 names and reasons)
 //   #address ORIGIN ADDRESS                       one per origin: where its connections went
 //                                                 (a reader that knows no such line skips it as a
 //                                                 comment)
@@ -38,16 +39,13 @@ namespace qv::loadtest {
 std::string write_histogram_log(const RunResult& result);
 Status write_histogram_log_file(const RunResult& result, const std::string& path);
 
-// `source` names the text in errors ("a.log:12: ...").
+// `source` names the text in errors ("a.log:12: ..."). A log of an aborted run that gives no
+// reason reads with "for a reason its log does not record".
 Result<RunResult> read_histogram_log(const std::string& text, const std::string& source);
 Result<RunResult> read_histogram_log_file(const std::string& path);
 
 // Adds results up: request names matched by name (checks by name), intervals by their start
 // second, histograms added bucket by bucket, the time span the union of all.
 RunResult merge_results(const std::vector<RunResult>& results);
-
-// The reasons a run was aborted for: one, or a merge's several (RunInfo::abort_reason joins
-// them with "; "); none if it ran to its end.
-std::vector<std::string> abort_reasons(const RunInfo& info);
 
 }  // namespace qv::loadtest

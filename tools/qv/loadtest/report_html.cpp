@@ -247,7 +247,7 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
   html +=
       "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src "
       "'unsafe-inline'\">";
-  html += "<title>qv loadtest: " + escape(format_names(info.scenarios)) + "</title><style>";
+  html += "<title>qv loadtest: " + escape(joined(info.scenarios, " + ")) + "</title><style>";
   html +=
       "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px "
       "auto;max-width:940px;color:#111827;padding:0 12px}"
@@ -270,10 +270,10 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
       // plot keeps a width at which its labels stay readable.
       ".scroll{overflow-x:auto}.scroll svg{min-width:600px}"
       "</style></head><body>\n";
-  html += "<h1>Load test: " + escape(format_names(info.scenarios)) + "</h1>";
+  html += "<h1>Load test: " + escape(joined(info.scenarios, " + ")) + "</h1>";
   html +=
-      "<div class=\"meta\">" + escape(format_names(info.executors)) + " against " +
-      escape(format_names(info.targets)) +
+      "<div class=\"meta\">" + escape(joined(info.executors, " + ")) + " against " +
+      escape(joined(info.targets, " + ")) +
       // The addresses, unless each is what its origin's URL says already: said once, then.
       (std::all_of(info.addresses.begin(), info.addresses.end(), names_its_address)
            ? ""
@@ -285,7 +285,8 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
            ? " &middot; latency from scheduled send times (coordinated omission corrected)"
            : "") +
       "</div>";
-  if (info.aborted) html += "<p class=\"aborted\">Aborted: " + escape(info.abort_reason) + "</p>";
+  if (info.aborted)
+    html += "<p class=\"aborted\">Aborted: " + escape(joined(info.abort_reasons, "; ")) + "</p>";
 
   if (!outcomes.empty()) {
     html +=

@@ -140,8 +140,10 @@ struct RunInfo {
   int64_t started_unix_ms = 0;
   Micros duration = 0;  // from the first to the last measured moment
   bool aborted = false;
-  // Why; after a merge, each distinct reason of its runs, joined by "; " (abort_reasons()).
-  std::string abort_reason;
+  // Why: a run's one; after a merge, each distinct one of its runs, in the order first seen
+  // (kept apart, as the names above: a reason quotes a threshold's metric, which may hold a
+  // request name, and that anything).
+  std::vector<std::string> abort_reasons;
   int64_t peak_rss_kib = 0;  // this process, when known (0 after a merge)
 };
 

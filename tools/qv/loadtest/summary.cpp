@@ -6,7 +6,6 @@
 #include <cstdlib>
 #include <utility>
 
-#include "histogram_log.h"
 #include "qv/json.h"
 
 namespace qv::loadtest {
@@ -94,9 +93,9 @@ std::string visible_controls(const std::string& text) {
   return out;
 }
 
-std::string format_names(const std::vector<std::string>& names) {
+std::string joined(const std::vector<std::string>& parts, const std::string& separator) {
   std::string out;
-  for (const std::string& name : names) out += (out.empty() ? "" : " + ") + name;
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? separator : "") + parts[i];
   return out;
 }
 
@@ -248,15 +247,15 @@ std::vector<Recommendation> recommendations(const RunResult& result) {
 }
 
 RunEnd run_end(const RunInfo& info, const std::vector<ThresholdOutcome>& outcomes) {
-  const std::vector<std::string> reasons = abort_reasons(info);
+  const std::vector<std::string>& reasons = info.abort_reasons;
   // A run cut short is no pass, whatever its thresholds said about the part that ran.
   if (std::find(reasons.begin(), reasons.end(), kInterruptedReason) != reasons.end())
     return RunEnd::kInterrupted;
   // A run an abortOnFail threshold stopped failed that threshold (k6 exits 99), also when
   // what finished during gracefulStop (or, merged, the other machines' data) brought its
   // metric back within the limit.
-  const bool failed = !reasons.empty() || std::any_of(outcomes.begin(), outcomes.end(),
-                                                      [](const auto& o) { return !o.ok; });
+  const bool failed = info.aborted || std::any_of(outcomes.begin(), outcomes.end(),
+                                                  [](const auto& o) { return !o.ok; });
   return failed ? RunEnd::kThresholdFailed : RunEnd::kPassed;
 }
 
@@ -264,8 +263,8 @@ std::string summary_text(const RunResult& result, const std::vector<ThresholdOut
   const RunInfo& info = result.info;
   const double seconds = std::max(result.seconds(), 1e-9);
   std::string out;
-  out += "\n  scenario: " + format_names(info.scenarios) + " (" + format_names(info.executors) +
-         "), target " + format_names(info.targets) + "\n";
+  out += "\n  scenario: " + joined(info.scenarios, " + ") + " (" + joined(info.executors, " + ") +
+         "), target " + joined(info.targets, " + ") + "\n";
   if (!info.addresses.empty()) {
     out += std::string("  target ") + (info.addresses.size() > 1 ? "addresses" : "address") + ": " +
            format_addresses(info.addresses) + "\n";
@@ -276,7 +275,7 @@ std::string summary_text(const RunResult& result, const std::vector<ThresholdOut
          (info.corrected ? ", latency from scheduled send times (coordinated omission corrected)"
                          : "") +
          "\n";
-  if (info.aborted) out += "  ABORTED: " + info.abort_reason + "\n";
+  if (info.aborted) out += "  ABORTED: " + joined(info.abort_reasons, "; ") + "\n";
 
   if (!outcomes.empty()) {
     out += "\n  THRESHOLDS\n";
@@ -439,13 +438,13 @@ std::string summary_json(const RunResult& result, const std::vector<ThresholdOut
   out += "\"state\":{\"testRunDurationMs\":" + json_number(info.duration / 1000.0) +
          ",\"startedUnixMs\":" + std::to_string(info.started_unix_ms) +
          ",\"aborted\":" + (info.aborted ? "true" : "false") +
-         ",\"abortReason\":" + json_string(info.abort_reason) +
+         ",\"abortReason\":" + json_string(joined(info.abort_reasons, "; ")) +
          ",\"threads\":" + std::to_string(info.threads) +
          ",\"machines\":" + std::to_string(info.machines) +
          ",\"peakRssKiB\":" + std::to_string(info.peak_rss_kib) + "}";
-  out += ",\"options\":{\"scenario\":" + json_string(format_names(info.scenarios)) +
-         ",\"executor\":" + json_string(format_names(info.executors)) +
-         ",\"target\":" + json_string(format_names(info.targets)) + ",\"addresses\":[";
+  out += ",\"options\":{\"scenario\":" + json_string(joined(info.scenarios, " + ")) +
+         ",\"executor\":" + json_string(joined(info.executors, " + ")) +
+         ",\"target\":" + json_string(joined(info.targets, " + ")) + ",\"addresses\":[";
   for (size_t i = 0; i < info.addresses.size(); ++i) {
     out += std::string(i ? "," : "") + "{\"origin\":" + json_string(info.addresses[i].origin) +
            ",\"address\":" + json_string(info.addresses[i].address) + "}";

@@ -31,8 +31,9 @@ enum class RunEnd { kPassed, kThresholdFailed, kInterrupted };
 RunEnd run_end(const RunInfo& info, const std::vector<ThresholdOutcome>& outcomes);
 std::string summary_json(const RunResult& result, const std::vector<ThresholdOutcome>& outcomes);
 
-// A merge's scenarios, executors or targets as the summaries show them: "calls + dashboard".
-std::string format_names(const std::vector<std::string>& names);
+// Texts joined by a separator, as the summaries show a merge's scenarios, executors or targets
+// ("calls + dashboard") and its abort reasons ("interrupted; threshold ...").
+std::string joined(const std::vector<std::string>& parts, const std::string& separator);
 
 // "p(95)=1.23ms", "rate=0.50%", "count=1234": a threshold's value the way it was written.
 std::string format_threshold_value(const ThresholdOutcome& outcome);

@@ -291,8 +291,8 @@ bool abort_on_fail(const std::vector<Threshold>& thresholds, RunResult& so_far) 
     if (so_far.info.duration < threshold.source.delay_abort_eval) continue;
     if (evaluate_threshold(threshold, so_far, false).ok) continue;
     so_far.info.aborted = true;
-    so_far.info.abort_reason = "threshold " + threshold.source.metric + " '" +
-                               threshold.source.expression + "' failed (abortOnFail)";
+    so_far.info.abort_reasons = {"threshold " + threshold.source.metric + " '" +
+                                 threshold.source.expression + "' failed (abortOnFail)"};
     return true;
   }
   return false;
