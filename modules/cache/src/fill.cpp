@@ -283,7 +283,35 @@ void note_refresh_leased(CacheState& state, const std::string& key) {
   hinted_key(state, key).refresh_leased_until = now_ms() + lease / 10;
 }
 
+// `fallback` served for stale-if-error after a failure (`what`), when it is inside that
+// window and not invalidated meanwhile (this isolate may have read the journals since).
+std::optional<Served> stale_if_error(CacheState& state, const EntryPtr& fallback,
+                                     bool fallback_in_l1, const std::string& what, double now) {
+  if (!fallback || now >= fallback->sie_until || invalidated(state, *state.config, *fallback))
+    return std::nullopt;
+  ++state.metrics.stale_if_error;
+  Served served;
+  served.x_cache = "STALE";
+  served.layer = fallback_in_l1 ? "L1" : "L2";
+  served.entry = fallback;
+  served.stored = true;
+  served.reason = "stale-if-error: the origin failed (" + what + ")";
+  return served;
+}
+
 }  // namespace
+
+Served no_response(CacheState& state, const EntryPtr& fallback, bool fallback_in_l1,
+                   qv_status status, const std::string& what, double now) {
+  if (auto stale = stale_if_error(state, fallback, fallback_in_l1, what, now))
+    return std::move(*stale);
+  Served served;
+  served.x_cache = "MISS";
+  served.layer = "origin";
+  served.reason = "origin failed: " + what;
+  served.error_status = status == QV_TIMEOUT ? 504 : 502;
+  return served;
+}
 
 Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& input,
                           EntryPtr fallback, Timing& timing) {
@@ -337,26 +365,16 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
   const bool failed = result.status != QV_OK || (result.number >= 500 && result.number != 501);
   if (failed) {
     ++state.metrics.origin_errors;
-    const std::string what = result.status != QV_OK
-                                 ? std::string(status_name(result.status)) + ": " + result.data
-                                 : "status " + std::to_string(result.number);
-    // Not a copy invalidated meanwhile (this isolate may have read the journals since).
-    if (fallback && done < fallback->sie_until && !invalidated(state, *config, *fallback)) {
-      ++state.metrics.stale_if_error;
-      served.x_cache = "STALE";
-      served.layer = fallback_in_l1 ? "L1" : "L2";
-      served.entry = fallback;
-      served.stored = true;
-      served.reason = "stale-if-error: the origin failed (" + what + ")";
-      co_return served;
+    if (result.status != QV_OK) {
+      co_return no_response(state, fallback, fallback_in_l1, result.status,
+                            std::string(status_name(result.status)) + ": " + result.data, done);
     }
+    const std::string what = "status " + std::to_string(result.number);
+    if (auto stale = stale_if_error(state, fallback, fallback_in_l1, what, done))
+      co_return std::move(*stale);
     served.x_cache = "MISS";
     served.layer = "origin";
     served.reason = "origin failed: " + what;
-    if (result.status != QV_OK) {
-      served.error_status = result.status == QV_TIMEOUT ? 504 : 502;
-      co_return served;
-    }
     // The origin's own error response goes through as it is, never stored.
     served.shareable = !personal_response(headers) && !for_requester_only(*input.origin, headers);
     if (!served.shareable)

@@ -47,6 +47,14 @@ void set_lifetimes(CachedEntry& entry, const Freshness& f, const CacheConfig& co
 // Writes the entry to L2 (when it fits) and L1. Returns false when it was not kept anywhere.
 Task<bool> store_entry(CallContext& ctx, CacheState& state, EntryPtr entry);
 
+// What a call answers when no response came for it: its fetch failed without one, or its
+// wait for another call's fetch timed out (status QV_TIMEOUT or QV_UNAVAILABLE; `what` says
+// why). `fallback`, a stale copy, stands in inside its stale-if-error window unless a change
+// invalidated it (STALE, layer L1 when `fallback_in_l1`, else L2); else the answer is a MISS
+// with status 504 for a timeout, 502 otherwise.
+Served no_response(CacheState& state, const EntryPtr& fallback, bool fallback_in_l1,
+                   qv_status status, const std::string& what, double now);
+
 // What the origin says for the key; `fallback` is a stale entry that may stand in when
 // the origin fails (stale-if-error). A fallback with a validator makes the fetch conditional:
 // an origin that answers 304 Not Modified sends no body, and the fallback's body is stored
