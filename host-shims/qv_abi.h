@@ -92,9 +92,16 @@ typedef enum qv_op_kind {
   QV_OP_SLEEP = 7,   /* duration_ms: complete after that long, e.g. a back-off before a retry
                         of a contended compare-and-set. Result: QV_OK */
   QV_OP_WAIT = 8     /* the call waits for another call on this instance (e.g. one origin
-                        fetch shared by many cache misses). The host performs nothing and
-                        must not complete it: the module completes it itself and reports
-                        the call through qv_woken_calls */
+                        fetch shared by many cache misses). The module completes it itself
+                        (result QV_OK) and reports the call through qv_woken_calls; the host
+                        performs nothing. duration_ms = timeout (0: none): once that long
+                        has passed since the host read the op, a host that has not seen the
+                        call woken completes the wait with QV_TIMEOUT (+ data = message), as
+                        it does a fetch that times out. The call then no longer waits: the
+                        call it waited for never wakes it. A timeout that races a wake finds
+                        the wait completed (QV_BAD_STATE): the wake stands. A host may also
+                        never end a wait, as before timeouts were given: the call then waits
+                        for the other call however long it takes */
 } qv_op_kind;
 
 /* One operation. Pointers refer to module memory. In wasm32 the layout is fixed:
@@ -102,7 +109,7 @@ typedef enum qv_op_kind {
  * meta_len@36, size 40. */
 typedef struct qv_op {
   uint32_t kind;        /* a qv_op_kind */
-  uint32_t duration_ms; /* TTL for kv.set / kv.incr, timeout for fetch */
+  uint32_t duration_ms; /* TTL for kv.set / kv.incr, timeout for fetch and wait */
   int64_t delta;        /* kv.incr amount */
   const uint8_t* key;
   uint32_t key_len;
@@ -143,7 +150,8 @@ qv_status qv_call_ops(uint32_t call, const qv_op** out_ops, uint32_t* out_count)
 /* Reports the result of pending operation op_index of the call (see qv_op_kind for what
  * number, data and meta mean per kind). Each operation is completed exactly once.
  * Returns: QV_OK, QV_BAD_HANDLE, QV_BAD_STATE (not pending, index out of range, already
- * completed, or a QV_OP_WAIT, which only the module completes). */
+ * completed, or a QV_OP_WAIT the host may not end: with a status other than QV_TIMEOUT, or
+ * one with no timeout; a wait the module completed meanwhile is already completed). */
 QV_EXPORT(qv_call_complete_op)
 qv_status qv_call_complete_op(uint32_t call, uint32_t op_index, qv_status op_status, int64_t number,
                               const uint8_t* data, uint32_t data_len, const uint8_t* meta,

@@ -3,7 +3,9 @@
 // native shim's Call where it has its own rules (moved-from calls, version check).
 #include <catch2/catch.hpp>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "qv/host/instance.h"
 #include "qv/instance.h"
@@ -255,6 +257,159 @@ TEST_CASE("a wait is the module's to complete; freeing the call waited for wakes
   REQUIRE(qv_call_resume(waiter.handle) == QV_PENDING);  // it leases in its turn
   REQUIRE(qv_call_ops(waiter.handle, &ops, &count) == QV_OK);
   CHECK(ops[0].kind == QV_OP_KV_CAS);
+}
+namespace {
+
+// A cache.get of the campaigns key whose origin gives up after timeout_ms.
+std::string campaigns(int timeout_ms) {
+  return R"({"organizationId":"org_w","key":"GET /api/campaigns","origin":{"url":"http://origin.test/c","timeoutMs":)" +
+         std::to_string(timeout_ms) + "}}";
+}
+
+// Performs the call's KV operations on the instance's KV until it finishes, or returns the
+// fetch or wait it asks for (alone in its batch).
+std::optional<qv::host::Op> drive(qv::host::Instance& instance, qv::host::Call& call) {
+  while (call.pending()) {
+    auto ops = call.ops();
+    REQUIRE(ops.ok());
+    for (uint32_t i = 0; i < ops.value().size(); ++i) {
+      const qv::host::Op& op = ops.value()[i];
+      if (op.kind == QV_OP_FETCH || op.kind == QV_OP_WAIT) {
+        REQUIRE(ops.value().size() == 1);
+        return op;
+      }
+      REQUIRE(call.complete(i, instance.perform(op)) == QV_OK);
+    }
+    call.resume();
+  }
+  return std::nullopt;
+}
+
+qv::host::OpResult origin_answer(int version) {
+  qv::host::OpResult answer;
+  answer.number = 200;
+  answer.data = R"({"version":)" + std::to_string(version) + "}";
+  answer.meta = "cache-control: max-age=10, stale-if-error=60\n";
+  return answer;
+}
+
+qv::host::OpResult wait_timed_out() {
+  qv::host::OpResult timed_out;
+  timed_out.status = QV_TIMEOUT;
+  timed_out.data = "wait: not woken within 1000 ms";
+  return timed_out;
+}
+
+std::string stats(qv::host::Instance& instance) {
+  return instance.run("cache.stats", "{}").output;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a call waiting for another's fetch waits at most its own timeout: the host ends the wait, "
+    "and the call answers as its own fetch timing out would",
+    "[abi][cache]") {
+  qv::test::ManualClock clock;
+  auto instance = qv::test::make_instance(clock, std::make_shared<qv::host::MemoryKv>());
+  auto leader = std::make_unique<qv::host::Call>(instance.start("cache.get", campaigns(30000)));
+  REQUIRE(drive(instance, *leader)->kind == QV_OP_FETCH);
+  auto waiter = std::make_unique<qv::host::Call>(instance.start("cache.get", campaigns(1000)));
+  const auto wait = drive(instance, *waiter);
+  REQUIRE(wait->kind == QV_OP_WAIT);
+  CHECK(wait->duration_ms == 1000);  // its own timeout, not the leader's
+  qv::host::Call later = instance.start("cache.get", campaigns(60000));
+  REQUIRE(drive(instance, later)->duration_ms == 60000);
+  qv::host::OpResult woken_ok;
+  CHECK(later.complete(0, woken_ok) == QV_BAD_STATE);  // only the module wakes a wait
+
+  clock.advance(1000);
+  REQUIRE(waiter->complete(0, wait_timed_out()) == QV_OK);
+  CHECK(waiter->complete(0, wait_timed_out()) == QV_BAD_STATE);  // once
+  REQUIRE(waiter->resume() == QV_OK);
+  const std::string answer = waiter->output().value();
+  CHECK_THAT(answer, Catch::Matchers::Contains(R"("found":false,"status":504)"));
+  CHECK_THAT(answer,
+             Catch::Matchers::Contains(R"("coalesced":false,"reason":"origin failed: timeout)"));
+  CHECK_THAT(answer, Catch::Matchers::Contains("within its 1000 ms"));
+
+  SECTION("the call that left is freed before the leader finishes") {
+    waiter.reset();
+  }
+  SECTION("the call that left is freed after the leader finishes") {}
+  REQUIRE(leader->complete(0, origin_answer(1)) == QV_OK);
+  leader->resume();
+  CHECK_FALSE(drive(instance, *leader));
+  CHECK_THAT(leader->output().value(), Catch::Matchers::Contains(R"("xCache":"MISS")"));
+  CHECK_THAT(leader->output().value(), Catch::Matchers::Contains(R"("stored":true)"));
+  // The leader wakes the call still waiting, and only that one.
+  CHECK(instance.woken_calls() == std::vector<uint32_t>{later.handle()});
+  REQUIRE(later.resume() == QV_OK);
+  CHECK_THAT(later.output().value(), Catch::Matchers::Contains(R"("body":"{\"version\":1}")") &&
+                                         Catch::Matchers::Contains(R"("coalesced":true)"));
+  waiter.reset();
+  leader.reset();
+  const std::string counted = stats(instance);
+  CHECK_THAT(counted, Catch::Matchers::Contains(R"("coalescedWaits":2,"coalescedTimeouts":1)"));
+  CHECK_THAT(counted, Catch::Matchers::Contains(R"("trackedKeys":0)"));
+  CHECK_THAT(counted, Catch::Matchers::Contains(R"("fetches":1,)"));
+  // The copy the leader stored serves the next call.
+  CHECK_THAT(instance.run("cache.get", campaigns(1000)).output,
+             Catch::Matchers::Contains(R"("xCache":"HIT-L1")"));
+}
+
+TEST_CASE(
+    "a waiting call with a stale copy serves it (stale-if-error) at its own timeout; a timeout "
+    "that comes after a wake is refused and the wake stands",
+    "[abi][cache]") {
+  qv::test::ManualClock clock;
+  auto instance = qv::test::make_instance(clock, std::make_shared<qv::host::MemoryKv>());
+  {
+    qv::host::Call first = instance.start("cache.get", campaigns(1000));
+    REQUIRE(drive(instance, first)->kind == QV_OP_FETCH);
+    REQUIRE(first.complete(0, origin_answer(1)) == QV_OK);
+    first.resume();
+    REQUIRE_FALSE(drive(instance, first));
+  }
+  clock.advance(20000);  // stale, inside stale-if-error
+  qv::host::Call leader = instance.start("cache.get", campaigns(30000));
+  REQUIRE(drive(instance, leader)->kind == QV_OP_FETCH);
+  qv::host::Call waiter = instance.start("cache.get", campaigns(1000));
+  REQUIRE(drive(instance, waiter)->kind == QV_OP_WAIT);
+
+  SECTION("its timeout first: the stale copy") {
+    clock.advance(1000);
+    REQUIRE(waiter.complete(0, wait_timed_out()) == QV_OK);
+    REQUIRE(waiter.resume() == QV_OK);
+    const std::string answer = waiter.output().value();
+    CHECK_THAT(answer, Catch::Matchers::Contains(R"("xCache":"STALE","layer":"L1")"));
+    CHECK_THAT(answer, Catch::Matchers::Contains(R"("body":"{\"version\":1}")"));
+    CHECK_THAT(answer, Catch::Matchers::Contains("stale-if-error: the origin failed (timeout"));
+    REQUIRE(leader.complete(0, origin_answer(2)) == QV_OK);
+    leader.resume();
+    REQUIRE_FALSE(drive(instance, leader));
+    CHECK(instance.woken_calls().empty());
+    CHECK_THAT(instance.run("cache.get", campaigns(1000)).output,
+               Catch::Matchers::Contains(R"("body":"{\"version\":2}")"));
+  }
+  SECTION("the leader freed first: the wait is woken, and the call fetches for itself") {
+    leader.free();
+    CHECK(instance.woken_calls() == std::vector<uint32_t>{waiter.handle()});
+    CHECK(waiter.complete(0, wait_timed_out()) == QV_BAD_STATE);
+    REQUIRE(waiter.resume() == QV_PENDING);
+    CHECK(drive(instance, waiter)->kind == QV_OP_FETCH);
+  }
+}
+
+TEST_CASE("the native host's run() ends a wait with a timeout once it passes", "[abi][cache]") {
+  qv::test::ManualClock clock;
+  auto instance = qv::test::make_instance(clock, std::make_shared<qv::host::MemoryKv>());
+  qv::host::Call leader = instance.start("cache.get", campaigns(30000));
+  REQUIRE(drive(instance, leader)->kind == QV_OP_FETCH);
+  // Nothing else runs while run() drives its call: the wait can only time out, after 1 ms.
+  const qv::host::Answer answer = instance.run("cache.get", campaigns(1));
+  CHECK(answer.ok());
+  CHECK_THAT(answer.output, Catch::Matchers::Contains(R"("found":false,"status":504)"));
 }
 
 TEST_CASE("a refresh freed mid-flight gives its place under maxRefreshes back", "[abi][cache]") {

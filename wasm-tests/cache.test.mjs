@@ -49,6 +49,48 @@ function secondFetchHeld(t) {
   return { origin, release };
 }
 
+// An origin whose answers carry `cacheControl`, fetch number `held` (default the first) held
+// until release() (called when the test ends, after a failure too); origin.reached resolves
+// once that fetch has begun.
+function heldOrigin(t, cacheControl, held = 1) {
+  let release;
+  const gate = new Promise((resolve) => { release = resolve; });
+  t.after(() => release());
+  let reach;
+  const reached = new Promise((resolve) => { reach = resolve; });
+  const origin = fakeOrigin({ delayMs: 0, reply: async (url, init, n) => {
+    if (n === held) { reach(); await gate; }
+    return new Response(`{"version":${n}}`, { status: 200, headers: { 'cache-control': cacheControl } });
+  } });
+  origin.reached = reached;
+  return { origin, release };
+}
+
+// Timers (the shim's timers option) that fire only when the test says: fire(ms) runs every
+// timer set for ms milliseconds and not cleared; count(ms) says how many are set.
+function heldTimers() {
+  const set = new Map();
+  let ids = 0;
+  return {
+    set,
+    setTimeout: (fire, ms) => { set.set(++ids, { fire, ms }); return ids; },
+    clearTimeout: (id) => { set.delete(id); },
+    count: (ms) => [...set.values()].filter((timer) => timer.ms === ms).length,
+    fire(ms) {
+      for (const [id, timer] of [...set]) {
+        if (timer.ms === ms) { set.delete(id); timer.fire(); }
+      }
+    },
+  };
+}
+
+// Lets the calls in flight run (a turn of the event loop at a time) until done() holds;
+// fails naming `what` when it never does.
+async function until(done, what) {
+  for (let turn = 0; turn < 1000 && !done(); turn++) await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(done(), what);
+}
+
 // A hold on one journal key of `store`: hold.arm(op) makes the next `op` ('get' or 'cas')
 // on `key` reach the store at once and answer only when the test calls hold.release();
 // hold.reached resolves once it has reached the store. holding(op) is the store's op with
@@ -81,10 +123,10 @@ for (const flavour of FLAVOURS) {
     let module;
     before(async () => { module = await loadModule(flavour); });
 
-    async function isolate({ kv = new CountingKv(), origin = fakeOrigin(), clock = { t: START }, config, randomBytes, kvTimeoutMs = 200 } = {}) {
+    async function isolate({ kv = new CountingKv(), origin = fakeOrigin(), clock = { t: START }, config, randomBytes, kvTimeoutMs = 200, timers } = {}) {
       const now = () => clock.t;
       kv = kv ?? new CountingKv({ now });
-      const qv = await instantiate(module, { kv, now, fetch: origin.fetch, log: quiet, kvTimeoutMs, randomBytes });
+      const qv = await instantiate(module, { kv, now, fetch: origin.fetch, log: quiet, kvTimeoutMs, randomBytes, timers });
       if (config) await qv.call('cache.configure', config);
       return { qv, kv, origin, clock };
     }
@@ -101,6 +143,73 @@ for (const flavour of FLAVOURS) {
       const stats = await qv.call('cache.stats', {});
       assert.equal(stats.coalescedWaits, 99);
       assert.equal(stats.origin.fetches, 1);
+    });
+
+    // A cache.get of the key whose origin gives up after timeoutMs.
+    const within = (timeoutMs) => input({ origin: { url: 'http://origin.test/api/campaigns', timeoutMs } });
+
+    test('a call waiting for another\'s fetch waits at most its own timeoutMs, then answers 504 as its own fetch would; the fetch goes on, stores, and serves the calls still waiting', async (t) => {
+      const { origin, release } = heldOrigin(t, 'max-age=60');
+      const timers = heldTimers();
+      const clock = { t: START };
+      const { qv } = await isolate({ origin, clock, timers });
+      const leader = qv.call('cache.get', within(30_000));
+      await origin.reached;
+      const waiter = qv.call('cache.get', within(1000));
+      const later = qv.call('cache.get', within(60_000));
+      await until(() => timers.count(1000) === 1 && timers.count(60_000) === 1, 'both calls wait, each with its own timeout');
+      clock.t += 1000;
+      timers.fire(1000);
+      const left = await waiter;
+      assert.deepEqual([left.xCache, left.found, left.status, left.coalesced], ['MISS', false, 504, false]);
+      assert.match(left.reason, /^origin failed: timeout: .* within its 1000 ms$/);
+      release();
+      const [led, joined] = await Promise.all([leader, later]);
+      assert.deepEqual([led.xCache, led.stored, led.body], ['MISS', true, '{"version":1}']);
+      assert.deepEqual([joined.coalesced, joined.body], [true, '{"version":1}']);
+      assert.equal((await qv.call('cache.get', within(1000))).xCache, 'HIT-L1', 'the leader stored its copy');
+      const stats = await qv.call('cache.stats', {});
+      assert.deepEqual([stats.origin.fetches, stats.coalescedWaits, stats.coalescedTimeouts, stats.trackedKeys], [1, 2, 1, 0]);
+      assert.equal(timers.set.size, 0, 'no timer left set');
+    });
+
+    test('a waiting call with a stale copy inside stale-if-error serves it at its own timeout', async (t) => {
+      const { origin, release } = heldOrigin(t, 'max-age=10, stale-if-error=60', 2);
+      const timers = heldTimers();
+      const clock = { t: START };
+      const { qv } = await isolate({ origin, clock, timers });
+      await qv.call('cache.get', within(1000));
+      clock.t += 20_000; // stale, inside stale-if-error
+      const leader = qv.call('cache.get', within(30_000));
+      await origin.reached;
+      const waiter = qv.call('cache.get', within(1000));
+      await until(() => timers.count(1000) === 1, 'the call waits, with its own timeout');
+      clock.t += 1000;
+      timers.fire(1000);
+      const left = await waiter;
+      assert.deepEqual([left.xCache, left.layer, left.body, left.coalesced], ['STALE', 'L1', '{"version":1}', false]);
+      assert.match(left.reason, /^stale-if-error: the origin failed \(timeout: /);
+      release();
+      assert.deepEqual([(await leader).stored, (await leader).body], [true, '{"version":2}']);
+      assert.equal((await qv.call('cache.get', within(1000))).body, '{"version":2}');
+      const stats = await qv.call('cache.stats', {});
+      assert.deepEqual([stats.coalescedTimeouts, stats.origin.staleIfError, stats.trackedKeys], [1, 1, 0]);
+      assert.equal(timers.set.size, 0, 'no timer left set');
+    });
+
+    test('a wait woken before its timeout is served the fetch, and its timeout is cleared', async (t) => {
+      const { origin, release } = heldOrigin(t, 'max-age=60');
+      const timers = heldTimers();
+      const { qv } = await isolate({ origin, timers });
+      const leader = qv.call('cache.get', within(30_000));
+      await origin.reached;
+      const waiter = qv.call('cache.get', within(1000));
+      await until(() => timers.count(1000) === 1, 'the call waits, with its own timeout');
+      release();
+      await Promise.all([leader, waiter]);
+      assert.equal((await waiter).coalesced, true);
+      assert.equal(timers.count(1000), 0, 'the wake cleared the wait\'s timeout');
+      assert.equal(timers.set.size, 0);
     });
 
     test('a call\'s own fetch performs its origin fetch instead of the instance\'s (the edge\'s proxy)', async () => {

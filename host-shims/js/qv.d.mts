@@ -46,8 +46,8 @@ export interface ShimOptions {
   /** A fetch whose answer body is longer fails with 'too_large', unread (default 8 MiB; 1 to 2^32 - 1, else a RangeError). */
   fetchMaxBytes?: number;
   /**
-   * The timers KV and fetch operations time out by and sleep operations wait on (default the
-   * global ones; tests: timers they fire).
+   * The timers KV and fetch operations, and waits for another call that give a timeout, time
+   * out by, and sleep operations wait on (default the global ones; tests: timers they fire).
    */
   timers?: Timers;
 }

@@ -57,8 +57,8 @@ function defaultLog(level, message) {
  * Options: kv (default: a new MemoryKv; one without get, set, incr, del and cas is a
  * TypeError naming kv), fetch (default: globalThis.fetch), now (ms since
  * the epoch), randomBytes(Uint8Array), log(level, message), kvTimeoutMs, fetchTimeoutMs,
- * fetchMaxBytes, timers ({setTimeout, clearTimeout} the operations time out by, and sleeps
- * wait on).
+ * fetchMaxBytes, timers ({setTimeout, clearTimeout} the operations time out by, waits for
+ * another call included, and sleeps wait on).
  */
 export async function instantiate(module, options = {}) {
   if (!(module instanceof WebAssembly.Module) && module?.constructor?.name !== 'Module') {
@@ -88,6 +88,7 @@ export class QvInstance {
   #randomBytes;
   #log;
   #ops; // performs kv.* and fetch operations
+  #timers; // what waits with a timeout time out by
   #wakes = new Map(); // call handle -> {pending: waits not yet woken, resolve, reject}
   #l1 = null; // DirectL1, when the bundle has the cache module
   #l1Clock; // the clock of the direct L1: the host clock, read at most once per ms by default
@@ -99,6 +100,7 @@ export class QvInstance {
     this.#randomBytes = options.randomBytes ?? ((buffer) => crypto.getRandomValues(buffer));
     this.#log = options.log ?? defaultLog;
     this.#ops = new HostOps({ ...options, kv: this.kv });
+    this.#timers = options.timers ?? globalThis;
   }
 
   /** The import object for WebAssembly.instantiate (see qv_abi.h, "Imports"). */
@@ -200,11 +202,20 @@ export class QvInstance {
       while (status === S.pending) {
         const ops = this.#readOps(handle.id);
         // kv.*, fetch and sleep are performed here; waits are completed by the module
-        // itself when another call of this instance notifies them.
+        // itself when another call of this instance notifies them, or here, as timed out,
+        // when they gave a timeout and it passes first.
         const waits = ops.filter((op) => op.kind === OP.WAIT).length;
         const woken = waits ? this.#wokenAfter(handle.id, waits) : null;
-        const results = await Promise.all(ops.map((op) => (op.kind === OP.WAIT ? null : this.#ops.perform(op, fetch))));
-        await woken;
+        const timeouts = ops.flatMap((op, index) => (op.kind === OP.WAIT && op.durationMs > 0
+          ? [this.#timers.setTimeout(() => this.#timeOutWait(handle.id, index, op.durationMs), op.durationMs)]
+          : []));
+        let results;
+        try {
+          results = await Promise.all(ops.map((op) => (op.kind === OP.WAIT ? null : this.#ops.perform(op, fetch))));
+          await woken;
+        } finally {
+          for (const timer of timeouts) this.#timers.clearTimeout(timer);
+        }
         this.#guard(() => {
           results.forEach((result, index) => { if (result) this.#complete(handle.id, index, result); });
           status = this.#exports.qv_call_resume(handle.id);
@@ -265,6 +276,23 @@ export class QvInstance {
     });
     woken.catch(() => {});
     return woken;
+  }
+
+  // Wait `index` of the call `id` gave a timeout of `ms`, and it passed: ends the wait as
+  // timed out (qv_call_complete_op with QV_TIMEOUT), unless the module completed it first
+  // (the wake stands) or the instance failed (every wait was released then).
+  #timeOutWait(id, index, ms) {
+    const entry = this.#wakes.get(id);
+    if (!entry || this.#failure) return;
+    let status;
+    try {
+      status = this.#guard(() => this.#completeOp(id, index, { status: S.timeout, data: `wait: not woken within ${ms} ms` }));
+    } catch {
+      return; // the module failed: the call's wait was rejected with the reason
+    }
+    if (status !== S.ok) return;
+    entry.pending -= 1;
+    if (entry.pending <= 0 && entry.resolve) this.#settleWake(id, entry);
   }
 
   // The wakes the call `id` waits for (pending may run ahead of the wait, below 0).
@@ -358,12 +386,17 @@ export class QvInstance {
     });
   }
 
-  #complete(id, index, { status, number = 0, data = EMPTY, meta = EMPTY }) {
+  #complete(id, index, result) {
+    const status = this.#completeOp(id, index, result);
+    if (status !== S.ok) throw new Error(`qv_call_complete_op returned ${STATUS[status]}`);
+  }
+
+  // qv_call_complete_op with an operation's result; returns its status.
+  #completeOp(id, index, { status, number = 0, data = EMPTY, meta = EMPTY }) {
     const dataBytes = typeof data === 'string' ? encoder.encode(data) : data;
     const metaBytes = typeof meta === 'string' ? encoder.encode(meta) : meta;
-    const result = this.#withBytes(dataBytes, (dPtr, dLen) => this.#withBytes(metaBytes,
+    return this.#withBytes(dataBytes, (dPtr, dLen) => this.#withBytes(metaBytes,
       (mPtr, mLen) => this.#exports.qv_call_complete_op(id, index, status, BigInt(number), dPtr, dLen, mPtr, mLen)));
-    if (result !== S.ok) throw new Error(`qv_call_complete_op returned ${STATUS[result]}`);
   }
 
   #output(id) {

@@ -198,8 +198,14 @@ Answer Instance::run(std::string_view method, std::string_view input) {
         perform_ops(ops.value(), state_->options.kv.get(), state_->options.fetcher.get());
     for (uint32_t i = 0; i < ops.value().size(); ++i) {
       // A wait is completed by the module when another call notifies it; run() drives one
-      // call, so a wait left open is reported by resume() below.
-      if (ops.value()[i].kind == QV_OP_WAIT) continue;
+      // call, so a wait left open is reported by resume() below. One with a timeout has timed
+      // out (perform_op); complete() refuses that when the module completed it first: the wake
+      // stands.
+      const Op& op = ops.value()[i];
+      if (op.kind == QV_OP_WAIT) {
+        if (op.duration_ms > 0) call.complete(i, results[i]);
+        continue;
+      }
       const qv_status completed = call.complete(i, results[i]);
       if (completed != QV_OK) {
         return host_error(QV_INTERNAL, "call: operation " + std::to_string(i) +

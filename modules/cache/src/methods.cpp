@@ -101,6 +101,7 @@ std::string write_stats(CacheState& state) {
       {"invalidations", "journalPollErrors", m.journal_poll_errors},
       {"invalidations", "l1Dropped", m.l1_invalidated},
       {"", "coalescedWaits", m.coalesced_waits},
+      {"", "coalescedTimeouts", m.coalesced_timeouts},
       {"", "passes", m.passes},
       {"", "trackedKeys", state.keys.size()},
       {"", "journalViews", state.views.entries.size()},

@@ -9,6 +9,7 @@
 // in the background (answer field `revalidate`), and stale-if-error serves it when the
 // origin fails.
 #include <algorithm>
+#include <cmath>
 #include <memory>
 
 #include "fill.h"
@@ -96,6 +97,9 @@ MethodTask get_method(CallContext& ctx, Instance& instance) {
   Timing timing;
   timing.started = now_ms();
   bool coalesced = false;
+  // How long the call waits for other calls' fetches, in all: what its own fetch may take.
+  const int64_t timeout_ms = input.origin ? input.origin->timeout_ms : config->origin_timeout_ms;
+  double wait_until = 0;
 
   for (;;) {
     double now = now_ms();
@@ -152,11 +156,32 @@ MethodTask get_method(CallContext& ctx, Instance& instance) {
       if (found->second.idle(now)) state.keys.erase(found);
     }
     if (waiting) {  // another call is fetching this key: wait for it
-      if (!coalesced) ++state.metrics.coalesced_waits;  // a call that waits counts once
       const double started = now_ms();
-      ctx.wait(waiting->done);
-      co_await ctx.perform();
-      timing.wait_ms += now_ms() - started;
+      if (!coalesced) {  // a call that waits counts once, and waits at most its own timeout
+        ++state.metrics.coalesced_waits;
+        wait_until = started + static_cast<double>(timeout_ms);
+      }
+      // The flight waited for may take longer than this call's own fetch would (its L2 read,
+      // collapsing, two fetches, under the leader's timeout): the host ends the wait at this
+      // call's bound, and the call answers as if its own fetch had timed out.
+      const double left = std::ceil(wait_until - started);
+      bool timed_out = left < 1;
+      if (!timed_out) {
+        const size_t op = ctx.wait(waiting->done, static_cast<uint32_t>(left));
+        co_await ctx.perform();
+        timed_out = ctx.result(op).status == QV_TIMEOUT;
+      }
+      const double woke = now_ms();
+      timing.wait_ms += woke - started;
+      if (timed_out) {
+        ++state.metrics.coalesced_timeouts;
+        Served served = no_response(
+            state, cached, true, QV_TIMEOUT,
+            "timeout: the fetch of this key this call waited for did not end within its " +
+                std::to_string(timeout_ms) + " ms",
+            woke);
+        co_return Outcome::answer(write_served(served, input.encoded, false, timing, woke));
+      }
       coalesced = true;
       if (waiting->finished && waiting->result.shareable &&
           (waiting->result.entry ? same_variant(*waiting->result.entry, input)

@@ -99,8 +99,8 @@ struct Metrics {
            l2_write_errors = 0, l2_rejected = 0, l2_invalidated = 0;
   uint64_t origin_fetches = 0, origin_errors = 0, origin_not_stored = 0, stale_if_error = 0,
            origin_not_modified = 0;
-  uint64_t coalesced_waits = 0, passes = 0, refreshes = 0, refreshes_leased_elsewhere = 0,
-           refreshes_backed_off = 0, refreshes_deferred = 0;
+  uint64_t coalesced_waits = 0, coalesced_timeouts = 0, passes = 0, refreshes = 0,
+           refreshes_leased_elsewhere = 0, refreshes_backed_off = 0, refreshes_deferred = 0;
   uint64_t collapsed = 0, collapse_fallbacks = 0;
   uint64_t invalidations = 0, journal_writes = 0, journal_polls = 0, journal_poll_errors = 0,
            l1_invalidated = 0, l2_deleted = 0;

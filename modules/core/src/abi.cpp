@@ -155,12 +155,16 @@ qv_status qv_call_complete_op(uint32_t handle, uint32_t op_index, qv_status op_s
   auto* call = qv::find_call(handle);
   if (!call) return QV_BAD_HANDLE;
   if (call->finished) return QV_BAD_STATE;
-  // A wait is completed by the module itself (qv_woken_calls), never by the host.
+  const std::string_view data_text(reinterpret_cast<const char*>(data), data_len);
+  const std::string_view meta_text(reinterpret_cast<const char*>(meta), meta_len);
+  // A wait is completed by the module itself (qv_woken_calls); the host only ends one that
+  // asked for a timeout, with QV_TIMEOUT.
   const auto& ops = call->ctx->ops();
-  if (op_index < ops.size() && ops[op_index].kind == QV_OP_WAIT) return QV_BAD_STATE;
-  return call->ctx->complete(op_index, op_status, number,
-                             {reinterpret_cast<const char*>(data), data_len},
-                             {reinterpret_cast<const char*>(meta), meta_len});
+  if (op_index < ops.size() && ops[op_index].kind == QV_OP_WAIT) {
+    if (op_status != QV_TIMEOUT) return QV_BAD_STATE;
+    return call->ctx->time_out_wait(op_index, data_text, meta_text);
+  }
+  return call->ctx->complete(op_index, op_status, number, data_text, meta_text);
 }
 
 qv_status qv_call_resume(uint32_t handle) {

@@ -56,8 +56,8 @@ size_t CallContext::sleep(uint32_t duration_ms) {
   return queue({QV_OP_SLEEP, duration_ms, 0, {}, {}, {}, false, {}});
 }
 
-size_t CallContext::wait(Signal& signal) {
-  const size_t op = queue({QV_OP_WAIT, 0, 0, {}, {}, {}, false, {}});
+size_t CallContext::wait(Signal& signal, uint32_t timeout_ms) {
+  const size_t op = queue({QV_OP_WAIT, timeout_ms, 0, {}, {}, {}, false, {}, &signal});
   signal.add_waiter(handle_, op);
   return op;
 }
@@ -101,6 +101,21 @@ qv_status CallContext::complete(uint32_t index, qv_status status, int64_t number
   op.result.data.assign(data);
   op.result.meta.assign(meta);
   return QV_OK;
+}
+
+qv_status CallContext::time_out_wait(uint32_t index, std::string_view data, std::string_view meta) {
+  if (!waiting_ || index >= ops_.size()) return QV_BAD_STATE;
+  PendingOp& op = ops_[index];
+  if (op.kind != QV_OP_WAIT || op.duration_ms == 0 || op.completed) return QV_BAD_STATE;
+  // Not completed: its signal still lives (a Signal notifies its waiters when it goes).
+  op.signal->remove_waiter(handle_, index);
+  op.signal = nullptr;
+  return complete(index, QV_TIMEOUT, 0, data, meta);
+}
+
+void Signal::remove_waiter(uint32_t call, size_t op) {
+  std::erase_if(waiters_,
+                [&](const Waiter& waiter) { return waiter.call == call && waiter.op == op; });
 }
 
 bool CallContext::all_completed() const {

@@ -64,8 +64,10 @@ class CallContext {
                 uint32_t ttl_ms);
   // Completes after duration_ms: a back-off before retrying a contended update.
   size_t sleep(uint32_t duration_ms);
-  // Completes when `signal` is notified by another call of this instance (see Signal).
-  size_t wait(class Signal& signal);
+  // Completes when `signal` is notified by another call of this instance (see Signal). With
+  // timeout_ms > 0, the host completes it with QV_TIMEOUT once that long has passed without
+  // a notify (qv_abi.h, QV_OP_WAIT), and the call is no longer among the signal's waiters.
+  size_t wait(class Signal& signal, uint32_t timeout_ms = 0);
   // headers: "name: value\n" per header.
   size_t fetch(std::string method, std::string url, std::string headers, std::string body,
                uint32_t timeout_ms);
@@ -82,6 +84,7 @@ class CallContext {
     std::string key, value, meta;
     bool completed = false;
     OpResult result;
+    class Signal* signal = nullptr;  // a wait's, while it is not completed
   };
   bool waiting() const { return waiting_; }
   const std::vector<PendingOp>& ops() const { return ops_; }
@@ -89,6 +92,10 @@ class CallContext {
   const std::vector<qv_op>& op_records();
   qv_status complete(uint32_t index, qv_status status, int64_t number, std::string_view data,
                      std::string_view meta);
+  // The host ends wait `index`, which asked for a timeout, with QV_TIMEOUT: the call leaves
+  // its signal's waiters, so a later notify neither wakes nor touches it. QV_BAD_STATE when
+  // the wait is already completed (notified) or asked for no timeout.
+  qv_status time_out_wait(uint32_t index, std::string_view data, std::string_view meta);
   bool all_completed() const;
   // The batch is complete: its results stay readable until the next operation is queued.
   void seal_batch();
@@ -119,6 +126,8 @@ class Signal {
   ~Signal() { notify(); }
 
   void add_waiter(uint32_t call, size_t op) { waiters_.push_back({call, op}); }
+  // A waiter leaves before the notify (its wait timed out).
+  void remove_waiter(uint32_t call, size_t op);
   void notify();
   size_t waiting() const { return waiters_.size(); }
 

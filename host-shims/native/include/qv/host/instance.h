@@ -69,7 +69,8 @@ class Call {
   // Copies of the pending operations (qv_call_ops). QV_BAD_STATE when not pending.
   Result<std::vector<Op>> ops() const;
   // Reports the result of pending operation index (qv_call_complete_op). Returns QV_OK,
-  // QV_BAD_HANDLE, or QV_BAD_STATE (not pending, out of range, already completed).
+  // QV_BAD_HANDLE, or QV_BAD_STATE (not pending, out of range, already completed, or a wait
+  // other than one with a timeout ended with QV_TIMEOUT).
   qv_status complete(uint32_t index, const OpResult& result);
   // Resumes the call once every operation has a result (qv_call_resume). Returns the new
   // status (QV_PENDING or the finished status), or QV_BAD_STATE / QV_BAD_HANDLE when the
@@ -117,7 +118,8 @@ class Instance {
   OpResult perform(const Op& op) const;
 
   // The calls whose QV_OP_WAIT operations the module completed since the last time
-  // (qv_woken_calls). With the low-level API a host never completes a wait itself: it
+  // (qv_woken_calls). With the low-level API a host completes a wait itself only when it
+  // gave a timeout (duration_ms) and that passed first (complete() with QV_TIMEOUT); it
   // resumes a woken call once its other operations have results.
   std::vector<uint32_t> woken_calls();
 

@@ -19,7 +19,7 @@ class Fetcher;
 // One pending operation (see qv_op_kind in qv_abi.h for what each field means per kind).
 struct Op {
   uint32_t kind = QV_OP_KV_GET;  // a qv_op_kind; kept as sent, unknown kinds included
-  uint32_t duration_ms = 0;      // TTL for kv.set / kv.incr (0: none), timeout for fetch
+  uint32_t duration_ms = 0;      // TTL for kv.set / kv.incr (0: none), timeout for fetch, wait
   int64_t delta = 0;             // kv.incr amount
   std::string key;               // KV key, or the URL of a fetch
   std::string value;             // kv.set value, or the body of a fetch
@@ -41,8 +41,9 @@ OpResult perform_op(const Op& op, Kv* kv, Fetcher* fetcher);
 
 // Performs a batch of operations, as perform_op() each, and returns their results in the
 // ops' order: the fetches together (Fetcher::fetch_all, as the JS host runs them), after
-// the others, which run one after another in their order. A wait gets QV_BAD_STATE, as
-// from perform_op(): the module completes it.
+// the others, which run one after another in their order. A wait gets what perform_op()
+// gives it: QV_BAD_STATE (the module completes it), or with a timeout, QV_TIMEOUT once it
+// has passed.
 std::vector<OpResult> perform_ops(const std::vector<Op>& ops, Kv* kv, Fetcher* fetcher);
 
 }  // namespace qv::host
