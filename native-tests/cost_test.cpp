@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -384,6 +385,46 @@ TEST_CASE("a service, component or credit id used twice is named among 2,000, th
   const auto distinct = catalogue(service("s", component("c0"), listed(credit, {"y"})));
   REQUIRE(distinct.ok());
   CHECK(distinct.value().services[0].credits.size() == 2'001);
+}
+
+TEST_CASE("a credit's components are found among 2,000 and paid in the components' order") {
+  // Each id of appliesTo is one look-up as the catalogue is read, and each credit's
+  // components one list as the estimate prices them; each was a scan of the other list.
+  std::string components, all;
+  for (int i = 0; i < 2'000; ++i) {
+    components += std::string(i ? "," : "") + R"({"id": "x)" + std::to_string(i) +
+                  R"(", "name": "C", "meter": "calls", "unit": "call", "category": "compute",
+                  "price": 1, "source": "test", "seen": "2026-01-01"})";
+  }
+  for (int i = 1'999; i >= 0; --i) all += "\"x" + std::to_string(i) + "\",";
+  const auto catalogue = [&](const std::string& first_applies_to) {
+    return catalogue_of(
+        R"({"version": "t", "currency": "USD", "services": [{"id": "s", "name": "S",
+        "kind": "infrastructure", "components": [)" +
+        components + R"(], "credits": [{"id": "a", "name": "A", "amount": 15,
+        "appliesTo": [)" +
+        first_applies_to + R"(], "source": "test", "seen": "2026-01-01"},
+        {"id": "b", "name": "B", "amount": 100, "appliesTo": ["x0", "x1999"], "source": "test",
+        "seen": "2026-01-01"}]}]})");
+  };
+  auto unknown = catalogue(all + R"("x7", "y", "z")");
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.error().message ==
+        "services[0].credits[0].appliesTo[2001]: no component 'y' in "
+        "service 's'");
+  // Ten calls a month: each component costs $10. Credit a pays $10 of x0 and $5 of x1 (its
+  // components in the catalogue's order, not appliesTo's, which names x1999 first), so b finds
+  // nothing left of x0 and pays x1999's $10 (x0, named twice, is paid once).
+  auto parsed = catalogue(all + R"("x0")");
+  INFO((parsed.ok() ? "" : parsed.error().message));
+  REQUIRE(parsed.ok());
+  auto bill =
+      compute_bill(usage_of(R"({"calls": {"perMonth": 10, "minutesPerCall": 1}})"), parsed.value());
+  REQUIRE(bill.ok());
+  const auto& service = bill.value().services.at(0);
+  CHECK(service.credits.at(0).applied == 15);
+  CHECK(service.credits.at(1).applied == 10);
+  CHECK(service.cost == 2'000 * 10 - 25);
 }
 
 TEST_CASE("a component's option given twice is named among 2,000, the first repeat") {
@@ -884,6 +925,100 @@ TEST_CASE("an unknown realtime model lists each of 2,000 priced models once, in 
   REQUIRE_FALSE(bill.ok());
   CHECK(bill.error().message == "usage.audio.model: unknown option 'gpt-9' (known: " + known +
                                     "; price another in prices)");
+}
+
+// A catalogue of 3,000 realtime models, each priced per 1M tokens on both audio components
+// (every 97th model's output price unpublished), and a service of 60 components with 12
+// credits, each paying for 8 of them named out of order (some overlapping); and a usage on
+// model m0100 that prices 1,000 of the models again (some by steps, per and included of
+// their own), adds 500 models (200 priced on both components, 300 on output only), a model
+// whose price no bill can hold, and a price of one platform component. Fixed formulas, so
+// the answer is the same in every run.
+std::string many_models_input() {
+  auto name = [](char prefix, int i) {
+    char buffer[16];
+    std::snprintf(buffer, sizeof buffer, "%c%04d", prefix, i);
+    return std::string(buffer);
+  };
+  auto number = [](double value) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%.17g", value);
+    return std::string(buffer);
+  };
+  std::string inputs, outputs;
+  for (int i = 0; i < 3'000; ++i) {
+    const std::string sep = i ? "," : "";
+    inputs += sep + "\"" + name('m', i) +
+              "\": {\"price\": " + number(4 + (i * 7919 % 1000) / 100.0) + ", \"per\": 1000000}";
+    outputs += sep + "\"" + name('m', i) + "\": {\"price\": " +
+               (i % 97 == 96 ? std::string("null") : number(8 + (i * 104729 % 1000) / 50.0)) +
+               ", \"per\": 1000000}";
+  }
+  const std::string provenance = R"(, "source": "generated", "seen": "2026-11-28")";
+  auto realtime = [&](const char* id, const char* meter, const std::string& options) {
+    return std::string(R"({"id": ")") + id + R"(", "name": ")" + id + R"(", "meter": ")" + meter +
+           R"(", "unit": "token", "category": "ai", "choice": "realtimeModel", "options": {)" +
+           options + "}" + provenance + "}";
+  };
+  const char* meters[] = {"months", "calls", "callMinutes", "apiRequests", "originInvocations"};
+  std::string components, credits;
+  for (int c = 0; c < 60; ++c) {
+    components += std::string(c ? "," : "") + R"({"id": ")" + name('c', c) + R"(", "name": ")" +
+                  name('c', c) + R"(", "meter": ")" + meters[c % 5] +
+                  R"(", "unit": "unit", "category": "compute", "price": )" + number(0.5 + c % 7) +
+                  R"(, "per": )" + (c % 5 ? "1000" : "1") + R"(, "included": )" +
+                  number(c % 3 * 100) + provenance + "}";
+  }
+  for (int k = 0; k < 12; ++k) {
+    std::string ids;
+    for (int j = 7; j >= 0; --j)
+      ids += std::string(j < 7 ? "," : "") + "\"" + name('c', (k * 5 + j * 3) % 60) + "\"";
+    credits += std::string(k ? "," : "") + R"({"id": ")" + name('k', k) + R"(", "name": ")" +
+               name('k', k) + R"(", "amount": )" + number(k % 3 == 2 ? 1e6 + k : 40 + k * 17.5) +
+               R"(, "appliesTo": [)" + ids + "]" + provenance + "}";
+  }
+  const std::string catalogue =
+      R"({"format": 1, "version": "generated", "currency": "USD", "services": [)"
+      R"({"id": "realtime", "name": "Realtime", "plan": "API", "kind": "ai", "components": [)" +
+      realtime("audio_input", "audioInputTokens", inputs) + "," +
+      realtime("audio_output", "audioOutputTokens", outputs) + "]}," +
+      R"({"id": "platform", "name": "Platform", "plan": "Pro", "kind": "infrastructure", )"
+      R"("components": [)" +
+      components + R"(], "credits": [)" + credits + "]}]}";
+  std::string prices;
+  for (int i = 1'000; i < 2'000; ++i) {
+    const std::string key = "\"realtime.audio_input:" + name('m', i) + "\": ";
+    prices += key +
+              (i % 4 ? number(3 + (i * 31 % 500) / 100.0)
+                     : R"({"steps": [{"upTo": 1000000, "price": 9}, {"price": )" +
+                           number(1 + i % 13) + R"(}], "per": 1000000, "included": 5000})") +
+              ",";
+  }
+  for (int i = 0; i < 500; ++i) {
+    if (i < 200) {
+      prices += "\"realtime.audio_input:" + name('n', i) + "\": " + number(2 + i % 17) + ",";
+    }
+    prices += "\"realtime.audio_output:" + name('n', i) + "\": " + number(30 + i % 23) + ",";
+  }
+  prices += R"("realtime.audio_input:huge": 1e300, "realtime.audio_output:huge": 1,)";
+  prices += R"("platform.c0005": {"price": 3, "source": "contract"})";
+  const std::string usage =
+      R"({"name": "many models", "calls": {"perMonth": 50000, "minutesPerCall": 4},)"
+      R"( "audio": {"model": "m0100", "userShare": 0.45, "assistantShare": 0.4},)"
+      R"( "api": {"requestsPerMonth": 10000000, "edgeCacheHitRatio": 0.5}, "prices": {)" +
+      prices + "}}";
+  return R"({"usage": )" + usage + R"(, "catalogue": )" + catalogue + "}";
+}
+
+TEST_CASE("an estimate over 3,000 realtime models answers what it always has, byte for byte") {
+  // Recorded from the engine that priced each model with a scan of every price, each
+  // component's options and each credit's components.
+  const Answer answer = call("cost.estimate", many_models_input());
+  CHECK(answer.status == QV_OK);
+  const std::string expected = read_file(std::filesystem::path(qv::test::source_dir()) /
+                                         "native-tests/data/cost-estimate-many-models.json");
+  REQUIRE_FALSE(expected.empty());
+  CHECK(answer.body + "\n" == expected);
 }
 
 TEST_CASE("syntax problems are found with their position") {

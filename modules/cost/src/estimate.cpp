@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <string_view>
 #include <unordered_set>
+#include <utility>
 
 namespace qv::cost {
 
@@ -50,41 +52,153 @@ std::string price_key(const std::string& service, const std::string& component,
   return service + "." + component + (option.empty() ? "" : ":" + option);
 }
 
-const PriceOverride* find_override(const Usage& usage, const Service& service,
-                                   const Component& component, std::string_view option) {
-  for (const auto& override : usage.prices) {
-    if (override.service == service.id && override.component == component.id &&
-        override.option == option) {
-      return &override;
-    }
-  }
-  return nullptr;
-}
-
-// Every option a choice can take: the catalogue's, then new ones the usage prices.
-std::vector<std::string> choice_options(const Catalogue& catalogue, const Usage& usage,
-                                        std::string_view choice) {
-  std::vector<std::string> options;
-  // Each option once, in one pass (components sharing a choice name the same options).
-  std::unordered_set<std::string_view> listed;
-  auto add = [&](const std::string& name) {
-    if (listed.insert(name).second) options.push_back(name);
-  };
-  for (const auto& service : catalogue.services) {
-    for (const auto& component : service.components) {
-      if (component.choice != choice) continue;
-      for (const auto& option : component.options) add(option.name);
-      for (const auto& override : usage.prices) {
-        // (A key without an option, refused by validate_against_catalogue, names none.)
-        if (override.service == service.id && override.component == component.id &&
-            !override.option.empty()) {
-          add(override.option);
+// What pricing a usage against a catalogue looks up, indexed once per estimate: the services,
+// components and options by id or name; the usage's prices by component and option; each
+// choice's options in the order messages list them, and its default; and the components each
+// credit pays for. A bill is then a look-up per component, so an estimate, which prices the
+// usage again for every realtime model, grows with the models and prices (times a
+// logarithm), where each bill scanned every price and option. It points into the catalogue
+// and the usage, which outlive it. (The look-ups are sorted lists, one type for all: a few
+// allocations per estimate, and one instantiation in the WebAssembly bundle.)
+class PriceIndex {
+ public:
+  PriceIndex(const Catalogue& catalogue, const Usage& usage) : catalogue_(catalogue) {
+    for (size_t s = 0; s < catalogue.services.size(); ++s) {
+      const Service& service = catalogue.services[s];
+      names_.push_back({key(&catalogue, service.id), s});
+      for (size_t c = 0; c < service.components.size(); ++c) {
+        const Component& component = service.components[c];
+        names_.push_back({key(&service, component.id), c});
+        for (size_t o = 0; o < component.options.size(); ++o) {
+          options_.push_back({key(&component, component.options[o].name), o});
         }
       }
     }
+    sort(names_);
+    sort(options_);
+    // The usage's prices; and per component, those naming an option, in the usage's order.
+    Places given;
+    for (size_t p = 0; p < usage.prices.size(); ++p) {
+      const PriceOverride& override = usage.prices[p];
+      const Service* service = this->service(override.service);
+      const Component* component =
+          service ? this->component(*service, override.component) : nullptr;
+      if (!component) continue;  // refused by validate_against_catalogue
+      prices_.push_back({key(component, override.option), p});
+      // (A key without an option, refused by validate_against_catalogue, names none.)
+      if (!override.option.empty()) given.push_back({key(component, {}), p});
+    }
+    sort(prices_);
+    sort(given);
+    for (const auto& service : catalogue.services) {
+      for (const auto& component : service.components) {
+        if (component.choice.empty()) continue;
+        Choice* choice = find_choice(component.choice);
+        if (!choice) {
+          choice = &choices_.emplace_back();
+          choice->name = component.choice;
+          choice->first = component.options.front().name;
+        }
+        // Each option once (components sharing a choice name the same options): the
+        // catalogue's, then those the usage prices.
+        auto add = [&](const std::string& name) {
+          if (choice->listed.insert(name).second) choice->options.push_back(name);
+        };
+        for (const auto& option : component.options) add(option.name);
+        const Key owner = key(&component, {});
+        for (auto it = first(given, owner); it != given.end() && it->first == owner; ++it) {
+          add(usage.prices[it->second].option);
+        }
+      }
+      for (const auto& credit : service.credits) {
+        auto& places = covered_.emplace_back();
+        for (const auto& id : credit.applies_to) {
+          if (const size_t* place = find(names_, key(&service, id))) places.push_back(*place);
+        }
+        std::sort(places.begin(), places.end());
+        places.erase(std::unique(places.begin(), places.end()), places.end());
+      }
+    }
   }
-  return options;
-}
+
+  const Catalogue& catalogue() const { return catalogue_; }
+
+  const Service* service(std::string_view id) const {
+    const size_t* place = find(names_, key(&catalogue_, id));
+    return place ? &catalogue_.services[*place] : nullptr;
+  }
+  const Component* component(const Service& service, std::string_view id) const {
+    const size_t* place = find(names_, key(&service, id));
+    return place ? &service.components[*place] : nullptr;
+  }
+  const Option* option(const Component& component, std::string_view name) const {
+    const size_t* place = find(options_, key(&component, name));
+    return place ? &component.options[*place] : nullptr;
+  }
+  // The usage's price for a component's option ("" for a component without a choice).
+  const PriceOverride* price(const Usage& usage, const Component& component,
+                             std::string_view option) const {
+    const size_t* place = find(prices_, key(&component, option));
+    return place ? &usage.prices[*place] : nullptr;
+  }
+  // Every option a choice can take: the catalogue's, then new ones the usage prices.
+  const std::vector<std::string>& options(std::string_view choice) const {
+    static const std::vector<std::string> none;
+    const Choice* found = find_choice(choice);
+    return found ? found->options : none;
+  }
+  // The option a usage takes for a choice: its pick, else the catalogue's first option.
+  std::string_view chosen(const Usage& usage, std::string_view choice) const {
+    if (const ChoicePick* pick = usage.pick(choice)) return pick->option;
+    const Choice* found = find_choice(choice);
+    return found ? found->first : std::string_view();
+  }
+  // The places, among its service's components, of those each credit pays for, in order;
+  // the credits in the catalogue's order, service after service.
+  const std::vector<std::vector<size_t>>& covered() const { return covered_; }
+
+ private:
+  // A name under its owner (the catalogue, a service, a component), with its place in the
+  // owner's list; sorted by name and then place, so the first of a name comes first, as a
+  // scan found it.
+  using Key = std::pair<std::uintptr_t, std::string_view>;  // (pointers compare by address)
+  static Key key(const void* owner, std::string_view name) {
+    return {reinterpret_cast<std::uintptr_t>(owner), name};
+  }
+  using Places = std::vector<std::pair<Key, size_t>>;
+  struct Choice {
+    std::string_view name, first;
+    std::vector<std::string> options;
+    std::unordered_set<std::string_view> listed;
+  };
+
+  static void sort(Places& places) { std::sort(places.begin(), places.end()); }
+  static Places::const_iterator first(const Places& places, const Key& wanted) {
+    return std::lower_bound(places.begin(), places.end(), wanted,
+                            [](const auto& entry, const Key& k) { return entry.first < k; });
+  }
+  static const size_t* find(const Places& places, const Key& wanted) {
+    auto it = first(places, wanted);
+    return it != places.end() && it->first == wanted ? &it->second : nullptr;
+  }
+  // (A catalogue names a handful of choices.)
+  const Choice* find_choice(std::string_view name) const {
+    for (const auto& choice : choices_) {
+      if (choice.name == name) return &choice;
+    }
+    return nullptr;
+  }
+  Choice* find_choice(std::string_view name) {
+    return const_cast<Choice*>(std::as_const(*this).find_choice(name));
+  }
+
+  const Catalogue& catalogue_;
+  Places names_;    // services under the catalogue, components under their service
+  Places options_;  // under their component
+  Places prices_;   // the usage's, under their component
+  std::vector<Choice> choices_;
+  std::vector<std::vector<size_t>> covered_;
+};
 
 std::string joined(const std::vector<std::string>& names) {
   std::string text;
@@ -92,26 +206,16 @@ std::string joined(const std::vector<std::string>& names) {
   return text;
 }
 
-// The option a usage takes for a choice: its pick, else the catalogue's first option.
-std::string chosen_option(const Catalogue& catalogue, const Usage& usage, std::string_view choice) {
-  if (const ChoicePick* pick = usage.pick(choice)) return pick->option;
-  for (const auto& service : catalogue.services) {
-    for (const auto& component : service.components) {
-      if (component.choice == choice) return component.options.front().name;
-    }
-  }
-  return "";
-}
-
-Status validate_against_catalogue(const Usage& usage, const Catalogue& catalogue) {
+Status validate_against_catalogue(const Usage& usage, const PriceIndex& index) {
+  const Catalogue& catalogue = index.catalogue();
   // (A price given twice is refused by parse_usage.)
   for (const auto& override : usage.prices) {
-    const Service* service = catalogue.find_service(override.service);
+    const Service* service = index.service(override.service);
     if (!service) {
       return invalid_input(override.path + ": unknown service '" + override.service +
                            "' (known: " + catalogue.service_ids() + ")");
     }
-    const Component* component = service->find_component(override.component);
+    const Component* component = index.component(*service, override.component);
     if (!component) {
       std::vector<std::string> ids;
       for (const auto& c : service->components) ids.push_back(c.id);
@@ -124,14 +228,14 @@ Status validate_against_catalogue(const Usage& usage, const Catalogue& catalogue
                            component->id + "\"");
     }
     if (!component->choice.empty() && override.option.empty()) {
-      return invalid_input(override.path + ": " + service->id + "." + component->id +
-                           " is priced per " + component->choice + ": write \"" + service->id +
-                           "." + component->id + ":OPTION\" (known options: " +
-                           joined(choice_options(catalogue, usage, component->choice)) + ")");
+      return invalid_input(
+          override.path + ": " + service->id + "." + component->id + " is priced per " +
+          component->choice + ": write \"" + service->id + "." + component->id +
+          ":OPTION\" (known options: " + joined(index.options(component->choice)) + ")");
     }
   }
   for (const auto& pick : usage.choices) {
-    const auto options = choice_options(catalogue, usage, pick.choice);
+    const auto& options = index.options(pick.choice);
     if (options.empty()) {
       return invalid_input(pick.path + ": the catalogue prices nothing by " + pick.choice);
     }
@@ -195,6 +299,103 @@ TierFit fit_tier(const Quantities& quantities, const TierCatalogue& tiers,
   return fit;
 }
 
+// Prices a usage validate_against_catalogue found good, by its index. A `choice` given takes
+// `option` in place of the usage's pick: the estimate prices each realtime model so, on the
+// one index, without a copy of the usage (and its prices) per model.
+Result<Bill> price_bill(const Usage& usage, const PriceIndex& index, std::string_view choice = {},
+                        std::string_view option = {}) {
+  const Catalogue& catalogue = index.catalogue();
+  Bill bill;
+  bill.quantities = derive_quantities(usage);
+  // Figures each within range can still multiply past what a double holds; an infinite
+  // quantity would price as "missing" (JSON has no infinity), so it is refused, named.
+  for (int q = 0; q < kQuantityCount; ++q) {
+    const auto& value = bill.quantities.values[q];
+    if (value && !(*value <= 1e18)) {  // NaN and infinity too
+      return invalid_input(std::string("usage: ") + quantity_name(static_cast<Quantity>(q)) +
+                           " comes to more than 1e18: a figure of the usage is too large");
+    }
+  }
+  bill.services.reserve(catalogue.services.size());
+  int64_t total_cents = 0;
+  auto covered = index.covered().begin();  // each credit's components, credit after credit
+  for (const auto& service : catalogue.services) {
+    ServiceCost service_cost;
+    service_cost.service = &service;
+    int64_t service_cents = 0;
+    for (const auto& component : service.components) {
+      ComponentCost line;
+      line.service = &service;
+      line.component = &component;
+      if (!component.choice.empty()) {
+        line.option = !choice.empty() && component.choice == choice
+                          ? option
+                          : index.chosen(usage, component.choice);
+      }
+      if (const Option* listed = index.option(component, line.option)) {
+        line.price = listed->price;
+      } else if (!component.options.empty()) {
+        // An option the usage adds is counted in the same units as the catalogue's options
+        // (tokens per 1M): a price given as a number alone means what it means for them.
+        line.price.per = component.options.front().price.per;
+      }
+      if (const PriceOverride* given = index.price(usage, component, line.option)) {
+        line.price.published = true;
+        line.price.price = given->price.price;
+        line.price.steps = given->price.steps;
+        if (given->sets_per) line.price.per = given->price.per;
+        if (given->sets_included) line.price.included = given->price.included;
+        line.price.source = given->price.source;
+        line.price.seen = given->price.seen;
+        line.price_from_usage = true;
+      }
+      line.quantity = bill.quantities[component.meter];
+      if (line.price.published && line.quantity) {
+        const double exact = line.price.cost(*line.quantity);
+        // A price within range can still cost past what a double holds (1e308 a minute, or a
+        // per of 1e-320); an infinite cost would print as "missing". Refused, named.
+        if (!(exact <= 1e15)) {  // NaN and infinity too
+          const std::string where = line.price_from_usage
+                                        ? key_path(usage.root + ".prices",
+                                                   price_key(service.id, component.id, line.option))
+                                        : "catalogue: " + service.id + "." + component.id;
+          return invalid_input(where + ": the price makes " + service.name + " " + component.name +
+                               " cost more than 1e15 for this usage (a price too large, a per too "
+                               "small, or a usage figure too large)");
+        }
+        service_cents += whole_cents(exact);
+        line.cost = in_dollars(whole_cents(exact));
+      } else {
+        service_cost.complete = false;
+      }
+      service_cost.components.push_back(std::move(line));
+    }
+    // A credit takes from what the credits before it left of its components, so credits
+    // that cover one component together never take it, or the bill, below nothing.
+    std::vector<int64_t> uncredited;
+    for (const auto& line : service_cost.components) {
+      uncredited.push_back(line.cost ? whole_cents(*line.cost) : 0);
+    }
+    for (const auto& credit : service.credits) {
+      const int64_t amount = whole_cents(credit.amount);
+      int64_t applied = 0;
+      for (size_t i : *covered++) {
+        const int64_t take = std::min(amount - applied, uncredited[i]);
+        uncredited[i] -= take;
+        applied += take;
+      }
+      service_cents -= applied;
+      service_cost.credits.push_back({&credit, in_dollars(applied)});
+    }
+    service_cost.cost = in_dollars(service_cents);
+    total_cents += service_cents;
+    bill.complete = bill.complete && service_cost.complete;
+    bill.services.push_back(std::move(service_cost));
+  }
+  bill.total = in_dollars(total_cents);
+  return bill;
+}
+
 // The cost of the components that meter a quantity, and the service they belong to.
 struct MeterCost {
   double cost = 0;
@@ -217,7 +418,7 @@ MeterCost cost_of_meter(const Bill& bill, Quantity meter) {
   return result;
 }
 
-void add_opportunities(Estimate& estimate, const Usage& usage, const Catalogue& catalogue) {
+void add_opportunities(Estimate& estimate, const Usage& usage, const PriceIndex& index) {
   const Bill& bill = estimate.bill;
   auto& list = estimate.opportunities;
 
@@ -251,7 +452,7 @@ void add_opportunities(Estimate& estimate, const Usage& usage, const Catalogue& 
     if (current < target) {
       Usage better = usage;
       better[Figure::kEdgeCacheHitRatio] = target;
-      auto improved = compute_bill(better, catalogue);
+      auto improved = price_bill(better, index);
       if (improved.ok() && difference(bill.total, improved.value().total) > 0) {
         const double savings = difference(bill.total, improved.value().total);
         list.push_back({"edge_cache_hit_ratio", "Raise the edge cache hit ratio", "vercel", savings,
@@ -279,13 +480,11 @@ void add_opportunities(Estimate& estimate, const Usage& usage, const Catalogue& 
   }
   // Realtime model choice: every other model whose prices are all known.
   const std::string model_choice = "realtimeModel";
-  const std::string current_model = chosen_option(catalogue, usage, model_choice);
+  const std::string current_model(index.chosen(usage, model_choice));
   std::optional<Opportunity> best;
-  for (const auto& model : choice_options(catalogue, usage, model_choice)) {
+  for (const auto& model : index.options(model_choice)) {
     if (model == current_model) continue;
-    Usage other = usage;
-    other.set_pick(model_choice, model);
-    auto priced = compute_bill(other, catalogue);
+    auto priced = price_bill(usage, index, model_choice, model);
     if (!priced.ok()) continue;
     bool all_priced = true;
     for (const auto& service : priced.value().services) {
@@ -487,96 +686,9 @@ Result<TierCatalogue> parse_tier_catalogue(const JsonValue& json) {
 }
 
 Result<Bill> compute_bill(const Usage& usage, const Catalogue& catalogue) {
-  if (auto s = validate_against_catalogue(usage, catalogue); !s.ok()) return s.take_error();
-  Bill bill;
-  bill.quantities = derive_quantities(usage);
-  // Figures each within range can still multiply past what a double holds; an infinite
-  // quantity would price as "missing" (JSON has no infinity), so it is refused, named.
-  for (int q = 0; q < kQuantityCount; ++q) {
-    const auto& value = bill.quantities.values[q];
-    if (value && !(*value <= 1e18)) {  // NaN and infinity too
-      return invalid_input(std::string("usage: ") + quantity_name(static_cast<Quantity>(q)) +
-                           " comes to more than 1e18: a figure of the usage is too large");
-    }
-  }
-  bill.services.reserve(catalogue.services.size());
-  int64_t total_cents = 0;
-  for (const auto& service : catalogue.services) {
-    ServiceCost service_cost;
-    service_cost.service = &service;
-    int64_t service_cents = 0;
-    for (const auto& component : service.components) {
-      ComponentCost line;
-      line.service = &service;
-      line.component = &component;
-      if (!component.choice.empty())
-        line.option = chosen_option(catalogue, usage, component.choice);
-      if (const Option* option = component.find_option(line.option)) {
-        line.price = option->price;
-      } else if (!component.options.empty()) {
-        // An option the usage adds is counted in the same units as the catalogue's options
-        // (tokens per 1M): a price given as a number alone means what it means for them.
-        line.price.per = component.options.front().price.per;
-      }
-      if (const PriceOverride* given = find_override(usage, service, component, line.option)) {
-        line.price.published = true;
-        line.price.price = given->price.price;
-        line.price.steps = given->price.steps;
-        if (given->sets_per) line.price.per = given->price.per;
-        if (given->sets_included) line.price.included = given->price.included;
-        line.price.source = given->price.source;
-        line.price.seen = given->price.seen;
-        line.price_from_usage = true;
-      }
-      line.quantity = bill.quantities[component.meter];
-      if (line.price.published && line.quantity) {
-        const double exact = line.price.cost(*line.quantity);
-        // A price within range can still cost past what a double holds (1e308 a minute, or a
-        // per of 1e-320); an infinite cost would print as "missing". Refused, named.
-        if (!(exact <= 1e15)) {  // NaN and infinity too
-          const std::string where = line.price_from_usage
-                                        ? key_path(usage.root + ".prices",
-                                                   price_key(service.id, component.id, line.option))
-                                        : "catalogue: " + service.id + "." + component.id;
-          return invalid_input(where + ": the price makes " + service.name + " " + component.name +
-                               " cost more than 1e15 for this usage (a price too large, a per too "
-                               "small, or a usage figure too large)");
-        }
-        service_cents += whole_cents(exact);
-        line.cost = in_dollars(whole_cents(exact));
-      } else {
-        service_cost.complete = false;
-      }
-      service_cost.components.push_back(std::move(line));
-    }
-    // A credit takes from what the credits before it left of its components, so credits
-    // that cover one component together never take it, or the bill, below nothing.
-    std::vector<int64_t> uncredited;
-    for (const auto& line : service_cost.components) {
-      uncredited.push_back(line.cost ? whole_cents(*line.cost) : 0);
-    }
-    for (const auto& credit : service.credits) {
-      const auto& ids = credit.applies_to;
-      const int64_t amount = whole_cents(credit.amount);
-      int64_t applied = 0;
-      for (size_t i = 0; i < uncredited.size(); ++i) {
-        if (std::find(ids.begin(), ids.end(), service_cost.components[i].component->id) ==
-            ids.end())
-          continue;
-        const int64_t take = std::min(amount - applied, uncredited[i]);
-        uncredited[i] -= take;
-        applied += take;
-      }
-      service_cents -= applied;
-      service_cost.credits.push_back({&credit, in_dollars(applied)});
-    }
-    service_cost.cost = in_dollars(service_cents);
-    total_cents += service_cents;
-    bill.complete = bill.complete && service_cost.complete;
-    bill.services.push_back(std::move(service_cost));
-  }
-  bill.total = in_dollars(total_cents);
-  return bill;
+  const PriceIndex index(catalogue, usage);
+  if (auto s = validate_against_catalogue(usage, index); !s.ok()) return s.take_error();
+  return price_bill(usage, index);
 }
 
 std::vector<Missing> missing_inputs(const Bill& bill, const std::string& root,
@@ -701,7 +813,9 @@ std::vector<Target> check_targets(const UnitCosts& costs) {
 
 Result<Estimate> estimate(const Usage& usage, const Catalogue& catalogue,
                           const TierCatalogue* tiers) {
-  auto bill = compute_bill(usage, catalogue);
+  const PriceIndex index(catalogue, usage);
+  if (auto s = validate_against_catalogue(usage, index); !s.ok()) return s.take_error();
+  auto bill = price_bill(usage, index);
   if (!bill.ok()) return bill.take_error();
   Estimate result;
   result.name = usage.name;
@@ -718,7 +832,7 @@ Result<Estimate> estimate(const Usage& usage, const Catalogue& catalogue,
     }
     result.tier = fit_tier(result.bill.quantities, *tiers, current);
   }
-  add_opportunities(result, usage, catalogue);
+  add_opportunities(result, usage, index);
   return result;
 }
 

@@ -175,16 +175,6 @@ const ChoicePick* Usage::pick(std::string_view choice) const {
   return nullptr;
 }
 
-void Usage::set_pick(const std::string& choice, const std::string& option) {
-  for (auto& pick : choices) {
-    if (pick.choice == choice) {
-      pick.option = option;
-      return;
-    }
-  }
-  choices.push_back({choice, option, root});
-}
-
 Result<Usage> parse_usage(const JsonValue& json) {
   Reader read;
   Usage usage;

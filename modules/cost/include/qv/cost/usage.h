@@ -93,7 +93,6 @@ struct Usage {
   std::optional<double>& operator[](Figure figure) { return figures[static_cast<int>(figure)]; }
   // The usage's pick for a choice, or nullptr.
   const ChoicePick* pick(std::string_view choice) const;
-  void set_pick(const std::string& choice, const std::string& option);
 };
 
 // Validates a usage object; errors name the field under root ("usage.calls.perMonth: ...").
