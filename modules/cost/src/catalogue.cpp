@@ -139,7 +139,9 @@ void check_provenance(Reader& read, const Price& price, const std::string& where
   }
 }
 
-Credit read_credit(Reader& read, const JsonValue& json, const Service& service) {
+// component_ids: the service's, so each id of appliesTo is one look-up, not a scan of them.
+Credit read_credit(Reader& read, const JsonValue& json, const Service& service,
+                   const std::unordered_set<std::string>& component_ids) {
   Credit credit;
   auto object = read.object(json);
   if (!object) return credit;
@@ -162,7 +164,7 @@ Credit read_credit(Reader& read, const JsonValue& json, const Service& service) 
   for (const auto& item : ids->items()) {
     auto id = read.string(item);
     if (!id) break;
-    if (!service.find_component(*id)) {
+    if (!component_ids.count(std::string(*id))) {
       read.fail(item.where() + ": no component '" + std::string(*id) + "' in service '" +
                 service.id + "'");
       break;
@@ -263,11 +265,11 @@ Service read_service(Reader& read, const JsonValue& json) {
   }
   service.plan = read.text(fields, "plan").value_or("");
   auto components_json = read.field(fields, "components", true);
+  std::unordered_set<std::string> component_ids;
   if (auto components = components_json ? read.array(*components_json) : std::nullopt) {
-    std::unordered_set<std::string> ids;
     for (const auto& item : components->items()) {
       Component component = read_component(read, item);
-      check_new_id(read, ids, item, component.id, "component");
+      check_new_id(read, component_ids, item, component.id, "component");
       if (!read.ok()) break;
       service.components.push_back(std::move(component));
     }
@@ -279,7 +281,7 @@ Service read_service(Reader& read, const JsonValue& json) {
     if (auto credits = read.array(*credits_json)) {
       std::unordered_set<std::string> ids;
       for (const auto& item : credits->items()) {
-        Credit credit = read_credit(read, item, service);
+        Credit credit = read_credit(read, item, service, component_ids);
         check_new_id(read, ids, item, credit.id, "credit");
         if (!read.ok()) break;
         service.credits.push_back(std::move(credit));
