@@ -734,6 +734,30 @@ TEST_CASE("the tier the peaks fit, from the tiers module's catalogue") {
   }
 }
 
+TEST_CASE("the cost fit takes a tier up to its limits, where tiers.evaluate scales up above 80%") {
+  // Peaks at 90% of Startup's limits: Startup's price covers them, and three days at them are
+  // three high days to the autoscaler, which keeps head-room (docs/cost.md, docs/tiers.md).
+  const TierCatalogue tiers = default_tiers();
+  auto fit = estimate(usage_of(R"({"currentTier": "Startup",
+    "calls": {"perMonth": 1000, "minutesPerCall": 3, "peakConcurrent": 45},
+    "api": {"requestsPerMonth": 1000000, "peakRequestsPerSecond": 90}, "users": {"active": 90}})"),
+                      embedded(), &tiers);
+  REQUIRE(fit.ok());
+  REQUIRE(fit.value().tier.tier != nullptr);
+  CHECK(fit.value().tier.tier->name == "Startup");
+  for (const auto& utilization : fit.value().tier.utilization) CHECK(*utilization == 0.9);
+  std::string history;
+  for (const char* date : {"2026-11-01", "2026-11-02", "2026-11-03"}) {
+    history += std::string(history.empty() ? "" : ",") + R"({"date": ")" + date +
+               R"(", "concurrentCalls": 45, "apiRequestsPerSecond": 90, "activeUsers": 90})";
+  }
+  const Answer decision = call("tiers.evaluate", R"({"organizationId": "org_a",
+    "currentTier": "Startup", "history": [)" + history +
+                                                     "]}");
+  CHECK(decision.status == QV_OK);
+  CHECK_THAT(decision.body, Contains(R"("recommendedTier":"Growth","scaleUp":true)"));
+}
+
 TEST_CASE(
     "opportunities: the spec's two, the cache, tier right-sizing, model choice; largest first; the "
     "$10 rule") {

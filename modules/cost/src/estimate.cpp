@@ -271,6 +271,8 @@ TierFit fit_tier(const Quantities& quantities, const TierCatalogue& tiers,
         "users.active): the tier cannot be chosen";
     return fit;
   }
+  // A peak fits up to 100% of a limit: the question is which tier's price covers the usage,
+  // not when to move up, for which tiers.evaluate keeps head-room (its scaleUpThreshold).
   for (const auto& tier : tiers.tiers) {
     bool fits = true;
     for (int m = 0; m < 3; ++m) {
