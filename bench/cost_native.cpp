@@ -1,13 +1,17 @@
 // qv_bench_cost ESTIMATE_INPUT ALLOCATE_INPUT: the native half of the `cost` benchmark
 // (bench/cost.bench.mjs writes both inputs and runs it). Prints one JSON line:
 //   estimate: ns per cost.estimate call through the ABI (JSON in, JSON out, as the JS shim
-//             calls it), and per estimate of the engine alone (parsed usage in, no JSON);
+//             calls it), and per estimate of the engine alone (parsed usage in, no JSON),
+//             which reads the input as cost.estimate does: its usage (scaled by its scale),
+//             its catalogue (else the embedded one) and its tiers, if any;
 //   allocate: ns per cost.allocate call through the ABI, and per allocate() alone.
+// An input either refuses is named, with the file and the field, and the exit status is 1.
 // Timing as bench/lib.mjs: iterations scaled to ~300 ms per run, 5 runs, the median.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -53,15 +57,18 @@ Timing measure(Fn fn) {
   return {runs[kRuns / 2], iterations};
 }
 
-std::string read_file(const char* path) {
+// The file's bytes, or nullopt when it cannot be read.
+std::optional<std::string> read_file(const char* path) {
   std::ifstream file(path, std::ios::binary);
+  if (!file) return std::nullopt;
   std::stringstream text;
   text << file.rdbuf();
   return text.str();
 }
 
-// One ABI call, as a host makes it; false when the method failed.
-bool call(const std::string& method, const std::string& input, size_t* output_size) {
+// One ABI call, as a host makes it; false when the method failed, with its answer in `error`.
+bool call(const std::string& method, const std::string& input, size_t* output_size,
+          std::string* error = nullptr) {
   uint32_t handle = 0;
   const qv_status status = qv_call_start(method.data(), static_cast<uint32_t>(method.size()),
                                          reinterpret_cast<const uint8_t*>(input.data()),
@@ -69,27 +76,135 @@ bool call(const std::string& method, const std::string& input, size_t* output_si
   const uint8_t* out = nullptr;
   uint32_t length = 0;
   qv_call_output(handle, &out, &length);
-  if (status != QV_OK)
-    std::fprintf(stderr, "%s: %.*s\n", method.c_str(), static_cast<int>(length), out);
+  if (status != QV_OK && error) error->assign(reinterpret_cast<const char*>(out), length);
   *output_size = length;
   qv_call_free(handle);
   return status == QV_OK;
 }
 
-int fail(const char* what) {
-  std::fprintf(stderr, "qv_bench_cost: %s\n", what);
+int fail(const std::string& what) {
+  std::fprintf(stderr, "qv_bench_cost: %s\n", what.c_str());
   return 1;
+}
+
+// A document of an input: the field's object, or the JSON text of one given as a string, as
+// the cost methods take it.
+qv::Result<qv::JsonValue> document(const qv::JsonValue& field, qv::JsonParser& parser) {
+  if (auto text = field.string(); text.ok()) return parser.parse(text.value(), field.path());
+  return field;
+}
+
+// The estimate input read for the engine alone, as cost.estimate reads it: the usage, scaled
+// by the input's scale; the input's catalogue, else the embedded one; its tiers, if any.
+struct EstimateInput {
+  qv::JsonParser parsers[4];
+  qv::cost::Usage usage;
+  std::optional<qv::cost::Catalogue> catalogue;
+  std::optional<qv::cost::TierCatalogue> tiers;
+};
+
+qv::Status read_estimate_input(const std::string& text, EstimateInput& input) {
+  auto root = input.parsers[0].parse(text);
+  if (!root.ok()) return root.take_error();
+  auto fields = root.value().object();
+  if (!fields.ok()) return fields.take_error();
+  const qv::JsonObject& object = fields.value();
+
+  auto usage_field = object.required("usage");
+  if (!usage_field.ok()) return usage_field.take_error();
+  auto usage_json = document(usage_field.value(), input.parsers[1]);
+  if (!usage_json.ok()) return usage_json.take_error();
+  auto usage = qv::cost::parse_usage(usage_json.value());
+  if (!usage.ok()) return usage.take_error();
+  double scale = 1;
+  if (auto field = object.find("scale")) {
+    auto number = field->number();
+    if (!number.ok()) return number.take_error();
+    scale = number.value();
+  }
+  input.usage = qv::cost::scale_usage(usage.value(), scale);
+
+  auto catalogue_field = object.find("catalogue");
+  auto catalogue_json = catalogue_field && !catalogue_field->is_null()
+                            ? document(*catalogue_field, input.parsers[2])
+                            : input.parsers[2].parse(qv::cost::embedded_catalogue_json());
+  if (!catalogue_json.ok()) return catalogue_json.take_error();
+  auto catalogue = qv::cost::parse_catalogue(catalogue_json.value());
+  if (!catalogue.ok()) return catalogue.take_error();
+  input.catalogue = std::move(catalogue.value());
+
+  if (auto field = object.find("tiers"); field && !field->is_null()) {
+    auto tiers_json = document(*field, input.parsers[3]);
+    if (!tiers_json.ok()) return tiers_json.take_error();
+    auto tiers = qv::cost::parse_tier_catalogue(tiers_json.value());
+    if (!tiers.ok()) return tiers.take_error();
+    input.tiers = std::move(tiers.value());
+  }
+  return qv::Unit{};
+}
+
+// The organisations of an allocate input.
+qv::Result<std::vector<qv::cost::Organisation>> read_organisations(const std::string& text,
+                                                                   std::string& path) {
+  qv::JsonParser parser;
+  auto root = parser.parse(text);
+  if (!root.ok()) return root.take_error();
+  auto fields = root.value().object();
+  if (!fields.ok()) return fields.take_error();
+  auto organisations = fields.value().required("organizations");
+  if (!organisations.ok()) return organisations.take_error();
+  path = organisations.value().path();
+  return qv::cost::parse_organisations(organisations.value());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 3) return fail("usage: qv_bench_cost ESTIMATE_INPUT ALLOCATE_INPUT");
-  const std::string estimate_input = read_file(argv[1]);
-  const std::string allocate_input = read_file(argv[2]);
+  const char* estimate_path = argv[1];
+  const char* allocate_path = argv[2];
+  const auto estimate_text = read_file(estimate_path);
+  if (!estimate_text) return fail(std::string(estimate_path) + ": cannot be read");
+  const auto allocate_text = read_file(allocate_path);
+  if (!allocate_text) return fail(std::string(allocate_path) + ": cannot be read");
+  const std::string& estimate_input = *estimate_text;
+  const std::string& allocate_input = *allocate_text;
+
+  // Every input is checked, through the ABI and for the engine alone, before anything is
+  // timed: a refused one is named with its file and field, never a crash.
   size_t size = 0;
-  if (!call("cost.estimate", estimate_input, &size)) return fail("cost.estimate failed");
-  if (!call("cost.allocate", allocate_input, &size)) return fail("cost.allocate failed");
+  std::string refused;
+  if (!call("cost.estimate", estimate_input, &size, &refused))
+    return fail(std::string(estimate_path) + ": cost.estimate failed: " + refused);
+  if (!call("cost.allocate", allocate_input, &size, &refused))
+    return fail(std::string(allocate_path) + ": cost.allocate failed: " + refused);
+
+  // The engine alone: inputs parsed once, then estimate() and write_estimate() per call
+  // (the answer is what a caller needs), and allocate() per call.
+  EstimateInput estimate;
+  if (auto read = read_estimate_input(estimate_input, estimate); !read.ok())
+    return fail(std::string(estimate_path) + ": " + read.error().message);
+  const qv::cost::Catalogue& catalogue = *estimate.catalogue;
+  const qv::cost::TierCatalogue* tiers = estimate.tiers ? &*estimate.tiers : nullptr;
+  if (auto check = qv::cost::estimate(estimate.usage, catalogue, tiers); !check.ok())
+    return fail(std::string(estimate_path) + ": " + check.error().message);
+
+  std::string organisations_path;
+  auto organisations = read_organisations(allocate_input, organisations_path);
+  if (!organisations.ok())
+    return fail(std::string(allocate_path) + ": " + organisations.error().message);
+  // The same three shared costs the JS side writes: even, proportional, by calls.
+  std::vector<qv::cost::SharedCost> costs = {
+      {"platform", 12000, qv::cost::Split::kEven, "", "sharedCosts[0]"},
+      {"database", 4800.5, qv::cost::Split::kProportional, "", "sharedCosts[1]"},
+      {"media", 9100.25, qv::cost::Split::kMetric, "calls", "sharedCosts[2]"},
+  };
+  if (auto check = qv::cost::allocate(costs, organisations.value(), organisations_path);
+      !check.ok()) {
+    return fail(std::string(allocate_path) + ": " + check.error().message +
+                " (the engine alone splits the three shared costs bench/cost.bench.mjs writes: "
+                "even, in proportion to directCost, by metrics.calls)");
+  }
 
   volatile size_t sink = 0;
   const Timing estimate_abi = measure([&] {
@@ -100,43 +215,14 @@ int main(int argc, char** argv) {
     call("cost.allocate", allocate_input, &size);
     sink = sink + size;
   });
-
-  // The engine alone: inputs parsed once, then estimate() and write_estimate() per call
-  // (the answer is what a caller needs), and allocate() per call.
-  qv::JsonParser parser, catalogue_parser, tiers_parser;
-  auto catalogue_root = catalogue_parser.parse(qv::cost::embedded_catalogue_json());
-  auto catalogue = qv::cost::parse_catalogue(catalogue_root.value());
-  auto root = parser.parse(estimate_input);
-  if (!root.ok() || !catalogue.ok()) return fail("inputs do not parse");
-  auto fields = root.value().object();
-  auto usage_json = fields.value().find("usage");
-  auto tiers_json = fields.value().find("tiers");
-  if (!usage_json || !tiers_json) return fail("the estimate input needs usage and tiers objects");
-  auto usage = qv::cost::parse_usage(*usage_json);
-  auto tiers = qv::cost::parse_tier_catalogue(*tiers_json);
-  if (!usage.ok() || !tiers.ok()) return fail("usage or tiers do not parse");
   const Timing estimate_direct = measure([&] {
-    auto result = qv::cost::estimate(usage.value(), catalogue.value(), &tiers.value());
+    auto result = qv::cost::estimate(estimate.usage, catalogue, tiers);
     qv::JsonWriter out;
-    qv::cost::write_estimate(out, result.value(), catalogue.value());
+    qv::cost::write_estimate(out, result.value(), catalogue);
     sink = sink + out.str().size();
   });
-
-  qv::JsonParser allocation_parser;
-  auto allocation_root = allocation_parser.parse(allocate_input);
-  auto allocation_fields = allocation_root.value().object();
-  auto organisations_json = allocation_fields.value().find("organizations");
-  if (!organisations_json) return fail("the allocate input needs organizations");
-  auto organisations = qv::cost::parse_organisations(*organisations_json);
-  if (!organisations.ok()) return fail("organizations do not parse");
-  // The same three shared costs the JS side writes: even, proportional, by calls.
-  std::vector<qv::cost::SharedCost> costs = {
-      {"platform", 12000, qv::cost::Split::kEven, "", "sharedCosts[0]"},
-      {"database", 4800.5, qv::cost::Split::kProportional, "", "sharedCosts[1]"},
-      {"media", 9100.25, qv::cost::Split::kMetric, "calls", "sharedCosts[2]"},
-  };
   const Timing allocate_direct = measure([&] {
-    auto allocation = qv::cost::allocate(costs, organisations.value(), "organizations");
+    auto allocation = qv::cost::allocate(costs, organisations.value(), organisations_path);
     sink = sink + allocation.value().shares.size();
   });
 
