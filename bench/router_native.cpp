@@ -3,7 +3,9 @@
 //   pure  Router::route() called directly (C++ types in, a Decision out);
 //   abi   "router.route" through the module ABI of qv_abi.h (qv_call_start, qv_call_output,
 //         qv_call_free), JSON in and out: what a host pays, as the JS shim does for wasm.
-// Usage: qv_bench_router bench/inputs/router-clients.json. Prints one JSON line.
+// Usage: qv_bench_router bench/inputs/router-clients.json. Prints one JSON line. An input it
+// cannot use (a field missing or of the wrong type, a client the router refuses) is named with
+// the file and the field, exit status 1.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -49,8 +51,8 @@ double measure(Fn&& fn, long& iterations) {
 }
 
 // Runs a method through the ABI to completion (router.route and router.observe need no
-// host operations) and returns its answer; exits on any other status.
-std::string call(const std::string& method, const std::string& input) {
+// host operations): its answer, or its error's.
+qv::Result<std::string> call(const std::string& method, const std::string& input) {
   uint32_t handle = 0;
   const qv_status status = qv_call_start(method.data(), static_cast<uint32_t>(method.size()),
                                          reinterpret_cast<const uint8_t*>(input.data()),
@@ -60,16 +62,119 @@ std::string call(const std::string& method, const std::string& input) {
   qv_call_output(handle, &out, &len);
   std::string answer(reinterpret_cast<const char*>(out), len);
   qv_call_free(handle);
-  if (status != QV_OK) {
-    std::fprintf(stderr, "qv_bench_router: %s failed: %s\n", method.c_str(), answer.c_str());
-    std::exit(1);
-  }
+  if (status != QV_OK) return qv::Error{status, method + " failed: " + answer};
   return answer;
 }
 
-std::string text_of(const qv::JsonValue& value) {
-  auto text = value.string();
-  return text.ok() ? std::string(text.value()) : std::string();
+// The input: each client's headers (the three geolocation headers, as the JS side sends
+// them) and the two RTT samples of the warm-up.
+struct BenchInput {
+  std::vector<qv::router::Client> clients;
+  std::vector<std::string> inputs;  // {"headers": ...} per client, for the ABI
+  double sample[2] = {0, 0};
+};
+
+qv::Result<std::string> text_field(const qv::JsonObject& object, const char* name) {
+  auto field = object.required(name);
+  if (!field.ok()) return field.take_error();
+  auto text = field.value().string();
+  if (!text.ok()) return text.take_error();
+  return std::string(text.value());
+}
+
+// Reads the input, with errors naming the field; every client is routed once through the ABI,
+// so one the router refuses is named too.
+qv::Result<BenchInput> read_input(const std::string& text) {
+  qv::JsonParser parser;
+  auto root = parser.parse(text);
+  if (!root.ok()) return root.take_error();
+  auto object = root.value().object();
+  if (!object.ok()) return object.take_error();
+  BenchInput input;
+
+  auto samples_field = object.value().required("samplesMs");
+  if (!samples_field.ok()) return samples_field.take_error();
+  auto samples = samples_field.value().array();
+  if (!samples.ok()) return samples.take_error();
+  if (samples.value().size() != 2) {
+    return qv::invalid_input(samples_field.value().where() +
+                             ": needs two RTTs, of the nearest region and the next");
+  }
+  for (size_t k = 0; k < 2; ++k) {
+    auto sample = samples.value().items()[k].number();
+    if (!sample.ok()) return sample.take_error();
+    input.sample[k] = sample.value();
+  }
+
+  auto clients_field = object.value().required("clients");
+  if (!clients_field.ok()) return clients_field.take_error();
+  auto clients = clients_field.value().array();
+  if (!clients.ok()) return clients.take_error();
+  if (clients.value().size() == 0) {
+    return qv::invalid_input(clients_field.value().where() + ": needs at least one client");
+  }
+  // The same inputs both ways: Client structs for the pure path, {"headers": ...} texts
+  // for the ABI (as the JS side sends them).
+  for (const auto& item : clients.value().items()) {
+    auto client_object = item.object();
+    if (!client_object.ok()) return client_object.take_error();
+    auto headers_field = client_object.value().required("headers");
+    if (!headers_field.ok()) return headers_field.take_error();
+    auto headers = headers_field.value().object();
+    if (!headers.ok()) return headers.take_error();
+    qv::JsonWriter request;
+    request.begin_object().key("headers").begin_object();
+    std::string values[3];
+    const char* const names[3] = {"x-vercel-ip-latitude", "x-vercel-ip-longitude",
+                                  "x-vercel-ip-country"};
+    for (int h = 0; h < 3; ++h) {
+      auto value = text_field(headers.value(), names[h]);
+      if (!value.ok()) return value.take_error();
+      values[h] = std::move(value.value());
+      request.key(names[h]).value(values[h]);
+    }
+    request.end_object().end_object();
+    std::string body = request.take();
+    if (auto routed = call("router.route", body); !routed.ok()) {
+      return qv::invalid_input(item.where() + ": " + routed.error().message);
+    }
+    qv::router::Client client;
+    client.coordinates = qv::router::GeoPoint{std::strtod(values[0].c_str(), nullptr),
+                                              std::strtod(values[1].c_str(), nullptr)};
+    client.country = values[2];
+    input.clients.push_back(client);
+    input.inputs.push_back(std::move(body));
+  }
+  return input;
+}
+
+// The area and the first two regions of a router.route answer.
+struct Routed {
+  std::string area;
+  std::string regions[2];
+};
+qv::Result<Routed> routed(const std::string& answer) {
+  qv::JsonParser parser;
+  auto root = parser.parse(answer);
+  if (!root.ok()) return root.take_error();
+  auto decided = root.value().object();
+  if (!decided.ok()) return decided.take_error();
+  Routed out;
+  auto area = text_field(decided.value(), "clientArea");
+  auto optimal = text_field(decided.value(), "optimalRegion");
+  if (!area.ok()) return area.take_error();
+  if (!optimal.ok()) return optimal.take_error();
+  auto fallbacks_field = decided.value().required("fallbackRegions");
+  if (!fallbacks_field.ok()) return fallbacks_field.take_error();
+  auto fallbacks = fallbacks_field.value().array();
+  if (!fallbacks.ok()) return fallbacks.take_error();
+  if (fallbacks.value().size() == 0) return qv::invalid_input("fallbackRegions: is empty");
+  auto fallback = fallbacks.value().items()[0].string();
+  if (!fallback.ok()) return fallback.take_error();
+  out.area = std::move(area.value());
+  out.regions[0] = std::move(optimal.value());
+  out.regions[1] = std::string(fallback.value());
+  return out;
 }
 
 }  // namespace
@@ -82,38 +187,18 @@ int main(int argc, char** argv) {
   std::ifstream file(argv[1]);
   std::stringstream content;
   content << file.rdbuf();
-  qv::JsonParser parser;
-  auto root = parser.parse(content.str());
-  if (!file || !root.ok()) {
-    std::fprintf(stderr, "qv_bench_router: cannot read %s\n", argv[1]);
+  if (!file) {
+    std::fprintf(stderr, "qv_bench_router: %s: cannot be read\n", argv[1]);
     return 2;
   }
-  auto object = root.value().object().value();
-  const auto clients_json = object.required("clients").value().array().value().items();
-  const auto samples_json = object.required("samplesMs").value().array().value().items();
-  const double sample[2] = {samples_json[0].number().value(), samples_json[1].number().value()};
-
-  // The same inputs both ways: Client structs for the pure path, {"headers": ...} texts
-  // for the ABI (as the JS side sends them).
-  std::vector<qv::router::Client> clients;
-  std::vector<std::string> inputs;
-  for (const auto& item : clients_json) {
-    const auto headers = item.object().value().required("headers").value().object().value();
-    qv::router::Client client;
-    client.coordinates = qv::router::GeoPoint{
-        std::strtod(text_of(headers.required("x-vercel-ip-latitude").value()).c_str(), nullptr),
-        std::strtod(text_of(headers.required("x-vercel-ip-longitude").value()).c_str(), nullptr)};
-    client.country = text_of(headers.required("x-vercel-ip-country").value());
-    clients.push_back(client);
-    qv::JsonWriter input;
-    input.begin_object().key("headers").begin_object();
-    for (const char* name :
-         {"x-vercel-ip-latitude", "x-vercel-ip-longitude", "x-vercel-ip-country"}) {
-      input.key(name).value(text_of(headers.required(name).value()));
-    }
-    input.end_object().end_object();
-    inputs.push_back(input.take());
+  auto read = read_input(content.str());
+  if (!read.ok()) {
+    std::fprintf(stderr, "qv_bench_router: %s: %s\n", argv[1], read.error().message.c_str());
+    return 1;
   }
+  const std::vector<qv::router::Client>& clients = read.value().clients;
+  const std::vector<std::string>& inputs = read.value().inputs;
+  const double* sample = read.value().sample;
 
   // The same warm-up both ways: every other client's area gets three RTT samples for its
   // two preferred regions.
@@ -128,30 +213,38 @@ int main(int argc, char** argv) {
         observation.area = decision.client.area;
         observation.rtt_ms = sample[k];
         observation.status = 200;
-        if (!router.observe(observation, now).ok()) return 1;
+        if (auto observed = router.observe(observation, now); !observed.ok()) {
+          std::fprintf(stderr, "qv_bench_router: %s: samplesMs[%d]: %s\n", argv[1], k,
+                       observed.error().message.c_str());
+          return 1;
+        }
       }
     }
-    qv::JsonParser answer_parser;
-    const std::string answer = call("router.route", inputs[i]);
-    auto decided = answer_parser.parse(answer).value().object().value();
-    const std::string area = text_of(decided.required("clientArea").value());
-    const std::string regions[2] = {
-        text_of(decided.required("optimalRegion").value()),
-        text_of(decided.required("fallbackRegions").value().array().value().items()[0])};
+    auto answer = call("router.route", inputs[i]);
+    auto decided = answer.ok() ? routed(answer.value()) : qv::Result<Routed>(answer.take_error());
+    if (!decided.ok()) {
+      std::fprintf(stderr, "qv_bench_router: %s: clients[%zu]: %s\n", argv[1], i,
+                   decided.error().message.c_str());
+      return 1;
+    }
     for (int s = 0; s < 3; ++s) {
       for (int k = 0; k < 2; ++k) {
         qv::JsonWriter observe;
         observe.begin_object()
             .key("region")
-            .value(regions[k])
+            .value(decided.value().regions[k])
             .key("area")
-            .value(area)
+            .value(decided.value().area)
             .key("rttMs")
             .value(sample[k])
             .key("status")
             .value(200)
             .end_object();
-        call("router.observe", observe.take());
+        if (auto observed = call("router.observe", observe.take()); !observed.ok()) {
+          std::fprintf(stderr, "qv_bench_router: %s: samplesMs[%d]: %s\n", argv[1], k,
+                       observed.error().message.c_str());
+          return 1;
+        }
       }
     }
   }
