@@ -264,6 +264,28 @@ TEST_CASE("A Redis URL's credentials are never quoted: a refused URL is named wi
   CHECK_THAT(refused_login.message, !Catch::Matchers::Contains("s3cret"));
 }
 
+TEST_CASE("RedisKv: options with a user and no password are refused as such a URL is", "[redis]") {
+  // Filled in by code, not parsed from a URL: no AUTH would be sent and the operations would
+  // go on as the default user. Refused in the URL's words, the server named, no key written.
+  RedisOptions options = test_options();
+  options.username = "alice";
+  options.password.clear();
+  RedisKv kv(options);
+  const KvReply refused = kv.set("user-without-password", "1", 0);
+  INFO(refused.message);
+  CHECK(refused.status == QV_UNAVAILABLE);
+  CHECK_THAT(refused.message,
+             Catch::Matchers::StartsWith("redis " + kv.address() +
+                                         ": the user has no password: Redis's AUTH takes a user "
+                                         "only with its password (RedisOptions::password)"));
+  Admin admin = admin_connection(test_options());
+  auto* exists = static_cast<redisReply*>(redisCommand(
+      admin.get(), "EXISTS %s", (options.key_prefix + "user-without-password").c_str()));
+  REQUIRE(exists);
+  CHECK(exists->integer == 0);
+  freeReplyObject(exists);
+}
+
 TEST_CASE("RedisKv: an unreachable server is unavailable, fast, and never a crash", "[redis]") {
   RedisOptions options;
   options.host = "127.0.0.1";

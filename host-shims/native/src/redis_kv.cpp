@@ -23,6 +23,12 @@ namespace qv::host {
 
 namespace {
 
+// AUTH with a user and no password would log in only a user that needs none ("nopass"): the
+// JS host's client sends it, with an empty password, where this host sent no AUTH and went on
+// as the default user. Both hosts refuse it in these words.
+constexpr const char* kUserWithoutPassword =
+    "the user has no password: Redis's AUTH takes a user only with its password";
+
 // INCRBY that sets a TTL only when it creates the key, in one atomic round trip.
 // (PEXPIRE ... NX would also add a TTL to an existing key that has none.) It returns the
 // new value as Redis stores it, a decimal string: INCRBY's integer reaches Lua as a double,
@@ -272,14 +278,11 @@ Result<RedisOptions> parse_redis_url(std::string_view url) {
       if (!password.ok()) return password.take_error();
       options.password = std::move(password.value());
     }
-    // AUTH with a user and no password would log in only a user that needs none ("nopass"):
-    // the JS host's client sends it, with an empty password, where this host sent no AUTH and
-    // went on as the default user. Refused on both, in the same words.
+    // Refused on both hosts, in the same words (the options are refused as RedisKv connects).
     if (!options.username.empty() && options.password.empty()) {
-      return invalid_input(
-          "redis URL: the user has no password: Redis's AUTH takes a user only with its "
-          "password (redis://user:password@host), and a URL without a user logs in as the "
-          "default user");
+      return invalid_input(std::string("redis URL: ") + kUserWithoutPassword +
+                           " (redis://user:password@host), and a URL without a user logs in "
+                           "as the default user");
     }
   }
 
@@ -339,6 +342,13 @@ void RedisKv::disconnect() {
 }
 
 KvReply RedisKv::connect() {
+  // Options filled in by code are refused as a URL is, before any connection.
+  if (!options_.username.empty() && options_.password.empty()) {
+    return KvReply::failure(QV_UNAVAILABLE,
+                            "redis " + address() + ": " + kUserWithoutPassword +
+                                " (RedisOptions::password), and options without a username "
+                                "log in as the default user");
+  }
   // Real time, not options_.clock (which times the back-off).
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.connect_timeout_ms);

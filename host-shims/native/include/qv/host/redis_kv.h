@@ -27,7 +27,8 @@ namespace qv::host {
 struct RedisOptions {
   std::string host = "127.0.0.1";
   int port = 6379;
-  std::string username;  // ACL user; empty: the default user
+  std::string username;  // ACL user (with a password: without one, every operation fails,
+                         // as parse_redis_url() refuses such a URL); empty: the default user
   std::string password;  // empty: no AUTH
   int database = 0;      // SELECT on connect when not 0
   // The JS host's defaults: a stalled (not refusing) KV must cost a request a fraction of
