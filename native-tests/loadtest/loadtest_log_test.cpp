@@ -467,20 +467,30 @@ TEST_CASE("the address each origin's connections went to is in the summaries, re
             .find(" at 127.0.0.1:8080 (http://localhost:8080), "
                   "[2001:db8::1]:443 (https://api.example.com) &middot; ") != std::string::npos);
 
-  {  // A URL whose host is the address already: the report's header says it once.
+  {  // A URL whose host is the address already: the report's header and the text summary
+     // say it once.
     RunResult direct = result;
     direct.info.targets = {"http://127.0.0.1:8080/api"};
     direct.info.addresses = {{"http://127.0.0.1:8080", "127.0.0.1:8080"}};
     CHECK(report_html(direct, {}).find("against http://127.0.0.1:8080/api &middot; ") !=
           std::string::npos);
+    CHECK(summary_text(direct, {}).find("target address") == std::string::npos);
     direct.info.targets = {"http://[::1]/"};  // IPv6, the default port
     direct.info.addresses = {{"http://[::1]", "[::1]:80"}};
     CHECK(report_html(direct, {}).find("against http://[::1]/ &middot; ") != std::string::npos);
+    CHECK(summary_text(direct, {}).find("target address") == std::string::npos);
     // An origin whose host is a name is still followed by every address, each with its origin.
     direct.info.addresses.push_back({"http://localhost:8080", "127.0.0.1:8080"});
     CHECK(report_html(direct, {})
               .find("against http://[::1]/ at [::1]:80 (http://[::1]), 127.0.0.1:8080 "
                     "(http://localhost:8080) &middot; ") != std::string::npos);
+    CHECK(summary_text(direct, {})
+              .find("\n  target addresses: [::1]:80 (http://[::1]), 127.0.0.1:8080 "
+                    "(http://localhost:8080)\n") != std::string::npos);
+    // The same address at another port than the URL's is said.
+    direct.info.addresses = {{"http://127.0.0.1:8080", "127.0.0.1:8081"}};
+    CHECK(summary_text(direct, {}).find("\n  target address: 127.0.0.1:8081\n") !=
+          std::string::npos);
   }
 
   // A log keeps them; merged, each machine's address is listed once.

@@ -5,7 +5,6 @@
 #include <fstream>
 
 #include "summary.h"
-#include "url.h"
 
 namespace qv::loadtest {
 
@@ -171,17 +170,6 @@ std::vector<std::pair<double, double>> spectrum(const Histogram& histogram) {
 
 const char* const kPalette[] = {"#2563eb", "#16a34a", "#ea580c", "#9333ea", "#0891b2", "#be123c"};
 
-// Whether an origin's URL already names the address its connections went to
-// (http://127.0.0.1:8080 went to 127.0.0.1:8080, http://[::1] to [::1]:80).
-bool names_its_address(const OriginAddress& each) {
-  auto url = split_url(each.origin);
-  if (!url.ok()) return false;
-  const Origin& origin = url.value().origin;
-  const bool v6 = origin.host.find(':') != std::string::npos;
-  return each.address ==
-         (v6 ? "[" + origin.host + "]" : origin.host) + ":" + std::to_string(origin.port);
-}
-
 }  // namespace
 
 std::string report_html(const RunResult& result, const std::vector<ThresholdOutcome>& outcomes) {
@@ -275,7 +263,7 @@ std::string report_html(const RunResult& result, const std::vector<ThresholdOutc
       "<div class=\"meta\">" + escape(joined(info.executors, " + ")) + " against " +
       escape(joined(info.targets, " + ")) +
       // The addresses, unless each is what its origin's URL says already: said once, then.
-      (std::all_of(info.addresses.begin(), info.addresses.end(), names_its_address)
+      (urls_name_their_addresses(info.addresses)
            ? ""
            : " at " + escape(format_addresses(info.addresses))) +
       " &middot; " + escape(format_duration(static_cast<double>(info.duration))) + " &middot; " +

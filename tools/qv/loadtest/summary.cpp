@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "qv/json.h"
+#include "url.h"
 
 namespace qv::loadtest {
 
@@ -109,6 +110,17 @@ std::string format_addresses(const std::vector<OriginAddress>& addresses) {
     if (!one_origin) out += " (" + each.origin + ")";
   }
   return out;
+}
+
+bool urls_name_their_addresses(const std::vector<OriginAddress>& addresses) {
+  return std::all_of(addresses.begin(), addresses.end(), [](const OriginAddress& each) {
+    auto url = split_url(each.origin);
+    if (!url.ok()) return false;
+    const Origin& origin = url.value().origin;
+    const bool v6 = origin.host.find(':') != std::string::npos;
+    return each.address ==
+           (v6 ? "[" + origin.host + "]" : origin.host) + ":" + std::to_string(origin.port);
+  });
 }
 
 std::string format_threshold_value(const ThresholdOutcome& outcome) {
@@ -265,7 +277,8 @@ std::string summary_text(const RunResult& result, const std::vector<ThresholdOut
   std::string out;
   out += "\n  scenario: " + joined(info.scenarios, " + ") + " (" + joined(info.executors, " + ") +
          "), target " + joined(info.targets, " + ") + "\n";
-  if (!info.addresses.empty()) {
+  // The addresses, unless each is what its origin's URL says already.
+  if (!urls_name_their_addresses(info.addresses)) {
     out += std::string("  target ") + (info.addresses.size() > 1 ? "addresses" : "address") + ": " +
            format_addresses(info.addresses) + "\n";
   }

@@ -42,6 +42,11 @@ std::string format_threshold_value(const ThresholdOutcome& outcome);
 // when they are of several origins: "127.0.0.1:8080 (http://localhost:8080), ...".
 std::string format_addresses(const std::vector<OriginAddress>& addresses);
 
+// Whether each address is what its origin's URL says already (http://127.0.0.1:8080 went to
+// 127.0.0.1:8080, http://[::1] to [::1]:80), so the summary and the report need not say it
+// again; true for none.
+bool urls_name_their_addresses(const std::vector<OriginAddress>& addresses);
+
 // The text with every control character but the line break written as a visible \u escape:
 // C0 (and DEL) bytes, and C1 characters (U+0080 to U+009F, two bytes in UTF-8). The text
 // summary and the messages on stderr go through it: scenario, request, check and threshold
