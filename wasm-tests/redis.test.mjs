@@ -378,6 +378,34 @@ test('a redis:// URL with a user and no password is refused, as natively: AUTH w
   }
 });
 
+test("connectTimeoutMs bounds the host name's resolution, as natively: an attempt whose lookup never answers ends, and the next resolves again", { timeout: 30_000 }, async () => {
+  // A resolver the test holds: it never answers. A pending timer per lookup keeps the process
+  // alive, as a real DNS request would. Were the lookup not bounded, the first attempt would
+  // wait for it for good, no second lookup would come, and the test would time out.
+  const held = [];
+  let secondLookup;
+  const second = new Promise((resolve) => { secondLookup = resolve; });
+  const lookup = (hostname, options, callback) => {
+    held.push({ hostname, callback, timer: setTimeout(() => {}, 60_000) });
+    if (held.length === 2) secondLookup();
+  };
+  const kv = await RedisKv.connect('redis://kv.example.test:6379', { connectTimeoutMs: 50, wait: false, lookup });
+  try {
+    await second;
+    assert.deepEqual(held.map((each) => each.hostname), ['kv.example.test', 'kv.example.test']);
+    assert.equal(kv.connected, false);
+    await assert.rejects(kv.get('k')); // fails at once, as during an outage
+  } finally {
+    await kv.close();
+    for (const each of held) clearTimeout(each.timer);
+  }
+});
+
+test('lookup, when given, is a function: anything else is a TypeError naming it, before any connection', async () => {
+  await assert.rejects(RedisKv.connect('redis://127.0.0.1:1', { lookup: 'dns', wait: false }),
+    { name: 'TypeError', message: 'lookup: expected a function (hostname, options, callback), as dns.lookup, got string' });
+});
+
 test('wait: false answers before the store is up: operations fail fast until it is, then work', async () => {
   // The KV first, on a port nothing listened on, then the server there; if something took
   // the port in between, both again on another.

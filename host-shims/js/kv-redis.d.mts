@@ -18,10 +18,14 @@ export declare class RedisKv implements Kv {
    * connectTimeoutMs (default 1000), maxInFlight and stallMs are whole numbers from 1, else
    * a RangeError naming the option. now (ms, default performance.now) and timers (default
    * the global ones) time stalls and reconnections (tests: a clock and timers they move).
+   * lookup (default dns.lookup, as net.connect's) finds a host name's addresses (tests: a
+   * resolver they hold); connectTimeoutMs bounds an attempt whole, the resolution included.
    */
   static connect(url: string, options?: {
     prefix?: string; connectTimeoutMs?: number; wait?: boolean; maxInFlight?: number; stallMs?: number;
     now?: () => number; timers?: Timers;
+    lookup?: (hostname: string, options: object,
+      callback: (error: Error | null, address: string | { address: string; family: number }[], family?: number) => void) => void;
   }): Promise<RedisKv>;
   readonly connected: boolean;
   get(key: string): Promise<Uint8Array | null>;

@@ -225,6 +225,12 @@ export class RedisKv {
    * options.now (ms, default performance.now) and options.timers ({setTimeout,
    * clearTimeout}, default the global ones) time the stalls and the reconnections (tests:
    * a clock and timers they move).
+   * options.lookup (default dns.lookup, as net.connect's lookup option) finds the addresses of
+   * a host name (tests: a resolver they hold; a function, else a TypeError naming it). The
+   * connect timeout bounds an attempt whole, the name's resolution included, as the native
+   * host's connect_timeout_ms does: the client's connectTimeout runs from the socket's
+   * creation, so an attempt whose lookup has not answered by then ends as a connection
+   * timeout, and the next attempt resolves again.
    */
   static async connect(url, options = {}) {
     // The client's own word for another scheme is a bare "Invalid protocol". The URL is named
@@ -242,11 +248,15 @@ export class RedisKv {
     const stallMs = wholeOption(options, 'stallMs', MAX_TIMER_MS) ?? DEFAULT_STALL_MS;
     const connectTimeoutMs = wholeOption(options, 'connectTimeoutMs', MAX_TIMER_MS) ?? 1000;
     const maxInFlight = wholeOption(options, 'maxInFlight', Number.MAX_SAFE_INTEGER) ?? 1000;
+    if (options.lookup !== undefined && typeof options.lookup !== 'function') {
+      throw new TypeError(`lookup: expected a function (hostname, options, callback), as dns.lookup, got ${typeof options.lookup}`);
+    }
     const newClient = () => createClient({
       url,
       disableOfflineQueue: true, // fail now rather than queue while the store is down
       socket: {
         connectTimeout: connectTimeoutMs,
+        ...(options.lookup && { lookup: options.lookup }),
         reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 2000),
       },
     });
