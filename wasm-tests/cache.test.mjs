@@ -410,6 +410,40 @@ for (const flavour of FLAVOURS) {
       assert.equal(origin.fetches - fetches, 1, 'the failing origin gets the lease\'s rest');
     });
 
+    test('an isolate knows its own refresh lease by its id in the KV, also once the note of its failed refresh was swept with the per-key hints', async () => {
+      const kv = new CountingKv();
+      const clock = { t: START };
+      // The key's origin fails; the /fill/ keys answer no-store, each a hit-for-pass mark.
+      const origin = fakeOrigin({ reply: async (url) => (url.includes('/fill/')
+        ? new Response('{}', { status: 200, headers: { 'cache-control': 'no-store' } })
+        : new Response('{"error":"down"}', { status: 503 })) });
+      const [a, b] = await Promise.all([1, 2].map(() => isolate({ kv, clock, origin })));
+      assert.equal((await a.qv.call('cache.refresh', input())).refreshed, false);
+      const leaseKey = 'qvc:r:org_a:GET%20%2Fapi%2Fcampaigns:scope=Growth';
+      const lease = new TextDecoder().decode(await kv.get(leaseKey));
+      assert.match(lease, /^[0-9a-f]{16}$/, 'the lease holds the isolate\'s id');
+      // Past the per-key map's bound (1,024 keys) with every hint still in force, the sweep
+      // drops them all, the note of the failed refresh with them.
+      await Promise.all(Array.from({ length: 1100 }, (_, n) => a.qv.call('cache.get', {
+        organizationId: ORG, key: `GET /fill/${n}`, origin: { url: `http://origin.test/fill/${n}` },
+      })));
+      const before = await a.qv.call('cache.stats', {});
+      assert.ok(before.trackedKeys < 1100, `the hints were swept (${before.trackedKeys} kept)`);
+      const fetches = origin.fetches;
+      const again = await a.qv.call('cache.refresh', input());
+      assert.match(again.reason, /this isolate's refresh of this key failed/, JSON.stringify(again));
+      const stats = await a.qv.call('cache.stats', {});
+      assert.deepEqual([stats.refreshesLeasedElsewhere, stats.refreshesBackedOff], [0, 1]);
+      // Noted again: the next refresh asks the KV no more, and still backs off.
+      const cas = kv.counts.cas;
+      assert.match((await a.qv.call('cache.refresh', input())).reason, /this isolate's refresh of this key failed/);
+      assert.equal(kv.counts.cas, cas);
+      // Another isolate's id is not its own.
+      assert.match((await b.qv.call('cache.refresh', input())).reason, /another isolate holds this key's refresh lease/);
+      assert.equal(origin.fetches, fetches, 'the failing origin rests');
+      assert.equal(new TextDecoder().decode(await kv.get(leaseKey)), lease);
+    });
+
     test('an answer invalidated while it was fetched is served to its caller and kept nowhere', async () => {
       const kv = new CountingKv();
       const clock = { t: START };

@@ -514,11 +514,13 @@ Task<std::optional<Served>> read_l2(CallContext& ctx, CacheState& state, const G
   co_return std::nullopt;
 }
 
-// Takes the lease `key` (set if absent, with a TTL). When another call holds it, *holder
-// (when given) gets the value it left there.
+// Takes the lease `key` (set if absent, with a TTL), writing this instance's id into it.
+// When another isolate holds it, *holder (when given) gets the value it left there (its id,
+// "1" in the earlier format, or "pass"); one holding this instance's own id is kHeldHere.
 Task<Lease> take_lease(CallContext& ctx, CacheState& state, const std::string& key, int64_t ttl_ms,
                        std::string* holder = nullptr) {
-  const size_t op = ctx.kv_cas(key, std::nullopt, "1", static_cast<uint32_t>(ttl_ms));
+  const std::string& ours = state.holder();
+  const size_t op = ctx.kv_cas(key, std::nullopt, ours, static_cast<uint32_t>(ttl_ms));
   co_await ctx.perform();
   const OpResult& taken = ctx.result(op);
   if (taken.status != QV_OK) {
@@ -526,6 +528,7 @@ Task<Lease> take_lease(CallContext& ctx, CacheState& state, const std::string& k
     co_return Lease::kUnknown;
   }
   if (taken.number == 1) co_return Lease::kTaken;
+  if (taken.data == ours) co_return Lease::kHeldHere;
   if (holder) *holder = taken.data;
   co_return Lease::kHeldElsewhere;
 }
@@ -570,7 +573,9 @@ Task<std::optional<Served>> collapse(CallContext& ctx, CacheState& state, const 
     if (!stored) co_return std::nullopt;
     co_return collapsed(std::move(*stored));
   }
-  if (taken != Lease::kHeldElsewhere || holder == "pass") co_return std::nullopt;
+  // (A lease this isolate left there, held by none of its calls, is waited for like another's.)
+  if ((taken != Lease::kHeldElsewhere && taken != Lease::kHeldHere) || holder == "pass")
+    co_return std::nullopt;
   const int64_t polls = std::max<int64_t>(1, config->collapse_ms / config->collapse_poll_ms);
   for (int64_t poll = 0; poll < polls; ++poll) {
     ctx.sleep(static_cast<uint32_t>(config->collapse_poll_ms));
@@ -607,9 +612,26 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
     // isolates that hold the same stale copy, one fetches, and the others find its copy in
     // L2 when they refresh next. A KV that cannot answer grants the lease.
     const auto noted = state.keys.find(input.flight);
-    if (noted != state.keys.end() && now < noted->second.refresh_failed_until) {
-      // The lease is this isolate's own, kept after its refresh failed: asking the KV for it
-      // would find it held, and by no other isolate.
+    const bool failed_here = noted != state.keys.end() && now < noted->second.refresh_failed_until;
+    const bool leased_recently =
+        noted != state.keys.end() && now < noted->second.refresh_leased_until;
+    std::string key = refresh_lease_key(input.flight);
+    // The lease this isolate kept after its refresh failed: asking the KV for it would find
+    // it held, and by no other isolate.
+    Lease taken = failed_here ? Lease::kHeldHere : Lease::kHeldElsewhere;
+    if (!failed_here && !leased_recently) {
+      taken = co_await take_lease(ctx, state, key, config->refresh_lease_ms);
+      taken_at = now_ms();
+      if (taken == Lease::kHeldElsewhere) note_refresh_leased(state, input.flight);
+      // Its own lease, though its note of it is gone (swept with the per-key hints): its
+      // refresh failed under it (or was freed mid-fetch). The origin rests as after a failure;
+      // the lease's TTL left is not known here, so the KV is asked again a tenth of the lease
+      // later, as for a lease held elsewhere.
+      if (taken == Lease::kHeldHere)
+        hinted_key(state, input.flight).refresh_failed_until =
+            taken_at + static_cast<double>(config->refresh_lease_ms) / 10;
+    }
+    if (taken == Lease::kHeldHere) {
       ++state.metrics.refreshes_backed_off;
       Served served;
       served.x_cache = "STALE";
@@ -617,15 +639,6 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
           "this isolate's refresh of this key failed: the origin rests until the "
           "refresh lease lapses";
       co_return served;
-    }
-    const bool leased_recently =
-        noted != state.keys.end() && now < noted->second.refresh_leased_until;
-    std::string key = refresh_lease_key(input.flight);
-    Lease taken = Lease::kHeldElsewhere;
-    if (!leased_recently) {
-      taken = co_await take_lease(ctx, state, key, config->refresh_lease_ms);
-      taken_at = now_ms();
-      if (taken == Lease::kHeldElsewhere) note_refresh_leased(state, input.flight);
     }
     if (taken == Lease::kHeldElsewhere) {
       ++state.metrics.refreshes_leased_elsewhere;

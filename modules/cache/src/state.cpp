@@ -13,6 +13,19 @@ L1Store& CacheState::l1() {
   return *l1_store;
 }
 
+const std::string& CacheState::holder() {
+  if (lease_holder.empty()) {
+    uint8_t bytes[8];
+    qv_host_random_bytes(bytes, sizeof bytes);
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (const uint8_t byte : bytes) {
+      lease_holder += kHex[byte >> 4];
+      lease_holder += kHex[byte & 15];
+    }
+  }
+  return lease_holder;
+}
+
 // Every organisation id an isolate serves gets a view of its journal; ids come from
 // clients, so views none read for 10 pollMs go at sweeps (SweptMap), from max(4,096,
 // l1.maxEntries). A view dropped is read again before its next hit, as at start.

@@ -36,10 +36,12 @@ struct Served {
   bool stored_anew() const { return stored && x_cache != "STALE"; }
 };
 
-// Who holds a lease in the KV after take_lease (kUnknown: the KV could not answer). Here,
-// not in fill.cpp's anonymous namespace: clang 14 turns the await of a Task whose result
-// type has internal linkage into a musttail call, which wasm32 cannot build.
-enum class Lease { kTaken, kHeldElsewhere, kUnknown };
+// Who holds a lease in the KV after take_lease: this call, another isolate, this isolate
+// with no call of it holding it (a lease it kept, or one a freed call left), or kUnknown
+// (the KV could not answer). Here, not in fill.cpp's anonymous namespace: clang 14 turns the
+// await of a Task whose result type has internal linkage into a musttail call, which wasm32
+// cannot build.
+enum class Lease { kTaken, kHeldElsewhere, kHeldHere, kUnknown };
 
 // One fetch (L2 read, then the origin) for one key, shared by the calls that miss the same
 // key meanwhile: they wait on `done` and serve `result`.
@@ -136,9 +138,15 @@ struct CacheState {
   int64_t refreshes_running = 0;   // cache.refresh calls past their checks, not yet done
   std::vector<uint32_t> released;  // what qv_l1_released last handed out
   bool l1_replaced = false;        // a reconfiguration dropped every hosted value at once
+  std::string lease_holder;        // what this instance's leases hold (CacheState::holder)
 
   // The L1, made on first use (its hashes are seeded by the host's random bytes).
   L1Store& l1();
+  // This instance's id, the value of the leases it takes in the KV (16 hex digits of the
+  // host's random bytes, drawn on first use): it knows its own lease there whatever its
+  // memory still holds of it, and another isolate's (or one of the earlier format, "1") as
+  // another's.
+  const std::string& holder();
   std::shared_ptr<JournalView> view(const std::string& organization);
 };
 
