@@ -433,6 +433,35 @@ TEST_CASE("a refresh freed mid-flight gives its place under maxRefreshes back", 
 }
 
 TEST_CASE(
+    "a fill lease its leader left in the KV, freed mid-fetch, is taken over by the isolate's "
+    "next miss of the key at once, not waited for",
+    "[abi][cache]") {
+  qv::test::ManualClock clock;
+  auto kv = std::make_shared<qv::host::MemoryKv>(clock.function());
+  auto instance = qv::test::make_instance(clock, kv);
+  REQUIRE(instance.run("cache.configure", R"({"collapseMs":200,"collapsePollMs":20})").ok());
+  const std::string lease = "qvc:f:org_w:GET%20%2Fapi%2Fcampaigns";
+  auto leader = std::make_unique<qv::host::Call>(instance.start("cache.get", campaigns(30000)));
+  REQUIRE(drive(instance, *leader)->kind == QV_OP_FETCH);  // under the fill lease
+  const std::string holder = kv->entries().at(lease);
+  CHECK(holder.size() == 16);  // the instance's id
+  leader.reset();              // freed mid-fetch: a freed call runs no operation, the lease stays
+  CHECK(kv->entries().at(lease) == holder);
+
+  clock.advance(50);
+  qv::host::Call next = instance.start("cache.get", campaigns(30000));
+  REQUIRE(drive(instance, next)->kind == QV_OP_FETCH);  // the lease taken over, not polled
+  CHECK(kv->expires_at(lease) == *clock.now + 200);     // taken over with a new TTL
+  REQUIRE(next.complete(0, origin_answer(2)) == QV_OK);
+  next.resume();
+  CHECK_FALSE(drive(instance, next));
+  CHECK_THAT(next.output().value(), Catch::Matchers::Contains(R"("xCache":"MISS")"));
+  CHECK(kv->entries().count(lease) == 0);  // given back with the copy stored
+  const std::string figures = stats(instance);
+  CHECK_THAT(figures, Catch::Matchers::Contains(R"("fallbacks":0,"takenOver":1)"));
+}
+
+TEST_CASE(
     "call changes freed before a write took them are not applied; a freed write's other "
     "changes are, by the next writer",
     "[abi][tiers]") {

@@ -6,7 +6,7 @@
 // to the journals' bound.
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadModule, instantiate, FLAVOURS, MemoryKv } from '../dist/js/node.mjs';
+import { loadModule, instantiate, FLAVOURS, MemoryKv, QvInstance, HostOps, OP } from '../dist/js/node.mjs';
 import { headerValueOf } from '../dist/js/host-ops.mjs';
 import { CountingKv, delayedOps, withOps, failWith } from './kv-doubles.mjs';
 import { random } from '../bench/cache-streams.mjs';
@@ -111,6 +111,53 @@ function journalHold(t, store, key) {
   };
   t.after(() => hold.release?.()); // (after a failure too)
   return { hold, holding };
+}
+
+// A host freeing a call mid-flight, through the module's exports (the shim's invoke runs
+// every call to its end): starts `method`, performs its operations with `ops` (a HostOps)
+// until it asks for a fetch, and frees it there, the fetch never made. Resolves to the
+// operations performed.
+async function freedAtFetch(exports, ops, method, input) {
+  const encoder = new TextEncoder();
+  const put = (bytes) => {
+    const ptr = exports.qv_alloc(bytes.length);
+    new Uint8Array(exports.memory.buffer, ptr, bytes.length).set(bytes);
+    return ptr;
+  };
+  const name = encoder.encode(method);
+  const text = encoder.encode(JSON.stringify(input));
+  const [scratch, namePtr, textPtr] = [exports.qv_alloc(8), put(name), put(text)];
+  let status = exports.qv_call_start(namePtr, name.length, textPtr, text.length, scratch);
+  const call = new DataView(exports.memory.buffer).getUint32(scratch, true);
+  const performed = [];
+  try {
+    while (status === 1) { // pending
+      assert.equal(exports.qv_call_ops(call, scratch, scratch + 4), 0);
+      const view = new DataView(exports.memory.buffer);
+      const bytes = (at) => new Uint8Array(exports.memory.buffer, view.getUint32(at, true), view.getUint32(at + 4, true)).slice();
+      const base = view.getUint32(scratch, true);
+      const batch = Array.from({ length: view.getUint32(scratch + 4, true) }, (_, n) => {
+        const at = base + 40 * n; // qv_op, as qv_abi.h lays it out in wasm32
+        return { kind: view.getUint32(at, true), durationMs: view.getUint32(at + 4, true), delta: Number(view.getBigInt64(at + 8, true)),
+          key: new TextDecoder().decode(bytes(at + 16)), value: bytes(at + 24), meta: bytes(at + 32) };
+      });
+      if (batch.some((op) => op.kind === OP.FETCH)) return performed;
+      const results = await Promise.all(batch.map((op) => ops.perform(op)));
+      results.forEach(({ status: done, number = 0, data = '', meta = '' }, n) => {
+        const [d, m] = [data, meta].map((v) => (typeof v === 'string' ? encoder.encode(v) : v));
+        const [dPtr, mPtr] = [put(d), put(m)];
+        assert.equal(exports.qv_call_complete_op(call, n, done, BigInt(number), dPtr, d.length, mPtr, m.length), 0);
+        exports.qv_free(dPtr);
+        exports.qv_free(mPtr);
+      });
+      performed.push(...batch);
+      status = exports.qv_call_resume(call);
+    }
+    throw new Error(`the call ended (status ${status}) without a fetch`);
+  } finally {
+    exports.qv_call_free(call);
+    for (const ptr of [scratch, namePtr, textPtr]) exports.qv_free(ptr);
+  }
 }
 
 const input = (extra = {}) => ({
@@ -646,6 +693,46 @@ for (const flavour of FLAVOURS) {
       assert.equal((await Promise.race([guard, other.qv.call('cache.get', input())])).xCache, 'MISS');
       assert.equal((await other.qv.call('cache.stats', {})).collapse.fallbacks, 0);
       assert.equal(origin.fetches, 4);
+    });
+
+    test('a fill lease its leader left, freed mid-fetch, is taken over by the isolate\'s next miss at once; another isolate\'s is waited for and left alone', async () => {
+      const clock = { t: START };
+      const now = () => clock.t;
+      const kv = new CountingKv({ now }); // leases lapse by the test's clock only
+      const origin = fakeOrigin();
+      const config = { collapseMs: 200, collapsePollMs: 20 };
+      // Isolates the test drives through their exports as well as through the shim.
+      const rawIsolate = async () => {
+        const host = new QvInstance({ kv, now, fetch: origin.fetch, log: quiet });
+        const wasm = await WebAssembly.instantiate(module, host.imports());
+        host.attach(wasm);
+        await host.call('cache.configure', config);
+        return { qv: host, exports: wasm.exports, ops: new HostOps({ kv, fetch: origin.fetch }) };
+      };
+      const [a, b] = [await rawIsolate(), await rawIsolate()];
+      const leaseOf = async (key) => { const value = await kv.get(key); return value == null ? null : new TextDecoder().decode(value); };
+      const freed = await freedAtFetch(a.exports, a.ops, 'cache.get', input());
+      const leaseKey = freed.find((op) => op.kind === OP.KV_CAS).key;
+      assert.match(leaseKey, /^qvc:f:/);
+      const lease = await leaseOf(leaseKey);
+      assert.match(lease, /^[0-9a-f]{16}$/, 'the lease holds a\'s id, and stays: a freed call runs no operation');
+      clock.t += 50;
+      const reads = kv.counts.get;
+      const next = await a.qv.call('cache.get', input());
+      assert.deepEqual([next.xCache, next.body, origin.fetches], ['MISS', '{"version":1}', 1], JSON.stringify(next));
+      const stats = await a.qv.call('cache.stats', {});
+      assert.deepEqual([stats.collapse.takenOver, stats.collapse.fallbacks], [1, 0]);
+      assert.equal(kv.counts.get - reads, 2, 'two L2 reads, no poll of the lease');
+      assert.equal(await leaseOf(leaseKey), null, 'given back with the copy stored');
+      // A lease another isolate left is its own: a's miss waits for it, then fetches for itself, and leaves it.
+      const other = input({ key: 'GET /api/leads', origin: { url: 'http://origin.test/api/leads' } });
+      const leads = (await freedAtFetch(b.exports, b.ops, 'cache.get', other)).find((op) => op.kind === OP.KV_CAS).key;
+      const bLease = await leaseOf(leads);
+      assert.notEqual(bLease, lease);
+      assert.equal((await a.qv.call('cache.get', other)).xCache, 'MISS');
+      const after = await a.qv.call('cache.stats', {});
+      assert.deepEqual([after.collapse.takenOver, after.collapse.fallbacks], [1, 1]);
+      assert.equal(await leaseOf(leads), bLease);
     });
 
     test('a KV that cannot answer collapses nothing: each isolate fetches', async () => {

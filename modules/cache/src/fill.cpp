@@ -516,21 +516,34 @@ Task<std::optional<Served>> read_l2(CallContext& ctx, CacheState& state, const G
 
 // Takes the lease `key` (set if absent, with a TTL), writing this instance's id into it.
 // When another isolate holds it, *holder (when given) gets the value it left there (its id,
-// "1" in the earlier format, or "pass"); one holding this instance's own id is kHeldHere.
+// "1" in the earlier format, or "pass"); one holding this instance's own id is kHeldHere, or
+// with `take_over`, set again (if it still holds that id) with a new TTL: kTakenOver.
 Task<Lease> take_lease(CallContext& ctx, CacheState& state, const std::string& key, int64_t ttl_ms,
-                       std::string* holder = nullptr) {
+                       std::string* holder = nullptr, bool take_over = false) {
   const std::string& ours = state.holder();
-  const size_t op = ctx.kv_cas(key, std::nullopt, ours, static_cast<uint32_t>(ttl_ms));
-  co_await ctx.perform();
-  const OpResult& taken = ctx.result(op);
-  if (taken.status != QV_OK) {
-    kv_failed(state, *state.config, now_ms());
-    co_return Lease::kUnknown;
+  std::optional<std::string> expected;  // none: set if absent
+  // At most: found ours, then gone before it was set again, then taken anew.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const size_t op = ctx.kv_cas(key, expected, ours, static_cast<uint32_t>(ttl_ms));
+    co_await ctx.perform();
+    const OpResult& taken = ctx.result(op);
+    if (taken.status != QV_OK) {
+      kv_failed(state, *state.config, now_ms());
+      co_return Lease::kUnknown;
+    }
+    if (taken.number == 1) co_return expected ? Lease::kTakenOver : Lease::kTaken;
+    if (taken.number == -1) {  // lapsed since it was found ours: take it anew
+      expected.reset();
+      continue;
+    }
+    if (taken.data != ours) {
+      if (holder) *holder = taken.data;
+      co_return Lease::kHeldElsewhere;
+    }
+    if (!take_over) co_return Lease::kHeldHere;
+    expected = ours;
   }
-  if (taken.number == 1) co_return Lease::kTaken;
-  if (taken.data == ours) co_return Lease::kHeldHere;
-  if (holder) *holder = taken.data;
-  co_return Lease::kHeldElsewhere;
+  co_return Lease::kUnknown;  // the KV's answers contradict one another: as if it gave none
 }
 
 // The lease `key` just taken may be free because its last holder stored its copy and gave it
@@ -566,16 +579,20 @@ Task<std::optional<Served>> collapse(CallContext& ctx, CacheState& state, const 
   };
   std::string key = fill_lease_key(input.flight);
   std::string holder;
-  const Lease taken = co_await take_lease(ctx, state, key, config->collapse_ms, &holder);
-  if (taken == Lease::kTaken) {
+  // A lease holding this isolate's id is held by none of its calls: this call leads the key's
+  // flight here, so any earlier leader of it has ended, and one that ended without giving the
+  // lease back was freed mid-fetch (a freed call can run no operation to give it back). It
+  // is taken over at once, where another isolate's is waited for.
+  const Lease taken =
+      co_await take_lease(ctx, state, key, config->collapse_ms, &holder, /*take_over=*/true);
+  if (taken == Lease::kTakenOver) ++state.metrics.collapse_taken_over;
+  if (taken == Lease::kTaken || taken == Lease::kTakenOver) {
     auto stored = co_await read_l2_under_lease(ctx, state, input, fallback, false, std::move(key),
                                                lease, timing);
     if (!stored) co_return std::nullopt;
     co_return collapsed(std::move(*stored));
   }
-  // (A lease this isolate left there, held by none of its calls, is waited for like another's.)
-  if ((taken != Lease::kHeldElsewhere && taken != Lease::kHeldHere) || holder == "pass")
-    co_return std::nullopt;
+  if (taken != Lease::kHeldElsewhere || holder == "pass") co_return std::nullopt;
   const int64_t polls = std::max<int64_t>(1, config->collapse_ms / config->collapse_poll_ms);
   for (int64_t poll = 0; poll < polls; ++poll) {
     ctx.sleep(static_cast<uint32_t>(config->collapse_poll_ms));

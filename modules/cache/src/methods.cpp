@@ -111,6 +111,7 @@ std::string write_stats(CacheState& state) {
       {"", "refreshesDeferred", m.refreshes_deferred},
       {"collapse", "served", m.collapsed},
       {"collapse", "fallbacks", m.collapse_fallbacks},
+      {"collapse", "takenOver", m.collapse_taken_over},
   };
   JsonWriter out;
   out.begin_object();

@@ -36,12 +36,12 @@ struct Served {
   bool stored_anew() const { return stored && x_cache != "STALE"; }
 };
 
-// Who holds a lease in the KV after take_lease: this call, another isolate, this isolate
-// with no call of it holding it (a lease it kept, or one a freed call left), or kUnknown
-// (the KV could not answer). Here, not in fill.cpp's anonymous namespace: clang 14 turns the
-// await of a Task whose result type has internal linkage into a musttail call, which wasm32
-// cannot build.
-enum class Lease { kTaken, kHeldElsewhere, kHeldHere, kUnknown };
+// Who holds a lease in the KV after take_lease: this call (kTakenOver: it took over one this
+// isolate had left there), another isolate, this isolate with no call of it holding it (a
+// lease it kept, or one a freed call left), or kUnknown (the KV could not answer). Here, not in
+// fill.cpp's anonymous namespace: clang 14 turns the await of a Task whose result type has internal
+// linkage into a musttail call, which wasm32 cannot build.
+enum class Lease { kTaken, kTakenOver, kHeldElsewhere, kHeldHere, kUnknown };
 
 // One fetch (L2 read, then the origin) for one key, shared by the calls that miss the same
 // key meanwhile: they wait on `done` and serve `result`.
@@ -103,7 +103,7 @@ struct Metrics {
            origin_not_modified = 0;
   uint64_t coalesced_waits = 0, coalesced_timeouts = 0, passes = 0, refreshes = 0,
            refreshes_leased_elsewhere = 0, refreshes_backed_off = 0, refreshes_deferred = 0;
-  uint64_t collapsed = 0, collapse_fallbacks = 0;
+  uint64_t collapsed = 0, collapse_fallbacks = 0, collapse_taken_over = 0;
   uint64_t invalidations = 0, journal_writes = 0, journal_polls = 0, journal_poll_errors = 0,
            l1_invalidated = 0, l2_deleted = 0;
 };
