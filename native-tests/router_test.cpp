@@ -3,6 +3,7 @@
 // checks, panic mode, the retry budget, and call affinity when nodes leave.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <string>
@@ -317,8 +318,9 @@ TEST_CASE("a region that degrades loses its traffic within a stated number of ob
   }
   REQUIRE(optimal(router, kNewYork, now) == "us-east-1");
   // us-east-1 degrades to 400 ms. With alpha 0.3 one sample lifts its EWMA to
-  // 20 + 0.3 x 380 = 134 ms, beyond 80 ms x 1.1 (the near-tie its lower cost would win):
-  // traffic leaves after one observation.
+  // 20 + 0.3 x 380 = 134 ms; less its switch margin as the incumbent (10%: 13.4 ms) that is
+  // still beyond 80 ms x 1.1 (the near-tie its lower cost would win): traffic leaves after
+  // one observation.
   int observations = 0;
   while (optimal(router, kNewYork, now) == "us-east-1") {
     REQUIRE(router.observe(observation("us-east-1", 400, 200, area), now).ok());
@@ -328,20 +330,202 @@ TEST_CASE("a region that degrades loses its traffic within a stated number of ob
   }
   CHECK(observations == 1);
   // Recovered but unobserved: its stale EWMA (134 ms) relaxes towards the distance prior
-  // (about 10 ms from New York) with a 30 s half-life. Traffic returns once it is within
-  // the 10% near-tie of eu-west-1's 80 ms, where its lower cost wins:
-  // 10 + 124 x 2^(-t/30 s) <= 88 -> t >= 20.1 s.
+  // (10.3 ms from New York) with a 30 s half-life. eu-west-1 is now the area's incumbent and
+  // competes with its 80 ms less the switch margin (the larger of 10% and 5 ms: 8 ms), so
+  // traffic returns once us-east-1 is within the 10% near-tie of 72 ms, where its lower cost
+  // wins: 10.3 + 123.7 x 2^(-t/30 s) <= 79.2 -> t >= 25.3 s (20.1 s without the margin).
   const double left_at = now;
   while (optimal(router, kNewYork, now) == "eu-west-1") {
     REQUIRE(router.observe(observation("eu-west-1", 80, 200, area), now).ok());
     now += 500;
     REQUIRE(now - left_at < 120000);
   }
-  CHECK(now - left_at >= 20000);
-  CHECK(now - left_at <= 21000);
+  CHECK(now - left_at >= 25000);
+  CHECK(now - left_at <= 26000);
   // And the first fresh sample at 20 ms keeps it there.
   REQUIRE(router.observe(observation("us-east-1", 20, 200, area), now).ok());
   CHECK(optimal(router, kNewYork, now) == "us-east-1");
+}
+
+namespace {
+
+// Two regions of equal cost measured from one area, the client without a location: only the
+// area's EWMAs decide.
+Router two_regions(double margin, double margin_ms) {
+  Config config = default_config();
+  config.regions = {region("a", 0, 0, 1.0), region("b", 0, 20, 1.0)};
+  config.latency.switch_margin = margin;
+  config.latency.switch_margin_ms = margin_ms;
+  return Router(config);
+}
+
+Client area_only(const std::string& area) {
+  Client client;
+  client.area = area;
+  return client;
+}
+
+// The choices made while the two regions' RTTs cross back and forth by 2-3 ms around 50 ms:
+// the one just measured a little faster each time, the pattern of two near-equal regions.
+std::vector<std::string> crossing_choices(Router& router) {
+  std::vector<std::string> choices;
+  double now = kStart;
+  REQUIRE(router.observe(observation("a", 50, 200, "pop:x"), now).ok());
+  REQUIRE(router.observe(observation("b", 51, 200, "pop:x"), now).ok());
+  for (int i = 0; i < 20; ++i, now += 100) {
+    const std::string faster = i % 2 ? "a" : "b";
+    REQUIRE(router.observe(observation(faster, 45, 200, "pop:x"), now).ok());
+    REQUIRE(router.observe(observation(faster == "a" ? "b" : "a", 55, 200, "pop:x"), now).ok());
+    choices.push_back(optimal(router, area_only("pop:x"), now));
+  }
+  return choices;
+}
+
+}  // namespace
+
+TEST_CASE("hysteresis: RTTs crossing back and forth within the switch margin keep one choice") {
+  // Without a margin the decision follows every crossing: the flapping the margin damps.
+  Router plain = two_regions(0, 0);
+  const std::vector<std::string> flapping = crossing_choices(plain);
+  CHECK(std::count(flapping.begin(), flapping.end(), "a") >= 5);
+  CHECK(std::count(flapping.begin(), flapping.end(), "b") >= 5);
+  // With the default margin (the larger of 10% and 5 ms) the first choice stays throughout.
+  Router router = two_regions(0.10, 5);
+  const std::vector<std::string> choices = crossing_choices(router);
+  CHECK(std::count(choices.begin(), choices.end(), choices.front()) == 20);
+  // The margin is the larger of the two: 5 ms alone keeps it, as does 10% alone (about 5 ms).
+  Router absolute = two_regions(0, 5);
+  const std::vector<std::string> by_ms = crossing_choices(absolute);
+  CHECK(std::count(by_ms.begin(), by_ms.end(), by_ms.front()) == 20);
+  Router relative = two_regions(0.12, 0);
+  const std::vector<std::string> by_share = crossing_choices(relative);
+  CHECK(std::count(by_share.begin(), by_share.end(), by_share.front()) == 20);
+}
+
+TEST_CASE("hysteresis: a region better by more than the switch margin takes over, then stays") {
+  Router router = two_regions(0.10, 5);
+  const Client client = area_only("pop:x");
+  REQUIRE(router.observe(observation("a", 50, 200, "pop:x"), kStart).ok());
+  REQUIRE(router.observe(observation("b", 60, 200, "pop:x"), kStart).ok());
+  REQUIRE(optimal(router, client, kStart) == "a");
+  // b at 48.9 ms: faster, but by 1.1 ms, within the 5 ms margin: a is kept, and says so.
+  REQUIRE(router.observe(observation("b", 30, 200, "pop:x"), kStart).ok());  // EWMA 51
+  REQUIRE(router.observe(observation("b", 44, 200, "pop:x"), kStart).ok());  // 48.9
+  const Decision kept = router.route(client, kStart);
+  CHECK(router.config().regions[kept.optimal()].id == "a");
+  CHECK(kept.kept_over == 1);
+  CHECK(kept.switch_margin_ms == Approx(5));
+  CHECK(kept.cheaper_than == -1);
+  CHECK(kept.strategy == Strategy::kLatencyBased);
+  CHECK(kept.reason ==
+        "a stays the region for pop:x (its last choice): measured RTT 50.0 ms (EWMA of 1 "
+        "sample); b (48.9 ms) would rank first, but not by more than the switch margin of 5.0 "
+        "ms (the larger of 10% of the incumbent's latency and 5 ms)");
+  // b at 44.1 ms beats a by 5.9 ms, more than the margin: b takes over...
+  REQUIRE(router.observe(observation("b", 33, 200, "pop:x"), kStart).ok());
+  const Decision switched = router.route(client, kStart);
+  CHECK(router.config().regions[switched.optimal()].id == "b");
+  CHECK(switched.kept_over == -1);
+  CHECK(switched.reason.find("stays") == std::string::npos);
+  // ...and is the incumbent now: a back at 42.2 ms, 1.9 ms faster, does not take it back.
+  for (int i = 0; i < 10; ++i)
+    REQUIRE(router.observe(observation("a", 42, 200, "pop:x"), kStart).ok());
+  CHECK(optimal(router, client, kStart) == "b");
+
+  // With costs: eu-west-1 (1.1), the incumbent at 50 ms, is kept over us-east-1 (1.0) at
+  // 52 ms, which is within the 10% near-tie of 50 ms but not of 50 - 5 ms (docs/router.md's
+  // example); at 49 ms it is, and takes over.
+  Router costs;
+  const Client iad = area_only("pop:iad1");
+  for (int i = 0; i < 4; ++i)
+    REQUIRE(costs.observe(observation("eu-west-1", 50, 200, "pop:iad1"), kStart).ok());
+  REQUIRE(costs.observe(observation("us-east-1", 70, 200, "pop:iad1"), kStart).ok());
+  REQUIRE(optimal(costs, iad, kStart) == "eu-west-1");
+  REQUIRE(costs.observe(observation("us-east-1", 10, 200, "pop:iad1"), kStart).ok());  // 52
+  CHECK(costs.route(iad, kStart).reason ==
+        "eu-west-1 stays the region for pop:iad1 (its last choice): measured RTT 50.0 ms (EWMA "
+        "of 4 samples); us-east-1 (52.0 ms) would rank first, but not by more than the switch "
+        "margin of 5.0 ms (the larger of 10% of the incumbent's latency and 5 ms)");
+  REQUIRE(costs.observe(observation("us-east-1", 42, 200, "pop:iad1"), kStart).ok());  // 49
+  CHECK(optimal(costs, iad, kStart) == "us-east-1");
+
+  // The relative margin scales with the latency: at 400 ms, 10% is 40 ms.
+  Router slow = two_regions(0.10, 5);
+  REQUIRE(slow.observe(observation("a", 400, 200, "pop:x"), kStart).ok());
+  REQUIRE(slow.observe(observation("b", 500, 200, "pop:x"), kStart).ok());
+  REQUIRE(optimal(slow, client, kStart) == "a");
+  for (int i = 0; i < 8; ++i)
+    REQUIRE(slow.observe(observation("b", 365, 200, "pop:x"), kStart).ok());
+  CHECK(optimal(slow, client, kStart) == "a");  // b at 373 ms: 27 ms faster, within 40 ms
+  for (int i = 0; i < 8; ++i)
+    REQUIRE(slow.observe(observation("b", 340, 200, "pop:x"), kStart).ok());
+  CHECK(optimal(slow, client, kStart) == "b");  // about 342 ms: 58 ms faster
+}
+
+TEST_CASE("hysteresis: an incumbent that is ejected, unhealthy or draining is left at once") {
+  const Client client = area_only("pop:x");
+  const auto prepared = [&]() {
+    Router router = two_regions(0.10, 5);
+    REQUIRE(router.observe(observation("a", 50, 200, "pop:x"), kStart).ok());
+    REQUIRE(router.observe(observation("b", 52, 200, "pop:x"), kStart).ok());
+    REQUIRE(optimal(router, client, kStart) == "a");
+    return router;
+  };
+  SECTION("ejected: the next decision, however close b's RTT") {
+    Router router = prepared();
+    for (int i = 0; i < 5; ++i)
+      REQUIRE(router.observe(observation("a", 50, 503, "pop:x"), kStart + 1).ok());
+    const Decision decision = router.route(client, kStart + 1);
+    CHECK(router.config().regions[decision.optimal()].id == "b");
+    CHECK(decision.kept_over == -1);
+    // Back from its ejection (a probe passed), a starts again from no measurement here, and
+    // b, the incumbent now, stays.
+    const double back = router.region_health(0, kStart + 1).ejected_until;
+    router.plan_probes(back);
+    REQUIRE(!router.record_probe("a", true, "200", back));
+    REQUIRE(router.region_health(0, back).health == Health::kHealthy);
+    REQUIRE(router.observe(observation("a", 49, 200, "pop:x"), back).ok());
+    CHECK(optimal(router, client, back) == "b");
+  }
+  SECTION("unhealthy by its health checks") {
+    Router router = prepared();
+    double now = kStart;
+    for (int i = 0; i < 3; ++i, now += 10000) {
+      for (uint32_t r : router.plan_probes(now)) {
+        router.record_probe(router.config().regions[r].id, r == 1, "x", now);
+      }
+    }
+    REQUIRE(router.region_health(0, now).health == Health::kUnhealthy);
+    CHECK(optimal(router, client, now) == "b");
+  }
+  SECTION("draining") {
+    Router router = prepared();
+    Config config = router.config();
+    config.regions[0].draining = true;
+    router.configure(config);
+    CHECK(optimal(router, client, kStart) == "b");
+  }
+}
+
+TEST_CASE("hysteresis: reconfiguring keeps an area's incumbent by id") {
+  Router router = two_regions(0.10, 5);
+  const Client client = area_only("pop:x");
+  REQUIRE(router.observe(observation("a", 50, 200, "pop:x"), kStart).ok());
+  REQUIRE(router.observe(observation("b", 52, 200, "pop:x"), kStart).ok());
+  REQUIRE(optimal(router, client, kStart) == "a");
+  // b first in the configuration now, a third region added: a is still the incumbent.
+  Config config = router.config();
+  std::swap(config.regions[0], config.regions[1]);
+  config.regions.push_back(region("c", 0, 40, 1.0));
+  router.configure(config);
+  REQUIRE(router.observe(observation("b", 46, 200, "pop:x"), kStart).ok());  // EWMA 50.2
+  REQUIRE(router.observe(observation("b", 40, 200, "pop:x"), kStart).ok());  // 47.1
+  CHECK(optimal(router, client, kStart) == "a");
+  // A switch margin of 0 turns hysteresis off.
+  config.latency.switch_margin = 0;
+  config.latency.switch_margin_ms = 0;
+  router.configure(config);
+  CHECK(optimal(router, client, kStart) == "b");
 }
 
 TEST_CASE("outlier detection: 5 consecutive failures eject, with exponential back-off") {

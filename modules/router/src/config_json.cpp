@@ -27,6 +27,10 @@ const Field kLatencyFields[] = {
      QV_FIELD(LatencyPolicy, area_cell_degrees)},
     {"maxAreas", T::kInteger, false, 1, 1000000, nullptr, nullptr,
      QV_FIELD(LatencyPolicy, max_areas)},
+    {"switchMargin", T::kNumber, false, 0, 1, nullptr, nullptr,
+     QV_FIELD(LatencyPolicy, switch_margin)},
+    {"switchMarginMs", T::kNumber, false, 0, 10000, nullptr, nullptr,
+     QV_FIELD(LatencyPolicy, switch_margin_ms)},
 };
 
 const Field kOutlierFields[] = {

@@ -620,10 +620,14 @@ void Router::configure(Config config) {
   }
   for (AreaStats& stats : areas_) {
     std::vector<Ewma> remapped(n);
+    int incumbent = -1;  // a region removed has no successor: the next decision is free
     for (size_t r = 0; r < n; ++r) {
-      if (previous[r] != kNew) remapped[r] = stats.regions[previous[r]];
+      if (previous[r] == kNew) continue;
+      remapped[r] = stats.regions[previous[r]];
+      if (static_cast<int>(previous[r]) == stats.incumbent) incumbent = static_cast<int>(r);
     }
     stats.regions = std::move(remapped);
+    stats.incumbent = incumbent;
   }
   config_ = std::move(config);
   // The width as the configuration reads back (the shortest of %.15g and %.17g that reads as
@@ -885,7 +889,8 @@ Router::AreaStats& Router::area_stats(const std::string& area, double now) {
     auto at = std::lower_bound(
         areas_.begin(), areas_.end(), area,
         [](const AreaStats& stats, const std::string& key) { return stats.area < key; });
-    found = &*areas_.insert(at, AreaStats{area, std::vector<Ewma>(config_.regions.size()), now});
+    found =
+        &*areas_.insert(at, AreaStats{area, std::vector<Ewma>(config_.regions.size()), now, -1});
   }
   found->seen_at = now;
   return *found;
@@ -928,44 +933,48 @@ RegionLatency Router::latency_of(const ResolvedClient& client, double client_cos
 // Orders the candidates: repeatedly, the fastest remaining region, unless a cheaper one is
 // within the near-tie tolerance of it (then the cheapest of those; equal costs go to the
 // faster, equal both to the earlier in the configuration). Regions without any latency
-// follow in configuration order (the failover order).
-void Router::rank(Decision& decision) const {
+// follow in configuration order (the failover order). The favoured region, if any, competes
+// with its latency less the margin.
+void Router::rank(const std::vector<RegionView>& views, int favoured, double margin,
+                  std::vector<uint32_t>& order, int& cheaper_than) const {
   const double tolerance = config_.latency.near_tie_tolerance;
-  const std::vector<RegionView>& views = decision.regions;
+  const auto latency = [&](uint32_t r) {
+    const double ms = views[r].latency.latency_ms;
+    return static_cast<int>(r) == favoured ? std::max(0.0, ms - margin) : ms;
+  };
   std::vector<uint32_t> remaining;
   for (uint32_t r = 0; r < views.size(); ++r) {
     if (views[r].candidate) remaining.push_back(r);
   }
-  decision.order.clear();
+  order.clear();
+  cheaper_than = -1;
   while (!remaining.empty()) {
     size_t fastest = remaining.size();  // index into remaining
     for (size_t i = 0; i < remaining.size(); ++i) {
-      const RegionLatency& l = views[remaining[i]].latency;
-      if (l.source == LatencySource::kNone) continue;
-      if (fastest == remaining.size() ||
-          l.latency_ms < views[remaining[fastest]].latency.latency_ms) {
+      if (views[remaining[i]].latency.source == LatencySource::kNone) continue;
+      if (fastest == remaining.size() || latency(remaining[i]) < latency(remaining[fastest])) {
         fastest = i;
       }
     }
     size_t pick = 0;
     if (fastest < remaining.size()) {
-      const double limit = views[remaining[fastest]].latency.latency_ms * (1 + tolerance);
+      const double limit = latency(remaining[fastest]) * (1 + tolerance);
       pick = fastest;
       for (size_t i = 0; i < remaining.size(); ++i) {
-        const RegionLatency& l = views[remaining[i]].latency;
-        if (l.source == LatencySource::kNone || l.latency_ms > limit) continue;
+        if (views[remaining[i]].latency.source == LatencySource::kNone ||
+            latency(remaining[i]) > limit) {
+          continue;
+        }
         const double cost = config_.regions[remaining[i]].cost_factor;
         const double best_cost = config_.regions[remaining[pick]].cost_factor;
         if (cost < best_cost ||
-            (cost == best_cost && l.latency_ms < views[remaining[pick]].latency.latency_ms)) {
+            (cost == best_cost && latency(remaining[i]) < latency(remaining[pick]))) {
           pick = i;
         }
       }
-      if (decision.order.empty() && pick != fastest) {
-        decision.cheaper_than = static_cast<int>(remaining[fastest]);
-      }
+      if (order.empty() && pick != fastest) cheaper_than = static_cast<int>(remaining[fastest]);
     }
-    decision.order.push_back(remaining[pick]);
+    order.push_back(remaining[pick]);
     remaining.erase(remaining.begin() + static_cast<std::ptrdiff_t>(pick));
   }
 }
@@ -974,11 +983,8 @@ Decision Router::route(const Client& client, double now, bool count_request) {
   Decision decision;
   decision.client = resolve(client);
   const size_t n = config_.regions.size();
-  const AreaStats* area = nullptr;
-  if (AreaStats* found = find_area(decision.client.area)) {
-    found->seen_at = now;
-    area = found;
-  }
+  AreaStats* area = find_area(decision.client.area);
+  if (area) area->seen_at = now;
   decision.regions.resize(n);
   const double client_cos_latitude =
       decision.client.location ? cos_latitude(*decision.client.location) : 0;
@@ -998,7 +1004,29 @@ Decision Router::route(const Client& client, double now, bool count_request) {
         !config_.regions[r].draining &&
         (decision.panic || decision.regions[r].health == Health::kHealthy);
   }
-  rank(decision);
+  rank(decision.regions, -1, 0, decision.order, decision.cheaper_than);
+  // Hysteresis: the area's incumbent stays first unless the winner beats it by more than the
+  // switch margin, i.e. unless it would lose even with its latency less the margin. Only
+  // between healthy regions (no panic) and only for an incumbent still a candidate: one that
+  // is ejected, unhealthy or draining is left at once.
+  const int incumbent = area ? area->incumbent : -1;
+  if (incumbent >= 0 && !decision.panic && incumbent != static_cast<int>(decision.optimal()) &&
+      decision.regions[incumbent].candidate &&
+      decision.regions[incumbent].latency.source != LatencySource::kNone) {
+    const double margin =
+        std::max(config_.latency.switch_margin * decision.regions[incumbent].latency.latency_ms,
+                 config_.latency.switch_margin_ms);
+    std::vector<uint32_t> order;
+    int cheaper_than = -1;
+    if (margin > 0) rank(decision.regions, incumbent, margin, order, cheaper_than);
+    if (!order.empty() && static_cast<int>(order.front()) == incumbent) {
+      decision.kept_over = static_cast<int>(decision.optimal());
+      decision.switch_margin_ms = margin;
+      decision.order = std::move(order);
+      decision.cheaper_than = -1;
+    }
+  }
+  if (area) area->incumbent = static_cast<int>(decision.optimal());
   if (count_request) budget_.count_request(now, config_.retry_budget.window_ms);
 
   const Region& region = config_.regions[decision.optimal()];
@@ -1011,9 +1039,11 @@ Decision Router::route(const Client& client, double now, bool count_request) {
     reason.number(config_.panic_threshold_percent) << "%, so every region is a candidate; ";
   }
   reason << region.id;
+  const bool kept = decision.kept_over >= 0;
+  if (kept) reason << " stays the region for " << decision.client.area << " (its last choice)";
   // A region that won a near-tie on cost is not the fastest; one whose estimate beat a
-  // nearer region's (slower) measured RTT is not the nearest.
-  const bool near_tie = decision.cheaper_than >= 0;
+  // nearer region's (slower) measured RTT is not the nearest; a region kept is neither.
+  const bool near_tie = decision.cheaper_than >= 0 || kept;
   bool nearest = !near_tie;
   for (const RegionView& other : decision.regions) {
     if (other.candidate && other.latency.distance_km >= 0 &&
@@ -1024,8 +1054,12 @@ Decision Router::route(const Client& client, double now, bool count_request) {
   switch (latency.source) {
     case LatencySource::kMeasured:
       decision.strategy = Strategy::kLatencyBased;
-      reason << (near_tie ? "'s measured RTT from " : " has the lowest measured RTT from ")
-             << decision.client.area << ": ";
+      if (kept) {
+        reason << ": measured RTT ";
+      } else {
+        reason << (near_tie ? "'s measured RTT from " : " has the lowest measured RTT from ")
+               << decision.client.area << ": ";
+      }
       reason.fixed(latency.latency_ms) << " ms (EWMA of ";
       reason.count(latency.samples) << (latency.samples == 1 ? " sample)" : " samples)");
       break;
@@ -1053,6 +1087,15 @@ Decision Router::route(const Client& client, double now, bool count_request) {
     reason.number(region.cost_factor) << " vs ";
     reason.number(config_.regions[fast].cost_factor) << ") within the ";
     reason.number(config_.latency.near_tie_tolerance * 100) << "% near-tie tolerance";
+  }
+  if (kept) {
+    const uint32_t winner = static_cast<uint32_t>(decision.kept_over);
+    reason << "; " << config_.regions[winner].id << " (";
+    reason.fixed(decision.regions[winner].latency.latency_ms)
+        << " ms) would rank first, but not by more than the switch margin of ";
+    reason.fixed(decision.switch_margin_ms) << " ms (the larger of ";
+    reason.number(config_.latency.switch_margin * 100) << "% of the incumbent's latency and ";
+    reason.number(config_.latency.switch_margin_ms) << " ms)";
   }
   bool first = true;
   for (uint32_t r = 0; r < n; ++r) {

@@ -9,6 +9,9 @@
 // The behaviour follows the load balancers the brief names (see docs/router.md):
 //  - Cloudflare dynamic steering: an EWMA of observed RTT per (client area, region); with
 //    no data, a prior (great-circle distance) or the configured failover order.
+//  - RPL's parent-switch hysteresis (RFC 6550 section 8.4, MRHOF RFC 6719): an area keeps the
+//    region it was last given until another is better by more than a switch margin; one
+//    that becomes unusable is left at once.
 //  - Envoy outlier detection: consecutive failures eject a host for a back-off that grows
 //    with the times it was ejected; at most max_ejection_percent of hosts are ejected (one
 //    always may be); below the panic threshold of healthy hosts, route over all of them.
@@ -76,6 +79,11 @@ struct LatencyPolicy {
   double area_cell_degrees = 10;      // client area from coordinates: a grid cell this wide
                                       // (dividing 180, so the cells meet at the antimeridian)
   double max_areas = 4096;            // areas remembered; the least recently seen go first
+  // Hysteresis: the region last chosen for an area stays chosen until another beats it by
+  // more than the larger of switch_margin of its latency and switch_margin_ms (both 0: off).
+  // Only between healthy regions outside panic: an incumbent that is out is left at once.
+  double switch_margin = 0.10;
+  double switch_margin_ms = 5;
 };
 
 // Passive health (Envoy outlier detection).
@@ -190,6 +198,10 @@ struct Decision {
   Strategy strategy = Strategy::kFailoverOrder;
   bool panic = false;
   int cheaper_than = -1;  // the faster region the optimal one won a near-tie against, or -1
+  // The region the ranking put first when the optimal one, the area's incumbent, was kept
+  // because it was not beaten by more than the switch margin; -1 when not kept.
+  int kept_over = -1;
+  double switch_margin_ms = 0;  // the margin the incumbent was kept by (when kept_over >= 0)
   ResolvedClient client;
   std::string reason;
 
@@ -309,7 +321,8 @@ class Router {
 
   ResolvedClient resolve(const Client& client) const;
 
-  // The decision for a client. count_request also counts one request in the retry budget.
+  // The decision for a client. count_request also counts one request in the retry budget. The
+  // region chosen becomes the incumbent of the client's area, if RTTs are learned for it.
   Decision route(const Client& client, double now, bool count_request = false);
 
   // What one origin response (or failure) says about a region or node: learns the RTT,
@@ -398,6 +411,7 @@ class Router {
     std::string area;
     std::vector<Ewma> regions;  // by region index
     double seen_at = 0;
+    int incumbent = -1;  // the region its last decision chose (hysteresis), or -1
   };
   class Budget {
    public:
@@ -430,7 +444,10 @@ class Router {
                            uint32_t region, const AreaStats* area, double now) const;
   AreaStats* find_area(std::string_view area);
   AreaStats& area_stats(const std::string& area, double now);
-  void rank(Decision& decision) const;
+  // Orders the candidates of `views` into `order`; `favoured` (or -1) competes with its
+  // latency less `margin` ms (the incumbent under hysteresis).
+  void rank(const std::vector<RegionView>& views, int favoured, double margin,
+            std::vector<uint32_t>& order, int& cheaper_than) const;
   bool in_panic(size_t healthy, size_t serving) const;
   int pick_node(uint32_t region, uint64_t call_hash, bool& panic, double now);
   // Where grid cell `index` (a row or a column) begins, in degrees, as an area name gives it,
