@@ -317,6 +317,56 @@ describe('the regional proxy under a caller\'s deadline', () => {
   });
 });
 
+describe('hysteresis through the regional proxy: GET /api/route says when an area keeps its region', () => {
+  const LONDON = { 'x-vercel-ip-latitude': '51.51', 'x-vercel-ip-longitude': '-0.13', 'x-vercel-ip-country': 'GB' };
+  for (const flavour of FLAVOURS) {
+    test(`${flavour}: RTTs within the switch margin keep the region; beyond it, the faster takes over`, async () => {
+      const qv = await instantiateFlavour(flavour, { log: quiet });
+      const configured = await qv.invoke('router.configure', {
+        regions: [
+          { id: 'a', latitude: 51.5, longitude: 0, costFactor: 1, origin: 'http://a.test' },
+          { id: 'b', latitude: 52.5, longitude: 0, costFactor: 1, origin: 'http://b.test' },
+        ],
+        latency: { staleHalfLifeMs: 0 }, healthCheck: { enabled: false }, shareEjections: false,
+      });
+      assert.equal(configured.status, 'ok');
+      // Each origin answers after the round trip the test sets, on the proxy's own clock.
+      let clock = 0;
+      const rtt = { a: 50, b: 48 };
+      const fetch = async (url) => {
+        const region = new URL(url).hostname.split('.')[0];
+        clock += rtt[region];
+        return new Response(region);
+      };
+      const regional = createRegionalProxy({ invoke: (method, input) => qv.invoke(method, input), fetch, now: () => clock });
+      const request = () => new Request('http://edge.local/api/agents', { headers: LONDON });
+      const send = async () => {
+        const response = await regional.proxy(request());
+        await response.body?.cancel();
+        return response.headers.get('x-region');
+      };
+      const explained = async () => (await regional.explain(request())).json();
+      // a, the nearest, measured at 50 ms; then b, nearer than that by its estimate, at 48 ms.
+      assert.deepEqual([await send(), await send()], ['a', 'b']);
+      rtt.b = 55; // b's EWMA: 50.1 ms
+      assert.equal(await send(), 'b');
+      const kept = await explained();
+      assert.equal(kept.optimalRegion, 'b');
+      assert.deepEqual(kept.measuredLatencies, { a: 50, b: 50.1 });
+      assert.equal(kept.reason, 'b stays the region for geo:50,-10 (its last choice): measured RTT 50.1 ms (EWMA of 2 samples); '
+        + 'a (50.0 ms) would rank first, but not by more than the switch margin of 5.0 ms (the larger of 10% of the incumbent\'s latency and 5 ms)');
+      assert.equal(await send(), 'b', 'the proxy keeps it too');
+      // b's EWMA at 57.1 ms: a is 7.1 ms faster, beyond the margin (5.7 ms): a takes over.
+      rtt.b = 70;
+      assert.equal(await send(), 'b');
+      const switched = await explained();
+      assert.equal(switched.optimalRegion, 'a');
+      assert.equal(switched.reason, 'a has the lowest measured RTT from geo:50,-10: 50.0 ms (EWMA of 1 sample)');
+      assert.equal(await send(), 'a');
+    });
+  }
+});
+
 describe('the regional proxy\'s request timeout', () => {
   test('covers the answer\'s headers only: an answer whose observation outlasts the deadline keeps its body', async () => {
     const origins = await startRegionalOrigins({ regions: ['us-east-1'] });
