@@ -498,6 +498,21 @@ TEST_CASE("hysteresis: an incumbent that is ejected, unhealthy or draining is le
     REQUIRE(router.region_health(0, now).health == Health::kUnhealthy);
     CHECK(optimal(router, client, now) == "b");
   }
+  SECTION("in panic the ranking stands: every region is a candidate, health presumed wrong") {
+    Router router = prepared();
+    REQUIRE(router.observe(observation("b", 40, 200, "pop:x"), kStart).ok());  // EWMA 48.4
+    REQUIRE(optimal(router, client, kStart) == "a");  // kept: b is 1.6 ms faster
+    double now = kStart;
+    for (int i = 0; i < 3; ++i, now += 10000) {
+      for (uint32_t r : router.plan_probes(now)) {
+        router.record_probe(router.config().regions[r].id, false, "x", now);
+      }
+    }
+    const Decision decision = router.route(client, now);
+    REQUIRE(decision.panic);
+    CHECK(router.config().regions[decision.optimal()].id == "b");
+    CHECK(decision.kept_over == -1);
+  }
   SECTION("draining") {
     Router router = prepared();
     Config config = router.config();
