@@ -9,11 +9,18 @@
 // STREAM: little-endian int32 key numbers, one per access; HASHES: per key number, the
 // little-endian uint32 pair (low, high) of the JS shim's key hash. Both are written by the
 // JS side, so both sides register the same hashes. Each run starts from a fresh module
-// instance (a fresh L1).
+// instance (a fresh L1). RUNS (default 5) is a positive whole number. An input it cannot use
+// (a file that is not whole words, no access, a key number HASHES has no hash for) is named
+// with its file and the problem, exit 1, before anything is timed.
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <iterator>
+#include <string>
 #include <vector>
 
 #include "qv/instance.h"
@@ -21,14 +28,27 @@
 
 namespace {
 
-// The little-endian 32-bit words of a file; false when it cannot be read.
+int fail(const std::string& what) {
+  std::fprintf(stderr, "qv_bench_cache: %s\n", what.c_str());
+  return 1;
+}
+
+// The little-endian 32-bit words of a file, read in groups of `group` words (one access, or
+// one key's hash pair); "" when they are, else what is wrong, naming the file.
 template <typename Word>
-bool read_words(const char* path, std::vector<Word>& words) {
+std::string read_words(const char* path, size_t group, const char* what, std::vector<Word>& words) {
   std::ifstream file(path, std::ios::binary);
-  if (!file) return false;
-  Word word;
-  while (file.read(reinterpret_cast<char*>(&word), sizeof word)) words.push_back(word);
-  return true;
+  if (!file) return std::string(path) + ": cannot be read";
+  const std::string bytes{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+  if (file.bad()) return std::string(path) + ": cannot be read";
+  const size_t unit = group * sizeof(Word);
+  if (bytes.size() % unit != 0) {
+    return std::string(path) + ": " + std::to_string(bytes.size()) +
+           " bytes, not a whole number of " + what + " (" + std::to_string(unit) + " bytes each)";
+  }
+  words.resize(bytes.size() / sizeof(Word));
+  std::copy(bytes.begin(), bytes.end(), reinterpret_cast<char*>(words.data()));
+  return "";
 }
 
 }  // namespace
@@ -38,14 +58,34 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: qv_bench_cache STREAM HASHES [RUNS]\n");
     return 2;
   }
+  int runs = 5;
+  if (argc > 3) {
+    char* end = nullptr;
+    errno = 0;
+    const long given = std::strtol(argv[3], &end, 10);
+    if (end == argv[3] || *end != '\0' || errno != 0 || given < 1 || given > INT_MAX) {
+      return fail(std::string("RUNS: must be a positive whole number, got '") + argv[3] + "'");
+    }
+    runs = static_cast<int>(given);
+  }
   std::vector<int32_t> stream;
   std::vector<uint32_t> hashes;  // low, high per key
-  if (!read_words(argv[1], stream) || !read_words(argv[2], hashes)) {
-    std::fprintf(stderr, "qv_bench_cache: cannot read %s or %s\n", argv[1], argv[2]);
-    return 1;
-  }
-  const int runs = argc > 3 ? std::atoi(argv[3]) : 5;
+  if (std::string problem = read_words(argv[1], 1, "int32 key numbers", stream); !problem.empty())
+    return fail(problem);
+  if (std::string problem = read_words(argv[2], 2, "uint32 hash pairs", hashes); !problem.empty())
+    return fail(problem);
+  if (stream.empty()) return fail(std::string(argv[1]) + ": no access in it");
   const size_t keys = hashes.size() / 2;
+  // The host's arrays are indexed by key number: one HASHES has no hash for would be read out
+  // of bounds.
+  for (size_t i = 0; i < stream.size(); ++i) {
+    if (stream[i] >= 0 && static_cast<size_t>(stream[i]) < keys) continue;
+    return fail(std::string(argv[1]) + ": access " + std::to_string(i) + ": key number " +
+                std::to_string(stream[i]) + " is not in " + argv[2] +
+                (keys == 0 ? " (it has no key)"
+                           : " (its " + std::to_string(keys) + " keys are 0 to " +
+                                 std::to_string(keys - 1) + ")"));
+  }
   constexpr uint32_t kValueBytes = 400;
   std::vector<double> times;
   uint64_t hits = 0;
