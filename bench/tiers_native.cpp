@@ -6,7 +6,8 @@
 //
 // Each figure: the iteration count is scaled to about SECONDS_PER_RUN (default 1) per
 // run, 5 runs, the median reported. Prints one JSON line. Absolute times on a shared
-// machine mean little: compare with the peers measured in the same run.
+// machine mean little: compare with the peers measured in the same run. An input it cannot
+// use is named with its file and field, exit 1, before anything is timed.
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -44,6 +45,7 @@ std::string default_input() {
 
 int main(int argc, char** argv) {
   std::string input = default_input();
+  const std::string input_name = argc > 1 ? argv[1] : "the default input";
   if (argc > 1) {
     std::ifstream file(argv[1], std::ios::binary);
     if (!file) {
@@ -66,7 +68,8 @@ int main(int argc, char** argv) {
   qv::host::Instance& instance = created.value();
   const qv::host::Answer check = instance.run("tiers.evaluate", input);
   if (!check.ok()) {
-    std::fprintf(stderr, "qv_bench_tiers: tiers.evaluate failed: %s\n", check.output.c_str());
+    std::fprintf(stderr, "qv_bench_tiers: %s: tiers.evaluate failed: %s\n", input_name.c_str(),
+                 check.output.c_str());
     return 1;
   }
 
@@ -77,7 +80,8 @@ int main(int argc, char** argv) {
   auto parsed = root.ok() ? qv::tiers::parse_evaluate_input(root.value(), catalogue)
                           : qv::Result<qv::tiers::EvaluateInput>(root.take_error());
   if (!parsed.ok()) {
-    std::fprintf(stderr, "qv_bench_tiers: %s\n", parsed.error().message.c_str());
+    std::fprintf(stderr, "qv_bench_tiers: %s: %s\n", input_name.c_str(),
+                 parsed.error().message.c_str());
     return 1;
   }
   const qv::tiers::EvaluateInput& evaluate_input = parsed.value();
