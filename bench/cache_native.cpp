@@ -18,13 +18,12 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include "qv/instance.h"
 #include "qv_abi.h"
+#include "read_file.h"
 
 namespace {
 
@@ -37,10 +36,9 @@ int fail(const std::string& what) {
 // one key's hash pair); "" when they are, else what is wrong, naming the file.
 template <typename Word>
 std::string read_words(const char* path, size_t group, const char* what, std::vector<Word>& words) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return std::string(path) + ": cannot be read";
-  const std::string bytes{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
-  if (file.bad()) return std::string(path) + ": cannot be read";
+  const auto read = qv::bench::read_file(path);
+  if (!read) return std::string(path) + ": cannot be read";
+  const std::string& bytes = *read;
   const size_t unit = group * sizeof(Word);
   if (bytes.size() % unit != 0) {
     return std::string(path) + ": " + std::to_string(bytes.size()) +

@@ -10,9 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -23,6 +21,7 @@
 #include "qv/instance.h"
 #include "qv/json.h"
 #include "qv_abi.h"
+#include "read_file.h"
 
 namespace {
 
@@ -55,15 +54,6 @@ Timing measure(Fn fn) {
   for (int r = 0; r < kRuns; ++r) runs.push_back(run(iterations) / static_cast<double>(iterations));
   std::sort(runs.begin(), runs.end());
   return {runs[kRuns / 2], iterations};
-}
-
-// The file's bytes, or nullopt when it cannot be read.
-std::optional<std::string> read_file(const char* path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return std::nullopt;
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
 }
 
 // One ABI call, as a host makes it; false when the method failed, with its answer in `error`.
@@ -163,9 +153,9 @@ int main(int argc, char** argv) {
   if (argc != 3) return fail("usage: qv_bench_cost ESTIMATE_INPUT ALLOCATE_INPUT");
   const char* estimate_path = argv[1];
   const char* allocate_path = argv[2];
-  const auto estimate_text = read_file(estimate_path);
+  const auto estimate_text = qv::bench::read_file(estimate_path);
   if (!estimate_text) return fail(std::string(estimate_path) + ": cannot be read");
-  const auto allocate_text = read_file(allocate_path);
+  const auto allocate_text = qv::bench::read_file(allocate_path);
   if (!allocate_text) return fail(std::string(allocate_path) + ": cannot be read");
   const std::string& estimate_input = *estimate_text;
   const std::string& allocate_input = *allocate_text;

@@ -10,14 +10,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "qv/json.h"
 #include "qv/router/router.h"
 #include "qv_abi.h"
+#include "read_file.h"
 
 namespace {
 
@@ -184,14 +183,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: qv_bench_router bench/inputs/router-clients.json\n");
     return 2;
   }
-  std::ifstream file(argv[1]);
-  std::stringstream content;
-  content << file.rdbuf();
-  if (!file) {
+  const auto content = qv::bench::read_file(argv[1]);
+  if (!content) {
     std::fprintf(stderr, "qv_bench_router: %s: cannot be read\n", argv[1]);
     return 2;
   }
-  auto read = read_input(content.str());
+  auto read = read_input(*content);
   if (!read.ok()) {
     std::fprintf(stderr, "qv_bench_router: %s: %s\n", argv[1], read.error().message.c_str());
     return 1;

@@ -10,8 +10,6 @@
 // use is named with its file and field, exit 1, before anything is timed.
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -19,6 +17,7 @@
 #include "qv/host/instance.h"
 #include "qv/json.h"
 #include "qv/tiers/tiers.h"
+#include "read_file.h"
 
 namespace {
 
@@ -47,12 +46,12 @@ int main(int argc, char** argv) {
   std::string input = default_input();
   const std::string input_name = argc > 1 ? argv[1] : "the default input";
   if (argc > 1) {
-    std::ifstream file(argv[1], std::ios::binary);
-    if (!file) {
-      std::fprintf(stderr, "qv_bench_tiers: %s: cannot be opened\n", argv[1]);
+    auto read = qv::bench::read_file(argv[1]);
+    if (!read) {
+      std::fprintf(stderr, "qv_bench_tiers: %s: cannot be read\n", argv[1]);
       return 2;
     }
-    input.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+    input = std::move(*read);
   }
   const double target_seconds = argc > 2 ? std::atof(argv[2]) : 1.0;
   if (!(target_seconds > 0)) {
