@@ -3,17 +3,17 @@
 // together offer 3x the limit; (c) ns per decision on the no-KV (leased) path, in wasm
 // and natively, and their ratio. (a) and (b) run on a simulated clock (deterministic);
 // (c) is timed, both sides in this run.
+import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { loadModule, instantiate, FLAVOURS, MemoryKv } from '../dist/js/node.mjs';
 import { simulateAdmission } from '../wasm-tests/admission-sim.mjs';
-import { measure, mid, alternateRounds, perFlavour, flavourRatios, nativeBinary } from './lib.mjs';
+import { root, measure, mid, alternateRounds, perFlavour, flavourRatios, nativeBinary } from './lib.mjs';
 
 // A tier whose limit a benchmark never reaches, so every decision after the first is
-// served from the isolate's lease.
-export const UNREACHABLE_TIER = {
-  tiers: [{ id: 'bench', name: 'Bench', maxAPIRPS: 1e9 }],
-  admission: { leaseMs: 60000 },
-};
+// served from the isolate's lease: bench/inputs/admission-catalogue.json, which
+// qv_bench_admission reads too.
+const UNREACHABLE_TIER_PATH = new URL('bench/inputs/admission-catalogue.json', root).pathname;
+export const UNREACHABLE_TIER = JSON.parse(readFileSync(UNREACHABLE_TIER_PATH, 'utf8'));
 
 export async function run() {
   const steady = await simulateAdmission({ isolates: 4, seconds: 30, perSecond: 600, tier: 'Growth' });
@@ -33,7 +33,7 @@ export async function run() {
     instances[flavour] = qv;
   }
   const rounds = await alternateRounds({
-    native: () => JSON.parse(execFileSync(nativeBinary('qv_bench_admission'), [JSON.stringify(UNREACHABLE_TIER)], { encoding: 'utf8' })),
+    native: () => JSON.parse(execFileSync(nativeBinary('qv_bench_admission'), [UNREACHABLE_TIER_PATH], { encoding: 'utf8' })),
     wasm: () => perFlavour((flavour) => measure(() => instances[flavour].invoke('tiers.admit', input))),
   });
   const native = { ns_per_call: mid(rounds, (r) => r.native.ns_per_call) };

@@ -1,8 +1,10 @@
-// qv_bench_admission CATALOGUE_JSON [SECONDS_PER_RUN]: ns per tiers.admit decision on the
-// leased path (no KV operation) through the native shim's run(). The catalogue given
-// (bench/admission.bench.mjs passes a tier whose limit is never reached) is configured
-// first, the clock is frozen so the lease never lapses, and one admission takes the lease.
-// Prints one JSON line; compare with the WebAssembly side measured in the same run.
+// qv_bench_admission CATALOGUE_FILE [SECONDS_PER_RUN]: ns per tiers.admit decision on the
+// leased path (no KV operation) through the native shim's run(). The catalogue in the file
+// (bench/admission.bench.mjs passes bench/inputs/admission-catalogue.json: a tier 'Bench'
+// whose limit is never reached) is configured first, the clock is frozen so the lease never
+// lapses, and one admission takes the lease. Prints one JSON line; compare with the
+// WebAssembly side measured in the same run. A catalogue it cannot use is named with its
+// file and field, exit 1, before anything is timed.
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -10,16 +12,22 @@
 
 #include "measure.h"
 #include "qv/host/instance.h"
+#include "read_file.h"
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: qv_bench_admission CATALOGUE_JSON [SECONDS_PER_RUN]\n");
+    std::fprintf(stderr, "usage: qv_bench_admission CATALOGUE_FILE [SECONDS_PER_RUN]\n");
     return 2;
   }
   const double target_seconds = argc > 2 ? std::atof(argv[2]) : 1.0;
   if (!(target_seconds > 0)) {
     std::fprintf(stderr, "qv_bench_admission: SECONDS_PER_RUN must be a positive number\n");
     return 2;
+  }
+  const auto catalogue = qv::bench::read_file(argv[1]);
+  if (!catalogue) {
+    std::fprintf(stderr, "qv_bench_admission: %s: cannot be read\n", argv[1]);
+    return 1;
   }
   qv::host::InstanceOptions options;
   options.environment.now_ms = [] { return 1764115200000.0; };
@@ -32,11 +40,15 @@ int main(int argc, char** argv) {
   qv::host::Instance& instance = created.value();
   const std::string input = R"({"organizationId":"org_bench","tier":"Bench"})";
   for (const auto& [method, body] :
-       {std::pair<std::string, std::string>{"tiers.configure", argv[1]}, {"tiers.admit", input}}) {
+       {std::pair<std::string, std::string>{"tiers.configure", *catalogue},
+        {"tiers.admit", input}}) {
     const qv::host::Answer answer = instance.run(method, body);
     if (!answer.ok()) {
-      std::fprintf(stderr, "qv_bench_admission: %s failed: %s\n", method.c_str(),
-                   answer.output.c_str());
+      std::fprintf(stderr, "qv_bench_admission: %s: %s failed: %s%s\n", argv[1], method.c_str(),
+                   answer.output.c_str(),
+                   method == "tiers.admit" ? " (the benchmark admits its organisation on the "
+                                             "catalogue's tier 'Bench')"
+                                           : "");
       return 1;
     }
   }
