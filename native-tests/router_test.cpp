@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -305,6 +306,37 @@ TEST_CASE("observed RTTs, averaged per (area, region), take over from the distan
   Observation timeout = observation("eu-west-1", 5000, 0, "a");
   timeout.timed_out = true;
   CHECK(*fresh.observe(timeout, kStart).value().ewma_ms == Approx(0.7 * 130 + 0.3 * 5000));
+}
+
+TEST_CASE("observe refuses an RTT that router.observe refuses (its message) and counts nothing") {
+  Router router;
+  const double inf = std::numeric_limits<double>::infinity();
+  const struct {
+    double rtt;
+    const char* got;
+  } refused[] = {{-1, "-1"},   {-0.5, "-0.5"}, {std::nan(""), "nan"},
+                 {inf, "inf"}, {-inf, "-inf"}, {kMaxRttMs + 0.5, "3600000.5"}};
+  for (const auto& c : refused) {
+    CAPTURE(c.got);
+    auto observed = router.observe(observation("eu-west-1", c.rtt, 503, "a"), kStart);
+    REQUIRE(!observed.ok());
+    CHECK(observed.error().status == QV_INVALID_INPUT);
+    CHECK(observed.error().message ==
+          std::string("rttMs: must be between 0 and 3600000, got ") + c.got);
+  }
+  // None of the six 503s was counted: the next is the first consecutive failure, and the
+  // next answer the area's first sample.
+  auto failed = router.observe(observation("eu-west-1", 40, 503, "a"), kStart);
+  REQUIRE(failed.ok());
+  CHECK(failed.value().host.health == Health::kHealthy);
+  CHECK(failed.value().host.consecutive_failures == 1);
+  auto answered = router.observe(observation("eu-west-1", 50, 200, "a"), kStart);
+  REQUIRE(answered.ok());
+  CHECK(answered.value().samples == 1);
+  CHECK(*answered.value().ewma_ms == Approx(50));
+  // The bounds themselves are RTTs.
+  CHECK(router.observe(observation("eu-west-1", 0, 200, "a"), kStart).ok());
+  CHECK(router.observe(observation("eu-west-1", kMaxRttMs, 200, "a"), kStart).ok());
 }
 
 TEST_CASE("a region that degrades loses its traffic within a stated number of observations") {

@@ -378,7 +378,7 @@ const Field kObserveFields[] = {
     {"region", T::kString, true, 1, 64, nullptr, nullptr, QV_FIELD(Observation, region)},
     {"area", T::kString, false, 0, 128, nullptr, nullptr, QV_FIELD(Observation, area)},
     {"node", T::kString, false, 0, 128, nullptr, nullptr, QV_FIELD(Observation, node)},
-    {"rttMs", T::kNumber, true, 0, 3600000, nullptr, nullptr, QV_FIELD(Observation, rtt_ms)},
+    {"rttMs", T::kNumber, true, 0, kMaxRttMs, nullptr, nullptr, QV_FIELD(Observation, rtt_ms)},
     {"status", T::kInt, true, 0, 999, nullptr, nullptr, QV_FIELD(Observation, status)},
     {"timedOut", T::kFlag, false, 0, 0, nullptr, nullptr, QV_FIELD(Observation, timed_out)},
 };

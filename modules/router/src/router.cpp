@@ -1110,6 +1110,16 @@ Decision Router::route(const Client& client, double now, bool count_request) {
 }
 
 Result<ObserveResult> Router::observe(const Observation& observation, double now) {
+  // Refused as router.observe's field table refuses it, in the same words: an RTT outside 0 to
+  // kMaxRttMs (negative, NaN, infinite) measures nothing, and the observation is not counted
+  // without it.
+  if (!(observation.rtt_ms >= 0 && observation.rtt_ms <= kMaxRttMs)) {
+    Text problem;
+    problem << "rttMs: must be between ";
+    problem.number(0) << " and ";
+    problem.number(kMaxRttMs) << ", got ";
+    return problem.number(observation.rtt_ms).invalid();
+  }
   const int region = config_.find(observation.region);
   if (region < 0) {
     return not_found((Text() << "region: unknown region '" << observation.region
@@ -1142,8 +1152,8 @@ Result<ObserveResult> Router::observe(const Observation& observation, double now
 
   // Learn the RTT: from answers, and from timeouts (the region is at least that slow). A
   // fast connection failure says nothing about latency.
-  if (observation.node.empty() && !observation.area.empty() && std::isfinite(observation.rtt_ms) &&
-      observation.rtt_ms >= 0 && (!failure || observation.timed_out)) {
+  if (observation.node.empty() && !observation.area.empty() &&
+      (!failure || observation.timed_out)) {
     Ewma& ewma = area_stats(observation.area, now).regions[region];
     if (ewma.updated_at < regions_.hosts[region].returned_at) ewma = Ewma{};
     if (ewma.samples == 0) {

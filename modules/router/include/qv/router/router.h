@@ -210,12 +210,15 @@ struct Decision {
 
 // ---- observations, health, retries ---------------------------------------------------------
 
+// The longest RTT an observation may report (an hour); router.observe's rttMs takes 0 to it.
+constexpr double kMaxRttMs = 3600000;
+
 struct Observation {
   std::string region;
-  std::string area;  // the decision's client area; "" learns no RTT
-  std::string node;  // a media node of the region; "" for the region itself
-  double rtt_ms = 0;
-  int status = 0;  // HTTP status; 0 when no response came (connection failure, timeout)
+  std::string area;   // the decision's client area; "" learns no RTT
+  std::string node;   // a media node of the region; "" for the region itself
+  double rtt_ms = 0;  // 0 to kMaxRttMs
+  int status = 0;     // HTTP status; 0 when no response came (connection failure, timeout)
   bool timed_out = false;
 };
 
@@ -326,7 +329,9 @@ class Router {
   Decision route(const Client& client, double now, bool count_request = false);
 
   // What one origin response (or failure) says about a region or node: learns the RTT,
-  // counts consecutive failures, ejects. NOT_FOUND for an unknown region or node.
+  // counts consecutive failures, ejects. INVALID_INPUT for an RTT that is not 0 to kMaxRttMs
+  // (negative, NaN, infinite), in router.observe's words; NOT_FOUND for an unknown region or
+  // node. A refused observation changes nothing.
   Result<ObserveResult> observe(const Observation& observation, double now);
 
   // May a request that failed on `failed` be retried, and where: the first of `fallbacks`
