@@ -456,9 +456,62 @@ TEST_CASE(
   next.resume();
   CHECK_FALSE(drive(instance, next));
   CHECK_THAT(next.output().value(), Catch::Matchers::Contains(R"("xCache":"MISS")"));
-  CHECK(kv->entries().count(lease) == 0);  // given back with the copy stored
+  CHECK(kv->entries().at(lease) == "free");  // given back with the copy stored
   const std::string figures = stats(instance);
   CHECK_THAT(figures, Catch::Matchers::Contains(R"("fallbacks":0,"takenOver":1)"));
+}
+
+TEST_CASE(
+    "a fill lease that lapsed mid-fetch and another isolate took is left to it: the first "
+    "leader's give-back and its pass change only a lease holding its own id",
+    "[abi][cache]") {
+  qv::test::ManualClock clock;
+  auto kv = std::make_shared<qv::host::MemoryKv>(clock.function());
+  auto isolate = [&](uint64_t seed) {  // another seed, another id
+    qv::host::InstanceOptions options;
+    options.environment = qv::test::fixed_environment(clock, seed);
+    options.kv = kv;
+    auto made = qv::host::Instance::create(std::move(options));
+    REQUIRE(made.ok());
+    qv::host::Instance instance = std::move(made.value());
+    REQUIRE(instance.run("cache.configure", R"({"collapseMs":200,"collapsePollMs":20})").ok());
+    return instance;
+  };
+  qv::host::Instance a = isolate(1), b = isolate(2);
+  const std::string lease = "qvc:f:org_w:GET%20%2Fapi%2Fcampaigns";
+  qv::host::Call first = a.start("cache.get", campaigns(30000));
+  REQUIRE(drive(a, first)->kind == QV_OP_FETCH);
+  const std::string a_id = kv->entries().at(lease);
+  clock.advance(250);  // a's fetch outlasts the lease: it lapses, and b's miss takes it
+  qv::host::Call second = b.start("cache.get", campaigns(30000));
+  REQUIRE(drive(b, second)->kind == QV_OP_FETCH);
+  const std::string b_id = kv->entries().at(lease);
+  REQUIRE(b_id.size() == 16);
+  REQUIRE(b_id != a_id);
+
+  SECTION("a's copy stored: the lease is not given back") {
+    REQUIRE(first.complete(0, origin_answer(1)) == QV_OK);
+    first.resume();
+    CHECK_FALSE(drive(a, first));
+    CHECK_THAT(first.output().value(), Catch::Matchers::Contains(R"("xCache":"MISS")"));
+    CHECK(kv->entries().count("qvc:e:org_w:GET%20%2Fapi%2Fcampaigns") == 1);
+  }
+  SECTION("a's fetch failed: the lease does not say pass") {
+    qv::host::OpResult failed;
+    failed.status = QV_UNAVAILABLE;
+    failed.data = "connection refused";
+    REQUIRE(first.complete(0, failed) == QV_OK);
+    first.resume();
+    CHECK_FALSE(drive(a, first));
+    CHECK_THAT(first.output().value(), Catch::Matchers::Contains(R"("status":502)"));
+  }
+  CHECK(kv->entries().at(lease) == b_id);
+  CHECK(kv->expires_at(lease) == *clock.now + 200);  // nor its TTL changed
+  // b's own give-back still ends its lease.
+  REQUIRE(second.complete(0, origin_answer(2)) == QV_OK);
+  second.resume();
+  CHECK_FALSE(drive(b, second));
+  CHECK(kv->entries().at(lease) == "free");
 }
 
 TEST_CASE(

@@ -387,8 +387,8 @@ for (const flavour of FLAVOURS) {
     test('a refresh that takes the refresh lease after its holder gave it back serves the holder\'s copy, not a second fetch', async (t) => {
       // The holder stores its copy and gives the lease back between another refresh's L2 read
       // (a stale copy) and its request for the lease: it gets the lease, and the copy is in L2.
-      const kv = new CountingKv();
       const clock = { t: START };
+      const kv = new CountingKv({ now: () => clock.t }); // the lease given back stays free
       const { origin, release } = secondFetchHeld(t); // the holder's refresh
       const holder = await isolate({ kv, clock, origin });
       await holder.qv.call('cache.get', input());
@@ -407,11 +407,12 @@ for (const flavour of FLAVOURS) {
       } });
       const other = await isolate({ kv: late, clock, origin });
       const refresh = await other.qv.call('cache.refresh', input());
-      assert.equal(leaseRequests, 1, 'the refresh asked for the lease once');
+      // Asked for once, taken from the free value its holder left, and given back.
+      assert.equal(leaseRequests, 3, 'the refresh took the lease from its holder\'s free value and gave it back');
       assert.equal(origin.fetches, 2, `origin fetches: expected the first and the holder's, the other refresh answered ${JSON.stringify(refresh)}`);
       assert.deepEqual([refresh.refreshed, refresh.source], [true, 'L2'], JSON.stringify(refresh));
       assert.equal((await other.qv.call('cache.get', input())).body, '{"version":2}');
-      assert.equal(await kv.get(leaseKey), null, 'the lease was given back with the copy found');
+      assert.equal(new TextDecoder().decode(await kv.get(leaseKey)), 'free', 'the lease was given back with the copy found');
     });
 
     test('at most maxRefreshes refreshes run at once in an isolate; past it the stale copy stands', async (t) => {
@@ -723,7 +724,7 @@ for (const flavour of FLAVOURS) {
       const stats = await a.qv.call('cache.stats', {});
       assert.deepEqual([stats.collapse.takenOver, stats.collapse.fallbacks], [1, 0]);
       assert.equal(kv.counts.get - reads, 2, 'two L2 reads, no poll of the lease');
-      assert.equal(await leaseOf(leaseKey), null, 'given back with the copy stored');
+      assert.equal(await leaseOf(leaseKey), 'free', 'given back with the copy stored');
       // A lease another isolate left is its own: a's miss waits for it, then fetches for itself, and leaves it.
       const other = input({ key: 'GET /api/leads', origin: { url: 'http://origin.test/api/leads' } });
       const leads = (await freedAtFetch(b.exports, b.ops, 'cache.get', other)).find((op) => op.kind === OP.KV_CAS).key;
@@ -733,6 +734,84 @@ for (const flavour of FLAVOURS) {
       const after = await a.qv.call('cache.stats', {});
       assert.deepEqual([after.collapse.takenOver, after.collapse.fallbacks], [1, 1]);
       assert.equal(await leaseOf(leads), bLease);
+    });
+
+    test('a fill lease that lapsed mid-fetch and another isolate took is left to it: the first leader neither gives it back nor writes its "pass" there', async (t) => {
+      for (const outcome of ['stored', 'failed']) {
+        const clock = { t: START };
+        const kv = new CountingKv({ now: () => clock.t }); // leases lapse by the test's clock only
+        // Each fetch held until the test releases it; reached[n] resolves once fetch n began.
+        const gates = [];
+        const reached = [1, 2].map(() => new Promise((resolve) => gates.push({ reach: resolve })));
+        for (const gate of gates) gate.opened = new Promise((resolve) => { gate.open = resolve; });
+        t.after(() => gates.forEach((gate) => gate.open())); // (after a failure too)
+        const origin = fakeOrigin({ delayMs: 0, reply: async (url, init, n) => {
+          gates[n - 1].reach();
+          await gates[n - 1].opened;
+          return n === 1 && outcome === 'failed'
+            ? new Response('{"error":"down"}', { status: 503 })
+            : new Response(`{"version":${n}}`, { status: 200, headers: { 'cache-control': 'max-age=60' } });
+        } });
+        const config = { collapseMs: 200, collapsePollMs: 20 };
+        const [a, b] = await Promise.all([1, 2].map(() => isolate({ kv, clock, origin, config })));
+        const leaseKey = 'qvc:f:org_a:GET%20%2Fapi%2Fcampaigns:scope=Growth';
+        const leaseOf = async () => { const value = await kv.get(leaseKey); return value == null ? null : new TextDecoder().decode(value); };
+        const first = a.qv.call('cache.get', input());
+        await reached[0];
+        const aId = await leaseOf();
+        clock.t += 250; // a's fetch outlasts the lease: it lapses, and b's miss takes it
+        const second = b.qv.call('cache.get', input());
+        await reached[1];
+        const bId = await leaseOf();
+        assert.match(bId, /^[0-9a-f]{16}$/);
+        assert.notEqual(bId, aId);
+        gates[0].open();
+        const answer = await first;
+        assert.deepEqual([answer.xCache, answer.stored], outcome === 'stored' ? ['MISS', true] : ['MISS', false], JSON.stringify(answer));
+        assert.equal(await leaseOf(), bId, `${outcome}: b's lease is left as it was`);
+        gates[1].open();
+        assert.equal((await second).xCache, 'MISS');
+        assert.equal(await leaseOf(), 'free', `${outcome}: b gave its own lease back`);
+        assert.equal(origin.fetches, 2);
+      }
+    });
+
+    test('a refresh lease that lapsed mid-fetch and another isolate took is left to it: the first refresh does not give it back', async (t) => {
+      const clock = { t: START };
+      const kv = new CountingKv({ now: () => clock.t }); // leases lapse by the test's clock only
+      // Fetches 2 and 3 (the refreshes) held until the test releases them.
+      const gates = new Map([2, 3].map((n) => {
+        const gate = {};
+        gate.reached = new Promise((resolve) => { gate.reach = resolve; });
+        gate.opened = new Promise((resolve) => { gate.open = resolve; });
+        return [n, gate];
+      }));
+      t.after(() => gates.forEach((gate) => gate.open())); // (after a failure too)
+      const origin = fakeOrigin({ delayMs: 0, reply: async (url, init, n) => {
+        gates.get(n)?.reach();
+        await gates.get(n)?.opened;
+        return new Response(`{"version":${n}}`, { status: 200, headers: { 'cache-control': 'max-age=10, stale-while-revalidate=60' } });
+      } });
+      const [a, b] = await Promise.all([1, 2].map(() => isolate({ kv, clock, origin })));
+      await a.qv.call('cache.get', input());
+      clock.t = START + 15_000; // stale in both isolates (b's copy in L2)
+      const leaseKey = 'qvc:r:org_a:GET%20%2Fapi%2Fcampaigns:scope=Growth';
+      const leaseOf = async () => { const value = await kv.get(leaseKey); return value == null ? null : new TextDecoder().decode(value); };
+      const first = a.qv.call('cache.refresh', input());
+      await gates.get(2).reached;
+      const aId = await leaseOf();
+      clock.t += 10_001; // a's fetch outlasts the lease (refreshLeaseMs, 10 s): b's refresh takes it
+      const second = b.qv.call('cache.refresh', input());
+      await gates.get(3).reached;
+      const bId = await leaseOf();
+      assert.match(bId, /^[0-9a-f]{16}$/);
+      assert.notEqual(bId, aId);
+      gates.get(2).open();
+      assert.equal((await first).refreshed, true);
+      assert.equal(await leaseOf(), bId, 'b\'s lease is left as it was');
+      gates.get(3).open();
+      assert.equal((await second).refreshed, true);
+      assert.equal(await leaseOf(), 'free', 'b gave its own lease back');
     });
 
     test('a KV that cannot answer collapses nothing: each isolate fetches', async () => {

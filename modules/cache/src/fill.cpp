@@ -514,16 +514,25 @@ Task<std::optional<Served>> read_l2(CallContext& ctx, CacheState& state, const G
   co_return std::nullopt;
 }
 
-// Takes the lease `key` (set if absent, with a TTL), writing this instance's id into it.
-// When another isolate holds it, *holder (when given) gets the value it left there (its id,
-// "1" in the earlier format, or "pass"); one holding this instance's own id is kHeldHere, or
-// with `take_over`, set again (if it still holds that id) with a new TTL: kTakenOver.
+// What a lease holds once its holder gave it back: free, taken as an absent one is. A
+// compare-and-set cannot delete, and only a lease this isolate still holds is given back (one
+// that lapsed mid-fetch and another isolate took is left to it), so a lease is given back by
+// a compare-and-set from this isolate's id to this value, which lapses a millisecond later.
+constexpr std::string_view kFree = "free";
+constexpr uint32_t kFreeTtlMs = 1;
+
+// Takes the lease `key` (set if absent, or from kFree, with a TTL), writing this instance's
+// id into it. When another isolate holds it, *holder (when given) gets the value it left
+// there (its id, "1" in the earlier format, or "pass"); one holding this instance's own id is
+// kHeldHere, or with `take_over`, set again (if it still holds that id) with a new TTL:
+// kTakenOver.
 Task<Lease> take_lease(CallContext& ctx, CacheState& state, const std::string& key, int64_t ttl_ms,
                        std::string* holder = nullptr, bool take_over = false) {
   const std::string& ours = state.holder();
   std::optional<std::string> expected;  // none: set if absent
-  // At most: found ours, then gone before it was set again, then taken anew.
-  for (int attempt = 0; attempt < 3; ++attempt) {
+  // At most: found ours (or free), then gone before it was set again, then found free, then
+  // taken from that.
+  for (int attempt = 0; attempt < 4; ++attempt) {
     const size_t op = ctx.kv_cas(key, expected, ours, static_cast<uint32_t>(ttl_ms));
     co_await ctx.perform();
     const OpResult& taken = ctx.result(op);
@@ -531,9 +540,16 @@ Task<Lease> take_lease(CallContext& ctx, CacheState& state, const std::string& k
       kv_failed(state, *state.config, now_ms());
       co_return Lease::kUnknown;
     }
-    if (taken.number == 1) co_return expected ? Lease::kTakenOver : Lease::kTaken;
-    if (taken.number == -1) {  // lapsed since it was found ours: take it anew
+    if (taken.number == 1) {
+      const bool over = expected == ours;  // not from absent, nor from kFree
+      co_return over ? Lease::kTakenOver : Lease::kTaken;
+    }
+    if (taken.number == -1) {  // lapsed since it was found: take it anew
       expected.reset();
+      continue;
+    }
+    if (taken.data == kFree) {
+      expected = std::string(kFree);
       continue;
     }
     if (taken.data != ours) {
@@ -544,6 +560,19 @@ Task<Lease> take_lease(CallContext& ctx, CacheState& state, const std::string& k
     expected = ours;
   }
   co_return Lease::kUnknown;  // the KV's answers contradict one another: as if it gave none
+}
+
+// Ends this isolate's hold of the lease `key`, leaving `value` there for `ttl_ms` (kFree, or
+// "pass" after a fill that stored nothing), if the lease still holds this instance's id: one
+// that lapsed meanwhile, taken by another isolate or not, is not this isolate's to end.
+// Returns whether it was.
+Task<bool> give_back(CallContext& ctx, CacheState& state, std::string key, std::string value,
+                     uint32_t ttl_ms) {
+  const size_t op = ctx.kv_cas(std::move(key), state.holder(), std::move(value), ttl_ms);
+  co_await ctx.perform();
+  const OpResult& given = ctx.result(op);
+  const bool ended = given.status == QV_OK && given.number == 1;
+  co_return ended;
 }
 
 // The lease `key` just taken may be free because its last holder stored its copy and gave it
@@ -558,17 +587,16 @@ Task<std::optional<Served>> read_l2_under_lease(CallContext& ctx, CacheState& st
     lease = std::move(key);
     co_return std::nullopt;
   }
-  ctx.kv_del(std::move(key));
-  co_await ctx.perform();
+  co_await give_back(ctx, state, std::move(key), std::string(kFree), kFreeTtlMs);
   co_return stored;
 }
 
 // Misses collapsed across isolates (collapseMs): the call that takes the key's fill lease in
 // the KV reads L2 once more and, still missing, fetches (`lease` is set: its key); the others read
 // the lease and then L2 every collapsePollMs until its copy is there, then serve it. They fetch for
-// themselves once the lease is gone or says "pass" (the fetch stored nothing) and L2 has no copy
-// after it, after collapseMs / collapsePollMs polls (collapseMs and the polls' KV round trips),
-// or when the KV fails: a KV that cannot answer makes every call fetch.
+// themselves once the lease is gone, free or says "pass" (the fetch stored nothing) and L2 has no
+// copy after it, after collapseMs / collapsePollMs polls (collapseMs and the polls' KV round
+// trips), or when the KV fails: a KV that cannot answer makes every call fetch.
 Task<std::optional<Served>> collapse(CallContext& ctx, CacheState& state, const GetInput& input,
                                      EntryPtr& fallback, std::string& lease, Timing& timing) {
   const auto config = state.config;
@@ -598,12 +626,13 @@ Task<std::optional<Served>> collapse(CallContext& ctx, CacheState& state, const 
     ctx.sleep(static_cast<uint32_t>(config->collapse_poll_ms));
     co_await ctx.perform();
     // The lease first, then L2: its holder gives it back only once its copy is stored, so a
-    // lease found gone has its copy in L2 already (read the other way round, the copy could
-    // land between the two reads, and this call fetch a second time).
+    // lease found gone or free has its copy in L2 already (read the other way round, the copy
+    // could land between the two reads, and this call fetch a second time).
     const size_t held = ctx.kv_get(key);
     co_await ctx.perform();
     const OpResult& lease_now = ctx.result(held);
-    const bool still_held = lease_now.status == QV_OK && lease_now.data != "pass";
+    const bool still_held =
+        lease_now.status == QV_OK && lease_now.data != "pass" && lease_now.data != kFree;
     auto found = co_await read_l2(ctx, state, input, fallback, false, true, timing);
     if (found) co_return collapsed(std::move(*found));
     if (!still_held || !kv_usable(state, now_ms())) break;
@@ -678,10 +707,9 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
   if (served.stored_anew()) {
     // The new copy is stored: the next refresh of the key need not wait for the refresh
     // lease's TTL; the misses waiting on the fill lease find the copy in L2 (or, when only
-    // L1 kept it, find the lease gone and fetch). (After a failed refresh the lease stays:
+    // L1 kept it, find the lease free and fetch). (After a failed refresh the lease stays:
     // the origin gets its TTL of rest, and this isolate notes it.)
-    ctx.kv_del(std::move(lease));
-    co_await ctx.perform();
+    co_await give_back(ctx, state, std::move(lease), std::string(kFree), kFreeTtlMs);
   } else if (refreshing) {
     // Until the lease lapses (its TTL ran from the set, before taken_at): no refresh of the
     // key from here, nor a lease round trip.
@@ -689,9 +717,10 @@ Task<Served> fill_from_below(CallContext& ctx, CacheState& state, const GetInput
         taken_at + static_cast<double>(config->refresh_lease_ms);
   } else {
     // Nothing stored (not storable, or the fetch failed): the waiting misses fetch for
-    // themselves at once, and so do the next ones while the lease lasts.
-    ctx.kv_set(std::move(lease), "pass", static_cast<uint32_t>(config->collapse_ms));
-    co_await ctx.perform();
+    // themselves at once, and so do the next ones while the lease lasts. (A lease that lapsed
+    // mid-fetch and another isolate took says "pass" only if its own fetch stores nothing.)
+    co_await give_back(ctx, state, std::move(lease), "pass",
+                       static_cast<uint32_t>(config->collapse_ms));
   }
   co_return served;
 }

@@ -45,8 +45,9 @@ std::string l2_entry_key(std::string_view encoded_key);  // "qvc:e:" + encoded k
 // The lease one isolate holds while it refreshes a key in the background ("qvc:r:" + key).
 std::string refresh_lease_key(std::string_view encoded_key);
 // The lease one isolate holds while it fetches a key that missed everywhere ("qvc:f:" +
-// key), when misses collapse across isolates (collapseMs); its value is "pass" once the
-// fetch stored nothing, so that nobody waits for a copy.
+// key), when misses collapse across isolates (collapseMs); its value is the id of the
+// isolate that took it, "pass" once the fetch stored nothing, so that nobody waits for a
+// copy, or "free" once the copy is stored (both set only over that isolate's own id).
 std::string fill_lease_key(std::string_view encoded_key);
 // The invalidation journal of one organisation ("qvc:j:" + part(org)); of everything when
 // the organisation is empty ("qvc:j:*": '*' never appears unescaped in a part).
