@@ -492,9 +492,9 @@ Decision evaluate(const EvaluateInput& input, const Catalogue& catalogue) {
     if (auto missing = unreported(history, policy.scale_down_days, lower); !missing.empty()) {
       decision.detail = "utilisation has been below " + percent(policy.scale_down_threshold) +
                         " for " + std::to_string(decision.low_days) + " days, but " + lower.name +
-                        " limits what was not reported on every one of the last " +
-                        std::to_string(policy.scale_down_days) + " days (" + missing +
-                        "), so nothing shows " + lower.name + " would hold it";
+                        " limits what some of the last " + std::to_string(policy.scale_down_days) +
+                        " days did not report (" + missing + "), so nothing shows " + lower.name +
+                        " would hold it";
       return decision;
     }
     if (!fits(history, policy.scale_down_days, lower, policy)) {
