@@ -384,12 +384,13 @@ Result<RunResult> read_histogram_log_file(const std::string& path) {
 
 namespace {
 
-// Adds to `names` (the scenarios, executors, targets or abort reasons of a merge's logs) those
-// of `other` it does not hold yet, in their order: each is named once, however many machines
-// (or logs that are merges themselves) share it.
-void add_names(std::vector<std::string>& names, const std::vector<std::string>& other) {
-  for (const std::string& name : other) {
-    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+// Adds to `held` (the scenarios, executors, targets, addresses or abort reasons of a merge's
+// logs) those of `other` it does not hold yet, in their order: each is listed once, however
+// many machines (or logs that are merges themselves) share it.
+template <typename T>
+void add_new(std::vector<T>& held, const std::vector<T>& other) {
+  for (const T& each : other) {
+    if (std::find(held.begin(), held.end(), each) == held.end()) held.push_back(each);
   }
 }
 
@@ -455,18 +456,15 @@ void merge_into(RunResult& into, const RunResult& from, bool first, int64_t orig
                                other.started_unix_ms * 1000 + other.duration);
   info.started_unix_ms = std::min(info.started_unix_ms, other.started_unix_ms);
   info.duration = end - info.started_unix_ms * 1000;
-  add_names(info.scenarios, other.scenarios);
-  add_names(info.executors, other.executors);
-  add_names(info.targets, other.targets);
-  for (const OriginAddress& each : other.addresses) {
-    if (std::find(info.addresses.begin(), info.addresses.end(), each) == info.addresses.end())
-      info.addresses.push_back(each);
-  }
+  add_new(info.scenarios, other.scenarios);
+  add_new(info.executors, other.executors);
+  add_new(info.targets, other.targets);
+  add_new(info.addresses, other.addresses);
   info.corrected = info.corrected || other.corrected;
   info.threads += other.threads;
   info.machines += other.machines;
   info.aborted = info.aborted || other.aborted;
-  add_names(info.abort_reasons, other.abort_reasons);
+  add_new(info.abort_reasons, other.abort_reasons);
   info.peak_rss_kib = 0;
 }
 
