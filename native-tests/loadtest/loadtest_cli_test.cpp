@@ -234,16 +234,9 @@ TEST_CASE("a merge where one machine's run was aborted by a threshold is no pass
     result.info.duration = kMicrosPerSecond;
     result.thresholds.push_back({"http_req_failed", "rate<0.01", true, 0});
     result.declare_request("home", {});
-    Interval interval;
-    interval.start_unix_ms = result.info.started_unix_ms;
+    Interval interval = second_of_requests(result.info.started_unix_ms, requests, failed);
     interval.iterations = requests;
     interval.vus = interval.vus_max = 1;
-    interval.requests.resize(1);
-    Histogram latency;
-    latency.record(1000, requests);
-    interval.requests[0].latency = interval.requests[0].latency_uncorrected = latency.to_sparse();
-    interval.requests[0].counters.requests = requests;
-    interval.requests[0].counters.failed = failed;
     result.add_interval(interval);
     return result;
   };

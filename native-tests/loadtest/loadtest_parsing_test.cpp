@@ -10,6 +10,7 @@
 #include "loadtest/http_response_parser.h"
 #include "loadtest/scenario.h"
 #include "loadtest/summary.h"
+#include "support.h"
 
 using namespace qv::loadtest;
 
@@ -344,15 +345,8 @@ TEST_CASE("a run an abortOnFail threshold aborted failed it, though the final da
   RunResult result;
   result.declare_request("home", {});
   auto record_second = [&](uint64_t requests, uint64_t failed) {
-    Interval interval;
-    interval.start_unix_ms = static_cast<int64_t>(result.intervals.size()) * 1000;
-    interval.requests.resize(1);
-    Histogram latency;
-    latency.record(1000, requests);
-    interval.requests[0].latency = interval.requests[0].latency_uncorrected = latency.to_sparse();
-    interval.requests[0].counters.requests = requests;
-    interval.requests[0].counters.failed = failed;
-    result.add_interval(interval);
+    result.add_interval(testing::second_of_requests(
+        static_cast<int64_t>(result.intervals.size()) * 1000, requests, failed));
     result.info.duration += kMicrosPerSecond;
   };
   auto threshold = parse_threshold({"http_req_failed", "rate<0.1", true, 0}, {"home"});

@@ -457,4 +457,16 @@ CommandResult run_command(const std::vector<std::string>& argv, int signal, int 
   return result;
 }
 
+Interval second_of_requests(int64_t start_unix_ms, uint64_t requests, uint64_t failed) {
+  Interval interval;
+  interval.start_unix_ms = start_unix_ms;
+  interval.requests.resize(1);
+  Histogram latency;
+  latency.record(1000, requests);
+  interval.requests[0].latency = interval.requests[0].latency_uncorrected = latency.to_sparse();
+  interval.requests[0].counters.requests = requests;
+  interval.requests[0].counters.failed = failed;
+  return interval;
+}
+
 }  // namespace qv::loadtest::testing

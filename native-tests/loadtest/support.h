@@ -1,5 +1,6 @@
 // What the load tester's end-to-end tests start on loopback: a small HTTP server of our own
-// in a child process (so SIGSTOP can freeze it), Debian's nginx, and the qv binary.
+// in a child process (so SIGSTOP can freeze it), Debian's nginx, and the qv binary; and a
+// recorded second of requests, for tests of what a run's results make.
 #pragma once
 
 #include <sys/types.h>
@@ -7,6 +8,8 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "loadtest/run_result.h"
 
 namespace qv::loadtest::testing {
 
@@ -95,5 +98,8 @@ void write_text(const std::string& path, const std::string& text);
 int closed_port();
 // A GET to 127.0.0.1:port, returning the body ("" on failure).
 std::string http_get(int port, const std::string& path);
+// One second of a run with one request name, as the engine records it: `requests` answered in
+// 1 ms each, `failed` of them failed.
+Interval second_of_requests(int64_t start_unix_ms, uint64_t requests, uint64_t failed);
 
 }  // namespace qv::loadtest::testing
