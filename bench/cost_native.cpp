@@ -2,14 +2,16 @@
 // (bench/cost.bench.mjs writes both inputs and runs it). Prints one JSON line:
 //   estimate: ns per cost.estimate call through the ABI (JSON in, JSON out, as the JS shim
 //             calls it), and per estimate of the engine alone (parsed usage in, no JSON),
-//             which reads the input as cost.estimate does: its usage (scaled by its scale),
-//             its catalogue (else the embedded one) and its tiers, if any;
+//             which reads the input by cost.estimate's own readers (qv/cost/input.h): its
+//             usage (scaled by its scale), its catalogue (else the embedded one) and its
+//             tiers, if any;
 //   allocate: ns per cost.allocate call through the ABI, and per allocate() alone.
 // An input either refuses is named, with the file and the field, and the exit status is 1.
 // Timing as bench/lib.mjs: iterations scaled to ~300 ms per run, 5 runs, the median.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "qv/cost/allocate.h"
 #include "qv/cost/catalogue.h"
 #include "qv/cost/estimate.h"
+#include "qv/cost/input.h"
 #include "qv/cost/usage.h"
 #include "qv/instance.h"
 #include "qv/json.h"
@@ -77,59 +80,36 @@ int fail(const std::string& what) {
   return 1;
 }
 
-// A document of an input: the field's object, or the JSON text of one given as a string, as
-// the cost methods take it.
-qv::Result<qv::JsonValue> document(const qv::JsonValue& field, qv::JsonParser& parser) {
-  if (auto text = field.string(); text.ok()) return parser.parse(text.value(), field.path());
-  return field;
-}
-
-// The estimate input read for the engine alone, as cost.estimate reads it: the usage, scaled
-// by the input's scale; the input's catalogue, else the embedded one; its tiers, if any.
+// The estimate input read for the engine alone by the readers cost.estimate reads it by
+// (qv/cost/input.h), in their order: its catalogue, else the embedded one; its tiers, if
+// any; its scale; its usage, scaled by it. The parsers hold what the readers return.
 struct EstimateInput {
-  qv::JsonParser parsers[4];
-  qv::cost::Usage usage;
-  std::optional<qv::cost::Catalogue> catalogue;
+  qv::JsonParser root_parser, catalogue_parser, tiers_parser, usage_parser;
+  qv::cost::EmbeddedCatalogue embedded;
+  std::shared_ptr<const qv::cost::Catalogue> catalogue;
   std::optional<qv::cost::TierCatalogue> tiers;
+  std::optional<qv::cost::InputUsage> usage;  // as given, with its document
+  qv::cost::Usage scaled;
 };
 
 qv::Status read_estimate_input(const std::string& text, EstimateInput& input) {
-  auto root = input.parsers[0].parse(text);
+  auto root = input.root_parser.parse(text);
   if (!root.ok()) return root.take_error();
   auto fields = root.value().object();
   if (!fields.ok()) return fields.take_error();
   const qv::JsonObject& object = fields.value();
-
-  auto usage_field = object.required("usage");
-  if (!usage_field.ok()) return usage_field.take_error();
-  auto usage_json = document(usage_field.value(), input.parsers[1]);
-  if (!usage_json.ok()) return usage_json.take_error();
-  auto usage = qv::cost::parse_usage(usage_json.value());
-  if (!usage.ok()) return usage.take_error();
-  double scale = 1;
-  if (auto field = object.find("scale")) {
-    auto number = field->number();
-    if (!number.ok()) return number.take_error();
-    scale = number.value();
-  }
-  input.usage = qv::cost::scale_usage(usage.value(), scale);
-
-  auto catalogue_field = object.find("catalogue");
-  auto catalogue_json = catalogue_field && !catalogue_field->is_null()
-                            ? document(*catalogue_field, input.parsers[2])
-                            : input.parsers[2].parse(qv::cost::embedded_catalogue_json());
-  if (!catalogue_json.ok()) return catalogue_json.take_error();
-  auto catalogue = qv::cost::parse_catalogue(catalogue_json.value());
+  auto catalogue = qv::cost::input_catalogue(object, input.catalogue_parser, input.embedded);
   if (!catalogue.ok()) return catalogue.take_error();
   input.catalogue = std::move(catalogue.value());
-
-  if (auto field = object.find("tiers"); field && !field->is_null()) {
-    auto tiers_json = document(*field, input.parsers[3]);
-    if (!tiers_json.ok()) return tiers_json.take_error();
-    auto tiers = qv::cost::parse_tier_catalogue(tiers_json.value());
-    if (!tiers.ok()) return tiers.take_error();
-    input.tiers = std::move(tiers.value());
-  }
+  auto tiers = qv::cost::input_tiers(object, input.tiers_parser);
+  if (!tiers.ok()) return tiers.take_error();
+  input.tiers = std::move(tiers.value());
+  auto scale = qv::cost::input_scale(object);
+  if (!scale.ok()) return scale.take_error();
+  auto usage = qv::cost::input_usage(object, "usage", input.usage_parser);
+  if (!usage.ok()) return usage.take_error();
+  input.usage = std::move(usage.value());
+  input.scaled = qv::cost::scale_usage(input.usage->usage, scale.value());
   return qv::Unit{};
 }
 
@@ -176,8 +156,10 @@ int main(int argc, char** argv) {
     return fail(std::string(estimate_path) + ": " + read.error().message);
   const qv::cost::Catalogue& catalogue = *estimate.catalogue;
   const qv::cost::TierCatalogue* tiers = estimate.tiers ? &*estimate.tiers : nullptr;
-  if (auto check = qv::cost::estimate(estimate.usage, catalogue, tiers); !check.ok())
-    return fail(std::string(estimate_path) + ": " + check.error().message);
+  if (auto check = qv::cost::estimate(estimate.scaled, catalogue, tiers); !check.ok()) {
+    return fail(std::string(estimate_path) + ": " +
+                estimate.usage->source.positioned(check.take_error()).message);
+  }
 
   std::string organisations_path;
   auto organisations = read_organisations(allocate_input, organisations_path);
@@ -206,7 +188,7 @@ int main(int argc, char** argv) {
     sink = sink + size;
   });
   const Timing estimate_direct = measure([&] {
-    auto result = qv::cost::estimate(estimate.usage, catalogue, tiers);
+    auto result = qv::cost::estimate(estimate.scaled, catalogue, tiers);
     qv::JsonWriter out;
     qv::cost::write_estimate(out, result.value(), catalogue);
     sink = sink + out.str().size();

@@ -3,7 +3,6 @@
 // functions of the engine and writes a JSON answer. None needs the host: every call
 // finishes in qv_call_start.
 #include <cmath>
-#include <memory>
 #include <string>
 #include <unordered_map>
 
@@ -11,11 +10,11 @@
 #include "qv/cost/catalogue.h"
 #include "qv/cost/estimate.h"
 #include "qv/cost/forecast.h"
+#include "qv/cost/input.h"
 #include "qv/cost/methods.h"
 #include "qv/cost/reader.h"
 #include "qv/cost/usage.h"
 #include "qv/instance.h"
-#include "qv/json_text.h"
 #include "qv/method_support.h"
 
 namespace qv::cost {
@@ -28,98 +27,9 @@ namespace {
 enum ParserSlot { kUsageSlot, kProposedSlot, kCatalogueSlot, kTiersSlot, kSlotCount };
 
 struct CostState {
-  bool loaded = false;
-  std::shared_ptr<const Catalogue> embedded;  // parsed on first use
-  Error embedded_error;
+  EmbeddedCatalogue embedded;
   JsonParser parsers[kSlotCount];
 };
-
-Result<std::shared_ptr<const Catalogue>> embedded_catalogue(CostState& state) {
-  if (!state.loaded) {
-    state.loaded = true;
-    JsonParser parser;
-    auto root = parser.parse(embedded_catalogue_json());
-    auto catalogue =
-        root.ok() ? parse_catalogue(root.value()) : Result<Catalogue>(root.take_error());
-    if (catalogue.ok()) {
-      state.embedded = std::make_shared<const Catalogue>(std::move(catalogue.value()));
-    } else {
-      state.embedded_error = {QV_INTERNAL, "catalogue: the embedded catalogue is invalid (" +
-                                               catalogue.error().message + ")"};
-    }
-  }
-  if (!state.embedded) return state.embedded_error;
-  return state.embedded;
-}
-
-// A document within the input: an object, or the text of a file given as a JSON string.
-// For a text, text and root say where its field paths point, for positioned errors (core
-// positions the input's own: an object's).
-struct Document {
-  JsonValue value;
-  std::string_view text;
-  std::string root;
-
-  Error positioned(Error error) const { return with_position(std::move(error), text, root); }
-};
-
-Result<Document> document(const JsonValue& field, JsonParser& parser) {
-  if (auto text = field.string(); text.ok()) {
-    auto parsed = parser.parse(text.value(), field.path());
-    if (!parsed.ok()) return parsed.take_error();
-    return Document{parsed.value(), text.value(), field.path()};
-  }
-  return Document{field, {}, ""};
-}
-
-// The catalogue of a call: the input's "catalogue" when given, else the embedded one.
-Result<std::shared_ptr<const Catalogue>> call_catalogue(const JsonObject& fields,
-                                                        CostState& state) {
-  auto field = fields.find("catalogue");
-  if (!field || field->is_null()) return embedded_catalogue(state);
-  auto doc = document(*field, state.parsers[kCatalogueSlot]);
-  if (!doc.ok()) return doc.take_error();
-  auto catalogue = parse_catalogue(doc.value().value);
-  if (!catalogue.ok()) return doc.value().positioned(catalogue.take_error());
-  return std::make_shared<const Catalogue>(std::move(catalogue.value()));
-}
-
-// The usage in field `name` (required), with the document it came from.
-struct ParsedUsage {
-  Usage usage;
-  Document source;
-};
-Result<ParsedUsage> call_usage(const JsonObject& fields, std::string_view name,
-                               JsonParser& parser) {
-  auto field = fields.required(name);
-  if (!field.ok()) return field.take_error();
-  auto doc = document(field.value(), parser);
-  if (!doc.ok()) return doc.take_error();
-  auto usage = parse_usage(doc.value().value);
-  if (!usage.ok()) return doc.value().positioned(usage.take_error());
-  return ParsedUsage{std::move(usage.value()), doc.value()};
-}
-
-Result<std::optional<TierCatalogue>> call_tiers(const JsonObject& fields, CostState& state) {
-  auto field = fields.find("tiers");
-  if (!field || field->is_null()) return std::optional<TierCatalogue>();
-  auto doc = document(*field, state.parsers[kTiersSlot]);
-  if (!doc.ok()) return doc.take_error();
-  auto tiers = parse_tier_catalogue(doc.value().value);
-  if (!tiers.ok()) return doc.value().positioned(tiers.take_error());
-  return std::optional<TierCatalogue>(std::move(tiers.value()));
-}
-
-Result<double> call_scale(const JsonObject& fields) {
-  auto field = fields.find("scale");
-  if (!field) return 1.0;
-  auto number = field->number();  // null too is refused: JSON writes NaN and Infinity as null
-  if (!number.ok()) return number.take_error();
-  if (!(number.value() > 0) || !(number.value() <= 1e6)) {
-    return invalid_input(field->where() + ": must be above 0 and at most 1000000");
-  }
-  return number.value();
-}
 
 // cost.estimate and cost.opportunities share their input and differ in what they write.
 // What cost.estimate, cost.opportunities and cost.diff answer.
@@ -136,26 +46,27 @@ Result<std::string> run_estimate(std::string_view input, Instance& instance, Ans
   if (!fields.ok()) return fields.take_error();
   const JsonObject& object = fields.value();
   Reader read;
-  auto catalogue = read.take(call_catalogue(object, state));
-  auto tiers = read.take(call_tiers(object, state));
-  auto scale = read.take(call_scale(object));
+  auto catalogue =
+      read.take(input_catalogue(object, state.parsers[kCatalogueSlot], state.embedded));
+  auto tiers = read.take(input_tiers(object, state.parsers[kTiersSlot]));
+  auto scale = read.take(input_scale(object));
   const auto proposed_field = object.find("proposed");
   const bool has_proposed = diff && proposed_field && !proposed_field->is_null();
   if (diff && read.ok() && !has_proposed && !object.find("scale")) {
     read.fail("proposed: is required (or scale, to compare base with itself scaled)");
   }
   auto first =
-      read.ok() ? read.take(call_usage(object, diff ? "base" : "usage", state.parsers[kUsageSlot]))
+      read.ok() ? read.take(input_usage(object, diff ? "base" : "usage", state.parsers[kUsageSlot]))
                 : std::nullopt;
-  std::optional<ParsedUsage> second;
+  std::optional<InputUsage> second;
   if (has_proposed && read.ok()) {
-    second = read.take(call_usage(object, "proposed", state.parsers[kProposedSlot]));
+    second = read.take(input_usage(object, "proposed", state.parsers[kProposedSlot]));
   }
   if (!read.ok()) return read.take_error();
   const TierCatalogue* tier_catalogue = *tiers ? &**tiers : nullptr;
   // A single estimate is of the usage scaled; a diff compares base with proposed (or base)
   // scaled.
-  const ParsedUsage& scaled_source = !diff ? *first : has_proposed ? *second : *first;
+  const InputUsage& scaled_source = !diff ? *first : has_proposed ? *second : *first;
   const Usage scaled = scale_usage(scaled_source.usage, *scale);
   auto after = read.take(estimate(scaled, **catalogue, tier_catalogue));
   if (!after) return scaled_source.source.positioned(read.take_error());
@@ -260,11 +171,11 @@ Result<std::string> run_allocate(std::string_view input, Instance& instance) {
   if (!organisations.ok()) return organisations.take_error();
 
   // Shared costs named by service take their amount from the estimate of the usage.
-  auto catalogue = call_catalogue(fields.value(), state);
+  auto catalogue = input_catalogue(fields.value(), state.parsers[kCatalogueSlot], state.embedded);
   if (!catalogue.ok()) return catalogue.take_error();
   std::optional<Bill> bill;
   if (auto usage_field = fields.value().find("usage"); usage_field && !usage_field->is_null()) {
-    auto parsed = call_usage(fields.value(), "usage", state.parsers[kUsageSlot]);
+    auto parsed = input_usage(fields.value(), "usage", state.parsers[kUsageSlot]);
     if (!parsed.ok()) return parsed.take_error();
     auto priced = compute_bill(parsed.value().usage, *catalogue.value());
     if (!priced.ok()) return parsed.value().source.positioned(priced.take_error());
@@ -327,7 +238,7 @@ Result<std::string> run_catalogue(std::string_view input, Instance& instance) {
   auto& state = instance.state<CostState>();
   auto fields = input_object(input, instance, {"catalogue"});
   if (!fields.ok()) return fields.take_error();
-  auto catalogue = call_catalogue(fields.value(), state);
+  auto catalogue = input_catalogue(fields.value(), state.parsers[kCatalogueSlot], state.embedded);
   if (!catalogue.ok()) return catalogue.take_error();
   JsonWriter out;
   write_catalogue(out, *catalogue.value());
