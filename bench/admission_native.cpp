@@ -4,12 +4,13 @@
 // whose limit is never reached) is configured first, the clock is frozen so the lease never
 // lapses, and one admission takes the lease. Prints one JSON line; compare with the
 // WebAssembly side measured in the same run. A catalogue it cannot use is named with its
-// file and field, exit 1, before anything is timed.
+// file and field, and a SECONDS_PER_RUN (default 1) that is not a finite number above 0 with
+// the word given, exit 1, before anything is timed.
 #include <cstdio>
-#include <cstdlib>
 #include <memory>
 #include <string>
 
+#include "arguments.h"
 #include "measure.h"
 #include "qv/host/instance.h"
 #include "read_file.h"
@@ -19,10 +20,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: qv_bench_admission CATALOGUE_FILE [SECONDS_PER_RUN]\n");
     return 2;
   }
-  const double target_seconds = argc > 2 ? std::atof(argv[2]) : 1.0;
-  if (!(target_seconds > 0)) {
-    std::fprintf(stderr, "qv_bench_admission: SECONDS_PER_RUN must be a positive number\n");
-    return 2;
+  double target_seconds = 1.0;
+  if (argc > 2) {
+    auto seconds = qv::bench::read_seconds("SECONDS_PER_RUN", argv[2]);
+    if (!seconds.ok()) {
+      std::fprintf(stderr, "qv_bench_admission: %s\n", seconds.error().message.c_str());
+      return 1;
+    }
+    target_seconds = seconds.value();
   }
   const auto catalogue = qv::bench::read_file(argv[1]);
   if (!catalogue) {

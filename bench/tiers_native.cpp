@@ -7,12 +7,13 @@
 // Each figure: the iteration count is scaled to about SECONDS_PER_RUN (default 1) per
 // run, 5 runs, the median reported. Prints one JSON line. Absolute times on a shared
 // machine mean little: compare with the peers measured in the same run. An input it cannot
-// use is named with its file and field, exit 1, before anything is timed.
+// use is named with its file and field, and a SECONDS_PER_RUN that is not a finite number
+// above 0 with the word given, exit 1, before anything is timed.
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "arguments.h"
 #include "measure.h"
 #include "qv/host/instance.h"
 #include "qv/json.h"
@@ -53,10 +54,14 @@ int main(int argc, char** argv) {
     }
     input = std::move(*read);
   }
-  const double target_seconds = argc > 2 ? std::atof(argv[2]) : 1.0;
-  if (!(target_seconds > 0)) {
-    std::fprintf(stderr, "qv_bench_tiers: SECONDS_PER_RUN must be a positive number\n");
-    return 2;
+  double target_seconds = 1.0;
+  if (argc > 2) {
+    auto seconds = qv::bench::read_seconds("SECONDS_PER_RUN", argv[2]);
+    if (!seconds.ok()) {
+      std::fprintf(stderr, "qv_bench_tiers: %s\n", seconds.error().message.c_str());
+      return 1;
+    }
+    target_seconds = seconds.value();
   }
 
   auto created = qv::host::Instance::create();
