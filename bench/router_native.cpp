@@ -186,7 +186,7 @@ int main(int argc, char** argv) {
   const auto content = qv::bench::read_file(argv[1]);
   if (!content) {
     std::fprintf(stderr, "qv_bench_router: %s: cannot be read\n", argv[1]);
-    return 2;
+    return 1;
   }
   auto read = read_input(*content);
   if (!read.ok()) {

@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
     auto read = qv::bench::read_file(argv[1]);
     if (!read) {
       std::fprintf(stderr, "qv_bench_tiers: %s: cannot be read\n", argv[1]);
-      return 2;
+      return 1;
     }
     input = std::move(*read);
   }

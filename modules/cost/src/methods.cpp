@@ -31,7 +31,6 @@ struct CostState {
   JsonParser parsers[kSlotCount];
 };
 
-// cost.estimate and cost.opportunities share their input and differ in what they write.
 // What cost.estimate, cost.opportunities and cost.diff answer.
 enum class Answer { kEstimate, kOpportunities, kDiff };
 
