@@ -483,6 +483,28 @@ test('a call waiting on a wait and a slow KV operation, when another call traps,
   }
 });
 
+// The WASI bundle's memory may grow to 4 GiB (wasm32's whole range; the Emscripten bundle's
+// stops at 2 GiB): from 2 GiB up a pointer passed as an i32 reads negative in JavaScript.
+test('a WASI instance whose memory grew past 2 GiB still answers: pointers are read unsigned', async () => {
+  const host = new QvInstance({
+    now, log: quiet,
+    fetch: async () => new Response('{"v":1}', { headers: { 'cache-control': 'max-age=60' } }),
+  });
+  const instance = await WebAssembly.instantiate(await loadModule('wasi'), host.imports());
+  host.attach(instance);
+  const { memory, qv_alloc: alloc } = instance.exports;
+  // Memory a module never gives back, as calls leave it over time (untouched: the pages cost
+  // address space, not RAM).
+  while (memory.buffer.byteLength <= 2 ** 31) assert.notEqual(alloc(256 << 20), 0, 'the module grew its memory');
+  assert.ok(alloc(16) >>> 0 >= 2 ** 31, 'new buffers lie above 2 GiB');
+  assert.deepEqual(await host.invoke('tiers.features', { tier: 'Startup' }), {
+    status: 'ok', body: { tier: 'Startup', features: ['voiceAI', 'basicAnalytics', 'knowledgeBase', 'asanaIntegration', 'realTimeDashboard'] },
+  });
+  const answer = await host.call('cache.get', { organizationId: 'o', key: 'GET /x', origin: { url: 'http://o.test/x' } });
+  assert.equal(answer.body, '{"v":1}');
+  assert.equal(host.failed, false);
+});
+
 describe('fetch operations', () => {
   let server;
   let base;

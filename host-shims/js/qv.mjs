@@ -105,7 +105,9 @@ export class QvInstance {
 
   /** The import object for WebAssembly.instantiate (see qv_abi.h, "Imports"). */
   imports() {
-    const bytes = (ptr, len) => new Uint8Array(this.#memory.buffer, ptr, len);
+    // Pointers and lengths come in as i32 and read negative from 2 GiB up (the WASI bundle's
+    // memory may grow to 4 GiB): >>> 0 reads them as the unsigned wasm32 addresses they are.
+    const bytes = (ptr, len) => new Uint8Array(this.#memory.buffer, ptr >>> 0, len >>> 0);
     const view = () => new DataView(this.#memory.buffer);
     return {
       qv_host: {
@@ -124,12 +126,12 @@ export class QvInstance {
           let text = '';
           let written = 0;
           for (let i = 0; i < iovsLen; i++) {
-            const ptr = view().getUint32(iovs + i * 8, true);
-            const len = view().getUint32(iovs + i * 8 + 4, true);
+            const ptr = view().getUint32((iovs >>> 0) + i * 8, true);
+            const len = view().getUint32((iovs >>> 0) + i * 8 + 4, true);
             text += decoder.decode(bytes(ptr, len));
             written += len;
           }
-          view().setUint32(outWritten, written, true);
+          view().setUint32(outWritten >>> 0, written, true);
           if (text.trim()) this.#log(fd === 2 ? 3 : 1, text.trimEnd());
           return 0;
         },
@@ -157,7 +159,7 @@ export class QvInstance {
     if (version !== ABI_VERSION) {
       throw new Error(`qv: ABI version mismatch: the module implements version ${version}, this shim version ${ABI_VERSION}; rebuild the module and the shim together`);
     }
-    this.#scratch = exports.qv_alloc(8);
+    this.#scratch = exports.qv_alloc(8) >>> 0;
     if (typeof exports.qv_l1_put === 'function' && typeof exports.qv_l1_released === 'function') {
       this.#l1 = new DirectL1(exports, this.#l1Clock, (error) => this.#guard(() => { throw error; }));
     }
@@ -339,7 +341,7 @@ export class QvInstance {
 
   // Copies bytes into module memory for the duration of fn(ptr, len).
   #withBytes(data, fn) {
-    const ptr = this.#exports.qv_alloc(data.length);
+    const ptr = this.#exports.qv_alloc(data.length) >>> 0; // unsigned, as in imports()
     if (ptr === 0) throw new Error('qv: module out of memory');
     try {
       new Uint8Array(this.#memory.buffer, ptr, data.length).set(data);
