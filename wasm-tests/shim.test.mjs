@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { createServer as createTcpServer, connect } from 'node:net';
 import { once } from 'node:events';
+import * as timersPromises from 'node:timers/promises';
 import { loadModule, instantiate, FLAVOURS, MemoryKv, HostOps, OP, QvInstance, MAX_INPUT_BYTES } from '../dist/js/node.mjs';
 import { withOps, failWith, noTimeouts } from './kv-doubles.mjs';
 
@@ -404,6 +405,27 @@ for (const flavour of FLAVOURS) {
       await assert.rejects(instantiate(module, { kv: { get, set }, log: quiet }), { name: 'TypeError', message: `${expected}; it has no incr, del, cas` });
       await assert.rejects(instantiate(module, { kv: 'redis://127.0.0.1:6379', log: quiet }), { name: 'TypeError', message: `${expected}, got string` });
       assert.throws(() => new HostOps({}), { name: 'TypeError', message: `${expected}, got undefined` });
+    });
+
+    test('a fetch, now, randomBytes or log that is not a function, or timers without both, is refused at instantiate, naming it', async () => {
+      // now, randomBytes and log would fail the instance at its first call; fetch every fetch
+      // (the cache answering 502); timers every KV operation (admission deciding per isolate),
+      // and node:timers/promises' setTimeout, which takes no callback, left a rejection
+      // unhandled on each.
+      for (const [name, value, type] of [['fetch', 'http://o.test/', 'string'], ['now', NOW, 'number'],
+        ['randomBytes', new Uint8Array(8), 'object'], ['log', true, 'boolean']]) {
+        await assert.rejects(instantiate(module, { log: quiet, [name]: value }),
+          { name: 'TypeError', message: `${name}: expected a function, got ${type}` });
+      }
+      const expected = "timers: expected {setTimeout, clearTimeout} functions (the global ones, or a test's own)";
+      await assert.rejects(instantiate(module, { log: quiet, timers: timersPromises }), { name: 'TypeError', message: `${expected}; it has no clearTimeout` });
+      await assert.rejects(instantiate(module, { log: quiet, timers: {} }), { name: 'TypeError', message: `${expected}; it has no setTimeout, clearTimeout` });
+      await assert.rejects(instantiate(module, { log: quiet, timers: setTimeout }), { name: 'TypeError', message: `${expected}, got function` });
+      // A call's own fetch too; null is an option's default, as kv's.
+      const qv = await instantiate(module, { now, log: quiet, fetch: null, timers: null });
+      await assert.rejects(qv.invoke('tiers.features', { tier: 'Growth' }, { fetch: 'http://o.test/' }),
+        { name: 'TypeError', message: 'fetch: expected a function, got string' });
+      assert.equal((await qv.invoke('tiers.features', { tier: 'Growth' }, { fetch: null })).status, 'ok');
     });
 
     test('an input of bytes (a request body\'s ArrayBuffer, a Uint8Array) is the input as it is, not its JSON', async () => {

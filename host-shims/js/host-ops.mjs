@@ -42,6 +42,26 @@ export function wholeOption(options, name, most) {
   throw new RangeError(`${name}: expected a whole number from 1 to ${most}, got ${typeof value === 'string' ? `'${value}'` : String(value)}`);
 }
 
+// An option that is a function, or absent (undefined or null: its default): else a TypeError
+// naming it. One that is not (a URL given as fetch, a clock's reading given as now) would fail
+// every operation or call that uses it, with no word at start.
+export function functionOption(options, name) {
+  const value = options[name] ?? undefined;
+  if (value === undefined || typeof value === 'function') return value;
+  throw new TypeError(`${name}: expected a function, got ${typeof value}`);
+}
+
+// The timers option as given (default the global ones), or a TypeError naming it and what it
+// lacks: node:timers/promises, say, has no clearTimeout, and its setTimeout takes no callback.
+function timersOption(timers) {
+  if (timers == null) return globalThis;
+  const expected = 'timers: expected {setTimeout, clearTimeout} functions (the global ones, or a test\'s own)';
+  if (typeof timers !== 'object') throw new TypeError(`${expected}, got ${typeof timers}`);
+  const missing = ['setTimeout', 'clearTimeout'].filter((name) => typeof timers[name] !== 'function');
+  if (missing.length) throw new TypeError(`${expected}; it has no ${missing.join(', ')}`);
+  return timers;
+}
+
 const KV_OPERATIONS = ['get', 'set', 'incr', 'del', 'cas'];
 
 // The KV option as given, or a TypeError naming it and what it lacks: a KV that is not one
@@ -67,22 +87,23 @@ export class HostOps {
 
   /**
    * options.kv: the KV (an object with get, set, incr, del and cas, else a TypeError naming
-   * kv); options.fetch (default globalThis.fetch); options.kvTimeoutMs
+   * kv); options.fetch (default globalThis.fetch; not a function: a TypeError naming it);
+   * options.kvTimeoutMs
    * (default 250); options.fetchTimeoutMs bounds every fetch: the op's own timeout (10 s when
    * it gives none) above it is lowered to it, never raised (the router counts on a probe
    * ending within its own timeout);
    * options.fetchMaxBytes (default 8 MiB): a longer answer body is not read, and the fetch
    * fails with status too_large; options.timers: {setTimeout, clearTimeout} the KV and fetch
    * operations time out by and sleep operations wait on (default the global ones; tests:
-   * timers they fire).
+   * timers they fire; an object without both functions is a TypeError naming timers).
    */
   constructor(options) {
     this.#kv = kvOption(options.kv);
-    this.#fetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
+    this.#fetch = functionOption(options, 'fetch') ?? ((...args) => globalThis.fetch(...args));
     this.#kvTimeoutMs = wholeOption(options, 'kvTimeoutMs', MAX_TIMER_MS) ?? DEFAULT_KV_TIMEOUT_MS;
     this.#fetchTimeoutMs = wholeOption(options, 'fetchTimeoutMs', MAX_TIMER_MS);
     this.#fetchMaxBytes = wholeOption(options, 'fetchMaxBytes', 2 ** 32 - 1) ?? DEFAULT_FETCH_MAX_BYTES;
-    this.#timers = options.timers ?? globalThis;
+    this.#timers = timersOption(options.timers);
   }
 
   /**

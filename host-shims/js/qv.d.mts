@@ -31,7 +31,7 @@ export interface Kv {
 export interface ShimOptions {
   /** Default: a new MemoryKv on the same clock. One that is not a KV (a promise of one, an object without get, set, incr, del and cas) is a TypeError naming kv. */
   kv?: Kv;
-  /** Default: globalThis.fetch. */
+  /** Default: globalThis.fetch. As for now, randomBytes and log: anything but a function is a TypeError naming the option. */
   fetch?: typeof fetch;
   /** Clock in ms since the epoch (default Date.now). */
   now?: () => number;
@@ -48,6 +48,7 @@ export interface ShimOptions {
   /**
    * The timers KV and fetch operations, and waits for another call that give a timeout, time
    * out by, and sleep operations wait on (default the global ones; tests: timers they fire).
+   * One without both functions (node:timers/promises has no clearTimeout) is a TypeError naming timers.
    */
   timers?: Timers;
 }
@@ -70,7 +71,7 @@ export interface Invocation<T = unknown> {
 }
 
 export interface InvokeOptions {
-  /** Performs this call's fetch operations instead of the instance's fetch. */
+  /** Performs this call's fetch operations instead of the instance's fetch (anything but a function: a TypeError naming fetch). */
   fetch?: typeof fetch;
 }
 

@@ -7,7 +7,7 @@
 // module keeps every call's state behind its handle.
 
 import { MemoryKv } from './kv-memory.mjs';
-import { HostOps, OP, bytesView, moduleTextOf, headerValueOf } from './host-ops.mjs';
+import { HostOps, OP, bytesView, moduleTextOf, headerValueOf, functionOption } from './host-ops.mjs';
 import { DirectL1, coarseClock } from './l1.mjs';
 
 export { HostOps, OP, DirectL1, headerValueOf };
@@ -58,7 +58,8 @@ function defaultLog(level, message) {
  * TypeError naming kv), fetch (default: globalThis.fetch), now (ms since
  * the epoch), randomBytes(Uint8Array), log(level, message), kvTimeoutMs, fetchTimeoutMs,
  * fetchMaxBytes, timers ({setTimeout, clearTimeout} the operations time out by, waits for
- * another call included, and sleeps wait on).
+ * another call included, and sleeps wait on). A fetch, now, randomBytes or log that is not a
+ * function, and timers without both functions, are a TypeError naming the option.
  */
 export async function instantiate(module, options = {}) {
   if (!(module instanceof WebAssembly.Module) && module?.constructor?.name !== 'Module') {
@@ -94,11 +95,16 @@ export class QvInstance {
   #l1Clock; // the clock of the direct L1: the host clock, read at most once per ms by default
 
   constructor(options = {}) {
-    this.kv = options.kv ?? new MemoryKv({ now: options.now });
-    this.#now = options.now ?? (() => Date.now());
-    this.#l1Clock = options.now ?? coarseClock(() => Date.now());
-    this.#randomBytes = options.randomBytes ?? ((buffer) => crypto.getRandomValues(buffer));
-    this.#log = options.log ?? defaultLog;
+    // The module reads these from inside its calls: one that is not a function would fail the
+    // instance at its first call, so it is refused here, named.
+    const now = functionOption(options, 'now');
+    const randomBytes = functionOption(options, 'randomBytes');
+    const log = functionOption(options, 'log');
+    this.kv = options.kv ?? new MemoryKv({ now });
+    this.#now = now ?? (() => Date.now());
+    this.#l1Clock = now ?? coarseClock(() => Date.now());
+    this.#randomBytes = randomBytes ?? ((buffer) => crypto.getRandomValues(buffer));
+    this.#log = log ?? defaultLog;
     this.#ops = new HostOps({ ...options, kv: this.kv });
     this.#timers = options.timers ?? globalThis;
   }
@@ -186,7 +192,8 @@ export class QvInstance {
    * options.fetch: performs this call's fetch operations instead of the instance's fetch
    * (e.g. a proxy that picks the origin per request).
    */
-  async invoke(method, input = {}, { fetch } = {}) {
+  async invoke(method, input = {}, options = {}) {
+    const fetch = functionOption(options, 'fetch');
     const lone = typeof input === 'string' ? loneSurrogateAt(input) : -1;
     if (lone >= 0) { // TextEncoder would write U+FFFD in its place, and the module read that
       const unit = input.charCodeAt(lone).toString(16).toUpperCase();
