@@ -428,6 +428,20 @@ for (const flavour of FLAVOURS) {
       assert.equal((await qv.invoke('tiers.features', { tier: 'Growth' }, { fetch: null })).status, 'ok');
     });
 
+    test('a clock that gives no number fails the instance, naming now, instead of the module deciding on NaN', async () => {
+      // A clock missing its return: the module read NaN, and refused every admission (limited,
+      // retryAfterMs 0) with no word of why.
+      const qv = await instantiate(module, { now: () => { Date.now(); }, log: quiet });
+      await assert.rejects(qv.invoke('tiers.admit', { organizationId: 'org_1', tier: 'Startup' }),
+        { name: 'QvError', message: 'qv: the module failed (now: the host clock gave undefined, not a finite number of ms since the epoch); the instance is discarded' });
+      assert.equal(qv.failed, true);
+      const nan = await instantiate(module, { now: () => NaN, log: quiet });
+      await assert.rejects(nan.invoke('tiers.admit', { organizationId: 'org_1', tier: 'Startup' }), /now: the host clock gave NaN, not a finite number/);
+      // What the import's f64 reads as a number still is one: a Date is its ms.
+      const dated = await instantiate(module, { now: () => new Date(NOW), log: quiet });
+      assert.equal((await dated.call('tiers.admit', { organizationId: 'org_1', tier: 'Startup' })).allowed, true);
+    });
+
     test('an input of bytes (a request body\'s ArrayBuffer, a Uint8Array) is the input as it is, not its JSON', async () => {
       const qv = await instantiate(module, { now, log: quiet });
       const input = { organizationId: 'org_0', currentTier: 'Startup', history: history(40) };

@@ -33,7 +33,7 @@ export interface ShimOptions {
   kv?: Kv;
   /** Default: globalThis.fetch. As for now, randomBytes and log: anything but a function is a TypeError naming the option. */
   fetch?: typeof fetch;
-  /** Clock in ms since the epoch (default Date.now). */
+  /** Clock in ms since the epoch (default Date.now). A reading that is not a finite number fails the instance, with a QvError naming now. */
   now?: () => number;
   /** Fills the array with random bytes (default crypto.getRandomValues). */
   randomBytes?: (buffer: Uint8Array) => void;

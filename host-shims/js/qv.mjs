@@ -59,7 +59,8 @@ function defaultLog(level, message) {
  * the epoch), randomBytes(Uint8Array), log(level, message), kvTimeoutMs, fetchTimeoutMs,
  * fetchMaxBytes, timers ({setTimeout, clearTimeout} the operations time out by, waits for
  * another call included, and sleeps wait on). A fetch, now, randomBytes or log that is not a
- * function, and timers without both functions, are a TypeError naming the option.
+ * function, and timers without both functions, are a TypeError naming the option; a reading
+ * of now that is not a finite number fails the instance (a QvError naming now).
  */
 export async function instantiate(module, options = {}) {
   if (!(module instanceof WebAssembly.Module) && module?.constructor?.name !== 'Module') {
@@ -117,7 +118,15 @@ export class QvInstance {
     const view = () => new DataView(this.#memory.buffer);
     return {
       qv_host: {
-        now_ms: () => this.#now(),
+        now_ms: () => {
+          // A clock that gives no number (a function missing its return) would have the module
+          // decide on NaN: every admission refused, no cache entry ever fresh, with no word.
+          // Read as the import's f64 reads it (a Date is its ms), then checked.
+          const reading = this.#now();
+          const now = Number(reading);
+          if (Number.isFinite(now)) return now;
+          throw new QvError('internal', `now: the host clock gave ${typeof reading === 'number' ? reading : typeof reading}, not a finite number of ms since the epoch`);
+        },
         random_bytes: (ptr, len) => {
           // getRandomValues fills at most 65536 bytes per call
           for (let offset = 0; offset < len; offset += 65536) {
