@@ -53,7 +53,7 @@ console.log(JSON.stringify({
 // TypeScript in the consumer project: the package's declarations are checked (skipLibCheck
 // off) along with code that uses every entry point...
 const typedUse = `
-import { instantiate, QvError, type QvInstance, type Kv } from '@quantum-voice/edge';
+import { instantiate, QvError, QvInstance, type Kv } from '@quantum-voice/edge';
 import { loadModule, FLAVOURS, type Flavour } from '@quantum-voice/edge/node';
 import { MemoryKv } from '@quantum-voice/edge/kv-memory';
 import { RedisKv } from '@quantum-voice/edge/kv-redis';
@@ -63,12 +63,15 @@ import { createEdgeHandler, type EdgeConfig } from '@quantum-voice/edge/edge-fun
 const flavour: Flavour = FLAVOURS[0];
 const kv: Kv = new MemoryKv({ now: coarseClock(() => Date.now()) });
 const qv: QvInstance = await instantiate(await loadModule(flavour), { kv });
+// What instantiate() does, for a host that instantiates the module itself.
+const host = new QvInstance({ kv, log: () => {} });
+host.attach(await WebAssembly.instantiate(await loadModule(flavour), host.imports()));
 const decision = await qv.call<{ recommendedTier: string }>('tiers.evaluate', {});
 const config: EdgeConfig = { apiKeys: [{ sha256: 'ab', organizationId: 'org_1', tier: 'Startup' }] };
 const handle = createEdgeHandler({ wasmModule: await loadModule(), config, kv });
 const response: Response = await handle(new Request('http://edge.test/healthz'), { waitUntil: () => {} });
 const failure = new QvError('timeout', 'kv.get k: no answer');
-export const used = [decision.recommendedTier, response.status, qv.l1?.get('k'), RedisKv.connect, failure.status];
+export const used = [decision.recommendedTier, response.status, qv.l1?.get('k'), RedisKv.connect, failure.status, host.failed];
 `;
 // ... and code that misuses them is refused.
 const typedMisuse = `

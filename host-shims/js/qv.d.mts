@@ -108,6 +108,16 @@ export declare class DirectL1 {
 }
 
 export declare class QvInstance {
+  /**
+   * The host of one module instance, before the module: instantiate() makes one, instantiates
+   * the module with its imports() and attach()es it; a host that instantiates the module itself
+   * does the same. Options as instantiate()'s.
+   */
+  constructor(options?: ShimOptions);
+  /** The import object for WebAssembly.instantiate (qv_abi.h, "Imports"). */
+  imports(): WebAssembly.Imports;
+  /** Binds to the instantiated module; throws for a module that is not a bundle or of another ABI version. */
+  attach(instance: WebAssembly.Instance): void;
   readonly kv: Kv;
   /** The cache module's L1, or null when the bundle has no cache module. */
   readonly l1: DirectL1 | null;
