@@ -396,6 +396,26 @@ for (const flavour of FLAVOURS) {
       assert.match(paired.body.message, /^organizationId: /);
     });
 
+    test('an input JSON cannot write (a BigInt, a cycle, a function) is refused as invalid_input naming input, not thrown', async () => {
+      // invoke never rejects for a problem of the input: JSON.stringify's TypeError named nothing,
+      // and a function reached the module as no text at all ('malformed JSON at line 1').
+      const qv = await instantiate(module, { now, log: quiet });
+      const cycle = { tier: 'Growth' };
+      cycle.self = cycle;
+      for (const [input, message] of [
+        [{ tier: 'Growth', limit: 10n }, 'input: cannot be written as JSON (Do not know how to serialize a BigInt)'],
+        [cycle, /^input: cannot be written as JSON \(Converting circular structure to JSON/],
+        [() => ({ tier: 'Growth' }), 'input: expected a value JSON can write, got a function'],
+      ]) {
+        const { status, body } = await qv.invoke('tiers.features', input);
+        assert.equal(status, 'invalid_input');
+        assert.equal(body.error, 'invalid_input');
+        if (typeof message === 'string') assert.equal(body.message, message);
+        else assert.match(body.message, message);
+      }
+      await assert.rejects(qv.call('tiers.features', 10n), { name: 'QvError', status: 'invalid_input' });
+    });
+
     test('a kv option that is not a KV is refused at instantiate, naming kv and what it lacks', async () => {
       // Each would fail every KV operation, the module deciding every call without its state.
       const expected = 'kv: expected a KV (with get, set, incr, del, cas functions)';

@@ -125,7 +125,8 @@ export declare class QvInstance {
   readonly failed: boolean;
   /**
    * Runs method to completion; never rejects for errors the module reports. input: an object
-   * (sent as its JSON), or a string (its UTF-8; one holding a lone surrogate is refused as
+   * (sent as its JSON; one JSON cannot write, holding a BigInt or a cycle, is refused as
+   * invalid_input naming input), or a string (its UTF-8; one holding a lone surrogate is refused as
    * invalid_input, naming its index) or bytes (a Uint8Array, another view, an ArrayBuffer)
    * sent as they are.
    */

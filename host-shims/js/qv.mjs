@@ -209,7 +209,8 @@ export class QvInstance {
       const message = `input: the text is not Unicode: a lone surrogate U+${unit} at index ${lone} (UTF-8 cannot hold it)`;
       return { status: 'invalid_input', body: { error: 'invalid_input', message } };
     }
-    const bytes = inputBytes(input);
+    const { bytes, problem } = inputBytes(input);
+    if (problem) return { status: 'invalid_input', body: { error: 'invalid_input', message: problem } };
     if (bytes.length > MAX_INPUT_BYTES) { // refused as the module would, without copying it in
       const message = `input: ${bytes.length} bytes is above the limit of ${MAX_INPUT_BYTES} bytes`;
       return { status: 'too_large', body: { error: 'too_large', message } };
@@ -437,11 +438,21 @@ const EMPTY = new Uint8Array(0);
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const loneSurrogateAt = (text) => (text.isWellFormed?.() === true ? -1 : text.search(LONE_SURROGATE));
 
-// A call's input as the bytes the module reads: a string's UTF-8, bytes as they are (not the
-// JSON of a Uint8Array's indices, or {} for an ArrayBuffer), anything else as its JSON.
+// A call's input as the bytes the module reads ({bytes}): a string's UTF-8, bytes as they are
+// (not the JSON of a Uint8Array's indices, or {} for an ArrayBuffer), anything else as its
+// JSON; or {problem} naming input when it has none (a BigInt, a cycle, a function).
 function inputBytes(input) {
-  if (typeof input === 'string') return encoder.encode(input);
-  return bytesView(input) ?? encoder.encode(JSON.stringify(input));
+  if (typeof input === 'string') return { bytes: encoder.encode(input) };
+  const bytes = bytesView(input);
+  if (bytes) return { bytes };
+  let text;
+  try {
+    text = JSON.stringify(input);
+  } catch (error) {
+    return { problem: `input: cannot be written as JSON (${error.message})` };
+  }
+  if (text === undefined) return { problem: `input: expected a value JSON can write, got a ${typeof input}` };
+  return { bytes: encoder.encode(text) };
 }
 
 // A 64-bit integer of the module's: a Number while one holds it exactly, else a BigInt.
