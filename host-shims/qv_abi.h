@@ -26,8 +26,9 @@
  *    they point to) are owned by the module and stay valid until the next qv_call_resume
  *    or qv_call_free on the same call handle. The host copies what it keeps.
  *
- * Versioning: a host must call qv_abi_version() first and refuse the module when it
- * differs from the QV_ABI_VERSION it was built for.
+ * Versioning: a host must call qv_abi_version() first (after _initialize, see
+ * QV_BUNDLE_EXPORTS) and refuse the module when it differs from the QV_ABI_VERSION it was
+ * built for.
  */
 #ifndef QV_ABI_H
 #define QV_ABI_H
@@ -120,6 +121,13 @@ typedef struct qv_op {
 } qv_op;
 
 /* ---- Exports: implemented by the module -------------------------------------------- */
+
+/* Besides the functions below, every WebAssembly bundle exports its linear memory, where the
+ * pointers of this header point, and _initialize (both flavours are WASI reactors): a host
+ * calls _initialize once, before any other export (it runs the C and C++ runtimes'
+ * constructors), as WASI's reactor convention has it. A test checks every .wasm in dist/
+ * for them. */
+#define QV_BUNDLE_EXPORTS "memory", "_initialize"
 
 /* Returns QV_ABI_VERSION of the module. */
 QV_EXPORT(qv_abi_version) uint32_t qv_abi_version(void);

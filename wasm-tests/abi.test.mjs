@@ -37,13 +37,16 @@ test('every .wasm in dist/ imports only what the header declares and exports the
   const files = await wasmFiles();
   assert.ok(files.length >= 2, `expected both flavours in dist/, found ${files.length} .wasm files`);
   const exportedByHeader = [...header.matchAll(/QV_EXPORT\((qv_\w+)\)/g)].map((m) => m[1]);
+  // What the runtime exports beside them, which a host needs too: the memory, _initialize.
+  const bundleExports = [...header.match(/#define QV_BUNDLE_EXPORTS (.*)/)[1].matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+  assert.deepEqual(bundleExports, ['memory', '_initialize']);
   for (const file of files) {
     const module = await WebAssembly.compile(await readFile(file));
     const imports = WebAssembly.Module.imports(module).map((i) => `${i.module}.${i.name}`);
     const undeclared = imports.filter((name) => !ALLOWED_IMPORTS.includes(name));
     assert.deepEqual(undeclared, [], `${file.pathname} imports what qv_abi.h does not declare`);
     const exports = WebAssembly.Module.exports(module).map((e) => e.name);
-    for (const name of [...exportedByHeader, 'memory']) {
+    for (const name of [...exportedByHeader, ...bundleExports]) {
       assert.ok(exports.includes(name), `${file.pathname} does not export ${name}`);
     }
   }
