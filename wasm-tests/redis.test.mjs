@@ -10,6 +10,7 @@ import { startOnFreePort } from './ports.mjs';
 import { createClient } from 'redis';
 import { createServer, connect as connectTcp } from 'node:net';
 import { noTimeouts } from './kv-doubles.mjs';
+import * as timersPromises from 'node:timers/promises';
 
 const url = process.env.QV_REDIS_URL;
 const decoder = new TextDecoder();
@@ -404,6 +405,16 @@ test("connectTimeoutMs bounds the host name's resolution, as natively: an attemp
 test('lookup, when given, is a function: anything else is a TypeError naming it, before any connection', async () => {
   await assert.rejects(RedisKv.connect('redis://127.0.0.1:1', { lookup: 'dns', wait: false }),
     { name: 'TypeError', message: 'lookup: expected a function (hostname, options, callback), as dns.lookup, got string' });
+});
+
+test('now and timers, when given, are a function and {setTimeout, clearTimeout}: anything else is a TypeError naming it, before any connection', async () => {
+  // Read at the first connection: connect() never settled (timers without setTimeout, now a
+  // number), or node:timers/promises' setTimeout, which takes no callback, rejected unhandled.
+  const url = 'redis://127.0.0.1:1';
+  await assert.rejects(RedisKv.connect(url, { now: 5, wait: false }), { name: 'TypeError', message: 'now: expected a function, got number' });
+  const expected = "timers: expected {setTimeout, clearTimeout} functions (the global ones, or a test's own)";
+  await assert.rejects(RedisKv.connect(url, { timers: {}, wait: false }), { name: 'TypeError', message: `${expected}; it has no setTimeout, clearTimeout` });
+  await assert.rejects(RedisKv.connect(url, { timers: timersPromises, wait: false }), { name: 'TypeError', message: `${expected}; it has no clearTimeout` });
 });
 
 test('wait: false answers before the store is up: operations fail fast until it is, then work', async () => {

@@ -53,7 +53,7 @@ export function functionOption(options, name) {
 
 // The timers option as given (default the global ones), or a TypeError naming it and what it
 // lacks: node:timers/promises, say, has no clearTimeout, and its setTimeout takes no callback.
-function timersOption(timers) {
+export function timersOption(timers) {
   if (timers == null) return globalThis;
   const expected = 'timers: expected {setTimeout, clearTimeout} functions (the global ones, or a test\'s own)';
   if (typeof timers !== 'object') throw new TypeError(`${expected}, got ${typeof timers}`);

@@ -17,7 +17,9 @@ export declare class RedisKv implements Kv {
    * the drop, doubling up to 30 s (or stallMs, if longer); meanwhile operations fail at once.
    * connectTimeoutMs (default 1000), maxInFlight and stallMs are whole numbers from 1, else
    * a RangeError naming the option. now (ms, default performance.now) and timers (default
-   * the global ones) time stalls and reconnections (tests: a clock and timers they move).
+   * the global ones) time stalls and reconnections (tests: a clock and timers they move); a
+   * now that is not a function, or timers without setTimeout and clearTimeout, is a TypeError
+   * naming it.
    * lookup (default dns.lookup, as net.connect's) finds a host name's addresses (tests: a
    * resolver they hold); connectTimeoutMs bounds an attempt whole, the resolution included.
    */

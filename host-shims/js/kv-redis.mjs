@@ -10,7 +10,7 @@
 // from every isolate for as long as it lasts.
 
 import { createClient, commandOptions } from 'redis';
-import { bytesView, wholeOption, withoutCredentials, MAX_TIMER_MS } from './host-ops.mjs';
+import { bytesView, wholeOption, functionOption, timersOption, withoutCredentials, MAX_TIMER_MS } from './host-ops.mjs';
 
 // Far past any answer of a store that works (the shim times an operation out after
 // kvTimeoutMs, 250 ms by default), and short against an outage.
@@ -224,7 +224,8 @@ export class RedisKv {
    * command is answered again; meanwhile every operation fails at once.
    * options.now (ms, default performance.now) and options.timers ({setTimeout,
    * clearTimeout}, default the global ones) time the stalls and the reconnections (tests:
-   * a clock and timers they move).
+   * a clock and timers they move); a now that is not a function, or timers without both, is a
+   * TypeError naming it.
    * options.lookup (default dns.lookup, as net.connect's lookup option) finds the addresses of
    * a host name (tests: a resolver they hold; a function, else a TypeError naming it). The
    * connect timeout bounds an attempt whole, the name's resolution included, as the native
@@ -251,6 +252,10 @@ export class RedisKv {
     if (options.lookup !== undefined && typeof options.lookup !== 'function') {
       throw new TypeError(`lookup: expected a function (hostname, options, callback), as dns.lookup, got ${typeof options.lookup}`);
     }
+    // Read on every connection and command: one that is not what it names would leave connect()
+    // unsettled, or reject unhandled, at the first connection.
+    const now = functionOption(options, 'now') ?? (() => performance.now());
+    const timers = timersOption(options.timers);
     const newClient = () => createClient({
       url,
       disableOfflineQueue: true, // fail now rather than queue while the store is down
@@ -262,7 +267,7 @@ export class RedisKv {
     });
     const kv = new RedisKv(newClient, {
       prefix: options.prefix ?? '', maxInFlight, stallMs,
-      now: options.now ?? (() => performance.now()), timers: options.timers ?? globalThis,
+      now, timers,
     });
     if (options.wait !== false) await kv.#ready;
     return kv;
