@@ -874,4 +874,12 @@ describe('MemoryKv', () => {
     }
     assert.equal(new MemoryKv({ maxBytes: undefined }).bytes, 0);
   });
+
+  test('a now that is not a function is refused, naming it', async () => {
+    // Read by every operation: each failed (a TypeError the host makes 'unavailable').
+    assert.throws(() => new MemoryKv({ now: NOW }), { name: 'TypeError', message: 'now: expected a function, got number' });
+    const kv = new MemoryKv({ now: null });
+    await kv.set('k', 'v', 1000);
+    assert.equal(decoder.decode(await kv.get('k')), 'v');
+  });
 });

@@ -3,7 +3,8 @@ import type { Kv } from './qv.mjs';
 /**
  * In-memory KV with TTLs on an injectable clock, bounded by maxBytes (default 64 MiB): past
  * it a write evicts the least recently used of the cache's L2 copies ("qvc:e:<key>"), never
- * other entries. A maxBytes that is not a whole number from 1 to 2^53 - 1 is a RangeError.
+ * other entries. A maxBytes that is not a whole number from 1 to 2^53 - 1 is a RangeError, a
+ * now that is not a function a TypeError.
  * get and cas answer copies of the stored bytes: changing them changes nothing stored.
  */
 export declare class MemoryKv implements Kv {

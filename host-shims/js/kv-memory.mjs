@@ -1,7 +1,7 @@
 // An in-memory KV for one isolate or process: the default KV of the shim and of the local
 // edge server. Values are bytes; TTLs run on the injected clock, so tests control expiry.
 
-import { bytesView, wholeOption } from './host-ops.mjs';
+import { bytesView, wholeOption, functionOption } from './host-ops.mjs';
 
 const encoder = new TextEncoder();
 // A value as bytes: a string (UTF-8) or bytes; anything else is refused, naming its type
@@ -39,10 +39,11 @@ export class MemoryKv {
    * again), never other entries: admission and router state, journals and leases are not the
    * KV's to lose. Distinct keys one client chooses (every query string is a cache key) then
    * cannot grow an isolate without bound. A maxBytes that is not a whole number from 1 to
-   * 2^53 - 1 is a RangeError (NaN would bound nothing).
+   * 2^53 - 1 is a RangeError (NaN would bound nothing), a now that is not a function a
+   * TypeError.
    */
   constructor(options = {}) {
-    this.#now = options.now ?? (() => Date.now());
+    this.#now = functionOption(options, 'now') ?? (() => Date.now());
     this.#maxBytes = wholeOption(options, 'maxBytes', Number.MAX_SAFE_INTEGER) ?? 64 << 20;
   }
 
