@@ -704,6 +704,11 @@ describe('fetch operations', () => {
     assert.equal(pending.size, 0, 'every timer fired or cleared');
   });
 
+  test('an operation of a kind the host does not know is bad_state, in the native host\'s words', async () => {
+    const result = await new HostOps({ kv: new MemoryKv() }).perform({ kind: 99, key: '', value: new Uint8Array(), meta: new Uint8Array(), durationMs: 0, delta: 0 });
+    assert.deepEqual(result, { status: 5, data: 'op: unknown operation kind 99' }); // perform_op's
+  });
+
   test('a sleep operation waits on the timers given, for its duration, and ends when its timer fires', async () => {
     const pending = [];
     const timers = { setTimeout: (fire, ms) => { pending.push({ fire, ms }); return pending.length; }, clearTimeout: () => {} };

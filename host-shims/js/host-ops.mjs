@@ -137,7 +137,7 @@ export class HostOps {
           await new Promise((resolve) => this.#timers.setTimeout(resolve, op.durationMs));
           return { status: OK };
         default:
-          return { status: BAD_STATE, data: `unknown operation kind ${op.kind}` };
+          return { status: BAD_STATE, data: `op: unknown operation kind ${op.kind}` }; // perform_op's words
       }
     } catch (error) {
       return {
