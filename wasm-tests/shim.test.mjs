@@ -539,6 +539,16 @@ test('a call waiting on a wait and a slow KV operation, when another call traps,
   }
 });
 
+test('a QvInstance called before a module is attached says so, and is not failed by it', async () => {
+  // It read as a failed module ('Cannot read properties of null'), discarded for good.
+  const host = new QvInstance({ now, log: quiet });
+  const unattached = /^Error: qv: no module attached: attach\(\) the instance WebAssembly\.instantiate made with imports\(\) first/;
+  await assert.rejects(host.invoke('tiers.features', { tier: 'Growth' }), unattached);
+  assert.equal(host.failed, false);
+  host.attach(await WebAssembly.instantiate(await loadModule('wasi'), host.imports()));
+  assert.equal((await host.invoke('tiers.features', { tier: 'Growth' })).status, 'ok');
+});
+
 // The WASI bundle's memory may grow to 4 GiB (wasm32's whole range; the Emscripten bundle's
 // stops at 2 GiB): from 2 GiB up a pointer passed as an i32 reads negative in JavaScript.
 test('a WASI instance whose memory grew past 2 GiB still answers: pointers are read unsigned', async () => {

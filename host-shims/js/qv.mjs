@@ -344,6 +344,7 @@ export class QvInstance {
   // waiting for another to wake it fails too: nothing will wake it now.
   #guard(fn) {
     if (this.#failure) throw new QvError('internal', `qv: the module instance failed earlier (${this.#failure}); make a new instance`);
+    if (!this.#exports) throw new Error('qv: no module attached: attach() the instance WebAssembly.instantiate made with imports() first (instantiate() does both)');
     try {
       return fn();
     } catch (error) {
