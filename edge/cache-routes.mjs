@@ -260,14 +260,18 @@ const MAX_QUERY_BYTES = 1024;
  * The cache's routes for createEdgeHandler. module(): the isolate's QvInstance (a
  * promise); originFetch({caller, request}): the fetch a cache call's origin fetches go
  * through — the router's proxy, which picks the region for the request's client (no
- * request: the router's default) — or null when there is no origin; cacheSecret: the
+ * request: the router's default) — or null when there is no origin; originTimeoutMs(): the
+ * time limit of a cache call's origin fetches, in ms, or undefined for the cache
+ * configuration's (origin.timeoutMs); cacheSecret: the
  * invalidation webhook's shared secret (no secret: the route answers 503); json/error: the
  * handler's response helpers; waitUntilFor(request): the waitUntil(promise) of that
  * request's event, which keeps the revalidation it starts alive where the runtime needs
  * telling (optional); now(): the clock signatures' timestamps are checked against, in ms;
  * log(level, message): the edge's log.
  */
-export function createCacheRoutes({ module, originFetch, cacheSecret, json, error, waitUntilFor = () => () => {}, now = Date.now, log = () => {} }) {
+export function createCacheRoutes({
+  module, originFetch, originTimeoutMs = () => undefined, cacheSecret, json, error, waitUntilFor = () => () => {}, now = Date.now, log = () => {},
+}) {
   let keyPromise = null;
   const hmacKey = () => (keyPromise ??= hmacKeyOf(cacheSecret, 'verify'));
   const origins = new Map(); // cache key -> the region headers of its last origin answer
@@ -280,11 +284,16 @@ export function createCacheRoutes({ module, originFetch, cacheSecret, json, erro
   // key shares must not depend on what one client sent.
   function cacheInput(url, caller) {
     const query = normalizedQuery(url.searchParams);
+    const timeoutMs = originTimeoutMs();
     return {
       organizationId: caller.organizationId,
       key: `GET ${url.pathname}`,
       vary: { scope: caller.tier, query },
-      origin: { url: new URL(url.pathname + (query ? `?${query}` : ''), CACHE_FILL_BASE).href, headers: { accept: 'application/json' } },
+      origin: {
+        url: new URL(url.pathname + (query ? `?${query}` : ''), CACHE_FILL_BASE).href,
+        headers: { accept: 'application/json' },
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      },
     };
   }
 

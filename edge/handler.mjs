@@ -38,6 +38,11 @@ import { createCacheRoutes, parseCriticalKeys } from './cache-routes.mjs';
 /** Largest request body accepted: the largest input the module takes. */
 export const MAX_BODY_BYTES = MAX_INPUT_BYTES;
 
+// A cache fill's time limit beyond the proxy's two attempts (the observation of the first and
+// the retry's decision, KV operations of 250 ms at most each), and the cache's largest.
+const FILL_SLACK_MS = 1000;
+const MAX_FILL_TIMEOUT_MS = 600000;
+
 // Module status -> HTTP status.
 const HTTP_STATUS = {
   ok: 200, invalid_input: 400, not_found: 404, too_large: 413, unavailable: 503, timeout: 504,
@@ -327,6 +332,11 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
   if (!wasmModule) throw new Error('createEdgeHandler: wasmModule is required (the qv.wasm bundle as a WebAssembly.Module)');
   let instance = null; // Promise<QvInstance>, one per isolate
   let settings = null; // Promise<{keys, featureRoutes}> (keys: by digest), validated against the catalogue
+  // How long a cache fill may take: the proxy's two attempts (config.router.requestTimeoutMs
+  // each) and what it does between them, unless config.cache.config sets origin.timeoutMs.
+  // The cache's default (5 s, as an attempt's) would end the fill as the first attempt times
+  // out, so a hanging region would never be retried on the fallback.
+  let fillTimeoutMs;
   // The edge's own messages: the host's log, else warnings and errors to the console.
   const log = shimOptions.log ?? ((level, message) => { if (level >= 2) console.warn(`[qv] ${message}`); });
 
@@ -338,6 +348,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     if (config.router) {
       const { status, body } = await qv.invoke('router.configure', config.router);
       if (status !== 'ok') throw new Error(`config.router: ${body.message}`);
+      fillTimeoutMs = Math.min(MAX_FILL_TIMEOUT_MS, 2 * body.requestTimeoutMs + FILL_SLACK_MS);
     }
     if (config.cache?.config !== undefined) {
       const { status, body } = await qv.invoke('cache.configure', config.cache.config);
@@ -441,6 +452,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     originFetch: config.router
       ? ({ caller, request }) => regional.fetcher({ caller, geo: request ? geoHeaders(request.headers) : {}, waitUntil: waitUntilFor(request) })
       : null,
+    originTimeoutMs: () => (config.cache?.config?.origin?.timeoutMs === undefined ? fillTimeoutMs : undefined),
     cacheSecret, json, error, waitUntilFor, log,
     now: shimOptions.now,
   });

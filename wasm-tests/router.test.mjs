@@ -543,6 +543,33 @@ describe('the edge function proxies /api/* to the regions (edge-runtime, demo re
     }
   });
 
+  test('a hanging region on a cached route\'s miss: the fill outlasts the first attempt, and the fallback answers it', { timeout: 30_000 }, async () => {
+    // The default requestTimeoutMs, as long as the cache's default origin timeout (5 s): the
+    // fill's own limit must leave room for the proxy's retry.
+    let timers;
+    ({ timeouts, timers } = firedByTest());
+    runtime = await edgeRuntime({ healthCheck: { enabled: false } }, timers);
+    const { optimalRegion: hanging, fallbackRegions, timeoutMs } = await decision();
+    await origins.set(hanging, { mode: 'hang' });
+    try {
+      const held = () => origins.stats().held[hanging] ?? 0;
+      const heldBefore = held();
+      let answered = false;
+      const answer = call('/api/leads?page=4').finally(() => { answered = true; });
+      while (held() === heldBefore && !answered) await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(held() - heldBefore, 1, 'the hanging region holds the fill');
+      // requestTimeoutMs passes: every timeout of that length fires.
+      for (const timeout of [...timeouts.values()].filter((t) => t.ms === timeoutMs)) timeout.fire();
+      const response = await answer;
+      assert.deepEqual([response.status, response.headers.get('x-cache')], [200, 'MISS']);
+      assert.equal(response.headers.get('x-region'), fallbackRegions[0]);
+      assert.equal(response.headers.get('x-region-failover'), hanging);
+      assert.equal((await response.json()).page, 4);
+    } finally {
+      await origins.reset(); // the held request's connection closed
+    }
+  });
+
   test('when every region refuses, the answer is a 502 naming the region', async () => {
     for (const region of Object.keys(origins.urls)) await origins.set(region, { mode: 'refuse' });
     try {
