@@ -531,6 +531,13 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     if (callId !== undefined && body.callId !== undefined && body.callId !== callId) {
       return error(400, 'invalid_input', `callId: ${JSON.stringify(body.callId)} in the body, ${JSON.stringify(callId)} in the path (give it once, or the same)`, headers);
     }
+    // The client's geolocation headers place a started call's media (router.affinity): read
+    // before the call starts, so that malformed ones are a 400 naming the header, as /api/route
+    // and /media answer them, and start nothing.
+    if (action === 'start') {
+      const { status: read, body: refusal } = await (await module()).invoke('router.route', { headers: geoHeaders(request.headers) });
+      if (read === 'invalid_input') return error(400, 'invalid_input', refusal.message, headers);
+    }
     const id = callId ?? body.callId ?? crypto.randomUUID();
     const { status, body: answer } = await (await module()).invoke(`tiers.call_${action}`,
       { organizationId: caller.organizationId, tier: caller.tier, callId: id });

@@ -205,6 +205,17 @@ describe('edge function routes', () => {
     assert.equal((await given.json()).region, 'eu-west-1');
   });
 
+  test('a call start with a malformed geolocation header is a 400 naming it, as /media answers it, and starts nothing', async () => {
+    const geo = { 'x-vercel-ip-latitude': 'north' };
+    const message = "headers.x-vercel-ip-latitude: expected a latitude in degrees (-90 to 90), got 'north'";
+    const media = await request('/api/calls/geo-refused/media', { headers: geo });
+    assert.deepEqual([media.status, await media.json()], [400, { error: 'invalid_input', message }]);
+    const start = await request('/api/calls/start', { method: 'POST', body: '{"callId":"geo-refused"}', headers: geo });
+    assert.deepEqual([start.status, await start.json()], [400, { error: 'invalid_input', message }]);
+    const heartbeat = await request('/api/calls/geo-refused/heartbeat', { method: 'POST' });
+    assert.equal(heartbeat.status, 404, 'the refused start left the call active');
+  });
+
   test('a URL above Node.js\'s header limit is a 431 in the JSON error shape, not a bare status line', async () => {
     const response = await request(`/api/${'a'.repeat(20_000)}`);
     assert.equal(response.status, 431);
