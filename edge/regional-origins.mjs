@@ -141,9 +141,19 @@ export async function startRegionalOrigins({ regions = DEMO_REGIONS, host = '127
     const control = /^\/__qv\/faults\/([^/]+)$/.exec(url.pathname);
     if (control && request.method === 'POST') {
       try {
-        const target = decodeURIComponent(control[1]);
+        let target;
+        try {
+          target = decodeURIComponent(control[1]);
+        } catch {
+          throw new TypeError(`region: malformed percent-encoding in the path ('${control[1]}')`);
+        }
         if (!state.has(target)) throw new TypeError(`region: unknown region '${target}' (known: ${regions.join(', ')})`);
-        const fault = JSON.parse((await readBody(request)).toString('utf8') || '{}');
+        let fault;
+        try {
+          fault = JSON.parse((await readBody(request)).toString('utf8') || '{}');
+        } catch (failure) {
+          throw new TypeError(`fault: malformed JSON (${failure.message})`);
+        }
         // These endpoints are served by the regions' own listeners, which 'refuse' closes.
         const listening = regions.filter((id) => id !== target && state.get(id).fault.mode !== 'refuse');
         if (fault?.mode === 'refuse' && listening.length === 0) {

@@ -642,6 +642,23 @@ describe('the demo regional origins\' fault endpoints', () => {
       await origins.close();
     }
   });
+
+  test('a body that is not JSON, or a region escaped wrongly, is a 400 naming it; nothing changes', async () => {
+    const origins = await startRegionalOrigins();
+    try {
+      const [first] = Object.keys(origins.urls);
+      const post = (region, body) => fetch(`${origins.urls[first]}/__qv/faults/${region}`, { method: 'POST', body });
+      const malformed = await post(first, '{"mode": fail}');
+      assert.equal(malformed.status, 400);
+      assert.match((await malformed.json()).message, /^fault: malformed JSON \(.+\)$/);
+      const escaped = await post('us%ZZ', '{"mode": "fail"}');
+      assert.equal(escaped.status, 400);
+      assert.equal((await escaped.json()).message, "region: malformed percent-encoding in the path ('us%ZZ')");
+      assert.equal(origins.faults()[first].mode, 'up', 'nothing changed');
+    } finally {
+      await origins.close();
+    }
+  });
 });
 
 describe('the demo regional origins\' upstream', () => {
