@@ -31,7 +31,7 @@
 
 import { instantiate, MAX_INPUT_BYTES } from '../host-shims/js/qv.mjs';
 import { readUpTo } from '../host-shims/js/host-ops.mjs';
-import { identify, indexApiKeys, parseApiKeys, presentedKey } from './identity.mjs';
+import { identify, indexApiKeys, knownFields, parseApiKeys, presentedKey } from './identity.mjs';
 import { createRegionalProxy, geoHeaders } from './regional-proxy.mjs';
 import { createCacheRoutes, parseCriticalKeys } from './cache-routes.mjs';
 
@@ -42,6 +42,13 @@ export const MAX_BODY_BYTES = MAX_INPUT_BYTES;
 // the retry's decision, KV operations of 250 ms at most each), and the cache's largest.
 const FILL_SLACK_MS = 1000;
 const MAX_FILL_TIMEOUT_MS = 600000;
+
+// The edge config's fields, and its cache section's (the router section and cache.config are
+// the modules' to check, cache.critical's entries parseCriticalKeys'). A field it does not know
+// stops the edge as a wrong value does: a misspelt featureRoutes would leave every gated route
+// open, and a misspelt critical would warm nothing, without a word.
+const CONFIG_FIELDS = ['apiKeys', 'featureRoutes', 'router', 'cache'];
+const CACHE_FIELDS = ['config', 'critical', 'demoSecret'];
 
 // Module status -> HTTP status.
 const HTTP_STATUS = {
@@ -373,6 +380,16 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
   }
 
   async function loadSettings(waitUntil) {
+    knownFields(config, CONFIG_FIELDS, 'config');
+    if (config.cache !== undefined) {
+      if (config.cache === null || typeof config.cache !== 'object' || Array.isArray(config.cache)) {
+        throw new Error(`config.cache: expected an object {${CACHE_FIELDS.join(', ')}}`);
+      }
+      knownFields(config.cache, CACHE_FIELDS, 'config.cache');
+    }
+    if (config.featureRoutes !== undefined && !Array.isArray(config.featureRoutes)) {
+      throw new Error('config.featureRoutes: expected an array of {pattern, feature}');
+    }
     const qv = await module();
     const catalogue = await qv.call('tiers.catalogue');
     const tiers = catalogue.tiers.flatMap((tier) => [tier.name, tier.id]);
@@ -380,6 +397,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
       if (typeof route?.feature !== 'string' || typeof route?.pattern !== 'string') {
         throw new Error(`config.featureRoutes[${i}]: expected {pattern, feature} strings`);
       }
+      knownFields(route, ['pattern', 'feature'], `config.featureRoutes[${i}]`);
       // Case-insensitive: an origin that routes /api/Models as /api/models stays gated.
       let pattern;
       try {

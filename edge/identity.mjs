@@ -8,6 +8,13 @@
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const ID = /^[A-Za-z0-9._-]{1,128}$/;
+const KEY_FIELDS = ['sha256', 'organizationId', 'tier', 'name', 'operator'];
+
+/** Throws an Error naming the first field of an edge config object that is not one of known. */
+export function knownFields(object, known, where) {
+  const unknown = Object.keys(object).find((field) => !known.includes(field));
+  if (unknown !== undefined) throw new Error(`${where}.${unknown}: unknown field (expected one of: ${known.join(', ')})`);
+}
 
 /**
  * Validates the apiKeys section of the edge config: [{sha256, organizationId, tier,
@@ -20,6 +27,7 @@ export function parseApiKeys(apiKeys, knownTiers) {
   return apiKeys.map((entry, i) => {
     const where = `config.apiKeys[${i}]`;
     if (entry === null || typeof entry !== 'object') throw new Error(`${where}: expected an object`);
+    knownFields(entry, KEY_FIELDS, where);
     if (typeof entry.sha256 !== 'string' || !HEX64.test(entry.sha256)) {
       throw new Error(`${where}.sha256: expected the SHA-256 of the key as 64 lower-case hex digits`);
     }

@@ -12,7 +12,8 @@ import { connect, createServer } from 'node:net';
 import { once } from 'node:events';
 import { maxHeaderSize } from 'node:http';
 import { build } from 'esbuild';
-import { FLAVOURS } from '../dist/js/node.mjs';
+import { FLAVOURS, loadModule } from '../dist/js/node.mjs';
+import { createEdgeHandler } from '../edge/handler.mjs';
 import { createEdgeRuntime, serveEdgeRuntime } from '../edge/runtime.mjs';
 import { loadVectorFiles } from './vector-files.mjs';
 import { freePort } from './ports.mjs';
@@ -316,6 +317,28 @@ describe('edge function routes', () => {
   });
 });
 
+describe('the edge config\'s fields (createEdgeHandler)', () => {
+  test('a field it does not know stops the edge, named: a misspelt section is not left out without a word', async () => {
+    const demo = JSON.parse(await readFile(new URL('../edge/config/demo.json', import.meta.url), 'utf8'));
+    const wasmModule = await loadModule();
+    const wrong = [
+      // (Every feature route would be left out: the gated routes open to every tier.)
+      [(c) => { c.featureroutes = c.featureRoutes; delete c.featureRoutes; }, 'config.featureroutes: unknown field (expected one of: apiKeys, featureRoutes, router, cache)'],
+      [(c) => { c.cache.critcal = c.cache.critical; delete c.cache.critical; }, 'config.cache.critcal: unknown field (expected one of: config, critical, demoSecret)'],
+      [(c) => { c.apiKeys[1].operater = true; }, 'config.apiKeys[1].operater: unknown field (expected one of: sha256, organizationId, tier, name, operator)'],
+      [(c) => { c.featureRoutes[2].tier = 'Enterprise'; }, 'config.featureRoutes[2].tier: unknown field (expected one of: pattern, feature)'],
+      [(c) => { c.featureRoutes = c.featureRoutes[2]; }, 'config.featureRoutes: expected an array of {pattern, feature}'],
+      [(c) => { c.cache = 'demo'; }, 'config.cache: expected an object {config, critical, demoSecret}'],
+    ];
+    for (const [change, message] of wrong) {
+      const config = structuredClone(demo);
+      change(config);
+      await assert.rejects(createEdgeHandler({ wasmModule, config, log: () => {} }).ready(), { message });
+    }
+    await createEdgeHandler({ wasmModule, config: demo, log: () => {} }).ready(); // the demo's own fields, names included
+  });
+});
+
 describe('identity (edge/identity.mjs): the key a request presents, the config\'s keys', () => {
   const keyOf = (headers) => presentedKey(new Request('http://edge.test/api/me', { headers }));
 
@@ -430,6 +453,7 @@ describe('npm start (edge/server.mjs) with a port another process holds', () => 
         [(c) => { c.featureRoutes[0].pattern = '(['; }, /^edge config: featureRoutes\[0\]\.pattern: Invalid regular expression/],
         [(c) => { c.featureRoutes[1].feature = 'bulkOperation'; }, /^edge config: featureRoutes\[1\]\.feature: unknown feature 'bulkOperation' \(known: /],
         [(c) => { c.cache.critical[2].organizationId = 'org_nobody'; }, /^edge config: cache\.critical\[2\]\.organizationId: no key in config\.apiKeys is for 'org_nobody'/],
+        [(c) => { c.featureroutes = c.featureRoutes; delete c.featureRoutes; }, /^edge config: featureroutes: unknown field \(expected one of: /],
       ];
       for (const [i, [change, message]] of wrong.entries()) {
         const config = structuredClone(demo);
