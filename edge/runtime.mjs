@@ -103,6 +103,18 @@ function guarded(handler) {
     response.end(JSON.stringify({ error, message }));
   };
   return async (request, response) => {
+    // Without Host: HTTP/1.1 requires one (Node.js's own refusal is a bare 400, so the server
+    // takes such requests here); under HTTP/1.0 the URL's authority is this server's address
+    // (RFC 9112 section 3.3), not 'undefined' (edge-runtime's URL, and the origin's
+    // x-forwarded-host).
+    if (request.headers.host === undefined) {
+      if (request.httpVersion !== '1.0') {
+        fail(response, 400, 'invalid_input', `request: no Host header (HTTP/${request.httpVersion} requires one)`);
+        return;
+      }
+      const { localAddress, localPort } = request.socket;
+      request.headers.host = `${localAddress.includes(':') ? `[${localAddress}]` : localAddress}:${localPort}`;
+    }
     let url;
     try {
       url = new URL(String(request.url), `http://${String(request.headers.host)}`); // as edge-runtime's getURL
@@ -138,7 +150,7 @@ function guarded(handler) {
  */
 export async function serveEdgeRuntime({ runtime, port = 0, host }) {
   const { handler, waitUntil } = createHandler({ runtime });
-  const server = createServer();
+  const server = createServer({ requireHostHeader: false }); // (guarded answers it)
   let closing = false;
   const answering = new Set(); // the responses under way
   server.on('request', (request, response) => {

@@ -14,7 +14,8 @@ import { maxHeaderSize } from 'node:http';
 import { build } from 'esbuild';
 import { FLAVOURS, loadModule } from '../dist/js/node.mjs';
 import { createEdgeHandler } from '../edge/handler.mjs';
-import { createEdgeRuntime, serveEdgeRuntime } from '../edge/runtime.mjs';
+import { createEdgeRuntime, loadEdgeConfig, serveEdgeRuntime } from '../edge/runtime.mjs';
+import { startRegionalOrigins, routerConfigFor } from '../edge/regional-origins.mjs';
 import { loadVectorFiles } from './vector-files.mjs';
 import { freePort } from './ports.mjs';
 import { bytesToHex, digestKey, identify, indexApiKeys, parseApiKeys, presentedKey } from '../edge/identity.mjs';
@@ -263,6 +264,36 @@ describe('edge function routes', () => {
     assert.equal(status, 'HTTP/1.1 400 Bad Request');
     assert.equal(body.error, 'invalid_input');
     assert.equal((await request('/healthz')).status, 200);
+  });
+
+  test('a request without Host: under HTTP/1.1 a 400 in the JSON error shape; under HTTP/1.0 served, the URL\'s host this server\'s address', async () => {
+    const [status, body] = await raw('GET /healthz HTTP/1.1\r\nconnection: close\r\n\r\n');
+    assert.equal(status, 'HTTP/1.1 400 Bad Request');
+    assert.deepEqual(body, { error: 'invalid_input', message: 'request: no Host header (HTTP/1.1 requires one)' });
+    const [health, ok] = await raw('GET /healthz HTTP/1.0\r\n\r\n');
+    assert.deepEqual([health, ok], ['HTTP/1.1 200 OK', { status: 'ok' }]);
+    // What the URL's host reaches: the origin's x-forwarded-host, through a server with regions.
+    const origins = await startRegionalOrigins();
+    const config = await loadEdgeConfig();
+    const routed = await serveEdgeRuntime({
+      runtime: await createEdgeRuntime({ config: { ...config, router: routerConfigFor(origins.urls), cache: { ...config.cache, critical: [] } } }),
+      port: 0, host: '127.0.0.1',
+    });
+    try {
+      const { port } = new URL(routed.url);
+      const answer = await new Promise((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => socket.write('GET /api/agents HTTP/1.0\r\nx-api-key: qv_demo_growth\r\n\r\n'));
+        let received = '';
+        socket.on('data', (chunk) => { received += chunk; });
+        socket.on('error', reject);
+        socket.on('close', () => resolve(received));
+      });
+      assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.equal(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).forwardedHost, `127.0.0.1:${port}`);
+    } finally {
+      await routed.close();
+      await origins.close();
+    }
   });
 
   test('a URL with credentials is a 400 and a method fetch cannot carry a 501, not an empty 200', async () => {
