@@ -153,7 +153,8 @@ function repeatedKey(text) {
 
 // A JSON value's type as the modules name it in their errors ("expected a string, got null").
 const typeOf = (value) => (value === null ? 'null' : Array.isArray(value) ? 'an array'
-  : typeof value === 'object' ? 'an object' : typeof value === 'boolean' ? 'a boolean' : 'a number');
+  : typeof value === 'object' ? 'an object' : typeof value === 'boolean' ? 'a boolean'
+    : typeof value === 'string' ? 'a string' : 'a number');
 
 // The query of GET /api/calls/:id/media: where the call is now, region and node (the
 // router.affinity fields they fill), each once and not empty, node only with its region.
@@ -530,7 +531,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
       return error(400, 'invalid_input', message, headers);
     }
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-      return error(400, 'invalid_input', 'input: expected an object', headers);
+      return error(400, 'invalid_input', `input: expected an object, got ${typeOf(body)}`, headers);
     }
     const repeated = repeatedKey(parsed.text);
     if (repeated !== undefined) return error(400, 'invalid_input', `${repeated}: given twice`, headers);

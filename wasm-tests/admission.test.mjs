@@ -831,6 +831,10 @@ describe('admission over HTTP (edge function on edge-runtime)', () => {
       ['/api/calls/dup-a/end', '{"callId":"dup-a",}', 'input: malformed JSON at line 1, column 19: expected a key in double quotes'],
       ['/api/calls/start', '{"callId":"dup-a","callId":"dup-b"}', 'callId: given twice'],
       ['/api/calls/start', '{"callId":"dup-a","call\\u0049d":"dup-b"}', 'callId: given twice'],
+      // A body that is no object, said as the modules say it (tiers.evaluate's 'got an array').
+      ['/api/calls/start', '"dup-a"', 'input: expected an object, got a string'],
+      ['/api/calls/dup-a/end', '["dup-a"]', 'input: expected an object, got an array'],
+      ['/api/calls/dup-a/heartbeat', 'null', 'input: expected an object, got null'],
       ['/api/calls/start', '{"callId":null}', 'callId: expected a string, got null'],
       ['/api/calls/start', '{"callId":["dup-a"]}', 'callId: expected a string, got an array'],
       ['/api/calls/dup-a/end', '{"callId":"dup-b"}', 'callId: "dup-b" in the body, "dup-a" in the path (give it once, or the same)'],
