@@ -450,7 +450,7 @@ void print_catalogue(element c) {
 
 // Prints the answer as JSON (json) or as a table by print; returns the exit code.
 // Which file each input field came from, so a message about "usage.calls..." names the
-// file it is in.
+// file it is in; a field "" stands for any other (the file the whole input came from).
 using FileOfField = std::vector<std::pair<std::string, std::string>>;
 
 template <typename Print>
@@ -462,10 +462,11 @@ int show(const host::Answer& answer, bool json, Print print, const FileOfField& 
     if (!parser.parse(answer.output).get(root)) {
       std::string detail = text(root, "message");
       for (const auto& [field, file] : files) {
-        const bool about = detail.compare(0, field.size(), field) == 0 &&
-                           (detail.size() == field.size() || detail[field.size()] == '.' ||
-                            detail[field.size()] == '[' || detail[field.size()] == ' ' ||
-                            detail[field.size()] == ':');
+        const bool about =
+            field.empty() || (detail.compare(0, field.size(), field) == 0 &&
+                              (detail.size() == field.size() || detail[field.size()] == '.' ||
+                               detail[field.size()] == '[' || detail[field.size()] == ' ' ||
+                               detail[field.size()] == ':'));
         if (about && !file.empty() && file != "-") {
           detail = file + ": " + detail;
           break;
@@ -634,12 +635,10 @@ int allocate_command(const CostOptions& o) {
   std::string error;
   auto file = read_text(o.file, error);
   if (!file) return fail(error);
-  const FileOfField files{{"usage", o.usage_for_allocation},
-                          {"sharedCosts", o.file},
-                          {"organizations", o.file},
-                          {"split", o.file},
-                          {"metric", o.file},
-                          {"input", o.file}};
+  // Everything but a usage given by --usage is the file's: its own usage and catalogue, and
+  // a field it should not have.
+  const FileOfField files{
+      {"usage", o.usage_for_allocation.empty() ? o.file : o.usage_for_allocation}, {"", o.file}};
   // Refused here, before the flags are added, so that the columns are the file's.
   simdjson::dom::parser parser;
   element root;
