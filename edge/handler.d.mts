@@ -60,3 +60,10 @@ export interface EdgeHandler {
 }
 
 export declare function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler;
+
+/**
+ * The edge function's 400 for an /api/* path it refuses (naming the problem), or null: for a
+ * host that must answer such a path before the function sees it (Next.js, for a path it cannot
+ * decode).
+ */
+export declare function refusedPath(pathname: string): Response | null;

@@ -306,6 +306,17 @@ function canonical(path) {
   return { decoded, readings: forms };
 }
 
+/**
+ * The edge function's answer to a request for an /api/* path it refuses (a 400 naming the
+ * problem, as it answers one itself), or null. For a host that must answer such a path before
+ * the function sees it: Next.js decodes a route's path first, and answers one it cannot decode
+ * (a '%' that starts no escape, an escape that is not UTF-8) with its own plain-text 500.
+ */
+export function refusedPath(pathname) {
+  const problem = pathname.startsWith('/api/') ? canonical(pathname).problem : undefined;
+  return problem ? error(400, 'invalid_input', problem) : null;
+}
+
 // The characters of a path's syntax, which no reading of it may add.
 const SYNTAX = '/\\?#;%';
 

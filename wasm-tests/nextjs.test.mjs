@@ -143,6 +143,17 @@ describe('the edge function in a Next.js app (next start)', () => {
       assert.deepEqual(await response.json(), { error: 'not_found', message: 'no route for GET /api' });
     });
 
+    test(`${runtime}: a path Next.js cannot decode is the edge function's 400 naming the problem, as npm start answers it, not Next's plain-text 500`, async () => {
+      for (const [path, problem] of [['/%ZZ', "has a '%' that starts no escape ('%ZZ')"], ['/tiers/%FF/features', "has '%FF', which is not UTF-8"]]) {
+        for (const key of [null, 'qv_demo_growth']) { // before identity, as the function refuses it
+          const response = await request(`${base}${path}`, { key });
+          assert.equal(response.status, 400, `${path}: ${next.output()}`);
+          assert.equal(response.headers.get('content-type'), 'application/json; charset=utf-8');
+          assert.deepEqual(await response.json(), { error: 'invalid_input', message: `path: '/api${path}' ${problem}` });
+        }
+      }
+    });
+
     test(`${runtime}: tiers.evaluate answers what the module answers here, bad input included`, async () => {
       for (const input of [EVALUATION, { ...EVALUATION, history: [{ date: '2026-11-31' }] }]) {
         const expected = await module.invoke('tiers.evaluate', input);
@@ -335,7 +346,7 @@ describe('the Next.js app as a project of its own', () => {
     const dist = new URL('../dist/', import.meta.url);
     const { exports } = JSON.parse(await readFile(new URL('package.json', dist), 'utf8'));
     const sources = (await readdir(app, { recursive: true }))
-      .filter((path) => /^(app|lib)\/.*\.m?js$/.test(path)).map((path) => new URL(path, app));
+      .filter((path) => /^(?:(?:app|lib)\/.*|proxy)\.m?js$/.test(path)).map((path) => new URL(path, app));
     assert.ok(sources.length > 0);
     const seen = new Set();
     const needed = new Map(); // package -> the module that imports it
