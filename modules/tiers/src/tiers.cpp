@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 namespace qv::tiers {
 
@@ -48,6 +49,19 @@ std::string percent(double ratio) {
   char buffer[32];
   format_double(buffer, sizeof buffer, "%.1f%%", ratio * 100);
   return buffer;
+}
+
+// A utilisation above the threshold, as a percentage with one decimal, or with as many more (up
+// to 6) as it takes to read above the threshold's: 40.0001 calls of 50 is 80.0002%, not the
+// "80.0%" that "above 80.0%" would contradict.
+std::string percent_above(double ratio, double threshold) {
+  char value[48];
+  char limit[48];
+  for (int decimals = 1;; ++decimals) {
+    format_double(value, sizeof value, "%.*f%%", decimals, ratio * 100);
+    format_double(limit, sizeof limit, "%.*f%%", decimals, threshold * 100);
+    if (decimals == 6 || std::strcmp(value, limit) != 0) return value;
+  }
 }
 
 Result<double> non_negative(const JsonValue& value) {
@@ -472,7 +486,7 @@ Decision evaluate(const EvaluateInput& input, const Catalogue& catalogue) {
     for (int m = 0; m < kMetricCount; ++m) {
       if (decision.utilization[m] && *decision.utilization[m] > policy.scale_up_threshold) {
         over += (over.empty() ? "" : ", ") + std::string(metric_name(m)) + " at " +
-                percent(*decision.utilization[m]);
+                percent_above(*decision.utilization[m], policy.scale_up_threshold);
       }
     }
     decision.detail = "utilisation above " + percent(policy.scale_up_threshold) + " of " +
