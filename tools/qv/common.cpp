@@ -14,6 +14,15 @@ namespace qv::cli {
 
 Result<std::string> read_input(const std::string& path_or_dash) {
   if (path_or_dash == "-") {
+    // A second input given as - would read what the first left: nothing, refused as empty
+    // JSON ("got the end of the text"), which does not say why.
+    static bool read = false;
+    if (read) {
+      return Error{QV_INVALID_INPUT,
+                   "-: standard input is read once, for the first input given as -; give the "
+                   "others as files"};
+    }
+    read = true;
     std::ostringstream text;
     text << std::cin.rdbuf();
     if (std::cin.bad()) return Error{QV_INVALID_INPUT, "stdin: cannot be read"};
