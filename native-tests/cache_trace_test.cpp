@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "qv/cache/trace.h"
@@ -165,6 +166,30 @@ TEST_CASE("a damaged compressed trace is said to be corrupt, not in the wrong fo
   REQUIRE(!bad.ok());
   CHECK(bad.error().message ==
         "test: not a lirs trace: line 3: expected a decimal key, got 'three'");
+}
+
+TEST_CASE("a trace compressed by a tool the readers do not decompress is refused, naming it") {
+  // Read as plain, a zstd, bzip2 or lz4 file of a whole number of keys passed for cache2k or
+  // scarab keys: a replay of garbage, exit 0. Each is known by its magic bytes.
+  const std::string keys("\0\0\0\1\0\0\0\2", 8);
+  const std::pair<std::string, std::string> files[] = {
+      {std::string("\x28\xB5\x2F\xFD", 4) + keys, "zstd"},
+      {"BZh9" + keys, "bzip2"},
+      {std::string("\x04\x22\x4D\x18", 4) + keys, "lz4"},
+  };
+  for (const auto& [bytes, tool] : files) {
+    for (TraceFormat format : {TraceFormat::kLirs, TraceFormat::kCache2k, TraceFormat::kScarab}) {
+      auto read = read_bytes(bytes, format);
+      REQUIRE(!read.ok());
+      CHECK(read.error().status == QV_INVALID_INPUT);
+      CHECK(read.error().message == "test: compressed with " + tool +
+                                        ", which is not read (gzip and xz are): decompress it "
+                                        "first (" +
+                                        tool + " -d), or pipe it in as - (" + tool + " -dc)");
+    }
+  }
+  // "BZh" with no block size after it is not bzip2's header: keys.
+  CHECK(read_bytes("BZhA", TraceFormat::kCache2k).value() == std::vector<uint64_t>{0x425a6841u});
 }
 
 TEST_CASE("formats and files are named in errors") {

@@ -260,6 +260,16 @@ Status unxz(std::FILE* file, std::string_view name, std::string_view head, Sink&
   });
 }
 
+// The compressor of a file these readers do not decompress, known by its magic bytes, or
+// empty: read as plain, its compressed bytes would pass for binary keys.
+std::string_view unread_compression(std::string_view head) {
+  if (head.substr(0, 4) == std::string_view("\x28\xB5\x2F\xFD", 4)) return "zstd";
+  if (head.size() >= 4 && head.substr(0, 3) == "BZh" && head[3] >= '1' && head[3] <= '9')
+    return "bzip2";
+  if (head.substr(0, 4) == std::string_view("\x04\x22\x4D\x18", 4)) return "lz4";
+  return {};
+}
+
 }  // namespace
 
 Result<std::vector<uint64_t>> read_trace(std::FILE* file, std::string_view name,
@@ -279,6 +289,11 @@ Result<std::vector<uint64_t>> read_trace(std::FILE* file, std::string_view name,
                                                    "7zXZ\0",
                                                    6)) {
     status = unxz(file, name, start, sink);
+  } else if (const std::string_view compressor = unread_compression(start); !compressor.empty()) {
+    const std::string tool(compressor);
+    return invalid_input(std::string(name) + ": compressed with " + tool +
+                         ", which is not read (gzip and xz are): decompress it first (" + tool +
+                         " -d), or pipe it in as - (" + tool + " -dc)");
   } else {
     status = pump(file, name, start, [&](std::string_view chunk, bool) -> Status {
       if (auto s = parser.feed(chunk); !s.ok()) return in_file(name, s.error());

@@ -3,6 +3,8 @@
 // plain. Native only: they use zlib and liblzma, which the WebAssembly bundle does not link.
 // A compressed stream cut short or damaged is an error of its own ("truncated gzip data",
 // "corrupt xz data (...)"), found before a malformed key: the stream is checked to its end.
+// A file compressed by zstd, bzip2 or lz4 (their magic bytes) is refused, naming the tool:
+// read as plain, its bytes would pass for binary keys.
 //
 //   lirs     text, one decimal key per line; empty lines and lines "*" are skipped
 //   cache2k  big-endian unsigned 32-bit keys, back to back
