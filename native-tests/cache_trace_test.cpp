@@ -161,6 +161,14 @@ TEST_CASE("a damaged compressed trace is said to be corrupt, not in the wrong fo
   auto keys = read_bytes(damaged, TraceFormat::kLirs);
   REQUIRE(!keys.ok());
   CHECK(keys.error().message == "test: corrupt gzip data (incorrect data check)");
+  // Damaged xz data is told in xz's words, not by liblzma's error number.
+  std::string u32;
+  for (int i = 0; i < 1000; ++i) u32 += std::string("\0\0", 2) + char(i >> 8) + char(i);
+  std::string xz_damaged = xz(u32);
+  xz_damaged[xz_damaged.size() / 2] ^= 0x55;
+  auto xz_keys = read_bytes(xz_damaged, TraceFormat::kCache2k);
+  REQUIRE(!xz_keys.ok());
+  CHECK(xz_keys.error().message == "test: corrupt xz data (compressed data is corrupt)");
   // An intact stream with a bad line is still a malformed trace.
   auto bad = read_bytes(gzip("1\n2\nthree\n4\n"), TraceFormat::kLirs);
   REQUIRE(!bad.ok());

@@ -226,6 +226,22 @@ Status gunzip(std::FILE* file, std::string_view name, std::string_view head, Sin
   });
 }
 
+// What a liblzma error says about the data, in xz's own words (as zlib's messages are).
+std::string lzma_problem(lzma_ret rc) {
+  switch (rc) {
+    case LZMA_DATA_ERROR:
+      return "compressed data is corrupt";
+    case LZMA_FORMAT_ERROR:
+      return "file format not recognized";
+    case LZMA_OPTIONS_ERROR:
+      return "unsupported options";
+    case LZMA_MEM_ERROR:
+      return "memory allocation failed";
+    default:
+      return "liblzma error " + std::to_string(rc);
+  }
+}
+
 Status unxz(std::FILE* file, std::string_view name, std::string_view head, Sink& sink) {
   lzma_stream stream = LZMA_STREAM_INIT;
   if (lzma_stream_decoder(&stream, UINT64_MAX, LZMA_CONCATENATED) != LZMA_OK)
@@ -248,10 +264,10 @@ Status unxz(std::FILE* file, std::string_view name, std::string_view head, Sink&
         break;
       }
       if (rc != LZMA_OK) {
-        return invalid_input(std::string(name) + (rc == LZMA_BUF_ERROR && last
-                                                      ? ": truncated xz data"
-                                                      : ": corrupt xz data (liblzma error " +
-                                                            std::to_string(rc) + ")"));
+        return invalid_input(std::string(name) +
+                             (rc == LZMA_BUF_ERROR && last
+                                  ? ": truncated xz data"
+                                  : ": corrupt xz data (" + lzma_problem(rc) + ")"));
       }
       if (stream.avail_in == 0 && stream.avail_out != 0) break;  // needs more input
     }
