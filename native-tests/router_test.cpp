@@ -886,7 +886,10 @@ TEST_CASE("an origin or health URL no fetch could use is refused, saying why") {
       {"http://host:8o/", "expected a port from 1 to 65535, got 'http://host:8o/'"},
       {"http://host:0", "expected a port from 1 to 65535, got 'http://host:0'"},
       {"http://user:pw@host",
-       "must not hold a user name or password (fetch refuses them), got 'http://user:pw@host'"},
+       "must not hold a user name or password (fetch refuses them), got 'http://host'"},
+      {"https://alice:s3cret@eu.example.com:8443/x",
+       "must not hold a user name or password (fetch refuses them), got "
+       "'https://eu.example.com:8443/x'"},
       {"http://ho%st", "expected a host name or address, got 'http://ho%st'"},
       {"http://a<b", "expected a host name or address, got 'http://a<b'"},
       {"http://[::1", "expected a host name or address, got 'http://[::1'"},

@@ -154,8 +154,11 @@ std::string url_problem(std::string_view url) {
   if (scheme == 0 || !printable) return "expected an http:// or https:// URL";
   const std::string got = (Text() << ", got '" << url << "'").take();
   const std::string_view authority = url.substr(scheme, url.find_first_of("/?#", scheme) - scheme);
-  if (authority.find('@') != std::string_view::npos) {
-    return "must not hold a user name or password (fetch refuses them)" + got;
+  if (const size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    // Named without them: no message quotes a URL's credentials.
+    return (Text() << "must not hold a user name or password (fetch refuses them), got '"
+                   << url.substr(0, scheme) << url.substr(scheme + at + 1) << "'")
+        .take();
   }
   std::string_view host = authority, port;
   const size_t colon = authority.rfind(':'), bracket = authority.rfind(']');
