@@ -893,6 +893,9 @@ TEST_CASE("an origin or health URL no fetch could use is refused, saying why") {
       {"http://ho%st", "expected a host name or address, got 'http://ho%st'"},
       {"http://a<b", "expected a host name or address, got 'http://a<b'"},
       {"http://[::1", "expected a host name or address, got 'http://[::1'"},
+      {"http://host/a b",
+       "expected a URL without spaces or control characters, got "
+       "'http://host/a b'"},
   };
   for (const auto& [url, problem] : kBad) {
     INFO(url);

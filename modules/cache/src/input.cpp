@@ -4,6 +4,8 @@
 #include <cctype>
 #include <unordered_map>
 
+#include "qv/url.h"
+
 namespace qv::cache::detail {
 
 Status string_list(const JsonObject& object, std::string_view field, size_t max_items,
@@ -114,6 +116,8 @@ Status parse_get_input(CallContext& ctx, Instance& instance, const CacheConfig& 
       return invalid_input(url.value().where() + ": expected an http:// or https:// URL, got '" +
                            std::string(url_text.value().substr(0, 64)) + "'");
     }
+    if (std::string why = url_problem(url_text.value()); !why.empty())
+      return invalid_input(url.value().where() + ": " + why);
     request.url = std::string(url_text.value());
     if (auto headers = fields.value().find("headers")) {
       if (auto s = parse_headers(*headers, false, request.headers); !s.ok()) return s;

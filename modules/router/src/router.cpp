@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "qv/json.h"
+#include "qv/url.h"
 #include "text.h"
 
 namespace qv::router {
@@ -137,57 +138,6 @@ Region make_region(const char* id, const char* name, GeoPoint location, double c
     region.media_nodes.push_back({std::string(id) + "-media-" + std::to_string(n), 1, false});
   }
   return region;
-}
-
-// Why fetch could not use a URL, or "" when it could: http:// or https://, a host (a name,
-// an IPv4 address or a bracketed IPv6 one), a port from 1 to 65535 if any, no user name or
-// password, no spaces or control characters.
-std::string url_problem(std::string_view url) {
-  size_t scheme = 0;
-  if (url.rfind("https://", 0) == 0) {
-    scheme = 8;
-  } else if (url.rfind("http://", 0) == 0) {
-    scheme = 7;
-  }
-  bool printable = url.size() <= 2048;
-  for (char c : url) printable = printable && static_cast<unsigned char>(c) > ' ' && c != 0x7F;
-  if (scheme == 0 || !printable) return "expected an http:// or https:// URL";
-  const std::string got = (Text() << ", got '" << url << "'").take();
-  const std::string_view authority = url.substr(scheme, url.find_first_of("/?#", scheme) - scheme);
-  if (const size_t at = authority.rfind('@'); at != std::string_view::npos) {
-    // Named without them: no message quotes a URL's credentials.
-    return (Text() << "must not hold a user name or password (fetch refuses them), got '"
-                   << url.substr(0, scheme) << url.substr(scheme + at + 1) << "'")
-        .take();
-  }
-  std::string_view host = authority, port;
-  const size_t colon = authority.rfind(':'), bracket = authority.rfind(']');
-  if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket)) {
-    host = authority.substr(0, colon);
-    port = authority.substr(colon + 1);
-  }
-  if (host.empty())
-    return (Text() << "expected a host after " << url.substr(0, scheme)).take() + got;
-  bool host_ok = true;
-  if (host[0] == '[') {
-    host_ok = host.size() > 2 && host.back() == ']';
-    for (char c : host.substr(1, host.size() - 2)) {
-      host_ok = host_ok && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-                            (c >= 'A' && c <= 'F') || c == ':' || c == '.');
-    }
-  } else {
-    host_ok = host.find_first_of("%<>[\\]^|:") == std::string_view::npos;
-  }
-  if (!host_ok) return "expected a host name or address" + got;
-  uint32_t number = 0;
-  for (char c : port) {
-    if (c < '0' || c > '9' || (number = number * 10 + static_cast<uint32_t>(c - '0')) > 65535) {
-      number = 0;
-      break;
-    }
-  }
-  if (!port.empty() && number == 0) return "expected a port from 1 to 65535" + got;
-  return {};
 }
 
 bool is_prime(double value) {
