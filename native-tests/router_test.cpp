@@ -896,6 +896,8 @@ TEST_CASE("an origin or health URL no fetch could use is refused, saying why") {
       {"http://host/a b",
        "expected a URL without spaces or control characters, got "
        "'http://host/a b'"},
+      {"http://alice:s3cret@host/a b",
+       "expected a URL without spaces or control characters, got 'http://host/a b'"},
   };
   for (const auto& [url, problem] : kBad) {
     INFO(url);

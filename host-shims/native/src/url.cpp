@@ -24,13 +24,4 @@ Authority authority_of(std::string_view url) {
   return authority_from(url, scheme_end + 3);
 }
 
-std::string without_credentials(std::string_view url) {
-  // One without a scheme ("user:password@host:6379") is named less what lies before the
-  // authority's last '@' too, as the JS host names it.
-  const size_t scheme_end = url.find("://");
-  const Authority authority =
-      authority_from(url, scheme_end == std::string_view::npos ? 0 : scheme_end + 3);
-  return std::string(url.substr(0, authority.start)) + std::string(url.substr(authority.host));
-}
-
 }  // namespace qv::host

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "qv/url.h"
+
 namespace qv::host {
 
 // Where an absolute URL's authority is: it begins at start (after "scheme://"), its host at
@@ -27,8 +29,8 @@ inline constexpr const char* kCredentialsRefused =
     ": the URL holds credentials (user:password@ before the host), which fetch() refuses: send "
     "them in a header";
 
-// url without its credentials, for messages: they are never quoted. In one without "://"
-// they are what lies before the last '@' ahead of the first '/', '?' or '#'.
-std::string without_credentials(std::string_view url);
+// url without its credentials, for messages: they are never quoted (core's, which the
+// modules name URLs by too).
+using qv::without_credentials;
 
 }  // namespace qv::host

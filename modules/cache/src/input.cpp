@@ -114,7 +114,7 @@ Status parse_get_input(CallContext& ctx, Instance& instance, const CacheConfig& 
     if (!url_text.ok()) return url_text.take_error();
     if (url_text.value().rfind("http://", 0) != 0 && url_text.value().rfind("https://", 0) != 0) {
       return invalid_input(url.value().where() + ": expected an http:// or https:// URL, got '" +
-                           std::string(url_text.value().substr(0, 64)) + "'");
+                           without_credentials(url_text.value()).substr(0, 64) + "'");
     }
     if (std::string why = url_problem(url_text.value()); !why.empty())
       return invalid_input(url.value().where() + ": " + why);

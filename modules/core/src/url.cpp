@@ -1,5 +1,6 @@
 #include "qv/url.h"
 
+#include <algorithm>
 #include <cstdint>
 
 #include "qv/result.h"
@@ -17,15 +18,15 @@ std::string url_problem(std::string_view url) {
   if (url.size() > 2048) return "expected at most 2048 bytes, got " + std::to_string(url.size());
   for (char c : url) {
     if (static_cast<unsigned char>(c) <= ' ' || c == 0x7F) {
-      return "expected a URL without spaces or control characters, got '" + shown_bytes(url) + "'";
+      return "expected a URL without spaces or control characters, got '" +
+             shown_bytes(without_credentials(url)) + "'";
     }
   }
   const std::string got = ", got '" + std::string(url) + "'";
   const std::string_view authority = url.substr(scheme, url.find_first_of("/?#", scheme) - scheme);
-  if (const size_t at = authority.rfind('@'); at != std::string_view::npos) {
-    // Named without them: no message quotes a URL's credentials.
+  if (authority.find('@') != std::string_view::npos) {
     return "must not hold a user name or password (fetch refuses them), got '" +
-           std::string(url.substr(0, scheme)) + std::string(url.substr(scheme + at + 1)) + "'";
+           without_credentials(url) + "'";
   }
   std::string_view host = authority, port;
   const size_t colon = authority.rfind(':'), bracket = authority.rfind(']');
@@ -54,6 +55,15 @@ std::string url_problem(std::string_view url) {
   }
   if (!port.empty() && number == 0) return "expected a port from 1 to 65535" + got;
   return {};
+}
+
+std::string without_credentials(std::string_view url) {
+  const size_t scheme_end = url.find("://");
+  const size_t start = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+  const size_t end = std::min(url.find_first_of("/?#", start), url.size());
+  const size_t at = url.substr(start, end - start).rfind('@');
+  if (at == std::string_view::npos) return std::string(url);
+  return std::string(url.substr(0, start)) + std::string(url.substr(start + at + 1));
 }
 
 }  // namespace qv

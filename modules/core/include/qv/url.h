@@ -13,4 +13,9 @@ namespace qv {
 // refuses), so a module refuses the URL as its input's.
 std::string url_problem(std::string_view url);
 
+// url without the "user:password@" before its host, for messages: no message quotes a URL's
+// credentials (the modules' and the native host's alike). In one without "://" they are
+// what lies before the last '@' ahead of the first '/', '?' or '#'.
+std::string without_credentials(std::string_view url);
+
 }  // namespace qv
