@@ -588,15 +588,21 @@ Outcome finish_health_check(CallContext& ctx, Instance& instance, HealthCheckRun
         .end_object();
   }
   out.end_array().key("elapsedMs").value(now - run.started).key("sharedEjections").begin_array();
-  std::string kv_problem;
+  // The first problem, and the regions of the others: each read of the batch can fail.
+  std::string kv_problem, more_problems;
+  size_t problems = 0;
   for (size_t i = 0; i < run.synced.size(); ++i) {
     const OpResult& result = ctx.result(run.probed.size() + i);
     if (result.status == QV_NOT_FOUND) continue;
     SharedEjection ejection;
-    if (result.status != QV_OK) {
-      kv_problem = result.data;
-    } else if (!read_ejection(result.data, ejection)) {
-      kv_problem = "an unreadable shared ejection of " + run.synced[i] + " was ignored";
+    if (result.status != QV_OK || !read_ejection(result.data, ejection)) {
+      if (problems++ == 0) {
+        kv_problem = result.status != QV_OK
+                         ? result.data
+                         : "an unreadable shared ejection of " + run.synced[i] + " was ignored";
+      } else {
+        more_problems += (problems > 2 ? ", " : "") + run.synced[i];
+      }
     } else {
       const bool applied = state.router.apply_shared_ejection(run.synced[i], ejection, now);
       out.begin_object()
@@ -610,6 +616,9 @@ Outcome finish_health_check(CallContext& ctx, Instance& instance, HealthCheckRun
     }
   }
   out.end_array();
+  if (problems > 1) {
+    kv_problem += " (and " + std::to_string(problems - 1) + " more, of " + more_problems + ")";
+  }
   if (!kv_problem.empty()) out.key("kvProblem").value(kv_problem);
   out.key("nextHealthCheckAtMs").value(state.next_health_check_at(now)).end_object();
   // A region that failed its probe after an ejection is out again: tell the others.
