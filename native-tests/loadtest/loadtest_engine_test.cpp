@@ -400,9 +400,9 @@ TEST_CASE("template variables reach the server: ids in range, sequence numbers u
     "executor": "constant-arrival-rate", "rate": 100, "duration": "1s", "preAllocatedVUs": 4,
     "gracefulStop": "5s", "threads": 2,
     "variables": {"organizationId": {"range": [1, 3], "prefix": "org_"}, "callId": {"sequence": true, "prefix": "call_"},
-                  "q": ["café & co/x"]},
+                  "q": ["café & co/x"], "note": "say \"hi\" \\ o"},
     "requests": [{"method": "POST", "url": "/calls/{{callId}}?org={{organizationId}}&q={{q}}",
-                  "body": {"organizationId": "{{organizationId}}", "callId": "{{callId}}"}}]})"));
+                  "body": {"organizationId": "{{organizationId}}", "callId": "{{callId}}", "note": "{{note}}"}}]})"));
   const uint64_t requests = result.total_counters().requests;
   REQUIRE(requests > 50);
   const std::string log = server.log();
@@ -410,7 +410,7 @@ TEST_CASE("template variables reach the server: ids in range, sequence numbers u
   size_t lines = 0;
   for (size_t at = 0, end; (end = log.find('\n', at)) != std::string::npos; at = end + 1, ++lines) {
     const std::string line = log.substr(at, end - at);
-    // POST /calls/call_N?org=org_K&q=... HTTP/1.1 {"organizationId":"org_K","callId":"call_N"}
+    // POST /calls/call_N?org=org_K&q=... HTTP/1.1 {"organizationId":"org_K","callId":"call_N",...}
     const size_t call_start = line.find("/calls/") + 7;
     const std::string call = line.substr(call_start, line.find('?') - call_start);
     const std::string org = line.substr(line.find("?org=") + 5, 5);
@@ -419,8 +419,10 @@ TEST_CASE("template variables reach the server: ids in range, sequence numbers u
     REQUIRE((org == "org_1" || org == "org_2" || org == "org_3"));
     // A value in the URL is percent-encoded; the URL's own '?', '=' and '&' are not.
     REQUIRE(line.find("&q=caf%C3%A9%20%26%20co%2Fx HTTP/1.1") != std::string::npos);
-    REQUIRE(line.find("{\"organizationId\":\"" + org + "\",\"callId\":\"" + call + "\"}") !=
-            std::string::npos);
+    // A value in a body written as inline JSON is escaped as a JSON string, so the body is
+    // still JSON: the note's quotes and backslash go as \" and \\.
+    REQUIRE(line.find("{\"organizationId\":\"" + org + "\",\"callId\":\"" + call +
+                      R"(","note":"say \"hi\" \\ o"})") != std::string::npos);
     calls.insert(call);
   }
   REQUIRE(lines == requests);

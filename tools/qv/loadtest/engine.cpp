@@ -519,7 +519,7 @@ void Worker::render(Vu& vu, const Prepared& request) {
   out.clear();
   out += spec.method;
   out += ' ';
-  spec.target.render(values_, out, /*url_encoded=*/true);
+  spec.target.render(values_, out, Template::Encoding::kUrl);
   out += " HTTP/1.1\r\n";
   bool has_host = false, has_agent = false;
   for (const auto& [name, value] : spec.headers) {
@@ -535,7 +535,10 @@ void Worker::render(Vu& vu, const Prepared& request) {
     out += "\r\n";
   }
   body_scratch_.clear();
-  if (spec.body) spec.body->render(values_, body_scratch_);
+  if (spec.body) {
+    spec.body->render(values_, body_scratch_,
+                      spec.json_body ? Template::Encoding::kJson : Template::Encoding::kNone);
+  }
   if (spec.body || spec.method == "POST" || spec.method == "PUT" || spec.method == "PATCH") {
     out += "Content-Length: " + std::to_string(body_scratch_.size()) + "\r\n";
   }

@@ -643,6 +643,7 @@ Result<RequestSpec> read_request(element value, const std::string& path, const S
       text = std::string(string_body);
     } else if (item.type() == element_type::OBJECT || item.type() == element_type::ARRAY) {
       text = simdjson::minify(item);  // a JSON body written inline, sent minified
+      request.json_body = true;
     } else {
       return expected(path + ".body", "a string, an object or an array", item);
     }

@@ -71,6 +71,7 @@ struct RequestSpec {
   Template target;  // path and query
   std::vector<std::pair<std::string, Template>> headers;
   std::optional<Template> body;
+  bool json_body = false;  // the body was written as inline JSON: its values are JSON-escaped
   double weight = 1;
   std::vector<Check> checks;
   bool keeps_body() const;

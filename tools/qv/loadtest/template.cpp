@@ -3,6 +3,8 @@
 #include <cctype>
 #include <cstdio>
 
+#include "qv/json.h"
+
 namespace qv::loadtest {
 
 namespace {
@@ -137,7 +139,7 @@ std::vector<size_t> Template::variables_used() const {
   return used;
 }
 
-void Template::render(IterationValues& values, std::string& out, bool url_encoded) const {
+void Template::render(IterationValues& values, std::string& out, Encoding encoding) const {
   for (const Part& part : parts_) {
     if (part.id < 0) {
       out += part.literal;
@@ -146,8 +148,15 @@ void Template::render(IterationValues& values, std::string& out, bool url_encode
     const std::string& value = part.id < kBuiltinBase
                                    ? values.variable(static_cast<size_t>(part.id))
                                    : values.builtin(part.id - kBuiltinBase);
-    if (!url_encoded) {
+    if (encoding == Encoding::kNone) {
       out += value;
+      continue;
+    }
+    if (encoding == Encoding::kJson) {
+      const size_t start = out.size();
+      append_json_string(out, value);  // "value", escaped: the quotes around it dropped
+      out.erase(start, 1);
+      out.pop_back();
       continue;
     }
     static constexpr char kHex[] = "0123456789ABCDEF";

@@ -69,11 +69,15 @@ class Template {
   bool is_static() const { return parts_.size() <= 1 && (parts_.empty() || parts_[0].id < 0); }
   // The text of a static template.
   std::string static_text() const { return parts_.empty() ? std::string() : parts_[0].literal; }
-  // Appends the text with this iteration's values. url_encoded: each value is
-  // percent-encoded but for RFC 3986's unreserved characters (what a value in a request
-  // target must be: "refund policy" becomes "refund%20policy", an '&' cannot add a
-  // parameter); the template's own text goes as written.
-  void render(IterationValues& values, std::string& out, bool url_encoded = false) const;
+  // How a value is written into the text (the template's own text goes as written):
+  //   kUrl   percent-encoded but for RFC 3986's unreserved characters (what a value in a
+  //          request target must be: "refund policy" becomes "refund%20policy", an '&'
+  //          cannot add a parameter)
+  //   kJson  escaped as inside a JSON string (a body written as inline JSON, where every
+  //          {{name}} is in a string: a '"' in a value becomes \", so the body stays JSON)
+  enum class Encoding { kNone, kUrl, kJson };
+  // Appends the text with this iteration's values.
+  void render(IterationValues& values, std::string& out, Encoding encoding = Encoding::kNone) const;
   // The scenario variables it names (indices into the list it was compiled with).
   std::vector<size_t> variables_used() const;
 
