@@ -595,6 +595,32 @@ TEST_CASE("tls_resumed and http_reqs_interrupted are given per request name too"
   CHECK(row_b == "      { name:b }......................: 600  300/s");
 }
 
+TEST_CASE("delayed iterations: the VUs asked for are those of the arrival rate, not the answers'") {
+  // 100 arrivals a second for 4 s on 5 VUs, the service answering in 200 ms: the VUs answer
+  // 25 a second, all of them busy, and 300 arrivals still waited at the end. The rate asked
+  // for keeps 100/s x 200 ms = 20 VUs busy.
+  RunResult result;
+  result.info.corrected = true;
+  result.info.threads = 1;
+  result.info.duration = 4 * kMicrosPerSecond;
+  result.declare_request("a", {});
+  RequestTotals& a = result.requests[0];
+  a.latency.record(1'500'000, 95);
+  a.latency_uncorrected.record(200'000, 95);
+  a.counters.requests = 95;
+  a.counters.interrupted = 5;
+  result.iterations = 95;
+  result.dropped_iterations = 300;
+  result.delayed_iterations = 95;
+  result.vus_max = 5;
+  std::string advice;
+  for (const Recommendation& r : recommendations(result)) {
+    if (r.description.rfind("95 iterations waited", 0) == 0) advice = r.suggestion;
+  }
+  CHECK(advice.find("Raise maxVUs above rate x response time (here about 20 VUs on average)") !=
+        std::string::npos);
+}
+
 TEST_CASE("counts in the summary, recommendations and report agree with their nouns") {
   std::mt19937_64 random(7);
   RunResult result = make_result(random, 1'700'000'000'000, 2, {"a"});

@@ -223,10 +223,13 @@ std::vector<Recommendation> recommendations(const RunResult& result) {
                    "answering, and lower the request timeout to see the failures counted"});
   }
   if (result.delayed_iterations) {
-    // How many VUs the answered rate kept busy on average (Little's law, by the response
-    // times alone: think time adds to it).
-    const double busy = totals.requests / std::max(result.seconds(), 1e-9) *
-                        result.total_latency(false).mean() / 1e6;
+    // How many VUs the arrival rate keeps busy on average (Little's law, by the response
+    // times alone: think time adds to it). The rate of the arrivals, not of the answers:
+    // when the VUs are too few, the answers come at what they can do, and that rate keeps
+    // no more VUs busy than there are.
+    const uint64_t arrivals = result.iterations + totals.interrupted + result.dropped_iterations;
+    const double busy =
+        arrivals / std::max(result.seconds(), 1e-9) * result.total_latency(false).mean() / 1e6;
     out.push_back({"medium",
                    format_count(result.delayed_iterations, "iteration", "iterations") +
                        " waited for a free VU and went out late (the latency counts the wait; " +
