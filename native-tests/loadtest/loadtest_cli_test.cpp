@@ -360,7 +360,7 @@ TEST_CASE("bad input exits 2 with a message naming the problem") {
          "--scenario: no built-in scenario 'voice' (built in: api-crud-load, dashboard-load, "
          "voice-api-load)");
   expect({"run", "--scenario", "voice-api-load", "--intensity", "insane"},
-         "intensity 'insane' is not defined");
+         "voice-api-load: --intensity: intensity 'insane' is not defined");
   expect({"run"}, "give a scenario file, --scenario NAME or --url URL");
   // Checked before the run, also when nothing would read them until it ends (or at all).
   expect({"run", "--url", server.url("/"), "-d", "1s", "--summary-json", dir + "/no/s.json"},

@@ -901,7 +901,8 @@ Result<Scenario> read_scenario(std::string_view json, const ScenarioOverrides& o
     }
   }
   if (!intensity.empty() && !intensity_fields) {
-    return Error{"intensity '" + intensity + "' is not defined (defined: " + known + ")"};
+    return Error{std::string(overrides.intensity.empty() ? "defaultIntensity" : "--intensity") +
+                 ": intensity '" + intensity + "' is not defined (defined: " + known + ")"};
   }
   std::string vus_field;
   if (auto executor =
