@@ -362,6 +362,10 @@ TEST_CASE("bad input exits 2 with a message naming the problem") {
   expect({"run", "--scenario", "voice-api-load", "--intensity", "insane"},
          "voice-api-load: --intensity: intensity 'insane' is not defined");
   expect({"run"}, "give a scenario file, --scenario NAME or --url URL");
+  // The URL given as wrk takes it, with wrk's flags: not taken for a file.
+  expect({"run", "-c", "10", "-d", "1s", server.url("/")},
+         "qv loadtest: '" + server.url("/") +
+             "' is a URL, not a scenario file: give it with --url (quick mode, like wrk)");
   // Checked before the run, also when nothing would read them until it ends (or at all).
   expect({"run", "--url", server.url("/"), "-d", "1s", "--summary-json", dir + "/no/s.json"},
          "--summary-json " + dir + "/no/s.json: cannot be written (" + dir +

@@ -213,6 +213,11 @@ Result<Scenario> build_scenario(const RunOptions& options) {
     if (!source.ok()) return in_field("--threshold", source.error());
     extra.push_back(source.value());
   }
+  // wrk, hey and ab take the URL as their argument: given so here, it is no file to open.
+  if (options.file.rfind("http://", 0) == 0 || options.file.rfind("https://", 0) == 0) {
+    return Error{"'" + options.file +
+                 "' is a URL, not a scenario file: give it with --url (quick mode, like wrk)"};
+  }
   const int sources = !options.file.empty() + !options.scenario.empty() + !options.url.empty();
   if (sources == 0) return Error{"give a scenario file, --scenario NAME or --url URL (see --help)"};
   if (sources > 1) return Error{"give only one of a scenario file, --scenario NAME and --url URL"};
