@@ -262,6 +262,14 @@ TEST_CASE("a merge where one machine's run was aborted by a threshold is no pass
   // The merged log keeps it: merged again, it is still no pass.
   REQUIRE(run_qv({"merge", dir + "/all.log"}).exit_code == 99);
   REQUIRE(run_qv({"merge", dir + "/b.log"}).exit_code == 0);
+  // An output given the file of a log merged is refused, and the log is left as it was.
+  const std::string b_log = read_text(dir + "/b.log");
+  auto over = run_qv({"merge", dir + "/a.log", dir + "/b.log", "--report", dir + "/b.log"});
+  INFO(over.err);
+  REQUIRE(over.exit_code == 2);
+  REQUIRE(over.err.find("--report " + dir + "/b.log: is one of the logs merged") !=
+          std::string::npos);
+  REQUIRE(read_text(dir + "/b.log") == b_log);
   // With a run stopped by Ctrl-C: 105, as that run's was, and both reasons are given.
   RunResult c = machine(990, 0);
   c.info.aborted = true;
@@ -362,6 +370,11 @@ TEST_CASE("bad input exits 2 with a message naming the problem") {
   expect({"run", "--scenario", "voice-api-load", "--intensity", "insane"},
          "voice-api-load: --intensity: intensity 'insane' is not defined");
   expect({"run"}, "give a scenario file, --scenario NAME or --url URL");
+  // Two outputs given one file: refused before the run, as one would overwrite the other.
+  expect({"run", "--url", server.url("/"), "-d", "1s", "--out", "hist=" + dir + "/same",
+          "--summary-json", dir + "/same"},
+         "--summary-json " + dir + "/same and --out hist=" + dir +
+             "/same: each output needs a file of its own");
   // The URL given as wrk takes it, with wrk's flags: not taken for a file.
   expect({"run", "-c", "10", "-d", "1s", server.url("/")},
          "qv loadtest: '" + server.url("/") +

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -116,12 +117,30 @@ Status writable(const std::string& option, const std::string& path) {
   return Ok{};
 }
 
-Status check_outputs(const OutputOptions& output, const std::string& histogram_path) {
+// The outputs given, each with the option that names it ("--report ").
+std::vector<std::pair<std::string, std::string>> given_outputs(const OutputOptions& output,
+                                                               const std::string& histogram_path) {
+  std::vector<std::pair<std::string, std::string>> given;
   for (auto [option, path] :
        {std::pair{"--summary-json ", &output.summary_json}, std::pair{"--report ", &output.report},
         std::pair{"--out hist=", &histogram_path}}) {
-    if (path->empty()) continue;
-    if (auto status = writable(option, *path); !status.ok()) return status;
+    if (!path->empty()) given.emplace_back(option, *path);
+  }
+  return given;
+}
+
+Status check_outputs(const OutputOptions& output, const std::string& histogram_path) {
+  const auto given = given_outputs(output, histogram_path);
+  for (size_t i = 0; i < given.size(); ++i) {
+    const auto& [option, path] = given[i];
+    if (auto status = writable(option, path); !status.ok()) return status;
+    // Each output is written whole at the end: two given one file would leave the last only.
+    for (size_t j = 0; j < i; ++j) {
+      if (given[j].second == path) {
+        return Error{given[j].first + path + " and " + option + path +
+                     ": each output needs a file of its own"};
+      }
+    }
   }
   return Ok{};
 }
@@ -353,6 +372,13 @@ int run_command(const RunOptions& options) {
 int merge_command(const std::vector<std::string>& files, const OutputOptions& output) {
   auto histogram_path = histogram_out(output.outs);
   if (!histogram_path.ok()) return bad_input(histogram_path.error().message);
+  if (auto outputs = check_outputs(output, histogram_path.value()); !outputs.ok())
+    return bad_input(outputs.error().message);
+  // An output written over a log merged would lose that machine's log.
+  for (const auto& [option, path] : given_outputs(output, histogram_path.value())) {
+    if (std::find(files.begin(), files.end(), path) != files.end())
+      return bad_input(option + path + ": is one of the logs merged (write it to another file)");
+  }
   std::vector<RunResult> results;
   // The logs of runs stopped by Ctrl-C or SIGTERM: merged, they are no pass either, as the
   // runs were not (exit 105). Nor are those of runs a threshold aborted (exit 99): the
