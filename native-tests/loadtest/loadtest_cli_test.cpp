@@ -270,6 +270,11 @@ TEST_CASE("a merge where one machine's run was aborted by a threshold is no pass
   REQUIRE(over.err.find("--report " + dir + "/b.log: is one of the logs merged") !=
           std::string::npos);
   REQUIRE(read_text(dir + "/b.log") == b_log);
+  // A log given twice is refused: its requests would count twice.
+  auto twice = run_qv({"merge", dir + "/b.log", dir + "/a.log", dir + "/b.log"});
+  REQUIRE(twice.exit_code == 2);
+  REQUIRE(twice.err.find(dir + "/b.log: given twice (each machine's log is merged once)") !=
+          std::string::npos);
   // With a run stopped by Ctrl-C: 105, as that run's was, and both reasons are given.
   RunResult c = machine(990, 0);
   c.info.aborted = true;

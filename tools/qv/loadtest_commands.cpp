@@ -385,6 +385,9 @@ int merge_command(const std::vector<std::string>& files, const OutputOptions& ou
   // thresholds may hold on all the machines' data, but one machine stopped its share.
   std::vector<std::string> interrupted, aborted;
   for (const std::string& file : files) {
+    // A log given twice would count its machine's requests twice.
+    if (std::count(files.begin(), files.end(), file) > 1)
+      return bad_input(file + ": given twice (each machine's log is merged once)");
     auto result = read_histogram_log_file(file);
     if (!result.ok()) return bad_input(result.error().message);
     const RunInfo& info = result.value().info;
