@@ -595,6 +595,8 @@ TEST_CASE("scenario files: every kind of bad input names its field") {
   REQUIRE(scenario_error(with("", R"("executor": "constant-vus", "vus": 2, "duration": "1s",
                                      "intensities": {"low": {"vus": 1}}, "defaultIntensity": "mid")")) ==
           "defaultIntensity (line 2, column 74): intensity 'mid' is not defined (defined: low)");
+  REQUIRE(scenario_error(with(R"("intensities": {})"), ScenarioOverrides{"low", {}, {}, {}, {}}) ==
+          "--intensity: intensity 'low' is not defined (defined: none)");
   // Every intensity is read, also those the run does not use: a typo in one is refused now.
   const std::string constant_vus = R"("executor": "constant-vus", "vus": 2, "duration": "1s")";
   REQUIRE(scenario_error(

@@ -902,7 +902,8 @@ Result<Scenario> read_scenario(std::string_view json, const ScenarioOverrides& o
   }
   if (!intensity.empty() && !intensity_fields) {
     return Error{std::string(overrides.intensity.empty() ? "defaultIntensity" : "--intensity") +
-                 ": intensity '" + intensity + "' is not defined (defined: " + known + ")"};
+                 ": intensity '" + intensity +
+                 "' is not defined (defined: " + (known.empty() ? "none" : known) + ")"};
   }
   std::string vus_field;
   if (auto executor =
