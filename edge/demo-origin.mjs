@@ -2,7 +2,9 @@
 // with seeded data for the demo organisations. It is served by the demo regional origins
 // (edge/regional-origins.mjs): one data set, four regional instances, started by
 // `npm start`. The edge names the organisation in the x-qv-organization-id header it sets
-// on every proxied request (the origin trusts the edge, as an origin behind a CDN does).
+// on every proxied request. The origin trusts that header only on a request that carries
+// the origin secret (x-qv-origin-secret, QV_ORIGIN_SECRET), which the regional origins check
+// before they ask the data set: anyone who can reach an origin can set the header too.
 //
 //   GET /api/campaigns                  the organisation's campaigns
 //   GET /api/leads?campaignId=&page=    its leads, 20 per page

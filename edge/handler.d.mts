@@ -33,6 +33,14 @@ export interface EdgeConfig {
      */
     demoSecret?: string;
   };
+  origin?: {
+    /**
+     * A demo origin secret (demo configurations only). The handler never reads it: a host
+     * passes it as `originSecret` when it has no secret of its own, as edge/server.mjs and
+     * edge/nextjs/lib/edge-function.js do.
+     */
+    demoSecret?: string;
+  };
 }
 
 export interface EdgeHandlerOptions extends ShimOptions {
@@ -43,6 +51,12 @@ export interface EdgeHandlerOptions extends ShimOptions {
   originFetch?: typeof fetch;
   /** The shared secret of POST /api/cache/invalidate (HMAC-SHA256 of the body). */
   cacheSecret?: string;
+  /**
+   * The secret every request to an origin carries in `x-qv-origin-secret` (proxied requests,
+   * cache fills, health checks). An origin must serve only requests that carry it: it trusts
+   * the `x-qv-organization-id` they set.
+   */
+  originSecret?: string;
 }
 
 /** What the platform hands a request's background work to (Vercel's waitUntil). */

@@ -32,7 +32,7 @@
 import { instantiate, MAX_INPUT_BYTES } from '../host-shims/js/qv.mjs';
 import { readUpTo } from '../host-shims/js/host-ops.mjs';
 import { identify, indexApiKeys, knownFields, parseApiKeys, presentedKey } from './identity.mjs';
-import { createRegionalProxy, geoHeaders } from './regional-proxy.mjs';
+import { createRegionalProxy, geoHeaders, ORIGIN_SECRET_HEADER } from './regional-proxy.mjs';
 import { createCacheRoutes, parseCriticalKeys } from './cache-routes.mjs';
 
 /** Largest request body accepted: the largest input the module takes. */
@@ -47,8 +47,9 @@ const MAX_FILL_TIMEOUT_MS = 600000;
 // the modules' to check, cache.critical's entries parseCriticalKeys'). A field it does not know
 // stops the edge as a wrong value does: a misspelt featureRoutes would leave every gated route
 // open, and a misspelt critical would warm nothing, without a word.
-const CONFIG_FIELDS = ['apiKeys', 'featureRoutes', 'router', 'cache'];
+const CONFIG_FIELDS = ['apiKeys', 'featureRoutes', 'router', 'cache', 'origin'];
 const CACHE_FIELDS = ['config', 'critical', 'demoSecret'];
+const ORIGIN_FIELDS = ['demoSecret'];
 
 // Module status -> HTTP status.
 const HTTP_STATUS = {
@@ -343,12 +344,30 @@ function readings(decoded) {
  * the cached routes have no origin; cache?: {config?: the cache module's configuration,
  * critical?: [{organizationId, path, query?}] warmed at start}}; options.originFetch: the
  * fetch used to reach origins (default globalThis.fetch); options.cacheSecret: the shared
- * secret of POST /api/cache/invalidate; the other options go to the shim's instantiate()
+ * secret of POST /api/cache/invalidate; options.originSecret: the secret every request to an
+ * origin carries in x-qv-origin-secret (the proxied requests, the cache's fills and the
+ * router's health checks), by which an origin tells the edge's requests from anyone's; the
+ * other options go to the shim's instantiate()
  * (kv, now, log, ...), and options.timers (the timers its operations time out by) times out
  * the requests to origins too.
  */
-export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheSecret, ...shimOptions } = {}) {
+export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheSecret, originSecret, ...shimOptions } = {}) {
   if (!wasmModule) throw new Error('createEdgeHandler: wasmModule is required (the qv.wasm bundle as a WebAssembly.Module)');
+  if (originSecret !== undefined && typeof originSecret !== 'string') {
+    throw new TypeError(`createEdgeHandler: originSecret: expected a string, got ${typeof originSecret}`);
+  }
+  // The router's health checks are the module's own fetches: they carry the secret too.
+  if (originSecret && (shimOptions.fetch === undefined || typeof shimOptions.fetch === 'function')) {
+    const fetch = shimOptions.fetch ?? ((...args) => globalThis.fetch(...args));
+    shimOptions = {
+      ...shimOptions,
+      fetch: (url, init = {}) => {
+        const headers = new Headers(init.headers);
+        headers.set(ORIGIN_SECRET_HEADER, originSecret);
+        return fetch(url, { ...init, headers });
+      },
+    };
+  }
   let instance = null; // Promise<QvInstance>, one per isolate
   let settings = null; // Promise<{keys, featureRoutes}> (keys: by digest), validated against the catalogue
   // How long a cache fill may take: the proxy's two attempts (config.router.requestTimeoutMs
@@ -398,6 +417,12 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
         throw new Error(`config.cache: expected an object {${CACHE_FIELDS.join(', ')}}`);
       }
       knownFields(config.cache, CACHE_FIELDS, 'config.cache');
+    }
+    if (config.origin !== undefined) {
+      if (config.origin === null || typeof config.origin !== 'object' || Array.isArray(config.origin)) {
+        throw new Error(`config.origin: expected an object {${ORIGIN_FIELDS.join(', ')}}`);
+      }
+      knownFields(config.origin, ORIGIN_FIELDS, 'config.origin');
     }
     if (config.featureRoutes !== undefined && !Array.isArray(config.featureRoutes)) {
       throw new Error('config.featureRoutes: expected an array of {pattern, feature}');
@@ -466,6 +491,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     ...(originFetch ? { fetch: originFetch } : {}),
     ...(shimOptions.timers ? { timers: shimOptions.timers } : {}),
     clock: shimOptions.now,
+    originSecret,
     log,
   });
 

@@ -5,7 +5,11 @@
 // among them, and the cache's misses reach the data through them.
 //
 // Each region serves:
-//   GET  /health                    200 {"region", "status": "ok"} (subject to its faults)
+//   GET  /health                    200 {"region", "status": "ok"} (subject to its faults;
+//                                   it says nothing of any organisation, and needs no secret)
+//   Every /api/... request must carry the origin secret in x-qv-origin-secret, as the edge
+//   sends it (QV_ORIGIN_SECRET): without it, or with another, a 401 and nothing served. The
+//   identity headers the edge sets are trusted only on a request that has it.
 //   GET  /api/<data path>           the demo data set's answer (DATA_PATHS in demo-origin.mjs),
 //                                   after the data set's own delay (a database query)
 //   *    /api/... (anything else)   an echo of the request (what the origin received)
@@ -18,10 +22,15 @@
 //                                   those a hanging region held unanswered, per region
 //
 // Standalone: node edge/regional-origins.mjs [--port 4101] [--upstream URL] (or ORIGIN_URL);
-// an upstream it cannot forward to (upstreamProblem) stops it with status 2.
+// an upstream it cannot forward to (upstreamProblem) stops it with status 2. The secret:
+// QV_ORIGIN_SECRET, else the demo config's origin.demoSecret (edge/config/demo.json), as
+// npm start's edge sends it.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { createDemoData, ORGANIZATION_HEADER } from './demo-origin.mjs';
+import { ORIGIN_SECRET_HEADER } from './regional-proxy.mjs';
 import { notModified } from './conditional.mjs';
 import { withoutCredentials } from '../host-shims/js/host-ops.mjs';
 
@@ -96,15 +105,29 @@ export function upstreamProblem(upstream) {
   return null;
 }
 
+// Whether a request's origin secret is the one expected, compared in constant time (the
+// digests of both, so that neither the length nor the first difference shows in the time).
+function secretChecker(secret) {
+  const digest = (text) => createHash('sha256').update(text, 'utf8').digest();
+  const expected = digest(secret);
+  return (given) => typeof given === 'string' && timingSafeEqual(digest(given), expected);
+}
+
 /**
- * Starts one origin per region. options: regions (ids), host (default 127.0.0.1), port
+ * Starts one origin per region. options: secret (required: the origin secret every /api/*
+ * request must carry in x-qv-origin-secret, the edge's originSecret), regions (ids), host
+ * (default 127.0.0.1), port
  * (first port; the others follow; 0: any free ports), upstream (URL that /api/* is
  * forwarded to instead of the demo data; one upstreamProblem finds is a TypeError naming it
  * 'upstream', before any origin starts), dataDelayMs (the demo data's time per answer,
  * default 20 ms, as a database query would take), seed. Resolves to {urls: {region: url},
  * faults(), set(region, fault), reset(), stats(), close()}.
  */
-export async function startRegionalOrigins({ regions = DEMO_REGIONS, host = '127.0.0.1', port = 0, upstream = null, dataDelayMs = 20, seed = 42 } = {}) {
+export async function startRegionalOrigins({ secret, regions = DEMO_REGIONS, host = '127.0.0.1', port = 0, upstream = null, dataDelayMs = 20, seed = 42 } = {}) {
+  if (typeof secret !== 'string' || secret === '') {
+    throw new TypeError('secret: expected the origin secret the edge sends (QV_ORIGIN_SECRET), a non-empty string');
+  }
+  const authentic = secretChecker(secret);
   const problem = upstream ? upstreamProblem(upstream) : null;
   if (problem) throw new TypeError(`upstream: ${problem}`);
   const upstreamUrl = upstream ? new URL(upstream) : null;
@@ -187,6 +210,15 @@ export async function startRegionalOrigins({ regions = DEMO_REGIONS, host = '127
     }
     if (url.pathname === '/health') return sendJson(response, 200, { region, status: 'ok' });
     if (!url.pathname.startsWith('/api/')) return sendJson(response, 404, { error: 'not_found', message: `no route for ${url.pathname}` });
+    // Only the edge may name the organisation: a request without its secret is refused
+    // before anything is read, counted, forwarded or served.
+    if (!authentic(request.headers[ORIGIN_SECRET_HEADER])) {
+      const problem = request.headers[ORIGIN_SECRET_HEADER] === undefined ? 'missing' : 'not the origin secret';
+      return sendJson(response, 401, {
+        error: 'unauthorized',
+        message: `${ORIGIN_SECRET_HEADER}: ${problem}; this origin serves only the edge, which sends the secret it is configured with (QV_ORIGIN_SECRET)`,
+      }, { 'cache-control': 'no-store', 'x-served-by-region': region });
+    }
 
     const body = await readBody(request);
     count(served.byPath, url.pathname);
@@ -314,7 +346,13 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     console.error(`${flag}: ${problem}`);
     process.exit(2);
   }
-  const origins = await startRegionalOrigins({ port, upstream });
+  if (process.env.QV_ORIGIN_SECRET?.trim() === '') {
+    console.error('QV_ORIGIN_SECRET: empty; give the secret the edge sends, or leave it out for the demo config\'s origin.demoSecret');
+    process.exit(2);
+  }
+  const secret = process.env.QV_ORIGIN_SECRET
+    ?? JSON.parse(await readFile(new URL('config/demo.json', import.meta.url), 'utf8')).origin.demoSecret;
+  const origins = await startRegionalOrigins({ secret, port, upstream });
   for (const [region, url] of Object.entries(origins.urls)) console.log(`${region.padEnd(15)} ${url}`);
   console.log(`inject a fault: curl -X POST ${origins.urls['us-east-1']}/__qv/faults/us-east-1 -d '{"mode":"fail"}'`);
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, async () => { await origins.close(); process.exit(0); });

@@ -8,13 +8,22 @@
 /** Geolocation headers the router reads (Vercel sets them at the edge). */
 export const GEO_HEADERS = Object.freeze(['x-vercel-ip-latitude', 'x-vercel-ip-longitude', 'x-vercel-ip-country', 'x-vercel-id']);
 
+/**
+ * The header that carries the origin secret (QV_ORIGIN_SECRET) on every request the edge
+ * sends to an origin: an origin serves only a request that has it, since anyone who can reach
+ * the origin could otherwise set x-qv-organization-id and read any organisation's data. A
+ * client's own is dropped with the other x-qv-* headers.
+ */
+export const ORIGIN_SECRET_HEADER = 'x-qv-origin-secret';
+
 /** What the proxy adds to an answer: the region that answered, and why it was that one. */
 export const REGION_HEADERS = Object.freeze(['x-region', 'x-region-failover', 'x-region-not-retried']);
 
 // Hop-by-hop headers (RFC 9110 section 7.6.1) and what a proxy must not pass on.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer',
   'transfer-encoding', 'upgrade', 'host', 'content-length']);
-// The API key stays at the edge: origins trust the identity headers the edge sets. Headers
+// The API key stays at the edge: origins trust the identity headers the edge sets, on
+// requests that carry the origin secret. Headers
 // some frameworks route by, or take a method from, stay too: the feature gates judged the
 // request's own path and method, and the origin must not serve another.
 const CREDENTIALS = new Set(['x-api-key', 'authorization']);
@@ -65,12 +74,14 @@ export function geoHeaders(headers) {
  *   now(): ms for round-trip times (default performance.now);
  *   clock(): ms since the epoch, the module's clock, for health-check scheduling (default Date.now);
  *   timers: {setTimeout, clearTimeout} for request timeouts (default the global ones);
+ *   originSecret: the secret sent in ORIGIN_SECRET_HEADER on every request to an origin
+ *     (none: the header is not sent);
  *   log(level, message).
  * Background health checks run behind the request that started them (its waitUntil).
  */
 export function createRegionalProxy({
   invoke, fetch = (...args) => globalThis.fetch(...args), now = () => performance.now(), clock = () => Date.now(),
-  timers = globalThis, log = () => {},
+  timers = globalThis, originSecret, log = () => {},
 }) {
   let nextHealthCheckAt = 0;
   let checking = null;
@@ -101,7 +112,8 @@ export function createRegionalProxy({
   }
 
   // The headers sent to the origin: the client's, less hop-by-hop ones and credentials,
-  // plus who the caller is (set here, so a client cannot forge them) and where it came from.
+  // plus who the caller is (set here, so a client cannot forge them), where it came from,
+  // and the origin secret that tells the origin the edge sent it.
   function originHeaders(request, caller, region) {
     const headers = new Headers();
     const hop = hopByHop(request.headers);
@@ -116,6 +128,7 @@ export function createRegionalProxy({
     headers.set('x-qv-region', region);
     headers.set('x-forwarded-host', url.host);
     headers.set('x-forwarded-proto', url.protocol.replace(':', ''));
+    if (originSecret) headers.set(ORIGIN_SECRET_HEADER, originSecret);
     return headers;
   }
 

@@ -30,9 +30,10 @@ export async function loadEdgeConfig(path = new URL('config/demo.json', import.m
  * (default) or 'wasi'; options.code: the script to run (default dist/edge/handler.js);
  * options.config: the edge config (default: edge/config/demo.json); options.kv: a KV the
  * isolate shares with others (default: its own in-memory KV); options.cacheSecret: the
- * invalidation webhook's secret; options.globals: more globals for the context.
+ * invalidation webhook's secret; options.originSecret: the secret the edge's requests to
+ * origins carry (x-qv-origin-secret); options.globals: more globals for the context.
  */
-export async function createEdgeRuntime({ flavour = 'emscripten', code, config, kv, cacheSecret, globals = {} } = {}) {
+export async function createEdgeRuntime({ flavour = 'emscripten', code, config, kv, cacheSecret, originSecret, globals = {} } = {}) {
   const wasmModule = await loadModule(flavour);
   const defaultConfig = config ?? await loadEdgeConfig();
   const initialCode = code ?? await readFile(new URL('../dist/edge/handler.js', import.meta.url), 'utf8');
@@ -44,6 +45,7 @@ export async function createEdgeRuntime({ flavour = 'emscripten', code, config, 
       QV_EDGE_CONFIG: config ?? defaultConfig,
       ...(kv ? { QV_KV: kv } : {}),
       ...(cacheSecret ? { QV_CACHE_SECRET: cacheSecret } : {}),
+      ...(originSecret ? { QV_ORIGIN_SECRET: originSecret } : {}),
       ...globals,
     }),
   });

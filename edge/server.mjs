@@ -3,7 +3,9 @@
 // QV_EDGE_CONFIG=FILE for API keys, feature routes, regions and cache settings (default
 // edge/config/demo.json); QV_REDIS_URL=redis://... for a shared Redis KV (default: the
 // in-memory KV); QV_CACHE_SECRET for the invalidation webhook's secret (default: the
-// config's cache.demoSecret).
+// config's cache.demoSecret); QV_ORIGIN_SECRET for the secret the edge's requests to origins
+// carry in x-qv-origin-secret, which the demo origins require (default: the config's
+// origin.demoSecret).
 // Origins: unless the edge config has a `router` section (regions and their origins), the
 // four demo regional origins of edge/regional-origins.mjs start in this process, serving
 // the demo data set (edge/demo-origin.mjs), and both the cache's misses and the other
@@ -89,6 +91,13 @@ try {
   console.error(`QV_EDGE_CONFIG: ${failure.message}`);
   process.exit(2);
 }
+// The origin secret: an origin serves only requests that carry it (it trusts the identity
+// headers the edge sets on them), so an empty one is refused rather than sent.
+if (process.env.QV_ORIGIN_SECRET?.trim() === '') {
+  console.error('QV_ORIGIN_SECRET: empty; give the secret your origins expect, or leave it out for the edge config\'s origin.demoSecret');
+  process.exit(2);
+}
+const originSecret = process.env.QV_ORIGIN_SECRET ?? config.origin?.demoSecret;
 const upstream = process.env.ORIGIN_URL || process.env.QV_ORIGIN_UPSTREAM || null;
 let origins = null;
 if (config.router) {
@@ -100,8 +109,12 @@ if (config.router) {
     console.error(`${setting}: ${problem}`);
     process.exit(2);
   }
+  if (!originSecret) {
+    console.error('QV_ORIGIN_SECRET: not set, and the edge config has no origin.demoSecret: the demo origins serve only requests that carry the secret');
+    process.exit(2);
+  }
   origins = await listening('QV_ORIGINS_PORT', `the demo regional origins take ${originsPort} to ${originsPort + 3}`,
-    () => startRegionalOrigins({ port: originsPort, upstream }));
+    () => startRegionalOrigins({ secret: originSecret, port: originsPort, upstream }));
   config.router = routerConfigFor(origins.urls);
 }
 if (config.router) {
@@ -118,7 +131,10 @@ if (config.router) {
 // and the cache skips L2 (docs/admission.md, "When the KV fails"), as in an outage later on.
 const kv = redis ? await waitForRedis(redis, redisUrl) : undefined;
 const cacheSecret = process.env.QV_CACHE_SECRET ?? config.cache?.demoSecret;
-const runtime = await createEdgeRuntime({ flavour, config, kv, cacheSecret });
+if (config.router && !originSecret) {
+  console.warn('QV_ORIGIN_SECRET: not set; the requests to the origins of the config\'s router section carry no x-qv-origin-secret, so they cannot tell the edge from anyone who reaches them');
+}
+const runtime = await createEdgeRuntime({ flavour, config, kv, cacheSecret, originSecret });
 // A wrong API key entry, feature route or cache setting stops the server here too, naming
 // the field, rather than answering every /api/* request with a 500.
 try {

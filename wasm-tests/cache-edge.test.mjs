@@ -19,6 +19,7 @@ import { loadModule } from '../dist/js/node.mjs';
 import { CountingKv, withOps, failWith } from './kv-doubles.mjs';
 
 const SECRET = 'test-secret';
+const ORIGIN_SECRET = 'test-origin-secret'; // the demo origins serve only requests with it
 const LONDON = { 'x-vercel-ip-latitude': '51.51', 'x-vercel-ip-longitude': '-0.13', 'x-vercel-ip-country': 'GB' };
 
 // The demo edge config, its router pointed at these origins.
@@ -101,8 +102,8 @@ describe('cached routes on edge-runtime', () => {
   let origins;
   let server;
   before(async () => {
-    origins = await startRegionalOrigins({ dataDelayMs: 5 });
-    const runtime = await createEdgeRuntime({ cacheSecret: SECRET, config: await edgeConfig(origins, { critical: [] }) });
+    origins = await startRegionalOrigins({ secret: ORIGIN_SECRET, dataDelayMs: 5 });
+    const runtime = await createEdgeRuntime({ cacheSecret: SECRET, originSecret: ORIGIN_SECRET, config: await edgeConfig(origins, { critical: [] }) });
     server = await runServer({ runtime, port: 0, host: '127.0.0.1' });
   });
   after(async () => {
@@ -372,6 +373,47 @@ describe('cached routes on edge-runtime', () => {
     }
   });
 
+  test('an origin serves only the edge: naming an organisation without the origin secret is a 401 naming the header, with nothing served', async () => {
+    const origin = origins.urls['us-east-1'];
+    const before = origins.stats().total;
+    for (const [path, secret, problem] of [
+      ['/api/campaigns', undefined, 'missing'],
+      ['/api/campaigns', 'guess', 'not the origin secret'],
+      ['/api/campaigns', `${ORIGIN_SECRET}x`, 'not the origin secret'],
+      ['/api/leads?page=1', ORIGIN_SECRET.toUpperCase(), 'not the origin secret'],
+      ['/api/agents', undefined, 'missing'], // (the echo of other /api paths too)
+    ]) {
+      const headers = { 'x-qv-organization-id': 'org_enterprise', ...(secret === undefined ? {} : { 'x-qv-origin-secret': secret }) };
+      const response = await fetch(`${origin}${path}`, { headers });
+      assert.equal(response.status, 401, `${path} with ${secret}`);
+      assert.equal(response.headers.get('cache-control'), 'no-store');
+      const body = await response.json();
+      assert.deepEqual(Object.keys(body), ['error', 'message']);
+      assert.equal(body.error, 'unauthorized');
+      assert.ok(body.message.startsWith(`x-qv-origin-secret: ${problem};`), body.message);
+      assert.ok(!JSON.stringify(body).includes(ORIGIN_SECRET), 'the refusal says nothing of the secret');
+    }
+    assert.equal(origins.stats().total, before, 'nothing was served');
+    // The health check's path says nothing of any organisation and stays open.
+    assert.deepEqual(await (await fetch(`${origin}/health`)).json(), { region: 'us-east-1', status: 'ok' });
+    // With the secret, as the edge sends it, the origin serves.
+    const served = await fetch(`${origin}/api/campaigns`, { headers: { 'x-qv-organization-id': 'org_enterprise', 'x-qv-origin-secret': ORIGIN_SECRET } });
+    assert.equal(served.status, 200);
+    assert.ok((await served.json()).campaigns.every((c) => c.organization_id === 'org_enterprise'));
+    // A client cannot pass the secret through the edge: its x-qv-* headers are dropped.
+    const through = await get('/api/campaigns?probe=client-secret', 'qv_demo_growth', { 'x-qv-origin-secret': 'guess', 'x-qv-organization-id': 'org_enterprise' });
+    assert.equal(through.status, 200);
+    assert.ok((await through.json()).campaigns.every((c) => c.organization_id === 'org_growth'));
+  });
+
+  test('the demo origins start only with an origin secret to require', async () => {
+    for (const secret of [undefined, '', 7]) {
+      await assert.rejects(startRegionalOrigins({ secret }), {
+        name: 'TypeError', message: 'secret: expected the origin secret the edge sends (QV_ORIGIN_SECRET), a non-empty string',
+      });
+    }
+  });
+
   test('the cached routes still need an API key', async () => {
     const response = await fetch(new URL('/api/campaigns', server.url));
     assert.equal(response.status, 401);
@@ -381,7 +423,7 @@ describe('cached routes on edge-runtime', () => {
   test('a failing origin within stale-while-revalidate gets the stale copy, revalidated in the background', async () => {
     // A short-lived entry: configure through a fresh runtime with an L2 TTL of 50 ms.
     const runtime = await createEdgeRuntime({
-      cacheSecret: SECRET, config: await edgeConfig(origins, { config: { l2: { ttlMs: 50 } }, critical: [] }),
+      cacheSecret: SECRET, originSecret: ORIGIN_SECRET, config: await edgeConfig(origins, { config: { l2: { ttlMs: 50 } }, critical: [] }),
     });
     const local = await runServer({ runtime, port: 0, host: '127.0.0.1' });
     try {
@@ -421,7 +463,7 @@ describe('cached routes on edge-runtime', () => {
   test('a stale copy is revalidated with the origin by its ETag: a 304 refreshes it without the body', async () => {
     let now = Date.now();
     const runtime = await createEdgeRuntime({
-      cacheSecret: SECRET, config: await edgeConfig(origins, { critical: [] }), globals: { QV_NOW: () => now },
+      cacheSecret: SECRET, originSecret: ORIGIN_SECRET, config: await edgeConfig(origins, { critical: [] }), globals: { QV_NOW: () => now },
     });
     const local = await runServer({ runtime, port: 0, host: '127.0.0.1' });
     const get = (path, key = 'qv_demo_enterprise') => fetch(new URL(path, local.url), { headers: { 'x-api-key': key } });
@@ -450,7 +492,7 @@ describe('cached routes on edge-runtime', () => {
     // edge runs on a clock the test moves.
     let now = Date.now();
     const runtime = await createEdgeRuntime({
-      cacheSecret: SECRET, config: await edgeConfig(origins, { critical: [] }), globals: { QV_NOW: () => now },
+      cacheSecret: SECRET, originSecret: ORIGIN_SECRET, config: await edgeConfig(origins, { critical: [] }), globals: { QV_NOW: () => now },
     });
     const local = await runServer({ runtime, port: 0, host: '127.0.0.1' });
     const get = () => fetch(new URL('/api/dashboard/metrics', local.url), { headers: { 'x-api-key': 'qv_demo_enterprise' } });
@@ -478,11 +520,11 @@ describe('cached routes on edge-runtime', () => {
 
 describe('warming at start', () => {
   test('the configured critical keys are in L1 before the first request', async () => {
-    const origins = await startRegionalOrigins({ dataDelayMs: 1 });
+    const origins = await startRegionalOrigins({ secret: ORIGIN_SECRET, dataDelayMs: 1 });
     let server;
     try {
       const config = await edgeConfig(origins);
-      const runtime = await createEdgeRuntime({ cacheSecret: SECRET, config });
+      const runtime = await createEdgeRuntime({ cacheSecret: SECRET, originSecret: ORIGIN_SECRET, config });
       const warmed = await runtime.context.qvCacheWarmed();
       assert.equal(warmed.warmed, config.cache.critical.length);
       assert.deepEqual([...warmed.failed], []);
@@ -522,10 +564,10 @@ describe('warming at start', () => {
 
 describe('background work and the request that started it', () => {
   test('a revalidation is kept alive by its own request\'s event, whatever request comes next', async () => {
-    const origins = await startRegionalOrigins({ dataDelayMs: 20 });
+    const origins = await startRegionalOrigins({ secret: ORIGIN_SECRET, dataDelayMs: 20 });
     let t = Date.now();
     const handle = createEdgeHandler({
-      wasmModule: await loadModule(), config: await edgeConfig(origins, { critical: [] }), cacheSecret: SECRET,
+      wasmModule: await loadModule(), config: await edgeConfig(origins, { critical: [] }), cacheSecret: SECRET, originSecret: ORIGIN_SECRET,
       now: () => t, log: () => {},
     });
     const event = () => { const kept = []; return { kept, waitUntil: (promise) => kept.push(promise) }; };
@@ -602,7 +644,7 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
     const config = await edgeConfig({ urls: Object.fromEntries(DEMO_REGIONS.map((region) => [region, url])) },
       { critical, config: cache });
     config.apiKeys = [...config.apiKeys, ...apiKeys];
-    return createEdgeHandler({ wasmModule: await loadModule(), config, cacheSecret: SECRET, log: () => {} });
+    return createEdgeHandler({ wasmModule: await loadModule(), config, cacheSecret: SECRET, originSecret: ORIGIN_SECRET, log: () => {} });
   }
   const request = (path, headers = {}) => new Request(`http://edge.test${path}`, { headers: { 'x-api-key': 'qv_demo_growth', ...headers } });
 
@@ -617,6 +659,63 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
     const fills = seen.filter((headers) => headers['x-qv-organization-id'] === 'org_growth'); // (not the health probes)
     assert.deepEqual(fills.map((headers) => headers['x-qv-tier']), ['Growth', 'Enterprise']);
     assert.equal((await handle(request(path))).headers.get('x-cache'), 'HIT-L1');
+  });
+
+  test('every request the edge sends an origin carries the origin secret: cache fills, proxied requests, retries and health checks', async () => {
+    const handle = await handler();
+    seen = [];
+    const kept = [];
+    const event = { waitUntil: (promise) => kept.push(promise) };
+    assert.equal((await handle(request('/api/campaigns?probe=secret'), event)).status, 200);
+    assert.equal((await handle(request('/api/something/proxied?probe=secret'), event)).status, 200);
+    assert.equal((await handle(request('/api/something/proxied?server-error'), event)).status, 500); // and its retry
+    await Promise.all(kept); // the health checks the first request started
+    const probes = seen.filter((headers) => headers['x-qv-organization-id'] === undefined);
+    assert.ok(probes.length > 0, 'a health check reached the origin');
+    assert.ok(seen.length >= probes.length + 4);
+    assert.deepEqual([...new Set(seen.map((headers) => headers['x-qv-origin-secret']))], [ORIGIN_SECRET]);
+  });
+
+  test('the origin secret is in no answer, log line, cache key or cached value', async () => {
+    const lines = [];
+    const written = []; // every key and value the edge writes to its KV (the cache's L2 among them)
+    const text = (value) => (value instanceof Uint8Array ? Buffer.from(value).toString('latin1') : String(value));
+    const kv = new (class extends CountingKv {
+      async set(...args) { written.push(...args.map(text)); return super.set(...args); }
+      async cas(...args) { written.push(...args.map(text)); return super.cas(...args); }
+      async incr(...args) { written.push(...args.map(text)); return super.incr(...args); }
+    })();
+    const url = `http://127.0.0.1:${origin.address().port}`;
+    const config = await edgeConfig({ urls: Object.fromEntries(DEMO_REGIONS.map((region) => [region, url])) },
+      { critical: [], config: { origin: { timeoutMs: 300 } } });
+    const handle = createEdgeHandler({
+      wasmModule: await loadModule(), config, cacheSecret: SECRET, originSecret: ORIGIN_SECRET, kv,
+      log: (level, message) => lines.push(message),
+    });
+    const answers = [];
+    const kept = [];
+    const event = { waitUntil: (promise) => kept.push(promise) };
+    for (const [path, key] of [
+      ['/api/campaigns?probe=leak', 'qv_demo_growth'], ['/api/campaigns?probe=leak', 'qv_demo_growth'],
+      ['/api/something/proxied?probe=leak', 'qv_demo_growth'], ['/api/something/proxied?server-error', 'qv_demo_growth'],
+      ['/api/route', 'qv_demo_growth'], ['/api/cache/stats', 'qv_demo_operator'], ['/api/leads?busy', 'qv_demo_growth'],
+    ]) {
+      const response = await handle(request(path, { 'x-api-key': key }), event);
+      answers.push(`${response.status} ${JSON.stringify([...response.headers])} ${await response.text()}`);
+    }
+    // An origin that does not answer: the 502 names the region, not what was sent.
+    const down = createEdgeHandler({
+      wasmModule: await loadModule(), cacheSecret: SECRET, originSecret: ORIGIN_SECRET, log: (level, message) => lines.push(message),
+      config: await edgeConfig({ urls: Object.fromEntries(DEMO_REGIONS.map((region) => [region, 'http://127.0.0.1:1'])) }, { critical: [] }),
+    });
+    for (const path of ['/api/campaigns', '/api/something/proxied']) {
+      const response = await down(request(path));
+      assert.ok(response.status >= 500, path);
+      answers.push(`${response.status} ${JSON.stringify([...response.headers])} ${await response.text()}`);
+    }
+    await Promise.all(kept); // the L2 writes and health checks behind the requests
+    assert.ok(written.some((value) => value.startsWith('qvc:') && value.includes('probe%3Dleak')), 'the cached copy is in the KV');
+    for (const said of [...answers, ...lines, ...written]) assert.ok(!said.includes(ORIGIN_SECRET), said);
   });
 
   test('an origin\'s 500 is a failure like any 5xx: the request is retried on the fallback region', async () => {
@@ -810,7 +909,7 @@ describe('header values are bytes: an origin\'s UTF-8 and latin-1 values, kept a
     await new Promise((resolve) => origin.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${origin.address().port}`;
     origins = { urls: Object.fromEntries(DEMO_REGIONS.map((region) => [region, url])) };
-    const runtime = await createEdgeRuntime({ cacheSecret: SECRET, config: await edgeConfig(origins, { critical: [] }) });
+    const runtime = await createEdgeRuntime({ cacheSecret: SECRET, originSecret: ORIGIN_SECRET, config: await edgeConfig(origins, { critical: [] }) });
     server = await serveEdgeRuntime({ runtime, port: 0, host: '127.0.0.1' });
   });
   after(async () => {
@@ -864,7 +963,7 @@ describe('the invalidation webhook\'s signatures, on a clock of the test\'s', ()
   const kv = new CountingKv({ now: () => clock }); // the KV the journals are written to
   // An edge handler (one isolate) over the shared KV, or `shared`, on the test's clock.
   const edgeOver = async (shared = kv, options = {}) => createEdgeHandler({
-    wasmModule: await loadModule(), config: await loadEdgeConfig(), cacheSecret: SECRET, kv: shared, now: () => clock, log: () => {}, ...options,
+    wasmModule: await loadModule(), config: await loadEdgeConfig(), cacheSecret: SECRET, originSecret: ORIGIN_SECRET, kv: shared, now: () => clock, log: () => {}, ...options,
   });
   // [status, message, and on a 503 its Retry-After] of a signed invalidation.
   const sendTo = async (isolate, signature, body = payload) => {

@@ -20,6 +20,7 @@ import { loadVectorFiles } from './vector-files.mjs';
 import { freePort } from './ports.mjs';
 import { bytesToHex, digestKey, identify, indexApiKeys, parseApiKeys, presentedKey } from '../edge/identity.mjs';
 
+const ORIGIN_SECRET = 'test-origin-secret'; // the demo origins serve only requests with it
 const files = await loadVectorFiles();
 const bundled = await build({
   entryPoints: [new URL('edge-vectors-entry.mjs', import.meta.url).pathname],
@@ -273,10 +274,10 @@ describe('edge function routes', () => {
     const [health, ok] = await raw('GET /healthz HTTP/1.0\r\n\r\n');
     assert.deepEqual([health, ok], ['HTTP/1.1 200 OK', { status: 'ok' }]);
     // What the URL's host reaches: the origin's x-forwarded-host, through a server with regions.
-    const origins = await startRegionalOrigins();
+    const origins = await startRegionalOrigins({ secret: ORIGIN_SECRET });
     const config = await loadEdgeConfig();
     const routed = await serveEdgeRuntime({
-      runtime: await createEdgeRuntime({ config: { ...config, router: routerConfigFor(origins.urls), cache: { ...config.cache, critical: [] } } }),
+      runtime: await createEdgeRuntime({ originSecret: ORIGIN_SECRET, config: { ...config, router: routerConfigFor(origins.urls), cache: { ...config.cache, critical: [] } } }),
       port: 0, host: '127.0.0.1',
     });
     try {
@@ -354,12 +355,14 @@ describe('the edge config\'s fields (createEdgeHandler)', () => {
     const wasmModule = await loadModule();
     const wrong = [
       // (Every feature route would be left out: the gated routes open to every tier.)
-      [(c) => { c.featureroutes = c.featureRoutes; delete c.featureRoutes; }, 'config.featureroutes: unknown field (expected one of: apiKeys, featureRoutes, router, cache)'],
+      [(c) => { c.featureroutes = c.featureRoutes; delete c.featureRoutes; }, 'config.featureroutes: unknown field (expected one of: apiKeys, featureRoutes, router, cache, origin)'],
       [(c) => { c.cache.critcal = c.cache.critical; delete c.cache.critical; }, 'config.cache.critcal: unknown field (expected one of: config, critical, demoSecret)'],
       [(c) => { c.apiKeys[1].operater = true; }, 'config.apiKeys[1].operater: unknown field (expected one of: sha256, organizationId, tier, name, operator)'],
       [(c) => { c.featureRoutes[2].tier = 'Enterprise'; }, 'config.featureRoutes[2].tier: unknown field (expected one of: pattern, feature)'],
       [(c) => { c.featureRoutes = c.featureRoutes[2]; }, 'config.featureRoutes: expected an array of {pattern, feature}'],
       [(c) => { c.cache = 'demo'; }, 'config.cache: expected an object {config, critical, demoSecret}'],
+      [(c) => { c.origin.secret = c.origin.demoSecret; }, 'config.origin.secret: unknown field (expected one of: demoSecret)'],
+      [(c) => { c.origin = 'demo'; }, 'config.origin: expected an object {demoSecret}'],
     ];
     for (const [change, message] of wrong) {
       const config = structuredClone(demo);
@@ -525,12 +528,30 @@ describe('npm start (edge/server.mjs) with a port another process holds', () => 
       // Named without its credentials, which fetch() would refuse (quoting them) on every request.
       [{ ORIGIN_URL: 'ftp://alice:s3cret@origin.example/' }, "ORIGIN_URL: expected an http:// or https:// URL, got 'ftp://origin.example/'"],
       [{ ORIGIN_URL: 'http://alice:s3cret@origin.example/' }, 'ORIGIN_URL: http://origin.example/: the URL holds credentials (user:password@ before the host), which fetch() refuses'],
+      // An empty origin secret would be no secret: the origins would serve anyone, or refuse the edge.
+      [{ QV_ORIGIN_SECRET: '' }, "QV_ORIGIN_SECRET: empty; give the secret your origins expect, or leave it out for the edge config's origin.demoSecret"],
+      [{ QV_ORIGIN_SECRET: ' ' }, "QV_ORIGIN_SECRET: empty; give the secret your origins expect, or leave it out for the edge config's origin.demoSecret"],
     ];
     for (const [env, message] of wrong) {
       const { code, stderr } = await start({ PORT: '0', QV_ORIGINS_PORT: '0', ...env });
       assert.equal(code, 2, stderr);
       if (typeof message === 'string') assert.equal(stderr.trim(), message);
       else assert.match(stderr.trim(), message);
+    }
+  });
+
+  test('the demo origins with no origin secret to require (no QV_ORIGIN_SECRET, no origin.demoSecret): stops with status 2, naming the setting', async () => {
+    const demo = JSON.parse(await readFile(new URL('../edge/config/demo.json', import.meta.url), 'utf8'));
+    delete demo.origin;
+    const dir = await mkdtemp(join(tmpdir(), 'qv-config-'));
+    try {
+      const path = join(dir, 'no-origin-secret.json');
+      await writeFile(path, JSON.stringify(demo));
+      const { code, stderr } = await start({ PORT: '0', QV_ORIGINS_PORT: '0', QV_EDGE_CONFIG: path });
+      assert.equal(code, 2, stderr);
+      assert.equal(stderr.trim(), 'QV_ORIGIN_SECRET: not set, and the edge config has no origin.demoSecret: the demo origins serve only requests that carry the secret');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
@@ -624,6 +645,51 @@ describe('npm start (edge/server.mjs) stopping with a request in flight', () => 
     assert.equal(code, 0);
     assert.match(stdout, /work still in flight after 5 s, stopped anyway/);
   });
+});
+
+describe('npm start (edge/server.mjs) and its demo origins', () => {
+  // Started with QV_ORIGIN_SECRET (given) or without it (the demo config's origin.demoSecret).
+  async function started(env) {
+    const environment = { ...process.env, PORT: '0', QV_ORIGINS_PORT: '0', HOST: '127.0.0.1', QV_REDIS_URL: '', ...env };
+    if (env.QV_ORIGIN_SECRET === undefined) delete environment.QV_ORIGIN_SECRET;
+    const child = spawn(process.execPath, [new URL('../edge/server.mjs', import.meta.url).pathname], { env: environment, stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk) => { stdout += chunk; });
+    const ended = once(child.stdout, 'end');
+    while (!/critical keys warmed/.test(stdout)) {
+      if (await Promise.race([once(child.stdout, 'data').then(() => false), ended.then(() => true)])) {
+        throw new Error(`the server ended before it warmed its critical keys; it said: '${stdout}'`);
+      }
+    }
+    return { child, stdout, edge: /listening on (http:\/\/\S+)/.exec(stdout)[1], origin: /us-east-1\s+(http:\/\/\S+)/.exec(stdout)[1] };
+  }
+
+  for (const [what, env, secret] of [
+    ['the demo config\'s demo origin secret', {}, 'qv-demo-origin-secret: replace it with QV_ORIGIN_SECRET in production'],
+    ['QV_ORIGIN_SECRET', { QV_ORIGIN_SECRET: 'npm-start-origin-secret' }, 'npm-start-origin-secret'],
+  ]) {
+    test(`the edge reaches them with ${what}; a request to one without it is refused`, { timeout: 60_000 }, async () => {
+      const { child, stdout, edge, origin } = await started(env);
+      try {
+        assert.match(stdout, /cache: \d+ critical keys warmed\n/, 'every warm-up was served');
+        const served = await fetch(`${edge}/api/agents`, { headers: { 'x-api-key': 'qv_demo_growth' } });
+        assert.equal(served.status, 200);
+        assert.equal((await served.json()).organizationId, 'org_growth');
+        const bypass = { 'x-qv-organization-id': 'org_enterprise' };
+        const refused = await fetch(`${origin}/api/campaigns`, { headers: bypass });
+        assert.equal(refused.status, 401);
+        assert.equal((await refused.json()).error, 'unauthorized');
+        const other = await fetch(`${origin}/api/campaigns`, { headers: { ...bypass, 'x-qv-origin-secret': 'qv-demo-origin-secret' } });
+        assert.equal(other.status, 401);
+        await other.arrayBuffer();
+        const right = await fetch(`${origin}/api/campaigns`, { headers: { ...bypass, 'x-qv-origin-secret': secret } });
+        assert.equal(right.status, 200);
+        await right.arrayBuffer();
+      } finally {
+        child.kill();
+      }
+    });
+  }
 });
 
 describe('npm start (edge/server.mjs) with QV_REDIS_URL naming a Redis that does not answer', () => {

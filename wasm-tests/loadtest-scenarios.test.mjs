@@ -15,15 +15,16 @@ import { createEdgeRuntime, loadEdgeConfig } from '../edge/runtime.mjs';
 import { startRegionalOrigins, routerConfigFor } from '../edge/regional-origins.mjs';
 
 const QV = new URL('../build/native/qv', import.meta.url).pathname;
+const ORIGIN_SECRET = 'test-origin-secret'; // the demo origins serve only requests with it
 const SCENARIOS = ['voice-api-load', 'dashboard-load', 'api-crud-load'];
 
 let origins;
 let server;
 let dir;
 before(async () => {
-  origins = await startRegionalOrigins({ dataDelayMs: 1 });
+  origins = await startRegionalOrigins({ secret: ORIGIN_SECRET, dataDelayMs: 1 });
   const config = await loadEdgeConfig();
-  const runtime = await createEdgeRuntime({ config: { ...config, router: routerConfigFor(origins.urls) } });
+  const runtime = await createEdgeRuntime({ originSecret: ORIGIN_SECRET, config: { ...config, router: routerConfigFor(origins.urls) } });
   server = await runServer({ runtime, port: 0, host: '127.0.0.1' });
   dir = await mkdtemp(join(tmpdir(), 'qv-loadtest-scenarios-'));
 });

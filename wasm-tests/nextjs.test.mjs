@@ -22,6 +22,7 @@ import { EVALUATION } from './inputs.mjs';
 
 const app = new URL('../edge/nextjs/', import.meta.url);
 const SECRET = 'next-test-secret';
+const ORIGIN_SECRET = 'next-test-origin-secret'; // the demo origins serve only requests with it
 const RUNTIMES = [['Node.js runtime', '/api'], ['edge runtime', '/edge/api']];
 
 // `next start` on port 0: it listens on a port the system gives it, which nothing can take
@@ -58,7 +59,7 @@ describe('the edge function in a Next.js app (next start)', () => {
   let config;
   before(async () => {
     assert.ok(existsSync(new URL('.next/BUILD_ID', app)), 'edge/nextjs is not built: npm run build -- nextjs');
-    origins = await startRegionalOrigins({ dataDelayMs: 5 });
+    origins = await startRegionalOrigins({ secret: ORIGIN_SECRET, dataDelayMs: 5 });
     redis = await RedisServer.start();
     store = createClient({ url: redis.url });
     await store.connect();
@@ -66,7 +67,7 @@ describe('the edge function in a Next.js app (next start)', () => {
     config.router = routerConfigFor(origins.urls);
     config.cache = { ...config.cache, critical: [] };
     // A KV timeout would skip L2, which a test counts: 1 s, for a loaded test machine.
-    next = await startNext({ QV_EDGE_CONFIG_JSON: JSON.stringify(config), QV_REDIS_URL: redis.url, QV_CACHE_SECRET: SECRET, QV_KV_TIMEOUT_MS: '1000' });
+    next = await startNext({ QV_EDGE_CONFIG_JSON: JSON.stringify(config), QV_REDIS_URL: redis.url, QV_CACHE_SECRET: SECRET, QV_ORIGIN_SECRET: ORIGIN_SECRET, QV_KV_TIMEOUT_MS: '1000' });
     module = await instantiateFlavour('emscripten', { log: () => {} });
   });
   after(async () => {
@@ -201,7 +202,7 @@ describe('the edge function in a Next.js app (next start)', () => {
   });
 
   test('with its Redis down, the Node.js runtime still answers: admission on local limits, the cache from the origin', async () => {
-    const down = await startNext({ QV_EDGE_CONFIG_JSON: JSON.stringify(config), QV_REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    const down = await startNext({ QV_EDGE_CONFIG_JSON: JSON.stringify(config), QV_ORIGIN_SECRET: ORIGIN_SECRET, QV_REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
     try {
       const me = await request('/api/me', { url: down.url });
       assert.equal(me.status, 200, down.output());
@@ -213,6 +214,33 @@ describe('the edge function in a Next.js app (next start)', () => {
       assert.ok(list.length > 0 && list.every((campaign) => campaign.organization_id === 'org_growth'));
     } finally {
       down.child.kill();
+    }
+  });
+});
+
+describe('the Next.js app\'s origin secret', () => {
+  test('without QV_ORIGIN_SECRET, the config\'s origin.demoSecret is sent only with QV_DEMO=1: otherwise none, and the origins refuse', async () => {
+    const config = await loadEdgeConfig();
+    const origins = await startRegionalOrigins({ secret: config.origin.demoSecret, dataDelayMs: 1 });
+    try {
+      config.router = routerConfigFor(origins.urls);
+      config.cache = { ...config.cache, critical: [] };
+      for (const [env, status] of [[{}, 401], [{ QV_DEMO: '1' }, 200]]) {
+        const next = await startNext({ QV_EDGE_CONFIG_JSON: JSON.stringify(config), QV_ORIGIN_SECRET: undefined, ...env });
+        try {
+          for (const [, base] of RUNTIMES) {
+            const response = await fetch(`${next.url}${base}/campaigns`, { headers: { 'x-api-key': 'qv_demo_growth' }, signal: AbortSignal.timeout(20_000) });
+            assert.equal(response.status, status, `${base} with ${JSON.stringify(env)}`);
+            const body = await response.json();
+            if (status === 401) assert.match(body.message, /^x-qv-origin-secret: missing;/);
+            else assert.ok(body.campaigns.every((campaign) => campaign.organization_id === 'org_growth'));
+          }
+        } finally {
+          next.child.kill();
+        }
+      }
+    } finally {
+      await origins.close();
     }
   });
 });

@@ -14,6 +14,7 @@ import { startRegionalOrigins, routerConfigFor } from '../edge/regional-origins.
 import { createRegionalProxy } from '../edge/regional-proxy.mjs';
 
 const quiet = () => {};
+const ORIGIN_SECRET = 'test-origin-secret'; // the demo origins serve only requests with it
 const ISOLATES = 4;
 const PER_SECOND = 50; // 12.5 per isolate
 // Scenarios: us-east-1 (New York's nearest) misbehaves from 60 s to 120 s of the run.
@@ -369,7 +370,7 @@ describe('hysteresis through the regional proxy: GET /api/route says when an are
 
 describe('the regional proxy\'s request timeout', () => {
   test('covers the answer\'s headers only: an answer whose observation outlasts the deadline keeps its body', async () => {
-    const origins = await startRegionalOrigins({ regions: ['us-east-1'] });
+    const origins = await startRegionalOrigins({ secret: ORIGIN_SECRET, regions: ['us-east-1'] });
     try {
       // The timers are the test's: the request's deadline passes exactly while the module
       // records the answer (as when an observation publishes an ejection through a slow KV).
@@ -386,7 +387,7 @@ describe('the regional proxy\'s request timeout', () => {
         if (method === 'router.observe') for (const fire of pending.values()) fire();
         return { status: 'ok', body: { nextHealthCheckAtMs: Infinity } };
       };
-      const regional = createRegionalProxy({ invoke, timers });
+      const regional = createRegionalProxy({ invoke, timers, originSecret: ORIGIN_SECRET });
       const response = await regional.proxy(new Request('http://edge.local/api/echo?x=1'));
       assert.equal(response.status, 200);
       assert.equal(response.headers.get('x-region'), 'us-east-1');
@@ -424,11 +425,11 @@ describe('the edge function proxies /api/* to the regions (edge-runtime, demo re
     // No warm-up of critical keys (the cache's, in cache-edge.test.mjs): the only requests
     // the regions see, and the router measures and budgets, are the tests' own.
     config.cache = { ...config.cache, critical: [] };
-    return createEdgeRuntime({ config, globals: { QV_TIMERS: timers } });
+    return createEdgeRuntime({ config, originSecret: ORIGIN_SECRET, globals: { QV_TIMERS: timers } });
   };
   // (Requests wait 400 ms, probes 300, KV operations 250: a timeout is told by its length.)
   const REQUEST_TIMEOUT_MS = 400;
-  before(async () => { origins = await startRegionalOrigins(); });
+  before(async () => { origins = await startRegionalOrigins({ secret: ORIGIN_SECRET }); });
   // Each test on an edge of its own, so each starts from the same health state: nothing
   // measured, failed, ejected or retried yet (an edge shared by the tests carried one test's
   // failures and ejections into the next, and a test could pass only after another). And
@@ -623,7 +624,7 @@ describe('the edge function proxies /api/* to the regions (edge-runtime, demo re
 
 describe('the demo regional origins\' fault endpoints', () => {
   test('refusing the last region that still listens is a 400: its listener is the last way to undo the faults', async () => {
-    const origins = await startRegionalOrigins();
+    const origins = await startRegionalOrigins({ secret: ORIGIN_SECRET });
     try {
       const [last, ...others] = Object.keys(origins.urls);
       const post = (region, fault) => fetch(`${origins.urls[last]}/__qv/faults/${region}`, { method: 'POST', body: JSON.stringify(fault) });
@@ -644,7 +645,7 @@ describe('the demo regional origins\' fault endpoints', () => {
   });
 
   test('a body that is not JSON, or a region escaped wrongly, is a 400 naming it; nothing changes', async () => {
-    const origins = await startRegionalOrigins();
+    const origins = await startRegionalOrigins({ secret: ORIGIN_SECRET });
     try {
       const [first] = Object.keys(origins.urls);
       const post = (region, body) => fetch(`${origins.urls[first]}/__qv/faults/${region}`, { method: 'POST', body });
@@ -688,7 +689,7 @@ describe('the demo regional origins\' upstream', () => {
   });
 
   test('startRegionalOrigins refuses one with credentials, naming it without them, before any origin starts', async () => {
-    await assert.rejects(startRegionalOrigins({ upstream: 'http://alice:s3cret@127.0.0.1:1/' }),
+    await assert.rejects(startRegionalOrigins({ secret: ORIGIN_SECRET, upstream: 'http://alice:s3cret@127.0.0.1:1/' }),
       { name: 'TypeError', message: `upstream: http://127.0.0.1:1/: ${HOLDS_CREDENTIALS}` });
   });
 });

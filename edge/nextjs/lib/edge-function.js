@@ -5,8 +5,10 @@
 // Configuration, read once per instance: QV_EDGE_CONFIG_JSON, the edge config as JSON text
 // (API keys, feature routes, router regions and origins, cache settings; the format of
 // the package's demo-config.json); QV_CACHE_SECRET, the invalidation webhook's secret;
+// QV_ORIGIN_SECRET, the secret the function's requests to origins carry in
+// x-qv-origin-secret, by which the origins know them for the edge's;
 // QV_KV_TIMEOUT_MS, how long a KV operation may take before it fails (default 250).
-// The demo config (its API keys are public) and its demo secret serve only with QV_DEMO=1:
+// The demo config (its API keys are public) and its demo secrets serve only with QV_DEMO=1:
 // a deployment that forgot its config fails loudly instead of accepting the demo keys.
 import { after } from 'next/server';
 import { createEdgeHandler } from '@quantum-voice/edge/edge-function';
@@ -60,6 +62,7 @@ export function edgeFunctionRoutes(wasmModule, { kv, basePath = '' } = {}) {
         wasmModule: module,
         config,
         cacheSecret: process.env.QV_CACHE_SECRET ?? (demo() ? config.cache?.demoSecret : undefined),
+        originSecret: process.env.QV_ORIGIN_SECRET ?? (demo() ? config.origin?.demoSecret : undefined),
         ...(sharedKv ? { kv: sharedKv } : {}),
         ...kvTimeout(),
       });
