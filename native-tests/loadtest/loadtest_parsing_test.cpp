@@ -785,6 +785,48 @@ TEST_CASE("a header's variables may not draw a line break, in the file or with -
   CHECK(scenario_error(json, overrides) == "(no error)");
 }
 
+TEST_CASE("a header value holds no NUL or other control character but the tab, nor its variables") {
+  // RFC 9110 (5.5): a field value is visible characters, spaces and tabs. A NUL sent as is
+  // makes nginx answer 400 to every request, so it is refused as a line break is.
+  const std::string json = with(
+      R"("variables": {"nul": ["a", "b\u0000c"], "bell": {"sequence": true, "prefix": "x\u0007"}})");
+  auto with_header = [&](const std::string& header) {
+    std::string text = json;
+    const std::string request = R"({"name": "home", "url": "/"})";
+    text.replace(text.find(request), request.size(),
+                 R"({"name": "home", "url": "/", "headers": {"X-A": ")" + header + R"("}})");
+    return scenario_error(text);
+  };
+  CHECK(with_header(R"(a\u0000b)") ==
+        "requests[0].headers.X-A: a header value may not hold a NUL byte");
+  CHECK(with_header(R"(a\r\nX-Injected: 1)") ==
+        "requests[0].headers.X-A: a header value may not hold a line break");
+  CHECK(with_header(R"(a\u0001b)") ==
+        "requests[0].headers.X-A: a header value may not hold a control character (\\u0001)");
+  CHECK(with_header(R"(a\u007fb)") ==
+        "requests[0].headers.X-A: a header value may not hold a control character (\\u007f)");
+  // A tab, a space and bytes above ASCII (obs-text) are a field value's.
+  CHECK(with_header(R"(a\tb c\u00e9)") == "(no error)");
+  CHECK(with_header("v={{nul}}") ==
+        "requests[0].headers.X-A: variable 'nul' can hold a NUL byte, which a header value may "
+        "not");
+  CHECK(with_header("{{bell}}") ==
+        "requests[0].headers.X-A: variable 'bell' can hold a control character (\\u0007), which "
+        "a header value may not");
+  ScenarioOverrides overrides;
+  overrides.headers = {"X-B: {{nul}}"};
+  CHECK(scenario_error(json, overrides) ==
+        "-H 'X-B: {{nul}}': variable 'nul' can hold a NUL byte, which a header value may not");
+  overrides.headers = {"X-B: a\x01"};
+  CHECK(scenario_error(json, overrides) ==
+        "-H 'X-B: a\x01': a header value may not hold a control character (\\u0001)");
+  QuickOptions quick;
+  quick.url = "http://127.0.0.1:8080/x";
+  quick.headers = {"X-B: a\x1b[2J"};
+  CHECK(quick_scenario(quick).error().message ==
+        "-H 'X-B: a\x1b[2J': a header value may not hold a control character (\\u001b)");
+}
+
 TEST_CASE("ramping-vus starts at one VU unless startVUs says otherwise, as k6") {
   const std::string json =
       R"({"executor": "ramping-vus", "stages": [{"duration": "1s", "target": 1}],

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <span>
 #include <thread>
 
@@ -538,29 +539,47 @@ bool same_header(const std::string& a, const std::string& b) {
   return strcasecmp(a.c_str(), b.c_str()) == 0;
 }
 
-// A request header of a scenario or of -H: a token for a name, one line for a value, and
-// none of the framing headers the load tester writes from the body.
+// What RFC 9110 (5.5) forbids in a field value, named ("a line break"), or "" for none: a
+// field value is visible characters, spaces, tabs and bytes above ASCII. A line break would
+// end the line and start another header (or another request) on the wire, and a NUL or
+// another control character makes servers refuse the request (nginx answers 400).
+std::string header_value_problem(std::string_view value) {
+  for (char c : value) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '\r' || c == '\n') return "a line break";
+    if (c == '\0') return "a NUL byte";
+    if ((byte < 0x20 && c != '\t') || byte == 0x7f) {
+      char escape[8];
+      std::snprintf(escape, sizeof escape, "\\u%04x", byte);
+      return std::string("a control character (") + escape + ")";
+    }
+  }
+  return {};
+}
+
+// A request header of a scenario or of -H: a token for a name, a field value for a value,
+// and none of the framing headers the load tester writes from the body.
 Status check_header(const std::string& name, std::string_view value, const std::string& field) {
   if (auto valid = check_token(name, field, "header name"); !valid.ok()) return valid.error();
-  if (value.find_first_of("\r\n") != std::string_view::npos)
-    return Error{field + ": a header value may not hold line breaks"};
+  if (const std::string problem = header_value_problem(value); !problem.empty())
+    return Error{field + ": a header value may not hold " + problem};
   if (same_header(name, "content-length") || same_header(name, "transfer-encoding"))
     return Error{field + ": set by the load tester from the body"};
   return Ok{};
 }
 
-// A header value's variables must not draw a line break either: rendered into the header,
-// it would end the line and start another header (or another request) on the wire.
+// A header value's variables may not draw what the value itself may not hold: rendered
+// into the header, it would be sent as it is.
 Status check_header_variables(const Template& value, const std::vector<Variable>& variables,
                               const std::string& field) {
   for (size_t index : value.variables_used()) {
     const Variable& variable = variables[index];
-    bool line_break = variable.prefix.find_first_of("\r\n") != std::string::npos;
-    for (const std::string& each : variable.values)
-      line_break = line_break || each.find_first_of("\r\n") != std::string::npos;
-    if (line_break) {
-      return Error{field + ": variable '" + variable.name +
-                   "' can hold a line break, which a header value may not"};
+    std::string problem = header_value_problem(variable.prefix);
+    for (size_t each = 0; problem.empty() && each < variable.values.size(); ++each)
+      problem = header_value_problem(variable.values[each]);
+    if (!problem.empty()) {
+      return Error{field + ": variable '" + variable.name + "' can hold " + problem +
+                   ", which a header value may not"};
     }
   }
   return Ok{};
