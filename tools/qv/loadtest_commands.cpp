@@ -273,7 +273,8 @@ Result<Scenario> build_scenario(const RunOptions& options) {
       const double rate = std::strtod(options.rate.c_str(), &end);
       if (*end != '\0' || !(rate > 0) || rate > kMaxArrivalRate) {
         return Error{
-            "--rate: expected requests per second, more than 0 and at most 100000000, got '" +
+            "--rate: expected a number of requests per second, more than 0 and at most "
+            "100000000, got '" +
             options.rate + "'"};
       }
       quick.rate = rate;
@@ -473,6 +474,10 @@ void add_output_options(CLI::App& command, OutputOptions& output) {
 }
 
 }  // namespace
+
+int loadtest_usage_error(const std::string& message) {
+  return bad_input(message + "\nRun with --help for more information.");
+}
 
 void add_loadtest_commands(CLI::App& app, int& exit_code) {
   auto* loadtest = app.add_subcommand(
