@@ -354,6 +354,19 @@ TEST_CASE("bad input exits 2 with a message naming the problem") {
   expect({"run", "--url", server.url("/"), "-c", "20000000"},
          "-c: expected a whole number from 1 to 10000000, got '20000000'");
   expect({"run", "--url", server.url("/"), "-d", "forever"}, "-d: cannot parse duration 'forever'");
+  // A flag given an empty value (a script's unset variable, -c "$CONNECTIONS") is no number,
+  // not a flag left out: the run does not go ahead with the default.
+  expect({"run", "--url", server.url("/"), "-d", "1s", "-c", ""},
+         "-c: expected a whole number from 1 to 10000000, got ''");
+  expect({"run", "--url", server.url("/"), "-d", "1s", "--rate", ""},
+         "--rate: expected a number of requests per second, more than 0 and at most 100000000, "
+         "got ''");
+  expect({"run", "--url", server.url("/"), "-d", ""}, "-d: cannot parse duration ''");
+  expect({"run", "--scenario", "dashboard-load", "-c", ""},
+         "-c applies to --url (quick mode); set it in the scenario");
+  expect({"run", "--scenario", "dashboard-load", "--base-url", server.url(""), "-d", "1s", "--seed",
+          ""},
+         "--seed: expected a whole number from 0 to 10000000, got ''");
   expect({"run", "--url", server.url("/"), "-c", "2", "-t", "3"},
          "-t: 3 is more than the 2 VUs (-c): each thread runs VUs of its own, so give at most 2 "
          "threads");

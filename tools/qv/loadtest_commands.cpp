@@ -18,6 +18,7 @@
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <optional>
 
 #include "loadtest/builtin_scenarios.h"
 #include "loadtest/engine.h"
@@ -48,7 +49,8 @@ struct RunOptions {
   std::string file;
   std::string scenario;
   std::string url;
-  std::string connections, threads, duration, rate, timeout, seed;
+  // Numbers and durations: given (an empty one too, which is no number) or not.
+  std::optional<std::string> connections, threads, duration, rate, timeout, seed;
   std::string base_url, intensity, method, body;  // method: empty is GET
   std::vector<std::string> headers, thresholds;
   TlsSettings tls;     // --insecure, --cacert, --tls-resume
@@ -245,37 +247,37 @@ Result<Scenario> build_scenario(const RunOptions& options) {
     if (!options.base_url.empty() || !options.intensity.empty()) {
       return Error{"--base-url and --intensity apply to scenarios, not to --url"};
     }
-    if (!options.seed.empty()) {
+    if (options.seed) {
       return Error{"--seed applies to scenarios (quick mode picks nothing at random)"};
     }
     QuickOptions quick;
     quick.url = options.url;
-    if (!options.connections.empty()) {
-      auto count = parse_count(options.connections, "-c", 1);
+    if (options.connections) {
+      auto count = parse_count(*options.connections, "-c", 1);
       if (!count.get(quick.connections)) return count.error();
     }
-    if (!options.threads.empty()) {
-      auto count = parse_count(options.threads, "-t", 1);
+    if (options.threads) {
+      auto count = parse_count(*options.threads, "-t", 1);
       if (!count.ok()) return count.error();
       quick.threads = static_cast<int>(count.value());
     }
-    if (!options.duration.empty()) {
-      auto duration = parse_duration(options.duration);
+    if (options.duration) {
+      auto duration = parse_duration(*options.duration);
       if (!duration.get(quick.duration)) return in_field("-d", duration.error());
     }
-    if (!options.timeout.empty()) {
-      auto timeout = parse_duration(options.timeout);
+    if (options.timeout) {
+      auto timeout = parse_duration(*options.timeout);
       if (!timeout.get(quick.timeout)) return in_field("--timeout", timeout.error());
       if (quick.timeout <= 0) return Error{"--timeout: must be longer than 0"};
     }
-    if (!options.rate.empty()) {
+    if (options.rate) {
       char* end = nullptr;
-      const double rate = std::strtod(options.rate.c_str(), &end);
+      const double rate = std::strtod(options.rate->c_str(), &end);
       if (*end != '\0' || !(rate > 0) || rate > kMaxArrivalRate) {
         return Error{
             "--rate: expected a number of requests per second, more than 0 and at most "
             "100000000, got '" +
-            options.rate + "'"};
+            *options.rate + "'"};
       }
       quick.rate = rate;
     }
@@ -287,12 +289,12 @@ Result<Scenario> build_scenario(const RunOptions& options) {
     return quick_scenario(quick);
   }
 
-  for (const auto& [value, name] : {std::pair{&options.connections, "-c"},
-                                    {&options.rate, "--rate"},
-                                    {&options.timeout, "--timeout"},
-                                    {&options.method, "--method"},
-                                    {&options.body, "--body"}}) {
-    if (!value->empty())
+  for (const auto& [given, name] : {std::pair{options.connections.has_value(), "-c"},
+                                    {options.rate.has_value(), "--rate"},
+                                    {options.timeout.has_value(), "--timeout"},
+                                    {!options.method.empty(), "--method"},
+                                    {!options.body.empty(), "--body"}}) {
+    if (given)
       return Error{std::string(name) + " applies to --url (quick mode); set it in the scenario"};
   }
   std::string json, source;
@@ -315,20 +317,20 @@ Result<Scenario> build_scenario(const RunOptions& options) {
   overrides.extra_thresholds = extra;
   overrides.tls = options.tls;
   overrides.headers = options.headers;
-  if (!options.duration.empty()) {
-    auto duration = parse_duration(options.duration);
+  if (options.duration) {
+    auto duration = parse_duration(*options.duration);
     if (!duration.ok()) return in_field("--duration", duration.error());
     overrides.duration = duration.value();
   }
-  if (!options.threads.empty()) {
-    auto count = parse_count(options.threads, "--threads", 1);
+  if (options.threads) {
+    auto count = parse_count(*options.threads, "--threads", 1);
     if (!count.ok()) return count.error();
     overrides.threads = static_cast<int>(count.value());
   }
   auto scenario = parse_scenario(json, overrides);
   if (!scenario.ok()) return in_field(source, scenario.error());
-  if (!options.seed.empty()) {
-    auto seed = parse_count(options.seed, "--seed", 0);
+  if (options.seed) {
+    auto seed = parse_count(*options.seed, "--seed", 0);
     if (!seed.ok()) return seed.error();
     scenario.value().seed = static_cast<uint64_t>(seed.value());
   }
