@@ -43,6 +43,10 @@ export const MAX_BODY_BYTES = MAX_INPUT_BYTES;
 const FILL_SLACK_MS = 1000;
 const MAX_FILL_TIMEOUT_MS = 600000;
 
+// Why nothing is routed without a router section: GET /api/route's 503, a call start's
+// mediaReason.
+const NO_ROUTING = 'no routing: the edge config has no router section (regions and their origins)';
+
 // The edge config's fields, and its cache section's (the router section and cache.config are
 // the modules' to check, cache.critical's entries parseCriticalKeys'). A field it does not know
 // stops the edge as a wrong value does: a misspelt featureRoutes would leave every gated route
@@ -513,12 +517,17 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     now: shimOptions.now,
   });
 
-  // Where a call's media goes: its region and node, by consistent hashing of its id.
+  // Where a call's media goes: {media: {region, node, ...}}, by consistent hashing of its id,
+  // or {media: null, mediaReason} when it cannot be placed. Without regions the module would
+  // place it on its built-in default nodes, which nothing here runs.
   async function media(request, callId, placed = {}) {
+    if (!config.router) return { media: null, mediaReason: NO_ROUTING };
     const { status, body } = await (await module()).invoke('router.affinity', {
       callId, headers: geoHeaders(request.headers), ...placed,
     });
-    return status === 'ok' ? { region: body.region, node: body.node, kept: body.kept, reason: body.reason } : null;
+    return status === 'ok'
+      ? { media: { region: body.region, node: body.node, kept: body.kept, reason: body.reason } }
+      : { media: null, mediaReason: body.message };
   }
 
   // Identity, rate limit and feature gate of an /api/* request (path: as sent; readings: the
@@ -611,7 +620,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
       return json(503, { error: 'unavailable', message: answer.reason, ...answer },
         { ...headers, 'retry-after': retryAfterSeconds(answer.retryAfterMs) });
     }
-    if (action === 'start') answer.media = await media(request, id);
+    if (action === 'start') Object.assign(answer, await media(request, id));
     return json(action === 'start' && !answer.alreadyActive ? 201 : 200, answer, headers);
   }
 
@@ -683,7 +692,7 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
       // Without regions the module would explain its built-in default, which nothing here uses.
       run: (request, match, caller, headers) => (config.router
         ? regional.explain(request, { caller, headers })
-        : error(503, 'unavailable', 'no routing: the edge config has no router section (regions and their origins)', headers)),
+        : error(503, 'unavailable', NO_ROUTING, headers)),
     },
     {
       pattern: /^\/api\/calls\/([^/]+)\/(heartbeat|end)$/, methods: ['POST'],

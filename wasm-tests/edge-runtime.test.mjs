@@ -189,6 +189,15 @@ describe('edge function routes', () => {
     }
   });
 
+  test('without a router section, a call start places no media: media null, and mediaReason in /api/route\'s words', async () => {
+    const route = await (await request('/api/route')).json();
+    const response = await request('/api/calls/start', { method: 'POST', body: '{"callId":"no-router"}' });
+    assert.equal(response.status, 201);
+    const answer = await response.json();
+    assert.deepEqual([answer.admitted, answer.media, answer.mediaReason], [true, null, route.message]);
+    assert.equal((await request('/api/calls/no-router/end', { method: 'POST' })).status, 200);
+  });
+
   test('GET /api/calls/:id/media: region and node each once, not empty, node with its region', async () => {
     const refused = {
       '?region=': 'region: empty (give the region the call is on, or leave it out)',
