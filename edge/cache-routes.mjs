@@ -339,7 +339,13 @@ export function createCacheRoutes({
       waitUntilFor(request)(refresh);
     }
     if (!body.found) {
-      return error(body.status ?? 502, body.status === 504 ? 'timeout' : 'unavailable', body.reason ?? 'origin unavailable', out);
+      // In the proxied routes' codes, naming the route and the region that answered, if one
+      // did: the module's reason names the fill's URL, the edge's own (CACHE_FILL_BASE).
+      const detail = String(body.reason ?? '').replace(/^origin failed: [a-z_]+: /, '').replace(`fetch GET ${input.origin.url}: `, '')
+        .replaceAll(CACHE_FILL_BASE, '');
+      const where = `GET ${url.pathname}${out['x-region'] ? ` (region ${out['x-region']})` : ''}`;
+      return error(body.status ?? 502, body.status === 504 ? 'origin_timeout' : 'origin_unavailable',
+        `${where}: ${detail || 'origin unavailable'}`, out);
     }
     // The values as the bytes the origin sent (UTF-8 or latin-1), one char per byte as Headers
     // hold them; the module's answer has them as text (headerValueOf).

@@ -638,13 +638,14 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
   after(() => { origin.closeAllConnections(); origin.close(); });
 
   // The demo config in front of this origin; apiKeys: more keys, critical: keys to warm,
-  // cache: the cache module's settings (by default, origins answer within 300 ms).
-  async function handler({ apiKeys = [], critical = [], cache = { origin: { timeoutMs: 300 } } } = {}) {
+  // cache: the cache module's settings (by default, origins answer within 300 ms); shim: the
+  // shim's options (instantiate's).
+  async function handler({ apiKeys = [], critical = [], cache = { origin: { timeoutMs: 300 } }, shim = {} } = {}) {
     const url = `http://127.0.0.1:${origin.address().port}`;
     const config = await edgeConfig({ urls: Object.fromEntries(DEMO_REGIONS.map((region) => [region, url])) },
       { critical, config: cache });
     config.apiKeys = [...config.apiKeys, ...apiKeys];
-    return createEdgeHandler({ wasmModule: await loadModule(), config, cacheSecret: SECRET, originSecret: ORIGIN_SECRET, log: () => {} });
+    return createEdgeHandler({ wasmModule: await loadModule(), config, cacheSecret: SECRET, originSecret: ORIGIN_SECRET, log: () => {}, ...shim });
   }
   const request = (path, headers = {}) => new Request(`http://edge.test${path}`, { headers: { 'x-api-key': 'qv_demo_growth', ...headers } });
 
@@ -875,9 +876,26 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
     try {
       const response = await handle(request('/api/leads?stall=1')); // (a hang fails the test's timeout)
       assert.equal(response.status, 504);
+      // In the proxied routes' code, naming the route and the region (when its headers came
+      // within the fill's time), not the fill's own URL.
+      const region = response.headers.get('x-region');
+      assert.deepEqual(await response.json(), {
+        error: 'origin_timeout', message: `GET /api/leads${region ? ` (region ${region})` : ''}: no answer within 300 ms`,
+      });
     } finally {
       stall = false;
     }
+  });
+
+  test('a fill that fails itself (a body above fetchMaxBytes) is a 502 origin_unavailable naming the route and the region', async () => {
+    const handle = await handler({ cache: {}, shim: { fetchMaxBytes: 4 } }); // (the fill's default time limit)
+    const response = await handle(request('/api/leads?too-large=1'));
+    assert.equal(response.status, 502);
+    const region = response.headers.get('x-region');
+    assert.ok(DEMO_REGIONS.includes(region), `x-region: ${region}`);
+    assert.deepEqual(await response.json(), {
+      error: 'origin_unavailable', message: `GET /api/leads (region ${region}): the answer's body is over 4 bytes (fetchMaxBytes)`,
+    });
   });
 
   test('a path with a ;parameter is refused, named', async () => {
