@@ -9,6 +9,7 @@
 #include "loadtest/text_file.h"
 #include "qv/host/curl_fetcher.h"
 #include "qv/host/redis_kv.h"
+#include "qv/json.h"
 
 namespace qv::cli {
 
@@ -32,6 +33,15 @@ Result<std::string> read_input(const std::string& path_or_dash) {
   // system's reason, where a stream's failed read would throw past us and abort.
   auto text = loadtest::read_text_file(path_or_dash);
   if (!text.ok()) return Error{QV_INVALID_INPUT, text.error().message};
+  // Above the modules' input limit: refused here, naming the file, in the words the module
+  // refuses an input with (after its status, as printed), where the input a command builds
+  // around it was refused as a whole ('input: N bytes'), no file named.
+  if (text.value().size() > kMaxInputBytes) {
+    return Error{QV_TOO_LARGE, std::string(status_name(QV_TOO_LARGE)) + ": " + path_or_dash + ": " +
+                                   std::to_string(text.value().size()) +
+                                   " bytes is above the limit of " +
+                                   std::to_string(kMaxInputBytes) + " bytes"};
+  }
   return std::move(text.value());
 }
 
