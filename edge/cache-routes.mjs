@@ -237,7 +237,8 @@ function serverTiming(timing) {
 // What the edge passes on of the origin's answer (of what the cache keeps: kept_header in
 // modules/cache/src/entry.cpp): the content's description and validators, its freshness
 // (without Expires, a browser would guess one from Last-Modified), and what a redirect, a
-// 503 or a 401 means.
+// 503 or a 401 means. Not the origin's Vary: the cache's fills send the origin only `accept`,
+// so an answer varies with what the edge's own `vary` names (handler.mjs), nothing else.
 const PASSED_HEADERS = ['content-type', 'content-language', 'content-disposition', 'content-location', 'etag', 'last-modified',
   'cache-control', 'expires', 'location', 'retry-after', 'www-authenticate', 'link'];
 

@@ -13,10 +13,12 @@ bool kept_header(std::string_view name) {
   // Expires too: a 304 without freshness of its own leaves the copy's Expires in force. Age:
   // what the copy had spent upstream when it arrived, part of the age it is served with.
   // Location, Retry-After, WWW-Authenticate and the rest: what a redirect, a 503, a 401 or a
-  // download means is in them, and an answer without them is another answer.
+  // download means is in them, and an answer without them is another answer. Vary: what the
+  // answer varies with, for the caches a host passes it on to (the copy's own variant is its
+  // `varied`).
   for (std::string_view kept :
        {"content-type", "content-language", "content-disposition", "content-location", "etag",
-        "last-modified", "cache-control", "expires", "age", "surrogate-key", "cache-tag",
+        "last-modified", "cache-control", "expires", "age", "vary", "surrogate-key", "cache-tag",
         "location", "retry-after", "www-authenticate", "link"}) {
     if (name == kept) return true;
   }

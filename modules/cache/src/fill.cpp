@@ -387,6 +387,7 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
   std::string body = result.data;
   // Any other 304 answers the caller's own condition: it passes through, unstored.
   const bool revalidated = !conditional.empty() && status == 304;
+  const bool vary_given = has_header(headers, "vary");
   if (revalidated) {  // the stale copy is current: its body, under the 304's headers
     ++state.metrics.origin_not_modified;
     headers = updated_headers(fallback->headers, headers);
@@ -408,10 +409,10 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
     freshness.reason = "the body is not UTF-8 text";
   }
   auto entry = entry_from_origin(input, status, headers, std::move(body), fetched_at);
-  // The copy's Vary is kept as its `varied`, not among its headers: a 304 that does not
-  // repeat it leaves the copy the variant it was, as a stored field the 304 does not carry
-  // stays (RFC 9111 §4.3.4).
-  if (revalidated && !has_header(headers, "vary")) entry->varied = fallback->varied;
+  // A 304 that does not repeat the copy's Vary leaves the copy the variant it was (its
+  // `varied`, as the request that filled it sent them), as a stored field the 304 does not
+  // carry stays (RFC 9111 §4.3.4).
+  if (revalidated && !vary_given) entry->varied = fallback->varied;
   served.layer = "origin";
   served.x_cache = "MISS";
   if (!freshness.storable) {
