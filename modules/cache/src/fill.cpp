@@ -283,6 +283,37 @@ void note_refresh_leased(CacheState& state, const std::string& key) {
   hinted_key(state, key).refresh_leased_until = now_ms() + lease / 10;
 }
 
+// Drops a stored copy from this isolate's L1 and from L2, as an invalidation of its key does
+// (without a journal: another isolate's L1 copy lasts its l1.ttlMs at most). In L1 the key's
+// own entry goes only while it holds the copy's variant; in L2 the key's value goes with the
+// variant's own, as it may be the copy (another variant's there is fetched again).
+Task<bool> drop_copy(CallContext& ctx, CacheState& state, const CachedEntry& copy) {
+  L1Store& l1 = state.l1();
+  double now = now_ms();
+  std::vector<std::string> keys{copy.key};
+  if (!copy.varied.empty()) keys.push_back(variant_key(copy.key, copy.varied));
+  const uint32_t latest = l1.peek(L1Store::Space::kResponses, copy.key, now);
+  if (latest != L1Store::kNone && l1.response(latest)->varied == copy.varied)
+    l1.erase(L1Store::Space::kResponses, copy.key);
+  if (keys.size() > 1) l1.erase(L1Store::Space::kResponses, keys.back());
+  if (!kv_usable(state, now)) co_return false;
+  std::vector<size_t> ops;
+  for (const auto& key : keys) ops.push_back(ctx.kv_del(l2_entry_key(key)));
+  co_await ctx.perform();
+  now = now_ms();
+  bool deleted = true;
+  for (const size_t op : ops) {
+    const OpResult& result = ctx.result(op);
+    if (result.status == QV_OK) {
+      state.metrics.l2_deleted += static_cast<uint64_t>(result.number);
+    } else {
+      deleted = false;
+      kv_failed(state, *state.config, now);
+    }
+  }
+  co_return deleted;
+}
+
 // `fallback` served for stale-if-error after a failure (`what`), when it is inside that
 // window and not invalidated meanwhile (this isolate may have read the journals since).
 std::optional<Served> stale_if_error(CacheState& state, const EntryPtr& fallback,
@@ -419,6 +450,12 @@ Task<Served> fetch_origin(CallContext& ctx, CacheState& state, const GetInput& i
     ++state.metrics.origin_not_stored;
     served.entry = entry;
     served.reason = "not stored: " + freshness.reason;
+    // The origin says no shared cache may keep the response any more (RFC 9111 §3): the copy
+    // this fetch revalidated or replaces is served no more, stale or for stale-if-error.
+    if (fallback && personal_response(headers)) {
+      co_await drop_copy(ctx, state, *fallback);
+      served.reason += "; the stored copy is dropped";
+    }
     // A response only its requester may see is never handed to the calls that waited, nor
     // a 304 to the requester's own condition. Those that waited go to the origin at once
     // (the pass mark) rather than one after another, when the answer is uncacheable.
