@@ -357,6 +357,25 @@ TEST_CASE("a failing KV: tiers.autoscale decides on the input's tier and changes
   }
 }
 
+TEST_CASE("a failing KV: router.observe ejects locally and names why it published nothing",
+          "[shim][kv]") {
+  qv::test::ManualClock clock;
+  auto memory = std::make_shared<MemoryKv>(clock.function());
+  auto instance = qv::test::make_instance(
+      clock, std::make_shared<FailingKv>(memory, /*fail_reads=*/false, /*fail_writes=*/true));
+  const std::string failure = R"({"region":"us-east-1","rttMs":3,"status":503})";
+  for (int i = 0; i < 4; ++i) REQUIRE(instance.run("router.observe", failure).ok());
+  const Answer answer = instance.run("router.observe", failure);
+  INFO(answer.output);
+  REQUIRE(answer.ok());
+  CHECK_THAT(answer.output, Catch::Matchers::Contains(R"("ejectedNow":true)"));
+  CHECK_THAT(
+      answer.output,
+      Catch::Matchers::EndsWith(
+          R"x("published":false,"kvProblem":"the ejection of us-east-1 was not published (test kv: down)"})x"));
+  CHECK(memory->entries().empty());
+}
+
 TEST_CASE("Redis URLs are parsed, and bad ones are named", "[shim][redis]") {
   auto plain = qv::host::parse_redis_url("redis://127.0.0.1:6399");
   REQUIRE(plain.ok());

@@ -5,6 +5,7 @@
 import { describe, test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { instantiateFlavour, FLAVOURS, MemoryKv } from '../dist/js/node.mjs';
+import { CountingKv } from './kv-doubles.mjs';
 import {
   simulateRouting, window, returnedAt, START_MS, STEADY_RTT, REGIONS, NEW_YORK,
 } from './router-sim.mjs';
@@ -201,6 +202,21 @@ describe('active health checks and shared ejections (module on a settable clock)
     status = 200;
     await qv.call('router.health_check');
     assert.equal((await qv.call('router.route', ny)).optimalRegion, 'us-east-1');
+  });
+
+  test('an ejection a KV refuses to write is not published, and router.observe names why', async () => {
+    for (const flavour of FLAVOURS) {
+      const kv = new CountingKv();
+      kv.failing = new Set(['set']);
+      const qv = await instantiateFlavour(flavour, { kv, now: () => START_MS, log: quiet });
+      await qv.call('router.configure', config);
+      let observed;
+      for (let i = 0; i < 5; i++) observed = await qv.call('router.observe', { region: 'us-east-1', rttMs: 1, status: 503 });
+      assert.equal(observed.ejectedNow, true, flavour);
+      assert.equal(observed.published, false, flavour);
+      assert.match(observed.kvProblem, /^the ejection of us-east-1 was not published \(.*kv down.*\)$/, flavour);
+      assert.equal(await kv.get('qv:router:ejected:us-east-1'), null, flavour);
+    }
   });
 
   test('an ejection published by one isolate reaches another at its next health check', async () => {

@@ -383,7 +383,7 @@ const Field kObserveFields[] = {
     {"timedOut", T::kFlag, false, 0, 0, nullptr, nullptr, QV_FIELD(Observation, timed_out)},
 };
 
-// Adds "published": ok before the closing brace of an answer.
+// Adds "published": list_or_flag (and what follows it) before the closing brace of an answer.
 std::string with_published(std::string answer, std::string_view list_or_flag) {
   answer.pop_back();
   answer += ",\"published\":";
@@ -392,8 +392,9 @@ std::string with_published(std::string answer, std::string_view list_or_flag) {
   return answer;
 }
 
-// The observation, and the ejection to publish (its KV set queued on ctx), if any.
-Outcome observe(CallContext& ctx, Instance& instance, bool& publishing) {
+// The observation, and the ejection to publish (its KV set queued on ctx), if any: its
+// region in `publishing`.
+Outcome observe(CallContext& ctx, Instance& instance, std::string& publishing) {
   Observation observation;
   auto input = read_input(ctx, instance, kObserveFields, &observation);
   if (!input.ok()) return Outcome::failure(input.error());
@@ -404,8 +405,8 @@ Outcome observe(CallContext& ctx, Instance& instance, bool& publishing) {
   const ObserveResult& result = observed.value();
   // Other isolates learn of a region's ejection through KV rather than by failing on it
   // themselves; a KV failure leaves the ejection local.
-  publishing = result.ejected_now && observation.node.empty() && router.config().share_ejections;
-  if (publishing) {
+  if (result.ejected_now && observation.node.empty() && router.config().share_ejections) {
+    publishing = observation.region;
     ctx.kv_set(std::string(kEjectionKeyPrefix) + observation.region, ejection_value(result.host),
                ejection_ttl_ms(result.host, now));
   }
@@ -434,12 +435,23 @@ Outcome observe(CallContext& ctx, Instance& instance, bool& publishing) {
 }
 
 MethodTask observe_method(CallContext& ctx, Instance& instance) {
-  bool publishing = false;
+  std::string publishing;
   Outcome outcome = observe(ctx, instance, publishing);
-  if (!publishing) co_return outcome;
+  if (publishing.empty()) co_return outcome;
   co_await ctx.perform();
-  co_return Outcome::answer(
-      with_published(std::move(outcome.body), ctx.result(0).status == QV_OK ? "true" : "false"));
+  const OpResult& written = ctx.result(0);
+  if (written.status == QV_OK)
+    co_return Outcome::answer(with_published(std::move(outcome.body), "true"));
+  // What failed, named as router.health_check names a KV problem: the ejection stays local.
+  // (Appended as string_views: an out-of-line append(const char*) here is what router_test,
+  // linked without a host, would take this object for.)
+  std::string flag = "false,\"kvProblem\":";
+  append_json_string(flag, std::string("the ejection of ")
+                               .append(publishing)
+                               .append(std::string_view(" was not published ("))
+                               .append(written.data)
+                               .append(std::string_view(")")));
+  co_return Outcome::answer(with_published(std::move(outcome.body), flag));
 }
 
 struct RetryInput {
