@@ -607,6 +607,8 @@ const CANNED = {
   // Last-Modified on two lines: joined, 'Wed, 26 Nov 2025 10:00:00 GMT, Thu, 27 Nov 2025 10:00:00 GMT'.
   'two-dates': [200, { 'cache-control': 'max-age=60', 'last-modified': ['Wed, 26 Nov 2025 10:00:00 GMT', 'Thu, 27 Nov 2025 10:00:00 GMT'] }, '{"ok":true}'],
   'server-error': [500, { 'content-type': 'application/json' }, '{"error":"internal"}'],
+  // An answer that varies with a request header the cache's fills never send.
+  varied: [200, { 'cache-control': 'max-age=60', vary: 'Accept-Language' }, '{"ok":true}'],
   // An answer the cache may not keep.
   uncacheable: [200, { 'cache-control': 'no-store', 'content-type': 'application/json' }, '{"ok":true}'],
 };
@@ -749,6 +751,15 @@ describe('the proxy\'s HTTP hygiene (an origin that records what it gets)', () =
       assert.equal(response.status, 200, path);
       assert.equal(response.headers.get('cache-control'), 'private, max-age=60', path);
       assert.match(response.headers.get('vary') ?? '', /authorization, x-api-key/, path);
+    }
+  });
+
+  test('a cached answer carries the edge\'s own vary alone, not the origin\'s the cache keeps (its fills send only accept)', async () => {
+    const handle = await handler();
+    for (const expected of ['MISS', 'HIT-L1']) {
+      const response = await handle(request('/api/leads?varied'));
+      assert.equal(response.headers.get('x-cache'), expected);
+      assert.equal(response.headers.get('vary'), 'authorization, x-api-key');
     }
   });
 
