@@ -21,6 +21,15 @@ std::string scenario_error(std::string_view json, ScenarioOverrides overrides = 
   return scenario.ok() ? std::string("(no error)") : scenario.error().message;
 }
 
+// The error of scenario `json` when its one request sends header X-A with value `header`
+// (JSON-escaped as written here).
+std::string header_error(std::string json, const std::string& header) {
+  const std::string request = R"({"name": "home", "url": "/"})";
+  json.replace(json.find(request), request.size(),
+               R"({"name": "home", "url": "/", "headers": {"X-A": ")" + header + R"("}})");
+  return scenario_error(json);
+}
+
 // A valid scenario with one part replaced: `extra` is spliced in as more top-level fields.
 std::string with(
     const std::string& extra,
@@ -762,13 +771,7 @@ TEST_CASE("a header's variables may not draw a line break, in the file or with -
   // Rendered into the header, the line break would start another header (or request).
   const std::string json = with(
       R"("variables": {"ok": ["a", "b"], "evil": ["a", "b\r\nX-Injected: 1"], "crlf": {"range": [1, 2], "prefix": "x\n"}})");
-  auto with_header = [&](const std::string& header) {
-    std::string text = json;
-    const std::string request = R"({"name": "home", "url": "/"})";
-    text.replace(text.find(request), request.size(),
-                 R"({"name": "home", "url": "/", "headers": {"X-A": ")" + header + R"("}})");
-    return scenario_error(text);
-  };
+  auto with_header = [&](const std::string& header) { return header_error(json, header); };
   CHECK(with_header("{{ok}}") == "(no error)");
   CHECK(with_header("v={{evil}}") ==
         "requests[0].headers.X-A: variable 'evil' can hold a line break, which a header value "
@@ -790,13 +793,7 @@ TEST_CASE("a header value holds no NUL or other control character but the tab, n
   // makes nginx answer 400 to every request, so it is refused as a line break is.
   const std::string json = with(
       R"("variables": {"nul": ["a", "b\u0000c"], "bell": {"sequence": true, "prefix": "x\u0007"}})");
-  auto with_header = [&](const std::string& header) {
-    std::string text = json;
-    const std::string request = R"({"name": "home", "url": "/"})";
-    text.replace(text.find(request), request.size(),
-                 R"({"name": "home", "url": "/", "headers": {"X-A": ")" + header + R"("}})");
-    return scenario_error(text);
-  };
+  auto with_header = [&](const std::string& header) { return header_error(json, header); };
   CHECK(with_header(R"(a\u0000b)") ==
         "requests[0].headers.X-A: a header value may not hold a NUL byte");
   CHECK(with_header(R"(a\r\nX-Injected: 1)") ==
