@@ -66,7 +66,11 @@ typedef enum qv_status {
   QV_BAD_STATE = 5,     /* e.g. resume while an operation still has no result */
   QV_UNAVAILABLE = 6,   /* a dependency (KV, origin) failed */
   QV_TIMEOUT = 7,       /* a dependency did not answer in time */
-  QV_TOO_LARGE = 8,     /* input above the module's size limit */
+  QV_TOO_LARGE = 8,     /* input above the module's size limit; or an operation's result above
+                           the host's limit or, in WebAssembly, too big for the module's memory
+                           (qv_alloc answers NULL): the host completes the operation with
+                           QV_TOO_LARGE + data = a message naming the size, and the call goes
+                           on as for any failed operation */
   QV_INTERNAL = 9       /* a bug in the module; the output describes it */
 } qv_status;
 
@@ -133,7 +137,8 @@ typedef struct qv_op {
 QV_EXPORT(qv_abi_version) uint32_t qv_abi_version(void);
 
 /* Returns a buffer of len bytes in module memory for the host to fill, or NULL when out
- * of memory. Release it with qv_free. */
+ * of memory (the memory at its limit). Release it with qv_free. NULL for an operation's
+ * result fails that operation (QV_TOO_LARGE), not the instance. */
 QV_EXPORT(qv_alloc) void* qv_alloc(uint32_t len);
 
 /* Releases a buffer returned by qv_alloc. Returns nothing. */

@@ -117,6 +117,35 @@ for (const flavour of FLAVOURS) {
       assert.deepEqual(await dump(kv.inner()), expectedKv);
     });
 
+    // The module's memory stops at 2 GiB (Emscripten) or 4 GiB (WASI: all of wasm32's), and
+    // fetchMaxBytes may be set above what is left of it.
+    test('an answer too big for what is left of the module\'s memory fails its fetch, named, not the instance', async () => {
+      const big = 64 << 20;
+      const host = new QvInstance({
+        now, log: quiet, fetchMaxBytes: 2 * big,
+        fetch: async (url) => new Response(url.endsWith('/big') ? new Uint8Array(big) : '{"v":1}', { headers: { 'cache-control': 'max-age=60' } }),
+      });
+      const instance = await WebAssembly.instantiate(module, host.imports());
+      host.attach(instance);
+      const { qv_alloc: alloc, qv_free: free } = instance.exports;
+      // Memory a module never gives back, as calls leave it over time, up to its limit; 16 MiB
+      // given back leaves room for calls and none for 64 MiB (untouched: the pages cost address
+      // space, not RAM).
+      const held = [];
+      for (let ptr; (ptr = alloc(16 << 20)) !== 0;) held.push(ptr);
+      free(held.pop());
+      const failed = await host.call('cache.get', { organizationId: 'o', key: 'GET /big', origin: { url: 'http://o.test/big' } });
+      assert.deepEqual([failed.found, failed.status, failed.stored], [false, 502, false]);
+      assert.equal(failed.reason, `origin failed: too_large: fetch GET http://o.test/big: the answer's ${big} bytes do not fit in the module's memory`);
+      assert.equal(host.failed, false);
+      const answer = await host.call('cache.get', { organizationId: 'o', key: 'GET /x', origin: { url: 'http://o.test/x' } });
+      assert.equal(answer.body, '{"v":1}');
+      // An input that does not fit fails the instance, naming its size.
+      for (let ptr; (ptr = alloc(1 << 20)) !== 0;) held.push(ptr);
+      await assert.rejects(host.invoke('tiers.evaluate', ' '.repeat(MAX_INPUT_BYTES)),
+        { message: `qv: the module failed (qv: module out of memory: the input's ${MAX_INPUT_BYTES} bytes do not fit in the module's memory); the instance is discarded` });
+    });
+
     test('calls of one isolate share one lease: a call waits for another (qv_woken_calls)', async () => {
       const kv = new ShuffledKv();
       const qv = await instantiate(module, { kv, now, log: quiet, kvTimeoutMs: SHUFFLED_KV_TIMEOUT_MS });

@@ -41,6 +41,8 @@ export declare class HostOps {
 export declare function readUpTo(message: Request | Response, max: number):
   Promise<{ bytes: Uint8Array; tooLarge?: undefined } | { tooLarge: true; bytes?: undefined }>;
 
+/** An operation as messages name it: "kv.get KEY", or "fetch METHOD URL" (the URL without credentials). */
+export declare function operationName(op: Pick<HostOp, 'kind' | 'key' | 'meta'>): string;
 /** Bytes as a ByteString (what Headers hold): one char, 0-255, per byte. */
 export declare function byteStringOf(bytes: Uint8Array): string;
 /** A ByteString's bytes: each char's code (0-255). */

@@ -142,7 +142,7 @@ export class HostOps {
     } catch (error) {
       return {
         status: error instanceof TimeoutError ? TIMEOUT : UNAVAILABLE,
-        data: `${OP_NAMES[op.kind] ?? 'op'} ${op.key}: ${reasonOf(error)}`,
+        data: `${operationName(op)}: ${reasonOf(error)}`,
       };
     }
   }
@@ -219,6 +219,15 @@ export class HostOps {
       this.#timers.clearTimeout(timer);
     }
   }
+}
+
+/**
+ * An operation as messages name it: "kv.get KEY", or for a fetch "fetch METHOD URL", the URL
+ * without credentials, as the native host names them.
+ */
+export function operationName(op) {
+  if (op.kind !== OP.FETCH) return `${OP_NAMES[op.kind] ?? 'op'} ${op.key}`;
+  return `fetch ${byteStringOf(op.meta).split('\n', 1)[0]} ${withoutCredentials(op.key)}`;
 }
 
 // undici's causes for a redirect fetch() refuses for the credentials in its Location (the fetch

@@ -43,7 +43,7 @@ export interface ShimOptions {
   kvTimeoutMs?: number;
   /** The longest any fetch may take: a module's own timeout above it is lowered to it, never raised (1 to 2^31 - 1 ms, else a RangeError; default: the module's, 10 s when it gives none). */
   fetchTimeoutMs?: number;
-  /** A fetch whose answer body is longer fails with 'too_large', unread (default 8 MiB; 1 to 2^32 - 1, else a RangeError). */
+  /** A fetch whose answer body is longer fails with 'too_large', unread (default 8 MiB; 1 to 2^32 - 1, else a RangeError). One within it that no longer fits in the module's memory (2 GiB in the Emscripten bundle, 4 GiB in the WASI one) fails with 'too_large' too, the instance unharmed. */
   fetchMaxBytes?: number;
   /**
    * The timers KV and fetch operations, and waits for another call that give a timeout, time

@@ -7,7 +7,7 @@
 // module keeps every call's state behind its handle.
 
 import { MemoryKv } from './kv-memory.mjs';
-import { HostOps, OP, bytesView, moduleTextOf, headerValueOf, functionOption } from './host-ops.mjs';
+import { HostOps, OP, bytesView, moduleTextOf, headerValueOf, functionOption, operationName } from './host-ops.mjs';
 import { DirectL1, coarseClock } from './l1.mjs';
 
 export { HostOps, OP, DirectL1, headerValueOf };
@@ -236,7 +236,7 @@ export class QvInstance {
           for (const timer of timeouts) this.#timers.clearTimeout(timer);
         }
         this.#guard(() => {
-          results.forEach((result, index) => { if (result) this.#complete(handle.id, index, result); });
+          results.forEach((result, index) => { if (result) this.#complete(handle.id, index, result, ops[index]); });
           status = this.#exports.qv_call_resume(handle.id);
           this.#drainWoken();
           this.#l1?.sync();
@@ -357,12 +357,21 @@ export class QvInstance {
     }
   }
 
-  // Copies bytes into module memory for the duration of fn(ptr, len).
-  #withBytes(data, fn) {
+  // Copies bytes into module memory: their address, or 0 when they do not fit there (qv_alloc
+  // answers NULL: the module's memory is at its limit, 2 GiB in the Emscripten bundle, 4 GiB in
+  // the WASI bundle).
+  #copyIn(data) {
     const ptr = this.#exports.qv_alloc(data.length) >>> 0; // unsigned, as in imports()
-    if (ptr === 0) throw new Error('qv: module out of memory');
+    if (ptr !== 0) new Uint8Array(this.#memory.buffer, ptr, data.length).set(data);
+    return ptr;
+  }
+
+  // Copies bytes into module memory for the duration of fn(ptr, len); `what` names them for
+  // the error when they do not fit.
+  #withBytes(data, what, fn) {
+    const ptr = this.#copyIn(data);
+    if (ptr === 0) throw new Error(`qv: module out of memory: ${what}'s ${data.length} bytes do not fit in the module's memory`);
     try {
-      new Uint8Array(this.#memory.buffer, ptr, data.length).set(data);
       return fn(ptr, data.length);
     } finally {
       this.#exports.qv_free(ptr);
@@ -370,8 +379,8 @@ export class QvInstance {
   }
 
   #start(method, input) {
-    return this.#guard(() => this.#withBytes(encoder.encode(method), (mPtr, mLen) =>
-      this.#withBytes(input, (iPtr, iLen) => {
+    return this.#guard(() => this.#withBytes(encoder.encode(method), 'the method', (mPtr, mLen) =>
+      this.#withBytes(input, 'the input', (iPtr, iLen) => {
         this.#l1?.flush(); // the module's eviction decisions see every access served so far
         const status = this.#exports.qv_call_start(mPtr, mLen, iPtr, iLen, this.#scratch);
         const id = new DataView(this.#memory.buffer).getUint32(this.#scratch, true);
@@ -406,17 +415,32 @@ export class QvInstance {
     });
   }
 
-  #complete(id, index, result) {
-    const status = this.#completeOp(id, index, result);
+  #complete(id, index, result, op) {
+    const status = this.#completeOp(id, index, result, op);
     if (status !== S.ok) throw new Error(`qv_call_complete_op returned ${STATUS[status]}`);
   }
 
-  // qv_call_complete_op with an operation's result; returns its status.
-  #completeOp(id, index, { status, number = 0, data = EMPTY, meta = EMPTY }) {
+  // qv_call_complete_op with an operation's result; returns its status. A result that does not
+  // fit in the module's memory (an answer of fetchMaxBytes, a KV value, past what the memory
+  // can still grow by) fails that operation, too_large, naming its size and the operation: the
+  // call goes on as that failure makes it, and the instance stays usable.
+  #completeOp(id, index, { status, number = 0, data = EMPTY, meta = EMPTY }, op) {
     const dataBytes = typeof data === 'string' ? encoder.encode(data) : data;
     const metaBytes = typeof meta === 'string' ? encoder.encode(meta) : meta;
-    return this.#withBytes(dataBytes, (dPtr, dLen) => this.#withBytes(metaBytes,
-      (mPtr, mLen) => this.#exports.qv_call_complete_op(id, index, status, BigInt(number), dPtr, dLen, mPtr, mLen)));
+    const dPtr = this.#copyIn(dataBytes);
+    const mPtr = dPtr === 0 ? 0 : this.#copyIn(metaBytes);
+    try {
+      if (mPtr !== 0) {
+        return this.#exports.qv_call_complete_op(id, index, status, BigInt(number), dPtr, dataBytes.length, mPtr, metaBytes.length);
+      }
+    } finally {
+      if (dPtr !== 0) this.#exports.qv_free(dPtr);
+      if (mPtr !== 0) this.#exports.qv_free(mPtr);
+    }
+    const [what, size] = dPtr === 0 ? [RESULT_DATA[op?.kind] ?? "the result's", dataBytes.length] : ["the answer's headers'", metaBytes.length];
+    const message = `${op ? operationName(op) : `operation ${index}`}: ${what} ${size} bytes do not fit in the module's memory`;
+    return this.#withBytes(encoder.encode(message), 'the message', (ptr, len) =>
+      this.#exports.qv_call_complete_op(id, index, S.too_large, 0n, ptr, len, 0, 0));
   }
 
   #output(id) {
@@ -434,6 +458,8 @@ export class QvInstance {
 }
 
 const EMPTY = new Uint8Array(0);
+// What an operation's result data is, by kind, for the message when it does not fit.
+const RESULT_DATA = { [OP.KV_GET]: "the value's", [OP.KV_CAS]: "the current value's", [OP.FETCH]: "the answer's" };
 // Where text holds half of a surrogate pair without its other half (which no UTF-8 holds), or
 // -1 (isWellFormed, where the runtime has it, says so faster than the search).
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
