@@ -47,6 +47,10 @@ extern "C" {
  * shrinks. */
 #define QV_MAX_INPUT_BYTES (1u << 20)
 
+/* The longest method name there is: qv_call_start answers QV_INVALID_INPUT above it, showing
+ * only the name's first bytes. A host may refuse a longer one before copying it. */
+#define QV_MAX_METHOD_BYTES 64u
+
 #if defined(__wasm__)
 #define QV_EXPORT(name) __attribute__((export_name(#name), visibility("default")))
 #define QV_IMPORT(name) __attribute__((import_module("qv_host"), import_name(#name)))

@@ -106,6 +106,40 @@ TEST_CASE("an unknown method's name that is not UTF-8 is shown as \\xNN, and the
   }
 }
 
+TEST_CASE("a method name longer than any is QV_INVALID_INPUT, showing its first 32 bytes only",
+          "[abi]") {
+  for (const auto& method : qv::bundle_methods()) {
+    INFO(method.name);
+    CHECK(method.name.size() <= QV_MAX_METHOD_BYTES);
+  }
+  qv::Instance instance;
+  qv::Instance::Scope scope(instance);
+  const std::string prefix = "method: longer than any method name (at most 64 bytes), beginning ";
+  const auto repeated = [](std::string_view text, int times) {
+    std::string out;
+    for (int i = 0; i < times; ++i) out += text;
+    return out;
+  };
+  const std::string names[][2] = {
+      {std::string(50'000'000, 'x'), prefix + "'" + std::string(32, 'x') + "'"},
+      {"a" + std::string(70, 'e'), prefix + "'a" + std::string(31, 'e') + "'"},
+      // cut before a character the 32nd byte would split ("\xc3\xa9" is e acute, 2 bytes)
+      {"a" + repeated("\xc3\xa9", 40), prefix + "'a" + repeated("\xc3\xa9", 15) + "'"},
+  };
+  for (const auto& [name, message] : names) {
+    RawCall call(name, "{}");
+    CHECK(call.status == QV_INVALID_INPUT);
+    qv::JsonParser parser;
+    auto answer = parser.parse(call.output());
+    REQUIRE(answer.ok());
+    auto object = answer.value().object().value();
+    CHECK(object.required("error").value().string().value() == "invalid_input");
+    CHECK(object.required("message").value().string().value() == message);
+  }
+  RawCall longest(std::string(QV_MAX_METHOD_BYTES, 'x'), "{}");  // a name the module looks up
+  CHECK(longest.status == QV_NOT_FOUND);
+}
+
 TEST_CASE("a handle that does not exist is QV_BAD_HANDLE on every call", "[abi]") {
   qv::Instance instance;
   qv::Instance::Scope scope(instance);

@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import { createServer as createTcpServer, connect } from 'node:net';
 import { once } from 'node:events';
 import * as timersPromises from 'node:timers/promises';
-import { loadModule, instantiate, FLAVOURS, MemoryKv, HostOps, OP, QvInstance, MAX_INPUT_BYTES } from '../dist/js/node.mjs';
+import { loadModule, instantiate, FLAVOURS, MemoryKv, HostOps, OP, QvInstance, MAX_INPUT_BYTES, MAX_METHOD_BYTES } from '../dist/js/node.mjs';
 import { withOps, failWith, noTimeouts } from './kv-doubles.mjs';
 
 const NOW = 1764115200000;
@@ -399,6 +399,38 @@ for (const flavour of FLAVOURS) {
       assert.match(failed.body.reason, /^kv unavailable, decided on the input's tier and not applied: .*the KV answered a value of type Object, not bytes or a string/);
       assert.equal(qv.failed, false);
       assert.equal((await qv.invoke('tiers.catalogue')).status, 'ok');
+    });
+
+    test('a method that is not a string, or longer than any, is refused before it is copied in, in the module\'s words', async () => {
+      const host = new QvInstance({ now, log: quiet });
+      const { exports } = await WebAssembly.instantiate(module, host.imports());
+      host.attach({ exports });
+      const grown = exports.memory.buffer.byteLength;
+      const refused = (message) => ({ status: 'invalid_input', body: { error: 'invalid_input', message } });
+      // 50 MB: neither copied in (the memory never shrinks) nor echoed whole.
+      assert.deepEqual(await host.invoke('x'.repeat(5e7)), refused(`method: longer than any method name (at most 64 bytes), beginning '${'x'.repeat(32)}'`));
+      assert.equal(exports.memory.buffer.byteLength, grown);
+      // The first 32 bytes, cut before a character they would split: 'é' is 2 bytes.
+      assert.deepEqual(await host.invoke('a' + 'é'.repeat(40)), refused(`method: longer than any method name (at most 64 bytes), beginning 'a${'é'.repeat(15)}'`));
+      assert.deepEqual(await host.invoke({ name: 'tiers.features' }), refused('method: expected a string, got object'));
+      assert.deepEqual(await host.invoke(null), refused('method: expected a string, got null'));
+      await assert.rejects(host.call(42), { name: 'QvError', status: 'invalid_input', message: 'method: expected a string, got number' });
+      // One of 64 bytes is a name the module looks up.
+      const longest = await host.invoke('x'.repeat(MAX_METHOD_BYTES));
+      assert.deepEqual([longest.status, longest.body.message], ['not_found', `method: unknown method '${'x'.repeat(64)}'`]);
+      assert.equal(host.failed, false);
+      // The module answers a longer one in the same words (to a host that does not check first,
+      // as the native host passes its names on).
+      const name = new TextEncoder().encode('a' + 'é'.repeat(40));
+      const [at, out] = [exports.qv_alloc(name.length) >>> 0, exports.qv_alloc(8) >>> 0];
+      new Uint8Array(exports.memory.buffer, at, name.length).set(name);
+      assert.equal(exports.qv_call_start(at, name.length, 0, 0, out), 2); // QV_INVALID_INPUT
+      const call = new DataView(exports.memory.buffer).getUint32(out, true);
+      exports.qv_call_output(call, out, out + 4);
+      const view = new DataView(exports.memory.buffer);
+      const answer = JSON.parse(decoder.decode(new Uint8Array(exports.memory.buffer, view.getUint32(out, true), view.getUint32(out + 4, true))));
+      exports.qv_call_free(call);
+      assert.deepEqual(answer, refused(`method: longer than any method name (at most 64 bytes), beginning 'a${'é'.repeat(15)}'`).body);
     });
 
     test('an input above MAX_INPUT_BYTES is refused without being copied into the module', async () => {

@@ -3,6 +3,8 @@
 export declare const ABI_VERSION: number;
 /** The largest call input a module takes, in bytes (QV_MAX_INPUT_BYTES in qv_abi.h). */
 export declare const MAX_INPUT_BYTES: number;
+/** The longest method name there is, in bytes (QV_MAX_METHOD_BYTES in qv_abi.h): invoke() refuses a longer one, or one that is not a string, as invalid_input naming method. */
+export declare const MAX_METHOD_BYTES: number;
 export type StatusName =
   | 'ok' | 'pending' | 'invalid_input' | 'not_found' | 'bad_handle' | 'bad_state'
   | 'unavailable' | 'timeout' | 'too_large' | 'internal';
@@ -124,7 +126,9 @@ export declare class QvInstance {
   /** True once the module aborted; make a new instance. */
   readonly failed: boolean;
   /**
-   * Runs method to completion; never rejects for errors the module reports. input: an object
+   * Runs method to completion; never rejects for errors the module reports. A method that is
+   * not a string, or is longer than MAX_METHOD_BYTES, is refused as invalid_input naming
+   * method, before it is copied into the module. input: an object
    * (sent as its JSON; one JSON cannot write, holding a BigInt or a cycle, is refused as
    * invalid_input naming input), or a string (its UTF-8; one holding a lone surrogate is refused as
    * invalid_input, naming its index) or bytes (a Uint8Array, another view, an ArrayBuffer)

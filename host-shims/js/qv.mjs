@@ -18,6 +18,9 @@ export const ABI_VERSION = 2;
 /** The largest call input a module takes (QV_MAX_INPUT_BYTES in qv_abi.h). */
 export const MAX_INPUT_BYTES = 1 << 20;
 
+/** The longest method name there is (QV_MAX_METHOD_BYTES in qv_abi.h). */
+export const MAX_METHOD_BYTES = 64;
+
 /** Status names by qv_status value, as qv_abi.h defines them. */
 export const STATUS = Object.freeze([
   'ok', 'pending', 'invalid_input', 'not_found', 'bad_handle', 'bad_state', 'unavailable',
@@ -203,6 +206,8 @@ export class QvInstance {
    */
   async invoke(method, input = {}, options = {}) {
     const fetch = functionOption(options, 'fetch');
+    const refused = methodProblem(method); // before it is copied into the module, whatever its size
+    if (refused) return { status: 'invalid_input', body: { error: 'invalid_input', message: refused } };
     const lone = typeof input === 'string' ? loneSurrogateAt(input) : -1;
     if (lone >= 0) { // TextEncoder would write U+FFFD in its place, and the module read that
       const unit = input.charCodeAt(lone).toString(16).toUpperCase();
@@ -464,6 +469,17 @@ const RESULT_DATA = { [OP.KV_GET]: "the value's", [OP.KV_CAS]: "the current valu
 // -1 (isWellFormed, where the runtime has it, says so faster than the search).
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const loneSurrogateAt = (text) => (text.isWellFormed?.() === true ? -1 : text.search(LONE_SURROGATE));
+
+// Why method can be no method's name: not a string, or longer than any, in the module's words
+// (qv_call_start's), which show its first 32 bytes at most, cut before a character they would
+// split; else undefined.
+function methodProblem(method) {
+  if (typeof method !== 'string') return `method: expected a string, got ${method === null ? 'null' : typeof method}`;
+  if (method.length <= MAX_METHOD_BYTES && encoder.encode(method).length <= MAX_METHOD_BYTES) return undefined;
+  const prefix = new Uint8Array(32);
+  const { written } = encoder.encodeInto(method, prefix); // whole characters only
+  return `method: longer than any method name (at most ${MAX_METHOD_BYTES} bytes), beginning '${decoder.decode(prefix.subarray(0, written))}'`;
+}
 
 // A call's input as the bytes the module reads ({bytes}): a string's UTF-8, bytes as they are
 // (not the JSON of a Uint8Array's indices, or {} for an ArrayBuffer), anything else as its

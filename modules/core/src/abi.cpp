@@ -31,6 +31,16 @@ std::string shown_name(std::string_view name) {
   return shown_bytes(name);
 }
 
+// The refusal of a method name longer than any (QV_MAX_METHOD_BYTES), showing its first 32
+// bytes at most, cut before a character they would split, where the whole name could be
+// megabytes.
+std::string longer_than_any_method(std::string_view name) {
+  size_t cut = 32;
+  while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xc0) == 0x80) --cut;
+  return "method: longer than any method name (at most " + std::to_string(QV_MAX_METHOD_BYTES) +
+         " bytes), beginning '" + shown_name(name.substr(0, cut)) + "'";
+}
+
 // Runs the call's tasks until the method finishes or waits for the host. A refused input
 // written over lines (a file) gets the line and column of the field its error names, in
 // every module (json_text.h: one-line inputs, and errors already positioned, are left).
@@ -117,7 +127,11 @@ qv_status qv_call_start(const char* method, uint32_t method_len, const uint8_t* 
   Instance::Call* running = call.get();
   // Registered before it runs, so a Signal notified during the run can find it.
   instance.calls().emplace(handle, std::move(call));
-  if (!found) {
+  if (method_len > QV_MAX_METHOD_BYTES) {
+    running->outcome = qv::Outcome::failure({QV_INVALID_INPUT, qv::longer_than_any_method(name)});
+    running->finished = true;
+    status = QV_INVALID_INPUT;
+  } else if (!found) {
     running->outcome = qv::Outcome::failure(
         qv::not_found("method: unknown method '" + qv::shown_name(name) + "'"));
     running->finished = true;
