@@ -396,9 +396,40 @@ for (const flavour of FLAVOURS) {
       kv.get = async () => ({ tier: 'Growth' });
       const failed = await qv.invoke('tiers.autoscale', autoscaleInput(0));
       assert.deepEqual([failed.status, failed.body.decision.currentTier, failed.body.applied, failed.body.source], ['ok', 'Startup', false, 'input']);
-      assert.match(failed.body.reason, /^kv unavailable, decided on the input's tier and not applied: .*the KV answered a value of type Object, not bytes or a string/);
+      assert.match(failed.body.reason, /^kv unavailable, decided on the input's tier and not applied: .*the KV's get answered a value of type Object, not bytes or a string/);
       assert.equal(qv.failed, false);
       assert.equal((await qv.invoke('tiers.catalogue')).status, 'ok');
+    });
+
+    test('a compare-and-set answer that is not {swapped: a boolean} fails that operation, named, not read by its truth', async () => {
+      const kv = new MemoryKv({ now });
+      const key = 'qv:tiers:org:org_0';
+      const state = '{"tier":"tier-1","changedOn":"2026-10-01"}'; // out of cooldown: the stored state scales up
+      await kv.set(key, state);
+      for (const [answer, named] of [[{ swapped: 'false' }, 'swapped of type String'], [undefined, 'undefined'], [0, 'Number']]) {
+        const qv = await instantiate(module, { kv: withOps(kv, { cas: async () => answer }), now, log: quiet });
+        const { status, body } = await qv.invoke('tiers.autoscale', { ...autoscaleInput(0), currentTier: 'Growth' });
+        assert.equal(status, 'ok', body.message);
+        assert.deepEqual([body.applied, body.source], [false, 'input'], 'not read as set');
+        assert.equal(body.reason, `kv unavailable, decided on the input's tier and not applied: kv.cas ${key}: the KV's cas answered ${named}, not {swapped: a boolean, current}`);
+        assert.equal(qv.failed, false);
+      }
+      assert.deepEqual(await dump(kv), { [key]: state }, 'no change counted either');
+    });
+
+    test('kvCas takes bytes as bytes, and refuses a value or expected that is neither bytes nor a string, naming it', async () => {
+      const kv = new MemoryKv({ now });
+      const qv = await instantiate(module, { kv, now, log: quiet });
+      assert.deepEqual(await qv.kvCas('k', null, new Uint8Array([1, 2, 3]), 0), { swapped: true });
+      assert.deepEqual([...await kv.get('k')], [1, 2, 3], 'the bytes, not the text "1,2,3"');
+      assert.deepEqual(await qv.kvCas('k', new Uint8Array([1, 2, 3]), 'next', 0), { swapped: true });
+      assert.equal(await stored(kv, 'k'), 'next');
+      await assert.rejects(qv.kvCas('k', 'next', 42, 0), { name: 'TypeError', message: 'kvCas value: expected a string or bytes (a Uint8Array), got number' });
+      await assert.rejects(qv.kvCas('k', { v: 'next' }, 'x', 0), { name: 'TypeError', message: 'kvCas expected: expected a string or bytes (a Uint8Array), got object' });
+      assert.equal(await stored(kv, 'k'), 'next');
+      // A KV whose cas answers what no KV does: a problem naming it.
+      const odd = await instantiate(module, { kv: withOps(kv, { cas: async () => ({ swapped: 1 }) }), now, log: quiet });
+      assert.deepEqual(await odd.kvCas('k', 'next', 'x', 0), { problem: "kv.cas k: the KV's cas answered swapped of type Number, not {swapped: a boolean, current}" });
     });
 
     test('a method that is not a string, or longer than any, is refused before it is copied in, in the module\'s words', async () => {

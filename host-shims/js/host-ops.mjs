@@ -116,20 +116,20 @@ export class HostOps {
       switch (op.kind) {
         case OP.KV_GET: {
           const value = await this.#kvCall(() => this.#kv.get(op.key));
-          return value == null ? { status: NOT_FOUND } : { status: OK, data: bytesOf(value, 'value') };
+          return value == null ? { status: NOT_FOUND } : { status: OK, data: bytesOf(value, 'get', 'a value') };
         }
         case OP.KV_SET:
           await this.#kvCall(() => this.#kv.set(op.key, op.value, op.durationMs));
           return { status: OK };
         case OP.KV_INCR:
-          return { status: OK, number: integerOf(await this.#kvCall(() => this.#kv.incr(op.key, op.delta, op.durationMs))) };
+          return { status: OK, number: integerOf(await this.#kvCall(() => this.#kv.incr(op.key, op.delta, op.durationMs)), 'incr') };
         case OP.KV_DEL:
-          return { status: OK, number: integerOf(await this.#kvCall(() => this.#kv.del(op.key))) };
+          return { status: OK, number: integerOf(await this.#kvCall(() => this.#kv.del(op.key)), 'del') };
         case OP.KV_CAS: {
           const expected = op.delta === 1 ? null : op.meta;
-          const { swapped, current } = await this.#kvCall(() => this.#kv.cas(op.key, expected, op.value, op.durationMs));
+          const { swapped, current } = casAnswerOf(await this.#kvCall(() => this.#kv.cas(op.key, expected, op.value, op.durationMs)));
           if (swapped) return { status: OK, number: 1 };
-          return current == null ? { status: OK, number: -1 } : { status: OK, number: 0, data: bytesOf(current, 'current value') };
+          return current == null ? { status: OK, number: -1 } : { status: OK, number: 0, data: bytesOf(current, 'cas', 'a current value') };
         }
         case OP.FETCH:
           return await this.#performFetch(op, fetch);
@@ -391,24 +391,36 @@ export function bytesView(value) {
   return undefined;
 }
 
+// A value's type as the refusal of a KV's answer names it: its class (String, Number, Object),
+// or null or undefined.
+const typeOf = (value) => (value == null ? String(value) : value.constructor?.name ?? typeof value);
+
 // A KV's answer as the op's data: stores answer strings (encoded when the result is
-// completed), Uint8Arrays, ArrayBuffers or other views. Anything else fails the operation
-// rather than reach the module as an empty value.
-function bytesOf(value, what) {
+// completed), Uint8Arrays, ArrayBuffers or other views. Anything else fails the operation,
+// naming the KV's method that answered it, rather than reach the module as an empty value.
+function bytesOf(value, method, what) {
   if (typeof value === 'string') return value;
   const bytes = bytesView(value);
   if (bytes) return bytes;
-  throw new TypeError(`the KV answered a ${what} of type ${value?.constructor?.name ?? typeof value}, not bytes or a string`);
+  throw new TypeError(`the KV's ${method} answered ${what} of type ${typeOf(value)}, not bytes or a string`);
+}
+
+// A KV's compare-and-set answer: {swapped: a boolean, current}. Anything else fails the
+// operation, rather than be read as set or not by its truth ('false' would read as set).
+function casAnswerOf(answer) {
+  if (typeof answer?.swapped === 'boolean') return answer;
+  const got = answer !== null && typeof answer === 'object' ? `swapped of type ${typeOf(answer.swapped)}` : typeOf(answer);
+  throw new TypeError(`the KV's cas answered ${got}, not {swapped: a boolean, current}`);
 }
 
 // A KV's integer answer, as a 64-bit integer the module can take: a BigInt, or a Number
 // that is exactly an integer (past 2^53 a Number may have been rounded on the way).
-function integerOf(value) {
+function integerOf(value, method) {
   if (typeof value === 'bigint' && BigInt.asIntN(64, value) === value) return value;
   if (Number.isSafeInteger(value)) return value;
   const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
-  if (Number.isInteger(value)) throw new TypeError(`the KV answered ${shown}, an integer past 2^53 that a Number cannot hold exactly`);
-  throw new TypeError(`the KV answered ${shown}, not an integer`);
+  if (Number.isInteger(value)) throw new TypeError(`the KV's ${method} answered ${shown}, an integer past 2^53 that a Number cannot hold exactly`);
+  throw new TypeError(`the KV's ${method} answered ${shown} (${typeOf(value)}), not an integer`);
 }
 
 // An error's message and, when the runtime keeps it apart (undici's "fetch failed"), its cause.

@@ -12,7 +12,11 @@ export declare const STATUS: readonly StatusName[];
 export { OP, HostOps, headerValueOf } from './host-ops.mjs';
 export declare const ALLOWED_IMPORTS: readonly string[];
 
-/** The KV a shim performs kv.* operations on (MemoryKv, RedisKv, or your own). */
+/**
+ * The KV a shim performs kv.* operations on (MemoryKv, RedisKv, or your own). An answer of
+ * another type than these (a get of a number, an incr of text, a cas without a boolean
+ * swapped) fails that operation as 'unavailable', naming the method and what it answered.
+ */
 export interface Kv {
   /** The value's bytes, or null when absent or expired. */
   get(key: string): Promise<Uint8Array | ArrayBuffer | string | null>;
@@ -137,9 +141,11 @@ export declare class QvInstance {
   invoke<T = unknown>(method: string, input?: unknown, options?: InvokeOptions): Promise<Invocation<T>>;
   /**
    * Compare-and-set on the instance's KV (expected null: only if absent), bounded by
-   * kvTimeoutMs as the module's operations are; never rejects.
+   * kvTimeoutMs as the module's operations are; value and expected are strings (their UTF-8)
+   * or bytes. {problem} when the KV failed, did not answer or answered what a KV does not;
+   * rejects only with a TypeError naming a value or expected that is neither.
    */
-  kvCas(key: string, expected: string | null, value: string, ttlMs: number):
+  kvCas(key: string, expected: string | Uint8Array | ArrayBuffer | null, value: string | Uint8Array | ArrayBuffer, ttlMs: number):
     Promise<{ swapped: true } | { swapped: false; current: string | null } | { problem: string }>;
   /** Runs method to completion; rejects with QvError on an error status. */
   call<T = unknown>(method: string, input?: unknown, options?: InvokeOptions): Promise<T>;

@@ -264,14 +264,17 @@ export class QvInstance {
 
   /**
    * Compare-and-set on the instance's KV, performed as the module's operations are (bounded
-   * by kvTimeoutMs): sets key to value for ttlMs only if it holds expected (a string; null:
-   * only if absent). Resolves to {swapped: true}, {swapped: false, current} (the value found,
-   * a string, or null), or {problem} when the KV failed or did not answer; never rejects.
+   * by kvTimeoutMs): sets key to value for ttlMs only if it holds expected (null: only if
+   * absent); value and expected are strings (their UTF-8) or bytes (a Uint8Array, another view,
+   * an ArrayBuffer), as the KV takes them. Resolves to {swapped: true}, {swapped: false,
+   * current} (the value found, a string, or null), or {problem} when the KV failed, did not
+   * answer or answered what a KV does not; rejects only with a TypeError naming a value or
+   * expected that is neither a string nor bytes.
    */
   async kvCas(key, expected, value, ttlMs) {
     const result = await this.#ops.perform({
-      kind: OP.KV_CAS, key, value: encoder.encode(value), delta: expected == null ? 1 : 0,
-      meta: expected == null ? undefined : encoder.encode(expected), durationMs: ttlMs,
+      kind: OP.KV_CAS, key, value: kvBytes(value, 'value'), delta: expected == null ? 1 : 0,
+      meta: expected == null ? undefined : kvBytes(expected, 'expected'), durationMs: ttlMs,
     });
     if (result.status !== 0) return { problem: String(result.data) };
     if (result.number === 1) return { swapped: true };
@@ -479,6 +482,15 @@ function methodProblem(method) {
   const prefix = new Uint8Array(32);
   const { written } = encoder.encodeInto(method, prefix); // whole characters only
   return `method: longer than any method name (at most ${MAX_METHOD_BYTES} bytes), beginning '${decoder.decode(prefix.subarray(0, written))}'`;
+}
+
+// A kvCas argument as the bytes a KV operation carries: a string's UTF-8, bytes as they are (not
+// the text of a Uint8Array's numbers, "1,2,3"); anything else a TypeError naming it.
+function kvBytes(value, name) {
+  if (typeof value === 'string') return encoder.encode(value);
+  const bytes = bytesView(value);
+  if (bytes) return bytes;
+  throw new TypeError(`kvCas ${name}: expected a string or bytes (a Uint8Array), got ${value === null ? 'null' : typeof value}`);
 }
 
 // A call's input as the bytes the module reads ({bytes}): a string's UTF-8, bytes as they are
