@@ -530,6 +530,13 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
       : { media: null, mediaReason: body.message };
   }
 
+  // What is wrong with the request's geolocation headers, as router.route reads them (the
+  // module's message), or undefined.
+  async function geoProblem(request) {
+    const { status, body } = await (await module()).invoke('router.route', { headers: geoHeaders(request.headers) });
+    return status === 'invalid_input' ? body.message : undefined;
+  }
+
   // Identity, rate limit and feature gate of an /api/* request (path: as sent; readings: the
   // forms an origin may read it in): the caller, or a Response.
   async function admit(request, path, readings) {
@@ -600,8 +607,8 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
     // before the call starts, so that malformed ones are a 400 naming the header, as /api/route
     // and /media answer them, and start nothing.
     if (action === 'start') {
-      const { status: read, body: refusal } = await (await module()).invoke('router.route', { headers: geoHeaders(request.headers) });
-      if (read === 'invalid_input') return error(400, 'invalid_input', refusal.message, headers);
+      const problem = await geoProblem(request);
+      if (problem) return error(400, 'invalid_input', problem, headers);
     }
     const id = callId ?? body.callId ?? crypto.randomUUID();
     const { status, body: answer } = await (await module()).invoke(`tiers.call_${action}`,
@@ -681,6 +688,12 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
         }
         const where = mediaQuery(new URL(request.url).searchParams);
         if (where.problem) return error(400, 'invalid_input', where.problem, headers);
+        // Without regions the module would answer its built-in default nodes, which nothing
+        // here runs: a 503 as /api/route's, once the request itself is known to be well formed.
+        if (!config.router) {
+          const problem = await geoProblem(request);
+          return problem ? error(400, 'invalid_input', problem, headers) : error(503, 'unavailable', NO_ROUTING, headers);
+        }
         const { status, body } = await (await module()).invoke('router.affinity', {
           callId: id, headers: geoHeaders(request.headers), ...where.input,
         });

@@ -198,7 +198,7 @@ describe('edge function routes', () => {
     assert.equal((await request('/api/calls/no-router/end', { method: 'POST' })).status, 200);
   });
 
-  test('GET /api/calls/:id/media: region and node each once, not empty, node with its region', async () => {
+  test('GET /api/calls/:id/media: region and node each once, not empty, node with its region; well formed, a 503 without a router section', async () => {
     const refused = {
       '?region=': 'region: empty (give the region the call is on, or leave it out)',
       '?region=eu-west-1&region=us-east-1': 'region: given twice',
@@ -212,9 +212,10 @@ describe('edge function routes', () => {
       assert.equal(response.status, 400, query);
       assert.deepEqual(await response.json(), { error: 'invalid_input', message }, query);
     }
+    // Well formed, it gets /api/route's 503: without a router section there are no nodes.
     const given = await request('/api/calls/call-1/media?region=eu-west-1');
-    assert.equal(given.status, 200);
-    assert.equal((await given.json()).region, 'eu-west-1');
+    assert.equal(given.status, 503);
+    assert.equal((await given.json()).message, (await (await request('/api/route')).json()).message);
   });
 
   test('a call start with a malformed geolocation header is a 400 naming it, as /media answers it, and starts nothing', async () => {
