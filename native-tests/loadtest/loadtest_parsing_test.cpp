@@ -97,6 +97,20 @@ TEST_CASE("URLs: origin and target, base URLs, and what is refused") {
   REQUIRE(split_url("http://x:99999/").error().message ==
           "'http://x:99999/': port '99999' is not a number from 1 to 65535");
   REQUIRE_FALSE(split_url("http://{{host}}/").ok());
+  // The target goes on the request line as it is: a space, a line break, a NUL or another
+  // control character would reach the server raw (a NUL makes nginx refuse the request).
+  REQUIRE(
+      split_url("http://x/a b").error().message ==
+      "'http://x/a b': spaces, line breaks and other control characters must be percent-encoded");
+  REQUIRE(split_url(std::string("http://x/a\0b", 12)).error().message ==
+          "'http://x/a\\u0000b': spaces, line breaks and other control characters must be "
+          "percent-encoded");
+  REQUIRE(resolve_url("http://h:1", "/a\x1b[2J").error().message ==
+          "'/a\\u001b[2J': spaces, line breaks and other control characters must be "
+          "percent-encoded");
+  REQUIRE(resolve_url("http://h:1", "/a\x7f").error().message ==
+          "'/a\\u007f': spaces, line breaks and other control characters must be percent-encoded");
+  REQUIRE(split_url("http://x/caf\xc3\xa9").ok());  // bytes above ASCII go as they are
   REQUIRE_FALSE(resolve_url("", "/x").ok());
 }
 

@@ -3,6 +3,7 @@
 #include <strings.h>
 
 #include <charconv>
+#include <cstdio>
 
 namespace qv::loadtest {
 
@@ -11,6 +12,30 @@ namespace {
 // Whether url starts with prefix, the scheme in any case (RFC 3986: HTTP:// is http://).
 bool starts_with_scheme(const std::string& url, std::string_view prefix) {
   return url.size() >= prefix.size() && strncasecmp(url.data(), prefix.data(), prefix.size()) == 0;
+}
+
+// What is wrong with a request target that must go on the request line as it is: a space or
+// a control character (RFC 9112 3.2; a NUL or an escape would reach the server raw), or "".
+// The URL is shown with control characters escaped, as header values are.
+std::string target_problem(const std::string& url, const std::string& target) {
+  for (const char c : target) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte > 0x20 && byte != 0x7f) continue;
+    std::string shown;
+    for (const char u : url) {
+      const auto b = static_cast<unsigned char>(u);
+      if (b >= 0x20 && b != 0x7f) {
+        shown += u;
+        continue;
+      }
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", b);
+      shown += escaped;
+    }
+    return "'" + shown +
+           "': spaces, line breaks and other control characters must be percent-encoded";
+  }
+  return "";
 }
 
 }  // namespace
@@ -66,11 +91,7 @@ Result<SplitUrl> split_url(const std::string& url) {
   std::string target = url.substr(authority_end);
   if (const size_t hash = target.find('#'); hash != std::string::npos) target.resize(hash);
   if (target.empty() || target.front() == '?') target.insert(0, "/");
-  for (char c : target) {
-    if (c == ' ' || c == '\r' || c == '\n' || c == '\t') {
-      return Error{"'" + url + "': spaces and line breaks must be percent-encoded"};
-    }
-  }
+  if (auto problem = target_problem(url, target); !problem.empty()) return Error{problem};
   split.target = std::move(target);
   return split;
 }
@@ -91,11 +112,7 @@ Result<SplitUrl> resolve_url(const std::string& base_url, const std::string& url
   std::string path = url;
   if (path.empty() || (path.front() != '/' && path.front() != '?')) path.insert(0, "/");
   joined.target = prefix + path;
-  for (char c : joined.target) {
-    if (c == ' ' || c == '\r' || c == '\n' || c == '\t') {
-      return Error{"'" + url + "': spaces and line breaks must be percent-encoded"};
-    }
-  }
+  if (auto problem = target_problem(url, joined.target); !problem.empty()) return Error{problem};
   return joined;
 }
 
