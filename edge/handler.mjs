@@ -416,17 +416,13 @@ export function createEdgeHandler({ wasmModule, config = {}, originFetch, cacheS
 
   async function loadSettings(waitUntil) {
     knownFields(config, CONFIG_FIELDS, 'config');
-    if (config.cache !== undefined) {
-      if (config.cache === null || typeof config.cache !== 'object' || Array.isArray(config.cache)) {
-        throw new Error(`config.cache: expected an object {${CACHE_FIELDS.join(', ')}}`);
+    for (const [name, fields] of [['cache', CACHE_FIELDS], ['origin', ORIGIN_FIELDS]]) {
+      const section = config[name];
+      if (section === undefined) continue;
+      if (section === null || typeof section !== 'object' || Array.isArray(section)) {
+        throw new Error(`config.${name}: expected an object {${fields.join(', ')}}`);
       }
-      knownFields(config.cache, CACHE_FIELDS, 'config.cache');
-    }
-    if (config.origin !== undefined) {
-      if (config.origin === null || typeof config.origin !== 'object' || Array.isArray(config.origin)) {
-        throw new Error(`config.origin: expected an object {${ORIGIN_FIELDS.join(', ')}}`);
-      }
-      knownFields(config.origin, ORIGIN_FIELDS, 'config.origin');
+      knownFields(section, fields, `config.${name}`);
     }
     if (config.featureRoutes !== undefined && !Array.isArray(config.featureRoutes)) {
       throw new Error('config.featureRoutes: expected an array of {pattern, feature}');
