@@ -214,6 +214,24 @@ Task<bool> store_entry(CallContext& ctx, CacheState& state, EntryPtr entry) {
   co_return kept || slot != L1Store::kNone;
 }
 
+Task<L2Deletion> delete_from_l2(CallContext& ctx, CacheState& state,
+                                const std::vector<std::string>& keys) {
+  std::vector<size_t> ops;
+  for (const auto& key : keys) ops.push_back(ctx.kv_del(l2_entry_key(key)));
+  co_await ctx.perform();
+  L2Deletion deletion;
+  for (const size_t op : ops) {
+    const OpResult& result = ctx.result(op);
+    if (result.status == QV_OK) {
+      deletion.deleted += result.number;
+    } else {
+      deletion.complete = false;
+    }
+  }
+  state.metrics.l2_deleted += static_cast<uint64_t>(deletion.deleted);
+  co_return deletion;
+}
+
 namespace {
 
 // The conditional header a stored copy's validator makes (RFC 9111 §4.3.1): If-None-Match
@@ -289,7 +307,7 @@ void note_refresh_leased(CacheState& state, const std::string& key) {
 // variant's own, as it may be the copy (another variant's there is fetched again).
 Task<bool> drop_copy(CallContext& ctx, CacheState& state, const CachedEntry& copy) {
   L1Store& l1 = state.l1();
-  double now = now_ms();
+  const double now = now_ms();
   std::vector<std::string> keys{copy.key};
   if (!copy.varied.empty()) keys.push_back(variant_key(copy.key, copy.varied));
   const uint32_t latest = l1.peek(L1Store::Space::kResponses, copy.key, now);
@@ -297,21 +315,9 @@ Task<bool> drop_copy(CallContext& ctx, CacheState& state, const CachedEntry& cop
     l1.erase(L1Store::Space::kResponses, copy.key);
   if (keys.size() > 1) l1.erase(L1Store::Space::kResponses, keys.back());
   if (!kv_usable(state, now)) co_return false;
-  std::vector<size_t> ops;
-  for (const auto& key : keys) ops.push_back(ctx.kv_del(l2_entry_key(key)));
-  co_await ctx.perform();
-  now = now_ms();
-  bool deleted = true;
-  for (const size_t op : ops) {
-    const OpResult& result = ctx.result(op);
-    if (result.status == QV_OK) {
-      state.metrics.l2_deleted += static_cast<uint64_t>(result.number);
-    } else {
-      deleted = false;
-      kv_failed(state, *state.config, now);
-    }
-  }
-  co_return deleted;
+  const L2Deletion deletion = co_await delete_from_l2(ctx, state, keys);
+  if (!deletion.complete) kv_failed(state, *state.config, now_ms());
+  co_return deletion.complete;
 }
 
 // `fallback` served for stale-if-error after a failure (`what`), when it is inside that

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "input.h"
 #include "qv/cache/freshness.h"
@@ -43,6 +44,16 @@ uint32_t find_in_l1(CacheState& state, const GetInput& input, double now);
 
 // Sets the entry's lifetimes from its freshness, within the configured bounds.
 void set_lifetimes(CachedEntry& entry, const Freshness& f, const CacheConfig& config);
+
+// What deleting entries from L2 came to: how many there were (counted in l2Deleted) and
+// whether every delete was answered.
+struct L2Deletion {
+  int64_t deleted = 0;
+  bool complete = true;
+};
+// Deletes the L2 entries of `keys` (encoded keys), in one batch of kv.del.
+Task<L2Deletion> delete_from_l2(CallContext& ctx, CacheState& state,
+                                const std::vector<std::string>& keys);
 
 // Writes the entry to L2 (when it fits) and L1. Returns false when it was not kept anywhere.
 Task<bool> store_entry(CallContext& ctx, CacheState& state, EntryPtr entry);

@@ -8,6 +8,7 @@
 #include <optional>
 #include <utility>
 
+#include "fill.h"
 #include "input.h"
 #include "journals.h"
 #include "method_handlers.h"
@@ -190,15 +191,8 @@ Task<Outcome> invalidate(CallContext& ctx, CacheState& state, Invalidation& what
   const uint64_t seq = batch->last_seq - (batch->items.size() - 1 - index);
   // Named keys also leave L2 at once (tags are judged against the journal on every read).
   int64_t deleted = 0;
-  if (!what.item.keys.empty()) {
-    std::vector<size_t> ops;
-    for (const auto& k : what.item.keys) ops.push_back(ctx.kv_del(l2_entry_key(k)));
-    co_await ctx.perform();
-    for (size_t op : ops) {
-      if (ctx.result(op).status == QV_OK) deleted += ctx.result(op).number;
-    }
-    state.metrics.l2_deleted += static_cast<uint64_t>(deleted);
-  }
+  if (!what.item.keys.empty())
+    deleted = (co_await delete_from_l2(ctx, state, what.item.keys)).deleted;
   what.out.key("seq")
       .value(static_cast<int64_t>(seq))
       .key("l1Dropped")
